@@ -1,0 +1,166 @@
+"""The narrow interface between the adapters (SMPP server, HTTP API) and the simulated network.
+
+The adapters translate wire PDUs into these plain values and call the :class:`SmscApi` methods; the core
+answers through callbacks, because an answer may come at once (a rejected submit), after the store has
+committed (an accepted submit: "status 0 means on disk"), or after a delay a test scenario asked for.  The
+core never awaits and never sees sockets; callbacks are always invoked on the event-loop thread.
+
+Messages and receipts leave the core towards ESMEs through an outbox per system_id.  The adapter holding the
+binds implements :class:`DeliveryGateway`: the core *wakes* it when deliveries wait for a system_id, the
+adapter *takes* as many as its sessions' windows allow, and reports each one's fate with ``delivery_acked``
+or ``delivery_failed``.  A delivery taken but never reported (connection lost, no deliver_sm_resp in time)
+is reported failed by the adapter and offered again later, so nothing accepted is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from smsc.smpp.constants import CommandStatus, MessageState
+
+TlvMap = dict[int, Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class Address:
+    """A TON/NPI/address triple as an ESME wrote it (SMPP 3.4 sections 5.2.5 to 5.2.8)."""
+
+    ton: int = 0
+    npi: int = 0
+    addr: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Submission:
+    """One short message an ESME (or the HTTP API) asks the SMSC to send.
+
+    ``schedule_delivery_time`` and ``validity_period`` are the raw SMPP time strings (SMPP 3.4 section
+    7.1.1, "" when absent); the core parses them against its own clock.  ``short_message`` holds the user
+    data (the message_payload TLV's value when that was used instead), UDH included when esm_class has UDHI.
+    ``tlvs`` carries the request's optional parameters (sar_*, user_message_reference, ports ...).
+    """
+
+    system_id: str
+    source: Address
+    destination: Address
+    service_type: str = ""
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    replace_if_present_flag: int = 0
+    data_coding: int = 0
+    short_message: bytes = b""
+    tlvs: TlvMap = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class SubmitResult:
+    """The answer to a submit: status 0 and the message_id, or an error status (message_id "")."""
+
+    status: int = CommandStatus.ESME_ROK
+    message_id: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class MultiSubmitResult:
+    """The answer to submit_multi: one message_id, and the destinations refused at once with why."""
+
+    status: int = CommandStatus.ESME_ROK
+    message_id: str = ""
+    unsuccess: list[tuple[Address, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class QueryResult:
+    """query_sm's answer (SMPP 3.4 section 4.8.2). ``final_date`` is an SMPP absolute time or ""."""
+
+    status: int = CommandStatus.ESME_ROK
+    message_id: str = ""
+    final_date: str = ""
+    message_state: int = MessageState.ENROUTE
+    error_code: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Delivery:
+    """A deliver_sm the SMSC owes an ESME: a delivery receipt or an MO message.
+
+    ``delivery_id`` is unique and stable across restarts (it keys the durable outbox).  The fields map
+    one to one onto deliver_sm (SMPP 3.4 section 4.6.1).
+    """
+
+    delivery_id: int
+    system_id: str
+    source: Address
+    destination: Address
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    data_coding: int = 0
+    short_message: bytes = b""
+    service_type: str = ""
+    tlvs: TlvMap = field(default_factory=dict)
+    #: "receipt" or "mo", for logs, metrics and the inspection API.
+    kind: str = "receipt"
+
+
+class DeliveryGateway(Protocol):
+    """What the core needs from whoever holds the ESME connections (the SMPP server's bind registry)."""
+
+    def wake(self, system_id: str) -> None:
+        """Deliveries wait for ``system_id``: take them now if a receiver is bound and has window room."""
+
+
+ReplyTo = Callable[[Any], None]
+
+
+class SmscApi(Protocol):
+    """The facade the adapters call (implemented by :class:`smsc.core.smsc.Smsc`).
+
+    Every request method takes a ``reply`` callback invoked exactly once with the result object named in
+    its docstring, possibly before the method returns.  Errors a client can cause are results with an
+    SMPP status, never exceptions.
+    """
+
+    def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
+        """submit_sm / data_sm. Status 0 is replied only once the message is durable in the store."""
+
+    def submit_multi(
+        self, submission: Submission, destinations: list[Address], dl_names: list[str],
+        reply: Callable[[MultiSubmitResult], None],
+    ) -> None:
+        """submit_multi (SMPP 3.4 section 4.5): routes each destination on its own."""
+
+    def query(
+        self, system_id: str, message_id: str, source: Address, reply: Callable[[QueryResult], None]
+    ) -> None:
+        """query_sm (SMPP 3.4 section 4.8); ESME_RQUERYFAIL for an unknown message."""
+
+    def cancel(
+        self, system_id: str, service_type: str, message_id: str, source: Address,
+        destination: Address, reply: Callable[[int], None],
+    ) -> None:
+        """cancel_sm (SMPP 3.4 section 4.9); replies a status (ESME_RCANCELFAIL when nothing matched)."""
+
+    def replace(
+        self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
+        validity_period: str, registered_delivery: int, short_message: bytes,
+        reply: Callable[[int], None],
+    ) -> None:
+        """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable)."""
+
+    def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
+        """Up to ``limit`` waiting deliveries for ``system_id``, now leased to the caller."""
+
+    def delivery_acked(self, delivery_id: int, status: int) -> None:
+        """The ESME answered deliver_sm_resp with ``status`` (0 = done; ESME_RX_T_APPN etc. = retry)."""
+
+    def delivery_failed(self, delivery_id: int) -> None:
+        """No answer (timeout, connection lost, generic_nack): offer the delivery again later."""
+
+    def set_gateway(self, gateway: DeliveryGateway) -> None:
+        """Register who is woken when deliveries wait."""
