@@ -1,0 +1,97 @@
+"""Who may bind: the accounts policy the SMPP server consults on every bind (SMPP 3.4 section 4.1).
+
+The session reports "bind requested with these credentials"; this policy answers with a command_status.
+Passwords are compared in constant time and never logged.  Per-account submit throughput limits live here
+too, as one token bucket per account shared by all of its binds.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from smsc.core.throttle import TokenBucket
+from smsc.smpp.constants import BindType, CommandStatus
+
+_BIND_NAMES = {
+    BindType.TRANSMITTER: "transmitter",
+    BindType.RECEIVER: "receiver",
+    BindType.TRANSCEIVER: "transceiver",
+}
+
+
+@dataclass(slots=True)
+class _AccountState:
+    account: object
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    source_patterns: tuple[re.Pattern[str], ...]
+    bucket: TokenBucket | None
+    binds: int = 0
+
+
+@dataclass(slots=True)
+class Accounts:
+    """The configured accounts (``smsc.config.Account``) with their live bind counts and rate buckets."""
+
+    _by_id: dict[str, _AccountState] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, accounts: Iterable[object], *, now: float = 0.0) -> "Accounts":
+        """Build the policy from ``Config.accounts``; ``now`` starts the throughput buckets."""
+        table: dict[str, _AccountState] = {}
+        for acc in accounts:
+            nets = tuple(ipaddress.ip_network(c, strict=False) for c in getattr(acc, "allowed_ips", ()))
+            pats = tuple(re.compile(p) for p in getattr(acc, "source_addresses", ()))
+            rate = getattr(acc, "throughput", None)
+            bucket = TokenBucket(rate, now=now) if rate else None
+            table[acc.system_id] = _AccountState(acc, nets, pats, bucket)  # type: ignore[attr-defined]
+        return cls(table)
+
+    def authenticate(self, system_id: str, password: str, bind_type: BindType, peer_ip: str | None) -> int:
+        """Decide a bind: ESME_ROK, or ESME_RINVSYSID (unknown system_id), ESME_RINVPASWD (wrong password),
+        ESME_RBINDFAIL (bind type not allowed, address not allowed, or max_binds reached)."""
+        state = self._by_id.get(system_id)
+        if state is None:
+            return CommandStatus.ESME_RINVSYSID
+        acc = state.account
+        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):  # type: ignore[attr-defined]
+            return CommandStatus.ESME_RINVPASWD
+        if _BIND_NAMES[bind_type] not in acc.bind_types:  # type: ignore[attr-defined]
+            return CommandStatus.ESME_RBINDFAIL
+        if state.networks:
+            try:
+                ip = ipaddress.ip_address(peer_ip or "")
+            except ValueError:
+                return CommandStatus.ESME_RBINDFAIL
+            if not any(ip in net for net in state.networks):
+                return CommandStatus.ESME_RBINDFAIL
+        if state.binds >= acc.max_binds:  # type: ignore[attr-defined]
+            return CommandStatus.ESME_RBINDFAIL
+        return CommandStatus.ESME_ROK
+
+    def bound(self, system_id: str) -> None:
+        """Count a bind that was accepted."""
+        self._by_id[system_id].binds += 1
+
+    def unbound(self, system_id: str) -> None:
+        """Count a bind that ended."""
+        state = self._by_id.get(system_id)
+        if state is not None and state.binds > 0:
+            state.binds -= 1
+
+    def allow_submit(self, system_id: str, now: float) -> bool:
+        """Take one token of the account's throughput limit; False means answer ESME_RTHROTTLED."""
+        state = self._by_id.get(system_id)
+        if state is None or state.bucket is None:
+            return True
+        return state.bucket.take(now)
+
+    def source_allowed(self, system_id: str, source_addr: str) -> bool:
+        """True if the account may use ``source_addr`` (no patterns configured means any)."""
+        state = self._by_id.get(system_id)
+        if state is None or not state.source_patterns:
+            return True
+        return any(p.fullmatch(source_addr) for p in state.source_patterns)

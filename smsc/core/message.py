@@ -1,0 +1,75 @@
+"""The record of one short message inside the simulated SMSC, from submit to final state.
+
+Times are floats: seconds since the Unix epoch on the simulation :class:`~smsc.core.clock.Clock` (which may
+run faster than real time).  The record is what the store persists and what query_sm, cancel_sm and
+replace_sm act on; its ``state`` uses the SMPP message_state values (SMPP 3.4 section 5.2.28).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smsc.core.api import Address
+from smsc.smpp.constants import MessageState
+
+
+@dataclass(slots=True, kw_only=True)
+class Attempt:
+    """One delivery attempt towards the handset and how it ended.
+
+    ``outcome`` is one of "delivered", "absent", "temporary", "undeliverable", "rejected", "expired",
+    "cancelled"; ``err`` is the network error code as the receipt's ``err:`` field reports it.
+    """
+
+    time: float
+    outcome: str
+    err: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Message:
+    """One accepted MT short message (one destination: submit_multi creates one Message per destination).
+
+    ``short_message`` is the user data (UDH included when esm_class has UDHI), ``tlvs`` the optional
+    parameters kept from the submit (for example user_message_reference, which receipts echo).
+    """
+
+    message_id: str
+    system_id: str
+    source: Address
+    destination: Address
+    #: The destination normalised to E.164 digits (no "+"), as routing saw it.
+    destination_e164: str
+    #: Name of the carrier the route chose ("" when the message was accepted without a route).
+    carrier: str = ""
+    service_type: str = ""
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    short_message: bytes = b""
+    tlvs: dict[int, Any] = field(default_factory=dict)
+    submit_time: float = 0.0
+    #: Earliest delivery time from schedule_delivery_time, or None for "now".
+    schedule_time: float | None = None
+    #: End of the validity period; the message expires at this time if still undelivered.
+    expiry_time: float = 0.0
+    state: MessageState = MessageState.ENROUTE
+    #: When the message reached a final state (the receipt's "done date"), else None.
+    final_time: float | None = None
+    #: Network error code of the last failure (receipt err:, query_sm_resp error_code).
+    error_code: int = 0
+    #: 3 octets for the network_error_code TLV of the receipt, or None.
+    network_error_code: bytes | None = None
+    #: When the next attempt is due (None while waiting for a handset alert or when final).
+    next_attempt_time: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    #: submit_multi: how many destinations the original submit had (receipt "sub:" field).
+    submitted_count: int = 1
+
+    @property
+    def is_final(self) -> bool:
+        """True once the message will not be attempted again."""
+        return self.state.is_final

@@ -1,0 +1,59 @@
+"""The MessageStore protocol: what the core needs to make messages and pending deliveries durable.
+
+The core never waits on the store.  It records changes (``save_message``, ``save_delivery``,
+``delete_delivery``) which join the pending batch, then calls ``commit(on_durable)``; the store writes the
+whole batch in one transaction (group commit) and calls ``on_durable`` on the event-loop thread once it is
+on disk.  Every ``on_durable`` given before a commit starts is called after that commit succeeds, in the
+order given.  A submit_sm_resp with status 0 is released from ``on_durable``: "status 0 means on disk".
+
+An implementation may be SQLite (the default, ``sqlite.py``), memory (``memory.py``, for pure load tests),
+or later a shared server store (PostgreSQL, Redis) behind the same methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from smsc.core.api import Delivery
+from smsc.core.message import Message
+
+
+@dataclass(slots=True)
+class StoredState:
+    """What a store hands back on start: everything needed to resume as if nothing happened.
+
+    ``messages`` holds every message not yet final, plus final ones kept for query_sm; ``deliveries``
+    every outbox entry not yet acknowledged by an ESME; ``next_delivery_id`` and ``next_message_number``
+    are one past the highest ever handed out, so identifiers never repeat across restarts.
+    """
+
+    messages: list[Message] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    next_delivery_id: int = 1
+    next_message_number: int = 1
+
+
+class MessageStore(Protocol):
+    """Durable record of messages and the outbox. All methods are called on the event-loop thread."""
+
+    def load(self) -> StoredState:
+        """Read back the state at start (empty for a new store)."""
+
+    def save_message(self, message: Message) -> None:
+        """Insert or update ``message`` (keyed by message_id) in the pending batch."""
+
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Insert an outbox entry in the pending batch."""
+
+    def delete_delivery(self, delivery_id: int) -> None:
+        """Remove an acknowledged outbox entry in the pending batch."""
+
+    def save_counters(self, next_message_number: int, next_delivery_id: int) -> None:
+        """Record the id counters in the pending batch."""
+
+    def commit(self, on_durable: Callable[[], None]) -> None:
+        """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""
+
+    def close(self) -> None:
+        """Write what is pending, stop any writer thread and close the file. Idempotent."""
