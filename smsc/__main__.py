@@ -1,0 +1,4 @@
+from smsc.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""Command line: ``smsc serve`` and ``smsc check-config`` (thin: parse arguments, call into the package)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Sequence
+
+from smsc.config import ConfigError, check_config, load_config
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the simulator")
+    serve.add_argument("--config", "-c", help="topology/config YAML (default: the bundled default.yaml)")
+    serve.add_argument("--host", help="SMPP listen address (default: from the config)")
+    serve.add_argument("--port", "-p", type=int, help="SMPP port; 0 picks a free one (default: from the config)")
+    serve.add_argument("--http-port", type=int, help="HTTP control API port; 0 picks a free one")
+    serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
+    serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
+    serve.add_argument("--db", help="override store.path (the SQLite file)")
+    serve.add_argument("--log-level", default="info", help="debug, info, warning, error (default: info)")
+    serve.add_argument("--log-format", default="console", choices=("console", "json"))
+
+    check = sub.add_parser("check-config", help="validate a config file and print every error")
+    check.add_argument("file", help="the YAML file to check")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from smsc.app import App
+    from smsc.obs import configure_logging
+
+    configure_logging(level=args.log_level, fmt=args.log_format)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"smsc: not starting: {len(exc.errors)} error(s) in the config", file=sys.stderr)
+        return 2
+    if args.store or args.db:
+        store = dataclasses.replace(
+            config.store, **({"kind": args.store} if args.store else {}), **({"path": args.db} if args.db else {})
+        )
+        config = dataclasses.replace(config, store=store)
+
+    async def run() -> None:
+        try:
+            import uvloop  # noqa: F401  (optional speed-up, see pyproject extra "fast")
+        except ImportError:
+            pass
+        app = App(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await app.start(host=args.host, port=args.port, http_port=args.http_port,
+                        http=False if args.no_http else None)
+        try:
+            await stop.wait()
+        finally:
+            await app.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``smsc`` console script; returns the process exit status."""
+    args = _build_parser().parse_args(argv)
+    if args.command == "check-config":
+        errors = check_config(args.file)
+        if errors:
+            for line in errors:
+                print(line, file=sys.stderr)
+            print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
+            return 1
+        print(f"{args.file}: OK")
+        return 0
+    return _serve(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
