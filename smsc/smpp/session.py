@@ -1,0 +1,388 @@
+"""The SMSC side of one SMPP 3.4 connection, as a sans-IO state machine.
+
+Bytes go in with :meth:`Session.receive_data`, which returns *events* (a bind asks to be decided, a request
+arrived, a response to one of our deliver_sm came back, the peer unbound ...).  Bytes to write come out of
+:meth:`Session.data_to_send`.  The session answers on its own whatever the spec fully decides: decode errors
+(the request's _resp or generic_nack), PDUs not allowed in the current state (ESME_RINVBNDSTS, ESME_RALYBND),
+enquire_link, unbind.  Everything that needs a decision from outside (credentials, message handling) is an
+event; the adapter answers with :meth:`accept_bind`, :meth:`reject_bind` or :meth:`respond`.
+
+Time is passed in (``now``, seconds on any monotonic scale); :meth:`poll` turns the four timers of SMPP 3.4
+section 7.2 into events and actions.  Nothing here knows sockets, asyncio or the SMSC domain.
+
+States (SMPP 3.4 section 2.2, plus UNBOUND from 5.0): OPEN -> BOUND_TX / BOUND_RX / BOUND_TRX -> UNBOUND ->
+CLOSED.  Which request may arrive in which state is the table :data:`ALLOWED_REQUESTS` (SMPP 3.4 Table 2-1,
+with replace_sm also in BOUND_TRX as 5.0 allows, and enquire_link in OPEN as 5.0 allows).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer, SmppError, encode, error_response
+from smsc.smpp.constants import (
+    MAX_SEQUENCE,
+    BindType,
+    CommandId,
+    CommandStatus,
+)
+
+
+class SessionState(enum.Enum):
+    """Where a connection is in its life (SMPP 3.4 section 2.2)."""
+
+    OPEN = "OPEN"
+    BOUND_TX = "BOUND_TX"
+    BOUND_RX = "BOUND_RX"
+    BOUND_TRX = "BOUND_TRX"
+    UNBOUND = "UNBOUND"
+    CLOSED = "CLOSED"
+
+
+_BOUND_STATE = {
+    BindType.TRANSMITTER: SessionState.BOUND_TX,
+    BindType.RECEIVER: SessionState.BOUND_RX,
+    BindType.TRANSCEIVER: SessionState.BOUND_TRX,
+}
+_TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
+_ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
+
+#: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
+ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
+    CommandId.bind_transmitter: frozenset({SessionState.OPEN}),
+    CommandId.bind_receiver: frozenset({SessionState.OPEN}),
+    CommandId.bind_transceiver: frozenset({SessionState.OPEN}),
+    CommandId.submit_sm: _TX,
+    CommandId.submit_multi: _TX,
+    CommandId.query_sm: _TX,
+    CommandId.cancel_sm: _TX,
+    CommandId.replace_sm: _TX,
+    CommandId.data_sm: _TX,
+    CommandId.unbind: _ALL_BOUND,
+    CommandId.enquire_link: _ALL_BOUND | {SessionState.OPEN},
+}
+
+_BIND_IDS = {
+    CommandId.bind_transmitter: BindType.TRANSMITTER,
+    CommandId.bind_receiver: BindType.RECEIVER,
+    CommandId.bind_transceiver: BindType.TRANSCEIVER,
+}
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BindRequested:
+    """An ESME asks to bind; answer with :meth:`Session.accept_bind` or :meth:`Session.reject_bind`."""
+
+    pdu: P.BindTransmitter | P.BindReceiver | P.BindTransceiver
+    bind_type: BindType
+
+
+@dataclass(slots=True)
+class RequestReceived:
+    """A request allowed in the current state (submit_sm, data_sm, submit_multi, query_sm, cancel_sm,
+    replace_sm). Answer it with :meth:`Session.respond`, in any order."""
+
+    pdu: P.Pdu
+
+
+@dataclass(slots=True)
+class ResponseReceived:
+    """The ESME answered one of our requests. ``context`` is what was given to :meth:`send_request`;
+    ``status`` is the command_status (a generic_nack's status when the ESME nacked it)."""
+
+    pdu: P.Pdu
+    context: Any
+    status: int
+
+
+@dataclass(slots=True)
+class ResponseTimedOut:
+    """No answer to one of our requests within response_timer (SMPP 3.4 section 7.2)."""
+
+    context: Any
+    command_id: int
+
+
+@dataclass(slots=True)
+class Unbound:
+    """The ESME sent unbind; unbind_resp is queued. The adapter closes once it is written."""
+
+
+@dataclass(slots=True)
+class CloseRequested:
+    """The session is over (fatal framing error, timer, unbind done): write what is queued, then close."""
+
+    reason: str
+
+
+Event = BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    command_id: int
+    sent_at: float
+    context: Any
+
+
+@dataclass(slots=True, frozen=True)
+class SessionTimers:
+    """Timer lengths in seconds (SMPP 3.4 section 7.2); 0 disables a timer."""
+
+    session_init: float = 30.0
+    enquire_link: float = 60.0
+    inactivity: float = 0.0
+    response: float = 30.0
+
+
+class Session:
+    """One SMPP connection seen from the SMSC. See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        timers: SessionTimers = SessionTimers(),
+        max_command_length: int = 65536,
+        window: int = 10,
+    ) -> None:
+        self.state = SessionState.OPEN
+        self.bind_type: BindType | None = None
+        self.system_id: str = ""
+        #: interface_version the ESME bound with; below 0x34 it gets no TLVs (SMPP 3.4 section 3.4).
+        self.interface_version = 0
+        self.timers = timers
+        self.window = window
+        self._framer = Framer(max_command_length)
+        self._out = bytearray()
+        self._next_seq = 1
+        self._outstanding: dict[int, _Outstanding] = {}
+        self._opened_at = now
+        self._last_received = now
+        self._last_sent_request = now
+        self._last_transaction = now
+        self._enquire_outstanding = False
+        self._unbind_sent = False
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def is_bound(self) -> bool:
+        """True in BOUND_TX, BOUND_RX and BOUND_TRX."""
+        return self.state in _ALL_BOUND
+
+    @property
+    def can_receive(self) -> bool:
+        """True if the SMSC may send deliver_sm on this session (BOUND_RX or BOUND_TRX)."""
+        return self.state is SessionState.BOUND_RX or self.state is SessionState.BOUND_TRX
+
+    @property
+    def window_free(self) -> int:
+        """How many more deliver_sm may be sent before the window of unacknowledged ones is full."""
+        if not self.can_receive or self._unbind_sent:
+            return 0
+        return max(0, self.window - len(self._outstanding))
+
+    @property
+    def outstanding(self) -> int:
+        """Number of our requests the ESME has not answered yet."""
+        return len(self._outstanding)
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        """Feed bytes read from the connection; return the events they cause, in order.
+
+        Responses the spec fully determines are queued for :meth:`data_to_send` on the way.
+        """
+        if self.state is SessionState.CLOSED:
+            return []
+        self._last_received = now
+        events: list[Event] = []
+        for item in self._framer.feed(data):
+            if isinstance(item, SmppError):
+                self._queue(error_response(item))
+                if item.fatal:
+                    self.state = SessionState.CLOSED
+                    events.append(CloseRequested(f"framing error: {item}"))
+                    break
+                continue
+            self._handle(item, now, events)
+            if self.state is SessionState.CLOSED:
+                break
+        return events
+
+    def _handle(self, pdu: P.Pdu, now: float, events: list[Event]) -> None:
+        cid = pdu.command_id
+        if cid & 0x80000000:
+            self._handle_response(pdu, events)
+            return
+        allowed = ALLOWED_REQUESTS.get(cid)
+        if allowed is None:
+            # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)
+            return
+        if self.state not in allowed:
+            if cid in _BIND_IDS and self.is_bound:
+                self._reject(pdu, CommandStatus.ESME_RALYBND)
+            else:
+                self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)
+            return
+        if cid == CommandId.enquire_link:
+            self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
+            return
+        if cid == CommandId.unbind:
+            self._queue(P.UnbindResp(sequence_number=pdu.sequence_number))
+            self.state = SessionState.UNBOUND
+            events.append(Unbound())
+            events.append(CloseRequested("unbind from ESME"))
+            return
+        self._last_transaction = now
+        bind_type = _BIND_IDS.get(cid)
+        if bind_type is not None:
+            events.append(BindRequested(pdu, bind_type))  # type: ignore[arg-type]
+        else:
+            events.append(RequestReceived(pdu))
+
+    def _handle_response(self, pdu: P.Pdu, events: list[Event]) -> None:
+        out = self._outstanding.pop(pdu.sequence_number, None)
+        if out is None:
+            return  # late or unsolicited response: nothing to match (SMPP 3.4 section 3.3)
+        if out.command_id == CommandId.enquire_link:
+            self._enquire_outstanding = False
+            return
+        if out.command_id == CommandId.unbind:
+            self.state = SessionState.CLOSED
+            events.append(CloseRequested("unbind answered"))
+            return
+        if pdu.command_id != CommandId.generic_nack and pdu.command_id != (out.command_id | 0x80000000):
+            return  # a response of the wrong kind for this sequence number: ignore it
+        events.append(ResponseReceived(pdu, out.context, pdu.command_status))
+
+    def _reject(self, pdu: P.Pdu, status: int) -> None:
+        resp_cls = P.response_class(type(pdu))
+        if resp_cls is None:
+            self._queue(P.GenericNack(sequence_number=pdu.sequence_number, command_status=status))
+        else:
+            self._queue(resp_cls(sequence_number=pdu.sequence_number, command_status=status))
+
+    # -- decisions from the adapter -------------------------------------------------------------
+
+    def accept_bind(self, request: BindRequested, smsc_system_id: str) -> None:
+        """Answer a bind with ESME_ROK and enter the bound state (SMPP 3.4 section 4.1)."""
+        req = request.pdu
+        resp_cls = P.response_class(type(req))
+        assert resp_cls is not None
+        resp = resp_cls(sequence_number=req.sequence_number, system_id=smsc_system_id)
+        self.interface_version = req.interface_version
+        if req.interface_version >= 0x34:
+            resp.tlvs[0x0210] = 0x34  # sc_interface_version
+        self._queue(resp)
+        self.state = _BOUND_STATE[request.bind_type]
+        self.bind_type = request.bind_type
+        self.system_id = req.system_id
+
+    def reject_bind(self, request: BindRequested, status: int) -> None:
+        """Answer a bind with an error status; the session stays OPEN (SMPP 3.4 section 4.1.2)."""
+        self._reject(request.pdu, status)
+
+    def respond(self, pdu: P.Pdu) -> None:
+        """Queue a response PDU (its sequence_number must be the request's)."""
+        if self.state is not SessionState.CLOSED:
+            self._queue(pdu)
+
+    def send_request(self, pdu: P.Pdu, now: float, context: Any = None) -> int:
+        """Queue a request of ours (deliver_sm, data_sm, enquire_link, unbind); return its sequence_number.
+
+        ``context`` comes back in the :class:`ResponseReceived` or :class:`ResponseTimedOut` event.
+        """
+        seq = self._next_seq
+        self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        pdu.sequence_number = seq
+        if self.interface_version < 0x34 and pdu.tlvs:
+            pdu.tlvs = {}
+        self._outstanding[seq] = _Outstanding(pdu.command_id, now, context)
+        self._last_sent_request = now
+        if pdu.command_id != CommandId.enquire_link:
+            self._last_transaction = now
+        self._queue(pdu)
+        return seq
+
+    def unbind(self, now: float) -> None:
+        """Start an SMSC-initiated unbind (shutdown); CloseRequested follows its unbind_resp or a timeout."""
+        if self.is_bound and not self._unbind_sent:
+            self._unbind_sent = True
+            self.send_request(P.Unbind(), now)
+
+    def pending_contexts(self) -> list[Any]:
+        """Contexts of every unanswered request, cleared; for the adapter when the connection is lost."""
+        contexts = [o.context for o in self._outstanding.values() if o.context is not None]
+        self._outstanding.clear()
+        return contexts
+
+    def connection_lost(self) -> None:
+        """The transport is gone."""
+        self.state = SessionState.CLOSED
+
+    # -- output and time -----------------------------------------------------------------------
+
+    def _queue(self, pdu: P.Pdu) -> None:
+        self._out += encode(pdu)
+
+    def data_to_send(self) -> bytes:
+        """Every byte queued since the last call (possibly empty)."""
+        if not self._out:
+            return b""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def poll(self, now: float) -> list[Event]:
+        """Run the timers of SMPP 3.4 section 7.2 at time ``now``; return what they cause.
+
+        session_init: close a connection that never bound. enquire_link: ping an ESME silent that long.
+        inactivity: unbind a bound ESME with no transaction that long. response: report unanswered requests.
+        """
+        events: list[Event] = []
+        if self.state is SessionState.CLOSED:
+            return events
+        t = self.timers
+        if self.state is SessionState.OPEN:
+            if t.session_init and now - self._opened_at >= t.session_init:
+                self.state = SessionState.CLOSED
+                events.append(CloseRequested("session_init_timer expired before a bind"))
+            return events
+        if t.response and self._outstanding:
+            limit = now - t.response
+            expired = [s for s, o in self._outstanding.items() if o.sent_at <= limit]
+            for seq in expired:
+                out = self._outstanding.pop(seq)
+                if out.command_id == CommandId.enquire_link:
+                    self._enquire_outstanding = False
+                    self.state = SessionState.CLOSED
+                    events.append(CloseRequested("enquire_link not answered"))
+                    return events
+                if out.command_id == CommandId.unbind:
+                    self.state = SessionState.CLOSED
+                    events.append(CloseRequested("unbind not answered"))
+                    return events
+                events.append(ResponseTimedOut(out.context, out.command_id))
+        if not self.is_bound:
+            return events
+        if t.inactivity and now - self._last_transaction >= t.inactivity and not self._unbind_sent:
+            self.unbind(now)
+            return events
+        if (
+            t.enquire_link
+            and not self._enquire_outstanding
+            and now - max(self._last_received, self._last_sent_request) >= t.enquire_link
+        ):
+            self._enquire_outstanding = True
+            self.send_request(P.EnquireLink(), now)
+        return events

@@ -1,0 +1,224 @@
+"""The SMSC session state machine, without sockets: bytes in, events and bytes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer, encode
+from smsc.smpp.constants import BindType, CommandStatus as S, MAX_SEQUENCE
+from smsc.smpp.session import (
+    ALLOWED_REQUESTS,
+    BindRequested,
+    CloseRequested,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimedOut,
+    Session,
+    SessionState,
+    SessionTimers,
+    Unbound,
+)
+
+
+def sent(session: Session) -> list[P.Pdu]:
+    """Decode everything the session wants to write."""
+    out = Framer().feed(session.data_to_send())
+    assert all(isinstance(p, P.Pdu) for p in out)
+    return out  # type: ignore[return-value]
+
+
+def bound(bind: type[P.Pdu] = P.BindTransceiver, **kw: object) -> Session:
+    s = Session(now=0.0, **kw)  # type: ignore[arg-type]
+    (ev,) = s.receive_data(encode(bind(sequence_number=1, system_id="test", password="test")), 0.0)
+    assert isinstance(ev, BindRequested)
+    s.accept_bind(ev, "smsc")
+    sent(s)
+    return s
+
+
+def test_bind_is_an_event_and_accept_answers_with_system_id_and_version_tlv() -> None:
+    s = Session(now=0.0)
+    events = s.receive_data(encode(P.BindTransmitter(sequence_number=7, system_id="acme", password="pw")), 0.0)
+    assert len(events) == 1 and isinstance(events[0], BindRequested)
+    assert events[0].bind_type is BindType.TRANSMITTER
+    assert s.data_to_send() == b""  # nothing answered before the decision
+    s.accept_bind(events[0], "smsc")
+    (resp,) = sent(s)
+    assert isinstance(resp, P.BindTransmitterResp)
+    assert (resp.sequence_number, resp.command_status, resp.system_id) == (7, 0, "smsc")
+    assert resp.tlvs == {0x0210: 0x34}
+    assert s.state is SessionState.BOUND_TX and s.system_id == "acme"
+
+
+def test_bind_of_a_v33_esme_gets_no_tlvs() -> None:
+    s = Session(now=0.0)
+    (ev,) = s.receive_data(encode(P.BindReceiver(sequence_number=1, system_id="a", interface_version=0x33)), 0.0)
+    s.accept_bind(ev, "smsc")
+    (resp,) = sent(s)
+    assert resp.tlvs == {}
+
+
+def test_rejected_bind_keeps_session_open_and_answers_without_body() -> None:
+    s = Session(now=0.0)
+    (ev,) = s.receive_data(encode(P.BindTransceiver(sequence_number=3, system_id="x", password="bad")), 0.0)
+    s.reject_bind(ev, S.ESME_RINVPASWD)
+    raw = s.data_to_send()
+    assert len(raw) == 16  # header only: no body on a failed bind_resp (SMPP 3.4 section 4.1.2)
+    (resp,) = Framer().feed(raw)
+    assert isinstance(resp, P.BindTransceiverResp) and resp.command_status == S.ESME_RINVPASWD
+    assert s.state is SessionState.OPEN
+
+
+@pytest.mark.parametrize("request_cls", [P.SubmitSm, P.QuerySm, P.CancelSm, P.ReplaceSm, P.SubmitMulti, P.DataSm])
+def test_requests_before_bind_get_invbndsts_in_their_own_resp(request_cls: type[P.Pdu]) -> None:
+    s = Session(now=0.0)
+    kw = {"dest_addresses": [P.SmeAddress(destination_addr="1")]} if request_cls is P.SubmitMulti else {}
+    assert s.receive_data(encode(request_cls(sequence_number=9, **kw)), 0.0) == []
+    (resp,) = sent(s)
+    assert resp.command_id == request_cls.command_id | 0x80000000
+    assert (resp.command_status, resp.sequence_number) == (S.ESME_RINVBNDSTS, 9)
+
+
+def test_submit_on_a_receiver_bind_is_refused() -> None:
+    s = bound(P.BindReceiver)
+    assert s.receive_data(encode(P.SubmitSm(sequence_number=5)), 0.0) == []
+    (resp,) = sent(s)
+    assert isinstance(resp, P.SubmitSmResp) and resp.command_status == S.ESME_RINVBNDSTS
+
+
+def test_second_bind_gets_already_bound() -> None:
+    s = bound()
+    assert s.receive_data(encode(P.BindTransmitter(sequence_number=2, system_id="test")), 0.0) == []
+    (resp,) = sent(s)
+    assert isinstance(resp, P.BindTransmitterResp) and resp.command_status == S.ESME_RALYBND
+
+
+def test_deliver_sm_from_an_esme_is_not_allowed() -> None:
+    s = bound()
+    s.receive_data(encode(P.DeliverSm(sequence_number=4)), 0.0)
+    (resp,) = sent(s)
+    assert isinstance(resp, P.DeliverSmResp) and resp.command_status == S.ESME_RINVBNDSTS
+
+
+def test_submit_in_bound_state_is_an_event_and_answered_by_respond() -> None:
+    s = bound(P.BindTransmitter)
+    (ev,) = s.receive_data(encode(P.SubmitSm(sequence_number=11, destination_addr="447700900123")), 0.0)
+    assert isinstance(ev, RequestReceived) and ev.pdu.destination_addr == "447700900123"
+    s.respond(P.SubmitSmResp(sequence_number=11, message_id="abc"))
+    (resp,) = sent(s)
+    assert resp.message_id == "abc"
+
+
+def test_enquire_link_answered_in_open_and_bound_states() -> None:
+    s = Session(now=0.0)
+    assert s.receive_data(encode(P.EnquireLink(sequence_number=7)), 0.0) == []
+    assert s.data_to_send() == bytes.fromhex("00000010800000150000000000000007")
+
+
+def test_unbind_answers_and_asks_to_close() -> None:
+    s = bound()
+    events = s.receive_data(encode(P.Unbind(sequence_number=8)), 0.0)
+    assert [type(e) for e in events] == [Unbound, CloseRequested]
+    (resp,) = sent(s)
+    assert isinstance(resp, P.UnbindResp) and resp.sequence_number == 8
+    assert s.state is SessionState.UNBOUND
+
+
+def test_unknown_command_id_gets_generic_nack_and_session_goes_on() -> None:
+    s = bound()
+    raw = bytes.fromhex("00000010 00000999 00000000 0000002a".replace(" ", ""))
+    assert s.receive_data(raw + encode(P.EnquireLink(sequence_number=43)), 0.0) == []
+    nack, el = sent(s)
+    assert isinstance(nack, P.GenericNack)
+    assert (nack.command_status, nack.sequence_number) == (S.ESME_RINVCMDID, 42)
+    assert isinstance(el, P.EnquireLinkResp)
+
+
+def test_bad_command_length_closes_without_waiting_for_the_body() -> None:
+    s = bound()
+    events = s.receive_data(bytes.fromhex("7fffffff0000000400000000000000050000"), 0.0)
+    assert len(events) == 1 and isinstance(events[0], CloseRequested)
+    (nack,) = sent(s)
+    assert nack.command_status == S.ESME_RINVCMDLEN
+    assert s.state is SessionState.CLOSED
+    assert s.receive_data(b"more", 0.0) == []
+
+
+def test_deliver_sm_window_and_response_matching() -> None:
+    s = bound(window=2)
+    assert s.window_free == 2
+    seq1 = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    s.send_request(P.DeliverSm(), 0.0, context="d2")
+    assert s.window_free == 0
+    events = s.receive_data(encode(P.DeliverSmResp(sequence_number=seq1)), 1.0)
+    assert len(events) == 1 and isinstance(events[0], ResponseReceived)
+    assert (events[0].context, events[0].status) == ("d1", 0)
+    assert s.window_free == 1
+
+
+def test_generic_nack_fails_the_matching_request() -> None:
+    s = bound()
+    seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    (ev,) = s.receive_data(encode(P.GenericNack(sequence_number=seq, command_status=S.ESME_RINVCMDLEN)), 0.0)
+    assert isinstance(ev, ResponseReceived) and ev.status == S.ESME_RINVCMDLEN and ev.context == "d1"
+
+
+def test_response_timer_reports_unanswered_deliver_sm() -> None:
+    s = bound(timers=SessionTimers(response=5.0, enquire_link=0))
+    s.send_request(P.DeliverSm(), 0.0, context="d1")
+    assert s.poll(4.9) == []
+    (ev,) = s.poll(5.0)
+    assert isinstance(ev, ResponseTimedOut) and ev.context == "d1"
+    assert s.window_free == s.window
+
+
+def test_session_init_timer_closes_a_connection_that_never_binds() -> None:
+    s = Session(now=0.0, timers=SessionTimers(session_init=10.0))
+    assert s.poll(9.0) == []
+    (ev,) = s.poll(10.0)
+    assert isinstance(ev, CloseRequested)
+
+
+def test_enquire_link_timer_pings_an_idle_esme_and_closes_if_unanswered() -> None:
+    s = bound(timers=SessionTimers(enquire_link=30.0, response=10.0))
+    assert s.poll(29.0) == []
+    assert s.poll(30.0) == []
+    (ping,) = sent(s)
+    assert isinstance(ping, P.EnquireLink)
+    assert s.poll(35.0) == []  # one ping at a time
+    (ev,) = s.poll(40.0)
+    assert isinstance(ev, CloseRequested)
+
+
+def test_inactivity_timer_unbinds() -> None:
+    s = bound(timers=SessionTimers(inactivity=100.0, enquire_link=0, response=10.0))
+    s.receive_data(encode(P.EnquireLink(sequence_number=2)), 90.0)  # not a transaction
+    s.data_to_send()
+    s.poll(100.0)
+    (unbind,) = sent(s)
+    assert isinstance(unbind, P.Unbind)
+    (ev,) = s.receive_data(encode(P.UnbindResp(sequence_number=unbind.sequence_number)), 101.0)
+    assert isinstance(ev, CloseRequested)
+
+
+def test_sequence_numbers_wrap_to_one() -> None:
+    s = bound()
+    s._next_seq = MAX_SEQUENCE
+    assert s.send_request(P.DeliverSm(), 0.0) == MAX_SEQUENCE
+    assert s.send_request(P.DeliverSm(), 0.0) == 1
+
+
+def test_many_pdus_in_one_read_all_handled_in_order() -> None:
+    s = bound()
+    data = b"".join(encode(P.SubmitSm(sequence_number=i, destination_addr=str(i))) for i in range(1, 1001))
+    events = s.receive_data(data, 0.0)
+    assert [e.pdu.sequence_number for e in events] == list(range(1, 1001))  # type: ignore[union-attr]
+
+
+def test_allowed_table_matches_spec_examples() -> None:
+    from smsc.smpp.constants import CommandId
+
+    assert SessionState.BOUND_RX not in ALLOWED_REQUESTS[CommandId.submit_sm]
+    assert SessionState.BOUND_TRX in ALLOWED_REQUESTS[CommandId.replace_sm]
+    assert ALLOWED_REQUESTS[CommandId.bind_transceiver] == {SessionState.OPEN}
