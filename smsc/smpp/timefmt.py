@@ -1,0 +1,159 @@
+"""SMPP time strings (SMPP 3.4 section 7.1.1) and delivery receipt dates (Appendix B).
+
+A time field is ``YYMMDDhhmmsstnnp``: 16 ASCII characters (17 octets with the NUL on the wire), or
+empty for "not given".  ``p`` is ``+``/``-`` for an absolute local time ``nn`` quarter hours ahead of /
+behind UTC, or ``R`` for a period relative to the SMSC's current time.  Every datetime returned here is
+timezone-aware UTC; a naive datetime given to this module is taken to be UTC.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime, timedelta, timezone
+
+__all__ = [
+    "YEAR_PIVOT",
+    "full_year",
+    "parse_smpp_time",
+    "format_absolute",
+    "format_relative",
+    "receipt_date",
+    "parse_receipt_date",
+]
+
+#: Two-digit years below this are 20YY, the others 19YY (SMPP 3.4 Appendix C recommendation:
+#: 00-37 -> 2000-2037, 38-99 -> 1938-1999).
+YEAR_PIVOT = 38
+
+_DIGITS = frozenset("0123456789")
+_QUARTER_HOUR = timedelta(minutes=15)
+_MAX_OFFSET_QUARTERS = 48  # +/- 12 hours
+_MAX_RELATIVE_DAYS = 99
+
+
+def full_year(yy: int) -> int:
+    """The four-digit year of a two-digit SMPP year, by :data:`YEAR_PIVOT`."""
+    return 2000 + yy if yy < YEAR_PIVOT else 1900 + yy
+
+
+def _as_utc(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def _two_digit_year(dt: datetime) -> int:
+    if not 2000 - (100 - YEAR_PIVOT) <= dt.year < 2000 + YEAR_PIVOT:
+        raise ValueError(f"year {dt.year} cannot be written with a two-digit SMPP year")
+    return dt.year % 100
+
+
+def _add_months(dt: datetime, months: int) -> datetime:
+    """Calendar month arithmetic; the day is clamped to the last day of the target month."""
+    index = dt.month - 1 + months
+    year = dt.year + index // 12
+    month = index % 12 + 1
+    if year > 9999:
+        raise ValueError("relative time runs past year 9999")
+    day = min(dt.day, calendar.monthrange(year, month)[1])
+    return dt.replace(year=year, month=month, day=day)
+
+
+def parse_smpp_time(value: str, now: datetime) -> datetime | None:
+    """Read a schedule_delivery_time / validity_period / final_date string (SMPP 3.4 section 7.1.1).
+
+    * ``""`` -> None (field not given).
+    * Absolute (``p`` is ``+`` or ``-``): the local time ``YYMMDDhhmmss.t`` shifted by ``nn`` quarter
+      hours to UTC (``+``: UTC = local - offset; ``-``: UTC = local + offset).  Tenths become
+      microseconds.  ``now`` is not used.
+    * Relative (``R``): ``now`` (in UTC) plus YY years and MM months (calendar arithmetic, day clamped to
+      the month's length: Jan 31 + 1 month = Feb 28/29), then DD days, hh hours, mm minutes, ss
+      seconds.  Each field may be 00-99; ``t`` and ``nn`` are ignored (they should be ``0``/``00``).
+
+    Returns an aware UTC datetime.  Raises ValueError on a length other than 0 or 16, a non-digit in
+    the first 15 characters, ``p`` not ``+``/``-``/``R``, an absolute field out of range (month 13,
+    day 31 in April, hour 24, ...), ``nn`` above 48, or a result outside the datetime range.  The
+    caller maps that to ESME_RINVSCHED or ESME_RINVEXPIRY.
+    """
+    if value == "":
+        return None
+    if len(value) != 16:
+        raise ValueError(f"SMPP time {value!r} has {len(value)} characters, expected 16")
+    if not _DIGITS.issuperset(value[:15]):
+        raise ValueError(f"SMPP time {value!r} has a non-digit in its first 15 characters")
+    p = value[15]
+    yy, mo, dd, hh, mi, ss = (int(value[i : i + 2]) for i in range(0, 12, 2))
+    if p == "R":
+        base = _as_utc(now)
+        try:
+            shifted = _add_months(base, 12 * yy + mo)
+            return shifted + timedelta(days=dd, hours=hh, minutes=mi, seconds=ss)
+        except OverflowError:
+            raise ValueError(f"relative SMPP time {value!r} runs out of range") from None
+    if p not in "+-":
+        raise ValueError(f"SMPP time {value!r} ends in {p!r}, expected '+', '-' or 'R'")
+    tenths = int(value[12])
+    nn = int(value[13:15])
+    if nn > _MAX_OFFSET_QUARTERS:
+        raise ValueError(f"SMPP time {value!r}: UTC offset {nn} quarter hours is above 48")
+    # datetime() rejects month 13, day 31 of a 30-day month, hour 24, minute or second 60.
+    local = datetime(full_year(yy), mo, dd, hh, mi, ss, tenths * 100_000, tzinfo=timezone.utc)
+    offset = nn * _QUARTER_HOUR
+    return local - offset if p == "+" else local + offset
+
+
+def format_absolute(dt: datetime) -> str:
+    """``dt`` as an absolute SMPP time in UTC: ``YYMMDDhhmmsst00+`` (16 characters).
+
+    Raises ValueError for a year outside 1938-2037 (not expressible with the two-digit year).
+    """
+    utc = _as_utc(dt)
+    yy = _two_digit_year(utc)
+    return f"{yy:02d}{utc:%m%d%H%M%S}{utc.microsecond // 100_000}00+"
+
+
+def format_relative(seconds: float) -> str:
+    """A period as a relative SMPP time ``00MMDDhhmmss000R`` in days, hours, minutes and seconds.
+
+    Fractions of a second are dropped; years and months are never used (their length varies).
+    Raises ValueError for a negative period or one of 100 days or more.
+    """
+    if seconds < 0:
+        raise ValueError(f"relative SMPP time cannot be negative ({seconds} s)")
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    if days > _MAX_RELATIVE_DAYS:
+        raise ValueError(f"{seconds} s is too long for a relative SMPP time; use format_absolute")
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
+def receipt_date(dt: datetime) -> str:
+    """``dt`` as a delivery receipt date ``YYMMDDhhmm`` in UTC (SMPP 3.4 Appendix B).
+
+    Raises ValueError for a year outside 1938-2037.
+    """
+    utc = _as_utc(dt)
+    yy = _two_digit_year(utc)
+    return f"{yy:02d}{utc:%m%d%H%M}"
+
+
+def parse_receipt_date(value: str) -> datetime | None:
+    """Read a receipt ``submit date`` / ``done date`` as an aware UTC datetime, or None if unusable.
+
+    Accepts ``YYMMDDhhmm`` (Appendix B), ``YYMMDDhhmmss`` and ``YYYYMMDDhhmmss`` (seen in the field).
+    Never raises: another length, non-digits or an impossible date give None.
+    """
+    if not _DIGITS.issuperset(value):
+        return None
+    try:
+        if len(value) == 14:
+            return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        if len(value) in (10, 12):
+            mo, dd, hh, mi = (int(value[i : i + 2]) for i in range(2, 10, 2))
+            ss = int(value[10:12]) if len(value) == 12 else 0
+            return datetime(full_year(int(value[:2])), mo, dd, hh, mi, ss, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return None
