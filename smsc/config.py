@@ -1,0 +1,1508 @@
+"""The YAML configuration of one SMSC: server, accounts, store, simulation and the simulated world.
+
+:func:`load_config` turns a YAML file into frozen dataclasses, checking every value on the way.  It collects
+*all* problems before it gives up and raises :class:`ConfigError`, whose ``errors`` read like::
+
+    config/x.yaml: topology.carriers[2].latency.mean: expected a duration >= 0 (...), got 'fast'
+    config/x.yaml: server.prot: expected a known key (did you mean 'port'?), got 'prot'
+    config/x.yaml: line 12, column 5: mapping values are not allowed here
+
+``smsc check-config FILE`` prints :func:`check_config`'s list; ``smsc serve`` refuses an invalid file with
+the same messages.  config/example.yaml documents every key; the bundled default (``smsc/data/default.yaml``,
+also at config/default.yaml) is what runs when no file is named.
+
+Value conventions (see config/example.yaml):
+
+* durations are seconds: a number, or text with a unit: ``"250ms"``, ``"30s"``, ``"5m"``, ``"2h"``, ``"3d"``;
+* numbers (prefixes, short codes, MSISDNs) are text; ``+`` is allowed in front of a prefix and dropped;
+* YAML 1.2 scalars: only ``true``/``false`` are booleans (``NO``, ``on``, ``yes`` stay text) and a leading
+  zero never means octal.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from smsc.smpp.constants import CommandStatus
+
+__all__ = [
+    "ConfigError", "load_config", "check_config", "Config", "ServerConfig", "MessageIdFormat", "TlsConfig",
+    "Account", "StoreConfig", "SimulationConfig", "HttpConfig", "Topology", "CarrierConfig", "Distribution",
+    "OutcomeSpec", "ReceiptStyle", "HandsetConfig", "AutoReply", "SubmitRule", "NumberRule", "OptOutConfig",
+    "Route", "MoRoute", "CAUSES", "OUTCOME_KINDS", "BIND_TYPES", "DEFAULT_CARRIER", "DEFAULT_RETRY_SCHEDULE",
+]
+
+#: The three bind kinds an account may be allowed (SMPP 3.4 section 4.1).
+BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
+
+#: What one delivery attempt can come to (see :class:`smsc.core.carrier.AttemptOutcome`).
+OUTCOME_KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected")
+
+#: Named network causes: name -> (outcome kind, receipt ``err:`` value, GSM MAP error for the
+#: network_error_code TLV or None).  MAP numbers from 3GPP TS 29.002 (carrier-behaviour.md section 1.2);
+#: ``opted_out`` and ``content_blocked`` mirror Infobip's 603 / 607 (section 2.1).
+CAUSES: dict[str, tuple[str, int, int | None]] = {
+    "delivered": ("delivered", 0, None),
+    "absent_subscriber": ("absent", 6, 6),  # absentSubscriberSM: handset off / out of coverage
+    "memory_full": ("absent", 32, 32),  # sm-DeliveryFailure, memoryCapacityExceeded: waits for an alert
+    "busy": ("temporary", 31, 31),  # subscriberBusyForMT-SMS
+    "message_waiting_list_full": ("temporary", 33, 33),
+    "system_failure": ("temporary", 34, 34),
+    "unknown_subscriber": ("undeliverable", 1, 1),
+    "unidentified_subscriber": ("undeliverable", 5, 5),
+    "illegal_subscriber": ("undeliverable", 9, 9),
+    "teleservice_not_provisioned": ("undeliverable", 11, 11),
+    "illegal_equipment": ("undeliverable", 12, 12),
+    "call_barred": ("undeliverable", 13, 13),  # the HLR reports the subscriber's barring
+    "facility_not_supported": ("undeliverable", 21, 21),
+    "equipment_protocol_error": ("undeliverable", 32, 32),
+    "data_missing": ("undeliverable", 35, 35),
+    "unexpected_data_value": ("undeliverable", 36, 36),
+    "barred": ("rejected", 13, 13),  # the operator refuses the line (suspended, DND list): REJECTD
+    "opted_out": ("rejected", 603, None),
+    "content_blocked": ("rejected", 607, None),  # spam / content filter
+}
+
+#: GSM network type, first octet of network_error_code (SMPP 3.4 section 5.3.2.31).
+_GSM = 3
+
+#: Retries after temporary failures, seconds between attempts (RestComm/Infobip-like backoff; the last
+#: interval repeats until the validity period ends).
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0
+)
+
+_OPT_OUT_WORDS = ("STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT-OUT")
+_OPT_IN_WORDS = ("START", "UNSTOP", "YES")
+_HELP_WORDS = ("HELP", "INFO")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``errors`` lists every problem found, one line each.
+
+    Each error reads ``"<file>: <key.path>: expected <what>, got <value>"``, or for YAML syntax errors
+    ``"<file>: line L, column C: <problem>"``.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+# --------------------------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdFormat:
+    """How message_ids look: ``format`` "hex" or "decimal", ``length`` characters (zero-padded), case."""
+
+    format: str = "hex"
+    length: int = 16
+    uppercase: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """An SMPP-over-TLS listener: ``port`` and PEM files (paths resolved against the config file)."""
+
+    port: int
+    certfile: str
+    keyfile: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The SMPP listener and session defaults.  Timers in seconds, 0 = off (SMPP 3.4 section 7.2).
+
+    ``window`` is the number of unacknowledged deliver_sm per session; ``max_command_length`` in octets.
+    """
+
+    host: str = "0.0.0.0"
+    port: int = 2775
+    system_id: str = "smsc"
+    max_command_length: int = 65536
+    max_connections: int = 10000
+    max_connections_per_ip: int = 0
+    session_init_timer: float = 30.0
+    enquire_link_timer: float = 60.0
+    inactivity_timer: float = 0.0
+    response_timer: float = 30.0
+    window: int = 10
+    message_id: MessageIdFormat = MessageIdFormat()
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An ESME login (SMPP 3.4 section 4.1): who may bind, how, from where and how fast.
+
+    ``allowed_ips`` are CIDR strings (empty = any address); ``throughput`` is submit_sm per second (token
+    bucket, None = unlimited); ``source_addresses`` are regular expressions a source_addr must match in full
+    (empty = any).
+    """
+
+    system_id: str
+    password: str
+    bind_types: frozenset[str] = BIND_TYPES
+    max_binds: int = 10
+    allowed_ips: tuple[str, ...] = ()
+    throughput: float | None = None
+    source_addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where accepted messages live: ``kind`` "sqlite" (``path``, relative to the current directory) or
+    "memory"; ``synchronous`` "NORMAL" (survives kill -9) or "FULL" (survives power loss)."""
+
+    kind: str = "sqlite"
+    path: str = "smsc.sqlite"
+    synchronous: str = "NORMAL"
+    max_waiting_messages: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    """Simulated time and chance.  Durations in seconds.
+
+    ``time_scale`` > 1 runs the world faster than real time; ``seed`` fixes every random draw (None = a new
+    world each start).  ``retry_schedule`` lists the waits between attempts after temporary failures; its last
+    entry repeats until the message expires.
+    """
+
+    time_scale: float = 1.0
+    seed: int | None = None
+    default_validity: float = 172800.0
+    max_validity: float = 604800.0
+    max_schedule: float = 1209600.0
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The HTTP control API, SMS REST API, /metrics and dashboard listener."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+_NORMAL = NormalDist()
+_Z95 = _NORMAL.inv_cdf(0.95)
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """A distribution of durations in seconds.
+
+    ``kind`` and its parameters: "fixed" (``value``), "uniform" (``low`` .. ``high``), "exponential"
+    (``mean``), "lognormal" (``median`` and shape ``sigma``; the YAML may give ``p95`` instead of ``sigma``).
+    ``cap``, when set, clamps every draw to at most ``cap`` seconds.
+    """
+
+    kind: str = "fixed"
+    value: float = 0.0
+    low: float = 0.0
+    high: float = 0.0
+    mean: float = 0.0
+    median: float = 0.0
+    sigma: float = 0.0
+    cap: float | None = None
+
+    def quantile(self, u: float) -> float:
+        """The duration at cumulative probability ``u`` (0 <= u < 1): the inverse CDF, capped."""
+        kind = self.kind
+        if kind == "fixed":
+            x = self.value
+        elif kind == "uniform":
+            x = self.low + u * (self.high - self.low)
+        elif kind == "exponential":
+            x = -self.mean * math.log1p(-u) if u < 1.0 else math.inf
+        else:
+            if u <= 0.0:
+                x = 0.0
+            elif u >= 1.0:
+                x = math.inf
+            else:
+                x = self.median * math.exp(self.sigma * _NORMAL.inv_cdf(u))
+        cap = self.cap
+        return x if cap is None or x <= cap else cap
+
+    def sample(self, rng: Any) -> float:
+        """One draw, in seconds, using ``rng.random()`` (a seeded ``random.Random`` in tests)."""
+        return self.quantile(rng.random())
+
+    def expected(self) -> float:
+        """The mean in seconds, cap included (closed form without a cap, numeric integration with one)."""
+        if self.cap is None:
+            if self.kind == "fixed":
+                return self.value
+            if self.kind == "uniform":
+                return (self.low + self.high) / 2
+            if self.kind == "exponential":
+                return self.mean
+            return self.median * math.exp(self.sigma * self.sigma / 2)
+        n = 20000
+        return sum(self.quantile((i + 0.5) / n) for i in range(n)) / n
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeSpec:
+    """One possible result of a delivery attempt: its ``kind`` (one of :data:`OUTCOME_KINDS`), the receipt
+    ``err:`` value, the 3-octet network_error_code TLV value or None, the named ``cause`` it came from, and its
+    ``weight`` in an outcome mix (relative, any positive scale)."""
+
+    kind: str
+    err: int = 0
+    network_error_code: bytes | None = None
+    cause: str = ""
+    weight: float = 1.0
+
+
+def outcome_for(cause: str, weight: float = 1.0) -> OutcomeSpec:
+    """The :class:`OutcomeSpec` of a named cause from :data:`CAUSES`, with its default err and TLV."""
+    kind, err, map_error = CAUSES[cause]
+    nec = None if map_error is None else bytes((_GSM,)) + map_error.to_bytes(2, "big")
+    return OutcomeSpec(kind=kind, err=err, network_error_code=nec, cause=cause, weight=weight)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptStyle:
+    """How one carrier's delivery receipts look (SMPP 3.4 Appendix B and the variants of the field).
+
+    ``message_id_format`` None = the server's format; ``receipted_message_id`` whether that TLV is sent;
+    ``text_label`` "text", "Text" or "" (no text field); ``err_digits`` the zero-padded width of ``err:``.
+    """
+
+    message_id_format: MessageIdFormat | None = None
+    receipted_message_id: bool = True
+    text_label: str = "text"
+    err_digits: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AutoReply:
+    """A handset that answers MT messages with MO messages.
+
+    A reply is chosen in this order: the answer of the first ``keywords`` word found in the MT text
+    (whole words, case-insensitive), else ``text``, else the MT text itself when ``echo``.  ``delay`` is the
+    time from delivery to the reply (seconds); ``probability`` the share of MT messages answered.
+    """
+
+    echo: bool = False
+    text: str | None = None
+    keywords: tuple[tuple[str, str], ...] = ()
+    delay: Distribution = Distribution(kind="fixed", value=2.0)
+    probability: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRule:
+    """Answer submit_sm with ``status`` (0 = accept) after ``delay`` seconds instead of at once."""
+
+    status: int = 0
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRule:
+    """Fixed behaviour for some numbers of one carrier (exact ``numbers`` or number ``prefixes``).
+
+    A number that matches a rule is deterministic: no random handset state, no outcome mix.
+    ``submit``: the answer to submit_sm.  ``outcome``: the result of every attempt.  ``offline``: seconds the
+    handset stays off after an attempt finds it (``math.inf`` = always off, the message expires).  ``latency``:
+    the attempt's duration.  ``auto_reply``: MO answers to each MT.  ``opted_out``: starts opted out.
+    """
+
+    numbers: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    note: str = ""
+    submit: SubmitRule | None = None
+    outcome: OutcomeSpec | None = None
+    offline: float | None = None
+    latency: Distribution | None = None
+    auto_reply: AutoReply | None = None
+    opted_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetConfig:
+    """The handset population of one carrier.
+
+    ``online_probability``: long-run share of time a handset is reachable.  ``offline_period``: how long
+    one offline spell lasts (seconds).  Keywords (upper case, matched against a whole MO text) switch a
+    number's opt-out state; ``auto_reply`` applies to every handset without a rule of its own.
+    """
+
+    online_probability: float = 1.0
+    offline_period: Distribution = Distribution(kind="exponential", mean=1800.0)
+    opt_out_keywords: tuple[str, ...] = _OPT_OUT_WORDS
+    opt_in_keywords: tuple[str, ...] = _OPT_IN_WORDS
+    help_keywords: tuple[str, ...] = _HELP_WORDS
+    auto_reply: AutoReply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutConfig:
+    """What an opted-out number gets: the attempt ``outcome`` (REJECTD err 603 by default), and, when
+    ``submit_status`` is set, submit_sm is refused with that status instead (strict aggregators)."""
+
+    outcome: OutcomeSpec = field(default_factory=lambda: outcome_for("opted_out"))
+    submit_status: int | None = None
+
+
+_DEFAULT_LATENCY = Distribution(kind="lognormal", median=3.0, sigma=math.log(10.0 / 3.0) / _Z95, cap=30.0)
+_DEFAULT_FAILURE_LATENCY = Distribution(kind="uniform", low=0.5, high=2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierConfig:
+    """One simulated mobile network (see :class:`smsc.core.carrier.Carrier` for the runtime side).
+
+    ``prefixes``: E.164 prefixes it serves ("" = every number).  ``latency``: duration of a successful
+    attempt; ``failure_latency``: of a failed one (seconds).  ``outcomes``: the weighted mix drawn per
+    attempt.  ``capacity``: attempts per second (None = unlimited).  ``retry_schedule`` None = the
+    simulation's.
+    """
+
+    name: str
+    prefixes: tuple[str, ...] = ()
+    description: str = ""
+    latency: Distribution = _DEFAULT_LATENCY
+    failure_latency: Distribution = _DEFAULT_FAILURE_LATENCY
+    outcomes: tuple[OutcomeSpec, ...] = (OutcomeSpec(kind="delivered", cause="delivered"),)
+    capacity: float | None = None
+    receipt: ReceiptStyle = ReceiptStyle()
+    handsets: HandsetConfig = HandsetConfig()
+    rules: tuple[NumberRule, ...] = ()
+    retry_schedule: tuple[float, ...] | None = None
+    opt_out: OptOutConfig = OptOutConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Numbers starting with ``prefix`` ("" = any) go to the carrier named ``carrier``."""
+
+    prefix: str
+    carrier: str
+
+
+@dataclass(frozen=True, slots=True)
+class MoRoute:
+    """MO messages to a number starting with ``prefix`` (a short code or long number in full matches
+    itself) go to the ESMEs bound as ``system_id``."""
+
+    prefix: str
+    system_id: str
+
+
+#: The carrier used when a file has no ``topology.carriers``: every number, every handset online, delivered.
+DEFAULT_CARRIER = CarrierConfig(name="default", prefixes=("",), description="catch-all: everything delivered")
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The simulated world: home ``country_code`` and ``national_prefix`` (for TON 2 and guessed numbers),
+    carriers, extra routes, MO routes, and what happens without a route (``no_route``: "reject" answers
+    ESME_RINVDSTADR, "undeliverable" accepts and sends an UNDELIV receipt)."""
+
+    country_code: str = "44"
+    national_prefix: str = "0"
+    carriers: tuple[CarrierConfig, ...] = (DEFAULT_CARRIER,)
+    routes: tuple[Route, ...] = ()
+    mo_routes: tuple[MoRoute, ...] = ()
+    no_route: str = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One whole configuration; ``source`` names the file it came from."""
+
+    source: str
+    server: ServerConfig = ServerConfig()
+    accounts: tuple[Account, ...] = ()
+    store: StoreConfig = StoreConfig()
+    simulation: SimulationConfig = SimulationConfig()
+    http: HttpConfig = HttpConfig()
+    topology: Topology = Topology()
+
+    def account(self, system_id: str) -> Account | None:
+        """The account with this system_id (exact, case-sensitive match), or None."""
+        for account in self.accounts:
+            if account.system_id == system_id:
+                return account
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ YAML
+
+
+class _YInt(int):
+    """An int read from YAML that remembers how it was written (``07700`` stays ``"07700"`` as text)."""
+
+    text: str
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core-schema scalars and duplicate keys reported as errors."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key = key_node.value
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while reading a mapping", node.start_mark,
+                            f"found the key {key!r} twice (first at line {seen[key].line + 1})",
+                            key_node.start_mark,
+                        )
+                    seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: _Loader, node: Any) -> _YInt:
+    text = loader.construct_scalar(node)
+    clean = text.replace("_", "")
+    if clean[:2] in ("0x", "0o"):
+        value = _YInt(int(clean, 0))
+    else:
+        value = _YInt(int(clean, 10))
+    value.text = text
+    return value
+
+
+def _construct_float(loader: _Loader, node: Any) -> float:
+    text = loader.construct_scalar(node).lower()
+    if text.endswith(".inf"):
+        return -math.inf if text.startswith("-") else math.inf
+    if text == ".nan":
+        return math.nan
+    return float(text)
+
+
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+_Loader.add_constructor(_INT_TAG, _construct_int)
+_Loader.add_constructor(_FLOAT_TAG, _construct_float)
+
+
+# ------------------------------------------------------------------------------------- validation helpers
+
+_MISSING: Any = object()
+_BAD: Any = object()
+
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_PLAIN_RX = re.compile(rf"^\s*{_NUMBER}\s*$")
+_PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:ms|sec|min|s|m|h|d)\s*)+$")
+_PART_RX = re.compile(rf"({_NUMBER})\s*(ms|sec|min|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d')"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a duration text: ``"90"``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"3d"``; else None."""
+    if _PLAIN_RX.match(text):
+        return float(text)
+    if _PARTS_RX.match(text):
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART_RX.findall(text))
+    return None
+
+
+def _show(value: Any) -> str:
+    """How a bad value is quoted in an error message."""
+    if value is _MISSING:
+        return "nothing (the key is missing)"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, _YInt):
+        return value.text
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Ctx:
+    """Collects errors for one file."""
+
+    def __init__(self, source: str, base_dir: Path | None) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.errors: list[str] = []
+
+    def error(self, path: str, what: str, got: Any) -> Any:
+        """Record "path: expected what, got value"; returns the _BAD marker."""
+        self.errors.append(f"{self.source}: {path}: expected {what}, got {_show(got)}")
+        return _BAD
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _range_text(kind: str, lo: float | None, hi: float | None, lo_open: bool = False) -> str:
+    if lo is not None and hi is not None and not lo_open:
+        return f"{kind} from {_num(lo)} to {_num(hi)}"
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {_num(lo)}")
+    if hi is not None:
+        parts.append(f"<= {_num(hi)}")
+    return f"{kind} {' and '.join(parts)}" if parts else kind
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+# Converters: (ctx, path, raw value) -> converted value, or _BAD after recording an error.
+
+def _to_int(ctx: _Ctx, path: str, raw: Any, lo: int | None = None, hi: int | None = None) -> Any:
+    what = _range_text("an integer", lo, hi)
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        return ctx.error(path, what, raw)
+    if (lo is not None and raw < lo) or (hi is not None and raw > hi):
+        return ctx.error(path, what, raw)
+    return int(raw)
+
+
+def _to_number(
+    ctx: _Ctx, path: str, raw: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
+) -> Any:
+    what = _range_text("a number", lo, hi, lo_open)
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not math.isfinite(raw):
+        return ctx.error(path, what, raw)
+    if lo is not None and (raw <= lo if lo_open else raw < lo):
+        return ctx.error(path, what, raw)
+    if hi is not None and raw > hi:
+        return ctx.error(path, what, raw)
+    return float(raw)
+
+
+def _to_duration(ctx: _Ctx, path: str, raw: Any, lo: float = 0.0, lo_open: bool = False) -> Any:
+    what = f"{_range_text('a duration', lo, None, lo_open)} {_DURATION_HINT}"
+    seconds: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        seconds = parse_duration(raw)
+    if seconds is None or (seconds <= lo if lo_open else seconds < lo):
+        return ctx.error(path, what, raw)
+    return seconds
+
+
+def _to_bool(ctx: _Ctx, path: str, raw: Any) -> Any:
+    if not isinstance(raw, bool):
+        return ctx.error(path, "true or false", raw)
+    return raw
+
+
+def _to_text(
+    ctx: _Ctx, path: str, raw: Any, *, max_len: int | None = None, min_len: int = 0,
+    choices: Iterable[str] | None = None, what: str | None = None,
+) -> Any:
+    if isinstance(raw, _YInt):
+        raw_text: Any = raw.text
+    else:
+        raw_text = raw
+    if choices is not None:
+        options = tuple(choices)
+        description = what or "one of " + ", ".join(repr(c) for c in options)
+        if not isinstance(raw_text, str) or raw_text not in options:
+            close = difflib.get_close_matches(raw_text, options, n=1) if isinstance(raw_text, str) else []
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return ctx.error(path, description + hint, raw)
+        return raw_text
+    if what is None:
+        what = "text"
+        if max_len is not None and min_len > 0:
+            what = f"text of {min_len} to {max_len} characters"
+        elif max_len is not None:
+            what = f"text of at most {max_len} characters"
+        elif min_len > 0:
+            what = "non-empty text" if min_len == 1 else f"text of at least {min_len} characters"
+    if not isinstance(raw_text, str):
+        return ctx.error(path, what, raw)
+    if len(raw_text) < min_len or (max_len is not None and len(raw_text) > max_len):
+        return ctx.error(path, what, raw)
+    return raw_text
+
+
+def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool = False,
+               max_len: int = 15) -> Any:
+    """Digits as text ("+" in front dropped; "*" and "" mean the empty catch-all prefix when allowed)."""
+    text = raw.text if isinstance(raw, _YInt) else raw
+    if not isinstance(text, str):
+        return ctx.error(path, what, raw)
+    text = text.strip()
+    if allow_empty and text in ("", "*"):
+        return ""
+    if text.startswith("+"):
+        text = text[1:]
+    if not text or not text.isascii() or not text.isdigit() or len(text) > max_len:
+        return ctx.error(path, what, raw)
+    return text
+
+
+def _to_status(ctx: _Ctx, path: str, raw: Any) -> Any:
+    """A command_status: a CommandStatus name (ESME_RSUBMITFAIL), or a number (69, 0x45, '0x45')."""
+    what = "an SMPP command_status: a name such as 'ESME_RSUBMITFAIL' or a number from 0 to 0xFFFFFFFF"
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = int(raw)
+    elif isinstance(raw, str):
+        name = raw.strip()
+        if name.upper() in CommandStatus.__members__:
+            return int(CommandStatus[name.upper()])
+        try:
+            value = int(name, 0)
+        except ValueError:
+            close = difflib.get_close_matches(name.upper(), CommandStatus.__members__, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return ctx.error(path, what + hint, raw)
+    else:
+        return ctx.error(path, what, raw)
+    if not 0 <= value <= 0xFFFFFFFF:
+        return ctx.error(path, what, raw)
+    return value
+
+
+class _Map:
+    """A YAML mapping being read: unknown keys are reported once, getters convert and record errors."""
+
+    def __init__(self, ctx: _Ctx, path: str, raw: Any, keys: Iterable[str], what: str = "a mapping") -> None:
+        self.ctx = ctx
+        self.path = path
+        self.keys = tuple(keys)
+        self.ok = True
+        if raw is None or raw is _MISSING:
+            raw = {}
+        if not isinstance(raw, dict):
+            ctx.error(path or "(top level)", f"{what} with the keys {', '.join(self.keys)}", raw)
+            raw = {}
+            self.ok = False
+        self.data: dict[Any, Any] = raw
+        for key in raw:
+            if key not in self.keys:
+                close = difflib.get_close_matches(str(key), self.keys, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(self.keys)
+                ctx.error(_join(path, str(key)), f"a known key ({hint})", str(key))
+
+    def at(self, key: str) -> str:
+        return _join(self.path, key)
+
+    def raw(self, key: str) -> Any:
+        return self.data.get(key, _MISSING)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def _get(self, key: str, default: Any, convert: Callable[[Any], Any], *, nullable: bool = False) -> Any:
+        raw = self.data.get(key, _MISSING)
+        if raw is _MISSING:
+            return default
+        if raw is None and nullable:
+            return None
+        value = convert(raw)
+        return default if value is _BAD else value
+
+    def integer(self, key: str, default: Any, lo: int | None = None, hi: int | None = None,
+                nullable: bool = False) -> Any:
+        return self._get(key, default, lambda r: _to_int(self.ctx, self.at(key), r, lo, hi), nullable=nullable)
+
+    def number(self, key: str, default: Any, lo: float | None = None, hi: float | None = None,
+               lo_open: bool = False, nullable: bool = False) -> Any:
+        return self._get(
+            key, default, lambda r: _to_number(self.ctx, self.at(key), r, lo, hi, lo_open), nullable=nullable
+        )
+
+    def duration(self, key: str, default: Any, lo: float = 0.0, lo_open: bool = False) -> Any:
+        return self._get(key, default, lambda r: _to_duration(self.ctx, self.at(key), r, lo, lo_open))
+
+    def boolean(self, key: str, default: bool) -> Any:
+        return self._get(key, default, lambda r: _to_bool(self.ctx, self.at(key), r))
+
+    def text(self, key: str, default: Any, nullable: bool = False, **kw: Any) -> Any:
+        return self._get(key, default, lambda r: _to_text(self.ctx, self.at(key), r, **kw), nullable=nullable)
+
+    def required_text(self, key: str, what: str, **kw: Any) -> Any:
+        raw = self.data.get(key, _MISSING)
+        if raw is _MISSING or raw is None:
+            return self.ctx.error(self.at(key), what, raw)
+        return _to_text(self.ctx, self.at(key), raw, what=what, **kw)
+
+    def items(self, key: str, what: str) -> list[tuple[str, Any]]:
+        """The elements of a list value as (path, raw element) pairs; [] when absent or not a list."""
+        raw = self.data.get(key, _MISSING)
+        if raw is _MISSING or raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.ctx.error(self.at(key), what, raw)
+            return []
+        return [(_join(self.at(key), i), item) for i, item in enumerate(raw)]
+
+
+def _text_list(m: _Map, key: str, default: tuple[str, ...], *, upper: bool = False) -> tuple[str, ...]:
+    if not m.has(key):
+        return default
+    out = []
+    for path, item in m.items(key, "a list of text"):
+        value = _to_text(m.ctx, path, item, min_len=1)
+        if value is not _BAD:
+            out.append(" ".join(value.split()).upper() if upper else value)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+_TOP_KEYS = ("server", "accounts", "store", "simulation", "http", "topology")
+
+
+def _parse_message_id(ctx: _Ctx, path: str, raw: Any) -> MessageIdFormat:
+    m = _Map(ctx, path, raw, ("format", "length", "uppercase"))
+    return MessageIdFormat(
+        format=m.text("format", "hex", choices=("hex", "decimal")),
+        length=m.integer("length", 16, 4, 64),
+        uppercase=m.boolean("uppercase", False),
+    )
+
+
+def _resolve_file(ctx: _Ctx, path: str, raw: Any) -> Any:
+    name = _to_text(ctx, path, raw, min_len=1, what="a file path")
+    if name is _BAD:
+        return _BAD
+    full = Path(name).expanduser()
+    if not full.is_absolute() and ctx.base_dir is not None:
+        full = ctx.base_dir / full
+    if not full.is_file():
+        return ctx.error(path, f"an existing file (looked for {str(full)!r})", raw)
+    return str(full)
+
+
+def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
+    if raw is None:
+        return None
+    m = _Map(ctx, path, raw, ("port", "certfile", "keyfile"))
+    port = m.integer("port", 3775, 0, 65535)
+    files = []
+    for key in ("certfile", "keyfile"):
+        if m.has(key):
+            files.append(_resolve_file(ctx, m.at(key), m.raw(key)))
+        else:
+            files.append(ctx.error(m.at(key), "a file path (PEM)", _MISSING))
+    if _BAD in files:
+        return None
+    return TlsConfig(port=port, certfile=files[0], keyfile=files[1])
+
+
+def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
+    keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
+            "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
+            "message_id", "tls")
+    m = _Map(ctx, "server", raw, keys)
+    d = ServerConfig()
+    return ServerConfig(
+        host=m.text("host", d.host, min_len=1),
+        port=m.integer("port", d.port, 0, 65535),
+        system_id=m.text("system_id", d.system_id, max_len=15, min_len=1),
+        max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
+        max_connections=m.integer("max_connections", d.max_connections, 1),
+        max_connections_per_ip=m.integer("max_connections_per_ip", d.max_connections_per_ip, 0),
+        session_init_timer=m.duration("session_init_timer", d.session_init_timer),
+        enquire_link_timer=m.duration("enquire_link_timer", d.enquire_link_timer),
+        inactivity_timer=m.duration("inactivity_timer", d.inactivity_timer),
+        response_timer=m.duration("response_timer", d.response_timer, lo=0.0, lo_open=True),
+        window=m.integer("window", d.window, 1, 10000),
+        message_id=_parse_message_id(ctx, m.at("message_id"), m.raw("message_id")),
+        tls=_parse_tls(ctx, m.at("tls"), m.raw("tls")) if m.has("tls") else None,
+    )
+
+
+def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
+    if raw is None or raw is _MISSING:
+        return ()
+    if not isinstance(raw, list):
+        ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
+        return ()
+    keys = ("system_id", "password", "bind_types", "max_binds", "allowed_ips", "throughput",
+            "source_addresses")
+    accounts: list[Account] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        path = _join("accounts", i)
+        m = _Map(ctx, path, item, keys)
+        if not m.ok:
+            continue
+        system_id = m.required_text("system_id", "a system_id of 1 to 15 characters", min_len=1, max_len=15)
+        password = m.required_text("password", "a password of at most 8 characters", max_len=8)
+        if system_id is not _BAD:
+            if system_id in seen:
+                ctx.error(m.at("system_id"), f"a system_id not used by accounts[{seen[system_id]}]", system_id)
+            seen.setdefault(system_id, i)
+        bind_types: frozenset[str] = BIND_TYPES
+        if m.has("bind_types"):
+            chosen = []
+            for p, b in m.items("bind_types", "a list of bind types (transmitter, receiver, transceiver)"):
+                value = _to_text(ctx, p, b, choices=sorted(BIND_TYPES))
+                if value is not _BAD:
+                    chosen.append(value)
+            if m.raw("bind_types") == []:
+                ctx.error(m.at("bind_types"), "at least one bind type", m.raw("bind_types"))
+            bind_types = frozenset(chosen) or BIND_TYPES
+        allowed_ips = []
+        for p, item_ip in m.items("allowed_ips", "a list of IP networks in CIDR form"):
+            text = _to_text(ctx, p, item_ip, what="an IP network in CIDR form such as '10.0.0.0/8'")
+            if text is _BAD:
+                continue
+            try:
+                allowed_ips.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                ctx.error(p, "an IP network in CIDR form such as '10.0.0.0/8'", item_ip)
+        sources = []
+        for p, item_rx in m.items("source_addresses", "a list of regular expressions"):
+            text = _to_text(ctx, p, item_rx, what="a regular expression")
+            if text is _BAD:
+                continue
+            try:
+                re.compile(text)
+            except re.error as exc:
+                ctx.error(p, f"a valid regular expression ({exc})", item_rx)
+                continue
+            sources.append(text)
+        account = Account(
+            system_id=system_id if system_id is not _BAD else "",
+            password=password if password is not _BAD else "",
+            bind_types=bind_types,
+            max_binds=m.integer("max_binds", 10, 1),
+            allowed_ips=tuple(allowed_ips),
+            throughput=m.number("throughput", None, lo=0.0, lo_open=True, nullable=True),
+            source_addresses=tuple(sources),
+        )
+        accounts.append(account)
+    return tuple(accounts)
+
+
+def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
+    m = _Map(ctx, "store", raw, ("kind", "path", "synchronous", "max_waiting_messages"))
+    d = StoreConfig()
+    sync = m.raw("synchronous")
+    synchronous = d.synchronous
+    if sync is not _MISSING:
+        if isinstance(sync, str) and sync.upper() in ("NORMAL", "FULL"):
+            synchronous = sync.upper()
+        else:
+            ctx.error(m.at("synchronous"), "'NORMAL' or 'FULL'", sync)
+    return StoreConfig(
+        kind=m.text("kind", d.kind, choices=("sqlite", "memory")),
+        path=m.text("path", d.path, min_len=1),
+        synchronous=synchronous,
+        max_waiting_messages=m.integer("max_waiting_messages", d.max_waiting_messages, 1),
+    )
+
+
+def _duration_list(m: _Map, key: str, default: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    if not m.has(key) or m.raw(key) is None:
+        return default
+    raw = m.raw(key)
+    if not isinstance(raw, list) or not raw:
+        m.ctx.error(m.at(key), f"a non-empty list of durations > 0 {_DURATION_HINT}", raw)
+        return default
+    out = []
+    for p, item in m.items(key, "a list"):
+        value = _to_duration(m.ctx, p, item, lo=0.0, lo_open=True)
+        if value is not _BAD:
+            out.append(value)
+    return tuple(out) if len(out) == len(raw) else default
+
+
+def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
+    keys = ("time_scale", "seed", "default_validity", "max_validity", "max_schedule", "retry_schedule")
+    m = _Map(ctx, "simulation", raw, keys)
+    d = SimulationConfig()
+    default_validity = m.duration("default_validity", d.default_validity, lo=0.0, lo_open=True)
+    max_validity = m.duration("max_validity", d.max_validity, lo=0.0, lo_open=True)
+    if max_validity < default_validity:
+        ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s)",
+                  m.raw("max_validity") if m.has("max_validity") else max_validity)
+    return SimulationConfig(
+        time_scale=m.number("time_scale", d.time_scale, lo=0.0, lo_open=True),
+        seed=m.integer("seed", d.seed, nullable=True),
+        default_validity=default_validity,
+        max_validity=max_validity,
+        max_schedule=m.duration("max_schedule", d.max_schedule),
+        retry_schedule=_duration_list(m, "retry_schedule", d.retry_schedule) or d.retry_schedule,
+    )
+
+
+def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
+    m = _Map(ctx, "http", raw, ("enabled", "host", "port"))
+    d = HttpConfig()
+    return HttpConfig(
+        enabled=m.boolean("enabled", d.enabled),
+        host=m.text("host", d.host, min_len=1),
+        port=m.integer("port", d.port, 0, 65535),
+    )
+
+
+_DIST_KEYS = {
+    "fixed": ("value",),
+    "uniform": ("min", "max"),
+    "exponential": ("mean",),
+    "lognormal": ("median", "p95", "sigma"),
+}
+
+
+def _parse_distribution(ctx: _Ctx, path: str, raw: Any, default: Distribution) -> Distribution:
+    """A duration distribution: a plain duration (= fixed) or a mapping with ``distribution``."""
+    if raw is _MISSING:
+        return default
+    if not isinstance(raw, dict):
+        if isinstance(raw, (int, float, str)) and not isinstance(raw, bool):
+            value = _to_duration(ctx, path, raw)
+            return default if value is _BAD else Distribution(kind="fixed", value=value)
+        ctx.error(path, "a duration, or a mapping with 'distribution' (fixed, uniform, exponential, "
+                        "lognormal) and its parameters", raw)
+        return default
+    kind = raw.get("distribution", _MISSING)
+    kind_path = _join(path, "distribution")
+    if kind is _MISSING:
+        ctx.error(kind_path, "one of 'fixed', 'uniform', 'exponential', 'lognormal'", kind)
+        return default
+    kind = _to_text(ctx, kind_path, kind, choices=tuple(_DIST_KEYS))
+    if kind is _BAD:
+        return default
+    m = _Map(ctx, path, raw, ("distribution", *_DIST_KEYS[kind], "cap"))
+    errors_before = len(ctx.errors)
+    cap = m.duration("cap", None, lo=0.0, lo_open=True) if m.raw("cap") is not None else None
+
+    def need(key: str, lo_open: bool = False) -> float:
+        if not m.has(key):
+            ctx.error(m.at(key), f"a duration {_DURATION_HINT} for a {kind} distribution", _MISSING)
+            return 0.0
+        return m.duration(key, 0.0, lo=0.0, lo_open=lo_open)
+
+    if kind == "fixed":
+        dist = Distribution(kind="fixed", value=need("value"), cap=cap)
+    elif kind == "uniform":
+        low, high = need("min"), need("max")
+        if high < low:
+            ctx.error(m.at("max"), f"a duration >= min ({_num(low)} s)", m.raw("max"))
+        dist = Distribution(kind="uniform", low=low, high=high, cap=cap)
+    elif kind == "exponential":
+        dist = Distribution(kind="exponential", mean=need("mean", lo_open=True), cap=cap)
+    else:
+        median = need("median", lo_open=True)
+        if m.has("sigma") and m.has("p95"):
+            ctx.error(m.at("p95"), "either p95 or sigma, not both", m.raw("p95"))
+            sigma = 0.0
+        elif m.has("sigma"):
+            sigma = m.number("sigma", 0.0, lo=0.0)
+        elif m.has("p95"):
+            p95 = m.duration("p95", median)
+            if p95 < median:
+                ctx.error(m.at("p95"), f"a duration >= median ({_num(median)} s)", m.raw("p95"))
+            sigma = math.log(p95 / median) / _Z95 if median > 0 and p95 >= median else 0.0
+        else:
+            ctx.error(m.at("p95"), "p95 (a duration) or sigma (a number) for a lognormal distribution", _MISSING)
+            sigma = 0.0
+        dist = Distribution(kind="lognormal", median=median, sigma=sigma, cap=cap)
+    return dist if len(ctx.errors) == errors_before else default
+
+
+def _parse_network_error(ctx: _Ctx, path: str, raw: Any, default: bytes | None) -> bytes | None:
+    what = ("a GSM error number from 0 to 65535, a mapping {type: 1..8, code: 0..65535}, "
+            "or null for no network_error_code")
+    if raw is _MISSING:
+        return default
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        m = _Map(ctx, path, raw, ("type", "code"))
+        net = m.integer("type", _GSM, 1, 8)
+        code = m.integer("code", _BAD, 0, 65535)
+        if code is _BAD:
+            if not m.has("code"):
+                ctx.error(m.at("code"), "an error code from 0 to 65535", _MISSING)
+            return default
+        return bytes((net,)) + code.to_bytes(2, "big")
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= 65535:
+        return bytes((_GSM,)) + int(raw).to_bytes(2, "big")
+    ctx.error(path, what, raw)
+    return default
+
+
+def _parse_outcome(
+    ctx: _Ctx, path: str, raw: Any, *, weighted: bool, extra_keys: tuple[str, ...] = ()
+) -> tuple[OutcomeSpec | None, _Map | None]:
+    """An outcome: a cause name, or a mapping {cause, kind, err, network_error[, weight]}."""
+    cause_what = "a cause, one of: " + ", ".join(CAUSES)
+    if isinstance(raw, str) and not weighted:
+        if raw not in CAUSES:
+            close = difflib.get_close_matches(raw, CAUSES, n=1)
+            ctx.error(path, f"a cause (did you mean {close[0]!r}?)" if close else cause_what, raw)
+            return None, None
+        return outcome_for(raw), None
+    keys = ("cause", "kind", "err", "network_error") + (("weight",) if weighted else ()) + extra_keys
+    if not isinstance(raw, dict):
+        what = "a mapping with 'cause' and 'weight'" if weighted else "a cause name or a mapping with 'cause'"
+        ctx.error(path, what, raw)
+        return None, None
+    m = _Map(ctx, path, raw, keys)
+    errors_before = len(ctx.errors)
+    cause = m.raw("cause")
+    base: OutcomeSpec | None = None
+    if cause is _MISSING:
+        if not m.has("kind"):
+            ctx.error(m.at("cause"), cause_what, cause)
+    elif not isinstance(cause, str) or cause not in CAUSES:
+        close = difflib.get_close_matches(str(cause), CAUSES, n=1) if isinstance(cause, str) else []
+        ctx.error(m.at("cause"), f"a cause (did you mean {close[0]!r}?)" if close else cause_what, cause)
+    else:
+        base = outcome_for(cause)
+    kind = m.text("kind", base.kind if base else "delivered", choices=OUTCOME_KINDS)
+    err = m.integer("err", base.err if base else 0, 0, 999999)
+    nec = _parse_network_error(ctx, m.at("network_error"), m.raw("network_error"),
+                               base.network_error_code if base else None)
+    weight = m.number("weight", 1.0, lo=0.0) if weighted else 1.0
+    if weighted and not m.has("weight"):
+        ctx.error(m.at("weight"), "a number >= 0 (relative share of attempts)", _MISSING)
+    if len(ctx.errors) != errors_before:
+        return None, m
+    spec = OutcomeSpec(kind=kind, err=err, network_error_code=nec,
+                       cause=base.cause if base else kind, weight=weight)
+    return spec, m
+
+
+def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
+    m = _Map(ctx, path, raw, ("message_id", "receipted_message_id", "text_label", "err_digits"))
+    mid = m.raw("message_id")
+    return ReceiptStyle(
+        message_id_format=None if mid in (None, _MISSING) else _parse_message_id(ctx, m.at("message_id"), mid),
+        receipted_message_id=m.boolean("receipted_message_id", True),
+        text_label=m.text("text_label", "text", choices=("text", "Text", ""),
+                          what="'text', 'Text' or '' (no text field)"),
+        err_digits=m.integer("err_digits", 3, 1, 10),
+    )
+
+
+def _parse_auto_reply(ctx: _Ctx, path: str, raw: Any) -> AutoReply | None:
+    if raw is None:
+        return None
+    m = _Map(ctx, path, raw, ("echo", "text", "keywords", "delay", "probability"))
+    keywords: list[tuple[str, str]] = []
+    kw_raw = m.raw("keywords")
+    if kw_raw not in (_MISSING, None):
+        if not isinstance(kw_raw, dict):
+            ctx.error(m.at("keywords"), "a mapping of word -> reply text", kw_raw)
+        else:
+            for word, answer in kw_raw.items():
+                p = _join(m.at("keywords"), str(word))
+                w = _to_text(ctx, p, word, min_len=1, what="a single word")
+                a = _to_text(ctx, p, answer, min_len=1, what="reply text")
+                if w is not _BAD and " " in w.strip():
+                    ctx.error(p, "a single word", word)
+                elif w is not _BAD and a is not _BAD:
+                    keywords.append((w.strip().upper(), a))
+    reply = AutoReply(
+        echo=m.boolean("echo", False),
+        text=m.text("text", None, nullable=True, min_len=1),
+        keywords=tuple(keywords),
+        delay=_parse_distribution(ctx, m.at("delay"), m.raw("delay"), AutoReply().delay),
+        probability=m.number("probability", 1.0, lo=0.0, hi=1.0),
+    )
+    if m.ok and not (reply.echo or reply.text or reply.keywords):
+        ctx.error(path, "at least one of echo: true, text or keywords", raw)
+    return reply
+
+
+def _parse_handsets(ctx: _Ctx, path: str, raw: Any) -> HandsetConfig:
+    keys = ("online_probability", "offline_period", "opt_out_keywords", "opt_in_keywords", "help_keywords",
+            "auto_reply")
+    m = _Map(ctx, path, raw, keys)
+    d = HandsetConfig()
+    return HandsetConfig(
+        online_probability=m.number("online_probability", d.online_probability, lo=0.0, hi=1.0),
+        offline_period=_parse_distribution(ctx, m.at("offline_period"), m.raw("offline_period"),
+                                           d.offline_period),
+        opt_out_keywords=_text_list(m, "opt_out_keywords", d.opt_out_keywords, upper=True),
+        opt_in_keywords=_text_list(m, "opt_in_keywords", d.opt_in_keywords, upper=True),
+        help_keywords=_text_list(m, "help_keywords", d.help_keywords, upper=True),
+        auto_reply=_parse_auto_reply(ctx, m.at("auto_reply"), m.raw("auto_reply")) if m.has("auto_reply")
+        else None,
+    )
+
+
+def _parse_submit_rule(ctx: _Ctx, path: str, raw: Any) -> SubmitRule | None:
+    m = _Map(ctx, path, raw, ("status", "delay"))
+    if not m.ok:
+        return None
+    status = 0
+    if m.has("status"):
+        value = _to_status(ctx, m.at("status"), m.raw("status"))
+        status = 0 if value is _BAD else value
+    rule = SubmitRule(status=status, delay=m.duration("delay", 0.0))
+    if not m.has("status") and not m.has("delay"):
+        ctx.error(path, "a mapping with status and/or delay", raw)
+    return rule
+
+
+_RULE_ACTIONS = ("submit", "outcome", "offline", "latency", "auto_reply", "opted_out")
+
+
+def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
+    m = _Map(ctx, path, raw, ("numbers", "prefixes", "note") + _RULE_ACTIONS, what="a rule: a mapping")
+    if not m.ok:
+        return None
+    numbers = []
+    for p, item in m.items("numbers", "a list of numbers (E.164 digits as text)"):
+        value = _to_digits(ctx, p, item, "an E.164 number: digits as text such as '447700900123'")
+        if value is not _BAD:
+            numbers.append(value)
+    prefixes = []
+    for p, item in m.items("prefixes", "a list of number prefixes (digits as text)"):
+        value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477009001'")
+        if value is not _BAD:
+            prefixes.append(value)
+    if not m.has("numbers") and not m.has("prefixes"):
+        ctx.error(m.at("numbers"), "numbers and/or prefixes this rule applies to", _MISSING)
+    if not any(m.has(k) for k in _RULE_ACTIONS):
+        ctx.error(path, "at least one of " + ", ".join(_RULE_ACTIONS), raw)
+    offline: float | None = None
+    if m.has("offline"):
+        raw_off = m.raw("offline")
+        if raw_off == "always":
+            offline = math.inf
+        else:
+            silent = _Ctx(ctx.source, None)
+            value = _to_duration(silent, m.at("offline"), raw_off, lo=0.0, lo_open=True)
+            if value is _BAD:
+                ctx.error(m.at("offline"), f"'always' or a duration > 0 {_DURATION_HINT}", raw_off)
+            else:
+                offline = value
+    outcome = None
+    if m.has("outcome"):
+        outcome, _ = _parse_outcome(ctx, m.at("outcome"), m.raw("outcome"), weighted=False)
+    return NumberRule(
+        numbers=tuple(numbers),
+        prefixes=tuple(prefixes),
+        note=m.text("note", ""),
+        submit=_parse_submit_rule(ctx, m.at("submit"), m.raw("submit")) if m.has("submit") else None,
+        outcome=outcome,
+        offline=offline,
+        latency=_parse_distribution(ctx, m.at("latency"), m.raw("latency"), _DEFAULT_LATENCY)
+        if m.has("latency") else None,
+        auto_reply=_parse_auto_reply(ctx, m.at("auto_reply"), m.raw("auto_reply")) if m.has("auto_reply")
+        else None,
+        opted_out=m.boolean("opted_out", False),
+    )
+
+
+def _parse_opt_out(ctx: _Ctx, path: str, raw: Any) -> OptOutConfig:
+    if raw is None or raw is _MISSING:
+        return OptOutConfig()
+    if isinstance(raw, dict) and "cause" not in raw and "kind" not in raw:
+        raw = {"cause": "opted_out", **raw}
+    spec, m = _parse_outcome(ctx, path, raw, weighted=False, extra_keys=("submit_status",))
+    submit_status = None
+    if m is not None and m.has("submit_status") and m.raw("submit_status") is not None:
+        value = _to_status(ctx, m.at("submit_status"), m.raw("submit_status"))
+        submit_status = None if value is _BAD else value
+    return OptOutConfig(outcome=spec or outcome_for("opted_out"), submit_status=submit_status)
+
+
+_CARRIER_KEYS = ("name", "description", "prefixes", "capacity", "latency", "failure_latency", "outcomes",
+                 "retry_schedule", "receipt", "handsets", "opt_out", "rules")
+
+
+def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
+    m = _Map(ctx, path, raw, _CARRIER_KEYS, what="a carrier: a mapping")
+    if not m.ok:
+        return None
+    name = m.required_text("name", "a carrier name (non-empty text)", min_len=1, max_len=64)
+    prefixes = []
+    for p, item in m.items("prefixes", "a list of number prefixes (digits as text; '*' = every number)"):
+        value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477', or '*' for any",
+                           allow_empty=True)
+        if value is not _BAD:
+            prefixes.append(value)
+    outcomes: list[OutcomeSpec] = []
+    if m.has("outcomes"):
+        entries = m.items("outcomes", "a list of outcomes with cause and weight")
+        for p, item in entries:
+            spec, _ = _parse_outcome(ctx, p, item, weighted=True)
+            if spec is not None:
+                outcomes.append(spec)
+        if entries and len(outcomes) == len(entries) and sum(o.weight for o in outcomes) <= 0:
+            ctx.error(m.at("outcomes"), "weights adding up to more than 0", m.raw("outcomes"))
+            outcomes = []
+        if not entries and isinstance(m.raw("outcomes"), list):
+            ctx.error(m.at("outcomes"), "at least one outcome", m.raw("outcomes"))
+    rules = []
+    for p, item in m.items("rules", "a list of number rules"):
+        rule = _parse_rule(ctx, p, item)
+        if rule is not None:
+            rules.append(rule)
+    d = CarrierConfig(name="")
+    return CarrierConfig(
+        name=name if name is not _BAD else "",
+        prefixes=tuple(prefixes),
+        description=m.text("description", ""),
+        latency=_parse_distribution(ctx, m.at("latency"), m.raw("latency"), d.latency),
+        failure_latency=_parse_distribution(ctx, m.at("failure_latency"), m.raw("failure_latency"),
+                                            d.failure_latency),
+        outcomes=tuple(outcomes) or d.outcomes,
+        capacity=m.number("capacity", None, lo=0.0, lo_open=True, nullable=True),
+        receipt=_parse_receipt(ctx, m.at("receipt"), m.raw("receipt")),
+        handsets=_parse_handsets(ctx, m.at("handsets"), m.raw("handsets")),
+        rules=tuple(rules),
+        retry_schedule=_duration_list(m, "retry_schedule", None),
+        opt_out=_parse_opt_out(ctx, m.at("opt_out"), m.raw("opt_out")),
+    )
+
+
+def _parse_topology(ctx: _Ctx, raw: Any, accounts: tuple[Account, ...]) -> Topology:
+    m = _Map(ctx, "topology", raw, ("country_code", "national_prefix", "no_route", "carriers", "routes",
+                                    "mo_routes"))
+    d = Topology()
+    country_code = d.country_code
+    if m.has("country_code"):
+        value = _to_digits(ctx, m.at("country_code"), m.raw("country_code"),
+                           "a country code: 1 to 3 digits as text such as '44'", max_len=3)
+        if value is not _BAD and value.startswith("0"):
+            value = ctx.error(m.at("country_code"), "a country code not starting with 0", m.raw("country_code"))
+        country_code = d.country_code if value is _BAD else value
+    national_prefix = d.national_prefix
+    if m.has("national_prefix"):
+        value = _to_digits(ctx, m.at("national_prefix"), m.raw("national_prefix"),
+                           "a national (trunk) prefix: up to 2 digits as text such as '0', or ''",
+                           allow_empty=True, max_len=2)
+        national_prefix = d.national_prefix if value is _BAD else value
+
+    carriers: list[CarrierConfig] = []
+    carrier_paths: list[str] = []
+    if m.has("carriers"):
+        entries = m.items("carriers", "a list of carriers")
+        if not entries and (m.raw("carriers") is None or isinstance(m.raw("carriers"), list)):
+            ctx.error(m.at("carriers"), "a list of at least one carrier", m.raw("carriers"))
+        for p, item in entries:
+            carrier = _parse_carrier(ctx, p, item)
+            if carrier is not None:
+                carriers.append(carrier)
+                carrier_paths.append(p)
+    else:
+        carriers = list(d.carriers)
+        carrier_paths = ["topology.carriers"]
+
+    names: dict[str, str] = {}
+    for carrier, p in zip(carriers, carrier_paths):
+        if carrier.name and carrier.name in names:
+            ctx.error(_join(p, "name"), f"a carrier name not already used at {names[carrier.name]}", carrier.name)
+        names.setdefault(carrier.name, p)
+
+    # The routing table: carrier prefixes, then explicit routes; every prefix may appear once.
+    table: dict[str, str] = {}
+    for carrier, p in zip(carriers, carrier_paths):
+        for i, prefix in enumerate(carrier.prefixes):
+            if prefix in table:
+                ctx.error(_join(_join(p, "prefixes"), i), f"a prefix not already routed to {table[prefix]!r}",
+                          prefix or "*")
+            else:
+                table[prefix] = carrier.name
+    routes: list[Route] = []
+    for p, item in m.items("routes", "a list of routes ({prefix, carrier})"):
+        r = _Map(ctx, p, item, ("prefix", "carrier"), what="a route: a mapping")
+        if not r.ok:
+            continue
+        prefix = r.raw("prefix")
+        if prefix is _MISSING:
+            prefix = ctx.error(r.at("prefix"), "a number prefix (digits as text, '*' = any)", prefix)
+        else:
+            prefix = _to_digits(ctx, r.at("prefix"), prefix,
+                                "a number prefix: digits as text such as '44', or '*' for any", allow_empty=True)
+        target = r.required_text("carrier", "the name of a carrier defined in topology.carriers", min_len=1)
+        if target is not _BAD and target not in names:
+            close = difflib.get_close_matches(target, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f": {', '.join(names)}"
+            target = ctx.error(r.at("carrier"), f"one of the carrier names{hint}", target)
+        if prefix is _BAD or target is _BAD:
+            continue
+        if prefix in table:
+            ctx.error(r.at("prefix"), f"a prefix not already routed to {table[prefix]!r}", prefix or "*")
+            continue
+        table[prefix] = target
+        routes.append(Route(prefix=prefix, carrier=target))
+
+    # Number rules must concern numbers that reach their carrier; a number may have one rule per carrier.
+    def routed_to(number: str) -> str | None:
+        for n in range(len(number), -1, -1):
+            if number[:n] in table:
+                return table[number[:n]]
+        return None
+
+    for carrier, p in zip(carriers, carrier_paths):
+        seen_numbers: dict[str, str] = {}
+        for ri, rule in enumerate(carrier.rules):
+            rp = _join(_join(p, "rules"), ri)
+            for key, values in (("numbers", rule.numbers), ("prefixes", rule.prefixes)):
+                for i, number in enumerate(values):
+                    where = _join(_join(rp, key), i)
+                    tag = f"{key}:{number}"
+                    if tag in seen_numbers:
+                        ctx.error(where, f"a number without another rule (already at {seen_numbers[tag]})", number)
+                        continue
+                    seen_numbers[tag] = where
+                    target = routed_to(number)
+                    if target != carrier.name:
+                        got = f"{number!r}, which routes to {target!r}" if target else f"{number!r} (no route)"
+                        ctx.errors.append(
+                            f"{ctx.source}: {where}: expected a number routed to carrier {carrier.name!r}, got {got}"
+                        )
+
+    account_ids = list(dict.fromkeys(a.system_id for a in accounts if a.system_id))
+    mo_routes: list[MoRoute] = []
+    mo_seen: dict[str, str] = {}
+    for p, item in m.items("mo_routes", "a list of MO routes ({number or prefix, system_id})"):
+        r = _Map(ctx, p, item, ("number", "prefix", "system_id"), what="an MO route: a mapping")
+        if not r.ok:
+            continue
+        if r.has("number") == r.has("prefix"):
+            ctx.error(r.at("number"), "exactly one of number (a short code or full number) or prefix",
+                      r.raw("number"))
+            continue
+        key = "number" if r.has("number") else "prefix"
+        prefix = _to_digits(ctx, r.at(key), r.raw(key),
+                            "digits as text such as '88123'" + (", or '*' for any" if key == "prefix" else ""),
+                            allow_empty=key == "prefix")
+        system_id = r.required_text("system_id", "the system_id of an account", min_len=1, max_len=15)
+        if system_id is not _BAD and system_id not in account_ids:
+            hint = f" ({', '.join(account_ids)})" if account_ids else " (no accounts are defined)"
+            system_id = ctx.error(r.at("system_id"), f"the system_id of an account{hint}", system_id)
+        if prefix is _BAD or system_id is _BAD:
+            continue
+        if prefix in mo_seen:
+            ctx.error(r.at(key), f"a number not already routed at {mo_seen[prefix]}", prefix or "*")
+            continue
+        mo_seen[prefix] = p
+        mo_routes.append(MoRoute(prefix=prefix, system_id=system_id))
+
+    return Topology(
+        country_code=country_code,
+        national_prefix=national_prefix,
+        carriers=tuple(carriers),
+        routes=tuple(routes),
+        mo_routes=tuple(mo_routes),
+        no_route=m.text("no_route", d.no_route, choices=("reject", "undeliverable")),
+    )
+
+
+# -------------------------------------------------------------------------------------------- loading
+
+
+def _read(path: str | os.PathLike[str] | None) -> tuple[str, str, Path | None]:
+    """(source name, text, directory for relative paths); raises ConfigError when the file is unreadable."""
+    if path is None:
+        resource = resources.files("smsc").joinpath("data/default.yaml")
+        return "smsc/data/default.yaml", resource.read_text(encoding="utf-8"), None
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as f:
+            return source, f.read(), Path(source).resolve().parent
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: expected UTF-8 text, got an undecodable byte at offset {exc.start}"]) from None
+
+
+def parse_config(text: str, source: str = "<string>", base_dir: Path | None = None) -> Config:
+    """Validate YAML ``text`` into a :class:`Config`; ``source`` names it in errors.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context and exc.context != problem else ""
+        raise ConfigError([f"{source}: {where}: {problem}{context}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+    ctx = _Ctx(source, base_dir)
+    top = _Map(ctx, "", data, _TOP_KEYS, what="a mapping")
+    accounts = _parse_accounts(ctx, top.raw("accounts"))
+    config = Config(
+        source=source,
+        server=_parse_server(ctx, top.raw("server")),
+        accounts=accounts,
+        store=_parse_store(ctx, top.raw("store")),
+        simulation=_parse_simulation(ctx, top.raw("simulation")),
+        http=_parse_http(ctx, top.raw("http")),
+        topology=_parse_topology(ctx, top.raw("topology"), accounts),
+    )
+    if ctx.errors:
+        raise ConfigError(ctx.errors)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a YAML configuration file (None = the bundled default, smsc/data/default.yaml).
+
+    Every error is collected before raising, so one run shows them all.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid YAML, or has invalid values; ``errors`` holds one
+            line per problem naming the file, the key path and what was expected.
+    """
+    source, text, base_dir = _read(path)
+    return parse_config(text, source, base_dir)
+
+
+def check_config(path: str | os.PathLike[str] | None) -> list[str]:
+    """The errors :func:`load_config` would raise for ``path``, or [] when the file is valid."""
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        return list(exc.errors)
+    return []

@@ -1,0 +1,188 @@
+"""One simulated mobile network: what happens when the SMSC tries to deliver a message to one of its numbers.
+
+The SMSC core (the store-and-forward engine) asks a :class:`Carrier` two things:
+
+* at submit time, :meth:`Carrier.submit_rule`: should this submit_sm be answered specially (a chosen
+  error status such as ESME_RSUBMITFAIL, or a late answer)?
+* per delivery attempt, :meth:`Carrier.attempt`: how does the attempt end, and after how many seconds?
+
+An attempt is decided in this order (first match wins):
+
+1. an explicit number rule with a fixed, non-absent outcome (unknown subscriber, barred, busy ...);
+2. the opt-out list: an opted-out number gets the carrier's opt-out outcome (REJECTD err 603 by default);
+3. the handset's reachability (control-API override, rule ``offline``, or the random handset model):
+   unreachable -> "absent" with the time the handset comes back (the SMSC waits for that alert);
+4. a rule number that is reachable is delivered; any other number draws from the carrier's outcome mix.
+
+Latencies come from the carrier's ``latency`` distribution for deliveries and ``failure_latency`` for
+everything else, unless a rule sets its own.  Randomness comes only from the ``rng`` passed in (a seeded
+``random.Random``) and the handset pool's seeded hash, so a seeded world replays exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+from smsc.config import (
+    DEFAULT_RETRY_SCHEDULE,
+    CarrierConfig,
+    NumberRule,
+    OutcomeSpec,
+    ReceiptStyle,
+    SubmitRule,
+    outcome_for,
+)
+from smsc.core.handsets import HandsetPool
+
+__all__ = ["Carrier", "AttemptOutcome", "SubmitRule", "ReceiptStyle"]
+
+#: The cause reported when paging finds a handset switched off or out of coverage (MAP absentSubscriberSM).
+_ABSENT = outcome_for("absent_subscriber")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How one delivery attempt ends.
+
+    ``kind``: "delivered"; "absent" (handset unreachable: wait for the alert at ``online_at``, None = not
+    before the message expires); "temporary" (retry on the retry schedule: busy, system failure);
+    "undeliverable" (permanent: unknown subscriber ...); "rejected" (the network refuses: barred, opted
+    out).  ``latency``: seconds from the attempt to this outcome.  ``err``: the receipt's ``err:`` value;
+    ``network_error_code``: the 3-octet TLV value (SMPP 3.4 section 5.3.2.31) or None.  ``cause``: the named
+    cause from :data:`smsc.config.CAUSES` (for logs and the inspection API).
+    """
+
+    kind: str
+    latency: float
+    err: int = 0
+    network_error_code: bytes | None = None
+    online_at: float | None = None
+    cause: str = ""
+
+
+class Carrier:
+    """A simulated network built from its :class:`~smsc.config.CarrierConfig`.
+
+    Attributes:
+        name: the carrier's name (unique in the topology).
+        receipt: how its delivery receipts look (:class:`~smsc.config.ReceiptStyle`).
+        capacity: delivery attempts per second it accepts, None = unlimited (the engine queues above it).
+        retry_schedule: seconds to wait before each retry after a temporary failure (last one repeats).
+        handsets: its :class:`~smsc.core.handsets.HandsetPool`.
+        config: the configuration it was built from.
+
+    Args:
+        config: the carrier's configuration.
+        handsets: its handset pool; default: built from ``config`` with ``seed``.
+        retry_schedule: the simulation-wide schedule, used when the carrier has none of its own.
+        seed: the world seed for a default handset pool.
+    """
+
+    def __init__(
+        self, config: CarrierConfig, handsets: HandsetPool | None = None, *,
+        retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE, seed: int = 0,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.receipt: ReceiptStyle = config.receipt
+        self.capacity: float | None = config.capacity
+        self.retry_schedule: tuple[float, ...] = config.retry_schedule or retry_schedule
+        self.handsets = handsets if handsets is not None else HandsetPool(
+            config.handsets, config.rules, seed=seed, name=config.name
+        )
+        self._mix: tuple[OutcomeSpec, ...] = config.outcomes
+        self._cumulative = list(accumulate(spec.weight for spec in self._mix))
+        self._total = self._cumulative[-1] if self._cumulative else 0.0
+
+    def __repr__(self) -> str:
+        return f"Carrier({self.name!r})"
+
+    def rule_for(self, e164: str) -> NumberRule | None:
+        """The number rule for ``e164`` (exact number, else longest prefix), or None."""
+        return self.handsets.rule_for(e164)
+
+    def submit_rule(self, e164: str) -> SubmitRule | None:
+        """How submit_sm to ``e164`` must be answered, or None for normally (accept at once).
+
+        A rule's ``submit`` wins; otherwise, when the carrier's ``opt_out.submit_status`` is set and the
+        number has opted out, submit_sm is refused with that status.
+        """
+        rule = self.handsets.rule_for(e164)
+        if rule is not None and rule.submit is not None:
+            return rule.submit
+        status = self.config.opt_out.submit_status
+        if status is not None and self.handsets.opted_out(e164):
+            return SubmitRule(status=status, delay=0.0)
+        return None
+
+    def draw_outcome(self, rng: Any) -> OutcomeSpec:
+        """One outcome from the weighted mix (one ``rng.random()`` call)."""
+        if len(self._mix) == 1:
+            return self._mix[0]
+        i = bisect.bisect_right(self._cumulative, rng.random() * self._total)
+        return self._mix[min(i, len(self._mix) - 1)]
+
+    def attempt(self, e164: str, now: float, rng: Any) -> AttemptOutcome:
+        """Try to deliver to ``e164`` at ``now`` (simulation seconds); see the module docstring for the order.
+
+        Args:
+            e164: the destination in E.164 digits without "+".
+            now: the attempt time, seconds.
+            rng: a ``random.Random`` (seeded in tests) for latency and outcome draws.
+
+        Returns:
+            An :class:`AttemptOutcome`; never raises for any number.
+        """
+        handsets = self.handsets
+        rule = handsets.rule_for(e164)
+        if rule is not None:
+            fixed = rule.outcome
+            if fixed is not None and fixed.kind != "absent":
+                return self._finish(fixed, rule, now, rng)
+            if handsets.opted_out(e164):
+                return self._finish(self.config.opt_out.outcome, rule, now, rng)
+            if fixed is not None and rule.offline is None:
+                # An absent-kind outcome with no spell length: the handset never comes back.
+                return self._absent(fixed, rule, None, rng)
+            reachable, online_at = handsets.page(e164, now)
+            if not reachable:
+                return self._absent(fixed or _ABSENT, rule, online_at, rng)
+            latency = (rule.latency or self.config.latency).sample(rng)
+            return AttemptOutcome(kind="delivered", latency=latency, cause="delivered")
+        if handsets.opted_out(e164):
+            return self._finish(self.config.opt_out.outcome, None, now, rng)
+        reachable, online_at = handsets.page(e164, now)
+        if not reachable:
+            return self._absent(_ABSENT, None, online_at, rng)
+        return self._finish(self.draw_outcome(rng), None, now, rng)
+
+    def _absent(
+        self, spec: OutcomeSpec, rule: NumberRule | None, online_at: float | None, rng: Any
+    ) -> AttemptOutcome:
+        dist = rule.latency if rule is not None and rule.latency is not None else self.config.failure_latency
+        return AttemptOutcome(
+            kind="absent", latency=dist.sample(rng), err=spec.err, network_error_code=spec.network_error_code,
+            online_at=online_at, cause=spec.cause,
+        )
+
+    def _finish(self, spec: OutcomeSpec, rule: NumberRule | None, now: float, rng: Any) -> AttemptOutcome:
+        if rule is not None and rule.latency is not None:
+            dist = rule.latency
+        elif spec.kind == "delivered":
+            dist = self.config.latency
+        else:
+            dist = self.config.failure_latency
+        latency = dist.sample(rng)
+        online_at = None
+        if spec.kind == "absent":
+            # Drawn from the mix (e.g. memory full): back after one offline spell of this carrier's handsets.
+            back = self.config.handsets.offline_period.sample(rng)
+            online_at = now + back if math.isfinite(back) else None
+        return AttemptOutcome(
+            kind=spec.kind, latency=latency, err=spec.err, network_error_code=spec.network_error_code,
+            online_at=online_at, cause=spec.cause,
+        )

@@ -1,0 +1,304 @@
+"""The handsets of one carrier: reachable or not, opted out or not, and what they answer.
+
+Online state of an ordinary handset is a pure function of (seed, carrier, number, time), so it costs no
+memory, is the same on every run with the same seed, and is cheap to ask about any instant:
+
+    Time is cut, per number, into cycles of length ``L = mean_offline / (1 - online_probability)``, shifted
+    by a per-number phase.  Each cycle holds exactly one offline spell whose length is drawn from the
+    carrier's ``offline_period`` distribution (clamped to ``L``) and whose position inside the cycle is
+    uniform.  The long-run share of time online is therefore ``online_probability`` (a little more when
+    spells are clamped), and :meth:`HandsetPool.next_online` is the end of the current spell.
+
+The random numbers come from BLAKE2b of the number and cycle index, keyed by the seed and carrier name, so
+no per-number generator state is kept.  Memory grows only with numbers the control API or a rule touched:
+online overrides, opt-out changes, and the offline spells of ``offline: <duration>`` rules.
+
+Numbers matched by a :class:`~smsc.config.NumberRule` are deterministic instead: online unless the rule
+says ``offline``.  ``offline: always`` never comes back; ``offline: D`` switches the handset off when an
+attempt (:meth:`HandsetPool.page`) first finds it, for D seconds, and a new spell starts at the first
+attempt at least D after the previous spell ended.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Any, Sequence
+
+from smsc.config import AutoReply, HandsetConfig, NumberRule
+from smsc.core.numbers import PrefixTable
+
+__all__ = ["HandsetPool", "MoReply"]
+
+_TWO_53 = float(1 << 53)
+_WORD_RX = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+
+#: Upper bound on the spells :meth:`HandsetPool.next_online` walks through before answering None.
+_MAX_SPELLS = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class MoReply:
+    """An MO message a handset sends back ``delay`` seconds after it received an MT message."""
+
+    text: str
+    delay: float
+
+
+class HandsetPool:
+    """Every handset of one carrier: online state, opt-out state and auto-replies.
+
+    Args:
+        config: the carrier's handset model (online probability, offline spell lengths, keywords).
+        rules: the carrier's number rules; exact numbers win over prefixes, longer prefixes over shorter.
+        seed: the world seed; with ``name`` it fixes every handset's online periods.
+        name: the carrier name, so that carriers sharing a seed still differ.
+
+    All times are simulation seconds (the Clock's epoch seconds).
+    """
+
+    def __init__(
+        self, config: HandsetConfig = HandsetConfig(), rules: Sequence[NumberRule] = (), *, seed: int = 0,
+        name: str = "",
+    ) -> None:
+        self.config = config
+        self._exact: dict[str, NumberRule] = {}
+        self._prefixes: PrefixTable[NumberRule] = PrefixTable()
+        for rule in rules:
+            for number in rule.numbers:
+                self._exact.setdefault(number, rule)
+            for prefix in rule.prefixes:
+                if prefix not in self._prefixes:
+                    self._prefixes.add(prefix, rule)
+        self._key = blake2b(f"{seed}/{name}".encode(), digest_size=32).digest()
+        self._overrides: dict[str, bool] = {}
+        self._opt_state: dict[str, bool] = {}
+        self._spells: dict[str, float] = {}
+        self._opt_out_words = frozenset(config.opt_out_keywords)
+        self._opt_in_words = frozenset(config.opt_in_keywords)
+        self._help_words = frozenset(config.help_keywords)
+        self._offline = config.offline_period
+        p = config.online_probability
+        mean_off = self._offline.expected() if 0.0 < p < 1.0 else 0.0
+        #: Cycle length in seconds, or None when every handset is always online (or always offline).
+        self._cycle: float | None = mean_off / (1.0 - p) if 0.0 < p < 1.0 and mean_off > 0 else None
+        self._always_online = p > 0.0
+
+    # ------------------------------------------------------------------------------------------ rules
+
+    def rule_for(self, e164: str) -> NumberRule | None:
+        """The number rule governing ``e164``: an exact number first, else the longest prefix, else None."""
+        rule = self._exact.get(e164)
+        if rule is None and len(self._prefixes):
+            rule = self._prefixes.lookup(e164)
+        return rule
+
+    # ------------------------------------------------------------------------------------ online state
+
+    def _uniforms(self, e164: str, k: int) -> tuple[float, float]:
+        h = blake2b(f"{e164}/{k}".encode(), digest_size=16, key=self._key).digest()
+        a = int.from_bytes(h[:8], "big") >> 11
+        b = int.from_bytes(h[8:], "big") >> 11
+        return (a + 0.5) / _TWO_53, (b + 0.5) / _TWO_53
+
+    def _phase(self, e164: str, cycle: float) -> float:
+        return self._uniforms(e164, -1)[0] * cycle
+
+    def _spell(self, e164: str, now: float, cycle: float, phase: float) -> tuple[float, float]:
+        """(start, end) of the offline spell in the cycle containing ``now``."""
+        k = math.floor((now + phase) / cycle)
+        u_len, u_pos = self._uniforms(e164, k)
+        length = min(self._offline.quantile(u_len), cycle)
+        start = k * cycle - phase + u_pos * (cycle - length)
+        return start, start + length
+
+    def _model_online(self, e164: str, now: float) -> bool:
+        cycle = self._cycle
+        if cycle is None:
+            return self._always_online
+        start, end = self._spell(e164, now, cycle, self._phase(e164, cycle))
+        return not start <= now < end
+
+    def _model_next_online(self, e164: str, now: float) -> float | None:
+        cycle = self._cycle
+        if cycle is None:
+            return now if self._always_online else None
+        phase = self._phase(e164, cycle)
+        t = now
+        for _ in range(_MAX_SPELLS):
+            start, end = self._spell(e164, t, cycle, phase)
+            if not start <= t < end:
+                return t
+            t = end
+        return None
+
+    def _rule_online(self, e164: str, rule: NumberRule, now: float) -> bool:
+        if rule.offline is None:
+            return True
+        if rule.offline == math.inf:
+            return False
+        start = self._spells.get(e164)
+        return start is None or not start <= now < start + rule.offline
+
+    def is_online(self, e164: str, now: float) -> bool:
+        """True when the handset of ``e164`` is reachable at time ``now`` (seconds).
+
+        Control-API overrides win, then number rules, then the random model.  A pure query: it never
+        starts a rule's offline spell (only :meth:`page` does).
+        """
+        override = self._overrides.get(e164)
+        if override is not None:
+            return override
+        rule = self.rule_for(e164)
+        if rule is not None:
+            return self._rule_online(e164, rule, now)
+        return self._model_online(e164, now)
+
+    def next_online(self, e164: str, now: float) -> float | None:
+        """The first time >= ``now`` at which the handset is online, or None when it will not come back
+        by itself (always off, forced off by the control API, or no online moment within 10,000 spells).
+
+        Consistent with :meth:`is_online`: returns ``now`` exactly when ``is_online(e164, now)``.
+        """
+        override = self._overrides.get(e164)
+        if override is not None:
+            return now if override else None
+        rule = self.rule_for(e164)
+        if rule is not None:
+            if rule.offline is None:
+                return now
+            if rule.offline == math.inf:
+                return None
+            start = self._spells.get(e164)
+            if start is not None and start <= now < start + rule.offline:
+                return start + rule.offline
+            return now
+        return self._model_next_online(e164, now)
+
+    def page(self, e164: str, now: float) -> tuple[bool, float | None]:
+        """The network pages the handset for a delivery attempt at ``now``.
+
+        Returns ``(reachable, online_at)``: ``(True, now)`` when reachable, else ``(False, t)`` with the time
+        ``t`` it comes back (None = not by itself).  Unlike :meth:`is_online`, paging a number whose rule says
+        ``offline: D`` starts a D-second spell when none ran in the last D seconds.
+        """
+        override = self._overrides.get(e164)
+        if override is not None:
+            return (True, now) if override else (False, None)
+        rule = self.rule_for(e164)
+        if rule is None:
+            if self._model_online(e164, now):
+                return True, now
+            return False, self._model_next_online(e164, now)
+        if rule.offline is None:
+            return True, now
+        if rule.offline == math.inf:
+            return False, None
+        duration = rule.offline
+        start = self._spells.get(e164)
+        if start is not None and start <= now < start + duration:
+            return False, start + duration
+        if start is None or now >= start + 2 * duration:
+            self._spells[e164] = now
+            return False, now + duration
+        return True, now
+
+    def set_online(self, e164: str, online: bool, now: float) -> None:
+        """Control API: force the handset of ``e164`` on or off from ``now`` until :meth:`clear_override`.
+
+        Switching a handset on also ends a running rule spell.  The caller (the SMSC facade) is the one that
+        alerts waiting messages, as the HLR's alertServiceCentre would.
+        """
+        self._overrides[e164] = online
+        if online:
+            self._spells.pop(e164, None)
+
+    def clear_override(self, e164: str) -> None:
+        """Control API: hand ``e164`` back to its rule or the random model."""
+        self._overrides.pop(e164, None)
+
+    def overrides(self) -> dict[str, bool]:
+        """A copy of the control-API overrides (number -> forced online state)."""
+        return dict(self._overrides)
+
+    # -------------------------------------------------------------------------------------- opt-out
+
+    def opted_out(self, e164: str) -> bool:
+        """True when the subscriber of ``e164`` has opted out (by MO keyword, control API or rule)."""
+        state = self._opt_state.get(e164)
+        if state is not None:
+            return state
+        rule = self.rule_for(e164)
+        return rule is not None and rule.opted_out
+
+    def opt_out(self, e164: str) -> None:
+        """Mark ``e164`` as opted out: the carrier rejects further MT messages to it."""
+        self._opt_state[e164] = True
+
+    def opt_in(self, e164: str) -> None:
+        """Clear the opt-out of ``e164`` (also one that a rule started with)."""
+        self._opt_state[e164] = False
+
+    def keyword(self, text: str) -> str | None:
+        """Classify an MO text: "opt_out", "opt_in", "help" or None.
+
+        The whole text must be one keyword (case and surrounding spaces ignored; "STOP PLEASE" is no
+        keyword), as the CTIA-style carriers and most aggregators match.
+        """
+        word = " ".join(text.split()).upper()
+        if word in self._opt_out_words:
+            return "opt_out"
+        if word in self._opt_in_words:
+            return "opt_in"
+        if word in self._help_words:
+            return "help"
+        return None
+
+    def on_mo_text(self, e164: str, text: str, now: float) -> None:
+        """A handset sent MO ``text``: STOP-like keywords opt ``e164`` out, START-like ones opt it back in.
+
+        HELP changes nothing here (the ESME answers it).  See :meth:`keyword` for the matching rule.
+        """
+        kind = self.keyword(text)
+        if kind == "opt_out":
+            self.opt_out(e164)
+        elif kind == "opt_in":
+            self.opt_in(e164)
+
+    # ----------------------------------------------------------------------------------- auto-reply
+
+    def auto_reply_for(self, e164: str) -> AutoReply | None:
+        """The auto-reply behaviour of ``e164``: its rule's, else the carrier-wide one, else None."""
+        rule = self.rule_for(e164)
+        if rule is not None and rule.auto_reply is not None:
+            return rule.auto_reply
+        return self.config.auto_reply
+
+    def replies_to_mt(self, e164: str, text: str, now: float, rng: Any) -> list[MoReply]:
+        """The MO messages the handset of ``e164`` sends after receiving MT ``text`` at ``now``.
+
+        At most one reply: the answer of the first MT word that is one of the auto-reply ``keywords``, else
+        the fixed ``text``, else the MT text itself when ``echo``.  Opted-out handsets never reply.  Draws from
+        ``rng`` (a seeded ``random.Random``) for the answer probability and the delay.
+        """
+        behaviour = self.auto_reply_for(e164)
+        if behaviour is None or self.opted_out(e164):
+            return []
+        if behaviour.probability < 1.0 and rng.random() >= behaviour.probability:
+            return []
+        reply: str | None = None
+        if behaviour.keywords:
+            answers = dict(behaviour.keywords)
+            for word in _WORD_RX.findall(text.upper()):
+                if word in answers:
+                    reply = answers[word]
+                    break
+        if reply is None:
+            reply = behaviour.text
+        if reply is None and behaviour.echo and text:
+            reply = text
+        if reply is None:
+            return []
+        return [MoReply(text=reply, delay=behaviour.delay.sample(rng))]

@@ -1,0 +1,461 @@
+"""YAML configuration: the shipped files load, and every invalid value is reported with file, key path and
+what was expected."""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from smsc.config import (
+    BIND_TYPES,
+    CAUSES,
+    Config,
+    ConfigError,
+    Distribution,
+    check_config,
+    load_config,
+    parse_duration,
+)
+from smsc.smpp.constants import CommandStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str, name: str = "x.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    path = write(tmp_path, text)
+    errors = check_config(path)
+    assert errors, "expected the file to be invalid"
+    return errors
+
+
+# --------------------------------------------------------------------------------------- shipped files
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "example.yaml", "bench.yaml"])
+def test_shipped_config_files_load(name: str) -> None:
+    path = ROOT / "config" / name
+    assert check_config(path) == []
+    config = load_config(path)
+    assert config.source == str(path)
+    assert config.topology.carriers
+
+
+def test_config_default_is_a_relative_symlink_to_the_bundled_default() -> None:
+    link = ROOT / "config" / "default.yaml"
+    assert link.is_symlink()
+    assert os.readlink(link) == "../smsc/data/default.yaml"
+    assert link.resolve() == (ROOT / "smsc" / "data" / "default.yaml").resolve()
+
+
+def test_no_path_loads_the_bundled_default() -> None:
+    bundled = load_config()
+    assert bundled.source == "smsc/data/default.yaml"
+    from_file = load_config(ROOT / "config" / "default.yaml")
+    assert bundled.topology == from_file.topology
+    assert bundled.accounts == from_file.accounts
+
+
+def test_default_config_has_the_test_account_for_every_bind_type() -> None:
+    config = load_config()
+    account = config.account("test")
+    assert account is not None
+    assert account.password == "test"
+    assert account.bind_types == BIND_TYPES
+    assert config.account("nobody") is None
+
+
+def test_default_config_is_a_small_world_of_three_carriers_in_two_countries_with_a_short_code() -> None:
+    topology = load_config().topology
+    assert len(topology.carriers) == 3
+    countries = {p[:2] if p.startswith("44") else p[:1] for c in topology.carriers for p in c.prefixes}
+    assert countries == {"44", "1"}
+    assert any(r.prefix == "88123" and r.system_id == "test" for r in topology.mo_routes)
+    assert any(r.prefix == "" for r in topology.routes), "a catch-all route"
+
+
+def test_bench_config_delivers_everything_at_once() -> None:
+    config = load_config(ROOT / "config" / "bench.yaml")
+    assert config.account("perf") is not None and config.account("perf").password == "perf"
+    (carrier,) = config.topology.carriers
+    assert carrier.prefixes == ("",)
+    assert carrier.handsets.online_probability == 1.0
+    assert [o.kind for o in carrier.outcomes] == ["delivered"]
+    assert carrier.latency.quantile(0.99) == 0.0
+    assert carrier.capacity is None
+
+
+def test_an_empty_file_gives_every_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""))
+    assert config.server.port == 2775 and config.server.system_id == "smsc"
+    assert config.server.message_id.format == "hex" and config.server.message_id.length == 16
+    assert config.store.kind == "sqlite" and config.store.synchronous == "NORMAL"
+    assert config.simulation.default_validity == 172800.0
+    assert config.accounts == ()
+    (carrier,) = config.topology.carriers
+    assert carrier.name == "default" and carrier.prefixes == ("",)
+
+
+def test_values_are_read_with_their_units_and_types(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        server:
+          port: 0
+          session_init_timer: 1m30s
+          enquire_link_timer: 0.5
+          message_id: {format: decimal, length: 10, uppercase: true}
+        accounts:
+          - {system_id: 12345, password: 0042, allowed_ips: ["10.1.2.3/8"], throughput: 30,
+             bind_types: [receiver], source_addresses: ["Shop.*"]}
+        store: {kind: memory, synchronous: full}
+        simulation: {seed: 7, default_validity: 2d, max_validity: 10d, retry_schedule: [30, 2m, 250ms]}
+        topology:
+          country_code: 1
+          national_prefix: 1
+          carriers:
+            - name: us
+              prefixes: ["+1", 44]
+              capacity: 2.5
+              retry_schedule: [10s]
+              latency: {distribution: uniform, min: 1s, max: 3s, cap: 2s}
+              outcomes:
+                - {cause: delivered, weight: 3}
+                - {cause: call_barred, weight: 1, err: 9, network_error: {type: 3, code: 0x22}}
+                - {cause: system_failure, weight: 1, network_error: null, kind: undeliverable}
+              rules:
+                - {numbers: ["12125550100"], submit: {status: 0x58, delay: 2s}}
+                - {prefixes: ["1212555"], outcome: {cause: busy}, offline: always}
+        """))
+    assert config.server.port == 0
+    assert config.server.session_init_timer == 90.0
+    assert config.server.enquire_link_timer == 0.5
+    assert config.server.message_id.format == "decimal" and config.server.message_id.uppercase
+    (account,) = config.accounts
+    assert account.system_id == "12345" and account.password == "0042"  # numbers written as text keep zeros
+    assert account.allowed_ips == ("10.0.0.0/8",)
+    assert account.bind_types == frozenset({"receiver"})
+    assert account.throughput == 30.0
+    assert config.store.synchronous == "FULL"
+    assert config.simulation.seed == 7
+    assert config.simulation.retry_schedule == (30.0, 120.0, 0.25)
+    topology = config.topology
+    assert (topology.country_code, topology.national_prefix) == ("1", "1")
+    (carrier,) = topology.carriers
+    assert carrier.prefixes == ("1", "44")
+    assert carrier.capacity == 2.5 and carrier.retry_schedule == (10.0,)
+    assert carrier.latency == Distribution(kind="uniform", low=1.0, high=3.0, cap=2.0)
+    delivered, barred, failure = carrier.outcomes
+    assert (delivered.kind, delivered.weight, delivered.err, delivered.network_error_code) == (
+        "delivered", 3.0, 0, None)
+    assert (barred.kind, barred.err, barred.network_error_code) == ("undeliverable", 9, b"\x03\x00\x22")
+    assert (failure.kind, failure.err, failure.network_error_code) == ("undeliverable", 34, None)
+    exact, prefix = carrier.rules
+    assert exact.submit is not None and exact.submit.status == CommandStatus.ESME_RTHROTTLED
+    assert exact.submit.delay == 2.0
+    assert prefix.outcome is not None and prefix.outcome.cause == "busy" and prefix.offline == math.inf
+
+
+def test_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        accounts: [{system_id: "NO", password: "on"}]
+        topology:
+          carriers:
+            - name: "no"
+              prefixes: ["*"]
+              handsets: {opt_out_keywords: [STOP, NO, off], opt_in_keywords: [yes, ON]}
+        """))
+    assert config.accounts[0].system_id == "NO"
+    handsets = config.topology.carriers[0].handsets
+    assert handsets.opt_out_keywords == ("STOP", "NO", "OFF")
+    assert handsets.opt_in_keywords == ("YES", "ON")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("1.5", 1.5), ("250ms", 0.25), ("30s", 30.0), ("5m", 300.0), ("5min", 300.0),
+     ("2h", 7200.0), ("3d", 259200.0), ("1h30m", 5400.0), ("1h 30m 15s", 5415.0), ("fast", None),
+     ("", None), ("5x", None), ("-1s", None), ("h", None)],
+)
+def test_duration_text(text: str, seconds: float | None) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_every_cause_has_a_valid_kind() -> None:
+    assert {kind for kind, _, _ in CAUSES.values()} == {
+        "delivered", "absent", "temporary", "undeliverable", "rejected"}
+
+
+# -------------------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("server: {port: 99999}", "server.port: expected an integer from 0 to 65535, got 99999"),
+        ("server: {port: '2775'}", "server.port: expected an integer from 0 to 65535, got '2775'"),
+        ("server: {system_id: a_very_long_system_id}",
+         "server.system_id: expected text of 1 to 15 characters, got 'a_very_long_system_id'"),
+        ("server: {window: 0}", "server.window: expected an integer from 1 to 10000, got 0"),
+        ("server: {enquire_link_timer: soon}", "server.enquire_link_timer: expected a duration >= 0"),
+        ("server: {response_timer: 0}", "server.response_timer: expected a duration > 0"),
+        ("server: {message_id: {format: octal}}",
+         "server.message_id.format: expected one of 'hex', 'decimal', got 'octal'"),
+        ("server: {message_id: {length: 100}}", "server.message_id.length: expected an integer from 4 to 64"),
+        ("server: {max_command_length: 10}", "server.max_command_length: expected an integer from 64"),
+        ("server: {tls: {port: 3775, certfile: nowhere.pem, keyfile: nowhere.key}}",
+         "server.tls.certfile: expected an existing file"),
+        ("server: {tls: {port: 3775}}", "server.tls.certfile: expected a file path (PEM), got nothing"),
+        ("server: [1, 2]", "server: expected a mapping with the keys host, port"),
+        ("accounts: {system_id: test}", "accounts: expected a list of accounts"),
+        ("accounts: [{password: x}]",
+         "accounts[0].system_id: expected a system_id of 1 to 15 characters, got nothing (the key is missing)"),
+        ("accounts: [{system_id: test, password: toolongpassword}]",
+         "accounts[0].password: expected a password of at most 8 characters, got 'toolongpassword'"),
+        ("accounts: [{system_id: test, password: x, bind_types: [transmiter]}]",
+         "accounts[0].bind_types[0]: expected one of 'receiver', 'transceiver', 'transmitter' "
+         "(did you mean 'transmitter'?), got 'transmiter'"),
+        ("accounts: [{system_id: test, password: x, bind_types: []}]",
+         "accounts[0].bind_types: expected at least one bind type, got an empty list"),
+        ("accounts: [{system_id: test, password: x, max_binds: 0}]",
+         "accounts[0].max_binds: expected an integer >= 1, got 0"),
+        ("accounts: [{system_id: test, password: x, allowed_ips: ['10.0.0.0/33']}]",
+         "accounts[0].allowed_ips[0]: expected an IP network in CIDR form"),
+        ("accounts: [{system_id: test, password: x, throughput: 0}]",
+         "accounts[0].throughput: expected a number > 0, got 0"),
+        ("accounts: [{system_id: test, password: x, source_addresses: ['(']}]",
+         "accounts[0].source_addresses[0]: expected a valid regular expression"),
+        ("accounts: [{system_id: a, password: x}, {system_id: a, password: y}]",
+         "accounts[1].system_id: expected a system_id not used by accounts[0], got 'a'"),
+        ("store: {kind: redis}", "store.kind: expected one of 'sqlite', 'memory', got 'redis'"),
+        ("store: {synchronous: half}", "store.synchronous: expected 'NORMAL' or 'FULL', got 'half'"),
+        ("store: {max_waiting_messages: 0}", "store.max_waiting_messages: expected an integer >= 1, got 0"),
+        ("simulation: {time_scale: 0}", "simulation.time_scale: expected a number > 0, got 0"),
+        ("simulation: {seed: lucky}", "simulation.seed: expected an integer, got 'lucky'"),
+        ("simulation: {default_validity: 10d, max_validity: 1d}",
+         "simulation.max_validity: expected a duration >= default_validity (864000 s), got '1d'"),
+        ("simulation: {retry_schedule: []}",
+         "simulation.retry_schedule: expected a non-empty list of durations > 0"),
+        ("simulation: {retry_schedule: [1m, 0]}",
+         "simulation.retry_schedule[1]: expected a duration > 0"),
+        ("http: {enabled: yes}", "http.enabled: expected true or false, got 'yes'"),
+        ("topology: {country_code: '044'}", "topology.country_code: expected a country code not starting with 0"),
+        ("topology: {country_code: UK}", "topology.country_code: expected a country code: 1 to 3 digits"),
+        ("topology: {national_prefix: x}", "topology.national_prefix: expected a national (trunk) prefix"),
+        ("topology: {no_route: drop}", "topology.no_route: expected one of 'reject', 'undeliverable', got 'drop'"),
+        ("topology: {carriers: []}", "topology.carriers: expected a list of at least one carrier, got an empty list"),
+        ("topology: {carriers: [{prefixes: ['*']}]}",
+         "topology.carriers[0].name: expected a carrier name (non-empty text), got nothing"),
+        ("topology: {carriers: [{name: a, prefixes: ['44', abc]}]}",
+         "topology.carriers[0].prefixes[1]: expected a number prefix: digits as text"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: gaussian}}]}",
+         "topology.carriers[0].latency.distribution: expected one of 'fixed', 'uniform', 'exponential', "
+         "'lognormal', got 'gaussian'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential, mean: fast}}]}",
+         "topology.carriers[0].latency.mean: expected a duration > 0 (seconds, or text such as '30s', '5m', "
+         "'1h30m', '3d'), got 'fast'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential}}]}",
+         "topology.carriers[0].latency.mean: expected a duration"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: uniform, min: 5, max: 1}}]}",
+         "topology.carriers[0].latency.max: expected a duration >= min (5 s), got 1"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: lognormal, median: 3}}]}",
+         "topology.carriers[0].latency.p95: expected p95 (a duration) or sigma (a number)"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: lognormal, median: 3, "
+         "p95: 1}}]}", "topology.carriers[0].latency.p95: expected a duration >= median (3 s), got 1"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: fixed, value: 1, mean: 2}}]}",
+         "topology.carriers[0].latency.mean: expected a known key"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: [1]}]}",
+         "topology.carriers[0].latency: expected a duration, or a mapping with 'distribution'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: delivred, weight: 1}]}]}",
+         "topology.carriers[0].outcomes[0].cause: expected a cause (did you mean 'delivered'?), got 'delivred'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy}]}]}",
+         "topology.carriers[0].outcomes[0].weight: expected a number >= 0 (relative share of attempts), "
+         "got nothing"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: -1}]}]}",
+         "topology.carriers[0].outcomes[0].weight: expected a number >= 0, got -1"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 0}]}]}",
+         "topology.carriers[0].outcomes: expected weights adding up to more than 0"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 1, kind: lost}]}]}",
+         "topology.carriers[0].outcomes[0].kind: expected one of 'delivered', 'absent', 'temporary', "
+         "'undeliverable', 'rejected', got 'lost'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 1, "
+         "network_error: 70000}]}]}",
+         "topology.carriers[0].outcomes[0].network_error: expected a GSM error number from 0 to 65535"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 1, err: -3}]}]}",
+         "topology.carriers[0].outcomes[0].err: expected an integer from 0 to 999999, got -3"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], capacity: 0}]}",
+         "topology.carriers[0].capacity: expected a number > 0, got 0"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], receipt: {text_label: TEXT}}]}",
+         "topology.carriers[0].receipt.text_label: expected 'text', 'Text' or '' (no text field)"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], receipt: {message_id: {format: base64}}}]}",
+         "topology.carriers[0].receipt.message_id.format: expected one of 'hex', 'decimal'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {online_probability: 2}}]}",
+         "topology.carriers[0].handsets.online_probability: expected a number from 0 to 1, got 2"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {auto_reply: {delay: 1}}}]}",
+         "topology.carriers[0].handsets.auto_reply: expected at least one of echo: true, text or keywords"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {auto_reply: {echo: true, "
+         "probability: 1.5}}}]}",
+         "topology.carriers[0].handsets.auto_reply.probability: expected a number from 0 to 1, got 1.5"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {auto_reply: {keywords: "
+         "{'TWO WORDS': x}}}}]}",
+         "topology.carriers[0].handsets.auto_reply.keywords.TWO WORDS: expected a single word"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], opt_out: {submit_status: ESME_NOPE}}]}",
+         "topology.carriers[0].opt_out.submit_status: expected an SMPP command_status"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123']}]}]}",
+         "topology.carriers[0].rules[0]: expected at least one of submit, outcome, offline, latency, "
+         "auto_reply, opted_out, got a mapping"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{latency: 1}]}]}",
+         "topology.carriers[0].rules[0].numbers: expected numbers and/or prefixes this rule applies to"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['0770 0900'], latency: 1}]}]}",
+         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: digits as text"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
+         "offline: sometimes}]}]}",
+         "topology.carriers[0].rules[0].offline: expected 'always' or a duration > 0"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
+         "outcome: unknown_subscribr}]}]}",
+         "topology.carriers[0].rules[0].outcome: expected a cause (did you mean 'unknown_subscriber'?)"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
+         "submit: {status: ESME_RSUBMITFAL}}]}]}",
+         "topology.carriers[0].rules[0].submit.status: expected an SMPP command_status: a name such as "
+         "'ESME_RSUBMITFAIL' or a number from 0 to 0xFFFFFFFF (did you mean 'ESME_RSUBMITFAIL'?), "
+         "got 'ESME_RSUBMITFAL'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
+         "submit: {status: 0x100000000}}]}]}",
+         "topology.carriers[0].rules[0].submit.status: expected an SMPP command_status"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
+         "submit: {}}]}]}",
+         "topology.carriers[0].rules[0].submit: expected a mapping with status and/or delay"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['1'], latency: 1}, "
+         "{numbers: ['1'], latency: 2}]}]}",
+         "topology.carriers[0].rules[1].numbers[0]: expected a number without another rule "
+         "(already at topology.carriers[0].rules[0].numbers[0]), got '1'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}, {name: b, prefixes: ['1'], "
+         "rules: [{numbers: ['447700900123'], latency: 0}]}]}",
+         "topology.carriers[1].rules[0].numbers[0]: expected a number routed to carrier 'b', "
+         "got '447700900123', which routes to 'a'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44'], rules: [{numbers: ['12125550100'], latency: 0}]}]}",
+         "topology.carriers[0].rules[0].numbers[0]: expected a number routed to carrier 'a', "
+         "got '12125550100' (no route)"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}, {name: a, prefixes: ['1']}]}",
+         "topology.carriers[1].name: expected a carrier name not already used at topology.carriers[0], got 'a'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}, {name: b, prefixes: ['+44']}]}",
+         "topology.carriers[1].prefixes[0]: expected a prefix not already routed to 'a', got '44'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}], routes: [{prefix: '1', carrier: aa}]}",
+         "topology.routes[0].carrier: expected one of the carrier names (did you mean 'a'?), got 'aa'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}], routes: [{prefix: '44', carrier: a}]}",
+         "topology.routes[0].prefix: expected a prefix not already routed to 'a', got '44'"),
+        ("topology: {carriers: [{name: a, prefixes: ['44']}], routes: [{carrier: a}]}",
+         "topology.routes[0].prefix: expected a number prefix (digits as text, '*' = any), got nothing"),
+        ("topology: {mo_routes: [{number: '88123', system_id: nobody}]}",
+         "topology.mo_routes[0].system_id: expected the system_id of an account (no accounts are defined), "
+         "got 'nobody'"),
+        ("accounts: [{system_id: test, password: x}]\ntopology: {mo_routes: [{number: '88123'}]}",
+         "topology.mo_routes[0].system_id: expected the system_id of an account, got nothing"),
+        ("accounts: [{system_id: test, password: x}]\n"
+         "topology: {mo_routes: [{number: '88123', prefix: '88', system_id: test}]}",
+         "topology.mo_routes[0].number: expected exactly one of number (a short code or full number) or prefix"),
+        ("accounts: [{system_id: test, password: x}]\n"
+         "topology: {mo_routes: [{number: '88123', system_id: test}, {number: '88123', system_id: test}]}",
+         "topology.mo_routes[1].number: expected a number not already routed at topology.mo_routes[0], "
+         "got '88123'"),
+    ],
+)
+def test_an_invalid_value_is_reported_with_file_key_path_and_expectation(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    errors = errors_of(tmp_path, yaml_text + "\n")
+    source = str(tmp_path / "x.yaml")
+    assert all(e.startswith(source + ": ") for e in errors)
+    assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("srever: {}", "srever: expected a known key (did you mean 'server'?), got 'srever'"),
+        ("server: {prot: 2775}", "server.prot: expected a known key (did you mean 'port'?), got 'prot'"),
+        ("server: {colour: blue}", "server.colour: expected a known key (one of: host, port, system_id"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handset: {}}]}",
+         "topology.carriers[0].handset: expected a known key (did you mean 'handsets'?)"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{number: ['1'], latency: 1}]}]}",
+         "topology.carriers[0].rules[0].number: expected a known key (did you mean 'numbers'?)"),
+    ],
+)
+def test_an_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    errors = errors_of(tmp_path, yaml_text + "\n")
+    assert any(e.startswith(f"{tmp_path / 'x.yaml'}: {expected}") for e in errors), errors
+
+
+def test_every_error_is_collected_before_raising(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        server: {port: -1, window: 0}
+        store: {kind: redis}
+        topology: {carriers: [{name: a, prefixes: ['*'], capacity: -2}]}
+        """)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    keys = [e.split(": ")[1] for e in caught.value.errors]
+    assert keys == ["server.port", "server.window", "store.kind", "topology.carriers[0].capacity"]
+    assert str(caught.value) == "\n".join(caught.value.errors)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("server:\n  port: [1\n", "line 3, column 1: expected ',' or ']'"),
+        ("server: {port: 1}\n  host: x\n", "line 2, column 3: expected <block end>"),
+        ("server:\n  port: 1\n  port: 2\n", "line 3, column 3: found the key 'port' twice (first at line 2)"),
+        ("server:\n\tport: 1\n", "line 2, column 1: found character '\\t'"),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_line_and_column(tmp_path: Path, yaml_text: str, expected: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    (error,) = check_config(path)
+    assert error.startswith(f"{path}: {expected}"), error
+
+
+def test_a_top_level_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
+    (error,) = errors_of(tmp_path, "- 1\n")
+    assert error.startswith(f"{tmp_path / 'x.yaml'}: (top level): expected a mapping with the keys server")
+
+
+def test_an_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert check_config(missing) == [f"{missing}: cannot read the file: No such file or directory"]
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"server: \xff\xfe\n")
+    (error,) = check_config(binary)
+    assert error.startswith(f"{binary}: expected UTF-8 text")
+
+
+def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "smsc.pem").write_text("cert")
+    (tmp_path / "certs" / "smsc.key").write_text("key")
+    path = write(tmp_path, "server: {tls: {port: 3775, certfile: certs/smsc.pem, keyfile: certs/smsc.key}}\n")
+    config = load_config(path)
+    assert config.server.tls is not None
+    assert config.server.tls.certfile == str(tmp_path / "certs" / "smsc.pem")
+    assert config.server.tls.port == 3775
+
+
+def test_load_config_raises_config_error_with_the_list(tmp_path: Path) -> None:
+    path = write(tmp_path, "server: {port: x}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.errors == [f"{path}: server.port: expected an integer from 0 to 65535, got 'x'"]
+
+
+def test_config_is_frozen() -> None:
+    config = load_config()
+    assert isinstance(config, Config)
+    with pytest.raises(AttributeError):
+        config.server.port = 1  # type: ignore[misc]
