@@ -1,0 +1,345 @@
+"""Optional parameters (TLVs) of SMPP 3.4: the tag table, and the TLV area's decoder and encoder.
+
+A TLV is tag (2 octets), length (2 octets, the value's octets only) and value (SMPP 3.4 section 3.2.1.1
+and 5.3.1).  :data:`TLV_SPECS` says, for every tag of SMPP 3.4 section 5.3.2 (and congestion_state of
+5.0), how its value is typed in ``Pdu.tlvs``:
+
+==============  ====================================  ===========================================
+kind            Python value                          wire value
+==============  ====================================  ===========================================
+``INT``         ``int`` (1, 2 or 4 octets)            unsigned big-endian integer
+``CSTR``        ``str`` (Latin-1, without the NUL)    C-Octet String: the characters, then 0x00
+``OCTETS``      ``bytes``                             octets as they are
+``FLAG``        ``bytes`` (``b""``)                   nothing (length 0): presence is the value
+==============  ====================================  ===========================================
+
+Tags missing from the table keep their value as raw ``bytes`` and are written back unchanged.  A tag
+may appear once per PDU, except ``callback_num`` and unknown tags, whose repeats are collected in a
+``list`` (in wire order).  ``tlvs`` dicts keep wire order, so ``encode_tlvs(decode_tlvs(b)) == b`` for
+every valid TLV area (a repeated tag interleaved with others is written back grouped).
+
+This module imports nothing but the standard library and :mod:`smsc.smpp.constants`.
+"""
+
+from __future__ import annotations
+
+import enum
+from struct import Struct
+from typing import Any, Callable, NamedTuple
+
+from smsc.smpp.constants import CommandStatus, Tag
+
+__all__ = [
+    "TlvKind",
+    "TlvSpec",
+    "TLV_SPECS",
+    "SizedInt",
+    "decode_tlvs",
+    "encode_tlvs",
+    "encode_tlv",
+]
+
+
+class TlvKind(enum.Enum):
+    """How a TLV's value is typed (see the module docstring)."""
+
+    INT = "int"
+    CSTR = "cstr"
+    OCTETS = "octets"
+    FLAG = "flag"
+
+
+class TlvSpec(NamedTuple):
+    """One row of the TLV table (SMPP 3.4 section 5.3.2).
+
+    ``min_len`` / ``max_len`` bound the value's length in octets (the NUL of a C-Octet String counts);
+    for ``INT`` they are the integer's width (``source_telematics_id`` accepts 1 or 2).  ``size`` is the
+    width an ``INT`` is written with when the value carries no width of its own (see :class:`SizedInt`).
+    """
+
+    tag: Tag
+    kind: TlvKind
+    min_len: int
+    max_len: int
+    size: int = 0
+    repeatable: bool = False
+
+    @property
+    def name(self) -> str:
+        """The TLV's name in SMPP 3.4 section 5.3.2 (``"receipted_message_id"``)."""
+        return self.tag.name
+
+
+class SizedInt(int):
+    """An integer TLV value with its own width in octets, overriding the table's ``size``.
+
+    The decoder returns one when an ``INT`` TLV arrives with a legal width other than the table's (only
+    ``source_telematics_id`` sent as 2 octets, smpp34-facts.md footnote [telematics]), so that the PDU is
+    written back exactly as it came.  It compares and hashes like the plain ``int``.
+    """
+
+    size: int
+
+    def __new__(cls, value: int, size: int) -> SizedInt:
+        obj = super().__new__(cls, value)
+        obj.size = size
+        return obj
+
+    def __repr__(self) -> str:
+        return f"SizedInt({int(self)}, size={self.size})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SizedInt, (int(self), self.size))
+
+
+def _int(tag: Tag, size: int, min_len: int | None = None) -> TlvSpec:
+    return TlvSpec(tag, TlvKind.INT, size if min_len is None else min_len, size, size)
+
+
+def _cstr(tag: Tag, min_len: int, max_len: int) -> TlvSpec:
+    return TlvSpec(tag, TlvKind.CSTR, min_len, max_len)
+
+
+def _octets(tag: Tag, min_len: int, max_len: int, repeatable: bool = False) -> TlvSpec:
+    return TlvSpec(tag, TlvKind.OCTETS, min_len, max_len, 0, repeatable)
+
+
+#: Every known TLV by tag (SMPP 3.4 section 5.3.2; smpp34-facts.md section 4.2).
+TLV_SPECS: dict[int, TlvSpec] = {
+    spec.tag: spec
+    for spec in (
+        _int(Tag.dest_addr_subunit, 1),
+        _int(Tag.dest_network_type, 1),
+        _int(Tag.dest_bearer_type, 1),
+        _int(Tag.dest_telematics_id, 2),
+        _int(Tag.source_addr_subunit, 1),
+        _int(Tag.source_network_type, 1),
+        _int(Tag.source_bearer_type, 1),
+        # The spec says 1 octet; node-smpp and others send 2 (smpp34-facts.md [^telematics]).
+        _int(Tag.source_telematics_id, 1, min_len=1)._replace(max_len=2),
+        _int(Tag.qos_time_to_live, 4),
+        _int(Tag.payload_type, 1),
+        _cstr(Tag.additional_status_info_text, 1, 256),
+        _cstr(Tag.receipted_message_id, 1, 65),
+        _int(Tag.ms_msg_wait_facilities, 1),
+        _int(Tag.privacy_indicator, 1),
+        _octets(Tag.source_subaddress, 2, 23),
+        _octets(Tag.dest_subaddress, 2, 23),
+        _int(Tag.user_message_reference, 2),
+        _int(Tag.user_response_code, 1),
+        _int(Tag.source_port, 2),
+        _int(Tag.destination_port, 2),
+        _int(Tag.sar_msg_ref_num, 2),
+        _int(Tag.language_indicator, 1),
+        _int(Tag.sar_total_segments, 1),
+        _int(Tag.sar_segment_seqnum, 1),
+        _int(Tag.sc_interface_version, 1),
+        _int(Tag.callback_num_pres_ind, 1),
+        _octets(Tag.callback_num_atag, 0, 65),
+        _int(Tag.number_of_messages, 1),
+        _octets(Tag.callback_num, 4, 19, repeatable=True),
+        _int(Tag.dpf_result, 1),
+        _int(Tag.set_dpf, 1),
+        _int(Tag.ms_availability_status, 1),
+        _octets(Tag.network_error_code, 3, 3),
+        _octets(Tag.message_payload, 0, 0xFFFF),
+        _int(Tag.delivery_failure_reason, 1),
+        _int(Tag.more_messages_to_send, 1),
+        _int(Tag.message_state, 1),
+        _int(Tag.congestion_state, 1),  # SMPP 5.0 section 4.8.4.19
+        # "Octet String" of 1 octet in 3.4, used as an integer everywhere (smpp34-facts.md [^ussd]).
+        _int(Tag.ussd_service_op, 1),
+        _int(Tag.display_time, 1),
+        _int(Tag.sms_signal, 2),
+        _int(Tag.ms_validity, 1),
+        # Length 0 in 3.4; SMPP 5.0 section 4.8.4.2 allows one octet (0-3). Kept raw either way.
+        TlvSpec(Tag.alert_on_message_delivery, TlvKind.FLAG, 0, 1),
+        _int(Tag.its_reply_type, 1),
+        _octets(Tag.its_session_info, 2, 2),
+    )
+}
+
+_TL = Struct(">HH")
+_U16 = Struct(">H")
+_U32 = Struct(">I")
+
+
+class TlvDecodeError(Exception):
+    """Raised by :func:`decode_tlvs` with the command_status it calls for; the codec wraps it."""
+
+    def __init__(self, status: CommandStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _decode_value(spec: TlvSpec, buf: bytes, start: int, length: int) -> Any:
+    kind = spec.kind
+    if length < spec.min_len or length > spec.max_len:
+        raise TlvDecodeError(
+            CommandStatus.ESME_RINVPARLEN,
+            f"TLV {spec.name} has length {length}, expected {spec.min_len}..{spec.max_len} octets",
+        )
+    if kind is TlvKind.INT:
+        if length == 1:
+            value: int = buf[start]
+        elif length == 2:
+            value = (buf[start] << 8) | buf[start + 1]
+        else:
+            value = _U32.unpack_from(buf, start)[0]
+        return value if length == spec.size else SizedInt(value, length)
+    if kind is TlvKind.CSTR:
+        end = start + length - 1
+        if buf[end] != 0:
+            raise TlvDecodeError(
+                CommandStatus.ESME_RINVOPTPARAMVAL,
+                f"TLV {spec.name} is not a C-Octet String (no terminating NUL)",
+            )
+        return buf[start:end].decode("latin-1")
+    return buf[start : start + length]
+
+
+def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
+    """Decode the TLV area ``buf[pos:end]`` into a ``{tag: value}`` dict in wire order.
+
+    ``buf`` must be ``bytes`` (values are slices of it).  Known tags are keyed by their
+    :class:`~smsc.smpp.constants.Tag` member and typed per :data:`TLV_SPECS`; unknown tags by ``int`` with
+    raw ``bytes`` values.  Raises :class:`TlvDecodeError` with ESME_RINVOPTPARSTREAM when the area does not
+    split into whole TLVs or a non-repeatable known tag appears twice, ESME_RINVPARLEN when a known TLV's
+    length is outside its range, ESME_RINVOPTPARAMVAL when a C-Octet String TLV lacks its NUL
+    (SMPP 3.4 sections 3.2.1.1, 5.3.1; smpp34-facts.md section 9 row 19).
+    """
+    tlvs: dict[int, Any] = {}
+    specs = TLV_SPECS
+    while pos < end:
+        if end - pos < 4:
+            raise TlvDecodeError(
+                CommandStatus.ESME_RINVOPTPARSTREAM,
+                f"{end - pos} stray octets where a TLV header (4 octets) should be",
+            )
+        tag, length = _TL.unpack_from(buf, pos)
+        start = pos + 4
+        pos = start + length
+        if pos > end:
+            raise TlvDecodeError(
+                CommandStatus.ESME_RINVOPTPARSTREAM,
+                f"TLV 0x{tag:04X} claims {length} octets, only {end - start} left in the PDU",
+            )
+        spec = specs.get(tag)
+        if spec is None:
+            value: Any = buf[start:pos]
+            repeatable = True
+        else:
+            tag = spec.tag
+            value = _decode_value(spec, buf, start, length)
+            repeatable = spec.repeatable
+        if tag in tlvs:
+            if not repeatable:
+                raise TlvDecodeError(
+                    CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV {spec.name} appears twice"  # type: ignore[union-attr]
+                )
+            previous = tlvs[tag]
+            if type(previous) is list:
+                previous.append(value)
+            else:
+                tlvs[tag] = [previous, value]
+        else:
+            tlvs[tag] = value
+    return tlvs
+
+
+def encode_tlv(tag: int, value: Any) -> bytes:
+    """One TLV on the wire: tag, length, value (SMPP 3.4 section 3.2.1.1).
+
+    ``value`` is typed as :data:`TLV_SPECS` says for a known tag (an ``INT`` may be a :class:`SizedInt`;
+    a ``CSTR`` gets its NUL appended), raw ``bytes`` for an unknown tag.  A list writes the tag once per
+    element.  Raises ``ValueError`` when a value does not fit its tag (out of range, too long, a NUL inside a
+    C-Octet String) and ``TypeError`` when it has the wrong type: both are programming errors of the caller.
+    """
+    if type(value) is list:
+        return b"".join([encode_tlv(tag, item) for item in value])
+    if not 0 <= tag <= 0xFFFF:
+        raise ValueError(f"TLV tag {tag!r} is outside 0..0xFFFF")
+    spec = TLV_SPECS.get(tag)
+    if spec is None:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"unknown TLV 0x{tag:04X} needs a bytes value, got {type(value).__name__}")
+        raw = bytes(value)
+    elif spec.kind is TlvKind.INT:
+        if not isinstance(value, int):
+            raise TypeError(f"TLV {spec.name} needs an int, got {type(value).__name__}")
+        size = value.size if type(value) is SizedInt else spec.size
+        if not spec.min_len <= size <= spec.max_len:
+            raise ValueError(f"TLV {spec.name} cannot be {size} octets wide")
+        if not 0 <= value < 1 << (8 * size):
+            raise ValueError(f"TLV {spec.name} value {int(value)} does not fit {size} octet(s)")
+        raw = int(value).to_bytes(size, "big")
+    else:
+        if spec.kind is TlvKind.CSTR:
+            if not isinstance(value, str):
+                raise TypeError(f"TLV {spec.name} needs a str, got {type(value).__name__}")
+            raw = value.encode("latin-1") + b"\0"
+            if b"\0" in raw[:-1]:
+                raise ValueError(f"TLV {spec.name} contains a NUL character")
+        else:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise TypeError(f"TLV {spec.name} needs bytes, got {type(value).__name__}")
+            raw = bytes(value)
+        if not spec.min_len <= len(raw) <= spec.max_len:
+            raise ValueError(
+                f"TLV {spec.name} value of {len(raw)} octets is outside {spec.min_len}..{spec.max_len}"
+            )
+    if len(raw) > 0xFFFF:
+        raise ValueError(f"TLV 0x{tag:04X} value of {len(raw)} octets exceeds 65535")
+    return _TL.pack(tag, len(raw)) + raw
+
+
+def _fast_encoder(spec: TlvSpec) -> Callable[[Any], bytes]:
+    """A one-tag encoder for the common case (plain int / str / bytes); anything else goes to encode_tlv."""
+    tag = int(spec.tag)
+    kind = spec.kind
+    if kind is TlvKind.INT:
+        size = spec.size
+        head = _TL.pack(tag, size)
+        limit = 1 << (8 * size)
+
+        def encode_int(value: Any) -> bytes:
+            if type(value) is int and 0 <= value < limit:
+                return head + value.to_bytes(size, "big")
+            return encode_tlv(tag, value)
+
+        return encode_int
+    low, high = spec.min_len, spec.max_len
+    pack = _TL.pack
+    if kind is TlvKind.CSTR:
+
+        def encode_cstr(value: Any) -> bytes:
+            if type(value) is str:
+                raw = value.encode("latin-1")
+                n = len(raw) + 1
+                if low <= n <= high and b"\0" not in raw:
+                    return pack(tag, n) + raw + b"\0"
+            return encode_tlv(tag, value)
+
+        return encode_cstr
+
+    def encode_octets(value: Any) -> bytes:
+        if type(value) is bytes and low <= len(value) <= high:
+            return pack(tag, len(value)) + value
+        return encode_tlv(tag, value)
+
+    return encode_octets
+
+
+_FAST_ENCODERS: dict[int, Callable[[Any], bytes]] = {
+    tag: _fast_encoder(spec) for tag, spec in TLV_SPECS.items()
+}
+
+
+def encode_tlvs(tlvs: dict[int, Any]) -> bytes:
+    """The TLV area for a ``tlvs`` dict, in its iteration order (see :func:`encode_tlv` for errors)."""
+    fast = _FAST_ENCODERS
+    parts = []
+    for tag, value in tlvs.items():
+        enc = fast.get(tag)
+        parts.append(encode_tlv(tag, value) if enc is None else enc(value))
+    return b"".join(parts)
