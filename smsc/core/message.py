@@ -19,7 +19,7 @@ class Attempt:
     """One delivery attempt towards the handset and how it ended.
 
     ``outcome`` is one of "delivered", "absent", "temporary", "undeliverable", "rejected", "expired",
-    "cancelled"; ``err`` is the network error code as the receipt's ``err:`` field reports it.
+    "cancelled", "replaced"; ``err`` is the network error code as the receipt's ``err:`` field reports it.
     """
 
     time: float
@@ -68,6 +68,9 @@ class Message:
     attempts: list[Attempt] = field(default_factory=list)
     #: submit_multi: how many destinations the original submit had (receipt "sub:" field).
     submitted_count: int = 1
+    #: submit_multi: the message_id the ESME got for the whole submit_multi (receipts, query_sm, cancel_sm
+    #: and replace_sm use it); "" for a submit_sm.  (Added by the engine.)
+    multi_id: str = ""
 
     @property
     def is_final(self) -> bool:

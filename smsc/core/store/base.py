@@ -52,6 +52,11 @@ class MessageStore(Protocol):
     def save_counters(self, next_message_number: int, next_delivery_id: int) -> None:
         """Record the id counters in the pending batch."""
 
+    def prune_final(self, before: float) -> None:
+        """Delete, in the pending batch, final messages whose ``final_time`` is before ``before`` (simulation
+        seconds): they are no longer needed for query_sm (added by the engine; retention is the core's choice).
+        """
+
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""
 

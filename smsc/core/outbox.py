@@ -1,0 +1,225 @@
+"""The durable outbox: deliver_sm the SMSC owes each ESME (delivery receipts and MO), per system_id, FIFO.
+
+Life of a :class:`~smsc.core.api.Delivery`:
+
+1. :meth:`Outbox.add` records it in the store's pending batch.  Once that batch is on disk it becomes
+   *available* and the gateway is woken for its system_id: nothing is offered that a crash could lose.
+2. The gateway (the SMPP server's bind registry) calls :meth:`Outbox.take` when a receiver or transceiver of
+   that system_id has window room: the deliveries are *leased* to it.
+3. The gateway reports the deliver_sm_resp:
+
+   * status 0 -> done, deleted from the store;
+   * ESME_RX_P_APPN / ESME_RX_R_APPN -> the ESME refuses it for good (SMPP 3.4 section 5.1.3): deleted and
+     logged, counted in ``dropped``;
+   * any other error, a timeout, a lost connection, a generic_nack (:meth:`Outbox.failed`) -> offered again
+     at the front of its queue after a backoff.  Receipts are never dropped otherwise (issue 4).
+
+Backoff delays are *real* seconds (they are about the ESME's connection, not the simulated network) and are
+converted to simulation time with the clock, so a fast ``time_scale`` does not turn them into a busy loop.
+On restart every delivery in the store is available again (leases are not persisted).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+import structlog
+
+from smsc.core.api import Delivery
+from smsc.core.clock import Clock, sim_seconds_for_real
+from smsc.core.scheduler import Scheduler
+from smsc.core.store.base import MessageStore
+from smsc.smpp.constants import CommandStatus
+
+log = structlog.get_logger("smsc.outbox")
+
+#: Real seconds to wait before offering a failed delivery again, by failure count (the last one repeats).
+DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+_PERMANENT = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
+
+
+class OutboxStats:
+    """Plain counters read by the metrics collector."""
+
+    __slots__ = ("deliveries_queued", "deliveries_acked", "deliveries_failed", "deliveries_dropped")
+
+    def __init__(self) -> None:
+        self.deliveries_queued = 0
+        self.deliveries_acked = 0
+        self.deliveries_failed = 0
+        self.deliveries_dropped = 0
+
+
+class Outbox:
+    """Per-system_id queues of deliveries, leased to the gateway and acknowledged durably.
+
+    Args:
+        store: where deliveries are saved and deleted.
+        scheduler: runs the backoff timers.
+        clock: converts real backoff seconds into simulation time.
+        on_available: called with a system_id whenever deliveries become available for it
+            (normally ``gateway.wake``).
+        commit: makes the store's pending batch durable (default ``store.commit``; the SMSC passes its own
+            so that the id counters are saved in the same batch).
+        backoff: real seconds before a failed delivery is offered again, by failure count.
+        next_delivery_id: first delivery_id to hand out (one past the highest ever used).
+    """
+
+    def __init__(
+        self,
+        store: MessageStore,
+        scheduler: Scheduler,
+        clock: Clock,
+        *,
+        on_available: Callable[[str], None] | None = None,
+        commit: Callable[[Callable[[], None]], None] | None = None,
+        backoff: tuple[float, ...] = DEFAULT_BACKOFF,
+        next_delivery_id: int = 1,
+    ) -> None:
+        if not backoff or min(backoff) < 0:
+            raise ValueError(f"backoff must be non-empty seconds >= 0, got {backoff!r}")
+        self._store = store
+        self._scheduler = scheduler
+        self._clock = clock
+        self._commit = commit or store.commit
+        self.on_available = on_available
+        self.backoff = backoff
+        self.next_delivery_id = next_delivery_id
+        self._queues: dict[str, deque[Delivery]] = {}
+        self._leased: dict[int, Delivery] = {}
+        self._waiting: dict[int, Delivery] = {}  # durable-pending or in backoff
+        self._failures: dict[int, int] = {}
+        #: Counters; any object with the four ``deliveries_*`` int attributes may replace it (the SMSC puts
+        #: its own stats here so that metrics see one object).
+        self.stats: Any = OutboxStats()
+
+    # -- adding -------------------------------------------------------------------------------------------
+
+    def new_delivery_id(self) -> int:
+        """A fresh delivery_id (unique across restarts once the counter is saved)."""
+        delivery_id = self.next_delivery_id
+        self.next_delivery_id = delivery_id + 1
+        return delivery_id
+
+    def add(self, delivery: Delivery) -> None:
+        """Save ``delivery``; it is offered to the gateway once the store has made it durable."""
+        self.stats.deliveries_queued += 1
+        self._waiting[delivery.delivery_id] = delivery
+        self._store.save_delivery(delivery)
+        self._commit(lambda: self._release(delivery))
+
+    def restore(self, deliveries: list[Delivery]) -> None:
+        """Make deliveries read back from the store available at once (start of a restarted SMSC)."""
+        woken: list[str] = []
+        for delivery in deliveries:
+            queue = self._queues.get(delivery.system_id)
+            if queue is None:
+                queue = self._queues[delivery.system_id] = deque()
+            queue.append(delivery)
+            if delivery.system_id not in woken:
+                woken.append(delivery.system_id)
+            if delivery.delivery_id >= self.next_delivery_id:
+                self.next_delivery_id = delivery.delivery_id + 1
+        for system_id in woken:
+            self._wake(system_id)
+
+    def _release(self, delivery: Delivery) -> None:
+        if self._waiting.pop(delivery.delivery_id, None) is None:
+            return
+        queue = self._queues.get(delivery.system_id)
+        if queue is None:
+            queue = self._queues[delivery.system_id] = deque()
+        queue.append(delivery)
+        self._wake(delivery.system_id)
+
+    def _wake(self, system_id: str) -> None:
+        if self.on_available is not None:
+            self.on_available(system_id)
+
+    # -- gateway side -------------------------------------------------------------------------------------
+
+    def take(self, system_id: str, limit: int) -> list[Delivery]:
+        """Up to ``limit`` available deliveries for ``system_id``, oldest first, now leased to the caller."""
+        queue = self._queues.get(system_id)
+        if not queue or limit <= 0:
+            return []
+        taken: list[Delivery] = []
+        leased = self._leased
+        while queue and len(taken) < limit:
+            delivery = queue.popleft()
+            leased[delivery.delivery_id] = delivery
+            taken.append(delivery)
+        return taken
+
+    def acked(self, delivery_id: int, status: int) -> bool:
+        """The ESME answered deliver_sm_resp with ``status``; False if the delivery was not leased."""
+        if status != CommandStatus.ESME_ROK and status not in _PERMANENT:
+            return self.failed(delivery_id)
+        delivery = self._leased.pop(delivery_id, None)
+        if delivery is None:
+            return False
+        self._failures.pop(delivery_id, None)
+        if status == CommandStatus.ESME_ROK:
+            self.stats.deliveries_acked += 1
+        else:
+            self.stats.deliveries_dropped += 1
+            log.warning(
+                "delivery_dropped", delivery_id=delivery_id, kind=delivery.kind, system_id=delivery.system_id,
+                status=f"0x{status:08X}",
+            )
+        self._store.delete_delivery(delivery_id)
+        self._commit(_nothing)
+        return True
+
+    def failed(self, delivery_id: int) -> bool:
+        """No usable answer: offer the delivery again after a backoff; False if it was not leased."""
+        delivery = self._leased.pop(delivery_id, None)
+        if delivery is None:
+            return False
+        self.stats.deliveries_failed += 1
+        failures = self._failures.get(delivery_id, 0) + 1
+        self._failures[delivery_id] = failures
+        delay = self.backoff[min(failures, len(self.backoff)) - 1]
+        self._waiting[delivery_id] = delivery
+        when = self._clock.now() + sim_seconds_for_real(self._clock, delay)
+        self._scheduler.call_at(when, self._requeue, delivery)
+        return True
+
+    def _requeue(self, delivery: Delivery) -> None:
+        if self._waiting.pop(delivery.delivery_id, None) is None:
+            return
+        queue = self._queues.get(delivery.system_id)
+        if queue is None:
+            queue = self._queues[delivery.system_id] = deque()
+        queue.appendleft(delivery)
+        self._wake(delivery.system_id)
+
+    # -- inspection ---------------------------------------------------------------------------------------
+
+    def available(self, system_id: str) -> int:
+        """How many deliveries could be taken for ``system_id`` right now."""
+        queue = self._queues.get(system_id)
+        return len(queue) if queue else 0
+
+    def pending(self, system_id: str | None = None) -> list[Delivery]:
+        """Every delivery not yet acknowledged (available, leased, in backoff or not yet durable), by id."""
+        found: dict[int, Delivery] = {}
+        for queue in self._queues.values():
+            for delivery in queue:
+                found[delivery.delivery_id] = delivery
+        found.update(self._leased)
+        found.update(self._waiting)
+        return [
+            found[k] for k in sorted(found)
+            if system_id is None or found[k].system_id == system_id
+        ]
+
+    def __len__(self) -> int:
+        """Deliveries not yet acknowledged."""
+        return sum(len(q) for q in self._queues.values()) + len(self._leased) + len(self._waiting)
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,114 @@
+"""One heap of timers for the whole simulated world (attempts, retries, expiry, alerts, replies, backoffs).
+
+The core never arms an asyncio timer of its own.  It calls :meth:`Scheduler.call_at` with a simulation time;
+whoever drives the world (the asyncio driver in ``smsc/app.py``, or a test through ``Smsc.advance``) asks
+:meth:`Scheduler.next_deadline`, waits until then and calls :meth:`Scheduler.run_due`.  When a new timer is
+earlier than every other, :attr:`Scheduler.on_earlier_deadline` is told so the driver can re-arm sooner.
+
+Cancelling is lazy: a cancelled entry stays in the heap, marked dead, until it reaches the top or until dead
+entries make up more than half of the heap, when the heap is rebuilt (O(n)), so memory stays bounded by
+about twice the number of live timers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from itertools import count
+from typing import Any, Callable
+
+import structlog
+
+log = structlog.get_logger("smsc.scheduler")
+
+#: An opaque handle to one scheduled call, returned by :meth:`Scheduler.call_at`.  (It is the heap entry
+#: itself, a list ``[when, seq, callback, arg]`` compared by ``(when, seq)``; do not touch it.)
+TimerHandle = list
+
+_COMPACT_MIN = 1024
+
+
+class Scheduler:
+    """A min-heap of ``(when, seq, callback, arg)``; calls run in time order, ties in scheduling order.
+
+    Exceptions raised by a callback are logged and counted in :attr:`errors`; the remaining due timers still
+    run (one broken timer must not stop the world).
+    """
+
+    __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "errors", "fired")
+
+    def __init__(self) -> None:
+        self._heap: list[list[Any]] = []
+        self._seq = count()
+        self._dead = 0
+        self._running = False
+        #: Called with the new earliest deadline (simulation seconds) when a timer earlier than every other
+        #: is added outside :meth:`run_due`.  The driver re-arms its single real timer from it.
+        self.on_earlier_deadline: Callable[[float], None] | None = None
+        #: Callbacks that raised.
+        self.errors = 0
+        #: Callbacks run so far.
+        self.fired = 0
+
+    def __len__(self) -> int:
+        """Number of live (not cancelled, not yet run) timers."""
+        return len(self._heap) - self._dead
+
+    def call_at(self, when: float, callback: Callable[[Any], None], arg: Any = None) -> TimerHandle:
+        """Run ``callback(arg)`` once the simulation time reaches ``when`` (seconds); return its handle."""
+        entry = [when, next(self._seq), callback, arg]
+        heap = self._heap
+        earlier = not heap or when < heap[0][0]
+        heapq.heappush(heap, entry)
+        if earlier and not self._running and self.on_earlier_deadline is not None:
+            self.on_earlier_deadline(when)
+        return entry
+
+    def cancel(self, handle: TimerHandle | None) -> None:
+        """Cancel a pending call; a handle that already ran or was cancelled (or None) is ignored."""
+        if handle is None or handle[2] is None:
+            return
+        handle[2] = None
+        handle[3] = None
+        self._dead += 1
+        if self._dead > _COMPACT_MIN and self._dead * 2 > len(self._heap):
+            self._heap = [e for e in self._heap if e[2] is not None]
+            heapq.heapify(self._heap)
+            self._dead = 0
+
+    def next_deadline(self) -> float | None:
+        """The earliest live timer's time (simulation seconds), or None when nothing is scheduled."""
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+            self._dead -= 1
+        return heap[0][0] if heap else None
+
+    def run_due(self, now: float) -> int:
+        """Run every timer due at or before ``now``, in order, including ones those calls schedule for
+        ``<= now``; return how many ran.  ``on_earlier_deadline`` is not called meanwhile: the driver
+        re-arms from :meth:`next_deadline` afterwards.
+        """
+        heap = self._heap
+        ran = 0
+        self._running = True
+        try:
+            while heap and heap[0][0] <= now:
+                entry = heapq.heappop(heap)
+                callback = entry[2]
+                if callback is None:
+                    self._dead -= 1
+                    continue
+                arg = entry[3]
+                entry[2] = None
+                entry[3] = None
+                ran += 1
+                try:
+                    callback(arg)
+                except Exception:
+                    self.errors += 1
+                    log.exception("timer_failed", callback=repr(callback))
+                heap = self._heap  # cancel() may have rebuilt it
+        finally:
+            self._running = False
+        self.fired += ran
+        return ran

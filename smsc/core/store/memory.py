@@ -1,0 +1,103 @@
+"""The in-memory MessageStore: no disk at all, for pure load tests (``store.kind: memory``).
+
+"Durable" here means "recorded in this process": a restarted process starts empty.  The store keeps the live
+:class:`~smsc.core.message.Message` objects the core hands it (no copy on the hot path); :meth:`MemoryStore.load`
+returns deep copies, so a second SMSC started on the same store (tests) gets independent records.  Final
+messages are kept for query_sm up to ``retain_final`` of them (oldest forgotten first), so a long load test
+does not grow without bound.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Callable
+
+from smsc.core.api import Delivery
+from smsc.core.message import Message
+from smsc.core.store.base import StoredState
+
+
+class MemoryStore:
+    """A :class:`~smsc.core.store.base.MessageStore` in dicts.
+
+    Args:
+        call_soon: if given (e.g. ``loop.call_soon``), ``commit`` schedules ``on_durable`` through it, as a
+            disk store would answer later; otherwise ``on_durable`` runs inside ``commit``.
+        retain_final: how many final messages to keep for query_sm.
+    """
+
+    def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
+        self._call_soon = call_soon
+        self.retain_final = retain_final
+        self._messages: dict[str, Message] = {}
+        self._final: OrderedDict[str, None] = OrderedDict()
+        self._deliveries: dict[int, Delivery] = {}
+        self._next_message_number = 1
+        self._next_delivery_id = 1
+        self._callbacks: list[Callable[[], None]] = []
+        self.commits = 0
+        self.closed = False
+
+    def load(self) -> StoredState:
+        """Deep copies of every kept message and outbox entry, and the counters."""
+        return StoredState(
+            messages=copy.deepcopy(list(self._messages.values())),
+            deliveries=copy.deepcopy(sorted(self._deliveries.values(), key=lambda d: d.delivery_id)),
+            next_delivery_id=self._next_delivery_id,
+            next_message_number=self._next_message_number,
+        )
+
+    def save_message(self, message: Message) -> None:
+        """Keep ``message`` (by reference); final ones join the bounded retention list."""
+        message_id = message.message_id
+        self._messages[message_id] = message
+        if message.state.is_final:
+            final = self._final
+            final[message_id] = None
+            final.move_to_end(message_id)
+            while len(final) > self.retain_final:
+                old, _ = final.popitem(last=False)
+                self._messages.pop(old, None)
+
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Keep an outbox entry."""
+        self._deliveries[delivery.delivery_id] = delivery
+
+    def delete_delivery(self, delivery_id: int) -> None:
+        """Forget an acknowledged outbox entry."""
+        self._deliveries.pop(delivery_id, None)
+
+    def save_counters(self, next_message_number: int, next_delivery_id: int) -> None:
+        """Remember the id counters."""
+        self._next_message_number = next_message_number
+        self._next_delivery_id = next_delivery_id
+
+    def prune_final(self, before: float) -> None:
+        """Forget final messages that reached their final state before ``before`` (simulation seconds)."""
+        for message_id in list(self._final):
+            message = self._messages.get(message_id)
+            if message is None or message.final_time is None or message.final_time < before:
+                del self._final[message_id]
+                self._messages.pop(message_id, None)
+            else:
+                break
+
+    def commit(self, on_durable: Callable[[], None]) -> None:
+        """Everything is already "durable": call ``on_durable`` now or via ``call_soon``."""
+        self.commits += 1
+        if self._call_soon is None:
+            on_durable()
+            return
+        self._callbacks.append(on_durable)
+        if len(self._callbacks) == 1:
+            self._call_soon(self._flush)
+
+    def _flush(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def close(self) -> None:
+        """Nothing to write; idempotent."""
+        self.closed = True

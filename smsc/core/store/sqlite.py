@@ -1,0 +1,482 @@
+"""The default MessageStore: one SQLite file in WAL mode, written by one thread with group commit.
+
+How a write travels (the event loop never waits on SQLite):
+
+1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
+   their argument into a plain tuple (JSON text for the record) and add it to a loop-local batch.
+2. ``commit(on_durable)`` hands that batch and the callback to the shared pending batch (one lock) and
+   wakes the writer thread.
+3. The writer takes the *whole* pending batch, writes it with ``executemany`` inside one transaction and
+   commits; then it hands every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.
+   While a commit runs, the next batch fills, so batches grow with the load by themselves.
+
+A message saved several times in one batch is written once (the last version).  If a transaction fails
+(disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
+submit_sm_resp they release) wait, because status 0 must mean "on disk".
+
+Without ``call_soon_threadsafe`` the store runs *inline*: ``commit`` writes the batch on the calling thread and
+calls ``on_durable`` before returning (unit tests, tools).
+
+Durability: ``synchronous=NORMAL`` in WAL mode survives a crash of the process (``kill -9``) without losing a
+committed transaction; ``FULL`` also survives power loss, at the cost of an fsync per commit.
+
+Tables: ``messages`` (message_id, system_id, state, final_time, record as JSON), ``outbox`` (delivery_id,
+system_id, record as JSON), ``counters`` (name, value).  In the JSON, octet strings (short_message, octet
+TLVs, network_error_code) are hex, and TLV values carry their type so they come back exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Callable
+
+import structlog
+
+from smsc.core.api import Address, Delivery
+from smsc.core.message import Attempt, Message
+from smsc.core.store.base import StoredState
+from smsc.smpp.constants import MessageState
+
+log = structlog.get_logger("smsc.store")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY,
+    system_id TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    final_time REAL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_final_time ON messages (final_time) WHERE final_time IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+    delivery_id INTEGER PRIMARY KEY,
+    system_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+_UPSERT_MESSAGE = "INSERT OR REPLACE INTO messages (message_id, system_id, state, final_time, record) VALUES (?, ?, ?, ?, ?)"
+_INSERT_DELIVERY = "INSERT OR REPLACE INTO outbox (delivery_id, system_id, record) VALUES (?, ?, ?)"
+_DELETE_DELIVERY = "DELETE FROM outbox WHERE delivery_id = ?"
+_UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
+_PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
+
+_RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+
+
+# -- records <-> JSON ---------------------------------------------------------------------------------------
+
+
+def _tlv_value_to_json(value: Any) -> list[Any]:
+    if isinstance(value, bool):
+        return ["i", int(value)]
+    if isinstance(value, int):
+        return ["i", value]
+    if isinstance(value, str):
+        return ["s", value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ["b", bytes(value).hex()]
+    if isinstance(value, (list, tuple)):
+        return ["l", [_tlv_value_to_json(v) for v in value]]
+    if value is None:
+        return ["n", None]
+    raise TypeError(f"cannot store a TLV value of type {type(value).__name__}")
+
+
+def _tlv_value_from_json(item: list[Any]) -> Any:
+    kind, value = item
+    if kind == "i":
+        return int(value)
+    if kind == "s":
+        return str(value)
+    if kind == "b":
+        return bytes.fromhex(value)
+    if kind == "l":
+        return [_tlv_value_from_json(v) for v in value]
+    if kind == "n":
+        return None
+    raise ValueError(f"unknown TLV value kind {kind!r}")
+
+
+def _tlvs_to_json(tlvs: dict[int, Any]) -> list[list[Any]]:
+    return [[int(tag), *_tlv_value_to_json(value)] for tag, value in tlvs.items()]
+
+
+def _tlvs_from_json(items: list[list[Any]]) -> dict[int, Any]:
+    return {int(tag): _tlv_value_from_json([kind, value]) for tag, kind, value in items}
+
+
+def _address_to_json(address: Address) -> list[Any]:
+    return [address.ton, address.npi, address.addr]
+
+
+def _address_from_json(item: list[Any]) -> Address:
+    return Address(ton=int(item[0]), npi=int(item[1]), addr=str(item[2]))
+
+
+_MESSAGE_SPECIAL = frozenset({
+    "source", "destination", "short_message", "tlvs", "state", "network_error_code", "attempts",
+})
+_MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Message))
+_DELIVERY_FIELDS = tuple(f.name for f in dataclasses.fields(Delivery))
+
+
+def message_to_json(message: Message) -> str:
+    """The JSON text a message is stored as (every field of :class:`Message`)."""
+    record: dict[str, Any] = {}
+    for name in _MESSAGE_FIELDS:
+        if name not in _MESSAGE_SPECIAL:
+            record[name] = getattr(message, name)
+    record["source"] = _address_to_json(message.source)
+    record["destination"] = _address_to_json(message.destination)
+    record["short_message"] = message.short_message.hex()
+    record["tlvs"] = _tlvs_to_json(message.tlvs)
+    record["state"] = int(message.state)
+    nec = message.network_error_code
+    record["network_error_code"] = None if nec is None else nec.hex()
+    record["attempts"] = [[a.time, a.outcome, a.err] for a in message.attempts]
+    return json.dumps(record, separators=(",", ":"))
+
+
+def message_from_json(text: str) -> Message:
+    """Inverse of :func:`message_to_json`; fields unknown to this version are ignored, missing ones default.
+
+    Raises:
+        ValueError: the text is not a stored message record.
+    """
+    record = json.loads(text)
+    kwargs: dict[str, Any] = {k: v for k, v in record.items() if k in _MESSAGE_FIELDS and k not in _MESSAGE_SPECIAL}
+    kwargs["source"] = _address_from_json(record["source"])
+    kwargs["destination"] = _address_from_json(record["destination"])
+    kwargs["short_message"] = bytes.fromhex(record.get("short_message", ""))
+    kwargs["tlvs"] = _tlvs_from_json(record.get("tlvs", []))
+    kwargs["state"] = MessageState(record.get("state", MessageState.ENROUTE))
+    nec = record.get("network_error_code")
+    kwargs["network_error_code"] = None if nec is None else bytes.fromhex(nec)
+    kwargs["attempts"] = [Attempt(time=t, outcome=o, err=e) for t, o, e in record.get("attempts", [])]
+    return Message(**kwargs)
+
+
+def delivery_to_json(delivery: Delivery) -> str:
+    """The JSON text an outbox entry is stored as."""
+    record: dict[str, Any] = {}
+    for name in _DELIVERY_FIELDS:
+        record[name] = getattr(delivery, name)
+    record["source"] = _address_to_json(delivery.source)
+    record["destination"] = _address_to_json(delivery.destination)
+    record["short_message"] = delivery.short_message.hex()
+    record["tlvs"] = _tlvs_to_json(delivery.tlvs)
+    return json.dumps(record, separators=(",", ":"))
+
+
+def delivery_from_json(text: str) -> Delivery:
+    """Inverse of :func:`delivery_to_json`."""
+    record = json.loads(text)
+    kwargs: dict[str, Any] = {k: v for k, v in record.items() if k in _DELIVERY_FIELDS}
+    kwargs["source"] = _address_from_json(record["source"])
+    kwargs["destination"] = _address_from_json(record["destination"])
+    kwargs["short_message"] = bytes.fromhex(record.get("short_message", ""))
+    kwargs["tlvs"] = _tlvs_from_json(record.get("tlvs", []))
+    return Delivery(**kwargs)
+
+
+# -- the store ----------------------------------------------------------------------------------------------
+
+
+class _Batch:
+    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks")
+
+    def __init__(self) -> None:
+        self.messages: dict[str, tuple[Any, ...]] = {}
+        self.inserts: list[tuple[Any, ...]] = []
+        self.deletes: list[tuple[int]] = []
+        self.counters: tuple[int, int] | None = None
+        self.prune: float | None = None
+        self.callbacks: list[Callable[[], None]] = []
+
+    def has_rows(self) -> bool:
+        return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None)
+
+    def empty(self) -> bool:
+        return not self.callbacks and not self.has_rows()
+
+    def merge(self, other: _Batch) -> None:
+        self.messages.update(other.messages)
+        self.inserts.extend(other.inserts)
+        self.deletes.extend(other.deletes)
+        if other.counters is not None:
+            self.counters = other.counters
+        if other.prune is not None:
+            self.prune = other.prune if self.prune is None else max(self.prune, other.prune)
+        self.callbacks.extend(other.callbacks)
+
+
+class SqliteStats:
+    """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
+
+    __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures")
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.messages = 0
+        self.deliveries = 0
+        self.callbacks = 0
+        self.largest_batch = 0
+        self.write_seconds = 0.0
+        self.failures = 0
+
+
+def _run_all(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("on_durable_failed")
+
+
+class SqliteStore:
+    """A :class:`~smsc.core.store.base.MessageStore` in one SQLite file (WAL, group commit).
+
+    Args:
+        path: the database file (created with its tables when missing).
+        synchronous: "NORMAL" (survives a process crash) or "FULL" (also power loss).
+        call_soon_threadsafe: ``loop.call_soon_threadsafe`` of the event loop that must receive the
+            ``on_durable`` callbacks; when None the store writes inline on the caller's thread.
+
+    Raises:
+        ValueError: ``synchronous`` is not NORMAL or FULL.
+        sqlite3.Error: the file cannot be opened or is not an smsc store.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        call_soon_threadsafe: Callable[..., object] | None = None,
+    ) -> None:
+        synchronous = synchronous.upper()
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+        self.path = os.fspath(path)
+        self.synchronous = synchronous
+        self.stats = SqliteStats()
+        self._call_soon_threadsafe = call_soon_threadsafe
+        self._local = _Batch()  # loop thread only
+        self._shared = _Batch()  # guarded by _cond
+        self._cond = threading.Condition(threading.Lock())
+        self._closing = False
+        self._closed = False
+        setup = self._connect()
+        try:
+            self._create_schema(setup)
+        finally:
+            setup.close()
+        self._inline: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        if call_soon_threadsafe is None:
+            self._inline = self._connect()
+        else:
+            self._thread = threading.Thread(target=self._writer, name="smsc-sqlite-writer", daemon=True)
+            self._thread.start()
+
+    # -- connection ----------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
+
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"store schema version {version} is newer than this smsc ({SCHEMA_VERSION})")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def load(self) -> StoredState:
+        """Every stored message (waiting ones and final ones not yet pruned), every outbox entry, counters.
+
+        Rows that cannot be decoded are logged and skipped.
+        """
+        conn = self._connect()
+        try:
+            messages: list[Message] = []
+            for message_id, record in conn.execute("SELECT message_id, record FROM messages ORDER BY rowid"):
+                try:
+                    messages.append(message_from_json(record))
+                except (ValueError, TypeError, KeyError):
+                    log.exception("store_row_unreadable", table="messages", key=message_id)
+            deliveries: list[Delivery] = []
+            for delivery_id, record in conn.execute("SELECT delivery_id, record FROM outbox ORDER BY delivery_id"):
+                try:
+                    deliveries.append(delivery_from_json(record))
+                except (ValueError, TypeError, KeyError):
+                    log.exception("store_row_unreadable", table="outbox", key=delivery_id)
+            counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
+        finally:
+            conn.close()
+        next_delivery_id = int(counters.get("next_delivery_id", 1))
+        if deliveries:
+            next_delivery_id = max(next_delivery_id, deliveries[-1].delivery_id + 1)
+        return StoredState(
+            messages=messages,
+            deliveries=deliveries,
+            next_delivery_id=next_delivery_id,
+            next_message_number=int(counters.get("next_message_number", 1)),
+        )
+
+    # -- recording (loop thread) ---------------------------------------------------------------------------
+
+    def save_message(self, message: Message) -> None:
+        """Insert or update ``message`` in the pending batch (serialised now: later changes are not seen)."""
+        self._local.messages[message.message_id] = (
+            message.message_id, message.system_id, int(message.state), message.final_time, message_to_json(message),
+        )
+
+    def save_delivery(self, delivery: Delivery) -> None:
+        """Insert an outbox entry in the pending batch."""
+        self._local.inserts.append((delivery.delivery_id, delivery.system_id, delivery_to_json(delivery)))
+
+    def delete_delivery(self, delivery_id: int) -> None:
+        """Delete an outbox entry in the pending batch."""
+        self._local.deletes.append((delivery_id,))
+
+    def save_counters(self, next_message_number: int, next_delivery_id: int) -> None:
+        """Record the id counters in the pending batch."""
+        self._local.counters = (next_message_number, next_delivery_id)
+
+    def prune_final(self, before: float) -> None:
+        """Delete final messages with ``final_time < before`` in the pending batch."""
+        local = self._local
+        local.prune = before if local.prune is None else max(local.prune, before)
+
+    def commit(self, on_durable: Callable[[], None]) -> None:
+        """Make everything recorded so far durable, then call ``on_durable`` on the loop thread.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        if self._closing:
+            raise RuntimeError("commit on a closed SqliteStore")
+        batch, self._local = self._local, _Batch()
+        batch.callbacks.append(on_durable)
+        if self._inline is not None:
+            self._write(self._inline, batch)
+            _run_all(batch.callbacks)
+            return
+        with self._cond:
+            self._shared.merge(batch)
+            self._cond.notify()
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
+        """One transaction for the whole batch; retried until it succeeds."""
+        if not batch.has_rows():
+            self.stats.callbacks += len(batch.callbacks)
+            return
+        while True:
+            started = time.perf_counter()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if batch.messages:
+                        conn.executemany(_UPSERT_MESSAGE, batch.messages.values())
+                    if batch.inserts:
+                        conn.executemany(_INSERT_DELIVERY, batch.inserts)
+                    if batch.deletes:
+                        conn.executemany(_DELETE_DELIVERY, batch.deletes)
+                    if batch.counters is not None:
+                        number, delivery = batch.counters
+                        conn.executemany(
+                            _UPSERT_COUNTER, (("next_message_number", number), ("next_delivery_id", delivery))
+                        )
+                    if batch.prune is not None:
+                        conn.execute(_PRUNE, (batch.prune,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error:
+                self.stats.failures += 1
+                log.exception("store_commit_failed", retry_in=_RETRY_DELAY)
+                time.sleep(_RETRY_DELAY)
+                continue
+            stats = self.stats
+            stats.write_seconds += time.perf_counter() - started
+            stats.commits += 1
+            stats.messages += len(batch.messages)
+            stats.deliveries += len(batch.inserts) + len(batch.deletes)
+            stats.callbacks += len(batch.callbacks)
+            size = len(batch.messages) + len(batch.inserts) + len(batch.deletes)
+            if size > stats.largest_batch:
+                stats.largest_batch = size
+            return
+
+    def _writer(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                with self._cond:
+                    while self._shared.empty() and not self._closing:
+                        self._cond.wait()
+                    batch, self._shared = self._shared, _Batch()
+                    closing = self._closing
+                if batch.empty():
+                    if closing:
+                        break
+                    continue
+                self._write(conn, batch)
+                if batch.callbacks:
+                    self._hand_back(batch.callbacks)
+        finally:
+            conn.close()
+
+    def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
+        assert self._call_soon_threadsafe is not None
+        try:
+            self._call_soon_threadsafe(_run_all, callbacks)
+        except RuntimeError:  # the loop is already closed: nobody is waiting any more
+            log.warning("store_callbacks_undelivered", reason="event loop closed", count=len(callbacks))
+
+    # -- closing -------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write what is pending (including saves not yet committed), stop the writer, close. Idempotent.
+
+        May be called from another thread than the loop's (``run_in_executor``) once the loop stopped
+        recording.
+        """
+        if self._closed:
+            return
+        leftover, self._local = self._local, _Batch()
+        if self._inline is not None:
+            self._closing = True
+            if leftover.has_rows():
+                self._write(self._inline, leftover)
+            self._inline.close()
+            self._inline = None
+        else:
+            with self._cond:
+                self._shared.merge(leftover)
+                self._closing = True
+                self._cond.notify()
+            if self._thread is not None:
+                self._thread.join()
+        self._closed = True

@@ -1,0 +1,132 @@
+"""The durable outbox: durable-then-offered, leases, acks, backoff on failure, permanent refusals, restore."""
+
+from __future__ import annotations
+
+from smsc.core.api import Address, Delivery
+from smsc.core.clock import FakeClock, SystemClock
+from smsc.core.outbox import Outbox
+from smsc.core.scheduler import Scheduler
+from smsc.core.store.memory import MemoryStore
+from smsc.smpp.constants import CommandStatus as S
+
+
+class Rig:
+    def __init__(self, *, clock=None, deferred: bool = False) -> None:
+        self.pending: list = []
+        self.store = MemoryStore(call_soon=self.pending.append if deferred else None)
+        self.scheduler = Scheduler()
+        self.clock = clock or FakeClock(1000.0)
+        self.woken: list[str] = []
+        self.outbox = Outbox(self.store, self.scheduler, self.clock, on_available=self.woken.append,
+                             backoff=(1.0, 5.0))
+
+    def add(self, system_id: str = "esme", text: bytes = b"x") -> Delivery:
+        d = Delivery(delivery_id=self.outbox.new_delivery_id(), system_id=system_id, source=Address(addr="1"),
+                     destination=Address(addr="2"), short_message=text)
+        self.outbox.add(d)
+        return d
+
+    def flush(self) -> None:
+        while self.pending:
+            self.pending.pop(0)()
+
+    def run_until(self, t: float) -> None:
+        self.clock.set(t)
+        self.scheduler.run_due(t)
+
+
+def test_deliveries_are_offered_fifo_per_system_id_once_durable() -> None:
+    rig = Rig(deferred=True)
+    a, b = rig.add("esme", b"a"), rig.add("esme", b"b")
+    c = rig.add("other", b"c")
+    assert rig.outbox.take("esme", 10) == [] and rig.woken == []
+    rig.flush()
+    assert rig.woken == ["esme", "esme", "other"]
+    assert rig.outbox.take("esme", 1) == [a]
+    assert rig.outbox.take("esme", 10) == [b]
+    assert rig.outbox.take("esme", 10) == []
+    assert rig.outbox.take("other", 10) == [c]
+    assert len(rig.outbox) == 3  # all leased, none acknowledged
+
+
+def test_ack_deletes_durably() -> None:
+    rig = Rig()
+    d = rig.add()
+    [taken] = rig.outbox.take("esme", 10)
+    assert rig.outbox.acked(taken.delivery_id, S.ESME_ROK)
+    assert rig.store.load().deliveries == []
+    assert len(rig.outbox) == 0 and rig.outbox.stats.deliveries_acked == 1
+    assert not rig.outbox.acked(d.delivery_id, S.ESME_ROK)  # a second answer is ignored
+
+
+def test_failed_and_rx_t_appn_come_back_first_after_the_backoff() -> None:
+    rig = Rig()
+    first, second = rig.add(text=b"1"), rig.add(text=b"2")
+    rig.outbox.take("esme", 1)
+    assert rig.outbox.failed(first.delivery_id)
+    assert rig.outbox.take("esme", 10) == [second]
+    rig.outbox.acked(second.delivery_id, 0)
+    rig.woken.clear()
+    rig.run_until(1000.9)
+    assert rig.outbox.take("esme", 10) == []
+    rig.run_until(1001.0)
+    assert rig.woken == ["esme"]
+    [again] = rig.outbox.take("esme", 10)
+    assert again is first
+    rig.outbox.acked(first.delivery_id, S.ESME_RX_T_APPN)  # temporary: retried, second backoff 5 s
+    rig.run_until(1005.9)
+    assert rig.outbox.take("esme", 10) == []
+    rig.run_until(1006.0)
+    assert rig.outbox.take("esme", 10) == [first]
+    assert rig.outbox.stats.deliveries_failed == 2
+    assert [d.delivery_id for d in rig.store.load().deliveries] == [first.delivery_id]
+
+
+def test_other_error_statuses_are_retried_too() -> None:
+    rig = Rig()
+    d = rig.add()
+    rig.outbox.take("esme", 10)
+    rig.outbox.acked(d.delivery_id, S.ESME_RSYSERR)
+    rig.run_until(1001.0)
+    assert rig.outbox.take("esme", 10) == [d]
+
+
+def test_permanent_refusals_drop_the_delivery() -> None:
+    rig = Rig()
+    a, b = rig.add(), rig.add()
+    rig.outbox.take("esme", 10)
+    rig.outbox.acked(a.delivery_id, S.ESME_RX_P_APPN)
+    rig.outbox.acked(b.delivery_id, S.ESME_RX_R_APPN)
+    assert rig.outbox.stats.deliveries_dropped == 2
+    assert rig.store.load().deliveries == [] and len(rig.outbox) == 0
+
+
+def test_backoff_is_real_seconds_whatever_the_time_scale() -> None:
+    ticks = [0.0]
+    clock = SystemClock(time_scale=3600.0, start=1000.0, monotonic=lambda: ticks[0])
+    rig = Rig(clock=clock)
+    d = rig.add()
+    rig.outbox.take("esme", 10)
+    rig.outbox.failed(d.delivery_id)
+    assert rig.scheduler.next_deadline() == 1000.0 + 3600.0  # 1 real second = an hour of simulation
+
+
+def test_restore_offers_everything_read_back_and_wakes_each_system_id_once() -> None:
+    rig = Rig()
+    stored = [Delivery(delivery_id=i, system_id=s, source=Address(), destination=Address())
+              for i, s in ((4, "a"), (7, "b"), (9, "a"))]
+    rig.outbox.restore(stored)
+    assert rig.woken == ["a", "b"]
+    assert [d.delivery_id for d in rig.outbox.take("a", 10)] == [4, 9]
+    assert rig.outbox.new_delivery_id() == 10
+
+
+def test_pending_lists_every_unacknowledged_delivery() -> None:
+    rig = Rig(deferred=True)
+    a = rig.add("x")
+    rig.flush()
+    b = rig.add("y")  # not durable yet
+    rig.outbox.take("x", 10)
+    assert [d.delivery_id for d in rig.outbox.pending()] == [a.delivery_id, b.delivery_id]
+    assert rig.outbox.pending("y") == [b]
+    assert rig.outbox.available("x") == 0

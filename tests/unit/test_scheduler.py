@@ -1,0 +1,108 @@
+"""The single timer heap: order, cancellation, earliest-deadline notification, compaction."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsc.core.scheduler import Scheduler
+
+
+def test_timers_run_in_time_order_and_ties_in_scheduling_order() -> None:
+    s = Scheduler()
+    ran: list[str] = []
+    s.call_at(5.0, ran.append, "c")
+    s.call_at(1.0, ran.append, "a")
+    s.call_at(5.0, ran.append, "d")
+    s.call_at(2.0, ran.append, "b")
+    assert s.next_deadline() == 1.0
+    assert s.run_due(4.9) == 2
+    assert ran == ["a", "b"]
+    assert s.run_due(5.0) == 2
+    assert ran == ["a", "b", "c", "d"]
+    assert s.next_deadline() is None and len(s) == 0
+
+
+def test_timers_scheduled_by_a_callback_for_now_run_in_the_same_pass() -> None:
+    s = Scheduler()
+    ran: list[int] = []
+
+    def chain(n: int) -> None:
+        ran.append(n)
+        if n < 3:
+            s.call_at(10.0, chain, n + 1)
+
+    s.call_at(10.0, chain, 0)
+    assert s.run_due(10.0) == 4
+    assert ran == [0, 1, 2, 3]
+
+
+def test_cancelled_timers_never_run_and_cancel_is_idempotent() -> None:
+    s = Scheduler()
+    ran: list[str] = []
+    a = s.call_at(1.0, ran.append, "a")
+    s.call_at(2.0, ran.append, "b")
+    s.cancel(a)
+    s.cancel(a)
+    s.cancel(None)
+    assert len(s) == 1
+    assert s.next_deadline() == 2.0
+    s.run_due(10.0)
+    assert ran == ["b"]
+    s.cancel(a)  # after it would have run: still nothing
+    assert len(s) == 0
+
+
+def test_on_earlier_deadline_reports_only_a_new_earliest_timer_outside_run_due() -> None:
+    s = Scheduler()
+    seen: list[float] = []
+    s.on_earlier_deadline = seen.append
+    s.call_at(10.0, lambda _: None)
+    s.call_at(20.0, lambda _: None)
+    s.call_at(5.0, lambda _: None)
+    assert seen == [10.0, 5.0]
+    s.call_at(1.0, lambda _: s.call_at(0.5, lambda _: None))
+    assert seen == [10.0, 5.0, 1.0]
+    s.run_due(1.0)  # the timer it adds at 0.5 runs in the same pass, without a notification
+    assert seen == [10.0, 5.0, 1.0]
+
+
+def test_a_failing_callback_is_counted_and_the_others_still_run() -> None:
+    s = Scheduler()
+    ran: list[int] = []
+
+    def boom(_: object) -> None:
+        raise RuntimeError("bug")
+
+    s.call_at(1.0, boom)
+    s.call_at(2.0, ran.append, 2)
+    assert s.run_due(3.0) == 2
+    assert ran == [2] and s.errors == 1
+
+
+def test_heap_is_compacted_when_most_entries_are_cancelled() -> None:
+    s = Scheduler()
+    handles = [s.call_at(float(i), lambda _: None) for i in range(5000)]
+    for h in handles[:4000]:
+        s.cancel(h)
+    assert len(s) == 1000
+    assert len(s._heap) < 5000  # rebuilt: memory follows the live timers
+    assert s.next_deadline() == 4000.0
+    assert s.run_due(1e9) == 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.booleans()), max_size=60), st.integers(0, 60))
+def test_run_due_runs_exactly_the_live_timers_due_in_order(plan: list[tuple[int, bool]], now: int) -> None:
+    s = Scheduler()
+    ran: list[int] = []
+    expected = []
+    for index, (when, cancelled) in enumerate(plan):
+        handle = s.call_at(float(when), ran.append, index)
+        if cancelled:
+            s.cancel(handle)
+        elif when <= now:
+            expected.append((when, index))
+    s.run_due(float(now))
+    assert ran == [index for _, index in sorted(expected)]
+    assert len(s) == sum(1 for when, c in plan if not c and when > now)

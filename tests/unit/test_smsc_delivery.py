@@ -1,0 +1,320 @@
+"""Store-and-forward: attempts, handset alerts, retries, expiry and delivery receipts (fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
+        outcome_for, receipt_tlvs, rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
+        outcome_for, receipt_tlvs, rule,
+    )
+
+from smsc.smpp.constants import EsmClass
+
+OK = "447700900100"
+OFFLINE_10_MIN = "447700900200"
+ALWAYS_OFF = "447700900300"
+UNKNOWN = "447700900400"
+BARRED = "447700900500"
+BUSY = "447700900600"
+
+
+def world(**kwargs) -> Harness:
+    rules = (
+        rule(OFFLINE_10_MIN, offline=600.0),
+        rule(ALWAYS_OFF, offline=INF),
+        rule(UNKNOWN, cause="unknown_subscriber"),
+        rule(BARRED, cause="barred"),
+        rule(BUSY, cause="busy"),
+    )
+    return Harness(make_config(carrier(rules=rules, **kwargs)))
+
+
+def test_message_to_reachable_handset_is_delivered_after_the_carrier_latency_with_a_receipt() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, "hello world", registered_delivery=1)
+    h.advance(1.9)
+    assert h.state(message_id) == MessageState.ENROUTE
+    assert h.receipts() == []
+    h.advance(0.1)
+    assert h.state(message_id) == MessageState.DELIVERED
+    [(delivery, receipt)] = h.receipts()
+    assert receipt.message_id == message_id
+    assert (receipt.stat, receipt.err, receipt.text) == ("DELIVRD", "000", "hello world")
+    assert (receipt.submitted, receipt.delivered) == (1, 1)
+    assert delivery.esm_class == EsmClass.DELIVERY_RECEIPT
+    assert delivery.source.addr == OK and delivery.destination.addr == SENDER
+    tlvs = receipt_tlvs(delivery)
+    assert tlvs[Tag.receipted_message_id] == message_id
+    assert tlvs[Tag.message_state] == MessageState.DELIVERED
+    assert Tag.network_error_code not in tlvs
+    assert h.gateway.wakes == [ESME]
+
+
+def test_receipt_text_is_exactly_the_appendix_b_form() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, "a text that is longer than twenty characters", registered_delivery=1)
+    h.advance(60)
+    [delivery] = h.take()
+    # 2026-01-01 00:00 submit, delivered 2 s later
+    assert delivery.short_message.decode("ascii") == (
+        f"id:{message_id} sub:001 dlvrd:001 submit date:2601010000 done date:2601010000 "
+        "stat:DELIVRD err:000 text:a text that is longe"
+    )
+    assert delivery.data_coding == 0
+
+
+def test_submit_to_offline_handset_is_held_and_delivered_when_it_comes_online_by_alert_not_polling() -> None:
+    h = world()
+    message_id = h.submit_ok(OFFLINE_10_MIN, registered_delivery=1)
+    h.advance(1.0)  # first attempt: absent (failure latency 1 s); the handset is back at +600 s
+    assert h.attempts(message_id) == [(1.0, "absent")]
+    timers_before = h.smsc.scheduler.fired
+    h.advance(598.0)
+    assert h.smsc.scheduler.fired == timers_before  # nothing ran while the handset was away: no polling
+    assert h.state(message_id) == MessageState.ENROUTE
+    h.advance(1.0 + 2.0)  # alert at +600, delivery latency 2 s
+    assert h.state(message_id) == MessageState.DELIVERED
+    assert h.attempts(message_id) == [(1.0, "absent"), (602.0, "delivered")]
+    [(_, receipt)] = h.receipts()
+    assert receipt.stat == "DELIVRD"
+
+
+def test_one_alert_timer_wakes_every_message_waiting_for_the_same_handset() -> None:
+    h = world()
+    first = h.submit_ok(OFFLINE_10_MIN)
+    h.advance(1.0)
+    later = [h.submit_ok(OFFLINE_10_MIN, f"msg {i}") for i in range(5)]
+    h.advance(10.0)
+    # priority 0 messages to a handset known absent join the wait without an attempt of their own
+    for message_id in later:
+        assert h.attempts(message_id) == []
+    assert len(h.smsc._absent) == 1
+    h.advance(600.0)
+    for message_id in [first, *later]:
+        assert h.state(message_id) == MessageState.DELIVERED
+
+
+def test_priority_message_to_an_absent_handset_is_attempted_anyway() -> None:
+    h = world()
+    h.submit_ok(OFFLINE_10_MIN)
+    h.advance(1.0)
+    urgent = h.submit_ok(OFFLINE_10_MIN, priority_flag=1)
+    h.advance(1.0)
+    assert h.attempts(urgent) == [(2.0, "absent")]
+
+
+def test_absent_until_expiry_gives_an_expired_receipt_with_the_last_error() -> None:
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, registered_delivery=1, validity_period="000000010000000R")  # 1 h
+    h.advance(3599.0)
+    assert h.state(message_id) == MessageState.ENROUTE
+    h.advance(1.0)
+    assert h.state(message_id) == MessageState.EXPIRED
+    [(delivery, receipt)] = h.receipts()
+    assert (receipt.stat, receipt.err) == ("EXPIRED", "006")
+    tlvs = receipt_tlvs(delivery)
+    assert tlvs[Tag.message_state] == MessageState.EXPIRED
+    assert tlvs[Tag.network_error_code] == bytes([3, 0, 6])
+    assert receipt.done_date is not None and receipt.done_date.timestamp() == START + 3600
+
+
+@pytest.mark.parametrize(
+    ("number", "state", "stat", "err", "nec"),
+    [
+        (UNKNOWN, MessageState.UNDELIVERABLE, "UNDELIV", "001", bytes([3, 0, 1])),
+        (BARRED, MessageState.REJECTED, "REJECTD", "013", bytes([3, 0, 13])),
+    ],
+)
+def test_permanent_failures_give_a_receipt_with_stat_err_and_network_error_code(
+    number: str, state: MessageState, stat: str, err: str, nec: bytes
+) -> None:
+    h = world()
+    message_id = h.submit_ok(number, registered_delivery=1)
+    h.advance(1.0)
+    assert h.state(message_id) == state
+    [(delivery, receipt)] = h.receipts()
+    assert (receipt.stat, receipt.err, receipt.delivered) == (stat, err, 0)
+    tlvs = receipt_tlvs(delivery)
+    assert tlvs[Tag.message_state] == state
+    assert tlvs[Tag.network_error_code] == nec
+    assert h.smsc.message(message_id).error_code == int(err)
+
+
+def test_temporary_failures_are_retried_on_the_carrier_schedule_until_expiry() -> None:
+    h = world(retry=(10.0, 20.0))
+    message_id = h.submit_ok(BUSY, registered_delivery=1, validity_period="000000000140000R")  # 100 s
+    h.advance(200.0)
+    # attempts at 0, 11, 32, 53, 74, 95 (failure latency 1 s, waits 10, 20, 20 ...); expiry at 100
+    assert h.attempts(message_id) == [
+        (1.0, "temporary"), (12.0, "temporary"), (33.0, "temporary"), (54.0, "temporary"),
+        (75.0, "temporary"), (96.0, "temporary"), (100.0, "expired"),
+    ]
+    [(_, receipt)] = h.receipts()
+    assert (receipt.stat, receipt.err) == ("EXPIRED", "031")
+
+
+def test_the_simulation_retry_schedule_applies_when_the_carrier_has_none() -> None:
+    h = world()  # make_config's retry schedule (60, 300, 900)
+    message_id = h.submit_ok(BUSY, validity_period="000000010000000R")
+    h.advance(3600.0)
+    times = [t for t, outcome in h.attempts(message_id) if outcome == "temporary"]
+    assert times == [1.0, 62.0, 363.0, 1264.0, 2165.0, 3066.0]
+
+
+@pytest.mark.parametrize(
+    ("registered_delivery", "number", "expected"),
+    [
+        (0, OK, []), (0, UNKNOWN, []),
+        (1, OK, ["DELIVRD"]), (1, UNKNOWN, ["UNDELIV"]),
+        (2, OK, []), (2, UNKNOWN, ["UNDELIV"]),
+        (3, OK, ["DELIVRD"]), (3, UNKNOWN, []),  # SMPP 5.0: success only
+        (0x10, OK, []), (0x11, OK, ["DELIVRD"]),
+        (0x12, OFFLINE_10_MIN, ["ENROUTE"]),  # intermediate on the first failure, no final on success
+        (0x11, OFFLINE_10_MIN, ["ENROUTE", "DELIVRD"]),
+        (0x04, OK, []), (0x0D, OK, ["DELIVRD"]),  # SME ack bits do not change SMSC receipts
+        (0xE1, OK, ["DELIVRD"]),  # reserved bits 7-5 are ignored
+    ],
+)
+def test_registered_delivery_bits_choose_the_receipts(registered_delivery: int, number: str,
+                                                      expected: list[str]) -> None:
+    h = world()
+    h.submit_ok(number, registered_delivery=registered_delivery)
+    h.advance(1000.0)
+    assert [r.stat for _, r in h.receipts()] == expected
+
+
+def test_intermediate_notification_is_sent_once_on_the_first_failed_attempt() -> None:
+    h = world(retry=(10.0,))
+    message_id = h.submit_ok(BUSY, registered_delivery=0x11, validity_period="000000000140000R")
+    h.advance(1.0)
+    [(delivery, receipt)] = h.receipts()
+    assert delivery.esm_class == EsmClass.INTERMEDIATE_NOTIFICATION
+    assert (receipt.stat, receipt.err, receipt.delivered) == ("ENROUTE", "031", 0)
+    assert receipt_tlvs(delivery)[Tag.message_state] == MessageState.ENROUTE
+    h.advance(200.0)
+    assert [r.stat for _, r in h.receipts()] == ["EXPIRED"]
+    assert h.state(message_id) == MessageState.EXPIRED
+
+
+def test_receipt_echoes_user_message_reference_and_follows_the_carrier_style() -> None:
+    style = ReceiptStyle(receipted_message_id=False, text_label="Text", err_digits=3)
+    h = Harness(make_config(carrier(receipt=style, rules=(rule(UNKNOWN, cause="unknown_subscriber"),))))
+    h.submit_ok(UNKNOWN, "hi", registered_delivery=1, tlvs={Tag.user_message_reference: 4242})
+    h.advance(5.0)
+    [delivery] = h.take()
+    tlvs = receipt_tlvs(delivery)
+    assert Tag.receipted_message_id not in tlvs
+    assert tlvs[Tag.user_message_reference] == 4242
+    assert delivery.short_message.decode().endswith("stat:UNDELIV err:001 Text:hi")
+
+
+def test_receipt_text_field_is_ascii_even_for_ucs2_messages() -> None:
+    h = world()
+    sub = h.submission(OK, "", registered_delivery=1, data_coding=8)
+    sub.short_message = "caf\u00e9 \u2603".encode("utf-16-be")
+    h.smsc.submit(sub, lambda r: None)
+    h.advance(5.0)
+    [(_, receipt)] = h.receipts()
+    assert receipt.text == "caf? ?"
+
+
+def test_carrier_capacity_queues_attempts_best_priority_first_then_oldest() -> None:
+    h = Harness(make_config(carrier(capacity=1.0)))
+    order = []
+    ids = {}
+    for i, priority in enumerate([0, 0, 3, 1, 0, 2]):
+        ids[h.submit_ok(f"4477009001{i:02d}", priority_flag=priority)] = (priority, i)
+    h.advance(10.0)
+    for message_id in ids:
+        order.append((h.smsc.message(message_id).attempts[0].time - START - 2.0, ids[message_id]))
+    order.sort()
+    # the first goes at once (a full bucket holds one token), then one per second by priority, then age
+    assert [key for _, key in order] == [(0, 0), (3, 2), (2, 5), (1, 3), (0, 1), (0, 4)]
+    assert [t for t, _ in order] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert h.smsc.stats.queued == 0
+
+
+def test_schedule_delivery_time_defers_the_first_attempt() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, registered_delivery=1, schedule_delivery_time="000000003000000R")  # +30 min
+    h.advance(1799.0)
+    assert h.attempts(message_id) == []
+    h.advance(10.0)
+    assert h.attempts(message_id) == [(1802.0, "delivered")]
+    [(_, receipt)] = h.receipts()
+    assert receipt.done_date is not None and receipt.done_date.timestamp() == START + 1800
+
+
+def test_absolute_schedule_delivery_time_with_a_utc_offset() -> None:
+    h = world()
+    # 2026-01-01 02:00:00 local at UTC+1 (4 quarter hours) = 01:00 UTC = START + 3600
+    message_id = h.submit_ok(OK, schedule_delivery_time="260101020000004+")
+    h.advance(3599.0)
+    assert h.attempts(message_id) == []
+    h.advance(5.0)
+    assert h.attempts(message_id) == [(3602.0, "delivered")]
+
+
+def test_handset_auto_reply_comes_back_as_mo_to_the_sender_system_id() -> None:
+    echo = AutoReply(echo=True, delay=__import__("smsc.config", fromlist=["Distribution"]).Distribution(
+        kind="fixed", value=5.0))
+    h = Harness(make_config(carrier(rules=(rule(OK, auto_reply=echo),))))
+    h.submit_ok(OK, "ping")
+    h.advance(6.9)
+    assert h.take() == []
+    h.advance(0.2)
+    [mo] = h.take()
+    assert mo.kind == "mo" and mo.esm_class == 0
+    assert (mo.source.addr, mo.destination.addr, mo.short_message) == (OK, SENDER, b"ping")
+    assert h.smsc.stats.auto_replies == 1
+
+
+def test_opted_out_handset_gets_rejected_with_err_603() -> None:
+    h = world()
+    h.smsc.inject_mo(OK, "88000", text="STOP")
+    message_id = h.submit_ok(OK, registered_delivery=1)
+    h.advance(5.0)
+    assert h.state(message_id) == MessageState.REJECTED
+    [(_, receipt)] = h.receipts()
+    assert (receipt.stat, receipt.err) == ("REJECTD", "603")
+
+
+def test_switching_a_handset_on_alerts_its_waiting_messages_at_once() -> None:
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF)
+    h.advance(100.0)
+    assert h.state(message_id) == MessageState.ENROUTE
+    h.smsc.set_handset_online(ALWAYS_OFF, True)
+    h.advance(2.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    assert h.attempts(message_id) == [(1.0, "absent"), (102.0, "delivered")]
+
+
+def test_stats_count_outcomes() -> None:
+    h = world()
+    for number in (OK, OK, UNKNOWN, BARRED):
+        h.submit_ok(number)
+    h.advance(10.0)
+    stats = h.smsc.stats
+    assert (stats.submitted, stats.delivered, stats.undeliverable, stats.rejected) == (4, 2, 1, 1)
+    assert (stats.waiting, stats.in_flight, stats.queued) == (0, 0, 0)
+    assert stats.attempts == 4
+
+
+def test_outcome_mix_of_a_carrier_is_applied_per_message() -> None:
+    mix = (outcome_for("delivered", 0.9), outcome_for("unknown_subscriber", 0.1))
+    h = Harness(make_config(carrier(outcomes=mix), max_waiting=5000))
+    for i in range(2000):
+        h.submit_ok(f"4477{i:08d}")
+    h.advance(10.0)
+    stats = h.smsc.stats
+    assert stats.delivered + stats.undeliverable == 2000
+    # binomial(2000, 0.1): sd = 13.4; 5 sd either side
+    assert abs(stats.undeliverable - 200) < 5 * 13.4

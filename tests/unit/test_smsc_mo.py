@@ -1,0 +1,158 @@
+"""MO: routing to ESMEs, splitting long MO, opt-out keywords and handset auto-replies (fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
+    )
+
+from smsc.core.store.memory import MemoryStore
+from smsc.smpp.constants import EsmClass, MessageState
+from smsc.smpp.text import EncodeError, Reassembler, concat_info, gsm_decode, split_message
+
+HANDSET = "447700900123"
+SHORT_CODE = "88123"
+KEYWORDS = AutoReply(keywords=(("BALANCE", "Your balance is 5 GBP"),), delay=fixed(3.0))
+
+
+def world() -> Harness:
+    return Harness(make_config(
+        carrier(rules=(rule("447700900900", auto_reply=KEYWORDS),)),
+        mo_routes=(MoRoute(prefix=SHORT_CODE, system_id="shortcode-app"),),
+    ))
+
+
+def test_mo_to_a_routed_short_code_reaches_that_system_id() -> None:
+    h = world()
+    [delivery_id] = h.smsc.inject_mo(HANDSET, SHORT_CODE, text="hello")
+    [mo] = h.take("shortcode-app")
+    assert mo.delivery_id == delivery_id
+    assert (mo.kind, mo.esm_class, mo.data_coding, mo.short_message) == ("mo", 0, 0, b"hello")
+    assert (mo.source.ton, mo.source.npi, mo.source.addr) == (1, 1, HANDSET)
+    assert (mo.destination.ton, mo.destination.addr) == (3, SHORT_CODE)
+    assert h.gateway.wakes == ["shortcode-app"]
+    assert h.smsc.stats.mo_received == 1
+
+
+def test_mo_without_a_route_goes_to_the_system_id_that_last_sent_mt_to_the_handset() -> None:
+    h = world()
+    h.submit_ok(HANDSET, system_id="first")
+    h.submit_ok(HANDSET, system_id="second")
+    h.smsc.inject_mo(HANDSET, SENDER, text="reply")
+    assert h.take("first") == []
+    [mo] = h.take("second")
+    assert mo.destination.addr == SENDER and (mo.destination.ton, mo.destination.npi) == (1, 1)
+
+
+def test_mo_nobody_can_receive_is_kept_and_counted() -> None:
+    h = world()
+    h.smsc.inject_mo(HANDSET, "447700900555", text="anyone?")
+    assert h.smsc.stats.mo_unrouted == 1
+    assert h.smsc.outbox_sizes() == {"": 1}
+
+
+def test_long_mo_is_split_with_a_concatenation_udh_as_a_network_would() -> None:
+    h = world()
+    text = "".join(chr(ord("a") + i % 26) for i in range(200))
+    ids = h.smsc.inject_mo(HANDSET, SHORT_CODE, text=text)
+    parts = h.take("shortcode-app")
+    assert [p.delivery_id for p in parts] == ids and len(parts) == 2
+    assert all(p.esm_class == EsmClass.UDHI for p in parts)
+    reassembler = Reassembler()
+    whole = None
+    for p in parts:
+        info = concat_info(p.esm_class, p.short_message, p.tlvs)
+        assert info is not None and info.total == 2
+        whole = reassembler.add(("k",), info, 0.0) or whole
+    assert whole is not None and gsm_decode(whole) == text
+
+
+def test_mo_text_outside_gsm_is_sent_as_ucs2() -> None:
+    h = world()
+    h.smsc.inject_mo(HANDSET, SHORT_CODE, text="\u4f60\u597d")
+    [mo] = h.take("shortcode-app")
+    assert (mo.data_coding, mo.short_message) == (8, "\u4f60\u597d".encode("utf-16-be"))
+
+
+def test_mo_binary_payload_is_passed_as_is() -> None:
+    h = world()
+    h.smsc.inject_mo(HANDSET, SHORT_CODE, payload=b"\x01\x02\xff")
+    [mo] = h.take("shortcode-app")
+    assert (mo.data_coding, mo.short_message) == (4, b"\x01\x02\xff")
+
+
+def test_mo_needs_exactly_one_of_text_and_payload() -> None:
+    h = world()
+    with pytest.raises(ValueError):
+        h.smsc.inject_mo(HANDSET, SHORT_CODE)
+    with pytest.raises(ValueError):
+        h.smsc.inject_mo(HANDSET, SHORT_CODE, text="a", payload=b"a")
+    with pytest.raises(EncodeError):
+        h.smsc.inject_mo(HANDSET, SHORT_CODE, text="\u4f60", data_coding=0)
+
+
+def test_mo_stop_opts_the_handset_out_and_start_back_in() -> None:
+    h = world()
+    pool = h.world.route(HANDSET).handsets
+    h.smsc.inject_mo(HANDSET, SHORT_CODE, text="stop")
+    assert pool.opted_out(HANDSET)
+    rejected = h.submit_ok(HANDSET)
+    h.advance(5.0)
+    assert h.state(rejected) == MessageState.REJECTED
+    h.smsc.inject_mo(HANDSET, SHORT_CODE, text="START")
+    assert not pool.opted_out(HANDSET)
+    delivered = h.submit_ok(HANDSET)
+    h.advance(5.0)
+    assert h.state(delivered) == MessageState.DELIVERED
+    assert len(h.take("shortcode-app")) == 2  # the keywords still reach the ESME
+
+
+def test_mo_is_offered_only_once_it_is_durable() -> None:
+    pending: list = []
+    h = Harness(world().config, store=MemoryStore(call_soon=pending.append))
+    h.smsc.inject_mo(HANDSET, SHORT_CODE, text="hi")
+    assert h.take("shortcode-app") == [] and h.gateway.wakes == []
+    while pending:
+        pending.pop(0)()
+    assert len(h.take("shortcode-app")) == 1
+
+
+def test_keyword_auto_reply_after_its_delay() -> None:
+    h = world()
+    h.submit_ok("447700900900", "What is my BALANCE please")
+    h.advance(2.0 + 2.9)
+    assert h.take() == []
+    h.advance(0.2)
+    [mo] = h.take()
+    assert mo.short_message.decode() == "Your balance is 5 GBP"
+    assert (mo.source.addr, mo.destination.addr) == ("447700900900", SENDER)
+
+
+def test_auto_reply_to_a_long_mt_comes_once_the_whole_message_arrived() -> None:
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    text = "x" * 150 + "y" * 150
+    payload = text.encode("ascii")
+    parts = split_message(payload, 0, 77)
+    for part in parts:
+        sub = h.submission(HANDSET, esm_class=0x40)
+        sub.short_message = part
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    mos = [d for d in h.take() if d.kind == "mo"]
+    assert h.smsc.stats.auto_replies == 1  # one reply for the whole message, not one per part
+    assert len(mos) == 2  # the 300-character echo is itself split
+    reassembler = Reassembler()
+    whole = None
+    for mo in mos:
+        info = concat_info(mo.esm_class, mo.short_message, mo.tlvs)
+        assert info is not None
+        whole = reassembler.add(("echo",), info, 0.0) or whole
+    assert whole is not None and gsm_decode(whole) == text

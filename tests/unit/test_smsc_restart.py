@@ -1,0 +1,90 @@
+"""Restart: a new Smsc on the same SQLite file resumes every waiting message and every undelivered receipt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+try:
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule  # type: ignore
+
+from smsc.core.clock import FakeClock
+from smsc.core.store.sqlite import SqliteStore
+
+OK = "447700900100"
+OFFLINE_HOUR = "447700900200"
+ALWAYS_OFF = "447700900300"
+BUSY = "447700900600"
+
+CONFIG = make_config(carrier(rules=(
+    rule(OFFLINE_HOUR, offline=3600.0), rule(ALWAYS_OFF, offline=INF), rule(BUSY, cause="busy"),
+)), retry=(600.0,))
+
+
+def start(path: Path, at: float) -> Harness:
+    return Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(at))
+
+
+def test_restart_resumes_every_waiting_message_and_every_undelivered_receipt(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.sqlite"
+    first = start(path, START)
+    delivered = first.submit_ok(OK, "done before the crash", registered_delivery=1)
+    offline = first.submit_ok(OFFLINE_HOUR, "waits for its handset", registered_delivery=1)
+    expiring = first.submit_ok(ALWAYS_OFF, "expires while down", registered_delivery=1,
+                               validity_period="000000003000000R")
+    retrying = first.submit_ok(BUSY, "retries", registered_delivery=1, validity_period="000000020000000R")
+    scheduled = first.submit_ok(OK, "later", registered_delivery=1, schedule_delivery_time="000000010000000R")
+    first.advance(10.0)
+    leased = first.take(ack=False)  # the DELIVRD receipt went out but no deliver_sm_resp came
+    assert [d.kind for d in leased] == ["receipt"]
+    assert first.smsc.message(retrying).next_attempt_time == START + 1.0 + 600.0
+    # kill -9: nothing is closed or flushed; the inline store committed every change already
+
+    second = start(path, START + 2400.0)  # 40 minutes later
+    smsc = second.smsc
+    assert smsc.message(delivered).state == MessageState.DELIVERED  # kept for query_sm
+    assert second.query(delivered).message_state == MessageState.DELIVERED
+    # the receipt never acknowledged is offered again, the one for the expired message is new
+    receipts = {r.message_id: r.stat for _, r in second.receipts()}
+    assert receipts == {delivered: "DELIVRD", expiring: "EXPIRED"}
+    assert smsc.message(expiring).final_time == START + 2400.0
+    for message_id in (offline, retrying, scheduled):
+        assert smsc.message(message_id).state == MessageState.ENROUTE
+    assert smsc.waiting_count() == 3
+    assert second.gateway.wakes  # the gateway was told receipts wait
+
+    second.advance(5000.0)
+    assert second.state(scheduled) == MessageState.DELIVERED
+    assert second.attempts(scheduled)[0][0] == 3600.0 + 2.0  # at its schedule time, not at restart
+    # the handset rule's offline spell lived in the old process: the new one pages again and waits an hour
+    assert second.attempts(offline) == [(1.0, "absent"), (2401.0, "absent"), (6002.0, "delivered")]
+    retry_times = [t for t, o in second.attempts(retrying) if o == "temporary"]
+    assert retry_times[:3] == [1.0, 2401.0, 3002.0]  # the retry due during the outage ran at restart
+    assert second.state(retrying) == MessageState.EXPIRED
+    assert second.smsc.message(retrying).final_time == START + 7200.0
+    new_id = second.submit_ok(OK)
+    assert new_id > scheduled  # ids continue after the stored counter
+
+
+def test_restart_keeps_message_ids_unique_even_without_messages(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.sqlite"
+    first = start(path, START)
+    ids = {first.submit_ok(OK) for _ in range(5)}
+    first.store.close()
+    second = start(path, START + 10)
+    assert second.submit_ok(OK) not in ids
+    assert second.smsc.outbox.next_delivery_id >= 1
+
+
+def test_restart_forgets_final_messages_older_than_the_retention(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.sqlite"
+    first = start(path, START)
+    old = first.submit_ok(OK)
+    first.advance(10.0)
+    first.store.close()
+    second = start(path, START + 2 * 86_400.0)
+    assert second.smsc.message(old) is None
+    assert second.query(old).status != 0
+    second.store.close()
+    assert SqliteStore(path).load().messages == []

@@ -1,0 +1,385 @@
+"""submit_sm / submit_multi validation and admission, query_sm, cancel_sm and replace_sm (fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
+        make_config, rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
+        make_config, rule,
+    )
+
+from smsc.core.api import SubmitResult
+from smsc.core.store.memory import MemoryStore
+from smsc.smpp.constants import CommandStatus as S
+
+OK = "447700900100"
+ALWAYS_OFF = "447700900300"
+FAILS_AT_SUBMIT = "447700900700"
+SLOW_ACCEPT = "447700900701"
+US = "15550100123"
+
+
+def world(**config) -> Harness:
+    rules = (
+        rule(ALWAYS_OFF, offline=INF),
+        rule(FAILS_AT_SUBMIT, submit=SubmitRule(status=S.ESME_RSUBMITFAIL, delay=0.0)),
+        rule(SLOW_ACCEPT, submit=SubmitRule(status=0, delay=3.0)),
+    )
+    return Harness(make_config(carrier(rules=rules), **config))
+
+
+# -- validation ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"priority_flag": 4}, S.ESME_RINVPRTFLG),
+        ({"replace_if_present_flag": 2}, S.ESME_RINVREPFLAG),
+        ({"schedule_delivery_time": "2601011200"}, S.ESME_RINVSCHED),  # wrong length
+        ({"schedule_delivery_time": "261301120000000+"}, S.ESME_RINVSCHED),  # month 13
+        ({"schedule_delivery_time": "000015000000000R"}, S.ESME_RINVSCHED),  # 15 days > max_schedule 14 d
+        ({"validity_period": "26010112000000x+"}, S.ESME_RINVEXPIRY),
+        ({"validity_period": "251231000000000+"}, S.ESME_RINVEXPIRY),  # already over
+        ({"validity_period": "000000000000000R"}, S.ESME_RINVEXPIRY),  # zero length
+        ({"schedule_delivery_time": "000001000000000R", "validity_period": "000000100000000R"},
+         S.ESME_RINVEXPIRY),  # ends before the scheduled start
+    ],
+)
+def test_invalid_submit_fields_get_the_spec_status(fields: dict, status: int) -> None:
+    h = world()
+    assert h.submit(OK, **fields) == SubmitResult(status=status, message_id="")
+    assert h.smsc.stats.submit_errors == 1
+    assert h.smsc.waiting_count() == 0
+
+
+def test_validity_beyond_the_maximum_is_clamped() -> None:
+    h = world(max_validity=3600.0)
+    message_id = h.submit_ok(ALWAYS_OFF, validity_period="000007000000000R")  # 7 days asked
+    assert h.smsc.message(message_id).expiry_time == START + 3600.0
+
+
+def test_default_validity_applies_when_none_is_given() -> None:
+    h = world(default_validity=7200.0)
+    message_id = h.submit_ok(ALWAYS_OFF)
+    assert h.smsc.message(message_id).expiry_time == START + 7200.0
+    h.advance(7200.0)
+    assert h.state(message_id) == MessageState.EXPIRED
+
+
+def test_schedule_in_the_past_means_now() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, schedule_delivery_time="250101000000000+")
+    assert h.smsc.message(message_id).schedule_time is None
+    h.advance(3.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+
+
+@pytest.mark.parametrize(("no_route", "status"), [("reject", S.ESME_RINVDSTADR), ("undeliverable", S.ESME_ROK)])
+def test_no_route_answer_is_configurable(no_route: str, status: int) -> None:
+    h = world(no_route=no_route)
+    result = h.submit(US, registered_delivery=1)
+    assert result.status == status
+    if status == S.ESME_ROK:
+        assert h.state(result.message_id) == MessageState.UNDELIVERABLE
+        [(_, receipt)] = h.receipts()
+        assert (receipt.stat, receipt.err) == ("UNDELIV", "001")
+
+
+def test_empty_or_alphanumeric_destination_is_refused() -> None:
+    h = world()
+    assert h.submit("").status == S.ESME_RINVDSTADR
+    assert h.submit("HELLO", dest_ton=5).status == S.ESME_RINVDSTADR
+
+
+def test_national_destination_is_normalised_with_the_country_code() -> None:
+    h = world()
+    message_id = h.submit_ok("07700900100", dest_ton=2)
+    msg = h.smsc.message(message_id)
+    assert msg.destination_e164 == OK and msg.carrier == "uk"
+    assert msg.destination.addr == "07700900100"  # kept as the ESME wrote it (receipt source)
+
+
+def test_carrier_submit_rule_answers_with_its_status() -> None:
+    h = world()
+    assert h.submit(FAILS_AT_SUBMIT).status == S.ESME_RSUBMITFAIL
+    assert h.smsc.waiting_count() == 0
+
+
+def test_carrier_submit_rule_delay_holds_the_response() -> None:
+    h = world()
+    replies: list[SubmitResult] = []
+    h.smsc.submit(h.submission(SLOW_ACCEPT), replies.append)
+    assert replies == []
+    h.advance(2.9)
+    assert replies == []
+    msg = h.smsc.messages()[0]
+    assert msg.attempts == []  # delivery starts after the response went out
+    h.advance(0.1)
+    assert [r.status for r in replies] == [0]
+    h.advance(3.0)
+    assert h.state(replies[0].message_id) == MessageState.DELIVERED
+
+
+def test_queue_full_gives_esme_rmsgqful_until_a_message_leaves() -> None:
+    h = world(max_waiting=3)
+    for _ in range(3):
+        h.submit_ok(ALWAYS_OFF)
+    assert h.submit(OK).status == S.ESME_RMSGQFUL
+    h.advance(1.0)  # the first attempts found the handset absent: now waiting, cancellable
+    first = h.smsc.messages(limit=3)[-1]
+    assert h.cancel(first.message_id) == 0
+    h.submit_ok(OK)
+
+
+def test_status_0_is_replied_only_once_the_store_made_the_message_durable() -> None:
+    pending: list = []
+    store = MemoryStore(call_soon=lambda cb: pending.append(cb))
+    h = Harness(make_config(carrier()), store=store)
+    replies: list[SubmitResult] = []
+    h.smsc.submit(h.submission(OK), replies.append)
+    assert replies == []  # not durable yet
+    assert h.smsc.messages()[0].attempts == []  # and not attempted either
+    while pending:  # the "disk" answers
+        pending.pop(0)()
+    assert [r.status for r in replies] == [0]
+    # errors are answered at once, without the store
+    h.smsc.submit(h.submission(OK, priority_flag=9), replies.append)
+    assert replies[-1].status == S.ESME_RINVPRTFLG
+
+
+def test_message_ids_follow_the_configured_format_and_never_repeat() -> None:
+    h = world(message_id=MessageIdFormat(format="decimal", length=10))
+    ids = [h.submit_ok(OK) for _ in range(20)]
+    assert len(set(ids)) == 20
+    assert all(len(i) == 10 and i.isdigit() for i in ids)
+    assert ids[0] == "0000000001"
+
+
+def test_carrier_receipt_style_can_choose_its_own_message_id_format() -> None:
+    style = ReceiptStyle(message_id_format=MessageIdFormat(format="hex", length=8, uppercase=True))
+    h = Harness(make_config(carrier(receipt=style), carrier("us", ("1",))))
+    uk_id = h.submit_ok(OK)
+    us_id = h.submit_ok(US)
+    assert uk_id == "00000001"
+    assert us_id == "0000000000000002"  # the server default: hex, 16
+
+
+# -- replace_if_present ----------------------------------------------------------------------------------------
+
+
+def test_replace_if_present_replaces_the_waiting_message_with_the_same_source_destination_and_service_type():
+    h = world()
+    old = h.submit_ok(ALWAYS_OFF, "old", registered_delivery=1, service_type="CMT")
+    other_service = h.submit_ok(ALWAYS_OFF, "keep", service_type="WAP")
+    h.advance(1.0)  # out of their first attempt (a message in flight cannot be replaced)
+    new = h.submit_ok(ALWAYS_OFF, "new", replace_if_present_flag=1, service_type="CMT")
+    assert new != old
+    assert h.state(old) == MessageState.DELETED
+    assert h.state(other_service) == MessageState.ENROUTE
+    assert h.smsc.waiting_count() == 2
+    [(_, receipt)] = h.receipts()  # the old message's sender learns it will not be delivered
+    assert (receipt.message_id, receipt.stat) == (old, "DELETED")
+    assert h.smsc.stats.replaced == 1
+
+
+def test_replace_if_present_without_a_match_stores_a_new_message() -> None:
+    h = world()
+    h.submit_ok(ALWAYS_OFF, "one", source="447700900002")
+    h.submit_ok(ALWAYS_OFF, "two", replace_if_present_flag=1)
+    assert h.smsc.waiting_count() == 2
+
+
+def test_replace_if_present_does_not_touch_another_system_ids_messages() -> None:
+    h = world()
+    theirs = h.submit_ok(ALWAYS_OFF, system_id="other")
+    h.advance(1.0)
+    h.submit_ok(ALWAYS_OFF, replace_if_present_flag=1)
+    assert h.state(theirs) == MessageState.ENROUTE
+
+
+# -- query_sm ------------------------------------------------------------------------------------------------
+
+
+def test_query_answers_enroute_then_the_final_state_with_its_date_and_error() -> None:
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, validity_period="000000010000000R")
+    result = h.query(message_id)
+    assert (result.status, result.message_state, result.final_date) == (0, MessageState.ENROUTE, "")
+    h.advance(3600.0)
+    result = h.query(message_id)
+    assert (result.status, result.message_state, result.error_code) == (0, MessageState.EXPIRED, 6)
+    assert result.final_date == "260101010000000+"
+    assert result.message_id == message_id
+
+
+def test_query_of_an_unknown_or_foreign_message_fails() -> None:
+    h = world()
+    message_id = h.submit_ok(OK)
+    assert h.query("ffff").status == S.ESME_RQUERYFAIL
+    assert h.query(message_id, system_id="other").status == S.ESME_RQUERYFAIL
+    assert h.query(message_id, source="447700900999").status == S.ESME_RQUERYFAIL
+    assert h.query(message_id, source="").status == 0  # an ESME that did not keep the source
+
+
+# -- cancel_sm ---------------------------------------------------------------------------------------------
+
+
+def test_cancel_a_waiting_message_by_id_gives_deleted_and_a_failure_receipt() -> None:
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, registered_delivery=2)
+    h.advance(10.0)
+    assert h.cancel(message_id) == 0
+    assert h.state(message_id) == MessageState.DELETED
+    [(delivery, receipt)] = h.receipts()
+    assert receipt.stat == "DELETED"
+    assert h.query(message_id).message_state == MessageState.DELETED
+    assert h.smsc._absent == {}  # the number's alert wait went with its last message
+
+
+def test_cancel_fails_for_final_unknown_foreign_and_in_flight_messages() -> None:
+    h = world()
+    delivered = h.submit_ok(OK)
+    h.advance(5.0)
+    assert h.cancel(delivered) == S.ESME_RCANCELFAIL
+    assert h.cancel("1234") == S.ESME_RCANCELFAIL
+    waiting = h.submit_ok(ALWAYS_OFF)
+    assert h.cancel(waiting, system_id="other") == S.ESME_RCANCELFAIL
+    in_flight = h.submit_ok(OK)  # latency 2 s: being delivered now
+    assert h.cancel(in_flight) == S.ESME_RCANCELFAIL
+
+
+def test_cancel_without_id_cancels_every_pending_message_from_source_to_destination() -> None:
+    h = world()
+    a = h.submit_ok(ALWAYS_OFF, service_type="A")
+    b = h.submit_ok(ALWAYS_OFF, service_type="B")
+    other_source = h.submit_ok(ALWAYS_OFF, source="447700900002")
+    h.advance(1.0)
+    assert h.cancel(destination=ALWAYS_OFF, service_type="A") == 0
+    assert (h.state(a), h.state(b)) == (MessageState.DELETED, MessageState.ENROUTE)
+    assert h.cancel(destination=ALWAYS_OFF) == 0
+    assert h.state(b) == MessageState.DELETED
+    assert h.state(other_source) == MessageState.ENROUTE
+    assert h.cancel(destination=ALWAYS_OFF) == S.ESME_RCANCELFAIL
+
+
+def test_cancel_a_scheduled_message_before_its_time() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, schedule_delivery_time="000000010000000R")
+    assert h.cancel(message_id) == 0
+    h.advance(7200.0)
+    assert h.smsc.message(message_id).attempts[-1].outcome == "cancelled"
+    assert len(h.smsc.message(message_id).attempts) == 1
+
+
+# -- replace_sm --------------------------------------------------------------------------------------------
+
+
+def test_replace_a_waiting_message_changes_its_text_and_keeps_its_id() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, "original", schedule_delivery_time="000000010000000R")
+    h.advance(60.0)
+    assert h.replace(message_id, "replaced text", registered_delivery=1) == 0
+    msg = h.smsc.message(message_id)
+    assert msg.short_message == b"replaced text"
+    assert msg.submit_time == START + 60.0
+    h.advance(3600.0)
+    [(_, receipt)] = h.receipts()
+    assert (receipt.message_id, receipt.stat, receipt.text) == (message_id, "DELIVRD", "replaced text")
+    assert receipt.submit_date is not None and receipt.submit_date.timestamp() == START + 60.0
+
+
+def test_replace_can_move_the_schedule_and_the_validity() -> None:
+    h = world()
+    message_id = h.submit_ok(OK, schedule_delivery_time="000000010000000R")
+    assert h.replace(message_id, schedule="000000000500000R", validity="000000020000000R") == 0
+    msg = h.smsc.message(message_id)
+    assert msg.schedule_time == START + 300.0
+    assert msg.expiry_time == START + 7200.0
+    h.advance(310.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+
+
+def test_replace_of_a_message_waiting_for_its_handset_keeps_it_waiting() -> None:
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF)
+    h.advance(5.0)
+    assert h.replace(message_id, "new text") == 0
+    h.advance(5.0)
+    assert h.attempts(message_id) == [(1.0, "absent")]
+    assert h.smsc.message(message_id).short_message == b"new text"
+
+
+def test_replace_fails_for_final_unknown_and_bad_times() -> None:
+    h = world()
+    delivered = h.submit_ok(OK)
+    h.advance(5.0)
+    assert h.replace(delivered) == S.ESME_RREPLACEFAIL
+    assert h.replace("abc") == S.ESME_RREPLACEFAIL
+    waiting = h.submit_ok(ALWAYS_OFF)
+    assert h.replace(waiting) == S.ESME_RREPLACEFAIL  # in flight: its first attempt is running
+    h.advance(1.0)
+    assert h.replace(waiting, schedule="bad") == S.ESME_RINVSCHED
+    assert h.replace(waiting, validity="371231235959000+") == 0  # far future: clamped
+    assert h.replace(waiting, validity="bad") == S.ESME_RINVEXPIRY
+
+
+# -- submit_multi ------------------------------------------------------------------------------------------
+
+
+def test_submit_multi_routes_each_destination_and_lists_those_refused_at_once() -> None:
+    h = world()
+    result = h.submit_multi([OK, US, FAILS_AT_SUBMIT, ALWAYS_OFF], dl_names=["friends"], registered_delivery=1)
+    assert result.status == 0 and result.message_id
+    assert [(a.addr, status) for a, status in result.unsuccess] == [
+        (US, S.ESME_RINVDSTADR), (FAILS_AT_SUBMIT, S.ESME_RSUBMITFAIL), ("friends", S.ESME_RINVDLNAME),
+    ]
+    members = h.smsc.messages()
+    assert sorted(m.message_id for m in members) == [f"{result.message_id}-1", f"{result.message_id}-4"]
+    assert all(m.multi_id == result.message_id and m.submitted_count == 4 for m in members)
+    h.advance(5.0)
+    [(delivery, receipt)] = h.receipts()  # the reachable one; receipts carry the submit_multi id
+    assert (receipt.message_id, receipt.submitted, receipt.delivered) == (result.message_id, 4, 1)
+    assert delivery.tlvs[Tag.receipted_message_id] == result.message_id
+    assert h.query(result.message_id).message_state == MessageState.ENROUTE  # one still pending
+    assert h.cancel(result.message_id) == 0
+    query = h.query(result.message_id)
+    assert query.message_state == MessageState.DELETED and query.final_date
+
+
+def test_submit_multi_with_every_destination_refused_still_answers_with_the_list() -> None:
+    h = world()
+    result = h.submit_multi([US, FAILS_AT_SUBMIT])
+    assert result.status == 0
+    assert [s for _, s in result.unsuccess] == [S.ESME_RINVDSTADR, S.ESME_RSUBMITFAIL]
+    assert h.smsc.waiting_count() == 0
+
+
+def test_submit_multi_common_field_errors_refuse_the_whole_request() -> None:
+    h = world()
+    assert h.submit_multi([OK], priority_flag=7).status == S.ESME_RINVPRTFLG
+    assert h.submit_multi([]).status == S.ESME_RINVNUMDESTS
+
+
+# -- inspection ---------------------------------------------------------------------------------------------
+
+
+def test_messages_lists_newest_first_with_filters() -> None:
+    h = world()
+    a = h.submit_ok(OK)
+    b = h.submit_ok(ALWAYS_OFF, system_id="other")
+    c = h.submit_ok(ALWAYS_OFF)
+    h.advance(5.0)
+    assert [m.message_id for m in h.smsc.messages()] == [c, b, a]
+    assert [m.message_id for m in h.smsc.messages(system_id=ESME)] == [c, a]
+    assert [m.message_id for m in h.smsc.messages(state=MessageState.DELIVERED)] == [a]
+    assert [m.message_id for m in h.smsc.messages(limit=1)] == [c]
+    assert h.smsc.message(a).source.addr == SENDER
+    assert h.smsc.message("nope") is None

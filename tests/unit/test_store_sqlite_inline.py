@@ -1,0 +1,150 @@
+"""The SQLite store in inline mode: round trips of every field, batches, pruning, schema checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsc.core.api import Address, Delivery
+from smsc.core.message import Attempt, Message
+from smsc.core.store.sqlite import (
+    SqliteStore,
+    delivery_from_json,
+    delivery_to_json,
+    message_from_json,
+    message_to_json,
+)
+from smsc.smpp.constants import MessageState, Tag
+
+
+def full_message(message_id: str = "00ab", **changes) -> Message:
+    fields = dict(
+        message_id=message_id, system_id="esme", source=Address(ton=5, npi=0, addr="Brand"),
+        destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123", carrier="uk",
+        service_type="CMT", esm_class=0x40, protocol_id=1, priority_flag=2, registered_delivery=0x11, data_coding=8,
+        short_message=b"\x05\x00\x03\x01\x02\x01\x00h\x00i", tlvs={Tag.user_message_reference: 7,
+        Tag.receipted_message_id: "x", 0x1400: b"\x00\xff", Tag.callback_num: [b"\x01", b"\x02"]},
+        submit_time=1.5, schedule_time=2.5, expiry_time=3.5, state=MessageState.EXPIRED, final_time=4.5,
+        error_code=27, network_error_code=b"\x03\x00\x1b", next_attempt_time=None,
+        attempts=[Attempt(time=1.0, outcome="absent", err=27), Attempt(time=4.5, outcome="expired", err=27)],
+        submitted_count=3, multi_id="00aa",
+    )
+    fields.update(changes)
+    return Message(**fields)
+
+
+def test_message_round_trips_every_field() -> None:
+    m = full_message()
+    back = message_from_json(message_to_json(m))
+    assert back == m
+    assert isinstance(back.state, MessageState)
+
+
+def test_delivery_round_trips_every_field() -> None:
+    d = Delivery(delivery_id=9, system_id="esme", source=Address(ton=1, npi=1, addr="44"),
+                 destination=Address(ton=3, addr="88123"), esm_class=0x04, protocol_id=0, priority_flag=1,
+                 data_coding=0, short_message=b"id:1 stat:DELIVRD", service_type="WAP",
+                 tlvs={Tag.message_state: 2, Tag.network_error_code: b"\x03\x00\x01"}, kind="receipt")
+    assert delivery_from_json(delivery_to_json(d)) == d
+
+
+tlv_values = st.one_of(st.integers(0, 2**32 - 1), st.text(max_size=20), st.binary(max_size=20),
+                       st.lists(st.binary(max_size=4), max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.dictionaries(st.integers(0, 0xFFFF), tlv_values, max_size=5),
+       st.text(max_size=30))
+def test_any_user_data_and_tlvs_survive_storage(data: bytes, tlvs: dict, text: str) -> None:
+    m = full_message(short_message=data, tlvs=tlvs, service_type=text)
+    assert message_from_json(message_to_json(m)) == m
+
+
+def test_inline_store_writes_on_commit_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    m = full_message("1")
+    store.save_message(m)
+    m.error_code = 99  # changes after save_message are not seen: the row was serialised at save time
+    store.save_delivery(Delivery(delivery_id=5, system_id="e", source=Address(), destination=Address()))
+    store.save_counters(10, 6)
+    done: list[int] = []
+    store.commit(lambda: done.append(1))
+    assert done == [1]
+    state = SqliteStore(path).load()
+    assert [x.error_code for x in state.messages] == [27]
+    assert [d.delivery_id for d in state.deliveries] == [5]
+    assert (state.next_message_number, state.next_delivery_id) == (10, 6)
+    store.delete_delivery(5)
+    store.commit(lambda: None)
+    assert SqliteStore(path).load().deliveries == []
+    assert store.stats.commits == 2 and store.stats.messages == 1
+    store.close()
+    store.close()
+
+
+def test_saving_a_message_twice_in_one_batch_writes_the_last_version(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    m = full_message("1", state=MessageState.ENROUTE, final_time=None)
+    store.save_message(m)
+    m.state = MessageState.DELIVERED
+    m.final_time = 9.0
+    store.save_message(m)
+    store.commit(lambda: None)
+    [back] = store.load().messages
+    assert back.state == MessageState.DELIVERED
+    assert store.stats.messages == 1
+
+
+def test_prune_deletes_only_final_messages_older_than_the_cutoff(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    store.save_message(full_message("old", final_time=10.0))
+    store.save_message(full_message("new", final_time=30.0))
+    store.save_message(full_message("waiting", state=MessageState.ENROUTE, final_time=None))
+    store.commit(lambda: None)
+    store.prune_final(20.0)
+    store.commit(lambda: None)
+    assert sorted(m.message_id for m in store.load().messages) == ["new", "waiting"]
+
+
+def test_close_writes_saves_that_were_never_committed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    store.save_message(full_message("late"))
+    store.close()
+    assert [m.message_id for m in SqliteStore(path).load().messages] == ["late"]
+    with pytest.raises(RuntimeError):
+        store.commit(lambda: None)
+
+
+def test_the_file_is_in_wal_mode_and_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(sqlite3.DatabaseError):
+        SqliteStore(path)
+
+
+def test_unreadable_rows_are_skipped_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    store.save_message(full_message("good"))
+    store.commit(lambda: None)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO messages VALUES ('bad', 'e', 1, NULL, '{not json')")
+    conn.commit()
+    conn.close()
+    assert [m.message_id for m in store.load().messages] == ["good"]
+
+
+def test_synchronous_must_be_normal_or_full(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        SqliteStore(tmp_path / "s.sqlite", synchronous="OFF")
+    SqliteStore(tmp_path / "f.sqlite", synchronous="full").close()
