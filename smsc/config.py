@@ -27,6 +27,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from statistics import NormalDist
@@ -253,8 +254,14 @@ class Distribution:
             if self.kind == "exponential":
                 return self.mean
             return self.median * math.exp(self.sigma * self.sigma / 2)
-        n = 20000
-        return sum(self.quantile((i + 0.5) / n) for i in range(n)) / n
+        return _capped_mean(self)
+
+
+@lru_cache(maxsize=256)
+def _capped_mean(dist: Distribution) -> float:
+    """Mean of a capped distribution by the midpoint rule over 4096 quantiles (relative error < 1e-3)."""
+    n = 4096
+    return sum(dist.quantile((i + 0.5) / n) for i in range(n)) / n
 
 
 @dataclass(frozen=True, slots=True)
