@@ -1,0 +1,570 @@
+"""The HTTP control API: inspect messages and binds, drive handsets, inject MO, scrape metrics.
+
+A thin aiohttp adapter on its own port: every handler validates its input, makes one call into the core
+(:class:`~smsc.core.smsc.Smsc`, the simulated world's handsets) or reads the SMPP bind registry, and turns
+the answer into JSON.  No domain rule lives here.  Handlers run on the event-loop thread that runs the core,
+so they read and call it directly.
+
+Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and name the bad field):
+
+==========================================  ===========================================================
+``GET  /api/health``                        ``{"status": "ok"}``
+``GET  /api/messages``                      message records; query ``system_id``, ``state``, ``limit``
+``GET  /api/messages/{message_id}``         one message record
+``POST /api/mo``                            MO from a simulated handset to an ESME -> 202 delivery ids
+``GET  /api/handsets/{number}``             carrier, online, opted_out of one handset
+``PUT  /api/handsets/{number}``             ``{"online": true|false}``
+``POST /api/handsets/{number}/opt-out``     mark the number opted out (as if it had sent STOP)
+``POST /api/handsets/{number}/opt-in``      clear the opt-out
+``GET  /api/binds``                         live SMPP sessions
+``GET  /api/carriers``                      simulated networks with prefixes and counters
+``GET  /api/stats``                         the counters of /metrics as one JSON object (dashboard)
+``GET  /api/openapi``                       the OpenAPI 3 document of this API
+``GET  /metrics``                           Prometheus text exposition
+``GET  /``                                  the dashboard (static page polling /api/stats)
+==========================================  ===========================================================
+
+Times in responses are ISO 8601 in UTC (``2026-01-01T00:00:00.000Z``) on the *simulation* clock.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import structlog
+import yaml
+from aiohttp import web
+
+from smsc.core.message import Message
+from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
+from smsc.http.metrics import build_registry, plain_counters, render
+from smsc.smpp.constants import EsmClass, MessageState, Ton
+from smsc.smpp.text import EncodeError, concat_info, decode_text, parse_udh
+
+if TYPE_CHECKING:
+    from smsc.app import App
+
+log = structlog.get_logger("smsc.http")
+
+__all__ = ["HttpServer", "message_record", "reassembled_texts", "iso_time", "ApiError"]
+
+#: Largest ``limit`` accepted by ``GET /api/messages``.
+MAX_LIMIT = 10_000
+#: SMPP address fields hold at most 20 characters (21 octets with the NUL, SMPP 3.4 section 5.2.8).
+MAX_ADDRESS_CHARS = 20
+#: Largest MO user data accepted, in octets (255 concatenated parts of 140 octets).
+MAX_MO_OCTETS = 255 * 140
+
+_STATE_NAMES = ", ".join(s.name for s in MessageState)
+
+
+class ApiError(Exception):
+    """A request the API refuses: HTTP ``status`` and a message naming the bad field."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+# -- rendering of records ------------------------------------------------------------------------------
+
+
+def iso_time(t: float | None) -> str | None:
+    """Seconds since the epoch -> ISO 8601 UTC with milliseconds and "Z"; None stays None."""
+    if t is None or not math.isfinite(t):
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _address(addr: Any) -> dict[str, Any]:
+    return {"ton": addr.ton, "npi": addr.npi, "addr": addr.addr}
+
+
+def _user_data(msg: Message) -> tuple[bytes, tuple[int, int, int] | None]:
+    """The message's user data without UDH, and (reference, total, seq) if it is one concatenated part."""
+    try:
+        info = concat_info(msg.esm_class, msg.short_message, msg.tlvs)
+    except ValueError:
+        return msg.short_message, None
+    if info is not None:
+        return info.user_data, (info.reference, info.total, info.seq)
+    if msg.esm_class & EsmClass.UDHI:
+        try:
+            return parse_udh(msg.short_message)[1], None
+        except ValueError:
+            return msg.short_message, None
+    return msg.short_message, None
+
+
+def _concat_key(msg: Message, concat: tuple[int, int, int]) -> tuple[Any, ...]:
+    return (msg.system_id, msg.source.addr, msg.destination_e164, concat[0], concat[1])
+
+
+def reassembled_texts(messages: list[Message]) -> dict[str, str]:
+    """Full text of every concatenated message whose parts are all in ``messages``, by each part's id.
+
+    Parts belong together when system_id, source address, destination, reference and total agree (the
+    same key a handset uses, 3GPP TS 23.040 section 9.2.3.24.1).  The user data of the parts is joined in
+    ``seq`` order and decoded once with the first part's data_coding, so a character split across parts
+    (an ESC pair, a surrogate pair) still decodes.
+    """
+    groups: dict[tuple[Any, ...], dict[int, tuple[Message, bytes]]] = {}
+    for msg in messages:
+        data, concat = _user_data(msg)
+        if concat is not None:
+            groups.setdefault(_concat_key(msg, concat), {}).setdefault(concat[2], (msg, data))
+    out: dict[str, str] = {}
+    for key, parts in groups.items():
+        total = key[4]
+        if len(parts) != total or set(parts) != set(range(1, total + 1)):
+            continue
+        ordered = [parts[seq] for seq in range(1, total + 1)]
+        text = decode_text(b"".join(data for _, data in ordered), ordered[0][0].data_coding)
+        for msg, _ in ordered:
+            out[msg.message_id] = text
+    return out
+
+
+def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]:
+    """The JSON shape of one message (see the OpenAPI schema ``Message``).
+
+    ``text`` is this message's user data decoded as its data_coding says (UDH removed); for one part of a
+    concatenated message ``concat`` gives reference/total/seq and ``full_text`` the whole text when every
+    part is known (else null).
+    """
+    data, concat = _user_data(msg)
+    state = MessageState(msg.state)
+    return {
+        "message_id": msg.message_id,
+        "system_id": msg.system_id,
+        "source": _address(msg.source),
+        "destination": _address(msg.destination),
+        "destination_e164": msg.destination_e164,
+        "carrier": msg.carrier,
+        "service_type": msg.service_type,
+        "state": state.name,
+        "state_code": int(state),
+        "final": state.is_final,
+        "esm_class": msg.esm_class,
+        "protocol_id": msg.protocol_id,
+        "priority_flag": msg.priority_flag,
+        "registered_delivery": msg.registered_delivery,
+        "data_coding": msg.data_coding,
+        "text": decode_text(data, msg.data_coding),
+        "short_message_hex": msg.short_message.hex(),
+        "concat": None if concat is None else {"reference": concat[0], "total": concat[1], "seq": concat[2]},
+        "full_text": full_text if concat is not None else decode_text(data, msg.data_coding),
+        "submit_time": iso_time(msg.submit_time),
+        "schedule_time": iso_time(msg.schedule_time),
+        "expiry_time": iso_time(msg.expiry_time),
+        "final_time": iso_time(msg.final_time),
+        "next_attempt_time": iso_time(msg.next_attempt_time),
+        "error_code": msg.error_code,
+        "network_error_code": None if msg.network_error_code is None else msg.network_error_code.hex(),
+        "submitted_count": msg.submitted_count,
+        "attempts": [{"time": iso_time(a.time), "outcome": a.outcome, "err": a.err} for a in msg.attempts],
+    }
+
+
+# -- input validation ------------------------------------------------------------------------------------
+
+
+async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """The request body as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
+    raw = await request.read()
+    if not raw.strip():
+        raise ApiError(400, "request body: expected a JSON object, got an empty body")
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "request body: expected UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request body: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"request body: expected a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, f"{unknown[0]}: unknown field (expected one of {', '.join(sorted(allowed))})")
+    return body
+
+
+def _address_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"{name}: required")
+    if not isinstance(value, str):
+        raise ApiError(400, f"{name}: expected a string (write numbers in quotes), got {json.dumps(value)}")
+    if not value.strip():
+        raise ApiError(400, f"{name}: expected a non-empty string, got {value!r}")
+    value = value.strip()
+    if len(value) > MAX_ADDRESS_CHARS:
+        raise ApiError(400, f"{name}: expected at most {MAX_ADDRESS_CHARS} characters, got {len(value)}")
+    return value
+
+
+def _int_field(body: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ApiError(400, f"{name}: expected an integer {lo}-{hi}, got {value!r}")
+    return value
+
+
+def _parse_state(value: str) -> MessageState:
+    text = value.strip()
+    if is_digits(text):
+        try:
+            return MessageState(int(text))
+        except ValueError:
+            pass
+    else:
+        name = text.upper()
+        aliases = {"UNDELIV": "UNDELIVERABLE", "DELIVRD": "DELIVERED", "REJECTD": "REJECTED", "ACCEPTD": "ACCEPTED",
+                   "DELETD": "DELETED", "EXPIRD": "EXPIRED"}
+        name = aliases.get(name, name)
+        if name in MessageState.__members__:
+            return MessageState[name]
+    raise ApiError(400, f"state: expected one of {_STATE_NAMES} (or its number), got {value!r}")
+
+
+def _parse_limit(value: str | None) -> int:
+    if value is None or value == "":
+        return 100
+    if not is_digits(value) or not 1 <= int(value) <= MAX_LIMIT:
+        raise ApiError(400, f"limit: expected an integer 1-{MAX_LIMIT}, got {value!r}")
+    return int(value)
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document (``smsc/http/openapi.yaml``) as a dict, read once."""
+    text = resources.files("smsc.http").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    assert isinstance(doc, dict)
+    return doc
+
+
+# -- the server ----------------------------------------------------------------------------------------------
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn ApiError, aiohttp's HTTP errors (404, 405, 413) and bugs (500) into ``{"error": ...}``."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif exc.status == 405:
+            message = f"method {request.method} not allowed on {request.path}"
+        else:
+            message = exc.reason
+        resp = _error(exc.status, message)
+        for header in ("Allow",):
+            if header in exc.headers:
+                resp.headers[header] = exc.headers[header]
+        return resp
+    except Exception:
+        log.exception("http_handler_error", method=request.method, path=request.path)
+        return _error(500, "internal error (logged by the server)")
+
+
+class HttpServer:
+    """The control API and /metrics of one :class:`~smsc.app.App`, served by aiohttp on its own port.
+
+    ``start(host, port)`` binds (port 0 = a free port, then read :attr:`port`); ``stop()`` closes the
+    listener and open requests.  Each instance has its own Prometheus registry.
+    """
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.registry = build_registry(app)
+        self.web_app = self._build()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The TCP port the API listens on (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("HttpServer is not started")
+        return self._port
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` (0 = any free port)."""
+        runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server  # aiohttp exposes bound addresses only through the server object
+        sockets = getattr(server, "sockets", None) or []
+        self._port = sockets[0].getsockname()[1] if sockets else port
+
+    async def stop(self) -> None:
+        """Stop listening and finish open requests. Safe to call twice."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    # -- routing ---------------------------------------------------------------------------------------
+
+    def _build(self) -> web.Application:
+        webapp = web.Application(middlewares=[_errors_as_json], client_max_size=1 << 20)
+        r = webapp.router
+        r.add_get("/api/health", self.health)
+        r.add_get("/api/messages", self.list_messages)
+        r.add_get("/api/messages/{message_id}", self.get_message)
+        r.add_post("/api/mo", self.post_mo)
+        r.add_get("/api/handsets/{number}", self.get_handset)
+        r.add_put("/api/handsets/{number}", self.put_handset)
+        r.add_post("/api/handsets/{number}/opt-out", self.opt_out)
+        r.add_post("/api/handsets/{number}/opt-in", self.opt_in)
+        r.add_get("/api/binds", self.binds)
+        r.add_get("/api/carriers", self.carriers)
+        r.add_get("/api/stats", self.stats)
+        r.add_get("/api/openapi", self.openapi)
+        r.add_get("/metrics", self.metrics)
+        dashboard = resources.files("smsc.http").joinpath("dashboard")
+        if dashboard.is_dir():
+            r.add_get("/", self.dashboard_index)
+            r.add_static("/dashboard/", str(dashboard), show_index=False)
+        return webapp
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    @property
+    def _smsc(self) -> Any:
+        smsc = self.app.smsc
+        if smsc is None:
+            raise ApiError(503, "the SMSC core is not running")
+        return smsc
+
+    def _now(self) -> float:
+        return self.app.clock.now()
+
+    def _normalise(self, number: str) -> str:
+        topo = self.app.config.topology
+        return normalise(Ton.UNKNOWN, 1, number, country_code=topo.country_code,
+                         national_prefix=topo.national_prefix)
+
+    def _handset(self, request: web.Request) -> tuple[str, Any]:
+        """(E.164 number, carrier) for the ``{number}`` path segment; 400 bad number, 404 no carrier."""
+        raw = request.match_info["number"]
+        e164 = self._normalise(raw)
+        if not is_valid_msisdn(e164):
+            raise ApiError(400, f"number: expected a mobile number (E.164 digits, optional '+', or national "
+                                f"form), got {raw!r}")
+        carrier = self._smsc.router.route(e164)
+        if carrier is None:
+            raise ApiError(404, f"number: no carrier serves {e164} (no route in the topology)")
+        return e164, carrier
+
+    def _handset_record(self, e164: str, carrier: Any) -> dict[str, Any]:
+        now = self._now()
+        pool = carrier.handsets
+        online = bool(pool.is_online(e164, now))
+        return {
+            "number": e164,
+            "carrier": carrier.name,
+            "online": online,
+            "next_online": None if online else iso_time(pool.next_online(e164, now)),
+            "opted_out": bool(pool.opted_out(e164)),
+        }
+
+    # -- handlers ----------------------------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        """GET /api/health."""
+        return _json({"status": "ok"})
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """GET /api/messages?system_id=&state=&limit= (newest first, as the core returns them)."""
+        q = request.query
+        unknown = sorted(set(q) - {"system_id", "state", "limit"})
+        if unknown:
+            raise ApiError(400, f"{unknown[0]}: unknown query parameter (expected system_id, state, limit)")
+        system_id = q.get("system_id") or None
+        state = _parse_state(q["state"]) if q.get("state") else None
+        limit = _parse_limit(q.get("limit"))
+        msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit)
+        full = reassembled_texts(msgs)
+        return _json({"messages": [message_record(m, full.get(m.message_id)) for m in msgs], "count": len(msgs)})
+
+    async def get_message(self, request: web.Request) -> web.Response:
+        """GET /api/messages/{message_id}."""
+        message_id = request.match_info["message_id"]
+        smsc = self._smsc
+        msg = smsc.message(message_id)
+        if msg is None:
+            raise ApiError(404, f"message_id: no message {message_id!r}")
+        full: str | None = None
+        if _user_data(msg)[1] is not None:
+            siblings = smsc.messages(system_id=msg.system_id, limit=MAX_LIMIT)
+            full = reassembled_texts([m for m in siblings if m.message_id != msg.message_id] + [msg]).get(
+                msg.message_id)
+        return _json(message_record(msg, full))
+
+    async def post_mo(self, request: web.Request) -> web.Response:
+        """POST /api/mo {"from", "to", "text"} or {"from", "to", "payload_hex", "data_coding"} -> 202."""
+        body = await _json_object(request, frozenset({"from", "to", "text", "payload_hex", "data_coding"}))
+        source = _address_field(body, "from")
+        destination = _address_field(body, "to")
+        data_coding = _int_field(body, "data_coding", 0, 255)
+        text = body.get("text")
+        payload_hex = body.get("payload_hex")
+        if (text is None) == (payload_hex is None):
+            raise ApiError(400, "text: give exactly one of text or payload_hex")
+        payload: bytes | None = None
+        if text is not None:
+            if not isinstance(text, str):
+                raise ApiError(400, f"text: expected a string, got {text!r}")
+        else:
+            if not isinstance(payload_hex, str):
+                raise ApiError(400, f"payload_hex: expected a string of hex digits, got {payload_hex!r}")
+            try:
+                payload = bytes.fromhex(payload_hex)
+            except ValueError:
+                raise ApiError(400, f"payload_hex: expected an even number of hex digits, got {payload_hex!r}") \
+                    from None
+            if data_coding is None:
+                raise ApiError(400, "data_coding: required with payload_hex (0-255, SMPP 3.4 section 5.2.19)")
+            if len(payload) > MAX_MO_OCTETS:
+                raise ApiError(400, f"payload_hex: expected at most {MAX_MO_OCTETS} octets, got {len(payload)}")
+        smsc = self._smsc
+        src = self._normalise(source)
+        dst = self._normalise(destination)
+        try:
+            ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)
+        except EncodeError as exc:
+            raise ApiError(400, f"text: cannot be encoded with data_coding {data_coding}: {exc}") from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        return _json({"delivery_ids": list(ids)}, 202)
+
+    async def get_handset(self, request: web.Request) -> web.Response:
+        """GET /api/handsets/{number}."""
+        e164, carrier = self._handset(request)
+        return _json(self._handset_record(e164, carrier))
+
+    async def put_handset(self, request: web.Request) -> web.Response:
+        """PUT /api/handsets/{number} {"online": bool}: switch a handset on or off."""
+        body = await _json_object(request, frozenset({"online"}))
+        online = body.get("online")
+        if not isinstance(online, bool):
+            raise ApiError(400, f"online: expected true or false, got {online!r}")
+        e164, carrier = self._handset(request)
+        self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
+        return _json(self._handset_record(e164, carrier))
+
+    async def opt_out(self, request: web.Request) -> web.Response:
+        """POST /api/handsets/{number}/opt-out."""
+        e164, carrier = self._handset(request)
+        carrier.handsets.opt_out(e164)
+        return _json(self._handset_record(e164, carrier))
+
+    async def opt_in(self, request: web.Request) -> web.Response:
+        """POST /api/handsets/{number}/opt-in."""
+        e164, carrier = self._handset(request)
+        carrier.handsets.opt_in(e164)
+        return _json(self._handset_record(e164, carrier))
+
+    async def binds(self, request: web.Request) -> web.Response:
+        """GET /api/binds: one entry per open SMPP connection, bound ones first."""
+        smpp = self.app.smpp
+        out: list[dict[str, Any]] = []
+        if smpp is not None:
+            for proto in smpp.registry:
+                s = proto.session
+                peername = proto.transport.get_extra_info("peername") if proto.transport is not None else None
+                out.append({
+                    "system_id": s.system_id,
+                    "bind_type": s.bind_type.name.lower() if s.bind_type is not None else None,
+                    "state": s.state.name,
+                    "bound": s.is_bound,
+                    "peer": f"{peername[0]}:{peername[1]}" if peername else proto.peer,
+                    "interface_version": s.interface_version,
+                    "window": s.window,
+                    "window_in_use": s.outstanding,
+                })
+        out.sort(key=lambda b: (not b["bound"], b["system_id"], b["peer"]))
+        return _json({"binds": out, "count": len(out)})
+
+    async def carriers(self, request: web.Request) -> web.Response:
+        """GET /api/carriers: every simulated network with its prefixes, capacity and counters."""
+        smsc = self._smsc
+        topo = self.app.config.topology
+        prefixes = {c.name: list(getattr(c, "prefixes", ())) for c in topo.carriers}
+        out = []
+        for name, carrier in smsc.router.carriers.items():
+            record: dict[str, Any] = {
+                "name": name,
+                "prefixes": list(getattr(carrier, "prefixes", None) or prefixes.get(name, [])),
+                "capacity": carrier.capacity,
+                "retry_schedule": list(carrier.retry_schedule),
+            }
+            counters = getattr(carrier, "stats", None) or getattr(carrier, "counters", None)
+            if counters is not None:
+                record["counters"] = dict(plain_counters(counters))
+            out.append(record)
+        return _json({"carriers": out})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """GET /api/stats: SMPP server counters, core counters, sessions and simulation time as JSON."""
+        smpp = self.app.smpp
+        smsc = self.app.smsc
+        return _json({
+            "time": iso_time(self._now()),
+            "time_scale": getattr(self.app.clock, "time_scale", 1.0),
+            "smpp": dict(plain_counters(smpp.counters)) if smpp is not None else {},
+            "connections": len(smpp.registry.connections) if smpp is not None else 0,
+            "bound": smpp.registry.bound_count() if smpp is not None else 0,
+            "core": dict(plain_counters(getattr(smsc, "stats", None))),
+            "queues": {
+                "waiting": smsc.waiting_count() if smsc is not None else 0,
+                "outbox": smsc.outbox_sizes() if smsc is not None else {},
+            },
+        })
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        """GET /api/openapi: the OpenAPI 3 document."""
+        return _json(openapi_document())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """GET /metrics: Prometheus text exposition (read from plain counters now)."""
+        body, content_type = render(self.registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def dashboard_index(self, request: web.Request) -> web.StreamResponse:
+        """GET /: the dashboard page."""
+        raise web.HTTPFound("/dashboard/index.html")

@@ -1,0 +1,216 @@
+"""Prometheus metrics for one running SMSC, read from plain counters at scrape time.
+
+Nothing on the hot path touches a metric object: the SMPP server and the core count in plain ``int``
+attributes (:class:`~smsc.server.listen.ServerCounters`, ``Smsc.stats``) and :class:`SmscCollector` turns
+them into metric families only when ``GET /metrics`` is scraped.  The scrape runs on the event-loop thread,
+the same thread that increments the counters, so one scrape sees one consistent snapshot.
+
+Exported families (``_total`` is added to counters by the exposition format):
+
+* ``smsc_smpp_<counter>_total`` for every field of ``ServerCounters`` (connections opened/closed/refused,
+  binds, binds refused, submits, throttled, deliver_sm sent).
+* ``smsc_<counter>_total`` for every integer counter of ``Smsc.stats`` (submitted, delivered, expired ...),
+  except the levels named in :data:`CORE_GAUGES` (``smsc_messages_waiting``, ``smsc_messages_queued``,
+  ``smsc_attempts_in_flight``).
+* ``smsc_smpp_connections``: open TCP connections; ``smsc_smpp_bound_sessions{system_id,bind_type}``;
+  ``smsc_smpp_window_in_use{system_id}``: deliver_sm sent and not yet answered.
+* ``smsc_outbox_pending{system_id}``: receipts and MO not yet acknowledged by that system_id's ESME
+  (waiting for a receiver bind, sent and unanswered, or in backoff), from ``Smsc.outbox_sizes()``.
+* ``smsc_simulation_time_seconds`` and ``smsc_time_scale``.
+
+Each :class:`~smsc.http.api.HttpServer` builds its own :class:`CollectorRegistry` with
+:func:`build_registry`, so several SMSCs in one process (tests) never share or clash on metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import CollectorRegistry
+
+if TYPE_CHECKING:
+    from smsc.app import App
+
+__all__ = ["SmscCollector", "build_registry", "render", "plain_counters", "CORE_GAUGES", "CORE_HELP", "SERVER_HELP"]
+
+#: Help text of the SMPP server counters (``ServerCounters`` field -> description).
+SERVER_HELP: dict[str, str] = {
+    "connections_opened": "TCP connections accepted by the SMPP listeners",
+    "connections_closed": "SMPP connections closed, for any reason",
+    "connections_refused": "TCP connections refused by a connection limit",
+    "binds": "successful bind_transmitter/receiver/transceiver",
+    "binds_refused": "bind requests answered with an error status",
+    "submits": "submit_sm, data_sm and submit_multi requests received",
+    "throttled": "submits answered ESME_RTHROTTLED by an account's throughput limit",
+    "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
+}
+
+#: Help text of the core counters (``Smsc.stats`` field -> description); others get a generic text.
+CORE_HELP: dict[str, str] = {
+    "submitted": "MT messages accepted (submit_multi counts each destination)",
+    "submit_errors": "submits (or submit_multi destinations) refused with an error status",
+    "replaced": "waiting messages replaced (replace_if_present_flag or replace_sm)",
+    "attempts": "delivery attempts towards handsets",
+    "retries": "temporary failures scheduled for a retry",
+    "absent": "attempts that found the handset absent",
+    "delivered": "messages delivered to the handset",
+    "expired": "messages expired at the end of their validity period",
+    "undeliverable": "messages that failed permanently (UNDELIV)",
+    "rejected": "messages rejected by the network (REJECTD)",
+    "deleted": "messages cancelled (cancel_sm) or replaced",
+    "receipts": "final delivery receipts queued",
+    "intermediate_receipts": "intermediate notifications queued",
+    "mo_received": "MO deliver_sm queued (each part of a long MO counts)",
+    "mo_unrouted": "MO parts with no system_id to receive them",
+    "auto_replies": "handset auto-replies sent as MO",
+    "deliveries_queued": "receipts and MO added to the outbox",
+    "deliveries_acked": "deliver_sm answered by the ESME with status 0",
+    "deliveries_failed": "deliver_sm without a usable answer (offered again later)",
+    "deliveries_dropped": "deliver_sm refused by the ESME with ESME_RX_P_APPN / ESME_RX_R_APPN",
+}
+
+#: ``Smsc.stats`` fields that are current levels, not running totals: field -> (gauge name, help).
+CORE_GAUGES: dict[str, tuple[str, str]] = {
+    "waiting": ("smsc_messages_waiting", "Accepted messages not yet in a final state"),
+    "queued": ("smsc_messages_queued", "Messages waiting for carrier capacity (throttled carrier)"),
+    "in_flight": ("smsc_attempts_in_flight", "Delivery attempts whose outcome is pending"),
+}
+
+
+def plain_counters(obj: Any) -> list[tuple[str, int | float]]:
+    """The numeric attributes of a plain counters object, as ``(name, value)`` sorted by name.
+
+    Works for dataclasses (slots or not) and ordinary objects; booleans, private names (``_x``) and
+    non-numeric attributes are skipped.  ``None`` gives an empty list.
+    """
+    if obj is None:
+        return []
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items: Iterable[tuple[str, Any]] = ((f.name, getattr(obj, f.name, None)) for f in dataclasses.fields(obj))
+    elif hasattr(obj, "__dict__"):
+        items = vars(obj).items()
+    else:
+        items = ((name, getattr(obj, name, None)) for name in getattr(type(obj), "__slots__", ()))
+    out = [
+        (name, value)
+        for name, value in items
+        if not name.startswith("_") and isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+    out.sort()
+    return out
+
+
+class SmscCollector:
+    """A prometheus-client collector reading one :class:`~smsc.app.App`'s counters at scrape time.
+
+    Missing parts (the App not started yet, or stopped) are skipped, so a scrape never fails.  ``describe``
+    returns nothing: the family set depends on the core's counters and is only known at scrape time.
+    """
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def describe(self) -> list[Metric]:
+        """No fixed names (see the class docstring)."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family (see the module docstring for the list)."""
+        app = self._app
+        smpp = getattr(app, "smpp", None)
+        smsc = getattr(app, "smsc", None)
+        if smpp is not None:
+            yield from self._server_counters(smpp)
+            yield from self._sessions(smpp)
+        if smsc is not None:
+            yield from self._core_stats(smsc)
+            yield from self._queues(smsc)
+        clock = getattr(app, "clock", None)
+        if clock is not None:
+            yield GaugeMetricFamily("smsc_simulation_time_seconds",
+                                    "Simulation clock, seconds since the Unix epoch", value=clock.now())
+            yield GaugeMetricFamily("smsc_time_scale", "Simulated seconds per real second",
+                                    value=float(getattr(clock, "time_scale", 1.0)))
+
+    # -- parts -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _server_counters(smpp: Any) -> Iterator[Metric]:
+        for name, value in plain_counters(getattr(smpp, "counters", None)):
+            help_ = SERVER_HELP.get(name, f"SMPP server counter {name}")
+            yield CounterMetricFamily(f"smsc_smpp_{name}", help_, value=value)
+
+    @staticmethod
+    def _sessions(smpp: Any) -> Iterator[Metric]:
+        registry = smpp.registry
+        connections = list(registry.connections)
+        yield GaugeMetricFamily("smsc_smpp_connections", "Open SMPP TCP connections", value=len(connections))
+        bound: Counter[tuple[str, str]] = Counter()
+        window: Counter[str] = Counter()
+        for proto in connections:
+            session = proto.session
+            if not session.is_bound or session.bind_type is None:
+                continue
+            bound[(session.system_id, session.bind_type.name.lower())] += 1
+            window[session.system_id] += session.outstanding
+        g = GaugeMetricFamily("smsc_smpp_bound_sessions", "Bound SMPP sessions",
+                              labels=["system_id", "bind_type"])
+        for (system_id, bind_type), n in sorted(bound.items()):
+            g.add_metric([system_id, bind_type], n)
+        yield g
+        w = GaugeMetricFamily("smsc_smpp_window_in_use",
+                              "deliver_sm sent and not yet answered by deliver_sm_resp", labels=["system_id"])
+        for system_id, n in sorted(window.items()):
+            w.add_metric([system_id], n)
+        yield w
+
+    @staticmethod
+    def _core_stats(smsc: Any) -> Iterator[Metric]:
+        for name, value in plain_counters(getattr(smsc, "stats", None)):
+            gauge = CORE_GAUGES.get(name)
+            if gauge is not None:
+                yield GaugeMetricFamily(gauge[0], gauge[1], value=value)
+            else:
+                yield CounterMetricFamily(f"smsc_{name}", CORE_HELP.get(name, f"core counter {name}"), value=value)
+
+    @staticmethod
+    def _queues(smsc: Any) -> Iterator[Metric]:
+        stats_names = {name for name, _ in plain_counters(getattr(smsc, "stats", None))}
+        waiting = _call(smsc, "waiting_count")
+        if waiting is not None and "waiting" not in stats_names:
+            yield GaugeMetricFamily(*CORE_GAUGES["waiting"], value=waiting)
+        pending = _call(smsc, "outbox_sizes")
+        if isinstance(pending, dict):
+            g = GaugeMetricFamily("smsc_outbox_pending",
+                                  "Deliveries (receipts, MO) waiting for or leased to a receiver bind",
+                                  labels=["system_id"])
+            for system_id, n in sorted(pending.items()):
+                g.add_metric([str(system_id)], n)
+            yield g
+
+
+def _call(obj: Any, name: str) -> Any:
+    """``obj.name()`` if it exists (method) or ``obj.name`` (attribute/property); None otherwise."""
+    attr = getattr(obj, name, None)
+    if callable(attr):
+        return attr()
+    return attr
+
+
+def build_registry(app: App, *, process: bool = True) -> CollectorRegistry:
+    """A new registry holding an :class:`SmscCollector` for ``app`` (and process metrics if ``process``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SmscCollector(app))
+    if process:
+        ProcessCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """The Prometheus text exposition of ``registry`` and its Content-Type header value."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

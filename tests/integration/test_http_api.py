@@ -1,0 +1,400 @@
+"""The HTTP control API over real TCP: a whole App on 127.0.0.1 (port 0), aiohttp as the HTTP client and
+smpplib as the ESME (its blocking calls run in worker threads, each bounded by a socket timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import smpplib.client
+import smpplib.consts
+import smpplib.gsm
+
+from smsc.app import App
+from smsc.config import load_config
+from smsc.core.api import Address
+from smsc.core.message import Attempt, Message
+from smsc.http.api import iso_time, message_record, openapi_document, reassembled_texts
+from smsc.smpp.constants import MessageState
+from smsc.smpp.text import concat_info, encode_text, split_message
+
+# -- rendering (no sockets) ---------------------------------------------------------------------------
+
+
+def _message(message_id: str, short_message: bytes, *, esm_class: int = 0, data_coding: int = 0,
+             state: MessageState = MessageState.ENROUTE, **kw: Any) -> Message:
+    return Message(
+        message_id=message_id, system_id="test", source=Address(ton=5, npi=0, addr="Shop"),
+        destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123",
+        carrier="uk", esm_class=esm_class, data_coding=data_coding, short_message=short_message,
+        submit_time=1_767_225_600.0, expiry_time=1_767_225_600.0 + 3600, state=state, **kw,
+    )
+
+
+def test_iso_time_is_utc_with_milliseconds_and_z() -> None:
+    assert iso_time(1_767_225_600.25) == "2026-01-01T00:00:00.250Z"
+    assert iso_time(None) is None
+
+
+def test_message_record_decodes_gsm_text_and_names_the_state() -> None:
+    msg = _message("00ab", encode_text("Hello {world} €", 0), state=MessageState.DELIVERED,
+                   attempts=[Attempt(time=1_767_225_601.0, outcome="delivered")], final_time=1_767_225_601.0,
+                   network_error_code=b"\x03\x00\x01")
+    rec = message_record(msg)
+    assert rec["text"] == "Hello {world} €"
+    assert rec["full_text"] == "Hello {world} €"
+    assert rec["state"] == "DELIVERED" and rec["state_code"] == 2 and rec["final"] is True
+    assert rec["concat"] is None
+    assert rec["attempts"] == [{"time": "2026-01-01T00:00:01.000Z", "outcome": "delivered", "err": 0}]
+    assert rec["network_error_code"] == "030001"
+    assert rec["source"] == {"ton": 5, "npi": 0, "addr": "Shop"}
+
+
+def test_message_record_decodes_ucs2() -> None:
+    rec = message_record(_message("1", "Привет 👋".encode("utf-16-be"), data_coding=8))
+    assert rec["text"] == "Привет 👋"
+
+
+def test_parts_of_a_long_message_are_reassembled_for_inspection() -> None:
+    text = "".join(chr(0x0410 + i % 32) for i in range(150)) + "😀 end"  # UCS-2: 3 parts
+    parts = split_message(encode_text(text, 8), 8, reference=7)
+    assert len(parts) == 3
+    msgs = [_message(f"m{i}", p, esm_class=0x40, data_coding=8) for i, p in enumerate(parts)]
+    full = reassembled_texts(list(reversed(msgs)))
+    assert set(full) == {"m0", "m1", "m2"}
+    assert all(v == text for v in full.values())
+    rec = message_record(msgs[1], full["m1"])
+    assert rec["concat"] == {"reference": 7, "total": 3, "seq": 2}
+    assert rec["full_text"] == text
+    # with a part missing the whole text is unknown
+    assert reassembled_texts(msgs[:2]) == {}
+    assert message_record(msgs[0])["full_text"] is None
+
+
+def test_sar_tlv_parts_are_reassembled_too() -> None:
+    a = _message("a", encode_text("first half ", 0), tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1})
+    b = _message("b", encode_text("second half", 0), tlvs={0x020C: 9, 0x020E: 2, 0x020F: 2})
+    assert reassembled_texts([b, a]) == {"a": "first half second half", "b": "first half second half"}
+
+
+def test_malformed_udh_does_not_break_rendering() -> None:
+    rec = message_record(_message("x", b"\x09\x00\x03", esm_class=0x40))
+    assert rec["concat"] is None
+    assert rec["short_message_hex"] == "090003"
+
+
+def test_openapi_document_describes_every_route() -> None:
+    app = App(load_config(None))
+    from smsc.http.api import HttpServer
+
+    server = HttpServer(app)
+    doc = openapi_document()
+    assert doc["openapi"].startswith("3.")
+    routes: set[tuple[str, str]] = set()
+    for route in server.web_app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter")
+        if path is None or route.method == "HEAD" or path.startswith("/dashboard"):
+            continue
+        routes.add((path, route.method.lower()))
+    documented = {(p, m) for p, ops in doc["paths"].items() for m in ops if m != "parameters"}
+    assert routes == documented
+
+
+# -- the whole App over real TCP -------------------------------------------------------------------------------
+
+UK_INSTANT = "447700900123"  # default.yaml: delivered at once
+SHORT_CODE = "88123"  # default.yaml: MO to it goes to system_id "test"
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    """The bundled default config on 127.0.0.1, SMPP and HTTP on free ports, SQLite in tmp_path."""
+    cfg = load_config(None)
+    cfg = dataclasses.replace(
+        cfg,
+        store=dataclasses.replace(cfg.store, kind="sqlite", path=str(tmp_path / "smsc.sqlite")),
+        server=dataclasses.replace(cfg.server, host="127.0.0.1", port=0),
+        http=dataclasses.replace(cfg.http, enabled=True, host="127.0.0.1", port=0),
+    )
+    running = App(cfg, rng=random.Random(4))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def http(app: App) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{app.http.port}",
+                                     timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+class Esme:
+    """A blocking smpplib client; the test calls its methods through ``asyncio.to_thread``."""
+
+    def __init__(self, port: int) -> None:
+        self.client = smpplib.client.Client("127.0.0.1", port, timeout=1.0, allow_unknown_opt_params=True)
+        self.received: list[Any] = []
+        self.sent: list[Any] = []
+        self.client.set_message_received_handler(lambda pdu: self.received.append(pdu))
+        self.client.set_message_sent_handler(lambda pdu: self.sent.append(pdu))
+
+    def bind(self, kind: str) -> None:
+        self.client.connect()
+        getattr(self.client, f"bind_{kind}")(system_id="test", password="test")
+
+    def submit(self, destination: str, text: bytes, **kw: Any) -> str:
+        """submit_sm; returns the message_id of its submit_sm_resp."""
+        before = len(self.sent)
+        self.client.send_message(source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="Shop",
+                                 dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=1,
+                                 destination_addr=destination, short_message=text, **kw)
+        self.read_until(lambda: len(self.sent) > before)
+        resp = self.sent[before]
+        assert resp.status == 0, resp.status
+        return resp.message_id.decode() if isinstance(resp.message_id, bytes) else resp.message_id
+
+    def read_until(self, done: Callable[[], bool], *, seconds: float = 10.0, max_pdus: int = 100) -> None:
+        """Read PDUs until ``done()``; bounded by ``max_pdus`` reads and ``seconds``."""
+        deadline = time.monotonic() + seconds
+        for _ in range(max_pdus):
+            if done() or time.monotonic() > deadline:
+                break
+            self.client.read_once()
+        assert done(), "condition not met in time"
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture
+async def esme_factory(app: App) -> AsyncIterator[Callable[[str], Any]]:
+    esmes: list[Esme] = []
+
+    async def bound(kind: str) -> Esme:
+        esme = Esme(app.smpp.port)
+        esmes.append(esme)
+        await asyncio.to_thread(esme.bind, kind)
+        return esme
+
+    yield bound
+    for esme in esmes:
+        esme.close()
+
+
+async def _get(http: aiohttp.ClientSession, path: str, status: int = 200) -> Any:
+    async with http.get(path) as resp:
+        body = await resp.json()
+        assert resp.status == status, body
+        return body
+
+
+async def _send(http: aiohttp.ClientSession, method: str, path: str, status: int, **kw: Any) -> Any:
+    async with http.request(method, path, **kw) as resp:
+        body = await resp.json()
+        assert resp.status == status, body
+        assert resp.content_type == "application/json"
+        return body
+
+
+async def _wait_for(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """Await ``check()`` until it returns something truthy; bounded by ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_health_and_openapi_are_served(http: aiohttp.ClientSession) -> None:
+    assert await _get(http, "/api/health") == {"status": "ok"}
+    doc = await _get(http, "/api/openapi")
+    assert "/api/mo" in doc["paths"]
+
+
+async def test_injected_mo_reaches_a_receiver_bind_as_deliver_sm(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("receiver")
+    binds = (await _get(http, "/api/binds"))["binds"]
+    assert [(b["system_id"], b["bind_type"], b["bound"]) for b in binds] == [("test", "receiver", True)]
+    assert binds[0]["peer"].startswith("127.0.0.1:") and binds[0]["window_in_use"] == 0
+
+    body = await _send(http, "POST", "/api/mo", 202, json={"from": "+447700900123", "to": SHORT_CODE,
+                                                           "text": "Hello from a handset"})
+    assert len(body["delivery_ids"]) == 1
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 1)
+    pdu = esme.received[0]
+    assert pdu.command == "deliver_sm"
+    assert pdu.source_addr == b"447700900123" and pdu.destination_addr == SHORT_CODE.encode()
+    assert pdu.esm_class == 0 and pdu.short_message == b"Hello from a handset"
+
+
+async def test_long_injected_mo_arrives_split_with_a_concatenation_udh(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("transceiver")
+    text = "".join(chr(ord("a") + i % 26) for i in range(200))
+    body = await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": text})
+    assert len(body["delivery_ids"]) == 2
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 2)
+    infos = sorted((concat_info(p.esm_class, p.short_message, {}) for p in esme.received), key=lambda i: i.seq)
+    assert [(i.total, i.seq) for i in infos] == [(2, 1), (2, 2)]
+    assert b"".join(i.user_data for i in infos).decode("ascii") == text
+
+
+async def test_mo_payload_hex_is_delivered_as_is(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("receiver")
+    await _send(http, "POST", "/api/mo", 202,
+                json={"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0041004200e9", "data_coding": 8})
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 1)
+    assert esme.received[0].data_coding == 8 and esme.received[0].short_message == bytes.fromhex("0041004200e9")
+
+
+async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
+    assert handset == {"number": UK_INSTANT, "carrier": "britmobile", "online": False, "next_online": None,
+                       "opted_out": False}
+    esme = await esme_factory("transceiver")
+    message_id = await asyncio.to_thread(esme.submit, UK_INSTANT, b"Your code is 1234", registered_delivery=1)
+
+    async def absent_once() -> Any:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        return rec if rec["attempts"] else None
+
+    rec = await _wait_for(absent_once)
+    assert rec["state"] == "ENROUTE" and rec["attempts"][0]["outcome"] == "absent"
+    assert rec["text"] == "Your code is 1234" and rec["system_id"] == "test" and rec["carrier"] == "britmobile"
+
+    handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": True})
+    assert handset["online"] is True
+
+    async def delivered() -> Any:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        return rec if rec["state"] == "DELIVERED" else None
+
+    rec = await _wait_for(delivered)
+    assert rec and rec["final"] and rec["final_time"].endswith("Z")
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 1)
+    receipt = esme.received[0]
+    assert receipt.esm_class == 0x04 and b"stat:DELIVRD" in receipt.short_message
+    assert receipt.receipted_message_id.decode() == message_id
+    listed = await _get(http, "/api/messages?state=delivrd&system_id=test")
+    assert [m["message_id"] for m in listed["messages"]] == [message_id]
+    assert (await _get(http, "/api/messages?state=ENROUTE"))["count"] == 0
+
+
+async def test_opt_out_and_opt_in_of_a_handset(http: aiohttp.ClientSession) -> None:
+    rec = await _send(http, "POST", "/api/handsets/07700900123/opt-out", 200)  # national form
+    assert rec["number"] == UK_INSTANT and rec["opted_out"] is True
+    assert (await _get(http, "/api/handsets/+447700900123"))["opted_out"] is True
+    rec = await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-in", 200)
+    assert rec["opted_out"] is False
+    us = await _get(http, "/api/handsets/12125550100")
+    assert us["carrier"] == "liberty"
+
+
+async def test_metrics_counters_move_after_a_submit(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    async def scrape() -> str:
+        async with http.get("/metrics") as resp:
+            assert resp.status == 200 and resp.content_type == "text/plain"
+            return await resp.text()
+
+    before = await scrape()
+    assert _metric(before, "smsc_smpp_submits_total") == 0
+    assert _metric(before, "smsc_submitted_total") == 0
+    esme = await esme_factory("transmitter")
+    await asyncio.to_thread(esme.submit, UK_INSTANT, b"metrics")
+    after = await scrape()
+    assert _metric(after, "smsc_smpp_submits_total") == 1
+    assert _metric(after, "smsc_submitted_total") == 1
+    assert _metric(after, "smsc_smpp_binds_total") == 1
+    assert 'smsc_smpp_bound_sessions{bind_type="transmitter",system_id="test"} 1.0' in after
+    assert "process_cpu_seconds_total" in after
+    stats = await _get(http, "/api/stats")
+    assert stats["smpp"]["submits"] == 1 and stats["core"]["submitted"] == 1 and stats["bound"] == 1
+
+
+async def test_long_submitted_message_is_shown_reassembled(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("transmitter")
+    text = "Long message " * 20
+    parts, encoding, esm_class = smpplib.gsm.make_parts(text)
+    ids = [await asyncio.to_thread(esme.submit, UK_INSTANT, part, esm_class=esm_class, data_coding=encoding)
+           for part in parts]
+    assert len(ids) == 2
+    listed = (await _get(http, "/api/messages?limit=10"))["messages"]
+    assert {m["message_id"] for m in listed} == set(ids)
+    assert all(m["full_text"] == text for m in listed)
+    one = await _get(http, f"/api/messages/{ids[1]}")
+    assert one["full_text"] == text and one["concat"]["seq"] == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kw", "status", "field"),
+    [
+        ("POST", "/api/mo", {"data": b"{not json"}, 400, "request body"),
+        ("POST", "/api/mo", {"data": b""}, 400, "request body"),
+        ("POST", "/api/mo", {"json": ["a"]}, 400, "request body"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "txt": "x"}}, 400, "txt"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "text": "x"}}, 400, "to"),
+        ("POST", "/api/mo", {"json": {"from": 447700900123, "to": SHORT_CODE, "text": "x"}}, 400, "from"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE}}, 400, "text"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "payload_hex": "00"}},
+         400, "text"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0g",
+                                      "data_coding": 4}}, 400, "payload_hex"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "00"}}, 400,
+         "data_coding"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "€", "data_coding": 1}},
+         400, "text"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "data_coding": 256}},
+         400, "data_coding"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {"online": "yes"}}, 400, "online"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"{"}, 400, "request body"),
+        ("GET", "/api/handsets/not-a-number", {}, 400, "number"),
+        ("GET", "/api/messages?state=LOST", {}, 400, "state"),
+        ("GET", "/api/messages?limit=0", {}, 400, "limit"),
+        ("GET", "/api/messages?color=red", {}, 400, "color"),
+        ("GET", "/api/messages/ffff0000", {}, 404, "message_id"),
+        ("GET", "/api/nothing", {}, 404, "no such endpoint"),
+        ("DELETE", "/api/health", {}, 405, "not allowed"),
+    ],
+)
+async def test_bad_requests_get_a_json_error_naming_the_field(
+    http: aiohttp.ClientSession, method: str, path: str, kw: dict[str, Any], status: int, field: str,
+) -> None:
+    body = await _send(http, method, path, status, **kw)
+    assert set(body) == {"error"}
+    assert body["error"].startswith(field) or field in body["error"], body
+
+
+async def test_dashboard_page_is_served(http: aiohttp.ClientSession) -> None:
+    async with http.get("/") as resp:  # redirected to the static page
+        assert resp.status == 200 and resp.content_type == "text/html"
+        assert "/api/stats" in await resp.text()
