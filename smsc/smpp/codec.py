@@ -566,8 +566,8 @@ def _encoder_source(cls: type[Pdu], layout: tuple[Field, ...]) -> str:
         emit(f"        return _pack_hdr(16, {cid}, o.command_status, o.sequence_number)")
         emit("    body = _encode_tlvs(t)")
     else:
-        if len(parts) == 1:
-            emit(f"    body = {parts[0]}")
+        if len(parts) <= 3:
+            emit(f"    body = {' + '.join(parts)}")
         else:
             emit(f"    body = b''.join(({', '.join(parts)}))")
         emit("    t = o.tlvs")

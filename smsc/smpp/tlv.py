@@ -160,8 +160,6 @@ TLV_SPECS: dict[int, TlvSpec] = {
 }
 
 _TL = Struct(">HH")
-_U16 = Struct(">H")
-_U32 = Struct(">I")
 
 
 class TlvDecodeError(Exception):
@@ -172,30 +170,20 @@ class TlvDecodeError(Exception):
         self.status = status
 
 
-def _decode_value(spec: TlvSpec, buf: bytes, start: int, length: int) -> Any:
-    kind = spec.kind
-    if length < spec.min_len or length > spec.max_len:
-        raise TlvDecodeError(
-            CommandStatus.ESME_RINVPARLEN,
-            f"TLV {spec.name} has length {length}, expected {spec.min_len}..{spec.max_len} octets",
-        )
-    if kind is TlvKind.INT:
-        if length == 1:
-            value: int = buf[start]
-        elif length == 2:
-            value = (buf[start] << 8) | buf[start + 1]
-        else:
-            value = _U32.unpack_from(buf, start)[0]
-        return value if length == spec.size else SizedInt(value, length)
-    if kind is TlvKind.CSTR:
-        end = start + length - 1
-        if buf[end] != 0:
-            raise TlvDecodeError(
-                CommandStatus.ESME_RINVOPTPARAMVAL,
-                f"TLV {spec.name} is not a C-Octet String (no terminating NUL)",
-            )
-        return buf[start:end].decode("latin-1")
-    return buf[start : start + length]
+_INT, _CSTR, _RAW = 0, 1, 2
+
+#: tag -> (Tag member, kind code, min_len, max_len, size, repeatable): TLV_SPECS flattened for the decoder.
+_DECODE_ROWS: dict[int, tuple[Tag, int, int, int, int, bool]] = {
+    tag: (
+        spec.tag,
+        _INT if spec.kind is TlvKind.INT else _CSTR if spec.kind is TlvKind.CSTR else _RAW,
+        spec.min_len,
+        spec.max_len,
+        spec.size,
+        spec.repeatable,
+    )
+    for tag, spec in TLV_SPECS.items()
+}
 
 
 def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
@@ -209,14 +197,16 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
     (SMPP 3.4 sections 3.2.1.1, 5.3.1; smpp34-facts.md section 9 row 19).
     """
     tlvs: dict[int, Any] = {}
-    specs = TLV_SPECS
+    rows = _DECODE_ROWS
+    unpack = _TL.unpack_from
+    value: Any
     while pos < end:
         if end - pos < 4:
             raise TlvDecodeError(
                 CommandStatus.ESME_RINVOPTPARSTREAM,
                 f"{end - pos} stray octets where a TLV header (4 octets) should be",
             )
-        tag, length = _TL.unpack_from(buf, pos)
+        tag, length = unpack(buf, pos)
         start = pos + 4
         pos = start + length
         if pos > end:
@@ -224,19 +214,38 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
                 CommandStatus.ESME_RINVOPTPARSTREAM,
                 f"TLV 0x{tag:04X} claims {length} octets, only {end - start} left in the PDU",
             )
-        spec = specs.get(tag)
-        if spec is None:
-            value: Any = buf[start:pos]
+        row = rows.get(tag)
+        if row is None:
+            value = buf[start:pos]
             repeatable = True
         else:
-            tag = spec.tag
-            value = _decode_value(spec, buf, start, length)
-            repeatable = spec.repeatable
+            tag, kind, low, high, size, repeatable = row
+            if length < low or length > high:
+                raise TlvDecodeError(
+                    CommandStatus.ESME_RINVPARLEN,
+                    f"TLV {tag.name} has length {length}, expected {low}..{high} octets",
+                )
+            if kind == _INT:
+                if length == 1:
+                    value = buf[start]
+                elif length == 2:
+                    value = (buf[start] << 8) | buf[start + 1]
+                else:
+                    value = int.from_bytes(buf[start:pos], "big")
+                if length != size:
+                    value = SizedInt(value, length)
+            elif kind == _CSTR:
+                if buf[pos - 1] != 0:
+                    raise TlvDecodeError(
+                        CommandStatus.ESME_RINVOPTPARAMVAL,
+                        f"TLV {tag.name} is not a C-Octet String (no terminating NUL)",
+                    )
+                value = buf[start : pos - 1].decode("latin-1")
+            else:
+                value = buf[start:pos]
         if tag in tlvs:
             if not repeatable:
-                raise TlvDecodeError(
-                    CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV {spec.name} appears twice"  # type: ignore[union-attr]
-                )
+                raise TlvDecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV {tag.name} appears twice")
             previous = tlvs[tag]
             if type(previous) is list:
                 previous.append(value)
