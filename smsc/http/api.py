@@ -11,6 +11,7 @@ Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and n
 ``GET  /api/health``                        ``{"status": "ok"}``
 ``GET  /api/messages``                      message records; query ``system_id``, ``state``, ``limit``
 ``GET  /api/messages/{message_id}``         one message record
+``GET  /api/deliveries``                    receipts and MO not yet acknowledged; query ``system_id``, ``limit``
 ``POST /api/mo``                            MO from a simulated handset to an ESME -> 202 delivery ids
 ``GET  /api/handsets/{number}``             carrier, online, opted_out of one handset
 ``PUT  /api/handsets/{number}``             ``{"online": true|false}``
@@ -29,7 +30,6 @@ Times in responses are ISO 8601 in UTC (``2026-01-01T00:00:00.000Z``) on the *si
 
 from __future__ import annotations
 
-import binascii
 import json
 import math
 from datetime import datetime, timezone
@@ -41,10 +41,11 @@ import structlog
 import yaml
 from aiohttp import web
 
+from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
 from smsc.http.metrics import build_registry, plain_counters, render
-from smsc.smpp.constants import EsmClass, MessageState, Ton
+from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
 from smsc.smpp.text import EncodeError, concat_info, decode_text, parse_udh
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("smsc.http")
 
-__all__ = ["HttpServer", "message_record", "reassembled_texts", "iso_time", "ApiError"]
+__all__ = ["HttpServer", "message_record", "delivery_record", "reassembled_texts", "iso_time", "ApiError"]
 
 #: Largest ``limit`` accepted by ``GET /api/messages``.
 MAX_LIMIT = 10_000
@@ -181,6 +182,43 @@ def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]
     }
 
 
+def _tlv_value(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def delivery_record(delivery: Delivery) -> dict[str, Any]:
+    """The JSON shape of one outbox entry, a receipt or MO not yet acknowledged (OpenAPI ``Delivery``)."""
+    try:
+        info = concat_info(delivery.esm_class, delivery.short_message, delivery.tlvs)
+    except ValueError:
+        info = None
+    data = info.user_data if info is not None else delivery.short_message
+    tlvs = {}
+    for tag, value in delivery.tlvs.items():
+        try:
+            name = Tag(tag).name
+        except ValueError:
+            name = f"0x{tag:04X}"
+        tlvs[name] = _tlv_value(value)
+    return {
+        "delivery_id": delivery.delivery_id,
+        "kind": delivery.kind,
+        "system_id": delivery.system_id,
+        "source": _address(delivery.source),
+        "destination": _address(delivery.destination),
+        "esm_class": delivery.esm_class,
+        "data_coding": delivery.data_coding,
+        "text": decode_text(data, delivery.data_coding),
+        "short_message_hex": delivery.short_message.hex(),
+        "concat": None if info is None else {"reference": info.reference, "total": info.total, "seq": info.seq},
+        "tlvs": tlvs,
+    }
+
+
 # -- input validation ------------------------------------------------------------------------------------
 
 
@@ -284,9 +322,8 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         else:
             message = exc.reason
         resp = _error(exc.status, message)
-        for header in ("Allow",):
-            if header in exc.headers:
-                resp.headers[header] = exc.headers[header]
+        if "Allow" in exc.headers:
+            resp.headers["Allow"] = exc.headers["Allow"]
         return resp
     except Exception:
         log.exception("http_handler_error", method=request.method, path=request.path)
@@ -318,7 +355,7 @@ class HttpServer:
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0 = any free port)."""
-        runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         try:
@@ -327,9 +364,7 @@ class HttpServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server  # aiohttp exposes bound addresses only through the server object
-        sockets = getattr(server, "sockets", None) or []
-        self._port = sockets[0].getsockname()[1] if sockets else port
+        self._port = runner.addresses[0][1]
 
     async def stop(self) -> None:
         """Stop listening and finish open requests. Safe to call twice."""
@@ -345,6 +380,7 @@ class HttpServer:
         r.add_get("/api/health", self.health)
         r.add_get("/api/messages", self.list_messages)
         r.add_get("/api/messages/{message_id}", self.get_message)
+        r.add_get("/api/deliveries", self.list_deliveries)
         r.add_post("/api/mo", self.post_mo)
         r.add_get("/api/handsets/{number}", self.get_handset)
         r.add_put("/api/handsets/{number}", self.put_handset)
@@ -394,12 +430,16 @@ class HttpServer:
         now = self._now()
         pool = carrier.handsets
         online = bool(pool.is_online(e164, now))
+        rule = pool.rule_for(e164)
+        forced = pool.overrides().get(e164)
         return {
             "number": e164,
             "carrier": carrier.name,
             "online": online,
             "next_online": None if online else iso_time(pool.next_online(e164, now)),
             "opted_out": bool(pool.opted_out(e164)),
+            "forced": forced is not None,
+            "rule": None if rule is None else (rule.note or "fixed behaviour (topology rule)"),
         }
 
     # -- handlers ----------------------------------------------------------------------------------------------
@@ -434,6 +474,16 @@ class HttpServer:
             full = reassembled_texts([m for m in siblings if m.message_id != msg.message_id] + [msg]).get(
                 msg.message_id)
         return _json(message_record(msg, full))
+
+    async def list_deliveries(self, request: web.Request) -> web.Response:
+        """GET /api/deliveries?system_id=&limit=: receipts and MO not yet acknowledged, oldest first."""
+        q = request.query
+        unknown = sorted(set(q) - {"system_id", "limit"})
+        if unknown:
+            raise ApiError(400, f"{unknown[0]}: unknown query parameter (expected system_id, limit)")
+        limit = _parse_limit(q.get("limit"))
+        pending = self._smsc.deliveries(q.get("system_id") or None)
+        return _json({"deliveries": [delivery_record(d) for d in pending[:limit]], "count": len(pending)})
 
     async def post_mo(self, request: web.Request) -> web.Response:
         """POST /api/mo {"from", "to", "text"} or {"from", "to", "payload_hex", "data_coding"} -> 202."""
@@ -522,16 +572,27 @@ class HttpServer:
 
     async def carriers(self, request: web.Request) -> web.Response:
         """GET /api/carriers: every simulated network with its prefixes, capacity and counters."""
-        smsc = self._smsc
-        topo = self.app.config.topology
-        prefixes = {c.name: list(getattr(c, "prefixes", ())) for c in topo.carriers}
+        router = self._smsc.router
+        prefixes: dict[str, list[str]] = {}
+        for prefix, carrier in router.prefixes():
+            prefixes.setdefault(carrier.name, []).append(prefix or "*")
         out = []
-        for name, carrier in smsc.router.carriers.items():
+        for name, carrier in router.carriers.items():
+            style = carrier.receipt
+            id_format = style.message_id_format
             record: dict[str, Any] = {
                 "name": name,
-                "prefixes": list(getattr(carrier, "prefixes", None) or prefixes.get(name, [])),
+                "description": carrier.config.description,
+                "prefixes": sorted(prefixes.get(name, []), key=lambda p: (p == "*", p)),
                 "capacity": carrier.capacity,
                 "retry_schedule": list(carrier.retry_schedule),
+                "receipt": {
+                    "message_id": None if id_format is None else {
+                        "format": id_format.format, "length": id_format.length, "uppercase": id_format.uppercase},
+                    "receipted_message_id": style.receipted_message_id,
+                    "text_label": style.text_label,
+                    "err_digits": style.err_digits,
+                },
             }
             counters = getattr(carrier, "stats", None) or getattr(carrier, "counters", None)
             if counters is not None:

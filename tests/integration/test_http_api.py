@@ -21,7 +21,7 @@ from smsc.app import App
 from smsc.config import load_config
 from smsc.core.api import Address
 from smsc.core.message import Attempt, Message
-from smsc.http.api import iso_time, message_record, openapi_document, reassembled_texts
+from smsc.http.api import HttpServer, iso_time, message_record, openapi_document, reassembled_texts
 from smsc.smpp.constants import MessageState
 from smsc.smpp.text import concat_info, encode_text, split_message
 
@@ -91,10 +91,7 @@ def test_malformed_udh_does_not_break_rendering() -> None:
 
 
 def test_openapi_document_describes_every_route() -> None:
-    app = App(load_config(None))
-    from smsc.http.api import HttpServer
-
-    server = HttpServer(app)
+    server = HttpServer(App(load_config(None)))
     doc = openapi_document()
     assert doc["openapi"].startswith("3.")
     routes: set[tuple[str, str]] = set()
@@ -255,6 +252,10 @@ async def test_long_injected_mo_arrives_split_with_a_concatenation_udh(
     text = "".join(chr(ord("a") + i % 26) for i in range(200))
     body = await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": text})
     assert len(body["delivery_ids"]) == 2
+    pending = await _get(http, "/api/deliveries?system_id=test")
+    assert pending["count"] == 2
+    assert {d["kind"] for d in pending["deliveries"]} == {"mo"}
+    assert {d["concat"]["seq"] for d in pending["deliveries"]} == {1, 2}
     await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 2)
     infos = sorted((concat_info(p.esm_class, p.short_message, {}) for p in esme.received), key=lambda i: i.seq)
     assert [(i.total, i.seq) for i in infos] == [(2, 1), (2, 2)]
@@ -276,7 +277,7 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
 ) -> None:
     handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
     assert handset == {"number": UK_INSTANT, "carrier": "britmobile", "online": False, "next_online": None,
-                       "opted_out": False}
+                       "opted_out": False, "forced": True, "rule": "delivered at once"}
     esme = await esme_factory("transceiver")
     message_id = await asyncio.to_thread(esme.submit, UK_INSTANT, b"Your code is 1234", registered_delivery=1)
 
@@ -306,6 +307,24 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
     assert (await _get(http, "/api/messages?state=ENROUTE"))["count"] == 0
 
 
+async def test_receipt_waits_in_the_outbox_while_no_receiver_is_bound(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("transmitter")
+    message_id = await asyncio.to_thread(esme.submit, UK_INSTANT, b"receipt please", registered_delivery=1)
+
+    async def receipt() -> Any:
+        return (await _get(http, "/api/deliveries?system_id=test"))["deliveries"]
+
+    pending = await _wait_for(receipt)
+    assert len(pending) == 1
+    d = pending[0]
+    assert d["kind"] == "receipt" and d["esm_class"] == 4
+    assert d["source"]["addr"] == UK_INSTANT and d["destination"]["addr"] == "Shop"
+    assert d["text"].startswith(f"id:{message_id} ") and "stat:DELIVRD" in d["text"]
+    assert d["tlvs"]["receipted_message_id"] == message_id and d["tlvs"]["message_state"] == 2
+
+
 async def test_opt_out_and_opt_in_of_a_handset(http: aiohttp.ClientSession) -> None:
     rec = await _send(http, "POST", "/api/handsets/07700900123/opt-out", 200)  # national form
     assert rec["number"] == UK_INSTANT and rec["opted_out"] is True
@@ -314,6 +333,18 @@ async def test_opt_out_and_opt_in_of_a_handset(http: aiohttp.ClientSession) -> N
     assert rec["opted_out"] is False
     us = await _get(http, "/api/handsets/12125550100")
     assert us["carrier"] == "liberty"
+
+
+async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aiohttp.ClientSession) -> None:
+    carriers = {c["name"]: c for c in (await _get(http, "/api/carriers"))["carriers"]}
+    assert list(carriers) == ["britmobile", "thames", "liberty"]
+    assert carriers["britmobile"]["prefixes"] == ["44", "4477", "4478", "4479", "*"]
+    assert "4477009007" in carriers["thames"]["prefixes"] and carriers["thames"]["capacity"] == 2
+    liberty = carriers["liberty"]
+    assert liberty["prefixes"] == ["1"]
+    assert liberty["receipt"]["message_id"] == {"format": "decimal", "length": 10, "uppercase": False}
+    assert liberty["receipt"]["text_label"] == "Text"
+    assert carriers["britmobile"]["receipt"]["message_id"] is None
 
 
 async def test_metrics_counters_move_after_a_submit(
