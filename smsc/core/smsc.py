@@ -199,6 +199,20 @@ def _utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, tz=timezone.utc)
 
 
+_minute_cache: dict[int, datetime] = {}
+
+
+def _utc_minute(t: float) -> datetime:
+    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm), cached."""
+    minute = int(t // 60)
+    dt = _minute_cache.get(minute)
+    if dt is None:
+        if len(_minute_cache) > 4096:
+            _minute_cache.clear()
+        dt = _minute_cache[minute] = datetime.fromtimestamp(minute * 60, tz=timezone.utc)
+    return dt
+
+
 def _nothing() -> None:
     return None
 
@@ -305,6 +319,8 @@ class Smsc:
             self._register(track)
             resumed.append(track)
         self.store.prune_final(cutoff)
+        for msg in sorted(state.messages, key=lambda m: m.submit_time):
+            self._remember_sender(msg.destination_e164, msg.system_id)  # MO without a route goes back there
         resumed.sort(key=lambda t: t.msg.submit_time)
         for track in resumed:
             self._resume(track)
@@ -499,7 +515,7 @@ class Smsc:
             registered_delivery=submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
             data_coding=submission.data_coding,
             short_message=submission.short_message,
-            tlvs=dict(submission.tlvs),
+            tlvs=self._kept_tlvs(submission),
             submit_time=now,
             schedule_time=schedule_time,
             expiry_time=expiry_time,
@@ -516,6 +532,14 @@ class Smsc:
         self.stats.submitted += 1
         self.store.save_message(msg)
         return track, delay
+
+    @staticmethod
+    def _kept_tlvs(submission: Submission) -> dict[int, Any]:
+        """The submit's TLVs to keep with the message (message_payload is already in short_message)."""
+        tlvs = dict(submission.tlvs)
+        if Tag.message_payload in tlvs and tlvs[Tag.message_payload] == submission.short_message:
+            del tlvs[Tag.message_payload]
+        return tlvs
 
     def _accepted(self, tracks: list[_Track], reply: Callable[[Any], None], result: Any, delay: float) -> None:
         """The submit is on disk: reply (after the rule's delay), then start delivering."""
@@ -795,11 +819,15 @@ class Smsc:
         carrier = track.carrier
         if carrier is None or not msg.source.addr:
             return
+        handsets = carrier.handsets
+        has_reply = getattr(handsets, "auto_reply_for", None)
+        if has_reply is not None and has_reply(msg.destination_e164) is None:
+            return  # the common case: no auto-reply configured, no need to read the text
         text = self._mt_text(msg)
         if text is None:
             return
         now = self.clock.now()
-        replies = carrier.handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
+        replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
         for answer in replies:
             self.stats.auto_replies += 1
             self.scheduler.call_at(
@@ -1143,8 +1171,8 @@ class Smsc:
             message_id=receipt_id,
             submitted=msg.submitted_count,
             delivered=1 if state is MessageState.DELIVERED else 0,
-            submit_date=_utc(msg.submit_time),
-            done_date=_utc(now if intermediate or msg.final_time is None else msg.final_time),
+            submit_date=_utc_minute(msg.submit_time),
+            done_date=_utc_minute(now if intermediate or msg.final_time is None else msg.final_time),
             stat=state.stat,
             err=f"{msg.error_code:0{err_digits}d}",
             text=text,

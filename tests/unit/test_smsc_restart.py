@@ -63,6 +63,8 @@ def test_restart_resumes_every_waiting_message_and_every_undelivered_receipt(tmp
     assert retry_times[:3] == [1.0, 2401.0, 3002.0]  # the retry due during the outage ran at restart
     assert second.state(retrying) == MessageState.EXPIRED
     assert second.smsc.message(retrying).final_time == START + 7200.0
+    second.smsc.inject_mo(OFFLINE_HOUR, "447700900001", text="thanks")  # no MO route: back to its MT sender
+    assert [d.kind for d in second.take("esme")][-1] == "mo"
     new_id = second.submit_ok(OK)
     assert new_id > scheduled  # ids continue after the stored counter
 

@@ -383,3 +383,17 @@ def test_messages_lists_newest_first_with_filters() -> None:
     assert [m.message_id for m in h.smsc.messages(limit=1)] == [c]
     assert h.smsc.message(a).source.addr == SENDER
     assert h.smsc.message("nope") is None
+
+
+def test_data_sm_style_message_payload_is_kept_once_and_shows_in_the_receipt() -> None:
+    h = world()
+    text = b"payload text"
+    result: list[SubmitResult] = []
+    sub = h.submission(OK, "", registered_delivery=1, tlvs={Tag.message_payload: text, Tag.user_message_reference: 3})
+    sub.short_message = text  # the adapter puts message_payload's value here (core/api.py)
+    h.smsc.submit(sub, result.append)
+    msg = h.smsc.message(result[0].message_id)
+    assert Tag.message_payload not in msg.tlvs and msg.tlvs[Tag.user_message_reference] == 3
+    h.advance(5.0)
+    [(_, receipt)] = h.receipts()
+    assert receipt.text == "payload text"

@@ -20,14 +20,15 @@ calls ``on_durable`` before returning (unit tests, tools).
 Durability: ``synchronous=NORMAL`` in WAL mode survives a crash of the process (``kill -9``) without losing a
 committed transaction; ``FULL`` also survives power loss, at the cost of an fsync per commit.
 
-Tables: ``messages`` (message_id, system_id, state, final_time, record as JSON), ``outbox`` (delivery_id,
-system_id, record as JSON), ``counters`` (name, value).  In the JSON, octet strings (short_message, octet
-TLVs, network_error_code) are hex, and TLV values carry their type so they come back exactly.
+Tables: ``messages`` (one column per :class:`~smsc.core.message.Message` field: addresses split into
+ton/npi/addr, octet strings as BLOBs, TLVs and attempts as compact JSON text or NULL), ``outbox`` (one column
+per :class:`~smsc.core.api.Delivery` field) and ``counters`` (name, value).  TLV values carry their type in
+the JSON (int, string, octets in hex, list) so they come back exactly.  Plain columns keep the hot path
+cheap: building a row is a tuple, not a JSON document.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sqlite3
@@ -44,21 +45,38 @@ from smsc.smpp.constants import MessageState
 
 log = structlog.get_logger("smsc.store")
 
-SCHEMA_VERSION = 1
+#: PRAGMA user_version of the file.  Version 1 (a JSON record per row) only existed during development.
+SCHEMA_VERSION = 2
 
-_SCHEMA = """
+_MESSAGE_COLUMNS = (
+    "message_id", "system_id", "source_ton", "source_npi", "source_addr", "dest_ton", "dest_npi", "dest_addr",
+    "destination_e164", "carrier", "service_type", "esm_class", "protocol_id", "priority_flag",
+    "registered_delivery", "data_coding", "short_message", "tlvs", "submit_time", "schedule_time",
+    "expiry_time", "state", "final_time", "error_code", "network_error_code", "next_attempt_time", "attempts",
+    "submitted_count", "multi_id",
+)
+_DELIVERY_COLUMNS = (
+    "delivery_id", "system_id", "source_ton", "source_npi", "source_addr", "dest_ton", "dest_npi", "dest_addr",
+    "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "service_type", "tlvs", "kind",
+)
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS messages (
-    message_id TEXT PRIMARY KEY,
-    system_id TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    final_time REAL,
-    record TEXT NOT NULL
+    message_id TEXT PRIMARY KEY, system_id TEXT NOT NULL,
+    source_ton INTEGER, source_npi INTEGER, source_addr TEXT,
+    dest_ton INTEGER, dest_npi INTEGER, dest_addr TEXT, destination_e164 TEXT, carrier TEXT, service_type TEXT,
+    esm_class INTEGER, protocol_id INTEGER, priority_flag INTEGER, registered_delivery INTEGER,
+    data_coding INTEGER, short_message BLOB, tlvs TEXT,
+    submit_time REAL, schedule_time REAL, expiry_time REAL, state INTEGER NOT NULL, final_time REAL,
+    error_code INTEGER, network_error_code BLOB, next_attempt_time REAL, attempts TEXT,
+    submitted_count INTEGER, multi_id TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_final_time ON messages (final_time) WHERE final_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox (
-    delivery_id INTEGER PRIMARY KEY,
-    system_id TEXT NOT NULL,
-    record TEXT NOT NULL
+    delivery_id INTEGER PRIMARY KEY, system_id TEXT NOT NULL,
+    source_ton INTEGER, source_npi INTEGER, source_addr TEXT, dest_ton INTEGER, dest_npi INTEGER, dest_addr TEXT,
+    esm_class INTEGER, protocol_id INTEGER, priority_flag INTEGER, data_coding INTEGER, short_message BLOB,
+    service_type TEXT, tlvs TEXT, kind TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
@@ -66,8 +84,16 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
-_UPSERT_MESSAGE = "INSERT OR REPLACE INTO messages (message_id, system_id, state, final_time, record) VALUES (?, ?, ?, ?, ?)"
-_INSERT_DELIVERY = "INSERT OR REPLACE INTO outbox (delivery_id, system_id, record) VALUES (?, ?, ?)"
+_UPSERT_MESSAGE = (
+    f"INSERT OR REPLACE INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))})"
+)
+_INSERT_DELIVERY = (
+    f"INSERT OR REPLACE INTO outbox ({', '.join(_DELIVERY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_DELIVERY_COLUMNS))})"
+)
+_SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages ORDER BY rowid"
+_SELECT_DELIVERIES = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM outbox ORDER BY delivery_id"
 _DELETE_DELIVERY = "DELETE FROM outbox WHERE delivery_id = ?"
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
@@ -75,14 +101,14 @@ _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
 
 
-# -- records <-> JSON ---------------------------------------------------------------------------------------
+# -- records <-> rows ---------------------------------------------------------------------------------------
 
 
 def _tlv_value_to_json(value: Any) -> list[Any]:
     if isinstance(value, bool):
         return ["i", int(value)]
     if isinstance(value, int):
-        return ["i", value]
+        return ["i", int(value)]
     if isinstance(value, str):
         return ["s", value]
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -109,86 +135,90 @@ def _tlv_value_from_json(item: list[Any]) -> Any:
     raise ValueError(f"unknown TLV value kind {kind!r}")
 
 
-def _tlvs_to_json(tlvs: dict[int, Any]) -> list[list[Any]]:
-    return [[int(tag), *_tlv_value_to_json(value)] for tag, value in tlvs.items()]
+def tlvs_to_text(tlvs: dict[int, Any]) -> str | None:
+    """TLVs as JSON ``[[tag, kind, value], ...]`` (kind i/s/b/l/n, bytes in hex), None when there are none."""
+    if not tlvs:
+        return None
+    return json.dumps([[int(tag), *_tlv_value_to_json(value)] for tag, value in tlvs.items()], separators=(",", ":"))
 
 
-def _tlvs_from_json(items: list[list[Any]]) -> dict[int, Any]:
-    return {int(tag): _tlv_value_from_json([kind, value]) for tag, kind, value in items}
-
-
-def _address_to_json(address: Address) -> list[Any]:
-    return [address.ton, address.npi, address.addr]
-
-
-def _address_from_json(item: list[Any]) -> Address:
-    return Address(ton=int(item[0]), npi=int(item[1]), addr=str(item[2]))
-
-
-_MESSAGE_SPECIAL = frozenset({
-    "source", "destination", "short_message", "tlvs", "state", "network_error_code", "attempts",
-})
-_MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Message))
-_DELIVERY_FIELDS = tuple(f.name for f in dataclasses.fields(Delivery))
-
-
-def message_to_json(message: Message) -> str:
-    """The JSON text a message is stored as (every field of :class:`Message`)."""
-    record: dict[str, Any] = {}
-    for name in _MESSAGE_FIELDS:
-        if name not in _MESSAGE_SPECIAL:
-            record[name] = getattr(message, name)
-    record["source"] = _address_to_json(message.source)
-    record["destination"] = _address_to_json(message.destination)
-    record["short_message"] = message.short_message.hex()
-    record["tlvs"] = _tlvs_to_json(message.tlvs)
-    record["state"] = int(message.state)
-    nec = message.network_error_code
-    record["network_error_code"] = None if nec is None else nec.hex()
-    record["attempts"] = [[a.time, a.outcome, a.err] for a in message.attempts]
-    return json.dumps(record, separators=(",", ":"))
-
-
-def message_from_json(text: str) -> Message:
-    """Inverse of :func:`message_to_json`; fields unknown to this version are ignored, missing ones default.
+def tlvs_from_text(text: str | None) -> dict[int, Any]:
+    """Inverse of :func:`tlvs_to_text`.
 
     Raises:
-        ValueError: the text is not a stored message record.
+        ValueError: the text is not a stored TLV list.
     """
-    record = json.loads(text)
-    kwargs: dict[str, Any] = {k: v for k, v in record.items() if k in _MESSAGE_FIELDS and k not in _MESSAGE_SPECIAL}
-    kwargs["source"] = _address_from_json(record["source"])
-    kwargs["destination"] = _address_from_json(record["destination"])
-    kwargs["short_message"] = bytes.fromhex(record.get("short_message", ""))
-    kwargs["tlvs"] = _tlvs_from_json(record.get("tlvs", []))
-    kwargs["state"] = MessageState(record.get("state", MessageState.ENROUTE))
-    nec = record.get("network_error_code")
-    kwargs["network_error_code"] = None if nec is None else bytes.fromhex(nec)
-    kwargs["attempts"] = [Attempt(time=t, outcome=o, err=e) for t, o, e in record.get("attempts", [])]
-    return Message(**kwargs)
+    if not text:
+        return {}
+    return {int(tag): _tlv_value_from_json([kind, value]) for tag, kind, value in json.loads(text)}
 
 
-def delivery_to_json(delivery: Delivery) -> str:
-    """The JSON text an outbox entry is stored as."""
-    record: dict[str, Any] = {}
-    for name in _DELIVERY_FIELDS:
-        record[name] = getattr(delivery, name)
-    record["source"] = _address_to_json(delivery.source)
-    record["destination"] = _address_to_json(delivery.destination)
-    record["short_message"] = delivery.short_message.hex()
-    record["tlvs"] = _tlvs_to_json(delivery.tlvs)
-    return json.dumps(record, separators=(",", ":"))
+def message_to_row(message: Message) -> tuple[Any, ...]:
+    """The row a message is stored as (columns :data:`_MESSAGE_COLUMNS`), a snapshot of it now."""
+    source = message.source
+    destination = message.destination
+    attempts = message.attempts
+    return (
+        message.message_id, message.system_id, source.ton, source.npi, source.addr,
+        destination.ton, destination.npi, destination.addr, message.destination_e164, message.carrier,
+        message.service_type, message.esm_class, message.protocol_id, message.priority_flag,
+        message.registered_delivery, message.data_coding, message.short_message,
+        tlvs_to_text(message.tlvs) if message.tlvs else None,
+        message.submit_time, message.schedule_time, message.expiry_time, int(message.state), message.final_time,
+        message.error_code, message.network_error_code, message.next_attempt_time,
+        json.dumps([[a.time, a.outcome, a.err] for a in attempts], separators=(",", ":")) if attempts else None,
+        message.submitted_count, message.multi_id,
+    )
 
 
-def delivery_from_json(text: str) -> Delivery:
-    """Inverse of :func:`delivery_to_json`."""
-    record = json.loads(text)
-    kwargs: dict[str, Any] = {k: v for k, v in record.items() if k in _DELIVERY_FIELDS}
-    kwargs["source"] = _address_from_json(record["source"])
-    kwargs["destination"] = _address_from_json(record["destination"])
-    kwargs["short_message"] = bytes.fromhex(record.get("short_message", ""))
-    kwargs["tlvs"] = _tlvs_from_json(record.get("tlvs", []))
-    return Delivery(**kwargs)
+def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
+    """Inverse of :func:`message_to_row`.
+
+    Raises:
+        ValueError, TypeError: the row is not a stored message.
+    """
+    (message_id, system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, e164, carrier,
+     service_type, esm_class, protocol_id, priority_flag, registered_delivery, data_coding, short_message, tlvs,
+     submit_time, schedule_time, expiry_time, state, final_time, error_code, nec, next_attempt_time, attempts,
+     submitted_count, multi_id) = row
+    return Message(
+        message_id=message_id, system_id=system_id,
+        source=Address(ton=source_ton, npi=source_npi, addr=source_addr),
+        destination=Address(ton=dest_ton, npi=dest_npi, addr=dest_addr),
+        destination_e164=e164, carrier=carrier, service_type=service_type, esm_class=esm_class,
+        protocol_id=protocol_id, priority_flag=priority_flag, registered_delivery=registered_delivery,
+        data_coding=data_coding, short_message=bytes(short_message or b""), tlvs=tlvs_from_text(tlvs),
+        submit_time=submit_time, schedule_time=schedule_time, expiry_time=expiry_time,
+        state=MessageState(state), final_time=final_time, error_code=error_code,
+        network_error_code=None if nec is None else bytes(nec), next_attempt_time=next_attempt_time,
+        attempts=[Attempt(time=t, outcome=o, err=e) for t, o, e in json.loads(attempts)] if attempts else [],
+        submitted_count=submitted_count, multi_id=multi_id or "",
+    )
+
+
+def delivery_to_row(delivery: Delivery) -> tuple[Any, ...]:
+    """The row an outbox entry is stored as (columns :data:`_DELIVERY_COLUMNS`)."""
+    source = delivery.source
+    destination = delivery.destination
+    return (
+        delivery.delivery_id, delivery.system_id, source.ton, source.npi, source.addr,
+        destination.ton, destination.npi, destination.addr, delivery.esm_class, delivery.protocol_id,
+        delivery.priority_flag, delivery.data_coding, delivery.short_message, delivery.service_type,
+        tlvs_to_text(delivery.tlvs), delivery.kind,
+    )
+
+
+def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
+    """Inverse of :func:`delivery_to_row`."""
+    (delivery_id, system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, esm_class,
+     protocol_id, priority_flag, data_coding, short_message, service_type, tlvs, kind) = row
+    return Delivery(
+        delivery_id=delivery_id, system_id=system_id,
+        source=Address(ton=source_ton, npi=source_npi, addr=source_addr),
+        destination=Address(ton=dest_ton, npi=dest_npi, addr=dest_addr),
+        esm_class=esm_class, protocol_id=protocol_id, priority_flag=priority_flag, data_coding=data_coding,
+        short_message=bytes(short_message or b""), service_type=service_type, tlvs=tlvs_from_text(tlvs), kind=kind,
+    )
 
 
 # -- the store ----------------------------------------------------------------------------------------------
@@ -302,8 +332,11 @@ class SqliteStore:
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"store schema version {version} is newer than this smsc ({SCHEMA_VERSION})")
+        if version not in (0, SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(
+                f"store schema version {version} is not the one this smsc writes ({SCHEMA_VERSION}): "
+                "use another store.path or delete the file"
+            )
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -317,17 +350,17 @@ class SqliteStore:
         conn = self._connect()
         try:
             messages: list[Message] = []
-            for message_id, record in conn.execute("SELECT message_id, record FROM messages ORDER BY rowid"):
+            for row in conn.execute(_SELECT_MESSAGES):
                 try:
-                    messages.append(message_from_json(record))
+                    messages.append(message_from_row(row))
                 except (ValueError, TypeError, KeyError):
-                    log.exception("store_row_unreadable", table="messages", key=message_id)
+                    log.exception("store_row_unreadable", table="messages", key=row[0])
             deliveries: list[Delivery] = []
-            for delivery_id, record in conn.execute("SELECT delivery_id, record FROM outbox ORDER BY delivery_id"):
+            for row in conn.execute(_SELECT_DELIVERIES):
                 try:
-                    deliveries.append(delivery_from_json(record))
+                    deliveries.append(delivery_from_row(row))
                 except (ValueError, TypeError, KeyError):
-                    log.exception("store_row_unreadable", table="outbox", key=delivery_id)
+                    log.exception("store_row_unreadable", table="outbox", key=row[0])
             counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
         finally:
             conn.close()
@@ -345,13 +378,11 @@ class SqliteStore:
 
     def save_message(self, message: Message) -> None:
         """Insert or update ``message`` in the pending batch (serialised now: later changes are not seen)."""
-        self._local.messages[message.message_id] = (
-            message.message_id, message.system_id, int(message.state), message.final_time, message_to_json(message),
-        )
+        self._local.messages[message.message_id] = message_to_row(message)
 
     def save_delivery(self, delivery: Delivery) -> None:
         """Insert an outbox entry in the pending batch."""
-        self._local.inserts.append((delivery.delivery_id, delivery.system_id, delivery_to_json(delivery)))
+        self._local.inserts.append(delivery_to_row(delivery))
 
     def delete_delivery(self, delivery_id: int) -> None:
         """Delete an outbox entry in the pending batch."""
