@@ -76,7 +76,6 @@ from smsc.smpp.constants import (
 )
 from smsc.smpp.receipt import build_receipt_text
 from smsc.smpp.text import (
-    EncodeError,
     Reassembler,
     choose_coding,
     concat_info,

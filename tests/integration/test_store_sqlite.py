@@ -128,3 +128,38 @@ def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
     stored = {m.message_id for m in SqliteStore(path).load().messages}
     missing = [mid for mid in acked if mid not in stored]
     assert missing == []
+
+
+async def test_smsc_submit_status_0_comes_only_after_the_message_row_is_on_disk(tmp_path: Path) -> None:
+    import random
+
+    from smsc.config import load_config
+    from smsc.core.api import Submission
+    from smsc.core.clock import FakeClock
+    from smsc.core.smsc import Smsc
+
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    config = load_config(None)
+    smsc = Smsc(config, store, FakeClock(), random.Random(3))
+    smsc.start()
+    replies: list = []
+    on_disk: list[bool] = []
+    got = asyncio.Event()
+
+    def reply(result) -> None:
+        on_disk.append(row_exists(path, result.message_id))
+        replies.append(result)
+        if len(replies) == 20:
+            got.set()
+
+    for i in range(20):
+        smsc.submit(Submission(system_id="test", source=Address(ton=1, npi=1, addr="447700900001"),
+                               destination=Address(ton=1, npi=1, addr=f"4477009004{i:02d}"),
+                               short_message=b"x"), reply)
+    assert replies == []  # nothing is replied before the writer thread committed
+    await asyncio.wait_for(got.wait(), 10)
+    assert [r.status for r in replies] == [0] * 20 and all(on_disk)
+    smsc.stop()
+    await loop.run_in_executor(None, store.close)

@@ -15,6 +15,11 @@ except ImportError:  # tests/unit is not a package: pytest put it on sys.path
         outcome_for, receipt_tlvs, rule,
     )
 
+import dataclasses
+import math
+import statistics
+
+from smsc.config import Distribution
 from smsc.smpp.constants import EsmClass
 
 OK = "447700900100"
@@ -263,8 +268,7 @@ def test_absolute_schedule_delivery_time_with_a_utc_offset() -> None:
 
 
 def test_handset_auto_reply_comes_back_as_mo_to_the_sender_system_id() -> None:
-    echo = AutoReply(echo=True, delay=__import__("smsc.config", fromlist=["Distribution"]).Distribution(
-        kind="fixed", value=5.0))
+    echo = AutoReply(echo=True, delay=Distribution(kind="fixed", value=5.0))
     h = Harness(make_config(carrier(rules=(rule(OK, auto_reply=echo),))))
     h.submit_ok(OK, "ping")
     h.advance(6.9)
@@ -318,3 +322,18 @@ def test_outcome_mix_of_a_carrier_is_applied_per_message() -> None:
     assert stats.delivered + stats.undeliverable == 2000
     # binomial(2000, 0.1): sd = 13.4; 5 sd either side
     assert abs(stats.undeliverable - 200) < 5 * 13.4
+
+
+def test_delivery_latency_follows_the_carrier_distribution() -> None:
+    lognormal = Distribution(kind="lognormal", median=3.0, sigma=0.5)
+    cfg = make_config(dataclasses.replace(carrier(), latency=lognormal), max_waiting=5000)
+    h = Harness(cfg, seed=5)
+    n = 2001
+    ids = [h.submit_ok(f"4477{i:08d}") for i in range(n)]
+    h.advance(600.0)
+    logs = [math.log(h.smsc.message(i).final_time - START) for i in ids]
+    # the median of n log-normal draws: log-median ~ N(log 3, (sigma * sqrt(pi / 2) / sqrt(n))^2)
+    standard_error = 0.5 * math.sqrt(math.pi / 2) / math.sqrt(n)
+    assert abs(statistics.median(logs) - math.log(3.0)) < 5 * standard_error
+    # and the spread: sd of the logs is sigma (standard error sigma / sqrt(2 (n - 1)))
+    assert abs(statistics.stdev(logs) - 0.5) < 5 * 0.5 / math.sqrt(2 * (n - 1))
