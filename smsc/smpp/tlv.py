@@ -306,6 +306,20 @@ def _fast_encoder(spec: TlvSpec) -> Callable[[Any], bytes]:
     """A one-tag encoder for the common case (plain int / str / bytes); anything else goes to encode_tlv."""
     tag = int(spec.tag)
     kind = spec.kind
+    if kind is TlvKind.INT and spec.size == 1:
+        head1 = _TL.pack(tag, 1)
+        table: list[bytes] = []  # the 256 possible TLVs, built on first use
+
+        def encode_octet(value: Any) -> bytes:
+            # IntEnum members (MessageState.DELIVERED) take this path too; SizedInt and odd types do not.
+            if type(value) is int or (isinstance(value, int) and type(value) is not SizedInt):
+                if 0 <= value < 256:
+                    if not table:
+                        table.extend(head1 + bytes((i,)) for i in range(256))
+                    return table[value]
+            return encode_tlv(tag, value)
+
+        return encode_octet
     if kind is TlvKind.INT:
         size = spec.size
         head = _TL.pack(tag, size)

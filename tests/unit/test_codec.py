@@ -458,6 +458,10 @@ def test_smpp_error_carries_its_context():
         P.SubmitSm(validity_period="x" * 17),
         P.SubmitSm(short_message=b"x" * 255),
         P.SubmitSm(esm_class=256),
+        P.SubmitSm(esm_class=-1),
+        P.SubmitSm(data_coding=0x110000),
+        P.DeliverSm(source_addr_ton=1000),
+        P.SubmitMulti(dest_addresses=[P.SmeAddress(dest_addr_ton=256)]),
         P.SubmitSm(source_addr="\u20ac"),
         P.SubmitSm(sequence_number=-1),
         P.SubmitSm(sequence_number=1 << 32),
@@ -474,6 +478,24 @@ def test_smpp_error_carries_its_context():
 )
 def test_encoding_a_field_that_does_not_fit_raises_value_error(pdu):
     with pytest.raises(ValueError):
+        encode(pdu)
+
+
+@pytest.mark.parametrize(
+    "pdu",
+    [
+        P.SubmitSm(source_addr=b"123"),  # type: ignore[arg-type]
+        P.SubmitSm(schedule_delivery_time=b"250101120000032+"),  # type: ignore[arg-type]
+        P.SubmitSm(destination_addr=447700900123),  # type: ignore[arg-type]
+        P.SubmitSmResp(message_id=b"abc"),  # type: ignore[arg-type]
+        P.SubmitSm(short_message="text"),  # type: ignore[arg-type]
+        P.SubmitSm(esm_class=1.5),  # type: ignore[arg-type]
+        P.BindTransmitter(system_id=b"x" * 20),  # type: ignore[arg-type]
+    ],
+    ids=lambda p: type(p).__name__,
+)
+def test_encoding_a_field_of_the_wrong_type_raises_type_error(pdu):
+    with pytest.raises(TypeError):
         encode(pdu)
 
 
@@ -542,3 +564,10 @@ def test_framer_rejects_a_maximum_below_the_header_size():
 
 def test_layouts_cover_every_class():
     assert set(LAYOUTS) == set(P.PDU_CLASSES.values())
+
+
+def test_error_status_is_a_command_status_member():
+    err = decode_error(raw(CommandId.submit_sm, submit_body(sm=b"x" * 255)))
+    assert err.status is S.ESME_RINVMSGLEN
+    err = decode_error(raw(CommandId.bind_transmitter, bind_body(system_id="x" * 20)))
+    assert err.status is S.ESME_RINVSYSID

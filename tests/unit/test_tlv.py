@@ -155,3 +155,17 @@ def test_table_kinds_match_smpp34_facts_section_4_2():
     assert kinds["source_subaddress"] == (TlvKind.OCTETS, 2, 23)
     assert kinds["its_session_info"] == (TlvKind.OCTETS, 2, 2)
     assert kinds["message_payload"] == (TlvKind.OCTETS, 0, 0xFFFF)
+
+
+def test_one_octet_integers_encode_alike_from_int_enum_and_bool():
+    from smsc.smpp.constants import MessageState
+
+    expected = bytes.fromhex("0427 0001 02")
+    assert encode_tlvs({Tag.message_state: 2}) == expected
+    assert encode_tlvs({Tag.message_state: MessageState.DELIVERED}) == expected
+    assert encode_tlvs({Tag.set_dpf: True}) == bytes.fromhex("0421 0001 01")
+    with pytest.raises(ValueError):
+        encode_tlvs({Tag.message_state: MessageState.DELIVERED + 300})
+    with pytest.raises(ValueError):
+        encode_tlvs({Tag.source_telematics_id: SizedInt(0x1FFFF, 2)})
+    assert encode_tlvs({Tag.source_telematics_id: SizedInt(5, 2)}) == bytes.fromhex("0010 0002 0005")
