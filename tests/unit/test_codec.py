@@ -571,3 +571,60 @@ def test_error_status_is_a_command_status_member():
     assert err.status is S.ESME_RINVMSGLEN
     err = decode_error(raw(CommandId.bind_transmitter, bind_body(system_id="x" * 20)))
     assert err.status is S.ESME_RINVSYSID
+
+
+# -- interoperability with python-smpplib's own PDU encoder and parser (no sockets) ------------------------
+
+
+class _SmpplibClient:
+    """The one thing smpplib's make_pdu/parse_pdu want from a client: sequence numbers."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def next_sequence(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+
+def test_smpplib_requests_decode_and_encode_back_byte_for_byte():
+    smpp = pytest.importorskip("smpplib.smpp")
+    gsm = pytest.importorskip("smpplib.gsm")
+    client = _SmpplibClient()
+    parts, coding, esm_class = gsm.make_parts("\u041f\u0440\u0438\u0432\u0435\u0442 " * 20)
+    requests = [
+        smpp.make_pdu("bind_transceiver", client=client, system_id="test", password="test"),
+        smpp.make_pdu("submit_sm", client=client, source_addr_ton=1, source_addr_npi=1,
+                      source_addr="447700900123", dest_addr_ton=1, dest_addr_npi=1,
+                      destination_addr="447700900456", short_message=b"hello", registered_delivery=1,
+                      sar_msg_ref_num=5, sar_total_segments=2, sar_segment_seqnum=1),
+        *(smpp.make_pdu("submit_sm", client=client, source_addr="1", destination_addr="2",
+                        data_coding=coding, esm_class=esm_class, short_message=part) for part in parts),
+        smpp.make_pdu("enquire_link", client=client),
+        smpp.make_pdu("unbind", client=client),
+    ]  # fmt: skip
+    stream = b"".join(request.generate() for request in requests)
+    decoded = Framer().feed(stream)
+    assert [type(p) for p in decoded] == [P.BindTransceiver, P.SubmitSm] + [P.SubmitSm] * len(parts) + [
+        P.EnquireLink,
+        P.Unbind,
+    ]
+    assert decoded[1].tlvs == {Tag.sar_msg_ref_num: 5, Tag.sar_total_segments: 2, Tag.sar_segment_seqnum: 1}
+    assert decoded[2].esm_class & 0x40 and decoded[2].data_coding == 8
+    assert b"".join(encode(p) for p in decoded) == stream
+
+
+def test_smpplib_parses_what_we_encode():
+    smpp = pytest.importorskip("smpplib.smpp")
+    client = _SmpplibClient()
+    receipt = encode(P.DeliverSm(sequence_number=3, source_addr="447700900456", destination_addr="447700900123",
+                                 esm_class=4, short_message=b"id:42 stat:DELIVRD",
+                                 tlvs={Tag.receipted_message_id: "42", Tag.message_state: 2}))  # fmt: skip
+    pdu = smpp.parse_pdu(receipt, client=client)
+    assert (pdu.command, pdu.sequence, pdu.short_message) == ("deliver_sm", 3, b"id:42 stat:DELIVRD")
+    assert (pdu.receipted_message_id, pdu.message_state) == (b"42", 2)
+    resp = smpp.parse_pdu(encode(P.SubmitSmResp(sequence_number=9, message_id="abc")), client=client)
+    assert (resp.command, resp.sequence, resp.message_id) == ("submit_sm_resp", 9, b"abc")
+    bind = smpp.parse_pdu(encode(P.BindTransceiverResp(sequence_number=1, system_id="smsc",
+                                                       tlvs={Tag.sc_interface_version: 0x34})), client=client)  # fmt: skip
+    assert (bind.command, bind.system_id) == ("bind_transceiver_resp", b"smsc")
