@@ -169,6 +169,8 @@ class Session:
         self._last_transaction = now
         self._enquire_outstanding = False
         self._unbind_sent = False
+        self._bind_pending = False
+        self._held: list[P.Pdu | SmppError] = []
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -203,10 +205,22 @@ class Session:
         """
         if self.state is SessionState.CLOSED:
             return []
-        self._last_received = now
+        items = self._framer.feed(data) if data else []
+        if data:
+            self._last_received = now
+        if self._held:
+            items = self._held + items
+            self._held = []
         events: list[Event] = []
-        for item in self._framer.feed(data):
+        for i, item in enumerate(items):
             if isinstance(item, SmppError):
+                if not item.fatal and item.command_id is not None and item.command_id & 0x80000000:
+                    # An undecodable response: never nack a response (both sides could nack forever);
+                    # the request it answers counts as failed and is retried by whoever sent it.
+                    out = self._outstanding.pop(item.sequence_number, None)
+                    if out is not None and out.context is not None:
+                        events.append(ResponseTimedOut(out.context, out.command_id))
+                    continue
                 self._queue(error_response(item))
                 if item.fatal:
                     self.state = SessionState.CLOSED
@@ -216,7 +230,17 @@ class Session:
             self._handle(item, now, events)
             if self.state is SessionState.CLOSED:
                 break
+            if self._bind_pending:
+                # Nothing after a bind may be handled before the bind is decided: keep the rest.
+                self._held = items[i + 1:]
+                break
         return events
+
+    @property
+    def has_held_input(self) -> bool:
+        """True when PDUs that arrived behind a bind wait for it to be decided; call ``receive_data(b"")``
+        after :meth:`accept_bind` / :meth:`reject_bind` to handle them."""
+        return bool(self._held) and not self._bind_pending
 
     def _handle(self, pdu: P.Pdu, now: float, events: list[Event]) -> None:
         cid = pdu.command_id
@@ -246,6 +270,7 @@ class Session:
         self._last_transaction = now
         bind_type = _BIND_IDS.get(cid)
         if bind_type is not None:
+            self._bind_pending = True
             events.append(BindRequested(pdu, bind_type))  # type: ignore[arg-type]
         else:
             events.append(RequestReceived(pdu))
@@ -284,12 +309,14 @@ class Session:
         if req.interface_version >= 0x34:
             resp.tlvs[0x0210] = 0x34  # sc_interface_version
         self._queue(resp)
+        self._bind_pending = False
         self.state = _BOUND_STATE[request.bind_type]
         self.bind_type = request.bind_type
         self.system_id = req.system_id
 
     def reject_bind(self, request: BindRequested, status: int) -> None:
         """Answer a bind with an error status; the session stays OPEN (SMPP 3.4 section 4.1.2)."""
+        self._bind_pending = False
         self._reject(request.pdu, status)
 
     def respond(self, pdu: P.Pdu) -> None:

@@ -222,3 +222,38 @@ def test_allowed_table_matches_spec_examples() -> None:
     assert SessionState.BOUND_RX not in ALLOWED_REQUESTS[CommandId.submit_sm]
     assert SessionState.BOUND_TRX in ALLOWED_REQUESTS[CommandId.replace_sm]
     assert ALLOWED_REQUESTS[CommandId.bind_transceiver] == {SessionState.OPEN}
+
+
+def test_pdus_behind_a_bind_wait_for_its_decision() -> None:
+    s = Session(now=0.0)
+    data = encode(P.BindTransmitter(sequence_number=1, system_id="a")) + encode(P.SubmitSm(sequence_number=2))
+    (ev,) = s.receive_data(data, 0.0)
+    assert isinstance(ev, BindRequested) and not s.has_held_input
+    s.accept_bind(ev, "smsc")
+    assert s.has_held_input
+    (sub,) = s.receive_data(b"", 0.0)
+    assert isinstance(sub, RequestReceived) and sub.pdu.sequence_number == 2
+    assert not s.has_held_input
+
+
+def test_pdus_behind_a_refused_bind_are_refused_as_unbound() -> None:
+    s = Session(now=0.0)
+    data = encode(P.BindTransmitter(sequence_number=1, system_id="a")) + encode(P.SubmitSm(sequence_number=2))
+    (ev,) = s.receive_data(data, 0.0)
+    s.reject_bind(ev, S.ESME_RINVPASWD)
+    assert s.receive_data(b"", 0.0) == []
+    bind_resp, submit_resp = sent(s)
+    assert bind_resp.command_status == S.ESME_RINVPASWD
+    assert submit_resp.command_status == S.ESME_RINVBNDSTS
+
+
+def test_an_undecodable_response_is_not_nacked_and_fails_its_request() -> None:
+    s = bound()
+    seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    s.data_to_send()
+    # deliver_sm_resp whose message_id has no terminating NUL
+    raw = bytes.fromhex("00000013800000050000000000000000") + b"abc"
+    raw = raw[:12] + seq.to_bytes(4, "big") + raw[16:]
+    (ev,) = s.receive_data(raw, 0.0)
+    assert isinstance(ev, ResponseTimedOut) and ev.context == "d1"
+    assert s.data_to_send() == b""

@@ -1,0 +1,133 @@
+"""Wire one running SMSC: config -> store -> simulated world -> core -> SMPP server (-> HTTP API).
+
+This is the only module that knows every layer.  It also owns the *scheduler driver*: the core keeps all its
+timers in one heap on a simulation clock; here one ``loop.call_at`` handle is armed for the earliest of them
+and re-armed whenever an earlier one appears, so the core never needs asyncio.
+
+Start order: store (read back) -> core (reschedules what was waiting) -> SMPP listeners -> HTTP.
+Stop order: HTTP -> SMPP (unbind every ESME) -> core -> store (write what is pending, close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import structlog
+
+from smsc.config import Config
+from smsc.core.accounts import Accounts
+from smsc.core.clock import Clock, SystemClock
+from smsc.core.routing import build_world
+from smsc.core.smsc import Smsc
+from smsc.core.store.memory import MemoryStore
+from smsc.core.store.sqlite import SqliteStore
+from smsc.server.listen import SmppServer
+
+log = structlog.get_logger("smsc")
+
+
+class SchedulerDriver:
+    """Runs the core scheduler's due timers from the asyncio loop, with one timer handle at a time."""
+
+    def __init__(self, smsc: Smsc, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
+        self.smsc = smsc
+        self.clock = clock
+        self.loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+        smsc.scheduler.on_earlier_deadline = self.arm
+
+    def arm(self, deadline: float | None = None) -> None:
+        """(Re-)arm the loop timer for ``deadline`` (simulation seconds) or the scheduler's earliest."""
+        if deadline is None:
+            deadline = self.smsc.scheduler.next_deadline()
+        if deadline is None:
+            return
+        if self._handle is not None and self._armed_for is not None and self._armed_for <= deadline:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        delay = max(0.0, self.clock.real_delay(deadline - self.clock.now()))
+        self._armed_for = deadline
+        self._handle = self.loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._armed_for = None
+        try:
+            self.smsc.scheduler.run_due(self.clock.now())
+        except Exception:
+            log.exception("scheduler_error")
+        self.arm()
+
+    def stop(self) -> None:
+        """Cancel the pending timer handle."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class App:
+    """One running SMSC built from a :class:`~smsc.config.Config`.
+
+    ``clock`` and ``rng`` may be injected (tests); by default the clock runs at ``simulation.time_scale``
+    and the RNG is seeded from ``simulation.seed`` (random when unset).
+    """
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock(time_scale=config.simulation.time_scale)
+        self.rng = rng or random.Random(config.simulation.seed)
+        self.store: Any = None
+        self.smsc: Smsc | None = None
+        self.smpp: SmppServer | None = None
+        self.http: Any = None
+        self.driver: SchedulerDriver | None = None
+
+    async def start(self, *, host: str | None = None, port: int | None = None, http_port: int | None = None,
+                    http: bool | None = None) -> None:
+        """Open the store, start the core and the listeners (``port`` 0 = any free port)."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        if cfg.store.kind == "memory":
+            self.store = MemoryStore(call_soon=loop.call_soon)
+        else:
+            self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
+                                     call_soon_threadsafe=loop.call_soon_threadsafe)
+        router = build_world(cfg, self.rng)
+        self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
+        self.driver = SchedulerDriver(self.smsc, self.clock, loop)
+        accounts = Accounts.from_config(cfg.accounts, now=loop.time())
+        self.smpp = SmppServer(cfg, self.smsc, accounts, loop=loop)
+        self.smsc.start()
+        self.driver.arm()
+        await self.smpp.start(host, port)
+        host_, port_ = self.smpp.addresses[0]
+        log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,
+                 store=cfg.store.kind, tls_port=self.smpp.addresses[1][1] if len(self.smpp.addresses) > 1 else None)
+        if (cfg.http.enabled if http is None else http):
+            from smsc.http.api import HttpServer
+
+            self.http = HttpServer(self)
+            await self.http.start(cfg.http.host, cfg.http.port if http_port is None else http_port)
+            log.info("listening", protocol="http", host=cfg.http.host, port=self.http.port)
+
+    async def stop(self) -> None:
+        """Stop in reverse order; safe to call twice."""
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        if self.smpp is not None:
+            await self.smpp.stop()
+            self.smpp = None
+        if self.driver is not None:
+            self.driver.stop()
+        if self.smsc is not None:
+            self.smsc.stop()
+            self.smsc = None
+        if self.store is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+            self.store = None
+        log.info("stopped")

@@ -1,0 +1,154 @@
+"""Start the SMPP listeners (plain TCP and optional TLS) and own what all connections share.
+
+:class:`SmppServer` holds the config, the core facade, the accounts policy, the bind registry, plain-int
+counters and the once-a-second timer sweep; it creates one :class:`~smsc.server.protocol.SmppProtocol` per
+accepted socket, refusing sockets above ``max_connections`` or ``max_connections_per_ip``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from smsc.core.accounts import Accounts
+from smsc.core.api import SmscApi
+from smsc.server.binds import BindRegistry
+from smsc.server.protocol import SmppProtocol
+from smsc.smpp.session import SessionTimers
+
+log = structlog.get_logger("smsc.server")
+
+
+@dataclass(slots=True)
+class ServerCounters:
+    """Plain counters, read by the metrics collector at scrape time (no metric objects on the hot path)."""
+
+    connections_opened: int = 0
+    connections_closed: int = 0
+    connections_refused: int = 0
+    binds: int = 0
+    binds_refused: int = 0
+    submits: int = 0
+    throttled: int = 0
+    deliveries_sent: int = 0
+
+
+class SmppServer:
+    """The SMPP side of one running SMSC: listeners, live sessions and their shared state."""
+
+    def __init__(self, config: Any, smsc: SmscApi, accounts: Accounts, *, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.smsc = smsc
+        self.accounts = accounts
+        self.loop = loop
+        srv = config.server
+        self.timers = SessionTimers(
+            session_init=srv.session_init_timer,
+            enquire_link=srv.enquire_link_timer,
+            inactivity=srv.inactivity_timer,
+            response=srv.response_timer,
+        )
+        self.registry = BindRegistry()
+        self.counters = ServerCounters()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._per_ip: dict[str, int] = {}
+        #: Addresses actually bound, as (host, port) pairs; the plain listener first.
+        self.addresses: list[tuple[str, int]] = []
+        smsc.set_gateway(self.registry)
+
+    @property
+    def port(self) -> int:
+        """The port the plain listener is bound to (useful with port 0)."""
+        return self.addresses[0][1]
+
+    def _make_protocol(self) -> asyncio.Protocol:
+        return _Admission(self)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        """Listen on ``host:port`` (config values by default; port 0 picks a free port) and on TLS if set."""
+        srv = self.config.server
+        host = srv.host if host is None else host
+        port = srv.port if port is None else port
+        server = await self.loop.create_server(self._make_protocol, host, port, reuse_address=True, backlog=1024)
+        self._servers.append(server)
+        self.addresses.append(server.sockets[0].getsockname()[:2])
+        tls = srv.tls
+        if tls is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(tls.certfile, tls.keyfile)
+            tserver = await self.loop.create_server(self._make_protocol, host, tls.port, ssl=ctx, reuse_address=True)
+            self._servers.append(tserver)
+            self.addresses.append(tserver.sockets[0].getsockname()[:2])
+        self._sweeper = self.loop.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Run every session's timers once a second (one task for all sessions, not one per session)."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            for proto in self.registry:
+                proto.poll(now)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest."""
+        for s in self._servers:
+            s.close()
+        for proto in self.registry:
+            proto.start_unbind()
+        deadline = self.loop.time() + grace
+        while self.registry.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for proto in self.registry:
+            if proto.transport is not None:
+                proto.transport.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for s in self._servers:
+            await s.wait_closed()
+        self._servers.clear()
+
+    # -- admission control -----------------------------------------------------------------------
+
+    def admit(self, peer_ip: str) -> bool:
+        """Count a new connection from ``peer_ip``; False if a connection limit refuses it."""
+        srv = self.config.server
+        if srv.max_connections and len(self.registry.connections) >= srv.max_connections:
+            return False
+        if srv.max_connections_per_ip and self._per_ip.get(peer_ip, 0) >= srv.max_connections_per_ip:
+            return False
+        self._per_ip[peer_ip] = self._per_ip.get(peer_ip, 0) + 1
+        return True
+
+    def release(self, peer_ip: str) -> None:
+        """Forget a connection counted by :meth:`admit`."""
+        n = self._per_ip.get(peer_ip, 0) - 1
+        if n > 0:
+            self._per_ip[peer_ip] = n
+        else:
+            self._per_ip.pop(peer_ip, None)
+
+
+class _Admission(SmppProtocol):
+    """SmppProtocol with connection-limit checks at accept time."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if peer else ""
+        if not self.server.admit(ip):
+            self.server.counters.connections_refused += 1
+            log.warning("connection_refused", peer=ip, reason="connection limit")
+            self._admitted = False
+            transport.close()
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if getattr(self, "_admitted", False):
+            self.server.release(self.peer)
+            super().connection_lost(exc)

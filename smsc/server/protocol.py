@@ -1,0 +1,436 @@
+"""The asyncio adapter for one SMPP connection: bytes <-> :class:`~smsc.smpp.session.Session` <-> core.
+
+Per socket read: the session decodes every complete PDU and answers what the spec decides; this adapter
+turns the remaining events into core calls (:class:`~smsc.core.api.SmscApi`) and their replies into
+response PDUs; everything produced by one read (and every reply arriving in one loop tick, such as the
+submit_sm_resp released by one store commit) goes out in one ``transport.write``.
+
+Backpressure: when the transport's write buffer passes its high-water mark, or when too many submits are
+waiting for their store commit, the adapter stops reading from the socket until things drain, so a client
+that stops reading cannot make the server's memory grow without bound.  No domain rule lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from smsc.core.api import Address, Delivery, MultiSubmitResult, QueryResult, Submission, SubmitResult
+from smsc.smpp import pdu as P
+from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
+from smsc.smpp.session import (
+    BindRequested,
+    CloseRequested,
+    RequestReceived,
+    ResponseReceived,
+    ResponseTimedOut,
+    Session,
+    Unbound,
+)
+
+if TYPE_CHECKING:
+    from smsc.server.listen import SmppServer
+
+log = structlog.get_logger("smsc.server")
+
+#: Submits waiting for their commit (or a scripted delay) above which we stop reading from the socket.
+MAX_PENDING_REPLIES = 4096
+_SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
+
+
+def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
+    """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with."""
+    tlvs = pdu.tlvs
+    payload = tlvs.get(Tag.message_payload) if tlvs else None
+    if isinstance(pdu, P.SubmitSm):
+        short_message = pdu.short_message
+        if payload is not None:
+            if short_message:
+                return CommandStatus.ESME_RINVMSGLEN  # both carriers used (SMPP 3.4 section 5.3.2.32)
+            short_message = payload
+        extra = dict(
+            protocol_id=pdu.protocol_id,
+            priority_flag=pdu.priority_flag,
+            schedule_delivery_time=pdu.schedule_delivery_time,
+            validity_period=pdu.validity_period,
+            replace_if_present_flag=pdu.replace_if_present_flag,
+        )
+    else:
+        short_message = payload if payload is not None else b""
+        extra = {}
+    if tlvs and pdu.esm_class & EsmClass.UDHI and any(t in tlvs for t in _SAR_TAGS):
+        return CommandStatus.ESME_RINVOPTPARAMVAL  # UDH and SAR TLVs must not be mixed (section 5.2.12)
+    return Submission(
+        system_id=system_id,
+        source=Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
+        destination=Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr),
+        service_type=pdu.service_type,
+        esm_class=pdu.esm_class,
+        registered_delivery=pdu.registered_delivery,
+        data_coding=pdu.data_coding,
+        short_message=short_message,
+        tlvs={k: v for k, v in tlvs.items() if k != Tag.message_payload} if tlvs else {},
+        **extra,
+    )
+
+
+def deliver_sm_for(delivery: Delivery) -> P.DeliverSm:
+    """The deliver_sm carrying ``delivery`` (SMPP 3.4 section 4.6.1); long data goes in message_payload."""
+    tlvs = dict(delivery.tlvs)
+    short_message = delivery.short_message
+    if len(short_message) > 254:
+        tlvs[Tag.message_payload] = short_message
+        short_message = b""
+    return P.DeliverSm(
+        service_type=delivery.service_type,
+        source_addr_ton=delivery.source.ton,
+        source_addr_npi=delivery.source.npi,
+        source_addr=delivery.source.addr,
+        dest_addr_ton=delivery.destination.ton,
+        dest_addr_npi=delivery.destination.npi,
+        destination_addr=delivery.destination.addr,
+        esm_class=delivery.esm_class,
+        protocol_id=delivery.protocol_id,
+        priority_flag=delivery.priority_flag,
+        data_coding=delivery.data_coding,
+        short_message=short_message,
+        tlvs=tlvs,
+    )
+
+
+class SmppProtocol(asyncio.Protocol):
+    """One ESME connection. Created by :class:`~smsc.server.listen.SmppServer` for every accepted socket."""
+
+    def __init__(self, server: SmppServer) -> None:
+        # shared state
+        self.server = server
+        self.smsc = server.smsc
+        self.loop = server.loop
+        # per-connection state
+        self.transport: asyncio.Transport | None = None
+        self.peer: str = ""
+        self.session = Session(
+            now=self.loop.time(),
+            timers=server.timers,
+            max_command_length=server.config.server.max_command_length,
+            window=server.config.server.window,
+        )
+        self._receiving = False
+        self._flush_scheduled = False
+        self._write_paused = False
+        self._read_paused = False
+        self._pending_replies = 0
+        self._wake_after: set[str] = set()
+        self._closing = False
+        self._registered_receiver = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  (uvloop's transports are not subclasses)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else ""
+        self.server.registry.connections.add(self)
+        self.server.counters.connections_opened += 1
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        self._receiving = True
+        try:
+            now = self.loop.time()
+            events = session.receive_data(data, now)
+            while True:
+                for event in events:
+                    self._dispatch(event)
+                if not session.has_held_input:
+                    break
+                events = session.receive_data(b"", now)
+        except Exception:  # a bug must not kill the loop; the ESME gets ESME_RSYSERR-free silence and a close
+            log.exception("connection_error", peer=self.peer, system_id=session.system_id)
+            self._close()
+        finally:
+            self._receiving = False
+        self._flush()
+        if self._wake_after:
+            wake = self.server.registry.wake
+            for system_id in self._wake_after:
+                wake(system_id)
+            self._wake_after.clear()
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        session = self.session
+        was_bound = session.is_bound or session.bind_type is not None
+        session.connection_lost()
+        for delivery_id in session.pending_contexts():
+            self.smsc.delivery_failed(delivery_id)
+        registry = self.server.registry
+        registry.connections.discard(self)
+        if self._registered_receiver:
+            registry.remove_receiver(session.system_id, self)
+            self._registered_receiver = False
+        if was_bound:
+            self.server.accounts.unbound(session.system_id)
+            log.info("unbound", peer=self.peer, system_id=session.system_id, reason=str(exc) if exc else "closed")
+        self.server.counters.connections_closed += 1
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._update_reading()
+        if self.session.can_receive:
+            self.server.registry.wake(self.session.system_id)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        data = self.session.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+        if self._closing and self.transport is not None:
+            self.transport.close()
+
+    def _schedule_flush(self) -> None:
+        if not self._receiving and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        should_pause = self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES
+        if should_pause and not self._read_paused:
+            self._read_paused = True
+            self.transport.pause_reading()
+        elif not should_pause and self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def _close(self) -> None:
+        self._closing = True
+        self._schedule_flush()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _dispatch(self, event: Any) -> None:
+        if type(event) is RequestReceived:
+            self._on_request(event.pdu)
+        elif type(event) is ResponseReceived:
+            self.smsc.delivery_acked(event.context, event.status)
+            self._wake_after.add(self.session.system_id)
+        elif type(event) is BindRequested:
+            self._on_bind(event)
+        elif type(event) is ResponseTimedOut:
+            if event.context is not None:
+                self.smsc.delivery_failed(event.context)
+        elif type(event) is CloseRequested:
+            if event.reason.startswith("framing"):
+                log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id, reason=event.reason)
+            self._close()
+        elif type(event) is Unbound:
+            pass
+
+    def _on_bind(self, event: BindRequested) -> None:
+        server = self.server
+        req = event.pdu
+        status = server.accounts.authenticate(req.system_id, req.password, event.bind_type, self.peer)
+        if status != CommandStatus.ESME_ROK:
+            self.session.reject_bind(event, status)
+            server.counters.binds_refused += 1
+            # never log the password
+            log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name,
+                     status=CommandStatus(status).name)
+            return
+        self.session.accept_bind(event, server.config.server.system_id)
+        server.accounts.bound(req.system_id)
+        server.counters.binds += 1
+        log.info("bound", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower())
+        if event.bind_type.can_receive:
+            server.registry.add_receiver(req.system_id, self)
+            self._registered_receiver = True
+            self._wake_after.add(req.system_id)
+
+    def _on_request(self, pdu: P.Pdu) -> None:
+        cid = pdu.command_id
+        if cid == CommandId.submit_sm or cid == CommandId.data_sm:
+            self._on_submit(pdu)  # type: ignore[arg-type]
+        elif cid == CommandId.submit_multi:
+            self._on_submit_multi(pdu)  # type: ignore[arg-type]
+        elif cid == CommandId.query_sm:
+            self._on_query(pdu)  # type: ignore[arg-type]
+        elif cid == CommandId.cancel_sm:
+            self._on_cancel(pdu)  # type: ignore[arg-type]
+        elif cid == CommandId.replace_sm:
+            self._on_replace(pdu)  # type: ignore[arg-type]
+
+    def _check_submit(self, source_addr: str) -> int:
+        system_id = self.session.system_id
+        server = self.server
+        if not server.accounts.allow_submit(system_id, self.loop.time()):
+            server.counters.throttled += 1
+            return CommandStatus.ESME_RTHROTTLED
+        if not server.accounts.source_allowed(system_id, source_addr):
+            return CommandStatus.ESME_RINVSRCADR
+        return CommandStatus.ESME_ROK
+
+    def _begin_reply(self) -> None:
+        self._pending_replies += 1
+        if self._pending_replies >= MAX_PENDING_REPLIES:
+            self._update_reading()
+
+    def _end_reply(self) -> None:
+        self._pending_replies -= 1
+        if self._read_paused and self._pending_replies < MAX_PENDING_REPLIES // 2:
+            self._update_reading()
+        self._schedule_flush()
+
+    def _on_submit(self, pdu: P.SubmitSm | P.DataSm) -> None:
+        seq = pdu.sequence_number
+        resp_cls = P.SubmitSmResp if type(pdu) is P.SubmitSm else P.DataSmResp
+        status = self._check_submit(pdu.source_addr)
+        sub = _submission(self.session.system_id, pdu) if status == 0 else status
+        if type(sub) is not Submission:
+            self.session.respond(resp_cls(sequence_number=seq, command_status=sub))
+            return
+        self.server.counters.submits += 1
+        self._begin_reply()
+
+        def reply(result: SubmitResult) -> None:
+            self.session.respond(
+                resp_cls(sequence_number=seq, command_status=result.status, message_id=result.message_id)
+            )
+            self._end_reply()
+
+        self.smsc.submit(sub, reply)
+
+    def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
+        seq = pdu.sequence_number
+        status = self._check_submit(pdu.source_addr)
+        if status:
+            self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))
+            return
+        template = P.SubmitSm(
+            service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
+            source_addr_npi=pdu.source_addr_npi, source_addr=pdu.source_addr, esm_class=pdu.esm_class,
+            protocol_id=pdu.protocol_id, priority_flag=pdu.priority_flag,
+            schedule_delivery_time=pdu.schedule_delivery_time, validity_period=pdu.validity_period,
+            registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
+            short_message=pdu.short_message, tlvs=pdu.tlvs,
+        )
+        sub = _submission(self.session.system_id, template)
+        if type(sub) is not Submission:
+            self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
+            return
+        destinations = [
+            Address(ton=d.dest_addr_ton, npi=d.dest_addr_npi, addr=d.destination_addr)
+            for d in pdu.dest_addresses if isinstance(d, P.SmeAddress)
+        ]
+        dl_names = [d.dl_name for d in pdu.dest_addresses if isinstance(d, P.DistributionList)]
+        self.server.counters.submits += 1
+        self._begin_reply()
+
+        def reply(result: MultiSubmitResult) -> None:
+            self.session.respond(P.SubmitMultiResp(
+                sequence_number=seq, command_status=result.status, message_id=result.message_id,
+                unsuccess_smes=[
+                    P.UnsuccessSme(dest_addr_ton=a.ton, dest_addr_npi=a.npi, destination_addr=a.addr,
+                                   error_status_code=code)
+                    for a, code in result.unsuccess
+                ],
+            ))
+            self._end_reply()
+
+        self.smsc.submit_multi(sub, destinations, dl_names, reply)
+
+    def _on_query(self, pdu: P.QuerySm) -> None:
+        seq = pdu.sequence_number
+        self._begin_reply()
+
+        def reply(result: QueryResult) -> None:
+            self.session.respond(P.QuerySmResp(
+                sequence_number=seq, command_status=result.status, message_id=result.message_id,
+                final_date=result.final_date, message_state=result.message_state, error_code=result.error_code,
+            ))
+            self._end_reply()
+
+        source = Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr)
+        self.smsc.query(self.session.system_id, pdu.message_id, source, reply)
+
+    def _on_cancel(self, pdu: P.CancelSm) -> None:
+        seq = pdu.sequence_number
+        self._begin_reply()
+
+        def reply(status: int) -> None:
+            self.session.respond(P.CancelSmResp(sequence_number=seq, command_status=status))
+            self._end_reply()
+
+        self.smsc.cancel(
+            self.session.system_id, pdu.service_type, pdu.message_id,
+            Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
+            Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr),
+            reply,
+        )
+
+    def _on_replace(self, pdu: P.ReplaceSm) -> None:
+        seq = pdu.sequence_number
+        self._begin_reply()
+
+        def reply(status: int) -> None:
+            self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
+            self._end_reply()
+
+        self.smsc.replace(
+            self.session.system_id, pdu.message_id,
+            Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
+            pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery, pdu.short_message,
+            reply,
+        )
+
+    # -- deliveries towards the ESME -------------------------------------------------------------
+
+    def deliver_from_outbox(self, system_id: str, limit: int) -> int:
+        """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many."""
+        session = self.session
+        if self._closing or self._write_paused:
+            return 0
+        room = min(limit, session.window_free)
+        if room <= 0:
+            return 0
+        deliveries = self.smsc.take_deliveries(system_id, room)
+        if not deliveries:
+            return 0
+        now = self.loop.time()
+        for d in deliveries:
+            session.send_request(deliver_sm_for(d), now, d.delivery_id)
+        self.server.counters.deliveries_sent += len(deliveries)
+        self._schedule_flush()
+        return len(deliveries)
+
+    # -- timers and shutdown -------------------------------------------------------------------
+
+    def poll(self, now: float) -> None:
+        """Run the session timers (called about once a second by the server's sweep)."""
+        events = self.session.poll(now)
+        for event in events:
+            self._dispatch(event)
+        if self._wake_after:
+            for system_id in self._wake_after:
+                self.server.registry.wake(system_id)
+            self._wake_after.clear()
+        self._schedule_flush()
+
+    def start_unbind(self) -> None:
+        """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""
+        if self.session.is_bound:
+            self.session.unbind(self.loop.time())
+            self._schedule_flush()
+        else:
+            self._close()

@@ -1,0 +1,225 @@
+"""The SMPP server over real TCP with smpplib as the ESME (issue 3's acceptance checks)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import pytest
+import smpplib.client
+import smpplib.consts as C
+import smpplib.exceptions
+import smpplib.gsm
+
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer, encode
+from smsc.smpp.constants import CommandStatus
+
+from .conftest import RunningSmsc, read_until
+
+DELIVERED_AT_ONCE = "447700900123"  # documented test number in the default config
+
+
+def _submit(client: smpplib.client.Client, text: bytes = b"hello", **kw: Any) -> Any:
+    args: dict[str, Any] = dict(
+        source_addr_ton=C.SMPP_TON_ALNUM, source_addr_npi=C.SMPP_NPI_UNK, source_addr="ACME",
+        dest_addr_ton=C.SMPP_TON_INTL, dest_addr_npi=C.SMPP_NPI_ISDN, destination_addr=DELIVERED_AT_ONCE,
+        short_message=text, registered_delivery=1,
+    )
+    args.update(kw)
+    return client.send_message(**args)
+
+
+def _collect(client: smpplib.client.Client) -> tuple[list[Any], list[Any]]:
+    resps: list[Any] = []
+    delivered: list[Any] = []
+    client.set_message_sent_handler(lambda pdu: resps.append(pdu))
+    client.set_message_received_handler(lambda pdu: delivered.append(pdu))
+    return resps, delivered
+
+
+def _as_str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def test_transceiver_submit_gets_message_id_and_matching_receipt(client_factory: Any) -> None:
+    client = client_factory()
+    client.bind_transceiver(system_id="test", password="test")
+    resps, delivered = _collect(client)
+    _submit(client)
+    read_until(client, lambda: len(resps) == 1 and len(delivered) == 1)
+    message_id = _as_str(resps[0].message_id)
+    assert message_id
+    receipt = delivered[0]
+    assert receipt.esm_class & 0x04
+    text = _as_str(receipt.short_message)
+    assert text.startswith(f"id:{message_id} sub:001 dlvrd:001 submit date:")
+    assert "stat:DELIVRD err:000" in text
+    assert _as_str(receipt.receipted_message_id) == message_id
+    assert int(receipt.message_state) == 2
+    assert _as_str(receipt.source_addr) == DELIVERED_AT_ONCE and _as_str(receipt.destination_addr) == "ACME"
+
+
+def test_transmitter_and_receiver_binds_of_one_account_share_receipts(client_factory: Any) -> None:
+    tx = client_factory()
+    rx = client_factory()
+    tx.bind_transmitter(system_id="test", password="test")
+    rx.bind_receiver(system_id="test", password="test")
+    resps, _ = _collect(tx)
+    _, delivered = _collect(rx)
+    _submit(tx)
+    read_until(tx, lambda: len(resps) == 1)
+    read_until(rx, lambda: len(delivered) == 1)
+    assert _as_str(delivered[0].receipted_message_id) == _as_str(resps[0].message_id)
+
+
+def test_receipt_waits_for_a_receiver_that_binds_later(client_factory: Any) -> None:
+    tx = client_factory()
+    tx.bind_transmitter(system_id="test", password="test")
+    resps, _ = _collect(tx)
+    _submit(tx)
+    read_until(tx, lambda: len(resps) == 1)
+    rx = client_factory()
+    rx.bind_receiver(system_id="test", password="test")
+    _, delivered = _collect(rx)
+    read_until(rx, lambda: len(delivered) == 1)
+    assert _as_str(delivered[0].receipted_message_id) == _as_str(resps[0].message_id)
+
+
+def test_long_ucs2_message_made_by_smpplib_is_accepted_part_by_part(client_factory: Any) -> None:
+    client = client_factory()
+    client.bind_transceiver(system_id="test", password="test")
+    resps, delivered = _collect(client)
+    parts, encoding, esm_class = smpplib.gsm.make_parts("Привет, мир! " * 20)
+    assert encoding == C.SMPP_ENCODING_ISO10646 and len(parts) > 1
+    for part in parts:
+        _submit(client, part, data_coding=encoding, esm_class=esm_class)
+    read_until(client, lambda: len(resps) == len(parts) and len(delivered) == len(parts))
+    assert all(r.status == 0 for r in resps)
+    assert len({_as_str(r.message_id) for r in resps}) == len(parts)
+
+
+def test_enquire_link_and_unbind(client_factory: Any) -> None:
+    client = client_factory()
+    client.bind_transmitter(system_id="test", password="test")
+    client.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=client))
+    resp = client.read_pdu()
+    assert resp.command == "enquire_link_resp" and resp.status == 0
+    resp = client.unbind()
+    assert resp.command == "unbind_resp" and resp.status == 0
+
+
+@pytest.mark.parametrize(
+    ("system_id", "password", "status"),
+    [("test", "wrong", CommandStatus.ESME_RINVPASWD), ("nobody", "test", CommandStatus.ESME_RINVSYSID)],
+)
+def test_bad_credentials_are_refused_with_the_spec_status(
+    client_factory: Any, system_id: str, password: str, status: int
+) -> None:
+    client = client_factory()
+    with pytest.raises(smpplib.exceptions.PDUError) as exc:
+        client.bind_transceiver(system_id=system_id, password=password)
+    assert exc.value.args[1] == status
+
+
+def _raw_connection(server: RunningSmsc) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    return sock
+
+
+def _read_pdus(sock: socket.socket, count: int) -> list[P.Pdu]:
+    framer = Framer()
+    got: list[P.Pdu] = []
+    for _ in range(50):
+        if len(got) >= count:
+            break
+        data = sock.recv(65536)
+        if not data:
+            break
+        got.extend(framer.feed(data))  # type: ignore[arg-type]
+    return got
+
+
+def test_submit_before_bind_gets_invbndsts(smsc_server: RunningSmsc) -> None:
+    with _raw_connection(smsc_server) as sock:
+        sock.sendall(encode(P.SubmitSm(sequence_number=5, destination_addr=DELIVERED_AT_ONCE, short_message=b"x")))
+        (resp,) = _read_pdus(sock, 1)
+        assert isinstance(resp, P.SubmitSmResp)
+        assert (resp.command_status, resp.sequence_number) == (CommandStatus.ESME_RINVBNDSTS, 5)
+
+
+def test_garbage_bytes_get_generic_nack_and_a_close(smsc_server: RunningSmsc) -> None:
+    with _raw_connection(smsc_server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        pdus = _read_pdus(sock, 1)
+        assert isinstance(pdus[0], P.GenericNack) and pdus[0].command_status == CommandStatus.ESME_RINVCMDLEN
+        sock.settimeout(5)
+        assert sock.recv(100) == b""  # the server closed the connection
+
+
+def test_unknown_command_gets_generic_nack_and_the_session_survives(smsc_server: RunningSmsc) -> None:
+    with _raw_connection(smsc_server) as sock:
+        sock.sendall(struct.pack(">IIII", 16, 0x00000999, 0, 77) + encode(P.EnquireLink(sequence_number=78)))
+        nack, el = _read_pdus(sock, 2)
+        assert isinstance(nack, P.GenericNack)
+        assert (nack.command_status, nack.sequence_number) == (CommandStatus.ESME_RINVCMDID, 77)
+        assert isinstance(el, P.EnquireLinkResp) and el.sequence_number == 78
+
+
+def test_pdus_coalesced_in_one_write_are_all_answered(smsc_server: RunningSmsc) -> None:
+    with _raw_connection(smsc_server) as sock:
+        batch = encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+        batch += b"".join(
+            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(2, 52)
+        )
+        sock.sendall(batch)
+        pdus = _read_pdus(sock, 51)
+        resps = [p for p in pdus if isinstance(p, P.SubmitSmResp)]
+        assert isinstance(pdus[0], P.BindTransceiverResp) and pdus[0].command_status == 0
+        assert sorted(r.sequence_number for r in resps) == list(range(2, 52))
+        assert all(r.command_status == 0 and r.message_id for r in resps)
+
+
+def test_too_many_binds_are_refused(smsc_factory: Any, tmp_path: Any) -> None:
+    import dataclasses
+
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, max_binds=1) if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    first = smpplib.client.Client("127.0.0.1", server.port, timeout=5, allow_unknown_opt_params=True)
+    second = smpplib.client.Client("127.0.0.1", server.port, timeout=5, allow_unknown_opt_params=True)
+    try:
+        first.connect()
+        first.bind_transceiver(system_id="test", password="test")
+        second.connect()
+        with pytest.raises(smpplib.exceptions.PDUError) as exc:
+            second.bind_transceiver(system_id="test", password="test")
+        assert exc.value.args[1] == CommandStatus.ESME_RBINDFAIL
+    finally:
+        first.disconnect()
+        second.disconnect()
+
+
+def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) -> None:
+    import dataclasses
+
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, throughput=5.0) if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+        batch += b"".join(
+            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(2, 22)
+        )
+        sock.sendall(batch)
+        resps = [p for p in _read_pdus(sock, 21) if isinstance(p, P.SubmitSmResp)]
+        statuses = [r.command_status for r in resps]
+        assert statuses.count(CommandStatus.ESME_ROK) == 5  # the bucket holds one second's worth
+        assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
