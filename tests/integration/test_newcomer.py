@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +30,25 @@ def _smsc_command() -> list[str]:
 
 
 def _wait_for_port(proc: subprocess.Popen[str], lines: list[str], timeout: float = 30.0) -> int:
-    deadline = time.monotonic() + timeout
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        lines.append(line)
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "listening" and record.get("protocol") == "smpp":
-            return int(record["port"])
-    raise AssertionError("smsc serve did not report its port:\n" + "".join(lines))
+    """Read the child's stderr on a thread (so a silent child cannot block us) until the port line shows."""
+    found: queue.Queue[int] = queue.Queue()
+
+    def reader() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == "listening" and record.get("protocol") == "smpp":
+                found.put(int(record["port"]))
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        return found.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError("smsc serve did not report its port:\n" + "".join(lines)) from None
 
 
 def test_installed_console_script_serves_default_config_and_sends_receipts(tmp_path: Path) -> None:
@@ -57,8 +60,6 @@ def test_installed_console_script_serves_default_config_and_sends_receipts(tmp_p
     )
     try:
         port = _wait_for_port(proc, lines)
-        drain = threading.Thread(target=lambda: [lines.append(x) for x in proc.stderr], daemon=True)  # type: ignore[union-attr]
-        drain.start()
         client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True)
         client.connect()
         try:
