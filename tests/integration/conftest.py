@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
@@ -112,3 +113,71 @@ def read_until(client: smpplib.client.Client, predicate: Callable[[], bool], *, 
 
 __all__ = ["RunningSmsc", "make_config", "read_until", "smpplib"]
 _ = smpplib.consts
+
+
+class RawEsme:
+    """A small blocking ESME built on smsc's own codec, for PDUs smpplib lacks (cancel_sm, replace_sm).
+
+    Every read is bounded by the socket timeout and a maximum count; deliver_sm are acknowledged and kept.
+    """
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        from smsc.smpp.codec import Framer
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.framer = Framer()
+        self.seq = 0
+        self.pending: list[Any] = []
+        self.delivered: list[Any] = []
+
+    def send(self, pdu: Any) -> int:
+        from smsc.smpp.codec import encode
+
+        self.seq += 1
+        pdu.sequence_number = self.seq
+        self.sock.sendall(encode(pdu))
+        return self.seq
+
+    def _read(self) -> None:
+        from smsc.smpp import pdu as P
+        from smsc.smpp.codec import encode
+
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed by the server")
+        for item in self.framer.feed(data):
+            if isinstance(item, P.DeliverSm):
+                self.delivered.append(item)
+                self.sock.sendall(encode(P.DeliverSmResp(sequence_number=item.sequence_number)))
+            else:
+                self.pending.append(item)
+
+    def request(self, pdu: Any, *, max_reads: int = 100) -> Any:
+        """Send ``pdu`` and return the response with its sequence_number."""
+        seq = self.send(pdu)
+        for _ in range(max_reads):
+            for item in self.pending:
+                if getattr(item, "sequence_number", None) == seq:
+                    self.pending.remove(item)
+                    return item
+            self._read()
+        raise AssertionError(f"no response to {type(pdu).__name__}")
+
+    def wait_deliveries(self, count: int, *, max_reads: int = 200) -> list[Any]:
+        """Read until at least ``count`` deliver_sm have arrived; return them all."""
+        for _ in range(max_reads):
+            if len(self.delivered) >= count:
+                break
+            self._read()
+        return self.delivered
+
+    def bind(self, kind: str = "transceiver", system_id: str = "test", password: str = "test") -> Any:
+        from smsc.smpp import pdu as P
+
+        cls = {"transceiver": P.BindTransceiver, "transmitter": P.BindTransmitter, "receiver": P.BindReceiver}[kind]
+        resp = self.request(cls(system_id=system_id, password=password))
+        assert resp.command_status == 0, resp
+        return resp
+
+    def close(self) -> None:
+        self.sock.close()

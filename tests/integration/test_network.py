@@ -1,0 +1,173 @@
+"""The simulated network over real TCP (issue 4): hold, deliver, expire, fail, cancel, replace, query, MO.
+
+The server runs the bundled default config with ``simulation.time_scale`` = 600 (ten simulated minutes per
+real second), so a two-minute offline period takes a fifth of a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import smpplib.client
+import smpplib.consts as C
+
+from smsc.smpp import pdu as P
+from smsc.smpp.constants import CommandStatus, MessageState, Tag
+from smsc.smpp.receipt import parse_receipt_text
+
+from .conftest import RawEsme, RunningSmsc, make_config, read_until
+
+SCALE = 600.0
+
+
+@pytest.fixture
+def fast_world(smsc_factory: Callable[..., RunningSmsc], tmp_path: Path) -> RunningSmsc:
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, time_scale=SCALE))
+    return smsc_factory(cfg)
+
+
+@pytest.fixture
+def esme(fast_world: RunningSmsc) -> Any:
+    client = RawEsme(fast_world.port)
+    client.bind("transceiver")
+    yield client
+    client.close()
+
+
+def submit(esme: RawEsme, destination: str, text: bytes = b"hello", **kw: Any) -> str:
+    resp = esme.request(P.SubmitSm(
+        source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+        destination_addr=destination, short_message=text, registered_delivery=kw.pop("registered_delivery", 1),
+        **kw,
+    ))
+    assert resp.command_status == 0, CommandStatus(resp.command_status).name
+    return resp.message_id
+
+
+def receipts_for(esme: RawEsme, message_id: str, count: int = 1) -> list[P.DeliverSm]:
+    for _ in range(100):
+        got = [d for d in esme.delivered if d.tlvs.get(Tag.receipted_message_id) == message_id]
+        if len(got) >= count:
+            return got
+        esme.wait_deliveries(len(esme.delivered) + 1)
+    raise AssertionError(f"no receipt for {message_id}")
+
+
+def test_offline_handset_is_held_then_delivered_with_intermediate_notice(esme: RawEsme) -> None:
+    mid = submit(esme, "447700900300", registered_delivery=0x11)  # final + intermediate
+    first, final = receipts_for(esme, mid, 2)
+    assert first.esm_class & 0x20 and parse_receipt_text(first.short_message.decode()).stat == "ENROUTE"
+    assert final.esm_class & 0x04
+    r = parse_receipt_text(final.short_message.decode())
+    assert (r.message_id, r.stat) == (mid, "DELIVRD")
+    assert final.tlvs[Tag.message_state] == MessageState.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("destination", "stat", "err", "state"),
+    [
+        ("447700900500", "UNDELIV", "001", MessageState.UNDELIVERABLE),
+        ("447700900600", "REJECTD", "013", MessageState.REJECTED),
+    ],
+)
+def test_failures_come_back_with_stat_err_and_network_error_code(
+    esme: RawEsme, destination: str, stat: str, err: str, state: int
+) -> None:
+    mid = submit(esme, destination, b"failing message text")
+    (receipt,) = receipts_for(esme, mid)
+    text = receipt.short_message.decode()
+    assert f"stat:{stat} err:{err} text:failing message text" in text
+    assert receipt.tlvs[Tag.message_state] == state
+    assert receipt.tlvs[Tag.network_error_code] == bytes([3, 0, int(err)])
+    assert receipt.source_addr == destination and receipt.destination_addr == "ACME"
+
+
+def test_absent_handset_expires_at_the_end_of_its_validity(esme: RawEsme) -> None:
+    mid = submit(esme, "447700900400", validity_period="000000000500000R")  # 5 minutes
+    (receipt,) = receipts_for(esme, mid)
+    r = parse_receipt_text(receipt.short_message.decode())
+    assert (r.stat, r.err) == ("EXPIRED", "006")
+    assert receipt.tlvs[Tag.message_state] == MessageState.EXPIRED
+
+
+def test_query_cancel_and_replace_a_waiting_message(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    mid = submit(esme, "447700900400", b"original")  # never online: waits for days
+    # A message is locked while an attempt is in flight; wait until the first attempt found the handset absent.
+    for _ in range(200):
+        if fast_world.call(lambda: fast_world.app.smsc.message(mid).attempts):
+            break
+        time.sleep(0.01)
+    q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert (q.command_status, q.message_id, q.message_state, q.final_date) == (0, mid, MessageState.ENROUTE, "")
+
+    r = esme.request(P.ReplaceSm(message_id=mid, source_addr_ton=5, source_addr="ACME", short_message=b"replaced"))
+    assert r.command_status == 0
+    assert fast_world.call(lambda: fast_world.app.smsc.message(mid).short_message) == b"replaced"
+
+    c = esme.request(P.CancelSm(message_id=mid, source_addr_ton=5, source_addr="ACME",
+                                dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900400"))
+    assert c.command_status == 0
+    q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert q.message_state == MessageState.DELETED and len(q.final_date) == 16
+
+    # final now: neither cancel nor replace applies any more
+    c = esme.request(P.CancelSm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert c.command_status == CommandStatus.ESME_RCANCELFAIL
+    r = esme.request(P.ReplaceSm(message_id=mid, source_addr_ton=5, source_addr="ACME", short_message=b"x"))
+    assert r.command_status == CommandStatus.ESME_RREPLACEFAIL
+
+
+def test_query_of_an_unknown_message_fails(esme: RawEsme) -> None:
+    q = esme.request(P.QuerySm(message_id="doesnotexist", source_addr_ton=5, source_addr="ACME"))
+    assert q.command_status == CommandStatus.ESME_RQUERYFAIL
+
+
+def test_submit_time_rules_answer_the_configured_status(esme: RawEsme) -> None:
+    for number, status in [("447700900910", CommandStatus.ESME_RSUBMITFAIL),
+                           ("447700900911", CommandStatus.ESME_RTHROTTLED),
+                           ("447700900912", CommandStatus.ESME_RINVDSTADR)]:
+        resp = esme.request(P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=number, short_message=b"x"))
+        assert resp.command_status == status
+
+
+def test_submit_multi_reports_unsuccessful_destinations(esme: RawEsme) -> None:
+    resp = esme.request(P.SubmitMulti(
+        source_addr_ton=5, source_addr="ACME", registered_delivery=1, short_message=b"to many",
+        dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123"),
+                        P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900910"),
+                        P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12125550100")],
+    ))
+    assert resp.command_status == 0 and resp.message_id
+    assert [(u.destination_addr, u.error_status_code) for u in resp.unsuccess_smes] == [
+        ("447700900910", CommandStatus.ESME_RSUBMITFAIL)]
+    receipts = esme.wait_deliveries(2)
+    assert {d.source_addr for d in receipts} == {"447700900123", "12125550100"}
+
+
+def test_mo_from_a_handset_reaches_a_receiver_bind_via_smpplib(fast_world: RunningSmsc) -> None:
+    client = smpplib.client.Client("127.0.0.1", fast_world.port, timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_receiver(system_id="test", password="test")
+        got: list[Any] = []
+        client.set_message_received_handler(lambda pdu: got.append(pdu))
+        fast_world.call(lambda: fast_world.app.smsc.inject_mo("447700900123", "88123", text="Hello from a handset"))
+        read_until(client, lambda: len(got) == 1, max_pdus=20)
+        mo = got[0]
+        assert mo.esm_class == 0 and mo.short_message == b"Hello from a handset"
+        assert mo.source_addr == b"447700900123" and mo.destination_addr == b"88123"
+    finally:
+        client.disconnect()
+
+
+def test_auto_replying_handset_answers_with_an_mo(esme: RawEsme) -> None:
+    submit(esme, "447700900900", b"echo me")
+    deliveries = esme.wait_deliveries(2)
+    mo = [d for d in deliveries if not d.esm_class & 0x04]
+    assert mo and mo[0].source_addr == "447700900900" and b"echo me" in mo[0].short_message
+    _ = C
