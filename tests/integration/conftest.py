@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import subprocess
+import shutil
+import queue
+import json
 import socket
 import dataclasses
 import threading
@@ -115,6 +120,37 @@ __all__ = ["RunningSmsc", "make_config", "read_until", "smpplib"]
 _ = smpplib.consts
 
 
+def smsc_command() -> list[str]:
+    script = Path(sys.executable).with_name("smsc")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("smsc")
+    assert found, "the smsc console script is not installed (pip install -e .)"
+    return [found]
+
+
+def wait_for_port(proc: subprocess.Popen[str], lines: list[str], timeout: float = 30.0) -> int:
+    """Read the child's stderr on a thread (so a silent child cannot block us) until the port line shows."""
+    found: queue.Queue[int] = queue.Queue()
+
+    def reader() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("event") == "listening" and record.get("protocol") == "smpp":
+                found.put(int(record["port"]))
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        return found.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError("smsc serve did not report its port:\n" + "".join(lines)) from None
+
+
 class RawEsme:
     """A small blocking ESME built on smsc's own codec, for PDUs smpplib lacks (cancel_sm, replace_sm).
 
@@ -125,6 +161,7 @@ class RawEsme:
         from smsc.smpp.codec import Framer
 
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.framer = Framer()
         self.seq = 0
         self.pending: list[Any] = []
