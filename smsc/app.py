@@ -92,7 +92,7 @@ class App:
         loop = asyncio.get_running_loop()
         cfg = self.config
         if cfg.store.kind == "memory":
-            self.store = MemoryStore(call_soon=loop.call_soon)
+            self.store = MemoryStore()  # commits inline: replies leave in the same write as the read
         else:
             self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
                                      call_soon_threadsafe=loop.call_soon_threadsafe)

@@ -1,12 +1,13 @@
 """Registry of live SMPP connections and the bound receivers of each system_id.
 
 It is the core's :class:`~smsc.core.api.DeliveryGateway`: when deliveries wait for a system_id, the core
-wakes the registry, which hands them out round-robin to that system_id's receiver and transceiver binds,
-each up to the room left in its window.  Shutdown and metrics also walk this registry.
+wakes the registry; once per loop tick the registry hands them out to that system_id's receiver and
+transceiver binds, each up to the room left in its window, starting with the next bind each time.  Shutdown and metrics also walk this registry.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 class BindRegistry:
     """Live connections, and per system_id the ones that can receive deliver_sm."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        self._drain_scheduled = False
         self.connections: set[SmppProtocol] = set()
         self._receivers: dict[str, list[SmppProtocol]] = {}
         self._cursor: dict[str, int] = {}
@@ -51,28 +54,30 @@ class BindRegistry:
         )
 
     def wake(self, system_id: str) -> None:
-        """Deliveries wait for ``system_id``: give them to its binds, round-robin, within their windows."""
-        if system_id in self._waking:
-            return  # re-entered from a delivery callback: the running loop below picks them up
+        """Deliveries wait for ``system_id``. They are handed out once per loop tick (however many wakes
+        came in it), so that a burst of receipts goes out as one write per connection."""
+        self._waking.add(system_id)
+        if not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        waking, self._waking = self._waking, set()
+        for system_id in waking:
+            self.deliver(system_id)
+
+    def deliver(self, system_id: str) -> int:
+        """Give waiting deliveries of ``system_id`` to its binds now, each up to the room in its window,
+        starting one bind further each time (round-robin over binds). Returns how many were handed out."""
         lst = self._receivers.get(system_id)
         if not lst:
-            return
-        self._waking.add(system_id)
-        try:
-            n = len(lst)
-            start = self._cursor.get(system_id, 0) % n
-            idle_rounds = 0
-            i = start
-            # Bounded: each pass either hands out a delivery or counts an idle bind; stop after a full
-            # round in which no bind took anything.
-            while idle_rounds < n and lst:
-                n = len(lst)
-                proto = lst[i % n]
-                i += 1
-                if proto.deliver_from_outbox(system_id, 1) == 0:
-                    idle_rounds += 1
-                else:
-                    idle_rounds = 0
-            self._cursor[system_id] = i
-        finally:
-            self._waking.discard(system_id)
+            return 0
+        n = len(lst)
+        start = self._cursor.get(system_id, 0) % n
+        self._cursor[system_id] = start + 1
+        total = 0
+        for k in range(n):
+            proto = lst[(start + k) % n]
+            total += proto.deliver_from_outbox(system_id, 1 << 30)
+        return total

@@ -52,7 +52,7 @@ class SmppServer:
             inactivity=srv.inactivity_timer,
             response=srv.response_timer,
         )
-        self.registry = BindRegistry()
+        self.registry = BindRegistry(loop)
         self.counters = ServerCounters()
         self._servers: list[asyncio.base_events.Server] = []
         self._sweeper: asyncio.Task[None] | None = None

@@ -147,17 +147,18 @@ class SmppProtocol(asyncio.Protocol):
                 if not session.has_held_input:
                     break
                 events = session.receive_data(b"", now)
-        except Exception:  # a bug must not kill the loop; the ESME gets ESME_RSYSERR-free silence and a close
+            if self._wake_after:
+                # Refill the windows the deliver_sm_resp of this read opened, in the same write.
+                deliver = self.server.registry.deliver
+                for system_id in self._wake_after:
+                    deliver(system_id)
+                self._wake_after.clear()
+        except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
         finally:
             self._receiving = False
         self._flush()
-        if self._wake_after:
-            wake = self.server.registry.wake
-            for system_id in self._wake_after:
-                wake(system_id)
-            self._wake_after.clear()
 
     def eof_received(self) -> bool | None:
         return False  # close our side too
@@ -423,7 +424,7 @@ class SmppProtocol(asyncio.Protocol):
             self._dispatch(event)
         if self._wake_after:
             for system_id in self._wake_after:
-                self.server.registry.wake(system_id)
+                self.server.registry.deliver(system_id)
             self._wake_after.clear()
         self._schedule_flush()
 
