@@ -1,0 +1,115 @@
+"""Transport behaviour over real sockets: SMPP over TLS, and backpressure against a client that stops reading."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import smpplib.client
+
+from smsc.config import TlsConfig
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import encode
+
+from .conftest import RunningSmsc, make_config, read_until
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = smsc_factory(cfg)
+    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    client = smpplib.client.Client("127.0.0.1", tls_port, timeout=5, ssl_context=ctx, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transceiver(system_id="test", password="test")
+        resps: list[Any] = []
+        receipts: list[Any] = []
+        client.set_message_sent_handler(lambda pdu: resps.append(pdu))
+        client.set_message_received_handler(lambda pdu: receipts.append(pdu))
+        client.send_message(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                            destination_addr="447700900123", short_message=b"over tls", registered_delivery=1)
+        read_until(client, lambda: len(resps) == 1 and len(receipts) == 1, max_pdus=20)
+        assert receipts[0].receipted_message_id == resps[0].message_id
+    finally:
+        client.disconnect()
+
+
+def test_a_client_that_stops_reading_cannot_grow_server_memory(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
+) -> None:
+    """The ESME submits as fast as it can and never reads: once the kernel buffers are full the server's
+    write buffer passes its high-water mark and the server stops reading that socket (so it stops taking
+    submits), instead of queueing responses without bound."""
+    cfg = make_config(tmp_path)
+    server = smsc_factory(dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory")))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, so the window stays small
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    try:
+        sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
+        submit = bytearray(encode(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
+                                             dest_addr_npi=1, destination_addr="447700900123",
+                                             short_message=b"x" * 10)))
+        batch = bytearray()
+        for seq in range(2, 1002):
+            submit[12:16] = seq.to_bytes(4, "big")
+            batch += submit
+        pending = b""
+        blocked_since: float | None = None
+        deadline = time.monotonic() + 60
+        sent = 0
+        while time.monotonic() < deadline and sent < 200_000_000:  # bounded in time and bytes
+            if not pending:
+                pending = bytes(batch)
+            try:
+                n = sock.send(pending)
+            except BlockingIOError:
+                blocked_since = blocked_since or time.monotonic()
+                if time.monotonic() - blocked_since > 2.0:
+                    break  # blocked for 2 s: the server no longer reads from us
+                time.sleep(0.05)
+                continue
+            blocked_since = None
+            sent += n
+            pending = pending[n:]
+        else:
+            pytest.fail("the server kept reading from a client that never reads")
+
+        def state() -> list[tuple[int, bool]]:
+            return [(p.transport.get_write_buffer_size(), p._read_paused)
+                    for p in server.app.smpp.registry.connections if p.transport]  # type: ignore[union-attr]
+
+        ((buffered, read_paused),) = server.call(state)
+        assert read_paused
+        assert 0 < buffered < 2 * 1024 * 1024  # high-water mark plus at most one read's worth of responses
+    finally:
+        sock.close()
