@@ -50,6 +50,8 @@ class RunningSmsc:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=timeout)
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return
         try:
             asyncio.run_coroutine_threadsafe(self.app.stop(), self.loop).result(timeout=15)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 from typing import Any
 
 import pytest
@@ -223,3 +224,25 @@ def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) ->
         statuses = [r.command_status for r in resps]
         assert statuses.count(CommandStatus.ESME_ROK) == 5  # the bucket holds one second's worth
         assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
+
+
+def test_shutdown_sends_unbind_to_every_bound_esme(smsc_factory: Any) -> None:
+    server = smsc_factory()
+    esmes = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+    try:
+        for i, sock in enumerate(esmes):
+            sock.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
+            (resp,) = _read_pdus(sock, 1)
+            assert resp.command_status == 0
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        for sock in esmes:
+            (unbind,) = _read_pdus(sock, 1)
+            assert isinstance(unbind, P.Unbind)
+            sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+            assert sock.recv(100) == b""  # then the server closes
+        stopping.join(timeout=15)
+        assert not stopping.is_alive()
+    finally:
+        for sock in esmes:
+            sock.close()
