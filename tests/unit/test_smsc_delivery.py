@@ -100,7 +100,7 @@ def test_one_alert_timer_wakes_every_message_waiting_for_the_same_handset() -> N
     # priority 0 messages to a handset known absent join the wait without an attempt of their own
     for message_id in later:
         assert h.attempts(message_id) == []
-    assert len(h.smsc._absent) == 1
+    assert len(h.smsc.machine.absent) == 1
     h.advance(600.0)
     for message_id in [first, *later]:
         assert h.state(message_id) == MessageState.DELIVERED

@@ -241,7 +241,7 @@ def test_cancel_a_waiting_message_by_id_gives_deleted_and_a_failure_receipt() ->
     [(delivery, receipt)] = h.receipts()
     assert receipt.stat == "DELETED"
     assert h.query(message_id).message_state == MessageState.DELETED
-    assert h.smsc._absent == {}  # the number's alert wait went with its last message
+    assert h.smsc.machine.absent == {}  # the number's alert wait went with its last message
 
 
 def test_cancel_fails_for_final_unknown_foreign_and_in_flight_messages() -> None:

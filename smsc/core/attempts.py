@@ -1,0 +1,342 @@
+"""The delivery machine: from an accepted message to its final state, attempt by attempt.
+
+After the submit is on disk the message waits for its schedule_delivery_time, then for its carrier's capacity
+(a token bucket in simulation time; the queue is ordered by priority_flag, then submit time), then is
+*attempted*: the carrier draws an outcome that arrives after its latency.  Outcomes:
+
+* delivered -> DELIVERED (then the handset's auto-replies);
+* absent -> the message waits for the handset's alert: one timer per number wakes every message waiting for
+  it, as the HLR's alertServiceCentre does (no polling); a priority-0 message to a number already known
+  absent joins the wait without an attempt (the HLR's message-waiting flag);
+* temporary -> retried on the carrier's retry schedule;
+* undeliverable -> UNDELIVERABLE; rejected -> REJECTED; end of the validity period -> EXPIRED.
+
+Each attempt is recorded on the :class:`~smsc.core.message.Message`; every state change is saved to the store
+and committed; receipts follow registered_delivery (:mod:`smsc.core.receipts`).  Everything runs on the
+event-loop thread, driven by the :class:`~smsc.core.scheduler.Scheduler`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from itertools import count
+from typing import Any, Callable
+
+import structlog
+
+from smsc.core.clock import Clock
+from smsc.core.message import Attempt
+from smsc.core.mo import MoService
+from smsc.core.receipts import Receipts, wants_receipt
+from smsc.core.scheduler import Scheduler
+from smsc.core.stats import SmscStats
+from smsc.core.store.base import MessageStore
+from smsc.core.tracks import CarrierQueue, MessageIndex, NumberWait, Track
+from smsc.smpp.constants import MessageState, RegisteredDelivery
+
+log = structlog.get_logger("smsc.core")
+
+#: err: code of the UNDELIV receipt when ``topology.no_route`` is "undeliverable" and no route matched
+#: (MAP unknownSubscriber: the network has no such number; carrier-behaviour.md 1.2).
+NO_ROUTE_ERR = 1
+#: Shortest retry or alert delay, simulation seconds: a zero delay with a zero latency would spin.
+MIN_DELAY = 1.0
+
+_FINAL_BY_KIND = {
+    "delivered": MessageState.DELIVERED,
+    "undeliverable": MessageState.UNDELIVERABLE,
+    "rejected": MessageState.REJECTED,
+}
+
+
+def _nothing() -> None:
+    return None
+
+
+class AttemptMachine:
+    """Moves waiting messages through their phases (see :class:`~smsc.core.tracks.Track`) to a final state.
+
+    Args:
+        index: the message index (waiting messages are unregistered from it when final).
+        store: where every state change is saved.
+        commit: makes the store's pending batch durable (the SMSC's, which also saves the id counters).
+        receipts: queues receipts.
+        mo: runs auto-replies after a delivery.
+        scheduler, clock, rng, stats: the world's timers, time, chance and counters.
+        retry_schedule: seconds before each retry of a temporary failure when the carrier has none.
+    """
+
+    def __init__(
+        self, index: MessageIndex, store: MessageStore, commit: Callable[[Callable[[], None]], None],
+        receipts: Receipts, mo: MoService, scheduler: Scheduler, clock: Clock, rng: random.Random,
+        stats: SmscStats, retry_schedule: tuple[float, ...],
+    ) -> None:
+        self.index = index
+        self.store = store
+        self._commit = commit
+        self.receipts = receipts
+        self.mo = mo
+        self.scheduler = scheduler
+        self.clock = clock
+        self.rng = rng
+        self.stats = stats
+        self.retry_schedule = retry_schedule
+        #: Numbers whose handset was found absent -> the messages waiting for its alert.
+        self.absent: dict[str, NumberWait] = {}
+        self._carrier_queues: dict[str, CarrierQueue] = {}
+        self._queue_seq = count()
+
+    # -- entering the machine -------------------------------------------------------------------------------
+
+    def resume(self, track: Track) -> None:
+        """Put a waiting message into the phase its record says: scheduled, retry wait, waiting for its
+        handset, or due for an attempt now.  Used after accept, replace_sm and restart."""
+        msg = track.msg
+        now = self.clock.now()
+        if now >= msg.expiry_time:
+            self.expire(track)
+            return
+        if track.carrier is None:
+            self.finalise(track, MessageState.UNDELIVERABLE, NO_ROUTE_ERR, None, outcome="undeliverable")
+            self._commit(_nothing)
+            return
+        if msg.schedule_time is not None and msg.schedule_time > now:
+            self._set_timer(track, "scheduled", msg.schedule_time, self._on_due)
+            return
+        if msg.next_attempt_time is not None and msg.next_attempt_time > now:
+            self._set_timer(track, "retry", min(msg.next_attempt_time, msg.expiry_time), self._on_due)
+            return
+        if msg.attempts and msg.attempts[-1].outcome == "absent":
+            handsets = track.carrier.handsets
+            if not handsets.is_online(msg.destination_e164, now):
+                self._wait_absent(track, handsets.next_online(msg.destination_e164, now))
+                return
+        self._enqueue(track, alerted=False)
+
+    def _set_timer(self, track: Track, phase: str, when: float, callback: Callable[[Any], None]) -> None:
+        track.phase = phase
+        track.gen += 1
+        track.timer = self.scheduler.call_at(when, callback, (track, track.gen))
+
+    def _on_due(self, arg: tuple[Track, int]) -> None:
+        """Schedule time reached, retry time reached, or validity ended while waiting."""
+        track, gen = arg
+        if track.gen != gen:
+            return
+        track.timer = None
+        msg = track.msg
+        if self.clock.now() >= msg.expiry_time:
+            self.expire(track)
+            return
+        if track.phase == "retry":
+            msg.next_attempt_time = None
+        self._enqueue(track, alerted=False)
+
+    def _enqueue(self, track: Track, *, alerted: bool) -> None:
+        """Attempt now, or wait for the carrier's capacity.  A priority-0 message to a handset already known
+        absent joins the messages waiting for its alert without an attempt (the HLR's message-waiting flag;
+        GSM lets priority messages try anyway)."""
+        msg = track.msg
+        if not alerted and msg.priority_flag == 0:
+            wait = self.absent.get(msg.destination_e164)
+            if wait is not None:
+                self._join_wait(track, wait)
+                return
+        carrier = track.carrier
+        capacity = getattr(carrier, "capacity", None)
+        if not capacity:
+            self._attempt(track)
+            return
+        queue = self._carrier_queues.get(carrier.name)
+        now = self.clock.now()
+        if queue is None:
+            queue = self._carrier_queues[carrier.name] = CarrierQueue(float(capacity), now)
+        if not queue.heap and queue.bucket.take(now):
+            self._attempt(track)
+            return
+        track.phase = "queued"
+        track.gen += 1
+        heapq.heappush(queue.heap, (-msg.priority_flag, msg.submit_time, next(self._queue_seq), track.gen, track))
+        self.stats.queued += 1
+        if queue.timer is None:
+            queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
+
+    def _drain(self, queue: CarrierQueue) -> None:
+        queue.timer = None
+        now = self.clock.now()
+        heap = queue.heap
+        while heap:
+            _, _, _, gen, track = heap[0]
+            if track.gen != gen or track.phase != "queued":
+                heapq.heappop(heap)
+                continue
+            if not queue.bucket.take(now):
+                break
+            heapq.heappop(heap)
+            self.stats.queued -= 1
+            self._attempt(track)
+        if heap:
+            queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
+
+    # -- attempts and their outcomes ------------------------------------------------------------------------
+
+    def _attempt(self, track: Track) -> None:
+        msg = track.msg
+        now = self.clock.now()
+        if now >= msg.expiry_time:
+            self.expire(track)
+            return
+        outcome = track.carrier.attempt(msg.destination_e164, now, self.rng)
+        self.stats.attempts += 1
+        self.stats.in_flight += 1
+        track.phase = "inflight"
+        track.gen += 1
+        when = now + max(0.0, float(outcome.latency))
+        track.timer = self.scheduler.call_at(when, self._on_outcome_due, (track, track.gen, outcome))
+
+    def _on_outcome_due(self, arg: tuple[Track, int, Any]) -> None:
+        track, gen, outcome = arg
+        if track.gen != gen:
+            return
+        track.timer = None
+        self.stats.in_flight -= 1
+        track.phase = "outcome"
+        msg = track.msg
+        now = self.clock.now()
+        kind = outcome.kind
+        err = int(outcome.err or 0)
+        nec = outcome.network_error_code
+        msg.attempts.append(Attempt(time=now, outcome=kind, err=err))
+        final_state = _FINAL_BY_KIND.get(kind)
+        if final_state is not None:
+            if final_state is MessageState.DELIVERED:
+                err, nec = 0, None
+            self.finalise(track, final_state, err, nec, outcome=None)
+            if final_state is MessageState.DELIVERED:
+                self.mo.auto_replies(track.msg, track.carrier)
+            return
+        if kind not in ("absent", "temporary"):
+            log.warning("unknown_outcome", kind=kind, message_id=msg.message_id)
+            kind = "temporary"
+        msg.error_code = err
+        msg.network_error_code = nec
+        failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
+        if failures == 1 and msg.registered_delivery & RegisteredDelivery.INTERMEDIATE:
+            self.receipts.queue(msg, track.carrier, intermediate=True)
+        if now >= msg.expiry_time:
+            self.expire(track)
+            return
+        if kind == "absent":
+            self.stats.absent += 1
+            self._wait_absent(track, outcome.online_at)
+        else:
+            self.stats.retries += 1
+            schedule = tuple(getattr(track.carrier, "retry_schedule", ()) or ()) or self.retry_schedule
+            next_time = now + max(MIN_DELAY, float(schedule[min(failures, len(schedule)) - 1]))
+            msg.next_attempt_time = next_time
+            self._set_timer(track, "retry", min(next_time, msg.expiry_time), self._on_due)
+        self.store.save_message(msg)
+        self._commit(_nothing)
+
+    # -- absent handsets (one alert timer per number) --------------------------------------------------------
+
+    def _wait_absent(self, track: Track, online_at: float | None) -> None:
+        e164 = track.msg.destination_e164
+        wait = self.absent.get(e164)
+        if wait is None:
+            wait = self.absent[e164] = NumberWait(e164)
+        if online_at is not None:
+            online_at = max(online_at, self.clock.now() + MIN_DELAY)  # never a same-instant alert loop
+        if online_at is not None and online_at != wait.online_at:
+            self.scheduler.cancel(wait.timer)
+            wait.online_at = online_at
+            wait.timer = self.scheduler.call_at(online_at, self._on_alert, wait)
+        self._join_wait(track, wait)
+
+    def _join_wait(self, track: Track, wait: NumberWait) -> None:
+        msg = track.msg
+        msg.next_attempt_time = None
+        self._set_timer(track, "absent", msg.expiry_time, self._on_due)
+        wait.members[msg.message_id] = track
+
+    def _on_alert(self, wait: NumberWait) -> None:
+        if self.absent.get(wait.e164) is wait:
+            wait.timer = None
+            self.alert(wait.e164)
+
+    def alert(self, e164: str) -> None:
+        """The handset is reachable again: attempt every message waiting for it, best priority first."""
+        wait = self.absent.pop(e164, None)
+        if wait is None:
+            return
+        self.scheduler.cancel(wait.timer)
+        members = sorted(wait.members.values(), key=lambda t: (-t.msg.priority_flag, t.msg.submit_time))
+        for track in members:
+            if track.phase == "absent":
+                self.scheduler.cancel(track.timer)
+                track.timer = None
+                track.gen += 1
+                self._enqueue(track, alerted=True)
+
+    # -- leaving a phase and reaching a final state ----------------------------------------------------------
+
+    def detach(self, track: Track) -> None:
+        """Take a waiting message out of whatever phase it is in (its timers and queue entries die)."""
+        phase = track.phase
+        self.scheduler.cancel(track.timer)
+        track.timer = None
+        if phase == "queued":
+            self.stats.queued -= 1
+        elif phase == "inflight":
+            self.stats.in_flight -= 1
+        elif phase == "absent":
+            e164 = track.msg.destination_e164
+            wait = self.absent.get(e164)
+            if wait is not None:
+                wait.members.pop(track.msg.message_id, None)
+                if not wait.members:
+                    self.scheduler.cancel(wait.timer)
+                    del self.absent[e164]
+        track.gen += 1
+        track.phase = "detached"
+
+    def expire(self, track: Track) -> None:
+        """The validity period ended: EXPIRED."""
+        msg = track.msg
+        self.finalise(track, MessageState.EXPIRED, msg.error_code, msg.network_error_code, outcome="expired")
+
+    def finalise(
+        self, track: Track, state: MessageState, err: int, nec: bytes | None, *, outcome: str | None,
+    ) -> None:
+        """Record the final state, queue the receipt registered_delivery asks for, save and commit."""
+        self.detach(track)
+        msg = track.msg
+        now = self.clock.now()
+        if outcome is not None:
+            msg.attempts.append(Attempt(time=now, outcome=outcome, err=err))
+        msg.state = state
+        msg.final_time = now
+        msg.error_code = err
+        msg.network_error_code = nec
+        msg.next_attempt_time = None
+        index = self.index
+        index.unregister(track)
+        stats = self.stats
+        stats.waiting = len(index.tracks)
+        if state is MessageState.DELIVERED:
+            stats.delivered += 1
+        elif state is MessageState.EXPIRED:
+            stats.expired += 1
+        elif state is MessageState.UNDELIVERABLE:
+            stats.undeliverable += 1
+        elif state is MessageState.REJECTED:
+            stats.rejected += 1
+        elif state is MessageState.DELETED:
+            stats.deleted += 1
+        index.retain_final(msg)
+        self.store.save_message(msg)
+        if wants_receipt(msg):
+            self.receipts.queue(msg, track.carrier, intermediate=False)  # commits with the delivery
+        else:
+            self._commit(_nothing)

@@ -1,0 +1,201 @@
+"""Mobile-originated messages: a handset's MO towards an ESME, and the auto-replies handsets send after an MT.
+
+An MO goes to the system_id of the MO route for the number the handset wrote to, else to the system_id that
+last sent MT to that handset (what a reply to a long number does on a real network), else it is kept under
+system_id "" (counted in ``mo_unrouted``).  Longer than one SMS it is split with a concatenation UDH (esm_class
+0x40) as a network would.  The handset's carrier sees the text first (STOP/START opt-out keywords).
+
+Auto-replies (``handsets.auto_reply``) answer a delivered MT after their delay (simulation seconds); a long MT
+is answered once its last part arrives (parts are reassembled per ESME, sender and handset).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+
+from smsc.core.api import Address, Delivery
+from smsc.core.clock import Clock
+from smsc.core.message import Message
+from smsc.core.numbers import normalise
+from smsc.core.outbox import Outbox
+from smsc.core.scheduler import Scheduler
+from smsc.core.stats import SmscStats
+from smsc.smpp.constants import EsmClass, Npi, Tag, Ton
+from smsc.smpp.text import (
+    Reassembler,
+    choose_coding,
+    concat_info,
+    decode_text,
+    encode_text,
+    parse_udh,
+    split_message,
+)
+
+log = structlog.get_logger("smsc.core")
+
+#: MO destinations of at most this many digits are short codes (TON 3 network specific, NPI 0).
+_SHORT_CODE_MAX_DIGITS = 8
+#: Handsets whose last MT sender is remembered (least recently used forgotten first).
+_LAST_MT_MAX = 1_000_000
+
+
+class MoService:
+    """Queues MO deliveries and runs handset auto-replies.
+
+    Args:
+        router: the world's :class:`~smsc.core.routing.Router` (MO routes, the sender's carrier).
+        outbox: where MO deliveries wait for a receiver.
+        scheduler: runs auto-reply delays.
+        clock: simulation time.
+        rng: draws auto-reply chance and delay.
+        stats: counts ``mo_received``, ``mo_unrouted``, ``auto_replies``.
+        country_code, national_prefix: the topology's numbering, to normalise handset numbers.
+    """
+
+    def __init__(
+        self, router: Any, outbox: Outbox, scheduler: Scheduler, clock: Clock, rng: random.Random,
+        stats: SmscStats, *, country_code: str, national_prefix: str,
+    ) -> None:
+        self.router = router
+        self.outbox = outbox
+        self.scheduler = scheduler
+        self.clock = clock
+        self.rng = rng
+        self.stats = stats
+        self._country_code = country_code
+        self._national_prefix = national_prefix
+        self._last_mt: OrderedDict[str, str] = OrderedDict()
+        self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
+        self._mo_reference = 0
+
+    def inject_mo(
+        self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
+        data_coding: int | None = None,
+    ) -> list[int]:
+        """A handset (``source``) sends a message to ``destination`` (a number or short code); returns the
+        delivery_ids, one per part.  See :meth:`smsc.core.smsc.Smsc.inject_mo`.
+
+        Raises:
+            ValueError: neither or both of text and payload given, an empty number, or a text that cannot be
+                encoded (:class:`smsc.smpp.text.EncodeError`) or needs more than 255 parts.
+        """
+        if (text is None) == (payload is None):
+            raise ValueError("give exactly one of text or payload")
+        if not source or not destination:
+            raise ValueError("source and destination must not be empty")
+        now = self.clock.now()
+        source_e164 = normalise(Ton.UNKNOWN, Npi.ISDN, source, country_code=self._country_code,
+                                national_prefix=self._national_prefix) or source
+        if text is not None:
+            coding = choose_coding(text) if data_coding is None else data_coding
+            user_data = encode_text(text, coding)
+        else:
+            assert payload is not None
+            coding = 0x04 if data_coding is None else data_coding
+            user_data = bytes(payload)
+            text = decode_text(user_data, coding)
+        self._mo_reference = (self._mo_reference + 1) & 0xFF
+        parts = split_message(user_data, coding, self._mo_reference)
+        carrier = self.router.route(source_e164)
+        if carrier is not None:
+            carrier.handsets.on_mo_text(source_e164, text, now)
+        system_id = self._mo_target(destination, source_e164)
+        esm_class = EsmClass.UDHI if len(parts) > 1 else 0
+        src = Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr=source_e164) if source_e164.isdigit() \
+            else Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr=source_e164)
+        dst = self._mo_destination_address(destination)
+        ids: list[int] = []
+        for part in parts:
+            delivery = Delivery(
+                delivery_id=self.outbox.new_delivery_id(),
+                system_id=system_id,
+                source=src,
+                destination=dst,
+                esm_class=int(esm_class),
+                data_coding=coding,
+                short_message=part,
+                kind="mo",
+            )
+            self.outbox.add(delivery)
+            ids.append(delivery.delivery_id)
+        self.stats.mo_received += len(parts)
+        if not system_id:
+            self.stats.mo_unrouted += len(parts)
+            log.warning("mo_unrouted", source=source_e164, destination=destination, parts=len(parts))
+        return ids
+
+    def _mo_target(self, destination: str, source_e164: str) -> str:
+        target = self.router.mo_target(destination)
+        if target:
+            return target
+        return self._last_mt.get(source_e164, "")
+
+    @staticmethod
+    def _mo_destination_address(destination: str) -> Address:
+        if destination.isdigit():
+            if len(destination) <= _SHORT_CODE_MAX_DIGITS:
+                return Address(ton=Ton.NETWORK_SPECIFIC, npi=Npi.UNKNOWN, addr=destination)
+            return Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr=destination)
+        return Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr=destination)
+
+    def remember_sender(self, e164: str, system_id: str) -> None:
+        """``system_id`` sent MT to ``e164``: an MO from that handset without an MO route goes back there."""
+        last = self._last_mt
+        last.pop(e164, None)
+        last[e164] = system_id
+        if len(last) > _LAST_MT_MAX:
+            last.popitem(last=False)
+
+    def auto_replies(self, msg: Message, carrier: Any) -> None:
+        """After ``msg`` was delivered: the handset's configured answers come back as MO after their delays."""
+        if carrier is None or not msg.source.addr:
+            return
+        handsets = carrier.handsets
+        has_reply = getattr(handsets, "auto_reply_for", None)
+        if has_reply is not None and has_reply(msg.destination_e164) is None:
+            return  # the common case: no auto-reply configured, no need to read the text
+        text = self._mt_text(msg)
+        if text is None:
+            return
+        now = self.clock.now()
+        replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
+        for answer in replies:
+            self.stats.auto_replies += 1
+            self.scheduler.call_at(
+                now + max(0.0, float(answer.delay)), self._send_auto_reply,
+                (msg.destination_e164, msg.source.addr, answer.text),
+            )
+
+    def _send_auto_reply(self, arg: tuple[str, str, str]) -> None:
+        source, destination, text = arg
+        try:
+            self.inject_mo(source, destination, text=text)
+        except ValueError:
+            log.exception("auto_reply_failed", source=source, destination=destination)
+
+    def _mt_text(self, msg: Message) -> str | None:
+        """The whole text of a delivered MT (reassembled when it is one part of a long message; None until
+        the last part arrives, or for user data that cannot be read)."""
+        try:
+            info = concat_info(msg.esm_class, msg.short_message, msg.tlvs)
+        except ValueError:
+            return None
+        if info is not None:
+            key = (msg.system_id, msg.source.addr, msg.destination_e164)
+            whole = self._reassembler.add(key, info, self.clock.now())
+            if whole is None:
+                return None
+            return decode_text(whole, msg.data_coding)
+        data = msg.short_message or msg.tlvs.get(Tag.message_payload, b"")
+        if not isinstance(data, (bytes, bytearray)):
+            return None
+        if msg.esm_class & EsmClass.UDHI:
+            try:
+                _, data = parse_udh(bytes(data))
+            except ValueError:
+                return None
+        return decode_text(bytes(data), msg.data_coding)

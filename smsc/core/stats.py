@@ -1,0 +1,38 @@
+"""The core's plain counters: incremented inline on the hot path, read by the metrics collector at scrape time.
+
+No metric objects live on the hot path (design.md, "The hot path"): :class:`SmscStats` is a slotted dataclass
+of ints; ``smsc/http/metrics.py`` turns every field into ``smsc_<name>_total`` (levels into gauges).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SmscStats:
+    """Plain counters for metrics (``smsc_<name>_total``); ``waiting``, ``queued``, ``in_flight`` are levels."""
+
+    submitted: int = 0  #: messages accepted (submit_multi counts each destination)
+    submit_errors: int = 0  #: submits (or submit_multi destinations) refused with an error status
+    replaced: int = 0  #: waiting messages replaced (replace_if_present_flag or replace_sm)
+    attempts: int = 0  #: delivery attempts towards handsets
+    retries: int = 0  #: temporary failures scheduled for a retry
+    absent: int = 0  #: attempts that found the handset absent
+    delivered: int = 0
+    expired: int = 0
+    undeliverable: int = 0
+    rejected: int = 0
+    deleted: int = 0  #: cancelled (cancel_sm) or replaced messages
+    receipts: int = 0  #: final receipts queued
+    intermediate_receipts: int = 0
+    mo_received: int = 0  #: MO deliveries queued (parts of a long MO count one each)
+    mo_unrouted: int = 0  #: MO parts with no system_id to receive them
+    auto_replies: int = 0
+    deliveries_queued: int = 0  #: receipts and MO added to the outbox
+    deliveries_acked: int = 0
+    deliveries_failed: int = 0  #: deliver_sm without a usable answer (retried later)
+    deliveries_dropped: int = 0  #: deliver_sm refused with ESME_RX_P_APPN / ESME_RX_R_APPN
+    waiting: int = 0  #: messages not yet final
+    queued: int = 0  #: messages waiting for carrier capacity
+    in_flight: int = 0  #: attempts whose outcome is pending

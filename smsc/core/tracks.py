@@ -1,0 +1,197 @@
+"""The runtime side of waiting messages, and the index of every message the SMSC knows.
+
+A :class:`~smsc.core.message.Message` is the record (what the store keeps); a :class:`Track` is its runtime
+state while it waits: which phase it is in and its one pending timer.  :class:`NumberWait` holds the messages
+waiting for one absent handset; :class:`CarrierQueue` those waiting for a throttled carrier's capacity.
+:class:`MessageIndex` finds messages by message_id (query_sm, cancel_sm, replace_sm), by submit_multi id, and
+waiting ones by (system_id, source, destination) for replace_if_present and cancel_sm without an id.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from smsc.core.api import Address
+from smsc.core.message import Message
+from smsc.core.scheduler import TimerHandle
+from smsc.core.throttle import TokenBucket
+
+#: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way).
+PHASES_NOT_RECALLABLE = frozenset({"inflight"})
+
+
+class Track:
+    """Runtime state of one waiting message: which phase it is in and its one pending timer.
+
+    Phases: "new" (accepted, not yet on disk), "scheduled", "retry", "queued" (carrier capacity), "inflight"
+    (attempt under way), "absent" (waiting for the handset's alert), "outcome", "detached" (left the machine).
+    ``gen`` changes whenever the message leaves a phase, which turns every queue entry and timer that still
+    points at the old phase into a no-op (lazy deletion).
+    """
+
+    __slots__ = ("msg", "carrier", "phase", "timer", "gen")
+
+    def __init__(self, msg: Message, carrier: Any) -> None:
+        self.msg = msg
+        self.carrier = carrier
+        self.phase = "new"
+        self.timer: TimerHandle | None = None
+        self.gen = 0
+
+
+class NumberWait:
+    """Messages waiting for one absent handset, and the alert timer for when it comes back."""
+
+    __slots__ = ("e164", "members", "timer", "online_at")
+
+    def __init__(self, e164: str) -> None:
+        self.e164 = e164
+        self.members: dict[str, Track] = {}
+        self.timer: TimerHandle | None = None
+        self.online_at: float | None = None
+
+
+class CarrierQueue:
+    """Messages waiting for a carrier's capacity (attempts per second), best priority first."""
+
+    __slots__ = ("bucket", "heap", "timer")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.bucket = TokenBucket(rate, now=now)
+        self.heap: list[tuple[int, float, int, int, Track]] = []
+        self.timer: TimerHandle | None = None
+
+
+class MessageIndex:
+    """Every message the SMSC knows: waiting ones (with their :class:`Track`) and final ones kept for query_sm.
+
+    Final messages are kept up to ``max_final_in_memory`` of them (oldest forgotten first) and until they are
+    pruned by age (:meth:`prune`).
+
+    Attributes:
+        messages: message_id -> Message, waiting and final, in insertion order.
+        tracks: message_id -> Track of every waiting message.
+        groups: submit_multi id -> the message_ids of its destinations.
+    """
+
+    __slots__ = ("messages", "tracks", "groups", "_final", "_by_route", "max_final_in_memory")
+
+    def __init__(self, max_final_in_memory: int) -> None:
+        self.max_final_in_memory = max_final_in_memory
+        self.messages: dict[str, Message] = {}
+        self.tracks: dict[str, Track] = {}
+        self.groups: dict[str, list[str]] = {}
+        self._final: deque[str] = deque()
+        self._by_route: dict[tuple[str, str, str], dict[str, None]] = {}
+
+    @property
+    def final_count(self) -> int:
+        """Final messages kept in memory."""
+        return len(self._final)
+
+    # -- waiting messages ---------------------------------------------------------------------------------
+
+    def register(self, track: Track) -> None:
+        """A message starts waiting (accepted, or read back at start)."""
+        msg = track.msg
+        self.messages[msg.message_id] = msg
+        self.tracks[msg.message_id] = track
+        self.group_add(msg)
+        key = (msg.system_id, msg.source.addr, msg.destination_e164)
+        bucket = self._by_route.get(key)
+        if bucket is None:
+            bucket = self._by_route[key] = {}
+        bucket[msg.message_id] = None
+
+    def unregister(self, track: Track) -> None:
+        """A waiting message reached its final state (it stays known as a message)."""
+        msg = track.msg
+        del self.tracks[msg.message_id]
+        key = (msg.system_id, msg.source.addr, msg.destination_e164)
+        bucket = self._by_route.get(key)
+        if bucket is not None:
+            bucket.pop(msg.message_id, None)
+            if not bucket:
+                del self._by_route[key]
+
+    def group_add(self, msg: Message) -> None:
+        """Record ``msg`` as one destination of its submit_multi (no-op for a submit_sm)."""
+        if msg.multi_id:
+            members = self.groups.setdefault(msg.multi_id, [])
+            if msg.message_id not in members:
+                members.append(msg.message_id)
+
+    def replaceable(self, system_id: str, source: str, e164: str, service_type: str) -> list[Track]:
+        """Waiting messages replace_if_present_flag=1 replaces: same system_id, source address, destination
+        and service_type, not in flight."""
+        ids = self._by_route.get((system_id, source, e164))
+        if not ids:
+            return []
+        found = []
+        for message_id in ids:
+            track = self.tracks[message_id]
+            if track.msg.service_type == service_type and track.phase not in PHASES_NOT_RECALLABLE:
+                found.append(track)
+        return found
+
+    def matching_pending(self, system_id: str, service_type: str, source: str, e164: str) -> list[Track]:
+        """Waiting messages of ``system_id`` from ``source`` to ``e164`` ("" = any destination), of
+        ``service_type`` when not ""."""
+        if e164:
+            ids = list(self._by_route.get((system_id, source, e164), ()))
+            candidates = [self.tracks[i] for i in ids]
+        else:
+            candidates = [
+                t for t in self.tracks.values() if t.msg.system_id == system_id and t.msg.source.addr == source
+            ]
+        return [t for t in candidates if not service_type or t.msg.service_type == service_type]
+
+    # -- lookups ------------------------------------------------------------------------------------------
+
+    def lookup(self, system_id: str, message_id: str, source: Address) -> list[Message]:
+        """Messages known by ``message_id`` (a submit_multi id gives all its destinations) that belong to
+        ``system_id`` and whose source matches (an empty source in the request matches any: many ESMEs do
+        not keep it; SMPP 3.4 sections 4.8-4.10 ask for the same source)."""
+        ids = self.groups.get(message_id)
+        if ids is None:
+            ids = [message_id]
+        found = []
+        for mid in ids:
+            msg = self.messages.get(mid)
+            if msg is None or msg.system_id != system_id:
+                continue
+            if source.addr and source.addr != msg.source.addr:
+                continue
+            found.append(msg)
+        return found
+
+    # -- final messages -----------------------------------------------------------------------------------
+
+    def retain_final(self, msg: Message) -> None:
+        """Keep the final ``msg`` for query_sm, forgetting the oldest beyond ``max_final_in_memory``."""
+        self._final.append(msg.message_id)
+        while len(self._final) > self.max_final_in_memory:
+            self._forget(self._final.popleft())
+
+    def _forget(self, message_id: str) -> None:
+        msg = self.messages.get(message_id)
+        if msg is None or not msg.is_final:
+            return
+        del self.messages[message_id]
+        if msg.multi_id:
+            members = self.groups.get(msg.multi_id)
+            if members is not None:
+                if message_id in members:
+                    members.remove(message_id)
+                if not members:
+                    del self.groups[msg.multi_id]
+
+    def prune(self, cutoff: float) -> None:
+        """Forget final messages that reached their final state before ``cutoff`` (simulation seconds)."""
+        final = self._final
+        while final:
+            msg = self.messages.get(final[0])
+            if msg is not None and msg.final_time is not None and msg.final_time >= cutoff:
+                break
+            self._forget(final.popleft())
