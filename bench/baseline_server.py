@@ -5,6 +5,9 @@ registered_delivery asks for one, sends a DELIVRD receipt as deliver_sm at once;
 answered.  No routing, no store, no validation: one ``asyncio.Protocol`` per socket, every reply produced by
 one read joined into one write.  Issue 5 reports smsc's rates as a ratio to this server in the same run.
 
+With ``--mo-per-bind N`` it also pushes N MO deliver_sm to every receiver/transceiver bind as soon as it is
+bound, keeping ``--mo-window`` of them unacknowledged (the MO flood scenario's reference).
+
     python -m bench.baseline_server --port 0     # prints "port N" on stdout once listening
 """
 
@@ -29,11 +32,18 @@ class BaselineProtocol(asyncio.Protocol):
     """Minimal SMSC side of one connection."""
 
     message_counter = 0
+    #: MO deliver_sm pushed to each receiver/transceiver bind, and how many may be unacknowledged.
+    mo_per_bind = 0
+    mo_window = 100
+    _MO_BODY = (b"\0" + b"\x01\x01447700900001\0" + b"\x00\x0188123\0" + b"\x00\x00\x00\0\0\x00\x00\x00\x00"
+                + bytes((len(b"benchmark mo message"),)) + b"benchmark mo message")
 
     def __init__(self) -> None:
         self.buf = b""
         self.transport: asyncio.Transport | None = None
         self.seq = 0
+        self.mo_left = 0
+        self.mo_inflight = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -80,15 +90,31 @@ class BaselineProtocol(asyncio.Protocol):
                     out += _HDR.pack(16 + len(dbody), 5, 0, self.seq) + dbody
             elif cid in (1, 2, 9):  # binds
                 out += _HDR.pack(21, cid | 0x80000000, 0, seq) + b"base\0"
+                if cid != 2:
+                    self.mo_left = BaselineProtocol.mo_per_bind
             elif cid == 0x15:
                 out += _HDR.pack(16, 0x80000015, 0, seq)
             elif cid == 6:
                 out += _HDR.pack(16, 0x80000006, 0, seq)
-            # responses (deliver_sm_resp ...) need nothing
+            elif cid == 0x80000005:
+                self.mo_inflight -= 1
+            # other responses need nothing
             pos += length
         self.buf = buf[pos:]
+        if self.mo_left:
+            self._push_mo(out)
         if out:
             self.transport.write(out)  # type: ignore[union-attr]
+
+
+    def _push_mo(self, out: bytearray) -> None:
+        room = min(self.mo_left, BaselineProtocol.mo_window - max(0, self.mo_inflight))
+        body = BaselineProtocol._MO_BODY
+        for _ in range(room):
+            self.seq += 1
+            out += _HDR.pack(16 + len(body), 5, 0, self.seq) + body
+        self.mo_left -= max(0, room)
+        self.mo_inflight += max(0, room)
 
 
 async def serve(host: str, port: int) -> None:
@@ -108,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--uvloop", action="store_true")
+    ap.add_argument("--mo-per-bind", type=int, default=0, help="MO deliver_sm pushed to each receiving bind")
+    ap.add_argument("--mo-window", type=int, default=100, help="unacknowledged MO deliver_sm per bind")
     args = ap.parse_args(argv)
+    BaselineProtocol.mo_per_bind = args.mo_per_bind
+    BaselineProtocol.mo_window = args.mo_window
     if args.uvloop:
         import uvloop
 

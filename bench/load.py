@@ -1,11 +1,25 @@
-"""Pipelined SMPP load generator: several binds, a window of unanswered submit_sm each, batched writes.
+"""Pipelined SMPP load generator: several processes, several binds each, a window of submit_sm per bind.
 
-Each bind is an ``asyncio.Protocol`` that keeps ``window`` submit_sm in flight, writes every submit its read
-made room for in one ``transport.write``, answers deliver_sm (receipts) in one write per read, and records
-the submit_sm -> submit_sm_resp latency of every message.  It prints one JSON line per run (and a readable
-summary with ``--table``).  Bounded: it stops after ``--count`` messages per bind or ``--timeout`` seconds.
+Each bind is an ``asyncio.Protocol`` that keeps ``window`` submit_sm in flight, writes every submit a read
+made room for in one ``transport.write``, answers deliver_sm (receipts, MO) in the same write, and records the
+submit_sm -> submit_sm_resp latency of every message.  Responses are read from their 16-octet headers alone
+(struct.unpack_from); a deliver_sm is looked into only as far as its esm_class and ``stat:`` field, so the
+generator spends a few microseconds of CPU per message and shows how many (``client_cpu_us_per_msg``,
+``client_cpu_cores``) so a reader can tell it was not the bottleneck.
+
+Binds are spread over ``--processes`` worker processes (multiprocessing, spawn).  Every worker connects and
+binds first; the parent then says "go" to all at once, so bind time is not measured.  Workers publish their
+counters in shared memory every 10 ms; the parent decides when the run is complete: every submit answered,
+and (``--receipts``) a receipt for every accepted message, plus any ``--expect-receipts`` / ``--expect-mo``
+deliveries, wherever they arrived (smsc hands a system_id's deliveries to any of its binds, round robin).
+
+It prints one JSON line per run.  Bounded: ``--count`` messages per bind, ``--duration`` seconds of
+submitting, ``--timeout`` seconds in all.
 
     python -m bench.load --port 2775 --binds 4 --window 100 --count 20000 --receipts
+
+Times in the result: rates in messages per second, latencies in milliseconds, ``t_*`` fields in seconds of
+``time.perf_counter()`` (CLOCK_MONOTONIC, the same in every process on Linux).
 """
 
 from __future__ import annotations
@@ -13,181 +27,535 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import resource
+import signal
 import struct
 import sys
 import time
+from array import array
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from smsc.smpp import pdu as P  # noqa: E402
-from smsc.smpp.codec import Framer, encode  # noqa: E402
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import encode
 
+__all__ = ["LoadSpec", "main", "percentile", "run_load"]
+
+_HDR = struct.Struct(">IIII")
 _SEQ = struct.Struct(">I")
+#: deliver_sm_resp with an empty message_id: header + one NUL octet (SMPP 3.4 section 4.6.2).
+_DELIVER_RESP = struct.Struct(">IIIIx")
+_ENQUIRE_RESP = struct.Struct(">IIII")
+
+SUBMIT_SM_RESP = 0x80000004
+DELIVER_SM = 0x00000005
+ENQUIRE_LINK = 0x00000015
+UNBIND = 0x00000006
+UNBIND_RESP = 0x80000006
+GENERIC_NACK = 0x80000000
+_BIND_RESPS = (0x80000001, 0x80000002, 0x80000009)
+
+#: Shared counter slots per worker (int64 each), published every ``_TICK`` seconds.
+_F_SENT, _F_OK, _F_ERR, _F_RCPT, _F_MO, _F_BOUND, _F_LOST, _F_SUBMIT_DONE, _F_FAILED = range(9)
+_NFIELDS = 9
+_TICK = 0.01
+
+#: Flags shared by the parent: [go, stop].
+_GO, _STOP = 0, 1
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What one worker process runs: its share of the binds and the load of each.
+
+    ``count``: submit_sm per bind (0 = bind and only receive); ``window``: submits in flight per bind;
+    ``duration``: seconds of submitting after go (None = until ``count``); ``destinations``: the number of
+    destination numbers, ``destination`` + 0, + 1 ... used in turn; ``bind_type``: "transceiver",
+    "transmitter" or "receiver"; ``ask_receipts``: registered_delivery 1 in each submit (None = as
+    ``receipts``; True with ``receipts`` False asks for receipts without waiting for them).
+    """
+
+    host: str
+    port: int
+    binds: int
+    window: int
+    count: int
+    receipts: bool
+    system_id: str = "perf"
+    password: str = "perf"
+    destination: str = "447700900123"
+    destinations: int = 1
+    duration: float | None = None
+    timeout: float = 120.0
+    loop: str = "auto"
+    bind_type: str = "transceiver"
+    ask_receipts: bool | None = None
 
 
 @dataclass
 class BindResult:
+    """Counters and times of one bind (times: perf_counter seconds; latencies: seconds)."""
+
     sent: int = 0
     ok: int = 0
     errors: int = 0
     receipts: int = 0
-    latencies: list[float] = field(default_factory=list)
+    receipts_not_delivered: int = 0
+    mo: int = 0
+    unbound_by_server: int = 0
+    latencies: array = field(default_factory=lambda: array("d"))
     first_send: float = 0.0
     last_resp: float = 0.0
+    first_delivery: float = 0.0
     last_receipt: float = 0.0
+    last_mo: float = 0.0
+
+
+def _templates(spec: LoadSpec) -> list[bytearray]:
+    """One encoded submit_sm per destination number (sequence_number patched per send)."""
+    out = []
+    base = int(spec.destination)
+    ask = spec.receipts if spec.ask_receipts is None else spec.ask_receipts
+    for i in range(max(1, spec.destinations)):
+        out.append(bytearray(encode(P.SubmitSm(
+            source_addr_ton=5, source_addr="BENCH", dest_addr_ton=1, dest_addr_npi=1,
+            destination_addr=str(base + i), registered_delivery=1 if ask else 0,
+            short_message=b"benchmark message",
+        ))))
+    return out
+
+
+def _bind_pdu(spec: LoadSpec) -> bytes:
+    cls = {"transceiver": P.BindTransceiver, "transmitter": P.BindTransmitter, "receiver": P.BindReceiver}
+    return encode(cls[spec.bind_type](sequence_number=1, system_id=spec.system_id, password=spec.password))
 
 
 class LoadProtocol(asyncio.Protocol):
-    """One bind of the load generator."""
+    """One bind of the load generator (ESME side of SMPP 3.4, just enough for load)."""
 
-    def __init__(self, *, system_id: str, password: str, window: int, count: int, receipts: bool,
-                 destination: str, done: asyncio.Future[None]) -> None:
-        self.window = window
-        self.count = count
-        self.want_receipts = receipts
-        self.done = done
+    def __init__(self, spec: LoadSpec, templates: list[bytearray], bound: asyncio.Future[None]) -> None:
+        self.spec = spec
+        self.window = spec.window
+        self.count = spec.count
+        self.templates = templates
+        self.bound_future = bound
         self.result = BindResult()
-        self.framer = Framer()
         self.transport: asyncio.Transport | None = None
+        self.buf = b""
         self.bound = False
+        self.started = False
+        self.closed = False
         self.inflight = 0
         self.send_times: dict[int, float] = {}
         self.next_seq = 2
-        self.system_id = system_id
-        self.password = password
-        template = encode(P.SubmitSm(
-            source_addr_ton=5, source_addr="BENCH", dest_addr_ton=1, dest_addr_npi=1,
-            destination_addr=destination, registered_delivery=1 if receipts else 0,
-            short_message=b"benchmark message",
-        ))
-        self.template = bytearray(template)
+        self.unbind_resp: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.transport.write(encode(P.BindTransceiver(sequence_number=1, system_id=self.system_id,
-                                                      password=self.password)))
+        self.transport.write(_bind_pdu(self.spec))
 
-    def _fill(self, out: bytearray) -> None:
-        res = self.result
-        now = time.perf_counter()
-        tpl = self.template
-        while self.inflight < self.window and res.sent < self.count:
-            seq = self.next_seq
-            self.next_seq += 1
-            _SEQ.pack_into(tpl, 12, seq)
-            out += tpl
-            self.send_times[seq] = now
-            self.inflight += 1
-            res.sent += 1
-        if res.first_send == 0.0 and res.sent:
-            res.first_send = now
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.bound_future.done():
+            self.bound_future.set_exception(exc or ConnectionError("connection closed before bind_resp"))
 
     def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        n = len(buf)
+        pos = 0
         out = bytearray()
         res = self.result
         now = time.perf_counter()
-        for pdu in self.framer.feed(data):
-            cid = getattr(pdu, "command_id", None)
-            if cid == 0x80000004:
-                t0 = self.send_times.pop(pdu.sequence_number, None)  # type: ignore[union-attr]
+        send_times = self.send_times
+        lat = res.latencies
+        unpack = _HDR.unpack_from
+        while n - pos >= 16:
+            length, cid, status, seq = unpack(buf, pos)
+            if length < 16:
+                self.transport.close()  # type: ignore[union-attr]
+                return
+            end = pos + length
+            if end > n:
+                break
+            if cid == SUBMIT_SM_RESP or cid == GENERIC_NACK:
+                t0 = send_times.pop(seq, None)
                 if t0 is not None:
-                    res.latencies.append(now - t0)
+                    lat.append(now - t0)
                     self.inflight -= 1
-                if pdu.command_status == 0:  # type: ignore[union-attr]
+                if status == 0 and cid == SUBMIT_SM_RESP:
                     res.ok += 1
                 else:
                     res.errors += 1
                 res.last_resp = now
-            elif cid == 0x00000005:
-                out += encode(P.DeliverSmResp(sequence_number=pdu.sequence_number))  # type: ignore[union-attr]
-                res.receipts += 1
-                res.last_receipt = now
-            elif cid == 0x80000009:
-                if pdu.command_status != 0:  # type: ignore[union-attr]
-                    self._finish(RuntimeError(f"bind refused: status {pdu.command_status:#x}"))  # type: ignore[union-attr]
+            elif cid == DELIVER_SM:
+                out += _DELIVER_RESP.pack(17, 0x80000005, 0, seq)
+                if not res.first_delivery:
+                    res.first_delivery = now
+                # esm_class sits after service_type, source (ton, npi, addr), dest (ton, npi, addr).
+                p = buf.index(b"\0", pos + 16) + 3
+                p = buf.index(b"\0", p) + 3
+                p = buf.index(b"\0", p) + 1
+                if buf[p] & 0x3C:  # a receipt or another SMSC-generated notification (section 5.2.12)
+                    res.receipts += 1
+                    res.last_receipt = now
+                    if buf.find(b"stat:DELIVRD", p, end) < 0:
+                        res.receipts_not_delivered += 1
+                else:
+                    res.mo += 1
+                    res.last_mo = now
+            elif cid == ENQUIRE_LINK:
+                out += _ENQUIRE_RESP.pack(16, 0x80000015, 0, seq)
+            elif cid in _BIND_RESPS:
+                if status != 0:
+                    if not self.bound_future.done():
+                        self.bound_future.set_exception(RuntimeError(f"bind refused: status {status:#x}"))
                     return
                 self.bound = True
-            elif cid == 0x00000015:
-                out += encode(P.EnquireLinkResp(sequence_number=pdu.sequence_number))  # type: ignore[union-attr]
-        if self.bound:
-            self._fill(out)
+                if not self.bound_future.done():
+                    self.bound_future.set_result(None)
+            elif cid == UNBIND:
+                out += _ENQUIRE_RESP.pack(16, UNBIND_RESP, 0, seq)
+                res.unbound_by_server += 1
+            elif cid == UNBIND_RESP:
+                if self.unbind_resp is not None and not self.unbind_resp.done():
+                    self.unbind_resp.set_result(None)
+            pos = end
+        self.buf = buf[pos:] if pos < n else b""
+        if self.started:
+            self._fill(out, now)
+        if out:
+            self.transport.write(out)  # type: ignore[union-attr]
+
+    # -- load ----------------------------------------------------------------------------------------
+
+    def _fill(self, out: bytearray, now: float) -> None:
+        res = self.result
+        room = min(self.window - self.inflight, self.count - res.sent)
+        if room <= 0:
+            return
+        tpls = self.templates
+        k = len(tpls)
+        seq = self.next_seq
+        send_times = self.send_times
+        pack_into = _SEQ.pack_into
+        for _ in range(room):
+            tpl = tpls[seq % k] if k > 1 else tpls[0]
+            pack_into(tpl, 12, seq)
+            out += tpl
+            send_times[seq] = now
+            seq += 1
+        self.next_seq = seq
+        self.inflight += room
+        res.sent += room
+        if not res.first_send:
+            res.first_send = now
+
+    def start(self) -> None:
+        """Begin submitting: write the first window."""
+        self.started = True
+        out = bytearray()
+        self._fill(out, time.perf_counter())
         if out and self.transport is not None:
             self.transport.write(out)
-        if res.sent >= self.count and self.inflight == 0 and (
-            not self.want_receipts or res.receipts >= res.ok
-        ):
-            self._finish(None)
 
-    def _finish(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            if exc is None:
-                self.done.set_result(None)
-            else:
-                self.done.set_exception(exc)
+    def stop_submitting(self) -> None:
+        """Send no more submit_sm (the duration is over); those in flight are still awaited."""
+        self.count = self.result.sent
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(exc or ConnectionError("connection closed by the server"))
+    @property
+    def submit_done(self) -> bool:
+        return self.result.sent >= self.count and self.inflight == 0
 
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of already sorted values, nearest rank; 0.0 when empty."""
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[k]
+    async def unbind(self, wait: float = 1.0) -> None:
+        """Send unbind, wait up to ``wait`` seconds for unbind_resp, then close the socket."""
+        if self.transport is None or self.closed:
+            return
+        self.unbind_resp = asyncio.get_running_loop().create_future()
+        self.transport.write(_HDR.pack(16, UNBIND, 0, self.next_seq))
+        try:
+            await asyncio.wait_for(self.unbind_resp, wait)
+        except (TimeoutError, ConnectionError):
+            pass
+        self.transport.close()
 
 
-async def run_load(*, host: str, port: int, binds: int, window: int, count: int, receipts: bool,
-                   system_id: str = "perf", password: str = "perf", destination: str = "447700900123",
-                   timeout: float = 120.0) -> dict[str, object]:
-    """Run one load and return its figures (rates in messages per second, latencies in milliseconds)."""
+# ---------------------------------------------------------------------------------------------- worker
+
+
+def _install_loop(choice: str) -> None:
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        except ImportError:
+            if choice == "uvloop":
+                raise
+
+
+def _cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _worker(index: int, spec: LoadSpec, counts: Any, flags: Any, conn: Connection) -> None:
+    """Entry point of one worker process: bind, wait for go, load, report through ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
+    _install_loop(spec.loop)
+    try:
+        summary = asyncio.run(_worker_main(index, spec, counts, flags))
+    except BaseException as exc:  # reported, never raised across the process boundary
+        counts[index * _NFIELDS + _F_FAILED] = 1
+        summary = {"error": f"{type(exc).__name__}: {exc}"}
+    conn.send(summary)
+    conn.close()
+
+
+async def _worker_main(index: int, spec: LoadSpec, counts: Any, flags: Any) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    deadline = time.perf_counter() + spec.timeout
+    templates = _templates(spec)
+    base = index * _NFIELDS
     protos: list[LoadProtocol] = []
     waits = []
-    for _ in range(binds):
-        done: asyncio.Future[None] = loop.create_future()
-        _, proto = await loop.create_connection(
-            lambda d=done: LoadProtocol(system_id=system_id, password=password, window=window, count=count,
-                                        receipts=receipts, destination=destination, done=d),
-            host, port)
+    for _ in range(spec.binds):
+        fut: asyncio.Future[None] = loop.create_future()
+        _, proto = await loop.create_connection(lambda f=fut: LoadProtocol(spec, templates, f), spec.host, spec.port)
         protos.append(proto)  # type: ignore[arg-type]
-        waits.append(done)
-    t0 = time.perf_counter()
-    finished = True
-    try:
-        await asyncio.wait_for(asyncio.gather(*waits), timeout)
-    except asyncio.TimeoutError:
-        finished = False
-    elapsed_all = time.perf_counter() - t0
+        waits.append(fut)
+    await asyncio.wait_for(asyncio.gather(*waits), max(0.1, deadline - time.perf_counter()))
+    counts[base + _F_BOUND] = len(protos)
+    while not flags[_GO] and not flags[_STOP] and time.perf_counter() < deadline:
+        await asyncio.sleep(0.002)
+    cpu0 = _cpu_seconds()
+    t_go = time.perf_counter()
     for p in protos:
-        if p.transport is not None:
-            p.transport.close()
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        p.start()
+    stop_at = t_go + spec.duration if spec.duration else None
+    while True:
+        now = time.perf_counter()
+        if stop_at is not None and now >= stop_at:
+            for p in protos:
+                p.stop_submitting()
+            stop_at = None
+        results = [p.result for p in protos]
+        counts[base + _F_SENT] = sum(r.sent for r in results)
+        counts[base + _F_OK] = sum(r.ok for r in results)
+        counts[base + _F_ERR] = sum(r.errors for r in results)
+        counts[base + _F_RCPT] = sum(r.receipts for r in results)
+        counts[base + _F_MO] = sum(r.mo for r in results)
+        counts[base + _F_LOST] = sum(1 for p in protos if p.closed)
+        counts[base + _F_SUBMIT_DONE] = int(all(p.submit_done for p in protos))
+        if flags[_STOP] or now >= deadline:
+            break
+        await asyncio.sleep(_TICK)
+    cpu = _cpu_seconds() - cpu0
+    t_end = time.perf_counter()
     results = [p.result for p in protos]
-    ok = sum(r.ok for r in results)
-    first = min((r.first_send for r in results if r.first_send), default=t0)
-    last_resp = max((r.last_resp for r in results), default=first)
-    lat = sorted(x for r in results for x in r.latencies)
-    n_receipts = sum(r.receipts for r in results)
-    last_receipt = max((r.last_receipt for r in results), default=last_resp)
-    submit_span = max(1e-9, last_resp - first)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    return {
-        "binds": binds, "window": window, "messages": sum(r.sent for r in results), "ok": ok,
-        "errors": sum(r.errors for r in results), "receipts": n_receipts, "finished": finished,
-        "submit_per_s": round(ok / submit_span, 1),
-        "receipts_per_s": round(n_receipts / max(1e-9, last_receipt - first), 1) if n_receipts else 0.0,
-        "p50_ms": round(percentile(lat, 0.50) * 1000, 3), "p99_ms": round(percentile(lat, 0.99) * 1000, 3),
-        "elapsed_s": round(elapsed_all, 3),
-        "client_cpu_us_per_msg": round(cpu / max(1, ok) * 1e6, 2),
+    summary = {
+        "cpu_s": cpu, "t_go": t_go, "t_end": t_end,
+        "sent": sum(r.sent for r in results), "ok": sum(r.ok for r in results),
+        "errors": sum(r.errors for r in results), "receipts": sum(r.receipts for r in results),
+        "receipts_not_delivered": sum(r.receipts_not_delivered for r in results),
+        "mo": sum(r.mo for r in results), "unbound_by_server": sum(r.unbound_by_server for r in results),
+        "lost": sum(1 for p in protos if p.closed),
+        "first_send": min((r.first_send for r in results if r.first_send), default=0.0),
+        "last_resp": max((r.last_resp for r in results), default=0.0),
+        "first_delivery": min((r.first_delivery for r in results if r.first_delivery), default=0.0),
+        "last_receipt": max((r.last_receipt for r in results), default=0.0),
+        "last_mo": max((r.last_mo for r in results), default=0.0),
+        "latencies": b"".join(r.latencies.tobytes() for r in results),
     }
+    await asyncio.gather(*(p.unbind() for p in protos))
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- parent
+
+
+def percentile(sorted_values: Any, q: float) -> float:
+    """The q-quantile (0..1) of already sorted values, nearest rank; 0.0 when empty."""
+    if not len(sorted_values):
+        return 0.0
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return float(sorted_values[k])
+
+
+def default_processes(binds: int) -> int:
+    """Worker processes when not given: one per 16 binds, at most half the CPUs (the server needs the
+    rest), at least one."""
+    cpus = os.cpu_count() or 2
+    return max(1, min(binds, (binds + 15) // 16, cpus // 2))
+
+
+async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, count: int = 10000,
+                   receipts: bool = False, system_id: str = "perf", password: str = "perf",
+                   destination: str = "447700900123", destinations: int = 1, timeout: float = 120.0,
+                   processes: int = 0, duration: float | None = None, expect_receipts: int = 0,
+                   expect_mo: int = 0, loop: str = "auto", bind_type: str = "transceiver",
+                   ask_receipts: bool | None = None,
+                   on_bound: Callable[[], Awaitable[None]] | None = None,
+                   progress: Callable[[dict[str, int]], None] | None = None,
+                   progress_every: float = 2.0) -> dict[str, Any]:
+    """Run one load and return its figures.
+
+    ``binds`` connections (spread over ``processes`` workers, 0 = :func:`default_processes`) each submit
+    ``count`` submit_sm (or for ``duration`` seconds) with ``window`` in flight.  The run is complete when
+    every submit is answered and, with ``receipts``, one receipt per accepted submit plus
+    ``expect_receipts`` more and ``expect_mo`` MO deliver_sm have arrived; or after ``timeout`` seconds
+    (``finished`` false).  ``on_bound`` is awaited once every bind is bound, just after "go" (e.g. switch
+    handsets on).  ``ask_receipts``: see :class:`LoadSpec`.  ``progress`` is called about every
+    ``progress_every`` seconds with the live counters.
+
+    Returns a dict: rates in messages per second, latencies in milliseconds, ``client_cpu_us_per_msg``
+    (generator CPU, microseconds per submit or MO), ``client_cpu_cores`` (generator CPU seconds per second
+    of the run), ``t_*`` in perf_counter seconds.  Raises RuntimeError when a worker could not connect
+    or bind.
+    """
+    nproc = processes or default_processes(binds)
+    nproc = max(1, min(nproc, binds))
+    ctx = mp.get_context("spawn")
+    counts = ctx.Array("q", nproc * _NFIELDS, lock=False)
+    flags = ctx.Array("b", 2, lock=False)
+    shares = [binds // nproc + (1 if i < binds % nproc else 0) for i in range(nproc)]
+    workers = []
+    pipes = []
+    t_start = time.perf_counter()
+    for i, share in enumerate(shares):
+        spec = LoadSpec(host=host, port=port, binds=share, window=window, count=count, receipts=receipts,
+                        system_id=system_id, password=password, destination=destination,
+                        destinations=destinations, duration=duration, timeout=timeout + 30.0, loop=loop,
+                        bind_type=bind_type, ask_receipts=ask_receipts)
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(i, spec, counts, flags, child_end), daemon=True)
+        proc.start()
+        child_end.close()
+        workers.append(proc)
+        pipes.append(parent_end)
+
+    def total(f: int) -> int:
+        return sum(counts[i * _NFIELDS + f] for i in range(nproc))
+
+    summaries: list[dict[str, Any]] = []
+    finished = False
+    failure: str | None = None
+    t_go = 0.0
+    try:
+        bind_deadline = time.perf_counter() + max(30.0, timeout)
+        while total(_F_BOUND) < binds:
+            if total(_F_FAILED) or not all(w.is_alive() for w in workers):
+                failure = "a worker could not connect or bind"
+                break
+            if time.perf_counter() > bind_deadline:
+                failure = "binds not complete within the timeout"
+                break
+            await asyncio.sleep(0.005)
+        if failure is None:
+            t_go = time.perf_counter()
+            flags[_GO] = 1
+            if on_bound is not None:
+                await on_bound()
+            deadline = t_go + timeout
+            next_progress = t_go + progress_every
+            while True:
+                now = time.perf_counter()
+                ok = total(_F_OK)
+                need_receipts = (ok if receipts else 0) + expect_receipts
+                if (total(_F_SUBMIT_DONE) == nproc and total(_F_RCPT) >= need_receipts
+                        and total(_F_MO) >= expect_mo):
+                    finished = True
+                    break
+                if total(_F_LOST) or total(_F_FAILED):
+                    failure = "connection closed by the server" if total(_F_LOST) else "a worker failed"
+                    break
+                if now >= deadline:
+                    break
+                if progress is not None and now >= next_progress:
+                    next_progress = now + progress_every
+                    progress({"sent": total(_F_SENT), "ok": ok, "errors": total(_F_ERR),
+                              "receipts": total(_F_RCPT), "mo": total(_F_MO), "elapsed_s": round(now - t_go, 1)})
+                await asyncio.sleep(_TICK)
+    finally:
+        flags[_STOP] = 1
+        for pipe, proc in zip(pipes, workers):
+            got = await asyncio.get_running_loop().run_in_executor(None, _receive, pipe, proc, 15.0)
+            if got is not None:
+                summaries.append(got)
+        for proc in workers:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()  # by its own pid (Process.kill sends SIGKILL to that pid only)
+                proc.join(5.0)
+    errors = [s["error"] for s in summaries if "error" in s]
+    summaries = [s for s in summaries if "error" not in s]
+    if failure and not summaries:
+        raise RuntimeError(f"load failed: {failure}; {'; '.join(errors)}")
+    return _aggregate(summaries, binds=binds, window=window, nproc=nproc, finished=finished and not errors,
+                      t_go=t_go or t_start, failure=failure or ("; ".join(errors) or None))
+
+
+def _receive(pipe: Connection, proc: Any, wait: float) -> dict[str, Any] | None:
+    if pipe.poll(wait):
+        try:
+            return pipe.recv()
+        except EOFError:
+            return None
+    return None
+
+
+def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, nproc: int, finished: bool,
+               t_go: float, failure: str | None) -> dict[str, Any]:
+    def s(key: str) -> int:
+        return sum(x[key] for x in summaries)
+
+    lat = array("d")
+    for x in summaries:
+        lat.frombytes(x["latencies"])
+    lat = sorted(lat)
+    ok = s("ok")
+    mo = s("mo")
+    n_receipts = s("receipts")
+    first = min((x["first_send"] for x in summaries if x["first_send"]), default=t_go)
+    last_resp = max((x["last_resp"] for x in summaries), default=first)
+    last_receipt = max((x["last_receipt"] for x in summaries), default=0.0)
+    first_delivery = min((x["first_delivery"] for x in summaries if x["first_delivery"]), default=0.0)
+    last_mo = max((x["last_mo"] for x in summaries), default=0.0)
+    t_end = max((x["t_end"] for x in summaries), default=t_go)
+    cpu = sum(x["cpu_s"] for x in summaries)
+    span = max(1e-9, t_end - t_go)
+    start = first if ok else t_go
+    out: dict[str, Any] = {
+        "binds": binds, "window": window, "messages": s("sent"), "ok": ok, "errors": s("errors"),
+        "receipts": n_receipts, "finished": finished,
+        "submit_per_s": round(ok / max(1e-9, last_resp - first), 1) if ok else 0.0,
+        "receipts_per_s": round(n_receipts / max(1e-9, last_receipt - start), 1) if n_receipts else 0.0,
+        "p50_ms": round(percentile(lat, 0.50) * 1000, 3), "p99_ms": round(percentile(lat, 0.99) * 1000, 3),
+        "elapsed_s": round(span, 3),
+        "client_cpu_us_per_msg": round(cpu / max(1, ok + mo) * 1e6, 2),
+        # added fields
+        "mo": mo, "mo_per_s": round(mo / max(1e-9, last_mo - first_delivery), 1) if mo else 0.0,
+        "receipts_not_delivered": s("receipts_not_delivered"), "unbound_by_server": s("unbound_by_server"),
+        "lost": s("lost"), "p90_ms": round(percentile(lat, 0.90) * 1000, 3),
+        "max_ms": round(lat[-1] * 1000, 3) if lat else 0.0,
+        "client_processes": nproc, "client_cpu_s": round(cpu, 3), "client_cpu_cores": round(cpu / span, 3),
+        "t_go": t_go, "t_first_send": first, "t_last_resp": last_resp, "t_first_delivery": first_delivery,
+        "t_last_receipt": last_receipt, "t_last_mo": last_mo,
+    }
+    if failure:
+        out["failure"] = failure
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: run one load, print its JSON line; exit 1 when it did not finish."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
@@ -198,11 +566,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--system-id", default="perf")
     ap.add_argument("--password", default="perf")
     ap.add_argument("--destination", default="447700900123")
+    ap.add_argument("--destinations", type=int, default=1, help="use this many numbers from --destination on")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--duration", type=float, default=None, help="stop submitting after this many seconds")
+    ap.add_argument("--processes", type=int, default=0, help="worker processes (0 = one per 16 binds, "
+                                                              "at most half the CPUs)")
+    ap.add_argument("--expect-receipts", type=int, default=0, help="also wait for this many other receipts")
+    ap.add_argument("--expect-mo", type=int, default=0, help="wait for this many MO deliver_sm")
+    ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    ap.add_argument("--bind-type", choices=("transceiver", "transmitter", "receiver"), default="transceiver")
     args = ap.parse_args(argv)
-    result = asyncio.run(run_load(host=args.host, port=args.port, binds=args.binds, window=args.window,
-                                  count=args.count, receipts=args.receipts, system_id=args.system_id,
-                                  password=args.password, destination=args.destination, timeout=args.timeout))
+    result = asyncio.run(run_load(
+        host=args.host, port=args.port, binds=args.binds, window=args.window, count=args.count,
+        receipts=args.receipts, system_id=args.system_id, password=args.password, destination=args.destination,
+        destinations=args.destinations, timeout=args.timeout, duration=args.duration, processes=args.processes,
+        expect_receipts=args.expect_receipts, expect_mo=args.expect_mo, loop=args.loop, bind_type=args.bind_type,
+        progress=lambda c: print(f"  {c}", file=sys.stderr, flush=True)))
     print(json.dumps(result))
     return 0 if result["finished"] else 1
 

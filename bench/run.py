@@ -1,0 +1,397 @@
+"""One command for issue 5's measurements: smsc side by side with the minimal asyncio baseline.
+
+    python -m bench.run                      # the standard comparison (about 2-3 minutes)
+    python -m bench.run mo                   # MO flood towards ESMEs
+    python -m bench.run drain --queue 1000000
+    python -m bench.run idle --sessions 10000
+    python -m bench.run curves --plot bench/plots
+
+Every server is started here as a subprocess on 127.0.0.1 port 0 (bench/servers.py) in a temporary work
+directory (SQLite files included) and stopped by its pid at the end, on error and on Ctrl-C.  Runs are
+interleaved (baseline, smsc memory, smsc SQLite, baseline, ... repeated) so that drift of a shared machine
+hits all servers alike, and smsc is reported as a ratio to the baseline's run of the same repetition.
+
+Output: one JSON line per run on stdout (``--jsonl FILE`` also appends them to a file), progress on stderr,
+and a readable table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import scenarios as S
+from bench.configs import BENCH_CONFIG, OFFLINE_PREFIX, write_variant
+from bench.report import format_table, median, ratio_rows
+from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_smsc
+
+__all__ = ["STANDARD_CASES", "Harness", "main"]
+
+#: The standard comparison: issue 5's table (4 x 100 without and with receipts) and the window-1 target.
+STANDARD_CASES = (
+    S.LoadCase("submit", binds=4, window=100, receipts=False),
+    S.LoadCase("receipts", binds=4, window=100, receipts=True),
+    S.LoadCase("window1", binds=4, window=1, receipts=True),
+)
+
+
+class Harness:
+    """The servers of one invocation, the work directory, and where records go.
+
+    Servers started through :meth:`baseline` / :meth:`smsc` are remembered and stopped by :meth:`stop_all`
+    (each by its own pid).
+    """
+
+    def __init__(self, workdir: Path, out: TextIO, jsonl: TextIO | None, quiet: bool = False) -> None:
+        self.workdir = workdir
+        self.out = out
+        self.jsonl = jsonl
+        self.quiet = quiet
+        self.servers: list[ServerProcess] = []
+        self.records: list[dict[str, Any]] = []
+        self.t0 = time.monotonic()
+
+    def progress(self, text: str) -> None:
+        """One progress line on stderr with the elapsed time."""
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    def baseline(self, name: str = "baseline", **kw: Any) -> ServerProcess:
+        server = start_baseline(self.workdir, name=name, **kw)
+        self.servers.append(server)
+        self.progress(f"started {name} (pid {server.pid}, port {server.port})")
+        return server
+
+    def smsc(self, name: str, config: Path = BENCH_CONFIG, **kw: Any) -> ServerProcess:
+        server = start_smsc(self.workdir, config, name=name, **kw)
+        self.servers.append(server)
+        self.progress(f"started {name} (pid {server.pid}, port {server.port}"
+                      + (f", http {server.http_port}" if server.http_port else "") + ")")
+        return server
+
+    def stop(self, server: ServerProcess) -> None:
+        """Stop one server (by pid) and forget it."""
+        code = server.stop()
+        if server in self.servers:
+            self.servers.remove(server)
+        self.progress(f"stopped {server.name} (exit {code})")
+
+    def stop_all(self) -> None:
+        for server in list(self.servers):
+            try:
+                self.stop(server)
+            except Exception as exc:  # keep stopping the others
+                print(f"could not stop {server.name} (pid {server.pid}): {exc}", file=sys.stderr)
+
+    def record(self, rec: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Add ``extra`` fields, print the record as one JSON line, keep it for the tables."""
+        rec = {**extra, **rec}
+        line = json.dumps(rec, sort_keys=False)
+        print(line, file=self.out, flush=True)
+        if self.jsonl is not None:
+            print(line, file=self.jsonl, flush=True)
+        self.records.append(rec)
+        return rec
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+async def cmd_compare(h: Harness, args: argparse.Namespace) -> str:
+    """The standard comparison: interleaved runs of every standard case on every server."""
+    servers = [h.baseline()]
+    if args.uvloop_baseline:
+        servers.append(h.baseline("baseline-uvloop", uvloop=True))
+    if "memory" in args.stores:
+        servers.append(h.smsc("smsc-memory", store="memory"))
+    if "sqlite" in args.stores:
+        servers.append(h.smsc("smsc-sqlite", store="sqlite"))
+    cases = [S.LoadCase(c.name, c.binds, c.window, c.receipts, count=args.count, duration=args.duration)
+             for c in STANDARD_CASES if c.name in args.cases]
+    total = args.repeats * len(cases) * len(servers)
+    n = 0
+    for rep in range(args.repeats):
+        for case in cases:
+            for server in servers:
+                n += 1
+                h.progress(f"run {n}/{total}: {server.name} {case.name} (rep {rep + 1})")
+                rec = await S.load_case(server, case, timeout=args.timeout, processes=args.processes,
+                                        progress=h.progress)
+                h.record(rec, scenario="compare", rep=rep)
+                h.progress(f"  {rec['submit_per_s']:,.0f} submit/s, p99 {rec['p99_ms']} ms"
+                           + (f", {rec['receipts']:,} receipts" if case.receipts else ""))
+    return compare_table(h.records)
+
+
+def compare_table(records: list[dict[str, Any]]) -> str:
+    """The standard comparison's table: medians over repetitions and ratios to the same-run baseline."""
+    rows = ratio_rows([r for r in records if r.get("scenario") == "compare"])
+    lines = []
+    order = {c.name: i for i, c in enumerate(STANDARD_CASES)}
+    for (case, server), row in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][0],
+                                                                    not kv[0][1].startswith("baseline"), kv[0][1])):
+        lines.append((f"{case:9} {server}", row["submit_per_s"], row["submit_per_s_ratio"],
+                      row["receipts_per_s"] or None, row["receipts_per_s_ratio"], row["p99_ms"], row["p99_ratio"],
+                      row["server_cpu_us_per_msg"], row["client_cpu_us_per_msg"],
+                      (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"]))
+    return format_table(("case / server", "submit/s", "ratio", "receipts/s", "ratio", "p99 ms", "p99 x",
+                         "srv us/msg", "gen us/msg", "RSS MiB", "complete"), lines)
+
+
+async def cmd_mo(h: Harness, args: argparse.Namespace) -> str:
+    """MO flood: queued MO pushed to 4 binds; the baseline pushes the same number itself."""
+    per_bind = max(1, args.mo // 4)
+    total_mo = per_bind * 4
+    servers = [h.baseline("baseline", mo_per_bind=per_bind)]
+    config = write_variant(h.workdir, "bench-http", http=True)
+    for store in args.stores:
+        servers.append(h.smsc(f"smsc-{store}", config, store=store, http=True))
+    for rep in range(args.repeats):
+        for server in servers:
+            h.progress(f"{server.name}: MO flood of {total_mo:,} (rep {rep + 1})")
+            rec = await S.mo_flood(server, total=total_mo, timeout=args.timeout, progress=h.progress)
+            h.record(rec, scenario="mo", rep=rep)
+    rows = ratio_rows([r for r in h.records if r.get("scenario") == "mo"], metrics=("mo_per_s",))
+    return format_table(("server", "MO/s", "ratio", "HTTP inject/s", "srv us/msg", "RSS MiB", "complete"), [
+        (server, row["mo_per_s"], row["mo_per_s_ratio"],
+         median(r.get("inject_per_s") for r in h.records if r.get("scenario") == "mo" and r["server"] == server),
+         row["server_cpu_us_per_msg"], (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"])
+        for (_, server), row in sorted(rows.items(), key=lambda kv: kv[0][1] != "baseline")])
+
+
+async def _baseline_reference(h: Harness, args: argparse.Namespace) -> float:
+    """The baseline's submit_sm/s at 4 x 100 with receipts, this run (median of ``args.repeats``)."""
+    server = h.baseline()
+    case = S.LoadCase("receipts", 4, 100, True, count=args.count, duration=args.duration)
+    rates = []
+    for rep in range(args.repeats):
+        rec = await S.load_case(server, case, timeout=args.timeout)
+        h.record(rec, scenario="reference", rep=rep)
+        rates.append(rec["submit_per_s"])
+    h.stop(server)
+    return median(rates) or 0.0
+
+
+async def cmd_drain(h: Harness, args: argparse.Namespace, *, load: bool = False) -> str:
+    """Offline handsets then drain, for each queue size and store: fill, (load beside the queue), drain."""
+    base_rate = await _baseline_reference(h, args)
+    config = write_variant(h.workdir, "bench-offline", http=True, offline_prefix=OFFLINE_PREFIX)
+    std = S.LoadCase("receipts", 4, 100, True, count=args.count, duration=args.duration)
+    for store in args.stores:
+        for queue in args.queue:
+            server = h.smsc(f"smsc-{store}", config, store=store, http=True,
+                            db=h.workdir / f"drain-{store}-{queue}.sqlite")
+            try:
+                recs = await S.offline_drain(server, queue=queue, numbers=args.numbers, load=std if load else None,
+                                             timeout=args.timeout, progress=h.progress)
+                for rec in recs:
+                    rec.update(baseline_submit_per_s=base_rate)
+                    if rec["case"] == "drain":
+                        rec["drain_ratio"] = round(rec["drain_per_s"] / base_rate, 3) if base_rate else None
+                    h.record(rec, scenario="drain" if not load else "queue", store=store)
+            finally:
+                h.stop(server)
+    return drain_table(h.records, base_rate)
+
+
+def drain_table(records: list[dict[str, Any]], base_rate: float) -> str:
+    """Queue-size table: fill rate and RSS, load beside the queue, drain rate and ratio."""
+    by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in records:
+        if r.get("scenario") in ("drain", "queue"):
+            by.setdefault((r["store"], r["queue"]), {})[r["case"]] = r
+    rows = []
+    for (store, queue), cases in sorted(by.items()):
+        fill, load, drain = cases.get("fill", {}), cases.get("load", {}), cases.get("drain", {})
+        rows.append((f"{store} {queue:,}", fill.get("submit_per_s"), (fill.get("server_rss_kib") or 0) / 1024 or None,
+                     load.get("submit_per_s"), load.get("p99_ms"), (load.get("server_rss_peak_kib") or 0) / 1024 or None,
+                     drain.get("drain_per_s"), drain.get("drain_ratio"),
+                     (drain.get("server_hwm_kib") or 0) / 1024 or None,
+                     all(c.get("finished") for c in cases.values())))
+    head = f"(baseline: {base_rate:,.0f} submit_sm/s at 4 x 100 with receipts, this run)\n"
+    return head + format_table(("store queue", "fill/s", "RSS full MiB", "load/s", "load p99 ms", "load RSS MiB",
+                                "drain/s", "ratio", "peak RSS MiB", "complete"), rows)
+
+
+async def cmd_idle(h: Harness, args: argparse.Namespace) -> str:
+    """Many idle binds with enquire_link traffic, on smsc (memory store) and on the baseline."""
+    config = write_variant(h.workdir, "bench-idle", max_binds=args.sessions + 1000, server={
+        "max_connections": args.sessions + 1000, "enquire_link_timer": args.server_enquire,
+        "response_timer": 10, "inactivity_timer": 0})
+    servers = [h.baseline(), h.smsc("smsc-memory", config, store="memory")]
+    for server in servers:
+        h.progress(f"{server.name}: {args.sessions:,} sessions for {args.idle_duration} s")
+        rec = await S.idle_binds(server, sessions=args.sessions, duration=args.idle_duration,
+                                 interval=args.interval, progress=h.progress)
+        h.record(rec, scenario="idle", rep=0)
+        h.stop(server)
+    rows = [(r["server"], r["bound"], r["bind_s"], (r["server_rss_bound_kib"] or 0) / 1024,
+             r["server_rss_peak_kib"] / 1024, r["pings_answered"], r["server_pings_answered"], r["rtt_p99_ms"],
+             r["dropped"], r["finished"]) for r in h.records if r.get("scenario") == "idle"]
+    return format_table(("server", "bound", "bind s", "RSS bound MiB", "peak RSS MiB", "pings ok", "server pings",
+                         "rtt p99 ms", "dropped", "complete"), rows)
+
+
+async def cmd_curves(h: Harness, args: argparse.Namespace) -> str:
+    """Throughput, p99 and RSS against binds, window (every server) and queue size (smsc)."""
+    servers = [h.baseline()]
+    for store in args.stores:
+        servers.append(h.smsc(f"smsc-{store}", store=store))
+    points = [("binds", b, S.LoadCase(f"binds={b}", b, 100, True, count=args.count, duration=args.duration))
+              for b in args.binds_list]
+    points += [("window", w, S.LoadCase(f"window={w}", 4, w, True, count=args.count, duration=args.duration))
+               for w in args.windows]
+    total = len(points) * len(servers) * args.repeats
+    n = 0
+    for rep in range(args.repeats):
+        for axis, x, case in points:
+            for server in servers:
+                n += 1
+                h.progress(f"run {n}/{total}: {server.name} {case.name}")
+                rec = await S.load_case(server, case, timeout=args.timeout, processes=args.processes,
+                                        progress=h.progress)
+                h.record(rec, scenario="curve", axis=axis, x=x, rep=rep)
+    for server in servers:
+        h.stop(server)
+    tables = [curve_table(h.records, axis) for axis in ("binds", "window")]
+    if args.queue:
+        tables.append(await cmd_drain(h, args, load=True))
+    if args.plot:
+        from bench.plot import plot_all
+
+        for path in plot_all(h.records, Path(args.plot)):
+            h.progress(f"wrote {path}")
+    return "\n\n".join(tables)
+
+
+def curve_table(records: list[dict[str, Any]], axis: str) -> str:
+    """One axis of the curves: per x and server, median submit/s, ratio, p99 and peak RSS."""
+    recs = [r for r in records if r.get("scenario") == "curve" and r.get("axis") == axis]
+    rows = ratio_rows(recs, case_key="x")
+    lines = [(f"{axis}={x} {server}", row["submit_per_s"], row["submit_per_s_ratio"], row["receipts_per_s"],
+              row["p99_ms"], (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"])
+             for (x, server), row in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] != "baseline",
+                                                                          kv[0][1]))]
+    return format_table((f"{axis} / server", "submit/s", "ratio", "receipts/s", "p99 ms", "RSS MiB", "complete"),
+                        lines)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import uvloop  # noqa: F401
+
+        has_uvloop = True
+    except ImportError:
+        has_uvloop = False
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "kernel": platform.release(), "uvloop_installed": has_uvloop}
+
+
+def _csv_ints(text: str) -> list[int]:
+    return [int(float(x)) for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves"))
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
+    ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds a run may take in all (default 120)")
+    ap.add_argument("--processes", type=int, default=0, help="load generator processes (0 = automatic)")
+    ap.add_argument("--stores", default="memory,sqlite", help="smsc stores to run (default memory,sqlite)")
+    ap.add_argument("--cases", default="submit,receipts,window1", help="standard cases to run (compare)")
+    ap.add_argument("--uvloop-baseline", action="store_true", help="also run the baseline on uvloop (compare)")
+    ap.add_argument("--mo", type=int, default=40_000, help="MO messages in the MO flood (default 40,000)")
+    ap.add_argument("--queue", default=None, help="queue sizes, comma separated (drain default 100000; "
+                                                  "curves default 0,100000,1000000)")
+    ap.add_argument("--numbers", type=int, default=100, help="offline handsets the queue is spread over")
+    ap.add_argument("--sessions", type=int, default=10_000, help="idle sessions (default 10,000)")
+    ap.add_argument("--idle-duration", type=float, default=30.0, help="seconds of enquire_link traffic")
+    ap.add_argument("--interval", type=float, default=8.0, help="seconds between a session's enquire_link")
+    ap.add_argument("--server-enquire", type=float, default=5.0, help="smsc's enquire_link_timer in idle")
+    ap.add_argument("--binds-list", default="1,4,16,64", help="binds axis of the curves")
+    ap.add_argument("--windows", default="1,10,100,1000", help="window axis of the curves")
+    ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG curves there (needs matplotlib)")
+    ap.add_argument("--jsonl", default=None, metavar="FILE", help="also append every record to FILE")
+    ap.add_argument("--workdir", default=None, help="keep logs and databases here instead of a temp dir")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns 0 when every run completed (every message answered, every receipt and MO
+    received, no session dropped)."""
+    args = build_parser().parse_args(argv)
+    args.stores = [s for s in args.stores.split(",") if s]
+    args.cases = [c for c in args.cases.split(",") if c]
+    args.binds_list = _csv_ints(args.binds_list)
+    args.windows = _csv_ints(args.windows)
+    if args.queue is None:
+        args.queue = "0,100000,1000000" if args.command == "curves" else "100000"
+    args.queue = _csv_ints(args.queue)
+    if args.command == "drain":
+        args.queue = [q for q in args.queue if q > 0]
+    raise_fd_limit(max(65536, args.sessions + 2048))
+    commands: dict[str, Callable[..., Any]] = {"compare": cmd_compare, "mo": cmd_mo, "drain": cmd_drain,
+                                               "idle": cmd_idle, "curves": cmd_curves}
+    jsonl = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
+    tmp = None
+    if args.workdir:
+        workdir = Path(args.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="smsc-bench-")
+        workdir = Path(tmp.name)
+    h = Harness(workdir.resolve(), sys.stdout, jsonl, quiet=args.quiet)
+    h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv},
+             scenario="meta")
+    status = 1
+    try:
+        table = asyncio.run(commands[args.command](h, args))
+        print("\n" + table, flush=True)
+        runs = [r for r in h.records if r.get("scenario") not in ("meta",)]
+        status = 0 if runs and all(r.get("finished") for r in runs) else 1
+        if status:
+            print("\nsome runs did not complete (see 'complete' / 'failure')", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping servers", file=sys.stderr)
+        status = 130
+    except Exception:  # a server that would not start, a load that could not bind: say so, stop the rest
+        traceback.print_exc()
+        status = 1
+    finally:
+        h.stop_all()
+        if jsonl is not None:
+            jsonl.close()
+        if tmp is not None:
+            tmp.cleanup()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Start, watch and stop the servers under test as subprocesses: the baseline and smsc.
+
+Each server runs in its own process on 127.0.0.1, port 0, with its output in a log file of the work
+directory; the port is read from that log (the baseline prints ``port N``; smsc logs a JSON line with
+``"event": "listening"`` and ``"protocol": "smpp"`` / ``"http"``).  Memory and CPU come from /proc:
+``VmRSS`` / ``VmHWM`` of /proc/PID/status (KiB) and utime + stime of /proc/PID/stat (seconds).
+
+Every process is stopped by its own pid: SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["REPO", "ServerProcess", "raise_fd_limit", "start_baseline", "start_smsc"]
+
+#: The repository root (bench/ lives in it).
+REPO = Path(__file__).resolve().parent.parent
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass
+class ServerProcess:
+    """One running server: ``name`` for tables, ``port`` (SMPP), ``http_port`` (smsc with HTTP, else None)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    port: int = 0
+    http_port: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def memory_kib(self) -> dict[str, int]:
+        """{"rss": VmRSS, "hwm": VmHWM} in KiB from /proc/PID/status; zeros when the process is gone."""
+        out = {"rss": 0, "hwm": 0}
+        try:
+            text = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                out["hwm"] = int(line.split()[1])
+        return out
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server process (all its threads) has used so far."""
+        try:
+            text = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = text.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14, 15 of proc(5))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM this pid, wait up to ``grace`` seconds, then SIGKILL it; returns the exit status."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5.0)
+            except ProcessLookupError:
+                pass
+        return self.proc.returncode
+
+
+def raise_fd_limit(wanted: int = 65536) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards ``wanted`` (capped by the hard limit); children
+    started afterwards inherit it.  Returns the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def _spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "wb")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+                            env=env)
+    log.close()
+    return proc, log_path
+
+
+def _wait_for(server: ServerProcess, found: callable, timeout: float) -> None:  # type: ignore[valid-type]
+    """Read the log until ``found(line)`` has seen everything it needs; bounded by ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        text = server.log_path.read_text(errors="replace")
+        lines = text.splitlines()
+        complete = lines if text.endswith("\n") else lines[:-1]
+        for line in complete[seen:]:
+            if found(line):
+                return
+        seen = len(complete)
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
+        time.sleep(0.02)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not report its port within {timeout} s:\n{server.log_tail()}")
+
+
+def start_baseline(workdir: Path, *, name: str = "baseline", uvloop: bool = False, mo_per_bind: int = 0,
+                   timeout: float = 30.0) -> ServerProcess:
+    """Start bench/baseline_server.py on port 0 and return it once it listens."""
+    args = [sys.executable, "-m", "bench.baseline_server", "--host", "127.0.0.1", "--port", "0"]
+    if uvloop:
+        args.append("--uvloop")
+    if mo_per_bind:
+        args += ["--mo-per-bind", str(mo_per_bind)]
+    proc, log_path = _spawn(name, args, workdir)
+    server = ServerProcess(name=name, proc=proc, log_path=log_path)
+
+    def found(line: str) -> bool:
+        if line.startswith("port "):
+            server.port = int(line.split()[1])
+            return True
+        return False
+
+    _wait_for(server, found, timeout)
+    return server
+
+
+def start_smsc(workdir: Path, config: Path, *, name: str = "smsc", store: str = "memory", http: bool = False,
+               db: Path | None = None, log_level: str = "info", timeout: float = 60.0) -> ServerProcess:
+    """Start ``smsc serve`` with ``config`` on port 0 (``http``: the HTTP API on port 0 too) and return it
+    once every listener it starts has reported its port.  ``db``: the SQLite file (default: in
+    ``workdir``)."""
+    args = [sys.executable, "-m", "smsc", "serve", "--host", "127.0.0.1", "--port", "0", "--log-format", "json",
+            "--log-level", log_level, "-c", str(config), "--store", store]
+    if store == "sqlite":
+        args += ["--db", str(db or (workdir / f"{name}.sqlite"))]
+    args += ["--http-port", "0"] if http else ["--no-http"]
+    proc, log_path = _spawn(name, args, workdir)
+    server = ServerProcess(name=name, proc=proc, log_path=log_path)
+
+    def found(line: str) -> bool:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(rec, dict) or rec.get("event") != "listening":
+            return False
+        if rec.get("protocol") == "smpp":
+            server.port = int(rec["port"])
+        elif rec.get("protocol") == "http":
+            server.http_port = int(rec["port"])
+        return bool(server.port) and (server.http_port is not None or not http)
+
+    _wait_for(server, found, timeout)
+    return server

@@ -1,0 +1,70 @@
+"""Smoke test of the benchmark harness with tiny counts: it starts the servers, loads them, counts every
+response and receipt, prints its records and stops every process it started.  Speed is not checked here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import run
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_standard_comparison_with_tiny_counts_completes_and_stops_its_servers(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    jsonl = tmp_path / "runs.jsonl"
+    status = run.main(["compare", "--repeats", "1", "--count", "100", "--duration", "2", "--stores", "memory",
+                       "--cases", "submit,receipts", "--timeout", "20", "--quiet", "--jsonl", str(jsonl),
+                       "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    recs = [r for r in _records(jsonl) if r["scenario"] == "compare"]
+    assert {(r["server"], r["case"]) for r in recs} == {
+        ("baseline", "submit"), ("smsc-memory", "submit"), ("baseline", "receipts"), ("smsc-memory", "receipts")}
+    for r in recs:
+        assert r["finished"] and r["ok"] == r["messages"] == 400 and r["errors"] == 0
+        assert r["receipts"] == (400 if r["case"] == "receipts" else 0)
+        assert r["receipts_not_delivered"] == 0
+        assert r["server_rss_peak_kib"] > 0 and r["client_cpu_us_per_msg"] > 0
+    assert "smsc-memory" in out and "ratio" in out  # the readable table
+    # every server it started was stopped cleanly (SIGTERM to its pid, then its own shutdown)
+    smsc_log = (tmp_path / "work" / "smsc-memory.log").read_text()
+    assert '"event": "stopped"' in smsc_log
+
+
+async def test_mo_flood_reaches_every_bind_from_the_baseline(tmp_path: Path) -> None:
+    from bench.scenarios import mo_flood
+    from bench.servers import start_baseline
+
+    server = start_baseline(tmp_path, mo_per_bind=50)
+    try:
+        rec = await mo_flood(server, total=200, binds=4, timeout=20)
+    finally:
+        server.stop()
+    assert rec["finished"] and rec["mo"] == 200 and rec["receipts"] == 0
+    assert not server.alive()
+
+
+async def test_offline_queue_drains_with_every_receipt_and_idle_sessions_are_kept(tmp_path: Path) -> None:
+    from bench.configs import OFFLINE_PREFIX, write_variant
+    from bench.scenarios import idle_binds, offline_drain
+    from bench.servers import start_smsc
+
+    config = write_variant(tmp_path, "smoke", http=True, offline_prefix=OFFLINE_PREFIX, max_binds=100,
+                           server={"enquire_link_timer": 1, "response_timer": 5})
+    server = start_smsc(tmp_path, config, store="sqlite", http=True)
+    try:
+        fill, drain = await offline_drain(server, queue=200, numbers=5, timeout=20)
+        idle = await idle_binds(server, sessions=20, duration=1.0, interval=0.3)
+    finally:
+        server.stop()
+    assert fill["case"] == "fill" and fill["ok"] == 200 and fill["receipts"] == 0  # handsets off: no receipt yet
+    assert drain["case"] == "drain" and drain["finished"] and drain["receipts"] == 200
+    assert drain["receipts_not_delivered"] == 0 and drain["drain_per_s"] > 0
+    assert idle["finished"] and idle["bound"] == 20 and idle["dropped"] == 0
+    assert idle["pings_answered"] > 0 and idle["server_rss_bound_kib"] > 0
