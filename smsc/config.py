@@ -39,6 +39,7 @@ from smsc.smpp.constants import CommandStatus
 
 __all__ = [
     "ConfigError", "load_config", "check_config", "Config", "ServerConfig", "MessageIdFormat", "TlsConfig",
+    "OutbindTarget",
     "Account", "StoreConfig", "SimulationConfig", "HttpConfig", "Topology", "CarrierConfig", "Distribution",
     "OutcomeSpec", "ReceiptStyle", "HandsetConfig", "AutoReply", "SubmitRule", "NumberRule", "OptOutConfig",
     "Route", "MoRoute", "CAUSES", "OUTCOME_KINDS", "BIND_TYPES", "DEFAULT_CARRIER", "DEFAULT_RETRY_SCHEDULE",
@@ -145,6 +146,16 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OutbindTarget:
+    """Where the SMSC opens a connection to send outbind (SMPP 3.4 section 4.1.7) when deliveries wait for
+    an account with no receiver bound; ``retry_interval`` seconds between attempts."""
+
+    host: str
+    port: int
+    retry_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     """An ESME login (SMPP 3.4 section 4.1): who may bind, how, from where and how fast.
 
@@ -160,6 +171,8 @@ class Account:
     allowed_ips: tuple[str, ...] = ()
     throughput: float | None = None
     source_addresses: tuple[str, ...] = ()
+    #: Outbind target; None = never outbind (the ESME must bind by itself).
+    outbind: OutbindTarget | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -872,7 +885,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
         ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
         return ()
     keys = ("system_id", "password", "bind_types", "max_binds", "allowed_ips", "throughput",
-            "source_addresses")
+            "source_addresses", "outbind")
     accounts: list[Account] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(raw):
@@ -924,9 +937,26 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             allowed_ips=tuple(allowed_ips),
             throughput=m.number("throughput", None, lo=0.0, lo_open=True, nullable=True),
             source_addresses=tuple(sources),
+            outbind=_parse_outbind(ctx, m.at("outbind"), m.raw("outbind")) if m.has("outbind") else None,
         )
         accounts.append(account)
     return tuple(accounts)
+
+
+def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
+    if raw is None:
+        return None
+    m = _Map(ctx, path, raw, ("host", "port", "retry_interval"))
+    if not m.ok:
+        return None
+    host = m.required_text("host", "the ESME's host name or address", min_len=1)
+    port = m.integer("port", None, 1, 65535)
+    if not m.has("port"):
+        ctx.error(m.at("port"), "a TCP port from 1 to 65535", None)
+    retry = m.duration("retry_interval", 30.0, lo=0.0, lo_open=True)
+    if host is _BAD or port is None:
+        return None
+    return OutbindTarget(host=host, port=port, retry_interval=retry)
 
 
 def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:

@@ -8,7 +8,7 @@ transceiver binds, each up to the room left in its window, starting with the nex
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from smsc.server.protocol import SmppProtocol
@@ -19,6 +19,8 @@ class BindRegistry:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
+        #: Called with a system_id whose deliveries wait while it has no receiver bound (outbind hook).
+        self.on_no_receiver: Callable[[str], None] | None = None
         self._drain_scheduled = False
         self.connections: set[SmppProtocol] = set()
         self._receivers: dict[str, list[SmppProtocol]] = {}
@@ -72,6 +74,8 @@ class BindRegistry:
         starting one bind further each time (round-robin over binds). Returns how many were handed out."""
         lst = self._receivers.get(system_id)
         if not lst:
+            if self.on_no_receiver is not None:
+                self.on_no_receiver(system_id)
             return 0
         n = len(lst)
         start = self._cursor.get(system_id, 0) % n

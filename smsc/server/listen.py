@@ -17,6 +17,7 @@ import structlog
 from smsc.core.accounts import Accounts
 from smsc.core.api import SmscApi
 from smsc.server.binds import BindRegistry
+from smsc.server.outbind import Outbinder
 from smsc.server.protocol import SmppProtocol
 from smsc.smpp.session import SessionTimers
 
@@ -59,6 +60,8 @@ class SmppServer:
         self._per_ip: dict[str, int] = {}
         #: Addresses actually bound, as (host, port) pairs; the plain listener first.
         self.addresses: list[tuple[str, int]] = []
+        self.outbinder = Outbinder(self)
+        self.registry.on_no_receiver = self.outbinder.maybe_outbind
         smsc.set_gateway(self.registry)
 
     @property
@@ -98,6 +101,7 @@ class SmppServer:
         """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest."""
         for s in self._servers:
             s.close()
+        self.outbinder.stop()
         for proto in self.registry:
             proto.start_unbind()
         deadline = self.loop.time() + grace

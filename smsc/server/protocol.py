@@ -103,7 +103,7 @@ def deliver_sm_for(delivery: Delivery) -> P.DeliverSm:
 class SmppProtocol(asyncio.Protocol):
     """One ESME connection. Created by :class:`~smsc.server.listen.SmppServer` for every accepted socket."""
 
-    def __init__(self, server: SmppServer) -> None:
+    def __init__(self, server: SmppServer, *, outbind: Any = None) -> None:
         # shared state
         self.server = server
         self.smsc = server.smsc
@@ -125,6 +125,8 @@ class SmppProtocol(asyncio.Protocol):
         self._wake_after: set[str] = set()
         self._closing = False
         self._registered_receiver = False
+        #: The Account this connection was opened for to send outbind (None for accepted connections).
+        self.outbind = outbind
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -134,6 +136,10 @@ class SmppProtocol(asyncio.Protocol):
         self.peer = peer[0] if peer else ""
         self.server.registry.connections.add(self)
         self.server.counters.connections_opened += 1
+        if self.outbind is not None:
+            self.session.send_outbind(self.outbind.system_id, self.outbind.password)
+            self._flush()
+            log.info("outbind_sent", peer=self.peer, system_id=self.outbind.system_id)
 
     def data_received(self, data: bytes) -> None:
         session = self.session

@@ -329,8 +329,7 @@ class Session:
 
         ``context`` comes back in the :class:`ResponseReceived` or :class:`ResponseTimedOut` event.
         """
-        seq = self._next_seq
-        self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        seq = self._take_seq()
         pdu.sequence_number = seq
         if self.interface_version < 0x34 and pdu.tlvs:
             pdu.tlvs = {}
@@ -346,6 +345,17 @@ class Session:
         if self.is_bound and not self._unbind_sent:
             self._unbind_sent = True
             self.send_request(P.Unbind(), now)
+
+    def send_outbind(self, system_id: str, password: str) -> None:
+        """On a connection the SMSC opened: ask the ESME to bind as receiver (SMPP 3.4 section 4.1.7).
+        There is no outbind_resp; the ESME answers with bind_receiver (a :class:`BindRequested` event)."""
+        if self.state is SessionState.OPEN:
+            self._queue(P.Outbind(sequence_number=self._take_seq(), system_id=system_id, password=password))
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        return seq
 
     def pending_contexts(self) -> list[Any]:
         """Contexts of every unanswered request, cleared; for the adapter when the connection is lost."""

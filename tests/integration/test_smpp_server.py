@@ -246,3 +246,42 @@ def test_shutdown_sends_unbind_to_every_bound_esme(smsc_factory: Any) -> None:
     finally:
         for sock in esmes:
             sock.close()
+
+
+def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_path: Any) -> None:
+    import dataclasses
+
+    from smsc.config import OutbindTarget
+
+    from .conftest import RawEsme, make_config
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    esme_port = listener.getsockname()[1]
+    cfg = make_config(tmp_path)
+    accounts = tuple(
+        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=1.0))
+        if a.system_id == "test" else a for a in cfg.accounts
+    )
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    tx = RawEsme(server.port)
+    try:
+        tx.bind("transmitter")
+        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
+        assert resp.command_status == 0
+        conn, _ = listener.accept()  # the SMSC calls us
+        with conn:
+            conn.settimeout(5)
+            (outbind,) = _read_pdus(conn, 1)
+            assert isinstance(outbind, P.Outbind)
+            assert (outbind.system_id, outbind.password) == ("test", "test")
+            conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
+            bind_resp, receipt = _read_pdus(conn, 2)
+            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+            assert isinstance(receipt, P.DeliverSm)
+            assert receipt.tlvs[0x001E] == resp.message_id
+            conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+    finally:
+        tx.close()
+        listener.close()
