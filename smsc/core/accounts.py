@@ -82,6 +82,11 @@ class Accounts:
         if state is not None and state.binds > 0:
             state.binds -= 1
 
+    def state_for(self, system_id: str) -> _AccountState | None:
+        """The live state of one account (its rate bucket and source patterns), for a bound session to
+        keep at hand instead of looking it up on every submit."""
+        return self._by_id.get(system_id)
+
     def allow_submit(self, system_id: str, now: float) -> bool:
         """Take one token of the account's throughput limit; False means answer ESME_RTHROTTLED."""
         state = self._by_id.get(system_id)

@@ -41,38 +41,42 @@ _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum
 
 
 def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
-    """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with."""
+    """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
+
+    The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
+    5.3.2.32); UDH and SAR TLVs must not be mixed (section 5.2.12).
+    """
     tlvs = pdu.tlvs
-    payload = tlvs.get(Tag.message_payload) if tlvs else None
-    if isinstance(pdu, P.SubmitSm):
+    if tlvs:
+        payload = tlvs.get(Tag.message_payload)
+        if pdu.esm_class & EsmClass.UDHI and (
+            Tag.sar_msg_ref_num in tlvs or Tag.sar_total_segments in tlvs or Tag.sar_segment_seqnum in tlvs
+        ):
+            return CommandStatus.ESME_RINVOPTPARAMVAL
+        if payload is not None:
+            tlvs = {k: v for k, v in tlvs.items() if k != Tag.message_payload}
+    else:
+        payload = None
+        tlvs = {}
+    source = Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr)
+    destination = Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr)
+    if type(pdu) is P.SubmitSm:
         short_message = pdu.short_message
         if payload is not None:
             if short_message:
-                return CommandStatus.ESME_RINVMSGLEN  # both carriers used (SMPP 3.4 section 5.3.2.32)
+                return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
-        extra = dict(
-            protocol_id=pdu.protocol_id,
-            priority_flag=pdu.priority_flag,
-            schedule_delivery_time=pdu.schedule_delivery_time,
-            validity_period=pdu.validity_period,
-            replace_if_present_flag=pdu.replace_if_present_flag,
+        return Submission(
+            system_id=system_id, source=source, destination=destination, service_type=pdu.service_type,
+            esm_class=pdu.esm_class, protocol_id=pdu.protocol_id, priority_flag=pdu.priority_flag,
+            schedule_delivery_time=pdu.schedule_delivery_time, validity_period=pdu.validity_period,
+            registered_delivery=pdu.registered_delivery, replace_if_present_flag=pdu.replace_if_present_flag,
+            data_coding=pdu.data_coding, short_message=short_message, tlvs=tlvs,
         )
-    else:
-        short_message = payload if payload is not None else b""
-        extra = {}
-    if tlvs and pdu.esm_class & EsmClass.UDHI and any(t in tlvs for t in _SAR_TAGS):
-        return CommandStatus.ESME_RINVOPTPARAMVAL  # UDH and SAR TLVs must not be mixed (section 5.2.12)
     return Submission(
-        system_id=system_id,
-        source=Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
-        destination=Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr),
-        service_type=pdu.service_type,
-        esm_class=pdu.esm_class,
-        registered_delivery=pdu.registered_delivery,
-        data_coding=pdu.data_coding,
-        short_message=short_message,
-        tlvs={k: v for k, v in tlvs.items() if k != Tag.message_payload} if tlvs else {},
-        **extra,
+        system_id=system_id, source=source, destination=destination, service_type=pdu.service_type,
+        esm_class=pdu.esm_class, registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
+        short_message=payload if payload is not None else b"", tlvs=tlvs,
     )
 
 
@@ -125,6 +129,7 @@ class SmppProtocol(asyncio.Protocol):
         self._wake_after: set[str] = set()
         self._closing = False
         self._registered_receiver = False
+        self._account: Any = None  # the bound account's live state (rate bucket, source patterns)
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
 
@@ -258,6 +263,7 @@ class SmppProtocol(asyncio.Protocol):
             return
         self.session.accept_bind(event, server.config.server.system_id)
         server.accounts.bound(req.system_id)
+        self._account = server.accounts.state_for(req.system_id)
         server.counters.binds += 1
         log.info("bound", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower())
         if event.bind_type.can_receive:
@@ -279,12 +285,13 @@ class SmppProtocol(asyncio.Protocol):
             self._on_replace(pdu)  # type: ignore[arg-type]
 
     def _check_submit(self, source_addr: str) -> int:
-        system_id = self.session.system_id
-        server = self.server
-        if not server.accounts.allow_submit(system_id, self.loop.time()):
-            server.counters.throttled += 1
+        account = self._account
+        if account is None:
+            return CommandStatus.ESME_ROK
+        if account.bucket is not None and not account.bucket.take(self.loop.time()):
+            self.server.counters.throttled += 1
             return CommandStatus.ESME_RTHROTTLED
-        if not server.accounts.source_allowed(system_id, source_addr):
+        if account.source_patterns and not any(p.fullmatch(source_addr) for p in account.source_patterns):
             return CommandStatus.ESME_RINVSRCADR
         return CommandStatus.ESME_ROK
 
@@ -301,19 +308,18 @@ class SmppProtocol(asyncio.Protocol):
 
     def _on_submit(self, pdu: P.SubmitSm | P.DataSm) -> None:
         seq = pdu.sequence_number
-        resp_cls = P.SubmitSmResp if type(pdu) is P.SubmitSm else P.DataSmResp
+        command_id = CommandId.submit_sm_resp if type(pdu) is P.SubmitSm else CommandId.data_sm_resp
+        session = self.session
         status = self._check_submit(pdu.source_addr)
-        sub = _submission(self.session.system_id, pdu) if status == 0 else status
+        sub = _submission(session.system_id, pdu) if status == 0 else status
         if type(sub) is not Submission:
-            self.session.respond(resp_cls(sequence_number=seq, command_status=sub))
+            session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
             return
         self.server.counters.submits += 1
         self._begin_reply()
 
         def reply(result: SubmitResult) -> None:
-            self.session.respond(
-                resp_cls(sequence_number=seq, command_status=result.status, message_id=result.message_id)
-            )
+            session.respond_message_id(command_id, seq, result.status, result.message_id)
             self._end_reply()
 
         self.smsc.submit(sub, reply)

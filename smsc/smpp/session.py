@@ -18,6 +18,7 @@ with replace_sm also in BOUND_TRX as 5.0 allows, and enquire_link in OPEN as 5.0
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,8 @@ class SessionState(enum.Enum):
     UNBOUND = "UNBOUND"
     CLOSED = "CLOSED"
 
+
+_HEADER = struct.Struct(">IIII")
 
 _BOUND_STATE = {
     BindType.TRANSMITTER: SessionState.BOUND_TX,
@@ -323,6 +326,21 @@ class Session:
         """Queue a response PDU (its sequence_number must be the request's)."""
         if self.state is not SessionState.CLOSED:
             self._queue(pdu)
+
+    def respond_message_id(self, command_id: int, sequence_number: int, status: int, message_id: str) -> None:
+        """Queue a submit_sm_resp or data_sm_resp (SMPP 3.4 sections 4.4.2, 4.7.2) without building a PDU
+        object: the hot path of every submit. The body (message_id) is omitted when status is not 0."""
+        if self.state is SessionState.CLOSED:
+            return
+        if status:
+            self._out += _HEADER.pack(16, command_id, status, sequence_number)
+        else:
+            body = message_id.encode("latin-1")
+            if len(body) > 64:
+                raise ValueError(f"message_id longer than 64 octets: {message_id!r}")
+            self._out += _HEADER.pack(17 + len(body), command_id, 0, sequence_number)
+            self._out += body
+            self._out += b"\0"
 
     def send_request(self, pdu: P.Pdu, now: float, context: Any = None) -> int:
         """Queue a request of ours (deliver_sm, data_sm, enquire_link, unbind); return its sequence_number.

@@ -257,3 +257,16 @@ def test_an_undecodable_response_is_not_nacked_and_fails_its_request() -> None:
     (ev,) = s.receive_data(raw, 0.0)
     assert isinstance(ev, ResponseTimedOut) and ev.context == "d1"
     assert s.data_to_send() == b""
+
+
+@pytest.mark.parametrize(("status", "message_id"), [(0, "0a1b2c"), (S.ESME_RTHROTTLED, "")])
+def test_respond_message_id_fast_path_equals_the_codec(status: int, message_id: str) -> None:
+    from smsc.smpp.constants import CommandId
+
+    s = bound()
+    s.respond_message_id(CommandId.submit_sm_resp, 9, status, message_id)
+    s.respond_message_id(CommandId.data_sm_resp, 10, status, message_id)
+    assert s.data_to_send() == (
+        encode(P.SubmitSmResp(sequence_number=9, command_status=status, message_id=message_id))
+        + encode(P.DataSmResp(sequence_number=10, command_status=status, message_id=message_id))
+    )
