@@ -106,6 +106,7 @@ def run(smsc: Smsc, loop: _Loop, clock: FakeClock, count: int, batch: int, desti
     ]
     receipts = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     sent = 0
     scheduler = smsc.scheduler
     while sent < count:
@@ -126,8 +127,9 @@ def run(smsc: Smsc, loop: _Loop, clock: FakeClock, count: int, batch: int, desti
             receipts += len(taken)
             loop.run()
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     return {"messages": count, "replies": replies, "receipts": receipts, "seconds": round(elapsed, 3),
-            "us_per_msg": round(elapsed / count * 1e6, 2)}
+            "us_per_msg": round(elapsed / count * 1e6, 2), "cpu_us_per_msg": round(cpu / count * 1e6, 2)}
 
 
 def offline_run(store_kind: str, tmp: str, count: int, numbers: int) -> None:
@@ -193,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=400)
     ap.add_argument("--destinations", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="runs; the one with the least CPU is printed")
     ap.add_argument("--offline", type=int, default=0, help="queue this many for offline handsets, then drain")
     ap.add_argument("--numbers", type=int, default=100_000, help="offline handsets to spread them over")
     args = ap.parse_args(argv)
@@ -205,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
-        result = run(smsc, loop, clock, args.count, args.batch, args.destinations)
+        results = [run(smsc, loop, clock, args.count, args.batch, args.destinations) for _ in range(args.repeat)]
+        result = min(results, key=lambda r: r["cpu_us_per_msg"])
         if args.profile:
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)

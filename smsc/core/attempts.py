@@ -43,6 +43,8 @@ NO_ROUTE_ERR = 1
 #: Shortest retry or alert delay, simulation seconds: a zero delay with a zero latency would spin.
 MIN_DELAY = 1.0
 
+_DELIVERED = MessageState.DELIVERED
+_INTERMEDIATE = int(RegisteredDelivery.INTERMEDIATE)
 _FINAL_BY_KIND = {
     "delivered": MessageState.DELIVERED,
     "undeliverable": MessageState.UNDELIVERABLE,
@@ -188,12 +190,14 @@ class AttemptMachine:
             self.expire(track)
             return
         outcome = track.carrier.attempt(msg.destination_e164, now, self.rng)
-        self.stats.attempts += 1
-        self.stats.in_flight += 1
+        stats = self.stats
+        stats.attempts += 1
+        stats.in_flight += 1
         track.phase = "inflight"
-        track.gen += 1
-        when = now + max(0.0, float(outcome.latency))
-        track.timer = self.scheduler.call_at(when, self._on_outcome_due, (track, track.gen, outcome))
+        gen = track.gen = track.gen + 1
+        latency = outcome.latency
+        when = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
+        track.timer = self.scheduler.call_at(when, self._on_outcome_due, (track, gen, outcome))
 
     def _on_outcome_due(self, arg: tuple[Track, int, Any]) -> None:
         track, gen, outcome = arg
@@ -210,11 +214,11 @@ class AttemptMachine:
         msg.attempts.append(Attempt(time=now, outcome=kind, err=err))
         final_state = _FINAL_BY_KIND.get(kind)
         if final_state is not None:
-            if final_state is MessageState.DELIVERED:
-                err, nec = 0, None
-            self.finalise(track, final_state, err, nec, outcome=None)
-            if final_state is MessageState.DELIVERED:
-                self.mo.auto_replies(track.msg, track.carrier)
+            if final_state is _DELIVERED:
+                self.finalise(track, final_state, 0, None, outcome=None)
+                self.mo.auto_replies(msg, track.carrier)
+            else:
+                self.finalise(track, final_state, err, nec, outcome=None)
             return
         if kind not in ("absent", "temporary"):
             log.warning("unknown_outcome", kind=kind, message_id=msg.message_id)
@@ -222,7 +226,7 @@ class AttemptMachine:
         msg.error_code = err
         msg.network_error_code = nec
         failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
-        if failures == 1 and msg.registered_delivery & RegisteredDelivery.INTERMEDIATE:
+        if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
             self.receipts.queue(msg, track.carrier, intermediate=True)
         if now >= msg.expiry_time:
             self.expire(track)
@@ -284,8 +288,9 @@ class AttemptMachine:
     def detach(self, track: Track) -> None:
         """Take a waiting message out of whatever phase it is in (its timers and queue entries die)."""
         phase = track.phase
-        self.scheduler.cancel(track.timer)
-        track.timer = None
+        if track.timer is not None:
+            self.scheduler.cancel(track.timer)
+            track.timer = None
         if phase == "queued":
             self.stats.queued -= 1
         elif phase == "inflight":
@@ -324,7 +329,7 @@ class AttemptMachine:
         index.unregister(track)
         stats = self.stats
         stats.waiting = len(index.tracks)
-        if state is MessageState.DELIVERED:
+        if state is _DELIVERED:
             stats.delivered += 1
         elif state is MessageState.EXPIRED:
             stats.expired += 1

@@ -97,6 +97,20 @@ class Carrier:
         self._mix: tuple[OutcomeSpec, ...] = config.outcomes
         self._cumulative = list(accumulate(spec.weight for spec in self._mix))
         self._total = self._cumulative[-1] if self._cumulative else 0.0
+        self._opt_out_status = config.opt_out.submit_status
+        #: Outcomes that never differ for numbers without a rule: id(spec) -> (spec, outcome), for specs whose
+        #: latency distribution is fixed and whose kind is not absent (an absent one has its own online_at).
+        #: Handing out the same frozen outcome saves building one per attempt; the latency draw's
+        #: ``rng.random()`` is still made, so a seeded world replays exactly as before.
+        self._constant: dict[int, tuple[OutcomeSpec, AttemptOutcome]] = {}
+        for spec in (*self._mix, config.opt_out.outcome):
+            dist = config.latency if spec.kind == "delivered" else config.failure_latency
+            if spec.kind != "absent" and dist.kind == "fixed":
+                outcome = AttemptOutcome(
+                    kind=spec.kind, latency=dist.quantile(0.5), err=spec.err,
+                    network_error_code=spec.network_error_code, online_at=None, cause=spec.cause,
+                )
+                self._constant[id(spec)] = (spec, outcome)
 
     def __repr__(self) -> str:
         return f"Carrier({self.name!r})"
@@ -111,10 +125,13 @@ class Carrier:
         A rule's ``submit`` wins; otherwise, when the carrier's ``opt_out.submit_status`` is set and the
         number has opted out, submit_sm is refused with that status.
         """
-        rule = self.handsets.rule_for(e164)
+        handsets = self.handsets
+        if not handsets.has_rules and self._opt_out_status is None:
+            return None
+        rule = handsets.rule_for(e164)
         if rule is not None and rule.submit is not None:
             return rule.submit
-        status = self.config.opt_out.submit_status
+        status = self._opt_out_status
         if status is not None and self.handsets.opted_out(e164):
             return SubmitRule(status=status, delay=0.0)
         return None
@@ -170,6 +187,11 @@ class Carrier:
         )
 
     def _finish(self, spec: OutcomeSpec, rule: NumberRule | None, now: float, rng: Any) -> AttemptOutcome:
+        if rule is None:
+            constant = self._constant.get(id(spec))
+            if constant is not None and constant[0] is spec:
+                rng.random()  # the draw dist.sample() makes, even for a fixed latency
+                return constant[1]
         if rule is not None and rule.latency is not None:
             dist = rule.latency
         elif spec.kind == "delivered":

@@ -72,6 +72,11 @@ class HandsetPool:
             for prefix in rule.prefixes:
                 if prefix not in self._prefixes:
                     self._prefixes.add(prefix, rule)
+        #: False when no number rule exists: :meth:`rule_for` answers None without a lookup.
+        self.has_rules = bool(self._exact) or len(self._prefixes) > 0
+        #: False when no handset of this carrier can auto-reply (no carrier-wide or rule auto_reply), so a
+        #: delivered MT needs no look at its text.
+        self.may_auto_reply = config.auto_reply is not None or any(r.auto_reply is not None for r in rules)
         self._key = blake2b(f"{seed}/{name}".encode(), digest_size=32).digest()
         self._overrides: dict[str, bool] = {}
         self._opt_state: dict[str, bool] = {}
@@ -90,6 +95,8 @@ class HandsetPool:
 
     def rule_for(self, e164: str) -> NumberRule | None:
         """The number rule governing ``e164``: an exact number first, else the longest prefix, else None."""
+        if not self.has_rules:
+            return None
         rule = self._exact.get(e164)
         if rule is None and len(self._prefixes):
             rule = self._prefixes.lookup(e164)

@@ -38,22 +38,47 @@ def format_message_id(number: int, fmt: IdFormat) -> str:
     raise ValueError(f"message_id format must be 'hex' or 'decimal', got {fmt.format!r}")
 
 
+def _compile(fmt: IdFormat) -> tuple[int, str]:
+    """(modulus, format spec) that write a number as ``fmt`` says; validates ``fmt`` like
+    :func:`format_message_id`."""
+    format_message_id(0, fmt)
+    length = fmt.length
+    if fmt.format == "hex":
+        return 16**length, f"0{length}{'X' if fmt.uppercase else 'x'}"
+    return 10**length, f"0{length}d"
+
+
 class MessageIdGenerator:
     """Hands out message numbers from ``next_number`` upwards and formats them.
 
     ``next_number`` is one past the highest number ever handed out; the SMSC saves it with every store
-    commit so that a restarted SMSC continues after it.
+    commit so that a restarted SMSC continues after it.  Each id format is compiled once (a modulus and a
+    ``format`` spec), so a new id costs one ``format`` call.
     """
 
-    __slots__ = ("next_number", "default_format")
+    __slots__ = ("next_number", "default_format", "_default", "_compiled")
 
     def __init__(self, default_format: IdFormat, next_number: int = 1) -> None:
-        format_message_id(0, default_format)  # validate early
+        self._default = _compile(default_format)  # validate early
         self.default_format = default_format
         self.next_number = next_number
+        #: id(format) -> (format, modulus, spec); formats live in the config for the whole run.
+        self._compiled: dict[int, tuple[IdFormat, int, str]] = {}
 
     def next_id(self, fmt: IdFormat | None = None) -> str:
-        """A new message_id in ``fmt`` (the server's default format when None)."""
+        """A new message_id in ``fmt`` (the server's default format when None).
+
+        Raises:
+            ValueError: ``fmt`` is not a valid format (see :func:`format_message_id`).
+        """
         number = self.next_number
         self.next_number = number + 1
-        return format_message_id(number, fmt or self.default_format)
+        if fmt is None or fmt is self.default_format:
+            modulus, spec = self._default
+        else:
+            entry = self._compiled.get(id(fmt))
+            if entry is None or entry[0] is not fmt:
+                entry = (fmt, *_compile(fmt))
+                self._compiled[id(fmt)] = entry
+            _, modulus, spec = entry
+        return format(number % modulus, spec)

@@ -12,7 +12,6 @@ is answered once its last part arrives (parts are reassembled per ESME, sender a
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
 from typing import Any
 
 import structlog
@@ -68,7 +67,9 @@ class MoService:
         self.stats = stats
         self._country_code = country_code
         self._national_prefix = national_prefix
-        self._last_mt: OrderedDict[str, str] = OrderedDict()
+        #: handset -> system_id of its last MT, least recently used first (a plain dict keeps insertion
+        #: order and is smaller and faster than an OrderedDict).
+        self._last_mt: dict[str, str] = {}
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
 
@@ -145,16 +146,17 @@ class MoService:
     def remember_sender(self, e164: str, system_id: str) -> None:
         """``system_id`` sent MT to ``e164``: an MO from that handset without an MO route goes back there."""
         last = self._last_mt
-        last.pop(e164, None)
+        if last.pop(e164, None) is None and len(last) >= _LAST_MT_MAX:
+            del last[next(iter(last))]
         last[e164] = system_id
-        if len(last) > _LAST_MT_MAX:
-            last.popitem(last=False)
 
     def auto_replies(self, msg: Message, carrier: Any) -> None:
         """After ``msg`` was delivered: the handset's configured answers come back as MO after their delays."""
         if carrier is None or not msg.source.addr:
             return
         handsets = carrier.handsets
+        if not getattr(handsets, "may_auto_reply", True):
+            return
         has_reply = getattr(handsets, "auto_reply_for", None)
         if has_reply is not None and has_reply(msg.destination_e164) is None:
             return  # the common case: no auto-reply configured, no need to read the text

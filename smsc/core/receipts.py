@@ -14,27 +14,56 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from smsc.core.api import Delivery
+from smsc.core.api import Address, Delivery
 from smsc.core.clock import Clock
 from smsc.core.message import Message
 from smsc.core.outbox import Outbox
 from smsc.core.stats import SmscStats
 from smsc.smpp.constants import EsmClass, MessageState, Tag
-from smsc.smpp.receipt import build_receipt_text
+from smsc.smpp.receipt import TEXT_LENGTH, build_receipt_text
 from smsc.smpp.text import decode_text, parse_udh
+from smsc.smpp.timefmt import receipt_date
 
-_minute_cache: dict[int, datetime] = {}
+_UDHI = int(EsmClass.UDHI)
+_RECEIPT_ESM = int(EsmClass.DELIVERY_RECEIPT)
+_INTERMEDIATE_ESM = int(EsmClass.INTERMEDIATE_NOTIFICATION)
+_ENROUTE = MessageState.ENROUTE
+_DELIVERED = MessageState.DELIVERED
+_TAG_RECEIPTED_ID = int(Tag.receipted_message_id)
+_TAG_MESSAGE_STATE = int(Tag.message_state)
+_TAG_NETWORK_ERROR = int(Tag.network_error_code)
+_TAG_USER_REF = int(Tag.user_message_reference)
+_TAG_PAYLOAD = int(Tag.message_payload)
+#: stat: word by message_state value (SMPP 3.4 Appendix B, Table B-2).
+_STAT = tuple(MessageState(v).stat for v in range(max(MessageState) + 1))
+_STATE = tuple(MessageState(v) for v in range(max(MessageState) + 1))
+_TEXT_LABELS = ("text", "Text", "")
+
+#: Receipt date text ("YYMMDDhhmm", UTC) by minute since the epoch: one strftime per minute, not per receipt.
+_date_cache: dict[int, str] = {}
+#: The ``text:`` preview by (data_coding, UDHI bit, user data): load tests repeat the same text.
+_preview_cache: dict[tuple[int, int, bytes], str] = {}
+_CACHE_MAX = 4096
 
 
 def _utc_minute(t: float) -> datetime:
-    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm), cached."""
+    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm)."""
+    return datetime.fromtimestamp(int(t // 60) * 60, tz=timezone.utc)
+
+
+def _date(t: float) -> str:
+    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.
+
+    Raises:
+        ValueError: a year outside 1938-2037 (see :func:`smsc.smpp.timefmt.receipt_date`).
+    """
     minute = int(t // 60)
-    dt = _minute_cache.get(minute)
-    if dt is None:
-        if len(_minute_cache) > 4096:
-            _minute_cache.clear()
-        dt = _minute_cache[minute] = datetime.fromtimestamp(minute * 60, tz=timezone.utc)
-    return dt
+    text = _date_cache.get(minute)
+    if text is None:
+        if len(_date_cache) >= _CACHE_MAX:
+            _date_cache.clear()
+        text = _date_cache[minute] = receipt_date(_utc_minute(t))
+    return text
 
 
 def _ascii(text: str) -> str:
@@ -45,32 +74,84 @@ def wants_receipt(msg: Message) -> bool:
     """True when ``msg`` (in its final state) asked for a final receipt: registered_delivery bits 1-0 are 1
     (always), 2 (failure only) or 3 (success only, SMPP 5.0) (SMPP 3.4 section 5.2.17)."""
     wanted = msg.registered_delivery & 0x03
-    if msg.state is MessageState.DELIVERED:
-        return wanted in (1, 3)
-    return wanted in (1, 2)
+    if msg.state == _DELIVERED:
+        return wanted == 1 or wanted == 3
+    return wanted == 1 or wanted == 2
 
 
 def mt_preview(msg: Message) -> str:
     """The first 20 characters of the message for the receipt's ``text:`` field, in ASCII ("?" for others,
     line breaks as spaces); "" for user data that cannot be read.  Never raises."""
-    data = msg.short_message or msg.tlvs.get(Tag.message_payload, b"")
+    data = msg.short_message or msg.tlvs.get(_TAG_PAYLOAD, b"")
     if not isinstance(data, (bytes, bytearray)):
         return ""
     data = bytes(data)
-    if msg.esm_class & EsmClass.UDHI:
+    udhi = msg.esm_class & _UDHI
+    key = (msg.data_coding, udhi, data)
+    text = _preview_cache.get(key)
+    if text is not None:
+        return text
+    if udhi:
         try:
             _, data = parse_udh(data)
         except ValueError:
             return ""
     try:
-        text = decode_text(data[:160], msg.data_coding)
+        decoded = decode_text(data[:160], msg.data_coding)
     except Exception:  # decode_text promises not to raise; a receipt must never fail on the preview
         return ""
-    return _ascii(text[:20]).replace("\n", " ").replace("\r", " ")
+    text = _ascii(decoded[:20]).replace("\n", " ").replace("\r", " ")
+    if len(_preview_cache) >= _CACHE_MAX:
+        _preview_cache.clear()
+    _preview_cache[key] = text
+    return text
+
+
+_new = object.__new__
+
+
+def receipt_delivery(
+    delivery_id: int, system_id: str, source: Address, destination: Address, esm_class: int, short_message: bytes,
+    tlvs: dict[int, Any],
+) -> Delivery:
+    """A receipt :class:`~smsc.core.api.Delivery` (data_coding 0, kind "receipt", other fields at their
+    defaults), built without the keyword-only dataclass constructor (a third of the time; ``tests/unit``
+    checks that every field is set)."""
+    d = _new(Delivery)
+    d.delivery_id = delivery_id
+    d.system_id = system_id
+    d.source = source
+    d.destination = destination
+    d.esm_class = esm_class
+    d.protocol_id = 0
+    d.priority_flag = 0
+    d.data_coding = 0
+    d.short_message = short_message
+    d.service_type = ""
+    d.tlvs = tlvs
+    d.kind = "receipt"
+    return d
+
+
+class _Style:
+    """One carrier receipt style, read once: err: width, text label, whether receipted_message_id is sent."""
+
+    __slots__ = ("source", "err_digits", "text_label", "receipted_id")
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.err_digits = int(getattr(source, "err_digits", 3) or 3)
+        self.text_label = getattr(source, "text_label", "text")
+        if self.text_label not in _TEXT_LABELS:
+            raise ValueError(f"text_label must be 'text', 'Text' or '', got {self.text_label!r}")
+        self.receipted_id = bool(getattr(source, "receipted_message_id", True))
 
 
 class Receipts:
     """Builds receipt deliveries and adds them to the outbox (which makes them durable, then offers them).
+
+    The text is exactly :func:`smsc.smpp.receipt.build_receipt_text`'s, built with per-minute date strings
+    and a per-style template (a receipt is built for every message of a load test).
 
     Args:
         outbox: where the deliver_sm waits for a receiver of the submitting system_id.
@@ -78,55 +159,76 @@ class Receipts:
         clock: the done date of an intermediate notification is now.
     """
 
-    __slots__ = ("outbox", "stats", "clock")
+    __slots__ = ("outbox", "stats", "clock", "_styles")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock) -> None:
         self.outbox = outbox
         self.stats = stats
         self.clock = clock
+        self._styles: dict[int, _Style] = {}
+
+    def _style(self, carrier: Any) -> _Style:
+        source = getattr(carrier, "receipt", None)
+        style = self._styles.get(id(source))
+        if style is None or style.source is not source:
+            style = self._styles[id(source)] = _Style(source)
+        return style
 
     def queue(self, msg: Message, carrier: Any, *, intermediate: bool) -> None:
         """Queue the receipt of ``msg`` in ``carrier``'s receipt style: its final receipt (``msg`` is final), or
         the intermediate notification of a first failed attempt (message_state ENROUTE, esm_class 0x20)."""
-        style = getattr(carrier, "receipt", None)
-        now = self.clock.now()
+        style = self._style(carrier)
         receipt_id = msg.multi_id or msg.message_id
-        state = MessageState.ENROUTE if intermediate else msg.state
-        err_digits = int(getattr(style, "err_digits", 3) or 3)
-        text = mt_preview(msg)
-        body = build_receipt_text(
-            message_id=receipt_id,
-            submitted=msg.submitted_count,
-            delivered=1 if state is MessageState.DELIVERED else 0,
-            submit_date=_utc_minute(msg.submit_time),
-            done_date=_utc_minute(now if intermediate or msg.final_time is None else msg.final_time),
-            stat=state.stat,
-            err=f"{msg.error_code:0{err_digits}d}",
-            text=text,
-            text_label=getattr(style, "text_label", "text"),
+        if intermediate:
+            state = _ENROUTE
+            done = self.clock.now()
+        else:
+            state = _STATE[msg.state]
+            done = msg.final_time if msg.final_time is not None else self.clock.now()
+        err = f"{msg.error_code:0{style.err_digits}d}"
+        if len(err) < 3:
+            err = err.rjust(3, "0")
+        body = (
+            f"id:{receipt_id} sub:{msg.submitted_count:03d} dlvrd:{1 if state == _DELIVERED else 0:03d} "
+            f"submit date:{_date(msg.submit_time)} done date:{_date(done)} stat:{_STAT[state]} err:{err}"
         )
+        if style.text_label:
+            body = f"{body} {style.text_label}:{mt_preview(msg)[:TEXT_LENGTH]}"
         tlvs: dict[int, Any] = {}
-        if getattr(style, "receipted_message_id", True):
-            tlvs[Tag.receipted_message_id] = receipt_id
-        tlvs[Tag.message_state] = int(state)
-        if msg.network_error_code is not None and state is not MessageState.DELIVERED:
-            tlvs[Tag.network_error_code] = msg.network_error_code
-        reference = msg.tlvs.get(Tag.user_message_reference)
-        if reference is not None:
-            tlvs[Tag.user_message_reference] = reference
-        delivery = Delivery(
-            delivery_id=self.outbox.new_delivery_id(),
-            system_id=msg.system_id,
-            source=msg.destination,
-            destination=msg.source,
-            esm_class=int(EsmClass.INTERMEDIATE_NOTIFICATION if intermediate else EsmClass.DELIVERY_RECEIPT),
-            data_coding=0,
-            short_message=body.encode("ascii", "replace"),
-            tlvs=tlvs,
-            kind="receipt",
+        if style.receipted_id:
+            tlvs[_TAG_RECEIPTED_ID] = receipt_id
+        tlvs[_TAG_MESSAGE_STATE] = int(state)
+        if msg.network_error_code is not None and state != _DELIVERED:
+            tlvs[_TAG_NETWORK_ERROR] = msg.network_error_code
+        if msg.tlvs:
+            reference = msg.tlvs.get(_TAG_USER_REF)
+            if reference is not None:
+                tlvs[_TAG_USER_REF] = reference
+        outbox = self.outbox
+        delivery = receipt_delivery(
+            outbox.new_delivery_id(), msg.system_id, msg.destination, msg.source,
+            _INTERMEDIATE_ESM if intermediate else _RECEIPT_ESM, body.encode("ascii", "replace"), tlvs,
         )
         if intermediate:
             self.stats.intermediate_receipts += 1
         else:
             self.stats.receipts += 1
-        self.outbox.add(delivery)
+        outbox.add(delivery)
+
+
+def reference_text(msg: Message, carrier: Any, now: float, *, intermediate: bool) -> str:
+    """The same receipt text built the slow, obvious way with :func:`build_receipt_text` (for tests)."""
+    style = getattr(carrier, "receipt", None)
+    state = MessageState.ENROUTE if intermediate else msg.state
+    err_digits = int(getattr(style, "err_digits", 3) or 3)
+    return build_receipt_text(
+        message_id=msg.multi_id or msg.message_id,
+        submitted=msg.submitted_count,
+        delivered=1 if state is MessageState.DELIVERED else 0,
+        submit_date=_utc_minute(msg.submit_time),
+        done_date=_utc_minute(now if intermediate or msg.final_time is None else msg.final_time),
+        stat=state.stat,
+        err=f"{msg.error_code:0{err_digits}d}",
+        text=mt_preview(msg),
+        text_label=getattr(style, "text_label", "text"),
+    )

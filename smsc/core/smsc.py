@@ -45,7 +45,7 @@ from smsc.core.api import (
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
 from smsc.core.ids import MessageIdGenerator
-from smsc.core.message import Message
+from smsc.core.message import Message, accepted_message
 from smsc.core.mo import MoService
 from smsc.core.numbers import normalise
 from smsc.core.outbox import Outbox
@@ -68,6 +68,8 @@ DEFAULT_FINAL_RETENTION = 86_400.0
 DEFAULT_MAX_FINAL_IN_MEMORY = 100_000
 #: How often the store is asked to prune old final messages, simulation seconds.
 PRUNE_INTERVAL = 3_600.0
+#: Entries of the (destination -> E.164, carrier) cache before it is emptied.
+_ROUTE_CACHE_MAX = 65_536
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
@@ -119,7 +121,8 @@ class Smsc:
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
-        self._saved_counters: tuple[int, int] | None = None
+        self._saved_number = -1  # id counters last saved (-1: never)
+        self._saved_delivery_id = -1
         self._prune_timer: TimerHandle | None = None
         self._started = False
         sim = config.simulation
@@ -129,6 +132,10 @@ class Smsc:
         self._national_prefix = topology.national_prefix
         self._no_route_rejects = topology.no_route != "undeliverable"
         self._max_waiting = int(config.store.max_waiting_messages)
+        self._default_lifetime = self._times.default_expiry(0.0)
+        #: (dest TON, dest address) -> (E.164 form, carrier or None): normalising and routing are pure
+        #: functions of these for one world, and load tests send to few numbers.
+        self._routes: dict[tuple[int, str], tuple[str, Any]] = {}
         self.mo = MoService(
             router, self.outbox, self.scheduler, clock, rng, self.stats,
             country_code=self._country_code, national_prefix=self._national_prefix,
@@ -230,16 +237,29 @@ class Smsc:
         ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, or a carrier rule's status)."""
         now = self.clock.now()
         try:
-            self._check_common(submission)
-            schedule_time, expiry_time = self._times.times(
-                submission.schedule_delivery_time, submission.validity_period, now)
+            if submission.priority_flag > 3 or submission.replace_if_present_flag > 1:
+                self._check_common(submission)
+            if submission.schedule_delivery_time or submission.validity_period:
+                schedule_time, expiry_time = self._times.times(
+                    submission.schedule_delivery_time, submission.validity_period, now)
+            else:
+                schedule_time, expiry_time = None, now + self._default_lifetime
             track, delay = self._admit(submission, submission.destination, schedule_time, expiry_time, now)
         except Reject as reject:
             self.stats.submit_errors += 1
             self._reply_later(reply, SubmitResult(status=reject.status), reject.delay)
             return
-        message_id = track.msg.message_id
-        self._commit(lambda: self._accepted([track], reply, SubmitResult(message_id=message_id), delay))
+        result = SubmitResult(message_id=track.msg.message_id)
+        if delay > 0:
+            self._commit(lambda: self._accepted([track], reply, result, delay))
+        else:
+            self._commit(lambda: self._accepted_now(track, reply, result))
+
+    def _accepted_now(self, track: Track, reply: Callable[[SubmitResult], None], result: SubmitResult) -> None:
+        """A submit_sm is on disk: reply, then start delivering."""
+        reply(result)
+        if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
+            self.machine.resume(track)
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],
@@ -301,13 +321,22 @@ class Smsc:
     ) -> tuple[Track, float]:
         """Route, apply the carrier's submit rule, the queue bound and replace_if_present, then create, register
         and save the message (not yet committed).  Returns its track and the reply delay (real seconds)."""
-        e164 = normalise(
-            destination.ton, destination.npi, destination.addr,
-            country_code=self._country_code, national_prefix=self._national_prefix,
-        )
+        key = (destination.ton, destination.addr)
+        routed = self._routes.get(key)
+        if routed is None:
+            e164 = normalise(
+                destination.ton, destination.npi, destination.addr,
+                country_code=self._country_code, national_prefix=self._national_prefix,
+            )
+            if e164 == destination.addr:
+                e164 = destination.addr  # one string for both (memory: a million waiting messages)
+            routed = (e164, self.router.route(e164) if e164 else None)
+            if len(self._routes) >= _ROUTE_CACHE_MAX:
+                self._routes.clear()
+            self._routes[key] = routed
+        e164, carrier = routed
         if not e164:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
-        carrier = self.router.route(e164)
         if carrier is None and self._no_route_rejects:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
         delay = 0.0
@@ -331,26 +360,14 @@ class Smsc:
             if not multi_id:
                 multi_id = self._ids.next_id(fmt)
             message_id = f"{multi_id}-{index}"
-        msg = Message(
-            message_id=message_id,
-            system_id=submission.system_id,
-            source=submission.source,
-            destination=destination,
-            destination_e164=e164,
-            carrier=carrier.name if carrier is not None else "",
-            service_type=submission.service_type,
-            esm_class=submission.esm_class,
-            protocol_id=submission.protocol_id,
-            priority_flag=submission.priority_flag,
-            registered_delivery=submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
-            data_coding=submission.data_coding,
-            short_message=submission.short_message,
-            tlvs=self._kept_tlvs(submission),
-            submit_time=now,
-            schedule_time=schedule_time,
-            expiry_time=expiry_time,
-            submitted_count=submitted,
-            multi_id=multi_id,
+        msg = accepted_message(
+            message_id, submission.system_id, submission.source, destination, e164,
+            carrier.name if carrier is not None else "", submission.service_type, submission.esm_class,
+            submission.protocol_id, submission.priority_flag,
+            submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
+            submission.data_coding, submission.short_message,
+            self._kept_tlvs(submission) if submission.tlvs else {},
+            now, schedule_time, expiry_time, submitted, multi_id,
         )
         for old in replaced:
             self.stats.replaced += 1
@@ -367,6 +384,8 @@ class Smsc:
     @staticmethod
     def _kept_tlvs(submission: Submission) -> dict[int, Any]:
         """The submit's TLVs to keep with the message (message_payload is already in short_message)."""
+        if not submission.tlvs:
+            return {}
         tlvs = dict(submission.tlvs)
         if Tag.message_payload in tlvs and tlvs[Tag.message_payload] == submission.short_message:
             del tlvs[Tag.message_payload]
@@ -570,10 +589,13 @@ class Smsc:
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
 
     def _commit(self, on_durable: Callable[[], None]) -> None:
-        counters = (self._ids.next_number, self.outbox.next_delivery_id)
-        if counters != self._saved_counters:
-            self.store.save_counters(*counters)
-            self._saved_counters = counters
+        """Commit the store's pending batch, with the id counters when they moved since the last commit."""
+        number = self._ids.next_number
+        delivery_id = self.outbox.next_delivery_id
+        if number != self._saved_number or delivery_id != self._saved_delivery_id:
+            self.store.save_counters(number, delivery_id)
+            self._saved_number = number
+            self._saved_delivery_id = delivery_id
         self.store.commit(on_durable)
 
     # == inspection =============================================================================================

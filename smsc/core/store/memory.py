@@ -52,7 +52,8 @@ class MemoryStore:
         """Keep ``message`` (by reference); final ones join the bounded retention list."""
         message_id = message.message_id
         self._messages[message_id] = message
-        if message.state.is_final:
+        state = message.state
+        if state > 1 and state != 7:  # final: not SCHEDULED (0), ENROUTE (1) or UNKNOWN (7)
             final = self._final
             final[message_id] = None
             final.move_to_end(message_id)

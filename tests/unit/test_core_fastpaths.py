@@ -1,0 +1,133 @@
+"""The core's fast constructors and the fast receipt text agree with the plain, obvious versions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsc.config import MessageIdFormat, ReceiptStyle
+from smsc.core.api import Address, Delivery
+from smsc.core.ids import MessageIdGenerator, format_message_id
+from smsc.core.message import Message, accepted_message
+from smsc.core.receipts import Receipts, receipt_delivery, reference_text
+from smsc.core.stats import SmscStats
+from smsc.smpp.constants import MessageState
+
+
+class _Outbox:
+    def __init__(self) -> None:
+        self.added: list[Delivery] = []
+        self.next_id = 1
+
+    def new_delivery_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def add(self, delivery: Delivery) -> None:
+        self.added.append(delivery)
+
+
+class _Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+
+class _Carrier:
+    def __init__(self, receipt: ReceiptStyle) -> None:
+        self.receipt = receipt
+
+
+def _message(**fields: object) -> Message:
+    base: dict[str, object] = dict(
+        message_id="00000000000000ab", system_id="esme", source=Address(ton=1, npi=1, addr="447700900001"),
+        destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123",
+        carrier="uk", short_message=b"hello world", submit_time=1_767_225_600.0, expiry_time=1_767_312_000.0,
+    )
+    base.update(fields)
+    return Message(**base)  # type: ignore[arg-type]
+
+
+def test_accepted_message_sets_every_field_like_the_dataclass_constructor() -> None:
+    src = Address(ton=5, addr="BANK")
+    dst = Address(ton=1, npi=1, addr="447700900123")
+    fast = accepted_message("m1", "esme", src, dst, "447700900123", "uk", "CMT", 0x40, 1, 2, 0x11, 8,
+                            b"\x00h", {0x0204: 7}, 10.0, 20.0, 30.0, 3, "m")
+    slow = Message(message_id="m1", system_id="esme", source=src, destination=dst, destination_e164="447700900123",
+                   carrier="uk", service_type="CMT", esm_class=0x40, protocol_id=1, priority_flag=2,
+                   registered_delivery=0x11, data_coding=8, short_message=b"\x00h", tlvs={0x0204: 7},
+                   submit_time=10.0, schedule_time=20.0, expiry_time=30.0, submitted_count=3, multi_id="m")
+    for f in dataclasses.fields(Message):
+        assert getattr(fast, f.name) == getattr(slow, f.name), f.name
+    assert fast.attempts is not slow.attempts
+
+
+def test_receipt_delivery_sets_every_field_like_the_dataclass_constructor() -> None:
+    src = Address(ton=1, npi=1, addr="447700900123")
+    dst = Address(ton=5, addr="BANK")
+    fast = receipt_delivery(7, "esme", src, dst, 4, b"id:1", {0x001E: "1"})
+    slow = Delivery(delivery_id=7, system_id="esme", source=src, destination=dst, esm_class=4, data_coding=0,
+                    short_message=b"id:1", tlvs={0x001E: "1"}, kind="receipt")
+    for f in dataclasses.fields(Delivery):
+        assert getattr(fast, f.name) == getattr(slow, f.name), f.name
+
+
+_FINAL = [MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED, MessageState.UNDELIVERABLE,
+          MessageState.REJECTED]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    state=st.sampled_from(_FINAL),
+    intermediate=st.booleans(),
+    error_code=st.integers(min_value=0, max_value=100_000),
+    err_digits=st.integers(min_value=1, max_value=6),
+    text_label=st.sampled_from(["text", "Text", ""]),
+    submit_offset=st.floats(min_value=0, max_value=10 * 365 * 86400, allow_nan=False),
+    final_delay=st.one_of(st.none(), st.floats(min_value=0, max_value=86400 * 30, allow_nan=False)),
+    text=st.text(max_size=40),
+    data_coding=st.sampled_from([0, 1, 3, 8]),
+    multi=st.booleans(),
+    submitted=st.integers(min_value=1, max_value=255),
+)
+def test_fast_receipt_text_equals_build_receipt_text(
+    state: MessageState, intermediate: bool, error_code: int, err_digits: int, text_label: str,
+    submit_offset: float, final_delay: float | None, text: str, data_coding: int, multi: bool, submitted: int,
+) -> None:
+    submit_time = 1_000_000_000.0 + submit_offset
+    if data_coding == 8:
+        payload = text.encode("utf-16-be", "surrogatepass")
+    else:
+        payload = text.encode("latin-1", "replace")
+    msg = _message(
+        state=state, error_code=error_code, submit_time=submit_time, short_message=payload, data_coding=data_coding,
+        final_time=None if final_delay is None else submit_time + final_delay,
+        multi_id="00000000000000aa" if multi else "", submitted_count=submitted,
+    )
+    now = submit_time + 5.0
+    outbox = _Outbox()
+    carrier = _Carrier(ReceiptStyle(text_label=text_label, err_digits=err_digits))
+    Receipts(outbox, SmscStats(), _Clock(now)).queue(msg, carrier, intermediate=intermediate)  # type: ignore[arg-type]
+    [delivery] = outbox.added
+    expected = reference_text(msg, carrier, now, intermediate=intermediate).encode("ascii", "replace")
+    assert delivery.short_message == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    number=st.integers(min_value=0, max_value=2**80),
+    kind=st.sampled_from(["hex", "decimal"]),
+    length=st.integers(min_value=1, max_value=64),
+    uppercase=st.booleans(),
+)
+def test_compiled_message_id_formats_equal_format_message_id(number: int, kind: str, length: int,
+                                                              uppercase: bool) -> None:
+    fmt = MessageIdFormat(format=kind, length=length, uppercase=uppercase)
+    ids = MessageIdGenerator(MessageIdFormat(), next_number=number)
+    assert ids.next_id(fmt) == format_message_id(number, fmt)
+    ids = MessageIdGenerator(fmt, next_number=number)
+    assert ids.next_id() == format_message_id(number, fmt)
