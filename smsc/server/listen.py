@@ -102,9 +102,14 @@ class SmppServer:
         for s in self._servers:
             s.close()
         self.outbinder.stop()
+        deadline = self.loop.time() + grace
+        # Take no new requests, and answer every request already accepted before unbinding.
+        for proto in self.registry:
+            proto.stop_reading()
+        while any(p.owes_responses for p in self.registry) and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
         for proto in self.registry:
             proto.start_unbind()
-        deadline = self.loop.time() + grace
         while self.registry.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
         for proto in self.registry:

@@ -128,7 +128,9 @@ class SmppProtocol(asyncio.Protocol):
         self._pending_replies = 0
         self._wake_after: set[str] = set()
         self._closing = False
+        self._closing_reads = False
         self._registered_receiver = False
+        self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
         self._account: Any = None  # the bound account's live state (rate bucket, source patterns)
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
@@ -218,7 +220,7 @@ class SmppProtocol(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        should_pause = self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES
+        should_pause = self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES or self._closing_reads
         if should_pause and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
@@ -248,7 +250,8 @@ class SmppProtocol(asyncio.Protocol):
                 log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id, reason=event.reason)
             self._close()
         elif type(event) is Unbound:
-            pass
+            self._unbind = event
+            self._maybe_finish_unbind()
 
     def _on_bind(self, event: BindRequested) -> None:
         server = self.server
@@ -300,8 +303,17 @@ class SmppProtocol(asyncio.Protocol):
         if self._pending_replies >= MAX_PENDING_REPLIES:
             self._update_reading()
 
+    def _maybe_finish_unbind(self) -> None:
+        """Answer the ESME's unbind once every response we owe it has been queued, then close."""
+        if self._unbind is not None and self._pending_replies == 0:
+            self.session.answer_unbind(self._unbind)
+            self._unbind = None
+            self._close()
+
     def _end_reply(self) -> None:
         self._pending_replies -= 1
+        if self._unbind is not None:
+            self._maybe_finish_unbind()
         if self._read_paused and self._pending_replies < MAX_PENDING_REPLIES // 2:
             self._update_reading()
         self._schedule_flush()
@@ -440,8 +452,22 @@ class SmppProtocol(asyncio.Protocol):
             self._wake_after.clear()
         self._schedule_flush()
 
+    @property
+    def owes_responses(self) -> bool:
+        """True while responses to this ESME's requests are still waiting (for a commit or a delay)."""
+        return self._pending_replies > 0
+
+    def stop_reading(self) -> None:
+        """Shutdown, first step: take no new requests from this ESME."""
+        self._closing_reads = True
+        if self.transport is not None and not self.transport.is_closing() and not self._read_paused:
+            self._read_paused = True
+            self.transport.pause_reading()
+
     def start_unbind(self) -> None:
         """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""
+        self._closing_reads = False
+        self._update_reading()  # the unbind_resp must be read; the session refuses new requests now
         if self.session.is_bound:
             self.session.unbind(self.loop.time())
             self._schedule_flush()

@@ -114,7 +114,11 @@ class ResponseTimedOut:
 
 @dataclass(slots=True)
 class Unbound:
-    """The ESME sent unbind; unbind_resp is queued. The adapter closes once it is written."""
+    """The ESME sent unbind (SMPP 3.4 section 4.2). The session is UNBOUND: further requests are refused.
+    The adapter first sends every response it still owes (submit_sm_resp waiting for the store), then calls
+    :meth:`Session.answer_unbind` and closes once that is written."""
+
+    sequence_number: int
 
 
 @dataclass(slots=True)
@@ -264,11 +268,12 @@ class Session:
         if cid == CommandId.enquire_link:
             self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
             return
+        if self._unbind_sent and cid != CommandId.unbind:
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)  # we are unbinding: take nothing new
+            return
         if cid == CommandId.unbind:
-            self._queue(P.UnbindResp(sequence_number=pdu.sequence_number))
             self.state = SessionState.UNBOUND
-            events.append(Unbound())
-            events.append(CloseRequested("unbind from ESME"))
+            events.append(Unbound(pdu.sequence_number))
             return
         self._last_transaction = now
         bind_type = _BIND_IDS.get(cid)
@@ -363,6 +368,10 @@ class Session:
         if self.is_bound and not self._unbind_sent:
             self._unbind_sent = True
             self.send_request(P.Unbind(), now)
+
+    def answer_unbind(self, event: Unbound) -> None:
+        """Queue the unbind_resp for ``event``; after it the adapter closes the connection."""
+        self._queue(P.UnbindResp(sequence_number=event.sequence_number))
 
     def send_outbind(self, system_id: str, password: str) -> None:
         """On a connection the SMSC opened: ask the ESME to bind as receiver (SMPP 3.4 section 4.1.7).

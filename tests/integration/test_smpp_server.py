@@ -285,3 +285,28 @@ def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_pat
     finally:
         tx.close()
         listener.close()
+
+
+def test_unbind_behind_pipelined_submits_answers_every_submit_first(smsc_server: RunningSmsc) -> None:
+    """An ESME that submits and unbinds at once gets every submit_sm_resp (status 0 = stored) before the
+    unbind_resp, not a closed socket with its message_ids lost."""
+    with _raw_connection(smsc_server) as sock:
+        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+        batch += b"".join(
+            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(2, 202)
+        )
+        batch += encode(P.Unbind(sequence_number=202))
+        sock.sendall(batch)
+        framer = Framer()
+        pdus: list[P.Pdu] = []
+        for _ in range(1000):  # until the server closes
+            data = sock.recv(65536)
+            if not data:
+                break
+            pdus.extend(framer.feed(data))  # type: ignore[arg-type]
+        kinds = [type(p).__name__ for p in pdus]
+        assert kinds[0] == "BindTransmitterResp" and kinds[-1] == "UnbindResp"
+        resps = [p for p in pdus if isinstance(p, P.SubmitSmResp)]
+        assert sorted(r.sequence_number for r in resps) == list(range(2, 202))
+        assert all(r.command_status == 0 and r.message_id for r in resps)

@@ -118,9 +118,18 @@ def test_enquire_link_answered_in_open_and_bound_states() -> None:
 
 def test_unbind_answers_and_asks_to_close() -> None:
     s = bound()
+    s.receive_data(encode(P.SubmitSm(sequence_number=7)), 0.0)
     events = s.receive_data(encode(P.Unbind(sequence_number=8)), 0.0)
-    assert [type(e) for e in events] == [Unbound, CloseRequested]
-    (resp,) = sent(s)
+    assert [type(e) for e in events] == [Unbound]
+    assert s.state is SessionState.UNBOUND
+    assert s.data_to_send() == b""  # the adapter first answers what it owes (the submit_sm_resp of seq 7)
+    s.receive_data(encode(P.SubmitSm(sequence_number=9)), 0.0)
+    (refused,) = sent(s)
+    assert refused.command_status == S.ESME_RINVBNDSTS  # nothing new after unbind
+    s.respond(P.SubmitSmResp(sequence_number=7, message_id="m7"))
+    s.answer_unbind(events[0])
+    owed, resp = sent(s)
+    assert owed.sequence_number == 7
     assert isinstance(resp, P.UnbindResp) and resp.sequence_number == 8
     assert s.state is SessionState.UNBOUND
 
@@ -270,3 +279,12 @@ def test_respond_message_id_fast_path_equals_the_codec(status: int, message_id: 
         encode(P.SubmitSmResp(sequence_number=9, command_status=status, message_id=message_id))
         + encode(P.DataSmResp(sequence_number=10, command_status=status, message_id=message_id))
     )
+
+
+def test_requests_after_our_unbind_are_refused() -> None:
+    s = bound()
+    s.unbind(0.0)
+    s.data_to_send()
+    assert s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0) == []
+    (resp,) = sent(s)
+    assert resp.command_status == S.ESME_RINVBNDSTS
