@@ -47,16 +47,19 @@ def plot_all(records: list[dict[str, Any]], outdir: Path) -> list[Path]:
     for r in records:
         if r.get("scenario") == "curve":
             axes.setdefault(r["axis"], []).append(r)
-        elif r.get("scenario") == "queue" and r.get("case") == "load":
-            axes.setdefault("queue", []).append({**r, "x": r["queue"]})
     written = []
+    queue = [r for r in records if r.get("scenario") == "queue"]
+    if queue:
+        written.append(_plot_queue(plt, queue, outdir))
     for axis, recs in axes.items():
+        names = sorted({r["server"] for r in recs})
+        colour = {name: f"C{i}" for i, name in enumerate(names)}
         fig, panels = plt.subplots(1, 3, figsize=(15, 4.2))
         for panel, (key, label, logy) in zip(panels, _METRICS):
             for server, pts in sorted(_series(recs, key).items()):
                 xs = [p[0] for p in pts]
                 ys = [p[1] for p in pts]
-                panel.plot(xs, ys, marker="o", label=server)
+                panel.plot(xs, ys, marker="o", label=server, color=colour[server])
             if axis in ("binds", "window"):
                 panel.set_xscale("log", base=10 if axis == "window" else 2)
             elif axis == "queue":
@@ -75,6 +78,44 @@ def plot_all(records: list[dict[str, Any]], outdir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _plot_queue(plt: Any, records: list[dict[str, Any]], outdir: Path) -> Path:
+    """queue.png: load beside the waiting queue (submit_sm/s, p99), server RSS with the queue full and at
+    its peak while draining, and the drain rate, against the queue size."""
+    def pts(case: str, key: str, scale: float = 1.0) -> dict[str, list[tuple[float, float]]]:
+        recs = [{**r, "x": r["queue"], "server": r["server"]} for r in records
+                if r.get("case") == case and r.get(key) is not None]
+        return _series([{**r, "v": r[key] / scale} for r in recs], "v")
+
+    panels_spec = [
+        ("submit_sm/s beside the queue (4 x 100, receipts)", {"": pts("load", "submit_per_s")}, False),
+        ("p99 submit -> resp beside the queue (ms)", {"": pts("load", "p99_ms")}, True),
+        ("server RSS (MiB)", {"queue full": pts("load", "server_rss_peak_kib", 1024),
+                              "peak while draining": pts("drain", "server_hwm_kib", 1024)}, False),
+        ("drain: receipts/s once handsets are on", {"": pts("drain", "drain_per_s")}, False),
+    ]
+    names = sorted({r["server"] for r in records})
+    colour = {name: f"C{i}" for i, name in enumerate(names)}
+    fig, panels = plt.subplots(1, 4, figsize=(19, 4.2))
+    for panel, (label, groups, logy) in zip(panels, panels_spec):
+        for suffix, series in groups.items():
+            for server, p in sorted(series.items()):
+                panel.plot([x for x, _ in p], [y for _, y in p], marker="o", color=colour.get(server),
+                           label=f"{server} {suffix}".strip(), linestyle="--" if suffix.startswith("peak") else "-")
+        panel.set_xscale("symlog", linthresh=1e5)
+        if logy:
+            panel.set_yscale("log")
+        panel.set_xlabel("messages waiting for offline handsets")
+        panel.set_ylabel(label)
+        panel.grid(True, alpha=0.3)
+        panel.legend(fontsize=8)
+    fig.suptitle("smsc: cost against the number of messages waiting for offline handsets")
+    fig.tight_layout()
+    path = outdir / "queue.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,10 +144,10 @@ def compare_table(records: list[dict[str, Any]]) -> str:
                                                                     not kv[0][1].startswith("baseline"), kv[0][1])):
         lines.append((f"{case:9} {server}", row["submit_per_s"], row["submit_per_s_ratio"],
                       row["receipts_per_s"] or None, row["receipts_per_s_ratio"], row["p99_ms"], row["p99_ratio"],
-                      row["server_cpu_us_per_msg"], row["client_cpu_us_per_msg"],
+                      row["server_cpu_us_per_msg"], row["client_cpu_us_per_msg"], row["client_cpu_cores"],
                       (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"]))
     return format_table(("case / server", "submit/s", "ratio", "receipts/s", "ratio", "p99 ms", "p99 x",
-                         "srv us/msg", "gen us/msg", "RSS MiB", "complete"), lines)
+                         "srv us/msg", "gen us/msg", "gen cores", "RSS MiB", "complete"), lines)
 
 
 async def cmd_mo(h: Harness, args: argparse.Namespace) -> str:
@@ -194,8 +194,9 @@ async def cmd_drain(h: Harness, args: argparse.Namespace, *, load: bool = False)
             server = h.smsc(f"smsc-{store}", config, store=store, http=True,
                             db=h.workdir / f"drain-{store}-{queue}.sqlite")
             try:
+                # a queue of a million takes minutes to fill and drain: allow 1 ms per message on top
                 recs = await S.offline_drain(server, queue=queue, numbers=args.numbers, load=std if load else None,
-                                             timeout=args.timeout, progress=h.progress)
+                                             timeout=args.timeout + queue / 1000, progress=h.progress)
                 for rec in recs:
                     rec.update(baseline_submit_per_s=base_rate)
                     if rec["case"] == "drain":
@@ -245,26 +246,30 @@ async def cmd_idle(h: Harness, args: argparse.Namespace) -> str:
 
 
 async def cmd_curves(h: Harness, args: argparse.Namespace) -> str:
-    """Throughput, p99 and RSS against binds, window (every server) and queue size (smsc)."""
-    servers = [h.baseline()]
-    for store in args.stores:
-        servers.append(h.smsc(f"smsc-{store}", store=store))
+    """Throughput, p99 and RSS against binds, window (every server) and queue size (smsc).
+
+    Every point starts fresh servers, so that RSS belongs to that point and not to the runs before it."""
     points = [("binds", b, S.LoadCase(f"binds={b}", b, 100, True, count=args.count, duration=args.duration))
               for b in args.binds_list]
     points += [("window", w, S.LoadCase(f"window={w}", 4, w, True, count=args.count, duration=args.duration))
                for w in args.windows]
-    total = len(points) * len(servers) * args.repeats
+    total = len(points) * (1 + len(args.stores)) * args.repeats
     n = 0
     for rep in range(args.repeats):
         for axis, x, case in points:
-            for server in servers:
-                n += 1
-                h.progress(f"run {n}/{total}: {server.name} {case.name}")
-                rec = await S.load_case(server, case, timeout=args.timeout, processes=args.processes,
-                                        progress=h.progress)
-                h.record(rec, scenario="curve", axis=axis, x=x, rep=rep)
-    for server in servers:
-        h.stop(server)
+            servers = [h.baseline()] + [h.smsc(f"smsc-{store}", store=store,
+                                               db=h.workdir / f"curve-{store}-{axis}-{x}-{rep}.sqlite")
+                                        for store in args.stores]
+            try:
+                for server in servers:
+                    n += 1
+                    h.progress(f"run {n}/{total}: {server.name} {case.name}")
+                    rec = await S.load_case(server, case, timeout=args.timeout, processes=args.processes,
+                                            progress=h.progress)
+                    h.record(rec, scenario="curve", axis=axis, x=x, rep=rep)
+            finally:
+                for server in servers:
+                    h.stop(server)
     tables = [curve_table(h.records, axis) for axis in ("binds", "window")]
     if args.queue:
         tables.append(await cmd_drain(h, args, load=True))
