@@ -5,6 +5,7 @@
     python -m bench.run drain --queue 1000000
     python -m bench.run idle --sessions 10000
     python -m bench.run curves --plot bench/plots
+    python -m bench.run report --from runs.jsonl  # the tables again from records saved with --jsonl
 
 Every server is started here as a subprocess on 127.0.0.1 port 0 (bench/servers.py) in a temporary work
 directory (SQLite files included) and stopped by its pid at the end, on error and on Ctrl-C.  Runs are
@@ -81,17 +82,18 @@ class Harness:
                       + (f", http {server.http_port}" if server.http_port else "") + ")")
         return server
 
-    def stop(self, server: ServerProcess) -> None:
+    def stop(self, server: ServerProcess, *, signalled: bool = False) -> None:
         """Stop one server (by pid) and forget it."""
-        code = server.stop()
+        code = server.stop(signalled=signalled)
         if server in self.servers:
             self.servers.remove(server)
         self.progress(f"stopped {server.name} (exit {code})")
 
-    def stop_all(self) -> None:
+    def stop_all(self, *, signalled: bool = False) -> None:
+        """Stop every server still running (``signalled``: they got Ctrl-C too; let them finish first)."""
         for server in list(self.servers):
             try:
-                self.stop(server)
+                self.stop(server, signalled=signalled)
             except Exception as exc:  # keep stopping the others
                 print(f"could not stop {server.name} (pid {server.pid}): {exc}", file=sys.stderr)
 
@@ -132,7 +134,32 @@ async def cmd_compare(h: Harness, args: argparse.Namespace) -> str:
                 h.record(rec, scenario="compare", rep=rep)
                 h.progress(f"  {rec['submit_per_s']:,.0f} submit/s, p99 {rec['p99_ms']} ms"
                            + (f", {rec['receipts']:,} receipts" if case.receipts else ""))
-    return compare_table(h.records)
+    return compare_table(h.records) + "\n\n" + targets_table(h.records)
+
+
+#: Issue 5's targets on the standard comparison: (case, server, metric, bound, at least?).
+TARGETS = (
+    ("receipts", "smsc-memory", "submit_per_s_ratio", 0.5, True),
+    ("window1", "smsc-memory", "submit_per_s_ratio", 0.9, True),
+    ("receipts", "smsc-sqlite", "submit_per_s_ratio", 0.3, True),
+    ("receipts", "smsc-memory", "p99_ratio", 2.0, False),
+    ("receipts", "smsc-sqlite", "p99_ratio", 2.0, False),
+)
+
+
+def targets_table(records: list[dict[str, Any]]) -> str:
+    """Issue 5's targets against the medians of this run."""
+    rows = ratio_rows([r for r in records if r.get("scenario") == "compare"])
+    lines = []
+    for case, server, metric, bound, at_least in TARGETS:
+        row = rows.get((case, server))
+        if row is None:
+            continue
+        value = row[metric]
+        met = value is not None and (value >= bound if at_least else value <= bound) and row["all_finished"]
+        what = "submit_sm/s ratio" if metric == "submit_per_s_ratio" else "p99 / baseline p99"
+        lines.append((f"{server} {case}: {what}", f"{'>=' if at_least else '<='} {bound}", value, met))
+    return format_table(("target (issue 5)", "wanted", "measured", "met"), lines)
 
 
 def compare_table(records: list[dict[str, Any]]) -> str:
@@ -163,12 +190,43 @@ async def cmd_mo(h: Harness, args: argparse.Namespace) -> str:
             h.progress(f"{server.name}: MO flood of {total_mo:,} (rep {rep + 1})")
             rec = await S.mo_flood(server, total=total_mo, timeout=args.timeout, progress=h.progress)
             h.record(rec, scenario="mo", rep=rep)
-    rows = ratio_rows([r for r in h.records if r.get("scenario") == "mo"], metrics=("mo_per_s",))
+    return mo_table(h.records)
+
+
+def mo_table(records: list[dict[str, Any]]) -> str:
+    """MO flood: deliver_sm/s towards the binds, ratio to the baseline, HTTP injection rate."""
+    recs = [r for r in records if r.get("scenario") == "mo"]
+    rows = ratio_rows(recs, metrics=("mo_per_s",))
     return format_table(("server", "MO/s", "ratio", "HTTP inject/s", "srv us/msg", "RSS MiB", "complete"), [
         (server, row["mo_per_s"], row["mo_per_s_ratio"],
-         median(r.get("inject_per_s") for r in h.records if r.get("scenario") == "mo" and r["server"] == server),
+         median(r.get("inject_per_s") for r in recs if r["server"] == server),
          row["server_cpu_us_per_msg"], (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"])
         for (_, server), row in sorted(rows.items(), key=lambda kv: kv[0][1] != "baseline")])
+
+
+async def cmd_report(h: Harness, args: argparse.Namespace) -> str:
+    """Tables again from records written earlier with --jsonl (``--from FILE``); runs nothing."""
+    records = [json.loads(line) for line in Path(args.from_file).read_text().splitlines() if line.strip()]
+    h.records.extend(records)
+    scen = {r.get("scenario") for r in records}
+    out = []
+    if "compare" in scen:
+        out += [compare_table(records), targets_table(records)]
+    if "mo" in scen:
+        out.append(mo_table(records))
+    if "idle" in scen:
+        out.append(idle_table(records))
+    if "curve" in scen:
+        out += [curve_table(records, axis) for axis in ("binds", "window")]
+    if scen & {"drain", "queue"}:
+        refs = [r["baseline_submit_per_s"] for r in records if r.get("baseline_submit_per_s")]
+        out.append(drain_table(records, refs[-1] if refs else 0.0))
+    if args.plot:
+        from bench.plot import plot_all
+
+        for path in plot_all(records, Path(args.plot)):
+            h.progress(f"wrote {path}")
+    return "\n\n".join(out)
 
 
 async def _baseline_reference(h: Harness, args: argparse.Namespace) -> float:
@@ -238,9 +296,14 @@ async def cmd_idle(h: Harness, args: argparse.Namespace) -> str:
                                  interval=args.interval, progress=h.progress)
         h.record(rec, scenario="idle", rep=0)
         h.stop(server)
+    return idle_table(h.records)
+
+
+def idle_table(records: list[dict[str, Any]]) -> str:
+    """Many idle binds: bind time, RSS once bound and at peak, enquire_link traffic, dropped sessions."""
     rows = [(r["server"], r["bound"], r["bind_s"], (r["server_rss_bound_kib"] or 0) / 1024,
              r["server_rss_peak_kib"] / 1024, r["pings_answered"], r["server_pings_answered"], r["rtt_p99_ms"],
-             r["dropped"], r["finished"]) for r in h.records if r.get("scenario") == "idle"]
+             r["dropped"], r["finished"]) for r in records if r.get("scenario") == "idle"]
     return format_table(("server", "bound", "bind s", "RSS bound MiB", "peak RSS MiB", "pings ok", "server pings",
                          "rtt p99 ms", "dropped", "complete"), rows)
 
@@ -322,7 +385,7 @@ def _csv_ints(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves"))
+    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves", "report"))
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
     ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
@@ -342,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--binds-list", default="1,4,16,64", help="binds axis of the curves")
     ap.add_argument("--windows", default="1,10,100,1000", help="window axis of the curves")
     ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG curves there (needs matplotlib)")
+    ap.add_argument("--from", dest="from_file", default=None, metavar="FILE", help="report: records to read")
     ap.add_argument("--jsonl", default=None, metavar="FILE", help="also append every record to FILE")
     ap.add_argument("--workdir", default=None, help="keep logs and databases here instead of a temp dir")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -363,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         args.queue = [q for q in args.queue if q > 0]
     raise_fd_limit(max(65536, args.sessions + 2048))
     commands: dict[str, Callable[..., Any]] = {"compare": cmd_compare, "mo": cmd_mo, "drain": cmd_drain,
-                                               "idle": cmd_idle, "curves": cmd_curves}
+                                               "idle": cmd_idle, "curves": cmd_curves, "report": cmd_report}
     jsonl = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
     tmp = None
     if args.workdir:
@@ -373,9 +437,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="smsc-bench-")
         workdir = Path(tmp.name)
     h = Harness(workdir.resolve(), sys.stdout, jsonl, quiet=args.quiet)
+    if args.command == "report":
+        if not args.from_file:
+            print("report needs --from FILE (records written with --jsonl)", file=sys.stderr)
+            return 2
+        print(asyncio.run(cmd_report(h, args)))
+        return 0
     h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv},
              scenario="meta")
     status = 1
+    interrupted = False
     try:
         table = asyncio.run(commands[args.command](h, args))
         print("\n" + table, flush=True)
@@ -385,12 +456,13 @@ def main(argv: list[str] | None = None) -> int:
             print("\nsome runs did not complete (see 'complete' / 'failure')", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)
+        interrupted = True
         status = 130
     except Exception:  # a server that would not start, a load that could not bind: say so, stop the rest
         traceback.print_exc()
         status = 1
     finally:
-        h.stop_all()
+        h.stop_all(signalled=interrupted)
         if jsonl is not None:
             jsonl.close()
         if tmp is not None:

@@ -73,8 +73,15 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def stop(self, grace: float = 10.0) -> int | None:
-        """SIGTERM this pid, wait up to ``grace`` seconds, then SIGKILL it; returns the exit status."""
+    def stop(self, grace: float = 10.0, *, signalled: bool = False) -> int | None:
+        """SIGTERM this pid, wait up to ``grace`` seconds, then SIGKILL it; returns the exit status.
+        ``signalled``: the process already got a signal (Ctrl-C reaches the whole process group), so
+        first give it ``grace`` seconds to finish its own shutdown."""
+        if signalled:
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
