@@ -100,6 +100,16 @@ async def _run_load_global(port: int, args: argparse.Namespace) -> dict[str, obj
         task.cancel()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` used so far (all threads), 0.0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _load(port: int, args: argparse.Namespace) -> dict[str, object]:
     cmd = [PY, "-m", "bench.profile_core", "--load-only", str(port), "--binds", str(args.binds),
            "--window", str(args.window), "--count", str(args.count), "--timeout", str(args.timeout)]
@@ -114,6 +124,9 @@ def _load(port: int, args: argparse.Namespace) -> dict[str, object]:
 
 def _start_smsc(args: argparse.Namespace, db: str) -> subprocess.Popen[str]:
     cmd = [PY]
+    if args.pyspy:
+        cmd = [os.path.join(os.path.dirname(PY), "py-spy"), "record", "--format", "raw", "--threads", "--rate", "250", *(["--gil"] if os.environ.get("PYSPY_GIL") else []),
+               "-o", args.pyspy, "--", PY]
     if args.profile:
         cmd += ["-m", "cProfile", "-o", args.profile]
     cmd += ["-m", "smsc", "serve", "-c", os.path.join(ROOT, "config", "bench.yaml"), "--port", "0",
@@ -132,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--profile", help="write a cProfile of the smsc process to this file (one smsc run)")
+    ap.add_argument("--pyspy", help="record the smsc process with py-spy (collapsed stacks, all threads) to this file")
     ap.add_argument("--load-only", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.load_only:
@@ -155,16 +169,21 @@ def main(argv: list[str] | None = None) -> int:
             db = os.path.join(tmp, f"bench{round_}.sqlite")
             smsc = _start_smsc(args, db)
             try:
-                result = _load(_wait_port(smsc), args)
+                port = _wait_port(smsc)
+                cpu0 = _cpu_seconds(smsc.pid)
+                result = _load(port, args)
+                cpu = _cpu_seconds(smsc.pid) - cpu0
                 rss = _rss_kib(smsc.pid)
             finally:
                 _stop(smsc)
             rate = float(result["submit_per_s"])  # type: ignore[arg-type]
             ratio = rate / base_rate if base_rate else 0.0
             ratios.append(ratio)
+            ok = max(1, int(result["ok"]))  # type: ignore[call-overload]
             print(json.dumps({"server": f"smsc-{args.store}", "round": round_, "ratio": round(ratio, 3),
+                              "server_cpu_us_per_msg": round(cpu / ok * 1e6, 1),
                               "peak_rss_mib": round(rss / 1024, 1), **result}), flush=True)
-            if args.profile:
+            if args.profile or args.pyspy:
                 break
     if ratios and not args.no_baseline:
         print(json.dumps({"ratios": [round(r, 3) for r in ratios], "median": round(sorted(ratios)[len(ratios) // 2], 3)}))

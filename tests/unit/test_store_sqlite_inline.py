@@ -157,3 +157,50 @@ def test_synchronous_must_be_normal_or_full(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         SqliteStore(tmp_path / "s.sqlite", synchronous="OFF")
     SqliteStore(tmp_path / "f.sqlite", synchronous="full").close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(tlvs=st.dictionaries(
+    st.integers(min_value=0, max_value=0xFFFF),
+    st.one_of(st.integers(min_value=-(2**40), max_value=2**40), st.text(max_size=20), st.binary(max_size=20),
+              st.booleans(), st.none(), st.lists(st.one_of(st.integers(0, 255), st.binary(max_size=4)), max_size=3)),
+    max_size=6,
+))
+def test_fast_tlv_text_is_the_json_text(tlvs: dict) -> None:
+    import json
+
+    from smsc.core.store.sqlite import _tlv_value_to_json, tlvs_to_text
+
+    expected = json.dumps([[tag, *_tlv_value_to_json(v)] for tag, v in tlvs.items()], separators=(",", ":")) \
+        if tlvs else None
+    assert tlvs_to_text(tlvs) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(attempts=st.lists(st.tuples(
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["delivered", "absent", "odd \"word\""]),
+    st.integers(min_value=-5, max_value=2**31)), max_size=4))
+def test_fast_attempt_text_is_the_json_text(attempts: list) -> None:
+    import json
+
+    from smsc.core.store.sqlite import attempts_to_text
+
+    records = [Attempt(time=t, outcome=o, err=e) for t, o, e in attempts]
+    expected = json.dumps([[t, o, e] for t, o, e in attempts], separators=(",", ":")) if attempts else None
+    assert attempts_to_text(records) == expected
+
+
+def test_many_rows_in_one_batch_are_written_in_chunks_and_read_back(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    for i in range(1500):
+        store.save_message(full_message(f"{i:05d}", state=MessageState.ENROUTE, final_time=None))
+        store.save_delivery(Delivery(delivery_id=i, system_id="esme", source=Address(), destination=Address()))
+    store.commit(lambda: None)
+    for i in range(0, 1500, 2):
+        store.save_message(full_message(f"{i:05d}", state=MessageState.DELIVERED, final_time=9.0))
+        store.delete_delivery(i)
+    store.commit(lambda: None)
+    state = store.load()
+    assert [m.message_id for m in state.messages] == [f"{i:05d}" for i in range(1500)]  # rows keep their place
+    assert sum(m.state == MessageState.DELIVERED for m in state.messages) == 750
+    assert [d.delivery_id for d in state.deliveries] == list(range(1, 1500, 2))

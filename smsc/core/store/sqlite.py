@@ -29,7 +29,9 @@ cheap: building a row is a tuple, not a JSON document.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -60,7 +62,7 @@ _DELIVERY_COLUMNS = (
     "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "service_type", "tlvs", "kind",
 )
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY, system_id TEXT NOT NULL,
     source_ton INTEGER, source_npi INTEGER, source_addr TEXT,
@@ -84,21 +86,50 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
-_UPSERT_MESSAGE = (
-    f"INSERT OR REPLACE INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))})"
+#: Rows go to SQLite many per statement (``VALUES (...), (...), ...``): one statement step per chunk instead of
+#: one per row, so the writer thread gives up and takes back the GIL once per chunk, not once per row (under
+#: load a per-row handover throttled the writer and the event loop alike).  Chunks are powers of two up to
+#: this many rows, so only a few statement texts exist (the sqlite3 module caches them).
+_CHUNK_ROWS = 512
+_UPSERT_MESSAGES_HEAD = f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES "
+#: A message saved again keeps its row and rowid; every column takes the new value (as INSERT OR REPLACE did).
+_UPSERT_MESSAGES_TAIL = " ON CONFLICT(message_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _MESSAGE_COLUMNS[1:]
 )
-_INSERT_DELIVERY = (
-    f"INSERT OR REPLACE INTO outbox ({', '.join(_DELIVERY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_DELIVERY_COLUMNS))})"
-)
+_INSERT_DELIVERIES_HEAD = f"INSERT OR REPLACE INTO outbox ({', '.join(_DELIVERY_COLUMNS)}) VALUES "
+_DELETE_DELIVERIES_HEAD = "DELETE FROM outbox WHERE delivery_id IN ("
+_statements: dict[tuple[str, int, int, str], str] = {}
+
+
+def _write_rows(
+    conn: sqlite3.Connection, head: str, width: int, rows: list[tuple[Any, ...]], tail: str = "",
+    group: str | None = None,
+) -> None:
+    """Execute ``head`` + ``k`` value groups + ``tail`` over ``rows`` (tuples of ``width`` values) in chunks
+    of ``k`` rows (powers of two up to :data:`_CHUNK_ROWS`)."""
+    chain = itertools.chain.from_iterable
+    n = len(rows)
+    i = 0
+    while i < n:
+        k = min(n - i, _CHUNK_ROWS)
+        k = 1 << (k.bit_length() - 1)
+        key = (head, width, k, tail)
+        sql = _statements.get(key)
+        if sql is None:
+            one = group or f"({', '.join('?' * width)})"
+            sql = _statements[key] = head + ", ".join([one] * k) + tail
+        conn.execute(sql, list(chain(rows[i:i + k])) if width > 1 else [r[0] for r in rows[i:i + k]])
+        i += k
+
+
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages ORDER BY rowid"
 _SELECT_DELIVERIES = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM outbox ORDER BY delivery_id"
-_DELETE_DELIVERY = "DELETE FROM outbox WHERE delivery_id = ?"
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+_json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  (what json.dumps uses for str)
+_isfinite = math.isfinite
 
 
 # -- records <-> rows ---------------------------------------------------------------------------------------
@@ -136,10 +167,47 @@ def _tlv_value_from_json(item: list[Any]) -> Any:
 
 
 def tlvs_to_text(tlvs: dict[int, Any]) -> str | None:
-    """TLVs as JSON ``[[tag, kind, value], ...]`` (kind i/s/b/l/n, bytes in hex), None when there are none."""
+    """TLVs as JSON ``[[tag, kind, value], ...]`` (kind i/s/b/l/n, bytes in hex), None when there are none.
+
+    Plain ints, strings and bytes (every TLV of a receipt) are written directly; other values go through
+    :func:`json.dumps`.  The text is the same either way (a property test checks it).
+    """
     if not tlvs:
         return None
-    return json.dumps([[int(tag), *_tlv_value_to_json(value)] for tag, value in tlvs.items()], separators=(",", ":"))
+    parts = []
+    for tag, value in tlvs.items():
+        kind = type(value)
+        if kind is int:
+            parts.append(f'[{int(tag)},"i",{value}]')
+        elif kind is str:
+            parts.append(f'[{int(tag)},"s",{_json_str(value)}]')
+        elif kind is bytes:
+            parts.append(f'[{int(tag)},"b","{value.hex()}"]')
+        else:
+            parts.append(json.dumps([int(tag), *_tlv_value_to_json(value)], separators=(",", ":")))
+    return f"[{','.join(parts)}]"
+
+
+#: JSON text of each attempt outcome word ("delivered" -> '"delivered"').
+_OUTCOME_JSON: dict[str, str] = {}
+
+
+def attempts_to_text(attempts: list[Attempt]) -> str | None:
+    """Attempts as JSON ``[[time, outcome, err], ...]``, None when there are none (same text as
+    ``json.dumps`` with compact separators; finite float times and int errors are written directly)."""
+    if not attempts:
+        return None
+    parts = []
+    for a in attempts:
+        t = a.time
+        err = a.err
+        if type(t) is not float or not _isfinite(t) or type(err) is not int:
+            return json.dumps([[x.time, x.outcome, x.err] for x in attempts], separators=(",", ":"))
+        word = _OUTCOME_JSON.get(a.outcome)
+        if word is None:
+            word = _OUTCOME_JSON[a.outcome] = json.dumps(a.outcome)
+        parts.append(f"[{t!r},{word},{err}]")
+    return f"[{','.join(parts)}]"
 
 
 def tlvs_from_text(text: str | None) -> dict[int, Any]:
@@ -166,7 +234,7 @@ def message_to_row(message: Message) -> tuple[Any, ...]:
         tlvs_to_text(message.tlvs) if message.tlvs else None,
         message.submit_time, message.schedule_time, message.expiry_time, int(message.state), message.final_time,
         message.error_code, message.network_error_code, message.next_attempt_time,
-        json.dumps([[a.time, a.outcome, a.err] for a in attempts], separators=(",", ":")) if attempts else None,
+        attempts_to_text(attempts) if attempts else None,
         message.submitted_count, message.multi_id,
     )
 
@@ -283,6 +351,9 @@ class SqliteStore:
         synchronous: "NORMAL" (survives a process crash) or "FULL" (also power loss).
         call_soon_threadsafe: ``loop.call_soon_threadsafe`` of the event loop that must receive the
             ``on_durable`` callbacks; when None the store writes inline on the caller's thread.
+        call_soon: ``loop.call_soon`` of that loop (default: taken from ``call_soon_threadsafe``'s loop).  The
+            commits of one loop tick are handed to the writer together, once, at the end of the tick; without
+            it every ``commit`` hands its batch over at once.
 
     Raises:
         ValueError: ``synchronous`` is not NORMAL or FULL.
@@ -295,6 +366,7 @@ class SqliteStore:
         *,
         synchronous: str = "NORMAL",
         call_soon_threadsafe: Callable[..., object] | None = None,
+        call_soon: Callable[..., object] | None = None,
     ) -> None:
         synchronous = synchronous.upper()
         if synchronous not in ("NORMAL", "FULL"):
@@ -303,7 +375,11 @@ class SqliteStore:
         self.synchronous = synchronous
         self.stats = SqliteStats()
         self._call_soon_threadsafe = call_soon_threadsafe
-        self._local = _Batch()  # loop thread only
+        if call_soon is None and call_soon_threadsafe is not None:
+            call_soon = getattr(getattr(call_soon_threadsafe, "__self__", None), "call_soon", None)
+        self._call_soon = call_soon
+        self._handover_scheduled = False
+        self._local = _Batch()  # loop thread only (swapped under _cond, see _take_local)
         self._shared = _Batch()  # guarded by _cond
         self._cond = threading.Condition(threading.Lock())
         self._closing = False
@@ -405,13 +481,26 @@ class SqliteStore:
         """
         if self._closing:
             raise RuntimeError("commit on a closed SqliteStore")
-        batch, self._local = self._local, _Batch()
-        batch.callbacks.append(on_durable)
         if self._inline is not None:
+            batch, self._local = self._local, _Batch()
+            batch.callbacks.append(on_durable)
             self._write(self._inline, batch)
             _run_all(batch.callbacks)
             return
+        self._local.callbacks.append(on_durable)
+        if self._call_soon is None:
+            self._handover()
+        elif not self._handover_scheduled:
+            self._handover_scheduled = True
+            self._call_soon(self._handover)
+
+    def _handover(self) -> None:
+        """Give everything committed in this loop tick to the writer as one batch."""
+        self._handover_scheduled = False
         with self._cond:
+            batch, self._local = self._local, _Batch()
+            if batch.empty():
+                return
             self._shared.merge(batch)
             self._cond.notify()
 
@@ -428,11 +517,12 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if batch.messages:
-                        conn.executemany(_UPSERT_MESSAGE, batch.messages.values())
+                        _write_rows(conn, _UPSERT_MESSAGES_HEAD, len(_MESSAGE_COLUMNS), list(batch.messages.values()),
+                                    _UPSERT_MESSAGES_TAIL)
                     if batch.inserts:
-                        conn.executemany(_INSERT_DELIVERY, batch.inserts)
+                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, len(_DELIVERY_COLUMNS), batch.inserts)
                     if batch.deletes:
-                        conn.executemany(_DELETE_DELIVERY, batch.deletes)
+                        _write_rows(conn, _DELETE_DELIVERIES_HEAD, 1, batch.deletes, ")", group="?")
                     if batch.counters is not None:
                         number, delivery = batch.counters
                         conn.executemany(
@@ -496,7 +586,8 @@ class SqliteStore:
         """
         if self._closed:
             return
-        leftover, self._local = self._local, _Batch()
+        with self._cond:
+            leftover, self._local = self._local, _Batch()
         if self._inline is not None:
             self._closing = True
             if leftover.has_rows():
