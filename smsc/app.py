@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from typing import Any
 
 import structlog
@@ -26,6 +27,10 @@ from smsc.core.store.sqlite import SqliteStore
 from smsc.server.listen import SmppServer
 
 log = structlog.get_logger("smsc")
+
+
+class StartupError(Exception):
+    """Something outside the config keeps smsc from starting (the store file cannot be opened ...)."""
 
 
 class SchedulerDriver:
@@ -86,16 +91,20 @@ class App:
         self.http: Any = None
         self.driver: SchedulerDriver | None = None
 
-    async def start(self, *, host: str | None = None, port: int | None = None, http_port: int | None = None,
-                    http: bool | None = None) -> None:
+    async def start(self, *, host: str | None = None, port: int | None = None, http_host: str | None = None,
+                    http_port: int | None = None, http: bool | None = None) -> None:
         """Open the store, start the core and the listeners (``port`` 0 = any free port)."""
         loop = asyncio.get_running_loop()
         cfg = self.config
         if cfg.store.kind == "memory":
             self.store = MemoryStore()  # commits inline: replies leave in the same write as the read
         else:
-            self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
-                                     call_soon_threadsafe=loop.call_soon_threadsafe)
+            try:
+                self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
+                                         call_soon_threadsafe=loop.call_soon_threadsafe)
+            except sqlite3.Error as exc:
+                raise StartupError(f"store.path {cfg.store.path!r}: {exc} (a SQLite file smsc can write is "
+                                   "expected)") from None
         router = build_world(cfg, self.rng)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
@@ -111,8 +120,9 @@ class App:
             from smsc.http.api import HttpServer
 
             self.http = HttpServer(self)
-            await self.http.start(cfg.http.host, cfg.http.port if http_port is None else http_port)
-            log.info("listening", protocol="http", host=cfg.http.host, port=self.http.port)
+            http_host = cfg.http.host if http_host is None else http_host
+            await self.http.start(http_host, cfg.http.port if http_port is None else http_port)
+            log.info("listening", protocol="http", host=http_host, port=self.http.port)
 
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice."""

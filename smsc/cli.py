@@ -6,9 +6,20 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Sequence
+from typing import Any, Callable, Coroutine, Sequence
 
+from smsc.app import StartupError
 from smsc.config import ConfigError, check_config, load_config
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 0 to 65535, got {text!r}")
+    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -18,12 +29,13 @@ def _build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the simulator")
     serve.add_argument("--config", "-c", help="topology/config YAML (default: the bundled default.yaml)")
     serve.add_argument("--host", help="SMPP listen address (default: from the config)")
-    serve.add_argument("--port", "-p", type=int, help="SMPP port; 0 picks a free one (default: from the config)")
-    serve.add_argument("--http-port", type=int, help="HTTP control API port; 0 picks a free one")
+    serve.add_argument("--port", "-p", type=_port, help="SMPP port; 0 picks a free one (default: from the config)")
+    serve.add_argument("--http-host", help="HTTP control API listen address (default: from the config)")
+    serve.add_argument("--http-port", type=_port, help="HTTP control API port; 0 picks a free one")
     serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
     serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
     serve.add_argument("--db", help="override store.path (the SQLite file)")
-    serve.add_argument("--log-level", default="info", help="debug, info, warning, error (default: info)")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--log-format", default="console", choices=("console", "json"))
 
     check = sub.add_parser("check-config", help="validate a config file and print every error")
@@ -52,28 +64,37 @@ def _serve(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, store=store)
 
     async def run() -> None:
-        try:
-            import uvloop  # noqa: F401  (optional speed-up, see pyproject extra "fast")
-        except ImportError:
-            pass
         app = App(config)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await app.start(host=args.host, port=args.port, http_port=args.http_port,
-                        http=False if args.no_http else None)
+        try:
+            await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
+                            http=False if args.no_http else None)
+        except BaseException:
+            await app.stop()
+            raise
         try:
             await stop.wait()
         finally:
             await app.stop()
 
+    runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
     try:
-        import uvloop
+        import uvloop  # optional speed-up: the "fast" extra
 
-        uvloop.run(run())
+        runner = uvloop.run
     except ImportError:
-        asyncio.run(run())
+        pass
+    try:
+        runner(run())
+    except StartupError as exc:
+        print(f"smsc: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a listener could not bind (port in use, address not available ...)
+        print(f"smsc: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -879,7 +879,10 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
 
 
 def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
-    if raw is None or raw is _MISSING:
+    if raw is None or raw is _MISSING or raw == []:
+        # Without an account no ESME can bind: almost certainly a mistake (an empty or truncated file).
+        ctx.error("accounts", "at least one account (a list of mappings with system_id and password)",
+                  None if raw is _MISSING else raw)
         return ()
     if not isinstance(raw, list):
         ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
@@ -1479,7 +1482,8 @@ def _read(path: str | os.PathLike[str] | None) -> tuple[str, str, Path | None]:
     """(source name, text, directory for relative paths); raises ConfigError when the file is unreadable."""
     if path is None:
         resource = resources.files("smsc").joinpath("data/default.yaml")
-        return "smsc/data/default.yaml", resource.read_text(encoding="utf-8"), None
+        where = f"bundled default ({resource})" if isinstance(resource, Path) else "bundled default"
+        return where, resource.read_text(encoding="utf-8"), None
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as f:
@@ -1508,7 +1512,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
     ctx = _Ctx(source, base_dir)
     top = _Map(ctx, "", data, _TOP_KEYS, what="a mapping")
-    accounts = _parse_accounts(ctx, top.raw("accounts"))
+    accounts = _parse_accounts(ctx, top.raw("accounts")) if top.ok else ()
     config = Config(
         source=source,
         server=_parse_server(ctx, top.raw("server")),

@@ -5,9 +5,8 @@ After the submit is on disk the message waits for its schedule_delivery_time, th
 *attempted*: the carrier draws an outcome that arrives after its latency.  Outcomes:
 
 * delivered -> DELIVERED (then the handset's auto-replies);
-* absent -> the message waits for the handset's alert: one timer per number wakes every message waiting for
-  it, as the HLR's alertServiceCentre does (no polling); a priority-0 message to a number already known
-  absent joins the wait without an attempt (the HLR's message-waiting flag);
+* absent -> the message waits for the handset's alert (:mod:`smsc.core.waits`: one timer per number, records
+  of waiting messages kept on disk, draining at the pace ESMEs take receipts);
 * temporary -> retried on the carrier's retry schedule;
 * undeliverable -> UNDELIVERABLE; rejected -> REJECTED; end of the validity period -> EXPIRED.
 
@@ -26,13 +25,14 @@ from typing import Any, Callable
 import structlog
 
 from smsc.core.clock import Clock
-from smsc.core.message import Attempt
+from smsc.core.message import Attempt, Message
 from smsc.core.mo import MoService
 from smsc.core.receipts import Receipts, wants_receipt
 from smsc.core.scheduler import Scheduler
 from smsc.core.stats import SmscStats
 from smsc.core.store.base import MessageStore
 from smsc.core.tracks import CarrierQueue, MessageIndex, NumberWait, Track
+from smsc.core.waits import AbsentWaits
 from smsc.smpp.constants import MessageState, RegisteredDelivery
 
 log = structlog.get_logger("smsc.core")
@@ -40,7 +40,7 @@ log = structlog.get_logger("smsc.core")
 #: err: code of the UNDELIV receipt when ``topology.no_route`` is "undeliverable" and no route matched
 #: (MAP unknownSubscriber: the network has no such number; carrier-behaviour.md 1.2).
 NO_ROUTE_ERR = 1
-#: Shortest retry or alert delay, simulation seconds: a zero delay with a zero latency would spin.
+#: Shortest retry delay, simulation seconds: a zero delay with a zero latency would spin.
 MIN_DELAY = 1.0
 
 _DELIVERED = MessageState.DELIVERED
@@ -67,12 +67,15 @@ class AttemptMachine:
         mo: runs auto-replies after a delivery.
         scheduler, clock, rng, stats: the world's timers, time, chance and counters.
         retry_schedule: seconds before each retry of a temporary failure when the carrier has none.
+        carrier_of: the carrier of a message read back from the store.
+        backlog: deliveries waiting for ESMEs now (a draining number pauses above a bound).
     """
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, commit: Callable[[Callable[[], None]], None],
         receipts: Receipts, mo: MoService, scheduler: Scheduler, clock: Clock, rng: random.Random,
-        stats: SmscStats, retry_schedule: tuple[float, ...],
+        stats: SmscStats, retry_schedule: tuple[float, ...], *,
+        carrier_of: Callable[[Message], Any], backlog: Callable[[], int],
     ) -> None:
         self.index = index
         self.store = store
@@ -84,10 +87,24 @@ class AttemptMachine:
         self.rng = rng
         self.stats = stats
         self.retry_schedule = retry_schedule
-        #: Numbers whose handset was found absent -> the messages waiting for its alert.
-        self.absent: dict[str, NumberWait] = {}
+        #: Messages waiting for absent handsets (alerts, expiry, eviction to the store, draining).
+        self.waits = AbsentWaits(
+            index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog,
+        )
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
+
+    @property
+    def absent(self) -> dict[str, NumberWait]:
+        """Numbers whose handset was found absent -> the messages waiting for its alert."""
+        return self.waits.absent
+
+    def alert(self, e164: str) -> None:
+        """The handset of ``e164`` is reachable again: attempt every message waiting for it."""
+        self.waits.alert(e164)
+
+    def _attempt_alerted(self, track: Track) -> None:
+        self._enqueue(track, alerted=True)
 
     # -- entering the machine -------------------------------------------------------------------------------
 
@@ -112,7 +129,7 @@ class AttemptMachine:
         if msg.attempts and msg.attempts[-1].outcome == "absent":
             handsets = track.carrier.handsets
             if not handsets.is_online(msg.destination_e164, now):
-                self._wait_absent(track, handsets.next_online(msg.destination_e164, now))
+                self.waits.wait_absent(track, handsets.next_online(msg.destination_e164, now))
                 return
         self._enqueue(track, alerted=False)
 
@@ -140,11 +157,8 @@ class AttemptMachine:
         absent joins the messages waiting for its alert without an attempt (the HLR's message-waiting flag;
         GSM lets priority messages try anyway)."""
         msg = track.msg
-        if not alerted and msg.priority_flag == 0:
-            wait = self.absent.get(msg.destination_e164)
-            if wait is not None:
-                self._join_wait(track, wait)
-                return
+        if not alerted and msg.priority_flag == 0 and self.waits.absent and self.waits.join_if_waiting(track):
+            return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)
         if not capacity:
@@ -233,7 +247,7 @@ class AttemptMachine:
             return
         if kind == "absent":
             self.stats.absent += 1
-            self._wait_absent(track, outcome.online_at)
+            self.waits.wait_absent(track, outcome.online_at)
         else:
             self.stats.retries += 1
             schedule = tuple(getattr(track.carrier, "retry_schedule", ()) or ()) or self.retry_schedule
@@ -242,46 +256,6 @@ class AttemptMachine:
             self._set_timer(track, "retry", min(next_time, msg.expiry_time), self._on_due)
         self.store.save_message(msg)
         self._commit(_nothing)
-
-    # -- absent handsets (one alert timer per number) --------------------------------------------------------
-
-    def _wait_absent(self, track: Track, online_at: float | None) -> None:
-        e164 = track.msg.destination_e164
-        wait = self.absent.get(e164)
-        if wait is None:
-            wait = self.absent[e164] = NumberWait(e164)
-        if online_at is not None:
-            online_at = max(online_at, self.clock.now() + MIN_DELAY)  # never a same-instant alert loop
-        if online_at is not None and online_at != wait.online_at:
-            self.scheduler.cancel(wait.timer)
-            wait.online_at = online_at
-            wait.timer = self.scheduler.call_at(online_at, self._on_alert, wait)
-        self._join_wait(track, wait)
-
-    def _join_wait(self, track: Track, wait: NumberWait) -> None:
-        msg = track.msg
-        msg.next_attempt_time = None
-        self._set_timer(track, "absent", msg.expiry_time, self._on_due)
-        wait.members[msg.message_id] = track
-
-    def _on_alert(self, wait: NumberWait) -> None:
-        if self.absent.get(wait.e164) is wait:
-            wait.timer = None
-            self.alert(wait.e164)
-
-    def alert(self, e164: str) -> None:
-        """The handset is reachable again: attempt every message waiting for it, best priority first."""
-        wait = self.absent.pop(e164, None)
-        if wait is None:
-            return
-        self.scheduler.cancel(wait.timer)
-        members = sorted(wait.members.values(), key=lambda t: (-t.msg.priority_flag, t.msg.submit_time))
-        for track in members:
-            if track.phase == "absent":
-                self.scheduler.cancel(track.timer)
-                track.timer = None
-                track.gen += 1
-                self._enqueue(track, alerted=True)
 
     # -- leaving a phase and reaching a final state ----------------------------------------------------------
 
@@ -296,13 +270,7 @@ class AttemptMachine:
         elif phase == "inflight":
             self.stats.in_flight -= 1
         elif phase == "absent":
-            e164 = track.msg.destination_e164
-            wait = self.absent.get(e164)
-            if wait is not None:
-                wait.members.pop(track.msg.message_id, None)
-                if not wait.members:
-                    self.scheduler.cancel(wait.timer)
-                    del self.absent[e164]
+            self.waits.leave(track)
         track.gen += 1
         track.phase = "detached"
 
@@ -328,7 +296,7 @@ class AttemptMachine:
         index = self.index
         index.unregister(track)
         stats = self.stats
-        stats.waiting = len(index.tracks)
+        stats.waiting = index.waiting
         if state is _DELIVERED:
             stats.delivered += 1
         elif state is MessageState.EXPIRED:

@@ -143,8 +143,10 @@ class Smsc:
         self.receipts = Receipts(self.outbox, self.stats, clock)
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
-            tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE,
+            tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
+            backlog=self.outbox.__len__,
         )
+        self._waits = self.machine.waits
 
     # == lifecycle ==============================================================================================
 
@@ -177,7 +179,7 @@ class Smsc:
             track = Track(msg, self._carrier_of(msg))
             index.register(track)
             resumed.append(track)
-        self.stats.waiting = len(index.tracks)
+        self.stats.waiting = index.waiting
         self.store.prune_final(cutoff)
         for msg in sorted(state.messages, key=lambda m: m.submit_time):
             self.mo.remember_sender(msg.destination_e164, msg.system_id)  # MO without a route goes back there
@@ -187,7 +189,7 @@ class Smsc:
         self.outbox.restore(state.deliveries)
         self._commit(_nothing)
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
-        log.info("core_started", waiting=len(index.tracks), final=index.final_count,
+        log.info("core_started", waiting=index.waiting, final=index.final_count,
                  deliveries=len(state.deliveries))
 
     def stop(self) -> None:
@@ -348,9 +350,10 @@ class Smsc:
                     raise Reject(rule.status, delay)
         replaced: list[Track] = []
         if submission.replace_if_present_flag == 1:
+            self._waits.recall_number(e164)
             replaced = self.index.replaceable(
                 submission.system_id, submission.source.addr, e164, submission.service_type)
-        if not replaced and len(self.index.tracks) >= self._max_waiting:
+        if not replaced and self.index.waiting >= self._max_waiting:
             raise Reject(CommandStatus.ESME_RMSGQFUL)
         fmt = carrier.receipt.message_id_format if carrier is not None else None
         if multi is None:
@@ -375,7 +378,7 @@ class Smsc:
                                   outcome="replaced")
         track = Track(msg, carrier)
         self.index.register(track)
-        self.stats.waiting = len(self.index.tracks)
+        self.stats.waiting = self.index.waiting
         self.mo.remember_sender(e164, submission.system_id)
         self.stats.submitted += 1
         self.store.save_message(msg)
@@ -419,7 +422,7 @@ class Smsc:
         it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message.  For a
         submit_multi id: ENROUTE while any destination is pending, else DELIVERED if all were, else the
         first failed destination's state."""
-        msgs = self.index.lookup(system_id, message_id, source)
+        msgs = self._lookup(system_id, message_id, source)
         if not msgs:
             reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL, message_id=message_id))
             return
@@ -451,11 +454,15 @@ class Smsc:
         if message_id:
             e164 = self._normalise(destination) if destination.addr else ""
             targets = [
-                tracks[m.message_id] for m in self.index.lookup(system_id, message_id, source)
+                tracks[m.message_id] for m in self._lookup(system_id, message_id, source)
                 if m.message_id in tracks and (not e164 or m.destination_e164 == e164)
             ]
         else:
             e164 = self._normalise(destination) if destination.addr else ""
+            if e164:
+                self._waits.recall_number(e164)
+            else:
+                self._waits.recall_all()
             targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
         targets = [t for t in targets if t.phase not in PHASES_NOT_RECALLABLE]
         if not targets:
@@ -477,7 +484,7 @@ class Smsc:
         (final, in flight, unknown, foreign); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times."""
         tracks = self.index.tracks
         targets = [
-            tracks[m.message_id] for m in self.index.lookup(system_id, message_id, source)
+            tracks[m.message_id] for m in self._lookup(system_id, message_id, source)
             if m.message_id in tracks
         ]
         targets = [t for t in targets if t.phase not in PHASES_NOT_RECALLABLE]
@@ -514,6 +521,13 @@ class Smsc:
             if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
                 self.machine.resume(track)
 
+    def _lookup(self, system_id: str, message_id: str, source: Address) -> list[Message]:
+        """:meth:`MessageIndex.lookup`, after reading back evicted messages the id names (see
+        :mod:`smsc.core.waits`)."""
+        if self.index.evicted:
+            self._waits.recall_ids(self.index.groups.get(message_id) or [message_id])
+        return self.index.lookup(system_id, message_id, source)
+
     # == outbox side of the facade ============================================================================
 
     def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
@@ -545,8 +559,8 @@ class Smsc:
         if carrier is None:
             raise ValueError(f"no carrier serves {e164!r}")
         carrier.handsets.set_online(e164, online, self.clock.now())
-        if online and e164 in self.machine.absent:
-            self.machine.alert(e164)
+        if online and e164 in self._waits.absent:
+            self._waits.alert(e164)
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
@@ -597,24 +611,33 @@ class Smsc:
             self._saved_number = number
             self._saved_delivery_id = delivery_id
         self.store.commit(on_durable)
+        waits = self._waits
+        if waits.evictable:  # members that joined a wait leave memory once this commit is durable
+            batch, waits.evictable = waits.evictable, []
+            self.store.commit(lambda: waits.evict(batch))
 
     # == inspection =============================================================================================
 
     def message(self, message_id: str) -> Message | None:
-        """The message with this id (for a submit_multi id, its first destination), or None."""
+        """The message with this id (for a submit_multi id, its first destination), or None.  A message
+        waiting for an absent handset whose record was evicted is read back from the store (a copy when
+        the store is SQLite)."""
         index = self.index
-        msg = index.messages.get(message_id)
-        if msg is None:
-            members = index.groups.get(message_id)
-            if members:
-                msg = index.messages.get(members[0])
+        members = index.groups.get(message_id)
+        wanted = members[0] if members and message_id not in index.messages else message_id
+        msg = index.messages.get(wanted)
+        if msg is None and index.evicted:
+            load = getattr(self.store, "load_messages", None)
+            found = load([wanted]) if load is not None else []
+            msg = found[0] if found and not found[0].is_final else None
         return msg
 
     def messages(
         self, system_id: str | None = None, state: int | None = None, limit: int = 100,
     ) -> list[Message]:
         """Known messages, newest first, optionally of one system_id and/or one state (message_state value;
-        waiting messages are ENROUTE)."""
+        waiting messages are ENROUTE).  Messages waiting for absent handsets whose records were evicted to the
+        store are not listed (see :mod:`smsc.core.waits`)."""
         found: list[Message] = []
         if limit <= 0:
             return found
@@ -630,7 +653,7 @@ class Smsc:
 
     def waiting_count(self) -> int:
         """Messages not yet in a final state."""
-        return len(self.index.tracks)
+        return self.index.waiting
 
     def outbox_sizes(self) -> dict[str, int]:
         """Deliveries not yet acknowledged, per system_id."""

@@ -41,15 +41,28 @@ class Track:
 
 
 class NumberWait:
-    """Messages waiting for one absent handset, and the alert timer for when it comes back."""
+    """Messages waiting for one absent handset, the alert timer for when it comes back, and one expiry timer
+    for the earliest validity end among them.
 
-    __slots__ = ("e164", "members", "timer", "online_at")
+    ``members`` are in memory (each with its :class:`Track`); ``evicted`` are only message_ids: their records
+    are durable in the store and are read back when the handset comes back, when one of them expires, or when
+    a request (query_sm, cancel_sm, replace_sm, replace_if_present) needs them.  A million messages waiting for
+    offline handsets thus cost the core a list of ids, not a million records.
+    """
+
+    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at")
 
     def __init__(self, e164: str) -> None:
         self.e164 = e164
         self.members: dict[str, Track] = {}
+        self.evicted: list[str] = []
         self.timer: TimerHandle | None = None
         self.online_at: float | None = None
+        self.expiry_timer: TimerHandle | None = None
+        self.expiry_at = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.members) or bool(self.evicted)
 
 
 class CarrierQueue:
@@ -75,10 +88,12 @@ class MessageIndex:
         groups: submit_multi id -> the message_ids of its destinations.
     """
 
-    __slots__ = ("messages", "tracks", "groups", "_final", "_by_route", "max_final_in_memory")
+    __slots__ = ("messages", "tracks", "groups", "_final", "_by_route", "max_final_in_memory", "evicted")
 
     def __init__(self, max_final_in_memory: int) -> None:
         self.max_final_in_memory = max_final_in_memory
+        #: Waiting messages whose record is only in the store (see :class:`NumberWait`).
+        self.evicted = 0
         self.messages: dict[str, Message] = {}
         self.tracks: dict[str, Track] = {}
         self.groups: dict[str, list[str]] = {}
@@ -89,6 +104,11 @@ class MessageIndex:
     def final_count(self) -> int:
         """Final messages kept in memory."""
         return len(self._final)
+
+    @property
+    def waiting(self) -> int:
+        """Messages not yet final: in memory and evicted."""
+        return len(self.tracks) + self.evicted
 
     # -- waiting messages ---------------------------------------------------------------------------------
 
@@ -114,6 +134,12 @@ class MessageIndex:
             bucket.pop(msg.message_id, None)
             if not bucket:
                 del self._by_route[key]
+
+    def evict(self, track: Track) -> None:
+        """A waiting message leaves memory (its record stays in the store; its id in a :class:`NumberWait`)."""
+        self.unregister(track)
+        del self.messages[track.msg.message_id]
+        self.evicted += 1
 
     def group_add(self, msg: Message) -> None:
         """Record ``msg`` as one destination of its submit_multi (no-op for a submit_sm)."""

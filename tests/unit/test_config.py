@@ -59,7 +59,7 @@ def test_config_default_is_a_relative_symlink_to_the_bundled_default() -> None:
 
 def test_no_path_loads_the_bundled_default() -> None:
     bundled = load_config()
-    assert bundled.source == "smsc/data/default.yaml"
+    assert bundled.source.startswith("bundled default (") and bundled.source.endswith("default.yaml)")
     from_file = load_config(ROOT / "config" / "default.yaml")
     assert bundled.topology == from_file.topology
     assert bundled.accounts == from_file.accounts
@@ -94,13 +94,22 @@ def test_bench_config_delivers_everything_at_once() -> None:
     assert carrier.capacity is None
 
 
-def test_an_empty_file_gives_every_default(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, ""))
+def test_an_empty_file_is_refused_for_want_of_an_account(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.errors == [
+        f"{path}: accounts: expected at least one account (a list of mappings with system_id and password), "
+        "got null"
+    ]
+
+
+def test_only_an_account_gives_every_other_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "accounts: [{system_id: a, password: b}]"))
     assert config.server.port == 2775 and config.server.system_id == "smsc"
     assert config.server.message_id.format == "hex" and config.server.message_id.length == 16
     assert config.store.kind == "sqlite" and config.store.synchronous == "NORMAL"
     assert config.simulation.default_validity == 172800.0
-    assert config.accounts == ()
     (carrier,) = config.topology.carriers
     assert carrier.name == "default" and carrier.prefixes == ("",)
 
@@ -396,6 +405,7 @@ def test_an_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path, yaml_text:
 def test_every_error_is_collected_before_raising(tmp_path: Path) -> None:
     path = write(tmp_path, """
         server: {port: -1, window: 0}
+        accounts: [{system_id: a, password: b}]
         store: {kind: redis}
         topology: {carriers: [{name: a, prefixes: ['*'], capacity: -2}]}
         """)
@@ -440,7 +450,8 @@ def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "smsc.pem").write_text("cert")
     (tmp_path / "certs" / "smsc.key").write_text("key")
-    path = write(tmp_path, "server: {tls: {port: 3775, certfile: certs/smsc.pem, keyfile: certs/smsc.key}}\n")
+    path = write(tmp_path, "server: {tls: {port: 3775, certfile: certs/smsc.pem, keyfile: certs/smsc.key}}\n"
+                           "accounts: [{system_id: a, password: b}]\n")
     config = load_config(path)
     assert config.server.tls is not None
     assert config.server.tls.certfile == str(tmp_path / "certs" / "smsc.pem")
@@ -448,7 +459,7 @@ def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None
 
 
 def test_load_config_raises_config_error_with_the_list(tmp_path: Path) -> None:
-    path = write(tmp_path, "server: {port: x}\n")
+    path = write(tmp_path, "server: {port: x}\naccounts: [{system_id: a, password: b}]\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert caught.value.errors == [f"{path}: server.port: expected an integer from 0 to 65535, got 'x'"]

@@ -108,6 +108,7 @@ def test_default_world_routes() -> None:
 def write_config(tmp_path: Path, seed: str) -> Config:
     path = tmp_path / f"world-{seed}.yaml"
     path.write_text(textwrap.dedent(f"""
+        accounts: [{{system_id: a, password: b}}]
         simulation: {{seed: {seed}}}
         topology:
           carriers:
@@ -139,6 +140,7 @@ def test_build_world_without_a_seed_draws_one_from_the_rng(tmp_path: Path) -> No
 def test_build_world_gives_each_carrier_its_retry_schedule_and_handsets(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text(textwrap.dedent("""
+        accounts: [{system_id: a, password: b}]
         simulation: {retry_schedule: [10s, 20s]}
         topology:
           carriers:

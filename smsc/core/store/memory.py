@@ -61,6 +61,12 @@ class MemoryStore:
                 old, _ = final.popitem(last=False)
                 self._messages.pop(old, None)
 
+    def load_messages(self, message_ids: list[str]) -> list[Message]:
+        """The kept messages with these ids (the live records, not copies), in the order given; unknown ids
+        are left out."""
+        messages = self._messages
+        return [messages[i] for i in message_ids if i in messages]
+
     def save_delivery(self, delivery: Delivery) -> None:
         """Keep an outbox entry."""
         self._deliveries[delivery.delivery_id] = delivery

@@ -123,6 +123,7 @@ def _write_rows(
 
 
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages ORDER BY rowid"
+_SELECT_MESSAGES_BY_ID = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE message_id IN "
 _SELECT_DELIVERIES = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM outbox ORDER BY delivery_id"
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
@@ -390,6 +391,7 @@ class SqliteStore:
         finally:
             setup.close()
         self._inline: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
         self._thread: threading.Thread | None = None
         if call_soon_threadsafe is None:
             self._inline = self._connect()
@@ -449,6 +451,27 @@ class SqliteStore:
             next_delivery_id=next_delivery_id,
             next_message_number=int(counters.get("next_message_number", 1)),
         )
+
+    def load_messages(self, message_ids: list[str]) -> list[Message]:
+        """The committed messages with these ids, in the order given; unknown ids (and unreadable rows) are left
+        out.  A read on the caller's thread with its own connection: the event loop waits for it, so it is
+        for the few messages a request or an alert needs, read by primary key.
+        """
+        if not message_ids:
+            return []
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._connect()
+        found: dict[str, Message] = {}
+        for start in range(0, len(message_ids), _CHUNK_ROWS):
+            chunk = message_ids[start:start + _CHUNK_ROWS]
+            sql = f"{_SELECT_MESSAGES_BY_ID}({', '.join('?' * len(chunk))})"
+            for row in conn.execute(sql, chunk):
+                try:
+                    found[row[0]] = message_from_row(row)
+                except (ValueError, TypeError, KeyError):
+                    log.exception("store_row_unreadable", table="messages", key=row[0])
+        return [found[i] for i in message_ids if i in found]
 
     # -- recording (loop thread) ---------------------------------------------------------------------------
 
@@ -586,6 +609,9 @@ class SqliteStore:
         """
         if self._closed:
             return
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         with self._cond:
             leftover, self._local = self._local, _Batch()
         if self._inline is not None:

@@ -1,0 +1,325 @@
+"""Messages waiting for absent handsets: one alert timer and one expiry timer per number, records on disk.
+
+When an attempt finds a handset absent, its message waits for the handset's alert (the HLR's
+alertServiceCentre when the handset is seen again); a priority-0 message to a number already known absent
+joins the wait without an attempt of its own (the HLR's message-waiting flag).  Nothing polls: one timer per
+number fires when the handset model says it comes back (or the control API switches it on), and one timer per
+number fires at the earliest end of validity among its messages.
+
+Memory (issue 5: a million waiting messages under 1 GiB, not growing with the queue on SQLite): once a waiting
+message's record is durable, its in-memory state is *evicted*: the core keeps only its message_id in the
+number's :class:`~smsc.core.tracks.NumberWait`.  Records are read back with ``store.load_messages`` when the
+handset comes back, when one of them expires, or when a request needs them (query_sm, cancel_sm, replace_sm,
+replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
+
+Draining: when a handset with many evicted messages comes back, the first :data:`DRAIN_BATCH` are attempted at
+once (best priority first, then oldest); the rest are read back and attempted :data:`DRAIN_BATCH` at a time,
+one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG` deliveries wait for ESMEs, so a queue
+of a million turns into receipts at the pace the ESMEs take them instead of a million receipts in memory.
+Messages of a draining number are attempted roughly in submit order (exactly, within a batch).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+from smsc.core.clock import Clock, sim_seconds_for_real
+from smsc.core.message import Message
+from smsc.core.scheduler import Scheduler
+from smsc.core.store.base import MessageStore
+from smsc.core.tracks import MessageIndex, NumberWait, Track
+
+#: Messages read back and attempted per step when a number drains (and at once when its handset comes back).
+DRAIN_BATCH = 512
+#: Draining pauses while more deliveries than this wait for ESMEs (receipts are made faster than taken).
+DRAIN_BACKLOG = 20_000
+#: Real seconds between two looks at the backlog while draining is paused.
+DRAIN_PAUSE = 0.01
+#: Shortest delay before an alert, simulation seconds: a same-instant alert after a zero latency would spin.
+MIN_ALERT_DELAY = 1.0
+
+
+def _priority_order(track: Track) -> tuple[int, float]:
+    msg = track.msg
+    return -msg.priority_flag, msg.submit_time
+
+
+class AbsentWaits:
+    """The numbers whose handset is absent, the messages waiting for each, and numbers draining after an alert.
+
+    Args:
+        index: the message index (evicted messages leave it, read-back ones return).
+        store: where evicted records are read back from (``load_messages``).
+        scheduler, clock: alert, expiry and drain timers.
+        carrier_of: the carrier of a read-back message.
+        attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
+        expire: ``expire(track)`` ends a message at the end of its validity.
+        backlog: how many deliveries wait for ESMEs now (draining pauses above :data:`DRAIN_BACKLOG`).
+    """
+
+    def __init__(
+        self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
+        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None], expire: Callable[[Track], None],
+        backlog: Callable[[], int],
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.scheduler = scheduler
+        self.clock = clock
+        self._carrier_of = carrier_of
+        self._attempt = attempt
+        self._expire = expire
+        self._backlog = backlog
+        self._load: Callable[[list[str]], list[Message]] | None = getattr(store, "load_messages", None)
+        #: Numbers whose handset is absent -> the messages waiting for its alert.
+        self.absent: dict[str, NumberWait] = {}
+        #: Numbers whose handset came back while evicted messages still wait to be read back and attempted.
+        self.draining: dict[str, NumberWait] = {}
+        self._drain_order: deque[str] = deque()
+        self._pump_timer: list[Any] | None = None
+        #: (track, gen) of members that may leave memory once what is recorded now is durable.
+        self.evictable: list[tuple[Track, int]] = []
+
+    # -- joining and leaving ------------------------------------------------------------------------------
+
+    def wait_absent(self, track: Track, online_at: float | None) -> None:
+        """An attempt found the handset absent; it is back at ``online_at`` (None: not by itself)."""
+        e164 = track.msg.destination_e164
+        wait = self.absent.get(e164)
+        if wait is None:
+            wait = self.absent[e164] = NumberWait(e164)
+        if online_at is not None:
+            online_at = max(online_at, self.clock.now() + MIN_ALERT_DELAY)  # never a same-instant alert loop
+        if online_at is not None and online_at != wait.online_at:
+            self.scheduler.cancel(wait.timer)
+            wait.online_at = online_at
+            wait.timer = self.scheduler.call_at(online_at, self._on_alert, wait)
+        self._join(track, wait)
+
+    def join_if_waiting(self, track: Track) -> bool:
+        """If the handset of ``track`` is known absent, the message joins its wait (True)."""
+        wait = self.absent.get(track.msg.destination_e164)
+        if wait is None:
+            return False
+        self._join(track, wait)
+        return True
+
+    def _join(self, track: Track, wait: NumberWait) -> None:
+        msg = track.msg
+        msg.next_attempt_time = None
+        if track.timer is not None:
+            self.scheduler.cancel(track.timer)
+            track.timer = None
+        track.phase = "absent"
+        track.gen += 1
+        wait.members[msg.message_id] = track
+        self._arm_expiry(wait, msg.expiry_time)
+        if self._load is not None:
+            self.evictable.append((track, track.gen))
+
+    def leave(self, track: Track) -> None:
+        """A waiting member leaves its wait (cancelled, replaced, expired); an emptied wait is dropped."""
+        e164 = track.msg.destination_e164
+        wait = self.absent.get(e164)
+        if wait is None:
+            return
+        wait.members.pop(track.msg.message_id, None)
+        if not wait:
+            self._drop(wait)
+            del self.absent[e164]
+
+    def _drop(self, wait: NumberWait) -> None:
+        self.scheduler.cancel(wait.timer)
+        wait.timer = None
+        self.scheduler.cancel(wait.expiry_timer)
+        wait.expiry_timer = None
+
+    def _arm_expiry(self, wait: NumberWait, when: float) -> None:
+        if wait.expiry_timer is not None:
+            if wait.expiry_at <= when:
+                return
+            self.scheduler.cancel(wait.expiry_timer)
+        wait.expiry_at = when
+        wait.expiry_timer = self.scheduler.call_at(when, self._on_expiry, wait)
+
+    # -- eviction and reading back ------------------------------------------------------------------------
+
+    def evict(self, batch: list[tuple[Track, int]]) -> None:
+        """Called once what was recorded before ``batch`` was taken is durable: members still waiting
+        unchanged leave memory, keeping only their message_id."""
+        index = self.index
+        absent = self.absent
+        for track, gen in batch:
+            if track.gen != gen or track.phase != "absent":
+                continue
+            msg = track.msg
+            wait = absent.get(msg.destination_e164)
+            if wait is None or wait.members.get(msg.message_id) is not track:
+                continue
+            del wait.members[msg.message_id]
+            wait.evicted.append(msg.message_id)
+            index.evict(track)
+            track.phase = "evicted"
+            track.gen += 1
+
+    def _read_back(self, ids: list[str]) -> list[Track]:
+        """Tracks for the evicted ``ids`` (taken out of their wait by the caller), registered again."""
+        index = self.index
+        index.evicted -= len(ids)
+        assert self._load is not None
+        tracks = []
+        for msg in self._load(ids):
+            if msg.is_final or msg.message_id in index.tracks:
+                continue  # (cannot happen: an evicted message changes only once read back)
+            track = Track(msg, self._carrier_of(msg))
+            index.register(track)
+            tracks.append(track)
+        return tracks
+
+    def _restore(self, wait: NumberWait) -> None:
+        """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
+        ids, wait.evicted = wait.evicted, []
+        members: dict[str, Track] = {}
+        for track in self._read_back(ids):
+            track.phase = "absent"
+            members[track.msg.message_id] = track
+            self.evictable.append((track, track.gen))
+        members.update(wait.members)
+        wait.members = members
+
+    def recall_ids(self, message_ids: list[str]) -> None:
+        """Bring back into memory the evicted messages among ``message_ids`` (with the rest of their number's
+        wait), so that a request can act on them; ids that are not evicted are ignored."""
+        if self._load is None or not self.index.evicted:
+            return
+        missing = [i for i in message_ids if i not in self.index.messages]
+        if not missing:
+            return
+        for msg in self._load(missing):
+            if not msg.is_final:
+                self._recall_wait(msg.destination_e164, msg.message_id)
+
+    def recall_number(self, e164: str) -> None:
+        """Bring back into memory every evicted message waiting for ``e164``."""
+        if self.index.evicted:
+            self._recall_wait(e164, None)
+
+    def recall_all(self) -> None:
+        """Bring back into memory every evicted message (cancel_sm without a destination: rare and slow)."""
+        if self.index.evicted:
+            for e164 in [*self.absent, *self.draining]:
+                self._recall_wait(e164, None)
+
+    def _recall_wait(self, e164: str, message_id: str | None) -> None:
+        wait = self.absent.get(e164)
+        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
+            self._restore(wait)
+            return
+        wait = self.draining.get(e164)
+        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
+            self._flush(wait)
+
+    # -- alerts and draining ------------------------------------------------------------------------------
+
+    def _on_alert(self, wait: NumberWait) -> None:
+        if self.absent.get(wait.e164) is wait:
+            wait.timer = None
+            self.alert(wait.e164)
+
+    def alert(self, e164: str) -> None:
+        """The handset is reachable again: attempt every message waiting for it, best priority first (the
+        first :data:`DRAIN_BATCH` evicted ones at once, the rest drained batch by batch)."""
+        wait = self.absent.pop(e164, None)
+        if wait is None:
+            return
+        self.scheduler.cancel(wait.timer)
+        wait.timer = None
+        members = [t for t in wait.members.values() if t.phase == "absent"]
+        wait.members = {}
+        if wait.evicted:
+            first = wait.evicted[:DRAIN_BATCH]
+            del wait.evicted[:DRAIN_BATCH]
+            members.extend(self._read_back(first))
+        members.sort(key=_priority_order)
+        if wait.evicted:
+            self._start_draining(wait)
+        else:
+            self._drop(wait)
+        for track in members:
+            track.gen += 1
+            self._attempt(track)
+
+    def _start_draining(self, wait: NumberWait) -> None:
+        e164 = wait.e164
+        running = self.draining.get(e164)
+        if running is None:
+            self.draining[e164] = wait
+            self._drain_order.append(e164)
+        else:  # came back again before the last drain ended: one drain for both
+            running.evicted.extend(wait.evicted)
+            self._drop(wait)
+            self._arm_expiry(running, wait.expiry_at)
+        self._schedule_pump(0.0)
+
+    def _schedule_pump(self, real_delay: float) -> None:
+        if self._pump_timer is None:
+            delay = max(sim_seconds_for_real(self.clock, real_delay), 1e-6)  # a later loop turn, never this one
+            self._pump_timer = self.scheduler.call_at(self.clock.now() + delay, self._pump)
+
+    def _pump(self, _: Any = None) -> None:
+        self._pump_timer = None
+        if self._backlog() > DRAIN_BACKLOG:
+            self._schedule_pump(DRAIN_PAUSE)
+            return
+        budget = DRAIN_BATCH
+        order = self._drain_order
+        while order and budget > 0:
+            e164 = order[0]
+            wait = self.draining.get(e164)
+            if wait is None or not wait.evicted:
+                order.popleft()
+                if wait is not None:
+                    del self.draining[e164]
+                    self._drop(wait)
+                continue
+            ids = wait.evicted[:budget]
+            del wait.evicted[:budget]
+            budget -= len(ids)
+            tracks = self._read_back(ids)
+            tracks.sort(key=_priority_order)
+            for track in tracks:
+                track.gen += 1
+                self._attempt(track)
+        if order:
+            self._schedule_pump(0.0)
+
+    def _flush(self, wait: NumberWait) -> None:
+        """Attempt every message still to be drained for ``wait`` now (a request or an expiry needs them)."""
+        ids, wait.evicted = wait.evicted, []
+        tracks = self._read_back(ids)
+        tracks.sort(key=_priority_order)
+        for track in tracks:
+            track.gen += 1
+            self._attempt(track)
+
+    # -- expiry -------------------------------------------------------------------------------------------
+
+    def _on_expiry(self, wait: NumberWait) -> None:
+        """The earliest validity end among the messages of ``wait`` is reached: expire those due."""
+        wait.expiry_timer = None
+        e164 = wait.e164
+        if self.draining.get(e164) is wait:
+            self._flush(wait)  # the handset is back: attempting them expires those due
+            return
+        if self.absent.get(e164) is not wait:
+            return
+        if wait.evicted:
+            self._restore(wait)
+        now = self.clock.now()
+        due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
+        due.sort(key=lambda t: t.msg.expiry_time)
+        for track in due:
+            self._expire(track)  # leaves the wait; the last one drops it
+        if self.absent.get(e164) is wait and wait.members:
+            self._arm_expiry(wait, min(t.msg.expiry_time for t in wait.members.values()))
