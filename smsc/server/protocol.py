@@ -20,6 +20,7 @@ import structlog
 from smsc.core.api import Address, Delivery, MultiSubmitResult, QueryResult, Submission, SubmitResult
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
+from smsc.smpp.validate import check_submit
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
@@ -322,7 +323,7 @@ class SmppProtocol(asyncio.Protocol):
         seq = pdu.sequence_number
         command_id = CommandId.submit_sm_resp if type(pdu) is P.SubmitSm else CommandId.data_sm_resp
         session = self.session
-        status = self._check_submit(pdu.source_addr)
+        status = check_submit(pdu) or self._check_submit(pdu.source_addr)
         sub = _submission(session.system_id, pdu) if status == 0 else status
         if type(sub) is not Submission:
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
@@ -338,7 +339,7 @@ class SmppProtocol(asyncio.Protocol):
 
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number
-        status = self._check_submit(pdu.source_addr)
+        status = check_submit(pdu) or self._check_submit(pdu.source_addr)
         if status:
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))
             return
