@@ -376,7 +376,23 @@ def machine() -> dict[str, Any]:
     except ImportError:
         has_uvloop = False
     return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "kernel": platform.release(), "uvloop_installed": has_uvloop}
+            "kernel": platform.release(), "uvloop_installed": has_uvloop, "commit": _commit()}
+
+
+def _commit() -> str | None:
+    """The checkout's commit (with "+changes" when smsc/ or bench/ differ from it), None outside git."""
+    import subprocess
+
+    from bench.servers import REPO
+
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "smsc", "bench"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def _csv_ints(text: str) -> list[int]:
@@ -409,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--jsonl", default=None, metavar="FILE", help="also append every record to FILE")
     ap.add_argument("--workdir", default=None, help="keep logs and databases here instead of a temp dir")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
+    ap.add_argument("--label", default=None, help="free text kept in the run's first record (e.g. a commit)")
     return ap
 
 
@@ -443,8 +460,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(asyncio.run(cmd_report(h, args)))
         return 0
-    h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv},
-             scenario="meta")
+    h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv,
+              "label": args.label}, scenario="meta")
     status = 1
     interrupted = False
     try:
