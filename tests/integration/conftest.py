@@ -26,15 +26,17 @@ from smsc.config import Config, load_config
 class RunningSmsc:
     """An App running on its own event loop thread; ``call`` runs a function on that loop."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, http: bool = False) -> None:
         self.config = config
+        self.http = http
         self.loop = asyncio.new_event_loop()
         self.app = App(config)
         self._thread = threading.Thread(target=self.loop.run_forever, name="smsc-loop", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-        fut = asyncio.run_coroutine_threadsafe(self.app.start(host="127.0.0.1", port=0, http=False), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(self.app.start(host="127.0.0.1", port=0, http=self.http,
+                                                           http_host="127.0.0.1", http_port=0), self.loop)
         fut.result(timeout=15)
 
     @property
