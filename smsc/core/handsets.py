@@ -35,6 +35,10 @@ __all__ = ["HandsetPool", "MoReply"]
 _TWO_53 = float(1 << 53)
 _WORD_RX = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
 
+_NOT_CACHED = object()
+#: Numbers whose rule lookup is remembered before the memo is emptied.
+_RULE_CACHE_MAX = 65_536
+
 #: Upper bound on the spells :meth:`HandsetPool.next_online` walks through before answering None.
 _MAX_SPELLS = 10000
 
@@ -77,6 +81,8 @@ class HandsetPool:
         #: False when no handset of this carrier can auto-reply (no carrier-wide or rule auto_reply), so a
         #: delivered MT needs no look at its text.
         self.may_auto_reply = config.auto_reply is not None or any(r.auto_reply is not None for r in rules)
+        #: number -> its rule or None (rules never change after start; an attempt asks three times).
+        self._rule_cache: dict[str, NumberRule | None] = {}
         self._key = blake2b(f"{seed}/{name}".encode(), digest_size=32).digest()
         self._overrides: dict[str, bool] = {}
         self._opt_state: dict[str, bool] = {}
@@ -97,10 +103,15 @@ class HandsetPool:
         """The number rule governing ``e164``: an exact number first, else the longest prefix, else None."""
         if not self.has_rules:
             return None
-        rule = self._exact.get(e164)
-        if rule is None and len(self._prefixes):
-            rule = self._prefixes.lookup(e164)
-        return rule
+        rule = self._rule_cache.get(e164, _NOT_CACHED)
+        if rule is _NOT_CACHED:
+            rule = self._exact.get(e164)
+            if rule is None and len(self._prefixes):
+                rule = self._prefixes.lookup(e164)
+            if len(self._rule_cache) >= _RULE_CACHE_MAX:
+                self._rule_cache.clear()
+            self._rule_cache[e164] = rule
+        return rule  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------ online state
 

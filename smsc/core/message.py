@@ -74,8 +74,10 @@ class Message:
 
     @property
     def is_final(self) -> bool:
-        """True once the message will not be attempted again."""
-        return self.state.is_final
+        """True once the message will not be attempted again (``MessageState.is_final``, in int arithmetic:
+        not SCHEDULED 0, ENROUTE 1 or UNKNOWN 7)."""
+        state = self.state
+        return state > 1 and state != 7
 
 
 _new = object.__new__

@@ -64,12 +64,18 @@ log = structlog.get_logger("smsc.core")
 
 #: Final messages kept in memory (and in the store) for query_sm this long, simulation seconds.
 DEFAULT_FINAL_RETENTION = 86_400.0
-#: At most this many final messages are kept in memory, oldest forgotten first.
+#: At most this many final messages are kept in memory, oldest forgotten first (memory store).
 DEFAULT_MAX_FINAL_IN_MEMORY = 100_000
+#: The same with a store that can read messages back (SQLite): older final messages are read from it.
+DEFAULT_MAX_FINAL_CACHED = 10_000
 #: How often the store is asked to prune old final messages, simulation seconds.
 PRUNE_INTERVAL = 3_600.0
-#: Entries of the (destination -> E.164, carrier) cache before it is emptied.
-_ROUTE_CACHE_MAX = 65_536
+#: Entries of each intern table (destinations, sources, short texts) before it is emptied (or, for texts,
+#: stops growing).
+_INTERN_MAX = 65_536
+#: The tlvs of every message submitted without TLVs: shared, so message.tlvs is never changed in place
+#: (replace_sm gives the message a new dict).
+_NO_TLVS: dict[int, Any] = {}
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
@@ -89,7 +95,8 @@ class Smsc:
         rng: the world's only source of chance (seeded in tests).
         router: the simulated networks; built from ``config`` with ``routing.build_world`` when None.
         final_retention: simulation seconds a final message stays queryable.
-        max_final_in_memory: bound on final messages kept in memory.
+        max_final_in_memory: bound on final messages kept in memory (default 100,000 with the memory store;
+            10,000 with a store that reads messages back, which answers query_sm for older ones).
     """
 
     def __init__(
@@ -101,7 +108,7 @@ class Smsc:
         router: Any = None,
         *,
         final_retention: float = DEFAULT_FINAL_RETENTION,
-        max_final_in_memory: int = DEFAULT_MAX_FINAL_IN_MEMORY,
+        max_final_in_memory: int | None = None,
     ) -> None:
         if router is None:
             from smsc.core.routing import build_world
@@ -113,6 +120,9 @@ class Smsc:
         self.rng = rng
         self.router = router
         self.final_retention = final_retention
+        if max_final_in_memory is None:
+            in_memory = getattr(store, "records_in_memory", False) or not hasattr(store, "load_messages")
+            max_final_in_memory = DEFAULT_MAX_FINAL_IN_MEMORY if in_memory else DEFAULT_MAX_FINAL_CACHED
         self.max_final_in_memory = max_final_in_memory
         self.scheduler = Scheduler()
         self.stats = SmscStats()
@@ -133,9 +143,13 @@ class Smsc:
         self._no_route_rejects = topology.no_route != "undeliverable"
         self._max_waiting = int(config.store.max_waiting_messages)
         self._default_lifetime = self._times.default_expiry(0.0)
-        #: (dest TON, dest address) -> (E.164 form, carrier or None): normalising and routing are pure
-        #: functions of these for one world, and load tests send to few numbers.
-        self._routes: dict[tuple[int, str], tuple[str, Any]] = {}
+        #: (dest TON, NPI, address) -> (E.164 form, carrier or None, the Address): normalising and routing
+        #: are pure functions of these for one world; messages to one number share one Address.
+        self._routes: dict[tuple[int, int, str], tuple[str, Any, Address]] = {}
+        #: Interned source addresses and short user data: a queue of a million messages from a few senders
+        #: with a few texts holds one copy of each (Address and bytes are never changed in place).
+        self._sources: dict[tuple[int, int, str], Address] = {}
+        self._payloads: dict[bytes, bytes] = {}
         self.mo = MoService(
             router, self.outbox, self.scheduler, clock, rng, self.stats,
             country_code=self._country_code, national_prefix=self._national_prefix,
@@ -144,7 +158,7 @@ class Smsc:
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
-            backlog=self.outbox.__len__,
+            backlog=self._backlog,
         )
         self._waits = self.machine.waits
 
@@ -323,7 +337,7 @@ class Smsc:
     ) -> tuple[Track, float]:
         """Route, apply the carrier's submit rule, the queue bound and replace_if_present, then create, register
         and save the message (not yet committed).  Returns its track and the reply delay (real seconds)."""
-        key = (destination.ton, destination.addr)
+        key = (destination.ton, destination.npi, destination.addr)
         routed = self._routes.get(key)
         if routed is None:
             e164 = normalise(
@@ -331,12 +345,12 @@ class Smsc:
                 country_code=self._country_code, national_prefix=self._national_prefix,
             )
             if e164 == destination.addr:
-                e164 = destination.addr  # one string for both (memory: a million waiting messages)
-            routed = (e164, self.router.route(e164) if e164 else None)
-            if len(self._routes) >= _ROUTE_CACHE_MAX:
+                e164 = destination.addr  # one string for both
+            routed = (e164, self.router.route(e164) if e164 else None, destination)
+            if len(self._routes) >= _INTERN_MAX:
                 self._routes.clear()
             self._routes[key] = routed
-        e164, carrier = routed
+        e164, carrier, destination = routed  # one Address object per destination (memory: queued messages)
         if not e164:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
         if carrier is None and self._no_route_rejects:
@@ -363,13 +377,24 @@ class Smsc:
             if not multi_id:
                 multi_id = self._ids.next_id(fmt)
             message_id = f"{multi_id}-{index}"
+        source = submission.source
+        source_key = (source.ton, source.npi, source.addr)
+        interned = self._sources.get(source_key)
+        if interned is None:
+            if len(self._sources) >= _INTERN_MAX:
+                self._sources.clear()
+            interned = self._sources[source_key] = source
+        short_message = submission.short_message
+        if type(short_message) is bytes and len(short_message) <= 160:
+            short_message = self._payloads.setdefault(short_message, short_message) \
+                if len(self._payloads) < _INTERN_MAX else self._payloads.get(short_message, short_message)
         msg = accepted_message(
-            message_id, submission.system_id, submission.source, destination, e164,
+            message_id, submission.system_id, interned, destination, e164,
             carrier.name if carrier is not None else "", submission.service_type, submission.esm_class,
             submission.protocol_id, submission.priority_flag,
             submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
-            submission.data_coding, submission.short_message,
-            self._kept_tlvs(submission) if submission.tlvs else {},
+            submission.data_coding, short_message,
+            self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, schedule_time, expiry_time, submitted, multi_id,
         )
         for old in replaced:
@@ -422,7 +447,7 @@ class Smsc:
         it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message.  For a
         submit_multi id: ENROUTE while any destination is pending, else DELIVERED if all were, else the
         first failed destination's state."""
-        msgs = self._lookup(system_id, message_id, source)
+        msgs = self._lookup(system_id, message_id, source, recall=False)
         if not msgs:
             reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL, message_id=message_id))
             return
@@ -501,7 +526,8 @@ class Smsc:
             msg = track.msg
             self.machine.detach(track)
             msg.short_message = short_message
-            msg.tlvs.pop(Tag.message_payload, None)
+            if Tag.message_payload in msg.tlvs:
+                msg.tlvs = {k: v for k, v in msg.tlvs.items() if k != Tag.message_payload}
             msg.registered_delivery = registered_delivery & 0x1F
             msg.submit_time = now
             if schedule_delivery_time:
@@ -521,12 +547,20 @@ class Smsc:
             if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
                 self.machine.resume(track)
 
-    def _lookup(self, system_id: str, message_id: str, source: Address) -> list[Message]:
-        """:meth:`MessageIndex.lookup`, after reading back evicted messages the id names (see
-        :mod:`smsc.core.waits`)."""
-        if self.index.evicted:
-            self._waits.recall_ids(self.index.groups.get(message_id) or [message_id])
-        return self.index.lookup(system_id, message_id, source)
+    def _lookup(self, system_id: str, message_id: str, source: Address, *, recall: bool = True) -> list[Message]:
+        """:meth:`MessageIndex.lookup`, with the messages the id names that are only in the store: evicted
+        waiting ones (see :mod:`smsc.core.waits`) brought back into memory when ``recall`` (to act on them);
+        without ``recall`` (query_sm), stored ones read, final ones no longer in memory included."""
+        index = self.index
+        if not recall:
+            found = index.lookup(system_id, message_id, source)
+            for msg in self._waits.peek(index.groups.get(message_id) or [message_id]):
+                if msg.system_id == system_id and (not source.addr or source.addr == msg.source.addr):
+                    found.append(msg)
+            return found
+        if index.evicted:
+            self._waits.recall_ids(index.groups.get(message_id) or [message_id])
+        return index.lookup(system_id, message_id, source)
 
     # == outbox side of the facade ============================================================================
 
@@ -586,6 +620,11 @@ class Smsc:
     def _normalise(self, address: Address) -> str:
         return normalise(address.ton, address.npi, address.addr, country_code=self._country_code,
                          national_prefix=self._national_prefix)
+
+    def _backlog(self) -> int:
+        """Deliveries waiting for ESMEs plus attempts under way or queued (each will make a receipt)."""
+        stats = self.stats
+        return len(self.outbox) + stats.in_flight + stats.queued
 
     def _carrier_of(self, msg: Message) -> Any:
         carriers = getattr(self.router, "carriers", {})

@@ -135,10 +135,13 @@ class MessageIndex:
             if not bucket:
                 del self._by_route[key]
 
-    def evict(self, track: Track) -> None:
-        """A waiting message leaves memory (its record stays in the store; its id in a :class:`NumberWait`)."""
+    def evict(self, track: Track, *, keep_record: bool) -> None:
+        """A waiting message leaves memory: its track (its id stays in a :class:`NumberWait`), and its record
+        too unless ``keep_record`` (the memory store holds the record anyway: keeping it here is free and
+        keeps it listed)."""
         self.unregister(track)
-        del self.messages[track.msg.message_id]
+        if not keep_record:
+            del self.messages[track.msg.message_id]
         self.evicted += 1
 
     def group_add(self, msg: Message) -> None:

@@ -12,11 +12,12 @@ number's :class:`~smsc.core.tracks.NumberWait`.  Records are read back with ``st
 handset comes back, when one of them expires, or when a request needs them (query_sm, cancel_sm, replace_sm,
 replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
 
-Draining: when a handset with many evicted messages comes back, the first :data:`DRAIN_BATCH` are attempted at
-once (best priority first, then oldest); the rest are read back and attempted :data:`DRAIN_BATCH` at a time,
-one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG` deliveries wait for ESMEs, so a queue
-of a million turns into receipts at the pace the ESMEs take them instead of a million receipts in memory.
-Messages of a draining number are attempted roughly in submit order (exactly, within a batch).
+Draining: when a handset comes back, the messages waiting for it in memory and up to :data:`ALERT_READ_BACK`
+evicted ones are attempted at once (best priority first, then oldest).  More evicted ones are read back and
+attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
+deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
+instead of a million receipts in memory.  Those are attempted in submit order (exactly within a batch, nearly
+across batches), after the ones attempted at once.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ from smsc.core.tracks import MessageIndex, NumberWait, Track
 
 #: Messages read back and attempted per step when a number drains (and at once when its handset comes back).
 DRAIN_BATCH = 512
+#: Drain batches being read back from the store at one time (reads wait behind the writer's batch: several
+#: keep the pipeline full).
+DRAIN_READS = 4
 #: Draining pauses while more deliveries than this wait for ESMEs (receipts are made faster than taken).
 DRAIN_BACKLOG = 20_000
+#: A number with at most this many evicted messages has them all read back and attempted at its alert, in
+#: exact priority order; more are drained (many numbers coming back together must not flood the outbox).
+ALERT_READ_BACK = 64
 #: Real seconds between two looks at the backlog while draining is paused.
 DRAIN_PAUSE = 0.01
 #: Shortest delay before an alert, simulation seconds: a same-instant alert after a zero latency would spin.
@@ -55,7 +62,8 @@ class AbsentWaits:
         carrier_of: the carrier of a read-back message.
         attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
         expire: ``expire(track)`` ends a message at the end of its validity.
-        backlog: how many deliveries wait for ESMEs now (draining pauses above :data:`DRAIN_BACKLOG`).
+        backlog: how many deliveries wait for ESMEs or will soon (attempts under way): draining pauses above
+            :data:`DRAIN_BACKLOG`.
     """
 
     def __init__(
@@ -72,12 +80,17 @@ class AbsentWaits:
         self._expire = expire
         self._backlog = backlog
         self._load: Callable[[list[str]], list[Message]] | None = getattr(store, "load_messages", None)
+        self._keep_records = bool(getattr(store, "records_in_memory", False))
         #: Numbers whose handset is absent -> the messages waiting for its alert.
         self.absent: dict[str, NumberWait] = {}
         #: Numbers whose handset came back while evicted messages still wait to be read back and attempted.
         self.draining: dict[str, NumberWait] = {}
         self._drain_order: deque[str] = deque()
         self._pump_timer: list[Any] | None = None
+        self._load_later: Callable[[list[str], Callable[[list[Message]], None]], None] | None = getattr(
+            store, "load_messages_later", None)
+        #: Drain reads on their way back from the store (at most :data:`DRAIN_READS` at a time).
+        self._reading = 0
         #: (track, gen) of members that may leave memory once what is recorded now is durable.
         self.evictable: list[tuple[Track, int]] = []
 
@@ -159,7 +172,7 @@ class AbsentWaits:
                 continue
             del wait.members[msg.message_id]
             wait.evicted.append(msg.message_id)
-            index.evict(track)
+            index.evict(track, keep_record=self._keep_records)
             track.phase = "evicted"
             track.gen += 1
 
@@ -191,14 +204,31 @@ class AbsentWaits:
     def recall_ids(self, message_ids: list[str]) -> None:
         """Bring back into memory the evicted messages among ``message_ids`` (with the rest of their number's
         wait), so that a request can act on them; ids that are not evicted are ignored."""
-        if self._load is None or not self.index.evicted:
+        index = self.index
+        if self._load is None or not index.evicted:
             return
-        missing = [i for i in message_ids if i not in self.index.messages]
-        if not missing:
-            return
-        for msg in self._load(missing):
+        for message_id in message_ids:
+            if message_id in index.tracks:
+                continue
+            msg = index.messages.get(message_id)
+            if msg is None:
+                if self._keep_records:
+                    continue
+                found = self._load([message_id])
+                if not found:
+                    continue
+                msg = found[0]
             if not msg.is_final:
-                self._recall_wait(msg.destination_e164, msg.message_id)
+                self._recall_wait(msg.destination_e164, message_id)
+
+    def peek(self, message_ids: list[str]) -> list[Message]:
+        """Stored records among ``message_ids`` that are not in the index (evicted waiting messages, final
+        messages no longer kept in memory), read without bringing them back: query_sm only reads."""
+        index = self.index
+        if self._load is None or self._keep_records:
+            return []
+        missing = [i for i in message_ids if i not in index.messages]
+        return self._load(missing) if missing else []
 
     def recall_number(self, e164: str) -> None:
         """Bring back into memory every evicted message waiting for ``e164``."""
@@ -228,8 +258,8 @@ class AbsentWaits:
             self.alert(wait.e164)
 
     def alert(self, e164: str) -> None:
-        """The handset is reachable again: attempt every message waiting for it, best priority first (the
-        first :data:`DRAIN_BATCH` evicted ones at once, the rest drained batch by batch)."""
+        """The handset is reachable again: attempt every message waiting for it, best priority first (many
+        evicted ones are drained batch by batch, see the module docstring)."""
         wait = self.absent.pop(e164, None)
         if wait is None:
             return
@@ -237,10 +267,9 @@ class AbsentWaits:
         wait.timer = None
         members = [t for t in wait.members.values() if t.phase == "absent"]
         wait.members = {}
-        if wait.evicted:
-            first = wait.evicted[:DRAIN_BATCH]
-            del wait.evicted[:DRAIN_BATCH]
-            members.extend(self._read_back(first))
+        if wait.evicted and len(wait.evicted) <= ALERT_READ_BACK:
+            ids, wait.evicted = wait.evicted, []
+            members.extend(self._read_back(ids))
         members.sort(key=_priority_order)
         if wait.evicted:
             self._start_draining(wait)
@@ -268,13 +297,22 @@ class AbsentWaits:
             self._pump_timer = self.scheduler.call_at(self.clock.now() + delay, self._pump)
 
     def _pump(self, _: Any = None) -> None:
+        """One drain step: read back the next batch of evicted messages of draining numbers and attempt them
+        (the read happens off the loop when the store can, see ``load_messages_later``)."""
         self._pump_timer = None
-        if self._backlog() > DRAIN_BACKLOG:
-            self._schedule_pump(DRAIN_PAUSE)
-            return
-        budget = DRAIN_BATCH
+        for _ in range(DRAIN_READS - self._reading):  # (a store reading at once answers within this loop)
+            if not self._drain_order:
+                return
+            if self._backlog() > DRAIN_BACKLOG:
+                if not self._reading:
+                    self._schedule_pump(DRAIN_PAUSE)
+                return
+            self._pump_one()
+
+    def _pump_one(self) -> None:
+        ids: list[str] = []
         order = self._drain_order
-        while order and budget > 0:
+        while order and len(ids) < DRAIN_BATCH:
             e164 = order[0]
             wait = self.draining.get(e164)
             if wait is None or not wait.evicted:
@@ -283,15 +321,34 @@ class AbsentWaits:
                     del self.draining[e164]
                     self._drop(wait)
                 continue
-            ids = wait.evicted[:budget]
-            del wait.evicted[:budget]
-            budget -= len(ids)
-            tracks = self._read_back(ids)
-            tracks.sort(key=_priority_order)
-            for track in tracks:
-                track.gen += 1
-                self._attempt(track)
-        if order:
+            take = DRAIN_BATCH - len(ids)
+            ids.extend(wait.evicted[:take])
+            del wait.evicted[:take]
+        if not ids:
+            return
+        self._reading += 1
+        if self._load_later is None:
+            self._drained(ids, self._load(ids) if self._load is not None else [])
+        else:
+            self._load_later(ids, lambda messages: self._drained(ids, messages))
+
+    def _drained(self, ids: list[str], messages: list[Message]) -> None:
+        """A drain batch is read back: attempt its messages (best priority first, then oldest)."""
+        self._reading -= 1
+        index = self.index
+        index.evicted -= len(ids)
+        tracks = []
+        for msg in messages:
+            if msg.is_final or msg.message_id in index.tracks:
+                continue
+            track = Track(msg, self._carrier_of(msg))
+            index.register(track)
+            tracks.append(track)
+        tracks.sort(key=_priority_order)
+        for track in tracks:
+            track.gen += 1
+            self._attempt(track)
+        if self._drain_order:
             self._schedule_pump(0.0)
 
     def _flush(self, wait: NumberWait) -> None:
@@ -319,7 +376,8 @@ class AbsentWaits:
         now = self.clock.now()
         due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
         due.sort(key=lambda t: t.msg.expiry_time)
+        later = [t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now]
         for track in due:
-            self._expire(track)  # leaves the wait; the last one drops it
-        if self.absent.get(e164) is wait and wait.members:
-            self._arm_expiry(wait, min(t.msg.expiry_time for t in wait.members.values()))
+            self._expire(track)  # leaves the wait (members may be evicted again meanwhile); the last drops it
+        if later and self.absent.get(e164) is wait:
+            self._arm_expiry(wait, min(later))

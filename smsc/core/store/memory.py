@@ -27,6 +27,9 @@ class MemoryStore:
         retain_final: how many final messages to keep for query_sm.
     """
 
+    #: ``load_messages`` hands back the live records: the core may keep referring to them when it evicts.
+    records_in_memory = True
+
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
         self._call_soon = call_soon
         self.retain_final = retain_final
@@ -66,6 +69,10 @@ class MemoryStore:
         are left out."""
         messages = self._messages
         return [messages[i] for i in message_ids if i in messages]
+
+    def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
+        """:meth:`load_messages`, handed to ``callback`` at once."""
+        callback(self.load_messages(message_ids))
 
     def save_delivery(self, delivery: Delivery) -> None:
         """Keep an outbox entry."""

@@ -29,11 +29,13 @@ cheap: building a row is a tuple, not a JSON document.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -240,6 +242,27 @@ def message_to_row(message: Message) -> tuple[Any, ...]:
     )
 
 
+_addresses: dict[tuple[int, int, str], Address] = {}
+_new = object.__new__
+_STATES = tuple(MessageState(v) for v in range(max(MessageState) + 1))
+
+
+def _intern(text: str | None) -> Any:
+    return sys.intern(text) if type(text) is str else text
+
+
+def _address(ton: int, npi: int, addr: str) -> Address:
+    """One Address object per (TON, NPI, address) read back (messages read back share them; an Address is
+    never changed in place)."""
+    key = (ton, npi, addr)
+    address = _addresses.get(key)
+    if address is None:
+        if len(_addresses) >= 65_536:
+            _addresses.clear()
+        address = _addresses[key] = Address(ton=ton, npi=npi, addr=addr)
+    return address
+
+
 def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
     """Inverse of :func:`message_to_row`.
 
@@ -250,19 +273,33 @@ def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
      service_type, esm_class, protocol_id, priority_flag, registered_delivery, data_coding, short_message, tlvs,
      submit_time, schedule_time, expiry_time, state, final_time, error_code, nec, next_attempt_time, attempts,
      submitted_count, multi_id) = row
-    return Message(
-        message_id=message_id, system_id=system_id,
-        source=Address(ton=source_ton, npi=source_npi, addr=source_addr),
-        destination=Address(ton=dest_ton, npi=dest_npi, addr=dest_addr),
-        destination_e164=e164, carrier=carrier, service_type=service_type, esm_class=esm_class,
-        protocol_id=protocol_id, priority_flag=priority_flag, registered_delivery=registered_delivery,
-        data_coding=data_coding, short_message=bytes(short_message or b""), tlvs=tlvs_from_text(tlvs),
-        submit_time=submit_time, schedule_time=schedule_time, expiry_time=expiry_time,
-        state=MessageState(state), final_time=final_time, error_code=error_code,
-        network_error_code=None if nec is None else bytes(nec), next_attempt_time=next_attempt_time,
-        attempts=[Attempt(time=t, outcome=o, err=e) for t, o, e in json.loads(attempts)] if attempts else [],
-        submitted_count=submitted_count, multi_id=multi_id or "",
-    )
+    m = _new(Message)  # every field set below (the round-trip tests compare whole records)
+    m.message_id = message_id
+    m.system_id = _intern(system_id)
+    m.source = _address(source_ton, source_npi, source_addr)
+    m.destination = _address(dest_ton, dest_npi, dest_addr)
+    m.destination_e164 = _intern(e164)
+    m.carrier = _intern(carrier)
+    m.service_type = _intern(service_type)
+    m.esm_class = esm_class
+    m.protocol_id = protocol_id
+    m.priority_flag = priority_flag
+    m.registered_delivery = registered_delivery
+    m.data_coding = data_coding
+    m.short_message = bytes(short_message or b"")
+    m.tlvs = tlvs_from_text(tlvs) if tlvs else {}
+    m.submit_time = submit_time
+    m.schedule_time = schedule_time
+    m.expiry_time = expiry_time
+    m.state = _STATES[state] if type(state) is int and 0 <= state < len(_STATES) else MessageState(state)
+    m.final_time = final_time
+    m.error_code = error_code
+    m.network_error_code = None if nec is None else bytes(nec)
+    m.next_attempt_time = next_attempt_time
+    m.attempts = [Attempt(time=t, outcome=o, err=e) for t, o, e in json.loads(attempts)] if attempts else []
+    m.submitted_count = submitted_count
+    m.multi_id = multi_id or ""
+    return m
 
 
 def delivery_to_row(delivery: Delivery) -> tuple[Any, ...]:
@@ -294,10 +331,12 @@ def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
 
 
 class _Batch:
-    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks")
+    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks", "reads")
 
     def __init__(self) -> None:
         self.messages: dict[str, tuple[Any, ...]] = {}
+        #: load_messages_later requests: (message_ids, callback), done by the writer after the batch's writes.
+        self.reads: list[tuple[list[str], Callable[[list[Message]], None]]] = []
         self.inserts: list[tuple[Any, ...]] = []
         self.deletes: list[tuple[int]] = []
         self.counters: tuple[int, int] | None = None
@@ -308,7 +347,7 @@ class _Batch:
         return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None)
 
     def empty(self) -> bool:
-        return not self.callbacks and not self.has_rows()
+        return not self.callbacks and not self.reads and not self.has_rows()
 
     def merge(self, other: _Batch) -> None:
         self.messages.update(other.messages)
@@ -319,6 +358,7 @@ class _Batch:
         if other.prune is not None:
             self.prune = other.prune if self.prune is None else max(self.prune, other.prune)
         self.callbacks.extend(other.callbacks)
+        self.reads.extend(other.reads)
 
 
 class SqliteStats:
@@ -455,18 +495,39 @@ class SqliteStore:
     def load_messages(self, message_ids: list[str]) -> list[Message]:
         """The committed messages with these ids, in the order given; unknown ids (and unreadable rows) are left
         out.  A read on the caller's thread with its own connection: the event loop waits for it, so it is
-        for the few messages a request or an alert needs, read by primary key.
+        for the few messages a request needs, read by primary key (draining uses :meth:`load_messages_later`).
         """
         if not message_ids:
             return []
         conn = self._reader
         if conn is None:
             conn = self._reader = self._connect()
+        return self._read(conn, message_ids)
+
+    def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
+        """Read the committed messages with these ids on the writer thread (after the writes handed to it so
+        far) and call ``callback(messages)`` on the loop thread, as :meth:`load_messages` would return them.
+        Inline (no writer thread): read now and call back before returning.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        if self._closing:
+            raise RuntimeError("read on a closed SqliteStore")
+        if self._inline is not None:
+            callback(self._read(self._inline, message_ids))
+            return
+        with self._cond:
+            self._shared.reads.append((message_ids, callback))
+            self._cond.notify()
+
+    @staticmethod
+    def _read(conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
         found: dict[str, Message] = {}
         for start in range(0, len(message_ids), _CHUNK_ROWS):
             chunk = message_ids[start:start + _CHUNK_ROWS]
             sql = f"{_SELECT_MESSAGES_BY_ID}({', '.join('?' * len(chunk))})"
-            for row in conn.execute(sql, chunk):
+            for row in conn.execute(sql, chunk).fetchall():
                 try:
                     found[row[0]] = message_from_row(row)
                 except (ValueError, TypeError, KeyError):
@@ -589,6 +650,13 @@ class SqliteStore:
                 self._write(conn, batch)
                 if batch.callbacks:
                     self._hand_back(batch.callbacks)
+                for message_ids, callback in batch.reads:
+                    try:
+                        messages = self._read(conn, message_ids)
+                    except sqlite3.Error:
+                        log.exception("store_read_failed", count=len(message_ids))
+                        messages = []
+                    self._hand_back([functools.partial(callback, messages)])
         finally:
             conn.close()
 

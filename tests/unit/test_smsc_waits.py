@@ -1,0 +1,178 @@
+"""Messages waiting for absent handsets leave memory once durable and come back when needed (both stores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        INF,
+        SENDER,
+        START,
+        Harness,
+        MessageState,
+        carrier,
+        make_config,
+        rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        INF,
+        SENDER,
+        START,
+        Harness,
+        MessageState,
+        carrier,
+        make_config,
+        rule,
+    )
+
+from smsc.core import waits
+from smsc.core.clock import FakeClock
+from smsc.core.store.memory import MemoryStore
+from smsc.core.store.sqlite import SqliteStore
+from smsc.smpp.constants import CommandStatus as S
+
+OK = "447700900100"
+OFF = "447700900300"
+OFF_2 = "447700900301"
+CONFIG = make_config(carrier(rules=(rule(OFF, offline=INF), rule(OFF_2, offline=INF))), max_waiting=10_000)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def h(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    store: Any = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "s.sqlite")
+    return Harness(CONFIG, store=store, clock=FakeClock(START))
+
+
+def evicted(h: Harness) -> int:
+    return h.smsc.index.evicted
+
+
+def test_waiting_messages_leave_memory_once_durable_and_still_count_as_waiting(h: Harness) -> None:
+    ids = [h.submit_ok(OFF, f"m{i}") for i in range(5)]
+    h.advance(5.0)
+    assert evicted(h) == 5
+    assert h.smsc.index.tracks == {}
+    assert h.smsc.waiting_count() == 5 and h.smsc.stats.waiting == 5
+    for message_id in ids:
+        assert h.state(message_id) == MessageState.ENROUTE  # read back for the inspection API
+
+
+def test_the_queue_bound_counts_evicted_messages(h: Harness, tmp_path: Path) -> None:
+    small = Harness(make_config(carrier(rules=(rule(OFF, offline=INF),)), max_waiting=2),
+                    store=MemoryStore() if isinstance(h.store, MemoryStore) else SqliteStore(tmp_path / "q.sqlite"))
+    small.submit_ok(OFF)
+    small.submit_ok(OFF)
+    small.advance(5.0)
+    assert small.smsc.index.evicted == 2
+    assert small.submit(OK).status == S.ESME_RMSGQFUL
+
+
+def test_query_cancel_and_replace_reach_evicted_messages(h: Harness) -> None:
+    first, second, third = (h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(3))
+    h.advance(5.0)
+    assert evicted(h) == 3
+    assert h.query(first).message_state == MessageState.ENROUTE
+    assert h.cancel(second) == S.ESME_ROK
+    assert h.state(second) == MessageState.DELETED
+    assert h.replace(third, "new text") == S.ESME_ROK
+    assert h.smsc.message(third).short_message == b"new text"
+    h.advance(5.0)  # the read-back ones leave memory again
+    assert evicted(h) == 2
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert h.state(first) == MessageState.DELIVERED and h.state(third) == MessageState.DELIVERED
+    assert evicted(h) == 0 and h.smsc.waiting_count() == 0
+
+
+def test_cancel_by_source_and_destination_and_replace_if_present_reach_evicted_messages(h: Harness) -> None:
+    old = h.submit_ok(OFF, "old", service_type="CMT")
+    h.submit_ok(OFF_2, "other")
+    h.advance(5.0)
+    new = h.submit_ok(OFF, "new", service_type="CMT", replace_if_present_flag=1)
+    assert h.state(old) == MessageState.DELETED
+    h.advance(5.0)
+    assert h.cancel(destination=OFF_2) == S.ESME_ROK
+    assert h.cancel() == S.ESME_ROK  # every pending message of this source, wherever it waits
+    assert h.state(new) == MessageState.DELETED
+    assert h.smsc.waiting_count() == 0
+
+
+def test_evicted_messages_expire_at_their_own_validity_end(h: Harness) -> None:
+    short = h.submit_ok(OFF, "short", registered_delivery=1, validity_period="000000000200000R")  # 2 min
+    long = h.submit_ok(OFF, "long", registered_delivery=1, validity_period="000000001000000R")  # 10 min
+    h.advance(60.0)
+    assert evicted(h) == 2
+    h.advance(61.0)
+    assert h.state(short) == MessageState.EXPIRED
+    assert h.state(long) == MessageState.ENROUTE
+    h.advance(480.0)
+    assert h.state(long) == MessageState.EXPIRED
+    receipts = h.receipts()
+    assert [r.stat for _, r in receipts] == ["EXPIRED", "EXPIRED"]
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.absent == {}
+
+
+def test_a_big_queue_for_one_handset_drains_in_batches_in_submit_order_with_every_receipt(
+    h: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 7)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 3)
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(40)]
+    urgent = h.submit_ok(OFF, "urgent", registered_delivery=1, priority_flag=1)
+    h.advance(5.0)
+    assert evicted(h) == 41
+    h.smsc.set_handset_online(OFF, True)
+    assert evicted(h) == 41  # more than ALERT_READ_BACK: drained batch by batch
+    h.advance(1e-6)  # one drain step
+    assert 0 < evicted(h) < 41
+    h.advance(60.0)
+    assert evicted(h) == 0 and h.smsc.waiting_count() == 0
+    receipts = h.receipts()
+    assert sorted(r.message_id for _, r in receipts) == sorted([*ids, urgent])
+    delivered_at = {mid: h.smsc.message(mid).attempts[-1].time for mid in ids}
+    assert [delivered_at[m] for m in ids] == sorted(delivered_at[m] for m in ids)
+    assert all(r.stat == "DELIVRD" for _, r in receipts)
+
+
+def test_draining_pauses_while_deliveries_pile_up(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 8)
+    for i in range(30):
+        h.submit_ok(OFF, f"m{i}", registered_delivery=1)
+    h.advance(5.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(30.0)
+    assert len(h.smsc.outbox) <= 8 + 4 * 5  # paused once the backlog passed the bound
+    taken = 0
+    for _ in range(100):  # bounded: the ESME takes receipts, the drain goes on
+        taken += len(h.take())
+        h.advance(1.0)
+        if taken == 30:
+            break
+    assert taken == 30 and h.smsc.waiting_count() == 0
+
+
+def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Path) -> None:
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.smsc.index.max_final_in_memory = 2
+    ids = [h.submit_ok(OK, f"m{i}") for i in range(5)]
+    h.advance(10.0)
+    assert ids[0] not in h.smsc.index.messages
+    result = h.query(ids[0])
+    assert result.status == 0 and result.message_state == MessageState.DELIVERED
+    assert h.query(ids[0], source="447700999999").status == S.ESME_RQUERYFAIL  # still only for its sender
+    assert SENDER
+
+
+def test_messages_listing_keeps_evicted_messages_with_the_memory_store() -> None:
+    h = Harness(CONFIG, store=MemoryStore(), clock=FakeClock(START))
+    ids = [h.submit_ok(OFF, f"m{i}") for i in range(3)]
+    h.advance(5.0)
+    assert h.smsc.index.evicted == 3
+    assert [m.message_id for m in h.smsc.messages()] == ids[::-1]
