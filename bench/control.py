@@ -80,7 +80,7 @@ async def _pipelined(host: str, port: int, requests: list[bytes], *, connections
                     for line in head.split(b"\r\n"):
                         if line[:15].lower() == b"content-length:":
                             length = int(line[15:])
-                    body = await reader.readexactly(length)
+                    body = await asyncio.wait_for(reader.readexactly(length), 60.0)
                     if not 200 <= status < 300:
                         raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
                     done += 1
