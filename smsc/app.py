@@ -29,6 +29,14 @@ from smsc.server.listen import SmppServer
 log = structlog.get_logger("smsc")
 
 
+#: Seconds (real) between two records of the simulation time in the store.
+SIM_TIME_RECORD_INTERVAL = 5.0
+
+
+def _nothing() -> None:
+    """An on_durable callback for writes nobody waits on."""
+
+
 class StartupError(Exception):
     """Something outside the config keeps smsc from starting (the store file cannot be opened ...)."""
 
@@ -83,6 +91,7 @@ class App:
 
     def __init__(self, config: Config, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self.config = config
+        self._own_clock = clock is None
         self.clock = clock or SystemClock(time_scale=config.simulation.time_scale)
         self.rng = rng or random.Random(config.simulation.seed)
         self.store: Any = None
@@ -90,6 +99,7 @@ class App:
         self.smpp: SmppServer | None = None
         self.http: Any = None
         self.driver: SchedulerDriver | None = None
+        self._sim_time_handle: asyncio.TimerHandle | None = None
 
     async def start(self, *, host: str | None = None, port: int | None = None, http_host: str | None = None,
                     http_port: int | None = None, http: bool | None = None) -> None:
@@ -105,13 +115,19 @@ class App:
             except sqlite3.Error as exc:
                 raise StartupError(f"store.path {cfg.store.path!r}: {exc} (a SQLite file smsc can write is "
                                    "expected)") from None
+        world = self.store.load_world()
+        if self._own_clock and world.sim_time is not None and world.sim_time > self.clock.now():
+            # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.
+            self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         router = build_world(cfg, self.rng)
+        self._restore_opt_outs(router, world.opt_outs)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
         self.smpp = SmppServer(cfg, self.smsc, accounts, loop=loop)
         self.smsc.start()
         self.driver.arm()
+        self._record_sim_time()
         await self.smpp.start(host, port)
         host_, port_ = self.smpp.addresses[0]
         log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,
@@ -124,8 +140,37 @@ class App:
             await self.http.start(http_host, cfg.http.port if http_port is None else http_port)
             log.info("listening", protocol="http", host=http_host, port=self.http.port)
 
+    def _restore_opt_outs(self, router: Any, opt_outs: list[tuple[str, str]]) -> None:
+        """Re-apply stored opt-outs, then persist every later change (STOP from a handset, the HTTP API)."""
+        store = self.store
+        for carrier_name, e164 in opt_outs:
+            carrier = router.carriers.get(carrier_name)
+            if carrier is not None:
+                carrier.handsets.opt_out(e164)
+        for name, carrier in router.carriers.items():
+            def changed(e164: str, opted_out: bool, name: str = name) -> None:
+                store.save_opt_out(name, e164, opted_out)
+                store.commit(_nothing)
+
+            carrier.handsets.on_opt_change = changed
+
+    def _record_sim_time(self) -> None:
+        """Persist the simulation time now and every few seconds (a scaled clock resumes from it)."""
+        if self.store is None:
+            return
+        self.store.save_sim_time(self.clock.now())
+        self.store.commit(_nothing)
+        self._sim_time_handle = asyncio.get_running_loop().call_later(SIM_TIME_RECORD_INTERVAL,
+                                                                      self._record_sim_time)
+
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice."""
+        if self._sim_time_handle is not None:
+            self._sim_time_handle.cancel()
+            self._sim_time_handle = None
+            if self.store is not None and self.smsc is not None:
+                self.store.save_sim_time(self.clock.now())
+                self.store.commit(_nothing)
         if self.http is not None:
             await self.http.stop()
             self.http = None

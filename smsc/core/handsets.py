@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Any, Sequence
+from typing import Callable, Any, Sequence
 
 from smsc.config import AutoReply, HandsetConfig, NumberRule
 from smsc.core.numbers import PrefixTable
@@ -86,6 +86,8 @@ class HandsetPool:
         self._key = blake2b(f"{seed}/{name}".encode(), digest_size=32).digest()
         self._overrides: dict[str, bool] = {}
         self._opt_state: dict[str, bool] = {}
+        #: Called with (e164, opted_out) when a number's opt-out state changes (the app persists it).
+        self.on_opt_change: Callable[[str, bool], None] | None = None
         self._spells: dict[str, float] = {}
         self._opt_out_words = frozenset(config.opt_out_keywords)
         self._opt_in_words = frozenset(config.opt_in_keywords)
@@ -253,11 +255,17 @@ class HandsetPool:
 
     def opt_out(self, e164: str) -> None:
         """Mark ``e164`` as opted out: the carrier rejects further MT messages to it."""
-        self._opt_state[e164] = True
+        self._set_opt(e164, True)
 
     def opt_in(self, e164: str) -> None:
         """Clear the opt-out of ``e164`` (also one that a rule started with)."""
-        self._opt_state[e164] = False
+        self._set_opt(e164, False)
+
+    def _set_opt(self, e164: str, opted_out: bool) -> None:
+        changed = self._opt_state.get(e164) is not opted_out
+        self._opt_state[e164] = opted_out
+        if changed and self.on_opt_change is not None:
+            self.on_opt_change(e164, opted_out)
 
     def keyword(self, text: str) -> str | None:
         """Classify an MO text: "opt_out", "opt_in", "help" or None.

@@ -34,6 +34,15 @@ class StoredState:
     next_message_number: int = 1
 
 
+@dataclass(slots=True)
+class WorldState:
+    """What the simulated world keeps across restarts besides messages: the last simulation time recorded
+    (seconds since the epoch, None for a new store) and the opted-out numbers as (carrier, e164) pairs."""
+
+    sim_time: float | None = None
+    opt_outs: list[tuple[str, str]] = field(default_factory=list)
+
+
 class MessageStore(Protocol):
     """Durable record of messages and the outbox. All methods are called on the event-loop thread."""
 
@@ -56,6 +65,15 @@ class MessageStore(Protocol):
         """Delete, in the pending batch, final messages whose ``final_time`` is before ``before`` (simulation
         seconds): they are no longer needed for query_sm (added by the engine; retention is the core's choice).
         """
+
+    def load_world(self) -> WorldState:
+        """Read back the simulation time and opt-outs (before the core starts)."""
+
+    def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
+        """Record an opt-out (True) or opt-in (False) of a handset, in the pending batch."""
+
+    def save_sim_time(self, sim_time: float) -> None:
+        """Record the simulation clock's time, in the pending batch."""
 
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""

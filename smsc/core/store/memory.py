@@ -15,7 +15,7 @@ from typing import Callable
 
 from smsc.core.api import Delivery
 from smsc.core.message import Message
-from smsc.core.store.base import StoredState
+from smsc.core.store.base import StoredState, WorldState
 
 
 class MemoryStore:
@@ -31,6 +31,8 @@ class MemoryStore:
     records_in_memory = True
 
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
+        self._opt_outs: dict[tuple[str, str], bool] = {}
+        self._sim_time: float | None = None
         self._call_soon = call_soon
         self.retain_final = retain_final
         self._messages: dict[str, Message] = {}
@@ -50,6 +52,19 @@ class MemoryStore:
             next_delivery_id=self._next_delivery_id,
             next_message_number=self._next_message_number,
         )
+
+    def load_world(self) -> WorldState:
+        """The simulation time and opt-outs recorded so far in this process (a new MemoryStore has none)."""
+        return WorldState(sim_time=self._sim_time, opt_outs=[k for k, v in self._opt_outs.items() if v])
+
+    def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
+        """Record an opt-out (True) or opt-in (False) of a handset."""
+        self._opt_outs.pop((carrier, e164), None)
+        self._opt_outs[(carrier, e164)] = opted_out
+
+    def save_sim_time(self, sim_time: float) -> None:
+        """Record the simulation clock's time."""
+        self._sim_time = sim_time if self._sim_time is None else max(self._sim_time, sim_time)
 
     def save_message(self, message: Message) -> None:
         """Keep ``message`` (by reference); final ones join the bounded retention list."""

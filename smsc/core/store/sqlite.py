@@ -44,7 +44,7 @@ import structlog
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
-from smsc.core.store.base import StoredState
+from smsc.core.store.base import StoredState, WorldState
 from smsc.smpp.constants import MessageState
 
 log = structlog.get_logger("smsc.store")
@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    carrier TEXT NOT NULL,
+    e164 TEXT NOT NULL,
+    PRIMARY KEY (carrier, e164)
 );
 """
 
@@ -129,6 +134,8 @@ _SELECT_MESSAGES_BY_ID = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WH
 _SELECT_DELIVERIES = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM outbox ORDER BY delivery_id"
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
+_INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
+_DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
 _json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  (what json.dumps uses for str)
@@ -331,7 +338,8 @@ def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
 
 
 class _Batch:
-    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks", "reads")
+    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
+                 "sim_time")
 
     def __init__(self) -> None:
         self.messages: dict[str, tuple[Any, ...]] = {}
@@ -342,9 +350,13 @@ class _Batch:
         self.counters: tuple[int, int] | None = None
         self.prune: float | None = None
         self.callbacks: list[Callable[[], None]] = []
+        #: (carrier, e164) -> opted out or not, in the order the changes were made.
+        self.opt_outs: dict[tuple[str, str], bool] = {}
+        self.sim_time: float | None = None
 
     def has_rows(self) -> bool:
-        return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None)
+        return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None
+                    or self.opt_outs or self.sim_time is not None)
 
     def empty(self) -> bool:
         return not self.callbacks and not self.reads and not self.has_rows()
@@ -359,6 +371,11 @@ class _Batch:
             self.prune = other.prune if self.prune is None else max(self.prune, other.prune)
         self.callbacks.extend(other.callbacks)
         self.reads.extend(other.reads)
+        for key, value in other.opt_outs.items():
+            self.opt_outs.pop(key, None)
+            self.opt_outs[key] = value
+        if other.sim_time is not None:
+            self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
 
 class SqliteStats:
@@ -492,6 +509,28 @@ class SqliteStore:
             next_message_number=int(counters.get("next_message_number", 1)),
         )
 
+    def load_world(self) -> WorldState:
+        """What the simulated world needs back before the core starts: the last simulation time recorded
+        (so a scaled clock does not run backwards across a restart) and the opted-out numbers per carrier.
+        A small read, separate from :meth:`load`."""
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT value FROM counters WHERE name = 'sim_time_us'").fetchone()
+            opt_outs = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_outs ORDER BY rowid")]
+        finally:
+            conn.close()
+        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs)
+
+    def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
+        """Record that ``e164`` on ``carrier`` opted out (True) or back in (False), in the pending batch."""
+        self._local.opt_outs.pop((carrier, e164), None)
+        self._local.opt_outs[(carrier, e164)] = opted_out
+
+    def save_sim_time(self, sim_time: float) -> None:
+        """Record the simulation clock's current time (seconds) in the pending batch."""
+        local = self._local
+        local.sim_time = sim_time if local.sim_time is None else max(local.sim_time, sim_time)
+
     def load_messages(self, message_ids: list[str]) -> list[Message]:
         """The committed messages with these ids, in the order given; unknown ids (and unreadable rows) are left
         out.  A read on the caller's thread with its own connection: the event loop waits for it, so it is
@@ -614,6 +653,11 @@ class SqliteStore:
                         )
                     if batch.prune is not None:
                         conn.execute(_PRUNE, (batch.prune,))
+                    if batch.opt_outs:
+                        conn.executemany(_INSERT_OPT_OUT, [k for k, v in batch.opt_outs.items() if v])
+                        conn.executemany(_DELETE_OPT_OUT, [k for k, v in batch.opt_outs.items() if not v])
+                    if batch.sim_time is not None:
+                        conn.execute(_UPSERT_COUNTER, ("sim_time_us", int(batch.sim_time * 1e6)))
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
