@@ -25,6 +25,7 @@ from typing import Any, Callable
 import structlog
 
 from smsc.core.clock import Clock
+from smsc.core.ids import IdPacker
 from smsc.core.message import Attempt, Message
 from smsc.core.mo import MoService
 from smsc.core.receipts import Receipts, wants_receipt
@@ -69,13 +70,14 @@ class AttemptMachine:
         retry_schedule: seconds before each retry of a temporary failure when the carrier has none.
         carrier_of: the carrier of a message read back from the store.
         backlog: deliveries waiting for ESMEs now (a draining number pauses above a bound).
+        packer: writes the ids of messages waiting on disk compactly (the server's default id format).
     """
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, commit: Callable[[Callable[[], None]], None],
         receipts: Receipts, mo: MoService, scheduler: Scheduler, clock: Clock, rng: random.Random,
         stats: SmscStats, retry_schedule: tuple[float, ...], *,
-        carrier_of: Callable[[Message], Any], backlog: Callable[[], int],
+        carrier_of: Callable[[Message], Any], backlog: Callable[[], int], packer: IdPacker | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -89,7 +91,7 @@ class AttemptMachine:
         self.retry_schedule = retry_schedule
         #: Messages waiting for absent handsets (alerts, expiry, eviction to the store, draining).
         self.waits = AbsentWaits(
-            index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog,
+            index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog, packer,
         )
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()

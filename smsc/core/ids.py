@@ -82,3 +82,34 @@ class MessageIdGenerator:
                 self._compiled[id(fmt)] = entry
             _, modulus, spec = entry
         return format(number % modulus, spec)
+
+
+class IdPacker:
+    """Writes message_ids of one format as numbers and back: a queue of evicted ids then costs 8 octets each
+    (an ``array``) instead of a string object.  :meth:`pack` answers None for an id that is not exactly the
+    format's rendering of a number below 2**63 (other formats, submit_multi ids "M-1"), which the caller keeps
+    as a string.
+    """
+
+    __slots__ = ("_base", "_modulus", "_spec", "_length")
+
+    def __init__(self, fmt: IdFormat) -> None:
+        self._modulus, self._spec = _compile(fmt)
+        self._base = 16 if fmt.format == "hex" else 10
+        self._length = fmt.length
+
+    def pack(self, message_id: str) -> int | None:
+        """The number ``message_id`` writes, or None when :meth:`unpack` would not give it back."""
+        if len(message_id) != self._length:
+            return None
+        try:
+            number = int(message_id, self._base)
+        except ValueError:
+            return None
+        if number >= 1 << 63 or format(number, self._spec) != message_id:
+            return None
+        return number
+
+    def unpack(self, number: int) -> str:
+        """The message_id of a number :meth:`pack` gave."""
+        return format(number, self._spec)

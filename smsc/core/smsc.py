@@ -44,7 +44,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
-from smsc.core.ids import MessageIdGenerator
+from smsc.core.ids import IdPacker, MessageIdGenerator
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import MoService
 from smsc.core.numbers import normalise
@@ -158,7 +158,7 @@ class Smsc:
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
-            backlog=self._backlog,
+            backlog=self._backlog, packer=IdPacker(config.server.message_id),
         )
         self._waits = self.machine.waits
 

@@ -9,10 +9,12 @@ waiting ones by (system_id, source, destination) for replace_if_present and canc
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from typing import Any
 
 from smsc.core.api import Address
+from smsc.core.ids import IdPacker
 from smsc.core.message import Message
 from smsc.core.scheduler import TimerHandle
 from smsc.core.throttle import TokenBucket
@@ -40,6 +42,61 @@ class Track:
         self.gen = 0
 
 
+class EvictedIds:
+    """The message_ids of a number's evicted messages, oldest first, compact: ids in the server's default
+    format are kept as 8-octet numbers in an ``array``, others (an entry -k points at ``others[k-1]``) as
+    strings.  A million waiting messages cost the core about 8 MB here.
+    """
+
+    __slots__ = ("_packer", "_ids", "_others")
+
+    def __init__(self, packer: IdPacker | None) -> None:
+        self._packer = packer
+        self._ids = array("q")
+        self._others: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __bool__(self) -> bool:
+        return len(self._ids) > 0
+
+    def append(self, message_id: str) -> None:
+        """Add an id at the end."""
+        number = self._packer.pack(message_id) if self._packer is not None else None
+        if number is None:
+            self._others.append(message_id)
+            number = -len(self._others)
+        self._ids.append(number)
+
+    def extend(self, other: EvictedIds) -> None:
+        """Add every id of ``other`` at the end (``other`` is emptied)."""
+        for message_id in other.take(len(other)):
+            self.append(message_id)
+
+    def take(self, n: int) -> list[str]:
+        """Remove and return the ``n`` oldest ids (all of them when fewer)."""
+        ids = self._ids
+        head = ids[:n]
+        del ids[:n]
+        others = self._others
+        unpack = self._packer.unpack if self._packer is not None else None
+        out = [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in head]
+        if not ids:
+            others.clear()
+        return out
+
+    def __contains__(self, message_id: object) -> bool:
+        if not isinstance(message_id, str):
+            return False
+        number = self._packer.pack(message_id) if self._packer is not None else None
+        if number is not None:
+            return number in self._ids
+        if message_id not in self._others:
+            return False
+        return -(self._others.index(message_id) + 1) in self._ids
+
+
 class NumberWait:
     """Messages waiting for one absent handset, the alert timer for when it comes back, and one expiry timer
     for the earliest validity end among them.
@@ -52,10 +109,10 @@ class NumberWait:
 
     __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at")
 
-    def __init__(self, e164: str) -> None:
+    def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
         self.members: dict[str, Track] = {}
-        self.evicted: list[str] = []
+        self.evicted = EvictedIds(packer)
         self.timer: TimerHandle | None = None
         self.online_at: float | None = None
         self.expiry_timer: TimerHandle | None = None

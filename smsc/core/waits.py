@@ -26,6 +26,7 @@ from collections import deque
 from typing import Any, Callable
 
 from smsc.core.clock import Clock, sim_seconds_for_real
+from smsc.core.ids import IdPacker
 from smsc.core.message import Message
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
@@ -62,6 +63,7 @@ class AbsentWaits:
         carrier_of: the carrier of a read-back message.
         attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
         expire: ``expire(track)`` ends a message at the end of its validity.
+        packer: writes evicted message_ids compactly (the server's default id format).
         backlog: how many deliveries wait for ESMEs or will soon (attempts under way): draining pauses above
             :data:`DRAIN_BACKLOG`.
     """
@@ -69,9 +71,10 @@ class AbsentWaits:
     def __init__(
         self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
         carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None], expire: Callable[[Track], None],
-        backlog: Callable[[], int],
+        backlog: Callable[[], int], packer: IdPacker | None = None,
     ) -> None:
         self.index = index
+        self._packer = packer
         self.store = store
         self.scheduler = scheduler
         self.clock = clock
@@ -101,7 +104,7 @@ class AbsentWaits:
         e164 = track.msg.destination_e164
         wait = self.absent.get(e164)
         if wait is None:
-            wait = self.absent[e164] = NumberWait(e164)
+            wait = self.absent[e164] = NumberWait(e164, self._packer)
         if online_at is not None:
             online_at = max(online_at, self.clock.now() + MIN_ALERT_DELAY)  # never a same-instant alert loop
         if online_at is not None and online_at != wait.online_at:
@@ -192,7 +195,7 @@ class AbsentWaits:
 
     def _restore(self, wait: NumberWait) -> None:
         """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
-        ids, wait.evicted = wait.evicted, []
+        ids = wait.evicted.take(len(wait.evicted))
         members: dict[str, Track] = {}
         for track in self._read_back(ids):
             track.phase = "absent"
@@ -268,8 +271,7 @@ class AbsentWaits:
         members = [t for t in wait.members.values() if t.phase == "absent"]
         wait.members = {}
         if wait.evicted and len(wait.evicted) <= ALERT_READ_BACK:
-            ids, wait.evicted = wait.evicted, []
-            members.extend(self._read_back(ids))
+            members.extend(self._read_back(wait.evicted.take(ALERT_READ_BACK)))
         members.sort(key=_priority_order)
         if wait.evicted:
             self._start_draining(wait)
@@ -321,9 +323,7 @@ class AbsentWaits:
                     del self.draining[e164]
                     self._drop(wait)
                 continue
-            take = DRAIN_BATCH - len(ids)
-            ids.extend(wait.evicted[:take])
-            del wait.evicted[:take]
+            ids.extend(wait.evicted.take(DRAIN_BATCH - len(ids)))
         if not ids:
             return
         self._reading += 1
@@ -353,7 +353,7 @@ class AbsentWaits:
 
     def _flush(self, wait: NumberWait) -> None:
         """Attempt every message still to be drained for ``wait`` now (a request or an expiry needs them)."""
-        ids, wait.evicted = wait.evicted, []
+        ids = wait.evicted.take(len(wait.evicted))
         tracks = self._read_back(ids)
         tracks.sort(key=_priority_order)
         for track in tracks:

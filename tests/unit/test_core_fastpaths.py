@@ -131,3 +131,26 @@ def test_compiled_message_id_formats_equal_format_message_id(number: int, kind: 
     assert ids.next_id(fmt) == format_message_id(number, fmt)
     ids = MessageIdGenerator(fmt, next_number=number)
     assert ids.next_id() == format_message_id(number, fmt)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(st.one_of(
+    st.integers(min_value=0, max_value=2**64).map(lambda n: format_message_id(n, MessageIdFormat())),
+    st.text(alphabet="0123456789abcdefABCDEF-", min_size=1, max_size=20),
+), unique=True, max_size=30), cut=st.integers(min_value=0, max_value=40))
+def test_evicted_ids_keep_every_id_in_order_whatever_its_form(ids: list[str], cut: int) -> None:
+    from smsc.core.ids import IdPacker
+    from smsc.core.tracks import EvictedIds
+
+    kept = EvictedIds(IdPacker(MessageIdFormat()))
+    for message_id in ids:
+        kept.append(message_id)
+    assert len(kept) == len(ids)
+    assert all(message_id in kept for message_id in ids)
+    assert "not an id" not in kept
+    head = kept.take(cut)
+    assert head == ids[:cut]
+    assert all(message_id not in kept for message_id in head)
+    other = EvictedIds(None)
+    other.extend(kept)
+    assert not kept and other.take(len(other)) == ids[cut:]
