@@ -273,7 +273,9 @@ class SmppProtocol(asyncio.Protocol):
         if event.bind_type.can_receive:
             server.registry.add_receiver(req.system_id, self)
             self._registered_receiver = True
-            self._wake_after.add(req.system_id)
+            # Only this new bind needs offering what waits (the others had their chance): binding the n-th
+            # receiver stays O(1), not O(n).
+            self.deliver_from_outbox(req.system_id, 1 << 30)
 
     def _on_request(self, pdu: P.Pdu) -> None:
         cid = pdu.command_id
