@@ -4,13 +4,20 @@ How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
    their argument into a plain tuple (JSON text for the record) and add it to a loop-local batch.
-2. ``commit(on_durable)`` hands that batch and the callback to the shared pending batch (one lock) and
-   wakes the writer thread.
-3. The writer takes the *whole* pending batch, writes it with ``executemany`` inside one transaction and
-   commits; then it hands every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.
-   While a commit runs, the next batch fills, so batches grow with the load by themselves.
+2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
+   batch of everything committed in the tick joins the shared pending batch (one lock) and the writer thread
+   is woken.
+3. The writer takes the *whole* pending batch, writes it inside one transaction, many rows per statement
+   (``INSERT ... VALUES (...), (...)``: one statement step, so one GIL hand-back, per chunk of rows), and
+   commits; then it hands every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.  While
+   a commit runs, the next batch fills, so batches grow with the load by themselves.
 
-A message saved several times in one batch is written once (the last version).  If a transaction fails
+Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
+a few); :meth:`SqliteStore.load_messages_later` reads them on the writer thread after its pending writes and
+calls back on the loop (draining a queue of messages that waited for absent handsets).
+
+A message saved several times in one batch is written once (the last version); a message saved again later
+is updated in place (an upsert: it keeps its row).  If a transaction fails
 (disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
 submit_sm_resp they release) wait, because status 0 must mean "on disk".
 
