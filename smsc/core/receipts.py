@@ -38,6 +38,7 @@ _TAG_PAYLOAD = int(Tag.message_payload)
 _STAT = tuple(MessageState(v).stat for v in range(max(MessageState) + 1))
 _STATE = tuple(MessageState(v) for v in range(max(MessageState) + 1))
 _TEXT_LABELS = ("text", "Text", "")
+_PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
 #: Receipt date text ("YYMMDDhhmm", UTC) by minute since the epoch: one strftime per minute, not per receipt.
 _date_cache: dict[int, str] = {}
@@ -136,15 +137,27 @@ def receipt_delivery(
 class _Style:
     """One carrier receipt style, read once: err: width, text label, whether receipted_message_id is sent."""
 
-    __slots__ = ("source", "err_digits", "text_label", "receipted_id")
+    __slots__ = ("source", "err_digits", "text_label", "receipted_id", "_errs")
 
     def __init__(self, source: Any) -> None:
         self.source = source
+        self._errs: dict[int, str] = {}
         self.err_digits = int(getattr(source, "err_digits", 3) or 3)
         self.text_label = getattr(source, "text_label", "text")
         if self.text_label not in _TEXT_LABELS:
             raise ValueError(f"text_label must be 'text', 'Text' or '', got {self.text_label!r}")
         self.receipted_id = bool(getattr(source, "receipted_message_id", True))
+
+    def err_text(self, code: int) -> str:
+        """The ``err:`` field of ``code``: zero-padded to ``err_digits``, at least 3 characters (cached)."""
+        text = self._errs.get(code)
+        if text is None:
+            text = f"{code:0{self.err_digits}d}"
+            if len(text) < 3:
+                text = text.rjust(3, "0")
+            if len(self._errs) < 1024:
+                self._errs[code] = text
+        return text
 
 
 class Receipts:
@@ -185,11 +198,11 @@ class Receipts:
         else:
             state = _STATE[msg.state]
             done = msg.final_time if msg.final_time is not None else self.clock.now()
-        err = f"{msg.error_code:0{style.err_digits}d}"
-        if len(err) < 3:
-            err = err.rjust(3, "0")
+        err = style.err_text(msg.error_code)
+        count = msg.submitted_count
         body = (
-            f"id:{receipt_id} sub:{msg.submitted_count:03d} dlvrd:{1 if state == _DELIVERED else 0:03d} "
+            f"id:{receipt_id} sub:{_PAD3[count] if 0 <= count < 1000 else f'{count:03d}'} "
+            f"dlvrd:{'001' if state == _DELIVERED else '000'} "
             f"submit date:{_date(msg.submit_time)} done date:{_date(done)} stat:{_STAT[state]} err:{err}"
         )
         if style.text_label:
