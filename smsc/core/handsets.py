@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Callable, Any, Sequence
+from typing import Any, Callable, Sequence
 
 from smsc.config import AutoReply, HandsetConfig, NumberRule
 from smsc.core.numbers import PrefixTable
