@@ -75,6 +75,12 @@ class MessageStore(Protocol):
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's time, in the pending batch."""
 
+    # Optional (looked up with getattr by the core): stores that keep records on disk let the core evict
+    # waiting messages from memory and read them back when needed.
+    #   load_messages(message_ids: list[str]) -> list[Message]            read now, on the caller's thread
+    #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
+    #   records_in_memory: bool                                             True when evicting saves nothing
+
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""
 
