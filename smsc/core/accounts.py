@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from smsc.core.throttle import TokenBucket
 from smsc.smpp.constants import BindType, CommandStatus
@@ -23,9 +23,21 @@ _BIND_NAMES = {
 }
 
 
+class AccountLike(Protocol):
+    """What the policy reads of an account (``smsc.config.Account`` has these attributes)."""
+
+    system_id: str
+    password: str
+    bind_types: frozenset[str]
+    max_binds: int
+    allowed_ips: tuple[str, ...]
+    throughput: float | None
+    source_addresses: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class _AccountState:
-    account: object
+    account: AccountLike
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     source_patterns: tuple[re.Pattern[str], ...]
     bucket: TokenBucket | None
@@ -39,15 +51,14 @@ class Accounts:
     _by_id: dict[str, _AccountState] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, accounts: Iterable[object], *, now: float = 0.0) -> "Accounts":
+    def from_config(cls, accounts: Iterable[AccountLike], *, now: float = 0.0) -> "Accounts":
         """Build the policy from ``Config.accounts``; ``now`` starts the throughput buckets."""
         table: dict[str, _AccountState] = {}
         for acc in accounts:
-            nets = tuple(ipaddress.ip_network(c, strict=False) for c in getattr(acc, "allowed_ips", ()))
-            pats = tuple(re.compile(p) for p in getattr(acc, "source_addresses", ()))
-            rate = getattr(acc, "throughput", None)
-            bucket = TokenBucket(rate, now=now) if rate else None
-            table[acc.system_id] = _AccountState(acc, nets, pats, bucket)  # type: ignore[attr-defined]
+            nets = tuple(ipaddress.ip_network(c, strict=False) for c in acc.allowed_ips)
+            pats = tuple(re.compile(p) for p in acc.source_addresses)
+            bucket = TokenBucket(acc.throughput, now=now) if acc.throughput else None
+            table[acc.system_id] = _AccountState(acc, nets, pats, bucket)
         return cls(table)
 
     def authenticate(self, system_id: str, password: str, bind_type: BindType, peer_ip: str | None) -> int:
@@ -57,9 +68,9 @@ class Accounts:
         if state is None:
             return CommandStatus.ESME_RINVSYSID
         acc = state.account
-        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):  # type: ignore[attr-defined]
+        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
             return CommandStatus.ESME_RINVPASWD
-        if _BIND_NAMES[bind_type] not in acc.bind_types:  # type: ignore[attr-defined]
+        if _BIND_NAMES[bind_type] not in acc.bind_types:
             return CommandStatus.ESME_RBINDFAIL
         if state.networks:
             try:
@@ -68,7 +79,7 @@ class Accounts:
                 return CommandStatus.ESME_RBINDFAIL
             if not any(ip in net for net in state.networks):
                 return CommandStatus.ESME_RBINDFAIL
-        if state.binds >= acc.max_binds:  # type: ignore[attr-defined]
+        if state.binds >= acc.max_binds:
             return CommandStatus.ESME_RBINDFAIL
         return CommandStatus.ESME_ROK
 
