@@ -399,12 +399,13 @@ class Session:
     def _queue(self, pdu: P.Pdu) -> None:
         self._out += encode(pdu)
 
-    def data_to_send(self) -> bytes:
-        """Every byte queued since the last call (possibly empty)."""
+    def data_to_send(self) -> bytes | bytearray:
+        """Every byte queued since the last call (possibly empty). The buffer itself is handed over (no copy)
+        and the session starts a new one, so the caller may keep it."""
         if not self._out:
             return b""
-        data = bytes(self._out)
-        self._out.clear()
+        data = self._out
+        self._out = bytearray()
         return data
 
     def poll(self, now: float) -> list[Event]:
