@@ -127,7 +127,8 @@ class SmppProtocol(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._pending_replies = 0
-        self._wake_after: set[str] = set()
+        #: A deliver_sm_resp freed room in our window during this read: refill it before writing.
+        self._window_opened = False
         self._closing = False
         self._closing_reads = False
         self._registered_receiver = False
@@ -161,12 +162,7 @@ class SmppProtocol(asyncio.Protocol):
                 if not session.has_held_input:
                     break
                 events = session.receive_data(b"", now)
-            if self._wake_after:
-                # Refill the windows the deliver_sm_resp of this read opened, in the same write.
-                deliver = self.server.registry.deliver
-                for system_id in self._wake_after:
-                    deliver(system_id)
-                self._wake_after.clear()
+            self._refill_window()
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
@@ -240,7 +236,7 @@ class SmppProtocol(asyncio.Protocol):
             self._on_request(event.pdu)
         elif type(event) is ResponseReceived:
             self.smsc.delivery_acked(event.context, event.status)
-            self._wake_after.add(self.session.system_id)
+            self._window_opened = True
         elif type(event) is BindRequested:
             self._on_bind(event)
         elif type(event) is ResponseTimedOut:
@@ -442,6 +438,14 @@ class SmppProtocol(asyncio.Protocol):
         self._schedule_flush()
         return len(deliveries)
 
+    def _refill_window(self) -> None:
+        """Fill the room acknowledgements opened in *this* connection's window. Other binds of the system_id
+        need no visit: deliveries only wait while every window with room has been offered them (the core
+        wakes the registry when new ones arrive), so this stays O(1) however many binds there are."""
+        if self._window_opened:
+            self._window_opened = False
+            self.deliver_from_outbox(self.session.system_id, 1 << 30)
+
     # -- timers and shutdown -------------------------------------------------------------------
 
     def poll(self, now: float) -> None:
@@ -449,10 +453,7 @@ class SmppProtocol(asyncio.Protocol):
         events = self.session.poll(now)
         for event in events:
             self._dispatch(event)
-        if self._wake_after:
-            for system_id in self._wake_after:
-                self.server.registry.deliver(system_id)
-            self._wake_after.clear()
+        self._refill_window()
         self._schedule_flush()
 
     @property
