@@ -18,9 +18,7 @@ import argparse
 import asyncio
 import json
 import math
-import multiprocessing as mp
 import os
-import signal
 import struct
 import sys
 import time
@@ -34,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.load import _install_loop, percentile
 from bench.servers import raise_fd_limit
+from bench.workers import GO, STOP, WorkerPool, run_worker, shares
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
 
@@ -47,7 +46,7 @@ _TICK = 0.05
 
 _F_BOUND, _F_LOST, _F_UNBOUND, _F_SENT, _F_ANSWERED, _F_SERVER_PINGS, _F_FAILED = range(7)
 _NFIELDS = 7
-_GO, _STOP = 0, 1
+_GO, _STOP = GO, STOP
 
 
 @dataclass(frozen=True)
@@ -150,16 +149,9 @@ class IdleProtocol(asyncio.Protocol):
 
 
 def _worker(index: int, spec: IdleSpec, counts: Any, flags: Any, conn: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit(spec.sessions + 1024)
     _install_loop(spec.loop)
-    try:
-        summary = asyncio.run(_worker_main(index, spec, counts, flags))
-    except BaseException as exc:
-        counts[index * _NFIELDS + _F_FAILED] = 1
-        summary = {"error": f"{type(exc).__name__}: {exc}"}
-    conn.send(summary)
-    conn.close()
+    run_worker(index, lambda: _worker_main(index, spec, counts, flags), counts, index * _NFIELDS + _F_FAILED, conn)
 
 
 async def _worker_main(index: int, spec: IdleSpec, counts: Any, flags: Any) -> dict[str, Any]:
@@ -231,24 +223,13 @@ async def run_idle(*, host: str, port: int, sessions: int = 10000, processes: in
     """
     nproc = max(1, min(processes or default_processes(sessions), sessions))
     raise_fd_limit(sessions + 1024)
-    ctx = mp.get_context("spawn")
-    counts = ctx.Array("q", nproc * _NFIELDS, lock=False)
-    flags = ctx.Array("b", 2, lock=False)
-    shares = [sessions // nproc + (1 if i < sessions % nproc else 0) for i in range(nproc)]
-    workers, pipes = [], []
-    for i, share in enumerate(shares):
-        spec = IdleSpec(host=host, port=port, sessions=share, interval=interval, system_id=system_id,
-                        password=password, connect_concurrency=connect_concurrency,
-                        timeout=timeout + duration + 60.0, loop=loop)
-        parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(i, spec, counts, flags, child_end), daemon=True)
-        proc.start()
-        child_end.close()
-        workers.append(proc)
-        pipes.append(parent_end)
-
-    def total(f: int) -> int:
-        return sum(counts[i * _NFIELDS + f] for i in range(nproc))
+    pool = WorkerPool(_worker, [
+        IdleSpec(host=host, port=port, sessions=share, interval=interval, system_id=system_id,
+                 password=password, connect_concurrency=connect_concurrency,
+                 timeout=timeout + duration + 60.0, loop=loop)
+        for share in shares(sessions, nproc)
+    ], _NFIELDS)
+    total = pool.total
 
     failure: str | None = None
     summaries: list[dict[str, Any]] = []
@@ -257,7 +238,7 @@ async def run_idle(*, host: str, port: int, sessions: int = 10000, processes: in
         deadline = time.perf_counter() + timeout
         next_progress = time.perf_counter() + progress_every
         while total(_F_BOUND) < sessions:
-            if total(_F_FAILED) or not all(w.is_alive() for w in workers):
+            if total(_F_FAILED) or not pool.all_alive():
                 failure = "a worker could not connect or bind all its sessions"
                 break
             if time.perf_counter() > deadline:
@@ -271,7 +252,7 @@ async def run_idle(*, host: str, port: int, sessions: int = 10000, processes: in
             t_bound = time.perf_counter()
             if on_bound is not None:
                 await on_bound()
-            flags[_GO] = 1
+            pool.flags[GO] = 1
             end = time.perf_counter() + duration
             while time.perf_counter() < end:
                 if total(_F_FAILED):
@@ -283,19 +264,7 @@ async def run_idle(*, host: str, port: int, sessions: int = 10000, processes: in
                               "server_pings": total(_F_SERVER_PINGS), "dropped": total(_F_LOST) + total(_F_UNBOUND)})
                 await asyncio.sleep(0.05)
     finally:
-        flags[_STOP] = 1
-        aloop = asyncio.get_running_loop()
-        for pipe in pipes:
-            if await aloop.run_in_executor(None, pipe.poll, 60.0):
-                try:
-                    summaries.append(pipe.recv())
-                except EOFError:
-                    pass
-        for proc in workers:
-            proc.join(10.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5.0)
+        summaries = await pool.stop(receive_wait=60.0, join_wait=10.0)
     errors = [s["error"] for s in summaries if "error" in s]
     good = [s for s in summaries if "error" not in s]
     if failure and not good:

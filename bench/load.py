@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import resource
-import signal
 import struct
 import sys
 import time
@@ -42,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.workers import GO, STOP, WorkerPool, run_worker, shares
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
 
@@ -66,8 +65,8 @@ _F_SENT, _F_OK, _F_ERR, _F_RCPT, _F_MO, _F_BOUND, _F_LOST, _F_SUBMIT_DONE, _F_FA
 _NFIELDS = 9
 _TICK = 0.01
 
-#: Flags shared by the parent: [go, stop].
-_GO, _STOP = 0, 1
+#: Flags shared by the parent: [go, stop] (see bench/workers.py).
+_GO, _STOP = GO, STOP
 
 
 @dataclass(frozen=True)
@@ -308,15 +307,8 @@ def _cpu_seconds() -> float:
 
 def _worker(index: int, spec: LoadSpec, counts: Any, flags: Any, conn: Connection) -> None:
     """Entry point of one worker process: bind, wait for go, load, report through ``conn``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
     _install_loop(spec.loop)
-    try:
-        summary = asyncio.run(_worker_main(index, spec, counts, flags))
-    except BaseException as exc:  # reported, never raised across the process boundary
-        counts[index * _NFIELDS + _F_FAILED] = 1
-        summary = {"error": f"{type(exc).__name__}: {exc}"}
-    conn.send(summary)
-    conn.close()
+    run_worker(index, lambda: _worker_main(index, spec, counts, flags), counts, index * _NFIELDS + _F_FAILED, conn)
 
 
 async def _worker_main(index: int, spec: LoadSpec, counts: Any, flags: Any) -> dict[str, Any]:
@@ -422,27 +414,15 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
     """
     nproc = processes or default_processes(binds)
     nproc = max(1, min(nproc, binds))
-    ctx = mp.get_context("spawn")
-    counts = ctx.Array("q", nproc * _NFIELDS, lock=False)
-    flags = ctx.Array("b", 2, lock=False)
-    shares = [binds // nproc + (1 if i < binds % nproc else 0) for i in range(nproc)]
-    workers = []
-    pipes = []
     t_start = time.perf_counter()
-    for i, share in enumerate(shares):
-        spec = LoadSpec(host=host, port=port, binds=share, window=window, count=count, receipts=receipts,
-                        system_id=system_id, password=password, destination=destination,
-                        destinations=destinations, duration=duration, timeout=timeout + 30.0, loop=loop,
-                        bind_type=bind_type, ask_receipts=ask_receipts)
-        parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(i, spec, counts, flags, child_end), daemon=True)
-        proc.start()
-        child_end.close()
-        workers.append(proc)
-        pipes.append(parent_end)
-
-    def total(f: int) -> int:
-        return sum(counts[i * _NFIELDS + f] for i in range(nproc))
+    pool = WorkerPool(_worker, [
+        LoadSpec(host=host, port=port, binds=share, window=window, count=count, receipts=receipts,
+                 system_id=system_id, password=password, destination=destination,
+                 destinations=destinations, duration=duration, timeout=timeout + 30.0, loop=loop,
+                 bind_type=bind_type, ask_receipts=ask_receipts)
+        for share in shares(binds, nproc)
+    ], _NFIELDS)
+    total = pool.total
 
     summaries: list[dict[str, Any]] = []
     finished = False
@@ -451,7 +431,7 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
     try:
         bind_deadline = time.perf_counter() + max(30.0, timeout)
         while total(_F_BOUND) < binds:
-            if total(_F_FAILED) or not all(w.is_alive() for w in workers):
+            if total(_F_FAILED) or not pool.all_alive():
                 failure = "a worker could not connect or bind"
                 break
             if time.perf_counter() > bind_deadline:
@@ -460,7 +440,7 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
             await asyncio.sleep(0.005)
         if failure is None:
             t_go = time.perf_counter()
-            flags[_GO] = 1
+            pool.flags[GO] = 1
             if on_bound is not None:
                 await on_bound()
             deadline = t_go + timeout
@@ -484,31 +464,13 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
                               "receipts": total(_F_RCPT), "mo": total(_F_MO), "elapsed_s": round(now - t_go, 1)})
                 await asyncio.sleep(_TICK)
     finally:
-        flags[_STOP] = 1
-        for pipe, proc in zip(pipes, workers):
-            got = await asyncio.get_running_loop().run_in_executor(None, _receive, pipe, proc, 15.0)
-            if got is not None:
-                summaries.append(got)
-        for proc in workers:
-            proc.join(5.0)
-            if proc.is_alive():
-                proc.kill()  # by its own pid (Process.kill sends SIGKILL to that pid only)
-                proc.join(5.0)
+        summaries = await pool.stop(receive_wait=15.0, join_wait=5.0)
     errors = [s["error"] for s in summaries if "error" in s]
     summaries = [s for s in summaries if "error" not in s]
     if failure and not summaries:
         raise RuntimeError(f"load failed: {failure}; {'; '.join(errors)}")
     return _aggregate(summaries, binds=binds, window=window, nproc=nproc, finished=finished and not errors,
                       t_go=t_go or t_start, failure=failure or ("; ".join(errors) or None))
-
-
-def _receive(pipe: Connection, proc: Any, wait: float) -> dict[str, Any] | None:
-    if pipe.poll(wait):
-        try:
-            return pipe.recv()
-        except EOFError:
-            return None
-    return None
 
 
 def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, nproc: int, finished: bool,
