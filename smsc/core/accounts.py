@@ -36,29 +36,39 @@ class AccountLike(Protocol):
 
 
 @dataclass(slots=True)
-class _AccountState:
+class AccountState:
+    """One account with its live bind count, compiled IP networks and source patterns, and rate bucket."""
+
     account: AccountLike
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     source_patterns: tuple[re.Pattern[str], ...]
     bucket: TokenBucket | None
     binds: int = 0
 
+    def allow_submit(self, now: float) -> bool:
+        """Take one token of the account's throughput limit; False means answer ESME_RTHROTTLED."""
+        return self.bucket is None or self.bucket.take(now)
+
+    def source_allowed(self, source_addr: str) -> bool:
+        """True if the account may use ``source_addr`` (no patterns configured means any)."""
+        return not self.source_patterns or any(p.fullmatch(source_addr) for p in self.source_patterns)
+
 
 @dataclass(slots=True)
 class Accounts:
     """The configured accounts (``smsc.config.Account``) with their live bind counts and rate buckets."""
 
-    _by_id: dict[str, _AccountState] = field(default_factory=dict)
+    _by_id: dict[str, AccountState] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, accounts: Iterable[AccountLike], *, now: float = 0.0) -> "Accounts":
         """Build the policy from ``Config.accounts``; ``now`` starts the throughput buckets."""
-        table: dict[str, _AccountState] = {}
+        table: dict[str, AccountState] = {}
         for acc in accounts:
             nets = tuple(ipaddress.ip_network(c, strict=False) for c in acc.allowed_ips)
             pats = tuple(re.compile(p) for p in acc.source_addresses)
             bucket = TokenBucket(acc.throughput, now=now) if acc.throughput else None
-            table[acc.system_id] = _AccountState(acc, nets, pats, bucket)
+            table[acc.system_id] = AccountState(acc, nets, pats, bucket)
         return cls(table)
 
     def authenticate(self, system_id: str, password: str, bind_type: BindType, peer_ip: str | None) -> int:
@@ -93,21 +103,7 @@ class Accounts:
         if state is not None and state.binds > 0:
             state.binds -= 1
 
-    def state_for(self, system_id: str) -> _AccountState | None:
+    def state_for(self, system_id: str) -> AccountState | None:
         """The live state of one account (its rate bucket and source patterns), for a bound session to
         keep at hand instead of looking it up on every submit."""
         return self._by_id.get(system_id)
-
-    def allow_submit(self, system_id: str, now: float) -> bool:
-        """Take one token of the account's throughput limit; False means answer ESME_RTHROTTLED."""
-        state = self._by_id.get(system_id)
-        if state is None or state.bucket is None:
-            return True
-        return state.bucket.take(now)
-
-    def source_allowed(self, system_id: str, source_addr: str) -> bool:
-        """True if the account may use ``source_addr`` (no patterns configured means any)."""
-        state = self._by_id.get(system_id)
-        if state is None or not state.source_patterns:
-            return True
-        return any(p.fullmatch(source_addr) for p in state.source_patterns)

@@ -30,9 +30,6 @@ class BindRegistry:
     def __iter__(self) -> Iterator[SmppProtocol]:
         return iter(list(self.connections))
 
-    def __len__(self) -> int:
-        return len(self.connections)
-
     def add_receiver(self, system_id: str, proto: SmppProtocol) -> None:
         """A receiver or transceiver bind of ``system_id`` is up."""
         self._receivers.setdefault(system_id, []).append(proto)
@@ -44,10 +41,6 @@ class BindRegistry:
             lst.remove(proto)
             if not lst:
                 del self._receivers[system_id]
-
-    def receivers(self, system_id: str) -> list[SmppProtocol]:
-        """The receiver-capable binds of ``system_id`` (a copy)."""
-        return list(self._receivers.get(system_id, ()))
 
     def bound_count(self, system_id: str | None = None) -> int:
         """Number of bound sessions, of one system_id or all."""

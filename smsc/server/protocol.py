@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from smsc.core.accounts import AccountState
 from smsc.core.api import Address, Delivery, MultiSubmitResult, QueryResult, Submission, SubmitResult
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
@@ -133,7 +134,7 @@ class SmppProtocol(asyncio.Protocol):
         self._closing_reads = False
         self._registered_receiver = False
         self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
-        self._account: Any = None  # the bound account's live state (rate bucket, source patterns)
+        self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
 
@@ -290,10 +291,10 @@ class SmppProtocol(asyncio.Protocol):
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
-        if account.bucket is not None and not account.bucket.take(self.loop.time()):
+        if not account.allow_submit(self.loop.time()):
             self.server.counters.throttled += 1
             return CommandStatus.ESME_RTHROTTLED
-        if account.source_patterns and not any(p.fullmatch(source_addr) for p in account.source_patterns):
+        if not account.source_allowed(source_addr):
             return CommandStatus.ESME_RINVSRCADR
         return CommandStatus.ESME_ROK
 

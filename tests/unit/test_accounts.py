@@ -52,15 +52,19 @@ def test_allowed_ip_ranges(ip: str | None, status: int) -> None:
 
 def test_source_address_patterns() -> None:
     acc = Accounts.from_config([Acc("a", "pw", source_addresses=(r"ACME", r"4477\d+"))])
-    assert acc.source_allowed("a", "ACME")
-    assert acc.source_allowed("a", "447700900001")
-    assert not acc.source_allowed("a", "OTHER")
+    state = acc.state_for("a")
+    assert state is not None
+    assert state.source_allowed("ACME")
+    assert state.source_allowed("447700900001")
+    assert not state.source_allowed("OTHER")
 
 
 def test_throughput_limit_is_a_token_bucket_per_account() -> None:
     acc = Accounts.from_config([Acc("a", "pw", throughput=10.0)], now=0.0)
-    assert sum(acc.allow_submit("a", 0.0) for _ in range(20)) == 10
-    assert sum(acc.allow_submit("a", 0.5) for _ in range(20)) == 5  # half a second refills half the bucket
+    state = acc.state_for("a")
+    assert state is not None
+    assert sum(state.allow_submit(0.0) for _ in range(20)) == 10
+    assert sum(state.allow_submit(0.5) for _ in range(20)) == 5  # half a second refills half the bucket
 
 
 def test_token_bucket_wait_time_and_bad_rate() -> None:
