@@ -57,6 +57,35 @@ class Submission:
     tlvs: TlvMap = field(default_factory=dict)
 
 
+_new = object.__new__
+
+
+def new_submission(
+    system_id: str, source: Address, destination: Address, service_type: str, esm_class: int,
+    protocol_id: int, priority_flag: int, schedule_delivery_time: str, validity_period: str,
+    registered_delivery: int, replace_if_present_flag: int, data_coding: int, short_message: bytes,
+    tlvs: TlvMap,
+) -> Submission:
+    """``Submission(...)`` with every field given in order, without keyword parsing: an adapter builds one
+    per submit_sm, and the generated keyword ``__init__`` costs several times more."""
+    o = _new(Submission)
+    o.system_id = system_id
+    o.source = source
+    o.destination = destination
+    o.service_type = service_type
+    o.esm_class = esm_class
+    o.protocol_id = protocol_id
+    o.priority_flag = priority_flag
+    o.schedule_delivery_time = schedule_delivery_time
+    o.validity_period = validity_period
+    o.registered_delivery = registered_delivery
+    o.replace_if_present_flag = replace_if_present_flag
+    o.data_coding = data_coding
+    o.short_message = short_message
+    o.tlvs = tlvs
+    return o
+
+
 @dataclass(slots=True, kw_only=True)
 class SubmitResult:
     """The answer to a submit: status 0 and the message_id, or an error status (message_id "")."""

@@ -18,10 +18,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from smsc.core.accounts import AccountState
-from smsc.core.api import Address, Delivery, MultiSubmitResult, QueryResult, Submission, SubmitResult
+from smsc.core.api import (
+    Address,
+    MultiSubmitResult,
+    QueryResult,
+    Submission,
+    SubmitResult,
+    new_submission,
+)
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
-from smsc.smpp.validate import check_submit
+from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
@@ -31,6 +38,7 @@ from smsc.smpp.session import (
     Session,
     Unbound,
 )
+from smsc.smpp.validate import check_submit
 
 if TYPE_CHECKING:
     from smsc.server.listen import SmppServer
@@ -40,6 +48,22 @@ log = structlog.get_logger("smsc.server")
 #: Submits waiting for their commit (or a scripted delay) above which we stop reading from the socket.
 MAX_PENDING_REPLIES = 4096
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
+
+
+#: Address objects shared by every submit from the same TON/NPI/address (ESMEs repeat a few senders and,
+#: in load tests, a few numbers); emptied when full so that a run over millions of numbers stays bounded.
+_addresses: dict[tuple[int, int, str], Address] = {}
+ADDRESS_CACHE_MAX = 50_000
+
+
+def _address(ton: int, npi: int, addr: str) -> Address:
+    key = (ton, npi, addr)
+    address = _addresses.get(key)
+    if address is None:
+        if len(_addresses) >= ADDRESS_CACHE_MAX:
+            _addresses.clear()
+        address = _addresses[key] = Address(ton=ton, npi=npi, addr=addr)
+    return address
 
 
 def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
@@ -60,49 +84,22 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     else:
         payload = None
         tlvs = {}
-    source = Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr)
-    destination = Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr)
+    source = _address(pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr)
+    destination = _address(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
     if type(pdu) is P.SubmitSm:
         short_message = pdu.short_message
         if payload is not None:
             if short_message:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
-        return Submission(
-            system_id=system_id, source=source, destination=destination, service_type=pdu.service_type,
-            esm_class=pdu.esm_class, protocol_id=pdu.protocol_id, priority_flag=pdu.priority_flag,
-            schedule_delivery_time=pdu.schedule_delivery_time, validity_period=pdu.validity_period,
-            registered_delivery=pdu.registered_delivery, replace_if_present_flag=pdu.replace_if_present_flag,
-            data_coding=pdu.data_coding, short_message=short_message, tlvs=tlvs,
+        return new_submission(
+            system_id, source, destination, pdu.service_type, pdu.esm_class, pdu.protocol_id,
+            pdu.priority_flag, pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery,
+            pdu.replace_if_present_flag, pdu.data_coding, short_message, tlvs,
         )
-    return Submission(
-        system_id=system_id, source=source, destination=destination, service_type=pdu.service_type,
-        esm_class=pdu.esm_class, registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
-        short_message=payload if payload is not None else b"", tlvs=tlvs,
-    )
-
-
-def deliver_sm_for(delivery: Delivery) -> P.DeliverSm:
-    """The deliver_sm carrying ``delivery`` (SMPP 3.4 section 4.6.1); long data goes in message_payload."""
-    tlvs = dict(delivery.tlvs)
-    short_message = delivery.short_message
-    if len(short_message) > 254:
-        tlvs[Tag.message_payload] = short_message
-        short_message = b""
-    return P.DeliverSm(
-        service_type=delivery.service_type,
-        source_addr_ton=delivery.source.ton,
-        source_addr_npi=delivery.source.npi,
-        source_addr=delivery.source.addr,
-        dest_addr_ton=delivery.destination.ton,
-        dest_addr_npi=delivery.destination.npi,
-        destination_addr=delivery.destination.addr,
-        esm_class=delivery.esm_class,
-        protocol_id=delivery.protocol_id,
-        priority_flag=delivery.priority_flag,
-        data_coding=delivery.data_coding,
-        short_message=short_message,
-        tlvs=tlvs,
+    return new_submission(
+        system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", "",
+        pdu.registered_delivery, 0, pdu.data_coding, payload if payload is not None else b"", tlvs,
     )
 
 
@@ -433,8 +430,17 @@ class SmppProtocol(asyncio.Protocol):
         if not deliveries:
             return 0
         now = self.loop.time()
+        send = session.send_request_body
         for d in deliveries:
-            session.send_request(deliver_sm_for(d), now, d.delivery_id)
+            sm = d.short_message
+            tlvs = d.tlvs
+            if len(sm) > 254:  # too long for short_message: message_payload (SMPP 3.4 section 5.3.2.32)
+                tlvs = {**tlvs, Tag.message_payload: sm}
+                sm = b""
+            s, t = d.source, d.destination
+            body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
+                                   d.protocol_id, d.priority_flag, d.data_coding, sm)
+            send(CommandId.deliver_sm, body, tlvs, now, d.delivery_id)
         self.server.counters.deliveries_sent += len(deliveries)
         self._schedule_flush()
         return len(deliveries)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer, SmppError, encode, error_response
@@ -30,6 +30,7 @@ from smsc.smpp.constants import (
     CommandId,
     CommandStatus,
 )
+from smsc.smpp.tlv import encode_tlvs
 
 
 class SessionState(enum.Enum):
@@ -131,11 +132,15 @@ class CloseRequested:
 Event = BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
 
 
-@dataclass(slots=True)
-class _Outstanding:
+class _Outstanding(NamedTuple):
+    """One request of ours waiting for its response (a tuple: one is made per deliver_sm sent)."""
+
     command_id: int
     sent_at: float
     context: Any
+
+
+_new_outstanding = tuple.__new__  # _Outstanding(...) without the keyword-parsing __new__
 
 
 @dataclass(slots=True, frozen=True)
@@ -356,11 +361,36 @@ class Session:
         pdu.sequence_number = seq
         if self.interface_version < 0x34 and pdu.tlvs:
             pdu.tlvs = {}
-        self._outstanding[seq] = _Outstanding(pdu.command_id, now, context)
+        self._outstanding[seq] = _new_outstanding(_Outstanding, (pdu.command_id, now, context))
         self._last_sent_request = now
         if pdu.command_id != CommandId.enquire_link:
             self._last_transaction = now
         self._queue(pdu)
+        return seq
+
+    def send_request_body(
+        self, command_id: int, body: bytes, tlvs: dict[int, Any], now: float, context: Any = None
+    ) -> int:
+        """Queue a request of ours whose mandatory body is already encoded (the deliver_sm hot path: see
+        :mod:`smsc.smpp.deliver_body`); return its sequence_number.
+
+        ``tlvs`` are appended unless the ESME bound with interface_version below 0x34, which knows none
+        (SMPP 3.4 section 5.3).  ``context`` comes back as in :meth:`send_request`.
+
+        Raises:
+            ValueError: a TLV value does not fit its tag (as :func:`smsc.smpp.tlv.encode_tlvs` reports).
+        """
+        if tlvs and self.interface_version >= 0x34:
+            body += encode_tlvs(tlvs)
+        seq = self._next_seq
+        self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        self._outstanding[seq] = _new_outstanding(_Outstanding, (command_id, now, context))
+        self._last_sent_request = now
+        if command_id != CommandId.enquire_link:
+            self._last_transaction = now
+        out = self._out
+        out += _HEADER.pack(16 + len(body), command_id, 0, seq)
+        out += body
         return seq
 
     def unbind(self, now: float) -> None:

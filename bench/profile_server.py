@@ -1,0 +1,219 @@
+"""The whole server path without sockets: microseconds of CPU per message, SMPP bytes in to bytes out.
+
+Starts the real application (``config/bench.yaml``, memory store by default) on a running event loop and
+attaches ``--binds`` :class:`~smsc.server.protocol.SmppProtocol` objects to in-memory transports.  Each round
+feeds every connection one read of ``--window`` submit_sm (plus the deliver_sm_resp for the receipts it
+received), lets the loop run its callbacks, and parses the written bytes (headers only).  No system calls
+and no client process: what is printed is what the SMPP adapter, the codec, the session and the core cost,
+measured with ``time.process_time`` (CPU seconds of this process), best of ``--repeat`` runs.
+
+    python -m bench.profile_server --count 50000
+    python -m bench.profile_server --count 50000 --profile          # cProfile top 30 (tottime)
+    python -m bench.profile_server --window 1 --binds 4 --count 20000
+
+Every loop is bounded: a run stops with an error after ``--rounds-max`` rounds without finishing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import gc
+import os
+import pstats
+import struct
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from smsc.app import App  # noqa: E402
+from smsc.config import load_config  # noqa: E402
+from smsc.server.protocol import SmppProtocol  # noqa: E402
+from smsc.smpp import pdu as P  # noqa: E402
+from smsc.smpp.codec import encode  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_HDR = struct.Struct(">IIII")
+
+
+class _Transport:
+    """The part of ``asyncio.Transport`` the adapter uses; keeps what is written."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.out.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@dataclasses.dataclass
+class _Conn:
+    proto: SmppProtocol
+    transport: _Transport
+    seq: int = 2
+    sent: int = 0
+    responses: int = 0
+    receipts: int = 0
+    errors: int = 0
+    acks: bytearray = dataclasses.field(default_factory=bytearray)
+
+
+def _submit_template(receipts: bool) -> bytes:
+    return encode(P.SubmitSm(
+        source_addr_ton=5, source_addr="BENCH", dest_addr_ton=1, dest_addr_npi=1,
+        destination_addr="447700900123", registered_delivery=1 if receipts else 0,
+        short_message=b"benchmark message",
+    ))
+
+
+def _parse(conn: _Conn) -> None:
+    """Count submit_sm_resp and answer every deliver_sm (headers only, as bench.load does)."""
+    for chunk in conn.transport.out:
+        pos, n = 0, len(chunk)
+        while pos + 16 <= n:
+            length, cid, status, seq = _HDR.unpack_from(chunk, pos)
+            if cid == 0x80000004:
+                conn.responses += 1
+                if status:
+                    conn.errors += 1
+            elif cid == 5:
+                conn.receipts += 1
+                conn.acks += _HDR.pack(17, 0x80000005, 0, seq) + b"\0"
+            pos += length
+    conn.transport.out.clear()
+
+
+async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> dict[str, Any]:
+    config = load_config(os.path.join(ROOT, "config", "bench.yaml"))
+    store = dataclasses.replace(config.store, kind=args.store, path=os.path.join(args.workdir, "pserver.sqlite"))
+    config = dataclasses.replace(config, store=store)
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    assert app.smpp is not None
+    try:
+        conns: list[_Conn] = []
+        bind = encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf"))
+        for _ in range(args.binds):
+            transport = _Transport()
+            proto = SmppProtocol(app.smpp)
+            proto.connection_made(transport)  # type: ignore[arg-type]
+            proto.data_received(bind)
+            conns.append(_Conn(proto, transport))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        for c in conns:
+            c.transport.out.clear()
+        template = bytearray(_submit_template(args.receipts))
+        per_bind = args.count // args.binds
+        want_receipts = per_bind if args.receipts else 0
+        gc.collect()
+        t_cpu, t_wall = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        rounds = 0
+        while any(c.responses < per_bind or c.receipts < want_receipts for c in conns):
+            rounds += 1
+            if rounds > args.rounds_max:
+                raise RuntimeError(f"not finished after {rounds} rounds: {[dataclasses.astuple(c)[2:7] for c in conns]}")
+            for c in conns:
+                data = bytearray(c.acks)
+                c.acks.clear()
+                room = min(args.window - (c.sent - c.responses), per_bind - c.sent)
+                for _ in range(max(0, room)):
+                    c.seq += 1
+                    struct.pack_into(">I", template, 12, c.seq)
+                    data += template
+                    c.sent += 1
+                if data:
+                    c.proto.data_received(bytes(data))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            for c in conns:
+                _parse(c)
+        if profile is not None:
+            profile.disable()
+        cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
+        messages = per_bind * args.binds
+        return {
+            "store": args.store, "binds": args.binds, "window": args.window, "messages": messages,
+            "responses": sum(c.responses for c in conns), "errors": sum(c.errors for c in conns),
+            "receipts": sum(c.receipts for c in conns), "rounds": rounds,
+            "cpu_us_per_msg": round(cpu / messages * 1e6, 2), "wall_us_per_msg": round(wall / messages * 1e6, 2),
+        }
+    finally:
+        await app.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", choices=("memory", "sqlite"), default="memory")
+    ap.add_argument("--count", type=int, default=50000, help="submit_sm in all")
+    ap.add_argument("--binds", type=int, default=4)
+    ap.add_argument("--window", type=int, default=100)
+    ap.add_argument("--no-receipts", dest="receipts", action="store_false")
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=3, help="runs; the one with the least CPU is printed")
+    ap.add_argument("--rounds-max", type=int, default=2_000_000)
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (as smsc serve does when installed)")
+    args = ap.parse_args(argv)
+    import logging
+    import tempfile
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    best: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory() as workdir:
+        args.workdir = workdir
+        for i in range(1 if args.profile else args.repeat):
+            profile = cProfile.Profile() if args.profile else None
+            runner = asyncio.run
+            if args.uvloop:
+                import uvloop
+
+                runner = uvloop.run
+            result = runner(_run(args, profile))
+            if os.path.exists(os.path.join(workdir, "pserver.sqlite")):
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.remove(os.path.join(workdir, "pserver.sqlite" + suffix))
+                    except FileNotFoundError:
+                        pass
+            if best is None or result["cpu_us_per_msg"] < best["cpu_us_per_msg"]:
+                best = result
+            if profile is not None:
+                pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+    print(best)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
