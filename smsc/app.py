@@ -55,7 +55,7 @@ class SchedulerDriver:
         self.smsc = smsc
         self.clock = clock
         self.loop = loop
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
         self._armed_for: float | None = None
         smsc.scheduler.on_earlier_deadline = self.arm
 
@@ -69,9 +69,11 @@ class SchedulerDriver:
             return
         if self._handle is not None:
             self._handle.cancel()
-        delay = max(0.0, self.clock.real_delay(deadline - self.clock.now()))
+        delay = self.clock.real_delay(deadline - self.clock.now())
         self._armed_for = deadline
-        self._handle = self.loop.call_later(delay, self._fire)
+        # Due already (a zero-latency attempt): a plain ready-queue callback, no timer heap entry; the SMPP
+        # adapter's pump usually runs it first and cancels this.
+        self._handle = self.loop.call_later(delay, self._fire) if delay > 0 else self.loop.call_soon(self._fire)
 
     def _fire(self) -> None:
         self._handle = None
@@ -81,6 +83,19 @@ class SchedulerDriver:
         except Exception:
             log.exception("scheduler_error")
         self.arm()
+
+    def run_due_now(self) -> None:
+        """Run the timers already due, at once instead of on the loop timer's turn.
+
+        The SMPP adapter calls this before it writes what a read produced, so that what those timers make
+        (a zero-latency carrier's delivery receipt) leaves in the same write as the submit_sm_resp, as one
+        reply of a real SMSC would, instead of one loop turn and one system call later."""
+        deadline = self.smsc.scheduler.next_deadline()
+        if deadline is None or deadline > self.clock.now():
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+        self._fire()
 
     def stop(self) -> None:
         """Cancel the pending timer handle."""
@@ -132,6 +147,7 @@ class App:
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
         self.smpp = SmppServer(cfg, self.smsc, accounts, loop=loop)
+        self.smpp.run_due_timers = self.driver.run_due_now
         self.smsc.start()
         self.driver.arm()
         self._record_sim_time()

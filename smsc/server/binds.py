@@ -56,6 +56,11 @@ class BindRegistry:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
 
+    def drain_now(self) -> None:
+        """Hand out what waits now rather than at the end of the tick (before a connection writes)."""
+        if self._waking:
+            self._drain()
+
     def _drain(self) -> None:
         self._drain_scheduled = False
         waking, self._waking = self._waking, set()
@@ -76,5 +81,11 @@ class BindRegistry:
         total = 0
         for k in range(n):
             proto = lst[(start + k) % n]
-            total += proto.deliver_from_outbox(system_id, 1 << 30)
+            room = proto.delivery_room
+            if room <= 0:
+                continue
+            sent = proto.deliver_from_outbox(system_id, room)
+            total += sent
+            if sent < room:
+                break  # fewer than asked for: nothing more waits, the other binds need no visit
         return total

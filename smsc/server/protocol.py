@@ -161,6 +161,7 @@ class SmppProtocol(asyncio.Protocol):
                     break
                 events = session.receive_data(b"", now)
             self._refill_window()
+            self.server.pump()
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
@@ -417,6 +418,14 @@ class SmppProtocol(asyncio.Protocol):
         )
 
     # -- deliveries towards the ESME -------------------------------------------------------------
+
+    @property
+    def delivery_room(self) -> int:
+        """How many deliver_sm this connection may be given now (window room; 0 while closing or while
+        its write buffer drains)."""
+        if self._closing or self._write_paused:
+            return 0
+        return self.session.window_free
 
     def deliver_from_outbox(self, system_id: str, limit: int) -> int:
         """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many."""

@@ -1,0 +1,114 @@
+"""What one read produces leaves in one write: submit_sm_resp and a zero-latency carrier's receipt together.
+
+The transport here records each ``write`` call (a socket cannot show how many system calls the server
+made); everything else is the real application on a real event loop, with ``config/bench.yaml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import struct
+from pathlib import Path
+from typing import Any
+
+from smsc.app import App
+from smsc.config import load_config
+from smsc.server.protocol import SmppProtocol
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer, encode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+async def _bound(app: App) -> tuple[SmppProtocol, RecordingTransport]:
+    assert app.smpp is not None
+    transport = RecordingTransport()
+    proto = SmppProtocol(app.smpp)
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    proto.data_received(encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf")))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    transport.writes.clear()
+    return proto, transport
+
+
+async def test_receipt_of_an_instant_carrier_leaves_with_the_submit_sm_resp(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config" / "bench.yaml")
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="memory"))
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        proto, transport = await _bound(app)
+        submits = b"".join(
+            encode(P.SubmitSm(sequence_number=10 + i, source_addr="ACME", destination_addr="447700900123",
+                              registered_delivery=1, short_message=b"hello"))
+            for i in range(3)
+        )
+        proto.data_received(submits)
+        assert len(transport.writes) == 1, "responses and receipts of one read: one write"
+        pdus = Framer().feed(transport.writes[0])
+        kinds = [type(p).__name__ for p in pdus]
+        assert kinds.count("SubmitSmResp") == 3 and kinds.count("DeliverSm") == 3
+        ids = {p.message_id for p in pdus if isinstance(p, P.SubmitSmResp)}
+        assert {p.tlvs[0x001E] for p in pdus if isinstance(p, P.DeliverSm)} == ids
+        # Acknowledge the receipts: nothing more is owed, and the loop finds nothing left to write.
+        acks = b"".join(struct.pack(">IIII", 17, 0x80000005, 0, p.sequence_number) + b"\0"
+                        for p in pdus if isinstance(p, P.DeliverSm))
+        proto.data_received(acks)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert transport.writes[1:] == []
+        assert proto.session.outstanding == 0
+    finally:
+        await app.stop()
+
+
+async def test_receipts_spread_over_binds_stop_at_the_first_bind_that_empties_the_queue(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config" / "bench.yaml")
+    server = dataclasses.replace(config.server, window=2)
+    config = dataclasses.replace(config, server=server,
+                                 store=dataclasses.replace(config.store, kind="memory"))
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        binds = [await _bound(app) for _ in range(3)]
+        sender, sender_transport = binds[0]
+        submits = b"".join(
+            encode(P.SubmitSm(sequence_number=10 + i, source_addr="ACME", destination_addr="447700900123",
+                              registered_delivery=1, short_message=b"hello"))
+            for i in range(5)
+        )
+        sender.data_received(submits)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        receipts = [sum(isinstance(p, P.DeliverSm) for w in t.writes for p in Framer().feed(w))
+                    for _, t in binds]
+        assert sum(receipts) == 5  # windows of 2, 2 and 2: every receipt handed out, none twice
+        assert max(receipts) <= 2
+    finally:
+        await app.stop()
