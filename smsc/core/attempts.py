@@ -93,6 +93,8 @@ class AttemptMachine:
         self.waits = AbsentWaits(
             index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog, packer,
         )
+        #: One bound method, so that outcomes of one instant share a batched scheduler entry.
+        self._outcome_due = self._on_outcome_due
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
 
@@ -213,7 +215,10 @@ class AttemptMachine:
         gen = track.gen = track.gen + 1
         latency = outcome.latency
         when = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        track.timer = self.scheduler.call_at(when, self._on_outcome_due, (track, gen, outcome))
+        # Attempts of one instant share a heap entry; nothing cancels an attempt under way (it is not
+        # recallable), and a stale one is recognised by its gen.
+        track.timer = None
+        self.scheduler.call_at_batched(when, self._outcome_due, (track, gen, outcome))
 
     def _on_outcome_due(self, arg: tuple[Track, int, Any]) -> None:
         track, gen, outcome = arg

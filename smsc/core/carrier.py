@@ -111,6 +111,15 @@ class Carrier:
                     network_error_code=spec.network_error_code, online_at=None, cause=spec.cause,
                 )
                 self._constant[id(spec)] = (spec, outcome)
+        #: The one outcome of every attempt to a number without a rule, override or opt-out state, when the
+        #: carrier has no number rules, every handset is always online (no random model to ask) and its mix
+        #: holds one constant outcome; else None.  :meth:`attempt` then answers with it after the same single
+        #: ``rng.random()`` the general path makes (the latency draw), skipping the paging and the mix.
+        self._sole: AttemptOutcome | None = None
+        pool = self.handsets
+        if (len(self._mix) == 1 and id(self._mix[0]) in self._constant and not pool.has_rules
+                and pool.always_online):
+            self._sole = self._constant[id(self._mix[0])][1]
 
     def __repr__(self) -> str:
         return f"Carrier({self.name!r})"
@@ -155,6 +164,10 @@ class Carrier:
             An :class:`AttemptOutcome`; never raises for any number.
         """
         handsets = self.handsets
+        sole = self._sole
+        if sole is not None and handsets.is_plain(e164):
+            rng.random()  # the latency draw of the general path (_finish), even for a fixed latency
+            return sole
         rule = handsets.rule_for(e164)
         if rule is not None:
             fixed = rule.outcome

@@ -99,6 +99,17 @@ class HandsetPool:
         self._cycle: float | None = mean_off / (1.0 - p) if 0.0 < p < 1.0 and mean_off > 0 else None
         self._always_online = p > 0.0
 
+    @property
+    def always_online(self) -> bool:
+        """True when the random model keeps every handset online all the time (online_probability 1, or no
+        offline spell to take); control-API overrides and rules may still say otherwise for some numbers."""
+        return self._cycle is None and self._always_online
+
+    def is_plain(self, e164: str) -> bool:
+        """True when nothing but the random model speaks for ``e164``: no control-API override and no opt-out
+        state of its own (rules are checked separately, with :attr:`has_rules`)."""
+        return e164 not in self._overrides and e164 not in self._opt_state
+
     # ------------------------------------------------------------------------------------------ rules
 
     def rule_for(self, e164: str) -> NumberRule | None:

@@ -5,6 +5,10 @@ whoever drives the world (the asyncio driver in ``smsc/app.py``, or a test throu
 :meth:`Scheduler.next_deadline`, waits until then and calls :meth:`Scheduler.run_due`.  When a new timer is
 earlier than every other, :attr:`Scheduler.on_earlier_deadline` is told so the driver can re-arm sooner.
 
+Many timers for one instant with the same callback (every zero-latency attempt of a loop turn) can share
+one heap entry (:meth:`Scheduler.call_at_batched`): the items join the entry pushed last while nothing else was
+pushed after it, so they run exactly where their own entries would have run, for one heap operation.
+
 Cancelling is lazy: a cancelled entry stays in the heap, marked dead, until it reaches the top or until dead
 entries make up more than half of the heap, when the heap is rebuilt (O(n)), so memory stays bounded by
 about twice the number of live timers.
@@ -27,6 +31,12 @@ TimerHandle = list
 _COMPACT_MIN = 1024
 
 
+class _Items(list):  # type: ignore[type-arg]
+    """The arguments of a batched heap entry: the callback runs once per item, in order."""
+
+    __slots__ = ()
+
+
 class Scheduler:
     """A min-heap of ``(when, seq, callback, arg)``; calls run in time order, ties in scheduling order.
 
@@ -34,7 +44,7 @@ class Scheduler:
     run (one broken timer must not stop the world).
     """
 
-    __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "errors", "fired")
+    __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "errors", "fired", "_last_batch")
 
     def __init__(self) -> None:
         self._heap: list[list[Any]] = []
@@ -46,8 +56,10 @@ class Scheduler:
         self.on_earlier_deadline: Callable[[float], None] | None = None
         #: Callbacks that raised.
         self.errors = 0
-        #: Callbacks run so far.
+        #: Callbacks run so far (a batched entry counts one per item).
         self.fired = 0
+        #: The entry :meth:`call_at_batched` pushed, while it is the last entry pushed; else None.
+        self._last_batch: list[Any] | None = None
 
     def __len__(self) -> int:
         """Number of live (not cancelled, not yet run) timers."""
@@ -56,12 +68,27 @@ class Scheduler:
     def call_at(self, when: float, callback: Callable[[Any], None], arg: Any = None) -> TimerHandle:
         """Run ``callback(arg)`` once the simulation time reaches ``when`` (seconds); return its handle."""
         entry = [when, next(self._seq), callback, arg]
+        self._last_batch = None
         heap = self._heap
         earlier = not heap or when < heap[0][0]
         heapq.heappush(heap, entry)
         if earlier and not self._running and self.on_earlier_deadline is not None:
             self.on_earlier_deadline(when)
         return entry
+
+    def call_at_batched(self, when: float, callback: Callable[[Any], None], item: Any) -> None:
+        """Run ``callback(item)`` at ``when``, like :meth:`call_at`, but without a handle of its own (it
+        cannot be cancelled: the callback must recognise a stale item itself).  When the entry pushed last
+        is a batch of the same callback object (keep one bound method: each ``obj.method`` makes a new one)
+        for the same ``when`` that has not run yet, ``item`` joins it: no other timer lies between them, so the
+        order of calls is the one separate entries would give."""
+        last = self._last_batch
+        if last is not None and last[2] is callback and last[0] == when:
+            last[3].append(item)
+            return
+        items = _Items()
+        items.append(item)
+        self._last_batch = self.call_at(when, callback, items)
 
     def cancel(self, handle: TimerHandle | None) -> None:
         """Cancel a pending call; a handle that already ran or was cancelled (or None) is ignored."""
@@ -101,6 +128,16 @@ class Scheduler:
                 arg = entry[3]
                 entry[2] = None
                 entry[3] = None
+                if type(arg) is _Items:
+                    for item in arg:
+                        ran += 1
+                        try:
+                            callback(item)
+                        except Exception:
+                            self.errors += 1
+                            log.exception("timer_failed", callback=repr(callback))
+                    heap = self._heap
+                    continue
                 ran += 1
                 try:
                     callback(arg)

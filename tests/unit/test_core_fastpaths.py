@@ -154,3 +154,102 @@ def test_evicted_ids_keep_every_id_in_order_whatever_its_form(ids: list[str], cu
     other = EvictedIds(None)
     other.extend(kept)
     assert not kept and other.take(len(other)) == ids[cut:]
+
+
+# -- scheduler: batched entries ------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.sampled_from([1.0, 2.0, 3.0])), max_size=40))
+def test_batched_timers_run_in_the_order_separate_timers_would(ops: list[tuple[bool, float]]) -> None:
+    from smsc.core.scheduler import Scheduler
+
+    batched, plain = Scheduler(), Scheduler()
+    got: list[int] = []
+    want: list[int] = []
+    add_got, add_want = got.append, want.append  # one bound method each: batches need the same callback
+    for i, (batch, when) in enumerate(ops):
+        if batch:
+            batched.call_at_batched(when, add_got, i)
+        else:
+            batched.call_at(when, got.append, i)
+        plain.call_at(when, add_want, i)
+    assert batched.run_due(2.0) == plain.run_due(2.0)
+    assert batched.run_due(5.0) == plain.run_due(5.0)
+    assert got == want
+    assert batched.fired == plain.fired == len(ops)
+
+
+def test_a_failing_batched_item_does_not_stop_the_others() -> None:
+    from smsc.core.scheduler import Scheduler
+
+    s = Scheduler()
+    ran: list[int] = []
+
+    def cb(i: int) -> None:
+        if i == 1:
+            raise RuntimeError("boom")
+        ran.append(i)
+
+    for i in range(3):
+        s.call_at_batched(1.0, cb, i)
+    assert s.run_due(1.0) == 3
+    assert ran == [0, 2] and s.errors == 1
+
+
+def test_an_item_batched_while_its_batch_runs_runs_after_it_in_the_same_pass() -> None:
+    from smsc.core.scheduler import Scheduler
+
+    s = Scheduler()
+    ran: list[int] = []
+
+    def cb(i: int) -> None:
+        ran.append(i)
+        if i < 2:
+            s.call_at_batched(1.0, cb, i + 10)
+
+    s.call_at_batched(1.0, cb, 0)
+    s.call_at_batched(1.0, cb, 1)
+    assert s.run_due(1.0) == 4
+    assert ran == [0, 1, 10, 11]
+
+
+# -- carrier: the single-outcome path ------------------------------------------------------------------------
+
+
+def test_the_sole_outcome_path_answers_and_draws_like_the_general_path() -> None:
+    import random
+
+    from smsc.config import CarrierConfig, Distribution, HandsetConfig
+    from smsc.core.carrier import Carrier
+
+    config = CarrierConfig(name="c", prefixes=("",), latency=Distribution(kind="fixed", value=0.0),
+                           failure_latency=Distribution(kind="fixed", value=0.0),
+                           handsets=HandsetConfig(online_probability=1.0))
+    fast, slow = Carrier(config, seed=1), Carrier(config, seed=1)
+    assert fast._sole is not None
+    slow._sole = None
+    for c in (fast, slow):
+        c.handsets.set_online("4477000002", False, 0.0)
+        c.handsets.opt_out("4477000003")
+        c.handsets.opt_in("4477000004")
+    rf, rs = random.Random(5), random.Random(5)
+    for i in range(6):
+        e164 = f"447700000{i}"
+        assert fast.attempt(e164, 100.0, rf) == slow.attempt(e164, 100.0, rs)
+        assert rf.random() == rs.random()
+
+
+def test_no_sole_outcome_with_rules_a_random_handset_model_or_a_mix() -> None:
+    from smsc.config import CarrierConfig, Distribution, HandsetConfig, NumberRule, outcome_for
+    from smsc.core.carrier import Carrier
+
+    base = dict(name="c", prefixes=("",), latency=Distribution(kind="fixed", value=0.0),
+                failure_latency=Distribution(kind="fixed", value=0.0))
+    assert Carrier(CarrierConfig(**base, handsets=HandsetConfig(online_probability=0.5)), seed=1)._sole is None
+    assert Carrier(CarrierConfig(**base, rules=(NumberRule(numbers=("1",), outcome=outcome_for("delivered")),)),
+                   seed=1)._sole is None
+    mix = (outcome_for("delivered"), outcome_for("absent_subscriber"))
+    assert Carrier(CarrierConfig(**base, outcomes=mix), seed=1)._sole is None
+    lognormal = dict(base, latency=Distribution(kind="lognormal", median=1.0, sigma=0.5))
+    assert Carrier(CarrierConfig(**lognormal), seed=1)._sole is None
