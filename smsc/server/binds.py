@@ -56,10 +56,16 @@ class BindRegistry:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
 
-    def drain_now(self) -> None:
-        """Hand out what waits now rather than at the end of the tick (before a connection writes)."""
-        if self._waking:
-            self._drain()
+    def drain_now(self, first: SmppProtocol | None = None) -> None:
+        """Hand out what waits now rather than at the end of the tick (before a connection writes),
+        offering it to ``first`` (the connection about to write) before the others of its system_id: the
+        receipts an ESME's read caused then leave in the reply to that read, as a real SMSC answering on
+        the session the message came in on would, not in a write of their own on another bind."""
+        if not self._waking:
+            return
+        if first is not None and first.session.system_id in self._waking and first.delivery_room > 0:
+            first.deliver_from_outbox(first.session.system_id, first.delivery_room)
+        self._drain()
 
     def _drain(self) -> None:
         self._drain_scheduled = False

@@ -73,12 +73,12 @@ class SmppServer:
         self.registry.on_no_receiver = self.outbinder.maybe_outbind
         smsc.set_gateway(self.registry)
 
-    def pump(self) -> None:
-        """Before a connection writes what a read produced: run the core timers already due and hand out
-        the deliveries waiting, so their deliver_sm join the same write (one system call, one wake-up of
-        the ESME) instead of following one loop turn later."""
+    def pump(self, reader: SmppProtocol | None = None) -> None:
+        """Before ``reader`` writes what a read produced: run the core timers already due and hand out the
+        deliveries waiting (``reader`` first), so their deliver_sm join the same write (one system call,
+        one wake-up of the ESME) instead of following one loop turn later."""
         self.run_due_timers()
-        self.registry.drain_now()
+        self.registry.drain_now(reader)
 
     @property
     def port(self) -> int:

@@ -161,7 +161,7 @@ class SmppProtocol(asyncio.Protocol):
                     break
                 events = session.receive_data(b"", now)
             self._refill_window()
-            self.server.pump()
+            self.server.pump(self)
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
