@@ -240,6 +240,11 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
                         CommandStatus.ESME_RINVOPTPARAMVAL,
                         f"TLV {tag.name} is not a C-Octet String (no terminating NUL)",
                     )
+                if buf.find(0, start, pos - 1) >= 0:
+                    raise TlvDecodeError(
+                        CommandStatus.ESME_RINVOPTPARAMVAL,
+                        f"TLV {tag.name} holds a NUL before its end (a C-Octet String has one NUL, last)",
+                    )
                 value = buf[start : pos - 1].decode("latin-1")
             else:
                 value = buf[start:pos]

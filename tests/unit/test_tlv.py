@@ -98,6 +98,7 @@ def test_source_telematics_id_accepts_two_octets_and_writes_them_back():
         (bytes.fromhex("0381 0003 010101"), CommandStatus.ESME_RINVPARLEN),  # callback_num < 4
         (bytes.fromhex("130C 0002 0000"), CommandStatus.ESME_RINVPARLEN),  # flag too long
         (bytes.fromhex("001E 0003") + b"abc", CommandStatus.ESME_RINVOPTPARAMVAL),  # no NUL
+        (bytes.fromhex("001D 0002 0000"), CommandStatus.ESME_RINVOPTPARAMVAL),  # NUL inside (found by hypothesis)
     ],
 )
 def test_bad_tlv_areas_raise_the_spec_status(raw, status):
