@@ -3,7 +3,7 @@
 How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
-   their argument into a plain tuple (JSON text for the record) and add it to a loop-local batch.
+   their argument into a row (key, pickled record) and add it to a loop-local batch.
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
    batch of everything committed in the tick joins the shared pending batch (one lock) and the writer thread
    is woken.
@@ -16,31 +16,39 @@ Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the call
 a few); :meth:`SqliteStore.load_messages_later` reads them on the writer thread after its pending writes and
 calls back on the loop (draining a queue of messages that waited for absent handsets).
 
-A message saved several times in one batch is written once (the last version); a message saved again later
-is updated in place (an upsert: it keeps its row).  If a transaction fails
+Coalescing: everything that happens between two writes is written as its net effect.  A message saved several
+times in one batch is written once (the last version: accepted and finalised before its first write, it is
+written once, final); an outbox entry added and deleted before it was written is never written; a message
+saved again later is updated in place (an upsert: it keeps its row).  After a crash the file holds the last
+committed transaction, and the core redoes what followed (the message is attempted again, its receipt
+regenerated), which is why skipping intermediate states is safe.  If a transaction fails
 (disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
 submit_sm_resp they release) wait, because status 0 must mean "on disk".
 
-Without ``call_soon_threadsafe`` the store runs *inline*: ``commit`` writes the batch on the calling thread and
-calls ``on_durable`` before returning (unit tests, tools).
+Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread: with ``call_soon`` the commits
+of a loop tick are written in one transaction at the end of the tick, then their ``on_durable`` are called
+(group commit without a thread: the engine benchmark); without either, ``commit`` writes the batch and calls
+``on_durable`` before returning (unit tests, tools).
 
 Durability: ``synchronous=NORMAL`` in WAL mode survives a crash of the process (``kill -9``) without losing a
 committed transaction; ``FULL`` also survives power loss, at the cost of an fsync per commit.
 
-Tables: ``messages`` (one column per :class:`~smsc.core.message.Message` field: addresses split into
-ton/npi/addr, octet strings as BLOBs, TLVs and attempts as compact JSON text or NULL), ``outbox`` (one column
-per :class:`~smsc.core.api.Delivery` field) and ``counters`` (name, value).  TLV values carry their type in
-the JSON (int, string, octets in hex, list) so they come back exactly.  Plain columns keep the hot path
-cheap: building a row is a tuple, not a JSON document.
+Tables (schema v3): ``messages`` (message_id, final_time for pruning, and the record: a pickled tuple of the
+other :class:`~smsc.core.message.Message` fields), ``outbox`` (delivery_id, record of a
+:class:`~smsc.core.api.Delivery`), ``counters`` (name, value) and ``opt_outs``.  One BLOB instead of a column
+per field (v2, migrated on open) halves what SQLite and the sqlite3 module spend per row; records hold only
+built-in types (TLV values are normalised to int, str, bytes, lists, None) and are read back by an unpickler
+that refuses any class but the SMPP int enums.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import json
-import math
 import os
+import pickle
 import sqlite3
 import sys
 import threading
@@ -56,38 +64,39 @@ from smsc.smpp.constants import MessageState
 
 log = structlog.get_logger("smsc.store")
 
-#: PRAGMA user_version of the file.  Version 1 (a JSON record per row) only existed during development.
-SCHEMA_VERSION = 2
+#: PRAGMA user_version of the file.  Version 1 (a JSON record per row) only existed during development;
+#: version 2 (a column per field) is migrated when opened.
+SCHEMA_VERSION = 3
 
-_MESSAGE_COLUMNS = (
+#: Schema v2 columns (one per field): only read, to migrate a v2 file to v3 (see :func:`_migrate_v2`).
+_V2_MESSAGE_COLUMNS = (
     "message_id", "system_id", "source_ton", "source_npi", "source_addr", "dest_ton", "dest_npi", "dest_addr",
     "destination_e164", "carrier", "service_type", "esm_class", "protocol_id", "priority_flag",
     "registered_delivery", "data_coding", "short_message", "tlvs", "submit_time", "schedule_time",
     "expiry_time", "state", "final_time", "error_code", "network_error_code", "next_attempt_time", "attempts",
     "submitted_count", "multi_id",
 )
-_DELIVERY_COLUMNS = (
+_V2_DELIVERY_COLUMNS = (
     "delivery_id", "system_id", "source_ton", "source_npi", "source_addr", "dest_ton", "dest_npi", "dest_addr",
     "esm_class", "protocol_id", "priority_flag", "data_coding", "short_message", "service_type", "tlvs", "kind",
 )
 
+#: Each row is a key, what SQLite must see (final_time, for pruning) and the record as one pickled tuple.
+#: Why not a column per field (schema v2): binding and encoding 29 columns cost the writer about twice what
+#: one BLOB does, for a message written twice (accepted, final) and a receipt written once.  Nothing queries
+#: the other fields in SQL; the record is read back whole.  Pickle protocol 5 is stable across Python
+#: versions; records hold only built-in types (ints, floats, str, bytes, None, tuples, lists, dicts) and the
+#: protocol's own enums, and are read back with an unpickler that refuses every other class.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
-    message_id TEXT PRIMARY KEY, system_id TEXT NOT NULL,
-    source_ton INTEGER, source_npi INTEGER, source_addr TEXT,
-    dest_ton INTEGER, dest_npi INTEGER, dest_addr TEXT, destination_e164 TEXT, carrier TEXT, service_type TEXT,
-    esm_class INTEGER, protocol_id INTEGER, priority_flag INTEGER, registered_delivery INTEGER,
-    data_coding INTEGER, short_message BLOB, tlvs TEXT,
-    submit_time REAL, schedule_time REAL, expiry_time REAL, state INTEGER NOT NULL, final_time REAL,
-    error_code INTEGER, network_error_code BLOB, next_attempt_time REAL, attempts TEXT,
-    submitted_count INTEGER, multi_id TEXT
+    message_id TEXT PRIMARY KEY,
+    final_time REAL,
+    record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_final_time ON messages (final_time) WHERE final_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox (
-    delivery_id INTEGER PRIMARY KEY, system_id TEXT NOT NULL,
-    source_ton INTEGER, source_npi INTEGER, source_addr TEXT, dest_ton INTEGER, dest_npi INTEGER, dest_addr TEXT,
-    esm_class INTEGER, protocol_id INTEGER, priority_flag INTEGER, data_coding INTEGER, short_message BLOB,
-    service_type TEXT, tlvs TEXT, kind TEXT
+    delivery_id INTEGER PRIMARY KEY,
+    record BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
@@ -105,22 +114,21 @@ CREATE TABLE IF NOT EXISTS opt_outs (
 #: load a per-row handover throttled the writer and the event loop alike).  Chunks are powers of two up to
 #: this many rows, so only a few statement texts exist (the sqlite3 module caches them).
 _CHUNK_ROWS = 512
-_UPSERT_MESSAGES_HEAD = f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES "
-#: A message saved again keeps its row and rowid; every column takes the new value (as INSERT OR REPLACE did).
-_UPSERT_MESSAGES_TAIL = " ON CONFLICT(message_id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in _MESSAGE_COLUMNS[1:]
-)
-_INSERT_DELIVERIES_HEAD = f"INSERT OR REPLACE INTO outbox ({', '.join(_DELIVERY_COLUMNS)}) VALUES "
+_UPSERT_MESSAGES_HEAD = "INSERT INTO messages (message_id, final_time, record) VALUES "
+#: A message saved again keeps its row and rowid (load order is insertion order).
+_UPSERT_MESSAGES_TAIL = (" ON CONFLICT(message_id) DO UPDATE SET final_time = excluded.final_time,"
+                         " record = excluded.record")
+_INSERT_DELIVERIES_HEAD = "INSERT OR REPLACE INTO outbox (delivery_id, record) VALUES "
 _DELETE_DELIVERIES_HEAD = "DELETE FROM outbox WHERE delivery_id IN ("
 _statements: dict[tuple[str, int, int, str], str] = {}
 
 
 def _write_rows(
-    conn: sqlite3.Connection, head: str, width: int, rows: list[tuple[Any, ...]], tail: str = "",
+    conn: sqlite3.Connection, head: str, width: int, rows: list[Any], tail: str = "",
     group: str | None = None,
 ) -> None:
-    """Execute ``head`` + ``k`` value groups + ``tail`` over ``rows`` (tuples of ``width`` values) in chunks
-    of ``k`` rows (powers of two up to :data:`_CHUNK_ROWS`)."""
+    """Execute ``head`` + ``k`` value groups + ``tail`` over ``rows`` (tuples of ``width`` values; plain
+    values when ``width`` is 1) in chunks of ``k`` rows (powers of two up to :data:`_CHUNK_ROWS`)."""
     chain = itertools.chain.from_iterable
     n = len(rows)
     i = 0
@@ -132,128 +140,111 @@ def _write_rows(
         if sql is None:
             one = group or f"({', '.join('?' * width)})"
             sql = _statements[key] = head + ", ".join([one] * k) + tail
-        conn.execute(sql, list(chain(rows[i:i + k])) if width > 1 else [r[0] for r in rows[i:i + k]])
+        conn.execute(sql, list(chain(rows[i:i + k])) if width > 1 else rows[i:i + k])
         i += k
 
 
-_SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages ORDER BY rowid"
-_SELECT_MESSAGES_BY_ID = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE message_id IN "
-_SELECT_DELIVERIES = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM outbox ORDER BY delivery_id"
+_SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
+_SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WHERE message_id IN "
+_SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
 _DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
-_json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  (what json.dumps uses for str)
-_isfinite = math.isfinite
+#: What reading back a damaged row can raise (it is logged and skipped).
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, EOFError, pickle.UnpicklingError)
 
 
 # -- records <-> rows ---------------------------------------------------------------------------------------
 
+_dumps = functools.partial(pickle.dumps, protocol=5)
 
-def _tlv_value_to_json(value: Any) -> list[Any]:
-    if isinstance(value, bool):
-        return ["i", int(value)]
+
+def _enum_classes() -> dict[tuple[str, str], type]:
+    """The int enums of the SMPP constants, by (module, name): the only classes a record may name (a field
+    the codec typed as an enum, e.g. a TLV tag, is stored as that enum and comes back equal)."""
+    import enum
+
+    from smsc.smpp import constants
+
+    return {
+        (value.__module__, value.__qualname__): value
+        for value in vars(constants).values()
+        if isinstance(value, type) and issubclass(value, enum.Enum) and issubclass(value, int)
+    }
+
+
+class _RecordUnpickler(pickle.Unpickler):
+    """Reads a record and nothing else: a class other than the SMPP int enums is refused (a record never names
+    one, so a file changed by hand cannot make smsc import or call anything)."""
+
+    allowed: dict[tuple[str, str], type] | None = None
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = _RecordUnpickler.allowed
+        if allowed is None:
+            allowed = _RecordUnpickler.allowed = _enum_classes()
+        found = allowed.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"a stored record may not name {module}.{name}")
+        return found
+
+
+def _loads(data: bytes) -> Any:
+    return _RecordUnpickler(io.BytesIO(data)).load()
+
+
+_PLAIN = (int, str, bytes, type(None))
+
+
+def _plain_tlv(value: Any) -> Any:
+    """A TLV value as a built-in type (bool and int subclasses as int, bytes-likes as bytes, sequences as
+    lists), so it pickles without naming a class.
+
+    Raises:
+        TypeError: a value of another type (the store cannot read it back).
+    """
     if isinstance(value, int):
-        return ["i", int(value)]
+        return int(value)
     if isinstance(value, str):
-        return ["s", value]
+        return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return ["b", bytes(value).hex()]
+        return bytes(value)
     if isinstance(value, (list, tuple)):
-        return ["l", [_tlv_value_to_json(v) for v in value]]
+        return [_plain_tlv(v) for v in value]
     if value is None:
-        return ["n", None]
+        return None
     raise TypeError(f"cannot store a TLV value of type {type(value).__name__}")
 
 
-def _tlv_value_from_json(item: list[Any]) -> Any:
-    kind, value = item
-    if kind == "i":
-        return int(value)
-    if kind == "s":
-        return str(value)
-    if kind == "b":
-        return bytes.fromhex(value)
-    if kind == "l":
-        return [_tlv_value_from_json(v) for v in value]
-    if kind == "n":
-        return None
-    raise ValueError(f"unknown TLV value kind {kind!r}")
-
-
-def tlvs_to_text(tlvs: dict[int, Any]) -> str | None:
-    """TLVs as JSON ``[[tag, kind, value], ...]`` (kind i/s/b/l/n, bytes in hex), None when there are none.
-
-    Plain ints, strings and bytes (every TLV of a receipt) are written directly; other values go through
-    :func:`json.dumps`.  The text is the same either way (a property test checks it).
-    """
+def _tlvs_record(tlvs: dict[int, Any]) -> dict[int, Any] | None:
+    """The TLVs to pickle (None when there are none): a copy with int tags and built-in values (the common
+    case, plain ints, strings and bytes, costs one pass)."""
     if not tlvs:
         return None
-    parts = []
-    for tag, value in tlvs.items():
-        kind = type(value)
-        if kind is int:
-            parts.append(f'[{int(tag)},"i",{value}]')
-        elif kind is str:
-            parts.append(f'[{int(tag)},"s",{_json_str(value)}]')
-        elif kind is bytes:
-            parts.append(f'[{int(tag)},"b","{value.hex()}"]')
-        else:
-            parts.append(json.dumps([int(tag), *_tlv_value_to_json(value)], separators=(",", ":")))
-    return f"[{','.join(parts)}]"
+    plain = _PLAIN
+    if all(type(t) is int and type(v) in plain for t, v in tlvs.items()):
+        return dict(tlvs)
+    return {int(t): (v if type(v) in plain else _plain_tlv(v)) for t, v in tlvs.items()}
 
 
-#: JSON text of each attempt outcome word ("delivered" -> '"delivered"').
-_OUTCOME_JSON: dict[str, str] = {}
-
-
-def attempts_to_text(attempts: list[Attempt]) -> str | None:
-    """Attempts as JSON ``[[time, outcome, err], ...]``, None when there are none (same text as
-    ``json.dumps`` with compact separators; finite float times and int errors are written directly)."""
-    if not attempts:
-        return None
-    parts = []
-    for a in attempts:
-        t = a.time
-        err = a.err
-        if type(t) is not float or not _isfinite(t) or type(err) is not int:
-            return json.dumps([[x.time, x.outcome, x.err] for x in attempts], separators=(",", ":"))
-        word = _OUTCOME_JSON.get(a.outcome)
-        if word is None:
-            word = _OUTCOME_JSON[a.outcome] = json.dumps(a.outcome)
-        parts.append(f"[{t!r},{word},{err}]")
-    return f"[{','.join(parts)}]"
-
-
-def tlvs_from_text(text: str | None) -> dict[int, Any]:
-    """Inverse of :func:`tlvs_to_text`.
-
-    Raises:
-        ValueError: the text is not a stored TLV list.
-    """
-    if not text:
-        return {}
-    return {int(tag): _tlv_value_from_json([kind, value]) for tag, kind, value in json.loads(text)}
-
-
-def message_to_row(message: Message) -> tuple[Any, ...]:
-    """The row a message is stored as (columns :data:`_MESSAGE_COLUMNS`), a snapshot of it now."""
+def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
+    """The row a message is stored as, ``(message_id, final_time, record)``: a snapshot of it now."""
     source = message.source
     destination = message.destination
     attempts = message.attempts
-    return (
-        message.message_id, message.system_id, source.ton, source.npi, source.addr,
-        destination.ton, destination.npi, destination.addr, message.destination_e164, message.carrier,
-        message.service_type, message.esm_class, message.protocol_id, message.priority_flag,
-        message.registered_delivery, message.data_coding, message.short_message,
-        tlvs_to_text(message.tlvs) if message.tlvs else None,
-        message.submit_time, message.schedule_time, message.expiry_time, int(message.state), message.final_time,
-        message.error_code, message.network_error_code, message.next_attempt_time,
-        attempts_to_text(attempts) if attempts else None,
+    tlvs = message.tlvs
+    return message.message_id, message.final_time, _dumps((
+        message.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
+        destination.addr, message.destination_e164, message.carrier, message.service_type, message.esm_class,
+        message.protocol_id, message.priority_flag, message.registered_delivery, message.data_coding,
+        message.short_message, _tlvs_record(tlvs) if tlvs else None, message.submit_time, message.schedule_time,
+        message.expiry_time, int(message.state), message.error_code, message.network_error_code,
+        message.next_attempt_time, [(a.time, a.outcome, a.err) for a in attempts] if attempts else None,
         message.submitted_count, message.multi_id,
-    )
+    ))
 
 
 _addresses: dict[tuple[int, int, str], Address] = {}
@@ -277,16 +268,15 @@ def _address(ton: int, npi: int, addr: str) -> Address:
     return address
 
 
-def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
-    """Inverse of :func:`message_to_row`.
-
-    Raises:
-        ValueError, TypeError: the row is not a stored message.
-    """
-    (message_id, system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, e164, carrier,
-     service_type, esm_class, protocol_id, priority_flag, registered_delivery, data_coding, short_message, tlvs,
-     submit_time, schedule_time, expiry_time, state, final_time, error_code, nec, next_attempt_time, attempts,
-     submitted_count, multi_id) = row
+def _message(
+    message_id: str, system_id: str, source_ton: int, source_npi: int, source_addr: str, dest_ton: int,
+    dest_npi: int, dest_addr: str, e164: str, carrier: str, service_type: str, esm_class: int, protocol_id: int,
+    priority_flag: int, registered_delivery: int, data_coding: int, short_message: bytes | None,
+    tlvs: dict[int, Any], submit_time: float, schedule_time: float | None, expiry_time: float, state: int,
+    final_time: float | None, error_code: int, nec: bytes | None, next_attempt_time: float | None,
+    attempts: list[tuple[float, str, int]], submitted_count: int, multi_id: str | None,
+) -> Message:
+    """A Message from its fields as stored (both schema versions), sharing interned texts and addresses."""
     m = _new(Message)  # every field set below (the round-trip tests compare whole records)
     m.message_id = message_id
     m.system_id = _intern(system_id)
@@ -301,7 +291,7 @@ def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
     m.registered_delivery = registered_delivery
     m.data_coding = data_coding
     m.short_message = bytes(short_message or b"")
-    m.tlvs = tlvs_from_text(tlvs) if tlvs else {}
+    m.tlvs = tlvs
     m.submit_time = submit_time
     m.schedule_time = schedule_time
     m.expiry_time = expiry_time
@@ -310,36 +300,153 @@ def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
     m.error_code = error_code
     m.network_error_code = None if nec is None else bytes(nec)
     m.next_attempt_time = next_attempt_time
-    m.attempts = [Attempt(time=t, outcome=o, err=e) for t, o, e in json.loads(attempts)] if attempts else []
+    m.attempts = [Attempt(time=t, outcome=o, err=e) for t, o, e in attempts] if attempts else []
     m.submitted_count = submitted_count
     m.multi_id = multi_id or ""
     return m
 
 
-def delivery_to_row(delivery: Delivery) -> tuple[Any, ...]:
-    """The row an outbox entry is stored as (columns :data:`_DELIVERY_COLUMNS`)."""
-    source = delivery.source
-    destination = delivery.destination
-    return (
-        delivery.delivery_id, delivery.system_id, source.ton, source.npi, source.addr,
-        destination.ton, destination.npi, destination.addr, delivery.esm_class, delivery.protocol_id,
-        delivery.priority_flag, delivery.data_coding, delivery.short_message, delivery.service_type,
-        tlvs_to_text(delivery.tlvs), delivery.kind,
+def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
+    """Inverse of :func:`message_to_row`.
+
+    Raises:
+        ValueError, TypeError, pickle.UnpicklingError: the row is not a stored message.
+    """
+    message_id, final_time, record = row
+    (system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, e164, carrier, service_type,
+     esm_class, protocol_id, priority_flag, registered_delivery, data_coding, short_message, tlvs, submit_time,
+     schedule_time, expiry_time, state, error_code, nec, next_attempt_time, attempts, submitted_count,
+     multi_id) = _loads(record)
+    if type(message_id) is not str:
+        raise TypeError(f"message_id {message_id!r} is not text")
+    return _message(
+        message_id, system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, e164, carrier,
+        service_type, esm_class, protocol_id, priority_flag, registered_delivery, data_coding, short_message,
+        tlvs or {}, submit_time, schedule_time, expiry_time, state, final_time, error_code, nec,
+        next_attempt_time, attempts, submitted_count, multi_id,
     )
 
 
-def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
-    """Inverse of :func:`delivery_to_row`."""
-    (delivery_id, system_id, source_ton, source_npi, source_addr, dest_ton, dest_npi, dest_addr, esm_class,
-     protocol_id, priority_flag, data_coding, short_message, service_type, tlvs, kind) = row
+def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
+    """The row an outbox entry is stored as, ``(delivery_id, record)``."""
+    source = delivery.source
+    destination = delivery.destination
+    tlvs = delivery.tlvs
+    return delivery.delivery_id, _dumps((
+        delivery.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
+        destination.addr, delivery.esm_class, delivery.protocol_id, delivery.priority_flag, delivery.data_coding,
+        delivery.short_message, delivery.service_type, _tlvs_record(tlvs) if tlvs else None, delivery.kind,
+    ))
+
+
+def _delivery(
+    delivery_id: int, system_id: str, source_ton: int, source_npi: int, source_addr: str, dest_ton: int,
+    dest_npi: int, dest_addr: str, esm_class: int, protocol_id: int, priority_flag: int, data_coding: int,
+    short_message: bytes | None, service_type: str, tlvs: dict[int, Any], kind: str,
+) -> Delivery:
     return Delivery(
         delivery_id=delivery_id, system_id=system_id,
         source=Address(ton=source_ton, npi=source_npi, addr=source_addr),
         destination=Address(ton=dest_ton, npi=dest_npi, addr=dest_addr),
         esm_class=esm_class, protocol_id=protocol_id, priority_flag=priority_flag, data_coding=data_coding,
-        short_message=bytes(short_message or b""), service_type=service_type, tlvs=tlvs_from_text(tlvs), kind=kind,
+        short_message=bytes(short_message or b""), service_type=service_type, tlvs=tlvs, kind=kind,
     )
 
+
+def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
+    """Inverse of :func:`delivery_to_row`.
+
+    Raises:
+        ValueError, TypeError, pickle.UnpicklingError: the row is not a stored outbox entry.
+    """
+    delivery_id, record = row
+    fields = _loads(record)
+    if type(delivery_id) is not int:
+        raise TypeError(f"delivery_id {delivery_id!r} is not an integer")
+    *head, tlvs, kind = fields
+    return _delivery(delivery_id, *head, tlvs or {}, kind)
+
+
+# -- schema v2 (a column per field), read once to migrate --------------------------------------------------
+
+
+def _tlv_value_from_json(item: list[Any]) -> Any:
+    kind, value = item
+    if kind == "i":
+        return int(value)
+    if kind == "s":
+        return str(value)
+    if kind == "b":
+        return bytes.fromhex(value)
+    if kind == "l":
+        return [_tlv_value_from_json(v) for v in value]
+    if kind == "n":
+        return None
+    raise ValueError(f"unknown TLV value kind {kind!r}")
+
+
+def tlvs_from_text(text: str | None) -> dict[int, Any]:
+    """TLVs from schema v2's JSON text ``[[tag, kind, value], ...]`` (kind i/s/b/l/n, bytes in hex).
+
+    Raises:
+        ValueError: the text is not a stored TLV list.
+    """
+    if not text:
+        return {}
+    return {int(tag): _tlv_value_from_json([kind, value]) for tag, kind, value in json.loads(text)}
+
+
+def _message_from_v2_row(row: tuple[Any, ...]) -> Message:
+    *head, tlvs, submit_time, schedule_time, expiry_time, state, final_time, error_code, nec, nat, attempts, \
+        submitted_count, multi_id = row
+    return _message(
+        *head, tlvs_from_text(tlvs), submit_time, schedule_time, expiry_time, state, final_time, error_code, nec,
+        nat, json.loads(attempts) if attempts else [], submitted_count, multi_id,
+    )
+
+
+def _delivery_from_v2_row(row: tuple[Any, ...]) -> Delivery:
+    *head, tlvs, kind = row
+    return _delivery(*head, tlvs_from_text(tlvs), kind)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Rewrite a schema v2 file (a column per field) as v3 (a record per row), in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE messages RENAME TO messages_v2")
+        conn.execute("ALTER TABLE outbox RENAME TO outbox_v2")
+        conn.execute("DROP INDEX IF EXISTS messages_final_time")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        moved = skipped = 0
+        select = f"SELECT {', '.join(_V2_MESSAGE_COLUMNS)} FROM messages_v2 ORDER BY rowid"
+        for row in conn.execute(select).fetchall():
+            try:
+                new = message_to_row(_message_from_v2_row(row))
+            except _UNREADABLE:
+                skipped += 1
+                continue
+            conn.execute(f"{_UPSERT_MESSAGES_HEAD}(?, ?, ?){_UPSERT_MESSAGES_TAIL}", new)
+            moved += 1
+        select = f"SELECT {', '.join(_V2_DELIVERY_COLUMNS)} FROM outbox_v2 ORDER BY delivery_id"
+        for row in conn.execute(select).fetchall():
+            try:
+                new = delivery_to_row(_delivery_from_v2_row(row))
+            except _UNREADABLE:
+                skipped += 1
+                continue
+            conn.execute(f"{_INSERT_DELIVERIES_HEAD}(?, ?)", new)
+            moved += 1
+        conn.execute("DROP TABLE messages_v2")
+        conn.execute("DROP TABLE outbox_v2")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("store_migrated", from_version=2, to_version=SCHEMA_VERSION, rows=moved, skipped=skipped)
 
 # -- the store ----------------------------------------------------------------------------------------------
 
@@ -352,8 +459,9 @@ class _Batch:
         self.messages: dict[str, tuple[Any, ...]] = {}
         #: load_messages_later requests: (message_ids, callback), done by the writer after the batch's writes.
         self.reads: list[tuple[list[str], Callable[[list[Message]], None]]] = []
-        self.inserts: list[tuple[Any, ...]] = []
-        self.deletes: list[tuple[int]] = []
+        #: delivery_id -> row; an entry deleted before it was written is dropped from here (see delete_delivery).
+        self.inserts: dict[int, tuple[int, bytes]] = {}
+        self.deletes: list[int] = []
         self.counters: tuple[int, int] | None = None
         self.prune: float | None = None
         self.callbacks: list[Callable[[], None]] = []
@@ -370,7 +478,11 @@ class _Batch:
 
     def merge(self, other: _Batch) -> None:
         self.messages.update(other.messages)
-        self.inserts.extend(other.inserts)
+        inserts = self.inserts
+        if other.deletes and inserts:
+            for delivery_id in other.deletes:
+                inserts.pop(delivery_id, None)
+        inserts.update(other.inserts)
         self.deletes.extend(other.deletes)
         if other.counters is not None:
             self.counters = other.counters
@@ -418,7 +530,10 @@ class SqliteStore:
             ``on_durable`` callbacks; when None the store writes inline on the caller's thread.
         call_soon: ``loop.call_soon`` of that loop (default: taken from ``call_soon_threadsafe``'s loop).  The
             commits of one loop tick are handed to the writer together, once, at the end of the tick; without
-            it every ``commit`` hands its batch over at once.
+            it every ``commit`` hands its batch over at once.  Given without ``call_soon_threadsafe``, the store
+            writes on the loop thread, one transaction per loop tick (at its end, through ``call_soon``), and
+            calls the tick's ``on_durable`` callbacks right after it (group commit without a thread: the
+            engine benchmark, single-threaded tools).
 
     Raises:
         ValueError: ``synchronous`` is not NORMAL or FULL.
@@ -474,6 +589,9 @@ class SqliteStore:
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 2:
+            _migrate_v2(conn)
+            return
         if version not in (0, SCHEMA_VERSION):
             raise sqlite3.DatabaseError(
                 f"store schema version {version} is not the one this smsc writes ({SCHEMA_VERSION}): "
@@ -495,13 +613,13 @@ class SqliteStore:
             for row in conn.execute(_SELECT_MESSAGES):
                 try:
                     messages.append(message_from_row(row))
-                except (ValueError, TypeError, KeyError):
+                except _UNREADABLE:
                     log.exception("store_row_unreadable", table="messages", key=row[0])
             deliveries: list[Delivery] = []
             for row in conn.execute(_SELECT_DELIVERIES):
                 try:
                     deliveries.append(delivery_from_row(row))
-                except (ValueError, TypeError, KeyError):
+                except _UNREADABLE:
                     log.exception("store_row_unreadable", table="outbox", key=row[0])
             counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
         finally:
@@ -561,7 +679,13 @@ class SqliteStore:
         if self._closing:
             raise RuntimeError("read on a closed SqliteStore")
         if self._inline is not None:
-            callback(self._read(self._inline, message_ids))
+            if self._call_soon is None:
+                callback(self._read(self._inline, message_ids))
+                return
+            self._local.reads.append((message_ids, callback))  # after the writes committed so far
+            if not self._handover_scheduled:
+                self._handover_scheduled = True
+                self._call_soon(self._flush_inline)
             return
         with self._cond:
             self._shared.reads.append((message_ids, callback))
@@ -576,7 +700,7 @@ class SqliteStore:
             for row in conn.execute(sql, chunk).fetchall():
                 try:
                     found[row[0]] = message_from_row(row)
-                except (ValueError, TypeError, KeyError):
+                except _UNREADABLE:
                     log.exception("store_row_unreadable", table="messages", key=row[0])
         return [found[i] for i in message_ids if i in found]
 
@@ -588,11 +712,15 @@ class SqliteStore:
 
     def save_delivery(self, delivery: Delivery) -> None:
         """Insert an outbox entry in the pending batch."""
-        self._local.inserts.append(delivery_to_row(delivery))
+        self._local.inserts[delivery.delivery_id] = delivery_to_row(delivery)
 
     def delete_delivery(self, delivery_id: int) -> None:
-        """Delete an outbox entry in the pending batch."""
-        self._local.deletes.append((delivery_id,))
+        """Delete an outbox entry in the pending batch.  An entry added and deleted between two writes is
+        never written (the delete still goes out, in case an older row with that id is on disk)."""
+        local = self._local
+        if local.inserts:
+            local.inserts.pop(delivery_id, None)
+        local.deletes.append(delivery_id)
 
     def save_counters(self, next_message_number: int, next_delivery_id: int) -> None:
         """Record the id counters in the pending batch."""
@@ -612,10 +740,12 @@ class SqliteStore:
         if self._closing:
             raise RuntimeError("commit on a closed SqliteStore")
         if self._inline is not None:
-            batch, self._local = self._local, _Batch()
-            batch.callbacks.append(on_durable)
-            self._write(self._inline, batch)
-            _run_all(batch.callbacks)
+            self._local.callbacks.append(on_durable)
+            if self._call_soon is None:
+                self._flush_inline()
+            elif not self._handover_scheduled:
+                self._handover_scheduled = True
+                self._call_soon(self._flush_inline)
             return
         self._local.callbacks.append(on_durable)
         if self._call_soon is None:
@@ -623,6 +753,18 @@ class SqliteStore:
         elif not self._handover_scheduled:
             self._handover_scheduled = True
             self._call_soon(self._handover)
+
+    def _flush_inline(self) -> None:
+        """Inline mode: write what was committed (this loop tick, with ``call_soon``) in one transaction on
+        this thread, then run its callbacks."""
+        self._handover_scheduled = False
+        if self._inline is None:
+            return
+        batch, self._local = self._local, _Batch()
+        self._write(self._inline, batch)
+        _run_all(batch.callbacks)
+        for message_ids, callback in batch.reads:
+            callback(self._read(self._inline, message_ids))
 
     def _handover(self) -> None:
         """Give everything committed in this loop tick to the writer as one batch."""
@@ -647,10 +789,9 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if batch.messages:
-                        _write_rows(conn, _UPSERT_MESSAGES_HEAD, len(_MESSAGE_COLUMNS), list(batch.messages.values()),
-                                    _UPSERT_MESSAGES_TAIL)
+                        _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
                     if batch.inserts:
-                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, len(_DELIVERY_COLUMNS), batch.inserts)
+                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, 2, list(batch.inserts.values()))
                     if batch.deletes:
                         _write_rows(conn, _DELETE_DELIVERIES_HEAD, 1, batch.deletes, ")", group="?")
                     if batch.counters is not None:
@@ -739,6 +880,8 @@ class SqliteStore:
                 self._write(self._inline, leftover)
             self._inline.close()
             self._inline = None
+            if leftover.callbacks and self._call_soon is not None:  # tick mode: committed, not yet handed back
+                self._call_soon(_run_all, leftover.callbacks)
         else:
             with self._cond:
                 self._shared.merge(leftover)
