@@ -26,7 +26,7 @@ import structlog
 
 from smsc.core.clock import Clock
 from smsc.core.ids import IdPacker
-from smsc.core.message import Attempt, Message
+from smsc.core.message import Message, new_attempt
 from smsc.core.mo import MoService
 from smsc.core.receipts import Receipts, wants_receipt
 from smsc.core.scheduler import Scheduler
@@ -95,6 +95,7 @@ class AttemptMachine:
         )
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
         self._outcome_due = self._on_outcome_due
+        self._now = clock.now
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
 
@@ -136,6 +137,26 @@ class AttemptMachine:
                 self.waits.wait_absent(track, handsets.next_online(msg.destination_e164, now))
                 return
         self._enqueue(track, alerted=False)
+
+    def start(self, track: Track) -> None:
+        """A just-accepted message is on disk: :meth:`resume`, with the common case (due now, a carrier
+        without a capacity limit, no handset known absent) attempted here without the layers between."""
+        msg = track.msg
+        carrier = track.carrier
+        now = self._now()
+        if (carrier is None or now >= msg.expiry_time or carrier.capacity or self.waits.absent
+                or msg.schedule_time is not None or msg.next_attempt_time is not None or msg.attempts):
+            self.resume(track)
+            return
+        outcome = carrier.attempt(msg.destination_e164, now, self.rng)
+        stats = self.stats
+        stats.attempts += 1
+        stats.in_flight += 1
+        track.phase = "inflight"
+        gen = track.gen = track.gen + 1
+        latency = outcome.latency
+        self.scheduler.call_at_batched(now + latency if latency > 0.0 else now, self._outcome_due,
+                                       (track, gen, outcome))
 
     def _set_timer(self, track: Track, phase: str, when: float, callback: Callable[[Any], None]) -> None:
         track.phase = phase
@@ -225,21 +246,43 @@ class AttemptMachine:
         if track.gen != gen:
             return
         track.timer = None
-        self.stats.in_flight -= 1
-        track.phase = "outcome"
+        stats = self.stats
+        stats.in_flight -= 1
         msg = track.msg
-        now = self.clock.now()
+        now = self._now()
         kind = outcome.kind
         err = int(outcome.err or 0)
+        if kind == "delivered":
+            # finalise(track, DELIVERED, 0, None, outcome=None), written out: the path of nearly every message.
+            msg.attempts.append(new_attempt(now, kind, err))
+            track.gen = gen + 1
+            track.phase = "detached"
+            msg.state = _DELIVERED
+            msg.final_time = now
+            msg.error_code = 0
+            msg.network_error_code = None
+            msg.next_attempt_time = None
+            index = self.index
+            index.unregister(track)
+            stats.waiting = len(index.tracks) + index.evicted
+            stats.delivered += 1
+            index.retain_final(msg)
+            self.store.save_message(msg)
+            wanted = msg.registered_delivery & 0x03
+            carrier = track.carrier
+            if wanted == 1 or wanted == 3:
+                self.receipts.queue(msg, carrier, intermediate=False)  # commits with the delivery
+            else:
+                self._commit(_nothing)
+            if carrier is not None and getattr(carrier.handsets, "may_auto_reply", True):
+                self.mo.auto_replies(msg, carrier)
+            return
+        track.phase = "outcome"
         nec = outcome.network_error_code
-        msg.attempts.append(Attempt(time=now, outcome=kind, err=err))
+        msg.attempts.append(new_attempt(now, kind, err))
         final_state = _FINAL_BY_KIND.get(kind)
         if final_state is not None:
-            if final_state is _DELIVERED:
-                self.finalise(track, final_state, 0, None, outcome=None)
-                self.mo.auto_replies(msg, track.carrier)
-            else:
-                self.finalise(track, final_state, err, nec, outcome=None)
+            self.finalise(track, final_state, err, nec, outcome=None)
             return
         if kind not in ("absent", "temporary"):
             log.warning("unknown_outcome", kind=kind, message_id=msg.message_id)
@@ -294,7 +337,7 @@ class AttemptMachine:
         msg = track.msg
         now = self.clock.now()
         if outcome is not None:
-            msg.attempts.append(Attempt(time=now, outcome=outcome, err=err))
+            msg.attempts.append(new_attempt(now, outcome, err))
         msg.state = state
         msg.final_time = now
         msg.error_code = err

@@ -145,6 +145,14 @@ class Carrier:
             return SubmitRule(status=status, delay=0.0)
         return None
 
+    def accepts_plainly(self, e164: str) -> bool:
+        """True when :meth:`submit_rule` answers None for ``e164`` now and always will: no rule gives it a
+        ``submit`` answer and no opt-out submit status could refuse it (rules never change after start)."""
+        if self._opt_out_status is not None:
+            return False
+        rule = self.handsets.rule_for(e164)
+        return rule is None or rule.submit is None
+
     def draw_outcome(self, rng: Any) -> OutcomeSpec:
         """One outcome from the weighted mix (one ``rng.random()`` call)."""
         if len(self._mix) == 1:

@@ -65,6 +65,21 @@ class MessageIdGenerator:
         #: id(format) -> (format, modulus, spec); formats live in the config for the whole run.
         self._compiled: dict[int, tuple[IdFormat, int, str]] = {}
 
+    def compiled(self, fmt: IdFormat | None) -> tuple[int, str]:
+        """(modulus, format spec) of ``fmt`` (the default format when None): ``format(n % modulus, spec)`` is
+        the id of number ``n``; lets a caller that sends many messages one way write ids without a lookup.
+
+        Raises:
+            ValueError: ``fmt`` is not a valid format (see :func:`format_message_id`).
+        """
+        if fmt is None or fmt is self.default_format:
+            return self._default
+        entry = self._compiled.get(id(fmt))
+        if entry is None or entry[0] is not fmt:
+            entry = (fmt, *_compile(fmt))
+            self._compiled[id(fmt)] = entry
+        return entry[1], entry[2]
+
     def next_id(self, fmt: IdFormat | None = None) -> str:
         """A new message_id in ``fmt`` (the server's default format when None).
 

@@ -123,3 +123,13 @@ def accepted_message(
     m.submitted_count = submitted_count
     m.multi_id = multi_id
     return m
+
+
+def new_attempt(time: float, outcome: str, err: int) -> Attempt:
+    """``Attempt(time=time, outcome=outcome, err=err)`` without the keyword-only constructor (one per
+    attempt); ``tests/unit`` checks that it sets every field."""
+    a = _new(Attempt)
+    a.time = time
+    a.outcome = outcome
+    a.err = err
+    return a

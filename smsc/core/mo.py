@@ -39,7 +39,7 @@ log = structlog.get_logger("smsc.core")
 #: MO destinations of at most this many digits are short codes (TON 3 network specific, NPI 0).
 _SHORT_CODE_MAX_DIGITS = 8
 #: Handsets whose last MT sender is remembered (least recently used forgotten first).
-_LAST_MT_MAX = 1_000_000
+LAST_MT_MAX = 1_000_000
 
 
 class MoService:
@@ -69,7 +69,7 @@ class MoService:
         self._national_prefix = national_prefix
         #: handset -> system_id of its last MT, least recently used first (a plain dict keeps insertion
         #: order and is smaller and faster than an OrderedDict).
-        self._last_mt: dict[str, str] = {}
+        self.last_mt: dict[str, str] = {}
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
 
@@ -133,7 +133,7 @@ class MoService:
         target = self.router.mo_target(destination)
         if target:
             return target
-        return self._last_mt.get(source_e164, "")
+        return self.last_mt.get(source_e164, "")
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:
@@ -145,8 +145,8 @@ class MoService:
 
     def remember_sender(self, e164: str, system_id: str) -> None:
         """``system_id`` sent MT to ``e164``: an MO from that handset without an MO route goes back there."""
-        last = self._last_mt
-        if last.pop(e164, None) is None and len(last) >= _LAST_MT_MAX:
+        last = self.last_mt
+        if last.pop(e164, None) is None and len(last) >= LAST_MT_MAX:
             del last[next(iter(last))]
         last[e164] = system_id
 

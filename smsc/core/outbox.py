@@ -91,6 +91,11 @@ class Outbox:
         self._leased: dict[int, Delivery] = {}
         self._waiting: dict[int, Delivery] = {}  # durable-pending or in backoff
         self._failures: dict[int, int] = {}
+        #: Deliveries added whose commit has not called back yet, oldest first.
+        self._adding: deque[Delivery] = deque()
+        self._release_next = self._release_next  # type: ignore[method-assign]  # one bound method
+        self._save_delivery = store.save_delivery
+        self._delete_delivery = store.delete_delivery
         #: Counters; any object with the four ``deliveries_*`` int attributes may replace it (the SMSC puts
         #: its own stats here so that metrics see one object).
         self.stats: Any = OutboxStats()
@@ -107,8 +112,11 @@ class Outbox:
         """Save ``delivery``; it is offered to the gateway once the store has made it durable."""
         self.stats.deliveries_queued += 1
         self._waiting[delivery.delivery_id] = delivery
-        self._store.save_delivery(delivery)
-        self._commit(lambda: self._release(delivery))
+        self._save_delivery(delivery)
+        # The store calls back in the order it was given: the n-th _release_next releases the n-th delivery
+        # added (one shared bound method instead of a closure per delivery).
+        self._adding.append(delivery)
+        self._commit(self._release_next)
 
     def restore(self, deliveries: list[Delivery]) -> None:
         """Make deliveries read back from the store available at once (start of a restarted SMSC)."""
@@ -125,14 +133,19 @@ class Outbox:
         for system_id in woken:
             self._wake(system_id)
 
-    def _release(self, delivery: Delivery) -> None:
+    def _release_next(self) -> None:
+        """The oldest delivery added and not yet released is durable: it becomes available."""
+        delivery = self._adding.popleft()
         if self._waiting.pop(delivery.delivery_id, None) is None:
             return
-        queue = self._queues.get(delivery.system_id)
+        system_id = delivery.system_id
+        queue = self._queues.get(system_id)
         if queue is None:
-            queue = self._queues[delivery.system_id] = deque()
+            queue = self._queues[system_id] = deque()
         queue.append(delivery)
-        self._wake(delivery.system_id)
+        on_available = self.on_available
+        if on_available is not None:
+            on_available(system_id)
 
     def _wake(self, system_id: str) -> None:
         if self.on_available is not None:
@@ -145,23 +158,27 @@ class Outbox:
         queue = self._queues.get(system_id)
         if not queue or limit <= 0:
             return []
-        taken: list[Delivery] = []
         leased = self._leased
-        while queue and len(taken) < limit:
-            delivery = queue.popleft()
+        if len(queue) <= limit:
+            taken = list(queue)
+            queue.clear()
+        else:
+            popleft = queue.popleft
+            taken = [popleft() for _ in range(limit)]
+        for delivery in taken:
             leased[delivery.delivery_id] = delivery
-            taken.append(delivery)
         return taken
 
     def acked(self, delivery_id: int, status: int) -> bool:
         """The ESME answered deliver_sm_resp with ``status``; False if the delivery was not leased."""
-        if status != CommandStatus.ESME_ROK and status not in _PERMANENT:
+        if status and status not in _PERMANENT:
             return self.failed(delivery_id)
         delivery = self._leased.pop(delivery_id, None)
         if delivery is None:
             return False
-        self._failures.pop(delivery_id, None)
-        if status == CommandStatus.ESME_ROK:
+        if self._failures:
+            self._failures.pop(delivery_id, None)
+        if not status:
             self.stats.deliveries_acked += 1
         else:
             self.stats.deliveries_dropped += 1
@@ -169,7 +186,7 @@ class Outbox:
                 "delivery_dropped", delivery_id=delivery_id, kind=delivery.kind, system_id=delivery.system_id,
                 status=f"0x{status:08X}",
             )
-        self._store.delete_delivery(delivery_id)
+        self._delete_delivery(delivery_id)
         self._commit(_nothing)
         return True
 

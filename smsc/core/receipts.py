@@ -37,6 +37,7 @@ _TAG_PAYLOAD = int(Tag.message_payload)
 #: stat: word by message_state value (SMPP 3.4 Appendix B, Table B-2).
 _STAT = tuple(MessageState(v).stat for v in range(max(MessageState) + 1))
 _STATE = tuple(MessageState(v) for v in range(max(MessageState) + 1))
+_STATE_VALUE = tuple(range(max(MessageState) + 1))
 _TEXT_LABELS = ("text", "Text", "")
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
@@ -172,13 +173,17 @@ class Receipts:
         clock: the done date of an intermediate notification is now.
     """
 
-    __slots__ = ("outbox", "stats", "clock", "_styles")
+    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock) -> None:
         self.outbox = outbox
         self.stats = stats
         self.clock = clock
         self._styles: dict[int, _Style] = {}
+        #: The style of the last receipt (most load is one carrier).
+        self._last: _Style | None = None
+        #: (user data, data_coding, UDHI bit, style, text part) of the last receipt.
+        self._memo: tuple[Any, int, int, _Style, str] | None = None
 
     def _style(self, carrier: Any) -> _Style:
         source = getattr(carrier, "receipt", None)
@@ -190,27 +195,34 @@ class Receipts:
     def queue(self, msg: Message, carrier: Any, *, intermediate: bool) -> None:
         """Queue the receipt of ``msg`` in ``carrier``'s receipt style: its final receipt (``msg`` is final), or
         the intermediate notification of a first failed attempt (message_state ENROUTE, esm_class 0x20)."""
-        style = self._style(carrier)
+        source = getattr(carrier, "receipt", None)
+        style = self._last
+        if style is None or style.source is not source:
+            style = self._last = self._style(carrier)
         receipt_id = msg.multi_id or msg.message_id
         if intermediate:
             state = _ENROUTE
             done = self.clock.now()
         else:
-            state = _STATE[msg.state]
-            done = msg.final_time if msg.final_time is not None else self.clock.now()
+            state = msg.state
+            done = msg.final_time
+            if done is None:
+                done = self.clock.now()
         err = style.err_text(msg.error_code)
         count = msg.submitted_count
+        submit_time = msg.submit_time
+        submit_date = _date_cache.get(int(submit_time // 60)) or _date(submit_time)
+        done_date = _date_cache.get(int(done // 60)) or _date(done)
         body = (
             f"id:{receipt_id} sub:{_PAD3[count] if 0 <= count < 1000 else f'{count:03d}'} "
             f"dlvrd:{'001' if state == _DELIVERED else '000'} "
-            f"submit date:{_date(msg.submit_time)} done date:{_date(done)} stat:{_STAT[state]} err:{err}"
+            f"submit date:{submit_date} done date:{done_date} stat:{_STAT[state]} err:{err}"
+            f"{self._text_part(msg, style)}"
         )
-        if style.text_label:
-            body = f"{body} {style.text_label}:{mt_preview(msg)[:TEXT_LENGTH]}"
-        tlvs: dict[int, Any] = {}
         if style.receipted_id:
-            tlvs[_TAG_RECEIPTED_ID] = receipt_id
-        tlvs[_TAG_MESSAGE_STATE] = int(state)
+            tlvs: dict[int, Any] = {_TAG_RECEIPTED_ID: receipt_id, _TAG_MESSAGE_STATE: _STATE_VALUE[state]}
+        else:
+            tlvs = {_TAG_MESSAGE_STATE: _STATE_VALUE[state]}
         if msg.network_error_code is not None and state != _DELIVERED:
             tlvs[_TAG_NETWORK_ERROR] = msg.network_error_code
         if msg.tlvs:
@@ -218,15 +230,43 @@ class Receipts:
             if reference is not None:
                 tlvs[_TAG_USER_REF] = reference
         outbox = self.outbox
-        delivery = receipt_delivery(
-            outbox.new_delivery_id(), msg.system_id, msg.destination, msg.source,
-            _INTERMEDIATE_ESM if intermediate else _RECEIPT_ESM, body.encode("ascii", "replace"), tlvs,
-        )
+        delivery_id = outbox.next_delivery_id  # outbox.new_delivery_id(), written out
+        outbox.next_delivery_id = delivery_id + 1
+        # receipt_delivery(...), written out: one per message of a load test.
+        d = _new(Delivery)
+        d.delivery_id = delivery_id
+        d.system_id = msg.system_id
+        d.source = msg.destination
+        d.destination = msg.source
+        d.esm_class = _INTERMEDIATE_ESM if intermediate else _RECEIPT_ESM
+        d.protocol_id = 0
+        d.priority_flag = 0
+        d.data_coding = 0
+        d.short_message = body.encode("ascii", "replace")
+        d.service_type = ""
+        d.tlvs = tlvs
+        d.kind = "receipt"
         if intermediate:
             self.stats.intermediate_receipts += 1
         else:
             self.stats.receipts += 1
-        outbox.add(delivery)
+        outbox.add(d)
+
+    def _text_part(self, msg: Message, style: _Style) -> str:
+        """``" text:<preview>"`` in ``style`` ("" without a label); the last answer is remembered for the same
+        user data object (the SMSC interns short texts), data_coding, UDHI bit and style."""
+        label = style.text_label
+        if not label:
+            return ""
+        data = msg.short_message
+        udhi = msg.esm_class & _UDHI
+        memo = self._memo
+        if memo is not None and memo[0] is data and memo[1] == msg.data_coding and memo[2] == udhi \
+                and memo[3] is style and data:
+            return memo[4]
+        part = f" {label}:{mt_preview(msg)[:TEXT_LENGTH]}"
+        self._memo = (data, msg.data_coding, udhi, style, part)
+        return part
 
 
 def reference_text(msg: Message, carrier: Any, now: float, *, intermediate: bool) -> str:

@@ -46,7 +46,7 @@ from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
 from smsc.core.ids import IdPacker, MessageIdGenerator
 from smsc.core.message import Message, accepted_message
-from smsc.core.mo import MoService
+from smsc.core.mo import LAST_MT_MAX, MoService
 from smsc.core.numbers import normalise
 from smsc.core.outbox import Outbox
 from smsc.core.receipts import Receipts
@@ -78,6 +78,9 @@ _INTERN_MAX = 65_536
 _NO_TLVS: dict[int, Any] = {}
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
+
+
+_new = object.__new__
 
 
 def _nothing() -> None:
@@ -161,6 +164,10 @@ class Smsc:
             backlog=self._backlog, packer=IdPacker(config.server.message_id),
         )
         self._waits = self.machine.waits
+        self._now = clock.now
+        self._save_message = store.save_message
+        #: MO without a route goes back to the system_id that last sent MT to the number (shared with mo).
+        self._last_mt = self.mo.last_mt
 
     # == lifecycle ==============================================================================================
 
@@ -218,6 +225,7 @@ class Smsc:
     def set_gateway(self, gateway: DeliveryGateway) -> None:
         """Register who is woken when deliveries wait (the SMPP server's bind registry)."""
         self.gateway = gateway
+        self.outbox.on_available = gateway.wake  # no layer between the outbox and the gateway
 
     def advance(self, seconds: float, *, max_timers: int = 10_000_000) -> int:
         """Tests: move a :class:`FakeClock` forward by ``seconds``, running every due timer at its own time,
@@ -251,7 +259,16 @@ class Smsc:
         """submit_sm / data_sm (SMPP 3.4 sections 4.4, 4.7): replies status 0 and the message_id once the
         message is durable, or an error status (ESME_RINVPRTFLG, ESME_RINVREPFLAG, ESME_RINVSCHED,
         ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, or a carrier rule's status)."""
-        now = self.clock.now()
+        now = self._now()
+        if (submission.priority_flag <= 3 and not submission.replace_if_present_flag
+                and not submission.schedule_delivery_time and not submission.validity_period):
+            destination = submission.destination
+            routed = self._routes.get((destination.ton, destination.npi, destination.addr))
+            if routed is not None and routed[3] is not None:
+                index = self.index
+                if len(index.tracks) + index.evicted < self._max_waiting:
+                    self._submit_plain(submission, routed, reply, now)
+                    return
         try:
             if submission.priority_flag > 3 or submission.replace_if_present_flag > 1:
                 self._check_common(submission)
@@ -271,11 +288,65 @@ class Smsc:
         else:
             self._commit(lambda: self._accepted_now(track, reply, result))
 
+    def _submit_plain(
+        self, submission: Submission, routed: tuple[str, Any, Address, tuple[str, int, str] | None],
+        reply: Callable[[SubmitResult], None], now: float,
+    ) -> None:
+        """:meth:`submit` of the common request, written out: no schedule, validity, replace_if_present or
+        priority error; a destination routed before to a carrier with no submit-time rule for it; room in the
+        queue.  Does exactly what :meth:`_admit` would (tests/unit/test_core_fastpaths.py compares them)."""
+        e164, carrier, destination, lane = routed
+        carrier_name, modulus, spec = lane  # type: ignore[misc]
+        ids = self._ids
+        number = ids.next_number
+        ids.next_number = number + 1
+        message_id = format(number % modulus, spec)
+        system_id = submission.system_id
+        source = submission.source
+        source_addr = source.addr
+        source_key = (source.ton, source.npi, source_addr)
+        interned = self._sources.get(source_key)
+        if interned is None:
+            if len(self._sources) >= _INTERN_MAX:
+                self._sources.clear()
+            interned = self._sources[source_key] = source
+        short_message = submission.short_message
+        if type(short_message) is bytes and len(short_message) <= 160:
+            payloads = self._payloads
+            known = payloads.get(short_message)
+            if known is not None:
+                short_message = known
+            elif len(payloads) < _INTERN_MAX:
+                payloads[short_message] = short_message
+        msg = accepted_message(
+            message_id, system_id, interned, destination, e164, carrier_name, submission.service_type,
+            submission.esm_class, submission.protocol_id, submission.priority_flag,
+            submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
+            submission.data_coding, short_message,
+            self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
+            now, None, now + self._default_lifetime, 1, "",
+        )
+        track = Track(msg, carrier)
+        index = self.index
+        index.register(track)
+        stats = self.stats
+        stats.waiting = len(index.tracks) + index.evicted
+        last = self._last_mt  # mo.remember_sender(e164, system_id), written out
+        if last.pop(e164, None) is None and len(last) >= LAST_MT_MAX:
+            del last[next(iter(last))]
+        last[e164] = system_id
+        stats.submitted += 1
+        self._save_message(msg)
+        result = _new(SubmitResult)
+        result.status = CommandStatus.ESME_ROK
+        result.message_id = message_id
+        self._commit(lambda: self._accepted_now(track, reply, result))
+
     def _accepted_now(self, track: Track, reply: Callable[[SubmitResult], None], result: SubmitResult) -> None:
         """A submit_sm is on disk: reply, then start delivering."""
         reply(result)
         if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
-            self.machine.resume(track)
+            self.machine.start(track)
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],
@@ -346,11 +417,12 @@ class Smsc:
             )
             if e164 == destination.addr:
                 e164 = destination.addr  # one string for both
-            routed = (e164, self.router.route(e164) if e164 else None, destination)
+            carrier = self.router.route(e164) if e164 else None
+            routed = (e164, carrier, destination, self._plain_lane(e164, carrier))
             if len(self._routes) >= _INTERN_MAX:
                 self._routes.clear()
             self._routes[key] = routed
-        e164, carrier, destination = routed  # one Address object per destination (memory: queued messages)
+        e164, carrier, destination, _ = routed  # one Address object per destination (memory: queued messages)
         if not e164:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
         if carrier is None and self._no_route_rejects:
@@ -408,6 +480,18 @@ class Smsc:
         self.stats.submitted += 1
         self.store.save_message(msg)
         return track, delay
+
+    def _plain_lane(self, e164: str, carrier: Any) -> tuple[str, int, str] | None:
+        """(carrier name, message_id modulus, format spec) when submits to ``e164`` may take
+        :meth:`_submit_plain`: routed to a carrier whose submit-time answer for it can never be special (no
+        rule's ``submit`` and no opt-out submit status, which would depend on the number's state); else None."""
+        if not e164 or carrier is None:
+            return None
+        plain = getattr(carrier, "accepts_plainly", None)
+        if plain is None or not plain(e164):
+            return None
+        modulus, spec = self._ids.compiled(carrier.receipt.message_id_format)
+        return carrier.name, modulus, spec
 
     @staticmethod
     def _kept_tlvs(submission: Submission) -> dict[int, Any]:

@@ -19,11 +19,7 @@ from smsc.smpp.constants import MessageState
 class _Outbox:
     def __init__(self) -> None:
         self.added: list[Delivery] = []
-        self.next_id = 1
-
-    def new_delivery_id(self) -> int:
-        self.next_id += 1
-        return self.next_id - 1
+        self.next_delivery_id = 1
 
     def add(self, delivery: Delivery) -> None:
         self.added.append(delivery)
@@ -253,3 +249,54 @@ def test_no_sole_outcome_with_rules_a_random_handset_model_or_a_mix() -> None:
     assert Carrier(CarrierConfig(**base, outcomes=mix), seed=1)._sole is None
     lognormal = dict(base, latency=Distribution(kind="lognormal", median=1.0, sigma=0.5))
     assert Carrier(CarrierConfig(**lognormal), seed=1)._sole is None
+
+
+# -- the whole path: fast lanes against the general one ------------------------------------------------------
+
+
+def _run_world(fast: bool, store_kind: str, tmp_path: object) -> tuple[list[object], list[object], list[object]]:
+    """Submit a mix of plain and special requests, run the world, take and ack every delivery; return every
+    reply, message record and delivery as plain values."""
+    import random
+
+    from smsc.core.api import Address, Submission
+    from smsc.core.clock import FakeClock
+    from smsc.core.routing import build_world
+    from smsc.core.smsc import Smsc
+    from smsc.core.store.memory import MemoryStore
+    from tests.unit.test_smsc_support import carrier, make_config, rule
+
+    config = make_config(
+        carrier("uk", ("44",), latency=0.0, failure_latency=0.0, rules=(rule("447700900555", cause="busy"),)),
+        carrier("fr", ("33",), latency=1.0),
+    )
+    store = MemoryStore()
+    clock = FakeClock()
+    smsc = Smsc(config, store, clock, random.Random(3), build_world(config, random.Random(3)))
+    if not fast:
+        smsc._plain_lane = lambda e164, c: None  # type: ignore[method-assign]
+        smsc.machine.start = smsc.machine.resume  # type: ignore[method-assign]
+    smsc.start()
+    replies: list[object] = []
+    dests = ["447700900123", "07700900124", "447700900555", "33612345678", "447700900123", "abc", "4477009"]
+    for i in range(40):
+        dest = dests[i % len(dests)]
+        sub = Submission(system_id="esme", source=Address(ton=1, npi=1, addr="447700900001"),
+                         destination=Address(ton=1 if dest[0] != "0" else 0, npi=1, addr=dest),
+                         registered_delivery=i % 4, short_message=b"hello %d" % (i % 3),
+                         validity_period="000001000000000R" if i % 11 == 5 else "",
+                         tlvs={0x0204: i} if i % 5 == 0 else {})
+        smsc.submit(sub, lambda r: replies.append((type(r.status), r.status, r.message_id)))
+        if i % 6 == 0:
+            smsc.advance(0.5)
+    smsc.advance(4000.0)
+    deliveries = []
+    for d in smsc.take_deliveries("esme", 1000):
+        deliveries.append((d.delivery_id, d.source, d.destination, d.esm_class, d.short_message, d.tlvs))
+        smsc.delivery_acked(d.delivery_id, 0)
+    records = [dataclasses.asdict(m) for m in smsc.messages(limit=1000)]
+    return replies, records, deliveries
+
+
+def test_fast_lanes_give_exactly_what_the_general_path_gives(tmp_path: object) -> None:
+    assert _run_world(True, "memory", tmp_path) == _run_world(False, "memory", tmp_path)
