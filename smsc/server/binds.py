@@ -63,8 +63,13 @@ class BindRegistry:
         the session the message came in on would, not in a write of their own on another bind."""
         if not self._waking:
             return
-        if first is not None and first.session.system_id in self._waking and first.delivery_room > 0:
-            first.deliver_from_outbox(first.session.system_id, first.delivery_room)
+        if first is not None:
+            system_id = first.session.system_id
+            room = first.delivery_room
+            if room > 0 and system_id in self._waking and first.deliver_from_outbox(system_id, room) < room:
+                self._waking.discard(system_id)  # fewer than its room: nothing more waits for the others
+                if not self._waking:
+                    return
         self._drain()
 
     def _drain(self) -> None:
