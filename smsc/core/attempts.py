@@ -78,6 +78,7 @@ class AttemptMachine:
         receipts: Receipts, mo: MoService, scheduler: Scheduler, clock: Clock, rng: random.Random,
         stats: SmscStats, retry_schedule: tuple[float, ...], *,
         carrier_of: Callable[[Message], Any], backlog: Callable[[], int], packer: IdPacker | None = None,
+        hold_commits: Callable[[], bool] = lambda: False, release_commits: Callable[[], None] = lambda: None,
     ) -> None:
         self.index = index
         self.store = store
@@ -94,7 +95,10 @@ class AttemptMachine:
             index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog, packer,
         )
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
-        self._outcome_due = self._on_outcome_due
+        self._outcome_due = self._on_outcomes_due
+        self._last_attempt = new_attempt(-1.0, "", 0)
+        self._hold_commits = hold_commits
+        self._release_commits = release_commits
         self._now = clock.now
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
@@ -236,10 +240,26 @@ class AttemptMachine:
         gen = track.gen = track.gen + 1
         latency = outcome.latency
         when = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        # Attempts of one instant share a heap entry; nothing cancels an attempt under way (it is not
+        # Outcomes of one instant share a heap entry; nothing cancels an attempt under way (it is not
         # recallable), and a stale one is recognised by its gen.
         track.timer = None
         self.scheduler.call_at_batched(when, self._outcome_due, (track, gen, outcome))
+
+    def _on_outcomes_due(self, items: list[tuple[Track, int, Any]]) -> None:
+        """The outcomes of one instant's attempts, in attempt order; what they record is committed once, after
+        the last (each callback still runs after its own records are durable, in order)."""
+        held = self._hold_commits()
+        try:
+            on_outcome_due = self._on_outcome_due
+            for item in items:
+                try:
+                    on_outcome_due(item)
+                except Exception:  # as the scheduler does for a timer of its own: the others still run
+                    self.scheduler.errors += 1
+                    log.exception("timer_failed", callback=repr(on_outcome_due))
+        finally:
+            if held:
+                self._release_commits()
 
     def _on_outcome_due(self, arg: tuple[Track, int, Any]) -> None:
         track, gen, outcome = arg
@@ -254,7 +274,10 @@ class AttemptMachine:
         err = int(outcome.err or 0)
         if kind == "delivered":
             # finalise(track, DELIVERED, 0, None, outcome=None), written out: the path of nearly every message.
-            msg.attempts.append(new_attempt(now, kind, err))
+            attempt = self._last_attempt  # records are never changed: messages delivered together share one
+            if attempt.time != now or attempt.err != err or attempt.outcome != kind:
+                attempt = self._last_attempt = new_attempt(now, kind, err)
+            msg.attempts.append(attempt)
             track.gen = gen + 1
             track.phase = "detached"
             msg.state = _DELIVERED

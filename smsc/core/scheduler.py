@@ -7,7 +7,8 @@ earlier than every other, :attr:`Scheduler.on_earlier_deadline` is told so the d
 
 Many timers for one instant with the same callback (every zero-latency attempt of a loop turn) can share
 one heap entry (:meth:`Scheduler.call_at_batched`): the items join the entry pushed last while nothing else was
-pushed after it, so they run exactly where their own entries would have run, for one heap operation.
+pushed after it, so they run exactly where their own entries would have run, for one heap operation, and the
+callback gets them all in one call (it can then do once what each would do: one store commit).
 
 Cancelling is lazy: a cancelled entry stays in the heap, marked dead, until it reaches the top or until dead
 entries make up more than half of the heap, when the heap is rebuilt (O(n)), so memory stays bounded by
@@ -32,7 +33,7 @@ _COMPACT_MIN = 1024
 
 
 class _Items(list):  # type: ignore[type-arg]
-    """The arguments of a batched heap entry: the callback runs once per item, in order."""
+    """The items of a batched heap entry, in the order they were added."""
 
     __slots__ = ()
 
@@ -76,12 +77,15 @@ class Scheduler:
             self.on_earlier_deadline(when)
         return entry
 
-    def call_at_batched(self, when: float, callback: Callable[[Any], None], item: Any) -> None:
-        """Run ``callback(item)`` at ``when``, like :meth:`call_at`, but without a handle of its own (it
-        cannot be cancelled: the callback must recognise a stale item itself).  When the entry pushed last
-        is a batch of the same callback object (keep one bound method: each ``obj.method`` makes a new one)
-        for the same ``when`` that has not run yet, ``item`` joins it: no other timer lies between them, so the
-        order of calls is the one separate entries would give."""
+    def call_at_batched(self, when: float, callback: Callable[[list[Any]], None], item: Any) -> None:
+        """Have ``item`` handled at ``when`` by ``callback(items)``, which gets a list of items and must handle
+        each in order as if each had a timer of its own (and contain an item's failure: :meth:`run_due` counts
+        and logs only what escapes).  There is no handle: the callback must recognise a stale item itself.
+
+        When the entry pushed last is a batch of the same callback object (keep one bound method: each
+        ``obj.method`` makes a new one) for the same ``when`` that has not run yet, ``item`` joins it: no other
+        timer lies between them, so the order is the one separate entries would give.  Each item counts as one
+        timer run (:attr:`fired`, the return value of :meth:`run_due`)."""
         last = self._last_batch
         if last is not None and last[2] is callback and last[0] == when:
             last[3].append(item)
@@ -128,17 +132,7 @@ class Scheduler:
                 arg = entry[3]
                 entry[2] = None
                 entry[3] = None
-                if type(arg) is _Items:
-                    for item in arg:
-                        ran += 1
-                        try:
-                            callback(item)
-                        except Exception:
-                            self.errors += 1
-                            log.exception("timer_failed", callback=repr(callback))
-                    heap = self._heap
-                    continue
-                ran += 1
+                ran += len(arg) if type(arg) is _Items else 1
                 try:
                     callback(arg)
                 except Exception:

@@ -29,6 +29,7 @@ Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; noth
 from __future__ import annotations
 
 import random
+from collections import deque
 from typing import Any, Callable
 
 import structlog
@@ -134,6 +135,8 @@ class Smsc:
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
+        #: Commits asked for while held (:meth:`_hold_commits`), in order; None when not held.
+        self._held: list[Callable[[], None]] | None = None
         self._saved_number = -1  # id counters last saved (-1: never)
         self._saved_delivery_id = -1
         self._prune_timer: TimerHandle | None = None
@@ -148,7 +151,15 @@ class Smsc:
         self._default_lifetime = self._times.default_expiry(0.0)
         #: (dest TON, NPI, address) -> (E.164 form, carrier or None, the Address): normalising and routing
         #: are pure functions of these for one world; messages to one number share one Address.
-        self._routes: dict[tuple[int, int, str], tuple[str, Any, Address]] = {}
+        self._routes: dict[tuple[int, int, str], tuple[str, Any, Address, Any]] = {}
+        #: The same entries for destinations that take :meth:`_submit_plain`, by address alone (the entry's
+        #: Address gives the TON and NPI to compare): no key tuple per submit.
+        self._plain_routes: dict[str, tuple[str, Any, Address, tuple[str, int, str]]] = {}
+        #: Submits recorded whose commit has not called back yet, oldest first (:meth:`_accepted_next`).
+        self._accepting: deque[tuple[Track, Callable[[SubmitResult], None]]] = deque()
+        self._accepted_next = self._accepted_next  # type: ignore[method-assign]  # one bound method
+        #: The source Address interned last (most submits come from a few senders).
+        self._last_source: Address | None = None
         #: Interned source addresses and short user data: a queue of a million messages from a few senders
         #: with a few texts holds one copy of each (Address and bytes are never changed in place).
         self._sources: dict[tuple[int, int, str], Address] = {}
@@ -162,6 +173,7 @@ class Smsc:
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
             backlog=self._backlog, packer=IdPacker(config.server.message_id),
+            hold_commits=self._hold_commits, release_commits=self._release_commits,
         )
         self._waits = self.machine.waits
         self._now = clock.now
@@ -263,10 +275,12 @@ class Smsc:
         if (submission.priority_flag <= 3 and not submission.replace_if_present_flag
                 and not submission.schedule_delivery_time and not submission.validity_period):
             destination = submission.destination
-            routed = self._routes.get((destination.ton, destination.npi, destination.addr))
-            if routed is not None and routed[3] is not None:
+            routed = self._plain_routes.get(destination.addr)
+            if routed is not None:
+                known = routed[2]
                 index = self.index
-                if len(index.tracks) + index.evicted < self._max_waiting:
+                if (known.ton == destination.ton and known.npi == destination.npi
+                        and len(index.tracks) + index.evicted < self._max_waiting):
                     self._submit_plain(submission, routed, reply, now)
                     return
         try:
@@ -303,13 +317,16 @@ class Smsc:
         message_id = format(number % modulus, spec)
         system_id = submission.system_id
         source = submission.source
-        source_addr = source.addr
-        source_key = (source.ton, source.npi, source_addr)
-        interned = self._sources.get(source_key)
-        if interned is None:
-            if len(self._sources) >= _INTERN_MAX:
-                self._sources.clear()
-            interned = self._sources[source_key] = source
+        interned = self._last_source
+        if (interned is None or interned.addr != source.addr or interned.ton != source.ton
+                or interned.npi != source.npi):
+            source_key = (source.ton, source.npi, source.addr)
+            interned = self._sources.get(source_key)
+            if interned is None:
+                if len(self._sources) >= _INTERN_MAX:
+                    self._sources.clear()
+                interned = self._sources[source_key] = source
+            self._last_source = interned
         short_message = submission.short_message
         if type(short_message) is bytes and len(short_message) <= 160:
             payloads = self._payloads
@@ -337,10 +354,20 @@ class Smsc:
         last[e164] = system_id
         stats.submitted += 1
         self._save_message(msg)
-        result = _new(SubmitResult)
+        # The store calls back in the order it was given: the n-th _accepted_next answers the n-th submit.
+        self._accepting.append((track, reply))
+        self._commit(self._accepted_next)
+
+    def _accepted_next(self) -> None:
+        """The oldest plain submit not yet answered is on disk: reply, then start delivering."""
+        track, reply = self._accepting.popleft()
+        msg = track.msg
+        result = _new(SubmitResult)  # SubmitResult(message_id=...) without the keyword constructor
         result.status = CommandStatus.ESME_ROK
-        result.message_id = message_id
-        self._commit(lambda: self._accepted_now(track, reply, result))
+        result.message_id = msg.message_id
+        reply(result)
+        if track.phase == "new" and self.index.tracks.get(msg.message_id) is track:
+            self.machine.start(track)
 
     def _accepted_now(self, track: Track, reply: Callable[[SubmitResult], None], result: SubmitResult) -> None:
         """A submit_sm is on disk: reply, then start delivering."""
@@ -421,7 +448,10 @@ class Smsc:
             routed = (e164, carrier, destination, self._plain_lane(e164, carrier))
             if len(self._routes) >= _INTERN_MAX:
                 self._routes.clear()
+                self._plain_routes.clear()
             self._routes[key] = routed
+            if routed[3] is not None:
+                self._plain_routes[destination.addr] = routed
         e164, carrier, destination, _ = routed  # one Address object per destination (memory: queued messages)
         if not e164:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
@@ -725,8 +755,39 @@ class Smsc:
         self._commit(_nothing)
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
 
+    def _hold_commits(self) -> bool:
+        """From now until :meth:`_release_commits`, commits asked for are gathered into one (a batch of
+        outcomes).  False (and nothing to release) when they are held already."""
+        if self._held is not None:
+            return False
+        self._held = []
+        return True
+
+    def _release_commits(self) -> None:
+        """One commit for every commit asked for while held; their callbacks run in order once it is
+        durable (each after everything recorded before it, as separate commits would)."""
+        held, self._held = self._held, None
+        if not held:
+            return
+        if len(held) == 1:
+            self._commit(held[0])
+            return
+
+        def all_durable() -> None:
+            for on_durable in held:
+                try:
+                    on_durable()
+                except Exception:  # one failing callback must not keep the others (replies) from running
+                    log.exception("on_durable_failed")
+
+        self._commit(all_durable)
+
     def _commit(self, on_durable: Callable[[], None]) -> None:
         """Commit the store's pending batch, with the id counters when they moved since the last commit."""
+        held = self._held
+        if held is not None:
+            held.append(on_durable)
+            return
         number = self._ids.next_number
         delivery_id = self.outbox.next_delivery_id
         if number != self._saved_number or delivery_id != self._saved_delivery_id:

@@ -145,7 +145,7 @@ class MessageIndex:
         groups: submit_multi id -> the message_ids of its destinations.
     """
 
-    __slots__ = ("messages", "tracks", "groups", "_final", "_by_route", "max_final_in_memory", "evicted")
+    __slots__ = ("messages", "tracks", "groups", "_final", "_by_number", "max_final_in_memory", "evicted")
 
     def __init__(self, max_final_in_memory: int) -> None:
         self.max_final_in_memory = max_final_in_memory
@@ -155,7 +155,9 @@ class MessageIndex:
         self.tracks: dict[str, Track] = {}
         self.groups: dict[str, list[str]] = {}
         self._final: deque[str] = deque()
-        self._by_route: dict[tuple[str, str, str], dict[str, None]] = {}
+        #: destination -> message_ids of the waiting messages to it, oldest first (requests that look for
+        #: them filter by system_id and source: keying by the number alone builds no key tuple per message).
+        self._by_number: dict[str, dict[str, None]] = {}
 
     @property
     def final_count(self) -> int:
@@ -172,25 +174,28 @@ class MessageIndex:
     def register(self, track: Track) -> None:
         """A message starts waiting (accepted, or read back at start)."""
         msg = track.msg
-        self.messages[msg.message_id] = msg
-        self.tracks[msg.message_id] = track
-        self.group_add(msg)
-        key = (msg.system_id, msg.source.addr, msg.destination_e164)
-        bucket = self._by_route.get(key)
+        message_id = msg.message_id
+        self.messages[message_id] = msg
+        self.tracks[message_id] = track
+        if msg.multi_id:
+            self.group_add(msg)
+        e164 = msg.destination_e164
+        bucket = self._by_number.get(e164)
         if bucket is None:
-            bucket = self._by_route[key] = {}
-        bucket[msg.message_id] = None
+            bucket = self._by_number[e164] = {}
+        bucket[message_id] = None
 
     def unregister(self, track: Track) -> None:
         """A waiting message reached its final state (it stays known as a message)."""
         msg = track.msg
-        del self.tracks[msg.message_id]
-        key = (msg.system_id, msg.source.addr, msg.destination_e164)
-        bucket = self._by_route.get(key)
+        message_id = msg.message_id
+        del self.tracks[message_id]
+        e164 = msg.destination_e164
+        bucket = self._by_number.get(e164)
         if bucket is not None:
-            bucket.pop(msg.message_id, None)
+            bucket.pop(message_id, None)
             if not bucket:
-                del self._by_route[key]
+                del self._by_number[e164]
 
     def evict(self, track: Track, *, keep_record: bool) -> None:
         """A waiting message leaves memory: its track (its id stays in a :class:`NumberWait`), and its record
@@ -211,13 +216,15 @@ class MessageIndex:
     def replaceable(self, system_id: str, source: str, e164: str, service_type: str) -> list[Track]:
         """Waiting messages replace_if_present_flag=1 replaces: same system_id, source address, destination
         and service_type, not in flight."""
-        ids = self._by_route.get((system_id, source, e164))
+        ids = self._by_number.get(e164)
         if not ids:
             return []
         found = []
         for message_id in ids:
             track = self.tracks[message_id]
-            if track.msg.service_type == service_type and track.phase not in PHASES_NOT_RECALLABLE:
+            msg = track.msg
+            if (msg.system_id == system_id and msg.source.addr == source and msg.service_type == service_type
+                    and track.phase not in PHASES_NOT_RECALLABLE):
                 found.append(track)
         return found
 
@@ -225,8 +232,10 @@ class MessageIndex:
         """Waiting messages of ``system_id`` from ``source`` to ``e164`` ("" = any destination), of
         ``service_type`` when not ""."""
         if e164:
-            ids = list(self._by_route.get((system_id, source, e164), ()))
-            candidates = [self.tracks[i] for i in ids]
+            ids = list(self._by_number.get(e164, ()))
+            candidates = [
+                t for t in (self.tracks[i] for i in ids) if t.msg.system_id == system_id and t.msg.source.addr == source
+            ]
         else:
             candidates = [
                 t for t in self.tracks.values() if t.msg.system_id == system_id and t.msg.source.addr == source

@@ -163,34 +163,38 @@ def test_batched_timers_run_in_the_order_separate_timers_would(ops: list[tuple[b
     batched, plain = Scheduler(), Scheduler()
     got: list[int] = []
     want: list[int] = []
-    add_got, add_want = got.append, want.append  # one bound method each: batches need the same callback
+    calls: list[int] = []
+
+    def each(items: list[int]) -> None:  # one function object: batches need the same callback
+        calls.append(len(items))
+        got.extend(items)
+
     for i, (batch, when) in enumerate(ops):
         if batch:
-            batched.call_at_batched(when, add_got, i)
+            batched.call_at_batched(when, each, i)
         else:
             batched.call_at(when, got.append, i)
-        plain.call_at(when, add_want, i)
+        plain.call_at(when, want.append, i)
     assert batched.run_due(2.0) == plain.run_due(2.0)
     assert batched.run_due(5.0) == plain.run_due(5.0)
     assert got == want
     assert batched.fired == plain.fired == len(ops)
+    assert sum(calls) == sum(1 for batch, _ in ops if batch)
 
 
-def test_a_failing_batched_item_does_not_stop_the_others() -> None:
+def test_consecutive_items_for_one_instant_come_in_one_call() -> None:
     from smsc.core.scheduler import Scheduler
 
     s = Scheduler()
-    ran: list[int] = []
-
-    def cb(i: int) -> None:
-        if i == 1:
-            raise RuntimeError("boom")
-        ran.append(i)
-
+    calls: list[list[int]] = []
     for i in range(3):
+        s.call_at_batched(1.0, calls.append, i)  # a new bound method each time: no batch
+    cb = calls.append
+    for i in range(3, 6):
         s.call_at_batched(1.0, cb, i)
-    assert s.run_due(1.0) == 3
-    assert ran == [0, 2] and s.errors == 1
+    s.call_at_batched(2.0, cb, 6)
+    assert s.run_due(2.0) == 7
+    assert calls == [[0], [1], [2], [3, 4, 5], [6]]
 
 
 def test_an_item_batched_while_its_batch_runs_runs_after_it_in_the_same_pass() -> None:
@@ -199,10 +203,11 @@ def test_an_item_batched_while_its_batch_runs_runs_after_it_in_the_same_pass() -
     s = Scheduler()
     ran: list[int] = []
 
-    def cb(i: int) -> None:
-        ran.append(i)
-        if i < 2:
-            s.call_at_batched(1.0, cb, i + 10)
+    def cb(items: list[int]) -> None:
+        for i in items:
+            ran.append(i)
+            if i < 2:
+                s.call_at_batched(1.0, cb, i + 10)
 
     s.call_at_batched(1.0, cb, 0)
     s.call_at_batched(1.0, cb, 1)

@@ -73,8 +73,10 @@ class MemoryStore:
         state = message.state
         if state > 1 and state != 7:  # final: not SCHEDULED (0), ENROUTE (1) or UNKNOWN (7)
             final = self._final
-            final[message_id] = None
-            final.move_to_end(message_id)
+            if message_id in final:
+                final.move_to_end(message_id)
+            else:
+                final[message_id] = None
             while len(final) > self.retain_final:
                 old, _ = final.popitem(last=False)
                 self._messages.pop(old, None)
