@@ -232,7 +232,11 @@ class SmppProtocol(asyncio.Protocol):
 
     def _dispatch(self, event: Any) -> None:
         if type(event) is RequestReceived:
-            self._on_request(event.pdu)
+            pdu = event.pdu
+            if type(pdu) is P.SubmitSm:
+                self._on_submit(pdu)
+            else:
+                self._on_request(pdu)
         elif type(event) is ResponseReceived:
             self.smsc.delivery_acked(event.context, event.status)
             self._window_opened = True

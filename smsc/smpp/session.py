@@ -53,6 +53,7 @@ _BOUND_STATE = {
 }
 _TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
+_SUBMIT_SM = int(CommandId.submit_sm)
 
 #: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
@@ -238,6 +239,12 @@ class Session:
                     self.state = SessionState.CLOSED
                     events.append(CloseRequested(f"framing error: {item}"))
                     break
+                continue
+            cid = item.command_id
+            if cid == _SUBMIT_SM and self.state in _TX and not self._unbind_sent:
+                # The hot path, what _handle decides for a submit_sm in a bound transmitter state.
+                self._last_transaction = now
+                events.append(RequestReceived(item))
                 continue
             self._handle(item, now, events)
             if self.state is SessionState.CLOSED:

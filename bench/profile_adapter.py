@@ -1,0 +1,167 @@
+"""The SMPP side alone: microseconds of CPU per message in the adapter, the session and the codec.
+
+A stand-in core (:class:`_EchoCore`, the :class:`~smsc.core.api.SmscApi` calls the adapter makes, nothing
+else) answers every submit at once with a fixed message_id and owes one receipt-sized deliver_sm for it; the
+real :class:`~smsc.server.listen.SmppServer`, :class:`~smsc.server.protocol.SmppProtocol`, session and codec
+do the rest over in-memory transports, as ``bench.profile_server`` does with the real core.  The difference
+between the two tools' figures is what the simulated network costs.
+
+    python -m bench.profile_adapter --count 50000                # 4 binds x window 100
+    python -m bench.profile_adapter --count 20000 --window 1
+    python -m bench.profile_adapter --count 50000 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import gc
+import os
+import pstats
+import struct
+import sys
+import time
+from collections import deque
+from typing import Any, Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.profile_server import _Conn, _parse, _submit_template, _Transport  # noqa: E402
+from smsc.config import load_config  # noqa: E402
+from smsc.core.accounts import Accounts  # noqa: E402
+from smsc.core.api import Address, Delivery, DeliveryGateway, Submission, SubmitResult  # noqa: E402
+from smsc.server.listen import SmppServer  # noqa: E402
+from smsc.server.protocol import SmppProtocol  # noqa: E402
+from smsc.smpp import pdu as P  # noqa: E402
+from smsc.smpp.codec import encode  # noqa: E402
+from smsc.smpp.constants import MessageState, Tag  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_RECEIPT = (b"id:0000000001 sub:001 dlvrd:001 submit date:2611291100 done date:2611291100 stat:DELIVRD "
+            b"err:000 text:benchmark message")
+
+
+class _EchoCore:
+    """Accepts every submit at once and owes a DELIVRD receipt for each (no routing, no store)."""
+
+    def __init__(self) -> None:
+        self.gateway: DeliveryGateway | None = None
+        self.waiting: deque[Delivery] = deque()
+        self.next_id = 0
+
+    def set_gateway(self, gateway: DeliveryGateway) -> None:
+        self.gateway = gateway
+
+    def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
+        self.next_id += 1
+        message_id = "%010d" % self.next_id
+        reply(SubmitResult(message_id=message_id))
+        if submission.registered_delivery & 1:
+            self.waiting.append(Delivery(
+                delivery_id=self.next_id, system_id=submission.system_id, source=submission.destination,
+                destination=submission.source, esm_class=0x04, short_message=_RECEIPT,
+                tlvs={Tag.receipted_message_id: message_id, Tag.message_state: MessageState.DELIVERED},
+            ))
+            assert self.gateway is not None
+            self.gateway.wake(submission.system_id)
+
+    def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
+        waiting = self.waiting
+        return [waiting.popleft() for _ in range(min(limit, len(waiting)))]
+
+    def delivery_acked(self, delivery_id: int, status: int) -> None:
+        pass
+
+    def delivery_failed(self, delivery_id: int) -> None:
+        self.waiting.append(Delivery(delivery_id=delivery_id, system_id="perf", source=Address(),
+                                     destination=Address(), short_message=_RECEIPT))
+
+
+async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> dict[str, Any]:
+    config = load_config(os.path.join(ROOT, "config", "bench.yaml"))
+    loop = asyncio.get_running_loop()
+    core = _EchoCore()
+    server = SmppServer(config, core, Accounts.from_config(config.accounts, now=loop.time()), loop=loop)  # type: ignore[arg-type]
+    conns: list[_Conn] = []
+    bind = encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf"))
+    for _ in range(args.binds):
+        transport = _Transport()
+        proto = SmppProtocol(server)
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto.data_received(bind)
+        conns.append(_Conn(proto, transport))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    for c in conns:
+        c.transport.out.clear()
+    template = bytearray(_submit_template(True))
+    per_bind = args.count // args.binds
+    gc.collect()
+    t_cpu = time.process_time()
+    if profile is not None:
+        profile.enable()
+    rounds = 0
+    while any(c.responses < per_bind or c.receipts < per_bind for c in conns):
+        rounds += 1
+        if rounds > args.rounds_max:
+            raise RuntimeError(f"not finished after {rounds} rounds")
+        for c in conns:
+            data = bytearray(c.acks)
+            c.acks.clear()
+            room = min(args.window - (c.sent - c.responses), per_bind - c.sent)
+            for _ in range(max(0, room)):
+                c.seq += 1
+                struct.pack_into(">I", template, 12, c.seq)
+                data += template
+                c.sent += 1
+            if data:
+                c.proto.data_received(bytes(data))
+        if rounds % args.yield_every == 0:
+            await asyncio.sleep(0)
+        for c in conns:
+            _parse(c)
+    if profile is not None:
+        profile.disable()
+    cpu = time.process_time() - t_cpu
+    messages = per_bind * args.binds
+    for c in conns:
+        c.proto.connection_lost(None)
+    return {"binds": args.binds, "window": args.window, "messages": messages,
+            "responses": sum(c.responses for c in conns), "receipts": sum(c.receipts for c in conns),
+            "rounds": rounds, "cpu_us_per_msg": round(cpu / messages * 1e6, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=50000, help="submit_sm in all")
+    ap.add_argument("--binds", type=int, default=4)
+    ap.add_argument("--window", type=int, default=100)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--sort", default="tottime")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=5, help="runs; the one with the least CPU is printed")
+    ap.add_argument("--yield-every", type=int, default=1)
+    ap.add_argument("--rounds-max", type=int, default=2_000_000)
+    args = ap.parse_args(argv)
+    import logging
+
+    import structlog
+    import uvloop
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    best: dict[str, Any] | None = None
+    for _ in range(1 if args.profile else args.repeat):
+        profile = cProfile.Profile() if args.profile else None
+        result = uvloop.run(_run(args, profile))
+        if best is None or result["cpu_us_per_msg"] < best["cpu_us_per_msg"]:
+            best = result
+        if profile is not None:
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+    print(best)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
