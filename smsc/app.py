@@ -14,7 +14,7 @@ import asyncio
 import gc
 import random
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
@@ -133,7 +133,7 @@ class App:
         else:
             try:
                 self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
-                                         call_soon_threadsafe=loop.call_soon_threadsafe)
+                                         call_soon_threadsafe=self._durable_soon(loop), call_soon=loop.call_soon)
             except sqlite3.Error as exc:
                 raise StartupError(f"store.path {cfg.store.path!r}: {exc} (a SQLite file smsc can write is "
                                    "expected)") from None
@@ -163,6 +163,20 @@ class App:
             http_host = cfg.http.host if http_host is None else http_host
             await self.http.start(http_host, cfg.http.port if http_port is None else http_port)
             log.info("listening", protocol="http", host=http_host, port=self.http.port)
+
+    def _durable_soon(self, loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
+        """The store's way back to the loop: run its ``on_durable`` callbacks (the submit_sm_resp they
+        release, the attempts they start), then pump the SMPP side so that the receipts of zero-latency
+        carriers join the responses in the same write instead of following a few loop turns later."""
+        def run(callback: Callable[..., object], *args: Any) -> None:
+            callback(*args)
+            if self.smpp is not None:
+                self.smpp.pump()
+
+        def soon(callback: Callable[..., object], *args: Any) -> object:
+            return loop.call_soon_threadsafe(run, callback, *args)
+
+        return soon
 
     def _restore_opt_outs(self, router: Any, opt_outs: list[tuple[str, str]]) -> None:
         """Re-apply stored opt-outs, then persist every later change (STOP from a handset, the HTTP API)."""
