@@ -97,6 +97,7 @@ class AttemptMachine:
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
         self._outcome_due = self._on_outcomes_due
         self._last_attempt = new_attempt(-1.0, "", 0)
+        self._save_message = store.save_message
         self._hold_commits = hold_commits
         self._release_commits = release_commits
         self._now = clock.now
@@ -286,15 +287,14 @@ class AttemptMachine:
             msg.network_error_code = None
             msg.next_attempt_time = None
             index = self.index
-            index.unregister(track)
+            index.finish(track)
             stats.waiting = len(index.tracks) + index.evicted
             stats.delivered += 1
-            index.retain_final(msg)
-            self.store.save_message(msg)
+            self._save_message(msg)
             wanted = msg.registered_delivery & 0x03
             carrier = track.carrier
             if wanted == 1 or wanted == 3:
-                self.receipts.queue(msg, carrier, intermediate=False)  # commits with the delivery
+                self.receipts.delivered(msg, carrier)  # commits with the delivery
             else:
                 self._commit(_nothing)
             if carrier is not None and getattr(carrier.handsets, "may_auto_reply", True):

@@ -96,6 +96,11 @@ class Outbox:
         self._release_next = self._release_next  # type: ignore[method-assign]  # one bound method
         self._save_delivery = store.save_delivery
         self._delete_delivery = store.delete_delivery
+        #: A store whose writes are durable as soon as they are recorded (``durable_on_write``, the memory
+        #: store) needs no commit after an acknowledged delivery is deleted: nobody waits on it.  (The SMSC's
+        #: commit also evicts absent-handset waiters, but every core operation that makes some commits
+        #: before it returns, so none are pending when an ESME acknowledges.)
+        self._commit_deletes = not getattr(store, "durable_on_write", False)
         #: Counters; any object with the four ``deliveries_*`` int attributes may replace it (the SMSC puts
         #: its own stats here so that metrics see one object).
         self.stats: Any = OutboxStats()
@@ -187,7 +192,8 @@ class Outbox:
                 status=f"0x{status:08X}",
             )
         self._delete_delivery(delivery_id)
-        self._commit(_nothing)
+        if self._commit_deletes:
+            self._commit(_nothing)
         return True
 
     def failed(self, delivery_id: int) -> bool:

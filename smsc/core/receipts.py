@@ -38,6 +38,7 @@ _TAG_PAYLOAD = int(Tag.message_payload)
 _STAT = tuple(MessageState(v).stat for v in range(max(MessageState) + 1))
 _STATE = tuple(MessageState(v) for v in range(max(MessageState) + 1))
 _STATE_VALUE = tuple(range(max(MessageState) + 1))
+_DELIVERED_VALUE = int(MessageState.DELIVERED)
 _TEXT_LABELS = ("text", "Text", "")
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
@@ -138,7 +139,7 @@ def receipt_delivery(
 class _Style:
     """One carrier receipt style, read once: err: width, text label, whether receipted_message_id is sent."""
 
-    __slots__ = ("source", "err_digits", "text_label", "receipted_id", "_errs")
+    __slots__ = ("source", "err_digits", "text_label", "receipted_id", "_errs", "delivered_tail")
 
     def __init__(self, source: Any) -> None:
         self.source = source
@@ -148,6 +149,8 @@ class _Style:
         if self.text_label not in _TEXT_LABELS:
             raise ValueError(f"text_label must be 'text', 'Text' or '', got {self.text_label!r}")
         self.receipted_id = bool(getattr(source, "receipted_message_id", True))
+        #: "stat:DELIVRD err:<0 in this style>" (what follows the dates in every delivered receipt).
+        self.delivered_tail = f"stat:{_STAT[_DELIVERED]} err:{self.err_text(0)}"
 
     def err_text(self, code: int) -> str:
         """The ``err:`` field of ``code``: zero-padded to ``err_digits``, at least 3 characters (cached)."""
@@ -250,6 +253,50 @@ class Receipts:
             self.stats.intermediate_receipts += 1
         else:
             self.stats.receipts += 1
+        outbox.add(d)
+
+    def delivered(self, msg: Message, carrier: Any) -> None:
+        """``queue(msg, carrier, intermediate=False)`` for a message that has just become DELIVERED (final_time
+        set, no network error), with the parts every such receipt shares read from the style."""
+        if msg.submitted_count != 1 or msg.error_code:
+            self.queue(msg, carrier, intermediate=False)
+            return
+        source = getattr(carrier, "receipt", None)
+        style = self._last
+        if style is None or style.source is not source:
+            style = self._last = self._style(carrier)
+        receipt_id = msg.multi_id or msg.message_id
+        submit_time = msg.submit_time
+        done = msg.final_time
+        submit_date = _date_cache.get(int(submit_time // 60)) or _date(submit_time)
+        done_date = _date_cache.get(int(done // 60)) or _date(done)  # type: ignore[operator]
+        body = (f"id:{receipt_id} sub:001 dlvrd:001 submit date:{submit_date} done date:{done_date} "
+                f"{style.delivered_tail}{self._text_part(msg, style)}")
+        if style.receipted_id:
+            tlvs: dict[int, Any] = {_TAG_RECEIPTED_ID: receipt_id, _TAG_MESSAGE_STATE: _DELIVERED_VALUE}
+        else:
+            tlvs = {_TAG_MESSAGE_STATE: _DELIVERED_VALUE}
+        if msg.tlvs:
+            reference = msg.tlvs.get(_TAG_USER_REF)
+            if reference is not None:
+                tlvs[_TAG_USER_REF] = reference
+        outbox = self.outbox
+        delivery_id = outbox.next_delivery_id
+        outbox.next_delivery_id = delivery_id + 1
+        d = _new(Delivery)
+        d.delivery_id = delivery_id
+        d.system_id = msg.system_id
+        d.source = msg.destination
+        d.destination = msg.source
+        d.esm_class = _RECEIPT_ESM
+        d.protocol_id = 0
+        d.priority_flag = 0
+        d.data_coding = 0
+        d.short_message = body.encode("ascii", "replace")
+        d.service_type = ""
+        d.tlvs = tlvs
+        d.kind = "receipt"
+        self.stats.receipts += 1
         outbox.add(d)
 
     def _text_part(self, msg: Message, style: _Style) -> str:

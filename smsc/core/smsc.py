@@ -178,6 +178,7 @@ class Smsc:
         self._waits = self.machine.waits
         self._now = clock.now
         self._save_message = store.save_message
+        self._store_commit = store.commit
         #: MO without a route goes back to the system_id that last sent MT to the number (shared with mo).
         self._last_mt = self.mo.last_mt
 
@@ -343,9 +344,8 @@ class Smsc:
             self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, None, now + self._default_lifetime, 1, "",
         )
-        track = Track(msg, carrier)
         index = self.index
-        index.register(track)
+        track = index.register_new(msg, carrier)
         stats = self.stats
         stats.waiting = len(index.tracks) + index.evicted
         last = self._last_mt  # mo.remember_sender(e164, system_id), written out
@@ -794,11 +794,14 @@ class Smsc:
             self.store.save_counters(number, delivery_id)
             self._saved_number = number
             self._saved_delivery_id = delivery_id
-        self.store.commit(on_durable)
+        self._store_commit(on_durable)
+        if self._waits.evictable:  # members that joined a wait leave memory once this commit is durable
+            self._evict_when_durable()
+
+    def _evict_when_durable(self) -> None:
         waits = self._waits
-        if waits.evictable:  # members that joined a wait leave memory once this commit is durable
-            batch, waits.evictable = waits.evictable, []
-            self.store.commit(lambda: waits.evict(batch))
+        batch, waits.evictable = waits.evictable, []
+        self.store.commit(lambda: waits.evict(batch))
 
     # == inspection =============================================================================================
 

@@ -19,6 +19,8 @@ from smsc.core.message import Message
 from smsc.core.scheduler import TimerHandle
 from smsc.core.throttle import TokenBucket
 
+_new = object.__new__
+
 #: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way).
 PHASES_NOT_RECALLABLE = frozenset({"inflight"})
 
@@ -185,6 +187,25 @@ class MessageIndex:
             bucket = self._by_number[e164] = {}
         bucket[message_id] = None
 
+    def register_new(self, msg: Message, carrier: Any) -> Track:
+        """``register(Track(msg, carrier))`` for a just-accepted submit_sm (no submit_multi id); returns the
+        track.  One call for the path of nearly every message."""
+        track = _new(Track)
+        track.msg = msg
+        track.carrier = carrier
+        track.phase = "new"
+        track.timer = None
+        track.gen = 0
+        message_id = msg.message_id
+        self.messages[message_id] = msg
+        self.tracks[message_id] = track
+        e164 = msg.destination_e164
+        bucket = self._by_number.get(e164)
+        if bucket is None:
+            bucket = self._by_number[e164] = {}
+        bucket[message_id] = None
+        return track
+
     def unregister(self, track: Track) -> None:
         """A waiting message reached its final state (it stays known as a message)."""
         msg = track.msg
@@ -196,6 +217,24 @@ class MessageIndex:
             bucket.pop(message_id, None)
             if not bucket:
                 del self._by_number[e164]
+
+    def finish(self, track: Track) -> None:
+        """:meth:`unregister` then :meth:`retain_final`: a waiting message reached its final state (one call
+        for the path of nearly every message)."""
+        msg = track.msg
+        message_id = msg.message_id
+        del self.tracks[message_id]
+        e164 = msg.destination_e164
+        bucket = self._by_number.get(e164)
+        if bucket is not None:
+            bucket.pop(message_id, None)
+            if not bucket:
+                del self._by_number[e164]
+        final = self._final
+        final.append(message_id)
+        if len(final) > self.max_final_in_memory:
+            while len(final) > self.max_final_in_memory:
+                self._forget(final.popleft())
 
     def evict(self, track: Track, *, keep_record: bool) -> None:
         """A waiting message leaves memory: its track (its id stays in a :class:`NumberWait`), and its record
@@ -271,7 +310,10 @@ class MessageIndex:
 
     def _forget(self, message_id: str) -> None:
         msg = self.messages.get(message_id)
-        if msg is None or not msg.is_final:
+        if msg is None:
+            return
+        state = msg.state
+        if state <= 1 or state == 7:  # not final (Message.is_final, written out)
             return
         del self.messages[message_id]
         if msg.multi_id:

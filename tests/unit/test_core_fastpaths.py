@@ -305,3 +305,38 @@ def _run_world(fast: bool, store_kind: str, tmp_path: object) -> tuple[list[obje
 
 def test_fast_lanes_give_exactly_what_the_general_path_gives(tmp_path: object) -> None:
     assert _run_world(True, "memory", tmp_path) == _run_world(False, "memory", tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    err_digits=st.integers(min_value=1, max_value=6),
+    text_label=st.sampled_from(["text", "Text", ""]),
+    receipted=st.booleans(),
+    submit_offset=st.floats(min_value=0, max_value=10 * 365 * 86400, allow_nan=False),
+    final_delay=st.floats(min_value=0, max_value=86400 * 30, allow_nan=False),
+    texts=st.lists(st.sampled_from([b"hello", b"hello", b"", b"\x05\x00\x03\x01\x02\x01hi"]), min_size=1,
+                   max_size=4),
+    esm_class=st.sampled_from([0, 0x40]),
+    multi=st.booleans(),
+    submitted=st.sampled_from([1, 1, 3]),
+    error_code=st.sampled_from([0, 0, 5]),
+    reference=st.sampled_from([None, 7]),
+)
+def test_delivered_receipts_equal_the_general_ones(
+    err_digits: int, text_label: str, receipted: bool, submit_offset: float, final_delay: float,
+    texts: list[bytes], esm_class: int, multi: bool, submitted: int, error_code: int, reference: int | None,
+) -> None:
+    style = ReceiptStyle(text_label=text_label, err_digits=err_digits, receipted_message_id=receipted)
+    fast_outbox, slow_outbox = _Outbox(), _Outbox()
+    fast = Receipts(fast_outbox, SmscStats(), _Clock(0.0))  # type: ignore[arg-type]
+    slow = Receipts(slow_outbox, SmscStats(), _Clock(0.0))  # type: ignore[arg-type]
+    carrier = _Carrier(style)
+    for text in texts:  # one Receipts for several: its remembered parts must not leak between messages
+        submit_time = 1_000_000_000.0 + submit_offset
+        msg = _message(state=MessageState.DELIVERED, submit_time=submit_time, final_time=submit_time + final_delay,
+                       short_message=text, esm_class=esm_class, error_code=error_code,
+                       multi_id="00000000000000aa" if multi else "", submitted_count=submitted,
+                       tlvs={0x0204: reference} if reference is not None else {})
+        fast.delivered(msg, carrier)
+        slow.queue(msg, carrier, intermediate=False)
+    assert [dataclasses.asdict(d) for d in fast_outbox.added] == [dataclasses.asdict(d) for d in slow_outbox.added]

@@ -29,6 +29,9 @@ class MemoryStore:
 
     #: ``load_messages`` hands back the live records: the core may keep referring to them when it evicts.
     records_in_memory = True
+    #: Every write is "durable" when it is recorded: ``commit`` only orders callbacks, so a commit that nobody
+    #: waits on (after deleting an acknowledged delivery) may be left out.
+    durable_on_write = True
 
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
         self._opt_outs: dict[tuple[str, str], bool] = {}
