@@ -293,10 +293,10 @@ class SmppProtocol(asyncio.Protocol):
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
-        if not account.allow_submit(self.loop.time()):
+        if account.bucket is not None and not account.allow_submit(self.loop.time()):
             self.server.counters.throttled += 1
             return CommandStatus.ESME_RTHROTTLED
-        if not account.source_allowed(source_addr):
+        if account.source_patterns and not account.source_allowed(source_addr):
             return CommandStatus.ESME_RINVSRCADR
         return CommandStatus.ESME_ROK
 
