@@ -297,7 +297,7 @@ class AttemptMachine:
                 self.receipts.delivered(msg, carrier)  # commits with the delivery
             else:
                 self._commit(_nothing)
-            if carrier is not None and getattr(carrier.handsets, "may_auto_reply", True):
+            if carrier is not None and getattr(carrier, "may_auto_reply", True):
                 self.mo.auto_replies(msg, carrier)
             return
         track.phase = "outcome"

@@ -117,6 +117,8 @@ class Carrier:
         #: ``rng.random()`` the general path makes (the latency draw), skipping the paging and the mix.
         self._sole: AttemptOutcome | None = None
         pool = self.handsets
+        #: False when no handset of this carrier can auto-reply: a delivered MT needs no look at its text.
+        self.may_auto_reply: bool = getattr(pool, "may_auto_reply", True)
         if (len(self._mix) == 1 and id(self._mix[0]) in self._constant and not pool.has_rules
                 and pool.always_online):
             self._sole = self._constant[id(self._mix[0])][1]

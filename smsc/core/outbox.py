@@ -89,7 +89,7 @@ class Outbox:
         self.next_delivery_id = next_delivery_id
         self._queues: dict[str, deque[Delivery]] = {}
         self._leased: dict[int, Delivery] = {}
-        self._waiting: dict[int, Delivery] = {}  # durable-pending or in backoff
+        self._waiting: dict[int, Delivery] = {}  # in backoff (not yet durable ones are in _adding)
         self._failures: dict[int, int] = {}
         #: Deliveries added whose commit has not called back yet, oldest first.
         self._adding: deque[Delivery] = deque()
@@ -116,7 +116,6 @@ class Outbox:
     def add(self, delivery: Delivery) -> None:
         """Save ``delivery``; it is offered to the gateway once the store has made it durable."""
         self.stats.deliveries_queued += 1
-        self._waiting[delivery.delivery_id] = delivery
         self._save_delivery(delivery)
         # The store calls back in the order it was given: the n-th _release_next releases the n-th delivery
         # added (one shared bound method instead of a closure per delivery).
@@ -141,8 +140,6 @@ class Outbox:
     def _release_next(self) -> None:
         """The oldest delivery added and not yet released is durable: it becomes available."""
         delivery = self._adding.popleft()
-        if self._waiting.pop(delivery.delivery_id, None) is None:
-            return
         system_id = delivery.system_id
         queue = self._queues.get(system_id)
         if queue is None:
@@ -234,6 +231,8 @@ class Outbox:
                 found[delivery.delivery_id] = delivery
         found.update(self._leased)
         found.update(self._waiting)
+        for delivery in self._adding:
+            found[delivery.delivery_id] = delivery
         return [
             found[k] for k in sorted(found)
             if system_id is None or found[k].system_id == system_id
@@ -241,7 +240,8 @@ class Outbox:
 
     def __len__(self) -> int:
         """Deliveries not yet acknowledged."""
-        return sum(len(q) for q in self._queues.values()) + len(self._leased) + len(self._waiting)
+        return (sum(len(q) for q in self._queues.values()) + len(self._leased) + len(self._waiting)
+                + len(self._adding))
 
 
 def _nothing() -> None:
