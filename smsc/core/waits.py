@@ -13,7 +13,9 @@ handset comes back, when one of them expires, or when a request needs them (quer
 replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
 
 Draining: when a handset comes back, the messages waiting for it in memory and up to :data:`ALERT_READ_BACK`
-evicted ones are attempted at once (best priority first, then oldest).  More evicted ones are read back and
+evicted ones are attempted together (best priority first, then oldest): at once when the store reads at once,
+else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few messages
+each) share one read instead of a query per number.  More evicted ones are read back and
 attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
 deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
 instead of a million receipts in memory.  Those are attempted in submit order (exactly within a batch, nearly
@@ -181,14 +183,19 @@ class AbsentWaits:
 
     def _read_back(self, ids: list[str]) -> list[Track]:
         """Tracks for the evicted ``ids`` (taken out of their wait by the caller), registered again."""
+        assert self._load is not None
+        return self._registered(ids, self._load(ids))
+
+    def _registered(self, ids: list[str], messages: list[Message]) -> list[Track]:
+        """Tracks for ``messages``, read back for the evicted ``ids``, registered again in the index."""
         index = self.index
         index.evicted -= len(ids)
-        assert self._load is not None
+        carrier_of = self._carrier_of
         tracks = []
-        for msg in self._load(ids):
+        for msg in messages:
             if msg.is_final or msg.message_id in index.tracks:
                 continue  # (cannot happen: an evicted message changes only once read back)
-            track = Track(msg, self._carrier_of(msg))
+            track = Track(msg, carrier_of(msg))
             index.register(track)
             tracks.append(track)
         return tracks
@@ -271,13 +278,32 @@ class AbsentWaits:
         members = [t for t in wait.members.values() if t.phase == "absent"]
         wait.members = {}
         if wait.evicted and len(wait.evicted) <= ALERT_READ_BACK:
-            members.extend(self._read_back(wait.evicted.take(ALERT_READ_BACK)))
+            ids = wait.evicted.take(ALERT_READ_BACK)
+            self._drop(wait)
+            if self._load_later is not None:
+                # Read with every other alert of this loop turn (one query for many numbers, a few messages
+                # each) and attempt them all, in priority order, when the read is back.
+                self._load_later(ids, lambda messages: self._alerted(members, ids, messages))
+            else:
+                self._alerted(members, ids, self._load(ids) if self._load is not None else [])
+            return
         members.sort(key=_priority_order)
         if wait.evicted:
             self._start_draining(wait)
         else:
             self._drop(wait)
         for track in members:
+            track.gen += 1
+            self._attempt(track)
+
+    def _alerted(self, members: list[Track], ids: list[str], messages: list[Message]) -> None:
+        """The evicted members of an alerted number are read back: attempt them with the ones that were in
+        memory (those still waiting: a request may have ended some while the read was under way), best
+        priority first."""
+        tracks = [t for t in members if t.phase == "absent"]
+        tracks.extend(self._registered(ids, messages))
+        tracks.sort(key=_priority_order)
+        for track in tracks:
             track.gen += 1
             self._attempt(track)
 
@@ -335,15 +361,7 @@ class AbsentWaits:
     def _drained(self, ids: list[str], messages: list[Message]) -> None:
         """A drain batch is read back: attempt its messages (best priority first, then oldest)."""
         self._reading -= 1
-        index = self.index
-        index.evicted -= len(ids)
-        tracks = []
-        for msg in messages:
-            if msg.is_final or msg.message_id in index.tracks:
-                continue
-            track = Track(msg, self._carrier_of(msg))
-            index.register(track)
-            tracks.append(track)
+        tracks = self._registered(ids, messages)
         tracks.sort(key=_priority_order)
         for track in tracks:
             track.gen += 1

@@ -50,7 +50,6 @@ import json
 import os
 import pickle
 import sqlite3
-import sys
 import threading
 import time
 from typing import Any, Callable
@@ -147,6 +146,7 @@ def _write_rows(
 _SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
 _SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WHERE message_id IN "
 _SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
+_select_statements: dict[int, str] = {}
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
@@ -252,8 +252,10 @@ _new = object.__new__
 _STATES = tuple(MessageState(v) for v in range(max(MessageState) + 1))
 
 
-def _intern(text: str | None) -> Any:
-    return sys.intern(text) if type(text) is str else text
+#: Texts read back, one object each (system_ids, numbers, carriers: a million waiting messages share few);
+#: cleared when it grows past 65,536 entries (a table of numbers is the one thing that grows).
+_interned: dict[Any, Any] = {}
+
 
 
 def _address(ton: int, npi: int, addr: str) -> Address:
@@ -279,12 +281,18 @@ def _message(
     """A Message from its fields as stored (both schema versions), sharing interned texts and addresses."""
     m = _new(Message)  # every field set below (the round-trip tests compare whole records)
     m.message_id = message_id
-    m.system_id = _intern(system_id)
-    m.source = _address(source_ton, source_npi, source_addr)
-    m.destination = _address(dest_ton, dest_npi, dest_addr)
-    m.destination_e164 = _intern(e164)
-    m.carrier = _intern(carrier)
-    m.service_type = _intern(service_type)
+    if len(_interned) >= 65_536:
+        _interned.clear()
+    intern = _interned.setdefault  # (inline: a queue drained reads a message per handset)
+    m.system_id = intern(system_id, system_id)
+    addresses = _addresses
+    source = addresses.get((source_ton, source_npi, source_addr))
+    m.source = source if source is not None else _address(source_ton, source_npi, source_addr)
+    destination = addresses.get((dest_ton, dest_npi, dest_addr))
+    m.destination = destination if destination is not None else _address(dest_ton, dest_npi, dest_addr)
+    m.destination_e164 = intern(e164, e164)
+    m.carrier = intern(carrier, carrier)
+    m.service_type = intern(service_type, service_type)
     m.esm_class = esm_class
     m.protocol_id = protocol_id
     m.priority_flag = priority_flag
@@ -692,17 +700,55 @@ class SqliteStore:
             self._cond.notify()
 
     @staticmethod
-    def _read(conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
-        found: dict[str, Message] = {}
-        for start in range(0, len(message_ids), _CHUNK_ROWS):
-            chunk = message_ids[start:start + _CHUNK_ROWS]
-            sql = f"{_SELECT_MESSAGES_BY_ID}({', '.join('?' * len(chunk))})"
-            for row in conn.execute(sql, chunk).fetchall():
-                try:
-                    found[row[0]] = message_from_row(row)
-                except _UNREADABLE:
-                    log.exception("store_row_unreadable", table="messages", key=row[0])
-        return [found[i] for i in message_ids if i in found]
+    def _fetch(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """The stored rows of these ids, by id, read in power-of-two chunks (few statement texts: a statement
+        prepared afresh costs about as much as the read)."""
+        rows: dict[str, tuple[Any, ...]] = {}
+        n = len(message_ids)
+        i = 0
+        while i < n:
+            k = min(n - i, _CHUNK_ROWS)
+            k = 1 << (k.bit_length() - 1)
+            sql = _select_statements.get(k)
+            if sql is None:
+                sql = _select_statements[k] = f"{_SELECT_MESSAGES_BY_ID}({', '.join('?' * k)})"
+            for row in conn.execute(sql, message_ids[i:i + k]).fetchall():
+                rows[row[0]] = row
+            i += k
+        return rows
+
+    @staticmethod
+    def _decode(rows: dict[str, tuple[Any, ...]], message_ids: list[str]) -> list[Message]:
+        """Messages for ``message_ids`` in that order from fetched rows (missing and unreadable ones left out)."""
+        messages = []
+        for message_id in message_ids:
+            row = rows.get(message_id)
+            if row is None:
+                continue
+            try:
+                messages.append(message_from_row(row))
+            except _UNREADABLE:
+                log.exception("store_row_unreadable", table="messages", key=message_id)
+        return messages
+
+    @classmethod
+    def _read(cls, conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
+        return cls._decode(cls._fetch(conn, message_ids), message_ids)
+
+    @classmethod
+    def _read_all(
+        cls, conn: sqlite3.Connection, reads: list[tuple[list[str], Callable[[list[Message]], None]]],
+    ) -> list[Callable[[], None]]:
+        """Every pending ``load_messages_later`` of a batch with one set of queries (draining reads many
+        numbers' few messages: one query each cost more than the rows); returns the callbacks to run, each
+        with its own Message objects."""
+        wanted = list(dict.fromkeys(i for message_ids, _ in reads for i in message_ids))
+        try:
+            rows = cls._fetch(conn, wanted)
+        except sqlite3.Error:
+            log.exception("store_read_failed", count=len(wanted))
+            rows = {}
+        return [functools.partial(callback, cls._decode(rows, message_ids)) for message_ids, callback in reads]
 
     # -- recording (loop thread) ---------------------------------------------------------------------------
 
@@ -763,8 +809,8 @@ class SqliteStore:
         batch, self._local = self._local, _Batch()
         self._write(self._inline, batch)
         _run_all(batch.callbacks)
-        for message_ids, callback in batch.reads:
-            callback(self._read(self._inline, message_ids))
+        if batch.reads:
+            _run_all(self._read_all(self._inline, batch.reads))
 
     def _handover(self) -> None:
         """Give everything committed in this loop tick to the writer as one batch."""
@@ -842,13 +888,8 @@ class SqliteStore:
                 self._write(conn, batch)
                 if batch.callbacks:
                     self._hand_back(batch.callbacks)
-                for message_ids, callback in batch.reads:
-                    try:
-                        messages = self._read(conn, message_ids)
-                    except sqlite3.Error:
-                        log.exception("store_read_failed", count=len(message_ids))
-                        messages = []
-                    self._hand_back([functools.partial(callback, messages)])
+                if batch.reads:
+                    self._hand_back(self._read_all(conn, batch.reads))
         finally:
             conn.close()
 

@@ -1,0 +1,99 @@
+"""Waiting messages with the SQLite store grouping its work per loop tick (``call_soon``): the alerts of one
+turn read their evicted messages back together, and every one of them is attempted and receipted."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+try:
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        INF,
+        START,
+        Harness,
+        MessageState,
+        carrier,
+        make_config,
+        rule,
+    )
+
+from smsc.core.clock import FakeClock
+from smsc.core.store.sqlite import SqliteStore
+
+NUMBERS = [f"4477009003{i:02d}" for i in range(6)]
+CONFIG = make_config(carrier(rules=tuple(rule(n, offline=INF) for n in NUMBERS)), max_waiting=10_000)
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.ready: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        self.ready.append((callback, args))
+
+    def run(self) -> None:
+        while self.ready:
+            ready, self.ready = self.ready, []
+            for callback, args in ready:
+                callback(*args)
+
+
+def test_alerts_of_one_turn_share_one_read_and_every_waiting_message_is_delivered(tmp_path: Path) -> None:
+    ticks = Ticks()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for number in NUMBERS:
+        for i in range(3):
+            h.smsc.submit(h.submission(number, f"m{i}", registered_delivery=1, priority_flag=i % 2), replies.append)
+    ticks.run()
+    assert len(replies) == 18 and all(r.status == 0 for r in replies)
+    for _ in range(3):
+        h.advance(5.0)
+        ticks.run()
+    assert h.smsc.index.evicted == 18
+    statements: list[str] = []
+    assert store._inline is not None
+    store._inline.set_trace_callback(statements.append)
+    for number in NUMBERS:
+        h.smsc.set_handset_online(number, True)
+    assert h.smsc.waiting_count() == 18  # read back under way: still counted as waiting
+    ticks.run()
+    assert h.smsc.index.evicted == 0
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len(reads) == 2  # 18 ids: one chunk of 16 and one of 2, for six numbers
+    for _ in range(3):
+        h.advance(5.0)
+        ticks.run()
+    receipts = h.take()
+    ticks.run()
+    assert len(receipts) == 18
+    assert all(h.state(r.message_id) == MessageState.DELIVERED for r in replies)
+    store.close()
+
+
+def test_reads_of_one_batch_each_get_their_own_messages_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    ticks = Ticks()
+    store = SqliteStore(path, call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "other.sqlite"), clock=FakeClock(START))
+    for i in range(5):
+        h.smsc.submit(h.submission(NUMBERS[0], f"m{i}"), lambda r: None)
+    for message in h.smsc.index.messages.values():
+        store.save_message(message)
+    store.commit(lambda: None)
+    ids = list(h.smsc.index.messages)
+    got: list[list[Any]] = []
+    store.load_messages_later([ids[3], ids[1], "missing"], got.append)
+    store.load_messages_later([ids[1], ids[4]], got.append)
+    ticks.run()
+    assert [[m.message_id for m in ms] for ms in got] == [[ids[3], ids[1]], [ids[1], ids[4]]]
+    assert got[0][1] is not got[1][0]  # one Message object per request: the core owns what it gets
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 5
+    conn.close()
