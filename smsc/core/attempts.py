@@ -97,6 +97,7 @@ class AttemptMachine:
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
         self._outcome_due = self._on_outcomes_due
         self._last_attempt = new_attempt(-1.0, "", 0)
+        self._first_time_delivered = [self._last_attempt]
         self._save_message = store.save_message
         self._hold_commits = hold_commits
         self._release_commits = release_commits
@@ -275,10 +276,17 @@ class AttemptMachine:
         err = int(outcome.err or 0)
         if kind == "delivered":
             # finalise(track, DELIVERED, 0, None, outcome=None), written out: the path of nearly every message.
-            attempt = self._last_attempt  # records are never changed: messages delivered together share one
+            # The attempts of a final message never change: messages delivered at their first attempt at the
+            # same instant share one record and one list (one object fewer per message kept for query_sm, which
+            # halves what each full garbage collection walks).
+            attempt = self._last_attempt
             if attempt.time != now or attempt.err != err or attempt.outcome != kind:
                 attempt = self._last_attempt = new_attempt(now, kind, err)
-            msg.attempts.append(attempt)
+                self._first_time_delivered = [attempt]
+            if msg.attempts:
+                msg.attempts.append(attempt)
+            else:
+                msg.attempts = self._first_time_delivered
             track.gen = gen + 1
             track.phase = "detached"
             msg.state = _DELIVERED

@@ -65,6 +65,8 @@ class Message:
     network_error_code: bytes | None = None
     #: When the next attempt is due (None while waiting for a handset alert or when final).
     next_attempt_time: float | None = None
+    #: Never changed once the message is final: messages delivered at their first attempt at the same instant
+    #: share one list (and one Attempt), so a final message's list must not be appended to.
     attempts: list[Attempt] = field(default_factory=list)
     #: submit_multi: how many destinations the original submit had (receipt "sub:" field).
     submitted_count: int = 1
