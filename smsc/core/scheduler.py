@@ -63,7 +63,8 @@ class Scheduler:
         self._last_batch: list[Any] | None = None
 
     def __len__(self) -> int:
-        """Number of live (not cancelled, not yet run) timers."""
+        """Number of live (not cancelled, not yet run) heap entries (a batch from :meth:`call_at_batched`
+        counts once)."""
         return len(self._heap) - self._dead
 
     def call_at(self, when: float, callback: Callable[[Any], None], arg: Any = None) -> TimerHandle:
