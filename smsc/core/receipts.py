@@ -270,8 +270,15 @@ class Receipts:
         done = msg.final_time
         submit_date = _date_cache.get(int(submit_time // 60)) or _date(submit_time)
         done_date = _date_cache.get(int(done // 60)) or _date(done)  # type: ignore[operator]
+        data = msg.short_message
+        memo = self._memo  # _text_part's last answer, checked here (the common case: the same text again)
+        if (memo is not None and memo[0] is data and memo[3] is style and memo[1] == msg.data_coding
+                and memo[2] == msg.esm_class & _UDHI and data):
+            text = memo[4]
+        else:
+            text = self._text_part(msg, style)
         body = (f"id:{receipt_id} sub:001 dlvrd:001 submit date:{submit_date} done date:{done_date} "
-                f"{style.delivered_tail}{self._text_part(msg, style)}")
+                f"{style.delivered_tail}{text}")
         if style.receipted_id:
             tlvs: dict[int, Any] = {_TAG_RECEIPTED_ID: receipt_id, _TAG_MESSAGE_STATE: _DELIVERED_VALUE}
         else:
@@ -303,15 +310,13 @@ class Receipts:
         """``" text:<preview>"`` in ``style`` ("" without a label); the last answer is remembered for the same
         user data object (the SMSC interns short texts), data_coding, UDHI bit and style."""
         label = style.text_label
-        if not label:
-            return ""
         data = msg.short_message
         udhi = msg.esm_class & _UDHI
         memo = self._memo
         if memo is not None and memo[0] is data and memo[1] == msg.data_coding and memo[2] == udhi \
                 and memo[3] is style and data:
             return memo[4]
-        part = f" {label}:{mt_preview(msg)[:TEXT_LENGTH]}"
+        part = f" {label}:{mt_preview(msg)[:TEXT_LENGTH]}" if label else ""
         self._memo = (data, msg.data_coding, udhi, style, part)
         return part
 

@@ -154,7 +154,8 @@ class Smsc:
         self._routes: dict[tuple[int, int, str], tuple[str, Any, Address, Any]] = {}
         #: The same entries for destinations that take :meth:`_submit_plain`, by address alone (the entry's
         #: Address gives the TON and NPI to compare): no key tuple per submit.
-        self._plain_routes: dict[str, tuple[str, Any, Address, tuple[str, int, str]]] = {}
+        #: Each is (E.164 form, carrier, the Address, carrier name, message_id modulus, format spec).
+        self._plain_routes: dict[str, tuple[str, Any, Address, str, int, str]] = {}
         #: Submits recorded whose commit has not called back yet, oldest first (:meth:`_accepted_next`).
         self._accepting: deque[tuple[Track, Callable[[SubmitResult], None]]] = deque()
         self._accepted_next = self._accepted_next  # type: ignore[method-assign]  # one bound method
@@ -304,14 +305,13 @@ class Smsc:
             self._commit(lambda: self._accepted_now(track, reply, result))
 
     def _submit_plain(
-        self, submission: Submission, routed: tuple[str, Any, Address, tuple[str, int, str] | None],
+        self, submission: Submission, routed: tuple[str, Any, Address, str, int, str],
         reply: Callable[[SubmitResult], None], now: float,
     ) -> None:
         """:meth:`submit` of the common request, written out: no schedule, validity, replace_if_present or
         priority error; a destination routed before to a carrier with no submit-time rule for it; room in the
         queue.  Does exactly what :meth:`_admit` would (tests/unit/test_core_fastpaths.py compares them)."""
-        e164, carrier, destination, lane = routed
-        carrier_name, modulus, spec = lane  # type: ignore[misc]
+        e164, carrier, destination, carrier_name, modulus, spec = routed
         ids = self._ids
         number = ids.next_number
         ids.next_number = number + 1
@@ -450,8 +450,9 @@ class Smsc:
                 self._routes.clear()
                 self._plain_routes.clear()
             self._routes[key] = routed
-            if routed[3] is not None:
-                self._plain_routes[destination.addr] = routed
+            lane = routed[3]
+            if lane is not None:
+                self._plain_routes[destination.addr] = (e164, carrier, destination, *lane)
         e164, carrier, destination, _ = routed  # one Address object per destination (memory: queued messages)
         if not e164:
             raise Reject(CommandStatus.ESME_RINVDSTADR)
