@@ -83,7 +83,7 @@ def build(store_kind: str, tmp: str, offline: bool = False) -> tuple[Smsc, Any, 
     if store_kind == "memory":
         store: Any = MemoryStore(call_soon=loop.call_soon)
     else:
-        store = SqliteStore(os.path.join(tmp, "engine.sqlite"), call_soon_threadsafe=None)
+        store = SqliteStore(os.path.join(tmp, "engine.sqlite"), call_soon=loop.call_soon)  # one transaction per tick
     clock = FakeClock()
     smsc = Smsc(config, store, clock, random.Random(1))
     smsc.set_gateway(_Gateway())

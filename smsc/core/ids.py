@@ -121,7 +121,7 @@ class IdPacker:
             number = int(message_id, self._base)
         except ValueError:
             return None
-        if number >= 1 << 63 or format(number, self._spec) != message_id:
+        if not 0 <= number < 1 << 63 or format(number, self._spec) != message_id:  # "-000...1" too
             return None
         return number
 

@@ -253,6 +253,9 @@ def _address_field(body: dict[str, Any], name: str) -> str:
     value = value.strip()
     if len(value) > MAX_ADDRESS_CHARS:
         raise ApiError(400, f"{name}: expected at most {MAX_ADDRESS_CHARS} characters, got {len(value)}")
+    if not value.isprintable() or max(map(ord, value)) > 0xFF:
+        # An SMPP address is a C-Octet String of printable Latin-1 characters (SMPP 3.4 section 5.2.8).
+        raise ApiError(400, f"{name}: expected printable Latin-1 characters (digits, letters), got {value!r}")
     return value
 
 

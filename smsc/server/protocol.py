@@ -451,9 +451,16 @@ class SmppProtocol(asyncio.Protocol):
                 tlvs = {**tlvs, Tag.message_payload: sm}
                 sm = b""
             s, t = d.source, d.destination
-            body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
-                                   d.protocol_id, d.priority_flag, d.data_coding, sm)
-            send(CommandId.deliver_sm, body, tlvs, now, d.delivery_id)
+            try:
+                body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
+                                       d.protocol_id, d.priority_flag, d.data_coding, sm)
+                send(CommandId.deliver_sm, body, tlvs, now, d.delivery_id)
+            except (ValueError, TypeError) as exc:
+                # A field no deliver_sm can carry: offering it again would fail the same way on every bind,
+                # so it is dropped, loudly, instead of taking this connection down with it.
+                log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
+                          error=str(exc))
+                self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
         self.server.counters.deliveries_sent += len(deliveries)
         self._schedule_flush()
         return len(deliveries)

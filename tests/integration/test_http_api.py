@@ -396,6 +396,8 @@ async def test_long_submitted_message_is_shown_reassembled(
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "text": "x"}}, 400, "to"),
         ("POST", "/api/mo", {"json": {"from": 447700900123, "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE}}, 400, "text"),
+        ("POST", "/api/mo", {"json": {"from": "\u20ac4477", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": "881\x0023", "text": "x"}}, 400, "to"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "payload_hex": "00"}},
          400, "text"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0g",

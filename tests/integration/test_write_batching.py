@@ -128,3 +128,24 @@ async def test_receipts_spread_over_binds_stop_at_the_first_bind_that_empties_th
         assert max(receipts) <= 2
     finally:
         await app.stop()
+
+
+async def test_a_delivery_no_deliver_sm_can_carry_is_dropped_and_the_connection_goes_on(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config" / "bench.yaml")
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="memory"))
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        proto, transport = await _bound(app)
+        assert app.smsc is not None
+        app.smsc.inject_mo("\u20ac447700900123", "88123", text="not Latin-1 source")  # no SMPP form
+        app.smsc.inject_mo("447700900123", "88123", text="fine")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        pdus = Framer().feed(b"".join(transport.writes))
+        delivered = [p for p in pdus if isinstance(p, P.DeliverSm)]
+        assert [p.short_message for p in delivered] == [b"fine"]
+        assert not transport.closed
+        assert app.smsc.take_deliveries("perf", 10) == []  # the bad one is gone, not waiting to fail again
+    finally:
+        await app.stop()

@@ -129,6 +129,17 @@ def test_compiled_message_id_formats_equal_format_message_id(number: int, kind: 
     assert ids.next_id() == format_message_id(number, fmt)
 
 
+def test_a_negative_number_written_like_an_id_is_kept_as_a_string() -> None:
+    from smsc.core.ids import IdPacker
+    from smsc.core.tracks import EvictedIds
+
+    assert IdPacker(MessageIdFormat()).pack("-000000000000001") is None  # found by the property below
+    kept = EvictedIds(IdPacker(MessageIdFormat()))
+    kept.append("-000000000000001")
+    kept.append(format_message_id(7, MessageIdFormat()))
+    assert kept.take(2) == ["-000000000000001", format_message_id(7, MessageIdFormat())]
+
+
 @settings(max_examples=200, deadline=None)
 @given(ids=st.lists(st.one_of(
     st.integers(min_value=0, max_value=2**64).map(lambda n: format_message_id(n, MessageIdFormat())),

@@ -80,6 +80,8 @@ class MessageStore(Protocol):
     #   load_messages(message_ids: list[str]) -> list[Message]            read now, on the caller's thread
     #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
     #   records_in_memory: bool                                             True when evicting saves nothing
+    #   durable_on_write: bool      True when a write is durable as soon as it is recorded (the memory store):
+    #                               the outbox then needs no commit after an acknowledged delivery's delete
 
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""
