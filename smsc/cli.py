@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from typing import Any, Callable, Coroutine, Sequence
@@ -75,6 +76,9 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException:
             await app.stop()
             raise
+        # Everything made so far (modules, config, the simulated world) lives as long as the process: keep
+        # the garbage collector's full passes from scanning it again and again.
+        gc.freeze()
         try:
             await stop.wait()
         finally:
