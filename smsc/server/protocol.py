@@ -131,6 +131,7 @@ class SmppProtocol(asyncio.Protocol):
         self._closing_reads = False
         self._registered_receiver = False
         self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
+        self._close_when_answered = False  # a framing error: close once the owed responses are queued
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
@@ -246,9 +247,15 @@ class SmppProtocol(asyncio.Protocol):
             if event.context is not None:
                 self.smsc.delivery_failed(event.context)
         elif type(event) is CloseRequested:
-            if event.reason.startswith("framing"):
+            if self.session.input_closed:
+                # A framing error: the requests before it are still answered, then the connection closes.
                 log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id, reason=event.reason)
-            self._close()
+                self._closing_reads = True
+                self._update_reading()
+                self._close_when_answered = True
+                self._maybe_finish_unbind()
+            else:
+                self._close()
         elif type(event) is Unbound:
             self._unbind = event
             self._maybe_finish_unbind()
@@ -306,15 +313,20 @@ class SmppProtocol(asyncio.Protocol):
             self._update_reading()
 
     def _maybe_finish_unbind(self) -> None:
-        """Answer the ESME's unbind once every response we owe it has been queued, then close."""
-        if self._unbind is not None and self._pending_replies == 0:
+        """Once every response we owe the ESME has been queued: answer its unbind and close, or close after
+        a framing error."""
+        if self._pending_replies:
+            return
+        if self._unbind is not None:
             self.session.answer_unbind(self._unbind)
             self._unbind = None
+            self._close()
+        elif self._close_when_answered:
             self._close()
 
     def _end_reply(self) -> None:
         self._pending_replies -= 1
-        if self._unbind is not None:
+        if self._unbind is not None or self._close_when_answered:
             self._maybe_finish_unbind()
         if self._read_paused and self._pending_replies < MAX_PENDING_REPLIES // 2:
             self._update_reading()
@@ -432,7 +444,8 @@ class SmppProtocol(asyncio.Protocol):
         return self.session.window_free
 
     def deliver_from_outbox(self, system_id: str, limit: int) -> int:
-        """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many."""
+        """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many were
+        taken (sent, or dropped as unencodable): fewer than asked means nothing more waits."""
         session = self.session
         if self._closing or self._write_paused:
             return 0
@@ -444,6 +457,7 @@ class SmppProtocol(asyncio.Protocol):
             return 0
         now = self.loop.time()
         send = session.send_request_body
+        dropped = 0
         for d in deliveries:
             sm = d.short_message
             tlvs = d.tlvs
@@ -461,7 +475,9 @@ class SmppProtocol(asyncio.Protocol):
                 log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
                           error=str(exc))
                 self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
-        self.server.counters.deliveries_sent += len(deliveries)
+                dropped += 1
+        sent = len(deliveries) - dropped
+        self.server.counters.deliveries_sent += sent
         self._schedule_flush()
         return len(deliveries)
 

@@ -183,6 +183,7 @@ class Session:
         self._enquire_outstanding = False
         self._unbind_sent = False
         self._bind_pending = False
+        self._input_closed = False
         self._held: list[P.Pdu | SmppError] = []
 
     # -- state ---------------------------------------------------------------------------------
@@ -200,9 +201,15 @@ class Session:
     @property
     def window_free(self) -> int:
         """How many more deliver_sm may be sent before the window of unacknowledged ones is full."""
-        if not self.can_receive or self._unbind_sent:
+        if not self.can_receive or self._unbind_sent or self._input_closed:
             return 0
         return max(0, self.window - len(self._outstanding))
+
+    @property
+    def input_closed(self) -> bool:
+        """True after a fatal framing error (SMPP 3.4 section 3.3: command_length out of range): no more
+        input is read, but responses to the requests that came before it may still be queued."""
+        return self._input_closed
 
     @property
     def outstanding(self) -> int:
@@ -216,7 +223,7 @@ class Session:
 
         Responses the spec fully determines are queued for :meth:`data_to_send` on the way.
         """
-        if self.state is SessionState.CLOSED:
+        if self.state is SessionState.CLOSED or self._input_closed:
             return []
         items = self._framer.feed(data) if data else []
         if data:
@@ -236,7 +243,9 @@ class Session:
                     continue
                 self._queue(error_response(item))
                 if item.fatal:
-                    self.state = SessionState.CLOSED
+                    # The stream cannot be followed past this point; the requests before it stand: the
+                    # session still takes their responses (the adapter closes once they are written).
+                    self._input_closed = True
                     events.append(CloseRequested(f"framing error: {item}"))
                     break
                 continue
@@ -452,7 +461,7 @@ class Session:
         inactivity: unbind a bound ESME with no transaction that long. response: report unanswered requests.
         """
         events: list[Event] = []
-        if self.state is SessionState.CLOSED:
+        if self.state is SessionState.CLOSED or self._input_closed:
             return events
         t = self.timers
         if self.state is SessionState.OPEN:

@@ -159,6 +159,32 @@ def test_garbage_bytes_get_generic_nack_and_a_close(smsc_server: RunningSmsc) ->
         assert sock.recv(100) == b""  # the server closed the connection
 
 
+def test_requests_before_a_framing_error_are_answered_before_the_close(smsc_server: RunningSmsc) -> None:
+    """A fatal command_length after accepted submits: each submit still gets its submit_sm_resp (the messages
+    were stored and will be delivered: the ESME must learn their message_ids), then generic_nack, then close."""
+    with _raw_connection(smsc_server) as sock:
+        batch = encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+        batch += b"".join(
+            encode(P.SubmitSm(sequence_number=10 + i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(20)
+        )
+        batch += struct.pack(">IIII", 8, 0x00000004, 0, 99)  # command_length 8: the stream is lost here
+        sock.sendall(batch)
+        framer = Framer()
+        got: list[Any] = []
+        for _ in range(200):  # until the server closes (bounded by count and the socket timeout)
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.extend(framer.feed(data))
+        resps = [p for p in got if isinstance(p, P.SubmitSmResp)]
+        assert sorted(r.sequence_number for r in resps) == list(range(10, 30))
+        assert all(r.command_status == 0 and r.message_id for r in resps)
+        nacks = [p for p in got if isinstance(p, P.GenericNack)]
+        assert [n.command_status for n in nacks] == [CommandStatus.ESME_RINVCMDLEN]
+        assert data == b""  # and then the connection is closed
+
+
 def test_unknown_command_gets_generic_nack_and_the_session_survives(smsc_server: RunningSmsc) -> None:
     with _raw_connection(smsc_server) as sock:
         sock.sendall(struct.pack(">IIII", 16, 0x00000999, 0, 77) + encode(P.EnquireLink(sequence_number=78)))

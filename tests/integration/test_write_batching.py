@@ -147,5 +147,6 @@ async def test_a_delivery_no_deliver_sm_can_carry_is_dropped_and_the_connection_
         assert [p.short_message for p in delivered] == [b"fine"]
         assert not transport.closed
         assert app.smsc.take_deliveries("perf", 10) == []  # the bad one is gone, not waiting to fail again
+        assert app.smpp is not None and app.smpp.counters.deliveries_sent == 1  # only what was sent
     finally:
         await app.stop()

@@ -150,8 +150,22 @@ def test_bad_command_length_closes_without_waiting_for_the_body() -> None:
     assert len(events) == 1 and isinstance(events[0], CloseRequested)
     (nack,) = sent(s)
     assert nack.command_status == S.ESME_RINVCMDLEN
-    assert s.state is SessionState.CLOSED
+    assert s.input_closed
     assert s.receive_data(b"more", 0.0) == []
+
+
+def test_requests_before_a_framing_error_can_still_be_answered() -> None:
+    from smsc.smpp.constants import CommandId
+
+    s = bound(window=5)
+    data = encode(P.SubmitSm(sequence_number=3, destination_addr="1")) + bytes.fromhex("00000008" + "00" * 12)
+    events = s.receive_data(data, 0.0)
+    assert [type(e) for e in events] == [RequestReceived, CloseRequested]
+    s.respond_message_id(CommandId.submit_sm_resp, 3, 0, "abc")
+    nack, resp = sent(s)
+    assert nack.command_status == S.ESME_RINVCMDLEN
+    assert (resp.sequence_number, resp.message_id) == (3, "abc")  # type: ignore[attr-defined]
+    assert s.window_free == 0 and s.poll(100.0) == []  # no deliver_sm, no timers on a dying connection
 
 
 def test_deliver_sm_window_and_response_matching() -> None:
