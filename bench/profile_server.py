@@ -109,6 +109,35 @@ def _parse(conn: _Conn) -> None:
     conn.transport.out.clear()
 
 
+async def _drive(conns: list[_Conn], template: bytearray, per_bind: int, window: int,
+                 args: argparse.Namespace) -> int:
+    """Keep ``window`` submit_sm in flight per connection until ``per_bind`` each are answered (and their
+    receipts in); return the number of rounds."""
+    want_receipts = per_bind if args.receipts else 0
+    rounds = 0
+    while any(c.responses < per_bind or c.receipts < want_receipts for c in conns):
+        rounds += 1
+        if rounds > args.rounds_max:
+            raise RuntimeError(f"not finished after {rounds} rounds: {[dataclasses.astuple(c)[2:7] for c in conns]}")
+        for c in conns:
+            data = bytearray(c.acks)
+            c.acks.clear()
+            room = min(window - (c.sent - c.responses), per_bind - c.sent)
+            for _ in range(max(0, room)):
+                c.seq += 1
+                struct.pack_into(">I", template, 12, c.seq)
+                data += template
+                c.sent += 1
+            if data:
+                c.proto.data_received(bytes(data))
+        if rounds % args.yield_every == 0:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        for c in conns:
+            _parse(c)
+    return rounds
+
+
 async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> dict[str, Any]:
     config = load_config(os.path.join(ROOT, "config", "bench.yaml"))
     store = dataclasses.replace(config.store, kind=args.store, path=os.path.join(args.workdir, "pserver.sqlite"))
@@ -130,33 +159,16 @@ async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> di
         for c in conns:
             c.transport.out.clear()
         template = bytearray(_submit_template(args.receipts))
+        if args.warmup:  # a server that has already served traffic (final messages kept, heaps grown)
+            await _drive(conns, template, args.warmup // args.binds, 100, args)
+            for c in conns:
+                c.sent = c.responses = c.receipts = c.errors = 0
         per_bind = args.count // args.binds
-        want_receipts = per_bind if args.receipts else 0
         gc.collect()
         t_cpu, t_wall = time.process_time(), time.perf_counter()
         if profile is not None:
             profile.enable()
-        rounds = 0
-        while any(c.responses < per_bind or c.receipts < want_receipts for c in conns):
-            rounds += 1
-            if rounds > args.rounds_max:
-                raise RuntimeError(f"not finished after {rounds} rounds: {[dataclasses.astuple(c)[2:7] for c in conns]}")
-            for c in conns:
-                data = bytearray(c.acks)
-                c.acks.clear()
-                room = min(args.window - (c.sent - c.responses), per_bind - c.sent)
-                for _ in range(max(0, room)):
-                    c.seq += 1
-                    struct.pack_into(">I", template, 12, c.seq)
-                    data += template
-                    c.sent += 1
-                if data:
-                    c.proto.data_received(bytes(data))
-            if rounds % args.yield_every == 0:
-                await asyncio.sleep(0)
-                await asyncio.sleep(0)
-            for c in conns:
-                _parse(c)
+        rounds = await _drive(conns, template, per_bind, args.window, args)
         if profile is not None:
             profile.disable()
         cpu, wall = time.process_time() - t_cpu, time.perf_counter() - t_wall
@@ -182,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=3, help="runs; the one with the least CPU is printed")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="serve this many messages (4 x 100, untimed) before measuring, as a long-running server")
     ap.add_argument("--yield-every", type=int, default=1,
                     help="let the loop run its callbacks every N rounds (replies are written within the read)")
     ap.add_argument("--rounds-max", type=int, default=2_000_000)
