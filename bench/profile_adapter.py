@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import dataclasses
 import gc
 import os
 import pstats
-import struct
 import sys
 import time
 from collections import deque
@@ -28,14 +26,11 @@ from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.profile_server import _Conn, _parse, _submit_template, _Transport  # noqa: E402
+from bench.profile_server import _connect, _drive, _submit_template  # noqa: E402
 from smsc.config import load_config  # noqa: E402
 from smsc.core.accounts import Accounts  # noqa: E402
 from smsc.core.api import Address, Delivery, DeliveryGateway, Submission, SubmitResult  # noqa: E402
 from smsc.server.listen import SmppServer  # noqa: E402
-from smsc.server.protocol import SmppProtocol  # noqa: E402
-from smsc.smpp import pdu as P  # noqa: E402
-from smsc.smpp.codec import encode  # noqa: E402
 from smsc.smpp.constants import MessageState, Tag  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,44 +79,15 @@ async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> di
     loop = asyncio.get_running_loop()
     core = _EchoCore()
     server = SmppServer(config, core, Accounts.from_config(config.accounts, now=loop.time()), loop=loop)  # type: ignore[arg-type]
-    conns: list[_Conn] = []
-    bind = encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf"))
-    for _ in range(args.binds):
-        transport = _Transport()
-        proto = SmppProtocol(server)
-        proto.connection_made(transport)  # type: ignore[arg-type]
-        proto.data_received(bind)
-        conns.append(_Conn(proto, transport))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    for c in conns:
-        c.transport.out.clear()
+    conns = await _connect(server, args.binds)
     template = bytearray(_submit_template(True))
     per_bind = args.count // args.binds
+    args.receipts = True
     gc.collect()
     t_cpu = time.process_time()
     if profile is not None:
         profile.enable()
-    rounds = 0
-    while any(c.responses < per_bind or c.receipts < per_bind for c in conns):
-        rounds += 1
-        if rounds > args.rounds_max:
-            raise RuntimeError(f"not finished after {rounds} rounds")
-        for c in conns:
-            data = bytearray(c.acks)
-            c.acks.clear()
-            room = min(args.window - (c.sent - c.responses), per_bind - c.sent)
-            for _ in range(max(0, room)):
-                c.seq += 1
-                struct.pack_into(">I", template, 12, c.seq)
-                data += template
-                c.sent += 1
-            if data:
-                c.proto.data_received(bytes(data))
-        if rounds % args.yield_every == 0:
-            await asyncio.sleep(0)
-        for c in conns:
-            _parse(c)
+    rounds = await _drive(conns, template, per_bind, args.window, args)
     if profile is not None:
         profile.disable()
     cpu = time.process_time() - t_cpu

@@ -109,6 +109,23 @@ def _parse(conn: _Conn) -> None:
     conn.transport.out.clear()
 
 
+async def _connect(server: Any, binds: int) -> list[_Conn]:
+    """``binds`` transceiver connections of system_id perf on in-memory transports, bound, output cleared."""
+    conns: list[_Conn] = []
+    bind = encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf"))
+    for _ in range(binds):
+        transport = _Transport()
+        proto = SmppProtocol(server)
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto.data_received(bind)
+        conns.append(_Conn(proto, transport))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for c in conns:
+        c.transport.out.clear()
+    return conns
+
+
 async def _drive(conns: list[_Conn], template: bytearray, per_bind: int, window: int,
                  args: argparse.Namespace) -> int:
     """Keep ``window`` submit_sm in flight per connection until ``per_bind`` each are answered (and their
@@ -146,18 +163,7 @@ async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> di
     await app.start(host="127.0.0.1", port=0, http=False)
     assert app.smpp is not None
     try:
-        conns: list[_Conn] = []
-        bind = encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf"))
-        for _ in range(args.binds):
-            transport = _Transport()
-            proto = SmppProtocol(app.smpp)
-            proto.connection_made(transport)  # type: ignore[arg-type]
-            proto.data_received(bind)
-            conns.append(_Conn(proto, transport))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        for c in conns:
-            c.transport.out.clear()
+        conns = await _connect(app.smpp, args.binds)
         template = bytearray(_submit_template(args.receipts))
         if args.warmup:  # a server that has already served traffic (final messages kept, heaps grown)
             await _drive(conns, template, args.warmup // args.binds, 100, args)
