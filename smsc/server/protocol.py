@@ -20,6 +20,7 @@ import structlog
 from smsc.core.accounts import AccountState
 from smsc.core.api import (
     Address,
+    Delivery,
     MultiSubmitResult,
     QueryResult,
     Submission,
@@ -466,6 +467,11 @@ class SmppProtocol(asyncio.Protocol):
                 sm = b""
             s, t = d.source, d.destination
             try:
+                if (len(s.addr) > 20 or len(t.addr) > 20) and session.interface_version >= 0x34:
+                    # Too long for deliver_sm's addresses (20 characters, SMPP 3.4 section 4.6.1); data_sm
+                    # takes 64 (section 4.7.1), e.g. the receipt of a data_sm from a long source address.
+                    self._send_as_data_sm(d, sm, tlvs, now)
+                    continue
                 body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
                                        d.protocol_id, d.priority_flag, d.data_coding, sm)
                 send(CommandId.deliver_sm, body, tlvs, now, d.delivery_id)
@@ -480,6 +486,17 @@ class SmppProtocol(asyncio.Protocol):
         self.server.counters.deliveries_sent += sent
         self._schedule_flush()
         return len(deliveries)
+
+    def _send_as_data_sm(self, d: Delivery, short_message: bytes, tlvs: dict[int, Any], now: float) -> None:
+        """Send delivery ``d`` as data_sm, its user data in message_payload (SMPP 3.4 section 4.7.1)."""
+        s, t = d.source, d.destination
+        if short_message:
+            tlvs = {**tlvs, Tag.message_payload: short_message}
+        self.session.send_request(P.DataSm(
+            service_type=d.service_type, source_addr_ton=s.ton, source_addr_npi=s.npi, source_addr=s.addr,
+            dest_addr_ton=t.ton, dest_addr_npi=t.npi, destination_addr=t.addr, esm_class=d.esm_class,
+            data_coding=d.data_coding, tlvs=tlvs,
+        ), now, d.delivery_id)
 
     def _refill_window(self) -> None:
         """Fill the room acknowledgements opened in *this* connection's window. Other binds of the system_id

@@ -150,3 +150,31 @@ async def test_a_delivery_no_deliver_sm_can_carry_is_dropped_and_the_connection_
         assert app.smpp is not None and app.smpp.counters.deliveries_sent == 1  # only what was sent
     finally:
         await app.stop()
+
+
+async def test_a_receipt_for_an_address_too_long_for_deliver_sm_goes_as_data_sm(tmp_path: Path) -> None:
+    config = load_config(ROOT / "config" / "bench.yaml")
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="memory"))
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        proto, transport = await _bound(app)
+        long_source = "ACME-NOTIFICATIONS-SERVICE-01"  # 29 characters: data_sm allows 64, deliver_sm 20
+        proto.data_received(encode(P.DataSm(
+            sequence_number=5, source_addr_ton=5, source_addr=long_source, dest_addr_ton=1, dest_addr_npi=1,
+            destination_addr="447700900123", registered_delivery=1, tlvs={0x0424: b"hello"},
+        )))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        pdus = Framer().feed(b"".join(transport.writes))
+        (resp,) = [p for p in pdus if isinstance(p, P.DataSmResp)]
+        (receipt,) = [p for p in pdus if isinstance(p, P.DataSm)]
+        assert resp.command_status == 0
+        assert (receipt.destination_addr, receipt.dest_addr_ton) == (long_source, 5)
+        assert receipt.esm_class == 0x04 and receipt.tlvs[0x001E] == resp.message_id
+        assert b"stat:DELIVRD" in receipt.tlvs[0x0424]
+        proto.data_received(encode(P.DataSmResp(sequence_number=receipt.sequence_number)))
+        assert proto.session.outstanding == 0  # data_sm_resp acknowledges it like deliver_sm_resp
+        assert app.smsc is not None and app.smsc.take_deliveries("perf", 10) == []
+    finally:
+        await app.stop()
