@@ -844,7 +844,8 @@ class Framer:
             part.clear()
         pos = start
         unpack = _U32.unpack_from
-        decode_at = _decode_at
+        header_tail = _HDR_TAIL.unpack_from
+        decoders = _DECODERS
         append = out.append
         while n - pos >= 4:
             length = unpack(data, pos)[0]
@@ -854,7 +855,17 @@ class Framer:
             end = pos + length
             if end > n:
                 break
-            append(decode_at(data, pos, end))
+            # _decode_at(data, pos, end), written out for the common case; any error takes _decode_at, which
+            # decodes again and reports it.
+            cid, st, seq = header_tail(data, pos + 4)
+            dec = decoders.get(cid)
+            if dec is None:
+                append(_decode_at(data, pos, end))
+            else:
+                try:
+                    append(dec(data, pos + 16, end, seq, st))
+                except Exception:
+                    append(_decode_at(data, pos, end))
             pos = end
         if pos < n:
             part += memoryview(data)[pos:]

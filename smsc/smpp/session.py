@@ -255,6 +255,11 @@ class Session:
                 self._last_transaction = now
                 events.append(RequestReceived(item))
                 continue
+            if cid & 0x80000000:  # a response (deliver_sm_resp ...): what _handle does first
+                self._handle_response(item, events)
+                if self.state is SessionState.CLOSED:
+                    break
+                continue
             self._handle(item, now, events)
             if self.state is SessionState.CLOSED:
                 break
