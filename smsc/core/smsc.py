@@ -564,7 +564,9 @@ class Smsc:
         first failed destination's state."""
         msgs = self._lookup(system_id, message_id, source, recall=False)
         if not msgs:
-            reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL, message_id=message_id))
+            # Nothing is known of it: UNKNOWN, not the dataclass default ENROUTE (which would read as "pending").
+            reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL, message_id=message_id,
+                              message_state=MessageState.UNKNOWN))
             return
         pending = [m for m in msgs if not m.is_final]
         if pending:

@@ -125,6 +125,7 @@ def test_query_cancel_and_replace_a_waiting_message(esme: RawEsme, fast_world: R
 def test_query_of_an_unknown_message_fails(esme: RawEsme) -> None:
     q = esme.request(P.QuerySm(message_id="doesnotexist", source_addr_ton=5, source_addr="ACME"))
     assert q.command_status == CommandStatus.ESME_RQUERYFAIL
+    assert (q.message_id, q.message_state) == ("doesnotexist", MessageState.UNKNOWN)  # not "en route"
 
 
 def test_submit_time_rules_answer_the_configured_status(esme: RawEsme) -> None:
