@@ -80,6 +80,10 @@ _NO_TLVS: dict[int, Any] = {}
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
+#: :meth:`Smsc.messages` reads back at most this many times ``limit`` evicted waiting messages (a listing
+#: must not read a million records from disk).
+EVICTED_LISTED_FACTOR = 4
+
 
 _new = object.__new__
 
@@ -825,9 +829,10 @@ class Smsc:
     def messages(
         self, system_id: str | None = None, state: int | None = None, limit: int = 100,
     ) -> list[Message]:
-        """Known messages, newest first, optionally of one system_id and/or one state (message_state value;
-        waiting messages are ENROUTE).  Messages waiting for absent handsets whose records were evicted to the
-        store are not listed (see :mod:`smsc.core.waits`)."""
+        """Known messages, newest first (by submit time), optionally of one system_id and/or one state
+        (message_state value; waiting messages are ENROUTE).  Messages waiting for absent handsets whose
+        records were evicted to the store (:mod:`smsc.core.waits`) are read back for the listing: the newest
+        ``limit`` of each waiting number, at most ``EVICTED_LISTED_FACTOR * limit`` in all."""
         found: list[Message] = []
         if limit <= 0:
             return found
@@ -839,6 +844,16 @@ class Smsc:
             found.append(msg)
             if len(found) >= limit:
                 break
+        load = getattr(self.store, "load_messages", None)
+        if (self.index.evicted and load is not None and not getattr(self.store, "records_in_memory", False)
+                and (state is None or state == MessageState.ENROUTE)):
+            # (A store that keeps records in memory left them in the index: the loop above found them.)
+            ids = self._waits.evicted_ids(limit, EVICTED_LISTED_FACTOR * limit)
+            seen = {m.message_id for m in found}
+            found.extend(m for m in load(ids)
+                         if m.message_id not in seen and (system_id is None or m.system_id == system_id))
+            found.sort(key=lambda m: m.submit_time, reverse=True)
+            del found[limit:]
         return found
 
     def waiting_count(self) -> int:

@@ -88,6 +88,14 @@ class EvictedIds:
             others.clear()
         return out
 
+    def newest(self, n: int) -> list[str]:
+        """The ``n`` most recently added ids (all when fewer), newest first; nothing is removed."""
+        ids = self._ids
+        tail = ids[-n:] if 0 < n < len(ids) else (ids if n > 0 else ids[:0])
+        others = self._others
+        unpack = self._packer.unpack if self._packer is not None else None
+        return [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in reversed(tail)]
+
     def __contains__(self, message_id: object) -> bool:
         if not isinstance(message_id, str):
             return False

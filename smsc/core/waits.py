@@ -163,6 +163,17 @@ class AbsentWaits:
 
     # -- eviction and reading back ------------------------------------------------------------------------
 
+    def evicted_ids(self, per_number: int, at_most: int) -> list[str]:
+        """message_ids of evicted waiting messages for a listing: the newest ``per_number`` of each number,
+        numbers that went absent last first, ``at_most`` in all."""
+        found: list[str] = []
+        for wait in reversed(self.absent.values()):
+            if wait.evicted:
+                found.extend(wait.evicted.newest(min(per_number, at_most - len(found))))
+                if len(found) >= at_most:
+                    break
+        return found
+
     def evict(self, batch: list[tuple[Track, int]]) -> None:
         """Called once what was recorded before ``batch`` was taken is durable: members still waiting
         unchanged leave memory, keeping only their message_id."""

@@ -273,7 +273,7 @@ async def test_mo_payload_hex_is_delivered_as_is(
 
 
 async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
-    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any], app: App,
 ) -> None:
     handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
     assert handset == {"number": UK_INSTANT, "carrier": "britmobile", "online": False, "next_online": None,
@@ -288,6 +288,13 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
     rec = await _wait_for(absent_once)
     assert rec["state"] == "ENROUTE" and rec["attempts"][0]["outcome"] == "absent"
     assert rec["text"] == "Your code is 1234" and rec["system_id"] == "test" and rec["carrier"] == "britmobile"
+    # Once on disk the waiting message leaves memory (SQLite store); the listing reads it back.
+    async def evicted() -> bool:
+        return app.smsc is not None and app.smsc.index.evicted == 1
+
+    assert await _wait_for(evicted)
+    listed = await _get(http, "/api/messages?state=ENROUTE&system_id=test")
+    assert [m["message_id"] for m in listed["messages"]] == [message_id]
 
     handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": True})
     assert handset["online"] is True

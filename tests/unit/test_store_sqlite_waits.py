@@ -97,3 +97,26 @@ def test_reads_of_one_batch_each_get_their_own_messages_in_order(tmp_path: Path)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 5
     conn.close()
+
+
+def test_waiting_messages_evicted_to_disk_are_listed(tmp_path: Path) -> None:
+    ticks = Ticks()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i, number in enumerate(NUMBERS[:3]):
+        h.advance(1.0)
+        h.smsc.submit(h.submission(number, f"m{i}", registered_delivery=1), replies.append)
+        ticks.run()
+    for _ in range(3):
+        h.advance(5.0)
+        ticks.run()
+    assert h.smsc.index.evicted == 3
+    listed = h.smsc.messages(state=MessageState.ENROUTE)
+    assert [m.message_id for m in listed] == [r.message_id for r in reversed(replies)]  # newest first
+    assert all(m.state == MessageState.ENROUTE for m in listed)
+    assert [m.message_id for m in h.smsc.messages(limit=2)] == [r.message_id for r in reversed(replies)][:2]
+    assert h.smsc.messages(system_id="someone-else") == []
+    assert h.smsc.messages(state=MessageState.DELIVERED) == []
+    assert h.smsc.index.evicted == 3  # listing reads records back without taking them out of their wait
