@@ -197,7 +197,8 @@ class Smsc:
         if self._started:
             return
         self._started = True
-        state = self.store.load()
+        # Final messages beyond what the index keeps in memory stay on disk (query_sm reads them there).
+        state = self.store.load(max_final=self.index.max_final_in_memory)
         self._ids.next_number = max(self._ids.next_number, state.next_message_number)
         self.outbox.next_delivery_id = max(self.outbox.next_delivery_id, state.next_delivery_id)
         now = self.clock.now()

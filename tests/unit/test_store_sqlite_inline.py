@@ -207,3 +207,20 @@ def test_many_rows_in_one_batch_are_written_in_chunks_and_read_back(tmp_path: Pa
     assert [m.message_id for m in state.messages] == [f"{i:05d}" for i in range(1500)]  # rows keep their place
     assert sum(m.state == MessageState.DELIVERED for m in state.messages) == 750
     assert [d.delivery_id for d in state.deliveries] == list(range(1, 1500, 2))
+
+
+def test_load_reads_every_waiting_message_and_only_the_newest_final_ones(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    waiting = [full_message(f"w{i}", state=MessageState.ENROUTE, final_time=None) for i in range(2)]
+    finals = [full_message(f"f{i}", state=MessageState.DELIVERED, final_time=10.0 + i) for i in range(5)]
+    for m in [finals[0], waiting[0], *finals[1:], waiting[1]]:
+        store.save_message(m)
+    store.commit(lambda: None)
+    store.close()
+    again = SqliteStore(path)
+    assert [m.message_id for m in again.load(max_final=2).messages] == ["f3", "f4", "w0", "w1"]
+    assert [m.message_id for m in again.load(max_final=0).messages] == ["w0", "w1"]
+    assert len(again.load().messages) == 7  # without a bound: everything, as before
+    assert [m.message_id for m in again.load_messages(["f0"])] == ["f0"]  # the others stay readable
+    again.close()

@@ -46,8 +46,9 @@ class WorldState:
 class MessageStore(Protocol):
     """Durable record of messages and the outbox. All methods are called on the event-loop thread."""
 
-    def load(self) -> StoredState:
-        """Read back the state at start (empty for a new store)."""
+    def load(self, max_final: int | None = None) -> StoredState:
+        """Read back the state at start (empty for a new store): every waiting message, every outbox entry,
+        and the final messages not yet pruned (only the newest ``max_final`` of them when given)."""
 
     def save_message(self, message: Message) -> None:
         """Insert or update ``message`` (keyed by message_id) in the pending batch."""

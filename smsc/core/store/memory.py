@@ -47,10 +47,16 @@ class MemoryStore:
         self.commits = 0
         self.closed = False
 
-    def load(self) -> StoredState:
-        """Deep copies of every kept message and outbox entry, and the counters."""
+    def load(self, max_final: int | None = None) -> StoredState:
+        """Deep copies of every kept message (of the final ones only the newest ``max_final`` when given) and
+        outbox entry, and the counters."""
+        messages = list(self._messages.values())
+        if max_final is not None:
+            finals = [m for m in messages if m.final_time is not None]
+            kept = {id(m) for m in sorted(finals, key=lambda m: m.final_time, reverse=True)[:max(0, max_final)]}
+            messages = [m for m in messages if m.final_time is None or id(m) in kept]
         return StoredState(
-            messages=copy.deepcopy(list(self._messages.values())),
+            messages=copy.deepcopy(messages),
             deliveries=copy.deepcopy(sorted(self._deliveries.values(), key=lambda d: d.delivery_id)),
             next_delivery_id=self._next_delivery_id,
             next_message_number=self._next_message_number,

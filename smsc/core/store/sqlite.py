@@ -144,6 +144,10 @@ def _write_rows(
 
 
 _SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
+_SELECT_WAITING = "SELECT message_id, final_time, record FROM messages WHERE final_time IS NULL ORDER BY rowid"
+#: The newest ``?`` final messages (the partial index on final_time serves the ORDER BY and the LIMIT).
+_SELECT_NEWEST_FINAL = ("SELECT message_id, final_time, record FROM (SELECT rowid AS r, * FROM messages"
+                        " WHERE final_time IS NOT NULL ORDER BY final_time DESC LIMIT ?) ORDER BY r")
 _SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WHERE message_id IN "
 _SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
 _select_statements: dict[int, str] = {}
@@ -618,19 +622,26 @@ class SqliteStore:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def load(self) -> StoredState:
-        """Every stored message (waiting ones and final ones not yet pruned), every outbox entry, counters.
+    def load(self, max_final: int | None = None) -> StoredState:
+        """Every waiting message, the final ones not yet pruned (only the newest ``max_final`` of them when
+        given: the others stay on disk for query_sm, and a restart after millions of messages does not read
+        them all into memory), every outbox entry, counters.
 
         Rows that cannot be decoded are logged and skipped.
         """
         conn = self._connect()
         try:
             messages: list[Message] = []
-            for row in conn.execute(_SELECT_MESSAGES):
-                try:
-                    messages.append(message_from_row(row))
-                except _UNREADABLE:
-                    log.exception("store_row_unreadable", table="messages", key=row[0])
+            if max_final is None:
+                queries: list[tuple[str, tuple[int, ...]]] = [(_SELECT_MESSAGES, ())]
+            else:
+                queries = [(_SELECT_NEWEST_FINAL, (max(0, max_final),)), (_SELECT_WAITING, ())]
+            for sql, params in queries:
+                for row in conn.execute(sql, params):
+                    try:
+                        messages.append(message_from_row(row))
+                    except _UNREADABLE:
+                        log.exception("store_row_unreadable", table="messages", key=row[0])
             deliveries: list[Delivery] = []
             for row in conn.execute(_SELECT_DELIVERIES):
                 try:
