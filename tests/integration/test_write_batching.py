@@ -7,8 +7,10 @@ made); everything else is the real application on a real event loop, with ``conf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,22 @@ class RecordingTransport:
     def resume_reading(self) -> None: ...
 
 
+@contextlib.asynccontextmanager
+async def _running(store: str = "memory", path: Path | None = None, **server: Any) -> AsyncIterator[App]:
+    """The application with ``config/bench.yaml`` (instant carrier), the given store and server settings."""
+    config = load_config(ROOT / "config" / "bench.yaml")
+    config = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, **server),
+        store=dataclasses.replace(config.store, kind=store, path=str(path) if path else config.store.path),
+    )
+    app = App(config)
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
 async def _bound(app: App) -> tuple[SmppProtocol, RecordingTransport]:
     assert app.smpp is not None
     transport = RecordingTransport()
@@ -61,12 +79,7 @@ async def _bound(app: App) -> tuple[SmppProtocol, RecordingTransport]:
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
 async def test_receipt_of_an_instant_carrier_leaves_with_the_submit_sm_resp(tmp_path: Path, store: str) -> None:
-    config = load_config(ROOT / "config" / "bench.yaml")
-    config = dataclasses.replace(config, store=dataclasses.replace(
-        config.store, kind=store, path=str(tmp_path / "batching.sqlite")))
-    app = App(config)
-    await app.start(host="127.0.0.1", port=0, http=False)
-    try:
+    async with _running(store=store, path=tmp_path / "batching.sqlite") as app:
         proto, transport = await _bound(app)
         submits = b"".join(
             encode(P.SubmitSm(sequence_number=10 + i, source_addr="ACME", destination_addr="447700900123",
@@ -100,18 +113,10 @@ async def test_receipt_of_an_instant_carrier_leaves_with_the_submit_sm_resp(tmp_
             await asyncio.sleep(0)
         assert transport.writes == []
         assert proto.session.outstanding == 0
-    finally:
-        await app.stop()
 
 
 async def test_receipts_spread_over_binds_stop_at_the_first_bind_that_empties_the_queue(tmp_path: Path) -> None:
-    config = load_config(ROOT / "config" / "bench.yaml")
-    server = dataclasses.replace(config.server, window=2)
-    config = dataclasses.replace(config, server=server,
-                                 store=dataclasses.replace(config.store, kind="memory"))
-    app = App(config)
-    await app.start(host="127.0.0.1", port=0, http=False)
-    try:
+    async with _running(window=2) as app:
         binds = [await _bound(app) for _ in range(3)]
         sender, sender_transport = binds[0]
         submits = b"".join(
@@ -126,16 +131,10 @@ async def test_receipts_spread_over_binds_stop_at_the_first_bind_that_empties_th
                     for _, t in binds]
         assert sum(receipts) == 5  # windows of 2, 2 and 2: every receipt handed out, none twice
         assert max(receipts) <= 2
-    finally:
-        await app.stop()
 
 
 async def test_a_delivery_no_deliver_sm_can_carry_is_dropped_and_the_connection_goes_on(tmp_path: Path) -> None:
-    config = load_config(ROOT / "config" / "bench.yaml")
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="memory"))
-    app = App(config)
-    await app.start(host="127.0.0.1", port=0, http=False)
-    try:
+    async with _running() as app:
         proto, transport = await _bound(app)
         assert app.smsc is not None
         app.smsc.inject_mo("\u20ac447700900123", "88123", text="not Latin-1 source")  # no SMPP form
@@ -148,16 +147,10 @@ async def test_a_delivery_no_deliver_sm_can_carry_is_dropped_and_the_connection_
         assert not transport.closed
         assert app.smsc.take_deliveries("perf", 10) == []  # the bad one is gone, not waiting to fail again
         assert app.smpp is not None and app.smpp.counters.deliveries_sent == 1  # only what was sent
-    finally:
-        await app.stop()
 
 
 async def test_a_receipt_for_an_address_too_long_for_deliver_sm_goes_as_data_sm(tmp_path: Path) -> None:
-    config = load_config(ROOT / "config" / "bench.yaml")
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind="memory"))
-    app = App(config)
-    await app.start(host="127.0.0.1", port=0, http=False)
-    try:
+    async with _running() as app:
         proto, transport = await _bound(app)
         long_source = "ACME-NOTIFICATIONS-SERVICE-01"  # 29 characters: data_sm allows 64, deliver_sm 20
         proto.data_received(encode(P.DataSm(
@@ -176,5 +169,3 @@ async def test_a_receipt_for_an_address_too_long_for_deliver_sm_goes_as_data_sm(
         proto.data_received(encode(P.DataSmResp(sequence_number=receipt.sequence_number)))
         assert proto.session.outstanding == 0  # data_sm_resp acknowledges it like deliver_sm_resp
         assert app.smsc is not None and app.smsc.take_deliveries("perf", 10) == []
-    finally:
-        await app.stop()
