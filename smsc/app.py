@@ -40,6 +40,10 @@ SIM_TIME_RECORD_INTERVAL = 5.0
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+def _never() -> bool:
+    return False
+
+
 def _nothing() -> None:
     """An on_durable callback for writes nobody waits on."""
 
@@ -49,7 +53,8 @@ class StartupError(Exception):
 
 
 class SchedulerDriver:
-    """Runs the core scheduler's due timers from the asyncio loop, with one timer handle at a time."""
+    """Runs the core scheduler's due timers from the asyncio loop: one timer handle for the earliest future
+    deadline, and at most one ready-queue callback for timers that are due already."""
 
     def __init__(self, smsc: Smsc, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
         self.smsc = smsc
@@ -57,6 +62,10 @@ class SchedulerDriver:
         self.loop = loop
         self._handle: asyncio.Handle | None = None
         self._armed_for: float | None = None
+        self._soon: asyncio.Handle | None = None
+        #: True while a pump follows before the loop runs again (the SMPP side sets it while it handles a
+        #: read, see :meth:`SmppServer.pump`): timers due now then need no loop callback of their own.
+        self.pump_pending: Callable[[], bool] = _never
         smsc.scheduler.on_earlier_deadline = self.arm
 
     def arm(self, deadline: float | None = None) -> None:
@@ -65,19 +74,30 @@ class SchedulerDriver:
             deadline = self.smsc.scheduler.next_deadline()
         if deadline is None:
             return
+        delay = self.clock.real_delay(deadline - self.clock.now())
+        if delay <= 0:
+            # Due already (a zero-latency attempt): a plain ready-queue callback, unless the pump that follows
+            # the read being handled runs it first.  The timer armed for a later deadline stays armed.
+            if self._soon is None and not self.pump_pending():
+                self._soon = self.loop.call_soon(self._run_soon)
+            return
         if self._handle is not None and self._armed_for is not None and self._armed_for <= deadline:
             return
         if self._handle is not None:
             self._handle.cancel()
-        delay = self.clock.real_delay(deadline - self.clock.now())
         self._armed_for = deadline
-        # Due already (a zero-latency attempt): a plain ready-queue callback, no timer heap entry; the SMPP
-        # adapter's pump usually runs it first and cancels this.
-        self._handle = self.loop.call_later(delay, self._fire) if delay > 0 else self.loop.call_soon(self._fire)
+        self._handle = self.loop.call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         self._armed_for = None
+        self._run()
+
+    def _run_soon(self) -> None:
+        self._soon = None
+        self._run()
+
+    def _run(self) -> None:
         try:
             self.smsc.scheduler.run_due(self.clock.now())
         except Exception:
@@ -90,18 +110,25 @@ class SchedulerDriver:
         The SMPP adapter calls this before it writes what a read produced, so that what those timers make
         (a zero-latency carrier's delivery receipt) leaves in the same write as the submit_sm_resp, as one
         reply of a real SMSC would, instead of one loop turn and one system call later."""
+        now = self.clock.now()
         deadline = self.smsc.scheduler.next_deadline()
-        if deadline is None or deadline > self.clock.now():
+        if deadline is None or deadline > now:
             return
-        if self._handle is not None:
-            self._handle.cancel()
-        self._fire()
+        if self._armed_for is not None and self._armed_for <= now and self._handle is not None:
+            self._handle.cancel()  # its deadline is run here; the next one gets a handle of its own
+            self._handle = None
+            self._armed_for = None
+        self._run()
 
     def stop(self) -> None:
-        """Cancel the pending timer handle."""
+        """Cancel the pending timer handles."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+            self._armed_for = None
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
 
 
 class App:
@@ -148,6 +175,8 @@ class App:
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
         self.smpp = SmppServer(cfg, self.smsc, accounts, loop=loop)
         self.smpp.run_due_timers = self.driver.run_due_now
+        registry = self.smpp.registry
+        self.driver.pump_pending = lambda: registry.pump_pending
         self.smsc.start()
         self.driver.arm()
         self._record_sim_time()
@@ -169,9 +198,15 @@ class App:
         release, the attempts they start), then pump the SMPP side so that the receipts of zero-latency
         carriers join the responses in the same write instead of following a few loop turns later."""
         def run(callback: Callable[..., object], *args: Any) -> None:
-            callback(*args)
-            if self.smpp is not None:
-                self.smpp.pump()
+            smpp = self.smpp
+            if smpp is None:
+                callback(*args)
+                return
+            smpp.registry.pump_pending = True
+            try:
+                callback(*args)
+            finally:
+                smpp.pump()
 
         def soon(callback: Callable[..., object], *args: Any) -> object:
             return loop.call_soon_threadsafe(run, callback, *args)

@@ -161,8 +161,10 @@ class AttemptMachine:
         track.phase = "inflight"
         gen = track.gen = track.gen + 1
         latency = outcome.latency
-        self.scheduler.call_at_batched(now + latency if latency > 0.0 else now, self._outcome_due,
-                                       (track, gen, outcome))
+        if latency > 0.0:
+            self.scheduler.call_at_batched(now + latency, self._outcome_due, (track, gen, outcome))
+        else:  # (a NaN latency counts as 0, as max(0.0, nan) did)
+            self.scheduler.call_due_batched(now, self._outcome_due, (track, gen, outcome))
 
     def _set_timer(self, track: Track, phase: str, when: float, callback: Callable[[Any], None]) -> None:
         track.phase = phase
@@ -241,11 +243,13 @@ class AttemptMachine:
         track.phase = "inflight"
         gen = track.gen = track.gen + 1
         latency = outcome.latency
-        when = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        # Outcomes of one instant share a heap entry; nothing cancels an attempt under way (it is not
-        # recallable), and a stale one is recognised by its gen.
+        # Outcomes of one instant (and zero-latency ones of one read) share a heap entry; nothing cancels an
+        # attempt under way (it is not recallable), and a stale one is recognised by its gen.
         track.timer = None
-        self.scheduler.call_at_batched(when, self._outcome_due, (track, gen, outcome))
+        if latency > 0.0:
+            self.scheduler.call_at_batched(now + latency, self._outcome_due, (track, gen, outcome))
+        else:  # (a NaN latency counts as 0, as max(0.0, nan) did)
+            self.scheduler.call_due_batched(now, self._outcome_due, (track, gen, outcome))
 
     def _on_outcomes_due(self, items: list[tuple[Track, int, Any]]) -> None:
         """The outcomes of one instant's attempts, in attempt order; what they record is committed once, after

@@ -95,6 +95,23 @@ class Scheduler:
         items.append(item)
         self._last_batch = self.call_at(when, callback, items)
 
+    def call_due_batched(self, now: float, callback: Callable[[list[Any]], None], item: Any) -> None:
+        """:meth:`call_at_batched` for an item due at once: ``now`` is the caller's clock reading (simulation
+        seconds), which no later :meth:`run_due` goes below.
+
+        With a real clock no two zero-latency attempts of one read share an instant, so the exact-time rule
+        would give each its own entry; an item due now also joins the entry pushed last (same callback, not
+        run yet) when that entry's time is *earlier*: every run that pops that entry has a clock at or past
+        ``now``, so no item runs before its time.  The one difference from separate entries: the item may run
+        before another timer due between the batch's time and ``now`` (both are due by then)."""
+        last = self._last_batch
+        if last is not None and last[2] is callback and last[0] <= now:
+            last[3].append(item)
+            return
+        items = _Items()
+        items.append(item)
+        self._last_batch = self.call_at(now, callback, items)
+
     def cancel(self, handle: TimerHandle | None) -> None:
         """Cancel a pending call; a handle that already ran or was cancelled (or None) is ignored."""
         if handle is None or handle[2] is None:

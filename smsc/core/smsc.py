@@ -139,7 +139,7 @@ class Smsc:
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
-        #: Commits asked for while held (:meth:`_hold_commits`), in order; None when not held.
+        #: Commits asked for while held (:meth:`hold_commits`), in order; None when not held.
         self._held: list[Callable[[], None]] | None = None
         self._saved_number = -1  # id counters last saved (-1: never)
         self._saved_delivery_id = -1
@@ -178,7 +178,7 @@ class Smsc:
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
             backlog=self._backlog, packer=IdPacker(config.server.message_id),
-            hold_commits=self._hold_commits, release_commits=self._release_commits,
+            hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits
         self._now = clock.now
@@ -763,15 +763,17 @@ class Smsc:
         self._commit(_nothing)
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
 
-    def _hold_commits(self) -> bool:
-        """From now until :meth:`_release_commits`, commits asked for are gathered into one (a batch of
-        outcomes).  False (and nothing to release) when they are held already."""
+    def hold_commits(self) -> bool:
+        """From now until :meth:`release_commits`, commits asked for are gathered into one: a batch of
+        outcomes, or the requests of one read (the SMPP adapter holds them while it handles a read, so a
+        read of a hundred submit_sm makes one store commit, whose callbacks then reply in order).  False
+        (and nothing to release) when they are held already."""
         if self._held is not None:
             return False
         self._held = []
         return True
 
-    def _release_commits(self) -> None:
+    def release_commits(self) -> None:
         """One commit for every commit asked for while held; their callbacks run in order once it is
         durable (each after everything recorded before it, as separate commits would)."""
         held, self._held = self._held, None

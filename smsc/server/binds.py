@@ -26,6 +26,9 @@ class BindRegistry:
         self._receivers: dict[str, list[SmppProtocol]] = {}
         self._cursor: dict[str, int] = {}
         self._waking: set[str] = set()
+        #: True while a read is handled: :meth:`drain_now` runs before the loop does (``SmppServer.pump``),
+        #: so :meth:`wake` schedules no drain of its own.
+        self.pump_pending = False
 
     def __iter__(self) -> Iterator[SmppProtocol]:
         return iter(list(self.connections))
@@ -52,7 +55,15 @@ class BindRegistry:
         """Deliveries wait for ``system_id``. They are handed out once per loop tick (however many wakes
         came in it), so that a burst of receipts goes out as one write per connection."""
         self._waking.add(system_id)
-        if not self._drain_scheduled and self._loop is not None:
+        if not self._drain_scheduled and not self.pump_pending and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+
+    def end_pump(self) -> None:
+        """The pump is over: wakes go back to scheduling a drain, and one is scheduled for anything still
+        waiting (a drain that failed part way)."""
+        self.pump_pending = False
+        if self._waking and not self._drain_scheduled and self._loop is not None:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
 

@@ -77,11 +77,14 @@ class SmppServer:
         """Before ``reader`` writes what a read produced: run the core timers already due and hand out the
         deliveries waiting (``reader`` first), so their deliver_sm join the same write (one system call,
         one wake-up of the ESME) instead of following one loop turn later."""
+        registry = self.registry
         try:
             self.run_due_timers()
-            self.registry.drain_now(reader)
+            registry.drain_now(reader)
         except Exception:  # a bug in handing out deliveries (to any bind) must not close the reading one
             log.exception("pump_error", system_id=reader.session.system_id if reader is not None else None)
+        finally:
+            registry.end_pump()
 
     @property
     def port(self) -> int:

@@ -153,22 +153,35 @@ class SmppProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         session = self.session
         self._receiving = True
+        smsc = self.smsc
+        server = self.server
+        server.registry.pump_pending = True  # the pump below hands out what this read makes
+        held = False
         try:
             now = self.loop.time()
             events = session.receive_data(data, now)
+            # One store commit for the requests of this read (group commit); their replies follow it in order.
+            held = len(events) > 1 and smsc.hold_commits()
             while True:
                 for event in events:
                     self._dispatch(event)
                 if not session.has_held_input:
                     break
                 events = session.receive_data(b"", now)
+            if held:
+                held = False
+                smsc.release_commits()
             self._refill_window()
-            self.server.pump(self)
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
         finally:
-            self._receiving = False
+            try:
+                if held:  # what was recorded before the failure is still committed and answered
+                    smsc.release_commits()
+            finally:
+                server.pump(self)  # (it catches its own errors and always ends pump_pending)
+                self._receiving = False
         self._flush()
 
     def eof_received(self) -> bool | None:
