@@ -505,10 +505,11 @@ class Smsc:
             self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, schedule_time, expiry_time, submitted, multi_id,
         )
-        for old in replaced:
-            self.stats.replaced += 1
-            self.machine.finalise(old, MessageState.DELETED, old.msg.error_code, old.msg.network_error_code,
-                                  outcome="replaced")
+        with self.machine.one_commit():  # (messages read back together stay in memory until all are ended)
+            for old in replaced:
+                self.stats.replaced += 1
+                self.machine.finalise(old, MessageState.DELETED, old.msg.error_code, old.msg.network_error_code,
+                                      outcome="replaced")
         track = Track(msg, carrier)
         self.index.register(track)
         self.stats.waiting = self.index.waiting
@@ -615,10 +616,11 @@ class Smsc:
         if not targets:
             reply(CommandStatus.ESME_RCANCELFAIL)
             return
-        for track in targets:
-            self.machine.finalise(track, MessageState.DELETED, track.msg.error_code, track.msg.network_error_code,
-                                  outcome="cancelled")
-        self._commit(lambda: reply(CommandStatus.ESME_ROK))
+        with self.machine.one_commit():  # (targets read back together stay in memory until all are ended)
+            for track in targets:
+                self.machine.finalise(track, MessageState.DELETED, track.msg.error_code,
+                                      track.msg.network_error_code, outcome="cancelled")
+            self._commit(lambda: reply(CommandStatus.ESME_ROK))
 
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,

@@ -64,7 +64,8 @@ class AbsentWaits:
         scheduler, clock: alert, expiry and drain timers.
         carrier_of: the carrier of a read-back message.
         attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
-        expire: ``expire(track)`` ends a message at the end of its validity.
+        expire: ``expire(tracks)`` ends messages at the end of their validity, with one commit for them all
+            (a commit in between could evict the others again before they are ended).
         packer: writes evicted message_ids compactly (the server's default id format).
         backlog: how many deliveries wait for ESMEs or will soon (attempts under way): draining pauses above
             :data:`DRAIN_BACKLOG`.
@@ -72,7 +73,8 @@ class AbsentWaits:
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
-        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None], expire: Callable[[Track], None],
+        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None],
+        expire: Callable[[list[Track]], None],
         backlog: Callable[[], int], packer: IdPacker | None = None,
     ) -> None:
         self.index = index
@@ -406,7 +408,6 @@ class AbsentWaits:
         due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
         due.sort(key=lambda t: t.msg.expiry_time)
         later = [t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now]
-        for track in due:
-            self._expire(track)  # leaves the wait (members may be evicted again meanwhile); the last drops it
+        self._expire(due)  # they leave the wait (the others may be evicted again after); the last drops it
         if later and self.absent.get(e164) is wait:
             self._arm_expiry(wait, min(later))
