@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import heapq
 import random
+from contextlib import contextmanager
 from itertools import count
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import structlog
 
@@ -92,7 +93,7 @@ class AttemptMachine:
         self.retry_schedule = retry_schedule
         #: Messages waiting for absent handsets (alerts, expiry, eviction to the store, draining).
         self.waits = AbsentWaits(
-            index, store, scheduler, clock, carrier_of, self._attempt_alerted, self.expire, backlog, packer,
+            index, store, scheduler, clock, carrier_of, self._attempt_alerted, self._expire_all, backlog, packer,
         )
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
         self._outcome_due = self._on_outcomes_due
@@ -109,6 +110,20 @@ class AttemptMachine:
     def absent(self) -> dict[str, NumberWait]:
         """Numbers whose handset was found absent -> the messages waiting for its alert."""
         return self.waits.absent
+
+    @contextmanager
+    def one_commit(self) -> Iterator[None]:
+        """Commits asked for inside the block are made as one when it ends (each callback still runs after
+        its own records are durable, in order).  A loop that ends several waiting messages read back from the
+        store together needs it: with a store whose commit is durable at once (memory, inline SQLite), a
+        commit between two of them would evict the others from memory again (:meth:`AbsentWaits.evict`)
+        before the loop reached them."""
+        held = self._hold_commits()
+        try:
+            yield
+        finally:
+            if held:
+                self._release_commits()
 
     def alert(self, e164: str) -> None:
         """The handset of ``e164`` is reachable again: attempt every message waiting for it."""
@@ -363,6 +378,12 @@ class AttemptMachine:
         """The validity period ended: EXPIRED."""
         msg = track.msg
         self.finalise(track, MessageState.EXPIRED, msg.error_code, msg.network_error_code, outcome="expired")
+
+    def _expire_all(self, tracks: list[Track]) -> None:
+        """:meth:`expire` each of ``tracks`` (members of one wait read back together), one commit for all."""
+        with self.one_commit():
+            for track in tracks:
+                self.expire(track)
 
     def finalise(
         self, track: Track, state: MessageState, err: int, nec: bytes | None, *, outcome: str | None,

@@ -83,6 +83,9 @@ FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0
 #: :meth:`Smsc.messages` reads back at most this many times ``limit`` evicted waiting messages (a listing
 #: must not read a million records from disk).
 EVICTED_LISTED_FACTOR = 4
+#: Waiting messages read back and resumed per step of a restart (one store query each): those that go on
+#: waiting for an absent handset leave memory before the next batch is read (:meth:`Smsc.start`).
+RESUME_BATCH = 4_096
 
 
 _new = object.__new__
@@ -90,6 +93,10 @@ _new = object.__new__
 
 def _nothing() -> None:
     return None
+
+
+def _submit_order(track: Track) -> float:
+    return track.msg.submit_time
 
 
 class Smsc:
@@ -105,6 +112,7 @@ class Smsc:
         final_retention: simulation seconds a final message stays queryable.
         max_final_in_memory: bound on final messages kept in memory (default 100,000 with the memory store;
             10,000 with a store that reads messages back, which answers query_sm for older ones).
+        resume_batch: waiting messages read back and resumed per step of :meth:`start`.
     """
 
     def __init__(
@@ -117,6 +125,7 @@ class Smsc:
         *,
         final_retention: float = DEFAULT_FINAL_RETENTION,
         max_final_in_memory: int | None = None,
+        resume_batch: int = RESUME_BATCH,
     ) -> None:
         if router is None:
             from smsc.core.routing import build_world
@@ -132,6 +141,7 @@ class Smsc:
             in_memory = getattr(store, "records_in_memory", False) or not hasattr(store, "load_messages")
             max_final_in_memory = DEFAULT_MAX_FINAL_IN_MEMORY if in_memory else DEFAULT_MAX_FINAL_CACHED
         self.max_final_in_memory = max_final_in_memory
+        self.resume_batch = resume_batch
         self.scheduler = Scheduler()
         self.stats = SmscStats()
         self.gateway: DeliveryGateway | None = None
@@ -192,45 +202,81 @@ class Smsc:
     def start(self) -> None:
         """Read the store back and resume: every waiting message is rescheduled (those whose validity ended
         while the SMSC was down expire now), every unacknowledged delivery is offered again.
+
+        Waiting messages are read and resumed :attr:`resume_batch` at a time (see :meth:`_resume_waiting`):
+        those that go on waiting for an absent handset leave memory at once, as they would have once durable
+        in a running SMSC, so a restart with a million of them holds one batch of records at a time.
         Call once, before any request.
         """
         if self._started:
             return
         self._started = True
         # Final messages beyond what the index keeps in memory stay on disk (query_sm reads them there).
-        state = self.store.load(max_final=self.index.max_final_in_memory)
+        state = self.store.load(max_final=self.index.max_final_in_memory, waiting=False)
         self._ids.next_number = max(self._ids.next_number, state.next_message_number)
         self.outbox.next_delivery_id = max(self.outbox.next_delivery_id, state.next_delivery_id)
         now = self.clock.now()
         cutoff = now - self.final_retention
-        index = self.index
-        resumed: list[Track] = []
-        finals = sorted(
-            (m for m in state.messages if m.is_final and m.final_time is not None and m.final_time >= cutoff),
-            key=lambda m: m.final_time or 0.0,
-        )
-        for msg in finals:
-            index.messages[msg.message_id] = msg
-            index.group_add(msg)
-            index.retain_final(msg)
-        for msg in state.messages:
-            if msg.is_final:
-                continue
-            track = Track(msg, self._carrier_of(msg))
-            index.register(track)
-            resumed.append(track)
-        self.stats.waiting = index.waiting
+        self._restore_finals(state.messages, cutoff)
         self.store.prune_final(cutoff)
-        for msg in sorted(state.messages, key=lambda m: m.submit_time):
-            self.mo.remember_sender(msg.destination_e164, msg.system_id)  # MO without a route goes back there
-        resumed.sort(key=lambda t: t.msg.submit_time)
-        for track in resumed:
-            self.machine.resume(track)
+        # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
+        # a commit in between would also take the members that joined a wait, which leave memory at once.
+        with self.machine.one_commit():
+            self._resume_waiting(sorted(state.messages, key=lambda m: m.submit_time))
+        index = self.index
+        self.stats.waiting = index.waiting
         self.outbox.restore(state.deliveries)
         self._commit(_nothing)
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
-        log.info("core_started", waiting=index.waiting, final=index.final_count,
+        log.info("core_started", waiting=index.waiting, final=index.final_count, evicted=index.evicted,
                  deliveries=len(state.deliveries))
+
+    def _restore_finals(self, finals: list[Message], cutoff: float) -> None:
+        """Keep the final messages read back that reached their final state at or after ``cutoff`` in memory
+        for query_sm, oldest final state first (the order in which they are forgotten)."""
+        index = self.index
+        kept = sorted(
+            (m for m in finals if m.is_final and m.final_time is not None and m.final_time >= cutoff),
+            key=lambda m: m.final_time or 0.0,
+        )
+        for msg in kept:
+            index.messages[msg.message_id] = msg
+            index.group_add(msg)
+            index.retain_final(msg)
+
+    def _resume_waiting(self, finals: list[Message]) -> None:
+        """Register and resume every waiting message of the store, batch by batch, in submit order: the store
+        hands them back in acceptance order and each batch is sorted by submit time, so the order is exact
+        except for a message replace_sm gave a later submit time: it keeps its place in the store, so it is
+        resumed with the batch of the messages accepted when it first was.  After each batch, the messages
+        that went on waiting for an absent handset leave memory (their records are on disk as read): only
+        their ids stay, in their number's wait (:mod:`smsc.core.waits`).
+
+        MO without a route goes back to the system_id that last sent MT to the handset: every message read
+        back names its sender in submit order, the final ones (``finals``, by submit time) merged in."""
+        index = self.index
+        carrier_of = self._carrier_of
+        remember_sender = self.mo.remember_sender
+        resume = self.machine.resume
+        next_final = 0
+        for batch in self.store.iter_waiting(self.resume_batch):
+            tracks: list[Track] = []
+            for msg in batch:  # registered in store order, as the index lists them
+                track = Track(msg, carrier_of(msg))
+                index.register(track)
+                tracks.append(track)
+            tracks.sort(key=_submit_order)
+            for track in tracks:
+                msg = track.msg
+                while next_final < len(finals) and finals[next_final].submit_time <= msg.submit_time:
+                    remember_sender(finals[next_final].destination_e164, finals[next_final].system_id)
+                    next_final += 1
+                remember_sender(msg.destination_e164, msg.system_id)
+            for track in tracks:
+                resume(track)
+            self._waits.evict_unchanged()
+        for msg in finals[next_final:]:
+            remember_sender(msg.destination_e164, msg.system_id)
 
     def stop(self) -> None:
         """Stop timers of our own and hand what is recorded but not committed to the store.  The store is
@@ -505,10 +551,11 @@ class Smsc:
             self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, schedule_time, expiry_time, submitted, multi_id,
         )
-        for old in replaced:
-            self.stats.replaced += 1
-            self.machine.finalise(old, MessageState.DELETED, old.msg.error_code, old.msg.network_error_code,
-                                  outcome="replaced")
+        with self.machine.one_commit():  # (messages read back together stay in memory until all are ended)
+            for old in replaced:
+                self.stats.replaced += 1
+                self.machine.finalise(old, MessageState.DELETED, old.msg.error_code, old.msg.network_error_code,
+                                      outcome="replaced")
         track = Track(msg, carrier)
         self.index.register(track)
         self.stats.waiting = self.index.waiting
@@ -615,10 +662,11 @@ class Smsc:
         if not targets:
             reply(CommandStatus.ESME_RCANCELFAIL)
             return
-        for track in targets:
-            self.machine.finalise(track, MessageState.DELETED, track.msg.error_code, track.msg.network_error_code,
-                                  outcome="cancelled")
-        self._commit(lambda: reply(CommandStatus.ESME_ROK))
+        with self.machine.one_commit():  # (targets read back together stay in memory until all are ended)
+            for track in targets:
+                self.machine.finalise(track, MessageState.DELETED, track.msg.error_code,
+                                      track.msg.network_error_code, outcome="cancelled")
+            self._commit(lambda: reply(CommandStatus.ESME_ROK))
 
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,

@@ -12,6 +12,11 @@ number's :class:`~smsc.core.tracks.NumberWait`.  Records are read back with ``st
 handset comes back, when one of them expires, or when a request needs them (query_sm, cancel_sm, replace_sm,
 replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
 
+A restart (``Smsc.start``) reads the waiting records back a batch at a time (``store.iter_waiting``) and
+resumes each batch: the members that join a wait then are evicted at once (:meth:`AbsentWaits.evict_unchanged`:
+their records are on disk as read), so that after a restart the core holds what the running server held for
+them (their ids, an alert timer and an expiry timer per number), and never the whole queue at once.
+
 Draining: when a handset comes back, the messages waiting for it in memory and up to :data:`ALERT_READ_BACK`
 evicted ones are attempted together (best priority first, then oldest): at once when the store reads at once,
 else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few messages
@@ -64,7 +69,8 @@ class AbsentWaits:
         scheduler, clock: alert, expiry and drain timers.
         carrier_of: the carrier of a read-back message.
         attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
-        expire: ``expire(track)`` ends a message at the end of its validity.
+        expire: ``expire(tracks)`` ends messages at the end of their validity, with one commit for them all
+            (a commit in between could evict the others again before they are ended).
         packer: writes evicted message_ids compactly (the server's default id format).
         backlog: how many deliveries wait for ESMEs or will soon (attempts under way): draining pauses above
             :data:`DRAIN_BACKLOG`.
@@ -72,7 +78,8 @@ class AbsentWaits:
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
-        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None], expire: Callable[[Track], None],
+        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None],
+        expire: Callable[[list[Track]], None],
         backlog: Callable[[], int], packer: IdPacker | None = None,
     ) -> None:
         self.index = index
@@ -173,6 +180,13 @@ class AbsentWaits:
                 if len(found) >= at_most:
                     break
         return found
+
+    def evict_unchanged(self) -> None:
+        """Evict now, without waiting for a commit, every member that joined a wait since the last commit.
+        Only for members whose records are on disk as they are: a restart resuming messages just read from
+        the store (joining a wait records nothing), so that a queue of a million is never all in memory."""
+        batch, self.evictable = self.evictable, []
+        self.evict(batch)
 
     def evict(self, batch: list[tuple[Track, int]]) -> None:
         """Called once what was recorded before ``batch`` was taken is durable: members still waiting
@@ -406,7 +420,6 @@ class AbsentWaits:
         due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
         due.sort(key=lambda t: t.msg.expiry_time)
         later = [t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now]
-        for track in due:
-            self._expire(track)  # leaves the wait (members may be evicted again meanwhile); the last drops it
+        self._expire(due)  # they leave the wait (the others may be evicted again after); the last drops it
         if later and self.absent.get(e164) is wait:
             self._arm_expiry(wait, min(later))

@@ -100,13 +100,13 @@ class Harness:
     """One Smsc on a FakeClock with a seeded RNG, plus helpers to submit and to collect deliveries."""
 
     def __init__(self, config: Config | None = None, store: Any = None, *, seed: int = 1,
-                 clock: FakeClock | None = None) -> None:
+                 clock: FakeClock | None = None, **smsc_options: Any) -> None:
         self.config = config or make_config()
         self.clock = clock or FakeClock(START)
         self.store = store if store is not None else MemoryStore()
         self.rng = random.Random(seed)
         self.world = build_world(self.config, random.Random(seed))
-        self.smsc = Smsc(self.config, self.store, self.clock, self.rng, self.world)
+        self.smsc = Smsc(self.config, self.store, self.clock, self.rng, self.world, **smsc_options)
         self.gateway = RecordingGateway()
         self.smsc.set_gateway(self.gateway)
         self.smsc.start()

@@ -117,6 +117,30 @@ def test_evicted_messages_expire_at_their_own_validity_end(h: Harness) -> None:
     assert h.smsc.waiting_count() == 0 and h.smsc.machine.absent == {}
 
 
+def test_evicted_messages_of_one_number_with_one_validity_end_all_expire_with_their_receipts(h: Harness) -> None:
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R") for i in range(5)]
+    h.advance(60.0)
+    assert evicted(h) == 5
+    h.advance(61.0)  # read back together; with a store that commits at once, ending one must not evict the rest
+    assert [h.state(i) for i in ids] == [MessageState.EXPIRED] * 5
+    assert sorted(r.message_id for _, r in h.receipts()) == sorted(ids)
+    assert h.smsc.scheduler.errors == 0
+    assert h.smsc.waiting_count() == 0 and evicted(h) == 0 and h.smsc.machine.absent == {}
+
+
+def test_cancel_and_replace_if_present_end_every_evicted_message_they_match(h: Harness) -> None:
+    cancelled = [h.submit_ok(OFF, f"c{i}", registered_delivery=0x10) for i in range(3)]
+    replaced = [h.submit_ok(OFF_2, f"r{i}", service_type="CMT") for i in range(3)]
+    h.advance(5.0)
+    assert evicted(h) == 6
+    assert h.cancel(destination=OFF) == S.ESME_ROK
+    assert [h.state(i) for i in cancelled] == [MessageState.DELETED] * 3
+    new = h.submit_ok(OFF_2, "new", service_type="CMT", replace_if_present_flag=1)
+    assert [h.state(i) for i in replaced] == [MessageState.DELETED] * 3
+    assert h.state(new) == MessageState.ENROUTE
+    assert h.smsc.waiting_count() == 1
+
+
 def test_a_big_queue_for_one_handset_drains_in_batches_in_submit_order_with_every_receipt(
     h: Harness, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,7 +13,7 @@ or later a shared server store (PostgreSQL, Redis) behind the same methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from smsc.core.api import Delivery
 from smsc.core.message import Message
@@ -23,9 +23,10 @@ from smsc.core.message import Message
 class StoredState:
     """What a store hands back on start: everything needed to resume as if nothing happened.
 
-    ``messages`` holds every message not yet final, plus final ones kept for query_sm; ``deliveries``
-    every outbox entry not yet acknowledged by an ESME; ``next_delivery_id`` and ``next_message_number``
-    are one past the highest ever handed out, so identifiers never repeat across restarts.
+    ``messages`` holds every message not yet final (unless ``load`` was asked to leave them to
+    ``iter_waiting``), plus final ones kept for query_sm; ``deliveries`` every outbox entry not yet
+    acknowledged by an ESME; ``next_delivery_id`` and ``next_message_number`` are one past
+    the highest ever handed out, so identifiers never repeat across restarts.
     """
 
     messages: list[Message] = field(default_factory=list)
@@ -46,9 +47,21 @@ class WorldState:
 class MessageStore(Protocol):
     """Durable record of messages and the outbox. All methods are called on the event-loop thread."""
 
-    def load(self, max_final: int | None = None) -> StoredState:
-        """Read back the state at start (empty for a new store): every waiting message, every outbox entry,
-        and the final messages not yet pruned (only the newest ``max_final`` of them when given)."""
+    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+        """Read back the state at start (empty for a new store): every waiting message (none when ``waiting``
+        is False: the caller reads them with :meth:`iter_waiting`), every outbox entry, and the final messages
+        not yet pruned (only the newest ``max_final`` of them when given)."""
+
+    def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
+        """Every message not yet final, at most ``batch`` per list, in the order they were first saved
+        (acceptance order).  A restart resumes a queue of a million this way without holding every record in
+        memory at once: the records of messages that go on waiting for an absent handset leave memory batch
+        by batch.  The caller may record and commit changes to the messages it was given (those that expire
+        at start) while it iterates: the lists that follow are not affected.
+
+        Raises:
+            ValueError: ``batch`` is less than 1.
+        """
 
     def save_message(self, message: Message) -> None:
         """Insert or update ``message`` (keyed by message_id) in the pending batch."""

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Iterator
 
 from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.store.base import StoredState, WorldState
+
+
+def _copies_by(batch: int, messages: list[Message]) -> Iterator[list[Message]]:
+    """Deep copies of ``messages``, ``batch`` per list, made as each list is asked for."""
+    for start in range(0, len(messages), batch):
+        yield copy.deepcopy(messages[start:start + batch])
 
 
 class MemoryStore:
@@ -47,10 +53,12 @@ class MemoryStore:
         self.commits = 0
         self.closed = False
 
-    def load(self, max_final: int | None = None) -> StoredState:
-        """Deep copies of every kept message (of the final ones only the newest ``max_final`` when given) and
-        outbox entry, and the counters."""
+    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+        """Deep copies of every kept message (of the final ones only the newest ``max_final`` when given; no
+        waiting one when ``waiting`` is False, see :meth:`iter_waiting`) and outbox entry, and the counters."""
         messages = list(self._messages.values())
+        if not waiting:
+            messages = [m for m in messages if m.final_time is not None]
         if max_final is not None:
             finals = [m for m in messages if m.final_time is not None]
             kept = {id(m) for m in sorted(finals, key=lambda m: m.final_time, reverse=True)[:max(0, max_final)]}
@@ -61,6 +69,18 @@ class MemoryStore:
             next_delivery_id=self._next_delivery_id,
             next_message_number=self._next_message_number,
         )
+
+    def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
+        """Deep copies of the waiting messages (no final time), ``batch`` per list, in the order they were
+        first saved, as :meth:`load` would give them (the records stay here anyway: the lists only spare the
+        caller a second copy of them all at once).
+
+        Raises:
+            ValueError: ``batch`` is less than 1.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        return _copies_by(batch, [m for m in self._messages.values() if m.final_time is None])
 
     def load_world(self) -> WorldState:
         """The simulation time and opt-outs recorded so far in this process (a new MemoryStore has none)."""

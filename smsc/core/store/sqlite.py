@@ -14,7 +14,9 @@ How a write travels (the event loop never waits on SQLite):
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
 a few); :meth:`SqliteStore.load_messages_later` reads them on the writer thread after its pending writes and
-calls back on the loop (draining a queue of messages that waited for absent handsets).
+calls back on the loop (draining a queue of messages that waited for absent handsets);
+:meth:`SqliteStore.iter_waiting` hands the waiting messages back at a restart a batch per query, so the core
+never holds a queue of a million records at once.
 
 Coalescing: everything that happens between two writes is written as its net effect.  A message saved several
 times in one batch is written once (the last version: accepted and finalised before its first write, it is
@@ -52,7 +54,7 @@ import pickle
 import sqlite3
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import structlog
 
@@ -145,6 +147,11 @@ def _write_rows(
 
 _SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
 _SELECT_WAITING = "SELECT message_id, final_time, record FROM messages WHERE final_time IS NULL ORDER BY rowid"
+_SELECT_FINAL = "SELECT message_id, final_time, record FROM messages WHERE final_time IS NOT NULL ORDER BY rowid"
+#: The next ``?`` waiting messages after rowid ``?`` (one query per batch of a restart: keyset paging on the
+#: table's own order, so each query starts where the last one ended and none keeps a read transaction open).
+_SELECT_WAITING_AFTER = ("SELECT rowid, message_id, final_time, record FROM messages"
+                         " WHERE rowid > ? AND final_time IS NULL ORDER BY rowid LIMIT ?")
 #: The newest ``?`` final messages (the partial index on final_time serves the ORDER BY and the LIMIT).
 _SELECT_NEWEST_FINAL = ("SELECT message_id, final_time, record FROM (SELECT rowid AS r, * FROM messages"
                         " WHERE final_time IS NOT NULL ORDER BY final_time DESC LIMIT ?) ORDER BY r")
@@ -622,8 +629,9 @@ class SqliteStore:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def load(self, max_final: int | None = None) -> StoredState:
-        """Every waiting message, the final ones not yet pruned (only the newest ``max_final`` of them when
+    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+        """Every waiting message (none when ``waiting`` is False: a restart reads them batch by batch with
+        :meth:`iter_waiting`), the final ones not yet pruned (only the newest ``max_final`` of them when
         given: the others stay on disk for query_sm, and a restart after millions of messages does not read
         them all into memory), every outbox entry, counters.
 
@@ -632,10 +640,13 @@ class SqliteStore:
         conn = self._connect()
         try:
             messages: list[Message] = []
+            queries: list[tuple[str, tuple[int, ...]]]
             if max_final is None:
-                queries: list[tuple[str, tuple[int, ...]]] = [(_SELECT_MESSAGES, ())]
+                queries = [(_SELECT_MESSAGES, ())] if waiting else [(_SELECT_FINAL, ())]
             else:
-                queries = [(_SELECT_NEWEST_FINAL, (max(0, max_final),)), (_SELECT_WAITING, ())]
+                queries = [(_SELECT_NEWEST_FINAL, (max(0, max_final),))]
+                if waiting:
+                    queries.append((_SELECT_WAITING, ()))
             for sql, params in queries:
                 for row in conn.execute(sql, params):
                     try:
@@ -660,6 +671,42 @@ class SqliteStore:
             next_delivery_id=next_delivery_id,
             next_message_number=int(counters.get("next_message_number", 1)),
         )
+
+    def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
+        """Every waiting message, at most ``batch`` per list, in rowid order (the order they were first saved:
+        an upsert keeps a message's row), read one query per list on a connection of its own.  Each query
+        starts after the last row of the one before, so rows the caller finalises meanwhile change nothing,
+        and no read transaction stays open between lists (the writer's checkpoints are not held back).
+
+        Rows that cannot be decoded are logged and skipped.
+
+        Raises:
+            ValueError: ``batch`` is less than 1.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        return self._waiting_batches(batch)
+
+    def _waiting_batches(self, batch: int) -> Iterator[list[Message]]:
+        conn = self._connect()
+        try:
+            after = 0  # rowids SQLite assigns start at 1
+            while True:
+                rows = conn.execute(_SELECT_WAITING_AFTER, (after, batch)).fetchall()
+                if not rows:
+                    return
+                after = rows[-1][0]
+                messages: list[Message] = []
+                for row in rows:
+                    try:
+                        messages.append(message_from_row(row[1:]))
+                    except _UNREADABLE:
+                        log.exception("store_row_unreadable", table="messages", key=row[1])
+                yield messages
+                if len(rows) < batch:
+                    return
+        finally:
+            conn.close()
 
     def load_world(self) -> WorldState:
         """What the simulated world needs back before the core starts: the last simulation time recorded
