@@ -2,8 +2,14 @@
 
 Life of a :class:`~smsc.core.api.Delivery`:
 
-1. :meth:`Outbox.add` records it in the store's pending batch.  Once that batch is on disk it becomes
-   *available* and the gateway is woken for its system_id: nothing is offered that a crash could lose.
+1. :meth:`Outbox.add` records it in the store's pending batch.  An MO becomes *available* (and the gateway
+   is woken for its system_id) once that batch is on disk: it exists nowhere else, so nothing is offered
+   that a crash could lose.  A delivery receipt is available at once (``at_once``): its row goes to disk in
+   the same transaction as the final state of the message it reports, so if a crash loses that
+   transaction the message is still waiting on disk, is attempted again after the restart and gets a new
+   receipt.  The ESME may then see a receipt twice (as after any crash before its deliver_sm_resp was
+   recorded), never not at all; meanwhile the receipt leaves with the reply it follows instead of one
+   commit later, and when the ESME acknowledges it before the write, its row is never written.
 2. The gateway (the SMPP server's bind registry) calls :meth:`Outbox.take` when a receiver or transceiver of
    that system_id has window room: the deliveries are *leased* to it.
 3. The gateway reports the deliver_sm_resp:
@@ -113,10 +119,23 @@ class Outbox:
         self.next_delivery_id = delivery_id + 1
         return delivery_id
 
-    def add(self, delivery: Delivery) -> None:
-        """Save ``delivery``; it is offered to the gateway once the store has made it durable."""
+    def add(self, delivery: Delivery, *, at_once: bool = False) -> None:
+        """Save ``delivery``; it is offered to the gateway once the store has made it durable, or at once
+        with ``at_once``: only for a delivery the SMSC makes again if a crash loses it (a receipt recorded
+        in the same commit as its message's new state; see the module docstring)."""
         self.stats.deliveries_queued += 1
         self._save_delivery(delivery)
+        if at_once:
+            system_id = delivery.system_id
+            queue = self._queues.get(system_id)
+            if queue is None:
+                queue = self._queues[system_id] = deque()
+            queue.append(delivery)
+            self._commit(_nothing)  # (what the message's new state waits for: the row goes with it)
+            on_available = self.on_available
+            if on_available is not None:
+                on_available(system_id)
+            return
         # The store calls back in the order it was given: the n-th _release_next releases the n-th delivery
         # added (one shared bound method instead of a closure per delivery).
         self._adding.append(delivery)

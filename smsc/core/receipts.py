@@ -197,7 +197,11 @@ class Receipts:
 
     def queue(self, msg: Message, carrier: Any, *, intermediate: bool) -> None:
         """Queue the receipt of ``msg`` in ``carrier``'s receipt style: its final receipt (``msg`` is final), or
-        the intermediate notification of a first failed attempt (message_state ENROUTE, esm_class 0x20)."""
+        the intermediate notification of a first failed attempt (message_state ENROUTE, esm_class 0x20).
+
+        The receipt is offered to the ESME at once, before its commit: the caller records the message's new
+        state first, so both reach the disk in one transaction (:mod:`smsc.core.outbox` says why that is
+        safe)."""
         source = getattr(carrier, "receipt", None)
         style = self._last
         if style is None or style.source is not source:
@@ -253,7 +257,7 @@ class Receipts:
             self.stats.intermediate_receipts += 1
         else:
             self.stats.receipts += 1
-        outbox.add(d)
+        outbox.add(d, at_once=True)  # (made again if a crash loses it: see smsc.core.outbox)
 
     def delivered(self, msg: Message, carrier: Any) -> None:
         """``queue(msg, carrier, intermediate=False)`` for a message that has just become DELIVERED (final_time
@@ -304,7 +308,7 @@ class Receipts:
         d.tlvs = tlvs
         d.kind = "receipt"
         self.stats.receipts += 1
-        outbox.add(d)
+        outbox.add(d, at_once=True)  # (made again if a crash loses it: see smsc.core.outbox)
 
     def _text_part(self, msg: Message, style: _Style) -> str:
         """``" text:<preview>"`` in ``style`` ("" without a label); the last answer is remembered for the same

@@ -21,7 +21,8 @@ class _Outbox:
         self.added: list[Delivery] = []
         self.next_delivery_id = 1
 
-    def add(self, delivery: Delivery) -> None:
+    def add(self, delivery: Delivery, *, at_once: bool = False) -> None:
+        assert at_once, "a receipt is offered at once (its message's state goes to disk with it)"
         self.added.append(delivery)
 
 

@@ -49,6 +49,20 @@ def test_deliveries_are_offered_fifo_per_system_id_once_durable() -> None:
     assert len(rig.outbox) == 3  # all leased, none acknowledged
 
 
+def test_a_delivery_added_at_once_is_offered_before_its_commit_an_mo_is_not() -> None:
+    rig = Rig(deferred=True)
+    mo = rig.add("esme", b"mo")  # the default: offered once durable
+    receipt = Delivery(delivery_id=rig.outbox.new_delivery_id(), system_id="esme", source=Address(addr="1"),
+                       destination=Address(addr="2"), short_message=b"id:1 stat:DELIVRD")
+    rig.outbox.add(receipt, at_once=True)
+    assert rig.woken == ["esme"]
+    assert rig.outbox.take("esme", 10) == [receipt]
+    assert rig.pending, "its commit is still to come"
+    rig.flush()
+    assert rig.outbox.take("esme", 10) == [mo]
+    assert len(rig.outbox) == 2
+
+
 def test_ack_deletes_durably() -> None:
     rig = Rig()
     d = rig.add()

@@ -90,3 +90,63 @@ def test_restart_forgets_final_messages_older_than_the_retention(tmp_path: Path)
     assert second.query(old).status != 0
     second.store.close()
     assert SqliteStore(path).load().messages == []
+
+
+def test_a_receipt_sent_before_its_commit_is_made_again_when_a_crash_loses_that_commit(tmp_path: Path) -> None:
+    """Receipts are offered before their commit (smsc.core.outbox): the commit that would have recorded the
+    DELIVERED state and the receipt is lost in a crash, so the message is still waiting on disk, is
+    attempted again after the restart and gets a new receipt: twice, never zero times."""
+    path = tmp_path / "smsc.sqlite"
+    ticks: list = []  # the store's end-of-tick writes, run by hand: what is never run was never written
+    store = SqliteStore(path, call_soon=ticks.append)
+    first = Harness(CONFIG, store=store, clock=FakeClock(START))
+
+    def end_of_tick() -> None:
+        for _ in range(100):
+            if not ticks:
+                return
+            ticks.pop(0)()
+
+    end_of_tick()
+    replies: list = []
+    first.smsc.submit(first.submission(OK, "before the crash", registered_delivery=1), replies.append)
+    assert replies == []  # status 0 only once the message is on disk
+    end_of_tick()
+    [accepted] = replies
+    first.advance(10.0)  # delivered: the receipt is offered at once, its commit still pending
+    [receipt] = first.take(ack=True)
+    assert receipt.tlvs and ticks, "the receipt left before the commit that records it"
+    # kill -9 here: the pending end-of-tick write never runs, the connection goes away with nothing written
+    assert store._inline is not None
+    store._inline.close()
+
+    second = start(path, START + 60.0)
+    assert second.state(accepted.message_id) == MessageState.ENROUTE  # the DELIVERED state was never on disk
+    second.advance(10.0)
+    assert [(r.message_id, r.stat) for _, r in second.receipts()] == [(accepted.message_id, "DELIVRD")]
+    assert second.state(accepted.message_id) == MessageState.DELIVERED
+
+
+def test_a_receipt_acknowledged_before_its_commit_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "smsc.sqlite"
+    ticks: list = []
+    store = SqliteStore(path, call_soon=ticks.append)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    for _ in range(10):
+        while ticks:
+            ticks.pop(0)()
+        if not ticks:
+            break
+    replies: list = []
+    h.smsc.submit(h.submission(OK, "acknowledged at once", registered_delivery=1), replies.append)
+    while ticks:
+        ticks.pop(0)()
+    h.advance(10.0)
+    [receipt] = h.take(ack=True)
+    written = store.stats.deliveries
+    while ticks:
+        ticks.pop(0)()
+    assert store.stats.deliveries == written + 1  # only the delete (of a row that might be on disk) went out
+    assert store.load().deliveries == []
+    assert h.state(replies[0].message_id) == MessageState.DELIVERED
+    store.close()
