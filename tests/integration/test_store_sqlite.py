@@ -71,6 +71,22 @@ async def test_group_commit_releases_every_callback_on_the_loop_thread_after_its
     assert len(state.messages) == n and len(state.deliveries) == n // 3
 
 
+async def test_an_outbox_row_that_cannot_be_written_is_logged_and_the_writer_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    odd = Delivery(delivery_id=1, system_id="esme", source=Address(), destination=Address(),
+                   tlvs={0x1400: object()})  # deliveries are serialised by the writer thread, when written
+    plain = Delivery(delivery_id=2, system_id="esme", source=Address(), destination=Address())
+    for delivery in (odd, plain):
+        durable = asyncio.Event()
+        store.save_delivery(delivery)
+        store.commit(durable.set)
+        await asyncio.wait_for(durable.wait(), 10)  # the writer thread is still alive to commit the next
+    await loop.run_in_executor(None, store.close)
+    assert [d.delivery_id for d in SqliteStore(path).load().deliveries] == [2]
+
+
 async def test_close_from_another_thread_flushes_and_hands_back_pending_callbacks(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     loop = asyncio.get_running_loop()

@@ -365,6 +365,20 @@ def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
     ), _PROTOCOL)
 
 
+def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, bytes]]:
+    """The rows of a batch's outbox inserts.  One that cannot be serialised (a TLV value of a type no row
+    holds) is left out and logged: it is still offered from memory, only a restart would not bring it back;
+    the writer thread must not die of it."""
+    rows = []
+    for delivery in inserts.values():
+        try:
+            rows.append(delivery_to_row(delivery))
+        except (TypeError, ValueError, pickle.PicklingError) as exc:
+            log.error("store_delivery_unwritable", delivery_id=delivery.delivery_id, kind=delivery.kind,
+                      error=str(exc))
+    return rows
+
+
 def _delivery(
     delivery_id: int, system_id: str, source_ton: int, source_npi: int, source_addr: str, dest_ton: int,
     dest_npi: int, dest_addr: str, esm_class: int, protocol_id: int, priority_flag: int, data_coding: int,
@@ -485,8 +499,9 @@ class _Batch:
         self.messages: dict[str, tuple[Any, ...]] = {}
         #: load_messages_later requests: (message_ids, callback), done by the writer after the batch's writes.
         self.reads: list[tuple[list[str], Callable[[list[Message]], None]]] = []
-        #: delivery_id -> row; an entry deleted before it was written is dropped from here (see delete_delivery).
-        self.inserts: dict[int, tuple[int, bytes]] = {}
+        #: delivery_id -> delivery, serialised when written (a delivery never changes once added, and most
+        #: receipts are acknowledged first: an entry deleted before it was written is dropped from here).
+        self.inserts: dict[int, Delivery] = {}
         self.deletes: list[int] = []
         self.counters: tuple[int, int] | None = None
         self.prune: float | None = None
@@ -823,8 +838,9 @@ class SqliteStore:
         self._local.messages[message.message_id] = message_to_row(message)
 
     def save_delivery(self, delivery: Delivery) -> None:
-        """Insert an outbox entry in the pending batch."""
-        self._local.inserts[delivery.delivery_id] = delivery_to_row(delivery)
+        """Insert an outbox entry in the pending batch (serialised when the batch is written: a delivery
+        does not change once added, and one acknowledged before that is never serialised at all)."""
+        self._local.inserts[delivery.delivery_id] = delivery
 
     def delete_delivery(self, delivery_id: int) -> None:
         """Delete an outbox entry in the pending batch.  An entry added and deleted between two writes is
@@ -903,7 +919,7 @@ class SqliteStore:
                     if batch.messages:
                         _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
                     if batch.inserts:
-                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, 2, list(batch.inserts.values()))
+                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, 2, _delivery_rows(batch.inserts))
                     if batch.deletes:
                         _write_rows(conn, _DELETE_DELIVERIES_HEAD, 1, batch.deletes, ")", group="?")
                     if batch.counters is not None:
