@@ -68,8 +68,11 @@ class SchedulerDriver:
         self.pump_pending: Callable[[], bool] = _never
         smsc.scheduler.on_earlier_deadline = self.arm
 
-    def arm(self, deadline: float | None = None) -> None:
-        """(Re-)arm the loop timer for ``deadline`` (simulation seconds) or the scheduler's earliest."""
+    def arm(self, deadline: float | None = None, *, after_run: bool = False) -> None:
+        """(Re-)arm the loop timer for ``deadline`` (simulation seconds) or the scheduler's earliest.
+
+        ``after_run``: the due timers were just run (a pump's among them), so a timer due now that is left
+        (one those timers scheduled a moment later than the time they ran at) needs its own loop callback."""
         if deadline is None:
             deadline = self.smsc.scheduler.next_deadline()
         if deadline is None:
@@ -78,7 +81,7 @@ class SchedulerDriver:
         if delay <= 0:
             # Due already (a zero-latency attempt): a plain ready-queue callback, unless the pump that follows
             # the read being handled runs it first.  The timer armed for a later deadline stays armed.
-            if self._soon is None and not self.pump_pending():
+            if self._soon is None and (after_run or not self.pump_pending()):
                 self._soon = self.loop.call_soon(self._run_soon)
             return
         if self._handle is not None and self._armed_for is not None and self._armed_for <= deadline:
@@ -102,7 +105,7 @@ class SchedulerDriver:
             self.smsc.scheduler.run_due(self.clock.now())
         except Exception:
             log.exception("scheduler_error")
-        self.arm()
+        self.arm(after_run=True)
 
     def run_due_now(self) -> None:
         """Run the timers already due, at once instead of on the loop timer's turn.

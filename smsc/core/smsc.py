@@ -785,6 +785,12 @@ class Smsc:
         """
         return self.mo.inject_mo(source, destination, text=text, payload=payload, data_coding=data_coding)
 
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once everything recorded so far is on disk (at once with the memory store):
+        what an API answer that reports a change (an MO taken, an opt-out) waits for, so that a crash right
+        after the answer cannot undo it."""
+        self._commit(callback)
+
     # == internals =============================================================================================
 
     def _normalise(self, address: Address) -> str:

@@ -30,6 +30,7 @@ Times in responses are ISO 8601 in UTC (``2026-01-01T00:00:00.000Z``) on the *si
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from datetime import datetime, timezone
@@ -61,6 +62,8 @@ MAX_LIMIT = 10_000
 MAX_ADDRESS_CHARS = 20
 #: Largest MO user data accepted, in octets (255 concatenated parts of 140 octets).
 MAX_MO_OCTETS = 255 * 140
+#: Seconds an answer that reports a change waits for the store's commit before it gives up with 503.
+DURABLE_TIMEOUT = 30.0
 
 _STATE_NAMES = ", ".join(s.name for s in MessageState)
 
@@ -523,6 +526,7 @@ class HttpServer:
             raise ApiError(400, f"text: cannot be encoded with data_coding {data_coding}: {exc}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        await self._durable()  # an MO exists nowhere but in the store: 202 means a crash cannot lose it
         return _json({"delivery_ids": list(ids)}, 202)
 
     async def get_handset(self, request: web.Request) -> web.Response:
@@ -544,13 +548,36 @@ class HttpServer:
         """POST /api/handsets/{number}/opt-out."""
         e164, carrier = self._handset(request)
         carrier.handsets.opt_out(e164)
+        await self._durable()
         return _json(self._handset_record(e164, carrier))
 
     async def opt_in(self, request: web.Request) -> web.Response:
         """POST /api/handsets/{number}/opt-in."""
         e164, carrier = self._handset(request)
         carrier.handsets.opt_in(e164)
+        await self._durable()
         return _json(self._handset_record(e164, carrier))
+
+    async def _durable(self) -> None:
+        """Wait until what this request recorded is on disk (at once with the memory store).
+
+        Raises:
+            ApiError: 503 when the store is closing or has not committed within :data:`DURABLE_TIMEOUT`
+                seconds (the change is made, but the answer cannot say it will survive a crash).
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def durable() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        try:
+            self._smsc.when_durable(durable)
+            await asyncio.wait_for(done, DURABLE_TIMEOUT)
+        except RuntimeError as exc:  # the store is closed: shutting down
+            raise ApiError(503, f"store: {exc}") from None
+        except asyncio.TimeoutError:
+            raise ApiError(503, f"store: not committed within {DURABLE_TIMEOUT:g} s") from None
 
     async def binds(self, request: web.Request) -> web.Response:
         """GET /api/binds: one entry per open SMPP connection, bound ones first."""

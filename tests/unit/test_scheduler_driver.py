@@ -1,0 +1,82 @@
+"""The asyncio driver of the core scheduler (smsc/app.py): one loop timer for the earliest future deadline,
+one ready-queue callback for timers already due, none while a read's pump is about to run them."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from smsc.app import SchedulerDriver
+from smsc.core.clock import FakeClock
+from smsc.core.scheduler import Scheduler
+
+
+def _driver(clock: FakeClock) -> tuple[SchedulerDriver, Scheduler]:
+    scheduler = Scheduler()
+    core: Any = SimpleNamespace(scheduler=scheduler)
+    return SchedulerDriver(core, clock, asyncio.get_running_loop()), scheduler
+
+
+async def _turns(n: int = 3) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_timer_due_now_runs_on_the_next_loop_turn_without_any_traffic() -> None:
+    clock = FakeClock()
+    driver, scheduler = _driver(clock)
+    ran: list[str] = []
+    scheduler.call_at(clock.now(), lambda _: ran.append("due"))
+    await _turns()
+    assert ran == ["due"]
+
+
+async def test_while_a_pump_follows_a_due_timer_waits_for_it_and_gets_no_callback_of_its_own() -> None:
+    clock = FakeClock()
+    driver, scheduler = _driver(clock)
+    pump_pending = True
+    driver.pump_pending = lambda: pump_pending
+    ran: list[str] = []
+    scheduler.call_at(clock.now(), lambda _: ran.append("due"))
+    await _turns()
+    assert ran == []  # left to the pump
+    pump_pending = False
+    driver.run_due_now()  # the pump
+    assert ran == ["due"]
+
+
+async def test_a_timer_that_the_pumps_timers_make_due_a_moment_later_still_runs_without_more_traffic() -> None:
+    """The pump runs the timers due at the time it read; one of them schedules another for a moment later
+    (a scheduled message's zero-latency attempt, at the clock's next reading).  That one is due by the time
+    the pump is over, and must get a loop callback of its own: nothing else may be needed to run it."""
+    clock = FakeClock()
+    driver, scheduler = _driver(clock)
+    driver.pump_pending = lambda: True  # as inside a read, until the pump has run
+    ran: list[str] = []
+
+    def scheduled(_: Any) -> None:
+        ran.append("scheduled")
+        clock.advance(1e-6)  # the clock moved on while the read was handled
+        scheduler.call_at(clock.now(), lambda _: ran.append("outcome"))
+
+    scheduler.call_at(clock.now() + 1.0, scheduled)
+    clock.advance(1.0)
+    driver.run_due_now()  # the pump of a read that came in just then
+    assert ran == ["scheduled"]
+    await _turns()
+    assert ran == ["scheduled", "outcome"]
+    driver.stop()
+
+
+async def test_a_future_deadline_gets_a_loop_timer_that_fires() -> None:
+    clock = FakeClock()
+    driver, scheduler = _driver(clock)
+    ran: list[str] = []
+    scheduler.call_at(clock.now() + 0.02, lambda _: ran.append("later"))  # FakeClock: sim second = real second
+    clock.advance(0.02)
+    for _ in range(100):  # bounded: about 1 s at most
+        if ran:
+            break
+        await asyncio.sleep(0.01)
+    assert ran == ["later"]
