@@ -40,6 +40,15 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=10)
 
 
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL if it takes more than 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        _stop(proc)
+
+
 def test_sigkill_mid_load_loses_no_accepted_message_and_no_owed_receipt(tmp_path: Path) -> None:
     db = tmp_path / "smsc.sqlite"
     proc, port = _start(tmp_path, db)
@@ -94,11 +103,7 @@ def test_sigkill_mid_load_loses_no_accepted_message_and_no_owed_receipt(tmp_path
         assert delivered_ids <= got, f"{len(delivered_ids - got)} owed receipts lost"
         esme.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        finally:
-            _stop(proc)
+        _terminate(proc)
 
 
 def _http_port(lines: list[str]) -> int:
@@ -146,8 +151,4 @@ def test_an_mo_the_http_api_accepted_survives_a_sigkill_right_after_the_202(tmp_
         assert sorted(got) == sorted(texts)
         esme.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        finally:
-            _stop(proc)
+        _terminate(proc)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule  # type: ignore
+    from test_smsc_support import (  # type: ignore[no-redef]
+        INF,
+        START,
+        Harness,
+        MessageState,
+        Ticks,
+        carrier,
+        make_config,
+        rule,
+    )
 
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore
@@ -97,25 +106,18 @@ def test_a_receipt_sent_before_its_commit_is_made_again_when_a_crash_loses_that_
     DELIVERED state and the receipt is lost in a crash, so the message is still waiting on disk, is
     attempted again after the restart and gets a new receipt: twice, never zero times."""
     path = tmp_path / "smsc.sqlite"
-    ticks: list = []  # the store's end-of-tick writes, run by hand: what is never run was never written
-    store = SqliteStore(path, call_soon=ticks.append)
+    ticks = Ticks()  # the store's end-of-tick writes, run by hand: what is never run was never written
+    store = SqliteStore(path, call_soon=ticks.call_soon)
     first = Harness(CONFIG, store=store, clock=FakeClock(START))
-
-    def end_of_tick() -> None:
-        for _ in range(100):
-            if not ticks:
-                return
-            ticks.pop(0)()
-
-    end_of_tick()
+    ticks.run()
     replies: list = []
     first.smsc.submit(first.submission(OK, "before the crash", registered_delivery=1), replies.append)
     assert replies == []  # status 0 only once the message is on disk
-    end_of_tick()
+    ticks.run()
     [accepted] = replies
     first.advance(10.0)  # delivered: the receipt is offered at once, its commit still pending
     [receipt] = first.take(ack=True)
-    assert receipt.tlvs and ticks, "the receipt left before the commit that records it"
+    assert receipt.tlvs and ticks.ready, "the receipt left before the commit that records it"
     # kill -9 here: the pending end-of-tick write never runs, the connection goes away with nothing written
     assert store._inline is not None
     store._inline.close()
@@ -129,23 +131,17 @@ def test_a_receipt_sent_before_its_commit_is_made_again_when_a_crash_loses_that_
 
 def test_a_receipt_acknowledged_before_its_commit_is_never_written(tmp_path: Path) -> None:
     path = tmp_path / "smsc.sqlite"
-    ticks: list = []
-    store = SqliteStore(path, call_soon=ticks.append)
+    ticks = Ticks()
+    store = SqliteStore(path, call_soon=ticks.call_soon)
     h = Harness(CONFIG, store=store, clock=FakeClock(START))
-    for _ in range(10):
-        while ticks:
-            ticks.pop(0)()
-        if not ticks:
-            break
+    ticks.run()
     replies: list = []
     h.smsc.submit(h.submission(OK, "acknowledged at once", registered_delivery=1), replies.append)
-    while ticks:
-        ticks.pop(0)()
+    ticks.run()
     h.advance(10.0)
     [receipt] = h.take(ack=True)
     written = store.stats.deliveries
-    while ticks:
-        ticks.pop(0)()
+    ticks.run()
     assert store.stats.deliveries == written + 1  # only the delete (of a row that might be on disk) went out
     assert store.load().deliveries == []
     assert h.state(replies[0].message_id) == MessageState.DELIVERED

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
     from test_smsc_support import (  # type: ignore[no-redef]
         INF,
         START,
         Harness,
         MessageState,
+        Ticks,
         carrier,
         make_config,
         rule,
@@ -41,23 +42,6 @@ CONFIG = make_config(
 )
 PER_NUMBER = 400  # more than waits.ALERT_READ_BACK: the numbers drain batch by batch when they come back
 RESUME_BATCH = 128
-
-
-class Ticks:
-    """The event loop's ``call_soon`` for a store that groups its work per loop tick: what it queues runs only
-    when the test says so (so "right after start" is before any commit came back)."""
-
-    def __init__(self) -> None:
-        self.ready: list[tuple[Any, tuple[Any, ...]]] = []
-
-    def call_soon(self, callback: Any, *args: Any) -> None:
-        self.ready.append((callback, args))
-
-    def run(self) -> None:
-        while self.ready:
-            ready, self.ready = self.ready, []
-            for callback, args in ready:
-                callback(*args)
 
 
 def fill(path: Path, numbers: list[str], per_number: int, **fields: Any) -> dict[str, list[str]]:

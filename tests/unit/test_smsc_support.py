@@ -86,6 +86,26 @@ def make_config(*carriers: CarrierConfig, mo_routes: tuple[MoRoute, ...] = (), n
     )
 
 
+class Ticks:
+    """The event loop's ``call_soon`` for a store that groups its work per loop tick: what it queues runs only
+    when the test says so (:meth:`run`), so a test sees the moment before a commit came back."""
+
+    def __init__(self) -> None:
+        self.ready: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        self.ready.append((callback, args))
+
+    def run(self) -> None:
+        for _ in range(10_000):  # bounded: a callback may queue more
+            if not self.ready:
+                return
+            ready, self.ready = self.ready, []
+            for callback, args in ready:
+                callback(*args)
+        raise AssertionError("call_soon callbacks kept queueing more for 10,000 ticks")
+
+
 @dataclass
 class RecordingGateway:
     """Stands in for the SMPP bind registry: remembers which system_ids were woken."""
@@ -193,7 +213,7 @@ def receipt_tlvs(delivery: Delivery) -> dict[int, Any]:
 
 
 __all__ = [
-    "START", "ESME", "SENDER", "INF", "Harness", "RecordingGateway", "make_config", "carrier", "rule", "fixed",
+    "START", "ESME", "SENDER", "INF", "Harness", "RecordingGateway", "Ticks", "make_config", "carrier", "rule", "fixed",
     "receipt_tlvs", "Tag", "MessageState", "AutoReply", "MoRoute", "SubmitRule", "ReceiptStyle",
     "MessageIdFormat", "outcome_for",
 ]

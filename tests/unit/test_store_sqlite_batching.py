@@ -7,26 +7,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
+try:
+    from tests.unit.test_smsc_support import Ticks
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import Ticks  # type: ignore[no-redef]
+
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
 from smsc.core.store.sqlite import SqliteStore
 from smsc.smpp.constants import MessageState, Tag
-
-
-class Ticks:
-    """A loop's call_soon queue, run a tick at a time."""
-
-    def __init__(self) -> None:
-        self.ready: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
-        self.ready.append((callback, args))
-
-    def run(self) -> None:
-        while self.ready:
-            ready, self.ready = self.ready, []
-            for callback, args in ready:
-                callback(*args)
 
 
 def message(message_id: str, **changes: Any) -> Message:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
     from test_smsc_support import (  # type: ignore[no-redef]
         INF,
         START,
         Harness,
         MessageState,
+        Ticks,
         carrier,
         make_config,
         rule,
@@ -25,20 +26,6 @@ from smsc.core.store.sqlite import SqliteStore
 
 NUMBERS = [f"4477009003{i:02d}" for i in range(6)]
 CONFIG = make_config(carrier(rules=tuple(rule(n, offline=INF) for n in NUMBERS)), max_waiting=10_000)
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.ready: list[tuple[Any, tuple[Any, ...]]] = []
-
-    def call_soon(self, callback: Any, *args: Any) -> None:
-        self.ready.append((callback, args))
-
-    def run(self) -> None:
-        while self.ready:
-            ready, self.ready = self.ready, []
-            for callback, args in ready:
-                callback(*args)
 
 
 def test_alerts_of_one_turn_share_one_read_and_every_waiting_message_is_delivered(tmp_path: Path) -> None:
