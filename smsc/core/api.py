@@ -193,3 +193,18 @@ class SmscApi(Protocol):
 
     def set_gateway(self, gateway: DeliveryGateway) -> None:
         """Register who is woken when deliveries wait."""
+
+    #: Whether holding the commits of one read's requests saves anything (False with a store that commits
+    #: inline, whose replies then leave in request order).
+    hold_read_commits: bool
+
+    def hold_commits(self) -> bool:
+        """Gather the commits asked for from now on into one (group commit over one read of requests); False
+        when they are held already (then the caller does not release them)."""
+
+    def release_commits(self) -> None:
+        """One commit for everything held; the replies waiting on it follow in order once it is durable."""
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once everything recorded so far is on disk (an API answer that reports a
+        change waits for it)."""

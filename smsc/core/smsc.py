@@ -194,6 +194,11 @@ class Smsc:
         self._now = clock.now
         self._save_message = store.save_message
         self._store_commit = store.commit
+        #: Whether an adapter should hold the commits of one read's requests (:meth:`hold_commits`): not with a
+        #: store that commits inline (the memory store), where each reply leaves as it is made, in request
+        #: order, and holding would let the immediate answers of that read (enquire_link_resp, errors) pass
+        #: the submit_sm_resp of earlier requests for almost no saving.
+        self.hold_read_commits = not getattr(store, "commits_inline", False)
         #: MO without a route goes back to the system_id that last sent MT to the number (shared with mo).
         self._last_mt = self.mo.last_mt
 

@@ -48,6 +48,11 @@ log = structlog.get_logger("smsc.server")
 
 #: Submits waiting for their commit (or a scripted delay) above which we stop reading from the socket.
 MAX_PENDING_REPLIES = 4096
+#: Octets read (a thousand submit_sm or so) after which a connection's turn ends: it reads no more until the
+#: loop has served the others.  Under uvloop, libuv reads a busy socket up to 32 times in a row (up to 256 KiB
+#: each) before it looks at another, so one ESME flooding the memory store (whose replies never wait, so
+#: nothing else pauses it) kept every other connection, the HTTP API and the timers waiting for seconds.
+READ_TURN_OCTETS = 64 * 1024
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 
 
@@ -125,6 +130,8 @@ class SmppProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._write_paused = False
         self._read_paused = False
+        self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
+        self._turn_octets = 0
         self._pending_replies = 0
         #: A deliver_sm_resp freed room in our window during this read: refill it before writing.
         self._window_opened = False
@@ -161,7 +168,7 @@ class SmppProtocol(asyncio.Protocol):
             now = self.loop.time()
             events = session.receive_data(data, now)
             # One store commit for the requests of this read (group commit); their replies follow it in order.
-            held = len(events) > 1 and smsc.hold_commits()
+            held = len(events) > 1 and smsc.hold_read_commits and smsc.hold_commits()
             while True:
                 for event in events:
                     self._dispatch(event)
@@ -183,6 +190,17 @@ class SmppProtocol(asyncio.Protocol):
                 server.pump(self)  # (it catches its own errors and always ends pump_pending)
                 self._receiving = False
         self._flush()
+        self._turn_octets += len(data)
+        if self._turn_octets >= READ_TURN_OCTETS and not self._turn_over:
+            self._turn_over = True
+            self._update_reading()
+            self.loop.call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        """The loop came round again: read on (other connections had their turn meanwhile)."""
+        self._turn_over = False
+        self._turn_octets = 0
+        self._update_reading()
 
     def eof_received(self) -> bool | None:
         return False  # close our side too
@@ -231,7 +249,8 @@ class SmppProtocol(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self.transport is None or self.transport.is_closing():
             return
-        should_pause = self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES or self._closing_reads
+        should_pause = (self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES or self._closing_reads
+                        or self._turn_over)
         if should_pause and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()
@@ -459,7 +478,8 @@ class SmppProtocol(asyncio.Protocol):
 
     def deliver_from_outbox(self, system_id: str, limit: int) -> int:
         """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many were
-        taken (sent, or dropped as unencodable): fewer than asked means nothing more waits."""
+        taken (sent, handed back for another bind, or dropped as unencodable): fewer than asked means nothing
+        more waits."""
         session = self.session
         if self._closing or self._write_paused:
             return 0
@@ -471,7 +491,7 @@ class SmppProtocol(asyncio.Protocol):
             return 0
         now = self.loop.time()
         send = session.send_request_body
-        dropped = 0
+        unsent = 0  # handed back or dropped
         for d in deliveries:
             sm = d.short_message
             tlvs = d.tlvs
@@ -480,10 +500,14 @@ class SmppProtocol(asyncio.Protocol):
                 sm = b""
             s, t = d.source, d.destination
             try:
-                if (len(s.addr) > 20 or len(t.addr) > 20) and session.interface_version >= 0x34:
+                if len(s.addr) > 20 or len(t.addr) > 20:
                     # Too long for deliver_sm's addresses (20 characters, SMPP 3.4 section 4.6.1); data_sm
                     # takes 64 (section 4.7.1), e.g. the receipt of a data_sm from a long source address.
-                    self._send_as_data_sm(d, sm, tlvs, now)
+                    if session.interface_version >= 0x34:
+                        self._send_as_data_sm(d, sm, tlvs, now)
+                    else:  # SMPP 3.3 has no data_sm: back to the outbox for a 3.4 bind (now or later)
+                        self._hand_back(d, system_id)
+                        unsent += 1
                     continue
                 body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
                                        d.protocol_id, d.priority_flag, d.data_coding, sm)
@@ -494,11 +518,18 @@ class SmppProtocol(asyncio.Protocol):
                 log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
                           error=str(exc))
                 self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
-                dropped += 1
-        sent = len(deliveries) - dropped
+                unsent += 1
+        sent = len(deliveries) - unsent
         self.server.counters.deliveries_sent += sent
         self._schedule_flush()
         return len(deliveries)
+
+    def _hand_back(self, d: Delivery, system_id: str) -> None:
+        """A delivery only data_sm can carry, taken by an SMPP 3.3 bind: offered again after the outbox's
+        backoff, to the next bind of ``system_id`` in turn, so a 3.4 bind of it takes it (never dropped)."""
+        log.info("delivery_needs_smpp34", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
+                 peer=self.peer)
+        self.smsc.delivery_failed(d.delivery_id)
 
     def _send_as_data_sm(self, d: Delivery, short_message: bytes, tlvs: dict[int, Any], now: float) -> None:
         """Send delivery ``d`` as data_sm, its user data in message_payload (SMPP 3.4 section 4.7.1)."""

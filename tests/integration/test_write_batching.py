@@ -44,9 +44,13 @@ class RecordingTransport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
-    def pause_reading(self) -> None: ...
+    reading = True
 
-    def resume_reading(self) -> None: ...
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
 
 @contextlib.asynccontextmanager
@@ -65,12 +69,14 @@ async def _running(store: str = "memory", path: Path | None = None, **server: An
         await app.stop()
 
 
-async def _bound(app: App) -> tuple[SmppProtocol, RecordingTransport]:
+async def _bound(app: App, bind: type[P.Pdu] = P.BindTransceiver, interface_version: int = 0x34,
+                 ) -> tuple[SmppProtocol, RecordingTransport]:
     assert app.smpp is not None
     transport = RecordingTransport()
     proto = SmppProtocol(app.smpp)
     proto.connection_made(transport)  # type: ignore[arg-type]
-    proto.data_received(encode(P.BindTransceiver(sequence_number=1, system_id="perf", password="perf")))
+    proto.data_received(encode(bind(sequence_number=1, system_id="perf", password="perf",
+                                    interface_version=interface_version)))
     for _ in range(3):
         await asyncio.sleep(0)
     transport.writes.clear()
@@ -169,3 +175,50 @@ async def test_a_receipt_for_an_address_too_long_for_deliver_sm_goes_as_data_sm(
         proto.data_received(encode(P.DataSmResp(sequence_number=receipt.sequence_number)))
         assert proto.session.outstanding == 0  # data_sm_resp acknowledges it like deliver_sm_resp
         assert app.smsc is not None and app.smsc.take_deliveries("perf", 10) == []
+
+
+async def test_a_receipt_only_data_sm_can_carry_skips_an_smpp_33_bind_for_a_34_one(tmp_path: Path) -> None:
+    """SMPP 3.3 has no data_sm: a 3.3 receiver offered a receipt for a 21+ character address hands it back to
+    the outbox (it was dropped before), and a 3.4 receiver of the same system_id gets it as data_sm."""
+    async with _running() as app:
+        old, old_transport = await _bound(app, P.BindReceiver, 0x33)  # first in turn
+        new, new_transport = await _bound(app, P.BindReceiver)
+        sender, _ = await _bound(app, P.BindTransmitter)
+        sender.data_received(encode(P.DataSm(
+            sequence_number=5, source_addr_ton=5, source_addr="ACME-NOTIFICATIONS-SERVICE-01",
+            dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
+            tlvs={0x0424: b"hello"},
+        )))
+        receipts: list[Any] = []
+        for _ in range(400):  # bounded: the outbox's first backoff is 1 s
+            receipts = [p for w in new_transport.writes for p in Framer().feed(w) if isinstance(p, P.DataSm)]
+            if receipts:
+                break
+            await asyncio.sleep(0.01)
+        assert len(receipts) == 1 and b"stat:DELIVRD" in receipts[0].tlvs[0x0424]
+        assert not [p for w in old_transport.writes for p in Framer().feed(w) if not isinstance(p, P.BindReceiverResp)]
+        assert not old_transport.closed
+
+
+async def test_a_connection_that_read_a_lot_stops_reading_until_the_loop_served_the_others(tmp_path: Path) -> None:
+    """Fairness: under uvloop, libuv reads one busy socket up to 32 times before it looks at another; after
+    READ_TURN_OCTETS a connection pauses reading until the loop's next turn (every request still answered)."""
+    from smsc.server.protocol import READ_TURN_OCTETS
+
+    async with _running() as app:
+        proto, transport = await _bound(app)
+        one = encode(P.SubmitSm(sequence_number=1, source_addr="ACME", destination_addr="447700900123",
+                                short_message=b"x" * 40))
+        count = READ_TURN_OCTETS // len(one) + 1
+        flood = b"".join(encode(P.SubmitSm(sequence_number=2 + i, source_addr="ACME",
+                                           destination_addr="447700900123", short_message=b"x" * 40))
+                         for i in range(count))
+        proto.data_received(flood[:1000])  # a small read: reading goes on
+        assert transport.reading
+        proto.data_received(flood[1000:])
+        assert not transport.reading  # this connection's turn is over ...
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert transport.reading  # ... until the loop came round
+        responses = [p for w in transport.writes for p in Framer().feed(w) if isinstance(p, P.SubmitSmResp)]
+        assert len(responses) == count and all(r.command_status == 0 for r in responses)

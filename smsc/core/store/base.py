@@ -96,6 +96,8 @@ class MessageStore(Protocol):
     #   records_in_memory: bool                                             True when evicting saves nothing
     #   durable_on_write: bool      True when a write is durable as soon as it is recorded (the memory store):
     #                               the outbox then needs no commit after an acknowledged delivery's delete
+    #   commits_inline: bool        True when ``commit`` calls back before it returns (the memory store without
+    #                               ``call_soon``): an adapter then gains nothing by holding commits over a read
 
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""

@@ -39,6 +39,11 @@ class MemoryStore:
     #: waits on (after deleting an acknowledged delivery) may be left out.
     durable_on_write = True
 
+    @property
+    def commits_inline(self) -> bool:
+        """True when :meth:`commit` calls back before it returns (no ``call_soon`` given)."""
+        return self._call_soon is None
+
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
         self._opt_outs: dict[tuple[str, str], bool] = {}
         self._sim_time: float | None = None
