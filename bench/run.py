@@ -249,12 +249,21 @@ async def cmd_drain(h: Harness, args: argparse.Namespace, *, load: bool = False)
     std = S.LoadCase("receipts", 4, 100, True, count=args.count, duration=args.duration)
     for store in args.stores:
         for queue in args.queue:
-            server = h.smsc(f"smsc-{store}", config, store=store, http=True,
-                            db=h.workdir / f"drain-{store}-{queue}.sqlite")
+            db = h.workdir / f"drain-{store}-{queue}.sqlite"
+            server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db)
+
+            async def restart(old: ServerProcess, store: str = store, db: Path = db) -> ServerProcess:
+                nonlocal server
+                h.stop(old)  # SIGTERM: a clean shutdown, then the same SQLite file is read back
+                server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db,
+                                timeout=args.timeout + queue / 1000)
+                return server
+
             try:
                 # a queue of a million takes minutes to fill and drain: allow 1 ms per message on top
                 recs = await S.offline_drain(server, queue=queue, numbers=args.numbers, load=std if load else None,
-                                             timeout=args.timeout + queue / 1000, progress=h.progress)
+                                             timeout=args.timeout + queue / 1000, progress=h.progress,
+                                             restart=restart if getattr(args, "restart", False) else None)
                 for rec in recs:
                     rec.update(baseline_submit_per_s=base_rate)
                     if rec["case"] == "drain":
@@ -280,8 +289,15 @@ def drain_table(records: list[dict[str, Any]], base_rate: float) -> str:
                      (drain.get("server_hwm_kib") or 0) / 1024 or None,
                      all(c.get("finished") for c in cases.values())))
     head = f"(baseline: {base_rate:,.0f} submit_sm/s at 4 x 100 with receipts, this run)\n"
-    return head + format_table(("store queue", "fill/s", "RSS full MiB", "load/s", "load p99 ms", "load RSS MiB",
-                                "drain/s", "ratio", "peak RSS MiB", "complete"), rows)
+    table = head + format_table(("store queue", "fill/s", "RSS full MiB", "load/s", "load p99 ms", "load RSS MiB",
+                                 "drain/s", "ratio", "peak RSS MiB", "complete"), rows)
+    restarts = [(f"{store} {queue:,}", c["restart"].get("restart_s"), (c["restart"].get("server_rss_kib") or 0) / 1024,
+                 (c["restart"].get("server_hwm_kib") or 0) / 1024) for (store, queue), c in sorted(by.items())
+                if "restart" in c]
+    if restarts:
+        table += "\n\nrestarted between fill and drain (SIGTERM, then the same store read back):\n" + format_table(
+            ("store queue", "stop to listening s", "RSS MiB", "peak RSS MiB"), restarts)
+    return table
 
 
 async def cmd_idle(h: Harness, args: argparse.Namespace) -> str:
@@ -414,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--queue", default=None, help="queue sizes, comma separated (drain default 100000; "
                                                   "curves default 0,100000,1000000)")
     ap.add_argument("--numbers", type=int, default=100, help="offline handsets the queue is spread over")
+    ap.add_argument("--restart", action="store_true",
+                    help="drain: stop smsc after the fill and start it again on the same store (SQLite) first")
     ap.add_argument("--sessions", type=int, default=10_000, help="idle sessions (default 10,000)")
     ap.add_argument("--idle-duration", type=float, default=30.0, help="seconds of enquire_link traffic")
     ap.add_argument("--interval", type=float, default=8.0, help="seconds between a session's enquire_link")

@@ -123,14 +123,18 @@ def offline_numbers(count: int) -> list[str]:
 
 
 async def offline_drain(server: ServerProcess, *, queue: int, numbers: int = 100, load: LoadCase | None = None,
-                        timeout: float = 600.0, progress: Progress | None = None) -> list[dict[str, Any]]:
+                        timeout: float = 600.0, progress: Progress | None = None,
+                        restart: Callable[[ServerProcess], Awaitable[ServerProcess]] | None = None,
+                        ) -> list[dict[str, Any]]:
     """Fill ``queue`` messages (receipts asked) for ``numbers`` offline handsets, optionally run ``load``
     (to online handsets) beside the waiting queue, then switch the handsets on and drain the queue.
 
     ``server`` must be smsc with a config from ``configs.write_variant(offline_prefix=OFFLINE_PREFIX)`` and
-    its HTTP API.  Returns up to three records, case "fill", "load" and "drain"; the drain record has
-    ``drain_per_s`` (receipts per second from the first PUT /api/handsets to the last receipt) and
-    ``online_s`` (seconds the PUT requests took).
+    its HTTP API.  Returns up to four records, case "fill", "load", "restart" and "drain"; the drain record
+    has ``drain_per_s`` (receipts per second from the first PUT /api/handsets to the last receipt) and
+    ``online_s`` (seconds the PUT requests took).  ``restart``: after the fill, stop ``server`` and return a
+    new one on the same store (its record: ``restart_s`` from the stop to listening again, ``server_rss_kib``
+    and ``server_hwm_kib`` once listening); the drain then runs on the new server.
     """
     records: list[dict[str, Any]] = []
     dests = offline_numbers(numbers)
@@ -143,6 +147,15 @@ async def offline_drain(server: ServerProcess, *, queue: int, numbers: int = 100
         fill.update(case="fill", queue=fill["ok"])
         records.append(fill)
     queued = records[0]["ok"] if records else 0
+    if restart is not None:
+        t0 = time.perf_counter()
+        server = await restart(server)
+        mem = server.memory_kib()
+        records.append({"case": "restart", "queue": queued, "restart_s": round(time.perf_counter() - t0, 2),
+                        "server_rss_kib": mem["rss"], "server_hwm_kib": mem["hwm"], "finished": server.alive()})
+        if progress is not None:
+            progress(f"{server.name}: listening again {records[-1]['restart_s']} s after the stop, "
+                     f"RSS {mem['rss'] / 1024:,.0f} MiB (peak {mem['hwm'] / 1024:,.0f})")
     if load is not None:
         rec = await load_case(server, load, timeout=timeout, progress=progress)
         rec.update(case="load", queue=queued)

@@ -68,3 +68,27 @@ async def test_offline_queue_drains_with_every_receipt_and_idle_sessions_are_kep
     assert drain["receipts_not_delivered"] == 0 and drain["drain_per_s"] > 0
     assert idle["finished"] and idle["bound"] == 20 and idle["dropped"] == 0
     assert idle["pings_answered"] > 0 and idle["server_rss_bound_kib"] > 0
+
+
+async def test_a_restart_between_fill_and_drain_reads_the_queue_back_and_every_receipt_arrives(tmp_path: Path) -> None:
+    from bench.configs import OFFLINE_PREFIX, write_variant
+    from bench.scenarios import offline_drain
+    from bench.servers import start_smsc
+
+    config = write_variant(tmp_path, "smoke", http=True, offline_prefix=OFFLINE_PREFIX)
+    db = tmp_path / "restart.sqlite"
+    servers = [start_smsc(tmp_path, config, store="sqlite", http=True, db=db)]
+
+    async def restart(old):  # type: ignore[no-untyped-def]
+        old.stop()
+        servers.append(start_smsc(tmp_path, config, name="smsc-2", store="sqlite", http=True, db=db))
+        return servers[-1]
+
+    try:
+        fill, restarted, drain = await offline_drain(servers[0], queue=200, numbers=5, timeout=20, restart=restart)
+    finally:
+        for server in servers:
+            server.stop()
+    assert fill["ok"] == 200 and restarted["case"] == "restart" and restarted["finished"]
+    assert restarted["restart_s"] > 0 and restarted["server_rss_kib"] > 0
+    assert drain["finished"] and drain["receipts"] == 200 and drain["receipts_not_delivered"] == 0
