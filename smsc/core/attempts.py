@@ -176,10 +176,9 @@ class AttemptMachine:
         track.phase = "inflight"
         gen = track.gen = track.gen + 1
         latency = outcome.latency
-        if latency > 0.0:
-            self.scheduler.call_at_batched(now + latency, self._outcome_due, (track, gen, outcome))
-        else:  # (a NaN latency counts as 0, as max(0.0, nan) did)
-            self.scheduler.call_due_batched(now, self._outcome_due, (track, gen, outcome))
+        delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
+        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due, (track, gen, outcome),
+                                       due_now=not delayed)
 
     def _set_timer(self, track: Track, phase: str, when: float, callback: Callable[[Any], None]) -> None:
         track.phase = phase
@@ -261,10 +260,9 @@ class AttemptMachine:
         # Outcomes of one instant (and zero-latency ones of one read) share a heap entry; nothing cancels an
         # attempt under way (it is not recallable), and a stale one is recognised by its gen.
         track.timer = None
-        if latency > 0.0:
-            self.scheduler.call_at_batched(now + latency, self._outcome_due, (track, gen, outcome))
-        else:  # (a NaN latency counts as 0, as max(0.0, nan) did)
-            self.scheduler.call_due_batched(now, self._outcome_due, (track, gen, outcome))
+        delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
+        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due, (track, gen, outcome),
+                                       due_now=not delayed)
 
     def _on_outcomes_due(self, items: list[tuple[Track, int, Any]]) -> None:
         """The outcomes of one instant's attempts, in attempt order; what they record is committed once, after

@@ -78,7 +78,8 @@ class Scheduler:
             self.on_earlier_deadline(when)
         return entry
 
-    def call_at_batched(self, when: float, callback: Callable[[list[Any]], None], item: Any) -> None:
+    def call_at_batched(self, when: float, callback: Callable[[list[Any]], None], item: Any, *,
+                        due_now: bool = False) -> None:
         """Have ``item`` handled at ``when`` by ``callback(items)``, which gets a list of items and must handle
         each in order as if each had a timer of its own (and contain an item's failure: :meth:`run_due` counts
         and logs only what escapes).  There is no handle: the callback must recognise a stale item itself.
@@ -86,31 +87,20 @@ class Scheduler:
         When the entry pushed last is a batch of the same callback object (keep one bound method: each
         ``obj.method`` makes a new one) for the same ``when`` that has not run yet, ``item`` joins it: no other
         timer lies between them, so the order is the one separate entries would give.  Each item counts as one
-        timer run (:attr:`fired`, the return value of :meth:`run_due`)."""
+        timer run (:attr:`fired`, the return value of :meth:`run_due`).
+
+        ``due_now``: ``when`` is the caller's clock reading (simulation seconds), which no later :meth:`run_due`
+        goes below.  With a real clock no two zero-latency attempts of one read share an instant, so the item
+        also joins that batch when the batch's time is *earlier*: every run that pops it has a clock at or past
+        ``when``, so no item runs before its time.  The one difference from separate entries: the item may run
+        before another timer due between the batch's time and ``when`` (both are due by then)."""
         last = self._last_batch
-        if last is not None and last[2] is callback and last[0] == when:
+        if last is not None and last[2] is callback and (last[0] <= when if due_now else last[0] == when):
             last[3].append(item)
             return
         items = _Items()
         items.append(item)
         self._last_batch = self.call_at(when, callback, items)
-
-    def call_due_batched(self, now: float, callback: Callable[[list[Any]], None], item: Any) -> None:
-        """:meth:`call_at_batched` for an item due at once: ``now`` is the caller's clock reading (simulation
-        seconds), which no later :meth:`run_due` goes below.
-
-        With a real clock no two zero-latency attempts of one read share an instant, so the exact-time rule
-        would give each its own entry; an item due now also joins the entry pushed last (same callback, not
-        run yet) when that entry's time is *earlier*: every run that pops that entry has a clock at or past
-        ``now``, so no item runs before its time.  The one difference from separate entries: the item may run
-        before another timer due between the batch's time and ``now`` (both are due by then)."""
-        last = self._last_batch
-        if last is not None and last[2] is callback and last[0] <= now:
-            last[3].append(item)
-            return
-        items = _Items()
-        items.append(item)
-        self._last_batch = self.call_at(now, callback, items)
 
     def cancel(self, handle: TimerHandle | None) -> None:
         """Cancel a pending call; a handle that already ran or was cancelled (or None) is ignored."""

@@ -55,15 +55,18 @@ class BindRegistry:
         """Deliveries wait for ``system_id``. They are handed out once per loop tick (however many wakes
         came in it), so that a burst of receipts goes out as one write per connection."""
         self._waking.add(system_id)
-        if not self._drain_scheduled and not self.pump_pending and self._loop is not None:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain)
+        if not self._drain_scheduled and not self.pump_pending:
+            self._schedule_drain()
 
     def end_pump(self) -> None:
         """The pump is over: wakes go back to scheduling a drain, and one is scheduled for anything still
         waiting (a drain that failed part way)."""
         self.pump_pending = False
-        if self._waking and not self._drain_scheduled and self._loop is not None:
+        if self._waking and not self._drain_scheduled:
+            self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._loop is not None:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
 

@@ -233,12 +233,12 @@ def test_items_due_at_successive_readings_of_a_real_clock_share_the_open_batch()
     s = Scheduler()
     calls: list[list[int]] = []
     cb = calls.append
-    s.call_due_batched(1.0, cb, 0)
-    s.call_due_batched(1.000002, cb, 1)  # a later reading joins the batch of an earlier time
-    s.call_due_batched(1.000005, cb, 2)
+    s.call_at_batched(1.0, cb, 0, due_now=True)
+    s.call_at_batched(1.000002, cb, 1, due_now=True)  # a later reading joins the batch of an earlier time
+    s.call_at_batched(1.000005, cb, 2, due_now=True)
     s.call_at(1.5, calls.append, [99])  # a timer pushed after the batch closes it
-    s.call_due_batched(1.6, cb, 3)
-    s.call_due_batched(0.5, cb, 4)  # earlier than the open batch: never joins one that could run late
+    s.call_at_batched(1.6, cb, 3, due_now=True)
+    s.call_at_batched(0.5, cb, 4, due_now=True)  # earlier than the open batch: never joins one that could run late
     assert s.run_due(1.0) == 4  # item 4 (due at 0.5) runs first
     assert calls == [[4], [0, 1, 2]]
     assert s.run_due(2.0) == 2
@@ -254,9 +254,9 @@ def test_an_item_due_now_never_joins_a_batch_that_already_ran() -> None:
     def cb(items: list[int]) -> None:
         ran.append(list(items))
         if items[0] == 0:
-            s.call_due_batched(1.0, cb, 7)  # scheduled while its batch runs: a new entry, same pass
+            s.call_at_batched(1.0, cb, 7, due_now=True)  # scheduled while its batch runs: a new entry, same pass
 
-    s.call_due_batched(1.0, cb, 0)
+    s.call_at_batched(1.0, cb, 0, due_now=True)
     assert s.run_due(1.0) == 2
     assert ran == [[0], [7]]
 
