@@ -14,7 +14,7 @@ except ImportError:  # tests/unit is not a package: pytest put it on sys.path
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
-from smsc.core.store.sqlite import SqliteStore
+from smsc.core.store.sqlite import SqliteStore, _Batch
 from smsc.smpp.constants import MessageState, Tag
 
 
@@ -96,6 +96,29 @@ def test_a_receipt_added_and_acknowledged_between_writes_is_never_on_disk(tmp_pa
     ticks.run()
     assert SqliteStore(path).load().deliveries == []
     store.close()
+
+
+def test_a_receipt_acknowledged_before_its_write_costs_the_writer_no_statement(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    ticks = Ticks()
+    store = SqliteStore(path, call_soon=ticks.call_soon)
+    store.save_delivery(receipt(1))
+    store.save_delivery(receipt(2))
+    store.commit(lambda: None)
+    store.delete_delivery(1)
+    store.commit(lambda: None)
+    ticks.run()
+    assert store.stats.deliveries == 1  # the insert of 2; neither the insert nor a delete of 1
+    store.close()
+
+
+def test_a_delete_handed_over_after_its_insert_cancels_it_while_the_writer_has_not_taken_it() -> None:
+    shared = _Batch()  # what waits for the writer thread
+    shared.inserts = {1: receipt(1), 2: receipt(2)}
+    local = _Batch()  # the next tick's records
+    local.deletes = [1, 9]  # 9 was written in an earlier transaction
+    shared.merge(local)
+    assert list(shared.inserts) == [2] and shared.deletes == [9]
 
 
 def test_a_crash_before_the_write_loses_only_what_was_never_acknowledged(tmp_path: Path) -> None:
