@@ -25,6 +25,13 @@ attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while 
 deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
 instead of a million receipts in memory.  Those are attempted in submit order (exactly within a batch, nearly
 across batches), after the ones attempted at once.
+
+A batch takes the oldest evicted messages of every draining number, each number a share proportional to what
+it has left (at least one), in turns: when the handsets of many numbers come back together, a batch is then
+about one stretch of submit time instead of one number's queue.  Their records lie together in the store
+(SQLite keeps rows in the order they were first saved), so the read of a batch and the write of its final
+states touch a few pages each instead of a page per message (one number's messages lie a page apart when a
+hundred numbers' were submitted together), and every handset gets its messages from the start.
 """
 
 from __future__ import annotations
@@ -69,7 +76,8 @@ class AbsentWaits:
         store: where evicted records are read back from (``load_messages``).
         scheduler, clock: alert, expiry and drain timers.
         carrier_of: the carrier of a read-back message.
-        attempt: ``attempt(track)`` puts an alerted message on its way to an attempt (the machine's enqueue).
+        attempt: ``attempt(tracks)`` puts alerted messages on their way to an attempt, in the order given (the
+            machine's enqueue, one call per batch); each has left its wait.
         expire: ``expire(tracks)`` ends messages at the end of their validity, with one commit for them all
             (a commit in between could evict the others again before they are ended).
         packer: writes evicted message_ids compactly (the server's default id format).
@@ -79,7 +87,7 @@ class AbsentWaits:
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
-        carrier_of: Callable[[Message], Any], attempt: Callable[[Track], None],
+        carrier_of: Callable[[Message], Any], attempt: Callable[[list[Track]], None],
         expire: Callable[[list[Track]], None],
         backlog: Callable[[], int], packer: IdPacker | None = None,
     ) -> None:
@@ -98,7 +106,12 @@ class AbsentWaits:
         self.absent: dict[str, NumberWait] = {}
         #: Numbers whose handset came back while evicted messages still wait to be read back and attempted.
         self.draining: dict[str, NumberWait] = {}
+        #: Draining numbers in turn (see :meth:`_pump_one`): a number goes to the back once it had its share.
         self._drain_order: deque[str] = deque()
+        #: Numbers still to have their share in this turn, and the evicted messages of all draining numbers
+        #: when it started (shares are counted against it).
+        self._turn_left = 0
+        self._turn_total = 1
         self._pump_timer: list[Any] | None = None
         self._load_later: Callable[[list[str], Callable[[list[Message]], None]], None] | None = getattr(
             store, "load_messages_later", None)
@@ -216,15 +229,7 @@ class AbsentWaits:
         """Tracks for ``messages``, read back for the evicted ``ids``, registered again in the index."""
         index = self.index
         index.evicted -= len(ids)
-        carrier_of = self._carrier_of
-        tracks = []
-        for msg in messages:
-            if msg.is_final or msg.message_id in index.tracks:
-                continue  # (cannot happen: an evicted message changes only once read back)
-            track = Track(msg, carrier_of(msg))
-            index.register(track)
-            tracks.append(track)
-        return tracks
+        return index.register_read_back(messages, self._carrier_of)
 
     def _restore(self, wait: NumberWait) -> None:
         """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
@@ -318,9 +323,7 @@ class AbsentWaits:
             self._start_draining(wait)
         else:
             self._drop(wait)
-        for track in members:
-            track.gen += 1
-            self._attempt(track)
+        self._attempt(members)
 
     def _alerted(self, members: list[Track], ids: list[str], messages: list[Message]) -> None:
         """The evicted members of an alerted number are read back: attempt them with the ones that were in
@@ -329,9 +332,7 @@ class AbsentWaits:
         tracks = [t for t in members if t.phase == "absent"]
         tracks.extend(self._registered(ids, messages))
         tracks.sort(key=_priority_order)
-        for track in tracks:
-            track.gen += 1
-            self._attempt(track)
+        self._attempt(tracks)
 
     def _start_draining(self, wait: NumberWait) -> None:
         e164 = wait.e164
@@ -367,18 +368,30 @@ class AbsentWaits:
                 return
 
     def _pump_one(self) -> None:
+        """Read back (then attempt) the next :data:`DRAIN_BATCH` evicted messages of the draining numbers: each
+        number in turn gives its oldest, a share of the batch proportional to what it has left (see the module
+        docstring)."""
         ids: list[str] = []
         order = self._drain_order
+        draining = self.draining
         while order and len(ids) < DRAIN_BATCH:
-            e164 = order[0]
-            wait = self.draining.get(e164)
-            if wait is None or not wait.evicted:
-                order.popleft()
-                if wait is not None:
-                    del self.draining[e164]
-                    self._drop(wait)
+            if self._turn_left <= 0:  # a new turn: every number now draining has its share in it
+                self._turn_left = len(order)
+                self._turn_total = max(1, sum(len(w.evicted) for w in draining.values()))
+            e164 = order.popleft()
+            self._turn_left -= 1
+            wait = draining.get(e164)
+            if wait is None:
                 continue
-            ids.extend(wait.evicted.take(DRAIN_BATCH - len(ids)))
+            evicted = wait.evicted
+            if evicted:
+                share = -(-len(evicted) * DRAIN_BATCH // self._turn_total)  # (rounded up: at least one)
+                ids.extend(evicted.take(min(share, DRAIN_BATCH - len(ids))))
+            if evicted:
+                order.append(e164)
+            else:
+                del draining[e164]
+                self._drop(wait)
         if not ids:
             return
         self._reading += 1
@@ -392,9 +405,7 @@ class AbsentWaits:
         self._reading -= 1
         tracks = self._registered(ids, messages)
         tracks.sort(key=_priority_order)
-        for track in tracks:
-            track.gen += 1
-            self._attempt(track)
+        self._attempt(tracks)
         if self._drain_order:
             self._schedule_pump(0.0)
 
@@ -403,9 +414,7 @@ class AbsentWaits:
         ids = wait.evicted.take(len(wait.evicted))
         tracks = self._read_back(ids)
         tracks.sort(key=_priority_order)
-        for track in tracks:
-            track.gen += 1
-            self._attempt(track)
+        self._attempt(tracks)
 
     # -- expiry -------------------------------------------------------------------------------------------
 

@@ -179,3 +179,59 @@ async def test_smsc_submit_status_0_comes_only_after_the_message_row_is_on_disk(
     assert [r.status for r in replies] == [0] * 20 and all(on_disk)
     smsc.stop()
     await loop.run_in_executor(None, store.close)
+
+
+async def test_reads_later_run_beside_a_write_that_cannot_finish_and_see_what_was_committed(tmp_path: Path) -> None:
+    """load_messages_later reads on a thread of its own (WAL: a reader does not wait for the writer), so a drain's
+    reads do not queue behind the writes of its receipts; it sees every commit made before it was asked."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    durable = asyncio.Event()
+    store.save_message(message(1))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the writer cannot begin its next transaction until this one ends
+    try:
+        stuck = asyncio.Event()
+        store.save_message(message(2))
+        store.commit(stuck.set)
+        await asyncio.sleep(0.2)  # handed over: the writer waits for the lock with this write
+        got: list[list[str]] = []
+        read = asyncio.Event()
+
+        def loaded(messages: list[Message]) -> None:
+            got.append([m.message_id for m in messages])
+            read.set()
+
+        store.load_messages_later([f"{2:08x}", f"{1:08x}"], loaded)
+        await asyncio.wait_for(read.wait(), 3)
+        assert got == [[f"{1:08x}"]]  # committed before the read: seen; the pending write: not yet
+        assert not stuck.is_set()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await asyncio.wait_for(stuck.wait(), 30)  # the writer retries and commits once the lock is gone
+    await loop.run_in_executor(None, store.close)
+
+
+async def test_reads_asked_for_before_close_are_answered_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    durable = asyncio.Event()
+    for i in range(3000):
+        store.save_message(message(i))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    got: list[list[str]] = []
+    wanted = [[f"{i:08x}" for i in range(start, start + 600)] for start in range(0, 3000, 600)]
+    for ids in wanted:
+        store.load_messages_later(ids, lambda ms: got.append([m.message_id for m in ms]))
+    await loop.run_in_executor(None, store.close)
+    for _ in range(100):  # the callbacks come back through call_soon_threadsafe
+        if len(got) == len(wanted):
+            break
+        await asyncio.sleep(0.01)
+    assert got == wanted

@@ -200,3 +200,89 @@ def test_messages_listing_keeps_evicted_messages_with_the_memory_store() -> None
     h.advance(5.0)
     assert h.smsc.index.evicted == 3
     assert [m.message_id for m in h.smsc.messages()] == ids[::-1]
+
+
+def test_numbers_draining_together_share_each_batch_in_proportion_to_what_they_have_left(
+    h: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 6)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    big = [h.submit_ok(OFF, f"a{i}", registered_delivery=1) for i in range(20)]
+    small = [h.submit_ok(OFF_2, f"b{i}", registered_delivery=1) for i in range(10)]
+    h.advance(5.0)
+    assert evicted(h) == 30
+    h.smsc.set_handset_online(OFF, True)
+    h.smsc.set_handset_online(OFF_2, True)
+    h.advance(1e-6)  # one drain step: the first batch has the oldest of both numbers, 4 and 2
+    read_back = {mid for mid in big + small if mid in h.smsc.index.tracks}  # attempts under way
+    assert read_back == {*big[:4], *small[:2]}
+    h.advance(60.0)
+    assert evicted(h) == 0 and h.smsc.waiting_count() == 0
+    receipts = h.receipts()
+    assert sorted(r.message_id for _, r in receipts) == sorted(big + small)
+    for ids in (big, small):  # each handset still gets its messages in submit order
+        delivered_at = [h.smsc.message(mid).attempts[-1].time for mid in ids]
+        assert delivered_at == sorted(delivered_at)
+    assert h.smsc.machine.waits.draining == {}
+
+
+def test_register_read_back_leaves_the_index_as_register_does() -> None:
+    from smsc.core.tracks import MessageIndex, Track
+
+    h = Harness(CONFIG, clock=FakeClock(START))
+    plain = [h.smsc.message(h.submit_ok(OFF, f"m{i}")) for i in range(3)]
+    group = h.submit_multi([OFF, OFF_2])
+    grouped = [h.smsc.index.messages[mid] for mid in h.smsc.index.groups[group.message_id]]
+    assert len(grouped) == 2 and all(m.multi_id for m in grouped)
+    final = h.smsc.message(h.submit_ok(OK, "done"))
+    h.advance(5.0)
+    assert final is not None and final.is_final
+    messages = [m for m in [*plain, *grouped, final] if m is not None]
+    carriers = {"uk": object()}
+
+    def carrier_of(msg: Any) -> Any:
+        return carriers.get(msg.carrier)
+
+    general, fast = MessageIndex(10), MessageIndex(10)
+    general.register(Track(plain[0], carrier_of(plain[0])))  # one already registered: left out by both
+    fast.register(Track(plain[0], carrier_of(plain[0])))
+    expected = []
+    for msg in messages:
+        if not msg.is_final and msg.message_id not in general.tracks:
+            track = Track(msg, carrier_of(msg))
+            general.register(track)
+            expected.append(track)
+    got = fast.register_read_back(messages, carrier_of)
+
+    def shape(tracks: list[Any]) -> list[tuple[Any, ...]]:
+        return [(t.msg, t.carrier, t.phase, t.timer, t.gen) for t in tracks]
+
+    assert shape(got) == shape(expected) and len(got) == len(messages) - 2
+    assert fast.messages == general.messages and fast.groups == general.groups
+    assert shape(list(fast.tracks.values())) == shape(list(general.tracks.values()))
+    assert fast._by_number == general._by_number
+
+
+@pytest.mark.parametrize("capacity", [None, 2.0])
+def test_alerted_messages_attempted_together_end_as_one_by_one_through_enqueue(capacity: float | None) -> None:
+    config = make_config(carrier(rules=(rule(OFF, offline=INF),), capacity=capacity), max_waiting=10_000)
+    runs = []
+    for general in (False, True):
+        h = Harness(config, clock=FakeClock(START))
+        ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1, priority_flag=i % 2) for i in range(6)]
+        h.advance(5.0)
+        if general:
+            machine = h.smsc.machine
+
+            def one_by_one(tracks: list[Any], machine: Any = machine) -> None:
+                for track in tracks:
+                    track.gen += 1
+                    machine._enqueue(track, alerted=True)
+
+            machine.waits._attempt = one_by_one
+        h.smsc.set_handset_online(OFF, True)
+        h.advance(10.0)  # (a capacity of 2 per second queues them)
+        runs.append(([(h.state(i), h.attempts(i)) for i in ids], sorted((r.message_id, r.stat) for _, r in h.receipts()),
+                     h.smsc.stats.attempts, h.smsc.waiting_count()))
+    assert runs[0] == runs[1]
+    assert runs[0][3] == 0

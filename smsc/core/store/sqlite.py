@@ -13,8 +13,11 @@ How a write travels (the event loop never waits on SQLite):
    a commit runs, the next batch fills, so batches grow with the load by themselves.
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
-a few); :meth:`SqliteStore.load_messages_later` reads them on the writer thread after its pending writes and
-calls back on the loop (draining a queue of messages that waited for absent handsets);
+a few); :meth:`SqliteStore.load_messages_later` reads them on a reader thread with a connection of its own and
+calls back on the loop (draining a queue of messages that waited for absent handsets).  WAL lets that read run
+beside the writer's transaction instead of behind it: it sees every transaction committed before it was asked
+for (what the core reads back, the records of evicted waiting messages, were durable before they were
+evicted), not the writes still pending;
 :meth:`SqliteStore.iter_waiting` hands the waiting messages back at a restart a batch per query, so the core
 never holds a queue of a million records at once.
 
@@ -59,7 +62,7 @@ from typing import Any, Callable, Iterator
 import structlog
 
 from smsc.core.api import Address, Delivery
-from smsc.core.message import Attempt, Message
+from smsc.core.message import Message, new_attempt
 from smsc.core.store.base import StoredState, WorldState
 from smsc.smpp.constants import MessageState
 
@@ -164,6 +167,11 @@ _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
 _DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+#: The reader thread reads and decodes the ``load_messages_later`` requests it finds waiting in groups of about
+#: this many ids and hands each group back as soon as it is decoded, so that the loop attempts the first
+#: messages of a drain while the next are read (one group of everything waiting made the loop wait for the
+#: last of a dozen thousand records before it could start on the first).
+_READ_GROUP = 1024
 #: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000).  Under
 #: load the same pages are written again and again (the end of each table, outbox rows added then deleted): a
 #: longer WAL copies each page once per checkpoint instead of every few commits (COMMIT 4.8 -> 3.0 us/msg
@@ -326,7 +334,8 @@ def _message(
     m.error_code = error_code
     m.network_error_code = None if nec is None else bytes(nec)
     m.next_attempt_time = next_attempt_time
-    m.attempts = [Attempt(time=t, outcome=o, err=e) for t, o, e in attempts] if attempts else []
+    # (new_attempt: the keyword-only dataclass constructor cost a third of reading a record back)
+    m.attempts = [new_attempt(t, o, e) for t, o, e in attempts] if attempts else []
     m.submitted_count = submitted_count
     m.multi_id = multi_id or ""
     return m
@@ -614,6 +623,14 @@ class SqliteStore:
         self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
         self._thread: threading.Thread | None = None
+        #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
+        self._reads_local: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+        self._reads_scheduled = False
+        #: Requests handed to the reader thread, guarded by _read_cond; the thread starts with the first.
+        self._reads_shared: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+        self._read_cond = threading.Condition(threading.Lock())
+        self._read_thread: threading.Thread | None = None
+        self._reads_closing = False
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
@@ -759,9 +776,17 @@ class SqliteStore:
         return self._read(conn, message_ids)
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
-        """Read the committed messages with these ids on the writer thread (after the writes handed to it so
-        far) and call ``callback(messages)`` on the loop thread, as :meth:`load_messages` would return them.
-        Inline (no writer thread): read now and call back before returning.
+        """Read the committed messages with these ids on the reader thread and call ``callback(messages)`` on
+        the loop thread, as :meth:`load_messages` would return them.
+
+        The read sees every transaction committed before this call (its ``on_durable`` called), as
+        :meth:`load_messages` does, but not the writes still pending: it runs beside the writer's transaction
+        (WAL), not behind it, because a drain's reads waiting behind the writes of the receipts of the last
+        drain step left the loop idle.  The requests of one loop tick are handed over together at its end (with
+        ``call_soon``), so that the alerts of one tick share one query.  Callbacks come back in the order
+        asked, but not in any order with ``on_durable`` callbacks.
+        Inline (no writer thread): with ``call_soon``, after the writes of the tick, at its end; without,
+        read now and call back before returning.
 
         Raises:
             RuntimeError: the store is closed.
@@ -777,9 +802,52 @@ class SqliteStore:
                 self._handover_scheduled = True
                 self._call_soon(self._flush_inline)
             return
-        with self._cond:
-            self._shared.reads.append((message_ids, callback))
-            self._cond.notify()
+        self._reads_local.append((message_ids, callback))
+        if self._call_soon is None:
+            self._hand_reads()
+        elif not self._reads_scheduled:
+            self._reads_scheduled = True
+            self._call_soon(self._hand_reads)
+
+    def _hand_reads(self) -> None:
+        """Give the ``load_messages_later`` requests of this loop tick to the reader thread (started with the
+        first: a store that never reads back keeps one thread)."""
+        self._reads_scheduled = False
+        reads, self._reads_local = self._reads_local, []
+        if not reads:
+            return
+        with self._read_cond:
+            self._reads_shared.extend(reads)
+            if self._read_thread is None:
+                self._read_thread = threading.Thread(target=self._read_loop, name="smsc-sqlite-reader", daemon=True)
+                self._read_thread.start()
+            self._read_cond.notify()
+
+    def _read_loop(self) -> None:
+        """The reader thread: serve waiting requests a group at a time (see :data:`_READ_GROUP`) until the
+        store closes and nothing is left."""
+        conn = self._connect()
+        try:
+            while True:
+                with self._read_cond:
+                    while not self._reads_shared and not self._reads_closing:
+                        self._read_cond.wait()
+                    reads, self._reads_shared = self._reads_shared, []
+                if not reads:
+                    return  # closing, and everything asked for was answered
+                group: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+                size = 0
+                for read in reads:
+                    group.append(read)
+                    size += len(read[0])
+                    if size >= _READ_GROUP:
+                        self._hand_back(self._read_all(conn, group))
+                        group = []
+                        size = 0
+                if group:
+                    self._hand_back(self._read_all(conn, group))
+        finally:
+            conn.close()
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -1015,4 +1083,10 @@ class SqliteStore:
                 self._cond.notify()
             if self._thread is not None:
                 self._thread.join()
+            self._hand_reads()  # reads asked for before the close are still answered
+            with self._read_cond:
+                self._reads_closing = True
+                self._read_cond.notify()
+            if self._read_thread is not None:
+                self._read_thread.join()
         self._closed = True
