@@ -103,6 +103,8 @@ class Carrier:
         #: Handing out the same frozen outcome saves building one per attempt; the latency draw's
         #: ``rng.random()`` is still made, so a seeded world replays exactly as before.
         self._constant: dict[int, tuple[OutcomeSpec, AttemptOutcome]] = {}
+        #: The same for a reachable number with a rule whose latency is fixed: id(dist) -> (dist, outcome).
+        self._delivered_fixed: dict[int, tuple[Any, AttemptOutcome]] = {}
         for spec in (*self._mix, config.opt_out.outcome):
             dist = config.latency if spec.kind == "delivered" else config.failure_latency
             if spec.kind != "absent" and dist.kind == "fixed":
@@ -191,8 +193,15 @@ class Carrier:
             reachable, online_at = handsets.page(e164, now)
             if not reachable:
                 return self._absent(fixed or _ABSENT, rule, online_at, rng)
-            latency = (rule.latency or self.config.latency).sample(rng)
-            return AttemptOutcome(kind="delivered", latency=latency, cause="delivered")
+            dist = rule.latency or self.config.latency
+            if dist.kind == "fixed":  # the same outcome every time: one object per distribution
+                rng.random()  # the draw dist.sample() makes, even for a fixed latency
+                cached = self._delivered_fixed.get(id(dist))
+                if cached is None or cached[0] is not dist:
+                    cached = self._delivered_fixed[id(dist)] = (dist, AttemptOutcome(
+                        kind="delivered", latency=dist.quantile(0.5), cause="delivered"))
+                return cached[1]
+            return AttemptOutcome(kind="delivered", latency=dist.sample(rng), cause="delivered")
         if handsets.opted_out(e164):
             return self._finish(self.config.opt_out.outcome, None, now, rng)
         reachable, online_at = handsets.page(e164, now)

@@ -209,6 +209,19 @@ def test_rules_first_then_opt_out_then_handset_state_then_mix() -> None:
     assert (opted.kind, opted.err, opted.network_error_code) == ("rejected", 603, None)
 
 
+def test_a_reachable_rule_number_with_a_fixed_latency_gets_the_outcome_the_general_path_builds() -> None:
+    fixed = NumberRule(prefixes=("4477009001",), latency=Distribution("fixed", value=2.5))
+    drawn = NumberRule(prefixes=("4477009002",), latency=Distribution("uniform", low=1.0, high=2.0))
+    c = carrier(rules=(fixed, drawn))
+    rng, twin = random.Random(9), random.Random(9)
+    first = c.attempt("447700900101", T0, rng)
+    assert first == AttemptOutcome(kind="delivered", latency=2.5, cause="delivered")
+    assert c.attempt("447700900102", T0, rng) is first  # one frozen object per distribution
+    twin.random(), twin.random()
+    assert rng.random() == twin.random()  # each attempt still made its one latency draw
+    assert 1.0 <= c.attempt("447700900201", T0, rng).latency <= 2.0
+
+
 def test_opt_out_outcome_and_submit_status_are_configurable() -> None:
     strict = OptOutConfig(outcome=OutcomeSpec(kind="undeliverable", err=9, cause="opted_out"),
                           submit_status=CommandStatus.ESME_RINVDSTADR)
