@@ -89,6 +89,8 @@ RESUME_BATCH = 4_096
 
 
 _new = object.__new__
+#: CommandStatus.ESME_ROK read once: an Enum class attribute costs about 0.1 us in CPython 3.11, a global 7 ns.
+_ROK = CommandStatus.ESME_ROK
 
 
 def _nothing() -> None:
@@ -419,7 +421,7 @@ class Smsc:
         track, reply = self._accepting.popleft()
         msg = track.msg
         result = _new(SubmitResult)  # SubmitResult(message_id=...) without the keyword constructor
-        result.status = CommandStatus.ESME_ROK
+        result.status = _ROK
         result.message_id = msg.message_id
         reply(result)
         if track.phase == "new" and self.index.tracks.get(msg.message_id) is track:
