@@ -39,13 +39,14 @@ def format_message_id(number: int, fmt: IdFormat) -> str:
 
 
 def _compile(fmt: IdFormat) -> tuple[int, str]:
-    """(modulus, format spec) that write a number as ``fmt`` says; validates ``fmt`` like
+    """(modulus, template) that write a number as ``fmt`` says (``template % (n % modulus)``, a printf-style
+    template: about half the time of ``format(n, spec)`` in CPython 3.11); validates ``fmt`` like
     :func:`format_message_id`."""
     format_message_id(0, fmt)
     length = fmt.length
     if fmt.format == "hex":
-        return 16**length, f"0{length}{'X' if fmt.uppercase else 'x'}"
-    return 10**length, f"0{length}d"
+        return 16**length, f"%0{length}{'X' if fmt.uppercase else 'x'}"
+    return 10**length, f"%0{length}d"
 
 
 class MessageIdGenerator:
@@ -53,7 +54,7 @@ class MessageIdGenerator:
 
     ``next_number`` is one past the highest number ever handed out; the SMSC saves it with every store
     commit so that a restarted SMSC continues after it.  Each id format is compiled once (a modulus and a
-    ``format`` spec), so a new id costs one ``format`` call.
+    printf-style template), so a new id costs one ``%`` operation.
     """
 
     __slots__ = ("next_number", "default_format", "_default", "_compiled")
@@ -62,11 +63,11 @@ class MessageIdGenerator:
         self._default = _compile(default_format)  # validate early
         self.default_format = default_format
         self.next_number = next_number
-        #: id(format) -> (format, modulus, spec); formats live in the config for the whole run.
+        #: id(format) -> (format, modulus, template); formats live in the config for the whole run.
         self._compiled: dict[int, tuple[IdFormat, int, str]] = {}
 
     def compiled(self, fmt: IdFormat | None) -> tuple[int, str]:
-        """(modulus, format spec) of ``fmt`` (the default format when None): ``format(n % modulus, spec)`` is
+        """(modulus, template) of ``fmt`` (the default format when None): ``template % (n % modulus)`` is
         the id of number ``n``; lets a caller that sends many messages one way write ids without a lookup.
 
         Raises:
@@ -96,7 +97,7 @@ class MessageIdGenerator:
                 entry = (fmt, *_compile(fmt))
                 self._compiled[id(fmt)] = entry
             _, modulus, spec = entry
-        return format(number % modulus, spec)
+        return spec % (number % modulus)
 
 
 class IdPacker:
@@ -121,10 +122,10 @@ class IdPacker:
             number = int(message_id, self._base)
         except ValueError:
             return None
-        if not 0 <= number < 1 << 63 or format(number, self._spec) != message_id:  # "-000...1" too
+        if not 0 <= number < 1 << 63 or self._spec % number != message_id:  # "-000...1" too
             return None
         return number
 
     def unpack(self, number: int) -> str:
         """The message_id of a number :meth:`pack` gave."""
-        return format(number, self._spec)
+        return self._spec % number

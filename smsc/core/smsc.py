@@ -373,7 +373,7 @@ class Smsc:
         ids = self._ids
         number = ids.next_number
         ids.next_number = number + 1
-        message_id = format(number % modulus, spec)
+        message_id = spec % (number % modulus)
         system_id = submission.system_id
         source = submission.source
         interned = self._last_source
