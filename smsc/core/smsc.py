@@ -93,6 +93,10 @@ _new = object.__new__
 _ROK = CommandStatus.ESME_ROK
 
 
+def _drop_commit(on_durable: Callable[[], None]) -> None:
+    """The store commit of a stopped SMSC (see :meth:`Smsc.stop`)."""
+
+
 def _nothing() -> None:
     return None
 
@@ -218,6 +222,7 @@ class Smsc:
         if self._started:
             return
         self._started = True
+        self._store_commit = self.store.commit  # (again, after a stop)
         # Final messages beyond what the index keeps in memory stay on disk (query_sm reads them there).
         state = self.store.load(max_final=self.index.max_final_in_memory, waiting=False)
         self._ids.next_number = max(self._ids.next_number, state.next_message_number)
@@ -293,6 +298,10 @@ class Smsc:
         if self._started:
             self._commit(_nothing)
         self._started = False
+        # What the store still hands back while it closes (a drain's read, a commit's callback) may record
+        # and commit more: the store takes no commit once closing, and none is needed (a stopped SMSC
+        # answers nobody; what was not committed is redone after a restart, as after a crash).
+        self._store_commit = _drop_commit
 
     def set_gateway(self, gateway: DeliveryGateway) -> None:
         """Register who is woken when deliveries wait (the SMPP server's bind registry)."""
@@ -872,7 +881,7 @@ class Smsc:
     def _evict_when_durable(self) -> None:
         waits = self._waits
         batch, waits.evictable = waits.evictable, []
-        self.store.commit(lambda: waits.evict(batch))
+        self._store_commit(lambda: waits.evict(batch))
 
     # == inspection =============================================================================================
 

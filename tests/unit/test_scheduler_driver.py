@@ -80,3 +80,19 @@ async def test_a_future_deadline_gets_a_loop_timer_that_fires() -> None:
             break
         await asyncio.sleep(0.01)
     assert ran == ["later"]
+
+
+async def test_once_stopped_the_driver_runs_no_timer_scheduled_afterwards() -> None:
+    """What the store hands back while it closes (a drain's read, a commit's callback) may schedule timers;
+    a stopped driver must not run them on the closed store (found by a tester: SIGTERM mid-drain logged
+    "commit on a closed SqliteStore" from timers run after App.stop)."""
+    clock = FakeClock()
+    driver, scheduler = _driver(clock)
+    ran: list[str] = []
+    driver.stop()
+    scheduler.call_at(clock.now(), lambda _: ran.append("due"))
+    scheduler.call_at(clock.now() + 0.001, lambda _: ran.append("later"))
+    clock.advance(1.0)
+    await asyncio.sleep(0.01)
+    await _turns()
+    assert ran == [] and scheduler.on_earlier_deadline is None

@@ -146,3 +146,18 @@ def test_a_receipt_acknowledged_before_its_commit_is_never_written(tmp_path: Pat
     assert store.load().deliveries == []
     assert h.state(replies[0].message_id) == MessageState.DELIVERED
     store.close()
+
+
+def test_what_a_stopped_smsc_records_while_its_store_closes_is_dropped_not_an_error(tmp_path: Path) -> None:
+    """A read or a commit callback the store hands back while it closes may still record and commit; the
+    stopped SMSC must not ask the closing store for a commit (it raised "commit on a closed SqliteStore")."""
+    path = tmp_path / "smsc.sqlite"
+    h = start(path, START)
+    waiting = h.submit_ok(OFFLINE_HOUR, "waits", registered_delivery=1)
+    h.smsc.stop()
+    h.store.close()
+    h.smsc.set_handset_online(OFFLINE_HOUR, True)  # a late alert: its attempt ends, records and commits
+    h.advance(1.0)
+    assert h.smsc.scheduler.errors == 0  # (a timer that raised is logged and counted there)
+    again = start(path, START + 1.0)
+    assert again.smsc.message(waiting).state == MessageState.ENROUTE  # still waiting on disk: nothing lost
