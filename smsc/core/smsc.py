@@ -745,7 +745,7 @@ class Smsc:
                     found.append(msg)
             return found
         if index.evicted:
-            self._waits.recall_ids(index.groups.get(message_id) or [message_id])
+            self._waits.recall_ids(index.groups.get(message_id) or [message_id], system_id)
         return index.lookup(system_id, message_id, source)
 
     # == outbox side of the facade ============================================================================

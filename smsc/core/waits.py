@@ -242,9 +242,12 @@ class AbsentWaits:
         members.update(wait.members)
         wait.members = members
 
-    def recall_ids(self, message_ids: list[str]) -> None:
+    def recall_ids(self, message_ids: list[str], system_id: str | None = None) -> None:
         """Bring back into memory the evicted messages among ``message_ids`` (with the rest of their number's
-        wait), so that a request can act on them; ids that are not evicted are ignored."""
+        wait), so that a request can act on them; ids that are not evicted are ignored, and so are messages of
+        another ``system_id`` when one is given: a cancel_sm or replace_sm naming another account's message
+        (ids run in sequence, easy to guess) is refused anyway, and must not read a whole number's queue back
+        into memory on the way."""
         index = self.index
         if self._load is None or not index.evicted:
             return
@@ -259,6 +262,8 @@ class AbsentWaits:
                 if not found:
                     continue
                 msg = found[0]
+            if system_id is not None and msg.system_id != system_id:
+                continue
             if not msg.is_final:
                 self._recall_wait(msg.destination_e164, message_id)
 

@@ -89,6 +89,18 @@ def test_query_cancel_and_replace_reach_evicted_messages(h: Harness) -> None:
     assert evicted(h) == 0 and h.smsc.waiting_count() == 0
 
 
+def test_another_accounts_cancel_or_replace_reads_nothing_back(h: Harness) -> None:
+    """Found by a tester: a cancel_sm naming another account's evicted message read that number's whole
+    queue back into memory (150,000 records, a 1.4 s stall) before it was refused."""
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(5)]
+    h.advance(5.0)
+    assert evicted(h) == 5
+    assert h.cancel(ids[2], system_id="intruder") == S.ESME_RCANCELFAIL
+    assert h.replace(ids[3], system_id="intruder") == S.ESME_RREPLACEFAIL
+    assert evicted(h) == 5  # nothing was brought back
+    assert h.cancel(ids[2]) == S.ESME_ROK  # the owner still can
+
+
 def test_cancel_by_source_and_destination_and_replace_if_present_reach_evicted_messages(h: Harness) -> None:
     old = h.submit_ok(OFF, "old", service_type="CMT")
     h.submit_ok(OFF_2, "other")
