@@ -75,34 +75,38 @@ class SchedulerDriver:
         (one those timers scheduled a moment later than the time they ran at) needs its own loop callback."""
         if deadline is None:
             deadline = self.smsc.scheduler.next_deadline()
-        if deadline is None:
-            return
-        delay = self.clock.real_delay(deadline - self.clock.now())
-        if delay <= 0:
+            if deadline is None:
+                return
+        clock = self.clock
+        remaining = deadline - clock.now()  # (simulation seconds: real_delay keeps the sign)
+        if remaining <= 0:
             # Due already (a zero-latency attempt): a plain ready-queue callback, unless the pump that follows
             # the read being handled runs it first.  The timer armed for a later deadline stays armed.
             if self._soon is None and (after_run or not self.pump_pending()):
                 self._soon = self.loop.call_soon(self._run_soon)
             return
-        if self._handle is not None and self._armed_for is not None and self._armed_for <= deadline:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
+        handle = self._handle
+        if handle is not None:
+            armed_for = self._armed_for
+            if armed_for is not None and armed_for <= deadline:
+                return
+            handle.cancel()
         self._armed_for = deadline
-        self._handle = self.loop.call_later(delay, self._fire)
+        self._handle = self.loop.call_later(clock.real_delay(remaining), self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         self._armed_for = None
-        self._run()
+        self._run(self.clock.now())
 
     def _run_soon(self) -> None:
         self._soon = None
-        self._run()
+        self._run(self.clock.now())
 
-    def _run(self) -> None:
+    def _run(self, now: float) -> None:
+        """Run the timers due at ``now`` (simulation seconds), then arm for what is left."""
         try:
-            self.smsc.scheduler.run_due(self.clock.now())
+            self.smsc.scheduler.run_due(now)
         except Exception:
             log.exception("scheduler_error")
         self.arm(after_run=True)
@@ -121,7 +125,7 @@ class SchedulerDriver:
             self._handle.cancel()  # its deadline is run here; the next one gets a handle of its own
             self._handle = None
             self._armed_for = None
-        self._run()
+        self._run(now)  # (the clock read above: timers due a moment later get a callback from _run's arm)
 
     def stop(self) -> None:
         """Cancel the pending timer handles."""

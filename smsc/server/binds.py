@@ -79,10 +79,10 @@ class BindRegistry:
             return
         if first is not None:
             system_id = first.session.system_id
-            room = first.delivery_room
-            if room > 0 and system_id in self._waking and first.deliver_from_outbox(system_id, room) < room:
-                self._waking.discard(system_id)  # fewer than its room: nothing more waits for the others
-                if not self._waking:
+            waking = self._waking
+            if system_id in waking and first.fill_window(system_id):
+                waking.discard(system_id)  # fewer than its room: nothing more waits for the others
+                if not waking:
                     return
         self._drain()
 
@@ -92,25 +92,17 @@ class BindRegistry:
         for system_id in waking:
             self.deliver(system_id)
 
-    def deliver(self, system_id: str) -> int:
+    def deliver(self, system_id: str) -> None:
         """Give waiting deliveries of ``system_id`` to its binds now, each up to the room in its window,
-        starting one bind further each time (round-robin over binds). Returns how many were handed out."""
+        starting one bind further each time (round-robin over binds)."""
         lst = self._receivers.get(system_id)
         if not lst:
             if self.on_no_receiver is not None:
                 self.on_no_receiver(system_id)
-            return 0
+            return
         n = len(lst)
         start = self._cursor.get(system_id, 0) % n
         self._cursor[system_id] = start + 1
-        total = 0
         for k in range(n):
-            proto = lst[(start + k) % n]
-            room = proto.delivery_room
-            if room <= 0:
-                continue
-            sent = proto.deliver_from_outbox(system_id, room)
-            total += sent
-            if sent < room:
-                break  # fewer than asked for: nothing more waits, the other binds need no visit
-        return total
+            if lst[(start + k) % n].fill_window(system_id):
+                break  # fewer than its room: nothing more waits, the other binds need no visit
