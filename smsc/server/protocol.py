@@ -193,9 +193,8 @@ class SmppProtocol(asyncio.Protocol):
             if held:
                 held = False
                 smsc.release_commits()
-            if self._window_opened:  # _refill_window, written out
-                self._window_opened = False
-                self.fill_window(session.system_id)
+            if self._window_opened:
+                self._refill_window()
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
@@ -588,10 +587,15 @@ class SmppProtocol(asyncio.Protocol):
     def _refill_window(self) -> None:
         """Fill the room acknowledgements opened in *this* connection's window. Other binds of the system_id
         need no visit: deliveries only wait while every window with room has been offered them (the core
-        wakes the registry when new ones arrive), so this stays O(1) however many binds there are."""
+        wakes the registry when new ones arrive), so this stays O(1) however many binds there are.  The
+        outbox is asked only when the registry says deliveries may wait (at a steady low window, none do:
+        each receipt leaves in the pump of the read that caused it)."""
         if self._window_opened:
             self._window_opened = False
-            self.fill_window(self.session.system_id)
+            system_id = self.session.system_id
+            registry = self.server.registry
+            if registry.may_have_waiting(system_id) and self.fill_window(system_id):
+                registry.emptied(system_id)
 
     # -- timers and shutdown -------------------------------------------------------------------
 
