@@ -96,8 +96,11 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     else:
         payload = None
         tlvs = {}
-    source = _address(pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr)
-    destination = _address(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
+    # _address, its cache hit written out (two calls fewer per message)
+    key = (pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr)
+    source = _addresses.get(key) or _address(*key)
+    key = (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
+    destination = _addresses.get(key) or _address(*key)
     if type(pdu) is P.SubmitSm:
         short_message = pdu.short_message
         if payload is not None:
@@ -187,14 +190,19 @@ class SmppProtocol(asyncio.Protocol):
                         self._window_opened = True
                     else:
                         self._dispatch(event)
-                if not session.has_held_input:
+                # Input is held only behind a bind, the last event of the list it ends.
+                if not events or type(events[-1]) is not BindRequested or not session.has_held_input:
                     break
                 events = session.receive_data(b"", now)
             if held:
                 held = False
                 smsc.release_commits()
-            if self._window_opened:
-                self._refill_window()
+            if self._window_opened:  # _refill_window, written out
+                self._window_opened = False
+                system_id = session.system_id
+                registry = server.registry
+                if registry.may_have_waiting(system_id) and self.fill_window(system_id):
+                    registry.emptied(system_id)
         except Exception:  # a bug must not kill the loop: log it and close this connection only
             log.exception("connection_error", peer=self.peer, system_id=session.system_id)
             self._close()
@@ -376,6 +384,11 @@ class SmppProtocol(asyncio.Protocol):
 
     def _end_reply(self) -> None:
         self._pending_replies -= 1
+        self._after_reply()
+
+    def _after_reply(self) -> None:
+        """A reply was queued (``_pending_replies`` already counts it off): finish an unbind or a close that
+        waited for it, read again below the limit, and write it unless a read's own write takes it."""
         if self._unbind is not None or self._close_when_answered:
             self._maybe_finish_unbind()
         if self._read_paused and self._pending_replies < MAX_PENDING_REPLIES // 2:
@@ -403,7 +416,9 @@ class SmppProtocol(asyncio.Protocol):
 
         def reply(result: SubmitResult) -> None:
             session.respond_message_id(command_id, seq, result.status, result.message_id)
-            self._end_reply()
+            self._pending_replies -= 1  # _end_reply, without the call when it has nothing else to do
+            if not self._receiving or self._read_paused or self._unbind is not None or self._close_when_answered:
+                self._after_reply()
 
         self.smsc.submit(sub, reply)
 
@@ -500,36 +515,19 @@ class SmppProtocol(asyncio.Protocol):
             return 0
         return self.session.window_free
 
-    def deliver_from_outbox(self, system_id: str, limit: int) -> int:
-        """Send up to ``limit`` waiting deliveries of ``system_id`` within the window; return how many were
-        taken (sent, handed back for another bind, or dropped as unencodable): fewer than asked means nothing
-        more waits."""
-        if self._closing or self._write_paused:
-            return 0
-        room = self.session.window_free
-        if limit < room:
-            room = limit
-        if room <= 0:
-            return 0
-        return self._send_waiting(system_id, room)
-
     def fill_window(self, system_id: str) -> bool:
         """Send waiting deliveries of ``system_id`` up to the room in the window; True when there was room
-        and fewer were waiting than it (so nothing more waits: other binds need no visit).  What
-        ``deliver_from_outbox(system_id, delivery_room) < delivery_room`` says, reading the room once."""
+        and fewer were waiting than it (so nothing more waits: other binds need no visit).
+
+        Each delivery taken is sent, handed back for another bind, or dropped as unencodable."""
         if self._closing or self._write_paused:
             return False
         room = self.session.window_free
         if room <= 0:
             return False
-        return self._send_waiting(system_id, room) < room
-
-    def _send_waiting(self, system_id: str, room: int) -> int:
-        """Take up to ``room`` (> 0) waiting deliveries of ``system_id`` and send them; return how many were
-        taken (see :meth:`deliver_from_outbox`)."""
         deliveries = self.smsc.take_deliveries(system_id, room)
         if not deliveries:
-            return 0
+            return True
         session = self.session
         now = self.loop.time()
         send = session.send_request_body
@@ -564,7 +562,7 @@ class SmppProtocol(asyncio.Protocol):
         self.server.counters.deliveries_sent += len(deliveries) - unsent
         if not self._receiving:  # (within a read, the read's own write takes them)
             self._schedule_flush()
-        return len(deliveries)
+        return len(deliveries) < room
 
     def _hand_back(self, d: Delivery, system_id: str) -> None:
         """A delivery only data_sm can carry, taken by an SMPP 3.3 bind: offered again after the outbox's
