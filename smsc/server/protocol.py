@@ -180,13 +180,16 @@ class SmppProtocol(asyncio.Protocol):
             held = len(events) > 1 and smsc.hold_read_commits and smsc.hold_commits()
             while True:
                 for event in events:
-                    # The two events of every read at a steady load, handled as _dispatch would, one call
-                    # fewer per event.
-                    kind = type(event)
-                    if kind is RequestReceived and type(event.pdu) is _SubmitSm:
-                        self._on_submit(event.pdu)  # type: ignore[arg-type]
-                    elif kind is ResponseReceived:
-                        smsc.delivery_acked(event.context, event.status)  # type: ignore[union-attr]
+                    # Requests and responses, the events of every read at a steady load, handled as _dispatch
+                    # would, one call fewer per event.
+                    if type(event) is RequestReceived:
+                        pdu = event.pdu
+                        if type(pdu) is _SubmitSm:
+                            self._on_submit(pdu)
+                        else:
+                            self._on_request(pdu)
+                    elif type(event) is ResponseReceived:
+                        smsc.delivery_acked(event.context, event.status)
                         self._window_opened = True
                     else:
                         self._dispatch(event)
