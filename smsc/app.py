@@ -66,6 +66,7 @@ class SchedulerDriver:
         #: True while a pump follows before the loop runs again (the SMPP side sets it while it handles a
         #: read, see :meth:`SmppServer.pump`): timers due now then need no loop callback of their own.
         self.pump_pending: Callable[[], bool] = _never
+        self._scheduler = smsc.scheduler
         smsc.scheduler.on_earlier_deadline = self.arm
 
     def arm(self, deadline: float | None = None, *, after_run: bool = False) -> None:
@@ -74,35 +75,39 @@ class SchedulerDriver:
         ``after_run``: the due timers were just run (a pump's among them), so a timer due now that is left
         (one those timers scheduled a moment later than the time they ran at) needs its own loop callback."""
         if deadline is None:
-            deadline = self.smsc.scheduler.next_deadline()
-        if deadline is None:
-            return
-        delay = self.clock.real_delay(deadline - self.clock.now())
-        if delay <= 0:
+            deadline = self._scheduler.next_deadline()
+            if deadline is None:
+                return
+        clock = self.clock
+        remaining = deadline - clock.now()  # (simulation seconds: real_delay keeps the sign)
+        if remaining <= 0:
             # Due already (a zero-latency attempt): a plain ready-queue callback, unless the pump that follows
             # the read being handled runs it first.  The timer armed for a later deadline stays armed.
             if self._soon is None and (after_run or not self.pump_pending()):
                 self._soon = self.loop.call_soon(self._run_soon)
             return
-        if self._handle is not None and self._armed_for is not None and self._armed_for <= deadline:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
+        handle = self._handle
+        if handle is not None:
+            armed_for = self._armed_for
+            if armed_for is not None and armed_for <= deadline:
+                return
+            handle.cancel()
         self._armed_for = deadline
-        self._handle = self.loop.call_later(delay, self._fire)
+        self._handle = self.loop.call_later(clock.real_delay(remaining), self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         self._armed_for = None
-        self._run()
+        self._run(self.clock.now())
 
     def _run_soon(self) -> None:
         self._soon = None
-        self._run()
+        self._run(self.clock.now())
 
-    def _run(self) -> None:
+    def _run(self, now: float) -> None:
+        """Run the timers due at ``now`` (simulation seconds), then arm for what is left."""
         try:
-            self.smsc.scheduler.run_due(self.clock.now())
+            self._scheduler.run_due(now)
         except Exception:
             log.exception("scheduler_error")
         self.arm(after_run=True)
@@ -114,14 +119,17 @@ class SchedulerDriver:
         (a zero-latency carrier's delivery receipt) leaves in the same write as the submit_sm_resp, as one
         reply of a real SMSC would, instead of one loop turn and one system call later."""
         now = self.clock.now()
-        deadline = self.smsc.scheduler.next_deadline()
-        if deadline is None or deadline > now:
-            return
+        try:
+            # (run_due returns at once when nothing is due: no next_deadline look of our own first)
+            if not self._scheduler.run_due(now):
+                return
+        except Exception:
+            log.exception("scheduler_error")
         if self._armed_for is not None and self._armed_for <= now and self._handle is not None:
-            self._handle.cancel()  # its deadline is run here; the next one gets a handle of its own
+            self._handle.cancel()  # its deadline was run here; the next one gets a handle of its own
             self._handle = None
             self._armed_for = None
-        self._run()
+        self.arm(after_run=True)  # (timers those made due a moment later than ``now`` get a loop callback)
 
     def stop(self) -> None:
         """Cancel the pending timer handles and stop arming new ones: what the store hands back while it

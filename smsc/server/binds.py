@@ -26,6 +26,11 @@ class BindRegistry:
         self._receivers: dict[str, list[SmppProtocol]] = {}
         self._cursor: dict[str, int] = {}
         self._waking: set[str] = set()
+        #: system_ids whose deliveries may still wait although no drain is due: a drain found every window
+        #: full (or no receiver).  With :attr:`_waking` it is a superset of the system_ids with deliveries
+        #: available, so a connection whose window opens asks the outbox only when one of them is its own
+        #: (:meth:`may_have_waiting`), not on every read that carries a deliver_sm_resp.
+        self._backlog: set[str] = set()
         #: True while a read is handled: :meth:`drain_now` runs before the loop does (``SmppServer.pump``),
         #: so :meth:`wake` schedules no drain of its own.
         self.pump_pending = False
@@ -50,6 +55,15 @@ class BindRegistry:
         return sum(
             1 for p in self.connections if p.session.is_bound and (system_id is None or p.session.system_id == system_id)
         )
+
+    def may_have_waiting(self, system_id: str) -> bool:
+        """False when no delivery of ``system_id`` is available now (every one the core made available was
+        woken for, and each drain since either emptied the queue or left the system_id in the backlog)."""
+        return system_id in self._waking or system_id in self._backlog
+
+    def emptied(self, system_id: str) -> None:
+        """A bind of ``system_id`` took fewer deliveries than it had room for: none waits now."""
+        self._backlog.discard(system_id)
 
     def wake(self, system_id: str) -> None:
         """Deliveries wait for ``system_id``. They are handed out once per loop tick (however many wakes
@@ -79,38 +93,36 @@ class BindRegistry:
             return
         if first is not None:
             system_id = first.session.system_id
-            room = first.delivery_room
-            if room > 0 and system_id in self._waking and first.deliver_from_outbox(system_id, room) < room:
-                self._waking.discard(system_id)  # fewer than its room: nothing more waits for the others
-                if not self._waking:
+            waking = self._waking
+            if system_id in waking and first.fill_window(system_id):
+                waking.discard(system_id)  # fewer than its room: nothing more waits for the others
+                self._backlog.discard(system_id)
+                if not waking:
                     return
         self._drain()
 
     def _drain(self) -> None:
         self._drain_scheduled = False
         waking, self._waking = self._waking, set()
+        self._backlog |= waking  # until a bind empties its queue (also if a drain fails part way)
         for system_id in waking:
             self.deliver(system_id)
 
-    def deliver(self, system_id: str) -> int:
+    def deliver(self, system_id: str) -> None:
         """Give waiting deliveries of ``system_id`` to its binds now, each up to the room in its window,
-        starting one bind further each time (round-robin over binds). Returns how many were handed out."""
+        starting one bind further each time (round-robin over binds)."""
         lst = self._receivers.get(system_id)
         if not lst:
+            self._backlog.add(system_id)  # (for the bind that comes)
             if self.on_no_receiver is not None:
                 self.on_no_receiver(system_id)
-            return 0
+            return
         n = len(lst)
         start = self._cursor.get(system_id, 0) % n
         self._cursor[system_id] = start + 1
-        total = 0
         for k in range(n):
-            proto = lst[(start + k) % n]
-            room = proto.delivery_room
-            if room <= 0:
-                continue
-            sent = proto.deliver_from_outbox(system_id, room)
-            total += sent
-            if sent < room:
-                break  # fewer than asked for: nothing more waits, the other binds need no visit
-        return total
+            if lst[(start + k) % n].fill_window(system_id):
+                # Fewer than its room: nothing more waits, the other binds need no visit.
+                self._backlog.discard(system_id)
+                return
+        self._backlog.add(system_id)  # every window full: what is left waits for one to open

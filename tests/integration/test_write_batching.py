@@ -222,3 +222,65 @@ async def test_a_connection_that_read_a_lot_stops_reading_until_the_loop_served_
         assert transport.reading  # ... until the loop came round
         responses = [p for w in transport.writes for p in Framer().feed(w) if isinstance(p, P.SubmitSmResp)]
         assert len(responses) == count and all(r.command_status == 0 for r in responses)
+
+
+async def _transcript(always_ask_outbox: bool) -> tuple[list[list[bytes]], int]:
+    """Three transceivers (server window 2) each send three submit_sm per round and acknowledge the
+    receipts of the round before only every other round, so windows fill and receipts wait in the outbox.
+    Returns every bind's writes (FakeClock: same bytes every run) and how many deliver_sm left in a write
+    answering a read that carried no submit_sm (a refill of a window an acknowledgement opened)."""
+    from smsc.core.clock import FakeClock
+
+    config = load_config(ROOT / "config" / "bench.yaml")
+    config = dataclasses.replace(config, server=dataclasses.replace(config.server, window=2),
+                                 store=dataclasses.replace(config.store, kind="memory"))
+    app = App(config, clock=FakeClock())
+    await app.start(host="127.0.0.1", port=0, http=False)
+    try:
+        assert app.smpp is not None
+        if always_ask_outbox:  # the general path: every opened window asks the outbox
+            app.smpp.registry.may_have_waiting = lambda system_id: True  # type: ignore[method-assign]
+        binds = [await _bound(app) for _ in range(3)]
+        writes: list[list[bytes]] = [[] for _ in binds]
+        acks = [bytearray() for _ in binds]
+        seq = 10
+        refilled = 0
+        for rnd in range(40):
+            for i, (proto, transport) in enumerate(binds):
+                data = bytearray()
+                if rnd % 2:
+                    data += acks[i]
+                    acks[i].clear()
+                if rnd < 8:
+                    for _ in range(3):
+                        seq += 1
+                        data += encode(P.SubmitSm(sequence_number=seq, source_addr="ACME",
+                                                  destination_addr="447700900123", registered_delivery=1,
+                                                  short_message=b"hello %d" % seq))
+                if data:
+                    proto.data_received(bytes(data))
+                for w in transport.writes:
+                    delivered = [p for p in Framer().feed(w) if isinstance(p, P.DeliverSm)]
+                    if rnd >= 8 and delivered:
+                        refilled += len(delivered)
+                    for p in delivered:
+                        acks[i] += struct.pack(">IIII", 17, 0x80000005, 0, p.sequence_number) + b"\0"
+                writes[i] += transport.writes
+                transport.writes.clear()
+            await asyncio.sleep(0)
+        for proto, _ in binds:
+            proto.connection_lost(None)  # (the stop need not wait for these in-memory transports)
+        return writes, refilled
+    finally:
+        await app.stop()
+
+
+async def test_an_opened_window_asks_the_outbox_only_when_deliveries_may_wait_and_sends_the_same_bytes() -> None:
+    """The fast path (BindRegistry.may_have_waiting: skip the outbox when no drain left anything) against
+    the general one (always ask): same writes, byte for byte, receipts that waited for a window included."""
+    fast, refilled = await _transcript(always_ask_outbox=False)
+    general, refilled_general = await _transcript(always_ask_outbox=True)
+    assert refilled > 0 and refilled == refilled_general  # receipts did wait for a window to open
+    assert fast == general
+    receipts = sum(isinstance(p, P.DeliverSm) for ws in fast for w in ws for p in Framer().feed(w))
+    assert receipts == 3 * 8 * 3  # every receipt delivered, none twice
