@@ -173,6 +173,7 @@ class SmppProtocol(asyncio.Protocol):
         server = self.server
         server.registry.pump_pending = True  # the pump below hands out what this read makes
         held = False
+        outstanding = session.outstanding
         try:
             now = self.loop.time()
             events = session.receive_data(data, now)
@@ -200,6 +201,10 @@ class SmppProtocol(asyncio.Protocol):
             if held:
                 held = False
                 smsc.release_commits()
+            if session.outstanding < outstanding:
+                # Any answer frees a slot, the answer to our own enquire_link too: with window 1 a delivery
+                # queued while the enquire_link held the slot otherwise waited for the next wake.
+                self._window_opened = True
             if self._window_opened:  # _refill_window, written out
                 self._window_opened = False
                 system_id = session.system_id
@@ -602,9 +607,13 @@ class SmppProtocol(asyncio.Protocol):
 
     def poll(self, now: float) -> None:
         """Run the session timers (called about once a second by the server's sweep)."""
-        events = self.session.poll(now)
+        session = self.session
+        outstanding = session.outstanding
+        events = session.poll(now)
         for event in events:
             self._dispatch(event)
+        if session.outstanding < outstanding:  # a request timed out: its slot is free for what waits
+            self._window_opened = True
         self._refill_window()
         self._schedule_flush()
 

@@ -360,7 +360,12 @@ class Session:
             return
         cid = pdu.command_id
         if cid != (sent_id | 0x80000000) and cid != _GENERIC_NACK:
-            return  # a response of the wrong kind for this sequence number: ignore it
+            # A response of the wrong kind for this sequence number (a data_sm_resp to a deliver_sm): the
+            # request counts as failed, as with an undecodable response, and its sender retries it.  Ignoring
+            # it left the delivery held by this bind for good: nothing outstanding was left to time out.
+            if out.context is not None:
+                events.append(ResponseTimedOut(out.context, sent_id))
+            return
         events.append(ResponseReceived(pdu, out.context, pdu.command_status))
 
     def _reject(self, pdu: P.Pdu, status: int) -> None:

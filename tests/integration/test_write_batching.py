@@ -284,3 +284,40 @@ async def test_an_opened_window_asks_the_outbox_only_when_deliveries_may_wait_an
     assert fast == general
     receipts = sum(isinstance(p, P.DeliverSm) for ws in fast for w in ws for p in Framer().feed(w))
     assert receipts == 3 * 8 * 3  # every receipt delivered, none twice
+
+
+async def test_with_window_1_a_delivery_queued_behind_our_enquire_link_goes_when_it_is_answered() -> None:
+    """Found by a tester: our own enquire_link held the only slot while MO arrived; its enquire_link_resp
+    freed the slot but nothing refilled it, and the MO waited for the next delivery of that system_id."""
+    async with _running(window=1) as app:
+        proto, transport = await _bound(app)
+        assert app.smsc is not None
+        seq = proto.session.send_request(P.EnquireLink(), asyncio.get_running_loop().time())
+        proto._flush()
+        app.smsc.inject_mo("447700900123", "88123", text="behind the enquire")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not any(isinstance(p, P.DeliverSm) for w in transport.writes for p in Framer().feed(w))
+        transport.writes.clear()
+        proto.data_received(encode(P.EnquireLinkResp(sequence_number=seq)))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        delivered = [p for w in transport.writes for p in Framer().feed(w) if isinstance(p, P.DeliverSm)]
+        assert [p.short_message for p in delivered] == [b"behind the enquire"]
+
+
+async def test_a_deliver_sm_answered_with_the_wrong_response_goes_back_to_the_outbox() -> None:
+    """Found by a tester: a deliver_sm answered with a data_sm_resp of its sequence_number was held by that
+    bind for good (taken out of the outstanding requests, so neither the response timer nor the lost
+    connection could give it back); it now counts as failed and is offered again."""
+    async with _running(window=2) as app:
+        proto, transport = await _bound(app)
+        assert app.smsc is not None
+        app.smsc.inject_mo("447700900123", "88123", text="answered wrongly")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        [sent] = [p for w in transport.writes for p in Framer().feed(w) if isinstance(p, P.DeliverSm)]
+        proto.data_received(encode(P.DataSmResp(sequence_number=sent.sequence_number, message_id="x")))
+        assert proto.session.outstanding == 0
+        stats = app.smsc.stats
+        assert stats.deliveries_acked == 0 and stats.deliveries_failed == 1  # waits for its retry
