@@ -134,8 +134,8 @@ class SchedulerDriver:
     def stop(self) -> None:
         """Cancel the pending timer handles and stop arming new ones: what the store hands back while it
         closes (reads, commit callbacks) may still schedule timers, which must not run on a closed store."""
-        if self.smsc.scheduler.on_earlier_deadline == self.arm:
-            self.smsc.scheduler.on_earlier_deadline = None
+        if self._scheduler.on_earlier_deadline == self.arm:
+            self._scheduler.on_earlier_deadline = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
