@@ -182,8 +182,14 @@ class SmscApi(Protocol):
     ) -> None:
         """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable)."""
 
-    def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
-        """Up to ``limit`` waiting deliveries for ``system_id``, now leased to the caller."""
+    def take_deliveries(
+        self, system_id: str, limit: int, carries: Callable[[Delivery], bool] | None = None,
+    ) -> list[Delivery]:
+        """Up to ``limit`` waiting deliveries for ``system_id``, now leased to the caller.  With ``carries``
+        (what the caller can send), those it refuses are held, without backoff, for a caller without one."""
+
+    def deliveries_held(self, system_id: str) -> int:
+        """How many deliveries of ``system_id`` a caller's ``carries`` refused, waiting for another caller."""
 
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered deliver_sm_resp with ``status`` (0 = done; ESME_RX_T_APPN etc. = retry)."""

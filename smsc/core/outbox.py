@@ -11,7 +11,10 @@ Life of a :class:`~smsc.core.api.Delivery`:
    recorded), never not at all; meanwhile the receipt leaves with the reply it follows instead of one
    commit later, and when the ESME acknowledges it before the write, its row is never written.
 2. The gateway (the SMPP server's bind registry) calls :meth:`Outbox.take` when a receiver or transceiver of
-   that system_id has window room: the deliveries are *leased* to it.
+   that system_id has window room: the deliveries are *leased* to it.  A bind that cannot carry some
+   deliveries (an SMPP 3.3 one has no data_sm, which an address over 20 characters needs) takes with a
+   ``carries`` test: those it fails are *held* (no backoff, no failure counted) for the next bind that can
+   carry everything, which takes them first.
 3. The gateway reports the deliver_sm_resp:
 
    * status 0 -> done, deleted from the store;
@@ -99,6 +102,9 @@ class Outbox:
         self._failures: dict[int, int] = {}
         #: Deliveries added whose commit has not called back yet, oldest first.
         self._adding: deque[Delivery] = deque()
+        #: Per system_id, deliveries a taker's ``carries`` test refused, oldest first: available to takers
+        #: without a test only (see :meth:`take`).
+        self._held: dict[str, deque[Delivery]] = {}
         self._release_next = self._release_next  # type: ignore[method-assign]  # one bound method
         self._save_delivery = store.save_delivery
         self._delete_delivery = store.delete_delivery
@@ -174,8 +180,22 @@ class Outbox:
 
     # -- gateway side -------------------------------------------------------------------------------------
 
-    def take(self, system_id: str, limit: int) -> list[Delivery]:
-        """Up to ``limit`` available deliveries for ``system_id``, oldest first, now leased to the caller."""
+    def take(
+        self, system_id: str, limit: int, carries: Callable[[Delivery], bool] | None = None,
+    ) -> list[Delivery]:
+        """Up to ``limit`` available deliveries for ``system_id``, oldest first, now leased to the caller.
+
+        ``carries``: what this taker can send (None: everything).  A delivery it cannot is *held* instead of
+        leased (no backoff: it is not this delivery that failed) until a taker without a test takes it, before
+        any other (an SMPP 3.3 bind has no data_sm, SMPP 3.4 section 4.7; a 3.4 bind of the same system_id
+        can send it).  :meth:`held` says how many wait so.
+        """
+        if carries is not None:
+            return self._take_carried(system_id, limit, carries)
+        if self._held and limit > 0:
+            held = self._held.get(system_id)
+            if held:
+                return self._take_held(system_id, held, limit)
         queue = self._queues.get(system_id)
         if not queue or limit <= 0:
             return []
@@ -189,6 +209,48 @@ class Outbox:
         for delivery in taken:
             leased[delivery.delivery_id] = delivery
         return taken
+
+    def _take_held(self, system_id: str, held: deque[Delivery], limit: int) -> list[Delivery]:
+        """:meth:`take` without a test while deliveries are held for ``system_id``: those first."""
+        taken: list[Delivery] = []
+        while held and len(taken) < limit:
+            taken.append(held.popleft())
+        if not held:
+            del self._held[system_id]
+        leased = self._leased
+        for delivery in taken:
+            leased[delivery.delivery_id] = delivery
+        if len(taken) < limit:
+            taken.extend(self.take(system_id, limit - len(taken)))
+        return taken
+
+    def _take_carried(self, system_id: str, limit: int, carries: Callable[[Delivery], bool]) -> list[Delivery]:
+        """:meth:`take` for a taker that cannot carry every delivery: each one it cannot is moved to the held
+        ones as it comes up (looked at once, however often such a taker asks)."""
+        queue = self._queues.get(system_id)
+        taken: list[Delivery] = []
+        if not queue or limit <= 0:
+            return taken
+        held = None
+        leased = self._leased
+        while queue and len(taken) < limit:
+            delivery = queue.popleft()
+            if carries(delivery):
+                leased[delivery.delivery_id] = delivery
+                taken.append(delivery)
+                continue
+            if held is None:
+                held = self._held.get(system_id)
+                if held is None:
+                    held = self._held[system_id] = deque()
+            held.append(delivery)
+            log.info("delivery_held", delivery_id=delivery.delivery_id, kind=delivery.kind, system_id=system_id)
+        return taken
+
+    def held(self, system_id: str) -> int:
+        """Deliveries of ``system_id`` a taker could not carry, waiting for one that can (see :meth:`take`)."""
+        held = self._held.get(system_id)
+        return len(held) if held else 0
 
     def acked(self, delivery_id: int, status: int) -> bool:
         """The ESME answered deliver_sm_resp with ``status``; False if the delivery was not leased."""
@@ -238,16 +300,17 @@ class Outbox:
     # -- inspection ---------------------------------------------------------------------------------------
 
     def available(self, system_id: str) -> int:
-        """How many deliveries could be taken for ``system_id`` right now."""
+        """How many deliveries could be taken for ``system_id`` right now (held ones included)."""
         queue = self._queues.get(system_id)
-        return len(queue) if queue else 0
+        return (len(queue) if queue else 0) + self.held(system_id)
 
     def pending(self, system_id: str | None = None) -> list[Delivery]:
         """Every delivery not yet acknowledged (available, leased, in backoff or not yet durable), by id."""
         found: dict[int, Delivery] = {}
-        for queue in self._queues.values():
-            for delivery in queue:
-                found[delivery.delivery_id] = delivery
+        for queues in (self._queues, self._held):
+            for queue in queues.values():
+                for delivery in queue:
+                    found[delivery.delivery_id] = delivery
         found.update(self._leased)
         found.update(self._waiting)
         for delivery in self._adding:
@@ -259,8 +322,8 @@ class Outbox:
 
     def __len__(self) -> int:
         """Deliveries not yet acknowledged."""
-        return (sum(len(q) for q in self._queues.values()) + len(self._leased) + len(self._waiting)
-                + len(self._adding))
+        return (sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._held.values())
+                + len(self._leased) + len(self._waiting) + len(self._adding))
 
 
 def _nothing() -> None:

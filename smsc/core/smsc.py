@@ -750,9 +750,16 @@ class Smsc:
 
     # == outbox side of the facade ============================================================================
 
-    def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
-        """Up to ``limit`` waiting deliveries (receipts, MO) for ``system_id``, now leased to the caller."""
-        return self.outbox.take(system_id, limit)
+    def take_deliveries(
+        self, system_id: str, limit: int, carries: Callable[[Delivery], bool] | None = None,
+    ) -> list[Delivery]:
+        """Up to ``limit`` waiting deliveries (receipts, MO) for ``system_id``, now leased to the caller; those
+        ``carries`` refuses are held for a caller without a test (:meth:`Outbox.take`)."""
+        return self.outbox.take(system_id, limit, carries)
+
+    def deliveries_held(self, system_id: str) -> int:
+        """Deliveries of ``system_id`` waiting for a caller that can carry them (:meth:`Outbox.held`)."""
+        return self.outbox.held(system_id)
 
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """deliver_sm_resp with ``status``: 0 done; ESME_RX_P_APPN / RX_R_APPN dropped; others retried."""

@@ -61,6 +61,8 @@ ALERT_READ_BACK = 64
 DRAIN_PAUSE = 0.01
 #: Shortest delay before an alert, simulation seconds: a same-instant alert after a zero latency would spin.
 MIN_ALERT_DELAY = 1.0
+#: Simulation seconds before an expiry whose read back failed (the store raised) is tried again.
+EXPIRY_RETRY = 1.0
 
 
 def _priority_order(track: Track) -> tuple[int, float]:
@@ -220,10 +222,17 @@ class AbsentWaits:
             track.phase = "evicted"
             track.gen += 1
 
-    def _read_back(self, ids: list[str]) -> list[Track]:
-        """Tracks for the evicted ``ids`` (taken out of their wait by the caller), registered again."""
+    def _read_back(self, wait: NumberWait) -> list[Track]:
+        """Tracks for every evicted member of ``wait``, read back and registered again.  The ids leave the wait
+        only once the store has answered: a read that raises (a disk I/O error) leaves them there for the next
+        expiry, alert or request, instead of losing them until a restart."""
         assert self._load is not None
-        return self._registered(ids, self._load(ids))
+        evicted = wait.evicted
+        ids = evicted.newest(len(evicted))
+        ids.reverse()  # oldest first, as take() gives them
+        messages = self._load(ids)
+        evicted.take(len(ids))
+        return self._registered(ids, messages)
 
     def _registered(self, ids: list[str], messages: list[Message]) -> list[Track]:
         """Tracks for ``messages``, read back for the evicted ``ids``, registered again in the index."""
@@ -233,9 +242,8 @@ class AbsentWaits:
 
     def _restore(self, wait: NumberWait) -> None:
         """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
-        ids = wait.evicted.take(len(wait.evicted))
         members: dict[str, Track] = {}
-        for track in self._read_back(ids):
+        for track in self._read_back(wait):
             track.phase = "absent"
             members[track.msg.message_id] = track
             self.evictable.append((track, track.gen))
@@ -416,16 +424,24 @@ class AbsentWaits:
 
     def _flush(self, wait: NumberWait) -> None:
         """Attempt every message still to be drained for ``wait`` now (a request or an expiry needs them)."""
-        ids = wait.evicted.take(len(wait.evicted))
-        tracks = self._read_back(ids)
+        tracks = self._read_back(wait)
         tracks.sort(key=_priority_order)
         self._attempt(tracks)
 
     # -- expiry -------------------------------------------------------------------------------------------
 
     def _on_expiry(self, wait: NumberWait) -> None:
-        """The earliest validity end among the messages of ``wait`` is reached: expire those due."""
+        """The earliest validity end among the messages of ``wait`` is reached: expire those due.  When that
+        fails (reading the evicted ones back raised: they are still in the wait), it is tried again
+        :data:`EXPIRY_RETRY` later, and the error goes on to the scheduler, which logs it."""
         wait.expiry_timer = None
+        try:
+            self._expire_due(wait)
+        except Exception:
+            self._arm_expiry(wait, self.clock.now() + EXPIRY_RETRY)
+            raise
+
+    def _expire_due(self, wait: NumberWait) -> None:
         e164 = wait.e164
         if self.draining.get(e164) is wait:
             self._flush(wait)  # the handset is back: attempting them expires those due

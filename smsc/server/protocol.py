@@ -78,6 +78,13 @@ def _address(ton: int, npi: int, addr: str) -> Address:
     return address
 
 
+def fits_deliver_sm(d: Delivery) -> bool:
+    """True when deliver_sm can carry ``d``: addresses of at most 20 characters (SMPP 3.4 section 4.6.1).  A
+    longer one (the receipt of a data_sm from a long source address) goes as data_sm, whose addresses take 64
+    (section 4.7.1), and so only to a bind of SMPP 3.4: 3.3 has no data_sm."""
+    return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20
+
+
 def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
 
@@ -527,19 +534,28 @@ class SmppProtocol(asyncio.Protocol):
         """Send waiting deliveries of ``system_id`` up to the room in the window; True when there was room
         and fewer were waiting than it (so nothing more waits: other binds need no visit).
 
-        Each delivery taken is sent, handed back for another bind, or dropped as unencodable."""
+        Each delivery taken is sent or dropped as unencodable.  An SMPP 3.3 bind does not take those only
+        data_sm can carry (:func:`fits_deliver_sm`): they are held for a 3.4 bind, and while any is, this
+        returns False so that the registry offers them to the other binds."""
         if self._closing or self._write_paused:
             return False
-        room = self.session.window_free
+        session = self.session
+        room = session.window_free
         if room <= 0:
             return False
-        deliveries = self.smsc.take_deliveries(system_id, room)
+        if session.interface_version >= 0x34:
+            held = 0
+            deliveries = self.smsc.take_deliveries(system_id, room)
+        else:
+            # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
+            # this system_id, now or when one binds; while some is, the registry must go on to the others.
+            deliveries = self.smsc.take_deliveries(system_id, room, fits_deliver_sm)
+            held = self.smsc.deliveries_held(system_id)
         if not deliveries:
-            return True
-        session = self.session
+            return not held
         now = self.loop.time()
         send = session.send_request_body
-        unsent = 0  # handed back or dropped
+        unsent = 0  # dropped
         for d in deliveries:
             sm = d.short_message
             tlvs = d.tlvs
@@ -548,14 +564,8 @@ class SmppProtocol(asyncio.Protocol):
                 sm = b""
             s, t = d.source, d.destination
             try:
-                if len(s.addr) > 20 or len(t.addr) > 20:
-                    # Too long for deliver_sm's addresses (20 characters, SMPP 3.4 section 4.6.1); data_sm
-                    # takes 64 (section 4.7.1), e.g. the receipt of a data_sm from a long source address.
-                    if session.interface_version >= 0x34:
-                        self._send_as_data_sm(d, sm, tlvs, now)
-                    else:  # SMPP 3.3 has no data_sm: back to the outbox for a 3.4 bind (now or later)
-                        self._hand_back(d, system_id)
-                        unsent += 1
+                if len(s.addr) > 20 or len(t.addr) > 20:  # (not fits_deliver_sm: never on a 3.3 bind)
+                    self._send_as_data_sm(d, sm, tlvs, now)
                     continue
                 body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
                                        d.protocol_id, d.priority_flag, d.data_coding, sm)
@@ -570,14 +580,7 @@ class SmppProtocol(asyncio.Protocol):
         self.server.counters.deliveries_sent += len(deliveries) - unsent
         if not self._receiving:  # (within a read, the read's own write takes them)
             self._schedule_flush()
-        return len(deliveries) < room
-
-    def _hand_back(self, d: Delivery, system_id: str) -> None:
-        """A delivery only data_sm can carry, taken by an SMPP 3.3 bind: offered again after the outbox's
-        backoff, to the next bind of ``system_id`` in turn, so a 3.4 bind of it takes it (never dropped)."""
-        log.info("delivery_needs_smpp34", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
-                 peer=self.peer)
-        self.smsc.delivery_failed(d.delivery_id)
+        return len(deliveries) < room and not held
 
     def _send_as_data_sm(self, d: Delivery, short_message: bytes, tlvs: dict[int, Any], now: float) -> None:
         """Send delivery ``d`` as data_sm, its user data in message_payload (SMPP 3.4 section 4.7.1)."""

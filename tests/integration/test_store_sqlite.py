@@ -13,8 +13,13 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Message
+from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store.sqlite import SqliteStore
 
 
@@ -235,3 +240,93 @@ async def test_reads_asked_for_before_close_are_answered_in_order(tmp_path: Path
             break
         await asyncio.sleep(0.01)
     assert got == wanted
+
+
+def fail_reader_reads(monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[str]:
+    """Make the next ``times`` reads of the reader thread (all of them when None) raise the OperationalError a
+    failing disk gives; returns the list of threads that failed, one entry per failure."""
+    fetch = SqliteStore._fetch
+    failed: list[str] = []
+
+    def failing(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple]:
+        name = threading.current_thread().name
+        if name == "smsc-sqlite-reader" and (times is None or len(failed) < times):
+            failed.append(name)
+            raise sqlite3.OperationalError("disk I/O error")
+        return fetch(conn, message_ids)
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(failing))
+    return failed
+
+
+def capture_store_logs(monkeypatch: pytest.MonkeyPatch) -> LogCapture:
+    """The store's log entries, whatever structlog configuration an earlier test left cached."""
+    capture = LogCapture()
+    monkeypatch.setattr(sqlite_store, "log", structlog.wrap_logger(
+        structlog.PrintLogger(), processors=[capture], wrapper_class=structlog.stdlib.BoundLogger))
+    return capture
+
+
+async def test_a_read_later_that_fails_is_tried_again_and_calls_back_once_with_its_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed read on the reader thread (disk I/O error, database locked) used to hand its callback an empty
+    list: a drain batch taken for read back was never attempted, its messages ENROUTE on disk until a restart
+    (found by a tester, /tmp/tester5/s13_read_error.py)."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    durable = asyncio.Event()
+    for i in range(3):
+        store.save_message(message(i))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    failed = fail_reader_reads(monkeypatch, 2)
+    logs = capture_store_logs(monkeypatch)
+    got: list[list[str]] = []
+    threads: set[int] = set()
+    read = asyncio.Event()
+
+    def loaded(messages: list[Message]) -> None:
+        got.append([m.message_id for m in messages])
+        threads.add(threading.get_ident())
+        read.set()
+
+    store.load_messages_later([f"{2:08x}", f"{0:08x}"], loaded)
+    await asyncio.wait_for(read.wait(), 10)
+    await loop.run_in_executor(None, store.close)
+    await asyncio.sleep(0.05)  # a second callback would have been handed back by now
+    assert got == [[f"{2:08x}", f"{0:08x}"]]  # once, with the messages
+    assert len(failed) == 2 and store.stats.read_failures == 2
+    assert threads == {threading.get_ident()}
+    assert [(e["log_level"], e["event"], e["error"]) for e in logs.entries] == [
+        ("error", "store_read_failed", "disk I/O error")] * 2
+
+
+async def test_a_read_later_still_failing_when_the_store_closes_is_given_up_without_hanging_the_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The retries stop at close (a stopped SMSC waits for nothing): the close returns at once, and the messages
+    stay on disk, waiting, for the next start to read back."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    durable = asyncio.Event()
+    store.save_message(message(1))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    monkeypatch.setattr(sqlite_store, "_READ_RETRY_FIRST", 60.0)  # only the close can end the pause
+    failed = fail_reader_reads(monkeypatch, None)
+    logs = capture_store_logs(monkeypatch)
+    got: list[list[Message]] = []
+    store.load_messages_later([f"{1:08x}"], got.append)
+    for _ in range(200):
+        if failed:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(loop.run_in_executor(None, store.close), 5)
+    await asyncio.sleep(0.05)
+    assert got == [] and len(failed) == 2  # the first try, and one more once closing
+    assert [(e["log_level"], e["event"]) for e in logs.entries] == [
+        ("error", "store_read_failed"), ("warning", "store_read_abandoned")]
+    assert [m.message_id for m in SqliteStore(path).load().messages] == [f"{1:08x}"]

@@ -18,6 +18,7 @@ import pytest
 
 from smsc.app import App
 from smsc.config import load_config
+from smsc.core.clock import Clock, FakeClock
 from smsc.server.protocol import SmppProtocol
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer, encode
@@ -54,14 +55,16 @@ class RecordingTransport:
 
 
 @contextlib.asynccontextmanager
-async def _running(store: str = "memory", path: Path | None = None, **server: Any) -> AsyncIterator[App]:
-    """The application with ``config/bench.yaml`` (instant carrier), the given store and server settings."""
+async def _running(store: str = "memory", path: Path | None = None, clock: Clock | None = None,
+                   **server: Any) -> AsyncIterator[App]:
+    """The application with ``config/bench.yaml`` (instant carrier), the given store, clock and server
+    settings."""
     config = load_config(ROOT / "config" / "bench.yaml")
     config = dataclasses.replace(
         config, server=dataclasses.replace(config.server, **server),
         store=dataclasses.replace(config.store, kind=store, path=str(path) if path else config.store.path),
     )
-    app = App(config)
+    app = App(config, clock=clock)
     await app.start(host="127.0.0.1", port=0, http=False)
     try:
         yield app
@@ -70,7 +73,9 @@ async def _running(store: str = "memory", path: Path | None = None, **server: An
 
 
 async def _bound(app: App, bind: type[P.Pdu] = P.BindTransceiver, interface_version: int = 0x34,
-                 ) -> tuple[SmppProtocol, RecordingTransport]:
+                 *, keep_writes: bool = False) -> tuple[SmppProtocol, RecordingTransport]:
+    """A bound connection on a recording transport; what the bind wrote (its response, deliveries that
+    waited) is cleared unless ``keep_writes``."""
     assert app.smpp is not None
     transport = RecordingTransport()
     proto = SmppProtocol(app.smpp)
@@ -79,7 +84,8 @@ async def _bound(app: App, bind: type[P.Pdu] = P.BindTransceiver, interface_vers
                                     interface_version=interface_version)))
     for _ in range(3):
         await asyncio.sleep(0)
-    transport.writes.clear()
+    if not keep_writes:
+        transport.writes.clear()
     return proto, transport
 
 
@@ -177,27 +183,68 @@ async def test_a_receipt_for_an_address_too_long_for_deliver_sm_goes_as_data_sm(
         assert app.smsc is not None and app.smsc.take_deliveries("perf", 10) == []
 
 
+def _long_source_data_sm(sequence_number: int) -> bytes:
+    """A data_sm whose receipt only data_sm can carry: its source (the receipt's destination) has 29
+    characters, deliver_sm's addresses 20 (SMPP 3.4 section 4.6.1), data_sm's 64 (section 4.7.1)."""
+    return encode(P.DataSm(
+        sequence_number=sequence_number, source_addr_ton=5, source_addr="ACME-NOTIFICATIONS-SERVICE-01",
+        dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
+        tlvs={0x0424: b"hello"},
+    ))
+
+
+def _sent(transport: RecordingTransport, kind: type[P.Pdu]) -> list[Any]:
+    return [p for w in transport.writes for p in Framer().feed(w) if isinstance(p, kind)]
+
+
 async def test_a_receipt_only_data_sm_can_carry_skips_an_smpp_33_bind_for_a_34_one(tmp_path: Path) -> None:
-    """SMPP 3.3 has no data_sm: a 3.3 receiver offered a receipt for a 21+ character address hands it back to
-    the outbox (it was dropped before), and a 3.4 receiver of the same system_id gets it as data_sm."""
-    async with _running() as app:
+    """SMPP 3.3 has no data_sm: a 3.3 receiver does not take a receipt for a 21+ character address (it was
+    dropped at first, then handed back into the outbox's backoff), and a 3.4 receiver of the same system_id gets
+    it as data_sm in the same drain.  The clock stands still: no backoff can end here."""
+    async with _running(clock=FakeClock()) as app:
         old, old_transport = await _bound(app, P.BindReceiver, 0x33)  # first in turn
         new, new_transport = await _bound(app, P.BindReceiver)
         sender, _ = await _bound(app, P.BindTransmitter)
-        sender.data_received(encode(P.DataSm(
-            sequence_number=5, source_addr_ton=5, source_addr="ACME-NOTIFICATIONS-SERVICE-01",
-            dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
-            tlvs={0x0424: b"hello"},
-        )))
-        receipts: list[Any] = []
-        for _ in range(400):  # bounded: the outbox's first backoff is 1 s
-            receipts = [p for w in new_transport.writes for p in Framer().feed(w) if isinstance(p, P.DataSm)]
-            if receipts:
-                break
-            await asyncio.sleep(0.01)
+        sender.data_received(_long_source_data_sm(5))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        receipts = _sent(new_transport, P.DataSm)
         assert len(receipts) == 1 and b"stat:DELIVRD" in receipts[0].tlvs[0x0424]
         assert not [p for w in old_transport.writes for p in Framer().feed(w) if not isinstance(p, P.BindReceiverResp)]
         assert not old_transport.closed
+
+
+async def test_a_receipt_only_data_sm_can_carry_waits_for_a_34_bind_without_backoff_while_only_33_ones_are_bound(
+) -> None:
+    """Found by a tester (/tmp/tester6/s3_v33_late.py): an SMPP 3.3 bind handed such a receipt back as a failed
+    delivery, so it went into the outbox's backoff (1, 2, 5 ... 60 s, growing each time the 3.3 bind took it
+    again) and a 3.4 bind of the same system_id got it only after that.  It now waits, set aside, and the 3.4
+    bind gets it as soon as it binds.  The clock stands still: no backoff can end here."""
+    async with _running(clock=FakeClock()) as app:
+        assert app.smsc is not None
+        old, old_transport = await _bound(app, P.BindReceiver, 0x33)
+        sender, _ = await _bound(app, P.BindTransmitter)
+        short = 0
+        for i in range(3):
+            sender.data_received(_long_source_data_sm(5 + i))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            sender.data_received(encode(P.SubmitSm(  # a receipt deliver_sm can carry: the 3.3 bind takes it
+                sequence_number=50 + i, source_addr="ACME", destination_addr="447700900123",
+                registered_delivery=1, short_message=b"short")))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            for d in _sent(old_transport, P.DeliverSm):
+                old.data_received(encode(P.DeliverSmResp(sequence_number=d.sequence_number)))
+                short += 1
+            old_transport.writes.clear()
+        assert short == 3  # the 3.3 bind went on taking what it can carry
+        assert app.smsc.deliveries_held("perf") == 3
+        _, new_transport = await _bound(app, P.BindReceiver, keep_writes=True)
+        receipts = _sent(new_transport, P.DataSm)
+        assert len(receipts) == 3 and all(b"stat:DELIVRD" in r.tlvs[0x0424] for r in receipts)
+        assert app.smsc.stats.deliveries_failed == 0  # never backed off because of the 3.3 bind
+        assert _sent(old_transport, P.DataSm) == []
 
 
 async def test_a_connection_that_read_a_lot_stops_reading_until_the_loop_served_the_others(tmp_path: Path) -> None:

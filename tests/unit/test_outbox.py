@@ -144,3 +144,39 @@ def test_pending_lists_every_unacknowledged_delivery() -> None:
     assert [d.delivery_id for d in rig.outbox.pending()] == [a.delivery_id, b.delivery_id]
     assert rig.outbox.pending("y") == [b]
     assert rig.outbox.available("x") == 0
+
+
+def test_deliveries_a_taker_cannot_carry_are_held_without_backoff_for_the_next_taker_that_can() -> None:
+    """An SMPP 3.3 bind has no data_sm (SMPP 3.4 section 4.7): what only data_sm carries is held for a 3.4 bind,
+    which takes it first, instead of failing into the backoff (minutes after a few rounds)."""
+    rig = Rig()
+    a, b, c, d = rig.add(text=b"a"), rig.add(text=b"b-long"), rig.add(text=b"c"), rig.add(text=b"d-long")
+    looked_at: list[int] = []
+
+    def short_only(delivery: Delivery) -> bool:
+        looked_at.append(delivery.delivery_id)
+        return not delivery.short_message.endswith(b"-long")
+
+    assert rig.outbox.take("esme", 1, short_only) == [a]
+    assert rig.outbox.take("esme", 5, short_only) == [c]
+    assert rig.outbox.take("esme", 5, short_only) == []
+    assert looked_at == [a.delivery_id, b.delivery_id, c.delivery_id, d.delivery_id]  # each looked at once
+    assert rig.outbox.held("esme") == 2 and rig.outbox.available("esme") == 2 and len(rig.outbox) == 4
+    assert [x.delivery_id for x in rig.outbox.pending()] == [a.delivery_id, b.delivery_id, c.delivery_id,
+                                                            d.delivery_id]
+    assert rig.outbox.stats.deliveries_failed == 0 and rig.scheduler.next_deadline() is None
+    e = rig.add(text=b"e")
+    assert rig.outbox.take("esme", 2) == [b, d]  # held ones first
+    assert rig.outbox.take("esme", 5) == [e]
+    assert rig.outbox.held("esme") == 0
+    for x in (a, b, c, d, e):
+        assert rig.outbox.acked(x.delivery_id, 0)
+    assert len(rig.outbox) == 0 and rig.store.load().deliveries == []
+
+
+def test_a_taker_without_a_test_takes_the_held_deliveries_then_the_queue_up_to_its_limit() -> None:
+    rig = Rig()
+    held, a, b = rig.add(text=b"x-long"), rig.add(text=b"a"), rig.add(text=b"b")
+    assert rig.outbox.take("esme", 1, lambda d: not d.short_message.endswith(b"-long")) == [a]
+    assert rig.outbox.take("esme", 1) == [held]
+    assert rig.outbox.take("esme", 5) == [b]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,33 @@ def test_evicted_messages_of_one_number_with_one_validity_end_all_expire_with_th
     assert [h.state(i) for i in ids] == [MessageState.EXPIRED] * 5
     assert sorted(r.message_id for _, r in h.receipts()) == sorted(ids)
     assert h.smsc.scheduler.errors == 0
+    assert h.smsc.waiting_count() == 0 and evicted(h) == 0 and h.smsc.machine.absent == {}
+
+
+def test_an_expiry_whose_read_back_fails_keeps_its_messages_and_expires_them_once_the_store_reads_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The synchronous read back (load_messages) of an expiry raising (disk I/O error) used to lose the ids it
+    had taken out of their wait: the messages stayed ENROUTE, never expired nor receipted, until a restart."""
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R") for i in range(3)]
+    h.advance(60.0)
+    assert evicted(h) == 3
+    fetch = SqliteStore._fetch
+    failed: list[int] = []
+
+    def fails_once(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        if not failed:
+            failed.append(len(message_ids))
+            raise sqlite3.OperationalError("disk I/O error")
+        return fetch(conn, message_ids)
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(fails_once))
+    h.advance(61.0)  # the expiry's read back fails: logged by the scheduler, tried again a moment later
+    assert failed == [3] and h.smsc.scheduler.errors == 1
+    h.advance(waits.EXPIRY_RETRY)
+    assert [h.state(i) for i in ids] == [MessageState.EXPIRED] * 3
+    assert sorted(r.message_id for _, r in h.receipts()) == sorted(ids)
     assert h.smsc.waiting_count() == 0 and evicted(h) == 0 and h.smsc.machine.absent == {}
 
 

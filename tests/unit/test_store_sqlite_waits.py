@@ -21,6 +21,8 @@ except ImportError:  # tests/unit is not a package: pytest put it on sys.path
         rule,
     )
 
+import pytest
+
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore
 
@@ -59,6 +61,46 @@ def test_alerts_of_one_turn_share_one_read_and_every_waiting_message_is_delivere
     receipts = h.take()
     ticks.run()
     assert len(receipts) == 18
+    assert all(h.state(r.message_id) == MessageState.DELIVERED for r in replies)
+    store.close()
+
+
+def test_a_drain_read_that_fails_once_is_read_again_and_every_message_is_delivered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed read back (disk I/O error, database locked) used to give the drain an empty batch: its messages
+    left the count of waiting ones but stayed ENROUTE on disk, never attempted until a restart."""
+    ticks = Ticks()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i in range(5):
+        h.smsc.submit(h.submission(NUMBERS[0], f"m{i}", registered_delivery=1), replies.append)
+    ticks.run()
+    for _ in range(3):
+        h.advance(5.0)
+        ticks.run()
+    assert h.smsc.index.evicted == 5
+    fetch = SqliteStore._fetch
+    failed: list[int] = []
+
+    def fails_once(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        if not failed:
+            failed.append(len(message_ids))
+            raise sqlite3.OperationalError("disk I/O error")
+        return fetch(conn, message_ids)
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(fails_once))
+    h.smsc.set_handset_online(NUMBERS[0], True)
+    ticks.run()
+    for _ in range(3):
+        h.advance(5.0)
+        ticks.run()
+    receipts = h.take()
+    ticks.run()
+    assert len(receipts) == 5 and h.smsc.waiting_count() == 0
+    assert failed == [5] and store.stats.read_failures == 1
     assert all(h.state(r.message_id) == MessageState.DELIVERED for r in replies)
     store.close()
 

@@ -28,7 +28,9 @@ saved again later is updated in place (an upsert: it keeps its row).  After a cr
 committed transaction, and the core redoes what followed (the message is attempted again, its receipt
 regenerated), which is why skipping intermediate states is safe.  If a transaction fails
 (disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
-submit_sm_resp they release) wait, because status 0 must mean "on disk".
+submit_sm_resp they release) wait, because status 0 must mean "on disk".  A read of ``load_messages_later``
+that fails is tried again the same way (with a growing pause), for as long as the store is open: its callback
+gets the messages late, never an empty list in their place.
 
 Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread: with ``call_soon`` the commits
 of a loop tick are written in one transaction at the end of the tick, then their ``on_durable`` are called
@@ -167,6 +169,12 @@ _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
 _DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+#: A read of ``load_messages_later`` that fails (disk I/O error, database locked...) is tried again after this
+#: many real seconds, twice as long after each failure up to :data:`_READ_RETRY_MAX`, then at that interval for
+#: as long as the store is open: its callback waits for the messages instead of getting none (the core would
+#: take the batch for read back, and its messages would wait on disk, never attempted, until a restart).
+_READ_RETRY_FIRST = 0.05
+_READ_RETRY_MAX = 2.0
 #: The reader thread reads and decodes the ``load_messages_later`` requests it finds waiting in groups of about
 #: this many ids and hands each group back as soon as it is decoded, so that the loop attempts the first
 #: messages of a drain while the next are read (one group of everything waiting made the loop wait for the
@@ -506,7 +514,8 @@ class _Batch:
 
     def __init__(self) -> None:
         self.messages: dict[str, tuple[Any, ...]] = {}
-        #: load_messages_later requests: (message_ids, callback), done by the writer after the batch's writes.
+        #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
+        #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
         self.reads: list[tuple[list[str], Callable[[list[Message]], None]]] = []
         #: delivery_id -> delivery, serialised when written (a delivery never changes once added, and most
         #: receipts are acknowledged first: an entry deleted before it was written is dropped from here).
@@ -551,7 +560,8 @@ class _Batch:
 class SqliteStats:
     """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
 
-    __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures")
+    __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures",
+                 "read_failures")
 
     def __init__(self) -> None:
         self.commits = 0
@@ -561,6 +571,7 @@ class SqliteStats:
         self.largest_batch = 0
         self.write_seconds = 0.0
         self.failures = 0
+        self.read_failures = 0  #: load_messages_later reads that failed (each tried again)
 
 
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
@@ -630,6 +641,7 @@ class SqliteStore:
         self._reads_shared: list[tuple[list[str], Callable[[list[Message]], None]]] = []
         self._read_cond = threading.Condition(threading.Lock())
         self._read_thread: threading.Thread | None = None
+        self._read_conn: sqlite3.Connection | None = None  # the reader thread's, opened (again) by it
         self._reads_closing = False
         if call_soon_threadsafe is None:
             self._inline = self._connect()
@@ -795,7 +807,8 @@ class SqliteStore:
             raise RuntimeError("read on a closed SqliteStore")
         if self._inline is not None:
             if self._call_soon is None:
-                callback(self._read(self._inline, message_ids))
+                for call in self._read_all([(message_ids, callback)]) or ():
+                    call()
                 return
             self._local.reads.append((message_ids, callback))  # after the writes committed so far
             if not self._handover_scheduled:
@@ -826,7 +839,6 @@ class SqliteStore:
     def _read_loop(self) -> None:
         """The reader thread: serve waiting requests a group at a time (see :data:`_READ_GROUP`) until the
         store closes and nothing is left."""
-        conn = self._connect()
         try:
             while True:
                 with self._read_cond:
@@ -841,13 +853,15 @@ class SqliteStore:
                     group.append(read)
                     size += len(read[0])
                     if size >= _READ_GROUP:
-                        self._hand_back(self._read_all(conn, group))
+                        self._hand_back(self._read_all(group) or [])
                         group = []
                         size = 0
                 if group:
-                    self._hand_back(self._read_all(conn, group))
+                    self._hand_back(self._read_all(group) or [])
         finally:
-            conn.close()
+            if self._read_conn is not None:
+                self._read_conn.close()
+                self._read_conn = None
 
     @staticmethod
     def _fetch(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -885,20 +899,60 @@ class SqliteStore:
     def _read(cls, conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
         return cls._decode(cls._fetch(conn, message_ids), message_ids)
 
-    @classmethod
     def _read_all(
-        cls, conn: sqlite3.Connection, reads: list[tuple[list[str], Callable[[list[Message]], None]]],
-    ) -> list[Callable[[], None]]:
+        self, reads: list[tuple[list[str], Callable[[list[Message]], None]]],
+    ) -> list[Callable[[], None]] | None:
         """Every pending ``load_messages_later`` of a batch with one set of queries (draining reads many
         numbers' few messages: one query each cost more than the rows); returns the callbacks to run, each
-        with its own Message objects."""
+        with its own Message objects, or None when the store closed while the read still failed (see
+        :meth:`_fetch_retrying`)."""
         wanted = list(dict.fromkeys(i for message_ids, _ in reads for i in message_ids))
-        try:
-            rows = cls._fetch(conn, wanted)
-        except sqlite3.Error:
-            log.exception("store_read_failed", count=len(wanted))
-            rows = {}
-        return [functools.partial(callback, cls._decode(rows, message_ids)) for message_ids, callback in reads]
+        rows = self._fetch_retrying(wanted)
+        if rows is None:
+            return None
+        decode = self._decode
+        return [functools.partial(callback, decode(rows, message_ids)) for message_ids, callback in reads]
+
+    def _fetch_retrying(self, wanted: list[str]) -> dict[str, tuple[Any, ...]] | None:
+        """:meth:`_fetch` on the reader thread's connection (the inline one without a thread), tried again
+        after a failure (each logged once, with its error) :data:`_READ_RETRY_FIRST` seconds later, doubling
+        up to :data:`_READ_RETRY_MAX`, for as long as the store is open: the callbacks of a drain batch must get
+        its messages, not an empty list.  The thread's connection is opened here, so that a failure to open it
+        is retried too, and opened afresh after a failure.
+
+        Returns None when the store closes while the read still fails (after one more try once closing): the
+        messages stay waiting on disk, read back by the next start; nobody waits for them any more.
+        """
+        delay = _READ_RETRY_FIRST
+        failures = 0
+        while True:
+            conn = self._inline
+            try:
+                if conn is None:
+                    conn = self._read_conn
+                    if conn is None:
+                        conn = self._read_conn = self._connect()
+                return self._fetch(conn, wanted)
+            except sqlite3.Error as exc:
+                failures += 1
+                self.stats.read_failures += 1
+                if self._inline is None and self._read_conn is not None:
+                    self._read_conn.close()
+                    self._read_conn = None
+                if self._reads_closing or self._closing:
+                    log.warning("store_read_abandoned", count=len(wanted), error=str(exc), reason="store closing",
+                                failures=failures)
+                    return None
+                log.error("store_read_failed", count=len(wanted), error=str(exc), failures=failures,
+                          retry_in=delay)
+            if self._inline is not None:
+                time.sleep(delay)  # on the caller's thread, as the inline writer's retries
+            else:
+                deadline = time.monotonic() + delay
+                with self._read_cond:  # close() wakes it: one more try, then give up
+                    while not self._reads_closing and (left := deadline - time.monotonic()) > 0:
+                        self._read_cond.wait(left)
+            delay = min(delay * 2, _READ_RETRY_MAX)
 
     # -- recording (loop thread) ---------------------------------------------------------------------------
 
@@ -963,7 +1017,7 @@ class SqliteStore:
         self._write(self._inline, batch)
         _run_all(batch.callbacks)
         if batch.reads:
-            _run_all(self._read_all(self._inline, batch.reads))
+            _run_all(self._read_all(batch.reads) or [])
 
     def _handover(self) -> None:
         """Give everything committed in this loop tick to the writer as one batch."""
@@ -1041,8 +1095,6 @@ class SqliteStore:
                 self._write(conn, batch)
                 if batch.callbacks:
                     self._hand_back(batch.callbacks)
-                if batch.reads:
-                    self._hand_back(self._read_all(conn, batch.reads))
         finally:
             conn.close()
 
