@@ -8,8 +8,10 @@ number fires at the earliest end of validity among its messages.
 
 Memory (issue 5: a million waiting messages under 1 GiB, not growing with the queue on SQLite): once a waiting
 message's record is durable, its in-memory state is *evicted*: the core keeps only its message_id in the
-number's :class:`~smsc.core.tracks.NumberWait`.  Records are read back with ``store.load_messages`` when the
-handset comes back, when one of them expires, or when a request needs them (query_sm, cancel_sm, replace_sm,
+number's :class:`~smsc.core.tracks.NumberWait`, with its validity end beside it (16 octets per message in
+all, :class:`~smsc.core.tracks.EvictedIds`).  Records are read back with ``store.load_messages`` when the
+handset comes back, when they expire (only those due: the number's expiry timer is then armed again for the
+earliest validity end left), or when a request needs them (query_sm, cancel_sm, replace_sm,
 replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
 
 A restart (``Smsc.start``) reads the waiting records back a batch at a time (``store.iter_waiting``) and
@@ -61,6 +63,8 @@ ALERT_READ_BACK = 64
 DRAIN_PAUSE = 0.01
 #: Shortest delay before an alert, simulation seconds: a same-instant alert after a zero latency would spin.
 MIN_ALERT_DELAY = 1.0
+
+_INF = float("inf")
 
 
 def _priority_order(track: Track) -> tuple[int, float]:
@@ -215,7 +219,7 @@ class AbsentWaits:
             if wait is None or wait.members.get(msg.message_id) is not track:
                 continue
             del wait.members[msg.message_id]
-            wait.evicted.append(msg.message_id)
+            wait.evicted.append(msg.message_id, msg.expiry_time)
             index.evict(track, keep_record=self._keep_records)
             track.phase = "evicted"
             track.gen += 1
@@ -233,7 +237,11 @@ class AbsentWaits:
 
     def _restore(self, wait: NumberWait) -> None:
         """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
-        ids = wait.evicted.take(len(wait.evicted))
+        self._restore_ids(wait, wait.evicted.take(len(wait.evicted)))
+
+    def _restore_ids(self, wait: NumberWait, ids: list[str]) -> None:
+        """The evicted ``ids`` of an absent ``wait`` (taken out of ``wait.evicted`` by the caller) back in
+        memory as members, waiting (and evictable again), before the members already in memory."""
         members: dict[str, Track] = {}
         for track in self._read_back(ids):
             track.phase = "absent"
@@ -424,20 +432,34 @@ class AbsentWaits:
     # -- expiry -------------------------------------------------------------------------------------------
 
     def _on_expiry(self, wait: NumberWait) -> None:
-        """The earliest validity end among the messages of ``wait`` is reached: expire those due."""
+        """The earliest validity end among the messages of ``wait`` is reached: expire those due.  Of the
+        evicted ones, only those due are read back (their validity ends are kept beside their ids); the rest
+        stay on disk, and the timer is armed again for the earliest validity end left."""
         wait.expiry_timer = None
         e164 = wait.e164
-        if self.draining.get(e164) is wait:
-            self._flush(wait)  # the handset is back: attempting them expires those due
+        now = self.clock.now()
+        if self.draining.get(e164) is wait:  # the handset is back, and these wait for their drain batch
+            ids = wait.evicted.take_due(now)
+            if ids:
+                self._expire(self._read_back(ids))
+            if self.draining.get(e164) is wait:
+                self._arm_expiry_left(wait, _INF)
             return
         if self.absent.get(e164) is not wait:
             return
-        if wait.evicted:
-            self._restore(wait)
-        now = self.clock.now()
+        ids = wait.evicted.take_due(now)
+        if ids:
+            self._restore_ids(wait, ids)
         due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
         due.sort(key=lambda t: t.msg.expiry_time)
-        later = [t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now]
+        later = min((t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now), default=_INF)
         self._expire(due)  # they leave the wait (the others may be evicted again after); the last drops it
-        if later and self.absent.get(e164) is wait:
-            self._arm_expiry(wait, min(later))
+        if self.absent.get(e164) is wait:
+            self._arm_expiry_left(wait, later)
+
+    def _arm_expiry_left(self, wait: NumberWait, members_earliest: float) -> None:
+        """Arm the expiry timer of ``wait`` for the earliest validity end left: ``members_earliest`` (those in
+        memory) or that of an evicted message; none when nothing is left."""
+        when = min(members_earliest, wait.evicted.earliest())
+        if when < _INF:
+            self._arm_expiry(wait, when)
