@@ -31,7 +31,8 @@ class Track:
     """Runtime state of one waiting message: which phase it is in and its one pending timer.
 
     Phases: "new" (accepted, not yet on disk), "scheduled", "retry", "queued" (carrier capacity), "inflight"
-    (attempt under way), "absent" (waiting for the handset's alert), "outcome", "detached" (left the machine).
+    (attempt under way), "absent" (waiting for the handset's alert), "held" (the handset is back: waiting for
+    its turn in its number's drain, see :mod:`smsc.core.waits`), "outcome", "detached" (left the machine).
     ``gen`` changes whenever the message leaves a phase, which turns every queue entry and timer that still
     points at the old phase into a no-op (lazy deletion).
     """
@@ -239,9 +240,13 @@ class NumberWait:
     they expire (those due only), or when a request (query_sm, cancel_sm, replace_sm, replace_if_present) needs
     them.  A million messages waiting for offline handsets thus cost the core two arrays, not a million
     records.
+
+    Once the handset is back and the number drains, ``members`` are the messages held for their turn in the
+    drain (phase "held") and ``reading`` counts the drain batches on their way back from the store that hold
+    some of its messages.
     """
 
-    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at")
+    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading")
 
     def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
@@ -251,6 +256,7 @@ class NumberWait:
         self.online_at: float | None = None
         self.expiry_timer: TimerHandle | None = None
         self.expiry_at = 0.0
+        self.reading = 0
 
     def __bool__(self) -> bool:
         return bool(self.members) or bool(self.evicted)

@@ -72,6 +72,18 @@ def _priority_order(track: Track) -> tuple[int, float]:
     return -msg.priority_flag, msg.submit_time
 
 
+def _submit_order(track: Track) -> tuple[float, str]:
+    """Submit time, then message_id: the ids of one format are allocated in acceptance order and sort so
+    (fixed length), which orders messages accepted at the same instant (a fake or scaled clock, one read)."""
+    msg = track.msg
+    return msg.submit_time, msg.message_id
+
+
+def _held_order(track: Track) -> tuple[int, float, str]:
+    msg = track.msg
+    return -msg.priority_flag, msg.submit_time, msg.message_id
+
+
 class AbsentWaits:
     """The numbers whose handset is absent, the messages waiting for each, and numbers draining after an alert.
 
@@ -162,8 +174,14 @@ class AbsentWaits:
             self.evictable.append((track, track.gen))
 
     def leave(self, track: Track) -> None:
-        """A waiting member leaves its wait (cancelled, replaced, expired); an emptied wait is dropped."""
+        """A waiting member leaves its wait (cancelled, replaced, expired); an emptied wait is dropped.  A member
+        held for its turn in a drain ("held") leaves the drain."""
         e164 = track.msg.destination_e164
+        if track.phase == "held":
+            wait = self.draining.get(e164)
+            if wait is not None:
+                wait.members.pop(track.msg.message_id, None)
+            return
         wait = self.absent.get(e164)
         if wait is None:
             return
@@ -251,11 +269,15 @@ class AbsentWaits:
         wait.members = members
 
     def recall_ids(self, message_ids: list[str], system_id: str | None = None) -> None:
-        """Bring back into memory the evicted messages among ``message_ids`` (with the rest of their number's
-        wait), so that a request can act on them; ids that are not evicted are ignored, and so are messages of
-        another ``system_id`` when one is given: a cancel_sm or replace_sm naming another account's message
-        (ids run in sequence, easy to guess) is refused anyway, and must not read a whole number's queue back
-        into memory on the way."""
+        """Bring back into memory the evicted messages among ``message_ids``, and only those, so that a request
+        (cancel_sm, replace_sm naming a message) can act on them: the rest of their number's queue stays on
+        disk.  Ids that are not evicted are ignored, and so are messages of another ``system_id`` when one is
+        given: a cancel_sm or replace_sm naming another account's message (ids run in sequence, easy to guess)
+        is refused anyway, and must not bring anything back on the way.
+
+        A message of an absent number becomes a member of its wait again (evicted again once durable if the
+        request leaves it waiting); one of a draining number is held for its turn in the drain (see
+        :meth:`_hold`), not attempted: the request may still cancel or replace it."""
         index = self.index
         if self._load is None or not index.evicted:
             return
@@ -273,7 +295,23 @@ class AbsentWaits:
             if system_id is not None and msg.system_id != system_id:
                 continue
             if not msg.is_final:
-                self._recall_wait(msg.destination_e164, message_id)
+                self._recall_one(msg)
+
+    def _recall_one(self, msg: Message) -> None:
+        """Take the evicted ``msg`` (its record just read, or kept by the store) out of its number's evicted
+        ids and back into memory; nothing when it is not evicted (an attempt or a drain read has it)."""
+        message_id = msg.message_id
+        e164 = msg.destination_e164
+        wait = self.absent.get(e164)
+        if wait is not None and wait.evicted.remove(message_id):
+            for track in self._registered([message_id], [msg]):
+                track.phase = "absent"
+                wait.members[message_id] = track
+                self.evictable.append((track, track.gen))
+            return
+        wait = self.draining.get(e164)
+        if wait is not None and wait.evicted.remove(message_id):
+            self._hold(wait, self._registered([message_id], [msg]))
 
     def peek(self, message_ids: list[str]) -> list[Message]:
         """Stored records among ``message_ids`` that are not in the index (evicted waiting messages, final
@@ -285,24 +323,26 @@ class AbsentWaits:
         return self._load(missing) if missing else []
 
     def recall_number(self, e164: str) -> None:
-        """Bring back into memory every evicted message waiting for ``e164``."""
+        """Bring back into memory every evicted message waiting for ``e164`` (a request about the whole number:
+        cancel_sm by destination, replace_if_present)."""
         if self.index.evicted:
-            self._recall_wait(e164, None)
+            self._recall_wait(e164)
 
     def recall_all(self) -> None:
         """Bring back into memory every evicted message (cancel_sm without a destination: rare and slow)."""
         if self.index.evicted:
             for e164 in [*self.absent, *self.draining]:
-                self._recall_wait(e164, None)
+                self._recall_wait(e164)
 
-    def _recall_wait(self, e164: str, message_id: str | None) -> None:
+    def _recall_wait(self, e164: str) -> None:
+        """Every evicted message of ``e164`` back in memory: members of its wait if the number is absent, held
+        for their turn in the drain (not attempted, so the request can still act on them) if it drains."""
         wait = self.absent.get(e164)
-        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
+        if wait is not None and wait.evicted:
             self._restore(wait)
-            return
         wait = self.draining.get(e164)
-        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
-            self._flush(wait)
+        if wait is not None and wait.evicted:
+            self._hold(wait, self._read_back(wait.evicted.take(len(wait.evicted))))
 
     # -- alerts and draining ------------------------------------------------------------------------------
 
@@ -355,6 +395,8 @@ class AbsentWaits:
             self._drain_order.append(e164)
         else:  # came back again before the last drain ended: one drain for both
             running.evicted.extend(wait.evicted)
+            running.members.update(wait.members)
+            wait.members = {}
             self._drop(wait)
             self._arm_expiry(running, wait.expiry_at)
         self._schedule_pump(0.0)
@@ -385,6 +427,8 @@ class AbsentWaits:
         number in turn gives its oldest, a share of the batch proportional to what it has left (see the module
         docstring)."""
         ids: list[str] = []
+        waits: list[NumberWait] = []  # the numbers this batch reads for (each counts it in ``reading``)
+        released: list[Track] = []
         order = self._drain_order
         draining = self.draining
         while order and len(ids) < DRAIN_BATCH:
@@ -400,34 +444,85 @@ class AbsentWaits:
             if evicted:
                 share = -(-len(evicted) * DRAIN_BATCH // self._turn_total)  # (rounded up: at least one)
                 ids.extend(evicted.take(min(share, DRAIN_BATCH - len(ids))))
+                wait.reading += 1
+                waits.append(wait)
             if evicted:
                 order.append(e164)
             else:
                 del draining[e164]
                 self._drop(wait)
+                if wait.members and not wait.reading:  # nothing of it left to read: its held members go now
+                    released.extend(self._take_held(wait, None))
+        if released:
+            released.sort(key=_held_order)
+            self._attempt(released)
         if not ids:
             return
         self._reading += 1
         if self._load_later is None:
-            self._drained(ids, self._load(ids) if self._load is not None else [])
+            self._drained(ids, waits, self._load(ids) if self._load is not None else [])
         else:
-            self._load_later(ids, lambda messages: self._drained(ids, messages))
+            self._load_later(ids, lambda messages: self._drained(ids, waits, messages))
 
-    def _drained(self, ids: list[str], messages: list[Message]) -> None:
-        """A drain batch is read back: attempt its messages (best priority first, then oldest)."""
+    def _drained(self, ids: list[str], waits: list[NumberWait], messages: list[Message]) -> None:
+        """A drain batch is read back: attempt its messages, with the held members of its numbers whose turn
+        came (see :meth:`_hold`), best priority first, then oldest."""
         self._reading -= 1
         tracks = self._registered(ids, messages)
-        tracks.sort(key=_priority_order)
+        newest: dict[str, tuple[float, str]] | None = None
+        held = False
+        for wait in waits:
+            wait.reading -= 1
+            if not wait.members:
+                continue
+            if not wait.evicted and not wait.reading:  # the last of its number read back: every held one
+                taken = self._take_held(wait, None)
+            else:
+                if newest is None:  # the latest message read back per number (rarely needed: computed once)
+                    newest = {}
+                    for track in tracks:
+                        order = _submit_order(track)
+                        e164 = track.msg.destination_e164
+                        if e164 not in newest or order > newest[e164]:
+                            newest[e164] = order
+                cutoff = newest.get(wait.e164)
+                taken = self._take_held(wait, cutoff) if cutoff is not None else []
+            if taken:
+                tracks.extend(taken)
+                held = True
+        tracks.sort(key=_held_order if held else _priority_order)
         self._attempt(tracks)
         if self._drain_order:
             self._schedule_pump(0.0)
 
-    def _flush(self, wait: NumberWait) -> None:
-        """Attempt every message still to be drained for ``wait`` now (a request or an expiry needs them)."""
-        ids = wait.evicted.take(len(wait.evicted))
-        tracks = self._read_back(ids)
-        tracks.sort(key=_priority_order)
-        self._attempt(tracks)
+    def _hold(self, wait: NumberWait, tracks: list[Track]) -> None:
+        """Messages of the draining ``wait`` brought back into memory (by a request, or still in memory when the
+        handset came back) wait for their turn in the drain, so that the handset gets its messages in submit
+        order: a held member is attempted with the drain batch that reads back a message of its number
+        accepted after it (in that batch's order, by submit time and message_id), or once everything of its
+        number is read back.  Until then a request can
+        still cancel or replace it, and it expires at its validity end."""
+        members = wait.members
+        for track in tracks:
+            track.phase = "held"
+            track.gen += 1
+            members[track.msg.message_id] = track
+
+    def _take_held(self, wait: NumberWait, cutoff: tuple[float, str] | None) -> list[Track]:
+        """The held members of ``wait`` accepted before the message ``cutoff`` names (its submit time in
+        simulation seconds and its message_id, see :func:`_submit_order`; None: every one), taken out of it;
+        members that left meanwhile (cancelled, replaced, expired) are forgotten."""
+        taken: list[Track] = []
+        kept: dict[str, Track] = {}
+        for message_id, track in wait.members.items():
+            if track.phase != "held":
+                continue
+            if cutoff is None or _submit_order(track) < cutoff:
+                taken.append(track)
+            else:
+                kept[message_id] = track
+        wait.members = kept
+        return taken
 
     # -- expiry -------------------------------------------------------------------------------------------
 
@@ -438,12 +533,15 @@ class AbsentWaits:
         wait.expiry_timer = None
         e164 = wait.e164
         now = self.clock.now()
-        if self.draining.get(e164) is wait:  # the handset is back, and these wait for their drain batch
+        if self.draining.get(e164) is wait:  # the handset is back, and these wait for their turn in the drain
             ids = wait.evicted.take_due(now)
-            if ids:
-                self._expire(self._read_back(ids))
+            due = self._read_back(ids) if ids else []
+            due.extend(t for t in wait.members.values() if t.phase == "held" and t.msg.expiry_time <= now)
+            due.sort(key=lambda t: t.msg.expiry_time)
+            self._expire(due)  # (held ones leave the drain)
             if self.draining.get(e164) is wait:
-                self._arm_expiry_left(wait, _INF)
+                self._arm_expiry_left(wait, min(
+                    (t.msg.expiry_time for t in wait.members.values() if t.phase == "held"), default=_INF))
             return
         if self.absent.get(e164) is not wait:
             return

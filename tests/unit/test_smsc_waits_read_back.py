@@ -1,6 +1,7 @@
 """What the core reads back from a real SQLite file for messages evicted while they wait for an absent handset:
 an expiry reads back the messages that are due, not their number's whole queue (while the number waits, while
-it drains, and after a restart), whatever the others' validity ends."""
+it drains, and after a restart), whatever the others' validity ends; a cancel_sm or replace_sm naming one
+message reads back that message, and a draining number keeps its order for the others."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ from smsc.core.clock import FakeClock
 from smsc.core.message import Message
 from smsc.core.store.sqlite import SqliteStore
 
+from smsc.smpp.constants import CommandStatus as S
+
 OFF = "447700900300"
-CONFIG = make_config(carrier(rules=(rule(OFF, offline=INF),)), max_waiting=10_000)
+OFF_2 = "447700900301"
+CONFIG = make_config(carrier(rules=(rule(OFF, offline=INF), rule(OFF_2, offline=INF))), max_waiting=10_000)
 
 
 class Reads:
@@ -161,4 +165,93 @@ def test_after_a_restart_an_expiry_reads_back_only_the_messages_due(tmp_path: Pa
     h.smsc.set_handset_online(OFF, True)
     h.advance(5.0)
     assert [r.message_id for _, r in h.receipts()] == long
+    h.store.close()
+
+
+def delivered(receipts: list[Any]) -> list[str]:
+    return [r.message_id for r in receipts if r.stat == "DELIVRD"]
+
+
+def take_all(h: Harness, expected: int) -> list[Any]:
+    """Receipts as an ESME takes them while the drain goes on (bounded: at most 100 simulated seconds)."""
+    receipts: list[Any] = []
+    for _ in range(100):
+        receipts.extend(r for _, r in h.receipts())
+        if len(receipts) >= expected:
+            break
+        h.advance(1.0)
+    return receipts
+
+
+def test_cancel_or_replace_of_one_evicted_message_reads_back_only_that_message(tmp_path: Path) -> None:
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    assert h.smsc.index.evicted == 30
+    reads.take()
+    assert h.cancel(ids[5]) == S.ESME_ROK
+    assert reads.take() == [ids[5]]
+    assert h.smsc.index.evicted == 29
+    assert h.replace(ids[7], "new text") == S.ESME_ROK
+    assert reads.take() == [ids[7]]
+    assert h.cancel(ids[9], destination=OFF_2) == S.ESME_RCANCELFAIL  # read back, not cancelled: waits again
+    assert reads.take() == [ids[9]]
+    h.submit_ok(OFF_2, "another")  # the next commit: what was read back and still waits leaves memory again
+    h.advance(5.0)
+    assert h.smsc.index.evicted == 29 + 1 and not h.smsc.index.tracks
+    assert h.state(ids[5]) == MessageState.DELETED
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    kept = [i for i in ids if i not in (ids[5], ids[7])]
+    assert sorted(delivered([r for _, r in h.receipts()])) == sorted([*kept, ids[7]])
+    assert h.smsc.message(ids[7]).short_message == b"new text"
+    h.store.close()
+
+
+def test_cancel_or_replace_of_one_message_of_a_draining_number_reads_back_only_that_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)  # the drain pauses until the ESME takes its receipts
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert OFF in h.smsc.machine.waits.draining
+    reads.take()
+    assert h.cancel(ids[25]) == S.ESME_ROK  # not attempted on the way: still cancellable
+    assert reads.take() == [ids[25]]
+    assert h.state(ids[25]) == MessageState.DELETED
+    assert h.replace(ids[20], "new text") == S.ESME_ROK
+    assert reads.take() == [ids[20]]
+    assert h.cancel(ids[15], destination=OFF_2) == S.ESME_RCANCELFAIL  # read back, left for its turn
+    assert reads.take() == [ids[15]]
+    receipts = take_all(h, 29)
+    assert sorted(delivered(receipts)) == sorted(i for i in ids if i != ids[25])
+    assert [i for i in delivered(receipts) if i != ids[20]] == [i for i in ids if i not in (ids[20], ids[25])]
+    assert h.smsc.message(ids[20]).short_message == b"new text"
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    h.store.close()
+
+
+def test_cancel_by_destination_while_the_number_drains_cancels_every_message_not_yet_attempted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)
+    h, _ = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert OFF in h.smsc.machine.waits.draining
+    attempted = [i for i in ids if h.smsc.message(i).state == MessageState.DELIVERED]
+    assert 0 < len(attempted) < 30
+    assert h.cancel(destination=OFF) == S.ESME_ROK  # read back and held, not attempted all at once
+    left = ids[len(attempted):]
+    assert [h.state(i) for i in left] == [MessageState.DELETED] * len(left)
+    assert delivered(take_all(h, len(attempted))) == attempted
+    h.advance(5.0)
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
     h.store.close()
