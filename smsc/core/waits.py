@@ -19,14 +19,20 @@ resumes each batch: the members that join a wait then are evicted at once (:meth
 their records are on disk as read), so that after a restart the core holds what the running server held for
 them (their ids, an alert timer and an expiry timer per number), and never the whole queue at once.
 
-Draining: when a handset comes back, the messages waiting for it in memory and up to :data:`ALERT_READ_BACK`
-evicted ones are attempted together (best priority first, then oldest): at once when the store reads at once,
-else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few messages
-each) share one read instead of a query per number.  More evicted ones are read back and
+Draining: when a handset comes back with at most :data:`ALERT_READ_BACK` evicted messages, they and the
+ones waiting in memory are attempted together (best priority first, then oldest): at once when the store reads
+at once, else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few
+messages each) share one read instead of a query per number.  More evicted ones are read back and
 attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
 deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
-instead of a million receipts in memory.  Those are attempted in submit order (exactly within a batch, nearly
-across batches), after the ones attempted at once.
+instead of a million receipts in memory.  The handset gets its messages in submit order (exactly within a
+batch, nearly across batches: the evicted ids are in the order the messages joined the wait).  The members
+still in memory at the alert (they joined after the last commit, so they are the newest) are *held* with the
+drain (phase "held"): each is attempted with the drain batch that reads back a message of its number accepted
+after it, or with the last one of its number; so is a message a request brought back from a draining number
+(cancel_sm or replace_sm naming it, cancel_sm by destination), which the request may still cancel or replace.
+Priority messages (priority_flag > 0) in memory go at once, and the drain puts them first within each batch:
+priority first, then submit order, as for a number's messages read back together.
 
 A batch takes the oldest evicted messages of every draining number, each number a share proportional to what
 it has left (at least one), in turns: when the handsets of many numbers come back together, a batch is then
@@ -352,8 +358,9 @@ class AbsentWaits:
             self.alert(wait.e164)
 
     def alert(self, e164: str) -> None:
-        """The handset is reachable again: attempt every message waiting for it, best priority first (many
-        evicted ones are drained batch by batch, see the module docstring)."""
+        """The handset is reachable again: attempt every message waiting for it, best priority first, then in
+        submit order (many evicted ones are drained batch by batch, the ones in memory held for their turn
+        among them: see the module docstring)."""
         wait = self.absent.pop(e164, None)
         if wait is None:
             return
@@ -373,6 +380,10 @@ class AbsentWaits:
             return
         members.sort(key=_priority_order)
         if wait.evicted:
+            # Members joined after the evicted ones were durable: newer, they wait for their turn in the drain
+            # (priority ones go at once, as the drain puts them first in each batch).
+            self._hold(wait, [t for t in members if t.msg.priority_flag <= 0])
+            members = [t for t in members if t.msg.priority_flag > 0]
             self._start_draining(wait)
         else:
             self._drop(wait)

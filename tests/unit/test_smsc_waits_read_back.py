@@ -11,13 +11,14 @@ from typing import Any, Callable
 import pytest
 
 try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, carrier, make_config, rule
+    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
     from test_smsc_support import (  # type: ignore[no-redef]
         INF,
         START,
         Harness,
         MessageState,
+        Ticks,
         carrier,
         make_config,
         rule,
@@ -255,3 +256,69 @@ def test_cancel_by_destination_while_the_number_drains_cancels_every_message_not
     h.advance(5.0)
     assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
     h.store.close()
+
+
+def test_a_handset_gets_its_queue_in_submit_order_when_the_newest_were_never_evicted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester: the messages still in memory when the handset came back (joined after the last
+    commit) were attempted at once, before the older evicted ones drained after: [19, 0, 1, ...]."""
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 4)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 3)
+    ticks = Ticks()  # the store hands commits back a loop tick later, as the server's writer does
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i in range(20):  # one at a time: each submit's commit evicts the one that joined before it
+        h.smsc.submit(h.submission(OFF, f"m{i}", registered_delivery=1), replies.append)
+        ticks.run()
+        h.advance(1.0)
+        ticks.run()
+    ids = [r.message_id for r in replies]
+    wait = h.smsc.machine.absent[OFF]
+    assert list(wait.members) == [ids[-1]] and len(wait.evicted) == 19
+    h.smsc.set_handset_online(OFF, True)
+    receipts: list[Any] = []
+    for _ in range(60):
+        ticks.run()
+        receipts.extend(r for _, r in h.receipts())
+        ticks.run()
+        if len(receipts) == 20:
+            break
+        h.advance(1.0)
+    assert delivered(receipts) == ids
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    store.close()
+
+
+def test_a_priority_message_in_memory_still_goes_before_the_drain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 4)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 3)
+    ticks = Ticks()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i in range(10):
+        h.smsc.submit(h.submission(OFF, f"m{i}", registered_delivery=1), replies.append)
+        ticks.run()
+        h.advance(1.0)
+        ticks.run()
+    h.smsc.submit(h.submission(OFF, "urgent", registered_delivery=1, priority_flag=1), replies.append)
+    ticks.run()  # on disk: attempted (a priority message tries even when the handset is known absent)
+    h.advance(1.0)  # found absent: joins the wait; the commit that would evict it has not come back
+    wait = h.smsc.machine.absent[OFF]
+    urgent = replies[-1].message_id
+    assert urgent in wait.members and len(wait.evicted) >= 4
+    h.smsc.set_handset_online(OFF, True)
+    receipts: list[Any] = []
+    for _ in range(60):
+        ticks.run()
+        receipts.extend(r for _, r in h.receipts())
+        ticks.run()
+        if len(receipts) == 11:
+            break
+        h.advance(1.0)
+    assert delivered(receipts) == [urgent, *(r.message_id for r in replies[:10])]
+    store.close()
