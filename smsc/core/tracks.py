@@ -56,7 +56,8 @@ _INF = float("inf")
 
 class _Run:
     """Up to :data:`EVICTED_RUN` evicted ids of one number, oldest first, with the validity end of each
-    (simulation seconds) and the earliest of them (infinity when empty)."""
+    (simulation seconds) and the earliest of them (infinity when empty; minus infinity when not known since
+    ids were taken out: found again when asked, not at every drain step)."""
 
     __slots__ = ("ids", "expiries", "earliest")
 
@@ -140,9 +141,8 @@ class EvictedIds:
                 continue
             numbers.extend(ids[:n])
             del ids[:n]
-            expiries = run.expiries
-            del expiries[:n]
-            run.earliest = min(expiries)
+            del run.expiries[:n]
+            run.earliest = -_INF  # (the oldest ids usually hold the earliest end: found again when asked)
             break
         return self._taken(numbers)
 
@@ -152,6 +152,8 @@ class EvictedIds:
         numbers: list[int] = []
         emptied = False
         for run in self._runs:
+            if run.earliest == -_INF:
+                run.earliest = min(run.expiries)
             if run.earliest > now:
                 continue
             expiries = run.expiries
@@ -181,7 +183,7 @@ class EvictedIds:
                 if not ids:
                     del self._runs[position]
                 elif expiry <= run.earliest:
-                    run.earliest = min(expiries)
+                    run.earliest = -_INF
                 self._count -= 1
                 if not self._count:
                     self._others.clear()
@@ -190,6 +192,9 @@ class EvictedIds:
 
     def earliest(self) -> float:
         """The earliest validity end among the ids (simulation seconds; infinity when there are none)."""
+        for run in self._runs:
+            if run.earliest == -_INF:
+                run.earliest = min(run.expiries)
         return min((run.earliest for run in self._runs), default=_INF)
 
     def newest(self, n: int) -> list[str]:
