@@ -322,3 +322,27 @@ def test_a_priority_message_in_memory_still_goes_before_the_drain(
         h.advance(1.0)
     assert delivered(receipts) == [urgent, *(r.message_id for r in replies[:10])]
     store.close()
+
+
+def test_a_message_held_for_its_turn_in_a_drain_expires_at_its_validity_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)  # the drain pauses until the ESME takes its receipts
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(20)]
+    short = h.submit_ok(OFF, "short", registered_delivery=1, validity_period=validity(120))
+    h.advance(60.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert h.cancel(short, destination=OFF_2) == S.ESME_RCANCELFAIL  # read back: held for its turn
+    assert h.smsc.index.tracks[short].phase == "held"
+    reads.take()
+    h.advance(60.0)
+    assert h.state(short) == MessageState.EXPIRED
+    assert reads.take() == []  # it was in memory: the expiry read nothing back
+    receipts = take_all(h, 21)
+    assert [r.message_id for r in receipts if r.stat == "EXPIRED"] == [short]
+    assert delivered(receipts) == ids
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    h.store.close()
