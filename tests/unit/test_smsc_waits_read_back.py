@@ -11,7 +11,16 @@ from typing import Any, Callable
 import pytest
 
 try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
+    from tests.unit.test_smsc_support import (
+        INF,
+        START,
+        Harness,
+        MessageState,
+        Ticks,
+        carrier,
+        make_config,
+        rule,
+    )
 except ImportError:  # tests/unit is not a package: pytest put it on sys.path
     from test_smsc_support import (  # type: ignore[no-redef]
         INF,
@@ -28,7 +37,6 @@ from smsc.core import waits
 from smsc.core.clock import FakeClock
 from smsc.core.message import Message
 from smsc.core.store.sqlite import SqliteStore
-
 from smsc.smpp.constants import CommandStatus as S
 
 OFF = "447700900300"
