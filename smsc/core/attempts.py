@@ -399,7 +399,7 @@ class AttemptMachine:
             self.stats.queued -= 1
         elif phase == "inflight":
             self.stats.in_flight -= 1
-        elif phase == "absent":
+        elif phase == "absent" or phase == "held":
             self.waits.leave(track)
         track.gen += 1
         track.phase = "detached"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from itertools import compress
+from operator import not_
 from typing import Any, Callable
 
 from smsc.core.api import Address
@@ -29,7 +31,8 @@ class Track:
     """Runtime state of one waiting message: which phase it is in and its one pending timer.
 
     Phases: "new" (accepted, not yet on disk), "scheduled", "retry", "queued" (carrier capacity), "inflight"
-    (attempt under way), "absent" (waiting for the handset's alert), "outcome", "detached" (left the machine).
+    (attempt under way), "absent" (waiting for the handset's alert), "held" (the handset is back: waiting for
+    its turn in its number's drain, see :mod:`smsc.core.waits`), "outcome", "detached" (left the machine).
     ``gen`` changes whenever the message leaves a phase, which turns every queue entry and timer that still
     points at the old phase into a no-op (lazy deletion).
     """
@@ -44,80 +47,232 @@ class Track:
         self.gen = 0
 
 
+#: Evicted ids per run of :class:`EvictedIds`: the earliest validity end is kept per run, so finding what
+#: is due (or the next expiry) looks at one float per run and scans only the runs holding a due id.
+EVICTED_RUN = 1024
+
+_INF = float("inf")
+
+
+class _Run:
+    """Up to :data:`EVICTED_RUN` evicted ids of one number, oldest first, with the validity end of each
+    (simulation seconds) and the earliest of them (infinity when empty; minus infinity when not known since
+    ids were taken out: found again when asked, not at every drain step)."""
+
+    __slots__ = ("ids", "expiries", "earliest")
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.expiries = array("d")
+        self.earliest = _INF
+
+
 class EvictedIds:
-    """The message_ids of a number's evicted messages, oldest first, compact: ids in the server's default
-    format are kept as 8-octet numbers in an ``array``, others (an entry -k points at ``others[k-1]``) as
-    strings.  A million waiting messages cost the core about 8 MB here.
+    """The message_ids of a number's evicted messages, oldest first, each with its validity end, compact.
+
+    Ids in the server's default format are kept as 8-octet numbers in an ``array``, others (an entry -k points
+    at ``others[k-1]``) as strings; beside each id, its validity end (simulation seconds) as an 8-octet float in
+    a parallel ``array("d")``.  So a million waiting messages cost the core about 16 MB here (and about
+    0.2 octet each for the runs), and an expiry takes out and reads back only the ids that are due instead of
+    the number's whole queue.
+
+    The ids are held in runs of :data:`EVICTED_RUN`, each knowing its earliest validity end: when messages
+    expire one by one (each its own validity end, as with a real clock), each expiry looks at one float per
+    run and scans only the runs that hold a due id, not every id of the number.
     """
 
-    __slots__ = ("_packer", "_ids", "_others")
+    __slots__ = ("_packer", "_runs", "_count", "_others")
 
     def __init__(self, packer: IdPacker | None) -> None:
         self._packer = packer
-        self._ids = array("q")
+        self._runs: deque[_Run] = deque()
+        self._count = 0
         self._others: list[str] = []
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._count
 
     def __bool__(self) -> bool:
-        return len(self._ids) > 0
+        return self._count > 0
 
-    def append(self, message_id: str) -> None:
-        """Add an id at the end."""
+    def append(self, message_id: str, expiry: float) -> None:
+        """Add an id at the end, with its message's validity end ``expiry`` (simulation seconds)."""
         number = self._packer.pack(message_id) if self._packer is not None else None
         if number is None:
             self._others.append(message_id)
             number = -len(self._others)
-        self._ids.append(number)
+        runs = self._runs
+        run = runs[-1] if runs else None
+        if run is None or len(run.ids) >= EVICTED_RUN:
+            run = _Run()
+            runs.append(run)
+        run.ids.append(number)
+        run.expiries.append(expiry)
+        if expiry < run.earliest:
+            run.earliest = expiry
+        self._count += 1
 
     def extend(self, other: EvictedIds) -> None:
-        """Add every id of ``other`` at the end (``other`` is emptied)."""
-        for message_id in other.take(len(other)):
-            self.append(message_id)
+        """Add every id of ``other`` at the end, with its validity end (``other`` is emptied)."""
+        if not other._others and self._packer is other._packer:  # same numbers: the runs move as they are
+            self._runs.extend(other._runs)
+            self._count += other._count
+            other._runs = deque()
+            other._count = 0
+            return
+        for run in other._runs:
+            for message_id, expiry in zip(other._unpacked(run.ids), run.expiries):
+                self.append(message_id, expiry)
+        other._runs = deque()
+        other._count = 0
+        other._others = []
 
     def take(self, n: int) -> list[str]:
         """Remove and return the ``n`` oldest ids (all of them when fewer)."""
-        ids = self._ids
-        head = ids[:n]
-        del ids[:n]
-        others = self._others
-        unpack = self._packer.unpack if self._packer is not None else None
-        out = [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in head]
-        if not ids:
-            others.clear()
-        return out
+        runs = self._runs
+        numbers: list[int] = []
+        while n > 0 and runs:
+            run = runs[0]
+            ids = run.ids
+            if len(ids) <= n:
+                runs.popleft()
+                numbers.extend(ids)
+                n -= len(ids)
+                continue
+            numbers.extend(ids[:n])
+            del ids[:n]
+            del run.expiries[:n]
+            run.earliest = -_INF  # (the oldest ids usually hold the earliest end: found again when asked)
+            break
+        return self._taken(numbers)
+
+    def oldest(self, n: int) -> list[str]:
+        """The ``n`` oldest ids (all when fewer), oldest first, as :meth:`take` would remove them; nothing is
+        removed."""
+        numbers: list[int] = []
+        for run in self._runs:
+            if len(numbers) >= n:
+                break
+            numbers.extend(run.ids[:n - len(numbers)])
+        return self._unpacked(numbers)
+
+    def due(self, now: float) -> list[str]:
+        """The ids whose validity end is ``now`` or earlier, oldest first, as :meth:`take_due` would remove
+        them; nothing is removed."""
+        numbers: list[int] = []
+        for run in self._runs:
+            if run.earliest == -_INF:
+                run.earliest = min(run.expiries)
+            if run.earliest <= now:
+                numbers.extend(compress(run.ids, map(now.__ge__, run.expiries)))
+        return self._unpacked(numbers)
+
+    def take_due(self, now: float) -> list[str]:
+        """Remove and return, oldest first, the ids whose validity end is ``now`` or earlier; the others keep
+        their order.  Only the runs holding a due id are scanned."""
+        numbers: list[int] = []
+        emptied = False
+        for run in self._runs:
+            if run.earliest == -_INF:
+                run.earliest = min(run.expiries)
+            if run.earliest > now:
+                continue
+            expiries = run.expiries
+            due = list(map(now.__ge__, expiries))
+            numbers.extend(compress(run.ids, due))
+            keep = list(map(not_, due))
+            run.ids = array("q", compress(run.ids, keep))
+            run.expiries = array("d", compress(expiries, keep))
+            run.earliest = min(run.expiries, default=_INF)
+            emptied = emptied or not run.ids
+        if emptied:
+            self._runs = deque(run for run in self._runs if run.ids)
+        return self._taken(numbers)
+
+    def remove(self, message_id: str) -> bool:
+        """Take ``message_id`` out, keeping the order of the others; False when it is not here."""
+        for number in self._numbers_of(message_id):
+            for position, run in enumerate(self._runs):
+                ids = run.ids
+                if number not in ids:
+                    continue
+                i = ids.index(number)
+                del ids[i]
+                expiries = run.expiries
+                expiry = expiries[i]
+                del expiries[i]
+                if not ids:
+                    del self._runs[position]
+                elif expiry <= run.earliest:
+                    run.earliest = -_INF
+                self._count -= 1
+                if not self._count:
+                    self._others.clear()
+                return True
+        return False
+
+    def earliest(self) -> float:
+        """The earliest validity end among the ids (simulation seconds; infinity when there are none)."""
+        for run in self._runs:
+            if run.earliest == -_INF:
+                run.earliest = min(run.expiries)
+        return min((run.earliest for run in self._runs), default=_INF)
 
     def newest(self, n: int) -> list[str]:
         """The ``n`` most recently added ids (all when fewer), newest first; nothing is removed."""
-        ids = self._ids
-        tail = ids[-n:] if 0 < n < len(ids) else (ids if n > 0 else ids[:0])
-        others = self._others
-        unpack = self._packer.unpack if self._packer is not None else None
-        return [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in reversed(tail)]
+        found: list[str] = []
+        for run in reversed(self._runs):
+            if len(found) >= n:
+                break
+            ids = run.ids
+            need = n - len(found)
+            tail = ids[-need:] if need < len(ids) else ids
+            found.extend(self._unpacked(reversed(tail)))
+        return found
 
     def __contains__(self, message_id: object) -> bool:
         if not isinstance(message_id, str):
             return False
+        return any(number in run.ids for number in self._numbers_of(message_id) for run in self._runs)
+
+    def _numbers_of(self, message_id: str) -> list[int]:
+        """The entries ``message_id`` may be kept as: its number, or each position it has among the strings
+        (an id evicted, read back and evicted again is there twice; only the last entry is live)."""
         number = self._packer.pack(message_id) if self._packer is not None else None
         if number is not None:
-            return number in self._ids
-        if message_id not in self._others:
-            return False
-        return -(self._others.index(message_id) + 1) in self._ids
+            return [number]
+        return [-(k + 1) for k, other in enumerate(self._others) if other == message_id]
+
+    def _unpacked(self, numbers: Any) -> list[str]:
+        others = self._others
+        unpack = self._packer.unpack if self._packer is not None else None
+        return [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in numbers]
+
+    def _taken(self, numbers: list[int]) -> list[str]:
+        """The ids of ``numbers`` just taken out; the strings are forgotten once no id is left."""
+        out = self._unpacked(numbers)
+        self._count -= len(numbers)
+        if not self._count:
+            self._others.clear()
+        return out
 
 
 class NumberWait:
     """Messages waiting for one absent handset, the alert timer for when it comes back, and one expiry timer
     for the earliest validity end among them.
 
-    ``members`` are in memory (each with its :class:`Track`); ``evicted`` are only message_ids: their records
-    are durable in the store and are read back when the handset comes back, when one of them expires, or when
-    a request (query_sm, cancel_sm, replace_sm, replace_if_present) needs them.  A million messages waiting for
-    offline handsets thus cost the core a list of ids, not a million records.
+    ``members`` are in memory (each with its :class:`Track`); ``evicted`` are only message_ids and their
+    validity ends: their records are durable in the store and are read back when the handset comes back, when
+    they expire (those due only), or when a request (query_sm, cancel_sm, replace_sm, replace_if_present) needs
+    them.  A million messages waiting for offline handsets thus cost the core two arrays, not a million
+    records.
+
+    Once the handset is back and the number drains, ``members`` are the messages held for their turn in the
+    drain (phase "held") and ``reading`` counts the drain batches on their way back from the store that hold
+    some of its messages.
     """
 
-    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at")
+    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading")
 
     def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
@@ -127,6 +282,7 @@ class NumberWait:
         self.online_at: float | None = None
         self.expiry_timer: TimerHandle | None = None
         self.expiry_at = 0.0
+        self.reading = 0
 
     def __bool__(self) -> bool:
         return bool(self.members) or bool(self.evicted)

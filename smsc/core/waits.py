@@ -8,8 +8,10 @@ number fires at the earliest end of validity among its messages.
 
 Memory (issue 5: a million waiting messages under 1 GiB, not growing with the queue on SQLite): once a waiting
 message's record is durable, its in-memory state is *evicted*: the core keeps only its message_id in the
-number's :class:`~smsc.core.tracks.NumberWait`.  Records are read back with ``store.load_messages`` when the
-handset comes back, when one of them expires, or when a request needs them (query_sm, cancel_sm, replace_sm,
+number's :class:`~smsc.core.tracks.NumberWait`, with its validity end beside it (16 octets per message in
+all, :class:`~smsc.core.tracks.EvictedIds`).  Records are read back with ``store.load_messages`` when the
+handset comes back, when they expire (only those due: the number's expiry timer is then armed again for the
+earliest validity end left), or when a request needs them (query_sm, cancel_sm, replace_sm,
 replace_if_present, the inspection API).  A store without ``load_messages`` keeps everything in memory.
 
 A restart (``Smsc.start``) reads the waiting records back a batch at a time (``store.iter_waiting``) and
@@ -17,14 +19,20 @@ resumes each batch: the members that join a wait then are evicted at once (:meth
 their records are on disk as read), so that after a restart the core holds what the running server held for
 them (their ids, an alert timer and an expiry timer per number), and never the whole queue at once.
 
-Draining: when a handset comes back, the messages waiting for it in memory and up to :data:`ALERT_READ_BACK`
-evicted ones are attempted together (best priority first, then oldest): at once when the store reads at once,
-else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few messages
-each) share one read instead of a query per number.  More evicted ones are read back and
+Draining: when a handset comes back with at most :data:`ALERT_READ_BACK` evicted messages, they and the
+ones waiting in memory are attempted together (best priority first, then oldest): at once when the store reads
+at once, else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few
+messages each) share one read instead of a query per number.  More evicted ones are read back and
 attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
 deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
-instead of a million receipts in memory.  Those are attempted in submit order (exactly within a batch, nearly
-across batches), after the ones attempted at once.
+instead of a million receipts in memory.  The handset gets its messages in submit order (exactly within a
+batch, nearly across batches: the evicted ids are in the order the messages joined the wait).  The members
+still in memory at the alert (they joined after the last commit, so they are the newest) are *held* with the
+drain (phase "held"): each is attempted with the drain batch that reads back a message of its number accepted
+after it, or with the last one of its number; so is a message a request brought back from a draining number
+(cancel_sm or replace_sm naming it, cancel_sm by destination), which the request may still cancel or replace.
+Priority messages (priority_flag > 0) in memory go at once, and the drain puts them first within each batch:
+priority first, then submit order, as for a number's messages read back together.
 
 A batch takes the oldest evicted messages of every draining number, each number a share proportional to what
 it has left (at least one), in turns: when the handsets of many numbers come back together, a batch is then
@@ -64,10 +72,24 @@ MIN_ALERT_DELAY = 1.0
 #: Simulation seconds before an expiry whose read back failed (the store raised) is tried again.
 EXPIRY_RETRY = 1.0
 
+_INF = float("inf")
+
 
 def _priority_order(track: Track) -> tuple[int, float]:
     msg = track.msg
     return -msg.priority_flag, msg.submit_time
+
+
+def _submit_order(track: Track) -> tuple[float, str]:
+    """Submit time, then message_id: the ids of one format are allocated in acceptance order and sort so
+    (fixed length), which orders messages accepted at the same instant (a fake or scaled clock, one read)."""
+    msg = track.msg
+    return msg.submit_time, msg.message_id
+
+
+def _held_order(track: Track) -> tuple[int, float, str]:
+    msg = track.msg
+    return -msg.priority_flag, msg.submit_time, msg.message_id
 
 
 class AbsentWaits:
@@ -160,8 +182,14 @@ class AbsentWaits:
             self.evictable.append((track, track.gen))
 
     def leave(self, track: Track) -> None:
-        """A waiting member leaves its wait (cancelled, replaced, expired); an emptied wait is dropped."""
+        """A waiting member leaves its wait (cancelled, replaced, expired); an emptied wait is dropped.  A member
+        held for its turn in a drain ("held") leaves the drain."""
         e164 = track.msg.destination_e164
+        if track.phase == "held":
+            wait = self.draining.get(e164)
+            if wait is not None:
+                wait.members.pop(track.msg.message_id, None)
+            return
         wait = self.absent.get(e164)
         if wait is None:
             return
@@ -217,21 +245,19 @@ class AbsentWaits:
             if wait is None or wait.members.get(msg.message_id) is not track:
                 continue
             del wait.members[msg.message_id]
-            wait.evicted.append(msg.message_id)
+            wait.evicted.append(msg.message_id, msg.expiry_time)
             index.evict(track, keep_record=self._keep_records)
             track.phase = "evicted"
             track.gen += 1
 
-    def _read_back(self, wait: NumberWait) -> list[Track]:
-        """Tracks for every evicted member of ``wait``, read back and registered again.  The ids leave the wait
-        only once the store has answered: a read that raises (a disk I/O error) leaves them there for the next
-        expiry, alert or request, instead of losing them until a restart."""
+    def _read_back(self, ids: list[str], take: Callable[[], list[str]]) -> list[Track]:
+        """Tracks for the evicted ``ids``, read back and registered again.  ``take`` takes those same ids out of
+        their wait, and is called only once the store has answered: a read that raises (a disk I/O error)
+        leaves them there for the next expiry, alert or request, instead of losing them until a restart."""
         assert self._load is not None
-        evicted = wait.evicted
-        ids = evicted.newest(len(evicted))
-        ids.reverse()  # oldest first, as take() gives them
         messages = self._load(ids)
-        evicted.take(len(ids))
+        taken = take()
+        assert taken == ids, "the ids taken out are the ones read back"
         return self._registered(ids, messages)
 
     def _registered(self, ids: list[str], messages: list[Message]) -> list[Track]:
@@ -242,8 +268,15 @@ class AbsentWaits:
 
     def _restore(self, wait: NumberWait) -> None:
         """Every evicted member of an absent ``wait`` back in memory, waiting (and evictable again)."""
+        evicted = wait.evicted
+        self._restore_ids(wait, evicted.oldest(len(evicted)), lambda: evicted.take(len(evicted)))
+
+    def _restore_ids(self, wait: NumberWait, ids: list[str], take: Callable[[], list[str]]) -> None:
+        """The evicted ``ids`` of an absent ``wait`` back in memory as members, waiting (and evictable again),
+        before the members already in memory; ``take`` takes them out of ``wait.evicted`` once they are read
+        (see :meth:`_read_back`)."""
         members: dict[str, Track] = {}
-        for track in self._read_back(wait):
+        for track in self._read_back(ids, take):
             track.phase = "absent"
             members[track.msg.message_id] = track
             self.evictable.append((track, track.gen))
@@ -251,11 +284,15 @@ class AbsentWaits:
         wait.members = members
 
     def recall_ids(self, message_ids: list[str], system_id: str | None = None) -> None:
-        """Bring back into memory the evicted messages among ``message_ids`` (with the rest of their number's
-        wait), so that a request can act on them; ids that are not evicted are ignored, and so are messages of
-        another ``system_id`` when one is given: a cancel_sm or replace_sm naming another account's message
-        (ids run in sequence, easy to guess) is refused anyway, and must not read a whole number's queue back
-        into memory on the way."""
+        """Bring back into memory the evicted messages among ``message_ids``, and only those, so that a request
+        (cancel_sm, replace_sm naming a message) can act on them: the rest of their number's queue stays on
+        disk.  Ids that are not evicted are ignored, and so are messages of another ``system_id`` when one is
+        given: a cancel_sm or replace_sm naming another account's message (ids run in sequence, easy to guess)
+        is refused anyway, and must not bring anything back on the way.
+
+        A message of an absent number becomes a member of its wait again (evicted again once durable if the
+        request leaves it waiting); one of a draining number is held for its turn in the drain (see
+        :meth:`_hold`), not attempted: the request may still cancel or replace it."""
         index = self.index
         if self._load is None or not index.evicted:
             return
@@ -273,7 +310,23 @@ class AbsentWaits:
             if system_id is not None and msg.system_id != system_id:
                 continue
             if not msg.is_final:
-                self._recall_wait(msg.destination_e164, message_id)
+                self._recall_one(msg)
+
+    def _recall_one(self, msg: Message) -> None:
+        """Take the evicted ``msg`` (its record just read, or kept by the store) out of its number's evicted
+        ids and back into memory; nothing when it is not evicted (an attempt or a drain read has it)."""
+        message_id = msg.message_id
+        e164 = msg.destination_e164
+        wait = self.absent.get(e164)
+        if wait is not None and wait.evicted.remove(message_id):
+            for track in self._registered([message_id], [msg]):
+                track.phase = "absent"
+                wait.members[message_id] = track
+                self.evictable.append((track, track.gen))
+            return
+        wait = self.draining.get(e164)
+        if wait is not None and wait.evicted.remove(message_id):
+            self._hold(wait, self._registered([message_id], [msg]))
 
     def peek(self, message_ids: list[str]) -> list[Message]:
         """Stored records among ``message_ids`` that are not in the index (evicted waiting messages, final
@@ -285,24 +338,27 @@ class AbsentWaits:
         return self._load(missing) if missing else []
 
     def recall_number(self, e164: str) -> None:
-        """Bring back into memory every evicted message waiting for ``e164``."""
+        """Bring back into memory every evicted message waiting for ``e164`` (a request about the whole number:
+        cancel_sm by destination, replace_if_present)."""
         if self.index.evicted:
-            self._recall_wait(e164, None)
+            self._recall_wait(e164)
 
     def recall_all(self) -> None:
         """Bring back into memory every evicted message (cancel_sm without a destination: rare and slow)."""
         if self.index.evicted:
             for e164 in [*self.absent, *self.draining]:
-                self._recall_wait(e164, None)
+                self._recall_wait(e164)
 
-    def _recall_wait(self, e164: str, message_id: str | None) -> None:
+    def _recall_wait(self, e164: str) -> None:
+        """Every evicted message of ``e164`` back in memory: members of its wait if the number is absent, held
+        for their turn in the drain (not attempted, so the request can still act on them) if it drains."""
         wait = self.absent.get(e164)
-        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
+        if wait is not None and wait.evicted:
             self._restore(wait)
-            return
         wait = self.draining.get(e164)
-        if wait is not None and wait.evicted and (message_id is None or message_id in wait.evicted):
-            self._flush(wait)
+        if wait is not None and wait.evicted:
+            evicted = wait.evicted
+            self._hold(wait, self._read_back(evicted.oldest(len(evicted)), lambda: evicted.take(len(evicted))))
 
     # -- alerts and draining ------------------------------------------------------------------------------
 
@@ -312,8 +368,9 @@ class AbsentWaits:
             self.alert(wait.e164)
 
     def alert(self, e164: str) -> None:
-        """The handset is reachable again: attempt every message waiting for it, best priority first (many
-        evicted ones are drained batch by batch, see the module docstring)."""
+        """The handset is reachable again: attempt every message waiting for it, best priority first, then in
+        submit order (many evicted ones are drained batch by batch, the ones in memory held for their turn
+        among them: see the module docstring)."""
         wait = self.absent.pop(e164, None)
         if wait is None:
             return
@@ -333,6 +390,10 @@ class AbsentWaits:
             return
         members.sort(key=_priority_order)
         if wait.evicted:
+            # Members joined after the evicted ones were durable: newer, they wait for their turn in the drain
+            # (priority ones go at once, as the drain puts them first in each batch).
+            self._hold(wait, [t for t in members if t.msg.priority_flag <= 0])
+            members = [t for t in members if t.msg.priority_flag > 0]
             self._start_draining(wait)
         else:
             self._drop(wait)
@@ -355,6 +416,8 @@ class AbsentWaits:
             self._drain_order.append(e164)
         else:  # came back again before the last drain ended: one drain for both
             running.evicted.extend(wait.evicted)
+            running.members.update(wait.members)
+            wait.members = {}
             self._drop(wait)
             self._arm_expiry(running, wait.expiry_at)
         self._schedule_pump(0.0)
@@ -385,6 +448,8 @@ class AbsentWaits:
         number in turn gives its oldest, a share of the batch proportional to what it has left (see the module
         docstring)."""
         ids: list[str] = []
+        waits: list[NumberWait] = []  # the numbers this batch reads for (each counts it in ``reading``)
+        released: list[Track] = []
         order = self._drain_order
         draining = self.draining
         while order and len(ids) < DRAIN_BATCH:
@@ -400,39 +465,93 @@ class AbsentWaits:
             if evicted:
                 share = -(-len(evicted) * DRAIN_BATCH // self._turn_total)  # (rounded up: at least one)
                 ids.extend(evicted.take(min(share, DRAIN_BATCH - len(ids))))
+                wait.reading += 1
+                waits.append(wait)
             if evicted:
                 order.append(e164)
             else:
                 del draining[e164]
                 self._drop(wait)
+                if wait.members and not wait.reading:  # nothing of it left to read: its held members go now
+                    released.extend(self._take_held(wait, None))
+        if released:
+            released.sort(key=_held_order)
+            self._attempt(released)
         if not ids:
             return
         self._reading += 1
         if self._load_later is None:
-            self._drained(ids, self._load(ids) if self._load is not None else [])
+            self._drained(ids, waits, self._load(ids) if self._load is not None else [])
         else:
-            self._load_later(ids, lambda messages: self._drained(ids, messages))
+            self._load_later(ids, lambda messages: self._drained(ids, waits, messages))
 
-    def _drained(self, ids: list[str], messages: list[Message]) -> None:
-        """A drain batch is read back: attempt its messages (best priority first, then oldest)."""
+    def _drained(self, ids: list[str], waits: list[NumberWait], messages: list[Message]) -> None:
+        """A drain batch is read back: attempt its messages, with the held members of its numbers whose turn
+        came (see :meth:`_hold`), best priority first, then oldest."""
         self._reading -= 1
         tracks = self._registered(ids, messages)
-        tracks.sort(key=_priority_order)
+        newest: dict[str, tuple[float, str]] | None = None
+        held = False
+        for wait in waits:
+            wait.reading -= 1
+            if not wait.members:
+                continue
+            if not wait.evicted and not wait.reading:  # the last of its number read back: every held one
+                taken = self._take_held(wait, None)
+            else:
+                if newest is None:  # the latest message read back per number (rarely needed: computed once)
+                    newest = {}
+                    for track in tracks:
+                        order = _submit_order(track)
+                        e164 = track.msg.destination_e164
+                        if e164 not in newest or order > newest[e164]:
+                            newest[e164] = order
+                cutoff = newest.get(wait.e164)
+                taken = self._take_held(wait, cutoff) if cutoff is not None else []
+            if taken:
+                tracks.extend(taken)
+                held = True
+        tracks.sort(key=_held_order if held else _priority_order)
         self._attempt(tracks)
         if self._drain_order:
             self._schedule_pump(0.0)
 
-    def _flush(self, wait: NumberWait) -> None:
-        """Attempt every message still to be drained for ``wait`` now (a request or an expiry needs them)."""
-        tracks = self._read_back(wait)
-        tracks.sort(key=_priority_order)
-        self._attempt(tracks)
+    def _hold(self, wait: NumberWait, tracks: list[Track]) -> None:
+        """Messages of the draining ``wait`` brought back into memory (by a request, or still in memory when the
+        handset came back) wait for their turn in the drain, so that the handset gets its messages in submit
+        order: a held member is attempted with the drain batch that reads back a message of its number
+        accepted after it (in that batch's order, by submit time and message_id), or once everything of its
+        number is read back.  Until then a request can
+        still cancel or replace it, and it expires at its validity end."""
+        members = wait.members
+        for track in tracks:
+            track.phase = "held"
+            track.gen += 1
+            members[track.msg.message_id] = track
+
+    def _take_held(self, wait: NumberWait, cutoff: tuple[float, str] | None) -> list[Track]:
+        """The held members of ``wait`` accepted before the message ``cutoff`` names (its submit time in
+        simulation seconds and its message_id, see :func:`_submit_order`; None: every one), taken out of it;
+        members that left meanwhile (cancelled, replaced, expired) are forgotten."""
+        taken: list[Track] = []
+        kept: dict[str, Track] = {}
+        for message_id, track in wait.members.items():
+            if track.phase != "held":
+                continue
+            if cutoff is None or _submit_order(track) < cutoff:
+                taken.append(track)
+            else:
+                kept[message_id] = track
+        wait.members = kept
+        return taken
 
     # -- expiry -------------------------------------------------------------------------------------------
 
     def _on_expiry(self, wait: NumberWait) -> None:
-        """The earliest validity end among the messages of ``wait`` is reached: expire those due.  When that
-        fails (reading the evicted ones back raised: they are still in the wait), it is tried again
+        """The earliest validity end among the messages of ``wait`` is reached: expire those due.  Of the
+        evicted ones, only those due are read back (their validity ends are kept beside their ids); the rest
+        stay on disk, and the timer is armed again for the earliest validity end left.  When reading them
+        back fails (the store raised: they are still in the wait), the expiry is tried again
         :data:`EXPIRY_RETRY` later, and the error goes on to the scheduler, which logs it."""
         wait.expiry_timer = None
         try:
@@ -443,17 +562,33 @@ class AbsentWaits:
 
     def _expire_due(self, wait: NumberWait) -> None:
         e164 = wait.e164
-        if self.draining.get(e164) is wait:
-            self._flush(wait)  # the handset is back: attempting them expires those due
+        now = self.clock.now()
+        evicted = wait.evicted
+        if self.draining.get(e164) is wait:  # the handset is back, and these wait for their turn in the drain
+            ids = evicted.due(now)
+            due = self._read_back(ids, lambda: evicted.take_due(now)) if ids else []
+            due.extend(t for t in wait.members.values() if t.phase == "held" and t.msg.expiry_time <= now)
+            due.sort(key=lambda t: t.msg.expiry_time)
+            self._expire(due)  # (held ones leave the drain)
+            if self.draining.get(e164) is wait:
+                self._arm_expiry_left(wait, min(
+                    (t.msg.expiry_time for t in wait.members.values() if t.phase == "held"), default=_INF))
             return
         if self.absent.get(e164) is not wait:
             return
-        if wait.evicted:
-            self._restore(wait)
-        now = self.clock.now()
+        ids = evicted.due(now)
+        if ids:
+            self._restore_ids(wait, ids, lambda: evicted.take_due(now))
         due = [t for t in wait.members.values() if t.msg.expiry_time <= now]
         due.sort(key=lambda t: t.msg.expiry_time)
-        later = [t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now]
+        later = min((t.msg.expiry_time for t in wait.members.values() if t.msg.expiry_time > now), default=_INF)
         self._expire(due)  # they leave the wait (the others may be evicted again after); the last drops it
-        if later and self.absent.get(e164) is wait:
-            self._arm_expiry(wait, min(later))
+        if self.absent.get(e164) is wait:
+            self._arm_expiry_left(wait, later)
+
+    def _arm_expiry_left(self, wait: NumberWait, members_earliest: float) -> None:
+        """Arm the expiry timer of ``wait`` for the earliest validity end left: ``members_earliest`` (those in
+        memory) or that of an evicted message; none when nothing is left."""
+        when = min(members_earliest, wait.evicted.earliest())
+        if when < _INF:
+            self._arm_expiry(wait, when)

@@ -136,8 +136,8 @@ def test_a_negative_number_written_like_an_id_is_kept_as_a_string() -> None:
 
     assert IdPacker(MessageIdFormat()).pack("-000000000000001") is None  # found by the property below
     kept = EvictedIds(IdPacker(MessageIdFormat()))
-    kept.append("-000000000000001")
-    kept.append(format_message_id(7, MessageIdFormat()))
+    kept.append("-000000000000001", 10.0)
+    kept.append(format_message_id(7, MessageIdFormat()), 20.0)
     assert kept.take(2) == ["-000000000000001", format_message_id(7, MessageIdFormat())]
 
 
@@ -152,7 +152,7 @@ def test_evicted_ids_keep_every_id_in_order_whatever_its_form(ids: list[str], cu
 
     kept = EvictedIds(IdPacker(MessageIdFormat()))
     for message_id in ids:
-        kept.append(message_id)
+        kept.append(message_id, 0.0)
     assert len(kept) == len(ids)
     assert all(message_id in kept for message_id in ids)
     assert "not an id" not in kept
@@ -162,6 +162,65 @@ def test_evicted_ids_keep_every_id_in_order_whatever_its_form(ids: list[str], cu
     other = EvictedIds(None)
     other.extend(kept)
     assert not kept and other.take(len(other)) == ids[cut:]
+
+
+_ID_OR_STRING = st.one_of(
+    st.integers(min_value=0, max_value=300).map(lambda n: format_message_id(n, MessageIdFormat())),
+    st.sampled_from(["M-1", "M-2", "x", "-000000000000001"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(st.one_of(
+    st.tuples(st.just("append"), _ID_OR_STRING, st.sampled_from([1.0, 2.0, 3.0, 5.0, float("inf")])),
+    st.tuples(st.just("take"), st.integers(min_value=0, max_value=6)),
+    st.tuples(st.just("due"), st.sampled_from([0.0, 1.0, 2.5, 5.0])),
+    st.tuples(st.just("remove"), _ID_OR_STRING),
+    st.tuples(st.just("move"), st.booleans()),
+), max_size=60))
+def test_evicted_ids_keep_each_validity_end_beside_its_id_through_every_change(ops: list[tuple]) -> None:
+    """EvictedIds against a plain list of (id, validity end), with runs of 3 ids so that appends, takes,
+    expiries and removals cross run boundaries.  An id may come back after it left (read back, evicted again)."""
+    from smsc.core import tracks
+    from smsc.core.ids import IdPacker
+
+    packer = IdPacker(MessageIdFormat())
+    saved = tracks.EVICTED_RUN
+    tracks.EVICTED_RUN = 3
+    try:
+        kept = tracks.EvictedIds(packer)
+        model: list[tuple[str, float]] = []
+        for op in ops:
+            if op[0] == "append":
+                if any(m == op[1] for m, _ in model):
+                    continue  # an id waits once at a time
+                kept.append(op[1], op[2])
+                model.append((op[1], op[2]))
+            elif op[0] == "take":
+                assert kept.oldest(op[1]) == [m for m, _ in model[:op[1]]]  # (a look, then the same taken)
+                assert kept.take(op[1]) == [m for m, _ in model[:op[1]]]
+                del model[:op[1]]
+            elif op[0] == "due":
+                assert kept.due(op[1]) == [m for m, e in model if e <= op[1]]
+                assert kept.take_due(op[1]) == [m for m, e in model if e <= op[1]]
+                model = [(m, e) for m, e in model if e > op[1]]
+            elif op[0] == "remove":
+                present = any(m == op[1] for m, _ in model)
+                assert kept.remove(op[1]) is present
+                model = [(m, e) for m, e in model if m != op[1]]
+            else:  # another wait's ids join this one (a handset back again while its drain runs)
+                other = tracks.EvictedIds(packer if op[1] else None)
+                other.extend(kept)
+                assert not kept and kept.earliest() == float("inf")
+                kept = tracks.EvictedIds(packer)
+                kept.extend(other)
+            assert len(kept) == len(model)
+            assert kept.earliest() == min((e for _, e in model), default=float("inf"))
+            assert kept.newest(2) == [m for m, _ in reversed(model)][:2]
+            assert all(m in kept for m, _ in model)
+        assert kept.take(len(kept)) == [m for m, _ in model]
+    finally:
+        tracks.EVICTED_RUN = saved
 
 
 # -- scheduler: batched entries ------------------------------------------------------------------------------

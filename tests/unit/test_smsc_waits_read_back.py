@@ -1,0 +1,356 @@
+"""What the core reads back from a real SQLite file for messages evicted while they wait for an absent handset:
+an expiry reads back the messages that are due, not their number's whole queue (while the number waits, while
+it drains, and after a restart), whatever the others' validity ends; a cancel_sm or replace_sm naming one
+message reads back that message, and a draining number keeps its order for the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        INF,
+        START,
+        Harness,
+        MessageState,
+        Ticks,
+        carrier,
+        make_config,
+        rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        INF,
+        START,
+        Harness,
+        MessageState,
+        Ticks,
+        carrier,
+        make_config,
+        rule,
+    )
+
+from smsc.core import waits
+from smsc.core.clock import FakeClock
+from smsc.core.message import Message
+from smsc.core.store.sqlite import SqliteStore
+from smsc.smpp.constants import CommandStatus as S
+
+OFF = "447700900300"
+OFF_2 = "447700900301"
+CONFIG = make_config(carrier(rules=(rule(OFF, offline=INF), rule(OFF_2, offline=INF))), max_waiting=10_000)
+
+
+class Reads:
+    """The real SQLite store, with every message_id the core asks it to read back recorded (``load_messages``
+    and ``load_messages_later``), in the order asked."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.ids: list[str] = []
+        load: Callable[[list[str]], list[Message]] = store.load_messages
+        load_later: Callable[[list[str], Callable[[list[Message]], None]], None] = store.load_messages_later
+
+        def counted_load(message_ids: list[str]) -> list[Message]:
+            self.ids.extend(message_ids)
+            return load(message_ids)
+
+        def counted_load_later(message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
+            self.ids.extend(message_ids)
+            load_later(message_ids, callback)
+
+        store.load_messages = counted_load  # type: ignore[method-assign]
+        store.load_messages_later = counted_load_later  # type: ignore[method-assign]
+
+    def take(self) -> list[str]:
+        """The ids read back since the last call."""
+        ids, self.ids = self.ids, []
+        return ids
+
+
+def sqlite_harness(path: Path, at: float = START, **options: Any) -> tuple[Harness, Reads]:
+    store = SqliteStore(path)
+    reads = Reads(store)  # before the core is built: it keeps the store's bound methods
+    return Harness(CONFIG, store=store, clock=FakeClock(at), **options), reads
+
+
+def validity(seconds: int) -> str:
+    """A relative validity_period (SMPP 3.4 section 7.1.1) of ``seconds`` (under an hour)."""
+    return f"00000000{seconds // 60:02d}{seconds % 60:02d}000R"
+
+
+def test_one_message_expiring_among_many_evicted_reads_back_only_itself(tmp_path: Path) -> None:
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    long = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]  # default validity: 2 days
+    short = h.submit_ok(OFF, "short", registered_delivery=1, validity_period=validity(120))
+    more = [h.submit_ok(OFF, f"n{i}", registered_delivery=1) for i in range(10)]
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 41 and not h.smsc.index.tracks
+    reads.take()
+    h.advance(61.0)
+    assert reads.take() == [short]
+    assert h.smsc.index.evicted == 40 and h.smsc.waiting_count() == 40
+    assert [(r.message_id, r.stat) for _, r in h.receipts()] == [(short, "EXPIRED")]
+    assert h.state(short) == MessageState.EXPIRED
+    wait = h.smsc.machine.absent[OFF]
+    assert wait.expiry_at == START + 172_800.0  # armed again for the earliest validity end left
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert [r.message_id for _, r in h.receipts()] == long + more
+    h.store.close()
+
+
+def test_messages_expiring_one_by_one_are_each_read_back_alone_at_their_own_validity_end(tmp_path: Path) -> None:
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ends = [300, 200, 400, 250]  # not in submit order
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period=validity(s)) for i, s in enumerate(ends)]
+    keep = h.submit_ok(OFF, "kept", registered_delivery=1)
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 5
+    reads.take()
+    for end, message_id in sorted(zip(ends, ids)):
+        h.advance(START + end - 0.5 - h.clock.now())  # just before the validity end: nothing yet
+        assert reads.take() == []
+        h.advance(0.5)
+        assert reads.take() == [message_id]
+        assert [r.message_id for _, r in h.receipts()] == [message_id]
+    assert h.smsc.index.evicted == 1 and h.smsc.waiting_count() == 1
+    assert h.state(keep) == MessageState.ENROUTE
+    h.store.close()
+
+
+def test_an_expiry_while_the_number_drains_reads_back_only_what_is_due(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)  # the drain pauses until the ESME takes its receipts
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(20)]
+    short = h.submit_ok(OFF, "short", registered_delivery=1, validity_period=validity(120))
+    ids += [h.submit_ok(OFF, f"n{i}", registered_delivery=1) for i in range(10)]
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 31
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(30.0)
+    assert OFF in h.smsc.machine.waits.draining  # paused: receipts wait for the ESME
+    drained = reads.take()
+    assert short not in drained
+    h.advance(31.0)
+    assert reads.take() == [short]
+    assert h.state(short) == MessageState.EXPIRED
+    receipts: list[Any] = []
+    for _ in range(100):  # bounded: the ESME takes receipts, the drain goes on
+        receipts.extend(r for _, r in h.receipts())
+        h.advance(1.0)
+        if len(receipts) == 31:
+            break
+    assert sorted(r.message_id for r in receipts) == sorted([*ids, short])
+    assert [r.message_id for r in receipts if r.stat == "DELIVRD"] == ids
+    assert h.smsc.waiting_count() == 0 and h.smsc.index.evicted == 0
+    h.store.close()
+
+
+def test_after_a_restart_an_expiry_reads_back_only_the_messages_due(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    first, _ = sqlite_harness(path)
+    long = [first.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(40)]
+    short = [first.submit_ok(OFF, f"s{i}", registered_delivery=1, validity_period=validity(600)) for i in range(3)]
+    first.advance(5.0)
+    first.smsc.stop()
+    first.store.close()
+
+    h, reads = sqlite_harness(path, START + 60.0, resume_batch=16)
+    assert h.smsc.index.evicted == 43 and not h.smsc.index.tracks  # resumed and evicted at once
+    assert reads.take() == []
+    h.advance(539.0)
+    assert reads.take() == []
+    h.advance(2.0)
+    assert reads.take() == short
+    assert sorted(r.message_id for _, r in h.receipts()) == sorted(short)
+    assert h.smsc.index.evicted == 40
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert [r.message_id for _, r in h.receipts()] == long
+    h.store.close()
+
+
+def delivered(receipts: list[Any]) -> list[str]:
+    return [r.message_id for r in receipts if r.stat == "DELIVRD"]
+
+
+def take_all(h: Harness, expected: int) -> list[Any]:
+    """Receipts as an ESME takes them while the drain goes on (bounded: at most 100 simulated seconds)."""
+    receipts: list[Any] = []
+    for _ in range(100):
+        receipts.extend(r for _, r in h.receipts())
+        if len(receipts) >= expected:
+            break
+        h.advance(1.0)
+    return receipts
+
+
+def test_cancel_or_replace_of_one_evicted_message_reads_back_only_that_message(tmp_path: Path) -> None:
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    assert h.smsc.index.evicted == 30
+    reads.take()
+    assert h.cancel(ids[5]) == S.ESME_ROK
+    assert reads.take() == [ids[5]]
+    assert h.smsc.index.evicted == 29
+    assert h.replace(ids[7], "new text") == S.ESME_ROK
+    assert reads.take() == [ids[7]]
+    assert h.cancel(ids[9], destination=OFF_2) == S.ESME_RCANCELFAIL  # read back, not cancelled: waits again
+    assert reads.take() == [ids[9]]
+    h.submit_ok(OFF_2, "another")  # the next commit: what was read back and still waits leaves memory again
+    h.advance(5.0)
+    assert h.smsc.index.evicted == 29 + 1 and not h.smsc.index.tracks
+    assert h.state(ids[5]) == MessageState.DELETED
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    kept = [i for i in ids if i not in (ids[5], ids[7])]
+    assert sorted(delivered([r for _, r in h.receipts()])) == sorted([*kept, ids[7]])
+    assert h.smsc.message(ids[7]).short_message == b"new text"
+    h.store.close()
+
+
+def test_cancel_or_replace_of_one_message_of_a_draining_number_reads_back_only_that_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)  # the drain pauses until the ESME takes its receipts
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert OFF in h.smsc.machine.waits.draining
+    reads.take()
+    assert h.cancel(ids[25]) == S.ESME_ROK  # not attempted on the way: still cancellable
+    assert reads.take() == [ids[25]]
+    assert h.state(ids[25]) == MessageState.DELETED
+    assert h.replace(ids[20], "new text") == S.ESME_ROK
+    assert reads.take() == [ids[20]]
+    assert h.cancel(ids[15], destination=OFF_2) == S.ESME_RCANCELFAIL  # read back, left for its turn
+    assert reads.take() == [ids[15]]
+    receipts = take_all(h, 29)
+    assert sorted(delivered(receipts)) == sorted(i for i in ids if i != ids[25])
+    assert [i for i in delivered(receipts) if i != ids[20]] == [i for i in ids if i not in (ids[20], ids[25])]
+    assert h.smsc.message(ids[20]).short_message == b"new text"
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    h.store.close()
+
+
+def test_cancel_by_destination_while_the_number_drains_cancels_every_message_not_yet_attempted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)
+    h, _ = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(30)]
+    h.advance(5.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert OFF in h.smsc.machine.waits.draining
+    attempted = [i for i in ids if h.smsc.message(i).state == MessageState.DELIVERED]
+    assert 0 < len(attempted) < 30
+    assert h.cancel(destination=OFF) == S.ESME_ROK  # read back and held, not attempted all at once
+    left = ids[len(attempted):]
+    assert [h.state(i) for i in left] == [MessageState.DELETED] * len(left)
+    assert delivered(take_all(h, len(attempted))) == attempted
+    h.advance(5.0)
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    h.store.close()
+
+
+def test_a_handset_gets_its_queue_in_submit_order_when_the_newest_were_never_evicted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a tester: the messages still in memory when the handset came back (joined after the last
+    commit) were attempted at once, before the older evicted ones drained after: [19, 0, 1, ...]."""
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 4)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 3)
+    ticks = Ticks()  # the store hands commits back a loop tick later, as the server's writer does
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i in range(20):  # one at a time: each submit's commit evicts the one that joined before it
+        h.smsc.submit(h.submission(OFF, f"m{i}", registered_delivery=1), replies.append)
+        ticks.run()
+        h.advance(1.0)
+        ticks.run()
+    ids = [r.message_id for r in replies]
+    wait = h.smsc.machine.absent[OFF]
+    assert list(wait.members) == [ids[-1]] and len(wait.evicted) == 19
+    h.smsc.set_handset_online(OFF, True)
+    receipts: list[Any] = []
+    for _ in range(60):
+        ticks.run()
+        receipts.extend(r for _, r in h.receipts())
+        ticks.run()
+        if len(receipts) == 20:
+            break
+        h.advance(1.0)
+    assert delivered(receipts) == ids
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    store.close()
+
+
+def test_a_priority_message_in_memory_still_goes_before_the_drain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 4)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 3)
+    ticks = Ticks()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ticks.run()
+    replies: list[Any] = []
+    for i in range(10):
+        h.smsc.submit(h.submission(OFF, f"m{i}", registered_delivery=1), replies.append)
+        ticks.run()
+        h.advance(1.0)
+        ticks.run()
+    h.smsc.submit(h.submission(OFF, "urgent", registered_delivery=1, priority_flag=1), replies.append)
+    ticks.run()  # on disk: attempted (a priority message tries even when the handset is known absent)
+    h.advance(1.0)  # found absent: joins the wait; the commit that would evict it has not come back
+    wait = h.smsc.machine.absent[OFF]
+    urgent = replies[-1].message_id
+    assert urgent in wait.members and len(wait.evicted) >= 4
+    h.smsc.set_handset_online(OFF, True)
+    receipts: list[Any] = []
+    for _ in range(60):
+        ticks.run()
+        receipts.extend(r for _, r in h.receipts())
+        ticks.run()
+        if len(receipts) == 11:
+            break
+        h.advance(1.0)
+    assert delivered(receipts) == [urgent, *(r.message_id for r in replies[:10])]
+    store.close()
+
+
+def test_a_message_held_for_its_turn_in_a_drain_expires_at_its_validity_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 3)  # the drain pauses until the ESME takes its receipts
+    h, reads = sqlite_harness(tmp_path / "s.sqlite")
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(20)]
+    short = h.submit_ok(OFF, "short", registered_delivery=1, validity_period=validity(120))
+    h.advance(60.0)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert h.cancel(short, destination=OFF_2) == S.ESME_RCANCELFAIL  # read back: held for its turn
+    assert h.smsc.index.tracks[short].phase == "held"
+    reads.take()
+    h.advance(60.0)
+    assert h.state(short) == MessageState.EXPIRED
+    assert reads.take() == []  # it was in memory: the expiry read nothing back
+    receipts = take_all(h, 21)
+    assert [r.message_id for r in receipts if r.stat == "EXPIRED"] == [short]
+    assert delivered(receipts) == ids
+    assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
+    h.store.close()
