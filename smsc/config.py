@@ -1340,7 +1340,40 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
     )
 
 
-def _parse_topology(ctx: _Ctx, raw: Any, accounts: tuple[Account, ...]) -> Topology:
+def _show_id_format(fmt: MessageIdFormat) -> str:
+    return f"{{format: {fmt.format}, length: {fmt.length}}}"
+
+
+def _check_id_formats(
+    ctx: _Ctx, server_ids: MessageIdFormat, carriers: list[CarrierConfig], carrier_paths: list[str],
+) -> None:
+    """Refuse message_id formats that can write one id for two numbers: a decimal and a hex format of the same
+    length (the decimal "0000000000000016" is also hex 0x16).  The SMSC hands numbers from one counter to every
+    format, so such ids would name two messages at once, and the second would overwrite the first in the store
+    (SMPP 3.4 section 5.2.23: a message_id identifies one message).  Different lengths never collide, and
+    neither do hex formats that differ only in case (one text, one number).  Each carrier is compared with
+    the server's format and with the carriers before it."""
+    seen: list[tuple[str, MessageIdFormat]] = [("server.message_id", server_ids)]
+    for carrier, path in zip(carriers, carrier_paths):
+        fmt = carrier.receipt.message_id_format
+        if fmt is None:
+            continue
+        where = _join(_join(path, "receipt"), "message_id")
+        for other_where, other in seen:
+            if other.length == fmt.length and other.format != fmt.format:
+                ctx.errors.append(
+                    f"{ctx.source}: {where}: expected a message_id format that cannot write the id of another "
+                    f"message: {other_where} is {_show_id_format(other)}, and decimal and hex ids of the same "
+                    f"length overlap ('{'0' * (fmt.length - 2)}16' is both 16 and 0x16); use format "
+                    f"{other.format}, or a length other than {fmt.length}, got {_show_id_format(fmt)}"
+                )
+                break
+        seen.append((where, fmt))
+
+
+def _parse_topology(
+    ctx: _Ctx, raw: Any, accounts: tuple[Account, ...], server_ids: MessageIdFormat = MessageIdFormat(),
+) -> Topology:
     m = _Map(ctx, "topology", raw, ("country_code", "national_prefix", "no_route", "carriers", "routes",
                                     "mo_routes"))
     d = Topology()
@@ -1373,6 +1406,7 @@ def _parse_topology(ctx: _Ctx, raw: Any, accounts: tuple[Account, ...]) -> Topol
         carriers = list(d.carriers)
         carrier_paths = ["topology.carriers"]
 
+    _check_id_formats(ctx, server_ids, carriers, carrier_paths)
     names: dict[str, str] = {}
     for carrier, p in zip(carriers, carrier_paths):
         if carrier.name and carrier.name in names:
@@ -1513,14 +1547,15 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
     ctx = _Ctx(source, base_dir)
     top = _Map(ctx, "", data, _TOP_KEYS, what="a mapping")
     accounts = _parse_accounts(ctx, top.raw("accounts")) if top.ok else ()
+    server = _parse_server(ctx, top.raw("server"))
     config = Config(
         source=source,
-        server=_parse_server(ctx, top.raw("server")),
+        server=server,
         accounts=accounts,
         store=_parse_store(ctx, top.raw("store")),
         simulation=_parse_simulation(ctx, top.raw("simulation")),
         http=_parse_http(ctx, top.raw("http")),
-        topology=_parse_topology(ctx, top.raw("topology"), accounts),
+        topology=_parse_topology(ctx, top.raw("topology"), accounts, server.message_id),
     )
     if ctx.errors:
         raise ConfigError(ctx.errors)

@@ -5,11 +5,21 @@ so ESMEs can match them (the most common complaint about other simulators).  Ids
 the store persists (``StoredState.next_message_number``), so they never repeat across restarts; the text
 form is fixed length and zero-padded, hex or decimal, lower or upper case, as the carrier's receipt style
 (``config.MessageIdFormat``) says.  SMPP 3.4 section 5.2.23 allows up to 64 characters.
+
+A short format wraps around: number ``n`` is written ``n % modulus`` (10**length or 16**length), so once the
+counter passes the modulus, ids repeat.  An id must never name two messages that are not final (receipts,
+query_sm, cancel_sm and replace_sm find a message by it, SMPP 3.4 sections 5.2.23 and 5.3.2.12), so after a
+wrap each new id is checked and the numbers whose id is still live are skipped (:meth:`MessageIdGenerator.take`).
+Before the wrap no check is needed: the counter only grows, so every number so far wrote a different id.  The
+id of a *final* message may be given again after a wrap (as real SMSCs recycle theirs): the new message then
+replaces the old final record in the store and the index.  Different formats cannot write the same id for
+different numbers: ids of different lengths differ, and the configuration refuses decimal and hex formats of
+the same length (``smsc.config``), the only ones whose texts overlap.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class IdFormat(Protocol):
@@ -49,20 +59,69 @@ def _compile(fmt: IdFormat) -> tuple[int, str]:
     return 10**length, f"%0{length}d"
 
 
+#: The most candidate ids asked about at once after a wrap (one store read each time at most).
+_CHUNK_MAX = 1024
+
+
+def _nothing_in_use(message_ids: list[str]) -> set[str]:
+    return set()
+
+
+def _no_bound() -> int:
+    return 1 << 62
+
+
+def first_free(
+    number: int, modulus: int, spec: str, bound: int, in_use: Callable[[list[str]], set[str]],
+) -> int | None:
+    """The first number from ``number`` on whose id (``spec % (n % modulus)``) ``in_use`` does not report, among
+    the next ``bound`` numbers (at most ``modulus`` of them: beyond, the ids repeat), or None when all are in use.
+
+    Candidates are asked about in growing chunks (1, 2, 4 ... :data:`_CHUNK_MAX`): the first one is nearly
+    always free, and a long run of live ids costs a few reads of the store, not one per id.
+    """
+    bound = min(bound, modulus)
+    tried = 0
+    chunk = 1
+    while tried < bound:
+        k = min(chunk, bound - tried)
+        start = number + tried
+        texts = [spec % (n % modulus) for n in range(start, start + k)]
+        used = in_use(texts)
+        for i, text in enumerate(texts):
+            if text not in used:
+                return start + i
+        tried += k
+        chunk = min(chunk * 2, _CHUNK_MAX)
+    return None
+
+
 class MessageIdGenerator:
     """Hands out message numbers from ``next_number`` upwards and formats them.
 
     ``next_number`` is one past the highest number ever handed out; the SMSC saves it with every store
     commit so that a restarted SMSC continues after it.  Each id format is compiled once (a modulus and a
-    printf-style template), so a new id costs one ``%`` operation.
+    printf-style template), so a new id costs one ``%`` operation and, before the format wraps, one comparison.
+
+    After a wrap (``next_number >= modulus``), :meth:`take` skips the numbers whose id ``in_use`` reports (the
+    SMSC answers which ids name a message that is not final), trying at most ``live_bound()`` numbers: no more
+    ids than messages not final can be live, so that many plus one always holds a free one unless the whole
+    id space is live.
     """
 
-    __slots__ = ("next_number", "default_format", "_default", "_compiled")
+    __slots__ = ("next_number", "default_format", "in_use", "live_bound", "_default", "_compiled")
 
-    def __init__(self, default_format: IdFormat, next_number: int = 1) -> None:
+    def __init__(
+        self, default_format: IdFormat, next_number: int = 1, *,
+        in_use: Callable[[list[str]], set[str]] = _nothing_in_use, live_bound: Callable[[], int] = _no_bound,
+    ) -> None:
         self._default = _compile(default_format)  # validate early
         self.default_format = default_format
         self.next_number = next_number
+        #: The ids among those given that name a message that is not final (asked only after a wrap).
+        self.in_use = in_use
+        #: How many numbers to try after a wrap before giving up (the count of messages not final, plus one).
+        self.live_bound = live_bound
         #: id(format) -> (format, modulus, template); formats live in the config for the whole run.
         self._compiled: dict[int, tuple[IdFormat, int, str]] = {}
 
@@ -81,23 +140,34 @@ class MessageIdGenerator:
             self._compiled[id(fmt)] = entry
         return entry[1], entry[2]
 
-    def next_id(self, fmt: IdFormat | None = None) -> str:
-        """A new message_id in ``fmt`` (the server's default format when None).
+    def next_id(self, fmt: IdFormat | None = None) -> str | None:
+        """A new message_id in ``fmt`` (the server's default format when None) that is not live, or None when
+        every id of the format is (see :meth:`take`).
 
         Raises:
             ValueError: ``fmt`` is not a valid format (see :func:`format_message_id`).
         """
+        modulus, spec = self.compiled(fmt)
+        return self.take(modulus, spec)
+
+    def take(self, modulus: int, spec: str) -> str | None:
+        """A new message_id written with ``(modulus, spec)`` (from :meth:`compiled`): the next number's, or
+        after a wrap the next one whose id is not live (:meth:`take_wrapped`); None when every id is live."""
         number = self.next_number
-        self.next_number = number + 1
-        if fmt is None or fmt is self.default_format:
-            modulus, spec = self._default
-        else:
-            entry = self._compiled.get(id(fmt))
-            if entry is None or entry[0] is not fmt:
-                entry = (fmt, *_compile(fmt))
-                self._compiled[id(fmt)] = entry
-            _, modulus, spec = entry
-        return spec % (number % modulus)
+        if number < modulus:
+            self.next_number = number + 1
+            return spec % number
+        return self.take_wrapped(number, modulus, spec)
+
+    def take_wrapped(self, number: int, modulus: int, spec: str) -> str | None:
+        """:meth:`take` once ``number`` (``next_number``) has reached ``modulus``: the id of the first number
+        from it on that is not live, the counter moved past that number; None (the counter unchanged) when
+        ``live_bound()`` numbers in a row have live ids: the id space is full."""
+        free = first_free(number, modulus, spec, self.live_bound(), self.in_use)
+        if free is None:
+            return None
+        self.next_number = free + 1
+        return spec % (free % modulus)
 
 
 class IdPacker:

@@ -151,7 +151,8 @@ class Smsc:
         self.scheduler = Scheduler()
         self.stats = SmscStats()
         self.gateway: DeliveryGateway | None = None
-        self._ids = MessageIdGenerator(config.server.message_id)
+        self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
+                                       live_bound=self._live_bound)
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
@@ -381,8 +382,16 @@ class Smsc:
         e164, carrier, destination, carrier_name, modulus, spec = routed
         ids = self._ids
         number = ids.next_number
-        ids.next_number = number + 1
-        message_id = spec % (number % modulus)
+        if number < modulus:  # the format has not wrapped: no message has this id (MessageIdGenerator.take)
+            ids.next_number = number + 1
+            message_id = spec % number
+        else:
+            wrapped = self._wrapped_id(number, modulus, spec)
+            if wrapped is None:  # every id names a message not yet final
+                self.stats.submit_errors += 1
+                reply(SubmitResult(status=CommandStatus.ESME_RMSGQFUL))
+                return
+            message_id = wrapped
         system_id = submission.system_id
         source = submission.source
         interned = self._last_source
@@ -485,7 +494,12 @@ class Smsc:
             self.stats.submit_errors += 1
             unsuccess.append((Address(addr=name), CommandStatus.ESME_RINVDLNAME))
         if not multi_id:
-            multi_id = self._ids.next_id()
+            new_id = self._new_id(None)
+            if new_id is None:  # every id names a message not yet final (nothing was accepted either)
+                self.stats.submit_errors += 1
+                reply(MultiSubmitResult(status=CommandStatus.ESME_RMSGQFUL))
+                return
+            multi_id = new_id
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
         self._commit(lambda: self._accepted(tracks, reply, result, delay))
 
@@ -541,11 +555,17 @@ class Smsc:
             raise Reject(CommandStatus.ESME_RMSGQFUL)
         fmt = carrier.receipt.message_id_format if carrier is not None else None
         if multi is None:
-            message_id, multi_id, submitted = self._ids.next_id(fmt), "", 1
+            new_id = self._new_id(fmt)
+            if new_id is None:  # every id names a message not yet final
+                raise Reject(CommandStatus.ESME_RMSGQFUL)
+            message_id, multi_id, submitted = new_id, "", 1
         else:
             multi_id, index, submitted = multi
             if not multi_id:
-                multi_id = self._ids.next_id(fmt)
+                new_id = self._new_id(fmt)
+                if new_id is None:
+                    raise Reject(CommandStatus.ESME_RMSGQFUL)
+                multi_id = new_id
             message_id = f"{multi_id}-{index}"
         source = submission.source
         source_key = (source.ton, source.npi, source.addr)
@@ -579,6 +599,67 @@ class Smsc:
         self.stats.submitted += 1
         self.store.save_message(msg)
         return track, delay
+
+    def _new_id(self, fmt: Any) -> str | None:
+        """A new message_id in ``fmt`` (None: the server's) that names no message not yet final, or None when
+        every id of the format does (the caller refuses the submit with ESME_RMSGQFUL)."""
+        ids = self._ids
+        modulus, spec = ids.compiled(fmt)
+        number = ids.next_number
+        if number < modulus:
+            ids.next_number = number + 1
+            return spec % number
+        return self._wrapped_id(number, modulus, spec)
+
+    def _wrapped_id(self, number: int, modulus: int, spec: str) -> str | None:
+        """The id for ``number`` or a later one once the format has wrapped: ids of messages not yet final are
+        skipped (:meth:`MessageIdGenerator.take_wrapped`).  An id given again is that of final messages only:
+        a submit_multi that used it as its id no longer names its old destinations (the new message replaces
+        the old final record in the store and in the index)."""
+        message_id = self._ids.take_wrapped(number, modulus, spec)
+        if message_id is not None:
+            self.index.groups.pop(message_id, None)
+        return message_id
+
+    def _live_bound(self) -> int:
+        """How many numbers a wrapped id search tries: no more ids are live than messages are not final (a
+        submit_multi's destinations share one id), so one more than those always holds a free id."""
+        return self.index.waiting + 1
+
+    def _ids_in_use(self, message_ids: list[str]) -> set[str]:
+        """The ids among ``message_ids`` that name a message not yet final, or a submit_multi with a destination
+        not yet final.  The index knows every message in memory (a final record there is the newest word, even
+        before its commit); an id it does not know may be a waiting message evicted to the store, which is asked
+        (by primary key) only when some are evicted.  Asked only after a wrap (:meth:`_wrapped_id`)."""
+        index = self.index
+        tracks = index.tracks
+        messages = index.messages
+        groups = index.groups
+        used: set[str] = set()
+        unknown: dict[str, str] = {}  # id not in memory -> the candidate it belongs to
+        for candidate in message_ids:
+            names = [candidate]
+            members = groups.get(candidate)
+            if members:
+                names.extend(members)
+            for name in names:
+                if name in tracks:
+                    used.add(candidate)
+                    break
+                msg = messages.get(name)
+                if msg is None:
+                    unknown[name] = candidate
+                elif not msg.is_final:
+                    used.add(candidate)
+                    break
+        if unknown and index.evicted:
+            live = getattr(self.store, "live_message_ids", None)
+            if live is None:  # a store that cannot tell: what it may hold is taken as live
+                used.update(unknown.values())
+            else:
+                for name in live([n for n, c in unknown.items() if c not in used]):
+                    used.add(unknown[name])
+        return used
 
     def _plain_lane(self, e164: str, carrier: Any) -> tuple[str, int, str] | None:
         """(carrier name, message_id modulus, format spec) when submits to ``e164`` may take

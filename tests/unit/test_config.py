@@ -470,3 +470,50 @@ def test_config_is_frozen() -> None:
     assert isinstance(config, Config)
     with pytest.raises(AttributeError):
         config.server.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        # The tester's cross.yaml: the server's hex/16 and a carrier's decimal/16 ("...16" is also 0x16).
+        ("topology: {carriers: [{name: a, prefixes: ['44']},"
+         " {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, length: 16}}}]}",
+         "topology.carriers[1].receipt.message_id: expected a message_id format that cannot write the id of "
+         "another message: server.message_id is {format: hex, length: 16}, and decimal and hex ids of the same "
+         "length overlap ('0000000000000016' is both 16 and 0x16); use format hex, or a length other than 16, "
+         "got {format: decimal, length: 16}"),
+        # Two carriers that disagree with each other (not with the server).
+        ("topology: {carriers: [{name: a, prefixes: ['44'], receipt: {message_id: {format: decimal, length: 8}}},"
+         " {name: b, prefixes: ['1'], receipt: {message_id: {format: hex, length: 8, uppercase: true}}}]}",
+         "topology.carriers[1].receipt.message_id: expected a message_id format that cannot write the id of "
+         "another message: topology.carriers[0].receipt.message_id is {format: decimal, length: 8}"),
+        ("server: {message_id: {format: decimal, length: 10}}\n"
+         "topology: {carriers: [{name: a, prefixes: ['*'], receipt: {message_id: {format: hex, length: 10}}}]}",
+         "topology.carriers[0].receipt.message_id: expected a message_id format that cannot write the id of "
+         "another message: server.message_id is {format: decimal, length: 10}"),
+    ],
+)
+def test_id_formats_that_can_write_one_id_for_two_messages_are_refused(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    errors = errors_of(tmp_path, "accounts: [{system_id: a, password: b}]\n" + yaml_text + "\n")
+    assert errors == [e for e in errors if e.startswith(f"{tmp_path / 'x.yaml'}: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"{tmp_path / 'x.yaml'}: {expected}"), errors
+
+
+@pytest.mark.parametrize(
+    "carriers",
+    [
+        # Another length (the bundled default: server hex/16, liberty decimal/10).
+        "[{name: a, prefixes: ['44']}, {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, "
+        "length: 10}}}]",
+        # The same base in another case: one text is one number.
+        "[{name: a, prefixes: ['*'], receipt: {message_id: {format: hex, length: 16, uppercase: true}}}]",
+        # The same format twice.
+        "[{name: a, prefixes: ['44'], receipt: {message_id: {format: decimal, length: 12}}},"
+        " {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, length: 12}}}]",
+    ],
+)
+def test_id_formats_that_never_write_one_id_for_two_numbers_are_accepted(tmp_path: Path, carriers: str) -> None:
+    path = write(tmp_path, f"accounts: [{{system_id: a, password: b}}]\ntopology: {{carriers: {carriers}}}\n")
+    assert check_config(path) == []

@@ -93,6 +93,8 @@ class MessageStore(Protocol):
     # waiting messages from memory and read them back when needed.
     #   load_messages(message_ids: list[str]) -> list[Message]            read now, on the caller's thread
     #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
+    #   live_message_ids(message_ids: list[str]) -> set[str]   those not final, read now (ids after a wrap; a
+    #                               store without it that evicts makes every id it may hold count as live)
     #   records_in_memory: bool                                             True when evicting saves nothing
     #   durable_on_write: bool      True when a write is durable as soon as it is recorded (the memory store):
     #                               the outbox then needs no commit after an acknowledged delivery's delete

@@ -113,13 +113,21 @@ class MemoryStore:
             if len(final) > self.retain_final:
                 messages = self._messages
                 while len(final) > self.retain_final:
-                    messages.pop(final.popleft(), None)
+                    old = messages.get(final.popleft())
+                    # (after a message_id wrap, the id may name a newer message: only a final one is dropped)
+                    if old is not None and old.is_final:
+                        del messages[old.message_id]
 
     def load_messages(self, message_ids: list[str]) -> list[Message]:
         """The kept messages with these ids (the live records, not copies), in the order given; unknown ids
         are left out."""
         messages = self._messages
         return [messages[i] for i in message_ids if i in messages]
+
+    def live_message_ids(self, message_ids: list[str]) -> set[str]:
+        """The ids among ``message_ids`` of kept messages that are not final (see the SQLite store's)."""
+        messages = self._messages
+        return {i for i in message_ids if i in messages and not messages[i].is_final}
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
         """:meth:`load_messages`, handed to ``callback`` at once."""

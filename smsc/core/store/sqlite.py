@@ -163,6 +163,8 @@ _SELECT_NEWEST_FINAL = ("SELECT message_id, final_time, record FROM (SELECT rowi
 _SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WHERE message_id IN "
 _SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
 _select_statements: dict[int, str] = {}
+_SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL AND message_id IN "
+_live_statements: dict[int, str] = {}
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
@@ -786,6 +788,29 @@ class SqliteStore:
         if conn is None:
             conn = self._reader = self._connect()
         return self._read(conn, message_ids)
+
+    def live_message_ids(self, message_ids: list[str]) -> set[str]:
+        """The ids among ``message_ids`` of committed messages that are not final (``final_time`` NULL): the
+        core asks, after its message_id counter has wrapped, whether an id is still held by a waiting message
+        evicted from memory before giving it again.  Primary-key reads on the caller's thread, with the
+        connection of :meth:`load_messages`, in power-of-two chunks as :meth:`_fetch` does."""
+        live: set[str] = set()
+        if not message_ids:
+            return live
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._connect()
+        n = len(message_ids)
+        i = 0
+        while i < n:
+            k = min(n - i, _CHUNK_ROWS)
+            k = 1 << (k.bit_length() - 1)
+            sql = _live_statements.get(k)
+            if sql is None:
+                sql = _live_statements[k] = f"{_SELECT_LIVE_BY_ID}({', '.join('?' * k)})"
+            live.update(row[0] for row in conn.execute(sql, message_ids[i:i + k]).fetchall())
+            i += k
+        return live
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
         """Read the committed messages with these ids on the reader thread and call ``callback(messages)`` on

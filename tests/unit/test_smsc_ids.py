@@ -1,0 +1,181 @@
+"""message_ids of a short format wrap around: an id is never given to a new message while a message with that
+id is not final (waiting in memory, or evicted to the store), and the id of a final message may be given
+again (the old final record is replaced).  Memory store and a real SQLite file, on a FakeClock."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    from tests.unit.test_smsc_support import (
+        INF,
+        START,
+        Harness,
+        MessageState,
+        carrier,
+        make_config,
+        rule,
+    )
+except ImportError:  # tests/unit is not a package: pytest put it on sys.path
+    from test_smsc_support import (  # type: ignore[no-redef]
+        INF,
+        START,
+        Harness,
+        MessageState,
+        carrier,
+        make_config,
+        rule,
+    )
+
+from smsc.config import MessageIdFormat
+from smsc.core.clock import FakeClock
+from smsc.core.ids import MessageIdGenerator, first_free
+from smsc.core.store.memory import MemoryStore
+from smsc.core.store.sqlite import SqliteStore, message_from_row
+from smsc.smpp.constants import CommandStatus as S
+
+OFF = "447700900400"  # never on: its messages wait (evicted from memory) until their validity ends
+ONLINE = "447700900100"  # delivered 2 s after the attempt
+FOUR = MessageIdFormat(format="decimal", length=4)  # 10,000 ids: "0000" to "9999"
+CONFIG = make_config(carrier(rules=(rule(OFF, offline=INF),)), max_waiting=20_000, message_id=FOUR)
+
+
+def new_store(kind: str, tmp_path: Path) -> Any:
+    return MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "ids.sqlite")
+
+
+def stored_texts(store: Any, message_ids: list[str]) -> dict[str, tuple[bytes, bool]]:
+    """message_id -> (short_message, final) of the committed records: read from the SQLite file with a
+    connection of our own, or the memory store's records."""
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path)
+        try:
+            rows = conn.execute("SELECT message_id, final_time, record FROM messages").fetchall()
+        finally:
+            conn.close()
+        messages = [message_from_row(row) for row in rows]
+    else:
+        messages = store.load_messages(message_ids)
+    return {m.message_id: (m.short_message, m.is_final) for m in messages}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_ids_of_waiting_messages_are_not_given_again_after_a_wrap(kind: str, tmp_path: Path) -> None:
+    """10,050 submits to a number that is never on, with 4-digit ids: the 10,000 accepted keep distinct ids
+    and all wait, each stored with its own text; once every id names a waiting message the rest are refused
+    with ESME_RMSGQFUL (before the fix: all 10,050 accepted, 50 overwriting the records of waiting ones)."""
+    store = new_store(kind, tmp_path)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    results = [h.submit(OFF, f"m{i}") for i in range(10_050)]
+    h.advance(1.0)
+
+    accepted = {r.message_id: f"m{i}".encode() for i, r in enumerate(results) if r.status == S.ESME_ROK}
+    assert [r.status for r in results[10_000:]] == [S.ESME_RMSGQFUL] * 50
+    assert len(accepted) == 10_000  # distinct: a repeated id would have made the dict smaller
+    assert set(accepted) == {f"{n:04d}" for n in range(10_000)}
+    assert h.smsc.waiting_count() == 10_000
+    stored = stored_texts(store, list(accepted))
+    assert {i: text for i, (text, final) in stored.items() if not final} == accepted
+    if kind == "sqlite":
+        store.close()
+        again = Harness(CONFIG, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 2.0))
+        assert again.smsc.waiting_count() == 10_000  # after a restart too: nothing was overwritten
+        assert again.submit(OFF, "one more").status == S.ESME_RMSGQFUL
+        again.store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_after_a_wrap_a_final_messages_id_is_given_again_and_a_waiting_ones_is_skipped(
+    kind: str, tmp_path: Path,
+) -> None:
+    store = new_store(kind, tmp_path)
+    first = Harness(CONFIG, store=store, clock=FakeClock(START))
+    done = first.submit_ok(ONLINE, "delivered")
+    waiting = first.submit_ok(OFF, "waiting")
+    done_too = first.submit_ok(ONLINE, "delivered too")
+    assert (done, waiting, done_too) == ("0001", "0002", "0003")
+    first.advance(10.0)
+    assert first.state(done) == MessageState.DELIVERED and first.state(done_too) == MessageState.DELIVERED
+    first.smsc.stop()
+    # The counter as 10,000 more messages would have left it (a restart reads it from the store).
+    store.save_counters(10_001, 100)
+    store.commit(lambda: None)
+
+    h = Harness(CONFIG, store=store, clock=FakeClock(START + 20.0))
+    reused = h.submit_ok(OFF, "new one")  # number 10,001 writes "0001": final, so given again
+    skipped = h.submit_ok(OFF, "new two")  # 10,002 writes "0002", still waiting: skipped for 10,003's "0003"
+    assert (reused, skipped) == ("0001", "0003")
+    following = h.submit_ok(OFF, "new three")  # the counter went on after the number it gave
+    assert following == "0004"
+    h.advance(1.0)
+    stored = stored_texts(store, ["0001", "0002", "0003", "0004"])
+    assert stored == {
+        "0001": (b"new one", False),  # the old final record is replaced
+        "0002": (b"waiting", False),
+        "0003": (b"new two", False),
+        "0004": (b"new three", False),
+    }
+    assert h.query("0002").message_state == MessageState.ENROUTE
+    assert h.smsc.waiting_count() == 4
+    if kind == "sqlite":
+        store.close()
+
+
+def test_after_a_wrap_a_submit_multi_id_with_a_waiting_destination_is_skipped(tmp_path: Path) -> None:
+    """A submit_multi's id names its destinations ("0001-1", "0001-2"): while one of them waits, neither a
+    submit_sm nor another submit_multi may get "0001"; once all are final it may be given again, and then no
+    longer names the old destinations."""
+    store = SqliteStore(tmp_path / "multi.sqlite")
+    first = Harness(CONFIG, store=store, clock=FakeClock(START))
+    multi = first.submit_multi([OFF, ONLINE])
+    done_multi = first.submit_multi([ONLINE, ONLINE])
+    assert (multi.message_id, done_multi.message_id) == ("0001", "0002")
+    first.advance(10.0)
+    first.smsc.stop()
+    store.save_counters(10_001, 100)
+    store.commit(lambda: None)
+
+    h = Harness(CONFIG, store=store, clock=FakeClock(START + 20.0))
+    plain = h.submit_ok(ONLINE, "plain")  # "0001" has a waiting destination: skipped; "0002" is all final
+    assert plain == "0002"
+    again = h.submit_multi([OFF])
+    assert again.status == 0 and again.message_id == "0003"
+    h.advance(10.0)
+    assert h.query("0001").message_state == MessageState.ENROUTE  # the old submit_multi still waits
+    assert h.query("0002").message_state == MessageState.DELIVERED  # the new submit_sm, not the old group
+    assert h.smsc.message("0002") is not None and h.smsc.message("0002").short_message == b"plain"
+    store.close()
+
+
+def test_first_free_skips_ids_in_use_and_gives_up_after_the_bound() -> None:
+    live = {"0005", "0006", "0007"}
+    asked: list[list[str]] = []
+
+    def in_use(ids: list[str]) -> set[str]:
+        asked.append(ids)
+        return live & set(ids)
+
+    assert first_free(10_005, 10_000, "%04d", 100, in_use) == 10_008
+    assert asked == [["0005"], ["0006", "0007"], ["0008", "0009", "0010", "0011"]]  # chunks 1, 2, 4
+    assert first_free(10_005, 10_000, "%04d", 3, in_use) is None  # the bound is reached
+    everything = {f"{n:04d}" for n in range(10_000)}
+    assert first_free(1, 10_000, "%04d", 1 << 40, lambda ids: everything & set(ids)) is None  # at most modulus
+
+
+def test_the_generator_checks_ids_only_once_the_format_has_wrapped() -> None:
+    asked: list[list[str]] = []
+
+    def in_use(ids: list[str]) -> set[str]:
+        asked.append(ids)
+        return {"0001"} & set(ids)
+
+    ids = MessageIdGenerator(FOUR, 9_999, in_use=in_use, live_bound=lambda: 10)
+    assert ids.next_id() == "9999" and asked == []
+    assert ids.next_id() == "0000" and asked == [["0000"]]
+    assert ids.next_id() == "0002" and ids.next_number == 10_003
+    hex_ids = MessageIdGenerator(MessageIdFormat(format="hex", length=4), 0xFFFF, in_use=in_use)
+    assert hex_ids.next_id() == "ffff" and hex_ids.next_id() == "0000"
