@@ -495,6 +495,11 @@ class Smsc:
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
         self._commit(lambda: self._accepted(tracks, reply, result, delay))
 
+    def submit_refused(self) -> None:
+        """A submit the adapter refused before it reached the core (a field value, the account's throughput or
+        source rules): one more ``submit_errors``, as if the core had refused it."""
+        self.stats.submit_errors += 1
+
     @staticmethod
     def _check_common(submission: Submission) -> None:
         if submission.priority_flag > 3:
