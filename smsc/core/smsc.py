@@ -490,6 +490,14 @@ class Smsc:
         for name in dl_names:
             self.stats.submit_errors += 1
             unsuccess.append((Address(addr=name), CommandStatus.ESME_RINVDLNAME))
+        if unsuccess and tracks:
+            # The receipts' "sub:" is the number of short messages originally submitted (SMPP 3.4 Appendix
+            # B); a destination listed in unsuccess_sme was "unsuccessfully submitted to the SMSC" (section
+            # 4.5.2, no_unsuccess), so only the accepted ones count.  Each was saved with the request's
+            # destination count: saved again (the store writes the net effect once).
+            for track in tracks:
+                track.msg.submitted_count = len(tracks)
+                self.store.save_message(track.msg)
         if not multi_id:
             multi_id = self._ids.next_id()
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
