@@ -62,6 +62,9 @@ class _EchoCore:
             assert self.gateway is not None
             self.gateway.wake(submission.system_id)
 
+    def submit_refused(self) -> None:
+        pass
+
     def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
         waiting = self.waiting
         return [waiting.popleft() for _ in range(min(limit, len(waiting)))]

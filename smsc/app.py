@@ -176,8 +176,8 @@ class App:
                 self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
                                          call_soon_threadsafe=self._durable_soon(loop), call_soon=loop.call_soon)
             except sqlite3.Error as exc:
-                raise StartupError(f"store.path {cfg.store.path!r}: {exc} (a SQLite file smsc can write is "
-                                   "expected)") from None
+                raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
+                                   "file smsc can write is expected)") from None
         world = self.store.load_world()
         if self._own_clock and world.sim_time is not None and world.sim_time > self.clock.now():
             # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.

@@ -62,7 +62,9 @@ def _serve(args: argparse.Namespace) -> int:
         store = dataclasses.replace(
             config.store, **({"kind": args.store} if args.store else {}), **({"path": args.db} if args.db else {})
         )
-        config = dataclasses.replace(config, store=store)
+        # An error about the store then names the option, not only the file (StartupError starts with it).
+        source = f"{config.source} with --db" if args.db else config.source
+        config = dataclasses.replace(config, store=store, source=source)
 
     async def run() -> None:
         app = App(config)

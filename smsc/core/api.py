@@ -164,6 +164,10 @@ class SmscApi(Protocol):
     ) -> None:
         """submit_multi (SMPP 3.4 section 4.5): routes each destination on its own."""
 
+    def submit_refused(self) -> None:
+        """A submit_sm, data_sm or submit_multi the adapter refused before calling the core (a field value, the
+        account's throughput or source rules): counted with the submits the core refuses (``submit_errors``)."""
+
     def query(
         self, system_id: str, message_id: str, source: Address, reply: Callable[[QueryResult], None]
     ) -> None:

@@ -68,7 +68,8 @@ class Message:
     #: Never changed once the message is final: messages delivered at their first attempt at the same instant
     #: share one list (and one Attempt), so a final message's list must not be appended to.
     attempts: list[Attempt] = field(default_factory=list)
-    #: submit_multi: how many destinations the original submit had (receipt "sub:" field).
+    #: submit_multi: how many short messages it submitted, one per destination accepted (receipt "sub:" field,
+    #: SMPP 3.4 Appendix B; destinations listed in unsuccess_sme were not submitted, section 4.5.2).
     submitted_count: int = 1
     #: submit_multi: the message_id the ESME got for the whole submit_multi (receipts, query_sm, cancel_sm
     #: and replace_sm use it); "" for a submit_sm.  (Added by the engine.)

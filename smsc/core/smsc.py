@@ -101,6 +101,12 @@ def _nothing() -> None:
     return None
 
 
+def _destination_number(message_id: str) -> int:
+    """n of a submit_multi member id ``M-n`` (its destination's place in the request)."""
+    tail = message_id.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _submit_order(track: Track) -> float:
     return track.msg.submit_time
 
@@ -493,6 +499,14 @@ class Smsc:
         for name in dl_names:
             self.stats.submit_errors += 1
             unsuccess.append((Address(addr=name), CommandStatus.ESME_RINVDLNAME))
+        if unsuccess and tracks:
+            # The receipts' "sub:" is the number of short messages originally submitted (SMPP 3.4 Appendix
+            # B); a destination listed in unsuccess_sme was "unsuccessfully submitted to the SMSC" (section
+            # 4.5.2, no_unsuccess), so only the accepted ones count.  Each was saved with the request's
+            # destination count: saved again (the store writes the net effect once).
+            for track in tracks:
+                track.msg.submitted_count = len(tracks)
+                self.store.save_message(track.msg)
         if not multi_id:
             new_id = self._new_id(None)
             if new_id is None:  # every id names a message not yet final (nothing was accepted either)
@@ -502,6 +516,11 @@ class Smsc:
             multi_id = new_id
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
         self._commit(lambda: self._accepted(tracks, reply, result, delay))
+
+    def submit_refused(self) -> None:
+        """A submit the adapter refused before it reached the core (a field value, the account's throughput or
+        source rules): one more ``submit_errors``, as if the core had refused it."""
+        self.stats.submit_errors += 1
 
     @staticmethod
     def _check_common(submission: Submission) -> None:
@@ -821,13 +840,25 @@ class Smsc:
         index = self.index
         if not recall:
             found = index.lookup(system_id, message_id, source)
-            for msg in self._waits.peek(index.groups.get(message_id) or [message_id]):
+            for msg in self._peek(message_id):
                 if msg.system_id == system_id and (not source.addr or source.addr == msg.source.addr):
                     found.append(msg)
             return found
         if index.evicted:
             self._waits.recall_ids(index.groups.get(message_id) or [message_id], system_id)
         return index.lookup(system_id, message_id, source)
+
+    def _peek(self, message_id: str) -> list[Message]:
+        """The stored messages ``message_id`` names that are not in memory, read without bringing them back:
+        the message itself (evicted waiting, or final and forgotten by the index), else the destinations of a
+        submit_multi of that id (some or all of which may have left memory: a query_sm or an API lookup of it
+        must not depend on how many messages came after it)."""
+        index = self.index
+        if message_id in index.groups:
+            return self._waits.peek_group(message_id)
+        if message_id in index.messages:
+            return []
+        return self._waits.peek([message_id]) or self._waits.peek_group(message_id)
 
     # == outbox side of the facade ============================================================================
 
@@ -974,18 +1005,22 @@ class Smsc:
     # == inspection =============================================================================================
 
     def message(self, message_id: str) -> Message | None:
-        """The message with this id (for a submit_multi id, its first destination), or None.  A message
-        waiting for an absent handset whose record was evicted is read back from the store (a copy when
-        the store is SQLite)."""
+        """The message with this id (for a submit_multi id, its first destination still known), or None.  A
+        message no longer in memory is read from the store as query_sm reads it (:meth:`_lookup`), not brought
+        back: one waiting for an absent handset whose record was evicted, and a final one beyond the newest
+        final messages kept in memory (``max_final_in_memory``) but not yet pruned (``final_retention``).  With
+        SQLite such a message is a copy read now."""
         index = self.index
-        members = index.groups.get(message_id)
-        wanted = members[0] if members and message_id not in index.messages else message_id
-        msg = index.messages.get(wanted)
-        if msg is None and index.evicted:
-            load = getattr(self.store, "load_messages", None)
-            found = load([wanted]) if load is not None else []
-            msg = found[0] if found and not found[0].is_final else None
-        return msg
+        msg = index.messages.get(message_id)
+        if msg is not None:
+            return msg
+        members = [index.messages[m] for m in index.groups.get(message_id, ()) if m in index.messages]
+        members.extend(self._peek(message_id))
+        if not members:
+            return None
+        if len(members) == 1:
+            return members[0]
+        return min(members, key=lambda m: _destination_number(m.message_id))
 
     def messages(
         self, system_id: str | None = None, state: int | None = None, limit: int = 100,
@@ -993,7 +1028,9 @@ class Smsc:
         """Known messages, newest first (by submit time), optionally of one system_id and/or one state
         (message_state value; waiting messages are ENROUTE).  Messages waiting for absent handsets whose
         records were evicted to the store (:mod:`smsc.core.waits`) are read back for the listing: the newest
-        ``limit`` of each waiting number, at most ``EVICTED_LISTED_FACTOR * limit`` in all."""
+        ``limit`` of each waiting number, at most ``EVICTED_LISTED_FACTOR * limit`` in all.  Final messages
+        are listed only while in memory (the newest ``max_final_in_memory``): older ones still on disk are
+        found by id (:meth:`message`, query_sm), not listed (a listing must not scan the store)."""
         found: list[Message] = []
         if limit <= 0:
             return found

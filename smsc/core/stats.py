@@ -14,7 +14,8 @@ class SmscStats:
     """Plain counters for metrics (``smsc_<name>_total``); ``waiting``, ``queued``, ``in_flight`` are levels."""
 
     submitted: int = 0  #: messages accepted (submit_multi counts each destination)
-    submit_errors: int = 0  #: submits (or submit_multi destinations) refused with an error status
+    #: submits (or submit_multi destinations) refused with an error status, here or by the adapter's checks
+    submit_errors: int = 0
     replaced: int = 0  #: waiting messages replaced (replace_if_present_flag or replace_sm)
     attempts: int = 0  #: delivery attempts towards handsets
     retries: int = 0  #: temporary failures scheduled for a retry

@@ -337,6 +337,19 @@ class AbsentWaits:
         missing = [i for i in message_ids if i not in index.messages]
         return self._load(missing) if missing else []
 
+    def peek_group(self, multi_id: str) -> list[Message]:
+        """Stored destinations of the submit_multi ``multi_id`` that are not in the index, read without bringing
+        them back: evicted waiting ones, and final ones the index forgot (it forgets them from the group too,
+        so once the last has gone the core no longer knows the group).  A store that reads groups
+        (``load_group``) is asked by id range; else the members the index still lists are peeked."""
+        if self._load is None or self._keep_records:
+            return []
+        load_group = getattr(self.store, "load_group", None)
+        if load_group is None:
+            return self.peek(self.index.groups.get(multi_id) or [])
+        messages = self.index.messages
+        return [m for m in load_group(multi_id) if m.message_id not in messages]
+
     def recall_number(self, e164: str) -> None:
         """Bring back into memory every evicted message waiting for ``e164`` (a request about the whole number:
         cancel_sm by destination, replace_if_present)."""

@@ -9,8 +9,8 @@ Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and n
 
 ==========================================  ===========================================================
 ``GET  /api/health``                        ``{"status": "ok"}``
-``GET  /api/messages``                      message records; query ``system_id``, ``state``, ``limit``
-``GET  /api/messages/{message_id}``         one message record
+``GET  /api/messages``                      message records kept in memory; query ``system_id``, ``state``, ``limit``
+``GET  /api/messages/{message_id}``         one message record, from memory or the store (as query_sm)
 ``GET  /api/deliveries``                    receipts and MO not yet acknowledged; query ``system_id``, ``limit``
 ``POST /api/mo``                            MO from a simulated handset to an ESME -> 202 delivery ids
 ``GET  /api/handsets/{number}``             carrier, online, opted_out of one handset

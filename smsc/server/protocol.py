@@ -37,6 +37,7 @@ from smsc.smpp.session import (
     ResponseReceived,
     ResponseTimedOut,
     Session,
+    SubmitRefused,
     Unbound,
 )
 from smsc.smpp.validate import check_submit
@@ -331,6 +332,8 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is Unbound:
             self._unbind = event
             self._maybe_finish_unbind()
+        elif type(event) is SubmitRefused:
+            self._refused()
 
     def _on_bind(self, event: BindRequested) -> None:
         server = self.server
@@ -411,6 +414,14 @@ class SmppProtocol(asyncio.Protocol):
         if not self._receiving:  # (within a read, the read's own write takes it)
             self._schedule_flush()
 
+    def _refused(self) -> None:
+        """A submit request refused before the core saw it, here (a field value, text or TLV the adapter cannot
+        take, the account's throughput limit or source rules) or by the session (undecodable, or not allowed
+        in the bind state: :class:`SubmitRefused`): it was received (``smpp_submits``) and refused (the core's
+        ``submit_errors``), as one the core refuses is, so that the counters add up."""
+        self.server.counters.submits += 1
+        self.smsc.submit_refused()
+
     def _on_submit(self, pdu: P.SubmitSm | P.DataSm) -> None:
         seq = pdu.sequence_number
         command_id = _SUBMIT_SM_RESP if type(pdu) is _SubmitSm else _DATA_SM_RESP
@@ -422,6 +433,7 @@ class SmppProtocol(asyncio.Protocol):
                 status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
         sub = _submission(session.system_id, pdu) if status == 0 else status
         if type(sub) is not Submission:
+            self._refused()
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
             return
         self.server.counters.submits += 1
@@ -441,6 +453,7 @@ class SmppProtocol(asyncio.Protocol):
         seq = pdu.sequence_number
         status = check_submit(pdu) or self._check_submit(pdu.source_addr)
         if status:
+            self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))
             return
         template = P.SubmitSm(
@@ -453,6 +466,7 @@ class SmppProtocol(asyncio.Protocol):
         )
         sub = _submission(self.session.system_id, template)
         if type(sub) is not Submission:
+            self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
             return
         destinations = [

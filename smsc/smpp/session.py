@@ -1,7 +1,7 @@
 """The SMSC side of one SMPP 3.4 connection, as a sans-IO state machine.
 
 Bytes go in with :meth:`Session.receive_data`, which returns *events* (a bind asks to be decided, a request
-arrived, a response to one of our deliver_sm came back, the peer unbound ...).  Bytes to write come out of
+arrived, a response to one of our deliver_sm came back, the peer unbound, a submit was refused here ...).  Bytes to write come out of
 :meth:`Session.data_to_send`.  The session answers on its own whatever the spec fully decides: decode errors
 (the request's _resp or generic_nack), PDUs not allowed in the current state (ESME_RINVBNDSTS, ESME_RALYBND),
 enquire_link, unbind.  Everything that needs a decision from outside (credentials, message handling) is an
@@ -65,6 +65,8 @@ _DELIVER_SM_RESP = CommandId.deliver_sm_resp
 _TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
 _SUBMIT_SM = int(CommandId.submit_sm)
+#: The requests that carry a short message (reported when refused here: :class:`SubmitRefused`).
+_SUBMIT_IDS = frozenset({_SUBMIT_SM, int(CommandId.data_sm), int(CommandId.submit_multi)})
 
 #: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
@@ -135,13 +137,25 @@ class Unbound:
 
 
 @dataclass(slots=True)
+class SubmitRefused:
+    """The session answered a submit_sm, data_sm or submit_multi with an error of its own: the PDU could not
+    be decoded (a field too long, a bad TLV ...: its own _resp with the status, SMPP 3.4 section 5.1.3) or the
+    bind state does not allow it (ESME_RINVBNDSTS).  Nothing to answer: the adapter counts it with the
+    submits it refuses itself, so that submits received = accepted + refused."""
+
+    command_id: int
+    status: int
+
+
+@dataclass(slots=True)
 class CloseRequested:
     """The session is over (fatal framing error, timer, unbind done): write what is queued, then close."""
 
     reason: str
 
 
-Event = BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
+Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
+         | SubmitRefused)
 
 
 class _Outstanding(NamedTuple):
@@ -266,6 +280,8 @@ class Session:
                         events.append(ResponseTimedOut(out.context, out.command_id))
                     continue
                 self._queue(error_response(item))
+                if item.command_id in _SUBMIT_IDS and not item.fatal:
+                    events.append(SubmitRefused(item.command_id, item.status))
                 if item.fatal:
                     # The stream cannot be followed past this point; the requests before it stand: the
                     # session still takes their responses (the adapter closes once they are written).
@@ -316,19 +332,19 @@ class Session:
         allowed = ALLOWED_REQUESTS.get(cid)
         if allowed is None:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
-            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
             return
         if self.state not in allowed:
             if cid in _BIND_IDS and self.is_bound:
-                self._reject(pdu, CommandStatus.ESME_RALYBND)
+                self._reject(pdu, CommandStatus.ESME_RALYBND, events)
             else:
-                self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)
+                self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
             return
         if cid == CommandId.enquire_link:
             self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
             return
         if self._unbind_sent and cid != CommandId.unbind:
-            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS)  # we are unbinding: take nothing new
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)  # we are unbinding: take nothing new
             return
         if cid == CommandId.unbind:
             self.state = SessionState.UNBOUND
@@ -368,7 +384,9 @@ class Session:
             return
         events.append(ResponseReceived(pdu, out.context, pdu.command_status))
 
-    def _reject(self, pdu: P.Pdu, status: int) -> None:
+    def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
+        if events is not None and pdu.command_id in _SUBMIT_IDS:
+            events.append(SubmitRefused(pdu.command_id, status))
         resp_cls = P.response_class(type(pdu))
         if resp_cls is None:
             self._queue(P.GenericNack(sequence_number=pdu.sequence_number, command_status=status))

@@ -314,6 +314,26 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
     assert (await _get(http, "/api/messages?state=ENROUTE"))["count"] == 0
 
 
+async def test_a_delivered_message_no_longer_kept_in_memory_is_read_from_the_store(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any], app: App,
+) -> None:
+    """Found by a tester: beyond the newest final messages kept in memory (10,000 with SQLite) the lookup
+    answered 404 while query_sm found the message on disk.  Here the core keeps one."""
+    assert app.smsc is not None
+    app.smsc.index.max_final_in_memory = 1
+    esme = await esme_factory("transmitter")
+    ids = [await asyncio.to_thread(esme.submit, UK_INSTANT, f"number {i}".encode()) for i in range(3)]
+
+    async def forgotten() -> bool:
+        return app.smsc is not None and ids[0] not in app.smsc.index.messages and app.smsc.index.final_count == 1
+
+    assert await _wait_for(forgotten)
+    rec = await _get(http, f"/api/messages/{ids[0]}")
+    assert rec["message_id"] == ids[0] and rec["state"] == "DELIVERED" and rec["text"] == "number 0"
+    listed = await _get(http, "/api/messages?limit=10")
+    assert [m["message_id"] for m in listed["messages"]] == [ids[2]]  # the listing shows memory only
+
+
 async def test_receipt_waits_in_the_outbox_while_no_receiver_is_bound(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:

@@ -52,3 +52,25 @@ def test_installed_console_script_serves_default_config_and_sends_receipts(tmp_p
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_serve_with_an_unusable_store_path_names_the_config_file_and_the_key(tmp_path: Path) -> None:
+    """Found by a tester: the error named store.path but not the file it came from (check-config cannot tell:
+    it does not open the store), or that the path came from --db."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    config = tmp_path / "mine.yaml"
+    root = Path(__file__).resolve().parents[2]
+    default = (root / "config" / "default.yaml").read_text()
+    assert "  path: smsc.sqlite" in default
+    config.write_text(default.replace("  path: smsc.sqlite", f"  path: {blocker / 'x.sqlite'}", 1))
+    base = [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http"]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # this checkout's smsc, wherever the script was installed from
+    run = subprocess.run([*base, "-c", str(config)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert run.returncode == 2
+    assert f"smsc: cannot start: {config}: store.path: cannot open '{blocker / 'x.sqlite'}'" in run.stderr
+    run = subprocess.run([*base, "-c", str(config), "--db", str(blocker / "y.sqlite")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2
+    assert f"smsc: cannot start: {config} with --db: store.path: cannot open '{blocker / 'y.sqlite'}'" in run.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 import threading
@@ -250,6 +251,48 @@ def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) ->
         statuses = [r.command_status for r in resps]
         assert statuses.count(CommandStatus.ESME_ROK) == 5  # the bucket holds one second's worth
         assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
+
+
+def _long_source(pdu: Any, source: str) -> bytes:
+    """``pdu`` encoded with ``source`` as source_addr, longer than the encoder allows (a broken ESME's)."""
+    placeholder = "9" * 20
+    wire = encode(dataclasses.replace(pdu, source_addr=placeholder))
+    body = wire[16:].replace(placeholder.encode() + b"\0", source.encode() + b"\0", 1)
+    return struct.pack(">I", 16 + len(body)) + wire[4:16] + body
+
+
+def test_submits_refused_before_the_core_are_counted_as_received_and_refused(
+    smsc_factory: Any, tmp_path: Any,
+) -> None:
+    """Found by a tester: a submit_sm refused in the adapter (ESME_RINVSRCADR for a 30-character source_addr)
+    moved neither smsc_smpp_submits_total ("requests received") nor smsc_submit_errors_total; throttled ones
+    neither.  Each request is now received once and accepted or refused once."""
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, throughput=3.0) if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    app = server.app
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+        batch += encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, short_message=b"ok"))
+        batch += _long_source(P.SubmitSm(sequence_number=3, destination_addr=DELIVERED_AT_ONCE,
+                                         short_message=b"long source"), "1" * 30)
+        batch += _long_source(P.SubmitMulti(sequence_number=4, short_message=b"long source", dest_addresses=[
+            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)]), "1" * 30)
+        batch += b"".join(  # three pass the bucket (the first took one), one is throttled
+            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(5, 8)
+        )
+        sock.sendall(batch)
+        resps = {p.sequence_number: p.command_status for p in _read_pdus(sock, 7) if p.sequence_number > 1}
+    assert resps[3] == CommandStatus.ESME_RINVSRCADR and resps[4] == CommandStatus.ESME_RINVSRCADR
+    assert sorted(resps.values()).count(CommandStatus.ESME_RTHROTTLED) == 1
+    received = server.call(lambda: app.smpp.counters.submits)
+    submitted = server.call(lambda: app.smsc.stats.submitted)
+    errors = server.call(lambda: app.smsc.stats.submit_errors)
+    assert (received, submitted, errors) == (6, 3, 3)
+    assert received == submitted + errors  # (one destination per request here)
 
 
 def test_shutdown_sends_unbind_to_every_bound_esme(smsc_factory: Any) -> None:

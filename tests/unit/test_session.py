@@ -17,6 +17,7 @@ from smsc.smpp.session import (
     Session,
     SessionState,
     SessionTimers,
+    SubmitRefused,
     Unbound,
 )
 
@@ -74,7 +75,11 @@ def test_rejected_bind_keeps_session_open_and_answers_without_body() -> None:
 def test_requests_before_bind_get_invbndsts_in_their_own_resp(request_cls: type[P.Pdu]) -> None:
     s = Session(now=0.0)
     kw = {"dest_addresses": [P.SmeAddress(destination_addr="1")]} if request_cls is P.SubmitMulti else {}
-    assert s.receive_data(encode(request_cls(sequence_number=9, **kw)), 0.0) == []
+    events = s.receive_data(encode(request_cls(sequence_number=9, **kw)), 0.0)
+    if request_cls in (P.SubmitSm, P.SubmitMulti, P.DataSm):  # reported, so that the adapter counts it
+        assert events == [SubmitRefused(request_cls.command_id, S.ESME_RINVBNDSTS)]
+    else:
+        assert events == []
     (resp,) = sent(s)
     assert resp.command_id == request_cls.command_id | 0x80000000
     assert (resp.command_status, resp.sequence_number) == (S.ESME_RINVBNDSTS, 9)
@@ -82,7 +87,8 @@ def test_requests_before_bind_get_invbndsts_in_their_own_resp(request_cls: type[
 
 def test_submit_on_a_receiver_bind_is_refused() -> None:
     s = bound(P.BindReceiver)
-    assert s.receive_data(encode(P.SubmitSm(sequence_number=5)), 0.0) == []
+    assert s.receive_data(encode(P.SubmitSm(sequence_number=5)), 0.0) == [
+        SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)]
     (resp,) = sent(s)
     assert isinstance(resp, P.SubmitSmResp) and resp.command_status == S.ESME_RINVBNDSTS
 
@@ -264,7 +270,7 @@ def test_pdus_behind_a_refused_bind_are_refused_as_unbound() -> None:
     data = encode(P.BindTransmitter(sequence_number=1, system_id="a")) + encode(P.SubmitSm(sequence_number=2))
     (ev,) = s.receive_data(data, 0.0)
     s.reject_bind(ev, S.ESME_RINVPASWD)
-    assert s.receive_data(b"", 0.0) == []
+    assert s.receive_data(b"", 0.0) == [SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)]
     bind_resp, submit_resp = sent(s)
     assert bind_resp.command_status == S.ESME_RINVPASWD
     assert submit_resp.command_status == S.ESME_RINVBNDSTS
@@ -299,6 +305,26 @@ def test_requests_after_our_unbind_are_refused() -> None:
     s = bound()
     s.unbind(0.0)
     s.data_to_send()
-    assert s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0) == []
+    assert s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0) == [
+        SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)]
     (resp,) = sent(s)
     assert resp.command_status == S.ESME_RINVBNDSTS
+
+
+def _stretched(pdu: P.Pdu, value: str, longer: str) -> bytes:
+    """``pdu`` encoded with its C-string ``value`` replaced by ``longer`` (more than the field allows)."""
+    wire = encode(pdu)
+    body = wire[16:].replace(value.encode() + b"\0", longer.encode() + b"\0", 1)
+    return (16 + len(body)).to_bytes(4, "big") + wire[4:16] + body
+
+
+def test_an_undecodable_submit_is_answered_and_reported() -> None:
+    """Found by a tester: a submit_sm whose source_addr is too long (30 characters, at most 20) got its
+    ESME_RINVSRCADR but counted nowhere; the session now reports it.  Another undecodable request does not."""
+    s = bound()
+    raw = _stretched(P.SubmitSm(sequence_number=4, source_addr="9" * 20, short_message=b"x"), "9" * 20, "1" * 30)
+    raw += _stretched(P.QuerySm(sequence_number=5, message_id="7" * 64), "7" * 64, "7" * 70)
+    assert s.receive_data(raw, 0.0) == [SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVSRCADR)]
+    submit_resp, query_resp = sent(s)
+    assert isinstance(submit_resp, P.SubmitSmResp) and submit_resp.command_status == S.ESME_RINVSRCADR
+    assert isinstance(query_resp, P.QuerySmResp) and query_resp.command_status != 0

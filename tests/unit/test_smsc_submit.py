@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 try:
@@ -17,6 +19,7 @@ except ImportError:  # tests/unit is not a package: pytest put it on sys.path
 
 from smsc.core.api import SubmitResult
 from smsc.core.store.memory import MemoryStore
+from smsc.core.store.sqlite import SqliteStore
 from smsc.smpp.constants import CommandStatus as S
 
 OK = "447700900100"
@@ -343,15 +346,49 @@ def test_submit_multi_routes_each_destination_and_lists_those_refused_at_once() 
     ]
     members = h.smsc.messages()
     assert sorted(m.message_id for m in members) == [f"{result.message_id}-1", f"{result.message_id}-4"]
-    assert all(m.multi_id == result.message_id and m.submitted_count == 4 for m in members)
+    # sub: counts the short messages submitted (Appendix B), not those "unsuccessfully submitted" (4.5.2)
+    assert all(m.multi_id == result.message_id and m.submitted_count == 2 for m in members)
     h.advance(5.0)
     [(delivery, receipt)] = h.receipts()  # the reachable one; receipts carry the submit_multi id
-    assert (receipt.message_id, receipt.submitted, receipt.delivered) == (result.message_id, 4, 1)
+    assert (receipt.message_id, receipt.submitted, receipt.delivered) == (result.message_id, 2, 1)
     assert delivery.tlvs[Tag.receipted_message_id] == result.message_id
     assert h.query(result.message_id).message_state == MessageState.ENROUTE  # one still pending
     assert h.cancel(result.message_id) == 0
     query = h.query(result.message_id)
     assert query.message_state == MessageState.DELETED and query.final_date
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_submit_multi_receipts_count_the_messages_accepted_as_sub(store: str, tmp_path: Path) -> None:
+    """Found by a tester: 4 SME addresses (one refused at submit) and a distribution list name gave receipts
+    saying sub:004, neither the 5 destinations sent nor the 3 accepted.  Appendix B: sub is the number of
+    short messages originally submitted; section 4.5.2 calls the refused ones "unsuccessfully submitted to
+    the SMSC", so sub is 3, also in the stored record a restart reads back."""
+    path = tmp_path / "s.sqlite"
+    rules = (rule(FAILS_AT_SUBMIT, submit=SubmitRule(status=S.ESME_RSUBMITFAIL, delay=0.0)),)
+    h = Harness(make_config(carrier(rules=rules)),
+                store=MemoryStore() if store == "memory" else SqliteStore(path))
+    result = h.submit_multi([OK, "447700900101", FAILS_AT_SUBMIT, "447700900102"], dl_names=["friends"],
+                            registered_delivery=1)
+    assert len(result.unsuccess) == 2
+    h.advance(5.0)
+    receipts = h.receipts()
+    assert [(r.message_id, r.submitted, r.delivered) for _, r in receipts] == [(result.message_id, 3, 1)] * 3
+    assert all(b" sub:003 dlvrd:001 " in d.short_message for d, _ in receipts)
+    if store == "sqlite":
+        h.smsc.stop()
+        h.store.close()
+        stored = SqliteStore(path).load().messages
+        assert sorted((m.message_id, m.submitted_count) for m in stored) == [
+            (f"{result.message_id}-{i}", 3) for i in (1, 2, 4)]
+
+
+def test_submit_multi_with_every_destination_accepted_counts_them_all_as_sub() -> None:
+    h = world()
+    result = h.submit_multi([OK, "447700900101"], registered_delivery=1)
+    assert result.unsuccess == []
+    h.advance(5.0)
+    assert [(r.message_id, r.submitted) for _, r in h.receipts()] == [(result.message_id, 2)] * 2
 
 
 def test_submit_multi_with_every_destination_refused_still_answers_with_the_list() -> None:

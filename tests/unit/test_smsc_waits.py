@@ -234,6 +234,58 @@ def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Pa
     assert SENDER
 
 
+def test_lookup_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Path) -> None:
+    """Found by a tester: the inspection API's lookup answered None (HTTP 404) for a delivered message beyond
+    the newest final ones kept in memory, while query_sm read it from the store."""
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.smsc.index.max_final_in_memory = 2
+    ids = [h.submit_ok(OK, f"m{i}") for i in range(5)]
+    h.advance(10.0)
+    assert ids[0] not in h.smsc.index.messages
+    msg = h.smsc.message(ids[0])
+    assert msg is not None and msg.message_id == ids[0] and msg.short_message == b"m0"
+    assert msg.state == MessageState.DELIVERED and msg.final_time is not None
+    assert ids[0] not in h.smsc.index.messages  # read, not brought back
+    assert h.smsc.message("ffffffffffffffff") is None
+
+
+def test_a_submit_multi_id_is_queried_and_looked_up_once_its_destinations_left_memory(tmp_path: Path) -> None:
+    """Found by a tester: once the index forgot a submit_multi's final destinations it forgot the group too,
+    and query_sm answered ESME_RQUERYFAIL (the API 404) for the id the ESME was given; the store reads the
+    group by its id range."""
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.smsc.index.max_final_in_memory = 2
+    multi = h.submit_multi([OK, "447700900101", "447700900102"], registered_delivery=1).message_id
+    h.advance(10.0)
+    assert h.query(multi).message_state == MessageState.DELIVERED  # (in memory)
+    for i in range(3):
+        h.submit_ok(OK, f"after {i}")
+    h.advance(10.0)
+    assert multi not in h.smsc.index.groups and f"{multi}-1" not in h.smsc.index.messages
+    result = h.query(multi)
+    assert result.status == S.ESME_ROK and result.message_state == MessageState.DELIVERED
+    assert result.final_date
+    assert h.query(multi, system_id="intruder").status == S.ESME_RQUERYFAIL
+    first = h.smsc.message(multi)
+    assert first is not None and first.message_id == f"{multi}-1" and first.multi_id == multi
+
+
+def test_a_submit_multi_partly_forgotten_is_queried_with_all_its_destinations(tmp_path: Path) -> None:
+    """One destination delivered and forgotten by the index, one still waiting (evicted): query_sm reports the
+    group as pending and the lookup gives the first destination, read from the store."""
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.smsc.index.max_final_in_memory = 1
+    multi = h.submit_multi([OK, OFF], registered_delivery=1).message_id
+    h.advance(10.0)
+    h.submit_ok(OK, "after")
+    h.advance(10.0)
+    assert h.smsc.index.groups.get(multi) == [f"{multi}-2"] and evicted(h) == 1
+    result = h.query(multi)
+    assert result.status == S.ESME_ROK and result.message_state == MessageState.ENROUTE
+    first = h.smsc.message(multi)
+    assert first is not None and first.message_id == f"{multi}-1" and first.state == MessageState.DELIVERED
+
+
 def test_messages_listing_keeps_evicted_messages_with_the_memory_store() -> None:
     h = Harness(CONFIG, store=MemoryStore(), clock=FakeClock(START))
     ids = [h.submit_ok(OFF, f"m{i}") for i in range(3)]

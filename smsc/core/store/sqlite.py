@@ -161,6 +161,9 @@ _SELECT_WAITING_AFTER = ("SELECT rowid, message_id, final_time, record FROM mess
 _SELECT_NEWEST_FINAL = ("SELECT message_id, final_time, record FROM (SELECT rowid AS r, * FROM messages"
                         " WHERE final_time IS NOT NULL ORDER BY final_time DESC LIMIT ?) ORDER BY r")
 _SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WHERE message_id IN "
+#: The destinations of one submit_multi: ids ``M-1``, ``M-2`` ... lie between ``M-`` and ``M.`` ("." follows "-"),
+#: a range of the primary key.
+_SELECT_GROUP = "SELECT message_id, final_time, record FROM messages WHERE message_id > ? AND message_id < ?"
 _SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
 _select_statements: dict[int, str] = {}
 _SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL AND message_id IN "
@@ -292,6 +295,12 @@ _STATES = tuple(MessageState(v) for v in range(max(MessageState) + 1))
 #: cleared when it grows past 65,536 entries (a table of numbers is the one thing that grows).
 _interned: dict[Any, Any] = {}
 
+
+
+def _member_number(message_id: str) -> int:
+    """The destination number of a submit_multi member id ``M-n`` (n), for ordering a group read back."""
+    tail = message_id.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _address(ton: int, npi: int, addr: str) -> Address:
@@ -811,6 +820,20 @@ class SqliteStore:
             live.update(row[0] for row in conn.execute(sql, message_ids[i:i + k]).fetchall())
             i += k
         return live
+
+    def load_group(self, multi_id: str) -> list[Message]:
+        """The committed destinations of the submit_multi ``multi_id`` (message_ids ``multi_id-1``,
+        ``multi_id-2`` ..., see :mod:`smsc.core.smsc`), in destination order; none for an id that is not one.
+        Read as :meth:`load_messages` reads (on the caller's thread): query_sm and the inspection API ask for
+        a group whose members left memory, which the core no longer knows the ids of (at most 254 rows,
+        the most destinations a submit_multi may carry, SMPP 3.4 section 4.5.1)."""
+        if not multi_id:
+            return []
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._connect()
+        rows = {row[0]: row for row in conn.execute(_SELECT_GROUP, (f"{multi_id}-", f"{multi_id}.")).fetchall()}
+        return self._decode(rows, sorted(rows, key=_member_number))
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
         """Read the committed messages with these ids on the reader thread and call ``callback(messages)`` on
