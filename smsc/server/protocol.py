@@ -25,10 +25,11 @@ from smsc.core.api import (
     QueryResult,
     Submission,
     SubmitResult,
+    TransactionResult,
     new_submission,
 )
 from smsc.smpp import pdu as P
-from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
+from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag
 from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
@@ -60,6 +61,9 @@ _SUBMIT_SM_RESP = CommandId.submit_sm_resp
 _DATA_SM_RESP = CommandId.data_sm_resp
 _DELIVER_SM = CommandId.deliver_sm
 _SubmitSm = P.SubmitSm
+_ESM_MODE_MASK = ESM_MODE_MASK
+#: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
+_TRANSACTION_MODE = 0x02
 
 
 #: Address objects shared by every submit from the same TON/NPI/address (ESMEs repeat a few senders and,
@@ -425,6 +429,9 @@ class SmppProtocol(asyncio.Protocol):
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
             return
         self.server.counters.submits += 1
+        if command_id is _DATA_SM_RESP and sub.esm_class & _ESM_MODE_MASK == _TRANSACTION_MODE:
+            self._on_transaction(sub, seq)  # type: ignore[arg-type]
+            return
         self._pending_replies += 1  # _begin_reply, written out
         if self._pending_replies >= MAX_PENDING_REPLIES:
             self._update_reading()
@@ -436,6 +443,27 @@ class SmppProtocol(asyncio.Protocol):
                 self._after_reply()
 
         self.smsc.submit(sub, reply)
+
+    def _on_transaction(self, sub: Submission, seq: int) -> None:
+        """data_sm in transaction message mode (SMPP 3.4 section 2.10.3): data_sm_resp is held until the core
+        reports the delivery outcome; a failure carries delivery_failure_reason, network_error_code and
+        additional_status_info_text (section 4.7.2, Table 4-21)."""
+        self._begin_reply()
+
+        def reply(result: TransactionResult) -> None:
+            tlvs: dict[int, Any] = {}
+            if result.delivery_failure_reason is not None:
+                tlvs[Tag.delivery_failure_reason] = result.delivery_failure_reason
+            if result.network_error_code is not None:
+                tlvs[Tag.network_error_code] = result.network_error_code
+            if result.text:
+                tlvs[Tag.additional_status_info_text] = result.text[:255]
+            self.session.respond(P.DataSmResp(
+                sequence_number=seq, command_status=result.status, message_id=result.message_id, tlvs=tlvs,
+            ))
+            self._end_reply()
+
+        self.smsc.submit_transaction(sub, reply)
 
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number
