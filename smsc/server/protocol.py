@@ -34,6 +34,7 @@ from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
+    LinkDead,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -322,6 +323,9 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is ResponseTimedOut:
             if event.context is not None:
                 self.smsc.delivery_failed(event.context)
+        elif type(event) is LinkDead:
+            log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
+                        expiries=event.expiries, action="unbind")
         elif type(event) is CloseRequested:
             if self.session.input_closed:
                 # A framing error: the requests before it are still answered, then the connection closes.
