@@ -41,7 +41,7 @@ from smsc.smpp.session import (
     Session,
     Unbound,
 )
-from smsc.smpp.validate import check_submit
+from smsc.smpp.validate import check_sar, check_submit, check_udh
 
 if TYPE_CHECKING:
     from smsc.server.listen import SmppServer
@@ -63,6 +63,7 @@ _DATA_SM_RESP = CommandId.data_sm_resp
 _DELIVER_SM = CommandId.deliver_sm
 _SubmitSm = P.SubmitSm
 _ESM_MODE_MASK = ESM_MODE_MASK
+_UDHI = int(EsmClass.UDHI)
 #: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
 _TRANSACTION_MODE = 0x02
 
@@ -94,15 +95,16 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
 
     The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
-    5.3.2.32); UDH and SAR TLVs must not be mixed (section 5.2.12).
+    5.3.2.32); SAR TLVs come as all three with consistent values and never with a UDH (sections 5.2.12,
+    5.3.2.22 to 5.3.2.24), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).
     """
     tlvs = pdu.tlvs
     if tlvs:
         payload = tlvs.get(Tag.message_payload)
-        if pdu.esm_class & EsmClass.UDHI and (
-            Tag.sar_msg_ref_num in tlvs or Tag.sar_total_segments in tlvs or Tag.sar_segment_seqnum in tlvs
-        ):
-            return CommandStatus.ESME_RINVOPTPARAMVAL
+        if Tag.sar_msg_ref_num in tlvs or Tag.sar_total_segments in tlvs or Tag.sar_segment_seqnum in tlvs:
+            status = check_sar(tlvs, pdu.esm_class)
+            if status:
+                return status
         if payload is not None:
             tlvs = {k: v for k, v in tlvs.items() if k != Tag.message_payload}
     else:
@@ -119,14 +121,19 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
             if short_message:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
+        if pdu.esm_class & _UDHI and check_udh(short_message):
+            return CommandStatus.ESME_RINVMSGLEN
         return new_submission(
             system_id, source, destination, pdu.service_type, pdu.esm_class, pdu.protocol_id,
             pdu.priority_flag, pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery,
             pdu.replace_if_present_flag, pdu.data_coding, short_message, tlvs,
         )
+    user_data = payload if payload is not None else b""
+    if pdu.esm_class & _UDHI and check_udh(user_data):
+        return CommandStatus.ESME_RINVMSGLEN
     return new_submission(
         system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", "",
-        pdu.registered_delivery, 0, pdu.data_coding, payload if payload is not None else b"", tlvs,
+        pdu.registered_delivery, 0, pdu.data_coding, user_data, tlvs,
     )
 
 
