@@ -192,7 +192,7 @@ class SimulationConfig:
 
     ``time_scale`` > 1 runs the world faster than real time; ``seed`` fixes every random draw (None = a new
     world each start).  ``retry_schedule`` lists the waits between attempts after temporary failures; its last
-    entry repeats until the message expires.
+    entry repeats until the message expires.  ``transaction_timeout`` is in real seconds (see the field).
     """
 
     time_scale: float = 1.0
@@ -201,6 +201,10 @@ class SimulationConfig:
     max_validity: float = 604800.0
     max_schedule: float = 1209600.0
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    #: Real seconds a data_sm in transaction mode (SMPP 3.4 section 2.10.3) may wait for its one attempt's
+    #: outcome; a longer attempt is abandoned and answered ESME_RDELIVERYFAILURE (temporary network error), so
+    #: the answer beats an ESME's response timer (commonly 30 s or more).
+    transaction_timeout: float = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -996,7 +1000,8 @@ def _duration_list(m: _Map, key: str, default: tuple[float, ...] | None) -> tupl
 
 
 def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
-    keys = ("time_scale", "seed", "default_validity", "max_validity", "max_schedule", "retry_schedule")
+    keys = ("time_scale", "seed", "default_validity", "max_validity", "max_schedule", "retry_schedule",
+            "transaction_timeout")
     m = _Map(ctx, "simulation", raw, keys)
     d = SimulationConfig()
     default_validity = m.duration("default_validity", d.default_validity, lo=0.0, lo_open=True)
@@ -1011,6 +1016,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
         max_validity=max_validity,
         max_schedule=m.duration("max_schedule", d.max_schedule),
         retry_schedule=_duration_list(m, "retry_schedule", d.retry_schedule) or d.retry_schedule,
+        transaction_timeout=m.duration("transaction_timeout", d.transaction_timeout, lo=0.0, lo_open=True),
     )
 
 

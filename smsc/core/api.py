@@ -95,6 +95,24 @@ class SubmitResult:
 
 
 @dataclass(slots=True, kw_only=True)
+class TransactionResult:
+    """The answer to a message in transaction message mode (SMPP 3.4 section 2.10.3): its delivery outcome.
+
+    Delivered: status 0 and the message_id.  Not delivered: ESME_RDELIVERYFAILURE with the message_id, the
+    delivery_failure_reason value (SMPP 3.4 section 5.3.2.33: 0 destination unavailable, 1 destination
+    address invalid, 2 permanent network error, 3 temporary network error), the 3-octet network_error_code
+    (section 5.3.2.31) when the network gave one, and ``text`` for additional_status_info_text (section
+    5.3.2.11).  Refused before any attempt (bad destination, queue full ...): that status, no message_id.
+    """
+
+    status: int = CommandStatus.ESME_ROK
+    message_id: str = ""
+    delivery_failure_reason: int | None = None
+    network_error_code: bytes | None = None
+    text: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
 class MultiSubmitResult:
     """The answer to submit_multi: one message_id, and the destinations refused at once with why."""
 
@@ -157,6 +175,10 @@ class SmscApi(Protocol):
 
     def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
         """submit_sm / data_sm. Status 0 is replied only once the message is durable in the store."""
+
+    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> None:
+        """data_sm in transaction message mode (esm_class mode 2, SMPP 3.4 section 2.10.3): one delivery
+        attempt, answered with its outcome once that is known and durable."""
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],

@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterator
 
 import structlog
 
+from smsc.config import outcome_for
+from smsc.core.carrier import AttemptOutcome
 from smsc.core.clock import Clock
 from smsc.core.ids import IdPacker
 from smsc.core.message import Message, new_attempt
@@ -46,6 +48,9 @@ NO_ROUTE_ERR = 1
 MIN_DELAY = 1.0
 
 _DELIVERED = MessageState.DELIVERED
+#: What paging a handset known absent would find (MAP absentSubscriberSM): a transaction-mode message to it
+#: fails at once.
+_ABSENT = outcome_for("absent_subscriber")
 _INTERMEDIATE = int(RegisteredDelivery.INTERMEDIATE)
 _FINAL_BY_KIND = {
     "delivered": MessageState.DELIVERED,
@@ -386,6 +391,90 @@ class AttemptMachine:
             self._set_timer(track, "retry", min(next_time, msg.expiry_time), self._on_due)
         self.store.save_message(msg)
         self._commit(_nothing)
+
+    # -- transaction message mode ---------------------------------------------------------------------------
+
+    def attempt_once(
+        self, track: Track, limit: float, done: Callable[[Track, str, AttemptOutcome | None], None],
+    ) -> None:
+        """Transaction message mode (SMPP 3.4 section 2.10.3; SMPP 5.0 section 4.2.10.4, figure 4-4: "one network
+        delivery attempt made", the response "delayed until delivery outcome is known"): attempt the message
+        once, now, and give it the final state of that attempt: DELIVERED, REJECTED, else UNDELIVERABLE (an
+        absent handset or a temporary failure is neither waited for nor retried).  No receipt is queued: the
+        outcome is the answer.
+
+        ``done(track, kind, outcome)`` is called once the final state is recorded (its commit not yet asked
+        for): ``kind`` is the outcome's kind, "absent" without an attempt when the handset is known absent
+        now (the HLR's message-waiting flag: the network would not page it), "throttled" without an attempt
+        when the carrier's capacity is spent now, or "timeout" when no outcome came within ``limit``
+        simulation seconds (the attempt is abandoned then).  ``outcome`` is None for the last two.
+        """
+        msg = track.msg
+        now = self._now()
+        e164 = msg.destination_e164
+        carrier = track.carrier
+        if e164 in self.waits.absent:
+            outcome: AttemptOutcome | None = AttemptOutcome(
+                kind="absent", latency=0.0, err=_ABSENT.err, network_error_code=_ABSENT.network_error_code,
+                cause=_ABSENT.cause)
+            self._end_once(track, "absent", outcome, now, attempted=False, done=done)
+            return
+        capacity = getattr(carrier, "capacity", None)
+        if capacity:
+            queue = self._carrier_queues.get(carrier.name)
+            if queue is None:
+                queue = self._carrier_queues[carrier.name] = CarrierQueue(float(capacity), now)
+            if queue.heap or not queue.bucket.take(now):
+                self._end_once(track, "throttled", None, now, attempted=False, done=done)
+                return
+        outcome = carrier.attempt(e164, now, self.rng)
+        self.stats.attempts += 1
+        self.stats.in_flight += 1
+        track.phase = "inflight"
+        gen = track.gen = track.gen + 1
+        latency = max(0.0, outcome.latency)  # (a NaN latency counts as 0)
+        if latency > limit:
+            track.timer = self.scheduler.call_at(now + limit, self._once_due, (track, gen, None, done))
+        else:
+            track.timer = self.scheduler.call_at(now + latency, self._once_due, (track, gen, outcome, done))
+
+    def abandon(self, track: Track) -> None:
+        """A transaction-mode message found waiting after a restart: the ESME's data_sm died with the SMSC
+        (nobody can be answered), and the mode attempts nothing later (:meth:`attempt_once`), so it ends
+        UNDELIVERABLE, outcome "abandoned", without an attempt or a receipt."""
+        track.msg.registered_delivery = 0
+        self.finalise(track, MessageState.UNDELIVERABLE, 0, None, outcome="abandoned")
+
+    def _once_due(self, arg: tuple[Track, int, AttemptOutcome | None, Callable[..., None]]) -> None:
+        track, gen, outcome, done = arg
+        if track.gen != gen:
+            return
+        track.timer = None
+        self.stats.in_flight -= 1
+        track.phase = "outcome"
+        self._end_once(track, outcome.kind if outcome is not None else "timeout", outcome, self._now(),
+                       attempted=True, done=done)
+
+    def _end_once(
+        self, track: Track, kind: str, outcome: AttemptOutcome | None, now: float, *, attempted: bool,
+        done: Callable[[Track, str, AttemptOutcome | None], None],
+    ) -> None:
+        """Record the one attempt's end (see :meth:`attempt_once`) and its final state, then ``done``."""
+        msg = track.msg
+        err = int(outcome.err or 0) if outcome is not None else 0
+        nec = outcome.network_error_code if outcome is not None else None
+        msg.registered_delivery = 0  # the data_sm_resp is the delivery outcome: no receipt follows it
+        if attempted:
+            msg.attempts.append(new_attempt(now, kind, err))
+        if kind == "delivered":
+            self.finalise(track, _DELIVERED, 0, None, outcome=None)
+        elif kind == "rejected":
+            self.finalise(track, MessageState.REJECTED, err, nec, outcome=None)
+        else:
+            self.finalise(track, MessageState.UNDELIVERABLE, err, nec, outcome=None if attempted else kind)
+        done(track, kind, outcome)
+        if kind == "delivered" and track.carrier is not None and getattr(track.carrier, "may_auto_reply", True):
+            self.mo.auto_replies(msg, track.carrier)
 
     # -- leaving a phase and reaching a final state ----------------------------------------------------------
 

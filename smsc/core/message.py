@@ -19,7 +19,9 @@ class Attempt:
     """One delivery attempt towards the handset and how it ended.
 
     ``outcome`` is one of "delivered", "absent", "temporary", "undeliverable", "rejected", "expired",
-    "cancelled", "replaced"; ``err`` is the network error code as the receipt's ``err:`` field reports it.
+    "cancelled", "replaced", and for a transaction-mode message (one attempt only) "timeout" (no outcome in
+    time), "throttled" (no attempt: the carrier's capacity was spent) or "abandoned" (found waiting after a
+    restart); ``err`` is the network error code as the receipt's ``err:`` field reports it.
     """
 
     time: float

@@ -69,8 +69,14 @@ def _date(t: float) -> str:
     return text
 
 
+#: The preview's control characters (C0 and DEL): line breaks and tabs become spaces, the others "?".  A NUL in
+#: the ``text:`` field cut the receipt short for ESMEs that read it as a C string (tester7 finding 7).
+_CONTROLS = {c: "?" for c in (*range(0x20), 0x7F)} | {ord("\n"): " ", ord("\r"): " ", ord("\t"): " "}
+
+
 def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii")
+    """``text`` in printable ASCII: other characters "?", control characters as :data:`_CONTROLS` says."""
+    return text.encode("ascii", "replace").decode("ascii").translate(_CONTROLS)
 
 
 def wants_receipt(msg: Message) -> bool:
@@ -83,8 +89,9 @@ def wants_receipt(msg: Message) -> bool:
 
 
 def mt_preview(msg: Message) -> str:
-    """The first 20 characters of the message for the receipt's ``text:`` field, in ASCII ("?" for others,
-    line breaks as spaces); "" for user data that cannot be read.  Never raises."""
+    """The first 20 characters of the message for the receipt's ``text:`` field, in printable ASCII ("?" for
+    other characters and control characters, line breaks and tabs as spaces); "" for user data that cannot be
+    read.  Memoised per text.  Never raises."""
     data = msg.short_message or msg.tlvs.get(_TAG_PAYLOAD, b"")
     if not isinstance(data, (bytes, bytearray)):
         return ""
@@ -103,7 +110,7 @@ def mt_preview(msg: Message) -> str:
         decoded = decode_text(data[:160], msg.data_coding)
     except Exception:  # decode_text promises not to raise; a receipt must never fail on the preview
         return ""
-    text = _ascii(decoded[:20]).replace("\n", " ").replace("\r", " ")
+    text = _ascii(decoded[:20])
     if len(_preview_cache) >= _CACHE_MAX:
         _preview_cache.clear()
     _preview_cache[key] = text

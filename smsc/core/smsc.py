@@ -42,6 +42,7 @@ from smsc.core.api import (
     QueryResult,
     Submission,
     SubmitResult,
+    TransactionResult,
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
@@ -77,6 +78,11 @@ _INTERN_MAX = 65_536
 #: The tlvs of every message submitted without TLVs: shared, so message.tlvs is never changed in place
 #: (replace_sm gives the message a new dict).
 _NO_TLVS: dict[int, Any] = {}
+#: delivery_failure_reason of a transaction-mode message by how its one attempt ended (SMPP 3.4 section 5.3.2.33:
+#: 0 destination unavailable, 1 destination address invalid, 2 permanent network error, 3 temporary network
+#: error); any other end (temporary failure, timeout, capacity spent) is 3.
+_FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
+_TEMPORARY_NETWORK_ERROR = 3
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
@@ -292,7 +298,10 @@ class Smsc:
                     next_final += 1
                 remember_sender(msg.destination_e164, msg.system_id)
             for track in tracks:
-                resume(track)
+                if track.msg.esm_class & 0x03 == 0x02:  # transaction mode: its ESME's data_sm died with us
+                    self.machine.abandon(track)
+                else:
+                    resume(track)
             self._waits.evict_unchanged()
         for msg in finals[next_final:]:
             remember_sender(msg.destination_e164, msg.system_id)
@@ -456,6 +465,62 @@ class Smsc:
         reply(result)
         if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
             self.machine.start(track)
+
+    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> None:
+        """data_sm in transaction message mode (esm_class mode 2, SMPP 3.4 sections 2.10.3 and 5.2.12): the
+        message is checked and saved like any submit, then attempted once (:meth:`AttemptMachine.attempt_once`;
+        SMPP 5.0 section 4.2.10.4, figure 4-4: "one network delivery attempt made", no storage for later
+        attempts), and ``reply`` gets that attempt's outcome once its final state is durable.
+
+        Delivered: status 0 and the message_id.  Otherwise ESME_RDELIVERYFAILURE with delivery_failure_reason
+        (SMPP 3.4 section 5.3.2.33): absent handset 0 (destination unavailable; at once, without paging, when
+        the handset is known absent), undeliverable 1 (destination address invalid: unknown subscriber ...),
+        rejected 2 (permanent network error: barred, opted out ...), temporary failure, capacity spent or no
+        outcome within ``simulation.transaction_timeout`` real seconds 3 (temporary network error); plus the
+        network_error_code the network gave and the cause as additional_status_info_text.  No receipt is
+        sent and nothing is retried.  A carrier submit rule's delay postpones the attempt; its status refuses
+        the message as for submit_sm.
+        """
+        now = self._now()
+        try:
+            self._check_common(submission)
+            track, delay = self._admit(submission, submission.destination, None, now + self._default_lifetime, now)
+        except Reject as reject:
+            self.stats.submit_errors += 1
+            self._reply_later(reply, TransactionResult(status=reject.status), reject.delay)
+            return
+        track.phase = "transaction"  # (not cancelled, replaced or started by anyone else)
+
+        def attempt(_: Any = None) -> None:
+            if self.index.tracks.get(track.msg.message_id) is not track or track.phase != "transaction":
+                return  # (the SMSC stopped and started again in between: resumed from the store)
+            self.machine.attempt_once(track, limit, done)
+
+        def done(ended: Track, kind: str, outcome: Any) -> None:
+            msg = ended.msg
+            if kind == "delivered":
+                result = TransactionResult(message_id=msg.message_id)
+            else:
+                if kind == "timeout":
+                    text = f"no delivery outcome within {limit_real:g} s"
+                else:
+                    text = (getattr(outcome, "cause", "") or kind).replace("_", " ")
+                result = TransactionResult(
+                    status=CommandStatus.ESME_RDELIVERYFAILURE, message_id=msg.message_id,
+                    delivery_failure_reason=_FAILURE_REASONS.get(kind, _TEMPORARY_NETWORK_ERROR),
+                    network_error_code=msg.network_error_code, text=text,
+                )
+            self._commit(lambda: reply(result))
+
+        limit_real = float(self.config.simulation.transaction_timeout)
+        limit = sim_seconds_for_real(self.clock, limit_real)
+        if delay > 0:
+            def attempt_later() -> None:
+                self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), attempt)
+
+            self._commit(attempt_later)
+        else:
+            self._commit(attempt)
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],

@@ -23,8 +23,9 @@ from smsc.core.throttle import TokenBucket
 
 _new = object.__new__
 
-#: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way).
-PHASES_NOT_RECALLABLE = frozenset({"inflight"})
+#: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way, or an ESME waits
+#: for its transaction-mode answer).
+PHASES_NOT_RECALLABLE = frozenset({"inflight", "transaction"})
 
 
 class Track:
@@ -32,7 +33,9 @@ class Track:
 
     Phases: "new" (accepted, not yet on disk), "scheduled", "retry", "queued" (carrier capacity), "inflight"
     (attempt under way), "absent" (waiting for the handset's alert), "held" (the handset is back: waiting for
-    its turn in its number's drain, see :mod:`smsc.core.waits`), "outcome", "detached" (left the machine).
+    its turn in its number's drain, see :mod:`smsc.core.waits`), "outcome", "detached" (left the machine),
+    "transaction" (a transaction-mode message accepted, before its one attempt: see
+    :meth:`~smsc.core.smsc.Smsc.submit_transaction`).
     ``gen`` changes whenever the message leaves a phase, which turns every queue entry and timer that still
     points at the old phase into a no-op (lazy deletion).
     """

@@ -25,14 +25,16 @@ from smsc.core.api import (
     QueryResult,
     Submission,
     SubmitResult,
+    TransactionResult,
     new_submission,
 )
 from smsc.smpp import pdu as P
-from smsc.smpp.constants import CommandId, CommandStatus, EsmClass, Tag
+from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag
 from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
+    LinkDead,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -40,7 +42,7 @@ from smsc.smpp.session import (
     SubmitRefused,
     Unbound,
 )
-from smsc.smpp.validate import check_submit
+from smsc.smpp.validate import check_sar, check_submit, check_udh
 
 if TYPE_CHECKING:
     from smsc.server.listen import SmppServer
@@ -61,6 +63,10 @@ _SUBMIT_SM_RESP = CommandId.submit_sm_resp
 _DATA_SM_RESP = CommandId.data_sm_resp
 _DELIVER_SM = CommandId.deliver_sm
 _SubmitSm = P.SubmitSm
+_ESM_MODE_MASK = ESM_MODE_MASK
+_UDHI = int(EsmClass.UDHI)
+#: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
+_TRANSACTION_MODE = 0x02
 
 
 #: Address objects shared by every submit from the same TON/NPI/address (ESMEs repeat a few senders and,
@@ -90,15 +96,16 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
 
     The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
-    5.3.2.32); UDH and SAR TLVs must not be mixed (section 5.2.12).
+    5.3.2.32); SAR TLVs come as all three with consistent values and never with a UDH (sections 5.2.12,
+    5.3.2.22 to 5.3.2.24), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).
     """
     tlvs = pdu.tlvs
     if tlvs:
         payload = tlvs.get(Tag.message_payload)
-        if pdu.esm_class & EsmClass.UDHI and (
-            Tag.sar_msg_ref_num in tlvs or Tag.sar_total_segments in tlvs or Tag.sar_segment_seqnum in tlvs
-        ):
-            return CommandStatus.ESME_RINVOPTPARAMVAL
+        if Tag.sar_msg_ref_num in tlvs or Tag.sar_total_segments in tlvs or Tag.sar_segment_seqnum in tlvs:
+            status = check_sar(tlvs, pdu.esm_class)
+            if status:
+                return status
         if payload is not None:
             tlvs = {k: v for k, v in tlvs.items() if k != Tag.message_payload}
     else:
@@ -115,14 +122,19 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
             if short_message:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
+        if pdu.esm_class & _UDHI and check_udh(short_message):
+            return CommandStatus.ESME_RINVMSGLEN
         return new_submission(
             system_id, source, destination, pdu.service_type, pdu.esm_class, pdu.protocol_id,
             pdu.priority_flag, pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery,
             pdu.replace_if_present_flag, pdu.data_coding, short_message, tlvs,
         )
+    user_data = payload if payload is not None else b""
+    if pdu.esm_class & _UDHI and check_udh(user_data):
+        return CommandStatus.ESME_RINVMSGLEN
     return new_submission(
         system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", "",
-        pdu.registered_delivery, 0, pdu.data_coding, payload if payload is not None else b"", tlvs,
+        pdu.registered_delivery, 0, pdu.data_coding, user_data, tlvs,
     )
 
 
@@ -319,6 +331,9 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is ResponseTimedOut:
             if event.context is not None:
                 self.smsc.delivery_failed(event.context)
+        elif type(event) is LinkDead:
+            log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
+                        expiries=event.expiries, action="unbind")
         elif type(event) is CloseRequested:
             if self.session.input_closed:
                 # A framing error: the requests before it are still answered, then the connection closes.
@@ -437,6 +452,9 @@ class SmppProtocol(asyncio.Protocol):
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
             return
         self.server.counters.submits += 1
+        if command_id is _DATA_SM_RESP and sub.esm_class & _ESM_MODE_MASK == _TRANSACTION_MODE:
+            self._on_transaction(sub, seq)  # type: ignore[arg-type]
+            return
         self._pending_replies += 1  # _begin_reply, written out
         if self._pending_replies >= MAX_PENDING_REPLIES:
             self._update_reading()
@@ -448,6 +466,27 @@ class SmppProtocol(asyncio.Protocol):
                 self._after_reply()
 
         self.smsc.submit(sub, reply)
+
+    def _on_transaction(self, sub: Submission, seq: int) -> None:
+        """data_sm in transaction message mode (SMPP 3.4 section 2.10.3): data_sm_resp is held until the core
+        reports the delivery outcome; a failure carries delivery_failure_reason, network_error_code and
+        additional_status_info_text (section 4.7.2, Table 4-21)."""
+        self._begin_reply()
+
+        def reply(result: TransactionResult) -> None:
+            tlvs: dict[int, Any] = {}
+            if result.delivery_failure_reason is not None:
+                tlvs[Tag.delivery_failure_reason] = result.delivery_failure_reason
+            if result.network_error_code is not None:
+                tlvs[Tag.network_error_code] = result.network_error_code
+            if result.text:
+                tlvs[Tag.additional_status_info_text] = result.text[:255]
+            self.session.respond(P.DataSmResp(
+                sequence_number=seq, command_status=result.status, message_id=result.message_id, tlvs=tlvs,
+            ))
+            self._end_reply()
+
+        self.smsc.submit_transaction(sub, reply)
 
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number

@@ -154,8 +154,23 @@ class CloseRequested:
     reason: str
 
 
+@dataclass(slots=True)
+class LinkDead:
+    """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no PDU
+    from the ESME in between: the session sent unbind (the close follows its unbind_resp, or the response
+    timer).  For the adapter's log; each expired request was reported by its own :class:`ResponseTimedOut`."""
+
+    expiries: int
+
+
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
-         | SubmitRefused)
+         | SubmitRefused | LinkDead)
+
+#: Rounds of response_timer expiries, each at least one response_timer after the last and with no PDU from the
+#: ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that an
+#: expired request is failed; an ESME that answers nothing at all, its TCP connection still open, would
+#: otherwise lease a window of deliveries every response_timer forever).
+DEAD_LINK_EXPIRIES = 3
 
 
 class _Outstanding(NamedTuple):
@@ -203,6 +218,11 @@ class Session:
         self._outstanding: dict[int, _Outstanding] = {}
         self._opened_at = now
         self._last_received = now
+        #: When the last whole PDU came in (``_last_received`` counts any octet, a partial PDU included).
+        self._last_pdu = now
+        #: Rounds of response_timer expiries with no PDU in between (:data:`DEAD_LINK_EXPIRIES`), the last one's time.
+        self._expiry_rounds = 0
+        self._last_expiry_round = now
         self._last_sent_request = now
         self._last_transaction = now
         self._enquire_outstanding = False
@@ -262,6 +282,8 @@ class Session:
         items = self._framer.feed(data) if data else []
         if data:
             self._last_received = now
+            if items:
+                self._last_pdu = now
         if self._held:
             items = self._held + items
             self._held = []
@@ -476,6 +498,21 @@ class Session:
         out += body
         return seq
 
+    def _link_dead(self, now: float) -> bool:
+        """Count a round of response_timer expiries at ``now``; once :data:`DEAD_LINK_EXPIRIES` rounds, each one
+        response_timer or more after the last, came with no PDU from the ESME since the first, send unbind
+        and return True.  Any PDU received starts the count again."""
+        if self._last_pdu > self._last_expiry_round:
+            self._expiry_rounds = 0
+        if self._expiry_rounds and now - self._last_expiry_round < self.timers.response:
+            return False  # (expiries a moment apart are one round)
+        self._expiry_rounds += 1
+        self._last_expiry_round = now
+        if self._expiry_rounds < DEAD_LINK_EXPIRIES or not self.is_bound or self._unbind_sent:
+            return False
+        self.unbind(now)
+        return True
+
     def unbind(self, now: float) -> None:
         """Start an SMSC-initiated unbind (shutdown); CloseRequested follows its unbind_resp or a timeout."""
         if self.is_bound and not self._unbind_sent:
@@ -551,6 +588,8 @@ class Session:
                     events.append(CloseRequested("unbind not answered"))
                     return events
                 events.append(ResponseTimedOut(out.context, out.command_id))
+            if expired and self._link_dead(now):
+                events.append(LinkDead(self._expiry_rounds))
         if not self.is_bound:
             return events
         if t.inactivity and now - self._last_transaction >= t.inactivity and not self._unbind_sent:

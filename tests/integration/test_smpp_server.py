@@ -379,3 +379,28 @@ def test_unbind_behind_pipelined_submits_answers_every_submit_first(smsc_server:
         resps = [p for p in pdus if isinstance(p, P.SubmitSmResp)]
         assert sorted(r.sequence_number for r in resps) == list(range(2, 202))
         assert all(r.command_status == 0 and r.message_id for r in resps)
+
+
+def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status(smsc_server: RunningSmsc) -> None:
+    """tester7 f_malformed: 1 of the 3 SAR TLVs, a sequence number above the total, a UDH length octet past the
+    user data (SMPP 3.4 sections 5.3.2.22-24, 5.2.12); a consistent SAR segment is still accepted."""
+    sar = {0x020C: 1, 0x020E: 3, 0x020F: 1}
+    cases = [
+        (P.SubmitSm(short_message=b"part", tlvs={0x020C: 1}), CommandStatus.ESME_RMISSINGOPTPARAM),
+        (P.SubmitSm(short_message=b"part", tlvs={**sar, 0x020F: 5}), CommandStatus.ESME_RINVOPTPARAMVAL),
+        (P.SubmitSm(esm_class=0x40, short_message=bytes.fromhex("20000301")), CommandStatus.ESME_RINVMSGLEN),
+        (P.DataSm(esm_class=0x40, tlvs={0x0424: bytes.fromhex("0500")}), CommandStatus.ESME_RINVMSGLEN),
+        (P.SubmitSm(short_message=b"part", tlvs=sar), CommandStatus.ESME_ROK),
+        (P.SubmitSm(esm_class=0x40, short_message=bytes.fromhex("050003010201") + b"hi"), CommandStatus.ESME_ROK),
+    ]
+    with _raw_connection(smsc_server) as sock:
+        batch = encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+        for seq, (pdu, _) in enumerate(cases, start=10):
+            pdu.sequence_number = seq
+            pdu.destination_addr = DELIVERED_AT_ONCE  # type: ignore[attr-defined]
+            batch += encode(pdu)
+        sock.sendall(batch)
+        got = _read_pdus(sock, 1 + len(cases))
+        statuses = {p.sequence_number: p.command_status for p in got
+                    if isinstance(p, (P.SubmitSmResp, P.DataSmResp))}
+        assert statuses == {seq: status for seq, (_, status) in enumerate(cases, start=10)}

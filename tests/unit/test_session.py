@@ -11,6 +11,7 @@ from smsc.smpp.session import (
     ALLOWED_REQUESTS,
     BindRequested,
     CloseRequested,
+    LinkDead,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -200,6 +201,51 @@ def test_response_timer_reports_unanswered_deliver_sm() -> None:
     (ev,) = s.poll(5.0)
     assert isinstance(ev, ResponseTimedOut) and ev.context == "d1"
     assert s.window_free == s.window
+
+
+def _resend_window(s: Session, now: float, count: int = 3) -> None:
+    for i in range(count):
+        s.send_request(P.DeliverSm(), now, context=f"d{now}-{i}")
+    sent(s)
+
+
+def test_three_rounds_of_unanswered_requests_with_no_pdu_in_between_unbind_the_dead_link() -> None:
+    """An ESME that answers nothing (SMPP 3.4 section 7.2: each expired request is failed) is unbound after
+    three response_timer rounds, then closed by the unbind's own response timer."""
+    s = bound(timers=SessionTimers(response=30.0, enquire_link=0))
+    s.receive_data(encode(P.SubmitSm(sequence_number=5, short_message=b"x" * 100))[:60], 0.0)  # half a PDU
+    _resend_window(s, 0.0)
+    assert [type(e) for e in s.poll(30.0)] == [ResponseTimedOut] * 3
+    _resend_window(s, 30.5)
+    assert [type(e) for e in s.poll(60.5)] == [ResponseTimedOut] * 3
+    assert s.is_bound and sent(s) == []
+    _resend_window(s, 61.0)
+    events = s.poll(91.0)
+    assert [type(e) for e in events] == [ResponseTimedOut] * 3 + [LinkDead]
+    (unbind,) = sent(s)
+    assert isinstance(unbind, P.Unbind)
+    assert s.window_free == 0  # no more deliveries leased to it
+    (close,) = s.poll(121.0)
+    assert isinstance(close, CloseRequested) and close.reason == "unbind not answered"
+
+
+def test_a_pdu_between_expiry_rounds_keeps_the_link_and_expiries_a_moment_apart_are_one_round() -> None:
+    s = bound(timers=SessionTimers(response=30.0, enquire_link=0))
+    _resend_window(s, 0.0)
+    s.poll(30.0)
+    _resend_window(s, 30.0, count=1)
+    _resend_window(s, 31.0, count=1)
+    s.poll(60.0)
+    assert LinkDead not in [type(e) for e in s.poll(61.0)]  # (60 and 61: one round, the second)
+    s.receive_data(encode(P.EnquireLink(sequence_number=9)), 70.0)  # alive after all
+    sent(s)
+    _resend_window(s, 71.0)
+    assert LinkDead not in [type(e) for e in s.poll(101.0)]
+    _resend_window(s, 102.0)
+    assert LinkDead not in [type(e) for e in s.poll(132.0)]
+    assert s.is_bound and sent(s) == []
+    _resend_window(s, 133.0)
+    assert LinkDead in [type(e) for e in s.poll(163.0)]
 
 
 def test_session_init_timer_closes_a_connection_that_never_binds() -> None:

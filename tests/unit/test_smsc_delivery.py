@@ -75,6 +75,26 @@ def test_receipt_text_is_exactly_the_appendix_b_form() -> None:
     assert delivery.data_coding == 0
 
 
+@pytest.mark.parametrize(
+    ("data_coding", "user_data", "preview"),
+    [
+        (0x08, bytes.fromhex("00000041"), "?A"),  # UCS-2 NUL, "A" (tester7 f_enc): no NUL in the receipt
+        (0x03, b"a\tb\x07c\xe9\r\nd\x7f\x1be", "a b?c?  d??e"),  # Latin-1: tab, BEL, e-acute, CR LF, DEL, ESC
+        (0x00, b"Hello, world 42!", "Hello, world 42!"),  # printable text as it was
+        (0x00, b"\x00 home", "@ home"),  # GSM 03.38 0x00 is "@", not a control character
+    ],
+)
+def test_the_receipt_text_field_is_printable_ascii(data_coding: int, user_data: bytes, preview: str) -> None:
+    h = world()
+    sub = h.submission(OK, registered_delivery=1, data_coding=data_coding)
+    sub.short_message = user_data
+    replies: list = []
+    h.smsc.submit(sub, replies.append)
+    h.advance(60)
+    [delivery] = h.take()
+    assert delivery.short_message.decode("ascii").endswith(f" text:{preview}")
+
+
 def test_submit_to_offline_handset_is_held_and_delivered_when_it_comes_online_by_alert_not_polling() -> None:
     h = world()
     message_id = h.submit_ok(OFFLINE_10_MIN, registered_delivery=1)

@@ -8,7 +8,8 @@ import pytest
 
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus as S
-from smsc.smpp.validate import check_submit
+from smsc.smpp.constants import Tag
+from smsc.smpp.validate import check_sar, check_submit, check_udh
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,42 @@ def test_submit_multi_checks_every_sme_address() -> None:
     bad = P.SmeAddress(dest_addr_ton=9, dest_addr_npi=1, destination_addr="447700900124")
     assert check_submit(P.SubmitMulti(dest_addresses=[good, P.DistributionList(dl_name="x")])) == S.ESME_ROK
     assert check_submit(P.SubmitMulti(dest_addresses=[good, bad])) == S.ESME_RINVDSTTON
+
+
+_REF, _TOTAL, _SEQ = Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum
+
+
+@pytest.mark.parametrize(
+    ("tlvs", "esm_class", "status"),
+    [
+        ({_REF: 7, _TOTAL: 3, _SEQ: 1}, 0, S.ESME_ROK),
+        ({_REF: 7, _TOTAL: 3, _SEQ: 3}, 0, S.ESME_ROK),
+        ({_REF: 7, _TOTAL: 1, _SEQ: 1}, 0, S.ESME_ROK),
+        ({_REF: 7}, 0, S.ESME_RMISSINGOPTPARAM),  # 1 of the 3 (sections 5.3.2.22-24: all three together)
+        ({_REF: 7, _TOTAL: 3}, 0, S.ESME_RMISSINGOPTPARAM),
+        ({_TOTAL: 3, _SEQ: 1}, 0, S.ESME_RMISSINGOPTPARAM),
+        ({_SEQ: 1}, 0, S.ESME_RMISSINGOPTPARAM),
+        ({_REF: 7, _TOTAL: 3, _SEQ: 5}, 0, S.ESME_RINVOPTPARAMVAL),  # seqnum above the total
+        ({_REF: 7, _TOTAL: 0, _SEQ: 0}, 0, S.ESME_RINVOPTPARAMVAL),  # both 1..255
+        ({_REF: 7, _TOTAL: 3, _SEQ: 0}, 0, S.ESME_RINVOPTPARAMVAL),
+        ({_REF: 7, _TOTAL: 3, _SEQ: 1}, 0x40, S.ESME_RINVOPTPARAMVAL),  # with a UDH (section 5.2.12)
+        ({_REF: 7}, 0x40, S.ESME_RINVOPTPARAMVAL),
+    ],
+)
+def test_sar_tlvs_come_as_all_three_with_consistent_values(tlvs: dict[int, int], esm_class: int, status: int) -> None:
+    assert check_sar(tlvs, esm_class) == status
+
+
+@pytest.mark.parametrize(
+    ("user_data", "status"),
+    [
+        (bytes.fromhex("050003010201") + b"hi", S.ESME_ROK),
+        (bytes.fromhex("050003010201"), S.ESME_ROK),  # a UDH and no text
+        (bytes.fromhex("00") + b"hi", S.ESME_ROK),  # an empty UDH
+        (bytes.fromhex("20000301"), S.ESME_RINVMSGLEN),  # UDHL 32, 3 octets follow (tester7 f_malformed)
+        (bytes.fromhex("0500030102"), S.ESME_RINVMSGLEN),  # one octet short
+        (b"", S.ESME_RINVMSGLEN),  # UDHI with no user data at all
+    ],
+)
+def test_a_udh_must_fit_in_the_user_data(user_data: bytes, status: int) -> None:
+    assert check_udh(user_data) == status

@@ -1,0 +1,64 @@
+"""A bound ESME that never answers our deliver_sm is unbound and closed after repeated response_timer expiries
+(SMPP 3.4 section 7.2), and its deliveries go to the next bind; over real TCP with short timers."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer, encode
+
+from .conftest import make_config
+
+DELIVERED_AT_ONCE = "447700900123"
+
+
+def _bind(port: int) -> tuple[socket.socket, Framer]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+    return sock, Framer()
+
+
+def test_an_esme_that_never_answers_deliver_sm_is_unbound_and_its_receipts_go_to_the_next_bind(
+    smsc_factory: Any, tmp_path: Path,
+) -> None:
+    server = smsc_factory(make_config(tmp_path, response_timer=0.5, enquire_link_timer=0.0))
+    smsc = server.app.smsc
+    server.call(lambda: setattr(smsc.outbox, "backoff", (0.1,)))  # offered again at once after each expiry
+    dead, framer = _bind(server.port)
+    dead.sendall(b"".join(encode(P.SubmitSm(
+        sequence_number=10 + i, source_addr="ACME", destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+        dest_addr_npi=1, short_message=b"hi", registered_delivery=1)) for i in range(3)))
+    dead.sendall(encode(P.SubmitSm(sequence_number=20, short_message=b"x" * 100))[:60])  # then half a PDU
+    got: list[Any] = []
+    started = time.monotonic()
+    while True:  # read only, never answer
+        data = dead.recv(65536)
+        if not data:
+            break
+        got.extend(framer.feed(data))
+        assert time.monotonic() - started < 20, "the server kept the dead link"
+    closed_after = time.monotonic() - started
+    dead.close()
+    delivers = [p for p in got if isinstance(p, P.DeliverSm)]
+    unbinds = [p for p in got if isinstance(p, P.Unbind)]
+    assert len(unbinds) == 1 and got.index(unbinds[0]) > got.index(delivers[-1])  # nothing leased after it
+    assert len(delivers) >= 9  # three rounds of the three receipts
+    assert closed_after < 10
+    assert len(server.call(lambda: smsc.deliveries("test"))) == 3  # none lost
+
+    alive, framer = _bind(server.port)
+    receipts: list[P.DeliverSm] = []
+    while len(receipts) < 3:
+        for pdu in framer.feed(alive.recv(65536)):
+            if isinstance(pdu, P.DeliverSm):
+                receipts.append(pdu)
+                alive.sendall(encode(P.DeliverSmResp(sequence_number=pdu.sequence_number)))
+    alive.close()
+    deadline = time.monotonic() + 5
+    while server.call(lambda: smsc.deliveries("test")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
