@@ -31,9 +31,9 @@ Memory (deliveries owed to an ESME that does not take them, e.g. one bound as tr
 that can read deliveries back off the loop (``load_deliveries_later``: SQLite), at most :data:`SPILL_AT`
 available deliveries of a system_id stay in memory.  Those that come after them are *spilled*: each is kept
 only as its delivery_id (8 octets, in an ``array``) once its row is durable, in the order it became available.
-When a receiver takes deliveries and fewer than :data:`READ_BACK_BATCH` are left in memory beyond what it
-takes, the next :data:`READ_BACK_BATCH` spilled ids are read back (on the store's reader thread) and join the
-end of the queue: the ESME gets every delivery once, in order.  While a system_id has spilled deliveries,
+When a receiver takes deliveries and fewer than :data:`READ_AHEAD` are left in memory (or on their way)
+beyond what it takes, the next spilled ids are read back, :data:`READ_BACK_BATCH` per read, on the store's
+reader thread, and join the end of the queue: the ESME gets every delivery once, in order.  While a system_id has spilled deliveries,
 every new delivery of it (a receipt too) waits for its commit and joins the spilled ids, so none passes
 those before it.  A restart reads the outbox a batch at a time (``iter_deliveries``) and spills in the same
 way, so it never holds the whole outbox either.  The memory store (load tests) keeps every delivery in memory:
@@ -69,10 +69,14 @@ DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 #: receiver's window takes at once (so an ESME that keeps up never spills), while 100,000 receipts owed to a
 #: transmitter-only ESME cost under 1 MiB of ids instead of 80 MiB of objects.
 SPILL_AT = 4096
-#: Spilled deliveries read back per read; a read starts when fewer than this many are left in memory beyond
-#: what a receiver takes (one read in flight per system_id: about 3 ms on the reader thread per batch, far
-#: ahead of what a window of deliver_sm takes).
+#: Spilled deliveries read back per read (one store query set and one callback each).
 READ_BACK_BATCH = 1024
+#: Reads are started while fewer than this many deliveries of the system_id are in memory or on their way
+#: beyond what a receiver takes, so that a receiver never waits for a read: reading and decoding 1,024 rows
+#: costs about 6 ms of CPU, but on the reader thread, beside a busy event loop, a read comes back after
+#: 40-50 ms (it waits for the GIL after each SQLite call); with one read in flight a drain ran at 21,000
+#: deliveries/s, behind what the loop sends.  Up to four reads on their way keep the reader thread busy.
+READ_AHEAD = 4 * READ_BACK_BATCH
 #: Spilled ids per array: a read back takes the oldest from the front run without moving the others.
 _RUN = 4096
 
@@ -81,14 +85,16 @@ _PERMANENT = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_AP
 
 class _Spill:
     """The spilled deliveries of one system_id: delivery_ids of durable rows, oldest first, in runs of
-    :data:`_RUN` (``array('q')``, 8 octets each), and those being read back (``reading``)."""
+    :data:`_RUN` (``array('q')``, 8 octets each), and those being read back (``reading``, a list per read, in
+    the order asked: the store calls back in that order)."""
 
-    __slots__ = ("runs", "count", "reading")
+    __slots__ = ("runs", "count", "reading", "reading_count")
 
     def __init__(self) -> None:
         self.runs: deque[array[int]] = deque()
         self.count = 0  #: ids in ``runs``
-        self.reading: list[int] = []
+        self.reading: deque[list[int]] = deque()
+        self.reading_count = 0  #: ids in ``reading``
 
     def append(self, delivery_id: int) -> None:
         runs = self.runs
@@ -116,10 +122,10 @@ class _Spill:
 
     def ids(self) -> Iterator[int]:
         """Every id, those being read back first (oldest first)."""
-        return itertools.chain(self.reading, itertools.chain.from_iterable(self.runs))
+        return itertools.chain(itertools.chain.from_iterable(self.reading), itertools.chain.from_iterable(self.runs))
 
     def __len__(self) -> int:
-        return self.count + len(self.reading)
+        return self.count + self.reading_count
 
 
 class OutboxStats:
@@ -369,31 +375,38 @@ class Outbox:
         return taken
 
     def _read_more(self, system_id: str, spill: _Spill, limit: int) -> None:
-        """Read back the next spilled deliveries of ``system_id`` when fewer than :data:`READ_BACK_BATCH` would
-        be left in memory after a take of ``limit`` (one read at a time); end the spill once none is left."""
-        if spill.reading:
-            return
+        """Read back the next spilled deliveries of ``system_id``, :data:`READ_BACK_BATCH` per read, while fewer
+        than :data:`READ_AHEAD` would be left in memory or on their way after a take of ``limit``; end the
+        spill once none is left."""
         if not spill.count:
-            self._end_spill(system_id, spill)
+            if not spill.reading:
+                self._end_spill(system_id, spill)
             return
         queue = self._queues.get(system_id)
-        if queue is not None and len(queue) - limit >= READ_BACK_BATCH:
-            return
-        ids = spill.reading = spill.take(READ_BACK_BATCH)
-        assert self._load_later is not None  # (a store without it never spills)
-        self._load_later(ids, functools.partial(self._read_back, system_id, spill, ids))
+        ahead = (len(queue) if queue is not None else 0) - limit + spill.reading_count
+        load_later = self._load_later
+        assert load_later is not None  # (a store without it never spills)
+        while ahead < READ_AHEAD and spill.count:
+            ids = spill.take(READ_BACK_BATCH)
+            spill.reading.append(ids)
+            spill.reading_count += len(ids)
+            ahead += len(ids)
+            load_later(ids, functools.partial(self._read_back, system_id, spill, ids))  # (may call back now)
 
     def _read_back(self, system_id: str, spill: _Spill, ids: list[int], deliveries: list[Delivery]) -> None:
         """Spilled deliveries are read back: they join the end of their queue (nothing newer is in it: new
-        deliveries of a spilled system_id are spilled too), in the order they were spilled."""
-        spill.reading = []
+        deliveries of a spilled system_id are spilled too), in the order they were spilled (the store calls
+        back in the order asked)."""
+        asked = spill.reading.popleft()
+        assert asked is ids, "read backs come back in the order asked"
+        spill.reading_count -= len(ids)
         if len(deliveries) != len(ids):  # a row the writer could not write (logged then), or a damaged one
             log.error("delivery_read_back_missing", system_id=system_id, asked=len(ids), found=len(deliveries))
         queue = self._queues.get(system_id)
         if queue is None:
             queue = self._queues[system_id] = deque()
         queue.extend(deliveries)
-        if not spill.count:
+        if not spill.count and not spill.reading:
             self._end_spill(system_id, spill)
         self._wake(system_id)
 
