@@ -26,12 +26,29 @@ Life of a :class:`~smsc.core.api.Delivery`:
 Backoff delays are *real* seconds (they are about the ESME's connection, not the simulated network) and are
 converted to simulation time with the clock, so a fast ``time_scale`` does not turn them into a busy loop.
 On restart every delivery in the store is available again (leases are not persisted).
+
+Memory (deliveries owed to an ESME that does not take them, e.g. one bound as transmitter only): with a store
+that can read deliveries back off the loop (``load_deliveries_later``: SQLite), at most :data:`SPILL_AT`
+available deliveries of a system_id stay in memory.  Those that come after them are *spilled*: each is kept
+only as its delivery_id (8 octets, in an ``array``) once its row is durable, in the order it became available.
+When a receiver takes deliveries and fewer than :data:`READ_AHEAD` are left in memory (or on their way)
+beyond what it takes, the next spilled ids are read back, :data:`READ_BACK_BATCH` per read, on the store's
+reader thread, and join the end of the queue: the ESME gets every delivery once, in order.  While a system_id has spilled deliveries,
+every new delivery of it (a receipt too) waits for its commit and joins the spilled ids, so none passes
+those before it.  A restart reads the outbox a batch at a time (``iter_deliveries``) and spills in the same
+way, so it never holds the whole outbox either.  The memory store (load tests) keeps every delivery in memory:
+there memory grows with what is owed.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
+import sys
+from array import array
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import structlog
 
@@ -46,7 +63,69 @@ log = structlog.get_logger("smsc.outbox")
 #: Real seconds to wait before offering a failed delivery again, by failure count (the last one repeats).
 DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
+#: Available deliveries of one system_id kept in memory (with a store that reads them back, see the module
+#: docstring); those beyond leave memory once durable, keeping only their delivery_id.  A receipt costs about
+#: 0.8 KB in memory, an evicted one 8 octets: 4,096 is about 3 MiB per system_id, and many times what a
+#: receiver's window takes at once (so an ESME that keeps up never spills), while 100,000 receipts owed to a
+#: transmitter-only ESME cost under 1 MiB of ids instead of 80 MiB of objects.
+SPILL_AT = 4096
+#: Spilled deliveries read back per read (one store query set and one callback each).
+READ_BACK_BATCH = 1024
+#: Reads are started while fewer than this many deliveries of the system_id are in memory or on their way
+#: beyond what a receiver takes, so that a receiver never waits for a read: reading and decoding 1,024 rows
+#: costs about 6 ms of CPU, but on the reader thread, beside a busy event loop, a read comes back after
+#: 40-50 ms (it waits for the GIL after each SQLite call); with one read in flight a drain ran at 21,000
+#: deliveries/s, behind what the loop sends.  Up to four reads on their way keep the reader thread busy.
+READ_AHEAD = 4 * READ_BACK_BATCH
+#: Spilled ids per array: a read back takes the oldest from the front run without moving the others.
+_RUN = 4096
+
 _PERMANENT = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
+
+
+class _Spill:
+    """The spilled deliveries of one system_id: delivery_ids of durable rows, oldest first, in runs of
+    :data:`_RUN` (``array('q')``, 8 octets each), and those being read back (``reading``, a list per read, in
+    the order asked: the store calls back in that order)."""
+
+    __slots__ = ("runs", "count", "reading", "reading_count")
+
+    def __init__(self) -> None:
+        self.runs: deque[array[int]] = deque()
+        self.count = 0  #: ids in ``runs``
+        self.reading: deque[list[int]] = deque()
+        self.reading_count = 0  #: ids in ``reading``
+
+    def append(self, delivery_id: int) -> None:
+        runs = self.runs
+        if not runs or len(runs[-1]) >= _RUN:
+            runs.append(array("q"))
+        runs[-1].append(delivery_id)
+        self.count += 1
+
+    def take(self, n: int) -> list[int]:
+        """Remove and return the ``n`` oldest ids (all of them when fewer)."""
+        taken: list[int] = []
+        runs = self.runs
+        while n > 0 and runs:
+            run = runs[0]
+            if len(run) <= n:
+                runs.popleft()
+                taken.extend(run)
+                n -= len(run)
+            else:
+                taken.extend(run[:n])
+                del run[:n]
+                n = 0
+        self.count -= len(taken)
+        return taken
+
+    def ids(self) -> Iterator[int]:
+        """Every id, those being read back first (oldest first)."""
+        return itertools.chain(itertools.chain.from_iterable(self.reading), itertools.chain.from_iterable(self.runs))
+
+    def __len__(self) -> int:
+        return self.count + self.reading_count
 
 
 class OutboxStats:
@@ -74,6 +153,8 @@ class Outbox:
             so that the id counters are saved in the same batch).
         backoff: real seconds before a failed delivery is offered again, by failure count.
         next_delivery_id: first delivery_id to hand out (one past the highest ever used).
+        spill_at: available deliveries of a system_id kept in memory before the others are spilled (only
+            with a store that has ``load_deliveries_later``; see the module docstring).
     """
 
     def __init__(
@@ -86,6 +167,7 @@ class Outbox:
         commit: Callable[[Callable[[], None]], None] | None = None,
         backoff: tuple[float, ...] = DEFAULT_BACKOFF,
         next_delivery_id: int = 1,
+        spill_at: int = SPILL_AT,
     ) -> None:
         if not backoff or min(backoff) < 0:
             raise ValueError(f"backoff must be non-empty seconds >= 0, got {backoff!r}")
@@ -116,6 +198,15 @@ class Outbox:
         #: Counters; any object with the four ``deliveries_*`` int attributes may replace it (the SMSC puts
         #: its own stats here so that metrics see one object).
         self.stats: Any = OutboxStats()
+        self._load_later: Callable[[list[int], Callable[[list[Delivery]], None]], None] | None = getattr(
+            store, "load_deliveries_later", None)
+        self._load_now: Callable[[list[int]], list[Delivery]] | None = getattr(store, "load_deliveries", None)
+        if spill_at < 1:
+            raise ValueError(f"spill_at must be at least 1, got {spill_at}")
+        #: Available deliveries per system_id kept in memory (no limit with a store that cannot read back).
+        self._spill_at = spill_at if self._load_later is not None else sys.maxsize
+        #: system_id -> its spilled deliveries (see the module docstring); empty while every ESME keeps up.
+        self._spills: dict[str, _Spill] = {}
 
     # -- adding -------------------------------------------------------------------------------------------
 
@@ -136,6 +227,11 @@ class Outbox:
             queue = self._queues.get(system_id)
             if queue is None:
                 queue = self._queues[system_id] = deque()
+            elif len(queue) >= self._spill_at or self._spills and system_id in self._spills:
+                # Owed beyond what stays in memory: spilled once durable, behind those before it.
+                self._adding.append(delivery)
+                self._commit(self._release_next)
+                return
             queue.append(delivery)
             self._commit(_nothing)  # (what the message's new state waits for: the row goes with it)
             on_available = self.on_available
@@ -149,16 +245,33 @@ class Outbox:
 
     def restore(self, deliveries: list[Delivery]) -> None:
         """Make deliveries read back from the store available at once (start of a restarted SMSC)."""
-        woken: list[str] = []
-        for delivery in deliveries:
-            queue = self._queues.get(delivery.system_id)
-            if queue is None:
-                queue = self._queues[delivery.system_id] = deque()
-            queue.append(delivery)
-            if delivery.system_id not in woken:
-                woken.append(delivery.system_id)
-            if delivery.delivery_id >= self.next_delivery_id:
-                self.next_delivery_id = delivery.delivery_id + 1
+        self.restore_batches((deliveries,))
+
+    def restore_batches(self, batches: Iterable[list[Delivery]]) -> None:
+        """Make the deliveries read back from the store available, a batch at a time, in order (start of a
+        restarted SMSC, ``store.iter_deliveries``): beyond :data:`SPILL_AT` of a system_id only their
+        delivery_ids are kept (their rows are on disk as read), so a restart never holds the whole outbox."""
+        woken: dict[str, None] = {}
+        queues = self._queues
+        spills = self._spills
+        spill_at = self._spill_at
+        for deliveries in batches:
+            for delivery in deliveries:
+                system_id = delivery.system_id
+                spill = spills.get(system_id)
+                if spill is None:
+                    queue = queues.get(system_id)
+                    if queue is None:
+                        queue = queues[system_id] = deque()
+                    if len(queue) < spill_at:
+                        queue.append(delivery)
+                    else:
+                        spill = spills[system_id] = _Spill()
+                if spill is not None:
+                    spill.append(delivery.delivery_id)
+                woken[system_id] = None
+                if delivery.delivery_id >= self.next_delivery_id:
+                    self.next_delivery_id = delivery.delivery_id + 1
         for system_id in woken:
             self._wake(system_id)
 
@@ -169,7 +282,14 @@ class Outbox:
         queue = self._queues.get(system_id)
         if queue is None:
             queue = self._queues[system_id] = deque()
-        queue.append(delivery)
+            queue.append(delivery)
+        elif len(queue) >= self._spill_at or self._spills and system_id in self._spills:
+            spill = self._spills.get(system_id)
+            if spill is None:
+                spill = self._spills[system_id] = _Spill()
+            spill.append(delivery.delivery_id)  # its row is durable: the record leaves memory
+        else:
+            queue.append(delivery)
         on_available = self.on_available
         if on_available is not None:
             on_available(system_id)
@@ -189,7 +309,14 @@ class Outbox:
         leased (no backoff: it is not this delivery that failed) until a taker without a test takes it, before
         any other (an SMPP 3.3 bind has no data_sm, SMPP 3.4 section 4.7; a 3.4 bind of the same system_id
         can send it).  :meth:`held` says how many wait so.
+
+        Spilled deliveries (see the module docstring) are read back as this takes them: a read may still be on
+        its way when fewer than ``limit`` are returned; the gateway is woken when it is back.
         """
+        if self._spills and limit > 0:
+            spill = self._spills.get(system_id)
+            if spill is not None:
+                self._read_more(system_id, spill, limit)
         if carries is not None:
             return self._take_carried(system_id, limit, carries)
         if self._held and limit > 0:
@@ -247,6 +374,49 @@ class Outbox:
             log.info("delivery_held", delivery_id=delivery.delivery_id, kind=delivery.kind, system_id=system_id)
         return taken
 
+    def _read_more(self, system_id: str, spill: _Spill, limit: int) -> None:
+        """Read back the next spilled deliveries of ``system_id``, :data:`READ_BACK_BATCH` per read, while fewer
+        than :data:`READ_AHEAD` would be left in memory or on their way after a take of ``limit``; end the
+        spill once none is left."""
+        if not spill.count:
+            if not spill.reading:
+                self._end_spill(system_id, spill)
+            return
+        queue = self._queues.get(system_id)
+        ahead = (len(queue) if queue is not None else 0) - limit + spill.reading_count
+        load_later = self._load_later
+        assert load_later is not None  # (a store without it never spills)
+        while ahead < READ_AHEAD and spill.count:
+            ids = spill.take(READ_BACK_BATCH)
+            spill.reading.append(ids)
+            spill.reading_count += len(ids)
+            ahead += len(ids)
+            load_later(ids, functools.partial(self._read_back, system_id, spill, ids))  # (may call back now)
+
+    def _read_back(self, system_id: str, spill: _Spill, ids: list[int], deliveries: list[Delivery]) -> None:
+        """Spilled deliveries are read back: they join the end of their queue (nothing newer is in it: new
+        deliveries of a spilled system_id are spilled too), in the order they were spilled (the store calls
+        back in the order asked)."""
+        asked = spill.reading.popleft()
+        assert asked is ids, "read backs come back in the order asked"
+        spill.reading_count -= len(ids)
+        if len(deliveries) != len(ids):  # a row the writer could not write (logged then), or a damaged one
+            log.error("delivery_read_back_missing", system_id=system_id, asked=len(ids), found=len(deliveries))
+        queue = self._queues.get(system_id)
+        if queue is None:
+            queue = self._queues[system_id] = deque()
+        queue.extend(deliveries)
+        if not spill.count and not spill.reading:
+            self._end_spill(system_id, spill)
+        self._wake(system_id)
+
+    def _end_spill(self, system_id: str, spill: _Spill) -> None:
+        """Every spilled delivery of ``system_id`` is back in memory: new ones join its queue directly again,
+        unless some were added before and still wait for their commit (they are spilled, and would follow the
+        new ones).  Once per spill: a scan of what waits for a commit."""
+        if self._spills.get(system_id) is spill and not any(d.system_id == system_id for d in self._adding):
+            del self._spills[system_id]
+
     def held(self, system_id: str) -> int:
         """Deliveries of ``system_id`` a taker could not carry, waiting for one that can (see :meth:`take`)."""
         held = self._held.get(system_id)
@@ -300,12 +470,27 @@ class Outbox:
     # -- inspection ---------------------------------------------------------------------------------------
 
     def available(self, system_id: str) -> int:
-        """How many deliveries could be taken for ``system_id`` right now (held ones included)."""
+        """How many deliveries could be taken for ``system_id`` right now (held and spilled ones included)."""
         queue = self._queues.get(system_id)
-        return (len(queue) if queue else 0) + self.held(system_id)
+        spill = self._spills.get(system_id)
+        return (len(queue) if queue else 0) + self.held(system_id) + (len(spill) if spill else 0)
 
-    def pending(self, system_id: str | None = None) -> list[Delivery]:
-        """Every delivery not yet acknowledged (available, leased, in backoff or not yet durable), by id."""
+    def in_memory(self) -> int:
+        """Delivery records the outbox holds in memory (spilled ones are ids only, not counted)."""
+        return (sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._held.values())
+                + len(self._leased) + len(self._waiting) + len(self._adding))
+
+    def spilled(self, system_id: str | None = None) -> int:
+        """Deliveries kept only as their delivery_id (see the module docstring), of ``system_id`` or all."""
+        if system_id is not None:
+            spill = self._spills.get(system_id)
+            return len(spill) if spill else 0
+        return sum(len(s) for s in self._spills.values())
+
+    def pending(self, system_id: str | None = None, limit: int | None = None) -> list[Delivery]:
+        """Deliveries not yet acknowledged (available, leased, in backoff or not yet durable), by id; the first
+        ``limit`` of them when given.  Spilled ones are read from the store (only those listed, when
+        ``limit`` is given)."""
         found: dict[int, Delivery] = {}
         for queues in (self._queues, self._held):
             for queue in queues.values():
@@ -315,15 +500,40 @@ class Outbox:
         found.update(self._waiting)
         for delivery in self._adding:
             found[delivery.delivery_id] = delivery
-        return [
-            found[k] for k in sorted(found)
-            if system_id is None or found[k].system_id == system_id
-        ]
+        if system_id is not None:
+            found = {k: d for k, d in found.items() if d.system_id == system_id}
+        spills = [s for k, s in self._spills.items() if system_id is None or k == system_id]
+        if spills and self._load_now is not None:
+            spilled = itertools.chain.from_iterable(s.ids() for s in spills)
+            if limit is None:
+                wanted = list(spilled)
+            else:
+                first = heapq.nsmallest(limit, itertools.chain(found, spilled))
+                wanted = [k for k in first if k not in found]
+            for delivery in self._load_now(wanted):
+                found[delivery.delivery_id] = delivery
+        keys = sorted(found)
+        if limit is not None:
+            del keys[limit:]
+        return [found[k] for k in keys]
+
+    def sizes(self) -> dict[str, int]:
+        """Deliveries not yet acknowledged per system_id (spilled ones included), without reading any back."""
+        sizes: dict[str, int] = {}
+        for queues in (self._queues, self._held, self._spills):
+            for system_id, queue in queues.items():
+                if len(queue):
+                    sizes[system_id] = sizes.get(system_id, 0) + len(queue)
+        for delivery in itertools.chain(self._leased.values(), self._waiting.values(), self._adding):
+            sizes[delivery.system_id] = sizes.get(delivery.system_id, 0) + 1
+        return sizes
 
     def __len__(self) -> int:
-        """Deliveries not yet acknowledged."""
-        return (sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._held.values())
-                + len(self._leased) + len(self._waiting) + len(self._adding))
+        """Deliveries not yet acknowledged (spilled ones included)."""
+        n = self.in_memory()
+        if self._spills:
+            n += sum(len(s) for s in self._spills.values())
+        return n
 
 
 def _nothing() -> None:

@@ -92,6 +92,9 @@ EVICTED_LISTED_FACTOR = 4
 #: Waiting messages read back and resumed per step of a restart (one store query each): those that go on
 #: waiting for an absent handset leave memory before the next batch is read (:meth:`Smsc.start`).
 RESUME_BATCH = 4_096
+#: Outbox rows read per step of a restart (one store query each): beyond what the outbox keeps in memory per
+#: system_id, only their delivery_ids stay (:meth:`Outbox.restore_batches`).
+RESTORE_DELIVERIES_BATCH = 4_096
 
 
 _new = object.__new__
@@ -236,25 +239,34 @@ class Smsc:
             return
         self._started = True
         self._store_commit = self.store.commit  # (again, after a stop)
-        # Final messages beyond what the index keeps in memory stay on disk (query_sm reads them there).
-        state = self.store.load(max_final=self.index.max_final_in_memory, waiting=False)
+        # Final messages beyond what the index keeps in memory stay on disk (query_sm reads them there).  The
+        # outbox too is read a batch at a time when the store can (``iter_deliveries``): beyond what the outbox
+        # keeps in memory per system_id, only delivery_ids stay.
+        iter_deliveries = getattr(self.store, "iter_deliveries", None)
+        state = self.store.load(max_final=self.index.max_final_in_memory, waiting=False,
+                                deliveries=iter_deliveries is None)
         self._ids.next_number = max(self._ids.next_number, state.next_message_number)
         self.outbox.next_delivery_id = max(self.outbox.next_delivery_id, state.next_delivery_id)
         now = self.clock.now()
         cutoff = now - self.final_retention
         self._restore_finals(state.messages, cutoff)
         self.store.prune_final(cutoff)
+        # The outbox before the waiting messages: their expiries at start add receipts, whose rows the store's
+        # outbox batches (read from the file) must not bring back a second time.
+        if iter_deliveries is not None:
+            self.outbox.restore_batches(iter_deliveries(RESTORE_DELIVERIES_BATCH))
+        else:
+            self.outbox.restore(state.deliveries)
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():
             self._resume_waiting(sorted(state.messages, key=lambda m: m.submit_time))
         index = self.index
         self.stats.waiting = index.waiting
-        self.outbox.restore(state.deliveries)
         self._commit(_nothing)
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
         log.info("core_started", waiting=index.waiting, final=index.final_count, evicted=index.evicted,
-                 deliveries=len(state.deliveries))
+                 deliveries=len(self.outbox), deliveries_spilled=self.outbox.spilled())
 
     def _restore_finals(self, finals: list[Message], cutoff: float) -> None:
         """Keep the final messages read back that reached their final state at or after ``cutoff`` in memory
@@ -1124,12 +1136,16 @@ class Smsc:
         return self.index.waiting
 
     def outbox_sizes(self) -> dict[str, int]:
-        """Deliveries not yet acknowledged, per system_id."""
-        sizes: dict[str, int] = {}
-        for delivery in self.outbox.pending():
-            sizes[delivery.system_id] = sizes.get(delivery.system_id, 0) + 1
-        return sizes
+        """Deliveries not yet acknowledged, per system_id (none is read back from the store for it)."""
+        return self.outbox.sizes()
 
-    def deliveries(self, system_id: str | None = None) -> list[Delivery]:
-        """Deliveries not yet acknowledged (available, leased or in backoff), oldest first."""
-        return self.outbox.pending(system_id)
+    def deliveries(self, system_id: str | None = None, limit: int | None = None) -> list[Delivery]:
+        """Deliveries not yet acknowledged (available, leased or in backoff), oldest first; the first ``limit``
+        when given (those the outbox keeps on disk only are read back, see :mod:`smsc.core.outbox`)."""
+        return self.outbox.pending(system_id, limit)
+
+    def deliveries_count(self, system_id: str | None = None) -> int:
+        """How many deliveries are not yet acknowledged (of ``system_id`` when given)."""
+        if system_id is None:
+            return len(self.outbox)
+        return self.outbox.sizes().get(system_id, 0)

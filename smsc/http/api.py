@@ -488,8 +488,10 @@ class HttpServer:
         if unknown:
             raise ApiError(400, f"{unknown[0]}: unknown query parameter (expected system_id, limit)")
         limit = _parse_limit(q.get("limit"))
-        pending = self._smsc.deliveries(q.get("system_id") or None)
-        return _json({"deliveries": [delivery_record(d) for d in pending[:limit]], "count": len(pending)})
+        system_id = q.get("system_id") or None
+        pending = self._smsc.deliveries(system_id, limit)
+        return _json({"deliveries": [delivery_record(d) for d in pending],
+                      "count": self._smsc.deliveries_count(system_id)})
 
     async def post_mo(self, request: web.Request) -> web.Response:
         """POST /api/mo {"from", "to", "text"} or {"from", "to", "payload_hex", "data_coding"} -> 202."""

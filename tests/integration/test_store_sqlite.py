@@ -330,3 +330,46 @@ async def test_a_read_later_still_failing_when_the_store_closes_is_given_up_with
     assert [(e["log_level"], e["event"]) for e in logs.entries] == [
         ("error", "store_read_failed"), ("warning", "store_read_abandoned")]
     assert [m.message_id for m in SqliteStore(path).load().messages] == [f"{1:08x}"]
+
+
+async def test_spilled_outbox_deliveries_come_back_from_the_reader_thread_in_order_each_once(tmp_path: Path) -> None:
+    """With the writer and reader threads of the server: receipts owed beyond ``SPILL_AT`` leave memory once
+    their commit is back, and a receiver taking them a window at a time gets every one, in order, while
+    more are added."""
+    from smsc.core.clock import FakeClock
+    from smsc.core.outbox import SPILL_AT, Outbox
+    from smsc.core.scheduler import Scheduler
+
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon_threadsafe=loop.call_soon_threadsafe)
+    outbox = Outbox(store, Scheduler(), FakeClock(0.0))
+
+    def add() -> int:
+        delivery_id = outbox.new_delivery_id()
+        outbox.add(Delivery(delivery_id=delivery_id, system_id="esme", source=Address(addr="1"),
+                            destination=Address(addr="2"), short_message=b"r%d" % delivery_id), at_once=True)
+        return delivery_id
+
+    owed = []
+    for _ in range(20):
+        owed.extend(add() for _ in range(1000))
+        await asyncio.sleep(0)
+    for _ in range(500):  # until every commit came back
+        if outbox.spilled("esme") == len(owed) - SPILL_AT:
+            break
+        await asyncio.sleep(0.01)
+    assert outbox.in_memory() == SPILL_AT and len(outbox) == len(owed)
+
+    taken: list[int] = []
+    for rounds in range(100_000):
+        if rounds < 3000:
+            owed.append(add())
+        for delivery in outbox.take("esme", 50):
+            taken.append(delivery.delivery_id)
+            outbox.acked(delivery.delivery_id, 0)
+        if len(taken) == len(owed):
+            break
+        await asyncio.sleep(0 if rounds % 10 else 0.001)
+    assert taken == owed
+    assert outbox.spilled() == 0
+    store.close()

@@ -47,10 +47,12 @@ class WorldState:
 class MessageStore(Protocol):
     """Durable record of messages and the outbox. All methods are called on the event-loop thread."""
 
-    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+    def load(self, max_final: int | None = None, *, waiting: bool = True, deliveries: bool = True) -> StoredState:
         """Read back the state at start (empty for a new store): every waiting message (none when ``waiting``
-        is False: the caller reads them with :meth:`iter_waiting`), every outbox entry, and the final messages
-        not yet pruned (only the newest ``max_final`` of them when given)."""
+        is False: the caller reads them with :meth:`iter_waiting`), every outbox entry (none when
+        ``deliveries`` is False: the caller reads them with ``iter_deliveries``, below), and the final messages
+        not yet pruned (only the newest ``max_final`` of them when given).  ``next_delivery_id`` is right
+        either way."""
 
     def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
         """Every message not yet final, at most ``batch`` per list, in the order they were first saved
@@ -95,6 +97,12 @@ class MessageStore(Protocol):
     #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
     #   live_message_ids(message_ids: list[str]) -> set[str]   those not final, read now (ids after a wrap; a
     #                               store without it that evicts makes every id it may hold count as live)
+    #   load_deliveries(delivery_ids: list[int]) -> list[Delivery]          read now, on the caller's thread
+    #   load_deliveries_later(delivery_ids, callback: Callable[[list[Delivery]], None])  read off the loop:
+    #                               with it the outbox keeps only the ids of deliveries owed beyond
+    #                               ``outbox.SPILL_AT`` per system_id, and reads them back as they are taken
+    #   iter_deliveries(batch: int) -> Iterator[list[Delivery]]             the outbox by delivery_id, a batch
+    #                               per list (a restart, with ``load(deliveries=False)``)
     #   records_in_memory: bool                                             True when evicting saves nothing
     #   durable_on_write: bool      True when a write is durable as soon as it is recorded (the memory store):
     #                               the outbox then needs no commit after an acknowledged delivery's delete

@@ -60,9 +60,10 @@ class MemoryStore:
         self.commits = 0
         self.closed = False
 
-    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+    def load(self, max_final: int | None = None, *, waiting: bool = True, deliveries: bool = True) -> StoredState:
         """Deep copies of every kept message (of the final ones only the newest ``max_final`` when given; no
-        waiting one when ``waiting`` is False, see :meth:`iter_waiting`) and outbox entry, and the counters."""
+        waiting one when ``waiting`` is False, see :meth:`iter_waiting`) and outbox entry (none when
+        ``deliveries`` is False), and the counters."""
         messages = list(self._messages.values())
         if not waiting:
             messages = [m for m in messages if m.final_time is not None]
@@ -72,7 +73,8 @@ class MemoryStore:
             messages = [m for m in messages if m.final_time is None or id(m) in kept]
         return StoredState(
             messages=copy.deepcopy(messages),
-            deliveries=copy.deepcopy(sorted(self._deliveries.values(), key=lambda d: d.delivery_id)),
+            deliveries=copy.deepcopy(sorted(self._deliveries.values(), key=lambda d: d.delivery_id))
+            if deliveries else [],
             next_delivery_id=self._next_delivery_id,
             next_message_number=self._next_message_number,
         )

@@ -165,7 +165,12 @@ _SELECT_MESSAGES_BY_ID = "SELECT message_id, final_time, record FROM messages WH
 #: a range of the primary key.
 _SELECT_GROUP = "SELECT message_id, final_time, record FROM messages WHERE message_id > ? AND message_id < ?"
 _SELECT_DELIVERIES = "SELECT delivery_id, record FROM outbox ORDER BY delivery_id"
-_select_statements: dict[int, str] = {}
+#: The next ``?`` outbox rows after delivery_id ``?`` (a restart reads the outbox a batch per query, as the
+#: waiting messages: see :meth:`SqliteStore.iter_deliveries`).
+_SELECT_DELIVERIES_AFTER = "SELECT delivery_id, record FROM outbox WHERE delivery_id > ? ORDER BY delivery_id LIMIT ?"
+_SELECT_DELIVERIES_BY_ID = "SELECT delivery_id, record FROM outbox WHERE delivery_id IN "
+#: Statement texts by (table's IN head, number of ids).
+_select_statements: dict[tuple[str, int], str] = {}
 _SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL AND message_id IN "
 _live_statements: dict[int, str] = {}
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
@@ -193,6 +198,11 @@ _READ_GROUP = 1024
 _WAL_AUTOCHECKPOINT = 10_000
 #: What reading back a damaged row can raise (it is logged and skipped).
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, EOFError, pickle.UnpicklingError)
+
+
+#: A read request for the reader thread: (keys, callback, outbox).  ``outbox`` False: message_ids, the callback
+#: gets Messages (``load_messages_later``); True: delivery_ids, it gets Deliveries (``load_deliveries_later``).
+_ReadRequest = tuple[list[Any], Callable[[list[Any]], None], bool]
 
 
 # -- records <-> rows ---------------------------------------------------------------------------------------
@@ -527,7 +537,7 @@ class _Batch:
         self.messages: dict[str, tuple[Any, ...]] = {}
         #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
         #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
-        self.reads: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+        self.reads: list[_ReadRequest] = []
         #: delivery_id -> delivery, serialised when written (a delivery never changes once added, and most
         #: receipts are acknowledged first: an entry deleted before it was written is dropped from here).
         self.inserts: dict[int, Delivery] = {}
@@ -646,10 +656,10 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
         self._thread: threading.Thread | None = None
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
-        self._reads_local: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+        self._reads_local: list[_ReadRequest] = []
         self._reads_scheduled = False
         #: Requests handed to the reader thread, guarded by _read_cond; the thread starts with the first.
-        self._reads_shared: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+        self._reads_shared: list[_ReadRequest] = []
         self._read_cond = threading.Condition(threading.Lock())
         self._read_thread: threading.Thread | None = None
         self._read_conn: sqlite3.Connection | None = None  # the reader thread's, opened (again) by it
@@ -685,11 +695,12 @@ class SqliteStore:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def load(self, max_final: int | None = None, *, waiting: bool = True) -> StoredState:
+    def load(self, max_final: int | None = None, *, waiting: bool = True, deliveries: bool = True) -> StoredState:
         """Every waiting message (none when ``waiting`` is False: a restart reads them batch by batch with
         :meth:`iter_waiting`), the final ones not yet pruned (only the newest ``max_final`` of them when
         given: the others stay on disk for query_sm, and a restart after millions of messages does not read
-        them all into memory), every outbox entry, counters.
+        them all into memory), every outbox entry (none when ``deliveries`` is False: a restart reads them
+        with :meth:`iter_deliveries`), counters.
 
         Rows that cannot be decoded are logged and skipped.
         """
@@ -709,21 +720,27 @@ class SqliteStore:
                         messages.append(message_from_row(row))
                     except _UNREADABLE:
                         log.exception("store_row_unreadable", table="messages", key=row[0])
-            deliveries: list[Delivery] = []
-            for row in conn.execute(_SELECT_DELIVERIES):
-                try:
-                    deliveries.append(delivery_from_row(row))
-                except _UNREADABLE:
-                    log.exception("store_row_unreadable", table="outbox", key=row[0])
+            found: list[Delivery] = []
+            highest: int | None = None  # the highest delivery_id on disk, when the outbox is not read
+            if deliveries:
+                for row in conn.execute(_SELECT_DELIVERIES):
+                    try:
+                        found.append(delivery_from_row(row))
+                    except _UNREADABLE:
+                        log.exception("store_row_unreadable", table="outbox", key=row[0])
+            else:
+                highest = conn.execute("SELECT MAX(delivery_id) FROM outbox").fetchone()[0]
             counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
         finally:
             conn.close()
         next_delivery_id = int(counters.get("next_delivery_id", 1))
-        if deliveries:
-            next_delivery_id = max(next_delivery_id, deliveries[-1].delivery_id + 1)
+        if found:
+            next_delivery_id = max(next_delivery_id, found[-1].delivery_id + 1)
+        elif highest is not None:
+            next_delivery_id = max(next_delivery_id, highest + 1)
         return StoredState(
             messages=messages,
-            deliveries=deliveries,
+            deliveries=found,
             next_delivery_id=next_delivery_id,
             next_message_number=int(counters.get("next_message_number", 1)),
         )
@@ -759,6 +776,42 @@ class SqliteStore:
                     except _UNREADABLE:
                         log.exception("store_row_unreadable", table="messages", key=row[1])
                 yield messages
+                if len(rows) < batch:
+                    return
+        finally:
+            conn.close()
+
+    def iter_deliveries(self, batch: int) -> Iterator[list[Delivery]]:
+        """Every outbox entry, at most ``batch`` per list, by delivery_id (the order they were added), one query
+        per list on a connection of its own, each starting after the last delivery_id of the one before: a
+        restart hands the outbox to the core a batch at a time, and the core keeps only the ids of those it
+        does not need in memory (see :mod:`smsc.core.outbox`), instead of reading a million records at once.
+
+        Rows that cannot be decoded are logged and skipped.
+
+        Raises:
+            ValueError: ``batch`` is less than 1.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        return self._delivery_batches(batch)
+
+    def _delivery_batches(self, batch: int) -> Iterator[list[Delivery]]:
+        conn = self._connect()
+        try:
+            after = 0  # delivery_ids start at 1
+            while True:
+                rows = conn.execute(_SELECT_DELIVERIES_AFTER, (after, batch)).fetchall()
+                if not rows:
+                    return
+                after = rows[-1][0]
+                deliveries: list[Delivery] = []
+                for row in rows:
+                    try:
+                        deliveries.append(delivery_from_row(row))
+                    except _UNREADABLE:
+                        log.exception("store_row_unreadable", table="outbox", key=row[0])
+                yield deliveries
                 if len(rows) < batch:
                     return
         finally:
@@ -855,15 +908,52 @@ class SqliteStore:
             raise RuntimeError("read on a closed SqliteStore")
         if self._inline is not None:
             if self._call_soon is None:
-                for call in self._read_all([(message_ids, callback)]) or ():
+                for call in self._read_all([(message_ids, callback, False)]) or ():
                     call()
                 return
-            self._local.reads.append((message_ids, callback))  # after the writes committed so far
+            self._local.reads.append((message_ids, callback, False))  # after the writes committed so far
             if not self._handover_scheduled:
                 self._handover_scheduled = True
                 self._call_soon(self._flush_inline)
             return
-        self._reads_local.append((message_ids, callback))
+        self._ask_reader((message_ids, callback, False))
+
+    def load_deliveries(self, delivery_ids: list[int]) -> list[Delivery]:
+        """The committed outbox entries with these delivery_ids, in the order given; unknown ids (and unreadable
+        rows) are left out.  Read now on the caller's thread (a listing of the control API needs a few)."""
+        if not delivery_ids:
+            return []
+        conn = self._reader
+        if conn is None:
+            conn = self._reader = self._connect()
+        return self._decode_deliveries(self._fetch_deliveries(conn, delivery_ids), delivery_ids)
+
+    def load_deliveries_later(self, delivery_ids: list[int], callback: Callable[[list[Delivery]], None]) -> None:
+        """Read the committed outbox entries with these delivery_ids on the reader thread and call
+        ``callback(deliveries)`` on the loop thread, as :meth:`load_deliveries` would return them: the outbox
+        reads back the deliveries it evicted from memory (owed to a system_id no receiver took them from) as
+        a receiver takes them.  Same thread, ordering and failure handling as :meth:`load_messages_later`.
+
+        Raises:
+            RuntimeError: the store is closed.
+        """
+        if self._closing:
+            raise RuntimeError("read on a closed SqliteStore")
+        if self._inline is not None:
+            if self._call_soon is None:
+                for call in self._read_all([(delivery_ids, callback, True)]) or ():
+                    call()
+                return
+            self._local.reads.append((delivery_ids, callback, True))
+            if not self._handover_scheduled:
+                self._handover_scheduled = True
+                self._call_soon(self._flush_inline)
+            return
+        self._ask_reader((delivery_ids, callback, True))
+
+    def _ask_reader(self, request: _ReadRequest) -> None:
+        """Queue a read for the reader thread, handed over at the end of this loop tick (with ``call_soon``)."""
+        self._reads_local.append(request)
         if self._call_soon is None:
             self._hand_reads()
         elif not self._reads_scheduled:
@@ -895,7 +985,7 @@ class SqliteStore:
                     reads, self._reads_shared = self._reads_shared, []
                 if not reads:
                     return  # closing, and everything asked for was answered
-                group: list[tuple[list[str], Callable[[list[Message]], None]]] = []
+                group: list[_ReadRequest] = []
                 size = 0
                 for read in reads:
                     group.append(read)
@@ -912,22 +1002,43 @@ class SqliteStore:
                 self._read_conn = None
 
     @staticmethod
-    def _fetch(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    def _fetch(
+        conn: sqlite3.Connection, message_ids: list[str], head: str = _SELECT_MESSAGES_BY_ID,
+    ) -> dict[Any, Any]:
         """The stored rows of these ids, by id, read in power-of-two chunks (few statement texts: a statement
-        prepared afresh costs about as much as the read)."""
-        rows: dict[str, tuple[Any, ...]] = {}
+        prepared afresh costs about as much as the read); ``head`` names the table (messages or outbox)."""
+        rows: dict[Any, tuple[Any, ...]] = {}
         n = len(message_ids)
         i = 0
         while i < n:
             k = min(n - i, _CHUNK_ROWS)
             k = 1 << (k.bit_length() - 1)
-            sql = _select_statements.get(k)
+            sql = _select_statements.get((head, k))
             if sql is None:
-                sql = _select_statements[k] = f"{_SELECT_MESSAGES_BY_ID}({', '.join('?' * k)})"
+                sql = _select_statements[(head, k)] = f"{head}({', '.join('?' * k)})"
             for row in conn.execute(sql, message_ids[i:i + k]).fetchall():
                 rows[row[0]] = row
             i += k
         return rows
+
+    @classmethod
+    def _fetch_deliveries(cls, conn: sqlite3.Connection, delivery_ids: list[int]) -> dict[Any, Any]:
+        return cls._fetch(conn, delivery_ids, _SELECT_DELIVERIES_BY_ID)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _decode_deliveries(rows: dict[Any, tuple[Any, ...]], delivery_ids: list[int]) -> list[Delivery]:
+        """Deliveries for ``delivery_ids`` in that order from fetched rows (missing and unreadable ones left
+        out)."""
+        deliveries = []
+        for delivery_id in delivery_ids:
+            row = rows.get(delivery_id)
+            if row is None:
+                continue
+            try:
+                deliveries.append(delivery_from_row(row))
+            except _UNREADABLE:
+                log.exception("store_row_unreadable", table="outbox", key=delivery_id)
+        return deliveries
 
     @staticmethod
     def _decode(rows: dict[str, tuple[Any, ...]], message_ids: list[str]) -> list[Message]:
@@ -947,21 +1058,30 @@ class SqliteStore:
     def _read(cls, conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
         return cls._decode(cls._fetch(conn, message_ids), message_ids)
 
-    def _read_all(
-        self, reads: list[tuple[list[str], Callable[[list[Message]], None]]],
-    ) -> list[Callable[[], None]] | None:
-        """Every pending ``load_messages_later`` of a batch with one set of queries (draining reads many
-        numbers' few messages: one query each cost more than the rows); returns the callbacks to run, each
-        with its own Message objects, or None when the store closed while the read still failed (see
-        :meth:`_fetch_retrying`)."""
-        wanted = list(dict.fromkeys(i for message_ids, _ in reads for i in message_ids))
-        rows = self._fetch_retrying(wanted)
-        if rows is None:
-            return None
+    def _read_all(self, reads: list[_ReadRequest]) -> list[Callable[[], None]] | None:
+        """Every pending ``load_messages_later`` (and ``load_deliveries_later``) of a batch with one set of
+        queries per table (draining reads many numbers' few messages: one query each cost more than the rows);
+        returns the callbacks to run, in the order asked, each with its own objects, or None when the store
+        closed while the read still failed (see :meth:`_fetch_retrying`)."""
+        found: dict[bool, dict[Any, Any]] = {}
+        for outbox in (False, True):
+            wanted = list(dict.fromkeys(i for keys, _, o in reads if o is outbox for i in keys))
+            if not wanted:
+                continue
+            rows = self._fetch_retrying(wanted, self._fetch_deliveries if outbox else self._fetch)
+            if rows is None:
+                return None
+            found[outbox] = rows
         decode = self._decode
-        return [functools.partial(callback, decode(rows, message_ids)) for message_ids, callback in reads]
+        decode_deliveries = self._decode_deliveries
+        return [
+            functools.partial(callback, (decode_deliveries if outbox else decode)(found[outbox], keys))
+            for keys, callback, outbox in reads
+        ]
 
-    def _fetch_retrying(self, wanted: list[str]) -> dict[str, tuple[Any, ...]] | None:
+    def _fetch_retrying(
+        self, wanted: list[Any], fetch: Callable[[sqlite3.Connection, list[Any]], dict[Any, Any]],
+    ) -> dict[Any, tuple[Any, ...]] | None:
         """:meth:`_fetch` on the reader thread's connection (the inline one without a thread), tried again
         after a failure (each logged once, with its error) :data:`_READ_RETRY_FIRST` seconds later, doubling
         up to :data:`_READ_RETRY_MAX`, for as long as the store is open: the callbacks of a drain batch must get
@@ -980,7 +1100,7 @@ class SqliteStore:
                     conn = self._read_conn
                     if conn is None:
                         conn = self._read_conn = self._connect()
-                return self._fetch(conn, wanted)
+                return fetch(conn, wanted)
             except sqlite3.Error as exc:
                 failures += 1
                 self.stats.read_failures += 1
