@@ -367,7 +367,8 @@ class Smsc:
     def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
         """submit_sm / data_sm (SMPP 3.4 sections 4.4, 4.7): replies status 0 and the message_id once the
         message is durable, or an error status (ESME_RINVPRTFLG, ESME_RINVREPFLAG, ESME_RINVSCHED,
-        ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, or a carrier rule's status)."""
+        ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, a carrier rule's status, or ESME_RSYSERR when a
+        message_id search after a wrap cannot read the store)."""
         now = self._now()
         if (submission.priority_flag <= 3 and not submission.replace_if_present_flag
                 and not submission.schedule_delivery_time and not submission.validity_period):
@@ -413,7 +414,12 @@ class Smsc:
             ids.next_number = number + 1
             message_id = spec % number
         else:
-            wrapped = self._wrapped_id(number, modulus, spec)
+            try:
+                wrapped = self._wrapped_id(number, modulus, spec)
+            except Reject as reject:  # the store could not say which ids are live
+                self.stats.submit_errors += 1
+                reply(SubmitResult(status=reject.status))
+                return
             if wrapped is None:  # every id names a message not yet final
                 self.stats.submit_errors += 1
                 reply(SubmitResult(status=CommandStatus.ESME_RMSGQFUL))
@@ -585,7 +591,12 @@ class Smsc:
                 track.msg.submitted_count = len(tracks)
                 self.store.save_message(track.msg)
         if not multi_id:
-            new_id = self._new_id(None)
+            try:
+                new_id = self._new_id(None)
+            except Reject as reject:  # the store could not say which ids are live (nothing was accepted)
+                self.stats.submit_errors += 1
+                reply(MultiSubmitResult(status=reject.status))
+                return
             if new_id is None:  # every id names a message not yet final (nothing was accepted either)
                 self.stats.submit_errors += 1
                 reply(MultiSubmitResult(status=CommandStatus.ESME_RMSGQFUL))
@@ -712,7 +723,11 @@ class Smsc:
         skipped (:meth:`MessageIdGenerator.take_wrapped`).  An id given again is that of final messages only:
         a submit_multi that used it as its id no longer names its old destinations (the new message replaces
         the old final record in the store and in the index)."""
-        message_id = self._ids.take_wrapped(number, modulus, spec)
+        try:
+            message_id = self._ids.take_wrapped(number, modulus, spec)
+        except Exception as exc:  # the store could not be read (a disk I/O error): refuse this one submit
+            log.exception("message_id_search_failed")
+            raise Reject(CommandStatus.ESME_RSYSERR) from exc
         if message_id is not None:
             self.index.groups.pop(message_id, None)
         return message_id
@@ -806,8 +821,15 @@ class Smsc:
         """query_sm (SMPP 3.4 section 4.8): the message's state, final date and error code (the err: code when
         it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message.  For a
         submit_multi id: ENROUTE while any destination is pending, else DELIVERED if all were, else the
-        first failed destination's state."""
-        msgs = self._lookup(system_id, message_id, source, recall=False)
+        first failed destination's state.  ESME_RSYSERR when the store cannot be read (a disk I/O error):
+        the request fails, not the ESME's session."""
+        try:
+            msgs = self._lookup(system_id, message_id, source, recall=False)
+        except Exception:  # reading the store failed (a disk I/O error): this request fails, not the session
+            log.exception("store_read_failed", request="query_sm", message_id=message_id)
+            reply(QueryResult(status=CommandStatus.ESME_RSYSERR, message_id=message_id,
+                              message_state=MessageState.UNKNOWN))
+            return
         if not msgs:
             # Nothing is known of it: UNKNOWN, not the dataclass default ENROUTE (which would read as "pending").
             reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL, message_id=message_id,
@@ -836,21 +858,27 @@ class Smsc:
         system_id from ``source`` to ``destination`` (and ``service_type`` when given; an empty destination
         matches all).  Cancelled messages end DELETED, with a receipt if registered_delivery asks for failure
         receipts (SMPP 5.0 counts cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when
-        nothing pending matched (final, in flight, unknown, foreign)."""
+        nothing pending matched (final, in flight, unknown, foreign); ESME_RSYSERR when the store cannot read
+        the messages back (they keep waiting)."""
         tracks = self.index.tracks
-        if message_id:
-            e164 = self._normalise(destination) if destination.addr else ""
-            targets = [
-                tracks[m.message_id] for m in self._lookup(system_id, message_id, source)
-                if m.message_id in tracks and (not e164 or m.destination_e164 == e164)
-            ]
-        else:
-            e164 = self._normalise(destination) if destination.addr else ""
-            if e164:
-                self._waits.recall_number(e164)
+        try:
+            if message_id:
+                e164 = self._normalise(destination) if destination.addr else ""
+                targets = [
+                    tracks[m.message_id] for m in self._lookup(system_id, message_id, source)
+                    if m.message_id in tracks and (not e164 or m.destination_e164 == e164)
+                ]
             else:
-                self._waits.recall_all()
-            targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
+                e164 = self._normalise(destination) if destination.addr else ""
+                if e164:
+                    self._waits.recall_number(e164)
+                else:
+                    self._waits.recall_all()
+                targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
+        except Exception:  # reading evicted messages back failed (a disk I/O error): they stay waiting
+            log.exception("store_read_failed", request="cancel_sm", message_id=message_id)
+            reply(CommandStatus.ESME_RSYSERR)
+            return
         targets = [t for t in targets if t.phase not in PHASES_NOT_RECALLABLE]
         if not targets:
             reply(CommandStatus.ESME_RCANCELFAIL)
@@ -869,12 +897,16 @@ class Smsc:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
-        (final, in flight, unknown, foreign); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times."""
+        (final, in flight, unknown, foreign); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times; ESME_RSYSERR
+        when the store cannot read the message back (it keeps waiting)."""
         tracks = self.index.tracks
-        targets = [
-            tracks[m.message_id] for m in self._lookup(system_id, message_id, source)
-            if m.message_id in tracks
-        ]
+        try:
+            found = self._lookup(system_id, message_id, source)
+        except Exception:  # reading the message back failed (a disk I/O error): it stays waiting
+            log.exception("store_read_failed", request="replace_sm", message_id=message_id)
+            reply(CommandStatus.ESME_RSYSERR)
+            return
+        targets = [tracks[m.message_id] for m in found if m.message_id in tracks]
         targets = [t for t in targets if t.phase not in PHASES_NOT_RECALLABLE]
         if not targets:
             reply(CommandStatus.ESME_RREPLACEFAIL)
