@@ -761,21 +761,29 @@ class SqliteStore:
         return self._waiting_batches(batch)
 
     def _waiting_batches(self, batch: int) -> Iterator[list[Message]]:
+        return self._batches(_SELECT_WAITING_AFTER, batch, "messages", lambda row: message_from_row(row[1:]), 1)
+
+    def _batches(
+        self, sql: str, batch: int, table: str, decode: Callable[[Any], Any], name_at: int,
+    ) -> Iterator[list[Any]]:
+        """Keyset paging for the ``iter_*`` readers: ``sql`` takes (last key, ``batch``) and gives rows whose
+        first column is the key; each list holds the decoded rows of one query (undecodable ones logged, with
+        the row's column ``name_at`` as their name, and skipped), on a connection of this generator's own."""
         conn = self._connect()
         try:
-            after = 0  # rowids SQLite assigns start at 1
+            after = 0  # rowids and delivery_ids start at 1
             while True:
-                rows = conn.execute(_SELECT_WAITING_AFTER, (after, batch)).fetchall()
+                rows = conn.execute(sql, (after, batch)).fetchall()
                 if not rows:
                     return
                 after = rows[-1][0]
-                messages: list[Message] = []
+                decoded: list[Any] = []
                 for row in rows:
                     try:
-                        messages.append(message_from_row(row[1:]))
+                        decoded.append(decode(row))
                     except _UNREADABLE:
-                        log.exception("store_row_unreadable", table="messages", key=row[1])
-                yield messages
+                        log.exception("store_row_unreadable", table=table, key=row[name_at])
+                yield decoded
                 if len(rows) < batch:
                     return
         finally:
@@ -797,25 +805,7 @@ class SqliteStore:
         return self._delivery_batches(batch)
 
     def _delivery_batches(self, batch: int) -> Iterator[list[Delivery]]:
-        conn = self._connect()
-        try:
-            after = 0  # delivery_ids start at 1
-            while True:
-                rows = conn.execute(_SELECT_DELIVERIES_AFTER, (after, batch)).fetchall()
-                if not rows:
-                    return
-                after = rows[-1][0]
-                deliveries: list[Delivery] = []
-                for row in rows:
-                    try:
-                        deliveries.append(delivery_from_row(row))
-                    except _UNREADABLE:
-                        log.exception("store_row_unreadable", table="outbox", key=row[0])
-                yield deliveries
-                if len(rows) < batch:
-                    return
-        finally:
-            conn.close()
+        return self._batches(_SELECT_DELIVERIES_AFTER, batch, "outbox", delivery_from_row, 0)
 
     def load_world(self) -> WorldState:
         """What the simulated world needs back before the core starts: the last simulation time recorded
