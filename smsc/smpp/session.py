@@ -62,6 +62,7 @@ _UNBIND = CommandId.unbind
 _GENERIC_NACK = CommandId.generic_nack
 _DELIVER_SM = CommandId.deliver_sm
 _DELIVER_SM_RESP = CommandId.deliver_sm_resp
+_ENQUIRE_LINK_RESP = CommandId.enquire_link_resp
 _TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
 _SUBMIT_SM = int(CommandId.submit_sm)
@@ -156,9 +157,10 @@ class CloseRequested:
 
 @dataclass(slots=True)
 class LinkDead:
-    """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no PDU
-    from the ESME in between: the session sent unbind (the close follows its unbind_resp, or the response
-    timer).  For the adapter's log; each expired request was reported by its own :class:`ResponseTimedOut`."""
+    """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no
+    answer from the ESME in between (see :data:`DEAD_LINK_EXPIRIES` for what counts as one): the session sent
+    unbind (the close follows its unbind_resp, or the response timer).  For the adapter's log; each expired
+    request was reported by its own :class:`ResponseTimedOut`."""
 
     expiries: int
 
@@ -166,10 +168,18 @@ class LinkDead:
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
          | SubmitRefused | LinkDead)
 
-#: Rounds of response_timer expiries, each at least one response_timer after the last and with no PDU from the
-#: ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that an
-#: expired request is failed; an ESME that answers nothing at all, its TCP connection still open, would
-#: otherwise lease a window of deliveries every response_timer forever).
+#: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
+#: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
+#: an expired request is failed; an ESME that answers nothing, its TCP connection still open, would otherwise
+#: lease a window of deliveries every response_timer forever).
+#:
+#: "Answers nothing" means: no response PDU to our requests other than enquire_link, on time or late.  A
+#: deliver_sm_resp or data_sm_resp (whatever its status), a generic_nack to a deliver_sm or data_sm, even one
+#: that cannot be decoded or of the wrong kind, shows the ESME's handler of deliveries is running, so a slow ESME
+#: answering after response_timer keeps its bind.  What the ESME sends on its own does not count: its
+#: enquire_link and enquire_link_resp (often a keep-alive timer in a thread of its own, SMPP 3.4 section 4.11),
+#: submit_sm and the other requests of a transceiver show that the socket is alive, not that the deliveries
+#: leased to it are taken.
 DEAD_LINK_EXPIRIES = 3
 
 
@@ -218,8 +228,9 @@ class Session:
         self._outstanding: dict[int, _Outstanding] = {}
         self._opened_at = now
         self._last_received = now
-        #: When the last whole PDU came in (``_last_received`` counts any octet, a partial PDU included).
-        self._last_pdu = now
+        #: When the ESME last answered one of our requests other than enquire_link, late or not
+        #: (:data:`DEAD_LINK_EXPIRIES`); ``_last_received`` counts any octet, a partial PDU included.
+        self._last_answer = now
         #: Rounds of response_timer expiries with no PDU in between (:data:`DEAD_LINK_EXPIRIES`), the last one's time.
         self._expiry_rounds = 0
         self._last_expiry_round = now
@@ -282,8 +293,6 @@ class Session:
         items = self._framer.feed(data) if data else []
         if data:
             self._last_received = now
-            if items:
-                self._last_pdu = now
         if self._held:
             items = self._held + items
             self._held = []
@@ -298,6 +307,8 @@ class Session:
                     # An undecodable response: never nack a response (both sides could nack forever);
                     # the request it answers counts as failed and is retried by whoever sent it.
                     out = outstanding.pop(item.sequence_number, None)
+                    if item.command_id != _ENQUIRE_LINK_RESP:
+                        self._last_answer = now  # (an answer all the same: DEAD_LINK_EXPIRIES)
                     if out is not None and out.context is not None:
                         events.append(ResponseTimedOut(out.context, out.command_id))
                     continue
@@ -320,11 +331,18 @@ class Session:
             if cid & 0x80000000:  # a response (deliver_sm_resp ...): what _handle does first
                 out = outstanding.pop(item.sequence_number, None)
                 if out is None:
-                    continue  # late or unsolicited response: nothing to match (SMPP 3.4 section 3.3)
+                    # Late or unsolicited: nothing to match (SMPP 3.4 section 3.3), but a late answer is
+                    # still an answer (DEAD_LINK_EXPIRIES).
+                    if cid != _ENQUIRE_LINK_RESP:
+                        self._last_answer = now
+                    continue
                 if cid == _DELIVER_SM_RESP and out.command_id == _DELIVER_SM:
                     # The hot path, what _matched_response decides for a deliver_sm_resp.
+                    self._last_answer = now
                     events.append(ResponseReceived(item, out.context, item.command_status))
                     continue
+                if out.command_id != _ENQUIRE_LINK:
+                    self._last_answer = now
                 self._matched_response(item, out, events)
                 if self.state is _CLOSED:
                     break
@@ -500,9 +518,10 @@ class Session:
 
     def _link_dead(self, now: float) -> bool:
         """Count a round of response_timer expiries at ``now``; once :data:`DEAD_LINK_EXPIRIES` rounds, each one
-        response_timer or more after the last, came with no PDU from the ESME since the first, send unbind
-        and return True.  Any PDU received starts the count again."""
-        if self._last_pdu > self._last_expiry_round:
+        response_timer or more after the last, came with no answer from the ESME since the first, send unbind
+        and return True.  An answer to one of our requests other than enquire_link (on time or late) starts
+        the count again; the ESME's own requests and its enquire_link_resp do not."""
+        if self._last_answer > self._last_expiry_round:
             self._expiry_rounds = 0
         if self._expiry_rounds and now - self._last_expiry_round < self.timers.response:
             return False  # (expiries a moment apart are one round)
