@@ -62,6 +62,7 @@ _UNBIND = CommandId.unbind
 _GENERIC_NACK = CommandId.generic_nack
 _DELIVER_SM = CommandId.deliver_sm
 _DELIVER_SM_RESP = CommandId.deliver_sm_resp
+_DATA_SM = CommandId.data_sm
 _ENQUIRE_LINK_RESP = CommandId.enquire_link_resp
 _TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
@@ -312,6 +313,9 @@ class Session:
                     if out is not None and out.context is not None:
                         events.append(ResponseTimedOut(out.context, out.command_id))
                     continue
+                if item.command_id == _DATA_SM and not item.fatal and self._speaks_v33:
+                    self._refuse_v33_data_sm(item.sequence_number, events)
+                    continue
                 self._queue(error_response(item))
                 if item.command_id in _SUBMIT_IDS and not item.fatal:
                     events.append(SubmitRefused(item.command_id, item.status))
@@ -374,6 +378,9 @@ class Session:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
             self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
             return
+        if cid == _DATA_SM and self._speaks_v33:
+            self._refuse_v33_data_sm(pdu.sequence_number, events)
+            return
         if self.state not in allowed:
             if cid in _BIND_IDS and self.is_bound:
                 self._reject(pdu, CommandStatus.ESME_RALYBND, events)
@@ -424,6 +431,19 @@ class Session:
             return
         events.append(ResponseReceived(pdu, out.context, pdu.command_status))
 
+    @property
+    def _speaks_v33(self) -> bool:
+        """True once bound with interface_version below 0x34: SMPP 3.3 or older (SMPP 3.4 section 5.2.4,
+        smpp34-facts.md section 5.10), which has neither data_sm nor optional parameters."""
+        return self.bind_type is not None and self.interface_version < 0x34
+
+    def _refuse_v33_data_sm(self, sequence_number: int, events: list[Event]) -> None:
+        """A data_sm from an SMPP 3.3 bind: a command 3.3 does not have, so generic_nack ESME_RINVCMDID as for
+        any unknown command_id (SMPP 3.4 sections 3.3, 4.3; a data_sm_resp would also carry TLVs it does not
+        know).  Reported as refused, so that submits received = accepted + refused."""
+        self._queue(P.GenericNack(sequence_number=sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
+        events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID))
+
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
         if events is not None and pdu.command_id in _SUBMIT_IDS:
             events.append(SubmitRefused(pdu.command_id, status))
@@ -456,8 +476,13 @@ class Session:
         self._reject(request.pdu, status)
 
     def respond(self, pdu: P.Pdu) -> None:
-        """Queue a response PDU (its sequence_number must be the request's)."""
+        """Queue a response PDU (its sequence_number must be the request's).
+
+        Its TLVs are dropped for an ESME bound with interface_version below 0x34, which knows none (SMPP 3.4
+        section 5.3; as :meth:`send_request` does for our requests)."""
         if self.state is not _CLOSED:
+            if pdu.tlvs and self._speaks_v33:
+                pdu.tlvs = {}
             self._queue(pdu)
 
     def respond_message_id(self, command_id: int, sequence_number: int, status: int, message_id: str) -> None:

@@ -61,6 +61,45 @@ def test_bind_of_a_v33_esme_gets_no_tlvs() -> None:
     assert resp.tlvs == {}
 
 
+def _bound_as(bind: type[P.Pdu], version: int) -> Session:
+    s = Session(now=0.0)
+    (ev,) = s.receive_data(encode(bind(sequence_number=1, system_id="test", interface_version=version)), 0.0)
+    assert isinstance(ev, BindRequested)
+    s.accept_bind(ev, "smsc")
+    sent(s)
+    return s
+
+
+@pytest.mark.parametrize("version", [0x33, 0x00])
+def test_data_sm_from_a_v33_bind_gets_generic_nack_invcmdid(version: int) -> None:
+    """SMPP 3.3 has no data_sm: treated as an unknown command (SMPP 3.4 sections 3.3, 4.3), decodable or not;
+    the session goes on, and a 3.4 bind still has it."""
+    s = _bound_as(P.BindTransmitter, version)
+    bad_tlv = encode(P.DataSm(sequence_number=6, destination_addr="1")) + b"\x04\x24\x00"  # (a broken TLV)
+    bad_tlv = (len(bad_tlv)).to_bytes(4, "big") + bad_tlv[4:]
+    events = s.receive_data(encode(P.DataSm(sequence_number=5, destination_addr="1")) + bad_tlv, 0.0)
+    assert [(type(e), e.status) for e in events] == [(SubmitRefused, S.ESME_RINVCMDID)] * 2  # type: ignore[union-attr]
+    nacks = sent(s)
+    assert [(type(p), p.sequence_number, p.command_status) for p in nacks] == [
+        (P.GenericNack, 5, S.ESME_RINVCMDID), (P.GenericNack, 6, S.ESME_RINVCMDID)]
+    (ev,) = s.receive_data(encode(P.SubmitSm(sequence_number=7, short_message=b"hi")), 0.0)
+    assert isinstance(ev, RequestReceived)
+    s34 = _bound_as(P.BindTransmitter, 0x34)
+    (ev,) = s34.receive_data(encode(P.DataSm(sequence_number=5, destination_addr="1")), 0.0)
+    assert isinstance(ev, RequestReceived)
+
+
+def test_responses_to_a_v33_bind_carry_no_tlvs() -> None:
+    """SMPP 3.3 knows no optional parameters (SMPP 3.4 section 5.3): dropped from what we answer, as from our
+    requests; a 3.4 bind keeps them."""
+    tlvs = {0x0425: 1, 0x001D: "unknown subscriber"}
+    for version, kept in ((0x33, {}), (0x34, tlvs)):
+        s = _bound_as(P.BindTransceiver, version)
+        s.respond(P.SubmitMultiResp(sequence_number=4, message_id="1", tlvs=dict(tlvs)))
+        (resp,) = sent(s)
+        assert resp.tlvs == kept
+
+
 def test_rejected_bind_keeps_session_open_and_answers_without_body() -> None:
     s = Session(now=0.0)
     (ev,) = s.receive_data(encode(P.BindTransceiver(sequence_number=3, system_id="x", password="bad")), 0.0)
