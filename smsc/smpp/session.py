@@ -62,6 +62,8 @@ _UNBIND = CommandId.unbind
 _GENERIC_NACK = CommandId.generic_nack
 _DELIVER_SM = CommandId.deliver_sm
 _DELIVER_SM_RESP = CommandId.deliver_sm_resp
+_DATA_SM = CommandId.data_sm
+_ENQUIRE_LINK_RESP = CommandId.enquire_link_resp
 _TX = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.BOUND_TRX})
 _SUBMIT_SM = int(CommandId.submit_sm)
@@ -156,9 +158,10 @@ class CloseRequested:
 
 @dataclass(slots=True)
 class LinkDead:
-    """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no PDU
-    from the ESME in between: the session sent unbind (the close follows its unbind_resp, or the response
-    timer).  For the adapter's log; each expired request was reported by its own :class:`ResponseTimedOut`."""
+    """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no
+    answer from the ESME in between (see :data:`DEAD_LINK_EXPIRIES` for what counts as one): the session sent
+    unbind (the close follows its unbind_resp, or the response timer).  For the adapter's log; each expired
+    request was reported by its own :class:`ResponseTimedOut`."""
 
     expiries: int
 
@@ -166,10 +169,18 @@ class LinkDead:
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
          | SubmitRefused | LinkDead)
 
-#: Rounds of response_timer expiries, each at least one response_timer after the last and with no PDU from the
-#: ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that an
-#: expired request is failed; an ESME that answers nothing at all, its TCP connection still open, would
-#: otherwise lease a window of deliveries every response_timer forever).
+#: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
+#: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
+#: an expired request is failed; an ESME that answers nothing, its TCP connection still open, would otherwise
+#: lease a window of deliveries every response_timer forever).
+#:
+#: "Answers nothing" means: no response PDU to our requests other than enquire_link, on time or late.  A
+#: deliver_sm_resp or data_sm_resp (whatever its status), a generic_nack to a deliver_sm or data_sm, even one
+#: that cannot be decoded or of the wrong kind, shows the ESME's handler of deliveries is running, so a slow ESME
+#: answering after response_timer keeps its bind.  What the ESME sends on its own does not count: its
+#: enquire_link and enquire_link_resp (often a keep-alive timer in a thread of its own, SMPP 3.4 section 4.11),
+#: submit_sm and the other requests of a transceiver show that the socket is alive, not that the deliveries
+#: leased to it are taken.
 DEAD_LINK_EXPIRIES = 3
 
 
@@ -218,8 +229,9 @@ class Session:
         self._outstanding: dict[int, _Outstanding] = {}
         self._opened_at = now
         self._last_received = now
-        #: When the last whole PDU came in (``_last_received`` counts any octet, a partial PDU included).
-        self._last_pdu = now
+        #: When the ESME last answered one of our requests other than enquire_link, late or not
+        #: (:data:`DEAD_LINK_EXPIRIES`); ``_last_received`` counts any octet, a partial PDU included.
+        self._last_answer = now
         #: Rounds of response_timer expiries with no PDU in between (:data:`DEAD_LINK_EXPIRIES`), the last one's time.
         self._expiry_rounds = 0
         self._last_expiry_round = now
@@ -282,8 +294,6 @@ class Session:
         items = self._framer.feed(data) if data else []
         if data:
             self._last_received = now
-            if items:
-                self._last_pdu = now
         if self._held:
             items = self._held + items
             self._held = []
@@ -298,8 +308,13 @@ class Session:
                     # An undecodable response: never nack a response (both sides could nack forever);
                     # the request it answers counts as failed and is retried by whoever sent it.
                     out = outstanding.pop(item.sequence_number, None)
+                    if item.command_id != _ENQUIRE_LINK_RESP:
+                        self._last_answer = now  # (an answer all the same: DEAD_LINK_EXPIRIES)
                     if out is not None and out.context is not None:
                         events.append(ResponseTimedOut(out.context, out.command_id))
+                    continue
+                if item.command_id == _DATA_SM and not item.fatal and self._speaks_v33:
+                    self._refuse_v33_data_sm(item.sequence_number, events)
                     continue
                 self._queue(error_response(item))
                 if item.command_id in _SUBMIT_IDS and not item.fatal:
@@ -320,11 +335,18 @@ class Session:
             if cid & 0x80000000:  # a response (deliver_sm_resp ...): what _handle does first
                 out = outstanding.pop(item.sequence_number, None)
                 if out is None:
-                    continue  # late or unsolicited response: nothing to match (SMPP 3.4 section 3.3)
+                    # Late or unsolicited: nothing to match (SMPP 3.4 section 3.3), but a late answer is
+                    # still an answer (DEAD_LINK_EXPIRIES).
+                    if cid != _ENQUIRE_LINK_RESP:
+                        self._last_answer = now
+                    continue
                 if cid == _DELIVER_SM_RESP and out.command_id == _DELIVER_SM:
                     # The hot path, what _matched_response decides for a deliver_sm_resp.
+                    self._last_answer = now
                     events.append(ResponseReceived(item, out.context, item.command_status))
                     continue
+                if out.command_id != _ENQUIRE_LINK:
+                    self._last_answer = now
                 self._matched_response(item, out, events)
                 if self.state is _CLOSED:
                     break
@@ -355,6 +377,9 @@ class Session:
         if allowed is None:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
             self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
+            return
+        if cid == _DATA_SM and self._speaks_v33:
+            self._refuse_v33_data_sm(pdu.sequence_number, events)
             return
         if self.state not in allowed:
             if cid in _BIND_IDS and self.is_bound:
@@ -406,6 +431,19 @@ class Session:
             return
         events.append(ResponseReceived(pdu, out.context, pdu.command_status))
 
+    @property
+    def _speaks_v33(self) -> bool:
+        """True once bound with interface_version below 0x34: SMPP 3.3 or older (SMPP 3.4 section 5.2.4,
+        smpp34-facts.md section 5.10), which has neither data_sm nor optional parameters."""
+        return self.bind_type is not None and self.interface_version < 0x34
+
+    def _refuse_v33_data_sm(self, sequence_number: int, events: list[Event]) -> None:
+        """A data_sm from an SMPP 3.3 bind: a command 3.3 does not have, so generic_nack ESME_RINVCMDID as for
+        any unknown command_id (SMPP 3.4 sections 3.3, 4.3; a data_sm_resp would also carry TLVs it does not
+        know).  Reported as refused, so that submits received = accepted + refused."""
+        self._queue(P.GenericNack(sequence_number=sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
+        events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID))
+
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
         if events is not None and pdu.command_id in _SUBMIT_IDS:
             events.append(SubmitRefused(pdu.command_id, status))
@@ -438,8 +476,13 @@ class Session:
         self._reject(request.pdu, status)
 
     def respond(self, pdu: P.Pdu) -> None:
-        """Queue a response PDU (its sequence_number must be the request's)."""
+        """Queue a response PDU (its sequence_number must be the request's).
+
+        Its TLVs are dropped for an ESME bound with interface_version below 0x34, which knows none (SMPP 3.4
+        section 5.3; as :meth:`send_request` does for our requests)."""
         if self.state is not _CLOSED:
+            if pdu.tlvs and self._speaks_v33:
+                pdu.tlvs = {}
             self._queue(pdu)
 
     def respond_message_id(self, command_id: int, sequence_number: int, status: int, message_id: str) -> None:
@@ -500,9 +543,10 @@ class Session:
 
     def _link_dead(self, now: float) -> bool:
         """Count a round of response_timer expiries at ``now``; once :data:`DEAD_LINK_EXPIRIES` rounds, each one
-        response_timer or more after the last, came with no PDU from the ESME since the first, send unbind
-        and return True.  Any PDU received starts the count again."""
-        if self._last_pdu > self._last_expiry_round:
+        response_timer or more after the last, came with no answer from the ESME since the first, send unbind
+        and return True.  An answer to one of our requests other than enquire_link (on time or late) starts
+        the count again; the ESME's own requests and its enquire_link_resp do not."""
+        if self._last_answer > self._last_expiry_round:
             self._expiry_rounds = 0
         if self._expiry_rounds and now - self._last_expiry_round < self.timers.response:
             return False  # (expiries a moment apart are one round)

@@ -62,3 +62,43 @@ def test_an_esme_that_never_answers_deliver_sm_is_unbound_and_its_receipts_go_to
     while server.call(lambda: smsc.deliveries("test")):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_an_esme_whose_keep_alive_runs_but_that_never_answers_deliver_sm_is_unbound(
+    smsc_factory: Any, tmp_path: Path,
+) -> None:
+    """The common zombie: a keep-alive timer sends enquire_link (and answers ours) while the deliver_sm handler
+    is stuck.  Those show the socket alive, not the receipts taken: unbound after three response_timer rounds."""
+    server = smsc_factory(make_config(tmp_path, response_timer=0.5, enquire_link_timer=0.3))
+    smsc = server.app.smsc
+    server.call(lambda: setattr(smsc.outbox, "backoff", (0.1,)))
+    zombie, framer = _bind(server.port)
+    zombie.sendall(b"".join(encode(P.SubmitSm(
+        sequence_number=10 + i, source_addr="ACME", destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+        dest_addr_npi=1, short_message=b"hi", registered_delivery=1)) for i in range(3)))
+    zombie.settimeout(0.1)
+    got: list[Any] = []
+    seq = 100
+    started = time.monotonic()
+    while True:
+        assert time.monotonic() - started < 10, "the server kept the zombie bound"
+        try:
+            try:
+                data = zombie.recv(65536)
+            except socket.timeout:
+                data = None
+            if data == b"":
+                break
+            for pdu in framer.feed(data or b""):
+                got.append(pdu)
+                if isinstance(pdu, P.EnquireLink):
+                    zombie.sendall(encode(P.EnquireLinkResp(sequence_number=pdu.sequence_number)))
+            seq += 1
+            zombie.sendall(encode(P.EnquireLink(sequence_number=seq)))  # its own, every 0.1 s
+        except ConnectionError:  # (closed by the server while writing)
+            break
+    zombie.close()
+    delivers = [p for p in got if isinstance(p, P.DeliverSm)]
+    assert any(isinstance(p, P.Unbind) for p in got)
+    assert len(delivers) >= 9  # three rounds of the three receipts, then no more
+    assert len(server.call(lambda: smsc.deliveries("test"))) == 3  # none lost

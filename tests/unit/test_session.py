@@ -61,6 +61,45 @@ def test_bind_of_a_v33_esme_gets_no_tlvs() -> None:
     assert resp.tlvs == {}
 
 
+def _bound_as(bind: type[P.Pdu], version: int) -> Session:
+    s = Session(now=0.0)
+    (ev,) = s.receive_data(encode(bind(sequence_number=1, system_id="test", interface_version=version)), 0.0)
+    assert isinstance(ev, BindRequested)
+    s.accept_bind(ev, "smsc")
+    sent(s)
+    return s
+
+
+@pytest.mark.parametrize("version", [0x33, 0x00])
+def test_data_sm_from_a_v33_bind_gets_generic_nack_invcmdid(version: int) -> None:
+    """SMPP 3.3 has no data_sm: treated as an unknown command (SMPP 3.4 sections 3.3, 4.3), decodable or not;
+    the session goes on, and a 3.4 bind still has it."""
+    s = _bound_as(P.BindTransmitter, version)
+    bad_tlv = encode(P.DataSm(sequence_number=6, destination_addr="1")) + b"\x04\x24\x00"  # (a broken TLV)
+    bad_tlv = (len(bad_tlv)).to_bytes(4, "big") + bad_tlv[4:]
+    events = s.receive_data(encode(P.DataSm(sequence_number=5, destination_addr="1")) + bad_tlv, 0.0)
+    assert [(type(e), e.status) for e in events] == [(SubmitRefused, S.ESME_RINVCMDID)] * 2  # type: ignore[union-attr]
+    nacks = sent(s)
+    assert [(type(p), p.sequence_number, p.command_status) for p in nacks] == [
+        (P.GenericNack, 5, S.ESME_RINVCMDID), (P.GenericNack, 6, S.ESME_RINVCMDID)]
+    (ev,) = s.receive_data(encode(P.SubmitSm(sequence_number=7, short_message=b"hi")), 0.0)
+    assert isinstance(ev, RequestReceived)
+    s34 = _bound_as(P.BindTransmitter, 0x34)
+    (ev,) = s34.receive_data(encode(P.DataSm(sequence_number=5, destination_addr="1")), 0.0)
+    assert isinstance(ev, RequestReceived)
+
+
+def test_responses_to_a_v33_bind_carry_no_tlvs() -> None:
+    """SMPP 3.3 knows no optional parameters (SMPP 3.4 section 5.3): dropped from what we answer, as from our
+    requests; a 3.4 bind keeps them."""
+    tlvs = {0x0425: 1, 0x001D: "unknown subscriber"}
+    for version, kept in ((0x33, {}), (0x34, tlvs)):
+        s = _bound_as(P.BindTransceiver, version)
+        s.respond(P.SubmitMultiResp(sequence_number=4, message_id="1", tlvs=dict(tlvs)))
+        (resp,) = sent(s)
+        assert resp.tlvs == kept
+
+
 def test_rejected_bind_keeps_session_open_and_answers_without_body() -> None:
     s = Session(now=0.0)
     (ev,) = s.receive_data(encode(P.BindTransceiver(sequence_number=3, system_id="x", password="bad")), 0.0)
@@ -229,16 +268,17 @@ def test_three_rounds_of_unanswered_requests_with_no_pdu_in_between_unbind_the_d
     assert isinstance(close, CloseRequested) and close.reason == "unbind not answered"
 
 
-def test_a_pdu_between_expiry_rounds_keeps_the_link_and_expiries_a_moment_apart_are_one_round() -> None:
+def test_a_late_answer_between_expiry_rounds_keeps_the_link_and_expiries_a_moment_apart_are_one_round() -> None:
     s = bound(timers=SessionTimers(response=30.0, enquire_link=0))
-    _resend_window(s, 0.0)
+    first = s.send_request(P.DeliverSm(), 0.0, context="d0")
+    _resend_window(s, 0.0, count=2)
     s.poll(30.0)
     _resend_window(s, 30.0, count=1)
     _resend_window(s, 31.0, count=1)
     s.poll(60.0)
     assert LinkDead not in [type(e) for e in s.poll(61.0)]  # (60 and 61: one round, the second)
-    s.receive_data(encode(P.EnquireLink(sequence_number=9)), 70.0)  # alive after all
-    sent(s)
+    # Alive after all: the answer to the first deliver_sm, 70 s late (no event: it was failed at 30 s).
+    assert s.receive_data(encode(P.DeliverSmResp(sequence_number=first)), 70.0) == []
     _resend_window(s, 71.0)
     assert LinkDead not in [type(e) for e in s.poll(101.0)]
     _resend_window(s, 102.0)
@@ -246,6 +286,60 @@ def test_a_pdu_between_expiry_rounds_keeps_the_link_and_expiries_a_moment_apart_
     assert s.is_bound and sent(s) == []
     _resend_window(s, 133.0)
     assert LinkDead in [type(e) for e in s.poll(163.0)]
+
+
+def _dead_link_after(esme: str, until: float = 400.0) -> float | None:
+    """Run a bound receiver for ``until`` seconds of fake time, response_timer 30 s, the SMSC keeping three
+    deliver_sm leased (each failed one offered again at once, as the outbox does); return when the session
+    declared the link dead (LinkDead), or None.  ``esme`` is how the ESME behaves:
+
+    silent: sends nothing.  own_enquire_link: its keep-alive sends enquire_link every 5 s, deliver_sm never
+    answered.  answers_enquire_link: answers our enquire_link (enquire_link_timer 10 s), nothing else.
+    submits: a transceiver submitting every 5 s, deliver_sm never answered.  late: answers every deliver_sm
+    35 s after it came, after its response_timer.  on_time: answers every deliver_sm after 1 s."""
+    s = bound(timers=SessionTimers(response=30.0, enquire_link=10.0 if esme == "answers_enquire_link" else 0))
+    leased = 0
+    owed: list[tuple[float, int]] = []  # (when the ESME answers, sequence_number)
+    delay = {"late": 35.0, "on_time": 1.0}.get(esme)
+    t = 0.0
+    while t <= until:
+        feed = [encode(P.DeliverSmResp(sequence_number=seq)) for due, seq in owed if due <= t]
+        owed = [(due, seq) for due, seq in owed if due > t]
+        if t % 5 == 0 and esme == "own_enquire_link":
+            feed.append(encode(P.EnquireLink(sequence_number=int(t) + 1)))
+        if t % 5 == 0 and esme == "submits":
+            feed.append(encode(P.SubmitSm(sequence_number=int(t) + 1, short_message=b"hi")))
+        events = s.receive_data(b"".join(feed), t) if feed else []
+        events += s.poll(t)
+        if any(isinstance(e, LinkDead) for e in events):
+            return t
+        leased -= sum(isinstance(e, (ResponseReceived, ResponseTimedOut)) for e in events)
+        while s.window_free and leased < 3:
+            s.send_request(P.DeliverSm(), t, context=t)
+            leased += 1
+        for pdu in sent(s):
+            if isinstance(pdu, P.DeliverSm) and delay is not None:
+                owed.append((t + delay, pdu.sequence_number))
+            elif isinstance(pdu, P.EnquireLink) and esme == "answers_enquire_link":
+                s.receive_data(encode(P.EnquireLinkResp(sequence_number=pdu.sequence_number)), t)
+        assert s.is_bound, esme
+        t += 1.0
+    return None
+
+
+@pytest.mark.parametrize("esme", ["silent", "own_enquire_link", "answers_enquire_link", "submits"])
+def test_an_esme_that_answers_no_deliver_sm_is_unbound_whatever_else_it_sends(esme: str) -> None:
+    """Its own requests and its enquire_link_resp show the socket is alive, not that deliveries are taken
+    (DEAD_LINK_EXPIRIES): three response_timer rounds (30 s each, the third one expiring at 90 s or soon
+    after) and the link is dead."""
+    dead_at = _dead_link_after(esme)
+    assert dead_at is not None and 90.0 <= dead_at <= 95.0
+
+
+@pytest.mark.parametrize("esme", ["late", "on_time"])
+def test_an_esme_that_answers_deliver_sm_even_after_response_timer_keeps_its_bind(esme: str) -> None:
+    """A slow ESME answering every deliver_sm 35 s late (each one already failed at 30 s) is alive."""
+    assert _dead_link_after(esme) is None
 
 
 def test_session_init_timer_closes_a_connection_that_never_binds() -> None:
