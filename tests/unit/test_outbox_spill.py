@@ -14,10 +14,7 @@ from smsc.core.scheduler import Scheduler
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore
 
-try:
-    from tests.unit.test_smsc_support import START, Harness, Ticks, make_config
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import START, Harness, Ticks, make_config  # type: ignore[no-redef]
+from tests.unit.test_smsc_support import START, Harness, Ticks, make_config
 
 OWED = 100_000
 TICK = 500  # adds per loop tick (one commit each, as under load)

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
-        outcome_for, receipt_tlvs, rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
-        outcome_for, receipt_tlvs, rule,
-    )
+from tests.unit.test_smsc_support import (
+    ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
+    outcome_for, receipt_tlvs, rule,
+)
 
 import dataclasses
 import math

@@ -10,26 +10,15 @@ from typing import Any
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        INF,
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        INF,
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import (
+    INF,
+    START,
+    Harness,
+    MessageState,
+    carrier,
+    make_config,
+    rule,
+)
 
 from smsc.config import MessageIdFormat
 from smsc.core.clock import FakeClock

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
-    )
+from tests.unit.test_smsc_support import (
+    ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
+)
 
 from smsc.core.store.memory import MemoryStore
 from smsc.smpp.constants import EsmClass, MessageState

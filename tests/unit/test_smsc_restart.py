@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        INF,
-        START,
-        Harness,
-        MessageState,
-        Ticks,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore

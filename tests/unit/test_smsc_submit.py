@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
-        make_config, rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
-        make_config, rule,
-    )
+from tests.unit.test_smsc_support import (
+    ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
+    make_config, rule,
+)
 
 from smsc.core.api import SubmitResult
 from smsc.core.store.memory import MemoryStore

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    from tests.unit.test_smsc_support import (
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import (
+    START,
+    Harness,
+    MessageState,
+    carrier,
+    make_config,
+    rule,
+)
 
 from smsc.core.api import TransactionResult
 from smsc.core.clock import FakeClock

@@ -8,28 +8,16 @@ from typing import Any
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        INF,
-        SENDER,
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        INF,
-        SENDER,
-        START,
-        Harness,
-        MessageState,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import (
+    INF,
+    SENDER,
+    START,
+    Harness,
+    MessageState,
+    carrier,
+    make_config,
+    rule,
+)
 
 from smsc.core import waits
 from smsc.core.clock import FakeClock

@@ -10,28 +10,16 @@ from typing import Any, Callable
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import (
-        INF,
-        START,
-        Harness,
-        MessageState,
-        Ticks,
-        carrier,
-        make_config,
-        rule,
-    )
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        INF,
-        START,
-        Harness,
-        MessageState,
-        Ticks,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import (
+    INF,
+    START,
+    Harness,
+    MessageState,
+    Ticks,
+    carrier,
+    make_config,
+    rule,
+)
 
 from smsc.core import waits
 from smsc.core.clock import FakeClock

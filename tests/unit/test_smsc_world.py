@@ -7,10 +7,7 @@ import dataclasses
 
 import pytest
 
-try:
-    from tests.unit.test_smsc_support import Harness
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import Harness  # type: ignore[no-redef]
+from tests.unit.test_smsc_support import Harness
 
 from smsc.config import load_config
 from smsc.core.api import SubmitResult

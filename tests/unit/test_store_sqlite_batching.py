@@ -7,10 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
-try:
-    from tests.unit.test_smsc_support import Ticks
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import Ticks  # type: ignore[no-redef]
+from tests.unit.test_smsc_support import Ticks
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message

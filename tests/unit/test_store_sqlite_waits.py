@@ -7,19 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-try:
-    from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
-except ImportError:  # tests/unit is not a package: pytest put it on sys.path
-    from test_smsc_support import (  # type: ignore[no-redef]
-        INF,
-        START,
-        Harness,
-        MessageState,
-        Ticks,
-        carrier,
-        make_config,
-        rule,
-    )
+from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Ticks, carrier, make_config, rule
 
 import pytest
 
