@@ -369,10 +369,8 @@ class Session:
         return bool(self._held) and not self._bind_pending
 
     def _handle(self, pdu: P.Pdu, now: float, events: list[Event]) -> None:
+        """A request from the ESME (:meth:`receive_data` matches every response itself, before this)."""
         cid = pdu.command_id
-        if cid & 0x80000000:
-            self._handle_response(pdu, events)
-            return
         allowed = ALLOWED_REQUESTS.get(cid)
         if allowed is None:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
@@ -404,12 +402,6 @@ class Session:
             events.append(BindRequested(pdu, bind_type))  # type: ignore[arg-type]
         else:
             events.append(RequestReceived(pdu))
-
-    def _handle_response(self, pdu: P.Pdu, events: list[Event]) -> None:
-        out = self._outstanding.pop(pdu.sequence_number, None)
-        if out is None:
-            return  # late or unsolicited response: nothing to match (SMPP 3.4 section 3.3)
-        self._matched_response(pdu, out, events)
 
     def _matched_response(self, pdu: P.Pdu, out: _Outstanding, events: list[Event]) -> None:
         """``pdu`` answers our request ``out`` (already taken out of the outstanding ones)."""
