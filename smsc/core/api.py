@@ -176,9 +176,14 @@ class SmscApi(Protocol):
     def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
         """submit_sm / data_sm. Status 0 is replied only once the message is durable in the store."""
 
-    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> None:
+    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> str | None:
         """data_sm in transaction message mode (esm_class mode 2, SMPP 3.4 section 2.10.3): one delivery
-        attempt, answered with its outcome once that is known and durable."""
+        attempt, answered with its outcome once that is known and durable.  Returns the message_id while the
+        outcome is awaited (for :meth:`cut_transaction`), None when the message was refused."""
+
+    def cut_transaction(self, message_id: str, why: str) -> None:
+        """The session of a transaction-mode message awaiting its outcome ends: abandon the attempt and answer
+        its ``reply`` now (ESME_RDELIVERYFAILURE, temporary network error, ``why`` as the text)."""
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],

@@ -438,6 +438,16 @@ class AttemptMachine:
         else:
             track.timer = self.scheduler.call_at(now + latency, self._once_due, (track, gen, outcome, done))
 
+    def cut_once(self, track: Track, done: Callable[[Track, str, AttemptOutcome | None], None]) -> None:
+        """End a transaction-mode message's wait for its one attempt's outcome now (see
+        :meth:`~smsc.core.smsc.Smsc.cut_transaction`): before the attempt (phase "transaction", a commit or a
+        carrier rule's delay away) or while it is under way ("inflight", its timer dropped: the outcome the
+        carrier would have given is never seen), it ends UNDELIVERABLE with outcome "abandoned" and ``done``
+        is called as :meth:`attempt_once` calls it.  In any other phase the outcome is already recorded."""
+        phase = track.phase
+        if phase == "transaction" or phase == "inflight":
+            self._end_once(track, "abandoned", None, self._now(), attempted=phase == "inflight", done=done)
+
     def abandon(self, track: Track) -> None:
         """A transaction-mode message found waiting after a restart: the ESME's data_sm died with the SMSC
         (nobody can be answered), and the mode attempts nothing later (:meth:`attempt_once`), so it ends
