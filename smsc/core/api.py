@@ -161,6 +161,9 @@ class DeliveryGateway(Protocol):
     def wake(self, system_id: str) -> None:
         """Deliveries wait for ``system_id``: take them now if a receiver is bound and has window room."""
 
+    def has_receiver(self, system_id: str) -> bool:
+        """True while a receiver or transceiver of ``system_id`` is bound (deliveries owed to it can move)."""
+
 
 ReplyTo = Callable[[Any], None]
 

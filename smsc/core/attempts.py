@@ -75,7 +75,8 @@ class AttemptMachine:
         scheduler, clock, rng, stats: the world's timers, time, chance and counters.
         retry_schedule: seconds before each retry of a temporary failure when the carrier has none.
         carrier_of: the carrier of a message read back from the store.
-        backlog: deliveries waiting for ESMEs now (a draining number pauses above a bound).
+        backlog: deliveries waiting for ESMEs that can take them now (a draining number pauses above a
+            bound; see :meth:`Smsc._backlog <smsc.core.smsc.Smsc._backlog>`).
         packer: writes the ids of messages waiting on disk compactly (the server's default id format).
     """
 

@@ -1079,9 +1079,13 @@ class Smsc:
                          national_prefix=self._national_prefix)
 
     def _backlog(self) -> int:
-        """Deliveries waiting for ESMEs plus attempts under way or queued (each will make a receipt)."""
+        """What holds a drain back (:data:`~smsc.core.waits.DRAIN_BACKLOG`): deliveries waiting for ESMEs
+        that can take them (:meth:`Outbox.backlog`: not those owed to a system_id with no receiver bound, when
+        the store keeps them on disk), plus attempts under way or queued (each will make a receipt)."""
         stats = self.stats
-        return len(self.outbox) + stats.in_flight + stats.queued
+        gateway = self.gateway
+        return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
+                + stats.in_flight + stats.queued)
 
     def _carrier_of(self, msg: Message) -> Any:
         carriers = getattr(self.router, "carriers", {})
