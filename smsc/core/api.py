@@ -161,6 +161,9 @@ class DeliveryGateway(Protocol):
     def wake(self, system_id: str) -> None:
         """Deliveries wait for ``system_id``: take them now if a receiver is bound and has window room."""
 
+    def has_receiver(self, system_id: str) -> bool:
+        """True while a receiver or transceiver of ``system_id`` is bound (deliveries owed to it can move)."""
+
 
 ReplyTo = Callable[[Any], None]
 
@@ -176,9 +179,14 @@ class SmscApi(Protocol):
     def submit(self, submission: Submission, reply: Callable[[SubmitResult], None]) -> None:
         """submit_sm / data_sm. Status 0 is replied only once the message is durable in the store."""
 
-    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> None:
+    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> str | None:
         """data_sm in transaction message mode (esm_class mode 2, SMPP 3.4 section 2.10.3): one delivery
-        attempt, answered with its outcome once that is known and durable."""
+        attempt, answered with its outcome once that is known and durable.  Returns the message_id while the
+        outcome is awaited (for :meth:`cut_transaction`), None when the message was refused."""
+
+    def cut_transaction(self, message_id: str, why: str) -> None:
+        """The session of a transaction-mode message awaiting its outcome ends: abandon the attempt and answer
+        its ``reply`` now (ESME_RDELIVERYFAILURE, temporary network error, ``why`` as the text)."""
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],

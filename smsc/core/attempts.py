@@ -75,7 +75,8 @@ class AttemptMachine:
         scheduler, clock, rng, stats: the world's timers, time, chance and counters.
         retry_schedule: seconds before each retry of a temporary failure when the carrier has none.
         carrier_of: the carrier of a message read back from the store.
-        backlog: deliveries waiting for ESMEs now (a draining number pauses above a bound).
+        backlog: deliveries waiting for ESMEs that can take them now (a draining number pauses above a
+            bound; see :meth:`Smsc._backlog <smsc.core.smsc.Smsc._backlog>`).
         packer: writes the ids of messages waiting on disk compactly (the server's default id format).
     """
 
@@ -437,6 +438,16 @@ class AttemptMachine:
             track.timer = self.scheduler.call_at(now + limit, self._once_due, (track, gen, None, done))
         else:
             track.timer = self.scheduler.call_at(now + latency, self._once_due, (track, gen, outcome, done))
+
+    def cut_once(self, track: Track, done: Callable[[Track, str, AttemptOutcome | None], None]) -> None:
+        """End a transaction-mode message's wait for its one attempt's outcome now (see
+        :meth:`~smsc.core.smsc.Smsc.cut_transaction`): before the attempt (phase "transaction", a commit or a
+        carrier rule's delay away) or while it is under way ("inflight", its timer dropped: the outcome the
+        carrier would have given is never seen), it ends UNDELIVERABLE with outcome "abandoned" and ``done``
+        is called as :meth:`attempt_once` calls it.  In any other phase the outcome is already recorded."""
+        phase = track.phase
+        if phase == "transaction" or phase == "inflight":
+            self._end_once(track, "abandoned", None, self._now(), attempted=phase == "inflight", done=done)
 
     def abandon(self, track: Track) -> None:
         """A transaction-mode message found waiting after a restart: the ESME's data_sm died with the SMSC

@@ -21,7 +21,7 @@ class Attempt:
     ``outcome`` is one of "delivered", "absent", "temporary", "undeliverable", "rejected", "expired",
     "cancelled", "replaced", and for a transaction-mode message (one attempt only) "timeout" (no outcome in
     time), "throttled" (no attempt: the carrier's capacity was spent) or "abandoned" (found waiting after a
-    restart); ``err`` is the network error code as the receipt's ``err:`` field reports it.
+    restart, or its ESME's session ended before the outcome); ``err`` is the network error code as the receipt's ``err:`` field reports it.
     """
 
     time: float

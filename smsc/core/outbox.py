@@ -517,6 +517,23 @@ class Outbox:
             del keys[limit:]
         return [found[k] for k in keys]
 
+    def backlog(self, has_taker: Callable[[str], bool] | None = None) -> int:
+        """Deliveries not yet acknowledged that should hold back what makes more of them (the drain of messages
+        that waited for absent handsets, :mod:`smsc.core.waits`): every one, except, with a store that reads
+        deliveries back, those available to a system_id no taker is there for (``has_taker(system_id)``
+        False: no receiver bound).  Those cannot move however long a drain waits, so counting them made one
+        ESME without a receiver, owed more than the drain's bound, stop every other ESME's drain too; and they
+        cost no memory as they grow: beyond :data:`SPILL_AT` per system_id they are spilled (an id each,
+        on disk).  Without such a store (the memory store) every delivery stays in memory, and all count.
+        ``has_taker`` None: every system_id has one."""
+        n = len(self)
+        if has_taker is None or self._load_later is None:
+            return n
+        for system_id in self._queues.keys() | self._spills.keys() | self._held.keys():
+            if not has_taker(system_id):
+                n -= self.available(system_id)
+        return n
+
     def sizes(self) -> dict[str, int]:
         """Deliveries not yet acknowledged per system_id (spilled ones included), without reading any back."""
         sizes: dict[str, int] = {}

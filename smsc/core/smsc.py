@@ -166,6 +166,9 @@ class Smsc:
         self.scheduler = Scheduler()
         self.stats = SmscStats()
         self.gateway: DeliveryGateway | None = None
+        #: message_id -> how to cut short the wait of a transaction-mode message whose outcome is awaited
+        #: (:meth:`cut_transaction`); entries leave with the outcome.
+        self._transactions: dict[str, Callable[[str], None]] = {}
         self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
                                        live_bound=self._live_bound)
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
@@ -484,11 +487,17 @@ class Smsc:
         if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
             self.machine.start(track)
 
-    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> None:
+    def submit_transaction(
+        self, submission: Submission, reply: Callable[[TransactionResult], None],
+    ) -> str | None:
         """data_sm in transaction message mode (esm_class mode 2, SMPP 3.4 sections 2.10.3 and 5.2.12): the
         message is checked and saved like any submit, then attempted once (:meth:`AttemptMachine.attempt_once`;
         SMPP 5.0 section 4.2.10.4, figure 4-4: "one network delivery attempt made", no storage for later
         attempts), and ``reply`` gets that attempt's outcome once its final state is durable.
+
+        Returns the accepted message's message_id, for :meth:`cut_transaction` while its outcome is awaited, or
+        None when the message was refused (``reply`` then gets the refusal, at once or after a carrier rule's
+        delay).
 
         Delivered: status 0 and the message_id.  Otherwise ESME_RDELIVERYFAILURE with delivery_failure_reason
         (SMPP 3.4 section 5.3.2.33): absent handset 0 (destination unavailable; at once, without paging, when
@@ -506,21 +515,34 @@ class Smsc:
         except Reject as reject:
             self.stats.submit_errors += 1
             self._reply_later(reply, TransactionResult(status=reject.status), reject.delay)
-            return
+            return None
         track.phase = "transaction"  # (not cancelled, replaced or started by anyone else)
+        message_id = track.msg.message_id
+        cut_why = ""  # why the wait was cut short (see cut)
 
         def attempt(_: Any = None) -> None:
-            if self.index.tracks.get(track.msg.message_id) is not track or track.phase != "transaction":
-                return  # (the SMSC stopped and started again in between: resumed from the store)
+            if self.index.tracks.get(message_id) is not track or track.phase != "transaction":
+                return  # (the SMSC stopped and started again in between: resumed from the store; or cut)
             self.machine.attempt_once(track, limit, done)
 
+        def cut(why: str) -> None:
+            nonlocal cut_why
+            if self.index.tracks.get(message_id) is track:
+                cut_why = why
+                self.machine.cut_once(track, done)
+            else:  # (gone without an outcome: the SMSC stopped and started again in between)
+                self._transactions.pop(message_id, None)
+
         def done(ended: Track, kind: str, outcome: Any) -> None:
+            self._transactions.pop(message_id, None)
             msg = ended.msg
             if kind == "delivered":
                 result = TransactionResult(message_id=msg.message_id)
             else:
                 if kind == "timeout":
                     text = f"no delivery outcome within {limit_real:g} s"
+                elif kind == "abandoned":
+                    text = cut_why or kind
                 else:
                     text = (getattr(outcome, "cause", "") or kind).replace("_", " ")
                 result = TransactionResult(
@@ -532,6 +554,7 @@ class Smsc:
 
         limit_real = float(self.config.simulation.transaction_timeout)
         limit = sim_seconds_for_real(self.clock, limit_real)
+        self._transactions[message_id] = cut  # (before the commit: inline, done may come within it)
         if delay > 0:
             def attempt_later() -> None:
                 self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), attempt)
@@ -539,6 +562,20 @@ class Smsc:
             self._commit(attempt_later)
         else:
             self._commit(attempt)
+        return message_id
+
+    def cut_transaction(self, message_id: str, why: str) -> None:
+        """The session that sent the transaction-mode data_sm ``message_id`` is ending (its unbind, a framing
+        error, the SMSC stopping) before the one attempt's outcome is known: nobody could be told that
+        outcome later, and the ESME must not wait up to ``simulation.transaction_timeout`` for its
+        unbind_resp.  The attempt is abandoned now (the message ends UNDELIVERABLE, outcome "abandoned", as one
+        found waiting after a restart does) and the reply of :meth:`submit_transaction` follows once that is
+        durable: ESME_RDELIVERYFAILURE, delivery_failure_reason 3 (temporary network error: the ESME may
+        submit it again), ``why`` as additional_status_info_text.  Nothing happens when the outcome is
+        already recorded (its reply is on its way) or the id is not a transaction awaiting one."""
+        cut = self._transactions.get(message_id)
+        if cut is not None:
+            cut(why)
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],
@@ -1042,9 +1079,13 @@ class Smsc:
                          national_prefix=self._national_prefix)
 
     def _backlog(self) -> int:
-        """Deliveries waiting for ESMEs plus attempts under way or queued (each will make a receipt)."""
+        """What holds a drain back (:data:`~smsc.core.waits.DRAIN_BACKLOG`): deliveries waiting for ESMEs
+        that can take them (:meth:`Outbox.backlog`: not those owed to a system_id with no receiver bound, when
+        the store keeps them on disk), plus attempts under way or queued (each will make a receipt)."""
         stats = self.stats
-        return len(self.outbox) + stats.in_flight + stats.queued
+        gateway = self.gateway
+        return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
+                + stats.in_flight + stats.queued)
 
     def _carrier_of(self, msg: Message) -> Any:
         carriers = getattr(self.router, "carriers", {})

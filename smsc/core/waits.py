@@ -24,8 +24,9 @@ ones waiting in memory are attempted together (best priority first, then oldest)
 at once, else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few
 messages each) share one read instead of a query per number.  More evicted ones are read back and
 attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
-deliveries wait for ESMEs, so a queue of a million turns into receipts at the pace the ESMEs take them
-instead of a million receipts in memory.  The handset gets its messages in submit order (exactly within a
+deliveries wait for ESMEs that can take them, so a queue of a million turns into receipts at the pace the ESMEs
+take them instead of a million receipts in memory (receipts owed to an ESME with no receiver bound do not
+pause it when the store spills them to disk: they would hold every other ESME's receipts back).  The handset gets its messages in submit order (exactly within a
 batch, nearly across batches: the evicted ids are in the order the messages joined the wait).  The members
 still in memory at the alert (they joined after the last commit, so they are the newest) are *held* with the
 drain (phase "held"): each is attempted with the drain batch that reads back a message of its number accepted
@@ -60,7 +61,10 @@ DRAIN_BATCH = 1024
 #: keep the pipeline full).  SQLite, 100,000 waiting, `python -m bench.run drain --queue 100000 --stores sqlite
 #: --repeats 1`: 4 x 512 drained 15,112 receipts/s, 16 x 1024 22,831/s (peak RSS 65 -> 78 MiB).
 DRAIN_READS = 16
-#: Draining pauses while more deliveries than this wait for ESMEs (receipts are made faster than taken).
+#: Draining pauses while more deliveries than this wait for ESMEs that can take them (receipts are made faster
+#: than taken), attempts under way included: see ``backlog`` below.  Deliveries owed to a system_id with no
+#: receiver bound do not count with a store that spills them to disk (``Outbox.backlog``): they cannot move,
+#: and one ESME that never binds a receiver must not stop the drain for every other.  Read at each step.
 DRAIN_BACKLOG = 20_000
 #: A number with at most this many evicted messages has them all read back and attempted at its alert, in
 #: exact priority order; more are drained (many numbers coming back together must not flood the outbox).
@@ -105,8 +109,8 @@ class AbsentWaits:
         expire: ``expire(tracks)`` ends messages at the end of their validity, with one commit for them all
             (a commit in between could evict the others again before they are ended).
         packer: writes evicted message_ids compactly (the server's default id format).
-        backlog: how many deliveries wait for ESMEs or will soon (attempts under way): draining pauses above
-            :data:`DRAIN_BACKLOG`.
+        backlog: how many deliveries wait for ESMEs that can take them, or will soon (attempts under way):
+            draining pauses above :data:`DRAIN_BACKLOG`.
     """
 
     def __init__(

@@ -46,7 +46,8 @@ SERVER_HELP: dict[str, str] = {
     "binds": "successful bind_transmitter/receiver/transceiver",
     "binds_refused": "bind requests answered with an error status",
     "submits": "submit_sm, data_sm and submit_multi requests received",
-    "throttled": "submits answered ESME_RTHROTTLED by an account's throughput limit",
+    "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit, or more transaction-mode "
+                  "data_sm awaiting their outcome on one connection than it holds"),
     "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
 }
 

@@ -50,6 +50,10 @@ class BindRegistry:
             if not lst:
                 del self._receivers[system_id]
 
+    def has_receiver(self, system_id: str) -> bool:
+        """True while a receiver or transceiver of ``system_id`` is bound."""
+        return system_id in self._receivers
+
     def bound_count(self, system_id: str | None = None) -> int:
         """Number of bound sessions, of one system_id or all."""
         return sum(

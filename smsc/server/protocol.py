@@ -8,6 +8,16 @@ submit_sm_resp released by one store commit) goes out in one ``transport.write``
 Backpressure: when the transport's write buffer passes its high-water mark, or when too many submits are
 waiting for their store commit, the adapter stops reading from the socket until things drain, so a client
 that stops reading cannot make the server's memory grow without bound.  No domain rule lives here.
+
+Transaction-mode data_sm (SMPP 3.4 section 2.10.3) are the exception: their data_sm_resp waits for the
+delivery outcome, up to ``simulation.transaction_timeout`` (25 s), so they do not pause reading (a paused
+connection would leave the ESME's enquire_link and unbind unanswered that long).  At most
+:data:`MAX_HELD_TRANSACTIONS` wait per connection; one more is answered ESME_RTHROTTLED at once (the ESME
+sends it again later, SMPP 3.4 section 5.1.3).  When the session ends before their outcomes (the ESME's
+unbind, a framing error, the SMSC stopping), the held ones are answered first, ESME_RDELIVERYFAILURE with
+delivery_failure_reason 3 (temporary network error), their attempts abandoned
+(:meth:`~smsc.core.smsc.Smsc.cut_transaction`), and then the unbind_resp: an SMSC may not answer a request
+after its unbind_resp (the session is over, section 2.3), and the ESME should not wait 25 s for it.
 """
 
 from __future__ import annotations
@@ -51,6 +61,9 @@ log = structlog.get_logger("smsc.server")
 
 #: Submits waiting for their commit (or a scripted delay) above which we stop reading from the socket.
 MAX_PENDING_REPLIES = 4096
+#: Transaction-mode data_sm awaiting their delivery outcome, per connection, beyond which one more is answered
+#: ESME_RTHROTTLED at once (see the module docstring).  They do not count toward MAX_PENDING_REPLIES.
+MAX_HELD_TRANSACTIONS = 4096
 #: Octets read (a thousand submit_sm or so) after which a connection's turn ends: it reads no more until the
 #: loop has served the others.  Under uvloop, libuv reads a busy socket up to 32 times in a row (up to 256 KiB
 #: each) before it looks at another, so one ESME flooding the memory store (whose replies never wait, so
@@ -162,6 +175,10 @@ class SmppProtocol(asyncio.Protocol):
         self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
         self._turn_octets = 0
         self._pending_replies = 0
+        #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
+        #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
+        self._transactions: dict[int, str] = {}
+        self._transaction_keys = 0
         #: A deliver_sm_resp freed room in our window during this read: refill it before writing.
         self._window_opened = False
         self._closing = False
@@ -341,11 +358,13 @@ class SmppProtocol(asyncio.Protocol):
                 self._closing_reads = True
                 self._update_reading()
                 self._close_when_answered = True
+                self._cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
                 self._close()
         elif type(event) is Unbound:
             self._unbind = event
+            self._cut_transactions("unbind before the delivery outcome")
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
             self._refused()
@@ -406,7 +425,7 @@ class SmppProtocol(asyncio.Protocol):
     def _maybe_finish_unbind(self) -> None:
         """Once every response we owe the ESME has been queued: answer its unbind and close, or close after
         a framing error."""
-        if self._pending_replies:
+        if self._pending_replies or self._transactions:
             return
         if self._unbind is not None:
             self.session.answer_unbind(self._unbind)
@@ -470,8 +489,16 @@ class SmppProtocol(asyncio.Protocol):
     def _on_transaction(self, sub: Submission, seq: int) -> None:
         """data_sm in transaction message mode (SMPP 3.4 section 2.10.3): data_sm_resp is held until the core
         reports the delivery outcome; a failure carries delivery_failure_reason, network_error_code and
-        additional_status_info_text (section 4.7.2, Table 4-21)."""
-        self._begin_reply()
+        additional_status_info_text (section 4.7.2, Table 4-21).  Held apart from the other replies (reading
+        goes on), at most :data:`MAX_HELD_TRANSACTIONS` at a time: beyond, ESME_RTHROTTLED at once."""
+        transactions = self._transactions
+        if len(transactions) >= MAX_HELD_TRANSACTIONS:
+            self.server.counters.throttled += 1
+            self.smsc.submit_refused()  # (counted in smpp_submits already)
+            self.session.respond_message_id(_DATA_SM_RESP, seq, CommandStatus.ESME_RTHROTTLED, "")
+            return
+        key = self._transaction_keys = self._transaction_keys + 1
+        transactions[key] = ""
 
         def reply(result: TransactionResult) -> None:
             tlvs: dict[int, Any] = {}
@@ -484,9 +511,20 @@ class SmppProtocol(asyncio.Protocol):
             self.session.respond(P.DataSmResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id, tlvs=tlvs,
             ))
-            self._end_reply()
+            del transactions[key]
+            self._after_reply()
 
-        self.smsc.submit_transaction(sub, reply)
+        message_id = self.smsc.submit_transaction(sub, reply)
+        if message_id is not None and key in transactions:  # (not answered already)
+            transactions[key] = message_id
+
+    def _cut_transactions(self, why: str) -> None:
+        """The session ends: answer every transaction-mode data_sm still awaiting its outcome now (see the
+        module docstring); ``why`` becomes their additional_status_info_text.  The answers come once the
+        abandoned attempts are durable, before the unbind_resp or the close that waits for them."""
+        for message_id in list(self._transactions.values()):
+            if message_id:
+                self.smsc.cut_transaction(message_id, why)
 
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number
@@ -675,11 +713,14 @@ class SmppProtocol(asyncio.Protocol):
 
     @property
     def owes_responses(self) -> bool:
-        """True while responses to this ESME's requests are still waiting (for a commit or a delay)."""
-        return self._pending_replies > 0
+        """True while responses to this ESME's requests are still waiting (for a commit, a delay or a
+        transaction-mode delivery outcome)."""
+        return self._pending_replies > 0 or bool(self._transactions)
 
     def stop_reading(self) -> None:
-        """Shutdown, first step: take no new requests from this ESME."""
+        """Shutdown, first step: take no new requests from this ESME, and answer the transaction-mode data_sm
+        still awaiting their outcome now (the SMSC will not be there to learn it)."""
+        self._cut_transactions("SMSC shutting down before the delivery outcome")
         self._closing_reads = True
         if self.transport is not None and not self.transport.is_closing() and not self._read_paused:
             self._read_paused = True

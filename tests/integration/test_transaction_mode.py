@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -169,5 +170,82 @@ def test_a_transaction_mode_attempt_longer_than_the_timeout_is_answered_with_a_t
         msg = _message(server, resp.message_id)
         assert msg.state == MessageState.UNDELIVERABLE and [a.outcome for a in msg.attempts] == ["timeout"]
         assert server.call(lambda: server.app.smsc.waiting_count()) == 0  # type: ignore[union-attr]
+    finally:
+        esme.close()
+
+
+def _unbind_answers(esme: _Esme, seq: int, count: int) -> list[P.Pdu]:
+    """Read ``count`` PDUs after sending unbind ``seq``; the connection must answer within the socket timeout."""
+    esme.sock.sendall(encode(P.Unbind(sequence_number=seq)))
+    return esme.read(count)
+
+
+def test_transaction_mode_data_sm_beyond_the_held_limit_are_throttled_and_unbind_is_answered_at_once(
+    smsc_factory: Any, tmp_path: Path, monkeypatch: Any,
+) -> None:
+    """Held data_sm_resp do not stop the connection from reading (on the 4,097th the ESME's enquire_link and
+    unbind went unanswered for up to transaction_timeout): one beyond the limit is throttled, and unbind
+    answers the held ones (delivery failure, temporary) before its unbind_resp."""
+    from smsc.server import protocol
+
+    monkeypatch.setattr(protocol, "MAX_HELD_TRANSACTIONS", 8, raising=False)
+    monkeypatch.setattr(protocol, "MAX_PENDING_REPLIES", 8)  # (the other replies' pause: no longer theirs)
+    server = _start(smsc_factory, tmp_path, time_scale=1.0)  # 30 s to the outcome, abandoned at 25 s
+    esme = _Esme(server)
+    esme.sock.settimeout(5.0)
+    try:
+        for seq in range(2, 12):
+            esme.data_sm(seq, DELIVERED_AFTER_30S)
+        throttled = esme.read(2)
+        assert [(p.sequence_number, p.command_status) for p in throttled] == [
+            (10, CommandStatus.ESME_RTHROTTLED), (11, CommandStatus.ESME_RTHROTTLED)]
+        esme.sock.sendall(encode(P.EnquireLink(sequence_number=50)))
+        (pdu,) = esme.read(1)
+        assert isinstance(pdu, P.EnquireLinkResp)
+        started = time.monotonic()
+        answers = _unbind_answers(esme, 60, 9)
+        assert time.monotonic() - started < 3.0
+        *held, last = answers
+        assert isinstance(last, P.UnbindResp) and last.sequence_number == 60
+        assert sorted(p.sequence_number for p in held) == list(range(2, 10))
+        for resp in held:
+            assert isinstance(resp, P.DataSmResp)
+            assert resp.command_status == CommandStatus.ESME_RDELIVERYFAILURE
+            assert resp.tlvs[Tag.delivery_failure_reason] == 3  # temporary network error
+            assert resp.tlvs[Tag.additional_status_info_text] == "unbind before the delivery outcome"
+            msg = _message(server, resp.message_id)
+            assert msg.state == MessageState.UNDELIVERABLE and [a.outcome for a in msg.attempts] == ["abandoned"]
+        assert esme.sock.recv(1) == b""  # closed after the unbind_resp
+    finally:
+        esme.close()
+
+
+def test_stopping_the_smsc_answers_held_transaction_mode_data_sm_before_it_unbinds(
+    smsc_factory: Any, tmp_path: Path,
+) -> None:
+    server = _start(smsc_factory, tmp_path, time_scale=1.0)
+    esme = _Esme(server)
+    esme.sock.settimeout(5.0)
+    try:
+        for seq in (2, 3, 4):
+            esme.data_sm(seq, DELIVERED_AFTER_30S)
+        deadline = time.monotonic() + 5
+        while server.call(lambda: server.app.smsc.stats.in_flight) < 3:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        started = time.monotonic()
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        *held, unbind = esme.read(4)
+        assert isinstance(unbind, P.Unbind)
+        esme.sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+        stopper.join(timeout=15)
+        assert not stopper.is_alive() and time.monotonic() - started < 3.0  # (the grace is 5 s)
+        assert sorted(p.sequence_number for p in held) == [2, 3, 4]
+        for resp in held:
+            assert isinstance(resp, P.DataSmResp)
+            assert resp.command_status == CommandStatus.ESME_RDELIVERYFAILURE
+            assert resp.tlvs[Tag.delivery_failure_reason] == 3
+            assert resp.tlvs[Tag.additional_status_info_text] == "SMSC shutting down before the delivery outcome"
     finally:
         esme.close()

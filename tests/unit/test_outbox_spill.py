@@ -166,3 +166,28 @@ def test_the_memory_store_keeps_every_owed_delivery_in_memory() -> None:
         outbox.add(Delivery(delivery_id=outbox.new_delivery_id(), system_id="tx-only", source=Address(addr="1"),
                             destination=Address(addr="2")), at_once=True)
     assert outbox.spilled() == 0 and outbox.in_memory() == SPILL_AT + 100
+
+
+def test_the_drain_backlog_leaves_out_what_is_owed_to_a_system_id_without_a_receiver_only_when_spilled(
+        tmp_path: Path) -> None:
+    """Outbox.backlog (what pauses a drain, smsc.core.waits.DRAIN_BACKLOG): on SQLite, deliveries available to a
+    system_id with no receiver bound do not count (they cannot move, and beyond SPILL_AT they leave memory);
+    with the memory store, which keeps every one in memory, they all count."""
+    rig = Rig(tmp_path / "s.sqlite")
+    for _ in range(SPILL_AT + 10):
+        rig.add("idle", at_once=False)
+    for _ in range(5):
+        rig.add("busy", at_once=True)
+    rig.ticks.run()
+    assert rig.outbox.spilled("idle") == 10 and len(rig.outbox) == SPILL_AT + 15
+    assert rig.outbox.backlog(lambda system_id: system_id == "busy") == 5
+    assert rig.outbox.backlog(lambda system_id: True) == rig.outbox.backlog() == SPILL_AT + 15
+    assert len(rig.outbox.take("busy", 1)) == 1  # a leased one still counts: it awaits its answer
+    assert rig.outbox.backlog(lambda system_id: system_id == "busy") == 5
+
+    memory = Outbox(MemoryStore(), Scheduler(), FakeClock(1000.0))
+    for system_id in ("idle", "idle", "busy"):
+        memory.add(Delivery(delivery_id=memory.new_delivery_id(), system_id=system_id, source=Address(addr="1"),
+                            destination=Address(addr="2"), short_message=b"x"))
+    assert memory.backlog(lambda system_id: system_id == "busy") == 3
+    rig.store.close()

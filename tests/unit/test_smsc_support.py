@@ -111,9 +111,14 @@ class RecordingGateway:
     """Stands in for the SMPP bind registry: remembers which system_ids were woken."""
 
     wakes: list[str] = field(default_factory=list)
+    #: system_ids with a receiver bound (None: every one).
+    receivers: set[str] | None = None
 
     def wake(self, system_id: str) -> None:
         self.wakes.append(system_id)
+
+    def has_receiver(self, system_id: str) -> bool:
+        return self.receivers is None or system_id in self.receivers
 
 
 class Harness:

@@ -13,6 +13,7 @@ from tests.unit.test_smsc_support import (
     rule,
 )
 
+from smsc.config import SubmitRule
 from smsc.core.api import TransactionResult
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore
@@ -106,3 +107,36 @@ def test_a_transaction_found_waiting_after_a_restart_ends_without_an_attempt(tmp
     second.advance(3600.0)
     assert second.attempts(pending) == [(60.0, "abandoned")]  # never attempted again
     assert second.take() == [] and second.smsc.waiting_count() == 0
+
+
+def test_a_transaction_cut_short_while_its_attempt_is_under_way_is_answered_now_and_ends_abandoned() -> None:
+    """The ESME unbinds (or the SMSC stops) before the outcome: the answer cannot wait for it."""
+    h = Harness(CONFIG)
+    replies = _transaction(h, SLOW)  # 20 s latency
+    (pending,) = h.smsc.index.tracks
+    h.advance(5.0)
+    assert replies == [] and h.smsc.stats.in_flight == 1
+    h.smsc.cut_transaction(pending, "unbind before the delivery outcome")
+    (result,) = replies
+    assert result.status == CommandStatus.ESME_RDELIVERYFAILURE and result.message_id == pending
+    assert result.delivery_failure_reason == 3  # temporary network error: the ESME may send it again
+    assert result.text == "unbind before the delivery outcome"
+    assert h.state(pending) == MessageState.UNDELIVERABLE and h.attempts(pending) == [(5.0, "abandoned")]
+    assert h.smsc.stats.in_flight == 0
+    h.advance(60.0)  # the dropped attempt's outcome changes nothing, and nothing is answered twice
+    assert len(replies) == 1 and h.attempts(pending) == [(5.0, "abandoned")]
+    h.smsc.cut_transaction(pending, "again")  # an outcome already given: nothing happens
+    assert len(replies) == 1 and h.smsc._transactions == {}
+
+
+def test_a_transaction_cut_short_before_its_delayed_attempt_is_never_attempted() -> None:
+    delayed = "447700900800"
+    h = Harness(make_config(carrier(rules=(rule(delayed, submit=SubmitRule(delay=10.0)),))))
+    replies = _transaction(h, delayed)
+    (pending,) = h.smsc.index.tracks
+    h.advance(2.0)
+    h.smsc.cut_transaction(pending, "SMSC shutting down before the delivery outcome")
+    assert replies[0].status == CommandStatus.ESME_RDELIVERYFAILURE and replies[0].delivery_failure_reason == 3
+    h.advance(60.0)
+    assert len(replies) == 1 and h.attempts(pending) == [(2.0, "abandoned")]
+    assert h.smsc.stats.attempts == 0 and h.state(pending) == MessageState.UNDELIVERABLE

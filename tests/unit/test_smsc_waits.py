@@ -210,6 +210,38 @@ def test_draining_pauses_while_deliveries_pile_up(h: Harness, monkeypatch: pytes
     assert taken == 30 and h.smsc.waiting_count() == 0
 
 
+def test_receipts_owed_to_an_esme_with_no_receiver_do_not_pause_the_drain_of_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ESME "idle" binds no receiver and is owed more receipts than the drain's bound: they cannot move, and on
+    SQLite they leave memory beyond the outbox's spill limit, so they must not stop the handset of ESME "busy"
+    from getting its messages.  Receipts owed to "busy", which has a receiver, still pace its drain."""
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 20)
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.gateway.receivers = {"busy"}
+    for i in range(40):
+        h.submit_ok(OK, f"to idle {i}", system_id="idle", registered_delivery=1)
+    waiting = [h.submit_ok(OFF, f"to busy {i}", system_id="busy", registered_delivery=1) for i in range(30)]
+    h.advance(60.0)
+    assert h.smsc.outbox.available("idle") == 40 and evicted(h) == 30  # more than DRAIN_BACKLOG owed to idle
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(30.0)
+    assert 0 < h.smsc.waiting_count() < 30  # draining, paused by busy's own receipts
+    assert h.smsc.outbox.available("busy") <= 20 + 4 * 5
+    taken = 0
+    for _ in range(100):  # bounded: busy takes its receipts, its drain goes on
+        taken += len(h.take("busy"))
+        h.advance(1.0)
+        if taken == 30:
+            break
+    assert taken == 30 and h.smsc.waiting_count() == 0
+    assert all(h.state(m) == MessageState.DELIVERED for m in waiting)
+    assert h.smsc.outbox.available("idle") == 40  # still owed, for when it binds a receiver
+    h.store.close()
+
+
 def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Path) -> None:
     h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
     h.smsc.index.max_final_in_memory = 2

@@ -13,7 +13,8 @@ How a write travels (the event loop never waits on SQLite):
    a commit runs, the next batch fills, so batches grow with the load by themselves.
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
-a few); :meth:`SqliteStore.load_messages_later` reads them on a reader thread with a connection of its own and
+a few; a file busy or locked by another connection is read again a few times, 50 ms at most in all, before
+the error goes up: see :data:`_SYNC_READ_RETRY_DELAYS`); :meth:`SqliteStore.load_messages_later` reads them on a reader thread with a connection of its own and
 calls back on the loop (draining a queue of messages that waited for absent handsets).  WAL lets that read run
 beside the writer's transaction instead of behind it: it sees every transaction committed before it was asked
 for (what the core reads back, the records of evicted waiting messages, were durable before they were
@@ -59,7 +60,7 @@ import pickle
 import sqlite3
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import structlog
 
@@ -185,6 +186,18 @@ _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
 #: take the batch for read back, and its messages would wait on disk, never attempted, until a restart).
 _READ_RETRY_FIRST = 0.05
 _READ_RETRY_MAX = 2.0
+#: A read on the caller's thread (the event loop: ``load_messages``, ``live_message_ids``, ``load_group``,
+#: ``load_deliveries``, for query_sm, the inspection API, the message_id search after a wrap) that finds the
+#: file busy or locked (SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock no reader may pass, such
+#: as a backup tool in exclusive locking mode) is tried again after each of these real seconds in turn (50 ms in
+#: all), then its error goes up: the request fails (ESME_RSYSERR) instead of the loop waiting longer.  Its
+#: connection has no busy timeout of its own (the sqlite3 module's default, 5 s, held the loop that long).  Any
+#: other error goes up at once.
+_SYNC_READ_RETRY_DELAYS = (0.002, 0.004, 0.008, 0.016, 0.020)
+#: SQLITE_BUSY and SQLITE_LOCKED, the primary result codes of a lock held elsewhere (extended codes add bits above
+#: the low octet).
+_BUSY_CODES = (5, 6)
+_sleep = time.sleep  # (the tests' clock: they release a lock when the first retry waits)
 #: The reader thread reads and decodes the ``load_messages_later`` requests it finds waiting in groups of about
 #: this many ids and hands each group back as soon as it is decoded, so that the loop attempts the first
 #: messages of a drain while the next are read (one group of everything waiting made the loop wait for the
@@ -203,6 +216,19 @@ _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, EOFError, pickle.Unp
 #: A read request for the reader thread: (keys, callback, outbox).  ``outbox`` False: message_ids, the callback
 #: gets Messages (``load_messages_later``); True: delivery_ids, it gets Deliveries (``load_deliveries_later``).
 _ReadRequest = tuple[list[Any], Callable[[list[Any]], None], bool]
+
+
+_T = TypeVar("_T")
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """True for SQLITE_BUSY or SQLITE_LOCKED ("database is locked"): a lock another connection holds, which
+    goes away by itself."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 # -- records <-> rows ---------------------------------------------------------------------------------------
@@ -582,7 +608,7 @@ class SqliteStats:
     """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
 
     __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures",
-                 "read_failures")
+                 "read_failures", "read_retries")
 
     def __init__(self) -> None:
         self.commits = 0
@@ -593,6 +619,7 @@ class SqliteStats:
         self.write_seconds = 0.0
         self.failures = 0
         self.read_failures = 0  #: load_messages_later reads that failed (each tried again)
+        self.read_retries = 0  #: reads on the caller's thread tried again, the file busy or locked
 
 
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
@@ -672,12 +699,40 @@ class SqliteStore:
 
     # -- connection ----------------------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+    def _connect(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
+        """A connection to the file in WAL mode; ``busy_timeout``: real seconds SQLite waits for a lock held
+        elsewhere before it raises "database is locked"."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def _read_now(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``read(connection)`` on the caller's thread with the connection kept for it (opened here, with no
+        busy timeout), tried again after each of :data:`_SYNC_READ_RETRY_DELAYS` while the file is busy or
+        locked; ``read`` must have no effect but its result (it may run several times).
+
+        Raises:
+            sqlite3.Error: the read failed with another error, or the lock outlasted the retries.
+        """
+        retries = 0
+        while True:
+            try:
+                conn = self._reader
+                if conn is None:
+                    conn = self._reader = self._connect(busy_timeout=0.0)
+                return read(conn)
+            except sqlite3.OperationalError as exc:
+                if retries >= len(_SYNC_READ_RETRY_DELAYS) or not _busy(exc):
+                    raise
+                self.stats.read_retries += 1
+                _sleep(_SYNC_READ_RETRY_DELAYS[retries])
+                retries += 1
 
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> None:
@@ -836,22 +891,20 @@ class SqliteStore:
         """
         if not message_ids:
             return []
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = self._connect()
-        return self._read(conn, message_ids)
+        return self._decode(self._read_now(functools.partial(self._fetch, message_ids=message_ids)), message_ids)
 
     def live_message_ids(self, message_ids: list[str]) -> set[str]:
         """The ids among ``message_ids`` of committed messages that are not final (``final_time`` NULL): the
         core asks, after its message_id counter has wrapped, whether an id is still held by a waiting message
         evicted from memory before giving it again.  Primary-key reads on the caller's thread, with the
         connection of :meth:`load_messages`, in power-of-two chunks as :meth:`_fetch` does."""
-        live: set[str] = set()
         if not message_ids:
-            return live
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = self._connect()
+            return set()
+        return self._read_now(functools.partial(self._live_ids, message_ids=message_ids))
+
+    @staticmethod
+    def _live_ids(conn: sqlite3.Connection, message_ids: list[str]) -> set[str]:
+        live: set[str] = set()
         n = len(message_ids)
         i = 0
         while i < n:
@@ -872,11 +925,9 @@ class SqliteStore:
         the most destinations a submit_multi may carry, SMPP 3.4 section 4.5.1)."""
         if not multi_id:
             return []
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = self._connect()
-        rows = {row[0]: row for row in conn.execute(_SELECT_GROUP, (f"{multi_id}-", f"{multi_id}.")).fetchall()}
-        return self._decode(rows, sorted(rows, key=_member_number))
+        rows = self._read_now(lambda conn: conn.execute(_SELECT_GROUP, (f"{multi_id}-", f"{multi_id}.")).fetchall())
+        found = {row[0]: row for row in rows}
+        return self._decode(found, sorted(found, key=_member_number))
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
         """Read the committed messages with these ids on the reader thread and call ``callback(messages)`` on
@@ -913,10 +964,8 @@ class SqliteStore:
         rows) are left out.  Read now on the caller's thread (a listing of the control API needs a few)."""
         if not delivery_ids:
             return []
-        conn = self._reader
-        if conn is None:
-            conn = self._reader = self._connect()
-        return self._decode_deliveries(self._fetch_deliveries(conn, delivery_ids), delivery_ids)
+        rows = self._read_now(functools.partial(self._fetch_deliveries, delivery_ids=delivery_ids))
+        return self._decode_deliveries(rows, delivery_ids)
 
     def load_deliveries_later(self, delivery_ids: list[int], callback: Callable[[list[Delivery]], None]) -> None:
         """Read the committed outbox entries with these delivery_ids on the reader thread and call
@@ -1043,10 +1092,6 @@ class SqliteStore:
             except _UNREADABLE:
                 log.exception("store_row_unreadable", table="messages", key=message_id)
         return messages
-
-    @classmethod
-    def _read(cls, conn: sqlite3.Connection, message_ids: list[str]) -> list[Message]:
-        return cls._decode(cls._fetch(conn, message_ids), message_ids)
 
     def _read_all(self, reads: list[_ReadRequest]) -> list[Callable[[], None]] | None:
         """Every pending ``load_messages_later`` (and ``load_deliveries_later``) of a batch with one set of
