@@ -108,7 +108,13 @@ def test_a_client_that_stops_reading_cannot_grow_server_memory(
             return [(p.transport.get_write_buffer_size(), p._read_paused)
                     for p in server.app.smpp.registry.connections if p.transport]  # type: ignore[union-attr]
 
+        # The client stopped sending when the server had not read for 2 s; on a loaded machine that can be the
+        # server still working through what it read, so give it time to reach the pause (bounded: 10 s).
+        until = time.monotonic() + 10
         ((buffered, read_paused),) = server.call(state)
+        while not read_paused and time.monotonic() < until:
+            time.sleep(0.05)
+            ((buffered, read_paused),) = server.call(state)
         assert read_paused
         assert 0 < buffered < 2 * 1024 * 1024  # high-water mark plus at most one read's worth of responses
     finally:
