@@ -78,6 +78,7 @@ class AttemptMachine:
         backlog: deliveries waiting for ESMEs that can take them now (a draining number pauses above a
             bound; see :meth:`Smsc._backlog <smsc.core.smsc.Smsc._backlog>`).
         packer: writes the ids of messages waiting on disk compactly (the server's default id format).
+        spill_limit: the outbox's :attr:`~smsc.core.outbox.Outbox.spill_limit` (a drain stays below it).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class AttemptMachine:
         receipts: Receipts, mo: MoService, scheduler: Scheduler, clock: Clock, rng: random.Random,
         stats: SmscStats, retry_schedule: tuple[float, ...], *,
         carrier_of: Callable[[Message], Any], backlog: Callable[[], int], packer: IdPacker | None = None,
+        spill_limit: int | None = None,
         hold_commits: Callable[[], bool] = lambda: False, release_commits: Callable[[], None] = lambda: None,
     ) -> None:
         self.index = index
@@ -100,6 +102,7 @@ class AttemptMachine:
         #: Messages waiting for absent handsets (alerts, expiry, eviction to the store, draining).
         self.waits = AbsentWaits(
             index, store, scheduler, clock, carrier_of, self._attempt_alerted, self._expire_all, backlog, packer,
+            spill_limit=spill_limit,
         )
         #: One bound method, so that outcomes of one instant share a batched scheduler entry.
         self._outcome_due = self._on_outcomes_due

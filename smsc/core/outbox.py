@@ -131,13 +131,15 @@ class _Spill:
 class OutboxStats:
     """Plain counters read by the metrics collector."""
 
-    __slots__ = ("deliveries_queued", "deliveries_acked", "deliveries_failed", "deliveries_dropped")
+    __slots__ = ("deliveries_queued", "deliveries_acked", "deliveries_failed", "deliveries_dropped",
+                 "deliveries_spilled")
 
     def __init__(self) -> None:
         self.deliveries_queued = 0
         self.deliveries_acked = 0
         self.deliveries_failed = 0
         self.deliveries_dropped = 0
+        self.deliveries_spilled = 0
 
 
 class Outbox:
@@ -195,7 +197,7 @@ class Outbox:
         #: commit also evicts absent-handset waiters, but every core operation that makes some commits
         #: before it returns, so none are pending when an ESME acknowledges.)
         self._commit_deletes = not getattr(store, "durable_on_write", False)
-        #: Counters; any object with the four ``deliveries_*`` int attributes may replace it (the SMSC puts
+        #: Counters; any object with the five ``deliveries_*`` int attributes may replace it (the SMSC puts
         #: its own stats here so that metrics see one object).
         self.stats: Any = OutboxStats()
         self._load_later: Callable[[list[int], Callable[[list[Delivery]], None]], None] | None = getattr(
@@ -269,6 +271,7 @@ class Outbox:
                         spill = spills[system_id] = _Spill()
                 if spill is not None:
                     spill.append(delivery.delivery_id)
+                    self.stats.deliveries_spilled += 1
                 woken[system_id] = None
                 if delivery.delivery_id >= self.next_delivery_id:
                     self.next_delivery_id = delivery.delivery_id + 1
@@ -288,6 +291,7 @@ class Outbox:
             if spill is None:
                 spill = self._spills[system_id] = _Spill()
             spill.append(delivery.delivery_id)  # its row is durable: the record leaves memory
+            self.stats.deliveries_spilled += 1
         else:
             queue.append(delivery)
         on_available = self.on_available
@@ -516,6 +520,13 @@ class Outbox:
         if limit is not None:
             del keys[limit:]
         return [found[k] for k in keys]
+
+    @property
+    def spill_limit(self) -> int | None:
+        """Available deliveries of one system_id kept in memory before the next are spilled (see the module
+        docstring), or None when this outbox keeps every delivery in memory (a store that cannot read them
+        back)."""
+        return self._spill_at if self._load_later is not None else None
 
     def backlog(self, has_taker: Callable[[str], bool] | None = None) -> int:
         """Deliveries not yet acknowledged that should hold back what makes more of them (the drain of messages

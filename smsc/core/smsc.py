@@ -213,6 +213,7 @@ class Smsc:
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
             backlog=self._backlog, packer=IdPacker(config.server.message_id),
+            spill_limit=self.outbox.spill_limit,
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits

@@ -34,6 +34,7 @@ class SmscStats:
     deliveries_acked: int = 0
     deliveries_failed: int = 0  #: deliver_sm without a usable answer (retried later)
     deliveries_dropped: int = 0  #: deliver_sm refused with ESME_RX_P_APPN / ESME_RX_R_APPN
+    deliveries_spilled: int = 0  #: deliveries kept on disk only, beyond the outbox's memory (SQLite)
     waiting: int = 0  #: messages not yet final
     queued: int = 0  #: messages waiting for carrier capacity
     in_flight: int = 0  #: attempts whose outcome is pending

@@ -65,6 +65,7 @@ DRAIN_READS = 16
 #: than taken), attempts under way included: see ``backlog`` below.  Deliveries owed to a system_id with no
 #: receiver bound do not count with a store that spills them to disk (``Outbox.backlog``): they cannot move,
 #: and one ESME that never binds a receiver must not stop the drain for every other.  Read at each step.
+#: With an outbox that spills (``spill_limit``), the bound is lower still: see :meth:`AbsentWaits._pump`.
 DRAIN_BACKLOG = 20_000
 #: A number with at most this many evicted messages has them all read back and attempted at its alert, in
 #: exact priority order; more are drained (many numbers coming back together must not flood the outbox).
@@ -111,13 +112,16 @@ class AbsentWaits:
         packer: writes evicted message_ids compactly (the server's default id format).
         backlog: how many deliveries wait for ESMEs that can take them, or will soon (attempts under way):
             draining pauses above :data:`DRAIN_BACKLOG`.
+        spill_limit: deliveries of one system_id the outbox keeps in memory before it spills the next to disk
+            (:attr:`Outbox.spill_limit <smsc.core.outbox.Outbox.spill_limit>`), None if it never spills: a
+            drain keeps what it has under way within it (see :meth:`_pump`).
     """
 
     def __init__(
         self, index: MessageIndex, store: MessageStore, scheduler: Scheduler, clock: Clock,
         carrier_of: Callable[[Message], Any], attempt: Callable[[list[Track]], None],
         expire: Callable[[list[Track]], None],
-        backlog: Callable[[], int], packer: IdPacker | None = None,
+        backlog: Callable[[], int], packer: IdPacker | None = None, spill_limit: int | None = None,
     ) -> None:
         self.index = index
         self._packer = packer
@@ -128,6 +132,7 @@ class AbsentWaits:
         self._attempt = attempt
         self._expire = expire
         self._backlog = backlog
+        self._spill_limit = spill_limit
         self._load: Callable[[list[str]], list[Message]] | None = getattr(store, "load_messages", None)
         self._keep_records = bool(getattr(store, "records_in_memory", False))
         #: Numbers whose handset is absent -> the messages waiting for its alert.
@@ -446,12 +451,24 @@ class AbsentWaits:
 
     def _pump(self, _: Any = None) -> None:
         """One drain step: read back the next batch of evicted messages of draining numbers and attempt them
-        (the read happens off the loop when the store can, see ``load_messages_later``)."""
+        (the read happens off the loop when the store can, see ``load_messages_later``).
+
+        Pacing: a batch is read only while the backlog (deliveries owed to ESMEs that can take them, attempts
+        under way) plus :data:`DRAIN_BATCH` for each batch still being read is at most :data:`DRAIN_BACKLOG`.
+        With an outbox that spills, the bound is ``spill_limit - DRAIN_BATCH``, so that what a drain has under
+        way, all its receipts owed to one ESME at worst, fits in the outbox's memory: past ``spill_limit`` every
+        further receipt of that ESME would be written, dropped from memory and read back again
+        (:mod:`smsc.core.outbox`) although its receiver keeps up.  Measured with 16 reads under way against
+        20,000: 35,904 of 40,000 drained receipts went through that, and the drain cost 60 us of CPU per
+        message instead of 35."""
         self._pump_timer = None
+        limit = DRAIN_BACKLOG
+        if self._spill_limit is not None:
+            limit = min(limit, self._spill_limit - DRAIN_BATCH)
         for _ in range(DRAIN_READS - self._reading):  # (a store reading at once answers within this loop)
             if not self._drain_order:
                 return
-            if self._backlog() > DRAIN_BACKLOG:
+            if self._backlog() + self._reading * DRAIN_BATCH > limit:
                 if not self._reading:
                     self._schedule_pump(DRAIN_PAUSE)
                 return

@@ -73,6 +73,7 @@ CORE_HELP: dict[str, str] = {
     "deliveries_acked": "deliver_sm answered by the ESME with status 0",
     "deliveries_failed": "deliver_sm without a usable answer (offered again later)",
     "deliveries_dropped": "deliver_sm refused by the ESME with ESME_RX_P_APPN / ESME_RX_R_APPN",
+    "deliveries_spilled": "deliveries kept only on disk, to be read back, beyond what the outbox keeps in memory",
 }
 
 #: ``Smsc.stats`` fields that are current levels, not running totals: field -> (gauge name, help).

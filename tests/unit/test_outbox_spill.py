@@ -84,6 +84,7 @@ def test_owed_deliveries_beyond_the_threshold_leave_memory_and_a_receiver_gets_e
     assert outbox.in_memory() == 2 * SPILL_AT
     assert deliveries_in_memory() - before <= 2 * SPILL_AT
     assert outbox.spilled("tx-only") == OWED - SPILL_AT and outbox.spilled("mo-sink") == len(mos) - SPILL_AT
+    assert outbox.stats.deliveries_spilled == outbox.spilled()  # (smsc_deliveries_spilled_total)
     assert len(outbox) == OWED + len(mos) and outbox.available("tx-only") == OWED
     assert outbox.sizes() == {"tx-only": OWED, "mo-sink": len(mos)}
     # A listing reads the spilled ones it shows from the file, and only those.

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.test_smsc_support import (
+    ESME,
     INF,
     SENDER,
     START,
@@ -398,3 +399,39 @@ def test_alerted_messages_attempted_together_end_as_one_by_one_through_enqueue(c
                      h.smsc.stats.attempts, h.smsc.waiting_count()))
     assert runs[0] == runs[1]
     assert runs[0][3] == 0
+
+
+def test_a_drain_keeps_the_receipts_of_an_esme_that_keeps_up_within_the_outbox_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With SQLite the outbox spills an ESME's deliveries beyond its spill limit to disk and reads them back
+    (smsc.core.outbox).  A drain paced only by DRAIN_BACKLOG, above that limit and with several batches being
+    read at once, pushed the receipts of an ESME whose receiver kept up past it, so that nearly every drained
+    receipt was written, dropped and read back again.  The drain keeps what it has under way (owed receipts,
+    attempts, batches being read) within the limit: nothing spills, and every message is still delivered."""
+    monkeypatch.setattr(waits, "DRAIN_BATCH", 5)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 0)
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h.smsc.outbox._spill_at = 20  # (the outbox's and the drain's view of it; SPILL_AT is 4,096)
+    h.smsc.machine.waits._spill_limit = 20
+    assert waits.DRAIN_BACKLOG > 20
+    waiting = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(200)]
+    h.advance(60.0)
+    assert evicted(h) == 200
+    h.smsc.set_handset_online(OFF, True)
+    taken, most_owed = 0, 0
+    for _ in range(2000):  # bounded: a receiver with a window of 4 takes and acknowledges each step
+        h.advance(0.1)
+        most_owed = max(most_owed, len(h.smsc.outbox))
+        assert h.smsc.outbox.spilled() == 0
+        deliveries = h.smsc.take_deliveries(ESME, 4)
+        for delivery in deliveries:
+            h.smsc.delivery_acked(delivery.delivery_id, 0)
+        taken += len(deliveries)
+        if taken == 200:
+            break
+    assert taken == 200 and h.smsc.waiting_count() == 0
+    assert all(h.state(m) == MessageState.DELIVERED for m in waiting)
+    assert 4 < most_owed <= 20
+    assert h.smsc.stats.deliveries_spilled == 0
+    h.store.close()
