@@ -71,6 +71,10 @@ def _no_bound() -> int:
     return 1 << 62
 
 
+def _nothing_reused(message_id: str) -> None:
+    return None
+
+
 def first_free(
     number: int, modulus: int, spec: str, bound: int, in_use: Callable[[list[str]], set[str]],
 ) -> int | None:
@@ -106,14 +110,16 @@ class MessageIdGenerator:
     After a wrap (``next_number >= modulus``), :meth:`take` skips the numbers whose id ``in_use`` reports (the
     SMSC answers which ids name a message that is not final), trying at most ``live_bound()`` numbers: no more
     ids than messages not final can be live, so that many plus one always holds a free one unless the whole
-    id space is live.
+    id space is live.  Every id given after a wrap is handed to ``reused`` first: the SMSC forgets what the id
+    named before (the old final records) so that nothing but the new message answers for it.
     """
 
-    __slots__ = ("next_number", "default_format", "in_use", "live_bound", "_default", "_compiled")
+    __slots__ = ("next_number", "default_format", "in_use", "live_bound", "reused", "_default", "_compiled")
 
     def __init__(
         self, default_format: IdFormat, next_number: int = 1, *,
         in_use: Callable[[list[str]], set[str]] = _nothing_in_use, live_bound: Callable[[], int] = _no_bound,
+        reused: Callable[[str], None] = _nothing_reused,
     ) -> None:
         self._default = _compile(default_format)  # validate early
         self.default_format = default_format
@@ -122,6 +128,8 @@ class MessageIdGenerator:
         self.in_use = in_use
         #: How many numbers to try after a wrap before giving up (the count of messages not final, plus one).
         self.live_bound = live_bound
+        #: Called with each id given after a wrap, before it is returned (it may have named final messages).
+        self.reused = reused
         #: id(format) -> (format, modulus, template); formats live in the config for the whole run.
         self._compiled: dict[int, tuple[IdFormat, int, str]] = {}
 
@@ -161,13 +169,16 @@ class MessageIdGenerator:
 
     def take_wrapped(self, number: int, modulus: int, spec: str) -> str | None:
         """:meth:`take` once ``number`` (``next_number``) has reached ``modulus``: the id of the first number
-        from it on that is not live, the counter moved past that number; None (the counter unchanged) when
-        ``live_bound()`` numbers in a row have live ids: the id space is full."""
+        from it on that is not live, the counter moved past that number, handed to ``reused`` before it is
+        returned; None (the counter unchanged) when ``live_bound()`` numbers in a row have live ids: the id
+        space is full.  What ``in_use`` or ``reused`` raises (a store that cannot be read) goes to the caller."""
         free = first_free(number, modulus, spec, self.live_bound(), self.in_use)
         if free is None:
             return None
         self.next_number = free + 1
-        return spec % (free % modulus)
+        message_id = spec % (free % modulus)
+        self.reused(message_id)
+        return message_id
 
 
 class IdPacker:

@@ -167,7 +167,7 @@ class Smsc:
         self.stats = SmscStats()
         self.gateway: DeliveryGateway | None = None
         self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
-                                       live_bound=self._live_bound)
+                                       live_bound=self._live_bound, reused=self._id_reused)
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
@@ -415,7 +415,7 @@ class Smsc:
             message_id = spec % number
         else:
             try:
-                wrapped = self._wrapped_id(number, modulus, spec)
+                wrapped = self._take_id(modulus, spec)
             except Reject as reject:  # the store could not say which ids are live
                 self.stats.submit_errors += 1
                 reply(SubmitResult(status=reject.status))
@@ -709,28 +709,33 @@ class Smsc:
 
     def _new_id(self, fmt: Any) -> str | None:
         """A new message_id in ``fmt`` (None: the server's) that names no message not yet final, or None when
-        every id of the format does (the caller refuses the submit with ESME_RMSGQFUL)."""
-        ids = self._ids
-        modulus, spec = ids.compiled(fmt)
-        number = ids.next_number
-        if number < modulus:
-            ids.next_number = number + 1
-            return spec % number
-        return self._wrapped_id(number, modulus, spec)
+        every id of the format does (the caller refuses the submit with ESME_RMSGQFUL).
 
-    def _wrapped_id(self, number: int, modulus: int, spec: str) -> str | None:
-        """The id for ``number`` or a later one once the format has wrapped: ids of messages not yet final are
-        skipped (:meth:`MessageIdGenerator.take_wrapped`).  An id given again is that of final messages only:
-        a submit_multi that used it as its id no longer names its old destinations (the new message replaces
-        the old final record in the store and in the index)."""
+        Raises:
+            Reject: ESME_RSYSERR, the store could not say which ids are live (after a wrap only).
+        """
+        modulus, spec = self._ids.compiled(fmt)
+        return self._take_id(modulus, spec)
+
+    def _take_id(self, modulus: int, spec: str) -> str | None:
+        """:meth:`MessageIdGenerator.take` with ``(modulus, spec)``: before the format wraps, the next number's
+        id; after, ids of messages not yet final are skipped and an id given again is first handed to
+        :meth:`_id_reused`.
+
+        Raises:
+            Reject: ESME_RSYSERR, the store could not be read (a disk I/O error): this one submit is refused.
+        """
         try:
-            message_id = self._ids.take_wrapped(number, modulus, spec)
+            return self._ids.take(modulus, spec)
         except Exception as exc:  # the store could not be read (a disk I/O error): refuse this one submit
             log.exception("message_id_search_failed")
             raise Reject(CommandStatus.ESME_RSYSERR) from exc
-        if message_id is not None:
-            self.index.groups.pop(message_id, None)
-        return message_id
+
+    def _id_reused(self, message_id: str) -> None:
+        """``message_id`` is given again after a wrap (:attr:`MessageIdGenerator.reused`): it named final
+        messages only, and a submit_multi that used it as its id no longer names its old destinations (the new
+        message replaces the old final record in the store and in the index)."""
+        self.index.groups.pop(message_id, None)
 
     def _live_bound(self) -> int:
         """How many numbers a wrapped id search tries: no more ids are live than messages are not final (a
@@ -741,7 +746,7 @@ class Smsc:
         """The ids among ``message_ids`` that name a message not yet final, or a submit_multi with a destination
         not yet final.  The index knows every message in memory (a final record there is the newest word, even
         before its commit); an id it does not know may be a waiting message evicted to the store, which is asked
-        (by primary key) only when some are evicted.  Asked only after a wrap (:meth:`_wrapped_id`)."""
+        (by primary key) only when some are evicted.  Asked only after a wrap (:meth:`_take_id`)."""
         index = self.index
         tracks = index.tracks
         messages = index.messages

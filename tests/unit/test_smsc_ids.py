@@ -162,9 +162,11 @@ def test_the_generator_checks_ids_only_once_the_format_has_wrapped() -> None:
         asked.append(ids)
         return {"0001"} & set(ids)
 
-    ids = MessageIdGenerator(FOUR, 9_999, in_use=in_use, live_bound=lambda: 10)
-    assert ids.next_id() == "9999" and asked == []
+    reused: list[str] = []
+    ids = MessageIdGenerator(FOUR, 9_999, in_use=in_use, live_bound=lambda: 10, reused=reused.append)
+    assert ids.next_id() == "9999" and asked == [] and reused == []
     assert ids.next_id() == "0000" and asked == [["0000"]]
     assert ids.next_id() == "0002" and ids.next_number == 10_003
+    assert reused == ["0000", "0002"]  # every id given after the wrap, none before
     hex_ids = MessageIdGenerator(MessageIdFormat(format="hex", length=4), 0xFFFF, in_use=in_use)
     assert hex_ids.next_id() == "ffff" and hex_ids.next_id() == "0000"
