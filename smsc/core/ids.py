@@ -11,8 +11,10 @@ counter passes the modulus, ids repeat.  An id must never name two messages that
 query_sm, cancel_sm and replace_sm find a message by it, SMPP 3.4 sections 5.2.23 and 5.3.2.12), so after a
 wrap each new id is checked and the numbers whose id is still live are skipped (:meth:`MessageIdGenerator.take`).
 Before the wrap no check is needed: the counter only grows, so every number so far wrote a different id.  The
-id of a *final* message may be given again after a wrap (as real SMSCs recycle theirs): the new message then
-replaces the old final record in the store and the index.  Different formats cannot write the same id for
+id of a *final* message may be given again after a wrap (as real SMSCs recycle theirs): the old final records
+it named (a submit_sm's, or a submit_multi's destinations ``id-1``, ``id-2`` ...) then leave the index and the
+store (``MessageIdGenerator.reused``, ``Smsc._id_reused``), so that every lookup finds the new message alone,
+whichever kind each was.  Different formats cannot write the same id for
 different numbers: ids of different lengths differ, and the configuration refuses decimal and hex formats of
 the same length (``smsc.config``), the only ones whose texts overlap.
 """

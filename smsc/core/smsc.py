@@ -215,6 +215,8 @@ class Smsc:
         self._waits = self.machine.waits
         self._now = clock.now
         self._save_message = store.save_message
+        #: The store's ``forget_id`` (optional, see :mod:`smsc.core.store.base`): an id given again after a wrap.
+        self._store_forget_id: Callable[[str, list[str]], None] | None = getattr(store, "forget_id", None)
         self._store_commit = store.commit
         #: Whether an adapter should hold the commits of one read's requests (:meth:`hold_commits`): not with a
         #: store that commits inline (the memory store), where each reply leaves as it is made, in request
@@ -733,9 +735,16 @@ class Smsc:
 
     def _id_reused(self, message_id: str) -> None:
         """``message_id`` is given again after a wrap (:attr:`MessageIdGenerator.reused`): it named final
-        messages only, and a submit_multi that used it as its id no longer names its old destinations (the new
-        message replaces the old final record in the store and in the index)."""
-        self.index.groups.pop(message_id, None)
+        messages only, a submit_sm's or a submit_multi's (``message_id`` and its destinations ``message_id-n``).
+        Those records leave the index and the store (in the batch the new message's record joins, before it),
+        so every lookup (query_sm, cancel_sm, replace_sm, ``GET /api/messages/{id}``, after a restart too) finds
+        the new message and nothing else: a submit_sm's id may go to a submit_multi and the other way round.
+        Until that batch is committed a read of the store may still see the old records; no ESME knows the new
+        id before then (its submit_sm_resp waits for the commit)."""
+        members = self.index.forget_id(message_id)
+        forget = self._store_forget_id
+        if forget is not None:
+            forget(message_id, members)
 
     def _live_bound(self) -> int:
         """How many numbers a wrapped id search tries: no more ids are live than messages are not final (a

@@ -21,8 +21,11 @@ from tests.unit.test_smsc_support import (
 )
 
 from smsc.config import MessageIdFormat
+from smsc.core.api import Address
 from smsc.core.clock import FakeClock
 from smsc.core.ids import MessageIdGenerator, first_free
+from smsc.core.message import Message
+from smsc.core.tracks import MessageIndex, Track
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore, message_from_row
 from smsc.smpp.constants import CommandStatus as S
@@ -170,3 +173,163 @@ def test_the_generator_checks_ids_only_once_the_format_has_wrapped() -> None:
     assert reused == ["0000", "0002"]  # every id given after the wrap, none before
     hex_ids = MessageIdGenerator(MessageIdFormat(format="hex", length=4), 0xFFFF, in_use=in_use)
     assert hex_ids.next_id() == "ffff" and hex_ids.next_id() == "0000"
+
+
+# == an id given again names the new message only (a submit_sm's id to a submit_multi and back) ==============
+
+THREE = MessageIdFormat(format="decimal", length=3)  # 1,000 ids: "000" to "999" (shorter than a config allows)
+CONFIG3 = make_config(carrier(rules=(rule(OFF, offline=INF),)), max_waiting=20_000, message_id=THREE)
+ONLINE2 = "447700900101"
+
+
+def fill_but_one(h: Harness) -> list[str]:
+    """999 submits to the number that is never on: with the id that came before them, every one of the 1,000
+    ids is taken, the counter has wrapped, and the one id not waiting is the only one a submit can get."""
+    return [h.submit_ok(OFF, f"w{i}") for i in range(999)]
+
+
+def restarted(kind: str, store: Any, tmp_path: Path, clock: FakeClock, **options: Any) -> Harness:
+    """A second SMSC on what the first left on disk (SQLite) or in the memory store (read back as copies)."""
+    if kind == "sqlite":
+        store.close()
+        store = SqliteStore(tmp_path / "ids.sqlite")
+    return Harness(CONFIG3, store=store, clock=clock, **options)
+
+
+def answers(h: Harness, message_id: str) -> tuple[bytes, list[str]]:
+    """What each lookup path finds for ``message_id``: the text of ``Smsc.message`` (the HTTP API's
+    ``GET /api/messages/{id}``) and the ids of what query_sm would report on (:meth:`Smsc._lookup`)."""
+    msg = h.smsc.message(message_id)
+    assert msg is not None
+    found = h.smsc._lookup("esme", message_id, Address(ton=1, npi=1, addr=""), recall=False)
+    return msg.short_message, sorted(m.message_id for m in found)
+
+
+KINDS = [("memory", True), ("sqlite", True), ("sqlite", False)]
+KIND_IDS = ["memory", "sqlite", "sqlite-finals-on-disk"]
+
+
+def options_for(in_memory: bool) -> dict[str, Any]:
+    """With ``in_memory`` False the core keeps one final message in memory: lookups of the others read them
+    from the SQLite file."""
+    return {} if in_memory else {"max_final_in_memory": 1}
+
+
+@pytest.mark.parametrize(("kind", "in_memory"), KINDS, ids=KIND_IDS)
+def test_a_submit_multi_id_given_to_a_submit_sm_names_only_the_submit_sm(
+    kind: str, in_memory: bool, tmp_path: Path,
+) -> None:
+    """Before the fix the old destinations stayed (``Smsc.message("001-2")``), and after a restart the old group
+    answered query_sm for "001" in place of the submit_sm (its destinations were read back with the finals)."""
+    options = options_for(in_memory)
+    store = new_store(kind, tmp_path)
+    clock = FakeClock(START)
+    h = Harness(CONFIG3, store=store, clock=clock, **options)
+    group = h.submit_multi([ONLINE, ONLINE2, ONLINE], "old group")
+    assert group.status == 0 and group.message_id == "001"
+    fill_but_one(h)
+    h.advance(10.0)
+    assert h.query("001").message_state == MessageState.DELIVERED
+
+    assert h.submit_ok(ONLINE, "plain") == "001"  # the only id not held by a waiting message
+    h.advance(1.0)  # (committed; not yet delivered)
+    assert answers(h, "001") == (b"plain", ["001"])
+    assert h.query("001").message_state == MessageState.ENROUTE
+    h.advance(10.0)
+    assert h.query("001").message_state == MessageState.DELIVERED
+    assert h.smsc.message("001-2") is None  # the old destinations are gone
+
+    h = restarted(kind, store, tmp_path, clock, **options)
+    assert answers(h, "001") == (b"plain", ["001"])  # before: the old group ["001-1", "001-2", "001-3"]
+    assert h.query("001").message_state == MessageState.DELIVERED
+    assert h.smsc.message("001-2") is None
+    if kind == "sqlite":
+        stored = stored_texts(h.store, [])
+        assert {i: t for i, (t, _) in stored.items() if i.startswith("001")} == {"001": b"plain"}
+        h.store.close()
+
+
+@pytest.mark.parametrize(("kind", "in_memory"), KINDS, ids=KIND_IDS)
+def test_a_submit_sm_id_given_to_a_submit_multi_names_only_the_submit_multi(
+    kind: str, in_memory: bool, tmp_path: Path,
+) -> None:
+    """Before the fix ``Smsc.message("001")`` (``GET /api/messages/001``) showed the old submit_sm, and with
+    the final records on disk only, query_sm found the old submit_sm beside the new destination."""
+    options = options_for(in_memory)
+    store = new_store(kind, tmp_path)
+    clock = FakeClock(START)
+    h = Harness(CONFIG3, store=store, clock=clock, **options)
+    assert h.submit_ok(ONLINE, "plain") == "001"
+    fill_but_one(h)
+    h.advance(10.0)
+    assert h.query("001").message_state == MessageState.DELIVERED
+
+    multi = h.submit_multi([ONLINE], "new group")  # "001" is the only free id
+    assert multi.status == 0 and multi.message_id == "001"
+    h.advance(1.0)
+    assert answers(h, "001") == (b"new group", ["001-1"])  # before: b"plain" from Smsc.message
+    assert h.query("001").message_state == MessageState.ENROUTE
+    h.advance(10.0)
+    assert h.query("001").message_state == MessageState.DELIVERED
+    assert answers(h, "001") == (b"new group", ["001-1"])
+
+    h = restarted(kind, store, tmp_path, clock, **options)
+    assert answers(h, "001") == (b"new group", ["001-1"])  # before: b"plain" (its record was kept)
+    if kind == "sqlite":
+        stored = stored_texts(h.store, [])
+        assert {i: t for i, (t, _) in stored.items() if i.startswith("001")} == {"001-1": b"new group"}
+        h.store.close()
+
+
+@pytest.mark.parametrize(("kind", "in_memory"), KINDS, ids=KIND_IDS)
+def test_a_submit_multi_id_given_to_a_smaller_submit_multi_names_only_its_destinations(
+    kind: str, in_memory: bool, tmp_path: Path,
+) -> None:
+    """A group of three destinations, then a group of one with the same id: "001-2" and "001-3" of the old
+    group must not join the new one (before the fix they did after a restart: query_sm reported on three)."""
+    options = options_for(in_memory)
+    store = new_store(kind, tmp_path)
+    clock = FakeClock(START)
+    h = Harness(CONFIG3, store=store, clock=clock, **options)
+    assert h.submit_multi([ONLINE, ONLINE2, ONLINE], "old group").message_id == "001"
+    fill_but_one(h)
+    h.advance(10.0)
+    multi = h.submit_multi([ONLINE2], "new group")
+    assert multi.status == 0 and multi.message_id == "001"
+    h.advance(10.0)
+    assert answers(h, "001") == (b"new group", ["001-1"])
+    h = restarted(kind, store, tmp_path, clock, **options)
+    assert answers(h, "001") == (b"new group", ["001-1"])
+    assert h.smsc.message("001-3") is None
+    if kind == "sqlite":
+        h.store.close()
+
+
+def test_the_index_forgets_an_old_final_record_without_forgetting_the_newer_message_of_its_id() -> None:
+    """The index keeps two final messages.  "001" is final, then its id names a newer message that becomes final
+    too: when the old entry leaves the bound, or is pruned, the newer "001" stays (before: the entry was the id,
+    and forgot whichever message had it then: lookups of the newer "001" found nothing)."""
+    index = MessageIndex(2)
+
+    def final(message_id: str, t: float, multi_id: str = "") -> Message:
+        msg = Message(message_id=message_id, system_id="esme", source=Address(addr="1"),
+                      destination=Address(addr="2"), destination_e164="2", multi_id=multi_id)
+        track = Track(msg, None)
+        index.register(track)
+        msg.state, msg.final_time = MessageState.DELIVERED, t
+        index.finish(track)
+        return msg
+
+    final("001", 10.0)
+    newer = final("001", 20.0)
+    two = final("002", 30.0)  # the bound of 2 passes over the old entry of "001": the newer one stays
+    assert index.messages == {"001": newer, "002": two}
+    index.prune(15.0)
+    assert index.messages == {"001": newer, "002": two}
+    index.prune(25.0)
+    assert index.messages == {"002": two}
+
+    final("003-1", 40.0, multi_id="003")
+    assert index.forget_id("003") == ["003-1"]  # given again: the group and its destination leave
+    assert index.groups == {} and index.lookup("esme", "003", Address()) == []
+    assert index.forget_id("002") == [] and index.messages == {}
