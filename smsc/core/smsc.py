@@ -46,7 +46,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
-from smsc.core.ids import IdPacker, MessageIdGenerator
+from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
 from smsc.core.numbers import normalise
@@ -85,6 +85,10 @@ _FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
 _TEMPORARY_NETWORK_ERROR = 3
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
+
+#: Final messages looked at, least recently final first, for an id to give again after a wrap
+#: (:meth:`Smsc._least_recently_final`); beyond, any free id is taken.
+LEAST_RECENT_TRIES = 64
 
 #: :meth:`Smsc.messages` reads back at most this many times ``limit`` evicted waiting messages (a listing
 #: must not read a million records from disk).
@@ -167,7 +171,8 @@ class Smsc:
         self.stats = SmscStats()
         self.gateway: DeliveryGateway | None = None
         self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
-                                       live_bound=self._live_bound, reused=self._id_reused)
+                                       live_bound=self._live_bound, reused=self._id_reused,
+                                       held=self._ids_held, least_recent=self._least_recently_final)
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
@@ -785,6 +790,42 @@ class Smsc:
                 for name in live([n for n, c in unknown.items() if c not in used]):
                     used.add(unknown[name])
         return used
+
+    def _ids_held(self, message_ids: list[str]) -> set[str]:
+        """The ids among ``message_ids`` that name a message the index holds (not final, or final and kept in
+        memory for query_sm: finalised more recently than any it forgot), or a submit_multi with a destination
+        it holds, or a waiting message evicted to the store (asked as :meth:`_ids_in_use` asks).  The others
+        are free and were finalised longest ago: an id given again after a wrap is one of them when the
+        generator finds one (:meth:`MessageIdGenerator.take_wrapped`, step 1)."""
+        index = self.index
+        messages = index.messages
+        groups = index.groups
+        used: set[str] = set()
+        unknown: list[str] = []
+        for candidate in message_ids:
+            if candidate in messages or candidate in groups:
+                used.add(candidate)
+            else:
+                unknown.append(candidate)
+        if unknown and index.evicted:
+            live = getattr(self.store, "live_message_ids", None)
+            used.update(unknown if live is None else live(unknown))
+        return used
+
+    def _least_recently_final(self, modulus: int, spec: str) -> str | None:
+        """The id, written with ``(modulus, spec)``, of the least recently finalised message the index holds
+        whose id is free (a submit_multi's id once all its destinations are final), among the
+        :data:`LEAST_RECENT_TRIES` least recently finalised; None when none is (the generator then takes any
+        free id).  Step 2 of :meth:`MessageIdGenerator.take_wrapped`."""
+        seen: set[str] = set()
+        for msg in self.index.oldest_finals(LEAST_RECENT_TRIES):
+            message_id = msg.multi_id or msg.message_id
+            if message_id in seen or not written_by(message_id, modulus, spec):
+                continue
+            seen.add(message_id)
+            if not self._ids_in_use([message_id]):
+                return message_id
+        return None
 
     def _plain_lane(self, e164: str, carrier: Any) -> tuple[str, int, str] | None:
         """(carrier name, message_id modulus, format spec) when submits to ``e164`` may take

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from itertools import compress
+from itertools import compress, islice
 from operator import not_
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from smsc.core.api import Address
 from smsc.core.ids import IdPacker
@@ -537,6 +537,23 @@ class MessageIndex:
                     and messages.get(msg.message_id) is msg):
                 break
             self._forget(final.popleft())
+
+    def oldest_finals(self, n: int) -> Iterator[Message]:
+        """Up to ``n`` of the least recently finalised messages kept, oldest first, as the caller asks for them
+        (it must not change the index before it has done).  Entries at the head of the list whose id has been
+        given again since (:meth:`forget_id`) are dropped first; further ones are passed over, ``n`` at most
+        (so no more than ``2 * n`` entries beyond the head are looked at)."""
+        final = self._final
+        messages = self.messages
+        while final and messages.get(final[0].message_id) is not final[0]:
+            final.popleft()
+        found = 0
+        for msg in islice(final, 2 * n):
+            if messages.get(msg.message_id) is msg:
+                yield msg
+                found += 1
+                if found >= n:
+                    return
 
     def forget_id(self, message_id: str) -> list[str]:
         """``message_id`` is given to a new message (after a message_id wrap): the final records it names leave
