@@ -83,7 +83,9 @@ _CHUNK_MAX = 1024
 COLD_TRIES = 16
 #: After a step 1 that found nothing, the next ids skip it: 1, then 2, 4 ... up to this many (reset when it finds
 #: one).  When every id is held (an id space no larger than what the SMSC keeps in memory: a few thousand ids)
-#: step 1 finds nothing turn after turn; looking anyway cost about half a submit's time.
+#: step 1 finds nothing turn after turn; looking anyway nearly doubled the instructions of a submit after the
+#: wrap (3-digit ids, memory store: 213,000 instead of 118,000 instructions per submit, delivery and receipt
+#: included).
 COLD_BACKOFF_MAX = 64
 
 

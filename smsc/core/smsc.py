@@ -817,11 +817,15 @@ class Smsc:
         whose id is free (a submit_multi's id once all its destinations are final), among the
         :data:`LEAST_RECENT_TRIES` least recently finalised; None when none is (the generator then takes any
         free id).  Step 2 of :meth:`MessageIdGenerator.take_wrapped`."""
+        index = self.index
+        groups = index.groups
         seen: set[str] = set()
-        for msg in self.index.oldest_finals(LEAST_RECENT_TRIES):
+        for msg in index.oldest_finals(LEAST_RECENT_TRIES):
             message_id = msg.multi_id or msg.message_id
             if message_id in seen or not written_by(message_id, modulus, spec):
                 continue
+            if not msg.multi_id and message_id not in groups:
+                return message_id  # a submit_sm's id: its record, final and current, is all it names
             seen.add(message_id)
             if not self._ids_in_use([message_id]):
                 return message_id
