@@ -263,9 +263,11 @@ class MessageIdGenerator:
                 return message_id
             self._cold_backoff = backoff = min(2 * self._cold_backoff or 1, COLD_BACKOFF_MAX)
             self._cold_skip = backoff
-        message_id = self.least_recent(modulus, spec)
+        recent = self.least_recent(modulus, spec)
         after = number + tries  # (the sweep of step 1 goes on from there)
-        if message_id is None:
+        if recent is not None:
+            message_id = recent
+        else:
             free = first_free(after, modulus, spec, self.live_bound(), self.in_use)
             if free is None:
                 return None
