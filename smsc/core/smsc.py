@@ -46,7 +46,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
-from smsc.core.ids import IdPacker, MessageIdGenerator
+from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
 from smsc.core.numbers import normalise
@@ -85,6 +85,10 @@ _FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
 _TEMPORARY_NETWORK_ERROR = 3
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
+
+#: Final messages looked at, least recently final first, for an id to give again after a wrap
+#: (:meth:`Smsc._least_recently_final`); beyond, any free id is taken.
+LEAST_RECENT_TRIES = 64
 
 #: :meth:`Smsc.messages` reads back at most this many times ``limit`` evicted waiting messages (a listing
 #: must not read a million records from disk).
@@ -170,7 +174,8 @@ class Smsc:
         #: (:meth:`cut_transaction`); entries leave with the outcome.
         self._transactions: dict[str, Callable[[str], None]] = {}
         self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
-                                       live_bound=self._live_bound)
+                                       live_bound=self._live_bound, reused=self._id_reused,
+                                       held=self._ids_held, least_recent=self._least_recently_final)
         self.outbox = Outbox(store, self.scheduler, clock, on_available=self._wake, commit=self._commit)
         self.outbox.stats = self.stats  # the outbox counts deliveries_* straight into our stats
         self.index = MessageIndex(max_final_in_memory)
@@ -219,6 +224,8 @@ class Smsc:
         self._waits = self.machine.waits
         self._now = clock.now
         self._save_message = store.save_message
+        #: The store's ``forget_id`` (optional, see :mod:`smsc.core.store.base`): an id given again after a wrap.
+        self._store_forget_id: Callable[[str, list[str]], None] | None = getattr(store, "forget_id", None)
         self._store_commit = store.commit
         #: Whether an adapter should hold the commits of one read's requests (:meth:`hold_commits`): not with a
         #: store that commits inline (the memory store), where each reply leaves as it is made, in request
@@ -419,7 +426,7 @@ class Smsc:
             message_id = spec % number
         else:
             try:
-                wrapped = self._wrapped_id(number, modulus, spec)
+                wrapped = self._take_id(modulus, spec)
             except Reject as reject:  # the store could not say which ids are live
                 self.stats.submit_errors += 1
                 reply(SubmitResult(status=reject.status))
@@ -747,28 +754,40 @@ class Smsc:
 
     def _new_id(self, fmt: Any) -> str | None:
         """A new message_id in ``fmt`` (None: the server's) that names no message not yet final, or None when
-        every id of the format does (the caller refuses the submit with ESME_RMSGQFUL)."""
-        ids = self._ids
-        modulus, spec = ids.compiled(fmt)
-        number = ids.next_number
-        if number < modulus:
-            ids.next_number = number + 1
-            return spec % number
-        return self._wrapped_id(number, modulus, spec)
+        every id of the format does (the caller refuses the submit with ESME_RMSGQFUL).
 
-    def _wrapped_id(self, number: int, modulus: int, spec: str) -> str | None:
-        """The id for ``number`` or a later one once the format has wrapped: ids of messages not yet final are
-        skipped (:meth:`MessageIdGenerator.take_wrapped`).  An id given again is that of final messages only:
-        a submit_multi that used it as its id no longer names its old destinations (the new message replaces
-        the old final record in the store and in the index)."""
+        Raises:
+            Reject: ESME_RSYSERR, the store could not say which ids are live (after a wrap only).
+        """
+        modulus, spec = self._ids.compiled(fmt)
+        return self._take_id(modulus, spec)
+
+    def _take_id(self, modulus: int, spec: str) -> str | None:
+        """:meth:`MessageIdGenerator.take` with ``(modulus, spec)``: before the format wraps, the next number's
+        id; after, ids of messages not yet final are skipped and an id given again is first handed to
+        :meth:`_id_reused`.
+
+        Raises:
+            Reject: ESME_RSYSERR, the store could not be read (a disk I/O error): this one submit is refused.
+        """
         try:
-            message_id = self._ids.take_wrapped(number, modulus, spec)
+            return self._ids.take(modulus, spec)
         except Exception as exc:  # the store could not be read (a disk I/O error): refuse this one submit
             log.exception("message_id_search_failed")
             raise Reject(CommandStatus.ESME_RSYSERR) from exc
-        if message_id is not None:
-            self.index.groups.pop(message_id, None)
-        return message_id
+
+    def _id_reused(self, message_id: str) -> None:
+        """``message_id`` is given again after a wrap (:attr:`MessageIdGenerator.reused`): it named final
+        messages only, a submit_sm's or a submit_multi's (``message_id`` and its destinations ``message_id-n``).
+        Those records leave the index and the store (in the batch the new message's record joins, before it),
+        so every lookup (query_sm, cancel_sm, replace_sm, ``GET /api/messages/{id}``, after a restart too) finds
+        the new message and nothing else: a submit_sm's id may go to a submit_multi and the other way round.
+        Until that batch is committed a read of the store may still see the old records; no ESME knows the new
+        id before then (its submit_sm_resp waits for the commit)."""
+        members = self.index.forget_id(message_id)
+        forget = self._store_forget_id
+        if forget is not None:
+            forget(message_id, members)
 
     def _live_bound(self) -> int:
         """How many numbers a wrapped id search tries: no more ids are live than messages are not final (a
@@ -779,7 +798,7 @@ class Smsc:
         """The ids among ``message_ids`` that name a message not yet final, or a submit_multi with a destination
         not yet final.  The index knows every message in memory (a final record there is the newest word, even
         before its commit); an id it does not know may be a waiting message evicted to the store, which is asked
-        (by primary key) only when some are evicted.  Asked only after a wrap (:meth:`_wrapped_id`)."""
+        (by primary key) only when some are evicted.  Asked only after a wrap (:meth:`_take_id`)."""
         index = self.index
         tracks = index.tracks
         messages = index.messages
@@ -809,6 +828,46 @@ class Smsc:
                 for name in live([n for n, c in unknown.items() if c not in used]):
                     used.add(unknown[name])
         return used
+
+    def _ids_held(self, message_ids: list[str]) -> set[str]:
+        """The ids among ``message_ids`` that name a message the index holds (not final, or final and kept in
+        memory for query_sm: finalised more recently than any it forgot), or a submit_multi with a destination
+        it holds, or a waiting message evicted to the store (asked as :meth:`_ids_in_use` asks).  The others
+        are free and were finalised longest ago: an id given again after a wrap is one of them when the
+        generator finds one (:meth:`MessageIdGenerator.take_wrapped`, step 1)."""
+        index = self.index
+        messages = index.messages
+        groups = index.groups
+        used: set[str] = set()
+        unknown: list[str] = []
+        for candidate in message_ids:
+            if candidate in messages or candidate in groups:
+                used.add(candidate)
+            else:
+                unknown.append(candidate)
+        if unknown and index.evicted:
+            live = getattr(self.store, "live_message_ids", None)
+            used.update(unknown if live is None else live(unknown))
+        return used
+
+    def _least_recently_final(self, modulus: int, spec: str) -> str | None:
+        """The id, written with ``(modulus, spec)``, of the least recently finalised message the index holds
+        whose id is free (a submit_multi's id once all its destinations are final), among the
+        :data:`LEAST_RECENT_TRIES` least recently finalised; None when none is (the generator then takes any
+        free id).  Step 2 of :meth:`MessageIdGenerator.take_wrapped`."""
+        index = self.index
+        groups = index.groups
+        seen: set[str] = set()
+        for msg in index.oldest_finals(LEAST_RECENT_TRIES):
+            message_id = msg.multi_id or msg.message_id
+            if message_id in seen or not written_by(message_id, modulus, spec):
+                continue
+            if not msg.multi_id and message_id not in groups:
+                return message_id  # a submit_sm's id: its record, final and current, is all it names
+            seen.add(message_id)
+            if not self._ids_in_use([message_id]):
+                return message_id
+        return None
 
     def _plain_lane(self, e164: str, carrier: Any) -> tuple[str, int, str] | None:
         """(carrier name, message_id modulus, format spec) when submits to ``e164`` may take

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from itertools import compress
+from itertools import compress, islice
 from operator import not_
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from smsc.core.api import Address
 from smsc.core.ids import IdPacker
@@ -306,7 +306,8 @@ class MessageIndex:
     """Every message the SMSC knows: waiting ones (with their :class:`Track`) and final ones kept for query_sm.
 
     Final messages are kept up to ``max_final_in_memory`` of them (oldest forgotten first) and until they are
-    pruned by age (:meth:`prune`).
+    pruned by age (:meth:`prune`).  Once a short message_id format has wrapped, an id may be given again: the
+    final records it named leave the index then (:meth:`forget_id`), so only the new message answers for it.
 
     Attributes:
         messages: message_id -> Message, waiting and final, in insertion order.
@@ -323,14 +324,17 @@ class MessageIndex:
         self.messages: dict[str, Message] = {}
         self.tracks: dict[str, Track] = {}
         self.groups: dict[str, list[str]] = {}
-        self._final: deque[str] = deque()
+        #: The final messages kept, in the order they became final (oldest first).  The records themselves, not
+        #: their ids: an id given again (:meth:`forget_id`) leaves its old entry here, which then names a record
+        #: the index no longer holds and is passed over, instead of forgetting the new message of that id.
+        self._final: deque[Message] = deque()
         #: destination -> message_ids of the waiting messages to it, oldest first (requests that look for
         #: them filter by system_id and source: keying by the number alone builds no key tuple per message).
         self._by_number: dict[str, dict[str, None]] = {}
 
     @property
     def final_count(self) -> int:
-        """Final messages kept in memory."""
+        """Final messages kept in memory (at most; entries of ids given again count until they are passed)."""
         return len(self._final)
 
     @property
@@ -429,7 +433,7 @@ class MessageIndex:
             if not bucket:
                 del self._by_number[e164]
         final = self._final
-        final.append(message_id)
+        final.append(msg)
         if len(final) > self.max_final_in_memory:
             while len(final) > self.max_final_in_memory:
                 self._forget(final.popleft())
@@ -502,13 +506,14 @@ class MessageIndex:
 
     def retain_final(self, msg: Message) -> None:
         """Keep the final ``msg`` for query_sm, forgetting the oldest beyond ``max_final_in_memory``."""
-        self._final.append(msg.message_id)
+        self._final.append(msg)
         while len(self._final) > self.max_final_in_memory:
             self._forget(self._final.popleft())
 
-    def _forget(self, message_id: str) -> None:
-        msg = self.messages.get(message_id)
-        if msg is None:
+    def _forget(self, msg: Message) -> None:
+        """``msg`` leaves memory, unless its id now names another message (given again after a wrap)."""
+        message_id = msg.message_id
+        if self.messages.get(message_id) is not msg:
             return
         state = msg.state
         if state <= 1 or state == 7:  # not final (Message.is_final, written out)
@@ -525,8 +530,46 @@ class MessageIndex:
     def prune(self, cutoff: float) -> None:
         """Forget final messages that reached their final state before ``cutoff`` (simulation seconds)."""
         final = self._final
+        messages = self.messages
         while final:
-            msg = self.messages.get(final[0])
-            if msg is not None and msg.final_time is not None and msg.final_time >= cutoff:
+            msg = final[0]
+            if (msg.final_time is not None and msg.final_time >= cutoff
+                    and messages.get(msg.message_id) is msg):
                 break
             self._forget(final.popleft())
+
+    def oldest_finals(self, n: int) -> Iterator[Message]:
+        """Up to ``n`` of the least recently finalised messages kept, oldest first, as the caller asks for them
+        (it must not change the index before it has done).  Entries at the head of the list whose id has been
+        given again since (:meth:`forget_id`) are dropped first; further ones are passed over, ``n`` at most
+        (so no more than ``2 * n`` entries beyond the head are looked at)."""
+        final = self._final
+        messages = self.messages
+        while final and messages.get(final[0].message_id) is not final[0]:
+            final.popleft()
+        found = 0
+        for msg in islice(final, 2 * n):
+            if messages.get(msg.message_id) is msg:
+                yield msg
+                found += 1
+                if found >= n:
+                    return
+
+    def forget_id(self, message_id: str) -> list[str]:
+        """``message_id`` is given to a new message (after a message_id wrap): the final records it names leave
+        the index, the message of that id and, when it was a submit_multi's id, its destinations, so that no
+        lookup (query_sm, cancel_sm, replace_sm, the inspection API) finds them in place of the new message.
+        Returns the ids of the destinations it named (the store deletes them too).  A record that is not
+        final stays (the caller gives only ids whose records are all final)."""
+        messages = self.messages
+        msg = messages.get(message_id)
+        if msg is not None and msg.is_final:
+            del messages[message_id]
+        members = self.groups.pop(message_id, None)
+        if not members:
+            return []
+        for member in members:
+            msg = messages.get(member)
+            if msg is not None and msg.is_final:
+                del messages[member]
+        return members

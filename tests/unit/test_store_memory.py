@@ -53,3 +53,32 @@ def test_final_messages_are_kept_up_to_the_bound_and_pruned_by_age() -> None:
     store.close()
     store.close()
     assert store.closed
+
+
+def test_an_id_given_again_keeps_its_new_message_when_the_old_final_one_is_pruned_or_dropped() -> None:
+    """After a message_id wrap the old final record's entry in the retention list names the id of a newer
+    message: pruning it (before: deleted the waiting message that now had the id) or dropping it beyond
+    ``retain_final`` (before: deleted the newer final message) leaves the newer one alone."""
+    store = MemoryStore(retain_final=2)
+    store.save_message(message("001", MessageState.DELIVERED, 10.0))
+    waiting = message("001")  # the id given again, to a message that waits
+    store.save_message(waiting)
+    store.prune_final(50.0)
+    assert store.load_messages(["001"]) == [waiting]
+
+    newer = message("002", MessageState.DELIVERED, 60.0)
+    store.save_message(message("002", MessageState.DELIVERED, 20.0))
+    store.save_message(newer)  # "002" again, final too
+    store.save_message(message("003", MessageState.DELIVERED, 70.0))  # the first "002" is dropped (bound 2)
+    assert store.load_messages(["002"]) == [newer]
+    store.prune_final(65.0)
+    assert store.load_messages(["001", "002", "003"]) == [waiting, message("003", MessageState.DELIVERED, 70.0)]
+
+
+def test_forget_id_drops_the_final_records_an_id_named_and_keeps_others() -> None:
+    store = MemoryStore()
+    for name in ("007-1", "007-2", "008"):
+        store.save_message(message(name, MessageState.DELIVERED, 10.0))
+    store.save_message(message("007-3"))  # (not final: never dropped)
+    store.forget_id("007", ["007-1", "007-2", "007-3"])
+    assert sorted(m.message_id for m in store.load().messages) == ["007-3", "008"]

@@ -11,7 +11,7 @@ from tests.unit.test_smsc_support import Ticks
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
-from smsc.core.store.sqlite import SqliteStore, _Batch
+from smsc.core.store.sqlite import SqliteStore, _Batch, message_from_row
 from smsc.smpp.constants import MessageState, Tag
 
 
@@ -103,6 +103,58 @@ def test_a_delete_handed_over_after_its_insert_cancels_it_while_the_writer_has_n
     local.deletes = [1, 9]  # 9 was written in an earlier transaction
     shared.merge(local)
     assert list(shared.inserts) == [2] and shared.deletes == [9]
+
+
+def ids_in(path: Path) -> dict[str, bytes]:
+    conn = sqlite3.connect(path)
+    try:
+        found = [message_from_row(row) for row in conn.execute("SELECT message_id, final_time, record FROM messages")]
+    finally:
+        conn.close()
+    return {m.message_id: m.short_message for m in found}
+
+
+def final(message_id: str, text: bytes = b"old") -> Message:
+    return message(message_id, short_message=text, state=MessageState.DELIVERED, final_time=5.0)
+
+
+def test_an_id_given_again_deletes_the_final_records_it_named_before_the_new_one_is_written(tmp_path: Path) -> None:
+    """``forget_id`` after a message_id wrap: the final message of the id and every final destination of a
+    submit_multi of that id go (the core does not know them all: "007-3" is found by range), a record that is
+    not final stays, the new record saved after the call is written, and a save still pending before it is
+    not; ids that only begin with the same digits ("0070") are not touched."""
+    path = tmp_path / "s.sqlite"
+    ticks = Ticks()
+    store = SqliteStore(path, call_soon=ticks.call_soon)
+    for name in ("007-1", "007-2", "007-3", "0070", "008"):
+        store.save_message(final(name))
+    store.save_message(message("009-1"))  # waiting
+    store.commit(lambda: None)
+    ticks.run()
+
+    store.save_message(final("010", b"pending"))  # saved, then its id given again within the same batch
+    store.forget_id("010", [])
+    store.forget_id("007", ["007-1"])
+    store.save_message(message("007", short_message=b"new"))
+    store.forget_id("008", [])
+    store.save_message(message("008-1", short_message=b"new member"))
+    store.forget_id("009", ["009-1"])  # (a destination not final: kept)
+    store.commit(lambda: None)
+    ticks.run()
+    assert ids_in(path) == {"007": b"new", "0070": b"old", "008-1": b"new member", "009-1": b"hello"}
+    store.close()
+
+
+def test_an_id_given_again_in_a_later_tick_drops_the_save_still_waiting_for_the_writer() -> None:
+    shared = _Batch()  # what waits for the writer thread
+    store_row = ("row",)
+    shared.messages = {"011": store_row, "012-1": store_row, "013": store_row}  # type: ignore[dict-item]
+    local = _Batch()  # the next tick: "011" and the group "012" given again, "011" saved anew
+    local.forgets = {"011": [], "012": ["012-1"]}
+    local.messages = {"011": ("new",)}  # type: ignore[dict-item]
+    shared.merge(local)
+    assert shared.messages == {"013": store_row, "011": ("new",)}
+    assert shared.forgets == {"011": [], "012": ["012-1"]} and shared.has_rows()
 
 
 def test_a_crash_before_the_write_loses_only_what_was_never_acknowledged(tmp_path: Path) -> None:

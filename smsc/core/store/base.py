@@ -97,6 +97,11 @@ class MessageStore(Protocol):
     #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
     #   live_message_ids(message_ids: list[str]) -> set[str]   those not final, read now (ids after a wrap; a
     #                               store without it that evicts makes every id it may hold count as live)
+    #   forget_id(message_id: str, members: list[str]) -> None   the id is given to a new message (after a
+    #                               wrap): in the pending batch, before anything saved after this call, delete
+    #                               the *final* records it names: the message of that id and the destinations
+    #                               ``message_id-n`` of a submit_multi of that id (``members`` lists those the
+    #                               core knows; a store that can find them all by range finds the others too)
     #   load_deliveries(delivery_ids: list[int]) -> list[Delivery]          read now, on the caller's thread
     #   load_deliveries_later(delivery_ids, callback: Callable[[list[Delivery]], None])  read off the loop:
     #                               with it the outbox keeps only the ids of deliveries owed beyond

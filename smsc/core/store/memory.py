@@ -50,9 +50,10 @@ class MemoryStore:
         self._call_soon = call_soon
         self.retain_final = retain_final
         self._messages: dict[str, Message] = {}
-        #: Ids of the kept final messages, oldest first.  A message is saved final once (the core never changes a
-        #: final message again), so a deque does what an ordered set would, at half the cost per message.
-        self._final: deque[str] = deque()
+        #: The kept final messages, oldest first.  A message is saved final once (the core never changes a final
+        #: message again), so a deque does what an ordered set would, at half the cost per message.  Records, not
+        #: ids: after a message_id wrap an id may name a newer message, which an old entry must not drop.
+        self._final: deque[Message] = deque()
         self._deliveries: dict[int, Delivery] = {}
         self._next_message_number = 1
         self._next_delivery_id = 1
@@ -111,13 +112,13 @@ class MemoryStore:
         state = message.state
         if state > 1 and state != 7:  # final: not SCHEDULED (0), ENROUTE (1) or UNKNOWN (7)
             final = self._final
-            final.append(message_id)
+            final.append(message)
             if len(final) > self.retain_final:
                 messages = self._messages
                 while len(final) > self.retain_final:
-                    old = messages.get(final.popleft())
-                    # (after a message_id wrap, the id may name a newer message: only a final one is dropped)
-                    if old is not None and old.is_final:
+                    old = final.popleft()
+                    # (after a message_id wrap, the id may name a newer message, which stays)
+                    if messages.get(old.message_id) is old:
                         del messages[old.message_id]
 
     def load_messages(self, message_ids: list[str]) -> list[Message]:
@@ -130,6 +131,16 @@ class MemoryStore:
         """The ids among ``message_ids`` of kept messages that are not final (see the SQLite store's)."""
         messages = self._messages
         return {i for i in message_ids if i in messages and not messages[i].is_final}
+
+    def forget_id(self, message_id: str, members: list[str]) -> None:
+        """``message_id`` is given to a new message (after a message_id wrap): forget the final records it
+        names, the message of that id and the submit_multi destinations ``members`` (those the core still
+        knows; others it forgot are final and leave with the oldest, ``retain_final``)."""
+        messages = self._messages
+        for name in (message_id, *members):
+            old = messages.get(name)
+            if old is not None and old.is_final:
+                del messages[name]
 
     def load_messages_later(self, message_ids: list[str], callback: Callable[[list[Message]], None]) -> None:
         """:meth:`load_messages`, handed to ``callback`` at once."""
@@ -151,11 +162,15 @@ class MemoryStore:
     def prune_final(self, before: float) -> None:
         """Forget final messages that reached their final state before ``before`` (simulation seconds)."""
         final = self._final
+        messages = self._messages
         while final:
-            message = self._messages.get(final[0])
-            if message is not None and message.final_time is not None and message.final_time >= before:
+            message = final[0]
+            current = messages.get(message.message_id) is message
+            if current and message.final_time is not None and message.final_time >= before:
                 break
-            self._messages.pop(final.popleft(), None)
+            final.popleft()
+            if current:  # (else the id names a newer message now, which may not even be final: it stays)
+                del messages[message.message_id]
 
     def commit(self, on_durable: Callable[[], None]) -> None:
         """Everything is already "durable": call ``on_durable`` now or via ``call_soon``."""

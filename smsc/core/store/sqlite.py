@@ -176,6 +176,10 @@ _SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL A
 _live_statements: dict[int, str] = {}
 _UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
 _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
+#: The final records an id given again names (:meth:`SqliteStore.forget_id`): the message ``M`` and the
+#: destinations ``M-1``, ``M-2`` ... of a submit_multi ``M``, which lie in ``[M, M.)`` ("-" sorts before "."
+#: and every other character of an id after it); a record not final is never deleted.
+_FORGET_ID = "DELETE FROM messages WHERE message_id >= ? AND message_id < ? AND final_time IS NOT NULL"
 _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
 _DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
@@ -557,10 +561,13 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 
 class _Batch:
     __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
-                 "sim_time")
+                 "sim_time", "forgets")
 
     def __init__(self) -> None:
         self.messages: dict[str, tuple[Any, ...]] = {}
+        #: Ids given again after a message_id wrap -> the submit_multi destinations the core knew them to name:
+        #: their final records are deleted before ``messages`` are written (:meth:`SqliteStore.forget_id`).
+        self.forgets: dict[str, list[str]] = {}
         #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
         #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
         self.reads: list[_ReadRequest] = []
@@ -577,12 +584,21 @@ class _Batch:
 
     def has_rows(self) -> bool:
         return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None
-                    or self.opt_outs or self.sim_time is not None)
+                    or self.opt_outs or self.sim_time is not None or self.forgets)
 
     def empty(self) -> bool:
         return not self.callbacks and not self.reads and not self.has_rows()
 
     def merge(self, other: _Batch) -> None:
+        if other.forgets:
+            # Deleted after whatever this batch saved before them (``other`` came later): rows of them still
+            # waiting here are not written; ``other`` dropped its own when they were recorded.
+            messages = self.messages
+            for message_id, members in other.forgets.items():
+                messages.pop(message_id, None)
+                for member in members:
+                    messages.pop(member, None)
+                self.forgets.setdefault(message_id, []).extend(members)
         self.messages.update(other.messages)
         inserts = self.inserts
         if other.deletes and inserts:
@@ -917,6 +933,20 @@ class SqliteStore:
             i += k
         return live
 
+    def forget_id(self, message_id: str, members: list[str]) -> None:
+        """``message_id`` is given to a new message (after a message_id wrap): delete, in the pending batch and
+        before anything saved after this call, the final records it names: the message of that id and the
+        destinations ``message_id-n`` of a submit_multi of that id, all of them (a range of the primary key,
+        ``members`` or not: the core no longer knows those it forgot).  Saves of them still pending are
+        dropped (``members`` are the destinations that may have one)."""
+        local = self._local
+        messages = local.messages
+        if messages:
+            messages.pop(message_id, None)
+            for member in members:
+                messages.pop(member, None)
+        local.forgets[message_id] = list(members)
+
     def load_group(self, multi_id: str) -> list[Message]:
         """The committed destinations of the submit_multi ``multi_id`` (message_ids ``multi_id-1``,
         ``multi_id-2`` ..., see :mod:`smsc.core.smsc`), in destination order; none for an id that is not one.
@@ -1244,6 +1274,8 @@ class SqliteStore:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if batch.forgets:  # (before the messages: a new record of an id given again must stay)
+                        conn.executemany(_FORGET_ID, [(m, m + ".") for m in batch.forgets])
                     if batch.messages:
                         _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
                     if batch.inserts:
