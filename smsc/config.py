@@ -81,6 +81,11 @@ _GSM = 3
 
 #: Retries after temporary failures, seconds between attempts (RestComm/Infobip-like backoff; the last
 #: interval repeats until the validity period ends).
+#: The fastest ``simulation.time_scale``: one simulated day per real second.  Already at this scale a
+#: message's validity of days passes in seconds, and from 2026 the clock is past 2037 (the last year SMPP's
+#: two-digit year names; later dates are written as 2037-12-31 23:59) after about 70 minutes; faster, nothing
+#: an ESME could observe is simulated any more.  (tester9 ran 100,000,000: 2038 after about 4 s.)
+MAX_TIME_SCALE = 86400.0
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
     60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0
 )
@@ -190,7 +195,7 @@ class StoreConfig:
 class SimulationConfig:
     """Simulated time and chance.  Durations in seconds.
 
-    ``time_scale`` > 1 runs the world faster than real time; ``seed`` fixes every random draw (None = a new
+    ``time_scale`` > 1 runs the world faster than real time (at most :data:`MAX_TIME_SCALE`); ``seed`` fixes every random draw (None = a new
     world each start).  ``retry_schedule`` lists the waits between attempts after temporary failures; its last
     entry repeats until the message expires.  ``transaction_timeout`` is in real seconds (see the field).
     """
@@ -1010,7 +1015,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
         ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s)",
                   m.raw("max_validity") if m.has("max_validity") else max_validity)
     return SimulationConfig(
-        time_scale=m.number("time_scale", d.time_scale, lo=0.0, lo_open=True),
+        time_scale=m.number("time_scale", d.time_scale, lo=0.0, hi=MAX_TIME_SCALE, lo_open=True),
         seed=m.integer("seed", d.seed, nullable=True),
         default_validity=default_validity,
         max_validity=max_validity,

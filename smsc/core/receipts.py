@@ -11,7 +11,7 @@ receipted_message_id, message_state, network_error_code and user_message_referen
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from smsc.core.api import Address, Delivery
@@ -19,6 +19,7 @@ from smsc.core.clock import Clock
 from smsc.core.message import Message
 from smsc.core.outbox import Outbox
 from smsc.core.stats import SmscStats
+from smsc.core.validity import utc
 from smsc.smpp.constants import EsmClass, MessageState, Tag
 from smsc.smpp.receipt import TEXT_LENGTH, build_receipt_text
 from smsc.smpp.text import decode_text, parse_udh
@@ -50,16 +51,14 @@ _CACHE_MAX = 4096
 
 
 def _utc_minute(t: float) -> datetime:
-    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm)."""
-    return datetime.fromtimestamp(int(t // 60) * 60, tz=timezone.utc)
+    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm); saturated beyond the
+    years ``datetime`` holds (:func:`smsc.core.validity.utc`)."""
+    return utc(int(t // 60) * 60)
 
 
 def _date(t: float) -> str:
-    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.
-
-    Raises:
-        ValueError: a year outside 1938-2037 (see :func:`smsc.smpp.timefmt.receipt_date`).
-    """
+    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.  A date after 2037 is
+    written 3712312359 (:func:`smsc.smpp.timefmt.receipt_date`).  Never raises."""
     minute = int(t // 60)
     text = _date_cache.get(minute)
     if text is None:
