@@ -256,9 +256,11 @@ def _address_field(body: dict[str, Any], name: str) -> str:
     value = value.strip()
     if len(value) > MAX_ADDRESS_CHARS:
         raise ApiError(400, f"{name}: expected at most {MAX_ADDRESS_CHARS} characters, got {len(value)}")
-    if not value.isprintable() or max(map(ord, value)) > 0xFF:
-        # An SMPP address is a C-Octet String of printable Latin-1 characters (SMPP 3.4 section 5.2.8).
-        raise ApiError(400, f"{name}: expected printable Latin-1 characters (digits, letters), got {value!r}")
+    if not (value.isascii() and value.isprintable()):
+        # An SMPP address (source_addr, destination_addr) is a C-Octet String: ASCII characters and a NUL (SMPP
+        # 3.4 sections 3.1 and 5.2.8).  "Héllo" went out as the octet 0xE9 (tester9 finding 2).
+        raise ApiError(400, f"{name}: expected printable ASCII characters (digits, or letters for an "
+                            f"alphanumeric sender), got {value!r}")
     return value
 
 
@@ -522,6 +524,11 @@ class HttpServer:
         smsc = self._smsc
         src = self._normalise(source)
         dst = self._normalise(destination)
+        if not smsc.mo_target(src, dst):
+            # Accepted, it would wait under no system_id for ever (only mo_unrouted would show it): refuse it.
+            raise ApiError(422, f"to: no ESME receives MO sent to {destination!r} (expected a number of "
+                                f"topology.mo_routes, or a 'from' handset that an ESME has sent MT to); "
+                                f"nothing was sent")
         try:
             ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)
         except EncodeError as exc:
