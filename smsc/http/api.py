@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -45,6 +44,7 @@ from aiohttp import web
 from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
+from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
 from smsc.smpp.text import EncodeError, concat_info, decode_text, parse_udh
@@ -89,10 +89,12 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def iso_time(t: float | None) -> str | None:
-    """Seconds since the epoch -> ISO 8601 UTC with milliseconds and "Z"; None stays None."""
+    """Seconds since the epoch -> ISO 8601 UTC with milliseconds and "Z"; None stays None.  A time past year
+    9999 (a fast simulation clock, run long enough) shows as 9999-12-31T23:59:59.999Z instead of failing the
+    request (:func:`smsc.core.validity.utc`)."""
     if t is None or not math.isfinite(t):
         return None
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _address(addr: Any) -> dict[str, Any]:

@@ -43,6 +43,10 @@ def test_iso_time_is_utc_with_milliseconds_and_z() -> None:
     assert iso_time(None) is None
 
 
+def test_iso_time_past_year_9999_saturates_instead_of_failing_the_request() -> None:
+    assert iso_time(1e12) == "9999-12-31T23:59:59.999Z"
+
+
 def test_message_record_decodes_gsm_text_and_names_the_state() -> None:
     msg = _message("00ab", encode_text("Hello {world} €", 0), state=MessageState.DELIVERED,
                    attempts=[Attempt(time=1_767_225_601.0, outcome="delivered")], final_time=1_767_225_601.0,
