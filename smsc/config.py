@@ -43,6 +43,7 @@ __all__ = [
     "Account", "StoreConfig", "SimulationConfig", "HttpConfig", "Topology", "CarrierConfig", "Distribution",
     "OutcomeSpec", "ReceiptStyle", "HandsetConfig", "AutoReply", "SubmitRule", "NumberRule", "OptOutConfig",
     "Route", "MoRoute", "CAUSES", "OUTCOME_KINDS", "BIND_TYPES", "DEFAULT_CARRIER", "DEFAULT_RETRY_SCHEDULE",
+    "MAX_TIME_SCALE", "V33_MAX_MESSAGE_ID",
 ]
 
 #: The three bind kinds an account may be allowed (SMPP 3.4 section 4.1).
@@ -81,6 +82,9 @@ _GSM = 3
 
 #: Retries after temporary failures, seconds between attempts (RestComm/Infobip-like backoff; the last
 #: interval repeats until the validity period ends).
+#: The longest message_id an SMSC may give an ESME bound with SMPP 3.3 or older (SMPP 3.4 section 3.4).
+V33_MAX_MESSAGE_ID = 8
+
 #: The fastest ``simulation.time_scale``: one simulated day per real second.  Already at this scale a
 #: message's validity of days passes in seconds, and from 2026 the clock is past 2037 (the last year SMPP's
 #: two-digit year names; later dates are written as 2037-12-31 23:59) after about 70 minutes; faster, nothing
@@ -112,10 +116,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MessageIdFormat:
-    """How message_ids look: ``format`` "hex" or "decimal", ``length`` characters (zero-padded), case."""
+    """How message_ids look: ``format`` "hex" or "decimal", ``length`` characters (zero-padded), case.
+
+    The default, 8 hex digits, is the longest id an ESME bound with SMPP 3.3 may be given ("must not generate
+    message IDs greater than 8 octets", SMPP 3.4 section 3.4), so the default config suits 3.3 and 3.4 binds
+    alike, and it leaves 2**32 ids before the counter wraps (:mod:`smsc.core.ids`).  SMPP 3.4 allows 64.
+    """
 
     format: str = "hex"
-    length: int = 16
+    length: int = 8
     uppercase: bool = False
 
 
@@ -472,6 +481,14 @@ class Config:
             if account.system_id == system_id:
                 return account
         return None
+
+    def longest_message_id(self) -> int:
+        """The most characters a message_id can have: the server's format and every carrier's receipt
+        format (an ESME bound with SMPP 3.3 may be given at most :data:`V33_MAX_MESSAGE_ID`)."""
+        lengths = [self.server.message_id.length]
+        lengths += [c.receipt.message_id_format.length for c in self.topology.carriers
+                    if c.receipt.message_id_format is not None]
+        return max(lengths)
 
 
 # ------------------------------------------------------------------------------------------------ YAML
@@ -831,7 +848,7 @@ def _parse_message_id(ctx: _Ctx, path: str, raw: Any) -> MessageIdFormat:
     m = _Map(ctx, path, raw, ("format", "length", "uppercase"))
     return MessageIdFormat(
         format=m.text("format", "hex", choices=("hex", "decimal")),
-        length=m.integer("length", 16, 4, 64),
+        length=m.integer("length", MessageIdFormat().length, 4, 64),
         uppercase=m.boolean("uppercase", False),
     )
 

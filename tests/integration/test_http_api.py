@@ -391,7 +391,7 @@ async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aioht
     assert "4477009007" in carriers["thames"]["prefixes"] and carriers["thames"]["capacity"] == 2
     liberty = carriers["liberty"]
     assert liberty["prefixes"] == ["1"]
-    assert liberty["receipt"]["message_id"] == {"format": "decimal", "length": 10, "uppercase": False}
+    assert liberty["receipt"]["message_id"] == {"format": "hex", "length": 8, "uppercase": True}
     assert liberty["receipt"]["text_label"] == "Text"
     assert carriers["britmobile"]["receipt"]["message_id"] is None
 

@@ -163,12 +163,12 @@ def test_message_ids_follow_the_configured_format_and_never_repeat() -> None:
 
 
 def test_carrier_receipt_style_can_choose_its_own_message_id_format() -> None:
-    style = ReceiptStyle(message_id_format=MessageIdFormat(format="hex", length=8, uppercase=True))
+    style = ReceiptStyle(message_id_format=MessageIdFormat(format="hex", length=12, uppercase=True))
     h = Harness(make_config(carrier(receipt=style), carrier("us", ("1",))))
     uk_id = h.submit_ok(OK)
     us_id = h.submit_ok(US)
-    assert uk_id == "00000001"
-    assert us_id == "0000000000000002"  # the server default: hex, 16
+    assert uk_id == "000000000001"
+    assert us_id == "00000002"  # the server default: hex, 8
 
 
 # -- replace_if_present ----------------------------------------------------------------------------------------
