@@ -43,6 +43,7 @@ __all__ = [
     "Account", "StoreConfig", "SimulationConfig", "HttpConfig", "Topology", "CarrierConfig", "Distribution",
     "OutcomeSpec", "ReceiptStyle", "HandsetConfig", "AutoReply", "SubmitRule", "NumberRule", "OptOutConfig",
     "Route", "MoRoute", "CAUSES", "OUTCOME_KINDS", "BIND_TYPES", "DEFAULT_CARRIER", "DEFAULT_RETRY_SCHEDULE",
+    "MAX_TIME_SCALE", "V33_MAX_MESSAGE_ID",
 ]
 
 #: The three bind kinds an account may be allowed (SMPP 3.4 section 4.1).
@@ -81,6 +82,14 @@ _GSM = 3
 
 #: Retries after temporary failures, seconds between attempts (RestComm/Infobip-like backoff; the last
 #: interval repeats until the validity period ends).
+#: The longest message_id an SMSC may give an ESME bound with SMPP 3.3 or older (SMPP 3.4 section 3.4).
+V33_MAX_MESSAGE_ID = 8
+
+#: The fastest ``simulation.time_scale``: one simulated day per real second.  Already at this scale a
+#: message's validity of days passes in seconds, and from 2026 the clock is past 2037 (the last year SMPP's
+#: two-digit year names; later dates are written as 2037-12-31 23:59) after about 70 minutes; faster, nothing
+#: an ESME could observe is simulated any more.  (tester9 ran 100,000,000: 2038 after about 4 s.)
+MAX_TIME_SCALE = 86400.0
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
     60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0
 )
@@ -107,10 +116,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MessageIdFormat:
-    """How message_ids look: ``format`` "hex" or "decimal", ``length`` characters (zero-padded), case."""
+    """How message_ids look: ``format`` "hex" or "decimal", ``length`` characters (zero-padded), case.
+
+    The default, 8 hex digits, is the longest id an ESME bound with SMPP 3.3 may be given ("must not generate
+    message IDs greater than 8 octets", SMPP 3.4 section 3.4), so the default config suits 3.3 and 3.4 binds
+    alike, and it leaves 2**32 ids before the counter wraps (:mod:`smsc.core.ids`).  SMPP 3.4 allows 64.
+    """
 
     format: str = "hex"
-    length: int = 16
+    length: int = 8
     uppercase: bool = False
 
 
@@ -190,7 +204,7 @@ class StoreConfig:
 class SimulationConfig:
     """Simulated time and chance.  Durations in seconds.
 
-    ``time_scale`` > 1 runs the world faster than real time; ``seed`` fixes every random draw (None = a new
+    ``time_scale`` > 1 runs the world faster than real time (at most :data:`MAX_TIME_SCALE`); ``seed`` fixes every random draw (None = a new
     world each start).  ``retry_schedule`` lists the waits between attempts after temporary failures; its last
     entry repeats until the message expires.  ``transaction_timeout`` is in real seconds (see the field).
     """
@@ -467,6 +481,14 @@ class Config:
             if account.system_id == system_id:
                 return account
         return None
+
+    def longest_message_id(self) -> int:
+        """The most characters a message_id can have: the server's format and every carrier's receipt
+        format (an ESME bound with SMPP 3.3 may be given at most :data:`V33_MAX_MESSAGE_ID`)."""
+        lengths = [self.server.message_id.length]
+        lengths += [c.receipt.message_id_format.length for c in self.topology.carriers
+                    if c.receipt.message_id_format is not None]
+        return max(lengths)
 
 
 # ------------------------------------------------------------------------------------------------ YAML
@@ -826,7 +848,7 @@ def _parse_message_id(ctx: _Ctx, path: str, raw: Any) -> MessageIdFormat:
     m = _Map(ctx, path, raw, ("format", "length", "uppercase"))
     return MessageIdFormat(
         format=m.text("format", "hex", choices=("hex", "decimal")),
-        length=m.integer("length", 16, 4, 64),
+        length=m.integer("length", MessageIdFormat().length, 4, 64),
         uppercase=m.boolean("uppercase", False),
     )
 
@@ -1010,7 +1032,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
         ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s)",
                   m.raw("max_validity") if m.has("max_validity") else max_validity)
     return SimulationConfig(
-        time_scale=m.number("time_scale", d.time_scale, lo=0.0, lo_open=True),
+        time_scale=m.number("time_scale", d.time_scale, lo=0.0, hi=MAX_TIME_SCALE, lo_open=True),
         seed=m.integer("seed", d.seed, nullable=True),
         default_validity=default_validity,
         max_validity=max_validity,

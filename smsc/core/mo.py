@@ -89,8 +89,7 @@ class MoService:
         if not source or not destination:
             raise ValueError("source and destination must not be empty")
         now = self.clock.now()
-        source_e164 = normalise(Ton.UNKNOWN, Npi.ISDN, source, country_code=self._country_code,
-                                national_prefix=self._national_prefix) or source
+        source_e164 = self._source_e164(source)
         if text is not None:
             coding = choose_coding(text) if data_coding is None else data_coding
             user_data = encode_text(text, coding)
@@ -128,6 +127,16 @@ class MoService:
             self.stats.mo_unrouted += len(parts)
             log.warning("mo_unrouted", source=source_e164, destination=destination, parts=len(parts))
         return ids
+
+    def target(self, source: str, destination: str) -> str:
+        """The system_id an MO from ``source`` to ``destination`` would go to (as :meth:`inject_mo` decides:
+        the MO route for ``destination``, else the ESME that last sent MT to ``source``), "" when none: such an
+        MO would reach nobody, so a caller that can refuse it (the HTTP API) asks first."""
+        return self._mo_target(destination, self._source_e164(source))
+
+    def _source_e164(self, source: str) -> str:
+        return normalise(Ton.UNKNOWN, Npi.ISDN, source, country_code=self._country_code,
+                         national_prefix=self._national_prefix) or source
 
     def _mo_target(self, destination: str, source_e164: str) -> str:
         target = self.router.mo_target(destination)

@@ -3,15 +3,23 @@
 A receipt follows registered_delivery (SMPP 3.4 section 5.2.17; value 3, "success only", is SMPP 5.0): bits
 1-0 ask for a final receipt on success and/or failure, bit 0x10 for one intermediate notification on the
 first failed attempt.  The text is the SMPP 3.4 Appendix B shape (:func:`smsc.smpp.receipt.build_receipt_text`)
-in the carrier's receipt style (``err:`` digits, ``text:`` label, message_id format), ASCII with data_coding 0
-(characters outside ASCII in the ``text:`` field become "?").  The deliver_sm goes from the original
+in the carrier's receipt style (``err:`` digits, ``text:`` label, message_id format), with data_coding 0.
+
+data_coding 0 is the SMSC default alphabet, which this SMSC reads as GSM 03.38 (submits, MO); ESMEs such as
+Kannel and smpplib read a receipt's short_message that way too, others as ASCII.  So the receipt holds only
+characters that are the same octet in both: printable ASCII without ``$ @ [ \\ ] ^ _ ` { | } ~`` (GSM 03.38
+puts other characters at those octets: 0x40 is "¡", 0x24 "¤", 0x5F "§" ...).  The fixed fields are made of
+such characters already; in the ``text:`` preview every other character becomes "?" (line breaks and tabs a
+space), as most SMSCs do: ESMEs find the fields with patterns, and the preview is for people (tester9
+finding 4).  Encoding the whole receipt in GSM 03.38 instead would write "@" as the octet 0x00, which cuts
+the text short for an ESME that reads it as a C string.  The deliver_sm goes from the original
 destination to the original source, esm_class 0x04 (0x20 for an intermediate notification), with the
 receipted_message_id, message_state, network_error_code and user_message_reference TLVs.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from smsc.core.api import Address, Delivery
@@ -19,9 +27,10 @@ from smsc.core.clock import Clock
 from smsc.core.message import Message
 from smsc.core.outbox import Outbox
 from smsc.core.stats import SmscStats
+from smsc.core.validity import utc
 from smsc.smpp.constants import EsmClass, MessageState, Tag
 from smsc.smpp.receipt import TEXT_LENGTH, build_receipt_text
-from smsc.smpp.text import decode_text, parse_udh
+from smsc.smpp.text import GSM_BASIC_TABLE, decode_text, parse_udh
 from smsc.smpp.timefmt import receipt_date
 
 _UDHI = int(EsmClass.UDHI)
@@ -50,16 +59,14 @@ _CACHE_MAX = 4096
 
 
 def _utc_minute(t: float) -> datetime:
-    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm)."""
-    return datetime.fromtimestamp(int(t // 60) * 60, tz=timezone.utc)
+    """``t`` truncated to its minute, as a UTC datetime (receipt dates are YYMMDDhhmm); saturated beyond the
+    years ``datetime`` holds (:func:`smsc.core.validity.utc`)."""
+    return utc(int(t // 60) * 60)
 
 
 def _date(t: float) -> str:
-    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.
-
-    Raises:
-        ValueError: a year outside 1938-2037 (see :func:`smsc.smpp.timefmt.receipt_date`).
-    """
+    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.  A date after 2037 is
+    written 3712312359 (:func:`smsc.smpp.timefmt.receipt_date`).  Never raises."""
     minute = int(t // 60)
     text = _date_cache.get(minute)
     if text is None:
@@ -69,13 +76,20 @@ def _date(t: float) -> str:
     return text
 
 
-#: The preview's control characters (C0 and DEL): line breaks and tabs become spaces, the others "?".  A NUL in
-#: the ``text:`` field cut the receipt short for ESMEs that read it as a C string (tester7 finding 7).
-_CONTROLS = {c: "?" for c in (*range(0x20), 0x7F)} | {ord("\n"): " ", ord("\r"): " ", ord("\t"): " "}
+#: What the preview writes instead of an ASCII character: for the control characters (C0 and DEL) "?", but a
+#: space for line breaks and tabs (a NUL in the ``text:`` field cut the receipt short for ESMEs that read it as
+#: a C string, tester7 finding 7); "?" for the printable ones GSM 03.38 reads as another character ("$" "@"
+#: "_" ...: module docstring).
+_CONTROLS = (
+    {c: "?" for c in (*range(0x20), 0x7F)}
+    | {c: "?" for c in range(0x20, 0x7F) if GSM_BASIC_TABLE[c] != chr(c)}
+    | {ord("\n"): " ", ord("\r"): " ", ord("\t"): " "}
+)
 
 
 def _ascii(text: str) -> str:
-    """``text`` in printable ASCII: other characters "?", control characters as :data:`_CONTROLS` says."""
+    """``text`` in the printable ASCII characters that GSM 03.38 reads the same: others "?", line breaks and
+    tabs a space (:data:`_CONTROLS`)."""
     return text.encode("ascii", "replace").decode("ascii").translate(_CONTROLS)
 
 
@@ -89,9 +103,9 @@ def wants_receipt(msg: Message) -> bool:
 
 
 def mt_preview(msg: Message) -> str:
-    """The first 20 characters of the message for the receipt's ``text:`` field, in printable ASCII ("?" for
-    other characters and control characters, line breaks and tabs as spaces); "" for user data that cannot be
-    read.  Memoised per text.  Never raises."""
+    """The first 20 characters of the message for the receipt's ``text:`` field, in the printable ASCII that
+    GSM 03.38 reads the same ("?" for other characters, line breaks and tabs as spaces: :func:`_ascii`); ""
+    for user data that cannot be read.  Memoised per text.  Never raises."""
     data = msg.short_message or msg.tlvs.get(_TAG_PAYLOAD, b"")
     if not isinstance(data, (bytes, bytearray)):
         return ""

@@ -1126,6 +1126,11 @@ class Smsc:
         """
         return self.mo.inject_mo(source, destination, text=text, payload=payload, data_coding=data_coding)
 
+    def mo_target(self, source: str, destination: str) -> str:
+        """The system_id :meth:`inject_mo` would give an MO from ``source`` to ``destination``; "" when it
+        would be kept unrouted (no ESME would ever receive it)."""
+        return self.mo.target(source, destination)
+
     def when_durable(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once everything recorded so far is on disk (at once with the memory store):
         what an API answer that reports a change (an MO taken, an opt-out) waits for, so that a crash right

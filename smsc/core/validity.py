@@ -29,9 +29,18 @@ class Reject(Exception):
         self.delay = delay
 
 
+_FIRST = datetime.min.replace(tzinfo=timezone.utc)
+_LAST = datetime.max.replace(tzinfo=timezone.utc)
+
+
 def utc(t: float) -> datetime:
-    """``t`` (seconds since the epoch) as an aware UTC datetime."""
-    return datetime.fromtimestamp(t, tz=timezone.utc)
+    """``t`` (seconds since the epoch) as an aware UTC datetime; a time beyond year 9999 (or before year 1),
+    which ``datetime`` cannot hold, saturates at ``datetime.max`` (``datetime.min``) so that no timer or
+    request fails on the simulation clock's value, however far a fast ``time_scale`` has run it."""
+    try:
+        return datetime.fromtimestamp(t, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return _LAST if t > 0 else _FIRST
 
 
 class SubmitTimes:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -45,6 +44,7 @@ from aiohttp import web
 from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
+from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
 from smsc.smpp.text import EncodeError, concat_info, decode_text, parse_udh
@@ -89,10 +89,12 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def iso_time(t: float | None) -> str | None:
-    """Seconds since the epoch -> ISO 8601 UTC with milliseconds and "Z"; None stays None."""
+    """Seconds since the epoch -> ISO 8601 UTC with milliseconds and "Z"; None stays None.  A time past year
+    9999 (a fast simulation clock, run long enough) shows as 9999-12-31T23:59:59.999Z instead of failing the
+    request (:func:`smsc.core.validity.utc`)."""
     if t is None or not math.isfinite(t):
         return None
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _address(addr: Any) -> dict[str, Any]:
@@ -256,9 +258,11 @@ def _address_field(body: dict[str, Any], name: str) -> str:
     value = value.strip()
     if len(value) > MAX_ADDRESS_CHARS:
         raise ApiError(400, f"{name}: expected at most {MAX_ADDRESS_CHARS} characters, got {len(value)}")
-    if not value.isprintable() or max(map(ord, value)) > 0xFF:
-        # An SMPP address is a C-Octet String of printable Latin-1 characters (SMPP 3.4 section 5.2.8).
-        raise ApiError(400, f"{name}: expected printable Latin-1 characters (digits, letters), got {value!r}")
+    if not (value.isascii() and value.isprintable()):
+        # An SMPP address (source_addr, destination_addr) is a C-Octet String: ASCII characters and a NUL (SMPP
+        # 3.4 sections 3.1 and 5.2.8).  "Héllo" went out as the octet 0xE9 (tester9 finding 2).
+        raise ApiError(400, f"{name}: expected printable ASCII characters (digits, or letters for an "
+                            f"alphanumeric sender), got {value!r}")
     return value
 
 
@@ -522,6 +526,11 @@ class HttpServer:
         smsc = self._smsc
         src = self._normalise(source)
         dst = self._normalise(destination)
+        if not smsc.mo_target(src, dst):
+            # Accepted, it would wait under no system_id for ever (only mo_unrouted would show it): refuse it.
+            raise ApiError(422, f"to: no ESME receives MO sent to {destination!r} (expected a number of "
+                                f"topology.mo_routes, or a 'from' handset that an ESME has sent MT to); "
+                                f"nothing was sent")
         try:
             ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)
         except EncodeError as exc:

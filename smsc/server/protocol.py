@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
 from smsc.core.api import (
     Address,
@@ -385,6 +386,16 @@ class SmppProtocol(asyncio.Protocol):
         self._account = server.accounts.state_for(req.system_id)
         server.counters.binds += 1
         log.info("bound", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower())
+        if req.interface_version < 0x34:
+            longest = server.config.longest_message_id()
+            if longest > V33_MAX_MESSAGE_ID:
+                # SMPP 3.4 section 3.4: at most 8 octets for a 3.3 ESME.  The ids are not shortened (they name
+                # the message in receipts, query_sm, cancel_sm, the store): the config decides, so say so.
+                log.warning("v33_bind_long_message_ids", peer=self.peer, system_id=req.system_id,
+                            interface_version=f"0x{req.interface_version:02x}", longest=longest,
+                            allowed=V33_MAX_MESSAGE_ID,
+                            hint="set server.message_id and every carrier's receipt.message_id to a length of 8 "
+                                 "or less (the default config's ids are 8)")
         if event.bind_type.can_receive:
             server.registry.add_receiver(req.system_id, self)
             self._registered_receiver = True

@@ -4,6 +4,11 @@ A time field is ``YYMMDDhhmmsstnnp``: 16 ASCII characters (17 octets with the NU
 empty for "not given".  ``p`` is ``+``/``-`` for an absolute local time ``nn`` quarter hours ahead of /
 behind UTC, or ``R`` for a period relative to the SMSC's current time.  Every datetime returned here is
 timezone-aware UTC; a naive datetime given to this module is taken to be UTC.
+
+Writing never fails: the two-digit year names only 1938-2037 (:data:`YEAR_PIVOT`), and a time outside that
+window is written as the nearest instant inside it (:data:`WRITABLE_FROM`, :data:`WRITABLE_UNTIL`), which is
+what reading the text back gives.  A simulation clock run fast (``simulation.time_scale``) passes 2037 in a
+day or two of real time; its receipts and query_sm answers must still go out (tester9 finding 1).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "YEAR_PIVOT",
+    "WRITABLE_FROM",
+    "WRITABLE_UNTIL",
     "full_year",
     "parse_smpp_time",
     "format_absolute",
@@ -24,6 +31,11 @@ __all__ = [
 #: Two-digit years below this are 20YY, the others 19YY (SMPP 3.4 Appendix C recommendation:
 #: 00-37 -> 2000-2037, 38-99 -> 1938-1999).
 YEAR_PIVOT = 38
+
+#: The first and the last instant a two-digit year can name (UTC): 1938-01-01 00:00:00.0 and
+#: 2037-12-31 23:59:59.9 (tenths are the finest unit of an SMPP time).
+WRITABLE_FROM = datetime(1900 + YEAR_PIVOT, 1, 1, tzinfo=timezone.utc)
+WRITABLE_UNTIL = datetime(2000 + YEAR_PIVOT - 1, 12, 31, 23, 59, 59, 900_000, tzinfo=timezone.utc)
 
 _DIGITS = frozenset("0123456789")
 _QUARTER_HOUR = timedelta(minutes=15)
@@ -42,10 +54,17 @@ def _as_utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def _two_digit_year(dt: datetime) -> int:
-    if not 2000 - (100 - YEAR_PIVOT) <= dt.year < 2000 + YEAR_PIVOT:
-        raise ValueError(f"year {dt.year} cannot be written with a two-digit SMPP year")
-    return dt.year % 100
+def _writable(dt: datetime) -> datetime:
+    """``dt`` in UTC, moved to the nearest instant a two-digit year can name when it lies outside
+    :data:`WRITABLE_FROM` .. :data:`WRITABLE_UNTIL` (compared before converting: converting a datetime near
+    ``datetime.min`` or ``datetime.max`` to UTC can overflow)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    if dt < WRITABLE_FROM:
+        return WRITABLE_FROM
+    if dt > WRITABLE_UNTIL:
+        return WRITABLE_UNTIL
+    return dt.astimezone(timezone.utc)
 
 
 def _add_months(dt: datetime, months: int) -> datetime:
@@ -105,11 +124,11 @@ def parse_smpp_time(value: str, now: datetime) -> datetime | None:
 def format_absolute(dt: datetime) -> str:
     """``dt`` as an absolute SMPP time in UTC: ``YYMMDDhhmmsst00+`` (16 characters).
 
-    Raises ValueError for a year outside 1938-2037 (not expressible with the two-digit year).
+    A time before 1938 or after 2037 (which the two-digit year cannot name) is written as
+    :data:`WRITABLE_FROM` or :data:`WRITABLE_UNTIL`, the value :func:`parse_smpp_time` reads back.  Never raises.
     """
-    utc = _as_utc(dt)
-    yy = _two_digit_year(utc)
-    return f"{yy:02d}{utc:%m%d%H%M%S}{utc.microsecond // 100_000}00+"
+    utc = _writable(dt)
+    return f"{utc.year % 100:02d}{utc:%m%d%H%M%S}{utc.microsecond // 100_000}00+"
 
 
 def format_relative(seconds: float) -> str:
@@ -132,11 +151,11 @@ def format_relative(seconds: float) -> str:
 def receipt_date(dt: datetime) -> str:
     """``dt`` as a delivery receipt date ``YYMMDDhhmm`` in UTC (SMPP 3.4 Appendix B).
 
-    Raises ValueError for a year outside 1938-2037.
+    A time before 1938 or after 2037 is written as 3801010000 or 3712312359 (:func:`format_absolute` says
+    why), the value :func:`parse_receipt_date` reads back.  Never raises.
     """
-    utc = _as_utc(dt)
-    yy = _two_digit_year(utc)
-    return f"{yy:02d}{utc:%m%d%H%M}"
+    utc = _writable(dt)
+    return f"{utc.year % 100:02d}{utc:%m%d%H%M}"
 
 
 def parse_receipt_date(value: str) -> datetime | None:

@@ -43,6 +43,10 @@ def test_iso_time_is_utc_with_milliseconds_and_z() -> None:
     assert iso_time(None) is None
 
 
+def test_iso_time_past_year_9999_saturates_instead_of_failing_the_request() -> None:
+    assert iso_time(1e12) == "9999-12-31T23:59:59.999Z"
+
+
 def test_message_record_decodes_gsm_text_and_names_the_state() -> None:
     msg = _message("00ab", encode_text("Hello {world} €", 0), state=MessageState.DELIVERED,
                    attempts=[Attempt(time=1_767_225_601.0, outcome="delivered")], final_time=1_767_225_601.0,
@@ -245,6 +249,24 @@ async def test_injected_mo_reaches_a_receiver_bind_as_deliver_sm(
     assert pdu.esm_class == 0 and pdu.short_message == b"Hello from a handset"
 
 
+async def test_mo_that_no_esme_would_receive_is_refused_and_not_queued(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    # tester9 finding 2: 202 with a delivery id, but nobody ever received it.  "99999" has no MO route, and
+    # the handset has had no MT from any ESME.
+    esme = await esme_factory("transceiver")
+    body = await _send(http, "POST", "/api/mo", 422, json={"from": UK_INSTANT, "to": "99999", "text": "lost"})
+    assert set(body) == {"error"} and body["error"].startswith("to: no ESME receives MO sent to '99999'")
+    core = (await _get(http, "/api/stats"))["core"]
+    assert (core["mo_received"], core["mo_unrouted"]) == (0, 0)
+    assert (await _get(http, "/api/deliveries"))["count"] == 0
+    # Once an ESME has sent MT to the handset, its answer to any number goes back to that ESME.
+    await asyncio.to_thread(esme.submit, UK_INSTANT, b"hello")
+    body = await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": "99999", "text": "reply"})
+    assert len(body["delivery_ids"]) == 1
+    await asyncio.to_thread(esme.read_until, lambda: any(p.short_message == b"reply" for p in esme.received))
+
+
 async def test_long_injected_mo_arrives_split_with_a_concatenation_udh(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:
@@ -369,7 +391,7 @@ async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aioht
     assert "4477009007" in carriers["thames"]["prefixes"] and carriers["thames"]["capacity"] == 2
     liberty = carriers["liberty"]
     assert liberty["prefixes"] == ["1"]
-    assert liberty["receipt"]["message_id"] == {"format": "decimal", "length": 10, "uppercase": False}
+    assert liberty["receipt"]["message_id"] == {"format": "hex", "length": 8, "uppercase": True}
     assert liberty["receipt"]["text_label"] == "Text"
     assert carriers["britmobile"]["receipt"]["message_id"] is None
 
@@ -425,6 +447,9 @@ async def test_long_submitted_message_is_shown_reassembled(
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE}}, 400, "text"),
         ("POST", "/api/mo", {"json": {"from": "\u20ac4477", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": "881\x0023", "text": "x"}}, 400, "to"),
+        # An SMPP address is ASCII (C-Octet String, SMPP 3.4 section 3.1); 0xE9 went out (tester9 finding 2).
+        ("POST", "/api/mo", {"json": {"from": "H\u00e9llo", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": "88\u00b923", "text": "x"}}, 400, "to"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "payload_hex": "00"}},
          400, "text"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0g",

@@ -251,7 +251,8 @@ def test_carrier_attributes_come_from_its_configuration() -> None:
     liberty = world.carriers["liberty"]
     assert liberty.name == "liberty" and liberty.capacity == 50.0
     assert liberty.receipt.message_id_format is not None
-    assert (liberty.receipt.message_id_format.format, liberty.receipt.message_id_format.length) == ("decimal", 10)
+    fmt = liberty.receipt.message_id_format
+    assert (fmt.format, fmt.length, fmt.uppercase) == ("hex", 8, True)
     assert liberty.receipt.text_label == "Text" and liberty.receipt.receipted_message_id
     assert liberty.retry_schedule[0] == 300.0
     britmobile = world.carriers["britmobile"]

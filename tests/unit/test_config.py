@@ -107,7 +107,8 @@ def test_an_empty_file_is_refused_for_want_of_an_account(tmp_path: Path) -> None
 def test_only_an_account_gives_every_other_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "accounts: [{system_id: a, password: b}]"))
     assert config.server.port == 2775 and config.server.system_id == "smsc"
-    assert config.server.message_id.format == "hex" and config.server.message_id.length == 16
+    # 8 characters: what an ESME bound with SMPP 3.3 may be given (SMPP 3.4 section 3.4; tester9 finding 3).
+    assert config.server.message_id.format == "hex" and config.server.message_id.length == 8
     assert config.store.kind == "sqlite" and config.store.synchronous == "NORMAL"
     assert config.simulation.default_validity == 172800.0
     (carrier,) = config.topology.carriers
@@ -246,7 +247,9 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("store: {kind: redis}", "store.kind: expected one of 'sqlite', 'memory', got 'redis'"),
         ("store: {synchronous: half}", "store.synchronous: expected 'NORMAL' or 'FULL', got 'half'"),
         ("store: {max_waiting_messages: 0}", "store.max_waiting_messages: expected an integer >= 1, got 0"),
-        ("simulation: {time_scale: 0}", "simulation.time_scale: expected a number > 0, got 0"),
+        ("simulation: {time_scale: 0}", "simulation.time_scale: expected a number > 0 and <= 86400, got 0"),
+        ("simulation: {time_scale: 100000000}",
+         "simulation.time_scale: expected a number > 0 and <= 86400, got 100000000"),
         ("simulation: {seed: lucky}", "simulation.seed: expected an integer, got 'lucky'"),
         ("simulation: {default_validity: 10d, max_validity: 1d}",
          "simulation.max_validity: expected a duration >= default_validity (864000 s), got '1d'"),
@@ -476,14 +479,22 @@ def test_config_is_frozen() -> None:
     ("yaml_text", "expected"),
     [
         # The tester's cross.yaml: the server's hex/16 and a carrier's decimal/16 ("...16" is also 0x16).
-        ("topology: {carriers: [{name: a, prefixes: ['44']},"
+        ("server: {message_id: {format: hex, length: 16}}\n"
+         "topology: {carriers: [{name: a, prefixes: ['44']},"
          " {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, length: 16}}}]}",
          "topology.carriers[1].receipt.message_id: expected a message_id format that cannot write the id of "
          "another message: server.message_id is {format: hex, length: 16}, and decimal and hex ids of the same "
          "length overlap ('0000000000000016' is both 16 and 0x16); use format hex, or a length other than 16, "
          "got {format: decimal, length: 16}"),
+        # The default server format, hex/8, and a carrier's decimal/8.
+        ("topology: {carriers: [{name: a, prefixes: ['*'], receipt: {message_id: {format: decimal}}}]}",
+         "topology.carriers[0].receipt.message_id: expected a message_id format that cannot write the id of "
+         "another message: server.message_id is {format: hex, length: 8}, and decimal and hex ids of the same "
+         "length overlap ('00000016' is both 16 and 0x16); use format hex, or a length other than 8, "
+         "got {format: decimal, length: 8}"),
         # Two carriers that disagree with each other (not with the server).
-        ("topology: {carriers: [{name: a, prefixes: ['44'], receipt: {message_id: {format: decimal, length: 8}}},"
+        ("server: {message_id: {length: 12}}\n"
+         "topology: {carriers: [{name: a, prefixes: ['44'], receipt: {message_id: {format: decimal, length: 8}}},"
          " {name: b, prefixes: ['1'], receipt: {message_id: {format: hex, length: 8, uppercase: true}}}]}",
          "topology.carriers[1].receipt.message_id: expected a message_id format that cannot write the id of "
          "another message: topology.carriers[0].receipt.message_id is {format: decimal, length: 8}"),
@@ -504,11 +515,11 @@ def test_id_formats_that_can_write_one_id_for_two_messages_are_refused(
 @pytest.mark.parametrize(
     "carriers",
     [
-        # Another length (the bundled default: server hex/16, liberty decimal/10).
+        # Another length (the server's default hex/8, a carrier's decimal/10).
         "[{name: a, prefixes: ['44']}, {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, "
         "length: 10}}}]",
         # The same base in another case: one text is one number.
-        "[{name: a, prefixes: ['*'], receipt: {message_id: {format: hex, length: 16, uppercase: true}}}]",
+        "[{name: a, prefixes: ['*'], receipt: {message_id: {format: hex, length: 8, uppercase: true}}}]",
         # The same format twice.
         "[{name: a, prefixes: ['44'], receipt: {message_id: {format: decimal, length: 12}}},"
         " {name: b, prefixes: ['1'], receipt: {message_id: {format: decimal, length: 12}}}]",

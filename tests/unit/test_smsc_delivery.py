@@ -15,6 +15,7 @@ import statistics
 
 from smsc.config import Distribution
 from smsc.smpp.constants import EsmClass
+from smsc.smpp.text import gsm_decode
 
 OK = "447700900100"
 OFFLINE_10_MIN = "447700900200"
@@ -75,7 +76,12 @@ def test_receipt_text_is_exactly_the_appendix_b_form() -> None:
         (0x08, bytes.fromhex("00000041"), "?A"),  # UCS-2 NUL, "A" (tester7 f_enc): no NUL in the receipt
         (0x03, b"a\tb\x07c\xe9\r\nd\x7f\x1be", "a b?c?  d??e"),  # Latin-1: tab, BEL, e-acute, CR LF, DEL, ESC
         (0x00, b"Hello, world 42!", "Hello, world 42!"),  # printable text as it was
-        (0x00, b"\x00 home", "@ home"),  # GSM 03.38 0x00 is "@", not a control character
+        (0x00, b"\x00 home", "? home"),  # GSM 03.38 0x00 is "@" (not a control character), which GSM reads elsewhere
+        # tester9 finding 4: "@£$_é ok" in GSM 03.38.  Written as ASCII, "@" "$" "_" would read as "¡" "¤" "§" in
+        # GSM 03.38, which is what data_coding 0 means here; "£" "é" have no ASCII form.
+        (0x00, bytes([0x00, 0x01, 0x02, 0x11, 0x05]) + b" ok", "????? ok"),
+        (0x01, b"a$@[\\]^_`{|}~z", "a????????????z"),  # IA5: every ASCII character GSM 03.38 puts elsewhere
+        (0x01, b"!\"#%&'()*+,-./:;<=>?", "!\"#%&'()*+,-./:;<=>?"),  # the ASCII punctuation GSM 03.38 shares
     ],
 )
 def test_the_receipt_text_field_is_printable_ascii(data_coding: int, user_data: bytes, preview: str) -> None:
@@ -87,6 +93,22 @@ def test_the_receipt_text_field_is_printable_ascii(data_coding: int, user_data: 
     h.advance(60)
     [delivery] = h.take()
     assert delivery.short_message.decode("ascii").endswith(f" text:{preview}")
+
+
+def test_the_receipt_reads_the_same_as_ascii_and_as_gsm_03_38() -> None:
+    # data_coding 0: an ESME may decode it either way (Kannel and smpplib use GSM 03.38).
+    h = world()
+    every_printable = bytes(range(0x20, 0x7F))
+    for start in range(0, len(every_printable), 20):
+        sub = h.submission(OK, registered_delivery=1, data_coding=0x01)
+        sub.short_message = every_printable[start:start + 20]
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(60)
+    deliveries = h.take()
+    assert len(deliveries) == 5
+    for delivery in deliveries:
+        assert delivery.data_coding == 0
+        assert gsm_decode(delivery.short_message) == delivery.short_message.decode("ascii")
 
 
 def test_submit_to_offline_handset_is_held_and_delivered_when_it_comes_online_by_alert_not_polling() -> None:

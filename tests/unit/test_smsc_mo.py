@@ -53,6 +53,16 @@ def test_mo_nobody_can_receive_is_kept_and_counted() -> None:
     assert h.smsc.outbox_sizes() == {"": 1}
 
 
+def test_mo_target_says_where_inject_mo_would_send_it_without_sending() -> None:
+    h = world()
+    national = "07700900123"  # the same handset written nationally: normalised as inject_mo does
+    assert h.smsc.mo_target(HANDSET, SHORT_CODE) == "shortcode-app"
+    assert h.smsc.mo_target(HANDSET, "447700900555") == h.smsc.mo_target(national, "447700900555") == ""
+    h.submit_ok(HANDSET, system_id="second")
+    assert h.smsc.mo_target(national, "447700900555") == "second"
+    assert h.smsc.stats.mo_received == 0 and h.smsc.outbox_sizes() == {}
+
+
 def test_long_mo_is_split_with_a_concatenation_udh_as_a_network_would() -> None:
     h = world()
     text = "".join(chr(ord("a") + i % 26) for i in range(200))

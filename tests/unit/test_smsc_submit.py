@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.unit.test_smsc_support import (
 )
 
 from smsc.core.api import SubmitResult
+from smsc.core.clock import FakeClock
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore
 from smsc.smpp.constants import CommandStatus as S
@@ -161,12 +163,12 @@ def test_message_ids_follow_the_configured_format_and_never_repeat() -> None:
 
 
 def test_carrier_receipt_style_can_choose_its_own_message_id_format() -> None:
-    style = ReceiptStyle(message_id_format=MessageIdFormat(format="hex", length=8, uppercase=True))
+    style = ReceiptStyle(message_id_format=MessageIdFormat(format="hex", length=12, uppercase=True))
     h = Harness(make_config(carrier(receipt=style), carrier("us", ("1",))))
     uk_id = h.submit_ok(OK)
     us_id = h.submit_ok(US)
-    assert uk_id == "00000001"
-    assert us_id == "0000000000000002"  # the server default: hex, 16
+    assert uk_id == "000000000001"
+    assert us_id == "00000002"  # the server default: hex, 8
 
 
 # -- replace_if_present ----------------------------------------------------------------------------------------
@@ -215,6 +217,31 @@ def test_query_answers_enroute_then_the_final_state_with_its_date_and_error() ->
     assert (result.status, result.message_state, result.error_code) == (0, MessageState.EXPIRED, 6)
     assert result.final_date == "260101010000000+"
     assert result.message_id == message_id
+
+
+@pytest.mark.parametrize(("start", "relative_status"), [
+    # 2051-02-12: past 2037, the last year a two-digit SMPP year names (tester9 finding 1).
+    (2_560_000_000.0, 0),
+    # Year 33658: past 9999, the last year a datetime holds; relative times cannot be read from there.
+    (1e12, S.ESME_RINVEXPIRY),
+])
+def test_a_clock_past_what_smpp_or_datetime_can_write_still_answers_and_sends_receipts(
+    start: float, relative_status: int,
+) -> None:
+    h = Harness(world().config, clock=FakeClock(start))
+    message_id = h.submit_ok(OK, registered_delivery=1)
+    h.advance(2.0)
+    [(_, receipt)] = h.receipts()
+    assert (receipt.message_id, receipt.stat) == (message_id, "DELIVRD")
+    last = datetime(2037, 12, 31, 23, 59, tzinfo=timezone.utc)
+    assert (receipt.submit_date, receipt.done_date) == (last, last)
+    result = h.query(message_id)
+    assert (result.status, result.message_state, result.final_date) == (0, MessageState.DELIVERED,
+                                                                        "371231235959900+")
+    # Times the ESME gives are read against the clock without failing; an absolute one (2037 at the latest)
+    # has ended before now.
+    assert h.submit(OK, validity_period="000001000000000R").status == relative_status
+    assert h.submit(OK, validity_period="371231235959900+").status == S.ESME_RINVEXPIRY
 
 
 def test_query_of_an_unknown_or_foreign_message_fails() -> None:

@@ -103,10 +103,12 @@ def test_the_throttled_carrier_spaces_a_burst_at_two_attempts_per_second() -> No
     assert 4.0 <= span <= 5.0  # 10 attempts at 2/s after the bucket's first token(s)
 
 
-def test_us_receipts_use_decimal_ids_and_the_text_label_with_capital_t() -> None:
+def test_us_receipts_use_upper_case_hex_ids_and_the_text_label_with_capital_t() -> None:
     h = harness()
+    for _ in range(9):
+        h.submit_ok("12125550100", "no receipt", system_id="test")
     message_id = h.submit_ok("12125550100", "hi there", system_id="test", registered_delivery=1)
-    assert message_id.isdigit() and len(message_id) == 10
+    assert message_id == "0000000A"  # the tenth id, the first with a letter
     h.advance(1.0)
     [(delivery, receipt)] = h.receipts("test")
     assert " Text:hi there" in delivery.short_message.decode()

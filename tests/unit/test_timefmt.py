@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc.smpp.timefmt import (
+    WRITABLE_FROM,
+    WRITABLE_UNTIL,
     YEAR_PIVOT,
     format_absolute,
     format_relative,
@@ -130,11 +132,29 @@ def test_format_absolute_converts_other_zones_to_utc() -> None:
     assert format_absolute(dt) == "241231230000000+"
 
 
-def test_format_absolute_rejects_years_outside_the_pivot_range() -> None:
-    with pytest.raises(ValueError):
-        format_absolute(datetime(2038, 1, 1, tzinfo=UTC))
-    with pytest.raises(ValueError):
-        format_absolute(datetime(1937, 12, 31, tzinfo=UTC))
+def test_times_after_2037_are_written_as_the_last_instant_the_two_digit_year_names() -> None:
+    # tester9 finding 1: a fast simulation clock past 2037 made every receipt and query_sm raise.
+    for dt in (datetime(2038, 1, 1, tzinfo=UTC), datetime(2051, 6, 7, 8, 9, tzinfo=UTC), datetime.max):
+        assert format_absolute(dt) == "371231235959900+"
+        assert receipt_date(dt) == "3712312359"
+    assert WRITABLE_UNTIL == datetime(2037, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC)
+    assert parse_smpp_time("371231235959900+", NOW) == WRITABLE_UNTIL
+    assert parse_receipt_date("3712312359") == datetime(2037, 12, 31, 23, 59, tzinfo=UTC)
+
+
+def test_times_before_1938_are_written_as_the_first_instant_the_two_digit_year_names() -> None:
+    for dt in (datetime(1937, 12, 31, 23, 59, 59, tzinfo=UTC), datetime.min,
+               datetime.min.replace(tzinfo=timezone(timedelta(hours=14)))):
+        assert format_absolute(dt) == "380101000000000+"
+        assert receipt_date(dt) == "3801010000"
+    assert parse_smpp_time("380101000000000+", NOW) == WRITABLE_FROM
+
+
+def test_the_window_edges_are_written_exactly() -> None:
+    assert format_absolute(datetime(2037, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)) == "371231235959900+"
+    assert format_absolute(datetime(1938, 1, 1, tzinfo=UTC)) == "380101000000000+"
+    # Compared in UTC: 2038-01-01 00:30 at UTC+1 is still 2037 in UTC.
+    assert receipt_date(datetime(2038, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))) == "3712312330"
 
 
 def test_format_relative() -> None:
@@ -191,6 +211,15 @@ def test_absolute_time_round_trips_through_any_offset(dt: datetime, nn: int, sig
     value = f"{local:%y%m%d%H%M%S}{local.microsecond // 100_000}{nn:02d}{sign}"
     assert parse_smpp_time(value, NOW) == dt
     assert parse_smpp_time(format_absolute(dt), NOW) == dt
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-12)), timezone(timedelta(hours=14))])))
+def test_writing_never_raises_and_reads_back_the_nearest_writable_instant(dt: datetime) -> None:
+    expected = min(max(dt, WRITABLE_FROM), WRITABLE_UNTIL).astimezone(UTC)
+    assert parse_smpp_time(format_absolute(dt), NOW) == expected.replace(
+        microsecond=expected.microsecond // 100_000 * 100_000)
+    assert parse_receipt_date(receipt_date(dt)) == expected.replace(second=0, microsecond=0)
 
 
 @settings(max_examples=200, deadline=None)
