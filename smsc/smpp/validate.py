@@ -68,9 +68,9 @@ def check_submit(pdu: P.SubmitSm | P.DataSm | P.SubmitMulti) -> int:
         return _ROK
     if esm & ESM_MODE_MASK == 0x02:
         return CommandStatus.ESME_RINVESMCLASS
-    if pdu.registered_delivery & _REGISTERED_DELIVERY_RESERVED or pdu.sm_default_msg_id:
-        return check_message_fields(pdu.registered_delivery, pdu.sm_default_msg_id)
-    if pdu.priority_flag > 3:
+    if pdu.registered_delivery & _REGISTERED_DELIVERY_RESERVED or pdu.sm_default_msg_id:  # type: ignore[union-attr]
+        return check_message_fields(pdu.registered_delivery, pdu.sm_default_msg_id)  # type: ignore[union-attr]
+    if pdu.priority_flag > 3:  # type: ignore[union-attr]
         return CommandStatus.ESME_RINVPRTFLG
     return _ROK
 
