@@ -190,9 +190,10 @@ class SmscApi(Protocol):
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],
-        reply: Callable[[MultiSubmitResult], None],
+        reply: Callable[[MultiSubmitResult], None], *, refused: dict[int, int] | None = None,
     ) -> None:
-        """submit_multi (SMPP 3.4 section 4.5): routes each destination on its own."""
+        """submit_multi (SMPP 3.4 section 4.5): routes each destination on its own; ``refused`` maps the index
+        of a destination the adapter refused already to its status (listed in unsuccess in its place)."""
 
     def submit_refused(self) -> None:
         """A submit_sm, data_sm or submit_multi the adapter refused before calling the core (a field value, the

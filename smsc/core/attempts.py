@@ -196,7 +196,7 @@ class AttemptMachine:
         if msg.attempts and msg.attempts[-1].outcome == "absent":
             handsets = track.carrier.handsets
             if not handsets.is_online(msg.destination_e164, now):
-                self.waits.wait_absent(track, handsets.next_online(msg.destination_e164, now))
+                self._wait_absent(track, handsets.next_online(msg.destination_e164, now))
                 return
         self._enqueue(track, alerted=False)
 
@@ -220,6 +220,15 @@ class AttemptMachine:
         delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
         self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due, (track, gen, outcome),
                                        due_now=not delayed)
+
+    def _wait_absent(self, track: Track, online_at: float | None) -> None:
+        """``track``'s attempt found its handset absent: it waits for the alert, and its error (absent
+        subscriber, memory full ...) becomes the number's, for the messages that join without an attempt."""
+        self.waits.wait_absent(track, online_at)
+        msg = track.msg
+        wait = self.waits.absent.get(msg.destination_e164)
+        if wait is not None and msg.error_code:
+            wait.error = (msg.error_code, msg.network_error_code)
 
     def _set_timer(self, track: Track, phase: str, when: float, callback: Callable[[Any], None]) -> None:
         track.phase = phase
@@ -386,7 +395,7 @@ class AttemptMachine:
             return
         if kind == "absent":
             self.stats.absent += 1
-            self.waits.wait_absent(track, outcome.online_at)
+            self._wait_absent(track, outcome.online_at)
         else:
             self.stats.retries += 1
             schedule = tuple(getattr(track.carrier, "retry_schedule", ()) or ()) or self.retry_schedule
@@ -508,9 +517,21 @@ class AttemptMachine:
         track.phase = "detached"
 
     def expire(self, track: Track) -> None:
-        """The validity period ended: EXPIRED."""
+        """The validity period ended: EXPIRED, with the error of the message's last attempt; one never attempted
+        because its handset was known absent (it joined the number's wait: see :meth:`_enqueue`) gets the
+        error of the attempt that found it absent, as the receipt's err: and network_error_code say why it
+        was not delivered, as they do for the message it queued behind."""
         msg = track.msg
-        self.finalise(track, MessageState.EXPIRED, msg.error_code, msg.network_error_code, outcome="expired")
+        err, nec = msg.error_code, msg.network_error_code
+        if not err:
+            waits = self.waits
+            e164 = msg.destination_e164
+            wait = waits.absent.get(e164)
+            if wait is None:
+                wait = waits.draining.get(e164)
+            if wait is not None and wait.error is not None:
+                err, nec = wait.error
+        self.finalise(track, MessageState.EXPIRED, err, nec, outcome="expired")
 
     def _expire_all(self, tracks: list[Track]) -> None:
         """:meth:`expire` each of ``tracks`` (members of one wait read back together), one commit for all."""

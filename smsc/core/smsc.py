@@ -57,8 +57,9 @@ from smsc.core.stats import SmscStats
 from smsc.core.store.base import MessageStore
 from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track
 from smsc.core.validity import Reject, SubmitTimes, utc
-from smsc.smpp.constants import CommandStatus, MessageState, Tag
+from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smsc.smpp.timefmt import format_absolute
+from smsc.smpp.validate import check_udh
 
 __all__ = ["Smsc", "SmscStats"]
 
@@ -587,13 +588,16 @@ class Smsc:
 
     def submit_multi(
         self, submission: Submission, destinations: list[Address], dl_names: list[str],
-        reply: Callable[[MultiSubmitResult], None],
+        reply: Callable[[MultiSubmitResult], None], *, refused: dict[int, int] | None = None,
     ) -> None:
         """submit_multi (SMPP 3.4 section 4.5): each destination is validated, routed and stored on its own;
         those refused at once are listed in ``unsuccess`` with their status (distribution lists are not
-        provisioned: ESME_RINVDLNAME).  Errors of the common fields refuse the whole request.  When every
-        destination fails the answer is still status 0, with all of them in ``unsuccess`` (the only way the
-        ESME learns why: an error response carries no body)."""
+        provisioned: ESME_RINVDLNAME), in their place among the others, and so are those the adapter refused
+        already: ``refused`` maps their index in ``destinations`` to their status (a bad TON, NPI or address
+        length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
+        refuse the whole request.  When every destination fails the answer is still status 0, with all of
+        them in ``unsuccess`` (the only way the ESME learns why: an error response carries no body).  A
+        destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included."""
         now = self.clock.now()
         try:
             self._check_common(submission)
@@ -610,6 +614,10 @@ class Smsc:
         tracks: list[Track] = []
         delay = 0.0
         for index, destination in enumerate(destinations, start=1):
+            if refused and index - 1 in refused:
+                self.stats.submit_errors += 1
+                unsuccess.append((destination, refused[index - 1]))
+                continue
             try:
                 track, rule_delay = self._admit(
                     submission, destination, schedule_time, expiry_time, now,
@@ -994,8 +1002,12 @@ class Smsc:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
-        (final, in flight, unknown, foreign); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times; ESME_RSYSERR
-        when the store cannot read the message back (it keeps waiting)."""
+        (final, in flight, unknown, foreign); ESME_RINVMSGLEN for a text that does not start with the UDH its
+        esm_class announces (as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
+        keeping the message's own and the two read together as submit_sm's are
+        (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
+        keeps waiting).  The field values the adapter checks as for submit_sm (registered_delivery,
+        sm_default_msg_id: :func:`smsc.smpp.validate.check_replace`) are not checked again here."""
         tracks = self.index.tracks
         try:
             found = self._lookup(system_id, message_id, source)
@@ -1009,12 +1021,18 @@ class Smsc:
             reply(CommandStatus.ESME_RREPLACEFAIL)
             return
         now = self.clock.now()
+        times: list[tuple[float | None, float]] = []
         try:
-            schedule_time, expiry_time = self._times.times(schedule_delivery_time, validity_period, now)
+            for track in targets:
+                msg = track.msg
+                if msg.esm_class & EsmClass.UDHI and check_udh(short_message):
+                    raise Reject(CommandStatus.ESME_RINVMSGLEN)
+                times.append(self._times.replace_times(
+                    schedule_delivery_time, validity_period, now, msg.schedule_time, msg.expiry_time))
         except Reject as reject:
             reply(reject.status)
             return
-        for track in targets:
+        for track, (schedule_time, expiry_time) in zip(targets, times):
             msg = track.msg
             self.machine.detach(track)
             msg.short_message = short_message
@@ -1022,12 +1040,8 @@ class Smsc:
                 msg.tlvs = {k: v for k, v in msg.tlvs.items() if k != Tag.message_payload}
             msg.registered_delivery = registered_delivery & 0x1F
             msg.submit_time = now
-            if schedule_delivery_time:
-                msg.schedule_time = schedule_time
-            if validity_period:
-                msg.expiry_time = expiry_time
-            elif schedule_time is not None and schedule_delivery_time and msg.expiry_time <= schedule_time:
-                msg.expiry_time = self._times.default_expiry(schedule_time)
+            msg.schedule_time = schedule_time
+            msg.expiry_time = expiry_time
             self.stats.replaced += 1
             self.store.save_message(msg)
             track.phase = "new"

@@ -275,7 +275,8 @@ class NumberWait:
     some of its messages.
     """
 
-    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading")
+    __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading",
+                 "error")
 
     def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
@@ -286,6 +287,9 @@ class NumberWait:
         self.expiry_timer: TimerHandle | None = None
         self.expiry_at = 0.0
         self.reading = 0
+        #: (err, network_error_code) of the last attempt that found the handset absent: the error of a message
+        #: that joined the wait without an attempt of its own and expires in it (None: not known).
+        self.error: tuple[int, bytes | None] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.members) or bool(self.evicted)

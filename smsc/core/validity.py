@@ -6,7 +6,12 @@ absent) and are read against the simulation clock.  Choices where the specificat
 * a schedule in the past means "now"; one further ahead than ``max_schedule`` is ESME_RINVSCHED;
 * no validity_period gives ``default_validity`` (itself clamped to ``max_validity``);
 * a validity beyond ``max_validity`` is clamped to it (not refused); one that ends before the message could
-  be attempted is ESME_RINVEXPIRY.
+  be attempted is ESME_RINVEXPIRY;
+* replace_sm (SMPP 3.4 section 4.10.1) keeps a time it leaves empty and reads the other against it: a new
+  validity_period is checked against the schedule in force (the new one, else the kept one), as submit_sm's
+  is, so ESME_RINVEXPIRY when it ends before that schedule; a new schedule_delivery_time at or after the kept
+  expiry is ESME_RINVSCHED (the field the ESME changed is the one at fault: its validity is never replaced
+  by a default it did not ask for).
 
 A submit refused for any reason is a :class:`Reject` carrying its command_status (and the real seconds to wait
 before answering, for carrier submit rules).
@@ -71,27 +76,55 @@ class SubmitTimes:
                 validity or one ending before the message could be attempted.
         """
         now_dt = utc(now)
+        schedule_time = self._schedule(schedule, now, now_dt)
+        start = now if schedule_time is None else schedule_time
+        if not validity:
+            return schedule_time, start + min(self.default_validity, self.max_validity)
+        return schedule_time, self._expiry(validity, start, now_dt)
+
+    def replace_times(
+        self, schedule: str, validity: str, now: float, kept_schedule: float | None, kept_expiry: float,
+    ) -> tuple[float | None, float]:
+        """(schedule_time, expiry_time) of a message after replace_sm (SMPP 3.4 section 4.10.1): an empty
+        field keeps the message's ``kept_schedule`` / ``kept_expiry``; the result obeys the rules of
+        :meth:`times`, read against the schedule in force.
+
+        Raises:
+            Reject: as :meth:`times` for a new time; ESME_RINVEXPIRY for a new validity ending before the kept
+                schedule; ESME_RINVSCHED for a new schedule at or after the kept expiry.
+        """
+        now_dt = utc(now)
+        schedule_time = self._schedule(schedule, now, now_dt) if schedule else kept_schedule
+        start = now if schedule_time is None or schedule_time <= now else schedule_time
+        if validity:
+            return schedule_time, self._expiry(validity, start, now_dt)
+        if schedule and kept_expiry <= start:
+            raise Reject(CommandStatus.ESME_RINVSCHED)
+        return schedule_time, kept_expiry
+
+    def _schedule(self, schedule: str, now: float, now_dt: datetime) -> float | None:
+        """schedule_delivery_time as simulation seconds, None for "now" (absent or in the past)."""
         try:
             when = parse_smpp_time(schedule, now_dt)
         except ValueError:
             raise Reject(CommandStatus.ESME_RINVSCHED) from None
-        schedule_time: float | None = None
-        if when is not None:
-            schedule_time = when.timestamp()
-            if schedule_time <= now:
-                schedule_time = None
-            elif schedule_time - now > self.max_schedule:
-                raise Reject(CommandStatus.ESME_RINVSCHED)
-        start = now if schedule_time is None else schedule_time
+        if when is None:
+            return None
+        schedule_time = when.timestamp()
+        if schedule_time <= now:
+            return None
+        if schedule_time - now > self.max_schedule:
+            raise Reject(CommandStatus.ESME_RINVSCHED)
+        return schedule_time
+
+    def _expiry(self, validity: str, start: float, now_dt: datetime) -> float:
+        """A given validity_period as the expiry (seconds) of a message first attemptable at ``start``."""
         try:
             until = parse_smpp_time(validity, now_dt)
         except ValueError:
             raise Reject(CommandStatus.ESME_RINVEXPIRY) from None
-        if until is None:
-            expiry_time = start + min(self.default_validity, self.max_validity)
-        else:
-            expiry_time = until.timestamp()
-            if expiry_time <= start:
-                raise Reject(CommandStatus.ESME_RINVEXPIRY)
-            expiry_time = min(expiry_time, start + self.max_validity)
-        return schedule_time, expiry_time
+        assert until is not None  # (only called with a non-empty validity)
+        expiry_time = until.timestamp()
+        if expiry_time <= start:
+            raise Reject(CommandStatus.ESME_RINVEXPIRY)
+        return min(expiry_time, start + self.max_validity)

@@ -53,7 +53,15 @@ from smsc.smpp.session import (
     SubmitRefused,
     Unbound,
 )
-from smsc.smpp.validate import check_sar, check_submit, check_udh
+from smsc.smpp.timefmt import format_relative
+from smsc.smpp.validate import (
+    MAX_SME_ADDRESS,
+    check_replace,
+    check_sar,
+    check_sme_address,
+    check_submit,
+    check_udh,
+)
 
 if TYPE_CHECKING:
     from smsc.server.listen import SmppServer
@@ -81,6 +89,10 @@ _ESM_MODE_MASK = ESM_MODE_MASK
 _UDHI = int(EsmClass.UDHI)
 #: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
 _TRANSACTION_MODE = 0x02
+#: The longest qos_time_to_live taken as it is, seconds: 99 days 23:59:59, the longest validity_period a
+#: relative SMPP time writes in days (its months and years have no fixed length).  Longer ones are cut to it
+#: (and then, as any validity_period, to ``simulation.max_validity``).
+MAX_TIME_TO_LIVE = 99 * 86400 + 86399
 
 
 #: Address objects shared by every submit from the same TON/NPI/address (ESMEs repeat a few senders and,
@@ -146,8 +158,12 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
     user_data = payload if payload is not None else b""
     if pdu.esm_class & _UDHI and check_udh(user_data):
         return CommandStatus.ESME_RINVMSGLEN
+    # data_sm has no validity_period: its qos_time_to_live TLV (SMPP 3.4 section 5.3.2.9, seconds from
+    # submission; 0 or absent: the SMSC's default) is its validity, given to the core as a relative time.
+    time_to_live = tlvs.get(Tag.qos_time_to_live) if tlvs else None
+    validity = format_relative(min(time_to_live, MAX_TIME_TO_LIVE)) if time_to_live else ""
     return new_submission(
-        system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", "",
+        system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", validity,
         pdu.registered_delivery, 0, pdu.data_coding, user_data, tlvs,
     )
 
@@ -557,10 +573,15 @@ class SmppProtocol(asyncio.Protocol):
             self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
             return
-        destinations = [
-            Address(ton=d.dest_addr_ton, npi=d.dest_addr_npi, addr=d.destination_addr)
-            for d in pdu.dest_addresses if isinstance(d, P.SmeAddress)
-        ]
+        # An SME address with a bad TON, NPI or length is refused alone, in unsuccess_sme (section 4.5.2).
+        destinations: list[Address] = []
+        refused: dict[int, int] = {}
+        for d in pdu.dest_addresses:
+            if isinstance(d, P.SmeAddress):
+                bad = check_sme_address(d.dest_addr_ton, d.dest_addr_npi, d.destination_addr)
+                if bad:
+                    refused[len(destinations)] = bad
+                destinations.append(Address(ton=d.dest_addr_ton, npi=d.dest_addr_npi, addr=d.destination_addr))
         dl_names = [d.dl_name for d in pdu.dest_addresses if isinstance(d, P.DistributionList)]
         self.server.counters.submits += 1
         self._begin_reply()
@@ -569,14 +590,15 @@ class SmppProtocol(asyncio.Protocol):
             self.session.respond(P.SubmitMultiResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id,
                 unsuccess_smes=[
-                    P.UnsuccessSme(dest_addr_ton=a.ton, dest_addr_npi=a.npi, destination_addr=a.addr,
-                                   error_status_code=code)
+                    # (an address too long for the field is echoed as far as it fits: 20 characters)
+                    P.UnsuccessSme(dest_addr_ton=a.ton, dest_addr_npi=a.npi,
+                                   destination_addr=a.addr[:MAX_SME_ADDRESS], error_status_code=code)
                     for a, code in result.unsuccess
                 ],
             ))
             self._end_reply()
 
-        self.smsc.submit_multi(sub, destinations, dl_names, reply)
+        self.smsc.submit_multi(sub, destinations, dl_names, reply, refused=refused)
 
     def _on_query(self, pdu: P.QuerySm) -> None:
         seq = pdu.sequence_number
@@ -609,6 +631,10 @@ class SmppProtocol(asyncio.Protocol):
 
     def _on_replace(self, pdu: P.ReplaceSm) -> None:
         seq = pdu.sequence_number
+        status = check_replace(pdu)  # the rules of submit_sm's same fields
+        if status:
+            self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
+            return
         self._begin_reply()
 
         def reply(status: int) -> None:

@@ -22,7 +22,10 @@ Validation (SMPP 3.4 sections 3.3, 4.3, 5.1.3; smpp34-facts.md section 9):
 - a C-Octet String longer than its field: the field's own status (:attr:`Field.status`); the time fields
   must hold 0 or 16 characters (ESME_RINVSCHED / ESME_RINVEXPIRY).
 - sm_length above 254 or beyond the body: ESME_RINVMSGLEN; number_of_dests 0 or above 254:
-  ESME_RINVNUMDESTS; dest_flag not 1 or 2: ESME_RINVDESTFLAG.
+  ESME_RINVNUMDESTS; dest_flag not 1 or 2: ESME_RINVDESTFLAG.  One exception to the field sizes:
+  submit_multi's SME destination_addr decodes at any length (up to its NUL), as the SMSC refuses a bad
+  destination alone in the unsuccess_sme list (SMPP 3.4 section 4.5.2; :func:`smsc.smpp.validate.check_sme_address`),
+  not the whole request.  The encoder still writes at most 20 characters.
 - TLV area errors: see :func:`smsc.smpp.tlv.decode_tlvs`.
 
 Tolerances, where real peers bend the spec: a response whose body is empty decodes with default field
@@ -268,6 +271,8 @@ BODY_OMITTED_ON_ERROR: frozenset[type[Pdu]] = frozenset(
 )
 
 _DEST_ADDR = _DEST_21
+#: submit_multi's SME destination_addr as read: any length up to its NUL (see the module docstring).
+_SME_DEST_ADDR = _c("destination_addr", 1 << 32, S.ESME_RINVDSTADR)
 _DL_NAME = _c("dl_name", 21, S.ESME_RINVDLNAME)
 
 # -- shared helpers of the generated code --------------------------------------------------------------
@@ -329,7 +334,7 @@ def _read_dests(b: bytes, p: int, e: int) -> tuple[list[SmeAddress | Distributio
             if p + 2 > e:
                 raise _short("dest_addr_ton")
             ton, npi = b[p], b[p + 1]
-            addr, p = _read_cstr(b, p + 2, e, _DEST_ADDR)
+            addr, p = _read_cstr(b, p + 2, e, _SME_DEST_ADDR)
             dests.append(SmeAddress(dest_addr_ton=ton, dest_addr_npi=npi, destination_addr=addr))
         elif flag == 2:
             name, p = _read_cstr(b, p, e, _DL_NAME)

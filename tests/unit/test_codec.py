@@ -306,8 +306,6 @@ def bind_body(system_id="id", password="pw", system_type="", address_range=""):
          P.ReplaceSmResp),
         (CommandId.submit_multi, c("") + b"\0\0" + c("1") + b"\x01\x02" + c("d" * 21), S.ESME_RINVDLNAME,
          P.SubmitMultiResp),
-        (CommandId.submit_multi, c("") + b"\0\0" + c("1") + b"\x01\x01\x01\x01" + c("9" * 22),
-         S.ESME_RINVDSTADR, P.SubmitMultiResp),
         (CommandId.alert_notification, b"\0\0" + c("1") + b"\0\0" + c("e" * 65), S.ESME_RINVDSTADR,
          P.GenericNack),
         (CommandId.outbind, c("s" * 16) + c(""), S.ESME_RINVSYSID, P.GenericNack),
@@ -369,6 +367,16 @@ def test_submit_multi_with_254_destinations_decodes():
     dests = b"".join(b"\x01\x01\x01" + c(str(i)) for i in range(254))
     pdu = decode(raw(CommandId.submit_multi, multi_body(dests, 254)))
     assert len(pdu.dest_addresses) == 254 and pdu.dest_addresses[253].destination_addr == "253"
+
+
+def test_submit_multi_sme_address_longer_than_its_field_decodes_for_the_smsc_to_refuse_it_alone():
+    """SMPP 3.4 section 4.5.2: an error of one destination goes into unsuccess_sme; the rest are sent.  The
+    decoder keeps the address (the adapter refuses it with ESME_RINVDSTADR); a missing NUL is still malformed."""
+    dests = b"\x01\x01\x01" + c("447700900163") + b"\x01\x01\x01" + c("1" * 30)
+    pdu = decode(raw(CommandId.submit_multi, multi_body(dests, 2)))
+    assert [d.destination_addr for d in pdu.dest_addresses] == ["447700900163", "1" * 30]
+    err = decode_error(raw(CommandId.submit_multi, c("") + b"\0\0" + c("1") + b"\x01\x01\x01\x01" + b"9" * 22))
+    assert err.status == S.ESME_RINVCMDLEN
 
 
 # -- validation: TLVs ------------------------------------------------------------------------------------

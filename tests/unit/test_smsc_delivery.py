@@ -167,6 +167,33 @@ def test_absent_until_expiry_gives_an_expired_receipt_with_the_last_error() -> N
 
 
 @pytest.mark.parametrize(
+    ("cause", "err", "nec"),
+    [("absent_subscriber", "006", bytes([3, 0, 6])), ("memory_full", "032", bytes([3, 0, 32]))],
+)
+def test_a_message_queued_behind_another_for_an_absent_handset_expires_with_the_numbers_error(
+    cause: str, err: str, nec: bytes,
+) -> None:
+    """Found by a tester: the second message to a handset known absent joins the wait without an attempt of
+    its own; when it expired there it said err:000 with no network_error_code, where a lone message says why
+    (absent subscriber, memory full)."""
+    h = Harness(make_config(carrier(rules=(rule(ALWAYS_OFF, cause=cause, offline=INF),))))
+    first = h.submit_ok(ALWAYS_OFF, "first", registered_delivery=1, validity_period="000000001000000R")
+    h.advance(5.0)
+    assert h.attempts(first) == [(1.0, "absent")]
+    second = h.submit_ok(ALWAYS_OFF, "second", registered_delivery=1, validity_period="000000000100000R")
+    h.advance(61.0)
+    assert h.attempts(second) == [(65.0, "expired")]  # never attempted: it waited behind the first
+    [(delivery, receipt)] = h.receipts()
+    assert (receipt.message_id, receipt.stat, receipt.err) == (second, "EXPIRED", err)
+    assert receipt_tlvs(delivery)[Tag.network_error_code] == nec
+    assert h.query(second).error_code == int(err)
+    h.advance(600.0)
+    [(delivery, receipt)] = h.receipts()
+    assert (receipt.message_id, receipt.stat, receipt.err) == (first, "EXPIRED", err)
+    assert receipt_tlvs(delivery)[Tag.network_error_code] == nec
+
+
+@pytest.mark.parametrize(
     ("number", "state", "stat", "err", "nec"),
     [
         (UNKNOWN, MessageState.UNDELIVERABLE, "UNDELIV", "001", bytes([3, 0, 1])),

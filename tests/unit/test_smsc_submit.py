@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +14,7 @@ from tests.unit.test_smsc_support import (
     make_config, rule,
 )
 
-from smsc.core.api import SubmitResult
+from smsc.core.api import Address, SubmitResult
 from smsc.core.clock import FakeClock
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore
@@ -355,6 +357,66 @@ def test_replace_fails_for_final_unknown_and_bad_times() -> None:
     assert h.replace(waiting, validity="bad") == S.ESME_RINVEXPIRY
 
 
+def test_replace_with_only_a_validity_ending_before_the_kept_schedule_is_refused_as_submit_sm_is() -> None:
+    """Found by a tester: the new validity was read against now, not the message's schedule, so the message
+    expired before its first attempt; submit_sm with the same times gets ESME_RINVEXPIRY."""
+    h = world()
+    assert h.submit(OK, schedule_delivery_time="000000000500000R",
+                    validity_period="000000000200000R").status == S.ESME_RINVEXPIRY
+    message_id = h.submit_ok(OK, schedule_delivery_time="000000000500000R")  # first attempt at +5 min
+    before = h.smsc.message(message_id).expiry_time
+    assert h.replace(message_id, validity="000000000200000R") == S.ESME_RINVEXPIRY
+    msg = h.smsc.message(message_id)
+    assert (msg.schedule_time, msg.expiry_time, msg.short_message) == (START + 300.0, before, b"hello world")
+    assert h.replace(message_id, validity="000000000600000R") == 0  # ends after the kept schedule: fine
+    assert h.smsc.message(message_id).expiry_time == START + 360.0
+    h.advance(305.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+
+
+def test_replace_validity_is_clamped_from_the_kept_schedule() -> None:
+    h = world(max_validity=3600.0)
+    message_id = h.submit_ok(OK, schedule_delivery_time="000000010000000R")  # +1 h
+    assert h.replace(message_id, validity="000007000000000R") == 0
+    assert h.smsc.message(message_id).expiry_time == START + 3600.0 + 3600.0
+
+
+def test_replace_with_only_a_schedule_after_the_kept_expiry_is_refused_and_keeps_the_validity() -> None:
+    """Found by a tester: the ESME's 10-minute validity was silently replaced by the 48 h default.  An empty
+    validity_period keeps the old value (SMPP 3.4 section 4.10.1); the new schedule is what is wrong."""
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, validity_period="000000001000000R")  # expires at +10 min
+    h.advance(2.0)
+    assert h.replace(message_id, schedule="000000003000000R") == S.ESME_RINVSCHED
+    assert h.replace(message_id, schedule="000000001000000R") == S.ESME_RINVSCHED  # (at the expiry: too late)
+    msg = h.smsc.message(message_id)
+    assert (msg.schedule_time, msg.expiry_time, msg.short_message) == (None, START + 600.0, b"hello world")
+    assert h.replace(message_id, schedule="000000000500000R") == 0  # before the kept expiry: fine
+    msg = h.smsc.message(message_id)
+    assert (msg.schedule_time, msg.expiry_time) == (START + 2.0 + 300.0, START + 600.0)
+    # both times given: read together, as submit_sm's are
+    assert h.replace(message_id, schedule="000000003000000R", validity="000000004000000R") == 0
+    msg = h.smsc.message(message_id)
+    assert (msg.schedule_time, msg.expiry_time) == (START + 2.0 + 1800.0, START + 2.0 + 2400.0)
+
+
+def test_replace_of_a_udhi_message_with_text_that_holds_no_udh_is_refused_as_submit_sm_is() -> None:
+    """Found by a tester: replace_sm stored user data whose UDH length ran past its end."""
+    h = world()
+    part = bytes.fromhex("050003090201") + b"part one"
+    replies: list[SubmitResult] = []
+    h.smsc.submit(dataclasses.replace(h.submission(ALWAYS_OFF), esm_class=0x40, short_message=part), replies.append)
+    [result] = replies
+    h.advance(2.0)
+    broken = "\x14\x00\x03abc"  # UDHL 20, 5 octets follow
+    assert h.replace(result.message_id, broken) == S.ESME_RINVMSGLEN
+    assert h.smsc.message(result.message_id).short_message == part
+    assert h.replace(result.message_id, "\x05\x00\x03\x09\x02\x01new part") == 0
+    plain = h.submit_ok(ALWAYS_OFF)  # no UDHI: the same octets are just text
+    h.advance(2.0)
+    assert h.replace(plain, broken) == 0
+
+
 # -- submit_multi ------------------------------------------------------------------------------------------
 
 
@@ -418,6 +480,23 @@ def test_submit_multi_with_every_destination_refused_still_answers_with_the_list
     assert result.status == 0
     assert [s for _, s in result.unsuccess] == [S.ESME_RINVDSTADR, S.ESME_RSUBMITFAIL]
     assert h.smsc.waiting_count() == 0
+
+
+def test_submit_multi_lists_the_destinations_the_adapter_refused_in_their_place() -> None:
+    """SMPP 3.4 section 4.5.2: a destination with a bad TON/NPI or length goes into unsuccess_sme with its
+    status (the adapter's check_sme_address), the others are accepted, each keeping its place in the ids."""
+    h = world()
+    replies: list[Any] = []
+    destinations = [Address(ton=1, npi=1, addr=OK), Address(ton=9, npi=1, addr="447700900101"),
+                    Address(ton=1, npi=1, addr=US), Address(ton=1, npi=1, addr="447700900102")]
+    h.smsc.submit_multi(h.submission("", "hello all"), destinations, [], replies.append,
+                        refused={1: S.ESME_RINVDSTTON})
+    [result] = replies
+    assert result.status == 0
+    assert [(a.ton, a.addr, status) for a, status in result.unsuccess] == [
+        (9, "447700900101", S.ESME_RINVDSTTON), (1, US, S.ESME_RINVDSTADR)]
+    assert sorted(m.message_id for m in h.smsc.messages()) == [f"{result.message_id}-1", f"{result.message_id}-4"]
+    assert h.smsc.stats.submit_errors == 2
 
 
 def test_submit_multi_common_field_errors_refuse_the_whole_request() -> None:

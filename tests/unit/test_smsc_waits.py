@@ -15,6 +15,7 @@ from tests.unit.test_smsc_support import (
     START,
     Harness,
     MessageState,
+    Tag,
     carrier,
     make_config,
     rule,
@@ -50,6 +51,22 @@ def test_waiting_messages_leave_memory_once_durable_and_still_count_as_waiting(h
     assert h.smsc.waiting_count() == 5 and h.smsc.stats.waiting == 5
     for message_id in ids:
         assert h.state(message_id) == MessageState.ENROUTE  # read back for the inspection API
+
+
+def test_a_message_that_joined_a_wait_expires_with_the_numbers_error_also_once_evicted(h: Harness) -> None:
+    """It was never attempted (the handset was known absent); read back at its expiry, its receipt still says
+    why it was not delivered, as that of the message it waited behind does (err:006, network_error_code)."""
+    h.submit_ok(OFF, "first", validity_period="000000010000000R")
+    h.advance(5.0)
+    second = h.submit_ok(OFF, "second", registered_delivery=1, validity_period="000000000100000R")
+    h.advance(5.0)
+    if isinstance(h.store, SqliteStore):
+        assert evicted(h) == 2
+    h.advance(60.0)
+    assert h.state(second) == MessageState.EXPIRED
+    [delivery] = h.take()
+    assert b"stat:EXPIRED err:006 " in delivery.short_message
+    assert delivery.tlvs[Tag.network_error_code] == bytes([3, 0, 6])
 
 
 def test_the_queue_bound_counts_evicted_messages(h: Harness, tmp_path: Path) -> None:

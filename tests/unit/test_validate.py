@@ -9,7 +9,14 @@ import pytest
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus as S
 from smsc.smpp.constants import Tag
-from smsc.smpp.validate import check_sar, check_submit, check_udh
+from smsc.smpp.validate import (
+    check_message_fields,
+    check_replace,
+    check_sar,
+    check_sme_address,
+    check_submit,
+    check_udh,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,6 +36,8 @@ from smsc.smpp.validate import check_sar, check_submit, check_udh
         ({"registered_delivery": 0x20}, S.ESME_RINVREGDLVFLG),
         ({"registered_delivery": 0x11}, S.ESME_ROK),
         ({"priority_flag": 4}, S.ESME_RINVPRTFLG),
+        ({"sm_default_msg_id": 1}, S.ESME_RINVDFTMSGID),  # no canned messages are provisioned
+        ({"sm_default_msg_id": 255}, S.ESME_RINVDFTMSGID),
     ],
 )
 def test_submit_sm_field_values(fields: dict[str, Any], status: int) -> None:
@@ -39,11 +48,43 @@ def test_data_sm_may_use_transaction_mode() -> None:
     assert check_submit(P.DataSm(esm_class=0x02)) == S.ESME_ROK
 
 
-def test_submit_multi_checks_every_sme_address() -> None:
+def test_submit_multi_leaves_its_sme_addresses_to_be_refused_one_by_one() -> None:
+    """SMPP 3.4 section 4.5.2: a bad destination goes into unsuccess_sme; check_submit judges the PDU."""
     good = P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123")
     bad = P.SmeAddress(dest_addr_ton=9, dest_addr_npi=1, destination_addr="447700900124")
     assert check_submit(P.SubmitMulti(dest_addresses=[good, P.DistributionList(dl_name="x")])) == S.ESME_ROK
-    assert check_submit(P.SubmitMulti(dest_addresses=[good, bad])) == S.ESME_RINVDSTTON
+    assert check_submit(P.SubmitMulti(dest_addresses=[good, bad])) == S.ESME_ROK
+    assert check_submit(P.SubmitMulti(dest_addresses=[good], sm_default_msg_id=3)) == S.ESME_RINVDFTMSGID
+
+
+@pytest.mark.parametrize(
+    ("ton", "npi", "addr", "status"),
+    [
+        (1, 1, "447700900123", S.ESME_ROK),
+        (5, 0, "Hello", S.ESME_ROK),  # (the core refuses what it cannot route)
+        (9, 1, "447700900123", S.ESME_RINVDSTTON),
+        (1, 2, "447700900123", S.ESME_RINVDSTNPI),
+        (1, 1, "1" * 20, S.ESME_ROK),
+        (1, 1, "1" * 21, S.ESME_RINVDSTADR),  # C-Octet String of 21 octets at most, NUL included
+    ],
+)
+def test_one_sme_address_of_submit_multi(ton: int, npi: int, addr: str, status: int) -> None:
+    assert check_sme_address(ton, npi, addr) == status
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({}, S.ESME_ROK),
+        ({"registered_delivery": 0x1F}, S.ESME_ROK),
+        ({"registered_delivery": 0x21}, S.ESME_RINVREGDLVFLG),
+        ({"sm_default_msg_id": 200}, S.ESME_RINVDFTMSGID),
+    ],
+)
+def test_replace_sm_fields_obey_the_rules_of_the_same_submit_sm_fields(fields: dict[str, Any], status: int) -> None:
+    assert check_replace(P.ReplaceSm(**fields)) == status
+    assert check_submit(P.SubmitSm(**fields)) == status
+    assert check_message_fields(fields.get("registered_delivery", 0), fields.get("sm_default_msg_id", 0)) == status
 
 
 _REF, _TOTAL, _SEQ = Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum
