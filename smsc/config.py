@@ -90,6 +90,10 @@ V33_MAX_MESSAGE_ID = 8
 #: two-digit year names; later dates are written as 2037-12-31 23:59) after about 70 minutes; faster, nothing
 #: an ESME could observe is simulated any more.  (tester9 ran 100,000,000: 2038 after about 4 s.)
 MAX_TIME_SCALE = 86400.0
+#: The slowest ``simulation.time_scale``: one simulated second per 1,000 real seconds.  Timeouts given in real
+#: seconds (``transaction_timeout``, the outbox's backoff) are turned into simulated time; much slower, they
+#: fall below what the simulation clock resolves and fire at once (tester10 ran 1e-9).
+MIN_TIME_SCALE = 0.001
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (
     60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0
 )
@@ -204,7 +208,8 @@ class StoreConfig:
 class SimulationConfig:
     """Simulated time and chance.  Durations in seconds.
 
-    ``time_scale`` > 1 runs the world faster than real time (at most :data:`MAX_TIME_SCALE`); ``seed`` fixes every random draw (None = a new
+    ``time_scale`` > 1 runs the world faster than real time (at most :data:`MAX_TIME_SCALE`, at least
+    :data:`MIN_TIME_SCALE`); ``seed`` fixes every random draw (None = a new
     world each start).  ``retry_schedule`` lists the waits between attempts after temporary failures; its last
     entry repeats until the message expires.  ``transaction_timeout`` is in real seconds (see the field).
     """
@@ -1032,7 +1037,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
         ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s)",
                   m.raw("max_validity") if m.has("max_validity") else max_validity)
     return SimulationConfig(
-        time_scale=m.number("time_scale", d.time_scale, lo=0.0, hi=MAX_TIME_SCALE, lo_open=True),
+        time_scale=m.number("time_scale", d.time_scale, lo=MIN_TIME_SCALE, hi=MAX_TIME_SCALE),
         seed=m.integer("seed", d.seed, nullable=True),
         default_validity=default_validity,
         max_validity=max_validity,

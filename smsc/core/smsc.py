@@ -183,6 +183,9 @@ class Smsc:
         #: Commits asked for while held (:meth:`hold_commits`), in order; None when not held.
         self._held: list[Callable[[], None]] | None = None
         self._saved_number = -1  # id counters last saved (-1: never)
+        #: (modulus, template) of an id format found with every id live -> (messages not final, messages
+        #: accepted) then (see :meth:`_take_id`).
+        self._ids_full: dict[tuple[int, str], tuple[int, int]] = {}
         self._saved_delivery_id = -1
         self._prune_timer: TimerHandle | None = None
         self._started = False
@@ -775,14 +778,30 @@ class Smsc:
         id; after, ids of messages not yet final are skipped and an id given again is first handed to
         :meth:`_id_reused`.
 
+        When every id of the format names a message not yet final (None), that is remembered with the count of
+        messages not final and of messages accepted: until a message becomes final (the count drops) or another
+        is accepted, the answer is None at once.  The search asks about up to every id of the format (and the
+        store about evicted ones): repeated for each refused submit of a flood it cost 5-10 ms each, with the
+        loop, every other ESME and the HTTP API waiting (10,000 ids live, 2,000 refused submits: 21 s).
+
         Raises:
             Reject: ESME_RSYSERR, the store could not be read (a disk I/O error): this one submit is refused.
         """
+        full = self._ids_full
+        if full:
+            seen = full.get((modulus, spec))
+            if seen is not None:
+                if self.index.waiting >= seen[0] and self.stats.submitted == seen[1]:
+                    return None  # nothing became final and nothing was accepted since: still no free id
+                del full[(modulus, spec)]
         try:
-            return self._ids.take(modulus, spec)
+            message_id = self._ids.take(modulus, spec)
         except Exception as exc:  # the store could not be read (a disk I/O error): refuse this one submit
             log.exception("message_id_search_failed")
             raise Reject(CommandStatus.ESME_RSYSERR) from exc
+        if message_id is None:
+            full[(modulus, spec)] = (self.index.waiting, self.stats.submitted)
+        return message_id
 
     def _id_reused(self, message_id: str) -> None:
         """``message_id`` is given again after a wrap (:attr:`MessageIdGenerator.reused`): it named final

@@ -239,6 +239,8 @@ async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[st
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
             from None
+    except RecursionError:  # (the json module parses nested arrays and objects recursively)
+        raise ApiError(400, "request body: JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, f"request body: expected a JSON object, got {type(body).__name__}")
     unknown = sorted(set(body) - allowed)

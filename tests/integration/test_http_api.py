@@ -440,6 +440,8 @@ async def test_long_submitted_message_is_shown_reassembled(
     [
         ("POST", "/api/mo", {"data": b"{not json"}, 400, "request body"),
         ("POST", "/api/mo", {"data": b""}, 400, "request body"),
+        ("POST", "/api/mo", {"data": b"[" * 100_000}, 400, "nested too deeply"),  # (was a RecursionError: 500)
+        ("PUT", "/api/handsets/447700900123", {"data": b'{"online": ' + b"[" * 100_000}, 400, "nested too deeply"),
         ("POST", "/api/mo", {"json": ["a"]}, 400, "request body"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "txt": "x"}}, 400, "txt"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "text": "x"}}, 400, "to"),
