@@ -460,7 +460,7 @@ class AbsentWaits:
         further receipt of that ESME would be written, dropped from memory and read back again
         (:mod:`smsc.core.outbox`) although its receiver keeps up.  Measured with 16 reads under way against
         20,000: 35,904 of 40,000 drained receipts went through that, and the drain cost 55-65 us of CPU per
-        message instead of 34-51 (``/tmp/drain_win.py``, no carrier latency).  Attempts under way count too, so
+        message instead of 34-51 (``python -m bench.profile_drain``, no carrier latency).  Attempts under way count too, so
         with a carrier latency of L seconds a drain through SQLite runs at most about 3,000 / L messages a second
         (their receipts then come at that pace instead of in bursts of up to 20,000)."""
         self._pump_timer = None
