@@ -312,7 +312,8 @@ class Smsc:
 
         Messages that waited for a handset that is reachable now wait on all the same, and their numbers are
         alerted once every batch is resumed (see :meth:`~smsc.core.attempts.AttemptMachine.resume`): attempted
-        as they came, a number's queue went in the store's order, its priority messages among the others."""
+        as the store hands them back, a number's queue would go in that order, its priority messages among the
+        others."""
         index = self.index
         carrier_of = self._carrier_of
         remember_sender = self.mo.remember_sender

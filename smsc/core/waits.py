@@ -593,11 +593,11 @@ class AbsentWaits:
         held = False
         for wait in waits:
             wait.reading -= 1
-            if not wait.evicted and not wait.reading and not wait.in_turns:
+            if not wait.reading and not wait.in_turns and not wait.evicted:
                 taken = self._finish(wait) if self.draining.get(wait.e164) is wait else []
             elif not wait.members:
                 continue
-            elif not wait.evicted and not wait.reading:  # (taking its turns: it ends at its next turn)
+            elif not wait.reading and not wait.evicted:  # (taking its turns: it ends at its next turn)
                 taken = self._take_held(wait, None)
             else:
                 if newest is None:  # the last message read back per number (rarely needed: computed once)

@@ -230,3 +230,45 @@ def test_evicted_ids_of_every_priority_cost_about_16_octets_each() -> None:
         tracemalloc.stop()
     assert used / len(ids) < 18
     assert kept.take(4) == [ids[3], ids[7], ids[11], ids[15]]  # priority 3 first, oldest first
+
+
+def test_a_handset_back_again_before_its_drain_ended_gets_the_messages_that_failed_meanwhile_first(
+        tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handset went away again while its queue drained: the messages the drain attempted meanwhile waited
+    again, and came after the ones the drain had not reached yet once it was back (one drain for both)."""
+    monkeypatch.setattr(waits, "DRAIN_BACKLOG", 10)
+    monkeypatch.setattr(waits, "DRAIN_READS", 1)
+    monkeypatch.setattr(waits, "DRAIN_PAUSE", 0.75)  # (a paused drain looks again after 0.75 s: attempts fail in 1)
+    node = Node(tmp_path / "s.sqlite", START)
+    ids = [m for m, _ in fill(node, OFF, 150, every=1_000)]
+    smsc = node.h.smsc
+    smsc.set_handset_online(OFF, True)
+    first = node.first_receipts()
+    smsc.set_handset_online(OFF, False)
+    for _ in range(40):  # until a batch of the drain found it absent (they wait for it again), none in flight
+        node.advance(0.1)
+        if OFF in smsc.machine.waits.absent and not smsc.stats.in_flight:
+            break
+    assert OFF in smsc.machine.waits.absent and not smsc.stats.in_flight
+    assert smsc.machine.waits.draining[OFF].evicted
+    smsc.set_handset_online(OFF, True)
+    assert node.delivered(150 - len(first)) == [i for i in ids if i not in first]
+    assert smsc.waiting_count() == 0 and smsc.machine.waits.draining == {}
+    node.stop()
+
+
+def test_a_message_submitted_while_the_few_messages_of_its_number_are_read_back_comes_after_them(
+        tmp_path: Path) -> None:
+    """A handset back with a few messages on disk has them read back with the other alerts of the loop turn;
+    a message submitted to it before that read was back went first (its commit came back before the read)."""
+    node = Node(tmp_path / "s.sqlite", START)
+    queued = fill(node, OFF, 5, every=5)  # the last at priority 1
+    assert node.h.smsc.index.evicted == 5
+    node.h.smsc.set_handset_online(OFF, True)  # the read back is asked for: it comes at the end of the tick
+    replies: list[Any] = []
+    node.h.smsc.submit(node.h.submission(OFF, "late", registered_delivery=1), replies.append)
+    node.ticks.run()
+    assert [r.status for r in replies] == [0]
+    assert node.delivered(6) == [*promised(queued), replies[0].message_id]
+    assert node.h.smsc.machine.waits.draining == {}
+    node.stop()

@@ -56,10 +56,11 @@ class MessageStore(Protocol):
 
     def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
         """Every message not yet final, at most ``batch`` per list, in the order they were first saved
-        (acceptance order; a message saved with ``move_message_last``, below, as if first saved then).  A restart resumes a queue of a million this way without holding every record in
-        memory at once: the records of messages that go on waiting for an absent handset leave memory batch
-        by batch.  The caller may record and commit changes to the messages it was given (those that expire
-        at start) while it iterates: the lists that follow are not affected.
+        (acceptance order; a message saved with ``move_message_last``, below, as if first saved then).  A
+        restart resumes a queue of a million this way without holding every record in memory at once: the
+        records of messages that go on waiting for an absent handset leave memory batch by batch.  The caller
+        may record and commit changes to the messages it was given (those that expire at start) while it
+        iterates: the lists that follow are not affected.
 
         Raises:
             ValueError: ``batch`` is less than 1.
