@@ -216,9 +216,9 @@ class AttemptMachine:
         msg = track.msg
         carrier = track.carrier
         now = self._now()
-        waits = self.waits
-        if (carrier is None or now >= msg.expiry_time or carrier.capacity or waits.absent or waits.draining
-                or msg.schedule_time is not None or msg.next_attempt_time is not None or msg.attempts):
+        if (carrier is None or now >= msg.expiry_time or carrier.capacity or self.waits.absent
+                or self.waits.draining or msg.schedule_time is not None or msg.next_attempt_time is not None
+                or msg.attempts):
             self.resume(track)
             return
         outcome = carrier.attempt(msg.destination_e164, now, self.rng)
@@ -267,8 +267,7 @@ class AttemptMachine:
         the older ones (:meth:`~smsc.core.waits.AbsentWaits.join_if_waiting`)."""
         msg = track.msg
         waits = self.waits
-        if (not alerted and (waits.draining or (msg.priority_flag == 0 and waits.absent))
-                and waits.join_if_waiting(track)):
+        if not alerted and (waits.absent or waits.draining) and waits.join_if_waiting(track):
             return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)
