@@ -175,9 +175,14 @@ class AttemptMachine:
 
     # -- entering the machine -------------------------------------------------------------------------------
 
-    def resume(self, track: Track) -> None:
+    def resume(self, track: Track, returned: dict[str, None] | None = None) -> None:
         """Put a waiting message into the phase its record says: scheduled, retry wait, waiting for its
-        handset, or due for an attempt now.  Used after accept, replace_sm and restart."""
+        handset, or due for an attempt now.  Used after accept, replace_sm and restart.
+
+        ``returned`` (a restart): a message that waited for its handset, which is reachable now, joins a wait
+        for it all the same, and its number is added to ``returned``: the caller alerts those numbers once
+        every waiting message is resumed, so that the handset gets its queue in the order an alert gives
+        (best priority first, then submit order) instead of the order the store hands the messages back in."""
         msg = track.msg
         now = self.clock.now()
         if now >= msg.expiry_time:
@@ -195,8 +200,13 @@ class AttemptMachine:
             return
         if msg.attempts and msg.attempts[-1].outcome == "absent":
             handsets = track.carrier.handsets
-            if not handsets.is_online(msg.destination_e164, now):
-                self._wait_absent(track, handsets.next_online(msg.destination_e164, now))
+            e164 = msg.destination_e164
+            if not handsets.is_online(e164, now):
+                self._wait_absent(track, handsets.next_online(e164, now))
+                return
+            if returned is not None:
+                self.waits.wait_absent(track, None)
+                returned[e164] = None
                 return
         self._enqueue(track, alerted=False)
 
@@ -207,7 +217,8 @@ class AttemptMachine:
         carrier = track.carrier
         now = self._now()
         if (carrier is None or now >= msg.expiry_time or carrier.capacity or self.waits.absent
-                or msg.schedule_time is not None or msg.next_attempt_time is not None or msg.attempts):
+                or self.waits.draining or msg.schedule_time is not None or msg.next_attempt_time is not None
+                or msg.attempts):
             self.resume(track)
             return
         outcome = carrier.attempt(msg.destination_e164, now, self.rng)
@@ -252,9 +263,11 @@ class AttemptMachine:
     def _enqueue(self, track: Track, *, alerted: bool) -> None:
         """Attempt now, or wait for the carrier's capacity.  A priority-0 message to a handset already known
         absent joins the messages waiting for its alert without an attempt (the HLR's message-waiting flag;
-        GSM lets priority messages try anyway)."""
+        GSM lets priority messages try anyway); any message to a number that drains waits for its turn behind
+        the older ones (:meth:`~smsc.core.waits.AbsentWaits.join_if_waiting`)."""
         msg = track.msg
-        if not alerted and msg.priority_flag == 0 and self.waits.absent and self.waits.join_if_waiting(track):
+        waits = self.waits
+        if not alerted and (waits.absent or waits.draining) and waits.join_if_waiting(track):
             return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)

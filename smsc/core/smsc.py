@@ -230,6 +230,9 @@ class Smsc:
         self._save_message = store.save_message
         #: The store's ``forget_id`` (optional, see :mod:`smsc.core.store.base`): an id given again after a wrap.
         self._store_forget_id: Callable[[str, list[str]], None] | None = getattr(store, "forget_id", None)
+        #: replace_sm saves the message as if accepted now (``move_message_last``: a restart then resumes it
+        #: where its new submit time puts it, behind the messages accepted before the replace).
+        self._save_moved: Callable[[Message], None] = getattr(store, "move_message_last", store.save_message)
         self._store_commit = store.commit
         #: Whether an adapter should hold the commits of one read's requests (:meth:`hold_commits`): not with a
         #: store that commits inline (the memory store), where each reply leaves as it is made, in request
@@ -305,11 +308,17 @@ class Smsc:
         their ids stay, in their number's wait (:mod:`smsc.core.waits`).
 
         MO without a route goes back to the system_id that last sent MT to the handset: every message read
-        back names its sender in submit order, the final ones (``finals``, by submit time) merged in."""
+        back names its sender in submit order, the final ones (``finals``, by submit time) merged in.
+
+        Messages that waited for a handset that is reachable now wait on all the same, and their numbers are
+        alerted once every batch is resumed (see :meth:`~smsc.core.attempts.AttemptMachine.resume`): attempted
+        as the store hands them back, a number's queue would go in that order, its priority messages among the
+        others."""
         index = self.index
         carrier_of = self._carrier_of
         remember_sender = self.mo.remember_sender
         resume = self.machine.resume
+        returned: dict[str, None] = {}
         next_final = 0
         for batch in self.store.iter_waiting(self.resume_batch):
             tracks: list[Track] = []
@@ -328,10 +337,12 @@ class Smsc:
                 if track.msg.esm_class & 0x03 == 0x02:  # transaction mode: its ESME's data_sm died with us
                     self.machine.abandon(track)
                 else:
-                    resume(track)
+                    resume(track, returned)
             self._waits.evict_unchanged()
         for msg in finals[next_final:]:
             remember_sender(msg.destination_e164, msg.system_id)
+        for e164 in returned:
+            self._waits.alert(e164)
 
     def stop(self) -> None:
         """Stop timers of our own and hand what is recorded but not committed to the store.  The store is
@@ -1062,7 +1073,7 @@ class Smsc:
             msg.schedule_time = schedule_time
             msg.expiry_time = expiry_time
             self.stats.replaced += 1
-            self.store.save_message(msg)
+            self._save_moved(msg)
             track.phase = "new"
         self._commit(lambda: self._replaced(targets, reply))
 

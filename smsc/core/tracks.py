@@ -71,26 +71,36 @@ class _Run:
 
 
 class EvictedIds:
-    """The message_ids of a number's evicted messages, oldest first, each with its validity end, compact.
+    """The message_ids of a number's evicted messages in the order they are to be attempted, each with its
+    validity end, compact.
+
+    The order is the one promised to the handset: best priority_flag first, then the order the messages joined
+    the wait (about submit order).  Each priority_flag has a *lane* of its own: priority 0 in ``_runs``, the
+    others (1-3, rare) in ``_urgent``, made for the first message that needs one; :meth:`take` empties the
+    lane of the highest priority first.  So the priority messages of a queue of a million are attempted before
+    the others, not only before the others of their drain batch.
 
     Ids in the server's default format are kept as 8-octet numbers in an ``array``, others (an entry -k points
     at ``others[k-1]``) as strings; beside each id, its validity end (simulation seconds) as an 8-octet float in
-    a parallel ``array("d")``.  So a million waiting messages cost the core about 16 MB here (and about
-    0.2 octet each for the runs), and an expiry takes out and reads back only the ids that are due instead of
-    the number's whole queue.
+    a parallel ``array("d")``.  So a million waiting messages cost the core about 16 MB here whatever their
+    priorities (and about 0.2 octet each for the runs), and an expiry takes out and reads back only the ids
+    that are due instead of the number's whole queue.
 
-    The ids are held in runs of :data:`EVICTED_RUN`, each knowing its earliest validity end: when messages
-    expire one by one (each its own validity end, as with a real clock), each expiry looks at one float per
-    run and scans only the runs that hold a due id, not every id of the number.
+    The ids of a lane are held in runs of :data:`EVICTED_RUN`, each knowing its earliest validity end: when
+    messages expire one by one (each its own validity end, as with a real clock), each expiry looks at one
+    float per run and scans only the runs that hold a due id, not every id of the number.
     """
 
-    __slots__ = ("_packer", "_runs", "_count", "_others")
+    __slots__ = ("_packer", "_runs", "_count", "_others", "_urgent")
 
     def __init__(self, packer: IdPacker | None) -> None:
         self._packer = packer
+        #: The lane of priority_flag 0, oldest first.
         self._runs: deque[_Run] = deque()
         self._count = 0
         self._others: list[str] = []
+        #: priority_flag > 0 -> its lane (None until a priority message is evicted: most numbers have none).
+        self._urgent: dict[int, deque[_Run]] | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -98,13 +108,32 @@ class EvictedIds:
     def __bool__(self) -> bool:
         return self._count > 0
 
-    def append(self, message_id: str, expiry: float) -> None:
-        """Add an id at the end, with its message's validity end ``expiry`` (simulation seconds)."""
+    def _lanes(self) -> list[tuple[int, deque[_Run]]]:
+        """(priority_flag, lane) in the order :meth:`take` empties them: highest priority first."""
+        urgent = self._urgent
+        if urgent is None:
+            return [(0, self._runs)]
+        return [*((p, urgent[p]) for p in sorted(urgent, reverse=True)), (0, self._runs)]
+
+    def _lane(self, priority: int) -> deque[_Run]:
+        if priority <= 0:
+            return self._runs
+        urgent = self._urgent
+        if urgent is None:
+            urgent = self._urgent = {}
+        lane = urgent.get(priority)
+        if lane is None:
+            lane = urgent[priority] = deque()
+        return lane
+
+    def append(self, message_id: str, expiry: float, priority: int = 0) -> None:
+        """Add an id at the end of the lane of its message's ``priority`` (priority_flag), with its message's
+        validity end ``expiry`` (simulation seconds)."""
         number = self._packer.pack(message_id) if self._packer is not None else None
         if number is None:
             self._others.append(message_id)
             number = -len(self._others)
-        runs = self._runs
+        runs = self._runs if priority <= 0 else self._lane(priority)
         run = runs[-1] if runs else None
         if run is None or len(run.ids) >= EVICTED_RUN:
             run = _Run()
@@ -116,127 +145,146 @@ class EvictedIds:
         self._count += 1
 
     def extend(self, other: EvictedIds) -> None:
-        """Add every id of ``other`` at the end, with its validity end (``other`` is emptied)."""
+        """Add every id of ``other`` at the end of the lane of its priority, with its validity end (``other`` is
+        emptied)."""
         if not other._others and self._packer is other._packer:  # same numbers: the runs move as they are
-            self._runs.extend(other._runs)
+            for priority, lane in other._lanes():
+                self._lane(priority).extend(lane)
             self._count += other._count
-            other._runs = deque()
-            other._count = 0
-            return
-        for run in other._runs:
-            for message_id, expiry in zip(other._unpacked(run.ids), run.expiries):
-                self.append(message_id, expiry)
+        else:
+            for priority, lane in other._lanes():
+                for run in lane:
+                    for message_id, expiry in zip(other._unpacked(run.ids), run.expiries):
+                        self.append(message_id, expiry, priority)
         other._runs = deque()
+        other._urgent = None
         other._count = 0
         other._others = []
 
     def take(self, n: int) -> list[str]:
-        """Remove and return the ``n`` oldest ids (all of them when fewer)."""
-        runs = self._runs
+        """Remove and return the ``n`` first ids (all of them when fewer): highest priority first, then
+        oldest."""
         numbers: list[int] = []
-        while n > 0 and runs:
-            run = runs[0]
-            ids = run.ids
-            if len(ids) <= n:
-                runs.popleft()
-                numbers.extend(ids)
-                n -= len(ids)
-                continue
-            numbers.extend(ids[:n])
-            del ids[:n]
-            del run.expiries[:n]
-            run.earliest = -_INF  # (the oldest ids usually hold the earliest end: found again when asked)
-            break
+        for _, runs in self._lanes():
+            while n > 0 and runs:
+                run = runs[0]
+                ids = run.ids
+                if len(ids) <= n:
+                    runs.popleft()
+                    numbers.extend(ids)
+                    n -= len(ids)
+                    continue
+                numbers.extend(ids[:n])
+                del ids[:n]
+                del run.expiries[:n]
+                run.earliest = -_INF  # (the oldest ids usually hold the earliest end: found again when asked)
+                n = 0
+            if n <= 0:
+                break
         return self._taken(numbers)
 
     def oldest(self, n: int) -> list[str]:
-        """The ``n`` oldest ids (all when fewer), oldest first, as :meth:`take` would remove them; nothing is
+        """The ``n`` first ids (all when fewer), in the order :meth:`take` would remove them; nothing is
         removed."""
         numbers: list[int] = []
-        for run in self._runs:
-            if len(numbers) >= n:
-                break
-            numbers.extend(run.ids[:n - len(numbers)])
+        for _, runs in self._lanes():
+            for run in runs:
+                if len(numbers) >= n:
+                    break
+                numbers.extend(run.ids[:n - len(numbers)])
         return self._unpacked(numbers)
 
     def due(self, now: float) -> list[str]:
-        """The ids whose validity end is ``now`` or earlier, oldest first, as :meth:`take_due` would remove
-        them; nothing is removed."""
+        """The ids whose validity end is ``now`` or earlier, in the order :meth:`take_due` would remove them;
+        nothing is removed."""
         numbers: list[int] = []
-        for run in self._runs:
-            if run.earliest == -_INF:
-                run.earliest = min(run.expiries)
-            if run.earliest <= now:
-                numbers.extend(compress(run.ids, map(now.__ge__, run.expiries)))
+        for _, runs in self._lanes():
+            for run in runs:
+                if run.earliest == -_INF:
+                    run.earliest = min(run.expiries)
+                if run.earliest <= now:
+                    numbers.extend(compress(run.ids, map(now.__ge__, run.expiries)))
         return self._unpacked(numbers)
 
     def take_due(self, now: float) -> list[str]:
-        """Remove and return, oldest first, the ids whose validity end is ``now`` or earlier; the others keep
-        their order.  Only the runs holding a due id are scanned."""
+        """Remove and return, in :meth:`take` order, the ids whose validity end is ``now`` or earlier; the
+        others keep their order.  Only the runs holding a due id are scanned."""
         numbers: list[int] = []
-        emptied = False
-        for run in self._runs:
-            if run.earliest == -_INF:
-                run.earliest = min(run.expiries)
-            if run.earliest > now:
-                continue
-            expiries = run.expiries
-            due = list(map(now.__ge__, expiries))
-            numbers.extend(compress(run.ids, due))
-            keep = list(map(not_, due))
-            run.ids = array("q", compress(run.ids, keep))
-            run.expiries = array("d", compress(expiries, keep))
-            run.earliest = min(run.expiries, default=_INF)
-            emptied = emptied or not run.ids
-        if emptied:
-            self._runs = deque(run for run in self._runs if run.ids)
+        for _, runs in self._lanes():
+            emptied = False
+            for run in runs:
+                if run.earliest == -_INF:
+                    run.earliest = min(run.expiries)
+                if run.earliest > now:
+                    continue
+                expiries = run.expiries
+                due = list(map(now.__ge__, expiries))
+                numbers.extend(compress(run.ids, due))
+                keep = list(map(not_, due))
+                run.ids = array("q", compress(run.ids, keep))
+                run.expiries = array("d", compress(expiries, keep))
+                run.earliest = min(run.expiries, default=_INF)
+                emptied = emptied or not run.ids
+            if emptied:
+                kept = [run for run in runs if run.ids]
+                runs.clear()
+                runs.extend(kept)
         return self._taken(numbers)
 
     def remove(self, message_id: str) -> bool:
         """Take ``message_id`` out, keeping the order of the others; False when it is not here."""
         for number in self._numbers_of(message_id):
-            for position, run in enumerate(self._runs):
-                ids = run.ids
-                if number not in ids:
-                    continue
-                i = ids.index(number)
-                del ids[i]
-                expiries = run.expiries
-                expiry = expiries[i]
-                del expiries[i]
-                if not ids:
-                    del self._runs[position]
-                elif expiry <= run.earliest:
-                    run.earliest = -_INF
-                self._count -= 1
-                if not self._count:
-                    self._others.clear()
-                return True
+            for _, runs in self._lanes():
+                for position, run in enumerate(runs):
+                    ids = run.ids
+                    if number not in ids:
+                        continue
+                    i = ids.index(number)
+                    del ids[i]
+                    expiries = run.expiries
+                    expiry = expiries[i]
+                    del expiries[i]
+                    if not ids:
+                        del runs[position]
+                    elif expiry <= run.earliest:
+                        run.earliest = -_INF
+                    self._count -= 1
+                    if not self._count:
+                        self._others.clear()
+                        self._urgent = None
+                    return True
         return False
 
     def earliest(self) -> float:
         """The earliest validity end among the ids (simulation seconds; infinity when there are none)."""
-        for run in self._runs:
-            if run.earliest == -_INF:
-                run.earliest = min(run.expiries)
-        return min((run.earliest for run in self._runs), default=_INF)
+        earliest = _INF
+        for _, runs in self._lanes():
+            for run in runs:
+                if run.earliest == -_INF:
+                    run.earliest = min(run.expiries)
+                if run.earliest < earliest:
+                    earliest = run.earliest
+        return earliest
 
     def newest(self, n: int) -> list[str]:
-        """The ``n`` most recently added ids (all when fewer), newest first; nothing is removed."""
+        """The ``n`` last ids in :meth:`take` order (all when fewer), last first: the most recently added of the
+        lowest priority first; nothing is removed."""
         found: list[str] = []
-        for run in reversed(self._runs):
-            if len(found) >= n:
-                break
-            ids = run.ids
-            need = n - len(found)
-            tail = ids[-need:] if need < len(ids) else ids
-            found.extend(self._unpacked(reversed(tail)))
+        for _, runs in reversed(self._lanes()):
+            for run in reversed(runs):
+                if len(found) >= n:
+                    return found
+                ids = run.ids
+                need = n - len(found)
+                tail = ids[-need:] if need < len(ids) else ids
+                found.extend(self._unpacked(reversed(tail)))
         return found
 
     def __contains__(self, message_id: object) -> bool:
         if not isinstance(message_id, str):
             return False
-        return any(number in run.ids for number in self._numbers_of(message_id) for run in self._runs)
+        return any(number in run.ids for number in self._numbers_of(message_id)
+                   for _, runs in self._lanes() for run in runs)
 
     def _numbers_of(self, message_id: str) -> list[int]:
         """The entries ``message_id`` may be kept as: its number, or each position it has among the strings
@@ -252,11 +300,13 @@ class EvictedIds:
         return [unpack(x) if x >= 0 and unpack is not None else others[-x - 1] for x in numbers]
 
     def _taken(self, numbers: list[int]) -> list[str]:
-        """The ids of ``numbers`` just taken out; the strings are forgotten once no id is left."""
+        """The ids of ``numbers`` just taken out; the strings (and the priority lanes) are forgotten once no id
+        is left."""
         out = self._unpacked(numbers)
         self._count -= len(numbers)
         if not self._count:
             self._others.clear()
+            self._urgent = None
         return out
 
 
@@ -271,12 +321,13 @@ class NumberWait:
     records.
 
     Once the handset is back and the number drains, ``members`` are the messages held for their turn in the
-    drain (phase "held") and ``reading`` counts the drain batches on their way back from the store that hold
-    some of its messages.
+    drain (phase "held"), ``reading`` counts the drain batches on their way back from the store that hold
+    some of its messages, and ``in_turns`` says whether the number is in the drain's turns (it has evicted ids
+    left to read, or had when its turn was last taken).
     """
 
     __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading",
-                 "error")
+                 "error", "in_turns")
 
     def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
@@ -290,6 +341,7 @@ class NumberWait:
         #: (err, network_error_code) of the last attempt that found the handset absent: the error of a message
         #: that joined the wait without an attempt of its own and expires in it (None: not known).
         self.error: tuple[int, bytes | None] | None = None
+        self.in_turns = False
 
     def __bool__(self) -> bool:
         return bool(self.members) or bool(self.evicted)

@@ -17,25 +17,38 @@ replace_if_present, the inspection API).  A store without ``load_messages`` keep
 A restart (``Smsc.start``) reads the waiting records back a batch at a time (``store.iter_waiting``) and
 resumes each batch: the members that join a wait then are evicted at once (:meth:`AbsentWaits.evict_unchanged`:
 their records are on disk as read), so that after a restart the core holds what the running server held for
-them (their ids, an alert timer and an expiry timer per number), and never the whole queue at once.
+them (their ids, an alert timer and an expiry timer per number), and never the whole queue at once.  A message
+that waited for a handset that is reachable at the restart (a control-API switch lives in the process) waits
+on all the same, and its number is alerted once every batch is resumed: the handset then gets its queue in the
+order below, not in the order the store hands the messages back.
 
-Draining: when a handset comes back with at most :data:`ALERT_READ_BACK` evicted messages, they and the
-ones waiting in memory are attempted together (best priority first, then oldest): at once when the store reads
-at once, else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few
-messages each) share one read instead of a query per number.  More evicted ones are read back and
-attempted :data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
-deliveries wait for ESMEs that can take them, so a queue of a million turns into receipts at the pace the ESMEs
-take them instead of a million receipts in memory (receipts owed to an ESME with no receiver bound do not
-pause it when the store spills them to disk: they would hold every other ESME's receipts back).  The handset gets its messages in submit order (exactly within a
-batch, nearly across batches: the evicted ids are in the order the messages joined the wait).  The members
-still in memory at the alert (they joined after the last commit, so they are the newest) are *held* with the
-drain (phase "held"): each is attempted with the drain batch that reads back a message of its number accepted
-after it, or with the last one of its number; so is a message a request brought back from a draining number
-(cancel_sm or replace_sm naming it, cancel_sm by destination), which the request may still cancel or replace.
-Priority messages (priority_flag > 0) in memory go at once, and the drain puts them first within each batch:
-priority first, then submit order, as for a number's messages read back together.
+Order: a handset gets its number's waiting messages best priority_flag first, then in submit order, for its
+whole queue and whether or not the SMSC restarted in between.  The evicted ids of a number are kept in one
+*lane* per priority_flag, each in the order its messages joined the wait (about submit order; a restart
+resumes them in submit order, and replace_sm moves its message's row to the end of the store, as its submit
+time becomes now), and the drain empties the lane of the best priority first.
 
-A batch takes the oldest evicted messages of every draining number, each number a share proportional to what
+Draining: when a handset comes back with at most :data:`ALERT_READ_BACK` evicted messages, they are read back
+together and attempted with the ones waiting in memory, in that order: at once when the store reads at once,
+else when ``load_messages_later`` is back, so that the alerts of one loop turn (many numbers, a few messages
+each) share one read instead of a query per number.  More evicted ones are read back and attempted
+:data:`DRAIN_BATCH` at a time, one batch per loop turn, pausing while more than :data:`DRAIN_BACKLOG`
+deliveries wait for ESMEs that can take them, so a queue of a million turns into receipts at the pace the
+ESMEs take them instead of a million receipts in memory (receipts owed to an ESME with no receiver bound do
+not pause it when the store spills them to disk: they would hold every other ESME's receipts back).  Either
+way the number *drains* until its last read is back.
+
+The messages of a draining number that are in memory are *held* for their turn (phase "held"): each is
+attempted with the drain batch that reads back a message of its number that comes after it in that order, or
+once nothing of its number is left to read.  They are the members still in memory at the alert (they joined
+after the last commit: the newest of their priority), a message a request brought back from the drain
+(cancel_sm or replace_sm naming it, cancel_sm by destination: the request may still cancel or replace it), and
+any message of the number that becomes due for an attempt while it drains (a new submit, a replaced message,
+a retry), which would otherwise overtake the older ones of its priority still on disk.  A new or replaced one
+(its submit time is now, the latest of its priority) leaves memory once durable, its id at the end of its
+lane, so that a number that keeps getting messages while it drains does not keep their records in memory.
+
+A batch takes the first evicted messages of every draining number, each number a share proportional to what
 it has left (at least one), in turns: when the handsets of many numbers come back together, a batch is then
 about one stretch of submit time instead of one number's queue.  Their records lie together in the store
 (SQLite keeps rows in the order they were first saved), so the read of a batch and the write of its final
@@ -85,14 +98,10 @@ def _priority_order(track: Track) -> tuple[int, float]:
     return -msg.priority_flag, msg.submit_time
 
 
-def _submit_order(track: Track) -> tuple[float, str]:
-    """Submit time, then message_id: the ids of one format are allocated in acceptance order and sort so
-    (fixed length), which orders messages accepted at the same instant (a fake or scaled clock, one read)."""
-    msg = track.msg
-    return msg.submit_time, msg.message_id
-
-
 def _held_order(track: Track) -> tuple[int, float, str]:
+    """The order a handset gets its number's messages in: best priority first, then submit time, then
+    message_id (the ids of one format are allocated in acceptance order and sort so (fixed length), which
+    orders messages accepted at the same instant: a fake or scaled clock, one read)."""
     msg = track.msg
     return -msg.priority_flag, msg.submit_time, msg.message_id
 
@@ -170,8 +179,19 @@ class AbsentWaits:
         self._join(track, wait)
 
     def join_if_waiting(self, track: Track) -> bool:
-        """If the handset of ``track`` is known absent, the message joins its wait (True)."""
-        wait = self.absent.get(track.msg.destination_e164)
+        """The message of ``track``, about to be attempted, waits instead when older messages of its number wait
+        before it (True): while its number drains (whatever its priority: it waits for its turn, see
+        :meth:`_join_drain`), or, at priority 0, when its handset is known absent (it joins the wait without an
+        attempt of its own, the HLR's message-waiting flag; GSM lets priority messages try anyway)."""
+        msg = track.msg
+        if self.draining:
+            wait = self.draining.get(msg.destination_e164)
+            if wait is not None:
+                self._join_drain(track, wait)
+                return True
+        if msg.priority_flag:
+            return False
+        wait = self.absent.get(msg.destination_e164)
         if wait is None:
             return False
         self._join(track, wait)
@@ -188,6 +208,24 @@ class AbsentWaits:
         wait.members[msg.message_id] = track
         self._arm_expiry(wait, msg.expiry_time)
         if self._load is not None:
+            self.evictable.append((track, track.gen))
+
+    def _join_drain(self, track: Track, wait: NumberWait) -> None:
+        """``track`` is due for an attempt while its number drains: it is held for its turn (see :meth:`_hold`),
+        so that it does not overtake the older messages of its priority still on disk.  One just accepted or
+        replaced (phase "new": its submit time is now, the latest of its priority) also leaves memory once
+        durable, as the number's waiting messages did: its id goes at the end of its priority's lane of the
+        drain (:meth:`evict`), so a number that keeps getting messages while it drains does not keep their
+        records in memory until the drain ends."""
+        msg = track.msg
+        newest = track.phase == "new"
+        msg.next_attempt_time = None
+        if track.timer is not None:
+            self.scheduler.cancel(track.timer)
+            track.timer = None
+        self._hold(wait, [track])
+        self._arm_expiry(wait, msg.expiry_time)
+        if newest and self._load is not None:
             self.evictable.append((track, track.gen))
 
     def leave(self, track: Track) -> None:
@@ -243,18 +281,27 @@ class AbsentWaits:
 
     def evict(self, batch: list[tuple[Track, int]]) -> None:
         """Called once what was recorded before ``batch`` was taken is durable: members still waiting
-        unchanged leave memory, keeping only their message_id."""
+        unchanged leave memory, keeping only their message_id (in the lane of their priority).  So do the
+        messages that joined a draining number new (see :meth:`_join_drain`) and are still held: a number
+        whose ids had all been taken for reading takes its turns in the drain again."""
         index = self.index
         absent = self.absent
         for track, gen in batch:
-            if track.gen != gen or track.phase != "absent":
+            if track.gen != gen:
                 continue
             msg = track.msg
-            wait = absent.get(msg.destination_e164)
+            if track.phase == "absent":
+                wait = absent.get(msg.destination_e164)
+            elif track.phase == "held":
+                wait = self.draining.get(msg.destination_e164)
+                if wait is not None and not wait.in_turns and wait.members.get(msg.message_id) is track:
+                    self._start_turns(wait)
+            else:
+                continue
             if wait is None or wait.members.get(msg.message_id) is not track:
                 continue
             del wait.members[msg.message_id]
-            wait.evicted.append(msg.message_id, msg.expiry_time)
+            wait.evicted.append(msg.message_id, msg.expiry_time, msg.priority_flag)
             index.evict(track, keep_record=self._keep_records)
             track.phase = "evicted"
             track.gen += 1
@@ -391,8 +438,8 @@ class AbsentWaits:
 
     def alert(self, e164: str) -> None:
         """The handset is reachable again: attempt every message waiting for it, best priority first, then in
-        submit order (many evicted ones are drained batch by batch, the ones in memory held for their turn
-        among them: see the module docstring)."""
+        submit order (evicted ones are read back, a few at once, many batch by batch; the ones in memory are
+        held for their turn among them: see the module docstring)."""
         wait = self.absent.pop(e164, None)
         if wait is None:
             return
@@ -400,49 +447,58 @@ class AbsentWaits:
         wait.timer = None
         members = [t for t in wait.members.values() if t.phase == "absent"]
         wait.members = {}
-        if wait.evicted and len(wait.evicted) <= ALERT_READ_BACK:
-            ids = wait.evicted.take(ALERT_READ_BACK)
-            self._drop(wait)
-            if self._load_later is not None:
-                # Read with every other alert of this loop turn (one query for many numbers, a few messages
-                # each) and attempt them all, in priority order, when the read is back.
-                self._load_later(ids, lambda messages: self._alerted(members, ids, messages))
-            else:
-                self._alerted(members, ids, self._load(ids) if self._load is not None else [])
-            return
-        members.sort(key=_priority_order)
-        if wait.evicted:
-            # Members joined after the evicted ones were durable: newer, they wait for their turn in the drain
-            # (priority ones go at once, as the drain puts them first in each batch).
-            self._hold(wait, [t for t in members if t.msg.priority_flag <= 0])
-            members = [t for t in members if t.msg.priority_flag > 0]
-            self._start_draining(wait)
-        else:
-            self._drop(wait)
-        self._attempt(members)
-
-    def _alerted(self, members: list[Track], ids: list[str], messages: list[Message]) -> None:
-        """The evicted members of an alerted number are read back: attempt them with the ones that were in
-        memory (those still waiting: a request may have ended some while the read was under way), best
-        priority first."""
-        tracks = [t for t in members if t.phase == "absent"]
-        tracks.extend(self._registered(ids, messages))
-        tracks.sort(key=_priority_order)
-        self._attempt(tracks)
-
-    def _start_draining(self, wait: NumberWait) -> None:
-        e164 = wait.e164
         running = self.draining.get(e164)
-        if running is None:
-            self.draining[e164] = wait
-            self._drain_order.append(e164)
-        else:  # came back again before the last drain ended: one drain for both
-            running.evicted.extend(wait.evicted)
-            running.members.update(wait.members)
-            wait.members = {}
+        if not wait.evicted and running is None:  # everything in memory: attempted now, in order
             self._drop(wait)
-            self._arm_expiry(running, wait.expiry_at)
+            members.sort(key=_priority_order)
+            self._attempt(members)
+            return
+        # Those in memory joined after the evicted ones were durable: newer, they wait for their turn among them.
+        self._hold(wait, members)
+        if running is not None:
+            self._merge_drains(running, wait)
+            return
+        self.draining[e164] = wait
+        if len(wait.evicted) > ALERT_READ_BACK:
+            self._start_turns(wait)
+            return
+        # A few: read them all now, with every other alert of this loop turn (one query for many numbers when
+        # the store reads later), outside the drain's turns; the number drains until the read is back, so that
+        # what is submitted to it meanwhile waits behind them.
+        ids = wait.evicted.take(ALERT_READ_BACK)
+        wait.reading += 1
+        if self._load_later is not None:
+            self._load_later(ids, lambda messages: self._read_done(ids, [wait], messages))
+        else:
+            self._read_done(ids, [wait], self._load(ids) if self._load is not None else [])
+
+    def _start_turns(self, wait: NumberWait) -> None:
+        """The draining ``wait`` takes its turns in the drain (it has evicted ids to read)."""
+        wait.in_turns = True
+        self._drain_order.append(wait.e164)
         self._schedule_pump(0.0)
+
+    def _merge_drains(self, running: NumberWait, wait: NumberWait) -> None:
+        """The handset came back again before its last drain ended: one drain for both.  The messages of the
+        new ``wait`` were attempted before the ones ``running`` still has on disk (they came out of its drain,
+        or joined before it started), so its ids go first, in each priority's lane; its members are held."""
+        wait.evicted.extend(running.evicted)
+        running.evicted = wait.evicted
+        running.members.update(wait.members)
+        wait.members = {}
+        if wait.error is not None:  # (the latest attempt that found the handset absent)
+            running.error = wait.error
+        self._drop(wait)
+        self._arm_expiry(running, wait.expiry_at)
+        if running.evicted and not running.in_turns:
+            self._start_turns(running)
+
+    def _finish(self, wait: NumberWait) -> list[Track]:
+        """The draining ``wait`` has nothing left on disk nor on its way back: it stops draining; its held
+        members (the newest of their priorities) are taken out, to be attempted now."""
+        del self.draining[wait.e164]
+        self._drop(wait)
+        return self._take_held(wait, None)
 
     def _schedule_pump(self, real_delay: float) -> None:
         if self._pump_timer is None:
@@ -481,8 +537,8 @@ class AbsentWaits:
 
     def _pump_one(self) -> None:
         """Read back (then attempt) the next :data:`DRAIN_BATCH` evicted messages of the draining numbers: each
-        number in turn gives its oldest, a share of the batch proportional to what it has left (see the module
-        docstring)."""
+        number in turn gives its first (best priority, then oldest), a share of the batch proportional to what
+        it has left (see the module docstring)."""
         ids: list[str] = []
         waits: list[NumberWait] = []  # the numbers this batch reads for (each counts it in ``reading``)
         released: list[Track] = []
@@ -505,11 +561,10 @@ class AbsentWaits:
                 waits.append(wait)
             if evicted:
                 order.append(e164)
-            else:
-                del draining[e164]
-                self._drop(wait)
-                if wait.members and not wait.reading:  # nothing of it left to read: its held members go now
-                    released.extend(self._take_held(wait, None))
+                continue
+            wait.in_turns = False  # nothing left to read: its last batches decide when it ends
+            if not wait.reading:
+                released.extend(self._finish(wait))
         if released:
             released.sort(key=_held_order)
             self._attempt(released)
@@ -522,23 +577,33 @@ class AbsentWaits:
             self._load_later(ids, lambda messages: self._drained(ids, waits, messages))
 
     def _drained(self, ids: list[str], waits: list[NumberWait], messages: list[Message]) -> None:
-        """A drain batch is read back: attempt its messages, with the held members of its numbers whose turn
-        came (see :meth:`_hold`), best priority first, then oldest."""
+        """A drain batch is read back: attempt it (:meth:`_read_done`), and go on draining."""
         self._reading -= 1
+        self._read_done(ids, waits, messages)
+        if self._drain_order:
+            self._schedule_pump(0.0)
+
+    def _read_done(self, ids: list[str], waits: list[NumberWait], messages: list[Message]) -> None:
+        """The evicted ``ids`` of the draining ``waits`` are read back: attempt their messages, with the held
+        members of those numbers whose turn came (see :meth:`_hold`), best priority first, then oldest.  A
+        number with nothing left on disk nor on its way back stops draining, its last held members going
+        with this batch."""
         tracks = self._registered(ids, messages)
-        newest: dict[str, tuple[float, str]] | None = None
+        newest: dict[str, tuple[int, float, str]] | None = None
         held = False
         for wait in waits:
             wait.reading -= 1
-            if not wait.members:
+            if not wait.reading and not wait.in_turns and not wait.evicted:
+                taken = self._finish(wait) if self.draining.get(wait.e164) is wait else []
+            elif not wait.members:
                 continue
-            if not wait.evicted and not wait.reading:  # the last of its number read back: every held one
+            elif not wait.reading and not wait.evicted:  # (taking its turns: it ends at its next turn)
                 taken = self._take_held(wait, None)
             else:
-                if newest is None:  # the latest message read back per number (rarely needed: computed once)
+                if newest is None:  # the last message read back per number (rarely needed: computed once)
                     newest = {}
                     for track in tracks:
-                        order = _submit_order(track)
+                        order = _held_order(track)
                         e164 = track.msg.destination_e164
                         if e164 not in newest or order > newest[e164]:
                             newest[e164] = order
@@ -549,32 +614,30 @@ class AbsentWaits:
                 held = True
         tracks.sort(key=_held_order if held else _priority_order)
         self._attempt(tracks)
-        if self._drain_order:
-            self._schedule_pump(0.0)
 
     def _hold(self, wait: NumberWait, tracks: list[Track]) -> None:
-        """Messages of the draining ``wait`` brought back into memory (by a request, or still in memory when the
-        handset came back) wait for their turn in the drain, so that the handset gets its messages in submit
-        order: a held member is attempted with the drain batch that reads back a message of its number
-        accepted after it (in that batch's order, by submit time and message_id), or once everything of its
-        number is read back.  Until then a request can
-        still cancel or replace it, and it expires at its validity end."""
+        """Messages of the draining ``wait`` in memory (still in memory when the handset came back, brought back
+        by a request, or due while it drains) wait for their turn in the drain, so that the handset gets its
+        messages in the promised order: a held member is attempted with the drain batch that reads back a
+        message of its number that comes after it (a worse priority, or the same and accepted after it: see
+        :func:`_held_order`), in that batch's order, or once nothing of its number is left to read.  Until
+        then a request can still cancel or replace it, and it expires at its validity end."""
         members = wait.members
         for track in tracks:
             track.phase = "held"
             track.gen += 1
             members[track.msg.message_id] = track
 
-    def _take_held(self, wait: NumberWait, cutoff: tuple[float, str] | None) -> list[Track]:
-        """The held members of ``wait`` accepted before the message ``cutoff`` names (its submit time in
-        simulation seconds and its message_id, see :func:`_submit_order`; None: every one), taken out of it;
-        members that left meanwhile (cancelled, replaced, expired) are forgotten."""
+    def _take_held(self, wait: NumberWait, cutoff: tuple[int, float, str] | None) -> list[Track]:
+        """The held members of ``wait`` that come before the message ``cutoff`` names (its :func:`_held_order`;
+        None: every one), taken out of it; members that left meanwhile (cancelled, replaced, expired) are
+        forgotten."""
         taken: list[Track] = []
         kept: dict[str, Track] = {}
         for message_id, track in wait.members.items():
             if track.phase != "held":
                 continue
-            if cutoff is None or _submit_order(track) < cutoff:
+            if cutoff is None or _held_order(track) < cutoff:
                 taken.append(track)
             else:
                 kept[message_id] = track

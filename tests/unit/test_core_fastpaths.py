@@ -172,15 +172,19 @@ _ID_OR_STRING = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(ops=st.lists(st.one_of(
-    st.tuples(st.just("append"), _ID_OR_STRING, st.sampled_from([1.0, 2.0, 3.0, 5.0, float("inf")])),
+    st.tuples(st.just("append"), _ID_OR_STRING, st.sampled_from([1.0, 2.0, 3.0, 5.0, float("inf")]),
+              st.sampled_from([0, 0, 0, 1, 3])),
     st.tuples(st.just("take"), st.integers(min_value=0, max_value=6)),
     st.tuples(st.just("due"), st.sampled_from([0.0, 1.0, 2.5, 5.0])),
     st.tuples(st.just("remove"), _ID_OR_STRING),
     st.tuples(st.just("move"), st.booleans()),
+    st.tuples(st.just("join"), st.booleans(), st.lists(st.tuples(
+        _ID_OR_STRING, st.sampled_from([1.0, 5.0]), st.sampled_from([0, 1, 2])), max_size=5)),
 ), max_size=60))
 def test_evicted_ids_keep_each_validity_end_beside_its_id_through_every_change(ops: list[tuple]) -> None:
-    """EvictedIds against a plain list of (id, validity end), with runs of 3 ids so that appends, takes,
-    expiries and removals cross run boundaries.  An id may come back after it left (read back, evicted again)."""
+    """EvictedIds against a plain list of (id, validity end, priority_flag) kept in take order (best priority
+    first, then the order added), with runs of 3 ids so that appends, takes, expiries and removals cross run
+    boundaries.  An id may come back after it left (read back, evicted again)."""
     from smsc.core import tracks
     from smsc.core.ids import IdPacker
 
@@ -189,25 +193,37 @@ def test_evicted_ids_keep_each_validity_end_beside_its_id_through_every_change(o
     tracks.EVICTED_RUN = 3
     try:
         kept = tracks.EvictedIds(packer)
-        model: list[tuple[str, float]] = []
+        model: list[tuple[str, float, int]] = []
         for op in ops:
             if op[0] == "append":
-                if any(m == op[1] for m, _ in model):
+                if any(m == op[1] for m, _, _ in model):
                     continue  # an id waits once at a time
-                kept.append(op[1], op[2])
-                model.append((op[1], op[2]))
+                kept.append(op[1], op[2], op[3])
+                model.append((op[1], op[2], op[3]))
+                model.sort(key=lambda entry: -entry[2])  # (stable: the order added, within a priority)
             elif op[0] == "take":
-                assert kept.oldest(op[1]) == [m for m, _ in model[:op[1]]]  # (a look, then the same taken)
-                assert kept.take(op[1]) == [m for m, _ in model[:op[1]]]
+                assert kept.oldest(op[1]) == [m for m, _, _ in model[:op[1]]]  # (a look, then the same taken)
+                assert kept.take(op[1]) == [m for m, _, _ in model[:op[1]]]
                 del model[:op[1]]
             elif op[0] == "due":
-                assert kept.due(op[1]) == [m for m, e in model if e <= op[1]]
-                assert kept.take_due(op[1]) == [m for m, e in model if e <= op[1]]
-                model = [(m, e) for m, e in model if e > op[1]]
+                assert kept.due(op[1]) == [m for m, e, _ in model if e <= op[1]]
+                assert kept.take_due(op[1]) == [m for m, e, _ in model if e <= op[1]]
+                model = [entry for entry in model if entry[1] > op[1]]
             elif op[0] == "remove":
-                present = any(m == op[1] for m, _ in model)
+                present = any(m == op[1] for m, _, _ in model)
                 assert kept.remove(op[1]) is present
-                model = [(m, e) for m, e in model if m != op[1]]
+                model = [entry for entry in model if entry[0] != op[1]]
+            elif op[0] == "join":  # this one's ids go behind another's, lane by lane (see waits._merge_drains)
+                other = tracks.EvictedIds(packer if op[1] else None)
+                first: list[tuple[str, float, int]] = []
+                for entry in op[2]:
+                    if not any(m == entry[0] for m, _, _ in [*model, *first]):
+                        other.append(*entry)
+                        first.append(entry)
+                other.extend(kept)
+                assert not kept
+                kept = other
+                model = sorted([*first, *model], key=lambda entry: -entry[2])
             else:  # another wait's ids join this one (a handset back again while its drain runs)
                 other = tracks.EvictedIds(packer if op[1] else None)
                 other.extend(kept)
@@ -215,10 +231,10 @@ def test_evicted_ids_keep_each_validity_end_beside_its_id_through_every_change(o
                 kept = tracks.EvictedIds(packer)
                 kept.extend(other)
             assert len(kept) == len(model)
-            assert kept.earliest() == min((e for _, e in model), default=float("inf"))
-            assert kept.newest(2) == [m for m, _ in reversed(model)][:2]
-            assert all(m in kept for m, _ in model)
-        assert kept.take(len(kept)) == [m for m, _ in model]
+            assert kept.earliest() == min((e for _, e, _ in model), default=float("inf"))
+            assert kept.newest(2) == [m for m, _, _ in reversed(model)][:2]
+            assert all(m in kept for m, _, _ in model)
+        assert kept.take(len(kept)) == [m for m, _, _ in model]
     finally:
         tracks.EVICTED_RUN = saved
 

@@ -9,8 +9,11 @@ from typing import Any, Callable
 
 from tests.unit.test_smsc_support import Ticks
 
+import pytest
+
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
+from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore, _Batch, message_from_row
 from smsc.smpp.constants import MessageState, Tag
 
@@ -246,3 +249,48 @@ def test_a_schema_v2_file_is_migrated_with_every_row(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
+
+
+@pytest.mark.parametrize("kind", ["inline", "tick", "writer thread", "memory"])
+def test_a_message_moved_last_is_handed_back_after_every_message_saved_before_it(tmp_path: Path, kind: str) -> None:
+    """replace_sm gives a message a new submit time: a restart must resume it behind the messages accepted
+    before the replace, not at its first place (``iter_waiting`` goes by rowid, which an upsert keeps)."""
+    ticks = Ticks()
+    store: Any
+    if kind == "memory":
+        store = MemoryStore()
+    elif kind == "writer thread":
+        store = SqliteStore(tmp_path / "s.sqlite", call_soon_threadsafe=lambda cb, *a: cb(*a))
+    else:
+        store = SqliteStore(tmp_path / "s.sqlite", call_soon=ticks.call_soon if kind == "tick" else None)
+    done: list[int] = []
+    for i in range(5):
+        store.save_message(message(f"m{i}"))
+    store.commit(lambda: done.append(1))
+    ticks.run()
+    store.move_message_last(message("m1", short_message=b"replaced"))
+    store.save_message(message("m5"))
+    store.move_message_last(message("m6", submit_time=2.0))  # saved first by a move: nothing to move
+    store.move_message_last(message("m3", short_message=b"replaced"))
+    store.commit(lambda: done.append(2))
+    ticks.run()
+    if kind == "writer thread":
+        store.close()
+        store = SqliteStore(tmp_path / "s.sqlite")
+    else:
+        assert done == [1, 2]
+    waiting = [m for batch in store.iter_waiting(2) for m in batch]
+    assert [m.message_id for m in waiting] == ["m0", "m2", "m4", "m1", "m5", "m6", "m3"]
+    assert [m.short_message for m in waiting if m.message_id in ("m1", "m3")] == [b"replaced"] * 2
+    store.close()
+
+
+def test_a_move_handed_over_after_the_first_save_moves_the_message_behind_the_others() -> None:
+    shared = _Batch()  # what waits for the writer thread: m1 accepted, not yet written
+    shared.messages = {"m1": ("m1", None, b"a"), "m2": ("m2", None, b"b")}
+    local = _Batch()  # the next tick: m1 replaced
+    local.messages = {"m1": ("m1", None, b"c")}
+    local.moved = ["m1"]
+    shared.merge(local)
+    assert list(shared.messages) == ["m2", "m1"] and shared.messages["m1"][2] == b"c"
+    assert shared.moved == ["m1"]

@@ -56,10 +56,11 @@ class MessageStore(Protocol):
 
     def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
         """Every message not yet final, at most ``batch`` per list, in the order they were first saved
-        (acceptance order).  A restart resumes a queue of a million this way without holding every record in
-        memory at once: the records of messages that go on waiting for an absent handset leave memory batch
-        by batch.  The caller may record and commit changes to the messages it was given (those that expire
-        at start) while it iterates: the lists that follow are not affected.
+        (acceptance order; a message saved with ``move_message_last``, below, as if first saved then).  A
+        restart resumes a queue of a million this way without holding every record in memory at once: the
+        records of messages that go on waiting for an absent handset leave memory batch by batch.  The caller
+        may record and commit changes to the messages it was given (those that expire at start) while it
+        iterates: the lists that follow are not affected.
 
         Raises:
             ValueError: ``batch`` is less than 1.
@@ -95,6 +96,9 @@ class MessageStore(Protocol):
     # waiting messages from memory and read them back when needed.
     #   load_messages(message_ids: list[str]) -> list[Message]            read now, on the caller's thread
     #   load_messages_later(message_ids, callback: Callable[[list[Message]], None])  read off the loop
+    #   move_message_last(message: Message) -> None    save_message, and have iter_waiting hand the message back
+    #                               after every message saved before, as if first saved now (replace_sm gives
+    #                               it a new submit time; without it a restart resumes it at its first place)
     #   live_message_ids(message_ids: list[str]) -> set[str]   those not final, read now (ids after a wrap; a
     #                               store without it that evicts makes every id it may hold count as live)
     #   forget_id(message_id: str, members: list[str]) -> None   the id is given to a new message (after a

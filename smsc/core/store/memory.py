@@ -121,6 +121,12 @@ class MemoryStore:
                     if messages.get(old.message_id) is old:
                         del messages[old.message_id]
 
+    def move_message_last(self, message: Message) -> None:
+        """:meth:`save_message`, listed after every message kept (:meth:`iter_waiting` hands it back there, as
+        if first saved now: see the SQLite store's)."""
+        self._messages.pop(message.message_id, None)
+        self.save_message(message)
+
     def load_messages(self, message_ids: list[str]) -> list[Message]:
         """The kept messages with these ids (the live records, not copies), in the order given; unknown ids
         are left out."""

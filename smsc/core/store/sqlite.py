@@ -125,6 +125,8 @@ _UPSERT_MESSAGES_HEAD = "INSERT INTO messages (message_id, final_time, record) V
 #: A message saved again keeps its row and rowid (load order is insertion order).
 _UPSERT_MESSAGES_TAIL = (" ON CONFLICT(message_id) DO UPDATE SET final_time = excluded.final_time,"
                          " record = excluded.record")
+#: Rows of messages moved to the end of the table (``move_message_last``): deleted, then inserted again.
+_DELETE_MESSAGES_HEAD = "DELETE FROM messages WHERE message_id IN ("
 _INSERT_DELIVERIES_HEAD = "INSERT OR REPLACE INTO outbox (delivery_id, record) VALUES "
 _DELETE_DELIVERIES_HEAD = "DELETE FROM outbox WHERE delivery_id IN ("
 _statements: dict[tuple[str, int, int, str], str] = {}
@@ -560,7 +562,7 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 
 
 class _Batch:
-    __slots__ = ("messages", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
+    __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
                  "sim_time", "forgets")
 
     def __init__(self) -> None:
@@ -568,6 +570,9 @@ class _Batch:
         #: Ids given again after a message_id wrap -> the submit_multi destinations the core knew them to name:
         #: their final records are deleted before ``messages`` are written (:meth:`SqliteStore.forget_id`).
         self.forgets: dict[str, list[str]] = {}
+        #: message_ids among ``messages`` whose rows are deleted before they are written, so that they get a new
+        #: rowid after every other row (``move_message_last``); ``messages`` lists them last.
+        self.moved: list[str] = []
         #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
         #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
         self.reads: list[_ReadRequest] = []
@@ -599,6 +604,11 @@ class _Batch:
                 for member in members:
                     messages.pop(member, None)
                 self.forgets.setdefault(message_id, []).extend(members)
+        if other.moved:
+            messages = self.messages
+            for message_id in other.moved:  # (written after every message of this batch: moved to the end)
+                messages.pop(message_id, None)
+            self.moved.extend(other.moved)
         self.messages.update(other.messages)
         inserts = self.inserts
         if other.deletes and inserts:
@@ -818,9 +828,10 @@ class SqliteStore:
 
     def iter_waiting(self, batch: int) -> Iterator[list[Message]]:
         """Every waiting message, at most ``batch`` per list, in rowid order (the order they were first saved:
-        an upsert keeps a message's row), read one query per list on a connection of its own.  Each query
-        starts after the last row of the one before, so rows the caller finalises meanwhile change nothing,
-        and no read transaction stays open between lists (the writer's checkpoints are not held back).
+        an upsert keeps a message's row, :meth:`move_message_last` gives it a new one), read one query per list
+        on a connection of its own.  Each query starts after the last row of the one before, so rows the
+        caller finalises meanwhile change nothing, and no read transaction stays open between lists (the
+        writer's checkpoints are not held back).
 
         Rows that cannot be decoded are logged and skipped.
 
@@ -1193,6 +1204,17 @@ class SqliteStore:
         """Insert or update ``message`` in the pending batch (serialised now: later changes are not seen)."""
         self._local.messages[message.message_id] = message_to_row(message)
 
+    def move_message_last(self, message: Message) -> None:
+        """:meth:`save_message`, and give the message's row a rowid after every other row (its row is deleted
+        and inserted again in the same transaction): :meth:`iter_waiting` then hands it back after every
+        message saved before, as if it were first saved now.  replace_sm gives a message a new submit time; a
+        restart must find it where that time puts it, not where it was first accepted."""
+        local = self._local
+        message_id = message.message_id
+        local.messages.pop(message_id, None)
+        local.messages[message_id] = message_to_row(message)
+        local.moved.append(message_id)
+
     def save_delivery(self, delivery: Delivery) -> None:
         """Insert an outbox entry in the pending batch (serialised when the batch is written: a delivery
         does not change once added, and one acknowledged before that is never serialised at all)."""
@@ -1276,6 +1298,8 @@ class SqliteStore:
                 try:
                     if batch.forgets:  # (before the messages: a new record of an id given again must stay)
                         conn.executemany(_FORGET_ID, [(m, m + ".") for m in batch.forgets])
+                    if batch.moved:
+                        _write_rows(conn, _DELETE_MESSAGES_HEAD, 1, list(dict.fromkeys(batch.moved)), ")", group="?")
                     if batch.messages:
                         _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
                     if batch.inserts:
