@@ -424,10 +424,12 @@ class AttemptMachine:
         self, track: Track, limit: float, done: Callable[[Track, str, AttemptOutcome | None], None],
     ) -> None:
         """Transaction message mode (SMPP 3.4 section 2.10.3; SMPP 5.0 section 4.2.10.4, figure 4-4: "one network
-        delivery attempt made", the response "delayed until delivery outcome is known"): attempt the message
-        once, now, and give it the final state of that attempt: DELIVERED, REJECTED, else UNDELIVERABLE (an
-        absent handset or a temporary failure is neither waited for nor retried).  No receipt is queued: the
-        outcome is the answer.
+        delivery attempt made", the response "delayed until delivery outcome is known"), and datagram mode
+        (section 2.10.2; SMPP 5.0 figure 4-3: "one network delivery attempt made", no storage, no retry, no
+        delivery acknowledgement): attempt the message once, now, and give it the final state of that attempt:
+        DELIVERED, REJECTED, else UNDELIVERABLE (an absent handset or a temporary failure is neither waited for
+        nor retried).  No receipt is queued: in transaction mode the outcome is the answer, in datagram mode
+        registered delivery does not apply.
 
         ``done(track, kind, outcome)`` is called once the final state is recorded (its commit not yet asked
         for): ``kind`` is the outcome's kind, "absent" without an attempt when the handset is known absent
@@ -475,9 +477,10 @@ class AttemptMachine:
             self._end_once(track, "abandoned", None, self._now(), attempted=phase == "inflight", done=done)
 
     def abandon(self, track: Track) -> None:
-        """A transaction-mode message found waiting after a restart: the ESME's data_sm died with the SMSC
-        (nobody can be answered), and the mode attempts nothing later (:meth:`attempt_once`), so it ends
-        UNDELIVERABLE, outcome "abandoned", without an attempt or a receipt."""
+        """A transaction-mode or datagram-mode message found waiting after a restart: the ESME's data_sm died
+        with the SMSC (nobody can be answered), or the datagram's one attempt was lost with it, and these modes
+        attempt nothing later (:meth:`attempt_once`), so it ends UNDELIVERABLE, outcome "abandoned", without an
+        attempt or a receipt."""
         track.msg.registered_delivery = 0
         self.finalise(track, MessageState.UNDELIVERABLE, 0, None, outcome="abandoned")
 
@@ -499,7 +502,9 @@ class AttemptMachine:
         msg = track.msg
         err = int(outcome.err or 0) if outcome is not None else 0
         nec = outcome.network_error_code if outcome is not None else None
-        msg.registered_delivery = 0  # the data_sm_resp is the delivery outcome: no receipt follows it
+        # No receipt follows: the data_sm_resp is the delivery outcome (transaction mode), or registered delivery
+        # does not apply (datagram mode).
+        msg.registered_delivery = 0
         if attempted:
             msg.attempts.append(new_attempt(now, kind, err))
         if kind == "delivered":

@@ -22,6 +22,9 @@ Choices where the specification leaves room (each documented where it is made):
 * Submit-rule delays (``SubmitRule.delay``) are real seconds: they are about the ESME's response timer, so
   they last the same whatever the ``time_scale``.  Handset auto-reply delays are simulation seconds.
 * Reserved registered_delivery bits are ignored.
+* Datagram message mode (esm_class bits 1-0 = 1, section 2.10.2) is accepted in submit_sm, submit_multi and
+  data_sm: one attempt, no retry, no receipt; schedule_delivery_time and registered_delivery are accepted and
+  not acted on (:meth:`Smsc._submit_datagram`).
 
 Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; nothing here awaits.
 """
@@ -84,6 +87,12 @@ _NO_TLVS: dict[int, Any] = {}
 #: error); any other end (temporary failure, timeout, capacity spent) is 3.
 _FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
 _TEMPORARY_NETWORK_ERROR = 3
+#: esm_class messaging modes (bits 1-0, SMPP 3.4 section 5.2.12): datagram and transaction (forward).
+_ESM_MODE = 0x03
+_DATAGRAM = 0x01
+_TRANSACTION = 0x02
+#: How long a datagram's one attempt may take, simulation seconds: nobody waits for its outcome.
+_NO_LIMIT = float("inf")
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
@@ -123,6 +132,10 @@ def _destination_number(message_id: str) -> int:
 
 def _submit_order(track: Track) -> float:
     return track.msg.submit_time
+
+
+def _datagram_done(track: Track, kind: str, outcome: Any) -> None:
+    """A datagram's one attempt ended (its final state is recorded and committed): nobody is told."""
 
 
 class Smsc:
@@ -334,7 +347,9 @@ class Smsc:
                     next_final += 1
                 remember_sender(msg.destination_e164, msg.system_id)
             for track in tracks:
-                if track.msg.esm_class & 0x03 == 0x02:  # transaction mode: its ESME's data_sm died with us
+                mode = track.msg.esm_class & _ESM_MODE
+                # Transaction mode: its ESME's data_sm died with us; datagram mode: its one attempt did.
+                if mode == _TRANSACTION or mode == _DATAGRAM:
                     self.machine.abandon(track)
                 else:
                     resume(track, returned)
@@ -394,10 +409,14 @@ class Smsc:
         """submit_sm / data_sm (SMPP 3.4 sections 4.4, 4.7): replies status 0 and the message_id once the
         message is durable, or an error status (ESME_RINVPRTFLG, ESME_RINVREPFLAG, ESME_RINVSCHED,
         ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, a carrier rule's status, or ESME_RSYSERR when a
-        message_id search after a wrap cannot read the store)."""
+        message_id search after a wrap cannot read the store).  Datagram mode (esm_class bits 1-0 = 1):
+        :meth:`_submit_datagram`."""
         now = self._now()
         if (submission.priority_flag <= 3 and not submission.replace_if_present_flag
-                and not submission.schedule_delivery_time and not submission.validity_period):
+                and not submission.schedule_delivery_time and not submission.validity_period
+                # Not datagram mode (bits 1-0 = 1; 3, explicit store and forward, takes the general path too).
+                # esm_class 0 is tested first: CPython specialises an int comparison, not ``&``.
+                and (submission.esm_class == 0 or not submission.esm_class & 0x01)):
             destination = submission.destination
             routed = self._plain_routes.get(destination.addr)
             if routed is not None:
@@ -407,6 +426,9 @@ class Smsc:
                         and len(index.tracks) + index.evicted < self._max_waiting):
                     self._submit_plain(submission, routed, reply, now)
                     return
+        if submission.esm_class & _ESM_MODE == _DATAGRAM:
+            self._submit_datagram(submission, reply, now)
+            return
         try:
             if submission.priority_flag > 3 or submission.replace_if_present_flag > 1:
                 self._check_common(submission)
@@ -425,6 +447,45 @@ class Smsc:
             self._commit(lambda: self._accepted([track], reply, result, delay))
         else:
             self._commit(lambda: self._accepted_now(track, reply, result))
+
+    def _submit_datagram(self, submission: Submission, reply: Callable[[SubmitResult], None], now: float) -> None:
+        """submit_sm / data_sm in datagram message mode (esm_class bits 1-0 = 1; SMPP 3.4 sections 2.10.2 and
+        5.2.12): no storage for later attempts and no retry (SMPP 5.0 section 4.2.10.3, figure 4-3: "one
+        network delivery attempt made").
+
+        The message is checked and saved like any submit, so that the response still means "accepted" and
+        query_sm and the inspection API can find it; status 0 and its message_id are replied once it is on
+        disk, before its outcome (section 2.10.3, note: in datagram mode the response "just indicates that the
+        message has been accepted").  Then it is attempted once, at once (:meth:`AttemptMachine.attempt_once`):
+        DELIVERED or REJECTED as the attempt ends, else UNDELIVERABLE at once (an absent handset, paged or
+        known absent, a temporary failure, the carrier's capacity spent now).
+
+        "Scheduled delivery, registered delivery etc. do not apply" (section 2.10.2): the specification does
+        not make them errors, so they are accepted and not acted on.  schedule_delivery_time and
+        validity_period are still checked as fields (a malformed or out-of-range value gets ESME_RINVSCHED or
+        ESME_RINVEXPIRY, whatever the mode), then ignored: no schedule, and the one attempt is not bounded by the
+        validity.  registered_delivery is ignored: no receipt of any kind (the message's own value is 0 once
+        it is final).  A carrier submit rule's status refuses it, and its delay postpones the response and the
+        attempt, as for any submit.  cancel_sm and replace_sm cannot reach it (there is nothing stored to act
+        on); a restart finds it abandoned (:meth:`AttemptMachine.abandon`).
+        """
+        try:
+            self._check_common(submission)
+            if submission.schedule_delivery_time or submission.validity_period:
+                self._times.times(submission.schedule_delivery_time, submission.validity_period, now)
+            track, delay = self._admit(submission, submission.destination, None, now + self._default_lifetime, now)
+        except Reject as reject:
+            self.stats.submit_errors += 1
+            self._reply_later(reply, SubmitResult(status=reject.status), reject.delay)
+            return
+        track.phase = "datagram"  # (not cancelled, replaced or started by anyone else)
+        result = SubmitResult(message_id=track.msg.message_id)
+        self._commit(lambda: self._accepted([track], reply, result, delay, phase="datagram"))
+
+    def _attempt_datagram(self, track: Track) -> None:
+        """The one attempt of a datagram-mode message (:meth:`_submit_datagram`); nobody waits for its outcome,
+        which :meth:`AttemptMachine.attempt_once` records (its final state is committed there)."""
+        self.machine.attempt_once(track, _NO_LIMIT, _datagram_done)
 
     def _submit_plain(
         self, submission: Submission, routed: tuple[str, Any, Address, str, int, str],
@@ -611,14 +672,18 @@ class Smsc:
         length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
         refuse the whole request.  When every destination fails the answer is still status 0, with all of
         them in ``unsuccess`` (the only way the ESME learns why: an error response carries no body).  A
-        destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included."""
+        destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included.  In
+        datagram mode each destination is attempted once, as :meth:`_submit_datagram` describes."""
         now = self.clock.now()
+        datagram = submission.esm_class & _ESM_MODE == _DATAGRAM
         try:
             self._check_common(submission)
             if not destinations and not dl_names:
                 raise Reject(CommandStatus.ESME_RINVNUMDESTS)
             schedule_time, expiry_time = self._times.times(
                 submission.schedule_delivery_time, submission.validity_period, now)
+            if datagram:  # (checked as fields, not acted on)
+                schedule_time, expiry_time = None, now + self._default_lifetime
         except Reject as reject:
             self.stats.submit_errors += 1
             self._reply_later(reply, MultiSubmitResult(status=reject.status), reject.delay)
@@ -644,6 +709,8 @@ class Smsc:
                 continue
             if not multi_id:
                 multi_id = track.msg.multi_id
+            if datagram:
+                track.phase = "datagram"
             tracks.append(track)
             delay = max(delay, rule_delay)
         for name in dl_names:
@@ -670,7 +737,8 @@ class Smsc:
                 return
             multi_id = new_id
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
-        self._commit(lambda: self._accepted(tracks, reply, result, delay))
+        phase = "datagram" if datagram else "new"
+        self._commit(lambda: self._accepted(tracks, reply, result, delay, phase=phase))
 
     def submit_refused(self) -> None:
         """A submit the adapter refused before it reached the core (a field value, the account's throughput or
@@ -929,13 +997,18 @@ class Smsc:
             del tlvs[Tag.message_payload]
         return tlvs
 
-    def _accepted(self, tracks: list[Track], reply: Callable[[Any], None], result: Any, delay: float) -> None:
-        """The submit is on disk: reply (after the rule's delay), then start delivering."""
+    def _accepted(
+        self, tracks: list[Track], reply: Callable[[Any], None], result: Any, delay: float, *, phase: str = "new",
+    ) -> None:
+        """The submit is on disk: reply (after the rule's delay), then start delivering: the messages still in
+        ``phase`` ("new", or "datagram" for their one attempt) and still known."""
+        start = self._attempt_datagram if phase == "datagram" else self.machine.resume
+
         def go(_: Any = None) -> None:
             reply(result)
             for track in tracks:
-                if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
-                    self.machine.resume(track)
+                if track.phase == phase and self.index.tracks.get(track.msg.message_id) is track:
+                    start(track)
 
         if delay > 0:
             self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), go)
