@@ -114,6 +114,9 @@ class AttemptMachine:
         self._now = clock.now
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
+        #: Called with (message, time its handset is back or None) when a message that carries TLVs finds its
+        #: handset absent, attempted or not (the Delivery Pending Flags of set_dpf, :mod:`smsc.core.dpf`).
+        self.on_absent: Callable[[Message, float | None], Any] | None = None
 
     @property
     def absent(self) -> dict[str, NumberWait]:
@@ -202,7 +205,10 @@ class AttemptMachine:
             handsets = track.carrier.handsets
             e164 = msg.destination_e164
             if not handsets.is_online(e164, now):
-                self._wait_absent(track, handsets.next_online(e164, now))
+                online_at = handsets.next_online(e164, now)
+                self._wait_absent(track, online_at)
+                if msg.tlvs and self.on_absent is not None:  # (its flag again, after a restart)
+                    self.on_absent(msg, online_at)
                 return
             if returned is not None:
                 self.waits.wait_absent(track, None)
@@ -268,6 +274,9 @@ class AttemptMachine:
         msg = track.msg
         waits = self.waits
         if not alerted and (waits.absent or waits.draining) and waits.join_if_waiting(track):
+            if msg.tlvs and self.on_absent is not None and track.phase == "absent":  # (not a draining number)
+                wait = waits.absent.get(msg.destination_e164)
+                self.on_absent(msg, wait.online_at if wait is not None else None)
             return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)
@@ -403,6 +412,8 @@ class AttemptMachine:
         failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
         if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
             self.receipts.queue(msg, track.carrier, intermediate=True)
+        if kind == "absent" and msg.tlvs and self.on_absent is not None:
+            self.on_absent(msg, outcome.online_at)
         if now >= msg.expiry_time:
             self.expire(track)
             return
@@ -441,10 +452,11 @@ class AttemptMachine:
         now = self._now()
         e164 = msg.destination_e164
         carrier = track.carrier
-        if e164 in self.waits.absent:
+        wait = self.waits.absent.get(e164)
+        if wait is not None:
             outcome: AttemptOutcome | None = AttemptOutcome(
                 kind="absent", latency=0.0, err=_ABSENT.err, network_error_code=_ABSENT.network_error_code,
-                cause=_ABSENT.cause)
+                online_at=wait.online_at, cause=_ABSENT.cause)
             self._end_once(track, "absent", outcome, now, attempted=False, done=done)
             return
         capacity = getattr(carrier, "capacity", None)
@@ -507,6 +519,8 @@ class AttemptMachine:
         msg.registered_delivery = 0
         if attempted:
             msg.attempts.append(new_attempt(now, kind, err))
+        if kind == "absent" and msg.tlvs and self.on_absent is not None:
+            self.on_absent(msg, outcome.online_at if outcome is not None else None)
         if kind == "delivered":
             self.finalise(track, _DELIVERED, 0, None, outcome=None)
         elif kind == "rejected":

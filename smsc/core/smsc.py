@@ -25,6 +25,8 @@ Choices where the specification leaves room (each documented where it is made):
 * Datagram message mode (esm_class bits 1-0 = 1, section 2.10.2) is accepted in submit_sm, submit_multi and
   data_sm: one attempt, no retry, no receipt; schedule_delivery_time and registered_delivery are accepted and
   not acted on (:meth:`Smsc._submit_datagram`).
+* set_dpf is honoured in submit_sm and submit_multi too (SMPP 5.0 allows it there), not only in data_sm; a
+  message without it asks for no Delivery Pending Flag (:mod:`smsc.core.dpf`).
 
 Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; nothing here awaits.
 """
@@ -49,6 +51,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
+from smsc.core.dpf import PendingFlags, wants_dpf
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
@@ -239,6 +242,9 @@ class Smsc:
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits
+        #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
+        self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of)
+        self.machine.on_absent = self.dpf.absent
         self._now = clock.now
         self._save_message = store.save_message
         #: The store's ``forget_id`` (optional, see :mod:`smsc.core.store.base`): an id given again after a wrap.
@@ -629,10 +635,15 @@ class Smsc:
                     text = cut_why or kind
                 else:
                     text = (getattr(outcome, "cause", "") or kind).replace("_", " ")
+                # dpf_result (section 5.3.2.28) answers a set_dpf: 1 when this failure set the flag (an absent
+                # handset: the machine's on_absent has just set it).  Without set_dpf the ESME assumes 0.
+                dpf_result = None
+                if msg.tlvs and Tag.set_dpf in msg.tlvs:
+                    dpf_result = 1 if kind == "absent" and wants_dpf(msg) else 0
                 result = TransactionResult(
                     status=CommandStatus.ESME_RDELIVERYFAILURE, message_id=msg.message_id,
                     delivery_failure_reason=_FAILURE_REASONS.get(kind, _TEMPORARY_NETWORK_ERROR),
-                    network_error_code=msg.network_error_code, text=text,
+                    network_error_code=msg.network_error_code, text=text, dpf_result=dpf_result,
                 )
             self._commit(lambda: reply(result))
 
@@ -1204,6 +1215,10 @@ class Smsc:
         """No answer (timeout, connection lost, generic_nack): offered again after a backoff."""
         self.outbox.failed(delivery_id)
 
+    def delivery_sent(self, delivery_id: int) -> None:
+        """An alert_notification, which has no response, was written (:meth:`Outbox.sent`)."""
+        self.outbox.sent(delivery_id)
+
     def _wake(self, system_id: str) -> None:
         if self.gateway is not None:
             self.gateway.wake(system_id)
@@ -1221,8 +1236,10 @@ class Smsc:
         if carrier is None:
             raise ValueError(f"no carrier serves {e164!r}")
         carrier.handsets.set_online(e164, online, self.clock.now())
-        if online and e164 in self._waits.absent:
-            self._waits.alert(e164)
+        if online:
+            if e164 in self._waits.absent:
+                self._waits.alert(e164)
+            self.dpf.available(e164)  # (alert_notification to the ESMEs that set a Delivery Pending Flag)
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
@@ -1268,6 +1285,11 @@ class Smsc:
         gateway = self.gateway
         return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
                 + stats.in_flight + stats.queued)
+
+    def _handsets_of(self, e164: str) -> Any:
+        """The handset pool of the carrier serving ``e164``, or None."""
+        carrier = self.router.route(e164)
+        return carrier.handsets if carrier is not None else None
 
     def _carrier_of(self, msg: Message) -> Any:
         carriers = getattr(self.router, "carriers", {})

@@ -1,4 +1,5 @@
-"""Over real TCP with a raw client: datagram message mode (SMPP 3.4 section 2.10.2).
+"""Over real TCP with a raw client: datagram message mode (SMPP 3.4 section 2.10.2) and set_dpf / dpf_result /
+alert_notification (sections 4.12, 5.3.2.28, 5.3.2.29).
 
 The server runs the bundled default config (test numbers of the README table) with an SQLite store."""
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer, encode
-from smsc.smpp.constants import MessageState, Tag
+from smsc.smpp.constants import CommandStatus, MessageState, Tag
 
 from .conftest import RunningSmsc, make_config
 
@@ -118,3 +119,86 @@ def test_a_datagram_submit_sm_is_accepted_attempted_once_and_never_receipted(
         assert server.call(lambda: _smsc(server).waiting_count()) == 0
     finally:
         esme.close()
+
+
+def test_set_dpf_gives_dpf_result_and_one_alert_notification_when_the_handset_is_back(
+    smsc_factory: Any, tmp_path: Path,
+) -> None:
+    """The tester's t_dpf.py: transaction-mode data_sm with set_dpf=1 to an absent handset, then the handset is
+    switched on (as PUT /api/handsets/{number} does)."""
+    server = _start(smsc_factory, tmp_path)
+    esme = _Esme(server)
+    try:
+        esme.send(_data_sm(2, NEVER_ON, TRANSACTION))
+        plain = esme.response(2)  # without set_dpf: no flag, no dpf_result
+        assert plain.command_status == CommandStatus.ESME_RDELIVERYFAILURE and Tag.dpf_result not in plain.tlvs
+        esme.send(_data_sm(3, NEVER_ON, TRANSACTION, {Tag.set_dpf: 1}))
+        resp = esme.response(3)
+        assert isinstance(resp, P.DataSmResp) and resp.command_status == CommandStatus.ESME_RDELIVERYFAILURE
+        assert resp.tlvs[Tag.delivery_failure_reason] == 0 and resp.tlvs[Tag.dpf_result] == 1
+        esme.nothing_more(4)
+        server.call(lambda: _smsc(server).set_handset_online(NEVER_ON, True))
+        alert = esme.next()
+        assert isinstance(alert, P.AlertNotification), alert
+        assert (alert.source_addr_ton, alert.source_addr_npi, alert.source_addr) == (1, 1, NEVER_ON)
+        assert (alert.esme_addr_ton, alert.esme_addr_npi, alert.esme_addr) == (1, 1, "447700900001")
+        assert alert.tlvs == {Tag.ms_availability_status: 0} and alert.command_status == 0
+        esme.nothing_more(5)  # once; and nothing waits for an answer the ESME must not send
+        stats = server.call(lambda: _smsc(server).stats)
+        assert (stats.dpf_set, stats.alerts_queued, stats.alerts_sent) == (1, 1, 1)
+        assert server.call(lambda: _smsc(server).deliveries("test")) == []
+    finally:
+        esme.close()
+
+
+def test_an_alert_waits_for_a_receiver_and_is_not_sent_to_an_smpp_33_one(smsc_factory: Any, tmp_path: Path) -> None:
+    """The handset comes back by itself (2 min simulated) while the ESME has only a transmitter bound: the
+    alert is kept; a 3.3 receiver cannot take it (alert_notification is new in 3.4); a 3.4 receiver gets it."""
+    server = _start(smsc_factory, tmp_path, time_scale=60.0)  # 2 min = 2 s
+    tx = _Esme(server, P.BindTransmitter)
+    try:
+        tx.send(_data_sm(2, OFF_2_MIN, DATAGRAM, {Tag.set_dpf: 1}))
+        assert tx.response(2).command_status == 0
+        _wait_for(server, lambda: [d.kind for d in _smsc(server).deliveries("test")] == ["alert"])
+        v33 = _Esme(server, P.BindReceiver, version=0x33)
+        try:
+            v33.nothing_more()
+        finally:
+            v33.close()
+        rx = _Esme(server, P.BindReceiver)
+        try:
+            alert = rx.next()
+            assert isinstance(alert, P.AlertNotification) and alert.source_addr == OFF_2_MIN
+            rx.nothing_more()
+        finally:
+            rx.close()
+        assert server.call(lambda: _smsc(server).deliveries("test")) == []
+    finally:
+        tx.close()
+
+
+def test_alerts_take_no_window_slot_so_a_receipt_behind_one_still_goes(smsc_factory: Any, tmp_path: Path) -> None:
+    """Window 1, an alert and then a receipt owed when the receiver binds: both come at once (the alert, which
+    has no response, does not hold the one slot, nor stop the bind from taking what follows it)."""
+    cfg = make_config(tmp_path, window=1)
+    server = smsc_factory(dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation,
+                                                                                   time_scale=60.0)))
+    tx = _Esme(server, P.BindTransmitter)
+    try:
+        tx.send(P.SubmitSm(sequence_number=2, source_addr_ton=1, source_addr_npi=1, source_addr="447700900001",
+                           dest_addr_ton=1, dest_addr_npi=1, destination_addr=OFF_2_MIN, registered_delivery=1,
+                           short_message=b"stored", tlvs={Tag.set_dpf: 1}))
+        assert tx.response(2).command_status == 0
+        _wait_for(server, lambda: sorted(d.kind for d in _smsc(server).deliveries("test")) == ["alert", "receipt"])
+        rx = _Esme(server, P.BindReceiver)
+        try:
+            alert, receipt = rx.next(), rx.next()
+            assert isinstance(alert, P.AlertNotification) and alert.source_addr == OFF_2_MIN
+            assert isinstance(receipt, P.DeliverSm) and receipt.esm_class == 0x04
+            rx.send(P.DeliverSmResp(sequence_number=receipt.sequence_number))
+            rx.nothing_more()
+        finally:
+            rx.close()
+        assert server.call(lambda: _smsc(server).deliveries("test")) == []
+    finally:
+        tx.close()
