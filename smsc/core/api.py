@@ -21,6 +21,9 @@ from smsc.smpp.constants import CommandStatus, MessageState
 
 TlvMap = dict[int, Any]
 
+#: ``Delivery.kind`` of an alert_notification owed to an ESME (:mod:`smsc.core.dpf`).
+ALERT = "alert"
+
 
 @dataclass(slots=True, kw_only=True)
 class Address:
@@ -248,6 +251,10 @@ class SmscApi(Protocol):
     #: Whether holding the commits of one read's requests saves anything (False with a store that commits
     #: inline, whose replies then leave in request order).
     hold_read_commits: bool
+
+    #: False until an alert (``Delivery.kind`` "alert", sent as alert_notification) may be among the deliveries
+    #: taken: until then the adapter need not look at each delivery's kind (the receipt path).
+    may_owe_alerts: bool
 
     def hold_commits(self) -> bool:
         """Gather the commits asked for from now on into one (group commit over one read of requests); False

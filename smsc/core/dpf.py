@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import structlog
 
-from smsc.core.api import Address, Delivery
+from smsc.core.api import ALERT, Address, Delivery
 from smsc.core.clock import Clock
 from smsc.core.message import Message
 from smsc.core.outbox import Outbox
@@ -45,8 +45,6 @@ from smsc.smpp.constants import Tag
 
 log = structlog.get_logger("smsc.core")
 
-#: ``Delivery.kind`` of an alert_notification owed to an ESME.
-ALERT = "alert"
 #: ms_availability_status value "available" (SMPP 3.4 section 5.3.2.30).
 MS_AVAILABLE = 0
 #: Shortest delay before looking at the handset again, simulation seconds (as the waits' alerts: never a
@@ -72,13 +70,16 @@ class PendingFlags:
         stats: counts ``dpf_set`` and ``alerts_queued``.
         handsets_of: the handset pool serving a number (None when no carrier does), asked whether a handset is
             back and when it will be.
+        on_alert: called before the first alert of a call to :meth:`available` is queued (the SMSC's
+            ``may_owe_alerts``).
     """
 
     def __init__(
         self, outbox: Outbox, scheduler: Scheduler, clock: Clock, stats: SmscStats,
-        handsets_of: Callable[[str], Any],
+        handsets_of: Callable[[str], Any], on_alert: Callable[[], None] | None = None,
     ) -> None:
         self._outbox = outbox
+        self._on_alert = on_alert
         self._scheduler = scheduler
         self._clock = clock
         self._stats = stats
@@ -128,6 +129,8 @@ class PendingFlags:
         flags = self._flags.pop(e164, None)
         if not flags:
             return
+        if self._on_alert is not None:
+            self._on_alert()
         outbox = self._outbox
         for system_id, (handset, esme) in flags.items():
             outbox.add(Delivery(

@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import structlog
 
-from smsc.core.api import Delivery
+from smsc.core.api import ALERT, Delivery
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
@@ -213,6 +213,8 @@ class Outbox:
         self._spill_at = spill_at if self._load_later is not None else sys.maxsize
         #: system_id -> its spilled deliveries (see the module docstring); empty while every ESME keeps up.
         self._spills: dict[str, _Spill] = {}
+        #: True once a restore read back an alert (kind "alert"): see ``SmscApi.may_owe_alerts``.
+        self.alerts_restored = False
 
     # -- adding -------------------------------------------------------------------------------------------
 
@@ -279,6 +281,8 @@ class Outbox:
                 woken[system_id] = None
                 if delivery.delivery_id >= self.next_delivery_id:
                     self.next_delivery_id = delivery.delivery_id + 1
+                if delivery.kind == ALERT:
+                    self.alerts_restored = True
         for system_id in woken:
             self._wake(system_id)
 

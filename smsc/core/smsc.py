@@ -242,8 +242,11 @@ class Smsc:
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits
+        #: False until an alert may be owed (``SmscApi.may_owe_alerts``): one is queued, or read back at start.
+        self.may_owe_alerts = False
         #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
-        self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of)
+        self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of,
+                                on_alert=self._alert_owed)
         self.machine.on_absent = self.dpf.absent
         self._now = clock.now
         self._save_message = store.save_message
@@ -294,6 +297,8 @@ class Smsc:
             self.outbox.restore_batches(iter_deliveries(RESTORE_DELIVERIES_BATCH))
         else:
             self.outbox.restore(state.deliveries)
+        if self.outbox.alerts_restored:
+            self.may_owe_alerts = True
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():
@@ -1285,6 +1290,10 @@ class Smsc:
         gateway = self.gateway
         return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
                 + stats.in_flight + stats.queued)
+
+    def _alert_owed(self) -> None:
+        """An alert is about to be queued: from now on the adapter looks for alerts among deliveries."""
+        self.may_owe_alerts = True
 
     def _handsets_of(self, e164: str) -> Any:
         """The handset pool of the carrier serving ``e164``, or None."""

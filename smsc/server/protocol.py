@@ -30,6 +30,7 @@ import structlog
 from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
 from smsc.core.api import (
+    ALERT,
     Address,
     Delivery,
     MultiSubmitResult,
@@ -39,7 +40,6 @@ from smsc.core.api import (
     TransactionResult,
     new_submission,
 )
-from smsc.core.dpf import ALERT
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag
 from smsc.smpp.deliver_body import deliver_sm_body
@@ -673,76 +673,97 @@ class SmppProtocol(asyncio.Protocol):
         """Send waiting deliveries of ``system_id`` up to the room in the window; True when there was room
         and fewer were waiting than it (so nothing more waits: other binds need no visit).
 
-        Each delivery taken is sent or dropped as unencodable.  An alert (kind "alert") goes as
-        alert_notification, which has no response (SMPP 3.4 section 4.12): it is done once queued and takes
-        no window slot, so when a full take held some, the room they were taken for is offered again.  An SMPP
-        3.3 bind does not take those only data_sm can carry (:func:`fits_deliver_sm`), nor alerts: they are
-        held for a 3.4 bind, and while any is, this returns False so that the registry offers them to the
-        other binds."""
+        Each delivery taken is sent or dropped as unencodable.  Alerts (kind "alert") go as alert_notification,
+        which has no response and takes no window slot (:meth:`_send_alerts`); they are looked for only once
+        the core may owe one (``may_owe_alerts``), so the receipt path pays nothing for them.  An SMPP 3.3 bind
+        does not take those only data_sm can carry (:func:`fits_deliver_sm`), nor alerts (alert_notification
+        is new in 3.4, as data_sm is): they are held for a 3.4 bind, and while any is, this returns False so
+        that the registry offers them to the other binds."""
         if self._closing or self._write_paused:
             return False
         session = self.session
+        room = session.window_free
+        if room <= 0:
+            return False
+        if session.interface_version >= 0x34:
+            held = 0
+            deliveries = self.smsc.take_deliveries(system_id, room)
+            if deliveries and self.smsc.may_owe_alerts:
+                deliveries, room = self._send_alerts(system_id, deliveries, room)
+        else:
+            # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
+            # this system_id, now or when one binds; while some is, the registry must go on to the others.
+            deliveries = self.smsc.take_deliveries(system_id, room, carried_by_v33)
+            held = self.smsc.deliveries_held(system_id)
+        if not deliveries:
+            return not held
+        now = self.loop.time()
+        send = session.send_request_body
+        unsent = 0  # dropped
+        for d in deliveries:
+            sm = d.short_message
+            tlvs = d.tlvs
+            if len(sm) > 254:  # too long for short_message: message_payload (SMPP 3.4 section 5.3.2.32)
+                tlvs = {**tlvs, Tag.message_payload: sm}
+                sm = b""
+            s, t = d.source, d.destination
+            try:
+                if len(s.addr) > 20 or len(t.addr) > 20:  # (not fits_deliver_sm: never on a 3.3 bind)
+                    self._send_as_data_sm(d, sm, tlvs, now)
+                    continue
+                body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr, d.esm_class,
+                                       d.protocol_id, d.priority_flag, d.data_coding, sm)
+                send(_DELIVER_SM, body, tlvs, now, d.delivery_id)
+            except (ValueError, TypeError) as exc:
+                # A field no deliver_sm can carry: offering it again would fail the same way on every bind,
+                # so it is dropped, loudly, instead of taking this connection down with it.
+                log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
+                          error=str(exc))
+                self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
+                unsent += 1
+        self.server.counters.deliveries_sent += len(deliveries) - unsent
+        if not self._receiving:  # (within a read, the read's own write takes them)
+            self._schedule_flush()
+        return len(deliveries) < room and not held
+
+    def _send_alerts(self, system_id: str, deliveries: list[Delivery], room: int) -> tuple[list[Delivery], int]:
+        """Send the alerts among ``deliveries`` (taken for ``room`` window slots) as alert_notification (SMPP
+        3.4 section 4.12.1: source_addr the handset now available, esme_addr the ESME's address,
+        ms_availability_status in the TLVs).  There is no response: each is done once queued and takes no slot,
+        so while a take came back full, as many more are taken as it held alerts.  Returns the other deliveries
+        and a room for them: fewer deliveries than it when the last take came back short (nothing more
+        waits), as many when more may wait."""
+        rest: list[Delivery] = []
+        now = self.loop.time()
+        asked = room
         while True:
-            room = session.window_free
-            if room <= 0:
-                return False
-            if session.interface_version >= 0x34:
-                held = 0
-                deliveries = self.smsc.take_deliveries(system_id, room)
-            else:
-                # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
-                # this system_id, now or when one binds; while some is, the registry must go on to the others.
-                deliveries = self.smsc.take_deliveries(system_id, room, carried_by_v33)
-                held = self.smsc.deliveries_held(system_id)
-            if not deliveries:
-                return not held
-            now = self.loop.time()
-            send = session.send_request_body
-            unsent = 0  # dropped, or alerts (not deliver_sm, and in no window slot)
             alerts = 0
             for d in deliveries:
-                sm = d.short_message
-                tlvs = d.tlvs
-                if len(sm) > 254:  # too long for short_message: message_payload (SMPP 3.4 section 5.3.2.32)
-                    tlvs = {**tlvs, Tag.message_payload: sm}
-                    sm = b""
-                s, t = d.source, d.destination
+                if d.kind != _ALERT:
+                    rest.append(d)
+                    continue
+                alerts += 1
+                s, e = d.source, d.destination
                 try:
-                    if d.kind == _ALERT:
-                        alerts += 1
-                        unsent += 1
-                        self._send_alert(d, now)
-                        continue
-                    if len(s.addr) > 20 or len(t.addr) > 20:  # (not fits_deliver_sm: never on a 3.3 bind)
-                        self._send_as_data_sm(d, sm, tlvs, now)
-                        continue
-                    body = deliver_sm_body(d.service_type, s.ton, s.npi, s.addr, t.ton, t.npi, t.addr,
-                                           d.esm_class, d.protocol_id, d.priority_flag, d.data_coding, sm)
-                    send(_DELIVER_SM, body, tlvs, now, d.delivery_id)
-                except (ValueError, TypeError) as exc:
-                    # A field no deliver_sm can carry: offering it again would fail the same way on every bind,
-                    # so it is dropped, loudly, instead of taking this connection down with it.
-                    log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind,
-                              system_id=system_id, error=str(exc))
+                    self.session.send_unanswered(P.AlertNotification(
+                        source_addr_ton=s.ton, source_addr_npi=s.npi, source_addr=s.addr,
+                        esme_addr_ton=e.ton, esme_addr_npi=e.npi, esme_addr=e.addr, tlvs=dict(d.tlvs),
+                    ), now)
+                except (ValueError, TypeError) as exc:  # (dropped, as an unencodable deliver_sm is)
+                    log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
+                              error=str(exc))
                     self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
-                    if d.kind != _ALERT:
-                        unsent += 1
-            self.server.counters.deliveries_sent += len(deliveries) - unsent
-            if not self._receiving:  # (within a read, the read's own write takes them)
-                self._schedule_flush()
-            if not alerts or len(deliveries) < room:
-                return len(deliveries) < room and not held
-
-    def _send_alert(self, d: Delivery, now: float) -> None:
-        """Send the alert ``d`` as alert_notification (SMPP 3.4 section 4.12.1): source_addr is the handset now
-        available, esme_addr the ESME's address, ms_availability_status in the TLVs; done once queued."""
-        s, e = d.source, d.destination
-        self.session.send_unanswered(P.AlertNotification(
-            source_addr_ton=s.ton, source_addr_npi=s.npi, source_addr=s.addr,
-            esme_addr_ton=e.ton, esme_addr_npi=e.npi, esme_addr=e.addr, tlvs=dict(d.tlvs),
-        ), now)
-        self.smsc.delivery_sent(d.delivery_id)
-        log.info("alert_sent", system_id=d.system_id, delivery_id=d.delivery_id, peer=self.peer)
+                    continue
+                self.smsc.delivery_sent(d.delivery_id)
+                log.info("alert_sent", system_id=system_id, delivery_id=d.delivery_id, peer=self.peer)
+            if len(deliveries) < asked:
+                return rest, len(rest) + 1
+            if not alerts:
+                return rest, len(rest)
+            asked = alerts
+            deliveries = self.smsc.take_deliveries(system_id, asked)
+            if not deliveries:
+                return rest, len(rest) + 1
 
     def _send_as_data_sm(self, d: Delivery, short_message: bytes, tlvs: dict[int, Any], now: float) -> None:
         """Send delivery ``d`` as data_sm, its user data in message_payload (SMPP 3.4 section 4.7.1)."""

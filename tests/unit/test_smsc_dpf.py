@@ -168,13 +168,17 @@ def test_an_alert_waits_in_the_outbox_until_taken_and_survives_a_restart(tmp_pat
     first = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
     first.gateway.receivers = set()
     _transaction(first, OFF_2_MIN, tlvs=SET_DPF)
-    first.advance(125.0)
+    first.advance(119.0)
+    assert not first.smsc.may_owe_alerts  # (until then the adapter does not look for alerts)
+    first.advance(6.0)
+    assert first.smsc.may_owe_alerts
     assert [d.kind for d in first.smsc.deliveries("esme")] == ["alert"]
     assert "esme" in first.gateway.wakes
     first.smsc.stop()
     first.store.close()
 
     second = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 600.0))
+    assert second.smsc.may_owe_alerts  # read back from the store
     (alert,) = _alerts(second)
     assert alert.source.addr == OFF_2_MIN and alert.tlvs == {Tag.ms_availability_status: 0}
     assert second.smsc.deliveries("esme") == []
@@ -182,3 +186,4 @@ def test_an_alert_waits_in_the_outbox_until_taken_and_survives_a_restart(tmp_pat
     second.store.close()
     third = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 700.0))
     assert third.smsc.deliveries("esme") == []  # sent is done: not offered again
+    assert not third.smsc.may_owe_alerts
