@@ -21,6 +21,9 @@ from smsc.smpp.constants import CommandStatus, MessageState
 
 TlvMap = dict[int, Any]
 
+#: ``Delivery.kind`` of an alert_notification owed to an ESME (:mod:`smsc.core.dpf`).
+ALERT = "alert"
+
 
 @dataclass(slots=True, kw_only=True)
 class Address:
@@ -102,7 +105,9 @@ class TransactionResult:
     delivery_failure_reason value (SMPP 3.4 section 5.3.2.33: 0 destination unavailable, 1 destination
     address invalid, 2 permanent network error, 3 temporary network error), the 3-octet network_error_code
     (section 5.3.2.31) when the network gave one, and ``text`` for additional_status_info_text (section
-    5.3.2.11).  Refused before any attempt (bad destination, queue full ...): that status, no message_id.
+    5.3.2.11); when the message carried set_dpf, ``dpf_result`` (section 5.3.2.28): 1 when its failure set a
+    Delivery Pending Flag (the handset was absent, :mod:`smsc.core.dpf`), else 0.  Refused before any attempt
+    (bad destination, queue full ...): that status, no message_id.
     """
 
     status: int = CommandStatus.ESME_ROK
@@ -110,6 +115,7 @@ class TransactionResult:
     delivery_failure_reason: int | None = None
     network_error_code: bytes | None = None
     text: str = ""
+    dpf_result: int | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -134,10 +140,13 @@ class QueryResult:
 
 @dataclass(slots=True, kw_only=True)
 class Delivery:
-    """A deliver_sm the SMSC owes an ESME: a delivery receipt or an MO message.
+    """A deliver_sm the SMSC owes an ESME: a delivery receipt or an MO message; or an alert_notification.
 
     ``delivery_id`` is unique and stable across restarts (it keys the durable outbox).  The fields map
-    one to one onto deliver_sm (SMPP 3.4 section 4.6.1).
+    one to one onto deliver_sm (SMPP 3.4 section 4.6.1).  An alert (kind "alert", :mod:`smsc.core.dpf`) uses
+    ``source`` for the handset now available and ``destination`` for the ESME's address (alert_notification's
+    source_addr and esme_addr, section 4.12.1) and ``tlvs`` for ms_availability_status; it has no response,
+    so the gateway reports it with ``delivery_sent``.
     """
 
     delivery_id: int
@@ -151,7 +160,8 @@ class Delivery:
     short_message: bytes = b""
     service_type: str = ""
     tlvs: TlvMap = field(default_factory=dict)
-    #: "receipt" or "mo", for logs, metrics and the inspection API.
+    #: "receipt", "mo" or "alert", for logs, metrics and the inspection API (and the adapter: an alert is sent
+    #: as alert_notification).
     kind: str = "receipt"
 
 
@@ -232,12 +242,19 @@ class SmscApi(Protocol):
     def delivery_failed(self, delivery_id: int) -> None:
         """No answer (timeout, connection lost, generic_nack): offer the delivery again later."""
 
+    def delivery_sent(self, delivery_id: int) -> None:
+        """A delivery that has no response PDU (an alert, sent as alert_notification) was written: done."""
+
     def set_gateway(self, gateway: DeliveryGateway) -> None:
         """Register who is woken when deliveries wait."""
 
     #: Whether holding the commits of one read's requests saves anything (False with a store that commits
     #: inline, whose replies then leave in request order).
     hold_read_commits: bool
+
+    #: False until an alert (``Delivery.kind`` "alert", sent as alert_notification) may be among the deliveries
+    #: taken: until then the adapter need not look at each delivery's kind (the receipt path).
+    may_owe_alerts: bool
 
     def hold_commits(self) -> bool:
         """Gather the commits asked for from now on into one (group commit over one read of requests); False

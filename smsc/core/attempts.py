@@ -114,6 +114,9 @@ class AttemptMachine:
         self._now = clock.now
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
+        #: Called with (message, time its handset is back or None) when a message that carries TLVs finds its
+        #: handset absent, attempted or not (the Delivery Pending Flags of set_dpf, :mod:`smsc.core.dpf`).
+        self.on_absent: Callable[[Message, float | None], Any] | None = None
 
     @property
     def absent(self) -> dict[str, NumberWait]:
@@ -202,7 +205,10 @@ class AttemptMachine:
             handsets = track.carrier.handsets
             e164 = msg.destination_e164
             if not handsets.is_online(e164, now):
-                self._wait_absent(track, handsets.next_online(e164, now))
+                online_at = handsets.next_online(e164, now)
+                self._wait_absent(track, online_at)
+                if msg.tlvs and self.on_absent is not None:  # (its flag again, after a restart)
+                    self.on_absent(msg, online_at)
                 return
             if returned is not None:
                 self.waits.wait_absent(track, None)
@@ -268,6 +274,9 @@ class AttemptMachine:
         msg = track.msg
         waits = self.waits
         if not alerted and (waits.absent or waits.draining) and waits.join_if_waiting(track):
+            if msg.tlvs and self.on_absent is not None and track.phase == "absent":  # (not a draining number)
+                wait = waits.absent.get(msg.destination_e164)
+                self.on_absent(msg, wait.online_at if wait is not None else None)
             return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)
@@ -403,6 +412,8 @@ class AttemptMachine:
         failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
         if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
             self.receipts.queue(msg, track.carrier, intermediate=True)
+        if kind == "absent" and msg.tlvs and self.on_absent is not None:
+            self.on_absent(msg, outcome.online_at)
         if now >= msg.expiry_time:
             self.expire(track)
             return
@@ -424,10 +435,12 @@ class AttemptMachine:
         self, track: Track, limit: float, done: Callable[[Track, str, AttemptOutcome | None], None],
     ) -> None:
         """Transaction message mode (SMPP 3.4 section 2.10.3; SMPP 5.0 section 4.2.10.4, figure 4-4: "one network
-        delivery attempt made", the response "delayed until delivery outcome is known"): attempt the message
-        once, now, and give it the final state of that attempt: DELIVERED, REJECTED, else UNDELIVERABLE (an
-        absent handset or a temporary failure is neither waited for nor retried).  No receipt is queued: the
-        outcome is the answer.
+        delivery attempt made", the response "delayed until delivery outcome is known"), and datagram mode
+        (section 2.10.2; SMPP 5.0 figure 4-3: "one network delivery attempt made", no storage, no retry, no
+        delivery acknowledgement): attempt the message once, now, and give it the final state of that attempt:
+        DELIVERED, REJECTED, else UNDELIVERABLE (an absent handset or a temporary failure is neither waited for
+        nor retried).  No receipt is queued: in transaction mode the outcome is the answer, in datagram mode
+        registered delivery does not apply.
 
         ``done(track, kind, outcome)`` is called once the final state is recorded (its commit not yet asked
         for): ``kind`` is the outcome's kind, "absent" without an attempt when the handset is known absent
@@ -439,10 +452,11 @@ class AttemptMachine:
         now = self._now()
         e164 = msg.destination_e164
         carrier = track.carrier
-        if e164 in self.waits.absent:
+        wait = self.waits.absent.get(e164)
+        if wait is not None:
             outcome: AttemptOutcome | None = AttemptOutcome(
                 kind="absent", latency=0.0, err=_ABSENT.err, network_error_code=_ABSENT.network_error_code,
-                cause=_ABSENT.cause)
+                online_at=wait.online_at, cause=_ABSENT.cause)
             self._end_once(track, "absent", outcome, now, attempted=False, done=done)
             return
         capacity = getattr(carrier, "capacity", None)
@@ -475,9 +489,10 @@ class AttemptMachine:
             self._end_once(track, "abandoned", None, self._now(), attempted=phase == "inflight", done=done)
 
     def abandon(self, track: Track) -> None:
-        """A transaction-mode message found waiting after a restart: the ESME's data_sm died with the SMSC
-        (nobody can be answered), and the mode attempts nothing later (:meth:`attempt_once`), so it ends
-        UNDELIVERABLE, outcome "abandoned", without an attempt or a receipt."""
+        """A transaction-mode or datagram-mode message found waiting after a restart: the ESME's data_sm died
+        with the SMSC (nobody can be answered), or the datagram's one attempt was lost with it, and these modes
+        attempt nothing later (:meth:`attempt_once`), so it ends UNDELIVERABLE, outcome "abandoned", without an
+        attempt or a receipt."""
         track.msg.registered_delivery = 0
         self.finalise(track, MessageState.UNDELIVERABLE, 0, None, outcome="abandoned")
 
@@ -499,9 +514,13 @@ class AttemptMachine:
         msg = track.msg
         err = int(outcome.err or 0) if outcome is not None else 0
         nec = outcome.network_error_code if outcome is not None else None
-        msg.registered_delivery = 0  # the data_sm_resp is the delivery outcome: no receipt follows it
+        # No receipt follows: the data_sm_resp is the delivery outcome (transaction mode), or registered delivery
+        # does not apply (datagram mode).
+        msg.registered_delivery = 0
         if attempted:
             msg.attempts.append(new_attempt(now, kind, err))
+        if kind == "absent" and msg.tlvs and self.on_absent is not None:
+            self.on_absent(msg, outcome.online_at if outcome is not None else None)
         if kind == "delivered":
             self.finalise(track, _DELIVERED, 0, None, outcome=None)
         elif kind == "rejected":

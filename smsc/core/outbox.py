@@ -1,5 +1,8 @@
 """The durable outbox: deliver_sm the SMSC owes each ESME (delivery receipts and MO), per system_id, FIFO.
 
+It also holds the alert_notification owed to an ESME (kind "alert", :mod:`smsc.core.dpf`): taken like the
+others, but there is no response PDU to wait for, so the gateway reports it :meth:`Outbox.sent` once written.
+
 Life of a :class:`~smsc.core.api.Delivery`:
 
 1. :meth:`Outbox.add` records it in the store's pending batch.  An MO becomes *available* (and the gateway
@@ -52,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import structlog
 
-from smsc.core.api import Delivery
+from smsc.core.api import ALERT, Delivery
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
@@ -132,7 +135,7 @@ class OutboxStats:
     """Plain counters read by the metrics collector."""
 
     __slots__ = ("deliveries_queued", "deliveries_acked", "deliveries_failed", "deliveries_dropped",
-                 "deliveries_spilled")
+                 "deliveries_spilled", "alerts_sent")
 
     def __init__(self) -> None:
         self.deliveries_queued = 0
@@ -140,6 +143,7 @@ class OutboxStats:
         self.deliveries_failed = 0
         self.deliveries_dropped = 0
         self.deliveries_spilled = 0
+        self.alerts_sent = 0
 
 
 class Outbox:
@@ -197,8 +201,8 @@ class Outbox:
         #: commit also evicts absent-handset waiters, but every core operation that makes some commits
         #: before it returns, so none are pending when an ESME acknowledges.)
         self._commit_deletes = not getattr(store, "durable_on_write", False)
-        #: Counters; any object with the five ``deliveries_*`` int attributes may replace it (the SMSC puts
-        #: its own stats here so that metrics see one object).
+        #: Counters; any object with the five ``deliveries_*`` int attributes and ``alerts_sent`` may replace it
+        #: (the SMSC puts its own stats here so that metrics see one object).
         self.stats: Any = OutboxStats()
         self._load_later: Callable[[list[int], Callable[[list[Delivery]], None]], None] | None = getattr(
             store, "load_deliveries_later", None)
@@ -209,6 +213,8 @@ class Outbox:
         self._spill_at = spill_at if self._load_later is not None else sys.maxsize
         #: system_id -> its spilled deliveries (see the module docstring); empty while every ESME keeps up.
         self._spills: dict[str, _Spill] = {}
+        #: True once a restore read back an alert (kind "alert"): see ``SmscApi.may_owe_alerts``.
+        self.alerts_restored = False
 
     # -- adding -------------------------------------------------------------------------------------------
 
@@ -275,6 +281,8 @@ class Outbox:
                 woken[system_id] = None
                 if delivery.delivery_id >= self.next_delivery_id:
                     self.next_delivery_id = delivery.delivery_id + 1
+                if delivery.kind == ALERT:
+                    self.alerts_restored = True
         for system_id in woken:
             self._wake(system_id)
 
@@ -443,6 +451,18 @@ class Outbox:
                 "delivery_dropped", delivery_id=delivery_id, kind=delivery.kind, system_id=delivery.system_id,
                 status=f"0x{status:08X}",
             )
+        self._delete_delivery(delivery_id)
+        if self._commit_deletes:
+            self._commit(_nothing)
+        return True
+
+    def sent(self, delivery_id: int) -> bool:
+        """A leased delivery that has no response PDU (alert_notification, SMPP 3.4 section 4.12) was written
+        to its ESME: done, deleted from the store, counted in ``alerts_sent``; False if it was not leased."""
+        delivery = self._leased.pop(delivery_id, None)
+        if delivery is None:
+            return False
+        self.stats.alerts_sent += 1
         self._delete_delivery(delivery_id)
         if self._commit_deletes:
             self._commit(_nothing)

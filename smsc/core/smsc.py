@@ -22,6 +22,11 @@ Choices where the specification leaves room (each documented where it is made):
 * Submit-rule delays (``SubmitRule.delay``) are real seconds: they are about the ESME's response timer, so
   they last the same whatever the ``time_scale``.  Handset auto-reply delays are simulation seconds.
 * Reserved registered_delivery bits are ignored.
+* Datagram message mode (esm_class bits 1-0 = 1, section 2.10.2) is accepted in submit_sm, submit_multi and
+  data_sm: one attempt, no retry, no receipt; schedule_delivery_time and registered_delivery are accepted and
+  not acted on (:meth:`Smsc._submit_datagram`).
+* set_dpf is honoured in submit_sm and submit_multi too (SMPP 5.0 allows it there), not only in data_sm; a
+  message without it asks for no Delivery Pending Flag (:mod:`smsc.core.dpf`).
 
 Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; nothing here awaits.
 """
@@ -46,6 +51,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
+from smsc.core.dpf import PendingFlags, wants_dpf
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
@@ -84,6 +90,12 @@ _NO_TLVS: dict[int, Any] = {}
 #: error); any other end (temporary failure, timeout, capacity spent) is 3.
 _FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
 _TEMPORARY_NETWORK_ERROR = 3
+#: esm_class messaging modes (bits 1-0, SMPP 3.4 section 5.2.12): datagram and transaction (forward).
+_ESM_MODE = 0x03
+_DATAGRAM = 0x01
+_TRANSACTION = 0x02
+#: How long a datagram's one attempt may take, simulation seconds: nobody waits for its outcome.
+_NO_LIMIT = float("inf")
 #: Retry delays used when neither the carrier nor the config gives any (simulation seconds).
 FALLBACK_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
 
@@ -123,6 +135,10 @@ def _destination_number(message_id: str) -> int:
 
 def _submit_order(track: Track) -> float:
     return track.msg.submit_time
+
+
+def _datagram_done(track: Track, kind: str, outcome: Any) -> None:
+    """A datagram's one attempt ended (its final state is recorded and committed): nobody is told."""
 
 
 class Smsc:
@@ -226,6 +242,12 @@ class Smsc:
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits
+        #: False until an alert may be owed (``SmscApi.may_owe_alerts``): one is queued, or read back at start.
+        self.may_owe_alerts = False
+        #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
+        self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of,
+                                on_alert=self._alert_owed)
+        self.machine.on_absent = self.dpf.absent
         self._now = clock.now
         self._save_message = store.save_message
         #: The store's ``forget_id`` (optional, see :mod:`smsc.core.store.base`): an id given again after a wrap.
@@ -275,6 +297,8 @@ class Smsc:
             self.outbox.restore_batches(iter_deliveries(RESTORE_DELIVERIES_BATCH))
         else:
             self.outbox.restore(state.deliveries)
+        if self.outbox.alerts_restored:
+            self.may_owe_alerts = True
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():
@@ -334,7 +358,9 @@ class Smsc:
                     next_final += 1
                 remember_sender(msg.destination_e164, msg.system_id)
             for track in tracks:
-                if track.msg.esm_class & 0x03 == 0x02:  # transaction mode: its ESME's data_sm died with us
+                mode = track.msg.esm_class & _ESM_MODE
+                # Transaction mode: its ESME's data_sm died with us; datagram mode: its one attempt did.
+                if mode == _TRANSACTION or mode == _DATAGRAM:
                     self.machine.abandon(track)
                 else:
                     resume(track, returned)
@@ -394,10 +420,14 @@ class Smsc:
         """submit_sm / data_sm (SMPP 3.4 sections 4.4, 4.7): replies status 0 and the message_id once the
         message is durable, or an error status (ESME_RINVPRTFLG, ESME_RINVREPFLAG, ESME_RINVSCHED,
         ESME_RINVEXPIRY, ESME_RINVDSTADR, ESME_RMSGQFUL, a carrier rule's status, or ESME_RSYSERR when a
-        message_id search after a wrap cannot read the store)."""
+        message_id search after a wrap cannot read the store).  Datagram mode (esm_class bits 1-0 = 1):
+        :meth:`_submit_datagram`."""
         now = self._now()
         if (submission.priority_flag <= 3 and not submission.replace_if_present_flag
-                and not submission.schedule_delivery_time and not submission.validity_period):
+                and not submission.schedule_delivery_time and not submission.validity_period
+                # Not datagram mode (bits 1-0 = 1; 3, explicit store and forward, takes the general path too).
+                # esm_class 0 is tested first: CPython specialises an int comparison, not ``&``.
+                and (submission.esm_class == 0 or not submission.esm_class & 0x01)):
             destination = submission.destination
             routed = self._plain_routes.get(destination.addr)
             if routed is not None:
@@ -407,6 +437,9 @@ class Smsc:
                         and len(index.tracks) + index.evicted < self._max_waiting):
                     self._submit_plain(submission, routed, reply, now)
                     return
+        if submission.esm_class & _ESM_MODE == _DATAGRAM:
+            self._submit_datagram(submission, reply, now)
+            return
         try:
             if submission.priority_flag > 3 or submission.replace_if_present_flag > 1:
                 self._check_common(submission)
@@ -425,6 +458,45 @@ class Smsc:
             self._commit(lambda: self._accepted([track], reply, result, delay))
         else:
             self._commit(lambda: self._accepted_now(track, reply, result))
+
+    def _submit_datagram(self, submission: Submission, reply: Callable[[SubmitResult], None], now: float) -> None:
+        """submit_sm / data_sm in datagram message mode (esm_class bits 1-0 = 1; SMPP 3.4 sections 2.10.2 and
+        5.2.12): no storage for later attempts and no retry (SMPP 5.0 section 4.2.10.3, figure 4-3: "one
+        network delivery attempt made").
+
+        The message is checked and saved like any submit, so that the response still means "accepted" and
+        query_sm and the inspection API can find it; status 0 and its message_id are replied once it is on
+        disk, before its outcome (section 2.10.3, note: in datagram mode the response "just indicates that the
+        message has been accepted").  Then it is attempted once, at once (:meth:`AttemptMachine.attempt_once`):
+        DELIVERED or REJECTED as the attempt ends, else UNDELIVERABLE at once (an absent handset, paged or
+        known absent, a temporary failure, the carrier's capacity spent now).
+
+        "Scheduled delivery, registered delivery etc. do not apply" (section 2.10.2): the specification does
+        not make them errors, so they are accepted and not acted on.  schedule_delivery_time and
+        validity_period are still checked as fields (a malformed or out-of-range value gets ESME_RINVSCHED or
+        ESME_RINVEXPIRY, whatever the mode), then ignored: no schedule, and the one attempt is not bounded by the
+        validity.  registered_delivery is ignored: no receipt of any kind (the message's own value is 0 once
+        it is final).  A carrier submit rule's status refuses it, and its delay postpones the response and the
+        attempt, as for any submit.  cancel_sm and replace_sm cannot reach it (there is nothing stored to act
+        on); a restart finds it abandoned (:meth:`AttemptMachine.abandon`).
+        """
+        try:
+            self._check_common(submission)
+            if submission.schedule_delivery_time or submission.validity_period:
+                self._times.times(submission.schedule_delivery_time, submission.validity_period, now)
+            track, delay = self._admit(submission, submission.destination, None, now + self._default_lifetime, now)
+        except Reject as reject:
+            self.stats.submit_errors += 1
+            self._reply_later(reply, SubmitResult(status=reject.status), reject.delay)
+            return
+        track.phase = "datagram"  # (not cancelled, replaced or started by anyone else)
+        result = SubmitResult(message_id=track.msg.message_id)
+        self._commit(lambda: self._accepted([track], reply, result, delay, phase="datagram"))
+
+    def _attempt_datagram(self, track: Track) -> None:
+        """The one attempt of a datagram-mode message (:meth:`_submit_datagram`); nobody waits for its outcome,
+        which :meth:`AttemptMachine.attempt_once` records (its final state is committed there)."""
+        self.machine.attempt_once(track, _NO_LIMIT, _datagram_done)
 
     def _submit_plain(
         self, submission: Submission, routed: tuple[str, Any, Address, str, int, str],
@@ -568,10 +640,15 @@ class Smsc:
                     text = cut_why or kind
                 else:
                     text = (getattr(outcome, "cause", "") or kind).replace("_", " ")
+                # dpf_result (section 5.3.2.28) answers a set_dpf: 1 when this failure set the flag (an absent
+                # handset: the machine's on_absent has just set it).  Without set_dpf the ESME assumes 0.
+                dpf_result = None
+                if msg.tlvs and Tag.set_dpf in msg.tlvs:
+                    dpf_result = 1 if kind == "absent" and wants_dpf(msg) else 0
                 result = TransactionResult(
                     status=CommandStatus.ESME_RDELIVERYFAILURE, message_id=msg.message_id,
                     delivery_failure_reason=_FAILURE_REASONS.get(kind, _TEMPORARY_NETWORK_ERROR),
-                    network_error_code=msg.network_error_code, text=text,
+                    network_error_code=msg.network_error_code, text=text, dpf_result=dpf_result,
                 )
             self._commit(lambda: reply(result))
 
@@ -611,14 +688,18 @@ class Smsc:
         length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
         refuse the whole request.  When every destination fails the answer is still status 0, with all of
         them in ``unsuccess`` (the only way the ESME learns why: an error response carries no body).  A
-        destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included."""
+        destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included.  In
+        datagram mode each destination is attempted once, as :meth:`_submit_datagram` describes."""
         now = self.clock.now()
+        datagram = submission.esm_class & _ESM_MODE == _DATAGRAM
         try:
             self._check_common(submission)
             if not destinations and not dl_names:
                 raise Reject(CommandStatus.ESME_RINVNUMDESTS)
             schedule_time, expiry_time = self._times.times(
                 submission.schedule_delivery_time, submission.validity_period, now)
+            if datagram:  # (checked as fields, not acted on)
+                schedule_time, expiry_time = None, now + self._default_lifetime
         except Reject as reject:
             self.stats.submit_errors += 1
             self._reply_later(reply, MultiSubmitResult(status=reject.status), reject.delay)
@@ -644,6 +725,8 @@ class Smsc:
                 continue
             if not multi_id:
                 multi_id = track.msg.multi_id
+            if datagram:
+                track.phase = "datagram"
             tracks.append(track)
             delay = max(delay, rule_delay)
         for name in dl_names:
@@ -670,7 +753,8 @@ class Smsc:
                 return
             multi_id = new_id
         result = MultiSubmitResult(message_id=multi_id, unsuccess=unsuccess)
-        self._commit(lambda: self._accepted(tracks, reply, result, delay))
+        phase = "datagram" if datagram else "new"
+        self._commit(lambda: self._accepted(tracks, reply, result, delay, phase=phase))
 
     def submit_refused(self) -> None:
         """A submit the adapter refused before it reached the core (a field value, the account's throughput or
@@ -929,13 +1013,18 @@ class Smsc:
             del tlvs[Tag.message_payload]
         return tlvs
 
-    def _accepted(self, tracks: list[Track], reply: Callable[[Any], None], result: Any, delay: float) -> None:
-        """The submit is on disk: reply (after the rule's delay), then start delivering."""
+    def _accepted(
+        self, tracks: list[Track], reply: Callable[[Any], None], result: Any, delay: float, *, phase: str = "new",
+    ) -> None:
+        """The submit is on disk: reply (after the rule's delay), then start delivering: the messages still in
+        ``phase`` ("new", or "datagram" for their one attempt) and still known."""
+        start = self._attempt_datagram if phase == "datagram" else self.machine.resume
+
         def go(_: Any = None) -> None:
             reply(result)
             for track in tracks:
-                if track.phase == "new" and self.index.tracks.get(track.msg.message_id) is track:
-                    self.machine.resume(track)
+                if track.phase == phase and self.index.tracks.get(track.msg.message_id) is track:
+                    start(track)
 
         if delay > 0:
             self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), go)
@@ -1131,6 +1220,10 @@ class Smsc:
         """No answer (timeout, connection lost, generic_nack): offered again after a backoff."""
         self.outbox.failed(delivery_id)
 
+    def delivery_sent(self, delivery_id: int) -> None:
+        """An alert_notification, which has no response, was written (:meth:`Outbox.sent`)."""
+        self.outbox.sent(delivery_id)
+
     def _wake(self, system_id: str) -> None:
         if self.gateway is not None:
             self.gateway.wake(system_id)
@@ -1148,8 +1241,10 @@ class Smsc:
         if carrier is None:
             raise ValueError(f"no carrier serves {e164!r}")
         carrier.handsets.set_online(e164, online, self.clock.now())
-        if online and e164 in self._waits.absent:
-            self._waits.alert(e164)
+        if online:
+            if e164 in self._waits.absent:
+                self._waits.alert(e164)
+            self.dpf.available(e164)  # (alert_notification to the ESMEs that set a Delivery Pending Flag)
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
@@ -1195,6 +1290,15 @@ class Smsc:
         gateway = self.gateway
         return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
                 + stats.in_flight + stats.queued)
+
+    def _alert_owed(self) -> None:
+        """An alert is about to be queued: from now on the adapter looks for alerts among deliveries."""
+        self.may_owe_alerts = True
+
+    def _handsets_of(self, e164: str) -> Any:
+        """The handset pool of the carrier serving ``e164``, or None."""
+        carrier = self.router.route(e164)
+        return carrier.handsets if carrier is not None else None
 
     def _carrier_of(self, msg: Message) -> Any:
         carriers = getattr(self.router, "carriers", {})

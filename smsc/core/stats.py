@@ -35,6 +35,9 @@ class SmscStats:
     deliveries_failed: int = 0  #: deliver_sm without a usable answer (retried later)
     deliveries_dropped: int = 0  #: deliver_sm refused with ESME_RX_P_APPN / ESME_RX_R_APPN
     deliveries_spilled: int = 0  #: deliveries kept on disk only, beyond the outbox's memory (SQLite)
+    dpf_set: int = 0  #: Delivery Pending Flags set (set_dpf=1 and the handset absent; one per ESME and number)
+    alerts_queued: int = 0  #: alert_notification owed to ESMEs (a flagged handset came back)
+    alerts_sent: int = 0  #: alert_notification sent (no response exists: sent is done)
     waiting: int = 0  #: messages not yet final
     queued: int = 0  #: messages waiting for carrier capacity
     in_flight: int = 0  #: attempts whose outcome is pending

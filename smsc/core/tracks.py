@@ -23,9 +23,9 @@ from smsc.core.throttle import TokenBucket
 
 _new = object.__new__
 
-#: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way, or an ESME waits
-#: for its transaction-mode answer).
-PHASES_NOT_RECALLABLE = frozenset({"inflight", "transaction"})
+#: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way, an ESME waits
+#: for its transaction-mode answer, or a datagram-mode message waits for its one attempt: nothing is stored).
+PHASES_NOT_RECALLABLE = frozenset({"inflight", "transaction", "datagram"})
 
 
 class Track:
@@ -35,7 +35,8 @@ class Track:
     (attempt under way), "absent" (waiting for the handset's alert), "held" (the handset is back: waiting for
     its turn in its number's drain, see :mod:`smsc.core.waits`), "outcome", "detached" (left the machine),
     "transaction" (a transaction-mode message accepted, before its one attempt: see
-    :meth:`~smsc.core.smsc.Smsc.submit_transaction`).
+    :meth:`~smsc.core.smsc.Smsc.submit_transaction`), "datagram" (the same for a datagram-mode message:
+    ``Smsc._submit_datagram``).
     ``gen`` changes whenever the message leaves a phase, which turns every queue entry and timer that still
     points at the old phase into a no-op (lazy deletion).
     """

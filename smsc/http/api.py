@@ -196,7 +196,8 @@ def _tlv_value(value: Any) -> Any:
 
 
 def delivery_record(delivery: Delivery) -> dict[str, Any]:
-    """The JSON shape of one outbox entry, a receipt or MO not yet acknowledged (OpenAPI ``Delivery``)."""
+    """The JSON shape of one outbox entry, a receipt or MO not yet acknowledged or an alert not yet sent (OpenAPI
+    ``Delivery``)."""
     try:
         info = concat_info(delivery.esm_class, delivery.short_message, delivery.tlvs)
     except ValueError:

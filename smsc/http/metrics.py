@@ -74,6 +74,9 @@ CORE_HELP: dict[str, str] = {
     "deliveries_failed": "deliver_sm without a usable answer (offered again later)",
     "deliveries_dropped": "deliver_sm refused by the ESME with ESME_RX_P_APPN / ESME_RX_R_APPN",
     "deliveries_spilled": "deliveries kept only on disk, to be read back, beyond what the outbox keeps in memory",
+    "dpf_set": "Delivery Pending Flags set (set_dpf=1 and the handset absent; one per system_id and number)",
+    "alerts_queued": "alert_notification owed to ESMEs (a handset they set a Delivery Pending Flag for is back)",
+    "alerts_sent": "alert_notification sent to ESMEs (there is no response: sent is done)",
 }
 
 #: ``Smsc.stats`` fields that are current levels, not running totals: field -> (gauge name, help).

@@ -30,6 +30,7 @@ import structlog
 from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
 from smsc.core.api import (
+    ALERT,
     Address,
     Delivery,
     MultiSubmitResult,
@@ -93,6 +94,8 @@ _TRANSACTION_MODE = 0x02
 #: relative SMPP time writes in days (its months and years have no fixed length).  Longer ones are cut to it
 #: (and then, as any validity_period, to ``simulation.max_validity``).
 MAX_TIME_TO_LIVE = 99 * 86400 + 86399
+#: Delivery.kind of an alert_notification owed (:mod:`smsc.core.dpf`).
+_ALERT = ALERT
 
 
 #: Address objects shared by every submit from the same TON/NPI/address (ESMEs repeat a few senders and,
@@ -116,6 +119,12 @@ def fits_deliver_sm(d: Delivery) -> bool:
     longer one (the receipt of a data_sm from a long source address) goes as data_sm, whose addresses take 64
     (section 4.7.1), and so only to a bind of SMPP 3.4: 3.3 has no data_sm."""
     return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20
+
+
+def carried_by_v33(d: Delivery) -> bool:
+    """True when a bind of SMPP 3.3 can carry ``d``: a deliver_sm (:func:`fits_deliver_sm`), not an
+    alert_notification (new in SMPP 3.4, as data_sm is)."""
+    return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20 and d.kind != _ALERT
 
 
 def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
@@ -535,6 +544,8 @@ class SmppProtocol(asyncio.Protocol):
                 tlvs[Tag.network_error_code] = result.network_error_code
             if result.text:
                 tlvs[Tag.additional_status_info_text] = result.text[:255]
+            if result.dpf_result is not None:
+                tlvs[Tag.dpf_result] = result.dpf_result
             self.session.respond(P.DataSmResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id, tlvs=tlvs,
             ))
@@ -662,9 +673,12 @@ class SmppProtocol(asyncio.Protocol):
         """Send waiting deliveries of ``system_id`` up to the room in the window; True when there was room
         and fewer were waiting than it (so nothing more waits: other binds need no visit).
 
-        Each delivery taken is sent or dropped as unencodable.  An SMPP 3.3 bind does not take those only
-        data_sm can carry (:func:`fits_deliver_sm`): they are held for a 3.4 bind, and while any is, this
-        returns False so that the registry offers them to the other binds."""
+        Each delivery taken is sent or dropped as unencodable.  Alerts (kind "alert") go as alert_notification,
+        which has no response and takes no window slot (:meth:`_send_alerts`); they are looked for only once
+        the core may owe one (``may_owe_alerts``), so the receipt path pays nothing for them.  An SMPP 3.3 bind
+        does not take those only data_sm can carry (:func:`fits_deliver_sm`), nor alerts (alert_notification
+        is new in 3.4, as data_sm is): they are held for a 3.4 bind, and while any is, this returns False so
+        that the registry offers them to the other binds."""
         if self._closing or self._write_paused:
             return False
         session = self.session
@@ -674,10 +688,12 @@ class SmppProtocol(asyncio.Protocol):
         if session.interface_version >= 0x34:
             held = 0
             deliveries = self.smsc.take_deliveries(system_id, room)
+            if deliveries and self.smsc.may_owe_alerts:
+                deliveries, room = self._send_alerts(system_id, deliveries, room)
         else:
             # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
             # this system_id, now or when one binds; while some is, the registry must go on to the others.
-            deliveries = self.smsc.take_deliveries(system_id, room, fits_deliver_sm)
+            deliveries = self.smsc.take_deliveries(system_id, room, carried_by_v33)
             held = self.smsc.deliveries_held(system_id)
         if not deliveries:
             return not held
@@ -709,6 +725,45 @@ class SmppProtocol(asyncio.Protocol):
         if not self._receiving:  # (within a read, the read's own write takes them)
             self._schedule_flush()
         return len(deliveries) < room and not held
+
+    def _send_alerts(self, system_id: str, deliveries: list[Delivery], room: int) -> tuple[list[Delivery], int]:
+        """Send the alerts among ``deliveries`` (taken for ``room`` window slots) as alert_notification (SMPP
+        3.4 section 4.12.1: source_addr the handset now available, esme_addr the ESME's address,
+        ms_availability_status in the TLVs).  There is no response: each is done once queued and takes no slot,
+        so while a take came back full, as many more are taken as it held alerts.  Returns the other deliveries
+        and a room for them: fewer deliveries than it when the last take came back short (nothing more
+        waits), as many when more may wait."""
+        rest: list[Delivery] = []
+        now = self.loop.time()
+        asked = room
+        while True:
+            alerts = 0
+            for d in deliveries:
+                if d.kind != _ALERT:
+                    rest.append(d)
+                    continue
+                alerts += 1
+                s, e = d.source, d.destination
+                try:
+                    self.session.send_unanswered(P.AlertNotification(
+                        source_addr_ton=s.ton, source_addr_npi=s.npi, source_addr=s.addr,
+                        esme_addr_ton=e.ton, esme_addr_npi=e.npi, esme_addr=e.addr, tlvs=dict(d.tlvs),
+                    ), now)
+                except (ValueError, TypeError) as exc:  # (dropped, as an unencodable deliver_sm is)
+                    log.error("delivery_unencodable", delivery_id=d.delivery_id, kind=d.kind, system_id=system_id,
+                              error=str(exc))
+                    self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
+                    continue
+                self.smsc.delivery_sent(d.delivery_id)
+                log.info("alert_sent", system_id=system_id, delivery_id=d.delivery_id, peer=self.peer)
+            if len(deliveries) < asked:
+                return rest, len(rest) + 1
+            if not alerts:
+                return rest, len(rest)
+            asked = alerts
+            deliveries = self.smsc.take_deliveries(system_id, asked)
+            if not deliveries:
+                return rest, len(rest) + 1
 
     def _send_as_data_sm(self, d: Delivery, short_message: bytes, tlvs: dict[int, Any], now: float) -> None:
         """Send delivery ``d`` as data_sm, its user data in message_payload (SMPP 3.4 section 4.7.1)."""

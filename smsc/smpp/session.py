@@ -533,6 +533,28 @@ class Session:
         out += body
         return seq
 
+    def send_unanswered(self, pdu: P.Pdu, now: float) -> int:
+        """Queue a request of ours that has no response PDU (alert_notification, SMPP 3.4 section 4.12: "there
+        is no alert_notification_resp PDU"); return its sequence_number.  It takes no window slot and starts
+        no response timer: once queued it is done.  TLVs are dropped for an ESME bound below 0x34, as in
+        :meth:`send_request`.
+
+        Raises:
+            ValueError: the session cannot take a delivery now (not BOUND_RX or BOUND_TRX, or unbinding), or a
+                field does not fit (as :func:`smsc.smpp.codec.encode` reports; TypeError for a wrong type).
+        """
+        state = self.state
+        if not (state is _BOUND_RX or state is _BOUND_TRX) or self._unbind_sent or self._input_closed:
+            raise ValueError(f"{type(pdu).__name__} cannot be sent in state {state.name}")
+        if self.interface_version < 0x34 and pdu.tlvs:
+            pdu.tlvs = {}
+        seq = self._take_seq()
+        pdu.sequence_number = seq
+        self._out += encode(pdu)  # (a field that does not fit raises before anything is queued)
+        self._last_sent_request = now
+        self._last_transaction = now
+        return seq
+
     def _link_dead(self, now: float) -> bool:
         """Count a round of response_timer expiries at ``now``; once :data:`DEAD_LINK_EXPIRIES` rounds, each one
         response_timer or more after the last, came with no answer from the ESME since the first, send unbind

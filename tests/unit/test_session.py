@@ -468,3 +468,24 @@ def test_an_undecodable_submit_is_answered_and_reported() -> None:
     submit_resp, query_resp = sent(s)
     assert isinstance(submit_resp, P.SubmitSmResp) and submit_resp.command_status == S.ESME_RINVSRCADR
     assert isinstance(query_resp, P.QuerySmResp) and query_resp.command_status != 0
+
+
+def test_alert_notification_is_sent_without_a_window_slot_or_a_response_timer() -> None:
+    """SMPP 3.4 section 4.12: there is no alert_notification_resp; nothing waits for one."""
+    s = bound(window=1, timers=SessionTimers(response=5.0))
+    seq = s.send_unanswered(P.AlertNotification(
+        source_addr_ton=1, source_addr_npi=1, source_addr="447700900300", esme_addr_ton=1, esme_addr_npi=1,
+        esme_addr="447700900001", tlvs={0x0422: 0}), 0.0)
+    (alert,) = sent(s)
+    assert isinstance(alert, P.AlertNotification) and alert.sequence_number == seq
+    assert (alert.source_addr, alert.esme_addr, alert.tlvs) == ("447700900300", "447700900001", {0x0422: 0})
+    assert s.outstanding == 0 and s.window_free == 1
+    assert [e for e in s.poll(60.0) if isinstance(e, ResponseTimedOut)] == []
+    assert s.send_request(P.DeliverSm(destination_addr="1"), 60.0) > seq  # it used a sequence number
+
+
+def test_alert_notification_is_refused_on_a_transmitter_bind() -> None:
+    s = bound(P.BindTransmitter)
+    with pytest.raises(ValueError):
+        s.send_unanswered(P.AlertNotification(source_addr="1"), 0.0)
+    assert s.data_to_send() == b""
