@@ -838,11 +838,6 @@ class SqliteStore:
         Raises:
             ValueError: ``batch`` is less than 1.
         """
-        if batch < 1:
-            raise ValueError(f"batch must be at least 1, got {batch}")
-        return self._waiting_batches(batch)
-
-    def _waiting_batches(self, batch: int) -> Iterator[list[Message]]:
         return self._batches(_SELECT_WAITING_AFTER, batch, "messages", lambda row: message_from_row(row[1:]), 1)
 
     def _batches(
@@ -850,7 +845,19 @@ class SqliteStore:
     ) -> Iterator[list[Any]]:
         """Keyset paging for the ``iter_*`` readers: ``sql`` takes (last key, ``batch``) and gives rows whose
         first column is the key; each list holds the decoded rows of one query (undecodable ones logged, with
-        the row's column ``name_at`` as their name, and skipped), on a connection of this generator's own."""
+        the row's column ``name_at`` as their name, and skipped), on a connection of the generator's own.
+
+        Raises:
+            ValueError: ``batch`` is less than 1 (at the call, not at the first ``next``: this is no generator).
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        return self._pages(sql, batch, table, decode, name_at)
+
+    def _pages(
+        self, sql: str, batch: int, table: str, decode: Callable[[Any], Any], name_at: int,
+    ) -> Iterator[list[Any]]:
+        """The generator behind :meth:`_batches`."""
         conn = self._connect()
         try:
             after = 0  # rowids and delivery_ids start at 1
@@ -882,11 +889,6 @@ class SqliteStore:
         Raises:
             ValueError: ``batch`` is less than 1.
         """
-        if batch < 1:
-            raise ValueError(f"batch must be at least 1, got {batch}")
-        return self._delivery_batches(batch)
-
-    def _delivery_batches(self, batch: int) -> Iterator[list[Delivery]]:
         return self._batches(_SELECT_DELIVERIES_AFTER, batch, "outbox", delivery_from_row, 0)
 
     def load_world(self) -> WorldState:
