@@ -187,3 +187,41 @@ def test_an_alert_waits_in_the_outbox_until_taken_and_survives_a_restart(tmp_pat
     third = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 700.0))
     assert third.smsc.deliveries("esme") == []  # sent is done: not offered again
     assert not third.smsc.may_owe_alerts
+
+
+SLOW_FAILURES = make_config(carrier(rules=(rule(NEVER_ON, offline=INF),), failure_latency=5.0), retry=(60.0,))
+
+
+def test_a_message_whose_handset_is_switched_on_during_its_attempt_is_delivered_without_a_flag() -> None:
+    """The attempt paged the handset while it was off, the control API switched it on before the "absent"
+    outcome came back: the message is retried a moment later and delivered, one receipt, no flag left set and
+    no alert (the handset was not absent when the outcome came)."""
+    h = Harness(SLOW_FAILURES)
+    message_id = h.submit_ok(NEVER_ON, registered_delivery=1, tlvs=SET_DPF)
+    h.advance(2.0)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    h.advance(3.0)  # the outcome: absent
+    assert h.smsc.dpf.flags() == []
+    h.advance(10.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    taken = h.take()
+    assert [d.kind for d in taken] == ["receipt"]
+    h.advance(3600.0)
+    assert h.take() == [] and h.smsc.dpf.flags() == [] and h.smsc.stats.dpf_set == 0
+
+
+def test_a_transaction_whose_handset_is_switched_on_during_its_attempt_is_alerted_a_moment_later() -> None:
+    """Transaction mode makes one attempt: it fails, dpf_result says the flag is set, and the alert follows a
+    moment later (the handset is online), not at the next switch of the control API."""
+    h = Harness(SLOW_FAILURES)
+    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(2.0)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    h.advance(3.0)
+    (result,) = replies
+    assert result.status == CommandStatus.ESME_RDELIVERYFAILURE and result.dpf_result == 1
+    h.advance(1.0)
+    (alert,) = _alerts(h)
+    assert alert.source.addr == NEVER_ON and h.smsc.dpf.flags() == []
+    h.advance(3600.0)
+    assert _alerts(h) == []
