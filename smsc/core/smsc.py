@@ -246,7 +246,7 @@ class Smsc:
         self.may_owe_alerts = False
         #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
         self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of,
-                                on_alert=self._alert_owed)
+                                on_alert=self._alert_owed, store=store)
         self.machine.on_absent = self.dpf.absent
         self._now = clock.now
         self._save_message = store.save_message
@@ -268,7 +268,8 @@ class Smsc:
 
     def start(self) -> None:
         """Read the store back and resume: every waiting message is rescheduled (those whose validity ended
-        while the SMSC was down expire now), every unacknowledged delivery is offered again.
+        while the SMSC was down expire now), every unacknowledged delivery is offered again, and every Delivery
+        Pending Flag the store kept is set again (:meth:`~smsc.core.dpf.PendingFlags.restore`).
 
         Waiting messages are read and resumed :attr:`resume_batch` at a time (see :meth:`_resume_waiting`):
         those that go on waiting for an absent handset leave memory at once, as they would have once durable
@@ -299,6 +300,9 @@ class Smsc:
             self.outbox.restore(state.deliveries)
         if self.outbox.alerts_restored:
             self.may_owe_alerts = True
+        load_dpf_flags = getattr(self.store, "load_dpf_flags", None)
+        if load_dpf_flags is not None:  # (before the waiting messages, which may find their flags set)
+            self.dpf.restore(load_dpf_flags())
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():

@@ -4,6 +4,7 @@ number); when the handset is back, the ESME is owed one alert, kept in the outbo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,78 @@ def test_a_transaction_whose_handset_is_switched_on_during_its_attempt_is_alerte
     assert alert.source.addr == NEVER_ON and h.smsc.dpf.flags() == []
     h.advance(3600.0)
     assert _alerts(h) == []
+
+
+def _restart(h: Harness, path: Path, at: float) -> Harness:
+    h.smsc.stop()
+    h.store.close()
+    return Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + at))
+
+
+def test_a_flag_survives_a_restart_and_the_esme_is_alerted_when_the_handset_is_switched_on(tmp_path: Path) -> None:
+    """The message that set the flag is final (a transaction): only the flag's own row remembers it."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF, source="447700900002")
+    h.advance(1.0)
+    assert replies[0].dpf_result == 1 and h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h = _restart(h, path, 600.0)
+    assert h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.advance(3600.0)
+    assert _alerts(h) == []  # still off (the look at start found it so)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    (alert,) = _alerts(h)
+    assert alert.source == Address(ton=1, npi=1, addr=NEVER_ON)
+    assert alert.destination == Address(ton=1, npi=1, addr="447700900002")  # the addresses the flag kept
+    assert alert.tlvs == {Tag.ms_availability_status: 0}
+    h = _restart(h, path, 7200.0)
+    assert h.smsc.dpf.flags() == []  # cleared for good: its alert was owed (and is sent)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    assert _alerts(h) == []
+    h.smsc.stop()
+    h.store.close()
+
+
+def test_a_flag_kept_over_a_restart_alerts_a_moment_after_start_when_the_handset_is_online(tmp_path: Path) -> None:
+    """At start every flagged number's handset is looked at, as a waiting message's is: a rule's offline spell
+    lives in the process (it started at the attempt), so after the restart the handset is online, and the
+    alert comes a moment later; a handset still off is not alerted."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    _transaction(h, OFF_2_MIN, tlvs=SET_DPF)
+    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(1.0)
+    h = _restart(h, path, 60.0)
+    assert sorted(h.smsc.dpf.flags()) == [(OFF_2_MIN, "esme"), (NEVER_ON, "esme")]
+    assert _alerts(h) == []
+    h.advance(1.0)
+    (alert,) = _alerts(h)
+    assert alert.source.addr == OFF_2_MIN and h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.advance(3600.0)
+    assert _alerts(h) == []
+    h.smsc.stop()
+    h.store.close()
+
+
+def test_a_store_file_without_the_flags_table_gets_it_when_opened(tmp_path: Path) -> None:
+    """A file written by the smsc before flags were kept (schema v3 without ``dpf_flags``) opens as it is, its
+    messages intact, and keeps flags from then on."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    message_id = h.submit_ok(OK, registered_delivery=1)
+    h.advance(5.0)
+    h.smsc.stop()
+    h.store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE dpf_flags")  # as the previous version wrote it
+    conn.commit()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 60.0))
+    assert h.state(message_id) == MessageState.DELIVERED and h.smsc.dpf.flags() == []
+    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(1.0)
+    h = _restart(h, path, 120.0)
+    assert h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.smsc.stop()
+    h.store.close()
