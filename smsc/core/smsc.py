@@ -206,7 +206,10 @@ class Smsc:
         self._prune_timer: TimerHandle | None = None
         self._started = False
         sim = config.simulation
-        self._times = SubmitTimes(sim.default_validity, sim.max_validity, sim.max_schedule)
+        #: How two-digit years are read and written (SMPP 3.4 Appendix C): absolute times, query_sm's final_date,
+        #: receipt dates.
+        self._year_pivot = config.server.year_pivot
+        self._times = SubmitTimes(sim.default_validity, sim.max_validity, sim.max_schedule, self._year_pivot)
         topology = config.topology
         self._country_code = topology.country_code
         self._national_prefix = topology.national_prefix
@@ -233,7 +236,7 @@ class Smsc:
             router, self.outbox, self.scheduler, clock, rng, self.stats,
             country_code=self._country_code, national_prefix=self._national_prefix,
         )
-        self.receipts = Receipts(self.outbox, self.stats, clock)
+        self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
@@ -1072,7 +1075,7 @@ class Smsc:
         final_date = ""
         if not pending:
             final_time = max(m.final_time or 0.0 for m in msgs)
-            final_date = format_absolute(utc(final_time))
+            final_date = format_absolute(utc(final_time), self._year_pivot)
         state = chosen.state if chosen.is_final else MessageState.ENROUTE
         error = chosen.error_code if chosen.error_code <= 255 else 255
         reply(QueryResult(message_id=message_id, final_date=final_date, message_state=state, error_code=error))
