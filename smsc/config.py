@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from smsc.smpp.constants import CommandStatus
+from smsc.smpp.timefmt import YEAR_PIVOT
 
 __all__ = [
     "ConfigError", "load_config", "check_config", "Config", "ServerConfig", "MessageIdFormat", "TlsConfig",
@@ -161,6 +162,10 @@ class ServerConfig:
     window: int = 10
     message_id: MessageIdFormat = MessageIdFormat()
     tls: TlsConfig | None = None
+    #: The rollover of SMPP's two-digit years (SMPP 3.4 Appendix C: "SMPP developers should make the rollover
+    #: date configurable"; its recommended default "xx38"): years below it are 20YY, the others 19YY, in
+    #: schedule_delivery_time and validity_period, query_sm's final_date and receipt dates (0-99).
+    year_pivot: int = YEAR_PIVOT
 
 
 @dataclass(frozen=True, slots=True)
@@ -889,7 +894,7 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
             "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
-            "message_id", "tls")
+            "message_id", "tls", "year_pivot")
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
     return ServerConfig(
@@ -906,6 +911,7 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
         window=m.integer("window", d.window, 1, 10000),
         message_id=_parse_message_id(ctx, m.at("message_id"), m.raw("message_id")),
         tls=_parse_tls(ctx, m.at("tls"), m.raw("tls")) if m.has("tls") else None,
+        year_pivot=m.integer("year_pivot", d.year_pivot, 0, 99),
     )
 
 

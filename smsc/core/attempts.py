@@ -17,6 +17,7 @@ event-loop thread, driven by the :class:`~smsc.core.scheduler.Scheduler`.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from contextlib import contextmanager
@@ -173,7 +174,7 @@ class AttemptMachine:
             track.timer = None
             latency = outcome.latency
             delayed = latency > 0.0  # (a NaN latency counts as 0, as in _attempt)
-            call_at_batched(now + latency if delayed else now, outcome_due, (track, gen, outcome),
+            call_at_batched(now + latency if delayed else now, outcome_due, (track, gen, outcome, now),
                             due_now=not delayed)
 
     # -- entering the machine -------------------------------------------------------------------------------
@@ -235,8 +236,8 @@ class AttemptMachine:
         gen = track.gen = track.gen + 1
         latency = outcome.latency
         delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due, (track, gen, outcome),
-                                       due_now=not delayed)
+        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due,
+                                       (track, gen, outcome, now), due_now=not delayed)
 
     def _wait_absent(self, track: Track, online_at: float | None) -> None:
         """``track``'s attempt found its handset absent: it waits for the alert, and its error (absent
@@ -333,12 +334,13 @@ class AttemptMachine:
         # attempt under way (it is not recallable), and a stale one is recognised by its gen.
         track.timer = None
         delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due, (track, gen, outcome),
-                                       due_now=not delayed)
+        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due,
+                                       (track, gen, outcome, now), due_now=not delayed)
 
-    def _on_outcomes_due(self, items: list[tuple[Track, int, Any]]) -> None:
-        """The outcomes of one instant's attempts, in attempt order; what they record is committed once, after
-        the last (each callback still runs after its own records are durable, in order)."""
+    def _on_outcomes_due(self, items: list[tuple[Track, int, Any, float]]) -> None:
+        """The outcomes of one instant's attempts, in attempt order, each (track, its gen when attempted, the
+        outcome, the attempt's time); what they record is committed once, after the last (each callback still
+        runs after its own records are durable, in order)."""
         held = self._hold_commits()
         try:
             on_outcome_due = self._on_outcome_due
@@ -352,8 +354,8 @@ class AttemptMachine:
             if held:
                 self._release_commits()
 
-    def _on_outcome_due(self, arg: tuple[Track, int, Any]) -> None:
-        track, gen, outcome = arg
+    def _on_outcome_due(self, arg: tuple[Track, int, Any, float]) -> None:
+        track, gen, outcome, started = arg
         if track.gen != gen:
             return
         track.timer = None
@@ -412,14 +414,22 @@ class AttemptMachine:
         failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
         if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
             self.receipts.queue(msg, track.carrier, intermediate=True)
-        if kind == "absent" and msg.tlvs and self.on_absent is not None:
-            self.on_absent(msg, outcome.online_at)
+        online_at = outcome.online_at
+        if kind == "absent":
+            if self._back_during(track, started, now):
+                # The handset came back while the attempt was under way: the control API's alert found nothing
+                # waiting for it yet.  The message waits as any other, and its number is alerted as soon as a
+                # wait can be (MIN_ALERT_DELAY on: the network's answer arrives after the handset is back); no
+                # Delivery Pending Flag is set, as the handset is not absent now (an alert would follow at once).
+                online_at = now
+            elif msg.tlvs and self.on_absent is not None:
+                self.on_absent(msg, online_at)
         if now >= msg.expiry_time:
             self.expire(track)
             return
         if kind == "absent":
             self.stats.absent += 1
-            self._wait_absent(track, outcome.online_at)
+            self._wait_absent(track, online_at)
         else:
             self.stats.retries += 1
             schedule = tuple(getattr(track.carrier, "retry_schedule", ()) or ()) or self.retry_schedule
@@ -428,6 +438,21 @@ class AttemptMachine:
             self._set_timer(track, "retry", min(next_time, msg.expiry_time), self._on_due)
         self.store.save_message(msg)
         self._commit(_nothing)
+
+    @staticmethod
+    def _back_during(track: Track, started: float, now: float) -> bool:
+        """True when an attempt of ``track`` made at ``started`` (simulation seconds) ended "absent" although the
+        handset is online at ``now`` because the control API switched it on after the attempt paged it.  A
+        switch at the attempt's own instant does not count: the attempt may have come after it (then the
+        handset was online, and an "absent" outcome is the carrier's: a rule's, or memory full from the mix,
+        waited for as usual, so never a retry loop).  The handset model needs nothing of the kind: the
+        outcome's ``online_at`` already says when the handset comes back, and an alert time passed during
+        the attempt fires MIN_ALERT_DELAY after the outcome."""
+        handsets = getattr(track.carrier, "handsets", None)
+        if handsets is None:
+            return False
+        e164 = track.msg.destination_e164
+        return handsets.switched_on_after(e164, started) and handsets.is_online(e164, now)
 
     # -- transaction message mode ---------------------------------------------------------------------------
 
@@ -474,9 +499,9 @@ class AttemptMachine:
         gen = track.gen = track.gen + 1
         latency = max(0.0, outcome.latency)  # (a NaN latency counts as 0)
         if latency > limit:
-            track.timer = self.scheduler.call_at(now + limit, self._once_due, (track, gen, None, done))
+            track.timer = self.scheduler.call_at(now + limit, self._once_due, (track, gen, None, done, now))
         else:
-            track.timer = self.scheduler.call_at(now + latency, self._once_due, (track, gen, outcome, done))
+            track.timer = self.scheduler.call_at(now + latency, self._once_due, (track, gen, outcome, done, now))
 
     def cut_once(self, track: Track, done: Callable[[Track, str, AttemptOutcome | None], None]) -> None:
         """End a transaction-mode message's wait for its one attempt's outcome now (see
@@ -496,13 +521,18 @@ class AttemptMachine:
         track.msg.registered_delivery = 0
         self.finalise(track, MessageState.UNDELIVERABLE, 0, None, outcome="abandoned")
 
-    def _once_due(self, arg: tuple[Track, int, AttemptOutcome | None, Callable[..., None]]) -> None:
-        track, gen, outcome, done = arg
+    def _once_due(self, arg: tuple[Track, int, AttemptOutcome | None, Callable[..., None], float]) -> None:
+        track, gen, outcome, done, started = arg
         if track.gen != gen:
             return
         track.timer = None
         self.stats.in_flight -= 1
         track.phase = "outcome"
+        if outcome is not None and outcome.kind == "absent" and self._back_during(track, started, self._now()):
+            # The handset came back while the one attempt was under way: the message still fails (one attempt,
+            # section 2.10.3), but a Delivery Pending Flag it sets is cleared by an alert a moment later, not
+            # at the next switch (the control API's alert came before the flag).
+            outcome = dataclasses.replace(outcome, online_at=self._now())
         self._end_once(track, outcome.kind if outcome is not None else "timeout", outcome, self._now(),
                        attempted=True, done=done)
 

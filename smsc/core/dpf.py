@@ -24,9 +24,17 @@ alerted only by the control API.
 The alert is a :class:`~smsc.core.api.Delivery` of kind :data:`ALERT` in the durable outbox: it is kept
 there, also across a restart, until a receiver or transceiver of the system_id binds (an SMPP 3.3 bind does
 not take it: alert_notification is new in 3.4), and the adapter reports it sent (``Outbox.sent``) instead of
-acknowledged, as no response PDU exists.  The flags themselves are kept in memory only: a restart forgets
-them (the messages that set them are final or waiting on disk, and those that wait set them again at their
-next absent attempt).
+acknowledged, as no response PDU exists.
+
+The flags themselves are durable with a store that has ``save_dpf_flag`` / ``delete_dpf_flag`` /
+``load_dpf_flags`` (SQLite): a flag set by a message that is final by now (a transaction or datagram, a
+message that expired) still gets its ESME the alert after a restart.  A flag's row goes to the store with the
+next commit (every caller commits after it: an attempt's outcome, a final state; a message that joins a wait
+sets its flag again when a restart resumes it), and the rows of the flags an alert clears go in the same
+commit as the alert's outbox row, so a crash neither loses nor repeats the alert.  At start
+(:meth:`PendingFlags.restore`) the handset of every flagged number is looked at a moment later, as a waiting
+message's handset is: the handset model says whether it is back (a control-API switch lives in the process).
+The memory store keeps no flags: they end with the process, like everything else it holds.
 """
 
 from __future__ import annotations
@@ -66,6 +74,8 @@ class PendingFlags:
 
     Args:
         outbox: where the alerts go (kind :data:`ALERT`, available once durable).
+        store: the message store; its optional ``save_dpf_flag`` and ``delete_dpf_flag`` make the flags durable
+            (None, or a store without them: in memory only).
         scheduler, clock: the timer per flagged number, for when its handset comes back.
         stats: counts ``dpf_set`` and ``alerts_queued``.
         handsets_of: the handset pool serving a number (None when no carrier does), asked whether a handset is
@@ -76,9 +86,11 @@ class PendingFlags:
 
     def __init__(
         self, outbox: Outbox, scheduler: Scheduler, clock: Clock, stats: SmscStats,
-        handsets_of: Callable[[str], Any], on_alert: Callable[[], None] | None = None,
+        handsets_of: Callable[[str], Any], on_alert: Callable[[], None] | None = None, store: Any = None,
     ) -> None:
         self._outbox = outbox
+        self._save: Callable[[str, str, Address, Address], None] | None = getattr(store, "save_dpf_flag", None)
+        self._delete: Callable[[str, str], None] | None = getattr(store, "delete_dpf_flag", None)
         self._on_alert = on_alert
         self._scheduler = scheduler
         self._clock = clock
@@ -112,10 +124,16 @@ class PendingFlags:
         flags = self._flags.get(e164)
         if flags is None:
             flags = self._flags[e164] = {}
-        if msg.system_id not in flags:
+        system_id = msg.system_id
+        old = flags.get(system_id)
+        if old is None:
             self._stats.dpf_set += 1
         # The latest message's addresses: the ESME's current view of the handset and of itself.
-        flags[msg.system_id] = (msg.destination, msg.source)
+        new = (msg.destination, msg.source)
+        if new != old:
+            flags[system_id] = new
+            if self._save is not None:
+                self._save(e164, system_id, *new)
         if online_at is not None:
             self._look_at(e164, online_at)
         return True
@@ -132,13 +150,27 @@ class PendingFlags:
         if self._on_alert is not None:
             self._on_alert()
         outbox = self._outbox
+        delete = self._delete
         for system_id, (handset, esme) in flags.items():
+            if delete is not None:
+                delete(e164, system_id)  # (committed with the alert's row, by the outbox's commit)
             outbox.add(Delivery(
                 delivery_id=outbox.new_delivery_id(), system_id=system_id, source=handset, destination=esme,
                 tlvs={_MS_AVAILABILITY_STATUS: MS_AVAILABLE}, kind=ALERT,
             ))
             self._stats.alerts_queued += 1
             log.info("alert_queued", system_id=system_id, number=e164)
+
+    def restore(self, flags: list[tuple[str, str, Address, Address]]) -> None:
+        """At start, the flags the store kept (``load_dpf_flags``: (e164, system_id, handset, ESME)): each number's
+        handset is looked at :data:`MIN_LOOK_DELAY` from now (alerted if the handset model says it is online
+        then, else at its next online time, else when the control API switches it on).  Before the waiting
+        messages are resumed: those that find their handset absent again keep their flag as it is."""
+        now = self._clock.now()
+        for e164, system_id, handset, esme in flags:
+            self._flags.setdefault(e164, {})[system_id] = (handset, esme)
+        for e164 in self._flags:
+            self._look_at(e164, now)
 
     def _look_at(self, e164: str, when: float) -> None:
         """Look at whether the handset of ``e164`` is back at ``when`` (the latest time given wins, as later

@@ -11,7 +11,8 @@ memory, is the same on every run with the same seed, and is cheap to ask about a
 
 The random numbers come from BLAKE2b of the number and cycle index, keyed by the seed and carrier name, so
 no per-number generator state is kept.  Memory grows only with numbers the control API or a rule touched:
-online overrides, opt-out changes, and the offline spells of ``offline: <duration>`` rules.
+online overrides (with when each was switched on), opt-out changes, and the offline spells of
+``offline: <duration>`` rules.
 
 Numbers matched by a :class:`~smsc.config.NumberRule` are deterministic instead: online unless the rule
 says ``offline``.  ``offline: always`` never comes back; ``offline: D`` switches the handset off when an
@@ -85,6 +86,8 @@ class HandsetPool:
         self._rule_cache: dict[str, NumberRule | None] = {}
         self._key = blake2b(f"{seed}/{name}".encode(), digest_size=32).digest()
         self._overrides: dict[str, bool] = {}
+        #: number -> when the control API last switched it on (simulation seconds), until it switches it off.
+        self._switched_on: dict[str, float] = {}
         self._opt_state: dict[str, bool] = {}
         #: Called with (e164, opted_out) when a number's opt-out state changes (the app persists it).
         self.on_opt_change: Callable[[str, bool], None] | None = None
@@ -245,6 +248,17 @@ class HandsetPool:
         self._overrides[e164] = online
         if online:
             self._spells.pop(e164, None)
+            self._switched_on[e164] = now
+        else:
+            self._switched_on.pop(e164, None)
+
+    def switched_on_after(self, e164: str, when: float) -> bool:
+        """True when the control API switched the handset of ``e164`` on after ``when`` (seconds) and has not
+        switched it off since.  An attempt that paged the handset at ``when`` and found it absent was overtaken
+        by that switch: the alert it gave found nothing waiting yet (see
+        :meth:`AttemptMachine._on_outcome_due <smsc.core.attempts.AttemptMachine._on_outcome_due>`)."""
+        switched = self._switched_on.get(e164)
+        return switched is not None and switched > when
 
     def clear_override(self, e164: str) -> None:
         """Control API: hand ``e164`` back to its rule or the random model."""

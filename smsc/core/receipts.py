@@ -31,7 +31,7 @@ from smsc.core.validity import utc
 from smsc.smpp.constants import EsmClass, MessageState, Tag
 from smsc.smpp.receipt import TEXT_LENGTH, build_receipt_text
 from smsc.smpp.text import GSM_BASIC_TABLE, decode_text, parse_udh
-from smsc.smpp.timefmt import receipt_date
+from smsc.smpp.timefmt import YEAR_PIVOT, receipt_date, writable_range
 
 _UDHI = int(EsmClass.UDHI)
 _RECEIPT_ESM = int(EsmClass.DELIVERY_RECEIPT)
@@ -51,8 +51,9 @@ _DELIVERED_VALUE = int(MessageState.DELIVERED)
 _TEXT_LABELS = ("text", "Text", "")
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
-#: Receipt date text ("YYMMDDhhmm", UTC) by minute since the epoch: one strftime per minute, not per receipt.
-_date_cache: dict[int, str] = {}
+#: Receipt date text ("YYMMDDhhmm", UTC) by minute since the epoch, one table per year pivot (SMPP 3.4
+#: Appendix C, ``server.year_pivot``): one strftime per minute, not per receipt.
+_date_caches: dict[int, dict[int, str]] = {}
 #: The ``text:`` preview by (data_coding, UDHI bit, user data): load tests repeat the same text.
 _preview_cache: dict[tuple[int, int, bytes], str] = {}
 _CACHE_MAX = 4096
@@ -64,15 +65,19 @@ def _utc_minute(t: float) -> datetime:
     return utc(int(t // 60) * 60)
 
 
-def _date(t: float) -> str:
-    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute.  A date after 2037 is
-    written 3712312359 (:func:`smsc.smpp.timefmt.receipt_date`).  Never raises."""
+def _date(t: float, pivot: int = YEAR_PIVOT) -> str:
+    """Receipt date of ``t`` (seconds): ``YYMMDDhhmm`` in UTC, cached per minute (in ``_date_caches[pivot]``).
+    A date past the century of ``pivot`` is written as its last minute (3712312359 by default:
+    :func:`smsc.smpp.timefmt.receipt_date`).  Never raises for a valid pivot."""
     minute = int(t // 60)
-    text = _date_cache.get(minute)
+    cache = _date_caches.get(pivot)
+    if cache is None:
+        cache = _date_caches[pivot] = {}
+    text = cache.get(minute)
     if text is None:
-        if len(_date_cache) >= _CACHE_MAX:
-            _date_cache.clear()
-        text = _date_cache[minute] = receipt_date(_utc_minute(t))
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        text = cache[minute] = receipt_date(_utc_minute(t), pivot)
     return text
 
 
@@ -195,14 +200,22 @@ class Receipts:
         outbox: where the deliver_sm waits for a receiver of the submitting system_id.
         stats: counts ``receipts`` and ``intermediate_receipts``.
         clock: the done date of an intermediate notification is now.
+        year_pivot: how the dates' two-digit years are written (SMPP 3.4 Appendix C, ``server.year_pivot``).
+
+    Raises:
+        ValueError: ``year_pivot`` is not an integer from 0 to 99.
     """
 
-    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo")
+    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates")
 
-    def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock) -> None:
+    def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock, year_pivot: int = YEAR_PIVOT) -> None:
         self.outbox = outbox
         self.stats = stats
         self.clock = clock
+        writable_range(year_pivot)  # (checks it)
+        self._pivot = year_pivot
+        #: Date texts by minute for this pivot (shared with every Receipts of the same pivot).
+        self._dates = _date_caches.setdefault(year_pivot, {})
         self._styles: dict[int, _Style] = {}
         #: The style of the last receipt (most load is one carrier).
         self._last: _Style | None = None
@@ -239,8 +252,9 @@ class Receipts:
         err = style.err_text(msg.error_code)
         count = msg.submitted_count
         submit_time = msg.submit_time
-        submit_date = _date_cache.get(int(submit_time // 60)) or _date(submit_time)
-        done_date = _date_cache.get(int(done // 60)) or _date(done)
+        dates = self._dates
+        submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
+        done_date = dates.get(int(done // 60)) or _date(done, self._pivot)
         body = (
             f"id:{receipt_id} sub:{_PAD3[count] if 0 <= count < 1000 else f'{count:03d}'} "
             f"dlvrd:{'001' if state == _DELIVERED else '000'} "
@@ -293,8 +307,9 @@ class Receipts:
         receipt_id = msg.multi_id or msg.message_id
         submit_time = msg.submit_time
         done = msg.final_time
-        submit_date = _date_cache.get(int(submit_time // 60)) or _date(submit_time)
-        done_date = _date_cache.get(int(done // 60)) or _date(done)  # type: ignore[operator]
+        dates = self._dates
+        submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
+        done_date = dates.get(int(done // 60)) or _date(done, self._pivot)  # type: ignore[operator]
         data = msg.short_message
         memo = self._memo  # _text_part's last answer, checked here (the common case: the same text again)
         if (memo is not None and memo[0] is data and memo[3] is style and memo[1] == msg.data_coding
@@ -346,7 +361,8 @@ class Receipts:
         return part
 
 
-def reference_text(msg: Message, carrier: Any, now: float, *, intermediate: bool) -> str:
+def reference_text(msg: Message, carrier: Any, now: float, *, intermediate: bool,
+                   year_pivot: int = YEAR_PIVOT) -> str:
     """The same receipt text built the slow, obvious way with :func:`build_receipt_text` (for tests)."""
     style = getattr(carrier, "receipt", None)
     state = MessageState.ENROUTE if intermediate else msg.state
@@ -361,4 +377,5 @@ def reference_text(msg: Message, carrier: Any, now: float, *, intermediate: bool
         err=f"{msg.error_code:0{err_digits}d}",
         text=mt_preview(msg),
         text_label=getattr(style, "text_label", "text"),
+        year_pivot=year_pivot,
     )

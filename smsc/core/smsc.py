@@ -206,7 +206,10 @@ class Smsc:
         self._prune_timer: TimerHandle | None = None
         self._started = False
         sim = config.simulation
-        self._times = SubmitTimes(sim.default_validity, sim.max_validity, sim.max_schedule)
+        #: How two-digit years are read and written (SMPP 3.4 Appendix C): absolute times, query_sm's final_date,
+        #: receipt dates.
+        self._year_pivot = config.server.year_pivot
+        self._times = SubmitTimes(sim.default_validity, sim.max_validity, sim.max_schedule, self._year_pivot)
         topology = config.topology
         self._country_code = topology.country_code
         self._national_prefix = topology.national_prefix
@@ -233,7 +236,7 @@ class Smsc:
             router, self.outbox, self.scheduler, clock, rng, self.stats,
             country_code=self._country_code, national_prefix=self._national_prefix,
         )
-        self.receipts = Receipts(self.outbox, self.stats, clock)
+        self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
@@ -246,7 +249,7 @@ class Smsc:
         self.may_owe_alerts = False
         #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
         self.dpf = PendingFlags(self.outbox, self.scheduler, clock, self.stats, self._handsets_of,
-                                on_alert=self._alert_owed)
+                                on_alert=self._alert_owed, store=store)
         self.machine.on_absent = self.dpf.absent
         self._now = clock.now
         self._save_message = store.save_message
@@ -268,7 +271,8 @@ class Smsc:
 
     def start(self) -> None:
         """Read the store back and resume: every waiting message is rescheduled (those whose validity ended
-        while the SMSC was down expire now), every unacknowledged delivery is offered again.
+        while the SMSC was down expire now), every unacknowledged delivery is offered again, and every Delivery
+        Pending Flag the store kept is set again (:meth:`~smsc.core.dpf.PendingFlags.restore`).
 
         Waiting messages are read and resumed :attr:`resume_batch` at a time (see :meth:`_resume_waiting`):
         those that go on waiting for an absent handset leave memory at once, as they would have once durable
@@ -299,6 +303,9 @@ class Smsc:
             self.outbox.restore(state.deliveries)
         if self.outbox.alerts_restored:
             self.may_owe_alerts = True
+        load_dpf_flags = getattr(self.store, "load_dpf_flags", None)
+        if load_dpf_flags is not None:  # (before the waiting messages, which may find their flags set)
+            self.dpf.restore(load_dpf_flags())
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():
@@ -1068,7 +1075,7 @@ class Smsc:
         final_date = ""
         if not pending:
             final_time = max(m.final_time or 0.0 for m in msgs)
-            final_date = format_absolute(utc(final_time))
+            final_date = format_absolute(utc(final_time), self._year_pivot)
         state = chosen.state if chosen.is_final else MessageState.ENROUTE
         error = chosen.error_code if chosen.error_code <= 255 else 255
         reply(QueryResult(message_id=message_id, final_date=final_date, message_state=state, error_code=error))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from smsc.smpp.constants import CommandStatus
-from smsc.smpp.timefmt import parse_smpp_time
+from smsc.smpp.timefmt import YEAR_PIVOT, parse_smpp_time
 
 
 class Reject(Exception):
@@ -55,14 +55,18 @@ class SubmitTimes:
         default_validity: seconds a message lives without a validity_period.
         max_validity: the longest validity accepted, seconds (longer ones are clamped).
         max_schedule: how far ahead a schedule_delivery_time may be, seconds.
+        year_pivot: how an absolute time's two-digit year is read (SMPP 3.4 Appendix C, ``server.year_pivot``:
+            below it 20YY, else 19YY).
     """
 
-    __slots__ = ("default_validity", "max_validity", "max_schedule")
+    __slots__ = ("default_validity", "max_validity", "max_schedule", "year_pivot")
 
-    def __init__(self, default_validity: float, max_validity: float, max_schedule: float) -> None:
+    def __init__(self, default_validity: float, max_validity: float, max_schedule: float,
+                 year_pivot: int = YEAR_PIVOT) -> None:
         self.default_validity = float(default_validity)
         self.max_validity = float(max_validity)
         self.max_schedule = float(max_schedule)
+        self.year_pivot = year_pivot
 
     def default_expiry(self, start: float) -> float:
         """The expiry of a message first attemptable at ``start`` that gave no validity_period (seconds)."""
@@ -105,7 +109,7 @@ class SubmitTimes:
     def _schedule(self, schedule: str, now: float, now_dt: datetime) -> float | None:
         """schedule_delivery_time as simulation seconds, None for "now" (absent or in the past)."""
         try:
-            when = parse_smpp_time(schedule, now_dt)
+            when = parse_smpp_time(schedule, now_dt, self.year_pivot)
         except ValueError:
             raise Reject(CommandStatus.ESME_RINVSCHED) from None
         if when is None:
@@ -120,7 +124,7 @@ class SubmitTimes:
     def _expiry(self, validity: str, start: float, now_dt: datetime) -> float:
         """A given validity_period as the expiry (seconds) of a message first attemptable at ``start``."""
         try:
-            until = parse_smpp_time(validity, now_dt)
+            until = parse_smpp_time(validity, now_dt, self.year_pivot)
         except ValueError:
             raise Reject(CommandStatus.ESME_RINVEXPIRY) from None
         assert until is not None  # (only called with a non-empty validity)

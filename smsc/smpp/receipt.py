@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from smsc.smpp.constants import MessageState
-from smsc.smpp.timefmt import parse_receipt_date, receipt_date
+from smsc.smpp.timefmt import YEAR_PIVOT, parse_receipt_date, receipt_date
 
 __all__ = [
     "TEXT_LENGTH",
@@ -43,13 +43,15 @@ def build_receipt_text(
     err: int | str,
     text: str | None,
     text_label: str = "text",
+    year_pivot: int = YEAR_PIVOT,
 ) -> str:
     """The short_message text of a delivery receipt (SMPP 3.4 Appendix B).
 
     ``message_id`` is the same string the submit_sm_resp carried.  ``submitted`` / ``delivered`` are
     the sub:/dlvrd: counts, zero-padded to 3 digits.  Dates are written ``YYMMDDhhmm`` in UTC (naive
-    datetimes are taken as UTC).  ``stat`` is the 7-letter word (``MessageState.stat``, e.g. DELIVRD).
-    ``err`` is zero-padded to 3 characters.  ``text`` is cut to its first 20 characters; with
+    datetimes are taken as UTC), within the century the two-digit year names with ``year_pivot``
+    (:func:`~smsc.smpp.timefmt.receipt_date`).  ``stat`` is the 7-letter word (``MessageState.stat``, e.g.
+    DELIVRD).  ``err`` is zero-padded to 3 characters.  ``text`` is cut to its first 20 characters; with
     ``text_label`` ``""`` (or ``text`` None) the text field is left out.  The result holds ``text``
     verbatim, so encode it with the coding :func:`smsc.smpp.text.choose_coding` picks.
 
@@ -70,7 +72,7 @@ def build_receipt_text(
         err_text = err.rjust(3, "0")
     receipt = (
         f"id:{message_id} sub:{submitted:03d} dlvrd:{delivered:03d} "
-        f"submit date:{receipt_date(submit_date)} done date:{receipt_date(done_date)} "
+        f"submit date:{receipt_date(submit_date, year_pivot)} done date:{receipt_date(done_date, year_pivot)} "
         f"stat:{stat} err:{err_text}"
     )
     if text_label and text is not None:
@@ -139,12 +141,13 @@ def _count(value: str | None) -> int | None:
     return None
 
 
-def parse_receipt_text(s: str) -> Receipt:
+def parse_receipt_text(s: str, year_pivot: int = YEAR_PIVOT) -> Receipt:
     """Read a delivery receipt text, tolerating what SMSCs send (smpp34-facts.md section 7.3).
 
     Labels are matched case-insensitively in any order (``submit date``, ``submit_date`` and
     ``submitdate`` alike); ``text:`` / ``Text:`` takes the rest of the string.  Dates of 10, 12 or 14
-    digits are read (others give None); sub/dlvrd that are not decimal give None.
+    digits are read (others give None; a two-digit year by ``year_pivot``); sub/dlvrd that are not decimal
+    give None.
 
     Raises ValueError when the text has no ``id:`` with a value or no ``stat:`` with a value.
     """
@@ -171,8 +174,8 @@ def parse_receipt_text(s: str) -> Receipt:
         stat=stat,
         submitted=_count(fields.get("sub")),
         delivered=_count(fields.get("dlvrd")),
-        submit_date=parse_receipt_date(submit) if submit else None,
-        done_date=parse_receipt_date(done) if done else None,
+        submit_date=parse_receipt_date(submit, year_pivot) if submit else None,
+        done_date=parse_receipt_date(done, year_pivot) if done else None,
         err=fields.get("err"),
         text=text,
     )

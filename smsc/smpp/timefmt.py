@@ -5,8 +5,15 @@ empty for "not given".  ``p`` is ``+``/``-`` for an absolute local time ``nn`` q
 behind UTC, or ``R`` for a period relative to the SMSC's current time.  Every datetime returned here is
 timezone-aware UTC; a naive datetime given to this module is taken to be UTC.
 
-Writing never fails: the two-digit year names only 1938-2037 (:data:`YEAR_PIVOT`), and a time outside that
-window is written as the nearest instant inside it (:data:`WRITABLE_FROM`, :data:`WRITABLE_UNTIL`), which is
+The two-digit year is read by a *pivot* (SMPP 3.4 Appendix C, "Year 2000 Rollover Date Guideline"): "each
+SMPP entity must define a Year 2000 rollover date for 2-digit dates ... SMPP developers should make the
+rollover date configurable", with the recommended default "xx38": 38-99 are 1938-1999, 00-37 are 2000-2037.
+Every function that reads or writes a year takes ``pivot`` (0-99, default :data:`YEAR_PIVOT`; the server's
+``server.year_pivot``): two-digit years below it are 20YY, the others 19YY, so the years written are 19PP to
+20(PP-1), a century.
+
+Writing never fails: a time outside that century is written as the nearest instant inside it
+(:func:`writable_range`; :data:`WRITABLE_FROM` and :data:`WRITABLE_UNTIL` for the default pivot), which is
 what reading the text back gives.  A simulation clock run fast (``simulation.time_scale``) passes 2037 in a
 day or two of real time; its receipts and query_sm answers must still go out (tester9 finding 1).
 """
@@ -20,6 +27,7 @@ __all__ = [
     "YEAR_PIVOT",
     "WRITABLE_FROM",
     "WRITABLE_UNTIL",
+    "writable_range",
     "full_year",
     "parse_smpp_time",
     "format_absolute",
@@ -28,14 +36,34 @@ __all__ = [
     "parse_receipt_date",
 ]
 
-#: Two-digit years below this are 20YY, the others 19YY (SMPP 3.4 Appendix C recommendation:
-#: 00-37 -> 2000-2037, 38-99 -> 1938-1999).
+#: The default pivot: two-digit years below it are 20YY, the others 19YY (SMPP 3.4 Appendix C recommendation,
+#: rollover date "xx38": 00-37 -> 2000-2037, 38-99 -> 1938-1999).
 YEAR_PIVOT = 38
 
-#: The first and the last instant a two-digit year can name (UTC): 1938-01-01 00:00:00.0 and
-#: 2037-12-31 23:59:59.9 (tenths are the finest unit of an SMPP time).
-WRITABLE_FROM = datetime(1900 + YEAR_PIVOT, 1, 1, tzinfo=timezone.utc)
-WRITABLE_UNTIL = datetime(2000 + YEAR_PIVOT - 1, 12, 31, 23, 59, 59, 900_000, tzinfo=timezone.utc)
+_ranges: dict[int, tuple[datetime, datetime]] = {}
+
+
+def writable_range(pivot: int = YEAR_PIVOT) -> tuple[datetime, datetime]:
+    """The first and the last instant (UTC) a two-digit year can name with ``pivot``: 19PP-01-01 00:00:00.0 and
+    20(PP-1)-12-31 23:59:59.9 (tenths are the finest unit of an SMPP time); 1938 and 2037 for the default.
+
+    Raises:
+        ValueError: ``pivot`` is not an integer from 0 to 99.
+    """
+    if type(pivot) is not int or not 0 <= pivot <= 99:
+        raise ValueError(f"year pivot must be an integer from 0 to 99, got {pivot!r}")
+    found = _ranges.get(pivot)
+    if found is None:
+        found = _ranges[pivot] = (
+            datetime(1900 + pivot, 1, 1, tzinfo=timezone.utc),
+            datetime(1999 + pivot, 12, 31, 23, 59, 59, 900_000, tzinfo=timezone.utc),
+        )
+    return found
+
+
+#: The first and the last instant a two-digit year can name with the default pivot (UTC): 1938-01-01
+#: 00:00:00.0 and 2037-12-31 23:59:59.9.
+WRITABLE_FROM, WRITABLE_UNTIL = writable_range(YEAR_PIVOT)
 
 _DIGITS = frozenset("0123456789")
 _QUARTER_HOUR = timedelta(minutes=15)
@@ -43,9 +71,9 @@ _MAX_OFFSET_QUARTERS = 48  # +/- 12 hours
 _MAX_RELATIVE_DAYS = 99
 
 
-def full_year(yy: int) -> int:
-    """The four-digit year of a two-digit SMPP year, by :data:`YEAR_PIVOT`."""
-    return 2000 + yy if yy < YEAR_PIVOT else 1900 + yy
+def full_year(yy: int, pivot: int = YEAR_PIVOT) -> int:
+    """The four-digit year of a two-digit SMPP year: 20YY below ``pivot``, else 19YY (SMPP 3.4 Appendix C)."""
+    return 2000 + yy if yy < pivot else 1900 + yy
 
 
 def _as_utc(dt: datetime) -> datetime:
@@ -54,16 +82,17 @@ def _as_utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def _writable(dt: datetime) -> datetime:
-    """``dt`` in UTC, moved to the nearest instant a two-digit year can name when it lies outside
-    :data:`WRITABLE_FROM` .. :data:`WRITABLE_UNTIL` (compared before converting: converting a datetime near
-    ``datetime.min`` or ``datetime.max`` to UTC can overflow)."""
+def _writable(dt: datetime, pivot: int) -> datetime:
+    """``dt`` in UTC, moved to the nearest instant a two-digit year can name with ``pivot`` when it lies outside
+    :func:`writable_range` (compared before converting: converting a datetime near ``datetime.min`` or
+    ``datetime.max`` to UTC can overflow)."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    if dt < WRITABLE_FROM:
-        return WRITABLE_FROM
-    if dt > WRITABLE_UNTIL:
-        return WRITABLE_UNTIL
+    first, last = _ranges.get(pivot) or writable_range(pivot)
+    if dt < first:
+        return first
+    if dt > last:
+        return last
     return dt.astimezone(timezone.utc)
 
 
@@ -78,13 +107,13 @@ def _add_months(dt: datetime, months: int) -> datetime:
     return dt.replace(year=year, month=month, day=day)
 
 
-def parse_smpp_time(value: str, now: datetime) -> datetime | None:
+def parse_smpp_time(value: str, now: datetime, pivot: int = YEAR_PIVOT) -> datetime | None:
     """Read a schedule_delivery_time / validity_period / final_date string (SMPP 3.4 section 7.1.1).
 
     * ``""`` -> None (field not given).
     * Absolute (``p`` is ``+`` or ``-``): the local time ``YYMMDDhhmmss.t`` shifted by ``nn`` quarter
       hours to UTC (``+``: UTC = local - offset; ``-``: UTC = local + offset).  Tenths become
-      microseconds.  ``now`` is not used.
+      microseconds; YY is a year by ``pivot`` (:func:`full_year`).  ``now`` is not used.
     * Relative (``R``): ``now`` (in UTC) plus YY years and MM months (calendar arithmetic, day clamped to
       the month's length: Jan 31 + 1 month = Feb 28/29), then DD days, hh hours, mm minutes, ss
       seconds.  Each field may be 00-99; ``t`` and ``nn`` are ignored (they should be ``0``/``00``).
@@ -116,18 +145,19 @@ def parse_smpp_time(value: str, now: datetime) -> datetime | None:
     if nn > _MAX_OFFSET_QUARTERS:
         raise ValueError(f"SMPP time {value!r}: UTC offset {nn} quarter hours is above 48")
     # datetime() rejects month 13, day 31 of a 30-day month, hour 24, minute or second 60.
-    local = datetime(full_year(yy), mo, dd, hh, mi, ss, tenths * 100_000, tzinfo=timezone.utc)
+    local = datetime(full_year(yy, pivot), mo, dd, hh, mi, ss, tenths * 100_000, tzinfo=timezone.utc)
     offset = nn * _QUARTER_HOUR
     return local - offset if p == "+" else local + offset
 
 
-def format_absolute(dt: datetime) -> str:
+def format_absolute(dt: datetime, pivot: int = YEAR_PIVOT) -> str:
     """``dt`` as an absolute SMPP time in UTC: ``YYMMDDhhmmsst00+`` (16 characters).
 
-    A time before 1938 or after 2037 (which the two-digit year cannot name) is written as
-    :data:`WRITABLE_FROM` or :data:`WRITABLE_UNTIL`, the value :func:`parse_smpp_time` reads back.  Never raises.
+    A time outside the century the two-digit year names with ``pivot`` (1938-2037 by default) is written as
+    the first or last instant of :func:`writable_range`, the value :func:`parse_smpp_time` reads back with the
+    same pivot.  Never raises for a valid pivot.
     """
-    utc = _writable(dt)
+    utc = _writable(dt, pivot)
     return f"{utc.year % 100:02d}{utc:%m%d%H%M%S}{utc.microsecond // 100_000}00+"
 
 
@@ -148,20 +178,22 @@ def format_relative(seconds: float) -> str:
     return f"0000{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
 
 
-def receipt_date(dt: datetime) -> str:
+def receipt_date(dt: datetime, pivot: int = YEAR_PIVOT) -> str:
     """``dt`` as a delivery receipt date ``YYMMDDhhmm`` in UTC (SMPP 3.4 Appendix B).
 
-    A time before 1938 or after 2037 is written as 3801010000 or 3712312359 (:func:`format_absolute` says
-    why), the value :func:`parse_receipt_date` reads back.  Never raises.
+    A time outside the century of ``pivot`` is written as its first or last minute (3801010000 or 3712312359
+    by default; :func:`format_absolute` says why), the value :func:`parse_receipt_date` reads back with the
+    same pivot.  Never raises for a valid pivot.
     """
-    utc = _writable(dt)
+    utc = _writable(dt, pivot)
     return f"{utc.year % 100:02d}{utc:%m%d%H%M}"
 
 
-def parse_receipt_date(value: str) -> datetime | None:
+def parse_receipt_date(value: str, pivot: int = YEAR_PIVOT) -> datetime | None:
     """Read a receipt ``submit date`` / ``done date`` as an aware UTC datetime, or None if unusable.
 
-    Accepts ``YYMMDDhhmm`` (Appendix B), ``YYMMDDhhmmss`` and ``YYYYMMDDhhmmss`` (seen in the field).
+    Accepts ``YYMMDDhhmm`` (Appendix B), ``YYMMDDhhmmss`` and ``YYYYMMDDhhmmss`` (seen in the field); a
+    two-digit year by ``pivot``.
     Never raises: another length, non-digits or an impossible date give None.
     """
     if not _DIGITS.issuperset(value):
@@ -172,7 +204,7 @@ def parse_receipt_date(value: str) -> datetime | None:
         if len(value) in (10, 12):
             mo, dd, hh, mi = (int(value[i : i + 2]) for i in range(2, 10, 2))
             ss = int(value[10:12]) if len(value) == 12 else 0
-            return datetime(full_year(int(value[:2])), mo, dd, hh, mi, ss, tzinfo=timezone.utc)
+            return datetime(full_year(int(value[:2]), pivot), mo, dd, hh, mi, ss, tzinfo=timezone.utc)
     except ValueError:
         return None
     return None

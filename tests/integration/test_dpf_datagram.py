@@ -202,3 +202,35 @@ def test_alerts_take_no_window_slot_so_a_receipt_behind_one_still_goes(smsc_fact
         assert server.call(lambda: _smsc(server).deliveries("test")) == []
     finally:
         tx.close()
+
+
+def test_a_delivery_pending_flag_survives_a_restart_of_the_server(smsc_factory: Any, tmp_path: Path) -> None:
+    """The flag is set by a transaction-mode data_sm (final at once: no waiting message remembers it), the
+    server is stopped and a new one started on the same SQLite file; when the handset is switched on, the
+    ESME bound to the new server gets its alert_notification."""
+    first = _start(smsc_factory, tmp_path)
+    esme = _Esme(first)
+    try:
+        esme.send(_data_sm(2, NEVER_ON, TRANSACTION, {Tag.set_dpf: 1}))
+        resp = esme.response(2)
+        assert resp.command_status == CommandStatus.ESME_RDELIVERYFAILURE and resp.tlvs[Tag.dpf_result] == 1
+    finally:
+        esme.close()
+    first.stop()
+    second = _start(smsc_factory, tmp_path)
+    esme = _Esme(second)
+    try:
+        assert _flags(second) == [(NEVER_ON, "test")]
+        esme.nothing_more(3)
+        second.call(lambda: _smsc(second).set_handset_online(NEVER_ON, True))
+        alert = esme.next()
+        assert isinstance(alert, P.AlertNotification), alert
+        assert (alert.source_addr, alert.esme_addr) == (NEVER_ON, "447700900001")
+        esme.nothing_more(4)
+        assert _flags(second) == []
+    finally:
+        esme.close()
+
+
+def _flags(server: RunningSmsc) -> list[tuple[str, str]]:
+    return server.call(lambda: _smsc(server).dpf.flags())

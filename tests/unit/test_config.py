@@ -107,6 +107,7 @@ def test_an_empty_file_is_refused_for_want_of_an_account(tmp_path: Path) -> None
 def test_only_an_account_gives_every_other_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "accounts: [{system_id: a, password: b}]"))
     assert config.server.port == 2775 and config.server.system_id == "smsc"
+    assert config.server.year_pivot == 38  # SMPP 3.4 Appendix C's recommended rollover, "xx38"
     # 8 characters: what an ESME bound with SMPP 3.3 may be given (SMPP 3.4 section 3.4; tester9 finding 3).
     assert config.server.message_id.format == "hex" and config.server.message_id.length == 8
     assert config.store.kind == "sqlite" and config.store.synchronous == "NORMAL"
@@ -214,6 +215,8 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("server: {system_id: a_very_long_system_id}",
          "server.system_id: expected text of 1 to 15 characters, got 'a_very_long_system_id'"),
         ("server: {window: 0}", "server.window: expected an integer from 1 to 10000, got 0"),
+        ("server: {year_pivot: 100}", "server.year_pivot: expected an integer from 0 to 99, got 100"),
+        ("server: {year_pivot: '70'}", "server.year_pivot: expected an integer from 0 to 99, got '70'"),
         ("server: {enquire_link_timer: soon}", "server.enquire_link_timer: expected a duration >= 0"),
         ("server: {response_timer: 0}", "server.response_timer: expected a duration > 0"),
         ("server: {message_id: {format: octal}}",
@@ -530,3 +533,8 @@ def test_id_formats_that_can_write_one_id_for_two_messages_are_refused(
 def test_id_formats_that_never_write_one_id_for_two_numbers_are_accepted(tmp_path: Path, carriers: str) -> None:
     path = write(tmp_path, f"accounts: [{{system_id: a, password: b}}]\ntopology: {{carriers: {carriers}}}\n")
     assert check_config(path) == []
+
+
+def test_the_year_pivot_is_read_from_the_server_section(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "server: {year_pivot: 70}\naccounts: [{system_id: a, password: b}]"))
+    assert config.server.year_pivot == 70

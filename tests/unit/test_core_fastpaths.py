@@ -90,10 +90,12 @@ _FINAL = [MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED, Me
     data_coding=st.sampled_from([0, 1, 3, 8]),
     multi=st.booleans(),
     submitted=st.integers(min_value=1, max_value=255),
+    year_pivot=st.sampled_from([38, 0, 5, 99]),  # (0 and 5: 2001-2011 are past or across the century's end)
 )
 def test_fast_receipt_text_equals_build_receipt_text(
     state: MessageState, intermediate: bool, error_code: int, err_digits: int, text_label: str,
     submit_offset: float, final_delay: float | None, text: str, data_coding: int, multi: bool, submitted: int,
+    year_pivot: int,
 ) -> None:
     submit_time = 1_000_000_000.0 + submit_offset
     if data_coding == 8:
@@ -108,9 +110,11 @@ def test_fast_receipt_text_equals_build_receipt_text(
     now = submit_time + 5.0
     outbox = _Outbox()
     carrier = _Carrier(ReceiptStyle(text_label=text_label, err_digits=err_digits))
-    Receipts(outbox, SmscStats(), _Clock(now)).queue(msg, carrier, intermediate=intermediate)  # type: ignore[arg-type]
+    receipts = Receipts(outbox, SmscStats(), _Clock(now), year_pivot)  # type: ignore[arg-type]
+    receipts.queue(msg, carrier, intermediate=intermediate)  # type: ignore[arg-type]
     [delivery] = outbox.added
-    expected = reference_text(msg, carrier, now, intermediate=intermediate).encode("ascii", "replace")
+    expected = reference_text(msg, carrier, now, intermediate=intermediate, year_pivot=year_pivot).encode(
+        "ascii", "replace")
     assert delivery.short_message == expected
 
 

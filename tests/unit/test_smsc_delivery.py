@@ -400,3 +400,45 @@ def test_delivery_latency_follows_the_carrier_distribution() -> None:
     assert abs(statistics.median(logs) - math.log(3.0)) < 5 * standard_error
     # and the spread: sd of the logs is sigma (standard error sigma / sqrt(2 (n - 1)))
     assert abs(statistics.stdev(logs) - 0.5) < 5 * 0.5 / math.sqrt(2 * (n - 1))
+
+
+def test_a_handset_switched_on_while_an_attempt_to_it_is_under_way_gets_its_message_promptly() -> None:
+    """The attempt paged the handset while it was off (an "absent" outcome, 5 s of failure latency away), and
+    the control API switched it on in between: when the outcome arrives the handset is online, so the message
+    is retried as an alert would retry it, not left waiting for a switch that already happened."""
+    h = world(failure_latency=5.0)
+    message_id = h.submit_ok(ALWAYS_OFF, registered_delivery=1)
+    h.advance(2.0)
+    h.smsc.set_handset_online(ALWAYS_OFF, True)  # nothing waits yet: the attempt is under way
+    h.advance(3.0)  # the absent outcome of the attempt made at 0
+    h.advance(10.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    assert h.attempts(message_id) == [(5.0, "absent"), (8.0, "delivered")]  # again 1 s after the outcome
+    [(_, receipt)] = h.receipts()  # one receipt, the final one
+    assert receipt.stat == "DELIVRD"
+    h.advance(3600.0)
+    assert h.receipts() == [] and h.smsc.stats.waiting == 0
+
+
+def test_a_handset_switched_on_during_an_attempt_made_in_its_offline_spell_is_not_waited_for_until_the_spell_ends() -> None:
+    """The same with a handset whose rule gives an end to the spell (600 s): the switch wins over it."""
+    h = world(failure_latency=5.0)
+    message_id = h.submit_ok(OFFLINE_10_MIN)
+    h.advance(1.0)
+    h.smsc.set_handset_online(OFFLINE_10_MIN, True)
+    h.advance(20.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    assert h.attempts(message_id) == [(5.0, "absent"), (8.0, "delivered")]
+
+
+def test_an_attempt_made_after_the_switch_that_ends_absent_waits_as_usual() -> None:
+    """Only a switch made while the attempt was under way counts: a number whose rule makes every attempt end
+    absent ("absent_subscriber" as its fixed outcome), attempted after the switch, is not retried every
+    second but waits for the next switch (no retry loop)."""
+    never = "447700900700"
+    h = Harness(make_config(carrier(rules=(rule(never, cause="absent_subscriber"),), failure_latency=5.0)))
+    h.smsc.set_handset_online(never, True)
+    message_id = h.submit_ok(never)
+    h.advance(3600.0)
+    assert h.attempts(message_id) == [(5.0, "absent")]
+    assert h.state(message_id) == MessageState.ENROUTE

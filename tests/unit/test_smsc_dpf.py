@@ -4,6 +4,7 @@ number); when the handset is back, the ESME is owed one alert, kept in the outbo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,116 @@ def test_an_alert_waits_in_the_outbox_until_taken_and_survives_a_restart(tmp_pat
     third = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 700.0))
     assert third.smsc.deliveries("esme") == []  # sent is done: not offered again
     assert not third.smsc.may_owe_alerts
+
+
+SLOW_FAILURES = make_config(carrier(rules=(rule(NEVER_ON, offline=INF),), failure_latency=5.0), retry=(60.0,))
+
+
+def test_a_message_whose_handset_is_switched_on_during_its_attempt_is_delivered_without_a_flag() -> None:
+    """The attempt paged the handset while it was off, the control API switched it on before the "absent"
+    outcome came back: the message is retried a moment later and delivered, one receipt, no flag left set and
+    no alert (the handset was not absent when the outcome came)."""
+    h = Harness(SLOW_FAILURES)
+    message_id = h.submit_ok(NEVER_ON, registered_delivery=1, tlvs=SET_DPF)
+    h.advance(2.0)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    h.advance(3.0)  # the outcome: absent
+    assert h.smsc.dpf.flags() == []
+    h.advance(10.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    taken = h.take()
+    assert [d.kind for d in taken] == ["receipt"]
+    h.advance(3600.0)
+    assert h.take() == [] and h.smsc.dpf.flags() == [] and h.smsc.stats.dpf_set == 0
+
+
+def test_a_transaction_whose_handset_is_switched_on_during_its_attempt_is_alerted_a_moment_later() -> None:
+    """Transaction mode makes one attempt: it fails, dpf_result says the flag is set, and the alert follows a
+    moment later (the handset is online), not at the next switch of the control API."""
+    h = Harness(SLOW_FAILURES)
+    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(2.0)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    h.advance(3.0)
+    (result,) = replies
+    assert result.status == CommandStatus.ESME_RDELIVERYFAILURE and result.dpf_result == 1
+    h.advance(1.0)
+    (alert,) = _alerts(h)
+    assert alert.source.addr == NEVER_ON and h.smsc.dpf.flags() == []
+    h.advance(3600.0)
+    assert _alerts(h) == []
+
+
+def _restart(h: Harness, path: Path, at: float) -> Harness:
+    h.smsc.stop()
+    h.store.close()
+    return Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + at))
+
+
+def test_a_flag_survives_a_restart_and_the_esme_is_alerted_when_the_handset_is_switched_on(tmp_path: Path) -> None:
+    """The message that set the flag is final (a transaction): only the flag's own row remembers it."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF, source="447700900002")
+    h.advance(1.0)
+    assert replies[0].dpf_result == 1 and h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h = _restart(h, path, 600.0)
+    assert h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.advance(3600.0)
+    assert _alerts(h) == []  # still off (the look at start found it so)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    (alert,) = _alerts(h)
+    assert alert.source == Address(ton=1, npi=1, addr=NEVER_ON)
+    assert alert.destination == Address(ton=1, npi=1, addr="447700900002")  # the addresses the flag kept
+    assert alert.tlvs == {Tag.ms_availability_status: 0}
+    h = _restart(h, path, 7200.0)
+    assert h.smsc.dpf.flags() == []  # cleared for good: its alert was owed (and is sent)
+    h.smsc.set_handset_online(NEVER_ON, True)
+    assert _alerts(h) == []
+    h.smsc.stop()
+    h.store.close()
+
+
+def test_a_flag_kept_over_a_restart_alerts_a_moment_after_start_when_the_handset_is_online(tmp_path: Path) -> None:
+    """At start every flagged number's handset is looked at, as a waiting message's is: a rule's offline spell
+    lives in the process (it started at the attempt), so after the restart the handset is online, and the
+    alert comes a moment later; a handset still off is not alerted."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    _transaction(h, OFF_2_MIN, tlvs=SET_DPF)
+    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(1.0)
+    h = _restart(h, path, 60.0)
+    assert sorted(h.smsc.dpf.flags()) == [(OFF_2_MIN, "esme"), (NEVER_ON, "esme")]
+    assert _alerts(h) == []
+    h.advance(1.0)
+    (alert,) = _alerts(h)
+    assert alert.source.addr == OFF_2_MIN and h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.advance(3600.0)
+    assert _alerts(h) == []
+    h.smsc.stop()
+    h.store.close()
+
+
+def test_a_store_file_without_the_flags_table_gets_it_when_opened(tmp_path: Path) -> None:
+    """A file written by the smsc before flags were kept (schema v3 without ``dpf_flags``) opens as it is, its
+    messages intact, and keeps flags from then on."""
+    path = tmp_path / "smsc.sqlite"
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
+    message_id = h.submit_ok(OK, registered_delivery=1)
+    h.advance(5.0)
+    h.smsc.stop()
+    h.store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE dpf_flags")  # as the previous version wrote it
+    conn.commit()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 60.0))
+    assert h.state(message_id) == MessageState.DELIVERED and h.smsc.dpf.flags() == []
+    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.advance(1.0)
+    h = _restart(h, path, 120.0)
+    assert h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
+    h.smsc.stop()
+    h.store.close()

@@ -534,3 +534,27 @@ def test_data_sm_style_message_payload_is_kept_once_and_shows_in_the_receipt() -
     h.advance(5.0)
     [(_, receipt)] = h.receipts()
     assert receipt.text == "payload text"
+
+
+def test_the_configured_year_pivot_reads_and_writes_every_smpp_date() -> None:
+    """``server.year_pivot`` 70 (SMPP 3.4 Appendix C: the rollover is the implementation's to configure): in
+    2051, a validity_period "51..." is this year, and the receipt's dates and query_sm's final_date are written
+    as they are, not as the last instant of 1938-2037."""
+    base = make_config()
+    config = dataclasses.replace(base, server=dataclasses.replace(base.server, year_pivot=70))
+    start = datetime(2051, 3, 4, 5, 6, tzinfo=timezone.utc).timestamp()
+    h = Harness(config, clock=FakeClock(start))
+    message_id = h.submit_ok("447700900100", registered_delivery=1, validity_period="510305050600000+")
+    assert h.smsc.message(message_id).expiry_time == start + 86_400.0
+    h.advance(5.0)
+    [(delivery, receipt)] = h.receipts()
+    assert b"submit date:5103040506 done date:5103040506 " in delivery.short_message
+    assert receipt.stat == "DELIVRD"
+    assert h.query(message_id).final_date == "510304050602000+"
+    # The default pivot reads "51" as 1951: a validity that ended long ago.
+    old = Harness(make_config(), clock=FakeClock(start))
+    assert old.submit("447700900100", validity_period="510305050600000+").status == S.ESME_RINVEXPIRY
+    old.submit_ok("447700900100", registered_delivery=1)
+    old.advance(5.0)
+    [(delivery, _)] = old.receipts()
+    assert b"submit date:3712312359 done date:3712312359 " in delivery.short_message

@@ -224,3 +224,28 @@ def test_load_reads_every_waiting_message_and_only_the_newest_final_ones(tmp_pat
     assert len(again.load().messages) == 7  # without a bound: everything, as before
     assert [m.message_id for m in again.load_messages(["f0"])] == ["f0"]  # the others stay readable
     again.close()
+
+
+def test_dpf_flags_are_written_as_their_last_change_and_read_back(tmp_path: Path) -> None:
+    """A flag set then cleared before a commit is never written; one set again replaces its addresses."""
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    handset, esme = Address(ton=1, npi=1, addr="447700900400"), Address(ton=5, npi=0, addr="Brand")
+    store.save_dpf_flag("447700900400", "esme", handset, esme)
+    store.save_dpf_flag("447700900401", "esme", handset, esme)
+    store.delete_dpf_flag("447700900401", "esme")
+    store.commit(lambda: None)
+    assert store.load_dpf_flags() == [("447700900400", "esme", handset, esme)]
+    national = Address(ton=2, npi=1, addr="07700900400")
+    store.save_dpf_flag("447700900400", "esme", national, esme)
+    store.save_dpf_flag("447700900400", "other", handset, esme)
+    store.commit(lambda: None)
+    store.close()
+    again = SqliteStore(path)
+    assert again.load_dpf_flags() == [("447700900400", "esme", national, esme),
+                                      ("447700900400", "other", handset, esme)]
+    again.delete_dpf_flag("447700900400", "esme")
+    again.close()  # (writes what is pending)
+    last = SqliteStore(path)
+    assert last.load_dpf_flags() == [("447700900400", "other", handset, esme)]
+    last.close()

@@ -18,6 +18,7 @@ from smsc.smpp.timefmt import (
     parse_receipt_date,
     parse_smpp_time,
     receipt_date,
+    writable_range,
 )
 
 UTC = timezone.utc
@@ -230,3 +231,26 @@ def test_parse_smpp_time_raises_only_value_error(value: str) -> None:
     except ValueError:
         return
     assert result is None or result.tzinfo is not None
+
+
+def test_the_year_pivot_is_a_parameter_as_appendix_c_asks() -> None:
+    """SMPP 3.4 Appendix C: "SMPP developers should make the rollover date configurable"."""
+    assert [full_year(y, 70) for y in (0, 69, 70, 99)] == [2000, 2069, 1970, 1999]
+    assert [full_year(y, 0) for y in (0, 99)] == [1900, 1999]
+    assert parse_smpp_time("510304050600000+", NOW, 70) == datetime(2051, 3, 4, 5, 6, tzinfo=UTC)
+    assert parse_smpp_time("510304050600000+", NOW) == datetime(1951, 3, 4, 5, 6, tzinfo=UTC)
+    dt = datetime(2051, 3, 4, 5, 6, tzinfo=UTC)
+    assert (format_absolute(dt, 70), receipt_date(dt, 70)) == ("510304050600000+", "5103040506")
+    assert parse_receipt_date("5103040506", 70) == dt
+    first, last = writable_range(70)
+    assert (first, last) == (datetime(1970, 1, 1, tzinfo=UTC),
+                             datetime(2069, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC))
+    assert format_absolute(datetime(2070, 1, 1, tzinfo=UTC), 70) == "691231235959900+"
+    assert receipt_date(datetime(1969, 12, 31, tzinfo=UTC), 70) == "7001010000"
+    assert writable_range() == (WRITABLE_FROM, WRITABLE_UNTIL)
+
+
+@pytest.mark.parametrize("pivot", [-1, 100, 38.0, True, "38"])
+def test_a_year_pivot_outside_0_to_99_is_a_value_error(pivot: object) -> None:
+    with pytest.raises(ValueError, match="year pivot"):
+        writable_range(pivot)  # type: ignore[arg-type]

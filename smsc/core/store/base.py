@@ -112,6 +112,12 @@ class MessageStore(Protocol):
     #                               ``outbox.SPILL_AT`` per system_id, and reads them back as they are taken
     #   iter_deliveries(batch: int) -> Iterator[list[Delivery]]             the outbox by delivery_id, a batch
     #                               per list (a restart, with ``load(deliveries=False)``)
+    #   save_dpf_flag(e164, system_id, handset: Address, esme: Address) -> None   a Delivery Pending Flag set
+    #                               (or its addresses changed), in the pending batch (:mod:`smsc.core.dpf`)
+    #   delete_dpf_flag(e164, system_id) -> None    that flag cleared (its alert is owed), in the pending batch
+    #   load_dpf_flags() -> list[tuple[str, str, Address, Address]]   the flags at start, as (e164, system_id,
+    #                               handset, ESME): a store without these three forgets the flags at a restart
+    #                               (the memory store: its world ends with the process)
     #   records_in_memory: bool                                             True when evicting saves nothing
     #   durable_on_write: bool      True when a write is durable as soon as it is recorded (the memory store):
     #                               the outbox then needs no commit after an acknowledged delivery's delete

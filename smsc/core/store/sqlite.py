@@ -43,7 +43,9 @@ committed transaction; ``FULL`` also survives power loss, at the cost of an fsyn
 
 Tables (schema v3): ``messages`` (message_id, final_time for pruning, and the record: a pickled tuple of the
 other :class:`~smsc.core.message.Message` fields), ``outbox`` (delivery_id, record of a
-:class:`~smsc.core.api.Delivery`), ``counters`` (name, value) and ``opt_outs``.  One BLOB instead of a column
+:class:`~smsc.core.api.Delivery`), ``counters`` (name, value), ``opt_outs`` and ``dpf_flags`` (the Delivery
+Pending Flags: :mod:`smsc.core.dpf`; added to v3 later: a file without it gets it when opened, and a smsc
+from before it opens a file that has it and ignores it, so the version stays 3).  One BLOB instead of a column
 per field (v2, migrated on open) halves what SQLite and the sqlite3 module spend per row; records hold only
 built-in types (TLV values are normalised to int, str, bytes, lists, None) and are read back by an unpickler
 that refuses any class but the SMPP int enums.
@@ -114,6 +116,17 @@ CREATE TABLE IF NOT EXISTS opt_outs (
     e164 TEXT NOT NULL,
     PRIMARY KEY (carrier, e164)
 );
+CREATE TABLE IF NOT EXISTS dpf_flags (
+    e164 TEXT NOT NULL,
+    system_id TEXT NOT NULL,
+    handset_ton INTEGER NOT NULL,
+    handset_npi INTEGER NOT NULL,
+    handset_addr TEXT NOT NULL,
+    esme_ton INTEGER NOT NULL,
+    esme_npi INTEGER NOT NULL,
+    esme_addr TEXT NOT NULL,
+    PRIMARY KEY (e164, system_id)
+);
 """
 
 #: Rows go to SQLite many per statement (``VALUES (...), (...), ...``): one statement step per chunk instead of
@@ -183,6 +196,11 @@ _PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 #: and every other character of an id after it); a record not final is never deleted.
 _FORGET_ID = "DELETE FROM messages WHERE message_id >= ? AND message_id < ? AND final_time IS NOT NULL"
 _INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
+_UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
+                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
+_SELECT_DPF_FLAGS = ("SELECT e164, system_id, handset_ton, handset_npi, handset_addr, esme_ton, esme_npi, esme_addr"
+                     " FROM dpf_flags ORDER BY rowid")
 _DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
 _RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
@@ -563,7 +581,7 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 
 class _Batch:
     __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
-                 "sim_time", "forgets")
+                 "sim_time", "forgets", "dpf_flags")
 
     def __init__(self) -> None:
         self.messages: dict[str, tuple[Any, ...]] = {}
@@ -586,10 +604,12 @@ class _Batch:
         #: (carrier, e164) -> opted out or not, in the order the changes were made.
         self.opt_outs: dict[tuple[str, str], bool] = {}
         self.sim_time: float | None = None
+        #: (e164, system_id) -> the flag's row (None: cleared), the latest change of each.
+        self.dpf_flags: dict[tuple[str, str], tuple[Any, ...] | None] = {}
 
     def has_rows(self) -> bool:
         return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None
-                    or self.opt_outs or self.sim_time is not None or self.forgets)
+                    or self.opt_outs or self.sim_time is not None or self.forgets or self.dpf_flags)
 
     def empty(self) -> bool:
         return not self.callbacks and not self.reads and not self.has_rows()
@@ -626,6 +646,7 @@ class _Batch:
         for key, value in other.opt_outs.items():
             self.opt_outs.pop(key, None)
             self.opt_outs[key] = value
+        self.dpf_flags.update(other.dpf_flags)
         if other.sim_time is not None:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
@@ -907,6 +928,29 @@ class SqliteStore:
         """Record that ``e164`` on ``carrier`` opted out (True) or back in (False), in the pending batch."""
         self._local.opt_outs.pop((carrier, e164), None)
         self._local.opt_outs[(carrier, e164)] = opted_out
+
+    def save_dpf_flag(self, e164: str, system_id: str, handset: Address, esme: Address) -> None:
+        """Record a Delivery Pending Flag of ``system_id`` for the handset ``e164`` (SMPP 3.4 section 4.12), with
+        the addresses its alert_notification will carry (the handset's as the ESME wrote it, the ESME's own),
+        in the pending batch; a flag of the same pair is replaced."""
+        self._local.dpf_flags[(e164, system_id)] = (
+            e164, system_id, handset.ton, handset.npi, handset.addr, esme.ton, esme.npi, esme.addr)
+
+    def delete_dpf_flag(self, e164: str, system_id: str) -> None:
+        """Record that the flag of ``system_id`` for ``e164`` is cleared (its alert is owed), in the pending
+        batch: written in the same transaction as the alert's outbox row when committed with it."""
+        self._local.dpf_flags[(e164, system_id)] = None
+
+    def load_dpf_flags(self) -> list[tuple[str, str, Address, Address]]:
+        """Every Delivery Pending Flag recorded, as (e164, system_id, handset address, ESME address), in the
+        order they were last set (a small read at start, like :meth:`load_world`)."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(_SELECT_DPF_FLAGS).fetchall()
+        finally:
+            conn.close()
+        return [(e164, system_id, _address(ht, hn, ha), _address(et, en, ea))
+                for e164, system_id, ht, hn, ha, et, en, ea in rows]
 
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's current time (seconds) in the pending batch."""
@@ -1320,6 +1364,9 @@ class SqliteStore:
                         conn.executemany(_DELETE_OPT_OUT, [k for k, v in batch.opt_outs.items() if not v])
                     if batch.sim_time is not None:
                         conn.execute(_UPSERT_COUNTER, ("sim_time_us", int(batch.sim_time * 1e6)))
+                    if batch.dpf_flags:
+                        conn.executemany(_UPSERT_DPF_FLAG, [r for r in batch.dpf_flags.values() if r is not None])
+                        conn.executemany(_DELETE_DPF_FLAG, [k for k, r in batch.dpf_flags.items() if r is None])
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
