@@ -1086,12 +1086,21 @@ class Smsc:
     ) -> None:
         """cancel_sm (SMPP 3.4 section 4.9).  With a message_id: that message (every pending destination of a
         submit_multi id); a destination given too must match.  Without: every pending message of this
-        system_id from ``source`` to ``destination`` (and ``service_type`` when given; an empty destination
-        matches all).  Cancelled messages end DELETED, with a receipt if registered_delivery asks for failure
-        receipts (SMPP 5.0 counts cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when
-        nothing pending matched (final, in flight, unknown, foreign); ESME_RSYSERR when the store cannot read
-        the messages back (they keep waiting)."""
+        system_id from ``source`` to ``destination`` (and ``service_type`` when given).  Cancelled messages
+        end DELETED, with a receipt if registered_delivery asks for failure receipts (SMPP 5.0 counts
+        cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when nothing pending matched (final,
+        in flight, unknown, foreign); ESME_RSYSERR when the store cannot read the messages back (they keep
+        waiting).
+
+        Without a message_id the destination is required: section 4.9 cancels "all messages matching the
+        source address [and] destination address", and table 4-24 lets destination_addr be NULL only when a
+        message_id is given.  A request with neither is refused with ESME_RINVDSTADR (the destination is
+        missing where it is required) and cancels nothing: read as "any destination" it would wipe out every
+        pending message of that source."""
         tracks = self.index.tracks
+        if not message_id and not destination.addr:
+            reply(CommandStatus.ESME_RINVDSTADR)
+            return
         try:
             if message_id:
                 e164 = self._normalise(destination) if destination.addr else ""
@@ -1100,11 +1109,8 @@ class Smsc:
                     if m.message_id in tracks and (not e164 or m.destination_e164 == e164)
                 ]
             else:
-                e164 = self._normalise(destination) if destination.addr else ""
-                if e164:
-                    self._waits.recall_number(e164)
-                else:
-                    self._waits.recall_all()
+                e164 = self._normalise(destination)
+                self._waits.recall_number(e164)
                 targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
         except Exception:  # reading evicted messages back failed (a disk I/O error): they stay waiting
             log.exception("store_read_failed", request="cancel_sm", message_id=message_id)

@@ -527,17 +527,12 @@ class MessageIndex:
         return found
 
     def matching_pending(self, system_id: str, service_type: str, source: str, e164: str) -> list[Track]:
-        """Waiting messages of ``system_id`` from ``source`` to ``e164`` ("" = any destination), of
-        ``service_type`` when not ""."""
-        if e164:
-            ids = list(self._by_number.get(e164, ()))
-            candidates = [
-                t for t in (self.tracks[i] for i in ids) if t.msg.system_id == system_id and t.msg.source.addr == source
-            ]
-        else:
-            candidates = [
-                t for t in self.tracks.values() if t.msg.system_id == system_id and t.msg.source.addr == source
-            ]
+        """Waiting messages of ``system_id`` from ``source`` to ``e164``, of ``service_type`` when not ""
+        (cancel_sm without a message_id, which must name a destination: SMPP 3.4 section 4.9)."""
+        candidates = [
+            t for t in (self.tracks[i] for i in self._by_number.get(e164, ()))
+            if t.msg.system_id == system_id and t.msg.source.addr == source
+        ]
         return [t for t in candidates if not service_type or t.msg.service_type == service_type]
 
     # -- lookups ------------------------------------------------------------------------------------------

@@ -122,6 +122,16 @@ def test_query_cancel_and_replace_a_waiting_message(esme: RawEsme, fast_world: R
     assert r.command_status == CommandStatus.ESME_RREPLACEFAIL
 
 
+def test_cancel_sm_without_message_id_or_destination_is_refused(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """SMPP 3.4 section 4.9, table 4-24: destination_addr may be NULL only when a message_id is given; read as
+    "any destination" such a request cancelled every pending message of the source."""
+    mid = submit(esme, "447700900400", b"keep me")
+    c = esme.request(P.CancelSm(source_addr_ton=5, source_addr="ACME"))
+    assert c.command_status == CommandStatus.ESME_RINVDSTADR
+    q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
+
+
 def test_query_of_an_unknown_message_fails(esme: RawEsme) -> None:
     q = esme.request(P.QuerySm(message_id="doesnotexist", source_addr_ton=5, source_addr="ACME"))
     assert q.command_status == CommandStatus.ESME_RQUERYFAIL

@@ -296,6 +296,20 @@ def test_cancel_without_id_cancels_every_pending_message_from_source_to_destinat
     assert h.cancel(destination=ALWAYS_OFF) == S.ESME_RCANCELFAIL
 
 
+def test_cancel_with_neither_message_id_nor_destination_is_refused_and_cancels_nothing() -> None:
+    """Found by a tester: read as "any destination", it cancelled every pending message of the source.
+    SMPP 3.4 section 4.9 and table 4-24: without a message_id the destination is required."""
+    h = world()
+    waiting = [h.submit_ok(ALWAYS_OFF), h.submit_ok(ALWAYS_OFF, service_type="A"),
+               h.submit_ok(OK, schedule_delivery_time="000000010000000R")]
+    h.advance(1.0)
+    assert h.cancel() == S.ESME_RINVDSTADR
+    assert h.cancel(service_type="A") == S.ESME_RINVDSTADR
+    assert [h.state(m) for m in waiting] == [MessageState.ENROUTE] * 3
+    assert h.cancel(waiting[0]) == 0  # with a message_id the destination may be empty
+    assert h.state(waiting[0]) == MessageState.DELETED
+
+
 def test_cancel_a_scheduled_message_before_its_time() -> None:
     h = world()
     message_id = h.submit_ok(OK, schedule_delivery_time="000000010000000R")
