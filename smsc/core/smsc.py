@@ -4,7 +4,8 @@ What happens to a message (issue 4, "Store-and-forward"):
 
 1. **submit** validates the request (priority_flag, replace_if_present_flag, schedule_delivery_time and
    validity_period against the simulation clock: :mod:`smsc.core.validity`), normalises the destination to
-   E.164, routes it to a carrier, applies the carrier's submit-time rule for that number, bounds the number of
+   E.164 (ESME_RINVDSTADR when that is not a mobile number: :func:`~smsc.core.numbers.is_valid_msisdn`),
+   routes it to a carrier, applies the carrier's submit-time rule for that number, bounds the number of
    waiting messages (ESME_RMSGQFUL), replaces a waiting message when asked, gives it a message_id and saves
    it.  Status 0 is replied only from the store's ``on_durable``: "status 0 means on disk".
 2. After the reply the delivery machine (:mod:`smsc.core.attempts`) takes it through its attempts to a final
@@ -55,7 +56,7 @@ from smsc.core.dpf import PendingFlags, wants_dpf
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
-from smsc.core.numbers import normalise
+from smsc.core.numbers import is_valid_msisdn, normalise
 from smsc.core.outbox import Outbox
 from smsc.core.receipts import Receipts
 from smsc.core.scheduler import Scheduler, TimerHandle
@@ -788,7 +789,12 @@ class Smsc:
                 destination.ton, destination.npi, destination.addr,
                 country_code=self._country_code, national_prefix=self._national_prefix,
             )
-            if e164 == destination.addr:
+            if not is_valid_msisdn(e164):
+                # Not a mobile number: more than 15 digits (ITU-T E.164), too short, a leading 0, letters.  The
+                # HTTP API refuses such a number by the same rule; no handset can have it.  Judged once per
+                # destination: the verdict is kept with the route (ESME_RINVDSTADR below).
+                e164 = ""
+            elif e164 == destination.addr:
                 e164 = destination.addr  # one string for both
             carrier = self.router.route(e164) if e164 else None
             routed = (e164, carrier, destination, self._plain_lane(e164, carrier))

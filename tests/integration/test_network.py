@@ -146,6 +146,23 @@ def test_submit_time_rules_answer_the_configured_status(esme: RawEsme) -> None:
         assert resp.command_status == status
 
 
+def test_destinations_longer_than_an_e164_number_are_refused(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """Found by a tester: a 20-digit submit_sm destination and a 64-digit data_sm one were accepted and
+    delivered; E.164 numbers have at most 15 digits, and the HTTP API refused the same numbers."""
+    resp = esme.request(P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 20, short_message=b"x"))
+    assert resp.command_status == CommandStatus.ESME_RINVDSTADR
+    resp = esme.request(P.DataSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 64,
+                                 tlvs={Tag.message_payload: b"x"}))
+    assert resp.command_status == CommandStatus.ESME_RINVDSTADR
+    resp = esme.request(P.SubmitMulti(
+        short_message=b"x", dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 16),
+                                            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123")]))
+    assert resp.command_status == 0
+    assert [(u.destination_addr, u.error_status_code) for u in resp.unsuccess_smes] == [
+        ("4" * 16, CommandStatus.ESME_RINVDSTADR)]
+    assert fast_world.call(lambda: [m.destination_e164 for m in fast_world.app.smsc.messages()]) == ["447700900123"]
+
+
 def test_submit_multi_reports_unsuccessful_destinations(esme: RawEsme) -> None:
     resp = esme.request(P.SubmitMulti(
         source_addr_ton=5, source_addr="ACME", registered_delivery=1, short_message=b"to many",

@@ -431,6 +431,44 @@ def test_replace_of_a_udhi_message_with_text_that_holds_no_udh_is_refused_as_sub
     assert h.replace(plain, broken) == 0
 
 
+# -- destination numbers -----------------------------------------------------------------------------------
+
+
+NOT_MOBILE_NUMBERS = [
+    ("4" * 20, 1),  # 20 digits (submit_sm's longest address): E.164 numbers have at most 15
+    ("4" + "7" * 63, 1),  # 64 digits (data_sm's longest)
+    ("4477009001234567", 1),  # 16 digits
+    ("077009001234567", 2),  # national: 44 and 14 digits make 16
+    ("07700900123", 1),  # international, yet a leading 0: no country code starts with 0
+]
+
+
+@pytest.mark.parametrize(("destination", "ton"), NOT_MOBILE_NUMBERS)
+def test_a_destination_that_is_not_a_mobile_number_is_refused_in_every_mode(destination: str, ton: int) -> None:
+    """Found by a tester: a 20-digit submit_sm destination and a 64-digit data_sm one were accepted and
+    delivered, while the HTTP API refused the same number; an SMSC routing to a carrier for unknown numbers
+    (no_route: undeliverable) must refuse them too, not accept and fail them later."""
+    h = world(no_route="undeliverable")
+    for _ in range(2):  # the verdict kept with the route answers the second submit alike
+        assert h.submit(destination, dest_ton=ton).status == S.ESME_RINVDSTADR
+    assert h.submit(destination, dest_ton=ton, validity_period="000001000000000R").status == S.ESME_RINVDSTADR
+    assert h.submit(destination, dest_ton=ton, esm_class=0x01).status == S.ESME_RINVDSTADR  # datagram
+    replies: list[Any] = []
+    h.smsc.submit_transaction(h.submission(destination, dest_ton=ton, esm_class=0x02), replies.append)
+    assert [r.status for r in replies] == [S.ESME_RINVDSTADR]
+    result = h.submit_multi([OK, destination])
+    assert result.status == 0
+    assert [(a.addr, status) for a, status in result.unsuccess] == [(destination, S.ESME_RINVDSTADR)]
+    assert [m.destination_e164 for m in h.smsc.messages()] == [OK]
+
+
+def test_mobile_numbers_of_up_to_15_digits_are_accepted_in_any_form() -> None:
+    h = world()
+    for destination, ton in [("447700900123456", 1), ("+447700900123456", 1), ("07700900123456", 2),
+                             ("00447700900123", 0), ("4477009", 1)]:
+        assert h.submit(destination, dest_ton=ton).status == 0, destination
+
+
 # -- submit_multi ------------------------------------------------------------------------------------------
 
 
