@@ -62,7 +62,7 @@ from smsc.core.receipts import Receipts
 from smsc.core.scheduler import Scheduler, TimerHandle
 from smsc.core.stats import SmscStats
 from smsc.core.store.base import MessageStore
-from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track
+from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_source
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smsc.smpp.timefmt import format_absolute
@@ -1056,7 +1056,8 @@ class Smsc:
         self, system_id: str, message_id: str, source: Address, reply: Callable[[QueryResult], None]
     ) -> None:
         """query_sm (SMPP 3.4 section 4.8): the message's state, final date and error code (the err: code when
-        it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message.  For a
+        it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message, or a source
+        address, TON or NPI other than the original's (an empty source_addr matches any: :func:`same_source`).  For a
         submit_multi id: ENROUTE while any destination is pending, else DELIVERED if all were, else the
         first failed destination's state.  ESME_RSYSERR when the store cannot be read (a disk I/O error):
         the request fails, not the ESME's session."""
@@ -1095,7 +1096,7 @@ class Smsc:
         system_id from ``source`` to ``destination`` (and ``service_type`` when given).  Cancelled messages
         end DELETED, with a receipt if registered_delivery asks for failure receipts (SMPP 5.0 counts
         cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when nothing pending matched (final,
-        in flight, unknown, foreign); ESME_RSYSERR when the store cannot read the messages back (they keep
+        in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RSYSERR when the store cannot read the messages back (they keep
         waiting).
 
         Without a message_id the destination is required: section 4.9 cancels "all messages matching the
@@ -1117,7 +1118,7 @@ class Smsc:
             else:
                 e164 = self._normalise(destination)
                 self._waits.recall_number(e164)
-                targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
+                targets = self.index.matching_pending(system_id, service_type, source, e164)
         except Exception:  # reading evicted messages back failed (a disk I/O error): they stay waiting
             log.exception("store_read_failed", request="cancel_sm", message_id=message_id)
             reply(CommandStatus.ESME_RSYSERR)
@@ -1140,7 +1141,7 @@ class Smsc:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
-        (final, in flight, unknown, foreign); ESME_RINVMSGLEN for a text that does not start with the UDH its
+        (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RINVMSGLEN for a text that does not start with the UDH its
         esm_class announces (as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
         keeping the message's own and the two read together as submit_sm's are
         (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
@@ -1199,7 +1200,7 @@ class Smsc:
         if not recall:
             found = index.lookup(system_id, message_id, source)
             for msg in self._peek(message_id):
-                if msg.system_id == system_id and (not source.addr or source.addr == msg.source.addr):
+                if msg.system_id == system_id and same_source(source, msg.source):
                     found.append(msg)
             return found
         if index.evicted:

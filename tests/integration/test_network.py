@@ -132,6 +132,31 @@ def test_cancel_sm_without_message_id_or_destination_is_refused(esme: RawEsme, f
     assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
 
 
+def test_query_cancel_and_replace_match_the_source_ton_and_npi(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """SMPP 3.4 sections 4.8.1, 4.9.1, 4.10.1: the source address, TON and NPI included, must be the original's;
+    a query_sm with TON 2 found a message submitted with TON 1."""
+    resp = esme.request(P.SubmitSm(source_addr_ton=1, source_addr_npi=1, source_addr="447700900001", dest_addr_ton=1,
+                                   dest_addr_npi=1, destination_addr="447700900400", short_message=b"original"))
+    assert resp.command_status == 0
+    mid = resp.message_id
+    for _ in range(200):  # until the first attempt found the handset absent (in flight it is locked)
+        if fast_world.call(lambda: fast_world.app.smsc.message(mid).attempts):
+            break
+        time.sleep(0.01)
+    wrong = {"source_addr_ton": 2, "source_addr_npi": 1, "source_addr": "447700900001"}
+    assert esme.request(P.QuerySm(message_id=mid, **wrong)).command_status == CommandStatus.ESME_RQUERYFAIL
+    assert esme.request(P.ReplaceSm(message_id=mid, short_message=b"x", **wrong)).command_status == \
+        CommandStatus.ESME_RREPLACEFAIL
+    assert esme.request(P.CancelSm(message_id=mid, **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
+    assert esme.request(P.CancelSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900400",
+                                   **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
+    right = {**wrong, "source_addr_ton": 1}
+    q = esme.request(P.QuerySm(message_id=mid, **right))
+    assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
+    assert fast_world.call(lambda: fast_world.app.smsc.message(mid).short_message) == b"original"
+    assert esme.request(P.CancelSm(message_id=mid, **right)).command_status == 0
+
+
 def test_query_of_an_unknown_message_fails(esme: RawEsme) -> None:
     q = esme.request(P.QuerySm(message_id="doesnotexist", source_addr_ton=5, source_addr="ACME"))
     assert q.command_status == CommandStatus.ESME_RQUERYFAIL

@@ -255,6 +255,28 @@ def test_query_of_an_unknown_or_foreign_message_fails() -> None:
     assert h.query(message_id, source="").status == 0  # an ESME that did not keep the source
 
 
+@pytest.mark.parametrize(("ton", "npi"), [(2, 1), (1, 0), (5, 0)])
+def test_query_cancel_and_replace_need_the_source_ton_and_npi_of_the_original(ton: int, npi: int) -> None:
+    """Found by a tester: a query_sm with source TON 2 found a message submitted with TON 1.  SMPP 3.4 sections
+    4.8.1, 4.9.1, 4.10.1: source_addr_ton, source_addr_npi and source_addr must match the original's."""
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, "original")  # from TON 1, NPI 1, SENDER
+    h.advance(1.0)
+    wrong = {"source_ton": ton, "source_npi": npi}
+    assert h.query(message_id, **wrong).status == S.ESME_RQUERYFAIL
+    assert h.replace(message_id, "changed", **wrong) == S.ESME_RREPLACEFAIL
+    assert h.cancel(message_id, **wrong) == S.ESME_RCANCELFAIL
+    assert h.cancel(destination=ALWAYS_OFF, **wrong) == S.ESME_RCANCELFAIL
+    msg = h.smsc.message(message_id)
+    assert (msg.state, msg.short_message) == (MessageState.ENROUTE, b"original")
+    # An empty source_addr (not known to the ESME) matches whatever its TON and NPI.
+    assert h.query(message_id, source="", **wrong).status == 0
+    assert h.query(message_id).status == 0
+    assert h.replace(message_id, "changed") == 0
+    assert h.cancel(destination=ALWAYS_OFF) == 0
+    assert h.state(message_id) == MessageState.DELETED
+
+
 # -- cancel_sm ---------------------------------------------------------------------------------------------
 
 

@@ -269,6 +269,8 @@ def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Pa
     result = h.query(ids[0])
     assert result.status == 0 and result.message_state == MessageState.DELIVERED
     assert h.query(ids[0], source="447700999999").status == S.ESME_RQUERYFAIL  # still only for its sender
+    assert h.query(ids[0], source_ton=2).status == S.ESME_RQUERYFAIL  # with its TON and NPI
+    assert h.query(ids[0], source_npi=0).status == S.ESME_RQUERYFAIL
     assert SENDER
 
 
