@@ -30,7 +30,7 @@ from smsc.core.stats import SmscStats
 from smsc.core.validity import utc
 from smsc.smpp.constants import EsmClass, MessageState, Tag
 from smsc.smpp.receipt import TEXT_LENGTH, build_receipt_text
-from smsc.smpp.text import GSM_BASIC_TABLE, decode_text, parse_udh
+from smsc.smpp.text import GSM_BASIC_TABLE, decode_text, strip_udh
 from smsc.smpp.timefmt import YEAR_PIVOT, receipt_date, writable_range
 
 _UDHI = int(EsmClass.UDHI)
@@ -122,7 +122,7 @@ def mt_preview(msg: Message) -> str:
         return text
     if udhi:
         try:
-            _, data = parse_udh(data)
+            data = strip_udh(data)  # by UDHL: a malformed element does not hide the text (as for the HTTP API)
         except ValueError:
             return ""
     try:

@@ -4,7 +4,8 @@ What happens to a message (issue 4, "Store-and-forward"):
 
 1. **submit** validates the request (priority_flag, replace_if_present_flag, schedule_delivery_time and
    validity_period against the simulation clock: :mod:`smsc.core.validity`), normalises the destination to
-   E.164, routes it to a carrier, applies the carrier's submit-time rule for that number, bounds the number of
+   E.164 (ESME_RINVDSTADR when that is not a mobile number: :func:`~smsc.core.numbers.is_valid_msisdn`),
+   routes it to a carrier, applies the carrier's submit-time rule for that number, bounds the number of
    waiting messages (ESME_RMSGQFUL), replaces a waiting message when asked, gives it a message_id and saves
    it.  Status 0 is replied only from the store's ``on_durable``: "status 0 means on disk".
 2. After the reply the delivery machine (:mod:`smsc.core.attempts`) takes it through its attempts to a final
@@ -55,13 +56,13 @@ from smsc.core.dpf import PendingFlags, wants_dpf
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService
-from smsc.core.numbers import normalise
+from smsc.core.numbers import is_valid_msisdn, normalise
 from smsc.core.outbox import Outbox
 from smsc.core.receipts import Receipts
 from smsc.core.scheduler import Scheduler, TimerHandle
 from smsc.core.stats import SmscStats
 from smsc.core.store.base import MessageStore
-from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track
+from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_source
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smsc.smpp.timefmt import format_absolute
@@ -788,7 +789,12 @@ class Smsc:
                 destination.ton, destination.npi, destination.addr,
                 country_code=self._country_code, national_prefix=self._national_prefix,
             )
-            if e164 == destination.addr:
+            if not is_valid_msisdn(e164):
+                # Not a mobile number: more than 15 digits (ITU-T E.164), too short, a leading 0, letters.  The
+                # HTTP API refuses such a number by the same rule; no handset can have it.  Judged once per
+                # destination: the verdict is kept with the route (ESME_RINVDSTADR below).
+                e164 = ""
+            elif e164 == destination.addr:
                 e164 = destination.addr  # one string for both
             carrier = self.router.route(e164) if e164 else None
             routed = (e164, carrier, destination, self._plain_lane(e164, carrier))
@@ -1050,7 +1056,8 @@ class Smsc:
         self, system_id: str, message_id: str, source: Address, reply: Callable[[QueryResult], None]
     ) -> None:
         """query_sm (SMPP 3.4 section 4.8): the message's state, final date and error code (the err: code when
-        it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message.  For a
+        it fits the 1-octet field, else 255); ESME_RQUERYFAIL for an unknown or foreign message, or a source
+        address, TON or NPI other than the original's (an empty source_addr matches any: :func:`same_source`).  For a
         submit_multi id: ENROUTE while any destination is pending, else DELIVERED if all were, else the
         first failed destination's state.  ESME_RSYSERR when the store cannot be read (a disk I/O error):
         the request fails, not the ESME's session."""
@@ -1086,12 +1093,21 @@ class Smsc:
     ) -> None:
         """cancel_sm (SMPP 3.4 section 4.9).  With a message_id: that message (every pending destination of a
         submit_multi id); a destination given too must match.  Without: every pending message of this
-        system_id from ``source`` to ``destination`` (and ``service_type`` when given; an empty destination
-        matches all).  Cancelled messages end DELETED, with a receipt if registered_delivery asks for failure
-        receipts (SMPP 5.0 counts cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when
-        nothing pending matched (final, in flight, unknown, foreign); ESME_RSYSERR when the store cannot read
-        the messages back (they keep waiting)."""
+        system_id from ``source`` to ``destination`` (and ``service_type`` when given).  Cancelled messages
+        end DELETED, with a receipt if registered_delivery asks for failure receipts (SMPP 5.0 counts
+        cancelled as failed).  Status 0 once durable; ESME_RCANCELFAIL when nothing pending matched (final,
+        in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RSYSERR when the store cannot read the messages back (they keep
+        waiting).
+
+        Without a message_id the destination is required: section 4.9 cancels "all messages matching the
+        source address [and] destination address", and table 4-24 lets destination_addr be NULL only when a
+        message_id is given.  A request with neither is refused with ESME_RINVDSTADR (the destination is
+        missing where it is required) and cancels nothing: read as "any destination" it would wipe out every
+        pending message of that source."""
         tracks = self.index.tracks
+        if not message_id and not destination.addr:
+            reply(CommandStatus.ESME_RINVDSTADR)
+            return
         try:
             if message_id:
                 e164 = self._normalise(destination) if destination.addr else ""
@@ -1100,12 +1116,9 @@ class Smsc:
                     if m.message_id in tracks and (not e164 or m.destination_e164 == e164)
                 ]
             else:
-                e164 = self._normalise(destination) if destination.addr else ""
-                if e164:
-                    self._waits.recall_number(e164)
-                else:
-                    self._waits.recall_all()
-                targets = self.index.matching_pending(system_id, service_type, source.addr, e164)
+                e164 = self._normalise(destination)
+                self._waits.recall_number(e164)
+                targets = self.index.matching_pending(system_id, service_type, source, e164)
         except Exception:  # reading evicted messages back failed (a disk I/O error): they stay waiting
             log.exception("store_read_failed", request="cancel_sm", message_id=message_id)
             reply(CommandStatus.ESME_RSYSERR)
@@ -1128,7 +1141,7 @@ class Smsc:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
-        (final, in flight, unknown, foreign); ESME_RINVMSGLEN for a text that does not start with the UDH its
+        (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RINVMSGLEN for a text that does not start with the UDH its
         esm_class announces (as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
         keeping the message's own and the two read together as submit_sm's are
         (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
@@ -1187,7 +1200,7 @@ class Smsc:
         if not recall:
             found = index.lookup(system_id, message_id, source)
             for msg in self._peek(message_id):
-                if msg.system_id == system_id and (not source.addr or source.addr == msg.source.addr):
+                if msg.system_id == system_id and same_source(source, msg.source):
                     found.append(msg)
             return found
         if index.evicted:

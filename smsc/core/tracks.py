@@ -28,6 +28,20 @@ _new = object.__new__
 PHASES_NOT_RECALLABLE = frozenset({"inflight", "transaction", "datagram"})
 
 
+def same_source(requested: Address, original: Address) -> bool:
+    """Whether the source address of a query_sm, cancel_sm or replace_sm names the message's originator.
+
+    SMPP 3.4 sections 4.8.1, 4.9.1 and 4.10.1: source_addr_ton, source_addr_npi and source_addr "must match
+    the source address of the original message", so all three are compared as the ESME wrote them in the
+    submit (TON 2 ``07700900001`` is not TON 1 ``447700900001``).  An empty source_addr matches any, whatever
+    its TON and NPI: the specification lets a query_sm give NULL when the source is not known, and many ESMEs
+    do not keep it."""
+    if not requested.addr:
+        return True
+    return (requested.addr == original.addr and requested.ton == original.ton
+            and requested.npi == original.npi)
+
+
 class Track:
     """Runtime state of one waiting message: which phase it is in and its one pending timer.
 
@@ -526,26 +540,21 @@ class MessageIndex:
                 found.append(track)
         return found
 
-    def matching_pending(self, system_id: str, service_type: str, source: str, e164: str) -> list[Track]:
-        """Waiting messages of ``system_id`` from ``source`` to ``e164`` ("" = any destination), of
-        ``service_type`` when not ""."""
-        if e164:
-            ids = list(self._by_number.get(e164, ()))
-            candidates = [
-                t for t in (self.tracks[i] for i in ids) if t.msg.system_id == system_id and t.msg.source.addr == source
-            ]
-        else:
-            candidates = [
-                t for t in self.tracks.values() if t.msg.system_id == system_id and t.msg.source.addr == source
-            ]
+    def matching_pending(self, system_id: str, service_type: str, source: Address, e164: str) -> list[Track]:
+        """Waiting messages of ``system_id`` from ``source`` (:func:`same_source`) to ``e164``, of
+        ``service_type`` when not "" (cancel_sm without a message_id, which must name a destination: SMPP 3.4
+        section 4.9)."""
+        candidates = [
+            t for t in (self.tracks[i] for i in self._by_number.get(e164, ()))
+            if t.msg.system_id == system_id and same_source(source, t.msg.source)
+        ]
         return [t for t in candidates if not service_type or t.msg.service_type == service_type]
 
     # -- lookups ------------------------------------------------------------------------------------------
 
     def lookup(self, system_id: str, message_id: str, source: Address) -> list[Message]:
         """Messages known by ``message_id`` (a submit_multi id gives all its destinations) that belong to
-        ``system_id`` and whose source matches (an empty source in the request matches any: many ESMEs do
-        not keep it; SMPP 3.4 sections 4.8-4.10 ask for the same source)."""
+        ``system_id`` and whose source matches (:func:`same_source`)."""
         ids = self.groups.get(message_id)
         if ids is None:
             ids = [message_id]
@@ -554,7 +563,7 @@ class MessageIndex:
             msg = self.messages.get(mid)
             if msg is None or msg.system_id != system_id:
                 continue
-            if source.addr and source.addr != msg.source.addr:
+            if not same_source(source, msg.source):
                 continue
             found.append(msg)
         return found

@@ -412,12 +412,6 @@ class AbsentWaits:
         if self.index.evicted:
             self._recall_wait(e164)
 
-    def recall_all(self) -> None:
-        """Bring back into memory every evicted message (cancel_sm without a destination: rare and slow)."""
-        if self.index.evicted:
-            for e164 in [*self.absent, *self.draining]:
-                self._recall_wait(e164)
-
     def _recall_wait(self, e164: str) -> None:
         """Every evicted message of ``e164`` back in memory: members of its wait if the number is absent, held
         for their turn in the drain (not attempted, so the request can still act on them) if it drains."""

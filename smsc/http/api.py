@@ -47,7 +47,7 @@ from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
-from smsc.smpp.text import EncodeError, concat_info, decode_text, parse_udh
+from smsc.smpp.text import EncodeError, concat_info, decode_text, strip_udh
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -102,18 +102,24 @@ def _address(addr: Any) -> dict[str, Any]:
 
 
 def _user_data(msg: Message) -> tuple[bytes, tuple[int, int, int] | None]:
-    """The message's user data without UDH, and (reference, total, seq) if it is one concatenated part."""
+    """The message's user data without UDH, and (reference, total, seq) if it is one concatenated part.
+
+    The UDH (esm_class UDHI) is cut by its UDHL whatever its elements hold, as the receipt's ``text:`` field
+    cuts it (:func:`smsc.core.receipts.mt_preview`): SMPP carries a UDH as user data and does not refuse a
+    malformed one (part 0 of 2, part 3 of 2, an element running past UDHL), and its octets are no text.  The
+    concatenation details are given only when they are valid.  When UDHL itself runs past the end, no octet
+    is text: "" (the receipt shows none either)."""
     try:
         info = concat_info(msg.esm_class, msg.short_message, msg.tlvs)
     except ValueError:
-        return msg.short_message, None
+        info = None
     if info is not None:
         return info.user_data, (info.reference, info.total, info.seq)
     if msg.esm_class & EsmClass.UDHI:
         try:
-            return parse_udh(msg.short_message)[1], None
+            return strip_udh(msg.short_message), None
         except ValueError:
-            return msg.short_message, None
+            return b"", None
     return msg.short_message, None
 
 

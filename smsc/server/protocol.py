@@ -47,6 +47,7 @@ from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
     LinkDead,
+    MalformedResponse,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -79,6 +80,9 @@ MAX_HELD_TRANSACTIONS = 4096
 #: each) before it looks at another, so one ESME flooding the memory store (whose replies never wait, so
 #: nothing else pauses it) kept every other connection, the HTTP API and the timers waiting for seconds.
 READ_TURN_OCTETS = 64 * 1024
+#: After the first malformed response of a connection, every this many-th is logged (with the count): an ESME
+#: that adds junk to every deliver_sm_resp must not write a log line per receipt.
+MALFORMED_RESPONSE_LOG_EVERY = 1000
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 #: Enum members used per PDU, as module globals: an attribute of an Enum class (``CommandId.deliver_sm``) costs
 #: about 0.1 us to read in CPython 3.11, ten times a global.
@@ -201,6 +205,7 @@ class SmppProtocol(asyncio.Protocol):
         self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
         self._turn_octets = 0
         self._pending_replies = 0
+        self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
         self._transactions: dict[int, str] = {}
@@ -394,6 +399,24 @@ class SmppProtocol(asyncio.Protocol):
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
             self._refused()
+        elif type(event) is MalformedResponse:
+            self._malformed_response(event)
+
+    def _malformed_response(self, event: MalformedResponse) -> None:
+        """Log a response whose body could not be decoded: the first of the connection, then every
+        :data:`MALFORMED_RESPONSE_LOG_EVERY`-th.  The session took it by its header already (an
+        acknowledgement with the header's status when it answers our request of its kind); nothing is
+        sent back (a response is never nacked)."""
+        self._malformed_responses += 1
+        count = self._malformed_responses
+        if count == 1 or count % MALFORMED_RESPONSE_LOG_EVERY == 0:
+            try:
+                command = CommandId(event.command_id).name
+            except ValueError:
+                command = f"0x{event.command_id:08X}"
+            log.warning("malformed_response", peer=self.peer, system_id=self.session.system_id, command=command,
+                        sequence_number=event.sequence_number, command_status=event.command_status,
+                        problem=event.reason, taken_as_answer=event.matched, count=count)
 
     def _on_bind(self, event: BindRequested) -> None:
         server = self.server

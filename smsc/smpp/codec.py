@@ -79,6 +79,9 @@ class SmppError(Exception):
         command_id: command_id of the offending PDU, or None when its header was not readable.
         sequence_number: its sequence_number, 0 when not readable (SMPP 3.4 section 4.3).
         fatal: True when the byte stream cannot be resynchronised; the connection must be closed.
+        command_status: the command_status of its header when the whole header was read and only the body
+            failed, else None.  A response's header says all that acknowledges a request (command_id,
+            sequence_number, command_status): the session still takes it (:class:`~smsc.smpp.session.Session`).
     """
 
     def __init__(
@@ -89,12 +92,14 @@ class SmppError(Exception):
         command_id: int | None = None,
         sequence_number: int = 0,
         fatal: bool = False,
+        command_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status: int = _STATUS_BY_VALUE.get(status, status)
         self.command_id = command_id
         self.sequence_number = sequence_number
         self.fatal = fatal
+        self.command_status = command_status
 
     @property
     def message(self) -> str:
@@ -726,17 +731,20 @@ def _decode_at(b: bytes, pos: int, end: int) -> Pdu | SmppError:
     dec = _DECODERS.get(cid)
     if dec is None:
         return SmppError(
-            S.ESME_RINVCMDID, f"unknown command_id 0x{cid:08X}", command_id=cid, sequence_number=seq
+            S.ESME_RINVCMDID, f"unknown command_id 0x{cid:08X}", command_id=cid, sequence_number=seq,
+            command_status=st,
         )
     try:
         return dec(b, pos + 16, end, seq, st)
     except SmppError as err:
         err.command_id = cid
         err.sequence_number = seq
+        err.command_status = st
         return err
     except Exception as exc:  # a decoder bug must not escape to the connection (tests assert none)
         return SmppError(
-            S.ESME_RSYSERR, f"internal decoder error: {exc!r}", command_id=cid, sequence_number=seq
+            S.ESME_RSYSERR, f"internal decoder error: {exc!r}", command_id=cid, sequence_number=seq,
+            command_status=st,
         )
 
 

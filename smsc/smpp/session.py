@@ -122,6 +122,21 @@ class ResponseReceived:
 
 
 @dataclass(slots=True)
+class MalformedResponse:
+    """A response from the ESME whose body could not be decoded (trailing octets after message_id, a broken
+    TLV ...), for the adapter's log.  Its header was read, and the header is what acknowledges a request
+    (command_id, sequence_number, command_status; SMPP 3.4 section 3.2): when it answers one of our requests
+    of its kind, a :class:`ResponseReceived` with the header's status follows, as for a well-formed response
+    (``matched`` True).  ``reason`` says what was wrong with the body."""
+
+    command_id: int
+    sequence_number: int
+    command_status: int
+    reason: str
+    matched: bool
+
+
+@dataclass(slots=True)
 class ResponseTimedOut:
     """No answer to one of our requests within response_timer (SMPP 3.4 section 7.2)."""
 
@@ -167,7 +182,7 @@ class LinkDead:
 
 
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
-         | SubmitRefused | LinkDead)
+         | SubmitRefused | LinkDead | MalformedResponse)
 
 #: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
 #: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
@@ -305,13 +320,10 @@ class Session:
         for i, item in enumerate(items):
             if isinstance(item, SmppError):
                 if not item.fatal and item.command_id is not None and item.command_id & 0x80000000:
-                    # An undecodable response: never nack a response (both sides could nack forever);
-                    # the request it answers counts as failed and is retried by whoever sent it.
-                    out = outstanding.pop(item.sequence_number, None)
-                    if item.command_id != _ENQUIRE_LINK_RESP:
-                        self._last_answer = now  # (an answer all the same: DEAD_LINK_EXPIRIES)
-                    if out is not None and out.context is not None:
-                        events.append(ResponseTimedOut(out.context, out.command_id))
+                    # An undecodable response: never nack a response (both sides could nack forever).
+                    self._malformed_response(item, now, events)
+                    if self.state is _CLOSED:
+                        break
                     continue
                 if item.command_id == _DATA_SM and not item.fatal and self._speaks_v33:
                     self._refuse_v33_data_sm(item.sequence_number, events)
@@ -402,6 +414,41 @@ class Session:
             events.append(BindRequested(pdu, bind_type))  # type: ignore[arg-type]
         else:
             events.append(RequestReceived(pdu))
+
+    def _malformed_response(self, err: SmppError, now: float, events: list[Event]) -> None:
+        """A response whose body could not be decoded (``err``, not fatal: the stream goes on).
+
+        Its header was read, and the header is the acknowledgement: command_id, sequence_number and
+        command_status (SMPP 3.4 section 3.2; a deliver_sm_resp's only body field, message_id, is unused and
+        NULL, section 4.6.2).  So a response of the kind of the request it answers counts as that response
+        with the header's status (a deliver_sm_resp with status 0 followed by junk octets is an acknowledgement:
+        treated as a failure, the receipt was sent again a second later, and again, with nothing logged).  Of
+        another kind it fails the request, as a well-formed one of the wrong kind does.  Either way a
+        :class:`MalformedResponse` comes first, for the adapter's log."""
+        cid = err.command_id
+        seq = err.sequence_number
+        status = err.command_status
+        out = self._outstanding.pop(seq, None)
+        if cid != _ENQUIRE_LINK_RESP:
+            self._last_answer = now  # (an answer all the same: DEAD_LINK_EXPIRIES)
+        cls = P.PDU_CLASSES.get(cid)  # type: ignore[arg-type]
+        matched = (out is not None and status is not None and cls is not None
+                   and (cid == out.command_id | 0x80000000 or cid == _GENERIC_NACK))
+        events.append(MalformedResponse(cid, seq, status if status is not None else 0,  # type: ignore[arg-type]
+                                        err.message, matched))
+        if out is None:
+            return  # late or unsolicited: nothing to match
+        if matched:
+            self._matched_response(cls(sequence_number=seq, command_status=status), out, events)  # type: ignore[misc]
+            return
+        sent_id = out.command_id  # what _matched_response does with a response of the wrong kind
+        if sent_id == _ENQUIRE_LINK:
+            self._enquire_outstanding = False
+        elif sent_id == _UNBIND:
+            self.state = _CLOSED
+            events.append(CloseRequested("unbind answered"))
+        elif out.context is not None:
+            events.append(ResponseTimedOut(out.context, sent_id))
 
     def _matched_response(self, pdu: P.Pdu, out: _Outstanding, events: list[Event]) -> None:
         """``pdu`` answers our request ``out`` (already taken out of the outstanding ones)."""

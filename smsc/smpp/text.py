@@ -38,6 +38,7 @@ __all__ = [
     "split_message",
     "Udh",
     "parse_udh",
+    "strip_udh",
     "build_udh",
     "ConcatInfo",
     "concat_info",
@@ -495,6 +496,23 @@ def parse_udh(short_message: bytes) -> tuple[Udh, bytes]:
         elements.append((iei, bytes(short_message[i + 2 : i + 2 + iedl])))
         i += 2 + iedl
     return Udh(elements), bytes(short_message[end:])
+
+
+def strip_udh(short_message: bytes) -> bytes:
+    """The user data after the UDH of ``short_message`` (sent with esm_class UDHI 0x40), cut by UDHL alone.
+
+    Unlike :func:`parse_udh` the information elements are not read: a handset skips UDHL + 1 octets whatever
+    they hold (3GPP TS 23.040 section 9.2.3.24), so a malformed element (an IE running past UDHL, a
+    concatenation IE naming part 0 of 2) still leaves the text after the header readable, and it is the text
+    that receipts and the HTTP API show.  Raises ValueError when the message is empty or UDHL runs past its
+    end (then no octet can be called text).
+    """
+    if not short_message:
+        raise ValueError("UDHI set but the user data is empty")
+    end = 1 + short_message[0]
+    if end > len(short_message):
+        raise ValueError(f"UDHL {short_message[0]} runs past the {len(short_message)} octets of user data")
+    return bytes(short_message[end:])
 
 
 def build_udh(elements: list[tuple[int, bytes]]) -> bytes:

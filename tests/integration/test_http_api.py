@@ -21,6 +21,7 @@ from smsc.app import App
 from smsc.config import load_config
 from smsc.core.api import Address
 from smsc.core.message import Attempt, Message
+from smsc.core.receipts import mt_preview
 from smsc.http.api import HttpServer, iso_time, message_record, openapi_document, reassembled_texts
 from smsc.smpp.constants import MessageState
 from smsc.smpp.text import concat_info, encode_text, split_message
@@ -92,6 +93,33 @@ def test_malformed_udh_does_not_break_rendering() -> None:
     rec = message_record(_message("x", b"\x09\x00\x03", esm_class=0x40))
     assert rec["concat"] is None
     assert rec["short_message_hex"] == "090003"
+
+
+#: UDHs an ESME may send with esm_class UDHI that name no valid concatenated part, each before the text "zero".
+MALFORMED_UDHS = [
+    bytes.fromhex("050003130200"),  # part 0 of 2
+    bytes.fromhex("050003140203"),  # part 3 of 2
+    bytes.fromhex("050003150001"),  # 0 parts
+    bytes.fromhex("03000901"),  # an element of 9 octets in a UDH of 3
+]
+
+
+@pytest.mark.parametrize("udh", MALFORMED_UDHS, ids=lambda u: u.hex())
+def test_a_malformed_udh_is_cut_by_its_udhl_as_the_receipt_cuts_it(udh: bytes) -> None:
+    """Found by a tester: the API showed such a UDH's octets decoded as GSM text ('é@¥Γ$@zero') while the
+    receipt's text: field showed the text after it."""
+    msg = _message("x", udh + b"zero", esm_class=0x40)
+    rec = message_record(msg)
+    assert (rec["text"], rec["full_text"], rec["concat"]) == ("zero", "zero", None)
+    assert mt_preview(msg) == "zero"
+    assert reassembled_texts([msg]) == {}
+
+
+def test_a_udhl_past_the_end_leaves_no_text_in_the_api_or_the_receipt() -> None:
+    msg = _message("x", b"\x09\x00\x03ab", esm_class=0x40)
+    rec = message_record(msg)
+    assert (rec["text"], rec["concat"], rec["short_message_hex"]) == ("", None, "0900036162")
+    assert mt_preview(msg) == ""
 
 
 def test_openapi_document_describes_every_route() -> None:
@@ -433,6 +461,20 @@ async def test_long_submitted_message_is_shown_reassembled(
     assert all(m["full_text"] == text for m in listed)
     one = await _get(http, f"/api/messages/{ids[1]}")
     assert one["full_text"] == text and one["concat"]["seq"] == 2
+
+
+async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_and_the_receipt(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("transceiver")
+    ids = [await asyncio.to_thread(esme.submit, UK_INSTANT, udh + b"zero", esm_class=0x40, registered_delivery=1)
+           for udh in MALFORMED_UDHS]
+    for message_id in ids:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        assert (rec["text"], rec["full_text"], rec["concat"]) == ("zero", "zero", None)
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= len(ids))
+    texts = {r.receipted_message_id.decode(): r.short_message.decode().rpartition("text:")[2] for r in esme.received}
+    assert texts == {message_id: "zero" for message_id in ids}
 
 
 @pytest.mark.parametrize(

@@ -122,6 +122,41 @@ def test_query_cancel_and_replace_a_waiting_message(esme: RawEsme, fast_world: R
     assert r.command_status == CommandStatus.ESME_RREPLACEFAIL
 
 
+def test_cancel_sm_without_message_id_or_destination_is_refused(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """SMPP 3.4 section 4.9, table 4-24: destination_addr may be NULL only when a message_id is given; read as
+    "any destination" such a request cancelled every pending message of the source."""
+    mid = submit(esme, "447700900400", b"keep me")
+    c = esme.request(P.CancelSm(source_addr_ton=5, source_addr="ACME"))
+    assert c.command_status == CommandStatus.ESME_RINVDSTADR
+    q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
+
+
+def test_query_cancel_and_replace_match_the_source_ton_and_npi(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """SMPP 3.4 sections 4.8.1, 4.9.1, 4.10.1: the source address, TON and NPI included, must be the original's;
+    a query_sm with TON 2 found a message submitted with TON 1."""
+    resp = esme.request(P.SubmitSm(source_addr_ton=1, source_addr_npi=1, source_addr="447700900001", dest_addr_ton=1,
+                                   dest_addr_npi=1, destination_addr="447700900400", short_message=b"original"))
+    assert resp.command_status == 0
+    mid = resp.message_id
+    for _ in range(200):  # until the first attempt found the handset absent (in flight it is locked)
+        if fast_world.call(lambda: fast_world.app.smsc.message(mid).attempts):
+            break
+        time.sleep(0.01)
+    wrong = {"source_addr_ton": 2, "source_addr_npi": 1, "source_addr": "447700900001"}
+    assert esme.request(P.QuerySm(message_id=mid, **wrong)).command_status == CommandStatus.ESME_RQUERYFAIL
+    assert esme.request(P.ReplaceSm(message_id=mid, short_message=b"x", **wrong)).command_status == \
+        CommandStatus.ESME_RREPLACEFAIL
+    assert esme.request(P.CancelSm(message_id=mid, **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
+    assert esme.request(P.CancelSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900400",
+                                   **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
+    right = {**wrong, "source_addr_ton": 1}
+    q = esme.request(P.QuerySm(message_id=mid, **right))
+    assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
+    assert fast_world.call(lambda: fast_world.app.smsc.message(mid).short_message) == b"original"
+    assert esme.request(P.CancelSm(message_id=mid, **right)).command_status == 0
+
+
 def test_query_of_an_unknown_message_fails(esme: RawEsme) -> None:
     q = esme.request(P.QuerySm(message_id="doesnotexist", source_addr_ton=5, source_addr="ACME"))
     assert q.command_status == CommandStatus.ESME_RQUERYFAIL
@@ -134,6 +169,23 @@ def test_submit_time_rules_answer_the_configured_status(esme: RawEsme) -> None:
                            ("447700900912", CommandStatus.ESME_RINVDSTADR)]:
         resp = esme.request(P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=number, short_message=b"x"))
         assert resp.command_status == status
+
+
+def test_destinations_longer_than_an_e164_number_are_refused(esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """Found by a tester: a 20-digit submit_sm destination and a 64-digit data_sm one were accepted and
+    delivered; E.164 numbers have at most 15 digits, and the HTTP API refused the same numbers."""
+    resp = esme.request(P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 20, short_message=b"x"))
+    assert resp.command_status == CommandStatus.ESME_RINVDSTADR
+    resp = esme.request(P.DataSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 64,
+                                 tlvs={Tag.message_payload: b"x"}))
+    assert resp.command_status == CommandStatus.ESME_RINVDSTADR
+    resp = esme.request(P.SubmitMulti(
+        short_message=b"x", dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 16),
+                                            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123")]))
+    assert resp.command_status == 0
+    assert [(u.destination_addr, u.error_status_code) for u in resp.unsuccess_smes] == [
+        ("4" * 16, CommandStatus.ESME_RINVDSTADR)]
+    assert fast_world.call(lambda: [m.destination_e164 for m in fast_world.app.smsc.messages()]) == ["447700900123"]
 
 
 def test_submit_multi_reports_unsuccessful_destinations(esme: RawEsme) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import smpplib.client
+import structlog.testing
 import smpplib.consts as C
 import smpplib.exceptions
 import smpplib.gsm
@@ -184,6 +185,39 @@ def test_requests_before_a_framing_error_are_answered_before_the_close(smsc_serv
         nacks = [p for p in got if isinstance(p, P.GenericNack)]
         assert [n.command_status for n in nacks] == [CommandStatus.ESME_RINVCMDLEN]
         assert data == b""  # and then the connection is closed
+
+
+def test_a_deliver_sm_resp_with_junk_after_message_id_acknowledges_the_receipt(smsc_server: RunningSmsc) -> None:
+    """Found by a tester: status 0 in the header, b"\\0JUNKJUNK" as the body: the receipt counted as failed and
+    was sent again a second later, with no log line.  It is taken as the acknowledgement and logged."""
+    with structlog.testing.capture_logs() as logs, _raw_connection(smsc_server) as sock:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+                     + encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+                                         dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
+        framer = Framer()
+        got: list[Any] = []
+        for _ in range(50):
+            if any(isinstance(p, P.DeliverSm) for p in got):
+                break
+            got.extend(framer.feed(sock.recv(65536)))
+        (receipt,) = [p for p in got if isinstance(p, P.DeliverSm)]
+        body = b"\0JUNKJUNK"
+        sock.sendall(struct.pack(">IIII", 16 + len(body), 0x80000005, 0, receipt.sequence_number) + body)
+        sock.sendall(encode(P.EnquireLink(sequence_number=3)))  # answered after the resp above was handled
+        got = []
+        for _ in range(50):
+            if any(isinstance(p, P.EnquireLinkResp) for p in got):
+                break
+            got.extend(framer.feed(sock.recv(65536)))
+        assert not [p for p in got if isinstance(p, P.GenericNack)]  # a response is never nacked
+        assert smsc_server.call(lambda: smsc_server.app.smsc.deliveries_count("test")) == 0
+        sock.settimeout(1.5)  # longer than the first redelivery backoff (1 s)
+        with pytest.raises(socket.timeout):
+            sock.recv(65536)
+    (warning,) = [e for e in logs if e["event"] == "malformed_response"]
+    assert warning["log_level"] == "warning" and warning["system_id"] == "test"
+    assert warning["command"] == "deliver_sm_resp" and warning["command_status"] == 0
+    assert warning["taken_as_answer"] is True and "TLV" in warning["problem"]
 
 
 def test_unknown_command_gets_generic_nack_and_the_session_survives(smsc_server: RunningSmsc) -> None:

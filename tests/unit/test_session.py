@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from smsc.smpp import pdu as P
@@ -12,6 +14,7 @@ from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
     LinkDead,
+    MalformedResponse,
     RequestReceived,
     ResponseReceived,
     ResponseTimedOut,
@@ -416,16 +419,55 @@ def test_pdus_behind_a_refused_bind_are_refused_as_unbound() -> None:
     assert submit_resp.command_status == S.ESME_RINVBNDSTS
 
 
-def test_an_undecodable_response_is_not_nacked_and_fails_its_request() -> None:
+def _raw_response(command_id: int, status: int, seq: int, body: bytes) -> bytes:
+    return struct.pack(">IIII", 16 + len(body), command_id, status, seq) + body
+
+
+@pytest.mark.parametrize("body", [b"\0JUNKJUNK", b"abc", b"\0\x00\x1d\x00"],
+                         ids=["junk after message_id", "message_id without its NUL", "a cut TLV header"])
+@pytest.mark.parametrize("status", [0, S.ESME_RX_T_APPN])
+def test_an_undecodable_response_is_not_nacked_and_answers_its_request_by_its_header(body: bytes, status: int) -> None:
+    """Found by a tester: a deliver_sm_resp with status 0 and junk after message_id counted as a failure, and
+    the receipt was sent again a second later, with nothing logged.  The header is the acknowledgement."""
     s = bound()
     seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
     s.data_to_send()
-    # deliver_sm_resp whose message_id has no terminating NUL
-    raw = bytes.fromhex("00000013800000050000000000000000") + b"abc"
-    raw = raw[:12] + seq.to_bytes(4, "big") + raw[16:]
-    (ev,) = s.receive_data(raw, 0.0)
-    assert isinstance(ev, ResponseTimedOut) and ev.context == "d1"
+    malformed, received = s.receive_data(_raw_response(0x80000005, status, seq, body), 0.0)
+    assert isinstance(malformed, MalformedResponse)
+    assert (malformed.command_id, malformed.sequence_number, malformed.command_status, malformed.matched) == (
+        0x80000005, seq, status, True)
+    assert malformed.reason
+    assert isinstance(received, ResponseReceived)
+    assert (received.context, received.status) == ("d1", status)
+    assert isinstance(received.pdu, P.DeliverSmResp) and received.pdu.sequence_number == seq
+    assert s.data_to_send() == b""  # never nacked
+    assert s.outstanding == 0
+
+
+def test_an_undecodable_response_of_the_wrong_kind_or_unsolicited_is_reported_and_fails_its_request() -> None:
+    s = bound()
+    seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    s.data_to_send()
+    malformed, timed_out = s.receive_data(_raw_response(0x80000103, 0, seq, b"\0JUNK"), 0.0)  # a data_sm_resp
+    assert isinstance(malformed, MalformedResponse) and not malformed.matched
+    assert isinstance(timed_out, ResponseTimedOut) and timed_out.context == "d1"
+    (late,) = s.receive_data(_raw_response(0x80000005, 0, seq, b"\0JUNK"), 0.0)  # nothing outstanding now
+    assert isinstance(late, MalformedResponse) and not late.matched
     assert s.data_to_send() == b""
+
+
+def test_an_undecodable_enquire_link_resp_answers_our_enquire_link() -> None:
+    """Before, it was dropped with our enquire_link still marked outstanding: no enquire_link was ever sent
+    again on that session."""
+    s = bound(timers=SessionTimers(enquire_link=30.0, response=10.0))
+    assert s.poll(30.0) == []
+    (ping,) = sent(s)
+    (malformed,) = s.receive_data(_raw_response(0x80000015, 0, ping.sequence_number, b"JUNK"), 31.0)
+    assert isinstance(malformed, MalformedResponse) and malformed.matched
+    assert s.poll(45.0) == []  # answered: no close for an unanswered enquire_link
+    assert s.poll(61.0) == []
+    (again,) = sent(s)
+    assert isinstance(again, P.EnquireLink)
 
 
 @pytest.mark.parametrize(("status", "message_id"), [(0, "0a1b2c"), (S.ESME_RTHROTTLED, "")])

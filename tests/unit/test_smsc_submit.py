@@ -255,6 +255,28 @@ def test_query_of_an_unknown_or_foreign_message_fails() -> None:
     assert h.query(message_id, source="").status == 0  # an ESME that did not keep the source
 
 
+@pytest.mark.parametrize(("ton", "npi"), [(2, 1), (1, 0), (5, 0)])
+def test_query_cancel_and_replace_need_the_source_ton_and_npi_of_the_original(ton: int, npi: int) -> None:
+    """Found by a tester: a query_sm with source TON 2 found a message submitted with TON 1.  SMPP 3.4 sections
+    4.8.1, 4.9.1, 4.10.1: source_addr_ton, source_addr_npi and source_addr must match the original's."""
+    h = world()
+    message_id = h.submit_ok(ALWAYS_OFF, "original")  # from TON 1, NPI 1, SENDER
+    h.advance(1.0)
+    wrong = {"source_ton": ton, "source_npi": npi}
+    assert h.query(message_id, **wrong).status == S.ESME_RQUERYFAIL
+    assert h.replace(message_id, "changed", **wrong) == S.ESME_RREPLACEFAIL
+    assert h.cancel(message_id, **wrong) == S.ESME_RCANCELFAIL
+    assert h.cancel(destination=ALWAYS_OFF, **wrong) == S.ESME_RCANCELFAIL
+    msg = h.smsc.message(message_id)
+    assert (msg.state, msg.short_message) == (MessageState.ENROUTE, b"original")
+    # An empty source_addr (not known to the ESME) matches whatever its TON and NPI.
+    assert h.query(message_id, source="", **wrong).status == 0
+    assert h.query(message_id).status == 0
+    assert h.replace(message_id, "changed") == 0
+    assert h.cancel(destination=ALWAYS_OFF) == 0
+    assert h.state(message_id) == MessageState.DELETED
+
+
 # -- cancel_sm ---------------------------------------------------------------------------------------------
 
 
@@ -294,6 +316,20 @@ def test_cancel_without_id_cancels_every_pending_message_from_source_to_destinat
     assert h.state(b) == MessageState.DELETED
     assert h.state(other_source) == MessageState.ENROUTE
     assert h.cancel(destination=ALWAYS_OFF) == S.ESME_RCANCELFAIL
+
+
+def test_cancel_with_neither_message_id_nor_destination_is_refused_and_cancels_nothing() -> None:
+    """Found by a tester: read as "any destination", it cancelled every pending message of the source.
+    SMPP 3.4 section 4.9 and table 4-24: without a message_id the destination is required."""
+    h = world()
+    waiting = [h.submit_ok(ALWAYS_OFF), h.submit_ok(ALWAYS_OFF, service_type="A"),
+               h.submit_ok(OK, schedule_delivery_time="000000010000000R")]
+    h.advance(1.0)
+    assert h.cancel() == S.ESME_RINVDSTADR
+    assert h.cancel(service_type="A") == S.ESME_RINVDSTADR
+    assert [h.state(m) for m in waiting] == [MessageState.ENROUTE] * 3
+    assert h.cancel(waiting[0]) == 0  # with a message_id the destination may be empty
+    assert h.state(waiting[0]) == MessageState.DELETED
 
 
 def test_cancel_a_scheduled_message_before_its_time() -> None:
@@ -415,6 +451,44 @@ def test_replace_of_a_udhi_message_with_text_that_holds_no_udh_is_refused_as_sub
     plain = h.submit_ok(ALWAYS_OFF)  # no UDHI: the same octets are just text
     h.advance(2.0)
     assert h.replace(plain, broken) == 0
+
+
+# -- destination numbers -----------------------------------------------------------------------------------
+
+
+NOT_MOBILE_NUMBERS = [
+    ("4" * 20, 1),  # 20 digits (submit_sm's longest address): E.164 numbers have at most 15
+    ("4" + "7" * 63, 1),  # 64 digits (data_sm's longest)
+    ("4477009001234567", 1),  # 16 digits
+    ("077009001234567", 2),  # national: 44 and 14 digits make 16
+    ("07700900123", 1),  # international, yet a leading 0: no country code starts with 0
+]
+
+
+@pytest.mark.parametrize(("destination", "ton"), NOT_MOBILE_NUMBERS)
+def test_a_destination_that_is_not_a_mobile_number_is_refused_in_every_mode(destination: str, ton: int) -> None:
+    """Found by a tester: a 20-digit submit_sm destination and a 64-digit data_sm one were accepted and
+    delivered, while the HTTP API refused the same number; an SMSC routing to a carrier for unknown numbers
+    (no_route: undeliverable) must refuse them too, not accept and fail them later."""
+    h = world(no_route="undeliverable")
+    for _ in range(2):  # the verdict kept with the route answers the second submit alike
+        assert h.submit(destination, dest_ton=ton).status == S.ESME_RINVDSTADR
+    assert h.submit(destination, dest_ton=ton, validity_period="000001000000000R").status == S.ESME_RINVDSTADR
+    assert h.submit(destination, dest_ton=ton, esm_class=0x01).status == S.ESME_RINVDSTADR  # datagram
+    replies: list[Any] = []
+    h.smsc.submit_transaction(h.submission(destination, dest_ton=ton, esm_class=0x02), replies.append)
+    assert [r.status for r in replies] == [S.ESME_RINVDSTADR]
+    result = h.submit_multi([OK, destination])
+    assert result.status == 0
+    assert [(a.addr, status) for a, status in result.unsuccess] == [(destination, S.ESME_RINVDSTADR)]
+    assert [m.destination_e164 for m in h.smsc.messages()] == [OK]
+
+
+def test_mobile_numbers_of_up_to_15_digits_are_accepted_in_any_form() -> None:
+    h = world()
+    for destination, ton in [("447700900123456", 1), ("+447700900123456", 1), ("07700900123456", 2),
+                             ("00447700900123", 0), ("4477009", 1)]:
+        assert h.submit(destination, dest_ton=ton).status == 0, destination
 
 
 # -- submit_multi ------------------------------------------------------------------------------------------

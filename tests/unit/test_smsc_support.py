@@ -165,25 +165,27 @@ class Harness:
         assert len(replies) == 1
         return replies[0]
 
-    def query(self, message_id: str, *, system_id: str = ESME, source: str = SENDER) -> QueryResult:
+    def query(self, message_id: str, *, system_id: str = ESME, source: str = SENDER, source_ton: int = 1,
+              source_npi: int = 1) -> QueryResult:
         replies: list[QueryResult] = []
-        self.smsc.query(system_id, message_id, Address(ton=1, npi=1, addr=source), replies.append)
+        self.smsc.query(system_id, message_id, Address(ton=source_ton, npi=source_npi, addr=source), replies.append)
         assert len(replies) == 1
         return replies[0]
 
     def cancel(self, message_id: str = "", *, destination: str = "", service_type: str = "",
-               system_id: str = ESME, source: str = SENDER) -> int:
+               system_id: str = ESME, source: str = SENDER, source_ton: int = 1, source_npi: int = 1) -> int:
         replies: list[int] = []
-        self.smsc.cancel(system_id, service_type, message_id, Address(ton=1, npi=1, addr=source),
+        self.smsc.cancel(system_id, service_type, message_id, Address(ton=source_ton, npi=source_npi, addr=source),
                          Address(ton=1, npi=1, addr=destination), replies.append)
         assert len(replies) == 1
         return replies[0]
 
     def replace(self, message_id: str, text: str = "replaced", *, schedule: str = "", validity: str = "",
-                registered_delivery: int = 1, system_id: str = ESME, source: str = SENDER) -> int:
+                registered_delivery: int = 1, system_id: str = ESME, source: str = SENDER, source_ton: int = 1,
+                source_npi: int = 1) -> int:
         replies: list[int] = []
-        self.smsc.replace(system_id, message_id, Address(ton=1, npi=1, addr=source), schedule, validity,
-                          registered_delivery, text.encode("ascii"), replies.append)
+        self.smsc.replace(system_id, message_id, Address(ton=source_ton, npi=source_npi, addr=source), schedule,
+                          validity, registered_delivery, text.encode("ascii"), replies.append)
         assert len(replies) == 1
         return replies[0]
 

@@ -116,7 +116,7 @@ def test_cancel_by_source_and_destination_and_replace_if_present_reach_evicted_m
     assert h.state(old) == MessageState.DELETED
     h.advance(5.0)
     assert h.cancel(destination=OFF_2) == S.ESME_ROK
-    assert h.cancel() == S.ESME_ROK  # every pending message of this source, wherever it waits
+    assert h.cancel(destination=OFF) == S.ESME_ROK
     assert h.state(new) == MessageState.DELETED
     assert h.smsc.waiting_count() == 0
 
@@ -269,6 +269,8 @@ def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Pa
     result = h.query(ids[0])
     assert result.status == 0 and result.message_state == MessageState.DELIVERED
     assert h.query(ids[0], source="447700999999").status == S.ESME_RQUERYFAIL  # still only for its sender
+    assert h.query(ids[0], source_ton=2).status == S.ESME_RQUERYFAIL  # with its TON and NPI
+    assert h.query(ids[0], source_npi=0).status == S.ESME_RQUERYFAIL
     assert SENDER
 
 

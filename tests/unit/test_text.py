@@ -29,6 +29,7 @@ from smsc.smpp.text import (
     parse_udh,
     segment_count,
     split_message,
+    strip_udh,
 )
 
 # -- GSM 03.38 tables (smpp34-facts.md 8.1, 8.2) --------------------------------------------------
@@ -277,6 +278,16 @@ def test_parse_udh_reads_8_bit_concatenation() -> None:
     assert udh.concat == (0x4C, 3, 2)
     assert udh.ports is None
     assert rest == b"hello"
+
+
+def test_strip_udh_cuts_by_udhl_whatever_the_elements_hold() -> None:
+    assert strip_udh(bytes.fromhex("0500034C0302") + b"hello") == b"hello"
+    assert strip_udh(bytes.fromhex("03000901") + b"zero") == b"zero"  # an IE past UDHL: parse_udh refuses it
+    assert strip_udh(b"\x00abc") == b"abc"
+    assert strip_udh(b"\x02ab") == b""
+    for bad in (b"", b"\x03ab"):
+        with pytest.raises(ValueError):
+            strip_udh(bad)
 
 
 def test_parse_udh_reads_16_bit_concatenation() -> None:
