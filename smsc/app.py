@@ -68,6 +68,7 @@ class SchedulerDriver:
         self.pump_pending: Callable[[], bool] = _never
         self._scheduler = smsc.scheduler
         smsc.scheduler.on_earlier_deadline = self.arm
+        smsc.scheduler.on_due_now = self._due_now
 
     def arm(self, deadline: float | None = None, *, after_run: bool = False) -> None:
         """(Re-)arm the loop timer for ``deadline`` (simulation seconds) or the scheduler's earliest.
@@ -94,6 +95,12 @@ class SchedulerDriver:
             handle.cancel()
         self._armed_for = deadline
         self._handle = self.loop.call_later(clock.real_delay(remaining), self._fire)
+
+    def _due_now(self) -> None:
+        """A batch due now became the earliest timer (a zero-latency attempt's outcome): :meth:`arm` for a
+        deadline known to be due, without reading the clock (once per read at window 1)."""
+        if self._soon is None and not self.pump_pending():
+            self._soon = self.loop.call_soon(self._run_soon)
 
     def _fire(self) -> None:
         self._handle = None
@@ -125,10 +132,21 @@ class SchedulerDriver:
                 return
         except Exception:
             log.exception("scheduler_error")
-        if self._armed_for is not None and self._armed_for <= now and self._handle is not None:
-            self._handle.cancel()  # its deadline was run here; the next one gets a handle of its own
-            self._handle = None
-            self._armed_for = None
+        handle = self._handle
+        if handle is not None:
+            armed_for = self._armed_for
+            if armed_for is not None and armed_for <= now:
+                handle.cancel()  # its deadline was run here; the next one gets a handle of its own
+                self._handle = None
+                self._armed_for = None
+            else:
+                # The usual case: the loop timer stays armed for a later deadline (the prune timer, a carrier's
+                # latency) that is still the earliest or earlier than it: nothing to re-arm, no clock to read.
+                deadline = self._scheduler.next_deadline()
+                if deadline is None or (armed_for is not None and armed_for <= deadline and deadline > now):
+                    return
+                self.arm(deadline, after_run=True)
+                return
         self.arm(after_run=True)  # (timers those made due a moment later than ``now`` get a loop callback)
 
     def stop(self) -> None:
@@ -136,6 +154,8 @@ class SchedulerDriver:
         closes (reads, commit callbacks) may still schedule timers, which must not run on a closed store."""
         if self._scheduler.on_earlier_deadline == self.arm:
             self._scheduler.on_earlier_deadline = None
+        if self._scheduler.on_due_now == self._due_now:
+            self._scheduler.on_due_now = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -340,7 +340,19 @@ class AttemptMachine:
     def _on_outcomes_due(self, items: list[tuple[Track, int, Any, float]]) -> None:
         """The outcomes of one instant's attempts, in attempt order, each (track, its gen when attempted, the
         outcome, the attempt's time); what they record is committed once, after the last (each callback still
-        runs after its own records are durable, in order)."""
+        runs after its own records are durable, in order).
+
+        One delivered outcome alone (every read at window 1) is handled without holding: it asks for exactly
+        one commit (its receipt's, or its final state's; its auto-replies are timers), so holding would only
+        add calls.  Other outcomes may make a message join a wait, which a commit before the outcome is over
+        would evict from memory (:meth:`one_commit`), so they are held as in a batch."""
+        if len(items) == 1 and items[0][2].kind == "delivered":
+            try:
+                self._on_outcome_due(items[0])
+            except Exception:  # as the scheduler does for a timer of its own
+                self.scheduler.errors += 1
+                log.exception("timer_failed", callback=repr(self._on_outcome_due))
+            return
         held = self._hold_commits()
         try:
             on_outcome_due = self._on_outcome_due

@@ -45,7 +45,8 @@ class Scheduler:
     run (one broken timer must not stop the world).
     """
 
-    __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "errors", "fired", "_last_batch")
+    __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "on_due_now", "errors", "fired",
+                 "_last_batch")
 
     def __init__(self) -> None:
         self._heap: list[list[Any]] = []
@@ -55,6 +56,10 @@ class Scheduler:
         #: Called with the new earliest deadline (simulation seconds) when a timer earlier than every other
         #: is added outside :meth:`run_due`.  The driver re-arms its single real timer from it.
         self.on_earlier_deadline: Callable[[float], None] | None = None
+        #: Called instead of :attr:`on_earlier_deadline` when the new earliest entry is a batch due now
+        #: (:meth:`call_at_batched` with ``due_now``): the driver then knows, without reading its clock, that
+        #: the entry needs running as soon as possible, not a timer.  None: ``on_earlier_deadline`` is told.
+        self.on_due_now: Callable[[], None] | None = None
         #: Callbacks that raised.
         self.errors = 0
         #: Callbacks run so far (a batched entry counts one per item).
@@ -93,14 +98,27 @@ class Scheduler:
         goes below.  With a real clock no two zero-latency attempts of one read share an instant, so the item
         also joins that batch when the batch's time is *earlier*: every run that pops it has a clock at or past
         ``when``, so no item runs before its time.  The one difference from separate entries: the item may run
-        before another timer due between the batch's time and ``when`` (both are due by then)."""
+        before another timer due between the batch's time and ``when`` (both are due by then).  A new entry due now
+        that is earlier than every other is reported to :attr:`on_due_now` when set (else, as any entry, to
+        :attr:`on_earlier_deadline`)."""
         last = self._last_batch
         if last is not None and last[2] is callback and (last[0] <= when if due_now else last[0] == when):
             last[3].append(item)
             return
         items = _Items()
         items.append(item)
-        self._last_batch = self.call_at(when, callback, items)
+        on_due_now = self.on_due_now
+        if not due_now or on_due_now is None:
+            self._last_batch = self.call_at(when, callback, items)
+            return
+        # call_at, with the driver told "due now" (a zero-latency attempt's outcome, once per read at window 1)
+        entry = [when, next(self._seq), callback, items]
+        heap = self._heap
+        earlier = not heap or when < heap[0][0]
+        heapq.heappush(heap, entry)
+        self._last_batch = entry
+        if earlier and not self._running:
+            on_due_now()
 
     def cancel(self, handle: TimerHandle | None) -> None:
         """Cancel a pending call; a handle that already ran or was cancelled (or None) is ignored."""

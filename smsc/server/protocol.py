@@ -269,11 +269,10 @@ class SmppProtocol(asyncio.Protocol):
             if held:
                 held = False
                 smsc.release_commits()
-            if session.outstanding < outstanding:
-                # Any answer frees a slot, the answer to our own enquire_link too: with window 1 a delivery
-                # queued while the enquire_link held the slot otherwise waited for the next wake.
-                self._window_opened = True
-            if self._window_opened:  # _refill_window, written out
+            # Any answer frees a slot, the answer to our own enquire_link too: with window 1 a delivery queued
+            # while the enquire_link held the slot otherwise waited for the next wake.  (A deliver_sm_resp, in
+            # nearly every read at window 1, has said so already: no need to count.)
+            if self._window_opened or session.outstanding < outstanding:  # _refill_window, written out
                 self._window_opened = False
                 system_id = session.system_id
                 registry = server.registry

@@ -368,3 +368,65 @@ async def test_a_deliver_sm_answered_with_the_wrong_response_goes_back_to_the_ou
         assert proto.session.outstanding == 0
         stats = app.smsc.stats
         assert stats.deliveries_acked == 0 and stats.deliveries_failed == 1  # waits for its retry
+
+
+class _CountingClock(FakeClock):
+    """A FakeClock that counts its readings (the per-message cost of reading a real clock)."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        return self._now
+
+
+async def test_a_window_1_read_is_answered_in_one_write_with_four_clock_readings_and_no_loop_callback() -> None:
+    """At window 1 every read is a deliver_sm_resp and the next submit_sm, and pays the read's fixed costs for
+    one message.  Its submit_sm_resp and receipt still leave in that read's write, in that order; the core's
+    clock is read four times (submit, attempt, the pump, the outcome), not six: a zero-latency outcome tells
+    the scheduler driver it is due without a reading, and the pump re-arms nothing while the loop timer armed
+    for a later deadline still covers what is left; and the loop gets no callback of its own for it.  The
+    store commits twice (the message, then its final state with its receipt), the outcome alone in its batch
+    holding no commits to make them one."""
+    clock = _CountingClock()
+    async with _running(clock=clock, window=1) as app:
+        assert app.driver is not None and app.smsc is not None
+        machine = app.smsc.machine
+        holds: list[bool] = []
+        hold = machine._hold_commits
+
+        def counted_hold() -> bool:
+            holds.append(True)
+            return hold()
+
+        machine._hold_commits = counted_hold
+        proto, transport = await _bound(app)
+
+        def submit(seq: int) -> bytes:  # (as bench.load sends: an international number takes the short path)
+            return encode(P.SubmitSm(sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1,
+                                     dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
+                                     short_message=b"hello"))
+
+        proto.data_received(submit(10))  # the first: its receipt is now outstanding
+        (receipt,) = _sent(transport, P.DeliverSm)
+        transport.writes.clear()
+        for seq in range(11, 14):
+            clock.reads = 0
+            holds.clear()
+            commits = app.store.commits
+            proto.data_received(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)) + submit(seq))
+            assert clock.reads == 4
+            assert app.store.commits - commits == 2 and holds == []
+            assert app.driver._soon is None  # (nothing left for a loop turn of its own)
+            assert len(transport.writes) == 1
+            pdus = Framer().feed(transport.writes[0])
+            transport.writes.clear()
+            assert [type(p) for p in pdus] == [P.SubmitSmResp, P.DeliverSm]
+            assert pdus[0].sequence_number == seq and pdus[1].tlvs[0x001E] == pdus[0].message_id
+            receipt = pdus[1]
+        await asyncio.sleep(0)
+        assert transport.writes == []

@@ -67,6 +67,33 @@ def test_on_earlier_deadline_reports_only_a_new_earliest_timer_outside_run_due()
     assert seen == [10.0, 5.0, 1.0]
 
 
+def test_a_new_earliest_batch_due_now_is_reported_to_on_due_now_instead_of_on_earlier_deadline() -> None:
+    """The driver learns that a zero-latency outcome is due without reading its clock; a batch that is not
+    due now, or not the earliest, or that joins one already pushed, or that is pushed while timers run, is
+    reported as before (or not at all)."""
+    s = Scheduler()
+    deadlines: list[float] = []
+    due_now: list[str] = []
+    s.on_earlier_deadline = deadlines.append
+    s.on_due_now = lambda: due_now.append("now")
+    s.call_at(100.0, lambda _: None)  # (the prune timer, say)
+    ran: list[object] = []
+    s.call_at_batched(10.0, ran.extend, "a", due_now=True)
+    assert (deadlines, due_now) == ([100.0], ["now"])
+    s.call_at_batched(10.5, ran.extend, "b", due_now=True)  # joins the batch: no report
+    s.call_at_batched(50.0, ran.extend, "c")  # later than the earliest: no report
+    assert (deadlines, due_now) == ([100.0], ["now"])
+    s.call_at_batched(5.0, ran.extend, "d")  # a new earliest, not due now: a deadline as before
+    assert (deadlines, due_now) == ([100.0, 5.0], ["now"])
+    s.call_at_batched(1.0, lambda items: s.call_at_batched(1.0, ran.extend, "f", due_now=True), "e", due_now=True)
+    assert due_now == ["now", "now"]
+    assert s.run_due(10.5) == 5  # e, f (added while running: not reported), d, a and b
+    assert ran == ["f", "d", "a", "b"] and due_now == ["now", "now"] and deadlines == [100.0, 5.0]
+    s.on_due_now = None  # without the hook, a batch due now is a deadline like any other
+    s.call_at_batched(11.0, ran.extend, "g", due_now=True)
+    assert deadlines == [100.0, 5.0, 11.0]
+
+
 def test_a_failing_callback_is_counted_and_the_others_still_run() -> None:
     s = Scheduler()
     ran: list[int] = []

@@ -96,3 +96,73 @@ async def test_once_stopped_the_driver_runs_no_timer_scheduled_afterwards() -> N
     await asyncio.sleep(0.01)
     await _turns()
     assert ran == [] and scheduler.on_earlier_deadline is None
+
+
+class _CountingClock(FakeClock):
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def now(self) -> float:
+        self.reads += 1
+        return self._now
+
+
+async def test_a_batch_due_now_gets_one_loop_callback_without_a_clock_reading_unless_a_pump_follows() -> None:
+    """A zero-latency attempt's outcome (a batch due now) needs no clock reading to know it is due: outside a
+    read it gets one ready-queue callback (however many join it), inside one it is left to the pump."""
+    clock = _CountingClock()
+    driver, scheduler = _driver(clock)
+    scheduler.call_at(clock.now() + 100.0, lambda _: None)  # a later deadline (the prune timer, say)
+    ran: list[object] = []
+    pump_pending = True
+    driver.pump_pending = lambda: pump_pending
+    clock.reads = 0
+    scheduler.call_at_batched(clock._now, ran.extend, "in a read", due_now=True)
+    assert clock.reads == 0
+    await _turns()
+    assert ran == []  # left to the pump
+    driver.run_due_now()
+    assert ran == ["in a read"]
+    pump_pending = False
+    clock.reads = 0
+    scheduler.call_at_batched(clock._now, ran.extend, "a", due_now=True)
+    scheduler.call_at_batched(clock._now, ran.extend, "b", due_now=True)
+    assert clock.reads == 0
+    await _turns()
+    assert ran == ["in a read", "a", "b"]
+    driver.stop()
+
+
+async def test_the_pump_reads_the_clock_once_and_leaves_the_armed_loop_timer_when_it_still_covers_what_is_left(
+) -> None:
+    """Once the pump has run what was due, the loop timer armed for a later deadline stays as it is (no
+    re-arming, no second clock reading) while nothing earlier than it is left; an earlier one left re-arms
+    it, and the timers still run on their own, without traffic."""
+    clock = _CountingClock()
+    driver, scheduler = _driver(clock)
+    ran: list[str] = []
+    scheduler.call_at(clock.now() + 0.05, lambda _: ran.append("later"))
+    armed = driver._handle
+    assert armed is not None
+    driver.pump_pending = lambda: True
+    scheduler.call_at_batched(clock._now, lambda _: ran.append("now"), None, due_now=True)
+    clock.reads = 0
+    driver.run_due_now()
+    assert ran == ["now"] and clock.reads == 1 and driver._handle is armed
+    # A timer those run adds before the armed deadline gets the loop timer re-armed for it.
+    scheduler.call_at_batched(clock._now, lambda _: scheduler.call_at(clock._now + 0.02,
+                                                                      lambda _: ran.append("sooner")),
+                              None, due_now=True)
+    driver.run_due_now()
+    assert driver._handle is not armed and driver._armed_for == clock._now + 0.02
+    driver.pump_pending = lambda: False
+    clock.advance(0.05)  # FakeClock: a sim second is a real second, so the loop timers fire in about 50 ms
+    for _ in range(100):  # bounded: about 1 s at most
+        if len(ran) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert ran == ["now", "sooner", "later"]
+    driver.stop()
