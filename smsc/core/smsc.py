@@ -821,7 +821,7 @@ class Smsc:
         if submission.replace_if_present_flag == 1:
             self._waits.recall_number(e164)
             replaced = self.index.replaceable(
-                submission.system_id, submission.source.addr, e164, submission.service_type)
+                submission.system_id, submission.source, e164, submission.service_type)
         if not replaced and self.index.waiting >= self._max_waiting:
             raise Reject(CommandStatus.ESME_RMSGQFUL)
         fmt = carrier.receipt.message_id_format if carrier is not None else None

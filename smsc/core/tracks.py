@@ -525,17 +525,21 @@ class MessageIndex:
             if msg.message_id not in members:
                 members.append(msg.message_id)
 
-    def replaceable(self, system_id: str, source: str, e164: str, service_type: str) -> list[Track]:
-        """Waiting messages replace_if_present_flag=1 replaces: same system_id, source address, destination
-        and service_type, not in flight."""
+    def replaceable(self, system_id: str, source: Address, e164: str, service_type: str) -> list[Track]:
+        """Waiting messages replace_if_present_flag=1 replaces (SMPP 3.4 section 5.2.18): same system_id,
+        source address (its TON and NPI too, as query_sm and cancel_sm compare them: :func:`same_source`, but
+        an empty source_addr matches only an empty one here), destination and service_type, not in flight."""
         ids = self._by_number.get(e164)
         if not ids:
             return []
         found = []
+        addr, ton, npi = source.addr, source.ton, source.npi
         for message_id in ids:
             track = self.tracks[message_id]
             msg = track.msg
-            if (msg.system_id == system_id and msg.source.addr == source and msg.service_type == service_type
+            original = msg.source
+            if (msg.system_id == system_id and original.addr == addr and original.ton == ton
+                    and original.npi == npi and msg.service_type == service_type
                     and track.phase not in PHASES_NOT_RECALLABLE):
                 found.append(track)
         return found

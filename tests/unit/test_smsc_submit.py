@@ -198,6 +198,24 @@ def test_replace_if_present_without_a_match_stores_a_new_message() -> None:
     assert h.smsc.waiting_count() == 2
 
 
+def test_replace_if_present_compares_the_source_ton_and_npi_too() -> None:
+    """SMPP 3.4 section 5.2.18: "the same source address"; as for query_sm and cancel_sm (sections 4.8.1,
+    4.9.1), the address is its TON and NPI with its digits."""
+    h = world()
+    national = h.submit_ok(ALWAYS_OFF, "one", source="7700900002", source_ton=2)
+    other_npi = h.submit_ok(ALWAYS_OFF, "two", source="7700900002", source_ton=1, source_npi=9)
+    h.advance(1.0)  # out of their first attempt
+    h.submit_ok(ALWAYS_OFF, "three", source="7700900002", source_ton=1, replace_if_present_flag=1)
+    assert h.state(national) == MessageState.ENROUTE
+    assert h.state(other_npi) == MessageState.ENROUTE
+    assert h.smsc.waiting_count() == 3
+    assert h.smsc.stats.replaced == 0
+    same = h.submit_ok(ALWAYS_OFF, "four", source="7700900002", source_ton=2, replace_if_present_flag=1)
+    assert h.state(national) == MessageState.DELETED
+    assert h.state(same) == MessageState.ENROUTE
+    assert h.smsc.stats.replaced == 1
+
+
 def test_replace_if_present_does_not_touch_another_system_ids_messages() -> None:
     h = world()
     theirs = h.submit_ok(ALWAYS_OFF, system_id="other")

@@ -137,9 +137,10 @@ class Harness:
         self.smsc.start()
 
     def submission(self, destination: str, text: str = "hello world", *, system_id: str = ESME,
-                   source: str = SENDER, dest_ton: int = 1, **fields: Any) -> Submission:
+                   source: str = SENDER, dest_ton: int = 1, source_ton: int = 1, source_npi: int = 1,
+                   **fields: Any) -> Submission:
         return Submission(
-            system_id=system_id, source=Address(ton=1, npi=1, addr=source),
+            system_id=system_id, source=Address(ton=source_ton, npi=source_npi, addr=source),
             destination=Address(ton=dest_ton, npi=1, addr=destination),
             short_message=text.encode("ascii"), **fields,
         )
