@@ -545,12 +545,24 @@ class MessageIndex:
         return found
 
     def matching_pending(self, system_id: str, service_type: str, source: Address, e164: str) -> list[Track]:
-        """Waiting messages of ``system_id`` from ``source`` (:func:`same_source`) to ``e164``, of
-        ``service_type`` when not "" (cancel_sm without a message_id, which must name a destination: SMPP 3.4
-        section 4.9)."""
+        """Waiting messages of ``system_id`` from ``source`` to ``e164``, of ``service_type`` when not ""
+        (cancel_sm without a message_id, which must name a destination: SMPP 3.4 section 4.9).
+
+        Here the source is what selects the messages, not a check of one message found by its id, so an empty
+        source_addr matches only messages submitted without one (section 4.9.1: when the original source was
+        NULL, the cancel_sm's "should also be NULL"), whatever its TON and NPI; any other source matches its
+        address, TON and NPI exactly.  (:func:`same_source`, for a message named by its id, lets an empty
+        source_addr match any: read that way here, it would cancel every sender's messages to the number.)"""
+        addr = source.addr
+        if addr:
+            def from_source(original: Address) -> bool:
+                return original.addr == addr and original.ton == source.ton and original.npi == source.npi
+        else:
+            def from_source(original: Address) -> bool:
+                return not original.addr
         candidates = [
             t for t in (self.tracks[i] for i in self._by_number.get(e164, ()))
-            if t.msg.system_id == system_id and same_source(source, t.msg.source)
+            if t.msg.system_id == system_id and from_source(t.msg.source)
         ]
         return [t for t in candidates if not service_type or t.msg.service_type == service_type]
 

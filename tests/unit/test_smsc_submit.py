@@ -336,6 +336,25 @@ def test_cancel_without_id_cancels_every_pending_message_from_source_to_destinat
     assert h.cancel(destination=ALWAYS_OFF) == S.ESME_RCANCELFAIL
 
 
+def test_cancel_without_id_and_with_an_empty_source_cancels_only_messages_submitted_without_a_source() -> None:
+    """Found by a tester: an empty source_addr matched every source, so the group cancel deleted other
+    senders' messages to the number.  SMPP 3.4 section 4.9.1: the source must match the original's, NULL
+    when the original's was NULL."""
+    h = world()
+    numeric = h.submit_ok(ALWAYS_OFF, source="447700900001")
+    brand = h.submit_ok(ALWAYS_OFF, source="Brand", source_ton=5, source_npi=0)
+    anonymous = h.submit_ok(ALWAYS_OFF, source="", source_ton=0, source_npi=0)
+    h.advance(1.0)
+    assert h.cancel(destination=ALWAYS_OFF, source="") == 0
+    assert h.state(anonymous) == MessageState.DELETED
+    assert (h.state(numeric), h.state(brand)) == (MessageState.ENROUTE, MessageState.ENROUTE)
+    assert h.cancel(destination=ALWAYS_OFF, source="") == S.ESME_RCANCELFAIL
+    assert h.cancel(destination=ALWAYS_OFF, source="Brand", source_ton=1) == S.ESME_RCANCELFAIL
+    assert h.cancel(destination=ALWAYS_OFF, source="Brand", source_ton=5, source_npi=0) == 0
+    assert h.state(brand) == MessageState.DELETED
+    assert h.state(numeric) == MessageState.ENROUTE
+
+
 def test_cancel_with_neither_message_id_nor_destination_is_refused_and_cancels_nothing() -> None:
     """Found by a tester: read as "any destination", it cancelled every pending message of the source.
     SMPP 3.4 section 4.9 and table 4-24: without a message_id the destination is required."""
