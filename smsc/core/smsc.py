@@ -65,7 +65,7 @@ from smsc.core.store.base import MessageStore
 from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_source
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
-from smsc.smpp.timefmt import format_absolute
+from smsc.smpp.timefmt import format_absolute, writable_range
 from smsc.smpp.validate import check_udh
 
 __all__ = ["Smsc", "SmscStats"]
@@ -317,6 +317,21 @@ class Smsc:
         self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
         log.info("core_started", waiting=index.waiting, final=index.final_count, evicted=index.evicted,
                  deliveries=len(self.outbox), deliveries_spilled=self.outbox.spilled())
+        self._check_year_pivot(now)
+
+    def _check_year_pivot(self, now: float) -> None:
+        """Warn (event ``year_pivot_excludes_now``) when ``server.year_pivot`` leaves the simulation's current
+        date outside what a two-digit year can name (SMPP 3.4 Appendix C): then every absolute
+        validity_period is refused (ESME_RINVEXPIRY) and every receipt and query_sm date is clamped to the
+        range's end, which an ESME cannot tell from a real date.  Not an error: a fast world may start in
+        range and leave it, or a test may want exactly that."""
+        first, last = writable_range(self._year_pivot)
+        today = utc(now)
+        if first <= today <= last:
+            return
+        log.warning("year_pivot_excludes_now", year_pivot=self._year_pivot, simulated_now=today.isoformat(),
+                    writable_from=first.isoformat(), writable_until=last.isoformat(),
+                    hint="absolute SMPP times are refused and receipt dates clamped; see server.year_pivot")
 
     def _restore_finals(self, finals: list[Message], cutoff: float) -> None:
         """Keep the final messages read back that reached their final state at or after ``cutoff`` in memory

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from tests.unit.test_smsc_support import (
     ESME, INF, SENDER, START, Harness, MessageIdFormat, MessageState, ReceiptStyle, SubmitRule, Tag, carrier,
@@ -669,3 +670,22 @@ def test_the_configured_year_pivot_reads_and_writes_every_smpp_date() -> None:
     old.advance(5.0)
     [(delivery, _)] = old.receipts()
     assert b"submit date:3712312359 done date:3712312359 " in delivery.short_message
+
+
+def test_a_year_pivot_that_cannot_name_the_simulated_date_is_warned_about_at_start() -> None:
+    """Found by a tester: ``server.year_pivot`` 26 in 2026 (a typo, say) refuses every absolute validity_period
+    and clamps every receipt date, silently.  The start says so once; a pivot that names the year does not."""
+    start = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc).timestamp()
+    base = make_config()
+    with structlog.testing.capture_logs() as logs:
+        Harness(dataclasses.replace(base, server=dataclasses.replace(base.server, year_pivot=26)),
+                clock=FakeClock(start))
+    [warning] = [e for e in logs if e["event"] == "year_pivot_excludes_now"]
+    assert warning["log_level"] == "warning"
+    assert (warning["year_pivot"], warning["writable_until"]) == (26, "2025-12-31T23:59:59.900000+00:00")
+    assert warning["simulated_now"].startswith("2026-11-29T12:00")
+    with structlog.testing.capture_logs() as logs:
+        Harness(dataclasses.replace(base, server=dataclasses.replace(base.server, year_pivot=27)),
+                clock=FakeClock(start))
+        Harness(base, clock=FakeClock(start))
+    assert not [e for e in logs if e["event"] == "year_pivot_excludes_now"]
