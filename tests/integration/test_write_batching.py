@@ -22,6 +22,7 @@ from smsc.core.clock import Clock, FakeClock
 from smsc.server.protocol import SmppProtocol
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer, encode
+from tests.unit.test_smsc_support import CountingClock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -370,19 +371,6 @@ async def test_a_deliver_sm_answered_with_the_wrong_response_goes_back_to_the_ou
         assert stats.deliveries_acked == 0 and stats.deliveries_failed == 1  # waits for its retry
 
 
-class _CountingClock(FakeClock):
-    """A FakeClock that counts its readings (the per-message cost of reading a real clock)."""
-
-    __slots__ = ("reads",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def now(self) -> float:
-        self.reads += 1
-        return self._now
-
 
 async def test_a_window_1_read_is_answered_in_one_write_with_four_clock_readings_and_no_loop_callback() -> None:
     """At window 1 every read is a deliver_sm_resp and the next submit_sm, and pays the read's fixed costs for
@@ -392,7 +380,7 @@ async def test_a_window_1_read_is_answered_in_one_write_with_four_clock_readings
     for a later deadline still covers what is left; and the loop gets no callback of its own for it.  The
     store commits twice (the message, then its final state with its receipt), the outcome alone in its batch
     holding no commits to make them one."""
-    clock = _CountingClock()
+    clock = CountingClock()
     async with _running(clock=clock, window=1) as app:
         assert app.driver is not None and app.smsc is not None
         machine = app.smsc.machine

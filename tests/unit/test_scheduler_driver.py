@@ -10,6 +10,7 @@ from typing import Any
 from smsc.app import SchedulerDriver
 from smsc.core.clock import FakeClock
 from smsc.core.scheduler import Scheduler
+from tests.unit.test_smsc_support import CountingClock
 
 
 def _driver(clock: FakeClock) -> tuple[SchedulerDriver, Scheduler]:
@@ -98,22 +99,11 @@ async def test_once_stopped_the_driver_runs_no_timer_scheduled_afterwards() -> N
     assert ran == [] and scheduler.on_earlier_deadline is None
 
 
-class _CountingClock(FakeClock):
-    __slots__ = ("reads",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def now(self) -> float:
-        self.reads += 1
-        return self._now
-
 
 async def test_a_batch_due_now_gets_one_loop_callback_without_a_clock_reading_unless_a_pump_follows() -> None:
     """A zero-latency attempt's outcome (a batch due now) needs no clock reading to know it is due: outside a
     read it gets one ready-queue callback (however many join it), inside one it is left to the pump."""
-    clock = _CountingClock()
+    clock = CountingClock()
     driver, scheduler = _driver(clock)
     scheduler.call_at(clock.now() + 100.0, lambda _: None)  # a later deadline (the prune timer, say)
     ran: list[object] = []
@@ -141,7 +131,7 @@ async def test_the_pump_reads_the_clock_once_and_leaves_the_armed_loop_timer_whe
     """Once the pump has run what was due, the loop timer armed for a later deadline stays as it is (no
     re-arming, no second clock reading) while nothing earlier than it is left; an earlier one left re-arms
     it, and the timers still run on their own, without traffic."""
-    clock = _CountingClock()
+    clock = CountingClock()
     driver, scheduler = _driver(clock)
     ran: list[str] = []
     scheduler.call_at(clock.now() + 0.05, lambda _: ran.append("later"))
