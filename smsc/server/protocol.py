@@ -712,6 +712,10 @@ class SmppProtocol(asyncio.Protocol):
             deliveries = self.smsc.take_deliveries(system_id, room)
             if deliveries and self.smsc.may_owe_alerts:
                 deliveries, room = self._send_alerts(system_id, deliveries, room)
+                # Written now, as any delivery: each alert's outbox row is gone already (delivery_sent), and
+                # left in the buffer for the sweep's flush (up to 1 s) it was lost if the ESME closed or the
+                # server died meanwhile.  (Within a read, the read's own write takes it.)
+                self._schedule_flush()
         else:
             # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
             # this system_id, now or when one binds; while some is, the registry must go on to the others.

@@ -113,8 +113,9 @@ class RequestReceived:
 
 @dataclass(slots=True)
 class ResponseReceived:
-    """The ESME answered one of our requests. ``context`` is what was given to :meth:`send_request`;
-    ``status`` is the command_status (a generic_nack's status when the ESME nacked it)."""
+    """The ESME answered one of our requests with its response. ``context`` is what was given to
+    :meth:`send_request`; ``status`` is the command_status.  A generic_nack is never one: it fails the request
+    (:class:`ResponseTimedOut`)."""
 
     pdu: P.Pdu
     context: Any
@@ -127,7 +128,8 @@ class MalformedResponse:
     TLV ...), for the adapter's log.  Its header was read, and the header is what acknowledges a request
     (command_id, sequence_number, command_status; SMPP 3.4 section 3.2): when it answers one of our requests
     of its kind, a :class:`ResponseReceived` with the header's status follows, as for a well-formed response
-    (``matched`` True).  ``reason`` says what was wrong with the body."""
+    (``matched`` True; a generic_nack is matched too, and fails the request as a well-formed one does).
+    ``reason`` says what was wrong with the body."""
 
     command_id: int
     sequence_number: int
@@ -138,7 +140,8 @@ class MalformedResponse:
 
 @dataclass(slots=True)
 class ResponseTimedOut:
-    """No answer to one of our requests within response_timer (SMPP 3.4 section 7.2)."""
+    """One of our requests failed: no answer within response_timer (SMPP 3.4 section 7.2), or answered by a
+    generic_nack (whatever its command_status) or a response of the wrong kind."""
 
     context: Any
     command_id: int
@@ -422,8 +425,8 @@ class Session:
         command_status (SMPP 3.4 section 3.2; a deliver_sm_resp's only body field, message_id, is unused and
         NULL, section 4.6.2).  So a response of the kind of the request it answers counts as that response
         with the header's status (a deliver_sm_resp with status 0 followed by junk octets is an acknowledgement:
-        treated as a failure, the receipt was sent again a second later, and again, with nothing logged).  Of
-        another kind it fails the request, as a well-formed one of the wrong kind does.  Either way a
+        treated as a failure, the receipt was sent again a second later, and again, with nothing logged).  A
+        generic_nack, or a response of another kind, fails the request, as a well-formed one does.  Either way a
         :class:`MalformedResponse` comes first, for the adapter's log."""
         cid = err.command_id
         seq = err.sequence_number
@@ -460,11 +463,12 @@ class Session:
             self.state = _CLOSED
             events.append(CloseRequested("unbind answered"))
             return
-        cid = pdu.command_id
-        if cid != (sent_id | 0x80000000) and cid != _GENERIC_NACK:
-            # A response of the wrong kind for this sequence number (a data_sm_resp to a deliver_sm): the
-            # request counts as failed, as with an undecodable response, and its sender retries it.  Ignoring
-            # it left the delivery held by this bind for good: nothing outstanding was left to time out.
+        if pdu.command_id != (sent_id | 0x80000000):
+            # A generic_nack says the request was not processed (SMPP 3.4 section 4.3), whatever its
+            # command_status: taken by its status, one with status 0 acknowledged a receipt never handled.  A
+            # response of the wrong kind for this sequence number (a data_sm_resp to a deliver_sm) says nothing
+            # better.  Either way the request counts as failed, as with no answer, and its sender retries it.
+            # (Ignoring it left the delivery held by this bind for good: nothing outstanding was left to time out.)
             if out.context is not None:
                 events.append(ResponseTimedOut(out.context, sent_id))
             return

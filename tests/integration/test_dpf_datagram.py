@@ -151,6 +151,29 @@ def test_set_dpf_gives_dpf_result_and_one_alert_notification_when_the_handset_is
         esme.close()
 
 
+def test_an_alert_notification_leaves_at_once_not_with_the_next_sweep(smsc_factory: Any, tmp_path: Path) -> None:
+    """Found by a tester: the alert was logged sent (its outbox row deleted) within 2 ms of the switch, but sat in
+    the session's buffer until the once-a-second sweep flushed it (0.2-0.9 s later), lost if the ESME closed or
+    the server died meanwhile.  Three rounds, so that a sweep landing by chance inside the limit cannot pass."""
+    server = _start(smsc_factory, tmp_path)
+    esme = _Esme(server)
+    try:
+        for seq in (2, 4, 6):
+            server.call(lambda: _smsc(server).set_handset_online(NEVER_ON, False))
+            esme.send(_data_sm(seq, NEVER_ON, TRANSACTION, {Tag.set_dpf: 1}))
+            assert esme.response(seq).tlvs[Tag.dpf_result] == 1
+            switched = time.monotonic()
+            server.call(lambda: _smsc(server).set_handset_online(NEVER_ON, True))
+            alert = esme.next(timeout=3.0)
+            took = time.monotonic() - switched
+            assert isinstance(alert, P.AlertNotification) and alert.source_addr == NEVER_ON, alert
+            assert took < 0.2, f"the alert_notification came {took:.3f} s after the switch"
+            esme.nothing_more(seq + 1)
+        assert server.call(lambda: _smsc(server).stats.alerts_sent) == 3
+    finally:
+        esme.close()
+
+
 def test_an_alert_waits_for_a_receiver_and_is_not_sent_to_an_smpp_33_one(smsc_factory: Any, tmp_path: Path) -> None:
     """The handset comes back by itself (2 min simulated) while the ESME has only a transmitter bound: the
     alert is kept; a 3.3 receiver cannot take it (alert_notification is new in 3.4); a 3.4 receiver gets it."""

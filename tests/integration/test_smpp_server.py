@@ -220,6 +220,44 @@ def test_a_deliver_sm_resp_with_junk_after_message_id_acknowledges_the_receipt(s
     assert warning["taken_as_answer"] is True and "TLV" in warning["problem"]
 
 
+@pytest.mark.parametrize("body", [b"", b"JUNK"], ids=["header only", "junk after the header"])
+def test_a_generic_nack_with_status_0_to_a_receipt_is_no_acknowledgement(smsc_server: RunningSmsc, body: bytes) -> None:
+    """Found by a tester: a generic_nack with command_status 0 answering a receipt's deliver_sm counted it as
+    acknowledged, never sent again.  A generic_nack means the PDU was not processed (SMPP 3.4 section 4.3),
+    whatever its status: the receipt is offered again (after the first backoff, 1 s), and acknowledged once."""
+    with _raw_connection(smsc_server) as sock:
+        sock.settimeout(5)  # every recv below is bounded by it; the loops by their count
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+                     + encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+                                         dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
+        framer = Framer()
+        got: list[Any] = []
+        for _ in range(50):
+            if any(isinstance(p, P.DeliverSm) for p in got):
+                break
+            got.extend(framer.feed(sock.recv(65536)))
+        (first,) = [p for p in got if isinstance(p, P.DeliverSm)]
+        sock.sendall(struct.pack(">IIII", 16 + len(body), 0x80000000, 0, first.sequence_number) + body)
+        got = []
+        for _ in range(50):
+            if any(isinstance(p, P.DeliverSm) for p in got):
+                break
+            got.extend(framer.feed(sock.recv(65536)))  # (a socket.timeout here: the receipt never came again)
+        (again,) = [p for p in got if isinstance(p, P.DeliverSm)]
+        assert again.short_message == first.short_message and again.sequence_number != first.sequence_number
+        assert not [p for p in got if isinstance(p, P.GenericNack)]  # a response is never nacked
+        sock.sendall(encode(P.DeliverSmResp(sequence_number=again.sequence_number))
+                     + encode(P.EnquireLink(sequence_number=3)))  # answered after the resp above was handled
+        got = []
+        for _ in range(50):
+            if any(isinstance(p, P.EnquireLinkResp) for p in got):
+                break
+            got.extend(framer.feed(sock.recv(65536)))
+        stats = smsc_server.call(lambda: smsc_server.app.smsc.stats)
+        assert (stats.deliveries_acked, stats.deliveries_failed) == (1, 1)
+        assert smsc_server.call(lambda: smsc_server.app.smsc.deliveries_count("test")) == 0
+
+
 def test_unknown_command_gets_generic_nack_and_the_session_survives(smsc_server: RunningSmsc) -> None:
     with _raw_connection(smsc_server) as sock:
         sock.sendall(struct.pack(">IIII", 16, 0x00000999, 0, 77) + encode(P.EnquireLink(sequence_number=78)))

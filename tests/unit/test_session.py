@@ -229,11 +229,31 @@ def test_deliver_sm_window_and_response_matching() -> None:
     assert s.window_free == 1
 
 
-def test_generic_nack_fails_the_matching_request() -> None:
+@pytest.mark.parametrize("status", [0, S.ESME_RINVCMDLEN, S.ESME_RX_P_APPN])
+@pytest.mark.parametrize("request_pdu", [P.DeliverSm(), P.DataSm()], ids=["deliver_sm", "data_sm"])
+def test_generic_nack_fails_the_matching_request_whatever_its_status(request_pdu: P.Pdu, status: int) -> None:
+    """A generic_nack means the request was not processed (SMPP 3.4 section 4.3).  Found by a tester: one with
+    command_status 0 was taken by its status, as an acknowledgement, and the receipt was never sent again."""
+    s = bound()
+    seq = s.send_request(request_pdu, 0.0, context="d1")
+    s.data_to_send()
+    (ev,) = s.receive_data(encode(P.GenericNack(sequence_number=seq, command_status=status)), 0.0)
+    assert isinstance(ev, ResponseTimedOut) and ev.context == "d1" and ev.command_id == request_pdu.command_id
+    assert s.outstanding == 0 and s.data_to_send() == b""  # (a response is never nacked)
+
+
+@pytest.mark.parametrize("status", [0, S.ESME_RINVCMDLEN])
+def test_an_undecodable_generic_nack_fails_the_matching_request_whatever_its_status(status: int) -> None:
+    """The tester's generic_nack with status 0 and junk octets after its header: taken by its header (a
+    generic_nack answering our deliver_sm), which fails the deliver_sm."""
     s = bound()
     seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
-    (ev,) = s.receive_data(encode(P.GenericNack(sequence_number=seq, command_status=S.ESME_RINVCMDLEN)), 0.0)
-    assert isinstance(ev, ResponseReceived) and ev.status == S.ESME_RINVCMDLEN and ev.context == "d1"
+    s.data_to_send()
+    malformed, failed = s.receive_data(_raw_response(0x80000000, status, seq, b"JUNK"), 0.0)
+    assert isinstance(malformed, MalformedResponse) and malformed.matched
+    assert (malformed.command_id, malformed.sequence_number, malformed.command_status) == (0x80000000, seq, status)
+    assert isinstance(failed, ResponseTimedOut) and failed.context == "d1"
+    assert s.outstanding == 0 and s.data_to_send() == b""
 
 
 def test_response_timer_reports_unanswered_deliver_sm() -> None:
