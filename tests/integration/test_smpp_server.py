@@ -187,28 +187,36 @@ def test_requests_before_a_framing_error_are_answered_before_the_close(smsc_serv
         assert data == b""  # and then the connection is closed
 
 
+def _read_until(sock: socket.socket, framer: Framer, kind: type) -> list[Any]:
+    """PDUs read until one of ``kind`` is among them (at most 50 reads, each bounded by the socket's timeout)."""
+    got: list[Any] = []
+    for _ in range(50):
+        if any(isinstance(p, kind) for p in got):
+            break
+        got.extend(framer.feed(sock.recv(65536)))
+    return got
+
+
+def _bind_and_read_a_receipt(sock: socket.socket) -> tuple[Framer, P.DeliverSm]:
+    """Bind a transceiver as ``test``, submit one message delivered at once with registered_delivery 1, and
+    read up to its receipt (not answered yet)."""
+    sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+                 + encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+                                     dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
+    framer = Framer()
+    (receipt,) = [p for p in _read_until(sock, framer, P.DeliverSm) if isinstance(p, P.DeliverSm)]
+    return framer, receipt
+
+
 def test_a_deliver_sm_resp_with_junk_after_message_id_acknowledges_the_receipt(smsc_server: RunningSmsc) -> None:
     """Found by a tester: status 0 in the header, b"\\0JUNKJUNK" as the body: the receipt counted as failed and
     was sent again a second later, with no log line.  It is taken as the acknowledgement and logged."""
     with structlog.testing.capture_logs() as logs, _raw_connection(smsc_server) as sock:
-        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
-                     + encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
-                                         dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
-        framer = Framer()
-        got: list[Any] = []
-        for _ in range(50):
-            if any(isinstance(p, P.DeliverSm) for p in got):
-                break
-            got.extend(framer.feed(sock.recv(65536)))
-        (receipt,) = [p for p in got if isinstance(p, P.DeliverSm)]
+        framer, receipt = _bind_and_read_a_receipt(sock)
         body = b"\0JUNKJUNK"
         sock.sendall(struct.pack(">IIII", 16 + len(body), 0x80000005, 0, receipt.sequence_number) + body)
         sock.sendall(encode(P.EnquireLink(sequence_number=3)))  # answered after the resp above was handled
-        got = []
-        for _ in range(50):
-            if any(isinstance(p, P.EnquireLinkResp) for p in got):
-                break
-            got.extend(framer.feed(sock.recv(65536)))
+        got = _read_until(sock, framer, P.EnquireLinkResp)
         assert not [p for p in got if isinstance(p, P.GenericNack)]  # a response is never nacked
         assert smsc_server.call(lambda: smsc_server.app.smsc.deliveries_count("test")) == 0
         sock.settimeout(1.5)  # longer than the first redelivery backoff (1 s)
@@ -227,22 +235,9 @@ def test_a_generic_nack_with_status_0_to_a_receipt_is_no_acknowledgement(smsc_se
     whatever its status: the receipt is offered again (after the first backoff, 1 s), and acknowledged once."""
     with _raw_connection(smsc_server) as sock:
         sock.settimeout(5)  # every recv below is bounded by it; the loops by their count
-        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
-                     + encode(P.SubmitSm(sequence_number=2, destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
-                                         dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
-        framer = Framer()
-        got: list[Any] = []
-        for _ in range(50):
-            if any(isinstance(p, P.DeliverSm) for p in got):
-                break
-            got.extend(framer.feed(sock.recv(65536)))
-        (first,) = [p for p in got if isinstance(p, P.DeliverSm)]
+        framer, first = _bind_and_read_a_receipt(sock)
         sock.sendall(struct.pack(">IIII", 16 + len(body), 0x80000000, 0, first.sequence_number) + body)
-        got = []
-        for _ in range(50):
-            if any(isinstance(p, P.DeliverSm) for p in got):
-                break
-            got.extend(framer.feed(sock.recv(65536)))  # (a socket.timeout here: the receipt never came again)
+        got = _read_until(sock, framer, P.DeliverSm)  # (a socket.timeout here: the receipt never came again)
         (again,) = [p for p in got if isinstance(p, P.DeliverSm)]
         assert again.short_message == first.short_message and again.sequence_number != first.sequence_number
         assert not [p for p in got if isinstance(p, P.GenericNack)]  # a response is never nacked
