@@ -441,17 +441,11 @@ class Session:
                                         err.message, matched))
         if out is None:
             return  # late or unsolicited: nothing to match
-        if matched:
-            self._matched_response(cls(sequence_number=seq, command_status=status), out, events)  # type: ignore[misc]
-            return
-        sent_id = out.command_id  # what _matched_response does with a response of the wrong kind
-        if sent_id == _ENQUIRE_LINK:
-            self._enquire_outstanding = False
-        elif sent_id == _UNBIND:
-            self.state = _CLOSED
-            events.append(CloseRequested("unbind answered"))
-        elif out.context is not None:
-            events.append(ResponseTimedOut(out.context, sent_id))
+        if matched and status is not None:
+            pdu: P.Pdu = cls(sequence_number=seq, command_status=status)  # type: ignore[misc]
+        else:  # another kind, or a header that names no PDU: it answers as a generic_nack would
+            pdu = P.GenericNack(sequence_number=seq, command_status=status or 0)
+        self._matched_response(pdu, out, events)
 
     def _matched_response(self, pdu: P.Pdu, out: _Outstanding, events: list[Event]) -> None:
         """``pdu`` answers our request ``out`` (already taken out of the outstanding ones)."""
