@@ -261,8 +261,10 @@ class HandsetPool:
         return switched is not None and switched > when
 
     def clear_override(self, e164: str) -> None:
-        """Control API: hand ``e164`` back to its rule or the random model."""
+        """Control API: hand ``e164`` back to its rule or the random model (and forget when the control API
+        switched it on: :meth:`switched_on_after` speaks of the control API's switches only)."""
         self._overrides.pop(e164, None)
+        self._switched_on.pop(e164, None)
 
     def overrides(self) -> dict[str, bool]:
         """A copy of the control-API overrides (number -> forced online state)."""

@@ -207,10 +207,12 @@ def test_control_api_override_forces_the_state_until_cleared() -> None:
     pool.set_online("447700900400", True, T0)
     assert pool.is_online("447700900400", T0) and pool.page("447700900400", T0) == (True, T0)
     assert pool.overrides() == {"447700900123": False, "447700900400": True}
+    assert pool.switched_on_after("447700900400", T0 - 1) and not pool.switched_on_after("447700900123", T0 - 1)
     pool.clear_override("447700900123")
     pool.clear_override("447700900400")
     assert pool.is_online("447700900123", T0)
     assert not pool.is_online("447700900400", T0)
+    assert not pool.switched_on_after("447700900400", T0 - 1)  # (the switch went with its override)
 
 
 def test_switching_a_handset_on_ends_its_rule_spell() -> None:
