@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from tests.unit.test_smsc_support import (
     INF,
@@ -19,7 +18,7 @@ from tests.unit.test_smsc_support import (
     rule,
 )
 
-from smsc.core.api import Address, Delivery, TransactionResult
+from smsc.core.api import Address, Delivery
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore
 from smsc.smpp.constants import CommandStatus, Tag
@@ -28,19 +27,12 @@ OK = "447700900100"
 NEVER_ON = "447700900400"
 OFF_2_MIN = "447700900300"
 BUSY = "447700900600"
-TRANSACTION = 0x02
 DATAGRAM = 0x01
 SET_DPF = {Tag.set_dpf: 1}
 
 CONFIG = make_config(carrier(rules=(
     rule(NEVER_ON, offline=INF), rule(OFF_2_MIN, offline=120.0), rule(BUSY, cause="busy"),
 )), retry=(60.0,))
-
-
-def _transaction(h: Harness, destination: str, **fields: Any) -> list[TransactionResult]:
-    replies: list[TransactionResult] = []
-    h.smsc.submit_transaction(h.submission(destination, esm_class=TRANSACTION, **fields), replies.append)
-    return replies
 
 
 def _alerts(h: Harness, system_id: str = "esme") -> list[Delivery]:
@@ -57,7 +49,7 @@ def _alerts(h: Harness, system_id: str = "esme") -> list[Delivery]:
 
 def test_dpf_result_and_one_alert_for_a_transaction_to_an_absent_handset() -> None:
     h = Harness(CONFIG)
-    replies = _transaction(h, OFF_2_MIN, tlvs=SET_DPF)
+    replies = h.submit_transaction(OFF_2_MIN, tlvs=SET_DPF)
     h.advance(1.0)  # paged at 0 (off for 120 s from then), outcome after the failure latency
     (result,) = replies
     assert result.status == CommandStatus.ESME_RDELIVERYFAILURE and result.delivery_failure_reason == 0
@@ -80,8 +72,8 @@ def test_dpf_result_and_one_alert_for_a_transaction_to_an_absent_handset() -> No
 def test_no_flag_without_set_dpf_or_with_set_dpf_0() -> None:
     """set_dpf's value 1 is marked "(default)", but an absent TLV asks for nothing (see smsc.core.dpf)."""
     h = Harness(CONFIG)
-    without = _transaction(h, OFF_2_MIN)
-    zero = _transaction(h, OFF_2_MIN, tlvs={Tag.set_dpf: 0})
+    without = h.submit_transaction(OFF_2_MIN)
+    zero = h.submit_transaction(OFF_2_MIN, tlvs={Tag.set_dpf: 0})
     h.advance(1.0)
     assert without[0].status == zero[0].status == CommandStatus.ESME_RDELIVERYFAILURE
     assert without[0].dpf_result is None  # no TLV: the ESME assumes the flag was not set
@@ -92,18 +84,18 @@ def test_no_flag_without_set_dpf_or_with_set_dpf_0() -> None:
 
 def test_a_failure_other_than_an_absent_handset_sets_no_flag() -> None:
     h = Harness(CONFIG)
-    busy = _transaction(h, BUSY, tlvs=SET_DPF)
+    busy = h.submit_transaction(BUSY, tlvs=SET_DPF)
     h.advance(1.0)
     assert busy[0].delivery_failure_reason == 3 and busy[0].dpf_result == 0
     assert h.smsc.dpf.flags() == []
-    delivered = _transaction(h, OK, tlvs=SET_DPF)
+    delivered = h.submit_transaction(OK, tlvs=SET_DPF)
     h.advance(2.0)
     assert delivered[0].status == 0 and delivered[0].dpf_result is None
 
 
 def test_a_handset_that_never_comes_back_by_itself_is_alerted_when_the_control_api_switches_it_on() -> None:
     h = Harness(CONFIG)
-    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    replies = h.submit_transaction(NEVER_ON, tlvs=SET_DPF)
     h.advance(1.0)
     assert replies[0].dpf_result == 1
     h.advance(86_400.0)
@@ -116,7 +108,7 @@ def test_a_handset_that_never_comes_back_by_itself_is_alerted_when_the_control_a
 
 def test_a_handset_switched_off_again_before_its_time_is_alerted_when_it_really_is_back() -> None:
     h = Harness(CONFIG)
-    _transaction(h, OFF_2_MIN, tlvs=SET_DPF)
+    h.submit_transaction(OFF_2_MIN, tlvs=SET_DPF)
     h.advance(1.0)
     h.smsc.set_handset_online(OFF_2_MIN, False)  # forced off: not back at 120 s
     h.advance(600.0)
@@ -127,9 +119,9 @@ def test_a_handset_switched_off_again_before_its_time_is_alerted_when_it_really_
 
 def test_one_flag_per_esme_and_number_and_one_alert_for_each_esme() -> None:
     h = Harness(CONFIG)
-    _transaction(h, NEVER_ON, tlvs=SET_DPF)
-    _transaction(h, NEVER_ON, tlvs=SET_DPF, source="447700900002")  # the same ESME again: its newest address
-    _transaction(h, NEVER_ON, tlvs=SET_DPF, system_id="other")
+    h.submit_transaction(NEVER_ON, tlvs=SET_DPF)
+    h.submit_transaction(NEVER_ON, tlvs=SET_DPF, source="447700900002")  # the same ESME again: its newest address
+    h.submit_transaction(NEVER_ON, tlvs=SET_DPF, system_id="other")
     h.advance(1.0)
     assert sorted(h.smsc.dpf.flags()) == [(NEVER_ON, "esme"), (NEVER_ON, "other")]
     assert h.smsc.stats.dpf_set == 2
@@ -168,7 +160,7 @@ def test_an_alert_waits_in_the_outbox_until_taken_and_survives_a_restart(tmp_pat
     path = tmp_path / "smsc.sqlite"
     first = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
     first.gateway.receivers = set()
-    _transaction(first, OFF_2_MIN, tlvs=SET_DPF)
+    first.submit_transaction(OFF_2_MIN, tlvs=SET_DPF)
     first.advance(119.0)
     assert not first.smsc.may_owe_alerts  # (until then the adapter does not look for alerts)
     first.advance(6.0)
@@ -215,7 +207,7 @@ def test_a_transaction_whose_handset_is_switched_on_during_its_attempt_is_alerte
     """Transaction mode makes one attempt: it fails, dpf_result says the flag is set, and the alert follows a
     moment later (the handset is online), not at the next switch of the control API."""
     h = Harness(SLOW_FAILURES)
-    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    replies = h.submit_transaction(NEVER_ON, tlvs=SET_DPF)
     h.advance(2.0)
     h.smsc.set_handset_online(NEVER_ON, True)
     h.advance(3.0)
@@ -238,7 +230,7 @@ def test_a_flag_survives_a_restart_and_the_esme_is_alerted_when_the_handset_is_s
     """The message that set the flag is final (a transaction): only the flag's own row remembers it."""
     path = tmp_path / "smsc.sqlite"
     h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
-    replies = _transaction(h, NEVER_ON, tlvs=SET_DPF, source="447700900002")
+    replies = h.submit_transaction(NEVER_ON, tlvs=SET_DPF, source="447700900002")
     h.advance(1.0)
     assert replies[0].dpf_result == 1 and h.smsc.dpf.flags() == [(NEVER_ON, "esme")]
     h = _restart(h, path, 600.0)
@@ -264,8 +256,8 @@ def test_a_flag_kept_over_a_restart_alerts_a_moment_after_start_when_the_handset
     alert comes a moment later; a handset still off is not alerted."""
     path = tmp_path / "smsc.sqlite"
     h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
-    _transaction(h, OFF_2_MIN, tlvs=SET_DPF)
-    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.submit_transaction(OFF_2_MIN, tlvs=SET_DPF)
+    h.submit_transaction(NEVER_ON, tlvs=SET_DPF)
     h.advance(1.0)
     h = _restart(h, path, 60.0)
     assert sorted(h.smsc.dpf.flags()) == [(OFF_2_MIN, "esme"), (NEVER_ON, "esme")]
@@ -295,7 +287,7 @@ def test_a_store_file_without_the_flags_table_gets_it_when_opened(tmp_path: Path
     conn.close()
     h = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START + 60.0))
     assert h.state(message_id) == MessageState.DELIVERED and h.smsc.dpf.flags() == []
-    _transaction(h, NEVER_ON, tlvs=SET_DPF)
+    h.submit_transaction(NEVER_ON, tlvs=SET_DPF)
     h.advance(1.0)
     h = _restart(h, path, 120.0)
     assert h.smsc.dpf.flags() == [(NEVER_ON, "esme")]

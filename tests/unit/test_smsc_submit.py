@@ -513,9 +513,7 @@ def test_a_destination_that_is_not_a_mobile_number_is_refused_in_every_mode(dest
         assert h.submit(destination, dest_ton=ton).status == S.ESME_RINVDSTADR
     assert h.submit(destination, dest_ton=ton, validity_period="000001000000000R").status == S.ESME_RINVDSTADR
     assert h.submit(destination, dest_ton=ton, esm_class=0x01).status == S.ESME_RINVDSTADR  # datagram
-    replies: list[Any] = []
-    h.smsc.submit_transaction(h.submission(destination, dest_ton=ton, esm_class=0x02), replies.append)
-    assert [r.status for r in replies] == [S.ESME_RINVDSTADR]
+    assert [r.status for r in h.submit_transaction(destination, dest_ton=ton)] == [S.ESME_RINVDSTADR]
     result = h.submit_multi([OK, destination])
     assert result.status == 0
     assert [(a.addr, status) for a, status in result.unsuccess] == [(destination, S.ESME_RINVDSTADR)]

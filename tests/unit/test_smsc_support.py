@@ -30,7 +30,15 @@ from smsc.config import (
     Topology,
     outcome_for,
 )
-from smsc.core.api import Address, Delivery, MultiSubmitResult, QueryResult, Submission, SubmitResult
+from smsc.core.api import (
+    Address,
+    Delivery,
+    MultiSubmitResult,
+    QueryResult,
+    Submission,
+    SubmitResult,
+    TransactionResult,
+)
 from smsc.core.clock import FakeClock
 from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
@@ -166,6 +174,14 @@ class Harness:
         self.smsc.submit(self.submission(destination, text, **fields), replies.append)
         assert len(replies) == 1, "submit did not reply at once"
         return replies[0]
+
+    def submit_transaction(self, destination: str, text: str = "hello world",
+                           **fields: Any) -> list[TransactionResult]:
+        """A transaction-mode submit (esm_class 0x02, SMPP 3.4 section 2.10.3): the replies so far, [] while the
+        answer waits for the one attempt's outcome."""
+        replies: list[TransactionResult] = []
+        self.smsc.submit_transaction(self.submission(destination, text, esm_class=0x02, **fields), replies.append)
+        return replies
 
     def submit_ok(self, destination: str, text: str = "hello world", **fields: Any) -> str:
         result = self.submit(destination, text, **fields)

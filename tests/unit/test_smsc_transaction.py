@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from smsc.config import SubmitRule
+from smsc.core.clock import FakeClock
+from smsc.core.store.sqlite import SqliteStore
+from smsc.smpp.constants import CommandStatus
 from tests.unit.test_smsc_support import (
     START,
     Harness,
@@ -13,29 +17,16 @@ from tests.unit.test_smsc_support import (
     rule,
 )
 
-from smsc.config import SubmitRule
-from smsc.core.api import TransactionResult
-from smsc.core.clock import FakeClock
-from smsc.core.store.sqlite import SqliteStore
-from smsc.smpp.constants import CommandStatus
-
 OK = "447700900100"
 BUSY = "447700900600"
 SLOW = "447700900700"
-TRANSACTION = 0x02
 
 CONFIG = make_config(carrier(rules=(rule(BUSY, cause="busy"), rule(SLOW, latency=20.0))), retry=(60.0,))
 
 
-def _transaction(h: Harness, destination: str, **fields: object) -> list[TransactionResult]:
-    replies: list[TransactionResult] = []
-    h.smsc.submit_transaction(h.submission(destination, esm_class=TRANSACTION, **fields), replies.append)
-    return replies
-
-
 def test_a_temporary_failure_is_answered_and_never_retried_or_receipted() -> None:
     h = Harness(CONFIG)
-    replies = _transaction(h, BUSY, registered_delivery=1)
+    replies = h.submit_transaction(BUSY, registered_delivery=1)
     assert replies == []  # held for the outcome (failure latency 1 s)
     h.advance(1.0)
     (result,) = replies
@@ -50,17 +41,17 @@ def test_a_temporary_failure_is_answered_and_never_retried_or_receipted() -> Non
 
 def test_the_answer_waits_for_the_attempt_within_the_timeout_and_not_beyond_it() -> None:
     h = Harness(CONFIG)  # transaction_timeout 25 real seconds = 25 simulation seconds on a FakeClock
-    replies = _transaction(h, OK)
+    replies = h.submit_transaction(OK)
     h.advance(1.9)
     assert replies == []
     h.advance(0.1)
     assert replies[0].status == 0 and replies[0].delivery_failure_reason is None
-    replies = _transaction(h, SLOW)  # 20 s: within 25 s
+    replies = h.submit_transaction(SLOW)  # 20 s: within 25 s
     h.advance(20.0)
     assert replies[0].status == 0
     slow = make_config(carrier(rules=(rule(SLOW, latency=30.0),)))
     h = Harness(slow)
-    replies = _transaction(h, SLOW)
+    replies = h.submit_transaction(SLOW)
     h.advance(24.9)
     assert replies == []
     h.advance(0.1)
@@ -73,7 +64,7 @@ def test_the_answer_waits_for_the_attempt_within_the_timeout_and_not_beyond_it()
 
 def test_a_pending_transaction_cannot_be_cancelled_or_replaced() -> None:
     h = Harness(CONFIG)
-    replies = _transaction(h, SLOW)
+    replies = h.submit_transaction(SLOW)
     pending = next(iter(h.smsc.index.tracks))
     assert h.cancel(pending) == CommandStatus.ESME_RCANCELFAIL
     assert h.replace(pending) == CommandStatus.ESME_RREPLACEFAIL
@@ -84,8 +75,8 @@ def test_a_pending_transaction_cannot_be_cancelled_or_replaced() -> None:
 
 def test_a_spent_carrier_capacity_fails_the_transaction_at_once() -> None:
     h = Harness(make_config(carrier(capacity=1.0)))
-    first = _transaction(h, OK)
-    second = _transaction(h, OK)
+    first = h.submit_transaction(OK)
+    second = h.submit_transaction(OK)
     assert first == []
     assert second[0].status == CommandStatus.ESME_RDELIVERYFAILURE and second[0].delivery_failure_reason == 3
     assert h.attempts(second[0].message_id) == [(0.0, "throttled")]
@@ -96,7 +87,7 @@ def test_a_spent_carrier_capacity_fails_the_transaction_at_once() -> None:
 def test_a_transaction_found_waiting_after_a_restart_ends_without_an_attempt(tmp_path: Path) -> None:
     path = tmp_path / "smsc.sqlite"
     first = Harness(CONFIG, store=SqliteStore(path), clock=FakeClock(START))
-    replies = _transaction(first, SLOW, registered_delivery=1)
+    replies = first.submit_transaction(SLOW, registered_delivery=1)
     (pending,) = first.smsc.index.tracks
     first.advance(5.0)  # kill -9 while the attempt is under way: the ESME's data_sm dies with us
     assert replies == []
@@ -112,7 +103,7 @@ def test_a_transaction_found_waiting_after_a_restart_ends_without_an_attempt(tmp
 def test_a_transaction_cut_short_while_its_attempt_is_under_way_is_answered_now_and_ends_abandoned() -> None:
     """The ESME unbinds (or the SMSC stops) before the outcome: the answer cannot wait for it."""
     h = Harness(CONFIG)
-    replies = _transaction(h, SLOW)  # 20 s latency
+    replies = h.submit_transaction(SLOW)  # 20 s latency
     (pending,) = h.smsc.index.tracks
     h.advance(5.0)
     assert replies == [] and h.smsc.stats.in_flight == 1
@@ -132,7 +123,7 @@ def test_a_transaction_cut_short_while_its_attempt_is_under_way_is_answered_now_
 def test_a_transaction_cut_short_before_its_delayed_attempt_is_never_attempted() -> None:
     delayed = "447700900800"
     h = Harness(make_config(carrier(rules=(rule(delayed, submit=SubmitRule(delay=10.0)),))))
-    replies = _transaction(h, delayed)
+    replies = h.submit_transaction(delayed)
     (pending,) = h.smsc.index.tracks
     h.advance(2.0)
     h.smsc.cut_transaction(pending, "SMSC shutting down before the delivery outcome")
