@@ -60,6 +60,8 @@ import json
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, TypeVar
@@ -68,6 +70,7 @@ import structlog
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Message, new_attempt
+from smsc.core.store import sqlite_writer
 from smsc.core.store.base import StoredState, WorldState
 from smsc.smpp.constants import MessageState
 
@@ -129,41 +132,12 @@ CREATE TABLE IF NOT EXISTS dpf_flags (
 );
 """
 
-#: Rows go to SQLite many per statement (``VALUES (...), (...), ...``): one statement step per chunk instead of
-#: one per row, so the writer thread gives up and takes back the GIL once per chunk, not once per row (under
-#: load a per-row handover throttled the writer and the event loop alike).  Chunks are powers of two up to
-#: this many rows, so only a few statement texts exist (the sqlite3 module caches them).
-_CHUNK_ROWS = 512
-_UPSERT_MESSAGES_HEAD = "INSERT INTO messages (message_id, final_time, record) VALUES "
-#: A message saved again keeps its row and rowid (load order is insertion order).
-_UPSERT_MESSAGES_TAIL = (" ON CONFLICT(message_id) DO UPDATE SET final_time = excluded.final_time,"
-                         " record = excluded.record")
-#: Rows of messages moved to the end of the table (``move_message_last``): deleted, then inserted again.
-_DELETE_MESSAGES_HEAD = "DELETE FROM messages WHERE message_id IN ("
-_INSERT_DELIVERIES_HEAD = "INSERT OR REPLACE INTO outbox (delivery_id, record) VALUES "
-_DELETE_DELIVERIES_HEAD = "DELETE FROM outbox WHERE delivery_id IN ("
-_statements: dict[tuple[str, int, int, str], str] = {}
-
-
-def _write_rows(
-    conn: sqlite3.Connection, head: str, width: int, rows: list[Any], tail: str = "",
-    group: str | None = None,
-) -> None:
-    """Execute ``head`` + ``k`` value groups + ``tail`` over ``rows`` (tuples of ``width`` values; plain
-    values when ``width`` is 1) in chunks of ``k`` rows (powers of two up to :data:`_CHUNK_ROWS`)."""
-    chain = itertools.chain.from_iterable
-    n = len(rows)
-    i = 0
-    while i < n:
-        k = min(n - i, _CHUNK_ROWS)
-        k = 1 << (k.bit_length() - 1)
-        key = (head, width, k, tail)
-        sql = _statements.get(key)
-        if sql is None:
-            one = group or f"({', '.join('?' * width)})"
-            sql = _statements[key] = head + ", ".join([one] * k) + tail
-        conn.execute(sql, list(chain(rows[i:i + k])) if width > 1 else rows[i:i + k])
-        i += k
+#: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
+#: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
+_CHUNK_ROWS = sqlite_writer.CHUNK_ROWS
+_UPSERT_MESSAGES_HEAD = sqlite_writer.UPSERT_MESSAGES_HEAD
+_UPSERT_MESSAGES_TAIL = sqlite_writer.UPSERT_MESSAGES_TAIL
+_INSERT_DELIVERIES_HEAD = sqlite_writer.INSERT_DELIVERIES_HEAD
 
 
 _SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
@@ -189,21 +163,13 @@ _SELECT_DELIVERIES_BY_ID = "SELECT delivery_id, record FROM outbox WHERE deliver
 _select_statements: dict[tuple[str, int], str] = {}
 _SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL AND message_id IN "
 _live_statements: dict[int, str] = {}
-_UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
-_PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
-#: The final records an id given again names (:meth:`SqliteStore.forget_id`): the message ``M`` and the
-#: destinations ``M-1``, ``M-2`` ... of a submit_multi ``M``, which lie in ``[M, M.)`` ("-" sorts before "."
-#: and every other character of an id after it); a record not final is never deleted.
-_FORGET_ID = "DELETE FROM messages WHERE message_id >= ? AND message_id < ? AND final_time IS NOT NULL"
-_INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
-_UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
-                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
 _SELECT_DPF_FLAGS = ("SELECT e164, system_id, handset_ton, handset_npi, handset_addr, esme_ton, esme_npi, esme_addr"
                      " FROM dpf_flags ORDER BY rowid")
-_DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
-_RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+_RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
+#: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
+#: connection: every batch was acknowledged), before it kills it.
+_CHILD_EXIT_WAIT = 10.0
 #: A read of ``load_messages_later`` that fails (disk I/O error, database locked...) is tried again after this
 #: many real seconds, twice as long after each failure up to :data:`_READ_RETRY_MAX`, then at that interval for
 #: as long as the store is open: its callback waits for the messages instead of getting none (the core would
@@ -227,12 +193,6 @@ _sleep = time.sleep  # (the tests' clock: they release a lock when the first ret
 #: messages of a drain while the next are read (one group of everything waiting made the loop wait for the
 #: last of a dozen thousand records before it could start on the first).
 _READ_GROUP = 1024
-#: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000).  Under
-#: load the same pages are written again and again (the end of each table, outbox rows added then deleted): a
-#: longer WAL copies each page once per checkpoint instead of every few commits (COMMIT 4.8 -> 3.0 us/msg
-#: in bench.profile_engine, group commit per tick).  Durability is the same (a checkpoint only moves
-#: committed pages); the WAL file grows to about 40 MiB and a restart after a crash replays up to that much.
-_WAL_AUTOCHECKPOINT = 10_000
 #: What reading back a damaged row can raise (it is logged and skipped).
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, EOFError, pickle.UnpicklingError)
 
@@ -729,6 +689,9 @@ class SqliteStore:
         self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
         self._thread: threading.Thread | None = None
+        #: The writer child process (see :mod:`smsc.core.store.sqlite_writer`): started here, replaced by the
+        #: writer thread when it dies, stopped by that thread when the store closes.
+        self._child: subprocess.Popen[bytes] | None = None
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
         self._reads_local: list[_ReadRequest] = []
         self._reads_scheduled = False
@@ -741,23 +704,22 @@ class SqliteStore:
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
+            self._child = self._start_child()
             self._thread = threading.Thread(target=self._writer, name="smsc-sqlite-writer", daemon=True)
             self._thread.start()
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The pid of the writer child process now running (None inline, or once closed)."""
+        child = self._child
+        return None if child is None or child.returncode is not None else child.pid
 
     # -- connection ----------------------------------------------------------------------------------------
 
     def _connect(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
         """A connection to the file in WAL mode; ``busy_timeout``: real seconds SQLite waits for a lock held
         elsewhere before it raises "database is locked"."""
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return sqlite_writer.connect(self.path, self.synchronous, busy_timeout)
 
     def _read_now(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
         """``read(connection)`` on the caller's thread with the connection kept for it (opened here, with no
@@ -933,8 +895,9 @@ class SqliteStore:
         """Record a Delivery Pending Flag of ``system_id`` for the handset ``e164`` (SMPP 3.4 section 4.12), with
         the addresses its alert_notification will carry (the handset's as the ESME wrote it, the ESME's own),
         in the pending batch; a flag of the same pair is replaced."""
-        self._local.dpf_flags[(e164, system_id)] = (
-            e164, system_id, handset.ton, handset.npi, handset.addr, esme.ton, esme.npi, esme.addr)
+        self._local.dpf_flags[(e164, system_id)] = (  # (plain ints: the writer child reads built-in values only)
+            e164, system_id, int(handset.ton), int(handset.npi), handset.addr, int(esme.ton), int(esme.npi),
+            esme.addr)
 
     def delete_dpf_flag(self, e164: str, system_id: str) -> None:
         """Record that the flag of ``system_id`` for ``e164`` is cleared (its alert is owed), in the pending
@@ -1332,63 +1295,62 @@ class SqliteStore:
 
     # -- writing -------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _batch_rows(batch: _Batch) -> tuple[Any, ...]:
+        """What :func:`sqlite_writer.commit` writes for ``batch``, as built-in values only (the writer child reads
+        nothing else): the message rows are already ``(message_id, final_time, record)``; the outbox inserts
+        are serialised here (:func:`_delivery_rows`)."""
+        opt_outs = batch.opt_outs
+        dpf_flags = batch.dpf_flags
+        counters = batch.counters
+        return (
+            list(batch.forgets) if batch.forgets else None,
+            list(dict.fromkeys(batch.moved)) if batch.moved else None,
+            list(batch.messages.values()),
+            _delivery_rows(batch.inserts) if batch.inserts else None,
+            batch.deletes or None,
+            None if counters is None else (int(counters[0]), int(counters[1])),
+            None if batch.prune is None else float(batch.prune),
+            [k for k, v in opt_outs.items() if v] if opt_outs else None,
+            [k for k, v in opt_outs.items() if not v] if opt_outs else None,
+            None if batch.sim_time is None else int(batch.sim_time * 1e6),
+            [r for r in dpf_flags.values() if r is not None] if dpf_flags else None,
+            [k for k, r in dpf_flags.items() if r is None] if dpf_flags else None,
+        )
+
+    def _count(self, batch: _Batch, seconds: float) -> None:
+        """Add a committed batch to :attr:`stats` (``seconds``: its transaction)."""
+        stats = self.stats
+        stats.write_seconds += seconds
+        stats.commits += 1
+        stats.messages += len(batch.messages)
+        stats.deliveries += len(batch.inserts) + len(batch.deletes)
+        stats.callbacks += len(batch.callbacks)
+        size = len(batch.messages) + len(batch.inserts) + len(batch.deletes)
+        if size > stats.largest_batch:
+            stats.largest_batch = size
+
     def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
-        """One transaction for the whole batch; retried until it succeeds."""
+        """Inline mode: one transaction for the whole batch on this thread; retried until it succeeds."""
         if not batch.has_rows():
             self.stats.callbacks += len(batch.callbacks)
             return
+        rows = self._batch_rows(batch)
         while True:
             started = time.perf_counter()
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if batch.forgets:  # (before the messages: a new record of an id given again must stay)
-                        conn.executemany(_FORGET_ID, [(m, m + ".") for m in batch.forgets])
-                    if batch.moved:
-                        _write_rows(conn, _DELETE_MESSAGES_HEAD, 1, list(dict.fromkeys(batch.moved)), ")", group="?")
-                    if batch.messages:
-                        _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
-                    if batch.inserts:
-                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, 2, _delivery_rows(batch.inserts))
-                    if batch.deletes:
-                        _write_rows(conn, _DELETE_DELIVERIES_HEAD, 1, batch.deletes, ")", group="?")
-                    if batch.counters is not None:
-                        number, delivery = batch.counters
-                        conn.executemany(
-                            _UPSERT_COUNTER, (("next_message_number", number), ("next_delivery_id", delivery))
-                        )
-                    if batch.prune is not None:
-                        conn.execute(_PRUNE, (batch.prune,))
-                    if batch.opt_outs:
-                        conn.executemany(_INSERT_OPT_OUT, [k for k, v in batch.opt_outs.items() if v])
-                        conn.executemany(_DELETE_OPT_OUT, [k for k, v in batch.opt_outs.items() if not v])
-                    if batch.sim_time is not None:
-                        conn.execute(_UPSERT_COUNTER, ("sim_time_us", int(batch.sim_time * 1e6)))
-                    if batch.dpf_flags:
-                        conn.executemany(_UPSERT_DPF_FLAG, [r for r in batch.dpf_flags.values() if r is not None])
-                        conn.executemany(_DELETE_DPF_FLAG, [k for k, r in batch.dpf_flags.items() if r is None])
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                sqlite_writer.commit(conn, rows)
             except sqlite3.Error:
                 self.stats.failures += 1
                 log.exception("store_commit_failed", retry_in=_RETRY_DELAY)
                 time.sleep(_RETRY_DELAY)
                 continue
-            stats = self.stats
-            stats.write_seconds += time.perf_counter() - started
-            stats.commits += 1
-            stats.messages += len(batch.messages)
-            stats.deliveries += len(batch.inserts) + len(batch.deletes)
-            stats.callbacks += len(batch.callbacks)
-            size = len(batch.messages) + len(batch.inserts) + len(batch.deletes)
-            if size > stats.largest_batch:
-                stats.largest_batch = size
+            self._count(batch, time.perf_counter() - started)
             return
 
     def _writer(self) -> None:
-        conn = self._connect()
+        """The writer thread: take the whole pending batch, have the child commit it, hand its callbacks back;
+        until the store closes and nothing is left, then stop the child."""
         try:
             while True:
                 with self._cond:
@@ -1400,11 +1362,84 @@ class SqliteStore:
                     if closing:
                         break
                     continue
-                self._write(conn, batch)
+                if batch.has_rows():
+                    self._write_in_child(batch)
+                else:
+                    self.stats.callbacks += len(batch.callbacks)
                 if batch.callbacks:
                     self._hand_back(batch.callbacks)
         finally:
-            conn.close()
+            self._stop_child()
+
+    def _start_child(self) -> subprocess.Popen[bytes]:
+        """Start a writer child process on this store's file (see :mod:`smsc.core.store.sqlite_writer`): run
+        by file in isolated mode without site, so that it runs this very code and imports only the standard
+        library.  Its stderr is the server's (a crash of it shows in the server's log)."""
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+
+    def _write_in_child(self, batch: _Batch) -> None:
+        """Send ``batch``'s rows to the writer child and wait until it acknowledges their commit.  The child
+        reports each failed attempt (logged and counted here, as inline) and tries again itself.  When the child
+        dies before acknowledging (killed, crashed: end of file or a broken pipe), it is reaped and logged, a
+        new one is started and the same batch is sent again: every statement of a batch leaves the same file
+        when run twice (see :func:`sqlite_writer.commit`), and the old child either committed the whole
+        transaction or none of it.  A child that dies again before acknowledging anything is replaced only after
+        :data:`_RETRY_DELAY` seconds (not in a tight loop)."""
+        frame = sqlite_writer.dumps(self._batch_rows(batch))
+        restarts = 0
+        while True:
+            child = self._child
+            try:
+                if child is None:
+                    child = self._child = self._start_child()
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write(frame)
+                child.stdin.flush()
+                while True:
+                    answer = sqlite_writer.read_frame(child.stdout)
+                    if answer[0] == "ok":
+                        self._count(batch, answer[1])
+                        return
+                    self.stats.failures += 1
+                    log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY, writer_pid=child.pid)
+            except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+                # (OSError: a broken pipe, or the child could not be started; ValueError: a pipe closed here)
+                restarts += 1
+                self._child = None
+                if child is not None:
+                    self._reap(child)
+                log.error("store_writer_died", pid=None if child is None else child.pid,
+                          returncode=None if child is None else child.returncode, error=repr(exc),
+                          restarts=restarts)
+                if restarts > 1:
+                    time.sleep(_RETRY_DELAY)
+
+    @staticmethod
+    def _reap(child: subprocess.Popen[bytes], wait: float = _CHILD_EXIT_WAIT) -> None:
+        """Close this end of ``child``'s pipes and wait for it by its pid, at most ``wait`` seconds; then kill
+        it (SIGKILL) and wait for that."""
+        for stream in (child.stdin, child.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:  # (flushing a broken pipe)
+                pass
+        try:
+            child.wait(wait)
+        except subprocess.TimeoutExpired:
+            log.warning("store_writer_killed", pid=child.pid, waited=wait)
+            child.kill()
+            child.wait()
+
+    def _stop_child(self) -> None:
+        """The store closed (every batch acknowledged): close the child's pipe, so that it exits, and wait for
+        it."""
+        child, self._child = self._child, None
+        if child is not None:
+            self._reap(child)
 
     def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
         assert self._call_soon_threadsafe is not None
