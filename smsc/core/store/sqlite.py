@@ -684,6 +684,8 @@ class SqliteStore:
         setup = self._connect()
         try:
             self._create_schema(setup)
+            #: The number of the last batch sent to a writer child (see :func:`sqlite_writer.commit`).
+            self._batch_number = sqlite_writer.last_batch(setup)
         finally:
             setup.close()
         self._inline: sqlite3.Connection | None = None
@@ -1384,11 +1386,11 @@ class SqliteStore:
         """Send ``batch``'s rows to the writer child and wait until it acknowledges their commit.  The child
         reports each failed attempt (logged and counted here, as inline) and tries again itself.  When the child
         dies before acknowledging (killed, crashed: end of file or a broken pipe), it is reaped and logged, a
-        new one is started and the same batch is sent again: every statement of a batch leaves the same file
-        when run twice (see :func:`sqlite_writer.commit`), and the old child either committed the whole
-        transaction or none of it.  A child that dies again before acknowledging anything is replaced only after
+        new one is started and the same batch is sent again: the old child committed the whole transaction or
+        none of it, and the batch's number tells the new one which (see :func:`sqlite_writer.commit`).  A child that dies again before acknowledging anything is replaced only after
         :data:`_RETRY_DELAY` seconds (not in a tight loop)."""
-        frame = sqlite_writer.dumps(self._batch_rows(batch))
+        self._batch_number += 1
+        frame = sqlite_writer.dumps((self._batch_number, self._batch_rows(batch)))
         restarts = 0
         while True:
             child = self._child

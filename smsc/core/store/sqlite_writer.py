@@ -18,7 +18,7 @@ values only (tuples, lists, str, bytes, int, float, None), read with :class:`_Pl
 class and so can only build such values (no import, no call: a frame cannot make the reader run anything).
 The frames come only from the other end of an anonymous pipe that only the parent and this process hold.
 
-- parent -> child: one frame per batch, the rows of :func:`commit`.
+- parent -> child: one frame per batch, ``(number, rows)`` (see :func:`commit`).
 - child -> parent: ``("failed", text)`` for each attempt that raised :class:`sqlite3.Error` (the child tries the
   same batch again :data:`RETRY_DELAY` seconds later, as the writer thread did: the callbacks wait, because
   status 0 must mean "on disk"), then ``("ok", seconds)`` once it committed (seconds: the successful attempt).
@@ -75,6 +75,9 @@ DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
+#: The number of the last batch a writer child committed (see :func:`commit`), a row of the counters table.
+BATCH_COUNTER = "writer_batch"
+SELECT_BATCH = "SELECT value FROM counters WHERE name = 'writer_batch'"
 
 _statements: dict[tuple[str, int, int, str], str] = {}
 
@@ -114,8 +117,15 @@ def write_rows(
         i += k
 
 
-def commit(conn: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
-    """Write one batch's ``rows`` in one transaction (rolled back if any statement fails).
+def last_batch(conn: sqlite3.Connection) -> int:
+    """The number of the last batch a writer child committed to the file (0: none)."""
+    row = conn.execute(SELECT_BATCH).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None = None) -> bool:
+    """Write one batch's ``rows`` in one transaction (rolled back if any statement fails); returns False when
+    the file already holds batch ``number`` (nothing written).
 
     ``rows`` is the tuple ``SqliteStore._batch_rows`` makes, built-in values only: (forgotten message_ids,
     moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``,
@@ -123,12 +133,17 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
 
-    Every statement gives the same file when the batch is written twice in a row (the writer sends a batch again
-    to a new child when the old one died before acknowledging it, which may be after its COMMIT): message rows
-    are upserts (a row keeps its rowid) and the rows of moved messages are deleted and inserted again (again
-    after every other row: the same order); outbox, counter and flag rows are INSERT OR REPLACE; deletes, the
-    prune and the forgets delete what the first run deleted and nothing else, because the forgets run before
-    the message rows are written again and the prune after, as the first time; opt-outs are INSERT OR IGNORE.
+    ``number``: the batch's number (a writer child's batches; None inline).  The writer thread sends a batch
+    again to a new child when the old one died before acknowledging it, which may be after its COMMIT; the
+    transaction records ``number`` (counter ``writer_batch``) and a batch whose number the file already holds is
+    not written again, so a batch is committed once.  (The numbers go on from the file's own, read when the
+    store opens it: one store writes a file at a time.)  Written twice, the rows would mostly give the same file
+    anyway: message rows are upserts (a row keeps its rowid), moved rows are deleted and inserted again after
+    every other row (the same order), outbox, counter and flag rows are INSERT OR REPLACE, opt-outs INSERT OR
+    IGNORE, and the deletes, the prune and the forgets delete what the first run deleted (the forgets run before
+    the message rows are written again, the prune after); but the final record of an id given again would be
+    deleted by its forget and inserted again after the batch's other new rows, a place in the table's order
+    that the first run did not give it.
 
     Raises:
         sqlite3.Error: the transaction failed (it was rolled back).
@@ -137,6 +152,11 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
      dpf_cleared) = rows
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if number is not None:
+            if last_batch(conn) >= number:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute(UPSERT_COUNTER, (BATCH_COUNTER, number))
         if forgets:  # (before the messages: a new record of an id given again must stay)
             conn.executemany(FORGET_ID, [(m, m + ".") for m in forgets])
         if moved:
@@ -164,6 +184,7 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...]) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return True
 
 
 # -- the pipe ------------------------------------------------------------------------------------------------
@@ -210,7 +231,7 @@ def serve(path: str, synchronous: str, incoming: BinaryIO, outgoing: BinaryIO) -
     try:
         while True:
             try:
-                rows = read_frame(incoming)
+                number, rows = read_frame(incoming)
             except EOFError:
                 return
             while True:
@@ -218,7 +239,7 @@ def serve(path: str, synchronous: str, incoming: BinaryIO, outgoing: BinaryIO) -
                 try:
                     if conn is None:
                         conn = connect(path, synchronous)
-                    commit(conn, rows)
+                    commit(conn, rows, number)
                 except sqlite3.Error as exc:
                     answer: tuple[Any, ...] = ("failed", f"{type(exc).__name__}: {exc}")
                 else:
