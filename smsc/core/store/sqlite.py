@@ -1,4 +1,5 @@
-"""The default MessageStore: one SQLite file in WAL mode, written by one thread with group commit.
+"""The default MessageStore: one SQLite file in WAL mode, written by one writer (a child process fed by a thread)
+with group commit.
 
 How a write travels (the event loop never waits on SQLite):
 
@@ -7,10 +8,19 @@ How a write travels (the event loop never waits on SQLite):
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
    batch of everything committed in the tick joins the shared pending batch (one lock) and the writer thread
    is woken.
-3. The writer takes the *whole* pending batch, writes it inside one transaction, many rows per statement
-   (``INSERT ... VALUES (...), (...)``: one statement step, so one GIL hand-back, per chunk of rows), and
-   commits; then it hands every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.  While
-   a commit runs, the next batch fills, so batches grow with the load by themselves.
+3. The writer thread takes the *whole* pending batch, turns it into plain rows (built-in values only: the
+   outbox inserts are serialised here), pickles them and sends them to the writer child process
+   (:mod:`smsc.core.store.sqlite_writer`), which owns the write connection and writes them inside one
+   transaction, many rows per statement (``INSERT ... VALUES (...), (...)``), commits and acknowledges.  Only
+   then does the thread hand every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.  While
+   a commit runs, the next batch fills, so batches grow with the load by themselves.  The SQL runs in another
+   process because in a thread it held the GIL the event loop needs (about 10-12 us of CPU per message under
+   load, the server stuck at one core); the thread's part (rows, pickle, pipe) is the cheap one.
+4. A child that dies (killed, crashed) is noticed by the thread (end of file or broken pipe), logged
+   (``store_writer_died``) and replaced, and the batch it had not acknowledged is sent to the new one: a batch
+   carries a number committed in its transaction, so one that was committed before the child died is not
+   written again (:func:`sqlite_writer.commit`).  The child exits when its pipe closes: at ``close()``, which
+   waits for it by its pid (10 s at most, then SIGKILL), or when the server process dies, even by SIGKILL.
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
 a few; a file busy or locked by another connection is read again a few times, 50 ms at most in all, before
@@ -28,12 +38,14 @@ written once, final); an outbox entry added and deleted before it was written is
 saved again later is updated in place (an upsert: it keeps its row).  After a crash the file holds the last
 committed transaction, and the core redoes what followed (the message is attempted again, its receipt
 regenerated), which is why skipping intermediate states is safe.  If a transaction fails
-(disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
-submit_sm_resp they release) wait, because status 0 must mean "on disk".  A read of ``load_messages_later``
+(disk full...), the writer child reports it (the thread logs ``store_commit_failed``) and retries the same batch
+until it succeeds: its callbacks (and so the submit_sm_resp they release) wait, because status 0 must mean "on
+disk".  A read of ``load_messages_later``
 that fails is tried again the same way (with a growing pause), for as long as the store is open: its callback
 gets the messages late, never an empty list in their place.
 
-Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread: with ``call_soon`` the commits
+Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread (no thread, no child process; the
+same transaction, :func:`sqlite_writer.commit`): with ``call_soon`` the commits
 of a loop tick are written in one transaction at the end of the tick, then their ``on_durable`` are called
 (group commit without a thread: the engine benchmark); without either, ``commit`` writes the batch and calls
 ``on_durable`` before returning (unit tests, tools).
@@ -55,7 +67,6 @@ from __future__ import annotations
 
 import functools
 import io
-import itertools
 import json
 import os
 import pickle
@@ -644,7 +655,8 @@ class SqliteStore:
         path: the database file (created with its tables when missing).
         synchronous: "NORMAL" (survives a process crash) or "FULL" (also power loss).
         call_soon_threadsafe: ``loop.call_soon_threadsafe`` of the event loop that must receive the
-            ``on_durable`` callbacks; when None the store writes inline on the caller's thread.
+            ``on_durable`` callbacks; given, the store starts its writer thread and writer child process (see
+            :attr:`writer_pid`); when None the store writes inline on the caller's thread.
         call_soon: ``loop.call_soon`` of that loop (default: taken from ``call_soon_threadsafe``'s loop).  The
             commits of one loop tick are handed to the writer together, once, at the end of the tick; without
             it every ``commit`` hands its batch over at once.  Given without ``call_soon_threadsafe``, the store
@@ -1453,7 +1465,8 @@ class SqliteStore:
     # -- closing -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Write what is pending (including saves not yet committed), stop the writer, close. Idempotent.
+        """Write what is pending (including saves not yet committed), stop the writer thread and its child
+        process (the child gets end of file, exits, and is waited for by its pid), close. Idempotent.
 
         May be called from another thread than the loop's (``run_in_executor``) once the loop stopped
         recording.

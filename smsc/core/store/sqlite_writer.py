@@ -40,7 +40,7 @@ import sqlite3
 import struct
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 #: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000).  Under
 #: load the same pages are written again and again (the end of each table, outbox rows added then deleted): a
@@ -207,7 +207,7 @@ def dumps(value: Any) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-def read_frame(stream: BinaryIO) -> Any:
+def read_frame(stream: IO[bytes]) -> Any:
     """The value of the next frame on ``stream``.
 
     Raises:
@@ -224,7 +224,7 @@ def read_frame(stream: BinaryIO) -> Any:
     return _PlainUnpickler(io.BytesIO(data)).load()
 
 
-def serve(path: str, synchronous: str, incoming: BinaryIO, outgoing: BinaryIO) -> None:
+def serve(path: str, synchronous: str, incoming: IO[bytes], outgoing: IO[bytes]) -> None:
     """The child's loop: read a batch, commit it (trying again after each failure, reported), acknowledge it;
     return at end of file on ``incoming`` or when ``outgoing`` is gone (the parent died)."""
     conn: sqlite3.Connection | None = None
