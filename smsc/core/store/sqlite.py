@@ -688,9 +688,7 @@ class SqliteStore:
             call_soon = getattr(getattr(call_soon_threadsafe, "__self__", None), "call_soon", None)
         self._call_soon = call_soon
         self._handover_scheduled = False
-        self._local = _Batch()  # loop thread only (swapped under _cond, see _take_local)
-        self._shared = _Batch()  # guarded by _cond
-        self._cond = threading.Condition(threading.Lock())
+        self._local = _Batch()  # loop thread only
         self._closing = False
         self._closed = False
         setup = self._connect()
@@ -702,10 +700,19 @@ class SqliteStore:
             setup.close()
         self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
-        self._thread: threading.Thread | None = None
-        #: The writer child process (see :mod:`smsc.core.store.sqlite_writer`): started here, replaced by the
-        #: writer thread when it dies, stopped by that thread when the store closes.
+        #: The writer child process (see :mod:`smsc.core.store.sqlite_writer`): started here, replaced when it
+        #: dies, stopped by ``close()``.  Driven from the loop thread (see :meth:`_handover`).
         self._child: subprocess.Popen[bytes] | None = None
+        #: The event loop that reads the child's answers (``add_reader``): the one ``call_soon`` belongs to;
+        #: None without one (each handover then waits for its answer on the caller's thread).
+        self._loop: Any = None
+        #: The batch sent to the child and not yet acknowledged: (frame, batch).  One at a time: what is
+        #: committed meanwhile merges into ``_pending`` (group commit), sent when the answer comes.
+        self._in_flight: tuple[bytes, _Batch] | None = None
+        self._pending = _Batch()
+        self._answers = bytearray()  # what the child wrote and is not yet a whole frame
+        self._restarts = 0  # children started since the last acknowledgement
+        self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
         self._reads_local: list[_ReadRequest] = []
         self._reads_scheduled = False
@@ -718,9 +725,12 @@ class SqliteStore:
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
+            loop = getattr(call_soon, "__self__", None)
+            if loop is not None and hasattr(loop, "add_reader"):
+                self._loop = loop
             self._child = self._start_child()
-            self._thread = threading.Thread(target=self._writer, name="smsc-sqlite-writer", daemon=True)
-            self._thread.start()
+        #: The loop's thread: the store is made on it (``close()`` from another thread asks the loop to close).
+        self._loop_thread = threading.get_ident()
 
     @property
     def writer_pid(self) -> int | None:
@@ -1298,14 +1308,17 @@ class SqliteStore:
             _run_all(self._read_all(batch.reads) or [])
 
     def _handover(self) -> None:
-        """Give everything committed in this loop tick to the writer as one batch."""
+        """Give everything committed in this loop tick to the writer child: sent at once when it has no batch
+        in hand, else merged with what waits for it (sent when its answer comes)."""
         self._handover_scheduled = False
-        with self._cond:
-            batch, self._local = self._local, _Batch()
-            if batch.empty():
-                return
-            self._shared.merge(batch)
-            self._cond.notify()
+        batch, self._local = self._local, _Batch()
+        if batch.empty() or self._child_stopped:
+            return
+        self._pending.merge(batch)
+        if self._in_flight is None and not self._reviving:
+            self._send_pending()
+            if self._loop is None:
+                self._wait_answers()
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -1362,74 +1375,163 @@ class SqliteStore:
             self._count(batch, time.perf_counter() - started)
             return
 
-    def _writer(self) -> None:
-        """The writer thread: take the whole pending batch, have the child commit it, hand its callbacks back;
-        until the store closes and nothing is left, then stop the child."""
-        try:
-            while True:
-                with self._cond:
-                    while self._shared.empty() and not self._closing:
-                        self._cond.wait()
-                    batch, self._shared = self._shared, _Batch()
-                    closing = self._closing
-                if batch.empty():
-                    if closing:
-                        break
-                    continue
-                if batch.has_rows():
-                    self._write_in_child(batch)
-                else:
-                    self.stats.callbacks += len(batch.callbacks)
-                if batch.callbacks:
-                    self._hand_back(batch.callbacks)
-        finally:
-            self._stop_child()
+    # -- the writer child ---------------------------------------------------------------------------------
+    #
+    # Driven from the loop thread, not from a thread of its own: a thread must take the GIL from the busy loop
+    # at every step (after its wake-up, its write to the pipe, the answer), up to sys.getswitchinterval() (5 ms)
+    # each time, and the commit's latency is what limits a window-bound load (every submit_sm_resp waits for
+    # it).  The loop sends a batch at the end of a tick (a pickle of plain rows and one write) and reads the
+    # answer when it comes (add_reader), as it reads a socket.
+
+    _child_stopped = False
 
     def _start_child(self) -> subprocess.Popen[bytes]:
         """Start a writer child process on this store's file (see :mod:`smsc.core.store.sqlite_writer`): run
         by file in isolated mode without site, so that it runs this very code and imports only the standard
-        library.  Its stderr is the server's (a crash of it shows in the server's log)."""
-        return subprocess.Popen(
+        library.  Its stderr is the server's (a crash of it shows in the server's log).  Its answers are read by
+        the loop (``add_reader``) when there is one."""
+        child = subprocess.Popen(
             [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
+        if self._loop is not None and not self._closing:
+            assert child.stdout is not None
+            self._loop.add_reader(child.stdout.fileno(), self._on_answers)
+        return child
 
-    def _write_in_child(self, batch: _Batch) -> None:
-        """Send ``batch``'s rows to the writer child and wait until it acknowledges their commit.  The child
-        reports each failed attempt (logged and counted here, as inline) and tries again itself.  When the child
-        dies before acknowledging (killed, crashed: end of file or a broken pipe), it is reaped and logged, a
-        new one is started and the same batch is sent again: the old child committed the whole transaction or
-        none of it, and the batch's number tells the new one which (see :func:`sqlite_writer.commit`).  A child that dies again before acknowledging anything is replaced only after
-        :data:`_RETRY_DELAY` seconds (not in a tight loop)."""
-        self._batch_number += 1
-        frame = sqlite_writer.dumps((self._batch_number, self._batch_rows(batch)))
-        restarts = 0
+    def _send_pending(self) -> None:
+        """Send the batch waiting for the child (none in flight); a batch without rows (callbacks only) is
+        handed back at once."""
         while True:
-            child = self._child
-            try:
-                if child is None:
-                    child = self._child = self._start_child()
-                assert child.stdin is not None and child.stdout is not None
-                child.stdin.write(frame)
-                child.stdin.flush()
-                while True:
-                    answer = sqlite_writer.read_frame(child.stdout)
-                    if answer[0] == "ok":
-                        self._count(batch, answer[1])
-                        return
-                    self.stats.failures += 1
-                    log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY, writer_pid=child.pid)
-            except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-                # (OSError: a broken pipe, or the child could not be started; ValueError: a pipe closed here)
-                restarts += 1
-                self._child = None
-                if child is not None:
-                    self._reap(child)
-                log.error("store_writer_died", pid=None if child is None else child.pid,
-                          returncode=None if child is None else child.returncode, error=repr(exc),
-                          restarts=restarts)
-                if restarts > 1:
-                    time.sleep(_RETRY_DELAY)
+            batch, self._pending = self._pending, _Batch()
+            if batch.empty():
+                return
+            if batch.has_rows():
+                break
+            self.stats.callbacks += len(batch.callbacks)
+            if batch.callbacks:
+                self._hand_back(batch.callbacks)
+        self._batch_number += 1
+        self._in_flight = (sqlite_writer.dumps((self._batch_number, self._batch_rows(batch))), batch)
+        self._transmit()
+
+    def _transmit(self) -> None:
+        """Write the batch in flight to the child.  A blocking write: the child has no batch in hand, so it is
+        reading (a frame longer than the pipe's buffer goes as fast as it reads)."""
+        assert self._in_flight is not None
+        child = self._child
+        try:
+            if child is None:
+                raise BrokenPipeError("no writer child")
+            assert child.stdin is not None
+            fd = child.stdin.fileno()
+            view = memoryview(self._in_flight[0])
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            self._child_lost(repr(exc))
+
+    def _read_answers(self) -> bool:
+        """Read what the child wrote (one read) and act on every whole answer in it; False when the child is
+        gone (handled: see :meth:`_child_lost`)."""
+        child = self._child
+        if child is None:
+            return False
+        assert child.stdout is not None
+        try:
+            data = os.read(child.stdout.fileno(), 1 << 16)
+        except OSError as exc:
+            self._child_lost(repr(exc))
+            return False
+        if not data:
+            self._child_lost("end of file")
+            return False
+        self._answers += data
+        try:
+            answers = sqlite_writer.split_frames(self._answers)
+        except pickle.UnpicklingError as exc:
+            self._child_lost(repr(exc))
+            return False
+        for answer in answers:
+            self._on_answer(answer)
+        return True
+
+    def _on_answers(self) -> None:
+        """The loop's reader of the child's answers."""
+        self._read_answers()
+
+    def _on_answer(self, answer: tuple[Any, ...]) -> None:
+        """An acknowledgement hands its batch's callbacks back and sends what waits; a failed attempt is
+        logged and counted (the child tries again)."""
+        child = self._child
+        if answer[0] != "ok":
+            self.stats.failures += 1
+            log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
+                      writer_pid=None if child is None else child.pid)
+            return
+        flight = self._in_flight
+        if flight is None:  # (an answer to nothing: cannot happen; ignored)
+            return
+        self._in_flight = None
+        self._restarts = 0
+        batch = flight[1]
+        self._count(batch, answer[1])
+        if batch.callbacks:
+            self._hand_back(batch.callbacks)
+        if not self._closing:
+            self._send_pending()
+
+    def _wait_answers(self) -> None:
+        """Without the loop's reader (no loop, or closing): read the child's answers on this thread until the
+        batch in flight is acknowledged, replacing a child that dies (see :meth:`_child_lost`)."""
+        while self._in_flight is not None:
+            if self._child is None:
+                self._revive()
+                continue
+            self._read_answers()
+
+    def _child_lost(self, reason: str) -> None:
+        """The child died (end of file, broken pipe) or answered nonsense: reap it, log it, start another and
+        send it the batch in flight again.  The old child committed that batch's whole transaction or none of
+        it, and the batch's number tells the new one which (see :func:`sqlite_writer.commit`).  A child that
+        dies again before acknowledging anything is replaced only after :data:`_RETRY_DELAY` seconds (a timer
+        of the loop, or a sleep without one), not in a tight loop."""
+        child, self._child = self._child, None
+        self._answers.clear()
+        if child is not None:
+            if self._loop is not None and child.stdout is not None and not child.stdout.closed:
+                try:
+                    self._loop.remove_reader(child.stdout.fileno())
+                except RuntimeError:  # (the loop is closed)
+                    pass
+            self._reap(child)
+        self._restarts += 1
+        log.error("store_writer_died", pid=None if child is None else child.pid,
+                  returncode=None if child is None else child.returncode, error=reason, restarts=self._restarts)
+        if self._restarts > 1:
+            if self._loop is not None and not self._closing:
+                self._reviving = True
+                self._loop.call_later(_RETRY_DELAY, self._revive)
+                return
+            time.sleep(_RETRY_DELAY)
+        if self._loop is None or self._closing:
+            return  # (the caller's loop, _wait_answers, starts the next one)
+        self._revive()
+
+    def _revive(self) -> None:
+        """Start a new child and send it the batch in flight (or what waits)."""
+        self._reviving = False
+        if self._child_stopped:
+            return
+        try:
+            self._child = self._start_child()
+        except OSError as exc:  # (cannot even start one: tried again later)
+            self._child_lost(repr(exc))
+            return
+        if self._in_flight is not None:
+            self._transmit()
+        elif not self._closing:
+            self._send_pending()
 
     @staticmethod
     def _reap(child: subprocess.Popen[bytes], wait: float = _CHILD_EXIT_WAIT) -> None:
@@ -1448,12 +1550,53 @@ class SqliteStore:
             child.kill()
             child.wait()
 
-    def _stop_child(self) -> None:
-        """The store closed (every batch acknowledged): close the child's pipe, so that it exits, and wait for
-        it."""
+    def _close_child(self) -> None:
+        """Closing, on the loop thread or with the loop stopped: take the child's answers off the loop, send
+        what is left (the saves of this tick too) and wait for each answer here, then close the child's pipe,
+        so that it exits, and wait for it by its pid (see :meth:`_reap`)."""
+        child = self._child
+        if self._loop is not None and child is not None and child.stdout is not None:
+            try:
+                self._loop.remove_reader(child.stdout.fileno())
+            except RuntimeError:  # (the loop is closed)
+                pass
+        leftover, self._local = self._local, _Batch()
+        self._pending.merge(leftover)
+        self._reviving = False  # (a restart the loop would have made: made here, if needed)
+        while True:
+            self._wait_answers()
+            self._send_pending()
+            if self._in_flight is None:
+                break
+        self._child_stopped = True
         child, self._child = self._child, None
         if child is not None:
             self._reap(child)
+
+    def _close_on_loop(self, loop: Any) -> None:
+        """:meth:`_close_child` on the running loop's thread (the loop owns the child's reader and the batches),
+        waited for here; done here if the loop stops before it runs it."""
+        done = threading.Event()
+        claim = threading.Lock()
+        claimed: list[bool] = []
+
+        def finish() -> None:
+            with claim:
+                if claimed:
+                    return
+                claimed.append(True)
+            try:
+                self._close_child()
+            finally:
+                done.set()
+
+        try:
+            loop.call_soon_threadsafe(finish)
+        except RuntimeError:  # (the loop closed meanwhile)
+            finish()
+        while not done.wait(0.05):
+            if not loop.is_running():
+                finish()
 
     def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
         assert self._call_soon_threadsafe is not None
@@ -1476,10 +1619,9 @@ class SqliteStore:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        with self._cond:
-            leftover, self._local = self._local, _Batch()
         if self._inline is not None:
             self._closing = True
+            leftover, self._local = self._local, _Batch()
             if leftover.has_rows():
                 self._write(self._inline, leftover)
             self._inline.close()
@@ -1487,12 +1629,12 @@ class SqliteStore:
             if leftover.callbacks and self._call_soon is not None:  # tick mode: committed, not yet handed back
                 self._call_soon(_run_all, leftover.callbacks)
         else:
-            with self._cond:
-                self._shared.merge(leftover)
-                self._closing = True
-                self._cond.notify()
-            if self._thread is not None:
-                self._thread.join()
+            self._closing = True
+            loop = self._loop
+            if loop is not None and loop.is_running() and threading.get_ident() != self._loop_thread:
+                self._close_on_loop(loop)
+            else:
+                self._close_child()
             self._hand_reads()  # reads asked for before the close are still answered
             with self._read_cond:
                 self._reads_closing = True

@@ -224,6 +224,26 @@ def read_frame(stream: IO[bytes]) -> Any:
     return _PlainUnpickler(io.BytesIO(data)).load()
 
 
+def split_frames(buffer: bytearray) -> list[Any]:
+    """The values of the whole frames at the start of ``buffer``, removed from it (a partial frame stays).
+
+    Raises:
+        pickle.UnpicklingError: a frame names a class.
+    """
+    values = []
+    start = 0
+    size = len(buffer)
+    while size - start >= _HEADER.size:
+        (length,) = _HEADER.unpack_from(buffer, start)
+        end = start + _HEADER.size + length
+        if end > size:
+            break
+        values.append(_PlainUnpickler(io.BytesIO(buffer[start + _HEADER.size:end])).load())
+        start = end
+    del buffer[:start]
+    return values
+
+
 def serve(path: str, synchronous: str, incoming: IO[bytes], outgoing: IO[bytes]) -> None:
     """The child's loop: read a batch, commit it (trying again after each failure, reported), acknowledge it;
     return at end of file on ``incoming`` or when ``outgoing`` is gone (the parent died)."""
