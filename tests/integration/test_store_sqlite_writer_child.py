@@ -93,6 +93,46 @@ async def test_a_batch_committed_by_the_child_is_on_disk_before_its_callback_run
     assert not running(pid)
 
 
+async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A batch sent while the child commits the one before waits in the pipe (1 MiB); what does not fit is
+    written by the loop when the pipe has room (add_writer), in order, each batch once."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    order: list[int] = []
+    done = asyncio.Event()
+    big = b"x" * 200
+    waited: list[int] = []
+    add_writer = loop.add_writer
+
+    def counting_add_writer(fd: int, callback: object, *args: object) -> None:
+        waited.append(fd)
+        add_writer(fd, callback, *args)
+
+    loop.add_writer = counting_add_writer  # type: ignore[method-assign]
+    try:
+        for step in range(4):  # four ticks of 8,000 messages: about 2.5 MB per batch
+            for i in range(step * 8000, (step + 1) * 8000):
+                m = message(i)
+                m.short_message = big
+                store.save_message(m)
+            store.commit(lambda step=step: order.append(step) or (step == 3 and done.set()))
+            await asyncio.sleep(0)
+        ticks = 0
+        while not done.is_set() and ticks < 20_000:  # the loop stays free while the batches go
+            ticks += 1
+            await asyncio.sleep(0)
+        await asyncio.wait_for(done.wait(), 30)
+        assert order == [0, 1, 2, 3] and ticks > 10
+        assert waited  # the pipe was full at least once: the loop waited for room instead of blocking
+    finally:
+        del loop.add_writer
+        await loop.run_in_executor(None, store.close)
+    assert len(SqliteStore(path).load().messages) == 32_000
+
+
 async def test_a_child_killed_while_batches_flow_is_replaced_and_nothing_acknowledged_is_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -65,11 +65,14 @@ that refuses any class but the SMPP int enums.
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import functools
 import io
 import json
 import os
 import pickle
+import select
 import sqlite3
 import subprocess
 import sys
@@ -181,6 +184,14 @@ _RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to wri
 #: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
 #: connection: every batch was acknowledged), before it kills it.
 _CHILD_EXIT_WAIT = 10.0
+#: Batches sent to the writer child before the first is acknowledged (the child reads the next one as soon as
+#: it committed the one before, without waiting for the loop to take the answer and send again).
+#: Linux's fcntl to set a pipe's buffer size, and the size asked for the child's stdin (the default most
+#: systems allow an unprivileged process: /proc/sys/fs/pipe-max-size), so that a batch of a few thousand
+#: messages fits while the child is busy.
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1 << 20
+_IN_FLIGHT = 2
 #: A read of ``load_messages_later`` that fails (disk I/O error, database locked...) is tried again after this
 #: many real seconds, twice as long after each failure up to :data:`_READ_RETRY_MAX`, then at that interval for
 #: as long as the store is open: its callback waits for the messages instead of getting none (the core would
@@ -706,11 +717,14 @@ class SqliteStore:
         #: The event loop that reads the child's answers (``add_reader``): the one ``call_soon`` belongs to;
         #: None without one (each handover then waits for its answer on the caller's thread).
         self._loop: Any = None
-        #: The batch sent to the child and not yet acknowledged: (frame, batch).  One at a time: what is
-        #: committed meanwhile merges into ``_pending`` (group commit), sent when the answer comes.
-        self._in_flight: tuple[bytes, _Batch] | None = None
+        #: The batches sent to the child and not yet acknowledged, oldest first: (frame, batch).  At most
+        #: :data:`_IN_FLIGHT`: what is committed meanwhile merges into ``_pending`` (group commit), sent when an
+        #: answer comes.
+        self._in_flight: collections.deque[tuple[bytes, _Batch]] = collections.deque()
         self._pending = _Batch()
         self._answers = bytearray()  # what the child wrote and is not yet a whole frame
+        self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
+        self._writing = False  # the loop waits for room in the child's pipe (add_writer) to write _unsent
         self._restarts = 0  # children started since the last acknowledgement
         self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
@@ -1315,7 +1329,7 @@ class SqliteStore:
         if batch.empty() or self._child_stopped:
             return
         self._pending.merge(batch)
-        if self._in_flight is None and not self._reviving:
+        if len(self._in_flight) < _IN_FLIGHT and not self._reviving:
             self._send_pending()
             if self._loop is None:
                 self._wait_answers()
@@ -1394,8 +1408,13 @@ class SqliteStore:
             [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
+        assert child.stdin is not None and child.stdout is not None
+        try:  # (a batch sent while the child commits the one before waits in the pipe, not in the loop's write)
+            fcntl.fcntl(child.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass
+        os.set_blocking(child.stdin.fileno(), False)
         if self._loop is not None and not self._closing:
-            assert child.stdout is not None
             self._loop.add_reader(child.stdout.fileno(), self._on_answers)
         return child
 
@@ -1412,22 +1431,39 @@ class SqliteStore:
             if batch.callbacks:
                 self._hand_back(batch.callbacks)
         self._batch_number += 1
-        self._in_flight = (sqlite_writer.dumps((self._batch_number, self._batch_rows(batch))), batch)
-        self._transmit()
+        frame = sqlite_writer.dumps((self._batch_number, self._batch_rows(batch)))
+        self._in_flight.append((frame, batch))
+        self._transmit(frame)
 
-    def _transmit(self) -> None:
-        """Write the batch in flight to the child.  A blocking write: the child has no batch in hand, so it is
-        reading (a frame longer than the pipe's buffer goes as fast as it reads)."""
-        assert self._in_flight is not None
+    def _transmit(self, frame: bytes) -> None:
+        """Write a batch's frame to the child, after what is still unwritten.  The pipe does not block: what
+        does not fit while the child is busy with the batch before (its buffer is 1 MiB, see
+        :data:`_PIPE_SIZE`) is written by the loop when the pipe has room (``add_writer``); without the loop's
+        reader (no loop, closing) this thread waits for the room."""
+        self._unsent += frame
+        self._flush_unsent()
+
+    def _flush_unsent(self) -> None:
         child = self._child
+        unsent = self._unsent
         try:
             if child is None:
                 raise BrokenPipeError("no writer child")
             assert child.stdin is not None
             fd = child.stdin.fileno()
-            view = memoryview(self._in_flight[0])
-            while view:
-                view = view[os.write(fd, view):]
+            while unsent:
+                try:
+                    del unsent[:os.write(fd, unsent)]
+                except BlockingIOError:
+                    if self._loop is not None and not self._closing:
+                        if not self._writing:
+                            self._loop.add_writer(fd, self._flush_unsent)
+                            self._writing = True
+                        return
+                    select.select([], [fd], [], 1.0)
+            if self._writing:
+                self._writing = False
+                self._loop.remove_writer(fd)
         except OSError as exc:
             self._child_lost(repr(exc))
 
@@ -1469,12 +1505,10 @@ class SqliteStore:
             log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
                       writer_pid=None if child is None else child.pid)
             return
-        flight = self._in_flight
-        if flight is None:  # (an answer to nothing: cannot happen; ignored)
+        if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
-        self._in_flight = None
+        batch = self._in_flight.popleft()[1]
         self._restarts = 0
-        batch = flight[1]
         self._count(batch, answer[1])
         if batch.callbacks:
             self._hand_back(batch.callbacks)
@@ -1484,7 +1518,7 @@ class SqliteStore:
     def _wait_answers(self) -> None:
         """Without the loop's reader (no loop, or closing): read the child's answers on this thread until the
         batch in flight is acknowledged, replacing a child that dies (see :meth:`_child_lost`)."""
-        while self._in_flight is not None:
+        while self._in_flight:
             if self._child is None:
                 self._revive()
                 continue
@@ -1498,12 +1532,9 @@ class SqliteStore:
         of the loop, or a sleep without one), not in a tight loop."""
         child, self._child = self._child, None
         self._answers.clear()
+        self._unsent.clear()  # (the new child gets every batch in flight from its start)
         if child is not None:
-            if self._loop is not None and child.stdout is not None and not child.stdout.closed:
-                try:
-                    self._loop.remove_reader(child.stdout.fileno())
-                except RuntimeError:  # (the loop is closed)
-                    pass
+            self._unwatch(child)
             self._reap(child)
         self._restarts += 1
         log.error("store_writer_died", pid=None if child is None else child.pid,
@@ -1528,9 +1559,11 @@ class SqliteStore:
         except OSError as exc:  # (cannot even start one: tried again later)
             self._child_lost(repr(exc))
             return
-        if self._in_flight is not None:
-            self._transmit()
-        elif not self._closing:
+        for frame, _ in list(self._in_flight):
+            if self._child is None:
+                return  # (lost again while sending: see _child_lost)
+            self._transmit(frame)
+        if not self._in_flight and not self._closing:
             self._send_pending()
 
     @staticmethod
@@ -1554,24 +1587,34 @@ class SqliteStore:
         """Closing, on the loop thread or with the loop stopped: take the child's answers off the loop, send
         what is left (the saves of this tick too) and wait for each answer here, then close the child's pipe,
         so that it exits, and wait for it by its pid (see :meth:`_reap`)."""
-        child = self._child
-        if self._loop is not None and child is not None and child.stdout is not None:
-            try:
-                self._loop.remove_reader(child.stdout.fileno())
-            except RuntimeError:  # (the loop is closed)
-                pass
+        if self._child is not None:
+            self._unwatch(self._child)
         leftover, self._local = self._local, _Batch()
         self._pending.merge(leftover)
         self._reviving = False  # (a restart the loop would have made: made here, if needed)
         while True:
             self._wait_answers()
             self._send_pending()
-            if self._in_flight is None:
+            if not self._in_flight:
                 break
         self._child_stopped = True
         child, self._child = self._child, None
         if child is not None:
             self._reap(child)
+
+    def _unwatch(self, child: subprocess.Popen[bytes]) -> None:
+        """Take ``child``'s pipes off the loop (its reader, and its writer while a frame waits for room)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            if child.stdout is not None and not child.stdout.closed:
+                loop.remove_reader(child.stdout.fileno())
+            if self._writing and child.stdin is not None and not child.stdin.closed:
+                loop.remove_writer(child.stdin.fileno())
+        except RuntimeError:  # (the loop is closed)
+            pass
+        self._writing = False
 
     def _close_on_loop(self, loop: Any) -> None:
         """:meth:`_close_child` on the running loop's thread (the loop owns the child's reader and the batches),
