@@ -1,24 +1,28 @@
-"""The default MessageStore: one SQLite file in WAL mode, written by one writer (a child process fed by a thread)
-with group commit.
+"""The default MessageStore: one SQLite file in WAL mode, written by one writer process with group commit.
 
 How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
    their argument into a row (key, pickled record) and add it to a loop-local batch.
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
-   batch of everything committed in the tick joins the shared pending batch (one lock) and the writer thread
-   is woken.
-3. The writer thread takes the *whole* pending batch, turns it into plain rows (built-in values only: the
-   outbox inserts are serialised here), pickles them and sends them to the writer child process
-   (:mod:`smsc.core.store.sqlite_writer`), which owns the write connection and writes them inside one
-   transaction, many rows per statement (``INSERT ... VALUES (...), (...)``), commits and acknowledges.  Only
-   then does the thread hand every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.  While
-   a commit runs, the next batch fills, so batches grow with the load by themselves.  The SQL runs in another
-   process because in a thread it held the GIL the event loop needs (about 10-12 us of CPU per message under
-   load, the server stuck at one core); the thread's part (rows, pickle, pipe) is the cheap one.
-4. A child that dies (killed, crashed) is noticed by the thread (end of file or broken pipe), logged
-   (``store_writer_died``) and replaced, and the batch it had not acknowledged is sent to the new one: a batch
-   carries a number committed in its transaction, so one that was committed before the child died is not
+   batch of everything committed in the tick joins the batch waiting for the writer.
+3. The writer is a child process (:mod:`smsc.core.store.sqlite_writer`) that owns the write connection.  When
+   it has fewer than :data:`_IN_FLIGHT` (2) batches in hand, the loop turns the *whole* waiting batch into plain
+   rows (built-in values only: the outbox inserts are serialised here), pickles them and writes them to the
+   child's pipe; the child writes each batch inside one transaction, many rows per statement (``INSERT ...
+   VALUES (...), (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
+   (``add_reader``) and only then hands every ``on_durable`` of that batch back (through
+   ``call_soon_threadsafe``, as the callbacks always came).  While the child commits, the next batches fill,
+   so batches grow with the load by themselves.
+   Why a process: in a writer thread the SQL (about 10-12 us of CPU per message under load) held the GIL the
+   loop needs, and the server stayed at one core.  Why no thread to feed it: a thread takes the GIL from the
+   busy loop at each step (after its wake-up, its write, the answer), up to ``sys.getswitchinterval()`` (5 ms)
+   each time, and under a load bound by the ESMEs' windows the latency of a commit is what limits throughput
+   (every submit_sm_resp waits for it).  Why two batches in flight: the child starts the next batch as soon as
+   it committed one, instead of waiting for the loop to take the answer and send again.
+4. A child that dies (killed, crashed) is noticed by the loop (end of file or broken pipe), logged
+   (``store_writer_died``) and replaced, and the batches it had not acknowledged are sent to the new one: a
+   batch carries a number committed in its transaction, so one that was committed before the child died is not
    written again (:func:`sqlite_writer.commit`).  The child exits when its pipe closes: at ``close()``, which
    waits for it by its pid (10 s at most, then SIGKILL), or when the server process dies, even by SIGKILL.
 
@@ -38,14 +42,16 @@ written once, final); an outbox entry added and deleted before it was written is
 saved again later is updated in place (an upsert: it keeps its row).  After a crash the file holds the last
 committed transaction, and the core redoes what followed (the message is attempted again, its receipt
 regenerated), which is why skipping intermediate states is safe.  If a transaction fails
-(disk full...), the writer child reports it (the thread logs ``store_commit_failed``) and retries the same batch
-until it succeeds: its callbacks (and so the submit_sm_resp they release) wait, because status 0 must mean "on
+(disk full...), the writer child reports it (logged as ``store_commit_failed``) and retries the same batch until
+it succeeds: its callbacks (and so the submit_sm_resp they release) wait, because status 0 must mean "on
 disk".  A read of ``load_messages_later``
 that fails is tried again the same way (with a growing pause), for as long as the store is open: its callback
 gets the messages late, never an empty list in their place.
 
-Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread (no thread, no child process; the
-same transaction, :func:`sqlite_writer.commit`): with ``call_soon`` the commits
+With ``call_soon_threadsafe`` but no event loop behind ``call_soon`` (a plain function), each handover waits for
+the child's answer on the calling thread.  Without ``call_soon_threadsafe`` the store runs *inline* on the
+calling thread (no child process; the same transaction, :func:`sqlite_writer.commit`): with ``call_soon`` the
+commits
 of a loop tick are written in one transaction at the end of the tick, then their ``on_durable`` are called
 (group commit without a thread: the engine benchmark); without either, ``commit`` writes the batch and calls
 ``on_durable`` before returning (unit tests, tools).
@@ -438,7 +444,7 @@ def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
 def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, bytes]]:
     """The rows of a batch's outbox inserts.  One that cannot be serialised (a TLV value of a type no row
     holds) is left out and logged: it is still offered from memory, only a restart would not bring it back;
-    the writer thread must not die of it."""
+    the loop must not fail on it."""
     rows = []
     for delivery in inserts.values():
         try:
@@ -574,7 +580,7 @@ class _Batch:
         #: rowid after every other row (``move_message_last``); ``messages`` lists them last.
         self.moved: list[str] = []
         #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
-        #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
+        #: a writer child they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
         self.reads: list[_ReadRequest] = []
         #: delivery_id -> delivery, serialised when written (a delivery never changes once added, and most
         #: receipts are acknowledged first: an entry deleted before it was written is dropped from here).
@@ -666,8 +672,9 @@ class SqliteStore:
         path: the database file (created with its tables when missing).
         synchronous: "NORMAL" (survives a process crash) or "FULL" (also power loss).
         call_soon_threadsafe: ``loop.call_soon_threadsafe`` of the event loop that must receive the
-            ``on_durable`` callbacks; given, the store starts its writer thread and writer child process (see
-            :attr:`writer_pid`); when None the store writes inline on the caller's thread.
+            ``on_durable`` callbacks; given, the store starts its writer child process (see :attr:`writer_pid`),
+            which the loop of ``call_soon`` drives (make the store on that loop's thread); when None the store
+            writes inline on the caller's thread.
         call_soon: ``loop.call_soon`` of that loop (default: taken from ``call_soon_threadsafe``'s loop).  The
             commits of one loop tick are handed to the writer together, once, at the end of the tick; without
             it every ``commit`` hands its batch over at once.  Given without ``call_soon_threadsafe``, the store
@@ -1027,7 +1034,7 @@ class SqliteStore:
         drain step left the loop idle.  The requests of one loop tick are handed over together at its end (with
         ``call_soon``), so that the alerts of one tick share one query.  Callbacks come back in the order
         asked, but not in any order with ``on_durable`` callbacks.
-        Inline (no writer thread): with ``call_soon``, after the writes of the tick, at its end; without,
+        Inline (no writer child): with ``call_soon``, after the writes of the tick, at its end; without,
         read now and call back before returning.
 
         Raises:
@@ -1389,13 +1396,7 @@ class SqliteStore:
             self._count(batch, time.perf_counter() - started)
             return
 
-    # -- the writer child ---------------------------------------------------------------------------------
-    #
-    # Driven from the loop thread, not from a thread of its own: a thread must take the GIL from the busy loop
-    # at every step (after its wake-up, its write to the pipe, the answer), up to sys.getswitchinterval() (5 ms)
-    # each time, and the commit's latency is what limits a window-bound load (every submit_sm_resp waits for
-    # it).  The loop sends a batch at the end of a tick (a pickle of plain rows and one write) and reads the
-    # answer when it comes (add_reader), as it reads a socket.
+    # -- the writer child (driven from the loop thread: see the module's docstring) -------------------------
 
     _child_stopped = False
 
@@ -1651,11 +1652,11 @@ class SqliteStore:
     # -- closing -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Write what is pending (including saves not yet committed), stop the writer thread and its child
-        process (the child gets end of file, exits, and is waited for by its pid), close. Idempotent.
+        """Write what is pending (including saves not yet committed), stop the writer child process (it gets
+        end of file, exits, and is waited for by its pid), close. Idempotent.
 
         May be called from another thread than the loop's (``run_in_executor``) once the loop stopped
-        recording.
+        recording: while the loop runs, the closing is done on it (it owns the child's pipes) and waited for.
         """
         if self._closed:
             return

@@ -1,12 +1,11 @@
-"""The SQLite store's write transaction, and the child process that runs it for a store with a writer thread.
+"""The SQLite store's write transaction, and the child process that runs it for a store with an event loop.
 
 Why a process: the store's writer thread used about 10-12 us of CPU per message under load (binding rows,
-stepping statements, committing), and a thread shares the GIL with the event loop, so the server stayed at one
-core.  Here the writer thread only turns each merged batch into plain rows (:func:`SqliteStore._batch_rows`),
-pickles them and hands them to this process over a pipe; this process executes the SQL on another core and
-acknowledges, and only then does the thread hand the batch's ``on_durable`` callbacks back to the loop (status 0
-still means "on disk").  Inline mode (no writer thread) runs :func:`commit` on the caller's thread: one
-implementation of the transaction for both.
+stepping statements, committing) and shared the GIL with the event loop, so the server stayed at one core.  Now
+the loop turns each merged batch into plain rows (``SqliteStore._batch_rows``), pickles them and writes them to
+this process over a pipe; this process executes the SQL on another core and acknowledges, and only then does
+the loop hand the batch's ``on_durable`` callbacks back (status 0 still means "on disk").  Inline mode (no
+loop) runs :func:`commit` on the caller's thread: one implementation of the transaction for both.
 
 The process is started as ``python -I -S <this file> <path> <synchronous>``: by file, so that it runs the same
 code as the store that started it whatever ``sys.path`` says, and importing only the standard library (isolated
@@ -18,12 +17,13 @@ values only (tuples, lists, str, bytes, int, float, None), read with :class:`_Pl
 class and so can only build such values (no import, no call: a frame cannot make the reader run anything).
 The frames come only from the other end of an anonymous pipe that only the parent and this process hold.
 
-- parent -> child: one frame per batch, ``(number, rows)`` (see :func:`commit`).
+- parent -> child: one frame per batch, ``(number, rows)`` (see :func:`commit`); the next may follow before the
+  answer to the last (the child reads it when done with the one before).
 - child -> parent: ``("failed", text)`` for each attempt that raised :class:`sqlite3.Error` (the child tries the
-  same batch again :data:`RETRY_DELAY` seconds later, as the writer thread did: the callbacks wait, because
+  same batch again :data:`RETRY_DELAY` seconds later, as the writer thread used to: the callbacks wait, because
   status 0 must mean "on disk"), then ``("ok", seconds)`` once it committed (seconds: the successful attempt).
 
-Lifetime: the child exits when its stdin reaches end of file, after finishing the batch in hand: the store's
+Lifetime: the child exits when its stdin reaches end of file, after finishing the batches sent: the store's
 ``close()`` closes the pipe, and a parent killed with SIGKILL closes it too (the kernel closes its descriptors),
 so no child outlives its store.  It ignores SIGINT and SIGTERM (a Ctrl-C or a ``kill`` of the process group
 would otherwise kill it in the middle of a batch while its parent shuts down cleanly): the pipe decides.
@@ -133,7 +133,7 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None =
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
 
-    ``number``: the batch's number (a writer child's batches; None inline).  The writer thread sends a batch
+    ``number``: the batch's number (a writer child's batches; None inline).  The store sends a batch
     again to a new child when the old one died before acknowledging it, which may be after its COMMIT; the
     transaction records ``number`` (counter ``writer_batch``) and a batch whose number the file already holds is
     not written again, so a batch is committed once.  (The numbers go on from the file's own, read when the
