@@ -146,6 +146,9 @@ class TlsConfig:
 class ServerConfig:
     """The SMPP listener and session defaults.  Timers in seconds, 0 = off (SMPP 3.4 section 7.2).
 
+    ``inactivity_timer``: a bound ESME with no transaction other than enquire_link (either way) for that long
+    is sent unbind, as carriers drop links that carry only keep-alives.
+
     ``window`` is the number of unacknowledged deliver_sm per session; ``max_command_length`` in octets.
     """
 
