@@ -146,6 +146,9 @@ class TlsConfig:
 class ServerConfig:
     """The SMPP listener and session defaults.  Timers in seconds, 0 = off (SMPP 3.4 section 7.2).
 
+    ``inactivity_timer``: a bound ESME with no transaction other than enquire_link (either way) for that long
+    is sent unbind, as carriers drop links that carry only keep-alives.
+
     ``window`` is the number of unacknowledged deliver_sm per session; ``max_command_length`` in octets.
     """
 
@@ -389,12 +392,14 @@ class HandsetConfig:
     """The handset population of one carrier.
 
     ``online_probability``: long-run share of time a handset is reachable.  ``offline_period``: how long
-    one offline spell lasts (seconds).  Keywords (upper case, matched against a whole MO text) switch a
+    one offline spell lasts (seconds).  ``online_after_mo``: seconds a handset that sent an MO stays
+    reachable, even within an offline spell (0: an MO changes nothing).  Keywords (upper case, matched against a whole MO text) switch a
     number's opt-out state; ``auto_reply`` applies to every handset without a rule of its own.
     """
 
     online_probability: float = 1.0
     offline_period: Distribution = Distribution(kind="exponential", mean=1800.0)
+    online_after_mo: float = 600.0
     opt_out_keywords: tuple[str, ...] = _OPT_OUT_WORDS
     opt_in_keywords: tuple[str, ...] = _OPT_IN_WORDS
     help_keywords: tuple[str, ...] = _HELP_WORDS
@@ -1235,14 +1240,15 @@ def _parse_auto_reply(ctx: _Ctx, path: str, raw: Any) -> AutoReply | None:
 
 
 def _parse_handsets(ctx: _Ctx, path: str, raw: Any) -> HandsetConfig:
-    keys = ("online_probability", "offline_period", "opt_out_keywords", "opt_in_keywords", "help_keywords",
-            "auto_reply")
+    keys = ("online_probability", "offline_period", "online_after_mo", "opt_out_keywords", "opt_in_keywords",
+            "help_keywords", "auto_reply")
     m = _Map(ctx, path, raw, keys)
     d = HandsetConfig()
     return HandsetConfig(
         online_probability=m.number("online_probability", d.online_probability, lo=0.0, hi=1.0),
         offline_period=_parse_distribution(ctx, m.at("offline_period"), m.raw("offline_period"),
                                            d.offline_period),
+        online_after_mo=m.duration("online_after_mo", d.online_after_mo),
         opt_out_keywords=_text_list(m, "opt_out_keywords", d.opt_out_keywords, upper=True),
         opt_in_keywords=_text_list(m, "opt_in_keywords", d.opt_in_keywords, upper=True),
         help_keywords=_text_list(m, "help_keywords", d.help_keywords, upper=True),

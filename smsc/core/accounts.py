@@ -24,15 +24,23 @@ _BIND_NAMES = {
 
 
 class AccountLike(Protocol):
-    """What the policy reads of an account (``smsc.config.Account`` has these attributes)."""
+    """What the policy reads of an account (``smsc.config.Account`` has these attributes).  Read-only
+    properties, so that a frozen dataclass satisfies it."""
 
-    system_id: str
-    password: str
-    bind_types: frozenset[str]
-    max_binds: int
-    allowed_ips: tuple[str, ...]
-    throughput: float | None
-    source_addresses: tuple[str, ...]
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def bind_types(self) -> frozenset[str]: ...
+    @property
+    def max_binds(self) -> int: ...
+    @property
+    def allowed_ips(self) -> tuple[str, ...]: ...
+    @property
+    def throughput(self) -> float | None: ...  # submit_sm per second; None: unlimited
+    @property
+    def source_addresses(self) -> tuple[str, ...]: ...
 
 
 @dataclass(slots=True)

@@ -18,6 +18,12 @@ Numbers matched by a :class:`~smsc.config.NumberRule` are deterministic instead:
 says ``offline``.  ``offline: always`` never comes back; ``offline: D`` switches the handset off when an
 attempt (:meth:`HandsetPool.page`) first finds it, for D seconds, and a new spell starts at the first
 attempt at least D after the previous spell ended.
+
+A handset that sends an MO is attached to the network at that moment (it needed a radio connection to send):
+:meth:`HandsetPool.mo_sent` keeps an ordinary handset (the random model's) online for the carrier's
+``online_after_mo`` seconds from then, even inside an offline spell, so that the reply an ESME sends to a
+keyword is delivered as a real network would deliver it.  Numbers governed by a rule or switched by the
+control API keep what those say.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ _RULE_CACHE_MAX = 65_536
 
 #: Upper bound on the spells :meth:`HandsetPool.next_online` walks through before answering None.
 _MAX_SPELLS = 10000
+
+#: Handsets kept as attached by an MO before the ended attachments are forgotten (checked as one is added).
+_ATTACHED_MAX = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,10 @@ class HandsetPool:
         #: Called with (e164, opted_out) when a number's opt-out state changes (the app persists it).
         self.on_opt_change: Callable[[str, bool], None] | None = None
         self._spells: dict[str, float] = {}
+        #: number -> (when an MO brought it back, or -inf when it was online already; until when it stays
+        #: attached), simulation seconds (:meth:`mo_sent`).
+        self._attached: dict[str, tuple[float, float]] = {}
+        self._online_after_mo = config.online_after_mo
         self._opt_out_words = frozenset(config.opt_out_keywords)
         self._opt_in_words = frozenset(config.opt_in_keywords)
         self._help_words = frozenset(config.help_keywords)
@@ -188,7 +201,7 @@ class HandsetPool:
         rule = self.rule_for(e164)
         if rule is not None:
             return self._rule_online(e164, rule, now)
-        return self._model_online(e164, now)
+        return self._model_online(e164, now) or (bool(self._attached) and self._is_attached(e164, now))
 
     def next_online(self, e164: str, now: float) -> float | None:
         """The first time >= ``now`` at which the handset is online, or None when it will not come back
@@ -209,6 +222,8 @@ class HandsetPool:
             if start is not None and start <= now < start + rule.offline:
                 return start + rule.offline
             return now
+        if self._attached and self._is_attached(e164, now):
+            return now
         return self._model_next_online(e164, now)
 
     def page(self, e164: str, now: float) -> tuple[bool, float | None]:
@@ -223,7 +238,7 @@ class HandsetPool:
             return (True, now) if override else (False, None)
         rule = self.rule_for(e164)
         if rule is None:
-            if self._model_online(e164, now):
+            if self._model_online(e164, now) or (self._attached and self._is_attached(e164, now)):
                 return True, now
             return False, self._model_next_online(e164, now)
         if rule.offline is None:
@@ -252,13 +267,37 @@ class HandsetPool:
         else:
             self._switched_on.pop(e164, None)
 
+    def mo_sent(self, e164: str, now: float) -> bool:
+        """The handset of ``e164`` sent an MO at ``now`` (seconds): an ordinary handset (no rule, no control-API
+        switch) stays online until ``now + online_after_mo``.  Returns True when that brings back a handset
+        that was absent a moment before (the caller alerts what waits for it, as the HLR's alertServiceCentre
+        would after the handset's network access)."""
+        if self._online_after_mo <= 0 or e164 in self._overrides or self.rule_for(e164) is not None:
+            return False
+        back = not self.is_online(e164, now)
+        attached = self._attached
+        if len(attached) >= _ATTACHED_MAX and e164 not in attached:
+            for number in [n for n, (_, until) in attached.items() if until <= now]:
+                del attached[number]
+        since, until = attached.get(e164, (-math.inf, now))
+        attached[e164] = (now if back else since, max(until, now + self._online_after_mo))
+        return back
+
+    def _is_attached(self, e164: str, now: float) -> bool:
+        entry = self._attached.get(e164)
+        return entry is not None and now < entry[1]
+
     def switched_on_after(self, e164: str, when: float) -> bool:
         """True when the control API switched the handset of ``e164`` on after ``when`` (seconds) and has not
-        switched it off since.  An attempt that paged the handset at ``when`` and found it absent was overtaken
-        by that switch: the alert it gave found nothing waiting yet (see
+        switched it off since, or an MO it sent after ``when`` brought it back (:meth:`mo_sent`).  An attempt
+        that paged the handset at ``when`` and found it absent was overtaken by that: the alert it gave found
+        nothing waiting yet (see
         :meth:`AttemptMachine._on_outcome_due <smsc.core.attempts.AttemptMachine._on_outcome_due>`)."""
         switched = self._switched_on.get(e164)
-        return switched is not None and switched > when
+        if switched is not None and switched > when:
+            return True
+        entry = self._attached.get(e164)
+        return entry is not None and entry[0] > when
 
     def clear_override(self, e164: str) -> None:
         """Control API: hand ``e164`` back to its rule or the random model (and forget when the control API

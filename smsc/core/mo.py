@@ -12,7 +12,7 @@ is answered once its last part arrives (parts are reassembled per ESME, sender a
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
@@ -53,6 +53,9 @@ class MoService:
         rng: draws auto-reply chance and delay.
         stats: counts ``mo_received``, ``mo_unrouted``, ``auto_replies``.
         country_code, national_prefix: the topology's numbering, to normalise handset numbers.
+
+    ``on_handset_back`` (set by the SMSC facade) is called with the number of a handset that was absent and
+    is attached again because it sent an MO (:meth:`HandsetPool.mo_sent`).
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class MoService:
         self.last_mt: dict[str, str] = {}
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
+        self.on_handset_back: Callable[[str], None] | None = None
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
@@ -103,6 +107,8 @@ class MoService:
         carrier = self.router.route(source_e164)
         if carrier is not None:
             carrier.handsets.on_mo_text(source_e164, text, now)
+            if carrier.handsets.mo_sent(source_e164, now) and self.on_handset_back is not None:
+                self.on_handset_back(source_e164)
         system_id = self._mo_target(destination, source_e164)
         esm_class = EsmClass.UDHI if len(parts) > 1 else 0
         src = Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr=source_e164) if source_e164.isdigit() \

@@ -246,9 +246,7 @@ class Receipts:
             done = self.clock.now()
         else:
             state = msg.state
-            done = msg.final_time
-            if done is None:
-                done = self.clock.now()
+            done = self.clock.now() if msg.final_time is None else msg.final_time
         err = style.err_text(msg.error_code)
         count = msg.submitted_count
         submit_time = msg.submit_time
@@ -306,10 +304,10 @@ class Receipts:
             style = self._last = self._style(carrier)
         receipt_id = msg.multi_id or msg.message_id
         submit_time = msg.submit_time
-        done = msg.final_time
+        done: float = msg.final_time  # type: ignore[assignment]  # (set: the message has just become DELIVERED)
         dates = self._dates
         submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
-        done_date = dates.get(int(done // 60)) or _date(done, self._pivot)  # type: ignore[operator]
+        done_date = dates.get(int(done // 60)) or _date(done, self._pivot)
         data = msg.short_message
         memo = self._memo  # _text_part's last answer, checked here (the common case: the same text again)
         if (memo is not None and memo[0] is data and memo[3] is style and memo[1] == msg.data_coding

@@ -237,6 +237,7 @@ class Smsc:
             router, self.outbox, self.scheduler, clock, rng, self.stats,
             country_code=self._country_code, national_prefix=self._national_prefix,
         )
+        self.mo.on_handset_back = self._handset_back
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
@@ -1277,9 +1278,15 @@ class Smsc:
             raise ValueError(f"no carrier serves {e164!r}")
         carrier.handsets.set_online(e164, online, self.clock.now())
         if online:
-            if e164 in self._waits.absent:
-                self._waits.alert(e164)
-            self.dpf.available(e164)  # (alert_notification to the ESMEs that set a Delivery Pending Flag)
+            self._handset_back(e164)
+
+    def _handset_back(self, e164: str) -> None:
+        """The handset of ``e164`` is reachable again (switched on by the control API, or attached by an MO it
+        sent): alert every message waiting for it, and the ESMEs that set a Delivery Pending Flag for it
+        (alert_notification), as the HLR's alertServiceCentre would."""
+        if e164 in self._waits.absent:
+            self._waits.alert(e164)
+        self.dpf.available(e164)
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,

@@ -163,6 +163,9 @@ def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]
     state = MessageState(msg.state)
     return {
         "message_id": msg.message_id,
+        # A submit_multi destination's own id is M-1, M-2 ...; the ESME knows only M, the submit_multi_resp's
+        # message_id (also the receipts' id and what query_sm, cancel_sm and replace_sm take).
+        "multi_id": msg.multi_id or None,
         "system_id": msg.system_id,
         "source": _address(msg.source),
         "destination": _address(msg.destination),

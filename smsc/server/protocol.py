@@ -224,7 +224,7 @@ class SmppProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  (uvloop's transports are not subclasses)
+        self.transport = transport  # type: ignore[assignment]  # (uvloop's transports are not subclasses)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else ""
         self.server.registry.connections.add(self)
@@ -602,7 +602,7 @@ class SmppProtocol(asyncio.Protocol):
             short_message=pdu.short_message, tlvs=pdu.tlvs,
         )
         sub = _submission(self.session.system_id, template)
-        if type(sub) is not Submission:
+        if not isinstance(sub, Submission):
             self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
             return

@@ -264,16 +264,14 @@ LAYOUTS: dict[type[Pdu], tuple[Field, ...]] = {
 #: Responses whose body is left out when command_status is not 0 (SMPP 3.4 sections 4.1.2, 4.4.2; the
 #: same rule applied to bind_transceiver_resp, submit_multi_resp and data_sm_resp).  The body is still
 #: written when the PDU carries TLVs (or unsuccess_smes), since those cannot follow a missing body.
-BODY_OMITTED_ON_ERROR: frozenset[type[Pdu]] = frozenset(
-    {
-        _p.BindTransmitterResp,
-        _p.BindReceiverResp,
-        _p.BindTransceiverResp,
-        _p.SubmitSmResp,
-        _p.SubmitMultiResp,
-        _p.DataSmResp,
-    }
-)
+BODY_OMITTED_ON_ERROR: frozenset[type[Pdu]] = frozenset((
+    _p.BindTransmitterResp,
+    _p.BindReceiverResp,
+    _p.BindTransceiverResp,
+    _p.SubmitSmResp,
+    _p.SubmitMultiResp,
+    _p.DataSmResp,
+))
 
 _DEST_ADDR = _DEST_21
 #: submit_multi's SME destination_addr as read: any length up to its NUL (see the module docstring).

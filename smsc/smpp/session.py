@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer, SmppError, encode, error_response
@@ -495,7 +495,8 @@ class Session:
     def accept_bind(self, request: BindRequested, smsc_system_id: str) -> None:
         """Answer a bind with ESME_ROK and enter the bound state (SMPP 3.4 section 4.1)."""
         req = request.pdu
-        resp_cls = P.response_class(type(req))
+        resp_cls = cast("type[P.BindTransmitterResp | P.BindReceiverResp | P.BindTransceiverResp] | None",
+                        P.response_class(type(req)))
         assert resp_cls is not None
         resp = resp_cls(sequence_number=req.sequence_number, system_id=smsc_system_id)
         self.interface_version = req.interface_version

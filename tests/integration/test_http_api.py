@@ -527,3 +527,35 @@ async def test_dashboard_page_is_served(http: aiohttp.ClientSession) -> None:
     async with http.get("/") as resp:  # redirected to the static page
         assert resp.status == 200 and resp.content_type == "text/html"
         assert "/api/stats" in await resp.text()
+
+
+async def test_a_submit_multi_destination_shows_the_message_id_its_esme_was_given(
+    http: aiohttp.ClientSession, app: App, esme_factory: Callable[[str], Any],
+) -> None:
+    """Found by a tester: GET /api/messages/<submit_multi message_id> showed only the destination's own id
+    (``<id>-1``), which no PDU ever carries, and nothing linked it to the id the ESME got."""
+    from smsc.smpp import pdu as P
+
+    from .conftest import RawEsme
+
+    assert app.smpp is not None
+    esme = RawEsme(app.smpp.port)
+    try:
+        await asyncio.to_thread(esme.bind, "transmitter")
+        resp = await asyncio.to_thread(esme.request, P.SubmitMulti(short_message=b"to two", dest_addresses=[
+            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=UK_INSTANT),
+            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12125550100")]))
+    finally:
+        esme.sock.close()
+    assert resp.command_status == 0
+    multi_id = resp.message_id
+    first = await _get(http, f"/api/messages/{multi_id}")
+    assert (first["message_id"], first["multi_id"], first["destination"]["addr"]) == (
+        f"{multi_id}-1", multi_id, UK_INSTANT)
+    second = await _get(http, f"/api/messages/{multi_id}-2")
+    assert (second["multi_id"], second["destination"]["addr"]) == (multi_id, "12125550100")
+    listed = (await _get(http, "/api/messages?limit=10"))["messages"]
+    assert sorted(m["multi_id"] for m in listed) == [multi_id, multi_id]
+    plain = await esme_factory("transmitter")
+    plain_id = await asyncio.to_thread(plain.submit, UK_INSTANT, b"to one")
+    assert (await _get(http, f"/api/messages/{plain_id}"))["multi_id"] is None

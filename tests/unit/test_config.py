@@ -315,6 +315,8 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].receipt.message_id.format: expected one of 'hex', 'decimal'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {online_probability: 2}}]}",
          "topology.carriers[0].handsets.online_probability: expected a number from 0 to 1, got 2"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {online_after_mo: -5s}}]}",
+         "topology.carriers[0].handsets.online_after_mo: expected"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {auto_reply: {delay: 1}}}]}",
          "topology.carriers[0].handsets.auto_reply: expected at least one of echo: true, text or keywords"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], handsets: {auto_reply: {echo: true, "

@@ -329,3 +329,53 @@ def test_reply_delays_follow_the_configured_distribution() -> None:
     delays = [pool.replies_to_mt("447700900555", "x", T0, rng)[0].delay for _ in range(n)]
     mean = sum(delays) / n
     assert abs(mean - 10.0) <= 4.5 * 10.0 / math.sqrt(n)  # exponential: sd = mean
+
+
+# ------------------------------------------------------------------------------ attached by an MO
+
+
+def _offline_now(pool: HandsetPool, now: float) -> str:
+    """An ordinary number the random model has offline at ``now`` (bounded search)."""
+    for number in numbers(5000):
+        if not pool.is_online(number, now):
+            return number
+    raise AssertionError("no offline number among 5,000")
+
+
+def test_a_handset_that_sends_an_mo_is_online_for_online_after_mo_seconds_then_follows_its_model_again() -> None:
+    """Found by a tester: a handset that had just sent an MO was still "absent" for the reply the ESME sent
+    two seconds later, and that reply waited hours for the offline spell to end."""
+    pool = HandsetPool(model(0.5, online_after_mo=600.0), seed=3, name="uk")
+    plain = HandsetPool(model(0.5, online_after_mo=600.0), seed=3, name="uk")  # the same world without the MO
+    number = _offline_now(pool, T0)
+    spell_end = plain.next_online(number, T0)
+    assert spell_end is not None and spell_end > T0
+    assert pool.mo_sent(number, T0) is True  # it was absent: the caller alerts what waits for it
+    assert pool.is_online(number, T0) and pool.page(number, T0 + 1.0) == (True, T0 + 1.0)
+    assert pool.next_online(number, T0 + 599.0) == T0 + 599.0
+    later = T0 + 600.0
+    assert pool.is_online(number, later) == plain.is_online(number, later)
+    assert pool.next_online(number, later) == plain.next_online(number, later)
+    assert pool.mo_sent(number, T0 + 10.0) is False  # attached already: nothing to alert
+
+
+def test_an_mo_from_a_number_with_a_rule_or_a_control_api_switch_changes_nothing() -> None:
+    always_off = NumberRule(numbers=("447700900300",), offline=math.inf)
+    pool = HandsetPool(model(0.5, online_after_mo=600.0), (always_off,), seed=3, name="uk")
+    assert pool.mo_sent("447700900300", T0) is False and not pool.is_online("447700900300", T0)
+    forced = _offline_now(pool, T0)
+    pool.set_online(forced, False, T0)
+    assert pool.mo_sent(forced, T0) is False and not pool.is_online(forced, T0)
+
+
+def test_online_after_mo_zero_keeps_the_model() -> None:
+    pool = HandsetPool(model(0.5, online_after_mo=0.0), seed=3, name="uk")
+    number = _offline_now(pool, T0)
+    assert pool.mo_sent(number, T0) is False and not pool.is_online(number, T0)
+
+
+def test_an_mo_after_an_attempt_paged_the_handset_counts_as_a_switch_on_for_that_attempt() -> None:
+    pool = HandsetPool(model(0.5, online_after_mo=600.0), seed=3, name="uk")
+    number = _offline_now(pool, T0)
+    pool.mo_sent(number, T0 + 2.0)
+    assert pool.switched_on_after(number, T0) and not pool.switched_on_after(number, T0 + 2.0)

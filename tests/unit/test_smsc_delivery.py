@@ -13,7 +13,7 @@ import dataclasses
 import math
 import statistics
 
-from smsc.config import Distribution
+from smsc.config import Distribution, HandsetConfig
 from smsc.smpp.constants import EsmClass
 from smsc.smpp.text import gsm_decode
 
@@ -442,3 +442,45 @@ def test_an_attempt_made_after_the_switch_that_ends_absent_waits_as_usual() -> N
     h.advance(3600.0)
     assert h.attempts(message_id) == [(5.0, "absent")]
     assert h.state(message_id) == MessageState.ENROUTE
+
+
+def _offline_world(failure_latency: float = 1.0) -> tuple[Harness, str]:
+    """A carrier whose handsets are online half the time, and a number its model has offline at the start."""
+    cfg = make_config(dataclasses.replace(
+        carrier(failure_latency=failure_latency),
+        handsets=HandsetConfig(online_probability=0.5, offline_period=Distribution("fixed", value=7200.0),
+                               online_after_mo=600.0)))
+    h = Harness(cfg)
+    pool = h.world.route("447700930000").handsets
+    for i in range(2000):
+        number = f"4477009{i:05d}"
+        if not pool.is_online(number, START) and (pool.next_online(number, START) or INF) > START + 3600.0:
+            return h, number
+    raise AssertionError("no number offline for the next hour among 2,000")
+
+
+def test_a_message_waiting_for_an_absent_handset_is_delivered_when_the_handset_sends_an_mo() -> None:
+    """Found by a tester: a handset that sent an MO stayed absent, so the message waiting for it (or the reply
+    to its keyword) waited for the end of its offline spell.  Sending needs network access, which a real HLR
+    follows with alertServiceCentre: the waiting message is delivered at once."""
+    h, number = _offline_world()
+    message_id = h.submit_ok(number, registered_delivery=1)
+    h.advance(60.0)
+    assert h.state(message_id) == MessageState.ENROUTE
+    h.smsc.inject_mo(number, "88123", text="hello")
+    h.advance(10.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    reply_id = h.submit_ok(number, "the reply to your keyword", registered_delivery=1)
+    h.advance(5.0)
+    assert h.state(reply_id) == MessageState.DELIVERED
+    assert sorted(r.stat for _, r in h.receipts()) == ["DELIVRD", "DELIVRD"]
+
+
+def test_an_mo_sent_while_an_attempt_to_its_handset_is_under_way_gets_the_message_retried_promptly() -> None:
+    h, number = _offline_world(failure_latency=5.0)
+    message_id = h.submit_ok(number)
+    h.advance(2.0)
+    h.smsc.inject_mo(number, "88123", text="hello")  # nothing waits yet: the attempt is under way
+    h.advance(20.0)
+    assert h.state(message_id) == MessageState.DELIVERED
+    assert [outcome for _, outcome in h.attempts(message_id)] == ["absent", "delivered"]

@@ -70,7 +70,7 @@ class MemoryStore:
             messages = [m for m in messages if m.final_time is not None]
         if max_final is not None:
             finals = [m for m in messages if m.final_time is not None]
-            kept = {id(m) for m in sorted(finals, key=lambda m: m.final_time, reverse=True)[:max(0, max_final)]}
+            kept = {id(m) for m in sorted(finals, key=lambda m: m.final_time or 0.0, reverse=True)[:max(0, max_final)]}
             messages = [m for m in messages if m.final_time is None or id(m) in kept]
         return StoredState(
             messages=copy.deepcopy(messages),

@@ -480,7 +480,7 @@ def delivery_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Delivery:
     if type(delivery_id) is not int:
         raise TypeError(f"delivery_id {delivery_id!r} is not an integer")
     *head, tlvs, kind = fields
-    return _delivery(delivery_id, *head, tlvs or {}, kind)
+    return _delivery(delivery_id, *head, tlvs or {}, kind)  # type: ignore[call-arg]  # (head: the fields between)
 
 
 # -- schema v2 (a column per field), read once to migrate --------------------------------------------------
@@ -515,7 +515,7 @@ def tlvs_from_text(text: str | None) -> dict[int, Any]:
 def _message_from_v2_row(row: tuple[Any, ...]) -> Message:
     *head, tlvs, submit_time, schedule_time, expiry_time, state, final_time, error_code, nec, nat, attempts, \
         submitted_count, multi_id = row
-    return _message(
+    return _message(  # type: ignore[call-arg]  # (head: the fields before tlvs)
         *head, tlvs_from_text(tlvs), submit_time, schedule_time, expiry_time, state, final_time, error_code, nec,
         nat, json.loads(attempts) if attempts else [], submitted_count, multi_id,
     )
@@ -523,7 +523,7 @@ def _message_from_v2_row(row: tuple[Any, ...]) -> Message:
 
 def _delivery_from_v2_row(row: tuple[Any, ...]) -> Delivery:
     *head, tlvs, kind = row
-    return _delivery(*head, tlvs_from_text(tlvs), kind)
+    return _delivery(*head, tlvs_from_text(tlvs), kind)  # type: ignore[call-arg]  # (head: the fields before tlvs)
 
 
 def _migrate_v2(conn: sqlite3.Connection) -> None:
@@ -549,11 +549,11 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         select = f"SELECT {', '.join(_V2_DELIVERY_COLUMNS)} FROM outbox_v2 ORDER BY delivery_id"
         for row in conn.execute(select).fetchall():
             try:
-                new = delivery_to_row(_delivery_from_v2_row(row))
+                new_delivery = delivery_to_row(_delivery_from_v2_row(row))
             except _UNREADABLE:
                 skipped += 1
                 continue
-            conn.execute(f"{_INSERT_DELIVERIES_HEAD}(?, ?)", new)
+            conn.execute(f"{_INSERT_DELIVERIES_HEAD}(?, ?)", new_delivery)
             moved += 1
         conn.execute("DROP TABLE messages_v2")
         conn.execute("DROP TABLE outbox_v2")
