@@ -643,7 +643,8 @@ class SqliteStats:
     """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
 
     __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures",
-                 "read_failures", "read_retries")
+                 "read_failures", "read_retries", "checkpoints", "checkpoint_seconds", "forced_checkpoints",
+                 "checkpoint_failures")
 
     def __init__(self) -> None:
         self.commits = 0
@@ -655,6 +656,10 @@ class SqliteStats:
         self.failures = 0
         self.read_failures = 0  #: load_messages_later reads that failed (each tried again)
         self.read_retries = 0  #: reads on the caller's thread tried again, the file busy or locked
+        self.checkpoints = 0  #: WAL checkpoints the writer child reported (its checkpointer thread's and its own)
+        self.checkpoint_seconds = 0.0  #: real seconds they took (beside the commits, not in them)
+        self.forced_checkpoints = 0  #: of them, run by the writer between two batches (the WAL at its limit)
+        self.checkpoint_failures = 0  #: of them, those that failed or could not empty a WAL at its limit
 
 
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
@@ -1501,6 +1506,9 @@ class SqliteStore:
         """An acknowledgement hands its batch's callbacks back and sends what waits; a failed attempt is
         logged and counted (the child tries again)."""
         child = self._child
+        if answer[0] == "checkpoint":
+            self._on_checkpoint(answer)
+            return
         if answer[0] != "ok":
             self.stats.failures += 1
             log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
@@ -1515,6 +1523,24 @@ class SqliteStore:
             self._hand_back(batch.callbacks)
         if not self._closing:
             self._send_pending()
+
+    def _on_checkpoint(self, answer: tuple[Any, ...]) -> None:
+        """A WAL checkpoint the child ran, ``("checkpoint", mode, seconds, frames, copied, error)`` (see
+        :func:`sqlite_writer.serve`): counted; one the writer had to run itself, or one that failed, logged."""
+        _, mode, seconds, frames, copied, error = answer
+        stats = self.stats
+        stats.checkpoints += 1
+        stats.checkpoint_seconds += seconds
+        forced = mode != "PASSIVE"
+        if forced:
+            stats.forced_checkpoints += 1
+        if error is not None:
+            stats.checkpoint_failures += 1
+            log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
+                      seconds=round(seconds, 4))
+        elif forced:
+            log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
+                        limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
 
     def _wait_answers(self) -> None:
         """Without the loop's reader (no loop, or closing): read the child's answers on this thread until the

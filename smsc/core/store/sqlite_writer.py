@@ -39,15 +39,29 @@ import signal
 import sqlite3
 import struct
 import sys
+import threading
 import time
 from typing import IO, Any
 
-#: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000).  Under
-#: load the same pages are written again and again (the end of each table, outbox rows added then deleted): a
-#: longer WAL copies each page once per checkpoint instead of every few commits (COMMIT 4.8 -> 3.0 us/msg
-#: in bench.profile_engine, group commit per tick).  Durability is the same (a checkpoint only moves
-#: committed pages); the WAL file grows to about 40 MiB and a restart after a crash replays up to that much.
+#: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000), on a
+#: connection that writes in the server process (inline mode, the schema); the writer child's connection does
+#: not checkpoint when it commits (see :class:`Checkpointer`).  Under load the same pages are written again and
+#: again (the end of each table, outbox rows added then deleted): a longer WAL copies each page once per
+#: checkpoint instead of every few commits (COMMIT 4.8 -> 3.0 us/msg in bench.profile_engine, group commit per
+#: tick).  Durability is the same (a checkpoint only moves committed pages); the WAL file grows to about 40 MiB
+#: and a restart after a crash replays up to that much.
 WAL_AUTOCHECKPOINT = 10_000
+
+#: WAL frames (pages) not yet copied past which the writer child's checkpointer thread copies them into the
+#: database file (the threshold :data:`WAL_AUTOCHECKPOINT` was, for the same reason).
+CHECKPOINT_FRAMES = WAL_AUTOCHECKPOINT
+#: WAL frames past which the writer child checkpoints itself, between two batches (TRUNCATE: a stall, logged):
+#: the checkpointer's passive checkpoints never caught up (readers kept the WAL from starting again).
+HARD_LIMIT_FRAMES = 5 * CHECKPOINT_FRAMES
+#: Real seconds without a commit after which the checkpointer copies what the WAL holds, however little.
+CHECKPOINT_IDLE = 1.0
+#: Real seconds the writer's own checkpoint (:data:`HARD_LIMIT_FRAMES`) waits for readers to leave the WAL.
+HARD_CHECKPOINT_WAIT = 1.0
 
 RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
 
@@ -82,14 +96,17 @@ SELECT_BATCH = "SELECT value FROM counters WHERE name = 'writer_batch'"
 _statements: dict[tuple[str, int, int, str], str] = {}
 
 
-def connect(path: str, synchronous: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
+def connect(
+    path: str, synchronous: str, busy_timeout: float = 5.0, autocheckpoint: int = WAL_AUTOCHECKPOINT,
+) -> sqlite3.Connection:
     """A connection to the file in WAL mode; ``busy_timeout``: real seconds SQLite waits for a lock held
-    elsewhere before it raises "database is locked"."""
+    elsewhere before it raises "database is locked"; ``autocheckpoint``: WAL pages past which a commit of this
+    connection checkpoints (0: never)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
     except BaseException:
         conn.close()
         raise
@@ -244,10 +261,170 @@ def split_frames(buffer: bytearray) -> list[Any]:
     return values
 
 
-def serve(path: str, synchronous: str, incoming: IO[bytes], outgoing: IO[bytes]) -> None:
-    """The child's loop: read a batch, commit it (trying again after each failure, reported), acknowledge it;
-    return at end of file on ``incoming`` or when ``outgoing`` is gone (the parent died)."""
+# -- checkpoints ---------------------------------------------------------------------------------------------
+#
+# Why not in the commit: with wal_autocheckpoint, the commit that takes the WAL past the threshold copies the
+# whole WAL into the database file and syncs it before it returns (52-57 ms at 10,000 pages under the receipts
+# benchmark), and every submit_sm_resp of that batch and of the next waits for it (p99 submit ->
+# submit_sm_resp doubled).  So the writer's connection never checkpoints (wal_autocheckpoint=0) and a thread of
+# the child, with a connection of its own, runs PASSIVE checkpoints beside it: a passive checkpoint takes no
+# lock the writer needs (it never calls the busy handler, and copies only frames no reader still needs), so
+# commits go on while it copies; once it has copied the whole WAL, the next commit starts the WAL again from
+# its beginning.  A reader that stays in the WAL (a snapshot older than the last frame) keeps it from
+# starting again; should the WAL reach :data:`HARD_LIMIT_FRAMES` anyway, the writer runs a TRUNCATE
+# checkpoint itself between two batches (after acknowledging one, before starting the next): it waits
+# (:data:`HARD_CHECKPOINT_WAIT` at most) for the readers to leave the WAL, copies it and empties the file.
+#
+# Why it is as durable: a checkpoint copies only frames of committed transactions (up to the last commit
+# frame it sees when it starts) into the database file, and the WAL stays the record until then: SQLite syncs
+# the WAL before it copies a frame and syncs the database file before the WAL can be started again or
+# truncated, so a crash in the middle of a checkpoint (of the thread, the child or the machine) leaves the WAL
+# whole, and the next connection replays it.  With synchronous=NORMAL in WAL mode a commit is not synced at
+# all (it survives a crash of the process, not a power loss; FULL syncs each commit), and which connection or
+# thread checkpoints changes none of that: SQLite coordinates the writer, the checkpointer and readers of other
+# processes through the WAL index's locks, whatever connection they use.
+
+#: The WAL index header (the start of the -shm file, in the host's byte order; sqlite.org/walformat.html):
+#: ``mxFrame`` (the WAL's last valid frame) at octet 16; the checkpoint information follows the header's two
+#: copies, its ``nBackfill`` (frames already copied into the database file) at octet 96.
+_SHM = struct.Struct("=16xI76xI")
+
+
+class WalIndex:
+    """Reads how far the WAL has grown from its index (``path``-shm, one ``pread``), for deciding when to
+    checkpoint: (frames in the WAL, frames of them already copied into the database file).  Read without
+    SQLite's locks, so a value may be a step old; never used for anything else.
+
+    The descriptor stays open until :meth:`close`, which must come after every SQLite connection of this
+    process to the file is closed: SQLite's locks on the -shm file are POSIX record locks, and closing *any*
+    descriptor of a file drops every such lock the process holds on it (another connection would then take the
+    WAL index for abandoned and rebuild it under this process's feet: a SIGBUS, seen when each read opened and
+    closed the file)."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path + "-shm", os.O_RDONLY)
+
+    def frames(self) -> tuple[int, int] | None:
+        """(frames in the WAL, frames copied), or None when the index cannot be read."""
+        try:
+            data = os.pread(self._fd, _SHM.size, 0)
+        except OSError:
+            return None
+        if len(data) < _SHM.size:
+            return None
+        frames, copied = _SHM.unpack(data)
+        return frames, min(copied, frames)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class Checkpointer:
+    """The writer child's checkpointer thread: a PASSIVE checkpoint on a connection of its own when the writer
+    says the WAL holds :data:`CHECKPOINT_FRAMES` frames not yet copied (:meth:`wake`), or once the writer has
+    been idle :data:`CHECKPOINT_IDLE` seconds with frames not yet copied.  Each checkpoint is reported to the
+    parent (``report``), as ``("checkpoint", "PASSIVE", seconds, frames in the WAL, frames copied, error)``."""
+
+    def __init__(
+        self, path: str, synchronous: str, report: Any, idle: float = CHECKPOINT_IDLE,
+    ) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._report = report
+        self._idle = idle
+        self._wake = threading.Event()
+        self._stopping = False
+        #: Commits of the writer so far (counted by the writer; read here to tell whether it was idle).
+        self.commits = 0
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Checkpoint now (or as soon as the checkpoint under way ends)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread once its checkpoint under way (if any) is done; ``timeout``: real seconds at most."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        seen = -1  # the writer's commits when the last complete checkpoint started
+        try:
+            while True:
+                woken = self._wake.wait(self._idle)
+                if self._stopping:
+                    return
+                commits = self.commits
+                if woken:
+                    self._wake.clear()
+                elif commits == seen:
+                    continue  # idle, and nothing written since everything was copied
+                started = time.perf_counter()
+                error = None
+                frames = copied = -1
+                try:
+                    if conn is None:
+                        conn = connect(self._path, self._synchronous, autocheckpoint=0)
+                    _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                if error is None and frames == copied:
+                    seen = commits
+                self._report(("checkpoint", "PASSIVE", time.perf_counter() - started, frames, copied, error))
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+def checkpoint_now(conn: sqlite3.Connection, frames: int, wait: float, busy_timeout: float) -> tuple[Any, ...]:
+    """A TRUNCATE checkpoint of a WAL of ``frames`` frames on the writer's connection ``conn`` (waiting
+    ``wait`` real seconds at most for readers and for a checkpoint under way, then restoring ``busy_timeout``),
+    reported as ``("checkpoint", "TRUNCATE", seconds, frames, frames copied, error)``."""
+    started = time.perf_counter()
+    error = None
+    copied = -1
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        try:
+            busy, left, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        if busy:
+            error = f"busy: readers stayed in the WAL ({left} frames, {copied} copied)"
+        else:
+            copied = frames  # (SQLite reports 0 and 0 for the WAL it emptied)
+    except sqlite3.Error as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return ("checkpoint", "TRUNCATE", time.perf_counter() - started, frames, copied, error)
+
+
+def serve(
+    path: str, synchronous: str, incoming: IO[bytes], outgoing: IO[bytes],
+    checkpoint_frames: int = CHECKPOINT_FRAMES, hard_limit_frames: int = HARD_LIMIT_FRAMES,
+    idle: float = CHECKPOINT_IDLE,
+) -> None:
+    """The child's loop: read a batch, commit it (trying again after each failure, reported), acknowledge it,
+    then see whether the WAL needs a checkpoint (see :class:`Checkpointer`); return at end of file on
+    ``incoming`` or when ``outgoing`` is gone (the parent died)."""
     conn: sqlite3.Connection | None = None
+    checkpointer: Checkpointer | None = None
+    index: WalIndex | None = None
+    lock = threading.Lock()  # (the checkpointer's reports and the acknowledgements share the pipe)
+    busy_timeout = 5.0
+    forced_at = 0  # WAL frames when the writer last checkpointed itself
+
+    def send(answer: tuple[Any, ...]) -> bool:
+        try:
+            with lock:
+                outgoing.write(dumps(answer))
+                outgoing.flush()
+        except (BrokenPipeError, ValueError):  # the parent is gone: nobody waits for the answer
+            return False
+        return True
+
     try:
         while True:
             try:
@@ -258,32 +435,56 @@ def serve(path: str, synchronous: str, incoming: IO[bytes], outgoing: IO[bytes])
                 started = time.perf_counter()
                 try:
                     if conn is None:
-                        conn = connect(path, synchronous)
+                        conn = connect(path, synchronous, busy_timeout, autocheckpoint=0)
                     commit(conn, rows, number)
                 except sqlite3.Error as exc:
                     answer: tuple[Any, ...] = ("failed", f"{type(exc).__name__}: {exc}")
                 else:
                     answer = ("ok", time.perf_counter() - started)
-                try:
-                    outgoing.write(dumps(answer))
-                    outgoing.flush()
-                except (BrokenPipeError, ValueError):  # the parent is gone: nobody waits for the answer
+                if not send(answer):
                     return
                 if answer[0] == "ok":
                     break
                 time.sleep(RETRY_DELAY)
+            assert conn is not None
+            if checkpointer is None:
+                checkpointer = Checkpointer(path, synchronous, send, idle)
+            checkpointer.commits += 1
+            if index is None:
+                try:
+                    index = WalIndex(path)
+                except OSError:
+                    continue
+            wal = index.frames()
+            if wal is None:
+                continue
+            frames, copied = wal
+            if frames < forced_at:
+                forced_at = 0  # (the WAL started again)
+            if frames >= hard_limit_frames and frames >= forced_at + checkpoint_frames:
+                forced_at = frames  # (busy: tried again only once the WAL has grown as much again)
+                if not send(checkpoint_now(conn, frames, HARD_CHECKPOINT_WAIT, busy_timeout)):
+                    return
+            elif frames - copied >= checkpoint_frames:
+                checkpointer.wake()
     finally:
+        if checkpointer is not None:
+            checkpointer.stop()
         if conn is not None:
             conn.close()
+        if index is not None:
+            index.close()  # (after the connections: see WalIndex)
 
 
 def main(argv: list[str]) -> None:
-    """``python -I -S sqlite_writer.py PATH SYNCHRONOUS``: serve the parent on stdin and stdout, then exit
-    without flushing anything more (stdout may be a broken pipe by then; the connection is closed)."""
-    path, synchronous = argv
+    """``python -I -S sqlite_writer.py PATH SYNCHRONOUS [CHECKPOINT_FRAMES HARD_LIMIT_FRAMES IDLE_SECONDS]``:
+    serve the parent on stdin and stdout, then exit without flushing anything more (stdout may be a broken pipe
+    by then; the connections are closed).  The store passes two arguments; tests pass smaller limits."""
+    path, synchronous = argv[:2]
+    limits = (int(argv[2]), int(argv[3]), float(argv[4])) if len(argv) > 2 else ()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    serve(path, synchronous, sys.stdin.buffer, sys.stdout.buffer)
+    serve(path, synchronous, sys.stdin.buffer, sys.stdout.buffer, *limits)
     os._exit(0)
 
 
