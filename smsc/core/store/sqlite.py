@@ -1531,7 +1531,7 @@ class SqliteStore:
         stats = self.stats
         stats.checkpoints += 1
         stats.checkpoint_seconds += seconds
-        forced = mode != "PASSIVE"
+        forced = mode == "writer TRUNCATE"
         if forced:
             stats.forced_checkpoints += 1
         if error is not None:

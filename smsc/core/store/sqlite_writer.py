@@ -58,6 +58,12 @@ CHECKPOINT_FRAMES = WAL_AUTOCHECKPOINT
 #: WAL frames past which the writer child checkpoints itself, between two batches (TRUNCATE: a stall, logged):
 #: the checkpointer's passive checkpoints never caught up (readers kept the WAL from starting again).
 HARD_LIMIT_FRAMES = 5 * CHECKPOINT_FRAMES
+#: The writer copies the last frames itself, between two batches, once no more than CHECKPOINT_FRAMES // this
+#: many wait, or the frames of LAST_STEP_BATCHES batches like the last (a PASSIVE checkpoint of a few frames,
+#: about as long as a commit or two): the WAL starts again only if a checkpoint copied all of it before the next
+#: transaction begins, which the thread beside a busy writer seldom manages (the writer adds frames meanwhile).
+LAST_STEP_DIVISOR = 16
+LAST_STEP_BATCHES = 4
 #: Real seconds without a commit after which the checkpointer copies what the WAL holds, however little.
 CHECKPOINT_IDLE = 1.0
 #: Real seconds the writer's own checkpoint (:data:`HARD_LIMIT_FRAMES`) waits for readers to leave the WAL.
@@ -333,6 +339,9 @@ class Checkpointer:
         self._report = report
         self._idle = idle
         self._wake = threading.Event()
+        #: Held while this thread checkpoints; the writer takes it for its own checkpoints (SQLite runs one
+        #: checkpoint at a time and answers any other "busy" at once, without waiting).
+        self.lock = threading.Lock()
         self._stopping = False
         #: Commits of the writer so far (counted by the writer; read here to tell whether it was idle).
         self.commits = 0
@@ -365,12 +374,13 @@ class Checkpointer:
                 started = time.perf_counter()
                 error = None
                 frames = copied = -1
-                try:
-                    if conn is None:
-                        conn = connect(self._path, self._synchronous, autocheckpoint=0)
-                    _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                with self.lock:
+                    try:
+                        if conn is None:
+                            conn = connect(self._path, self._synchronous, autocheckpoint=0)
+                        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.Error as exc:
+                        error = f"{type(exc).__name__}: {exc}"
                 if error is None and frames == copied:
                     seen = commits
                 self._report(("checkpoint", "PASSIVE", time.perf_counter() - started, frames, copied, error))
@@ -379,26 +389,31 @@ class Checkpointer:
                 conn.close()
 
 
-def checkpoint_now(conn: sqlite3.Connection, frames: int, wait: float, busy_timeout: float) -> tuple[Any, ...]:
-    """A TRUNCATE checkpoint of a WAL of ``frames`` frames on the writer's connection ``conn`` (waiting
-    ``wait`` real seconds at most for readers and for a checkpoint under way, then restoring ``busy_timeout``),
-    reported as ``("checkpoint", "TRUNCATE", seconds, frames, frames copied, error)``."""
+def checkpoint_now(
+    conn: sqlite3.Connection, frames: int, mode: str, wait: float, busy_timeout: float,
+) -> tuple[Any, ...]:
+    """A checkpoint (``mode``: PASSIVE or TRUNCATE) of a WAL of ``frames`` frames on the writer's connection
+    ``conn``, between two batches (waiting ``wait`` real seconds at most for readers, then restoring
+    ``busy_timeout``), reported as ``("checkpoint", "writer " + mode, seconds, frames, frames copied, error)``.
+    The caller holds the checkpointer's lock (no other checkpoint of this process runs)."""
     started = time.perf_counter()
     error = None
     copied = -1
     try:
-        conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        if wait:
+            conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
         try:
-            busy, left, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, left, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
-            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        if busy:
+            if wait:
+                conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        if busy and mode == "TRUNCATE":  # (a passive one copies what it can, and is not an error)
             error = f"busy: readers stayed in the WAL ({left} frames, {copied} copied)"
-        else:
+        elif mode == "TRUNCATE":
             copied = frames  # (SQLite reports 0 and 0 for the WAL it emptied)
     except sqlite3.Error as exc:
         error = f"{type(exc).__name__}: {exc}"
-    return ("checkpoint", "TRUNCATE", time.perf_counter() - started, frames, copied, error)
+    return ("checkpoint", "writer " + mode, time.perf_counter() - started, frames, copied, error)
 
 
 def serve(
@@ -415,6 +430,7 @@ def serve(
     lock = threading.Lock()  # (the checkpointer's reports and the acknowledgements share the pipe)
     busy_timeout = 5.0
     forced_at = 0  # WAL frames when the writer last checkpointed itself
+    last_frames = -1  # WAL frames after the batch before (-1: no batch yet)
 
     def send(answer: tuple[Any, ...]) -> bool:
         try:
@@ -459,14 +475,31 @@ def serve(
             if wal is None:
                 continue
             frames, copied = wal
+            grown = 0 if last_frames < 0 else frames - last_frames if frames >= last_frames else frames
+            last_frames = frames
             if frames < forced_at:
                 forced_at = 0  # (the WAL started again)
             if frames >= hard_limit_frames and frames >= forced_at + checkpoint_frames:
                 forced_at = frames  # (busy: tried again only once the WAL has grown as much again)
-                if not send(checkpoint_now(conn, frames, HARD_CHECKPOINT_WAIT, busy_timeout)):
+                if checkpointer.lock.acquire(timeout=HARD_CHECKPOINT_WAIT):
+                    try:
+                        report = checkpoint_now(conn, frames, "TRUNCATE", HARD_CHECKPOINT_WAIT, busy_timeout)
+                    finally:
+                        checkpointer.lock.release()
+                else:
+                    report = ("checkpoint", "TRUNCATE", HARD_CHECKPOINT_WAIT, frames, -1, "busy: the checkpointer")
+                if not send(report):
                     return
-            elif frames - copied >= checkpoint_frames:
-                checkpointer.wake()
+            elif frames >= checkpoint_frames:
+                if frames - copied > max(checkpoint_frames // LAST_STEP_DIVISOR, LAST_STEP_BATCHES * grown):
+                    checkpointer.wake()
+                elif checkpointer.lock.acquire(blocking=False):  # (else the thread is at it: next time)
+                    try:
+                        report = checkpoint_now(conn, frames, "PASSIVE", 0.0, busy_timeout)
+                    finally:
+                        checkpointer.lock.release()
+                    if not send(report):
+                        return
     finally:
         if checkpointer is not None:
             checkpointer.stop()
