@@ -25,6 +25,10 @@ How a write travels (the event loop never waits on SQLite):
    batch carries a number committed in its transaction, so one that was committed before the child died is not
    written again (:func:`sqlite_writer.commit`).  The child exits when its pipe closes: at ``close()``, which
    waits for it by its pid (10 s at most, then SIGKILL), or when the server process dies, even by SIGKILL.
+5. The child's commits never checkpoint the WAL: a thread of the child does, beside them, and the writer copies
+   the last few frames between two batches so that the WAL starts again (a bounded WAL; see "checkpoints" in
+   :mod:`smsc.core.store.sqlite_writer`).  The child reports each checkpoint (counted in :attr:`stats`; one
+   forced at the WAL's hard limit is logged as ``store_checkpoint_forced``).
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
 a few; a file busy or locked by another connection is read again a few times, 50 ms at most in all, before
