@@ -81,13 +81,13 @@ async def test_an_outbox_row_that_cannot_be_written_is_logged_and_the_writer_goe
     loop = asyncio.get_running_loop()
     store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
     odd = Delivery(delivery_id=1, system_id="esme", source=Address(), destination=Address(),
-                   tlvs={0x1400: object()})  # deliveries are serialised by the writer thread, when written
+                   tlvs={0x1400: object()})  # deliveries are serialised when their batch is sent to the writer
     plain = Delivery(delivery_id=2, system_id="esme", source=Address(), destination=Address())
     for delivery in (odd, plain):
         durable = asyncio.Event()
         store.save_delivery(delivery)
         store.commit(durable.set)
-        await asyncio.wait_for(durable.wait(), 10)  # the writer thread is still alive to commit the next
+        await asyncio.wait_for(durable.wait(), 10)  # the writer still commits the next
     await loop.run_in_executor(None, store.close)
     assert [d.delivery_id for d in SqliteStore(path).load().deliveries] == [2]
 

@@ -128,4 +128,4 @@ class MessageStore(Protocol):
         """Make everything recorded so far durable; call ``on_durable`` (on the loop thread) once it is."""
 
     def close(self) -> None:
-        """Write what is pending, stop any writer thread and close the file. Idempotent."""
+        """Write what is pending, stop any writer (thread or process) and close the file. Idempotent."""

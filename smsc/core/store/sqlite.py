@@ -1,16 +1,34 @@
-"""The default MessageStore: one SQLite file in WAL mode, written by one thread with group commit.
+"""The default MessageStore: one SQLite file in WAL mode, written by one writer process with group commit.
 
 How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
    their argument into a row (key, pickled record) and add it to a loop-local batch.
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
-   batch of everything committed in the tick joins the shared pending batch (one lock) and the writer thread
-   is woken.
-3. The writer takes the *whole* pending batch, writes it inside one transaction, many rows per statement
-   (``INSERT ... VALUES (...), (...)``: one statement step, so one GIL hand-back, per chunk of rows), and
-   commits; then it hands every ``on_durable`` of that batch back with one ``call_soon_threadsafe``.  While
-   a commit runs, the next batch fills, so batches grow with the load by themselves.
+   batch of everything committed in the tick joins the batch waiting for the writer.
+3. The writer is a child process (:mod:`smsc.core.store.sqlite_writer`) that owns the write connection.  When
+   it has fewer than :data:`_IN_FLIGHT` (2) batches in hand, the loop turns the *whole* waiting batch into plain
+   rows (built-in values only: the outbox inserts are serialised here), pickles them and writes them to the
+   child's pipe; the child writes each batch inside one transaction, many rows per statement (``INSERT ...
+   VALUES (...), (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
+   (``add_reader``) and only then hands every ``on_durable`` of that batch back (through
+   ``call_soon_threadsafe``, as the callbacks always came).  While the child commits, the next batches fill,
+   so batches grow with the load by themselves.
+   Why a process: in a writer thread the SQL (about 10-12 us of CPU per message under load) held the GIL the
+   loop needs, and the server stayed at one core.  Why no thread to feed it: a thread takes the GIL from the
+   busy loop at each step (after its wake-up, its write, the answer), up to ``sys.getswitchinterval()`` (5 ms)
+   each time, and under a load bound by the ESMEs' windows the latency of a commit is what limits throughput
+   (every submit_sm_resp waits for it).  Why two batches in flight: the child starts the next batch as soon as
+   it committed one, instead of waiting for the loop to take the answer and send again.
+4. A child that dies (killed, crashed) is noticed by the loop (end of file or broken pipe), logged
+   (``store_writer_died``) and replaced, and the batches it had not acknowledged are sent to the new one: a
+   batch carries a number committed in its transaction, so one that was committed before the child died is not
+   written again (:func:`sqlite_writer.commit`).  The child exits when its pipe closes: at ``close()``, which
+   waits for it by its pid (10 s at most, then SIGKILL), or when the server process dies, even by SIGKILL.
+5. The child's commits never checkpoint the WAL: a thread of the child does, beside them, and the writer copies
+   the last few frames between two batches so that the WAL starts again (a bounded WAL; see "checkpoints" in
+   :mod:`smsc.core.store.sqlite_writer`).  The child reports each checkpoint (counted in :attr:`stats`; one
+   forced at the WAL's hard limit is logged as ``store_checkpoint_forced``).
 
 Reads: :meth:`SqliteStore.load_messages` reads records by message_id on the caller's thread (a request needs
 a few; a file busy or locked by another connection is read again a few times, 50 ms at most in all, before
@@ -28,12 +46,16 @@ written once, final); an outbox entry added and deleted before it was written is
 saved again later is updated in place (an upsert: it keeps its row).  After a crash the file holds the last
 committed transaction, and the core redoes what followed (the message is attempted again, its receipt
 regenerated), which is why skipping intermediate states is safe.  If a transaction fails
-(disk full...), the writer logs it and retries the same batch until it succeeds: its callbacks (and so the
-submit_sm_resp they release) wait, because status 0 must mean "on disk".  A read of ``load_messages_later``
+(disk full...), the writer child reports it (logged as ``store_commit_failed``) and retries the same batch until
+it succeeds: its callbacks (and so the submit_sm_resp they release) wait, because status 0 must mean "on
+disk".  A read of ``load_messages_later``
 that fails is tried again the same way (with a growing pause), for as long as the store is open: its callback
 gets the messages late, never an empty list in their place.
 
-Without ``call_soon_threadsafe`` the store runs *inline* on the calling thread: with ``call_soon`` the commits
+With ``call_soon_threadsafe`` but no event loop behind ``call_soon`` (a plain function), each handover waits for
+the child's answer on the calling thread.  Without ``call_soon_threadsafe`` the store runs *inline* on the
+calling thread (no child process; the same transaction, :func:`sqlite_writer.commit`): with ``call_soon`` the
+commits
 of a loop tick are written in one transaction at the end of the tick, then their ``on_durable`` are called
 (group commit without a thread: the engine benchmark); without either, ``commit`` writes the batch and calls
 ``on_durable`` before returning (unit tests, tools).
@@ -53,13 +75,17 @@ that refuses any class but the SMPP int enums.
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import functools
 import io
-import itertools
 import json
 import os
 import pickle
+import select
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, TypeVar
@@ -68,6 +94,7 @@ import structlog
 
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Message, new_attempt
+from smsc.core.store import sqlite_writer
 from smsc.core.store.base import StoredState, WorldState
 from smsc.smpp.constants import MessageState
 
@@ -129,41 +156,12 @@ CREATE TABLE IF NOT EXISTS dpf_flags (
 );
 """
 
-#: Rows go to SQLite many per statement (``VALUES (...), (...), ...``): one statement step per chunk instead of
-#: one per row, so the writer thread gives up and takes back the GIL once per chunk, not once per row (under
-#: load a per-row handover throttled the writer and the event loop alike).  Chunks are powers of two up to
-#: this many rows, so only a few statement texts exist (the sqlite3 module caches them).
-_CHUNK_ROWS = 512
-_UPSERT_MESSAGES_HEAD = "INSERT INTO messages (message_id, final_time, record) VALUES "
-#: A message saved again keeps its row and rowid (load order is insertion order).
-_UPSERT_MESSAGES_TAIL = (" ON CONFLICT(message_id) DO UPDATE SET final_time = excluded.final_time,"
-                         " record = excluded.record")
-#: Rows of messages moved to the end of the table (``move_message_last``): deleted, then inserted again.
-_DELETE_MESSAGES_HEAD = "DELETE FROM messages WHERE message_id IN ("
-_INSERT_DELIVERIES_HEAD = "INSERT OR REPLACE INTO outbox (delivery_id, record) VALUES "
-_DELETE_DELIVERIES_HEAD = "DELETE FROM outbox WHERE delivery_id IN ("
-_statements: dict[tuple[str, int, int, str], str] = {}
-
-
-def _write_rows(
-    conn: sqlite3.Connection, head: str, width: int, rows: list[Any], tail: str = "",
-    group: str | None = None,
-) -> None:
-    """Execute ``head`` + ``k`` value groups + ``tail`` over ``rows`` (tuples of ``width`` values; plain
-    values when ``width`` is 1) in chunks of ``k`` rows (powers of two up to :data:`_CHUNK_ROWS`)."""
-    chain = itertools.chain.from_iterable
-    n = len(rows)
-    i = 0
-    while i < n:
-        k = min(n - i, _CHUNK_ROWS)
-        k = 1 << (k.bit_length() - 1)
-        key = (head, width, k, tail)
-        sql = _statements.get(key)
-        if sql is None:
-            one = group or f"({', '.join('?' * width)})"
-            sql = _statements[key] = head + ", ".join([one] * k) + tail
-        conn.execute(sql, list(chain(rows[i:i + k])) if width > 1 else rows[i:i + k])
-        i += k
+#: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
+#: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
+_CHUNK_ROWS = sqlite_writer.CHUNK_ROWS
+_UPSERT_MESSAGES_HEAD = sqlite_writer.UPSERT_MESSAGES_HEAD
+_UPSERT_MESSAGES_TAIL = sqlite_writer.UPSERT_MESSAGES_TAIL
+_INSERT_DELIVERIES_HEAD = sqlite_writer.INSERT_DELIVERIES_HEAD
 
 
 _SELECT_MESSAGES = "SELECT message_id, final_time, record FROM messages ORDER BY rowid"
@@ -189,21 +187,21 @@ _SELECT_DELIVERIES_BY_ID = "SELECT delivery_id, record FROM outbox WHERE deliver
 _select_statements: dict[tuple[str, int], str] = {}
 _SELECT_LIVE_BY_ID = "SELECT message_id FROM messages WHERE final_time IS NULL AND message_id IN "
 _live_statements: dict[int, str] = {}
-_UPSERT_COUNTER = "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"
-_PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
-#: The final records an id given again names (:meth:`SqliteStore.forget_id`): the message ``M`` and the
-#: destinations ``M-1``, ``M-2`` ... of a submit_multi ``M``, which lie in ``[M, M.)`` ("-" sorts before "."
-#: and every other character of an id after it); a record not final is never deleted.
-_FORGET_ID = "DELETE FROM messages WHERE message_id >= ? AND message_id < ? AND final_time IS NOT NULL"
-_INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
-_UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
-                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
 _SELECT_DPF_FLAGS = ("SELECT e164, system_id, handset_ton, handset_npi, handset_addr, esme_ton, esme_npi, esme_addr"
                      " FROM dpf_flags ORDER BY rowid")
-_DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 
-_RETRY_DELAY = 0.5  # real seconds between attempts to write a batch that failed
+_RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
+#: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
+#: connection: every batch was acknowledged), before it kills it.
+_CHILD_EXIT_WAIT = 10.0
+#: Batches sent to the writer child before the first is acknowledged (the child reads the next one as soon as
+#: it committed the one before, without waiting for the loop to take the answer and send again).
+#: Linux's fcntl to set a pipe's buffer size, and the size asked for the child's stdin (the default most
+#: systems allow an unprivileged process: /proc/sys/fs/pipe-max-size), so that a batch of a few thousand
+#: messages fits while the child is busy.
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1 << 20
+_IN_FLIGHT = 2
 #: A read of ``load_messages_later`` that fails (disk I/O error, database locked...) is tried again after this
 #: many real seconds, twice as long after each failure up to :data:`_READ_RETRY_MAX`, then at that interval for
 #: as long as the store is open: its callback waits for the messages instead of getting none (the core would
@@ -227,12 +225,6 @@ _sleep = time.sleep  # (the tests' clock: they release a lock when the first ret
 #: messages of a drain while the next are read (one group of everything waiting made the loop wait for the
 #: last of a dozen thousand records before it could start on the first).
 _READ_GROUP = 1024
-#: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000).  Under
-#: load the same pages are written again and again (the end of each table, outbox rows added then deleted): a
-#: longer WAL copies each page once per checkpoint instead of every few commits (COMMIT 4.8 -> 3.0 us/msg
-#: in bench.profile_engine, group commit per tick).  Durability is the same (a checkpoint only moves
-#: committed pages); the WAL file grows to about 40 MiB and a restart after a crash replays up to that much.
-_WAL_AUTOCHECKPOINT = 10_000
 #: What reading back a damaged row can raise (it is logged and skipped).
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, EOFError, pickle.UnpicklingError)
 
@@ -456,7 +448,7 @@ def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
 def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, bytes]]:
     """The rows of a batch's outbox inserts.  One that cannot be serialised (a TLV value of a type no row
     holds) is left out and logged: it is still offered from memory, only a restart would not bring it back;
-    the writer thread must not die of it."""
+    the loop must not fail on it."""
     rows = []
     for delivery in inserts.values():
         try:
@@ -592,7 +584,7 @@ class _Batch:
         #: rowid after every other row (``move_message_last``); ``messages`` lists them last.
         self.moved: list[str] = []
         #: load_messages_later requests: (message_ids, callback), read after the batch's writes (inline only: with
-        #: a writer thread they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
+        #: a writer child they go to the reader thread, see :meth:`SqliteStore._hand_reads`).
         self.reads: list[_ReadRequest] = []
         #: delivery_id -> delivery, serialised when written (a delivery never changes once added, and most
         #: receipts are acknowledged first: an entry deleted before it was written is dropped from here).
@@ -655,7 +647,8 @@ class SqliteStats:
     """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
 
     __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures",
-                 "read_failures", "read_retries")
+                 "read_failures", "read_retries", "checkpoints", "checkpoint_seconds", "forced_checkpoints",
+                 "checkpoint_failures")
 
     def __init__(self) -> None:
         self.commits = 0
@@ -667,6 +660,10 @@ class SqliteStats:
         self.failures = 0
         self.read_failures = 0  #: load_messages_later reads that failed (each tried again)
         self.read_retries = 0  #: reads on the caller's thread tried again, the file busy or locked
+        self.checkpoints = 0  #: WAL checkpoints the writer child reported (its checkpointer thread's and its own)
+        self.checkpoint_seconds = 0.0  #: real seconds they took (beside the commits, not in them)
+        self.forced_checkpoints = 0  #: of them, run by the writer between two batches (the WAL at its limit)
+        self.checkpoint_failures = 0  #: of them, those that failed or could not empty a WAL at its limit
 
 
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
@@ -684,7 +681,9 @@ class SqliteStore:
         path: the database file (created with its tables when missing).
         synchronous: "NORMAL" (survives a process crash) or "FULL" (also power loss).
         call_soon_threadsafe: ``loop.call_soon_threadsafe`` of the event loop that must receive the
-            ``on_durable`` callbacks; when None the store writes inline on the caller's thread.
+            ``on_durable`` callbacks; given, the store starts its writer child process (see :attr:`writer_pid`),
+            which the loop of ``call_soon`` drives (make the store on that loop's thread); when None the store
+            writes inline on the caller's thread.
         call_soon: ``loop.call_soon`` of that loop (default: taken from ``call_soon_threadsafe``'s loop).  The
             commits of one loop tick are handed to the writer together, once, at the end of the tick; without
             it every ``commit`` hands its batch over at once.  Given without ``call_soon_threadsafe``, the store
@@ -716,19 +715,34 @@ class SqliteStore:
             call_soon = getattr(getattr(call_soon_threadsafe, "__self__", None), "call_soon", None)
         self._call_soon = call_soon
         self._handover_scheduled = False
-        self._local = _Batch()  # loop thread only (swapped under _cond, see _take_local)
-        self._shared = _Batch()  # guarded by _cond
-        self._cond = threading.Condition(threading.Lock())
+        self._local = _Batch()  # loop thread only
         self._closing = False
         self._closed = False
         setup = self._connect()
         try:
             self._create_schema(setup)
+            #: The number of the last batch sent to a writer child (see :func:`sqlite_writer.commit`).
+            self._batch_number = sqlite_writer.last_batch(setup)
         finally:
             setup.close()
         self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
-        self._thread: threading.Thread | None = None
+        #: The writer child process (see :mod:`smsc.core.store.sqlite_writer`): started here, replaced when it
+        #: dies, stopped by ``close()``.  Driven from the loop thread (see :meth:`_handover`).
+        self._child: subprocess.Popen[bytes] | None = None
+        #: The event loop that reads the child's answers (``add_reader``): the one ``call_soon`` belongs to;
+        #: None without one (each handover then waits for its answer on the caller's thread).
+        self._loop: Any = None
+        #: The batches sent to the child and not yet acknowledged, oldest first: (frame, batch).  At most
+        #: :data:`_IN_FLIGHT`: what is committed meanwhile merges into ``_pending`` (group commit), sent when an
+        #: answer comes.
+        self._in_flight: collections.deque[tuple[bytes, _Batch]] = collections.deque()
+        self._pending = _Batch()
+        self._answers = bytearray()  # what the child wrote and is not yet a whole frame
+        self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
+        self._writing = False  # the loop waits for room in the child's pipe (add_writer) to write _unsent
+        self._restarts = 0  # children started since the last acknowledgement
+        self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
         self._reads_local: list[_ReadRequest] = []
         self._reads_scheduled = False
@@ -741,23 +755,25 @@ class SqliteStore:
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
-            self._thread = threading.Thread(target=self._writer, name="smsc-sqlite-writer", daemon=True)
-            self._thread.start()
+            loop = getattr(call_soon, "__self__", None)
+            if loop is not None and hasattr(loop, "add_reader"):
+                self._loop = loop
+            self._child = self._start_child()
+        #: The loop's thread: the store is made on it (``close()`` from another thread asks the loop to close).
+        self._loop_thread = threading.get_ident()
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The pid of the writer child process now running (None inline, or once closed)."""
+        child = self._child
+        return None if child is None or child.returncode is not None else child.pid
 
     # -- connection ----------------------------------------------------------------------------------------
 
     def _connect(self, busy_timeout: float = 5.0) -> sqlite3.Connection:
         """A connection to the file in WAL mode; ``busy_timeout``: real seconds SQLite waits for a lock held
         elsewhere before it raises "database is locked"."""
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return sqlite_writer.connect(self.path, self.synchronous, busy_timeout)
 
     def _read_now(self, read: Callable[[sqlite3.Connection], _T]) -> _T:
         """``read(connection)`` on the caller's thread with the connection kept for it (opened here, with no
@@ -933,8 +949,9 @@ class SqliteStore:
         """Record a Delivery Pending Flag of ``system_id`` for the handset ``e164`` (SMPP 3.4 section 4.12), with
         the addresses its alert_notification will carry (the handset's as the ESME wrote it, the ESME's own),
         in the pending batch; a flag of the same pair is replaced."""
-        self._local.dpf_flags[(e164, system_id)] = (
-            e164, system_id, handset.ton, handset.npi, handset.addr, esme.ton, esme.npi, esme.addr)
+        self._local.dpf_flags[(e164, system_id)] = (  # (plain ints: the writer child reads built-in values only)
+            e164, system_id, int(handset.ton), int(handset.npi), handset.addr, int(esme.ton), int(esme.npi),
+            esme.addr)
 
     def delete_dpf_flag(self, e164: str, system_id: str) -> None:
         """Record that the flag of ``system_id`` for ``e164`` is cleared (its alert is owed), in the pending
@@ -1026,7 +1043,7 @@ class SqliteStore:
         drain step left the loop idle.  The requests of one loop tick are handed over together at its end (with
         ``call_soon``), so that the alerts of one tick share one query.  Callbacks come back in the order
         asked, but not in any order with ``on_durable`` callbacks.
-        Inline (no writer thread): with ``call_soon``, after the writes of the tick, at its end; without,
+        Inline (no writer child): with ``call_soon``, after the writes of the tick, at its end; without,
         read now and call back before returning.
 
         Raises:
@@ -1321,90 +1338,339 @@ class SqliteStore:
             _run_all(self._read_all(batch.reads) or [])
 
     def _handover(self) -> None:
-        """Give everything committed in this loop tick to the writer as one batch."""
+        """Give everything committed in this loop tick to the writer child: sent at once when it has no batch
+        in hand, else merged with what waits for it (sent when its answer comes)."""
         self._handover_scheduled = False
-        with self._cond:
-            batch, self._local = self._local, _Batch()
-            if batch.empty():
-                return
-            self._shared.merge(batch)
-            self._cond.notify()
+        batch, self._local = self._local, _Batch()
+        if batch.empty() or self._child_stopped:
+            return
+        self._pending.merge(batch)
+        if len(self._in_flight) < _IN_FLIGHT and not self._reviving:
+            self._send_pending()
+            if self._loop is None:
+                self._wait_answers()
 
     # -- writing -------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _batch_rows(batch: _Batch) -> tuple[Any, ...]:
+        """What :func:`sqlite_writer.commit` writes for ``batch``, as built-in values only (the writer child reads
+        nothing else): the message rows are already ``(message_id, final_time, record)``; the outbox inserts
+        are serialised here (:func:`_delivery_rows`)."""
+        opt_outs = batch.opt_outs
+        dpf_flags = batch.dpf_flags
+        counters = batch.counters
+        return (
+            list(batch.forgets) if batch.forgets else None,
+            list(dict.fromkeys(batch.moved)) if batch.moved else None,
+            list(batch.messages.values()),
+            _delivery_rows(batch.inserts) if batch.inserts else None,
+            batch.deletes or None,
+            None if counters is None else (int(counters[0]), int(counters[1])),
+            None if batch.prune is None else float(batch.prune),
+            [k for k, v in opt_outs.items() if v] if opt_outs else None,
+            [k for k, v in opt_outs.items() if not v] if opt_outs else None,
+            None if batch.sim_time is None else int(batch.sim_time * 1e6),
+            [r for r in dpf_flags.values() if r is not None] if dpf_flags else None,
+            [k for k, r in dpf_flags.items() if r is None] if dpf_flags else None,
+        )
+
+    def _count(self, batch: _Batch, seconds: float) -> None:
+        """Add a committed batch to :attr:`stats` (``seconds``: its transaction)."""
+        stats = self.stats
+        stats.write_seconds += seconds
+        stats.commits += 1
+        stats.messages += len(batch.messages)
+        stats.deliveries += len(batch.inserts) + len(batch.deletes)
+        stats.callbacks += len(batch.callbacks)
+        size = len(batch.messages) + len(batch.inserts) + len(batch.deletes)
+        if size > stats.largest_batch:
+            stats.largest_batch = size
+
     def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
-        """One transaction for the whole batch; retried until it succeeds."""
+        """Inline mode: one transaction for the whole batch on this thread; retried until it succeeds."""
         if not batch.has_rows():
             self.stats.callbacks += len(batch.callbacks)
             return
+        rows = self._batch_rows(batch)
         while True:
             started = time.perf_counter()
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if batch.forgets:  # (before the messages: a new record of an id given again must stay)
-                        conn.executemany(_FORGET_ID, [(m, m + ".") for m in batch.forgets])
-                    if batch.moved:
-                        _write_rows(conn, _DELETE_MESSAGES_HEAD, 1, list(dict.fromkeys(batch.moved)), ")", group="?")
-                    if batch.messages:
-                        _write_rows(conn, _UPSERT_MESSAGES_HEAD, 3, list(batch.messages.values()), _UPSERT_MESSAGES_TAIL)
-                    if batch.inserts:
-                        _write_rows(conn, _INSERT_DELIVERIES_HEAD, 2, _delivery_rows(batch.inserts))
-                    if batch.deletes:
-                        _write_rows(conn, _DELETE_DELIVERIES_HEAD, 1, batch.deletes, ")", group="?")
-                    if batch.counters is not None:
-                        number, delivery = batch.counters
-                        conn.executemany(
-                            _UPSERT_COUNTER, (("next_message_number", number), ("next_delivery_id", delivery))
-                        )
-                    if batch.prune is not None:
-                        conn.execute(_PRUNE, (batch.prune,))
-                    if batch.opt_outs:
-                        conn.executemany(_INSERT_OPT_OUT, [k for k, v in batch.opt_outs.items() if v])
-                        conn.executemany(_DELETE_OPT_OUT, [k for k, v in batch.opt_outs.items() if not v])
-                    if batch.sim_time is not None:
-                        conn.execute(_UPSERT_COUNTER, ("sim_time_us", int(batch.sim_time * 1e6)))
-                    if batch.dpf_flags:
-                        conn.executemany(_UPSERT_DPF_FLAG, [r for r in batch.dpf_flags.values() if r is not None])
-                        conn.executemany(_DELETE_DPF_FLAG, [k for k, r in batch.dpf_flags.items() if r is None])
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                sqlite_writer.commit(conn, rows)
             except sqlite3.Error:
                 self.stats.failures += 1
                 log.exception("store_commit_failed", retry_in=_RETRY_DELAY)
                 time.sleep(_RETRY_DELAY)
                 continue
-            stats = self.stats
-            stats.write_seconds += time.perf_counter() - started
-            stats.commits += 1
-            stats.messages += len(batch.messages)
-            stats.deliveries += len(batch.inserts) + len(batch.deletes)
-            stats.callbacks += len(batch.callbacks)
-            size = len(batch.messages) + len(batch.inserts) + len(batch.deletes)
-            if size > stats.largest_batch:
-                stats.largest_batch = size
+            self._count(batch, time.perf_counter() - started)
             return
 
-    def _writer(self) -> None:
-        conn = self._connect()
+    # -- the writer child (driven from the loop thread: see the module's docstring) -------------------------
+
+    _child_stopped = False
+
+    def _start_child(self) -> subprocess.Popen[bytes]:
+        """Start a writer child process on this store's file (see :mod:`smsc.core.store.sqlite_writer`): run
+        by file in isolated mode without site, so that it runs this very code and imports only the standard
+        library.  Its stderr is the server's (a crash of it shows in the server's log).  Its answers are read by
+        the loop (``add_reader``) when there is one."""
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        try:  # (a batch sent while the child commits the one before waits in the pipe, not in the loop's write)
+            fcntl.fcntl(child.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass
+        os.set_blocking(child.stdin.fileno(), False)
+        if self._loop is not None and not self._closing:
+            self._loop.add_reader(child.stdout.fileno(), self._on_answers)
+        return child
+
+    def _send_pending(self) -> None:
+        """Send the batch waiting for the child (none in flight); a batch without rows (callbacks only) is
+        handed back at once."""
+        while True:
+            batch, self._pending = self._pending, _Batch()
+            if batch.empty():
+                return
+            if batch.has_rows():
+                break
+            self.stats.callbacks += len(batch.callbacks)
+            if batch.callbacks:
+                self._hand_back(batch.callbacks)
+        self._batch_number += 1
+        frame = sqlite_writer.dumps((self._batch_number, self._batch_rows(batch)))
+        self._in_flight.append((frame, batch))
+        self._transmit(frame)
+
+    def _transmit(self, frame: bytes) -> None:
+        """Write a batch's frame to the child, after what is still unwritten.  The pipe does not block: what
+        does not fit while the child is busy with the batch before (its buffer is 1 MiB, see
+        :data:`_PIPE_SIZE`) is written by the loop when the pipe has room (``add_writer``); without the loop's
+        reader (no loop, closing) this thread waits for the room."""
+        self._unsent += frame
+        self._flush_unsent()
+
+    def _flush_unsent(self) -> None:
+        child = self._child
+        unsent = self._unsent
         try:
-            while True:
-                with self._cond:
-                    while self._shared.empty() and not self._closing:
-                        self._cond.wait()
-                    batch, self._shared = self._shared, _Batch()
-                    closing = self._closing
-                if batch.empty():
-                    if closing:
-                        break
-                    continue
-                self._write(conn, batch)
-                if batch.callbacks:
-                    self._hand_back(batch.callbacks)
-        finally:
-            conn.close()
+            if child is None:
+                raise BrokenPipeError("no writer child")
+            assert child.stdin is not None
+            fd = child.stdin.fileno()
+            while unsent:
+                try:
+                    del unsent[:os.write(fd, unsent)]
+                except BlockingIOError:
+                    if self._loop is not None and not self._closing:
+                        if not self._writing:
+                            self._loop.add_writer(fd, self._flush_unsent)
+                            self._writing = True
+                        return
+                    select.select([], [fd], [], 1.0)
+            if self._writing:
+                self._writing = False
+                self._loop.remove_writer(fd)
+        except OSError as exc:
+            self._child_lost(repr(exc))
+
+    def _read_answers(self) -> bool:
+        """Read what the child wrote (one read) and act on every whole answer in it; False when the child is
+        gone (handled: see :meth:`_child_lost`)."""
+        child = self._child
+        if child is None:
+            return False
+        assert child.stdout is not None
+        try:
+            data = os.read(child.stdout.fileno(), 1 << 16)
+        except OSError as exc:
+            self._child_lost(repr(exc))
+            return False
+        if not data:
+            self._child_lost("end of file")
+            return False
+        self._answers += data
+        try:
+            answers = sqlite_writer.split_frames(self._answers)
+        except pickle.UnpicklingError as exc:
+            self._child_lost(repr(exc))
+            return False
+        for answer in answers:
+            self._on_answer(answer)
+        return True
+
+    def _on_answers(self) -> None:
+        """The loop's reader of the child's answers."""
+        self._read_answers()
+
+    def _on_answer(self, answer: tuple[Any, ...]) -> None:
+        """An acknowledgement hands its batch's callbacks back and sends what waits; a failed attempt is
+        logged and counted (the child tries again)."""
+        child = self._child
+        if answer[0] == "checkpoint":
+            self._on_checkpoint(answer)
+            return
+        if answer[0] != "ok":
+            self.stats.failures += 1
+            log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
+                      writer_pid=None if child is None else child.pid)
+            return
+        if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
+            return
+        batch = self._in_flight.popleft()[1]
+        self._restarts = 0
+        self._count(batch, answer[1])
+        if batch.callbacks:
+            self._hand_back(batch.callbacks)
+        if not self._closing:
+            self._send_pending()
+
+    def _on_checkpoint(self, answer: tuple[Any, ...]) -> None:
+        """A WAL checkpoint the child ran, ``("checkpoint", mode, seconds, frames, copied, error)`` (see
+        :func:`sqlite_writer.serve`): counted; one the writer had to run itself, or one that failed, logged."""
+        _, mode, seconds, frames, copied, error = answer
+        stats = self.stats
+        stats.checkpoints += 1
+        stats.checkpoint_seconds += seconds
+        forced = mode == "writer TRUNCATE"
+        if forced:
+            stats.forced_checkpoints += 1
+        if error is not None:
+            stats.checkpoint_failures += 1
+            log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
+                      seconds=round(seconds, 4))
+        elif forced:
+            log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
+                        limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
+
+    def _wait_answers(self) -> None:
+        """Without the loop's reader (no loop, or closing): read the child's answers on this thread until the
+        batch in flight is acknowledged, replacing a child that dies (see :meth:`_child_lost`)."""
+        while self._in_flight:
+            if self._child is None:
+                self._revive()
+                continue
+            self._read_answers()
+
+    def _child_lost(self, reason: str) -> None:
+        """The child died (end of file, broken pipe) or answered nonsense: reap it, log it, start another and
+        send it the batch in flight again.  The old child committed that batch's whole transaction or none of
+        it, and the batch's number tells the new one which (see :func:`sqlite_writer.commit`).  A child that
+        dies again before acknowledging anything is replaced only after :data:`_RETRY_DELAY` seconds (a timer
+        of the loop, or a sleep without one), not in a tight loop."""
+        child, self._child = self._child, None
+        self._answers.clear()
+        self._unsent.clear()  # (the new child gets every batch in flight from its start)
+        if child is not None:
+            self._unwatch(child)
+            self._reap(child)
+        self._restarts += 1
+        log.error("store_writer_died", pid=None if child is None else child.pid,
+                  returncode=None if child is None else child.returncode, error=reason, restarts=self._restarts)
+        if self._restarts > 1:
+            if self._loop is not None and not self._closing:
+                self._reviving = True
+                self._loop.call_later(_RETRY_DELAY, self._revive)
+                return
+            time.sleep(_RETRY_DELAY)
+        if self._loop is None or self._closing:
+            return  # (the caller's loop, _wait_answers, starts the next one)
+        self._revive()
+
+    def _revive(self) -> None:
+        """Start a new child and send it the batch in flight (or what waits)."""
+        self._reviving = False
+        if self._child_stopped:
+            return
+        try:
+            self._child = self._start_child()
+        except OSError as exc:  # (cannot even start one: tried again later)
+            self._child_lost(repr(exc))
+            return
+        for frame, _ in list(self._in_flight):
+            if self._child is None:
+                return  # (lost again while sending: see _child_lost)
+            self._transmit(frame)
+        if not self._in_flight and not self._closing:
+            self._send_pending()
+
+    @staticmethod
+    def _reap(child: subprocess.Popen[bytes], wait: float = _CHILD_EXIT_WAIT) -> None:
+        """Close this end of ``child``'s pipes and wait for it by its pid, at most ``wait`` seconds; then kill
+        it (SIGKILL) and wait for that."""
+        for stream in (child.stdin, child.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:  # (flushing a broken pipe)
+                pass
+        try:
+            child.wait(wait)
+        except subprocess.TimeoutExpired:
+            log.warning("store_writer_killed", pid=child.pid, waited=wait)
+            child.kill()
+            child.wait()
+
+    def _close_child(self) -> None:
+        """Closing, on the loop thread or with the loop stopped: take the child's answers off the loop, send
+        what is left (the saves of this tick too) and wait for each answer here, then close the child's pipe,
+        so that it exits, and wait for it by its pid (see :meth:`_reap`)."""
+        if self._child is not None:
+            self._unwatch(self._child)
+        leftover, self._local = self._local, _Batch()
+        self._pending.merge(leftover)
+        self._reviving = False  # (a restart the loop would have made: made here, if needed)
+        while True:
+            self._wait_answers()
+            self._send_pending()
+            if not self._in_flight:
+                break
+        self._child_stopped = True
+        child, self._child = self._child, None
+        if child is not None:
+            self._reap(child)
+
+    def _unwatch(self, child: subprocess.Popen[bytes]) -> None:
+        """Take ``child``'s pipes off the loop (its reader, and its writer while a frame waits for room)."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            if child.stdout is not None and not child.stdout.closed:
+                loop.remove_reader(child.stdout.fileno())
+            if self._writing and child.stdin is not None and not child.stdin.closed:
+                loop.remove_writer(child.stdin.fileno())
+        except RuntimeError:  # (the loop is closed)
+            pass
+        self._writing = False
+
+    def _close_on_loop(self, loop: Any) -> None:
+        """:meth:`_close_child` on the running loop's thread (the loop owns the child's reader and the batches),
+        waited for here; done here if the loop stops before it runs it."""
+        done = threading.Event()
+        claim = threading.Lock()
+        claimed: list[bool] = []
+
+        def finish() -> None:
+            with claim:
+                if claimed:
+                    return
+                claimed.append(True)
+            try:
+                self._close_child()
+            finally:
+                done.set()
+
+        try:
+            loop.call_soon_threadsafe(finish)
+        except RuntimeError:  # (the loop closed meanwhile)
+            finish()
+        while not done.wait(0.05):
+            if not loop.is_running():
+                finish()
 
     def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
         assert self._call_soon_threadsafe is not None
@@ -1416,20 +1682,20 @@ class SqliteStore:
     # -- closing -------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Write what is pending (including saves not yet committed), stop the writer, close. Idempotent.
+        """Write what is pending (including saves not yet committed), stop the writer child process (it gets
+        end of file, exits, and is waited for by its pid), close. Idempotent.
 
         May be called from another thread than the loop's (``run_in_executor``) once the loop stopped
-        recording.
+        recording: while the loop runs, the closing is done on it (it owns the child's pipes) and waited for.
         """
         if self._closed:
             return
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        with self._cond:
-            leftover, self._local = self._local, _Batch()
         if self._inline is not None:
             self._closing = True
+            leftover, self._local = self._local, _Batch()
             if leftover.has_rows():
                 self._write(self._inline, leftover)
             self._inline.close()
@@ -1437,12 +1703,12 @@ class SqliteStore:
             if leftover.callbacks and self._call_soon is not None:  # tick mode: committed, not yet handed back
                 self._call_soon(_run_all, leftover.callbacks)
         else:
-            with self._cond:
-                self._shared.merge(leftover)
-                self._closing = True
-                self._cond.notify()
-            if self._thread is not None:
-                self._thread.join()
+            self._closing = True
+            loop = self._loop
+            if loop is not None and loop.is_running() and threading.get_ident() != self._loop_thread:
+                self._close_on_loop(loop)
+            else:
+                self._close_child()
             self._hand_reads()  # reads asked for before the close are still answered
             with self._read_cond:
                 self._reads_closing = True

@@ -1,0 +1,384 @@
+"""The SQLite store's writer child process (smsc/core/store/sqlite_writer.py): it commits the batches the writer
+thread sends and acknowledges them; a callback runs only after its rows are on disk, a child killed is replaced
+and the unacknowledged batch sent again, a child never outlives its store or its parent.  Real files, real
+processes, every process stopped by its pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+from smsc.core.api import Address
+from smsc.core.message import Message
+from smsc.core.store import sqlite as sqlite_store
+from smsc.core.store import sqlite_writer
+from smsc.core.store.sqlite import SqliteStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def message(i: int) -> Message:
+    return Message(message_id=f"{i:08x}", system_id="esme", source=Address(ton=1, npi=1, addr="447700900001"),
+                   destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123",
+                   short_message=b"hello %d" % i)
+
+
+def row_exists(path: Path, message_id: str) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,)).fetchone() is not None
+    finally:
+        conn.close()
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` is a process that has not exited (a zombie waiting to be reaped counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not running(pid):
+            return True
+        time.sleep(0.02)
+    return not running(pid)
+
+
+def capture_store_logs(monkeypatch: pytest.MonkeyPatch) -> LogCapture:
+    """The store's log entries, whatever structlog configuration an earlier test left cached."""
+    capture = LogCapture()
+    monkeypatch.setattr(sqlite_store, "log", structlog.wrap_logger(
+        structlog.PrintLogger(), processors=[capture], wrapper_class=structlog.stdlib.BoundLogger))
+    return capture
+
+
+async def test_a_batch_committed_by_the_child_is_on_disk_before_its_callback_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    pid = store.writer_pid
+    try:
+        assert pid is not None and pid != os.getpid() and running(pid)
+        on_disk: list[bool] = []
+        durable = asyncio.Event()
+
+        def done() -> None:
+            on_disk.append(row_exists(path, f"{7:08x}"))  # a connection of its own, opened now
+            durable.set()
+
+        store.save_message(message(7))
+        store.commit(done)
+        await asyncio.wait_for(durable.wait(), 10)
+        assert on_disk == [True]
+        assert store.stats.commits == 1 and store.stats.messages == 1
+    finally:
+        await loop.run_in_executor(None, store.close)
+    assert not running(pid)
+
+
+async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """A batch sent while the child commits the one before waits in the pipe (1 MiB); what does not fit is
+    written by the loop when the pipe has room (add_writer), in order, each batch once."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    order: list[int] = []
+    done = asyncio.Event()
+    big = b"x" * 200
+    waited: list[int] = []
+    add_writer = loop.add_writer
+
+    def counting_add_writer(fd: int, callback: object, *args: object) -> None:
+        waited.append(fd)
+        add_writer(fd, callback, *args)
+
+    loop.add_writer = counting_add_writer  # type: ignore[method-assign]
+    try:
+        for step in range(4):  # four ticks of 8,000 messages: about 2.5 MB per batch
+            for i in range(step * 8000, (step + 1) * 8000):
+                m = message(i)
+                m.short_message = big
+                store.save_message(m)
+            store.commit(lambda step=step: order.append(step) or (step == 3 and done.set()))
+            await asyncio.sleep(0)
+        ticks = 0
+        while not done.is_set() and ticks < 20_000:  # the loop stays free while the batches go
+            ticks += 1
+            await asyncio.sleep(0)
+        await asyncio.wait_for(done.wait(), 30)
+        assert order == [0, 1, 2, 3] and ticks > 10
+        assert waited  # the pipe was full at least once: the loop waited for room instead of blocking
+    finally:
+        del loop.add_writer
+        await loop.run_in_executor(None, store.close)
+    assert len(SqliteStore(path).load().messages) == 32_000
+
+
+async def test_a_child_killed_while_batches_flow_is_replaced_and_nothing_acknowledged_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "s.sqlite"
+    logs = capture_store_logs(monkeypatch)
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    n = 6000
+    seen: list[int] = []
+    missing: list[int] = []
+    killed: list[int] = []
+    done = asyncio.Event()
+
+    def durable(i: int) -> None:
+        if not row_exists(path, f"{i:08x}"):
+            missing.append(i)
+        seen.append(i)
+        if len(seen) == n:
+            done.set()
+
+    try:
+        for i in range(n):
+            if i in (2000, 4000):  # while batches are on their way, each time the child then running
+                for _ in range(500):
+                    pid = store.writer_pid
+                    if pid is not None and pid not in killed:
+                        break
+                    await asyncio.sleep(0.01)
+                assert pid is not None and pid not in killed
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            store.save_message(message(i))
+            store.commit(lambda i=i: durable(i))
+            if i % 50 == 0:
+                await asyncio.sleep(0.002)
+        await asyncio.wait_for(done.wait(), 60)
+        assert seen == list(range(n))  # every callback, once, in order
+        assert missing == []  # each one after its row was on disk
+        assert len(killed) == 2 and all(wait_gone(pid, 5) for pid in killed)
+        last = asyncio.Event()  # (the second kill may have found nothing more to send: the next commit will)
+        store.save_message(message(n))
+        store.commit(last.set)
+        await asyncio.wait_for(last.wait(), 10)
+        now = store.writer_pid
+        assert now is not None and now not in killed and running(now)
+        died = [e for e in logs.entries if e["event"] == "store_writer_died"]
+        assert [e["pid"] for e in died] == killed and all(e["log_level"] == "error" for e in died)
+    finally:
+        await loop.run_in_executor(None, store.close)
+    assert len(SqliteStore(path).load().messages) == n + 1
+
+
+async def test_a_batch_in_flight_when_its_child_is_killed_is_sent_again_to_the_next(tmp_path: Path) -> None:
+    """A lock held by another connection keeps the child inside the batch (waiting to begin its transaction):
+    killed there, it never acknowledged; its successor gets the same batch and commits it once the lock goes."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        first = store.writer_pid
+        assert first is not None
+        blocker.execute("BEGIN IMMEDIATE")
+        durable = asyncio.Event()
+        store.save_message(message(1))
+        store.commit(durable.set)
+        await asyncio.sleep(0.3)  # handed over: the child waits for the lock with this batch
+        os.kill(first, signal.SIGKILL)
+        for _ in range(250):  # until the writer thread noticed and started another child
+            if store.writer_pid not in (None, first):
+                break
+            await asyncio.sleep(0.02)
+        second = store.writer_pid
+        assert second not in (None, first) and not durable.is_set()
+        blocker.execute("ROLLBACK")
+        await asyncio.wait_for(durable.wait(), 10)
+        assert row_exists(path, f"{1:08x}") and store.writer_pid == second
+    finally:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        await loop.run_in_executor(None, store.close)
+
+
+def test_a_batch_sent_again_after_its_commit_is_not_written_twice(tmp_path: Path) -> None:
+    """A child may die after its COMMIT and before its acknowledgement: the batch then goes again to the next
+    one.  Its number, committed with it, makes that second run write nothing: the tables are as after one run
+    (without it, the final record of an id given again would be deleted by its forget and inserted again,
+    after the batch's other new rows)."""
+    from smsc.core.api import Delivery
+
+    def tables(conn: sqlite3.Connection) -> list[list[tuple]]:
+        return [conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+                for t in ("messages", "outbox", "counters", "opt_outs", "dpf_flags")]
+
+    written: list[list[list[tuple]]] = []
+    for times in (1, 2):
+        path = tmp_path / f"{times}.sqlite"
+        store = SqliteStore(path)  # inline: the schema, and the rows of an earlier batch
+        for i in range(6):
+            m = message(i)
+            if i < 3:
+                m.final_time = 10.0 + i
+            store.save_message(m)
+        store.save_delivery(Delivery(delivery_id=1, system_id="esme", source=Address(), destination=Address()))
+        store.save_opt_out("c", "4477", True)
+        store.save_dpf_flag("4478", "esme", Address(ton=1, npi=1, addr="4478"), Address(addr="x"))
+        store.commit(lambda: None)
+        store.close()
+        batch = sqlite_store._Batch()
+        batch.forgets["00000001"] = []
+        final = message(1)
+        final.final_time = 20.0
+        batch.messages["00000001"] = sqlite_store.message_to_row(final)  # the id given again, final at once
+        batch.messages["00000009"] = sqlite_store.message_to_row(message(9))
+        batch.messages["00000004"] = sqlite_store.message_to_row(message(4))
+        batch.moved.append("00000004")  # (replace_sm: moved rows come last)
+        batch.inserts[2] = Delivery(delivery_id=2, system_id="esme", source=Address(), destination=Address())
+        batch.deletes.append(1)
+        batch.counters = (10, 3)
+        batch.prune = 11.0
+        batch.opt_outs[("c", "4477")] = False
+        batch.opt_outs[("c", "4479")] = True
+        batch.sim_time = 12.5
+        batch.dpf_flags[("4478", "esme")] = None
+        batch.dpf_flags[("4480", "esme")] = ("4480", "esme", 1, 1, "4480", 0, 0, "x")
+        rows = SqliteStore._batch_rows(batch)
+        conn = sqlite_writer.connect(str(path), "NORMAL")
+        try:
+            assert [sqlite_writer.commit(conn, rows, 1) for _ in range(times)] == [True, False][:times]
+            written.append(tables(conn))
+        finally:
+            conn.close()
+    once, twice = written
+    assert twice == once
+    assert [r[0] for r in once[0]] == ["00000002", "00000003", "00000005", "00000001", "00000009", "00000004"]
+    assert [r[0] for r in once[1]] == [2] and once[3] == [("c", "4479")] and [r[0] for r in once[4]] == ["4480"]
+
+
+async def test_a_child_killed_while_idle_is_replaced_by_the_next_commit(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    try:
+        first = store.writer_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        assert wait_gone(first, 5)
+        durable = asyncio.Event()
+        store.save_message(message(1))
+        store.commit(durable.set)
+        await asyncio.wait_for(durable.wait(), 10)
+        assert row_exists(path, f"{1:08x}")
+        assert store.writer_pid not in (None, first)
+    finally:
+        await loop.run_in_executor(None, store.close)
+
+
+async def test_close_leaves_no_child_process(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(tmp_path / "s.sqlite", call_soon_threadsafe=loop.call_soon_threadsafe)
+    pid = store.writer_pid
+    assert pid is not None and running(pid)
+    durable = asyncio.Event()
+    store.save_message(message(1))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    await loop.run_in_executor(None, store.close)
+    assert store.writer_pid is None
+    assert not Path(f"/proc/{pid}").exists()  # exited and reaped by the store, not left a zombie
+
+
+def test_an_inline_store_has_no_child(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.sqlite")
+    try:
+        assert store.writer_pid is None
+    finally:
+        store.close()
+
+
+PARENT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from smsc.core.api import Address
+    from smsc.core.message import Message
+    from smsc.core.store.sqlite import SqliteStore
+
+    async def main(path):
+        loop = asyncio.get_running_loop()
+        store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+        print(store.writer_pid, flush=True)
+        i = 0
+        while True:
+            for _ in range(50):
+                m = Message(message_id=f"{i:08x}", system_id="esme", source=Address(addr="1"),
+                            destination=Address(addr="2"), destination_e164="2")
+                store.save_message(m)
+                store.commit(lambda mid=m.message_id: print(mid, flush=True))
+                i += 1
+            await asyncio.sleep(0.001)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+def test_the_child_of_a_parent_killed_with_sigkill_exits_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(path)], stdout=subprocess.PIPE, env=env)
+    child_pid = 0
+    acked: list[str] = []
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        for _ in range(500):  # bounded: commits are flowing through the child
+            line = parent.stdout.readline()
+            if not line:
+                break
+            acked.append(line.decode().strip())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+    try:
+        assert len(acked) == 500
+        assert wait_gone(child_pid, 5), "the writer child outlived its parent"
+        stored = {m.message_id for m in SqliteStore(path).load().messages}
+        assert [mid for mid in acked if mid not in stored] == []
+    finally:
+        if child_pid and running(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
+def test_a_frame_naming_a_class_is_refused(tmp_path: Path) -> None:
+    """The child builds built-in values only from what it reads: a pickle that names a class (here one that
+    would call os.system when loaded) raises instead of importing or calling anything."""
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    frame = pickle.dumps(("ok", Evil()), 5)
+    import io
+    stream = io.BytesIO(len(frame).to_bytes(8, "big") + frame)
+    with pytest.raises(pickle.UnpicklingError):
+        sqlite_writer.read_frame(stream)
+    assert not (tmp_path / "ran").exists()
+    plain = ([("id", 1.5, b"rec")], None, (1, 2), "x")
+    assert sqlite_writer.read_frame(io.BytesIO(sqlite_writer.dumps(plain))) == plain
