@@ -222,3 +222,30 @@ class RawEsme:
 
     def close(self) -> None:
         self.sock.close()
+
+
+#: A process that opens a SqliteStore on an event loop (so with its writer child), prints the child's pid,
+#: then commits messages 00000000, 00000001 ... in a loop and prints each message_id once it is durable; run as
+#: ``python -c COMMITTING_STORE PATH`` (with the repository on PYTHONPATH) and killed by the test.
+COMMITTING_STORE = """
+import asyncio, sys
+from smsc.core.api import Address
+from smsc.core.message import Message
+from smsc.core.store.sqlite import SqliteStore
+
+async def main(path):
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    print(store.writer_pid, flush=True)
+    i = 0
+    while True:
+        for _ in range(50):
+            m = Message(message_id=f"{i:08x}", system_id="esme", source=Address(addr="1"),
+                        destination=Address(addr="2"), destination_e164="2")
+            store.save_message(m)
+            store.commit(lambda mid=m.message_id: print(mid, flush=True))
+            i += 1
+        await asyncio.sleep(0.001)
+
+asyncio.run(main(sys.argv[1]))
+"""

@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from smsc.core.api import Address, Delivery
 from smsc.core.message import Message
 from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store.sqlite import SqliteStore
+
+from .conftest import COMMITTING_STORE
 
 
 def message(i: int) -> Message:
@@ -105,38 +106,14 @@ async def test_close_from_another_thread_flushes_and_hands_back_pending_callback
     assert sorted(m.message_id for m in SqliteStore(path).load().messages) == ["00000001", "00000002"]
 
 
-CHILD = textwrap.dedent(
-    """
-    import asyncio, sys
-    from smsc.core.api import Address
-    from smsc.core.message import Message
-    from smsc.core.store.sqlite import SqliteStore
-
-    async def main(path):
-        loop = asyncio.get_running_loop()
-        store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
-        i = 0
-        while True:
-            for _ in range(50):
-                m = Message(message_id=f"{i:08x}", system_id="esme", source=Address(addr="1"),
-                            destination=Address(addr="2"), destination_e164="2")
-                store.save_message(m)
-                store.commit(lambda mid=m.message_id: print(mid, flush=True))
-                i += 1
-            await asyncio.sleep(0.001)
-
-    asyncio.run(main(sys.argv[1]))
-    """
-)
-
-
 def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, env=env)
+    child = subprocess.Popen([sys.executable, "-c", COMMITTING_STORE, str(path)], stdout=subprocess.PIPE, env=env)
     acked: list[str] = []
     try:
         assert child.stdout is not None
+        child.stdout.readline()  # (the writer child's pid)
         for _ in range(2000):  # bounded: read until enough acknowledgements came
             line = child.stdout.readline()
             if not line:

@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,26 +20,14 @@ import structlog
 from structlog.testing import LogCapture
 
 from smsc.core.api import Address
-from smsc.core.message import Message
 from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store import sqlite_writer
 from smsc.core.store.sqlite import SqliteStore
 
+from .conftest import COMMITTING_STORE
+from .test_store_sqlite import message, row_exists
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def message(i: int) -> Message:
-    return Message(message_id=f"{i:08x}", system_id="esme", source=Address(ton=1, npi=1, addr="447700900001"),
-                   destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123",
-                   short_message=b"hello %d" % i)
-
-
-def row_exists(path: Path, message_id: str) -> bool:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,)).fetchone() is not None
-    finally:
-        conn.close()
 
 
 def running(pid: int) -> bool:
@@ -313,36 +300,10 @@ def test_an_inline_store_has_no_child(tmp_path: Path) -> None:
         store.close()
 
 
-PARENT = textwrap.dedent(
-    """
-    import asyncio, sys
-    from smsc.core.api import Address
-    from smsc.core.message import Message
-    from smsc.core.store.sqlite import SqliteStore
-
-    async def main(path):
-        loop = asyncio.get_running_loop()
-        store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
-        print(store.writer_pid, flush=True)
-        i = 0
-        while True:
-            for _ in range(50):
-                m = Message(message_id=f"{i:08x}", system_id="esme", source=Address(addr="1"),
-                            destination=Address(addr="2"), destination_e164="2")
-                store.save_message(m)
-                store.commit(lambda mid=m.message_id: print(mid, flush=True))
-                i += 1
-            await asyncio.sleep(0.001)
-
-    asyncio.run(main(sys.argv[1]))
-    """
-)
-
-
 def test_the_child_of_a_parent_killed_with_sigkill_exits_by_itself(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(path)], stdout=subprocess.PIPE, env=env)
+    parent = subprocess.Popen([sys.executable, "-c", COMMITTING_STORE, str(path)], stdout=subprocess.PIPE, env=env)
     child_pid = 0
     acked: list[str] = []
     try:
