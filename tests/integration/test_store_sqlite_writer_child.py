@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -290,6 +291,40 @@ async def test_close_leaves_no_child_process(tmp_path: Path) -> None:
     await loop.run_in_executor(None, store.close)
     assert store.writer_pid is None
     assert not Path(f"/proc/{pid}").exists()  # exited and reaped by the store, not left a zombie
+
+
+async def test_close_waits_for_the_answer_to_a_batch_in_flight_on_a_non_blocking_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a tester: under uvloop the loop's reader makes the child's answer pipe non-blocking, and a
+    close() that found the last batch's answer not there yet took the empty read for a dead child: it logged
+    ``store_writer_died`` on an ordinary stop, started a second child and sent the batch again.  Here the
+    batch's commit waits for a lock another connection holds while close() runs."""
+    path = tmp_path / "s.sqlite"
+    logs = capture_store_logs(monkeypatch)
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    first = store.writer_pid
+    child = store._child
+    assert child is not None and child.stdout is not None
+    os.set_blocking(child.stdout.fileno(), False)  # (what uvloop's add_reader does to the descriptor)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")  # the child's commit waits for this lock (busy timeout 5 s)
+    # (released from a thread: the close runs on the loop's thread and holds it until the answer comes)
+    release = threading.Timer(0.3, blocker.execute, ("COMMIT",))
+    release.start()
+    durable = asyncio.Event()
+    store.save_message(message(1))
+    store.commit(durable.set)
+    await asyncio.sleep(0.05)  # (the batch is sent at the end of the tick, and waits in the child)
+    try:
+        await loop.run_in_executor(None, store.close)
+    finally:
+        release.join(10)
+        blocker.close()
+    assert [e for e in logs.entries if e["event"] == "store_writer_died"] == []
+    assert store.stats.commits == 1 and row_exists(path, message(1).message_id)
+    assert not Path(f"/proc/{first}").exists()
 
 
 def test_an_inline_store_has_no_child(tmp_path: Path) -> None:

@@ -1484,8 +1484,16 @@ class SqliteStore:
         if child is None:
             return False
         assert child.stdout is not None
+        fd = child.stdout.fileno()
         try:
-            data = os.read(child.stdout.fileno(), 1 << 16)
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            # Nothing to read yet: the pipe is non-blocking once a loop watched it (uvloop's add_reader sets
+            # O_NONBLOCK).  The child is busy, not gone; waiting on this thread (no loop reader: closing), wait
+            # here for the answer (_wait_answers reads again), bounded per call.
+            if self._loop is None or self._closing:
+                select.select([fd], [], [], 1.0)
+            return True
         except OSError as exc:
             self._child_lost(repr(exc))
             return False
