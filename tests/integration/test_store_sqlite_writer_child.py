@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -250,7 +251,7 @@ def test_a_batch_sent_again_after_its_commit_is_not_written_twice(tmp_path: Path
         rows = SqliteStore._batch_rows(batch)
         conn = sqlite_writer.connect(str(path), "NORMAL")
         try:
-            assert [sqlite_writer.commit(conn, rows, 1) for _ in range(times)] == [True, False][:times]
+            assert [sqlite_writer.commit(conn, rows, (7, 1)) for _ in range(times)] == [True, False][:times]
             written.append(tables(conn))
         finally:
             conn.close()
@@ -325,6 +326,73 @@ async def test_close_waits_for_the_answer_to_a_batch_in_flight_on_a_non_blocking
     assert [e for e in logs.entries if e["event"] == "store_writer_died"] == []
     assert store.stats.commits == 1 and row_exists(path, message(1).message_id)
     assert not Path(f"/proc/{first}").exists()
+
+
+async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    """Found by a tester: two ``smsc serve`` on one file both answered status 0 while the second one's batches
+    were skipped as already written (their numbers were below the first one's), and both handed out the same
+    message_ids."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    first = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
+            SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+        SqliteStore(path).close()  # (inline, as tools read a file: not locked out)
+    finally:
+        await loop.run_in_executor(None, first.close)
+    again = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)  # the lock went with the close
+    await loop.run_in_executor(None, again.close)
+
+
+async def test_batches_of_a_new_store_are_written_whatever_number_another_store_left_in_the_file(
+    tmp_path: Path,
+) -> None:
+    """The batch numbers that make a batch sent again a no-op belong to one store: a server started on the file
+    while the child of one killed a moment before still commits its last batch numbers its own from 1, and they
+    must be written (status 0 is answered for them)."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    late = sqlite_writer.connect(str(path), "NORMAL")  # the old child's last batch, numbered far ahead
+    try:
+        assert sqlite_writer.commit(late, SqliteStore._batch_rows(sqlite_store._Batch()), (12345, 900))
+    finally:
+        late.close()
+    durable = asyncio.Event()
+    store.save_message(message(1))
+    store.commit(durable.set)
+    await asyncio.wait_for(durable.wait(), 10)
+    assert row_exists(path, message(1).message_id)
+    await loop.run_in_executor(None, store.close)
+
+
+class _DiskFullsOnMessages(sqlite3.Connection):
+    """A real connection with one fault injected: writing message rows fails as on a full disk, after SQLite
+    rolled the transaction back (what it does for SQLITE_FULL when it cannot spill its cache, seen on a
+    full tmpfs)."""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if sql.startswith(sqlite_writer.UPSERT_MESSAGES_HEAD):
+            super().execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_a_full_disk_is_reported_as_full_not_hidden_by_the_rollback(tmp_path: Path) -> None:
+    """Found by a tester: on a full disk every failed commit was logged as "cannot rollback - no transaction is
+    active" (SQLite had rolled back already), never as the full disk."""
+    path = tmp_path / "s.sqlite"
+    SqliteStore(path).close()  # (the schema)
+    conn = sqlite3.connect(path, isolation_level=None, factory=_DiskFullsOnMessages)
+    try:
+        batch = sqlite_store._Batch()
+        batch.messages["00000001"] = sqlite_store.message_to_row(message(1))
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            sqlite_writer.commit(conn, SqliteStore._batch_rows(batch), (1, 1))
+        assert not conn.in_transaction
+    finally:
+        conn.close()
 
 
 def test_an_inline_store_has_no_child(tmp_path: Path) -> None:

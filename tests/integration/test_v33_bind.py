@@ -101,7 +101,9 @@ def test_a_v33_bind_is_warned_about_when_the_config_gives_longer_ids(
     assert (warning["log_level"], warning["system_id"], warning["longest"], warning["allowed"]) == (
         "warning", "test", 16, 8)
     capture.entries.clear()
-    server34 = smsc_factory(config)  # the default config: 8 at most, nothing to say
+    second = tmp_path / "second"  # (a server of its own needs a file of its own: the first holds its lock)
+    second.mkdir()
+    server34 = smsc_factory(make_config(second))  # the default config: 8 at most, nothing to say
     sock, _ = _bind_v33(server34.port)
     sock.close()
     assert [e for e in capture.entries if e["event"] == "bound"]

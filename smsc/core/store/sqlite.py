@@ -82,6 +82,7 @@ import io
 import json
 import os
 import pickle
+import secrets
 import select
 import sqlite3
 import subprocess
@@ -721,10 +722,12 @@ class SqliteStore:
         setup = self._connect()
         try:
             self._create_schema(setup)
-            #: The number of the last batch sent to a writer child (see :func:`sqlite_writer.commit`).
-            self._batch_number = sqlite_writer.last_batch(setup)
         finally:
             setup.close()
+        #: This store's batches to a writer child: (a random token of this store, the last number sent), see
+        #: :func:`sqlite_writer.commit`.
+        self._batch_token = secrets.randbits(62)
+        self._batch_number = 0
         self._inline: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # load_messages (loop thread), opened when first needed
         #: The writer child process (see :mod:`smsc.core.store.sqlite_writer`): started here, replaced when it
@@ -752,15 +755,47 @@ class SqliteStore:
         self._read_thread: threading.Thread | None = None
         self._read_conn: sqlite3.Connection | None = None  # the reader thread's, opened (again) by it
         self._reads_closing = False
+        #: The descriptor of ``<path>.lock``, locked (flock) while a store with a writer child has the file.
+        self._lock_fd: int | None = None
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
+            self._lock_fd = self._lock_file()
             loop = getattr(call_soon, "__self__", None)
             if loop is not None and hasattr(loop, "add_reader"):
                 self._loop = loop
-            self._child = self._start_child()
+            try:
+                self._child = self._start_child()
+            except BaseException:
+                self._unlock_file()
+                raise
         #: The loop's thread: the store is made on it (``close()`` from another thread asks the loop to close).
         self._loop_thread = threading.get_ident()
+
+    def _lock_file(self) -> int:
+        """Lock ``<path>.lock`` (created if missing) for this store: a second server on the same file would hand
+        out the same message_ids and overwrite this one's rows.  The lock (flock, on a file of its own so that
+        it never meets SQLite's own locks) goes with the process, also when it is killed; the writer child does
+        not inherit it.
+
+        Raises:
+            sqlite3.OperationalError: another store with a writer child (another ``smsc serve``) has the file.
+        """
+        lock_path = self.path + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise sqlite3.OperationalError(
+                f"{self.path} is in use by another smsc server ({lock_path} is locked); stop it, or give this one"
+                " a file of its own") from None
+        return fd
+
+    def _unlock_file(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # (releases the flock)
 
     @property
     def writer_pid(self) -> int | None:
@@ -1441,7 +1476,7 @@ class SqliteStore:
             if batch.callbacks:
                 self._hand_back(batch.callbacks)
         self._batch_number += 1
-        frame = sqlite_writer.dumps((self._batch_number, self._batch_rows(batch)))
+        frame = sqlite_writer.dumps(((self._batch_token, self._batch_number), self._batch_rows(batch)))
         self._in_flight.append((frame, batch))
         self._transmit(frame)
 
@@ -1723,4 +1758,5 @@ class SqliteStore:
                 self._read_cond.notify()
             if self._read_thread is not None:
                 self._read_thread.join()
+            self._unlock_file()
         self._closed = True

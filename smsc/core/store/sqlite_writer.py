@@ -17,7 +17,7 @@ values only (tuples, lists, str, bytes, int, float, None), read with :class:`_Pl
 class and so can only build such values (no import, no call: a frame cannot make the reader run anything).
 The frames come only from the other end of an anonymous pipe that only the parent and this process hold.
 
-- parent -> child: one frame per batch, ``(number, rows)`` (see :func:`commit`); the next may follow before the
+- parent -> child: one frame per batch, ``((token, number), rows)`` (see :func:`commit`); the next may follow before the
   answer to the last (the child reads it when done with the one before).
 - child -> parent: ``("failed", text)`` for each attempt that raised :class:`sqlite3.Error` (the child tries the
   same batch again :data:`RETRY_DELAY` seconds later, as the writer thread used to: the callbacks wait, because
@@ -97,7 +97,9 @@ UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_t
 DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
 #: The number of the last batch a writer child committed (see :func:`commit`), a row of the counters table.
 BATCH_COUNTER = "writer_batch"
-SELECT_BATCH = "SELECT value FROM counters WHERE name = 'writer_batch'"
+#: The store that numbered it: a random number each SqliteStore draws when it opens the file.
+TOKEN_COUNTER = "writer_token"
+SELECT_BATCH = "SELECT name, value FROM counters WHERE name IN ('writer_batch', 'writer_token')"
 
 _statements: dict[tuple[str, int, int, str], str] = {}
 
@@ -140,15 +142,16 @@ def write_rows(
         i += k
 
 
-def last_batch(conn: sqlite3.Connection) -> int:
-    """The number of the last batch a writer child committed to the file (0: none)."""
-    row = conn.execute(SELECT_BATCH).fetchone()
-    return 0 if row is None else int(row[0])
+def last_batch(conn: sqlite3.Connection, token: int) -> int:
+    """The number of the last batch the store that drew ``token`` had a writer child commit to the file (0:
+    none, or the last batch committed was another store's)."""
+    found = dict(conn.execute(SELECT_BATCH).fetchall())
+    return int(found.get(BATCH_COUNTER, 0)) if found.get(TOKEN_COUNTER) == token else 0
 
 
-def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None = None) -> bool:
+def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], batch: tuple[int, int] | None = None) -> bool:
     """Write one batch's ``rows`` in one transaction (rolled back if any statement fails); returns False when
-    the file already holds batch ``number`` (nothing written).
+    the file already holds ``batch`` (nothing written).
 
     ``rows`` is the tuple ``SqliteStore._batch_rows`` makes, built-in values only: (forgotten message_ids,
     moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``,
@@ -156,11 +159,15 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None =
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
 
-    ``number``: the batch's number (a writer child's batches; None inline).  The store sends a batch
-    again to a new child when the old one died before acknowledging it, which may be after its COMMIT; the
-    transaction records ``number`` (counter ``writer_batch``) and a batch whose number the file already holds is
-    not written again, so a batch is committed once.  (The numbers go on from the file's own, read when the
-    store opens it: one store writes a file at a time.)  Written twice, the rows would mostly give the same file
+    ``batch``: ``(token, number)``, the batch's number among those of the store that drew ``token`` (a writer
+    child's batches; None inline).  The store sends a batch again to a new child when the old one died before
+    acknowledging it, which may be after its COMMIT; the transaction records both (counters ``writer_token``
+    and ``writer_batch``) and a batch of the same store whose number the file already holds is not written
+    again, so a batch is committed once.  The token keeps another store's batches apart: a server started on
+    the file while the child of one killed a moment before still commits its last batch (or a second server on
+    the same file) numbers its batches from 1 again, and they must never be taken for written.
+
+    Written twice, the rows would mostly give the same file
     anyway: message rows are upserts (a row keeps its rowid), moved rows are deleted and inserted again after
     every other row (the same order), outbox, counter and flag rows are INSERT OR REPLACE, opt-outs INSERT OR
     IGNORE, and the deletes, the prune and the forgets delete what the first run deleted (the forgets run before
@@ -175,11 +182,12 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None =
      dpf_cleared) = rows
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if number is not None:
-            if last_batch(conn) >= number:
+        if batch is not None:
+            token, number = batch
+            if last_batch(conn, token) >= number:
                 conn.execute("ROLLBACK")
                 return False
-            conn.execute(UPSERT_COUNTER, (BATCH_COUNTER, number))
+            conn.executemany(UPSERT_COUNTER, ((TOKEN_COUNTER, token), (BATCH_COUNTER, number)))
         if forgets:  # (before the messages: a new record of an id given again must stay)
             conn.executemany(FORGET_ID, [(m, m + ".") for m in forgets])
         if moved:
@@ -191,8 +199,9 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None =
         if deletes:
             write_rows(conn, DELETE_DELIVERIES_HEAD, 1, deletes, ")", group="?")
         if counters is not None:
-            number, delivery = counters
-            conn.executemany(UPSERT_COUNTER, (("next_message_number", number), ("next_delivery_id", delivery)))
+            message_number, delivery = counters
+            conn.executemany(UPSERT_COUNTER, (("next_message_number", message_number),
+                                              ("next_delivery_id", delivery)))
         if prune is not None:
             conn.execute(PRUNE, (prune,))
         if opted_out or opted_in:
@@ -205,7 +214,10 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], number: int | None =
             conn.executemany(DELETE_DPF_FLAG, dpf_cleared)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM ...): a
+        # ROLLBACK then raises "no transaction is active", which would hide the error that says why.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return True
 
@@ -444,7 +456,7 @@ def serve(
     try:
         while True:
             try:
-                number, rows = read_frame(incoming)
+                batch, rows = read_frame(incoming)
             except EOFError:
                 return
             while True:
@@ -452,7 +464,7 @@ def serve(
                 try:
                     if conn is None:
                         conn = connect(path, synchronous, busy_timeout, autocheckpoint=0)
-                    commit(conn, rows, number)
+                    commit(conn, rows, tuple(batch))
                 except sqlite3.Error as exc:
                     answer: tuple[Any, ...] = ("failed", f"{type(exc).__name__}: {exc}")
                 else:
