@@ -395,6 +395,39 @@ def test_a_full_disk_is_reported_as_full_not_hidden_by_the_rollback(tmp_path: Pa
         conn.close()
 
 
+async def test_close_gives_up_on_a_child_that_cannot_commit_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a tester: stopping the server while the disk was full waited for ever (the child retries every
+    half second), through further SIGTERM and SIGINT, saying nothing.  What the batches left hold was never
+    acknowledged, so close() waits ``_CLOSE_WAIT`` seconds, then logs what it drops and stops the child.  Here
+    another connection keeps the file locked for longer than that."""
+    monkeypatch.setattr(sqlite_store, "_CLOSE_WAIT", 1.0)
+    path = tmp_path / "s.sqlite"
+    logs = capture_store_logs(monkeypatch)
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    pid = store.writer_pid
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        acknowledged = asyncio.Event()
+        store.save_message(message(1))
+        store.commit(acknowledged.set)
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await loop.run_in_executor(None, store.close)
+        took = time.monotonic() - started
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert took < 5.0, took
+    [gave_up] = [e for e in logs.entries if e["event"] == "store_close_gave_up"]
+    assert (gave_up["batches"], gave_up["callbacks"]) == (1, 1)
+    assert not acknowledged.is_set() and not row_exists(path, message(1).message_id)
+    assert pid is not None and not Path(f"/proc/{pid}").exists()
+
+
 def test_an_inline_store_has_no_child(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite")
     try:

@@ -200,6 +200,10 @@ _CHILD_EXIT_WAIT = 10.0
 #: Linux's fcntl to set a pipe's buffer size, and the size asked for the child's stdin (the default most
 #: systems allow an unprivileged process: /proc/sys/fs/pipe-max-size), so that a batch of a few thousand
 #: messages fits while the child is busy.
+#: Real seconds ``close()`` waits for the writer child to commit what is left (a full disk, a file another
+#: process keeps locked) before it gives up on it: what those batches hold was never acknowledged (their
+#: submit_sm_resp are not sent), and the server must still be able to stop.
+_CLOSE_WAIT = 30.0
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 _IN_FLIGHT = 2
@@ -1589,14 +1593,23 @@ class SqliteStore:
             log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
                         limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
 
-    def _wait_answers(self) -> None:
+    def _wait_answers(self, deadline: float | None = None) -> bool:
         """Without the loop's reader (no loop, or closing): read the child's answers on this thread until the
-        batch in flight is acknowledged, replacing a child that dies (see :meth:`_child_lost`)."""
+        batch in flight is acknowledged, replacing a child that dies (see :meth:`_child_lost`).  False when
+        ``deadline`` (``time.monotonic()``) came first."""
         while self._in_flight:
             if self._child is None:
                 self._revive()
                 continue
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                stdout = self._child.stdout
+                if stdout is not None and not select.select([stdout.fileno()], [], [], min(left, 1.0))[0]:
+                    continue  # (nothing yet: look at the deadline again)
             self._read_answers()
+        return True
 
     def _child_lost(self, reason: str) -> None:
         """The child died (end of file, broken pipe) or answered nonsense: reap it, log it, start another and
@@ -1666,13 +1679,24 @@ class SqliteStore:
         leftover, self._local = self._local, _Batch()
         self._pending.merge(leftover)
         self._reviving = False  # (a restart the loop would have made: made here, if needed)
+        deadline = time.monotonic() + _CLOSE_WAIT
+        gave_up = False
         while True:
-            self._wait_answers()
+            if not self._wait_answers(deadline):
+                gave_up = True
+                break
             self._send_pending()
             if not self._in_flight:
                 break
         self._child_stopped = True
         child, self._child = self._child, None
+        if gave_up:
+            log.error("store_close_gave_up", waited=_CLOSE_WAIT, batches=len(self._in_flight),
+                      callbacks=sum(len(batch.callbacks) for _, batch in self._in_flight),
+                      writer_pid=None if child is None else child.pid,
+                      reason="the writer child did not commit them (see store_commit_failed); none was acknowledged")
+            if child is not None:
+                child.kill()
         if child is not None:
             self._reap(child)
 
