@@ -175,7 +175,8 @@ def test_a_reader_that_holds_the_wal_makes_the_writer_checkpoint_itself_at_the_h
         held = child.wal_size()
         for more in range(1, 101):
             child.commit(batch_rows((step + more) * 20, 20))
-        assert child.wal_size() <= held + 300 * FRAME  # (100 batches wrote about 1,700 frames)
+        # (100 batches wrote about 1,700 frames; the next forced checkpoint waits for twice the growth, 400)
+        assert child.wal_size() <= held + 600 * FRAME, (child.wal_size() - held) // FRAME
     finally:
         reader.close()
         child.close()

@@ -328,10 +328,13 @@ async def test_close_waits_for_the_answer_to_a_batch_in_flight_on_a_non_blocking
     assert not Path(f"/proc/{first}").exists()
 
 
-async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Found by a tester: two ``smsc serve`` on one file both answered status 0 while the second one's batches
     were skipped as already written (their numbers were below the first one's), and both handed out the same
     message_ids."""
+    monkeypatch.setattr(sqlite_store, "_LOCK_WAIT", 0.2)
     path = tmp_path / "s.sqlite"
     loop = asyncio.get_running_loop()
     first = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
@@ -339,6 +342,10 @@ async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_er
         with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
             SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
         SqliteStore(path).close()  # (inline, as tools read a file: not locked out)
+        link = tmp_path / "link.sqlite"
+        link.symlink_to(path)
+        with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
+            SqliteStore(link, call_soon_threadsafe=loop.call_soon_threadsafe)
     finally:
         await loop.run_in_executor(None, first.close)
     again = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)  # the lock went with the close
@@ -460,6 +467,46 @@ def test_the_child_of_a_parent_killed_with_sigkill_exits_by_itself(tmp_path: Pat
         assert [mid for mid in acked if mid not in stored] == []
     finally:
         if child_pid and running(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
+def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and_commits_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a tester: a server started on the file while the killed server's writer child still had
+    batches in its pipe (here: stopped with SIGSTOP) took the lock, handed out the same message_ids, and the
+    orphan then committed the dead server's batches over the new server's rows.  The child holds the lock file
+    too, and once orphaned it commits nothing more and exits."""
+    monkeypatch.setattr(sqlite_store, "_LOCK_WAIT", 0.3)
+    path = tmp_path / "s.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    parent = subprocess.Popen([sys.executable, "-c", COMMITTING_STORE, str(path)], stdout=subprocess.PIPE, env=env)
+    child_pid = 0
+    try:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        for _ in range(200):  # bounded: commits flow
+            parent.stdout.readline()
+        os.kill(child_pid, signal.SIGSTOP)
+        time.sleep(0.1)  # (the parent goes on sending: frames wait in the stopped child's pipe)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        acked = {line.decode().strip() for line in parent.stdout.read().splitlines()}
+        with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
+            SqliteStore(path, call_soon_threadsafe=lambda *a: None)  # (the orphan still holds the lock)
+        rows_before = {m.message_id for m in SqliteStore(path).load().messages}
+        os.kill(child_pid, signal.SIGCONT)
+        assert wait_gone(child_pid, 5), "the orphaned writer child did not exit"
+        rows_after = {m.message_id for m in SqliteStore(path).load().messages}
+        assert rows_after == rows_before  # (it committed nothing more once orphaned)
+        assert acked <= rows_after or not acked
+        SqliteStore(path, call_soon_threadsafe=lambda *a: None).close()  # the lock is free now
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+        if child_pid and running(child_pid):
+            os.kill(child_pid, signal.SIGCONT)
             os.kill(child_pid, signal.SIGKILL)
 
 

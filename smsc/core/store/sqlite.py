@@ -78,6 +78,7 @@ from __future__ import annotations
 import collections
 import fcntl
 import functools
+import inspect
 import io
 import json
 import os
@@ -191,6 +192,8 @@ _live_statements: dict[int, str] = {}
 _SELECT_DPF_FLAGS = ("SELECT e164, system_id, handset_ton, handset_npi, handset_addr, esme_ton, esme_npi, esme_addr"
                      " FROM dpf_flags ORDER BY rowid")
 
+#: What a writer child runs (``python -c``): read once, with the module the server runs.
+_WRITER_SOURCE = inspect.getsource(sqlite_writer)
 _RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
 #: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
 #: connection: every batch was acknowledged), before it kills it.
@@ -204,6 +207,8 @@ _CHILD_EXIT_WAIT = 10.0
 #: process keeps locked) before it gives up on it: what those batches hold was never acknowledged (their
 #: submit_sm_resp are not sent), and the server must still be able to stop.
 _CLOSE_WAIT = 30.0
+#: Real seconds a store waits for the lock file of its database (see ``SqliteStore._lock_file``).
+_LOCK_WAIT = 5.0
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20
 _IN_FLIGHT = 2
@@ -779,22 +784,27 @@ class SqliteStore:
     def _lock_file(self) -> int:
         """Lock ``<path>.lock`` (created if missing) for this store: a second server on the same file would hand
         out the same message_ids and overwrite this one's rows.  The lock (flock, on a file of its own so that
-        it never meets SQLite's own locks) goes with the process, also when it is killed; the writer child does
-        not inherit it.
+        it never meets SQLite's own locks) is held by this process and its writer child (the same open file), so
+        it goes only when both are gone, also when they are killed.  Taken within :data:`_LOCK_WAIT` seconds (the
+        writer child of a server killed a moment before finishes its batch and exits), else refused.
 
         Raises:
             sqlite3.OperationalError: another store with a writer child (another ``smsc serve``) has the file.
         """
-        lock_path = self.path + ".lock"
+        lock_path = os.path.realpath(self.path) + ".lock"  # (the file's, also when reached by a symlink)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise sqlite3.OperationalError(
-                f"{self.path} is in use by another smsc server ({lock_path} is locked); stop it, or give this one"
-                " a file of its own") from None
-        return fd
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise sqlite3.OperationalError(
+                        f"{self.path} is in use by another smsc server ({lock_path} is locked); stop it, or give"
+                        " this one a file of its own") from None
+                time.sleep(0.05)
 
     def _unlock_file(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
@@ -1449,13 +1459,16 @@ class SqliteStore:
     _child_stopped = False
 
     def _start_child(self) -> subprocess.Popen[bytes]:
-        """Start a writer child process on this store's file (see :mod:`smsc.core.store.sqlite_writer`): run
-        by file in isolated mode without site, so that it runs this very code and imports only the standard
+        """Start a writer child process on this store's file (see :mod:`smsc.core.store.sqlite_writer`): the
+        module's source as read when this module was imported, run in isolated mode without site, so that it
+        runs the code the server runs (not what an upgrade put in the file since) and imports only the standard
         library.  Its stderr is the server's (a crash of it shows in the server's log).  Its answers are read by
         the loop (``add_reader``) when there is one."""
         child = subprocess.Popen(
-            [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
+            [sys.executable, "-I", "-S", "-c", _WRITER_SOURCE, self.path, self.synchronous],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            # (it holds the lock file too: a server started on the file waits until it is gone)
+            pass_fds=() if self._lock_fd is None else (self._lock_fd,),
         )
         assert child.stdin is not None and child.stdout is not None
         try:  # (a batch sent while the child commits the one before waits in the pipe, not in the loop's write)

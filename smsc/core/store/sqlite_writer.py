@@ -7,9 +7,11 @@ this process over a pipe; this process executes the SQL on another core and ackn
 the loop hand the batch's ``on_durable`` callbacks back (status 0 still means "on disk").  Inline mode (no
 loop) runs :func:`commit` on the caller's thread: one implementation of the transaction for both.
 
-The process is started as ``python -I -S <this file> <path> <synchronous>``: by file, so that it runs the same
-code as the store that started it whatever ``sys.path`` says, and importing only the standard library (isolated
-mode, no site: it starts in about 25 ms).  It imports nothing from smsc when run, and smsc imports only the
+The process is started as ``python -I -S -c <this module's source> <path> <synchronous>``, the source as the
+store read it when the server imported it: so it runs the same code as the store that started it, whatever
+``sys.path`` says and whatever an upgrade has put in this file since (a child started from the file after such
+a change spoke another version of the pipe protocol and died at once, in a loop), and it imports only the
+standard library (isolated mode, no site: it starts in about 25 ms).  It imports nothing from smsc when run, and smsc imports only the
 functions and statements below from it.
 
 The pipe protocol, both ways: frames of an 8-octet big-endian length and a pickle (protocol 5) of built-in
@@ -435,14 +437,22 @@ def serve(
 ) -> None:
     """The child's loop: read a batch, commit it (trying again after each failure, reported), acknowledge it,
     then see whether the WAL needs a checkpoint (see :class:`Checkpointer`); return at end of file on
-    ``incoming`` or when ``outgoing`` is gone (the parent died)."""
+    ``incoming`` or when ``outgoing`` is gone (the parent died).
+
+    A child whose parent died (it has another parent now) commits nothing more: what the pipe still holds was
+    never acknowledged, and a server started on the file since must not find its rows overwritten by the dead
+    one's (the same message_ids; the store's lock file, which the child holds too, keeps that server from
+    starting until this one is gone).  After a failed attempt the connection is opened again, so that one
+    opened read-only (the file was read-only then) does not stay so once the cause is fixed."""
     conn: sqlite3.Connection | None = None
     checkpointer: Checkpointer | None = None
     index: WalIndex | None = None
     lock = threading.Lock()  # (the checkpointer's reports and the acknowledgements share the pipe)
     busy_timeout = 5.0
     forced_at = 0  # WAL frames when the writer last checkpointed itself
+    forced_step = checkpoint_frames  # WAL growth before it tries again (doubled while readers keep it busy)
     last_frames = -1  # WAL frames after the batch before (-1: no batch yet)
+    parent = os.getppid()
 
     def send(answer: tuple[Any, ...]) -> bool:
         try:
@@ -460,6 +470,8 @@ def serve(
             except EOFError:
                 return
             while True:
+                if os.getppid() != parent:
+                    return  # (orphaned: see above)
                 started = time.perf_counter()
                 try:
                     if conn is None:
@@ -467,6 +479,9 @@ def serve(
                     commit(conn, rows, tuple(batch))
                 except sqlite3.Error as exc:
                     answer: tuple[Any, ...] = ("failed", f"{type(exc).__name__}: {exc}")
+                    if conn is not None:
+                        conn.close()  # (opened again for the next attempt)
+                        conn = None
                 else:
                     answer = ("ok", time.perf_counter() - started)
                 if not send(answer):
@@ -491,7 +506,7 @@ def serve(
             last_frames = frames
             if frames < forced_at:
                 forced_at = 0  # (the WAL started again)
-            if frames >= hard_limit_frames and frames >= forced_at + checkpoint_frames:
+            if frames >= hard_limit_frames and frames >= forced_at + forced_step:
                 forced_at = frames  # (busy: tried again only once the WAL has grown as much again)
                 if checkpointer.lock.acquire(timeout=HARD_CHECKPOINT_WAIT):
                     try:
@@ -500,6 +515,9 @@ def serve(
                         checkpointer.lock.release()
                 else:
                     report = ("checkpoint", "TRUNCATE", HARD_CHECKPOINT_WAIT, frames, -1, "busy: the checkpointer")
+                # A reader that kept this one from emptying the WAL is likely still there: each try stalls the
+                # commits up to HARD_CHECKPOINT_WAIT, so the next waits for twice the growth.
+                forced_step = checkpoint_frames if report[5] is None else forced_step * 2
                 if not send(report):
                     return
             elif frames >= checkpoint_frames:
