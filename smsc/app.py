@@ -32,6 +32,9 @@ log = structlog.get_logger("smsc")
 
 #: Seconds (real) between two records of the simulation time in the store.
 SIM_TIME_RECORD_INTERVAL = 5.0
+#: Real seconds a store commit may wait before the log says the store stalls (checked every
+#: SIM_TIME_RECORD_INTERVAL).
+STORE_STALL_SECONDS = 5.0
 
 
 #: Young collections every 50,000 allocations instead of 700: message records are freed by reference
@@ -183,6 +186,7 @@ class App:
         self.http: Any = None
         self.driver: SchedulerDriver | None = None
         self._sim_time_handle: asyncio.TimerHandle | None = None
+        self._store_stalled = False  # (see _watch_store)
 
     async def start(self, *, host: str | None = None, port: int | None = None, http_host: str | None = None,
                     http_port: int | None = None, http: bool | None = None) -> None:
@@ -267,8 +271,25 @@ class App:
             return
         self.store.save_sim_time(self.clock.now())
         self.store.commit(_nothing)
+        self._watch_store()
         self._sim_time_handle = asyncio.get_running_loop().call_later(SIM_TIME_RECORD_INTERVAL,
                                                                       self._record_sim_time)
+
+    def _watch_store(self) -> None:
+        """Say so in the log when the store's commits stall (its writer stopped, a disk that hangs or is full):
+        the ESMEs then wait for their submit_sm_resp with no other sign on the server's side.  Once per stall,
+        and once when commits go on again."""
+        wait = getattr(self.store, "commit_wait_seconds", None)
+        if wait is None:
+            return
+        seconds = wait()
+        if seconds >= STORE_STALL_SECONDS and not self._store_stalled:
+            self._store_stalled = True
+            log.warning("store_commit_slow", waiting_seconds=round(seconds, 1),
+                        hint="submit_sm_resp wait for the store: see store_commit_failed, the disk, the writer child")
+        elif seconds < STORE_STALL_SECONDS and self._store_stalled:
+            self._store_stalled = False
+            log.info("store_commit_resumed")
 
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice."""

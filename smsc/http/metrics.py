@@ -16,6 +16,9 @@ Exported families (``_total`` is added to counters by the exposition format):
   ``smsc_smpp_window_in_use{system_id}``: deliver_sm sent and not yet answered.
 * ``smsc_outbox_pending{system_id}``: receipts and MO not yet acknowledged by that system_id's ESME
   (waiting for a receiver bind, sent and unanswered, or in backoff), from ``Smsc.outbox_sizes()``.
+* ``smsc_store_<counter>_total`` for the SQLite store's counters (commits, failures, checkpoints, writer
+  restarts ...; ``smsc_store_largest_batch`` a gauge) and ``smsc_store_commit_wait_seconds``: how long the
+  oldest commit has waited for the writer (a stalled store shows here).
 * ``smsc_simulation_time_seconds`` and ``smsc_time_scale``.
 
 Each :class:`~smsc.http.api.HttpServer` builds its own :class:`CollectorRegistry` with
@@ -49,6 +52,24 @@ SERVER_HELP: dict[str, str] = {
     "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit, or more transaction-mode "
                   "data_sm awaiting their outcome on one connection than it holds"),
     "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
+}
+
+#: Help text of the SQLite store's counters (``SqliteStats`` field -> description).
+STORE_HELP: dict[str, str] = {
+    "commits": "SQLite transactions committed (group commit: many messages each)",
+    "messages": "message rows written",
+    "deliveries": "outbox rows written or deleted",
+    "callbacks": "on-durable callbacks released (submit_sm_resp and others)",
+    "largest_batch": "most rows in one transaction so far",
+    "write_seconds": "real seconds spent in the committed transactions",
+    "failures": "commit attempts that failed (each tried again)",
+    "read_failures": "background reads that failed (each tried again)",
+    "read_retries": "reads on the event loop tried again, the file busy or locked",
+    "checkpoints": "WAL checkpoints run by the writer child",
+    "checkpoint_seconds": "real seconds the WAL checkpoints took (beside the commits)",
+    "forced_checkpoints": "TRUNCATE checkpoints the writer ran itself, the WAL at its hard limit",
+    "checkpoint_failures": "checkpoints that failed or could not empty the WAL",
+    "writer_restarts": "writer child processes that died and were replaced",
 }
 
 #: Help text of the core counters (``Smsc.stats`` field -> description); others get a generic text.
@@ -135,6 +156,9 @@ class SmscCollector:
         if smsc is not None:
             yield from self._core_stats(smsc)
             yield from self._queues(smsc)
+        store = getattr(app, "store", None)
+        if store is not None:
+            yield from self._store(store)
         clock = getattr(app, "clock", None)
         if clock is not None:
             yield GaugeMetricFamily("smsc_simulation_time_seconds",
@@ -149,6 +173,20 @@ class SmscCollector:
         for name, value in plain_counters(getattr(smpp, "counters", None)):
             help_ = SERVER_HELP.get(name, f"SMPP server counter {name}")
             yield CounterMetricFamily(f"smsc_smpp_{name}", help_, value=value)
+
+    @staticmethod
+    def _store(store: Any) -> Iterator[Metric]:
+        for name, value in plain_counters(getattr(store, "stats", None)):
+            help_ = STORE_HELP.get(name, f"SQLite store counter {name}")
+            if name == "largest_batch":
+                yield GaugeMetricFamily(f"smsc_store_{name}", help_, value=value)
+            else:
+                yield CounterMetricFamily(f"smsc_store_{name}", help_, value=value)
+        wait = getattr(store, "commit_wait_seconds", None)
+        if wait is not None:
+            yield GaugeMetricFamily("smsc_store_commit_wait_seconds",
+                                    "Real seconds the oldest commit sent to the SQLite writer has waited (0: none)",
+                                    value=wait())
 
     @staticmethod
     def _sessions(smpp: Any) -> Iterator[Metric]:

@@ -447,6 +447,45 @@ async def test_metrics_counters_move_after_a_submit(
     assert stats["smpp"]["submits"] == 1 and stats["core"]["submitted"] == 1 and stats["bound"] == 1
 
 
+async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any], app: App, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a tester: with the SQLite writer stopped, submits waited and nothing on the server said why
+    (/metrics had no store series; the log was silent).  Here the writer child is stopped with SIGSTOP."""
+    import os
+    import signal
+
+    import structlog
+    from structlog.testing import LogCapture
+
+    import smsc.app as app_module
+
+    capture = LogCapture()
+    monkeypatch.setattr(app_module, "log", structlog.wrap_logger(
+        structlog.PrintLogger(), processors=[capture], wrapper_class=structlog.stdlib.BoundLogger))
+    monkeypatch.setattr(app_module, "STORE_STALL_SECONDS", 0.2)
+    esme = await esme_factory("transmitter")
+    await asyncio.to_thread(esme.submit, UK_INSTANT, b"before")
+    async with http.get("/metrics") as resp:
+        text = await resp.text()
+    assert _metric(text, "smsc_store_commits_total") >= 1 and _metric(text, "smsc_store_commit_wait_seconds") < 1
+    pid = app.store.writer_pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stalled = asyncio.ensure_future(asyncio.to_thread(esme.submit, UK_INSTANT, b"while stopped"))
+        await asyncio.sleep(0.5)
+        app._watch_store()
+        async with http.get("/metrics") as resp:
+            text = await resp.text()
+        assert _metric(text, "smsc_store_commit_wait_seconds") >= 0.3
+        assert [e["event"] for e in capture.entries] == ["store_commit_slow"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await asyncio.wait_for(stalled, 10)
+    app._watch_store()
+    assert [e["event"] for e in capture.entries] == ["store_commit_slow", "store_commit_resumed"]
+
+
 async def test_long_submitted_message_is_shown_reassembled(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:

@@ -658,7 +658,7 @@ class SqliteStats:
 
     __slots__ = ("commits", "messages", "deliveries", "callbacks", "largest_batch", "write_seconds", "failures",
                  "read_failures", "read_retries", "checkpoints", "checkpoint_seconds", "forced_checkpoints",
-                 "checkpoint_failures")
+                 "checkpoint_failures", "writer_restarts")
 
     def __init__(self) -> None:
         self.commits = 0
@@ -674,6 +674,7 @@ class SqliteStats:
         self.checkpoint_seconds = 0.0  #: real seconds they took (beside the commits, not in them)
         self.forced_checkpoints = 0  #: of them, run by the writer between two batches (the WAL at its limit)
         self.checkpoint_failures = 0  #: of them, those that failed or could not empty a WAL at its limit
+        self.writer_restarts = 0  #: writer child processes that died and were replaced
 
 
 def _run_all(callbacks: list[Callable[[], None]]) -> None:
@@ -749,6 +750,8 @@ class SqliteStore:
         #: :data:`_IN_FLIGHT`: what is committed meanwhile merges into ``_pending`` (group commit), sent when an
         #: answer comes.
         self._in_flight: collections.deque[tuple[bytes, _Batch]] = collections.deque()
+        #: When each batch of ``_in_flight`` was first sent (``time.monotonic()``), in the same order.
+        self._sent_at: collections.deque[float] = collections.deque()
         self._pending = _Batch()
         self._answers = bytearray()  # what the child wrote and is not yet a whole frame
         self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
@@ -810,6 +813,13 @@ class SqliteStore:
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # (releases the flock)
+
+    def commit_wait_seconds(self) -> float:
+        """Real seconds the oldest batch sent to the writer child has waited for its COMMIT (0.0 when none
+        waits): what the submit_sm_resp it holds have waited for the store.  A stalled writer (a disk that
+        hangs, a stopped process) shows here, and in the log (see ``App``)."""
+        sent = self._sent_at
+        return time.monotonic() - sent[0] if sent else 0.0
 
     @property
     def writer_pid(self) -> int | None:
@@ -1495,6 +1505,7 @@ class SqliteStore:
         self._batch_number += 1
         frame = sqlite_writer.dumps(((self._batch_token, self._batch_number), self._batch_rows(batch)))
         self._in_flight.append((frame, batch))
+        self._sent_at.append(time.monotonic())
         self._transmit(frame)
 
     def _transmit(self, frame: bytes) -> None:
@@ -1581,6 +1592,7 @@ class SqliteStore:
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
         batch = self._in_flight.popleft()[1]
+        self._sent_at.popleft()
         self._restarts = 0
         self._count(batch, answer[1])
         if batch.callbacks:
@@ -1637,6 +1649,7 @@ class SqliteStore:
             self._unwatch(child)
             self._reap(child)
         self._restarts += 1
+        self.stats.writer_restarts += 1
         log.error("store_writer_died", pid=None if child is None else child.pid,
                   returncode=None if child is None else child.returncode, error=reason, restarts=self._restarts)
         if self._restarts > 1:
