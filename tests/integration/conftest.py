@@ -249,3 +249,14 @@ async def main(path):
 
 asyncio.run(main(sys.argv[1]))
 """
+
+
+def read_acknowledged(stream: Any, count: int) -> list[str]:
+    """The next ``count`` message_ids a COMMITTING_STORE process prints as durable (fewer if it ends first)."""
+    acked: list[str] = []
+    for _ in range(count):  # bounded
+        line = stream.readline()
+        if not line:
+            break
+        acked.append(line.decode().strip())
+    return acked

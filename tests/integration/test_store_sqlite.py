@@ -21,7 +21,7 @@ from smsc.core.message import Message
 from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store.sqlite import SqliteStore
 
-from .conftest import COMMITTING_STORE
+from .conftest import COMMITTING_STORE, read_acknowledged
 
 
 def message(i: int) -> Message:
@@ -114,11 +114,7 @@ def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
     try:
         assert child.stdout is not None
         child.stdout.readline()  # (the writer child's pid)
-        for _ in range(2000):  # bounded: read until enough acknowledgements came
-            line = child.stdout.readline()
-            if not line:
-                break
-            acked.append(line.decode().strip())
+        acked = read_acknowledged(child.stdout, 2000)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)

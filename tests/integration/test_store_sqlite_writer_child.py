@@ -26,7 +26,7 @@ from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store import sqlite_writer
 from smsc.core.store.sqlite import SqliteStore
 
-from .conftest import COMMITTING_STORE
+from .conftest import COMMITTING_STORE, read_acknowledged
 from .test_store_sqlite import message, row_exists
 
 REPO = Path(__file__).resolve().parents[2]
@@ -452,11 +452,7 @@ def test_the_child_of_a_parent_killed_with_sigkill_exits_by_itself(tmp_path: Pat
     try:
         assert parent.stdout is not None
         child_pid = int(parent.stdout.readline())
-        for _ in range(500):  # bounded: commits are flowing through the child
-            line = parent.stdout.readline()
-            if not line:
-                break
-            acked.append(line.decode().strip())
+        acked = read_acknowledged(parent.stdout, 500)  # (commits are flowing through the child)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
