@@ -419,9 +419,10 @@ async def test_close_gives_up_on_a_child_that_cannot_commit_and_says_so(
     blocker.execute("BEGIN IMMEDIATE")
     try:
         acknowledged = asyncio.Event()
-        store.save_message(message(1))
-        store.commit(acknowledged.set)
-        await asyncio.sleep(0.05)
+        for i in (1, 2, 3):  # three ticks: two batches in flight, the third waiting for their answers
+            store.save_message(message(i))
+            store.commit(acknowledged.set)
+            await asyncio.sleep(0.05)
         started = time.monotonic()
         await loop.run_in_executor(None, store.close)
         took = time.monotonic() - started
@@ -430,7 +431,7 @@ async def test_close_gives_up_on_a_child_that_cannot_commit_and_says_so(
         blocker.close()
     assert took < 5.0, took
     [gave_up] = [e for e in logs.entries if e["event"] == "store_close_gave_up"]
-    assert (gave_up["batches"], gave_up["callbacks"]) == (1, 1)
+    assert (gave_up["batches"], gave_up["callbacks"], gave_up["messages"]) == (3, 3, 3)
     assert not acknowledged.is_set() and not row_exists(path, message(1).message_id)
     assert pid is not None and not Path(f"/proc/{pid}").exists()
 

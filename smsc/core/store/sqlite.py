@@ -192,8 +192,21 @@ _live_statements: dict[int, str] = {}
 _SELECT_DPF_FLAGS = ("SELECT e164, system_id, handset_ton, handset_npi, handset_addr, esme_ton, esme_npi, esme_addr"
                      " FROM dpf_flags ORDER BY rowid")
 
-#: What a writer child runs (``python -c``): read once, with the module the server runs.
-_WRITER_SOURCE = inspect.getsource(sqlite_writer)
+#: What a writer child runs: read once, with the module the server runs, and handed to the child over a pipe
+#: by :data:`_WRITER_BOOTSTRAP` (``python -c``), so that its command line stays short in ``ps``.
+_WRITER_SOURCE = inspect.getsource(sqlite_writer).encode()
+_WRITER_BOOTSTRAP = (
+    "import os, sys\n"
+    "fd = int(sys.argv.pop(1))\n"
+    "parts = []\n"
+    "while True:\n"
+    "    part = os.read(fd, 65536)\n"
+    "    if not part:\n"
+    "        break\n"
+    "    parts.append(part)\n"
+    "os.close(fd)\n"
+    "exec(compile(b''.join(parts), 'smsc-sqlite-writer', 'exec'), {'__name__': '__main__'})\n"
+)
 _RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
 #: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
 #: connection: every batch was acknowledged), before it kills it.
@@ -1474,12 +1487,24 @@ class SqliteStore:
         runs the code the server runs (not what an upgrade put in the file since) and imports only the standard
         library.  Its stderr is the server's (a crash of it shows in the server's log).  Its answers are read by
         the loop (``add_reader``) when there is one."""
-        child = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _WRITER_SOURCE, self.path, self.synchronous],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            # (it holds the lock file too: a server started on the file waits until it is gone)
-            pass_fds=() if self._lock_fd is None else (self._lock_fd,),
-        )
+        source_in, source_out = os.pipe()
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WRITER_BOOTSTRAP, str(source_in), self.path, self.synchronous],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                # (it holds the lock file too: a server started on the file waits until it is gone)
+                pass_fds=(source_in,) if self._lock_fd is None else (source_in, self._lock_fd),
+            )
+        finally:
+            os.close(source_in)
+        try:
+            view = memoryview(_WRITER_SOURCE)
+            while view:  # (about 30 KB: the pipe takes it at once; the child reads it to the end)
+                view = view[os.write(source_out, view):]
+        except OSError:  # (the child died at once: noticed as any dead child, on its pipes)
+            pass
+        finally:
+            os.close(source_out)
         assert child.stdin is not None and child.stdout is not None
         try:  # (a batch sent while the child commits the one before waits in the pipe, not in the loop's write)
             fcntl.fcntl(child.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
@@ -1717,10 +1742,15 @@ class SqliteStore:
         self._child_stopped = True
         child, self._child = self._child, None
         if gave_up:
-            log.error("store_close_gave_up", waited=_CLOSE_WAIT, batches=len(self._in_flight),
-                      callbacks=sum(len(batch.callbacks) for _, batch in self._in_flight),
+            dropped = [batch for _, batch in self._in_flight]
+            if not self._pending.empty():
+                dropped.append(self._pending)  # (merged, waiting for a batch in flight to be answered)
+            log.error("store_close_gave_up", waited=_CLOSE_WAIT, batches=len(dropped),
+                      callbacks=sum(len(batch.callbacks) for batch in dropped),
+                      messages=sum(len(batch.messages) for batch in dropped),
                       writer_pid=None if child is None else child.pid,
-                      reason="the writer child did not commit them (see store_commit_failed); none was acknowledged")
+                      reason="the writer child did not commit them (failing: see store_commit_failed; or stopped,"
+                             " hung); none was acknowledged")
             if child is not None:
                 child.kill()
         if child is not None:
