@@ -201,7 +201,7 @@ class HandsetPool:
         rule = self.rule_for(e164)
         if rule is not None:
             return self._rule_online(e164, rule, now)
-        return self._model_online(e164, now) or (bool(self._attached) and self._is_attached(e164, now))
+        return self._model_online(e164, now) or self._is_attached(e164, now)
 
     def next_online(self, e164: str, now: float) -> float | None:
         """The first time >= ``now`` at which the handset is online, or None when it will not come back
@@ -222,7 +222,7 @@ class HandsetPool:
             if start is not None and start <= now < start + rule.offline:
                 return start + rule.offline
             return now
-        if self._attached and self._is_attached(e164, now):
+        if self._is_attached(e164, now):
             return now
         return self._model_next_online(e164, now)
 
@@ -238,7 +238,7 @@ class HandsetPool:
             return (True, now) if override else (False, None)
         rule = self.rule_for(e164)
         if rule is None:
-            if self._model_online(e164, now) or (self._attached and self._is_attached(e164, now)):
+            if self._model_online(e164, now) or self._is_attached(e164, now):
                 return True, now
             return False, self._model_next_online(e164, now)
         if rule.offline is None:

@@ -762,9 +762,8 @@ class SqliteStore:
         #: The batches sent to the child and not yet acknowledged, oldest first: (frame, batch).  At most
         #: :data:`_IN_FLIGHT`: what is committed meanwhile merges into ``_pending`` (group commit), sent when an
         #: answer comes.
-        self._in_flight: collections.deque[tuple[bytes, _Batch]] = collections.deque()
-        #: When each batch of ``_in_flight`` was first sent (``time.monotonic()``), in the same order.
-        self._sent_at: collections.deque[float] = collections.deque()
+        #: Each entry: (frame, batch, when it was first sent: ``time.monotonic()``).
+        self._in_flight: collections.deque[tuple[bytes, _Batch, float]] = collections.deque()
         self._pending = _Batch()
         self._answers = bytearray()  # what the child wrote and is not yet a whole frame
         self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
@@ -831,8 +830,8 @@ class SqliteStore:
         """Real seconds the oldest batch sent to the writer child has waited for its COMMIT (0.0 when none
         waits): what the submit_sm_resp it holds have waited for the store.  A stalled writer (a disk that
         hangs, a stopped process) shows here, and in the log (see ``App``)."""
-        sent = self._sent_at
-        return time.monotonic() - sent[0] if sent else 0.0
+        in_flight = self._in_flight
+        return time.monotonic() - in_flight[0][2] if in_flight else 0.0
 
     @property
     def writer_pid(self) -> int | None:
@@ -1529,8 +1528,7 @@ class SqliteStore:
                 self._hand_back(batch.callbacks)
         self._batch_number += 1
         frame = sqlite_writer.dumps(((self._batch_token, self._batch_number), self._batch_rows(batch)))
-        self._in_flight.append((frame, batch))
-        self._sent_at.append(time.monotonic())
+        self._in_flight.append((frame, batch, time.monotonic()))
         self._transmit(frame)
 
     def _transmit(self, frame: bytes) -> None:
@@ -1617,7 +1615,6 @@ class SqliteStore:
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
         batch = self._in_flight.popleft()[1]
-        self._sent_at.popleft()
         self._restarts = 0
         self._count(batch, answer[1])
         if batch.callbacks:
@@ -1697,7 +1694,7 @@ class SqliteStore:
         except OSError as exc:  # (cannot even start one: tried again later)
             self._child_lost(repr(exc))
             return
-        for frame, _ in list(self._in_flight):
+        for frame, _, _ in list(self._in_flight):
             if self._child is None:
                 return  # (lost again while sending: see _child_lost)
             self._transmit(frame)
@@ -1742,7 +1739,7 @@ class SqliteStore:
         self._child_stopped = True
         child, self._child = self._child, None
         if gave_up:
-            dropped = [batch for _, batch in self._in_flight]
+            dropped = [batch for _, batch, _ in self._in_flight]
             if not self._pending.empty():
                 dropped.append(self._pending)  # (merged, waiting for a batch in flight to be answered)
             log.error("store_close_gave_up", waited=_CLOSE_WAIT, batches=len(dropped),
