@@ -6,6 +6,7 @@ processes, every process stopped by its pid."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import pickle
 import signal
@@ -82,6 +83,68 @@ async def test_a_batch_committed_by_the_child_is_on_disk_before_its_callback_run
     assert not running(pid)
 
 
+async def test_fields_the_codec_typed_as_int_enums_are_written_by_the_child_and_read_back_equal(
+    tmp_path: Path,
+) -> None:
+    """The loop hands the child a message's fields unpickled (the child pickles the record): an Address whose
+    TON and NPI are enums (the HTTP API's MO), EsmClass and DataCoding values and an enum TLV tag reach the
+    child naming their classes, which it reads as the ints they equal (it imports nothing of smsc)."""
+    from smsc.smpp.constants import DataCoding, EsmClass, Npi, Tag, Ton
+
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    m = message(5)
+    m.source = Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr="Shop")
+    m.destination = Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr="447700900123")
+    m.esm_class = EsmClass.UDHI
+    m.data_coding = DataCoding.UCS2
+    m.tlvs = {Tag.user_message_reference: 7}
+    d = sqlite_store.delivery_from_row(sqlite_store.delivery_to_row(sqlite_store.Delivery(
+        delivery_id=3, system_id="esme", source=m.destination, destination=m.source, esm_class=EsmClass.UDHI)))
+    try:
+        durable = asyncio.Event()
+        store.save_message(m)
+        store.save_delivery(d)
+        store.commit(durable.set)
+        await asyncio.wait_for(durable.wait(), 10)
+        assert store.stats.commits == 1
+    finally:
+        await loop.run_in_executor(None, store.close)
+    back = SqliteStore(path)
+    try:
+        loaded = back.load()
+        assert loaded.messages == [m]
+        assert loaded.deliveries == [d]
+        assert type(loaded.messages[0].source.ton) is int  # (stored as the plain int: no class in the record)
+    finally:
+        back.close()
+
+
+def test_the_child_reads_every_int_enum_of_the_smpp_constants_and_no_other_class() -> None:
+    import enum
+
+    from smsc.smpp import constants
+
+    int_enums = {name for name, value in vars(constants).items()
+                 if isinstance(value, type) and issubclass(value, enum.Enum) and issubclass(value, int)
+                 and value.__module__ == constants.__name__}
+    assert sqlite_writer.INT_ENUMS == int_enums
+    frame = pickle.dumps([constants.Ton.NATIONAL, constants.EsmClass.UDHI], 5)
+    assert sqlite_writer._PlainUnpickler(io.BytesIO(frame)).load() == [2, 0x40]
+    with pytest.raises(pickle.UnpicklingError):
+        sqlite_writer._PlainUnpickler(io.BytesIO(pickle.dumps(Address(ton=1, npi=1, addr="1"), 5))).load()
+
+
+def test_a_record_the_writer_pickles_is_the_bytes_the_loop_would_have_stored() -> None:
+    m = message(9)
+    m.tlvs = {0x0204: 12}
+    message_id, final_time, fields = sqlite_store.message_fields(m)
+    assert sqlite_writer.records([(message_id, final_time, fields)]) == [sqlite_store.message_to_row(m)]
+    row = sqlite_store.message_to_row(m)
+    assert sqlite_writer.records([row]) == [row]  # (bytes already: kept)
+
+
 async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_blocking_the_loop(
     tmp_path: Path,
 ) -> None:
@@ -92,7 +155,6 @@ async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_b
     store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
     order: list[int] = []
     done = asyncio.Event()
-    big = b"x" * 200
     waited: list[int] = []
     add_writer = loop.add_writer
 
@@ -105,7 +167,7 @@ async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_b
         for step in range(4):  # four ticks of 8,000 messages: about 2.5 MB per batch
             for i in range(step * 8000, (step + 1) * 8000):
                 m = message(i)
-                m.short_message = big
+                m.short_message = i.to_bytes(4, "big") * 50  # (200 octets each: a frame pickles one object once)
                 store.save_message(m)
             store.commit(lambda step=step: order.append(step) or (step == 3 and done.set()))
             await asyncio.sleep(0)

@@ -158,6 +158,9 @@ CREATE TABLE IF NOT EXISTS dpf_flags (
 );
 """
 
+#: The tables and the index :data:`_SCHEMA` creates.
+_SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags"})
+
 #: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
 #: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
 _CHUNK_ROWS = sqlite_writer.CHUNK_ROWS
@@ -273,7 +276,7 @@ def _busy(exc: sqlite3.Error) -> bool:
 # -- records <-> rows ---------------------------------------------------------------------------------------
 
 _dumps = pickle.dumps  # called as _dumps(record, 5): a partial with protocol=5 as a keyword costs twice as much
-_PROTOCOL = 5
+_PROTOCOL = sqlite_writer.RECORD_PROTOCOL
 
 
 def _enum_classes() -> dict[tuple[str, str], type]:
@@ -344,13 +347,18 @@ def _tlvs_record(tlvs: dict[int, Any]) -> dict[int, Any] | None:
     return {int(t): (v if type(v) in plain else _plain_tlv(v)) for t, v in tlvs.items()}
 
 
-def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
-    """The row a message is stored as, ``(message_id, final_time, record)``: a snapshot of it now."""
+def message_fields(message: Message) -> tuple[str, float | None, tuple[Any, ...]]:
+    """The row a message is stored as, with its record still a tuple of built-in values:
+    ``(message_id, final_time, fields)``, a snapshot of it now (the TLVs and attempts are copied).
+
+    The pending batch holds this form; whoever writes the row pickles ``fields`` (the writer child, on the
+    other core: :func:`sqlite_writer.commit`), so the event loop pickles each record once, inside the batch's
+    frame, instead of once on its own and again inside the frame."""
     source = message.source
     destination = message.destination
     attempts = message.attempts
     tlvs = message.tlvs
-    return message.message_id, message.final_time, _dumps((
+    return message.message_id, message.final_time, (
         message.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
         destination.addr, message.destination_e164, message.carrier, message.service_type, message.esm_class,
         message.protocol_id, message.priority_flag, message.registered_delivery, message.data_coding,
@@ -358,7 +366,13 @@ def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
         message.expiry_time, int(message.state), message.error_code, message.network_error_code,
         message.next_attempt_time, [(a.time, a.outcome, a.err) for a in attempts] if attempts else None,
         message.submitted_count, message.multi_id,
-    ), _PROTOCOL)
+    )
+
+
+def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
+    """The row a message is stored as, ``(message_id, final_time, record)``: a snapshot of it now."""
+    message_id, final_time, fields = message_fields(message)
+    return message_id, final_time, _dumps(fields, _PROTOCOL)
 
 
 _addresses: dict[tuple[int, int, str], Address] = {}
@@ -456,27 +470,38 @@ def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
     )
 
 
-def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
-    """The row an outbox entry is stored as, ``(delivery_id, record)``."""
+def delivery_fields(delivery: Delivery) -> tuple[int, tuple[Any, ...]]:
+    """The row an outbox entry is stored as, with its record still a tuple of built-in values:
+    ``(delivery_id, fields)`` (pickled by whoever writes it, as :func:`message_fields`).
+
+    Raises:
+        TypeError: a TLV value of a type no record holds.
+    """
     source = delivery.source
     destination = delivery.destination
     tlvs = delivery.tlvs
-    return delivery.delivery_id, _dumps((
+    return delivery.delivery_id, (
         delivery.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
         destination.addr, delivery.esm_class, delivery.protocol_id, delivery.priority_flag, delivery.data_coding,
         delivery.short_message, delivery.service_type, _tlvs_record(tlvs) if tlvs else None, delivery.kind,
-    ), _PROTOCOL)
+    )
 
 
-def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, bytes]]:
-    """The rows of a batch's outbox inserts.  One that cannot be serialised (a TLV value of a type no row
-    holds) is left out and logged: it is still offered from memory, only a restart would not bring it back;
-    the loop must not fail on it."""
+def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
+    """The row an outbox entry is stored as, ``(delivery_id, record)``."""
+    delivery_id, fields = delivery_fields(delivery)
+    return delivery_id, _dumps(fields, _PROTOCOL)
+
+
+def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, tuple[Any, ...]]]:
+    """The rows of a batch's outbox inserts (:func:`delivery_fields`).  One that cannot be serialised (a TLV
+    value of a type no row holds) is left out and logged: it is still offered from memory, only a restart
+    would not bring it back; the loop must not fail on it."""
     rows = []
     for delivery in inserts.values():
         try:
-            rows.append(delivery_to_row(delivery))
-        except (TypeError, ValueError, pickle.PicklingError) as exc:
+            rows.append(delivery_fields(delivery))
+        except (TypeError, ValueError) as exc:
             log.error("store_delivery_unwritable", delivery_id=delivery.delivery_id, kind=delivery.kind,
                       error=str(exc))
     return rows
@@ -742,11 +767,22 @@ class SqliteStore:
         self._local = _Batch()  # loop thread only
         self._closing = False
         self._closed = False
-        setup = self._connect()
+        #: The descriptor of ``<path>.lock``, locked (flock) while a store with a writer child has the file:
+        #: taken before anything else touches the file (the writer child of a server killed a moment before may
+        #: be stopped inside a transaction, and the schema's statements would wait for it, then fail with
+        #: SQLite's "database is locked" instead of saying who holds the file).
+        self._lock_fd: int | None = None
+        if call_soon_threadsafe is not None:
+            self._lock_fd = self._lock_file()
         try:
-            self._create_schema(setup)
-        finally:
-            setup.close()
+            setup = self._connect()
+            try:
+                self._create_schema(setup)
+            finally:
+                setup.close()
+        except BaseException:
+            self._unlock_file()
+            raise
         #: This store's batches to a writer child: (a random token of this store, the last number sent), see
         #: :func:`sqlite_writer.commit`.
         self._batch_token = secrets.randbits(62)
@@ -779,12 +815,9 @@ class SqliteStore:
         self._read_thread: threading.Thread | None = None
         self._read_conn: sqlite3.Connection | None = None  # the reader thread's, opened (again) by it
         self._reads_closing = False
-        #: The descriptor of ``<path>.lock``, locked (flock) while a store with a writer child has the file.
-        self._lock_fd: int | None = None
         if call_soon_threadsafe is None:
             self._inline = self._connect()
         else:
-            self._lock_fd = self._lock_file()
             loop = getattr(call_soon, "__self__", None)
             if loop is not None and hasattr(loop, "add_reader"):
                 self._loop = loop
@@ -804,10 +837,14 @@ class SqliteStore:
         writer child of a server killed a moment before finishes its batch and exits), else refused.
 
         Raises:
-            sqlite3.OperationalError: another store with a writer child (another ``smsc serve``) has the file.
+            sqlite3.OperationalError: another store with a writer child (another ``smsc serve``) has the file, or
+                the lock file cannot be opened (its directory is missing or not writable).
         """
         lock_path = os.path.realpath(self.path) + ".lock"  # (the file's, also when reached by a symlink)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise sqlite3.OperationalError(f"unable to open the lock file {lock_path}: {exc.strerror}") from None
         deadline = time.monotonic() + _LOCK_WAIT
         while True:
             try:
@@ -879,6 +916,10 @@ class SqliteStore:
                 f"store schema version {version} is not the one this smsc writes ({SCHEMA_VERSION}): "
                 "use another store.path or delete the file"
             )
+        if version == SCHEMA_VERSION:
+            present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+            if _SCHEMA_NAMES <= present:
+                return  # (nothing to write: opening must not wait for a writer that holds the file)
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -1335,8 +1376,9 @@ class SqliteStore:
     # -- recording (loop thread) ---------------------------------------------------------------------------
 
     def save_message(self, message: Message) -> None:
-        """Insert or update ``message`` in the pending batch (serialised now: later changes are not seen)."""
-        self._local.messages[message.message_id] = message_to_row(message)
+        """Insert or update ``message`` in the pending batch (its fields copied now, :func:`message_fields`:
+        later changes are not seen)."""
+        self._local.messages[message.message_id] = message_fields(message)
 
     def move_message_last(self, message: Message) -> None:
         """:meth:`save_message`, and give the message's row a rowid after every other row (its row is deleted
@@ -1346,7 +1388,7 @@ class SqliteStore:
         local = self._local
         message_id = message.message_id
         local.messages.pop(message_id, None)
-        local.messages[message_id] = message_to_row(message)
+        local.messages[message_id] = message_fields(message)
         local.moved.append(message_id)
 
     def save_delivery(self, delivery: Delivery) -> None:

@@ -43,7 +43,7 @@ import struct
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 #: WAL pages (4 KiB) before a commit copies them into the database file (SQLite's default is 1,000), on a
 #: connection that writes in the server process (inline mode, the schema); the writer child's connection does
@@ -144,6 +144,22 @@ def write_rows(
         i += k
 
 
+#: The pickle protocol of a stored record (the ``record`` column of both tables; smsc.core.store.sqlite reads
+#: them back).
+RECORD_PROTOCOL = 5
+
+
+def records(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``rows`` with each record (the last value of a row) as the bytes stored: a tuple of fields is pickled
+    here (the store hands the fields over and the writer child pickles them, on the other core); bytes stay.
+    The same bytes as ``pickle.dumps(fields, RECORD_PROTOCOL)`` on the loop gave."""
+    dumps = pickle.dumps
+    return [
+        row if type(row[-1]) is bytes else (*row[:-1], dumps(row[-1], RECORD_PROTOCOL))
+        for row in rows
+    ]
+
+
 def last_batch(conn: sqlite3.Connection, token: int) -> int:
     """The number of the last batch the store that drew ``token`` had a writer child commit to the file (0:
     none, or the last batch committed was another store's)."""
@@ -151,12 +167,16 @@ def last_batch(conn: sqlite3.Connection, token: int) -> int:
     return int(found.get(BATCH_COUNTER, 0)) if found.get(TOKEN_COUNTER) == token else 0
 
 
-def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], batch: tuple[int, int] | None = None) -> bool:
+def commit(
+    conn: sqlite3.Connection, rows: tuple[Any, ...], batch: tuple[int, int] | None = None,
+    abandoned: Callable[[], bool] | None = None,
+) -> bool:
     """Write one batch's ``rows`` in one transaction (rolled back if any statement fails); returns False when
     the file already holds ``batch`` (nothing written).
 
     ``rows`` is the tuple ``SqliteStore._batch_rows`` makes, built-in values only: (forgotten message_ids,
-    moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``,
+    moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``
+    (a record is the stored bytes, or the tuple of fields they pickle: see :func:`records`),
     deleted delivery_ids, counters ``(next_message_number, next_delivery_id)`` or None, prune-before time or
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
@@ -177,11 +197,18 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], batch: tuple[int, in
     deleted by its forget and inserted again after the batch's other new rows, a place in the table's order
     that the first run did not give it.
 
+    ``abandoned``: asked just before the COMMIT; True rolls the transaction back and returns False (the writer
+    child's parent died while it wrote: see :func:`serve`).
+
     Raises:
         sqlite3.Error: the transaction failed (it was rolled back).
     """
     (forgets, moved, messages, deliveries, deletes, counters, prune, opted_out, opted_in, sim_time_us, dpf_set,
      dpf_cleared) = rows
+    if messages:
+        messages = records(messages)  # (pickled before the transaction: the write lock is held for the SQL only)
+    if deliveries:
+        deliveries = records(deliveries)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch is not None:
@@ -214,6 +241,9 @@ def commit(conn: sqlite3.Connection, rows: tuple[Any, ...], batch: tuple[int, in
         if dpf_set or dpf_cleared:
             conn.executemany(UPSERT_DPF_FLAG, dpf_set)
             conn.executemany(DELETE_DPF_FLAG, dpf_cleared)
+        if abandoned is not None and abandoned():
+            conn.execute("ROLLBACK")
+            return False
         conn.execute("COMMIT")
     except BaseException:
         # SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM ...): a
@@ -230,11 +260,22 @@ _HEADER = struct.Struct(">Q")
 _PROTOCOL = 5
 
 
+#: The int enums and flags of ``smsc.smpp.constants`` (a unit test keeps the list whole).  A field the codec
+#: typed as one (an Address's TON from the HTTP API, a TLV tag) arrives in a frame naming its class; the child,
+#: which imports nothing of smsc, reads it as the plain int it equals and stores that.
+INT_ENUMS = frozenset({
+    "BindType", "CommandId", "CommandStatus", "DataCoding", "DestFlag", "EsmClass", "MessageState", "NetworkType",
+    "Npi", "PriorityFlag", "RegisteredDelivery", "Tag", "Ton",
+})
+
+
 class _PlainUnpickler(pickle.Unpickler):
-    """Reads built-in values only: any class a pickle names is refused, so reading a frame imports and calls
-    nothing (the values of a batch, and the child's answers, never name one)."""
+    """Reads built-in values only: any class a pickle names is refused (the int enums of
+    :data:`INT_ENUMS` are read as ``int``), so reading a frame imports and calls nothing of smsc."""
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == "smsc.smpp.constants" and name in INT_ENUMS:
+            return int
         raise pickle.UnpicklingError(f"a writer frame may not name {module}.{name}")
 
 
@@ -454,6 +495,9 @@ def serve(
     last_frames = -1  # WAL frames after the batch before (-1: no batch yet)
     parent = os.getppid()
 
+    def orphaned() -> bool:
+        return os.getppid() != parent
+
     def send(answer: tuple[Any, ...]) -> bool:
         try:
             with lock:
@@ -470,13 +514,14 @@ def serve(
             except EOFError:
                 return
             while True:
-                if os.getppid() != parent:
-                    return  # (orphaned: see above)
+                if orphaned():
+                    return  # (see above; checked again before each COMMIT)
                 started = time.perf_counter()
                 try:
                     if conn is None:
                         conn = connect(path, synchronous, busy_timeout, autocheckpoint=0)
-                    commit(conn, rows, tuple(batch))
+                    if not commit(conn, rows, tuple(batch), orphaned) and orphaned():
+                        return
                 except sqlite3.Error as exc:
                     answer: tuple[Any, ...] = ("failed", f"{type(exc).__name__}: {exc}")
                     if conn is not None:
