@@ -3,14 +3,18 @@
 How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
-   their argument into a row (key, pickled record) and add it to a loop-local batch.
+   their argument into a row (key, and the record as a tuple of built-in values: :func:`message_fields`) and
+   add it to a loop-local batch.
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
    batch of everything committed in the tick joins the batch waiting for the writer.
 3. The writer is a child process (:mod:`smsc.core.store.sqlite_writer`) that owns the write connection.  When
    it has fewer than :data:`_IN_FLIGHT` (2) batches in hand, the loop turns the *whole* waiting batch into plain
-   rows (built-in values only: the outbox inserts are serialised here), pickles them and writes them to the
-   child's pipe; the child writes each batch inside one transaction, many rows per statement (``INSERT ...
-   VALUES (...), (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
+   rows (built-in values only: the outbox inserts are turned into rows here), pickles them and writes them to
+   the child's pipe; the child pickles each record into the bytes stored (the loop pickles a record once, in
+   the frame, not once on its own and again in the frame: under the receipts benchmark that took the loop's
+   CPU per message from 44.6 to 40.4 us on average of 7 alternating pairs, and the child's from 13.8 to
+   21.8), then writes the batch inside one transaction, many rows per statement (``INSERT ... VALUES (...),
+   (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
    (``add_reader``) and only then hands every ``on_durable`` of that batch back (through
    ``call_soon_threadsafe``, as the callbacks always came).  While the child commits, the next batches fill,
    so batches grow with the load by themselves.
