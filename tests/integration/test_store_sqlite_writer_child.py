@@ -396,13 +396,17 @@ async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_er
     """Found by a tester: two ``smsc serve`` on one file both answered status 0 while the second one's batches
     were skipped as already written (their numbers were below the first one's), and both handed out the same
     message_ids."""
-    monkeypatch.setattr(sqlite_store, "_LOCK_WAIT", 0.2)
+    monkeypatch.setattr(sqlite_store, "_LOCK_WAIT", 5.0)
     path = tmp_path / "s.sqlite"
     loop = asyncio.get_running_loop()
     first = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
     try:
-        with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match=rf"in use by another smsc server \(pid {os.getpid()}\)"):
             SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+        # Refused at once, not after the wait for the writer child of a server that is gone (tester 16: a
+        # second server waited the whole 5 s although the holder was running).
+        assert time.monotonic() - started < 2.0
         SqliteStore(path).close()  # (inline, as tools read a file: not locked out)
         link = tmp_path / "link.sqlite"
         link.symlink_to(path)
@@ -551,7 +555,9 @@ def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         acked = {line.decode().strip() for line in parent.stdout.read().splitlines()}
-        with pytest.raises(sqlite3.OperationalError, match="in use by another smsc server"):
+        with pytest.raises(sqlite3.OperationalError,
+                           match=rf"in use by the writer child \(pid {child_pid}\) of an smsc server that is gone "
+                                 rf"\(pid {parent.pid}\).*kill {child_pid}"):
             SqliteStore(path, call_soon_threadsafe=lambda *a: None)  # (the orphan still holds the lock)
         rows_before = {m.message_id for m in SqliteStore(path).load().messages}
         os.kill(child_pid, signal.SIGCONT)

@@ -623,6 +623,33 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 # -- the store ----------------------------------------------------------------------------------------------
 
 
+def _lock_holders(fd: int) -> tuple[int | None, int | None]:
+    """The server and writer child pids a lock file names (see ``SqliteStore._write_holders``), None for what
+    it does not say (a lock file written by an older smsc is empty)."""
+    try:
+        words = os.pread(fd, 64, 0).split()
+    except OSError:
+        return None, None
+    pids = [int(w) if w.isdigit() else None for w in words[:2]]
+    pids += [None] * (2 - len(pids))
+    return pids[0], pids[1]
+
+
+def _running(pid: int) -> bool:
+    """True when a process ``pid`` exists (and is not a zombie waiting to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # (someone else's process: it exists)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # (no /proc: it exists)
+
+
 class _Batch:
     __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
                  "sim_time", "forgets", "dpf_flags")
@@ -830,6 +857,7 @@ class SqliteStore:
             except BaseException:
                 self._unlock_file()
                 raise
+
         #: The loop's thread: the store is made on it (``close()`` from another thread asks the loop to close).
         self._loop_thread = threading.get_ident()
 
@@ -837,8 +865,11 @@ class SqliteStore:
         """Lock ``<path>.lock`` (created if missing) for this store: a second server on the same file would hand
         out the same message_ids and overwrite this one's rows.  The lock (flock, on a file of its own so that
         it never meets SQLite's own locks) is held by this process and its writer child (the same open file), so
-        it goes only when both are gone, also when they are killed.  Taken within :data:`_LOCK_WAIT` seconds (the
-        writer child of a server killed a moment before finishes its batch and exits), else refused.
+        it goes only when both are gone, also when they are killed.  The file says who holds it (``<server
+        pid> <writer child pid>``, :meth:`_write_holders`).  Held by a server that is running (this one
+        included), the lock is refused at once; held only by the writer child of a server that is gone (killed
+        a moment before: the child finishes its batch and exits), it is waited for up to :data:`_LOCK_WAIT`
+        seconds, then refused.
 
         Raises:
             sqlite3.OperationalError: another store with a writer child (another ``smsc serve``) has the file, or
@@ -853,14 +884,36 @@ class SqliteStore:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._write_holders(fd, None)
                 return fd
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                server, child = _lock_holders(fd)
+                server_running = server is not None and _running(server)
+                if server_running or time.monotonic() >= deadline:
                     os.close(fd)
+                    if server_running or server is None:
+                        holder = "another smsc server" + (f" (pid {server})" if server is not None else "")
+                        advice = "stop it, or give this one a file of its own"
+                    else:
+                        holder = (f"the writer child (pid {child}) of an smsc server that is gone (pid {server})"
+                                  if child is not None else f"what is left of an smsc server that is gone (pid "
+                                  f"{server})")
+                        advice = ("it still had a batch to finish; if it does not exit, stop it (kill "
+                                  f"{child if child is not None else '...'}), then start again")
                     raise sqlite3.OperationalError(
-                        f"{self.path} is in use by another smsc server ({lock_path} is locked); stop it, or give"
-                        " this one a file of its own") from None
+                        f"{self.path} is in use by {holder}: {lock_path} is locked; {advice}") from None
                 time.sleep(0.05)
+
+    @staticmethod
+    def _write_holders(fd: int, child: int | None) -> None:
+        """Write who holds the lock into the lock file: this process and its writer child (None: not started
+        yet).  Only for the messages of a store refused the lock; a failure to write is ignored."""
+        try:
+            data = f"{os.getpid()} {child if child is not None else '-'}\n".encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        except OSError:
+            pass
 
     def _unlock_file(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
@@ -1558,6 +1611,8 @@ class SqliteStore:
         os.set_blocking(child.stdin.fileno(), False)
         if self._loop is not None and not self._closing:
             self._loop.add_reader(child.stdout.fileno(), self._on_answers)
+        if self._lock_fd is not None:
+            self._write_holders(self._lock_fd, child.pid)
         return child
 
     def _send_pending(self) -> None:
