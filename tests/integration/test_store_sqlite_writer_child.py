@@ -563,7 +563,10 @@ def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and
         os.kill(child_pid, signal.SIGCONT)
         assert wait_gone(child_pid, 5), "the orphaned writer child did not exit"
         rows_after = {m.message_id for m in SqliteStore(path).load().messages}
-        assert rows_after == rows_before  # (it committed nothing more once orphaned)
+        # It committed nothing more once orphaned, but for a COMMIT the stop caught under way (SQLite writes the
+        # WAL pages inside the COMMIT, past the last look at its parent): at most that one batch, never the
+        # batches the dead server left in the pipe (it kept sending while the child was stopped).
+        assert len(rows_after - rows_before) <= 200
         assert acked <= rows_after or not acked
         SqliteStore(path, call_soon_threadsafe=lambda *a: None).close()  # the lock is free now
     finally:

@@ -809,6 +809,15 @@ class SqliteStore:
             setup = self._connect()
             try:
                 self._create_schema(setup)
+                if call_soon_threadsafe is not None:
+                    # A file this process cannot write must be refused now, with the error that says why, not
+                    # accepted and then fail every commit (the schema, when already there, writes nothing).
+                    # (In WAL mode BEGIN IMMEDIATE alone succeeds on a read-only file: a page must be written.)
+                    setup.execute("BEGIN IMMEDIATE")
+                    try:
+                        setup.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    finally:
+                        setup.execute("ROLLBACK")
             finally:
                 setup.close()
         except BaseException:

@@ -198,7 +198,9 @@ def commit(
     that the first run did not give it.
 
     ``abandoned``: asked just before the COMMIT; True rolls the transaction back and returns False (the writer
-    child's parent died while it wrote: see :func:`serve`).
+    child's parent died while it wrote: see :func:`serve`).  A child stopped inside the COMMIT itself (SQLite
+    writes the pages to the WAL there) still completes that one transaction when it goes on: those rows were
+    never acknowledged to anyone, and no other server can have written since (the child holds the lock file).
 
     Raises:
         sqlite3.Error: the transaction failed (it was rolled back).
@@ -480,7 +482,8 @@ def serve(
     then see whether the WAL needs a checkpoint (see :class:`Checkpointer`); return at end of file on
     ``incoming`` or when ``outgoing`` is gone (the parent died).
 
-    A child whose parent died (it has another parent now) commits nothing more: what the pipe still holds was
+    A child whose parent died (it has another parent now) commits nothing more (it looks before reading a
+    batch and again before each COMMIT; a COMMIT already under way completes): what the pipe still holds was
     never acknowledged, and a server started on the file since must not find its rows overwritten by the dead
     one's (the same message_ids; the store's lock file, which the child holds too, keeps that server from
     starting until this one is gone).  After a failed attempt the connection is opened again, so that one
