@@ -24,7 +24,7 @@ from smsc.core.clock import Clock, SystemClock
 from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
 from smsc.core.store.memory import MemoryStore
-from smsc.core.store.sqlite import SqliteStore
+from smsc.core.store.sqlite import SqliteStore, StoreInUse
 from smsc.server.listen import SmppServer
 
 log = structlog.get_logger("smsc")
@@ -199,6 +199,8 @@ class App:
             try:
                 self.store = SqliteStore(cfg.store.path, synchronous=cfg.store.synchronous,
                                          call_soon_threadsafe=self._durable_soon(loop), call_soon=loop.call_soon)
+            except StoreInUse as exc:
+                raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc}") from None
             except sqlite3.Error as exc:
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
                                    "file smsc can write is expected)") from None

@@ -121,6 +121,80 @@ async def test_fields_the_codec_typed_as_int_enums_are_written_by_the_child_and_
         back.close()
 
 
+async def test_a_value_the_child_cannot_read_costs_one_restart_not_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by tester 17: a field of a class the child does not know (here a SizedInt, a TLV value type, as a
+    protocol_id: no input reaches this, a programming error would) made the child die on the frame, be
+    restarted and get the same frame every 0.5 s for ever, and no later commit became durable.  It now says
+    so and exits; the store pickles that batch's records itself and sends it to the next child."""
+    from smsc.smpp.tlv import SizedInt
+
+    logs = capture_store_logs(monkeypatch)
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    try:
+        odd = message(1)
+        odd.protocol_id = SizedInt(3, 2)
+        store.save_message(odd)
+        store.save_message(message(2))
+        first = asyncio.Event()
+        store.commit(first.set)
+        await asyncio.wait_for(first.wait(), 10)
+        store.save_message(message(3))
+        second = asyncio.Event()
+        store.commit(second.set)
+        await asyncio.wait_for(second.wait(), 10)
+        assert store.stats.writer_restarts == 1
+    finally:
+        await loop.run_in_executor(None, store.close)
+    assert all(row_exists(path, f"{i:08x}") for i in (1, 2, 3))
+    assert [e["event"] for e in logs.entries if e["log_level"] == "error"] == [
+        "store_batch_unreadable", "store_writer_died"]
+
+
+async def test_a_value_pickle_cannot_write_costs_its_own_row_not_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by tester 17: an outbox entry holding a memoryview made pickling the whole batch fail, and the
+    batch (an unrelated message and its callback with it) was dropped.  That row alone is left out and
+    logged, as before the records went to the child as fields."""
+    logs = capture_store_logs(monkeypatch)
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    try:
+        store.save_message(message(4))
+        store.save_delivery(sqlite_store.Delivery(
+            delivery_id=9, system_id="esme", source=Address(addr="1"), destination=Address(addr="2"),
+            short_message=memoryview(b"not bytes")))  # type: ignore[arg-type]
+        durable = asyncio.Event()
+        store.commit(durable.set)
+        await asyncio.wait_for(durable.wait(), 10)
+        assert store.stats.writer_restarts == 0
+    finally:
+        await loop.run_in_executor(None, store.close)
+    assert row_exists(path, f"{4:08x}")
+    assert [e["event"] for e in logs.entries if e["log_level"] == "error"] == [
+        "store_batch_unpicklable", "store_delivery_unwritable"]
+
+
+def test_a_failed_open_leaves_no_lock_file_and_a_name_that_is_no_file_is_refused(tmp_path: Path) -> None:
+    """Found by tester 17: ``--db`` naming a directory or a file that is not a database left ``<path>.lock``
+    behind it, and ``:memory:`` (a database per connection: the writer child's was not the server's) failed
+    later with "no such table"."""
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "junk.txt").write_text("not a database")
+    for name in ("adir", "junk.txt"):
+        with pytest.raises(sqlite3.DatabaseError):
+            SqliteStore(tmp_path / name, call_soon_threadsafe=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "junk.txt"]
+    for name in (":memory:", ""):
+        with pytest.raises(sqlite3.OperationalError, match="is not a file name.*store.kind: memory"):
+            SqliteStore(name, call_soon_threadsafe=lambda *a: None)
+
+
 def test_the_child_reads_every_int_enum_of_the_smpp_constants_and_no_other_class() -> None:
     import enum
 

@@ -500,7 +500,8 @@ def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
 def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, tuple[Any, ...]]]:
     """The rows of a batch's outbox inserts (:func:`delivery_fields`).  One that cannot be serialised (a TLV
     value of a type no row holds) is left out and logged: it is still offered from memory, only a restart
-    would not bring it back; the loop must not fail on it."""
+    would not bring it back; the loop must not fail on it.  (One holding a value pickle cannot write at all is
+    left out the same way when the batch is written: :func:`_records_here`.)"""
     rows = []
     for delivery in inserts.values():
         try:
@@ -623,6 +624,37 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 # -- the store ----------------------------------------------------------------------------------------------
 
 
+class StoreInUse(sqlite3.OperationalError):
+    """Another smsc server (or the writer child of one that is gone) holds the store's file: see
+    ``SqliteStore._lock_file``."""
+
+
+def _records_here(rows: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``rows`` (of :meth:`SqliteStore._batch_rows`) with every record pickled on this side, as the bytes
+    stored: the writer child then stores them without reading them.  For a batch the child could not read, or
+    that could not be pickled as a whole (a value of a type no record should hold: a programming error); a
+    row that cannot be pickled even alone is left out and logged (as a delivery always was), so that one bad
+    value costs its own row, never the batch, and never stops the writer."""
+    messages, deliveries = rows[2], rows[3]
+    out = list(rows)
+    for index, kind in ((2, "message"), (3, "delivery")):
+        table = messages if index == 2 else deliveries
+        if not table:
+            continue
+        kept = []
+        for row in table:
+            record = row[-1]
+            if type(record) is bytes:
+                kept.append(row)
+                continue
+            try:
+                kept.append((*row[:-1], _dumps(record, _PROTOCOL)))
+            except Exception as exc:
+                log.error(f"store_{kind}_unwritable", key=row[0], error=f"{type(exc).__name__}: {exc}")
+        out[index] = kept
+    return tuple(out)
+
+
 def _lock_holders(fd: int) -> tuple[int | None, int | None]:
     """The server and writer child pids a lock file names (see ``SqliteStore._write_holders``), None for what
     it does not say (a lock file written by an older smsc is empty)."""
@@ -652,9 +684,11 @@ def _running(pid: int) -> bool:
 
 class _Batch:
     __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
-                 "sim_time", "forgets", "dpf_flags")
+                 "sim_time", "forgets", "dpf_flags", "number")
 
     def __init__(self) -> None:
+        #: (the store's token, the batch's number) once sent to a writer child (see sqlite_writer.commit).
+        self.number: tuple[int, int] | None = None
         self.messages: dict[str, tuple[Any, ...]] = {}
         #: Ids given again after a message_id wrap -> the submit_multi destinations the core knew them to name:
         #: their final records are deleted before ``messages`` are written (:meth:`SqliteStore.forget_id`).
@@ -788,6 +822,10 @@ class SqliteStore:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = os.fspath(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            raise sqlite3.OperationalError(
+                f"{self.path!r} is not a file name: the SQLite store needs a file (its writer child and readers "
+                "each open it); for a store in memory use store.kind: memory")
         self.synchronous = synchronous
         self.stats = SqliteStats()
         self._call_soon_threadsafe = call_soon_threadsafe
@@ -803,6 +841,7 @@ class SqliteStore:
         #: be stopped inside a transaction, and the schema's statements would wait for it, then fail with
         #: SQLite's "database is locked" instead of saying who holds the file).
         self._lock_fd: int | None = None
+        self._lock_created: str | None = None
         if call_soon_threadsafe is not None:
             self._lock_fd = self._lock_file()
         try:
@@ -821,8 +860,14 @@ class SqliteStore:
             finally:
                 setup.close()
         except BaseException:
+            if self._lock_created is not None:  # (made by this failed start: not left beside a bad path)
+                try:
+                    os.unlink(self._lock_created)
+                except OSError:
+                    pass
             self._unlock_file()
             raise
+        self._lock_created = None
         #: This store's batches to a writer child: (a random token of this store, the last number sent), see
         #: :func:`sqlite_writer.commit`.
         self._batch_token = secrets.randbits(62)
@@ -886,7 +931,11 @@ class SqliteStore:
         """
         lock_path = os.path.realpath(self.path) + ".lock"  # (the file's, also when reached by a symlink)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                self._lock_created = lock_path  # (removed again if this store then fails to open)
+            except FileExistsError:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise sqlite3.OperationalError(f"unable to open the lock file {lock_path}: {exc.strerror}") from None
         deadline = time.monotonic() + _LOCK_WAIT
@@ -909,8 +958,7 @@ class SqliteStore:
                                   f"{server})")
                         advice = ("it still had a batch to finish; if it does not exit, stop it (kill "
                                   f"{child if child is not None else '...'}), then start again")
-                    raise sqlite3.OperationalError(
-                        f"{self.path} is in use by {holder}: {lock_path} is locked; {advice}") from None
+                    raise StoreInUse(f"{self.path} is in use by {holder}: {lock_path} is locked; {advice}") from None
                 time.sleep(0.05)
 
     @staticmethod
@@ -1637,7 +1685,13 @@ class SqliteStore:
             if batch.callbacks:
                 self._hand_back(batch.callbacks)
         self._batch_number += 1
-        frame = sqlite_writer.dumps(((self._batch_token, self._batch_number), self._batch_rows(batch)))
+        number = batch.number = (self._batch_token, self._batch_number)
+        rows = self._batch_rows(batch)
+        try:
+            frame = sqlite_writer.dumps((number, rows))
+        except Exception as exc:  # a value pickle cannot write (a programming error): see _records_here
+            log.error("store_batch_unpicklable", error=f"{type(exc).__name__}: {exc}")
+            frame = sqlite_writer.dumps((number, _records_here(rows)))
         self._in_flight.append((frame, batch, time.monotonic()))
         self._transmit(frame)
 
@@ -1716,6 +1770,17 @@ class SqliteStore:
         child = self._child
         if answer[0] == "checkpoint":
             self._on_checkpoint(answer)
+            return
+        if answer[0] == "unreadable":
+            # The child could not read the oldest frame in flight (a value naming a class it does not know) and
+            # exits: every frame in flight is made again with its records pickled here (as bytes, which the
+            # child stores without reading), and goes to the next child, in order (see _child_lost).
+            log.error("store_batch_unreadable", error=answer[1], batches=len(self._in_flight),
+                      writer_pid=None if child is None else child.pid)
+            self._in_flight = collections.deque(
+                (sqlite_writer.dumps((batch.number, _records_here(self._batch_rows(batch)))), batch, sent)
+                for _, batch, sent in self._in_flight
+            )
             return
         if answer[0] != "ok":
             self.stats.failures += 1

@@ -516,6 +516,11 @@ def serve(
                 batch, rows = read_frame(incoming)
             except EOFError:
                 return
+            except Exception as exc:  # a value this process cannot read (a class not in INT_ENUMS)
+                # Said, then gone: the store pickles the records of what it sent on its own side and sends
+                # them again to a new child (the frames after this one must not be committed before it).
+                send(("unreadable", f"{type(exc).__name__}: {exc}"))
+                return
             while True:
                 if orphaned():
                     return  # (see above; checked again before each COMMIT)
