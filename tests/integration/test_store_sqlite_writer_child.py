@@ -83,61 +83,23 @@ async def test_a_batch_committed_by_the_child_is_on_disk_before_its_callback_run
     assert not running(pid)
 
 
-async def test_fields_the_codec_typed_as_int_enums_are_written_by_the_child_and_read_back_equal(
-    tmp_path: Path,
-) -> None:
-    """The loop hands the child a message's fields unpickled (the child pickles the record): an Address whose
-    TON and NPI are enums (the HTTP API's MO), EsmClass and DataCoding values and an enum TLV tag reach the
-    child naming their classes, which it reads as the ints they equal (it imports nothing of smsc)."""
-    from smsc.smpp.constants import DataCoding, EsmClass, Npi, Tag, Ton
-
-    path = tmp_path / "s.sqlite"
-    loop = asyncio.get_running_loop()
-    store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
-    m = message(5)
-    m.source = Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr="Shop")
-    m.destination = Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr="447700900123")
-    m.esm_class = EsmClass.UDHI
-    m.data_coding = DataCoding.UCS2
-    m.tlvs = {Tag.user_message_reference: 7}
-    d = sqlite_store.delivery_from_row(sqlite_store.delivery_to_row(sqlite_store.Delivery(
-        delivery_id=3, system_id="esme", source=m.destination, destination=m.source, esm_class=EsmClass.UDHI)))
-    try:
-        durable = asyncio.Event()
-        store.save_message(m)
-        store.save_delivery(d)
-        store.commit(durable.set)
-        await asyncio.wait_for(durable.wait(), 10)
-        assert store.stats.commits == 1
-    finally:
-        await loop.run_in_executor(None, store.close)
-    back = SqliteStore(path)
-    try:
-        loaded = back.load()
-        assert loaded.messages == [m]
-        assert loaded.deliveries == [d]
-        assert type(loaded.messages[0].source.ton) is int  # (stored as the plain int: no class in the record)
-    finally:
-        back.close()
+class _Carrier(str):
+    """A carrier name of a class of its own: no row should hold one, and the writer child cannot read it."""
 
 
 async def test_a_value_the_child_cannot_read_costs_one_restart_not_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Found by tester 17: a field of a class the child does not know (here a SizedInt, a TLV value type, as a
-    protocol_id: no input reaches this, a programming error would) made the child die on the frame, be
-    restarted and get the same frame every 0.5 s for ever, and no later commit became durable.  It now says
-    so and exits; the store pickles that batch's records itself and sends it to the next child."""
-    from smsc.smpp.tlv import SizedInt
-
+    """Found by tester 17: a value of a class the child does not know (a programming error; here a str
+    subclass as an opt-out's carrier) made the child die on the frame, be restarted and get the same frame
+    every 0.5 s for ever, and no later commit became durable.  It now says so and exits; the store makes the
+    frames in flight again of built-in values only and sends them to the next child."""
     logs = capture_store_logs(monkeypatch)
     path = tmp_path / "s.sqlite"
     loop = asyncio.get_running_loop()
     store = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
     try:
-        odd = message(1)
-        odd.protocol_id = SizedInt(3, 2)
-        store.save_message(odd)
+        store.save_opt_out(_Carrier("mobile"), "447700900123", True)
         store.save_message(message(2))
         first = asyncio.Event()
         store.commit(first.set)
@@ -149,7 +111,12 @@ async def test_a_value_the_child_cannot_read_costs_one_restart_not_the_store(
         assert store.stats.writer_restarts == 1
     finally:
         await loop.run_in_executor(None, store.close)
-    assert all(row_exists(path, f"{i:08x}") for i in (1, 2, 3))
+    assert row_exists(path, f"{2:08x}") and row_exists(path, f"{3:08x}")
+    back = SqliteStore(path)
+    try:
+        assert back.load_world().opt_outs == [("mobile", "447700900123")]
+    finally:
+        back.close()
     assert [e["event"] for e in logs.entries if e["log_level"] == "error"] == [
         "store_batch_unreadable", "store_writer_died"]
 
@@ -157,9 +124,9 @@ async def test_a_value_the_child_cannot_read_costs_one_restart_not_the_store(
 async def test_a_value_pickle_cannot_write_costs_its_own_row_not_the_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Found by tester 17: an outbox entry holding a memoryview made pickling the whole batch fail, and the
-    batch (an unrelated message and its callback with it) was dropped.  That row alone is left out and
-    logged, as before the records went to the child as fields."""
+    """An outbox entry holding a value pickle cannot write (a memoryview: a programming error) is left out and
+    logged; the batch, an unrelated message and its callback with it, is written (tester 17 found the whole
+    batch dropped while the records went to the writer child unpickled)."""
     logs = capture_store_logs(monkeypatch)
     path = tmp_path / "s.sqlite"
     loop = asyncio.get_running_loop()
@@ -176,8 +143,7 @@ async def test_a_value_pickle_cannot_write_costs_its_own_row_not_the_batch(
     finally:
         await loop.run_in_executor(None, store.close)
     assert row_exists(path, f"{4:08x}")
-    assert [e["event"] for e in logs.entries if e["log_level"] == "error"] == [
-        "store_batch_unpicklable", "store_delivery_unwritable"]
+    assert [e["event"] for e in logs.entries if e["log_level"] == "error"] == ["store_delivery_unwritable"]
 
 
 def test_a_failed_open_leaves_no_lock_file_and_a_name_that_is_no_file_is_refused(tmp_path: Path) -> None:
@@ -208,15 +174,6 @@ def test_the_child_reads_every_int_enum_of_the_smpp_constants_and_no_other_class
     assert sqlite_writer._PlainUnpickler(io.BytesIO(frame)).load() == [2, 0x40]
     with pytest.raises(pickle.UnpicklingError):
         sqlite_writer._PlainUnpickler(io.BytesIO(pickle.dumps(Address(ton=1, npi=1, addr="1"), 5))).load()
-
-
-def test_a_record_the_writer_pickles_is_the_bytes_the_loop_would_have_stored() -> None:
-    m = message(9)
-    m.tlvs = {0x0204: 12}
-    message_id, final_time, fields = sqlite_store.message_fields(m)
-    assert sqlite_writer.records([(message_id, final_time, fields)]) == [sqlite_store.message_to_row(m)]
-    row = sqlite_store.message_to_row(m)
-    assert sqlite_writer.records([row]) == [row]  # (bytes already: kept)
 
 
 async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_blocking_the_loop(

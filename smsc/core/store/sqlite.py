@@ -3,18 +3,14 @@
 How a write travels (the event loop never waits on SQLite):
 
 1. On the loop thread, ``save_message`` / ``save_delivery`` / ``delete_delivery`` / ``save_counters`` turn
-   their argument into a row (key, and the record as a tuple of built-in values: :func:`message_fields`) and
-   add it to a loop-local batch.
+   their argument into a row (key, pickled record) and add it to a loop-local batch.
 2. ``commit(on_durable)`` adds the callback to that batch; at the end of the loop tick (``call_soon``) the
    batch of everything committed in the tick joins the batch waiting for the writer.
 3. The writer is a child process (:mod:`smsc.core.store.sqlite_writer`) that owns the write connection.  When
    it has fewer than :data:`_IN_FLIGHT` (2) batches in hand, the loop turns the *whole* waiting batch into plain
-   rows (built-in values only: the outbox inserts are turned into rows here), pickles them and writes them to
-   the child's pipe; the child pickles each record into the bytes stored (the loop pickles a record once, in
-   the frame, not once on its own and again in the frame: under the receipts benchmark that took the loop's
-   CPU per message from 44.6 to 40.4 us on average of 7 alternating pairs, and the child's from 13.8 to
-   21.8), then writes the batch inside one transaction, many rows per statement (``INSERT ... VALUES (...),
-   (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
+   rows (built-in values only: the outbox inserts are serialised here), pickles them and writes them to the
+   child's pipe; the child writes each batch inside one transaction, many rows per statement (``INSERT ...
+   VALUES (...), (...)``), commits and acknowledges.  The loop reads the acknowledgement as it reads a socket
    (``add_reader``) and only then hands every ``on_durable`` of that batch back (through
    ``call_soon_threadsafe``, as the callbacks always came).  While the child commits, the next batches fill,
    so batches grow with the load by themselves.
@@ -280,7 +276,7 @@ def _busy(exc: sqlite3.Error) -> bool:
 # -- records <-> rows ---------------------------------------------------------------------------------------
 
 _dumps = pickle.dumps  # called as _dumps(record, 5): a partial with protocol=5 as a keyword costs twice as much
-_PROTOCOL = sqlite_writer.RECORD_PROTOCOL
+_PROTOCOL = 5
 
 
 def _enum_classes() -> dict[tuple[str, str], type]:
@@ -351,18 +347,13 @@ def _tlvs_record(tlvs: dict[int, Any]) -> dict[int, Any] | None:
     return {int(t): (v if type(v) in plain else _plain_tlv(v)) for t, v in tlvs.items()}
 
 
-def message_fields(message: Message) -> tuple[str, float | None, tuple[Any, ...]]:
-    """The row a message is stored as, with its record still a tuple of built-in values:
-    ``(message_id, final_time, fields)``, a snapshot of it now (the TLVs and attempts are copied).
-
-    The pending batch holds this form; whoever writes the row pickles ``fields`` (the writer child, on the
-    other core: :func:`sqlite_writer.commit`), so the event loop pickles each record once, inside the batch's
-    frame, instead of once on its own and again inside the frame."""
+def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
+    """The row a message is stored as, ``(message_id, final_time, record)``: a snapshot of it now."""
     source = message.source
     destination = message.destination
     attempts = message.attempts
     tlvs = message.tlvs
-    return message.message_id, message.final_time, (
+    return message.message_id, message.final_time, _dumps((
         message.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
         destination.addr, message.destination_e164, message.carrier, message.service_type, message.esm_class,
         message.protocol_id, message.priority_flag, message.registered_delivery, message.data_coding,
@@ -370,13 +361,7 @@ def message_fields(message: Message) -> tuple[str, float | None, tuple[Any, ...]
         message.expiry_time, int(message.state), message.error_code, message.network_error_code,
         message.next_attempt_time, [(a.time, a.outcome, a.err) for a in attempts] if attempts else None,
         message.submitted_count, message.multi_id,
-    )
-
-
-def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
-    """The row a message is stored as, ``(message_id, final_time, record)``: a snapshot of it now."""
-    message_id, final_time, fields = message_fields(message)
-    return message_id, final_time, _dumps(fields, _PROTOCOL)
+    ), _PROTOCOL)
 
 
 _addresses: dict[tuple[int, int, str], Address] = {}
@@ -474,39 +459,27 @@ def message_from_row(row: tuple[Any, ...] | sqlite3.Row) -> Message:
     )
 
 
-def delivery_fields(delivery: Delivery) -> tuple[int, tuple[Any, ...]]:
-    """The row an outbox entry is stored as, with its record still a tuple of built-in values:
-    ``(delivery_id, fields)`` (pickled by whoever writes it, as :func:`message_fields`).
-
-    Raises:
-        TypeError: a TLV value of a type no record holds.
-    """
+def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
+    """The row an outbox entry is stored as, ``(delivery_id, record)``."""
     source = delivery.source
     destination = delivery.destination
     tlvs = delivery.tlvs
-    return delivery.delivery_id, (
+    return delivery.delivery_id, _dumps((
         delivery.system_id, source.ton, source.npi, source.addr, destination.ton, destination.npi,
         destination.addr, delivery.esm_class, delivery.protocol_id, delivery.priority_flag, delivery.data_coding,
         delivery.short_message, delivery.service_type, _tlvs_record(tlvs) if tlvs else None, delivery.kind,
-    )
+    ), _PROTOCOL)
 
 
-def delivery_to_row(delivery: Delivery) -> tuple[int, bytes]:
-    """The row an outbox entry is stored as, ``(delivery_id, record)``."""
-    delivery_id, fields = delivery_fields(delivery)
-    return delivery_id, _dumps(fields, _PROTOCOL)
-
-
-def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, tuple[Any, ...]]]:
-    """The rows of a batch's outbox inserts (:func:`delivery_fields`).  One that cannot be serialised (a TLV
-    value of a type no row holds) is left out and logged: it is still offered from memory, only a restart
-    would not bring it back; the loop must not fail on it.  (One holding a value pickle cannot write at all is
-    left out the same way when the batch is written: :func:`_records_here`.)"""
+def _delivery_rows(inserts: dict[int, Delivery]) -> list[tuple[int, bytes]]:
+    """The rows of a batch's outbox inserts.  One that cannot be serialised (a TLV value of a type no row
+    holds) is left out and logged: it is still offered from memory, only a restart would not bring it back;
+    the loop must not fail on it."""
     rows = []
     for delivery in inserts.values():
         try:
-            rows.append(delivery_fields(delivery))
-        except (TypeError, ValueError) as exc:
+            rows.append(delivery_to_row(delivery))
+        except (TypeError, ValueError, pickle.PicklingError) as exc:
             log.error("store_delivery_unwritable", delivery_id=delivery.delivery_id, kind=delivery.kind,
                       error=str(exc))
     return rows
@@ -629,30 +602,32 @@ class StoreInUse(sqlite3.OperationalError):
     ``SqliteStore._lock_file``."""
 
 
-def _records_here(rows: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``rows`` (of :meth:`SqliteStore._batch_rows`) with every record pickled on this side, as the bytes
-    stored: the writer child then stores them without reading them.  For a batch the child could not read, or
-    that could not be pickled as a whole (a value of a type no record should hold: a programming error); a
-    row that cannot be pickled even alone is left out and logged (as a delivery always was), so that one bad
-    value costs its own row, never the batch, and never stops the writer."""
-    messages, deliveries = rows[2], rows[3]
-    out = list(rows)
-    for index, kind in ((2, "message"), (3, "delivery")):
-        table = messages if index == 2 else deliveries
-        if not table:
-            continue
-        kept = []
-        for row in table:
-            record = row[-1]
-            if type(record) is bytes:
-                kept.append(row)
-                continue
-            try:
-                kept.append((*row[:-1], _dumps(record, _PROTOCOL)))
-            except Exception as exc:
-                log.error(f"store_{kind}_unwritable", key=row[0], error=f"{type(exc).__name__}: {exc}")
-        out[index] = kept
-    return tuple(out)
+def _plain_rows(value: Any) -> Any:
+    """``value`` (a batch's rows, :meth:`SqliteStore._batch_rows`) as built-in values only, at any depth: a
+    subclass of int, float, str or bytes as its base type, a bytes-like as bytes, a list or tuple as one, and
+    any other object as its text (logged).  The fallback for a batch that could not be pickled, or that the
+    writer child could not read (a value of a type no row should hold: a programming error), so that one bad
+    value never stops the writer or costs the batch: the records themselves are bytes already (pickled when
+    saved), only the other rows (opt-outs, flags, counters) could hold one."""
+    kind = type(value)
+    if value is None or kind in (int, float, str, bytes, bool):
+        return value
+    if kind in (list, tuple):
+        return kind(_plain_rows(v) for v in value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain_rows(v) for v in value]
+    log.error("store_value_unwritable", type=kind.__name__, value=repr(value)[:200])
+    return repr(value)
 
 
 def _lock_holders(fd: int) -> tuple[int | None, int | None]:
@@ -1490,9 +1465,8 @@ class SqliteStore:
     # -- recording (loop thread) ---------------------------------------------------------------------------
 
     def save_message(self, message: Message) -> None:
-        """Insert or update ``message`` in the pending batch (its fields copied now, :func:`message_fields`:
-        later changes are not seen)."""
-        self._local.messages[message.message_id] = message_fields(message)
+        """Insert or update ``message`` in the pending batch (serialised now: later changes are not seen)."""
+        self._local.messages[message.message_id] = message_to_row(message)
 
     def move_message_last(self, message: Message) -> None:
         """:meth:`save_message`, and give the message's row a rowid after every other row (its row is deleted
@@ -1502,7 +1476,7 @@ class SqliteStore:
         local = self._local
         message_id = message.message_id
         local.messages.pop(message_id, None)
-        local.messages[message_id] = message_fields(message)
+        local.messages[message_id] = message_to_row(message)
         local.moved.append(message_id)
 
     def save_delivery(self, delivery: Delivery) -> None:
@@ -1689,9 +1663,9 @@ class SqliteStore:
         rows = self._batch_rows(batch)
         try:
             frame = sqlite_writer.dumps((number, rows))
-        except Exception as exc:  # a value pickle cannot write (a programming error): see _records_here
+        except Exception as exc:  # a value pickle cannot write (a programming error): see _plain_rows
             log.error("store_batch_unpicklable", error=f"{type(exc).__name__}: {exc}")
-            frame = sqlite_writer.dumps((number, _records_here(rows)))
+            frame = sqlite_writer.dumps((number, _plain_rows(rows)))
         self._in_flight.append((frame, batch, time.monotonic()))
         self._transmit(frame)
 
@@ -1773,12 +1747,12 @@ class SqliteStore:
             return
         if answer[0] == "unreadable":
             # The child could not read the oldest frame in flight (a value naming a class it does not know) and
-            # exits: every frame in flight is made again with its records pickled here (as bytes, which the
-            # child stores without reading), and goes to the next child, in order (see _child_lost).
+            # exits: every frame in flight is made again of built-in values only (_plain_rows), and goes to the
+            # next child, in order (see _child_lost).
             log.error("store_batch_unreadable", error=answer[1], batches=len(self._in_flight),
                       writer_pid=None if child is None else child.pid)
             self._in_flight = collections.deque(
-                (sqlite_writer.dumps((batch.number, _records_here(self._batch_rows(batch)))), batch, sent)
+                (sqlite_writer.dumps((batch.number, _plain_rows(self._batch_rows(batch)))), batch, sent)
                 for _, batch, sent in self._in_flight
             )
             return

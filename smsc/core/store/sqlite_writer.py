@@ -144,22 +144,6 @@ def write_rows(
         i += k
 
 
-#: The pickle protocol of a stored record (the ``record`` column of both tables; smsc.core.store.sqlite reads
-#: them back).
-RECORD_PROTOCOL = 5
-
-
-def records(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` with each record (the last value of a row) as the bytes stored: a tuple of fields is pickled
-    here (the store hands the fields over and the writer child pickles them, on the other core); bytes stay.
-    The same bytes as ``pickle.dumps(fields, RECORD_PROTOCOL)`` on the loop gave."""
-    dumps = pickle.dumps
-    return [
-        row if type(row[-1]) is bytes else (*row[:-1], dumps(row[-1], RECORD_PROTOCOL))
-        for row in rows
-    ]
-
-
 def last_batch(conn: sqlite3.Connection, token: int) -> int:
     """The number of the last batch the store that drew ``token`` had a writer child commit to the file (0:
     none, or the last batch committed was another store's)."""
@@ -175,8 +159,7 @@ def commit(
     the file already holds ``batch`` (nothing written).
 
     ``rows`` is the tuple ``SqliteStore._batch_rows`` makes, built-in values only: (forgotten message_ids,
-    moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``
-    (a record is the stored bytes, or the tuple of fields they pickle: see :func:`records`),
+    moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``,
     deleted delivery_ids, counters ``(next_message_number, next_delivery_id)`` or None, prune-before time or
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
@@ -207,10 +190,6 @@ def commit(
     """
     (forgets, moved, messages, deliveries, deletes, counters, prune, opted_out, opted_in, sim_time_us, dpf_set,
      dpf_cleared) = rows
-    if messages:
-        messages = records(messages)  # (pickled before the transaction: the write lock is held for the SQL only)
-    if deliveries:
-        deliveries = records(deliveries)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch is not None:
@@ -262,9 +241,9 @@ _HEADER = struct.Struct(">Q")
 _PROTOCOL = 5
 
 
-#: The int enums and flags of ``smsc.smpp.constants`` (a unit test keeps the list whole).  A field the codec
-#: typed as one (an Address's TON from the HTTP API, a TLV tag) arrives in a frame naming its class; the child,
-#: which imports nothing of smsc, reads it as the plain int it equals and stores that.
+#: The int enums and flags of ``smsc.smpp.constants`` (a unit test keeps the list whole).  A value typed as one
+#: that reaches a frame outside a record (the records are bytes already) names its class; the child, which
+#: imports nothing of smsc, reads it as the plain int it equals.
 INT_ENUMS = frozenset({
     "BindType", "CommandId", "CommandStatus", "DataCoding", "DestFlag", "EsmClass", "MessageState", "NetworkType",
     "Npi", "PriorityFlag", "RegisteredDelivery", "Tag", "Ton",
@@ -517,8 +496,8 @@ def serve(
             except EOFError:
                 return
             except Exception as exc:  # a value this process cannot read (a class not in INT_ENUMS)
-                # Said, then gone: the store pickles the records of what it sent on its own side and sends
-                # them again to a new child (the frames after this one must not be committed before it).
+                # Said, then gone: the store makes what it sent again of built-in values only and sends it to a
+                # new child (the frames after this one must not be committed before it).
                 send(("unreadable", f"{type(exc).__name__}: {exc}"))
                 return
             while True:
