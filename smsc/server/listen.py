@@ -23,6 +23,9 @@ from smsc.smpp.session import SessionTimers
 
 log = structlog.get_logger("smsc.server")
 
+#: Seconds of a stop's grace kept for unbind and unbind_resp, whatever waits before them.
+UNBIND_TIME = 1.0
+
 def _nothing() -> None:
     """No core timers to run (a server built without the app's scheduler driver)."""
 
@@ -126,15 +129,20 @@ class SmppServer:
                 await asyncio.sleep(0)
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest."""
+        """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest.
+
+        Responses still owed (submits waiting for their commit) are waited for up to ``grace`` less
+        :data:`UNBIND_TIME`: that much is always left for the unbind and its unbind_resp, also when the store
+        has stalled and those responses never come (the ESMEs then see an unbind, not a bare TCP close)."""
         for s in self._servers:
             s.close()
         self.outbinder.stop()
         deadline = self.loop.time() + grace
+        answered_by = deadline - min(UNBIND_TIME, grace / 2)
         # Take no new requests, and answer every request already accepted before unbinding.
         for proto in self.registry:
             proto.stop_reading()
-        while any(p.owes_responses for p in self.registry) and self.loop.time() < deadline:
+        while any(p.owes_responses for p in self.registry) and self.loop.time() < answered_by:
             await asyncio.sleep(0.02)
         for proto in self.registry:
             proto.start_unbind()

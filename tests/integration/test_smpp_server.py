@@ -6,6 +6,7 @@ import dataclasses
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -382,6 +383,37 @@ def test_shutdown_sends_unbind_to_every_bound_esme(smsc_factory: Any) -> None:
     finally:
         for sock in esmes:
             sock.close()
+
+
+def test_shutdown_with_a_stalled_store_still_sends_unbind_before_closing(smsc_factory: Any) -> None:
+    """Found by a tester: with the SQLite writer stopped, a submit_sm waiting for its commit took the whole
+    grace of the stop, and the ESME saw the TCP connection close without an unbind.  Part of the grace is kept
+    for the unbind; the submit, never durable, gets no response."""
+    import os
+    import signal
+
+    server = smsc_factory()
+    writer = server.call(lambda: server.app.store.writer_pid)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    os.kill(writer, signal.SIGSTOP)
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        (resp,) = _read_pdus(sock, 1)
+        assert resp.command_status == 0
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="12345", destination_addr="447700900123",
+                                       short_message=b"waits for a commit that does not come")))
+        time.sleep(0.3)
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()
+        (unbind,) = _read_pdus(sock, 1)  # (not a submit_sm_resp: the submit never became durable)
+        assert isinstance(unbind, P.Unbind)
+        sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+        assert sock.recv(100) == b""
+    finally:
+        os.kill(writer, signal.SIGCONT)
+        sock.close()
+    stopping.join(timeout=40)
+    assert not stopping.is_alive()
 
 
 def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_path: Any) -> None:
