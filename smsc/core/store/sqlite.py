@@ -614,8 +614,6 @@ def _plain_rows(value: Any) -> Any:
         return value
     if kind in (list, tuple):
         return kind(_plain_rows(v) for v in value)
-    if isinstance(value, bool):
-        return bool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -624,7 +622,7 @@ def _plain_rows(value: Any) -> Any:
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)):  # (a subclass: a named tuple ...)
         return [_plain_rows(v) for v in value]
     log.error("store_value_unwritable", type=kind.__name__, value=repr(value)[:200])
     return repr(value)
