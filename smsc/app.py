@@ -203,7 +203,8 @@ class App:
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc}") from None
             except sqlite3.Error as exc:
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
-                                   "file smsc can write is expected)") from None
+                                   "file smsc can write is expected, in a directory it can write: SQLite keeps "
+                                   "its -wal and -shm files beside it)") from None
         world = self.store.load_world()
         if self._own_clock and world.sim_time is not None and world.sim_time > self.clock.now():
             # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.

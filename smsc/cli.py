@@ -58,12 +58,13 @@ def _serve(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(f"smsc: not starting: {len(exc.errors)} error(s) in the config", file=sys.stderr)
         return 2
-    if args.store or args.db:
+    if args.store or args.db is not None:  # (--db '' is refused by the store, not taken for "no --db")
         store = dataclasses.replace(
-            config.store, **({"kind": args.store} if args.store else {}), **({"path": args.db} if args.db else {})
+            config.store, **({"kind": args.store} if args.store else {}),
+            **({"path": args.db} if args.db is not None else {}),
         )
         # An error about the store then names the option, not only the file (StartupError starts with it).
-        source = f"{config.source} with --db" if args.db else config.source
+        source = f"{config.source} with --db" if args.db is not None else config.source
         config = dataclasses.replace(config, store=store, source=source)
 
     async def run() -> None:

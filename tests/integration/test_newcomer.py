@@ -74,3 +74,8 @@ def test_serve_with_an_unusable_store_path_names_the_config_file_and_the_key(tmp
                          capture_output=True, text=True, timeout=60, env=env)
     assert run.returncode == 2
     assert f"smsc: cannot start: {config} with --db: store.path: cannot open '{blocker / 'y.sqlite'}'" in run.stderr
+    # Tester 18: --db '' was taken for no --db, and the server started on the config's file.
+    run = subprocess.run([*base, "-c", str(config), "--db", ""], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert run.returncode == 2
+    assert f"smsc: cannot start: {config} with --db: store.path: cannot open '': '' is not a file name" in run.stderr

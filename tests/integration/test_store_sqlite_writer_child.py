@@ -588,7 +588,7 @@ def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and
         acked = {line.decode().strip() for line in parent.stdout.read().splitlines()}
         with pytest.raises(sqlite3.OperationalError,
                            match=rf"in use by the writer child \(pid {child_pid}\) of an smsc server that is gone "
-                                 rf"\(pid {parent.pid}\).*kill {child_pid}"):
+                                 rf"\(pid {parent.pid}\).*kill -KILL {child_pid}"):
             SqliteStore(path, call_soon_threadsafe=lambda *a: None)  # (the orphan still holds the lock)
         rows_before = {m.message_id for m in SqliteStore(path).load().messages}
         os.kill(child_pid, signal.SIGCONT)

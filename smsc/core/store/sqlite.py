@@ -817,6 +817,8 @@ class SqliteStore:
         self._lock_created: str | None = None
         if call_soon_threadsafe is not None:
             self._lock_fd = self._lock_file()
+        companions = [self.path + suffix for suffix in ("-wal", "-shm")]
+        made = [p for p in companions if not os.path.exists(p)]  # (SQLite makes them beside the file)
         try:
             setup = self._connect()
             try:
@@ -833,9 +835,13 @@ class SqliteStore:
             finally:
                 setup.close()
         except BaseException:
-            if self._lock_created is not None:  # (made by this failed start: not left beside a bad path)
+            # What this failed start made is not left beside the file: the lock file, and an empty WAL and its
+            # index (made with the file's mode: those of a read-only file would keep it refused once it is
+            # writable again).
+            for made_path in ([self._lock_created] if self._lock_created is not None else []) + made:
                 try:
-                    os.unlink(self._lock_created)
+                    if not made_path.endswith("-wal") or os.path.getsize(made_path) == 0:
+                        os.unlink(made_path)
                 except OSError:
                     pass
             self._unlock_file()
@@ -922,15 +928,16 @@ class SqliteStore:
                 server_running = server is not None and _running(server)
                 if server_running or time.monotonic() >= deadline:
                     os.close(fd)
-                    if server_running or server is None:
-                        holder = "another smsc server" + (f" (pid {server})" if server is not None else "")
+                    if server_running:
+                        holder = f"another smsc server (pid {server})"
                         advice = "stop it, or give this one a file of its own"
-                    else:
-                        holder = (f"the writer child (pid {child}) of an smsc server that is gone (pid {server})"
-                                  if child is not None else f"what is left of an smsc server that is gone (pid "
-                                  f"{server})")
-                        advice = ("it still had a batch to finish; if it does not exit, stop it (kill "
-                                  f"{child if child is not None else '...'}), then start again")
+                    elif child is not None and _running(child):
+                        holder = f"the writer child (pid {child}) of an smsc server that is gone (pid {server})"
+                        advice = (f"it still had a batch to finish; if it does not exit, stop it (kill -KILL {child}: "
+                                  "a stopped process ignores a plain kill), then start again")
+                    else:  # (an older smsc, which writes no pids, or pids that are gone: the file names no holder)
+                        holder = "another smsc server"
+                        advice = "stop it, or give this one a file of its own"
                     raise StoreInUse(f"{self.path} is in use by {holder}: {lock_path} is locked; {advice}") from None
                 time.sleep(0.05)
 
