@@ -1014,9 +1014,14 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
             synchronous = sync.upper()
         else:
             ctx.error(m.at("synchronous"), "'NORMAL' or 'FULL'", sync)
+    kind = m.text("kind", d.kind, choices=("sqlite", "memory"))
+    path = m.text("path", d.path, min_len=1)
+    if kind == "sqlite" and isinstance(path, str) and (path == ":memory:" or path.startswith("file:")):
+        # (SQLite's in-memory and URI names: the writer child and the readers each open the file by its name)
+        path = ctx.error(m.at("path"), "a file name (for a store in memory: kind: memory)", path)
     return StoreConfig(
-        kind=m.text("kind", d.kind, choices=("sqlite", "memory")),
-        path=m.text("path", d.path, min_len=1),
+        kind=kind,
+        path=path,
         synchronous=synchronous,
         max_waiting_messages=m.integer("max_waiting_messages", d.max_waiting_messages, 1),
     )

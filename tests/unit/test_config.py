@@ -540,3 +540,14 @@ def test_id_formats_that_never_write_one_id_for_two_numbers_are_accepted(tmp_pat
 def test_the_year_pivot_is_read_from_the_server_section(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "server: {year_pivot: 70}\naccounts: [{system_id: a, password: b}]"))
     assert config.server.year_pivot == 70
+
+
+def test_store_path_must_name_a_file_for_the_sqlite_store(tmp_path: Path) -> None:
+    """Tester 18: ``:memory:`` and ``file:`` URIs passed check-config and failed only at start (the writer child
+    and the readers each open the store by its name: an in-memory database would be one per connection)."""
+    accounts = "accounts: [{system_id: a, password: b}]\n"
+    for path in (":memory:", "file:x.db?mode=memory"):
+        errors = errors_of(tmp_path, accounts + f"store: {{path: '{path}'}}\n")
+        assert any(f"store.path: expected a file name (for a store in memory: kind: memory), got '{path}'" in e
+                   for e in errors), errors
+    assert not check_config(write(tmp_path, accounts + "store: {kind: memory, path: ':memory:'}\n"))
