@@ -33,13 +33,9 @@ from .test_store_sqlite import message, row_exists
 REPO = Path(__file__).resolve().parents[2]
 
 
-def running(pid: int) -> bool:
-    """True while ``pid`` is a process that has not exited (a zombie waiting to be reaped counts as exited)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+#: True while ``pid`` is a process that has not exited (a zombie waiting to be reaped counts as exited): the
+#: check the store makes of a lock file's holders.
+running = sqlite_store._running
 
 
 def wait_gone(pid: int, seconds: float) -> bool:
