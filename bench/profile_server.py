@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--dump", metavar="FILE", help="with --profile: also write the cProfile stats to FILE")
     ap.add_argument("--repeat", type=int, default=3, help="runs; the one with the least CPU is printed")
     ap.add_argument("--warmup", type=int, default=0,
                     help="serve this many messages (4 x 100, untimed) before measuring, as a long-running server")
@@ -234,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 best = result
             if profile is not None:
                 pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+                if args.dump:
+                    profile.dump_stats(args.dump)
     print(best)
     return 0
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import signal
 import sys
 from typing import Any, Callable, Coroutine, Sequence
 
 from smsc.app import StartupError
 from smsc.config import ConfigError, check_config, load_config
+from smsc.gc_pacer import TICK as GC_TICK
+from smsc.gc_pacer import GcPacer
 
 
 def _port(text: str) -> int:
@@ -79,12 +80,24 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException:
             await app.stop()
             raise
-        # Everything made so far (modules, config, the simulated world) lives as long as the process: keep
-        # the garbage collector's full passes from scanning it again and again.
-        gc.freeze()
+        # The cycle collector runs when it costs nobody (smsc.gc_pacer); everything made so far (modules,
+        # config, the simulated world) is frozen at once.
+        assert app.smpp is not None
+        counters = app.smpp.counters
+        pacer = GcPacer(lambda: counters.connections_opened + counters.submits + counters.deliveries_sent,
+                        now=loop.time())
+        pacer.start()
+
+        async def pace() -> None:
+            while True:
+                await asyncio.sleep(GC_TICK)
+                pacer.tick(loop.time())
+
+        pacing = loop.create_task(pace())
         try:
             await stop.wait()
         finally:
+            pacing.cancel()
             await app.stop()
 
     runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
