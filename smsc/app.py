@@ -295,7 +295,9 @@ class App:
             log.info("store_commit_resumed")
 
     async def stop(self) -> None:
-        """Stop in reverse order; safe to call twice."""
+        """Stop in reverse order; safe to call twice.  Logs ``stopped`` when something had started (not after
+        a start that could not open the store)."""
+        started = any(part is not None for part in (self.store, self.smsc, self.smpp, self.http))
         if self._sim_time_handle is not None:
             self._sim_time_handle.cancel()
             self._sim_time_handle = None
@@ -316,4 +318,5 @@ class App:
         if self.store is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)
             self.store = None
-        log.info("stopped")
+        if started:
+            log.info("stopped")

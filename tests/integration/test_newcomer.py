@@ -78,6 +78,7 @@ def test_serve_with_an_unusable_store_path_names_the_config_file_and_the_key(tmp
                          env=env)
     assert run.returncode == 2
     assert f"smsc: cannot start: {config}: store.path: cannot open '{blocker / 'x.sqlite'}'" in run.stderr
+    assert "stopped" not in run.stdout + run.stderr  # (tester 18: it logged "stopped" for a server never started)
     run = subprocess.run([*base, "-c", str(config), "--db", str(blocker / "y.sqlite")], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, env=env)
     assert run.returncode == 2
