@@ -211,6 +211,7 @@ class App:
             self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         router = build_world(cfg, self.rng)
         self._restore_opt_outs(router, world.opt_outs)
+        self._restore_rule_spells(router, world.rule_spells)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
@@ -267,6 +268,22 @@ class App:
                 store.commit(_nothing)
 
             carrier.handsets.on_opt_change = changed
+
+    def _restore_rule_spells(self, router: Any, spells: list[tuple[str, str, float]]) -> None:
+        """Re-apply the offline spells number rules started before the restart (``offline: 10m``: a handset whose
+        memory was full 4 minutes before the restart has 6 minutes to go, not 10 again), then persist every
+        later start, and every end the control API makes."""
+        store = self.store
+        for carrier_name, e164, start in spells:
+            carrier = router.carriers.get(carrier_name)
+            if carrier is not None:
+                carrier.handsets.restore_spell(e164, start)
+        for name, carrier in router.carriers.items():
+            def changed(e164: str, start: float | None, name: str = name) -> None:
+                store.save_rule_spell(name, e164, start)
+                store.commit(_nothing)
+
+            carrier.handsets.on_spell_change = changed
 
     def _record_sim_time(self) -> None:
         """Persist the simulation time now and every few seconds (a scaled clock resumes from it)."""

@@ -100,7 +100,11 @@ class HandsetPool:
         self._opt_state: dict[str, bool] = {}
         #: Called with (e164, opted_out) when a number's opt-out state changes (the app persists it).
         self.on_opt_change: Callable[[str, bool], None] | None = None
+        #: number -> when its rule's offline spell started (``offline: <duration>`` rules), simulation seconds.
         self._spells: dict[str, float] = {}
+        #: Called with (e164, start) when a rule spell starts, (e164, None) when the control API ends one (the
+        #: app persists them: a restart within a spell must not start it again).
+        self.on_spell_change: Callable[[str, float | None], None] | None = None
         #: number -> (when an MO brought it back, or -inf when it was online already; until when it stays
         #: attached), simulation seconds (:meth:`mo_sent`).
         self._attached: dict[str, tuple[float, float]] = {}
@@ -251,8 +255,15 @@ class HandsetPool:
             return False, start + duration
         if start is None or now >= start + 2 * duration:
             self._spells[e164] = now
+            if self.on_spell_change is not None:
+                self.on_spell_change(e164, now)
             return False, now + duration
         return True, now
+
+    def restore_spell(self, e164: str, start: float) -> None:
+        """A rule spell of ``e164`` that started at ``start`` (simulation seconds) before a restart: it runs on
+        from there (see :meth:`page`)."""
+        self._spells[e164] = start
 
     def set_online(self, e164: str, online: bool, now: float) -> None:
         """Control API: force the handset of ``e164`` on or off from ``now`` until :meth:`clear_override`.
@@ -262,7 +273,8 @@ class HandsetPool:
         """
         self._overrides[e164] = online
         if online:
-            self._spells.pop(e164, None)
+            if self._spells.pop(e164, None) is not None and self.on_spell_change is not None:
+                self.on_spell_change(e164, None)
             self._switched_on[e164] = now
         else:
             self._switched_on.pop(e164, None)

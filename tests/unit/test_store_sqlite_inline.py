@@ -143,6 +143,33 @@ def test_the_file_is_in_wal_mode_and_refuses_another_schema_version(tmp_path: Pa
         SqliteStore(path)
 
 
+def test_a_file_of_the_same_version_without_the_rule_spells_table_gets_it_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Files written before rule spells were kept (same schema version 3) gain the table at open."""
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    store.save_message(full_message("kept"))
+    store.save_opt_out("uk", "447700900123", True)
+    store.commit(lambda: None)
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE rule_spells")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    assert [m.message_id for m in store.load().messages] == ["kept"]
+    assert store.load_world().rule_spells == []
+    store.save_rule_spell("uk", "447700900920", 1234.5)
+    store.save_rule_spell("uk", "447700900921", 99.0)
+    store.save_rule_spell("uk", "447700900921", None)  # ended: the row goes
+    store.commit(lambda: None)
+    store.close()
+    store = SqliteStore(path)
+    world = store.load_world()
+    store.close()
+    assert world.rule_spells == [("uk", "447700900920", 1234.5)]
+    assert world.opt_outs == [("uk", "447700900123")]
+
+
 def test_unreadable_rows_are_skipped_not_fatal(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     store = SqliteStore(path)

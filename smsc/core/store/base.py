@@ -38,10 +38,13 @@ class StoredState:
 @dataclass(slots=True)
 class WorldState:
     """What the simulated world keeps across restarts besides messages: the last simulation time recorded
-    (seconds since the epoch, None for a new store) and the opted-out numbers as (carrier, e164) pairs."""
+    (seconds since the epoch, None for a new store), the opted-out numbers as (carrier, e164) pairs, and the
+    offline spells that ``offline: <duration>`` number rules started, as (carrier, e164, start) with start in
+    simulation seconds (see :meth:`HandsetPool.page <smsc.core.handsets.HandsetPool.page>`)."""
 
     sim_time: float | None = None
     opt_outs: list[tuple[str, str]] = field(default_factory=list)
+    rule_spells: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 class MessageStore(Protocol):
@@ -84,13 +87,17 @@ class MessageStore(Protocol):
         """
 
     def load_world(self) -> WorldState:
-        """Read back the simulation time and opt-outs (before the core starts)."""
+        """Read back the simulation time, opt-outs and rule spells (before the core starts)."""
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record an opt-out (True) or opt-in (False) of a handset, in the pending batch."""
 
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's time, in the pending batch."""
+
+    def save_rule_spell(self, carrier: str, e164: str, start: float | None) -> None:
+        """Record when a number rule's offline spell started for ``e164`` (simulation seconds), or that it was
+        ended (None: the control API switched the handset on), in the pending batch."""
 
     # Optional (looked up with getattr by the core): stores that keep records on disk let the core evict
     # waiting messages from memory and read them back when needed.

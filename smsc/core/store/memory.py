@@ -46,6 +46,7 @@ class MemoryStore:
 
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
         self._opt_outs: dict[tuple[str, str], bool] = {}
+        self._rule_spells: dict[tuple[str, str], float] = {}
         self._sim_time: float | None = None
         self._call_soon = call_soon
         self.retain_final = retain_final
@@ -93,8 +94,10 @@ class MemoryStore:
         return _copies_by(batch, [m for m in self._messages.values() if m.final_time is None])
 
     def load_world(self) -> WorldState:
-        """The simulation time and opt-outs recorded so far in this process (a new MemoryStore has none)."""
-        return WorldState(sim_time=self._sim_time, opt_outs=[k for k, v in self._opt_outs.items() if v])
+        """The simulation time, opt-outs and rule spells recorded so far in this process (a new MemoryStore has
+        none)."""
+        return WorldState(sim_time=self._sim_time, opt_outs=[k for k, v in self._opt_outs.items() if v],
+                          rule_spells=[(c, e, start) for (c, e), start in self._rule_spells.items()])
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record an opt-out (True) or opt-in (False) of a handset."""
@@ -104,6 +107,13 @@ class MemoryStore:
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's time."""
         self._sim_time = sim_time if self._sim_time is None else max(self._sim_time, sim_time)
+
+    def save_rule_spell(self, carrier: str, e164: str, start: float | None) -> None:
+        """Record when a number rule's offline spell started (None: ended by the control API)."""
+        if start is None:
+            self._rule_spells.pop((carrier, e164), None)
+        else:
+            self._rule_spells[(carrier, e164)] = start
 
     def save_message(self, message: Message) -> None:
         """Keep ``message`` (by reference); final ones join the bounded retention list."""

@@ -156,10 +156,17 @@ CREATE TABLE IF NOT EXISTS dpf_flags (
     esme_addr TEXT NOT NULL,
     PRIMARY KEY (e164, system_id)
 );
+CREATE TABLE IF NOT EXISTS rule_spells (
+    carrier TEXT NOT NULL,
+    e164 TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    PRIMARY KEY (carrier, e164)
+);
 """
 
 #: The tables and the index :data:`_SCHEMA` creates.
-_SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags"})
+_SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags",
+                           "rule_spells"})
 
 #: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
 #: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
@@ -657,7 +664,7 @@ def _running(pid: int) -> bool:
 
 class _Batch:
     __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
-                 "sim_time", "forgets", "dpf_flags", "number")
+                 "sim_time", "forgets", "dpf_flags", "rule_spells", "number")
 
     def __init__(self) -> None:
         #: (the store's token, the batch's number) once sent to a writer child (see sqlite_writer.commit).
@@ -684,10 +691,13 @@ class _Batch:
         self.sim_time: float | None = None
         #: (e164, system_id) -> the flag's row (None: cleared), the latest change of each.
         self.dpf_flags: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        #: (carrier, e164) -> a rule spell's start in microseconds of simulation time (None: ended), the latest.
+        self.rule_spells: dict[tuple[str, str], int | None] = {}
 
     def has_rows(self) -> bool:
         return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None
-                    or self.opt_outs or self.sim_time is not None or self.forgets or self.dpf_flags)
+                    or self.opt_outs or self.sim_time is not None or self.forgets or self.dpf_flags
+                    or self.rule_spells)
 
     def empty(self) -> bool:
         return not self.callbacks and not self.reads and not self.has_rows()
@@ -725,6 +735,7 @@ class _Batch:
             self.opt_outs.pop(key, None)
             self.opt_outs[key] = value
         self.dpf_flags.update(other.dpf_flags)
+        self.rule_spells.update(other.rule_spells)
         if other.sim_time is not None:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
@@ -1142,9 +1153,11 @@ class SqliteStore:
         try:
             row = conn.execute("SELECT value FROM counters WHERE name = 'sim_time_us'").fetchone()
             opt_outs = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_outs ORDER BY rowid")]
+            spells = [(c, e, s / 1e6) for c, e, s in conn.execute(
+                "SELECT carrier, e164, start_us FROM rule_spells ORDER BY rowid")]
         finally:
             conn.close()
-        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs)
+        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, rule_spells=spells)
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record that ``e164`` on ``carrier`` opted out (True) or back in (False), in the pending batch."""
@@ -1174,6 +1187,11 @@ class SqliteStore:
             conn.close()
         return [(e164, system_id, _address(ht, hn, ha), _address(et, en, ea))
                 for e164, system_id, ht, hn, ha, et, en, ea in rows]
+
+    def save_rule_spell(self, carrier: str, e164: str, start: float | None) -> None:
+        """Record when a number rule's offline spell started for ``e164`` (simulation seconds; kept to the
+        microsecond), or that it was ended (None), in the pending batch."""
+        self._local.rule_spells[(carrier, e164)] = None if start is None else int(round(start * 1e6))
 
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's current time (seconds) in the pending batch."""
@@ -1565,6 +1583,7 @@ class SqliteStore:
         are serialised here (:func:`_delivery_rows`)."""
         opt_outs = batch.opt_outs
         dpf_flags = batch.dpf_flags
+        spells = batch.rule_spells
         counters = batch.counters
         return (
             list(batch.forgets) if batch.forgets else None,
@@ -1579,6 +1598,8 @@ class SqliteStore:
             None if batch.sim_time is None else int(batch.sim_time * 1e6),
             [r for r in dpf_flags.values() if r is not None] if dpf_flags else None,
             [k for k, r in dpf_flags.items() if r is None] if dpf_flags else None,
+            [(c, e, s) for (c, e), s in spells.items() if s is not None] if spells else None,
+            [k for k, s in spells.items() if s is None] if spells else None,
         )
 
     def _count(self, batch: _Batch, seconds: float) -> None:

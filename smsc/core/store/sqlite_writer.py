@@ -97,6 +97,8 @@ DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
 UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
+UPSERT_RULE_SPELL = "INSERT OR REPLACE INTO rule_spells (carrier, e164, start_us) VALUES (?, ?, ?)"
+DELETE_RULE_SPELL = "DELETE FROM rule_spells WHERE carrier = ? AND e164 = ?"
 #: The number of the last batch a writer child committed (see :func:`commit`), a row of the counters table.
 BATCH_COUNTER = "writer_batch"
 #: The store that numbered it: a random number each SqliteStore draws when it opens the file.
@@ -162,7 +164,8 @@ def commit(
     moved message_ids, message rows ``(message_id, final_time, record)``, outbox rows ``(delivery_id, record)``,
     deleted delivery_ids, counters ``(next_message_number, next_delivery_id)`` or None, prune-before time or
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
-    Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared).
+    Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared, rule spells started ``(carrier, e164,
+    start_us)``, ``(carrier, e164)`` of rule spells ended).
 
     ``batch``: ``(token, number)``, the batch's number among those of the store that drew ``token`` (a writer
     child's batches; None inline).  The store sends a batch again to a new child when the old one died before
@@ -189,7 +192,7 @@ def commit(
         sqlite3.Error: the transaction failed (it was rolled back).
     """
     (forgets, moved, messages, deliveries, deletes, counters, prune, opted_out, opted_in, sim_time_us, dpf_set,
-     dpf_cleared) = rows
+     dpf_cleared, spells_set, spells_ended) = rows
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch is not None:
@@ -222,6 +225,9 @@ def commit(
         if dpf_set or dpf_cleared:
             conn.executemany(UPSERT_DPF_FLAG, dpf_set)
             conn.executemany(DELETE_DPF_FLAG, dpf_cleared)
+        if spells_set or spells_ended:
+            conn.executemany(UPSERT_RULE_SPELL, spells_set or ())
+            conn.executemany(DELETE_RULE_SPELL, spells_ended or ())
         if abandoned is not None and abandoned():
             conn.execute("ROLLBACK")
             return False
