@@ -79,6 +79,9 @@ async def test_the_memory_full_spell_ends_ten_minutes_after_it_began_whatever_th
         msg = app.smsc.message(message_id)
         assert msg.state == MessageState.DELIVERED
         assert START + 600.0 < msg.final_time <= START + 610.0  # (not 10 minutes after the last restart)
+        # No attempt at a restart: the handset is known absent until the spell ends (each restart used to page
+        # it again, find it "absent" and start a new spell).
+        assert [a.outcome for a in msg.attempts] == ["absent", "delivered"]
     finally:
         await app.stop()
 
