@@ -75,6 +75,27 @@ class SmppServer:
         self.outbinder = Outbinder(self)
         self.registry.on_no_receiver = self.outbinder.maybe_outbind
         smsc.set_gateway(self.registry)
+        #: The loop's turns in which connections read, counted (see :meth:`read_turn_started`): a connection
+        #: counts the octets it reads within one turn (``protocol.READ_TURN_OCTETS``).
+        self.read_turn = 0
+        self._read_turn_pending = False
+        #: Connections whose turn ended early (they read READ_TURN_OCTETS): reading again at the next turn.
+        self.turn_paused: list[Any] = []
+
+    def read_turn_started(self) -> None:
+        """A connection read in a loop turn that has not counted yet: count the turn once its reads are done
+        (one ``call_soon`` per turn for every connection, not one per read) and let the connections paused in
+        it read again."""
+        if not self._read_turn_pending:
+            self._read_turn_pending = True
+            self.loop.call_soon(self._next_read_turn)
+
+    def _next_read_turn(self) -> None:
+        self._read_turn_pending = False
+        self.read_turn += 1
+        paused, self.turn_paused = self.turn_paused, []
+        for conn in paused:
+            conn.next_turn()
 
     def pump(self, reader: SmppProtocol | None = None) -> None:
         """Before ``reader`` writes what a read produced: run the core timers already due and hand out the

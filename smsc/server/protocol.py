@@ -213,6 +213,7 @@ class SmppProtocol(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
+        self._turn = -1  # the server's read_turn of the octets counted in _turn_octets
         self._turn_octets = 0
         self._pending_replies = 0
         self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
@@ -305,18 +306,20 @@ class SmppProtocol(asyncio.Protocol):
                 server.pump(self)  # (it catches its own errors and always ends pump_pending)
                 self._receiving = False
         self._flush()
-        octets = self._turn_octets
-        if not octets:  # the first read of this loop turn: the count starts again at the next one
-            self.loop.call_soon(self._next_turn)
-        octets = self._turn_octets = octets + len(data)
-        if octets >= READ_TURN_OCTETS and not self._turn_over:
+        turn = server.read_turn
+        if self._turn != turn:  # the first read of this loop turn: count from zero
+            self._turn = turn
+            self._turn_octets = len(data)
+            server.read_turn_started()
+        else:
+            self._turn_octets += len(data)
+        if self._turn_octets >= READ_TURN_OCTETS and not self._turn_over:
             self._turn_over = True
             self._update_reading()
+            server.turn_paused.append(self)
 
-    def _next_turn(self) -> None:
-        """The loop came round again (other connections had their turn meanwhile): count this turn's octets
-        from zero, and read on if they had ended it."""
-        self._turn_octets = 0
+    def next_turn(self) -> None:
+        """The loop came round again (other connections had their turn meanwhile): read on."""
         if self._turn_over:
             self._turn_over = False
             self._update_reading()
