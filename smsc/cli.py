@@ -84,14 +84,13 @@ def _serve(args: argparse.Namespace) -> int:
         # config, the simulated world) is frozen at once.
         assert app.smpp is not None
         counters = app.smpp.counters
-        pacer = GcPacer(lambda: counters.connections_opened + counters.submits + counters.deliveries_sent,
-                        now=loop.time())
+        pacer = GcPacer(lambda: counters.connections_opened + counters.submits + counters.deliveries_sent)
         pacer.start()
 
         async def pace() -> None:
             while True:
                 await asyncio.sleep(GC_TICK)
-                pacer.tick(loop.time())
+                pacer.tick()
 
         pacing = loop.create_task(pace())
         try:
