@@ -147,6 +147,8 @@ async def _drive(conns: list[_Conn], template: bytearray, per_bind: int, window:
                 c.sent += 1
             if data:
                 c.proto.data_received(bytes(data))
+        if args.pacer is not None and rounds % args.pacer_every == 0:
+            args.pacer.tick()  # (smsc serve ticks it once a second)
         if rounds % args.yield_every == 0:
             await asyncio.sleep(0)
             await asyncio.sleep(0)
@@ -162,6 +164,13 @@ async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> di
     app = App(config)
     await app.start(host="127.0.0.1", port=0, http=False)
     assert app.smpp is not None
+    args.pacer = None
+    if args.gc_pacer:  # as smsc serve runs (smsc.gc_pacer), ticked every --gc-pacer-every rounds
+        from smsc.gc_pacer import GcPacer
+
+        counters = app.smpp.counters
+        args.pacer = GcPacer(lambda: counters.connections_opened + counters.submits + counters.deliveries_sent)
+        args.pacer.start()
     try:
         conns = await _connect(app.smpp, args.binds)
         template = bytearray(_submit_template(args.receipts))
@@ -187,6 +196,8 @@ async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> di
         }
     finally:
         await app.stop()
+        if args.pacer is not None:
+            gc.unfreeze()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="let the loop run its callbacks every N rounds (replies are written within the read)")
     ap.add_argument("--rounds-max", type=int, default=2_000_000)
     ap.add_argument("--uvloop", action="store_true", help="run on uvloop (as smsc serve does when installed)")
+    ap.add_argument("--gc-pacer", action="store_true", help="pace the garbage collector as smsc serve does")
+    ap.add_argument("--pacer-every", type=int, default=100,
+                    help="with --gc-pacer: rounds between two ticks (100 rounds of 4 x 100: about a second live)")
     args = ap.parse_args(argv)
     import logging
     import tempfile

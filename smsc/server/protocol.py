@@ -84,12 +84,14 @@ MAX_HELD_TRANSACTIONS = 4096
 #: however long it goes on, is never paused (a pause makes it miss the next poll, and its submits wait a whole
 #: round of the other connections more than theirs: at 4 binds x window 100 that doubled the p99 latency).
 READ_TURN_OCTETS = 64 * 1024
-#: Events of one read (requests and responses) from which the responses it produced are written before the
-#: pump makes and writes its receipts (two writes instead of one).  The ESME then refills its window while the
-#: receipts are made, and its next submits are in before the loop polls again.  In one write, the connection
-#: read last in a turn answered after the poll, missed the next turn and waited a whole round of the others more:
-#: at 4 binds x window 100 with receipts a quarter of the submits took twice the median latency (p90 = 2 x p50).
-#: A small read (window 1) keeps the one write: a system call per message costs more than its receipts.
+#: Events of one read (requests and responses) from which what the read produced (its responses, and the
+#: deliveries its deliver_sm_resp made room for) is written before the pump makes the receipts of its messages;
+#: those follow in a second write when the window has room for them (under a steady load it has not: they wait
+#: for the next read's deliver_sm_resp).  The ESME then refills its window while the receipts are made, and its
+#: next submits are in before the loop polls again.  Written after the pump, the connection read last in a turn
+#: answered after the poll, missed the next turn and waited a whole round of the others more: at 4 binds x
+#: window 100 with receipts a quarter of the submits took twice the median latency (p90 = 2 x p50).  A small
+#: read (window 1) keeps one write: a system call per message costs more than its receipts.
 EARLY_WRITE_EVENTS = 16
 #: After the first malformed response of a connection, every this many-th is logged (with the count): an ESME
 #: that adds junk to every deliver_sm_resp must not write a log line per receipt.
