@@ -76,11 +76,11 @@ MAX_PENDING_REPLIES = 4096
 #: ESME_RTHROTTLED at once (see the module docstring).  They do not count toward MAX_PENDING_REPLIES.
 MAX_HELD_TRANSACTIONS = 4096
 #: Octets read within one turn of the loop (a thousand submit_sm or so) after which a connection's turn ends:
-#: it reads no more until the loop has served the others.  Checked after each read, which takes up to 256 KiB
-#: under uvloop: a flooding ESME's turn may reach about 2,900 submit_sm.  Under uvloop, libuv reads a busy socket up to 32
+#: it reads no more until the loop has served the others.  Under uvloop, libuv reads a busy socket up to 32
 #: times in a row (up to 256 KiB each) before it looks at another, so one ESME flooding the memory store (whose
 #: replies never wait, so nothing else pauses it) kept every other connection, the HTTP API and the timers
-#: waiting for seconds.  The count starts again at every turn: an ESME that sends a window's worth per turn,
+#: waiting for seconds.  Checked after each read: a flooding ESME's turn may reach one read of 256 KiB, about
+#: 2,900 submit_sm.  The count starts again at every turn: an ESME that sends a window's worth per turn,
 #: however long it goes on, is never paused (a pause makes it miss the next poll, and its submits wait a whole
 #: round of the other connections more than theirs: at 4 binds x window 100 that doubled the p99 latency).
 READ_TURN_OCTETS = 64 * 1024
@@ -304,10 +304,12 @@ class SmppProtocol(asyncio.Protocol):
                 if held:  # what was recorded before the failure is still committed and answered
                     smsc.release_commits()
             finally:
-                if early_write:
-                    self._flush()
-                server.pump(self)  # (it catches its own errors and always ends pump_pending)
-                self._receiving = False
+                try:
+                    if early_write:
+                        self._flush()
+                finally:
+                    server.pump(self)  # (it catches its own errors and always ends pump_pending)
+                    self._receiving = False
         self._flush()
         turn = server.read_turn
         if self._turn != turn:  # the first read of this loop turn: count from zero
