@@ -738,6 +738,11 @@ def _decode_at(b: bytes, pos: int, end: int) -> Pdu | SmppError:
         err.command_id = cid
         err.sequence_number = seq
         err.command_status = st
+        # Returned, not raised: its traceback (and the exception it was raised while handling: Framer.feed's
+        # first try) would keep the frames of the decode alive, and with them (the caller's list of results
+        # holds it) a reference cycle that only the cycle collector frees.
+        err.__traceback__ = None
+        err.__context__ = None
         return err
     except Exception as exc:  # a decoder bug must not escape to the connection (tests assert none)
         return SmppError(

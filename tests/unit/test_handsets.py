@@ -223,6 +223,17 @@ def test_switching_a_handset_on_ends_its_rule_spell() -> None:
     assert pool.is_online("447700900300", T0 + 20)
 
 
+def test_a_restored_spell_that_starts_after_the_clock_runs_until_its_start_plus_the_duration() -> None:
+    """A scaled clock may resume behind a spell's start after a kill -9 (it resumes from the simulation time
+    saved every few seconds): the spell runs on, it is not taken for over."""
+    pool = HandsetPool(model(1.0), [NumberRule(numbers=("447700900920",), offline=600.0)])
+    pool.restore_spell("447700900920", T0 + 100)
+    assert not pool.is_online("447700900920", T0)
+    assert pool.next_online("447700900920", T0) == T0 + 700
+    assert pool.page("447700900920", T0) == (False, T0 + 700)
+    assert pool.page("447700900920", T0 + 700) == (True, T0 + 700)  # (within 2 x the duration: no new spell)
+
+
 # ---------------------------------------------------------------------------------------- opt-out
 
 
