@@ -23,6 +23,7 @@ from smsc.core.accounts import Accounts
 from smsc.core.clock import Clock, SystemClock
 from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
+from smsc.core.store.base import WorldState
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore, StoreInUse
 from smsc.server.listen import SmppServer
@@ -210,8 +211,7 @@ class App:
             # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.
             self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         router = build_world(cfg, self.rng)
-        self._restore_opt_outs(router, world.opt_outs)
-        self._restore_rule_spells(router, world.rule_spells)
+        self._restore_world(router, world)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
@@ -255,35 +255,32 @@ class App:
 
         return soon
 
-    def _restore_opt_outs(self, router: Any, opt_outs: list[tuple[str, str]]) -> None:
-        """Re-apply stored opt-outs, then persist every later change (STOP from a handset, the HTTP API)."""
+    def _restore_world(self, router: Any, world: WorldState) -> None:
+        """Re-apply what the store kept of the simulated world: opt-outs, and the offline spells number rules
+        started (``offline: 10m``: a handset whose memory was full 4 minutes before the restart has 6 minutes to
+        go, not 10 again).  Then persist every later change of either: STOP from a handset or the HTTP API, a
+        spell's start, and the end the control API makes of one."""
         store = self.store
-        for carrier_name, e164 in opt_outs:
-            carrier = router.carriers.get(carrier_name)
+        carriers = router.carriers
+        for carrier_name, e164 in world.opt_outs:
+            carrier = carriers.get(carrier_name)
             if carrier is not None:
                 carrier.handsets.opt_out(e164)
-        for name, carrier in router.carriers.items():
-            def changed(e164: str, opted_out: bool, name: str = name) -> None:
+        for carrier_name, e164, start in world.rule_spells:
+            carrier = carriers.get(carrier_name)
+            if carrier is not None:
+                carrier.handsets.restore_spell(e164, start)
+        for name, carrier in carriers.items():
+            def opt_changed(e164: str, opted_out: bool, name: str = name) -> None:
                 store.save_opt_out(name, e164, opted_out)
                 store.commit(_nothing)
 
-            carrier.handsets.on_opt_change = changed
-
-    def _restore_rule_spells(self, router: Any, spells: list[tuple[str, str, float]]) -> None:
-        """Re-apply the offline spells number rules started before the restart (``offline: 10m``: a handset whose
-        memory was full 4 minutes before the restart has 6 minutes to go, not 10 again), then persist every
-        later start, and every end the control API makes."""
-        store = self.store
-        for carrier_name, e164, start in spells:
-            carrier = router.carriers.get(carrier_name)
-            if carrier is not None:
-                carrier.handsets.restore_spell(e164, start)
-        for name, carrier in router.carriers.items():
-            def changed(e164: str, start: float | None, name: str = name) -> None:
+            def spell_changed(e164: str, start: float | None, name: str = name) -> None:
                 store.save_rule_spell(name, e164, start)
                 store.commit(_nothing)
 
-            carrier.handsets.on_spell_change = changed
+            carrier.handsets.on_opt_change = opt_changed
+            carrier.handsets.on_spell_change = spell_changed
 
     def _record_sim_time(self) -> None:
         """Persist the simulation time now and every few seconds (a scaled clock resumes from it)."""
