@@ -14,7 +14,7 @@ and (``--receipts``) a receipt for every accepted message, plus any ``--expect-r
 deliveries, wherever they arrived (smsc hands a system_id's deliveries to any of its binds, round robin).
 
 It prints one JSON line per run.  Bounded: ``--count`` messages per bind, ``--duration`` seconds of
-submitting, ``--timeout`` seconds in all.
+submitting, ``--timeout`` seconds in all (by default 120 beyond ``--duration``).
 
     python -m bench.load --port 2775 --binds 4 --window 100 --count 20000 --receipts
 
@@ -51,6 +51,9 @@ _SEQ = struct.Struct(">I")
 #: deliver_sm_resp with an empty message_id: header + one NUL octet (SMPP 3.4 section 4.6.2).
 _DELIVER_RESP = struct.Struct(">IIIIx")
 _ENQUIRE_RESP = struct.Struct(">IIII")
+
+#: Seconds a run may take beyond its ``--duration`` of submitting before it ends unfinished (the CLI's default).
+DEFAULT_TIMEOUT = 120.0
 
 SUBMIT_SM_RESP = 0x80000004
 DELIVER_SM = 0x00000005
@@ -516,8 +519,8 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: run one load, print its JSON line; exit 1 when it did not finish."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The CLI's options; ``timeout`` is resolved (seconds: :data:`DEFAULT_TIMEOUT` beyond ``duration``)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
@@ -529,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--password", default="perf")
     ap.add_argument("--destination", default="447700900123")
     ap.add_argument("--destinations", type=int, default=1, help="use this many numbers from --destination on")
-    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds from go until the run ends unfinished (default: --duration + 120, or 120)")
     ap.add_argument("--duration", type=float, default=None, help="stop submitting after this many seconds")
     ap.add_argument("--processes", type=int, default=0, help="worker processes (0 = one per 16 binds, "
                                                               "at most half the CPUs)")
@@ -538,6 +542,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     ap.add_argument("--bind-type", choices=("transceiver", "transmitter", "receiver"), default="transceiver")
     args = ap.parse_args(argv)
+    if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
+        args.timeout = DEFAULT_TIMEOUT + (args.duration or 0.0)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: run one load, print its JSON line; exit 1 when it did not finish."""
+    args = parse_args(argv)
     result = asyncio.run(run_load(
         host=args.host, port=args.port, binds=args.binds, window=args.window, count=args.count,
         receipts=args.receipts, system_id=args.system_id, password=args.password, destination=args.destination,

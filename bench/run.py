@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import scenarios as S
 from bench.configs import BENCH_CONFIG, OFFLINE_PREFIX, write_variant
 from bench.report import format_table, median, ratio_rows
+from bench.load import DEFAULT_TIMEOUT
 from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_smsc
 
 __all__ = ["STANDARD_CASES", "Harness", "main"]
@@ -421,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
     ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds a run may take in all (default 120)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds a run may take in all (default: --duration + 120)")
     ap.add_argument("--processes", type=int, default=0, help="load generator processes (0 = automatic)")
     ap.add_argument("--stores", default="memory,sqlite", help="smsc stores to run (default memory,sqlite)")
     ap.add_argument("--cases", default="submit,receipts,window1", help="standard cases to run (compare)")
@@ -447,10 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns 0 when every run completed (every message answered, every receipt and MO
-    received, no session dropped)."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with ``timeout`` resolved (seconds: :data:`bench.load.DEFAULT_TIMEOUT` beyond
+    ``duration``) and the comma-separated lists split."""
     args = build_parser().parse_args(argv)
+    if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
+        args.timeout = DEFAULT_TIMEOUT + args.duration
     args.stores = [s for s in args.stores.split(",") if s]
     args.cases = [c for c in args.cases.split(",") if c]
     args.binds_list = _csv_ints(args.binds_list)
@@ -460,6 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     args.queue = _csv_ints(args.queue)
     if args.command == "drain":
         args.queue = [q for q in args.queue if q > 0]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns 0 when every run completed (every message answered, every receipt and MO
+    received, no session dropped)."""
+    args = parse_args(argv)
     raise_fd_limit(max(65536, args.sessions + 2048))
     commands: dict[str, Callable[..., Any]] = {"compare": cmd_compare, "mo": cmd_mo, "drain": cmd_drain,
                                                "idle": cmd_idle, "curves": cmd_curves, "report": cmd_report}

@@ -210,6 +210,10 @@ class App:
         if self._own_clock and world.sim_time is not None and world.sim_time > self.clock.now():
             # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.
             self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
+        if self._own_clock and cfg.simulation.time_scale != 1.0 and isinstance(self.store, SqliteStore):
+            # Every batch then carries the time it was written at: after a kill -9 the clock cannot resume
+            # behind the submit and attempt times the last batches recorded (the periodic save is 5 s apart).
+            self.store.sim_time_source = lambda: self.clock.now()
         router = build_world(cfg, self.rng)
         self._restore_world(router, world)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)

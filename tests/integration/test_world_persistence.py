@@ -4,12 +4,25 @@ clock (so time never runs backwards for stored messages) and the opted-out hands
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from smsc.config import Config
+from smsc.smpp import pdu as P
+from smsc.smpp.constants import CommandStatus
 
-from .conftest import RunningSmsc, make_config
+from .conftest import RawEsme, RunningSmsc, make_config, smsc_command, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+NEVER_ONLINE = "447700900400"
 
 
 def _fast(tmp_path: Path) -> Config:
@@ -55,3 +68,72 @@ def test_an_opted_out_handset_stays_opted_out_after_a_restart(tmp_path: Path) ->
         assert opted
     finally:
         second.stop()
+
+
+def _serve_scaled(tmp_path: Path, config: Path, db: Path) -> tuple[subprocess.Popen[str], int, int]:
+    """``smsc serve`` on ``config`` and ``db``; returns the process, its SMPP port and its HTTP port."""
+    lines: list[str] = []
+    proc = subprocess.Popen(
+        [*smsc_command(), "serve", "-c", str(config), "--port", "0", "--host", "127.0.0.1", "--http-port", "0",
+         "--http-host", "127.0.0.1", "--log-format", "json", "--db", str(db)],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        port = wait_for_port(proc, lines)
+        for _ in range(300):  # (the HTTP line follows the SMPP one: 3 s at most)
+            found = [json.loads(line) for line in list(lines) if '"protocol": "http"' in line]
+            if found:
+                return proc, port, int(found[0]["port"])
+            time.sleep(0.01)
+        raise AssertionError("no HTTP port:\n" + "".join(lines))
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+
+
+def _get(port: int, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def test_a_scaled_clock_never_resumes_behind_a_message_after_a_kill(tmp_path: Path) -> None:
+    # Found by a tester: the simulation time was saved every 5 real seconds only, so after a kill -9 a scaled
+    # clock resumed behind the submit times the last commits had recorded (at 3,600x, up to 5 simulated
+    # hours), and a waiting message then lay in the clock's future.  Now every batch saves the time too.
+    config = tmp_path / "scaled.yaml"
+    raw = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    raw.setdefault("simulation", {})["time_scale"] = 3600.0
+    config.write_text(yaml.safe_dump(raw))
+    db = tmp_path / "smsc.sqlite"
+    proc, port, _ = _serve_scaled(tmp_path, config, db)
+    try:
+        time.sleep(3.0)  # 3 real s after the start's save (the next is at 5 s): 3 simulated hours on
+        esme = RawEsme(port)
+        esme.bind("transmitter")
+        resp = esme.request(P.SubmitSm(source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr=NEVER_ONLINE, short_message=b"waits"))
+        assert resp.command_status == CommandStatus.ESME_ROK
+        os.kill(proc.pid, signal.SIGKILL)  # before the periodic save
+        proc.wait(timeout=10)
+        esme.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+    proc, _, http_port = _serve_scaled(tmp_path, config, db)
+    try:
+        message = _get(http_port, f"/api/messages/{resp.message_id}")
+        now = _get(http_port, "/api/stats")["time"]
+        # (ISO 8601 UTC of one width: the text order is the time order)
+        assert message["submit_time"] <= now, (message["submit_time"], now)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)

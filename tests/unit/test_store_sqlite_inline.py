@@ -111,6 +111,27 @@ def test_saving_a_message_twice_in_one_batch_writes_the_last_version(tmp_path: P
     assert store.stats.messages == 1
 
 
+def test_each_batch_written_saves_the_simulation_time_of_its_source(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    store.save_message(full_message("1"))
+    store.commit(lambda: None)
+    assert SqliteStore(path).load_world().sim_time is None  # (no source: only save_sim_time saves it)
+    now = [5000.25]
+    store.sim_time_source = lambda: now[0]
+    store.save_message(full_message("2"))
+    store.commit(lambda: None)
+    assert SqliteStore(path).load_world().sim_time == 5000.25
+    now[0] = 4000.0  # an explicit later save of a greater time wins over the source's reading
+    store.save_sim_time(6000.0)
+    store.save_message(full_message("3"))
+    store.commit(lambda: None)
+    assert SqliteStore(path).load_world().sim_time == 6000.0
+    store.commit(lambda: None)  # (nothing to write: no batch, no time saved)
+    assert SqliteStore(path).load_world().sim_time == 6000.0
+    store.close()
+
+
 def test_prune_deletes_only_final_messages_older_than_the_cutoff(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.sqlite")
     store.save_message(full_message("old", final_time=10.0))

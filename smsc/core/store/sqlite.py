@@ -818,6 +818,11 @@ class SqliteStore:
         self._call_soon = call_soon
         self._handover_scheduled = False
         self._local = _Batch()  # loop thread only
+        #: The simulation clock (seconds), read as each batch with rows is written and saved with it (see
+        #: :meth:`save_sim_time`), or None.  A scaled clock resumes from the last saved time after a restart;
+        #: saved with every batch, that time is never before a time the batch records (a submit, an attempt),
+        #: even after a kill -9 between two of the server's periodic saves.
+        self.sim_time_source: Callable[[], float] | None = None
         self._closing = False
         self._closed = False
         #: The descriptor of ``<path>.lock``, locked (flock) while a store with a writer child has the file:
@@ -1602,6 +1607,14 @@ class SqliteStore:
             [k for k, s in spells.items() if s is None] if spells else None,
         )
 
+    def _stamp(self, batch: _Batch) -> None:
+        """Save the simulation time with a batch about to be written (see :attr:`sim_time_source`)."""
+        source = self.sim_time_source
+        if source is not None:
+            now = source()
+            if batch.sim_time is None or now > batch.sim_time:
+                batch.sim_time = now
+
     def _count(self, batch: _Batch, seconds: float) -> None:
         """Add a committed batch to :attr:`stats` (``seconds``: its transaction)."""
         stats = self.stats
@@ -1619,6 +1632,7 @@ class SqliteStore:
         if not batch.has_rows():
             self.stats.callbacks += len(batch.callbacks)
             return
+        self._stamp(batch)
         rows = self._batch_rows(batch)
         while True:
             started = time.perf_counter()
@@ -1686,6 +1700,7 @@ class SqliteStore:
                 self._hand_back(batch.callbacks)
         self._batch_number += 1
         number = batch.number = (self._batch_token, self._batch_number)
+        self._stamp(batch)
         rows = self._batch_rows(batch)
         try:
             frame = sqlite_writer.dumps((number, rows))
