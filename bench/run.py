@@ -5,6 +5,7 @@
     python -m bench.run drain --queue 1000000
     python -m bench.run idle --sessions 10000
     python -m bench.run curves --plot bench/plots
+    python -m bench.run shards               # one smsc against two side by side: what sharding could give
     python -m bench.run report --from runs.jsonl  # the tables again from records saved with --jsonl
 
 Every server is started here as a subprocess on 127.0.0.1 port 0 (bench/servers.py) in a temporary work
@@ -136,6 +137,64 @@ async def cmd_compare(h: Harness, args: argparse.Namespace) -> str:
                 h.progress(f"  {rec['submit_per_s']:,.0f} submit/s, p99 {rec['p99_ms']} ms"
                            + (f", {rec['receipts']:,} receipts" if case.receipts else ""))
     return compare_table(h.records) + "\n\n" + targets_table(h.records)
+
+
+async def cmd_shards(h: Harness, args: argparse.Namespace) -> str:
+    """Each standard case (``--cases``) against one fresh smsc, then shared by ``--shards`` fresh smsc
+    processes side by side (:func:`bench.scenarios.side_by_side`), interleaved with the baseline: the most a
+    server split into processes could serve on this machine (none of the work that would tie the shards
+    together is done)."""
+    base = h.baseline()
+    cases = [S.LoadCase(c.name, c.binds, c.window, c.receipts, count=args.count, duration=args.duration)
+             for c in STANDARD_CASES if c.name in args.cases]
+    n = args.shards
+    for rep in range(args.repeats):
+        for case in cases:
+            h.progress(f"rep {rep + 1}/{args.repeats}, {case.name}: baseline")
+            h.record(await S.load_case(base, case, timeout=args.timeout, processes=args.processes,
+                                       progress=h.progress), scenario="shards", rep=rep)
+            for store in args.stores:
+                one = h.smsc(f"smsc-{store}-{case.name}-r{rep}", store=store)
+                try:
+                    rec = await S.load_case(one, case, timeout=args.timeout, processes=args.processes,
+                                            progress=h.progress)
+                finally:
+                    h.stop(one)
+                rec["server"] = f"smsc-{store} x1"
+                h.record(rec, scenario="shards", rep=rep)
+                many = [h.smsc(f"smsc-{store}-{case.name}-r{rep}-s{i}", store=store) for i in range(n)]
+                try:
+                    rec = await S.side_by_side(many, case, timeout=args.timeout, progress=h.progress)
+                finally:
+                    for server in many:
+                        h.stop(server)
+                rec["server"] = f"smsc-{store} x{n}"
+                h.record(rec, scenario="shards", rep=rep)
+                h.progress(f"  {store}: {rec['submit_per_s']:,.0f} submit/s side by side, p99 {rec['p99_ms']} ms")
+    return shards_table(h.records)
+
+
+def shards_table(records: list[dict[str, Any]]) -> str:
+    """One smsc against several side by side, per case: medians over repetitions, ratios to the same-run
+    baseline, and the gain (side by side over one smsc of the same store, per repetition, median)."""
+    runs = [r for r in records if r.get("scenario") == "shards"]
+    rows = ratio_rows(runs)
+
+    def alone(r: dict[str, Any]) -> tuple[str, str, int]:
+        return r["case"], r["server"].rsplit(" ", 1)[0], r["rep"]
+
+    single = {alone(r): r for r in runs if r["server"].endswith(" x1")}
+    order = {c.name: i for i, c in enumerate(STANDARD_CASES)}
+    lines = []
+    for (case, server), row in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][0],
+                                                                    kv[0][1] != "baseline", kv[0][1])):
+        gains = [r["submit_per_s"] / single[alone(r)]["submit_per_s"] for r in runs
+                 if r["case"] == case and r["server"] == server and single.get(alone(r), {}).get("submit_per_s")]
+        lines.append((f"{case:9} {server}", row["submit_per_s"], row["submit_per_s_ratio"], median(gains),
+                      row["p99_ms"], row["p99_ratio"], row["server_cpu_us_per_msg"],
+                      (row["server_rss_peak_kib"] or 0) / 1024, row["all_finished"]))
+    return format_table(("case / server", "submit/s", "ratio", "gain", "p99 ms", "p99 x", "srv us/msg",
+                         "RSS MiB", "complete"), lines)
 
 
 #: Issue 5's targets on the standard comparison: (case, server, metric, bound, at least?).
@@ -418,7 +477,8 @@ def _csv_ints(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves", "report"))
+    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves", "report",
+                                                                "shards"))
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
     ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
@@ -426,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds a run may take in all (default: --duration + 120)")
     ap.add_argument("--processes", type=int, default=0, help="load generator processes (0 = automatic)")
     ap.add_argument("--stores", default="memory,sqlite", help="smsc stores to run (default memory,sqlite)")
-    ap.add_argument("--cases", default="submit,receipts,window1", help="standard cases to run (compare)")
+    ap.add_argument("--cases", default="submit,receipts,window1", help="standard cases to run (compare, shards)")
     ap.add_argument("--uvloop-baseline", action="store_true", help="also run the baseline on uvloop (compare)")
     ap.add_argument("--mo", type=int, default=40_000, help="MO messages in the MO flood (default 40,000)")
     ap.add_argument("--queue", default=None, help="queue sizes, comma separated (drain default 100000; "
@@ -438,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--idle-duration", type=float, default=30.0, help="seconds of enquire_link traffic")
     ap.add_argument("--interval", type=float, default=8.0, help="seconds between a session's enquire_link")
     ap.add_argument("--server-enquire", type=float, default=5.0, help="smsc's enquire_link_timer in idle")
+    ap.add_argument("--shards", type=int, default=2, help="shards: smsc servers side by side (default 2)")
     ap.add_argument("--binds-list", default="1,4,16,64", help="binds axis of the curves")
     ap.add_argument("--windows", default="1,10,100,1000", help="window axis of the curves")
     ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG curves there (needs matplotlib)")
@@ -473,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit(max(65536, args.sessions + 2048))
     commands: dict[str, Callable[..., Any]] = {"compare": cmd_compare, "mo": cmd_mo, "drain": cmd_drain,
-                                               "idle": cmd_idle, "curves": cmd_curves, "report": cmd_report}
+                                               "idle": cmd_idle, "curves": cmd_curves, "report": cmd_report,
+                                               "shards": cmd_shards}
     jsonl = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
     tmp = None
     if args.workdir:

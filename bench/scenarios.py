@@ -8,8 +8,8 @@ A run record is the load generator's result (bench/load.py, bench/idle.py) plus:
 * ``server_cpu_s`` and ``server_cpu_us_per_msg``: the server process's CPU during the run (all threads).
 
 Scenarios: :func:`load_case` (submit only, submit + receipts, any binds x window), :func:`mo_flood`,
-:func:`offline_drain` (fill a queue for offline handsets, optionally load beside it, then drain it) and
-:func:`idle_binds`.
+:func:`offline_drain` (fill a queue for offline handsets, optionally load beside it, then drain it),
+:func:`idle_binds` and :func:`side_by_side` (one load shared by several independent servers at once).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from bench.idle import run_idle
 from bench.load import run_load
 from bench.servers import ServerProcess
 
-__all__ = ["HOST", "LoadCase", "idle_binds", "load_case", "measured", "mo_flood", "offline_drain"]
+__all__ = ["HOST", "LoadCase", "idle_binds", "load_case", "measured", "mo_flood", "offline_drain", "side_by_side"]
 
 HOST = "127.0.0.1"
 Progress = Callable[[str], None]
@@ -94,6 +94,48 @@ async def load_case(server: ServerProcess, case: LoadCase, *, timeout: float = 1
         destination=destination, progress=_reporter(progress, f"{server.name} {case.name}")))
     rec.update(case=case.name)
     return rec
+
+
+async def side_by_side(servers: list[ServerProcess], case: LoadCase, *, timeout: float = 120.0,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """``case`` shared by ``servers`` that know nothing of each other, run at once: each gets ``case.binds /
+    len(servers)`` binds (one load generator process each) for the same ``duration``.
+
+    It measures what a server split into independent processes could serve at most: none of the work that
+    would bind them together (one routing table, store, outbox and world for all) is done.
+
+    Returns one record: ``submit_per_s`` and ``receipts_per_s`` summed, ``p99_ms`` and ``max_ms`` the largest
+    of the servers' (the combined p99 is at most that), ``finished`` when every run finished, the servers'
+    CPU per message over all of them, their RSS peaks summed; ``per_server`` keeps each run's rate and p99.
+
+    Raises:
+        ValueError: ``case.binds`` is not a multiple of the number of servers.
+    """
+    n = len(servers)
+    if n == 0 or case.binds % n:
+        raise ValueError(f"{case.binds} binds cannot be shared evenly by {n} servers")
+    runs = await asyncio.gather(*(
+        measured(server, run_load(
+            host=HOST, port=server.port, binds=case.binds // n, window=case.window, count=case.count,
+            receipts=case.receipts, duration=case.duration, timeout=timeout, processes=1,
+            progress=_reporter(progress, f"{server.name} {case.name}")))
+        for server in servers))
+    handled = sum(int(r.get("ok", 0)) for r in runs)
+    cpu = sum(float(r.get("server_cpu_s") or 0.0) for r in runs)
+    return {
+        "case": case.name, "servers": n, "finished": all(r.get("finished") for r in runs),
+        "messages": sum(int(r.get("messages", 0)) for r in runs), "ok": handled,
+        "receipts": sum(int(r.get("receipts", 0)) for r in runs),
+        "submit_per_s": sum(float(r.get("submit_per_s") or 0.0) for r in runs),
+        "receipts_per_s": sum(float(r.get("receipts_per_s") or 0.0) for r in runs),
+        "p99_ms": max(float(r.get("p99_ms") or 0.0) for r in runs),
+        "max_ms": max(float(r.get("max_ms") or 0.0) for r in runs),
+        "server_cpu_s": round(cpu, 3),
+        "server_cpu_us_per_msg": round(cpu / handled * 1e6, 2) if handled else None,
+        "server_rss_peak_kib": sum(int(r.get("server_rss_peak_kib") or 0) for r in runs),
+        "client_cpu_cores": sum(float(r.get("client_cpu_cores") or 0.0) for r in runs),
+        "per_server": [{"submit_per_s": r.get("submit_per_s"), "p99_ms": r.get("p99_ms")} for r in runs],
+    }
 
 
 async def mo_flood(server: ServerProcess, *, total: int, binds: int = 4, timeout: float = 120.0,

@@ -92,3 +92,22 @@ async def test_a_restart_between_fill_and_drain_reads_the_queue_back_and_every_r
     assert fill["ok"] == 200 and restarted["case"] == "restart" and restarted["finished"]
     assert restarted["restart_s"] > 0 and restarted["server_rss_kib"] > 0
     assert drain["finished"] and drain["receipts"] == 200 and drain["receipts_not_delivered"] == 0
+
+
+def test_shards_runs_one_server_then_two_side_by_side_and_stops_them_all(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    jsonl = tmp_path / "runs.jsonl"
+    status = run.main(["shards", "--repeats", "1", "--count", "100", "--duration", "2", "--stores", "memory",
+                       "--cases", "receipts", "--timeout", "20", "--quiet", "--jsonl", str(jsonl), "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    recs = {r["server"]: r for r in _records(jsonl) if r["scenario"] == "shards"}
+    assert set(recs) == {"baseline", "smsc-memory x1", "smsc-memory x2"}
+    for r in recs.values():
+        assert r["finished"] and r["ok"] == r["messages"] == 400 and r["receipts"] == 400
+    assert [s["submit_per_s"] > 0 for s in recs["smsc-memory x2"]["per_server"]] == [True, True]
+    assert "gain" in out and "smsc-memory x2" in out
+    logs = sorted((tmp_path / "work").glob("smsc-memory-*.log"))
+    assert len(logs) == 3  # one alone, two side by side: each stopped cleanly by its pid
+    for log in logs:
+        assert '"event": "stopped"' in log.read_text()
