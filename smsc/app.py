@@ -227,7 +227,11 @@ class App:
         self.driver.arm()
         self._record_sim_time()
         gc.set_threshold(*GC_THRESHOLDS)
-        await self.smpp.start(host, port)
+        try:
+            await self.smpp.start(host, port)
+        except OSError as exc:
+            raise StartupError(_listen_error("SMPP", cfg.source, "server", host, cfg.server.host, port,
+                                             cfg.server.port, exc)) from None
         host_, port_ = self.smpp.addresses[0]
         log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,
                  store=cfg.store.kind, tls_port=self.smpp.addresses[1][1] if len(self.smpp.addresses) > 1 else None)
@@ -235,9 +239,14 @@ class App:
             from smsc.http.api import HttpServer
 
             self.http = HttpServer(self)
-            http_host = cfg.http.host if http_host is None else http_host
-            await self.http.start(http_host, cfg.http.port if http_port is None else http_port)
-            log.info("listening", protocol="http", host=http_host, port=self.http.port)
+            try:
+                await self.http.start(cfg.http.host if http_host is None else http_host,
+                                      cfg.http.port if http_port is None else http_port)
+            except OSError as exc:
+                raise StartupError(_listen_error("the HTTP API", cfg.source, "http", http_host, cfg.http.host,
+                                                 http_port, cfg.http.port, exc)) from None
+            log.info("listening", protocol="http", host=cfg.http.host if http_host is None else http_host,
+                     port=self.http.port)
 
     def _durable_soon(self, loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
         """The store's way back to the loop: run its ``on_durable`` callbacks (the submit_sm_resp they
@@ -338,3 +347,20 @@ class App:
             self.store = None
         if started:
             log.info("stopped")
+
+
+def _listen_error(what: str, source: str, section: str, host: str | None, config_host: str, port: int | None,
+                  config_port: int, exc: OSError) -> str:
+    """Why a listener could not start, naming where its address came from: the config file's keys, or the
+    command line's options that replaced them (a host name that does not resolve, an address this machine
+    does not have, a port in use)."""
+    options = ("--http-host", "--http-port") if section == "http" else ("--host", "--port")
+    given = (host is not None, port is not None)
+    keys = [f"{section}.{key}" for key, on_line in zip(("host", "port"), given) if not on_line]
+    named = [f"{source}: {' and '.join(keys)}"] if keys else []
+    named += [" and ".join(option for option, on_line in zip(options, given) if on_line)] if any(given) else []
+    shown_host = config_host if host is None else host
+    shown_port = config_port if port is None else port
+    return (f"{'; '.join(named)}: cannot listen for {what} on {shown_host!r} port {shown_port}: "
+            f"{exc.strerror or exc} (expected an address of this machine, or a name that resolves to one, "
+            "and a free port)")

@@ -896,6 +896,29 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
     return TlsConfig(port=port, certfile=files[0], keyfile=files[1])
 
 
+#: One label of a host name (RFC 1123 section 2.1): letters, digits and hyphens, not at either end.
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_HOST_WHAT = "an IP address or a host name to listen on (for example 127.0.0.1, 0.0.0.0, ::, localhost)"
+
+
+def _listen_host(m: _Map, key: str, default: str) -> Any:
+    """A listen address: an IPv4 or IPv6 address, or a host name made of RFC 1123 labels.  Only the form is
+    checked (a name is looked up when the server starts): ``999.1.1.1`` is refused here, not at the bind."""
+    host = m.text(key, default, min_len=1)
+    if host is _BAD or not isinstance(host, str):
+        return host
+    if re.fullmatch(r"[0-9.]+", host) or ":" in host:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return m.ctx.error(m.at(key), _HOST_WHAT, host)
+        return host
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
+        return m.ctx.error(m.at(key), _HOST_WHAT, host)
+    return host
+
+
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
             "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
@@ -903,7 +926,7 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
     return ServerConfig(
-        host=m.text("host", d.host, min_len=1),
+        host=_listen_host(m, "host", d.host),
         port=m.integer("port", d.port, 0, 65535),
         system_id=m.text("system_id", d.system_id, max_len=15, min_len=1),
         max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
@@ -1068,7 +1091,7 @@ def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
     d = HttpConfig()
     return HttpConfig(
         enabled=m.boolean("enabled", d.enabled),
-        host=m.text("host", d.host, min_len=1),
+        host=_listen_host(m, "host", d.host),
         port=m.integer("port", d.port, 0, 65535),
     )
 

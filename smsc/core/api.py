@@ -248,6 +248,10 @@ class SmscApi(Protocol):
     def set_gateway(self, gateway: DeliveryGateway) -> None:
         """Register who is woken when deliveries wait."""
 
+    def hurry_responses(self) -> int:
+        """Send now the responses a carrier rule's submit delay holds, and hold none from now on (the adapter
+        is stopping); returns how many were held."""
+
     #: Whether holding the commits of one read's requests saves anything (False with a store that commits
     #: inline, whose replies then leave in request order).
     hold_read_commits: bool

@@ -34,6 +34,7 @@ Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; noth
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import deque
 from typing import Any, Callable
@@ -205,6 +206,11 @@ class Smsc:
         self._ids_full: dict[tuple[int, str], tuple[int, int]] = {}
         self._saved_delivery_id = -1
         self._prune_timer: TimerHandle | None = None
+        #: Responses a carrier rule's submit delay holds (see :meth:`_after_delay`): key -> (timer, callback, arg).
+        self._delayed: dict[int, tuple[TimerHandle, Callable[[Any], None], Any]] = {}
+        self._delayed_keys = itertools.count()
+        #: Set by :meth:`hurry_responses`: a rule's delay no longer holds a response (the server is stopping).
+        self._hurried = False
         self._started = False
         sim = config.simulation
         #: How two-digit years are read and written (SMPP 3.4 Appendix C): absolute times, query_sm's final_date,
@@ -710,8 +716,9 @@ class Smsc:
         provisioned: ESME_RINVDLNAME), in their place among the others, and so are those the adapter refused
         already: ``refused`` maps their index in ``destinations`` to their status (a bad TON, NPI or address
         length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
-        refuse the whole request.  When every destination fails the answer is still status 0, with all of
-        them in ``unsuccess`` (the only way the ESME learns why: an error response carries no body).  A
+        refuse the whole request.  When every destination fails nothing is submitted: the answer is their
+        common status, or ESME_RSUBMITFAIL when they differ, with no message_id and all of them still in
+        ``unsuccess`` (the codec writes the body of an error submit_multi_resp that lists them).  A
         destination keeps its place in the message_ids, ``<id>-<n>`` for the n-th, refused ones included.  In
         datagram mode each destination is attempted once, as :meth:`_submit_datagram` describes."""
         now = self.clock.now()
@@ -756,7 +763,14 @@ class Smsc:
         for name in dl_names:
             self.stats.submit_errors += 1
             unsuccess.append((Address(addr=name), CommandStatus.ESME_RINVDLNAME))
-        if unsuccess and tracks:
+        if not tracks:
+            # Nothing was submitted: an error status (an ESME that reads no further must not wait for receipts),
+            # with no message_id (it would name nothing query_sm could find), and the reasons still listed.
+            statuses = {status for _, status in unsuccess}
+            status = statuses.pop() if len(statuses) == 1 else CommandStatus.ESME_RSUBMITFAIL
+            self._reply_later(reply, MultiSubmitResult(status=status, unsuccess=unsuccess), delay)
+            return
+        if unsuccess:
             # The receipts' "sub:" is the number of short messages originally submitted (SMPP 3.4 Appendix
             # B); a destination listed in unsuccess_sme was "unsuccessfully submitted to the SMSC" (section
             # 4.5.2, no_unsuccess), so only the accepted ones count.  Each was saved with the request's
@@ -1056,15 +1070,44 @@ class Smsc:
                     start(track)
 
         if delay > 0:
-            self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), go)
+            self._after_delay(delay, go, None)
         else:
             go()
 
     def _reply_later(self, reply: Callable[[Any], None], result: Any, delay: float) -> None:
         if delay > 0:
-            self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), reply, result)
+            self._after_delay(delay, reply, result)
         else:
             reply(result)
+
+    def _after_delay(self, delay: float, callback: Callable[[Any], None], arg: Any) -> None:
+        """``callback(arg)`` once a carrier rule's submit delay (``delay`` real seconds) is over, or at once when
+        :meth:`hurry_responses` comes first."""
+        if self._hurried:
+            callback(arg)
+            return
+        key = next(self._delayed_keys)
+        delayed = self._delayed
+
+        def due(_: Any = None) -> None:
+            if delayed.pop(key, None) is not None:
+                callback(arg)
+
+        timer = self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), due)
+        delayed[key] = (timer, callback, arg)
+
+    def hurry_responses(self) -> int:
+        """Send now every response a carrier rule's submit delay still holds, and hold none from now on; returns
+        how many were held.  The SMPP server calls it when it stops: the ESME must learn the message_id of a
+        message that is on disk (it would submit it again, and the copy after the restart would be a
+        duplicate), and an error response is owed as well.  Messages accepted start their delivery as usual."""
+        self._hurried = True
+        held = list(self._delayed.values())
+        self._delayed.clear()
+        for timer, callback, arg in held:
+            self.scheduler.cancel(timer)
+            callback(arg)
+        return len(held)
 
     # == query / cancel / replace =============================================================================
 

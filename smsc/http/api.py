@@ -5,7 +5,8 @@ A thin aiohttp adapter on its own port: every handler validates its input, makes
 the answer into JSON.  No domain rule lives here.  Handlers run on the event-loop thread that runs the core,
 so they read and call it directly.
 
-Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and name the bad field):
+Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and name the bad field; a change
+sent from another site's page in a browser gets 403, see :func:`_same_origin_changes`):
 
 ==========================================  ===========================================================
 ``GET  /api/health``                        ``{"status": "ok"}``
@@ -327,6 +328,26 @@ def openapi_document() -> dict[str, Any]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+#: Methods that change the simulated world (MO injection, handset switches, opt-outs).
+_CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+
+
+@web.middleware
+async def _same_origin_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (403) a request that changes something when a browser sent it from another site's page.
+
+    A browser sends a POST with a ``text/plain`` body to any address without asking first (a CORS "simple"
+    request), so any page open beside a running smsc could otherwise inject MO or opt numbers out.  Such a
+    request carries an ``Origin`` header naming the page's site; tools (curl, test code) send none, and the
+    dashboard's own requests name this server, which passes."""
+    if request.method in _CHANGING:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.partition("://")[2].rstrip("/") != request.host:
+            return _error(403, f"{request.method} {request.path} from another site's page ({origin}) refused: "
+                               "the control API takes changes from tools and from its own dashboard only")
+    return await handler(request)
+
+
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn ApiError, aiohttp's HTTP errors (404, 405, 413) and bugs (500) into ``{"error": ...}``."""
@@ -397,7 +418,7 @@ class HttpServer:
     # -- routing ---------------------------------------------------------------------------------------
 
     def _build(self) -> web.Application:
-        webapp = web.Application(middlewares=[_errors_as_json], client_max_size=1 << 20)
+        webapp = web.Application(middlewares=[_same_origin_changes, _errors_as_json], client_max_size=1 << 20)
         r = webapp.router
         r.add_get("/api/health", self.health)
         r.add_get("/api/messages", self.list_messages)
@@ -546,7 +567,9 @@ class HttpServer:
         try:
             ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)
         except EncodeError as exc:
-            raise ApiError(400, f"text: cannot be encoded with data_coding {data_coding}: {exc}") from None
+            # (no data_coding given: the handset's own choice, GSM 7-bit or UCS-2, see Smsc.inject_mo)
+            how = "as a handset would" if data_coding is None else f"with data_coding {data_coding}"
+            raise ApiError(400, f"text: cannot be encoded {how}: {exc}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         await self._durable()  # an MO exists nowhere but in the store: 202 means a crash cannot lose it

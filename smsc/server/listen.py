@@ -160,9 +160,12 @@ class SmppServer:
         self.outbinder.stop()
         deadline = self.loop.time() + grace
         answered_by = deadline - min(UNBIND_TIME, grace / 2)
-        # Take no new requests, and answer every request already accepted before unbinding.
+        # Take no new requests, and answer every request already accepted before unbinding; a carrier rule's
+        # submit delay holds none of those responses any more (one longer than the grace would be lost, and
+        # with it the message_id of a message on disk).
         for proto in self.registry:
             proto.stop_reading()
+        self.smsc.hurry_responses()
         while any(p.owes_responses for p in self.registry) and self.loop.time() < answered_by:
             await asyncio.sleep(0.02)
         for proto in self.registry:

@@ -253,6 +253,19 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
+def test_openapi_document_has_no_key_without_a_value() -> None:
+    # Found by a tester: an unquoted comma inside a YAML flow mapping ({description: a, b}) ended the
+    # description there and added a property named after the rest, with no value ("hex.": null).
+    def empty(node: Any, path: str) -> list[str]:
+        if isinstance(node, dict):
+            return [p for k, v in node.items() for p in ([f"{path}/{k}"] if v is None else empty(v, f"{path}/{k}"))]
+        if isinstance(node, list):
+            return [p for i, v in enumerate(node) for p in empty(v, f"{path}[{i}]")]
+        return []
+
+    assert empty(openapi_document(), "") == []
+
+
 async def test_health_and_openapi_are_served(http: aiohttp.ClientSession) -> None:
     assert await _get(http, "/api/health") == {"status": "ok"}
     doc = await _get(http, "/api/openapi")
@@ -293,6 +306,18 @@ async def test_mo_that_no_esme_would_receive_is_refused_and_not_queued(
     body = await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": "99999", "text": "reply"})
     assert len(body["delivery_ids"]) == 1
     await asyncio.to_thread(esme.read_until, lambda: any(p.short_message == b"reply" for p in esme.received))
+
+
+async def test_an_injected_mo_too_long_for_255_parts_is_refused_naming_the_encoding(
+    http: aiohttp.ClientSession,
+) -> None:
+    # (a tester saw "data_coding None" when the request gave none)
+    body = await _send(http, "POST", "/api/mo", 400, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "z" * 50000})
+    assert body["error"].startswith("text: cannot be encoded as a handset would: ") and "None" not in body["error"]
+    body = await _send(http, "POST", "/api/mo", 400,
+                       json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "z" * 50000, "data_coding": 8})
+    assert body["error"].startswith("text: cannot be encoded with data_coding 8: ")
+    assert (await _get(http, "/api/deliveries"))["count"] == 0
 
 
 async def test_long_injected_mo_arrives_split_with_a_concatenation_udh(
@@ -410,6 +435,25 @@ async def test_opt_out_and_opt_in_of_a_handset(http: aiohttp.ClientSession) -> N
     assert rec["opted_out"] is False
     us = await _get(http, "/api/handsets/12125550100")
     assert us["carrier"] == "liberty"
+
+
+async def test_a_change_sent_from_another_sites_page_is_refused(app: App, http: aiohttp.ClientSession) -> None:
+    # Found by a tester: a text/plain POST is a request a browser sends to any address without asking first,
+    # so any page open beside smsc could inject MO or opt numbers out.  A browser names the page's site in
+    # Origin; tools send none, and the dashboard's own requests name this server.
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    body = await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 403, headers=evil)
+    assert "another site's page (http://evil.example) refused" in body["error"]
+    await _send(http, "POST", "/api/mo", 403, headers={"Origin": "null"},
+                data='{"from": "447700900123", "to": "88123", "text": "csrf"}')
+    await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 403, headers=evil, json={"online": False})
+    assert (await _get(http, f"/api/handsets/{UK_INSTANT}"))["opted_out"] is False
+    assert (await _get(http, "/api/deliveries"))["deliveries"] == []
+    assert (await _get(http, f"/api/handsets/{UK_INSTANT}", ))["online"] is True
+    own = {"Origin": f"http://127.0.0.1:{app.http.port}"}  # (the dashboard's page)
+    assert (await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 200, headers=own))["opted_out"]
+    assert not (await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-in", 200))["opted_out"]  # (curl)
+    assert (await _get(http, "/api/health", ))["status"] == "ok"
 
 
 async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aiohttp.ClientSession) -> None:

@@ -202,6 +202,17 @@ def test_submit_multi_reports_unsuccessful_destinations(esme: RawEsme) -> None:
     assert {d.source_addr for d in receipts} == {"447700900123", "12125550100"}
 
 
+def test_submit_multi_whose_every_destination_is_refused_fails_with_the_list_on_the_wire(esme: RawEsme) -> None:
+    resp = esme.request(P.SubmitMulti(
+        source_addr_ton=5, source_addr="ACME", registered_delivery=1, short_message=b"to none",
+        dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900910"),
+                        P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12345")],
+    ))
+    assert resp.command_status == CommandStatus.ESME_RSUBMITFAIL and resp.message_id == ""
+    assert [(u.destination_addr, u.error_status_code) for u in resp.unsuccess_smes] == [
+        ("447700900910", CommandStatus.ESME_RSUBMITFAIL), ("12345", CommandStatus.ESME_RINVDSTADR)]
+
+
 def test_mo_from_a_handset_reaches_a_receiver_bind_via_smpplib(fast_world: RunningSmsc) -> None:
     client = smpplib.client.Client("127.0.0.1", fast_world.port, timeout=5, allow_unknown_opt_params=True)
     client.connect()

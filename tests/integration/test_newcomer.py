@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import smpplib.client
 import smpplib.consts as C
+import yaml
 
 from .conftest import smsc_command, wait_for_port, read_until
 
@@ -81,3 +83,32 @@ def test_serve_with_an_unusable_store_path_names_the_config_file_and_the_key(tmp
                          timeout=60, env=env)
     assert run.returncode == 2
     assert f"smsc: cannot start: {config} with --db: store.path: cannot open '': '' is not a file name" in run.stderr
+
+
+def test_serve_on_a_port_in_use_names_the_option_or_the_key_and_the_address(tmp_path: Path) -> None:
+    """Found by a tester: a listener that could not start said only why ("Name or service not known"), not which
+    setting gave the address."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([*smsc_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--no-http",
+                              "--store", "memory"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env=env)
+        assert run.returncode == 2
+        assert (f"smsc: cannot start: --host and --port: cannot listen for SMPP on '127.0.0.1' port {port}: "
+                in run.stderr), run.stderr
+        assert "address already in use" in run.stderr and "Traceback" not in run.stderr
+        config = tmp_path / "mine.yaml"
+        raw = yaml.safe_load((root / "config" / "default.yaml").read_text())
+        raw["http"] = {**raw.get("http", {}), "host": "127.0.0.1", "port": port}
+        config.write_text(yaml.safe_dump(raw))
+        run = subprocess.run([*smsc_command(), "serve", "-c", str(config), "--host", "127.0.0.1", "--port", "0",
+                              "--store", "memory"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             env=env)
+        assert run.returncode == 2
+        assert (f"smsc: cannot start: {config}: http.host and http.port: cannot listen for the HTTP API on "
+                f"'127.0.0.1' port {port}: " in run.stderr), run.stderr
+

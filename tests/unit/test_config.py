@@ -395,6 +395,24 @@ def test_an_invalid_value_is_reported_with_file_key_path_and_expectation(
     assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
 
 
+@pytest.mark.parametrize("host", ["999.1.1.1", "1.2.3", "fe80::zz", "[::1]", "bad_host", "-edge", "a" * 64])
+def test_a_listen_host_that_is_no_address_or_host_name_is_refused(tmp_path: Path, host: str) -> None:
+    # Found by a tester: check-config said OK to 999.1.1.1, and serve then failed with "Name or service not
+    # known", naming neither the key nor the value.
+    for section in ("server", "http"):
+        errors = errors_of(tmp_path, f"accounts: [{{system_id: test, password: x}}]\n{section}: {{host: '{host}'}}\n")
+        [error] = errors
+        assert error.startswith(f"{tmp_path / 'x.yaml'}: {section}.host: expected an IP address or a host name "
+                                f"to listen on (for example 127.0.0.1, 0.0.0.0, ::, localhost), got '{host[:20]}")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "smsc-1.example.com", "host."])
+def test_a_listen_host_may_be_any_ip_address_or_host_name(tmp_path: Path, host: str) -> None:
+    path = write(tmp_path, f"accounts: [{{system_id: test, password: x}}]\nserver: {{host: '{host}'}}\n"
+                           f"http: {{host: '{host}'}}\n")
+    assert check_config(path) == []
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [

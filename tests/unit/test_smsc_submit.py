@@ -584,12 +584,19 @@ def test_submit_multi_with_every_destination_accepted_counts_them_all_as_sub() -
     assert [(r.message_id, r.submitted) for _, r in h.receipts()] == [(result.message_id, 2)] * 2
 
 
-def test_submit_multi_with_every_destination_refused_still_answers_with_the_list() -> None:
+def test_submit_multi_with_every_destination_refused_fails_and_still_lists_them() -> None:
+    # Nothing was submitted: an error status (a tester found status 0 with a message_id that query_sm,
+    # cancel_sm and the API did not know, and an ESME that reads no further waiting for receipts), no id, and
+    # every destination still listed with its reason.
     h = world()
     result = h.submit_multi([US, FAILS_AT_SUBMIT])
-    assert result.status == 0
+    assert result.status == S.ESME_RSUBMITFAIL  # (their statuses differ)
+    assert result.message_id == ""
     assert [s for _, s in result.unsuccess] == [S.ESME_RINVDSTADR, S.ESME_RSUBMITFAIL]
     assert h.smsc.waiting_count() == 0
+    same = h.submit_multi([US, US])
+    assert same.status == S.ESME_RINVDSTADR and same.message_id == ""  # (the one status they share)
+    assert h.submit_multi([US, OK]).status == 0  # one accepted: status 0, the other listed
 
 
 def test_submit_multi_lists_the_destinations_the_adapter_refused_in_their_place() -> None:
