@@ -9,7 +9,7 @@ import sys
 from typing import Any, Callable, Coroutine, Sequence
 
 from smsc.app import StartupError
-from smsc.config import ConfigError, check_config, load_config
+from smsc.config import LISTEN_HOST_WHAT, ConfigError, check_config, is_listen_host, load_config
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
 
@@ -52,6 +52,10 @@ def _serve(args: argparse.Namespace) -> int:
     from smsc.obs import configure_logging
 
     configure_logging(level=args.log_level, fmt=args.log_format)
+    for option, value in (("--host", args.host), ("--http-host", args.http_host)):
+        if value is not None and not is_listen_host(value):  # ("" would listen on every interface)
+            print(f"smsc: {option}: expected {LISTEN_HOST_WHAT}, got {value!r}", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -898,25 +898,31 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
 
 #: One label of a host name (RFC 1123 section 2.1): letters, digits and hyphens, not at either end.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-_HOST_WHAT = "an IP address or a host name to listen on (for example 127.0.0.1, 0.0.0.0, ::, localhost)"
 
 
-def _listen_host(m: _Map, key: str, default: str) -> Any:
-    """A listen address: an IPv4 or IPv6 address, or a host name made of RFC 1123 labels.  Only the form is
-    checked (a name is looked up when the server starts): ``999.1.1.1`` is refused here, not at the bind."""
-    host = m.text(key, default, min_len=1)
-    if host is _BAD or not isinstance(host, str):
-        return host
+def is_listen_host(host: str) -> bool:
+    """``host`` has the form of a listen address: an IPv4 or IPv6 address, or a host name made of RFC 1123
+    labels.  Only the form is checked (a name is looked up when the server starts): ``999.1.1.1`` and ``""``
+    are refused here, not at the bind."""
     if re.fullmatch(r"[0-9.]+", host) or ":" in host:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            return m.ctx.error(m.at(key), _HOST_WHAT, host)
-        return host
+            return False
+        return True
     name = host[:-1] if host.endswith(".") else host
-    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        return m.ctx.error(m.at(key), _HOST_WHAT, host)
-    return host
+    return bool(name) and len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
+
+
+#: What :func:`is_listen_host` wants, for error messages.
+LISTEN_HOST_WHAT = "an IP address or a host name to listen on (for example 127.0.0.1, 0.0.0.0, ::, localhost)"
+
+
+def _listen_host(m: _Map, key: str, default: str) -> Any:
+    host = m.text(key, default, min_len=1)
+    if host is _BAD or not isinstance(host, str):
+        return host
+    return host if is_listen_host(host) else m.ctx.error(m.at(key), LISTEN_HOST_WHAT, host)
 
 
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:

@@ -6,7 +6,8 @@ the answer into JSON.  No domain rule lives here.  Handlers run on the event-loo
 so they read and call it directly.
 
 Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and name the bad field; a change
-sent from another site's page in a browser gets 403, see :func:`_same_origin_changes`):
+sent from another site's page in a browser gets 403, and so does a request by another name than localhost
+while the API listens on a loopback address: see :func:`_browser_guard`):
 
 ==========================================  ===========================================================
 ``GET  /api/health``                        ``{"status": "ok"}``
@@ -32,6 +33,7 @@ Times in responses are ISO 8601 in UTC (``2026-01-01T00:00:00.000Z``) on the *si
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import math
 from functools import lru_cache
@@ -330,16 +332,44 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Methods that change the simulated world (MO injection, handset switches, opt-outs).
 _CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+#: Set by :meth:`HttpServer.start` when the API listens on a loopback address only.
+_LOOPBACK_ONLY = web.AppKey("loopback_only", bool)
+
+
+def _is_loopback(host: str) -> bool:
+    """``host`` (a name or an address, without port) is this machine's loopback: localhost, 127.0.0.0/8, ::1."""
+    name = host.lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host_header: str) -> str:
+    """The host of a Host header, without its port (``[::1]:8080`` -> ``::1``)."""
+    if host_header.startswith("["):
+        return host_header[1:].partition("]")[0]
+    return host_header.rpartition(":")[0] if host_header.count(":") == 1 else host_header
 
 
 @web.middleware
-async def _same_origin_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse (403) a request that changes something when a browser sent it from another site's page.
+async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep web pages of other sites away from the API (403), which has no authentication of its own.
 
-    A browser sends a POST with a ``text/plain`` body to any address without asking first (a CORS "simple"
-    request), so any page open beside a running smsc could otherwise inject MO or opt numbers out.  Such a
-    request carries an ``Origin`` header naming the page's site; tools (curl, test code) send none, and the
-    dashboard's own requests name this server, which passes."""
+    * A change (POST, PUT ...) whose ``Origin`` names another site than the request's ``Host``: a browser sends
+      a POST with a ``text/plain`` body to any address without asking first (a CORS "simple" request), so any
+      page open beside a running smsc could otherwise inject MO or opt numbers out.  Tools (curl, test code)
+      send no ``Origin``; the dashboard's own requests name this server.
+    * While the API listens on a loopback address only (the default, 127.0.0.1): a request whose ``Host`` is
+      not a loopback name or address.  A site whose name its DNS points at 127.0.0.1 (DNS rebinding) makes a
+      browser send its own name in both ``Host`` and ``Origin``; that request could otherwise read and change
+      everything.
+    """
+    if request.app.get(_LOOPBACK_ONLY) and not _is_loopback(_host_name(request.host)):
+        return _error(403, f"Host {request.host!r} refused: the API listens on this machine's loopback address "
+                           "and answers only requests made to it by that name (localhost, 127.0.0.1, ::1)")
     if request.method in _CHANGING:
         origin = request.headers.get("Origin")
         if origin is not None and origin.partition("://")[2].rstrip("/") != request.host:
@@ -398,6 +428,7 @@ class HttpServer:
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0 = any free port)."""
+        self.web_app[_LOOPBACK_ONLY] = _is_loopback(host)
         runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -418,7 +449,7 @@ class HttpServer:
     # -- routing ---------------------------------------------------------------------------------------
 
     def _build(self) -> web.Application:
-        webapp = web.Application(middlewares=[_same_origin_changes, _errors_as_json], client_max_size=1 << 20)
+        webapp = web.Application(middlewares=[_browser_guard, _errors_as_json], client_max_size=1 << 20)
         r = webapp.router
         r.add_get("/api/health", self.health)
         r.add_get("/api/messages", self.list_messages)

@@ -22,7 +22,9 @@ from smsc.config import load_config
 from smsc.core.api import Address
 from smsc.core.message import Attempt, Message
 from smsc.core.receipts import mt_preview
-from smsc.http.api import HttpServer, iso_time, message_record, openapi_document, reassembled_texts
+from smsc.http.api import (
+    HttpServer, _host_name, _is_loopback, iso_time, message_record, openapi_document, reassembled_texts,
+)
 from smsc.smpp.constants import MessageState
 from smsc.smpp.text import concat_info, encode_text, split_message
 
@@ -454,6 +456,29 @@ async def test_a_change_sent_from_another_sites_page_is_refused(app: App, http: 
     assert (await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 200, headers=own))["opted_out"]
     assert not (await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-in", 200))["opted_out"]  # (curl)
     assert (await _get(http, "/api/health", ))["status"] == "ok"
+
+
+async def test_a_request_by_another_name_than_localhost_is_refused_on_loopback(
+        app: App, http: aiohttp.ClientSession) -> None:
+    # Tester 22: a site whose DNS name points at 127.0.0.1 (DNS rebinding) sends its own name in Host and in
+    # Origin, which then match: the API listens on 127.0.0.1, so it answers only by a loopback name.
+    port = app.http.port
+    rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    body = await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 403, headers=rebound)
+    assert body["error"].startswith(f"Host 'evil.example:{port}' refused")
+    await _send(http, "GET", "/api/messages", 403, headers={"Host": "evil.example"})
+    assert (await _get(http, f"/api/handsets/{UK_INSTANT}"))["opted_out"] is False
+    for host in (f"localhost:{port}", "LOCALHOST", f"127.0.0.1:{port}", "127.1.2.3", f"[::1]:{port}", "localhost."):
+        await _send(http, "GET", "/api/health", 200, headers={"Host": host})
+
+
+def test_only_a_loopback_listen_address_restricts_the_host_names_answered() -> None:
+    # (tests listen on 127.0.0.1 only: the other side of the rule is checked here, where it is decided)
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST."):
+        assert _is_loopback(host), host
+    for host in ("0.0.0.0", "::", "192.168.1.5", "smsc.lab.example", "127.example"):
+        assert not _is_loopback(host), host
+    assert [_host_name(h) for h in ("a:80", "[::1]:8080", "::1", "b")] == ["a", "::1", "::1", "b"]
 
 
 async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aiohttp.ClientSession) -> None:

@@ -112,3 +112,14 @@ def test_serve_on_a_port_in_use_names_the_option_or_the_key_and_the_address(tmp_
         assert (f"smsc: cannot start: {config}: http.host and http.port: cannot listen for the HTTP API on "
                 f"'127.0.0.1' port {port}: " in run.stderr), run.stderr
 
+
+
+def test_serve_refuses_a_listen_option_that_is_no_address_or_host_name(tmp_path: Path) -> None:
+    # Tester 22: --host "" listened on every interface, where server.host "" in a config is refused.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for option, value in (("--host", ""), ("--http-host", "999.1.1.1")):
+        run = subprocess.run([*smsc_command(), "serve", option, value, "--port", "0", "--store", "memory"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+        assert run.returncode == 2
+        assert run.stderr.strip() == (f"smsc: {option}: expected an IP address or a host name to listen on (for "
+                                      f"example 127.0.0.1, 0.0.0.0, ::, localhost), got {value!r}")
