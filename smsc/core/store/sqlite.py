@@ -95,7 +95,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import structlog
 
 from smsc.core.api import Address, Delivery
-from smsc.core.message import Message, new_attempt
+from smsc.core.message import Attempt, Message, new_attempt
 from smsc.core.store import sqlite_writer
 from smsc.core.store.base import StoredState, WorldState
 from smsc.smpp.constants import MessageState
@@ -349,9 +349,18 @@ def _tlvs_record(tlvs: dict[int, Any]) -> dict[int, Any] | None:
     if not tlvs:
         return None
     plain = _PLAIN
-    if all(type(t) is int and type(v) in plain for t, v in tlvs.items()):
-        return dict(tlvs)
-    return {int(t): (v if type(v) in plain else _plain_tlv(v)) for t, v in tlvs.items()}
+    for t, v in tlvs.items():  # (a loop, not all() over a generator: a receipt's two TLVs on every row)
+        if type(t) is not int or type(v) not in plain:
+            return {int(t): (v if type(v) in plain else _plain_tlv(v)) for t, v in tlvs.items()}
+    return dict(tlvs)
+
+
+def _attempt_rows(attempts: list[Attempt]) -> list[tuple[float, str, int]]:
+    """A message's attempts as stored; the common single attempt without a comprehension's frame."""
+    if len(attempts) == 1:
+        a = attempts[0]
+        return [(a.time, a.outcome, a.err)]
+    return [(a.time, a.outcome, a.err) for a in attempts]
 
 
 def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
@@ -366,7 +375,7 @@ def message_to_row(message: Message) -> tuple[str, float | None, bytes]:
         message.protocol_id, message.priority_flag, message.registered_delivery, message.data_coding,
         message.short_message, _tlvs_record(tlvs) if tlvs else None, message.submit_time, message.schedule_time,
         message.expiry_time, int(message.state), message.error_code, message.network_error_code,
-        message.next_attempt_time, [(a.time, a.outcome, a.err) for a in attempts] if attempts else None,
+        message.next_attempt_time, _attempt_rows(attempts) if attempts else None,
         message.submitted_count, message.multi_id,
     ), _PROTOCOL)
 
