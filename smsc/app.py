@@ -239,14 +239,13 @@ class App:
             from smsc.http.api import HttpServer
 
             self.http = HttpServer(self)
+            listen_host = cfg.http.host if http_host is None else http_host
             try:
-                await self.http.start(cfg.http.host if http_host is None else http_host,
-                                      cfg.http.port if http_port is None else http_port)
+                await self.http.start(listen_host, cfg.http.port if http_port is None else http_port)
             except OSError as exc:
                 raise StartupError(_listen_error("the HTTP API", cfg.source, "http", http_host, cfg.http.host,
                                                  http_port, cfg.http.port, exc)) from None
-            log.info("listening", protocol="http", host=cfg.http.host if http_host is None else http_host,
-                     port=self.http.port)
+            log.info("listening", protocol="http", host=listen_host, port=self.http.port)
 
     def _durable_soon(self, loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
         """The store's way back to the loop: run its ``on_durable`` callbacks (the submit_sm_resp they
