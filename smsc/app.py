@@ -217,6 +217,7 @@ class App:
         router = build_world(cfg, self.rng)
         self._restore_world(router, world)
         self.smsc = Smsc(cfg, self.store, self.clock, self.rng, router)
+        self.smsc.mo.restore_pending_replies(world.pending_replies)
         self.driver = SchedulerDriver(self.smsc, self.clock, loop)
         accounts = Accounts.from_config(cfg.accounts, now=loop.time())
         self.smpp = SmppServer(cfg, self.smsc, accounts, loop=loop)

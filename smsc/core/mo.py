@@ -60,9 +60,11 @@ class MoService:
 
     def __init__(
         self, router: Any, outbox: Outbox, scheduler: Scheduler, clock: Clock, rng: random.Random,
-        stats: SmscStats, *, country_code: str, national_prefix: str,
+        stats: SmscStats, *, country_code: str, national_prefix: str, store: Any = None,
     ) -> None:
         self.router = router
+        #: Where an auto-reply waiting for its delay is kept (``save_pending_reply``), so that a restart sends it.
+        self.store = store
         self.outbox = outbox
         self.scheduler = scheduler
         self.clock = clock
@@ -180,17 +182,34 @@ class MoService:
             return
         now = self.clock.now()
         replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
-        for answer in replies:
+        store = self.store
+        for n, answer in enumerate(replies):
             self.stats.auto_replies += 1
-            self.scheduler.call_at(
-                now + max(0.0, float(answer.delay)), self._send_auto_reply,
-                (msg.destination_e164, msg.source.addr, answer.text),
-            )
+            due = now + max(0.0, float(answer.delay))
+            key = f"{msg.message_id}/{n}@{now!r}"
+            if store is not None:
+                # Kept with the MT's final state (the same batch): a restart before the delay is over still
+                # sends it (restore_pending_replies), and sending it deletes it with the MO's own rows.
+                store.save_pending_reply(key, due, msg.destination_e164, msg.source.addr, answer.text,
+                                         msg.system_id)
+            self.scheduler.call_at(due, self._send_auto_reply, (key, msg.destination_e164, msg.source.addr,
+                                                                answer.text, msg.system_id))
 
-    def _send_auto_reply(self, arg: tuple[str, str, str]) -> None:
-        source, destination, text = arg
+    def restore_pending_replies(self, rows: list[tuple[str, float, str, str, str, str]]) -> None:
+        """After a restart: the auto-replies that were waiting for their delay (``WorldState.pending_replies``),
+        sent at their time, or at once when it has passed.  Each goes back to the ESME whose MT it answers
+        (the handset's last MT sender, which only memory kept, is that ESME again)."""
+        for key, due, handset, to, text, system_id in rows:
+            self.remember_sender(handset, system_id)
+            self.scheduler.call_at(max(due, self.clock.now()), self._send_auto_reply,
+                                   (key, handset, to, text, system_id))
+
+    def _send_auto_reply(self, arg: tuple[str, str, str, str, str]) -> None:
+        key, source, destination, text, system_id = arg
+        if self.store is not None:
+            self.store.save_pending_reply(key, None, source, destination, text, system_id)
         try:
-            self.inject_mo(source, destination, text=text)
+            self.inject_mo(source, destination, text=text)  # (commits, with the delete above)
         except ValueError:
             log.exception("auto_reply_failed", source=source, destination=destination)
 

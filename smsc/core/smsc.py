@@ -241,7 +241,7 @@ class Smsc:
         self._payloads: dict[bytes, bytes] = {}
         self.mo = MoService(
             router, self.outbox, self.scheduler, clock, rng, self.stats,
-            country_code=self._country_code, national_prefix=self._national_prefix,
+            country_code=self._country_code, national_prefix=self._national_prefix, store=store,
         )
         self.mo.on_handset_back = self._handset_back
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)

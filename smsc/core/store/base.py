@@ -40,11 +40,15 @@ class WorldState:
     """What the simulated world keeps across restarts besides messages: the last simulation time recorded
     (seconds since the epoch, None for a new store), the opted-out numbers as (carrier, e164) pairs, and the
     offline spells that ``offline: <duration>`` number rules started, as (carrier, e164, start) with start in
-    simulation seconds (see :meth:`HandsetPool.page <smsc.core.handsets.HandsetPool.page>`)."""
+    simulation seconds (see :meth:`HandsetPool.page <smsc.core.handsets.HandsetPool.page>`), and the handsets'
+    auto-replies not sent yet, as (key, due, handset, to, text, system_id) with due in simulation seconds and
+    system_id the ESME whose MT the reply answers (see
+    :meth:`MoService.auto_replies <smsc.core.mo.MoService.auto_replies>`)."""
 
     sim_time: float | None = None
     opt_outs: list[tuple[str, str]] = field(default_factory=list)
     rule_spells: list[tuple[str, str, float]] = field(default_factory=list)
+    pending_replies: list[tuple[str, float, str, str, str, str]] = field(default_factory=list)
 
 
 class MessageStore(Protocol):
@@ -98,6 +102,11 @@ class MessageStore(Protocol):
     def save_rule_spell(self, carrier: str, e164: str, start: float | None) -> None:
         """Record when a number rule's offline spell started for ``e164`` (simulation seconds), or that it was
         ended (None: the control API switched the handset on), in the pending batch."""
+
+    def save_pending_reply(self, key: str, due: float | None, handset: str, to: str, text: str,
+                           system_id: str) -> None:
+        """Record a handset's auto-reply due at ``due`` (simulation seconds) from ``handset`` to ``to``, an answer
+        to an MT of ``system_id``, or that it was sent (``due`` None), in the pending batch."""
 
     # Optional (looked up with getattr by the core): stores that keep records on disk let the core evict
     # waiting messages from memory and read them back when needed.

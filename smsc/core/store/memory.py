@@ -47,6 +47,7 @@ class MemoryStore:
     def __init__(self, call_soon: Callable[..., object] | None = None, *, retain_final: int = 100_000) -> None:
         self._opt_outs: dict[tuple[str, str], bool] = {}
         self._rule_spells: dict[tuple[str, str], float] = {}
+        self._pending_replies: dict[str, tuple[float, str, str, str, str]] = {}
         self._sim_time: float | None = None
         self._call_soon = call_soon
         self.retain_final = retain_final
@@ -94,10 +95,11 @@ class MemoryStore:
         return _copies_by(batch, [m for m in self._messages.values() if m.final_time is None])
 
     def load_world(self) -> WorldState:
-        """The simulation time, opt-outs and rule spells recorded so far in this process (a new MemoryStore has
-        none)."""
+        """The simulation time, opt-outs, rule spells and pending auto-replies recorded so far in this process (a
+        new MemoryStore has none)."""
         return WorldState(sim_time=self._sim_time, opt_outs=[k for k, v in self._opt_outs.items() if v],
-                          rule_spells=[(c, e, start) for (c, e), start in self._rule_spells.items()])
+                          rule_spells=[(c, e, start) for (c, e), start in self._rule_spells.items()],
+                          pending_replies=[(k, *row) for k, row in self._pending_replies.items()])
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record an opt-out (True) or opt-in (False) of a handset."""
@@ -107,6 +109,14 @@ class MemoryStore:
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's time."""
         self._sim_time = sim_time if self._sim_time is None else max(self._sim_time, sim_time)
+
+    def save_pending_reply(self, key: str, due: float | None, handset: str, to: str, text: str,
+                           system_id: str) -> None:
+        """Record an auto-reply not sent yet (``due`` None: sent)."""
+        if due is None:
+            self._pending_replies.pop(key, None)
+        else:
+            self._pending_replies[key] = (due, handset, to, text, system_id)
 
     def save_rule_spell(self, carrier: str, e164: str, start: float | None) -> None:
         """Record when a number rule's offline spell started (None: ended by the control API)."""

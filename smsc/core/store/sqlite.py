@@ -162,11 +162,19 @@ CREATE TABLE IF NOT EXISTS rule_spells (
     start_us INTEGER NOT NULL,
     PRIMARY KEY (carrier, e164)
 );
+CREATE TABLE IF NOT EXISTS pending_replies (
+    key TEXT PRIMARY KEY,
+    due_us INTEGER NOT NULL,
+    handset TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    text TEXT NOT NULL,
+    system_id TEXT NOT NULL
+);
 """
 
 #: The tables and the index :data:`_SCHEMA` creates.
 _SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags",
-                           "rule_spells"})
+                           "rule_spells", "pending_replies"})
 
 #: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
 #: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
@@ -673,7 +681,7 @@ def _running(pid: int) -> bool:
 
 class _Batch:
     __slots__ = ("messages", "moved", "inserts", "deletes", "counters", "prune", "callbacks", "reads", "opt_outs",
-                 "sim_time", "forgets", "dpf_flags", "rule_spells", "number")
+                 "sim_time", "forgets", "dpf_flags", "rule_spells", "pending_replies", "number")
 
     def __init__(self) -> None:
         #: (the store's token, the batch's number) once sent to a writer child (see sqlite_writer.commit).
@@ -702,11 +710,13 @@ class _Batch:
         self.dpf_flags: dict[tuple[str, str], tuple[Any, ...] | None] = {}
         #: (carrier, e164) -> a rule spell's start in microseconds of simulation time (None: ended), the latest.
         self.rule_spells: dict[tuple[str, str], int | None] = {}
+        #: key -> an auto-reply's row (due_us, handset, destination, text, system_id), None: sent, the latest.
+        self.pending_replies: dict[str, tuple[int, str, str, str, str] | None] = {}
 
     def has_rows(self) -> bool:
         return bool(self.messages or self.inserts or self.deletes or self.counters or self.prune is not None
                     or self.opt_outs or self.sim_time is not None or self.forgets or self.dpf_flags
-                    or self.rule_spells)
+                    or self.rule_spells or self.pending_replies)
 
     def empty(self) -> bool:
         return not self.callbacks and not self.reads and not self.has_rows()
@@ -745,6 +755,7 @@ class _Batch:
             self.opt_outs[key] = value
         self.dpf_flags.update(other.dpf_flags)
         self.rule_spells.update(other.rule_spells)
+        self.pending_replies.update(other.pending_replies)
         if other.sim_time is not None:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
@@ -1169,9 +1180,13 @@ class SqliteStore:
             opt_outs = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_outs ORDER BY rowid")]
             spells = [(c, e, s / 1e6) for c, e, s in conn.execute(
                 "SELECT carrier, e164, start_us FROM rule_spells ORDER BY rowid")]
+            replies = [(k, d / 1e6, h, t, x, s) for k, d, h, t, x, s in conn.execute(
+                "SELECT key, due_us, handset, destination, text, system_id FROM pending_replies"
+                " ORDER BY due_us, rowid")]
         finally:
             conn.close()
-        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, rule_spells=spells)
+        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, rule_spells=spells,
+                          pending_replies=replies)
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record that ``e164`` on ``carrier`` opted out (True) or back in (False), in the pending batch."""
@@ -1206,6 +1221,13 @@ class SqliteStore:
         """Record when a number rule's offline spell started for ``e164`` (simulation seconds; kept to the
         microsecond), or that it was ended (None), in the pending batch."""
         self._local.rule_spells[(carrier, e164)] = None if start is None else int(round(start * 1e6))
+
+    def save_pending_reply(self, key: str, due: float | None, handset: str, to: str, text: str,
+                           system_id: str) -> None:
+        """Record an auto-reply not sent yet, due at ``due`` (simulation seconds; kept to the microsecond), or
+        that it was sent (None), in the pending batch."""
+        self._local.pending_replies[key] = (None if due is None
+                                            else (int(round(due * 1e6)), handset, to, text, system_id))
 
     def save_sim_time(self, sim_time: float) -> None:
         """Record the simulation clock's current time (seconds) in the pending batch."""
@@ -1598,6 +1620,7 @@ class SqliteStore:
         opt_outs = batch.opt_outs
         dpf_flags = batch.dpf_flags
         spells = batch.rule_spells
+        replies = batch.pending_replies
         counters = batch.counters
         return (
             list(batch.forgets) if batch.forgets else None,
@@ -1614,6 +1637,8 @@ class SqliteStore:
             [k for k, r in dpf_flags.items() if r is None] if dpf_flags else None,
             [(c, e, s) for (c, e), s in spells.items() if s is not None] if spells else None,
             [k for k, s in spells.items() if s is None] if spells else None,
+            [(k, *r) for k, r in replies.items() if r is not None] if replies else None,
+            [(k,) for k, r in replies.items() if r is None] if replies else None,
         )
 
     def _stamp(self, batch: _Batch) -> None:

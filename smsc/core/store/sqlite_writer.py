@@ -99,6 +99,9 @@ UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_t
 DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
 UPSERT_RULE_SPELL = "INSERT OR REPLACE INTO rule_spells (carrier, e164, start_us) VALUES (?, ?, ?)"
 DELETE_RULE_SPELL = "DELETE FROM rule_spells WHERE carrier = ? AND e164 = ?"
+UPSERT_PENDING_REPLY = ("INSERT OR REPLACE INTO pending_replies (key, due_us, handset, destination, text,"
+                        " system_id) VALUES (?, ?, ?, ?, ?, ?)")
+DELETE_PENDING_REPLY = "DELETE FROM pending_replies WHERE key = ?"
 #: The number of the last batch a writer child committed (see :func:`commit`), a row of the counters table.
 BATCH_COUNTER = "writer_batch"
 #: The store that numbered it: a random number each SqliteStore draws when it opens the file.
@@ -165,7 +168,8 @@ def commit(
     deleted delivery_ids, counters ``(next_message_number, next_delivery_id)`` or None, prune-before time or
     None, opted-out ``(carrier, e164)``, opted-in ``(carrier, e164)``, simulation time in microseconds or None,
     Delivery Pending Flag rows set, ``(e164, system_id)`` of flags cleared, rule spells started ``(carrier, e164,
-    start_us)``, ``(carrier, e164)`` of rule spells ended).
+    start_us)``, ``(carrier, e164)`` of rule spells ended, auto-replies pending ``(key, due_us, handset,
+    destination, text, system_id)``, ``(key,)`` of those sent).
 
     ``batch``: ``(token, number)``, the batch's number among those of the store that drew ``token`` (a writer
     child's batches; None inline).  The store sends a batch again to a new child when the old one died before
@@ -192,7 +196,7 @@ def commit(
         sqlite3.Error: the transaction failed (it was rolled back).
     """
     (forgets, moved, messages, deliveries, deletes, counters, prune, opted_out, opted_in, sim_time_us, dpf_set,
-     dpf_cleared, spells_set, spells_ended) = rows
+     dpf_cleared, spells_set, spells_ended, replies_set, replies_sent) = rows
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch is not None:
@@ -228,6 +232,9 @@ def commit(
         if spells_set or spells_ended:
             conn.executemany(UPSERT_RULE_SPELL, spells_set or ())
             conn.executemany(DELETE_RULE_SPELL, spells_ended or ())
+        if replies_set or replies_sent:
+            conn.executemany(UPSERT_PENDING_REPLY, replies_set or ())
+            conn.executemany(DELETE_PENDING_REPLY, replies_sent or ())
         if abandoned is not None and abandoned():
             conn.execute("ROLLBACK")
             return False
