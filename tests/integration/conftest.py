@@ -21,6 +21,8 @@ import smpplib.consts
 
 from smsc.app import App
 from smsc.config import Config, load_config
+from smsc.core.api import Address, Submission, SubmitResult
+from smsc.core.clock import FakeClock
 
 
 class RunningSmsc:
@@ -60,6 +62,34 @@ class RunningSmsc:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
             self.loop.close()
+
+
+async def start_on_fake_clock(path: Path, store: str, at: float) -> App:
+    """The application on the bundled config/default.yaml with ``store`` ("sqlite" on the file ``path``, or
+    "memory") and a fake clock at ``at``, started on the running loop (SMPP on a free port, no HTTP); a restart
+    is another call on the same file."""
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "default.yaml")
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind=store, path=str(path)))
+    app = App(config, clock=FakeClock(at))
+    await app.start(host="127.0.0.1", port=0, http=False)
+    return app
+
+
+async def submit_accepted(app: App, destination: str, short_message: bytes = b"hello",
+                          registered_delivery: int = 1) -> str:
+    """submit_sm of system_id ``test`` from ACME through the core; returns its message_id once answered (with
+    SQLite the answer follows the writer child's commit: up to 5 s)."""
+    assert app.smsc is not None
+    replies: list[SubmitResult] = []
+    app.smsc.submit(Submission(system_id="test", source=Address(ton=5, npi=0, addr="ACME"),
+                               destination=Address(ton=1, npi=1, addr=destination), short_message=short_message,
+                               registered_delivery=registered_delivery), replies.append)
+    for _ in range(500):
+        if replies:
+            break
+        await asyncio.sleep(0.01)
+    assert replies and replies[0].status == 0
+    return replies[0].message_id
 
 
 def make_config(tmp_path: Path, **server_overrides: Any) -> Config:

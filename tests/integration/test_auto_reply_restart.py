@@ -7,28 +7,18 @@ timer, so a stop (or a kill -9) between the delivery and the reply lost the MO f
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from smsc.app import App
-from smsc.config import load_config
-from smsc.core.api import Address, Submission, SubmitResult
 from smsc.core.clock import FakeClock
 from smsc.smpp.constants import MessageState
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import start_on_fake_clock, submit_accepted
+
 ECHO = "447700900900"  # latency 1 s, then the echo 2 s after the delivery
 START = FakeClock.DEFAULT_START
-
-
-async def _started(path: Path, store: str, at: float) -> App:
-    config = load_config(ROOT / "config" / "default.yaml")
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind=store, path=str(path)))
-    app = App(config, clock=FakeClock(at))
-    await app.start(host="127.0.0.1", port=0, http=False)
-    return app
 
 
 async def _durable(app: App) -> None:
@@ -47,27 +37,19 @@ def _mo_texts(app: App) -> list[bytes]:
 @pytest.mark.parametrize("restarts", [1, 2])
 async def test_an_auto_reply_due_after_a_restart_is_still_sent(tmp_path: Path, restarts: int) -> None:
     path = tmp_path / "replies.sqlite"
-    app = await _started(path, "sqlite", START)
+    app = await start_on_fake_clock(path, "sqlite", START)
     try:
         assert app.smsc is not None
-        replies: list[SubmitResult] = []
-        app.smsc.submit(Submission(system_id="test", source=Address(ton=5, npi=0, addr="ACME"),
-                                   destination=Address(ton=1, npi=1, addr=ECHO), short_message=b"ping 42",
-                                   registered_delivery=1), replies.append)
-        for _ in range(500):  # (SQLite: the reply follows the writer child's commit)
-            if replies:
-                break
-            await asyncio.sleep(0.01)
-        assert replies and replies[0].status == 0
+        message_id = await submit_accepted(app, ECHO, b"ping 42")
         app.smsc.advance(1.5)  # delivered at START + 1; the echo is due at START + 3
-        assert app.smsc.message(replies[0].message_id).state == MessageState.DELIVERED
+        assert app.smsc.message(message_id).state == MessageState.DELIVERED
         await _durable(app)
         assert _mo_texts(app) == []
         at = START + 1.5
         for _ in range(restarts):  # each before the echo's time: its timer dies with the process
             await app.stop()
             at += 0.5
-            app = await _started(path, "sqlite", at)
+            app = await start_on_fake_clock(path, "sqlite", at)
             assert _mo_texts(app) == []
         app.smsc.advance(START + 2.9 - at)
         assert _mo_texts(app) == []  # (not before its time)
@@ -75,7 +57,7 @@ async def test_an_auto_reply_due_after_a_restart_is_still_sent(tmp_path: Path, r
         assert _mo_texts(app) == [b"ping 42"]  # to the ESME whose MT it answers
         await _durable(app)
         await app.stop()
-        app = await _started(path, "sqlite", START + 10.0)  # sent once: a later restart does not send it again
+        app = await start_on_fake_clock(path, "sqlite", START + 10.0)  # sent once: a later restart does not send it again
         assert _mo_texts(app) == [b"ping 42"]  # (the MO itself, still owed: no receiver was bound)
         app.smsc.advance(10.0)
         assert _mo_texts(app) == [b"ping 42"]
@@ -84,13 +66,10 @@ async def test_an_auto_reply_due_after_a_restart_is_still_sent(tmp_path: Path, r
 
 
 async def test_the_memory_store_keeps_pending_replies_in_the_process(tmp_path: Path) -> None:
-    app = await _started(tmp_path / "unused.sqlite", "memory", START)
+    app = await start_on_fake_clock(tmp_path / "unused.sqlite", "memory", START)
     try:
         assert app.smsc is not None and app.store is not None
-        replies: list[SubmitResult] = []
-        app.smsc.submit(Submission(system_id="test", source=Address(ton=5, npi=0, addr="ACME"),
-                                   destination=Address(ton=1, npi=1, addr=ECHO), short_message=b"hi"),
-                        replies.append)
+        await submit_accepted(app, ECHO, b"hi", registered_delivery=0)
         app.smsc.advance(1.5)
         [(key, due, handset, to, text, system_id)] = app.store.load_world().pending_replies
         assert (due, handset, to, text, system_id) == (START + 3.0, ECHO, "ACME", "hi", "test")

@@ -8,42 +8,18 @@ each restart started the 10 minutes again, so under repeated restarts the messag
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from smsc.app import App
-from smsc.config import load_config
-from smsc.core.api import Address, Submission, SubmitResult
 from smsc.core.clock import FakeClock
 from smsc.smpp.constants import MessageState
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import start_on_fake_clock, submit_accepted
+
 MEMORY_FULL = "447700900920"
 START = FakeClock.DEFAULT_START
-
-
-async def _started(path: Path, store: str, at: float) -> App:
-    config = load_config(ROOT / "config" / "default.yaml")
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, kind=store, path=str(path)))
-    app = App(config, clock=FakeClock(at))
-    await app.start(host="127.0.0.1", port=0, http=False)
-    return app
-
-
-async def _submit(app: App, destination: str) -> str:
-    assert app.smsc is not None
-    replies: list[SubmitResult] = []
-    app.smsc.submit(Submission(system_id="test", source=Address(ton=5, npi=0, addr="ACME"),
-                               destination=Address(ton=1, npi=1, addr=destination), short_message=b"hello",
-                               registered_delivery=1), replies.append)
-    for _ in range(500):  # (SQLite: the reply follows the writer child's commit)
-        if replies:
-            break
-        await asyncio.sleep(0.01)
-    assert replies and replies[0].status == 0
-    return replies[0].message_id
 
 
 async def _advance(app: App, seconds: float) -> None:
@@ -59,9 +35,9 @@ async def _advance(app: App, seconds: float) -> None:
 async def test_the_memory_full_spell_ends_ten_minutes_after_it_began_whatever_the_restarts(
         tmp_path: Path, restarts: int) -> None:
     path = tmp_path / "spell.sqlite"
-    app = await _started(path, "sqlite", START)
+    app = await start_on_fake_clock(path, "sqlite", START)
     try:
-        message_id = await _submit(app, MEMORY_FULL)
+        message_id = await submit_accepted(app, MEMORY_FULL)
         assert app.smsc is not None
         app.smsc.advance(5.0)  # the first attempt (1 s latency) finds the memory full: the 10 minutes begin
         assert app.smsc.message(message_id).state == MessageState.ENROUTE
@@ -69,7 +45,7 @@ async def test_the_memory_full_spell_ends_ten_minutes_after_it_began_whatever_th
         for _ in range(restarts):  # a restart every 2 minutes
             await app.stop()
             at += 120.0
-            app = await _started(path, "sqlite", at)
+            app = await start_on_fake_clock(path, "sqlite", at)
             assert app.smsc is not None
             assert app.smsc.message(message_id).state == MessageState.ENROUTE
         app.smsc.advance(START + 600.0 - at)  # just before the 10 minutes are over
@@ -88,17 +64,17 @@ async def test_the_memory_full_spell_ends_ten_minutes_after_it_began_whatever_th
 
 async def test_a_spell_the_control_api_ended_stays_ended_after_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "spell.sqlite"
-    app = await _started(path, "sqlite", START)
+    app = await start_on_fake_clock(path, "sqlite", START)
     try:
-        first = await _submit(app, MEMORY_FULL)
+        first = await submit_accepted(app, MEMORY_FULL)
         assert app.smsc is not None
         app.smsc.advance(5.0)
         app.smsc.set_handset_online(MEMORY_FULL, True)  # ends the spell (and alerts the waiting message)
         app.smsc.advance(5.0)
         assert app.smsc.message(first).state == MessageState.DELIVERED
         await app.stop()
-        app = await _started(path, "sqlite", START + 60.0)  # the control API's switch is not kept: the rule is
-        second = await _submit(app, MEMORY_FULL)
+        app = await start_on_fake_clock(path, "sqlite", START + 60.0)  # the control API's switch is not kept: the rule is
+        second = await submit_accepted(app, MEMORY_FULL)
         assert app.smsc is not None
         app.smsc.advance(5.0)  # ... and its spell ended: this attempt starts a new one, 10 minutes from now
         assert app.smsc.message(second).state == MessageState.ENROUTE
