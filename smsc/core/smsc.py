@@ -253,6 +253,9 @@ class Smsc:
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
         self._waits = self.machine.waits
+        #: Numbers whose handset is known absent -> their wait (the same dict as ``_waits.absent``): read per
+        #: submit by :meth:`_carry_known_absence`.
+        self._absent = self._waits.absent
         #: False until an alert may be owed (``SmscApi.may_owe_alerts``): one is queued, or read back at start.
         self.may_owe_alerts = False
         #: Delivery Pending Flags (set_dpf) and the alert_notification they turn into.
@@ -590,6 +593,8 @@ class Smsc:
             del last[next(iter(last))]
         last[e164] = system_id
         stats.submitted += 1
+        if self._absent:
+            self._carry_known_absence(msg)
         self._save_message(msg)
         # The store calls back in the order it was given: the n-th _accepted_next answers the n-th submit.
         self._accepting.append((track, reply))
@@ -898,8 +903,23 @@ class Smsc:
         self.stats.waiting = self.index.waiting
         self.mo.remember_sender(e164, submission.system_id)
         self.stats.submitted += 1
+        if self._absent:
+            self._carry_known_absence(msg)
         self.store.save_message(msg)
         return track, delay
+
+    def _carry_known_absence(self, msg: Message) -> None:
+        """A priority-0 message to a handset already known absent joins its number's wait without an attempt of
+        its own (:meth:`AttemptMachine._enqueue`): it carries that wait's error (err:006 and the network error
+        code of an absent subscriber, err:032 of a full memory ...) from its first save on.  Should it expire
+        while the server is down, the restart finds it past its validity without an attempt and without the
+        wait (which lived in memory), and its receipt still says why, as the message it queued behind does.
+        (Its own attempt, if it gets one, sets its error again.)"""
+        if msg.priority_flag or msg.error_code:
+            return
+        wait = self._absent.get(msg.destination_e164)
+        if wait is not None and wait.error is not None:
+            msg.error_code, msg.network_error_code = wait.error
 
     def _new_id(self, fmt: Any) -> str | None:
         """A new message_id in ``fmt`` (None: the server's) that names no message not yet final, or None when
