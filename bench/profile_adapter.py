@@ -29,9 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.profile_server import _connect, _drive, _submit_template  # noqa: E402
 from smsc.config import load_config  # noqa: E402
 from smsc.core.accounts import Accounts  # noqa: E402
-from smsc.core.api import Address, Delivery, DeliveryGateway, Submission, SubmitResult  # noqa: E402
+from smsc.core.api import (  # noqa: E402
+    Address, Delivery, DeliveryGateway, MultiSubmitResult, QueryResult, Submission, SubmitResult, TransactionResult,
+)
 from smsc.server.listen import SmppServer  # noqa: E402
-from smsc.smpp.constants import MessageState, Tag  # noqa: E402
+from smsc.smpp.constants import CommandStatus, MessageState, Tag  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RECEIPT = (b"id:0000000001 sub:001 dlvrd:001 submit date:2611291100 done date:2611291100 stat:DELIVRD "
@@ -39,7 +41,12 @@ _RECEIPT = (b"id:0000000001 sub:001 dlvrd:001 submit date:2611291100 done date:2
 
 
 class _EchoCore:
-    """Accepts every submit at once and owes a DELIVRD receipt for each (no routing, no store)."""
+    """Accepts every submit at once and owes a DELIVRD receipt for each (no routing, no store): the whole
+    :class:`~smsc.core.api.SmscApi`, the requests this tool never sends answered with their failure status."""
+
+    #: No store behind it: nothing to gain by holding a read's commits, and no alert is ever owed.
+    hold_read_commits = False
+    may_owe_alerts = False
 
     def __init__(self) -> None:
         self.gateway: DeliveryGateway | None = None
@@ -62,12 +69,39 @@ class _EchoCore:
             assert self.gateway is not None
             self.gateway.wake(submission.system_id)
 
+    def submit_transaction(self, submission: Submission, reply: Callable[[TransactionResult], None]) -> str | None:
+        reply(TransactionResult(status=CommandStatus.ESME_RSUBMITFAIL))
+        return None
+
+    def cut_transaction(self, message_id: str, why: str) -> None:
+        pass
+
+    def submit_multi(self, submission: Submission, destinations: list[Address], dl_names: list[str],
+                     reply: Callable[[MultiSubmitResult], None], *, refused: dict[int, int] | None = None) -> None:
+        reply(MultiSubmitResult(status=CommandStatus.ESME_RSUBMITFAIL))
+
     def submit_refused(self) -> None:
         pass
 
-    def take_deliveries(self, system_id: str, limit: int) -> list[Delivery]:
+    def query(self, system_id: str, message_id: str, source: Address, reply: Callable[[QueryResult], None]) -> None:
+        reply(QueryResult(status=CommandStatus.ESME_RQUERYFAIL))
+
+    def cancel(self, system_id: str, service_type: str, message_id: str, source: Address, destination: Address,
+               reply: Callable[[int], None]) -> None:
+        reply(CommandStatus.ESME_RCANCELFAIL)
+
+    def replace(self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
+                validity_period: str, registered_delivery: int, short_message: bytes,
+                reply: Callable[[int], None]) -> None:
+        reply(CommandStatus.ESME_RREPLACEFAIL)
+
+    def take_deliveries(self, system_id: str, limit: int,
+                        carries: Callable[[Delivery], bool] | None = None) -> list[Delivery]:
         waiting = self.waiting
         return [waiting.popleft() for _ in range(min(limit, len(waiting)))]
+
+    def deliveries_held(self, system_id: str) -> int:
+        return 0
 
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
@@ -76,12 +110,27 @@ class _EchoCore:
         self.waiting.append(Delivery(delivery_id=delivery_id, system_id="perf", source=Address(),
                                      destination=Address(), short_message=_RECEIPT))
 
+    def delivery_sent(self, delivery_id: int) -> None:
+        pass
+
+    def hurry_responses(self) -> int:
+        return 0
+
+    def hold_commits(self) -> bool:
+        return False
+
+    def release_commits(self) -> None:
+        pass
+
+    def when_durable(self, callback: Callable[[], None]) -> None:
+        callback()
+
 
 async def _run(args: argparse.Namespace, profile: cProfile.Profile | None) -> dict[str, Any]:
     config = load_config(os.path.join(ROOT, "config", "bench.yaml"))
     loop = asyncio.get_running_loop()
     core = _EchoCore()
-    server = SmppServer(config, core, Accounts.from_config(config.accounts, now=loop.time()), loop=loop)  # type: ignore[arg-type]
+    server = SmppServer(config, core, Accounts.from_config(config.accounts, now=loop.time()), loop=loop)
     conns = await _connect(server, args.binds)
     template = bytearray(_submit_template(True))
     per_bind = args.count // args.binds
