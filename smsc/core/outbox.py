@@ -24,7 +24,9 @@ Life of a :class:`~smsc.core.api.Delivery`:
    * ESME_RX_P_APPN / ESME_RX_R_APPN -> the ESME refuses it for good (SMPP 3.4 section 5.1.3): deleted and
      logged, counted in ``dropped``;
    * any other error, a timeout, a lost connection, a generic_nack (:meth:`Outbox.failed`) -> offered again
-     at the front of its queue after a backoff.  Receipts are never dropped otherwise (issue 4).
+     after a backoff, before the deliveries of its queue, oldest (lowest delivery_id) first: when a
+     connection drops with many deliveries unanswered, they come back in the order they were made, not the
+     reverse.  Receipts are never dropped otherwise (issue 4).
 
 Backoff delays are *real* seconds (they are about the ESME's connection, not the simulated network) and are
 converted to simulation time with the clock, so a fast ``time_scale`` does not turn them into a busy loop.
@@ -193,6 +195,9 @@ class Outbox:
         #: Per system_id, deliveries a taker's ``carries`` test refused, oldest first: available to takers
         #: without a test only (see :meth:`take`).
         self._held: dict[str, deque[Delivery]] = {}
+        #: Per system_id, failed deliveries whose backoff is over: a heap by delivery_id, taken before the
+        #: queue (see :meth:`_requeue`).
+        self._retries: dict[str, list[tuple[int, Delivery]]] = {}
         self._release_next = self._release_next  # type: ignore[method-assign]  # one bound method
         self._save_delivery = store.save_delivery
         self._delete_delivery = store.delete_delivery
@@ -335,6 +340,10 @@ class Outbox:
             held = self._held.get(system_id)
             if held:
                 return self._take_held(system_id, held, limit)
+        if self._retries and limit > 0:
+            retries = self._retries.get(system_id)
+            if retries:
+                return self._take_retried(system_id, retries, limit, None)
         queue = self._queues.get(system_id)
         if not queue or limit <= 0:
             return []
@@ -366,24 +375,49 @@ class Outbox:
     def _take_carried(self, system_id: str, limit: int, carries: Callable[[Delivery], bool]) -> list[Delivery]:
         """:meth:`take` for a taker that cannot carry every delivery: each one it cannot is moved to the held
         ones as it comes up (looked at once, however often such a taker asks)."""
+        if self._retries and limit > 0:
+            retries = self._retries.get(system_id)
+            if retries:
+                return self._take_retried(system_id, retries, limit, carries)
         queue = self._queues.get(system_id)
         taken: list[Delivery] = []
         if not queue or limit <= 0:
             return taken
-        held = None
         leased = self._leased
         while queue and len(taken) < limit:
             delivery = queue.popleft()
             if carries(delivery):
                 leased[delivery.delivery_id] = delivery
                 taken.append(delivery)
-                continue
-            if held is None:
-                held = self._held.get(system_id)
-                if held is None:
-                    held = self._held[system_id] = deque()
-            held.append(delivery)
-            log.info("delivery_held", delivery_id=delivery.delivery_id, kind=delivery.kind, system_id=system_id)
+            else:
+                self._hold(system_id, delivery)
+        return taken
+
+    def _hold(self, system_id: str, delivery: Delivery) -> None:
+        """A taker's ``carries`` test refused ``delivery``: keep it for a taker without one."""
+        held = self._held.get(system_id)
+        if held is None:
+            held = self._held[system_id] = deque()
+        held.append(delivery)
+        log.info("delivery_held", delivery_id=delivery.delivery_id, kind=delivery.kind, system_id=system_id)
+
+    def _take_retried(self, system_id: str, retries: list[tuple[int, Delivery]], limit: int,
+                      carries: Callable[[Delivery], bool] | None) -> list[Delivery]:
+        """:meth:`take` while failed deliveries of ``system_id`` are back from their backoff: those first,
+        lowest delivery_id first, then the queue."""
+        taken: list[Delivery] = []
+        leased = self._leased
+        while retries and len(taken) < limit:
+            delivery = heapq.heappop(retries)[1]
+            if carries is None or carries(delivery):
+                leased[delivery.delivery_id] = delivery
+                taken.append(delivery)
+            else:
+                self._hold(system_id, delivery)
+        if not retries:
+            del self._retries[system_id]
+            if len(taken) < limit:
+                taken.extend(self.take(system_id, limit - len(taken), carries))
         return taken
 
     def _read_more(self, system_id: str, spill: _Spill, limit: int) -> None:
@@ -483,13 +517,17 @@ class Outbox:
         return True
 
     def _requeue(self, delivery: Delivery) -> None:
+        """``delivery``'s backoff is over: it is offered again before its queue, among the other deliveries back
+        from a backoff by delivery_id.  (Put back at the queue's front one at a time, a burst of failures, such
+        as every deliver_sm of a dropped connection, came back newest first.)"""
         if self._waiting.pop(delivery.delivery_id, None) is None:
             return
-        queue = self._queues.get(delivery.system_id)
-        if queue is None:
-            queue = self._queues[delivery.system_id] = deque()
-        queue.appendleft(delivery)
-        self._wake(delivery.system_id)
+        system_id = delivery.system_id
+        retries = self._retries.get(system_id)
+        if retries is None:
+            retries = self._retries[system_id] = []
+        heapq.heappush(retries, (delivery.delivery_id, delivery))
+        self._wake(system_id)
 
     # -- inspection ---------------------------------------------------------------------------------------
 
@@ -497,11 +535,14 @@ class Outbox:
         """How many deliveries could be taken for ``system_id`` right now (held and spilled ones included)."""
         queue = self._queues.get(system_id)
         spill = self._spills.get(system_id)
-        return (len(queue) if queue else 0) + self.held(system_id) + (len(spill) if spill else 0)
+        retries = self._retries.get(system_id)
+        return ((len(queue) if queue else 0) + self.held(system_id) + (len(spill) if spill else 0)
+                + (len(retries) if retries else 0))
 
     def in_memory(self) -> int:
         """Delivery records the outbox holds in memory (spilled ones are ids only, not counted)."""
         return (sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._held.values())
+                + sum(len(r) for r in self._retries.values())
                 + len(self._leased) + len(self._waiting) + len(self._adding))
 
     def spilled(self, system_id: str | None = None) -> int:
@@ -520,6 +561,8 @@ class Outbox:
             for queue in queues.values():
                 for delivery in queue:
                     found[delivery.delivery_id] = delivery
+        for retries in self._retries.values():
+            found.update(retries)
         found.update(self._leased)
         found.update(self._waiting)
         for delivery in self._adding:
@@ -560,7 +603,7 @@ class Outbox:
         n = len(self)
         if has_taker is None or self._load_later is None:
             return n
-        for system_id in self._queues.keys() | self._spills.keys() | self._held.keys():
+        for system_id in self._queues.keys() | self._spills.keys() | self._held.keys() | self._retries.keys():
             if not has_taker(system_id):
                 n -= self.available(system_id)
         return n
@@ -568,7 +611,7 @@ class Outbox:
     def sizes(self) -> dict[str, int]:
         """Deliveries not yet acknowledged per system_id (spilled ones included), without reading any back."""
         sizes: dict[str, int] = {}
-        for queues in (self._queues, self._held, self._spills):
+        for queues in (self._queues, self._held, self._spills, self._retries):
             for system_id, queue in queues.items():
                 if len(queue):
                     sizes[system_id] = sizes.get(system_id, 0) + len(queue)

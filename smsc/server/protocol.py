@@ -54,6 +54,7 @@ from smsc.smpp.session import (
     Session,
     SubmitRefused,
     Unbound,
+    UnmatchedResponse,
 )
 from smsc.smpp.timefmt import format_relative
 from smsc.smpp.validate import (
@@ -129,6 +130,14 @@ def _address(ton: int, npi: int, addr: str) -> Address:
             _addresses.clear()
         address = _addresses[key] = Address(ton=ton, npi=npi, addr=addr)
     return address
+
+
+def _command_name(command_id: int) -> str:
+    """``deliver_sm`` for 0x00000005; the hex value for a command_id SMPP 3.4 does not define."""
+    try:
+        return CommandId(command_id).name
+    except ValueError:
+        return f"0x{command_id:08X}"
 
 
 def fits_deliver_sm(d: Delivery) -> bool:
@@ -232,6 +241,8 @@ class SmppProtocol(asyncio.Protocol):
         self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
         self._close_when_answered = False  # a framing error: close once the owed responses are queued
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
+        self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
+        self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
 
@@ -345,7 +356,8 @@ class SmppProtocol(asyncio.Protocol):
             self._registered_receiver = False
         if was_bound:
             self.server.accounts.unbound(session.system_id)
-            log.info("unbound", peer=self.peer, system_id=session.system_id, reason=str(exc) if exc else "closed")
+            log.info("unbound", peer=self.peer, system_id=session.system_id,
+                     reason=str(exc) if exc else self._close_reason or "closed")
         self.server.counters.connections_closed += 1
 
     def pause_writing(self) -> None:
@@ -404,8 +416,16 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is BindRequested:
             self._on_bind(event)
         elif type(event) is ResponseTimedOut:
+            if event.command_id == CommandId.data_sm and event.nack_status == CommandStatus.ESME_RINVCMDID:
+                self._refuses_data_sm()
             if event.context is not None:
+                self._log_failed_request(event)
                 self.smsc.delivery_failed(event.context)
+        elif type(event) is UnmatchedResponse:
+            log.info("response_unmatched", peer=self.peer, system_id=self.session.system_id,
+                     command=_command_name(event.command_id), sequence_number=event.sequence_number,
+                     status=f"0x{event.command_status:08X}",
+                     why="no request of ours has this sequence_number: late (after the response_timer) or unsolicited")
         elif type(event) is LinkDead:
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
                         expiries=event.expiries, action="unbind")
@@ -419,6 +439,7 @@ class SmppProtocol(asyncio.Protocol):
                 self._cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
+                self._close_reason = event.reason
                 self._close()
         elif type(event) is Unbound:
             self._unbind = event
@@ -428,6 +449,28 @@ class SmppProtocol(asyncio.Protocol):
             self._refused()
         elif type(event) is MalformedResponse:
             self._malformed_response(event)
+
+    def _log_failed_request(self, event: ResponseTimedOut) -> None:
+        """Say why a deliver_sm or data_sm of ours failed (it is offered again after a backoff)."""
+        if event.answer is None:
+            why = "no response within the response_timer"
+        elif event.nack_status is not None:
+            why = f"generic_nack 0x{event.nack_status:08X}"
+        else:
+            why = f"answered with {_command_name(event.answer)}"
+        log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=event.context,
+                 command=_command_name(event.command_id), why=why)
+
+    def _refuses_data_sm(self) -> None:
+        """The ESME answered our data_sm with generic_nack ESME_RINVCMDID: it does not know the command (SMPP 3.4
+        section 4.3; data_sm is optional for an ESME, and some client libraries refuse it).  Sent again to this
+        bind it would be refused for ever, so from now on this bind takes only what deliver_sm carries, as an
+        SMPP 3.3 bind does (:func:`carried_by_v33`: alert_notification too is left to another bind): the rest is
+        held, not retried, for another bind of its system_id."""
+        if not self._refuses_data_sm_flag:
+            self._refuses_data_sm_flag = True
+            log.warning("data_sm_refused", peer=self.peer, system_id=self.session.system_id,
+                        action="deliveries only data_sm can carry wait for another bind of this system_id")
 
     def _malformed_response(self, event: MalformedResponse) -> None:
         """Log a response whose body could not be decoded: the first of the connection, then every
@@ -735,7 +778,7 @@ class SmppProtocol(asyncio.Protocol):
         room = session.window_free
         if room <= 0:
             return False
-        if session.interface_version >= 0x34:
+        if session.interface_version >= 0x34 and not self._refuses_data_sm_flag:
             held = 0
             deliveries = self.smsc.take_deliveries(system_id, room)
             if deliveries and self.smsc.may_owe_alerts:
@@ -747,6 +790,7 @@ class SmppProtocol(asyncio.Protocol):
         else:
             # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
             # this system_id, now or when one binds; while some is, the registry must go on to the others.
+            # A 3.4 bind that refused data_sm (_refuses_data_sm) is served the same way, alerts held too.
             deliveries = self.smsc.take_deliveries(system_id, room, carried_by_v33)
             held = self.smsc.deliveries_held(system_id)
         if not deliveries:

@@ -141,10 +141,25 @@ class MalformedResponse:
 @dataclass(slots=True)
 class ResponseTimedOut:
     """One of our requests failed: no answer within response_timer (SMPP 3.4 section 7.2), or answered by a
-    generic_nack (whatever its command_status) or a response of the wrong kind."""
+    generic_nack (whatever its command_status) or a response of the wrong kind.  ``answer``: the command_id
+    of the PDU that answered it, None when nothing did; ``nack_status``: the generic_nack's command_status
+    when one answered it (ESME_RINVCMDID: the ESME does not know the command, section 4.3), else None."""
 
     context: Any
     command_id: int
+    answer: int | None = None
+    nack_status: int | None = None
+
+
+@dataclass(slots=True)
+class UnmatchedResponse:
+    """A well-formed response whose sequence_number names none of our outstanding requests: late (after its
+    request timed out and was sent again or given up) or unsolicited.  Nothing to match (SMPP 3.4 section
+    3.3); reported for the adapter's log, as an ESME's bug or a slow acknowledgement shows up here."""
+
+    command_id: int
+    sequence_number: int
+    command_status: int
 
 
 @dataclass(slots=True)
@@ -185,7 +200,7 @@ class LinkDead:
 
 
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
-         | SubmitRefused | LinkDead | MalformedResponse)
+         | SubmitRefused | LinkDead | MalformedResponse | UnmatchedResponse)
 
 #: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
 #: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
@@ -354,6 +369,7 @@ class Session:
                     # still an answer (DEAD_LINK_EXPIRIES).
                     if cid != _ENQUIRE_LINK_RESP:
                         self._last_answer = now
+                    events.append(UnmatchedResponse(cid, item.sequence_number, item.command_status))
                     continue
                 if cid == _DELIVER_SM_RESP and out.command_id == _DELIVER_SM:
                     # The hot path, what _matched_response decides for a deliver_sm_resp.
@@ -464,7 +480,8 @@ class Session:
             # better.  Either way the request counts as failed, as with no answer, and its sender retries it.
             # (Ignoring it left the delivery held by this bind for good: nothing outstanding was left to time out.)
             if out.context is not None:
-                events.append(ResponseTimedOut(out.context, sent_id))
+                nack_status = pdu.command_status if pdu.command_id == _GENERIC_NACK else None
+                events.append(ResponseTimedOut(out.context, sent_id, pdu.command_id, nack_status))
             return
         events.append(ResponseReceived(pdu, out.context, pdu.command_status))
 

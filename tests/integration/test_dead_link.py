@@ -102,3 +102,39 @@ def test_an_esme_whose_keep_alive_runs_but_that_never_answers_deliver_sm_is_unbo
     assert any(isinstance(p, P.Unbind) for p in got)
     assert len(delivers) >= 9  # three rounds of the three receipts, then no more
     assert len(server.call(lambda: smsc.deliveries("test"))) == 3  # none lost
+
+
+def test_the_log_says_why_a_session_closed_and_why_a_receipt_is_sent_again(smsc_factory: Any, tmp_path: Path) -> None:
+    """Found by a tester: a session closed for an unanswered enquire_link was logged as ``unbound
+    reason=closed``, as a client closing its own socket is; a deliver_sm that timed out, and a
+    deliver_sm_resp naming no deliver_sm of ours, left no log line at all."""
+    import structlog
+
+    server = smsc_factory(make_config(tmp_path, response_timer=0.5, enquire_link_timer=0.3))
+    with structlog.testing.capture_logs() as logs:
+        sock, framer = _bind(server.port)
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", destination_addr=DELIVERED_AT_ONCE,
+                                       dest_addr_ton=1, dest_addr_npi=1, short_message=b"hi", registered_delivery=1)))
+        got: list[Any] = []
+        started = time.monotonic()
+        while not any(isinstance(p, P.DeliverSm) for p in got):
+            got.extend(framer.feed(sock.recv(65536)))
+            assert time.monotonic() - started < 10
+        sock.sendall(encode(P.DeliverSmResp(sequence_number=999)))  # names no deliver_sm of ours
+        while True:  # nothing more is answered: the receipt times out, then the enquire_link
+            data = sock.recv(65536)
+            if not data:
+                break
+            assert time.monotonic() - started < 20, "the server kept the silent session"
+        sock.close()
+        deadline = time.monotonic() + 5
+        while not [e for e in logs if e["event"] == "unbound"]:
+            assert time.monotonic() < deadline, "no unbound log line"
+            time.sleep(0.05)
+    (unmatched,) = [e for e in logs if e["event"] == "response_unmatched"]
+    assert unmatched["command"] == "deliver_sm_resp" and unmatched["sequence_number"] == 999
+    failed = [e for e in logs if e["event"] == "delivery_failed"]
+    assert failed and failed[0]["why"] == "no response within the response_timer"
+    assert failed[0]["command"] == "deliver_sm" and failed[0]["system_id"] == "test"
+    (unbound,) = [e for e in logs if e["event"] == "unbound"]
+    assert unbound["reason"] == "enquire_link not answered"

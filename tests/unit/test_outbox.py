@@ -180,3 +180,47 @@ def test_a_taker_without_a_test_takes_the_held_deliveries_then_the_queue_up_to_i
     assert rig.outbox.take("esme", 1, lambda d: not d.short_message.endswith(b"-long")) == [a]
     assert rig.outbox.take("esme", 1) == [held]
     assert rig.outbox.take("esme", 5) == [b]
+
+
+def test_deliveries_failed_together_come_back_oldest_first_before_the_queue() -> None:
+    """A connection drops with six deliver_sm unanswered (tester 24: its MOs came back '5' to '0'): after the
+    backoff they are offered again in the order they were made, then what was queued behind them."""
+    rig = Rig()
+    sent = [rig.add(text=str(i).encode()) for i in range(6)]
+    later = rig.add(text=b"later")
+    assert rig.outbox.take("esme", 6) == sent
+    for d in sent:  # the order the session lists them in
+        assert rig.outbox.failed(d.delivery_id)
+    rig.run_until(1001.0)
+    assert rig.outbox.available("esme") == 7 and len(rig.outbox) == 7
+    assert [d.delivery_id for d in rig.outbox.pending("esme")] == [d.delivery_id for d in sent + [later]]
+    assert rig.outbox.take("esme", 4) == sent[:4]
+    assert rig.outbox.take("esme", 10) == sent[4:] + [later]
+
+
+def test_retried_deliveries_are_ordered_by_delivery_id_whatever_order_they_failed_in() -> None:
+    rig = Rig()
+    a, b, c = rig.add(text=b"a"), rig.add(text=b"b"), rig.add(text=b"c")
+    rig.outbox.take("esme", 3)
+    for d in (c, a, b):
+        rig.outbox.failed(d.delivery_id)
+    rig.run_until(1001.0)
+    assert rig.outbox.take("esme", 10) == [a, b, c]
+    assert rig.outbox.acked(b.delivery_id, S.ESME_RX_T_APPN)  # b fails again (5 s), a and c are acknowledged
+    rig.outbox.acked(a.delivery_id, 0)
+    rig.outbox.acked(c.delivery_id, 0)
+    d = rig.add(text=b"d")
+    rig.run_until(1006.0)
+    assert rig.outbox.take("esme", 10) == [b, d]
+
+
+def test_a_taker_that_cannot_carry_a_retried_delivery_leaves_it_held_for_one_that_can() -> None:
+    rig = Rig()
+    short, long_ = rig.add(text=b"short"), rig.add(text=b"x-long")
+    rig.outbox.take("esme", 2)
+    rig.outbox.failed(short.delivery_id)
+    rig.outbox.failed(long_.delivery_id)
+    rig.run_until(1001.0)
+    assert rig.outbox.take("esme", 10, lambda d: not d.short_message.startswith(b"x")) == [short]
+    assert rig.outbox.held("esme") == 1 and rig.outbox.available("esme") == 1
+    assert rig.outbox.take("esme", 10) == [long_]
