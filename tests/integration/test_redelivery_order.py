@@ -51,6 +51,16 @@ def _read_for(esme: RawEsme, seconds: float) -> None:
         esme.sock.settimeout(5.0)
 
 
+def _wait_data_sm(esme: RawEsme) -> list[P.DataSm]:
+    """Read until a data_sm of ours has arrived (at most 50 reads); return those that did."""
+    for _ in range(50):
+        found = [p for p in esme.pending if isinstance(p, P.DataSm)]
+        if found:
+            return found
+        esme._read()
+    return []
+
+
 def test_a_bind_that_refuses_data_sm_is_not_sent_it_again_another_bind_gets_it(smsc_server: RunningSmsc) -> None:
     """The receipt of a data_sm from a source of more than 20 digits can only go as data_sm (deliver_sm's
     addresses take 21 octets).  An ESME that answers it with generic_nack ESME_RINVCMDID does not know the
@@ -63,13 +73,7 @@ def test_a_bind_that_refuses_data_sm_is_not_sent_it_again_another_bind_gets_it(s
                                      dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123",
                                      registered_delivery=1, tlvs={Tag.message_payload: b"hello"}))
     assert resp.command_status == 0
-    receipts: list[P.DataSm] = []
-    for _ in range(50):  # bounded
-        receipts = [p for p in refusing.pending if isinstance(p, P.DataSm)]
-        if receipts:
-            break
-        refusing._read()
-    [receipt] = receipts
+    [receipt] = _wait_data_sm(refusing)
     refusing.pending.remove(receipt)
     refusing.sock.sendall(encode(P.GenericNack(sequence_number=receipt.sequence_number,
                                                command_status=CommandStatus.ESME_RINVCMDID)))
@@ -82,13 +86,7 @@ def test_a_bind_that_refuses_data_sm_is_not_sent_it_again_another_bind_gets_it(s
     taking = RawEsme(smsc_server.port)
     try:
         taking.bind("receiver")
-        again: list[P.DataSm] = []
-        for _ in range(50):  # bounded
-            again = [p for p in taking.pending if isinstance(p, P.DataSm)]
-            if again:
-                break
-            taking._read()
-        [resent] = again
+        [resent] = _wait_data_sm(taking)
         assert resent.destination_addr == long_source
         assert resent.tlvs[Tag.receipted_message_id] == resp.message_id
     finally:
