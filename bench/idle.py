@@ -83,9 +83,10 @@ class IdleProtocol(asyncio.Protocol):
         self.unbind_resp: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(encode(P.BindTransceiver(sequence_number=1, system_id=self.spec.system_id,
-                                                      password=self.spec.password)))
+        stream: asyncio.Transport = transport  # type: ignore[assignment]  # (a stream connection's)
+        self.transport = stream
+        stream.write(encode(P.BindTransceiver(sequence_number=1, system_id=self.spec.system_id,
+                                              password=self.spec.password)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -212,7 +213,7 @@ async def run_idle(*, host: str, port: int, sessions: int = 10000, processes: in
                    duration: float = 30.0, system_id: str = "perf", password: str = "perf",
                    connect_concurrency: int = 100, timeout: float = 300.0, loop: str = "auto",
                    on_bound: Callable[[], Awaitable[None]] | None = None,
-                   progress: Callable[[dict[str, int]], None] | None = None,
+                   progress: Callable[[dict[str, float]], None] | None = None,
                    progress_every: float = 5.0) -> dict[str, Any]:
     """Hold ``sessions`` bound sessions for ``duration`` seconds with enquire_link every ``interval``
     seconds each; ``on_bound`` is awaited once all are bound (e.g. to read the server's RSS).

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import resource
@@ -161,8 +162,9 @@ class LoadProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(_bind_pdu(self.spec))
+        stream: asyncio.Transport = transport  # type: ignore[assignment]  # (a stream connection's)
+        self.transport = stream
+        stream.write(_bind_pdu(self.spec))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -323,7 +325,8 @@ async def _worker_main(index: int, spec: LoadSpec, counts: Any, flags: Any) -> d
     waits = []
     for _ in range(spec.binds):
         fut: asyncio.Future[None] = loop.create_future()
-        _, proto = await loop.create_connection(lambda f=fut: LoadProtocol(spec, templates, f), spec.host, spec.port)
+        _, proto = await loop.create_connection(functools.partial(LoadProtocol, spec, templates, fut),
+                                                spec.host, spec.port)
         protos.append(proto)  # type: ignore[arg-type]
         waits.append(fut)
     await asyncio.wait_for(asyncio.gather(*waits), max(0.1, deadline - time.perf_counter()))
@@ -398,7 +401,7 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
                    expect_mo: int = 0, loop: str = "auto", bind_type: str = "transceiver",
                    ask_receipts: bool | None = None,
                    on_bound: Callable[[], Awaitable[None]] | None = None,
-                   progress: Callable[[dict[str, int]], None] | None = None,
+                   progress: Callable[[dict[str, float]], None] | None = None,
                    progress_every: float = 2.0) -> dict[str, Any]:
     """Run one load and return its figures.
 
@@ -481,10 +484,10 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
     def s(key: str) -> int:
         return sum(x[key] for x in summaries)
 
-    lat = array("d")
+    samples = array("d")
     for x in summaries:
-        lat.frombytes(x["latencies"])
-    lat = sorted(lat)
+        samples.frombytes(x["latencies"])
+    lat = sorted(samples)
     ok = s("ok")
     mo = s("mo")
     n_receipts = s("receipts")

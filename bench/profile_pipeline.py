@@ -133,6 +133,7 @@ async def run(store: str, binds: int, window: int, count: int) -> str:
             cfg.store, kind=store, path=os.path.join(workdir, "smsc.sqlite")))
         app = App(cfg)
         await app.start(host="127.0.0.1", port=0, http=False)
+        assert app.smpp is not None
         gc.freeze()
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -75,11 +75,11 @@ async def measured(server: ServerProcess, run: Awaitable[dict[str, Any]]) -> dic
     return result
 
 
-def _reporter(progress: Progress | None, label: str) -> Callable[[dict[str, int]], None] | None:
+def _reporter(progress: Progress | None, label: str) -> Callable[[dict[str, float]], None] | None:
     if progress is None:
         return None
 
-    def report(c: dict[str, int]) -> None:
+    def report(c: dict[str, float]) -> None:
         progress(f"{label}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in c.items()))
 
     return report

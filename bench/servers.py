@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 __all__ = ["REPO", "ServerProcess", "raise_fd_limit", "start_baseline", "start_smsc"]
 
@@ -160,7 +161,7 @@ def _spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[
     return proc, log_path
 
 
-def _wait_for(server: ServerProcess, found: callable, timeout: float) -> None:  # type: ignore[valid-type]
+def _wait_for(server: ServerProcess, found: Callable[[str], bool], timeout: float) -> None:
     """Read the log until ``found(line)`` has seen everything it needs; bounded by ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     seen = 0
