@@ -162,17 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs; the one with the least CPU is printed")
     ap.add_argument("--yield-every", type=int, default=1)
     ap.add_argument("--rounds-max", type=int, default=2_000_000)
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (as smsc serve does when installed)")
     args = ap.parse_args(argv)
     import logging
 
     import structlog
-    import uvloop
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     best: dict[str, Any] | None = None
     for _ in range(1 if args.profile else args.repeat):
         profile = cProfile.Profile() if args.profile else None
-        result = uvloop.run(_run(args, profile))
+        if args.uvloop:  # (the 'fast' extra; as bench.profile_server, the default is asyncio's own loop)
+            import uvloop
+
+            result = uvloop.run(_run(args, profile))
+        else:
+            result = asyncio.run(_run(args, profile))
         if best is None or result["cpu_us_per_msg"] < best["cpu_us_per_msg"]:
             best = result
         if profile is not None:

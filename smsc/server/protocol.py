@@ -97,6 +97,10 @@ EARLY_WRITE_EVENTS = 16
 #: After the first malformed response of a connection, every this many-th is logged (with the count): an ESME
 #: that adds junk to every deliver_sm_resp must not write a log line per receipt.
 MALFORMED_RESPONSE_LOG_EVERY = 1000
+#: A connection's failed deliver_sm / data_sm (no response, generic_nack ...), and its responses that name no
+#: request of ours, are logged the first, then every this many (a whole window times out at once when an ESME
+#: stalls, and its late answers come together).
+FAILED_REQUEST_LOG_EVERY = 100
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 #: Enum members used per PDU, as module globals: an attribute of an Enum class (``CommandId.deliver_sm``) costs
 #: about 0.1 us to read in CPython 3.11, ten times a global.
@@ -229,6 +233,8 @@ class SmppProtocol(asyncio.Protocol):
         self._turn_octets = 0
         self._pending_replies = 0
         self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
+        self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
+        self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
         self._transactions: dict[int, str] = {}
@@ -422,10 +428,14 @@ class SmppProtocol(asyncio.Protocol):
                 self._log_failed_request(event)
                 self.smsc.delivery_failed(event.context)
         elif type(event) is UnmatchedResponse:
-            log.info("response_unmatched", peer=self.peer, system_id=self.session.system_id,
-                     command=_command_name(event.command_id), sequence_number=event.sequence_number,
-                     status=f"0x{event.command_status:08X}",
-                     why="no request of ours has this sequence_number: late (after the response_timer) or unsolicited")
+            self._unmatched_responses += 1
+            count = self._unmatched_responses
+            if count == 1 or count % FAILED_REQUEST_LOG_EVERY == 0:
+                log.info("response_unmatched", peer=self.peer, system_id=self.session.system_id,
+                         command=_command_name(event.command_id), sequence_number=event.sequence_number,
+                         status=f"0x{event.command_status:08X}", count=count,
+                         why="no request of ours has this sequence_number: late (after the response_timer) "
+                             "or unsolicited")
         elif type(event) is LinkDead:
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
                         expiries=event.expiries, action="unbind")
@@ -451,7 +461,12 @@ class SmppProtocol(asyncio.Protocol):
             self._malformed_response(event)
 
     def _log_failed_request(self, event: ResponseTimedOut) -> None:
-        """Say why a deliver_sm or data_sm of ours failed (it is offered again after a backoff)."""
+        """Say why a deliver_sm or data_sm of ours failed (it is offered again after a backoff): the first of the
+        connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count."""
+        self._failed_requests += 1
+        count = self._failed_requests
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY:
+            return
         if event.answer is None:
             why = "no response within the response_timer"
         elif event.nack_status is not None:
@@ -459,7 +474,7 @@ class SmppProtocol(asyncio.Protocol):
         else:
             why = f"answered with {_command_name(event.answer)}"
         log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=event.context,
-                 command=_command_name(event.command_id), why=why)
+                 command=_command_name(event.command_id), why=why, count=count)
 
     def _refuses_data_sm(self) -> None:
         """The ESME answered our data_sm with generic_nack ESME_RINVCMDID: it does not know the command (SMPP 3.4
@@ -480,11 +495,8 @@ class SmppProtocol(asyncio.Protocol):
         self._malformed_responses += 1
         count = self._malformed_responses
         if count == 1 or count % MALFORMED_RESPONSE_LOG_EVERY == 0:
-            try:
-                command = CommandId(event.command_id).name
-            except ValueError:
-                command = f"0x{event.command_id:08X}"
-            log.warning("malformed_response", peer=self.peer, system_id=self.session.system_id, command=command,
+            log.warning("malformed_response", peer=self.peer, system_id=self.session.system_id,
+                        command=_command_name(event.command_id),
                         sequence_number=event.sequence_number, command_status=event.command_status,
                         problem=event.reason, taken_as_answer=event.matched, count=count)
 

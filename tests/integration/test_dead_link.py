@@ -138,3 +138,36 @@ def test_the_log_says_why_a_session_closed_and_why_a_receipt_is_sent_again(smsc_
     assert failed[0]["command"] == "deliver_sm" and failed[0]["system_id"] == "test"
     (unbound,) = [e for e in logs if e["event"] == "unbound"]
     assert unbound["reason"] == "enquire_link not answered"
+
+
+def test_a_stalled_window_is_logged_once_per_hundred_failures_not_once_per_deliver_sm(
+    smsc_factory: Any, tmp_path: Path,
+) -> None:
+    """A window of receipts that times out at once, and the late answers to all of them, make one log line each
+    (the first; then every FAILED_REQUEST_LOG_EVERY-th), not one per deliver_sm."""
+    import structlog
+
+    server = smsc_factory(make_config(tmp_path, response_timer=0.5, enquire_link_timer=0.0))
+    with structlog.testing.capture_logs() as logs:
+        sock, framer = _bind(server.port)
+        sock.sendall(b"".join(encode(P.SubmitSm(
+            sequence_number=10 + i, source_addr="ACME", destination_addr=DELIVERED_AT_ONCE, dest_addr_ton=1,
+            dest_addr_npi=1, short_message=b"hi", registered_delivery=1)) for i in range(5)))
+        delivers: list[P.DeliverSm] = []
+        started = time.monotonic()
+        while len(delivers) < 5:
+            delivers += [p for p in framer.feed(sock.recv(65536)) if isinstance(p, P.DeliverSm)]
+            assert time.monotonic() - started < 10
+        deadline = time.monotonic() + 5
+        while len([e for e in logs if e["event"] == "delivery_failed"]) < 1 or server.call(
+                lambda: server.app.smsc.stats.deliveries_failed) < 5:
+            assert time.monotonic() < deadline, "the receipts did not time out"
+            time.sleep(0.05)
+        sock.sendall(b"".join(encode(P.DeliverSmResp(sequence_number=p.sequence_number)) for p in delivers))
+        sock.sendall(encode(P.EnquireLink(sequence_number=99)))
+        while not any(isinstance(p, P.EnquireLinkResp) for p in framer.feed(sock.recv(65536))):
+            assert time.monotonic() - started < 20
+        sock.close()
+    failed = [e for e in logs if e["event"] == "delivery_failed"]
+    unmatched = [e for e in logs if e["event"] == "response_unmatched"]
+    assert [e["count"] for e in failed] == [1] and [e["count"] for e in unmatched] == [1]
