@@ -106,7 +106,7 @@ class _EchoCore:
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
 
-    def delivery_failed(self, delivery_id: int) -> None:
+    def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
         self.waiting.append(Delivery(delivery_id=delivery_id, system_id="perf", source=Address(),
                                      destination=Address(), short_message=_RECEIPT))
 

@@ -239,8 +239,10 @@ class SmscApi(Protocol):
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered deliver_sm_resp with ``status`` (0 = done; ESME_RX_T_APPN etc. = retry)."""
 
-    def delivery_failed(self, delivery_id: int) -> None:
-        """No answer (timeout, connection lost, generic_nack): offer the delivery again later."""
+    def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
+        """No usable answer (generic_nack, a response of another kind): offer the delivery again after a backoff;
+        with ``at_once`` (no answer at all: the response_timer expired or the connection was lost) offer it again
+        now, before the deliveries made after it."""
 
     def delivery_sent(self, delivery_id: int) -> None:
         """A delivery that has no response PDU (an alert, sent as alert_notification) was written: done."""

@@ -23,10 +23,13 @@ Life of a :class:`~smsc.core.api.Delivery`:
    * status 0 -> done, deleted from the store;
    * ESME_RX_P_APPN / ESME_RX_R_APPN -> the ESME refuses it for good (SMPP 3.4 section 5.1.3): deleted and
      logged, counted in ``dropped``;
-   * any other error, a timeout, a lost connection, a generic_nack (:meth:`Outbox.failed`) -> offered again
-     after a backoff, before the deliveries of its queue, oldest (lowest delivery_id) first: when a
-     connection drops with many deliveries unanswered, they come back in the order they were made, not the
-     reverse.  Receipts are never dropped otherwise (issue 4).
+   * any other error, a generic_nack (:meth:`Outbox.failed`) -> offered again after a backoff, before the
+     deliveries of its queue, oldest (lowest delivery_id) first.  No answer at all (the response_timer
+     expired, the connection was lost) -> the same, at once, with no backoff: the wait was the timer's, or the
+     connection is gone, and whatever bind comes next gets them before the deliveries made after them, in the
+     order they were made (with a backoff, an ESME that reconnected within it got those first).  Each
+     delivery keeps its own count of failures and backoff, so one refused more often may come after younger
+     ones.  Receipts are never dropped otherwise (issue 4).
 
 Backoff delays are *real* seconds (they are about the ESME's connection, not the simulated network) and are
 converted to simulation time with the clock, so a fast ``time_scale`` does not turn them into a busy loop.
@@ -502,16 +505,20 @@ class Outbox:
             self._commit(_nothing)
         return True
 
-    def failed(self, delivery_id: int) -> bool:
-        """No usable answer: offer the delivery again after a backoff; False if it was not leased."""
+    def failed(self, delivery_id: int, *, at_once: bool = False) -> bool:
+        """No usable answer: offer the delivery again after a backoff, or now with ``at_once`` (no answer at
+        all, see the module docstring); False if it was not leased."""
         delivery = self._leased.pop(delivery_id, None)
         if delivery is None:
             return False
         self.stats.deliveries_failed += 1
         failures = self._failures.get(delivery_id, 0) + 1
         self._failures[delivery_id] = failures
-        delay = self.backoff[min(failures, len(self.backoff)) - 1]
         self._waiting[delivery_id] = delivery
+        if at_once:
+            self._requeue(delivery)
+            return True
+        delay = self.backoff[min(failures, len(self.backoff)) - 1]
         when = self._clock.now() + sim_seconds_for_real(self._clock, delay)
         self._scheduler.call_at(when, self._requeue, delivery)
         return True

@@ -1315,9 +1315,10 @@ class Smsc:
         """deliver_sm_resp with ``status``: 0 done; ESME_RX_P_APPN / RX_R_APPN dropped; others retried."""
         self.outbox.acked(delivery_id, status)
 
-    def delivery_failed(self, delivery_id: int) -> None:
-        """No answer (timeout, connection lost, generic_nack): offered again after a backoff."""
-        self.outbox.failed(delivery_id)
+    def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
+        """No usable answer (generic_nack, a response of another kind): offered again after a backoff; with
+        ``at_once`` (no answer at all: a timeout, a lost connection) offered again now (:meth:`Outbox.failed`)."""
+        self.outbox.failed(delivery_id, at_once=at_once)
 
     def delivery_sent(self, delivery_id: int) -> None:
         """An alert_notification, which has no response, was written (:meth:`Outbox.sent`)."""

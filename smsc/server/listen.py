@@ -173,8 +173,7 @@ class SmppServer:
         while self.registry.connections and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
         for proto in self.registry:
-            if proto.transport is not None:
-                proto.transport.abort()
+            proto.abort("no unbind_resp within the stop's grace")
         if self._sweeper is not None:
             self._sweeper.cancel()
         for s in self._servers:

@@ -23,7 +23,7 @@ after its unbind_resp (the session is over, section 2.3), and the ESME should no
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
@@ -234,6 +234,7 @@ class SmppProtocol(asyncio.Protocol):
         self._pending_replies = 0
         self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
         self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
+        self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
         self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
@@ -293,6 +294,8 @@ class SmppProtocol(asyncio.Protocol):
                         else:
                             self._on_request(pdu)
                     elif type(event) is ResponseReceived:
+                        if event.status:
+                            self._answered_with_error(event)
                         smsc.delivery_acked(event.context, event.status)
                         self._window_opened = True
                     else:
@@ -354,7 +357,7 @@ class SmppProtocol(asyncio.Protocol):
         was_bound = session.is_bound or session.bind_type is not None
         session.connection_lost()
         for delivery_id in session.pending_contexts():
-            self.smsc.delivery_failed(delivery_id)
+            self.smsc.delivery_failed(delivery_id, at_once=True)
         registry = self.server.registry
         registry.connections.discard(self)
         if self._registered_receiver:
@@ -417,16 +420,18 @@ class SmppProtocol(asyncio.Protocol):
             else:
                 self._on_request(pdu)
         elif type(event) is ResponseReceived:
+            if event.status:
+                self._answered_with_error(event)
             self.smsc.delivery_acked(event.context, event.status)
             self._window_opened = True
         elif type(event) is BindRequested:
             self._on_bind(event)
         elif type(event) is ResponseTimedOut:
-            if event.command_id == CommandId.data_sm and event.nack_status == CommandStatus.ESME_RINVCMDID:
+            if event.command_id == CommandId.data_sm and event.nack_status is not None:
                 self._refuses_data_sm()
             if event.context is not None:
                 self._log_failed_request(event)
-                self.smsc.delivery_failed(event.context)
+                self.smsc.delivery_failed(event.context, at_once=event.answer is None)
         elif type(event) is UnmatchedResponse:
             self._unmatched_responses += 1
             count = self._unmatched_responses
@@ -439,6 +444,7 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is LinkDead:
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
                         expiries=event.expiries, action="unbind")
+            self._close_reason = f"unbind from the SMSC: no answer in {event.expiries} response_timer rounds"
         elif type(event) is CloseRequested:
             if self.session.input_closed:
                 # A framing error: the requests before it are still answered, then the connection closes.
@@ -449,9 +455,10 @@ class SmppProtocol(asyncio.Protocol):
                 self._cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
-                self._close_reason = event.reason
+                self._close_reason = self._close_reason or event.reason  # (the unbind's own reason first)
                 self._close()
         elif type(event) is Unbound:
+            self._close_reason = "unbind from the ESME"
             self._unbind = event
             self._cut_transactions("unbind before the delivery outcome")
             self._maybe_finish_unbind()
@@ -462,26 +469,34 @@ class SmppProtocol(asyncio.Protocol):
 
     def _log_failed_request(self, event: ResponseTimedOut) -> None:
         """Say why a deliver_sm or data_sm of ours failed (it is offered again after a backoff): the first of the
-        connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count."""
+        connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count, and whenever the reason
+        changes (a generic_nack after timeouts)."""
         self._failed_requests += 1
         count = self._failed_requests
-        if count != 1 and count % FAILED_REQUEST_LOG_EVERY:
-            return
         if event.answer is None:
             why = "no response within the response_timer"
         elif event.nack_status is not None:
             why = f"generic_nack 0x{event.nack_status:08X}"
         else:
             why = f"answered with {_command_name(event.answer)}"
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and why == self._last_failure:
+            return
+        self._last_failure = why
         log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=event.context,
                  command=_command_name(event.command_id), why=why, count=count)
 
+    def _answered_with_error(self, event: ResponseReceived) -> None:
+        """Our deliver_sm or data_sm was answered with an error status (the core retries or drops it by the
+        status): a data_sm_resp with ESME_RINVCMDID says the ESME does not know data_sm."""
+        if event.status == CommandStatus.ESME_RINVCMDID and event.pdu.command_id == CommandId.data_sm_resp:
+            self._refuses_data_sm()
+
     def _refuses_data_sm(self) -> None:
-        """The ESME answered our data_sm with generic_nack ESME_RINVCMDID: it does not know the command (SMPP 3.4
-        section 4.3; data_sm is optional for an ESME, and some client libraries refuse it).  Sent again to this
-        bind it would be refused for ever, so from now on this bind takes only what deliver_sm carries, as an
-        SMPP 3.3 bind does (:func:`carried_by_v33`: alert_notification too is left to another bind): the rest is
-        held, not retried, for another bind of its system_id."""
+        """The ESME answered our data_sm with a generic_nack (whatever its status: aiosmpplib sends 0; SMPP 3.4
+        section 4.3 says the PDU was not processed) or with data_sm_resp ESME_RINVCMDID: it does not take data_sm
+        (optional for an ESME; some client libraries refuse it).  Sent again to this bind it would be refused
+        for ever, so from now on this bind takes only what deliver_sm carries (:func:`fits_deliver_sm`; alerts
+        still go as alert_notification): the rest is held, not retried, for another bind of its system_id."""
         if not self._refuses_data_sm_flag:
             self._refuses_data_sm_flag = True
             log.warning("data_sm_refused", peer=self.peer, system_id=self.session.system_id,
@@ -802,9 +817,14 @@ class SmppProtocol(asyncio.Protocol):
         else:
             # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
             # this system_id, now or when one binds; while some is, the registry must go on to the others.
-            # A 3.4 bind that refused data_sm (_refuses_data_sm) is served the same way, alerts held too.
-            deliveries = self.smsc.take_deliveries(system_id, room, carried_by_v33)
+            # A 3.4 bind that refused data_sm (_refuses_data_sm) is served the same way, its alerts sent.
+            v34 = session.interface_version >= 0x34
+            carries = fits_deliver_sm if v34 else carried_by_v33
+            deliveries = self.smsc.take_deliveries(system_id, room, carries)
             held = self.smsc.deliveries_held(system_id)
+            if v34 and deliveries and self.smsc.may_owe_alerts:
+                deliveries, room = self._send_alerts(system_id, deliveries, room, carries)
+                self._schedule_flush()
         if not deliveries:
             return not held
         now = self.loop.time()
@@ -836,13 +856,14 @@ class SmppProtocol(asyncio.Protocol):
             self._schedule_flush()
         return len(deliveries) < room and not held
 
-    def _send_alerts(self, system_id: str, deliveries: list[Delivery], room: int) -> tuple[list[Delivery], int]:
+    def _send_alerts(self, system_id: str, deliveries: list[Delivery], room: int,
+                     carries: Callable[[Delivery], bool] | None = None) -> tuple[list[Delivery], int]:
         """Send the alerts among ``deliveries`` (taken for ``room`` window slots) as alert_notification (SMPP
         3.4 section 4.12.1: source_addr the handset now available, esme_addr the ESME's address,
         ms_availability_status in the TLVs).  There is no response: each is done once queued and takes no slot,
         so while a take came back full, as many more are taken as it held alerts.  Returns the other deliveries
         and a room for them: fewer deliveries than it when the last take came back short (nothing more
-        waits), as many when more may wait."""
+        waits), as many when more may wait.  ``carries``: the take's test, for the takes made here too."""
         rest: list[Delivery] = []
         now = self.loop.time()
         asked = room
@@ -871,7 +892,7 @@ class SmppProtocol(asyncio.Protocol):
             if not alerts:
                 return rest, len(rest)
             asked = alerts
-            deliveries = self.smsc.take_deliveries(system_id, asked)
+            deliveries = self.smsc.take_deliveries(system_id, asked, carries)
             if not deliveries:
                 return rest, len(rest) + 1
 
@@ -928,10 +949,17 @@ class SmppProtocol(asyncio.Protocol):
             self._read_paused = True
             self.transport.pause_reading()
 
+    def abort(self, reason: str) -> None:
+        """Close the connection now, without a goodbye; ``reason`` goes to the ``unbound`` log line."""
+        self._close_reason = reason
+        if self.transport is not None:
+            self.transport.abort()
+
     def start_unbind(self) -> None:
         """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""
         self._closing_reads = False
         self._update_reading()  # the unbind_resp must be read; the session refuses new requests now
+        self._close_reason = "unbind from the SMSC (stopping)"
         if self.session.is_bound:
             self.session.unbind(self.loop.time())
             self._schedule_flush()

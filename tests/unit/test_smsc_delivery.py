@@ -309,6 +309,27 @@ def test_carrier_capacity_queues_attempts_best_priority_first_then_oldest() -> N
     assert h.smsc.stats.queued == 0
 
 
+def test_a_message_waiting_for_carrier_capacity_expires_at_its_validity_without_an_attempt_slot() -> None:
+    """Tester 26: 20 messages of 1 s validity behind a carrier of 2 attempts/s were expired only when their turn
+    came, each spending a slot: EXPIRED receipts up to 8 s late, and a live message behind them waited 9.5 s."""
+    h = Harness(make_config(carrier(capacity=2.0)))
+    short = [h.submit_ok(f"4477009001{i:02d}", registered_delivery=1, validity_period="000000000001000R")
+             for i in range(20)]
+    live = h.submit_ok("447700900150", registered_delivery=1)
+    h.advance(1.0)
+    expired = [m for m in short if h.smsc.message(m).state == MessageState.EXPIRED]
+    # 2 attempts at once (a full bucket), 1 at 0.5 s, under way (2 s latency); the other 17 expired at their
+    # validity, never attempted (no attempt but the expiry, no slot taken), and the token of 1.0 s went to the
+    # live message behind them.
+    assert len(expired) == 17
+    assert all(h.attempts(m) == [(1.0, "expired")] for m in expired)
+    assert h.smsc.stats.queued == 0 and h.smsc.stats.in_flight == 4
+    h.advance(2.0)
+    assert h.attempts(live) == [(3.0, "delivered")]  # attempted at 1.0 s, 2 s of latency
+    receipts = {r.message_id: r for _, r in h.receipts()}
+    assert all(receipts[m].stat == "EXPIRED" and receipts[m].done_date is not None for m in expired)
+
+
 def test_schedule_delivery_time_defers_the_first_attempt() -> None:
     h = world()
     message_id = h.submit_ok(OK, registered_delivery=1, schedule_delivery_time="000000003000000R")  # +30 min
