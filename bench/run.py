@@ -20,6 +20,7 @@ and a readable table at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import json
 import os
@@ -126,6 +127,8 @@ async def cmd_compare(h: Harness, args: argparse.Namespace) -> str:
              for c in STANDARD_CASES if c.name in args.cases]
     total = args.repeats * len(cases) * len(servers)
     n = 0
+    for server in servers:
+        await warm_up(h, server, cases[0], args)
     for rep in range(args.repeats):
         for case in cases:
             for server in servers:
@@ -137,6 +140,19 @@ async def cmd_compare(h: Harness, args: argparse.Namespace) -> str:
                 h.progress(f"  {rec['submit_per_s']:,.0f} submit/s, p99 {rec['p99_ms']} ms"
                            + (f", {rec['receipts']:,} receipts" if case.receipts else ""))
     return compare_table(h.records) + "\n\n" + targets_table(h.records)
+
+
+async def warm_up(h: Harness, server: ServerProcess, case: S.LoadCase, args: argparse.Namespace) -> None:
+    """An untimed run of ``case`` for ``args.warmup`` seconds on a server just started; nothing is recorded.
+
+    A fresh process is slow on its first run: the baseline measured 28,514-32,225 submit_sm/s at 4 binds x
+    window 1 in its first 3 s and 74,168-87,605 in every run after (session 12), while smsc moved little; so
+    a server's first measured run must not be its first run."""
+    if args.warmup <= 0:
+        return
+    h.progress(f"warming up {server.name} ({args.warmup:g} s of {case.name})")
+    await S.load_case(server, dataclasses.replace(case, duration=args.warmup), timeout=args.timeout,
+                      processes=args.processes)
 
 
 async def cmd_shards(h: Harness, args: argparse.Namespace) -> str:
@@ -401,6 +417,7 @@ async def cmd_curves(h: Harness, args: argparse.Namespace) -> str:
                                         for store in args.stores]
             try:
                 for server in servers:
+                    await warm_up(h, server, case, args)
                     n += 1
                     h.progress(f"run {n}/{total}: {server.name} {case.name}")
                     rec = await S.load_case(server, case, timeout=args.timeout, processes=args.processes,
@@ -482,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
     ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
+    ap.add_argument("--warmup", type=float, default=1.0,
+                    help="seconds of untimed load on each server before its first measured run (compare, curves; "
+                         "default 1, 0 for none)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds a run may take in all (default: --duration + 120)")
     ap.add_argument("--processes", type=int, default=0, help="load generator processes (0 = automatic)")

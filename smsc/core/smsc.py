@@ -341,7 +341,8 @@ class Smsc:
             return
         log.warning("year_pivot_excludes_now", year_pivot=self._year_pivot, simulated_now=today.isoformat(),
                     writable_from=first.isoformat(), writable_until=last.isoformat(),
-                    hint="absolute SMPP times are refused and receipt dates clamped; see server.year_pivot")
+                    hint="an absolute validity_period is refused, an absolute schedule_delivery_time is in the past "
+                         "(delivered at once), receipt dates are clamped; see server.year_pivot")
 
     def _restore_finals(self, finals: list[Message], cutoff: float) -> None:
         """Keep the final messages read back that reached their final state at or after ``cutoff`` in memory

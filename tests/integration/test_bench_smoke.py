@@ -35,6 +35,8 @@ def test_standard_comparison_with_tiny_counts_completes_and_stops_its_servers(tm
     # every server it started was stopped cleanly (SIGTERM to its pid, then its own shutdown)
     smsc_log = (tmp_path / "work" / "smsc-memory.log").read_text()
     assert '"event": "stopped"' in smsc_log
+    # 4 binds for the untimed warm-up run (not recorded: 4 records above), then 4 per case
+    assert len(recs) == 4 and smsc_log.count('"event": "bound"') == 12
 
 
 async def test_mo_flood_reaches_every_bind_from_the_baseline(tmp_path: Path) -> None:
