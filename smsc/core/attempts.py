@@ -621,7 +621,10 @@ class AttemptMachine:
                 wait = waits.draining.get(e164)
             if wait is not None and wait.error is not None:
                 err, nec = wait.error
-        self.finalise(track, MessageState.EXPIRED, err, nec, outcome="expired")
+        # It expired when its validity ended, also when that is only found out later (the server was stopped
+        # then, tester 26): the receipt's done date and query_sm's final_date say so, not the restart's time.
+        at = min(self.clock.now(), msg.expiry_time)
+        self.finalise(track, MessageState.EXPIRED, err, nec, outcome="expired", at=at)
 
     def _expire_all(self, tracks: list[Track]) -> None:
         """:meth:`expire` each of ``tracks`` (members of one wait read back together), one commit for all."""
@@ -631,11 +634,13 @@ class AttemptMachine:
 
     def finalise(
         self, track: Track, state: MessageState, err: int, nec: bytes | None, *, outcome: str | None,
+        at: float | None = None,
     ) -> None:
-        """Record the final state, queue the receipt registered_delivery asks for, save and commit."""
+        """Record the final state, reached at ``at`` (simulation seconds; default now), queue the receipt
+        registered_delivery asks for, save and commit."""
         self.detach(track)
         msg = track.msg
-        now = self.clock.now()
+        now = self.clock.now() if at is None else at
         if outcome is not None:
             msg.attempts.append(new_attempt(now, outcome, err))
         msg.state = state

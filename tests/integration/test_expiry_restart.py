@@ -48,6 +48,9 @@ async def test_a_message_queued_behind_an_absent_handset_expires_with_its_cause_
         app.smsc.advance(1.0)
         ended = app.smsc.message(second)
         assert (ended.state, ended.error_code) == (MessageState.EXPIRED, 6)
+        # expired when its validity ended, while the server was down (tester 26: the restart's time)
+        assert ended.final_time == ended.expiry_time < START + 400.0
+        assert ended.attempts[-1].time == ended.expiry_time
         receipts = [d.short_message for d in app.smsc.deliveries("test") if second.encode() in d.short_message]
         assert len(receipts) == 1 and b"stat:EXPIRED err:006" in receipts[0]
     finally:
