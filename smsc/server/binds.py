@@ -50,6 +50,14 @@ class BindRegistry:
             if not lst:
                 del self._receivers[system_id]
 
+    def has_other_taker(self, system_id: str, proto: SmppProtocol) -> bool:
+        """True when a receiver or transceiver of ``system_id`` other than ``proto``, not stalled (an answer to
+        our deliver_sm overdue), has room in its window now."""
+        for other in self._receivers.get(system_id, ()):
+            if other is not proto and not other.stalled and other.delivery_room > 0:
+                return True
+        return False
+
     def has_receiver(self, system_id: str) -> bool:
         """True while a receiver or transceiver of ``system_id`` is bound."""
         return system_id in self._receivers

@@ -250,6 +250,9 @@ class SmppProtocol(asyncio.Protocol):
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
+        #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
+        #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
+        self.stalled = False
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
 
@@ -311,6 +314,8 @@ class SmppProtocol(asyncio.Protocol):
             # while the enquire_link held the slot otherwise waited for the next wake.  (A deliver_sm_resp, in
             # nearly every read at window 1, has said so already: no need to count.)
             if self._window_opened or session.outstanding < outstanding:  # _refill_window, written out
+                if self._window_opened:  # (a response to our deliver_sm or data_sm: it answers again)
+                    self.stalled = False
                 self._window_opened = False
                 system_id = session.system_id
                 registry = server.registry
@@ -431,6 +436,8 @@ class SmppProtocol(asyncio.Protocol):
                 self._refuses_data_sm()
             if event.context is not None:
                 self._log_failed_request(event)
+                if event.answer is None:
+                    self.stalled = True
                 self.smsc.delivery_failed(event.context, at_once=event.answer is None)
         elif type(event) is UnmatchedResponse:
             self._unmatched_responses += 1
@@ -804,6 +811,11 @@ class SmppProtocol(asyncio.Protocol):
         session = self.session
         room = session.window_free
         if room <= 0:
+            return False
+        if self.stalled and self.server.registry.has_other_taker(system_id, self):
+            # Its unanswered deliveries came back to the outbox at once: they, and what follows, go to a bind that
+            # answers (a stalled one took them straight back, and a healthy bind idled until the stalled one was
+            # found dead, 3 response_timer rounds later: tester 27).
             return False
         if session.interface_version >= 0x34 and not self._refuses_data_sm_flag:
             held = 0

@@ -131,3 +131,36 @@ def test_a_bind_that_refuses_data_sm_is_not_sent_it_again_another_bind_gets_it(s
     finally:
         taking.close()
         refusing.close()
+
+
+def test_a_bind_that_reads_but_never_answers_is_passed_over_while_another_has_room(smsc_factory: Any,
+                                                                                      tmp_path: Path) -> None:
+    """Tester 27: two receivers of one system_id, one of them reading deliver_sm and answering none.  Its window
+    timed out and came straight back to it (the outbox offers unanswered deliveries again at once), while the
+    healthy bind idled until the stuck one was found dead, 3 response_timer rounds later (90 s by default).  Now
+    a stalled bind is given nothing while another bind has room: everything reaches the healthy one, once."""
+    server = smsc_factory(make_config(tmp_path, response_timer=0.5, enquire_link_timer=0.0))
+    stuck = RawEsme(server.port)
+    healthy = RawEsme(server.port)
+    try:
+        stuck.bind("receiver")
+        healthy.bind("receiver")
+        _inject(server, 20)
+        got_stuck = _read_unanswered(stuck, 1)  # the registry shares the first deliveries out
+        healthy.sock.settimeout(2.0)
+        delivered = healthy.wait_deliveries(20, max_reads=100)
+        assert sorted(p.short_message for p in delivered) == _texts(20)  # every one, once, on the healthy bind
+        stuck.sock.settimeout(1.0)
+        try:
+            for _ in range(20):  # bounded: whatever else reaches the stuck bind within a second of reads
+                data = stuck.sock.recv(65536)
+                if not data:
+                    break
+                got_stuck += [p for p in stuck.framer.feed(data) if isinstance(p, P.DeliverSm)]
+        except socket.timeout:
+            pass
+        texts = [p.short_message for p in got_stuck]
+        assert len(texts) == len(set(texts)) <= 10  # its first window only: nothing offered to it again
+    finally:
+        stuck.close()
+        healthy.close()
