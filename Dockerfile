@@ -1,6 +1,8 @@
 # smsc in a container: SMPP on 2775, HTTP control API and metrics on 8080, the SQLite store in /data.
 #   docker build -t smsc .
-#   docker run --rm -p 2775:2775 -p 8080:8080 -v smsc-data:/data smsc
+#   docker run --rm -p 127.0.0.1:2775:2775 -p 127.0.0.1:8080:8080 -v smsc-data:/data smsc
+# The control API has no authentication, and listening on 0.0.0.0 inside the container turns off its check of the
+# request's host name: publish its port on the host's loopback only, as above (README, "HTTP control API").
 FROM python:3.11-slim
 
 WORKDIR /src
@@ -15,6 +17,9 @@ WORKDIR /data
 VOLUME /data
 EXPOSE 2775 8080
 
+# Healthy while the control API answers /api/health (an error or a timeout exits non-zero too).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=2).status != 200)"]
 # The bundled default config listens on 127.0.0.1; in a container both listeners must face outwards.
 ENTRYPOINT ["smsc"]
 CMD ["serve", "--host", "0.0.0.0", "--http-host", "0.0.0.0", "--log-format", "json"]

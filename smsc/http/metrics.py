@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -140,6 +140,12 @@ class SmscCollector:
 
     def __init__(self, app: App) -> None:
         self._app = app
+        #: Label values of the per-system_id gauges seen at an earlier scrape: one that falls to nothing is
+        #: reported as 0, not left out (a test that waits for ``smsc_outbox_pending{system_id="test"} == 0``
+        #: never saw it; tester 28).
+        self._seen_bound: set[tuple[str, str]] = set()
+        self._seen_window: set[str] = set()
+        self._seen_pending: set[str] = set()
 
     def describe(self) -> list[Metric]:
         """No fixed names (see the class docstring)."""
@@ -188,8 +194,7 @@ class SmscCollector:
                                     "Real seconds the oldest commit sent to the SQLite writer has waited (0: none)",
                                     value=wait())
 
-    @staticmethod
-    def _sessions(smpp: Any) -> Iterator[Metric]:
+    def _sessions(self, smpp: Any) -> Iterator[Metric]:
         registry = smpp.registry
         connections = list(registry.connections)
         yield GaugeMetricFamily("smsc_smpp_connections", "Open SMPP TCP connections", value=len(connections))
@@ -203,12 +208,12 @@ class SmscCollector:
             window[session.system_id] += session.outstanding
         g = GaugeMetricFamily("smsc_smpp_bound_sessions", "Bound SMPP sessions",
                               labels=["system_id", "bind_type"])
-        for (system_id, bind_type), n in sorted(bound.items()):
+        for (system_id, bind_type), n in _with_zeros(bound, self._seen_bound):
             g.add_metric([system_id, bind_type], n)
         yield g
         w = GaugeMetricFamily("smsc_smpp_window_in_use",
                               "deliver_sm sent and not yet answered by deliver_sm_resp", labels=["system_id"])
-        for system_id, n in sorted(window.items()):
+        for system_id, n in _with_zeros(window, self._seen_window):
             w.add_metric([system_id], n)
         yield w
 
@@ -221,8 +226,7 @@ class SmscCollector:
             else:
                 yield CounterMetricFamily(f"smsc_{name}", CORE_HELP.get(name, f"core counter {name}"), value=value)
 
-    @staticmethod
-    def _queues(smsc: Any) -> Iterator[Metric]:
+    def _queues(self, smsc: Any) -> Iterator[Metric]:
         stats_names = {name for name, _ in plain_counters(getattr(smsc, "stats", None))}
         waiting = _call(smsc, "waiting_count")
         if waiting is not None and "waiting" not in stats_names:
@@ -232,9 +236,16 @@ class SmscCollector:
             g = GaugeMetricFamily("smsc_outbox_pending",
                                   "Deliveries (receipts, MO) waiting for or leased to a receiver bind",
                                   labels=["system_id"])
-            for system_id, n in sorted(pending.items()):
-                g.add_metric([str(system_id)], n)
+            for system_id, n in _with_zeros({str(k): v for k, v in pending.items()}, self._seen_pending):
+                g.add_metric([system_id], n)
             yield g
+
+
+def _with_zeros(values: Mapping[Any, int], seen: set[Any]) -> list[tuple[Any, int]]:
+    """``values`` sorted by label, plus 0 for each label in ``seen`` that is not among them; ``seen`` takes the new
+    labels (it grows with the system_ids and bind types ever reported: a handful)."""
+    seen.update(values)
+    return sorted({**dict.fromkeys(seen, 0), **values}.items())
 
 
 def _call(obj: Any, name: str) -> Any:

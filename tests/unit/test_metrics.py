@@ -108,3 +108,23 @@ async def test_each_registry_reads_its_own_app() -> None:
     text_one, text_two = render(reg_one)[0].decode(), render(reg_two)[0].decode()
     assert "smsc_smpp_submits_total 5.0" in text_one
     assert "smsc_smpp_submits_total 7.0" in text_two
+
+
+async def test_a_per_system_id_gauge_that_falls_to_nothing_reads_0_not_absent() -> None:
+    """Tester 28: smsc_outbox_pending{system_id="test"} left the scrape once the outbox emptied, so a test waiting
+    for it to read 0 never saw it.  The collector reports 0 for every label it reported before."""
+    app = _app(asyncio.get_running_loop())
+    assert app.smsc is not None
+    registry = build_registry(app, process=False)
+
+    def pending() -> dict[tuple[tuple[str, str], ...], float]:
+        body, _ = render(registry)
+        [family] = [f for f in text_string_to_metric_families(body.decode()) if f.name == "smsc_outbox_pending"]
+        return {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+
+    assert pending() == {}  # nothing owed yet, no system_id seen: no sample
+    app.smsc.inject_mo("447700900123", "88123", text="HELLO")
+    assert pending() == {(("system_id", "test"),): 1.0}
+    [delivery] = app.smsc.take_deliveries("test", 10)
+    app.smsc.delivery_acked(delivery.delivery_id, 0)
+    assert pending() == {(("system_id", "test"),): 0.0}
