@@ -63,6 +63,8 @@ __all__ = ["HttpServer", "message_record", "delivery_record", "reassembled_texts
 MAX_LIMIT = 10_000
 #: SMPP address fields hold at most 20 characters (21 octets with the NUL, SMPP 3.4 section 5.2.8).
 MAX_ADDRESS_CHARS = 20
+#: Largest request body accepted, in octets (aiohttp's client_max_size; beyond it 413).
+MAX_BODY_OCTETS = 1 << 20
 #: Largest MO user data accepted, in octets (255 concatenated parts of 140 octets).
 MAX_MO_OCTETS = 255 * 140
 #: Seconds an answer that reports a change waits for the store's commit before it gives up with 503.
@@ -255,11 +257,31 @@ async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[st
     except RecursionError:  # (the json module parses nested arrays and objects recursively)
         raise ApiError(400, "request body: JSON nested too deeply") from None
     if not isinstance(body, dict):
-        raise ApiError(400, f"request body: expected a JSON object, got {type(body).__name__}")
+        raise ApiError(400, f"request body: expected a JSON object, got {_json_kind(body)}")
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ApiError(400, f"{unknown[0]}: unknown field (expected one of {', '.join(sorted(allowed))})")
     return body
+
+
+def _json_text(value: Any) -> str:
+    """A value of a request's JSON as JSON writes it (``null``, ``true``, ``"yes"``): error messages answer
+    JSON clients in their own terms, not Python's (``None``, ``True``)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON name of a value's type: object, array, string, number, true/false or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def _address_field(body: dict[str, Any], name: str) -> str:
@@ -286,7 +308,7 @@ def _int_field(body: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ApiError(400, f"{name}: expected an integer {lo}-{hi}, got {value!r}")
+        raise ApiError(400, f"{name}: expected an integer {lo}-{hi}, got {_json_text(value)}")
     return value
 
 
@@ -392,6 +414,8 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             message = f"no such endpoint: {request.method} {request.path}"
         elif exc.status == 405:
             message = f"method {request.method} not allowed on {request.path}"
+        elif exc.status == 413:
+            message = f"request body: larger than {MAX_BODY_OCTETS:,} octets"
         else:
             message = exc.reason
         resp = _error(exc.status, message)
@@ -449,7 +473,7 @@ class HttpServer:
     # -- routing ---------------------------------------------------------------------------------------
 
     def _build(self) -> web.Application:
-        webapp = web.Application(middlewares=[_browser_guard, _errors_as_json], client_max_size=1 << 20)
+        webapp = web.Application(middlewares=[_browser_guard, _errors_as_json], client_max_size=MAX_BODY_OCTETS)
         r = webapp.router
         r.add_get("/api/health", self.health)
         r.add_get("/api/messages", self.list_messages)
@@ -574,10 +598,10 @@ class HttpServer:
         payload: bytes | None = None
         if text is not None:
             if not isinstance(text, str):
-                raise ApiError(400, f"text: expected a string, got {text!r}")
+                raise ApiError(400, f"text: expected a string, got {_json_text(text)}")
         else:
             if not isinstance(payload_hex, str):
-                raise ApiError(400, f"payload_hex: expected a string of hex digits, got {payload_hex!r}")
+                raise ApiError(400, f"payload_hex: expected a string of hex digits, got {_json_text(payload_hex)}")
             try:
                 payload = bytes.fromhex(payload_hex)
             except ValueError:
@@ -616,7 +640,7 @@ class HttpServer:
         body = await _json_object(request, frozenset({"online"}))
         online = body.get("online")
         if not isinstance(online, bool):
-            raise ApiError(400, f"online: expected true or false, got {online!r}")
+            raise ApiError(400, f"online: expected true or false, got {_json_text(online)}")
         e164, carrier = self._handset(request)
         self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
         return _json(self._handset_record(e164, carrier))

@@ -631,6 +631,31 @@ async def test_bad_requests_get_a_json_error_naming_the_field(
     assert body["error"].startswith(field) or field in body["error"], body
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "kw", "status", "error"),
+    [
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {"online": None}}, 400,
+         "online: expected true or false, got null"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {"online": "yes"}}, 400,
+         'online: expected true or false, got "yes"'),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"null"}, 400,
+         "request body: expected a JSON object, got null"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"[true]"}, 400,
+         "request body: expected a JSON object, got an array"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "data_coding": True}},
+         400, "data_coding: expected an integer 0-255, got true"),
+        ("POST", "/api/mo", {"data": b"{" + b" " * (1 << 20) + b"}"}, 413,
+         "request body: larger than 1,048,576 octets"),
+    ],
+)
+async def test_errors_speak_json_to_a_json_client(
+    http: aiohttp.ClientSession, method: str, path: str, kw: dict[str, Any], status: int, error: str,
+) -> None:
+    """Tester 28: values were echoed as Python wrote them (None, True, NoneType, 'yes'), and the 413 did not say
+    the limit."""
+    assert await _send(http, method, path, status, **kw) == {"error": error}
+
+
 async def test_dashboard_page_is_served(http: aiohttp.ClientSession) -> None:
     async with http.get("/") as resp:  # redirected to the static page
         assert resp.status == 200 and resp.content_type == "text/html"
