@@ -254,7 +254,8 @@ class AttemptMachine:
         track.timer = self.scheduler.call_at(when, callback, (track, track.gen))
 
     def _on_due(self, arg: tuple[Track, int]) -> None:
-        """Schedule time reached, retry time reached, or validity ended while waiting."""
+        """Schedule time reached, retry time reached, or validity ended while waiting (for the handset, or for the
+        carrier's capacity: its queue entry goes stale and is dropped when the queue reaches it)."""
         track, gen = arg
         if track.gen != gen:
             return
@@ -291,14 +292,12 @@ class AttemptMachine:
         if not queue.heap and queue.bucket.take(now):
             self._attempt(track)
             return
-        track.phase = "queued"
-        gen = track.gen = track.gen + 1
-        heapq.heappush(queue.heap, (-msg.priority_flag, msg.submit_time, next(self._queue_seq), gen, track))
+        # Its validity may end while it waits for the carrier: its timer expires it then (_on_due), without an
+        # attempt slot (an expired message never reaches the network), not when its turn comes (tester 26: EXPIRED
+        # receipts up to 8 s late behind a carrier of 2 attempts/s, and live messages waiting behind expired ones).
+        self._set_timer(track, "queued", msg.expiry_time, self._on_due)
+        heapq.heappush(queue.heap, (-msg.priority_flag, msg.submit_time, next(self._queue_seq), track.gen, track))
         self.stats.queued += 1
-        # Its validity may end while it waits for the carrier: it expires then, without an attempt slot (an
-        # expired message never reaches the network), not when its turn comes (tester 26: EXPIRED receipts up
-        # to 8 s late behind a carrier of 2 attempts/s, and live messages waiting behind expired ones).
-        track.timer = self.scheduler.call_at(msg.expiry_time, self._on_queued_expiry, (track, gen))
         if queue.timer is None:
             queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
 
@@ -321,15 +320,6 @@ class AttemptMachine:
             self._attempt(track)
         if heap:
             queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
-
-    def _on_queued_expiry(self, arg: tuple[Track, int]) -> None:
-        """A message waiting for its carrier's capacity reached the end of its validity: EXPIRED now (its queue
-        entry goes stale and is dropped when the queue reaches it)."""
-        track, gen = arg
-        if track.gen != gen or track.phase != "queued":
-            return
-        track.timer = None
-        self.expire(track)  # (saves and commits)
 
     # -- attempts and their outcomes ------------------------------------------------------------------------
 

@@ -289,7 +289,7 @@ def _address_field(body: dict[str, Any], name: str) -> str:
     if value is None:
         raise ApiError(400, f"{name}: required")
     if not isinstance(value, str):
-        raise ApiError(400, f"{name}: expected a string (write numbers in quotes), got {json.dumps(value)}")
+        raise ApiError(400, f"{name}: expected a string (write numbers in quotes), got {_json_text(value)}")
     if not value.strip():
         raise ApiError(400, f"{name}: expected a non-empty string, got {value!r}")
     value = value.strip()

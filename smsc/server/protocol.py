@@ -475,8 +475,8 @@ class SmppProtocol(asyncio.Protocol):
             self._malformed_response(event)
 
     def _log_failed_request(self, event: ResponseTimedOut) -> None:
-        """Say why a deliver_sm or data_sm of ours failed (it is offered again after a backoff): the first of the
-        connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count, and whenever the reason
+        """Say why a deliver_sm or data_sm of ours failed (it is offered again: at once when nothing answered, else
+        after a backoff): the first of the connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count, and whenever the reason
         changes (a generic_nack after timeouts)."""
         self._failed_requests += 1
         count = self._failed_requests
@@ -817,26 +817,24 @@ class SmppProtocol(asyncio.Protocol):
             # answers (a stalled one took them straight back, and a healthy bind idled until the stalled one was
             # found dead, 3 response_timer rounds later: tester 27).
             return False
-        if session.interface_version >= 0x34 and not self._refuses_data_sm_flag:
+        v34 = session.interface_version >= 0x34
+        if v34 and not self._refuses_data_sm_flag:
             held = 0
+            carries = None
             deliveries = self.smsc.take_deliveries(system_id, room)
-            if deliveries and self.smsc.may_owe_alerts:
-                deliveries, room = self._send_alerts(system_id, deliveries, room)
-                # Written now, as any delivery: each alert's outbox row is gone already (delivery_sent), and
-                # left in the buffer for the sweep's flush (up to 1 s) it was lost if the ESME closed or the
-                # server died meanwhile.  (Within a read, the read's own write takes it.)
-                self._schedule_flush()
         else:
             # SMPP 3.3 has no data_sm: what only data_sm carries is held, without backoff, for a 3.4 bind of
             # this system_id, now or when one binds; while some is, the registry must go on to the others.
             # A 3.4 bind that refused data_sm (_refuses_data_sm) is served the same way, its alerts sent.
-            v34 = session.interface_version >= 0x34
             carries = fits_deliver_sm if v34 else carried_by_v33
             deliveries = self.smsc.take_deliveries(system_id, room, carries)
             held = self.smsc.deliveries_held(system_id)
-            if v34 and deliveries and self.smsc.may_owe_alerts:
-                deliveries, room = self._send_alerts(system_id, deliveries, room, carries)
-                self._schedule_flush()
+        if v34 and deliveries and self.smsc.may_owe_alerts:
+            deliveries, room = self._send_alerts(system_id, deliveries, room, carries)
+            # Written now, as any delivery: each alert's outbox row is gone already (delivery_sent), and left in
+            # the buffer for the sweep's flush (up to 1 s) it was lost if the ESME closed or the server died
+            # meanwhile.  (Within a read, the read's own write takes it.)
+            self._schedule_flush()
         if not deliveries:
             return not held
         now = self.loop.time()
