@@ -47,6 +47,9 @@ log = structlog.get_logger("smsc.core")
 NO_ROUTE_ERR = 1
 #: Shortest retry delay, simulation seconds: a zero delay with a zero latency would spin.
 MIN_DELAY = 1.0
+#: Numbers with an outcome still to come that :meth:`AttemptMachine._in_turn` remembers before it forgets the
+#: ones whose outcome came (a bound on its memory, not on the numbers served).
+BUSY_NUMBERS_MAX = 65_536
 
 _DELIVERED = MessageState.DELIVERED
 #: What paging a handset known absent would find (MAP absentSubscriberSM): a transaction-mode message to it
@@ -113,6 +116,9 @@ class AttemptMachine:
         self._hold_commits = hold_commits
         self._release_commits = release_commits
         self._now = clock.now
+        #: Destination number -> when the outcome of the last attempt to it comes (simulation seconds), for the
+        #: numbers with one still to come (:meth:`_in_turn`).
+        self._busy_until: dict[str, float] = {}
         self._carrier_queues: dict[str, CarrierQueue] = {}
         self._queue_seq = count()
         #: Called with (message, time its handset is back or None) when a message that carries TLVs finds its
@@ -173,9 +179,10 @@ class AttemptMachine:
             gen = track.gen = track.gen + 1
             track.timer = None
             latency = outcome.latency
-            delayed = latency > 0.0  # (a NaN latency counts as 0, as in _attempt)
-            call_at_batched(now + latency if delayed else now, outcome_due, (track, gen, outcome, now),
-                            due_now=not delayed)
+            due = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as in _attempt)
+            if latency > 0.0 or self._busy_until:
+                due = self._in_turn(msg.destination_e164, due, now)
+            call_at_batched(due, outcome_due, (track, gen, outcome, now), due_now=due <= now)
 
     # -- entering the machine -------------------------------------------------------------------------------
 
@@ -235,9 +242,30 @@ class AttemptMachine:
         track.phase = "inflight"
         gen = track.gen = track.gen + 1
         latency = outcome.latency
-        delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due,
-                                       (track, gen, outcome, now), due_now=not delayed)
+        due = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
+        if latency > 0.0 or self._busy_until:
+            due = self._in_turn(msg.destination_e164, due, now)
+        self.scheduler.call_at_batched(due, self._outcome_due, (track, gen, outcome, now), due_now=due <= now)
+
+    def _in_turn(self, e164: str, due: float, now: float) -> float:
+        """When the outcome of an attempt to ``e164`` made at ``now`` comes, its latency drawn for ``due``: not
+        before the outcome of the attempt made before it to that number.  A handset takes one message at a time
+        (the network delivers to one subscriber in turn), so messages reach it in the order they were attempted
+        (best priority first, then submit order, when it comes back: :mod:`smsc.core.waits`), not in the order
+        of their latency draws (tester 31: six messages that waited for a handset reached it as 1, 0, 3, 2, 5,
+        4).  Simulation seconds.  Only numbers with an outcome still to come are remembered, so the common
+        zero-latency attempt never gets here while nothing is under way."""
+        busy = self._busy_until
+        last = busy.get(e164)
+        if last is not None and last > due:
+            due = last
+        if due > now:
+            if last is None and len(busy) >= BUSY_NUMBERS_MAX:
+                self._busy_until = busy = {k: v for k, v in busy.items() if v > now}
+            busy[e164] = due
+        elif last is not None:
+            del busy[e164]
+        return due
 
     def _wait_absent(self, track: Track, online_at: float | None) -> None:
         """``track``'s attempt found its handset absent: it waits for the alert, and its error (absent
@@ -339,9 +367,10 @@ class AttemptMachine:
         # Outcomes of one instant (and zero-latency ones of one read) share a heap entry; nothing cancels an
         # attempt under way (it is not recallable), and a stale one is recognised by its gen.
         track.timer = None
-        delayed = latency > 0.0  # (a NaN latency counts as 0, as max(0.0, nan) did)
-        self.scheduler.call_at_batched(now + latency if delayed else now, self._outcome_due,
-                                       (track, gen, outcome, now), due_now=not delayed)
+        due = now + latency if latency > 0.0 else now  # (a NaN latency counts as 0, as max(0.0, nan) did)
+        if latency > 0.0 or self._busy_until:
+            due = self._in_turn(msg.destination_e164, due, now)
+        self.scheduler.call_at_batched(due, self._outcome_due, (track, gen, outcome, now), due_now=due <= now)
 
     def _on_outcomes_due(self, items: list[tuple[Track, int, Any, float]]) -> None:
         """The outcomes of one instant's attempts, in attempt order, each (track, its gen when attempted, the

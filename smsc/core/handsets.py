@@ -387,7 +387,8 @@ class HandsetPool:
         """The MO messages the handset of ``e164`` sends after receiving MT ``text`` at ``now``.
 
         At most one reply: the answer of the first MT word that is one of the auto-reply ``keywords``, else
-        the fixed ``text``, else the MT text itself when ``echo``.  Opted-out handsets never reply.  Draws from
+        the fixed ``text``, else the MT text itself when ``echo`` (an empty ``text``, as a binary MT gives, is
+        not echoed).  Opted-out handsets never reply.  Draws from
         ``rng`` (a seeded ``random.Random``) for the answer probability and the delay.
         """
         behaviour = self.auto_reply_for(e164)

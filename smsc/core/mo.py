@@ -26,8 +26,10 @@ from smsc.core.stats import SmscStats
 from smsc.smpp.constants import EsmClass, Npi, Tag, Ton
 from smsc.smpp.text import (
     Reassembler,
+    alphabet,
     choose_coding,
     concat_info,
+    decode_parts,
     decode_text,
     encode_text,
     parse_udh,
@@ -180,6 +182,11 @@ class MoService:
         text = self._mt_text(msg)
         if text is None:
             return
+        if alphabet(msg.data_coding) == "binary":
+            # Octets with no text meaning (a ringtone, a WAP push, an OTA setting): no word to match and
+            # nothing a person would echo; sent back as the hex of its octets, a GSM text the handset never
+            # wrote (tester 30).  A fixed reply text still comes.
+            text = ""
         now = self.clock.now()
         replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
         store = self.store
@@ -222,10 +229,10 @@ class MoService:
             return None
         if info is not None:
             key = (msg.system_id, msg.source.addr, msg.destination_e164)
-            whole = self._reassembler.add(key, info, self.clock.now())
+            whole = self._reassembler.add_part(key, info, self.clock.now(), msg.data_coding)
             if whole is None:
                 return None
-            return decode_text(whole, msg.data_coding)
+            return decode_parts(whole)
         data = msg.short_message or msg.tlvs.get(Tag.message_payload, b"")
         if not isinstance(data, (bytes, bytearray)):
             return None

@@ -378,7 +378,9 @@ class Smsc:
         resume = self.machine.resume
         returned: dict[str, None] = {}
         next_final = 0
+        formats = self._id_formats()
         for batch in self.store.iter_waiting(self.resume_batch):
+            self._count_past(batch, formats)
             tracks: list[Track] = []
             for msg in batch:  # registered in store order, as the index lists them
                 track = Track(msg, carrier_of(msg))
@@ -403,6 +405,45 @@ class Smsc:
             remember_sender(msg.destination_e164, msg.system_id)
         for e164 in returned:
             self._waits.alert(e164)
+
+    def _id_formats(self) -> list[tuple[int, str, int, int]]:
+        """``(modulus, template, length, base)`` of every message_id format of this config: the server's and
+        each carrier's receipt format (see :meth:`_count_past`)."""
+        fmts = [None] + [c.receipt.message_id_format for c in self.config.topology.carriers
+                         if c.receipt.message_id_format is not None]
+        out: list[tuple[int, str, int, int]] = []
+        for fmt in fmts:
+            modulus, spec = self._ids.compiled(fmt)
+            entry = (modulus, spec, len(spec % 0), 16 if spec[-1] in "xX" else 10)
+            if entry not in out:
+                out.append(entry)
+        return out
+
+    def _count_past(self, messages: list[Message], formats: list[tuple[int, str, int, int]]) -> None:
+        """A restart: move the id counter past the number of every message read back not yet final whose
+        message_id (a submit_multi's ``M-n``: its ``M``) a format of this config writes, while that format has
+        not wrapped (after a wrap every new id is checked against the live ones anyway).
+
+        The counter the store keeps is one past the last number given, and before a wrap each number writes a
+        new id, so with the formats unchanged nothing moves.  But a config changed between two runs on one
+        store may write, for a number not given yet, the id of a message still waiting: an id written in
+        decimal reads as another number in hex (tester 29: with ``server.message_id`` changed from decimal to
+        hex, new ids 00000029 ... 00000040 named messages still waiting from the decimal run, and their
+        records were overwritten: 12 of 40 accepted messages lost).  SMPP 3.4 section 5.2.23: an id names one
+        message."""
+        ids = self._ids
+        for msg in messages:
+            message_id = msg.message_id
+            size = len(message_id)
+            for modulus, spec, length, base in formats:
+                if size != length and not (size > length and message_id[length] == "-"):
+                    continue
+                head = message_id[:length]
+                if not written_by(head, modulus, spec):
+                    continue
+                number = int(head, base)
+                if number >= ids.next_number and ids.next_number < modulus:
+                    ids.next_number = number + 1
 
     def stop(self) -> None:
         """Stop timers of our own and hand what is recorded but not committed to the store.  The store is
@@ -718,9 +759,10 @@ class Smsc:
         reply: Callable[[MultiSubmitResult], None], *, refused: dict[int, int] | None = None,
     ) -> None:
         """submit_multi (SMPP 3.4 section 4.5): each destination is validated, routed and stored on its own;
-        those refused at once are listed in ``unsuccess`` with their status (distribution lists are not
-        provisioned: ESME_RINVDLNAME), in their place among the others, and so are those the adapter refused
-        already: ``refused`` maps their index in ``destinations`` to their status (a bad TON, NPI or address
+        those refused at once are listed in ``unsuccess`` with their status, in their place among the other
+        SME addresses, and so are those the adapter refused already (distribution lists are not provisioned:
+        each name follows the SME addresses, as TON 0 / NPI 0 with ESME_RINVDLNAME, since ``dl_names`` comes
+        apart from ``destinations``; SMPP 3.4 section 4.5.2 fixes no order): ``refused`` maps their index in ``destinations`` to their status (a bad TON, NPI or address
         length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
         refuse the whole request.  When every destination fails nothing is submitted: the answer is their
         common status, or ESME_RSUBMITFAIL when they differ, with no message_id and all of them still in

@@ -50,7 +50,7 @@ from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
-from smsc.smpp.text import EncodeError, concat_info, decode_text, strip_udh
+from smsc.smpp.text import ConcatInfo, EncodeError, Reassembler, concat_info, decode_parts, decode_text, strip_udh
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -128,33 +128,37 @@ def _user_data(msg: Message) -> tuple[bytes, tuple[int, int, int] | None]:
     return msg.short_message, None
 
 
-def _concat_key(msg: Message, concat: tuple[int, int, int]) -> tuple[Any, ...]:
-    return (msg.system_id, msg.source.addr, msg.destination_e164, concat[0], concat[1])
-
-
 def reassembled_texts(messages: list[Message]) -> dict[str, str]:
     """Full text of every concatenated message whose parts are all in ``messages``, by each part's id.
 
-    Parts belong together when system_id, source address, destination, reference and total agree (the
-    same key a handset uses, 3GPP TS 23.040 section 9.2.3.24.1).  The user data of the parts is joined in
-    ``seq`` order and decoded once with the first part's data_coding, so a character split across parts
-    (an ESC pair, a surrogate pair) still decodes.
+    ``messages`` newest first, as :meth:`~smsc.core.smsc.Smsc.messages` lists them.  They are taken oldest
+    first (by submit time) and put together as the handset does (:class:`~smsc.smpp.text.Reassembler`):
+    parts belong together when system_id, source address, destination, reference and total agree (3GPP TS
+    23.040 section 9.2.3.24.1); a message is whole once every seq from 1 to total is there, and the next part
+    with that reference starts the next message (8-bit references come round again after 256 long messages,
+    and a reference used for a second message must not mix the two); a repeated part of an incomplete
+    message is left out (the first copy counts, and only it gets the full text).  The text is decoded by
+    :func:`~smsc.smpp.text.decode_parts`.
     """
-    groups: dict[tuple[Any, ...], dict[int, tuple[Message, bytes]]] = {}
-    for msg in messages:
-        data, concat = _user_data(msg)
-        if concat is not None:
-            groups.setdefault(_concat_key(msg, concat), {}).setdefault(concat[2], (msg, data))
+    ordered = sorted(reversed(messages), key=_submit_time)
+    reassembler = Reassembler(max_pending=max(1, len(messages)), timeout=math.inf)
     out: dict[str, str] = {}
-    for key, parts in groups.items():
-        total = key[4]
-        if len(parts) != total or set(parts) != set(range(1, total + 1)):
+    for msg in ordered:
+        data, concat = _user_data(msg)
+        if concat is None:
             continue
-        ordered = [parts[seq] for seq in range(1, total + 1)]
-        text = decode_text(b"".join(data for _, data in ordered), ordered[0][0].data_coding)
-        for msg, _ in ordered:
-            out[msg.message_id] = text
+        info = ConcatInfo(reference=concat[0], total=concat[1], seq=concat[2], user_data=data)
+        whole = reassembler.add_part((msg.system_id, msg.source.addr, msg.destination_e164), info, 0.0,
+                                     msg.data_coding, msg.message_id)
+        if whole is not None:
+            text = decode_parts(whole)
+            for part in whole:
+                out[part.tag] = text
     return out
+
+
+def _submit_time(msg: Message) -> float:
+    return msg.submit_time
 
 
 def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]:
@@ -556,8 +560,21 @@ class HttpServer:
         state = _parse_state(q["state"]) if q.get("state") else None
         limit = _parse_limit(q.get("limit"))
         msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit)
-        full = reassembled_texts(msgs)
+        full = self._full_texts(msgs)
         return _json({"messages": [message_record(m, full.get(m.message_id)) for m in msgs], "count": len(msgs)})
+
+    def _full_texts(self, msgs: list[Message]) -> dict[str, str]:
+        """:func:`reassembled_texts` for the concatenated parts among ``msgs``, put together from the newest
+        :data:`MAX_LIMIT` messages of each one's system_id whatever the listing's filter and limit, so that a
+        part's ``full_text`` is the same in every listing and in ``GET /api/messages/{message_id}``."""
+        system_ids = {m.system_id for m in msgs if _user_data(m)[1] is not None}
+        full: dict[str, str] = {}
+        for system_id in system_ids:
+            siblings = self._smsc.messages(system_id=system_id, limit=MAX_LIMIT)
+            known = {m.message_id for m in siblings}
+            siblings += [m for m in msgs if m.system_id == system_id and m.message_id not in known]
+            full.update(reassembled_texts(siblings))
+        return full
 
     async def get_message(self, request: web.Request) -> web.Response:
         """GET /api/messages/{message_id}."""
@@ -566,12 +583,7 @@ class HttpServer:
         msg = smsc.message(message_id)
         if msg is None:
             raise ApiError(404, f"message_id: no message {message_id!r}")
-        full: str | None = None
-        if _user_data(msg)[1] is not None:
-            siblings = smsc.messages(system_id=msg.system_id, limit=MAX_LIMIT)
-            full = reassembled_texts([m for m in siblings if m.message_id != msg.message_id] + [msg]).get(
-                msg.message_id)
-        return _json(message_record(msg, full))
+        return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id)))
 
     async def list_deliveries(self, request: web.Request) -> web.Response:
         """GET /api/deliveries?system_id=&limit=: receipts and MO not yet acknowledged, oldest first."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple, Sequence
 
 __all__ = [
     "EncodeError",
@@ -43,6 +43,8 @@ __all__ = [
     "ConcatInfo",
     "concat_info",
     "Reassembler",
+    "ReassembledPart",
+    "decode_parts",
 ]
 
 
@@ -597,15 +599,48 @@ def concat_info(esm_class: int, short_message: bytes, tlvs: dict[int, object]) -
     return ConcatInfo(reference, total, seq, user_data)
 
 
+class ReassembledPart(NamedTuple):
+    """One part of a whole concatenated message, as :meth:`Reassembler.add_part` returns them (seq order)."""
+
+    #: The part's user data, UDH removed (octets).
+    user_data: bytes
+    #: The part's own data_coding.
+    data_coding: int
+    #: What the caller gave with the part (a message_id, say), or None.
+    tag: Any
+
+
 @dataclass(slots=True)
 class _Pending:
     started: float
     total: int
-    parts: dict[int, bytes] = field(default_factory=dict)
+    parts: dict[int, ReassembledPart] = field(default_factory=dict)
+
+
+def decode_parts(parts: Sequence[ReassembledPart]) -> str:
+    """The text of a whole concatenated message from its parts (user data and data_coding), in seq order.
+
+    Parts of one data_coding (the usual case: every part of a long message is encoded alike, 3GPP TS 23.040
+    section 9.2.3.24.1) are joined before decoding, so a character split across two parts (a GSM escape
+    pair, a UTF-16 surrogate pair) still decodes; parts of mixed codings are each decoded with their own
+    (:func:`decode_text`) and the texts joined.  Never raises.
+    """
+    if not parts:
+        return ""
+    first = parts[0].data_coding
+    if all(part.data_coding == first for part in parts):
+        return decode_text(b"".join(part.user_data for part in parts), first)
+    return "".join(decode_text(part.user_data, part.data_coding) for part in parts)
 
 
 class Reassembler:
     """Collects the parts of concatenated messages until each is whole.
+
+    A message is named by the caller's key (e.g. ``(system_id, source_addr, destination_addr)``) with the
+    reference and total of its parts, and is whole once every seq from 1 to total is held; it is then
+    handed back and forgotten, so a later part with the same reference (8-bit references come round
+    again after 256 long messages) starts the next message.  While a message is incomplete, a part whose
+    seq it holds already is a repeat and is left out: the first copy counts.
 
     Bounded: at most ``max_pending`` incomplete messages are kept (the oldest is dropped when a new
     one would exceed it), and an incomplete message whose first part arrived more than ``timeout``
@@ -642,15 +677,24 @@ class Reassembler:
     def add(self, key: tuple[Any, ...], info: ConcatInfo, now: float) -> bytes | None:
         """Add one part; returns the whole user data (parts joined in seq order) when it completes.
 
-        ``key`` names the conversation the reference belongs to, e.g. ``(system_id, source_addr,
-        destination_addr)``; the reference and total of ``info`` are added to it.  A part already held
-        (same seq) is ignored; a part with an impossible seq is ignored.  Returns None while parts are
-        missing.
+        ``key`` names the conversation the reference belongs to; the reference and total of ``info`` are
+        added to it.  A part already held (same seq) is ignored; a part with an impossible seq is ignored.
+        Returns None while parts are missing.
         """
+        whole = self.add_part(key, info, now)
+        if whole is None:
+            return None
+        return b"".join(part.user_data for part in whole)
+
+    def add_part(self, key: tuple[Any, ...], info: ConcatInfo, now: float, data_coding: int = 0,
+                 tag: Any = None) -> list[ReassembledPart] | None:
+        """:meth:`add`, keeping each part's ``data_coding`` and ``tag``: returns the whole message's parts in
+        seq order when this part completes it (for :func:`decode_parts`), else None."""
         if not 1 <= info.seq <= info.total:
             return None
+        part = ReassembledPart(info.user_data, data_coding, tag)
         if info.total == 1:
-            return info.user_data
+            return [part]
         self.purge(now)
         full_key = (key, info.reference, info.total)
         entry = self._pending.get(full_key)
@@ -660,8 +704,8 @@ class Reassembler:
                 self.dropped += 1
             entry = _Pending(started=now, total=info.total)
             self._pending[full_key] = entry
-        entry.parts.setdefault(info.seq, info.user_data)
+        entry.parts.setdefault(info.seq, part)
         if len(entry.parts) < entry.total:
             return None
         del self._pending[full_key]
-        return b"".join(entry.parts[seq] for seq in range(1, entry.total + 1))
+        return [entry.parts[seq] for seq in range(1, entry.total + 1)]

@@ -91,6 +91,41 @@ def test_sar_tlv_parts_are_reassembled_too() -> None:
     assert reassembled_texts([b, a]) == {"a": "first half second half", "b": "first half second half"}
 
 
+def _part(message_id: str, reference: int, total: int, seq: int, text: str, *, data_coding: int = 0,
+          at: float = 0.0) -> Message:
+    """One part of a concatenated message (8-bit reference UDH), submitted ``at`` seconds after the others."""
+    udh = bytes((5, 0, 3, reference, total, seq))
+    msg = _message(message_id, udh + encode_text(text, data_coding), esm_class=0x40, data_coding=data_coding)
+    msg.submit_time += at
+    return msg
+
+
+def test_a_reference_used_again_after_a_whole_message_starts_the_next_message() -> None:
+    # Tester 30: X whole, then only part 1 of Y with the same reference; X's part 2 showed "Y1 X2".
+    x1, x2, y1 = _part("x1", 44, 2, 1, "X1 "), _part("x2", 44, 2, 2, "X2", at=1), _part("y1", 44, 2, 1, "Y1 ", at=2)
+    newest_first = [y1, x2, x1]
+    assert reassembled_texts(newest_first) == {"x1": "X1 X2", "x2": "X1 X2"}
+
+
+def test_two_whole_messages_on_one_reference_each_get_their_own_text() -> None:
+    p1, p2 = _part("p1", 9, 2, 1, "P1 "), _part("p2", 9, 2, 2, "P2", at=1)
+    q1, q2 = _part("q1", 9, 2, 1, "Q1 ", at=2), _part("q2", 9, 2, 2, "Q2", at=3)
+    assert reassembled_texts([q2, q1, p2, p1]) == {"p1": "P1 P2", "p2": "P1 P2", "q1": "Q1 Q2", "q2": "Q1 Q2"}
+
+
+def test_a_repeated_part_is_left_out_as_the_handset_leaves_it_out() -> None:
+    first, repeat, second = _part("a", 3, 2, 1, "first "), _part("b", 3, 2, 1, "again ", at=1), \
+        _part("c", 3, 2, 2, "second", at=2)
+    assert reassembled_texts([second, repeat, first]) == {"a": "first second", "c": "first second"}
+
+
+def test_parts_of_mixed_data_coding_are_each_decoded_with_their_own() -> None:
+    gsm = _part("g", 5, 2, 1, "gsm part, ")
+    ucs2 = _part("u", 5, 2, 2, "ucs2 part é你", data_coding=8, at=1)
+    assert reassembled_texts([ucs2, gsm]) == {"g": "gsm part, ucs2 part é你",
+                                              "u": "gsm part, ucs2 part é你"}
+
+
 def test_malformed_udh_does_not_break_rendering() -> None:
     rec = message_record(_message("x", b"\x09\x00\x03", esm_class=0x40))
     assert rec["concat"] is None
@@ -569,6 +604,27 @@ async def test_long_submitted_message_is_shown_reassembled(
     assert all(m["full_text"] == text for m in listed)
     one = await _get(http, f"/api/messages/{ids[1]}")
     assert one["full_text"] == text and one["concat"]["seq"] == 2
+
+
+async def test_full_text_is_the_same_in_a_short_listing_and_by_id_when_a_reference_comes_round_again(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    # Tester 30: two long messages on one reference; the listing and the lookup by id disagreed (null in one).
+    esme = await esme_factory("transmitter")
+    ids = []
+    for text in ("First message, part one. ", "and its part two.", "Second message, part one. ", "then two."):
+        ids.append(await asyncio.to_thread(esme.submit, UK_INSTANT, bytes((5, 0, 3, 77, 2, 1 + len(ids) % 2))
+                                           + encode_text(text, 0), esm_class=0x40, data_coding=0))
+    first = "First message, part one. and its part two."
+    second = "Second message, part one. then two."
+    expected = {ids[0]: first, ids[1]: first, ids[2]: second, ids[3]: second}
+    for message_id, text in expected.items():
+        assert (await _get(http, f"/api/messages/{message_id}"))["full_text"] == text
+    # A listing of the newest message alone still shows the whole text of the message it belongs to.
+    [newest] = (await _get(http, "/api/messages?limit=1"))["messages"]
+    assert newest["message_id"] == ids[3] and newest["full_text"] == second
+    listed = (await _get(http, "/api/messages?limit=10"))["messages"]
+    assert {m["message_id"]: m["full_text"] for m in listed} == expected
 
 
 async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_and_the_receipt(

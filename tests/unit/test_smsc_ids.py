@@ -445,3 +445,35 @@ def test_once_every_id_is_live_a_flood_of_submits_is_refused_without_searching_t
     assert h.submit(OFF, "refused again").status == S.ESME_RMSGQFUL
     if kind == "sqlite":
         store.close()
+
+
+def test_a_restart_with_the_id_format_changed_gives_no_id_of_a_message_still_waiting(tmp_path: Path) -> None:
+    # Tester 29: server.message_id changed from decimal to hex between two runs on one store; the new hex ids
+    # 00000029 ... 00000040 were those of decimal-era messages still waiting, whose records were overwritten.
+    decimal = make_config(carrier(rules=(rule(OFF, offline=INF),)),
+                          message_id=MessageIdFormat(format="decimal", length=8))
+    first = Harness(decimal, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START))
+    old = {first.submit_ok(OFF, f"decimal {i}"): f"decimal {i}".encode() for i in range(40)}
+    assert max(old) == "00000040"
+    first.smsc.stop()
+    first.store.close()
+    hexa = make_config(carrier(rules=(rule(OFF, offline=INF),)), message_id=MessageIdFormat(format="hex", length=8))
+    again = Harness(hexa, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 2.0))
+    new = {again.submit_ok(OFF, f"hex {i}"): f"hex {i}".encode() for i in range(40)}
+    assert not set(new) & set(old)
+    assert min(new) == "00000041"  # past 0x40, the highest waiting id read as hex
+    assert again.smsc.waiting_count() == 80
+    stored = stored_texts(again.store, [*old, *new])
+    assert {i: text for i, (text, final) in stored.items()} == {**old, **new}
+    again.store.close()
+
+
+def test_a_restart_with_the_same_id_format_continues_the_counter_unmoved(tmp_path: Path) -> None:
+    config = make_config(carrier(rules=(rule(OFF, offline=INF),)), message_id=MessageIdFormat(format="hex", length=8))
+    first = Harness(config, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START))
+    assert [first.submit_ok(OFF, f"m{i}") for i in range(3)] == ["00000001", "00000002", "00000003"]
+    first.smsc.stop()
+    first.store.close()
+    again = Harness(config, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 2.0))
+    assert again.submit_ok(OFF, "m3") == "00000004"
+    again.store.close()

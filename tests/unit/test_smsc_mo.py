@@ -161,3 +161,39 @@ def test_auto_reply_to_a_long_mt_comes_once_the_whole_message_arrived() -> None:
         assert info is not None
         whole = reassembler.add(("echo",), info, 0.0) or whole
     assert whole is not None and gsm_decode(whole) == text
+
+
+def test_the_echo_of_a_long_mt_with_parts_in_two_codings_decodes_each_part_with_its_own() -> None:
+    # Tester 30: every part was decoded with one part's data_coding ("gsm part, @u@c@s@2...").
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    for seq, (coding, data) in enumerate(((0, b"gsm part, "), (8, "ucs2 \u4f60".encode("utf-16-be"))), start=1):
+        sub = h.submission(HANDSET, esm_class=0x40, data_coding=coding)
+        sub.short_message = bytes((5, 0, 3, 12, 2, seq)) + data
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    [mo] = [d for d in h.take() if d.kind == "mo"]
+    assert mo.data_coding == 8 and mo.short_message.decode("utf-16-be") == "gsm part, ucs2 \u4f60"
+
+
+def test_a_binary_mt_is_not_echoed_as_the_hex_of_its_octets() -> None:
+    # Tester 30: a dc 4 MT (a WAP push, say) came back as a GSM text MO "010603ae81ea".
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    for coding, data in ((4, b"\x01\x06\x03\xae\x81\xea"), (0, b"plain text")):
+        sub = h.submission(HANDSET, data_coding=coding)
+        sub.short_message = data
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"plain text"]
+    assert h.smsc.stats.auto_replies == 1
+
+
+def test_a_fixed_auto_reply_still_answers_a_binary_mt() -> None:
+    thanks = AutoReply(text="Thanks", delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=thanks),))))
+    sub = h.submission(HANDSET, data_coding=4)
+    sub.short_message = b"\x00\x01\xff"
+    h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"Thanks"]

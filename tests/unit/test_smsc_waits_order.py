@@ -272,3 +272,47 @@ def test_a_message_submitted_while_the_few_messages_of_its_number_are_read_back_
     assert node.delivered(6) == [*promised(queued), replies[0].message_id]
     assert node.h.smsc.machine.waits.draining == {}
     node.stop()
+
+
+def _random_latency_world() -> Harness:
+    """A carrier whose every attempt draws its latency from 0.1-5 s (seed fixed): without a turn per handset,
+    messages attempted together reach it in the order of their draws."""
+    import dataclasses
+
+    from smsc.config import Distribution
+
+    spread = dataclasses.replace(carrier(), latency=Distribution(kind="uniform", low=0.1, high=5.0))
+    return Harness(make_config(spread), seed=3)
+
+
+def _delivered_order(h: Harness, ids: list[str]) -> list[int]:
+    times = {message_id: h.smsc.message(message_id).final_time for message_id in ids}  # type: ignore[union-attr]
+    assert all(t is not None for t in times.values())
+    return sorted(range(len(ids)), key=lambda i: (times[ids[i]], i))
+
+
+def test_messages_that_waited_reach_the_handset_in_submit_order_whatever_their_latency_draws() -> None:
+    # Tester 31: six messages that waited for a switched-off handset reached it as 1, 0, 3, 2, 5, 4.
+    h = _random_latency_world()
+    number = "447700900952"
+    h.smsc.set_handset_online(number, False)
+    ids = [h.submit_ok(number, f"order {n}", registered_delivery=1) for n in range(6)]
+    h.advance(30.0)
+    assert all(h.state(i) == MessageState.ENROUTE for i in ids)
+    h.smsc.set_handset_online(number, True)
+    h.advance(60.0)
+    assert all(h.state(i) == MessageState.DELIVERED for i in ids)
+    assert _delivered_order(h, ids) == list(range(6))
+    receipts = [r.message_id for _, r in h.receipts()]
+    assert receipts == ids
+
+
+def test_messages_to_one_online_handset_reach_it_in_submit_order_and_other_handsets_are_not_held_up() -> None:
+    h = _random_latency_world()
+    ids = [h.submit_ok("447700900960", f"order {n}") for n in range(8)]
+    other = h.submit_ok("447700900961", "elsewhere")
+    h.advance(60.0)
+    assert _delivered_order(h, ids) == list(range(8))
+    # The other handset's message took its own latency draw, not the first handset's turn.
+    last_of_first = max(h.smsc.message(i).final_time for i in ids)  # type: ignore[union-attr, type-var]
+    assert h.smsc.message(other).final_time < last_of_first  # type: ignore[union-attr, operator]

@@ -12,12 +12,14 @@ from smsc.smpp.text import (
     GSM_EXTENSION_TABLE,
     ConcatInfo,
     EncodeError,
+    ReassembledPart,
     Reassembler,
     Udh,
     alphabet,
     build_udh,
     choose_coding,
     concat_info,
+    decode_parts,
     decode_text,
     encode_text,
     gsm_decode,
@@ -440,3 +442,34 @@ def test_smpplib_short_message_has_no_concatenation() -> None:
     parts, coding, esm_class = smpplib.gsm.make_parts("hello")
     assert concat_info(esm_class, parts[0], {}) is None
     assert decode_text(parts[0], coding) == "hello"
+
+
+def test_reassembler_starts_the_next_message_once_one_is_whole() -> None:
+    r = Reassembler()
+    assert r.add(("a",), ConcatInfo(44, 2, 1, b"X1"), 0) is None
+    assert r.add(("a",), ConcatInfo(44, 2, 2, b"X2"), 0) == b"X1X2"
+    assert r.add(("a",), ConcatInfo(44, 2, 2, b"Y2"), 0) is None  # the same reference again: a new message
+    assert r.add(("a",), ConcatInfo(44, 2, 1, b"Y1"), 0) == b"Y1Y2"
+
+
+def test_reassembler_add_part_gives_back_each_part_with_its_coding_and_tag() -> None:
+    r = Reassembler()
+    assert r.add_part(("a",), ConcatInfo(1, 2, 2, b"\x00B"), 0, data_coding=8, tag="m2") is None
+    assert r.add_part(("a",), ConcatInfo(1, 2, 1, b"A"), 0, data_coding=0, tag="m1") == [
+        ReassembledPart(b"A", 0, "m1"), ReassembledPart(b"\x00B", 8, "m2")]
+
+
+def test_decode_parts_joins_parts_of_one_coding_before_decoding() -> None:
+    # A surrogate pair split across two UCS-2 parts decodes only when the octets are joined first.
+    octets = "\U0001F600".encode("utf-16-be")
+    parts = [ReassembledPart(octets[:2], 8, None), ReassembledPart(octets[2:], 8, None)]
+    assert decode_parts(parts) == "\U0001F600"
+    # An escape pair (GSM 03.38 extension table) split across two parts too.
+    euro = gsm_encode("\u20ac")
+    assert decode_parts([ReassembledPart(euro[:1], 0, None), ReassembledPart(euro[1:], 0, None)]) == "\u20ac"
+
+
+def test_decode_parts_of_mixed_codings_decodes_each_with_its_own() -> None:
+    parts = [ReassembledPart(gsm_encode("gsm "), 0, None), ReassembledPart("\u4f60".encode("utf-16-be"), 8, None)]
+    assert decode_parts(parts) == "gsm \u4f60"
+    assert decode_parts([]) == ""
