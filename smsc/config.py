@@ -730,19 +730,28 @@ def _to_text(
     return raw_text
 
 
-def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool = False,
-               max_len: int = 15) -> Any:
-    """Digits as text ("+" in front dropped; "*" and "" mean the empty catch-all prefix when allowed)."""
+def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool = False, any_prefix: bool = False,
+               e164: bool = False, max_len: int = 15) -> Any:
+    """Digits as text ("+" in front dropped).  ``allow_empty``: "" is a value; ``any_prefix``: "*" is the
+    catch-all prefix, returned as "" (an empty text is refused: it looked like a missing value and routed every
+    number, tester 31).  ``e164``: a number or prefix in E.164 form, country code first: a leading 0 (a national
+    prefix, or an international one) is refused, since the traffic it is meant to match is normalised to E.164
+    and it would never match (tester 31: '07700900123' checked OK and never applied)."""
     text = raw.text if isinstance(raw, _YInt) else raw
     if not isinstance(text, str):
         return ctx.error(path, what, raw)
     text = text.strip()
-    if allow_empty and text in ("", "*"):
+    if any_prefix and text == "*":
+        return ""
+    if allow_empty and text == "":
         return ""
     if text.startswith("+"):
         text = text[1:]
     if not text or not text.isascii() or not text.isdigit() or len(text) > max_len:
         return ctx.error(path, what, raw)
+    if e164 and text.startswith("0"):
+        return ctx.error(path, what + " in E.164 form, country code first (not starting with 0: '07700900123' in "
+                         "the UK is '447700900123'; traffic is matched in E.164 form)", raw)
     return text
 
 
@@ -1314,12 +1323,12 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
         return None
     numbers = []
     for p, item in m.items("numbers", "a list of numbers (E.164 digits as text)"):
-        value = _to_digits(ctx, p, item, "an E.164 number: digits as text such as '447700900123'")
+        value = _to_digits(ctx, p, item, "an E.164 number: digits as text such as '447700900123'", e164=True)
         if value is not _BAD:
             numbers.append(value)
     prefixes = []
     for p, item in m.items("prefixes", "a list of number prefixes (digits as text)"):
-        value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477009001'")
+        value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477009001'", e164=True)
         if value is not _BAD:
             prefixes.append(value)
     if not m.has("numbers") and not m.has("prefixes"):
@@ -1381,7 +1390,7 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
     prefixes = []
     for p, item in m.items("prefixes", "a list of number prefixes (digits as text; '*' = every number)"):
         value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477', or '*' for any",
-                           allow_empty=True)
+                           any_prefix=True, e164=True)
         if value is not _BAD:
             prefixes.append(value)
     outcomes: list[OutcomeSpec] = []
@@ -1511,7 +1520,8 @@ def _parse_topology(
             prefix = ctx.error(r.at("prefix"), "a number prefix (digits as text, '*' = any)", prefix)
         else:
             prefix = _to_digits(ctx, r.at("prefix"), prefix,
-                                "a number prefix: digits as text such as '44', or '*' for any", allow_empty=True)
+                                "a number prefix: digits as text such as '44', or '*' for any", any_prefix=True,
+                                e164=True)
         target = r.required_text("carrier", "the name of a carrier defined in topology.carriers", min_len=1)
         if target is not _BAD and target not in names:
             close = difflib.get_close_matches(target, names, n=1)
@@ -1565,7 +1575,7 @@ def _parse_topology(
         key = "number" if r.has("number") else "prefix"
         prefix = _to_digits(ctx, r.at(key), r.raw(key),
                             "digits as text such as '88123'" + (", or '*' for any" if key == "prefix" else ""),
-                            allow_empty=key == "prefix")
+                            any_prefix=key == "prefix", e164=True)
         system_id = r.required_text("system_id", "the system_id of an account", min_len=1, max_len=15)
         if system_id is not _BAD and system_id not in account_ids:
             hint = f" ({', '.join(account_ids)})" if account_ids else " (no accounts are defined)"

@@ -272,6 +272,20 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].name: expected a carrier name (non-empty text), got nothing"),
         ("topology: {carriers: [{name: a, prefixes: ['44', abc]}]}",
          "topology.carriers[0].prefixes[1]: expected a number prefix: digits as text"),
+        # Tester 31: an empty prefix made the carrier the catch-all; numbers and prefixes in national form
+        # checked OK and never matched (traffic is matched in E.164 form).
+        ("topology: {carriers: [{name: a, prefixes: ['1', '']}]}",
+         "topology.carriers[0].prefixes[1]: expected a number prefix: digits as text such as '4477', or '*' for "
+         "any, got ''"),
+        ("topology: {carriers: [{name: a, prefixes: ['07700']}]}",
+         "topology.carriers[0].prefixes[0]: expected a number prefix: digits as text such as '4477', or '*' for "
+         "any in E.164 form, country code first (not starting with 0"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['07700900123'], opted_out: true}]}]}",
+         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: digits as text such as "
+         "'447700900123' in E.164 form"),
+        ("topology: {routes: [{prefix: '0', carrier: uk}]}", "topology.routes[0].prefix: expected a number prefix"),
+        ("topology: {mo_routes: [{number: '07700900000', system_id: a}]}",
+         "topology.mo_routes[0].number: expected digits as text such as '88123' in E.164 form"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: gaussian}}]}",
          "topology.carriers[0].latency.distribution: expected one of 'fixed', 'uniform', 'exponential', "
          "'lognormal', got 'gaussian'"),
