@@ -497,13 +497,15 @@ class Config:
                 return account
         return None
 
+    def message_id_formats(self) -> list[MessageIdFormat]:
+        """Every format a message_id is written in: the server's first, then each carrier's receipt format."""
+        return [self.server.message_id] + [c.receipt.message_id_format for c in self.topology.carriers
+                                           if c.receipt.message_id_format is not None]
+
     def longest_message_id(self) -> int:
         """The most characters a message_id can have: the server's format and every carrier's receipt
         format (an ESME bound with SMPP 3.3 may be given at most :data:`V33_MAX_MESSAGE_ID`)."""
-        lengths = [self.server.message_id.length]
-        lengths += [c.receipt.message_id_format.length for c in self.topology.carriers
-                    if c.receipt.message_id_format is not None]
-        return max(lengths)
+        return max(fmt.length for fmt in self.message_id_formats())
 
 
 # ------------------------------------------------------------------------------------------------ YAML

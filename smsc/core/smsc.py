@@ -409,10 +409,8 @@ class Smsc:
     def _id_formats(self) -> list[tuple[int, str, int, int]]:
         """``(modulus, template, length, base)`` of every message_id format of this config: the server's and
         each carrier's receipt format (see :meth:`_count_past`)."""
-        fmts = [None] + [c.receipt.message_id_format for c in self.config.topology.carriers
-                         if c.receipt.message_id_format is not None]
         out: list[tuple[int, str, int, int]] = []
-        for fmt in fmts:
+        for fmt in self.config.message_id_formats():
             modulus, spec = self._ids.compiled(fmt)
             entry = (modulus, spec, len(spec % 0), 16 if spec[-1] in "xX" else 10)
             if entry not in out:
@@ -762,8 +760,9 @@ class Smsc:
         those refused at once are listed in ``unsuccess`` with their status, in their place among the other
         SME addresses, and so are those the adapter refused already (distribution lists are not provisioned:
         each name follows the SME addresses, as TON 0 / NPI 0 with ESME_RINVDLNAME, since ``dl_names`` comes
-        apart from ``destinations``; SMPP 3.4 section 4.5.2 fixes no order): ``refused`` maps their index in ``destinations`` to their status (a bad TON, NPI or address
-        length: section 4.5.2 puts per-destination errors in unsuccess_sme).  Errors of the common fields
+        apart from ``destinations``; SMPP 3.4 section 4.5.2 fixes no order): ``refused`` maps their index in
+        ``destinations`` to their status (a bad TON, NPI or address length: section 4.5.2 puts per-destination
+        errors in unsuccess_sme).  Errors of the common fields
         refuse the whole request.  When every destination fails nothing is submitted: the answer is their
         common status, or ESME_RSUBMITFAIL when they differ, with no message_id and all of them still in
         ``unsuccess`` (the codec writes the body of an error submit_multi_resp that lists them).  A
