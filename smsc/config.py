@@ -26,6 +26,7 @@ import ipaddress
 import math
 import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -903,6 +904,15 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
         else:
             files.append(ctx.error(m.at(key), "a file path (PEM)", _MISSING))
     if _BAD in files:
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(files[0], files[1])
+    except (ssl.SSLError, OSError) as exc:
+        # Read as the TLS listener will read them: a file that exists but holds no PEM certificate, or a key
+        # that is not the certificate's, was found only by serve, as a listen error naming --host and --port
+        # (tester 33).
+        ctx.error(m.at("certfile"), "a PEM certificate (chain) whose private key is the keyfile "
+                  f"({getattr(exc, 'reason', None) or exc})", m.raw("certfile"))
         return None
     return TlsConfig(port=port, certfile=files[0], keyfile=files[1])
 

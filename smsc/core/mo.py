@@ -171,7 +171,12 @@ class MoService:
 
     def auto_replies(self, msg: Message, carrier: Any) -> None:
         """After ``msg`` was delivered: the handset's configured answers come back as MO after their delays."""
-        if carrier is None or not msg.source.addr:
+        source = msg.source
+        if carrier is None or not source.addr:
+            return
+        if source.ton == Ton.ALPHANUMERIC or not source.addr.lstrip("+").isdigit():
+            # A handset cannot answer a sender ID such as "MyBrand": an app that sends from one and tested its
+            # replies here would learn they work (tester 31).
             return
         handsets = carrier.handsets
         if not getattr(handsets, "may_auto_reply", True):

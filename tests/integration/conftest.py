@@ -76,12 +76,13 @@ async def start_on_fake_clock(path: Path, store: str, at: float) -> App:
 
 
 async def submit_accepted(app: App, destination: str, short_message: bytes = b"hello",
-                          registered_delivery: int = 1, validity_period: str = "") -> str:
-    """submit_sm of system_id ``test`` from ACME through the core; returns its message_id once answered (with
-    SQLite the answer follows the writer child's commit: up to 5 s)."""
+                          registered_delivery: int = 1, validity_period: str = "",
+                          source: Address = Address(ton=5, npi=0, addr="ACME")) -> str:
+    """submit_sm of system_id ``test`` from ``source`` (ACME) through the core; returns its message_id once
+    answered (with SQLite the answer follows the writer child's commit: up to 5 s)."""
     assert app.smsc is not None
     replies: list[SubmitResult] = []
-    app.smsc.submit(Submission(system_id="test", source=Address(ton=5, npi=0, addr="ACME"),
+    app.smsc.submit(Submission(system_id="test", source=source,
                                destination=Address(ton=1, npi=1, addr=destination), short_message=short_message,
                                registered_delivery=registered_delivery, validity_period=validity_period),
                     replies.append)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from smsc.app import App
+from smsc.core.api import Address
 from smsc.core.clock import FakeClock
 from smsc.smpp.constants import MessageState
 
@@ -19,6 +20,7 @@ from .conftest import start_on_fake_clock, submit_accepted
 
 ECHO = "447700900900"  # latency 1 s, then the echo 2 s after the delivery
 START = FakeClock.DEFAULT_START
+SENDER = Address(ton=1, npi=1, addr="447700900001")  # a number: a handset cannot answer a sender ID such as ACME
 
 
 async def _durable(app: App) -> None:
@@ -40,7 +42,7 @@ async def test_an_auto_reply_due_after_a_restart_is_still_sent(tmp_path: Path, r
     app = await start_on_fake_clock(path, "sqlite", START)
     try:
         assert app.smsc is not None
-        message_id = await submit_accepted(app, ECHO, b"ping 42")
+        message_id = await submit_accepted(app, ECHO, b"ping 42", source=SENDER)
         app.smsc.advance(1.5)  # delivered at START + 1; the echo is due at START + 3
         assert app.smsc.message(message_id).state == MessageState.DELIVERED
         await _durable(app)
@@ -69,10 +71,10 @@ async def test_the_memory_store_keeps_pending_replies_in_the_process(tmp_path: P
     app = await start_on_fake_clock(tmp_path / "unused.sqlite", "memory", START)
     try:
         assert app.smsc is not None and app.store is not None
-        await submit_accepted(app, ECHO, b"hi", registered_delivery=0)
+        await submit_accepted(app, ECHO, b"hi", registered_delivery=0, source=SENDER)
         app.smsc.advance(1.5)
         [(key, due, handset, to, text, system_id)] = app.store.load_world().pending_replies
-        assert (due, handset, to, text, system_id) == (START + 3.0, ECHO, "ACME", "hi", "test")
+        assert (due, handset, to, text, system_id) == (START + 3.0, ECHO, SENDER.addr, "hi", "test")
         app.smsc.advance(2.0)
         assert app.store.load_world().pending_replies == []
         assert _mo_texts(app) == [b"hi"]

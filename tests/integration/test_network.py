@@ -40,8 +40,10 @@ def esme(fast_world: RunningSmsc) -> Any:
 
 
 def submit(esme: RawEsme, destination: str, text: bytes = b"hello", **kw: Any) -> str:
+    kw.setdefault("source_addr_ton", 5)
+    kw.setdefault("source_addr", "ACME")
     resp = esme.request(P.SubmitSm(
-        source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+        dest_addr_ton=1, dest_addr_npi=1,
         destination_addr=destination, short_message=text, registered_delivery=kw.pop("registered_delivery", 1),
         **kw,
     ))
@@ -230,7 +232,8 @@ def test_mo_from_a_handset_reaches_a_receiver_bind_via_smpplib(fast_world: Runni
 
 
 def test_auto_replying_handset_answers_with_an_mo(esme: RawEsme) -> None:
-    submit(esme, "447700900900", b"echo me")
+    # From a number: a handset cannot answer a sender ID such as ACME (tester 31).
+    submit(esme, "447700900900", b"echo me", source_addr_ton=1, source_addr_npi=1, source_addr="447700900001")
     deliveries = esme.wait_deliveries(2)
     mo = [d for d in deliveries if not d.esm_class & 0x04]
     assert mo and mo[0].source_addr == "447700900900" and b"echo me" in mo[0].short_message

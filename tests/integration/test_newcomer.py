@@ -123,3 +123,35 @@ def test_serve_refuses_a_listen_option_that_is_no_address_or_host_name(tmp_path:
         assert run.returncode == 2
         assert run.stderr.strip() == (f"smsc: {option}: expected an IP address or a host name to listen on (for "
                                       f"example 127.0.0.1, 0.0.0.0, ::, localhost), got {value!r}")
+
+
+def test_serve_on_a_store_damaged_past_its_header_refuses_in_one_line(tmp_path: Path) -> None:
+    """Found by tester 29: a SQLite file with a damaged page in the middle gave a 30-line traceback and exit code 1
+    while the rows were read back (a damaged header already got the one-line refusal and exit code 2)."""
+    import random
+
+    from smsc.core.clock import FakeClock
+    from smsc.core.store.sqlite import SqliteStore
+    from tests.unit.test_smsc_support import INF, START, Harness, carrier, make_config, rule
+
+    db = tmp_path / "damaged.sqlite"
+    off = "447700900400"
+    h = Harness(make_config(carrier(rules=(rule(off, offline=INF),)), max_waiting=10_000),
+                store=SqliteStore(db), clock=FakeClock(START))
+    for i in range(3000):
+        h.submit_ok(off, f"waiting message number {i} " * 4)
+    h.smsc.stop()
+    h.store.close()
+    size = db.stat().st_size
+    assert size > 200_000
+    with open(db, "r+b") as fh:
+        fh.seek(size // 3)
+        fh.write(random.Random(29).randbytes(8192))
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.run([*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--db",
+                          str(db)], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "smsc: cannot start: " in run.stderr and f"store.path: cannot read '{db}': " in run.stderr
+    assert "the file is damaged" in run.stderr
+    assert "Traceback" not in run.stdout + run.stderr

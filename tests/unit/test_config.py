@@ -488,10 +488,14 @@ def test_an_unreadable_file_is_an_error(tmp_path: Path) -> None:
     assert error.startswith(f"{binary}: expected UTF-8 text")
 
 
+#: A self-signed certificate and its key, made for these tests only (nothing secret), and another key.
+TLS_DIR = Path(__file__).resolve().parent / "tls"
+
+
 def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "smsc.pem").write_text("cert")
-    (tmp_path / "certs" / "smsc.key").write_text("key")
+    (tmp_path / "certs" / "smsc.pem").write_bytes((TLS_DIR / "test-cert.pem").read_bytes())
+    (tmp_path / "certs" / "smsc.key").write_bytes((TLS_DIR / "test-key.pem").read_bytes())
     path = write(tmp_path, "server: {tls: {port: 3775, certfile: certs/smsc.pem, keyfile: certs/smsc.key}}\n"
                            "accounts: [{system_id: a, password: b}]\n")
     config = load_config(path)
@@ -583,3 +587,22 @@ def test_store_path_must_name_a_file_for_the_sqlite_store(tmp_path: Path) -> Non
         assert any(f"store.path: expected a file name (for a store in memory: kind: memory), got '{path}'" in e
                    for e in errors), errors
     assert not check_config(write(tmp_path, accounts + "store: {kind: memory, path: ':memory:'}\n"))
+
+
+@pytest.mark.parametrize("certfile, keyfile", [
+    ("junk.pem", "test-key.pem"), ("test-cert.pem", "other-key.pem"), ("test-cert.pem", "junk.pem"),
+])
+def test_tls_files_that_do_not_make_a_certificate_and_its_key_are_refused_by_the_check(
+    tmp_path: Path, certfile: str, keyfile: str,
+) -> None:
+    # Tester 33: check-config said OK, and serve failed with a listen error that named --host and --port.
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    for name in ("test-cert.pem", "test-key.pem", "other-key.pem"):
+        (tmp_path / name).write_bytes((TLS_DIR / name).read_bytes())
+    path = write(tmp_path, f"server: {{tls: {{port: 3775, certfile: {certfile}, keyfile: {keyfile}}}}}\n"
+                           "accounts: [{system_id: a, password: b}]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [error] = caught.value.errors
+    assert error.startswith(f"{path}: server.tls.certfile: expected a PEM certificate (chain) whose private key is "
+                            "the keyfile (")  # (OpenSSL's reason follows: its words vary by version)

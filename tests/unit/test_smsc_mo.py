@@ -197,3 +197,14 @@ def test_a_fixed_auto_reply_still_answers_a_binary_mt() -> None:
     h.smsc.submit(sub, lambda r: None)
     h.advance(10.0)
     assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"Thanks"]
+
+
+def test_a_handset_does_not_answer_an_alphanumeric_sender() -> None:
+    # Tester 31: the echo handset "replied" to MyBrand (TON 5), which no phone can do.
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    h.submit_ok(HANDSET, "from a brand", source="MyBrand", source_ton=5, source_npi=0)
+    h.submit_ok(HANDSET, "from a number")
+    h.advance(10.0)
+    assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"from a number"]
+    assert h.smsc.stats.auto_replies == 1
