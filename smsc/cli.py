@@ -14,6 +14,16 @@ from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when run from a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smsc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -26,6 +36,7 @@ def _port(text: str) -> int:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the simulator")

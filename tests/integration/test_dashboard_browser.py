@@ -50,3 +50,23 @@ def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
     finally:
         esme.close()
         server.stop()
+
+
+def test_dashboard_without_the_api_dims_what_it_showed_and_says_so(tmp_path: Path) -> None:
+    """Tester 33: with the server down only the status line turned red; the cards kept the last values at full
+    strength, easy to read as current.  The page opened from a file reaches no API, as with the server down."""
+    browser = _browser()
+    page = tmp_path / "index.html"
+    root = Path(__file__).resolve().parents[2]
+    page.write_bytes((root / "smsc" / "http" / "dashboard" / "index.html").read_bytes())
+    profile = tmp_path / "chromium-profile"
+    result = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=90,
+    )
+    dom = result.stdout
+    assert '<body class="stale">' in dom, result.stderr[-2000:]
+    assert "cannot reach the smsc API" in dom and "(the figures below are from before)" in dom
+    assert "counters since this server started" in dom

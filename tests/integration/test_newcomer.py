@@ -155,3 +155,11 @@ def test_serve_on_a_store_damaged_past_its_header_refuses_in_one_line(tmp_path: 
     assert "smsc: cannot start: " in run.stderr and f"store.path: cannot read '{db}': " in run.stderr
     assert "the file is damaged" in run.stderr
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    """Tester 33: ``smsc --version`` said "the following arguments are required: command"."""
+    from importlib.metadata import version
+
+    run = subprocess.run([*smsc_command(), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == f"smsc {version('smsc')}", run.stderr
