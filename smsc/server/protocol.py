@@ -355,7 +355,21 @@ class SmppProtocol(asyncio.Protocol):
             self._update_reading()
 
     def eof_received(self) -> bool | None:
-        return False  # close our side too
+        """The ESME closed its side for writing (a TCP half-close, ``shutdown(SHUT_WR)``): no request follows,
+        but the responses it is owed still go out (submit_sm_resp held until their messages are on disk, an
+        unbind_resp behind them), then the connection closes; no deliver_sm is sent meanwhile (nothing could
+        answer it).  Tester 32: the server closed at once, and the submit_sm_resp of messages it had stored
+        never arrived (the ESME could only send them again).  True keeps our side open until then; a TLS
+        transport cannot half-close and closes as before."""
+        if self._closing or self.transport is None or self.transport.is_closing():
+            return False
+        self._close_reason = self._close_reason or "closed by the ESME (end of its input)"
+        self._close_when_answered = True
+        self._cut_transactions("connection closing before the delivery outcome")
+        self._maybe_finish_unbind()
+        if not self._receiving:
+            self._schedule_flush()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         session = self.session
@@ -792,7 +806,7 @@ class SmppProtocol(asyncio.Protocol):
     def delivery_room(self) -> int:
         """How many deliver_sm this connection may be given now (window room; 0 while closing or while
         its write buffer drains)."""
-        if self._closing or self._write_paused:
+        if self._closing or self._write_paused or self._close_when_answered:
             return 0
         return self.session.window_free
 
@@ -806,7 +820,7 @@ class SmppProtocol(asyncio.Protocol):
         does not take those only data_sm can carry (:func:`fits_deliver_sm`), nor alerts (alert_notification
         is new in 3.4, as data_sm is): they are held for a 3.4 bind, and while any is, this returns False so
         that the registry offers them to the other binds."""
-        if self._closing or self._write_paused:
+        if self._closing or self._write_paused or self._close_when_answered:
             return False
         session = self.session
         room = session.window_free

@@ -119,3 +119,65 @@ def test_a_client_that_stops_reading_cannot_grow_server_memory(
         assert 0 < buffered < 2 * 1024 * 1024  # high-water mark plus at most one read's worth of responses
     finally:
         sock.close()
+
+
+def _read_to_end(sock: socket.socket, limit: float = 10.0) -> list[Any]:
+    """Every PDU the server writes until it closes the connection (bounded by ``limit`` seconds)."""
+    from smsc.smpp.codec import Framer
+
+    framer = Framer()
+    got: list[Any] = []
+    deadline = time.monotonic() + limit
+    sock.settimeout(1.0)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            return got
+        got.extend(framer.feed(data))
+    raise AssertionError(f"the server did not close within {limit} s; read {got}")
+
+
+@pytest.mark.parametrize("unbind", [False, True])
+def test_an_esme_that_half_closes_after_its_requests_still_gets_every_response(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, unbind: bool,
+) -> None:
+    """Tester 32: submits (or submits and an unbind) followed by shutdown(SHUT_WR) got no submit_sm_resp (nor the
+    unbind_resp) although the messages were stored: the server closed its side at the ESME's end of input.  With
+    the SQLite store each submit_sm_resp waits for its commit, so the half-close comes before the answers."""
+    server = smsc_factory(make_config(tmp_path))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
+        [bound] = [p for p in _read_bind(sock)]
+        assert bound.command_status == 0
+        pdus = [P.SubmitSm(sequence_number=10 + i, source_addr="447700900001", source_addr_ton=1,
+                           source_addr_npi=1, dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123",
+                           short_message=b"half close %d" % i) for i in range(5)]
+        if unbind:
+            pdus.append(P.Unbind(sequence_number=99))
+        sock.sendall(b"".join(encode(p) for p in pdus))
+        sock.shutdown(socket.SHUT_WR)
+        got = _read_to_end(sock)
+    finally:
+        sock.close()
+    answers = [p for p in got if isinstance(p, P.SubmitSmResp)]
+    assert sorted(p.sequence_number for p in answers) == [10, 11, 12, 13, 14]
+    assert all(p.command_status == 0 and p.message_id for p in answers)
+    stored = server.call(lambda: {m.message_id for m in server.app.smsc.messages(limit=100)})  # type: ignore[union-attr]
+    assert {p.message_id for p in answers} <= stored
+    if unbind:
+        assert isinstance(got[-1], P.UnbindResp) and got[-1].sequence_number == 99
+
+
+def _read_bind(sock: socket.socket) -> list[Any]:
+    from smsc.smpp.codec import Framer
+
+    framer = Framer()
+    for _ in range(50):
+        items = framer.feed(sock.recv(65536))
+        if items:
+            return items
+    raise AssertionError("no bind response")
