@@ -445,6 +445,33 @@ async def test_a_second_server_store_on_the_same_file_is_refused_with_a_clear_er
     await loop.run_in_executor(None, again.close)
 
 
+async def test_a_second_server_store_is_refused_also_when_the_lock_file_was_deleted(tmp_path: Path) -> None:
+    """Found by tester 29: ``rm <db>.lock`` while a server ran let a second server start on the same file, and
+    both handed out message_id 00000002.  The database file itself is locked too; the refusal leaves no lock file
+    of its own behind, and the file is free again once the first store is closed."""
+    path = tmp_path / "s.sqlite"
+    loop = asyncio.get_running_loop()
+    first = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    try:
+        os.unlink(f"{path}.lock")
+        with pytest.raises(sqlite3.OperationalError, match="the database file itself is locked"):
+            SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+        assert not os.path.exists(f"{path}.lock")
+        # The first store goes on reading and writing the file (its SQLite locks were not disturbed).
+        first.save_counters(7, 1)
+        done: list[bool] = []
+        first.commit(lambda: done.append(True))
+        for _ in range(500):
+            if done:
+                break
+            await asyncio.sleep(0.01)
+        assert done
+    finally:
+        await loop.run_in_executor(None, first.close)
+    again = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+    await loop.run_in_executor(None, again.close)
+
+
 async def test_batches_of_a_new_store_are_written_whatever_number_another_store_left_in_the_file(
     tmp_path: Path,
 ) -> None:

@@ -851,6 +851,9 @@ class SqliteStore:
         #: SQLite's "database is locked" instead of saying who holds the file).
         self._lock_fd: int | None = None
         self._lock_created: str | None = None
+        #: The descriptor of the database file itself, locked (flock) beside ``<path>.lock``: see
+        #: :meth:`_lock_database`.
+        self._db_lock_fd: int | None = None
         if call_soon_threadsafe is not None:
             self._lock_fd = self._lock_file()
         companions = [self.path + suffix for suffix in ("-wal", "-shm")]
@@ -870,6 +873,8 @@ class SqliteStore:
                         setup.execute("ROLLBACK")
             finally:
                 setup.close()
+            if call_soon_threadsafe is not None:
+                self._db_lock_fd = self._lock_database()  # (no connection of this process is open here)
         except BaseException:
             # What this failed start made is not left beside the file: the lock file, and an empty WAL and its
             # index (made with the file's mode: those of a read-only file would keep it refused once it is
@@ -988,7 +993,34 @@ class SqliteStore:
         except OSError:
             pass
 
+    def _lock_database(self) -> int:
+        """Lock the database file itself too (flock, kept until :meth:`close`): ``<path>.lock`` guards the file
+        only while it stays in place, and deleted while a server runs (a clean-up step's ``rm -f *.lock``) it
+        let a second server start on the same file, both handing out message_id 00000002 (tester 29).
+
+        flock, not fcntl: SQLite's own locks are POSIX (fcntl) locks, which flock never meets on Linux.  But
+        closing any descriptor of a file drops the POSIX locks the process holds on it, so this one is opened
+        while no connection of this process is open and closed only once they all are (:meth:`close`).  The
+        writer child does not inherit it: a server killed with its child still finishing a batch is waited for
+        by ``<path>.lock`` (:meth:`_lock_file`), which the child holds.
+
+        Raises:
+            StoreInUse: another store of a running server has the file.
+        """
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreInUse(f"{self.path} is in use by another smsc server: the database file itself is locked "
+                             f"(its lock file {os.path.realpath(self.path)}.lock was removed while that server "
+                             "ran); stop it, or give this one a file of its own") from None
+        return fd
+
     def _unlock_file(self) -> None:
+        fd, self._db_lock_fd = self._db_lock_fd, None
+        if fd is not None:
+            os.close(fd)  # (releases the flock; every connection of this process is closed by now)
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # (releases the flock)
