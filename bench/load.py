@@ -48,6 +48,16 @@ from smsc.smpp.codec import encode
 __all__ = ["LoadSpec", "main", "percentile", "run_load"]
 
 _HDR = struct.Struct(">IIII")
+
+
+def _status_name(status: int) -> str:
+    """``0x0000000E (ESME_RINVPASWD)``: a command_status with its SMPP 3.4 name when it has one."""
+    from smsc.smpp.constants import CommandStatus
+
+    try:
+        return f"status {status:#010x} ({CommandStatus(status).name})"
+    except ValueError:
+        return f"status {status:#010x}"
 _SEQ = struct.Struct(">I")
 #: deliver_sm_resp with an empty message_id: header + one NUL octet (SMPP 3.4 section 4.6.2).
 _DELIVER_RESP = struct.Struct(">IIIIx")
@@ -220,7 +230,7 @@ class LoadProtocol(asyncio.Protocol):
             elif cid in _BIND_RESPS:
                 if status != 0:
                     if not self.bound_future.done():
-                        self.bound_future.set_exception(RuntimeError(f"bind refused: status {status:#x}"))
+                        self.bound_future.set_exception(RuntimeError(f"bind refused: {_status_name(status)}"))
                     return
                 self.bound = True
                 if not self.bound_future.done():
@@ -524,7 +534,8 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The CLI's options; ``timeout`` is resolved (seconds: :data:`DEFAULT_TIMEOUT` beyond ``duration``)."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--binds", type=int, default=4)
@@ -545,6 +556,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     ap.add_argument("--bind-type", choices=("transceiver", "transmitter", "receiver"), default="transceiver")
     args = ap.parse_args(argv)
+    for name in ("binds", "window", "count", "destinations"):
+        if getattr(args, name) < 1:  # (--window 0 waited for the timeout; --binds 0 reported success)
+            ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
+    if args.duration is not None and not args.duration > 0:
+        ap.error(f"--duration: expected a number of seconds above 0, got {args.duration}")
+    if not 0 <= args.port <= 65535:
+        ap.error(f"--port: expected a TCP port (0 to 65535), got {args.port}")
     if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
         args.timeout = DEFAULT_TIMEOUT + (args.duration or 0.0)
     return args
@@ -553,12 +571,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """CLI: run one load, print its JSON line; exit 1 when it did not finish."""
     args = parse_args(argv)
-    result = asyncio.run(run_load(
+    try:
+        result = asyncio.run(run_load(
         host=args.host, port=args.port, binds=args.binds, window=args.window, count=args.count,
         receipts=args.receipts, system_id=args.system_id, password=args.password, destination=args.destination,
         destinations=args.destinations, timeout=args.timeout, duration=args.duration, processes=args.processes,
         expect_receipts=args.expect_receipts, expect_mo=args.expect_mo, loop=args.loop, bind_type=args.bind_type,
         progress=lambda c: print(f"  {c}", file=sys.stderr, flush=True)))
+    except (OSError, RuntimeError) as exc:  # a closed port, a refused bind: one line, not a traceback
+        print(f"bench.load: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result))
     return 0 if result["finished"] else 1
 

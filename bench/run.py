@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -44,6 +45,9 @@ from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_s
 __all__ = ["STANDARD_CASES", "Harness", "main"]
 
 #: The standard comparison: issue 5's table (4 x 100 without and with receipts) and the window-1 target.
+#: The smsc stores ``--stores`` may name.
+STORES = ("memory", "sqlite")
+
 STANDARD_CASES = (
     S.LoadCase("submit", binds=4, window=100, receipts=False),
     S.LoadCase("receipts", binds=4, window=100, receipts=True),
@@ -284,6 +288,27 @@ async def cmd_report(h: Harness, args: argparse.Namespace) -> str:
     """Tables again from records written earlier with --jsonl (``--from FILE``); runs nothing."""
     records = [json.loads(line) for line in Path(args.from_file).read_text().splitlines() if line.strip()]
     h.records.extend(records)
+    # --jsonl appends: a file may hold several runs, each starting with its "meta" record.  Records of different
+    # runs must not be paired (tester 34: two runs in one file gave the baseline a ratio of 1.51).
+    runs: list[list[dict[str, Any]]] = []
+    for r in records:
+        if r.get("scenario") == "meta" or not runs:
+            runs.append([])
+        runs[-1].append(r)
+    if len(runs) == 1:
+        return _report_run(h, args, runs[0])
+    parts = []
+    for n, run in enumerate(runs, start=1):
+        meta = run[0] if run[0].get("scenario") == "meta" else {}
+        commit = (meta.get("machine") or {}).get("commit")
+        head = f"run {n} of {len(runs)}: {meta.get('command', '?')}" + (f", commit {commit}" if commit else "") \
+            + (f", label {meta['label']}" if meta.get("label") else "")
+        parts.append(head + "\n\n" + _report_run(h, args, run, plot_suffix=f"-run{n}"))
+    return "\n\n".join(parts)
+
+
+def _report_run(h: Harness, args: argparse.Namespace, records: list[dict[str, Any]], plot_suffix: str = "") -> str:
+    """The tables of one run's records (:func:`cmd_report`)."""
     scen = {r.get("scenario") for r in records}
     out = []
     if "compare" in scen:
@@ -300,7 +325,7 @@ async def cmd_report(h: Harness, args: argparse.Namespace) -> str:
     if args.plot:
         from bench.plot import plot_all
 
-        for path in plot_all(records, Path(args.plot)):
+        for path in plot_all(records, Path(args.plot + plot_suffix) if plot_suffix else Path(args.plot)):
             h.progress(f"wrote {path}")
     return "\n\n".join(out)
 
@@ -524,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--plot", default=None, metavar="DIR", help="write PNG curves there (needs matplotlib)")
     ap.add_argument("--from", dest="from_file", default=None, metavar="FILE", help="report: records to read")
     ap.add_argument("--jsonl", default=None, metavar="FILE", help="also append every record to FILE")
-    ap.add_argument("--workdir", default=None, help="keep logs and databases here instead of a temp dir")
+    ap.add_argument("--workdir", default=None,
+                    help="keep logs and databases here (in a new run-<time>-<pid> directory) instead of a temp dir")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--label", default=None, help="free text kept in the run's first record (e.g. a commit)")
     return ap
@@ -533,19 +559,55 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, with ``timeout`` resolved (seconds: :data:`bench.load.DEFAULT_TIMEOUT` beyond
     ``duration``) and the comma-separated lists split."""
-    args = build_parser().parse_args(argv)
+    ap = build_parser()
+    args = ap.parse_args(argv)
     if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
         args.timeout = DEFAULT_TIMEOUT + args.duration
-    args.stores = [s for s in args.stores.split(",") if s]
-    args.cases = [c for c in args.cases.split(",") if c]
-    args.binds_list = _csv_ints(args.binds_list)
-    args.windows = _csv_ints(args.windows)
-    if args.queue is None:
-        args.queue = "0,100000,1000000" if args.command == "curves" else "100000"
-    args.queue = _csv_ints(args.queue)
+    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [s for s in args.stores if s not in STORES]
+    if unknown or not args.stores:
+        ap.error(f"--stores: expected a comma-separated list of {', '.join(STORES)}, got {unknown or 'none'}")
+    names = [c.name for c in STANDARD_CASES]
+    unknown = [c for c in args.cases if c not in names]
+    if unknown or not args.cases:
+        ap.error(f"--cases: expected a comma-separated list of {', '.join(names)}, got {unknown or 'none'}")
+    for name in ("repeats", "count", "sessions", "mo", "numbers", "shards"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
+    for name in ("duration", "idle_duration", "interval", "timeout"):
+        if not getattr(args, name) > 0:
+            ap.error(f"--{name.replace('_', '-')}: expected a number of seconds above 0, got {getattr(args, name)}")
+    if args.warmup < 0:
+        ap.error(f"--warmup: expected a number of seconds, 0 or more, got {args.warmup}")
+    if args.command == "shards":
+        uneven = [c.name for c in STANDARD_CASES if c.name in args.cases and c.binds % args.shards]
+        if uneven:
+            ap.error(f"--shards: {args.shards} servers cannot share the binds of {', '.join(uneven)} evenly "
+                     f"(expected a divisor of {', '.join(str(c.binds) for c in STANDARD_CASES if c.name in uneven)})")
+    try:
+        args.binds_list = _csv_ints(args.binds_list)
+        args.windows = _csv_ints(args.windows)
+        if args.queue is None:
+            args.queue = "0,100000,1000000" if args.command == "curves" else "100000"
+        args.queue = _csv_ints(args.queue)
+    except ValueError as exc:
+        ap.error(f"expected comma-separated whole numbers: {exc}")
+    if any(b < 1 for b in args.binds_list) or any(w < 1 for w in args.windows) or any(q < 0 for q in args.queue):
+        ap.error("--binds-list and --windows take numbers of at least 1, --queue numbers of 0 or more")
     if args.command == "drain":
         args.queue = [q for q in args.queue if q > 0]
+        if not args.queue:
+            ap.error("drain: --queue needs a size above 0")
     return args
+
+
+class Terminated(Exception):
+    """bench.run got SIGTERM."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -559,8 +621,10 @@ def main(argv: list[str] | None = None) -> int:
     jsonl = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
     tmp = None
     if args.workdir:
-        workdir = Path(args.workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
+        # A directory of its own per run: a second run in the same --workdir started on the first one's SQLite
+        # files and overwrote its logs (tester 34).
+        workdir = Path(args.workdir) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        workdir.mkdir(parents=True, exist_ok=False)
     else:
         tmp = tempfile.TemporaryDirectory(prefix="smsc-bench-")
         workdir = Path(tmp.name)
@@ -575,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
               "label": args.label}, scenario="meta")
     status = 1
     interrupted = False
+    # SIGTERM (a CI timeout, a supervisor) stops the servers as Ctrl-C does; by default it ended this process at
+    # once and left every server, its SQLite writer child and the load workers running (tester 34).
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         table = asyncio.run(commands[args.command](h, args))
         print("\n" + table, flush=True)
@@ -586,11 +653,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: stopping servers", file=sys.stderr)
         interrupted = True
         status = 130
+    except Terminated:
+        print("\nterminated (SIGTERM): stopping servers", file=sys.stderr)
+        status = 143
     except Exception:  # a server that would not start, a load that could not bind: say so, stop the rest
         traceback.print_exc()
         status = 1
     finally:
         h.stop_all(signalled=interrupted)
+        signal.signal(signal.SIGTERM, previous)
         if jsonl is not None:
             jsonl.close()
         if tmp is not None:

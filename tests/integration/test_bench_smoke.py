@@ -33,10 +33,20 @@ def test_standard_comparison_with_tiny_counts_completes_and_stops_its_servers(tm
         assert r["server_rss_peak_kib"] > 0 and r["client_cpu_us_per_msg"] > 0
     assert "smsc-memory" in out and "ratio" in out  # the readable table
     # every server it started was stopped cleanly (SIGTERM to its pid, then its own shutdown)
-    smsc_log = (tmp_path / "work" / "smsc-memory.log").read_text()
+    [workdir] = (tmp_path / "work").glob("run-*")  # (a directory of its own per run)
+    smsc_log = (workdir / "smsc-memory.log").read_text()
     assert '"event": "stopped"' in smsc_log
     # 4 binds for the untimed warm-up run (not recorded: 4 records above), then 4 per case
     assert len(recs) == 4 and smsc_log.count('"event": "bound"') == 12
+    # A file holding two runs is reported run by run (tester 34: records of different runs were paired).
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(jsonl.read_text() * 2)
+    assert run.main(["report", "--from", str(twice)]) == 0
+    report = capsys.readouterr().out
+    assert report.count("run 1 of 2: compare") == 1 and report.count("run 2 of 2: compare") == 1
+    assert report.count("receipts  baseline") == 2
+    rows = [line.split() for line in report.splitlines()]
+    assert all(row[3] == "1.00" for row in rows if len(row) > 3 and row[1] == "baseline")  # its ratio to itself
 
 
 async def test_mo_flood_reaches_every_bind_from_the_baseline(tmp_path: Path) -> None:
@@ -109,7 +119,69 @@ def test_shards_runs_one_server_then_two_side_by_side_and_stops_them_all(tmp_pat
         assert r["finished"] and r["ok"] == r["messages"] == 400 and r["receipts"] == 400
     assert [s["submit_per_s"] > 0 for s in recs["smsc-memory x2"]["per_server"]] == [True, True]
     assert "gain" in out and "smsc-memory x2" in out
-    logs = sorted((tmp_path / "work").glob("smsc-memory-*.log"))
+    logs = sorted((tmp_path / "work").glob("run-*/smsc-memory-*.log"))
     assert len(logs) == 3  # one alone, two side by side: each stopped cleanly by its pid
     for log in logs:
         assert '"event": "stopped"' in log.read_text()
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--stores", "foo"], "--stores: expected a comma-separated list of memory, sqlite"),
+    (["--cases", "foo"], "--cases: expected a comma-separated list of submit, receipts, window1"),
+    (["--repeats", "0"], "--repeats: expected a whole number of at least 1"),
+    (["--duration", "-1"], "--duration: expected a number of seconds above 0"),
+    (["shards", "--shards", "3"], "--shards: 3 servers cannot share the binds"),
+    (["drain", "--queue", "0"], "drain: --queue needs a size above 0"),
+])
+def test_bench_run_refuses_arguments_it_would_run_nonsense_with(argv: list[str], error: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 34: an unknown store was dropped silently (the baseline alone ran, exit 0), an unknown case ended in a
+    traceback, --duration -1 reported a complete run of 4 messages, --shards 3 failed half way."""
+    with pytest.raises(SystemExit) as exc:
+        run.parse_args(argv)
+    assert exc.value.code == 2 and error in capsys.readouterr().err
+
+
+def test_sigterm_to_bench_run_stops_every_server_it_started(tmp_path: Path) -> None:
+    """Tester 34: SIGTERM (a CI timeout) ended bench.run at once, leaving the servers, a SQLite writer child and
+    the load workers running."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.run", "compare", "--repeats", "1", "--duration", "60", "--warmup", "0",
+         "--stores", "sqlite", "--cases", "receipts", "--workdir", str(tmp_path)],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        for line in proc.stderr:  # (bounded: the run lasts 60 s at most, and this loop stops at the smsc server)
+            pids += [int(p) for p in re.findall(r"started \S+ \(pid (\d+)", line)]
+            if "started smsc-sqlite" in line or time.monotonic() > deadline:
+                break
+        assert len(pids) == 2, pids  # the baseline and smsc
+        time.sleep(1.0)  # (the load is under way)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    left = []
+    for pid in pids:  # every server it started is gone (and its writer child with it)
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            left.append(pid)
+            os.kill(pid, signal.SIGKILL)  # (stopped by its own id all the same)
+    assert not left, f"server pids {left} still running after bench.run's SIGTERM"
