@@ -52,6 +52,11 @@ def _nothing() -> None:
     """An on_durable callback for writes nobody waits on."""
 
 
+#: What a damaged store file needs, in the refusal to start on it.
+_DAMAGED = ("the file is damaged: restore it from a copy or start on a new file; `sqlite3 FILE .recover` may save "
+            "what is readable")
+
+
 class StartupError(Exception):
     """Something outside the config keeps smsc from starting (the store file cannot be opened ...)."""
 
@@ -203,6 +208,9 @@ class App:
             except StoreInUse as exc:
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc}") from None
             except sqlite3.Error as exc:
+                if "malformed" in str(exc):  # (a damaged file, not a permission: tester 35)
+                    raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} "
+                                       f"({_DAMAGED})") from None
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
                                    "file smsc can write is expected, in a directory it can write: SQLite keeps "
                                    "its -wal and -shm files beside it)") from None
@@ -211,9 +219,8 @@ class App:
         except sqlite3.DatabaseError as exc:
             # Read back past the file's header: a page damaged in the middle (tester 29: a traceback and exit
             # code 1 where a damaged header got this one-line refusal).
-            raise StartupError(f"{cfg.source}: store.path: cannot read {cfg.store.path!r}: {exc} (the file is "
-                               "damaged: restore it from a copy or start on a new file; `sqlite3 FILE .recover` "
-                               "may save what is readable)") from None
+            raise StartupError(f"{cfg.source}: store.path: cannot read {cfg.store.path!r}: {exc} "
+                               f"({_DAMAGED})") from None
         assert self.driver is not None and self.smpp is not None
         self.driver.arm()
         self._record_sim_time()

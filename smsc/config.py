@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
+from smsc.core.numbers import SHORT_CODE_MAX_DIGITS
 from smsc.smpp.constants import CommandStatus
 from smsc.smpp.timefmt import YEAR_PIVOT
 
@@ -905,16 +906,42 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
             files.append(ctx.error(m.at(key), "a file path (PEM)", _MISSING))
     if _BAD in files:
         return None
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(files[0], files[1])
-    except (ssl.SSLError, OSError) as exc:
-        # Read as the TLS listener will read them: a file that exists but holds no PEM certificate, or a key
-        # that is not the certificate's, was found only by serve, as a listen error naming --host and --port
-        # (tester 33).
-        ctx.error(m.at("certfile"), "a PEM certificate (chain) whose private key is the keyfile "
-                  f"({getattr(exc, 'reason', None) or exc})", m.raw("certfile"))
+    problem = _tls_problem(files[0], files[1])
+    if problem is not None:
+        key, what = problem
+        ctx.error(m.at(key), what, m.raw(key))
         return None
     return TlsConfig(port=port, certfile=files[0], keyfile=files[1])
+
+
+def _no_passphrase() -> bytes:
+    """The passphrase asked for an encrypted key: none (OpenSSL would otherwise prompt on the terminal)."""
+    return b""
+
+
+def _tls_problem(certfile: str, keyfile: str) -> tuple[str, str] | None:
+    """Read the files as the TLS listener will (``load_cert_chain``): None when they make a certificate and
+    its key, else the key at fault ("certfile" or "keyfile") and what was expected.  A file that exists but holds
+    no PEM certificate, or a key that is not the certificate's, was found only by serve, as a listen error naming
+    --host and --port (tester 33); an encrypted key stopped check-config at a passphrase prompt (tester 35)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile, password=_no_passphrase)
+        return None
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=certfile)
+    except (ssl.SSLError, OSError):
+        return "certfile", f"a PEM certificate (chain) ({reason})"
+    try:
+        with open(keyfile, "rb") as fh:
+            encrypted = b"ENCRYPTED" in fh.read(4096)
+    except OSError:
+        encrypted = False
+    if encrypted:
+        return "keyfile", ("the certificate's private key in PEM, not encrypted (smsc asks for no passphrase: "
+                           "`openssl pkey -in KEY -out KEY.plain` writes it without one)")
+    return "keyfile", f"the certificate's private key in PEM ({reason})"
 
 
 #: One label of a host name (RFC 1123 section 2.1): letters, digits and hyphens, not at either end.
@@ -1587,7 +1614,13 @@ def _parse_topology(
         key = "number" if r.has("number") else "prefix"
         prefix = _to_digits(ctx, r.at(key), r.raw(key),
                             "digits as text such as '88123'" + (", or '*' for any" if key == "prefix" else ""),
-                            any_prefix=key == "prefix", e164=True)
+                            any_prefix=key == "prefix")
+        if key == "number" and prefix is not _BAD and prefix.startswith("0") and len(prefix) > SHORT_CODE_MAX_DIGITS:
+            # An MO to a longer number is matched in E.164 form ('07700900000' as '447700900000'): a national
+            # form here never matched (tester 31).  Short codes keep their digits, a leading 0 included.
+            prefix = ctx.error(r.at(key), f"a short code of up to {SHORT_CODE_MAX_DIGITS} digits, or a number in E.164 "
+                               "form, country code first (an MO sent to '07700900000' is matched as "
+                               "'447700900000')", r.raw(key))
         system_id = r.required_text("system_id", "the system_id of an account", min_len=1, max_len=15)
         if system_id is not _BAD and system_id not in account_ids:
             hint = f" ({', '.join(account_ids)})" if account_ids else " (no accounts are defined)"

@@ -321,6 +321,11 @@ class Smsc:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
         with self.machine.one_commit():
             self._resume_waiting(sorted(state.messages, key=lambda m: m.submit_time))
+        iter_final_ids = getattr(self.store, "iter_final_ids", None)
+        if iter_final_ids is not None:  # (the waiting ones were counted as they were resumed)
+            formats = self._id_formats()
+            for ids in iter_final_ids(RESTORE_DELIVERIES_BATCH):
+                self._count_past(ids, formats)
         index = self.index
         self.stats.waiting = index.waiting
         self._commit(_nothing)
@@ -417,10 +422,13 @@ class Smsc:
                 out.append(entry)
         return out
 
-    def _count_past(self, messages: list[Message], formats: list[tuple[int, str, int, int]]) -> None:
-        """A restart: move the id counter past the number of every message read back not yet final whose
+    def _count_past(self, messages: list[Message] | list[str], formats: list[tuple[int, str, int, int]]) -> None:
+        """A restart: move the id counter past the number of every stored message (or message_id) whose
         message_id (a submit_multi's ``M-n``: its ``M``) a format of this config writes, while that format has
-        not wrapped (after a wrap every new id is checked against the live ones anyway).
+        not wrapped (after a wrap every new id is checked against the live ones, and a final message's id is
+        given again only as the least recently finalised, by design).  Final messages count too: their receipts
+        may still be owed, and a new message of their id would both overwrite the old record and be named by
+        the old message's receipt (tester 35).
 
         The counter the store keeps is one past the last number given, and before a wrap each number writes a
         new id, so with the formats unchanged nothing moves.  But a config changed between two runs on one
@@ -431,7 +439,7 @@ class Smsc:
         message."""
         ids = self._ids
         for msg in messages:
-            message_id = msg.message_id
+            message_id = msg if type(msg) is str else msg.message_id  # type: ignore[union-attr]
             size = len(message_id)
             for modulus, spec, length, base in formats:
                 if size != length and not (size > length and message_id[length] == "-"):

@@ -129,7 +129,7 @@ class SmppServer:
         tls = srv.tls
         if tls is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(tls.certfile, tls.keyfile)
+            ctx.load_cert_chain(tls.certfile, tls.keyfile, password=lambda: b"")  # (no passphrase prompt)
             tserver = await self.loop.create_server(self._make_protocol, host, tls.port, ssl=ctx, reuse_address=True)
             self._servers.append(tserver)
             self.addresses.append(tserver.sockets[0].getsockname()[:2])

@@ -101,6 +101,10 @@ MALFORMED_RESPONSE_LOG_EVERY = 1000
 #: request of ours, are logged the first, then every this many (a whole window times out at once when an ESME
 #: stalls, and its late answers come together).
 FAILED_REQUEST_LOG_EVERY = 100
+#: Real seconds a closing connection may take to hand its last writes to the ESME before it is aborted: a close
+#: waits for the write buffer to drain, and an ESME that reads nothing (a hung or stopped process) never drains
+#: it, so its connection, and the bind slot of its account, stayed for ever (tester 35).
+CLOSE_GRACE = 10.0
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 #: Enum members used per PDU, as module globals: an attribute of an Enum class (``CommandId.deliver_sm``) costs
 #: about 0.1 us to read in CPython 3.11, ten times a global.
@@ -226,6 +230,10 @@ class SmppProtocol(asyncio.Protocol):
         )
         self._receiving = False
         self._flush_scheduled = False
+        #: The timer that aborts a close the ESME does not let end (:data:`CLOSE_GRACE`), and whether the
+        #: connection is gone.
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._lost = False
         self._write_paused = False
         self._read_paused = False
         self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
@@ -372,6 +380,10 @@ class SmppProtocol(asyncio.Protocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+            self._abort_handle = None
         session = self.session
         was_bound = session.is_bound or session.bind_type is not None
         session.connection_lost()
@@ -407,6 +419,14 @@ class SmppProtocol(asyncio.Protocol):
             self.transport.write(data)
         if self._closing and self.transport is not None:
             self.transport.close()
+            if self._abort_handle is None:
+                self._abort_handle = self.loop.call_later(CLOSE_GRACE, self._abort_unflushed)
+
+    def _abort_unflushed(self) -> None:
+        """The close asked :data:`CLOSE_GRACE` seconds ago has not ended (the ESME reads nothing): abort it."""
+        self._abort_handle = None
+        if not self._lost:
+            self.abort(f"{self._close_reason or 'closed'}; aborted: the ESME read nothing for {CLOSE_GRACE:g} s")
 
     def _schedule_flush(self) -> None:
         if not self._receiving and not self._flush_scheduled:

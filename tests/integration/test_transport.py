@@ -181,3 +181,55 @@ def _read_bind(sock: socket.socket) -> list[Any]:
         if items:
             return items
     raise AssertionError("no bind response")
+
+
+def test_an_esme_that_reads_nothing_is_aborted_once_its_link_is_dead_and_frees_its_bind(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 35: a peer that stopped reading (a hung ESME) was unbound by its dead link, but the close waited for
+    a write buffer that never drained, so the connection and its account's bind slot stayed for ever."""
+    from smsc.server import protocol
+
+    monkeypatch.setattr(protocol, "CLOSE_GRACE", 0.5)
+    server = smsc_factory(make_config(tmp_path, enquire_link_timer=1.0, response_timer=1.0))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        time.sleep(0.3)
+        submit = b"".join(encode(P.SubmitSm(
+            sequence_number=2 + i, source_addr="447700900001", source_addr_ton=1, source_addr_npi=1,
+            dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
+            short_message=b"never read")) for i in range(2000))
+        sock.setblocking(False)
+        sent = 0
+        refused = 0
+        pending = b""
+        deadline = time.monotonic() + 30
+        # Until the server takes no more for 1 s: its answers fill the socket and its own write buffer, and it
+        # stops reading (bounded in time and octets).
+        while time.monotonic() < deadline and refused < 20 and sent < 200_000_000:
+            pending = pending or submit
+            try:
+                n = sock.send(pending)
+            except BlockingIOError:
+                refused += 1
+                time.sleep(0.05)
+                continue
+            refused = 0
+            sent += n
+            pending = pending[n:]
+        assert refused == 20 and sent > 0
+
+        def connections() -> int:
+            return len(server.app.smpp.registry.connections)  # type: ignore[union-attr]
+
+        for _ in range(200):  # enquire_link unanswered, then 3 response_timer rounds, then the close's grace
+            if server.call(connections) == 0:
+                break
+            time.sleep(0.1)
+        assert server.call(connections) == 0
+        assert server.call(lambda: server.app.smpp.accounts.state_for("test").binds) == 0  # type: ignore[union-attr]
+    finally:
+        sock.close()

@@ -285,7 +285,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "'447700900123' in E.164 form"),
         ("topology: {routes: [{prefix: '0', carrier: uk}]}", "topology.routes[0].prefix: expected a number prefix"),
         ("topology: {mo_routes: [{number: '07700900000', system_id: a}]}",
-         "topology.mo_routes[0].number: expected digits as text such as '88123' in E.164 form"),
+         "topology.mo_routes[0].number: expected a short code of up to 6 digits, or a number in E.164 form"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: gaussian}}]}",
          "topology.carriers[0].latency.distribution: expected one of 'fixed', 'uniform', 'exponential', "
          "'lognormal', got 'gaussian'"),
@@ -589,20 +589,33 @@ def test_store_path_must_name_a_file_for_the_sqlite_store(tmp_path: Path) -> Non
     assert not check_config(write(tmp_path, accounts + "store: {kind: memory, path: ':memory:'}\n"))
 
 
-@pytest.mark.parametrize("certfile, keyfile", [
-    ("junk.pem", "test-key.pem"), ("test-cert.pem", "other-key.pem"), ("test-cert.pem", "junk.pem"),
+@pytest.mark.parametrize("certfile, keyfile, expected", [
+    ("junk.pem", "test-key.pem", "server.tls.certfile: expected a PEM certificate (chain) ("),
+    ("test-cert.pem", "other-key.pem", "server.tls.keyfile: expected the certificate's private key in PEM ("),
+    ("test-cert.pem", "junk.pem", "server.tls.keyfile: expected the certificate's private key in PEM ("),
+    # Tester 35: an encrypted key stopped check-config at OpenSSL's passphrase prompt.
+    ("test-cert.pem", "test-key-encrypted.pem",
+     "server.tls.keyfile: expected the certificate's private key in PEM, not encrypted"),
 ])
 def test_tls_files_that_do_not_make_a_certificate_and_its_key_are_refused_by_the_check(
-    tmp_path: Path, certfile: str, keyfile: str,
+    tmp_path: Path, certfile: str, keyfile: str, expected: str,
 ) -> None:
     # Tester 33: check-config said OK, and serve failed with a listen error that named --host and --port.
     (tmp_path / "junk.pem").write_text("not a certificate")
-    for name in ("test-cert.pem", "test-key.pem", "other-key.pem"):
+    for name in ("test-cert.pem", "test-key.pem", "other-key.pem", "test-key-encrypted.pem"):
         (tmp_path / name).write_bytes((TLS_DIR / name).read_bytes())
     path = write(tmp_path, f"server: {{tls: {{port: 3775, certfile: {certfile}, keyfile: {keyfile}}}}}\n"
                            "accounts: [{system_id: a, password: b}]\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     [error] = caught.value.errors
-    assert error.startswith(f"{path}: server.tls.certfile: expected a PEM certificate (chain) whose private key is "
-                            "the keyfile (")  # (OpenSSL's reason follows: its words vary by version)
+    assert error.startswith(f"{path}: {expected}")  # (OpenSSL's reason may follow: its words vary by version)
+
+
+def test_an_mo_route_to_a_short_code_may_start_with_0(tmp_path: Path) -> None:
+    # Tester 35: the E.164 check of 277e5d5 refused the short code '0800', which had worked (an MO to a short code
+    # keeps its digits; only longer numbers are matched in E.164 form).
+    config = load_config(write(tmp_path, "accounts: [{system_id: a, password: b}]\n"
+                                         "topology: {mo_routes: [{number: '0800', system_id: a}, "
+                                         "{prefix: '08', system_id: a}]}\n"))
+    assert {r.prefix for r in config.topology.mo_routes} >= {"0800", "08"}

@@ -477,3 +477,22 @@ def test_a_restart_with_the_same_id_format_continues_the_counter_unmoved(tmp_pat
     again = Harness(config, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 2.0))
     assert again.submit_ok(OFF, "m3") == "00000004"
     again.store.close()
+
+
+def test_a_restart_with_the_id_format_changed_gives_no_id_of_a_final_message_still_stored(tmp_path: Path) -> None:
+    # Tester 35: delivered messages of the decimal run, their receipts still owed, had their ids given again by the
+    # hex run: the old records were overwritten, and the old receipts named new messages still waiting.
+    decimal = make_config(carrier(rules=(rule(OFF, offline=INF),)),
+                          message_id=MessageIdFormat(format="decimal", length=8))
+    first = Harness(decimal, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START))
+    delivered = [first.submit_ok(ONLINE, f"delivered {i}") for i in range(40)]
+    first.advance(10.0)
+    assert all(first.state(i) == MessageState.DELIVERED for i in delivered) and max(delivered) == "00000040"
+    first.smsc.stop()
+    first.store.close()
+    hexa = make_config(carrier(rules=(rule(OFF, offline=INF),)), message_id=MessageIdFormat(format="hex", length=8))
+    again = Harness(hexa, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 20.0))
+    new = [again.submit_ok(OFF, f"hex {i}") for i in range(40)]
+    assert not set(new) & set(delivered) and min(new) == "00000041"
+    assert all(again.state(i) == MessageState.DELIVERED for i in delivered)  # the old records are intact
+    again.store.close()

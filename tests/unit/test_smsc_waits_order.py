@@ -316,3 +316,31 @@ def test_messages_to_one_online_handset_reach_it_in_submit_order_and_other_hands
     # The other handset's message took its own latency draw, not the first handset's turn.
     last_of_first = max(h.smsc.message(i).final_time for i in ids)  # type: ignore[union-attr, type-var]
     assert h.smsc.message(other).final_time < last_of_first  # type: ignore[union-attr, operator]
+
+
+def test_many_numbers_awaiting_an_outcome_do_not_make_each_attempt_rebuild_the_turn_map(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tester 35: past 65,536 numbers awaiting an outcome (a long latency under load) each attempt to a new number
+    # rebuilt the whole map: 55,000 submit_sm/s fell to 300-500.  Here with a bound of 8 and 200 numbers.
+    import dataclasses
+
+    from smsc.config import Distribution
+    from smsc.core import attempts
+
+    monkeypatch.setattr(attempts, "BUSY_NUMBERS_MAX", 8)
+    slow = dataclasses.replace(carrier(), latency=Distribution(kind="uniform", low=100.0, high=120.0))
+    h = Harness(make_config(slow), seed=3)
+    machine = h.smsc.machine
+    rebuilds = 0
+    sizes: list[int] = []
+    for n in range(200):
+        before = machine._busy_until
+        h.submit_ok(f"4477009{n:05d}", "slow")
+        if machine._busy_until is not before:
+            rebuilds += 1
+            sizes.append(len(machine._busy_until))
+    assert len(machine._busy_until) == 200
+    assert rebuilds <= 6, sizes  # 8, 16, 32, 64, 128: doubling, not one per number
+    h.advance(200.0)
+    assert h.smsc.stats.delivered == 200

@@ -191,6 +191,9 @@ _SELECT_FINAL = "SELECT message_id, final_time, record FROM messages WHERE final
 #: table's own order, so each query starts where the last one ended and none keeps a read transaction open).
 _SELECT_WAITING_AFTER = ("SELECT rowid, message_id, final_time, record FROM messages"
                          " WHERE rowid > ? AND final_time IS NULL ORDER BY rowid LIMIT ?")
+#: The message_ids of final messages, a page at a time (``iter_final_ids``).
+_SELECT_FINAL_IDS_AFTER = ("SELECT rowid, message_id FROM messages"
+                           " WHERE rowid > ? AND final_time IS NOT NULL ORDER BY rowid LIMIT ?")
 #: The newest ``?`` final messages (the partial index on final_time serves the ORDER BY and the LIMIT).
 _SELECT_NEWEST_FINAL = ("SELECT message_id, final_time, record FROM (SELECT rowid AS r, * FROM messages"
                         " WHERE final_time IS NOT NULL ORDER BY final_time DESC LIMIT ?) ORDER BY r")
@@ -1150,6 +1153,15 @@ class SqliteStore:
             ValueError: ``batch`` is less than 1.
         """
         return self._batches(_SELECT_WAITING_AFTER, batch, "messages", lambda row: message_from_row(row[1:]), 1)
+
+    def iter_final_ids(self, batch: int) -> Iterator[list[str]]:
+        """The message_id of every final message still stored, at most ``batch`` per list (records not read):
+        a restart checks that no id it gives names one of them (:meth:`~smsc.core.smsc.Smsc.start`).
+
+        Raises:
+            ValueError: ``batch`` is less than 1.
+        """
+        return self._batches(_SELECT_FINAL_IDS_AFTER, batch, "messages", lambda row: str(row[1]), 1)
 
     def _batches(
         self, sql: str, batch: int, table: str, decode: Callable[[Any], Any], name_at: int,
