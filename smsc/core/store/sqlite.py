@@ -1016,8 +1016,9 @@ class SqliteStore:
         except BlockingIOError:
             os.close(fd)
             raise StoreInUse(f"{self.path} is in use by another smsc server: the database file itself is locked "
-                             f"(its lock file {os.path.realpath(self.path)}.lock was removed while that server "
-                             "ran); stop it, or give this one a file of its own") from None
+                             "(that server's lock file is not the one beside this path: removed while it ran, or "
+                             "the file is reached here through a hard link); stop it, or give this one a file of "
+                             "its own") from None
         return fd
 
     def _unlock_file(self) -> None:
