@@ -163,3 +163,14 @@ def test_version_prints_the_installed_version(tmp_path: Path) -> None:
 
     run = subprocess.run([*smsc_command(), "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == f"smsc {version('smsc')}", run.stderr
+
+
+def test_check_config_takes_the_file_as_serve_does_too(tmp_path: Path) -> None:
+    """Tester 31: ``smsc check-config -c FILE`` (as ``serve -c FILE``) was refused."""
+    root = Path(__file__).resolve().parents[2]
+    config = root / "config" / "default.yaml"
+    run = subprocess.run([*smsc_command(), "check-config", "-c", str(config)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == f"{config}: OK", run.stderr
+    run = subprocess.run([*smsc_command(), "check-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "give the file to check once, as FILE or as -c FILE" in run.stderr
