@@ -234,6 +234,8 @@ class SmppProtocol(asyncio.Protocol):
         #: connection is gone.
         self._abort_handle: asyncio.TimerHandle | None = None
         self._lost = False
+        #: The ESME ended its input (:meth:`eof_received`): nothing more to read, so reading never resumes.
+        self._eof_seen = False
         self._write_paused = False
         self._read_paused = False
         self._turn_over = False  # READ_TURN_OCTETS were read: reading waits for the loop's next turn
@@ -369,8 +371,15 @@ class SmppProtocol(asyncio.Protocol):
         answer it).  Tester 32: the server closed at once, and the submit_sm_resp of messages it had stored
         never arrived (the ESME could only send them again).  True keeps our side open until then; a TLS
         transport cannot half-close and closes as before."""
-        if self._closing or self.transport is None or self.transport.is_closing():
-            return False
+        if self._eof_seen:
+            return True  # (reported again when reading resumed: what the first report decided stands)
+        self._eof_seen = True
+        transport = self.transport
+        if transport is None or transport.is_closing() or transport.get_extra_info("ssl_object") is not None:
+            return False  # (TLS: asyncio closes at once, and warns in the log when asked to stay open)
+        if self._closing:
+            return True  # a flush is on its way: it writes what is owed, then closes (tester 36: closing here
+            # at once dropped the responses it was about to write)
         self._close_reason = self._close_reason or "closed by the ESME (end of its input)"
         self._close_when_answered = True
         self._cut_transactions("connection closing before the delivery outcome")
@@ -426,7 +435,8 @@ class SmppProtocol(asyncio.Protocol):
         """The close asked :data:`CLOSE_GRACE` seconds ago has not ended (the ESME reads nothing): abort it."""
         self._abort_handle = None
         if not self._lost:
-            self.abort(f"{self._close_reason or 'closed'}; aborted: the ESME read nothing for {CLOSE_GRACE:g} s")
+            self.abort(f"{self._close_reason or 'closed'}; aborted: the ESME did not take the last writes within "
+                       f"{CLOSE_GRACE:g} s")
 
     def _schedule_flush(self) -> None:
         if not self._receiving and not self._flush_scheduled:
@@ -437,7 +447,7 @@ class SmppProtocol(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         should_pause = (self._write_paused or self._pending_replies >= MAX_PENDING_REPLIES or self._closing_reads
-                        or self._turn_over)
+                        or self._turn_over or self._eof_seen)
         if should_pause and not self._read_paused:
             self._read_paused = True
             self.transport.pause_reading()

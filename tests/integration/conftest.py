@@ -28,10 +28,15 @@ from smsc.core.clock import FakeClock
 class RunningSmsc:
     """An App running on its own event loop thread; ``call`` runs a function on that loop."""
 
-    def __init__(self, config: Config, *, http: bool = False) -> None:
+    def __init__(self, config: Config, *, http: bool = False, uvloop: bool = False) -> None:
         self.config = config
         self.http = http
-        self.loop = asyncio.new_event_loop()
+        if uvloop:  # the loop ``smsc serve`` runs on when uvloop is installed (the caller skips without it)
+            import uvloop as uv
+
+            self.loop = uv.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.app = App(config)
         self._thread = threading.Thread(target=self.loop.run_forever, name="smsc-loop", daemon=True)
 

@@ -140,14 +140,24 @@ def _read_to_end(sock: socket.socket, limit: float = 10.0) -> list[Any]:
     raise AssertionError(f"the server did not close within {limit} s; read {got}")
 
 
-@pytest.mark.parametrize("unbind", [False, True])
+@pytest.mark.parametrize("unbind, count, loop", [(False, 5, "asyncio"), (True, 5, "asyncio"),
+                                                 (True, 3000, "asyncio"), (True, 3000, "uvloop")])
 def test_an_esme_that_half_closes_after_its_requests_still_gets_every_response(
-    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, unbind: bool,
+    tmp_path: Path, unbind: bool, count: int, loop: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Tester 32: submits (or submits and an unbind) followed by shutdown(SHUT_WR) got no submit_sm_resp (nor the
     unbind_resp) although the messages were stored: the server closed its side at the ESME's end of input.  With
-    the SQLite store each submit_sm_resp waits for its commit, so the half-close comes before the answers."""
-    server = smsc_factory(make_config(tmp_path))
+    the SQLite store each submit_sm_resp waits for its commit, so the half-close comes before the answers.
+    Tester 36: with more than 4,096 answers owed, reading paused and resumed, the end of input was reported again,
+    and the second report closed the connection before the last answers were written (here reading pauses at 16
+    answers owed, so that it pauses and resumes many times)."""
+    from smsc.server import protocol
+
+    monkeypatch.setattr(protocol, "MAX_PENDING_REPLIES", 16)
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop (the 'fast' extra) reports the end of input again on resume")
+    server = RunningSmsc(make_config(tmp_path), uvloop=loop == "uvloop")
+    server.start()
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     try:
         sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
@@ -155,18 +165,19 @@ def test_an_esme_that_half_closes_after_its_requests_still_gets_every_response(
         assert bound.command_status == 0
         pdus = [P.SubmitSm(sequence_number=10 + i, source_addr="447700900001", source_addr_ton=1,
                            source_addr_npi=1, dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123",
-                           short_message=b"half close %d" % i) for i in range(5)]
+                           short_message=b"half close %d" % i) for i in range(count)]
         if unbind:
             pdus.append(P.Unbind(sequence_number=99))
         sock.sendall(b"".join(encode(p) for p in pdus))
         sock.shutdown(socket.SHUT_WR)
         got = _read_to_end(sock)
+        stored = server.call(lambda: {m.message_id for m in server.app.smsc.messages(limit=10_000)})  # type: ignore[union-attr]
     finally:
         sock.close()
+        server.stop()
     answers = [p for p in got if isinstance(p, P.SubmitSmResp)]
-    assert sorted(p.sequence_number for p in answers) == [10, 11, 12, 13, 14]
+    assert sorted(p.sequence_number for p in answers) == list(range(10, 10 + count))
     assert all(p.command_status == 0 and p.message_id for p in answers)
-    stored = server.call(lambda: {m.message_id for m in server.app.smsc.messages(limit=100)})  # type: ignore[union-attr]
     assert {p.message_id for p in answers} <= stored
     if unbind:
         assert isinstance(got[-1], P.UnbindResp) and got[-1].sequence_number == 99
@@ -233,3 +244,67 @@ def test_an_esme_that_reads_nothing_is_aborted_once_its_link_is_dead_and_frees_i
         assert server.call(lambda: server.app.smpp.accounts.state_for("test").binds) == 0  # type: ignore[union-attr]
     finally:
         sock.close()
+
+
+def test_a_tls_esme_that_closes_without_unbind_leaves_no_asyncio_warning_in_the_log(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tester 36: a TLS ESME closing with close_notify and no unbind made asyncio print "returning true from
+    eof_received() has no effect when using ssl" into the server's output (a bare line among the JSON ones)."""
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = smsc_factory(cfg)
+    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
+    tls = ctx.wrap_socket(raw)
+    tls.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+    assert _read_bind(tls)[0].command_status == 0
+    tls.unwrap().close()  # close_notify, then TCP close: no unbind
+
+    def connections() -> int:
+        return len(server.app.smpp.registry.connections)  # type: ignore[union-attr]
+
+    for _ in range(100):
+        if server.call(connections) == 0:
+            break
+        time.sleep(0.05)
+    assert server.call(connections) == 0
+    assert not [r for r in caplog.records if "eof_received" in r.getMessage()]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_half_closed_esme_owed_a_response_gets_it_when_the_server_stops(tmp_path: Path, loop: str) -> None:
+    """Tester 36: an ESME that half-closed while its submit_sm_resp was held (447700900914 answers after 5 s) got
+    only the end of the connection when the server stopped: the stop resumed reading, the end of input was
+    reported again, and the connection closed before the response was written."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    import threading
+
+    server = RunningSmsc(make_config(tmp_path), uvloop=loop == "uvloop")
+    server.start()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    stopper = threading.Thread(target=server.stop)
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        assert _read_bind(sock)[0].command_status == 0
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="447700900001", source_addr_ton=1,
+                                       source_addr_npi=1, dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr="447700900914", short_message=b"held 5 s")))
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        stopper.start()
+        got = _read_to_end(sock, limit=15.0)
+    finally:
+        sock.close()
+        if stopper.ident is None:  # (not started: the test failed before the stop)
+            server.stop()
+        else:
+            stopper.join(20)
+    [answer] = [p for p in got if isinstance(p, P.SubmitSmResp)]
+    assert answer.sequence_number == 2 and answer.command_status == 0 and answer.message_id
