@@ -34,15 +34,20 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
-    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
-) -> None:
+def _tls_server(smsc_factory: Callable[..., RunningSmsc], tmp_path: Path) -> tuple[RunningSmsc, Path, int]:
+    """A server with TLS on a self-signed certificate: the server, the certificate, the TLS port."""
     cert, key = _self_signed(tmp_path)
     cfg = make_config(tmp_path)
     cfg = dataclasses.replace(cfg, server=dataclasses.replace(
         cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
     server = smsc_factory(cfg)
-    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    return server, cert, server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+
+
+def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
+) -> None:
+    server, cert, tls_port = _tls_server(smsc_factory, tmp_path)
     ctx = ssl.create_default_context(cafile=str(cert))
     ctx.check_hostname = False
     client = smpplib.client.Client("127.0.0.1", tls_port, timeout=5, ssl_context=ctx, allow_unknown_opt_params=True)
@@ -251,12 +256,7 @@ def test_a_tls_esme_that_closes_without_unbind_leaves_no_asyncio_warning_in_the_
 ) -> None:
     """Tester 36: a TLS ESME closing with close_notify and no unbind made asyncio print "returning true from
     eof_received() has no effect when using ssl" into the server's output (a bare line among the JSON ones)."""
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
-    server = smsc_factory(cfg)
-    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    server, cert, tls_port = _tls_server(smsc_factory, tmp_path)
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
