@@ -187,3 +187,41 @@ def test_sigterm_to_bench_run_stops_every_server_it_started(tmp_path: Path) -> N
             left.append(pid)
             os.kill(pid, signal.SIGKILL)  # (stopped by its own id all the same)
     assert not left, f"server pids {left} still running after bench.run's SIGTERM"
+
+
+def test_server_cpu_is_read_finer_than_clock_ticks_and_counts_child_processes() -> None:
+    """Tester 34: the server CPU column moved in 10 ms clock ticks (short runs read 1.00, 3.00, 8.00 us per
+    message).  A process that burns about 0.15 s of CPU, a third of it in a child of its own, is read in
+    nanoseconds, the child included."""
+    import subprocess
+    import sys
+    import time
+
+    from bench.servers import ServerProcess
+
+    burn = ("import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time, sys\\nt = time.process_time()\\n"
+            "while time.process_time() - t < 0.05: pass\\nprint(1, flush=True)\\nsys.stdin.read()'],"
+            " stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+            "child.stdout.readline()\n"
+            "t = time.process_time()\n"
+            "while time.process_time() - t < 0.1: pass\n"
+            "print('burnt', flush=True)\n"
+            "sys.stdin.read()\n"
+            "child.stdin.close()\n"
+            "child.wait(10)\n")
+    proc = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "burnt"
+        server = ServerProcess(name="burner", proc=proc, log_path=Path("/dev/null"))  # type: ignore[arg-type]
+        seen = server.cpu_seconds()
+        assert 0.15 <= seen < 0.6, seen  # both processes, interpreter start-up included
+        assert abs(seen * 100 - round(seen * 100)) > 1e-6, seen  # (nanoseconds, not whole 10 ms ticks)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # (it then closes its child's input and waits for it)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
