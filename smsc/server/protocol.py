@@ -374,13 +374,13 @@ class SmppProtocol(asyncio.Protocol):
         if self._eof_seen:
             return True  # (reported again when reading resumed: what the first report decided stands)
         self._eof_seen = True
+        self._close_reason = self._close_reason or "closed by the ESME (end of its input)"
         transport = self.transport
         if transport is None or transport.is_closing() or transport.get_extra_info("ssl_object") is not None:
             return False  # (TLS: asyncio closes at once, and warns in the log when asked to stay open)
         if self._closing:
             return True  # a flush is on its way: it writes what is owed, then closes (tester 36: closing here
             # at once dropped the responses it was about to write)
-        self._close_reason = self._close_reason or "closed by the ESME (end of its input)"
         self._close_when_answered = True
         self._cut_transactions("connection closing before the delivery outcome")
         self._maybe_finish_unbind()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 import smpplib.client
+import structlog.testing
 
 from smsc.config import TlsConfig
 from smsc.smpp import pdu as P
@@ -264,17 +265,20 @@ def test_a_tls_esme_that_closes_without_unbind_leaves_no_asyncio_warning_in_the_
     tls = ctx.wrap_socket(raw)
     tls.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
     assert _read_bind(tls)[0].command_status == 0
-    tls.unwrap().close()  # close_notify, then TCP close: no unbind
 
     def connections() -> int:
         return len(server.app.smpp.registry.connections)  # type: ignore[union-attr]
 
-    for _ in range(100):
-        if server.call(connections) == 0:
-            break
-        time.sleep(0.05)
+    with structlog.testing.capture_logs() as logs:
+        tls.unwrap().close()  # close_notify, then TCP close: no unbind
+        for _ in range(100):
+            if server.call(connections) == 0:
+                break
+            time.sleep(0.05)
     assert server.call(connections) == 0
     assert not [r for r in caplog.records if "eof_received" in r.getMessage()]
+    # The log says why, as for plain TCP (tester 37: it said only "closed").
+    assert [e["reason"] for e in logs if e["event"] == "unbound"] == ["closed by the ESME (end of its input)"]
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
