@@ -319,11 +319,11 @@ class Smsc:
             self.dpf.restore(load_dpf_flags())
         # What resuming records (expiries and their receipts) is committed once, when every batch is resumed:
         # a commit in between would also take the members that joined a wait, which leave memory at once.
+        formats = self._id_formats()
         with self.machine.one_commit():
-            self._resume_waiting(sorted(state.messages, key=lambda m: m.submit_time))
+            self._resume_waiting(sorted(state.messages, key=lambda m: m.submit_time), formats)
         iter_final_ids = getattr(self.store, "iter_final_ids", None)
         if iter_final_ids is not None:  # (the waiting ones were counted as they were resumed)
-            formats = self._id_formats()
             for ids in iter_final_ids(RESTORE_DELIVERIES_BATCH):
                 self._count_past(ids, formats)
         index = self.index
@@ -362,8 +362,9 @@ class Smsc:
             index.group_add(msg)
             index.retain_final(msg)
 
-    def _resume_waiting(self, finals: list[Message]) -> None:
-        """Register and resume every waiting message of the store, batch by batch, in submit order: the store
+    def _resume_waiting(self, finals: list[Message], formats: list[tuple[int, str, int, int]]) -> None:
+        """Register and resume every waiting message of the store, batch by batch, in submit order (each batch's
+        ids counted past for ``formats``, the config's message_id formats: :meth:`_count_past`): the store
         hands them back in acceptance order and each batch is sorted by submit time, so the order is exact
         except for a message replace_sm gave a later submit time: it keeps its place in the store, so it is
         resumed with the batch of the messages accepted when it first was.  After each batch, the messages
@@ -383,7 +384,6 @@ class Smsc:
         resume = self.machine.resume
         returned: dict[str, None] = {}
         next_final = 0
-        formats = self._id_formats()
         for batch in self.store.iter_waiting(self.resume_batch):
             self._count_past(batch, formats)
             tracks: list[Track] = []
