@@ -520,8 +520,8 @@ class SmppProtocol(asyncio.Protocol):
 
     def _log_failed_request(self, event: ResponseTimedOut) -> None:
         """Say why a deliver_sm or data_sm of ours failed (it is offered again: at once when nothing answered, else
-        after a backoff): the first of the connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the count, and whenever the reason
-        changes (a generic_nack after timeouts)."""
+        after a backoff): the first of the connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the
+        count, and whenever the reason changes (a generic_nack after timeouts)."""
         self._failed_requests += 1
         count = self._failed_requests
         if event.answer is None:

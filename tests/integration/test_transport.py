@@ -177,7 +177,9 @@ def test_an_esme_that_half_closes_after_its_requests_still_gets_every_response(
         sock.sendall(b"".join(encode(p) for p in pdus))
         sock.shutdown(socket.SHUT_WR)
         got = _read_to_end(sock)
-        stored = server.call(lambda: {m.message_id for m in server.app.smsc.messages(limit=10_000)})  # type: ignore[union-attr]
+        app_smsc = server.app.smsc
+        assert app_smsc is not None
+        stored = server.call(lambda: {m.message_id for m in app_smsc.messages(limit=10_000)})
     finally:
         sock.close()
         server.stop()
