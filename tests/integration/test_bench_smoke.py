@@ -156,14 +156,16 @@ def test_sigterm_to_bench_run_stops_every_server_it_started(tmp_path: Path) -> N
 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.run", "compare", "--repeats", "1", "--duration", "60", "--warmup", "0",
-         "--stores", "sqlite", "--cases", "receipts", "--workdir", str(tmp_path)],
+        # Each run lasts its 5 s (a count it cannot reach), so the SIGTERM finds smsc under load: with the default
+        # count a fast machine finished the whole run first and bench.run exited 0.
+        [sys.executable, "-m", "bench.run", "compare", "--repeats", "1", "--duration", "5", "--count", "100000000",
+         "--warmup", "0", "--stores", "sqlite", "--cases", "receipts", "--workdir", str(tmp_path)],
         cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     pids: list[int] = []
     try:
         assert proc.stderr is not None
         deadline = time.monotonic() + 60
-        for line in proc.stderr:  # (bounded: the run lasts 60 s at most, and this loop stops at the smsc server)
+        for line in proc.stderr:  # (bounded: each run lasts 5 s, and this loop stops at the smsc server)
             pids += [int(p) for p in re.findall(r"started \S+ \(pid (\d+)", line)]
             if "started smsc-sqlite" in line or time.monotonic() > deadline:
                 break
