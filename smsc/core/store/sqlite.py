@@ -1354,19 +1354,7 @@ class SqliteStore:
         Raises:
             RuntimeError: the store is closed.
         """
-        if self._closing:
-            raise RuntimeError("read on a closed SqliteStore")
-        if self._inline is not None:
-            if self._call_soon is None:
-                for call in self._read_all([(message_ids, callback, False)]) or ():
-                    call()
-                return
-            self._local.reads.append((message_ids, callback, False))  # after the writes committed so far
-            if not self._handover_scheduled:
-                self._handover_scheduled = True
-                self._call_soon(self._flush_inline)
-            return
-        self._ask_reader((message_ids, callback, False))
+        self._read_later((message_ids, callback, False))
 
     def load_deliveries(self, delivery_ids: list[int]) -> list[Delivery]:
         """The committed outbox entries with these delivery_ids, in the order given; unknown ids (and unreadable
@@ -1385,19 +1373,24 @@ class SqliteStore:
         Raises:
             RuntimeError: the store is closed.
         """
+        self._read_later((delivery_ids, callback, True))
+
+    def _read_later(self, request: _ReadRequest) -> None:
+        """:meth:`load_messages_later` and :meth:`load_deliveries_later`: ``request`` is (ids, callback, True for
+        outbox entries).  Inline (no writer child) the read comes after the writes committed so far."""
         if self._closing:
             raise RuntimeError("read on a closed SqliteStore")
         if self._inline is not None:
             if self._call_soon is None:
-                for call in self._read_all([(delivery_ids, callback, True)]) or ():
+                for call in self._read_all([request]) or ():
                     call()
                 return
-            self._local.reads.append((delivery_ids, callback, True))
+            self._local.reads.append(request)
             if not self._handover_scheduled:
                 self._handover_scheduled = True
                 self._call_soon(self._flush_inline)
             return
-        self._ask_reader((delivery_ids, callback, True))
+        self._ask_reader(request)
 
     def _ask_reader(self, request: _ReadRequest) -> None:
         """Queue a read for the reader thread, handed over at the end of this loop tick (with ``call_soon``)."""
