@@ -763,6 +763,25 @@ class _Batch:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
 
+_Row = TypeVar("_Row")
+
+
+def _decode_rows(rows: dict[Any, tuple[Any, ...]], keys: list[Any], from_row: Callable[[tuple[Any, ...]], _Row],
+                 table: str) -> list[_Row]:
+    """``from_row`` of the fetched row of each key, in the order of ``keys``; a key with no row is left out, and
+    so is an unreadable row (logged with its table and key)."""
+    decoded = []
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            continue
+        try:
+            decoded.append(from_row(row))
+        except _UNREADABLE:
+            log.exception("store_row_unreadable", table=table, key=key)
+    return decoded
+
+
 class SqliteStats:
     """Counters of the writer, for metrics and the benchmark (commits, rows, batch sizes, time spent)."""
 
@@ -1470,30 +1489,12 @@ class SqliteStore:
     def _decode_deliveries(rows: dict[Any, tuple[Any, ...]], delivery_ids: list[int]) -> list[Delivery]:
         """Deliveries for ``delivery_ids`` in that order from fetched rows (missing and unreadable ones left
         out)."""
-        deliveries = []
-        for delivery_id in delivery_ids:
-            row = rows.get(delivery_id)
-            if row is None:
-                continue
-            try:
-                deliveries.append(delivery_from_row(row))
-            except _UNREADABLE:
-                log.exception("store_row_unreadable", table="outbox", key=delivery_id)
-        return deliveries
+        return _decode_rows(rows, delivery_ids, delivery_from_row, "outbox")
 
     @staticmethod
     def _decode(rows: dict[str, tuple[Any, ...]], message_ids: list[str]) -> list[Message]:
         """Messages for ``message_ids`` in that order from fetched rows (missing and unreadable ones left out)."""
-        messages = []
-        for message_id in message_ids:
-            row = rows.get(message_id)
-            if row is None:
-                continue
-            try:
-                messages.append(message_from_row(row))
-            except _UNREADABLE:
-                log.exception("store_row_unreadable", table="messages", key=message_id)
-        return messages
+        return _decode_rows(rows, message_ids, message_from_row, "messages")
 
     def _read_all(self, reads: list[_ReadRequest]) -> list[Callable[[], None]] | None:
         """Every pending ``load_messages_later`` (and ``load_deliveries_later``) of a batch with one set of
