@@ -348,52 +348,58 @@ async def cmd_drain(h: Harness, args: argparse.Namespace, *, load: bool = False)
     base_rate = await _baseline_reference(h, args)
     config = write_variant(h.workdir, "bench-offline", http=True, offline_prefix=OFFLINE_PREFIX)
     std = S.LoadCase("receipts", 4, 100, True, count=args.count, duration=args.duration)
-    for store in args.stores:
-        for queue in args.queue:
-            db = h.workdir / f"drain-{store}-{queue}.sqlite"
-            server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db)
+    points = [(rep, store, queue) for rep in range(args.repeats) for store in args.stores for queue in args.queue]
+    for n, (rep, store, queue) in enumerate(points, start=1):  # a fresh server each: RSS belongs to its queue
+        h.progress(f"point {n}/{len(points)}: smsc-{store}, queue {queue:,} (rep {rep + 1})")
+        db = h.workdir / f"drain-{store}-{queue}-{rep}.sqlite"
+        server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db)
 
-            async def restart(old: ServerProcess, store: str = store, db: Path = db) -> ServerProcess:
-                nonlocal server
-                h.stop(old)  # SIGTERM: a clean shutdown, then the same SQLite file is read back
-                server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db,
-                                timeout=args.timeout + queue / 1000)
-                return server
+        async def restart(old: ServerProcess, store: str = store, db: Path = db) -> ServerProcess:
+            nonlocal server
+            h.stop(old)  # SIGTERM: a clean shutdown, then the same SQLite file is read back
+            server = h.smsc(f"smsc-{store}", config, store=store, http=True, db=db,
+                            timeout=args.timeout + queue / 1000)
+            return server
 
-            try:
-                # a queue of a million takes minutes to fill and drain: allow 1 ms per message on top
-                recs = await S.offline_drain(server, queue=queue, numbers=args.numbers, load=std if load else None,
-                                             timeout=args.timeout + queue / 1000, progress=h.progress,
-                                             restart=restart if getattr(args, "restart", False) else None)
-                for rec in recs:
-                    rec.update(baseline_submit_per_s=base_rate)
-                    if rec["case"] == "drain":
-                        rec["drain_ratio"] = round(rec["drain_per_s"] / base_rate, 3) if base_rate else None
-                    h.record(rec, scenario="drain" if not load else "queue", store=store)
-            finally:
-                h.stop(server)
+        try:
+            # a queue of a million takes minutes to fill and drain: allow 1 ms per message on top
+            recs = await S.offline_drain(server, queue=queue, numbers=args.numbers, load=std if load else None,
+                                         timeout=args.timeout + queue / 1000, progress=h.progress,
+                                         restart=restart if getattr(args, "restart", False) else None)
+            for rec in recs:
+                rec.update(baseline_submit_per_s=base_rate)
+                if rec["case"] == "drain":
+                    rec["drain_ratio"] = round(rec["drain_per_s"] / base_rate, 3) if base_rate else None
+                h.record(rec, scenario="drain" if not load else "queue", store=store, rep=rep)
+        finally:
+            h.stop(server)
     return drain_table(h.records, base_rate)
 
 
 def drain_table(records: list[dict[str, Any]], base_rate: float) -> str:
-    """Queue-size table: fill rate and RSS, load beside the queue, drain rate and ratio."""
-    by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    """Queue-size table: fill rate and RSS, load beside the queue, drain rate and ratio; with ``--repeats``,
+    the median of each figure over the repetitions, and "complete" only when every repetition was."""
+    by: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
     for r in records:
         if r.get("scenario") in ("drain", "queue"):
-            by.setdefault((r["store"], r["queue"]), {})[r["case"]] = r
+            by.setdefault((r["store"], r["queue"]), {}).setdefault(r["case"], []).append(r)
+
+    def med(cases: dict[str, list[dict[str, Any]]], case: str, key: str, scale: float = 1.0) -> float | None:
+        value = median(r.get(key) for r in cases.get(case, ()))
+        return value / scale if value is not None else None
+
     rows = []
     for (store, queue), cases in sorted(by.items()):
-        fill, load, drain = cases.get("fill", {}), cases.get("load", {}), cases.get("drain", {})
-        rows.append((f"{store} {queue:,}", fill.get("submit_per_s"), (fill.get("server_rss_kib") or 0) / 1024 or None,
-                     load.get("submit_per_s"), load.get("p99_ms"), (load.get("server_rss_peak_kib") or 0) / 1024 or None,
-                     drain.get("drain_per_s"), drain.get("drain_ratio"),
-                     (drain.get("server_hwm_kib") or 0) / 1024 or None,
-                     all(c.get("finished") for c in cases.values())))
+        rows.append((f"{store} {queue:,}", med(cases, "fill", "submit_per_s"), med(cases, "fill", "server_rss_kib", 1024),
+                     med(cases, "load", "submit_per_s"), med(cases, "load", "p99_ms"),
+                     med(cases, "load", "server_rss_peak_kib", 1024), med(cases, "drain", "drain_per_s"),
+                     med(cases, "drain", "drain_ratio"), med(cases, "drain", "server_hwm_kib", 1024),
+                     all(r.get("finished") for runs in cases.values() for r in runs)))
     head = f"(baseline: {base_rate:,.0f} submit_sm/s at 4 x 100 with receipts, this run)\n"
     table = head + format_table(("store queue", "fill/s", "RSS full MiB", "load/s", "load p99 ms", "load RSS MiB",
                                  "drain/s", "ratio", "peak RSS MiB", "complete"), rows)
-    restarts = [(f"{store} {queue:,}", c["restart"].get("restart_s"), (c["restart"].get("server_rss_kib") or 0) / 1024,
-                 (c["restart"].get("server_hwm_kib") or 0) / 1024) for (store, queue), c in sorted(by.items())
+    restarts = [(f"{store} {queue:,}", med(c, "restart", "restart_s"), med(c, "restart", "server_rss_kib", 1024),
+                 med(c, "restart", "server_hwm_kib", 1024)) for (store, queue), c in sorted(by.items())
                 if "restart" in c]
     if restarts:
         table += "\n\nrestarted between fill and drain (SIGTERM, then the same store read back):\n" + format_table(
