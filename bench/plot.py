@@ -98,18 +98,28 @@ def _plot_queue(plt: Any, records: list[dict[str, Any]], outdir: Path) -> Path:
     names = sorted({r["server"] for r in records})
     colour = {name: f"C{i}" for i, name in enumerate(names)}
     fig, panels = plt.subplots(1, 4, figsize=(19, 4.2))
+    sizes = sorted({float(r["queue"]) for r in records})
     for panel, (label, groups, logy) in zip(panels, panels_spec):
+        drawn = False
         for suffix, series in groups.items():
             for server, p in sorted(series.items()):
+                drawn = True
                 panel.plot([x for x, _ in p], [y for _, y in p], marker="o", color=colour.get(server),
                            label=f"{server} {suffix}".strip(), linestyle="--" if suffix.startswith("peak") else "-")
-        panel.set_xscale("symlog", linthresh=1e5)
-        if logy:
+        if sizes[-1] > 0:
+            panel.set_xscale("symlog", linthresh=1e5)
+        else:  # (only --queue 0: one point, on a plain axis; symlog around 0 alone printed ticks of 5.5e-2)
+            panel.set_xticks([0])
+        if logy and drawn:
             panel.set_yscale("log")
         panel.set_xlabel("messages waiting for offline handsets")
         panel.set_ylabel(label)
         panel.grid(True, alpha=0.3)
-        panel.legend(fontsize=8)
+        if drawn:
+            panel.legend(fontsize=8)
+        else:
+            panel.text(0.5, 0.5, "nothing to drain:\nno queue size above 0", ha="center", va="center",
+                       transform=panel.transAxes)
     fig.suptitle("smsc: cost against the number of messages waiting for offline handsets")
     fig.tight_layout()
     path = outdir / "queue.png"
