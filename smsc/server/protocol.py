@@ -405,8 +405,12 @@ class SmppProtocol(asyncio.Protocol):
             self._registered_receiver = False
         if was_bound:
             self.server.accounts.unbound(session.system_id)
-            log.info("unbound", peer=self.peer, system_id=session.system_id,
-                     reason=str(exc) if exc else self._close_reason or "closed")
+            # A connection this side was closing ends for the reason it was closed: an ESME that closes its
+            # socket after its unbind_resp without reading TLS's close_notify resets the connection, and the log
+            # said "Connection reset by peer" for a clean unbind (tester 36).
+            reason = (self._close_reason if self._closing and self._close_reason else str(exc) if exc
+                      else self._close_reason or "closed")
+            log.info("unbound", peer=self.peer, system_id=session.system_id, reason=reason)
         self.server.counters.connections_closed += 1
 
     def pause_writing(self) -> None:

@@ -283,6 +283,36 @@ def test_a_tls_esme_that_closes_without_unbind_leaves_no_asyncio_warning_in_the_
     assert [e["reason"] for e in logs if e["event"] == "unbound"] == ["closed by the ESME (end of its input)"]
 
 
+def test_a_tls_esme_that_unbinds_then_closes_its_socket_at_once_is_logged_as_unbound_by_the_esme(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path,
+) -> None:
+    """Tester 36: an ESME that unbinds over TLS and closes its socket as soon as unbind_resp arrives leaves the
+    server's close_notify unread, so its TCP stack answers with a reset; the log gave "[Errno 104] Connection
+    reset by peer" as the reason of a clean unbind."""
+    server, cert, tls_port = _tls_server(smsc_factory, tmp_path)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def connections() -> int:
+        return len(server.app.smpp.registry.connections)  # type: ignore[union-attr]
+
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=5))
+            tls.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+            assert _read_bind(tls)[0].command_status == 0
+            tls.sendall(encode(P.Unbind(sequence_number=2)))
+            assert isinstance(_read_bind(tls)[0], P.UnbindResp)  # (the first PDU read: unbind_resp)
+            tls.close()  # at once: the server's close_notify is still unread
+            for _ in range(100):
+                if server.call(connections) == 0:
+                    break
+                time.sleep(0.05)
+    assert server.call(connections) == 0
+    assert [e["reason"] for e in logs if e["event"] == "unbound"] == ["unbind from the ESME"] * 3
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_a_half_closed_esme_owed_a_response_gets_it_when_the_server_stops(tmp_path: Path, loop: str) -> None:
     """Tester 36: an ESME that half-closed while its submit_sm_resp was held (447700900914 answers after 5 s) got
