@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from smsc.core.numbers import SHORT_CODE_MAX_DIGITS
+from smsc.core.numbers import E164_MIN_DIGITS, SHORT_CODE_MAX_DIGITS
 from smsc.smpp.constants import CommandStatus
 from smsc.smpp.timefmt import YEAR_PIVOT
 
@@ -735,12 +735,13 @@ def _to_text(
 
 
 def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool = False, any_prefix: bool = False,
-               e164: bool = False, max_len: int = 15) -> Any:
+               e164: bool = False, min_len: int = 1, max_len: int = 15) -> Any:
     """Digits as text ("+" in front dropped).  ``allow_empty``: "" is a value; ``any_prefix``: "*" is the
     catch-all prefix, returned as "" (an empty text is refused: it looked like a missing value and routed every
     number, tester 31).  ``e164``: a number or prefix in E.164 form, country code first: a leading 0 (a national
     prefix, or an international one) is refused, since the traffic it is meant to match is normalised to E.164
-    and it would never match (tester 31: '07700900123' checked OK and never applied)."""
+    and it would never match (tester 31: '07700900123' checked OK and never applied).  ``min_len``: the fewest
+    digits (a whole number of E.164 form has 7, ITU-T E.164; a shorter one is never a handset's)."""
     text = raw.text if isinstance(raw, _YInt) else raw
     if not isinstance(text, str):
         return ctx.error(path, what, raw)
@@ -751,7 +752,7 @@ def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool =
         return ""
     if text.startswith("+"):
         text = text[1:]
-    if not text or not text.isascii() or not text.isdigit() or len(text) > max_len:
+    if not text or not text.isascii() or not text.isdigit() or not min_len <= len(text) <= max_len:
         return ctx.error(path, what, raw)
     if e164 and text.startswith("0"):
         return ctx.error(path, what + " in E.164 form, country code first (not starting with 0: '07700900123' in "
@@ -1362,7 +1363,8 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
         return None
     numbers = []
     for p, item in m.items("numbers", "a list of numbers (E.164 digits as text)"):
-        value = _to_digits(ctx, p, item, "an E.164 number: digits as text such as '447700900123'", e164=True)
+        value = _to_digits(ctx, p, item, "an E.164 number: 7 to 15 digits as text such as '447700900123'",
+                           e164=True, min_len=E164_MIN_DIGITS)
         if value is not _BAD:
             numbers.append(value)
     prefixes = []

@@ -281,8 +281,12 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].prefixes[0]: expected a number prefix: digits as text such as '4477', or '*' for "
          "any in E.164 form, country code first (not starting with 0"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['07700900123'], opted_out: true}]}]}",
-         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: digits as text such as "
+         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: 7 to 15 digits as text such as "
          "'447700900123' in E.164 form"),
+        # Tester 31: a rule number of fewer than 7 digits checked OK and could never match a handset.
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['44770'], opted_out: true}]}]}",
+         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: 7 to 15 digits as text such as "
+         "'447700900123', got '44770'"),
         ("topology: {routes: [{prefix: '0', carrier: uk}]}", "topology.routes[0].prefix: expected a number prefix"),
         ("topology: {mo_routes: [{number: '07700900000', system_id: a}]}",
          "topology.mo_routes[0].number: expected a short code of up to 6 digits, or a number in E.164 form"),
@@ -347,7 +351,7 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{latency: 1}]}]}",
          "topology.carriers[0].rules[0].numbers: expected numbers and/or prefixes this rule applies to"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['0770 0900'], latency: 1}]}]}",
-         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: digits as text"),
+         "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: 7 to 15 digits as text"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
          "offline: sometimes}]}]}",
          "topology.carriers[0].rules[0].offline: expected 'always' or a duration > 0"),
@@ -365,10 +369,10 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
          "submit: {}}]}]}",
          "topology.carriers[0].rules[0].submit: expected a mapping with status and/or delay"),
-        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['1'], latency: 1}, "
-         "{numbers: ['1'], latency: 2}]}]}",
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['1555000'], latency: 1}, "
+         "{numbers: ['1555000'], latency: 2}]}]}",
          "topology.carriers[0].rules[1].numbers[0]: expected a number without another rule "
-         "(already at topology.carriers[0].rules[0].numbers[0]), got '1'"),
+         "(already at topology.carriers[0].rules[0].numbers[0]), got '1555000'"),
         ("topology: {carriers: [{name: a, prefixes: ['44']}, {name: b, prefixes: ['1'], "
          "rules: [{numbers: ['447700900123'], latency: 0}]}]}",
          "topology.carriers[1].rules[0].numbers[0]: expected a number routed to carrier 'b', "
