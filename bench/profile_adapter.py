@@ -103,6 +103,9 @@ class _EchoCore:
     def deliveries_held(self, system_id: str) -> int:
         return 0
 
+    def deliveries_available(self, system_id: str) -> int:
+        return 0
+
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
 

@@ -236,6 +236,9 @@ class SmscApi(Protocol):
     def deliveries_held(self, system_id: str) -> int:
         """How many deliveries of ``system_id`` a caller's ``carries`` refused, waiting for another caller."""
 
+    def deliveries_available(self, system_id: str) -> int:
+        """How many deliveries of ``system_id`` a receiver could take now (none leased to a bind)."""
+
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered deliver_sm_resp with ``status`` (0 = done; ESME_RX_T_APPN etc. = retry)."""
 

@@ -1586,6 +1586,11 @@ class Smsc:
         when given (those the outbox keeps on disk only are read back, see :mod:`smsc.core.outbox`)."""
         return self.outbox.pending(system_id, limit)
 
+    def deliveries_available(self, system_id: str) -> int:
+        """How many deliveries of ``system_id`` a receiver could take now (none leased to a bind): what an
+        outbind is for (:mod:`smsc.server.outbind`)."""
+        return self.outbox.available(system_id)
+
     def deliveries_count(self, system_id: str | None = None) -> int:
         """How many deliveries are not yet acknowledged (of ``system_id`` when given)."""
         if system_id is None:

@@ -19,7 +19,8 @@ class BindRegistry:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
-        #: Called with a system_id whose deliveries wait while it has no receiver bound (outbind hook).
+        #: Called with a system_id whose deliveries may wait while it has no receiver bound (outbind hook: it
+        #: looks whether any wait).
         self.on_no_receiver: Callable[[str], None] | None = None
         self._drain_scheduled = False
         self.connections: set[SmppProtocol] = set()
@@ -43,12 +44,15 @@ class BindRegistry:
         self._receivers.setdefault(system_id, []).append(proto)
 
     def remove_receiver(self, system_id: str, proto: SmppProtocol) -> None:
-        """That bind is gone."""
+        """That bind is gone; when it was the last of ``system_id``, :attr:`on_no_receiver` hears of it (an
+        outbind for deliveries still waiting that no wake would announce again)."""
         lst = self._receivers.get(system_id)
         if lst and proto in lst:
             lst.remove(proto)
             if not lst:
                 del self._receivers[system_id]
+                if self.on_no_receiver is not None:
+                    self.on_no_receiver(system_id)
 
     def has_other_taker(self, system_id: str, proto: SmppProtocol) -> bool:
         """True when a receiver or transceiver of ``system_id`` other than ``proto``, not stalled (an answer to

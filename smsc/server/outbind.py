@@ -4,6 +4,11 @@ An account may name an ``outbind`` target (host, port).  When receipts or MO wai
 receiver is bound, the SMSC opens a TCP connection to the ESME and sends outbind(system_id, password); the
 ESME answers on the same connection with bind_receiver, after which the session is an ordinary receiver
 bind.  Attempts are spaced by the target's ``retry_interval`` seconds and a failed connection is logged.
+
+An attempt that ends without a receiver bound (the ESME unreachable, or it took the outbind and closed without
+binding) is followed by another ``retry_interval`` seconds after it, for as long as deliveries wait and no
+receiver is bound: before, only a new receipt or MO for the account started one, so an ESME that was down for
+a moment could wait for its receipts for ever (tester 39).
 """
 
 from __future__ import annotations
@@ -28,20 +33,41 @@ class Outbinder:
         self.server = server
         self._last_attempt: dict[str, float] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}
+        self._stopped = False
 
     def maybe_outbind(self, system_id: str) -> None:
-        """Start an outbind to ``system_id``'s ESME unless one is running or the last was too recent."""
+        """Start an outbind to ``system_id``'s ESME when deliveries wait for it and no receiver of it is bound,
+        unless one is under way; within ``retry_interval`` seconds of the last attempt, at the end of that
+        interval instead."""
+        if self._stopped:
+            return
         account = self.server.config.account(system_id)
         target = getattr(account, "outbind", None) if account is not None else None
-        if target is None or system_id in self._tasks:
+        if target is None or system_id in self._tasks or not self._wanted(system_id):
             return
         loop = self.server.loop
         now = loop.time()
         last = self._last_attempt.get(system_id)
         if last is not None and now - last < target.retry_interval:
+            self._recheck_at(system_id, last + target.retry_interval)
             return
         self._last_attempt[system_id] = now
         self._tasks[system_id] = loop.create_task(self._connect(system_id, account, target))
+
+    def _wanted(self, system_id: str) -> bool:
+        """True while deliveries of ``system_id`` wait and no receiver or transceiver of it is bound."""
+        server = self.server
+        return not server.registry.has_receiver(system_id) and server.smsc.deliveries_available(system_id) > 0
+
+    def _recheck_at(self, system_id: str, when: float) -> None:
+        """Ask :meth:`maybe_outbind` again at ``when`` (loop time, seconds), once per system_id."""
+        if system_id not in self._rechecks and not self._stopped:
+            self._rechecks[system_id] = self.server.loop.call_at(when, self._recheck, system_id)
+
+    def _recheck(self, system_id: str) -> None:
+        del self._rechecks[system_id]
+        self.maybe_outbind(system_id)
 
     async def _connect(self, system_id: str, account: Any, target: Any) -> None:
         try:
@@ -52,9 +78,16 @@ class Outbinder:
             log.warning("outbind_failed", system_id=system_id, host=target.host, port=target.port, error=str(exc))
         finally:
             self._tasks.pop(system_id, None)
+            # Whatever came of it (refused, or taken and closed without a bind): look again once the interval
+            # is over; a receiver bound by then, or nothing waiting, ends the retries.
+            self._recheck_at(system_id, self._last_attempt[system_id] + target.retry_interval)
 
     def stop(self) -> None:
-        """Cancel connection attempts still running."""
+        """Cancel connection attempts still running and the retries planned."""
+        self._stopped = True
         for task in self._tasks.values():
             task.cancel()
         self._tasks.clear()
+        for handle in self._rechecks.values():
+            handle.cancel()
+        self._rechecks.clear()

@@ -455,6 +455,57 @@ def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_pat
         listener.close()
 
 
+def test_outbind_is_tried_again_while_receipts_wait_without_a_new_delivery(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 39: an outbind that found the ESME down, or that the ESME took and closed without binding, was
+    tried again only when another receipt or MO came for the account, so the receipts waiting could wait for
+    ever.  Now each attempt is followed by another retry_interval later while deliveries wait and no receiver
+    is bound."""
+    import dataclasses
+
+    from smsc.config import OutbindTarget
+
+    from .conftest import RawEsme, make_config
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    esme_port = listener.getsockname()[1]
+    listener.close()  # the ESME is down when the receipt is made
+    cfg = make_config(tmp_path)
+    accounts = tuple(
+        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=0.5))
+        if a.system_id == "test" else a for a in cfg.accounts
+    )
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    tx = RawEsme(server.port)
+    try:
+        tx.bind("transmitter")
+        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
+        assert resp.command_status == 0
+        time.sleep(0.8)  # the first attempt has failed by now
+        listener = socket.create_server(("127.0.0.1", esme_port))
+        listener.settimeout(10)
+        conn, _ = listener.accept()  # a retry, with no new submit
+        with conn:  # taken and closed without a bind
+            conn.settimeout(5)
+            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
+        conn, _ = listener.accept()  # and again
+        with conn:
+            conn.settimeout(5)
+            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
+            conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
+            bind_resp, receipt = _read_pdus(conn, 2)
+            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+            assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == resp.message_id
+            conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+            # Bound, and nothing waits: no further outbind.
+            listener.settimeout(1.5)
+            with pytest.raises(socket.timeout):
+                listener.accept()
+    finally:
+        tx.close()
+        listener.close()
+
+
 def test_unbind_behind_pipelined_submits_answers_every_submit_first(smsc_server: RunningSmsc) -> None:
     """An ESME that submits and unbinds at once gets every submit_sm_resp (status 0 = stored) before the
     unbind_resp, not a closed socket with its message_ids lost."""
