@@ -816,8 +816,17 @@ class SmppProtocol(asyncio.Protocol):
         )
 
     def _on_replace(self, pdu: P.ReplaceSm) -> None:
+        """replace_sm (SMPP 3.4 section 4.10.1).  The new text is short_message, or the message_payload TLV that
+        SMPP 5.0 allows here (section 4.5.3.3, Table 4-34; as in submit_sm, never both: ESME_RINVMSGLEN).  Tester
+        39: the TLV was ignored and the message replaced by the empty short_message."""
         seq = pdu.sequence_number
         status = check_replace(pdu)  # the rules of submit_sm's same fields
+        short_message = pdu.short_message
+        payload = pdu.tlvs.get(Tag.message_payload) if pdu.tlvs else None
+        if payload is not None:
+            if short_message:
+                status = status or CommandStatus.ESME_RINVMSGLEN
+            short_message = payload
         if status:
             self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
             return
@@ -830,7 +839,7 @@ class SmppProtocol(asyncio.Protocol):
         self.smsc.replace(
             self.session.system_id, pdu.message_id,
             Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
-            pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery, pdu.short_message,
+            pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery, short_message,
             reply,
         )
 

@@ -121,3 +121,16 @@ def test_submit_multi_refuses_a_bad_destination_alone(esme: RawEsme, world: Runn
     ]
     accepted = world.call(lambda: [m.message_id for m in world.app.smsc.messages() if m.multi_id == resp.message_id])
     assert accepted == [f"{resp.message_id}-1"]
+
+
+def test_replace_sm_takes_its_new_text_from_message_payload(esme: RawEsme, world: RunningSmsc) -> None:
+    """Tester 39: replace_sm with the message_payload TLV (SMPP 5.0 section 4.5.3.3) was answered ESME_ROK and
+    left the message with the empty short_message.  As in submit_sm, the TLV is the text, and giving both is
+    ESME_RINVMSGLEN."""
+    message_id = submit(esme, registered_delivery=1).message_id
+    wait_attempted(world, message_id)
+    long_text = b"replaced by a payload " * 20  # 440 octets: more than short_message can carry
+    assert replace(esme, message_id, short_message=b"", tlvs={Tag.message_payload: long_text}) == 0
+    assert message(world, message_id).short_message == long_text
+    assert replace(esme, message_id, short_message=b"both", tlvs={Tag.message_payload: b"x"}) == S.ESME_RINVMSGLEN
+    assert message(world, message_id).short_message == long_text
