@@ -80,7 +80,9 @@ ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
     CommandId.query_sm: _TX,
     CommandId.cancel_sm: _TX,
     CommandId.replace_sm: _TX,
-    CommandId.data_sm: _TX,
+    # SMPP 3.4 Table 2-1 lets an ESME send data_sm in every bound state, the receiver's included (SMPP 5.0
+    # allows it only from a transmitter or transceiver); testers 32 and 39 found it refused, citing 3.4.
+    CommandId.data_sm: _ALL_BOUND,
     CommandId.unbind: _ALL_BOUND,
     CommandId.enquire_link: _ALL_BOUND | {SessionState.OPEN},
 }

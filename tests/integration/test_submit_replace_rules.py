@@ -134,3 +134,19 @@ def test_replace_sm_takes_its_new_text_from_message_payload(esme: RawEsme, world
     assert message(world, message_id).short_message == long_text
     assert replace(esme, message_id, short_message=b"both", tlvs={Tag.message_payload: b"x"}) == S.ESME_RINVMSGLEN
     assert message(world, message_id).short_message == long_text
+
+
+def test_data_sm_from_a_receiver_bind_is_accepted_and_its_receipt_comes_back_on_it(world: RunningSmsc) -> None:
+    """SMPP 3.4 Table 2-1 lets an ESME send data_sm in every bound state, the receiver's included; it was refused
+    with ESME_RINVBNDSTS, SMPP 5.0's rule (testers 32 and 39)."""
+    receiver = RawEsme(world.port)
+    try:
+        receiver.bind("receiver")
+        resp = receiver.request(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                                         dest_addr_npi=1, destination_addr="447700900123", registered_delivery=1,
+                                         tlvs={Tag.message_payload: b"from a receiver"}))
+        assert resp.command_status == 0 and resp.message_id
+        (receipt,) = receiver.wait_deliveries(1)
+        assert receipt.tlvs[Tag.receipted_message_id] == resp.message_id
+    finally:
+        receiver.close()

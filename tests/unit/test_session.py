@@ -137,6 +137,14 @@ def test_submit_on_a_receiver_bind_is_refused() -> None:
     assert isinstance(resp, P.SubmitSmResp) and resp.command_status == S.ESME_RINVBNDSTS
 
 
+def test_data_sm_on_a_receiver_bind_is_taken_as_smpp_3_4_allows() -> None:
+    # SMPP 3.4 Table 2-1: data_sm in every bound state (5.0 restricts it to transmitters and transceivers).
+    s = bound(P.BindReceiver)
+    (ev,) = s.receive_data(encode(P.DataSm(sequence_number=6, destination_addr="447700900123")), 0.0)
+    assert isinstance(ev, RequestReceived) and isinstance(ev.pdu, P.DataSm)
+    assert sent(s) == []  # (answered by the adapter once the core has it)
+
+
 def test_second_bind_gets_already_bound() -> None:
     s = bound()
     assert s.receive_data(encode(P.BindTransmitter(sequence_number=2, system_id="test")), 0.0) == []
