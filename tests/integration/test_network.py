@@ -152,6 +152,12 @@ def test_query_cancel_and_replace_match_the_source_ton_and_npi(esme: RawEsme, fa
     assert esme.request(P.CancelSm(message_id=mid, **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
     assert esme.request(P.CancelSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900400",
                                    **wrong)).command_status == CommandStatus.ESME_RCANCELFAIL
+    # TON and NPI NULL: not known (Tables 4-22 and 4-24), the address alone is compared (tester 39).
+    unknown = {**wrong, "source_addr_ton": 0, "source_addr_npi": 0}
+    q = esme.request(P.QuerySm(message_id=mid, **unknown))
+    assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
+    other = {**unknown, "source_addr": "447700900002"}
+    assert esme.request(P.QuerySm(message_id=mid, **other)).command_status == CommandStatus.ESME_RQUERYFAIL
     right = {**wrong, "source_addr_ton": 1}
     q = esme.request(P.QuerySm(message_id=mid, **right))
     assert (q.command_status, q.message_state) == (0, MessageState.ENROUTE)
