@@ -627,7 +627,7 @@ class Smsc:
         msg = accepted_message(
             message_id, system_id, interned, destination, e164, carrier_name, submission.service_type,
             submission.esm_class, submission.protocol_id, submission.priority_flag,
-            submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
+            submission.registered_delivery & 0x1F,  # (bits 7-5 reserved: the SMPP adapter refuses them)
             submission.data_coding, short_message,
             self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, None, now + self._default_lifetime, 1, "",
@@ -938,7 +938,7 @@ class Smsc:
             message_id, submission.system_id, interned, destination, e164,
             carrier.name if carrier is not None else "", submission.service_type, submission.esm_class,
             submission.protocol_id, submission.priority_flag,
-            submission.registered_delivery & 0x1F,  # bits 7-5 reserved: ignored
+            submission.registered_delivery & 0x1F,  # (bits 7-5 reserved: the SMPP adapter refuses them)
             submission.data_coding, short_message,
             self._kept_tlvs(submission) if submission.tlvs else _NO_TLVS,
             now, schedule_time, expiry_time, submitted, multi_id,

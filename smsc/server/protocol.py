@@ -742,6 +742,10 @@ class SmppProtocol(asyncio.Protocol):
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number
         status = check_submit(pdu) or self._check_submit(pdu.source_addr)
+        if not status and pdu.replace_if_present_flag:
+            # "Reserved. Must be set to NULL" (SMPP 3.4 Table 4-12): refused as submit_sm refuses its reserved
+            # values, not taken as a replace that never happens (tester 39).
+            status = CommandStatus.ESME_RINVREPFLAG
         if status:
             self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))

@@ -150,3 +150,16 @@ def test_data_sm_from_a_receiver_bind_is_accepted_and_its_receipt_comes_back_on_
         assert receipt.tlvs[Tag.receipted_message_id] == resp.message_id
     finally:
         receiver.close()
+
+
+def test_submit_multi_with_replace_if_present_flag_set_is_refused(esme: RawEsme, world: RunningSmsc) -> None:
+    """SMPP 3.4 Table 4-12: submit_multi's replace_if_present_flag is "Reserved. Must be set to NULL".  It was
+    accepted and ignored (tester 39), where submit_sm refuses its reserved values."""
+    multi = P.SubmitMulti(source_addr_ton=1, source_addr_npi=1, source_addr="12345", replace_if_present_flag=1,
+                          dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=NEVER_ON)],
+                          short_message=b"multi")
+    resp = esme.request(multi)
+    assert isinstance(resp, P.SubmitMultiResp) and resp.command_status == S.ESME_RINVREPFLAG
+    assert world.call(lambda: [m for m in world.app.smsc.messages() if m.multi_id]) == []
+    multi.replace_if_present_flag = 0
+    assert esme.request(multi).command_status == 0
