@@ -17,7 +17,8 @@ WORKDIR /data
 VOLUME /data
 EXPOSE 2775 8080
 
-# Healthy while the control API answers /api/health (an error or a timeout exits non-zero too).
+# Healthy while the control API answers /api/health with 200 (503 while the store stalls or is found damaged;
+# an error or a timeout exits non-zero too).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=2).status != 200)"]
 # The bundled default config listens on 127.0.0.1; in a container both listeners must face outwards.

@@ -193,6 +193,10 @@ class App:
         self.driver: SchedulerDriver | None = None
         self._sim_time_handle: asyncio.TimerHandle | None = None
         self._store_stalled = False  # (see _watch_store)
+        #: Why the server must stop although nobody asked it to (a store found damaged while running), or None.
+        self.fatal: str | None = None
+        #: Called once when :attr:`fatal` is set (``smsc serve`` stops then, with exit status 2).
+        self.on_fatal: Callable[[], None] | None = None
 
     async def start(self, *, host: str | None = None, port: int | None = None, http_host: str | None = None,
                     http_port: int | None = None, http: bool | None = None) -> None:
@@ -214,6 +218,8 @@ class App:
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
                                    "file smsc can write is expected, in a directory it can write: SQLite keeps "
                                    "its -wal and -shm files beside it)") from None
+        if isinstance(self.store, SqliteStore):
+            self.store.on_damage = self._store_damaged
         try:
             self._start_core(loop)
         except sqlite3.DatabaseError as exc:
@@ -301,6 +307,25 @@ class App:
         self._watch_store()
         self._sim_time_handle = asyncio.get_running_loop().call_later(SIM_TIME_RECORD_INTERVAL,
                                                                       self._record_sim_time)
+
+    def _store_damaged(self, error: str) -> None:
+        """A commit found the file damaged past what the start read (tester 38: an index page; the server ran,
+        its health said ok, and no submit_sm was ever answered).  No retry can succeed, so the server stops
+        (nothing unanswered was acknowledged: the ESMEs get unbind and submit again elsewhere)."""
+        cfg = self.config
+        self.fatal = f"{cfg.source}: store.path: {cfg.store.path!r}: {error} ({_DAMAGED})"
+        log.error("store_damaged", path=cfg.store.path, error=error, hint=_DAMAGED)
+        if self.on_fatal is not None:
+            self.on_fatal()
+
+    def store_health(self) -> tuple[str, float]:
+        """("ok" | "stalled" | "damaged", real seconds the oldest commit has waited): what ``/api/health``
+        reports.  Stalled: a commit has waited :data:`STORE_STALL_SECONDS` or more (submit_sm_resp wait)."""
+        wait = getattr(self.store, "commit_wait_seconds", None)
+        seconds = wait() if wait is not None else 0.0
+        if self.fatal is not None:
+            return "damaged", seconds
+        return ("stalled" if seconds >= STORE_STALL_SECONDS else "ok"), seconds
 
     def _watch_store(self) -> None:
         """Say so in the log when the store's commits stall (its writer stopped, a disk that hangs or is full):

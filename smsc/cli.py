@@ -85,9 +85,12 @@ def _serve(args: argparse.Namespace) -> int:
         source = f"{config.source} with --db" if args.db is not None else config.source
         config = dataclasses.replace(config, store=store, source=source)
 
+    fatal: list[str] = []
+
     async def run() -> None:
         app = App(config)
         stop = asyncio.Event()
+        app.on_fatal = stop.set
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -115,6 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             pacing.cancel()
             await app.stop()
+            if app.fatal is not None:
+                fatal.append(app.fatal)
 
     runner: Callable[[Coroutine[Any, Any, None]], None] = asyncio.run
     try:
@@ -130,6 +135,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:  # a listener could not bind (port in use, address not available ...)
         print(f"smsc: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if fatal:  # (the store found damaged while running: see App._store_damaged)
+        print(f"smsc: stopped: {fatal[0]}", file=sys.stderr)
         return 2
     return 0
 

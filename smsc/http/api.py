@@ -547,8 +547,13 @@ class HttpServer:
     # -- handlers ----------------------------------------------------------------------------------------------
 
     async def health(self, request: web.Request) -> web.Response:
-        """GET /api/health."""
-        return _json({"status": "ok"})
+        """GET /api/health: 200 {"status": "ok"}; 503 with "store_stalled" while a store commit has waited 5 s or
+        more (submit_sm_resp wait for it), or "store_damaged" (the server is stopping), so that a container's
+        HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
+        state, waited = self.app.store_health()
+        if state == "ok":
+            return _json({"status": "ok"})
+        return _json({"status": f"store_{state}", "commit_wait_seconds": round(waited, 1)}, 503)
 
     async def list_messages(self, request: web.Request) -> web.Response:
         """GET /api/messages?system_id=&state=&limit= (newest first, as the core returns them)."""

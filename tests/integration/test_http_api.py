@@ -583,11 +583,17 @@ async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
             text = await resp.text()
         assert _metric(text, "smsc_store_commit_wait_seconds") >= 0.3
         assert [e["event"] for e in capture.entries] == ["store_commit_slow"]
+        # The health check says so too (tester 38: it said ok while no submit could be answered).
+        async with http.get("/api/health") as resp:
+            assert resp.status == 503
+            health = await resp.json()
+        assert health["status"] == "store_stalled" and health["commit_wait_seconds"] >= 0.3
     finally:
         os.kill(pid, signal.SIGCONT)
     await asyncio.wait_for(stalled, 10)
     app._watch_store()
     assert [e["event"] for e in capture.entries] == ["store_commit_slow", "store_commit_resumed"]
+    assert await _get(http, "/api/health") == {"status": "ok"}
 
 
 async def test_long_submitted_message_is_shown_reassembled(

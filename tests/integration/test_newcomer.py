@@ -157,6 +157,75 @@ def test_serve_on_a_store_damaged_past_its_header_refuses_in_one_line(tmp_path: 
     assert "Traceback" not in run.stdout + run.stderr
 
 
+def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_first_commit(tmp_path: Path) -> None:
+    """Tester 38: damage in a page the start does not read (the root page of the messages table's index) let the
+    server start; /api/health said ok, every commit failed with "database disk image is malformed", no submit_sm
+    was ever answered, and a stop waited 30 s for commits that could not come.  Now the first such commit stops
+    the server: exit status 2, one line on stderr, at once."""
+    import random
+    import sqlite3
+    import time
+
+    from smsc.core.clock import FakeClock
+    from smsc.core.store.sqlite import SqliteStore
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import Framer, encode
+    from tests.unit.test_smsc_support import INF, START, Harness, carrier, make_config, rule
+
+    db = tmp_path / "index.sqlite"
+    off = "447700900400"
+    h = Harness(make_config(carrier(rules=(rule(off, offline=INF),)), max_waiting=10_000),
+                store=SqliteStore(db), clock=FakeClock(START))
+    for i in range(2000):
+        h.submit_ok(off, f"waiting message number {i}")
+    h.smsc.stop()
+    h.store.close()
+    with sqlite3.connect(db) as conn:
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_messages_1'"
+                               ).fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(db, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(random.Random(38).randbytes(page_size))
+    root_dir = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root_dir)}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--db",
+                             str(db), "--log-format", "json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        port = wait_for_port(proc, lines)
+        # The expired messages' final states, written at start, meet the damaged index (so may a submit).
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
+                sock.sendall(encode(P.SubmitSm(sequence_number=2, dest_addr_ton=1, dest_addr_npi=1,
+                                               destination_addr="447700900123", short_message=b"hi")))
+                framer, got = Framer(), []
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:  # until the server closes
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    got.extend(framer.feed(data))
+            assert not [p for p in got if isinstance(p, P.SubmitSmResp)]  # never acknowledged: never stored
+        except (ConnectionRefusedError, ConnectionResetError):
+            pass  # (stopped already)
+        assert proc.wait(timeout=30) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for _ in range(100):  # (the reader thread of wait_for_port takes stderr to its end)
+        if lines and lines[-1].startswith("smsc: stopped: "):
+            break
+        time.sleep(0.05)
+    last = lines[-1]
+    assert last.startswith("smsc: stopped: ") and "malformed" in last and "the file is damaged" in last
+    assert not [line for line in lines if "Traceback" in line]
+
+
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     """Tester 33: ``smsc --version`` said "the following arguments are required: command"."""
     from importlib.metadata import version

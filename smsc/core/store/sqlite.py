@@ -763,6 +763,12 @@ class _Batch:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
 
+def _is_damage(error: str) -> bool:
+    """True for a commit error that says the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), which no
+    retry mends, unlike a full disk or a lock held by another process."""
+    return "malformed" in error or "not a database" in error
+
+
 _Row = TypeVar("_Row")
 
 
@@ -932,6 +938,11 @@ class SqliteStore:
         self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
         self._writing = False  # the loop waits for room in the child's pipe (add_writer) to write _unsent
         self._restarts = 0  # children started since the last acknowledgement
+        #: The error of a commit that found the file damaged (SQLite's "database disk image is malformed":
+        #: an index or table page read nowhere at start), or None.  No retry can succeed: see on_damage.
+        self.damage: str | None = None
+        #: Called once with that error, on the loop thread (the server stops: ``App``).
+        self.on_damage: Callable[[str], None] | None = None
         self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
         #: load_messages_later requests of this loop tick (loop thread), handed to the reader at its end.
         self._reads_local: list[_ReadRequest] = []
@@ -1874,6 +1885,10 @@ class SqliteStore:
             self.stats.failures += 1
             log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
                       writer_pid=None if child is None else child.pid)
+            if self.damage is None and _is_damage(str(answer[1])):
+                self.damage = str(answer[1])
+                if self.on_damage is not None:
+                    self.on_damage(self.damage)
             return
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
@@ -1990,7 +2005,8 @@ class SqliteStore:
         leftover, self._local = self._local, _Batch()
         self._pending.merge(leftover)
         self._reviving = False  # (a restart the loop would have made: made here, if needed)
-        deadline = time.monotonic() + _CLOSE_WAIT
+        # (a damaged file fails every commit: nothing to wait for)
+        deadline = time.monotonic() + (0.0 if self.damage is not None else _CLOSE_WAIT)
         gave_up = False
         while True:
             if not self._wait_answers(deadline):
@@ -2005,7 +2021,8 @@ class SqliteStore:
             dropped = [batch for _, batch, _ in self._in_flight]
             if not self._pending.empty():
                 dropped.append(self._pending)  # (merged, waiting for a batch in flight to be answered)
-            log.error("store_close_gave_up", waited=_CLOSE_WAIT, batches=len(dropped),
+            log.error("store_close_gave_up", waited=0.0 if self.damage is not None else _CLOSE_WAIT,
+                      batches=len(dropped),
                       callbacks=sum(len(batch.callbacks) for batch in dropped),
                       messages=sum(len(batch.messages) for batch in dropped),
                       writer_pid=None if child is None else child.pid,
