@@ -106,6 +106,9 @@ class _EchoCore:
     def deliveries_available(self, system_id: str) -> int:
         return 0
 
+    def delivery_late_acked(self, delivery_id: int, status: int) -> None:
+        pass
+
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
 

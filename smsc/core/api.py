@@ -242,6 +242,9 @@ class SmscApi(Protocol):
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered deliver_sm_resp with ``status`` (0 = done; ESME_RX_T_APPN etc. = retry)."""
 
+    def delivery_late_acked(self, delivery_id: int, status: int) -> None:
+        """The ESME answered with ``status`` after the response_timer (the delivery was offered again meanwhile)."""
+
     def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
         """No usable answer (generic_nack, a response of another kind): offer the delivery again after a backoff;
         with ``at_once`` (no answer at all: the response_timer expired or the connection was lost) offer it again

@@ -493,6 +493,31 @@ class Outbox:
             self._commit(_nothing)
         return True
 
+    def late_acked(self, delivery_id: int, status: int) -> bool:
+        """The ESME answered a deliver_sm after its response_timer, with ``status``: the delivery was offered
+        again meanwhile (:meth:`failed`).  Status 0 (or a permanent error, as :meth:`acked` takes it) ends it
+        wherever it is now: waiting out its backoff, back in its queue, or leased again (the answer to that
+        copy, when it comes, finds nothing to do).  A temporary error changes nothing: the copy offered again
+        stands.  False when the delivery is no longer pending."""
+        if status and status not in _PERMANENT:
+            return False
+        delivery = self._leased.pop(delivery_id, None) or self._waiting.pop(delivery_id, None)
+        if delivery is None:
+            for system_id, retries in self._retries.items():
+                for i, (queued_id, queued) in enumerate(retries):
+                    if queued_id == delivery_id:
+                        delivery = queued
+                        retries[i] = retries[-1]
+                        retries.pop()
+                        heapq.heapify(retries)
+                        break
+                if delivery is not None:
+                    break
+        if delivery is None:
+            return False
+        self._leased[delivery_id] = delivery
+        return self.acked(delivery_id, status)
+
     def sent(self, delivery_id: int) -> bool:
         """A leased delivery that has no response PDU (alert_notification, SMPP 3.4 section 4.12) was written
         to its ESME: done, deleted from the store, counted in ``alerts_sent``; False if it was not leased."""

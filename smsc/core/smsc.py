@@ -1365,6 +1365,11 @@ class Smsc:
         """deliver_sm_resp with ``status``: 0 done; ESME_RX_P_APPN / RX_R_APPN dropped; others retried."""
         self.outbox.acked(delivery_id, status)
 
+    def delivery_late_acked(self, delivery_id: int, status: int) -> None:
+        """deliver_sm_resp with ``status`` after the response_timer, the delivery offered again meanwhile: 0 (or a
+        permanent error) ends it wherever it is now (:meth:`Outbox.late_acked`)."""
+        self.outbox.late_acked(delivery_id, status)
+
     def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
         """No usable answer (generic_nack, a response of another kind): offered again after a backoff; with
         ``at_once`` (no answer at all: a timeout, a lost connection) offered again now (:meth:`Outbox.failed`)."""

@@ -46,6 +46,7 @@ from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
+    LateResponse,
     LinkDead,
     MalformedResponse,
     RequestReceived,
@@ -246,6 +247,7 @@ class SmppProtocol(asyncio.Protocol):
         self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
         self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
         self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
+        self._late_responses = 0  # answers after the response_timer (LateResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
         self._transactions: dict[int, str] = {}
@@ -487,6 +489,16 @@ class SmppProtocol(asyncio.Protocol):
                 if event.answer is None:
                     self.stalled = True
                 self.smsc.delivery_failed(event.context, at_once=event.answer is None)
+        elif type(event) is LateResponse:
+            self._late_responses += 1
+            count = self._late_responses
+            if count == 1 or count % FAILED_REQUEST_LOG_EVERY == 0:
+                log.info("response_late", peer=self.peer, system_id=self.session.system_id,
+                         command=_command_name(event.pdu.command_id), sequence_number=event.pdu.sequence_number,
+                         status=f"0x{event.status:08X}", count=count,
+                         why="answered after the response_timer: the delivery was offered again; status 0 ends it")
+            if event.context is not None:
+                self.smsc.delivery_late_acked(event.context, event.status)
         elif type(event) is UnmatchedResponse:
             self._unmatched_responses += 1
             count = self._unmatched_responses

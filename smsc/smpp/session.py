@@ -141,6 +141,22 @@ class MalformedResponse:
 
 
 @dataclass(slots=True)
+class LateResponse:
+    """The ESME answered one of our requests after it had timed out (:class:`ResponseTimedOut` reported it, and
+    the adapter offered the delivery again): ``context`` and ``status`` as in :class:`ResponseReceived`.  The
+    answer still says the ESME took the first copy: an ESME a little slower than response_timer otherwise got
+    every receipt again and again, each copy answered too late (tester 42: one receipt sent 10 times in 30 s)."""
+
+    pdu: P.Pdu
+    context: Any
+    status: int
+
+
+#: How many timed-out requests a session remembers for a :class:`LateResponse` (the oldest forgotten first).
+LATE_RESPONSES_KEPT = 4096
+
+
+@dataclass(slots=True)
 class ResponseTimedOut:
     """One of our requests failed: no answer within response_timer (SMPP 3.4 section 7.2), or answered by a
     generic_nack (whatever its command_status) or a response of the wrong kind.  ``answer``: the command_id
@@ -202,7 +218,7 @@ class LinkDead:
 
 
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
-         | SubmitRefused | LinkDead | MalformedResponse | UnmatchedResponse)
+         | SubmitRefused | LinkDead | MalformedResponse | UnmatchedResponse | LateResponse)
 
 #: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
 #: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
@@ -262,6 +278,8 @@ class Session:
         self._out = bytearray()
         self._next_seq = 1
         self._outstanding: dict[int, _Outstanding] = {}
+        #: Requests with a context that timed out, by sequence_number, oldest first (see LateResponse).
+        self._timed_out: dict[int, _Outstanding] = {}
         self._opened_at = now
         self._last_received = now
         #: When the ESME last answered one of our requests other than enquire_link, late or not
@@ -371,7 +389,11 @@ class Session:
                     # still an answer (DEAD_LINK_EXPIRIES).
                     if cid != _ENQUIRE_LINK_RESP:
                         self._last_answer = now
-                    events.append(UnmatchedResponse(cid, item.sequence_number, item.command_status))
+                    late = self._timed_out.pop(item.sequence_number, None) if self._timed_out else None
+                    if late is not None and cid == late.command_id | 0x80000000:
+                        events.append(LateResponse(item, late.context, item.command_status))
+                    else:
+                        events.append(UnmatchedResponse(cid, item.sequence_number, item.command_status))
                     continue
                 if cid == _DELIVER_SM_RESP and out.command_id == _DELIVER_SM:
                     # The hot path, what _matched_response decides for a deliver_sm_resp.
@@ -661,6 +683,7 @@ class Session:
         """Contexts of every unanswered request, cleared; for the adapter when the connection is lost."""
         contexts = [o.context for o in self._outstanding.values() if o.context is not None]
         self._outstanding.clear()
+        self._timed_out.clear()
         return contexts
 
     def connection_lost(self) -> None:
@@ -711,6 +734,11 @@ class Session:
                     events.append(CloseRequested("unbind not answered"))
                     return events
                 events.append(ResponseTimedOut(out.context, out.command_id))
+                if out.context is not None:  # (its answer may still come: LateResponse)
+                    timed_out = self._timed_out
+                    if len(timed_out) >= LATE_RESPONSES_KEPT:
+                        del timed_out[next(iter(timed_out))]
+                    timed_out[seq] = out
             if expired and self._link_dead(now):
                 events.append(LinkDead(self._expiry_rounds))
         if not self.is_bound:

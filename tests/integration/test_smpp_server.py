@@ -554,3 +554,44 @@ def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status
         statuses = {p.sequence_number: p.command_status for p in got
                     if isinstance(p, (P.SubmitSmResp, P.DataSmResp))}
         assert statuses == {seq: status for seq, (_, status) in enumerate(cases, start=10)}
+
+
+def test_an_esme_answering_each_receipt_after_the_response_timer_stops_getting_it_once_it_answered(smsc_factory: Any) -> None:
+    """Tester 42: with the response_timer at 3 s and every deliver_sm_resp sent after 4.5 s, one receipt was sent
+    10 times in 30 s, each copy answered, and it was still owed: the late answer was dropped as unmatched.  Now
+    a late status 0 ends the delivery, wherever its next copy is."""
+    from smsc.smpp.codec import Framer
+
+    server = smsc_factory(response_timer=1.0, enquire_link_timer=60.0)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
+                                       dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi",
+                                       registered_delivery=1)))
+        framer = Framer()
+        copies: list[int] = []
+        answers: list[tuple[float, int]] = []  # (when, sequence_number): each answered 3 s late (the sweep: 1-2 s)
+        sock.settimeout(0.05)
+        start = time.monotonic()
+        while time.monotonic() - start < 9.0:
+            now = time.monotonic()
+            while answers and answers[0][0] <= now:
+                sock.sendall(encode(P.DeliverSmResp(sequence_number=answers.pop(0)[1])))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            assert data, "closed by the server"
+            for pdu in framer.feed(data):
+                if isinstance(pdu, P.DeliverSm):
+                    copies.append(pdu.sequence_number)
+                    answers.append((time.monotonic() + 3.0, pdu.sequence_number))
+    finally:
+        sock.close()
+    # The first and the copies offered again each time the timer fired before the first late answer came (at
+    # 3 s: 1 or 2 of them); then none (without the late answer: 9 in these 9 s).
+    assert 2 <= len(copies) <= 3, copies
+    core = server.app.smsc
+    assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
+    assert server.call(lambda: core.stats.deliveries_acked) == 1  # type: ignore[union-attr]
