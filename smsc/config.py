@@ -1617,11 +1617,13 @@ def _parse_topology(
         prefix = _to_digits(ctx, r.at(key), r.raw(key),
                             "digits as text such as '88123'" + (", or '*' for any" if key == "prefix" else ""),
                             any_prefix=key == "prefix")
-        if key == "number" and prefix is not _BAD and prefix.startswith("0") and len(prefix) > SHORT_CODE_MAX_DIGITS:
+        if prefix is not _BAD and prefix.startswith("0") and len(prefix) > SHORT_CODE_MAX_DIGITS:
             # An MO to a longer number is matched in E.164 form ('07700900000' as '447700900000'): a national
-            # form here never matched (tester 31).  Short codes keep their digits, a leading 0 included.
-            prefix = ctx.error(r.at(key), f"a short code of up to {SHORT_CODE_MAX_DIGITS} digits, or a number in E.164 "
-                               "form, country code first (an MO sent to '07700900000' is matched as "
+            # form here never matched (tester 31; tester 38: nor did a prefix).  Short codes keep their digits, a
+            # leading 0 included.
+            what = "number" if key == "number" else "number prefix"
+            prefix = ctx.error(r.at(key), f"a short code of up to {SHORT_CODE_MAX_DIGITS} digits, or a {what} in "
+                               "E.164 form, country code first (an MO sent to '07700900000' is matched as "
                                "'447700900000')", r.raw(key))
         system_id = r.required_text("system_id", "the system_id of an account", min_len=1, max_len=15)
         if system_id is not _BAD and system_id not in account_ids:

@@ -156,6 +156,11 @@ class MoService:
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:
+        """The address an MO goes to the ESME with: digits as a short code (TON 3) or an international number
+        (TON 1, NPI 1; a leading "+" dropped, tester 38: an auto-reply to "+447700900000" went out as an
+        alphanumeric address), anything else as alphanumeric (TON 5)."""
+        if destination.startswith("+") and destination[1:].isdigit():
+            destination = destination[1:]
         if destination.isdigit():
             if len(destination) <= _SHORT_CODE_MAX_DIGITS:
                 return Address(ton=Ton.NETWORK_SPECIFIC, npi=Npi.UNKNOWN, addr=destination)
@@ -187,11 +192,6 @@ class MoService:
         text = self._mt_text(msg)
         if text is None:
             return
-        if alphabet(msg.data_coding) == "binary":
-            # Octets with no text meaning (a ringtone, a WAP push, an OTA setting): no word to match and
-            # nothing a person would echo; sent back as the hex of its octets, a GSM text the handset never
-            # wrote (tester 30).  A fixed reply text still comes.
-            text = ""
         now = self.clock.now()
         replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
         store = self.store
@@ -227,7 +227,12 @@ class MoService:
 
     def _mt_text(self, msg: Message) -> str | None:
         """The whole text of a delivered MT (reassembled when it is one part of a long message; None until
-        the last part arrives, or for user data that cannot be read)."""
+        the last part arrives, or for user data that cannot be read).
+
+        "" for binary user data, in any part (a ringtone, a WAP push, an OTA setting): no word to match and
+        nothing a person would echo, where it was sent back as the hex of its octets, a GSM text the handset
+        never wrote (tester 30; tester 38: a long message whose binary part was not the last).  A fixed reply
+        text still comes."""
         try:
             info = concat_info(msg.esm_class, msg.short_message, msg.tlvs)
         except ValueError:
@@ -237,7 +242,11 @@ class MoService:
             whole = self._reassembler.add_part(key, info, self.clock.now(), msg.data_coding)
             if whole is None:
                 return None
+            if any(alphabet(part.data_coding) == "binary" for part in whole):
+                return ""
             return decode_parts(whole)
+        if alphabet(msg.data_coding) == "binary":
+            return ""
         data = msg.short_message or msg.tlvs.get(Tag.message_payload, b"")
         if not isinstance(data, (bytes, bytearray)):
             return None

@@ -290,6 +290,9 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("topology: {routes: [{prefix: '0', carrier: uk}]}", "topology.routes[0].prefix: expected a number prefix"),
         ("topology: {mo_routes: [{number: '07700900000', system_id: a}]}",
          "topology.mo_routes[0].number: expected a short code of up to 6 digits, or a number in E.164 form"),
+        # Tester 38: a prefix in national form checked OK too, and never matched.
+        ("topology: {mo_routes: [{prefix: '07700900', system_id: a}]}",
+         "topology.mo_routes[0].prefix: expected a short code of up to 6 digits, or a number prefix in E.164 form"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: gaussian}}]}",
          "topology.carriers[0].latency.distribution: expected one of 'fixed', 'uniform', 'exponential', "
          "'lognormal', got 'gaussian'"),

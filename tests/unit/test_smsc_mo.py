@@ -189,6 +189,29 @@ def test_a_binary_mt_is_not_echoed_as_the_hex_of_its_octets() -> None:
     assert h.smsc.stats.auto_replies == 1
 
 
+def test_a_long_mt_with_a_binary_part_is_not_echoed_whichever_part_comes_last() -> None:
+    # Tester 38: only the last part's data_coding was looked at: binary first, text last came back as
+    # "cafe0001text-part".
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    for seq, (coding, data) in enumerate(((4, b"\xca\xfe\x00\x01"), (0, b"text-part")), start=1):
+        sub = h.submission(HANDSET, esm_class=0x40, data_coding=coding)
+        sub.short_message = bytes((5, 0, 3, 13, 2, seq)) + data
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    assert [d for d in h.take() if d.kind == "mo"] == []
+
+
+def test_an_auto_reply_to_a_sender_written_with_a_plus_goes_to_an_international_number() -> None:
+    # Tester 38: "+447700900000" (TON 1) was answered as an alphanumeric address (TON 5, NPI 0).
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    h.submit_ok(HANDSET, "hello", source="+447700900000", source_ton=1, source_npi=1)
+    h.advance(10.0)
+    [mo] = [d for d in h.take() if d.kind == "mo"]
+    assert (mo.destination.ton, mo.destination.npi, mo.destination.addr) == (1, 1, "447700900000")
+
+
 def test_a_fixed_auto_reply_still_answers_a_binary_mt() -> None:
     thanks = AutoReply(text="Thanks", delay=fixed(1.0))
     h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=thanks),))))
