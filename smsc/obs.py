@@ -1,22 +1,60 @@
 """Structured logging for smsc (structlog), configured once by the CLI.
 
 Log lines are events with key/value fields (``bound``, ``bind_refused``, ``listening``, ``stopped`` ...);
-nothing is logged per PDU above debug level, and passwords are never passed to a logger.
+nothing is logged per PDU above debug level, and passwords are never passed to a logger.  At debug level every
+PDU read and written is logged (``pdu_in`` / ``pdu_out``, see :func:`pdu_fields`): :data:`debug_pdus`.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
 
+#: True when the log level is debug: the SMPP adapter then logs every PDU (one test per read and per write,
+#: not per PDU, when it is off).
+debug_pdus = False
+
+#: The PDU fields a ``pdu_in`` / ``pdu_out`` line shows, when the PDU has them (never a password).
+_PDU_FIELDS = ("system_id", "system_type", "interface_version", "service_type", "source_addr_ton", "source_addr_npi",
+               "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "registered_delivery",
+               "data_coding", "schedule_delivery_time", "validity_period", "message_id", "message_state",
+               "error_code", "final_date")
+
+
+def pdu_fields(pdu: Any) -> dict[str, Any]:
+    """What a debug line says of ``pdu``: command, sequence_number, command_status (hex), the fields of
+    :data:`_PDU_FIELDS` it has that are set, ``sm_length`` (octets of short_message) and the TLV tags (hex)."""
+    from smsc.smpp.constants import CommandId
+
+    try:
+        command = CommandId(pdu.command_id).name
+    except ValueError:
+        command = f"0x{pdu.command_id:08X}"
+    fields: dict[str, Any] = {"command": command, "sequence_number": pdu.sequence_number,
+                              "status": f"0x{pdu.command_status:08X}"}
+    for name in _PDU_FIELDS:
+        value = getattr(pdu, name, None)
+        if value not in (None, "", 0) or name in ("esm_class", "data_coding") and value is not None:
+            fields[name] = value
+    short_message = getattr(pdu, "short_message", None)
+    if short_message is not None:
+        fields["sm_length"] = len(short_message)
+    if pdu.tlvs:
+        fields["tlvs"] = [f"0x{tag:04X}" for tag in pdu.tlvs]
+    return fields
+
+
 def configure_logging(*, level: str = "info", fmt: str = "console") -> None:
     """Set up structlog: ``fmt`` "console" (human readable) or "json" (one JSON object per line, stderr)."""
+    global debug_pdus
     lvl = logging.getLevelName(level.upper())
     if not isinstance(lvl, int):
         raise ValueError(f"unknown log level {level!r}: expected debug, info, warning or error")
+    debug_pdus = lvl <= logging.DEBUG
     renderer: structlog.typing.Processor
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
 
+from smsc import obs
 from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
 from smsc.core.api import (
@@ -41,6 +42,7 @@ from smsc.core.api import (
     new_submission,
 )
 from smsc.smpp import pdu as P
+from smsc.smpp.codec import Framer
 from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag
 from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
@@ -293,6 +295,8 @@ class SmppProtocol(asyncio.Protocol):
         try:
             now = self.loop.time()
             events = session.receive_data(data, now)
+            if obs.debug_pdus:
+                self._log_pdus("pdu_in", [p for p in (getattr(e, "pdu", None) for e in events) if isinstance(p, P.Pdu)])
             # A read of many requests: their responses are written before the pump below makes the receipts of
             # the messages delivered at once (see EARLY_WRITE_EVENTS).
             early_write = len(events) >= EARLY_WRITE_EVENTS
@@ -431,11 +435,19 @@ class SmppProtocol(asyncio.Protocol):
         self._flush_scheduled = False
         data = self.session.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
+            if obs.debug_pdus:
+                self._log_pdus("pdu_out", [p for p in Framer().feed(bytes(data)) if isinstance(p, P.Pdu)])
             self.transport.write(data)
         if self._closing and self.transport is not None:
             self.transport.close()
             if self._abort_handle is None:
                 self._abort_handle = self.loop.call_later(CLOSE_GRACE, self._abort_unflushed)
+
+    def _log_pdus(self, event: str, pdus: list[P.Pdu]) -> None:
+        """``--log-level debug``: one line per PDU read (``pdu_in``: the requests and responses the session
+        passed on; a bind's password is never shown) or written (``pdu_out``), with :func:`smsc.obs.pdu_fields`."""
+        for pdu in pdus:
+            log.debug(event, peer=self.peer, bound_as=self.session.system_id or None, **obs.pdu_fields(pdu))
 
     def _abort_unflushed(self) -> None:
         """The close asked :data:`CLOSE_GRACE` seconds ago has not ended (the ESME reads nothing): abort it."""

@@ -595,3 +595,48 @@ def test_an_esme_answering_each_receipt_after_the_response_timer_stops_getting_i
     core = server.app.smsc
     assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
     assert server.call(lambda: core.stats.deliveries_acked) == 1  # type: ignore[union-attr]
+
+
+def test_at_debug_level_every_pdu_read_and_written_is_logged_without_the_password(
+    smsc_factory: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 40: --log-level debug printed what info printed; nothing showed a submit, a receipt or an MO."""
+    from smsc import obs
+
+    from .conftest import RawEsme
+
+    monkeypatch.setattr(obs, "debug_pdus", True)
+    server = smsc_factory()
+    with structlog.testing.capture_logs() as logs:
+        esme = RawEsme(server.port)
+        try:
+            esme.bind("transceiver")
+            resp = esme.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                           destination_addr=DELIVERED_AT_ONCE, short_message=b"hello",
+                                           registered_delivery=1))
+            esme.wait_deliveries(1)
+        finally:
+            esme.close()
+    pdus = [(e["event"], e["command"]) for e in logs if e["event"] in ("pdu_in", "pdu_out")]
+    assert pdus[:4] == [("pdu_in", "bind_transceiver"), ("pdu_out", "bind_transceiver_resp"),
+                        ("pdu_in", "submit_sm"), ("pdu_out", "submit_sm_resp")]
+    assert ("pdu_out", "deliver_sm") in pdus
+    submit = next(e for e in logs if e["event"] == "pdu_in" and e["command"] == "submit_sm")
+    assert (submit["destination_addr"], submit["sm_length"], submit["registered_delivery"]) == (
+        DELIVERED_AT_ONCE, 5, 1)
+    answer = next(e for e in logs if e["event"] == "pdu_out" and e["command"] == "submit_sm_resp")
+    assert answer["message_id"] == resp.message_id and answer["status"] == "0x00000000"
+    assert not [e for e in logs if "password" in e]  # (never logged)
+
+
+def test_configure_logging_turns_pdu_lines_on_at_debug_level_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsc import obs
+
+    monkeypatch.setattr(obs, "debug_pdus", False)
+    try:
+        obs.configure_logging(level="debug")
+        assert obs.debug_pdus
+        obs.configure_logging(level="info")
+        assert not obs.debug_pdus
+    finally:
+        structlog.reset_defaults()
