@@ -108,6 +108,10 @@ FAILED_REQUEST_LOG_EVERY = 100
 #: waits for the write buffer to drain, and an ESME that reads nothing (a hung or stopped process) never drains
 #: it, so its connection, and the bind slot of its account, stayed for ever (tester 35).
 CLOSE_GRACE = 10.0
+#: Real seconds a bind is given no deliver_sm or data_sm after its ESME answered one with ESME_RTHROTTLED (each
+#: such answer starts the pause again): the ESME asks the SMSC to slow down, and offering the rest of the window
+#: at once only had it refused too (tester 42: an ESME taking 20 receipts a second had 120 of 200 after 75 s).
+THROTTLED_PAUSE = 1.0
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 #: Enum members used per PDU, as module globals: an attribute of an Enum class (``CommandId.deliver_sm``) costs
 #: about 0.1 us to read in CPython 3.11, ten times a global.
@@ -267,6 +271,9 @@ class SmppProtocol(asyncio.Protocol):
         #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
         #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
         self.stalled = False
+        #: Loop time until which this bind takes no delivery (an ESME_RTHROTTLED answer: THROTTLED_PAUSE); 0.0 none.
+        self._throttled_until = 0.0
+        self._throttle_handle: asyncio.TimerHandle | None = None
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
 
@@ -396,6 +403,9 @@ class SmppProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        if self._throttle_handle is not None:
+            self._throttle_handle.cancel()
+            self._throttle_handle = None
         if self._abort_handle is not None:
             self._abort_handle.cancel()
             self._abort_handle = None
@@ -569,6 +579,21 @@ class SmppProtocol(asyncio.Protocol):
         status): a data_sm_resp with ESME_RINVCMDID says the ESME does not know data_sm."""
         if event.status == CommandStatus.ESME_RINVCMDID and event.pdu.command_id == CommandId.data_sm_resp:
             self._refuses_data_sm()
+        elif event.status == CommandStatus.ESME_RTHROTTLED:
+            self._throttled_until = self.loop.time() + THROTTLED_PAUSE
+            if self._throttle_handle is None:
+                self._throttle_handle = self.loop.call_later(THROTTLED_PAUSE, self._throttle_over)
+
+    def _throttle_over(self) -> None:
+        """The pause an ESME_RTHROTTLED answer began has ended (or was started again meanwhile: wait on)."""
+        left = self._throttled_until - self.loop.time()
+        if left > 0:
+            self._throttle_handle = self.loop.call_later(left, self._throttle_over)
+            return
+        self._throttle_handle = None
+        self._throttled_until = 0.0
+        if self.session.can_receive and not self._lost:
+            self.server.registry.wake(self.session.system_id)
 
     def _refuses_data_sm(self) -> None:
         """The ESME answered our data_sm with a generic_nack (whatever its status: aiosmpplib sends 0; SMPP 3.4
@@ -875,9 +900,9 @@ class SmppProtocol(asyncio.Protocol):
 
     @property
     def delivery_room(self) -> int:
-        """How many deliver_sm this connection may be given now (window room; 0 while closing or while
-        its write buffer drains)."""
-        if self._closing or self._write_paused or self._close_when_answered:
+        """How many deliver_sm this connection may be given now (window room; 0 while closing, while its write
+        buffer drains, or while the pause of an ESME_RTHROTTLED answer lasts)."""
+        if self._closing or self._write_paused or self._close_when_answered or self._throttled_until:
             return 0
         return self.session.window_free
 
@@ -893,6 +918,8 @@ class SmppProtocol(asyncio.Protocol):
         that the registry offers them to the other binds."""
         if self._closing or self._write_paused or self._close_when_answered:
             return False
+        if self._throttled_until and self._throttled_until > self.loop.time():
+            return False  # the ESME asked for a pause (ESME_RTHROTTLED): the other binds, or after it
         session = self.session
         room = session.window_free
         if room <= 0:

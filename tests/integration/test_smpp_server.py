@@ -640,3 +640,46 @@ def test_configure_logging_turns_pdu_lines_on_at_debug_level_only(monkeypatch: p
         assert not obs.debug_pdus
     finally:
         structlog.reset_defaults()
+
+
+def test_esme_rthrottled_pauses_the_bind_and_the_delivery_comes_back_after_the_pause(smsc_factory: Any) -> None:
+    """Tester 42: ESME_RTHROTTLED sent each receipt into its own backoff (1, 2, 5 ... 60 s) while the rest of the
+    window kept coming; an ESME taking 20 a second had 120 of 200 after 75 s.  Now the bind pauses for
+    THROTTLED_PAUSE after each such answer, and the receipt is offered again when the pause ends."""
+    from smsc.server.protocol import THROTTLED_PAUSE
+    from smsc.smpp.codec import Framer
+
+    server = smsc_factory(enquire_link_timer=60.0)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
+                                       dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi",
+                                       registered_delivery=1)))
+        framer = Framer()
+        arrivals: list[float] = []
+        sock.settimeout(0.05)
+        start = time.monotonic()
+        while time.monotonic() - start < 10.0 and len(arrivals) < 4:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            assert data, "closed by the server"
+            for pdu in framer.feed(data):
+                if isinstance(pdu, P.DeliverSm):
+                    arrivals.append(time.monotonic())
+                    status = CommandStatus.ESME_RTHROTTLED if len(arrivals) <= 3 else 0  # three refusals, then OK
+                    sock.sendall(encode(P.DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status)))
+    finally:
+        sock.close()
+    assert len(arrivals) == 4, arrivals
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    # Each copy after a pause, not after a backoff that grows (1 + 2 + 5 s before the fourth copy).
+    assert all(THROTTLED_PAUSE * 0.9 <= gap <= THROTTLED_PAUSE + 1.5 for gap in gaps), gaps
+    core = server.app.smsc
+    for _ in range(50):
+        if server.call(lambda: core.stats.deliveries_acked) == 1:  # type: ignore[union-attr]
+            break
+        time.sleep(0.05)
+    assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
