@@ -212,6 +212,9 @@ class StoreConfig:
     path: str = "smsc.sqlite"
     synchronous: str = "NORMAL"
     max_waiting_messages: int = 1_000_000
+    #: Simulation seconds a final message stays (query_sm, the control API; the SQLite file grows with it),
+    #: then it is removed.  The memory store keeps the newest 100,000 final messages at the most anyway.
+    final_retention: float = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -1083,7 +1086,7 @@ def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
 
 
 def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
-    m = _Map(ctx, "store", raw, ("kind", "path", "synchronous", "max_waiting_messages"))
+    m = _Map(ctx, "store", raw, ("kind", "path", "synchronous", "max_waiting_messages", "final_retention"))
     d = StoreConfig()
     sync = m.raw("synchronous")
     synchronous = d.synchronous
@@ -1102,6 +1105,7 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
         path=path,
         synchronous=synchronous,
         max_waiting_messages=m.integer("max_waiting_messages", d.max_waiting_messages, 1),
+        final_retention=m.duration("final_retention", d.final_retention, lo=0.0, lo_open=True),
     )
 
 

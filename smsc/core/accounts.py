@@ -53,9 +53,13 @@ class AccountState:
     bucket: TokenBucket | None
     binds: int = 0
 
-    def allow_submit(self, now: float) -> bool:
-        """Take one token of the account's throughput limit; False means answer ESME_RTHROTTLED."""
-        return self.bucket is None or self.bucket.take(now)
+    def allow_submit(self, now: float, messages: int = 1) -> bool:
+        """Take one token of the account's throughput limit per message (a submit_multi counts its destinations,
+        as a carrier counts messages: tester 42 sent 2,540 a second through a limit of 10 with 254-destination
+        submit_multi); False means answer ESME_RTHROTTLED."""
+        if self.bucket is None:
+            return True
+        return self.bucket.take(now) if messages == 1 else self.bucket.take_owing(now, messages)
 
     def source_allowed(self, source_addr: str) -> bool:
         """True if the account may use ``source_addr`` (no patterns configured means any)."""

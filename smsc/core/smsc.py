@@ -153,7 +153,8 @@ class Smsc:
         clock: simulation time.
         rng: the world's only source of chance (seeded in tests).
         router: the simulated networks; built from ``config`` with ``routing.build_world`` when None.
-        final_retention: simulation seconds a final message stays queryable.
+        final_retention: simulation seconds a final message stays queryable (default: the config's
+            ``store.final_retention``).
         max_final_in_memory: bound on final messages kept in memory (default 100,000 with the memory store;
             10,000 with a store that reads messages back, which answers query_sm for older ones).
         resume_batch: waiting messages read back and resumed per step of :meth:`start`.
@@ -167,7 +168,7 @@ class Smsc:
         rng: random.Random,
         router: Any = None,
         *,
-        final_retention: float = DEFAULT_FINAL_RETENTION,
+        final_retention: float | None = None,
         max_final_in_memory: int | None = None,
         resume_batch: int = RESUME_BATCH,
     ) -> None:
@@ -180,6 +181,8 @@ class Smsc:
         self.clock = clock
         self.rng = rng
         self.router = router
+        if final_retention is None:
+            final_retention = float(getattr(getattr(config, "store", None), "final_retention", DEFAULT_FINAL_RETENTION))
         self.final_retention = final_retention
         if max_final_in_memory is None:
             in_memory = getattr(store, "records_in_memory", False) or not hasattr(store, "load_messages")

@@ -34,6 +34,17 @@ class TokenBucket:
             return True
         return False
 
+    def take_owing(self, now: float, count: float) -> bool:
+        """Take ``count`` tokens at time ``now`` (seconds) when a whole one is there, owing the rest: the bucket
+        may go below zero, and nothing more passes until it has refilled.  For a request that counts as
+        ``count`` messages, perhaps more than ``burst`` (a submit_multi of 254 destinations): the average rate
+        holds, and such a request is not refused for ever.  False (nothing taken) without a whole token."""
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= count
+            return True
+        return False
+
     def wait_time(self, now: float, count: float = 1.0) -> float:
         """Seconds from ``now`` until ``count`` tokens will be available (0.0 if they are now)."""
         self._refill(now)

@@ -665,12 +665,13 @@ class SmppProtocol(asyncio.Protocol):
         elif cid == CommandId.replace_sm:
             self._on_replace(pdu)  # type: ignore[arg-type]
 
-    def _check_submit(self, source_addr: str) -> int:
-        """The bound account's throughput limit and source address rules (ESME_ROK when it has neither)."""
+    def _check_submit(self, source_addr: str, messages: int = 1) -> int:
+        """The bound account's throughput limit (``messages`` tokens: a submit_multi's destinations) and source
+        address rules (ESME_ROK when it has neither)."""
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
-        if account.bucket is not None and not account.allow_submit(self.loop.time()):
+        if account.bucket is not None and not account.allow_submit(self.loop.time(), messages):
             self.server.counters.throttled += 1
             return CommandStatus.ESME_RTHROTTLED
         if account.source_patterns and not account.source_allowed(source_addr):
@@ -790,7 +791,7 @@ class SmppProtocol(asyncio.Protocol):
 
     def _on_submit_multi(self, pdu: P.SubmitMulti) -> None:
         seq = pdu.sequence_number
-        status = check_submit(pdu) or self._check_submit(pdu.source_addr)
+        status = check_submit(pdu) or self._check_submit(pdu.source_addr, max(1, len(pdu.dest_addresses)))
         if not status and pdu.replace_if_present_flag:
             # "Reserved. Must be set to NULL" (SMPP 3.4 Table 4-12): refused as submit_sm refuses its reserved
             # values, not taken as a replace that never happens (tester 39).

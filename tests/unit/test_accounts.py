@@ -67,6 +67,19 @@ def test_throughput_limit_is_a_token_bucket_per_account() -> None:
     assert sum(state.allow_submit(0.5) for _ in range(20)) == 5  # half a second refills half the bucket
 
 
+def test_a_submit_multi_takes_a_token_per_destination_owing_what_the_bucket_lacks() -> None:
+    # Tester 42: a submit_multi cost one token whatever its destinations: 2,540 messages a second through a
+    # limit of 10 with 254 destinations each.
+    acc = Accounts.from_config([Acc("a", "pw", throughput=10.0)], now=0.0)
+    state = acc.state_for("a")
+    assert state is not None
+    assert state.allow_submit(0.0, 254)  # a full bucket (10) lets it pass, owing 244 tokens
+    assert not state.allow_submit(1.0) and not state.allow_submit(24.0)  # -234, -4: nothing until paid back
+    assert state.allow_submit(24.6)  # 2 tokens, 1 left
+    # 5 tokens at 25.0: 3-destination submit_multi pass while a whole token is there (5 -> 2 -> -1).
+    assert [state.allow_submit(25.0, 3) for _ in range(3)] == [True, True, False]
+
+
 def test_token_bucket_wait_time_and_bad_rate() -> None:
     b = TokenBucket(2.0, burst=1.0, now=0.0)
     assert b.take(0.0) and not b.take(0.0)

@@ -65,6 +65,23 @@ def test_no_path_loads_the_bundled_default() -> None:
     assert bundled.accounts == from_file.accounts
 
 
+def test_store_final_retention_is_read_and_is_what_the_core_keeps_final_messages_for(tmp_path: Path) -> None:
+    # Tester 41: a final message stayed one day (the SQLite file growing all that time), not configurable.
+    import random
+
+    from smsc.core.clock import FakeClock
+    from smsc.core.smsc import Smsc
+    from smsc.core.store.memory import MemoryStore
+
+    path = tmp_path / "c.yaml"
+    text = (ROOT / "config" / "default.yaml").read_text().replace("\nstore:\n", "\nstore:\n  final_retention: 2h\n")
+    path.write_text(text)
+    config = load_config(path)
+    assert config.store.final_retention == 7200.0
+    assert Smsc(config, MemoryStore(), FakeClock(0.0), random.Random(1)).final_retention == 7200.0
+    assert load_config().store.final_retention == 86_400.0
+
+
 def test_default_config_has_the_test_account_for_every_bind_type() -> None:
     config = load_config()
     account = config.account("test")
@@ -250,6 +267,7 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("store: {kind: redis}", "store.kind: expected one of 'sqlite', 'memory', got 'redis'"),
         ("store: {synchronous: half}", "store.synchronous: expected 'NORMAL' or 'FULL', got 'half'"),
         ("store: {max_waiting_messages: 0}", "store.max_waiting_messages: expected an integer >= 1, got 0"),
+        ("store: {final_retention: 0}", "store.final_retention: expected a duration > 0"),
         ("simulation: {time_scale: 0}", "simulation.time_scale: expected a number from 0.001 to 86400, got 0"),
         ("simulation: {time_scale: 1e-9}",
          "simulation.time_scale: expected a number from 0.001 to 86400, got 1e-09"),
