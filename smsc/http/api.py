@@ -571,14 +571,19 @@ class HttpServer:
     def _full_texts(self, msgs: list[Message]) -> dict[str, str]:
         """:func:`reassembled_texts` for the concatenated parts among ``msgs``, put together from the newest
         :data:`MAX_LIMIT` messages of each one's system_id whatever the listing's filter and limit, so that a
-        part's ``full_text`` is the same in every listing and in ``GET /api/messages/{message_id}``."""
+        part's ``full_text`` is the same in every listing and in ``GET /api/messages/{message_id}``.  A part older
+        than those (a lookup by id reads it from the store) is put together only with the other older parts
+        asked for: with the newest ones it met a later message that reused its reference (tester 38: 'old-' +
+        'NEWER'), so alone it has none (null) rather than a wrong one."""
         system_ids = {m.system_id for m in msgs if _user_data(m)[1] is not None}
         full: dict[str, str] = {}
         for system_id in system_ids:
             siblings = self._smsc.messages(system_id=system_id, limit=MAX_LIMIT)
             known = {m.message_id for m in siblings}
-            siblings += [m for m in msgs if m.system_id == system_id and m.message_id not in known]
             full.update(reassembled_texts(siblings))
+            older = [m for m in msgs if m.system_id == system_id and m.message_id not in known]
+            if older:
+                full.update(reassembled_texts(older))
         return full
 
     async def get_message(self, request: web.Request) -> web.Response:

@@ -633,6 +633,28 @@ async def test_full_text_is_the_same_in_a_short_listing_and_by_id_when_a_referen
     assert {m["message_id"]: m["full_text"] for m in listed} == expected
 
 
+async def test_a_part_older_than_the_newest_messages_is_not_put_together_with_a_newer_message_on_its_reference(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tester 38: beyond the newest 10,000 messages, an old part's full_text was made with a later part that
+    # reused its reference ('old-NEWER'), and its real sibling got null.  (The window is 3 messages here.)
+    from smsc.http import api as api_module
+
+    monkeypatch.setattr(api_module, "MAX_LIMIT", 3)
+    esme = await esme_factory("transmitter")
+
+    async def part(seq: int, text: str) -> str:
+        return await asyncio.to_thread(esme.submit, UK_INSTANT, bytes((5, 0, 3, 1, 2, seq)) + encode_text(text, 0),
+                                       esm_class=0x40, data_coding=0)
+
+    old_one, old_two = await part(1, "old-"), await part(2, "part")
+    for _ in range(3):
+        await asyncio.to_thread(esme.submit, UK_INSTANT, b"filler")
+    await part(2, "NEWER")  # the same reference again, its first part never sent
+    assert (await _get(http, f"/api/messages/{old_one}"))["full_text"] is None  # (not 'old-NEWER')
+    assert (await _get(http, f"/api/messages/{old_two}"))["full_text"] is None
+
+
 async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_and_the_receipt(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:
