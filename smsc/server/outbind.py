@@ -27,7 +27,8 @@ log = structlog.get_logger("smsc.server")
 
 
 class Outbinder:
-    """Opens outbind connections for accounts that have an outbind target, at most one at a time each."""
+    """Opens outbind connections for accounts that have an outbind target, at most one at a time each (and none
+    while one it opened waits for its bind)."""
 
     def __init__(self, server: SmppServer) -> None:
         self.server = server
@@ -52,6 +53,11 @@ class Outbinder:
         if last is not None and now - last < target.retry_interval:
             self._recheck_at(system_id, last + target.retry_interval)
             return
+        if self._still_open(system_id):
+            # The ESME took the last outbind and has not bound (nor closed) yet: no second connection beside it
+            # (tester 43: one ESME that never bound had five open at once); look again after the interval.
+            self._recheck_at(system_id, now + target.retry_interval)
+            return
         self._last_attempt[system_id] = now
         self._tasks[system_id] = loop.create_task(self._connect(system_id, account, target))
 
@@ -59,6 +65,15 @@ class Outbinder:
         """True while deliveries of ``system_id`` wait and no receiver or transceiver of it is bound."""
         server = self.server
         return not server.registry.has_receiver(system_id) and server.smsc.deliveries_available(system_id) > 0
+
+    def _still_open(self, system_id: str) -> bool:
+        """True while a connection opened by an outbind to ``system_id`` is open and not bound (its session_init
+        timer closes it in the end)."""
+        for proto in self.server.registry.connections:
+            outbind = proto.outbind
+            if outbind is not None and outbind.system_id == system_id and not proto.session.is_bound:
+                return True
+        return False
 
     def _recheck_at(self, system_id: str, when: float) -> None:
         """Ask :meth:`maybe_outbind` again at ``when`` (loop time, seconds), once per system_id."""

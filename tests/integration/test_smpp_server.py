@@ -506,6 +506,47 @@ def test_outbind_is_tried_again_while_receipts_wait_without_a_new_delivery(smsc_
         listener.close()
 
 
+def test_no_second_outbind_while_the_esme_holds_the_first_without_binding(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 43: an ESME that took the outbind and neither bound nor closed got a new outbind connection every
+    retry_interval, the old ones open until their session_init_timer (five at once)."""
+    import dataclasses
+
+    from smsc.config import OutbindTarget
+
+    from .conftest import RawEsme, make_config
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    esme_port = listener.getsockname()[1]
+    cfg = make_config(tmp_path)
+    accounts = tuple(
+        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=0.3))
+        if a.system_id == "test" else a for a in cfg.accounts
+    )
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    tx = RawEsme(server.port)
+    try:
+        tx.bind("transmitter")
+        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
+        assert resp.command_status == 0
+        held, _ = listener.accept()
+        with held:  # taken, and held without a bind for four retry intervals
+            held.settimeout(5)
+            assert isinstance(_read_pdus(held, 1)[0], P.Outbind)
+            listener.settimeout(1.2)
+            with pytest.raises(socket.timeout):
+                listener.accept()
+        listener.settimeout(10)
+        conn, _ = listener.accept()  # closed: the next outbind comes
+        with conn:
+            conn.settimeout(5)
+            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
+    finally:
+        tx.close()
+        listener.close()
+
+
 def test_unbind_behind_pipelined_submits_answers_every_submit_first(smsc_server: RunningSmsc) -> None:
     """An ESME that submits and unbinds at once gets every submit_sm_resp (status 0 = stored) before the
     unbind_resp, not a closed socket with its message_ids lost."""
