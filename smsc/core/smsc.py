@@ -195,6 +195,8 @@ class Smsc:
         #: message_id -> how to cut short the wait of a transaction-mode message whose outcome is awaited
         #: (:meth:`cut_transaction`); entries leave with the outcome.
         self._transactions: dict[str, Callable[[str], None]] = {}
+        #: The highest number a stored message_id of this config's formats names (-1: none), found at start.
+        self._highest_stored = -1
         self._ids = MessageIdGenerator(config.server.message_id, in_use=self._ids_in_use,
                                        live_bound=self._live_bound, reused=self._id_reused,
                                        held=self._ids_held, least_recent=self._least_recently_final)
@@ -329,6 +331,7 @@ class Smsc:
         if iter_final_ids is not None:  # (the waiting ones were counted as they were resumed)
             for ids in iter_final_ids(RESTORE_DELIVERIES_BATCH):
                 self._count_past(ids, formats)
+            self._count_back(formats)
         index = self.index
         self.stats.waiting = index.waiting
         self._commit(_nothing)
@@ -441,6 +444,7 @@ class Smsc:
         records were overwritten: 12 of 40 accepted messages lost).  SMPP 3.4 section 5.2.23: an id names one
         message."""
         ids = self._ids
+        highest = self._highest_stored
         for msg in messages:
             message_id = msg if type(msg) is str else msg.message_id  # type: ignore[union-attr]
             size = len(message_id)
@@ -451,8 +455,27 @@ class Smsc:
                 if not written_by(head, modulus, spec):
                     continue
                 number = int(head, base)
+                if number > highest:
+                    highest = number
                 if number >= ids.next_number and ids.next_number < modulus:
                     ids.next_number = number + 1
+        self._highest_stored = highest
+
+    def _count_back(self, formats: list[tuple[int, str, int, int]]) -> None:
+        """Once every stored id was counted (:meth:`_count_past`, with a store that lists them all): move the
+        counter back to one past the highest number a stored id of this config's formats names, when it stands
+        at or past the end of such a format with ids of it never given.  The counter came from a run with
+        other formats: left there, a short format counted as wrapped and gave again the ids of final messages
+        whose receipts were still owed, while thousands of its ids had never been used (tester 38: hex to
+        decimal with 4 digits after 10,010 messages, 200 of 200 new ids).  No stored id of these formats has a
+        number at or above the new counter, so none is written again before the format really wraps."""
+        ids = self._ids
+        top = self._highest_stored + 1
+        counter = ids.next_number
+        if top < counter and any(top < modulus <= counter for modulus, _, _, _ in formats):
+            log.info("message_id_counter_moved_back", was=counter, now=top,
+                     why="a message_id format of this config had ids never given below the counter of the last run")
+            ids.next_number = top
 
     def stop(self) -> None:
         """Stop timers of our own and hand what is recorded but not committed to the store.  The store is

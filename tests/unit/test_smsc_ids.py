@@ -496,3 +496,26 @@ def test_a_restart_with_the_id_format_changed_gives_no_id_of_a_final_message_sti
     assert not set(new) & set(delivered) and min(new) == "00000041"
     assert all(again.state(i) == MessageState.DELIVERED for i in delivered)  # the old records are intact
     again.store.close()
+
+
+def test_a_restart_with_a_shorter_id_format_takes_its_unused_ids_not_those_of_stored_final_messages(
+    tmp_path: Path,
+) -> None:
+    # Tester 38: hex with 4 digits, then decimal with 4 digits after 10,010 messages.  The shared counter stood
+    # past 9,999, so decimal counted as wrapped and gave again the ids of final messages whose receipts were still
+    # owed (200 of 200 new ids), while 2720-9999 had never been used.
+    hex4 = make_config(carrier(rules=(rule(OFF, offline=INF),)), message_id=MessageIdFormat(format="hex", length=4),
+                       max_waiting=20_000)
+    first = Harness(hex4, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START))
+    old = [first.submit_ok(ONLINE, f"m{i}") for i in range(10_010)] + [first.submit_ok(OFF, "waiting")]
+    first.advance(10.0)
+    assert old[-1] == "271b"
+    first.smsc.stop()
+    first.store.close()
+    dec4 = make_config(carrier(rules=(rule(OFF, offline=INF),)), message_id=MessageIdFormat(format="decimal", length=4))
+    again = Harness(dec4, store=SqliteStore(tmp_path / "ids.sqlite"), clock=FakeClock(START + 20.0))
+    new = [again.submit_ok(OFF, f"decimal {i}") for i in range(200)]
+    assert new[0] == "2720"  # one past "2719", the highest stored hex id that reads as decimal
+    assert not set(new) & set(old)
+    assert all(again.state(i) == MessageState.DELIVERED for i in old[:5])  # the old records are intact
+    again.store.close()
