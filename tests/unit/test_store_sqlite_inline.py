@@ -201,12 +201,16 @@ def test_unreadable_rows_are_skipped_not_fatal(tmp_path: Path) -> None:
     conn.execute("INSERT INTO messages (message_id, record) VALUES ('garbage', x'0001')")
     conn.execute("INSERT INTO messages (message_id, record) VALUES ('short', ?)", (pickle.dumps(("e", 1)),))
     conn.execute("INSERT INTO outbox (delivery_id, record) VALUES (2, x'80')")
+    # Tester 38: a blob in final_time (a file edited by another program) ended the start in a traceback.
+    good_record = conn.execute("SELECT record FROM messages WHERE message_id = 'good'").fetchone()[0]
+    conn.execute("INSERT INTO messages (message_id, final_time, record) VALUES ('blob', x'deadbeef', ?)",
+                 (good_record,))
     conn.commit()
     conn.close()
     state = store.load()
     assert [m.message_id for m in state.messages] == ["good"]
     assert [d.delivery_id for d in state.deliveries] == [1]
-    assert [m.message_id for m in store.load_messages(["garbage", "good", "short"])] == ["good"]
+    assert [m.message_id for m in store.load_messages(["garbage", "good", "short", "blob"])] == ["good"]
 
 
 def test_a_record_naming_a_class_is_refused_not_loaded(tmp_path: Path) -> None:
