@@ -112,6 +112,9 @@ CLOSE_GRACE = 10.0
 #: such answer starts the pause again): the ESME asks the SMSC to slow down, and offering the rest of the window
 #: at once only had it refused too (tester 42: an ESME taking 20 receipts a second had 120 of 200 after 75 s).
 THROTTLED_PAUSE = 1.0
+#: Refused binds one connection may make: the last refusal is answered, then the connection closes, as carriers'
+#: SMSCs do (tester 42: 200 wrong passwords on one connection took 0.03 s, then the right one bound).
+MAX_BIND_FAILURES = 3
 _SAR_TAGS = (Tag.sar_msg_ref_num, Tag.sar_total_segments, Tag.sar_segment_seqnum)
 #: Enum members used per PDU, as module globals: an attribute of an Enum class (``CommandId.deliver_sm``) costs
 #: about 0.1 us to read in CPython 3.11, ten times a global.
@@ -253,6 +256,7 @@ class SmppProtocol(asyncio.Protocol):
         self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
         self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
         self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
+        self._bind_failures = 0  # binds refused on this connection (MAX_BIND_FAILURES)
         self._late_responses = 0  # answers after the response_timer (LateResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
@@ -620,6 +624,8 @@ class SmppProtocol(asyncio.Protocol):
                         problem=event.reason, taken_as_answer=event.matched, count=count)
 
     def _on_bind(self, event: BindRequested) -> None:
+        if self._closing:  # (a bind read behind the last refused one: MAX_BIND_FAILURES)
+            return
         server = self.server
         req = event.pdu
         status = server.accounts.authenticate(req.system_id, req.password, event.bind_type, self.peer)
@@ -629,6 +635,11 @@ class SmppProtocol(asyncio.Protocol):
             # never log the password
             log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name,
                      status=CommandStatus(status).name)
+            self._bind_failures += 1
+            if self._bind_failures >= MAX_BIND_FAILURES:
+                self._close_reason = f"{self._bind_failures} binds refused on this connection"
+                log.info("connection_closed", peer=self.peer, reason=self._close_reason)
+                self._close()  # (after its bind_resp is written)
             return
         self.session.accept_bind(event, server.config.server.system_id)
         server.accounts.bound(req.system_id)

@@ -127,6 +127,31 @@ def test_bad_credentials_are_refused_with_the_spec_status(
     assert exc.value.args[1] == status
 
 
+def test_a_connection_is_closed_after_its_third_refused_bind(smsc_server: RunningSmsc) -> None:
+    """Tester 42: 200 wrong passwords on one connection took 0.03 s, then the right one bound.  Two refusals
+    leave the connection open for another try; the third is answered, then the connection closes."""
+    from smsc.smpp.codec import Framer
+
+    with _raw_connection(smsc_server) as sock:
+        for seq in (1, 2):
+            sock.sendall(encode(P.BindTransceiver(sequence_number=seq, system_id="test", password="wrong")))
+        sock.sendall(encode(P.BindTransceiver(sequence_number=3, system_id="test", password="test")))
+        resps = _read_pdus(sock, 3)
+        assert [r.command_status for r in resps] == [CommandStatus.ESME_RINVPASWD] * 2 + [0]
+    with _raw_connection(smsc_server) as sock:
+        batch = b"".join(encode(P.BindTransceiver(sequence_number=seq, system_id="test", password="wrong"))
+                         for seq in (1, 2, 3))
+        sock.sendall(batch + encode(P.BindTransceiver(sequence_number=4, system_id="test", password="test")))
+        framer, got = Framer(), []
+        for _ in range(100):  # until the server closes
+            data = sock.recv(65536)
+            if not data:
+                break
+            got.extend(framer.feed(data))
+        assert [(p.sequence_number, p.command_status) for p in got] == [
+            (1, CommandStatus.ESME_RINVPASWD), (2, CommandStatus.ESME_RINVPASWD), (3, CommandStatus.ESME_RINVPASWD)]
+
+
 def _raw_connection(server: RunningSmsc) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     return sock
