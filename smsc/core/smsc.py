@@ -317,6 +317,7 @@ class Smsc:
             self.outbox.restore_batches(iter_deliveries(RESTORE_DELIVERIES_BATCH))
         else:
             self.outbox.restore(state.deliveries)
+        self.stats.restored_deliveries = len(self.outbox)
         if self.outbox.alerts_restored:
             self.may_owe_alerts = True
         load_dpf_flags = getattr(self.store, "load_dpf_flags", None)
@@ -392,6 +393,7 @@ class Smsc:
         next_final = 0
         for batch in self.store.iter_waiting(self.resume_batch):
             self._count_past(batch, formats)
+            self.stats.restored_waiting += len(batch)
             tracks: list[Track] = []
             for msg in batch:  # registered in store order, as the index lists them
                 track = Track(msg, carrier_of(msg))

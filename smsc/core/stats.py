@@ -38,6 +38,12 @@ class SmscStats:
     dpf_set: int = 0  #: Delivery Pending Flags set (set_dpf=1 and the handset absent; one per ESME and number)
     alerts_queued: int = 0  #: alert_notification owed to ESMEs (a flagged handset came back)
     alerts_sent: int = 0  #: alert_notification sent (no response exists: sent is done)
+    #: Messages not final read back from the store at start (with ``submitted``, what the final-state
+    #: counters and ``waiting`` of this process add up to: they count the restored ones too)
+    restored_waiting: int = 0
+    #: Receipts and MO still owed read back from the store at start (with ``deliveries_queued``, what the
+    #: acked, dropped and pending ones of this process add up to)
+    restored_deliveries: int = 0
     waiting: int = 0  #: messages not yet final
     queued: int = 0  #: messages waiting for carrier capacity
     in_flight: int = 0  #: attempts whose outcome is pending

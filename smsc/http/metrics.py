@@ -98,6 +98,9 @@ CORE_HELP: dict[str, str] = {
     "dpf_set": "Delivery Pending Flags set (set_dpf=1 and the handset absent; one per system_id and number)",
     "alerts_queued": "alert_notification owed to ESMEs (a handset they set a Delivery Pending Flag for is back)",
     "alerts_sent": "alert_notification sent to ESMEs (there is no response: sent is done)",
+    "restored_waiting": "messages not yet final read back from the store at start (they count in the final-state "
+                        "counters when they end)",
+    "restored_deliveries": "receipts and MO still owed read back from the store at start",
 }
 
 #: ``Smsc.stats`` fields that are current levels, not running totals: field -> (gauge name, help).

@@ -40,6 +40,9 @@ def test_restart_resumes_every_waiting_message_and_every_undelivered_receipt(tmp
 
     second = start(path, START + 2400.0)  # 40 minutes later
     smsc = second.smsc
+    # What was read back is counted (tester 40: delivered and acked counters exceeded submitted and queued after a
+    # restart, with no metric saying why): four messages not final, one receipt owed.
+    assert (smsc.stats.restored_waiting, smsc.stats.restored_deliveries) == (4, 1)
     assert smsc.message(delivered).state == MessageState.DELIVERED  # kept for query_sm
     assert second.query(delivered).message_state == MessageState.DELIVERED
     # the receipt never acknowledged is offered again, the one for the expired message is new
