@@ -594,18 +594,29 @@ _BAD: Any = object()
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _PLAIN_RX = re.compile(rf"^\s*{_NUMBER}\s*$")
-_PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:ms|sec|min|s|m|h|d)\s*)+$")
-_PART_RX = re.compile(rf"({_NUMBER})\s*(ms|sec|min|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d')"
+#: Duration units, longest spelling first (the regular expression takes the first that matches): tester 40 found
+#: "1 sec" accepted and "5 minutes" refused.
+_UNITS = ("milliseconds|millisecond|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h"
+          "|days|day|d")
+_PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:{_UNITS})\s*)+$")
+_PART_RX = re.compile(rf"({_NUMBER})\s*({_UNITS})")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes')"
+
+
+def _unit_seconds(unit: str) -> float:
+    """Seconds in one ``unit`` of :data:`_UNITS` ("ms" and "millisecond(s)" are thousandths; otherwise the first
+    letter says)."""
+    return 0.001 if unit.startswith("m") and (unit == "ms" or unit.startswith("milli")) else _UNIT_SECONDS[unit[0]]
 
 
 def parse_duration(text: str) -> float | None:
-    """Seconds in a duration text: ``"90"``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"3d"``; else None."""
+    """Seconds in a duration text: ``"90"``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"3d"``, ``"5 minutes"``,
+    ``"2 hours 30 min"``; else None."""
     if _PLAIN_RX.match(text):
         return float(text)
     if _PARTS_RX.match(text):
-        return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART_RX.findall(text))
+        return sum(float(n) * _unit_seconds(u) for n, u in _PART_RX.findall(text))
     return None
 
 

@@ -210,7 +210,11 @@ def test_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
     ("text", "seconds"),
     [("90", 90.0), ("1.5", 1.5), ("250ms", 0.25), ("30s", 30.0), ("5m", 300.0), ("5min", 300.0),
      ("2h", 7200.0), ("3d", 259200.0), ("1h30m", 5400.0), ("1h 30m 15s", 5415.0), ("fast", None),
-     ("", None), ("5x", None), ("-1s", None), ("h", None)],
+     ("", None), ("5x", None), ("-1s", None), ("h", None),
+     # Tester 40: "1 sec" was taken and "5 minutes" refused; words are taken, singular or plural.
+     ("5 minutes", 300.0), ("1 minute", 60.0), ("90 seconds", 90.0), ("1 sec", 1.0), ("2 hours 30 mins", 9000.0),
+     ("1 day", 86400.0), ("3 days", 259200.0), ("2 hrs", 7200.0), ("500 milliseconds", 0.5), ("5 weeks", None),
+     ("5 mo", None)],
 )
 def test_duration_text(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
@@ -316,7 +320,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "'lognormal', got 'gaussian'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential, mean: fast}}]}",
          "topology.carriers[0].latency.mean: expected a duration > 0 (seconds, or text such as '30s', '5m', "
-         "'1h30m', '3d'), got 'fast'"),
+         "'1h30m', '3d', '90 seconds', '5 minutes'), got 'fast'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential}}]}",
          "topology.carriers[0].latency.mean: expected a duration"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: uniform, min: 5, max: 1}}]}",
