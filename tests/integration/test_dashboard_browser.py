@@ -3,8 +3,10 @@ HTTP API, and the DOM it renders shows the bind and the message the test just se
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,16 @@ def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
                                        dest_addr_npi=1, destination_addr="447700900123",
                                        short_message=b"seen in the browser"))
         assert resp.command_status == 0
+        # Tester 40: the attempts column counted a message's end (expired, cancelled ...) as an attempt.
+        waiting = esme.request(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1,
+                                          dest_addr_npi=1, destination_addr="447700900400",  # never on
+                                          short_message=b"cancelled after one attempt")).message_id
+        for _ in range(200):  # until its first attempt found the handset absent
+            if server.call(lambda: server.app.smsc.message(waiting).attempts):  # type: ignore[union-attr]
+                break
+            time.sleep(0.025)
+        assert esme.request(P.CancelSm(message_id=waiting, source_addr_ton=5,
+                                       source_addr="DASHTEST")).command_status == 0
         url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
         profile = tmp_path / "chromium-profile"
         result = subprocess.run(
@@ -47,6 +59,9 @@ def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
         assert "seen in the browser" in dom, result.stderr[-2000:]
         assert resp.message_id in dom
         assert "BOUND_TRX" in dom
+        row = next(r for r in re.findall(r"<tr>(.*?)</tr>", dom, re.S) if waiting in r)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        assert cells[5] == "DELETED" and cells[6] == "1", cells  # one attempt, then the cancel
     finally:
         esme.close()
         server.stop()
