@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import smpplib.client
@@ -441,40 +441,50 @@ def test_shutdown_with_a_stalled_store_still_sends_unbind_before_closing(smsc_fa
     assert not stopping.is_alive()
 
 
-def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_path: Any) -> None:
+def _outbind_world(smsc_factory: Any, tmp_path: Any, esme_port: int, retry_interval: float) -> tuple[Any, Any]:
+    """A server whose account "test" outbinds to 127.0.0.1:``esme_port``, and a transmitter of it that has
+    submitted one message asking for a receipt (delivered at once): (the transmitter, its submit_sm_resp)."""
     import dataclasses
 
     from smsc.config import OutbindTarget
 
     from .conftest import RawEsme, make_config
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
-    esme_port = listener.getsockname()[1]
     cfg = make_config(tmp_path)
     accounts = tuple(
-        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=1.0))
+        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=retry_interval))
         if a.system_id == "test" else a for a in cfg.accounts
     )
     server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
     tx = RawEsme(server.port)
+    tx.bind("transmitter")
+    resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                 destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
+    assert resp.command_status == 0
+    return tx, resp
+
+
+def _take_outbind_and_the_receipt(conn: socket.socket, message_id: str) -> None:
+    """As the ESME on an outbind connection: read the outbind, bind as receiver, take and answer the receipt."""
+    conn.settimeout(5)
+    (outbind,) = _read_pdus(conn, 1)
+    assert isinstance(outbind, P.Outbind)
+    assert (outbind.system_id, outbind.password) == ("test", "test")
+    conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
+    bind_resp, receipt = _read_pdus(conn, 2)
+    assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+    assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == message_id
+    conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+
+
+def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_path: Any) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, listener.getsockname()[1], 1.0)
     try:
-        tx.bind("transmitter")
-        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
-                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
-        assert resp.command_status == 0
         conn, _ = listener.accept()  # the SMSC calls us
         with conn:
-            conn.settimeout(5)
-            (outbind,) = _read_pdus(conn, 1)
-            assert isinstance(outbind, P.Outbind)
-            assert (outbind.system_id, outbind.password) == ("test", "test")
-            conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
-            bind_resp, receipt = _read_pdus(conn, 2)
-            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
-            assert isinstance(receipt, P.DeliverSm)
-            assert receipt.tlvs[0x001E] == resp.message_id
-            conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+            _take_outbind_and_the_receipt(conn, resp.message_id)
     finally:
         tx.close()
         listener.close()
@@ -485,27 +495,11 @@ def test_outbind_is_tried_again_while_receipts_wait_without_a_new_delivery(smsc_
     tried again only when another receipt or MO came for the account, so the receipts waiting could wait for
     ever.  Now each attempt is followed by another retry_interval later while deliveries wait and no receiver
     is bound."""
-    import dataclasses
-
-    from smsc.config import OutbindTarget
-
-    from .conftest import RawEsme, make_config
-
     listener = socket.create_server(("127.0.0.1", 0))
     esme_port = listener.getsockname()[1]
     listener.close()  # the ESME is down when the receipt is made
-    cfg = make_config(tmp_path)
-    accounts = tuple(
-        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=0.5))
-        if a.system_id == "test" else a for a in cfg.accounts
-    )
-    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
-    tx = RawEsme(server.port)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, esme_port, 0.5)
     try:
-        tx.bind("transmitter")
-        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
-                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
-        assert resp.command_status == 0
         time.sleep(0.8)  # the first attempt has failed by now
         listener = socket.create_server(("127.0.0.1", esme_port))
         listener.settimeout(10)
@@ -515,13 +509,7 @@ def test_outbind_is_tried_again_while_receipts_wait_without_a_new_delivery(smsc_
             assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
         conn, _ = listener.accept()  # and again
         with conn:
-            conn.settimeout(5)
-            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
-            conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
-            bind_resp, receipt = _read_pdus(conn, 2)
-            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
-            assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == resp.message_id
-            conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+            _take_outbind_and_the_receipt(conn, resp.message_id)
             # Bound, and nothing waits: no further outbind.
             listener.settimeout(1.5)
             with pytest.raises(socket.timeout):
@@ -534,27 +522,10 @@ def test_outbind_is_tried_again_while_receipts_wait_without_a_new_delivery(smsc_
 def test_no_second_outbind_while_the_esme_holds_the_first_without_binding(smsc_factory: Any, tmp_path: Any) -> None:
     """Tester 43: an ESME that took the outbind and neither bound nor closed got a new outbind connection every
     retry_interval, the old ones open until their session_init_timer (five at once)."""
-    import dataclasses
-
-    from smsc.config import OutbindTarget
-
-    from .conftest import RawEsme, make_config
-
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(10)
-    esme_port = listener.getsockname()[1]
-    cfg = make_config(tmp_path)
-    accounts = tuple(
-        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=0.3))
-        if a.system_id == "test" else a for a in cfg.accounts
-    )
-    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
-    tx = RawEsme(server.port)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, listener.getsockname()[1], 0.3)
     try:
-        tx.bind("transmitter")
-        resp = tx.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
-                                     destination_addr=DELIVERED_AT_ONCE, short_message=b"hi", registered_delivery=1))
-        assert resp.command_status == 0
         held, _ = listener.accept()
         with held:  # taken, and held without a bind for four retry intervals
             held.settimeout(5)
@@ -563,10 +534,9 @@ def test_no_second_outbind_while_the_esme_holds_the_first_without_binding(smsc_f
             with pytest.raises(socket.timeout):
                 listener.accept()
         listener.settimeout(10)
-        conn, _ = listener.accept()  # closed: the next outbind comes
+        conn, _ = listener.accept()  # closed: the next outbind comes, and brings the receipt
         with conn:
-            conn.settimeout(5)
-            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
+            _take_outbind_and_the_receipt(conn, resp.message_id)
     finally:
         tx.close()
         listener.close()
@@ -622,28 +592,33 @@ def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status
         assert statuses == {seq: status for seq, (_, status) in enumerate(cases, start=10)}
 
 
-def test_an_esme_answering_each_receipt_after_the_response_timer_stops_getting_it_once_it_answered(smsc_factory: Any) -> None:
-    """Tester 42: with the response_timer at 3 s and every deliver_sm_resp sent after 4.5 s, one receipt was sent
-    10 times in 30 s, each copy answered, and it was still owed: the late answer was dropped as unmatched.  Now
-    a late status 0 ends the delivery, wherever its next copy is."""
+def _receipt_copies(server: RunningSmsc, answer: Callable[[int], tuple[float, int]], seconds: float,
+                    copies_wanted: int = 1_000) -> list[float]:
+    """As a transceiver ESME: submit one message asking for a receipt (delivered at once), then for ``seconds``
+    (or until ``copies_wanted`` copies came) answer the n-th copy of the receipt (n from 1) as ``answer(n)``
+    says: (delay in seconds, command_status).  Returns when each copy arrived (time.monotonic())."""
     from smsc.smpp.codec import Framer
 
-    server = smsc_factory(response_timer=1.0, enquire_link_timer=60.0)
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    arrivals: list[float] = []
     try:
         sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
         sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
                                        dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi",
                                        registered_delivery=1)))
         framer = Framer()
-        copies: list[int] = []
-        answers: list[tuple[float, int]] = []  # (when, sequence_number): each answered 3 s late (the sweep: 1-2 s)
-        sock.settimeout(0.05)
-        start = time.monotonic()
-        while time.monotonic() - start < 9.0:
+        answers: list[tuple[float, int, int]] = []  # (when, sequence_number, status), in time order
+
+        def send_due() -> None:
             now = time.monotonic()
             while answers and answers[0][0] <= now:
-                sock.sendall(encode(P.DeliverSmResp(sequence_number=answers.pop(0)[1])))
+                _, seq, status = answers.pop(0)
+                sock.sendall(encode(P.DeliverSmResp(sequence_number=seq, command_status=status)))
+
+        sock.settimeout(0.05)
+        start = time.monotonic()
+        while time.monotonic() - start < seconds and len(arrivals) < copies_wanted:
+            send_due()
             try:
                 data = sock.recv(65536)
             except socket.timeout:
@@ -651,16 +626,53 @@ def test_an_esme_answering_each_receipt_after_the_response_timer_stops_getting_i
             assert data, "closed by the server"
             for pdu in framer.feed(data):
                 if isinstance(pdu, P.DeliverSm):
-                    copies.append(pdu.sequence_number)
-                    answers.append((time.monotonic() + 3.0, pdu.sequence_number))
+                    arrivals.append(time.monotonic())
+                    delay, status = answer(len(arrivals))
+                    answers.append((time.monotonic() + delay, pdu.sequence_number, status))
+                    answers.sort()
+            send_due()
     finally:
         sock.close()
+    return arrivals
+
+
+def test_an_esme_answering_each_receipt_after_the_response_timer_stops_getting_it_once_it_answered(
+    smsc_factory: Any,
+) -> None:
+    """Tester 42: with the response_timer at 3 s and every deliver_sm_resp sent after 4.5 s, one receipt was sent
+    10 times in 30 s, each copy answered, and it was still owed: the late answer was dropped as unmatched.  Now
+    a late status 0 ends the delivery, wherever its next copy is."""
+    server = smsc_factory(response_timer=1.0, enquire_link_timer=60.0)
+    # Each copy answered 3 s late (the timer fires within 1-2 s: the sweep looks once a second).
+    copies = _receipt_copies(server, lambda n: (3.0, 0), 9.0)
     # The first and the copies offered again each time the timer fired before the first late answer came (at
     # 3 s: 1 or 2 of them); then none (without the late answer: 9 in these 9 s).
     assert 2 <= len(copies) <= 3, copies
     core = server.app.smsc
     assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
     assert server.call(lambda: core.stats.deliveries_acked) == 1  # type: ignore[union-attr]
+
+
+def test_esme_rthrottled_pauses_the_bind_and_the_delivery_comes_back_after_the_pause(smsc_factory: Any) -> None:
+    """Tester 42: ESME_RTHROTTLED sent each receipt into its own backoff (1, 2, 5 ... 60 s) while the rest of the
+    window kept coming; an ESME taking 20 a second had 120 of 200 after 75 s.  Now the bind pauses for
+    THROTTLED_PAUSE after each such answer, and the receipt is offered again when the pause ends."""
+    from smsc.server.protocol import THROTTLED_PAUSE
+
+    server = smsc_factory(enquire_link_timer=60.0)
+    # Three refusals, then OK.
+    arrivals = _receipt_copies(server, lambda n: (0.0, CommandStatus.ESME_RTHROTTLED if n <= 3 else 0), 10.0,
+                               copies_wanted=4)
+    assert len(arrivals) == 4, arrivals
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    # Each copy after a pause, not after a backoff that grows (1 + 2 + 5 s before the fourth copy).
+    assert all(THROTTLED_PAUSE * 0.9 <= gap <= THROTTLED_PAUSE + 1.5 for gap in gaps), gaps
+    core = server.app.smsc
+    for _ in range(50):
+        if server.call(lambda: core.stats.deliveries_acked) == 1:  # type: ignore[union-attr]
+            break
+        time.sleep(0.05)
+    assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
 
 
 def test_at_debug_level_every_pdu_read_and_written_is_logged_without_the_password(
@@ -708,44 +720,3 @@ def test_configure_logging_turns_pdu_lines_on_at_debug_level_only(monkeypatch: p
         structlog.reset_defaults()
 
 
-def test_esme_rthrottled_pauses_the_bind_and_the_delivery_comes_back_after_the_pause(smsc_factory: Any) -> None:
-    """Tester 42: ESME_RTHROTTLED sent each receipt into its own backoff (1, 2, 5 ... 60 s) while the rest of the
-    window kept coming; an ESME taking 20 a second had 120 of 200 after 75 s.  Now the bind pauses for
-    THROTTLED_PAUSE after each such answer, and the receipt is offered again when the pause ends."""
-    from smsc.server.protocol import THROTTLED_PAUSE
-    from smsc.smpp.codec import Framer
-
-    server = smsc_factory(enquire_link_timer=60.0)
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    try:
-        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
-        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
-                                       dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi",
-                                       registered_delivery=1)))
-        framer = Framer()
-        arrivals: list[float] = []
-        sock.settimeout(0.05)
-        start = time.monotonic()
-        while time.monotonic() - start < 10.0 and len(arrivals) < 4:
-            try:
-                data = sock.recv(65536)
-            except socket.timeout:
-                continue
-            assert data, "closed by the server"
-            for pdu in framer.feed(data):
-                if isinstance(pdu, P.DeliverSm):
-                    arrivals.append(time.monotonic())
-                    status = CommandStatus.ESME_RTHROTTLED if len(arrivals) <= 3 else 0  # three refusals, then OK
-                    sock.sendall(encode(P.DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status)))
-    finally:
-        sock.close()
-    assert len(arrivals) == 4, arrivals
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    # Each copy after a pause, not after a backoff that grows (1 + 2 + 5 s before the fourth copy).
-    assert all(THROTTLED_PAUSE * 0.9 <= gap <= THROTTLED_PAUSE + 1.5 for gap in gaps), gaps
-    core = server.app.smsc
-    for _ in range(50):
-        if server.call(lambda: core.stats.deliveries_acked) == 1:  # type: ignore[union-attr]
-            break
-        time.sleep(0.05)
-    assert server.call(lambda: core.deliveries_count()) == 0  # type: ignore[union-attr]
