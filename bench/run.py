@@ -390,7 +390,8 @@ def drain_table(records: list[dict[str, Any]], base_rate: float) -> str:
 
     rows = []
     for (store, queue), cases in sorted(by.items()):
-        rows.append((f"{store} {queue:,}", med(cases, "fill", "submit_per_s"), med(cases, "fill", "server_rss_kib", 1024),
+        rows.append((f"{store} {queue:,}", med(cases, "fill", "submit_per_s"),
+                     med(cases, "fill", "server_rss_kib", 1024),
                      med(cases, "load", "submit_per_s"), med(cases, "load", "p99_ms"),
                      med(cases, "load", "server_rss_peak_kib", 1024), med(cases, "drain", "drain_per_s"),
                      med(cases, "drain", "drain_ratio"), med(cases, "drain", "server_hwm_kib", 1024),
