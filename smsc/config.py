@@ -598,8 +598,8 @@ _PLAIN_RX = re.compile(rf"^\s*{_NUMBER}\s*$")
 #: "1 sec" accepted and "5 minutes" refused.
 _UNITS = ("milliseconds|millisecond|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h"
           "|days|day|d")
-_PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:{_UNITS})\s*)+$")
-_PART_RX = re.compile(rf"({_NUMBER})\s*({_UNITS})")
+_PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:{_UNITS})\s*)+$", re.IGNORECASE)
+_PART_RX = re.compile(rf"({_NUMBER})\s*({_UNITS})", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes')"
 
@@ -616,7 +616,7 @@ def parse_duration(text: str) -> float | None:
     if _PLAIN_RX.match(text):
         return float(text)
     if _PARTS_RX.match(text):
-        return sum(float(n) * _unit_seconds(u) for n, u in _PART_RX.findall(text))
+        return sum(float(n) * _unit_seconds(u.lower()) for n, u in _PART_RX.findall(text))
     return None
 
 

@@ -40,6 +40,10 @@ def pdu_fields(pdu: Any) -> dict[str, Any]:
         value = getattr(pdu, name, None)
         if value not in (None, "", 0) or name in ("esm_class", "data_coding") and value is not None:
             fields[name] = value
+    destinations = getattr(pdu, "dest_addresses", None)
+    if destinations:  # submit_multi: SME addresses and distribution list names
+        fields["dest_addresses"] = [getattr(d, "destination_addr", None) or getattr(d, "dl_name", "")
+                                    for d in destinations]
     short_message = getattr(pdu, "short_message", None)
     if short_message is not None:
         fields["sm_length"] = len(short_message)

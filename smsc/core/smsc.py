@@ -79,7 +79,8 @@ DEFAULT_FINAL_RETENTION = 86_400.0
 DEFAULT_MAX_FINAL_IN_MEMORY = 100_000
 #: The same with a store that can read messages back (SQLite): older final messages are read from it.
 DEFAULT_MAX_FINAL_CACHED = 10_000
-#: How often the store is asked to prune old final messages, simulation seconds.
+#: How often the store is asked to prune old final messages, simulation seconds: at most this, and at most a
+#: tenth of ``store.final_retention`` (tester 44: a retention of 10 minutes kept messages for up to 70).
 PRUNE_INTERVAL = 3_600.0
 #: Entries of each intern table (destinations, sources, short texts) before it is emptied (or, for texts,
 #: stops growing).
@@ -336,7 +337,7 @@ class Smsc:
         index = self.index
         self.stats.waiting = index.waiting
         self._commit(_nothing)
-        self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
+        self._prune_timer = self.scheduler.call_at(now + self._prune_interval, self._prune)
         log.info("core_started", waiting=index.waiting, final=index.final_count, evicted=index.evicted,
                  deliveries=len(self.outbox), deliveries_spilled=self.outbox.spilled())
         self._check_year_pivot(now)
@@ -1502,7 +1503,12 @@ class Smsc:
         self.index.prune(cutoff)
         self.store.prune_final(cutoff)
         self._commit(_nothing)
-        self._prune_timer = self.scheduler.call_at(now + PRUNE_INTERVAL, self._prune)
+        self._prune_timer = self.scheduler.call_at(now + self._prune_interval, self._prune)
+
+    @property
+    def _prune_interval(self) -> float:
+        """Simulation seconds between two prunes of final messages (:data:`PRUNE_INTERVAL`)."""
+        return min(PRUNE_INTERVAL, self.final_retention / 10)
 
     def hold_commits(self) -> bool:
         """From now until :meth:`release_commits`, commits asked for are gathered into one: a batch of

@@ -202,7 +202,14 @@ def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]
         "network_error_code": None if msg.network_error_code is None else msg.network_error_code.hex(),
         "submitted_count": msg.submitted_count,
         "attempts": [{"time": iso_time(a.time), "outcome": a.outcome, "err": a.err} for a in msg.attempts],
+        # The history also records how a message ended without an attempt (tester 40: the dashboard counted an
+        # expiry as an attempt; tester 44: and a message that had no route).
+        "attempt_count": sum(1 for a in msg.attempts if a.outcome not in _NOT_ATTEMPTS) if msg.carrier else 0,
     }
+
+
+#: Outcomes in a message's history that record no delivery attempt (see :class:`smsc.core.message.Attempt`).
+_NOT_ATTEMPTS = frozenset({"expired", "cancelled", "replaced", "abandoned", "throttled"})
 
 
 def _tlv_value(value: Any) -> Any:

@@ -257,6 +257,7 @@ class SmppProtocol(asyncio.Protocol):
         self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
         self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
         self._bind_failures = 0  # binds refused on this connection (MAX_BIND_FAILURES)
+        self._debug_framer: Framer | None = None  # --log-level debug: frames what is read, for pdu_in lines
         self._late_responses = 0  # answers after the response_timer (LateResponse)
         #: Transaction-mode data_sm whose data_sm_resp waits for the delivery outcome: a key per request ->
         #: its message_id ("" when the core refused it: its answer only waits for a scripted delay).
@@ -305,9 +306,9 @@ class SmppProtocol(asyncio.Protocol):
         outstanding = session.outstanding
         try:
             now = self.loop.time()
-            events = session.receive_data(data, now)
             if obs.debug_pdus:
-                self._log_pdus("pdu_in", [p for p in (getattr(e, "pdu", None) for e in events) if isinstance(p, P.Pdu)])
+                self._log_read(data)
+            events = session.receive_data(data, now)
             # A read of many requests: their responses are written before the pump below makes the receipts of
             # the messages delivered at once (see EARLY_WRITE_EVENTS).
             early_write = len(events) >= EARLY_WRITE_EVENTS
@@ -457,9 +458,24 @@ class SmppProtocol(asyncio.Protocol):
             if self._abort_handle is None:
                 self._abort_handle = self.loop.call_later(CLOSE_GRACE, self._abort_unflushed)
 
+    def _log_read(self, data: bytes) -> None:
+        """``--log-level debug``: one ``pdu_in`` line per PDU this read completes, whatever the session does with
+        it (tester 44: enquire_link, unbind and unknown commands, answered by the session itself, had none), read
+        by a framer of its own; one the codec refuses is logged with its header and the error."""
+        framer = self._debug_framer
+        if framer is None:
+            framer = self._debug_framer = Framer()
+        items = framer.feed(bytes(data))
+        self._log_pdus("pdu_in", [item for item in items if isinstance(item, P.Pdu)])
+        for item in items:
+            if not isinstance(item, P.Pdu):
+                log.debug("pdu_in", peer=self.peer, bound_as=self.session.system_id or None,
+                          command=_command_name(getattr(item, "command_id", 0) or 0),
+                          sequence_number=getattr(item, "sequence_number", None), undecodable=str(item))
+
     def _log_pdus(self, event: str, pdus: list[P.Pdu]) -> None:
-        """``--log-level debug``: one line per PDU read (``pdu_in``: the requests and responses the session
-        passed on; a bind's password is never shown) or written (``pdu_out``), with :func:`smsc.obs.pdu_fields`."""
+        """``--log-level debug``: one line per PDU read (``pdu_in``; a bind's password is never shown) or written
+        (``pdu_out``), with :func:`smsc.obs.pdu_fields`."""
         for pdu in pdus:
             log.debug(event, peer=self.peer, bound_as=self.session.system_id or None, **obs.pdu_fields(pdu))
 

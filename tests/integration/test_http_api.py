@@ -32,11 +32,11 @@ from smsc.smpp.text import concat_info, encode_text, split_message
 
 
 def _message(message_id: str, short_message: bytes, *, esm_class: int = 0, data_coding: int = 0,
-             state: MessageState = MessageState.ENROUTE, **kw: Any) -> Message:
+             state: MessageState = MessageState.ENROUTE, carrier: str = "uk", **kw: Any) -> Message:
     return Message(
         message_id=message_id, system_id="test", source=Address(ton=5, npi=0, addr="Shop"),
         destination=Address(ton=1, npi=1, addr="447700900123"), destination_e164="447700900123",
-        carrier="uk", esm_class=esm_class, data_coding=data_coding, short_message=short_message,
+        carrier=carrier, esm_class=esm_class, data_coding=data_coding, short_message=short_message,
         submit_time=1_767_225_600.0, expiry_time=1_767_225_600.0 + 3600, state=state, **kw,
     )
 
@@ -62,6 +62,19 @@ def test_message_record_decodes_gsm_text_and_names_the_state() -> None:
     assert rec["attempts"] == [{"time": "2026-01-01T00:00:01.000Z", "outcome": "delivered", "err": 0}]
     assert rec["network_error_code"] == "030001"
     assert rec["source"] == {"ton": 5, "npi": 0, "addr": "Shop"}
+
+
+@pytest.mark.parametrize(("carrier", "outcomes", "count"), [
+    ("uk", ["absent", "cancelled"], 1), ("uk", ["absent", "absent", "expired"], 2), ("uk", ["delivered"], 1),
+    ("uk", ["throttled"], 0), ("uk", ["replaced"], 0), ("uk", ["abandoned"], 0),
+    ("", ["undeliverable"], 0),  # no route: never reached a carrier
+])
+def test_attempt_count_leaves_out_the_entries_that_record_how_a_message_ended_without_an_attempt(
+    carrier: str, outcomes: list[str], count: int,
+) -> None:
+    # Testers 40 and 44: the dashboard counted an expiry, a cancel and a message with no route as attempts.
+    msg = _message("1", b"x", carrier=carrier, attempts=[Attempt(time=1_767_225_601.0, outcome=o) for o in outcomes])
+    assert message_record(msg)["attempt_count"] == count
 
 
 def test_message_record_decodes_ucs2() -> None:

@@ -693,9 +693,23 @@ def test_at_debug_level_every_pdu_read_and_written_is_logged_without_the_passwor
                                            destination_addr=DELIVERED_AT_ONCE, short_message=b"hello",
                                            registered_delivery=1))
             esme.wait_deliveries(1)
+            # Answered by the session itself: logged all the same (tester 44), an unknown command too.
+            assert esme.request(P.EnquireLink()).command_status == 0
+            esme.seq += 1
+            esme.sock.sendall(struct.pack(">IIII", 16, 0x00000099, 0, esme.seq))
+            assert esme.request(P.EnquireLink()).command_status == 0  # (after the generic_nack)
+            multi = esme.request(P.SubmitMulti(
+                source_addr="ACME", source_addr_ton=5, short_message=b"hi",
+                dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)]))
+            assert multi.command_status == 0
         finally:
             esme.close()
     pdus = [(e["event"], e["command"]) for e in logs if e["event"] in ("pdu_in", "pdu_out")]
+    for expected in [("pdu_in", "enquire_link"), ("pdu_out", "enquire_link_resp"), ("pdu_in", "0x00000099"),
+                     ("pdu_out", "generic_nack")]:
+        assert expected in pdus, expected
+    multi_in = next(e for e in logs if e["event"] == "pdu_in" and e["command"] == "submit_multi")
+    assert multi_in["dest_addresses"] == [DELIVERED_AT_ONCE]
     assert pdus[:4] == [("pdu_in", "bind_transceiver"), ("pdu_out", "bind_transceiver_resp"),
                         ("pdu_in", "submit_sm"), ("pdu_out", "submit_sm_resp")]
     assert ("pdu_out", "deliver_sm") in pdus

@@ -213,7 +213,7 @@ def test_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
      ("", None), ("5x", None), ("-1s", None), ("h", None),
      # Tester 40: "1 sec" was taken and "5 minutes" refused; words are taken, singular or plural.
      ("5 minutes", 300.0), ("1 minute", 60.0), ("90 seconds", 90.0), ("1 sec", 1.0), ("2 hours 30 mins", 9000.0),
-     ("1 day", 86400.0), ("3 days", 259200.0), ("2 hrs", 7200.0), ("500 milliseconds", 0.5), ("5 weeks", None),
+     ("1 day", 86400.0), ("3 days", 259200.0), ("2 hrs", 7200.0), ("500 milliseconds", 0.5), ("5 Minutes", 300.0), ("2H", 7200.0), ("5 weeks", None),
      ("5 mo", None)],
 )
 def test_duration_text(text: str, seconds: float | None) -> None:

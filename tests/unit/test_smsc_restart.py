@@ -153,3 +153,20 @@ def test_what_a_stopped_smsc_records_while_its_store_closes_is_dropped_not_an_er
     assert h.smsc.scheduler.errors == 0  # (a timer that raised is logged and counted there)
     again = start(path, START + 1.0)
     assert again.smsc.message(waiting).state == MessageState.ENROUTE  # still waiting on disk: nothing lost
+
+
+def test_a_short_final_retention_is_kept_to_within_a_tenth_of_it(tmp_path: Path) -> None:
+    # Tester 44: with store.final_retention 10 minutes, messages were still there 30 minutes later (pruned once an
+    # hour); now the prune runs every tenth of the retention (at most hourly).
+    import dataclasses
+
+    config = dataclasses.replace(CONFIG, store=dataclasses.replace(CONFIG.store, final_retention=600.0))
+    h = Harness(config, store=SqliteStore(tmp_path / "smsc.sqlite"), clock=FakeClock(START))
+    done = h.submit_ok(OK)
+    h.advance(10.0)
+    assert h.smsc.message(done).state == MessageState.DELIVERED
+    h.advance(600.0)
+    assert h.query(done).status == 0  # (600 s after it became final, at most: kept)
+    h.advance(70.0)  # one prune interval (60 s) later at the most
+    assert h.smsc.message(done) is None and h.query(done).status != 0
+    h.store.close()
