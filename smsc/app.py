@@ -331,15 +331,12 @@ class App:
         """Say so in the log when the store's commits stall (its writer stopped, a disk that hangs or is full):
         the ESMEs then wait for their submit_sm_resp with no other sign on the server's side.  Once per stall,
         and once when commits go on again."""
-        wait = getattr(self.store, "commit_wait_seconds", None)
-        if wait is None:
-            return
-        seconds = wait()
-        if seconds >= STORE_STALL_SECONDS and not self._store_stalled:
+        state, seconds = self.store_health()
+        if state == "stalled" and not self._store_stalled:
             self._store_stalled = True
             log.warning("store_commit_slow", waiting_seconds=round(seconds, 1),
                         hint="submit_sm_resp wait for the store: see store_commit_failed, the disk, the writer child")
-        elif seconds < STORE_STALL_SECONDS and self._store_stalled:
+        elif state == "ok" and self._store_stalled:
             self._store_stalled = False
             log.info("store_commit_resumed")
 

@@ -607,7 +607,7 @@ _DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seco
 def _unit_seconds(unit: str) -> float:
     """Seconds in one ``unit`` of :data:`_UNITS` ("ms" and "millisecond(s)" are thousandths; otherwise the first
     letter says)."""
-    return 0.001 if unit.startswith("m") and (unit == "ms" or unit.startswith("milli")) else _UNIT_SECONDS[unit[0]]
+    return 0.001 if unit == "ms" or unit.startswith("milli") else _UNIT_SECONDS[unit[0]]
 
 
 def parse_duration(text: str) -> float | None:

@@ -28,13 +28,9 @@ _PDU_FIELDS = ("system_id", "system_type", "interface_version", "service_type", 
 def pdu_fields(pdu: Any) -> dict[str, Any]:
     """What a debug line says of ``pdu``: command, sequence_number, command_status (hex), the fields of
     :data:`_PDU_FIELDS` it has that are set, ``sm_length`` (octets of short_message) and the TLV tags (hex)."""
-    from smsc.smpp.constants import CommandId
+    from smsc.smpp.constants import command_name
 
-    try:
-        command = CommandId(pdu.command_id).name
-    except ValueError:
-        command = f"0x{pdu.command_id:08X}"
-    fields: dict[str, Any] = {"command": command, "sequence_number": pdu.sequence_number,
+    fields: dict[str, Any] = {"command": command_name(pdu.command_id), "sequence_number": pdu.sequence_number,
                               "status": f"0x{pdu.command_status:08X}"}
     for name in _PDU_FIELDS:
         value = getattr(pdu, name, None)

@@ -507,7 +507,7 @@ class Outbox:
             return False
         delivery = self._leased.pop(delivery_id, None) or self._waiting.pop(delivery_id, None)
         if delivery is None:
-            for system_id, retries in self._retries.items():
+            for retries in self._retries.values():
                 for i, (queued_id, queued) in enumerate(retries):
                     if queued_id == delivery_id:
                         delivery = queued

@@ -43,7 +43,7 @@ from smsc.core.api import (
 )
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer
-from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag
+from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag, command_name
 from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
@@ -148,14 +148,6 @@ def _address(ton: int, npi: int, addr: str) -> Address:
             _addresses.clear()
         address = _addresses[key] = Address(ton=ton, npi=npi, addr=addr)
     return address
-
-
-def _command_name(command_id: int) -> str:
-    """``deliver_sm`` for 0x00000005; the hex value for a command_id SMPP 3.4 does not define."""
-    try:
-        return CommandId(command_id).name
-    except ValueError:
-        return f"0x{command_id:08X}"
 
 
 def fits_deliver_sm(d: Delivery) -> bool:
@@ -470,7 +462,7 @@ class SmppProtocol(asyncio.Protocol):
         for item in items:
             if not isinstance(item, P.Pdu):
                 log.debug("pdu_in", peer=self.peer, bound_as=self.session.system_id or None,
-                          command=_command_name(getattr(item, "command_id", 0) or 0),
+                          command=command_name(getattr(item, "command_id", 0) or 0),
                           sequence_number=getattr(item, "sequence_number", None), undecodable=str(item))
 
     def _log_pdus(self, event: str, pdus: list[P.Pdu]) -> None:
@@ -536,7 +528,7 @@ class SmppProtocol(asyncio.Protocol):
             count = self._late_responses
             if count == 1 or count % FAILED_REQUEST_LOG_EVERY == 0:
                 log.info("response_late", peer=self.peer, system_id=self.session.system_id,
-                         command=_command_name(event.pdu.command_id), sequence_number=event.pdu.sequence_number,
+                         command=command_name(event.pdu.command_id), sequence_number=event.pdu.sequence_number,
                          status=f"0x{event.status:08X}", count=count,
                          why="answered after the response_timer: the delivery was offered again; status 0 ends it")
             if event.context is not None:
@@ -546,7 +538,7 @@ class SmppProtocol(asyncio.Protocol):
             count = self._unmatched_responses
             if count == 1 or count % FAILED_REQUEST_LOG_EVERY == 0:
                 log.info("response_unmatched", peer=self.peer, system_id=self.session.system_id,
-                         command=_command_name(event.command_id), sequence_number=event.sequence_number,
+                         command=command_name(event.command_id), sequence_number=event.sequence_number,
                          status=f"0x{event.command_status:08X}", count=count,
                          why="no request of ours has this sequence_number: late (after the response_timer) "
                              "or unsolicited")
@@ -587,12 +579,12 @@ class SmppProtocol(asyncio.Protocol):
         elif event.nack_status is not None:
             why = f"generic_nack 0x{event.nack_status:08X}"
         else:
-            why = f"answered with {_command_name(event.answer)}"
+            why = f"answered with {command_name(event.answer)}"
         if count != 1 and count % FAILED_REQUEST_LOG_EVERY and why == self._last_failure:
             return
         self._last_failure = why
         log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=event.context,
-                 command=_command_name(event.command_id), why=why, count=count)
+                 command=command_name(event.command_id), why=why, count=count)
 
     def _answered_with_error(self, event: ResponseReceived) -> None:
         """Our deliver_sm or data_sm was answered with an error status (the core retries or drops it by the
@@ -635,7 +627,7 @@ class SmppProtocol(asyncio.Protocol):
         count = self._malformed_responses
         if count == 1 or count % MALFORMED_RESPONSE_LOG_EVERY == 0:
             log.warning("malformed_response", peer=self.peer, system_id=self.session.system_id,
-                        command=_command_name(event.command_id),
+                        command=command_name(event.command_id),
                         sequence_number=event.sequence_number, command_status=event.command_status,
                         problem=event.reason, taken_as_answer=event.matched, count=count)
 

@@ -59,6 +59,14 @@ class CommandId(IntEnum):
         return bool(self.value & RESPONSE_BIT)
 
 
+def command_name(command_id: int) -> str:
+    """``deliver_sm`` for 0x00000005; the hex value (``0x00000099``) for a command_id SMPP 3.4 does not define."""
+    try:
+        return CommandId(command_id).name
+    except ValueError:
+        return f"0x{command_id:08X}"
+
+
 class CommandStatus(IntEnum):
     """command_status codes (SMPP 3.4 section 5.1.3, Table 5-2)."""
 
