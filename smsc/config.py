@@ -994,9 +994,15 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
             "message_id", "tls", "year_pivot")
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
+    port = m.integer("port", d.port, 0, 65535)
+    tls = _parse_tls(ctx, m.at("tls"), m.raw("tls")) if m.has("tls") else None
+    if tls is not None and tls.port and tls.port == port:
+        # (serve failed with "address already in use" naming server.port, which was free: tester 46)
+        ctx.error(f"{m.at('tls')}.port", f"a port other than server.port ({port}): the TLS listener is a second one",
+                  tls.port)
     return ServerConfig(
         host=_listen_host(m, "host", d.host),
-        port=m.integer("port", d.port, 0, 65535),
+        port=port,
         system_id=m.text("system_id", d.system_id, max_len=15, min_len=1),
         max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
         max_connections=m.integer("max_connections", d.max_connections, 1),
@@ -1007,7 +1013,7 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
         response_timer=m.duration("response_timer", d.response_timer, lo=0.0, lo_open=True),
         window=m.integer("window", d.window, 1, 10000),
         message_id=_parse_message_id(ctx, m.at("message_id"), m.raw("message_id")),
-        tls=_parse_tls(ctx, m.at("tls"), m.raw("tls")) if m.has("tls") else None,
+        tls=tls,
         year_pivot=m.integer("year_pivot", d.year_pivot, 0, 99),
     )
 

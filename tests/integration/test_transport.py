@@ -45,6 +45,23 @@ def _tls_server(smsc_factory: Callable[..., RunningSmsc], tmp_path: Path) -> tup
     return server, cert, server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
 
 
+def test_a_tls_connection_that_never_finishes_its_handshake_is_closed_by_the_session_init_timer(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
+) -> None:
+    """Tester 46: a client that opened the TLS port and sent nothing (or half a ClientHello) stayed 60 s, asyncio's
+    handshake timeout, where a silent plain connection is closed by session_init_timer (30 s by default)."""
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path, session_init_timer=1.0)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = smsc_factory(cfg)
+    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as sock:
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # closed by the server, nothing sent
+        assert time.monotonic() - started < 5
+
+
 def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
     smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
 ) -> None:

@@ -533,6 +533,18 @@ def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None
     assert config.server.tls.port == 3775
 
 
+def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
+    # Tester 46: check-config said OK, and serve failed with "address already in use" naming server.port.
+    for name in ("test-cert.pem", "test-key.pem"):
+        (tmp_path / name).write_bytes((TLS_DIR / name).read_bytes())
+    path = write(tmp_path, "server: {port: 2775, tls: {port: 2775, certfile: test-cert.pem, keyfile: test-key.pem}}\n"
+                           "accounts: [{system_id: a, password: b}]\n")
+    assert check_config(path) == [f"{path}: server.tls.port: expected a port other than server.port (2775): the TLS "
+                                  "listener is a second one, got 2775"]
+    path.write_text(path.read_text().replace("port: 2775, tls: {port: 2775", "port: 0, tls: {port: 0"))
+    assert check_config(path) == []  # (two ports the system chooses)
+
+
 def test_load_config_raises_config_error_with_the_list(tmp_path: Path) -> None:
     path = write(tmp_path, "server: {port: x}\naccounts: [{system_id: a, password: b}]\n")
     with pytest.raises(ConfigError) as caught:
