@@ -480,7 +480,14 @@ class Session:
         events.append(MalformedResponse(cid, seq, status if status is not None else 0,  # type: ignore[arg-type]
                                         err.message, matched))
         if out is None:
-            return  # late or unsolicited: nothing to match
+            # Late or unsolicited: nothing to match, but a late answer of the right kind is a LateResponse,
+            # as for a well-formed one (its header is the acknowledgement).
+            late = self._timed_out.pop(seq, None) if self._timed_out else None
+            if (late is not None and status is not None and cls is not None
+                    and cid == late.command_id | 0x80000000):
+                late_pdu: P.Pdu = cls(sequence_number=seq, command_status=status)  # type: ignore[misc]
+                events.append(LateResponse(late_pdu, late.context, status))
+            return
         if matched and status is not None:
             pdu: P.Pdu = cls(sequence_number=seq, command_status=status)  # type: ignore[misc]
         else:  # another kind, or a header that names no PDU: it answers as a generic_nack would

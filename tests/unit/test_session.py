@@ -294,6 +294,28 @@ def test_an_answer_after_the_response_timer_is_reported_late_with_its_context() 
     assert isinstance(other, UnmatchedResponse)
 
 
+def test_an_undecodable_answer_after_the_response_timer_is_reported_late_too() -> None:
+    """The twin of the test above for a deliver_sm_resp with junk after its header: before, only a
+    well-formed late answer was a LateResponse, and this one let the copy offered again go out too."""
+    s = bound(timers=SessionTimers(response=5.0, enquire_link=0))
+    seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    (ev,) = s.poll(5.0)
+    assert isinstance(ev, ResponseTimedOut)
+    malformed, late = s.receive_data(_raw_response(0x80000005, S.ESME_RX_T_APPN, seq, b"\0JUNK"), 6.0)
+    assert isinstance(malformed, MalformedResponse) and not malformed.matched
+    assert isinstance(late, LateResponse) and (late.context, late.status) == ("d1", S.ESME_RX_T_APPN)
+    assert isinstance(late.pdu, P.DeliverSmResp) and late.pdu.sequence_number == seq
+    (again,) = s.receive_data(_raw_response(0x80000005, 0, seq, b"\0JUNK"), 6.5)  # once only
+    assert isinstance(again, MalformedResponse)
+    # A late answer of the wrong kind stays unmatched.
+    seq = s.send_request(P.DeliverSm(), 10.0, context="d2")
+    s.data_to_send()
+    s.poll(15.0)
+    (other,) = s.receive_data(_raw_response(0x80000103, 0, seq, b"\0JUNK"), 16.0)
+    assert isinstance(other, MalformedResponse)
+    assert s.data_to_send() == b""
+
+
 def test_a_session_remembers_a_bounded_number_of_timed_out_requests() -> None:
     s = bound(timers=SessionTimers(response=5.0, enquire_link=0), window=LATE_RESPONSES_KEPT + 10)
     seqs = [s.send_request(P.DeliverSm(), 0.0, context=i) for i in range(LATE_RESPONSES_KEPT + 10)]
