@@ -92,7 +92,7 @@ class _EchoCore:
 
     def replace(self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
                 validity_period: str, registered_delivery: int, short_message: bytes,
-                reply: Callable[[int], None]) -> None:
+                reply: Callable[[int], None], *, one_sms: bool = False) -> None:
         reply(CommandStatus.ESME_RREPLACEFAIL)
 
     def take_deliveries(self, system_id: str, limit: int,

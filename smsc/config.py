@@ -167,6 +167,11 @@ class ServerConfig:
     window: int = 10
     message_id: MessageIdFormat = MessageIdFormat()
     tls: TlsConfig | None = None
+    #: A submit_sm or submit_multi whose short_message does not fit one SMS (160 GSM septets, 140 octets in
+    #: other codings, UDH included; :func:`smsc.smpp.text.fits_one_sms`): "reject" answers ESME_RINVMSGLEN, as
+    #: a network that does not segment does; "accept" takes it (SMPP 3.4 allows 254 octets) as one message.
+    #: message_payload (up to 64 KiB) is always accepted: the SMSC segments it.
+    oversized_short_message: str = "reject"
     #: The rollover of SMPP's two-digit years (SMPP 3.4 Appendix C: "SMPP developers should make the rollover
     #: date configurable"; its recommended default "xx38"): years below it are 20YY, the others 19YY, in
     #: schedule_delivery_time and validity_period, query_sm's final_date and receipt dates (0-99).
@@ -991,7 +996,7 @@ def _listen_host(m: _Map, key: str, default: str) -> Any:
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
             "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
-            "message_id", "tls", "year_pivot")
+            "message_id", "tls", "year_pivot", "oversized_short_message")
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
     port = m.integer("port", d.port, 0, 65535)
@@ -1015,6 +1020,8 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
         message_id=_parse_message_id(ctx, m.at("message_id"), m.raw("message_id")),
         tls=tls,
         year_pivot=m.integer("year_pivot", d.year_pivot, 0, 99),
+        oversized_short_message=m.text("oversized_short_message", d.oversized_short_message,
+                                       choices=("reject", "accept")),
     )
 
 

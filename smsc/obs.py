@@ -20,9 +20,9 @@ debug_pdus = False
 
 #: The PDU fields a ``pdu_in`` / ``pdu_out`` line shows, when the PDU has them (never a password).
 _PDU_FIELDS = ("system_id", "system_type", "interface_version", "service_type", "source_addr_ton", "source_addr_npi",
-               "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "registered_delivery",
-               "data_coding", "schedule_delivery_time", "validity_period", "message_id", "message_state",
-               "error_code", "final_date")
+               "source_addr", "dest_addr_ton", "dest_addr_npi", "destination_addr", "esm_class", "protocol_id",
+               "priority_flag", "registered_delivery", "replace_if_present_flag", "data_coding", "sm_default_msg_id",
+               "schedule_delivery_time", "validity_period", "message_id", "message_state", "error_code", "final_date")
 
 
 def pdu_fields(pdu: Any) -> dict[str, Any]:

@@ -105,6 +105,32 @@ class Accounts:
             return CommandStatus.ESME_RBINDFAIL
         return CommandStatus.ESME_ROK
 
+    def refusal_reason(self, system_id: str, bind_type: BindType, peer_ip: str | None, status: int) -> str:
+        """Why :meth:`authenticate` refused a bind with ``status``, in words for the log: which of
+        ESME_RBINDFAIL's three causes, the account's own limit named (tester 50: a max_binds reached by leaked
+        connections looked like a config mistake).  Never the password."""
+        if status == CommandStatus.ESME_RINVSYSID:
+            return f"no account has system_id {system_id!r}"
+        if status == CommandStatus.ESME_RINVPASWD:
+            return "wrong password"
+        state = self._by_id.get(system_id)
+        if state is None or status != CommandStatus.ESME_RBINDFAIL:
+            return ""
+        acc = state.account
+        name = _BIND_NAMES[bind_type]
+        if name not in acc.bind_types:
+            return f"bind type {name} is not in the account's bind_types ({', '.join(sorted(acc.bind_types))})"
+        if state.networks:
+            try:
+                ip = ipaddress.ip_address(peer_ip or "")
+            except ValueError:
+                return f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips"
+            if not any(ip in net for net in state.networks):
+                return f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})"
+        if state.binds >= acc.max_binds:
+            return f"the account's max_binds ({acc.max_binds}) are bound already"
+        return ""
+
     def bound(self, system_id: str) -> None:
         """Count a bind that was accepted."""
         self._by_id[system_id].binds += 1

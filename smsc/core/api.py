@@ -223,9 +223,10 @@ class SmscApi(Protocol):
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
         validity_period: str, registered_delivery: int, short_message: bytes,
-        reply: Callable[[int], None],
+        reply: Callable[[int], None], *, one_sms: bool = False,
     ) -> None:
-        """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable)."""
+        """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable;
+        ESME_RINVMSGLEN with ``one_sms`` for a short_message longer than one SMS)."""
 
     def take_deliveries(
         self, system_id: str, limit: int, carries: Callable[[Delivery], bool] | None = None,

@@ -64,7 +64,7 @@ from smsc.core.api import ALERT, Delivery
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
-from smsc.smpp.constants import CommandStatus
+from smsc.smpp.constants import CommandStatus, status_name
 
 log = structlog.get_logger("smsc.outbox")
 
@@ -88,7 +88,9 @@ READ_AHEAD = 4 * READ_BACK_BATCH
 #: Spilled ids per array: a read back takes the oldest from the front run without moving the others.
 _RUN = 4096
 
-_PERMANENT = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
+#: deliver_sm_resp statuses that end a delivery unacknowledged (dropped, never offered again): the ESME's
+#: permanent application errors (SMPP 3.4 Table 5-2).
+PERMANENT_STATUSES = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
 
 
@@ -477,7 +479,7 @@ class Outbox:
         is retried after a backoff, except ESME_RTHROTTLED: offered again at once, as the ESME's bind pauses
         (``smsc.server.protocol.THROTTLED_PAUSE``) and another bind may take it (its backoff of 1, 2, 5 ... 60 s
         left an ESME that throttled to 20 a second with 120 of 200 receipts after 75 s: tester 42)."""
-        if status and status not in _PERMANENT:
+        if status and status not in PERMANENT_STATUSES:
             return self.failed(delivery_id, at_once=status == _THROTTLED)
         delivery = self._leased.pop(delivery_id, None)
         if delivery is None:
@@ -490,7 +492,7 @@ class Outbox:
             self.stats.deliveries_dropped += 1
             log.warning(
                 "delivery_dropped", delivery_id=delivery_id, kind=delivery.kind, system_id=delivery.system_id,
-                status=f"0x{status:08X}",
+                status=status_name(status),
             )
         self._delete_delivery(delivery_id)
         if self._commit_deletes:
@@ -503,7 +505,7 @@ class Outbox:
         wherever it is now: waiting out its backoff, back in its queue, or leased again (the answer to that
         copy, when it comes, finds nothing to do).  A temporary error changes nothing: the copy offered again
         stands.  False when the delivery is no longer pending."""
-        if status and status not in _PERMANENT:
+        if status and status not in PERMANENT_STATUSES:
             return False
         delivery = self._leased.pop(delivery_id, None) or self._waiting.pop(delivery_id, None)
         if delivery is None:

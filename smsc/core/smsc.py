@@ -66,6 +66,7 @@ from smsc.core.store.base import MessageStore
 from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_source
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
+from smsc.smpp.text import fits_one_sms
 from smsc.smpp.timefmt import format_absolute, writable_range
 from smsc.smpp.validate import check_udh
 
@@ -140,6 +141,17 @@ def _destination_number(message_id: str) -> int:
 
 def _submit_order(track: Track) -> float:
     return track.msg.submit_time
+
+
+def _fits_one_sms(msg: Message, short_message: bytes) -> bool:
+    """:func:`fits_one_sms` for a new short_message of ``msg`` (replace_sm): its UDH when the message has UDHI
+    set, the concatenation header the SMSC adds on the air when it came with SAR TLVs (as submit_sm's check
+    in :mod:`smsc.server.protocol`)."""
+    if msg.esm_class & EsmClass.UDHI:
+        return fits_one_sms(short_message, msg.data_coding, short_message[0] + 1)
+    if msg.tlvs and Tag.sar_msg_ref_num in msg.tlvs:
+        return fits_one_sms(bytes(6) + short_message, msg.data_coding, 6)
+    return fits_one_sms(short_message, msg.data_coding)
 
 
 def _datagram_done(track: Track, kind: str, outcome: Any) -> None:
@@ -1296,13 +1308,15 @@ class Smsc:
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
         validity_period: str, registered_delivery: int, short_message: bytes,
-        reply: Callable[[int], None],
+        reply: Callable[[int], None], *, one_sms: bool = False,
     ) -> None:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
         (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RINVMSGLEN for a text that does not start with the UDH its
-        esm_class announces (as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
+        esm_class announces (as submit_sm), or, with ``one_sms`` (``server.oversized_short_message: reject``, a
+        new short_message rather than a message_payload), one that does not fit one SMS in the message's
+        data_coding (:func:`~smsc.smpp.text.fits_one_sms`, as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
         keeping the message's own and the two read together as submit_sm's are
         (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
         keeps waiting).  The field values the adapter checks as for submit_sm (registered_delivery,
@@ -1325,6 +1339,8 @@ class Smsc:
             for track in targets:
                 msg = track.msg
                 if msg.esm_class & EsmClass.UDHI and check_udh(short_message):
+                    raise Reject(CommandStatus.ESME_RINVMSGLEN)
+                if one_sms and len(short_message) > 70 and not _fits_one_sms(msg, short_message):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
                 times.append(self._times.replace_times(
                     schedule_delivery_time, validity_period, now, msg.schedule_time, msg.expiry_time))
@@ -1428,6 +1444,22 @@ class Smsc:
             raise ValueError(f"no carrier serves {e164!r}")
         carrier.handsets.set_online(e164, online, self.clock.now())
         if online:
+            self._handset_back(e164)
+
+    def release_handset(self, e164: str) -> None:
+        """Control API: hand the handset of ``e164`` back to its number rule or the carrier's random on/off model
+        (:meth:`HandsetPool.clear_override`), ending a :meth:`set_handset_online` switch.  When that finds it
+        online, every message waiting for it is alerted now, as for a switch on.
+
+        Raises:
+            ValueError: no carrier serves ``e164``.
+        """
+        carrier = self.router.route(e164)
+        if carrier is None:
+            raise ValueError(f"no carrier serves {e164!r}")
+        handsets = carrier.handsets
+        handsets.clear_override(e164)
+        if handsets.is_online(e164, self.clock.now()):
             self._handset_back(e164)
 
     def _handset_back(self, e164: str) -> None:
@@ -1585,10 +1617,12 @@ class Smsc:
         return min(members, key=lambda m: _destination_number(m.message_id))
 
     def messages(
-        self, system_id: str | None = None, state: int | None = None, limit: int = 100,
+        self, system_id: str | None = None, state: int | None = None, limit: int = 100, *,
+        destination: str | None = None, source: str | None = None,
     ) -> list[Message]:
-        """Known messages, newest first (by submit time), optionally of one system_id and/or one state
-        (message_state value; waiting messages are ENROUTE).  Messages waiting for absent handsets whose
+        """Known messages, newest first (by submit time), optionally of one system_id, one state
+        (message_state value; waiting messages are ENROUTE), one destination (its E.164 number, as routed)
+        and/or one source_addr (as submitted, TON/NPI aside).  Messages waiting for absent handsets whose
         records were evicted to the store (:mod:`smsc.core.waits`) are read back for the listing: the newest
         ``limit`` of each waiting number, at most ``EVICTED_LISTED_FACTOR * limit`` in all.  Final messages
         are listed only while in memory (the newest ``max_final_in_memory``): older ones still on disk are
@@ -1601,6 +1635,10 @@ class Smsc:
                 continue
             if state is not None and msg.state != state:
                 continue
+            if destination is not None and msg.destination_e164 != destination:
+                continue
+            if source is not None and msg.source.addr != source:
+                continue
             found.append(msg)
             if len(found) >= limit:
                 break
@@ -1611,7 +1649,9 @@ class Smsc:
             ids = self._waits.evicted_ids(limit, EVICTED_LISTED_FACTOR * limit)
             seen = {m.message_id for m in found}
             found.extend(m for m in load(ids)
-                         if m.message_id not in seen and (system_id is None or m.system_id == system_id))
+                         if m.message_id not in seen and (system_id is None or m.system_id == system_id)
+                         and (destination is None or m.destination_e164 == destination)
+                         and (source is None or m.source.addr == source))
             found.sort(key=lambda m: m.submit_time, reverse=True)
             del found[limit:]
         return found

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import structlog
 import yaml
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from smsc.core.api import Delivery
 from smsc.core.message import Message
@@ -255,7 +256,10 @@ def delivery_record(delivery: Delivery) -> dict[str, Any]:
 
 async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
     """The request body as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except RequestPayloadError as exc:  # (a body its Content-Encoding cannot decode: tester 50 got a 500)
+        raise ApiError(400, f"request body: cannot be read ({exc})") from None
     if not raw.strip():
         raise ApiError(400, "request body: expected a JSON object, got an empty body")
     try:
@@ -563,15 +567,26 @@ class HttpServer:
         return _json({"status": f"store_{state}", "commit_wait_seconds": round(waited, 1)}, 503)
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        """GET /api/messages?system_id=&state=&limit= (newest first, as the core returns them)."""
+        """GET /api/messages?system_id=&state=&destination=&source=&limit= (newest first, as the core returns
+        them).  ``destination`` is read as a destination_addr of TON unknown (national form allowed), so that
+        "what did my application send to this handset" needs no client-side filtering (tester 48)."""
         q = request.query
-        unknown = sorted(set(q) - {"system_id", "state", "limit"})
+        unknown = sorted(set(q) - {"system_id", "state", "destination", "source", "limit"})
         if unknown:
-            raise ApiError(400, f"{unknown[0]}: unknown query parameter (expected system_id, state, limit)")
+            raise ApiError(400, f"{unknown[0]}: unknown query parameter "
+                                f"(expected system_id, state, destination, source, limit)")
         system_id = q.get("system_id") or None
         state = _parse_state(q["state"]) if q.get("state") else None
+        destination = None
+        if q.get("destination"):
+            destination = self._normalise(q["destination"].strip())
+            if not is_digits(destination):
+                raise ApiError(400, f"destination: expected a number (E.164 digits, optional '+', or national "
+                                    f"form), got {q['destination']!r}")
+        source = q["source"].strip() if q.get("source") else None
         limit = _parse_limit(q.get("limit"))
-        msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit)
+        msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit, destination=destination,
+                                   source=source)
         full = self._full_texts(msgs)
         return _json({"messages": [message_record(m, full.get(m.message_id)) for m in msgs], "count": len(msgs)})
 
@@ -642,6 +657,11 @@ class HttpServer:
                 raise ApiError(400, f"payload_hex: expected at most {MAX_MO_OCTETS} octets, got {len(payload)}")
         smsc = self._smsc
         src = self._normalise(source)
+        if not is_valid_msisdn(src):
+            # An MO comes from a handset, and a handset has a number (tester 48: "MyBrand" went out as an MO
+            # of TON 5, a sender no phone can have and no ESME can answer).
+            raise ApiError(400, f"from: expected the sending handset's number (E.164 digits, optional '+', or "
+                                f"national form), got {source!r}")
         dst = self._normalise(destination)
         if not smsc.mo_target(src, dst):
             # Accepted, it would wait under no system_id for ever (only mo_unrouted would show it): refuse it.
@@ -665,13 +685,20 @@ class HttpServer:
         return _json(self._handset_record(e164, carrier))
 
     async def put_handset(self, request: web.Request) -> web.Response:
-        """PUT /api/handsets/{number} {"online": bool}: switch a handset on or off."""
+        """PUT /api/handsets/{number} {"online": bool}: switch a handset on or off until {"online": null} hands
+        it back to its number rule or its carrier's random on/off model (tester 48: a switched handset stayed
+        forced until a restart)."""
         body = await _json_object(request, frozenset({"online"}))
-        online = body.get("online")
-        if not isinstance(online, bool):
-            raise ApiError(400, f"online: expected true or false, got {_json_text(online)}")
+        if "online" not in body:
+            raise ApiError(400, "online: required (true, false, or null to hand the handset back to the simulation)")
+        online = body["online"]
+        if online is not None and not isinstance(online, bool):
+            raise ApiError(400, f"online: expected true, false or null, got {_json_text(online)}")
         e164, carrier = self._handset(request)
-        self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
+        if online is None:
+            self._smsc.release_handset(e164)  # alerts what waits for it when the simulation has it online
+        else:
+            self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
         return _json(self._handset_record(e164, carrier))
 
     async def opt_out(self, request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from smsc.core.accounts import Accounts
 from smsc.core.api import SmscApi
 from smsc.server.binds import BindRegistry
 from smsc.server.outbind import Outbinder
-from smsc.server.protocol import SmppProtocol
+from smsc.server.protocol import SmppProtocol, peer_name
 from smsc.smpp.session import SessionTimers
 
 log = structlog.get_logger("smsc.server")
@@ -213,7 +213,7 @@ class _Admission(SmppProtocol):
         ip = peer[0] if peer else ""
         if not self.server.admit(ip):
             self.server.counters.connections_refused += 1
-            log.warning("connection_refused", peer=ip, reason="connection limit")
+            log.warning("connection_refused", peer=peer_name(peer), reason="connection limit")
             self._admitted = False
             transport.close()
             return
@@ -222,5 +222,5 @@ class _Admission(SmppProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if getattr(self, "_admitted", False):
-            self.server.release(self.peer)
+            self.server.release(self.peer_ip)
             super().connection_lost(exc)

@@ -30,6 +30,7 @@ import structlog
 from smsc import obs
 from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
+from smsc.core.outbox import PERMANENT_STATUSES
 from smsc.core.api import (
     ALERT,
     Address,
@@ -43,7 +44,7 @@ from smsc.core.api import (
 )
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import Framer
-from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag, command_name
+from smsc.smpp.constants import ESM_MODE_MASK, CommandId, CommandStatus, EsmClass, Tag, command_name, status_name
 from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
@@ -59,6 +60,7 @@ from smsc.smpp.session import (
     Unbound,
     UnmatchedResponse,
 )
+from smsc.smpp.text import fits_one_sms
 from smsc.smpp.timefmt import format_relative
 from smsc.smpp.validate import (
     MAX_SME_ADDRESS,
@@ -67,6 +69,7 @@ from smsc.smpp.validate import (
     check_sme_address,
     check_submit,
     check_udh,
+    refusal_reason,
 )
 
 if TYPE_CHECKING:
@@ -157,18 +160,45 @@ def fits_deliver_sm(d: Delivery) -> bool:
     return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20
 
 
+def peer_name(peername: Any) -> str:
+    """A socket's peer as the logs write it: "127.0.0.1:40312", "[::1]:40312"; "" when unknown."""
+    if not peername:
+        return ""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host = str(peername[0])
+        return f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+    return str(peername)
+
+
 def carried_by_v33(d: Delivery) -> bool:
     """True when a bind of SMPP 3.3 can carry ``d``: a deliver_sm (:func:`fits_deliver_sm`), not an
     alert_notification (new in SMPP 3.4, as data_sm is)."""
     return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20 and d.kind != _ALERT
 
 
-def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
+def _fits_one_sms(pdu: P.SubmitSm, short_message: bytes) -> bool:
+    """:func:`fits_one_sms` for a submit_sm's short_message: its own UDH counts, and a segment of SAR TLVs
+    leaves room for the concatenation header the SMSC puts in front of it on the air (6 octets at least:
+    3GPP 23.040 section 9.2.3.24.1)."""
+    if pdu.esm_class & _UDHI:
+        udh = short_message[0] + 1
+    elif pdu.tlvs and Tag.sar_msg_ref_num in pdu.tlvs:
+        udh = 6
+        short_message = bytes(6) + short_message
+    else:
+        udh = 0
+    return fits_one_sms(short_message, pdu.data_coding, udh)
+
+
+def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = False) -> Submission | int:
     """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
 
     The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
     5.3.2.32); SAR TLVs come as all three with consistent values and never with a UDH (sections 5.2.12,
-    5.3.2.22 to 5.3.2.24), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).
+    5.3.2.22 to 5.3.2.24), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).  With ``one_sms``
+    (``server.oversized_short_message: reject``) a short_message must fit one SMS, its UDH included
+    (:func:`~smsc.smpp.text.fits_one_sms`), else ESME_RINVMSGLEN: 161 GSM characters without a UDH are a
+    splitting bug of the ESME that a network which does not segment refuses (tester 48).
     """
     tlvs = pdu.tlvs
     if tlvs:
@@ -194,6 +224,9 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm) -> Submission | int:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
         if pdu.esm_class & _UDHI and check_udh(short_message):
+            return CommandStatus.ESME_RINVMSGLEN
+        # (70 octets fit one SMS in every coding: the hot path pays one comparison)
+        if len(short_message) > 70 and one_sms and payload is None and not _fits_one_sms(pdu, short_message):
             return CommandStatus.ESME_RINVMSGLEN
         return new_submission(
             system_id, source, destination, pdu.service_type, pdu.esm_class, pdu.protocol_id,
@@ -221,9 +254,14 @@ class SmppProtocol(asyncio.Protocol):
         self.server = server
         self.smsc = server.smsc
         self.loop = server.loop
+        #: A short_message must fit one SMS (server.oversized_short_message: reject; see _submission).
+        self._one_sms = server.config.server.oversized_short_message == "reject"
         # per-connection state
         self.transport: asyncio.Transport | None = None
+        #: The ESME's address as the logs name the connection ("127.0.0.1:40312", "[::1]:40312": several binds
+        #: from one host are told apart), and its IP alone (connection limits, allowed_ips).
         self.peer: str = ""
+        self.peer_ip: str = ""
         self.session = Session(
             now=self.loop.time(),
             timers=server.timers,
@@ -265,6 +303,7 @@ class SmppProtocol(asyncio.Protocol):
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
+        self._refusals: dict[int, int] = {}  # submit requests refused on this connection, by status (log lines)
         #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
         #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
         self.stalled = False
@@ -279,7 +318,8 @@ class SmppProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # (uvloop's transports are not subclasses)
         peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if peer else ""
+        self.peer_ip = peer[0] if peer else ""
+        self.peer = peer_name(peer)
         self.server.registry.connections.add(self)
         self.server.counters.connections_opened += 1
         if self.outbind is not None:
@@ -423,7 +463,9 @@ class SmppProtocol(asyncio.Protocol):
             # said "Connection reset by peer" for a clean unbind (tester 36).
             reason = (self._close_reason if self._closing and self._close_reason else str(exc) if exc
                       else self._close_reason or "closed")
-            log.info("unbound", peer=self.peer, system_id=session.system_id, reason=reason)
+            log.info("unbound", peer=self.peer, system_id=session.system_id,
+                     bind_type=session.bind_type.name.lower() if session.bind_type is not None else None,
+                     reason=reason)
         self.server.counters.connections_closed += 1
 
     def pause_writing(self) -> None:
@@ -565,6 +607,7 @@ class SmppProtocol(asyncio.Protocol):
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
             self._refused()
+            self._log_refused(None, event.status, command_id=event.command_id)
         elif type(event) is MalformedResponse:
             self._malformed_response(event)
 
@@ -572,23 +615,37 @@ class SmppProtocol(asyncio.Protocol):
         """Say why a deliver_sm or data_sm of ours failed (it is offered again: at once when nothing answered, else
         after a backoff): the first of the connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, with the
         count, and whenever the reason changes (a generic_nack after timeouts)."""
-        self._failed_requests += 1
-        count = self._failed_requests
         if event.answer is None:
             why = "no response within the response_timer"
         elif event.nack_status is not None:
-            why = f"generic_nack 0x{event.nack_status:08X}"
+            why = f"generic_nack {status_name(event.nack_status)}"
         else:
             why = f"answered with {command_name(event.answer)}"
+        self._log_failed(event.context, event.command_id, why)
+
+    def _log_failed(self, delivery_id: Any, command_id: int, why: str) -> None:
+        """:meth:`_log_failed_request`'s line: the first failure of the connection, then every
+        :data:`FAILED_REQUEST_LOG_EVERY`-th, and whenever the reason changes."""
+        self._failed_requests += 1
+        count = self._failed_requests
         if count != 1 and count % FAILED_REQUEST_LOG_EVERY and why == self._last_failure:
             return
         self._last_failure = why
-        log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=event.context,
-                 command=command_name(event.command_id), why=why, count=count)
+        log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=delivery_id,
+                 command=command_name(command_id), why=why, count=count)
 
     def _answered_with_error(self, event: ResponseReceived) -> None:
         """Our deliver_sm or data_sm was answered with an error status (the core retries or drops it by the
-        status): a data_sm_resp with ESME_RINVCMDID says the ESME does not know data_sm."""
+        status): a data_sm_resp with ESME_RINVCMDID says the ESME does not know data_sm.  Logged as a
+        ``delivery_failed`` line (tester 50: an ESME whose handler refused every receipt saw them come again and
+        again, and the log said nothing)."""
+        if event.status not in PERMANENT_STATUSES:  # (those are dropped: the core logs delivery_dropped)
+            if event.status == CommandStatus.ESME_RTHROTTLED:
+                outcome = f"offered again after a {THROTTLED_PAUSE:g} s pause of this bind"
+            else:
+                outcome = "offered again after a backoff"
+            self._log_failed(event.context, event.pdu.command_id & ~0x80000000,
+                             f"answered with status {status_name(event.status)}: {outcome}")
         if event.status == CommandStatus.ESME_RINVCMDID and event.pdu.command_id == CommandId.data_sm_resp:
             self._refuses_data_sm()
         elif event.status == CommandStatus.ESME_RTHROTTLED:
@@ -636,13 +693,14 @@ class SmppProtocol(asyncio.Protocol):
             return
         server = self.server
         req = event.pdu
-        status = server.accounts.authenticate(req.system_id, req.password, event.bind_type, self.peer)
+        status = server.accounts.authenticate(req.system_id, req.password, event.bind_type, self.peer_ip)
         if status != CommandStatus.ESME_ROK:
             self.session.reject_bind(event, status)
             server.counters.binds_refused += 1
             # never log the password
-            log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name,
-                     status=CommandStatus(status).name)
+            log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower(),
+                     status=status_name(status),
+                     reason=server.accounts.refusal_reason(req.system_id, event.bind_type, self.peer_ip, status))
             self._bind_failures += 1
             if self._bind_failures >= MAX_BIND_FAILURES:
                 self._close_reason = f"{self._bind_failures} binds refused on this connection"
@@ -736,6 +794,44 @@ class SmppProtocol(asyncio.Protocol):
         self.server.counters.submits += 1
         self.smsc.submit_refused()
 
+    def _log_refused(self, pdu: Any, status: int, *, command_id: int = 0, by_core: bool = False) -> None:
+        """Say why a submit request got ``status`` (tester 50: nothing was logged, and "why 0x0000000A?" had no
+        answer but guessing): the field and value at fault (:func:`refusal_reason`), the account's rule, or the
+        network's.  The first refusal of each status on a connection, then every
+        :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the count (a throttled load test refuses thousands); every
+        one at debug level.  ``pdu`` None: the session refused it undecoded (``command_id`` names it);
+        ``by_core``: the core's answer (a number rule's status is not the account's)."""
+        counts = self._refusals
+        count = counts[status] = counts.get(status, 0) + 1
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus:
+            return
+        if pdu is None:
+            if status == CommandStatus.ESME_RINVBNDSTS:
+                reason = f"not allowed in the session's state ({self.session.state.name})"
+            else:
+                reason = "the PDU could not be decoded (a field longer than SMPP allows, a broken TLV ...)"
+            log.info("submit_refused", peer=self.peer, system_id=self.session.system_id,
+                     command=command_name(command_id), status=status_name(status), reason=reason, count=count)
+            return
+        reason = refusal_reason(pdu, status)
+        account = self._account
+        if (not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None
+                and account.bucket is not None):
+            reason = f"over the account's throughput limit ({account.account.throughput:g} messages a second)"
+        elif (not by_core and status == CommandStatus.ESME_RINVSRCADR and account is not None
+              and account.source_patterns and not account.source_allowed(pdu.source_addr)):
+            reason = (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
+                      f"({', '.join(account.account.source_addresses)})")
+        elif status == CommandStatus.ESME_RMSGQFUL:
+            reason = "the SMSC holds as many messages as it may (every message_id in use, or the queue full)"
+        elif not reason:
+            reason = (f"the simulated network refused it for destination_addr "
+                      f"{getattr(pdu, 'destination_addr', '')!r}: a number rule of the topology, or the SMSC's "
+                      f"own state")
+        log.info("submit_refused", peer=self.peer, system_id=self.session.system_id,
+                 command=command_name(pdu.command_id), sequence_number=pdu.sequence_number,
+                 status=status_name(status), reason=reason, count=count)
+
     def _on_submit(self, pdu: P.SubmitSm | P.DataSm) -> None:
         seq = pdu.sequence_number
         command_id = _SUBMIT_SM_RESP if type(pdu) is _SubmitSm else _DATA_SM_RESP
@@ -745,10 +841,11 @@ class SmppProtocol(asyncio.Protocol):
             account = self._account
             if account is not None and (account.bucket is not None or account.source_patterns):
                 status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
-        sub = _submission(session.system_id, pdu) if status == 0 else status
+        sub = _submission(session.system_id, pdu, self._one_sms) if status == 0 else status
         if type(sub) is not Submission:
             self._refused()
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
+            self._log_refused(pdu, sub)  # type: ignore[arg-type]
             return
         self.server.counters.submits += 1
         if command_id is _DATA_SM_RESP and sub.esm_class & _ESM_MODE_MASK == _TRANSACTION_MODE:
@@ -760,6 +857,8 @@ class SmppProtocol(asyncio.Protocol):
 
         def reply(result: SubmitResult) -> None:
             session.respond_message_id(command_id, seq, result.status, result.message_id)
+            if result.status:
+                self._log_refused(pdu, result.status, by_core=True)
             self._pending_replies -= 1  # _end_reply, without the call when it has nothing else to do
             if not self._receiving or self._read_paused or self._unbind is not None or self._close_when_answered:
                 self._after_reply()
@@ -818,6 +917,7 @@ class SmppProtocol(asyncio.Protocol):
         if status:
             self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))
+            self._log_refused(pdu, status)
             return
         template = P.SubmitSm(
             service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
@@ -827,10 +927,11 @@ class SmppProtocol(asyncio.Protocol):
             registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
             short_message=pdu.short_message, tlvs=pdu.tlvs,
         )
-        sub = _submission(self.session.system_id, template)
+        sub = _submission(self.session.system_id, template, self._one_sms)
         if not isinstance(sub, Submission):
             self._refused()
             self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
+            self._log_refused(pdu, sub)
             return
         # An SME address with a bad TON, NPI or length is refused alone, in unsuccess_sme (section 4.5.2).
         destinations: list[Address] = []
@@ -846,6 +947,8 @@ class SmppProtocol(asyncio.Protocol):
         self._begin_reply()
 
         def reply(result: MultiSubmitResult) -> None:
+            if result.status:
+                self._log_refused(pdu, result.status, by_core=True)
             self.session.respond(P.SubmitMultiResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id,
                 unsuccess_smes=[
@@ -913,7 +1016,7 @@ class SmppProtocol(asyncio.Protocol):
             self.session.system_id, pdu.message_id,
             Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
             pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery, short_message,
-            reply,
+            reply, one_sms=self._one_sms and payload is None,
         )
 
     # -- deliveries towards the ESME -------------------------------------------------------------

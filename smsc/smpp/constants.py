@@ -67,6 +67,15 @@ def command_name(command_id: int) -> str:
         return f"0x{command_id:08X}"
 
 
+def status_name(command_status: int) -> str:
+    """``ESME_RSYSERR`` for 0x00000008; the hex value (``0x00000401``) for a command_status SMPP 3.4 does not
+    name (a vendor's, or the 0x400-0x4FF range it reserves for the SMSC vendor)."""
+    try:
+        return CommandStatus(command_status).name
+    except ValueError:
+        return f"0x{command_status:08X}"
+
+
 class CommandStatus(IntEnum):
     """command_status codes (SMPP 3.4 section 5.1.3, Table 5-2)."""
 

@@ -392,6 +392,25 @@ def _udh_octets(reference_bits: int) -> int:
     raise ValueError(f"reference_bits must be 8 or 16, got {reference_bits}")
 
 
+def fits_one_sms(short_message: bytes, data_coding: int, udh_octets: int = 0) -> bool:
+    """True when ``short_message`` (its UDH of ``udh_octets`` octets, UDHL included, first; 0 = none) fits
+    the user data of one SMS on the radio interface (3GPP 23.040 section 9.2.3.16: 140 octets).
+
+    GSM 7-bit and IA5: 160 septets, the UDH counted in septets with its fill bits (an extension character is
+    two septets already, as SMPP carries them unpacked); UCS-2 and the other codings: 140 octets.  Latin-1
+    (data_coding 3) is what an SMSC converts for the air: GSM 7-bit when every character has a GSM form,
+    else UCS-2 (two octets a character).  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a
+    network that does not segment it refuses more than one SMS.
+    """
+    kind = alphabet(data_coding)
+    if kind == "latin-1":
+        text = short_message[udh_octets:].decode("latin-1")
+        if is_gsm(text):
+            return gsm_septets(text) <= _capacity(_GSM7, udh_octets)
+        return 2 * len(text) <= _capacity(_UCS2, udh_octets)
+    return len(short_message) - udh_octets <= _capacity(kind, udh_octets)
+
+
 def split_message(payload: bytes, data_coding: int, reference: int, *, reference_bits: int = 8) -> list[bytes]:
     """Split encoded user data into ``short_message`` parts, each starting with a concatenation UDH.
 

@@ -171,6 +171,6 @@ def test_a_stalled_window_is_logged_once_per_hundred_failures_not_once_per_deliv
     failed = [e for e in logs if e["event"] == "delivery_failed"]
     late = [e for e in logs if e["event"] == "response_late"]
     assert [(e["count"], e["why"]) for e in failed] == [
-        (1, "no response within the response_timer"), (6, "generic_nack 0x00000008")]
+        (1, "no response within the response_timer"), (6, "generic_nack ESME_RSYSERR")]
     assert [e["count"] for e in late] == [1]  # (they acknowledge the receipts: no third copy)
     assert not [e for e in logs if e["event"] == "response_unmatched"]

@@ -235,8 +235,9 @@ class Esme:
     def submit(self, destination: str, text: bytes, **kw: Any) -> str:
         """submit_sm; returns the message_id of its submit_sm_resp."""
         before = len(self.sent)
-        self.client.send_message(source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="Shop",
-                                 dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=1,
+        kw.setdefault("source_addr_ton", smpplib.consts.SMPP_TON_ALNUM)
+        kw.setdefault("source_addr", "Shop")
+        self.client.send_message(dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=1,
                                  destination_addr=destination, short_message=text, **kw)
         self.read_until(lambda: len(self.sent) > before)
         resp = self.sent[before]
@@ -437,6 +438,53 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
     listed = await _get(http, "/api/messages?state=delivrd&system_id=test")
     assert [m["message_id"] for m in listed["messages"]] == [message_id]
     assert (await _get(http, "/api/messages?state=ENROUTE"))["count"] == 0
+
+
+async def test_messages_are_listed_by_destination_and_by_source(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    """Tester 48: "what did my application send to this number" needed the whole listing, filtered by the
+    client.  ``destination`` is read as a destination_addr (national form too); ``source`` is exact."""
+    other = "447700900124"  # also delivered at once
+    esme = await esme_factory("transmitter")
+    to_instant = await asyncio.to_thread(esme.submit, UK_INSTANT, b"code 1")
+    await asyncio.to_thread(esme.submit, other, b"code 2")
+    from_bank = await asyncio.to_thread(esme.submit, UK_INSTANT, b"code 3", source_addr="Bank")
+    for query in (f"destination={UK_INSTANT}", "destination=07700900123", "destination=%2B447700900123"):
+        listed = await _get(http, f"/api/messages?{query}")
+        assert [m["message_id"] for m in listed["messages"]] == [from_bank, to_instant], query
+    listed = await _get(http, f"/api/messages?destination={UK_INSTANT}&source=Shop")
+    assert [m["message_id"] for m in listed["messages"]] == [to_instant]
+    listed = await _get(http, "/api/messages?source=Bank")
+    assert [(m["message_id"], m["text"]) for m in listed["messages"]] == [(from_bank, "code 3")]
+    assert (await _get(http, "/api/messages?destination=447700900199"))["count"] == 0
+
+
+async def test_a_switched_handset_is_handed_back_to_the_simulation_and_alerted(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    """Tester 48: a handset switched by the API stayed forced until a restart.  ``{"online": null}`` hands it
+    back to its rule (here: online, delivered at once), and what waited for it is delivered without a retry."""
+    handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
+    assert handset["forced"] is True and handset["online"] is False
+    esme = await esme_factory("transmitter")
+    message_id = await asyncio.to_thread(esme.submit, UK_INSTANT, b"wait for me")
+
+    async def absent_once() -> Any:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        return rec if rec["attempts"] else None
+
+    rec = await _wait_for(absent_once)
+    assert rec["state"] == "ENROUTE" and rec["attempts"][0]["outcome"] == "absent"
+    handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": None})
+    assert handset["forced"] is False and handset["online"] is True and handset["rule"] == "delivered at once"
+
+    async def delivered() -> Any:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        return rec if rec["state"] == "DELIVERED" else None
+
+    rec = await _wait_for(delivered, seconds=5.0)  # (the first retry would come a simulated minute later)
+    assert [a["outcome"] for a in rec["attempts"]] == ["absent", "delivered"]
 
 
 async def test_a_delivered_message_no_longer_kept_in_memory_is_read_from_the_store(
@@ -715,6 +763,12 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("GET", "/api/messages?state=LOST", {}, 400, "state"),
         ("GET", "/api/messages?limit=0", {}, 400, "limit"),
         ("GET", "/api/messages?color=red", {}, 400, "color"),
+        ("GET", "/api/messages?destination=MyBrand", {}, 400, "destination"),
+        ("POST", "/api/mo", {"data": b"xxxx", "headers": {"Content-Encoding": "gzip"}}, 400, "request body"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"xxxx", "headers": {"Content-Encoding": "deflate"}}, 400,
+         "request body"),
+        ("POST", "/api/mo", {"json": {"from": "MyBrand", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
+        ("POST", "/api/mo", {"json": {"from": "88123", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("GET", "/api/messages/ffff0000", {}, 404, "message_id"),
         ("GET", "/api/nothing", {}, 404, "no such endpoint"),
         ("DELETE", "/api/health", {}, 405, "not allowed"),
@@ -731,10 +785,10 @@ async def test_bad_requests_get_a_json_error_naming_the_field(
 @pytest.mark.parametrize(
     ("method", "path", "kw", "status", "error"),
     [
-        ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {"online": None}}, 400,
-         "online: expected true or false, got null"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {}}, 400,
+         "online: required (true, false, or null to hand the handset back to the simulation)"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"json": {"online": "yes"}}, 400,
-         'online: expected true or false, got "yes"'),
+         'online: expected true, false or null, got "yes"'),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"null"}, 400,
          "request body: expected a JSON object, got null"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"[true]"}, 400,

@@ -592,6 +592,53 @@ def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status
         assert statuses == {seq: status for seq, (_, status) in enumerate(cases, start=10)}
 
 
+_UDH8 = bytes.fromhex("050003010201")
+_SAR = {0x020C: 7, 0x020E: 2, 0x020F: 1}
+#: (PDU, status) with the default ``server.oversized_short_message: reject``: a short_message must fit one SMS.
+_ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
+    (P.SubmitSm(short_message=b"a" * 160), CommandStatus.ESME_ROK),
+    (P.SubmitSm(short_message=b"a" * 161), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(data_coding=8, short_message="\u0416".encode("utf-16-be") * 70), CommandStatus.ESME_ROK),
+    (P.SubmitSm(data_coding=8, short_message="\u0416".encode("utf-16-be") * 71), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(esm_class=0x40, short_message=_UDH8 + b"a" * 153), CommandStatus.ESME_ROK),
+    (P.SubmitSm(esm_class=0x40, short_message=_UDH8 + b"a" * 154), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(short_message=b"a" * 153, tlvs=_SAR), CommandStatus.ESME_ROK),
+    (P.SubmitSm(short_message=b"a" * 160, tlvs=_SAR), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(tlvs={0x0424: b"a" * 500}), CommandStatus.ESME_ROK),  # message_payload: the SMSC segments it
+    (P.SubmitMulti(short_message=b"a" * 161, dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)]),
+     CommandStatus.ESME_RINVMSGLEN),
+]
+
+
+def _one_sms_statuses(server: RunningSmsc) -> list[int]:
+    with _raw_connection(server) as sock:
+        batch = encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))
+        for seq, (pdu, _) in enumerate(_ONE_SMS_CASES, start=10):
+            pdu.sequence_number = seq
+            if isinstance(pdu, P.SubmitSm):
+                pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr = 1, 1, DELIVERED_AT_ONCE
+            batch += encode(pdu)
+        sock.sendall(batch)
+        got = {p.sequence_number: p.command_status for p in _read_pdus(sock, 1 + len(_ONE_SMS_CASES))
+               if isinstance(p, (P.SubmitSmResp, P.SubmitMultiResp))}
+    return [got[seq] for seq in range(10, 10 + len(_ONE_SMS_CASES))]
+
+
+def test_a_short_message_longer_than_one_sms_is_refused_unless_the_config_accepts_it(
+    smsc_server: RunningSmsc, smsc_factory: Any, tmp_path: Any,
+) -> None:
+    """Tester 48: 161 GSM characters without a UDH (an ESME's splitting bug) were accepted and receipted
+    DELIVRD, a green test where a network that does not segment refuses the message."""
+    assert _one_sms_statuses(smsc_server) == [status for _, status in _ONE_SMS_CASES]
+    from .conftest import make_config
+
+    (tmp_path / "accept").mkdir()
+    cfg = make_config(tmp_path / "accept")
+    accepting = smsc_factory(dataclasses.replace(
+        cfg, server=dataclasses.replace(cfg.server, oversized_short_message="accept")))
+    assert _one_sms_statuses(accepting) == [CommandStatus.ESME_ROK] * len(_ONE_SMS_CASES)
+
+
 def _receipt_copies(server: RunningSmsc, answer: Callable[[int], tuple[float, int]], seconds: float,
                     copies_wanted: int = 1_000) -> list[float]:
     """As a transceiver ESME: submit one message asking for a receipt (delivered at once), then for ``seconds``
@@ -734,3 +781,59 @@ def test_configure_logging_turns_pdu_lines_on_at_debug_level_only(monkeypatch: p
         structlog.reset_defaults()
 
 
+
+
+def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 50: a refused submit left no line at info level (the debug line had only the status in hex), the
+    three causes of ESME_RBINDFAIL logged alike, and an ESME answering receipts with an error left nothing."""
+    from .conftest import RawEsme, make_config
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, max_binds=1, source_addresses=("ACME", "4477\\d+"))
+                     if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    with structlog.testing.capture_logs() as logs:
+        esme = RawEsme(server.port)
+        other = RawEsme(server.port)
+        ports = {esme.sock.getsockname()[1], other.sock.getsockname()[1]}
+        try:
+            esme.bind("transceiver")
+            assert other.request(P.BindTransceiver(system_id="test", password="test")).command_status == \
+                CommandStatus.ESME_RBINDFAIL
+            assert other.request(P.BindTransceiver(system_id="test", password="nope")).command_status == \
+                CommandStatus.ESME_RINVPASWD
+            fields = dict(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                          destination_addr=DELIVERED_AT_ONCE, short_message=b"hi")
+            for bad, status in [({"priority_flag": 9}, CommandStatus.ESME_RINVPRTFLG),
+                                ({"priority_flag": 7}, CommandStatus.ESME_RINVPRTFLG),  # (the same status: once)
+                                ({"source_addr": "Other"}, CommandStatus.ESME_RINVSRCADR),
+                                ({"short_message": b"a" * 161}, CommandStatus.ESME_RINVMSGLEN),
+                                ({"destination_addr": "447700900912"}, CommandStatus.ESME_RINVDSTADR)]:
+                assert esme.request(P.SubmitSm(**{**fields, **bad})).command_status == status
+        finally:
+            esme.close()
+            other.close()
+    refused = [e for e in logs if e["event"] == "submit_refused"]
+    assert [(e["status"], e["count"]) for e in refused] == [
+        ("ESME_RINVPRTFLG", 1), ("ESME_RINVSRCADR", 1), ("ESME_RINVMSGLEN", 1), ("ESME_RINVDSTADR", 1)]
+    assert refused[0]["reason"].startswith("priority_flag 9: expected 0-3")
+    assert refused[0]["command"] == "submit_sm" and refused[0]["system_id"] == "test"
+    assert refused[1]["reason"] == "source_addr 'Other' matches none of the account's source_addresses (ACME, 4477\\d+)"
+    assert refused[2]["reason"].startswith("short_message of 161 octets (data_coding 0x00) does not fit one SMS")
+    assert refused[3]["reason"].startswith("destination_addr '447700900912' (TON 1, NPI 1): ")
+    assert refused[3]["reason"].endswith("or a number rule of the topology answers it so")  # (as here)
+    binds = [e for e in logs if e["event"] == "bind_refused"]
+    assert [(e["status"], e["reason"]) for e in binds] == [
+        ("ESME_RBINDFAIL", "the account's max_binds (1) are bound already"), ("ESME_RINVPASWD", "wrong password")]
+    assert binds[0]["bind_type"] == "transceiver"
+    assert {e["peer"] for e in logs if e["event"] in ("bound", "bind_refused")} == {f"127.0.0.1:{p}" for p in ports}
+
+
+def test_an_error_answer_to_a_receipt_is_logged_with_what_happens_next(smsc_server: RunningSmsc) -> None:
+    with structlog.testing.capture_logs() as logs:
+        copies = _receipt_copies(smsc_server, lambda n: (0.0, CommandStatus.ESME_RSYSERR if n == 1 else 0), 5.0,
+                                 copies_wanted=2)
+    assert len(copies) == 2
+    (failed,) = [e for e in logs if e["event"] == "delivery_failed"]
+    assert failed["why"] == "answered with status ESME_RSYSERR: offered again after a backoff"
+    assert failed["command"] == "deliver_sm"

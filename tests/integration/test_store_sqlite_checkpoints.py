@@ -150,7 +150,9 @@ def test_acknowledgements_do_not_wait_for_a_checkpoint(tmp_path: Path) -> None:
     assert child.checkpoints, f"no checkpoint reported within 60 s ({len(acks)} commits acknowledged)"
     arrived, report = child.checkpoints[0]
     _, mode, seconds, frames, copied, error = report
-    assert mode == "PASSIVE" and error is None and frames >= 12_000 and copied == frames
+    # Every frame of the filler is copied; the last few the writer's own commits added meanwhile may not be
+    # (a PASSIVE checkpoint stops at a frame a reader still needs: 12,093 of 12,097 on a loaded machine).
+    assert mode == "PASSIVE" and error is None and frames >= 12_000 and copied >= 12_000
     during = [rt for at, rt in acks if arrived - seconds <= at - rt and at <= arrived]
     assert len(during) >= 3, (seconds, acks[:10])  # commits went on while it ran
     round_trips = sorted(rt for _, rt in acks)

@@ -136,6 +136,24 @@ def test_replace_sm_takes_its_new_text_from_message_payload(esme: RawEsme, world
     assert message(world, message_id).short_message == long_text
 
 
+def test_replace_sm_text_longer_than_one_sms_is_refused_as_submit_sm_refuses_it(
+    esme: RawEsme, world: RunningSmsc,
+) -> None:
+    """``server.oversized_short_message: reject`` (the default) for replace_sm's new short_message, in the
+    message's own data_coding; a message_payload is still the SMSC's to segment."""
+    message_id = submit(esme, registered_delivery=1).message_id
+    wait_attempted(world, message_id)
+    assert replace(esme, message_id, short_message=b"a" * 161) == S.ESME_RINVMSGLEN
+    assert message(world, message_id).short_message == b"hello"
+    assert replace(esme, message_id, short_message=b"a" * 160) == 0
+    assert replace(esme, message_id, short_message=b"", tlvs={Tag.message_payload: b"a" * 161}) == 0
+    ucs2 = submit(esme, data_coding=8, short_message="\u0416".encode("utf-16-be"),
+                  destination_addr="447700900401").message_id  # (NEVER_ON is known absent now: no attempt)
+    wait_attempted(world, ucs2)
+    assert replace(esme, ucs2, short_message=b"a" * 141) == S.ESME_RINVMSGLEN  # 140 octets in UCS-2
+    assert replace(esme, ucs2, short_message="\u0416".encode("utf-16-be") * 70) == 0
+
+
 def test_data_sm_from_a_receiver_bind_is_accepted_and_its_receipt_comes_back_on_it(world: RunningSmsc) -> None:
     """SMPP 3.4 Table 2-1 lets an ESME send data_sm in every bound state, the receiver's included; it was refused
     with ESME_RINVBNDSTS, SMPP 5.0's rule (testers 32 and 39)."""

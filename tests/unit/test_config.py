@@ -125,6 +125,7 @@ def test_only_an_account_gives_every_other_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "accounts: [{system_id: a, password: b}]"))
     assert config.server.port == 2775 and config.server.system_id == "smsc"
     assert config.server.year_pivot == 38  # SMPP 3.4 Appendix C's recommended rollover, "xx38"
+    assert config.server.oversized_short_message == "reject"
     # 8 characters: what an ESME bound with SMPP 3.3 may be given (SMPP 3.4 section 3.4; tester9 finding 3).
     assert config.server.message_id.format == "hex" and config.server.message_id.length == 8
     assert config.store.kind == "sqlite" and config.store.synchronous == "NORMAL"
@@ -238,6 +239,8 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("server: {window: 0}", "server.window: expected an integer from 1 to 10000, got 0"),
         ("server: {year_pivot: 100}", "server.year_pivot: expected an integer from 0 to 99, got 100"),
         ("server: {year_pivot: '70'}", "server.year_pivot: expected an integer from 0 to 99, got '70'"),
+        ("server: {oversized_short_message: split}",
+         "server.oversized_short_message: expected one of 'reject', 'accept', got 'split'"),
         ("server: {enquire_link_timer: soon}", "server.enquire_link_timer: expected a duration >= 0"),
         ("server: {response_timer: 0}", "server.response_timer: expected a duration > 0"),
         ("server: {message_id: {format: octal}}",

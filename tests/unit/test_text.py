@@ -22,6 +22,7 @@ from smsc.smpp.text import (
     decode_parts,
     decode_text,
     encode_text,
+    fits_one_sms,
     gsm_decode,
     gsm_encode,
     gsm_pack,
@@ -214,6 +215,37 @@ def test_choose_coding_prefers_gsm() -> None:
 def test_segment_count(text: str, coding: int, count: int) -> None:
     assert segment_count(text, coding) == count
     assert len(split_message(encode_text(text, coding), coding, 0)) == count
+
+
+@pytest.mark.parametrize(
+    ("short_message", "data_coding", "udh", "fits"),
+    [
+        (b"a" * 160, 0, 0, True),
+        (b"a" * 161, 0, 0, False),
+        (gsm_encode("\u20ac" * 80), 0, 0, True),  # an extension character is two septets
+        (gsm_encode("\u20ac" * 80 + "a"), 0, 0, False),
+        (bytes.fromhex("050003010201") + b"a" * 153, 0, 6, True),  # 6 octets of UDH: 7 septets with fill
+        (bytes.fromhex("050003010201") + b"a" * 154, 0, 6, False),
+        (bytes.fromhex("06080400010201") + b"a" * 152, 0, 7, True),  # 7 octets: 8 septets
+        (bytes.fromhex("06080400010201") + b"a" * 153, 0, 7, False),
+        (b"a" * 160, 1, 0, True),  # IA5: septets too
+        (b"a" * 161, 1, 0, False),
+        (b"\0a" * 70, 8, 0, True),  # UCS-2: 140 octets
+        (b"\0a" * 71, 8, 0, False),
+        (bytes.fromhex("050003010201") + b"\0a" * 67, 8, 6, True),
+        (bytes.fromhex("050003010201") + b"\0a" * 68, 8, 6, False),
+        (b"\xff" * 140, 4, 0, True),  # 8-bit data: 140 octets
+        (b"\xff" * 141, 4, 0, False),
+        (b"a" * 160, 3, 0, True),  # Latin-1 with GSM forms only: sent as GSM 7-bit
+        (b"[" * 80, 3, 0, True),  # ... where "[" is an extension character, two septets
+        (b"[" * 81, 3, 0, False),
+        (b"\xe2" * 70, 3, 0, True),  # "\u00e2" has no GSM form: UCS-2 on the air, 70 characters
+        (b"\xe2" * 71, 3, 0, False),
+    ],
+)
+def test_fits_one_sms(short_message: bytes, data_coding: int, udh: int, fits: bool) -> None:
+    """3GPP 23.040 section 9.2.3.16: 140 octets of user data, 160 septets in the GSM 7-bit alphabet."""
+    assert fits_one_sms(short_message, data_coding, udh) is fits
 
 
 def test_message_that_fits_is_one_part_without_udh() -> None:
