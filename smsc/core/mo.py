@@ -19,7 +19,7 @@ import structlog
 from smsc.core.api import Address, Delivery
 from smsc.core.clock import Clock
 from smsc.core.message import Message
-from smsc.core.numbers import normalise
+from smsc.core.numbers import SHORT_CODE_MAX_DIGITS, normalise
 from smsc.core.outbox import Outbox
 from smsc.core.scheduler import Scheduler
 from smsc.core.stats import SmscStats
@@ -38,8 +38,6 @@ from smsc.smpp.text import (
 
 log = structlog.get_logger("smsc.core")
 
-#: MO destinations of at most this many digits are short codes (TON 3 network specific, NPI 0).
-_SHORT_CODE_MAX_DIGITS = 8
 #: Handsets whose last MT sender is remembered (least recently used forgotten first).
 LAST_MT_MAX = 1_000_000
 
@@ -162,7 +160,9 @@ class MoService:
         if destination.startswith("+") and destination[1:].isdigit():
             destination = destination[1:]
         if destination.isdigit():
-            if len(destination) <= _SHORT_CODE_MAX_DIGITS:
+            # (at most SHORT_CODE_MAX_DIGITS digits: a short code, as routing and the config read it; tester 47:
+            # 7 and 8 digits went out as short codes here and could not be configured as one)
+            if len(destination) <= SHORT_CODE_MAX_DIGITS:
                 return Address(ton=Ton.NETWORK_SPECIFIC, npi=Npi.UNKNOWN, addr=destination)
             return Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr=destination)
         return Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr=destination)
@@ -186,6 +186,11 @@ class MoService:
         handsets = carrier.handsets
         if not getattr(handsets, "may_auto_reply", True):
             return
+        # The number the handset answers, as its network reads it: a national "07700900000" (TON 2, or TON 0
+        # with the trunk prefix) is "447700900000", as an MO to it through the API is (tester 47: the reply went
+        # out as TON 1 "07700900000", international with national digits); a short code keeps its digits.
+        reply_to = normalise(source.ton, source.npi, source.addr, country_code=self._country_code,
+                             national_prefix=self._national_prefix) or source.addr
         has_reply = getattr(handsets, "auto_reply_for", None)
         if has_reply is not None and has_reply(msg.destination_e164) is None:
             return  # the common case: no auto-reply configured, no need to read the text
@@ -202,9 +207,8 @@ class MoService:
             if store is not None:
                 # Kept with the MT's final state (the same batch): a restart before the delay is over still
                 # sends it (restore_pending_replies), and sending it deletes it with the MO's own rows.
-                store.save_pending_reply(key, due, msg.destination_e164, msg.source.addr, answer.text,
-                                         msg.system_id)
-            self.scheduler.call_at(due, self._send_auto_reply, (key, msg.destination_e164, msg.source.addr,
+                store.save_pending_reply(key, due, msg.destination_e164, reply_to, answer.text, msg.system_id)
+            self.scheduler.call_at(due, self._send_auto_reply, (key, msg.destination_e164, reply_to,
                                                                 answer.text, msg.system_id))
 
     def restore_pending_replies(self, rows: list[tuple[str, float, str, str, str, str]]) -> None:

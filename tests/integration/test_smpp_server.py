@@ -346,6 +346,39 @@ def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) ->
         assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
 
 
+def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 47: a submit_multi refused for its replace_if_present_flag, or whose destinations are all refused
+    alone, took a token per destination: 254 of them throttled every bind of a 5/s account for 50 s.  An
+    accepted one still takes one per destination it may submit to."""
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, throughput=5.0) if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    good = P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)
+    bad = P.SmeAddress(dest_addr_ton=9, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)  # (TON 9: refused)
+    requests: list[P.Pdu] = [
+        P.SubmitMulti(replace_if_present_flag=1, dest_addresses=[good] * 254, short_message=b"x"),
+        P.SubmitMulti(dest_addresses=[bad] * 254, short_message=b"x"),
+        P.SubmitMulti(dest_addresses=[good, bad, good], short_message=b"x"),  # two tokens
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
+    ]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+        for seq, pdu in enumerate(requests, start=2):
+            pdu.sequence_number = seq
+            batch += encode(pdu)
+        sock.sendall(batch)
+        got = {p.sequence_number: p.command_status for p in _read_pdus(sock, 1 + len(requests))}
+    assert [got[seq] for seq in range(2, 2 + len(requests))] == [
+        CommandStatus.ESME_RINVREPFLAG, CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_ROK,
+        CommandStatus.ESME_ROK, CommandStatus.ESME_ROK, CommandStatus.ESME_ROK,  # 5 tokens: 2 + 3 ...
+        CommandStatus.ESME_RTHROTTLED]  # ... and none left for the fourth submit_sm
+
+
 def _long_source(pdu: Any, source: str) -> bytes:
     """``pdu`` encoded with ``source`` as source_addr, longer than the encoder allows (a broken ESME's)."""
     placeholder = "9" * 20

@@ -212,6 +212,25 @@ def test_an_auto_reply_to_a_sender_written_with_a_plus_goes_to_an_international_
     assert (mo.destination.ton, mo.destination.npi, mo.destination.addr) == (1, 1, "447700900000")
 
 
+@pytest.mark.parametrize(("source", "ton", "npi", "expected"), [
+    ("07700900000", 2, 1, (1, 1, "447700900000")),  # national
+    ("07700900000", 0, 1, (1, 1, "447700900000")),  # unknown, with the trunk prefix
+    ("447700900000", 0, 0, (1, 1, "447700900000")),
+    ("88123", 3, 0, (3, 0, "88123")),  # a short code keeps its digits
+])
+def test_an_auto_reply_goes_to_the_sender_as_its_network_reads_it(
+    source: str, ton: int, npi: int, expected: tuple[int, int, str],
+) -> None:
+    # Tester 47: an MT from the national "07700900000" was answered to TON 1 "07700900000" (international with
+    # national digits), where an MO to the same number through the API goes to "447700900000".
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    h.submit_ok(HANDSET, "hello", source=source, source_ton=ton, source_npi=npi)
+    h.advance(10.0)
+    [mo] = [d for d in h.take() if d.kind == "mo"]
+    assert (mo.destination.ton, mo.destination.npi, mo.destination.addr) == expected
+
+
 def test_a_fixed_auto_reply_still_answers_a_binary_mt() -> None:
     thanks = AutoReply(text="Thanks", delay=fixed(1.0))
     h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=thanks),))))
