@@ -1723,9 +1723,32 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         http=_parse_http(ctx, top.raw("http")),
         topology=_parse_topology(ctx, top.raw("topology"), accounts, server.message_id),
     )
+    _check_ports(ctx, config)
     if ctx.errors:
         raise ConfigError(ctx.errors)
     return config
+
+
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def _check_ports(ctx: _Ctx, config: Config) -> None:
+    """The HTTP listener's port must not be one of the SMPP listeners' (``serve`` failed with "address already
+    in use", naming a port only smsc itself held: tester 47), where both listen on the same address or either on
+    every address.  Port 0 (chosen by the system) never clashes."""
+    http = config.http
+    if not http.enabled or not http.port:
+        return
+    server = config.server
+    shared = http.host == server.host or http.host in _WILDCARD_HOSTS or server.host in _WILDCARD_HOSTS
+    if not shared:
+        return
+    if http.port == server.port:
+        ctx.error("http.port", f"a port other than server.port ({server.port}): the HTTP API is a listener of its own",
+                  http.port)
+    elif server.tls is not None and http.port == server.tls.port:
+        ctx.error("http.port", f"a port other than server.tls.port ({server.tls.port}): the HTTP API is a listener "
+                  "of its own", http.port)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -1313,11 +1313,12 @@ class Smsc:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
-        (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`); ESME_RINVMSGLEN for a text that does not start with the UDH its
-        esm_class announces (as submit_sm), or, with ``one_sms`` (``server.oversized_short_message: reject``, a
-        new short_message rather than a message_payload), one that does not fit one SMS in the message's
-        data_coding (:func:`~smsc.smpp.text.fits_one_sms`, as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an empty one
-        keeping the message's own and the two read together as submit_sm's are
+        (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`);
+        ESME_RINVMSGLEN for a text that does not start with the UDH its esm_class announces (as submit_sm), or,
+        with ``one_sms`` (``server.oversized_short_message: reject``, a new short_message rather than a
+        message_payload), one that does not fit one SMS in the message's data_coding
+        (:func:`~smsc.smpp.text.fits_one_sms`, as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an
+        empty one keeping the message's own and the two read together as submit_sm's are
         (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
         keeps waiting).  The field values the adapter checks as for submit_sm (registered_delivery,
         sm_default_msg_id: :func:`smsc.smpp.validate.check_replace`) are not checked again here."""

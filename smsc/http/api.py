@@ -5,18 +5,19 @@ A thin aiohttp adapter on its own port: every handler validates its input, makes
 the answer into JSON.  No domain rule lives here.  Handlers run on the event-loop thread that runs the core,
 so they read and call it directly.
 
-Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405 or 409 and name the bad field; a change
+Endpoints (JSON; errors are ``{"error": "..."}`` with 400, 404, 405, 413, 422 or 503 and name the bad field; a change
 sent from another site's page in a browser gets 403, and so does a request by another name than localhost
 while the API listens on a loopback address: see :func:`_browser_guard`):
 
 ==========================================  ===========================================================
-``GET  /api/health``                        ``{"status": "ok"}``
-``GET  /api/messages``                      message records kept in memory; query ``system_id``, ``state``, ``limit``
+``GET  /api/health``                        ``{"status": "ok"}``, or 503 with the store's trouble
+``GET  /api/messages``                      message records kept in memory; query ``system_id``, ``state``,
+                                            ``destination``, ``source``, ``limit``
 ``GET  /api/messages/{message_id}``         one message record, from memory or the store (as query_sm)
 ``GET  /api/deliveries``                    receipts and MO not yet acknowledged; query ``system_id``, ``limit``
 ``POST /api/mo``                            MO from a simulated handset to an ESME -> 202 delivery ids
 ``GET  /api/handsets/{number}``             carrier, online, opted_out of one handset
-``PUT  /api/handsets/{number}``             ``{"online": true|false}``
+``PUT  /api/handsets/{number}``             ``{"online": true|false|null}`` (null: back to the simulation)
 ``POST /api/handsets/{number}/opt-out``     mark the number opted out (as if it had sent STOP)
 ``POST /api/handsets/{number}/opt-in``      clear the opt-out
 ``GET  /api/binds``                         live SMPP sessions
@@ -51,7 +52,16 @@ from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
-from smsc.smpp.text import ConcatInfo, EncodeError, Reassembler, concat_info, decode_parts, decode_text, strip_udh
+from smsc.smpp.text import (
+    ConcatInfo,
+    EncodeError,
+    Reassembler,
+    alphabet,
+    concat_info,
+    decode_parts,
+    decode_text,
+    strip_udh,
+)
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -643,6 +653,10 @@ class HttpServer:
         if text is not None:
             if not isinstance(text, str):
                 raise ApiError(400, f"text: expected a string, got {_json_text(text)}")
+            if data_coding is not None and alphabet(data_coding) == "binary":
+                # (tester 50: "expected a hex string" did not say which field takes one)
+                raise ApiError(400, f"text: data_coding {data_coding} is binary (octets, not text): send the octets "
+                                    f"as payload_hex instead")
         else:
             if not isinstance(payload_hex, str):
                 raise ApiError(400, f"payload_hex: expected a string of hex digits, got {_json_text(payload_hex)}")

@@ -197,7 +197,8 @@ def refusal_reason(pdu: Any, status: int) -> str:
         short_message = getattr(pdu, "short_message", b"")
         tlvs = getattr(pdu, "tlvs", None) or {}
         if short_message and Tag.message_payload in tlvs:
-            return "short_message and message_payload both given: the text is one or the other (SMPP 3.4 section 5.3.2.32)"
+            return ("short_message and message_payload both given: the text is one or the other "
+                    "(SMPP 3.4 section 5.3.2.32)")
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):
             return "esm_class sets UDHI but the user data does not start with a whole UDH (SMPP 3.4 section 5.2.12)"
         return (f"short_message of {len(short_message)} octets (data_coding 0x{getattr(pdu, 'data_coding', 0):02X}) "

@@ -47,6 +47,9 @@ def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
             time.sleep(0.025)
         assert esme.request(P.CancelSm(message_id=waiting, source_addr_ton=5,
                                        source_addr="DASHTEST")).command_status == 0
+        # Tester 50: what waits for an ESME (here an MO its bind has not acknowledged: it reads no more) showed
+        # nowhere on the page.
+        server.call(lambda: server.app.smsc.inject_mo("447700900950", "88123", text="owed"))  # type: ignore[union-attr]
         url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
         profile = tmp_path / "chromium-profile"
         result = subprocess.run(
@@ -62,6 +65,11 @@ def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
         row = next(r for r in re.findall(r"<tr>(.*?)</tr>", dom, re.S) if waiting in r)
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         assert cells[5] == "DELETED" and cells[6] == "1", cells  # one attempt, then the cancel
+        outbox = re.search(r'<tbody id="outbox">(.*?)</tbody>', dom, re.S)
+        assert outbox is not None
+        owed = [re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)
+                for r in re.findall(r"<tr>(.*?)</tr>", outbox.group(1), re.S)]
+        assert owed == [["test", "1", "1"]], owed  # one MO owed to "test", one receiver bind
     finally:
         esme.close()
         server.stop()

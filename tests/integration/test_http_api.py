@@ -661,6 +661,33 @@ async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
     assert await _get(http, "/api/health") == {"status": "ok"}
 
 
+async def test_health_says_store_damaged_while_the_server_stops_for_it(
+    http: aiohttp.ClientSession, app: App,
+) -> None:
+    """Tester 47: a damaged file stops the server, but the HTTP listener closed first, so the documented 503
+    "store_damaged" was never seen: connection refused straight after "ok".  The SMPP side stops first now; an
+    ESME that does not answer the unbind keeps that stop going for its 5 s, and the health check says why."""
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import encode
+
+    assert app.smpp is not None
+    reader, quiet = await asyncio.open_connection("127.0.0.1", app.smpp.port)  # binds, then reads nothing
+    try:
+        quiet.write(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        assert await asyncio.wait_for(reader.read(4096), 5)  # the bind_resp
+        stopping = asyncio.ensure_future(app.stop())
+        app.on_fatal = lambda: None
+        app._store_damaged("database disk image is malformed")
+        await asyncio.sleep(0.3)
+        assert not stopping.done()  # (waiting for the unbind_resp)
+        async with http.get("/api/health") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["status"] == "store_damaged"
+        await asyncio.wait_for(stopping, 10)
+    finally:
+        quiet.close()
+
+
 async def test_long_submitted_message_is_shown_reassembled(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:
@@ -769,6 +796,8 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("GET", "/api/messages?color=red", {}, 400, "color"),
         ("GET", "/api/messages?destination=MyBrand", {}, 400, "destination"),
         ("POST", "/api/mo", {"data": b"xxxx", "headers": {"Content-Encoding": "gzip"}}, 400, "request body"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "cafe", "data_coding": 4}}, 400,
+         "payload_hex instead"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"xxxx", "headers": {"Content-Encoding": "deflate"}}, 400,
          "request body"),
         ("POST", "/api/mo", {"json": {"from": "MyBrand", "to": SHORT_CODE, "text": "x"}}, 400, "from"),

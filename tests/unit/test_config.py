@@ -548,6 +548,26 @@ def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
     assert check_config(path) == []  # (two ports the system chooses)
 
 
+def test_an_http_port_equal_to_an_smpp_port_is_refused(tmp_path: Path) -> None:
+    # Tester 47: check-config said OK to http.port equal to server.port or server.tls.port; serve then failed
+    # with "address already in use", about a port only smsc itself held.
+    for name in ("test-cert.pem", "test-key.pem"):
+        (tmp_path / name).write_bytes((TLS_DIR / name).read_bytes())
+    tls = "tls: {port: 3775, certfile: test-cert.pem, keyfile: test-key.pem}"
+    path = write(tmp_path, f"server: {{host: 127.0.0.1, port: 2775, {tls}}}\nhttp: {{port: 2775}}\n"
+                           "accounts: [{system_id: a, password: b}]\n")
+    assert check_config(path) == [f"{path}: http.port: expected a port other than server.port (2775): the HTTP API "
+                                  "is a listener of its own, got 2775"]
+    path.write_text(path.read_text().replace("http: {port: 2775}", "http: {port: 3775}"))
+    assert check_config(path) == [f"{path}: http.port: expected a port other than server.tls.port (3775): the HTTP "
+                                  "API is a listener of its own, got 3775"]
+    # Two addresses of their own may share a port; port 0 is the system's choice; a disabled API listens nowhere.
+    for http in ("{host: 127.0.0.2, port: 2775}", "{port: 0}", "{enabled: false, port: 2775}"):
+        head = path.read_text().split("http:")[0]
+        path.write_text(head + f"http: {http}\naccounts: [{{system_id: a, password: b}}]\n")
+        assert check_config(path) == [], http
+
+
 def test_load_config_raises_config_error_with_the_list(tmp_path: Path) -> None:
     path = write(tmp_path, "server: {port: x}\naccounts: [{system_id: a, password: b}]\n")
     with pytest.raises(ConfigError) as caught:

@@ -1,0 +1,48 @@
+"""The client example in examples/ runs as a user would run it, against a real smsc on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .conftest import RunningSmsc
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = "examples/send_and_receive.py"
+
+
+def run_example(*options: str) -> subprocess.CompletedProcess[str]:
+    """The example as a child process from the repository root; on timeout ``subprocess.run`` kills that child."""
+    return subprocess.run([sys.executable, EXAMPLE, *options], cwd=ROOT, capture_output=True, text=True, timeout=90)
+
+
+def test_send_and_receive_example_gets_receipts_for_every_part_and_the_auto_reply(
+        smsc_factory: Callable[..., RunningSmsc]) -> None:
+    server = smsc_factory()  # the bundled default config on an OS-chosen port, stopped by the fixture
+    run = run_example("--port", str(server.port), "--timeout", "30")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "bound as a transceiver" in run.stdout, output
+    accepted = re.search(r"short message accepted: message_id=(\S+)", run.stdout)
+    assert accepted, output
+    assert "sent as 2 parts" in run.stdout, output
+    receipted = re.findall(r"receipt for message_id=(\S+): stat=DELIVRD", run.stdout)
+    assert len(receipted) == 3 and len(set(receipted)) == 3, output  # the short message and both parts
+    assert receipted[0] == accepted.group(1), output
+    assert len(re.findall(r"^ +id:\S+ .*stat:DELIVRD err:000", run.stdout, re.MULTILINE)) == 3, output
+    assert "reply from 447700900901: '1234'" in run.stdout, output  # the keyword PIN's answer
+    assert run.stdout.rstrip().endswith("unbound"), output
+    assert "failed" not in output and "Traceback" not in output, output
+
+
+def test_send_and_receive_example_without_a_server_fails_with_a_clear_message() -> None:
+    with socket.socket() as unused:  # bound, not listening: a connection to it is refused
+        unused.bind(("127.0.0.1", 0))
+        run = run_example("--port", str(unused.getsockname()[1]), "--timeout", "5")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.stderr.strip().startswith("failed: no connection to 127.0.0.1:"), run.stderr
+    assert "Traceback" not in run.stderr
