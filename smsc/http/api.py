@@ -172,12 +172,12 @@ def _submit_time(msg: Message) -> float:
     return msg.submit_time
 
 
-def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]:
+def message_record(msg: Message, full_text: str | None = None, in_progress: bool = False) -> dict[str, Any]:
     """The JSON shape of one message (see the OpenAPI schema ``Message``).
 
     ``text`` is this message's user data decoded as its data_coding says (UDH removed); for one part of a
     concatenated message ``concat`` gives reference/total/seq and ``full_text`` the whole text when every
-    part is known (else null).
+    part is known (else null).  ``in_progress``: an attempt of it is under way (its outcome not yet come).
     """
     data, concat = _user_data(msg)
     state = MessageState(msg.state)
@@ -216,6 +216,8 @@ def message_record(msg: Message, full_text: str | None = None) -> dict[str, Any]
         # The history also records how a message ended without an attempt (tester 40: the dashboard counted an
         # expiry as an attempt; tester 44: and a message that had no route).
         "attempt_count": sum(1 for a in msg.attempts if a.outcome not in _NOT_ATTEMPTS) if msg.carrier else 0,
+        # (tester 50: 48 attempts under way on the dashboard's cards, and every one of those messages said 0)
+        "attempt_in_progress": in_progress,
     }
 
 
@@ -598,7 +600,13 @@ class HttpServer:
         msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit, destination=destination,
                                    source=source)
         full = self._full_texts(msgs)
-        return _json({"messages": [message_record(m, full.get(m.message_id)) for m in msgs], "count": len(msgs)})
+        return _json({"messages": [message_record(m, full.get(m.message_id), self._in_progress(m)) for m in msgs],
+                      "count": len(msgs)})
+
+    def _in_progress(self, msg: Message) -> bool:
+        """True when an attempt of ``msg`` is under way (its track is in flight)."""
+        track = self._smsc.index.tracks.get(msg.message_id)
+        return track is not None and track.phase == "inflight"
 
     def _full_texts(self, msgs: list[Message]) -> dict[str, str]:
         """:func:`reassembled_texts` for the concatenated parts among ``msgs``, put together from the newest
@@ -625,7 +633,7 @@ class HttpServer:
         msg = smsc.message(message_id)
         if msg is None:
             raise ApiError(404, f"message_id: no message {message_id!r}")
-        return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id)))
+        return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id), self._in_progress(msg)))
 
     async def list_deliveries(self, request: web.Request) -> web.Response:
         """GET /api/deliveries?system_id=&limit=: receipts and MO not yet acknowledged, oldest first."""

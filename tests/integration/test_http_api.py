@@ -460,6 +460,32 @@ async def test_messages_are_listed_by_destination_and_by_source(
     assert (await _get(http, "/api/messages?destination=447700900199"))["count"] == 0
 
 
+async def test_an_attempt_under_way_shows_on_its_message(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    """Tester 50: while the network paged the handset (a 30-s latency here), the message said 0 attempts and
+    nothing else; attempt_in_progress says so, and the attempt counts once its outcome has come."""
+    esme = await esme_factory("transmitter")
+    message_id = await asyncio.to_thread(esme.submit, "447700900200", b"30 s away")  # delivered 30 s after
+
+    async def paging() -> Any:
+        rec = await _get(http, f"/api/messages/{message_id}")
+        return rec if rec["attempt_in_progress"] else None
+
+    rec = await _wait_for(paging)
+    assert rec["state"] == "ENROUTE" and rec["attempt_count"] == 0 and rec["attempts"] == []
+    [listed] = (await _get(http, "/api/messages?destination=447700900200"))["messages"]
+    assert listed["attempt_in_progress"] is True
+    at_once = await asyncio.to_thread(esme.submit, UK_INSTANT, b"delivered at once")
+
+    async def delivered() -> Any:
+        rec = await _get(http, f"/api/messages/{at_once}")
+        return rec if rec["state"] == "DELIVERED" else None
+
+    rec = await _wait_for(delivered)
+    assert rec["attempt_in_progress"] is False and rec["attempt_count"] == 1
+
+
 async def test_a_switched_handset_is_handed_back_to_the_simulation_and_alerted(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:
