@@ -40,16 +40,20 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the simulator")
-    serve.add_argument("--config", "-c", help="topology/config YAML (default: the bundled default.yaml)")
+    serve.add_argument("--config", "-c", metavar="FILE",
+                       help="topology/config YAML (default: the bundled default.yaml)")
     serve.add_argument("--host", help="SMPP listen address (default: from the config)")
     serve.add_argument("--port", "-p", type=_port, help="SMPP port; 0 picks a free one (default: from the config)")
     serve.add_argument("--http-host", help="HTTP control API listen address (default: from the config)")
-    serve.add_argument("--http-port", type=_port, help="HTTP control API port; 0 picks a free one")
+    serve.add_argument("--http-port", type=_port,
+                       help="HTTP control API port; 0 picks a free one (default: from the config)")
     serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
     serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
-    serve.add_argument("--db", help="override store.path (the SQLite file)")
-    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    serve.add_argument("--log-format", default="console", choices=("console", "json"))
+    serve.add_argument("--db", metavar="FILE", help="override store.path (the SQLite file)")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                       help="debug adds a line per PDU read and written (default: info)")
+    serve.add_argument("--log-format", default="console", choices=("console", "json"),
+                       help="json: one JSON object per line, on stderr (default: console)")
 
     check = sub.add_parser("check-config", help="validate a config file and print every error")
     check.add_argument("file", nargs="?", help="the YAML file to check")
