@@ -23,6 +23,9 @@ TlvMap = dict[int, Any]
 
 #: ``Delivery.kind`` of an alert_notification owed to an ESME (:mod:`smsc.core.dpf`).
 ALERT = "alert"
+#: deliver_sm_resp statuses that end a delivery unacknowledged (dropped, never offered again): the ESME's
+#: permanent application errors (SMPP 3.4 Table 5-2); any other error is offered again.
+PERMANENT_STATUSES = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
 
 
 @dataclass(slots=True, kw_only=True)

@@ -60,7 +60,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import structlog
 
-from smsc.core.api import ALERT, Delivery
+from smsc.core.api import ALERT, PERMANENT_STATUSES, Delivery
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
@@ -88,9 +88,6 @@ READ_AHEAD = 4 * READ_BACK_BATCH
 #: Spilled ids per array: a read back takes the oldest from the front run without moving the others.
 _RUN = 4096
 
-#: deliver_sm_resp statuses that end a delivery unacknowledged (dropped, never offered again): the ESME's
-#: permanent application errors (SMPP 3.4 Table 5-2).
-PERMANENT_STATUSES = frozenset({CommandStatus.ESME_RX_P_APPN, CommandStatus.ESME_RX_R_APPN})
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
 
 

@@ -30,9 +30,9 @@ import structlog
 from smsc import obs
 from smsc.config import V33_MAX_MESSAGE_ID
 from smsc.core.accounts import AccountState
-from smsc.core.outbox import PERMANENT_STATUSES
 from smsc.core.api import (
     ALERT,
+    PERMANENT_STATUSES,
     Address,
     Delivery,
     MultiSubmitResult,
