@@ -66,9 +66,8 @@ from smsc.core.store.base import MessageStore
 from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_source
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
-from smsc.smpp.text import fits_one_sms
 from smsc.smpp.timefmt import format_absolute, writable_range
-from smsc.smpp.validate import check_udh
+from smsc.smpp.validate import check_udh, short_message_fits_one_sms
 
 __all__ = ["Smsc", "SmscStats"]
 
@@ -141,17 +140,6 @@ def _destination_number(message_id: str) -> int:
 
 def _submit_order(track: Track) -> float:
     return track.msg.submit_time
-
-
-def _fits_one_sms(msg: Message, short_message: bytes) -> bool:
-    """:func:`fits_one_sms` for a new short_message of ``msg`` (replace_sm): its UDH when the message has UDHI
-    set, the concatenation header the SMSC adds on the air when it came with SAR TLVs (as submit_sm's check
-    in :mod:`smsc.server.protocol`)."""
-    if msg.esm_class & EsmClass.UDHI:
-        return fits_one_sms(short_message, msg.data_coding, short_message[0] + 1)
-    if msg.tlvs and Tag.sar_msg_ref_num in msg.tlvs:
-        return fits_one_sms(bytes(6) + short_message, msg.data_coding, 6)
-    return fits_one_sms(short_message, msg.data_coding)
 
 
 def _datagram_done(track: Track, kind: str, outcome: Any) -> None:
@@ -1341,7 +1329,8 @@ class Smsc:
                 msg = track.msg
                 if msg.esm_class & EsmClass.UDHI and check_udh(short_message):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
-                if one_sms and len(short_message) > 70 and not _fits_one_sms(msg, short_message):
+                if one_sms and len(short_message) > 70 and not short_message_fits_one_sms(
+                        short_message, msg.data_coding, msg.esm_class, msg.tlvs):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
                 times.append(self._times.replace_times(
                     schedule_delivery_time, validity_period, now, msg.schedule_time, msg.expiry_time))

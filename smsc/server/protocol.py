@@ -60,7 +60,6 @@ from smsc.smpp.session import (
     Unbound,
     UnmatchedResponse,
 )
-from smsc.smpp.text import fits_one_sms
 from smsc.smpp.timefmt import format_relative
 from smsc.smpp.validate import (
     MAX_SME_ADDRESS,
@@ -70,6 +69,7 @@ from smsc.smpp.validate import (
     check_submit,
     check_udh,
     refusal_reason,
+    short_message_fits_one_sms,
 )
 
 if TYPE_CHECKING:
@@ -176,20 +176,6 @@ def carried_by_v33(d: Delivery) -> bool:
     return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20 and d.kind != _ALERT
 
 
-def _fits_one_sms(pdu: P.SubmitSm, short_message: bytes) -> bool:
-    """:func:`fits_one_sms` for a submit_sm's short_message: its own UDH counts, and a segment of SAR TLVs
-    leaves room for the concatenation header the SMSC puts in front of it on the air (6 octets at least:
-    3GPP 23.040 section 9.2.3.24.1)."""
-    if pdu.esm_class & _UDHI:
-        udh = short_message[0] + 1
-    elif pdu.tlvs and Tag.sar_msg_ref_num in pdu.tlvs:
-        udh = 6
-        short_message = bytes(6) + short_message
-    else:
-        udh = 0
-    return fits_one_sms(short_message, pdu.data_coding, udh)
-
-
 def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = False) -> Submission | int:
     """Turn submit_sm / data_sm into a Submission, or return the status to refuse it with.
 
@@ -226,7 +212,8 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
         if pdu.esm_class & _UDHI and check_udh(short_message):
             return CommandStatus.ESME_RINVMSGLEN
         # (70 octets fit one SMS in every coding: the hot path pays one comparison)
-        if len(short_message) > 70 and one_sms and payload is None and not _fits_one_sms(pdu, short_message):
+        if (len(short_message) > 70 and one_sms and payload is None
+                and not short_message_fits_one_sms(short_message, pdu.data_coding, pdu.esm_class, tlvs)):
             return CommandStatus.ESME_RINVMSGLEN
         return new_submission(
             system_id, source, destination, pdu.service_type, pdu.esm_class, pdu.protocol_id,

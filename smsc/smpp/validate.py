@@ -21,6 +21,7 @@ from smsc.smpp.constants import (
     Tag,
     Ton,
 )
+from smsc.smpp.text import fits_one_sms
 
 _TONS = frozenset(int(t) for t in Ton)
 _NPIS = frozenset(int(n) for n in Npi)
@@ -141,6 +142,18 @@ def check_udh(user_data: bytes) -> int:
     if not user_data or user_data[0] + 1 > len(user_data):
         return CommandStatus.ESME_RINVMSGLEN
     return _ROK
+
+
+def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
+    """:func:`~smsc.smpp.text.fits_one_sms` for a submit_sm's or replace_sm's short_message: its own UDH counts
+    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), and a segment of SAR TLVs leaves room for
+    the concatenation header the SMSC puts in front of it on the air (6 octets at least: 3GPP 23.040 section
+    9.2.3.24.1)."""
+    if esm_class & _UDHI:
+        return fits_one_sms(short_message, data_coding, short_message[0] + 1)
+    if tlvs and _SAR_MSG_REF_NUM in tlvs:
+        return fits_one_sms(bytes(6) + short_message, data_coding, 6)
+    return fits_one_sms(short_message, data_coding)
 
 
 def _values(allowed: frozenset[int]) -> str:
