@@ -86,50 +86,34 @@ class Accounts:
     def authenticate(self, system_id: str, password: str, bind_type: BindType, peer_ip: str | None) -> int:
         """Decide a bind: ESME_ROK, or ESME_RINVSYSID (unknown system_id), ESME_RINVPASWD (wrong password),
         ESME_RBINDFAIL (bind type not allowed, address not allowed, or max_binds reached)."""
-        state = self._by_id.get(system_id)
-        if state is None:
-            return CommandStatus.ESME_RINVSYSID
-        acc = state.account
-        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
-            return CommandStatus.ESME_RINVPASWD
-        if _BIND_NAMES[bind_type] not in acc.bind_types:
-            return CommandStatus.ESME_RBINDFAIL
-        if state.networks:
-            try:
-                ip = ipaddress.ip_address(peer_ip or "")
-            except ValueError:
-                return CommandStatus.ESME_RBINDFAIL
-            if not any(ip in net for net in state.networks):
-                return CommandStatus.ESME_RBINDFAIL
-        if state.binds >= acc.max_binds:
-            return CommandStatus.ESME_RBINDFAIL
-        return CommandStatus.ESME_ROK
+        return self.decide_bind(system_id, password, bind_type, peer_ip)[0]
 
-    def refusal_reason(self, system_id: str, bind_type: BindType, peer_ip: str | None, status: int) -> str:
-        """Why :meth:`authenticate` refused a bind with ``status``, in words for the log: which of
+    def decide_bind(self, system_id: str, password: str, bind_type: BindType, peer_ip: str | None) -> tuple[int, str]:
+        """:meth:`authenticate`'s status with why, in words for the log ("" for ESME_ROK): which of
         ESME_RBINDFAIL's three causes, the account's own limit named (tester 50: a max_binds reached by leaked
         connections looked like a config mistake).  Never the password."""
-        if status == CommandStatus.ESME_RINVSYSID:
-            return f"no account has system_id {system_id!r}"
-        if status == CommandStatus.ESME_RINVPASWD:
-            return "wrong password"
         state = self._by_id.get(system_id)
-        if state is None or status != CommandStatus.ESME_RBINDFAIL:
-            return ""
+        if state is None:
+            return CommandStatus.ESME_RINVSYSID, f"no account has system_id {system_id!r}"
         acc = state.account
+        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
+            return CommandStatus.ESME_RINVPASWD, "wrong password"
         name = _BIND_NAMES[bind_type]
         if name not in acc.bind_types:
-            return f"bind type {name} is not in the account's bind_types ({', '.join(sorted(acc.bind_types))})"
+            return (CommandStatus.ESME_RBINDFAIL,
+                    f"bind type {name} is not in the account's bind_types ({', '.join(sorted(acc.bind_types))})")
         if state.networks:
             try:
                 ip = ipaddress.ip_address(peer_ip or "")
             except ValueError:
-                return f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips"
+                return (CommandStatus.ESME_RBINDFAIL,
+                        f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips")
             if not any(ip in net for net in state.networks):
-                return f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})"
+                return (CommandStatus.ESME_RBINDFAIL,
+                        f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})")
         if state.binds >= acc.max_binds:
-            return f"the account's max_binds ({acc.max_binds}) are bound already"
-        return ""
+            return CommandStatus.ESME_RBINDFAIL, f"the account's max_binds ({acc.max_binds}) are bound already"
+        return CommandStatus.ESME_ROK, ""
 
     def bound(self, system_id: str) -> None:
         """Count a bind that was accepted."""

@@ -680,14 +680,13 @@ class SmppProtocol(asyncio.Protocol):
             return
         server = self.server
         req = event.pdu
-        status = server.accounts.authenticate(req.system_id, req.password, event.bind_type, self.peer_ip)
+        status, reason = server.accounts.decide_bind(req.system_id, req.password, event.bind_type, self.peer_ip)
         if status != CommandStatus.ESME_ROK:
             self.session.reject_bind(event, status)
             server.counters.binds_refused += 1
             # never log the password
             log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower(),
-                     status=status_name(status),
-                     reason=server.accounts.refusal_reason(req.system_id, event.bind_type, self.peer_ip, status))
+                     status=status_name(status), reason=reason)
             self._bind_failures += 1
             if self._bind_failures >= MAX_BIND_FAILURES:
                 self._close_reason = f"{self._bind_failures} binds refused on this connection"
