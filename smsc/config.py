@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from smsc.core.numbers import E164_MIN_DIGITS, SHORT_CODE_MAX_DIGITS
+from smsc.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH
 from smsc.smpp.constants import CommandStatus
 from smsc.smpp.timefmt import YEAR_PIVOT
 
@@ -157,7 +158,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 2775
     system_id: str = "smsc"
-    max_command_length: int = 65536
+    max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH
     max_connections: int = 10000
     max_connections_per_ip: int = 0
     session_init_timer: float = 30.0

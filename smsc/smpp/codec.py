@@ -64,8 +64,10 @@ __all__ = [
     "generated_source",
 ]
 
-#: Default upper bound of command_length accepted by :class:`Framer`, in octets (64 KiB).
-DEFAULT_MAX_COMMAND_LENGTH = 65536
+#: Default upper bound of command_length accepted by :class:`Framer`, in octets (68 KiB): a message_payload of
+#: 65,535 octets, the most its TLV length can say, fits beside every other field of a submit_sm or data_sm
+#: (tester 52: at 64 KiB such a data_sm got generic_nack and the link was closed).
+DEFAULT_MAX_COMMAND_LENGTH = 69_632
 
 S = CommandStatus
 

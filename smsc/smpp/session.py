@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from smsc.smpp import pdu as P
-from smsc.smpp.codec import Framer, SmppError, encode, error_response
+from smsc.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH, Framer, SmppError, encode, error_response
 from smsc.smpp.constants import (
     MAX_SEQUENCE,
     BindType,
@@ -264,7 +264,7 @@ class Session:
         *,
         now: float,
         timers: SessionTimers = SessionTimers(),
-        max_command_length: int = 65536,
+        max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
         window: int = 10,
     ) -> None:
         self.state = SessionState.OPEN

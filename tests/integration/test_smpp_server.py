@@ -638,6 +638,8 @@ _ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
     (P.SubmitSm(short_message=b"a" * 153, tlvs=_SAR), CommandStatus.ESME_ROK),
     (P.SubmitSm(short_message=b"a" * 160, tlvs=_SAR), CommandStatus.ESME_RINVMSGLEN),
     (P.SubmitSm(tlvs={0x0424: b"a" * 500}), CommandStatus.ESME_ROK),  # message_payload: the SMSC segments it
+    # (the most a message_payload TLV carries fits the default max_command_length: tester 52)
+    (P.SubmitSm(tlvs={0x0424: b"a" * 65_535}), CommandStatus.ESME_ROK),
     (P.SubmitMulti(short_message=b"a" * 161,
                    dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)]),
      CommandStatus.ESME_RINVMSGLEN),
