@@ -199,6 +199,8 @@ class App:
         self._store_stalled = False  # (see _watch_store)
         #: Why the server must stop although nobody asked it to (a store found damaged while running), or None.
         self.fatal: str | None = None
+        #: True from the start of :meth:`stop`: /api/health answers 503 "stopping" while the SMPP side closes.
+        self.stopping = False
         #: Called once when :attr:`fatal` is set (``smsc serve`` stops then, with exit status 2).
         self.on_fatal: Callable[[], None] | None = None
 
@@ -386,6 +388,7 @@ class App:
         """Stop in reverse order; safe to call twice.  Logs ``stopped`` when something had started (not after
         a start that could not open the store)."""
         started = any(part is not None for part in (self.store, self.smsc, self.smpp, self.http))
+        self.stopping = True
         self._stop_watching()
         if self._sim_time_handle is not None:
             self._sim_time_handle.cancel()

@@ -1636,7 +1636,7 @@ class Smsc:
         if (self.index.evicted and load is not None and not getattr(self.store, "records_in_memory", False)
                 and (state is None or state == MessageState.ENROUTE)):
             # (A store that keeps records in memory left them in the index: the loop above found them.)
-            ids = self._waits.evicted_ids(limit, EVICTED_LISTED_FACTOR * limit)
+            ids = self._waits.evicted_ids(limit, EVICTED_LISTED_FACTOR * limit, number=destination)
             seen = {m.message_id for m in found}
             found.extend(m for m in load(ids)
                          if m.message_id not in seen and (system_id is None or m.system_id == system_id)

@@ -261,9 +261,13 @@ class AbsentWaits:
 
     # -- eviction and reading back ------------------------------------------------------------------------
 
-    def evicted_ids(self, per_number: int, at_most: int) -> list[str]:
+    def evicted_ids(self, per_number: int, at_most: int, number: str | None = None) -> list[str]:
         """message_ids of evicted waiting messages for a listing: the newest ``per_number`` of each number,
-        numbers that went absent last first, ``at_most`` in all."""
+        numbers that went absent last first, ``at_most`` in all; with ``number`` (E.164), of that number only
+        (tester 51: a listing by destination missed a number absent before the last ones)."""
+        if number is not None:
+            wait = self.absent.get(number)
+            return wait.evicted.newest(min(per_number, at_most)) if wait is not None and wait.evicted else []
         found: list[str] = []
         for wait in reversed(self.absent.values()):
             if wait.evicted:

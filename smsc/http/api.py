@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import math
 from functools import lru_cache
 from importlib import resources
@@ -87,10 +88,12 @@ _STATE_NAMES = ", ".join(s.name for s in MessageState)
 class ApiError(Exception):
     """A request the API refuses: HTTP ``status`` and a message naming the bad field."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: The answer ends the connection (the rest of the request cannot be read past: its body did not decode).
+        self.close = close
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -266,12 +269,20 @@ def delivery_record(delivery: Delivery) -> dict[str, Any]:
 # -- input validation ------------------------------------------------------------------------------------
 
 
+def _answered_unreadable_body(record: logging.LogRecord) -> bool:
+    """A logging filter for aiohttp's server log: False for its "Unhandled exception" about a request body that
+    cannot be read (a Content-Encoding that does not decode).  :func:`_json_object` has answered that request
+    400 already; aiohttp then reads the rest of the body before it takes the next request, meets the same error
+    and logged a 30-line traceback for each such request (tester 51)."""
+    return not (record.exc_info and isinstance(record.exc_info[1], RequestPayloadError))
+
+
 async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
     """The request body as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
     try:
         raw = await request.read()
     except RequestPayloadError as exc:  # (a body its Content-Encoding cannot decode: tester 50 got a 500)
-        raise ApiError(400, f"request body: cannot be read ({exc})") from None
+        raise ApiError(400, f"request body: cannot be read ({exc})", close=True) from None
     if not raw.strip():
         raise ApiError(400, "request body: expected a JSON object, got an empty body")
     try:
@@ -433,7 +444,10 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     try:
         return await handler(request)
     except ApiError as exc:
-        return _error(exc.status, exc.message)
+        resp = _error(exc.status, exc.message)
+        if exc.close:
+            resp.force_close()  # ("Connection: close": the client opens a new one for its next request)
+        return resp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -480,6 +494,9 @@ class HttpServer:
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0 = any free port)."""
         self.web_app[_LOOPBACK_ONLY] = _is_loopback(host)
+        server_log = logging.getLogger("aiohttp.server")
+        if _answered_unreadable_body not in server_log.filters:
+            server_log.addFilter(_answered_unreadable_body)
         runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -571,10 +588,12 @@ class HttpServer:
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: 200 {"status": "ok"}; 503 with "store_stalled" while a store commit has waited 5 s or
-        more (submit_sm_resp wait for it), or "store_damaged" (the server is stopping), so that a container's
-        HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
+        more (submit_sm_resp wait for it), "store_damaged" (the server is stopping for it), or "stopping", so
+        that a container's HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
         state, waited = self.app.store_health()
         if state == "ok":
+            if self.app.stopping:  # (tester 51: "ok" while the SMPP port already refused connections)
+                return _json({"status": "stopping"}, 503)
             return _json({"status": "ok"})
         return _json({"status": f"store_{state}", "commit_wait_seconds": round(waited, 1)}, 503)
 
@@ -663,8 +682,8 @@ class HttpServer:
                 raise ApiError(400, f"text: expected a string, got {_json_text(text)}")
             if data_coding is not None and alphabet(data_coding) == "binary":
                 # (tester 50: "expected a hex string" did not say which field takes one)
-                raise ApiError(400, f"text: data_coding {data_coding} is binary (octets, not text): send the octets "
-                                    f"as payload_hex instead")
+                raise ApiError(400, f"text: data_coding {data_coding} is taken as octets here (binary data, or a "
+                                    f"character set smsc has no encoder for): send the octets as payload_hex instead")
         else:
             if not isinstance(payload_hex, str):
                 raise ApiError(400, f"payload_hex: expected a string of hex digits, got {_json_text(payload_hex)}")

@@ -291,6 +291,7 @@ class SmppProtocol(asyncio.Protocol):
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
         self._refusals: dict[int, int] = {}  # submit requests refused on this connection, by status (log lines)
+        self._refused_fields: dict[int, str] = {}  # the field at fault in the last refusal logged, by status
         #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
         #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
         self.stalled = False
@@ -594,7 +595,7 @@ class SmppProtocol(asyncio.Protocol):
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
             self._refused()
-            self._log_refused(None, event.status, command_id=event.command_id)
+            self._log_refused(event, event.status, command_id=event.command_id)
         elif type(event) is MalformedResponse:
             self._malformed_response(event)
 
@@ -729,16 +730,18 @@ class SmppProtocol(asyncio.Protocol):
             self._on_replace(pdu)  # type: ignore[arg-type]
 
     def _check_submit(self, source_addr: str, messages: int = 1) -> int:
-        """The bound account's throughput limit (``messages`` tokens: a submit_multi's destinations; 0 takes
-        none) and source address rules (ESME_ROK when it has neither)."""
+        """The bound account's source address rules and throughput limit (``messages`` tokens: a submit_multi's
+        destinations; 0 takes none), ESME_ROK when it has neither.  Called once every other check of the request
+        has passed, so that a refused request costs no token (tester 51)."""
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
+        # (the source first: a request it refuses takes no token either)
+        if account.source_patterns and not account.source_allowed(source_addr):
+            return CommandStatus.ESME_RINVSRCADR
         if account.bucket is not None and messages and not account.allow_submit(self.loop.time(), messages):
             self.server.counters.throttled += 1
             return CommandStatus.ESME_RTHROTTLED
-        if account.source_patterns and not account.source_allowed(source_addr):
-            return CommandStatus.ESME_RINVSRCADR
         return CommandStatus.ESME_ROK
 
     def _begin_reply(self) -> None:
@@ -781,53 +784,64 @@ class SmppProtocol(asyncio.Protocol):
         self.smsc.submit_refused()
 
     def _log_refused(self, pdu: Any, status: int, *, command_id: int = 0, by_core: bool = False) -> None:
-        """Say why a submit request got ``status`` (tester 50: nothing was logged, and "why 0x0000000A?" had no
-        answer but guessing): the field and value at fault (:func:`refusal_reason`), the account's rule, or the
-        network's.  The first refusal of each status on a connection, then every
-        :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the count (a throttled load test refuses thousands); every
-        one at debug level.  ``pdu`` None: the session refused it undecoded (``command_id`` names it);
+        """Say why a submit_sm, data_sm, submit_multi or replace_sm got ``status`` (tester 50: nothing was logged,
+        and "why 0x0000000A?" had no answer but guessing): the field and value at fault (:func:`refusal_reason`),
+        the account's rule, or the network's.  The first refusal of each status on a connection, then every
+        :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the count (a throttled load test refuses thousands), and
+        whenever the field at fault changes (tester 51: a second reason for the same status was hidden); every
+        one at debug level.  ``pdu`` a :class:`SubmitRefused`: the session refused it (``command_id`` names it);
         ``by_core``: the core's answer (a number rule's status is not the account's)."""
         counts = self._refusals
         count = counts[status] = counts.get(status, 0) + 1
-        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus:
+        if type(pdu) is SubmitRefused:  # (the session's: undecodable, or not in this bind state)
+            reason = pdu.reason or "the PDU could not be decoded"
+        else:
+            command_id = pdu.command_id
+            reason = self._refusal_reason(pdu, status, by_core)
+        field = reason.split(" ", 1)[0]
+        last = self._refused_fields
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and last.get(status) == field:
             return
-        if pdu is None:
-            if status == CommandStatus.ESME_RINVBNDSTS:
-                reason = f"not allowed in the session's state ({self.session.state.name})"
-            else:
-                reason = "the PDU could not be decoded (a field longer than SMPP allows, a broken TLV ...)"
-            log.info("submit_refused", peer=self.peer, system_id=self.session.system_id,
-                     command=command_name(command_id), status=status_name(status), reason=reason, count=count)
-            return
-        reason = refusal_reason(pdu, status)
+        last[status] = field
+        log.info("replace_refused" if command_id == CommandId.replace_sm else "submit_refused", peer=self.peer,
+                 system_id=self.session.system_id, command=command_name(command_id),
+                 sequence_number=pdu.sequence_number, status=status_name(status), reason=reason, count=count)
+
+    def _refusal_reason(self, pdu: Any, status: int, by_core: bool) -> str:
+        """:meth:`_log_refused`'s reason for a request the adapter or the core refused."""
         account = self._account
         if (not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None
                 and account.bucket is not None):
-            reason = f"over the account's throughput limit ({account.account.throughput:g} messages a second)"
-        elif (not by_core and status == CommandStatus.ESME_RINVSRCADR and account is not None
-              and account.source_patterns and not account.source_allowed(pdu.source_addr)):
-            reason = (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
-                      f"({', '.join(account.account.source_addresses)})")
-        elif status == CommandStatus.ESME_RMSGQFUL:
-            reason = "the SMSC holds as many messages as it may (every message_id in use, or the queue full)"
-        elif not reason:
-            reason = (f"the simulated network refused it for destination_addr "
-                      f"{getattr(pdu, 'destination_addr', '')!r}: a number rule of the topology, or the SMSC's "
-                      f"own state")
-        log.info("submit_refused", peer=self.peer, system_id=self.session.system_id,
-                 command=command_name(pdu.command_id), sequence_number=pdu.sequence_number,
-                 status=status_name(status), reason=reason, count=count)
+            return f"over the account's throughput limit ({account.account.throughput:g} messages a second)"
+        if (not by_core and status == CommandStatus.ESME_RINVSRCADR and account is not None
+                and account.source_patterns and not account.source_allowed(pdu.source_addr)):
+            return (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
+                    f"({', '.join(account.account.source_addresses)})")
+        reason = refusal_reason(pdu, status)
+        if reason:
+            return reason
+        if status == CommandStatus.ESME_RMSGQFUL:
+            return "the SMSC holds as many messages as it may (every message_id in use, or the queue full)"
+        if status == CommandStatus.ESME_RREPLACEFAIL:
+            return (f"message_id {pdu.message_id!r}: no pending message of this system_id with this source (final, "
+                    f"in flight, unknown, or another source_addr, TON or NPI)")
+        if type(pdu) is P.SubmitMulti:
+            return "no destination could be submitted to: each is in unsuccess_sme with its own status"
+        return (f"the simulated network refused it for destination_addr {getattr(pdu, 'destination_addr', '')!r}: "
+                f"a number rule of the topology, or the SMSC's own state")
 
     def _on_submit(self, pdu: P.SubmitSm | P.DataSm) -> None:
         seq = pdu.sequence_number
         command_id = _SUBMIT_SM_RESP if type(pdu) is _SubmitSm else _DATA_SM_RESP
         session = self.session
         status = check_submit(pdu)
-        if not status:
+        sub = _submission(session.system_id, pdu, self._one_sms) if status == 0 else status
+        if type(sub) is Submission:
             account = self._account
             if account is not None and (account.bucket is not None or account.source_patterns):
                 status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
-        sub = _submission(session.system_id, pdu, self._one_sms) if status == 0 else status
+                if status:
+                    sub = status
         if type(sub) is not Submission:
             self._refused()
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
@@ -900,33 +914,17 @@ class SmppProtocol(asyncio.Protocol):
             # "Reserved. Must be set to NULL" (SMPP 3.4 Table 4-12): refused as submit_sm refuses its reserved
             # values, not taken as a replace that never happens (tester 39).
             status = CommandStatus.ESME_RINVREPFLAG
+        sub: Submission | int = status
         if not status:
-            # One token of the account's throughput limit per destination the request may submit to, taken once
-            # its common fields pass: a refused request, or its destinations refused alone (a bad TON, NPI or
-            # length; distribution lists, none provisioned), cost nothing (tester 47: a refused submit_multi of
-            # 254 destinations throttled every bind of the account for 50 s).
-            sme = [d for d in pdu.dest_addresses if isinstance(d, P.SmeAddress)
-                   and not check_sme_address(d.dest_addr_ton, d.dest_addr_npi, d.destination_addr)]
-            status = self._check_submit(pdu.source_addr, len(sme))
-        if status:
-            self._refused()
-            self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=status))
-            self._log_refused(pdu, status)
-            return
-        template = P.SubmitSm(
-            service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
-            source_addr_npi=pdu.source_addr_npi, source_addr=pdu.source_addr, esm_class=pdu.esm_class,
-            protocol_id=pdu.protocol_id, priority_flag=pdu.priority_flag,
-            schedule_delivery_time=pdu.schedule_delivery_time, validity_period=pdu.validity_period,
-            registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
-            short_message=pdu.short_message, tlvs=pdu.tlvs,
-        )
-        sub = _submission(self.session.system_id, template, self._one_sms)
-        if not isinstance(sub, Submission):
-            self._refused()
-            self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
-            self._log_refused(pdu, sub)
-            return
+            template = P.SubmitSm(
+                service_type=pdu.service_type, source_addr_ton=pdu.source_addr_ton,
+                source_addr_npi=pdu.source_addr_npi, source_addr=pdu.source_addr, esm_class=pdu.esm_class,
+                protocol_id=pdu.protocol_id, priority_flag=pdu.priority_flag,
+                schedule_delivery_time=pdu.schedule_delivery_time, validity_period=pdu.validity_period,
+                registered_delivery=pdu.registered_delivery, data_coding=pdu.data_coding,
+                short_message=pdu.short_message, tlvs=pdu.tlvs,
+            )
+            sub = _submission(self.session.system_id, template, self._one_sms)
         # An SME address with a bad TON, NPI or length is refused alone, in unsuccess_sme (section 4.5.2).
         destinations: list[Address] = []
         refused: dict[int, int] = {}
@@ -936,6 +934,19 @@ class SmppProtocol(asyncio.Protocol):
                 if bad:
                     refused[len(destinations)] = bad
                 destinations.append(Address(ton=d.dest_addr_ton, npi=d.dest_addr_npi, addr=d.destination_addr))
+        if isinstance(sub, Submission):
+            # Last, the account's rules: one token of its throughput limit per destination the request may
+            # submit to, so that a refused request, or its destinations refused alone (a bad TON, NPI or length;
+            # distribution lists, none provisioned), cost nothing (testers 47 and 51: a refused submit_multi of
+            # 254 destinations throttled every bind of the account for 50 s).
+            status = self._check_submit(pdu.source_addr, len(destinations) - len(refused))
+            if status:
+                sub = status
+        if not isinstance(sub, Submission):
+            self._refused()
+            self.session.respond(P.SubmitMultiResp(sequence_number=seq, command_status=sub))
+            self._log_refused(pdu, sub)
+            return
         dl_names = [d.dl_name for d in pdu.dest_addresses if isinstance(d, P.DistributionList)]
         self.server.counters.submits += 1
         self._begin_reply()
@@ -999,11 +1010,14 @@ class SmppProtocol(asyncio.Protocol):
             short_message = payload
         if status:
             self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
+            self._log_refused(pdu, status)
             return
         self._begin_reply()
 
         def reply(status: int) -> None:
             self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
+            if status:
+                self._log_refused(pdu, status, by_core=True)
             self._end_reply()
 
         self.smsc.replace(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 from smsc.smpp import pdu as P
@@ -198,6 +198,11 @@ class SubmitRefused:
 
     command_id: int
     status: int
+    #: Why, in words, for the log: the decoder's message (which field, what was wrong), or the bind state
+    #: (details: two refusals with the same command_id and status compare equal).
+    reason: str = field(default="", compare=False)
+    #: The refused request's sequence_number (0 when its header was not readable).
+    sequence_number: int = field(default=0, compare=False)
 
 
 @dataclass(slots=True)
@@ -368,7 +373,7 @@ class Session:
                     continue
                 self._queue(error_response(item))
                 if item.command_id in _SUBMIT_IDS and not item.fatal:
-                    events.append(SubmitRefused(item.command_id, item.status))
+                    events.append(SubmitRefused(item.command_id, item.status, item.message, item.sequence_number))
                 if item.fatal:
                     # The stream cannot be followed past this point; the requests before it stand: the
                     # session still takes their responses (the adapter closes once they are written).
@@ -527,11 +532,13 @@ class Session:
         any unknown command_id (SMPP 3.4 sections 3.3, 4.3; a data_sm_resp would also carry TLVs it does not
         know).  Reported as refused, so that submits received = accepted + refused."""
         self._queue(P.GenericNack(sequence_number=sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
-        events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID))
+        events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID, "data_sm does not exist in SMPP 3.3, "
+                                    "the version this ESME bound with", sequence_number))
 
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
         if events is not None and pdu.command_id in _SUBMIT_IDS:
-            events.append(SubmitRefused(pdu.command_id, status))
+            events.append(SubmitRefused(pdu.command_id, status, f"not allowed in the session's state "
+                                        f"({self.state.name})", pdu.sequence_number))
         resp_cls = P.response_class(type(pdu))
         if resp_cls is None:
             self._queue(P.GenericNack(sequence_number=pdu.sequence_number, command_status=status))

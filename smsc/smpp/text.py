@@ -392,23 +392,38 @@ def _udh_octets(reference_bits: int) -> int:
     raise ValueError(f"reference_bits must be 8 or 16, got {reference_bits}")
 
 
+def one_sms_room(data_coding: int, udh_octets: int = 0) -> tuple[int, str]:
+    """What one SMS holds after a UDH of ``udh_octets`` octets (UDHL included; 0 = none), in the unit its
+    data_coding counts: ``(160 - UDH septets, "septets")`` for GSM 7-bit, IA5 and Latin-1 (which an SMSC
+    converts to the GSM alphabet for the air), else ``(140 - UDH, "octets")`` (3GPP 23.040 section 9.2.3.16)."""
+    kind = alphabet(data_coding)
+    if kind == "latin-1":
+        return _capacity(_GSM7, udh_octets), "septets"
+    return _capacity(kind, udh_octets), "septets" if kind in (_GSM7, "ascii") else "octets"
+
+
+def one_sms_units(short_message: bytes, data_coding: int, udh_octets: int = 0) -> int:
+    """The length of ``short_message`` after its UDH in :func:`one_sms_room`'s unit: octets, or septets where
+    a Latin-1 character with a GSM extension form (``[ ] { } \\ ^ ~ |``) takes two (SMPP carries GSM septets
+    unpacked, an extension character as two octets already)."""
+    user_data = short_message[udh_octets:]
+    if alphabet(data_coding) == "latin-1":
+        return len(user_data) + sum(1 for ch in user_data.decode("latin-1") if ch in _GSM_EXTENSION_CHARS)
+    return len(user_data)
+
+
 def fits_one_sms(short_message: bytes, data_coding: int, udh_octets: int = 0) -> bool:
     """True when ``short_message`` (its UDH of ``udh_octets`` octets, UDHL included, first; 0 = none) fits
     the user data of one SMS on the radio interface (3GPP 23.040 section 9.2.3.16: 140 octets).
 
     GSM 7-bit and IA5: 160 septets, the UDH counted in septets with its fill bits (an extension character is
-    two septets already, as SMPP carries them unpacked); UCS-2 and the other codings: 140 octets.  Latin-1
-    (data_coding 3) is what an SMSC converts for the air: GSM 7-bit when every character has a GSM form,
-    else UCS-2 (two octets a character).  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a
-    network that does not segment it refuses more than one SMS.
+    two septets already, as SMPP carries them unpacked); Latin-1 (data_coding 3) as the GSM alphabet an SMSC
+    converts it to, a character without a GSM form counting one (it is transliterated: tester 51 saw ordinary
+    Spanish texts refused when such a character made the whole text count as UCS-2); UCS-2 and the other
+    codings: 140 octets.  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a network that does not
+    segment it refuses more than one SMS.
     """
-    kind = alphabet(data_coding)
-    if kind == "latin-1":
-        text = short_message[udh_octets:].decode("latin-1")
-        if is_gsm(text):
-            return gsm_septets(text) <= _capacity(_GSM7, udh_octets)
-        return 2 * len(text) <= _capacity(_UCS2, udh_octets)
-    return len(short_message) - udh_octets <= _capacity(kind, udh_octets)
+    return one_sms_units(short_message, data_coding, udh_octets) <= one_sms_room(data_coding, udh_octets)[0]
 
 
 def split_message(payload: bytes, data_coding: int, reference: int, *, reference_bits: int = 8) -> list[bytes]:

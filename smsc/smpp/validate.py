@@ -21,7 +21,7 @@ from smsc.smpp.constants import (
     Tag,
     Ton,
 )
-from smsc.smpp.text import fits_one_sms
+from smsc.smpp.text import fits_one_sms, one_sms_room, one_sms_units
 
 _TONS = frozenset(int(t) for t in Ton)
 _NPIS = frozenset(int(n) for n in Npi)
@@ -144,16 +144,22 @@ def check_udh(user_data: bytes) -> int:
     return _ROK
 
 
-def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
-    """:func:`~smsc.smpp.text.fits_one_sms` for a submit_sm's or replace_sm's short_message: its own UDH counts
-    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), and a segment of SAR TLVs leaves room for
-    the concatenation header the SMSC puts in front of it on the air (6 octets at least: 3GPP 23.040 section
-    9.2.3.24.1)."""
+def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes, int]:
+    """``short_message`` with the header it has on the air, and that header's length in octets: its own UDH
+    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), or for a segment of SAR TLVs the
+    concatenation header the SMSC puts in front of it (6 octets at least: 3GPP 23.040 section 9.2.3.24.1)."""
     if esm_class & _UDHI:
-        return fits_one_sms(short_message, data_coding, short_message[0] + 1)
+        return short_message, short_message[0] + 1
     if tlvs and _SAR_MSG_REF_NUM in tlvs:
-        return fits_one_sms(bytes(6) + short_message, data_coding, 6)
-    return fits_one_sms(short_message, data_coding)
+        return bytes(6) + short_message, 6
+    return short_message, 0
+
+
+def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
+    """:func:`~smsc.smpp.text.fits_one_sms` for a submit_sm's or replace_sm's short_message, with the header it
+    has on the air (:func:`_on_the_air`)."""
+    on_air, udh = _on_the_air(short_message, esm_class, tlvs)
+    return fits_one_sms(on_air, data_coding, udh)
 
 
 def _values(allowed: frozenset[int]) -> str:
@@ -212,9 +218,16 @@ def refusal_reason(pdu: Any, status: int) -> str:
         if short_message and Tag.message_payload in tlvs:
             return ("short_message and message_payload both given: the text is one or the other "
                     "(SMPP 3.4 section 5.3.2.32)")
+        if isinstance(pdu, P.ReplaceSm):  # (the message's own data_coding and esm_class, which only the core has)
+            return (f"the new short_message of {len(short_message)} octets does not start with the UDH the message's "
+                    f"esm_class announces, or is more than one SMS holds in its data_coding")
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):
             return "esm_class sets UDHI but the user data does not start with a whole UDH (SMPP 3.4 section 5.2.12)"
-        return (f"short_message of {len(short_message)} octets (data_coding 0x{getattr(pdu, 'data_coding', 0):02X}) "
-                f"does not fit one SMS (160 GSM characters, 140 octets in other codings, UDH included): split it, "
-                f"or send message_payload; server.oversized_short_message: accept takes it")
+        data_coding = getattr(pdu, "data_coding", 0)
+        on_air, udh = _on_the_air(short_message, getattr(pdu, "esm_class", 0), tlvs)
+        room, unit = one_sms_room(data_coding, udh)
+        header = f" after a {udh}-octet concatenation header" if udh else ""
+        return (f"short_message of {one_sms_units(on_air, data_coding, udh)} {unit} (data_coding "
+                f"0x{data_coding:02X}) is more than one SMS holds{header}: {room} {unit}; split it, or send "
+                f"message_payload (server.oversized_short_message: accept takes it)")
     return ""

@@ -714,6 +714,40 @@ async def test_health_says_store_damaged_while_the_server_stops_for_it(
         quiet.close()
 
 
+async def test_a_body_that_does_not_decode_is_answered_400_without_a_traceback(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tester 51: the 400 came with aiohttp's "Unhandled exception" and a 30-line traceback in the log, as it
+    read the rest of the body after the answer."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        for _ in range(2):  # (the second on the same connection, if aiohttp kept it)
+            body = await _send(http, "POST", "/api/mo", 400, data=b"xxxx", headers={"Content-Encoding": "gzip"})
+            assert body["error"].startswith("request body: cannot be read")
+        assert await _get(http, "/api/health") == {"status": "ok"}
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+
+
+async def test_health_says_stopping_during_a_stop(http: aiohttp.ClientSession, app: App) -> None:
+    """Tester 51: "ok" for up to 5 s of a stop while the SMPP port already refused connections."""
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import encode
+
+    assert app.smpp is not None
+    reader, quiet = await asyncio.open_connection("127.0.0.1", app.smpp.port)  # binds, then reads nothing
+    try:
+        quiet.write(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        assert await asyncio.wait_for(reader.read(4096), 5)
+        stopping = asyncio.ensure_future(app.stop())
+        await asyncio.sleep(0.3)
+        async with http.get("/api/health") as resp:
+            assert (resp.status, await resp.json()) == (503, {"status": "stopping"})
+        await asyncio.wait_for(stopping, 10)
+    finally:
+        quiet.close()
+
+
 async def test_long_submitted_message_is_shown_reassembled(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:

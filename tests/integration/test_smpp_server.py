@@ -360,6 +360,8 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
     requests: list[P.Pdu] = [
         P.SubmitMulti(replace_if_present_flag=1, dest_addresses=[good] * 254, short_message=b"x"),
         P.SubmitMulti(dest_addresses=[bad] * 254, short_message=b"x"),
+        P.SubmitMulti(dest_addresses=[good] * 254, short_message=b"x" * 161),  # (tester 51: after the tokens)
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x" * 161),
         P.SubmitMulti(dest_addresses=[good, bad, good], short_message=b"x"),  # two tokens
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
@@ -374,7 +376,8 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
         sock.sendall(batch)
         got = {p.sequence_number: p.command_status for p in _read_pdus(sock, 1 + len(requests))}
     assert [got[seq] for seq in range(2, 2 + len(requests))] == [
-        CommandStatus.ESME_RINVREPFLAG, CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_ROK,
+        CommandStatus.ESME_RINVREPFLAG, CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_RINVMSGLEN,
+        CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_ROK,
         CommandStatus.ESME_ROK, CommandStatus.ESME_ROK, CommandStatus.ESME_ROK,  # 5 tokens: 2 + 3 ...
         CommandStatus.ESME_RTHROTTLED]  # ... and none left for the fourth submit_sm
 
@@ -841,21 +844,42 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
             fields = dict(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
                           destination_addr=DELIVERED_AT_ONCE, short_message=b"hi")
             for bad, status in [({"priority_flag": 9}, CommandStatus.ESME_RINVPRTFLG),
-                                ({"priority_flag": 7}, CommandStatus.ESME_RINVPRTFLG),  # (the same status: once)
+                                ({"priority_flag": 7}, CommandStatus.ESME_RINVPRTFLG),  # (the same field: once)
                                 ({"source_addr": "Other"}, CommandStatus.ESME_RINVSRCADR),
                                 ({"short_message": b"a" * 161}, CommandStatus.ESME_RINVMSGLEN),
                                 ({"destination_addr": "447700900912"}, CommandStatus.ESME_RINVDSTADR)]:
                 assert esme.request(P.SubmitSm(**{**fields, **bad})).command_status == status
+            # One the session refuses undecoded: its reason is the decoder's, naming the field.
+            esme.seq += 1
+            wire = encode(P.SubmitSm(**fields, service_type="CMT", sequence_number=esme.seq))
+            body = b"TOOLONGX\0" + wire[16 + 4:]  # (service_type: at most 5 characters)
+            esme.sock.sendall(struct.pack(">I", 16 + len(body)) + wire[4:16] + body)
+            for _ in range(20):
+                if any(getattr(p, "sequence_number", None) == esme.seq for p in esme.pending):
+                    break
+                esme._read()
+            # Tester 51: another field at fault under a status already logged is said too; a replace_sm too.
+            assert esme.request(P.SubmitSm(**{**fields, "esm_class": 0x40, "short_message": b"\x05\x00\x03"})
+                                ).command_status == CommandStatus.ESME_RINVMSGLEN
+            assert esme.request(P.ReplaceSm(message_id="ffffffff", source_addr="ACME", source_addr_ton=5)
+                                ).command_status == CommandStatus.ESME_RREPLACEFAIL
         finally:
             esme.close()
             other.close()
     refused = [e for e in logs if e["event"] == "submit_refused"]
     assert [(e["status"], e["count"]) for e in refused] == [
-        ("ESME_RINVPRTFLG", 1), ("ESME_RINVSRCADR", 1), ("ESME_RINVMSGLEN", 1), ("ESME_RINVDSTADR", 1)]
+        ("ESME_RINVPRTFLG", 1), ("ESME_RINVSRCADR", 1), ("ESME_RINVMSGLEN", 1), ("ESME_RINVDSTADR", 1),
+        ("ESME_RINVSERTYP", 1), ("ESME_RINVMSGLEN", 2)]
+    assert refused[4]["reason"] == "service_type has 8 characters, at most 5 allowed"
+    assert refused[4]["sequence_number"] == esme.seq - 2
+    assert refused[5]["reason"].startswith("esm_class sets UDHI but the user data does not start with a whole UDH")
+    (replace,) = [e for e in logs if e["event"] == "replace_refused"]
+    assert replace["status"] == "ESME_RREPLACEFAIL" and replace["reason"].startswith("message_id 'ffffffff': no")
     assert refused[0]["reason"].startswith("priority_flag 9: expected 0-3")
     assert refused[0]["command"] == "submit_sm" and refused[0]["system_id"] == "test"
     assert refused[1]["reason"] == "source_addr 'Other' matches none of the account's source_addresses (ACME, 4477\\d+)"
-    assert refused[2]["reason"].startswith("short_message of 161 octets (data_coding 0x00) does not fit one SMS")
+    assert refused[2]["reason"].startswith(
+        "short_message of 161 septets (data_coding 0x00) is more than one SMS holds: 160 septets")
     assert refused[3]["reason"].startswith("destination_addr '447700900912' (TON 1, NPI 1): ")
     assert refused[3]["reason"].endswith("or a number rule of the topology answers it so")  # (as here)
     binds = [e for e in logs if e["event"] == "bind_refused"]

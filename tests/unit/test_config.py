@@ -255,7 +255,8 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("accounts: [{password: x}]",
          "accounts[0].system_id: expected a system_id of 1 to 15 characters, got nothing (the key is missing)"),
         ("accounts: [{system_id: test, password: toolongpassword}]",
-         "accounts[0].password: expected a password of at most 8 characters, got 'toolongpassword'"),
+         "accounts[0].password: expected a password of at most 8 characters (SMPP 3.4 section 4.1.1), got 15 "
+         "characters (not shown)"),
         ("accounts: [{system_id: test, password: x, bind_types: [transmiter]}]",
          "accounts[0].bind_types[0]: expected one of 'receiver', 'transceiver', 'transmitter' "
          "(did you mean 'transmitter'?), got 'transmiter'"),
@@ -536,6 +537,13 @@ def test_tls_files_are_found_relative_to_the_config_file(tmp_path: Path) -> None
     assert config.server.tls.port == 3775
 
 
+def test_a_password_too_long_is_refused_without_showing_it(tmp_path: Path) -> None:
+    # Tester 51: the error quoted the password, which then went to logs and CI output.
+    path = write(tmp_path, "accounts: [{system_id: a, password: 'sesame-opens'}]\n")
+    assert check_config(path) == [f"{path}: accounts[0].password: expected a password of at most 8 characters "
+                                  "(SMPP 3.4 section 4.1.1), got 12 characters (not shown)"]
+
+
 def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
     # Tester 46: check-config said OK, and serve failed with "address already in use" naming server.port.
     for name in ("test-cert.pem", "test-key.pem"):
@@ -561,6 +569,8 @@ def test_an_http_port_equal_to_an_smpp_port_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("http: {port: 2775}", "http: {port: 3775}"))
     assert check_config(path) == [f"{path}: http.port: expected a port other than server.tls.port (3775): the HTTP "
                                   "API is a listener of its own, got 3775"]
+    path.write_text(path.read_text().replace("http: {port: 3775}", "http: {host: localhost, port: 2775}"))
+    assert len(check_config(path)) == 1  # (tester 51: localhost is 127.0.0.1)
     # Two addresses of their own may share a port; port 0 is the system's choice; a disabled API listens nowhere.
     for http in ("{host: 127.0.0.2, port: 2775}", "{port: 0}", "{enabled: false, port: 2775}"):
         head = path.read_text().split("http:")[0]

@@ -342,3 +342,19 @@ def test_a_message_held_for_its_turn_in_a_drain_expires_at_its_validity_end(
     assert delivered(receipts) == ids
     assert h.smsc.waiting_count() == 0 and h.smsc.machine.waits.draining == {}
     h.store.close()
+
+
+def test_a_listing_by_destination_reads_back_that_number_whatever_the_others(tmp_path: Path) -> None:
+    """Tester 51: GET /api/messages?destination= read back the newest evicted messages of the numbers that went
+    absent last (4 x limit in all) and filtered those, so a message to a number absent before 450 others was
+    not listed at the default limit; the listing by destination reads that number's own."""
+    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
+    h = Harness(config, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    first = h.submit_ok("447700900400", "the first number")
+    for i in range(1, 30):
+        h.submit_ok(f"4477009004{i:02d}", f"number {i}")
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 30 and not h.smsc.index.tracks
+    assert [m.message_id for m in h.smsc.messages(limit=1, destination="447700900400")] == [first]
+    assert h.smsc.messages(limit=1, destination="447700900499") == []
+    h.store.close()

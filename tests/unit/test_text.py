@@ -239,8 +239,8 @@ def test_segment_count(text: str, coding: int, count: int) -> None:
         (b"a" * 160, 3, 0, True),  # Latin-1 with GSM forms only: sent as GSM 7-bit
         (b"[" * 80, 3, 0, True),  # ... where "[" is an extension character, two septets
         (b"[" * 81, 3, 0, False),
-        (b"\xe2" * 70, 3, 0, True),  # "\u00e2" has no GSM form: UCS-2 on the air, 70 characters
-        (b"\xe2" * 71, 3, 0, False),
+        (b"\xe2" * 160, 3, 0, True),  # "\u00e2" has no GSM form: transliterated, one septet (tester 51)
+        (b"\xe2" * 161, 3, 0, False),
     ],
 )
 def test_fits_one_sms(short_message: bytes, data_coding: int, udh: int, fits: bool) -> None:
