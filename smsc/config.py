@@ -1052,10 +1052,16 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             continue
         system_id = m.required_text("system_id", "a system_id of 1 to 15 characters", min_len=1, max_len=15)
         raw_password = m.raw("password")
+        if isinstance(raw_password, _YInt):  # (a password of digits, written without quotes: taken as written)
+            raw_password = raw_password.text
         if isinstance(raw_password, str) and len(raw_password) > 8:
-            # (never echoed: a password in an error message ends up in logs and CI output; tester 51)
+            # (never echoed: a password in an error message ends up in logs and CI output; tester 51; written
+            # as a number too, tester 53)
             password = ctx.error(m.at("password"), "a password of at most 8 characters (SMPP 3.4 section 4.1.1)",
                                  _Hidden(f"{len(raw_password)} characters (not shown)"))
+        elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
+            password = ctx.error(m.at("password"), "a password of at most 8 characters",
+                                 _Hidden("a value that is not text (not shown)"))
         else:
             password = m.required_text("password", "a password of at most 8 characters", max_len=8)
         if system_id is not _BAD:
@@ -1748,8 +1754,10 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _may_overlap(a: str, b: str) -> bool:
-    """True when listeners on hosts ``a`` and ``b`` may take the same address: the same host, either on every
-    address, or "localhost" beside a loopback address (tester 51: localhost and 127.0.0.1 passed)."""
+    """True when listeners on hosts ``a`` and ``b`` may take the same address: the same host (names in any
+    case: tester 53), either on every address, or "localhost" beside a loopback address (tester 51: localhost
+    and 127.0.0.1 passed)."""
+    a, b = a.lower(), b.lower()
     if a == b or a in _WILDCARD_HOSTS or b in _WILDCARD_HOSTS:
         return True
     return "localhost" in (a, b) and a in _LOOPBACK_HOSTS and b in _LOOPBACK_HOSTS
@@ -1763,6 +1771,8 @@ def _check_ports(ctx: _Ctx, config: Config) -> None:
     if not http.enabled or not http.port:
         return
     server = config.server
+    if not isinstance(http.host, str) or not isinstance(server.host, str):
+        return  # (a bad host is reported already)
     if not _may_overlap(http.host, server.host):
         return
     if http.port == server.port:

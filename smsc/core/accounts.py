@@ -61,6 +61,12 @@ class AccountState:
             return True
         return self.bucket.take(now) if messages == 1 else self.bucket.take_owing(now, messages)
 
+    def refund(self, messages: int) -> None:
+        """Give back the tokens :meth:`allow_submit` took for ``messages`` the core then refused (a number rule,
+        a time or address it cannot take): a refused request costs nothing (tester 53)."""
+        if self.bucket is not None and messages > 0:
+            self.bucket.give_back(messages)
+
     def source_allowed(self, source_addr: str) -> bool:
         """True if the account may use ``source_addr`` (no patterns configured means any)."""
         return not self.source_patterns or any(p.fullmatch(source_addr) for p in self.source_patterns)

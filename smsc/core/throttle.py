@@ -26,6 +26,10 @@ class TokenBucket:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
 
+    def give_back(self, count: float) -> None:
+        """Return ``count`` tokens taken for a request that was then refused (never above ``burst``)."""
+        self._tokens = min(self.burst, self._tokens + count)
+
     def take(self, now: float, count: float = 1.0) -> bool:
         """Take ``count`` tokens at time ``now`` (seconds); False (and nothing taken) if too few."""
         self._refill(now)

@@ -23,6 +23,7 @@ after its unbind_resp (the session is over, section 2.3), and the ESME should no
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
@@ -160,6 +161,11 @@ def fits_deliver_sm(d: Delivery) -> bool:
     return len(d.source.addr) <= 20 and len(d.destination.addr) <= 20
 
 
+#: What :meth:`SmppProtocol._log_refused` strips from a reason to tell one kind of fault from another: quoted
+#: values and numbers ("priority_flag 9: expected 0-3" and "priority_flag 7: ..." are one kind).
+_VALUES = re.compile(r"'[^']*'|\d+")
+
+
 def peer_name(peername: Any) -> str:
     """A socket's peer as the logs write it: "127.0.0.1:40312", "[::1]:40312"; "" when unknown."""
     if not peername:
@@ -291,7 +297,7 @@ class SmppProtocol(asyncio.Protocol):
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
         self._refusals: dict[int, int] = {}  # submit requests refused on this connection, by status (log lines)
-        self._refused_fields: dict[int, str] = {}  # the field at fault in the last refusal logged, by status
+        self._refused_kinds: dict[int, set[str]] = {}  # the kinds of fault logged, by status (see _log_refused)
         #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
         #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
         self.stalled = False
@@ -788,9 +794,10 @@ class SmppProtocol(asyncio.Protocol):
         and "why 0x0000000A?" had no answer but guessing): the field and value at fault (:func:`refusal_reason`),
         the account's rule, or the network's.  The first refusal of each status on a connection, then every
         :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the count (a throttled load test refuses thousands), and
-        whenever the field at fault changes (tester 51: a second reason for the same status was hidden); every
-        one at debug level.  ``pdu`` a :class:`SubmitRefused`: the session refused it (``command_id`` names it);
-        ``by_core``: the core's answer (a number rule's status is not the account's)."""
+        the first of each other kind of fault under that status (tester 51: a second reason for the same status
+        was hidden; tester 53: two alternating ones were each logged every time); every one at debug level.
+        ``pdu`` a :class:`SubmitRefused`: the session refused it (``command_id`` names it); ``by_core``: the
+        core's answer (a number rule's status is not the account's)."""
         counts = self._refusals
         count = counts[status] = counts.get(status, 0) + 1
         if type(pdu) is SubmitRefused:  # (the session's: undecodable, or not in this bind state)
@@ -798,11 +805,12 @@ class SmppProtocol(asyncio.Protocol):
         else:
             command_id = pdu.command_id
             reason = self._refusal_reason(pdu, status, by_core)
-        field = reason.split(" ", 1)[0]
-        last = self._refused_fields
-        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and last.get(status) == field:
+        kind = _VALUES.sub("", reason)  # (the reason without the values: one kind of fault)
+        seen = self._refused_kinds.setdefault(status, set())
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and kind in seen:
             return
-        last[status] = field
+        if len(seen) < 64:
+            seen.add(kind)
         log.info("replace_refused" if command_id == CommandId.replace_sm else "submit_refused", peer=self.peer,
                  system_id=self.session.system_id, command=command_name(command_id),
                  sequence_number=pdu.sequence_number, status=status_name(status), reason=reason, count=count)
@@ -836,12 +844,12 @@ class SmppProtocol(asyncio.Protocol):
         session = self.session
         status = check_submit(pdu)
         sub = _submission(session.system_id, pdu, self._one_sms) if status == 0 else status
-        if type(sub) is Submission:
-            account = self._account
-            if account is not None and (account.bucket is not None or account.source_patterns):
-                status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
-                if status:
-                    sub = status
+        account = self._account
+        if type(sub) is Submission and account is not None and (account.bucket is not None
+                                                                  or account.source_patterns):
+            status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
+            if status:
+                sub = status
         if type(sub) is not Submission:
             self._refused()
             session.respond_message_id(command_id, seq, sub, "")  # type: ignore[arg-type]
@@ -859,6 +867,8 @@ class SmppProtocol(asyncio.Protocol):
             session.respond_message_id(command_id, seq, result.status, result.message_id)
             if result.status:
                 self._log_refused(pdu, result.status, by_core=True)
+                if account is not None:
+                    account.refund(1)  # (refused by the core: the token the account's limit took comes back)
             self._pending_replies -= 1  # _end_reply, without the call when it has nothing else to do
             if not self._receiving or self._read_paused or self._unbind is not None or self._close_when_answered:
                 self._after_reply()
@@ -934,12 +944,13 @@ class SmppProtocol(asyncio.Protocol):
                 if bad:
                     refused[len(destinations)] = bad
                 destinations.append(Address(ton=d.dest_addr_ton, npi=d.dest_addr_npi, addr=d.destination_addr))
+        taken = len(destinations) - len(refused)
         if isinstance(sub, Submission):
             # Last, the account's rules: one token of its throughput limit per destination the request may
             # submit to, so that a refused request, or its destinations refused alone (a bad TON, NPI or length;
             # distribution lists, none provisioned), cost nothing (testers 47 and 51: a refused submit_multi of
             # 254 destinations throttled every bind of the account for 50 s).
-            status = self._check_submit(pdu.source_addr, len(destinations) - len(refused))
+            status = self._check_submit(pdu.source_addr, taken)
             if status:
                 sub = status
         if not isinstance(sub, Submission):
@@ -954,6 +965,10 @@ class SmppProtocol(asyncio.Protocol):
         def reply(result: MultiSubmitResult) -> None:
             if result.status:
                 self._log_refused(pdu, result.status, by_core=True)
+            account = self._account
+            if account is not None and (result.status or result.unsuccess):
+                # The destinations the core refused give their tokens back (those refused here took none).
+                account.refund(taken if result.status else len(result.unsuccess) - len(refused) - len(dl_names))
             self.session.respond(P.SubmitMultiResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id,
                 unsuccess_smes=[

@@ -404,10 +404,10 @@ def one_sms_room(data_coding: int, udh_octets: int = 0) -> tuple[int, str]:
 
 def one_sms_units(short_message: bytes, data_coding: int, udh_octets: int = 0) -> int:
     """The length of ``short_message`` after its UDH in :func:`one_sms_room`'s unit: octets, or septets where
-    a Latin-1 character with a GSM extension form (``[ ] { } \\ ^ ~ |``) takes two (SMPP carries GSM septets
+    an IA5 or Latin-1 character with a GSM extension form (``[ ] { } \\ ^ ~ |``) takes two (SMPP carries GSM septets
     unpacked, an extension character as two octets already)."""
     user_data = short_message[udh_octets:]
-    if alphabet(data_coding) == "latin-1":
+    if alphabet(data_coding) in ("latin-1", "ascii"):
         return len(user_data) + sum(1 for ch in user_data.decode("latin-1") if ch in _GSM_EXTENSION_CHARS)
     return len(user_data)
 
@@ -416,9 +416,9 @@ def fits_one_sms(short_message: bytes, data_coding: int, udh_octets: int = 0) ->
     """True when ``short_message`` (its UDH of ``udh_octets`` octets, UDHL included, first; 0 = none) fits
     the user data of one SMS on the radio interface (3GPP 23.040 section 9.2.3.16: 140 octets).
 
-    GSM 7-bit and IA5: 160 septets, the UDH counted in septets with its fill bits (an extension character is
-    two septets already, as SMPP carries them unpacked); Latin-1 (data_coding 3) as the GSM alphabet an SMSC
-    converts it to, a character without a GSM form counting one (it is transliterated: tester 51 saw ordinary
+    GSM 7-bit: 160 septets, the UDH counted in septets with its fill bits (an extension character is two
+    septets already, as SMPP carries them unpacked); IA5 and Latin-1 (data_coding 1, 3) as the GSM alphabet an
+    SMSC converts them to (``[ ] { } \\ ^ ~ |`` two septets each: tester 53), a character without a GSM form counting one (it is transliterated: tester 51 saw ordinary
     Spanish texts refused when such a character made the whole text count as UCS-2); UCS-2 and the other
     codings: 140 octets.  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a network that does not
     segment it refuses more than one SMS.

@@ -226,7 +226,12 @@ def refusal_reason(pdu: Any, status: int) -> str:
         data_coding = getattr(pdu, "data_coding", 0)
         on_air, udh = _on_the_air(short_message, getattr(pdu, "esm_class", 0), tlvs)
         room, unit = one_sms_room(data_coding, udh)
-        header = f" after a {udh}-octet concatenation header" if udh else ""
+        if not udh:
+            header = ""
+        elif getattr(pdu, "esm_class", 0) & _UDHI:
+            header = f" after its {udh}-octet UDH"
+        else:
+            header = f" after the {udh}-octet concatenation header the SMSC adds to a SAR segment"
         return (f"short_message of {one_sms_units(on_air, data_coding, udh)} {unit} (data_coding "
                 f"0x{data_coding:02X}) is more than one SMS holds{header}: {room} {unit}; split it, or send "
                 f"message_payload (server.oversized_short_message: accept takes it)")

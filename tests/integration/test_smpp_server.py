@@ -362,6 +362,13 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
         P.SubmitMulti(dest_addresses=[bad] * 254, short_message=b"x"),
         P.SubmitMulti(dest_addresses=[good] * 254, short_message=b"x" * 161),  # (tester 51: after the tokens)
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x" * 161),
+        # Tester 53: refused by the core (a number rule's status, a destination it cannot take, a time): the
+        # tokens come back.
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900910", short_message=b"x"),
+        P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x",
+                   validity_period="991231235959000+"),
+        P.SubmitMulti(dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12")] * 50,
+                      short_message=b"x"),
         P.SubmitMulti(dest_addresses=[good, bad, good], short_message=b"x"),  # two tokens
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
@@ -377,7 +384,8 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
         got = {p.sequence_number: p.command_status for p in _read_pdus(sock, 1 + len(requests))}
     assert [got[seq] for seq in range(2, 2 + len(requests))] == [
         CommandStatus.ESME_RINVREPFLAG, CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_RINVMSGLEN,
-        CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_ROK,
+        CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_RSUBMITFAIL, CommandStatus.ESME_RINVEXPIRY,
+        CommandStatus.ESME_RINVDSTADR, CommandStatus.ESME_ROK,
         CommandStatus.ESME_ROK, CommandStatus.ESME_ROK, CommandStatus.ESME_ROK,  # 5 tokens: 2 + 3 ...
         CommandStatus.ESME_RTHROTTLED]  # ... and none left for the fourth submit_sm
 
@@ -861,6 +869,11 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
             # Tester 51: another field at fault under a status already logged is said too; a replace_sm too.
             assert esme.request(P.SubmitSm(**{**fields, "esm_class": 0x40, "short_message": b"\x05\x00\x03"})
                                 ).command_status == CommandStatus.ESME_RINVMSGLEN
+            # Tester 53: the two kinds again, alternating, are not logged again.
+            assert esme.request(P.SubmitSm(**{**fields, "short_message": b"b" * 170})
+                                ).command_status == CommandStatus.ESME_RINVMSGLEN
+            assert esme.request(P.SubmitSm(**{**fields, "esm_class": 0x40, "short_message": b"\x09\x00\x03"})
+                                ).command_status == CommandStatus.ESME_RINVMSGLEN
             assert esme.request(P.ReplaceSm(message_id="ffffffff", source_addr="ACME", source_addr_ton=5)
                                 ).command_status == CommandStatus.ESME_RREPLACEFAIL
         finally:
@@ -871,7 +884,7 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
         ("ESME_RINVPRTFLG", 1), ("ESME_RINVSRCADR", 1), ("ESME_RINVMSGLEN", 1), ("ESME_RINVDSTADR", 1),
         ("ESME_RINVSERTYP", 1), ("ESME_RINVMSGLEN", 2)]
     assert refused[4]["reason"] == "service_type has 8 characters, at most 5 allowed"
-    assert refused[4]["sequence_number"] == esme.seq - 2
+    assert refused[4]["sequence_number"] == esme.seq - 4
     assert refused[5]["reason"].startswith("esm_class sets UDHI but the user data does not start with a whole UDH")
     (replace,) = [e for e in logs if e["event"] == "replace_refused"]
     assert replace["status"] == "ESME_RREPLACEFAIL" and replace["reason"].startswith("message_id 'ffffffff': no")

@@ -226,17 +226,20 @@ def test_command_length_above_the_maximum_is_fatal_without_waiting_for_the_body(
     assert nack == P.GenericNack(sequence_number=0, command_status=S.ESME_RINVCMDLEN)
 
 
-def test_default_maximum_is_68_kib_room_for_the_largest_message_payload():
+def test_default_maximum_is_72_kib_room_for_the_largest_message_payload():
     framer = Framer()
-    assert framer.feed(struct.pack(">I", 69_632)) == []
+    assert framer.feed(struct.pack(">I", 73_728)) == []
     assert framer.buffered == 4
-    [err] = Framer().feed(struct.pack(">I", 69_633))
+    [err] = Framer().feed(struct.pack(">I", 73_729))
     assert err.fatal
     # Tester 52: a data_sm carrying the most a message_payload TLV can say (65,535 octets) exceeded 64 KiB.
     for pdu in (P.DataSm(source_addr="x" * 64, destination_addr="4" * 64, tlvs={0x0424: b"a" * 65_535}),
                 P.SubmitSm(service_type="abcde", source_addr="x" * 20, destination_addr="4" * 20,
                            schedule_delivery_time="000001000000000R", validity_period="000002000000000R",
-                           tlvs={0x0424: b"a" * 65_535, 0x0204: 7})):
+                           tlvs={0x0424: b"a" * 65_535, 0x0204: 7}),
+                # Tester 53: and in a submit_multi to 254 destinations.
+                P.SubmitMulti(source_addr="x" * 20, tlvs={0x0424: b"a" * 65_535},
+                              dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="4" * 20)] * 254)):
         [decoded] = Framer().feed(encode(pdu))
         assert decoded == pdu
 

@@ -542,6 +542,11 @@ def test_a_password_too_long_is_refused_without_showing_it(tmp_path: Path) -> No
     path = write(tmp_path, "accounts: [{system_id: a, password: 'sesame-opens'}]\n")
     assert check_config(path) == [f"{path}: accounts[0].password: expected a password of at most 8 characters "
                                   "(SMPP 3.4 section 4.1.1), got 12 characters (not shown)"]
+    path.write_text("accounts: [{system_id: a, password: 12345678901}]\n")  # (tester 53: a number)
+    assert check_config(path) == [f"{path}: accounts[0].password: expected a password of at most 8 characters "
+                                  "(SMPP 3.4 section 4.1.1), got 11 characters (not shown)"]
+    path.write_text("accounts: [{system_id: a, password: 01234567}]\n")  # (digits: taken as written)
+    assert check_config(path) == []
 
 
 def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
@@ -571,6 +576,9 @@ def test_an_http_port_equal_to_an_smpp_port_is_refused(tmp_path: Path) -> None:
                                   "API is a listener of its own, got 3775"]
     path.write_text(path.read_text().replace("http: {port: 3775}", "http: {host: localhost, port: 2775}"))
     assert len(check_config(path)) == 1  # (tester 51: localhost is 127.0.0.1)
+    path.write_text(path.read_text().replace("host: localhost", "host: LOCALHOST").replace("host: 127.0.0.1",
+                                                                                           "host: localhost"))
+    assert len(check_config(path)) == 1  # (tester 53: a name in any case)
     # Two addresses of their own may share a port; port 0 is the system's choice; a disabled API listens nowhere.
     for http in ("{host: 127.0.0.2, port: 2775}", "{port: 0}", "{enabled: false, port: 2775}"):
         head = path.read_text().split("http:")[0]

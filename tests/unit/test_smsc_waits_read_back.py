@@ -357,4 +357,10 @@ def test_a_listing_by_destination_reads_back_that_number_whatever_the_others(tmp
     assert h.smsc.index.evicted == 30 and not h.smsc.index.tracks
     assert [m.message_id for m in h.smsc.messages(limit=1, destination="447700900400")] == [first]
     assert h.smsc.messages(limit=1, destination="447700900499") == []
+    # Tester 53: with a source (or system_id) as well, past the newest ``limit`` of that number's own.
+    older = h.submit_ok("447700900401", "from another sender", source="SRC9")
+    for i in range(20):
+        h.submit_ok("447700900401", f"newer {i}", source="SRC8")
+    h.advance(60.0)
+    assert [m.message_id for m in h.smsc.messages(limit=1, destination="447700900401", source="SRC9")] == [older]
     h.store.close()

@@ -230,6 +230,8 @@ def test_segment_count(text: str, coding: int, count: int) -> None:
         (bytes.fromhex("06080400010201") + b"a" * 153, 0, 7, False),
         (b"a" * 160, 1, 0, True),  # IA5: septets too
         (b"a" * 161, 1, 0, False),
+        (b"{" * 80, 1, 0, True),  # ... with GSM's extension characters two each, as Latin-1 (tester 53)
+        (b"{" * 81, 1, 0, False),
         (b"\0a" * 70, 8, 0, True),  # UCS-2: 140 octets
         (b"\0a" * 71, 8, 0, False),
         (bytes.fromhex("050003010201") + b"\0a" * 67, 8, 6, True),
