@@ -397,9 +397,9 @@ def one_sms_room(data_coding: int, udh_octets: int = 0) -> tuple[int, str]:
     data_coding counts: ``(160 - UDH septets, "septets")`` for GSM 7-bit, IA5 and Latin-1 (which an SMSC
     converts to the GSM alphabet for the air), else ``(140 - UDH, "octets")`` (3GPP 23.040 section 9.2.3.16)."""
     kind = alphabet(data_coding)
-    if kind == "latin-1":
+    if kind in (_GSM7, "ascii", "latin-1"):
         return _capacity(_GSM7, udh_octets), "septets"
-    return _capacity(kind, udh_octets), "septets" if kind in (_GSM7, "ascii") else "octets"
+    return _capacity(kind, udh_octets), "octets"
 
 
 def one_sms_units(short_message: bytes, data_coding: int, udh_octets: int = 0) -> int:
@@ -418,9 +418,9 @@ def fits_one_sms(short_message: bytes, data_coding: int, udh_octets: int = 0) ->
 
     GSM 7-bit: 160 septets, the UDH counted in septets with its fill bits (an extension character is two
     septets already, as SMPP carries them unpacked); IA5 and Latin-1 (data_coding 1, 3) as the GSM alphabet an
-    SMSC converts them to (``[ ] { } \\ ^ ~ |`` two septets each: tester 53), a character without a GSM form counting one (it is transliterated: tester 51 saw ordinary
-    Spanish texts refused when such a character made the whole text count as UCS-2); UCS-2 and the other
-    codings: 140 octets.  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a network that does not
+    SMSC converts them to (``[ ] { } \\ ^ ~ |`` two septets each: tester 53), a character without a GSM form
+    counting one (it is transliterated: tester 51 saw ordinary Spanish texts refused when such a character
+    made the whole text count as UCS-2); UCS-2 and the other codings: 140 octets.  SMPP 3.4 section 5.2.22 lets short_message carry 254 octets; a network that does not
     segment it refuses more than one SMS.
     """
     return one_sms_units(short_message, data_coding, udh_octets) <= one_sms_room(data_coding, udh_octets)[0]
