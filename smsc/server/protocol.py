@@ -600,7 +600,8 @@ class SmppProtocol(asyncio.Protocol):
             self._cut_transactions("unbind before the delivery outcome")
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
-            self._refused()
+            if event.command_id != CommandId.replace_sm:
+                self._refused()
             self._log_refused(event, event.status, command_id=event.command_id)
         elif type(event) is MalformedResponse:
             self._malformed_response(event)

@@ -69,6 +69,9 @@ _ALL_BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionSta
 _SUBMIT_SM = int(CommandId.submit_sm)
 #: The requests that carry a short message (reported when refused here: :class:`SubmitRefused`).
 _SUBMIT_IDS = frozenset({_SUBMIT_SM, int(CommandId.data_sm), int(CommandId.submit_multi)})
+#: Requests whose refusal by the session itself is reported (:class:`SubmitRefused`): the submits, and
+#: replace_sm, which carries a new message (the adapter logs why; tester 53).
+_REPORTED_IDS = _SUBMIT_IDS | {int(CommandId.replace_sm)}
 
 #: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
@@ -191,10 +194,10 @@ class Unbound:
 
 @dataclass(slots=True)
 class SubmitRefused:
-    """The session answered a submit_sm, data_sm or submit_multi with an error of its own: the PDU could not
-    be decoded (a field too long, a bad TLV ...: its own _resp with the status, SMPP 3.4 section 5.1.3) or the
-    bind state does not allow it (ESME_RINVBNDSTS).  Nothing to answer: the adapter counts it with the
-    submits it refuses itself, so that submits received = accepted + refused."""
+    """The session answered a submit_sm, data_sm, submit_multi or replace_sm with an error of its own: the PDU
+    could not be decoded (a field too long, a bad TLV ...: its own _resp with the status, SMPP 3.4 section
+    5.1.3) or the bind state does not allow it (ESME_RINVBNDSTS).  Nothing to answer: the adapter counts a
+    submit with the submits it refuses itself, so that submits received = accepted + refused, and logs why."""
 
     command_id: int
     status: int
@@ -372,7 +375,7 @@ class Session:
                     self._refuse_v33_data_sm(item.sequence_number, events)
                     continue
                 self._queue(error_response(item))
-                if item.command_id in _SUBMIT_IDS and not item.fatal:
+                if item.command_id in _REPORTED_IDS and not item.fatal:
                     events.append(SubmitRefused(item.command_id, item.status, item.message, item.sequence_number))
                 if item.fatal:
                     # The stream cannot be followed past this point; the requests before it stand: the
@@ -536,7 +539,7 @@ class Session:
                                     "the version this ESME bound with", sequence_number))
 
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
-        if events is not None and pdu.command_id in _SUBMIT_IDS:
+        if events is not None and pdu.command_id in _REPORTED_IDS:
             events.append(SubmitRefused(pdu.command_id, status, f"not allowed in the session's state "
                                         f"({self.state.name})", pdu.sequence_number))
         resp_cls = P.response_class(type(pdu))

@@ -849,6 +849,9 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
                 CommandStatus.ESME_RBINDFAIL
             assert other.request(P.BindTransceiver(system_id="test", password="nope")).command_status == \
                 CommandStatus.ESME_RINVPASWD
+            # Tester 53: a replace_sm the session refuses (not bound here) is logged too.
+            assert other.request(P.ReplaceSm(message_id="1", source_addr="ACME")).command_status == \
+                CommandStatus.ESME_RINVBNDSTS
             fields = dict(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
                           destination_addr=DELIVERED_AT_ONCE, short_message=b"hi")
             for bad, status in [({"priority_flag": 9}, CommandStatus.ESME_RINVPRTFLG),
@@ -886,7 +889,8 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
     assert refused[4]["reason"] == "service_type has 8 characters, at most 5 allowed"
     assert refused[4]["sequence_number"] == esme.seq - 4
     assert refused[5]["reason"].startswith("esm_class sets UDHI but the user data does not start with a whole UDH")
-    (replace,) = [e for e in logs if e["event"] == "replace_refused"]
+    unbound, replace = [e for e in logs if e["event"] == "replace_refused"]
+    assert (unbound["status"], unbound["reason"]) == ("ESME_RINVBNDSTS", "not allowed in the session's state (OPEN)")
     assert replace["status"] == "ESME_RREPLACEFAIL" and replace["reason"].startswith("message_id 'ffffffff': no")
     assert refused[0]["reason"].startswith("priority_flag 9: expected 0-3")
     assert refused[0]["command"] == "submit_sm" and refused[0]["system_id"] == "test"

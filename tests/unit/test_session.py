@@ -122,8 +122,9 @@ def test_requests_before_bind_get_invbndsts_in_their_own_resp(request_cls: type[
     s = Session(now=0.0)
     kw = {"dest_addresses": [P.SmeAddress(destination_addr="1")]} if request_cls is P.SubmitMulti else {}
     events = s.receive_data(encode(request_cls(sequence_number=9, **kw)), 0.0)
-    if request_cls in (P.SubmitSm, P.SubmitMulti, P.DataSm):  # reported, so that the adapter counts it
+    if request_cls in (P.SubmitSm, P.SubmitMulti, P.DataSm, P.ReplaceSm):  # reported: counted, logged
         assert events == [SubmitRefused(request_cls.command_id, S.ESME_RINVBNDSTS)]
+        assert events[0].reason == "not allowed in the session's state (OPEN)"
     else:
         assert events == []
     (resp,) = sent(s)
