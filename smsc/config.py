@@ -1062,6 +1062,11 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
         elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
             password = ctx.error(m.at("password"), "a password of at most 8 characters",
                                  _Hidden("a value that is not text (not shown)"))
+        elif isinstance(raw_password, str) and not (raw_password.isascii() and raw_password.isprintable()):
+            # (a C-Octet String of ASCII characters, SMPP 3.4 sections 3.1 and 4.1.1: "\u20ac\u20ac" passed and no
+            # ESME could ever send it; tester 54)
+            password = ctx.error(m.at("password"), "a password of printable ASCII characters (SMPP 3.4 section "
+                                 "4.1.1)", _Hidden("other characters (not shown)"))
         else:
             password = m.required_text("password", "a password of at most 8 characters", max_len=8)
         if system_id is not _BAD:
@@ -1753,11 +1758,23 @@ _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+def _host_key(host: str) -> str:
+    """``host`` in one spelling: an IP address in its compressed form, an IPv4-mapped IPv6 one as IPv4
+    ("0:0:0:0:0:0:0:1" is "::1", "::ffff:127.0.0.1" is "127.0.0.1": tester 54), a name in lower case."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
 def _may_overlap(a: str, b: str) -> bool:
     """True when listeners on hosts ``a`` and ``b`` may take the same address: the same host (names in any
     case: tester 53), either on every address, or "localhost" beside a loopback address (tester 51: localhost
     and 127.0.0.1 passed)."""
-    a, b = a.lower(), b.lower()
+    a, b = _host_key(a), _host_key(b)
     if a == b or a in _WILDCARD_HOSTS or b in _WILDCARD_HOSTS:
         return True
     return "localhost" in (a, b) and a in _LOOPBACK_HOSTS and b in _LOOPBACK_HOSTS

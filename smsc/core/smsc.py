@@ -111,8 +111,8 @@ LEAST_RECENT_TRIES = 64
 #: :meth:`Smsc.messages` reads back at most this many times ``limit`` evicted waiting messages (a listing
 #: must not read a million records from disk).
 EVICTED_LISTED_FACTOR = 4
-#: Evicted messages of one number read back for a listing by destination that also filters by source or
-#: system_id (:meth:`Smsc.messages`): the matching ones may be older than the newest ``limit``.
+#: Evicted messages read back at most for a listing that filters by source or system_id (:meth:`Smsc.messages`):
+#: the matching ones may be older than the newest ``limit`` of each number.
 EVICTED_FILTERED_MAX = 10_000
 #: Waiting messages read back and resumed per step of a restart (one store query each): those that go on
 #: waiting for an absent handset leave memory before the next batch is read (:meth:`Smsc.start`).
@@ -1639,12 +1639,12 @@ class Smsc:
         if (self.index.evicted and load is not None and not getattr(self.store, "records_in_memory", False)
                 and (state is None or state == MessageState.ENROUTE)):
             # (A store that keeps records in memory left them in the index: the loop above found them.)
-            per_number = limit
-            if destination is not None and (source is not None or system_id is not None):
-                # (one number's own, then filtered: read past the newest ``limit`` of them, tester 53)
-                per_number = EVICTED_FILTERED_MAX
-            ids = self._waits.evicted_ids(per_number, max(per_number, EVICTED_LISTED_FACTOR * limit),
-                                          number=destination)
+            if source is not None or system_id is not None:
+                # Filtered after the read: read past the newest ``limit`` of each number (testers 53, 54: a
+                # message of the account or sender asked for, older than others, was not listed).
+                ids = self._waits.evicted_ids(EVICTED_FILTERED_MAX, EVICTED_FILTERED_MAX, number=destination)
+            else:
+                ids = self._waits.evicted_ids(limit, EVICTED_LISTED_FACTOR * limit, number=destination)
             seen = {m.message_id for m in found}
             found.extend(m for m in load(ids)
                          if m.message_id not in seen and (system_id is None or m.system_id == system_id)

@@ -162,8 +162,12 @@ def fits_deliver_sm(d: Delivery) -> bool:
 
 
 #: What :meth:`SmppProtocol._log_refused` strips from a reason to tell one kind of fault from another: quoted
-#: values and numbers ("priority_flag 9: expected 0-3" and "priority_flag 7: ..." are one kind).
-_VALUES = re.compile(r"'[^']*'|\d+")
+#: values, hex values and numbers ("priority_flag 9: expected 0-3" and "priority_flag 7: ..." are one kind).
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|0x[0-9A-Fa-f]+|\d+")
+
+
+#: Kinds of fault remembered per status and connection for the refusal log (beyond: every 100th line only).
+_REFUSAL_KINDS_KEPT = 64
 
 
 def peer_name(peername: Any) -> str:
@@ -808,9 +812,10 @@ class SmppProtocol(asyncio.Protocol):
             reason = self._refusal_reason(pdu, status, by_core)
         kind = _VALUES.sub("", reason)  # (the reason without the values: one kind of fault)
         seen = self._refused_kinds.setdefault(status, set())
-        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and kind in seen:
+        known = kind in seen or len(seen) >= _REFUSAL_KINDS_KEPT  # (past that many kinds, the count alone)
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and known:
             return
-        if len(seen) < 64:
+        if not known:
             seen.add(kind)
         log.info("replace_refused" if command_id == CommandId.replace_sm else "submit_refused", peer=self.peer,
                  system_id=self.session.system_id, command=command_name(command_id),
@@ -882,10 +887,13 @@ class SmppProtocol(asyncio.Protocol):
         additional_status_info_text (section 4.7.2, Table 4-21).  Held apart from the other replies (reading
         goes on), at most :data:`MAX_HELD_TRANSACTIONS` at a time: beyond, ESME_RTHROTTLED at once."""
         transactions = self._transactions
+        account = self._account
         if len(transactions) >= MAX_HELD_TRANSACTIONS:
             self.server.counters.throttled += 1
             self.smsc.submit_refused()  # (counted in smpp_submits already)
             self.session.respond_message_id(_DATA_SM_RESP, seq, CommandStatus.ESME_RTHROTTLED, "")
+            if account is not None:
+                account.refund(1)  # (refused: the account's token comes back, tester 54)
             return
         key = self._transaction_keys = self._transaction_keys + 1
         transactions[key] = ""
@@ -907,6 +915,8 @@ class SmppProtocol(asyncio.Protocol):
             self._after_reply()
 
         message_id = self.smsc.submit_transaction(sub, reply)
+        if message_id is None and account is not None:
+            account.refund(1)  # (refused by the core before any attempt: its token comes back, tester 54)
         if message_id is not None and key in transactions:  # (not answered already)
             transactions[key] = message_id
 

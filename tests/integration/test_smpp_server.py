@@ -369,6 +369,11 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
                    validity_period="991231235959000+"),
         P.SubmitMulti(dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12")] * 50,
                       short_message=b"x"),
+        # Tester 54: a transaction-mode data_sm the core refuses, twice.
+        P.DataSm(esm_class=0x02, dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900910",
+                 tlvs={0x0424: b"x"}),
+        P.DataSm(esm_class=0x02, dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900910",
+                 tlvs={0x0424: b"x"}),
         P.SubmitMulti(dest_addresses=[good, bad, good], short_message=b"x"),  # two tokens
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
         P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE, short_message=b"x"),
@@ -385,7 +390,8 @@ def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp
     assert [got[seq] for seq in range(2, 2 + len(requests))] == [
         CommandStatus.ESME_RINVREPFLAG, CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_RINVMSGLEN,
         CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_RSUBMITFAIL, CommandStatus.ESME_RINVEXPIRY,
-        CommandStatus.ESME_RINVDSTADR, CommandStatus.ESME_ROK,
+        CommandStatus.ESME_RINVDSTADR, CommandStatus.ESME_RSUBMITFAIL, CommandStatus.ESME_RSUBMITFAIL,
+        CommandStatus.ESME_ROK,
         CommandStatus.ESME_ROK, CommandStatus.ESME_ROK, CommandStatus.ESME_ROK,  # 5 tokens: 2 + 3 ...
         CommandStatus.ESME_RTHROTTLED]  # ... and none left for the fourth submit_sm
 
@@ -872,6 +878,10 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
             # Tester 51: another field at fault under a status already logged is said too; a replace_sm too.
             assert esme.request(P.SubmitSm(**{**fields, "esm_class": 0x40, "short_message": b"\x05\x00\x03"})
                                 ).command_status == CommandStatus.ESME_RINVMSGLEN
+            # Tester 54: values in hex are values too (one kind of fault, one line).
+            for esm_class in (0x0C, 0x14):
+                assert esme.request(P.SubmitSm(**{**fields, "esm_class": esm_class})
+                                    ).command_status == CommandStatus.ESME_RINVESMCLASS
             # Tester 53: the two kinds again, alternating, are not logged again.
             assert esme.request(P.SubmitSm(**{**fields, "short_message": b"b" * 170})
                                 ).command_status == CommandStatus.ESME_RINVMSGLEN
@@ -885,9 +895,9 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
     refused = [e for e in logs if e["event"] == "submit_refused"]
     assert [(e["status"], e["count"]) for e in refused] == [
         ("ESME_RINVPRTFLG", 1), ("ESME_RINVSRCADR", 1), ("ESME_RINVMSGLEN", 1), ("ESME_RINVDSTADR", 1),
-        ("ESME_RINVSERTYP", 1), ("ESME_RINVMSGLEN", 2)]
+        ("ESME_RINVSERTYP", 1), ("ESME_RINVMSGLEN", 2), ("ESME_RINVESMCLASS", 1)]
     assert refused[4]["reason"] == "service_type has 8 characters, at most 5 allowed"
-    assert refused[4]["sequence_number"] == esme.seq - 4
+    assert refused[4]["sequence_number"] == esme.seq - 6
     assert refused[5]["reason"].startswith("esm_class sets UDHI but the user data does not start with a whole UDH")
     unbound, replace = [e for e in logs if e["event"] == "replace_refused"]
     assert (unbound["status"], unbound["reason"]) == ("ESME_RINVBNDSTS", "not allowed in the session's state (OPEN)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -547,6 +548,9 @@ def test_a_password_too_long_is_refused_without_showing_it(tmp_path: Path) -> No
                                   "(SMPP 3.4 section 4.1.1), got 11 characters (not shown)"]
     path.write_text("accounts: [{system_id: a, password: 01234567}]\n")  # (digits: taken as written)
     assert check_config(path) == []
+    path.write_text("accounts: [{system_id: a, password: \"\u20ac\u20ac\"}]\n")  # (tester 54: no ESME can send it)
+    assert check_config(path) == [f"{path}: accounts[0].password: expected a password of printable ASCII "
+                                  "characters (SMPP 3.4 section 4.1.1), got other characters (not shown)"]
 
 
 def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
@@ -579,6 +583,11 @@ def test_an_http_port_equal_to_an_smpp_port_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("host: localhost", "host: LOCALHOST").replace("host: 127.0.0.1",
                                                                                            "host: localhost"))
     assert len(check_config(path)) == 1  # (tester 53: a name in any case)
+    for http_host, server_host in [("0:0:0:0:0:0:0:1", "::1"), ("::ffff:127.0.0.1", "127.0.0.1")]:  # (tester 54)
+        text = path.read_text()
+        text = re.sub(r"server: \{host: [^,]*,", f"server: {{host: '{server_host}',", text)
+        path.write_text(re.sub(r"http: \{host: [^,]*,", f"http: {{host: '{http_host}',", text))
+        assert len(check_config(path)) == 1, (http_host, server_host)
     # Two addresses of their own may share a port; port 0 is the system's choice; a disabled API listens nowhere.
     for http in ("{host: 127.0.0.2, port: 2775}", "{port: 0}", "{enabled: false, port: 2775}"):
         head = path.read_text().split("http:")[0]

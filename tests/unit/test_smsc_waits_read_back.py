@@ -363,4 +363,6 @@ def test_a_listing_by_destination_reads_back_that_number_whatever_the_others(tmp
         h.submit_ok("447700900401", f"newer {i}", source="SRC8")
     h.advance(60.0)
     assert [m.message_id for m in h.smsc.messages(limit=1, destination="447700900401", source="SRC9")] == [older]
+    # Tester 54: and without a destination, the sender's among every number's newer ones.
+    assert [m.message_id for m in h.smsc.messages(limit=1, source="SRC9")] == [older]
     h.store.close()
