@@ -146,11 +146,13 @@ def check_udh(user_data: bytes) -> int:
 
 def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes, int]:
     """``short_message`` with the header it has on the air, and that header's length in octets: its own UDH
-    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), or for a segment of SAR TLVs the
-    concatenation header the SMSC puts in front of it (6 octets at least: 3GPP 23.040 section 9.2.3.24.1)."""
+    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), or for a segment of SAR TLVs of two or
+    more the concatenation header the SMSC puts in front of it (6 octets at least: 3GPP 23.040 section
+    9.2.3.24.1)."""
     if esm_class & _UDHI:
         return short_message, short_message[0] + 1
-    if tlvs and _SAR_MSG_REF_NUM in tlvs:
+    if tlvs and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1:
+        # (a segment "1 of 1" goes out as one SMS, without a header: tester 55 saw 160 characters refused)
         return bytes(6) + short_message, 6
     return short_message, 0
 

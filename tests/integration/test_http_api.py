@@ -396,6 +396,12 @@ async def test_mo_payload_hex_is_delivered_as_is(
                 json={"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0041004200e9", "data_coding": 8})
     await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 1)
     assert esme.received[0].data_coding == 8 and esme.received[0].short_message == bytes.fromhex("0041004200e9")
+    # A binary data_coding's octets as hex in text are taken too (tester 55: refused for a while, which broke
+    # suites that inject binary MO this way).
+    await _send(http, "POST", "/api/mo", 202,
+                json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "cafe0001", "data_coding": 4})
+    await asyncio.to_thread(esme.read_until, lambda: len(esme.received) >= 2)
+    assert esme.received[1].data_coding == 4 and esme.received[1].short_message == bytes.fromhex("cafe0001")
 
 
 async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
@@ -859,8 +865,8 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("GET", "/api/messages?color=red", {}, 400, "color"),
         ("GET", "/api/messages?destination=MyBrand", {}, 400, "destination"),
         ("POST", "/api/mo", {"data": b"xxxx", "headers": {"Content-Encoding": "gzip"}}, 400, "request body"),
-        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "cafe", "data_coding": 4}}, 400,
-         "payload_hex instead"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "caf\u00e9", "data_coding": 4}},
+         400, "give them as hex, in text or in payload_hex"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b"xxxx", "headers": {"Content-Encoding": "deflate"}}, 400,
          "request body"),
         ("POST", "/api/mo", {"json": {"from": "MyBrand", "to": SHORT_CODE, "text": "x"}}, 400, "from"),

@@ -654,6 +654,8 @@ _ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
     (P.SubmitSm(esm_class=0x40, short_message=_UDH8 + b"a" * 154), CommandStatus.ESME_RINVMSGLEN),
     (P.SubmitSm(short_message=b"a" * 153, tlvs=_SAR), CommandStatus.ESME_ROK),
     (P.SubmitSm(short_message=b"a" * 160, tlvs=_SAR), CommandStatus.ESME_RINVMSGLEN),
+    # (tester 55: a segment "1 of 1" goes out as one SMS, without a concatenation header)
+    (P.SubmitSm(short_message=b"a" * 160, tlvs={0x020C: 8, 0x020E: 1, 0x020F: 1}), CommandStatus.ESME_ROK),
     (P.SubmitSm(tlvs={0x0424: b"a" * 500}), CommandStatus.ESME_ROK),  # message_payload: the SMSC segments it
     # (the most a message_payload TLV carries fits the default max_command_length: tester 52)
     (P.SubmitSm(tlvs={0x0424: b"a" * 65_535}), CommandStatus.ESME_ROK),

@@ -549,8 +549,10 @@ def test_a_password_too_long_is_refused_without_showing_it(tmp_path: Path) -> No
     path.write_text("accounts: [{system_id: a, password: 01234567}]\n")  # (digits: taken as written)
     assert check_config(path) == []
     path.write_text("accounts: [{system_id: a, password: \"\u20ac\u20ac\"}]\n")  # (tester 54: no ESME can send it)
-    assert check_config(path) == [f"{path}: accounts[0].password: expected a password of printable ASCII "
-                                  "characters (SMPP 3.4 section 4.1.1), got other characters (not shown)"]
+    assert check_config(path) == [f"{path}: accounts[0].password: expected a password of printable ASCII (or "
+                                  "Latin-1) characters (SMPP 3.4 section 4.1.1), got other characters (not shown)"]
+    path.write_text("accounts: [{system_id: a, password: \"p\u00e4sswd\"}]\n")  # (tester 55: an ESME can send it)
+    assert check_config(path) == []
 
 
 def test_a_tls_port_equal_to_the_plain_port_is_refused(tmp_path: Path) -> None:
