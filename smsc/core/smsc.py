@@ -1654,6 +1654,12 @@ class Smsc:
             del found[limit:]
         return found
 
+    def attempt_in_progress(self, message_id: str) -> bool:
+        """True when a delivery attempt of ``message_id`` is under way: the network pages its handset and the
+        outcome has not come (a carrier's latency)."""
+        track = self.index.tracks.get(message_id)
+        return track is not None and track.phase == "inflight"
+
     def waiting_count(self) -> int:
         """Messages not yet in a final state."""
         return self.index.waiting

@@ -272,10 +272,9 @@ def delivery_record(delivery: Delivery) -> dict[str, Any]:
 
 def _answered_unreadable_body(record: logging.LogRecord) -> bool:
     """A logging filter for aiohttp's server log: False for its "Unhandled exception" about a request body that
-    cannot be read (a Content-Encoding that does not decode, or one aiohttp has no decoder for: br, zstd; tester
-    53), which aiohttp answers 400 itself.  :func:`_json_object` has answered that request
-    400 already; aiohttp then reads the rest of the body before it takes the next request, meets the same error
-    and logged a 30-line traceback for each such request (tester 51)."""
+    cannot be read.  A Content-Encoding that does not decode is answered 400 by :func:`_json_object`, and one
+    aiohttp has no decoder for (br, zstd) by aiohttp itself; either way aiohttp then met the error again and
+    logged a 30-line traceback for each such request (testers 51 and 53)."""
     return not (record.exc_info and isinstance(record.exc_info[1], (RequestPayloadError, HttpProcessingError)))
 
 
@@ -625,9 +624,7 @@ class HttpServer:
                       "count": len(msgs)})
 
     def _in_progress(self, msg: Message) -> bool:
-        """True when an attempt of ``msg`` is under way (its track is in flight)."""
-        track = self._smsc.index.tracks.get(msg.message_id)
-        return track is not None and track.phase == "inflight"
+        return bool(self._smsc.attempt_in_progress(msg.message_id))
 
     def _full_texts(self, msgs: list[Message]) -> dict[str, str]:
         """:func:`reassembled_texts` for the concatenated parts among ``msgs``, put together from the newest
