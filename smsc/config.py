@@ -168,10 +168,10 @@ class ServerConfig:
     window: int = 10
     message_id: MessageIdFormat = MessageIdFormat()
     tls: TlsConfig | None = None
-    #: A submit_sm or submit_multi whose short_message does not fit one SMS (160 GSM septets, 140 octets in
-    #: other codings, UDH included; :func:`smsc.smpp.text.fits_one_sms`): "reject" answers ESME_RINVMSGLEN, as
-    #: a network that does not segment does; "accept" takes it (SMPP 3.4 allows 254 octets) as one message.
-    #: message_payload (up to 64 KiB) is always accepted: the SMSC segments it.
+    #: A submit_sm, submit_multi or replace_sm whose short_message does not fit one SMS (160 GSM septets, 140
+    #: octets in other codings, UDH included; :func:`smsc.smpp.text.fits_one_sms`): "reject" answers
+    #: ESME_RINVMSGLEN, as a network that does not segment does; "accept" takes it (SMPP 3.4 allows 254 octets)
+    #: as one message.  message_payload (up to 65,535 octets) is always accepted: the SMSC segments it.
     oversized_short_message: str = "reject"
     #: The rollover of SMPP's two-digit years (SMPP 3.4 Appendix C: "SMPP developers should make the rollover
     #: date configurable"; its recommended default "xx38"): years below it are 20YY, the others 19YY, in
@@ -1065,8 +1065,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
         if isinstance(raw_password, _YInt):  # (a password of digits, written without quotes: taken as written)
             raw_password = raw_password.text
         if isinstance(raw_password, str) and len(raw_password) > 8:
-            # (never echoed: a password in an error message ends up in logs and CI output; tester 51; written
-            # as a number too, tester 53)
+            # (never echoed: a password in an error message ends up in logs and CI output; testers 51, 53)
             password = ctx.error(m.at("password"), "a password of at most 8 characters (SMPP 3.4 section 4.1.1)",
                                  _Hidden(f"{len(raw_password)} characters (not shown)"))
         elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
