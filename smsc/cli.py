@@ -9,7 +9,15 @@ import sys
 from typing import Any, Callable, Coroutine, Sequence
 
 from smsc.app import StartupError
-from smsc.config import LISTEN_HOST_WHAT, ConfigError, check_config, is_listen_host, load_config
+from smsc.config import (
+    LISTEN_HOST_WHAT,
+    Config,
+    ConfigError,
+    check_config,
+    is_listen_host,
+    listener_clashes,
+    load_config,
+)
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
 
@@ -59,7 +67,31 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", help="the YAML file to check")
     # (-c as serve takes it: tester 31 wrote `check-config -c FILE` and was refused)
     check.add_argument("--config", "-c", dest="config_file", help="the YAML file to check (instead of FILE)")
+    check.set_defaults(usage_of=check)  # (its errors show its own usage line, not smsc's: tester 59)
     return parser
+
+
+def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
+    """Two of smsc's own listeners on one port once ``--host``, ``--port``, ``--http-host``, ``--http-port`` and
+    ``--no-http`` apply (a clash in the file alone is a config error already), or None.  Without this the
+    second listener failed with "address already in use" for a port that only smsc held (tester 59)."""
+    import dataclasses
+
+    server = dataclasses.replace(
+        config.server, **({"host": args.host} if args.host is not None else {}),
+        **({"port": args.port} if args.port is not None else {}))
+    http = dataclasses.replace(
+        config.http, **({"host": args.http_host} if args.http_host is not None else {}),
+        **({"port": args.http_port} if args.http_port is not None else {}),
+        **({"enabled": False} if args.no_http else {}))
+    clashes = listener_clashes(dataclasses.replace(config, server=server, http=http))
+    if not clashes:
+        return None
+    key, expected, value = clashes[0]
+    given = " ".join(f"{option} {value_}" for option, value_ in (
+        ("--host", args.host), ("--port", args.port), ("--http-host", args.http_host),
+        ("--http-port", args.http_port)) if value_ is not None)
+    return f"{given} with {config.source}: {key}: expected {expected}, got {value}"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -68,7 +100,6 @@ def _serve(args: argparse.Namespace) -> int:
     from smsc.app import App
     from smsc.obs import configure_logging
 
-    configure_logging(level=args.log_level, fmt=args.log_format)
     for option, value in (("--host", args.host), ("--http-host", args.http_host)):
         if value is not None and not is_listen_host(value):  # ("" would listen on every interface)
             print(f"smsc: {option}: expected {LISTEN_HOST_WHAT}, got {value!r}", file=sys.stderr)
@@ -80,6 +111,16 @@ def _serve(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(f"smsc: not starting: {len(exc.errors)} error(s) in the config", file=sys.stderr)
         return 2
+    if args.db is not None and (args.store or config.store.kind) != "sqlite":
+        # (the file would be ignored, and a user who expects the messages in it after a restart finds none:
+        # tester 59)
+        given = "--store memory" if args.store else f"store.kind: {config.store.kind} in {config.source}"
+        print(f"smsc: --db: names a SQLite file, but the store is in memory ({given})", file=sys.stderr)
+        return 2
+    clash = _options_clash(args, config)
+    if clash:
+        print(f"smsc: {clash}", file=sys.stderr)
+        return 2
     if args.store or args.db is not None:  # (--db '' is refused by the store, not taken for "no --db")
         store = dataclasses.replace(
             config.store, **({"kind": args.store} if args.store else {}),
@@ -89,6 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
         source = f"{config.source} with --db" if args.db is not None else config.source
         config = dataclasses.replace(config, store=store, source=source)
 
+    configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
     fatal: list[str] = []
 
     async def run() -> None:
@@ -152,8 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check-config":
         if (args.file is None) == (args.config_file is None):
-            parser.error("check-config: give the file to check once, as FILE or as -c FILE")
-        args.file = args.file or args.config_file
+            args.usage_of.error("give the file to check once, as FILE or as -c FILE")
+        args.file = args.file if args.file is not None else args.config_file
+        if not args.file:  # (`check-config "$CONFIG"` with CONFIG unset checked the bundled default: tester 59)
+            args.usage_of.error("the file name is empty")
         errors = check_config(args.file)
         if errors:
             for line in errors:

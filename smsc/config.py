@@ -637,7 +637,8 @@ def _latin1(text: str) -> bool:
 
 
 class _Hidden(str):
-    """A bad value described rather than quoted (a password): :func:`_show` writes it as it is."""
+    """A bad value described rather than quoted (a password, two keys given together): :func:`_show` writes it
+    as it is."""
 
 
 def _show(value: Any) -> str:
@@ -934,6 +935,8 @@ def _parse_tls(ctx: _Ctx, path: str, raw: Any) -> TlsConfig | None:
     if raw is None:
         return None
     m = _Map(ctx, path, raw, ("port", "certfile", "keyfile"))
+    if not m.ok:
+        return None  # (not a mapping: that one error, not one more for each key it lacks: tester 59)
     port = m.integer("port", 3775, 0, 65535)
     files = []
     for key in ("certfile", "keyfile"):
@@ -1018,10 +1021,7 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     d = ServerConfig()
     port = m.integer("port", d.port, 0, 65535)
     tls = _parse_tls(ctx, m.at("tls"), m.raw("tls")) if m.has("tls") else None
-    if tls is not None and tls.port and tls.port == port:
-        # (serve failed with "address already in use" naming server.port, which was free: tester 46)
-        ctx.error(f"{m.at('tls')}.port", f"a port other than server.port ({port}): the TLS listener is a second one",
-                  tls.port)
+    # (server.tls.port equal to server.port: see listener_clashes)
     return ServerConfig(
         host=_listen_host(m, "host", d.host),
         port=port,
@@ -1583,15 +1583,21 @@ def _parse_topology(
 
     carriers: list[CarrierConfig] = []
     carrier_paths: list[str] = []
+    # False when a carrier could not be read: a route naming it is then not reported as naming no carrier (tester
+    # 59: "expected one of the carrier names: , got 'redtel'" followed a carriers mapping given for a list).
+    carriers_read = True
     if m.has("carriers"):
         entries = m.items("carriers", "a list of carriers")
         if not entries and (m.raw("carriers") is None or isinstance(m.raw("carriers"), list)):
             ctx.error(m.at("carriers"), "a list of at least one carrier", m.raw("carriers"))
+        carriers_read = isinstance(m.raw("carriers"), list)
         for p, item in entries:
             carrier = _parse_carrier(ctx, p, item)
             if carrier is not None:
                 carriers.append(carrier)
                 carrier_paths.append(p)
+            else:
+                carriers_read = False
     else:
         carriers = list(d.carriers)
         carrier_paths = ["topology.carriers"]
@@ -1625,6 +1631,8 @@ def _parse_topology(
                                 "a number prefix: digits as text such as '44', or '*' for any", any_prefix=True,
                                 e164=True)
         target = r.required_text("carrier", "the name of a carrier defined in topology.carriers", min_len=1)
+        if target is not _BAD and target not in names and not carriers_read:
+            continue  # (its carrier may be the one not read: that error is reported)
         if target is not _BAD and target not in names:
             close = difflib.get_close_matches(target, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f": {', '.join(names)}"
@@ -1671,8 +1679,11 @@ def _parse_topology(
         if not r.ok:
             continue
         if r.has("number") == r.has("prefix"):
-            ctx.error(r.at("number"), "exactly one of number (a short code or full number) or prefix",
-                      r.raw("number"))
+            # (both given: the error names the route, not number alone: tester 59)
+            ctx.error(p if r.has("number") else r.at("number"),
+                      "exactly one of number (a short code or full number) or prefix",
+                      _Hidden(f"both, number {_show(r.raw('number'))} and prefix {_show(r.raw('prefix'))}")
+                      if r.has("number") else _MISSING)
             continue
         key = "number" if r.has("number") else "prefix"
         prefix = _to_digits(ctx, r.at(key), r.raw(key),
@@ -1789,24 +1800,38 @@ def _may_overlap(a: str, b: str) -> bool:
     return "localhost" in (a, b) and a in _LOOPBACK_HOSTS and b in _LOOPBACK_HOSTS
 
 
-def _check_ports(ctx: _Ctx, config: Config) -> None:
-    """The HTTP listener's port must not be one of the SMPP listeners' (``serve`` failed with "address already
-    in use", naming a port only smsc itself held: tester 47), where both listen on the same address or either on
-    every address.  Port 0 (chosen by the system) never clashes."""
-    http = config.http
+def listener_clashes(config: Config) -> list[tuple[str, str, int]]:
+    """Pairs of smsc's own listeners that would take the same port: ``(key, expected, value)`` for each.
+
+    The SMPP-over-TLS listener must not take ``server.port`` (``serve`` failed with "address already in use"
+    naming a port that was free: tester 46); the HTTP listener must take neither SMPP port where both listen
+    on the same address or either on every address (tester 47).  Port 0 (chosen by the system) never clashes.
+    ``smsc serve`` asks again after its ``--port``/``--http-port``/``--host``/``--http-host`` options
+    (tester 59: a ``--port`` equal to the TLS port was reported as a port in use)."""
+    clashes: list[tuple[str, str, int]] = []
+    server, http = config.server, config.http
+    if server.tls is not None and server.tls.port and server.tls.port == server.port:
+        clashes.append(("server.tls.port", f"a port other than server.port ({server.port}): the TLS listener is "
+                        "a second one", server.tls.port))
     if not http.enabled or not http.port:
-        return
-    server = config.server
+        return clashes
     if not isinstance(http.host, str) or not isinstance(server.host, str):
-        return  # (a bad host is reported already)
+        return clashes  # (a bad host is reported already)
     if not _may_overlap(http.host, server.host):
-        return
+        return clashes
     if http.port == server.port:
-        ctx.error("http.port", f"a port other than server.port ({server.port}): the HTTP API is a listener of its own",
-                  http.port)
+        clashes.append(("http.port", f"a port other than server.port ({server.port}): the HTTP API is a listener "
+                        "of its own", http.port))
     elif server.tls is not None and http.port == server.tls.port:
-        ctx.error("http.port", f"a port other than server.tls.port ({server.tls.port}): the HTTP API is a listener "
-                  "of its own", http.port)
+        clashes.append(("http.port", f"a port other than server.tls.port ({server.tls.port}): the HTTP API is a "
+                        "listener of its own", http.port))
+    return clashes
+
+
+def _check_ports(ctx: _Ctx, config: Config) -> None:
+    """Report :func:`listener_clashes` as errors of the file."""
+    for key, expected, value in listener_clashes(config):
+        ctx.error(key, expected, value)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -1823,9 +1848,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def check_config(path: str | os.PathLike[str] | None) -> list[str]:
-    """The errors :func:`load_config` would raise for ``path``, or [] when the file is valid."""
+    """The errors :func:`load_config` would raise for ``path``, or [] when the file is valid; and, as ``serve``
+    would find at start, a SQLite ``store.path`` whose directory does not exist (tester 59: check-config said OK
+    to a file that serve then refused).  The path is read from the current directory, as ``serve`` reads it."""
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         return list(exc.errors)
+    store = config.store
+    if store.kind == "sqlite":
+        directory = os.path.dirname(os.path.abspath(store.path))
+        if not os.path.isdir(directory):
+            return [f"{config.source}: store.path: expected a file in an existing directory (relative paths are read "
+                    f"from the directory smsc starts in, here {os.getcwd()!r}; {directory!r} is not a directory), "
+                    f"got {_show(store.path)}"]
     return []

@@ -686,8 +686,9 @@ class HttpServer:
             try:
                 payload = bytes.fromhex(payload_hex)
             except ValueError:
-                raise ApiError(400, f"payload_hex: expected an even number of hex digits, got {payload_hex!r}") \
-                    from None
+                # (hex digits only, in pairs: "0x41" was told it had an odd number: tester 56)
+                raise ApiError(400, "payload_hex: expected an even number of hex digits (0-9, a-f; spaces between "
+                               f"octets allowed, no 0x), got {payload_hex!r}") from None
             if data_coding is None:
                 raise ApiError(400, "data_coding: required with payload_hex (0-255, SMPP 3.4 section 5.2.19)")
             if len(payload) > MAX_MO_OCTETS:

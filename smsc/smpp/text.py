@@ -335,25 +335,32 @@ def choose_coding(text: str) -> int:
 MAX_PARTS = 255
 _SMS_OCTETS = 140  # user data of one SMS on the radio interface (3GPP 23.040)
 _SMS_SEPTETS = 160
+#: Alphabets counted in septets on the air: GSM 7-bit, and IA5 and Latin-1, which an SMSC converts to it.
+_SEPTET_KINDS = frozenset({_GSM7, "ascii", "latin-1"})
+#: IA5 / Latin-1 octets of the characters that take a GSM extension pair (two septets): [ ] { } \ ^ ~ | and
+#: nothing else an octet of these codings can carry (the euro sign is not in Latin-1).
+_GSM_EXTENSION_OCTETS = frozenset(ord(ch) for ch in _GSM_EXTENSION_CHARS if ord(ch) < 0x100)
 
 
 def _capacity(kind: str, udh_octets: int) -> int:
-    """Octets of user data that fit one SMS after a UDH of ``udh_octets`` (UDHL included; 0 = none)."""
-    if kind in (_GSM7, "ascii"):
+    """What fits one SMS after a UDH of ``udh_octets`` (UDHL included; 0 = none): septets for GSM 7-bit, IA5
+    and Latin-1 (which an SMSC converts to the GSM alphabet for the air), else octets."""
+    if kind in _SEPTET_KINDS:
         # Septets (one per octet, unpacked): the header is counted in septets, padded by fill bits.
         return _SMS_SEPTETS - (udh_octets * 8 + 6) // 7
     room = _SMS_OCTETS - udh_octets
     return room - room % 2 if kind == _UCS2 else room
 
 
-def _atoms(payload: bytes, kind: str) -> Iterator[int]:
-    """Lengths (octets) of the pieces a split must keep whole: ESC pairs, UTF-16 surrogate pairs."""
+def _atoms(payload: bytes, kind: str) -> Iterator[tuple[int, int]]:
+    """The pieces a split must keep whole, as (octets, units of :func:`_capacity`): ESC pairs, UTF-16 surrogate
+    pairs; in IA5 and Latin-1 a character with a GSM extension form is one octet but two septets."""
     n = len(payload)
     i = 0
     if kind == _GSM7:
         while i < n:
             step = 2 if payload[i] & 0x7F == _ESC and i + 1 < n else 1
-            yield step
+            yield step, step
             i += step
     elif kind == _UCS2:
         while i < n:
@@ -361,24 +368,34 @@ def _atoms(payload: bytes, kind: str) -> Iterator[int]:
             if 0xD8 <= payload[i] <= 0xDB and i + 3 < n and 0xDC <= payload[i + 2] <= 0xDF:
                 step = 4
             step = min(step, n - i)
-            yield step
+            yield step, step
             i += step
+    elif kind in _SEPTET_KINDS:
+        yield from ((1, 2 if ch in _GSM_EXTENSION_OCTETS else 1) for ch in payload)
     else:
         # Byte charsets and binary data: every octet stands alone.
-        yield from (1 for _ in range(n))
+        yield from ((1, 1) for _ in range(n))
+
+
+def _units(payload: bytes, kind: str) -> int:
+    """The length of ``payload`` in :func:`_capacity`'s unit."""
+    if kind in ("ascii", "latin-1"):
+        return len(payload) + sum(1 for ch in payload if ch in _GSM_EXTENSION_OCTETS)
+    return len(payload)
 
 
 def _cut(payload: bytes, kind: str, capacity: int) -> list[tuple[int, int]]:
-    """Greedy split of ``payload`` into (start, end) ranges of at most ``capacity`` octets."""
-    if kind not in (_GSM7, _UCS2):
+    """Greedy split of ``payload`` into (start, end) octet ranges of at most ``capacity`` units each."""
+    if kind not in _SEPTET_KINDS and kind != _UCS2:
         return [(start, min(start + capacity, len(payload))) for start in range(0, len(payload), capacity)]
     ranges: list[tuple[int, int]] = []
-    start = pos = 0
-    for step in _atoms(payload, kind):
-        if pos + step - start > capacity:
+    start = pos = units = 0
+    for octets, weight in _atoms(payload, kind):
+        if units + weight > capacity:
             ranges.append((start, pos))
-            start = pos
-        pos += step
+            start, units = pos, 0
+        pos += octets
+        units += weight
     if pos > start:
         ranges.append((start, pos))
     return ranges
@@ -397,19 +414,14 @@ def one_sms_room(data_coding: int, udh_octets: int = 0) -> tuple[int, str]:
     data_coding counts: ``(160 - UDH septets, "septets")`` for GSM 7-bit, IA5 and Latin-1 (which an SMSC
     converts to the GSM alphabet for the air), else ``(140 - UDH, "octets")`` (3GPP 23.040 section 9.2.3.16)."""
     kind = alphabet(data_coding)
-    if kind in (_GSM7, "ascii", "latin-1"):
-        return _capacity(_GSM7, udh_octets), "septets"
-    return _capacity(kind, udh_octets), "octets"
+    return _capacity(kind, udh_octets), "septets" if kind in _SEPTET_KINDS else "octets"
 
 
 def one_sms_units(short_message: bytes, data_coding: int, udh_octets: int = 0) -> int:
     """The length of ``short_message`` after its UDH in :func:`one_sms_room`'s unit: octets, or septets where
     an IA5 or Latin-1 character with a GSM extension form (``[ ] { } \\ ^ ~ |``) takes two (SMPP carries GSM septets
     unpacked, an extension character as two octets already)."""
-    user_data = short_message[udh_octets:]
-    if alphabet(data_coding) in ("latin-1", "ascii"):
-        return len(user_data) + sum(1 for ch in user_data.decode("latin-1") if ch in _GSM_EXTENSION_CHARS)
-    return len(user_data)
+    return _units(short_message[udh_octets:], alphabet(data_coding))
 
 
 def fits_one_sms(short_message: bytes, data_coding: int, udh_octets: int = 0) -> bool:
@@ -430,10 +442,12 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
     """Split encoded user data into ``short_message`` parts, each starting with a concatenation UDH.
 
     ``payload`` is what :func:`encode_text` returns (unpacked septets for GSM).  When it fits one SMS
-    (160 septets GSM/IA5, 140 octets otherwise) the result is ``[payload]`` without a UDH.  Otherwise
-    each part is ``05 00 03 RR TT SS`` (8-bit reference) or ``06 08 04 RR RR TT SS`` (16-bit) followed
-    by at most 153/152 septets (GSM), 134/132 octets = 67/66 UTF-16 units (UCS-2) or 134/133 octets
-    (other codings).  An ESC pair (GSM) or a surrogate pair (UCS-2) is never split across parts.  The
+    (:func:`fits_one_sms`: 160 septets for GSM, IA5 and Latin-1, 140 octets otherwise) the result is
+    ``[payload]`` without a UDH.  Otherwise each part is ``05 00 03 RR TT SS`` (8-bit reference) or
+    ``06 08 04 RR RR TT SS`` (16-bit) followed by at most 153/152 septets (GSM; IA5 and Latin-1 counted as the
+    GSM they become, ``[ ] { } \\ ^ ~ |`` two septets each, as the submit_sm length check counts them:
+    tester 56), 134/132 octets = 67/66 UTF-16 units (UCS-2) or 134/133 octets (other codings).  An ESC
+    pair (GSM) or a surrogate pair (UCS-2) is never split across parts.  The
     sender sets esm_class bit 0x40 (UDHI) on the parts.  ``reference`` is taken modulo 2**reference_bits.
 
     Raises :class:`EncodeError` when more than 255 parts would be needed, ValueError when
@@ -441,7 +455,7 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
     """
     udh_len = _udh_octets(reference_bits)
     kind = alphabet(data_coding)
-    if len(payload) <= _capacity(kind, 0):
+    if _units(payload, kind) <= _capacity(kind, 0):
         return [bytes(payload)]
     ranges = _cut(payload, kind, _capacity(kind, udh_len))
     total = len(ranges)
@@ -458,15 +472,15 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
 def segment_count(text: str, data_coding: int) -> int:
     """Number of SMS ``text`` needs in ``data_coding`` with 8-bit-reference concatenation.
 
-    GSM 7-bit: 160 septets in one SMS, else 153 per part (extension characters cost 2 and are not
-    split); UCS-2: 70 UTF-16 units, else 67 per part (surrogate pairs not split); 8-bit codings: 140
-    octets, else 134.  Empty text needs 1.  Agrees with ``len(split_message(encode_text(text, dc), dc,
+    GSM 7-bit, IA5 and Latin-1: 160 septets in one SMS, else 153 per part (extension characters cost 2 and
+    are not split); UCS-2: 70 UTF-16 units, else 67 per part (surrogate pairs not split); other 8-bit codings:
+    140 octets, else 134.  Empty text needs 1.  Agrees with ``len(split_message(encode_text(text, dc), dc,
     0))`` but does not build the parts and has no 255 limit.  Raises :class:`EncodeError` when the
     coding cannot carry the text.
     """
     kind = alphabet(data_coding)
     payload = encode_text(text, data_coding)
-    if len(payload) <= _capacity(kind, 0):
+    if _units(payload, kind) <= _capacity(kind, 0):
         return 1
     return len(_cut(payload, kind, _capacity(kind, 6)))
 
@@ -652,18 +666,15 @@ class _Pending:
 
 
 def decode_parts(parts: Sequence[ReassembledPart]) -> str:
-    """The text of a whole concatenated message from its parts (user data and data_coding), in seq order.
+    """The text of a whole concatenated message from its parts (user data and data_coding), in seq order, as a
+    handset shows it: each part decoded on its own (:func:`decode_text`) and the texts joined.
 
-    Parts of one data_coding (the usual case: every part of a long message is encoded alike, 3GPP TS 23.040
-    section 9.2.3.24.1) are joined before decoding, so a character split across two parts (a GSM escape
-    pair, a UTF-16 surrogate pair) still decodes; parts of mixed codings are each decoded with their own
-    (:func:`decode_text`) and the texts joined.  Never raises.
+    A character must not be split across parts (3GPP TS 23.038 section 6.2.1.1 and TS 23.040 section
+    9.2.3.24.1: neither a GSM escape pair nor, in UCS-2, a UTF-16 surrogate pair); a handset that decodes each
+    SMS as it comes shows a split one as a space or U+FFFD.  Joining the octets first hid that bug of an ESME's
+    splitter (smpplib's `make_parts` cuts at a fixed 153 or 134 octets) from the control API, the dashboard and
+    the echo handsets (tester 56).  Never raises.
     """
-    if not parts:
-        return ""
-    first = parts[0].data_coding
-    if all(part.data_coding == first for part in parts):
-        return decode_text(b"".join(part.user_data for part in parts), first)
     return "".join(decode_text(part.user_data, part.data_coding) for part in parts)
 
 

@@ -851,6 +851,8 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
          400, "text"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0g",
                                       "data_coding": 4}}, 400, "payload_hex"),
+        ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "0x41",
+                                      "data_coding": 4}}, 400, "(0-9, a-f; spaces between octets allowed, no 0x)"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "payload_hex": "00"}}, 400,
          "data_coding"),
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "€", "data_coding": 1}},

@@ -209,7 +209,9 @@ def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_firs
                     if not data:
                         break
                     got.extend(framer.feed(data))
-            assert not [p for p in got if isinstance(p, P.SubmitSmResp)]  # never acknowledged: never stored
+            # Never acknowledged, as never stored.  (An error status may come: under load the bind can meet the
+            # stop, and the submit is then answered ESME_RINVBNDSTS.)
+            assert not [p for p in got if isinstance(p, P.SubmitSmResp) and p.command_status == 0]
         except (ConnectionRefusedError, ConnectionResetError):
             pass  # (stopped already)
         assert proc.wait(timeout=30) == 2

@@ -11,6 +11,7 @@ from smsc.smpp.text import (
     Reassembler,
     concat_info,
     decode_text,
+    fits_one_sms,
     encode_text,
     gsm_decode,
     gsm_encode,
@@ -70,7 +71,9 @@ def _split_and_reassemble(payload: bytes, coding: int, reference: int, reference
     for part in reversed(parts):
         info = concat_info(0x40, part, {})
         assert info is not None and info.reference == reference % (1 << reference_bits)
-        assert len(part) <= (159 if coding == 0 else 140)
+        assert len(part) <= (159 if coding in (0, 1, 3) else 140)
+        # Each part fits one SMS as the submit_sm length check counts it (tester 56: IA5 and Latin-1 disagreed).
+        assert fits_one_sms(part, coding, 1 + part[0])
         whole = r.add(("esme", "src", "dst"), info, now=0.0) or whole
     assert whole is not None
     return whole
@@ -100,3 +103,18 @@ def test_ucs2_split_and_reassemble_gives_the_original(text: str, reference: int,
     assert decode_text(whole, 8) == text
     if bits == 8:
         assert len(parts) == segment_count(text, 8)
+
+
+latin1_text = st.text(alphabet=st.characters(max_codepoint=0xFF, exclude_characters="\x00"), max_size=500)
+
+
+@SETTINGS
+@given(latin1_text, st.integers(0, 0xFFFF), st.sampled_from([1, 3]))
+def test_ia5_and_latin1_split_as_the_gsm_they_become_on_the_air(text: str, reference: int, coding: int) -> None:
+    if coding == 1:
+        text = "".join(ch for ch in text if ch < "\x80")
+    payload = encode_text(text, coding)
+    whole = _split_and_reassemble(payload, coding, reference, 8)
+    assert decode_text(whole, coding) == text
+    assert len(split_message(payload, coding, reference)) == segment_count(text, coding)
+    assert (len(split_message(payload, coding, reference)) == 1) == fits_one_sms(payload, coding)

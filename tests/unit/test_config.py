@@ -427,7 +427,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.mo_routes[0].system_id: expected the system_id of an account, got nothing"),
         ("accounts: [{system_id: test, password: x}]\n"
          "topology: {mo_routes: [{number: '88123', prefix: '88', system_id: test}]}",
-         "topology.mo_routes[0].number: expected exactly one of number (a short code or full number) or prefix"),
+         "topology.mo_routes[0]: expected exactly one of number (a short code or full number) or prefix"),
         ("accounts: [{system_id: test, password: x}]\n"
          "topology: {mo_routes: [{number: '88123', system_id: test}, {number: '88123', system_id: test}]}",
          "topology.mo_routes[1].number: expected a number not already routed at topology.mo_routes[0], "
@@ -712,3 +712,42 @@ def test_an_mo_route_to_a_short_code_may_start_with_0(tmp_path: Path) -> None:
                                          "topology: {mo_routes: [{number: '0800', system_id: a}, "
                                          "{prefix: '08', system_id: a}]}\n"))
     assert {r.prefix for r in config.topology.mo_routes} >= {"0800", "08"}
+
+
+def test_one_error_for_a_section_of_the_wrong_shape_not_one_per_key_it_lacks(tmp_path: Path) -> None:
+    # Tester 59: carriers given as a mapping also gave "routes[0].carrier: expected one of the carrier names: ,";
+    # tls: "yes" two more lines for certfile and keyfile; a mo_route with number and prefix blamed number alone.
+    path = write(tmp_path, "accounts: [{system_id: a, password: b}]\nserver: {tls: 'yes'}\ntopology:\n"
+                           "  carriers: {name: redtel}\n  routes: [{prefix: '44', carrier: redtel}]\n"
+                           "  mo_routes: [{number: '77777', prefix: '7', system_id: a}, {system_id: a}]\n")
+    assert check_config(path) == [
+        f"{path}: server.tls: expected a mapping with the keys port, certfile, keyfile, got 'yes'",
+        f"{path}: topology.carriers: expected a list of carriers, got a mapping",
+        f"{path}: topology.mo_routes[0]: expected exactly one of number (a short code or full number) or prefix, "
+        "got both, number '77777' and prefix '7'",
+        f"{path}: topology.mo_routes[1].number: expected exactly one of number (a short code or full number) or "
+        "prefix, got nothing (the key is missing)",
+    ]
+    # With every carrier read, a route naming none is still an error.
+    path.write_text("accounts: [{system_id: a, password: b}]\ntopology:\n  carriers: [{name: acme}]\n"
+                    "  routes: [{prefix: '44', carrier: redtel}]\n")
+    assert check_config(path) == [f"{path}: topology.routes[0].carrier: expected one of the carrier names: acme, "
+                                  "got 'redtel'"]
+
+
+def test_check_config_refuses_a_store_path_in_a_missing_directory(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tester 59: check-config said OK, and serve then refused to open the store.
+    missing = tmp_path / "no-such-dir" / "x.sqlite"
+    path = write(tmp_path, f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{missing}'}}\n")
+    errors = check_config(path)
+    assert len(errors) == 1 and errors[0].startswith(
+        f"{path}: store.path: expected a file in an existing directory (relative paths are read from the directory "
+        f"smsc starts in, here {os.getcwd()!r}; {str(missing.parent)!r} is not a directory), got '/")
+    monkeypatch.chdir(tmp_path)
+    path.write_text("accounts: [{system_id: a, password: b}]\nstore: {path: no-such-dir/x.sqlite}\n")
+    assert len(check_config(path)) == 1
+    (tmp_path / "no-such-dir").mkdir()
+    assert check_config(path) == []
+    path.write_text("accounts: [{system_id: a, password: b}]\nstore: {kind: memory, path: no-such/x.sqlite}\n")
+    assert check_config(path) == []  # (a memory store opens no file)

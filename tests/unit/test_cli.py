@@ -1,0 +1,92 @@
+"""``smsc`` command-line refusals that come before anything starts (tester 59): each gets one clear line and exit
+status 2, never a traceback or a setting silently ignored."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import structlog
+
+from smsc.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _logging_untouched() -> Iterator[None]:
+    """A refusal comes before ``serve`` sets up logging; were it to, the next tests would log to a closed
+    capture file."""
+    before = structlog.get_config()
+    yield
+    assert structlog.get_config() == before
+
+
+def test_check_config_with_an_empty_file_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # `smsc check-config "$CONFIG"` with CONFIG unset checked the bundled default and said "None: OK".
+    for argv in (["check-config", ""], ["check-config", "-c", ""]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "smsc check-config: error: the file name is empty" in err
+        assert err.startswith("usage: smsc check-config")  # (its own usage line, not smsc's)
+
+
+def test_db_with_a_memory_store_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "x.sqlite"
+    assert main(["serve", "--store", "memory", "--db", str(db), "--port", "0", "--no-http"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "smsc: --db: names a SQLite file, but the store is in memory (--store memory)")
+    config = tmp_path / "memory.yaml"
+    config.write_text("accounts: [{system_id: a, password: b}]\nstore: {kind: memory}\n")
+    assert main(["serve", "-c", str(config), "--db", str(db), "--port", "0", "--no-http"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"smsc: --db: names a SQLite file, but the store is in memory (store.kind: memory in {config})")
+    assert not db.exists()
+
+
+def _tls_config(tmp_path: Path) -> Path:
+    tls = ROOT / "tests" / "unit" / "tls"
+    config = tmp_path / "tls.yaml"
+    config.write_text("accounts: [{system_id: a, password: b}]\nstore: {kind: memory}\n"
+                      f"server: {{port: 2775, tls: {{port: 3775, certfile: {tls / 'test-cert.pem'}, "
+                      f"keyfile: {tls / 'test-key.pem'}}}}}\n")
+    return config
+
+
+def test_a_port_option_equal_to_another_listener_of_smsc_is_named(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # --port equal to the config's TLS port was reported as "address already in use", a port only smsc held.
+    config = _tls_config(tmp_path)
+    assert main(["serve", "-c", str(config), "--port", "3775", "--no-http"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"smsc: --port 3775 with {config}: server.tls.port: expected a port other than server.port (3775): the TLS "
+        "listener is a second one, got 3775")
+    assert main(["serve", "-c", str(config), "--http-port", "3775"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"smsc: --http-port 3775 with {config}: http.port: expected a port other than server.tls.port (3775): the "
+        "HTTP API is a listener of its own, got 3775")
+    assert main(["serve", "--store", "memory", "--port", "2999", "--http-port", "2999"]) == 2
+    assert "smsc: --port 2999 --http-port 2999 with bundled default" in capsys.readouterr().err
+    # On addresses apart the same ports do not clash (the file listens on 0.0.0.0: every address), port 0 never.
+    from smsc.cli import _build_parser, _options_clash
+    from smsc.config import load_config
+
+    loaded = load_config(config)
+    args = _build_parser().parse_args(["serve", "--host", "127.0.0.1", "--http-port", "3775", "--http-host",
+                                       "127.0.0.2"])
+    assert _options_clash(args, loaded) is None
+    args = _build_parser().parse_args(["serve", "--port", "0", "--http-port", "0"])
+    assert _options_clash(args, loaded) is None
+
+
+def test_the_example_without_smpplib_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `pip install -e .` installs smsc alone: the README's first client stopped with a ModuleNotFoundError.
+    monkeypatch.setitem(sys.modules, "smpplib", None)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(ROOT / "examples" / "send_and_receive.py"), run_name="__main__")
+    assert exit_.value.code == ("this example needs smpplib, an SMPP client library: .venv/bin/pip install smpplib")
