@@ -8,7 +8,8 @@
 #     -v "$PWD/my.yaml:/etc/smsc/my.yaml:ro" smsc serve -c /etc/smsc/my.yaml --host 0.0.0.0 --http-host 0.0.0.0
 # /etc/smsc/example.yaml in the image documents every option. With an HTTP port other than 8080, set
 # SMSC_HEALTH_URL (-e SMSC_HEALTH_URL=http://127.0.0.1:PORT/api/health) for the health check.
-# Python 3.11: smsc's server path costs 12-15 % more CPU per message on 3.12 and 3.13 (bench/README.md).
+# Python 3.11: smsc's server path runs 11-14 % more instructions per message on 3.12 and 3.13 (bench/README.md,
+# "Which Python").
 FROM python:3.11-slim
 
 WORKDIR /src

@@ -77,21 +77,18 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
     second listener failed with "address already in use" for a port that only smsc held (tester 59)."""
     import dataclasses
 
-    server = dataclasses.replace(
-        config.server, **({"host": args.host} if args.host is not None else {}),
-        **({"port": args.port} if args.port is not None else {}))
-    http = dataclasses.replace(
-        config.http, **({"host": args.http_host} if args.http_host is not None else {}),
-        **({"port": args.http_port} if args.http_port is not None else {}),
-        **({"enabled": False} if args.no_http else {}))
+    given: dict[str, Any] = {"host": args.host, "port": args.port}
+    server = dataclasses.replace(config.server, **{k: v for k, v in given.items() if v is not None})
+    given = {"host": args.http_host, "port": args.http_port, "enabled": False if args.no_http else None}
+    http = dataclasses.replace(config.http, **{k: v for k, v in given.items() if v is not None})
     clashes = listener_clashes(dataclasses.replace(config, server=server, http=http))
     if not clashes:
         return None
     key, expected, value = clashes[0]
-    given = " ".join(f"{option} {value_}" for option, value_ in (
+    options = " ".join(f"{option} {value_}" for option, value_ in (
         ("--host", args.host), ("--port", args.port), ("--http-host", args.http_host),
         ("--http-port", args.http_port)) if value_ is not None)
-    return f"{given} with {config.source}: {key}: expected {expected}, got {value}"
+    return f"{options} with {config.source}: {key}: expected {expected}, got {value}"
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -17,6 +17,9 @@ An attempt is decided in this order (first match wins):
 Latencies come from the carrier's ``latency`` distribution for deliveries and ``failure_latency`` for
 everything else, unless a rule sets its own.  Randomness comes only from the ``rng`` passed in (a seeded
 ``random.Random``) and the handset pool's seeded hash, so a seeded world replays exactly.
+
+Each carrier counts the attempts it decided, by outcome kind (:meth:`Carrier.counters`, shown by the HTTP
+API's ``GET /api/carriers``): plain ints, one increment per attempt.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from smsc.config import (
     DEFAULT_RETRY_SCHEDULE,
+    OUTCOME_KINDS,
     CarrierConfig,
     NumberRule,
     OutcomeSpec,
@@ -98,6 +102,10 @@ class Carrier:
         self._cumulative = list(accumulate(spec.weight for spec in self._mix))
         self._total = self._cumulative[-1] if self._cumulative else 0.0
         self._opt_out_status = config.opt_out.submit_status
+        #: Attempts :meth:`attempt` decided, by outcome kind (plain ints; read by :meth:`counters`) ...
+        self._counts: dict[str, int] = dict.fromkeys(OUTCOME_KINDS, 0)
+        #: ... except those answered with ``_sole`` (below), counted here: one attribute is cheaper than the dict.
+        self._sole_count = 0
         #: Outcomes that never differ for numbers without a rule: id(spec) -> (spec, outcome), for specs whose
         #: latency distribution is fixed and whose kind is not absent (an absent one has its own online_at).
         #: Handing out the same frozen outcome saves building one per attempt; the latency draw's
@@ -167,6 +175,9 @@ class Carrier:
     def attempt(self, e164: str, now: float, rng: Any) -> AttemptOutcome:
         """Try to deliver to ``e164`` at ``now`` (simulation seconds); see the module docstring for the order.
 
+        The outcome is decided here, at the attempt's start, and counted by its kind (:meth:`counters`); the
+        engine applies it to the message ``latency`` seconds later.
+
         Args:
             e164: the destination in E.164 digits without "+".
             now: the attempt time, seconds.
@@ -175,11 +186,35 @@ class Carrier:
         Returns:
             An :class:`AttemptOutcome`; never raises for any number.
         """
-        handsets = self.handsets
         sole = self._sole
-        if sole is not None and handsets.is_plain(e164):
+        if sole is not None and self.handsets.is_plain(e164):
             rng.random()  # the latency draw of the general path (_finish), even for a fixed latency
+            self._sole_count += 1
             return sole
+        outcome = self._decide(e164, now, rng)
+        try:
+            self._counts[outcome.kind] += 1
+        except KeyError:  # (a kind outside OUTCOME_KINDS: an outcome built in code, which the config refuses)
+            self._counts[outcome.kind] = 1
+        return outcome
+
+    def counters(self) -> dict[str, int]:
+        """The carrier's counters since it was built (server start), a new dict: ``attempts`` (delivery
+        attempts decided by :meth:`attempt`), then one key per outcome kind, each the number of those attempts
+        that came to it: ``delivered``, ``absent`` (handset unreachable: the message waits for its alert),
+        ``temporary`` (retried on the retry schedule), ``undeliverable``, ``rejected`` (permanent); they add
+        up to ``attempts``.  An outcome is counted when the attempt starts, while the message learns it after the
+        carrier's latency; an attempt a transaction-mode message stopped waiting for is counted all the same."""
+        counts = dict(self._counts)
+        sole = self._sole
+        if sole is not None:
+            counts[sole.kind] = counts.get(sole.kind, 0) + self._sole_count
+        return {"attempts": sum(counts.values()), **counts}
+
+    def _decide(self, e164: str, now: float, rng: Any) -> AttemptOutcome:
+        """:meth:`attempt` past its common case (no rule, opt-out or override, every handset online, one
+        constant outcome), uncounted."""
+        handsets = self.handsets
         rule = handsets.rule_for(e164)
         if rule is not None:
             fixed = rule.outcome

@@ -20,7 +20,7 @@ receipted_message_id, message_state, network_error_code and user_message_referen
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from smsc.core.api import Address, Delivery
 from smsc.core.clock import Clock
@@ -206,7 +206,7 @@ class Receipts:
         ValueError: ``year_pivot`` is not an integer from 0 to 99.
     """
 
-    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates")
+    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates", "multi_delivered")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock, year_pivot: int = YEAR_PIVOT) -> None:
         self.outbox = outbox
@@ -221,6 +221,9 @@ class Receipts:
         self._last: _Style | None = None
         #: (user data, data_coding, UDHI bit, style, text part) of the last receipt.
         self._memo: tuple[Any, int, int, _Style, str] | None = None
+        #: The destinations of a submit_multi delivered so far, ``msg``'s own state included (set by the
+        #: facade, which holds every destination): the ``dlvrd:`` of its receipts.  None: this one only.
+        self.multi_delivered: Callable[[Message], int] | None = None
 
     def _style(self, carrier: Any) -> _Style:
         source = getattr(carrier, "receipt", None)
@@ -249,13 +252,21 @@ class Receipts:
             done = self.clock.now() if msg.final_time is None else msg.final_time
         err = style.err_text(msg.error_code)
         count = msg.submitted_count
+        # SMPP 3.4 Appendix B: sub: the messages submitted to the distribution list, dlvrd: how many of them are
+        # delivered.  A submit_multi's receipt counts its delivered destinations so far, not its own (tester 60:
+        # "sub:003 dlvrd:001" then "sub:003 dlvrd:000" for the next destination).
+        if msg.multi_id and self.multi_delivered is not None:
+            delivered = self.multi_delivered(msg)
+            dlvrd = _PAD3[delivered] if 0 <= delivered < 1000 else f"{delivered:03d}"
+        else:
+            dlvrd = "001" if state == _DELIVERED else "000"
         submit_time = msg.submit_time
         dates = self._dates
         submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
         done_date = dates.get(int(done // 60)) or _date(done, self._pivot)
         body = (
             f"id:{receipt_id} sub:{_PAD3[count] if 0 <= count < 1000 else f'{count:03d}'} "
-            f"dlvrd:{'001' if state == _DELIVERED else '000'} "
+            f"dlvrd:{dlvrd} "
             f"submit date:{submit_date} done date:{done_date} stat:{_STAT[state]} err:{err}"
             f"{self._text_part(msg, style)}"
         )

@@ -256,6 +256,7 @@ class Smsc:
         )
         self.mo.on_handset_back = self._handset_back
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
+        self.receipts.multi_delivered = self._multi_delivered
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,
@@ -1375,6 +1376,24 @@ class Smsc:
         if index.evicted:
             self._waits.recall_ids(index.groups.get(message_id) or [message_id], system_id)
         return index.lookup(system_id, message_id, source)
+
+    def _multi_delivered(self, msg: Message) -> int:
+        """How many destinations of ``msg``'s submit_multi are delivered, ``msg`` as it is now included: the
+        ``dlvrd:`` of its receipt (SMPP 3.4 Appendix B).  The destinations are read as query_sm reads them
+        (those evicted or forgotten from the store); when the store cannot be read, ``msg`` alone counts."""
+        own = 1 if msg.state == MessageState.DELIVERED else 0
+        try:
+            others = self._lookup(msg.system_id, msg.multi_id, Address(), recall=False)
+        except Exception:  # (a disk I/O error: the receipt still goes, with this destination's count)
+            log.exception("store_read_failed", request="receipt dlvrd", message_id=msg.multi_id)
+            return own
+        seen = {msg.message_id}
+        delivered = own
+        for other in others:
+            if other.message_id not in seen:
+                seen.add(other.message_id)
+                delivered += other.state == MessageState.DELIVERED
+        return delivered
 
     def _peek(self, message_id: str) -> list[Message]:
         """The stored messages ``message_id`` names that are not in memory, read without bringing them back:

@@ -26,6 +26,7 @@ while the API listens on a loopback address: see :func:`_browser_guard`):
 ``GET  /api/openapi``                       the OpenAPI 3 document of this API
 ``GET  /metrics``                           Prometheus text exposition
 ``GET  /``                                  the dashboard (static page polling /api/stats)
+``GET  /dashboard/{file}``                  the dashboard's files (``/dashboard/`` redirects as ``/``)
 ==========================================  ===========================================================
 
 Times in responses are ISO 8601 in UTC (``2026-01-01T00:00:00.000Z``) on the *simulation* clock.
@@ -40,6 +41,7 @@ import logging
 import math
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import structlog
@@ -55,13 +57,18 @@ from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
 from smsc.smpp.text import (
+    MAX_PARTS,
     ConcatInfo,
     EncodeError,
     Reassembler,
     alphabet,
+    choose_coding,
     concat_info,
     decode_parts,
     decode_text,
+    encode_text,
+    one_sms_room,
+    split_message,
     strip_udh,
 )
 
@@ -78,8 +85,9 @@ MAX_LIMIT = 10_000
 MAX_ADDRESS_CHARS = 20
 #: Largest request body accepted, in octets (aiohttp's client_max_size; beyond it 413).
 MAX_BODY_OCTETS = 1 << 20
-#: Largest MO user data accepted, in octets (255 concatenated parts of 140 octets).
-MAX_MO_OCTETS = 255 * 140
+#: Octets of the concatenation UDH on each part of a long MO (``05 00 03 RR TT SS``, 8-bit reference: 3GPP
+#: 23.040 section 9.2.3.24.1), as :func:`smsc.smpp.text.split_message` writes it.
+CONCAT_UDH_OCTETS = 6
 #: Seconds an answer that reports a change waits for the store's commit before it gives up with 503.
 DURABLE_TIMEOUT = 30.0
 
@@ -351,6 +359,42 @@ def _int_field(body: dict[str, Any], name: str, lo: int, hi: int) -> int | None:
     return value
 
 
+def _check_mo_parts(field: str, user_data: bytes, data_coding: int, *, size: str, how: str) -> None:
+    """Refuse (ApiError 400 naming ``field``) MO user data that needs more than
+    :data:`~smsc.smpp.text.MAX_PARTS` (255) concatenated parts: the limit of
+    :func:`~smsc.smpp.text.split_message`, which the core splits an MO with.
+
+    ``user_data``: the encoded text (unpacked septets for GSM 7-bit) or the payload's octets; ``size``: its
+    length as the client gave it (``"34,171 octets"``); ``how``: how the data_coding was chosen
+    (``"with data_coding 4"``).  One part holds :func:`~smsc.smpp.text.one_sms_room` after the
+    :data:`CONCAT_UDH_OCTETS`-octet header: 134 octets for UCS-2 and the 8-bit codings, 153 septets for GSM
+    7-bit, IA5 and Latin-1 (an extension character takes two; an escape or surrogate pair is never split, so a
+    little less may fit).  The message says how many parts the data needs and the most that fits; beyond twice
+    that most, "at least" so many (cutting a 1 MiB body exactly would hold the event loop for 0.1 s).
+    """
+    room, unit = one_sms_room(data_coding, CONCAT_UDH_OCTETS)  # (134, "octets") or (153, "septets")
+    if len(user_data) > 2 * MAX_PARTS * room:  # (each octet takes one unit or more)
+        problem = f"message needs at least {-(-len(user_data) // room):,} parts, at most {MAX_PARTS} are possible"
+    else:
+        try:
+            split_message(user_data, data_coding, 0)
+            return
+        except EncodeError as exc:  # "message needs 256 parts, at most 255 are possible"
+            problem = str(exc)
+    kind = alphabet(data_coding)
+    note = ""
+    if field == "text" and kind == "ucs2":
+        room, unit, note = room // 2, "UTF-16 units", " (a character beyond U+FFFF takes two)"
+    elif unit == "septets" and field == "text":
+        note = " (a character of the GSM extension table, [ ] { } ^ ~ | \u20ac \\, takes two)"
+    elif unit == "septets":
+        note = (" (one octet per septet, unpacked; an escape pair takes two)" if kind == "gsm7"
+                else " (one per octet; [ ] { } ^ ~ | \\ take two, as the GSM they become)")
+    raise ApiError(400, f"{field}: too long {how}: {size}: {problem}; one part holds {room} {unit} after its "
+                        f"{CONCAT_UDH_OCTETS}-octet concatenation header, so at most {MAX_PARTS * room:,} {unit} "
+                        f"fit{note}")
+
+
 def _parse_state(value: str) -> MessageState:
     text = value.strip()
     if is_digits(text):
@@ -479,6 +523,8 @@ class HttpServer:
     def __init__(self, app: App) -> None:
         self.app = app
         self.registry = build_registry(app)
+        #: The dashboard's directory (``smsc/http/dashboard``), None when the package has none.
+        self._dashboard: Path | None = None
         self.web_app = self._build()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -536,8 +582,12 @@ class HttpServer:
         r.add_get("/metrics", self.metrics)
         dashboard = resources.files("smsc.http").joinpath("dashboard")
         if dashboard.is_dir():
+            self._dashboard = Path(str(dashboard)).resolve()
             r.add_get("/", self.dashboard_index)
-            r.add_static("/dashboard/", str(dashboard), show_index=False)
+            r.add_get("/dashboard", self.dashboard_index)
+            # (not add_static: it answered a missing file with an empty application/octet-stream 404 and
+            # /dashboard/ with 403 "Forbidden", where every other unknown path gets a JSON 404: tester 58)
+            r.add_get("/dashboard/{filename:.*}", self.dashboard_file)
         return webapp
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -666,7 +716,13 @@ class HttpServer:
                       "count": self._smsc.deliveries_count(system_id)})
 
     async def post_mo(self, request: web.Request) -> web.Response:
-        """POST /api/mo {"from", "to", "text"} or {"from", "to", "payload_hex", "data_coding"} -> 202."""
+        """POST /api/mo {"from", "to", "text"[, "data_coding"]} or {"from", "to", "payload_hex", "data_coding"}
+        -> 202 {"delivery_ids": [...]}, one per part.
+
+        ``null`` for ``text``, ``payload_hex`` or ``data_coding`` is the same as leaving the field out.  The body is
+        checked whole before routing (400 before 422): the text must encode in its data_coding, and the user data
+        fit 255 concatenated parts (:func:`_check_mo_parts`), as :meth:`~smsc.core.smsc.Smsc.inject_mo` will
+        encode and split it."""
         body = await _json_object(request, frozenset({"from", "to", "text", "payload_hex", "data_coding"}))
         source = _address_field(body, "from")
         destination = _address_field(body, "to")
@@ -679,7 +735,22 @@ class HttpServer:
         if text is not None:
             if not isinstance(text, str):
                 raise ApiError(400, f"text: expected a string, got {_json_text(text)}")
-
+            # The coding the core will use (MoService.inject_mo): the handset's own choice when none is given.
+            coding = choose_coding(text) if data_coding is None else data_coding
+            how = f"as a handset would send it (data_coding {coding})" if data_coding is None \
+                else f"with data_coding {data_coding}"
+            try:
+                user_data = encode_text(text, coding)
+            except EncodeError as exc:
+                if alphabet(coding) == "binary":
+                    # (a hex string in text is taken, as before; tester 50: the error did not say payload_hex)
+                    raise ApiError(400, f"text: data_coding {coding} takes octets (binary data, or a character set "
+                                        f"smsc has no encoder for): give them as hex, in text or in payload_hex") \
+                        from None
+                raise ApiError(400, f"text: cannot be encoded {how}: {exc}") from None
+            size = f"{len(user_data):,} octets as hex in text" if alphabet(coding) == "binary" \
+                else f"{len(text):,} characters"
+            _check_mo_parts("text", user_data, coding, size=size, how=how)
         else:
             if not isinstance(payload_hex, str):
                 raise ApiError(400, f"payload_hex: expected a string of hex digits, got {_json_text(payload_hex)}")
@@ -691,8 +762,10 @@ class HttpServer:
                                f"octets allowed, no 0x), got {payload_hex!r}") from None
             if data_coding is None:
                 raise ApiError(400, "data_coding: required with payload_hex (0-255, SMPP 3.4 section 5.2.19)")
-            if len(payload) > MAX_MO_OCTETS:
-                raise ApiError(400, f"payload_hex: expected at most {MAX_MO_OCTETS} octets, got {len(payload)}")
+            # (tester 58: 34,171-35,700 octets passed a check of 255 x 140 octets, then failed in the core as a
+            # "text" error telling the client to send payload_hex)
+            _check_mo_parts("payload_hex", payload, data_coding, size=f"{len(payload):,} octets",
+                            how=f"with data_coding {data_coding}")
         smsc = self._smsc
         src = self._normalise(source)
         if not is_valid_msisdn(src):
@@ -708,14 +781,8 @@ class HttpServer:
                                 f"nothing was sent")
         try:
             ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)
-        except EncodeError as exc:
-            if data_coding is not None and alphabet(data_coding) == "binary":
-                # (a hex string in text is taken, as before; tester 50: the error did not say payload_hex)
-                raise ApiError(400, f"text: data_coding {data_coding} takes octets (binary data, or a character set "
-                                    f"smsc has no encoder for): give them as hex, in text or in payload_hex") from None
-            # (no data_coding given: the handset's own choice, GSM 7-bit or UCS-2, see Smsc.inject_mo)
-            how = "as a handset would" if data_coding is None else f"with data_coding {data_coding}"
-            raise ApiError(400, f"text: cannot be encoded {how}: {exc}") from None
+        except EncodeError as exc:  # (checked above: only if the core's rules came to differ from these checks)
+            raise ApiError(400, f"{'text' if text is not None else 'payload_hex'}: {exc}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         await self._durable()  # an MO exists nowhere but in the store: 202 means a crash cannot lose it
@@ -800,7 +867,9 @@ class HttpServer:
         return _json({"binds": out, "count": len(out)})
 
     async def carriers(self, request: web.Request) -> web.Response:
-        """GET /api/carriers: every simulated network with its prefixes, capacity and counters."""
+        """GET /api/carriers: every simulated network with its prefixes, capacity, retry schedule, receipt style
+        and counters (:meth:`Carrier.counters <smsc.core.carrier.Carrier.counters>`: ``attempts`` and one count
+        per outcome kind, since the server started)."""
         router = self._smsc.router
         prefixes: dict[str, list[str]] = {}
         for prefix, carrier in router.prefixes():
@@ -823,9 +892,7 @@ class HttpServer:
                     "err_digits": style.err_digits,
                 },
             }
-            counters = getattr(carrier, "stats", None) or getattr(carrier, "counters", None)
-            if counters is not None:
-                record["counters"] = dict(plain_counters(counters))
+            record["counters"] = carrier.counters()
             out.append(record)
         return _json({"carriers": out})
 
@@ -856,5 +923,21 @@ class HttpServer:
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def dashboard_index(self, request: web.Request) -> web.StreamResponse:
-        """GET /: the dashboard page."""
+        """GET /, /dashboard and /dashboard/: 302 to the dashboard page, /dashboard/index.html."""
         raise web.HTTPFound("/dashboard/index.html")
+
+    async def dashboard_file(self, request: web.Request) -> web.StreamResponse:
+        """GET /dashboard/{filename}: a file of ``smsc/http/dashboard`` (its content type from its name; aiohttp's
+        FileResponse, with conditional and range requests).  An empty name (``/dashboard/``) redirects to the page
+        as ``/`` does.  A name that is not a file there (missing, a directory, a path that leads out of it) is
+        answered as any unknown path: 404 ``{"error": "no such endpoint: ..."}``."""
+        name = request.match_info["filename"]
+        if not name:
+            return await self.dashboard_index(request)
+        root = self._dashboard
+        if root is None:
+            raise web.HTTPNotFound()
+        path = (root / name).resolve()  # (an absolute name replaces root, and resolves outside it)
+        if not path.is_relative_to(root) or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)

@@ -693,6 +693,13 @@ class SmppProtocol(asyncio.Protocol):
         server = self.server
         req = event.pdu
         status, reason = server.accounts.decide_bind(req.system_id, req.password, event.bind_type, self.peer_ip)
+        if status == CommandStatus.ESME_ROK and self.outbind is not None and not event.bind_type.can_receive:
+            # SMPP 3.4 section 2.2.1: the ESME answers an outbind with bind_receiver (5.0 also bind_transceiver).
+            # A transmitter bind there takes none of what waits, and each outbind after it added one more,
+            # until they filled the account's max_binds (tester 60).
+            status = CommandStatus.ESME_RBINDFAIL
+            reason = ("this connection carried an outbind, which asks for a bind that receives (bind_receiver or "
+                      "bind_transceiver, SMPP 3.4 section 2.2.1)")
         if status != CommandStatus.ESME_ROK:
             self.session.reject_bind(event, status)
             server.counters.binds_refused += 1

@@ -452,7 +452,11 @@ class Session:
             self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
             return
         if self._unbind_sent and cid != CommandId.unbind:
-            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)  # we are unbinding: take nothing new
+            # We are unbinding: take nothing new.  (Tester 57: the log said "not allowed in the session's state
+            # (BOUND_TRX)" for submits that crossed the unbind of a stopping SMSC.)
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
+                         "it came after the SMSC's unbind (the SMSC is stopping, or ended the session for its "
+                         "inactivity timer or a dead link): not taken, to be submitted again on a new bind")
             return
         if cid == CommandId.unbind:
             self.state = SessionState.UNBOUND
@@ -538,9 +542,9 @@ class Session:
         events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID, "data_sm does not exist in SMPP 3.3, "
                                     "the version this ESME bound with", sequence_number))
 
-    def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None) -> None:
+    def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None, reason: str | None = None) -> None:
         if events is not None and pdu.command_id in _REPORTED_IDS:
-            events.append(SubmitRefused(pdu.command_id, status, f"not allowed in the session's state "
+            events.append(SubmitRefused(pdu.command_id, status, reason or f"not allowed in the session's state "
                                         f"({self.state.name})", pdu.sequence_number))
         resp_cls = P.response_class(type(pdu))
         if resp_cls is None:
@@ -766,6 +770,7 @@ class Session:
         if (
             t.enquire_link
             and not self._enquire_outstanding
+            and not self._unbind_sent  # (the unbind's own response timer watches the link: tester 60)
             and now - max(self._last_received, self._last_sent_request) >= t.enquire_link
         ):
             self._enquire_outstanding = True

@@ -3,12 +3,20 @@ HTTP API, and the DOM it renders shows the bind and the message the test just se
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from smsc.smpp import pdu as P
@@ -24,6 +32,91 @@ def _browser() -> str:
         if found:
             return found
     pytest.skip("no Chromium on this machine (.ci/run installs it where apt-get is available)")
+
+
+_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+class _LiveChromium:
+    """A headless Chromium left open on ``url`` and read through the DevTools protocol (over aiohttp's websocket
+    client) while the test changes the server under it: ``--dump-dom`` sees one moment, not a page that
+    changes its mind.  Every wait is bounded."""
+
+    def __init__(self, browser: str, url: str, profile: Path, log: Path) -> None:
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen([browser, *_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}", url],
+                                     stdout=subprocess.DEVNULL, stderr=self._log)
+        self.loop = asyncio.new_event_loop()
+        self._id = 0
+        self._session: aiohttp.ClientSession | None = None
+        try:
+            active = profile / "DevToolsActivePort"  # Chromium writes its port here once it listens
+            deadline = time.monotonic() + 30
+            while not (active.exists() and active.read_text().strip()):
+                assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.05)
+            port = int(active.read_text().split()[0])
+            page = None
+            while page is None:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as resp:
+                    page = next((t for t in json.load(resp) if t["type"] == "page"), None)
+                assert page is not None or time.monotonic() < deadline, "no page target"
+                time.sleep(0.05)
+            self._ws = self.loop.run_until_complete(self._connect(page["webSocketDebuggerUrl"]))
+        except BaseException:
+            self.close()
+            raise
+
+    async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse:
+        self._session = aiohttp.ClientSession()
+        return await self._session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5), max_msg_size=0)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript ``expression`` in the page (Runtime.evaluate)."""
+        self._id += 1
+        ask = self._id
+
+        async def run() -> Any:
+            await self._ws.send_json({"id": ask, "method": "Runtime.evaluate",
+                                      "params": {"expression": expression, "returnByValue": True}})
+            while True:
+                answer = await self._ws.receive_json()
+                if answer.get("id") == ask:
+                    return answer["result"]["result"].get("value")
+
+        return self.loop.run_until_complete(asyncio.wait_for(run(), 10))
+
+    def status(self) -> tuple[str, str]:
+        """The status line's text and class (("", "(not loaded)") before the page has one)."""
+        text, cls = self.evaluate("(s => s ? [s.textContent, s.className] : ['', '(not loaded)'])"
+                                  "(document.getElementById('status'))")
+        return text, cls
+
+    def wait_status(self, ok: Callable[[str, str], bool], seconds: float = 15) -> tuple[str, str]:
+        """The status line (text, class) once ``ok(text, class)``; AssertionError naming the last one after
+        ``seconds``."""
+        deadline = time.monotonic() + seconds
+        seen = self.status()
+        while not ok(*seen):
+            assert time.monotonic() < deadline, f"status line still {seen!r}"
+            time.sleep(0.1)
+            seen = self.status()
+        return seen
+
+    def close(self) -> None:
+        try:
+            if self._session is not None:
+                self.loop.run_until_complete(asyncio.wait_for(self._session.close(), 5))
+        finally:
+            self.loop.close()
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self._log.close()
 
 
 def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
@@ -93,3 +186,66 @@ def test_dashboard_without_the_api_dims_what_it_showed_and_says_so(tmp_path: Pat
     assert '<body class="stale">' in dom, result.stderr[-2000:]
     assert "cannot reach the smsc API" in dom and "(the figures below are from before)" in dom
     assert "counters since this server started" in dom
+
+
+def test_dashboard_shows_an_unhealthy_server_in_its_status_line_until_it_is_healthy_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 58: with the SQLite writer stopped /api/health answered 503 "store_stalled" (every submit_sm_resp
+    held back), and during a stop 503 "stopping", while the page read "simulation time ..., 1 bound" as always:
+    it never asked /api/health.  Here the writer child is stopped with SIGSTOP, then the server is stopped with
+    an ESME that does not answer the unbind holding the stop open; the same page is read throughout."""
+    import smsc.app as app_module
+
+    browser = _browser()
+    monkeypatch.setattr(app_module, "STORE_STALL_SECONDS", 0.2)  # (5 s in service)
+    server = RunningSmsc(make_config(tmp_path), http=True)
+    server.start()
+    esme = RawEsme(server.port)
+    page: _LiveChromium | None = None
+    try:
+        esme.bind("transceiver")
+        url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
+        page = _LiveChromium(browser, url, tmp_path / "chromium-profile", tmp_path / "chromium.log")
+        text, cls = page.wait_status(lambda text, cls: "1 bound" in text)
+        assert cls == "" and "stall" not in text, text
+
+        pid = server.app.store.writer_pid  # type: ignore[union-attr]
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            seq = esme.send(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr="447700900123", short_message=b"held back"))
+            text, cls = page.wait_status(lambda text, cls: "store stalled" in text)
+            assert re.search(r"^store stalled: commits waiting \d+\.\d s \u2014 submit_sm_resp held back "
+                             r"simulation time .*1 bound$", text), text
+            assert cls == "alarm"
+            assert page.evaluate("document.querySelector('#status .health').textContent").startswith("store stalled")
+            assert page.evaluate("document.title").startswith("store stalled")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for _ in range(20):  # the submit_sm_resp, once its commit is done (each read bounded by 5 s)
+            if any(getattr(r, "sequence_number", None) == seq for r in esme.pending):
+                break
+            esme._read()
+        resp = next(r for r in esme.pending if r.sequence_number == seq)
+        assert resp.command_status == 0
+        text, cls = page.wait_status(lambda text, cls: "stall" not in text)
+        assert cls == "" and text.startswith("simulation time ") and "1 bound" in text, text
+        assert page.evaluate("document.querySelector('#status .health')") is None
+        assert page.evaluate("document.title") == "smsc dashboard"
+
+        # A stop, held open (up to 5 s) by the bound ESME, which reads nothing and so never answers the unbind.
+        stopping = asyncio.run_coroutine_threadsafe(server.app.stop(), server.loop)
+        text, cls = page.wait_status(lambda text, cls: "stopping" in text, seconds=4.5)
+        assert text.startswith("stopping: the server is shutting down simulation time "), text
+        assert cls == "alarm" and not stopping.done()
+        stopping.result(timeout=15)
+        # Once stopped, the page says it cannot reach the API, as before.
+        text, cls = page.wait_status(lambda text, cls: "cannot reach" in text)
+        assert cls == "down" and page.evaluate("document.body.className") == "stale"
+    finally:
+        if page is not None:
+            page.close()
+        esme.close()
+        server.stop()

@@ -363,12 +363,73 @@ async def test_an_injected_mo_too_long_for_255_parts_is_refused_naming_the_encod
     http: aiohttp.ClientSession,
 ) -> None:
     # (a tester saw "data_coding None" when the request gave none)
-    body = await _send(http, "POST", "/api/mo", 400, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "z" * 50000})
-    assert body["error"].startswith("text: cannot be encoded as a handset would: ") and "None" not in body["error"]
+    body = await _send(http, "POST", "/api/mo", 400, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "z" * 39016})
+    assert body["error"] == (
+        "text: too long as a handset would send it (data_coding 0): 39,016 characters: message needs 256 parts, at "
+        "most 255 are possible; one part holds 153 septets after its 6-octet concatenation header, so at most "
+        "39,015 septets fit (a character of the GSM extension table, [ ] { } ^ ~ | \u20ac \\, takes two)")
     body = await _send(http, "POST", "/api/mo", 400,
                        json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "z" * 50000, "data_coding": 8})
-    assert body["error"].startswith("text: cannot be encoded with data_coding 8: ")
+    assert body["error"].startswith("text: too long with data_coding 8: 50,000 characters: message needs at least "
+                                    "747 parts, at most 255 are possible; one part holds 67 UTF-16 units")
+    assert "so at most 17,085 UTF-16 units fit" in body["error"]
     assert (await _get(http, "/api/deliveries"))["count"] == 0
+
+
+async def test_a_binary_mo_given_as_hex_in_text_too_long_for_255_parts_is_refused_for_its_length(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Tester 58: the part count's error was answered "data_coding 4 takes octets ... give them as hex", which the
+    # request had done.
+    body = await _send(http, "POST", "/api/mo", 400,
+                       json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "ab" * 34171, "data_coding": 4})
+    assert body["error"] == (
+        "text: too long with data_coding 4: 34,171 octets as hex in text: message needs 256 parts, at most 255 are "
+        "possible; one part holds 134 octets after its 6-octet concatenation header, so at most 34,170 octets fit")
+    await _send(http, "POST", "/api/mo", 202,
+                json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "ab" * 34170, "data_coding": 4})
+
+
+@pytest.mark.parametrize(("data_coding", "octet", "most", "per_part"), [
+    (4, "ab", 34_170, "134 octets"),  # 8-bit data: 255 x (140 - 6); 255 x 140 = 35,700 passed (tester 58)
+    (0xF4, "ab", 34_170, "134 octets"),  # 8-bit data, message class 0 (GSM 03.38 coding group 1111)
+    (2, "ab", 34_170, "134 octets"),
+    (8, "ab", 34_170, "134 octets"),  # UCS-2: 67 UTF-16 units a part
+    (0, "41", 39_015, "153 septets"),  # GSM 7-bit, unpacked: 255 x 153, more than 35,700 (refused before)
+    (3, "41", 39_015, "153 septets"),  # Latin-1: counted as the GSM it becomes
+])
+async def test_an_mo_payload_too_long_for_255_parts_is_refused_naming_payload_hex_and_the_most_that_fits(
+    http: aiohttp.ClientSession, data_coding: int, octet: str, most: int, per_part: str,
+) -> None:
+    """Tester 58: a payload_hex of 34,171 to 35,700 octets passed a check of 255 x 140 octets, which forgot each
+    part's 6-octet concatenation header, and was then refused naming ``text``, a field not sent."""
+    mo = {"from": UK_INSTANT, "to": SHORT_CODE, "data_coding": data_coding}
+    body = await _send(http, "POST", "/api/mo", 202, json={**mo, "payload_hex": octet * most})
+    assert len(body["delivery_ids"]) == 255
+    unit = per_part.split()[1]
+    body = await _send(http, "POST", "/api/mo", 400, json={**mo, "payload_hex": octet * (most + 1)})
+    assert body["error"].startswith(
+        f"payload_hex: too long with data_coding {data_coding}: {most + 1:,} octets: message needs 256 parts, at "
+        f"most 255 are possible; one part holds {per_part} after its 6-octet concatenation header, so at most "
+        f"{most:,} {unit} fit"), body
+    body = await _send(http, "POST", "/api/mo", 400, json={**mo, "payload_hex": octet * 100_000})
+    assert body["error"].startswith(f"payload_hex: too long with data_coding {data_coding}: 100,000 octets: message "
+                                    f"needs at least {-(-100_000 // int(per_part.split()[0])):,} parts"), body
+    assert (await _get(http, "/api/deliveries"))["count"] == 255
+
+
+async def test_null_text_or_payload_hex_is_the_same_as_leaving_it_out_as_the_document_says(
+    http: aiohttp.ClientSession,
+) -> None:
+    # Tester 58 (schemathesis): "payload_hex": null was taken as absent while the schema said string.
+    mo = {"from": UK_INSTANT, "to": SHORT_CODE}
+    await _send(http, "POST", "/api/mo", 202, json={**mo, "text": "hi", "payload_hex": None, "data_coding": None})
+    await _send(http, "POST", "/api/mo", 202, json={**mo, "text": None, "payload_hex": "41", "data_coding": 4})
+    body = await _send(http, "POST", "/api/mo", 400, json={**mo, "text": None, "payload_hex": None})
+    assert body == {"error": "text: give exactly one of text or payload_hex"}
+    fields = openapi_document()["paths"]["/api/mo"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    for name in ("text", "payload_hex", "data_coding"):
+        assert fields["properties"][name]["nullable"] is True, name
 
 
 async def test_long_injected_mo_arrives_split_with_a_concatenation_udh(
@@ -619,6 +680,45 @@ async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aioht
     assert liberty["receipt"]["message_id"] == {"format": "hex", "length": 8, "uppercase": True}
     assert liberty["receipt"]["text_label"] == "Text"
     assert carriers["britmobile"]["receipt"]["message_id"] is None
+
+
+async def test_carrier_counters_count_each_attempt_and_its_outcome(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    """Tester 58: the Carrier schema's ``counters`` were never returned.  Default-config test numbers give one
+    attempt of each outcome on britmobile, and one delivery each on thames and liberty."""
+    zero = {"attempts": 0, "delivered": 0, "absent": 0, "temporary": 0, "undeliverable": 0, "rejected": 0}
+    carriers = (await _get(http, "/api/carriers"))["carriers"]
+    assert {c["name"]: c["counters"] for c in carriers} == {"britmobile": zero, "thames": zero, "liberty": zero}
+    esme = await esme_factory("transmitter")
+    numbers = {
+        UK_INSTANT: "delivered",
+        "447700900400": "absent",  # never on
+        "447700900921": "busy",  # temporary, retried a simulated minute later
+        "447700900500": "unknown_subscriber",  # undeliverable
+        "447700900600": "barred",  # rejected
+        "447700900700": "thames",  # delivered 1 s after the attempt
+        "12125550100": "liberty",  # delivered at once
+    }
+    ids = [await asyncio.to_thread(esme.submit, number, b"count me") for number in numbers]
+
+    async def attempted() -> bool:
+        for message_id in ids:
+            rec = await _get(http, f"/api/messages/{message_id}")
+            if not rec["attempt_count"]:
+                return False
+        return True
+
+    assert await _wait_for(attempted)
+    counters = {c["name"]: c["counters"] for c in (await _get(http, "/api/carriers"))["carriers"]}
+    assert counters == {
+        "britmobile": {"attempts": 5, "delivered": 1, "absent": 1, "temporary": 1, "undeliverable": 1, "rejected": 1},
+        "thames": {**zero, "attempts": 1, "delivered": 1},
+        "liberty": {**zero, "attempts": 1, "delivered": 1},
+    }
+    outcomes = [(await _get(http, f"/api/messages/{i}"))["attempts"][0]["outcome"] for i in ids]
+    assert outcomes == ["delivered", "absent", "temporary", "undeliverable", "rejected", "delivered", "delivered"]
+    assert (await _get(http, "/api/stats"))["core"]["attempts"] == 7
 
 
 async def test_metrics_counters_move_after_a_submit(
@@ -915,6 +1015,36 @@ async def test_dashboard_page_is_served(http: aiohttp.ClientSession) -> None:
     async with http.get("/") as resp:  # redirected to the static page
         assert resp.status == 200 and resp.content_type == "text/html"
         assert "/api/stats" in await resp.text()
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard"])
+async def test_the_dashboard_directory_redirects_to_its_page_as_the_root_does(
+    http: aiohttp.ClientSession, path: str,
+) -> None:
+    # Tester 58: /dashboard/ was aiohttp's directory-listing refusal, 403 {"error": "Forbidden"}.
+    async with http.get(path, allow_redirects=False) as resp:
+        assert resp.status == 302 and resp.headers["Location"] == "/dashboard/index.html"
+    async with http.get(path) as resp:
+        assert resp.status == 200 and resp.content_type == "text/html"
+        assert "/api/stats" in await resp.text()
+
+
+@pytest.mark.parametrize("raw_path", [
+    "/dashboard/nope.js", "/dashboard/index.htm", "/dashboard/..%2Fapi.py", "/dashboard/%2E%2E/%2E%2E/http/api.py",
+    "/dashboard//etc/passwd",
+])
+async def test_a_missing_dashboard_file_is_a_json_404_like_any_unknown_path(
+    app: App, http: aiohttp.ClientSession, raw_path: str,
+) -> None:
+    # Tester 58: a 404 with an empty application/octet-stream body (aiohttp's static files), where every other
+    # unknown path answers {"error": ...}.  Paths leading out of the dashboard's directory are no file of it.
+    import yarl
+
+    url = yarl.URL(f"http://127.0.0.1:{app.http.port}{raw_path}", encoded=True)
+    async with http.get(url) as resp:
+        assert resp.status == 404 and resp.content_type == "application/json"
+        body = await resp.json()
+    assert set(body) == {"error"} and body["error"].startswith("no such endpoint: GET /dashboard/")
 
 
 async def test_a_submit_multi_destination_shows_the_message_id_its_esme_was_given(

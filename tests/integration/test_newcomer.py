@@ -228,6 +228,50 @@ def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_firs
     assert not [line for line in lines if "Traceback" in line]
 
 
+def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) -> None:
+    """Tester 57: after ``rm -rf`` of the data directory submits still got status 0 and /api/health said ok; the
+    restart made a new empty file, and every message acknowledged was gone.  Now the server notices within its
+    store watch (every second), stops, and says why: exit status 2, one line on stderr."""
+    import time
+
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import Framer, encode
+
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--db",
+                             str(data / "x.sqlite"), "--log-format", "json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        port = wait_for_port(proc, lines)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
+            sock.sendall(encode(P.SubmitSm(sequence_number=2, dest_addr_ton=1, dest_addr_npi=1,
+                                           destination_addr="447700900123", short_message=b"hi")))
+            framer, got = Framer(), []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(isinstance(p, P.SubmitSmResp) for p in got):
+                got.extend(framer.feed(sock.recv(65536)))
+            assert [p.command_status for p in got if isinstance(p, P.SubmitSmResp)] == [0]
+            for path in data.iterdir():
+                path.unlink()
+            data.rmdir()
+            assert proc.wait(timeout=30) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for _ in range(100):  # (the reader thread of wait_for_port takes stderr to its end)
+        if lines and lines[-1].startswith("smsc: stopped: "):
+            break
+        time.sleep(0.05)
+    assert lines[-1].startswith("smsc: stopped: ") and "the file was deleted while smsc ran" in lines[-1]
+    assert any('"event": "store_file_lost"' in line for line in lines)
+    assert not [line for line in lines if "Traceback" in line]
+
+
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     """Tester 33: ``smsc --version`` said "the following arguments are required: command"."""
     from importlib.metadata import version

@@ -592,6 +592,32 @@ def test_no_second_outbind_while_the_esme_holds_the_first_without_binding(smsc_f
         listener.close()
 
 
+def test_an_outbind_answered_with_a_transmitter_bind_is_refused(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 60: a bind_transmitter on the outbind connection was taken (it receives nothing, so the receipt
+    kept waiting), and every outbind after it added one more, until the account's max_binds was full.  SMPP 3.4
+    section 2.2.1: the ESME answers with bind_receiver; then the receipt comes on the same connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, listener.getsockname()[1], 1.0)
+    try:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            assert isinstance(_read_pdus(conn, 1)[0], P.Outbind)
+            conn.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
+            (bind_resp,) = _read_pdus(conn, 1)
+            assert isinstance(bind_resp, P.BindTransmitterResp)
+            assert bind_resp.command_status == CommandStatus.ESME_RBINDFAIL
+            conn.sendall(encode(P.BindReceiver(sequence_number=2, system_id="test", password="test")))
+            bind_resp, receipt = _read_pdus(conn, 2)
+            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+            assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == resp.message_id
+            conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+    finally:
+        tx.close()
+        listener.close()
+
+
 def test_unbind_behind_pipelined_submits_answers_every_submit_first(smsc_server: RunningSmsc) -> None:
     """An ESME that submits and unbinds at once gets every submit_sm_resp (status 0 = stored) before the
     unbind_resp, not a closed socket with its message_ids lost."""

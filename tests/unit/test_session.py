@@ -458,6 +458,19 @@ def test_inactivity_timer_unbinds() -> None:
     assert isinstance(ev, CloseRequested)
 
 
+def test_no_enquire_link_while_the_unbind_waits_for_its_response() -> None:
+    # Tester 60: after its own unbind (inactivity) the SMSC still sent enquire_link while it waited.
+    s = bound(timers=SessionTimers(inactivity=100.0, enquire_link=30.0, response=60.0))
+    s.poll(100.0)
+    (unbind,) = sent(s)
+    assert isinstance(unbind, P.Unbind)
+    for now in (131.0, 150.0):
+        s.poll(now)
+        assert sent(s) == []
+    (ev,) = s.poll(161.0)  # the unbind's response timer still ends a link that does not answer
+    assert isinstance(ev, CloseRequested)
+
+
 def test_sequence_numbers_wrap_to_one() -> None:
     s = bound()
     s._next_seq = MAX_SEQUENCE
@@ -571,8 +584,10 @@ def test_requests_after_our_unbind_are_refused() -> None:
     s = bound()
     s.unbind(0.0)
     s.data_to_send()
-    assert s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0) == [
-        SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)]
+    (event,) = s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0)
+    assert event == SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)
+    # The log's reason says why, not "not allowed in the session's state (BOUND_TRX)" (tester 57).
+    assert isinstance(event, SubmitRefused) and event.reason.startswith("it came after the SMSC's unbind")
     (resp,) = sent(s)
     assert resp.command_status == S.ESME_RINVBNDSTS
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import pickle
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from smsc.core.api import Address, Delivery
 from smsc.core.message import Attempt, Message
 from smsc.core.store.sqlite import (
+    NotAStore,
     SqliteStore,
     delivery_from_row,
     delivery_to_row,
@@ -164,6 +166,45 @@ def test_the_file_is_in_wal_mode_and_refuses_another_schema_version(tmp_path: Pa
         SqliteStore(path)
 
 
+def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """Tester 57: a file with a ``users`` table was adopted (seven tables added, user_version 3, WAL for good);
+    files refused later were switched to WAL first, and told to "delete the file"."""
+    cases = {
+        "users.db": ("CREATE TABLE users (id INTEGER, name TEXT)", 0, "another application's database (it holds "
+                     "users, and no smsc store schema)"),
+        "v9.db": ("CREATE TABLE t (x)", 9, "its schema version (9) is not one this smsc writes (3)"),
+        "messages.db": ("CREATE TABLE messages (id INTEGER, body TEXT)", 3, "its table 'messages' lacks the "
+                        "column(s) message_id, final_time, record of an smsc store"),
+        "messages0.db": ("CREATE TABLE messages (id INTEGER, body TEXT)", 0, "its table 'messages' lacks"),
+    }
+    for name, (ddl, version, why) in cases.items():
+        path = tmp_path / name
+        conn = sqlite3.connect(path)
+        conn.execute(ddl)
+        conn.execute(f"PRAGMA user_version={version}")
+        conn.commit()
+        conn.close()
+        before = path.read_bytes()
+        with pytest.raises(NotAStore) as refused:
+            SqliteStore(path)
+        assert str(refused.value).startswith("not an smsc store, left as it is: ") and why in str(refused.value)
+        assert "delete" not in str(refused.value)
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]  # (no -wal, -shm)
+    # An empty file, and a store whose creation stopped half way (its own tables, version 0), are taken.
+    (tmp_path / "empty.db").write_bytes(b"")
+    SqliteStore(tmp_path / "empty.db").close()
+    conn = sqlite3.connect(tmp_path / "half.db")
+    conn.execute("CREATE TABLE messages (message_id TEXT PRIMARY KEY, final_time REAL, record BLOB NOT NULL)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(tmp_path / "half.db")
+    store.save_message(full_message("kept"))
+    store.commit(lambda: None)
+    store.close()
+    assert [m.message_id for m in SqliteStore(tmp_path / "half.db").load().messages] == ["kept"]
+
+
 def test_a_file_of_the_same_version_without_the_rule_spells_table_gets_it_and_keeps_its_rows(tmp_path: Path) -> None:
     """Files written before rule spells were kept (same schema version 3) gain the table at open."""
     path = tmp_path / "s.sqlite"
@@ -301,3 +342,19 @@ def test_dpf_flags_are_written_as_their_last_change_and_read_back(tmp_path: Path
     last = SqliteStore(path)
     assert last.load_dpf_flags() == [("447700900400", "other", handset, esme)]
     last.close()
+
+
+def test_the_store_tells_when_its_file_is_deleted_or_replaced(tmp_path: Path) -> None:
+    # Tester 57: commits go on into a deleted file, and a restart finds none of them (App stops on this).
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    try:
+        assert store.file_problem() is None
+        other = tmp_path / "other.sqlite"
+        other.write_bytes(path.read_bytes())
+        os.replace(other, path)
+        assert store.file_problem() == "the file was replaced by another while smsc ran"
+        path.unlink()
+        assert store.file_problem() == "the file was deleted while smsc ran"
+    finally:
+        store.close()

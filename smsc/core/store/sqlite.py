@@ -82,6 +82,7 @@ import inspect
 import io
 import json
 import os
+import pathlib
 import pickle
 import secrets
 import select
@@ -175,6 +176,67 @@ CREATE TABLE IF NOT EXISTS pending_replies (
 #: The tables and the index :data:`_SCHEMA` creates.
 _SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags",
                            "rule_spells", "pending_replies"})
+
+
+
+def _schema_columns() -> dict[str, tuple[str, ...]]:
+    """The columns of each table :data:`_SCHEMA` creates, read from a database in memory."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA)
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        conn.close()
+
+
+_SCHEMA_COLUMNS = _schema_columns()
+
+
+def foreign_file_problem(path: str) -> str | None:
+    """Why the existing SQLite file at ``path`` is not a store smsc may open and change, or None (no file, an
+    empty one, a store of this smsc, or one of schema version 2, which is migrated).
+
+    Read with a read-only connection before anything is written: opening switches a file to WAL for good and
+    creates the store's tables, which another application's database must not get (tester 57: a file with a
+    ``users`` table was adopted, and files refused later were switched to WAL first).  A file SQLite cannot read
+    is left to the opening itself, whose error says why.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return None
+    except OSError:
+        return None  # (no file yet: the store makes one)
+    try:
+        conn = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        names = {name: kind for name, kind in conn.execute(
+            "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+        if version not in (0, 2, SCHEMA_VERSION):
+            return (f"its schema version ({version}) is not one this smsc writes ({SCHEMA_VERSION}): a store of "
+                    "another release of smsc, or another application's database")
+        others = sorted(name for name in names if name not in _SCHEMA_NAMES)
+        if others and version == 0:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            return f"it is another application's database (it holds {shown}, and no smsc store schema)"
+        if version != 2:  # (a table named as one of the store's must have its columns)
+            for table, columns in _SCHEMA_COLUMNS.items():
+                if names.get(table) != "table":
+                    continue
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                missing = [c for c in columns if c not in present]
+                if missing:
+                    return (f"its table {table!r} lacks the column(s) {', '.join(missing)} of an smsc store: "
+                            "another application's database")
+    except sqlite3.DatabaseError:
+        return None  # (unreadable: the opening says why)
+    finally:
+        conn.close()
+    return None
+
 
 #: The write statements and the transaction live in :mod:`smsc.core.store.sqlite_writer`, which the writer
 #: child process runs and inline mode calls (one implementation); the v2 migration uses the same statements.
@@ -632,6 +694,20 @@ class StoreInUse(sqlite3.OperationalError):
     ``SqliteStore._lock_file``."""
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of ``path``, or None when no file has that name (or it cannot be looked at)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class NotAStore(sqlite3.DatabaseError):
+    """The file is a SQLite database but not a store of this smsc (:func:`foreign_file_problem`); nothing in it
+    was changed."""
+
+
 def _plain_rows(value: Any) -> Any:
     """``value`` (a batch's rows, :meth:`SqliteStore._batch_rows`) as built-in values only, at any depth: a
     subclass of int, float, str or bytes as its base type, a bytes-like as bytes, a list or tuple as one, and
@@ -890,6 +966,11 @@ class SqliteStore:
         companions = [self.path + suffix for suffix in ("-wal", "-shm")]
         made = [p for p in companions if not os.path.exists(p)]  # (SQLite makes them beside the file)
         try:
+            problem = foreign_file_problem(self.path)
+            if problem is not None:
+                # (named as an smsc store's refusal: nothing in the file was touched; never "delete the file",
+                # which may be another application's data)
+                raise NotAStore(f"not an smsc store, left as it is: {problem}; give another store.path")
             setup = self._connect()
             try:
                 self._create_schema(setup)
@@ -919,6 +1000,8 @@ class SqliteStore:
             self._unlock_file()
             raise
         self._lock_created = None
+        #: (st_dev, st_ino) of the file as opened: see :meth:`file_problem`.
+        self._identity = _identity(self.path)
         #: This store's batches to a writer child: (a random token of this store, the last number sent), see
         #: :func:`sqlite_writer.commit`.
         self._batch_token = secrets.randbits(62)
@@ -1062,6 +1145,19 @@ class SqliteStore:
         if fd is not None:
             os.close(fd)  # (releases the flock)
 
+    def file_problem(self) -> str | None:
+        """Why ``path`` no longer names the file this store writes, or None: deleted (its directory too), or
+        replaced by another file.  The open descriptors of the writer child go on committing to the file
+        deleted, and every submit_sm_resp still says "on disk", but a restart would find none of it (tester 57:
+        ten acknowledged messages gone after ``rm -rf`` of the data directory, with ``/api/health`` ok).
+        A stat of the path: cheap enough for a look every second (``App``)."""
+        identity = _identity(self.path)
+        if identity is None:
+            return "the file was deleted while smsc ran"
+        if self._identity is not None and identity != self._identity:
+            return "the file was replaced by another while smsc ran"
+        return None
+
     def commit_wait_seconds(self) -> float:
         """Real seconds the oldest batch sent to the writer child has waited for its COMMIT (0.0 when none
         waits): what the submit_sm_resp it holds have waited for the store.  A stalled writer (a disk that
@@ -1113,7 +1209,7 @@ class SqliteStore:
         if version not in (0, SCHEMA_VERSION):
             raise sqlite3.DatabaseError(
                 f"store schema version {version} is not the one this smsc writes ({SCHEMA_VERSION}): "
-                "use another store.path or delete the file"
+                "give another store.path"
             )
         if version == SCHEMA_VERSION:
             present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
