@@ -602,6 +602,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"expected comma-separated whole numbers: {exc}")
     if any(b < 1 for b in args.binds_list) or any(w < 1 for w in args.windows) or any(q < 0 for q in args.queue):
         ap.error("--binds-list and --windows take numbers of at least 1, --queue numbers of 0 or more")
+    # (tracebacks, and the second after the runs: tester 63)
+    if getattr(args, "from_file", None) and not os.path.isfile(args.from_file):
+        ap.error(f"--from: no such file: {args.from_file!r}")
+    if args.jsonl and not os.path.isdir(os.path.dirname(os.path.abspath(args.jsonl))):
+        ap.error(f"--jsonl: the directory of {args.jsonl!r} does not exist")
+    if args.plot:  # (before the runs, not after 15 minutes of them: tester 63)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            ap.error("--plot needs matplotlib: pip install -e '.[plot]'")
+    if args.command == "drain" and args.restart and "memory" in args.stores:
+        # (the queue ended with the server, and the drain waited out its timeout: tester 63)
+        ap.error("drain --restart: the memory store's queue ends with its server; give --stores sqlite")
     if args.command == "drain":
         args.queue = [q for q in args.queue if q > 0]
         if not args.queue:
@@ -665,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
         status = 143
     except Exception:  # a server that would not start, a load that could not bind: say so, stop the rest
         traceback.print_exc()
+        for server in h.servers:  # (a server that died mid-run: name it, with its log; tester 63)
+            if not server.alive():
+                print(f"\n{server.name} (pid {server.pid}) exited with status {server.proc.returncode}; its log "
+                      f"ends:\n{server.log_tail()}", file=sys.stderr)
         status = 1
     finally:
         h.stop_all(signalled=interrupted)

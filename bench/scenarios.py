@@ -68,6 +68,10 @@ async def measured(server: ServerProcess, run: Awaitable[dict[str, Any]]) -> dic
         await task
     mem = server.memory_kib()
     cpu = server.cpu_seconds() - cpu0
+    if not server.alive():  # (tester 63: a server that died mid-run gave a normal-looking line)
+        result["finished"] = False
+        result["failure"] = (f"{server.name} exited with status {server.proc.returncode} during the run; its log "
+                             f"ends:\n{server.log_tail()}")
     handled = int(result.get("ok", 0)) + int(result.get("mo", 0))
     result.update(server=server.name, server_rss_kib=mem["rss"], server_rss_peak_kib=max(peak, mem["rss"]),
                   server_hwm_kib=mem["hwm"], server_cpu_s=round(cpu, 3),

@@ -54,7 +54,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", "-p", type=_port, help="SMPP port; 0 picks a free one (default: from the config)")
     serve.add_argument("--http-host", help="HTTP control API listen address (default: from the config)")
     serve.add_argument("--http-port", type=_port,
-                       help="HTTP control API port; 0 picks a free one (default: from the config)")
+                       help="HTTP control API port; 0 picks a free one (default: from the config); with it, or "
+                            "--http-host, the API starts even if the config has http.enabled: false")
     serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
     serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
     serve.add_argument("--db", metavar="FILE", help="override store.path (the SQLite file)")
@@ -79,7 +80,9 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
 
     given: dict[str, Any] = {"host": args.host, "port": args.port}
     server = dataclasses.replace(config.server, **{k: v for k, v in given.items() if v is not None})
-    given = {"host": args.http_host, "port": args.http_port, "enabled": False if args.no_http else None}
+    wants_http = args.http_port is not None or args.http_host is not None
+    given = {"host": args.http_host, "port": args.http_port,
+             "enabled": False if args.no_http else (True if wants_http else None)}
     http = dataclasses.replace(config.http, **{k: v for k, v in given.items() if v is not None})
     clashes = listener_clashes(dataclasses.replace(config, server=server, http=http))
     if not clashes:
@@ -138,8 +141,11 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
+            # --http-port / --http-host ask for the API: they start it even where the config turns it off
+            # (tester 63: config/bench.yaml has http.enabled: false, and the option was silently ignored).
+            wants_http = args.http_port is not None or args.http_host is not None
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
-                            http=False if args.no_http else None)
+                            http=False if args.no_http else (True if wants_http else None))
         except BaseException:
             await app.stop()
             raise

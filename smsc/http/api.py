@@ -25,7 +25,7 @@ while the API listens on a loopback address: see :func:`_browser_guard`):
 ``GET  /api/stats``                         the counters of /metrics as one JSON object (dashboard)
 ``GET  /api/openapi``                       the OpenAPI 3 document of this API
 ``GET  /metrics``                           Prometheus text exposition
-``GET  /``                                  the dashboard (static page polling /api/stats)
+``GET  /``                                  the dashboard (static page polling /api/stats, /api/health ...)
 ``GET  /dashboard/{file}``                  the dashboard's files (``/dashboard/`` redirects as ``/``)
 ==========================================  ===========================================================
 

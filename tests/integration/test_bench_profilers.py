@@ -34,6 +34,14 @@ def test_profile_server_answers_every_submit_and_receipt(window: int) -> None:
     assert isinstance(r["cpu_us_per_msg"], float) and r["cpu_us_per_msg"] > 0
 
 
+def test_profile_server_with_sqlite_finishes_however_the_receipts_fall_on_the_binds() -> None:
+    # Tester 63: with SQLite the receipts fell 1300/1300/1200/1200 on the binds, and the run, which waited for
+    # 1,250 on each, spun to --rounds-max.  (--rounds-max bounds this test: it ran 2,933 rounds for 5,000.)
+    r = _run_tool("bench.profile_server", "--store", "sqlite", "--count", "3000", "--repeat", "1",
+                  "--rounds-max", "20000")
+    assert (r["messages"], r["responses"], r["receipts"], r["errors"]) == (3000, 3000, 3000, 0)
+
+
 def test_profile_adapter_stand_in_core_serves_the_real_adapter() -> None:
     """The stand-in core implements the whole SmscApi: with one missing, every read failed on the server side
     and the tool ran to its round limit with no response at all."""

@@ -3,6 +3,7 @@ response and receipt, prints its records and stops every process it started.  Sp
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -60,6 +61,33 @@ async def test_mo_flood_reaches_every_bind_from_the_baseline(tmp_path: Path) -> 
         server.stop()
     assert rec["finished"] and rec["mo"] == 200 and rec["receipts"] == 0
     assert not server.alive()
+
+
+async def test_a_load_whose_submits_are_refused_or_whose_server_dies_is_not_complete(tmp_path: Path) -> None:
+    """Tester 63: every submit refused (an invalid destination) was a finished run, and a server that died during
+    a run gave a normal-looking record."""
+    from bench.load import run_load
+    from bench.scenarios import measured
+    from bench.servers import start_smsc
+
+    config = Path(__file__).resolve().parents[2] / "config" / "bench.yaml"
+    server = start_smsc(tmp_path, config, store="memory")
+    try:
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, destination="0", timeout=20))
+        assert rec["errors"] == 40 and not rec["finished"] and "40 submits refused" in rec["failure"]
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, destination="0", timeout=20, allow_refusals=True))
+        assert rec["finished"], rec.get("failure")
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, timeout=20))
+        assert rec["finished"] and rec["receipts"] == 40, rec.get("failure")
+        server.proc.kill()  # dies: the record says so, with its log
+        server.proc.wait(10)
+        rec = await measured(server, asyncio.sleep(0, result={"ok": 0, "finished": True}))
+        assert not rec["finished"] and rec["failure"].startswith(f"{server.name} exited with status -9")
+    finally:
+        server.stop()
 
 
 async def test_offline_queue_drains_with_every_receipt_and_idle_sessions_are_kept(tmp_path: Path) -> None:
@@ -134,6 +162,10 @@ def test_shards_runs_one_server_then_two_side_by_side_and_stops_them_all(tmp_pat
     (["--duration", "-1"], "--duration: expected a number of seconds above 0"),
     (["shards", "--shards", "3"], "--shards: 3 servers cannot share the binds"),
     (["drain", "--queue", "0"], "drain: --queue needs a size above 0"),
+    # Tester 63: these ran (a drain that waited out its timeout; a report or jsonl that failed at the end).
+    (["drain", "--restart", "--queue", "10"], "drain --restart: the memory store's queue ends with its server"),
+    (["report", "--from", "/nonexistent/records.jsonl"], "--from: no such file"),
+    (["--jsonl", "/nonexistent/dir/x.jsonl"], "--jsonl: the directory of"),
 ])
 def test_bench_run_refuses_arguments_it_would_run_nonsense_with(argv: list[str], error: str,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:

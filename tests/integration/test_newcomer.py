@@ -219,13 +219,8 @@ def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_firs
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    for _ in range(100):  # (the reader thread of wait_for_port takes stderr to its end)
-        if lines and lines[-1].startswith("smsc: stopped: "):
-            break
-        time.sleep(0.05)
-    last = lines[-1]
-    assert last.startswith("smsc: stopped: ") and "malformed" in last and "the file is damaged" in last
-    assert not [line for line in lines if "Traceback" in line]
+    last = _stopped_line(lines)
+    assert "malformed" in last and "the file is damaged" in last
 
 
 def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) -> None:
@@ -263,13 +258,45 @@ def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    for _ in range(100):  # (the reader thread of wait_for_port takes stderr to its end)
+    assert "the file was deleted while smsc ran" in _stopped_line(lines)
+    assert any('"event": "store_file_lost"' in line for line in lines)
+
+
+def _stopped_line(lines: list[str]) -> str:
+    """The last line a ``smsc serve`` that stopped for a fatal error wrote (its stderr read by
+    :func:`wait_for_port`'s thread, which may still be taking it to its end): ``smsc: stopped: ...``, after a log
+    with no traceback."""
+    import time
+
+    for _ in range(100):
         if lines and lines[-1].startswith("smsc: stopped: "):
             break
         time.sleep(0.05)
-    assert lines[-1].startswith("smsc: stopped: ") and "the file was deleted while smsc ran" in lines[-1]
-    assert any('"event": "store_file_lost"' in line for line in lines)
+    assert lines and lines[-1].startswith("smsc: stopped: "), lines[-5:]
     assert not [line for line in lines if "Traceback" in line]
+    return lines[-1]
+
+
+def test_an_http_option_starts_the_api_where_the_config_turns_it_off(tmp_path: Path) -> None:
+    """Tester 63: ``serve -c config/bench.yaml --http-port 0`` started no HTTP API (the file has http.enabled:
+    false) and said nothing; the option asks for it."""
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([*smsc_command(), "serve", "-c", str(root / "config" / "bench.yaml"), "--store", "memory",
+                             "--port", "0", "--host", "127.0.0.1", "--http-port", "0", "--log-format", "json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        wait_for_port(proc, lines)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any('"protocol": "http"' in line for line in lines):
+            time.sleep(0.05)
+        assert any('"event": "listening"' in line and '"protocol": "http"' in line for line in lines), lines
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
