@@ -350,8 +350,8 @@ class App:
         what is acknowledged from now on would not be found at a restart, so the server stops, as for a damaged
         file, and says which messages are at risk."""
         cfg = self.config
-        self.fatal = (f"{cfg.source}: store.path: {cfg.store.path!r}: {problem}; what was acknowledged since is "
-                      "in the file deleted, not at that path: stopping so that nothing more is")
+        self.fatal = (f"{cfg.source}: store.path: {cfg.store.path!r}: {problem}; what was acknowledged since "
+                      "would not be found at a restart: stopping so that nothing more is")
         log.error("store_file_lost", path=cfg.store.path, error=problem,
                   hint="messages acknowledged in the last second may be lost; restore the file before starting")
         if self.on_fatal is not None:

@@ -1122,6 +1122,11 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             source_addresses=tuple(sources),
             outbind=_parse_outbind(ctx, m.at("outbind"), m.raw("outbind")) if m.has("outbind") else None,
         )
+        if account.outbind is not None and not bind_types & {"receiver", "transceiver"}:
+            # An outbind asks for a bind that receives (SMPP 3.4 section 2.2.1): with none allowed, each one was
+            # refused and the next came, for ever (tester 61).
+            ctx.error(m.at("outbind"), "no outbind for an account whose bind_types allow neither receiver nor "
+                      "transceiver (an outbind asks for a bind that receives)", _Hidden("an outbind target"))
         accounts.append(account)
     return tuple(accounts)
 
@@ -1157,6 +1162,9 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
     if kind == "sqlite" and isinstance(path, str) and (path == ":memory:" or path.startswith("file:")):
         # (SQLite's in-memory and URI names: the writer child and the readers each open the file by its name)
         path = ctx.error(m.at("path"), "a file name (for a store in memory: kind: memory)", path)
+    elif kind == "sqlite" and isinstance(path, str) and (path.endswith(("/", os.sep)) or os.path.isdir(path)):
+        # (tester 61: "data/" passed, and serve failed with a bare "Not a directory", leaving a file "data")
+        path = ctx.error(m.at("path"), "the name of a file, not of a directory (such as data/smsc.sqlite)", path)
     return StoreConfig(
         kind=kind,
         path=path,
@@ -1563,7 +1571,10 @@ def _check_id_formats(
 
 def _parse_topology(
     ctx: _Ctx, raw: Any, accounts: tuple[Account, ...], server_ids: MessageIdFormat = MessageIdFormat(),
+    accounts_read: bool = True,
 ) -> Topology:
+    """``accounts_read``: False when the accounts section could not be read whole (not a list, an entry not a
+    mapping), so that an MO route naming an account is not reported as naming none (tester 61)."""
     m = _Map(ctx, "topology", raw, ("country_code", "national_prefix", "no_route", "carriers", "routes",
                                     "mo_routes"))
     d = Topology()
@@ -1631,8 +1642,8 @@ def _parse_topology(
                                 "a number prefix: digits as text such as '44', or '*' for any", any_prefix=True,
                                 e164=True)
         target = r.required_text("carrier", "the name of a carrier defined in topology.carriers", min_len=1)
-        if target is not _BAD and target not in names and not carriers_read:
-            continue  # (its carrier may be the one not read: that error is reported)
+        if target is not _BAD and target not in names and (not carriers_read or not names):
+            continue  # (its carrier may be the one not read, or none is: that error is reported)
         if target is not _BAD and target not in names:
             close = difflib.get_close_matches(target, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f": {', '.join(names)}"
@@ -1678,14 +1689,17 @@ def _parse_topology(
         r = _Map(ctx, p, item, ("number", "prefix", "system_id"), what="an MO route: a mapping")
         if not r.ok:
             continue
-        if r.has("number") == r.has("prefix"):
+        # (null is "not given", as elsewhere: tester 61 saw number: null beside a prefix called both)
+        has_number = r.has("number") and r.raw("number") is not None
+        has_prefix = r.has("prefix") and r.raw("prefix") is not None
+        if has_number == has_prefix:
             # (both given: the error names the route, not number alone: tester 59)
-            ctx.error(p if r.has("number") else r.at("number"),
+            ctx.error(p if has_number else r.at("number"),
                       "exactly one of number (a short code or full number) or prefix",
                       _Hidden(f"both, number {_show(r.raw('number'))} and prefix {_show(r.raw('prefix'))}")
-                      if r.has("number") else _MISSING)
+                      if has_number else _MISSING)
             continue
-        key = "number" if r.has("number") else "prefix"
+        key = "number" if has_number else "prefix"
         prefix = _to_digits(ctx, r.at(key), r.raw(key),
                             "digits as text such as '88123'" + (", or '*' for any" if key == "prefix" else ""),
                             any_prefix=key == "prefix")
@@ -1698,6 +1712,8 @@ def _parse_topology(
                                "E.164 form, country code first (an MO sent to '07700900000' is matched as "
                                "'447700900000')", r.raw(key))
         system_id = r.required_text("system_id", "the system_id of an account", min_len=1, max_len=15)
+        if system_id is not _BAD and system_id not in account_ids and not accounts_read:
+            continue  # (its account may be the one not read: that error is reported)
         if system_id is not _BAD and system_id not in account_ids:
             hint = f" ({', '.join(account_ids)})" if account_ids else " (no accounts are defined)"
             system_id = ctx.error(r.at("system_id"), f"the system_id of an account{hint}", system_id)
@@ -1765,7 +1781,9 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         store=_parse_store(ctx, top.raw("store")),
         simulation=_parse_simulation(ctx, top.raw("simulation")),
         http=_parse_http(ctx, top.raw("http")),
-        topology=_parse_topology(ctx, top.raw("topology"), accounts, server.message_id),
+        topology=_parse_topology(ctx, top.raw("topology"), accounts, server.message_id,
+                                 accounts_read=isinstance(top.raw("accounts"), list) and bool(top.raw("accounts"))
+                                 and all(isinstance(item, dict) for item in top.raw("accounts"))),
     )
     _check_ports(ctx, config)
     if ctx.errors:

@@ -937,7 +937,11 @@ class HttpServer:
         root = self._dashboard
         if root is None:
             raise web.HTTPNotFound()
-        path = (root / name).resolve()  # (an absolute name replaces root, and resolves outside it)
-        if not path.is_relative_to(root) or not path.is_file():
+        try:
+            path = (root / name).resolve()  # (an absolute name replaces root, and resolves outside it)
+            found = path.is_relative_to(root) and path.is_file()
+        except (ValueError, OSError):  # a NUL in the name, a name too long (tester 61: 500 with a traceback)
+            found = False
+        if not found:
             raise web.HTTPNotFound()
         return web.FileResponse(path)

@@ -1032,6 +1032,7 @@ async def test_the_dashboard_directory_redirects_to_its_page_as_the_root_does(
 @pytest.mark.parametrize("raw_path", [
     "/dashboard/nope.js", "/dashboard/index.htm", "/dashboard/..%2Fapi.py", "/dashboard/%2E%2E/%2E%2E/http/api.py",
     "/dashboard//etc/passwd",
+    "/dashboard/%00", "/dashboard/" + "a" * 300,  # (tester 61: 500 with a traceback)
 ])
 async def test_a_missing_dashboard_file_is_a_json_404_like_any_unknown_path(
     app: App, http: aiohttp.ClientSession, raw_path: str,

@@ -420,9 +420,8 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.routes[0].prefix: expected a prefix not already routed to 'a', got '44'"),
         ("topology: {carriers: [{name: a, prefixes: ['44']}], routes: [{carrier: a}]}",
          "topology.routes[0].prefix: expected a number prefix (digits as text, '*' = any), got nothing"),
-        ("topology: {mo_routes: [{number: '88123', system_id: nobody}]}",
-         "topology.mo_routes[0].system_id: expected the system_id of an account (no accounts are defined), "
-         "got 'nobody'"),
+        ("accounts: [{system_id: test, password: x}]\ntopology: {mo_routes: [{number: '88123', system_id: nobody}]}",
+         "topology.mo_routes[0].system_id: expected the system_id of an account (test), got 'nobody'"),
         ("accounts: [{system_id: test, password: x}]\ntopology: {mo_routes: [{number: '88123'}]}",
          "topology.mo_routes[0].system_id: expected the system_id of an account, got nothing"),
         ("accounts: [{system_id: test, password: x}]\n"
@@ -728,6 +727,21 @@ def test_one_error_for_a_section_of_the_wrong_shape_not_one_per_key_it_lacks(tmp
         f"{path}: topology.mo_routes[1].number: expected exactly one of number (a short code or full number) or "
         "prefix, got nothing (the key is missing)",
     ]
+    # Tester 61: an empty carriers list, and accounts that could not be read, cascaded the same way.
+    path.write_text("accounts: {system_id: test, password: x}\ntopology:\n  carriers: []\n"
+                    "  routes: [{prefix: '44', carrier: redtel}]\n  mo_routes: [{number: '77777', system_id: test}]\n")
+    assert check_config(path) == [
+        f"{path}: accounts: expected a list of accounts (mappings with system_id and password), got a mapping",
+        f"{path}: topology.carriers: expected a list of at least one carrier, got an empty list"]
+    path.write_text("accounts: [shop, {system_id: a, password: b}]\ntopology:\n"
+                    "  mo_routes: [{number: '77777', system_id: shop}]\n")
+    assert len(check_config(path)) == 1
+    # A null is "not given" (tester 61), and an outbind needs a bind type that receives (tester 61).
+    path.write_text("accounts: [{system_id: a, password: b, bind_types: [transmitter], outbind: {host: 127.0.0.1, "
+                    "port: 9}}]\ntopology:\n  mo_routes: [{number: null, prefix: '447', system_id: a}]\n")
+    assert check_config(path) == [
+        f"{path}: accounts[0].outbind: expected no outbind for an account whose bind_types allow neither receiver "
+        "nor transceiver (an outbind asks for a bind that receives), got an outbind target"]
     # With every carrier read, a route naming none is still an error.
     path.write_text("accounts: [{system_id: a, password: b}]\ntopology:\n  carriers: [{name: acme}]\n"
                     "  routes: [{prefix: '44', carrier: redtel}]\n")
@@ -751,3 +765,8 @@ def test_check_config_refuses_a_store_path_in_a_missing_directory(tmp_path: Path
     assert check_config(path) == []
     path.write_text("accounts: [{system_id: a, password: b}]\nstore: {kind: memory, path: no-such/x.sqlite}\n")
     assert check_config(path) == []  # (a memory store opens no file)
+    # Tester 61: "data/" passed check-config; serve failed with a bare "Not a directory".
+    for value in ("data/", "no-such-dir"):
+        path.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{value}'}}\n")
+        assert check_config(path) == [f"{path}: store.path: expected the name of a file, not of a directory (such "
+                                      f"as data/smsc.sqlite), got '{value}'"]

@@ -171,7 +171,13 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
     files refused later were switched to WAL first, and told to "delete the file"."""
     cases = {
         "users.db": ("CREATE TABLE users (id INTEGER, name TEXT)", 0, "another application's database (it holds "
-                     "users, and no smsc store schema)"),
+                     "users, which no smsc store has)"),
+        # Tester 61: versions 2 and 3 were taken as smsc's (2 switched to WAL, then refused; 3 adopted).
+        "users2.db": ("CREATE TABLE users (id INTEGER, name TEXT)", 2, "(it holds users, which no smsc store has)"),
+        "users3.db": ("CREATE TABLE users (id INTEGER, name TEXT)", 3, "(it holds users, which no smsc store has)"),
+        "empty2.db": ("CREATE TABLE messages (x)", 2, "it lacks the messages and outbox tables"),
+        "counters.db": ("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)", 0,
+                        "(it holds counters but no messages)"),
         "v9.db": ("CREATE TABLE t (x)", 9, "its schema version (9) is not one this smsc writes (3)"),
         "messages.db": ("CREATE TABLE messages (id INTEGER, body TEXT)", 3, "its table 'messages' lacks the "
                         "column(s) message_id, final_time, record of an smsc store"),
@@ -191,6 +197,11 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
         assert "delete" not in str(refused.value)
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]  # (no -wal, -shm)
+    # A directory's name (tester 61: "data/" left a file named "data" behind and said only "Not a directory").
+    for name in (f"{tmp_path}/data/", str(tmp_path)):
+        with pytest.raises(sqlite3.OperationalError, match="names a directory: give a file in it"):
+            SqliteStore(name)
+    assert not (tmp_path / "data").exists()
     # An empty file, and a store whose creation stopped half way (its own tables, version 0), are taken.
     (tmp_path / "empty.db").write_bytes(b"")
     SqliteStore(tmp_path / "empty.db").close()
@@ -350,11 +361,36 @@ def test_the_store_tells_when_its_file_is_deleted_or_replaced(tmp_path: Path) ->
     store = SqliteStore(path)
     try:
         assert store.file_problem() is None
+        before = path.read_bytes()
+        with open(path, "r+b") as f:  # emptied in place (tester 61: ``: > file``, same inode)
+            f.truncate(0)
+        assert store.file_problem() == ("the file was emptied or written over while smsc ran (it no longer starts "
+                                        "as a SQLite database)")
+        with open(path, "r+b") as f:
+            f.write(before)
+        assert store.file_problem() is None
         other = tmp_path / "other.sqlite"
         other.write_bytes(path.read_bytes())
         os.replace(other, path)
         assert store.file_problem() == "the file was replaced by another while smsc ran"
         path.unlink()
         assert store.file_problem() == "the file was deleted while smsc ran"
+    finally:
+        store.close()
+
+
+def test_a_checkpoint_that_finds_the_file_not_a_database_reports_damage(tmp_path: Path) -> None:
+    # Tester 61: "file is not a database" from the writer's checkpoints was logged every second for ten minutes
+    # while /api/health said ok; the commits then go on into a WAL that no restart can use.
+    store = SqliteStore(tmp_path / "s.sqlite")
+    damaged: list[str] = []
+    store.on_damage = damaged.append
+    try:
+        store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "database is locked"))
+        assert damaged == [] and store.damage is None  # (a lock is no damage: the next one may pass)
+        store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "DatabaseError: file is not a database"))
+        assert damaged == ["DatabaseError: file is not a database"]
+        store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "DatabaseError: file is not a database"))
+        assert len(damaged) == 1  # reported once
     finally:
         store.close()

@@ -219,18 +219,27 @@ def foreign_file_problem(path: str) -> str | None:
             return (f"its schema version ({version}) is not one this smsc writes ({SCHEMA_VERSION}): a store of "
                     "another release of smsc, or another application's database")
         others = sorted(name for name in names if name not in _SCHEMA_NAMES)
-        if others and version == 0:
+        if others:
+            # (whatever its user_version: tester 61 saw files of version 2 switched to WAL, and of version 3 given
+            # smsc's tables, beside another application's)
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            return f"it is another application's database (it holds {shown}, and no smsc store schema)"
-        if version != 2:  # (a table named as one of the store's must have its columns)
-            for table, columns in _SCHEMA_COLUMNS.items():
-                if names.get(table) != "table":
-                    continue
-                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-                missing = [c for c in columns if c not in present]
-                if missing:
-                    return (f"its table {table!r} lacks the column(s) {', '.join(missing)} of an smsc store: "
-                            "another application's database")
+            return f"it is another application's database (it holds {shown}, which no smsc store has)"
+        if names and "messages" not in names:
+            # (an smsc store's first table is messages: a file with only, say, a counters table is not one)
+            return f"it is another application's database (it holds {', '.join(sorted(names))} but no messages)"
+        if version == 2 and not {"messages", "outbox"} <= set(names):
+            return "its schema version is 2, but it lacks the messages and outbox tables of an smsc store of then"
+        expected = ({"messages": _V2_MESSAGE_COLUMNS, "outbox": _V2_DELIVERY_COLUMNS} if version == 2
+                    else _SCHEMA_COLUMNS)
+        for table, columns in expected.items():
+            if names.get(table) != "table":
+                continue
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in present]
+            if missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                return (f"its table {table!r} lacks the column(s) {shown} of an smsc store: another application's "
+                        "database")
     except sqlite3.DatabaseError:
         return None  # (unreadable: the opening says why)
     finally:
@@ -694,6 +703,10 @@ class StoreInUse(sqlite3.OperationalError):
     ``SqliteStore._lock_file``."""
 
 
+#: The first 16 octets of every SQLite database file (https://www.sqlite.org/fileformat.html, section 1.3.1).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     """(st_dev, st_ino) of ``path``, or None when no file has that name (or it cannot be looked at)."""
     try:
@@ -937,6 +950,10 @@ class SqliteStore:
             raise sqlite3.OperationalError(
                 f"{self.path!r} is not a file name: the SQLite store needs a file (its writer child and readers "
                 "each open it); for a store in memory use store.kind: memory")
+        if self.path.endswith(("/", os.sep)) or os.path.isdir(self.path):
+            # (--db "data/": SQLite made a file named "data" and failed with a bare "Not a directory": tester 61)
+            raise sqlite3.OperationalError(f"{self.path!r} names a directory: give a file in it, such as "
+                                           f"{os.path.join(self.path, 'smsc.sqlite')!r}")
         self.synchronous = synchronous
         self.stats = SqliteStats()
         self._call_soon_threadsafe = call_soon_threadsafe
@@ -1146,8 +1163,9 @@ class SqliteStore:
             os.close(fd)  # (releases the flock)
 
     def file_problem(self) -> str | None:
-        """Why ``path`` no longer names the file this store writes, or None: deleted (its directory too), or
-        replaced by another file.  The open descriptors of the writer child go on committing to the file
+        """Why ``path`` no longer names the file this store writes, or None: deleted (its directory too),
+        replaced by another file, or emptied or written over in place so that it no longer starts as a SQLite
+        database (a SQLite file copied over it in place is not seen here).  The open descriptors of the writer child go on committing to the file
         deleted, and every submit_sm_resp still says "on disk", but a restart would find none of it (tester 57:
         ten acknowledged messages gone after ``rm -rf`` of the data directory, with ``/api/health`` ok).
         A stat of the path: cheap enough for a look every second (``App``)."""
@@ -1156,6 +1174,14 @@ class SqliteStore:
             return "the file was deleted while smsc ran"
         if self._identity is not None and identity != self._identity:
             return "the file was replaced by another while smsc ran"
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(len(_SQLITE_MAGIC))
+        except OSError:
+            return None  # (cannot look: the commits say what is wrong, if anything)
+        if header != _SQLITE_MAGIC:
+            # (the same file emptied or written over in place, ``: > file`` or ``cp other file``: tester 61)
+            return "the file was emptied or written over while smsc ran (it no longer starts as a SQLite database)"
         return None
 
     def commit_wait_seconds(self) -> float:
@@ -2013,6 +2039,13 @@ class SqliteStore:
             stats.checkpoint_failures += 1
             log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
                       seconds=round(seconds, 4))
+            if self.damage is None and _is_damage(str(error)):
+                # A checkpoint reads the file itself: "file is not a database" there is a file overwritten or
+                # emptied under the server (tester 61: logged every second for ten minutes, health ok, commits
+                # acknowledged into a WAL that no restart could use).
+                self.damage = str(error)
+                if self.on_damage is not None:
+                    self.on_damage(self.damage)
         elif forced:
             log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
                         limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
