@@ -30,7 +30,8 @@ SENDER = "88123"  # our short code: a handset can reply to a number, not to a se
 LONG_TEXT = ("This is a long message. Anything over 160 GSM characters does not fit in one SMS, so it is sent "
              "as several parts that the handset joins again: each part starts with a user data header (UDH).")
 
-# Bits 2-5 of a deliver_sm's esm_class say what it carries (SMPP 3.4 section 5.2.12); 0 is an MO message.
+# Bits 2-5 of a deliver_sm's esm_class say what it carries (SMPP 3.4 section 5.2.12): 0 is an MO message, 0x04 a
+# delivery receipt; 0x08 and 0x10 are acknowledgements, 0x20 an intermediate notification.
 MESSAGE_TYPE_MASK = 0x3C
 SMSC_DELIVERY_RECEIPT = 0x04
 
@@ -53,7 +54,12 @@ class Inbox:
 
     def on_deliver_sm(self, pdu: Any) -> None:  # on return, smpplib answers with deliver_sm_resp (ESME_ROK)
         text = as_text(pdu.short_message)
-        if (pdu.esm_class & MESSAGE_TYPE_MASK) == SMSC_DELIVERY_RECEIPT:
+        kind = pdu.esm_class & MESSAGE_TYPE_MASK
+        if kind and kind != SMSC_DELIVERY_RECEIPT:
+            # An intermediate notification (0x20: ENROUTE after a first failed attempt) or an acknowledgement:
+            # from the SMSC, not a reply from the handset (tester 66 copied this check and took them for MO).
+            return
+        if kind == SMSC_DELIVERY_RECEIPT:
             # The receipted_message_id TLV names the message; the "id:" field of the text is the fallback.
             found = re.search(r"\bid:(\S+)", text, re.IGNORECASE)
             message_id = as_text(getattr(pdu, "receipted_message_id", None)) or (found.group(1) if found else "")

@@ -299,6 +299,36 @@ def test_an_http_option_starts_the_api_where_the_config_turns_it_off(tmp_path: P
         proc.wait(timeout=30)
 
 
+def test_seed_and_time_scale_options_override_the_config(tmp_path: Path) -> None:
+    """Tester 66: a config holding only simulation.seed and time_scale is refused (it has no accounts), so a test
+    suite copied the whole default.yaml to change two values."""
+    import json
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
+                             "--http-port", "0", "--seed", "7", "--time-scale", "60", "--log-format", "json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        wait_for_port(proc, lines)
+        deadline = time.monotonic() + 10
+        http = []
+        while time.monotonic() < deadline and not http:
+            http = [json.loads(line) for line in lines if '"protocol": "http"' in line]
+            time.sleep(0.05)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http[0]['port']}/api/stats", timeout=10) as resp:
+            assert json.load(resp)["time_scale"] == 60.0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    run = subprocess.run([*smsc_command(), "serve", "--time-scale", "0"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert run.returncode == 2 and "--time-scale: expected a number from 0.001 to 86400, got '0'" in run.stderr
+
+
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     """Tester 33: ``smsc --version`` said "the following arguments are required: command"."""
     from importlib.metadata import version

@@ -197,6 +197,19 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
         assert "delete" not in str(refused.value)
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]  # (no -wal, -shm)
+    # A store with the user's own index, view and table beside smsc's tables opens (tester 65: refused after the
+    # upgrade, its waiting messages out of reach).
+    store = SqliteStore(tmp_path / "mine.db")
+    store.save_message(full_message("kept"))
+    store.commit(lambda: None)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "mine.db")
+    conn.execute("CREATE INDEX my_final ON messages (final_time)")
+    conn.execute("CREATE VIEW my_view AS SELECT message_id FROM messages")
+    conn.execute("CREATE TABLE my_notes (note TEXT)")
+    conn.commit()
+    conn.close()
+    assert [m.message_id for m in SqliteStore(tmp_path / "mine.db").load().messages] == ["kept"]
     # A directory's name (tester 61: "data/" left a file named "data" behind and said only "Not a directory").
     for name in (f"{tmp_path}/data/", str(tmp_path)):
         with pytest.raises(sqlite3.OperationalError, match="names a directory: give a file in it"):
