@@ -487,6 +487,8 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
     summaries = [s for s in summaries if "error" not in s]
     if failure and not summaries:
         raise RuntimeError(f"load failed: {failure}; {'; '.join(errors)}")
+    if not finished and failure is None and not errors:  # (failure: null for a run that timed out: tester 64)
+        failure = f"not complete within the timeout ({timeout:g} s)"
     result = _aggregate(summaries, binds=binds, window=window, nproc=nproc, finished=finished and not errors,
                         t_go=t_go or t_start, failure=failure or ("; ".join(errors) or None))
     if result["finished"]:

@@ -284,9 +284,25 @@ def mo_table(records: list[dict[str, Any]]) -> str:
         for (_, server), row in sorted(rows.items(), key=lambda kv: kv[0][1] != "baseline")])
 
 
+class ReportError(Exception):
+    """``report --from`` a file that holds no records of bench.run."""
+
+
 async def cmd_report(h: Harness, args: argparse.Namespace) -> str:
     """Tables again from records written earlier with --jsonl (``--from FILE``); runs nothing."""
-    records = [json.loads(line) for line in Path(args.from_file).read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(Path(args.from_file).read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):  # (a traceback: tester 64)
+            raise ReportError(f"{args.from_file} line {number}: not a JSON record of bench.run --jsonl")
+        records.append(record)
+    if not records:  # (nothing printed, exit 0: tester 64)
+        raise ReportError(f"{args.from_file}: no records (write them with bench.run --jsonl FILE)")
     h.records.extend(records)
     # --jsonl appends: a file may hold several runs, each starting with its "meta" record.  Records of different
     # runs must not be paired (tester 34: two runs in one file gave the baseline a ratio of 1.51).
@@ -653,7 +669,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.from_file:
             print("report needs --from FILE (records written with --jsonl)", file=sys.stderr)
             return 2
-        print(asyncio.run(cmd_report(h, args)))
+        try:
+            print(asyncio.run(cmd_report(h, args)))
+        except ReportError as exc:
+            print(f"report: {exc}", file=sys.stderr)
+            return 2
         return 0
     h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv,
               "label": args.label}, scenario="meta")

@@ -189,7 +189,8 @@ class App:
     def __init__(self, config: Config, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self._own_clock = clock is None
-        self.clock = clock or SystemClock(time_scale=config.simulation.time_scale)
+        self.clock = clock or SystemClock(time_scale=config.simulation.time_scale,
+                                          start=config.simulation.start_time)
         self.rng = rng or random.Random(config.simulation.seed)
         self.store: Any = None
         self.smsc: Smsc | None = None

@@ -13,6 +13,7 @@ from smsc.config import (
     LISTEN_HOST_WHAT,
     MAX_TIME_SCALE,
     MIN_TIME_SCALE,
+    START_TIME_WHAT,
     Config,
     ConfigError,
     check_config,
@@ -20,6 +21,7 @@ from smsc.config import (
     is_listen_host,
     listener_clashes,
     load_config,
+    parse_start_time,
 )
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
@@ -56,6 +58,13 @@ def _time_scale(text: str) -> float:
     return value
 
 
+def _start_time(text: str) -> float:
+    value = parse_start_time(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected {START_TIME_WHAT}, got {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -78,6 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--time-scale", type=_time_scale, metavar="X",
                        help=f"override simulation.time_scale: simulated seconds per real second ({MIN_TIME_SCALE:g} "
                             f"to {MAX_TIME_SCALE:g})")
+    serve.add_argument("--start-time", type=_start_time, metavar="ISO",
+                       help="override simulation.start_time: where the simulated clock starts, e.g. "
+                            "2026-01-01T00:00:00Z")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
                        help="debug adds a line per PDU read and written (default: info)")
     serve.add_argument("--log-format", default="console", choices=("console", "json"),
@@ -130,6 +142,11 @@ def _serve(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         print(f"smsc: not starting: {len(exc.errors)} error(s) in the config", file=sys.stderr)
         return 2
+    if args.no_http and (args.http_port is not None or args.http_host is not None):
+        # (--no-http won silently: tester 64)
+        print("smsc: --no-http: the HTTP API is off, so --http-port and --http-host have nothing to set; give "
+              "one or the other", file=sys.stderr)
+        return 2
     if args.db is not None and (args.store or config.store.kind) != "sqlite":
         # (the file would be ignored, and a user who expects the messages in it after a restart finds none:
         # tester 59)
@@ -140,10 +157,11 @@ def _serve(args: argparse.Namespace) -> int:
     if clash:
         print(f"smsc: {clash}", file=sys.stderr)
         return 2
-    if args.seed is not None or args.time_scale is not None:
+    if args.seed is not None or args.time_scale is not None or args.start_time is not None:
         # (a config of its own only for these was refused without accounts, and copying default.yaml's 250 lines
         # was the way: tester 66)
-        overrides: dict[str, Any] = {"seed": args.seed, "time_scale": args.time_scale}
+        overrides: dict[str, Any] = {"seed": args.seed, "time_scale": args.time_scale,
+                                     "start_time": args.start_time}
         simulation = dataclasses.replace(config.simulation,
                                          **{k: v for k, v in overrides.items() if v is not None})
         config = dataclasses.replace(config, simulation=simulation)

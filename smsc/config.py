@@ -21,6 +21,7 @@ Value conventions (see config/example.yaml):
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import math
@@ -235,6 +236,9 @@ class SimulationConfig:
 
     time_scale: float = 1.0
     seed: int | None = None
+    #: Where the simulated clock starts, seconds since the epoch (None: the wall time at start).  With a seed it
+    #: makes handset spells, which follow simulated time, the same in every run started from it (tester 66).
+    start_time: float | None = None
     default_validity: float = 172800.0
     max_validity: float = 604800.0
     max_schedule: float = 1209600.0
@@ -655,6 +659,8 @@ def _show(value: Any) -> str:
         return "false"
     if isinstance(value, _YInt):
         return value.text
+    if isinstance(value, (datetime.date, datetime.datetime)):  # (YAML reads a timestamp as one)
+        return value.isoformat()
     if isinstance(value, dict):
         return "a mapping" if value else "an empty mapping"
     if isinstance(value, list):
@@ -1122,6 +1128,11 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             source_addresses=tuple(sources),
             outbind=_parse_outbind(ctx, m.at("outbind"), m.raw("outbind")) if m.has("outbind") else None,
         )
+        if account.outbind is not None and allowed_ips and not _host_allowed(account.outbind.host, allowed_ips):
+            # The ESME binds on the outbind connection from the address smsc called: one outside allowed_ips is
+            # refused at every retry_interval, for ever (tester 64).
+            ctx.error(_join(m.at("outbind"), "host"), f"an address within the account's allowed_ips "
+                      f"({', '.join(allowed_ips)}): the ESME binds from it", account.outbind.host)
         if account.outbind is not None and not bind_types & {"receiver", "transceiver"}:
             # An outbind asks for a bind that receives (SMPP 3.4 section 2.2.1): with none allowed, each one was
             # refused and the next came, for ever (tester 61).
@@ -1129,6 +1140,17 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
                       "transceiver (an outbind asks for a bind that receives)", _Hidden("an outbind target"))
         accounts.append(account)
     return tuple(accounts)
+
+
+def _host_allowed(host: str, networks: list[str]) -> bool:
+    """True when ``host`` is within one of ``networks`` (CIDR), or is a name (its address is not known here)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in ipaddress.ip_network(net) for net in networks if ipaddress.ip_network(net).version == ip.version)
 
 
 def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
@@ -1189,11 +1211,38 @@ def _duration_list(m: _Map, key: str, default: tuple[float, ...] | None) -> tupl
     return tuple(out) if len(out) == len(raw) else default
 
 
+START_TIME_WHAT = ("a date and time with its UTC offset, from 2000 to 2037, such as 2026-01-01T00:00:00Z "
+                   "(ISO 8601)")
+
+
+def parse_start_time(value: Any) -> float | None:
+    """``simulation.start_time`` (or ``serve --start-time``) as seconds since the epoch, or None when ``value`` is
+    not an ISO 8601 date and time with its UTC offset ("Z" or "+01:00") from 2000 to 2037 (SMPP's two-digit
+    years, SMPP 3.4 Appendix C, name no later year with the default year_pivot).  YAML may give a datetime."""
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None or not 2000 <= moment.astimezone(datetime.timezone.utc).year <= 2037:
+        return None
+    return moment.timestamp()
+
+
 def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
-    keys = ("time_scale", "seed", "default_validity", "max_validity", "max_schedule", "retry_schedule",
-            "transaction_timeout")
+    keys = ("time_scale", "seed", "start_time", "default_validity", "max_validity", "max_schedule",
+            "retry_schedule", "transaction_timeout")
     m = _Map(ctx, "simulation", raw, keys)
     d = SimulationConfig()
+    start_time = d.start_time
+    if m.has("start_time") and m.raw("start_time") is not None:
+        start_time = parse_start_time(m.raw("start_time"))
+        if start_time is None:
+            ctx.error(m.at("start_time"), START_TIME_WHAT, m.raw("start_time"))
     default_validity = m.duration("default_validity", d.default_validity, lo=0.0, lo_open=True)
     max_validity = m.duration("max_validity", d.max_validity, lo=0.0, lo_open=True)
     if max_validity < default_validity:
@@ -1202,6 +1251,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
     return SimulationConfig(
         time_scale=m.number("time_scale", d.time_scale, lo=MIN_TIME_SCALE, hi=MAX_TIME_SCALE),
         seed=m.integer("seed", d.seed, nullable=True),
+        start_time=start_time,
         default_validity=default_validity,
         max_validity=max_validity,
         max_schedule=m.duration("max_schedule", d.max_schedule),

@@ -259,3 +259,14 @@ def test_server_cpu_is_read_finer_than_clock_ticks_and_counts_child_processes() 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def test_report_from_a_file_without_records_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester 64: a file that is not JSONL gave a traceback, an empty one nothing and exit status 0.
+    bad, empty = tmp_path / "bad.jsonl", tmp_path / "empty.jsonl"
+    bad.write_text("not json\n")
+    empty.write_text("")
+    assert run.main(["report", "--from", str(bad)]) == 2
+    assert f"report: {bad} line 1: not a JSON record of bench.run --jsonl" in capsys.readouterr().err
+    assert run.main(["report", "--from", str(empty)]) == 2
+    assert f"report: {empty}: no records" in capsys.readouterr().err

@@ -309,7 +309,8 @@ def test_seed_and_time_scale_options_override_the_config(tmp_path: Path) -> None
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
-                             "--http-port", "0", "--seed", "7", "--time-scale", "60", "--log-format", "json"],
+                             "--http-port", "0", "--seed", "7", "--time-scale", "60", "--start-time",
+                             "2026-01-01T00:00:00Z", "--log-format", "json"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     try:
@@ -320,7 +321,9 @@ def test_seed_and_time_scale_options_override_the_config(tmp_path: Path) -> None
             http = [json.loads(line) for line in lines if '"protocol": "http"' in line]
             time.sleep(0.05)
         with urllib.request.urlopen(f"http://127.0.0.1:{http[0]['port']}/api/stats", timeout=10) as resp:
-            assert json.load(resp)["time_scale"] == 60.0
+            stats = json.load(resp)
+        # (60 simulated seconds a real second from the start time: within the first hour of the run)
+        assert stats["time_scale"] == 60.0 and stats["time"].startswith("2026-01-01T00:"), stats["time"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

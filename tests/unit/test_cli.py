@@ -36,6 +36,13 @@ def test_check_config_with_an_empty_file_name_is_a_usage_error(capsys: pytest.Ca
         assert err.startswith("usage: smsc check-config")  # (its own usage line, not smsc's)
 
 
+def test_no_http_with_an_http_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester 64: --no-http won silently over --http-port.
+    assert main(["serve", "--no-http", "--http-port", "0", "--store", "memory", "--port", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("smsc: --no-http: the HTTP API is off, so --http-port and --http-host "
+                                               "have nothing to set; give one or the other")
+
+
 def test_db_with_a_memory_store_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "x.sqlite"
     assert main(["serve", "--store", "memory", "--db", str(db), "--port", "0", "--no-http"]) == 2

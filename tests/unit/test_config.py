@@ -743,11 +743,35 @@ def test_one_error_for_a_section_of_the_wrong_shape_not_one_per_key_it_lacks(tmp
     assert check_config(path) == [
         f"{path}: accounts[0].outbind: expected no outbind for an account whose bind_types allow neither receiver "
         "nor transceiver (an outbind asks for a bind that receives), got an outbind target"]
+    # Tester 64: an outbind to an address outside the account's allowed_ips was refused at every retry, for ever.
+    path.write_text("accounts: [{system_id: a, password: b, allowed_ips: ['10.0.0.0/8'], outbind: {host: 127.0.0.1, "
+                    "port: 9}}]\n")
+    assert check_config(path) == [f"{path}: accounts[0].outbind.host: expected an address within the account's "
+                                  "allowed_ips (10.0.0.0/8): the ESME binds from it, got '127.0.0.1'"]
+    for host in ("10.1.2.3", "esme.example"):  # (within, or a name whose address is not known here)
+        path.write_text("accounts: [{system_id: a, password: b, allowed_ips: ['10.0.0.0/8'], outbind: "
+                        f"{{host: {host}, port: 9}}}}]\n")
+        assert check_config(path) == []
     # With every carrier read, a route naming none is still an error.
     path.write_text("accounts: [{system_id: a, password: b}]\ntopology:\n  carriers: [{name: acme}]\n"
                     "  routes: [{prefix: '44', carrier: redtel}]\n")
     assert check_config(path) == [f"{path}: topology.routes[0].carrier: expected one of the carrier names: acme, "
                                   "got 'redtel'"]
+
+
+def test_start_time_is_a_moment_with_its_utc_offset(tmp_path: Path) -> None:
+    # Tester 66: handset spells follow simulated time, which started at the wall clock: two runs with one seed
+    # started 10 s apart disagreed on 16 of 20 handsets.  simulation.start_time fixes where the clock starts.
+    for value, expected in (("2026-01-01T00:00:00Z", 1767225600.0), ("'2026-01-01T01:00:00+01:00'", 1767225600.0),
+                            ("null", None)):
+        path = write(tmp_path, f"accounts: [{{system_id: a, password: b}}]\nsimulation: {{start_time: {value}}}\n")
+        assert load_config(path).simulation.start_time == expected
+    for value, shown in (("2026-01-01", "2026-01-01"), ("2026-01-01T00:00:00", "2026-01-01T00:00:00"),
+                         ("2040-01-01T00:00:00Z", "2040-01-01T00:00:00+00:00"), ("soon", "'soon'")):
+        path = write(tmp_path, f"accounts: [{{system_id: a, password: b}}]\nsimulation: {{start_time: {value}}}\n")
+        assert check_config(path) == [
+            f"{path}: simulation.start_time: expected a date and time with its UTC offset, from 2000 to 2037, such as "
+            f"2026-01-01T00:00:00Z (ISO 8601), got {shown}"]
 
 
 def test_check_config_notes_a_store_path_in_a_missing_directory(tmp_path: Path,

@@ -197,6 +197,18 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
         assert "delete" not in str(refused.value)
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name)) == [name]  # (no -wal, -shm)
+    # Tester 64: another application stopped inside a transaction (its hot rollback journal beside the file), or
+    # writing it meanwhile, had its file rolled back and taken over.
+    app = tmp_path / "app.db"
+    conn = sqlite3.connect(app, isolation_level=None)
+    conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.execute("BEGIN EXCLUSIVE")
+    conn.execute("INSERT INTO users VALUES (1)")
+    with pytest.raises(NotAStore, match="a rollback journal lies beside it"):
+        SqliteStore(app)
+    conn.execute("ROLLBACK")
+    conn.close()
+    assert not (tmp_path / "app.db-wal").exists()
     # A store with the user's own index, view and table beside smsc's tables opens (tester 65: refused after the
     # upgrade, its waiting messages out of reach).
     store = SqliteStore(tmp_path / "mine.db")

@@ -207,8 +207,13 @@ def foreign_file_problem(path: str) -> str | None:
             return None
     except OSError:
         return None  # (no file yet: the store makes one)
+    if os.path.exists(path + "-journal"):
+        # smsc's stores are always in WAL mode: a rollback journal beside the file is another application's, one
+        # that stopped inside a transaction (opening would roll it back and take the file over: tester 64).
+        return ("a rollback journal lies beside it (" + path + "-journal), which an smsc store never has: another "
+                "application's database, perhaps stopped inside a transaction")
     try:
-        conn = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return None
     try:
@@ -245,6 +250,12 @@ def foreign_file_problem(path: str) -> str | None:
                 shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 return (f"its table {table!r} lacks the column(s) {shown} of an smsc store: another application's "
                         "database")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            # (another process holds a write lock: an smsc server's writer child is seen before, by the lock file;
+            # waiting it out and opening took another application's file over: tester 64)
+            return "another process holds it locked (SQLite: database is locked), as an application writing it does"
+        return None  # (unreadable: the opening says why)
     except sqlite3.DatabaseError:
         return None  # (unreadable: the opening says why)
     finally:
