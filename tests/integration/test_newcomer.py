@@ -199,9 +199,7 @@ def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_firs
         # The expired messages' final states, written at start, meet the damaged index (so may a submit).
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
-                sock.sendall(encode(P.SubmitSm(sequence_number=2, dest_addr_ton=1, dest_addr_npi=1,
-                                               destination_addr="447700900123", short_message=b"hi")))
+                _bind_and_submit(sock)
                 framer, got = Framer(), []
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:  # until the server closes
@@ -242,9 +240,7 @@ def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) 
     try:
         port = wait_for_port(proc, lines)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test")))
-            sock.sendall(encode(P.SubmitSm(sequence_number=2, dest_addr_ton=1, dest_addr_npi=1,
-                                           destination_addr="447700900123", short_message=b"hi")))
+            _bind_and_submit(sock)
             framer, got = Framer(), []
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not any(isinstance(p, P.SubmitSmResp) for p in got):
@@ -260,6 +256,16 @@ def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) 
             proc.wait()
     assert "the file was deleted while smsc ran" in _stopped_line(lines)
     assert any('"event": "store_file_lost"' in line for line in lines)
+
+
+def _bind_and_submit(sock: socket.socket) -> None:
+    """As the ESME ``test``: bind_transmitter (sequence 1) and a submit_sm to a number delivered at once (2)."""
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import encode
+
+    sock.sendall(encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+                 + encode(P.SubmitSm(sequence_number=2, dest_addr_ton=1, dest_addr_npi=1,
+                                     destination_addr="447700900123", short_message=b"hi")))
 
 
 def _stopped_line(lines: list[str]) -> str:
