@@ -331,9 +331,14 @@ class App:
         """A commit found the file damaged past what the start read (tester 38: an index page; the server ran,
         its health said ok, and no submit_sm was ever answered).  No retry can succeed, so the server stops
         (nothing unanswered was acknowledged: the ESMEs get unbind and submit again elsewhere)."""
+        self._stop_for_store("store_damaged", error, f" ({_DAMAGED})", _DAMAGED)
+
+    def _stop_for_store(self, event: str, error: str, consequence: str, hint: str) -> None:
+        """Log ``event`` and stop the server for its store (see ``fatal``): ``smsc serve`` exits with status 2 and
+        the line ``<config>: store.path: <path>: <error><consequence>``."""
         cfg = self.config
-        self.fatal = f"{cfg.source}: store.path: {cfg.store.path!r}: {error} ({_DAMAGED})"
-        log.error("store_damaged", path=cfg.store.path, error=error, hint=_DAMAGED)
+        self.fatal = f"{cfg.source}: store.path: {cfg.store.path!r}: {error}{consequence}"
+        log.error(event, path=cfg.store.path, error=error, hint=hint)
         if self.on_fatal is not None:
             self.on_fatal()
 
@@ -347,16 +352,12 @@ class App:
         return ("stalled" if seconds >= STORE_STALL_SECONDS else "ok"), seconds
 
     def _store_lost(self, problem: str) -> None:
-        """The store's file was deleted or replaced under the running server (:meth:`SqliteStore.file_problem`):
-        what is acknowledged from now on would not be found at a restart, so the server stops, as for a damaged
-        file, and says which messages are at risk."""
-        cfg = self.config
-        self.fatal = (f"{cfg.source}: store.path: {cfg.store.path!r}: {problem}; what was acknowledged since "
-                      "would not be found at a restart: stopping so that nothing more is")
-        log.error("store_file_lost", path=cfg.store.path, error=problem,
-                  hint="messages acknowledged in the last second may be lost; restore the file before starting")
-        if self.on_fatal is not None:
-            self.on_fatal()
+        """The store's file was deleted, replaced, or emptied or written over in place under the running server
+        (:meth:`SqliteStore.file_problem`): what is acknowledged from now on would not be found at a restart, so
+        the server stops, as for a damaged file, and says which messages are at risk."""
+        self._stop_for_store("store_file_lost", problem, "; what was acknowledged since would not be found at a "
+                             "restart: stopping so that nothing more is",
+                             "messages acknowledged in the last second may be lost; restore the file before starting")
 
     def _watch_store(self) -> None:
         """Say so in the log when the store's commits stall (its writer stopped, a disk that hangs or is full):

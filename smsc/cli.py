@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
-from typing import Any, Callable, Coroutine, Sequence
+from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
 from smsc.app import StartupError
 from smsc.config import (
@@ -25,6 +26,9 @@ from smsc.config import (
 )
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
+
+
+_D = TypeVar("_D")
 
 
 def _version() -> str:
@@ -103,18 +107,25 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with(obj: _D, **values: Any) -> _D:
+    """The dataclass ``obj`` with the fields given a value (not None) replaced: the command line's overrides."""
+    return dataclasses.replace(obj, **{k: v for k, v in values.items() if v is not None})  # type: ignore[type-var]
+
+
+def _http_wanted(args: argparse.Namespace) -> bool | None:
+    """False with ``--no-http``; True with ``--http-port`` or ``--http-host``, which ask for the API even where the
+    config turns it off (tester 63); None: as the config says."""
+    if args.no_http:
+        return False
+    return True if args.http_port is not None or args.http_host is not None else None
+
+
 def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
     """Two of smsc's own listeners on one port once ``--host``, ``--port``, ``--http-host``, ``--http-port`` and
     ``--no-http`` apply (a clash in the file alone is a config error already), or None.  Without this the
     second listener failed with "address already in use" for a port that only smsc held (tester 59)."""
-    import dataclasses
-
-    given: dict[str, Any] = {"host": args.host, "port": args.port}
-    server = dataclasses.replace(config.server, **{k: v for k, v in given.items() if v is not None})
-    wants_http = args.http_port is not None or args.http_host is not None
-    given = {"host": args.http_host, "port": args.http_port,
-             "enabled": False if args.no_http else (True if wants_http else None)}
-    http = dataclasses.replace(config.http, **{k: v for k, v in given.items() if v is not None})
+    server = _with(config.server, host=args.host, port=args.port)
+    http = _with(config.http, host=args.http_host, port=args.http_port, enabled=_http_wanted(args))
     clashes = listener_clashes(dataclasses.replace(config, server=server, http=http))
     if not clashes:
         return None
@@ -126,8 +137,6 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from smsc.app import App
     from smsc.obs import configure_logging
 
@@ -157,14 +166,10 @@ def _serve(args: argparse.Namespace) -> int:
     if clash:
         print(f"smsc: {clash}", file=sys.stderr)
         return 2
-    if args.seed is not None or args.time_scale is not None or args.start_time is not None:
-        # (a config of its own only for these was refused without accounts, and copying default.yaml's 250 lines
-        # was the way: tester 66)
-        overrides: dict[str, Any] = {"seed": args.seed, "time_scale": args.time_scale,
-                                     "start_time": args.start_time}
-        simulation = dataclasses.replace(config.simulation,
-                                         **{k: v for k, v in overrides.items() if v is not None})
-        config = dataclasses.replace(config, simulation=simulation)
+    # (a config of its own only for these was refused without accounts, and copying default.yaml's 250 lines was
+    # the way: tester 66)
+    config = dataclasses.replace(config, simulation=_with(config.simulation, seed=args.seed,
+                                                          time_scale=args.time_scale, start_time=args.start_time))
     if args.store or args.db is not None:  # (--db '' is refused by the store, not taken for "no --db")
         store = dataclasses.replace(
             config.store, **({"kind": args.store} if args.store else {}),
@@ -185,11 +190,8 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            # --http-port / --http-host ask for the API: they start it even where the config turns it off
-            # (tester 63: config/bench.yaml has http.enabled: false, and the option was silently ignored).
-            wants_http = args.http_port is not None or args.http_host is not None
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
-                            http=False if args.no_http else (True if wants_http else None))
+                            http=_http_wanted(args))
         except BaseException:
             await app.stop()
             raise

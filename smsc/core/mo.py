@@ -42,6 +42,30 @@ log = structlog.get_logger("smsc.core")
 LAST_MT_MAX = 1_000_000
 
 
+
+def mo_user_data(text: str | None, payload: bytes | None, data_coding: int | None) -> tuple[int, bytes]:
+    """(data_coding, user data) an MO is sent with: ``text`` encoded in ``data_coding``, or when None the coding a
+    handset would choose (:func:`~smsc.smpp.text.choose_coding`: GSM 7-bit, else UCS-2); else ``payload`` as it
+    is, 8-bit data (4) unless ``data_coding`` says otherwise.  One of ``text`` and ``payload`` is given.
+
+    Raises:
+        EncodeError: ``text`` cannot be encoded in ``data_coding``.
+    """
+    coding = mo_coding(text, data_coding)
+    if text is not None:
+        return coding, encode_text(text, coding)
+    assert payload is not None
+    return coding, bytes(payload)
+
+
+def mo_coding(text: str | None, data_coding: int | None) -> int:
+    """The data_coding of an MO (:func:`mo_user_data`): ``data_coding`` when given, else for a ``text`` the coding
+    a handset would choose, for a payload (``text`` None) 8-bit data (4).  The HTTP API checks a request's text
+    in it before routing, so that the rule lives here once."""
+    if data_coding is not None:
+        return data_coding
+    return choose_coding(text) if text is not None else 0x04
+
 class MoService:
     """Queues MO deliveries and runs handset auto-replies.
 
@@ -96,13 +120,8 @@ class MoService:
             raise ValueError("source and destination must not be empty")
         now = self.clock.now()
         source_e164 = self._source_e164(source)
-        if text is not None:
-            coding = choose_coding(text) if data_coding is None else data_coding
-            user_data = encode_text(text, coding)
-        else:
-            assert payload is not None
-            coding = 0x04 if data_coding is None else data_coding
-            user_data = bytes(payload)
+        coding, user_data = mo_user_data(text, payload, data_coding)
+        if text is None:
             text = decode_text(user_data, coding)
         self._mo_reference = (self._mo_reference + 1) & 0xFF
         parts = split_message(user_data, coding, self._mo_reference)

@@ -51,6 +51,11 @@ _DELIVERED_VALUE = int(MessageState.DELIVERED)
 _TEXT_LABELS = ("text", "Text", "")
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
 
+
+def _pad3(n: int) -> str:
+    """``n`` in at least three digits, as the receipt's sub: and dlvrd: fields carry it (SMPP 3.4 Appendix B)."""
+    return _PAD3[n] if 0 <= n < 1000 else f"{n:03d}"
+
 #: Receipt date text ("YYMMDDhhmm", UTC) by minute since the epoch, one table per year pivot (SMPP 3.4
 #: Appendix C, ``server.year_pivot``): one strftime per minute, not per receipt.
 _date_caches: dict[int, dict[int, str]] = {}
@@ -257,7 +262,7 @@ class Receipts:
         # "sub:003 dlvrd:001" then "sub:003 dlvrd:000" for the next destination).
         if msg.multi_id and self.multi_delivered is not None:
             delivered = self.multi_delivered(msg)
-            dlvrd = _PAD3[delivered] if 0 <= delivered < 1000 else f"{delivered:03d}"
+            dlvrd = _pad3(delivered)
         else:
             dlvrd = "001" if state == _DELIVERED else "000"
         submit_time = msg.submit_time
@@ -265,7 +270,7 @@ class Receipts:
         submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
         done_date = dates.get(int(done // 60)) or _date(done, self._pivot)
         body = (
-            f"id:{receipt_id} sub:{_PAD3[count] if 0 <= count < 1000 else f'{count:03d}'} "
+            f"id:{receipt_id} sub:{_pad3(count)} "
             f"dlvrd:{dlvrd} "
             f"submit date:{submit_date} done date:{done_date} stat:{_STAT[state]} err:{err}"
             f"{self._text_part(msg, style)}"

@@ -53,6 +53,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.numbers import is_digits, is_valid_msisdn, normalise
+from smsc.core.mo import mo_coding
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
@@ -62,7 +63,6 @@ from smsc.smpp.text import (
     EncodeError,
     Reassembler,
     alphabet,
-    choose_coding,
     concat_info,
     decode_parts,
     decode_text,
@@ -735,8 +735,7 @@ class HttpServer:
         if text is not None:
             if not isinstance(text, str):
                 raise ApiError(400, f"text: expected a string, got {_json_text(text)}")
-            # The coding the core will use (MoService.inject_mo): the handset's own choice when none is given.
-            coding = choose_coding(text) if data_coding is None else data_coding
+            coding = mo_coding(text, data_coding)  # (as the core will: the handset's own choice when none is given)
             how = f"as a handset would send it (data_coding {coding})" if data_coding is None \
                 else f"with data_coding {data_coding}"
             try:

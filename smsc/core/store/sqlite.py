@@ -193,6 +193,11 @@ def _schema_columns() -> dict[str, tuple[str, ...]]:
 _SCHEMA_COLUMNS = _schema_columns()
 
 
+def _some(names: list[str]) -> str:
+    """The first five of ``names``, and how many more."""
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 def foreign_file_problem(path: str) -> str | None:
     """Why the existing SQLite file at ``path`` is not a store smsc may open and change, or None (no file, an
     empty one, a store of this smsc, or one of schema version 2, which is migrated).
@@ -232,8 +237,7 @@ def foreign_file_problem(path: str) -> str | None:
         if others and not whole_store:
             # (whatever its user_version: tester 61 saw files of version 2 switched to WAL, and of version 3 given
             # smsc's tables, beside another application's)
-            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
-            return f"it is another application's database (it holds {shown}, which no smsc store has)"
+            return f"it is another application's database (it holds {_some(others)}, which no smsc store has)"
         if names and "messages" not in names:
             # (an smsc store's first table is messages: a file with only, say, a counters table is not one)
             return f"it is another application's database (it holds {', '.join(sorted(names))} but no messages)"
@@ -247,9 +251,8 @@ def foreign_file_problem(path: str) -> str | None:
             present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             missing = [c for c in columns if c not in present]
             if missing:
-                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                return (f"its table {table!r} lacks the column(s) {shown} of an smsc store: another application's "
-                        "database")
+                return (f"its table {table!r} lacks the column(s) {_some(missing)} of an smsc store: another "
+                        "application's database")
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc):
             # (another process holds a write lock: an smsc server's writer child is seen before, by the lock file;
