@@ -5,9 +5,11 @@
 # request's host name: publish its port on the host's loopback only, as above (README, "HTTP control API").
 # Your own config: mount it and give the whole command, the listen addresses included (a command replaces CMD):
 #   docker run --rm -p 127.0.0.1:2775:2775 -p 127.0.0.1:8080:8080 -v smsc-data:/data \
-#     -v "$PWD/my.yaml:/etc/smsc/my.yaml:ro" smsc serve -c /etc/smsc/my.yaml --host 0.0.0.0 --http-host 0.0.0.0
-# /etc/smsc/example.yaml in the image documents every option. With an HTTP port other than 8080, set
-# SMSC_HEALTH_URL (-e SMSC_HEALTH_URL=http://127.0.0.1:PORT/api/health) for the health check.
+#     -v "$PWD/my.yaml:/etc/smsc/my.yaml:ro" smsc serve -c /etc/smsc/my.yaml --host 0.0.0.0 --http-host 0.0.0.0 \
+#     --log-format json
+# /etc/smsc/example.yaml in the image documents every option. With other ports in the config, publish those
+# (-p) instead, and for an HTTP port other than 8080 set SMSC_HEALTH_URL
+# (-e SMSC_HEALTH_URL=http://127.0.0.1:PORT/api/health) for the health check.
 # Python 3.11: smsc's server path runs 11-14 % more instructions per message on 3.12 and 3.13 (bench/README.md,
 # "Which Python").
 FROM python:3.11-slim

@@ -21,7 +21,7 @@ try:
     import smpplib.consts as C
     import smpplib.exceptions
     import smpplib.gsm
-except ImportError:  # (`pip install -e .` installs smsc alone: tester 59 met a traceback here)
+except ImportError:  # (`pip install -e .` installs smsc alone: say what to install, not a traceback)
     sys.exit("this example needs smpplib, an SMPP client library: .venv/bin/pip install smpplib")
 
 RECEIVER = "447700900123"  # test number: delivered at once, receipt stat:DELIVRD
@@ -31,7 +31,8 @@ LONG_TEXT = ("This is a long message. Anything over 160 GSM characters does not 
              "as several parts that the handset joins again: each part starts with a user data header (UDH).")
 
 # Bits 2-5 of a deliver_sm's esm_class say what it carries (SMPP 3.4 section 5.2.12): 0 is an MO message, 0x04 a
-# delivery receipt; 0x08 and 0x10 are acknowledgements, 0x20 an intermediate notification.
+# delivery receipt; 0x08 and 0x10 are acknowledgements, 0x18 a conversation abort, 0x20 an intermediate
+# notification.
 MESSAGE_TYPE_MASK = 0x3C
 SMSC_DELIVERY_RECEIPT = 0x04
 
@@ -57,7 +58,7 @@ class Inbox:
         kind = pdu.esm_class & MESSAGE_TYPE_MASK
         if kind and kind != SMSC_DELIVERY_RECEIPT:
             # An intermediate notification (0x20: ENROUTE after a first failed attempt) or an acknowledgement:
-            # from the SMSC, not a reply from the handset (tester 66 copied this check and took them for MO).
+            # from the SMSC, not a reply from the handset.
             return
         if kind == SMSC_DELIVERY_RECEIPT:
             # The receipted_message_id TLV names the message; the "id:" field of the text is the fallback.

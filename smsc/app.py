@@ -26,6 +26,7 @@ from smsc.core.smsc import Smsc
 from smsc.core.store.base import WorldState
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import NotAStore, SqliteStore, StoreInUse
+from smsc.core.validity import utc
 from smsc.server.listen import SmppServer
 
 log = structlog.get_logger("smsc")
@@ -390,6 +391,11 @@ class App:
         world = self.store.load_world()
         if self._own_clock and world.sim_time is not None and world.sim_time > self.clock.now():
             # A scaled clock ran ahead of the wall clock before the restart: go on from where it was.
+            if cfg.simulation.start_time is not None:
+                # (time never runs backwards over a store; tester 68 saw start_time ignored without a word)
+                log.warning("start_time_passed", start_time=utc(cfg.simulation.start_time).isoformat(),
+                            resumes_at=utc(world.sim_time).isoformat(),
+                            hint="this store saved a later simulated time: give a fresh store to start there")
             self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         if self._own_clock and cfg.simulation.time_scale != 1.0 and isinstance(self.store, SqliteStore):
             # Every batch then carries the time it was written at: after a kill -9 the clock cannot resume

@@ -338,6 +338,28 @@ def test_seed_and_time_scale_options_override_the_config(tmp_path: Path) -> None
     assert run.returncode == 2 and "--time-scale: expected a number from 0.001 to 86400, got '0'" in run.stderr
 
 
+def test_a_start_time_behind_the_stores_saved_time_is_passed_over_with_a_warning(tmp_path: Path) -> None:
+    """Tester 68: --start-time was silently ignored on a store that had saved a later simulated time (the clock
+    never runs backwards over a store); the log now says so."""
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    db = str(tmp_path / "s.sqlite")
+    for extra in ([], ["--start-time", "2026-01-01T00:00:00Z"]):
+        proc = subprocess.Popen([*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--db",
+                                 db, "--log-format", "json", *extra], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        lines: list[str] = []
+        try:
+            wait_for_port(proc, lines)
+            time.sleep(0.3)  # (the time saved at start is committed)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    passed = [line for line in lines if '"event": "start_time_passed"' in line]
+    assert len(passed) == 1 and '"start_time": "2026-01-01T00:00:00+00:00"' in passed[0], lines
+
+
 def test_version_prints_the_installed_version(tmp_path: Path) -> None:
     """Tester 33: ``smsc --version`` said "the following arguments are required: command"."""
     from importlib.metadata import version
