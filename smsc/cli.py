@@ -136,6 +136,21 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
     return f"{options} with {config.source}: {key}: expected {expected}, got {value}"
 
 
+def _store_notes(path: str) -> list[str]:
+    """A note when the SQLite file a valid config names exists here and is not an smsc store, as ``serve`` would
+    refuse it (tester 67: check-config said OK to another application's database)."""
+    from smsc.core.store.sqlite import foreign_file_problem
+
+    config = load_config(path)
+    if config.store.kind != "sqlite":
+        return []
+    problem = foreign_file_problem(config.store.path)
+    if problem is None:
+        return []
+    return [f"{config.source}: note: store.path {config.store.path!r} is not an smsc store here: {problem}: serve "
+            "would not start here"]
+
+
 def _serve(args: argparse.Namespace) -> int:
     from smsc.app import App
     from smsc.obs import configure_logging
@@ -254,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
             return 1
         print(f"{args.file}: OK")
-        for line in config_notes(args.file):  # (on this machine, not errors of the file: see config_notes)
+        for line in config_notes(args.file) + _store_notes(args.file):  # (this machine's, not the file's errors)
             print(line, file=sys.stderr)
         return 0
     return _serve(args)

@@ -1143,14 +1143,21 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
 
 
 def _host_allowed(host: str, networks: list[str]) -> bool:
-    """True when ``host`` is within one of ``networks`` (CIDR), or is a name (its address is not known here)."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in ipaddress.ip_network(net) for net in networks if ipaddress.ip_network(net).version == ip.version)
+    """True when ``host`` is within one of ``networks`` (CIDR) as a bind from it is checked (an IPv4-mapped IPv6
+    address as its IPv4 address too; "localhost" as 127.0.0.1 or ::1), or is another name (its address is not
+    known here)."""
+    if host.lower() == "localhost":
+        candidates = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    else:
+        try:
+            candidates = [ipaddress.ip_address(host)]
+        except ValueError:
+            return True
+    for ip in list(candidates):
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            candidates.append(ip.ipv4_mapped)
+    nets = [ipaddress.ip_network(net, strict=False) for net in networks]
+    return any(ip in net for ip in candidates for net in nets if net.version == ip.version)
 
 
 def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:

@@ -114,7 +114,9 @@ class Accounts:
             except ValueError:
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips")
-            if not any(ip in net for net in state.networks):
+            # (an IPv4 client of a listener on "::" arrives as ::ffff:a.b.c.d: it matches as a.b.c.d too)
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            if not any(ip in net or (mapped is not None and mapped in net) for net in state.networks):
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})")
         if state.binds >= acc.max_binds:

@@ -44,7 +44,11 @@ def test_max_binds_counts_live_binds() -> None:
     assert acc.authenticate("a", "pw", BindType.TRANSMITTER, None) == S.ESME_ROK
 
 
-@pytest.mark.parametrize(("ip", "status"), [("10.1.2.3", S.ESME_ROK), ("192.168.0.1", S.ESME_RBINDFAIL), (None, S.ESME_RBINDFAIL)])
+@pytest.mark.parametrize(("ip", "status"), [
+    ("10.1.2.3", S.ESME_ROK), ("192.168.0.1", S.ESME_RBINDFAIL), (None, S.ESME_RBINDFAIL),
+    # An IPv4 client of a listener on "::" (tester 67: refused, where check-config read it as IPv4)
+    ("::ffff:10.1.2.3", S.ESME_ROK), ("::ffff:192.168.0.1", S.ESME_RBINDFAIL),
+])
 def test_allowed_ip_ranges(ip: str | None, status: int) -> None:
     acc = Accounts.from_config([Acc("a", "pw", allowed_ips=("10.0.0.0/8",))])
     assert acc.authenticate("a", "pw", BindType.TRANSCEIVER, ip) == status

@@ -97,3 +97,23 @@ def test_the_example_without_smpplib_says_what_to_install(monkeypatch: pytest.Mo
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(ROOT / "examples" / "send_and_receive.py"), run_name="__main__")
     assert exit_.value.code == ("this example needs smpplib, an SMPP client library: .venv/bin/pip install smpplib")
+
+
+def test_check_config_notes_a_store_file_that_is_not_an_smsc_store(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester 67: check-config said plain OK to another application's database, which serve then refused.
+    import sqlite3
+
+    db = tmp_path / "users.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.commit()
+    conn.close()
+    config = tmp_path / "c.yaml"
+    config.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{db}'}}\n")
+    assert main(["check-config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"{config}: OK"
+    assert err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: it is another "
+                           "application's database (it holds users, which no smsc store has): serve would not "
+                           "start here")

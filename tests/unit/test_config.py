@@ -748,7 +748,11 @@ def test_one_error_for_a_section_of_the_wrong_shape_not_one_per_key_it_lacks(tmp
                     "port: 9}}]\n")
     assert check_config(path) == [f"{path}: accounts[0].outbind.host: expected an address within the account's "
                                   "allowed_ips (10.0.0.0/8): the ESME binds from it, got '127.0.0.1'"]
-    for host in ("10.1.2.3", "esme.example"):  # (within, or a name whose address is not known here)
+    for host in ("localhost", "'::ffff:127.0.0.1'"):  # (tester 67: passed, and every bind was refused)
+        path.write_text("accounts: [{system_id: a, password: b, allowed_ips: ['10.0.0.0/8'], outbind: "
+                        f"{{host: {host}, port: 9}}}}]\n")
+        assert len(check_config(path)) == 1
+    for host in ("10.1.2.3", "esme.example", "'::ffff:10.0.0.1'"):  # (within, or a name not known here)
         path.write_text("accounts: [{system_id: a, password: b, allowed_ips: ['10.0.0.0/8'], outbind: "
                         f"{{host: {host}, port: 9}}}}]\n")
         assert check_config(path) == []

@@ -212,7 +212,11 @@ def foreign_file_problem(path: str) -> str | None:
             return None
     except OSError:
         return None  # (no file yet: the store makes one)
-    if os.path.exists(path + "-journal"):
+    try:
+        journal = os.path.getsize(path + "-journal")
+    except OSError:
+        journal = 0
+    if journal:  # (an empty one is no transaction: tester 67)
         # smsc's stores are always in WAL mode: a rollback journal beside the file is another application's, one
         # that stopped inside a transaction (opening would roll it back and take the file over: tester 64).
         return ("a rollback journal lies beside it (" + path + "-journal), which an smsc store never has: another "
