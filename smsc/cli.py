@@ -137,8 +137,9 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
 
 
 def _store_notes(path: str) -> list[str]:
-    """A note when the SQLite file a valid config names exists here and is not an smsc store, as ``serve`` would
-    refuse it (tester 67: check-config said OK to another application's database)."""
+    """A note when the file a valid config's SQLite store names exists here and is not an smsc store (another
+    application's database, or no SQLite file at all), as ``serve`` would refuse it (testers 67, 69: check-config
+    said OK to them)."""
     from smsc.core.store.sqlite import foreign_file_problem
 
     config = load_config(path)
@@ -146,7 +147,14 @@ def _store_notes(path: str) -> list[str]:
         return []
     problem = foreign_file_problem(config.store.path)
     if problem is None:
-        return []
+        try:
+            with open(config.store.path, "rb") as f:
+                head = f.read(16)
+        except OSError:
+            return []  # (no file yet, or none to read: serve makes or names it)
+        if not head or head == b"SQLite format 3\x00":
+            return []
+        problem = "it is no SQLite database (its first octets are not SQLite's)"
     return [f"{config.source}: note: store.path {config.store.path!r} is not an smsc store here: {problem}: serve "
             "would not start here"]
 

@@ -114,7 +114,8 @@ class Accounts:
             except ValueError:
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips")
-            # (an IPv4 client of a listener on "::" arrives as ::ffff:a.b.c.d: it matches as a.b.c.d too)
+            # (an IPv4-mapped address, ::ffff:a.b.c.d, as a dual-stack socket reports an IPv4 client, matches as
+            # a.b.c.d too; smsc's own listener on "::" is IPv6 only, asyncio's default)
             mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
             if not any(ip in net or (mapped is not None and mapped in net) for net in state.networks):
                 return (CommandStatus.ESME_RBINDFAIL,

@@ -383,8 +383,9 @@ def _check_mo_parts(field: str, user_data: bytes, data_coding: int, *, size: str
             problem = str(exc)
     kind = alphabet(data_coding)
     # (tester 68: 19,381 euro signs, 38,762 septets, were refused under "at most 39,015 septets fit")
-    straddle = ("; a part does not end inside a pair, so a little less fits with them" if kind in ("gsm7", "ucs2")
-                else "")
+    pairs = (b"\x1b" in user_data if kind == "gsm7"
+             else kind == "ucs2" and any(0xD8 <= user_data[i] <= 0xDB for i in range(0, len(user_data), 2)))
+    straddle = "; a part does not end inside a pair, so a little less fits with them" if pairs else ""
     note = ""
     if field == "text" and kind == "ucs2":
         room, unit, note = room // 2, "UTF-16 units", " (a character beyond U+FFFF takes two)"

@@ -117,3 +117,16 @@ def test_check_config_notes_a_store_file_that_is_not_an_smsc_store(tmp_path: Pat
     assert err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: it is another "
                            "application's database (it holds users, which no smsc store has): serve would not "
                            "start here")
+
+
+def test_check_config_notes_a_store_file_that_is_no_sqlite_file(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester 69: check-config said plain OK; serve then said "file is not a database".
+    db = tmp_path / "notes.txt"
+    db.write_text("my notes\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{db}'}}\n")
+    assert main(["check-config", str(config)]) == 0
+    assert capsys.readouterr().err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: it is "
+                                               "no SQLite database (its first octets are not SQLite's): serve "
+                                               "would not start here")
