@@ -17,7 +17,6 @@ from smsc.config import (
     START_TIME_WHAT,
     Config,
     ConfigError,
-    check_config,
     config_notes,
     is_listen_host,
     listener_clashes,
@@ -136,23 +135,22 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
     return f"{options} with {config.source}: {key}: expected {expected}, got {value}"
 
 
-def _store_notes(path: str) -> list[str]:
+def _store_notes(config: Config) -> list[str]:
     """A note when the file a valid config's SQLite store names exists here and is not an smsc store (another
     application's database, or no SQLite file at all), as ``serve`` would refuse it (testers 67, 69: check-config
     said OK to them)."""
-    from smsc.core.store.sqlite import foreign_file_problem
+    from smsc.core.store.sqlite import SQLITE_MAGIC, foreign_file_problem
 
-    config = load_config(path)
     if config.store.kind != "sqlite":
         return []
     problem = foreign_file_problem(config.store.path)
     if problem is None:
         try:
             with open(config.store.path, "rb") as f:
-                head = f.read(16)
+                head = f.read(len(SQLITE_MAGIC))
         except OSError:
             return []  # (no file yet, or none to read: serve makes or names it)
-        if not head or head == b"SQLite format 3\x00":
+        if not head or head == SQLITE_MAGIC:
             return []
         problem = "it is no SQLite database (its first octets are not SQLite's)"
     return [f"{config.source}: note: store.path {config.store.path!r} is not an smsc store here: {problem}: serve "
@@ -270,14 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.file = args.file if args.file is not None else args.config_file
         if not args.file:  # (`check-config "$CONFIG"` with CONFIG unset checked the bundled default: tester 59)
             args.usage_of.error("the file name is empty")
-        errors = check_config(args.file)
-        if errors:
-            for line in errors:
+        try:
+            config = load_config(args.file)  # (read once: the notes below look at what it read)
+        except ConfigError as exc:
+            for line in exc.errors:
                 print(line, file=sys.stderr)
-            print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
+            print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
             return 1
         print(f"{args.file}: OK")
-        for line in config_notes(args.file) + _store_notes(args.file):  # (this machine's, not the file's errors)
+        for line in config_notes(config) + _store_notes(config):  # (this machine's, not the file's errors)
             print(line, file=sys.stderr)
         return 0
     return _serve(args)

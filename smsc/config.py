@@ -1142,10 +1142,18 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
     return tuple(accounts)
 
 
+def ip_in_networks(ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                   networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """True when ``ip`` is within one of ``networks``: the account's ``allowed_ips`` test, for a bind's peer and,
+    in the config, for an outbind host.  An IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, as a dual-stack socket
+    reports an IPv4 client) matches as its IPv4 address too (tester 67: the two tests disagreed on it)."""
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return any(ip in net or (mapped is not None and mapped in net) for net in networks)
+
+
 def _host_allowed(host: str, networks: list[str]) -> bool:
-    """True when ``host`` is within one of ``networks`` (CIDR) as a bind from it is checked (an IPv4-mapped IPv6
-    address as its IPv4 address too; "localhost" as 127.0.0.1 or ::1), or is another name (its address is not
-    known here)."""
+    """True when ``host`` passes :func:`ip_in_networks` for ``networks`` (CIDR; "localhost" as 127.0.0.1 or
+    ::1), or is another name (its address is not known here)."""
     if host.lower() == "localhost":
         candidates = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
     else:
@@ -1153,11 +1161,8 @@ def _host_allowed(host: str, networks: list[str]) -> bool:
             candidates = [ipaddress.ip_address(host)]
         except ValueError:
             return True
-    for ip in list(candidates):
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            candidates.append(ip.ipv4_mapped)
     nets = [ipaddress.ip_network(net, strict=False) for net in networks]
-    return any(ip in net for ip in candidates for net in nets if net.version == ip.version)
+    return any(ip_in_networks(ip, nets) for ip in candidates)
 
 
 def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
@@ -1931,17 +1936,14 @@ def check_config(path: str | os.PathLike[str] | None) -> list[str]:
     return []
 
 
-def config_notes(path: str | os.PathLike[str] | None) -> list[str]:
-    """What ``smsc serve`` would find on this machine about a valid file, beyond its values: a SQLite
-    ``store.path`` whose directory does not exist here (read from the current directory, as ``serve`` reads it).
+def config_notes(config: Config) -> list[str]:
+    """What ``smsc serve`` would find on this machine about a valid ``config`` (as :func:`load_config` read it),
+    beyond its values: a SQLite ``store.path`` whose directory does not exist here (read from the current
+    directory, as ``serve`` reads it).
 
     Notes, not errors: a file checked in CI for another machine (a container's ``/data``) is valid there, while
     one checked where it runs should say what ``serve`` would refuse (tester 59: check-config said OK, serve then
-    refused the store; tester 65: a deployment config linted in CI must still pass).  [] for an invalid file."""
-    try:
-        config = load_config(path)
-    except ConfigError:
-        return []
+    refused the store; tester 65: a deployment config linted in CI must still pass)."""
     store = config.store
     if store.kind == "sqlite":
         directory = os.path.dirname(os.path.abspath(store.path))

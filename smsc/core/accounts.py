@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
+from smsc.config import ip_in_networks
 from smsc.core.throttle import TokenBucket
 from smsc.smpp.constants import BindType, CommandStatus
 
@@ -114,10 +115,7 @@ class Accounts:
             except ValueError:
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"the peer address {peer_ip!r} cannot be checked against the account's allowed_ips")
-            # (an IPv4-mapped address, ::ffff:a.b.c.d, as a dual-stack socket reports an IPv4 client, matches as
-            # a.b.c.d too; smsc's own listener on "::" is IPv6 only, asyncio's default)
-            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-            if not any(ip in net or (mapped is not None and mapped in net) for net in state.networks):
+            if not ip_in_networks(ip, state.networks):
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})")
         if state.binds >= acc.max_binds:

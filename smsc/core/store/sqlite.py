@@ -727,7 +727,7 @@ class StoreInUse(sqlite3.OperationalError):
 
 
 #: The first 16 octets of every SQLite database file (https://www.sqlite.org/fileformat.html, section 1.3.1).
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -1199,10 +1199,10 @@ class SqliteStore:
             return "the file was replaced by another while smsc ran"
         try:
             with open(self.path, "rb") as f:
-                header = f.read(len(_SQLITE_MAGIC))
+                header = f.read(len(SQLITE_MAGIC))
         except OSError:
             return None  # (cannot look: the commits say what is wrong, if anything)
-        if header != _SQLITE_MAGIC:
+        if header != SQLITE_MAGIC:
             # (the same file emptied or written over in place, ``: > file`` or ``cp other file``: tester 61)
             return "the file was emptied or written over while smsc ran (it no longer starts as a SQLite database)"
         return None
