@@ -372,6 +372,7 @@ class Smsc:
             key=lambda m: m.final_time or 0.0,
         )
         for msg in kept:
+            index.note_order(msg)
             index.messages[msg.message_id] = msg
             index.group_add(msg)
             index.retain_final(msg)
@@ -1349,6 +1350,7 @@ class Smsc:
                 msg.tlvs = {k: v for k, v in msg.tlvs.items() if k != Tag.message_payload}
             msg.registered_delivery = registered_delivery & 0x1F
             msg.submit_time = now
+            self.index.in_submit_order = False  # (the listing sorts again: this message is the newest now)
             msg.schedule_time = schedule_time
             msg.expiry_time = expiry_time
             self.stats.replaced += 1
@@ -1642,6 +1644,8 @@ class Smsc:
         found: list[Message] = []
         if limit <= 0:
             return found
+        if not self.index.in_submit_order:  # (records read back from the store joined at the end: tester 72)
+            self.index.sort_by_submit()
         for msg in reversed(self.index.messages.values()):
             if system_id is not None and msg.system_id != system_id:
                 continue

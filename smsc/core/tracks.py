@@ -12,7 +12,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from itertools import compress, islice
-from operator import not_
+from operator import attrgetter, not_
 from typing import Any, Callable, Iterator
 
 from smsc.core.api import Address
@@ -22,6 +22,7 @@ from smsc.core.scheduler import TimerHandle
 from smsc.core.throttle import TokenBucket
 
 _new = object.__new__
+_submit_time = attrgetter("submit_time")
 
 #: Phases in which a waiting message cannot be cancelled or replaced (an attempt is under way, an ESME waits
 #: for its transaction-mode answer, or a datagram-mode message waits for its one attempt: nothing is stored).
@@ -383,12 +384,16 @@ class MessageIndex:
     final records it named leave the index then (:meth:`forget_id`), so only the new message answers for it.
 
     Attributes:
-        messages: message_id -> Message, waiting and final, in insertion order.
+        messages: message_id -> Message, waiting and final, in insertion order: submit order while
+            ``in_submit_order`` (accepted messages join at the end; see :meth:`sort_by_submit`).
         tracks: message_id -> Track of every waiting message.
         groups: submit_multi id -> the message_ids of its destinations.
+        in_submit_order: False once a record joined ``messages`` behind a newer one (read back from the store
+            after a wait or at start) or had its submit time moved (replace_sm), until :meth:`sort_by_submit`.
     """
 
-    __slots__ = ("messages", "tracks", "groups", "_final", "_by_number", "max_final_in_memory", "evicted")
+    __slots__ = ("messages", "tracks", "groups", "_final", "_by_number", "max_final_in_memory", "evicted",
+                 "in_submit_order")
 
     def __init__(self, max_final_in_memory: int) -> None:
         self.max_final_in_memory = max_final_in_memory
@@ -404,6 +409,7 @@ class MessageIndex:
         #: destination -> message_ids of the waiting messages to it, oldest first (requests that look for
         #: them filter by system_id and source: keying by the number alone builds no key tuple per message).
         self._by_number: dict[str, dict[str, None]] = {}
+        self.in_submit_order = True
 
     @property
     def final_count(self) -> int:
@@ -421,6 +427,7 @@ class MessageIndex:
         """A message starts waiting (accepted, or read back at start)."""
         msg = track.msg
         message_id = msg.message_id
+        self.note_order(msg)
         self.messages[message_id] = msg
         self.tracks[message_id] = track
         if msg.multi_id:
@@ -475,11 +482,32 @@ class MessageIndex:
                 carrier = carrier_of(msg)
                 if name and carrier is not None and getattr(carrier, "name", None) == name:
                     carriers[name] = carrier
+            self.note_order(msg)
             track = self.register_new(msg, carrier)
             if msg.multi_id:
                 self.group_add(msg)
             tracks.append(track)
         return tracks
+
+    def note_order(self, msg: Message) -> None:
+        """``msg`` is about to be stored in :attr:`messages`: when it is not there yet and was submitted before
+        the record now last, the dict is out of submit order from then on (:attr:`in_submit_order`).  A record
+        already there keeps its place (a dict assignment does not move it)."""
+        messages = self.messages
+        if self.in_submit_order and messages and msg.message_id not in messages:
+            if msg.submit_time < next(reversed(messages.values())).submit_time:
+                self.in_submit_order = False
+
+    def sort_by_submit(self) -> None:
+        """Put :attr:`messages` back in submit order (oldest first; records of one submit time keep their
+        order), in place: the listing of the inspection API walks it from the end (newest first).  Called
+        when a listing finds it out of order; a sort of a dict mostly in order, O(n) for the runs it has."""
+        messages = self.messages
+        ordered = sorted(messages.values(), key=_submit_time)
+        messages.clear()
+        for msg in ordered:
+            messages[msg.message_id] = msg
+        self.in_submit_order = True
 
     def unregister(self, track: Track) -> None:
         """A waiting message reached its final state (it stays known as a message)."""

@@ -39,6 +39,7 @@ import ipaddress
 import json
 import logging
 import math
+import sys
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -292,6 +293,10 @@ async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[st
         raw = await request.read()
     except RequestPayloadError as exc:  # (a body its Content-Encoding cannot decode: tester 50 got a 500)
         raise ApiError(400, f"request body: cannot be read ({exc})", close=True) from None
+    except ConnectionResetError:  # the client went before its whole body came (tester 72: logged as a bug)
+        log.info("http_client_gone", method=request.method, path=request.path,
+                 reason="connection closed before the request body was read")
+        raise ApiError(400, "request body: the connection closed before it was read", close=True) from None
     if not raw.strip():
         raise ApiError(400, "request body: expected a JSON object, got an empty body")
     try:
@@ -301,6 +306,9 @@ async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[st
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
             from None
+    except ValueError:  # (an integer of more than sys.get_int_max_str_digits() digits: tester 72 got a 500)
+        raise ApiError(400, f"request body: a number too long to read (more than "
+                            f"{sys.get_int_max_str_digits():,} digits)") from None
     except RecursionError:  # (the json module parses nested arrays and objects recursively)
         raise ApiError(400, "request body: JSON nested too deeply") from None
     if not isinstance(body, dict):
@@ -419,7 +427,7 @@ def _parse_state(value: str) -> MessageState:
 def _parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return 100
-    if not is_digits(value) or not 1 <= int(value) <= MAX_LIMIT:
+    if not is_digits(value) or len(value.lstrip("0")) > len(str(MAX_LIMIT)) or not 1 <= int(value) <= MAX_LIMIT:
         raise ApiError(400, f"limit: expected an integer 1-{MAX_LIMIT}, got {value!r}")
     return int(value)
 

@@ -43,9 +43,10 @@ class _LiveChromium:
     client) while the test changes the server under it: ``--dump-dom`` sees one moment, not a page that
     changes its mind.  Every wait is bounded."""
 
-    def __init__(self, browser: str, url: str, profile: Path, log: Path) -> None:
+    def __init__(self, browser: str, url: str, profile: Path, log: Path, *extra: str) -> None:
         self._log = log.open("wb")
-        self.proc = subprocess.Popen([browser, *_FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}", url],
+        self.proc = subprocess.Popen([browser, *_FLAGS, *extra, "--remote-debugging-port=0", f"--user-data-dir={profile}",
+                                      url],
                                      stdout=subprocess.DEVNULL, stderr=self._log)
         self.loop = asyncio.new_event_loop()
         self._id = 0
@@ -184,6 +185,7 @@ def test_dashboard_without_the_api_dims_what_it_showed_and_says_so(tmp_path: Pat
     )
     dom = result.stdout
     assert '<body class="stale">' in dom, result.stderr[-2000:]
+    assert "<title>unreachable \u2014 smsc dashboard</title>" in dom  # (tester 72: a background tab said nothing)
     assert "cannot reach the smsc API" in dom and "(the figures below are from before)" in dom
     assert "counters since this server started" in dom
 
@@ -244,6 +246,48 @@ def test_dashboard_shows_an_unhealthy_server_in_its_status_line_until_it_is_heal
         # Once stopped, the page says it cannot reach the API, as before.
         text, cls = page.wait_status(lambda text, cls: "cannot reach" in text)
         assert cls == "down" and page.evaluate("document.body.className") == "stale"
+    finally:
+        if page is not None:
+            page.close()
+        esme.close()
+        server.stop()
+
+
+def test_dashboard_tables_keep_their_width_and_figures_sit_under_their_headers(tmp_path: Path) -> None:
+    """Tester 72: a text of one 300-letter word stretched "Latest messages" to 3,322 px (every timestamp wrapped),
+    and the figures, right-aligned under left-aligned headers, read as the next column's."""
+    browser = _browser()
+    server = RunningSmsc(make_config(tmp_path), http=True)
+    server.start()
+    esme = RawEsme(server.port)
+    page: _LiveChromium | None = None
+    try:
+        esme.bind("transceiver")
+        resp = esme.request(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr="447700900123", short_message=b"x" * 160))
+        assert resp.command_status == 0
+        url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
+        page = _LiveChromium(browser, url, tmp_path / "chromium-profile", tmp_path / "chromium.log",
+                             "--window-size=1400,900")  # (the window tester 72 looked through)
+        page.wait_status(lambda text, cls: "1 bound" in text)
+        deadline = time.monotonic() + 15
+        while not page.evaluate("document.getElementById('messages').textContent.includes('xxxxxxxxxx')"):
+            assert time.monotonic() < deadline, "the message never showed"
+            time.sleep(0.1)
+        widths = page.evaluate("[document.documentElement.clientWidth,"
+                               " document.getElementById('messages').closest('table').scrollWidth]")
+        assert widths[1] <= widths[0], widths
+        # Every column whose cells are right-aligned has a right-aligned header, and no other.
+        mismatched = page.evaluate("""
+            [...document.querySelectorAll('table')].flatMap(t => {
+              const heads = [...t.querySelectorAll('thead th')].map(h => getComputedStyle(h).textAlign);
+              const row = t.querySelector('tbody tr');
+              if (!row) return [];
+              return [...row.children].map((c, i) => [t.querySelector('tbody').id, i, heads[i],
+                                                      getComputedStyle(c).textAlign])
+                .filter(x => (x[2] === 'right') !== (x[3] === 'right'));
+            })""")
+        assert mismatched == [], mismatched
     finally:
         if page is not None:
             page.close()

@@ -845,6 +845,25 @@ async def test_a_body_that_does_not_decode_is_answered_400_without_a_traceback(
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
 
 
+async def test_a_client_gone_before_its_body_arrived_is_no_error_in_the_log(
+    http: aiohttp.ClientSession, app: App,
+) -> None:
+    """Tester 72: a PUT whose client closed after 10 of its 100 body octets (a CI job killed mid-request) was
+    logged as ``http_handler_error``, a bug's traceback: aiohttp's ConnectionResetError from the body read."""
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.http.port)
+        writer.write(b"PUT /api/handsets/447700900152 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n"
+                     b'{"online":')
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        await asyncio.sleep(0.3)
+        assert await _get(http, "/api/health") == {"status": "ok"}
+    assert not [e for e in logs if e["log_level"] in ("error", "critical") or "exc_info" in e], logs
+
+
 async def test_health_says_stopping_during_a_stop(http: aiohttp.ClientSession, app: App) -> None:
     """Tester 51: "ok" for up to 5 s of a stop while the SMPP port already refused connections."""
     from smsc.smpp import pdu as P
@@ -971,6 +990,12 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("GET", "/api/handsets/not-a-number", {}, 400, "number"),
         ("GET", "/api/messages?state=LOST", {}, 400, "state"),
         ("GET", "/api/messages?limit=0", {}, 400, "limit"),
+        # Tester 72: a number of more than 4,300 digits (Python's int_max_str_digits) was a 500 with a traceback.
+        ("GET", "/api/messages?limit=" + "9" * 5000, {}, 400, "limit"),
+        ("GET", "/api/deliveries?limit=" + "9" * 5000, {}, 400, "limit"),
+        ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b'{"online": ' + b"9" * 5000 + b"}"}, 400,
+         "request body: a number too long to read (more than 4,300 digits)"),
+        ("POST", "/api/mo", {"data": b'{"from": "1", "zzz": ' + b"9" * 5000 + b"}"}, 400, "request body"),
         ("GET", "/api/messages?color=red", {}, 400, "color"),
         ("GET", "/api/messages?destination=MyBrand", {}, 400, "destination"),
         ("POST", "/api/mo", {"data": b"xxxx", "headers": {"Content-Encoding": "gzip"}}, 400, "request body"),

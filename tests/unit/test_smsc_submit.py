@@ -642,6 +642,19 @@ def test_messages_lists_newest_first_with_filters() -> None:
     assert h.smsc.message("nope") is None
 
 
+def test_a_replaced_message_is_listed_as_submitted_when_it_was_replaced() -> None:
+    """replace_sm gives the message a new submit time (its receipt's submit date): the listing, newest first by
+    submit time, puts it before the messages submitted between."""
+    h = world()
+    a = h.submit_ok(ALWAYS_OFF)
+    h.advance(1.0)
+    b = h.submit_ok(ALWAYS_OFF)
+    h.advance(1.0)
+    assert h.replace(a) == S.ESME_ROK
+    assert [m.message_id for m in h.smsc.messages()] == [a, b]
+    assert [m.message_id for m in h.smsc.messages(limit=1)] == [a]
+
+
 def test_data_sm_style_message_payload_is_kept_once_and_shows_in_the_receipt() -> None:
     h = world()
     text = b"payload text"

@@ -366,3 +366,31 @@ def test_a_listing_by_destination_reads_back_that_number_whatever_the_others(tmp
     # Tester 54: and without a destination, the sender's among every number's newer ones.
     assert [m.message_id for m in h.smsc.messages(limit=1, source="SRC9")] == [older]
     h.store.close()
+
+
+def test_the_listing_stays_newest_first_when_waiting_messages_come_back_from_the_store(tmp_path: Path) -> None:
+    """Tester 72: with SQLite, messages that waited (evicted) for an offline handset joined the index again at
+    the end when read back for delivery, and the listing, walking the index from its end, put them before newer
+    messages (``limit=1`` gave the oldest); after a restart it listed them in the order they became final."""
+    path = tmp_path / "s.sqlite"
+    h, _ = sqlite_harness(path)
+    waited = [h.submit_ok(OFF, f"w{i}", registered_delivery=1) for i in range(3)]
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 3
+    later = [h.submit_ok("447700900150", f"n{i}", registered_delivery=1) for i in range(2)]
+    h.advance(60.0)
+    assert all(h.state(m) == MessageState.DELIVERED for m in later)
+    h.smsc.set_handset_online(OFF, True)
+    h.advance(5.0)
+    assert all(h.state(m) == MessageState.DELIVERED for m in waited)
+    newest_first = (waited + later)[::-1]
+    assert [m.message_id for m in h.smsc.messages()] == newest_first
+    assert [m.message_id for m in h.smsc.messages(limit=1)] == newest_first[:1]
+    assert [m.message_id for m in h.smsc.messages(destination=OFF, limit=2)] == waited[::-1][:2]
+    h.smsc.stop()
+    h.store.close()
+
+    again, _ = sqlite_harness(path, START + 200.0)
+    assert [m.message_id for m in again.smsc.messages()] == newest_first
+    assert [m.message_id for m in again.smsc.messages(limit=2)] == newest_first[:2]
+    again.store.close()
