@@ -14,6 +14,7 @@ import asyncio
 import gc
 import random
 import sqlite3
+import time
 from typing import Any, Callable
 
 import structlog
@@ -36,6 +37,9 @@ log = structlog.get_logger("smsc")
 #: resume after a kill -9 with no commit meanwhile (tester 57: at 5 s and time_scale 60, 157 simulated seconds
 #: back).  A record is one small row, committed with whatever else waits.
 SIM_TIME_RECORD_INTERVAL = 1.0
+#: Seconds between the simulated and the wall time, at the store's last record of the simulated time, within which
+#: the clock counts as the wall clock (time_scale 1, no start_time): a restart then starts at the wall time.
+WALL_CLOCK_TOLERANCE = 60.0
 #: Real seconds between two looks at the store's oldest waiting commit (``store_commit_slow`` is logged within
 #: this much of a stall reaching STORE_STALL_SECONDS; tester 47: checked every 5 s, it came 5-10 s late).
 STORE_WATCH_INTERVAL = 1.0
@@ -203,6 +207,8 @@ class App:
         self._store_stalled = False  # (see _watch_store)
         #: Why the server must stop although nobody asked it to (a store found damaged while running), or None.
         self.fatal: str | None = None
+        #: The event the server stops for its store with (store_damaged, store_file_lost), once :attr:`fatal` is set.
+        self._fatal_event = ""
         #: True from the start of :meth:`stop`: /api/health answers 503 "stopping" while the SMPP side closes.
         self.stopping = False
         #: Called once when :attr:`fatal` is set (``smsc serve`` stops then, with exit status 2).
@@ -336,20 +342,24 @@ class App:
 
     def _stop_for_store(self, event: str, error: str, consequence: str, hint: str) -> None:
         """Log ``event`` and stop the server for its store (see ``fatal``): ``smsc serve`` exits with status 2 and
-        the line ``<config>: store.path: <path>: <error><consequence>``."""
+        the line ``<config>: store.path: <path>: <error><consequence>``; ``/api/health`` says ``event`` meanwhile
+        (:meth:`store_health`)."""
         cfg = self.config
+        self._fatal_event = event
         self.fatal = f"{cfg.source}: store.path: {cfg.store.path!r}: {error}{consequence}"
         log.error(event, path=cfg.store.path, error=error, hint=hint)
         if self.on_fatal is not None:
             self.on_fatal()
 
     def store_health(self) -> tuple[str, float]:
-        """("ok" | "stalled" | "damaged", real seconds the oldest commit has waited): what ``/api/health``
-        reports.  Stalled: a commit has waited :data:`STORE_STALL_SECONDS` or more (submit_sm_resp wait)."""
+        """("ok" | "stalled" | "damaged" | "lost", real seconds the oldest commit has waited): what
+        ``/api/health`` reports.  Stalled: a commit has waited :data:`STORE_STALL_SECONDS` or more (submit_sm_resp
+        wait).  Damaged, lost: the server is stopping for its store, found damaged or no longer at its path
+        (tester 70: a deleted file read "store_damaged", which sends an operator looking for corruption)."""
         wait = getattr(self.store, "commit_wait_seconds", None)
         seconds = wait() if wait is not None else 0.0
         if self.fatal is not None:
-            return "damaged", seconds
+            return ("lost" if self._fatal_event == "store_file_lost" else "damaged"), seconds
         return ("stalled" if seconds >= STORE_STALL_SECONDS else "ok"), seconds
 
     def _store_lost(self, problem: str) -> None:
@@ -396,6 +406,16 @@ class App:
                 log.warning("start_time_passed", start_time=utc(cfg.simulation.start_time).isoformat(),
                             resumes_at=utc(world.sim_time).isoformat(),
                             hint="this store saved a later simulated time: give a fresh store to start there")
+            self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
+        elif (self._own_clock and cfg.simulation.start_time is None and world.sim_time is not None
+              and world.sim_wall_time is not None
+              and abs(world.sim_wall_time - world.sim_time) > WALL_CLOCK_TOLERANCE):
+            # The clock ran on its own (an earlier start_time, a time_scale), now behind the wall clock: the world
+            # goes on from where it was, not from today (tester 73: a restart without the --start-time
+            # jumped 11 months and expired every waiting message).  Given a start_time, that is where it starts.
+            log.info("sim_time_resumed", resumes_at=utc(world.sim_time).isoformat(),
+                     behind_wall_clock_seconds=round(time.time() - world.sim_time),
+                     hint="simulation.start_time (or --start-time) starts elsewhere; a fresh store starts now")
             self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         if self._own_clock and cfg.simulation.time_scale != 1.0 and isinstance(self.store, SqliteStore):
             # Every batch then carries the time it was written at: after a kill -9 the clock cannot resume

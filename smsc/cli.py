@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import signal
+import stat
 import sys
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
@@ -22,6 +24,7 @@ from smsc.config import (
     listener_clashes,
     load_config,
     parse_start_time,
+    store_path_problem,
 )
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
@@ -135,21 +138,38 @@ def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
     return f"{options} with {config.source}: {key}: expected {expected}, got {value}"
 
 
+def _head(path: str, size: int) -> bytes:
+    """The first ``size`` octets of the regular file at ``path``; b"" when there is none (nothing there yet, or
+    something that is no regular file: :func:`store_path_problem` reports that).  A FIFO is never opened: opening
+    one to read waits for a writer for ever (tester 70: check-config hung after printing OK).  The file is opened
+    without waiting and checked again once open, in case it was replaced by one since the look."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def _store_notes(config: Config) -> list[str]:
     """A note when the file a valid config's SQLite store names exists here and is not an smsc store (another
     application's database, or no SQLite file at all), as ``serve`` would refuse it (testers 67, 69: check-config
     said OK to them)."""
     from smsc.core.store.sqlite import SQLITE_MAGIC, foreign_file_problem
 
-    if config.store.kind != "sqlite":
-        return []
+    if config.store.kind != "sqlite" or store_path_problem(config.store.path) is not None:
+        return []  # (no file of the kind to look into: load_config refused such a path already)
     problem = foreign_file_problem(config.store.path)
     if problem is None:
-        try:
-            with open(config.store.path, "rb") as f:
-                head = f.read(len(SQLITE_MAGIC))
-        except OSError:
-            return []  # (no file yet, or none to read: serve makes or names it)
+        head = _head(config.store.path, len(SQLITE_MAGIC))  # (b"": no file yet, or none to read: serve makes it)
         if not head or head == SQLITE_MAGIC:
             return []
         problem = "it is no SQLite database (its first octets are not SQLite's)"
@@ -199,6 +219,13 @@ def _serve(args: argparse.Namespace) -> int:
         # An error about the store then names the option, not only the file (StartupError starts with it).
         source = f"{config.source} with --db" if args.db is not None else config.source
         config = dataclasses.replace(config, store=store, source=source)
+        # The rule load_config holds store.path to, for --db's file too: a FIFO was refused only by SQLite, as a
+        # "disk I/O error" (tester 70).
+        problem = store_path_problem(config.store.path) if config.store.kind == "sqlite" else None
+        if problem is not None:
+            print(f"smsc: cannot start: {config.source}: store.path: expected {problem}, got "
+                  f"{config.store.path!r}", file=sys.stderr)
+            return 2
 
     configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
     fatal: list[str] = []

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import ssl
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -532,6 +533,14 @@ class _YInt(int):
     text: str
 
 
+class _YFloat(float):
+    """A float read from YAML that remembers how it was written, for the hint to quote it where text was meant
+    (``password: 1e3``: tester 70).  Unlike :class:`_YInt` it is not taken as text: the converters return plain
+    floats, and a float where text is expected stays an error."""
+
+    text: str
+
+
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -572,13 +581,17 @@ def _construct_int(loader: _Loader, node: Any) -> _YInt:
     return value
 
 
-def _construct_float(loader: _Loader, node: Any) -> float:
-    text = loader.construct_scalar(node).lower()
+def _construct_float(loader: _Loader, node: Any) -> _YFloat:
+    written = loader.construct_scalar(node)
+    text = written.lower()
     if text.endswith(".inf"):
-        return -math.inf if text.startswith("-") else math.inf
-    if text == ".nan":
-        return math.nan
-    return float(text)
+        value = _YFloat(-math.inf if text.startswith("-") else math.inf)
+    elif text == ".nan":
+        value = _YFloat(math.nan)
+    else:
+        value = _YFloat(text)
+    value.text = written
+    return value
 
 
 _Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -667,6 +680,40 @@ def _show(value: Any) -> str:
         return "a list" if value else "an empty list"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_as(raw: Any) -> str | None:
+    """What YAML made of an unquoted scalar that is not text: "a number" (``1e3``, ``1.5``, ``.inf``), "true or
+    false", "a date" (``2026-01-01``); None for text, null, a list or a mapping (an integer is taken as written
+    where text is expected, so it never gets here)."""
+    if isinstance(raw, bool):
+        return "true or false"
+    if isinstance(raw, float):
+        return "a number"
+    if isinstance(raw, datetime.date):  # (a datetime too)
+        return "a date"
+    return None
+
+
+def _quote_hint(path: str, raw: Any, *, shown: bool = True) -> str:
+    """How to write ``raw`` at ``path`` so that YAML reads it as text, as in ``YAML reads it as a number: quote it:
+    password: "1e3"``; "" when quotes would not make it text (a list, a mapping, null).  ``password: 1e3`` was
+    refused as "not text" with no word of why (tester 70).  ``shown``: False for a value never written out (a
+    password: testers 51, 53), whose quoted form is then "..."."""
+    read_as = _read_as(raw)
+    if read_as is None:
+        return ""
+    key = path.rsplit(".", 1)[-1]
+    prefix = "" if key.endswith("]") else f"{key}: "  # (an element of a list: the value alone)
+    if not shown or isinstance(raw, datetime.datetime):  # (written out again, a datetime may differ: "...")
+        written = "..."
+    elif isinstance(raw, _YFloat):
+        written = raw.text
+    elif isinstance(raw, datetime.date):
+        written = raw.isoformat()
+    else:
+        written = _show(raw)
+    return f'YAML reads it as {read_as}: quote it: {prefix}"{written}"'
 
 
 class _Ctx:
@@ -771,7 +818,8 @@ def _to_text(
         elif min_len > 0:
             what = "non-empty text" if min_len == 1 else f"text of at least {min_len} characters"
     if not isinstance(raw_text, str):
-        return ctx.error(path, what, raw)
+        hint = _quote_hint(path, raw)
+        return ctx.error(path, what, _Hidden(f"{_show(raw)} ({hint})") if hint else raw)
     if len(raw_text) < min_len or (max_len is not None and len(raw_text) > max_len):
         return ctx.error(path, what, raw)
     return raw_text
@@ -992,12 +1040,15 @@ def _tls_problem(certfile: str, keyfile: str) -> tuple[str, str] | None:
 
 #: One label of a host name (RFC 1123 section 2.1): letters, digits and hyphens, not at either end.
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+#: A label of a name to connect to: underscores too, which resolvers take and container names have
+#: (Docker Compose's ``my_esme``).
+_CONNECT_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 
 
-def is_listen_host(host: str) -> bool:
+def is_listen_host(host: str, *, connect: bool = False) -> bool:
     """``host`` has the form of a listen address: an IPv4 or IPv6 address, or a host name made of RFC 1123
-    labels.  Only the form is checked (a name is looked up when the server starts): ``999.1.1.1`` and ``""``
-    are refused here, not at the bind."""
+    labels (with ``connect``, a name to connect to, underscores are allowed too).  Only the form is checked (a
+    name is looked up when the server starts): ``999.1.1.1`` and ``""`` are refused here, not at the bind."""
     if re.fullmatch(r"[0-9.]+", host) or ":" in host:
         try:
             ipaddress.ip_address(host)
@@ -1005,7 +1056,8 @@ def is_listen_host(host: str) -> bool:
             return False
         return True
     name = host[:-1] if host.endswith(".") else host
-    return bool(name) and len(name) <= 253 and all(_HOST_LABEL.match(label) for label in name.split("."))
+    label = _CONNECT_LABEL if connect else _HOST_LABEL
+    return bool(name) and len(name) <= 253 and all(label.match(part) for part in name.split("."))
 
 
 #: What :func:`is_listen_host` wants, for error messages.
@@ -1050,9 +1102,9 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
 
 def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
     if raw is None or raw is _MISSING or raw == []:
-        # Without an account no ESME can bind: almost certainly a mistake (an empty or truncated file).
-        ctx.error("accounts", "at least one account (a list of mappings with system_id and password)",
-                  None if raw is _MISSING else raw)
+        # Without an account no ESME can bind: almost certainly a mistake (an empty or truncated file).  A missing
+        # key is said to be missing, as every other one is (tester 70: "got null"); an empty file is null itself.
+        ctx.error("accounts", "at least one account (a list of mappings with system_id and password)", raw)
         return ()
     if not isinstance(raw, list):
         ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
@@ -1075,8 +1127,9 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             password = ctx.error(m.at("password"), "a password of at most 8 characters (SMPP 3.4 section 4.1.1)",
                                  _Hidden(f"{len(raw_password)} characters (not shown)"))
         elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
+            hint = _quote_hint(m.at("password"), raw_password, shown=False)
             password = ctx.error(m.at("password"), "a password of at most 8 characters",
-                                 _Hidden("a value that is not text (not shown)"))
+                                 _Hidden(f"a value that is not text (not shown{'; ' + hint if hint else ''})"))
         elif isinstance(raw_password, str) and not (_latin1(raw_password) and raw_password.isprintable()):
             # (a C-Octet String, SMPP 3.4 sections 3.1 and 4.1.1, whose octets the server reads as Latin-1:
             # "\u20ac\u20ac" passed and no ESME could ever send it, tester 54; "p\u00e4sswd" can be sent, tester 55)
@@ -1165,6 +1218,21 @@ def _host_allowed(host: str, networks: list[str]) -> bool:
     return any(ip_in_networks(ip, nets) for ip in candidates)
 
 
+#: What an outbind's host must be, for error messages (the form of :func:`is_listen_host`).
+OUTBIND_HOST_WHAT = "the ESME's IP address or host name (for example 10.0.0.5, ::1, esme.example.com)"
+
+
+def _outbind_host_what(host: str, port_key: str) -> str:
+    """:data:`OUTBIND_HOST_WHAT`, and where the port goes when ``host`` ends in a port ("127.0.0.1:2776",
+    "[::1]:2776", "esme.example:2776"): an address there is not one to connect to."""
+    head, colon, tail = host.rpartition(":")
+    if colon and tail.isdigit():
+        name = head[1:-1] if head.startswith("[") and head.endswith("]") else head
+        if is_listen_host(name, connect=True):
+            return f"{OUTBIND_HOST_WHAT} without a port: the port belongs in {port_key}"
+    return OUTBIND_HOST_WHAT
+
+
 def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
     if raw is None:
         return None
@@ -1172,13 +1240,45 @@ def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
     if not m.ok:
         return None
     host = m.required_text("host", "the ESME's host name or address", min_len=1)
+    if host is not _BAD and not is_listen_host(host, connect=True):
+        # (the form serve's --host is held to: "127.0.0.1:2776" and "not a host" passed, and every outbind then
+        # failed with "Name or service not known", at each retry_interval: tester 70)
+        host = ctx.error(m.at("host"), _outbind_host_what(host, _join(path, "port")), host)
     port = m.integer("port", None, 1, 65535)
-    if not m.has("port"):
-        ctx.error(m.at("port"), "a TCP port from 1 to 65535", None)
+    if not m.has("port"):  # (missing, said as for every other key: it said "got null", tester 70)
+        ctx.error(m.at("port"), "a TCP port from 1 to 65535", _MISSING)
     retry = m.duration("retry_interval", 30.0, lo=0.0, lo_open=True)
     if host is _BAD or port is None:
         return None
     return OutbindTarget(host=host, port=port, retry_interval=retry)
+
+
+#: What :func:`store_path_problem` names, by ``stat.S_IFMT`` of the file's mode.
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device"}
+
+
+def store_path_problem(path: str) -> str | None:
+    """What a SQLite ``store.path`` (or ``serve --db``) should have been, when what it names here can be no store:
+    a directory (or a name ending in "/"), or anything else that exists and is not a regular file (a FIFO, a
+    socket, a device); None for a regular file, a link to one, or nothing yet (the store makes the file).
+
+    The one rule for ``check-config`` and ``serve``, its ``-c`` file and its ``--db`` alike.  Only ``stat`` looks at
+    the file, which is never opened: opening a FIFO to read waits for a writer for ever (tester 70: check-config
+    printed OK and hung), and opening a device may act on it.  Tester 61: "data/" passed, and serve failed with a
+    bare "Not a directory", leaving a file "data"."""
+    if path.endswith(("/", os.sep)):
+        return "the name of a file, not of a directory (such as data/smsc.sqlite)"
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # (nothing there yet, or nothing this process may look at: opening the store says why)
+    if stat.S_ISDIR(mode):
+        return "the name of a file, not of a directory (such as data/smsc.sqlite)"
+    if stat.S_ISREG(mode):
+        return None
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "a file of another kind")
+    return f"the name of a regular file, or of none yet (smsc makes it), not of {kind}"
 
 
 def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
@@ -1193,12 +1293,12 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
             ctx.error(m.at("synchronous"), "'NORMAL' or 'FULL'", sync)
     kind = m.text("kind", d.kind, choices=("sqlite", "memory"))
     path = m.text("path", d.path, min_len=1)
+    problem = store_path_problem(path) if kind == "sqlite" and isinstance(path, str) else None
     if kind == "sqlite" and isinstance(path, str) and (path == ":memory:" or path.startswith("file:")):
         # (SQLite's in-memory and URI names: the writer child and the readers each open the file by its name)
         path = ctx.error(m.at("path"), "a file name (for a store in memory: kind: memory)", path)
-    elif kind == "sqlite" and isinstance(path, str) and (path.endswith(("/", os.sep)) or os.path.isdir(path)):
-        # (tester 61: "data/" passed, and serve failed with a bare "Not a directory", leaving a file "data")
-        path = ctx.error(m.at("path"), "the name of a file, not of a directory (such as data/smsc.sqlite)", path)
+    elif problem is not None:
+        path = ctx.error(m.at("path"), problem, path)
     return StoreConfig(
         kind=kind,
         path=path,
@@ -1832,9 +1932,15 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         raise ConfigError([f"{source}: {where}: {problem}{context}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+    except RecursionError:
+        # PyYAML reads nested lists and mappings by recursion: some 500 levels ran out of Python's stack, and
+        # check-config and serve ended in a traceback (tester 70).  No config needs more than a few levels.
+        raise ConfigError([f"{source}: expected lists and mappings nested a few levels deep, as in "
+                           "config/example.yaml, got a document nested too deeply to read (hundreds of levels)"]
+                          ) from None
     ctx = _Ctx(source, base_dir)
     top = _Map(ctx, "", data, _TOP_KEYS, what="a mapping")
-    accounts = _parse_accounts(ctx, top.raw("accounts")) if top.ok else ()
+    accounts = _parse_accounts(ctx, top.raw("accounts") if data is not None else None) if top.ok else ()
     server = _parse_server(ctx, top.raw("server"))
     config = Config(
         source=source,

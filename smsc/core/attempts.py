@@ -659,10 +659,11 @@ class AttemptMachine:
 
     def finalise(
         self, track: Track, state: MessageState, err: int, nec: bytes | None, *, outcome: str | None,
-        at: float | None = None,
+        at: float | None = None, receipt_durable_first: bool = False,
     ) -> None:
         """Record the final state, reached at ``at`` (simulation seconds; default now), queue the receipt
-        registered_delivery asks for, save and commit."""
+        registered_delivery asks for (offered once committed with ``receipt_durable_first``: see
+        :meth:`Receipts.queue <smsc.core.receipts.Receipts.queue>`), save and commit."""
         self.detach(track)
         msg = track.msg
         now = self.clock.now() if at is None else at
@@ -690,6 +691,7 @@ class AttemptMachine:
         index.retain_final(msg)
         self.store.save_message(msg)
         if wants_receipt(msg):
-            self.receipts.queue(msg, track.carrier, intermediate=False)  # commits with the delivery
+            self.receipts.queue(msg, track.carrier, intermediate=False,  # commits with the delivery
+                                durable_first=receipt_durable_first)
         else:
             self._commit(_nothing)

@@ -1,7 +1,8 @@
 """Mobile-originated messages: a handset's MO towards an ESME, and the auto-replies handsets send after an MT.
 
 An MO goes to the system_id of the MO route for the number the handset wrote to, else to the system_id that
-last sent MT to that handset (what a reply to a long number does on a real network), else it is kept under
+last sent MT to that handset (what a reply to a long number does on a real network) when that account can bind
+to receive, else it is kept under
 system_id "" (counted in ``mo_unrouted``).  Longer than one SMS it is split with a concatenation UDH (esm_class
 0x40) as a network would.  The handset's carrier sees the text first (STOP/START opt-out keywords).
 
@@ -99,6 +100,10 @@ class MoService:
         #: handset -> system_id of its last MT, least recently used first (a plain dict keeps insertion
         #: order and is smaller and faster than an OrderedDict).
         self.last_mt: dict[str, str] = {}
+        #: system_ids that no bind can receive on (an account allowed transmitter binds only): a reply is not sent
+        #: back to one of them as the ESME that last sent MT to the handset (tester 73: such MO, answered 202,
+        #: waited for ever where no bind could take them).
+        self.not_receiving: frozenset[str] = frozenset()
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
         self.on_handset_back: Callable[[str], None] | None = None
@@ -169,7 +174,8 @@ class MoService:
         target = self.router.mo_target(destination)
         if target:
             return target
-        return self.last_mt.get(source_e164, "")
+        last = self.last_mt.get(source_e164, "")
+        return "" if last in self.not_receiving else last
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:

@@ -237,13 +237,14 @@ class Receipts:
             style = self._styles[id(source)] = _Style(source)
         return style
 
-    def queue(self, msg: Message, carrier: Any, *, intermediate: bool) -> None:
+    def queue(self, msg: Message, carrier: Any, *, intermediate: bool, durable_first: bool = False) -> None:
         """Queue the receipt of ``msg`` in ``carrier``'s receipt style: its final receipt (``msg`` is final), or
         the intermediate notification of a first failed attempt (message_state ENROUTE, esm_class 0x20).
 
         The receipt is offered to the ESME at once, before its commit: the caller records the message's new
         state first, so both reach the disk in one transaction (:mod:`smsc.core.outbox` says why that is
-        safe)."""
+        safe).  With ``durable_first`` it is offered once committed, after what the ESME's request that ended
+        the message is answered with (a cancel_sm_resp before the DELETED receipt: tester 73)."""
         source = getattr(carrier, "receipt", None)
         style = self._last
         if style is None or style.source is not source:
@@ -306,7 +307,7 @@ class Receipts:
             self.stats.intermediate_receipts += 1
         else:
             self.stats.receipts += 1
-        outbox.add(d, at_once=True)  # (made again if a crash loses it: see smsc.core.outbox)
+        outbox.add(d, at_once=not durable_first)  # (made again if a crash loses it: see smsc.core.outbox)
 
     def delivered(self, msg: Message, carrier: Any) -> None:
         """``queue(msg, carrier, intermediate=False)`` for a message that has just become DELIVERED (final_time

@@ -255,6 +255,8 @@ class Smsc:
             country_code=self._country_code, national_prefix=self._national_prefix, store=store,
         )
         self.mo.on_handset_back = self._handset_back
+        self.mo.not_receiving = frozenset(a.system_id for a in config.accounts
+                                          if not a.bind_types & {"receiver", "transceiver"})
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
         self.machine = AttemptMachine(
@@ -1295,7 +1297,7 @@ class Smsc:
         with self.machine.one_commit():  # (targets read back together stay in memory until all are ended)
             for track in targets:
                 self.machine.finalise(track, MessageState.DELETED, track.msg.error_code,
-                                      track.msg.network_error_code, outcome="cancelled")
+                                      track.msg.network_error_code, outcome="cancelled", receipt_durable_first=True)
             self._commit(lambda: reply(CommandStatus.ESME_ROK))
 
     def replace(

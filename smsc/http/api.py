@@ -651,7 +651,8 @@ class HttpServer:
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: 200 {"status": "ok"}; 503 with "store_stalled" while a store commit has waited 5 s or
-        more (submit_sm_resp wait for it), "store_damaged" (the server is stopping for it), or "stopping", so
+        more (submit_sm_resp wait for it), "store_damaged" or "store_lost" (the server is stopping for its file, found
+        damaged or no longer at its path), or "stopping", so
         that a container's HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
         state, waited = self.app.store_health()
         if state == "ok":
@@ -788,7 +789,8 @@ class HttpServer:
         if not smsc.mo_target(src, dst):
             # Accepted, it would wait under no system_id for ever (only mo_unrouted would show it): refuse it.
             raise ApiError(422, f"to: no ESME receives MO sent to {destination!r} (expected a number of "
-                                f"topology.mo_routes, or a 'from' handset that an ESME has sent MT to); "
+                                f"topology.mo_routes, or a 'from' handset that an ESME has sent MT to, of an "
+                                f"account that can bind as receiver or transceiver); "
                                 f"nothing was sent")
         try:
             ids = smsc.inject_mo(src, dst, text=text, payload=payload, data_coding=data_coding)

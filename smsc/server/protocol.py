@@ -50,10 +50,12 @@ from smsc.smpp.deliver_body import deliver_sm_body
 from smsc.smpp.session import (
     BindRequested,
     CloseRequested,
+    InactivityExpired,
     LateResponse,
     LinkDead,
     MalformedResponse,
     RequestReceived,
+    RequestRefused,
     ResponseReceived,
     ResponseTimedOut,
     Session,
@@ -61,6 +63,7 @@ from smsc.smpp.session import (
     Unbound,
     UnmatchedResponse,
 )
+from smsc.smpp.text import MAX_PARTS, PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE, parts_needed
 from smsc.smpp.timefmt import format_relative
 from smsc.smpp.validate import (
     MAX_SME_ADDRESS,
@@ -169,6 +172,20 @@ _VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|0x[0-9A-Fa-f]+|\d+")
 #: Kinds of fault remembered per status and connection for the refusal log (beyond: every 100th line only).
 _REFUSAL_KINDS_KEPT = 64
 
+#: The log event of a refused request, by command_id (:meth:`SmppProtocol._log_refused`); any other request (an
+#: enquire_link or unbind out of place, a PDU an ESME does not send, an unknown command_id): ``request_refused``.
+_REFUSAL_EVENTS: dict[int, str] = {
+    CommandId.submit_sm: "submit_refused",
+    CommandId.data_sm: "submit_refused",
+    CommandId.submit_multi: "submit_refused",
+    CommandId.replace_sm: "replace_refused",
+    CommandId.query_sm: "query_refused",
+    CommandId.cancel_sm: "cancel_refused",
+    CommandId.bind_transmitter: "bind_refused",
+    CommandId.bind_receiver: "bind_refused",
+    CommandId.bind_transceiver: "bind_refused",
+}
+
 
 def peer_name(peername: Any) -> str:
     """A socket's peer as the logs write it: "127.0.0.1:40312", "[::1]:40312"; "" when unknown."""
@@ -219,6 +236,8 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
             if short_message:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
+            if len(payload) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(payload, pdu.data_coding) > MAX_PARTS:
+                return CommandStatus.ESME_RINVMSGLEN  # (more than a concatenated message has parts: tester 71)
         if pdu.esm_class & _UDHI and check_udh(short_message):
             return CommandStatus.ESME_RINVMSGLEN
         # (70 octets fit one SMS in every coding: the hot path pays one comparison)
@@ -233,6 +252,8 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
     user_data = payload if payload is not None else b""
     if pdu.esm_class & _UDHI and check_udh(user_data):
         return CommandStatus.ESME_RINVMSGLEN
+    if len(user_data) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(user_data, pdu.data_coding) > MAX_PARTS:
+        return CommandStatus.ESME_RINVMSGLEN
     # data_sm has no validity_period: its qos_time_to_live TLV (SMPP 3.4 section 5.3.2.9, seconds from
     # submission; 0 or absent: the SMSC's default) is its validity, given to the core as a relative time.
     time_to_live = tlvs.get(Tag.qos_time_to_live) if tlvs else None
@@ -241,6 +262,32 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
         system_id, source, destination, pdu.service_type, pdu.esm_class, 0, 0, "", validity,
         pdu.registered_delivery, 0, pdu.data_coding, user_data, tlvs,
     )
+
+
+def _lookup_refusal_reason(pdu: P.QuerySm | P.CancelSm, status: int) -> str:
+    """Why the core refused a query_sm or cancel_sm with ``status`` (:meth:`~smsc.core.smsc.Smsc.query`,
+    :meth:`~smsc.core.smsc.Smsc.cancel` decide it; they name no reason, so it is told here from the request)."""
+    if status == CommandStatus.ESME_RSYSERR:
+        return "the store could not read the message back (a disk I/O error: see the store_read_failed line)"
+    source = f"source_addr {pdu.source_addr!r} (TON {pdu.source_addr_ton}, NPI {pdu.source_addr_npi})"
+    if isinstance(pdu, P.QuerySm):
+        if status == CommandStatus.ESME_RQUERYFAIL:
+            return (f"message_id {pdu.message_id!r}: no message of this system_id from {source} (unknown, another "
+                    f"system_id's, or another source_addr, TON or NPI than the submit's; an empty source_addr "
+                    f"matches any)")
+    elif status == CommandStatus.ESME_RINVDSTADR and not pdu.message_id and not pdu.destination_addr:
+        return ("neither message_id nor destination_addr given: cancelling by source needs the destination too "
+                "(SMPP 3.4 section 4.9, Table 4-24)")
+    elif status == CommandStatus.ESME_RCANCELFAIL:
+        if pdu.message_id:
+            to = f" to destination_addr {pdu.destination_addr!r}" if pdu.destination_addr else ""
+            return (f"message_id {pdu.message_id!r}: no pending message of this system_id from {source}{to} (final, "
+                    f"in flight: an attempt in progress, unknown, another system_id's, or another source_addr, TON "
+                    f"or NPI than the submit's)")
+        service = f" with service_type {pdu.service_type!r}" if pdu.service_type else ""
+        return (f"no pending message of this system_id from {source} to destination_addr "
+                f"{pdu.destination_addr!r}{service} (final, in flight: an attempt in progress, or none sent)")
+    return f"{command_name(pdu.command_id)} refused by the SMSC with {status_name(status)}"
 
 
 class SmppProtocol(asyncio.Protocol):
@@ -264,6 +311,7 @@ class SmppProtocol(asyncio.Protocol):
             timers=server.timers,
             max_command_length=server.config.server.max_command_length,
             window=server.config.server.window,
+            report_refusals=True,  # (every refusal is logged: _log_refused)
         )
         self._receiving = False
         self._flush_scheduled = False
@@ -300,8 +348,11 @@ class SmppProtocol(asyncio.Protocol):
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
-        self._refusals: dict[int, int] = {}  # submit requests refused on this connection, by status (log lines)
-        self._refused_kinds: dict[int, set[str]] = {}  # the kinds of fault logged, by status (see _log_refused)
+        self._inactivity_unbind = False  # the inactivity_timer made the session send unbind (InactivityExpired)
+        #: Requests refused on this connection, by log event and status (see _log_refused), and the kinds of fault
+        #: logged of each.
+        self._refusals: dict[tuple[str, int], int] = {}
+        self._refused_kinds: dict[tuple[str, int], set[str]] = {}
         #: A deliver_sm or data_sm of ours went unanswered past the response_timer, and none has been answered
         #: since: while another bind of the system_id has room, this one is given nothing (:meth:`fill_window`).
         self.stalled = False
@@ -586,6 +637,13 @@ class SmppProtocol(asyncio.Protocol):
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
                         expiries=event.expiries, action="unbind")
             self._close_reason = f"unbind from the SMSC: no answer in {event.expiries} response_timer rounds"
+        elif type(event) is InactivityExpired:
+            # Said now, and by the "unbound" line: its CloseRequested names only the unbind's outcome (tester 73).
+            timer = self.session.timers.inactivity
+            log.info("inactivity_timer_expired", peer=self.peer, system_id=self.session.system_id,
+                     inactivity_timer=timer, idle=round(event.idle, 1), action="unbind")
+            self._close_reason = f"unbind from the SMSC: no transaction within the inactivity_timer ({timer:g} s)"
+            self._inactivity_unbind = True
         elif type(event) is CloseRequested:
             if self.session.input_closed:
                 # A framing error: the requests before it are still answered, then the connection closes.
@@ -596,7 +654,12 @@ class SmppProtocol(asyncio.Protocol):
                 self._cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
+                if self._inactivity_unbind:  # the cause, then the outcome: "...; unbind not answered"
+                    self._close_reason = f"{self._close_reason}; {event.reason}"
                 self._close_reason = self._close_reason or event.reason  # (the unbind's own reason first)
+                if self.session.bind_type is None:
+                    # Never bound (the session_init_timer): no "unbound" line follows to say why (tester 73).
+                    log.info("connection_closed", peer=self.peer, reason=event.reason)
                 self._close()
         elif type(event) is Unbound:
             self._close_reason = "unbind from the ESME"
@@ -606,7 +669,9 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is SubmitRefused:
             if event.command_id != CommandId.replace_sm:
                 self._refused()
-            self._log_refused(event, event.status, command_id=event.command_id)
+            self._log_refused(event, event.status)
+        elif type(event) is RequestRefused:
+            self._log_refused(event, event.status)
         elif type(event) is MalformedResponse:
             self._malformed_response(event)
 
@@ -801,35 +866,51 @@ class SmppProtocol(asyncio.Protocol):
         self.server.counters.submits += 1
         self.smsc.submit_refused()
 
-    def _log_refused(self, pdu: Any, status: int, *, command_id: int = 0, by_core: bool = False) -> None:
-        """Say why a submit_sm, data_sm, submit_multi or replace_sm got ``status`` (tester 50: nothing was logged,
-        and "why 0x0000000A?" had no answer but guessing): the field and value at fault (:func:`refusal_reason`),
-        the account's rule, or the network's.  The first refusal of each status on a connection, then every
-        :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the count (a throttled load test refuses thousands), and
+    def _log_refused(self, pdu: Any, status: int, *, by_core: bool = False) -> None:
+        """Say why a request got ``status`` (tester 50: nothing was logged, and "why 0x0000000A?" had no answer but
+        guessing; tester 73: query_sm, cancel_sm and a second bind neither): the field and value at fault
+        (:func:`refusal_reason`), the account's rule, the network's, or the message looked for.  One event per
+        kind of request (:data:`_REFUSAL_EVENTS`: ``submit_refused``, ``query_refused`` ...).  The first refusal
+        of each event and status on a connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th of it with the
+        count (a throttled load test refuses thousands, a gateway may poll an unknown message_id for ever), and
         the first of each other kind of fault under that status (tester 51: a second reason for the same status
         was hidden; tester 53: two alternating ones were each logged every time); every one at debug level.
-        ``pdu`` a :class:`SubmitRefused`: the session refused it (``command_id`` names it); ``by_core``: the
-        core's answer (a number rule's status is not the account's)."""
+        ``pdu`` a :class:`SubmitRefused` or :class:`RequestRefused`: the session refused it (its command_id and
+        reason say what and why); ``by_core``: the core's answer (a number rule's status is not the account's)."""
+        command_id = pdu.command_id
+        event = _REFUSAL_EVENTS.get(command_id, "request_refused")
+        key = (event, status)
         counts = self._refusals
-        count = counts[status] = counts.get(status, 0) + 1
-        if type(pdu) is SubmitRefused:  # (the session's: undecodable, or not in this bind state)
+        count = counts[key] = counts.get(key, 0) + 1
+        refused = None  # the request, when decoded
+        if type(pdu) is SubmitRefused or type(pdu) is RequestRefused:  # (the session's: undecodable, bind state)
             reason = pdu.reason or "the PDU could not be decoded"
+            if type(pdu) is RequestRefused:
+                refused = pdu.pdu
         else:
-            command_id = pdu.command_id
             reason = self._refusal_reason(pdu, status, by_core)
         kind = _VALUES.sub("", reason)  # (the reason without the values: one kind of fault)
-        seen = self._refused_kinds.setdefault(status, set())
+        seen = self._refused_kinds.setdefault(key, set())
         known = kind in seen or len(seen) >= _REFUSAL_KINDS_KEPT  # (past that many kinds, the count alone)
         if count != 1 and count % FAILED_REQUEST_LOG_EVERY and not obs.debug_pdus and known:
             return
         if not known:
             seen.add(kind)
-        log.info("replace_refused" if command_id == CommandId.replace_sm else "submit_refused", peer=self.peer,
-                 system_id=self.session.system_id, command=command_name(command_id),
+        if event == "bind_refused":  # (the fields of the adapter's own bind_refused lines: _on_bind)
+            bind_type = command_name(command_id).removeprefix("bind_")
+            log.info(event, peer=self.peer, system_id=getattr(refused, "system_id", self.session.system_id),
+                     bind_type=bind_type, command=command_name(command_id), sequence_number=pdu.sequence_number,
+                     status=status_name(status), reason=reason, count=count)
+            return
+        log.info(event, peer=self.peer, system_id=self.session.system_id, command=command_name(command_id),
                  sequence_number=pdu.sequence_number, status=status_name(status), reason=reason, count=count)
 
     def _refusal_reason(self, pdu: Any, status: int, by_core: bool) -> str:
         """:meth:`_log_refused`'s reason for a request the adapter or the core refused."""
+        if type(pdu) is P.QuerySm or type(pdu) is P.CancelSm:
+            return _lookup_refusal_reason(pdu, status)
+        if status == CommandStatus.ESME_RSYSERR and type(pdu) is P.ReplaceSm:
+            return "the store could not read the message back (a disk I/O error: see the store_read_failed line)"
         account = self._account
         if (not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None
                 and account.bucket is not None):
@@ -1009,6 +1090,8 @@ class SmppProtocol(asyncio.Protocol):
                 sequence_number=seq, command_status=result.status, message_id=result.message_id,
                 final_date=result.final_date, message_state=result.message_state, error_code=result.error_code,
             ))
+            if result.status:
+                self._log_refused(pdu, result.status, by_core=True)
             self._end_reply()
 
         source = Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr)
@@ -1020,6 +1103,8 @@ class SmppProtocol(asyncio.Protocol):
 
         def reply(status: int) -> None:
             self.session.respond(P.CancelSmResp(sequence_number=seq, command_status=status))
+            if status:
+                self._log_refused(pdu, status, by_core=True)
             self._end_reply()
 
         self.smsc.cancel(

@@ -209,6 +209,32 @@ class SubmitRefused:
 
 
 @dataclass(slots=True)
+class RequestRefused:
+    """The session answered a request other than those of :class:`SubmitRefused` with an error of its own: a
+    second bind on a bound connection (ESME_RALYBND), a query_sm or cancel_sm the bind state does not allow
+    (ESME_RINVBNDSTS), a PDU an ESME may not send, one that could not be decoded, an unknown command_id
+    (generic_nack).  Reported only by a session made with ``report_refusals`` (the adapter logs why: tester
+    73 found these refusals silent); nothing to answer or count.  ``pdu`` the refused request, None when it
+    could not be decoded."""
+
+    command_id: int
+    status: int
+    reason: str = field(default="", compare=False)
+    sequence_number: int = field(default=0, compare=False)
+    pdu: P.Pdu | None = field(default=None, compare=False)
+
+
+@dataclass(slots=True)
+class InactivityExpired:
+    """No transaction for the inactivity_timer (SMPP 3.4 section 7.2): the session sent unbind (the close follows
+    its unbind_resp, or the response timer).  For the adapter's log: the :class:`CloseRequested` that ends the
+    session names only the unbind's outcome ("unbind answered"), not why it was sent (tester 73).  ``idle``:
+    seconds since the last transaction."""
+
+    idle: float
+
+
+@dataclass(slots=True)
 class CloseRequested:
     """The session is over (fatal framing error, timer, unbind done): write what is queued, then close."""
 
@@ -226,7 +252,8 @@ class LinkDead:
 
 
 Event = (BindRequested | RequestReceived | ResponseReceived | ResponseTimedOut | Unbound | CloseRequested
-         | SubmitRefused | LinkDead | MalformedResponse | UnmatchedResponse | LateResponse)
+         | SubmitRefused | RequestRefused | InactivityExpired | LinkDead | MalformedResponse | UnmatchedResponse
+         | LateResponse)
 
 #: Rounds of response_timer expiries, each at least one response_timer after the last and with no answer from
 #: the ESME since, after which a bound session is taken for dead and unbound (SMPP 3.4 section 7.2 says only that
@@ -274,8 +301,13 @@ class Session:
         timers: SessionTimers = SessionTimers(),
         max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
         window: int = 10,
+        report_refusals: bool = False,
     ) -> None:
+        """``report_refusals``: also report, as :class:`RequestRefused`, the requests the session refuses on its
+        own that no :class:`SubmitRefused` reports (a caller that logs every refusal; off, the events are those
+        of the protocol alone)."""
         self.state = SessionState.OPEN
+        self._report_refusals = report_refusals
         self.bind_type: BindType | None = None
         self.system_id: str = ""
         #: interface_version the ESME bound with; below 0x34 it gets no TLVs (SMPP 3.4 section 3.4).
@@ -377,6 +409,9 @@ class Session:
                 self._queue(error_response(item))
                 if item.command_id in _REPORTED_IDS and not item.fatal:
                     events.append(SubmitRefused(item.command_id, item.status, item.message, item.sequence_number))
+                elif self._report_refusals and not item.fatal:
+                    events.append(RequestRefused(item.command_id or 0, item.status, item.message or
+                                                 "the PDU could not be decoded", item.sequence_number))
                 if item.fatal:
                     # The stream cannot be followed past this point; the requests before it stand: the
                     # session still takes their responses (the adapter closes once they are written).
@@ -437,14 +472,19 @@ class Session:
         allowed = ALLOWED_REQUESTS.get(cid)
         if allowed is None:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
-            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
+                         "a PDU only an SMSC sends, not an ESME (SMPP 3.4 Table 2-1)")
             return
         if cid == _DATA_SM and self._speaks_v33:
             self._refuse_v33_data_sm(pdu.sequence_number, events)
             return
         if self.state not in allowed:
             if cid in _BIND_IDS and self.is_bound:
-                self._reject(pdu, CommandStatus.ESME_RALYBND, events)
+                bound_as = self.bind_type.name.lower() if self.bind_type is not None else ""
+                self._reject(pdu, CommandStatus.ESME_RALYBND, events,
+                             f"this connection is bound already (system_id {self.system_id!r}, {bound_as}): one "
+                             f"bind per connection, a bind is allowed in state OPEN only (SMPP 3.4 Table 2-1); "
+                             f"unbind first, or bind on another connection")
             else:
                 self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
             return
@@ -543,9 +583,15 @@ class Session:
                                     "the version this ESME bound with", sequence_number))
 
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None, reason: str | None = None) -> None:
-        if events is not None and pdu.command_id in _REPORTED_IDS:
-            events.append(SubmitRefused(pdu.command_id, status, reason or f"not allowed in the session's state "
-                                        f"({self.state.name})", pdu.sequence_number))
+        """Answer ``pdu`` with ``status``; with ``events`` (a refusal of the session's own, not a bind the adapter
+        refused) report it, with ``reason`` or the session's state as why."""
+        if events is not None:
+            if pdu.command_id in _REPORTED_IDS:
+                events.append(SubmitRefused(pdu.command_id, status, reason or f"not allowed in the session's state "
+                                            f"({self.state.name})", pdu.sequence_number))
+            elif self._report_refusals:
+                events.append(RequestRefused(pdu.command_id, status, reason or f"not allowed in the session's state "
+                                             f"({self.state.name})", pdu.sequence_number, pdu))
         resp_cls = P.response_class(type(pdu))
         if resp_cls is None:
             self._queue(P.GenericNack(sequence_number=pdu.sequence_number, command_status=status))
@@ -738,7 +784,7 @@ class Session:
         if self.state is SessionState.OPEN:
             if t.session_init and now - self._opened_at >= t.session_init:
                 self.state = SessionState.CLOSED
-                events.append(CloseRequested("session_init_timer expired before a bind"))
+                events.append(CloseRequested(f"session_init_timer ({t.session_init:g} s) expired before a bind"))
             return events
         if t.response and self._outstanding:
             limit = now - t.response
@@ -765,6 +811,7 @@ class Session:
         if not self.is_bound:
             return events
         if t.inactivity and now - self._last_transaction >= t.inactivity and not self._unbind_sent:
+            events.append(InactivityExpired(now - self._last_transaction))  # (before the unbind counts as one)
             self.unbind(now)
             return events
         if (

@@ -409,6 +409,11 @@ def _udh_octets(reference_bits: int) -> int:
     raise ValueError(f"reference_bits must be 8 or 16, got {reference_bits}")
 
 
+#: User data of at most this many octets fits :data:`MAX_PARTS` parts in every coding: the fewest octets a part
+#: holds are an IA5 / Latin-1 text of extension characters only (two septets each: 76 per 153-septet part).
+PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE = MAX_PARTS * (_capacity("latin-1", _udh_octets(8)) // 2)
+
+
 def one_sms_room(data_coding: int, udh_octets: int = 0) -> tuple[int, str]:
     """What one SMS holds after a UDH of ``udh_octets`` octets (UDHL included; 0 = none), in the unit its
     data_coding counts: ``(160 - UDH septets, "septets")`` for GSM 7-bit, IA5 and Latin-1 (which an SMSC
@@ -467,6 +472,16 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
         ref = reference & 0xFFFF
         head = bytes((0x06, 0x08, 0x04, ref >> 8, ref & 0xFF, total))
     return [head + bytes((seq,)) + payload[start:end] for seq, (start, end) in enumerate(ranges, start=1)]
+
+
+def parts_needed(payload: bytes, data_coding: int) -> int:
+    """How many SMS the SMSC's segmentation of encoded user data ``payload`` takes: 1 when it fits one SMS, else
+    the parts :func:`split_message` cuts with an 8-bit-reference concatenation header, whatever their number
+    (it refuses more than :data:`MAX_PARTS`).  3GPP 23.040 section 9.2.3.24.1."""
+    kind = alphabet(data_coding)
+    if _units(payload, kind) <= _capacity(kind, 0):
+        return 1
+    return len(_cut(payload, kind, _capacity(kind, _udh_octets(8))))
 
 
 def segment_count(text: str, data_coding: int) -> int:

@@ -21,7 +21,7 @@ from smsc.smpp.constants import (
     Tag,
     Ton,
 )
-from smsc.smpp.text import fits_one_sms, one_sms_room, one_sms_units
+from smsc.smpp.text import MAX_PARTS, fits_one_sms, one_sms_room, one_sms_units, parts_needed
 
 _TONS = frozenset(int(t) for t in Ton)
 _NPIS = frozenset(int(n) for n in Npi)
@@ -225,6 +225,13 @@ def refusal_reason(pdu: Any, status: int) -> str:
                     f"esm_class announces, or is more than one SMS holds in its data_coding")
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):
             return "esm_class sets UDHI but the user data does not start with a whole UDH (SMPP 3.4 section 5.2.12)"
+        payload = tlvs.get(Tag.message_payload)
+        if isinstance(payload, bytes) and not short_message:
+            parts = parts_needed(payload, getattr(pdu, "data_coding", 0))
+            if parts > MAX_PARTS:
+                return (f"message_payload of {len(payload):,} octets needs {parts} SMS in data_coding "
+                        f"0x{getattr(pdu, 'data_coding', 0):02X}: a concatenated message has at most {MAX_PARTS} "
+                        f"parts (3GPP TS 23.040 section 9.2.3.24.1)")
         data_coding = getattr(pdu, "data_coding", 0)
         on_air, udh = _on_the_air(short_message, getattr(pdu, "esm_class", 0), tlvs)
         room, unit = one_sms_room(data_coding, udh)

@@ -827,6 +827,31 @@ async def test_health_says_store_damaged_while_the_server_stops_for_it(
         quiet.close()
 
 
+async def test_health_says_store_lost_while_the_server_stops_for_a_file_gone(
+    http: aiohttp.ClientSession, app: App,
+) -> None:
+    """Tester 70: a store file deleted under the server stopped it, as it should, but /api/health said
+    "store_damaged" meanwhile, which sends an operator looking for corruption."""
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import encode
+
+    assert app.smpp is not None
+    reader, quiet = await asyncio.open_connection("127.0.0.1", app.smpp.port)  # binds, then reads nothing
+    try:
+        quiet.write(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        assert await asyncio.wait_for(reader.read(4096), 5)  # the bind_resp
+        stopping = asyncio.ensure_future(app.stop())
+        app.on_fatal = lambda: None
+        app._store_lost("the file was deleted or moved away while smsc ran")
+        await asyncio.sleep(0.3)
+        async with http.get("/api/health") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["status"] == "store_lost"
+        await asyncio.wait_for(stopping, 10)
+    finally:
+        quiet.close()
+
+
 async def test_a_body_that_does_not_decode_is_answered_400_without_a_traceback(
     http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture,
 ) -> None:

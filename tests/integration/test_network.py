@@ -124,6 +124,36 @@ def test_query_cancel_and_replace_a_waiting_message(esme: RawEsme, fast_world: R
     assert r.command_status == CommandStatus.ESME_RREPLACEFAIL
 
 
+def test_the_cancel_sm_resp_comes_before_the_receipt_of_the_message_it_cancelled(
+        esme: RawEsme, fast_world: RunningSmsc) -> None:
+    """Tester 73: the DELETED receipt always arrived before the cancel_sm_resp (3 of 3): the receipt was offered at
+    once while the response waited for the commit.  An ESME then reads that its message is gone before it
+    reads that its cancel succeeded."""
+    from smsc.smpp.codec import encode
+
+    mid = submit(esme, "447700900400", b"cancel me", registered_delivery=1)
+    for _ in range(200):  # until the first attempt found the handset absent (in flight it is locked)
+        if fast_world.call(lambda: fast_world.app.smsc.message(mid).attempts):
+            break
+        time.sleep(0.01)
+    seq = esme.send(P.CancelSm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    order: list[str] = []
+    for _ in range(50):  # each read bounded by the socket's timeout
+        data = esme.sock.recv(65536)
+        assert data, "closed by the server"
+        for item in esme.framer.feed(data):
+            if isinstance(item, P.DeliverSm):
+                esme.sock.sendall(encode(P.DeliverSmResp(sequence_number=item.sequence_number)))
+                if item.tlvs.get(Tag.receipted_message_id) == mid:
+                    order.append("receipt " + parse_receipt_text(item.short_message.decode()).stat)
+            elif getattr(item, "sequence_number", None) == seq:
+                assert item.command_status == 0
+                order.append("cancel_sm_resp")
+        if len(order) == 2:
+            break
+    assert order == ["cancel_sm_resp", "receipt DELETED"]
+
+
 def test_cancel_sm_without_message_id_or_destination_is_refused(esme: RawEsme, fast_world: RunningSmsc) -> None:
     """SMPP 3.4 section 4.9, table 4-24: destination_addr may be NULL only when a message_id is given; read as
     "any destination" such a request cancelled every pending message of the source."""

@@ -254,7 +254,7 @@ def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "the file was deleted while smsc ran" in _stopped_line(lines)
+    assert "the file was deleted or moved away while smsc ran" in _stopped_line(lines)
     assert any('"event": "store_file_lost"' in line for line in lines)
 
 

@@ -683,8 +683,10 @@ _ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
     # (tester 55: a segment "1 of 1" goes out as one SMS, without a concatenation header)
     (P.SubmitSm(short_message=b"a" * 160, tlvs={0x020C: 8, 0x020E: 1, 0x020F: 1}), CommandStatus.ESME_ROK),
     (P.SubmitSm(tlvs={0x0424: b"a" * 500}), CommandStatus.ESME_ROK),  # message_payload: the SMSC segments it
-    # (the most a message_payload TLV carries fits the default max_command_length: tester 52)
-    (P.SubmitSm(tlvs={0x0424: b"a" * 65_535}), CommandStatus.ESME_ROK),
+    # (the most a message_payload TLV carries fits the default max_command_length, tester 52, and is decoded; in GSM
+    # it needs 429 parts, more than the 255 a concatenated message can have, in either mode: tester 71)
+    (P.SubmitSm(tlvs={0x0424: b"a" * 65_535}), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(tlvs={0x0424: b"a" * 39_015}), CommandStatus.ESME_ROK),  # 255 x 153
     (P.SubmitMulti(short_message=b"a" * 161,
                    dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=DELIVERED_AT_ONCE)]),
      CommandStatus.ESME_RINVMSGLEN),
@@ -717,7 +719,9 @@ def test_a_short_message_longer_than_one_sms_is_refused_unless_the_config_accept
     cfg = make_config(tmp_path / "accept")
     accepting = smsc_factory(dataclasses.replace(
         cfg, server=dataclasses.replace(cfg.server, oversized_short_message="accept")))
-    assert _one_sms_statuses(accepting) == [CommandStatus.ESME_ROK] * len(_ONE_SMS_CASES)
+    assert _one_sms_statuses(accepting) == [
+        CommandStatus.ESME_RINVMSGLEN if len(pdu.tlvs.get(0x0424, b"")) > 39_015 else CommandStatus.ESME_ROK
+        for pdu, _ in _ONE_SMS_CASES]
 
 
 def _receipt_copies(server: RunningSmsc, answer: Callable[[int], tuple[float, int]], seconds: float,

@@ -181,3 +181,27 @@ def test_submit_multi_with_replace_if_present_flag_set_is_refused(esme: RawEsme,
     assert world.call(lambda: [m for m in world.app.smsc.messages() if m.multi_id]) == []
     multi.replace_if_present_flag = 0
     assert esme.request(multi).command_status == 0
+
+
+def test_a_message_payload_longer_than_255_parts_is_refused(esme: RawEsme) -> None:
+    """Tester 71: 65,535 octets of message_payload (429 GSM parts) were accepted and reported DELIVRD, where a
+    concatenated message has at most 255 parts (3GPP TS 23.040 section 9.2.3.24.1) and no network carries it."""
+    import structlog
+
+    fits = {"short_message": b"", "tlvs": {Tag.message_payload: b"a" * 39_015}}  # 255 x 153 GSM septets
+    assert submit(esme, **fits).command_status == 0
+    with structlog.testing.capture_logs() as logs:
+        over = submit(esme, short_message=b"", tlvs={Tag.message_payload: b"a" * 39_016})
+        assert over.command_status == S.ESME_RINVMSGLEN
+        ucs2 = submit(esme, short_message=b"", data_coding=8, tlvs={Tag.message_payload: b"\x00a" * 17_086})
+        assert ucs2.command_status == S.ESME_RINVMSGLEN
+        data = esme.request(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                                     dest_addr_npi=1, destination_addr=NEVER_ON, data_coding=4,
+                                     tlvs={Tag.message_payload: b"\x01" * 34_171}))
+        assert data.command_status == S.ESME_RINVMSGLEN
+        assert esme.request(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                                     dest_addr_npi=1, destination_addr=NEVER_ON, data_coding=4,
+                                     tlvs={Tag.message_payload: b"\x01" * 34_170})).command_status == 0
+    reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
+    assert reasons[0] == ("message_payload of 39,016 octets needs 256 SMS in data_coding 0x00: a concatenated "
+                          "message has at most 255 parts (3GPP TS 23.040 section 9.2.3.24.1)"), reasons

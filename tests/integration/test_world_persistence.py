@@ -48,6 +48,59 @@ def test_a_scaled_clock_resumes_where_it_was_after_a_restart(tmp_path: Path) -> 
         second.stop()
 
 
+def test_a_clock_started_in_the_past_goes_on_from_there_after_a_restart_without_its_start_time(
+        tmp_path: Path) -> None:
+    """Tester 73: a world started at 2026-01-01 (``--start-time``), restarted without it, jumped to the wall time,
+    11 months on, and every message waiting for a handset came back EXPIRED.  The store now says when the
+    simulated time was written by the wall clock: a clock that ran on its own goes on from where it was.  A
+    clock that was the wall clock (time_scale 1, no start_time) still starts at the wall time."""
+    cfg = make_config(tmp_path)
+    past = time.time() - 300 * 86400.0
+    first = RunningSmsc(dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, start_time=past)))
+    first.start()
+    esme = RawEsme(first.port)
+    try:
+        esme.bind("transceiver")
+        waiting = esme.request(P.SubmitSm(source_addr="447700900001", source_addr_ton=1, source_addr_npi=1,
+                                          dest_addr_ton=1, dest_addr_npi=1, destination_addr=NEVER_ONLINE,
+                                          short_message=b"waits", registered_delivery=1)).message_id
+    finally:
+        esme.close()
+    before = first.call(lambda: first.app.clock.now())
+    first.stop()
+    assert before < past + 60
+
+    second = RunningSmsc(cfg)  # (no start_time)
+    second.start()
+    try:
+        after = second.call(lambda: second.app.clock.now())
+        assert before <= after < before + 60
+        state = second.call(lambda: second.app.smsc.message(waiting).state)  # type: ignore[union-attr]
+        assert state == 1  # ENROUTE: its 2-day validity has not passed in the world
+    finally:
+        second.stop()
+
+    third = RunningSmsc(cfg)  # the clock of the second run was its own too: it goes on again
+    third.start()
+    try:
+        assert third.call(lambda: third.app.clock.now()) < past + 120
+    finally:
+        third.stop()
+
+
+def test_a_wall_clock_world_starts_at_the_wall_time_after_a_restart(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    first = RunningSmsc(cfg)
+    first.start()
+    first.stop()
+    second = RunningSmsc(cfg)
+    second.start()
+    try:
+        assert abs(second.call(lambda: second.app.clock.now()) - time.time()) < 5
+    finally:
+        second.stop()
+
+
 def test_an_opted_out_handset_stays_opted_out_after_a_restart(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     first = RunningSmsc(cfg)

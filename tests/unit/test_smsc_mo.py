@@ -46,6 +46,25 @@ def test_mo_without_a_route_goes_to_the_system_id_that_last_sent_mt_to_the_hands
     assert mo.destination.addr == SENDER and (mo.destination.ton, mo.destination.npi) == (1, 1)
 
 
+def test_mo_does_not_go_back_to_an_account_that_can_only_transmit() -> None:
+    """Tester 73: an account allowed transmitter binds only sent MT; the handset's reply was routed to it
+    (``POST /api/mo`` answered 202) and waited for ever, as no bind of that account could take it."""
+    import dataclasses
+
+    from smsc.config import Account
+
+    h = Harness(dataclasses.replace(world().config, accounts=(
+        Account(system_id="mkt", password="pw", bind_types=frozenset({"transmitter"})),
+        Account(system_id="app", password="pw", bind_types=frozenset({"transceiver"})),
+    )))
+    h.submit_ok(HANDSET, system_id="mkt")
+    assert h.smsc.mo_target(HANDSET, SENDER) == ""
+    h.smsc.inject_mo(HANDSET, SENDER, text="reply")
+    assert h.take("mkt") == [] and h.smsc.stats.mo_unrouted == 1
+    h.submit_ok(HANDSET, system_id="app")  # an account that can receive gets the next reply
+    assert h.smsc.mo_target(HANDSET, SENDER) == "app"
+
+
 def test_mo_nobody_can_receive_is_kept_and_counted() -> None:
     h = world()
     h.smsc.inject_mo(HANDSET, "447700900555", text="anyone?")

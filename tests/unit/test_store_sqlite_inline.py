@@ -399,7 +399,7 @@ def test_the_store_tells_when_its_file_is_deleted_or_replaced(tmp_path: Path) ->
         os.replace(other, path)
         assert store.file_problem() == "the file was replaced by another while smsc ran"
         path.unlink()
-        assert store.file_problem() == "the file was deleted while smsc ran"
+        assert store.file_problem() == "the file was deleted or moved away while smsc ran"
     finally:
         store.close()
 

@@ -43,9 +43,11 @@ class WorldState:
     simulation seconds (see :meth:`HandsetPool.page <smsc.core.handsets.HandsetPool.page>`), and the handsets'
     auto-replies not sent yet, as (key, due, handset, to, text, system_id) with due in simulation seconds and
     system_id the ESME whose MT the reply answers (see
-    :meth:`MoService.auto_replies <smsc.core.mo.MoService.auto_replies>`)."""
+    :meth:`MoService.auto_replies <smsc.core.mo.MoService.auto_replies>`).  ``sim_wall_time``: the wall time
+    (seconds since the epoch) at which ``sim_time`` was written, None when the store does not say."""
 
     sim_time: float | None = None
+    sim_wall_time: float | None = None
     opt_outs: list[tuple[str, str]] = field(default_factory=list)
     rule_spells: list[tuple[str, str, float]] = field(default_factory=list)
     pending_replies: list[tuple[str, float, str, str, str, str]] = field(default_factory=list)

@@ -1194,7 +1194,7 @@ class SqliteStore:
         A stat of the path: cheap enough for a look every second (``App``)."""
         identity = _identity(self.path)
         if identity is None:
-            return "the file was deleted while smsc ran"
+            return "the file was deleted or moved away while smsc ran"
         if self._identity is not None and identity != self._identity:
             return "the file was replaced by another while smsc ran"
         try:
@@ -1400,6 +1400,7 @@ class SqliteStore:
         conn = self._connect()
         try:
             row = conn.execute("SELECT value FROM counters WHERE name = 'sim_time_us'").fetchone()
+            wall = conn.execute("SELECT value FROM counters WHERE name = 'sim_wall_us'").fetchone()
             opt_outs = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_outs ORDER BY rowid")]
             spells = [(c, e, s / 1e6) for c, e, s in conn.execute(
                 "SELECT carrier, e164, start_us FROM rule_spells ORDER BY rowid")]
@@ -1409,7 +1410,7 @@ class SqliteStore:
         finally:
             conn.close()
         return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, rule_spells=spells,
-                          pending_replies=replies)
+                          pending_replies=replies, sim_wall_time=wall[0] / 1e6 if row and wall else None)
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:
         """Record that ``e164`` on ``carrier`` opted out (True) or back in (False), in the pending batch."""

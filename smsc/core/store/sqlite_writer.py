@@ -225,7 +225,9 @@ def commit(
             conn.executemany(INSERT_OPT_OUT, opted_out)
             conn.executemany(DELETE_OPT_OUT, opted_in)
         if sim_time_us is not None:
-            conn.execute(UPSERT_COUNTER, ("sim_time_us", sim_time_us))
+            # With the wall time it was written at: their difference tells a restart whether that clock ran on
+            # its own (a start_time, a time_scale) or was the wall clock (see smsc.app.App._start_core).
+            conn.executemany(UPSERT_COUNTER, (("sim_time_us", sim_time_us), ("sim_wall_us", int(time.time() * 1e6))))
         if dpf_set or dpf_cleared:
             conn.executemany(UPSERT_DPF_FLAG, dpf_set)
             conn.executemany(DELETE_DPF_FLAG, dpf_cleared)

@@ -1,0 +1,92 @@
+"""Tester 70's command-line findings, run as a user runs them: the installed ``smsc`` script in a subprocess, on
+real files.  A FIFO as store.path hung ``check-config`` for ever; YAML nested 500 levels deep gave a traceback;
+outbind.host passed check-config in forms no connection can use."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from .conftest import smsc_command
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's smsc, wherever the script was installed from
+FIFO_WHAT = ("store.path: expected the name of a regular file, or of none yet (smsc makes it), not of a FIFO "
+             "(named pipe), got 'fifo.sqlite'")
+
+
+def smsc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``smsc ARGS`` in ``cwd``; a run that does not end within 20 s fails the test (subprocess kills it)."""
+    return subprocess.run([*smsc_command(), *args], cwd=cwd, capture_output=True, text=True, timeout=20, env=ENV)
+
+
+def test_check_config_answers_at_once_for_a_fifo_as_store_path(tmp_path: Path) -> None:
+    # Tester 70: "sp.yaml: OK", then a hang until `timeout` killed it (rc 124).
+    os.mkfifo(tmp_path / "fifo.sqlite")
+    (tmp_path / "sp.yaml").write_text("store: {path: fifo.sqlite}\naccounts: [{system_id: t, password: t}]\n")
+    run = smsc(tmp_path, "check-config", "sp.yaml")
+    assert run.returncode == 1, run
+    assert run.stdout == ""  # (no "OK": serve would refuse it)
+    assert run.stderr.splitlines() == [f"sp.yaml: {FIFO_WHAT}", "sp.yaml: 1 error(s)"]
+
+
+def test_serve_refuses_a_fifo_as_store_path_by_the_same_rule_from_the_file_or_db(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.sqlite")
+    (tmp_path / "sp.yaml").write_text("store: {path: fifo.sqlite}\naccounts: [{system_id: t, password: t}]\n")
+    (tmp_path / "ok.yaml").write_text("accounts: [{system_id: t, password: t}]\n")
+    base = ("serve", "--host", "127.0.0.1", "--port", "0", "--no-http")
+    run = smsc(tmp_path, *base, "-c", "sp.yaml")
+    assert run.returncode == 2, run
+    assert run.stderr.splitlines() == [f"sp.yaml: {FIFO_WHAT}", "smsc: not starting: 1 error(s) in the config"]
+    # --db: it was refused only by SQLite, as a "disk I/O error".
+    run = smsc(tmp_path, *base, "-c", "ok.yaml", "--db", "fifo.sqlite")
+    assert run.returncode == 2, run
+    assert run.stderr.splitlines() == [f"smsc: cannot start: ok.yaml with --db: {FIFO_WHAT}"]
+    # Nothing was made beside it (no lock, no -wal or -shm): the file was never opened.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.sqlite", "ok.yaml", "sp.yaml"]
+
+
+def test_yaml_nested_500_deep_is_one_error_line_in_check_config_and_serve(tmp_path: Path) -> None:
+    # Tester 70's deepn.yaml: a RecursionError traceback, rc 1 and rc 2.
+    (tmp_path / "deepn.yaml").write_text("accounts: [{system_id: t, password: t}]\nserver: " + "[" * 500
+                                         + "]" * 500 + "\n")
+    line = ("deepn.yaml: expected lists and mappings nested a few levels deep, as in config/example.yaml, got a "
+            "document nested too deeply to read (hundreds of levels)")
+    run = smsc(tmp_path, "check-config", "deepn.yaml")
+    assert (run.returncode, run.stderr.splitlines()) == (1, [line, "deepn.yaml: 1 error(s)"]), run
+    run = smsc(tmp_path, "serve", "-c", "deepn.yaml", "--port", "0", "--no-http", "--store", "memory")
+    assert (run.returncode, run.stderr.splitlines()) == (2, [line, "smsc: not starting: 1 error(s) in the config"]), run
+
+
+def test_check_config_refuses_an_outbind_host_no_connection_can_use(tmp_path: Path) -> None:
+    # Tester 70's ob_hostport.yaml and ob_hostsp.yaml printed OK; serve then logged outbind_failed at every
+    # retry_interval.
+    (tmp_path / "ob.yaml").write_text(
+        "accounts:\n"
+        "  - {system_id: shop, password: s3cret, outbind: {host: \"127.0.0.1:2776\", port: 2776}}\n"
+        "  - {system_id: other, password: s3cret, outbind: {host: \"not a host\", port: 2776}}\n"
+        "  - {system_id: third, password: s3cret, outbind: {host: esme.example.com}}\n")
+    run = smsc(tmp_path, "check-config", "ob.yaml")
+    assert run.returncode == 1, run
+    what = "expected the ESME's IP address or host name (for example 10.0.0.5, ::1, esme.example.com)"
+    assert run.stderr.splitlines() == [
+        f"ob.yaml: accounts[0].outbind.host: {what} without a port: the port belongs in accounts[0].outbind.port, "
+        "got '127.0.0.1:2776'",
+        f"ob.yaml: accounts[1].outbind.host: {what}, got 'not a host'",
+        "ob.yaml: accounts[2].outbind.port: expected a TCP port from 1 to 65535, got nothing (the key is missing)",
+        "ob.yaml: 3 error(s)",
+    ]
+
+
+def test_check_config_hints_to_quote_a_password_yaml_reads_as_a_number(tmp_path: Path) -> None:
+    (tmp_path / "pw.yaml").write_text("accounts: [{system_id: t, password: 1e3}]\n")
+    run = smsc(tmp_path, "check-config", "pw.yaml")
+    assert run.returncode == 1, run
+    assert run.stderr.splitlines()[0] == (
+        "pw.yaml: accounts[0].password: expected a password of at most 8 characters, got a value that is not text "
+        "(not shown; YAML reads it as a number: quote it: password: \"...\")")
+    assert "1e3" not in run.stderr and "1000" not in run.stderr  # (a password is never shown)
+    (tmp_path / "pw.yaml").write_text("accounts: [{system_id: t, password: \"1e3\"}]\nstore: {kind: memory}\n")
+    run = smsc(tmp_path, "check-config", "pw.yaml")
+    assert (run.returncode, run.stdout) == (0, "pw.yaml: OK\n"), run
