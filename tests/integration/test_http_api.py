@@ -1018,6 +1018,8 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         # Tester 72: a number of more than 4,300 digits (Python's int_max_str_digits) was a 500 with a traceback.
         ("GET", "/api/messages?limit=" + "9" * 5000, {}, 400, "limit"),
         ("GET", "/api/deliveries?limit=" + "9" * 5000, {}, 400, "limit"),
+        ("GET", "/api/messages?destination=" + "9" * 5000, {}, 400, "destination"),
+        ("GET", "/api/messages?limit=" + "9" * 5000, {}, 400, "(5,000 characters)"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b'{"online": ' + b"9" * 5000 + b"}"}, 400,
          "request body: a number too long to read (more than 4,300 digits)"),
         ("POST", "/api/mo", {"data": b'{"from": "1", "zzz": ' + b"9" * 5000 + b"}"}, 400, "request body"),

@@ -419,3 +419,29 @@ def test_a_checkpoint_that_finds_the_file_not_a_database_reports_damage(tmp_path
         assert len(damaged) == 1  # reported once
     finally:
         store.close()
+
+
+def test_a_checkpoint_failing_again_and_again_is_logged_first_then_every_so_often_then_when_it_works(
+        tmp_path: Path) -> None:
+    """Tester 70: a store file made immutable under the server failed every checkpoint, and the log got an error
+    line once or twice a second for as long as it lasted.  The first, every REPEATED_FAILURE_LOG_EVERY-th with the
+    count, and one line when a checkpoint works again.  (The writer child's answers, as it sends them.)"""
+    import structlog
+
+    from smsc.core.store import sqlite as sqlite_store
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    every = sqlite_store.REPEATED_FAILURE_LOG_EVERY
+    try:
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(2 * every + 5):
+                store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "OperationalError: disk I/O error"))
+            store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 10, None))
+            store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "OperationalError: disk I/O error"))
+        events = [(e["event"], e.get("failures")) for e in logs]
+        assert events == [("store_checkpoint_failed", 1), ("store_checkpoint_failed", every),
+                          ("store_checkpoint_failed", 2 * every), ("store_checkpoint_recovered", 2 * every + 5),
+                          ("store_checkpoint_failed", 1)]
+        assert store.stats.checkpoint_failures == 2 * every + 6
+    finally:
+        store.close()

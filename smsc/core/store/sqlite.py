@@ -323,6 +323,10 @@ _WRITER_BOOTSTRAP = (
     "exec(compile(b''.join(parts), 'smsc-sqlite-writer', 'exec'), {'__name__': '__main__'})\n"
 )
 _RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
+#: A commit or checkpoint failing again and again (a full disk retried every 0.5 s, a file made immutable that
+#: every checkpoint fails on) is logged the first time, then every this-many-th time with the count (tester 70: an
+#: error line twice a second for as long as it lasted), and once when it works again.
+REPEATED_FAILURE_LOG_EVERY = 120
 #: Real seconds ``close()`` waits for the writer child to exit once its pipe is closed (it only has to close its
 #: connection: every batch was acknowledged), before it kills it.
 _CHILD_EXIT_WAIT = 10.0
@@ -1067,6 +1071,9 @@ class SqliteStore:
         #: The error of a commit that found the file damaged (SQLite's "database disk image is malformed":
         #: an index or table page read nowhere at start), or None.  No retry can succeed: see on_damage.
         self.damage: str | None = None
+        #: Commits and checkpoints that failed since the last that worked (see REPEATED_FAILURE_LOG_EVERY).
+        self._commit_failing = 0
+        self._checkpoint_failing = 0
         #: Called once with that error, on the loop thread (the server stops: ``App``).
         self.on_damage: Callable[[str], None] | None = None
         self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
@@ -1873,9 +1880,14 @@ class SqliteStore:
                 sqlite_writer.commit(conn, rows)
             except sqlite3.Error:
                 self.stats.failures += 1
-                log.exception("store_commit_failed", retry_in=_RETRY_DELAY)
+                failing = self._commit_failing = self._commit_failing + 1
+                if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+                    log.exception("store_commit_failed", retry_in=_RETRY_DELAY, failures=failing)
                 time.sleep(_RETRY_DELAY)
                 continue
+            if self._commit_failing:
+                log.info("store_commit_recovered", failures=self._commit_failing)
+                self._commit_failing = 0
             self._count(batch, time.perf_counter() - started)
             return
 
@@ -2032,8 +2044,10 @@ class SqliteStore:
             return
         if answer[0] != "ok":
             self.stats.failures += 1
-            log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
-                      writer_pid=None if child is None else child.pid)
+            failing = self._commit_failing = self._commit_failing + 1
+            if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+                log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
+                          writer_pid=None if child is None else child.pid, failures=failing)
             if self.damage is None and _is_damage(str(answer[1])):
                 self.damage = str(answer[1])
                 if self.on_damage is not None:
@@ -2042,6 +2056,9 @@ class SqliteStore:
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
         batch = self._in_flight.popleft()[1]
+        if self._commit_failing:
+            log.info("store_commit_recovered", failures=self._commit_failing)
+            self._commit_failing = 0
         self._restarts = 0
         self._count(batch, answer[1])
         if batch.callbacks:
@@ -2061,8 +2078,11 @@ class SqliteStore:
             stats.forced_checkpoints += 1
         if error is not None:
             stats.checkpoint_failures += 1
-            log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
-                      seconds=round(seconds, 4))
+            failing = self._checkpoint_failing = self._checkpoint_failing + 1
+            if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+                log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
+                          seconds=round(seconds, 4), failures=failing,
+                          hint="the -wal file grows until a checkpoint works: see that the file can be written")
             if self.damage is None and _is_damage(str(error)):
                 # A checkpoint reads the file itself: "file is not a database" there is a file overwritten or
                 # emptied under the server (tester 61: logged every second for ten minutes, health ok, commits
@@ -2070,7 +2090,11 @@ class SqliteStore:
                 self.damage = str(error)
                 if self.on_damage is not None:
                     self.on_damage(self.damage)
-        elif forced:
+            return
+        if self._checkpoint_failing:
+            log.info("store_checkpoint_recovered", failures=self._checkpoint_failing)
+            self._checkpoint_failing = 0
+        if forced:
             log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
                         limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
 
