@@ -21,7 +21,7 @@ import structlog
 
 from smsc.config import Config
 from smsc.core.accounts import Accounts
-from smsc.core.clock import Clock, SystemClock
+from smsc.core.clock import Clock, ScaledClock, SystemClock, system_clock
 from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
 from smsc.core.store.base import WorldState
@@ -86,6 +86,8 @@ class SchedulerDriver:
         #: read, see :meth:`SmppServer.pump`): timers due now then need no loop callback of their own.
         self.pump_pending: Callable[[], bool] = _never
         self._scheduler = smsc.scheduler
+        #: A clock that runs faster or slower than real time: each due timer runs at the time it was due.
+        self._pinnable = clock if isinstance(clock, ScaledClock) else None
         smsc.scheduler.on_earlier_deadline = self.arm
         smsc.scheduler.on_due_now = self._due_now
 
@@ -133,10 +135,30 @@ class SchedulerDriver:
     def _run(self, now: float) -> None:
         """Run the timers due at ``now`` (simulation seconds), then arm for what is left."""
         try:
-            self._scheduler.run_due(now)
+            self._run_due(now)
         except Exception:
             log.exception("scheduler_error")
         self.arm(after_run=True)
+
+    def _run_due(self, now: float) -> int:
+        """``scheduler.run_due(now)``; with a :class:`ScaledClock`, deadline by deadline, each with the clock
+        pinned at its own time (see there: a loop timer late by a millisecond was 3.6 simulated seconds late at
+        time_scale 3600, in every outcome, receipt and retry it stamped)."""
+        scheduler = self._scheduler
+        clock = self._pinnable
+        if clock is None:
+            return scheduler.run_due(now)
+        outer = clock.pinned  # (run from within a timer's callback: its time stays pinned afterwards)
+        ran = 0
+        try:
+            while True:
+                deadline = scheduler.next_deadline()
+                if deadline is None or deadline > now:
+                    return ran
+                clock.pin(deadline)
+                ran += scheduler.run_due(deadline)
+        finally:
+            clock.pin(outer)
 
     def run_due_now(self) -> None:
         """Run the timers already due, at once instead of on the loop timer's turn.
@@ -147,7 +169,7 @@ class SchedulerDriver:
         now = self.clock.now()
         try:
             # (run_due returns at once when nothing is due: no next_deadline look of our own first)
-            if not self._scheduler.run_due(now):
+            if not self._run_due(now):
                 return
         except Exception:
             log.exception("scheduler_error")
@@ -194,7 +216,7 @@ class App:
     def __init__(self, config: Config, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self._own_clock = clock is None
-        self.clock = clock or SystemClock(time_scale=config.simulation.time_scale,
+        self.clock = clock or system_clock(time_scale=config.simulation.time_scale,
                                           start=config.simulation.start_time)
         self.rng = rng or random.Random(config.simulation.seed)
         self.store: Any = None
@@ -406,7 +428,7 @@ class App:
                 log.warning("start_time_passed", start_time=utc(cfg.simulation.start_time).isoformat(),
                             resumes_at=utc(world.sim_time).isoformat(),
                             hint="this store saved a later simulated time: give a fresh store to start there")
-            self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
+            self.clock = system_clock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         elif (self._own_clock and cfg.simulation.start_time is None and world.sim_time is not None
               and world.sim_wall_time is not None
               and abs(world.sim_wall_time - world.sim_time) > WALL_CLOCK_TOLERANCE):
@@ -416,7 +438,7 @@ class App:
             log.info("sim_time_resumed", resumes_at=utc(world.sim_time).isoformat(),
                      behind_wall_clock_seconds=round(time.time() - world.sim_time),
                      hint="simulation.start_time (or --start-time) starts elsewhere; a fresh store starts now")
-            self.clock = SystemClock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
+            self.clock = system_clock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         if self._own_clock and cfg.simulation.time_scale != 1.0 and isinstance(self.store, SqliteStore):
             # Every batch then carries the time it was written at: after a kill -9 the clock cannot resume
             # behind the submit and attempt times the last batches recorded (the periodic save is 5 s apart).

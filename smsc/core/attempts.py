@@ -486,7 +486,10 @@ class AttemptMachine:
         else:
             self.stats.retries += 1
             schedule = tuple(getattr(track.carrier, "retry_schedule", ()) or ()) or self.retry_schedule
-            next_time = now + max(MIN_DELAY, float(schedule[min(failures, len(schedule)) - 1]))
+            # The n-th temporary failure waits the schedule's n-th interval: a wait for an absent handset was no
+            # retry (tester 76: after one, the first busy failure waited the second interval).
+            retries = max(1, sum(1 for a in msg.attempts if a.outcome == "temporary"))
+            next_time = now + max(MIN_DELAY, float(schedule[min(retries, len(schedule)) - 1]))
             msg.next_attempt_time = next_time
             self._set_timer(track, "retry", min(next_time, msg.expiry_time), self._on_due)
         self.store.save_message(msg)

@@ -190,3 +190,4 @@ def test_a_scaled_clock_never_resumes_behind_a_message_after_a_kill(tmp_path: Pa
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+

@@ -7,6 +7,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from smsc.app import SchedulerDriver
 from smsc.core.clock import FakeClock
 from smsc.core.scheduler import Scheduler
@@ -156,3 +158,37 @@ async def test_the_pump_reads_the_clock_once_and_leaves_the_armed_loop_timer_whe
         await asyncio.sleep(0.01)
     assert ran == ["now", "sooner", "later"]
     driver.stop()
+
+
+async def test_with_a_scaled_clock_each_timer_runs_at_the_time_it_was_due_however_late_the_loop_got_to_it() -> None:
+    """Tester 76: at time_scale 3600 a loop timer late by a millisecond is 3.6 simulated seconds late, and every
+    outcome it stamped (receipt date, next retry's base) was that late.  The callbacks now read the time they
+    were due; what they schedule runs at its own time too, and the clock goes on afterwards."""
+    from smsc.core.clock import ScaledClock
+
+    real = [1000.0]
+    clock = ScaledClock(3600.0, start=0.0, monotonic=lambda: real[0])
+    driver, scheduler = _driver(clock)  # type: ignore[arg-type]
+    seen: list[tuple[str, float]] = []
+
+    def retry(_: Any) -> None:
+        seen.append(("retry", clock.now()))
+
+    def outcome(_: Any) -> None:
+        seen.append(("outcome", clock.now()))
+        scheduler.call_at(clock.now() + 60.0, retry)  # due before the late run's time: runs in it, at 70
+
+    scheduler.call_at(10.0, outcome)
+    scheduler.call_at(10.0, lambda _: seen.append(("other", clock.now())))
+    real[0] += 0.1  # the loop gets round to it 0.1 real seconds on: 360 simulated seconds
+    driver._fire()
+    assert seen == [("outcome", 10.0), ("other", 10.0), ("retry", 70.0)]
+    assert clock.now() == pytest.approx(360.0) and clock.pinned is None
+    driver.stop()
+
+
+def test_a_server_clock_is_scaled_only_when_time_runs_at_another_pace() -> None:
+    from smsc.core.clock import ScaledClock, SystemClock, system_clock
+
+    assert type(system_clock(1.0)) is SystemClock  # (its now() stays one call on the hot path)
+    assert type(system_clock(60.0)) is ScaledClock and type(system_clock(0.5)) is ScaledClock

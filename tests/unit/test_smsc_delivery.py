@@ -236,6 +236,24 @@ def test_the_simulation_retry_schedule_applies_when_the_carrier_has_none() -> No
     assert times == [1.0, 62.0, 363.0, 1264.0, 2165.0, 3066.0]
 
 
+def test_a_wait_for_an_absent_handset_does_not_move_later_retries_along_the_schedule() -> None:
+    """Tester 76: after an absent attempt (a wait for the handset, no retry), the first busy failure waited the
+    schedule's second interval (300 s) instead of its first (60 s): absent attempts counted as retries."""
+    from smsc.core.carrier import outcome_for
+
+    off_then_busy = "447700900210"
+    h = Harness(make_config(carrier(outcomes=(outcome_for("busy"),))))  # every attempt that pages it: busy
+    h.smsc.set_handset_online(off_then_busy, False)
+    message_id = h.submit_ok(off_then_busy, validity_period="000000010000000R")
+    h.advance(100.0)
+    h.smsc.set_handset_online(off_then_busy, True)  # the alert: attempted again
+    h.advance(600.0)
+    outcomes = h.attempts(message_id)
+    assert [o for _, o in outcomes[:3]] == ["absent", "temporary", "temporary"], outcomes
+    (_, _), (busy_1, _), (busy_2, _) = outcomes[:3]
+    assert busy_2 - busy_1 == 60.0 + 1.0  # the schedule's first wait, then the failure latency
+
+
 @pytest.mark.parametrize(
     ("registered_delivery", "number", "expected"),
     [
