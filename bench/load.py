@@ -382,6 +382,8 @@ async def _worker_main(index: int, spec: LoadSpec, counts: Any, flags: Any) -> d
         "last_mo": max((r.last_mo for r in results), default=0.0),
         "latencies": b"".join(r.latencies.tobytes() for r in results),
     }
+    for p in protos:  # (a bind stopped mid-run went on refilling its window after its unbind: tester 77)
+        p.stop_submitting()
     await asyncio.gather(*(p.unbind() for p in protos))
     return summary
 
@@ -554,7 +556,7 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The CLI's options; ``timeout`` is resolved (seconds: :data:`DEFAULT_TIMEOUT` beyond ``duration``)."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
@@ -581,8 +583,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("binds", "window", "count", "destinations"):
         if getattr(args, name) < 1:  # (--window 0 waited for the timeout; --binds 0 reported success)
             ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
+    for name in ("processes", "expect_receipts", "expect_mo"):
+        if getattr(args, name) < 0:  # (--processes -1 ran as "automatic", a negative count waited for nothing)
+            ap.error(f"--{name.replace('_', '-')}: expected a whole number, 0 or more, got {getattr(args, name)}")
     if args.duration is not None and not args.duration > 0:
         ap.error(f"--duration: expected a number of seconds above 0, got {args.duration}")
+    if args.timeout is not None and not args.timeout > 0:
+        ap.error(f"--timeout: expected a number of seconds above 0, got {args.timeout}")
+    if args.timeout is not None and args.duration is not None and args.timeout < args.duration:
+        # (the run then always ended "not complete within the timeout": tester 77)
+        ap.error(f"--timeout: a run submits for up to --duration seconds ({args.duration:g}) and may take "
+                 f"--timeout seconds in all; expected at least {args.duration:g}, got {args.timeout:g}")
     if not 0 <= args.port <= 65535:
         ap.error(f"--port: expected a TCP port (0 to 65535), got {args.port}")
     if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
@@ -591,7 +602,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: run one load, print its JSON line; exit 1 when it did not finish."""
+    """CLI: run one load, print its JSON line; exit 1 when it did not finish, 2 when it could not run (a usage
+    error, a closed port, a refused bind), 130 on Ctrl-C (no JSON line then)."""
     args = parse_args(argv)
     try:
         result = asyncio.run(run_load(
@@ -603,6 +615,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, RuntimeError) as exc:  # a closed port, a refused bind: one line, not a traceback
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: asyncio.run cancelled the run, whose workers were stopped on the way out (run_load's finally);
+        # what remains is a line and the usual 128 + SIGINT, not a traceback (tester 77).
+        print("bench.load: interrupted; no result", file=sys.stderr)
+        return 130
     print(json.dumps(result))
     return 0 if result["finished"] else 1
 

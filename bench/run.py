@@ -40,7 +40,7 @@ from bench import scenarios as S
 from bench.configs import BENCH_CONFIG, OFFLINE_PREFIX, write_variant
 from bench.report import format_table, median, ratio_rows
 from bench.load import DEFAULT_TIMEOUT
-from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_smsc
+from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_smsc, stop_servers
 
 __all__ = ["STANDARD_CASES", "Harness", "main"]
 
@@ -89,20 +89,26 @@ class Harness:
                       + (f", http {server.http_port}" if server.http_port else "") + ")")
         return server
 
-    def stop(self, server: ServerProcess, *, signalled: bool = False) -> None:
+    def stop(self, server: ServerProcess) -> None:
         """Stop one server (by pid) and forget it."""
-        code = server.stop(signalled=signalled)
-        if server in self.servers:
-            self.servers.remove(server)
-        self.progress(f"stopped {server.name} (exit {code})")
+        self.stop_many([server])
 
-    def stop_all(self, *, signalled: bool = False) -> None:
-        """Stop every server still running (``signalled``: they got Ctrl-C too; let them finish first)."""
-        for server in list(self.servers):
-            try:
-                self.stop(server, signalled=signalled)
-            except Exception as exc:  # keep stopping the others
-                print(f"could not stop {server.name} (pid {server.pid}): {exc}", file=sys.stderr)
+    def stop_many(self, servers: list[ServerProcess]) -> None:
+        """Stop ``servers`` all at once (:func:`bench.servers.stop_servers`: each by its pid, one shared deadline)
+        and forget them."""
+        try:
+            codes = stop_servers(servers)
+        except Exception as exc:  # (not expected: every signal and wait in it is guarded) say so, go on
+            print(f"could not stop {', '.join(f'{s.name} (pid {s.pid})' for s in servers)}: {exc}", file=sys.stderr)
+            return
+        for server, code in zip(servers, codes):
+            if server in self.servers:
+                self.servers.remove(server)
+            self.progress(f"stopped {server.name} (exit {code})")
+
+    def stop_all(self) -> None:
+        """Stop every server still running, all at once (one after another took 2 s each after Ctrl-C)."""
+        self.stop_many(list(self.servers))
 
     def record(self, rec: dict[str, Any], **extra: Any) -> dict[str, Any]:
         """Add ``extra`` fields, print the record as one JSON line, keep it for the tables."""
@@ -186,8 +192,7 @@ async def cmd_shards(h: Harness, args: argparse.Namespace) -> str:
                 try:
                     rec = await S.side_by_side(many, case, timeout=args.timeout, progress=h.progress)
                 finally:
-                    for server in many:
-                        h.stop(server)
+                    h.stop_many(many)
                 rec["server"] = f"smsc-{store} x{n}"
                 h.record(rec, scenario="shards", rep=rep)
                 h.progress(f"  {store}: {rec['submit_per_s']:,.0f} submit/s side by side, p99 {rec['p99_ms']} ms")
@@ -228,7 +233,8 @@ TARGETS = (
 
 
 def targets_table(records: list[dict[str, Any]]) -> str:
-    """Issue 5's targets against the medians of this run."""
+    """Issue 5's targets against the medians of this run; one line saying none was measured when the run had
+    none of their cases and servers."""
     rows = ratio_rows([r for r in records if r.get("scenario") == "compare"])
     lines = []
     for case, server, metric, bound, at_least in TARGETS:
@@ -239,6 +245,9 @@ def targets_table(records: list[dict[str, Any]]) -> str:
         met = value is not None and (value >= bound if at_least else value <= bound) and row["all_finished"]
         what = "submit_sm/s ratio" if metric == "submit_per_s_ratio" else "p99 / baseline p99"
         lines.append((f"{server} {case}: {what}", f"{'>=' if at_least else '<='} {bound}", value, met))
+    if not lines:  # (an empty table, header and rule alone, for --cases submit: tester 77)
+        return ("target (issue 5): none measured (the targets need the receipts case with smsc-memory or "
+                "smsc-sqlite, or the window1 case with smsc-memory)")
     return format_table(("target (issue 5)", "wanted", "measured", "met"), lines)
 
 
@@ -472,8 +481,7 @@ async def cmd_curves(h: Harness, args: argparse.Namespace) -> str:
                                             progress=h.progress)
                     h.record(rec, scenario="curve", axis=axis, x=x, rep=rep)
             finally:
-                for server in servers:
-                    h.stop(server)
+                h.stop_many(servers)
     tables = [curve_table(h.records, axis) for axis in ("binds", "window")]
     if args.queue:
         tables.append(await cmd_drain(h, args, load=True))
@@ -537,13 +545,44 @@ def _commit() -> str | None:
 
 
 def _csv_ints(text: str) -> list[int]:
-    return [int(float(x)) for x in text.split(",") if x.strip()]
+    """Comma-separated whole numbers (``1e6`` too); raises ValueError for any other, a fraction included: it was
+    cut down, and ``drain --queue 1.5`` ran a queue of 1 (tester 77)."""
+    out = []
+    for item in text.split(","):
+        if item.strip():
+            value = float(item)
+            if not value.is_integer():  # (inf and nan are not either)
+                raise ValueError(f"not a whole number: {item.strip()!r}")
+            out.append(int(value))
+    return out
+
+
+def _blocking_file(path: str) -> str | None:
+    """The part of ``path`` that is a file where a directory must be (``path`` itself or the nearest of its
+    parents that exists), None when ``path`` can be a directory: makedirs failed on it with a traceback after
+    the command had started (``--workdir`` naming a file: tester 77)."""
+    for part in (Path(path).absolute(), *Path(path).absolute().parents):
+        if part.exists():
+            return None if part.is_dir() else str(part)
+    return None
+
+
+#: The commands (the positional argument), for its help.
+COMMANDS = {
+    "compare": "the standard comparison (the default)",
+    "mo": "MO flood towards ESMEs",
+    "drain": "offline handsets, then drain (--queue)",
+    "idle": "many idle binds with enquire_link traffic (--sessions)",
+    "curves": "throughput, p99 and RSS against binds, window and queue size",
+    "shards": "one smsc against --shards side by side",
+    "report": "the tables again from records saved with --jsonl (--from FILE)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    ap.add_argument("command", nargs="?", default="compare", choices=("compare", "mo", "drain", "idle", "curves", "report",
-                                                                "shards"))
+    ap.add_argument("command", nargs="?", default="compare", choices=tuple(COMMANDS),
+                    help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items()))
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (default 3)")
     ap.add_argument("--count", type=int, default=50_000, help="submit_sm per bind at most (default 50,000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds of submitting per run at most (default 3)")
@@ -603,19 +642,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ap.error(f"--{name.replace('_', '-')}: expected a number of seconds above 0, got {getattr(args, name)}")
     if args.warmup < 0:
         ap.error(f"--warmup: expected a number of seconds, 0 or more, got {args.warmup}")
+    if args.server_enquire < 0:  # (smsc refused the config, after the baseline had started)
+        ap.error(f"--server-enquire: expected a number of seconds, 0 or more, got {args.server_enquire}")
+    if args.processes < 0:  # (-1 ran as "automatic": a run meant to fail ran the whole comparison, tester 77)
+        ap.error(f"--processes: expected a whole number, 0 (automatic) or more, got {args.processes}")
+    if args.timeout < args.duration:  # (every run then ended "not complete within the timeout": tester 77)
+        ap.error(f"--timeout: a run submits for up to --duration seconds ({args.duration:g}) and may take "
+                 f"--timeout seconds in all; expected at least {args.duration:g}, got {args.timeout:g}")
     if args.command == "shards":
         uneven = [c.name for c in STANDARD_CASES if c.name in args.cases and c.binds % args.shards]
         if uneven:
             ap.error(f"--shards: {args.shards} servers cannot share the binds of {', '.join(uneven)} evenly "
                      f"(expected a divisor of {', '.join(str(c.binds) for c in STANDARD_CASES if c.name in uneven)})")
-    try:
-        args.binds_list = _csv_ints(args.binds_list)
-        args.windows = _csv_ints(args.windows)
-        if args.queue is None:
-            args.queue = "0,100000,1000000" if args.command == "curves" else "100000"
-        args.queue = _csv_ints(args.queue)
-    except ValueError as exc:
-        ap.error(f"expected comma-separated whole numbers: {exc}")
+    if args.queue is None:
+        args.queue = "0,100000,1000000" if args.command == "curves" else "100000"
+    for name in ("binds_list", "windows", "queue"):
+        try:
+            setattr(args, name, _csv_ints(getattr(args, name)))
+        except ValueError as exc:
+            ap.error(f"--{name.replace('_', '-')}: expected comma-separated whole numbers: {exc}")
     if any(b < 1 for b in args.binds_list) or any(w < 1 for w in args.windows) or any(q < 0 for q in args.queue):
         ap.error("--binds-list and --windows take numbers of at least 1, --queue numbers of 0 or more")
     # (tracebacks, and the second after the runs: tester 63)
@@ -623,6 +668,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--from: no such file: {args.from_file!r}")
     if args.jsonl and not os.path.isdir(os.path.dirname(os.path.abspath(args.jsonl))):
         ap.error(f"--jsonl: the directory of {args.jsonl!r} does not exist")
+    if args.jsonl and os.path.isdir(args.jsonl):  # (IsADirectoryError, a traceback: tester 77)
+        ap.error(f"--jsonl: {args.jsonl!r} is a directory; expected a file to append the records to")
+    for option, path in (("--workdir", args.workdir), ("--plot", args.plot)):
+        blocking = _blocking_file(path) if path else None
+        if blocking:  # (NotADirectoryError, a traceback: tester 77; --plot only after every run)
+            ap.error(f"{option}: expected a directory, but {blocking!r} is a file")
     if args.plot:  # (before the runs, not after 15 minutes of them: tester 63)
         try:
             import matplotlib  # noqa: F401
@@ -678,7 +729,6 @@ def main(argv: list[str] | None = None) -> int:
     h.record({"machine": machine(), "command": args.command, "argv": sys.argv[1:] if argv is None else argv,
               "label": args.label}, scenario="meta")
     status = 1
-    interrupted = False
     # SIGTERM (a CI timeout, a supervisor) stops the servers as Ctrl-C does; by default it ended this process at
     # once and left every server, its SQLite writer child and the load workers running (tester 34).
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -691,7 +741,6 @@ def main(argv: list[str] | None = None) -> int:
             print("\nsome runs did not complete (see 'complete' / 'failure')", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)
-        interrupted = True
         status = 130
     except Terminated:
         print("\nterminated (SIGTERM): stopping servers", file=sys.stderr)
@@ -704,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"ends:\n{server.log_tail()}", file=sys.stderr)
         status = 1
     finally:
-        h.stop_all(signalled=interrupted)
+        h.stop_all()
         signal.signal(signal.SIGTERM, previous)
         if jsonl is not None:
             jsonl.close()

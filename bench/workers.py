@@ -12,6 +12,7 @@ import asyncio
 import multiprocessing as mp
 import signal
 from collections.abc import Callable, Coroutine
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,9 +30,12 @@ def run_worker(index: int, main: Callable[[], Coroutine[Any, Any, dict[str, Any]
     """Body of a worker process: run ``main()``, send its summary (or ``{"error": ...}``) through ``conn``.
 
     SIGINT is ignored (the parent handles Ctrl-C and raises the stop flag); an exception is reported, never
-    raised across the process boundary, and marks ``counts[failed_slot]``.
+    raised across the process boundary, and marks ``counts[failed_slot]``.  The process started with SIGINT
+    blocked (:class:`WorkerPool`); it is unblocked only once ignored, which also drops a Ctrl-C that came
+    while the process was starting.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         summary = asyncio.run(main())
     except BaseException as exc:
@@ -42,7 +46,14 @@ def run_worker(index: int, main: Callable[[], Coroutine[Any, Any, dict[str, Any]
 
 
 class WorkerPool:
-    """Workers started from ``target(index, spec, counts, flags, conn)``, one per spec."""
+    """Workers started from ``target(index, spec, counts, flags, conn)``, one per spec.
+
+    Each starts with SIGINT blocked, which it inherits from the thread that starts it here: a new interpreter
+    takes a few hundred milliseconds to import its way to :func:`run_worker`, and a Ctrl-C in that time (it
+    reaches the whole process group) ended the worker with a 30-line KeyboardInterrupt traceback from
+    multiprocessing's spawn code (tester 77).  The parent's SIGINT blocked meanwhile stays pending, and comes
+    once the workers are started.
+    """
 
     def __init__(self, target: Callable[..., None], specs: list[Any], nfields: int) -> None:
         ctx = mp.get_context("spawn")
@@ -52,13 +63,20 @@ class WorkerPool:
         self.flags = ctx.Array("b", 2, lock=False)
         self.workers: list[Any] = []
         self.pipes: list[Connection] = []
-        for i, spec in enumerate(specs):
-            parent_end, child_end = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=target, args=(i, spec, self.counts, self.flags, child_end), daemon=True)
-            proc.start()
-            child_end.close()
-            self.workers.append(proc)
-            self.pipes.append(parent_end)
+        # (multiprocessing starts its resource tracker on the first start, blocking SIGINT around it and then
+        # unblocking it, which would unblock it here before the first worker: start the tracker first)
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for i, spec in enumerate(specs):
+                parent_end, child_end = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=target, args=(i, spec, self.counts, self.flags, child_end), daemon=True)
+                proc.start()
+                child_end.close()
+                self.workers.append(proc)
+                self.pipes.append(parent_end)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def total(self, field: int) -> int:
         """The sum of counter ``field`` over all workers."""

@@ -439,6 +439,20 @@ class App:
                      behind_wall_clock_seconds=round(time.time() - world.sim_time),
                      hint="simulation.start_time (or --start-time) starts elsewhere; a fresh store starts now")
             self.clock = system_clock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
+        elif (self._own_clock and world.sim_time is not None
+              and self.clock.now() - world.sim_time > WALL_CLOCK_TOLERANCE):
+            # The world's time jumps over the time the server was down: say so (tester 74: a store that records no
+            # wall time, from an older smsc, jumped 11 months without a word).
+            if cfg.simulation.start_time is not None:
+                reason = "simulation.start_time (or --start-time) is later than the time this store saved"
+            elif world.sim_wall_time is None:
+                reason = ("this store does not say whether its clock was the wall clock (written by an older smsc): "
+                          "give the start_time again to go on from where it was")
+            else:
+                reason = "the clock follows the wall clock (time_scale 1, no start_time): the time the server was down"
+            log.info("sim_time_jumped", saved=utc(world.sim_time).isoformat(),
+                     starts_at=utc(self.clock.now()).isoformat(),
+                     seconds=round(self.clock.now() - world.sim_time), reason=reason)
         if self._own_clock and cfg.simulation.time_scale != 1.0 and isinstance(self.store, SqliteStore):
             # Every batch then carries the time it was written at: after a kill -9 the clock cannot resume
             # behind the submit and attempt times the last batches recorded (the periodic save is 5 s apart).

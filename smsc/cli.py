@@ -11,7 +11,7 @@ import stat
 import sys
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
-from smsc.app import StartupError
+from smsc.app import App, StartupError
 from smsc.config import (
     LISTEN_HOST_WHAT,
     MAX_TIME_SCALE,
@@ -178,7 +178,6 @@ def _store_notes(config: Config) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from smsc.app import App
     from smsc.obs import configure_logging
 
     for option, value in (("--host", args.host), ("--http-host", args.http_host)):
@@ -243,6 +242,10 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException:
             await app.stop()
             raise
+        if args.log_level in ("warning", "error", "critical"):
+            # The log leaves out the "listening" lines at these levels, and with --port 0 the port could not be
+            # found at all (tester 77): one plain line says where to connect.
+            print(_listening_line(app), file=sys.stderr, flush=True)
         # The cycle collector runs when it costs nobody (smsc.gc_pacer); everything made so far (modules,
         # config, the simulated world) is frozen at once.
         assert app.smpp is not None
@@ -283,6 +286,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"smsc: stopped: {fatal[0]}", file=sys.stderr)
         return 2
     return 0
+
+
+def _listening_line(app: App) -> str:
+    """``smsc: listening: SMPP on HOST:PORT, HTTP on HOST:PORT`` for a started ``app`` (ports as bound)."""
+    assert app.smpp is not None
+    parts = [f"SMPP on {_host_port(*app.smpp.addresses[0])}"]
+    if len(app.smpp.addresses) > 1:
+        parts.append(f"SMPP over TLS on {_host_port(*app.smpp.addresses[1])}")
+    if app.http is not None:
+        parts.append(f"HTTP on {_host_port(app.http.host, app.http.port)}")
+    return "smsc: listening: " + ", ".join(parts)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

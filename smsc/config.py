@@ -1222,6 +1222,22 @@ def _host_allowed(host: str, networks: list[str]) -> bool:
 OUTBIND_HOST_WHAT = "the ESME's IP address or host name (for example 10.0.0.5, ::1, esme.example.com)"
 
 
+def _no_peer_address(host: str) -> str:
+    """What kind of address ``host`` is when it is an IP address no connection can go to ("the unspecified
+    address", "a multicast address", "the broadcast address"), else ""."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return ""
+    if ip.is_unspecified:
+        return "the unspecified address (it names every interface of a listener)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip == ipaddress.IPv4Address("255.255.255.255"):
+        return "the broadcast address"
+    return ""
+
+
 def _outbind_host_what(host: str, port_key: str) -> str:
     """:data:`OUTBIND_HOST_WHAT`, and where the port goes when ``host`` ends in a port ("127.0.0.1:2776",
     "[::1]:2776", "esme.example:2776"): an address there is not one to connect to."""
@@ -1230,6 +1246,8 @@ def _outbind_host_what(host: str, port_key: str) -> str:
         name = head[1:-1] if head.startswith("[") and head.endswith("]") else head
         if is_listen_host(name, connect=True):
             return f"{OUTBIND_HOST_WHAT} without a port: the port belongs in {port_key}"
+    if host.startswith("[") and host.endswith("]") and is_listen_host(host[1:-1]):
+        return f"{OUTBIND_HOST_WHAT}, an IPv6 address without brackets"  # (tester 74: "[::1]")
     return OUTBIND_HOST_WHAT
 
 
@@ -1244,6 +1262,10 @@ def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
         # (the form serve's --host is held to: "127.0.0.1:2776" and "not a host" passed, and every outbind then
         # failed with "Name or service not known", at each retry_interval: tester 70)
         host = ctx.error(m.at("host"), _outbind_host_what(host, _join(path, "port")), host)
+    elif host is not _BAD and _no_peer_address(host):
+        # (0.0.0.0, ::, a multicast or broadcast address: nothing to connect to; tester 74)
+        host = ctx.error(m.at("host"), f"{OUTBIND_HOST_WHAT}: one host's address, not {_no_peer_address(host)}",
+                         host)
     port = m.integer("port", None, 1, 65535)
     if not m.has("port"):  # (missing, said as for every other key: it said "got null", tester 70)
         ctx.error(m.at("port"), "a TCP port from 1 to 65535", _MISSING)
@@ -1845,6 +1867,7 @@ def _parse_topology(
                         )
 
     account_ids = list(dict.fromkeys(a.system_id for a in accounts if a.system_id))
+    transmit_only = {a.system_id for a in accounts if not a.bind_types & {"receiver", "transceiver"}}
     mo_routes: list[MoRoute] = []
     mo_seen: dict[str, str] = {}
     for p, item in m.items("mo_routes", "a list of MO routes ({number or prefix, system_id})"):
@@ -1879,6 +1902,13 @@ def _parse_topology(
         if system_id is not _BAD and system_id not in account_ids:
             hint = f" ({', '.join(account_ids)})" if account_ids else " (no accounts are defined)"
             system_id = ctx.error(r.at("system_id"), f"the system_id of an account{hint}", system_id)
+        elif system_id is not _BAD and system_id in transmit_only:
+            # (no bind of it could ever take the MO: answered 202, it waited for ever; tester 74)
+            receiving = [a for a in account_ids if a not in transmit_only]
+            hint = f" ({', '.join(receiving)})" if receiving else " (none of the accounts may: see their bind_types)"
+            system_id = ctx.error(r.at("system_id"), f"the system_id of an account whose bind_types allow "
+                                  f"receiver or transceiver{hint}", _Hidden(f"{system_id!r}, which may only bind as "
+                                                                           f"transmitter"))
         if prefix is _BAD or system_id is _BAD:
             continue
         if prefix in mo_seen:

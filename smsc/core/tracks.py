@@ -9,6 +9,7 @@ waiting ones by (system_id, source, destination) for replace_if_present and canc
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import deque
 from itertools import compress, islice
@@ -345,7 +346,7 @@ class NumberWait:
     """
 
     __slots__ = ("e164", "members", "evicted", "timer", "online_at", "expiry_timer", "expiry_at", "reading",
-                 "error", "in_turns")
+                 "error", "in_turns", "newest_submit")
 
     def __init__(self, e164: str, packer: IdPacker | None = None) -> None:
         self.e164 = e164
@@ -360,6 +361,9 @@ class NumberWait:
         #: that joined the wait without an attempt of its own and expires in it (None: not known).
         self.error: tuple[int, bytes | None] | None = None
         self.in_turns = False
+        #: The latest submit time (simulation seconds) of the messages evicted into this wait: no evicted message
+        #: of it is newer (it is not lowered when they leave), for the inspection API's newest-first listing.
+        self.newest_submit = -math.inf
 
     def __bool__(self) -> bool:
         return bool(self.members) or bool(self.evicted)

@@ -59,7 +59,7 @@ hundred numbers' were submitted together), and every handset gets its messages f
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.ids import IdPacker
@@ -261,20 +261,19 @@ class AbsentWaits:
 
     # -- eviction and reading back ------------------------------------------------------------------------
 
-    def evicted_ids(self, per_number: int, at_most: int, number: str | None = None) -> list[str]:
-        """message_ids of evicted waiting messages for a listing: the newest ``per_number`` of each number,
-        numbers that went absent last first, ``at_most`` in all; with ``number`` (E.164), of that number only
-        (tester 51: a listing by destination missed a number absent before the last ones)."""
+    def evicted_runs(self, per_number: int, number: str | None = None) -> Iterator[tuple[float, list[str]]]:
+        """For a newest-first listing: (newest submit time of the number's evicted messages, at most, and the
+        message_ids of its newest ``per_number`` evicted messages, newest first), number by number, those that
+        last took an evicted message first; with ``number`` (E.164), that number only.  A caller that has enough
+        messages newer than the next bound stops there (:meth:`Smsc.messages`)."""
         if number is not None:
             wait = self.absent.get(number)
-            return wait.evicted.newest(min(per_number, at_most)) if wait is not None and wait.evicted else []
-        found: list[str] = []
-        for wait in reversed(self.absent.values()):
+            if wait is not None and wait.evicted:
+                yield wait.newest_submit, wait.evicted.newest(per_number)
+            return
+        for wait in reversed(self.absent.values()):  # (the caller's reads of the store are synchronous)
             if wait.evicted:
-                found.extend(wait.evicted.newest(min(per_number, at_most - len(found))))
-                if len(found) >= at_most:
-                    break
-        return found
+                yield wait.newest_submit, wait.evicted.newest(per_number)
 
     def evict_unchanged(self) -> None:
         """Evict now, without waiting for a commit, every member that joined a wait since the last commit.
@@ -290,12 +289,20 @@ class AbsentWaits:
         whose ids had all been taken for reading takes its turns in the drain again."""
         index = self.index
         absent = self.absent
+        last = None  # the number last moved to the end of ``absent``
         for track, gen in batch:
             if track.gen != gen:
                 continue
             msg = track.msg
             if track.phase == "absent":
-                wait = absent.get(msg.destination_e164)
+                e164 = msg.destination_e164
+                wait = absent.get(e164)
+                if wait is not None and e164 != last and wait.members.get(msg.message_id) is track:
+                    # Numbers in the order their waits last took an evicted message: the newest-first listing
+                    # reads the last ones first (tester 74: a new message to a number absent long before was
+                    # missed by ``limit=1``).
+                    absent[e164] = absent.pop(e164)
+                    last = e164
             elif track.phase == "held":
                 wait = self.draining.get(msg.destination_e164)
                 if wait is not None and not wait.in_turns and wait.members.get(msg.message_id) is track:
@@ -306,6 +313,8 @@ class AbsentWaits:
                 continue
             del wait.members[msg.message_id]
             wait.evicted.append(msg.message_id, msg.expiry_time, msg.priority_flag)
+            if msg.submit_time > wait.newest_submit:
+                wait.newest_submit = msg.submit_time
             index.evict(track, keep_record=self._keep_records)
             track.phase = "evicted"
             track.gen += 1

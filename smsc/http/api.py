@@ -435,9 +435,10 @@ def _clip(value: str, most: int = 40) -> str:
 def _parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return 100
-    if not is_digits(value) or len(value.lstrip("0")) > len(str(MAX_LIMIT)) or not 1 <= int(value) <= MAX_LIMIT:
+    digits = value.lstrip("0")  # (int() of more than 4,300 digits raises, leading zeros too: testers 72, 74)
+    if not is_digits(value) or len(digits) > len(str(MAX_LIMIT)) or not 1 <= int(digits or "0") <= MAX_LIMIT:
         raise ApiError(400, f"limit: expected an integer 1-{MAX_LIMIT}, got {_clip(value)}")
-    return int(value)
+    return int(digits)
 
 
 @lru_cache(maxsize=1)
@@ -548,6 +549,8 @@ class HttpServer:
         self.web_app = self._build()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        #: The host the API listens on (as given to :meth:`start`).
+        self.host = ""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -560,6 +563,7 @@ class HttpServer:
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0 = any free port)."""
+        self.host = host
         self.web_app[_LOOPBACK_ONLY] = _is_loopback(host)
         server_log = logging.getLogger("aiohttp.server")
         if _answered_unreadable_body not in server_log.filters:

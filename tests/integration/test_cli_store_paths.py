@@ -90,3 +90,33 @@ def test_check_config_hints_to_quote_a_password_yaml_reads_as_a_number(tmp_path:
     (tmp_path / "pw.yaml").write_text("accounts: [{system_id: t, password: \"1e3\"}]\nstore: {kind: memory}\n")
     run = smsc(tmp_path, "check-config", "pw.yaml")
     assert (run.returncode, run.stdout) == (0, "pw.yaml: OK\n"), run
+
+
+def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path) -> None:
+    """Tester 77: at --log-level warning the "listening" lines are left out, and with --port 0 the port could not
+    be found at all.  One plain line says it, and the port named takes a bind."""
+    import re
+    import select
+    import signal
+    import socket
+
+    proc = subprocess.Popen(
+        [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--http-port", "0",
+         "--http-host", "127.0.0.1", "--store", "memory", "--log-level", "warning"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 30)  # (bounded: a silent child fails here)
+        assert ready, "nothing on stderr within 30 s"
+        line = proc.stderr.readline()  # (the first line at this level)
+        found = re.fullmatch(r"smsc: listening: SMPP on 127\.0\.0\.1:(\d+), HTTP on 127\.0\.0\.1:(\d+)\n", line)
+        assert found, line
+        with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=5):
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

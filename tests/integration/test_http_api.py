@@ -1018,6 +1018,7 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         # Tester 72: a number of more than 4,300 digits (Python's int_max_str_digits) was a 500 with a traceback.
         ("GET", "/api/messages?limit=" + "9" * 5000, {}, 400, "limit"),
         ("GET", "/api/deliveries?limit=" + "9" * 5000, {}, 400, "limit"),
+        ("GET", "/api/deliveries?limit=" + "0" * 5000 + "1" * 6, {}, 400, "limit"),  # (tester 74)
         ("GET", "/api/messages?destination=" + "9" * 5000, {}, 400, "destination"),
         ("GET", "/api/messages?limit=" + "9" * 5000, {}, 400, "(5,000 characters)"),
         ("PUT", f"/api/handsets/{UK_INSTANT}", {"data": b'{"online": ' + b"9" * 5000 + b"}"}, 400,

@@ -88,6 +88,29 @@ def test_a_clock_started_in_the_past_goes_on_from_there_after_a_restart_without_
         third.stop()
 
 
+def test_a_store_of_an_older_smsc_that_records_no_wall_time_says_its_clock_jumped(tmp_path: Path) -> None:
+    """Tester 74: without the wall time of its simulated time (a store an older smsc wrote) a world started in the
+    past cannot tell its clock from the wall clock, and jumped to the wall time without a word."""
+    import sqlite3
+
+    import structlog
+
+    cfg = make_config(tmp_path)
+    past = time.time() - 300 * 86400.0
+    first = RunningSmsc(dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, start_time=past)))
+    first.start()
+    first.stop()
+    with sqlite3.connect(cfg.store.path) as conn:
+        conn.execute("DELETE FROM counters WHERE name = 'sim_wall_us'")
+    conn.close()
+    with structlog.testing.capture_logs() as logs:
+        second = RunningSmsc(cfg)
+        second.start()
+        second.stop()
+    [jumped] = [e for e in logs if e["event"] == "sim_time_jumped"]
+    assert jumped["seconds"] >= 300 * 86400 - 60 and "older smsc" in jumped["reason"], jumped
+
+
 def test_a_wall_clock_world_starts_at_the_wall_time_after_a_restart(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     first = RunningSmsc(cfg)

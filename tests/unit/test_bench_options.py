@@ -9,13 +9,14 @@ def test_load_timeout_defaults_to_120_seconds_beyond_the_duration() -> None:
     # A fixed 120 s default ended every run of a longer --duration unfinished.
     assert load.parse_args(["--port", "1"]).timeout == 120.0
     assert load.parse_args(["--port", "1", "--duration", "300"]).timeout == 420.0
-    assert load.parse_args(["--port", "1", "--duration", "300", "--timeout", "30"]).timeout == 30.0
+    assert load.parse_args(["--port", "1", "--duration", "300", "--timeout", "330"]).timeout == 330.0
+    assert load.parse_args(["--port", "1", "--timeout", "30"]).timeout == 30.0
 
 
 def test_run_timeout_defaults_to_120_seconds_beyond_the_duration() -> None:
     assert run.parse_args([]).timeout == 123.0  # (--duration 3 by default)
     assert run.parse_args(["--duration", "600"]).timeout == 720.0
-    assert run.parse_args(["--duration", "600", "--timeout", "50"]).timeout == 50.0
+    assert run.parse_args(["--duration", "600", "--timeout", "650"]).timeout == 650.0  # (not below --duration)
     args = run.parse_args(["drain", "--queue", "0,1000", "--stores", "sqlite"])
     assert args.queue == [1000] and args.stores == ["sqlite"]
 
@@ -36,3 +37,193 @@ def test_drain_table_gives_the_median_of_the_repetitions_and_complete_only_when_
     row = next(line.split() for line in table.splitlines() if line.startswith("sqlite 1,000"))
     assert row[2:4] == ["200", "2.00"]  # fill/s and RSS full MiB: medians of 200/300/100 and 2/3/1 MiB
     assert row[-4:] == ["20.0", "0.20", "-", "NO"]  # drain/s, ratio, peak RSS (none), not every rep complete
+
+
+# ---------------------------------------------------------------------------------------- tester 77: option checks
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _usage_error(parse, argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """``parse(argv)`` ends with argparse's usage error (exit status 2); returns its message."""
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--processes", "-1"], "--processes: expected a whole number, 0 (automatic) or more, got -1"),
+    (["drain", "--queue", "1.5"], "--queue: expected comma-separated whole numbers: not a whole number: '1.5'"),
+    (["drain", "--queue", "100,abc"], "--queue: expected comma-separated whole numbers"),
+    (["curves", "--windows", "1,2.5"], "--windows: expected comma-separated whole numbers"),
+    (["curves", "--binds-list", "inf"], "--binds-list: expected comma-separated whole numbers"),
+    (["drain", "--queue", "-5"], "--queue numbers of 0 or more"),
+    (["--timeout", "0.3", "--duration", "1"], "--timeout: a run submits for up to --duration seconds (1)"),
+    (["--count", "-3"], "--count: expected a whole number of at least 1"),
+    (["--warmup", "-1"], "--warmup: expected a number of seconds, 0 or more"),
+    (["idle", "--server-enquire", "-1"], "--server-enquire: expected a number of seconds, 0 or more"),
+])
+def test_bench_run_refuses_invalid_numbers(argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert error in _usage_error(run.parse_args, argv, capsys)
+
+
+def test_bench_run_refuses_paths_of_the_wrong_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Tester 77: --jsonl naming a directory and --workdir naming a file ended in tracebacks (exit 1).
+    a_file = tmp_path / "records.out"
+    a_file.write_text("")
+    assert "--jsonl: " in _usage_error(run.parse_args, ["--jsonl", str(tmp_path)], capsys)
+    assert "is a directory" in _usage_error(run.parse_args, ["report", "--from", str(a_file), "--jsonl",
+                                                             str(tmp_path)], capsys)
+    for option in ("--workdir", "--plot"):
+        for path in (a_file, a_file / "below"):  # the file itself, or a file standing where a parent must be
+            err = _usage_error(run.parse_args, [option, str(path)], capsys)
+            assert f"{option}: expected a directory, but {str(a_file)!r} is a file" in err
+
+
+def test_bench_run_still_accepts_the_limits(tmp_path: Path) -> None:
+    args = run.parse_args(["drain", "--queue", "1e5,0", "--processes", "0", "--duration", "2", "--timeout", "2",
+                           "--workdir", str(tmp_path / "new" / "dir"), "--jsonl", str(tmp_path / "r.jsonl")])
+    assert args.queue == [100_000] and args.processes == 0 and args.timeout == 2.0
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--processes", "-1"], "--processes: expected a whole number, 0 or more, got -1"),
+    (["--expect-receipts", "-1"], "--expect-receipts: expected a whole number, 0 or more"),
+    (["--expect-mo", "-2"], "--expect-mo: expected a whole number, 0 or more"),
+    (["--timeout", "0"], "--timeout: expected a number of seconds above 0"),
+    (["--timeout", "-5"], "--timeout: expected a number of seconds above 0"),
+    (["--timeout", "1", "--duration", "3"], "--timeout: a run submits for up to --duration seconds (3)"),
+    (["--count", "-1"], "--count: expected a whole number of at least 1"),
+])
+def test_bench_load_refuses_invalid_numbers(argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert error in _usage_error(load.parse_args, ["--port", "1", *argv], capsys)
+
+
+def test_bench_load_calls_itself_by_its_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # (it said "usage: load.py")
+    err = _usage_error(load.parse_args, ["--port", "1", "--binds", "0"], capsys)
+    assert err.startswith("usage: python -m bench.load ")
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("bench.run", ["--jsonl", "{dir}"]),
+    ("bench.run", ["--workdir", "{file}"]),
+    ("bench.run", ["drain", "--queue", "1.5"]),
+    ("bench.run", ["--processes", "-1"]),
+    ("bench.load", ["--port", "1", "--processes", "-1"]),
+])
+def test_bad_options_end_at_once_with_status_2_and_no_traceback(module: str, argv: list[str], tmp_path: Path) -> None:
+    """As a command: a usage error before any server or worker starts (tester 77: two tracebacks, and a run meant
+    to fail that ran the whole default comparison)."""
+    (tmp_path / "f").write_text("")
+    argv = [a.format(dir=tmp_path, file=tmp_path / "f") for a in argv]
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=20)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "error: " in done.stderr
+    assert done.stdout == "" and time.monotonic() - t0 < 10
+
+
+def test_targets_table_says_none_was_measured_for_the_submit_case_alone() -> None:
+    # --cases submit printed a targets table of a header and a rule.
+    records = [{"scenario": "compare", "case": "submit", "server": server, "rep": 0, "finished": True,
+                "submit_per_s": rate, "p99_ms": 1.0} for server, rate in (("baseline", 100.0), ("smsc-memory", 20.0))]
+    table = run.targets_table(records)
+    assert len(table.splitlines()) == 1 and "none measured" in table
+    records += [{**r, "case": "receipts", "receipts_per_s": r["submit_per_s"]} for r in records]
+    assert "smsc-memory receipts: submit_sm/s ratio" in run.targets_table(records)
+
+
+def test_bench_run_command_has_a_help_text_naming_every_command() -> None:
+    text = run.build_parser().format_help()
+    for name in run.COMMANDS:
+        assert f"{name}: " in text
+
+
+# ---------------------------------------------------------------------------------------- tester 77: stopping
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_worker_sigint_reaches_while_it_starts_is_dropped_not_a_traceback() -> None:
+    """Tester 77: Ctrl-C (which reaches the whole process group) while a load worker was still importing ended it
+    with a KeyboardInterrupt traceback from multiprocessing's spawn code.  Workers now start with SIGINT blocked
+    and ignore it once running: each still reports (here: it could not connect)."""
+    from bench.workers import WorkerPool
+
+    spec = load.LoadSpec(host="127.0.0.1", port=_closed_port(), binds=1, window=1, count=1, receipts=False,
+                         timeout=5.0)
+    pool = WorkerPool(load._worker, [spec, spec], load._NFIELDS)
+    try:
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # (the parent's mask is back)
+        for worker in pool.workers:  # at once: each is still starting its interpreter
+            os.kill(worker.pid, signal.SIGINT)
+        summaries = asyncio.run(pool.stop(receive_wait=5.0, join_wait=2.0))
+    finally:
+        for worker in pool.workers:
+            if worker.is_alive():
+                worker.kill()
+    assert [s.get("error", "").split(":")[0] for s in summaries] == ["ConnectionRefusedError"] * 2
+    assert [w.exitcode for w in pool.workers] == [0, 0]
+
+
+def test_servers_are_stopped_at_once_with_one_shared_deadline() -> None:
+    """Tester 77: after a SIGINT to bench.run alone, three servers were stopped one after another, each after a
+    2 s wait: 6 s in all.  Here three processes that ignore SIGTERM are killed after one shared grace period."""
+    from bench.servers import ServerProcess, stop_servers
+
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) for _ in range(3)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        servers = [ServerProcess(name=f"p{i}", proc=proc, log_path=Path("/dev/null")) for i, proc in enumerate(procs)]
+        t0 = time.monotonic()
+        assert stop_servers(servers, grace=0.4) == [-signal.SIGKILL] * 3
+        assert time.monotonic() - t0 < 1.0  # one grace period, not three
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(5)
+
+
+def test_bench_load_interrupted_ends_with_a_line_and_status_130(tmp_path: Path) -> None:
+    """Tester 77: SIGINT to bench.load printed a KeyboardInterrupt traceback."""
+    from bench.servers import start_baseline
+
+    server = start_baseline(tmp_path)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.load", "--port", str(server.port), "--binds", "1", "--window", "10",
+             "--count", "100000000", "--duration", "5", "--processes", "1"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.8)  # (started, its worker bound and loading)
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    finally:
+        server.stop()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "bench.load: interrupted" in err and out == ""

@@ -742,7 +742,11 @@ def test_one_error_for_a_section_of_the_wrong_shape_not_one_per_key_it_lacks(tmp
                     "port: 9}}]\ntopology:\n  mo_routes: [{number: null, prefix: '447', system_id: a}]\n")
     assert check_config(path) == [
         f"{path}: accounts[0].outbind: expected no outbind for an account whose bind_types allow neither receiver "
-        "nor transceiver (an outbind asks for a bind that receives), got an outbind target"]
+        "nor transceiver (an outbind asks for a bind that receives), got an outbind target",
+        # (tester 74: an MO routed to an account that can only transmit waited for ever)
+        f"{path}: topology.mo_routes[0].system_id: expected the system_id of an account whose bind_types allow "
+        "receiver or transceiver (none of the accounts may: see their bind_types), got 'a', which may only bind as "
+        "transmitter"]
     # Tester 64: an outbind to an address outside the account's allowed_ips was refused at every retry, for ever.
     path.write_text("accounts: [{system_id: a, password: b, allowed_ips: ['10.0.0.0/8'], outbind: {host: 127.0.0.1, "
                     "port: 9}}]\n")

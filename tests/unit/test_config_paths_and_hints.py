@@ -231,3 +231,28 @@ def test_example_says_which_status_a_bind_from_outside_allowed_ips_gets() -> Non
     (allowed,) = [line for line in text.splitlines() if line.strip().startswith("allowed_ips: []")]
     after = text.split(allowed, 1)[1].splitlines()[1]  # (the comment goes on on the next line)
     assert "ESME_RBINDFAIL" in after
+
+
+def test_an_mo_route_to_an_account_that_may_only_transmit_is_refused(tmp_path: Path) -> None:
+    # Tester 74: check-config said OK, POST /api/mo answered 202, and the MO waited for ever (no bind of a
+    # transmitter-only account takes deliver_sm).
+    path = write(tmp_path, "accounts:\n  - {system_id: tx, password: pw, bind_types: [transmitter]}\n"
+                           "  - {system_id: rx, password: pw}\n"
+                           "topology:\n  mo_routes:\n    - {number: '88123', system_id: tx}\n")
+    assert check_config(path) == [
+        f"{path}: topology.mo_routes[0].system_id: expected the system_id of an account whose bind_types allow "
+        "receiver or transceiver (rx), got 'tx', which may only bind as transmitter"]
+
+
+def test_an_outbind_host_that_no_connection_can_go_to_is_refused(tmp_path: Path) -> None:
+    # Tester 74: 0.0.0.0, multicast and broadcast addresses passed; "[::1]" was refused with no word of the brackets.
+    what = "accounts[0].outbind.host: expected the ESME's IP address or host name (for example 10.0.0.5, ::1, " \
+           "esme.example.com)"
+    for host, why in (("0.0.0.0", "the unspecified address (it names every interface of a listener)"),
+                      ("'::'", "the unspecified address (it names every interface of a listener)"),
+                      ("224.0.0.1", "a multicast address"), ("255.255.255.255", "the broadcast address")):
+        path = _outbind(tmp_path, host)
+        shown = host if host.startswith("'") else f"'{host}'"
+        assert check_config(path) == [f"{path}: {what}: one host's address, not {why}, got {shown}"], host
+    path = _outbind(tmp_path, "'[::1]'")
+    assert check_config(path) == [f"{path}: {what}, an IPv6 address without brackets, got '[::1]'"]

@@ -394,3 +394,34 @@ def test_the_listing_stays_newest_first_when_waiting_messages_come_back_from_the
     assert [m.message_id for m in again.smsc.messages()] == newest_first
     assert [m.message_id for m in again.smsc.messages(limit=2)] == newest_first[:2]
     again.store.close()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_the_newest_message_is_listed_first_when_it_joined_a_number_absent_long_before(
+        tmp_path: Path, restart: bool) -> None:
+    """Tester 74: messages waited (evicted) on 10 absent numbers, then one more went to each of the first two; a
+    listing read the newest ``limit`` of the numbers absent last, 4 x limit in all, and ``limit=1`` gave an older
+    message than the newest (after a restart too, where the numbers come back in another order)."""
+    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
+    path = tmp_path / "s.sqlite"
+    h = Harness(config, store=SqliteStore(path), clock=FakeClock(START))
+    numbers = [f"4477009004{i:02d}" for i in range(10)]
+    ids = []
+    for number in numbers:
+        ids.append(h.submit_ok(number, "old"))
+        h.advance(1.0)
+    for number in numbers[:2]:
+        ids.append(h.submit_ok(number, "new"))
+        h.advance(1.0)
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 12
+    if restart:
+        h.smsc.stop()
+        h.store.close()
+        h = Harness(config, store=SqliteStore(path), clock=FakeClock(START + 100.0))
+        assert h.smsc.index.evicted == 12
+    newest_first = ids[::-1]
+    for limit in (1, 2, 3, 5, 12):
+        assert [m.message_id for m in h.smsc.messages(limit=limit)] == newest_first[:limit], limit
+    assert [m.message_id for m in h.smsc.messages(limit=1, state=MessageState.ENROUTE)] == newest_first[:1]
+    h.store.close()
