@@ -822,6 +822,7 @@ async def test_health_says_store_damaged_while_the_server_stops_for_it(
         async with http.get("/api/health") as resp:
             assert resp.status == 503
             assert (await resp.json())["status"] == "store_damaged"
+        quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
         await asyncio.wait_for(stopping, 10)
     finally:
         quiet.close()
@@ -847,6 +848,7 @@ async def test_health_says_store_lost_while_the_server_stops_for_a_file_gone(
         async with http.get("/api/health") as resp:
             assert resp.status == 503
             assert (await resp.json())["status"] == "store_lost"
+        quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
         await asyncio.wait_for(stopping, 10)
     finally:
         quiet.close()
@@ -903,6 +905,7 @@ async def test_health_says_stopping_during_a_stop(http: aiohttp.ClientSession, a
         await asyncio.sleep(0.3)
         async with http.get("/api/health") as resp:
             assert (resp.status, await resp.json()) == (503, {"status": "stopping"})
+        quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
         await asyncio.wait_for(stopping, 10)
     finally:
         quiet.close()

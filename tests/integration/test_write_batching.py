@@ -71,6 +71,12 @@ async def _running(store: str = "memory", path: Path | None = None, clock: Clock
     try:
         yield app
     finally:
+        # The recording transports never answer the stop's unbind: they go away first, or every test waited the
+        # stop's 5 s for them.
+        assert app.smpp is not None
+        for conn in list(app.smpp.registry.connections):
+            if isinstance(conn.transport, RecordingTransport) and not conn._lost:
+                conn.connection_lost(None)
         await app.stop()
 
 
