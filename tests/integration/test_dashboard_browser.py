@@ -4,6 +4,7 @@ HTTP API, and the DOM it renders shows the bind and the message the test just se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,27 @@ class _LiveChromium:
             self._log.close()
 
 
+@contextlib.contextmanager
+def _bound_page(tmp_path: Path, *flags: str) -> Iterator[tuple[RunningSmsc, RawEsme, _LiveChromium]]:
+    """A server on the default config with its HTTP API, an ESME bound as transceiver, and the dashboard open in a
+    live Chromium (``flags`` added to its command line); all three stopped afterwards."""
+    browser = _browser()
+    server = RunningSmsc(make_config(tmp_path), http=True)
+    server.start()
+    esme = RawEsme(server.port)
+    page: _LiveChromium | None = None
+    try:
+        esme.bind("transceiver")
+        url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
+        page = _LiveChromium(browser, url, tmp_path / "chromium-profile", tmp_path / "chromium.log", *flags)
+        yield server, esme, page
+    finally:
+        if page is not None:
+            page.close()
+        esme.close()
+        server.stop()
+
+
 def test_dashboard_renders_live_binds_and_messages(tmp_path: Path) -> None:
     browser = _browser()
     server = RunningSmsc(make_config(tmp_path), http=True)
@@ -199,16 +221,8 @@ def test_dashboard_shows_an_unhealthy_server_in_its_status_line_until_it_is_heal
     an ESME that does not answer the unbind holding the stop open; the same page is read throughout."""
     import smsc.app as app_module
 
-    browser = _browser()
     monkeypatch.setattr(app_module, "STORE_STALL_SECONDS", 0.2)  # (5 s in service)
-    server = RunningSmsc(make_config(tmp_path), http=True)
-    server.start()
-    esme = RawEsme(server.port)
-    page: _LiveChromium | None = None
-    try:
-        esme.bind("transceiver")
-        url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
-        page = _LiveChromium(browser, url, tmp_path / "chromium-profile", tmp_path / "chromium.log")
+    with _bound_page(tmp_path) as (server, esme, page):
         text, cls = page.wait_status(lambda text, cls: "1 bound" in text)
         assert cls == "" and "stall" not in text, text
 
@@ -246,29 +260,15 @@ def test_dashboard_shows_an_unhealthy_server_in_its_status_line_until_it_is_heal
         # Once stopped, the page says it cannot reach the API, as before.
         text, cls = page.wait_status(lambda text, cls: "cannot reach" in text)
         assert cls == "down" and page.evaluate("document.body.className") == "stale"
-    finally:
-        if page is not None:
-            page.close()
-        esme.close()
-        server.stop()
 
 
 def test_dashboard_tables_keep_their_width_and_figures_sit_under_their_headers(tmp_path: Path) -> None:
     """Tester 72: a text of one 300-letter word stretched "Latest messages" to 3,322 px (every timestamp wrapped),
     and the figures, right-aligned under left-aligned headers, read as the next column's."""
-    browser = _browser()
-    server = RunningSmsc(make_config(tmp_path), http=True)
-    server.start()
-    esme = RawEsme(server.port)
-    page: _LiveChromium | None = None
-    try:
-        esme.bind("transceiver")
+    with _bound_page(tmp_path, "--window-size=1400,900") as (server, esme, page):  # (tester 72's window)
         resp = esme.request(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
                                        destination_addr="447700900123", short_message=b"x" * 160))
         assert resp.command_status == 0
-        url = f"http://127.0.0.1:{server.app.http.port}/dashboard/index.html"  # type: ignore[union-attr]
-        page = _LiveChromium(browser, url, tmp_path / "chromium-profile", tmp_path / "chromium.log",
-                             "--window-size=1400,900")  # (the window tester 72 looked through)
         page.wait_status(lambda text, cls: "1 bound" in text)
         deadline = time.monotonic() + 15
         while not page.evaluate("document.getElementById('messages').textContent.includes('xxxxxxxxxx')"):
@@ -288,8 +288,3 @@ def test_dashboard_tables_keep_their_width_and_figures_sit_under_their_headers(t
                 .filter(x => (x[2] === 'right') !== (x[3] === 'right'));
             })""")
         assert mismatched == [], mismatched
-    finally:
-        if page is not None:
-            page.close()
-        esme.close()
-        server.stop()

@@ -800,12 +800,23 @@ async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
     assert await _get(http, "/api/health") == {"status": "ok"}
 
 
-async def test_health_says_store_damaged_while_the_server_stops_for_it(
-    http: aiohttp.ClientSession, app: App,
+@pytest.mark.parametrize(
+    ("stop_for", "status"),
+    [
+        # Tester 47: a damaged file stops the server, but the HTTP listener closed first, so the documented 503
+        # "store_damaged" was never seen: connection refused straight after "ok".
+        (lambda app: app._store_damaged("database disk image is malformed"), "store_damaged"),
+        # Tester 70: a store file deleted under the server stopped it, as it should, but /api/health said
+        # "store_damaged" meanwhile, which sends an operator looking for corruption.
+        (lambda app: app._store_lost("the file was deleted or moved away while smsc ran"), "store_lost"),
+    ],
+    ids=["damaged", "lost"],
+)
+async def test_health_says_why_the_server_stops_for_its_store(
+    http: aiohttp.ClientSession, app: App, stop_for: Callable[[App], None], status: str,
 ) -> None:
-    """Tester 47: a damaged file stops the server, but the HTTP listener closed first, so the documented 503
-    "store_damaged" was never seen: connection refused straight after "ok".  The SMPP side stops first now; an
-    ESME that does not answer the unbind keeps that stop going for its 5 s, and the health check says why."""
+    """The SMPP side stops first; an ESME that does not answer the unbind keeps that stop going for up to 5 s, and
+    the health check says why meanwhile."""
     from smsc.smpp import pdu as P
     from smsc.smpp.codec import encode
 
@@ -816,38 +827,12 @@ async def test_health_says_store_damaged_while_the_server_stops_for_it(
         assert await asyncio.wait_for(reader.read(4096), 5)  # the bind_resp
         stopping = asyncio.ensure_future(app.stop())
         app.on_fatal = lambda: None
-        app._store_damaged("database disk image is malformed")
+        stop_for(app)
         await asyncio.sleep(0.3)
         assert not stopping.done()  # (waiting for the unbind_resp)
         async with http.get("/api/health") as resp:
             assert resp.status == 503
-            assert (await resp.json())["status"] == "store_damaged"
-        quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
-        await asyncio.wait_for(stopping, 10)
-    finally:
-        quiet.close()
-
-
-async def test_health_says_store_lost_while_the_server_stops_for_a_file_gone(
-    http: aiohttp.ClientSession, app: App,
-) -> None:
-    """Tester 70: a store file deleted under the server stopped it, as it should, but /api/health said
-    "store_damaged" meanwhile, which sends an operator looking for corruption."""
-    from smsc.smpp import pdu as P
-    from smsc.smpp.codec import encode
-
-    assert app.smpp is not None
-    reader, quiet = await asyncio.open_connection("127.0.0.1", app.smpp.port)  # binds, then reads nothing
-    try:
-        quiet.write(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
-        assert await asyncio.wait_for(reader.read(4096), 5)  # the bind_resp
-        stopping = asyncio.ensure_future(app.stop())
-        app.on_fatal = lambda: None
-        app._store_lost("the file was deleted or moved away while smsc ran")
-        await asyncio.sleep(0.3)
-        async with http.get("/api/health") as resp:
-            assert resp.status == 503
-            assert (await resp.json())["status"] == "store_lost"
+            assert (await resp.json())["status"] == status
         quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
         await asyncio.wait_for(stopping, 10)
     finally:
