@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
@@ -638,11 +639,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
     for name in ("duration", "idle_duration", "interval", "timeout"):
-        if not getattr(args, name) > 0:
+        if not 0 < getattr(args, name) < math.inf:  # (nan and inf too: tester 78)
             ap.error(f"--{name.replace('_', '-')}: expected a number of seconds above 0, got {getattr(args, name)}")
-    if args.warmup < 0:
+    if not 0 <= args.warmup < math.inf:
         ap.error(f"--warmup: expected a number of seconds, 0 or more, got {args.warmup}")
-    if args.server_enquire < 0:  # (smsc refused the config, after the baseline had started)
+    if not 0 <= args.server_enquire < math.inf:  # (smsc refused the config, after the baseline had started)
         ap.error(f"--server-enquire: expected a number of seconds, 0 or more, got {args.server_enquire}")
     if args.processes < 0:  # (-1 ran as "automatic": a run meant to fail ran the whole comparison, tester 77)
         ap.error(f"--processes: expected a whole number, 0 (automatic) or more, got {args.processes}")

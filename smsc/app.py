@@ -449,7 +449,8 @@ class App:
                 reason = ("this store does not say whether its clock was the wall clock (written by an older smsc): "
                           "give the start_time again to go on from where it was")
             else:
-                reason = "the clock follows the wall clock (time_scale 1, no start_time): the time the server was down"
+                reason = ("the clock was within a minute of the wall clock when last saved (time_scale 1 and no "
+                          "start_time, or a run too short to drift): the world skips the time the server was down")
             log.info("sim_time_jumped", saved=utc(world.sim_time).isoformat(),
                      starts_at=utc(self.clock.now()).isoformat(),
                      seconds=round(self.clock.now() - world.sim_time), reason=reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import stat
@@ -242,10 +243,10 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException:
             await app.stop()
             raise
-        if args.log_level in ("warning", "error", "critical"):
+        if args.log_level in ("warning", "error"):
             # The log leaves out the "listening" lines at these levels, and with --port 0 the port could not be
-            # found at all (tester 77): one plain line says where to connect.
-            print(_listening_line(app), file=sys.stderr, flush=True)
+            # found at all (tester 77): one line says where to connect (JSON in a JSON log: tester 78).
+            print(_listening_line(app, json_line=args.log_format == "json"), file=sys.stderr, flush=True)
         # The cycle collector runs when it costs nobody (smsc.gc_pacer); everything made so far (modules,
         # config, the simulated world) is frozen at once.
         assert app.smpp is not None
@@ -288,15 +289,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listening_line(app: App) -> str:
-    """``smsc: listening: SMPP on HOST:PORT, HTTP on HOST:PORT`` for a started ``app`` (ports as bound)."""
+def _listening_line(app: App, *, json_line: bool = False) -> str:
+    """``smsc: listening: SMPP on HOST:PORT, HTTP on HOST:PORT`` for a started ``app`` (ports as bound); with
+    ``json_line``, ``{"event": "listening", "smpp": "HOST:PORT", "http": ...}`` (one line of a JSON log)."""
     assert app.smpp is not None
-    parts = [f"SMPP on {_host_port(*app.smpp.addresses[0])}"]
+    where = {"SMPP": _host_port(*app.smpp.addresses[0])}
     if len(app.smpp.addresses) > 1:
-        parts.append(f"SMPP over TLS on {_host_port(*app.smpp.addresses[1])}")
+        where["SMPP over TLS"] = _host_port(*app.smpp.addresses[1])
     if app.http is not None:
-        parts.append(f"HTTP on {_host_port(app.http.host, app.http.port)}")
-    return "smsc: listening: " + ", ".join(parts)
+        where["HTTP"] = _host_port(app.http.host, app.http.port)
+    if json_line:
+        return json.dumps({"event": "listening", "level": "info",
+                           **{k.lower().replace(" over ", "_"): v for k, v in where.items()}})
+    return "smsc: listening: " + ", ".join(f"{k} on {v}" for k, v in where.items())
 
 
 def _host_port(host: str, port: int) -> str:

@@ -1229,6 +1229,8 @@ def _no_peer_address(host: str) -> str:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # (::ffff:0.0.0.0: tester 78)
+        ip = ip.ipv4_mapped
     if ip.is_unspecified:
         return "the unspecified address (it names every interface of a listener)"
     if ip.is_multicast:

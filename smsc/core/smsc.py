@@ -35,6 +35,7 @@ Everything runs on the event-loop thread, driven by :attr:`Smsc.scheduler`; noth
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections import deque
 from typing import Any, Callable
@@ -1640,8 +1641,10 @@ class Smsc:
         (message_state value; waiting messages are ENROUTE), one destination (its E.164 number, as routed)
         and/or one source_addr (as submitted, TON/NPI aside).  Messages waiting for absent handsets whose
         records were evicted to the store (:mod:`smsc.core.waits`) are read back for the listing: the newest
-        ``limit`` of each waiting number, numbers that took one last first, until ``limit`` listed are newer than
-        the next number's newest, at most ``EVICTED_LISTED_FACTOR * limit`` in all.  Final messages
+        evictions the waits remember (:data:`~smsc.core.waits.RECENT_EVICTED`), newest first, until ``limit``
+        listed are newer than the next, at most :data:`EVICTED_FILTERED_MAX` reads; older ones, when the listing
+        may still want them, number by number within ``EVICTED_LISTED_FACTOR * limit`` reads (all of them
+        exact only while the remembered ones are enough).  Final messages
         are listed only while in memory (the newest ``max_final_in_memory``): older ones still on disk are
         found by id (:meth:`message`, query_sm), not listed (a listing must not scan the store)."""
         found: list[Message] = []
@@ -1665,27 +1668,43 @@ class Smsc:
         if (self.index.evicted and load is not None and not getattr(self.store, "records_in_memory", False)
                 and (state is None or state == MessageState.ENROUTE)):
             # (A store that keeps records in memory left them in the index: the loop above found them.)
-            # Filtered after the read: read past the newest ``limit`` of each number (testers 53, 54: a message of
-            # the account or sender asked for, older than others, was not listed).
-            filtered = source is not None or system_id is not None
-            per_number = EVICTED_FILTERED_MAX if filtered else limit
-            budget = EVICTED_FILTERED_MAX if filtered else EVICTED_LISTED_FACTOR * limit
             seen = {m.message_id for m in found}
-            ids: list[str] = []
-            # Number by number, those that took an evicted message last first, until ``limit`` messages are newer
-            # than any the next number holds (tester 74: after a restart the newest one was on a number read
-            # after the 4 x limit messages the listing read then), or the reads reach their budget.
-            for bound, run in self._waits.evicted_runs(per_number, number=destination):
-                if (len(found) >= limit and found[limit - 1].submit_time >= bound) or budget <= 0:
-                    break  # (what waits unread can only be newer than the listing's last: it stays as it is)
-                run = run[:budget]
-                budget -= len(run)
-                ids.extend(run)
-                if len(ids) >= limit:  # (a few numbers' ids at a time, one read)
+            in_memory = self.index.messages
+            waits = self._waits
+            # The newest evictions the waits remember, newest first, read a listing's worth at a time until the
+            # listing holds ``limit`` messages newer than the next one (testers 72, 74, 78: taken number by
+            # number, the newest could be left out, after a restart or when messages joined a wait out of order).
+            candidates = waits.recent_evicted(number=destination)
+            reads = 0
+            i = 0
+            while i < len(candidates) and reads < EVICTED_FILTERED_MAX:
+                if len(found) >= limit and found[limit - 1].submit_time >= candidates[i][0]:
+                    break
+                chunk = [mid for _, mid in candidates[i:i + limit] if mid not in seen and mid not in in_memory]
+                i += limit
+                if chunk:
+                    reads += len(chunk)
+                    self._merge_listed(found, [m for m in load(chunk) if not m.is_final], seen, limit, system_id,
+                                       destination, source)
+            if not (len(found) >= limit and found[limit - 1].submit_time > waits.recent_floor) \
+                    and waits.recent_floor > -math.inf:
+                # Messages evicted before the newest the waits remember may still belong in the listing: number
+                # by number, those that took one last first, within a budget of reads.
+                filtered = source is not None or system_id is not None
+                per_number = EVICTED_FILTERED_MAX if filtered else limit
+                budget = EVICTED_FILTERED_MAX if filtered else EVICTED_LISTED_FACTOR * limit
+                ids: list[str] = []
+                for bound, run in waits.evicted_runs(per_number, number=destination):
+                    if (len(found) >= limit and found[limit - 1].submit_time >= bound) or budget <= 0:
+                        break  # (what waits unread can only be newer than the listing's last: it stays as it is)
+                    run = [mid for mid in run[:budget] if mid not in seen]
+                    budget -= len(run)
+                    ids.extend(run)
+                    if len(ids) >= limit:  # (a few numbers' ids at a time, one read)
+                        self._merge_listed(found, load(ids), seen, limit, system_id, destination, source)
+                        ids = []
+                if ids:
                     self._merge_listed(found, load(ids), seen, limit, system_id, destination, source)
-                    ids = []
-            if ids:
-                self._merge_listed(found, load(ids), seen, limit, system_id, destination, source)
         return found
 
     @staticmethod

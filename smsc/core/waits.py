@@ -58,7 +58,10 @@ hundred numbers' were submitted together), and every handset gets its messages f
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import deque
+from itertools import count
 from typing import Any, Callable, Iterator
 
 from smsc.core.clock import Clock, sim_seconds_for_real
@@ -104,6 +107,11 @@ def _held_order(track: Track) -> tuple[int, float, str]:
     orders messages accepted at the same instant: a fake or scaled clock, one read)."""
     msg = track.msg
     return -msg.priority_flag, msg.submit_time, msg.message_id
+
+
+#: Evictions the waits remember as the newest by submit time, for a newest-first listing (the HTTP API's
+#: largest ``limit``): a listing finds there, without a scan of the store, the newest messages that wait on disk.
+RECENT_EVICTED = 10_000
 
 
 class AbsentWaits:
@@ -161,6 +169,13 @@ class AbsentWaits:
         self._reading = 0
         #: (track, gen) of members that may leave memory once what is recorded now is durable.
         self.evictable: list[tuple[Track, int]] = []
+        #: The :data:`RECENT_EVICTED` newest evictions by submit time, a min-heap of (submit_time, seq,
+        #: message_id, e164), for the inspection API's newest-first listing (:meth:`recent_evicted`); entries
+        #: whose message has left the wait since stay until pushed out.  ``recent_floor``: the newest submit time
+        #: pushed out or never let in (-inf while none was): every evicted message not in the heap is no newer.
+        self._recent: list[tuple[float, int, str, str]] = []
+        self._recent_seq = count()
+        self.recent_floor = -math.inf
 
     # -- joining and leaving ------------------------------------------------------------------------------
 
@@ -261,6 +276,26 @@ class AbsentWaits:
 
     # -- eviction and reading back ------------------------------------------------------------------------
 
+    def _note_recent(self, msg: Message) -> None:
+        """Keep ``msg``, just evicted, among the newest evictions when it is one of them."""
+        recent = self._recent
+        entry = (msg.submit_time, next(self._recent_seq), msg.message_id, msg.destination_e164)
+        if len(recent) < RECENT_EVICTED:
+            heapq.heappush(recent, entry)
+            return
+        if entry[0] > recent[0][0]:
+            entry = heapq.heapreplace(recent, entry)
+        if entry[0] > self.recent_floor:
+            self.recent_floor = entry[0]
+
+    def recent_evicted(self, number: str | None = None) -> list[tuple[float, str]]:
+        """(submit_time, message_id) of the newest evicted messages kept (:attr:`_recent`), newest first; of
+        ``number`` (E.164) only when given.  Some may have left their wait since (read back, expired): the
+        caller reads each and keeps those still waiting.  Any evicted message not here was submitted no later
+        than :attr:`recent_floor`."""
+        entries = sorted(self._recent, reverse=True)
+        return [(e[0], e[2]) for e in entries if number is None or e[3] == number]
+
     def evicted_runs(self, per_number: int, number: str | None = None) -> Iterator[tuple[float, list[str]]]:
         """For a newest-first listing: (newest submit time of the number's evicted messages, at most, and the
         message_ids of its newest ``per_number`` evicted messages, newest first), number by number, those that
@@ -313,6 +348,7 @@ class AbsentWaits:
                 continue
             del wait.members[msg.message_id]
             wait.evicted.append(msg.message_id, msg.expiry_time, msg.priority_flag)
+            self._note_recent(msg)
             if msg.submit_time > wait.newest_submit:
                 wait.newest_submit = msg.submit_time
             index.evict(track, keep_record=self._keep_records)

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .conftest import smsc_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +94,11 @@ def test_check_config_hints_to_quote_a_password_yaml_reads_as_a_number(tmp_path:
     assert (run.returncode, run.stdout) == (0, "pw.yaml: OK\n"), run
 
 
-def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path, log_format: str) -> None:
     """Tester 77: at --log-level warning the "listening" lines are left out, and with --port 0 the port could not
-    be found at all.  One plain line says it, and the port named takes a bind."""
+    be found at all.  One line says it (a JSON object in a JSON log: tester 78), and the port named takes a bind."""
+    import json
     import re
     import select
     import signal
@@ -102,13 +106,17 @@ def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path) 
 
     proc = subprocess.Popen(
         [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--http-port", "0",
-         "--http-host", "127.0.0.1", "--store", "memory", "--log-level", "warning"],
+         "--http-host", "127.0.0.1", "--store", "memory", "--log-level", "warning", "--log-format", log_format],
         cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert proc.stderr is not None
         ready, _, _ = select.select([proc.stderr], [], [], 30)  # (bounded: a silent child fails here)
         assert ready, "nothing on stderr within 30 s"
         line = proc.stderr.readline()  # (the first line at this level)
+        if log_format == "json":
+            record = json.loads(line)
+            assert record["event"] == "listening" and record["http"].startswith("127.0.0.1:"), record
+            line = f"smsc: listening: SMPP on {record['smpp']}, HTTP on {record['http']}\n"
         found = re.fullmatch(r"smsc: listening: SMPP on 127\.0\.0\.1:(\d+), HTTP on 127\.0\.0\.1:(\d+)\n", line)
         assert found, line
         with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=5):

@@ -74,6 +74,10 @@ def _usage_error(parse, argv: list[str], capsys: pytest.CaptureFixture[str]) -> 
     (["--count", "-3"], "--count: expected a whole number of at least 1"),
     (["--warmup", "-1"], "--warmup: expected a number of seconds, 0 or more"),
     (["idle", "--server-enquire", "-1"], "--server-enquire: expected a number of seconds, 0 or more"),
+    # (tester 78: nan and inf passed, and --server-enquire nan ended in a traceback)
+    (["--warmup", "nan"], "--warmup: expected a number of seconds, 0 or more"),
+    (["idle", "--server-enquire", "nan"], "--server-enquire: expected a number of seconds, 0 or more"),
+    (["idle", "--interval", "inf"], "--interval: expected a number of seconds above 0"),
 ])
 def test_bench_run_refuses_invalid_numbers(argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert error in _usage_error(run.parse_args, argv, capsys)

@@ -250,7 +250,8 @@ def test_an_outbind_host_that_no_connection_can_go_to_is_refused(tmp_path: Path)
            "esme.example.com)"
     for host, why in (("0.0.0.0", "the unspecified address (it names every interface of a listener)"),
                       ("'::'", "the unspecified address (it names every interface of a listener)"),
-                      ("224.0.0.1", "a multicast address"), ("255.255.255.255", "the broadcast address")):
+                      ("224.0.0.1", "a multicast address"), ("255.255.255.255", "the broadcast address"),
+                      ("'::ffff:0.0.0.0'", "the unspecified address (it names every interface of a listener)")):
         path = _outbind(tmp_path, host)
         shown = host if host.startswith("'") else f"'{host}'"
         assert check_config(path) == [f"{path}: {what}: one host's address, not {why}, got {shown}"], host

@@ -425,3 +425,76 @@ def test_the_newest_message_is_listed_first_when_it_joined_a_number_absent_long_
         assert [m.message_id for m in h.smsc.messages(limit=limit)] == newest_first[:limit], limit
     assert [m.message_id for m in h.smsc.messages(limit=1, state=MessageState.ENROUTE)] == newest_first[:1]
     h.store.close()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_the_newest_messages_are_listed_when_they_are_spread_over_many_absent_numbers(
+        tmp_path: Path, restart: bool) -> None:
+    """Tester 78: 20 absent numbers with 5 messages each, submitted in turn; the listing read numbers until it had
+    read 4 x limit ids, and ``limit=5`` showed older messages than the 5 newest (with 2,000 numbers,
+    ``limit=100`` missed 61 of the 100 newest)."""
+    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
+    path = tmp_path / "s.sqlite"
+    h = Harness(config, store=SqliteStore(path), clock=FakeClock(START))
+    ids = []
+    for i in range(100):
+        ids.append(h.submit_ok(f"4477009004{i % 20:02d}", f"m{i}"))
+        h.advance(1.0)
+    h.advance(60.0)
+    assert h.smsc.index.evicted == 100
+    if restart:
+        h.smsc.stop()
+        h.store.close()
+        h = Harness(config, store=SqliteStore(path), clock=FakeClock(START + 200.0))
+    newest_first = ids[::-1]
+    for limit in (1, 5, 21, 100):
+        assert [m.message_id for m in h.smsc.messages(limit=limit)] == newest_first[:limit], limit
+    assert [m.message_id for m in h.smsc.messages(limit=3, destination="447700900401")] == \
+        [ids[81], ids[61], ids[41]]
+    h.store.close()
+
+
+def test_a_message_that_joined_its_wait_after_a_newer_one_is_still_listed_in_submit_order(
+        tmp_path: Path) -> None:
+    """Tester 78: a message whose first attempt failed (busy) joined its number's wait only at its retry, after a
+    newer message had joined another number's; ``limit=1`` (with a state or system_id filter too) missed the
+    newer one."""
+    from smsc.core.carrier import outcome_for
+
+    config = make_config(carrier(outcomes=(outcome_for("busy"),)), max_waiting=10_000)
+    h = Harness(config, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    older = h.submit_ok("447700900500", "busy first")  # busy: retried in 60 s
+    h.advance(5.0)
+    h.smsc.set_handset_online("447700900500", False)  # its retry finds the handset absent
+    h.smsc.set_handset_online("447700900501", False)
+    h.advance(5.0)
+    newer = h.submit_ok("447700900501", "absent at once")
+    h.advance(120.0)  # the older one joins its wait at its retry, after the newer one joined
+    assert h.smsc.index.evicted == 2
+    assert [m.message_id for m in h.smsc.messages(limit=1)] == [newer]
+    assert [m.message_id for m in h.smsc.messages(limit=1, state=MessageState.ENROUTE)] == [newer]
+    assert [m.message_id for m in h.smsc.messages(limit=1, system_id=h.smsc.message(older).system_id)] == [newer]
+    assert [m.message_id for m in h.smsc.messages(limit=2)] == [newer, older]
+    h.store.close()
+
+
+def test_past_the_evictions_it_remembers_the_listing_still_finds_the_newest_of_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The waits remember the newest RECENT_EVICTED evictions; once the newest of those have left (delivered), the
+    newest still waiting are older than all it remembers and are found number by number."""
+    monkeypatch.setattr(waits, "RECENT_EVICTED", 4)
+    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
+    h = Harness(config, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    ids = []
+    for i in range(10):
+        ids.append(h.submit_ok(f"4477009004{i:02d}", f"m{i}"))
+        h.advance(1.0)
+    h.advance(60.0)
+    assert h.smsc.machine.waits.recent_floor > -float("inf")
+    for i in range(6, 10):  # the 4 it remembers are delivered
+        h.smsc.set_handset_online(f"4477009004{i:02d}", True)
+    h.advance(10.0)
+    assert all(h.state(m) == MessageState.DELIVERED for m in ids[6:])
+    assert [m.message_id for m in h.smsc.messages(limit=3, state=MessageState.ENROUTE)] == [ids[5], ids[4], ids[3]]
+    assert [m.message_id for m in h.smsc.messages(limit=6)] == ids[::-1][:6]
+    h.store.close()
