@@ -29,7 +29,9 @@ VOLUME /data
 EXPOSE 2775 8080
 
 # Healthy while the control API answers /api/health with 200 (503 while the store stalls or is found damaged;
-# an error or a timeout exits non-zero too).
+# an error or a timeout exits non-zero too). Without the HTTP API (--no-http, http.enabled: false) the check can
+# only fail: run such a container with --no-healthcheck. A stop answers what the ESMEs are owed and unbinds them
+# (up to 5 s), and waits up to 30 s for a stalled store: give `docker stop -t 40` for that case (10 s by default).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
   CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(urllib.request.urlopen(os.environ['SMSC_HEALTH_URL'], timeout=2).status != 200)"]
 # The bundled default config listens on 127.0.0.1; in a container both listeners must face outwards.
