@@ -396,30 +396,37 @@ def test_the_listing_stays_newest_first_when_waiting_messages_come_back_from_the
     again.store.close()
 
 
+#: Numbers 447700900400-499 never online (their messages wait, evicted to the store).
+NEVER_ON = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
+
+
+def _evicted_then_listed(tmp_path: Path, destinations: list[str], restart: bool) -> tuple[Harness, list[str]]:
+    """One message to each of ``destinations`` (never online), a second apart, all evicted once waiting; then, with
+    ``restart``, the same store opened by a new core.  Returns the core to list with and the ids in submit order."""
+    path = tmp_path / "s.sqlite"
+    h = Harness(NEVER_ON, store=SqliteStore(path), clock=FakeClock(START))
+    ids = []
+    for i, number in enumerate(destinations):
+        ids.append(h.submit_ok(number, f"m{i}"))
+        h.advance(1.0)
+    h.advance(60.0)
+    assert h.smsc.index.evicted == len(ids)
+    if restart:
+        h.smsc.stop()
+        h.store.close()
+        h = Harness(NEVER_ON, store=SqliteStore(path), clock=FakeClock(START + 2.0 * len(ids)))
+        assert h.smsc.index.evicted == len(ids)
+    return h, ids
+
+
 @pytest.mark.parametrize("restart", [False, True])
 def test_the_newest_message_is_listed_first_when_it_joined_a_number_absent_long_before(
         tmp_path: Path, restart: bool) -> None:
     """Tester 74: messages waited (evicted) on 10 absent numbers, then one more went to each of the first two; a
     listing read the newest ``limit`` of the numbers absent last, 4 x limit in all, and ``limit=1`` gave an older
     message than the newest (after a restart too, where the numbers come back in another order)."""
-    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
-    path = tmp_path / "s.sqlite"
-    h = Harness(config, store=SqliteStore(path), clock=FakeClock(START))
     numbers = [f"4477009004{i:02d}" for i in range(10)]
-    ids = []
-    for number in numbers:
-        ids.append(h.submit_ok(number, "old"))
-        h.advance(1.0)
-    for number in numbers[:2]:
-        ids.append(h.submit_ok(number, "new"))
-        h.advance(1.0)
-    h.advance(60.0)
-    assert h.smsc.index.evicted == 12
-    if restart:
-        h.smsc.stop()
-        h.store.close()
-        h = Harness(config, store=SqliteStore(path), clock=FakeClock(START + 100.0))
-        assert h.smsc.index.evicted == 12
+    h, ids = _evicted_then_listed(tmp_path, numbers + numbers[:2], restart)
     newest_first = ids[::-1]
     for limit in (1, 2, 3, 5, 12):
         assert [m.message_id for m in h.smsc.messages(limit=limit)] == newest_first[:limit], limit
@@ -433,19 +440,7 @@ def test_the_newest_messages_are_listed_when_they_are_spread_over_many_absent_nu
     """Tester 78: 20 absent numbers with 5 messages each, submitted in turn; the listing read numbers until it had
     read 4 x limit ids, and ``limit=5`` showed older messages than the 5 newest (with 2,000 numbers,
     ``limit=100`` missed 61 of the 100 newest)."""
-    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
-    path = tmp_path / "s.sqlite"
-    h = Harness(config, store=SqliteStore(path), clock=FakeClock(START))
-    ids = []
-    for i in range(100):
-        ids.append(h.submit_ok(f"4477009004{i % 20:02d}", f"m{i}"))
-        h.advance(1.0)
-    h.advance(60.0)
-    assert h.smsc.index.evicted == 100
-    if restart:
-        h.smsc.stop()
-        h.store.close()
-        h = Harness(config, store=SqliteStore(path), clock=FakeClock(START + 200.0))
+    h, ids = _evicted_then_listed(tmp_path, [f"4477009004{i % 20:02d}" for i in range(100)], restart)
     newest_first = ids[::-1]
     for limit in (1, 5, 21, 100):
         assert [m.message_id for m in h.smsc.messages(limit=limit)] == newest_first[:limit], limit
@@ -483,8 +478,7 @@ def test_past_the_evictions_it_remembers_the_listing_still_finds_the_newest_of_t
     """The waits remember the newest RECENT_EVICTED evictions; once the newest of those have left (delivered), the
     newest still waiting are older than all it remembers and are found number by number."""
     monkeypatch.setattr(waits, "RECENT_EVICTED", 4)
-    config = make_config(carrier(rules=(rule(prefixes=("4477009004",), offline=INF),)), max_waiting=10_000)
-    h = Harness(config, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    h = Harness(NEVER_ON, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
     ids = []
     for i in range(10):
         ids.append(h.submit_ok(f"4477009004{i:02d}", f"m{i}"))
