@@ -231,6 +231,10 @@ class SmscApi(Protocol):
         """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable;
         ESME_RINVMSGLEN with ``one_sms`` for a short_message longer than one SMS)."""
 
+    def submit_rule_reason(self, destination: Address, status: int) -> str | None:
+        """Why a submit to ``destination`` got ``status`` when a rule of the simulated network answers it so (a
+        number rule's submit status, an opt-out's), for the refusal log; None otherwise."""
+
     def take_deliveries(
         self, system_id: str, limit: int, carries: Callable[[Delivery], bool] | None = None,
     ) -> list[Delivery]:

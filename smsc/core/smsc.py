@@ -1517,6 +1517,22 @@ class Smsc:
         after the answer cannot undo it."""
         self._commit(callback)
 
+    def submit_rule_reason(self, destination: Address, status: int) -> str | None:
+        """Why submit_sm to ``destination`` gets ``status`` when a rule of its carrier says so: a number rule's
+        ``submit: {status: ...}``, or the carrier's ``opt_out.submit_status`` for an opted-out number; None when
+        no rule answers it with that status (for the refusal log: tester 81 read "not a mobile number ... or a
+        number rule" for 447700900912's ESME_RINVDSTADR)."""
+        e164 = self._normalise(destination)
+        carrier = self.router.route(e164) if e164 else None
+        rule = carrier.submit_rule(e164) if carrier is not None else None
+        if rule is None or rule.status != status:
+            return None
+        name = getattr(carrier, "name", "?")
+        number_rule = carrier.handsets.rule_for(e164)  # type: ignore[union-attr]
+        if number_rule is not None and number_rule.submit is rule:
+            return f"destination {e164} has a number rule of carrier {name} (submit: status) that answers it so"
+        return f"destination {e164} has opted out, and carrier {name}'s opt_out.submit_status answers it so"
+
     # == internals =============================================================================================
 
     def _normalise(self, address: Address) -> str:

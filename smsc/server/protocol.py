@@ -919,6 +919,11 @@ class SmppProtocol(asyncio.Protocol):
                 and account.source_patterns and not account.source_allowed(pdu.source_addr)):
             return (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
                     f"({', '.join(account.account.source_addresses)})")
+        if by_core and hasattr(pdu, "dest_addr_ton"):  # (a number rule's answer before any field's guess)
+            rule = self.smsc.submit_rule_reason(
+                Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr), status)
+            if rule is not None:
+                return rule
         reason = refusal_reason(pdu, status)
         if reason:
             return reason
