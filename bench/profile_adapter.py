@@ -95,6 +95,9 @@ class _EchoCore:
                 reply: Callable[[int], None], *, one_sms: bool = False) -> None:
         reply(CommandStatus.ESME_RREPLACEFAIL)
 
+    def submit_rule_reason(self, destination: Address, status: int) -> str | None:
+        return None  # (no simulated network: no rule answers a submit)
+
     def take_deliveries(self, system_id: str, limit: int,
                         carries: Callable[[Delivery], bool] | None = None) -> list[Delivery]:
         waiting = self.waiting

@@ -12,6 +12,7 @@ Exported families (``_total`` is added to counters by the exposition format):
 * ``smsc_<counter>_total`` for every integer counter of ``Smsc.stats`` (submitted, delivered, expired ...),
   except the levels named in :data:`CORE_GAUGES` (``smsc_messages_waiting``, ``smsc_messages_queued``,
   ``smsc_attempts_in_flight``).
+* ``smsc_smpp_requests_refused_total{command,status}``: requests answered with an error status.
 * ``smsc_smpp_connections``: open TCP connections; ``smsc_smpp_bound_sessions{system_id,bind_type}``;
   ``smsc_smpp_window_in_use{system_id}``: deliver_sm sent and not yet answered.
 * ``smsc_outbox_pending{system_id}``: receipts and MO not yet acknowledged by that system_id's ESME
@@ -182,6 +183,13 @@ class SmscCollector:
         for name, value in plain_counters(getattr(smpp, "counters", None)):
             help_ = SERVER_HELP.get(name, f"SMPP server counter {name}")
             yield CounterMetricFamily(f"smsc_smpp_{name}", help_, value=value)
+        refused = CounterMetricFamily(
+            "smsc_smpp_requests_refused",
+            "SMPP requests answered with an error status (generic_nack included), by command and status",
+            labels=["command", "status"])
+        for (command, status), value in sorted(getattr(smpp, "refusals", {}).items()):
+            refused.add_metric([command, status], value)
+        yield refused
 
     @staticmethod
     def _store(store: Any) -> Iterator[Metric]:

@@ -65,6 +65,9 @@ class SmppServer:
         )
         self.registry = BindRegistry(loop)
         self.counters = ServerCounters()
+        #: Requests answered with an error status, by (command, status name): ``smsc_smpp_requests_refused_total``
+        #: (tester 84: throttled, system errors and the rest were one unlabelled count).
+        self.refusals: dict[tuple[str, str], int] = {}
         self._servers: list[asyncio.base_events.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._per_ip: dict[str, int] = {}

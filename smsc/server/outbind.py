@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("smsc.server")
 
 
+#: An outbind that keeps failing to connect is logged the first time, then every this-many-th attempt.
+FAILED_LOG_EVERY = 60
+
+
 class Outbinder:
     """Opens outbind connections for accounts that have an outbind target, at most one at a time each (and none
     while one it opened waits for its bind)."""
@@ -36,6 +40,9 @@ class Outbinder:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
         self._stopped = False
+        #: Connection attempts that failed in a row, per system_id: the first is logged, then every
+        #: :data:`FAILED_LOG_EVERY`-th (tester 83: one warning every retry_interval, for as long as it lasted).
+        self._failures: dict[str, int] = {}
 
     def maybe_outbind(self, system_id: str) -> None:
         """Start an outbind to ``system_id``'s ESME when deliveries wait for it and no receiver of it is bound,
@@ -90,7 +97,15 @@ class Outbinder:
                 lambda: SmppProtocol(self.server, outbind=account), target.host, target.port
             )
         except OSError as exc:
-            log.warning("outbind_failed", system_id=system_id, host=target.host, port=target.port, error=str(exc))
+            failures = self._failures[system_id] = self._failures.get(system_id, 0) + 1
+            if failures == 1 or failures % FAILED_LOG_EVERY == 0:
+                log.warning("outbind_failed", system_id=system_id, host=target.host, port=target.port, error=str(exc),
+                            failures=failures, retry_in=target.retry_interval)
+        else:
+            failures = self._failures.pop(system_id, 0)
+            if failures:
+                log.info("outbind_connected", system_id=system_id, host=target.host, port=target.port,
+                         after_failures=failures)
         finally:
             self._tasks.pop(system_id, None)
             # Whatever came of it (refused, or taken and closed without a bind): look again once the interval

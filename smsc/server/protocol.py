@@ -498,8 +498,14 @@ class SmppProtocol(asyncio.Protocol):
         session = self.session
         was_bound = session.is_bound or session.bind_type is not None
         session.connection_lost()
+        unanswered = 0
         for delivery_id in session.pending_contexts():
             self.smsc.delivery_failed(delivery_id, at_once=True)
+            unanswered += 1
+        if unanswered:
+            # (counted in smsc_deliveries_failed_total, and said here: tester 84 found only "unbound")
+            log.info("delivery_failed", peer=self.peer, system_id=session.system_id, count=unanswered,
+                     reason="the connection closed before their deliver_sm_resp", action="offered again at once")
         registry = self.server.registry
         registry.connections.discard(self)
         if self._registered_receiver:
@@ -878,6 +884,9 @@ class SmppProtocol(asyncio.Protocol):
         ``pdu`` a :class:`SubmitRefused` or :class:`RequestRefused`: the session refused it (its command_id and
         reason say what and why); ``by_core``: the core's answer (a number rule's status is not the account's)."""
         command_id = pdu.command_id
+        refusals = self.server.refusals  # (every refusal counted, the log lines limited below)
+        counted = (command_name(command_id), status_name(status))
+        refusals[counted] = refusals.get(counted, 0) + 1
         event = _REFUSAL_EVENTS.get(command_id, "request_refused")
         key = (event, status)
         counts = self._refusals
@@ -983,6 +992,8 @@ class SmppProtocol(asyncio.Protocol):
         account = self._account
         if len(transactions) >= MAX_HELD_TRANSACTIONS:
             self.server.counters.throttled += 1
+            counted = ("data_sm", "ESME_RTHROTTLED")
+            self.server.refusals[counted] = self.server.refusals.get(counted, 0) + 1
             self.smsc.submit_refused()  # (counted in smpp_submits already)
             self.session.respond_message_id(_DATA_SM_RESP, seq, CommandStatus.ESME_RTHROTTLED, "")
             if account is not None:

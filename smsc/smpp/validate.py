@@ -204,8 +204,7 @@ def refusal_reason(pdu: Any, status: int) -> str:
                 f"before the schedule, or beyond simulation.max_validity")
     if status == s.ESME_RINVDSTADR and hasattr(pdu, "destination_addr"):
         return (f"destination_addr {pdu.destination_addr!r} (TON {pdu.dest_addr_ton}, NPI {pdu.dest_addr_npi}): "
-                f"not a mobile number of 7-15 digits once read as E.164, no route in the topology, or a number "
-                f"rule of the topology answers it so")
+                f"not a mobile number of 7-15 digits once read as E.164, or no route in the topology")
     if status == s.ESME_RMISSINGOPTPARAM:
         return "sar_msg_ref_num, sar_total_segments and sar_segment_seqnum come all three or not at all"
     if status == s.ESME_RINVOPTPARAMVAL:

@@ -751,6 +751,35 @@ async def test_metrics_counters_move_after_a_submit(
     assert stats["smpp"]["submits"] == 1 and stats["core"]["submitted"] == 1 and stats["bound"] == 1
 
 
+async def test_metrics_count_refused_requests_by_command_and_status(http: aiohttp.ClientSession, app: App) -> None:
+    """Tester 84: 302 ESME_RTHROTTLED, ESME_RSYSERR and others were one unlabelled smsc_submit_errors_total, and
+    smsc_smpp_throttled_total counts an account's limit only: no alert could tell them apart."""
+    from smsc.smpp import pdu as P
+    from smsc.smpp.codec import Framer, encode
+
+    assert app.smpp is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.smpp.port)
+    try:
+        requests = [P.BindTransceiver(sequence_number=1, system_id="test", password="test")]
+        for seq, number in enumerate(["447700900911", "447700900911", "447700900913"], start=2):
+            requests.append(P.SubmitSm(sequence_number=seq, source_addr="Shop", source_addr_ton=5, dest_addr_ton=1,
+                                       dest_addr_npi=1, destination_addr=number, short_message=b"x"))
+        requests.append(P.QuerySm(sequence_number=9, message_id="ffffffff", source_addr="Shop", source_addr_ton=5))
+        writer.write(b"".join(encode(r) for r in requests))
+        framer, answered = Framer(), set()
+        while len(answered) < len(requests):
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            assert data
+            answered.update(p.sequence_number for p in framer.feed(data) if isinstance(p, P.Pdu))
+    finally:
+        writer.close()
+    async with http.get("/metrics") as resp:
+        text = await resp.text()
+    assert _metric(text, 'smsc_smpp_requests_refused_total{command="submit_sm",status="ESME_RTHROTTLED"}') == 2
+    assert _metric(text, 'smsc_smpp_requests_refused_total{command="submit_sm",status="ESME_RSYSERR"}') == 1
+    assert _metric(text, 'smsc_smpp_requests_refused_total{command="query_sm",status="ESME_RQUERYFAIL"}') == 1
+
+
 async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any], app: App, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

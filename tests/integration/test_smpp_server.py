@@ -958,3 +958,54 @@ def test_an_error_answer_to_a_receipt_is_logged_with_what_happens_next(smsc_serv
     (failed,) = [e for e in logs if e["event"] == "delivery_failed"]
     assert failed["why"] == "answered with status ESME_RSYSERR: offered again after a backoff"
     assert failed["command"] == "deliver_sm"
+
+
+def test_deliveries_left_unanswered_by_a_connection_that_closes_are_logged(smsc_server: RunningSmsc) -> None:
+    """Tester 84: a receiver that reset its connection with 10 receipts unanswered raised
+    smsc_deliveries_failed_total by 10, and the log said only "unbound ... Connection reset by peer"."""
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        with _raw_connection(smsc_server) as sock:
+            sock.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
+            assert _read_pdus(sock, 1)[0].command_status == 0
+            for i in range(3):
+                smsc_server.call(lambda i=i: smsc_server.app.smsc.inject_mo(  # type: ignore[union-attr]
+                    "447700900950", "88123", text=f"mo {i}"))
+            delivered = [p for p in _read_pdus(sock, 3) if isinstance(p, P.DeliverSm)]
+            assert len(delivered) == 3  # (none answered)
+        deadline = time.monotonic() + 5
+        while not [e for e in logs if e["event"] == "delivery_failed"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+    [failed] = [e for e in logs if e["event"] == "delivery_failed"]
+    assert failed["count"] == 3 and failed["system_id"] == "test" and "closed" in failed["reason"], failed
+
+
+def test_an_outbind_failing_again_and_again_is_logged_first_then_every_so_often_then_when_it_connects(
+        smsc_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 83: an outbind to an ESME that was down logged outbind_failed at every retry_interval, for as long as
+    it lasted (24 lines in 3 minutes at 5 s)."""
+    from smsc.server import outbind
+
+    monkeypatch.setattr(outbind, "FAILED_LOG_EVERY", 3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    esme_port = listener.getsockname()[1]
+    listener.close()  # the ESME is down
+    with structlog.testing.capture_logs() as logs:
+        tx, resp = _outbind_world(smsc_factory, tmp_path, esme_port, 0.1)
+        try:
+            deadline = time.monotonic() + 10
+            while len([e for e in logs if e["event"] == "outbind_failed"]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            listener = socket.create_server(("127.0.0.1", esme_port))
+            listener.settimeout(10)
+            conn, _ = listener.accept()
+            with conn:
+                _take_outbind_and_the_receipt(conn, resp.message_id)
+        finally:
+            tx.close()
+            listener.close()
+    failed = [e["failures"] for e in logs if e["event"] == "outbind_failed"]
+    assert failed[:2] == [1, 3] and all(n == 1 or n % 3 == 0 for n in failed), failed
+    [connected] = [e for e in logs if e["event"] == "outbind_connected"]
+    assert connected["after_failures"] >= 3

@@ -492,3 +492,14 @@ def test_past_the_evictions_it_remembers_the_listing_still_finds_the_newest_of_t
     assert [m.message_id for m in h.smsc.messages(limit=3, state=MessageState.ENROUTE)] == [ids[5], ids[4], ids[3]]
     assert [m.message_id for m in h.smsc.messages(limit=6)] == ids[::-1][:6]
     h.store.close()
+
+
+def test_past_the_remembered_evictions_the_newest_are_found_however_many_numbers_they_are_spread_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 82: once the remembered evictions had left (delivered), a ``state=ENROUTE&limit=10`` listing read the
+    numbers' newest ``limit`` each, 4 x limit in all: 4 numbers, where the 10 newest waiting messages were on 10."""
+    monkeypatch.setattr(waits, "RECENT_EVICTED", 1)
+    h, ids = _evicted_then_listed(tmp_path, [f"4477009004{i % 20:02d}" for i in range(240)], restart=False)
+    assert h.smsc.machine.waits.recent_floor > -float("inf")
+    assert [m.message_id for m in h.smsc.messages(limit=10, state=MessageState.ENROUTE)] == ids[::-1][:10]
+    h.store.close()
