@@ -348,7 +348,8 @@ class AbsentWaits:
                 continue
             del wait.members[msg.message_id]
             wait.evicted.append(msg.message_id, msg.expiry_time, msg.priority_flag)
-            self._note_recent(msg)
+            if not self._keep_records:  # (a store that keeps records lists them from memory: no need)
+                self._note_recent(msg)
             if msg.submit_time > wait.newest_submit:
                 wait.newest_submit = msg.submit_time
             index.evict(track, keep_record=self._keep_records)
