@@ -21,7 +21,7 @@ import structlog
 
 from smsc.config import Config
 from smsc.core.accounts import Accounts
-from smsc.core.clock import Clock, ScaledClock, SystemClock, system_clock
+from smsc.core.clock import Clock, ScaledClock, system_clock
 from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
 from smsc.core.store.base import WorldState

@@ -54,6 +54,8 @@ __all__ = [
 
 #: The three bind kinds an account may be allowed (SMPP 3.4 section 4.1).
 BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
+#: The bind kinds that take deliver_sm (receipts and MO).
+_RECEIVING_BINDS = frozenset({"receiver", "transceiver"})
 
 #: What one delivery attempt can come to (see :class:`smsc.core.carrier.AttemptOutcome`).
 OUTCOME_KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected")
@@ -209,6 +211,11 @@ class Account:
     source_addresses: tuple[str, ...] = ()
     #: Outbind target; None = never outbind (the ESME must bind by itself).
     outbind: OutbindTarget | None = None
+
+    @property
+    def receives(self) -> bool:
+        """True when a bind of this account can take deliver_sm: its bind_types allow receiver or transceiver."""
+        return bool(self.bind_types & _RECEIVING_BINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1186,7 +1193,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             # refused at every retry_interval, for ever (tester 64).
             ctx.error(_join(m.at("outbind"), "host"), f"an address within the account's allowed_ips "
                       f"({', '.join(allowed_ips)}): the ESME binds from it", account.outbind.host)
-        if account.outbind is not None and not bind_types & {"receiver", "transceiver"}:
+        if account.outbind is not None and not account.receives:
             # An outbind asks for a bind that receives (SMPP 3.4 section 2.2.1): with none allowed, each one was
             # refused and the next came, for ever (tester 61).
             ctx.error(m.at("outbind"), "no outbind for an account whose bind_types allow neither receiver nor "
@@ -1869,7 +1876,7 @@ def _parse_topology(
                         )
 
     account_ids = list(dict.fromkeys(a.system_id for a in accounts if a.system_id))
-    transmit_only = {a.system_id for a in accounts if not a.bind_types & {"receiver", "transceiver"}}
+    transmit_only = {a.system_id for a in accounts if not a.receives}
     mo_routes: list[MoRoute] = []
     mo_seen: dict[str, str] = {}
     for p, item in m.items("mo_routes", "a list of MO routes ({number or prefix, system_id})"):

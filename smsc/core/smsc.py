@@ -254,8 +254,7 @@ class Smsc:
             country_code=self._country_code, national_prefix=self._national_prefix, store=store,
         )
         self.mo.on_handset_back = self._handset_back
-        self.mo.not_receiving = frozenset(a.system_id for a in config.accounts
-                                          if not a.bind_types & {"receiver", "transceiver"})
+        self.mo.not_receiving = frozenset(a.system_id for a in config.accounts if not a.receives)
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
         self.machine = AttemptMachine(
