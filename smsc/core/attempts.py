@@ -29,6 +29,7 @@ import structlog
 from smsc.config import outcome_for
 from smsc.core.carrier import AttemptOutcome
 from smsc.core.clock import Clock
+from smsc.core.draws import KeyedDraws
 from smsc.core.ids import IdPacker
 from smsc.core.message import Message, new_attempt
 from smsc.core.mo import MoService
@@ -101,6 +102,9 @@ class AttemptMachine:
         self.scheduler = scheduler
         self.clock = clock
         self.rng = rng
+        #: With ``simulation.seed``: each attempt's draws keyed to its message and index (set by the SMSC
+        #: facade); None: every attempt draws from ``rng`` in event order.
+        self.keyed: KeyedDraws | None = None
         self.stats = stats
         self.retry_schedule = retry_schedule
         #: Messages waiting for absent handsets (alerts, expiry, eviction to the store, draining).
@@ -160,7 +164,8 @@ class AttemptMachine:
         compares the outcome with the general path.
         """
         now = self._now()
-        rng = self.rng
+        rng: Any = self.rng
+        keyed = self.keyed
         stats = self.stats
         call_at_batched = self.scheduler.call_at_batched
         outcome_due = self._outcome_due
@@ -174,6 +179,8 @@ class AttemptMachine:
             if now >= msg.expiry_time:
                 self.expire(track)
                 continue
+            if keyed is not None:
+                rng = keyed.attempt(msg.message_id, len(msg.attempts))
             outcome = carrier.attempt(msg.destination_e164, now, rng)
             stats.attempts += 1
             stats.in_flight += 1
@@ -237,7 +244,9 @@ class AttemptMachine:
                 or msg.attempts):
             self.resume(track)
             return
-        outcome = carrier.attempt(msg.destination_e164, now, self.rng)
+        keyed = self.keyed
+        outcome = carrier.attempt(msg.destination_e164, now,
+                                  self.rng if keyed is None else keyed.attempt(msg.message_id, 0))
         stats = self.stats
         stats.attempts += 1
         stats.in_flight += 1
@@ -357,13 +366,19 @@ class AttemptMachine:
 
     # -- attempts and their outcomes ------------------------------------------------------------------------
 
+    def _draws(self, msg: Message) -> Any:
+        """What the next attempt of ``msg`` draws its chance from: the keyed draws of (message_id, attempts made
+        so far) when the world is seeded, else the shared ``rng``."""
+        keyed = self.keyed
+        return self.rng if keyed is None else keyed.attempt(msg.message_id, len(msg.attempts))
+
     def _attempt(self, track: Track) -> None:
         msg = track.msg
         now = self.clock.now()
         if now >= msg.expiry_time:
             self.expire(track)
             return
-        outcome = track.carrier.attempt(msg.destination_e164, now, self.rng)
+        outcome = track.carrier.attempt(msg.destination_e164, now, self._draws(msg))
         stats = self.stats
         stats.attempts += 1
         stats.in_flight += 1
@@ -548,7 +563,7 @@ class AttemptMachine:
             if queue.heap or not queue.bucket.take(now):
                 self._end_once(track, "throttled", None, now, attempted=False, done=done)
                 return
-        outcome = carrier.attempt(e164, now, self.rng)
+        outcome = carrier.attempt(e164, now, self._draws(msg))
         self.stats.attempts += 1
         self.stats.in_flight += 1
         track.phase = "inflight"

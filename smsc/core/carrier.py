@@ -40,6 +40,7 @@ from smsc.config import (
     SubmitRule,
     outcome_for,
 )
+from smsc.core.draws import KeyedDraws
 from smsc.core.handsets import HandsetPool
 
 __all__ = ["Carrier", "AttemptOutcome", "SubmitRule", "ReceiptStyle"]
@@ -188,7 +189,8 @@ class Carrier:
         """
         sole = self._sole
         if sole is not None and self.handsets.is_plain(e164):
-            rng.random()  # the latency draw of the general path (_finish), even for a fixed latency
+            if rng.__class__ is not KeyedDraws:  # (keyed draws need no place kept in a shared stream)
+                rng.random()  # the latency draw of the general path (_finish), even for a fixed latency
             self._sole_count += 1
             return sole
         outcome = self._decide(e164, now, rng)

@@ -19,6 +19,7 @@ import structlog
 
 from smsc.core.api import Address, Delivery
 from smsc.core.clock import Clock
+from smsc.core.draws import KeyedDraws
 from smsc.core.message import Message
 from smsc.core.numbers import SHORT_CODE_MAX_DIGITS, normalise
 from smsc.core.outbox import Outbox
@@ -94,6 +95,9 @@ class MoService:
         self.scheduler = scheduler
         self.clock = clock
         self.rng = rng
+        #: With ``simulation.seed``: an auto-reply's chance and delay keyed to its MT's message_id (set by the
+        #: SMSC facade); None: drawn from ``rng`` in event order.
+        self.keyed: KeyedDraws | None = None
         self.stats = stats
         self._country_code = country_code
         self._national_prefix = national_prefix
@@ -223,7 +227,9 @@ class MoService:
         if text is None:
             return
         now = self.clock.now()
-        replies = handsets.replies_to_mt(msg.destination_e164, text, now, self.rng)
+        keyed = self.keyed
+        replies = handsets.replies_to_mt(
+            msg.destination_e164, text, now, self.rng if keyed is None else keyed.reply(msg.message_id))
         store = self.store
         for n, answer in enumerate(replies):
             self.stats.auto_replies += 1

@@ -54,6 +54,7 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
+from smsc.core.draws import KeyedDraws
 from smsc.core.dpf import PendingFlags, wants_dpf
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
@@ -254,6 +255,10 @@ class Smsc:
             country_code=self._country_code, national_prefix=self._national_prefix, store=store,
         )
         self.mo.on_handset_back = self._handset_back
+        #: ``simulation.seed`` set: every attempt's and auto-reply's chance is keyed to its message
+        #: (smsc.core.draws), so that a message meets the same fate however traffic interleaves.
+        keyed = KeyedDraws(sim.seed) if sim.seed is not None else None
+        self.mo.keyed = keyed
         self.mo.not_receiving = frozenset(a.system_id for a in config.accounts if not a.receives)
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
@@ -264,6 +269,7 @@ class Smsc:
             spill_limit=self.outbox.spill_limit,
             hold_commits=self.hold_commits, release_commits=self.release_commits,
         )
+        self.machine.keyed = keyed
         self._waits = self.machine.waits
         #: Numbers whose handset is known absent -> their wait (the same dict as ``_waits.absent``): read per
         #: submit by :meth:`_carry_known_absence`.
