@@ -58,7 +58,7 @@ BIND_TYPES = frozenset({"transmitter", "receiver", "transceiver"})
 _RECEIVING_BINDS = frozenset({"receiver", "transceiver"})
 
 #: What one delivery attempt can come to (see :class:`smsc.core.carrier.AttemptOutcome`).
-OUTCOME_KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected")
+OUTCOME_KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected", "accepted")
 
 #: Named network causes: name -> (outcome kind, receipt ``err:`` value, GSM MAP error for the
 #: network_error_code TLV or None).  MAP numbers from 3GPP TS 29.002 (carrier-behaviour.md section 1.2);
@@ -82,6 +82,9 @@ CAUSES: dict[str, tuple[str, int, int | None]] = {
     "unexpected_data_value": ("undeliverable", 36, 36),
     "barred": ("rejected", 13, 13),  # the operator refuses the line (suspended, DND list): REJECTD
     "opted_out": ("rejected", 603, None),
+    # ACCEPTED (SMPP 3.4 section 5.2.28: "manually read on behalf of the subscriber by customer service"): final,
+    # never delivered to the handset; receipt stat ACCEPTD.
+    "read_by_customer_service": ("accepted", 0, None),
     "content_blocked": ("rejected", 607, None),  # spam / content filter
 }
 

@@ -61,6 +61,7 @@ _FINAL_BY_KIND = {
     "delivered": MessageState.DELIVERED,
     "undeliverable": MessageState.UNDELIVERABLE,
     "rejected": MessageState.REJECTED,
+    "accepted": MessageState.ACCEPTED,
 }
 
 
@@ -624,8 +625,8 @@ class AttemptMachine:
             self.on_absent(msg, outcome.online_at if outcome is not None else None)
         if kind == "delivered":
             self.finalise(track, _DELIVERED, 0, None, outcome=None)
-        elif kind == "rejected":
-            self.finalise(track, MessageState.REJECTED, err, nec, outcome=None)
+        elif kind == "rejected" or kind == "accepted":
+            self.finalise(track, _FINAL_BY_KIND[kind], err, nec, outcome=None)
         else:
             self.finalise(track, MessageState.UNDELIVERABLE, err, nec, outcome=None if attempted else kind)
         done(track, kind, outcome)
@@ -706,6 +707,8 @@ class AttemptMachine:
             stats.rejected += 1
         elif state is MessageState.DELETED:
             stats.deleted += 1
+        elif state is MessageState.ACCEPTED:
+            stats.accepted += 1
         index.retain_final(msg)
         self.store.save_message(msg)
         if wants_receipt(msg):

@@ -94,8 +94,9 @@ _INTERN_MAX = 65_536
 _NO_TLVS: dict[int, Any] = {}
 #: delivery_failure_reason of a transaction-mode message by how its one attempt ended (SMPP 3.4 section 5.3.2.33:
 #: 0 destination unavailable, 1 destination address invalid, 2 permanent network error, 3 temporary network
-#: error); any other end (temporary failure, timeout, capacity spent) is 3.
-_FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2}
+#: error); any other end (temporary failure, timeout, capacity spent) is 3.  A message customer service read for
+#: the subscriber (ACCEPTED) never reached the handset and never will: 2, with the cause's text.
+_FAILURE_REASONS = {"absent": 0, "undeliverable": 1, "rejected": 2, "accepted": 2}
 _TEMPORARY_NETWORK_ERROR = 3
 #: esm_class messaging modes (bits 1-0, SMPP 3.4 section 5.2.12): datagram and transaction (forward).
 _ESM_MODE = 0x03
@@ -722,7 +723,8 @@ class Smsc:
         Delivered: status 0 and the message_id.  Otherwise ESME_RDELIVERYFAILURE with delivery_failure_reason
         (SMPP 3.4 section 5.3.2.33): absent handset 0 (destination unavailable; at once, without paging, when
         the handset is known absent), undeliverable 1 (destination address invalid: unknown subscriber ...),
-        rejected 2 (permanent network error: barred, opted out ...), temporary failure, capacity spent or no
+        rejected or read by customer service 2 (permanent network error: barred, opted out ...; the message will
+        never reach the handset), temporary failure, capacity spent or no
         outcome within ``simulation.transaction_timeout`` real seconds 3 (temporary network error); plus the
         network_error_code the network gave and the cause as additional_status_info_text.  No receipt is
         sent and nothing is retried.  A carrier submit rule's delay postpones the attempt; its status refuses

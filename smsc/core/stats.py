@@ -24,6 +24,7 @@ class SmscStats:
     expired: int = 0
     undeliverable: int = 0
     rejected: int = 0
+    accepted: int = 0  #: final as ACCEPTED: read by customer service on the subscriber's behalf (ACCEPTD)
     deleted: int = 0  #: cancelled (cancel_sm) or replaced messages
     receipts: int = 0  #: final receipts queued
     intermediate_receipts: int = 0

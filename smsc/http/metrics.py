@@ -85,6 +85,7 @@ CORE_HELP: dict[str, str] = {
     "expired": "messages expired at the end of their validity period",
     "undeliverable": "messages that failed permanently (UNDELIV)",
     "rejected": "messages rejected by the network (REJECTD)",
+    "accepted": "messages read by customer service on the subscriber's behalf, never delivered (ACCEPTD)",
     "deleted": "messages cancelled (cancel_sm) or replaced",
     "receipts": "final delivery receipts queued",
     "intermediate_receipts": "intermediate notifications queued",

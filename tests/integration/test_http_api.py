@@ -694,7 +694,8 @@ async def test_carrier_counters_count_each_attempt_and_its_outcome(
 ) -> None:
     """Tester 58: the Carrier schema's ``counters`` were never returned.  Default-config test numbers give one
     attempt of each outcome on britmobile, and one delivery each on thames and liberty."""
-    zero = {"attempts": 0, "delivered": 0, "absent": 0, "temporary": 0, "undeliverable": 0, "rejected": 0}
+    zero = {"attempts": 0, "delivered": 0, "absent": 0, "temporary": 0, "undeliverable": 0, "rejected": 0,
+            "accepted": 0}
     carriers = (await _get(http, "/api/carriers"))["carriers"]
     assert {c["name"]: c["counters"] for c in carriers} == {"britmobile": zero, "thames": zero, "liberty": zero}
     esme = await esme_factory("transmitter")
@@ -704,6 +705,7 @@ async def test_carrier_counters_count_each_attempt_and_its_outcome(
         "447700900921": "busy",  # temporary, retried a simulated minute later
         "447700900500": "unknown_subscriber",  # undeliverable
         "447700900600": "barred",  # rejected
+        "447700900922": "read_by_customer_service",  # accepted (ACCEPTD)
         "447700900700": "thames",  # delivered 1 s after the attempt
         "12125550100": "liberty",  # delivered at once
     }
@@ -719,13 +721,15 @@ async def test_carrier_counters_count_each_attempt_and_its_outcome(
     assert await _wait_for(attempted)
     counters = {c["name"]: c["counters"] for c in (await _get(http, "/api/carriers"))["carriers"]}
     assert counters == {
-        "britmobile": {"attempts": 5, "delivered": 1, "absent": 1, "temporary": 1, "undeliverable": 1, "rejected": 1},
+        "britmobile": {"attempts": 6, "delivered": 1, "absent": 1, "temporary": 1, "undeliverable": 1, "rejected": 1,
+                       "accepted": 1},
         "thames": {**zero, "attempts": 1, "delivered": 1},
         "liberty": {**zero, "attempts": 1, "delivered": 1},
     }
     outcomes = [(await _get(http, f"/api/messages/{i}"))["attempts"][0]["outcome"] for i in ids]
-    assert outcomes == ["delivered", "absent", "temporary", "undeliverable", "rejected", "delivered", "delivered"]
-    assert (await _get(http, "/api/stats"))["core"]["attempts"] == 7
+    assert outcomes == ["delivered", "absent", "temporary", "undeliverable", "rejected", "accepted", "delivered",
+                        "delivered"]
+    assert (await _get(http, "/api/stats"))["core"]["attempts"] == 8
 
 
 async def test_metrics_counters_move_after_a_submit(

@@ -274,3 +274,18 @@ def test_auto_replying_handset_answers_with_an_mo(esme: RawEsme) -> None:
     mo = [d for d in deliveries if not d.esm_class & 0x04]
     assert mo and mo[0].source_addr == "447700900900" and b"echo me" in mo[0].short_message
     _ = C
+
+
+def test_a_message_read_by_customer_service_is_final_as_accepted(esme: RawEsme) -> None:
+    """447700900922: ACCEPTED (SMPP 3.4 section 5.2.28, "manually read on behalf of the subscriber by customer
+    service"), the one final state no number could provoke before: receipt stat ACCEPTD err:000, message_state 6,
+    no network_error_code (the network did not fail), and query_sm says ACCEPTED with its final_date."""
+    mid = submit(esme, "447700900922", b"read for you")
+    (receipt,) = receipts_for(esme, mid)
+    r = parse_receipt_text(receipt.short_message.decode())
+    assert (r.message_id, r.stat, r.err, r.delivered) == (mid, "ACCEPTD", "000", 0)
+    assert receipt.tlvs[Tag.message_state] == MessageState.ACCEPTED
+    assert Tag.network_error_code not in receipt.tlvs
+    q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
+    assert (q.command_status, q.message_state, q.error_code) == (0, MessageState.ACCEPTED, 0)
+    assert len(q.final_date) == 16

@@ -12,7 +12,7 @@ from smsc.core.carrier import Carrier
 from smsc.core.routing import build_world
 
 T0 = 1_700_000_000.0
-KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected")
+KINDS = ("delivered", "absent", "temporary", "undeliverable", "rejected", "accepted")
 
 
 def test_a_new_carrier_has_every_counter_at_zero() -> None:
@@ -30,7 +30,7 @@ def test_attempts_answered_on_the_fast_path_for_plain_numbers_are_counted() -> N
         assert carrier.attempt(str(447000000000 + i), T0, rng).kind == "delivered"
     counters = carrier.counters()
     assert counters == {"attempts": 25, "delivered": 25, "absent": 0, "temporary": 0, "undeliverable": 0,
-                        "rejected": 0}
+                        "rejected": 0, "accepted": 0}
     carrier.handsets.opt_out("447000000003")  # no longer plain: the general path, its outcome counted there
     assert carrier.attempt("447000000003", T0, rng).kind == "rejected"
     assert carrier.counters() == {**counters, "attempts": 26, "rejected": 1}
@@ -38,7 +38,8 @@ def test_attempts_answered_on_the_fast_path_for_plain_numbers_are_counted() -> N
 
 def test_counters_match_the_outcomes_the_carrier_gave_on_the_general_path() -> None:
     mix = (outcome_for("delivered", 60.0), outcome_for("absent_subscriber", 10.0), outcome_for("busy", 10.0),
-           outcome_for("unknown_subscriber", 10.0), outcome_for("barred", 10.0))
+           outcome_for("unknown_subscriber", 10.0), outcome_for("barred", 10.0),
+           outcome_for("read_by_customer_service", 5.0))
     carrier = Carrier(CarrierConfig(name="mixed", outcomes=mix, handsets=HandsetConfig(online_probability=0.9)),
                       seed=3)
     rng = random.Random(2)

@@ -225,7 +225,7 @@ def test_duration_text(text: str, seconds: float | None) -> None:
 
 def test_every_cause_has_a_valid_kind() -> None:
     assert {kind for kind, _, _ in CAUSES.values()} == {
-        "delivered", "absent", "temporary", "undeliverable", "rejected"}
+        "delivered", "absent", "temporary", "undeliverable", "rejected", "accepted"}
 
 
 # -------------------------------------------------------------------------------------------- errors
@@ -350,7 +350,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].outcomes: expected weights adding up to more than 0"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 1, kind: lost}]}]}",
          "topology.carriers[0].outcomes[0].kind: expected one of 'delivered', 'absent', 'temporary', "
-         "'undeliverable', 'rejected', got 'lost'"),
+         "'undeliverable', 'rejected', 'accepted', got 'lost'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: busy, weight: 1, "
          "network_error: 70000}]}]}",
          "topology.carriers[0].outcomes[0].network_error: expected a GSM error number from 0 to 65535"),
