@@ -1717,7 +1717,8 @@ class Smsc:
                 # were spread over more: tester 82, state=ENROUTE after the remembered ones were delivered)
                 budget = EVICTED_FILTERED_MAX
                 ids: list[str] = []
-                for bound, run in waits.evicted_runs(per_number, number=destination):
+                last = found[limit - 1].submit_time if len(found) >= limit else -math.inf
+                for bound, run in waits.evicted_runs(per_number, number=destination, newer_than=last):
                     if (len(found) >= limit and found[limit - 1].submit_time >= bound) or budget <= 0:
                         break  # (what waits unread can only be newer than the listing's last: it stays as it is)
                     run = [mid for mid in run[:budget] if mid not in seen]

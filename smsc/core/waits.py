@@ -62,6 +62,7 @@ import heapq
 import math
 from collections import deque
 from itertools import count
+from operator import attrgetter
 from typing import Any, Callable, Iterator
 
 from smsc.core.clock import Clock, sim_seconds_for_real
@@ -112,6 +113,8 @@ def _held_order(track: Track) -> tuple[int, float, str]:
 #: Evictions the waits remember as the newest by submit time, for a newest-first listing (the HTTP API's
 #: largest ``limit``): a listing finds there, without a scan of the store, the newest messages that wait on disk.
 RECENT_EVICTED = 10_000
+#: A wait's bound on the submit times of its evicted messages (:meth:`AbsentWaits.evicted_runs` sorts by it).
+_NEWEST_SUBMIT = attrgetter("newest_submit")
 
 
 class AbsentWaits:
@@ -296,19 +299,30 @@ class AbsentWaits:
         entries = sorted(self._recent, reverse=True)
         return [(e[0], e[2]) for e in entries if number is None or e[3] == number]
 
-    def evicted_runs(self, per_number: int, number: str | None = None) -> Iterator[tuple[float, list[str]]]:
+    def evicted_runs(
+        self, per_number: int, number: str | None = None, newer_than: float = -math.inf,
+    ) -> Iterator[tuple[float, list[str]]]:
         """For a newest-first listing: (newest submit time of the number's evicted messages, at most, and the
-        message_ids of its newest ``per_number`` evicted messages, newest first), number by number, those that
-        last took an evicted message first; with ``number`` (E.164), that number only.  A caller that has enough
-        messages newer than the next bound stops there (:meth:`Smsc.messages`)."""
+        message_ids of its newest ``per_number`` evicted messages, newest first), number by number, by that bound,
+        highest first, only numbers whose bound is above ``newer_than`` (a listing's last entry: nothing of the
+        others could enter it); with ``number`` (E.164), that number only.  A caller that has enough messages
+        newer than the next bound stops there (:meth:`Smsc.messages`): the bounds come in falling order, so no
+        later number holds a newer one.
+
+        Tester 85: walked in the order the numbers last took an evicted message, the walk stopped at the first
+        number with an older bound and passed over a later one holding the newest message (a number whose
+        attempts fail faster is evicted into sooner).  Sorting costs one pass over the waits, and only a listing
+        that goes past the remembered evictions (:data:`RECENT_EVICTED`) asks for it."""
         if number is not None:
             wait = self.absent.get(number)
-            if wait is not None and wait.evicted:
+            if wait is not None and wait.evicted and wait.newest_submit > newer_than:
                 yield wait.newest_submit, wait.evicted.newest(per_number)
             return
-        for wait in reversed(self.absent.values()):  # (the caller's reads of the store are synchronous)
-            if wait.evicted:
-                yield wait.newest_submit, wait.evicted.newest(per_number)
+        # (the caller's reads of the store are synchronous: the waits do not change under the walk)
+        walk = [wait for wait in self.absent.values() if wait.evicted and wait.newest_submit > newer_than]
+        walk.sort(key=_NEWEST_SUBMIT, reverse=True)
+        for wait in walk:
+            yield wait.newest_submit, wait.evicted.newest(per_number)
 
     def evict_unchanged(self) -> None:
         """Evict now, without waiting for a commit, every member that joined a wait since the last commit.

@@ -503,3 +503,35 @@ def test_past_the_remembered_evictions_the_newest_are_found_however_many_numbers
     assert h.smsc.machine.waits.recent_floor > -float("inf")
     assert [m.message_id for m in h.smsc.messages(limit=10, state=MessageState.ENROUTE)] == ids[::-1][:10]
     h.store.close()
+
+
+def test_past_the_remembered_evictions_a_number_evicted_into_earlier_is_not_passed_over(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 85: the numbers were walked in the order they last took an evicted message and the walk stopped at the
+    first whose newest message was no newer than the listing's last.  That order is eviction order: B, the newest
+    submit, failed fastest and was evicted first, so after the remembered evictions had left (cancelled),
+    ``state=ENROUTE&limit=1`` gave an older message and B showed only with a larger limit."""
+    monkeypatch.setattr(waits, "RECENT_EVICTED", 1)
+    slow, fast, middle, bulk = "447700900401", "447700900402", "447700900403", "447700900404"
+    config = make_config(carrier(rules=(
+        rule(slow, offline=INF, latency=5.0), rule(fast, offline=INF, latency=0.1),
+        rule(middle, offline=INF, latency=3.0), rule(bulk, offline=INF, latency=0.1),
+    )), max_waiting=10_000)
+    h = Harness(config, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    c = h.submit_ok(middle, "C")
+    h.advance(0.3)
+    a = [h.submit_ok(slow, f"A{i}") for i in range(3)]
+    h.advance(0.3)
+    b = h.submit_ok(fast, "B")  # the newest, evicted first
+    h.advance(10.0)
+    for i in range(5):
+        h.submit_ok(bulk, f"bulk {i}")
+    h.advance(10.0)
+    assert h.smsc.index.evicted == 10 and h.smsc.machine.waits.recent_floor > -float("inf")
+    assert h.cancel(destination=bulk) == 0  # the remembered evictions leave their wait
+    h.advance(1.0)
+    newest_first = [b, *a[::-1], c]
+    for limit in (1, 2, 3, 5):
+        listed = [m.message_id for m in h.smsc.messages(limit=limit, state=MessageState.ENROUTE)]
+        assert listed == newest_first[:limit], limit
+    h.store.close()
