@@ -89,6 +89,20 @@ def read_until(client: smpplib.client.Client, done: Callable[[], bool], timeout:
     return done()
 
 
+def unbind(client: smpplib.client.Client) -> bool:
+    """Send unbind and read until its unbind_resp (a few PDUs at most: an enquire_link_resp or a receipt may
+    still be on its way, and smpplib's unbind() returns whichever PDU comes first); True once it came."""
+    answer = client.unbind()
+    for _ in range(5):
+        if answer is not None and answer.command == "unbind_resp":
+            return True
+        try:
+            answer = client.read_pdu()
+        except (OSError, smpplib.exceptions.ConnectionError):  # (socket timeout included: no answer in 1 s)
+            return False
+    return False
+
+
 def fail(reason: str) -> int:
     print(f"failed: {reason}", file=sys.stderr)
     return 1
@@ -147,7 +161,7 @@ def main() -> int:
         client.bind_transceiver(system_id=args.system_id, password=args.password)
         print(f"bound as a transceiver to {args.host}:{args.port} as {args.system_id!r}")
         status = exchange(client, inbox, args.timeout)
-        if client.unbind().command == "unbind_resp":  # (whatever the outcome: a clean goodbye)
+        if unbind(client):  # (whatever the outcome: a clean goodbye)
             print("unbound")
         return status
     except smpplib.exceptions.ConnectionError:

@@ -25,16 +25,22 @@ _PDU_FIELDS = ("system_id", "system_type", "interface_version", "service_type", 
                "schedule_delivery_time", "validity_period", "message_id", "message_state", "error_code", "final_date")
 
 
+#: Fields shown even at 0 (tester 86: registered_delivery=0 was left out of the line that should show it).
+_SHOWN_AT_ZERO = frozenset({"esm_class", "registered_delivery", "data_coding"})
+
+
 def pdu_fields(pdu: Any) -> dict[str, Any]:
     """What a debug line says of ``pdu``: command, sequence_number, command_status (hex), the fields of
-    :data:`_PDU_FIELDS` it has that are set, ``sm_length`` (octets of short_message) and the TLV tags (hex)."""
+    :data:`_PDU_FIELDS` it has that are set (esm_class, registered_delivery and data_coding also at 0: a zero
+    there is what a user looks for when a receipt never comes or a text reads wrong), ``sm_length`` (octets of
+    short_message) and the TLV tags (hex)."""
     from smsc.smpp.constants import command_name
 
     fields: dict[str, Any] = {"command": command_name(pdu.command_id), "sequence_number": pdu.sequence_number,
                               "status": f"0x{pdu.command_status:08X}"}
     for name in _PDU_FIELDS:
         value = getattr(pdu, name, None)
-        if value not in (None, "", 0) or name in ("esm_class", "data_coding") and value is not None:
+        if value not in (None, "", 0) or name in _SHOWN_AT_ZERO and value is not None:
             fields[name] = value
     destinations = getattr(pdu, "dest_addresses", None)
     if destinations:  # submit_multi: SME addresses and distribution list names

@@ -12,7 +12,8 @@ Exported families (``_total`` is added to counters by the exposition format):
 * ``smsc_<counter>_total`` for every integer counter of ``Smsc.stats`` (submitted, delivered, expired ...),
   except the levels named in :data:`CORE_GAUGES` (``smsc_messages_waiting``, ``smsc_messages_queued``,
   ``smsc_attempts_in_flight``).
-* ``smsc_smpp_requests_refused_total{command,status}``: requests answered with an error status.
+* ``smsc_smpp_requests_refused_total{command,status}``: requests answered with an error status, each bind
+  among them (also counted in ``smsc_smpp_binds_refused_total``), whoever refused it.
 * ``smsc_smpp_connections``: open TCP connections; ``smsc_smpp_bound_sessions{system_id,bind_type}``;
   ``smsc_smpp_window_in_use{system_id}``: deliver_sm sent and not yet answered.
 * ``smsc_outbox_pending{system_id}``: receipts and MO not yet acknowledged by that system_id's ESME
@@ -48,7 +49,8 @@ SERVER_HELP: dict[str, str] = {
     "connections_closed": "SMPP connections closed, for any reason",
     "connections_refused": "TCP connections refused by a connection limit",
     "binds": "successful bind_transmitter/receiver/transceiver",
-    "binds_refused": "bind requests answered with an error status",
+    "binds_refused": ("bind requests answered with an error status, whatever the cause (credentials, the "
+                      "account's rules, a connection bound already ...; also in smsc_smpp_requests_refused_total)"),
     "submits": "submit_sm, data_sm and submit_multi requests received",
     "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit, or more transaction-mode "
                   "data_sm awaiting their outcome on one connection than it holds"),
@@ -186,7 +188,8 @@ class SmscCollector:
             yield CounterMetricFamily(f"smsc_smpp_{name}", help_, value=value)
         refused = CounterMetricFamily(
             "smsc_smpp_requests_refused",
-            "SMPP requests answered with an error status (generic_nack included), by command and status",
+            "SMPP requests answered with an error status (generic_nack included, refused binds too), by command "
+            "and status",
             labels=["command", "status"])
         for (command, status), value in sorted(getattr(smpp, "refusals", {}).items()):
             refused.add_metric([command, status], value)

@@ -148,6 +148,28 @@ def test_a_second_bind_on_a_bound_connection_is_logged(smsc_factory: Callable[..
     assert refused["system_id"] == "test" and refused["bind_type"] == "transmitter"
     assert refused["peer"].startswith("127.0.0.1:")
     assert refused["reason"].startswith("this connection is bound already (system_id 'test', transceiver)")
+    assert "bound_system_id" not in refused  # (the same system_id: said once)
+
+
+def test_a_second_bind_for_another_system_id_logs_both(smsc_factory: Callable[..., RunningSmsc]) -> None:
+    """Tester 85: the bind_refused line of an ESME_RALYBND is read for its system_id.  It names the one the
+    refused bind asked for, as every bind_refused line does, and, when the connection is bound as another
+    (here ``test``, while the PDU says ``other``, or nothing), that one as ``bound_system_id``."""
+    server = smsc_factory()
+    with structlog.testing.capture_logs() as logs:
+        for asked in ("other", ""):  # (one connection each: a second ESME_RALYBND of a connection is not logged)
+            esme = RawEsme(server.port)
+            try:
+                esme.bind("transceiver")
+                again = esme.request(P.BindReceiver(system_id=asked, password="secret"))
+                assert again.command_status == CommandStatus.ESME_RALYBND
+            finally:
+                esme.close()
+    other, empty = _events(logs, "bind_refused")
+    assert other["system_id"] == "other" and other["bound_system_id"] == "test"
+    assert other["status"] == "ESME_RALYBND" and other["command"] == "bind_receiver"
+    assert empty["system_id"] == "" and empty["bound_system_id"] == "test"
+    assert all("secret" not in repr(line) for line in logs)  # (never the password)
 
 
 def test_a_connection_that_never_binds_is_closed_with_a_log_line(smsc_factory: Callable[..., RunningSmsc]) -> None:

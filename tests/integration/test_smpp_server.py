@@ -842,6 +842,8 @@ def test_at_debug_level_every_pdu_read_and_written_is_logged_without_the_passwor
         assert expected in pdus, expected
     multi_in = next(e for e in logs if e["event"] == "pdu_in" and e["command"] == "submit_multi")
     assert multi_in["dest_addresses"] == [DELIVERED_AT_ONCE]
+    # (tester 86: a registered_delivery of 0, the reason a receipt never comes, was left out of the line)
+    assert (multi_in["registered_delivery"], multi_in["esm_class"], multi_in["data_coding"]) == (0, 0, 0)
     assert pdus[:4] == [("pdu_in", "bind_transceiver"), ("pdu_out", "bind_transceiver_resp"),
                         ("pdu_in", "submit_sm"), ("pdu_out", "submit_sm_resp")]
     assert ("pdu_out", "deliver_sm") in pdus

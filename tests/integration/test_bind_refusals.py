@@ -1,0 +1,129 @@
+"""Every bind answered with an error status is counted in both refusal metrics (tester 85, P5), over real TCP.
+
+README: ``smsc_smpp_requests_refused_total{command,status}`` "counts the requests answered with each error
+status"; ``smsc_smpp_binds_refused_total`` (and ``/api/stats`` ``binds_refused``) counts "bind requests answered
+with an error status".  Each missed the binds the other counted: those the account's rules refuse
+(ESME_RINVPASWD, ESME_RBINDFAIL: a wrong bind type, max_binds) were not in requests_refused, so an alert on
+``requests_refused_total{status="ESME_RINVPASWD"}`` (a password attack) never fired; those the session refuses
+itself (ESME_RALYBND, a bind that cannot be decoded) were not in binds_refused.  Both are read here as an
+operator reads them: ``GET /metrics`` and ``GET /api/stats`` on the server's HTTP port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from smsc.config import Account
+from smsc.smpp import pdu as P
+from smsc.smpp.constants import CommandId, CommandStatus
+
+from .conftest import RawEsme, RunningSmsc, make_config
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningSmsc]:
+    """A server with HTTP, the default ``test`` account and ``rx``: receiver only, one bind at a time."""
+    config = make_config(tmp_path)
+    rx = Account(system_id="rx", password="rx", bind_types=frozenset({"receiver"}), max_binds=1)
+    running = RunningSmsc(dataclasses.replace(config, accounts=(*config.accounts, rx)), http=True)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _get(server: RunningSmsc, path: str) -> bytes:
+    assert server.app.http is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.app.http.port}{path}", timeout=10) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def _refused_by_label(server: RunningSmsc) -> dict[tuple[str, str], float]:
+    """``smsc_smpp_requests_refused_total`` from a real scrape: (command, status) -> count."""
+    families = text_string_to_metric_families(_get(server, "/metrics").decode())
+    (family,) = [f for f in families if f.name == "smsc_smpp_requests_refused"]
+    return {(s.labels["command"], s.labels["status"]): s.value for s in family.samples if s.name.endswith("_total")}
+
+
+def _binds_refused(server: RunningSmsc) -> tuple[float, int]:
+    """``smsc_smpp_binds_refused_total`` from a scrape, and ``binds_refused`` from ``/api/stats``."""
+    families = text_string_to_metric_families(_get(server, "/metrics").decode())
+    (family,) = [f for f in families if f.name == "smsc_smpp_binds_refused"]
+    (sample,) = [s for s in family.samples if s.name.endswith("_total")]
+    stats = json.loads(_get(server, "/api/stats"))
+    return sample.value, int(stats["smpp"]["binds_refused"])
+
+
+def _refused(esme: RawEsme, pdu: P.Pdu, status: int) -> None:
+    """Send the bind ``pdu`` and check it is answered with ``status``."""
+    resp = esme.request(pdu)
+    assert resp.command_status == status, resp
+
+
+def test_binds_the_account_refuses_are_in_requests_refused_with_their_command_and_status(
+        server: RunningSmsc) -> None:
+    """ESME_RINVPASWD, ESME_RBINDFAIL (a bind type the account does not allow, its max_binds reached) on a first
+    bind: counted in binds_refused before, now in requests_refused too, under the bind's own command."""
+    esmes = [RawEsme(server.port) for _ in range(4)]
+    try:
+        wrong_password, wrong_type, first_rx, second_rx = esmes
+        _refused(wrong_password, P.BindTransceiver(system_id="test", password="wrong"), CommandStatus.ESME_RINVPASWD)
+        _refused(wrong_password, P.BindTransmitter(system_id="test", password="wrong"), CommandStatus.ESME_RINVPASWD)
+        _refused(wrong_type, P.BindTransceiver(system_id="rx", password="rx"), CommandStatus.ESME_RBINDFAIL)
+        first_rx.bind("receiver", system_id="rx", password="rx")
+        _refused(second_rx, P.BindReceiver(system_id="rx", password="rx"), CommandStatus.ESME_RBINDFAIL)
+        refused = _refused_by_label(server)
+        assert _binds_refused(server) == (4.0, 4)
+    finally:
+        for esme in esmes:
+            esme.close()
+    assert refused == {
+        ("bind_transceiver", "ESME_RINVPASWD"): 1.0,
+        ("bind_transmitter", "ESME_RINVPASWD"): 1.0,
+        ("bind_transceiver", "ESME_RBINDFAIL"): 1.0,
+        ("bind_receiver", "ESME_RBINDFAIL"): 1.0,
+    }
+
+
+def test_binds_the_session_refuses_are_in_binds_refused(server: RunningSmsc) -> None:
+    """A second bind on a bound connection (ESME_RALYBND, three of them: binds_refused stayed 0 for the tester)
+    and a bind that cannot be decoded (a system_id over 16 characters): in requests_refused before, now in
+    binds_refused too; the first bind stands."""
+    esme = RawEsme(server.port)
+    garbled = RawEsme(server.port)
+    try:
+        esme.bind("transceiver")
+        _refused(esme, P.BindTransmitter(system_id="test", password="test"), CommandStatus.ESME_RALYBND)
+        _refused(esme, P.BindReceiver(system_id="test", password="wrong"), CommandStatus.ESME_RALYBND)
+        _refused(esme, P.BindTransceiver(system_id="test", password="test"), CommandStatus.ESME_RALYBND)
+        assert esme.request(P.EnquireLink()).command_status == 0  # (still bound, still served)
+        # bind_transmitter whose system_id runs to 20 characters (SMPP 3.4 Table 4-1: at most 16)
+        body = b"x" * 20 + b"\0" + b"test\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0"
+        garbled.sock.sendall(struct.pack(">IIII", 16 + len(body), CommandId.bind_transmitter, 0, 7) + body)
+        for _ in range(20):
+            if garbled.pending:
+                break
+            garbled._read()
+        (resp,) = garbled.pending
+        assert resp.sequence_number == 7 and resp.command_status == CommandStatus.ESME_RINVSYSID
+        refused = _refused_by_label(server)
+        assert _binds_refused(server) == (4.0, 4)
+    finally:
+        esme.close()
+        garbled.close()
+    assert refused == {
+        ("bind_transmitter", "ESME_RALYBND"): 1.0,
+        ("bind_receiver", "ESME_RALYBND"): 1.0,
+        ("bind_transceiver", "ESME_RALYBND"): 1.0,
+        ("bind_transmitter", "ESME_RINVSYSID"): 1.0,
+    }
