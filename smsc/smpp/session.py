@@ -29,6 +29,7 @@ from smsc.smpp.constants import (
     BindType,
     CommandId,
     CommandStatus,
+    command_name,
 )
 from smsc.smpp.tlv import encode_tlvs
 
@@ -72,6 +73,8 @@ _SUBMIT_IDS = frozenset({_SUBMIT_SM, int(CommandId.data_sm), int(CommandId.submi
 #: Requests whose refusal by the session itself is reported (:class:`SubmitRefused`): the submits, and
 #: replace_sm, which carries a new message (the adapter logs why; tester 53).
 _REPORTED_IDS = _SUBMIT_IDS | {int(CommandId.replace_sm)}
+#: Requests only a transmitter or transceiver may send (SMPP 3.4 Table 2-1).
+_TRANSMITTER_IDS = _SUBMIT_IDS | {int(CommandId.query_sm), int(CommandId.cancel_sm), int(CommandId.replace_sm)}
 
 #: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
@@ -486,7 +489,7 @@ class Session:
                              f"bind per connection, a bind is allowed in state OPEN only (SMPP 3.4 Table 2-1); "
                              f"unbind first, or bind on another connection")
             else:
-                self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events)
+                self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events, self._state_refusal(cid))
             return
         if cid == CommandId.enquire_link:
             self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
@@ -581,6 +584,18 @@ class Session:
         self._queue(P.GenericNack(sequence_number=sequence_number, command_status=CommandStatus.ESME_RINVCMDID))
         events.append(SubmitRefused(_DATA_SM, CommandStatus.ESME_RINVCMDID, "data_sm does not exist in SMPP 3.3, "
                                     "the version this ESME bound with", sequence_number))
+
+    def _state_refusal(self, command_id: int) -> str:
+        """Why a request the state does not allow is refused, with what to do instead (tester 86: "not allowed
+        in the session's state (BOUND_RX)" left a new user to work out that a receiver cannot submit)."""
+        state = self.state
+        why = f"not allowed in the session's state ({state.name})"
+        if state is SessionState.BOUND_RX and command_id in _TRANSMITTER_IDS:
+            return (f"{why}: a receiver bind takes deliveries only; bind as transmitter or transceiver to "
+                    f"{command_name(command_id)} (SMPP 3.4 Table 2-1)")
+        if state is SessionState.OPEN:
+            return f"{why}: bind first (SMPP 3.4 Table 2-1)"
+        return why
 
     def _reject(self, pdu: P.Pdu, status: int, events: list[Event] | None = None, reason: str | None = None) -> None:
         """Answer ``pdu`` with ``status``; with ``events`` (a refusal of the session's own, not a bind the adapter

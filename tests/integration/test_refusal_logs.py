@@ -98,7 +98,9 @@ def test_a_refused_query_sm_is_logged_with_its_status_and_why(smsc_factory: Call
     assert unknown["reason"].startswith("message_id 'ffffffff': no message of this system_id from source_addr "
                                         "'ACME' (TON 5, NPI 0)")
     assert on_receiver["status"] == "ESME_RINVBNDSTS" and on_receiver["command"] == "query_sm"
-    assert on_receiver["reason"] == "not allowed in the session's state (BOUND_RX)"
+    assert on_receiver["reason"] == ("not allowed in the session's state (BOUND_RX): a receiver bind takes "
+                                     "deliveries only; bind as transmitter or transceiver to query_sm (SMPP 3.4 "
+                                     "Table 2-1)")
     assert not _events(logs, "submit_refused")  # (not taken for a submit)
 
 

@@ -934,7 +934,8 @@ def test_the_log_says_why_a_submit_a_bind_or_a_receipt_was_refused(smsc_factory:
     assert refused[4]["sequence_number"] == esme.seq - 6
     assert refused[5]["reason"].startswith("esm_class sets UDHI but the user data does not start with a whole UDH")
     unbound, replace = [e for e in logs if e["event"] == "replace_refused"]
-    assert (unbound["status"], unbound["reason"]) == ("ESME_RINVBNDSTS", "not allowed in the session's state (OPEN)")
+    assert (unbound["status"], unbound["reason"]) == ("ESME_RINVBNDSTS",
+                                                    "not allowed in the session's state (OPEN): bind first (SMPP 3.4 Table 2-1)")
     assert replace["status"] == "ESME_RREPLACEFAIL" and replace["reason"].startswith("message_id 'ffffffff': no")
     assert refused[0]["reason"].startswith("priority_flag 9: expected 0-3")
     assert refused[0]["command"] == "submit_sm" and refused[0]["system_id"] == "test"

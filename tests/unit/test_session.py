@@ -124,7 +124,7 @@ def test_requests_before_bind_get_invbndsts_in_their_own_resp(request_cls: type[
     events = s.receive_data(encode(request_cls(sequence_number=9, **kw)), 0.0)
     if request_cls in (P.SubmitSm, P.SubmitMulti, P.DataSm, P.ReplaceSm):  # reported: counted, logged
         assert events == [SubmitRefused(request_cls.command_id, S.ESME_RINVBNDSTS)]
-        assert events[0].reason == "not allowed in the session's state (OPEN)"
+        assert events[0].reason == "not allowed in the session's state (OPEN): bind first (SMPP 3.4 Table 2-1)"
     else:
         assert events == []
     (resp,) = sent(s)
@@ -630,3 +630,15 @@ def test_alert_notification_is_refused_on_a_transmitter_bind() -> None:
     with pytest.raises(ValueError):
         s.send_unanswered(P.AlertNotification(source_addr="1"), 0.0)
     assert s.data_to_send() == b""
+
+
+def test_a_request_the_state_refuses_says_what_to_do_instead() -> None:
+    """Tester 86: a submit_sm on a receiver bind was refused "not allowed in the session's state (BOUND_RX)",
+    leaving a new user to work out that a receiver cannot submit."""
+    s = bound(P.BindReceiver)
+    (event,) = s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0)
+    assert isinstance(event, SubmitRefused) and event.status == S.ESME_RINVBNDSTS
+    assert "bind as transmitter or transceiver to submit_sm" in event.reason
+    opened = Session(now=0.0, report_refusals=True)
+    (refused,) = opened.receive_data(encode(P.QuerySm(sequence_number=4, message_id="1")), 0.0)
+    assert refused.status == S.ESME_RINVBNDSTS and "bind first" in refused.reason  # type: ignore[attr-defined]
