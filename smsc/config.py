@@ -29,6 +29,7 @@ import os
 import re
 import ssl
 import stat
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -554,6 +555,7 @@ class _YFloat(float):
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 class _Loader(yaml.SafeLoader):
@@ -580,18 +582,64 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _construct_int(loader: _Loader, node: Any) -> _YInt:
+class _LongInt(str):
+    """An integer read from YAML that Python cannot hold as a number and write back in decimal: more digits than
+    ``sys.get_int_max_str_digits()`` (4,300 by default), written in decimal or, as a value, in hexadecimal or
+    octal.  It is kept as written.
+
+    Where text is expected it is text, as a :class:`_YInt` is; where a number is expected the converters refuse it
+    with the file and key path.  Tester 85: ``port:`` with 5,000 digits (or 5,000 zeros, or such a value under an
+    unknown key) ended check-config and serve in a ``ValueError`` traceback from ``int()``; a hexadecimal seed of
+    5,000 digits, which ``int()`` reads, ended serve in the same traceback where the seed is written in decimal."""
+
+    def description(self) -> str:
+        """How an error message shows it: its first digits and how many there are."""
+        limit = _int_digit_limit()
+        body = self.lstrip("+-").replace("_", "")
+        if body[:2] in ("0x", "0o"):
+            size = f"more than {limit:,} digits in decimal"
+        else:
+            size = f"{sum(c.isdigit() for c in body):,} digits"
+        return f"{self[:20]}... (an integer of {size})"
+
+
+def _int_digit_limit() -> int:
+    """The most decimal digits Python converts between an int and text (0: no limit)."""
+    return sys.get_int_max_str_digits()
+
+
+@lru_cache(maxsize=4)
+def _decimal_bound(limit: int) -> int:
+    """The smallest int whose decimal text has more than ``limit`` digits (10 ** limit)."""
+    return 10 ** limit
+
+
+#: What the ``!!int`` constructor reads: the implicit resolver's forms below, with underscores allowed as YAML 1.1
+#: writes them (``!!int 1_000``).
+_INT_TEXT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
+
+
+def _construct_int(loader: _Loader, node: Any) -> _YInt | _LongInt | str:
     text = loader.construct_scalar(node)
     clean = text.replace("_", "")
-    if clean[:2] in ("0x", "0o"):
-        value = _YInt(int(clean, 0))
-    else:
-        value = _YInt(int(clean, 10))
+    if not _INT_TEXT.fullmatch(clean):
+        # (only an explicit tag gets here: ``port: !!int abc`` ended in a ValueError traceback; as text, the key
+        # that reads it says what it expected)
+        return text
+    try:
+        number = int(clean, 0) if clean[:2] in ("0x", "0o") else int(clean, 10)
+    except ValueError:  # (decimal text of more digits than sys.get_int_max_str_digits(): tester 85)
+        return _LongInt(text)
+    limit = _int_digit_limit()
+    if limit and abs(number) >= _decimal_bound(limit):
+        # (hexadecimal and octal text has no limit, but the value must be writable in decimal too: the seed is)
+        return _LongInt(text)
+    value = _YInt(number)
     value.text = text
     return value
 
 
-def _construct_float(loader: _Loader, node: Any) -> _YFloat:
+def _construct_float(loader: _Loader, node: Any) -> _YFloat | str:
     written = loader.construct_scalar(node)
     text = written.lower()
     if text.endswith(".inf"):
@@ -599,9 +647,28 @@ def _construct_float(loader: _Loader, node: Any) -> _YFloat:
     elif text == ".nan":
         value = _YFloat(math.nan)
     else:
-        value = _YFloat(text)
+        try:
+            value = _YFloat(text)
+        except ValueError:  # (only with an explicit tag, ``!!float abc``: kept as text, as by _construct_int)
+            return written
     value.text = written
     return value
+
+
+def _as_text_if_unreadable(construct: Callable[[Any, Any], Any]) -> Callable[[_Loader, Any], Any]:
+    """``construct`` (one of PyYAML's scalar constructors), keeping the scalar as the text written when it cannot
+    read it.  An unquoted ``start_time: 2026-02-30T00:00:00Z`` (no such day) or ``2026-13-01`` ended check-config
+    and serve in a ValueError traceback from ``datetime`` (found beside tester 85's integers), ``!!bool abc`` in a
+    KeyError: as text, the key that reads it reports it with its path (``expected a date and time ..., got
+    '2026-02-30T00:00:00Z'``)."""
+
+    def construct_or_text(loader: _Loader, node: Any) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+            return loader.construct_scalar(node)
+
+    return construct_or_text
 
 
 _Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
@@ -618,6 +685,8 @@ _Loader.add_implicit_resolver(
 )
 _Loader.add_constructor(_INT_TAG, _construct_int)
 _Loader.add_constructor(_FLOAT_TAG, _construct_float)
+_Loader.add_constructor(_BOOL_TAG, _as_text_if_unreadable(yaml.SafeLoader.construct_yaml_bool))
+_Loader.add_constructor(_TIMESTAMP_TAG, _as_text_if_unreadable(yaml.SafeLoader.construct_yaml_timestamp))
 
 
 # ------------------------------------------------------------------------------------- validation helpers
@@ -672,6 +741,8 @@ def _show(value: Any) -> str:
     """How a bad value is quoted in an error message."""
     if isinstance(value, _Hidden):
         return str(value)
+    if isinstance(value, _LongInt):
+        return value.description()
     if value is _MISSING:
         return "nothing (the key is missing)"
     if value is None:
@@ -681,6 +752,8 @@ def _show(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, _YInt):
+        if len(value.text) > 60:  # (all of 4,000 digits made a line as long: tester 85)
+            return f"{value.text[:20]}... (an integer of {len(str(abs(int(value)))):,} digits)"
         return value.text
     if isinstance(value, (datetime.date, datetime.datetime)):  # (YAML reads a timestamp as one)
         return value.isoformat()
@@ -765,6 +838,9 @@ def _num(x: float) -> str:
 
 def _to_int(ctx: _Ctx, path: str, raw: Any, lo: int | None = None, hi: int | None = None) -> Any:
     what = _range_text("an integer", lo, hi)
+    if isinstance(raw, _LongInt) and hi is None:
+        # ("expected an integer, got ... (an integer of 5,000 digits)" would not say what is wrong: tester 85)
+        what += f" of at most {_int_digit_limit():,} digits"
     if not isinstance(raw, int) or isinstance(raw, bool):
         return ctx.error(path, what, raw)
     if (lo is not None and raw < lo) or (hi is not None and raw > hi):
@@ -772,26 +848,58 @@ def _to_int(ctx: _Ctx, path: str, raw: Any, lo: int | None = None, hi: int | Non
     return int(raw)
 
 
+#: The largest number a float holds, as error messages write it.
+_FLOAT_MAX_TEXT = f"{sys.float_info.max:.6g}"
+
+
+def _finite(raw: Any) -> float | None:
+    """``raw`` as a finite float, or None when it is no number (a bool neither) or none a float holds: infinite,
+    NaN, or an integer of more than 308 digits (``math.isfinite`` and ``float`` raise OverflowError for one:
+    tester 85's ``time_scale`` of 400 nines ended check-config in a traceback)."""
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _too_large(raw: Any) -> bool:
+    """True when ``raw`` is an integer, as YAML read it, too large for a float (or for Python to read at all)."""
+    return isinstance(raw, _LongInt) or (isinstance(raw, int) and not isinstance(raw, bool) and _finite(raw) is None)
+
+
 def _to_number(
     ctx: _Ctx, path: str, raw: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
 ) -> Any:
     what = _range_text("a number", lo, hi, lo_open)
-    if not isinstance(raw, (int, float)) or isinstance(raw, bool) or not math.isfinite(raw):
+    if _too_large(raw) and hi is None:
+        what += f" (at most {_FLOAT_MAX_TEXT})"
+    value = _finite(raw)
+    if value is None:
         return ctx.error(path, what, raw)
-    if lo is not None and (raw <= lo if lo_open else raw < lo):
+    if lo is not None and (value <= lo if lo_open else value < lo):
         return ctx.error(path, what, raw)
-    if hi is not None and raw > hi:
+    if hi is not None and value > hi:
         return ctx.error(path, what, raw)
-    return float(raw)
+    return value
 
 
 def _to_duration(ctx: _Ctx, path: str, raw: Any, lo: float = 0.0, lo_open: bool = False) -> Any:
     what = f"{_range_text('a duration', lo, None, lo_open)} {_DURATION_HINT}"
     seconds: float | None = None
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
-        seconds = float(raw)
+    if isinstance(raw, _LongInt):
+        seconds = math.inf  # (never read as the text it is kept as: "0" * 5000 would be 0 seconds)
+    elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        seconds = math.inf if _too_large(raw) else float(raw)
     elif isinstance(raw, str):
         seconds = parse_duration(raw)
+    if seconds is not None and not math.isfinite(seconds):
+        # A duration too long for a float (text of 400 nines reads as infinity) was taken, and default_validity
+        # "inf s" then failed max_validity's check instead (tester 85).
+        return ctx.error(path, f"{_range_text('a duration', lo, None, lo_open)} and at most {_FLOAT_MAX_TEXT} s "
+                         f"{_DURATION_HINT}", raw)
     if seconds is None or (seconds <= lo if lo_open else seconds < lo):
         return ctx.error(path, what, raw)
     return seconds
@@ -866,7 +974,7 @@ def _to_status(ctx: _Ctx, path: str, raw: Any) -> Any:
     what = "an SMPP command_status: a name such as 'ESME_RSUBMITFAIL' or a number from 0 to 0xFFFFFFFF"
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = int(raw)
-    elif isinstance(raw, str):
+    elif isinstance(raw, str) and not isinstance(raw, _LongInt):  # (no name: nor a number ``int()`` reads)
         name = raw.strip()
         if name.upper() in CommandStatus.__members__:
             return int(CommandStatus[name.upper()])
@@ -983,10 +1091,31 @@ def _parse_message_id(ctx: _Ctx, path: str, raw: Any) -> MessageIdFormat:
     )
 
 
+def path_text_problem(path: str) -> str | None:
+    """What a file path in the config should have been when no file can have its name, whatever is on this
+    machine: a NUL character (the operating system ends a name there), or a character the file system encoding
+    cannot write (a lone surrogate such as YAML's ``"\\ud800"``); None otherwise.
+
+    Tester 85: ``store.path: "a\\0b"`` passed check-config, which then ended in a ``ValueError: embedded null
+    byte`` traceback looking into the file, and serve crashed; a TLS certfile with one was "not an existing file".
+    """
+    if "\0" in path:
+        return "a file path without a NUL character (no path can contain one)"
+    try:
+        os.fsencode(path)
+    except UnicodeError:
+        return (f"a file path the file system encoding ({sys.getfilesystemencoding()}) can write (no lone "
+                "surrogate such as '\\ud800')")
+    return None
+
+
 def _resolve_file(ctx: _Ctx, path: str, raw: Any) -> Any:
     name = _to_text(ctx, path, raw, min_len=1, what="a file path")
     if name is _BAD:
         return _BAD
+    problem = path_text_problem(name)
+    if problem is not None:
+        return ctx.error(path, problem, raw)
     full = Path(name).expanduser()
     if not full.is_absolute() and ctx.base_dir is not None:
         full = ctx.base_dir / full
@@ -1110,18 +1239,21 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     )
 
 
-def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
+def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset[str]]:
+    """The accounts, and the system_ids of those whose bind_types were refused (read as every bind type, so
+    that no error follows from them, but no account to suggest: tester 85)."""
     if raw is None or raw is _MISSING or raw == []:
         # Without an account no ESME can bind: almost certainly a mistake (an empty or truncated file).  A missing
         # key is said to be missing, as every other one is (tester 70: "got null"); an empty file is null itself.
         ctx.error("accounts", "at least one account (a list of mappings with system_id and password)", raw)
-        return ()
+        return (), frozenset()
     if not isinstance(raw, list):
         ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
-        return ()
+        return (), frozenset()
     keys = ("system_id", "password", "bind_types", "max_binds", "allowed_ips", "throughput",
             "source_addresses", "outbind")
     accounts: list[Account] = []
+    bad_bind_types: set[str] = set()
     seen: dict[str, int] = {}
     for i, item in enumerate(raw):
         path = _join("accounts", i)
@@ -1153,6 +1285,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             seen.setdefault(system_id, i)
         bind_types: frozenset[str] = BIND_TYPES
         if m.has("bind_types"):
+            errors_before = len(ctx.errors)
             chosen = []
             for p, b in m.items("bind_types", "a list of bind types (transmitter, receiver, transceiver)"):
                 value = _to_text(ctx, p, b, choices=sorted(BIND_TYPES))
@@ -1161,6 +1294,8 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             if m.raw("bind_types") == []:
                 ctx.error(m.at("bind_types"), "at least one bind type", m.raw("bind_types"))
             bind_types = frozenset(chosen) or BIND_TYPES
+            if len(ctx.errors) > errors_before and isinstance(system_id, str):
+                bad_bind_types.add(system_id)
         allowed_ips = []
         for p, item_ip in m.items("allowed_ips", "a list of IP networks in CIDR form"):
             text = _to_text(ctx, p, item_ip, what="an IP network in CIDR form such as '10.0.0.0/8'")
@@ -1202,7 +1337,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[Account, ...]:
             ctx.error(m.at("outbind"), "no outbind for an account whose bind_types allow neither receiver nor "
                       "transceiver (an outbind asks for a bind that receives)", _Hidden("an outbind target"))
         accounts.append(account)
-    return tuple(accounts)
+    return tuple(accounts), frozenset(bad_bind_types)
 
 
 def ip_in_networks(ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
@@ -1300,7 +1435,11 @@ def store_path_problem(path: str) -> str | None:
     The one rule for ``check-config`` and ``serve``, its ``-c`` file and its ``--db`` alike.  Only ``stat`` looks at
     the file, which is never opened: opening a FIFO to read waits for a writer for ever (tester 70: check-config
     printed OK and hung), and opening a device may act on it.  Tester 61: "data/" passed, and serve failed with a
-    bare "Not a directory", leaving a file "data"."""
+    bare "Not a directory", leaving a file "data".  Tester 85: a name with a NUL character (see
+    :func:`path_text_problem`)."""
+    text_problem = path_text_problem(path)
+    if text_problem is not None:
+        return text_problem
     if path.endswith(("/", os.sep)):
         return "the name of a file, not of a directory (such as data/smsc.sqlite)"
     try:
@@ -1328,6 +1467,9 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
     kind = m.text("kind", d.kind, choices=("sqlite", "memory"))
     path = m.text("path", d.path, min_len=1)
     problem = store_path_problem(path) if kind == "sqlite" and isinstance(path, str) else None
+    if isinstance(path, str) and problem is None:
+        # (with any kind: serve --store sqlite opens a memory store's path)
+        problem = path_text_problem(path)
     if kind == "sqlite" and isinstance(path, str) and (path == ":memory:" or path.startswith("file:")):
         # (SQLite's in-memory and URI names: the writer child and the readers each open the file by its name)
         path = ctx.error(m.at("path"), "a file name (for a store in memory: kind: memory)", path)
@@ -1389,11 +1531,22 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
         start_time = parse_start_time(m.raw("start_time"))
         if start_time is None:
             ctx.error(m.at("start_time"), START_TIME_WHAT, m.raw("start_time"))
+    errors_before = len(ctx.errors)
     default_validity = m.duration("default_validity", d.default_validity, lo=0.0, lo_open=True)
+    default_read = len(ctx.errors) == errors_before  # (a refused value is reported, not compared as its default)
+    errors_before = len(ctx.errors)
     max_validity = m.duration("max_validity", d.max_validity, lo=0.0, lo_open=True)
-    if max_validity < default_validity:
-        ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s)",
-                  m.raw("max_validity") if m.has("max_validity") else max_validity)
+    max_read = len(ctx.errors) == errors_before
+    if max_validity < default_validity and default_read and max_read:
+        if m.has("max_validity"):
+            given = "" if m.has("default_validity") else ", its default"
+            ctx.error(m.at("max_validity"), f"a duration >= default_validity ({_num(default_validity)} s{given})",
+                      m.raw("max_validity"))
+        else:
+            # Tester 85: default_validity "1000000d" was reported as "simulation.max_validity: expected a duration
+            # >= default_validity (...), got 604800.0", a key and a value the file never had.
+            ctx.error(m.at("default_validity"), f"a duration <= max_validity ({_num(max_validity)} s, its default; "
+                      "set max_validity to allow longer)", m.raw("default_validity"))
     return SimulationConfig(
         time_scale=m.number("time_scale", d.time_scale, lo=MIN_TIME_SCALE, hi=MAX_TIME_SCALE),
         seed=m.integer("seed", d.seed, nullable=True),
@@ -1767,10 +1920,12 @@ def _check_id_formats(
 
 def _parse_topology(
     ctx: _Ctx, raw: Any, accounts: tuple[Account, ...], server_ids: MessageIdFormat = MessageIdFormat(),
-    accounts_read: bool = True,
+    accounts_read: bool = True, bad_bind_types: frozenset[str] = frozenset(),
 ) -> Topology:
     """``accounts_read``: False when the accounts section could not be read whole (not a list, an entry not a
-    mapping), so that an MO route naming an account is not reported as naming none (tester 61)."""
+    mapping), so that an MO route naming an account is not reported as naming none (tester 61).
+    ``bad_bind_types``: the system_ids of accounts whose bind_types were refused, never suggested as an MO
+    route's account (tester 85)."""
     m = _Map(ctx, "topology", raw, ("country_code", "national_prefix", "no_route", "carriers", "routes",
                                     "mo_routes"))
     d = Topology()
@@ -1916,7 +2071,9 @@ def _parse_topology(
             system_id = ctx.error(r.at("system_id"), f"the system_id of an account{hint}", system_id)
         elif system_id is not _BAD and system_id in transmit_only:
             # (no bind of it could ever take the MO: answered 202, it waited for ever; tester 74)
-            receiving = [a for a in account_ids if a not in transmit_only]
+            # (not one whose bind_types were refused, read as every type: tester 85 was offered "[]" and a bare
+            # string as receiving accounts)
+            receiving = [a for a in account_ids if a not in transmit_only and a not in bad_bind_types]
             hint = f" ({', '.join(receiving)})" if receiving else " (none of the accounts may: see their bind_types)"
             system_id = ctx.error(r.at("system_id"), f"the system_id of an account whose bind_types allow "
                                   f"receiver or transceiver{hint}", _Hidden(f"{system_id!r}, which may only bind as "
@@ -1982,7 +2139,8 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
                           ) from None
     ctx = _Ctx(source, base_dir)
     top = _Map(ctx, "", data, _TOP_KEYS, what="a mapping")
-    accounts = _parse_accounts(ctx, top.raw("accounts") if data is not None else None) if top.ok else ()
+    accounts, bad_bind_types = (_parse_accounts(ctx, top.raw("accounts") if data is not None else None) if top.ok
+                                else ((), frozenset()))
     server = _parse_server(ctx, top.raw("server"))
     config = Config(
         source=source,
@@ -1993,7 +2151,8 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         http=_parse_http(ctx, top.raw("http")),
         topology=_parse_topology(ctx, top.raw("topology"), accounts, server.message_id,
                                  accounts_read=isinstance(top.raw("accounts"), list) and bool(top.raw("accounts"))
-                                 and all(isinstance(item, dict) for item in top.raw("accounts"))),
+                                 and all(isinstance(item, dict) for item in top.raw("accounts")),
+                                 bad_bind_types=bad_bind_types),
     )
     _check_ports(ctx, config)
     if ctx.errors:

@@ -75,7 +75,8 @@ def test_store_path_problem_is_one_rule_for_every_kind_of_path(tmp_path: Path) -
     assert store_path_problem("data/") == directory
     assert store_path_problem(str(fifo)) == ("the name of a regular file, or of none yet (smsc makes it), not of a "
                                              "FIFO (named pipe)")
-    assert store_path_problem("a\0b") is None  # (no traceback: opening the store says why)
+    # (no traceback; tester 85: refused, as no file can have the name, for serve --db as for store.path)
+    assert store_path_problem("a\0b") == "a file path without a NUL character (no path can contain one)"
 
 
 def test_store_notes_never_open_a_fifo(tmp_path: Path) -> None:
