@@ -23,10 +23,13 @@ Validation (SMPP 3.4 sections 3.3, 4.3, 5.1.3; smpp34-facts.md section 9):
   must hold 0 or 16 characters (ESME_RINVSCHED / ESME_RINVEXPIRY).
 - sm_length above 254 or beyond the body: ESME_RINVMSGLEN; number_of_dests 0 or above 254:
   ESME_RINVNUMDESTS; dest_flag not 1 or 2: ESME_RINVDESTFLAG.  One exception to the field sizes:
-  submit_multi's SME destination_addr decodes at any length (up to its NUL), as the SMSC refuses a bad
-  destination alone in the unsuccess_sme list (SMPP 3.4 section 4.5.2; :func:`smsc.smpp.validate.check_sme_address`),
-  not the whole request.  The encoder still writes at most 20 characters.
-- TLV area errors: see :func:`smsc.smpp.tlv.decode_tlvs`.
+  submit_multi's SME destination_addr and dl_name decode at any length (up to their NUL), as the SMSC
+  refuses a bad destination alone in the unsuccess_sme list (SMPP 3.4 section 4.5.2;
+  :func:`smsc.smpp.validate.check_sme_address`; a distribution list always, none being provisioned), not
+  the whole request.  The encoder still writes at most 20 characters.
+- TLV area errors: see :func:`smsc.smpp.tlv.decode_tlvs`.  Each PDU type reads its TLVs with its own
+  :func:`smsc.smpp.tlv.decode_rows`: a known TLV the PDU does not define is ignored, never refused (SMPP 3.4
+  section 3.3), as long as it lies inside the PDU.
 
 Tolerances, where real peers bend the spec: a response whose body is empty decodes with default field
 values, whatever its command_status (many ESMEs answer deliver_sm with a bare 16-octet header); such a PDU
@@ -38,12 +41,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from smsc.smpp import pdu as _p
 from smsc.smpp.constants import HEADER_SIZE, RESPONSE_BIT, CommandStatus
 from smsc.smpp.pdu import PDU_CLASSES, DistributionList, GenericNack, Pdu, SmeAddress, UnsuccessSme
-from smsc.smpp.tlv import TlvDecodeError, decode_tlvs, encode_tlvs
+from smsc.smpp.tlv import TlvDecodeError, decode_rows, decode_tlvs, encode_tlvs
 
 __all__ = [
     "SmppError",
@@ -279,7 +282,12 @@ BODY_OMITTED_ON_ERROR: frozenset[type[Pdu]] = frozenset((
 _DEST_ADDR = _DEST_21
 #: submit_multi's SME destination_addr as read: any length up to its NUL (see the module docstring).
 _SME_DEST_ADDR = _c("destination_addr", 1 << 32, S.ESME_RINVDSTADR)
-_DL_NAME = _c("dl_name", 21, S.ESME_RINVDLNAME)
+#: submit_multi's dl_name as read, any length up to its NUL: a name longer than its field (C-Octet String of
+#: 21 octets, SMPP 3.4 section 4.5.1) is an error of that destination alone, as a too-long SME address is
+#: (section 4.5.2: unsuccess_sme lists "SME address(es) or/and Distribution List names to which submission
+#: was unsuccessful").  The SMSC lists every dl_name there with ESME_RINVDLNAME, echoed as its first 20
+#: characters (tester 87: a 21-character name refused the whole submit_multi, its SME addresses with it).
+_DL_NAME = _c("dl_name", 1 << 32, S.ESME_RINVDLNAME)
 
 # -- shared helpers of the generated code --------------------------------------------------------------
 
@@ -309,9 +317,9 @@ def _short(name: str) -> SmppError:
     return SmppError(S.ESME_RINVCMDLEN, f"{name} runs past command_length")
 
 
-def _tlvs(b: bytes, p: int, e: int) -> dict[int, Any]:
+def _tlvs(b: bytes, p: int, e: int, rows: Mapping[int, Any]) -> dict[int, Any]:
     try:
-        return decode_tlvs(b, p, e)
+        return decode_tlvs(b, p, e, rows)
     except TlvDecodeError as exc:
         raise SmppError(exc.status, str(exc)) from None
 
@@ -525,7 +533,7 @@ def _decoder_source(cls: type[Pdu], layout: tuple[Field, ...], fast: bool) -> tu
     for f in layout:
         value = f"ord(f_{f.name})" if f.name in as_char else f"f_{f.name}"
         emit(f"    o.{f.name} = {value}")
-    emit("    o.tlvs = _tlvs(b, p, e) if p < e else {}")
+    emit("    o.tlvs = _tlvs(b, p, e, _rows) if p < e else {}")
     emit("    return o")
     return "\n".join(lines) + "\n", patterns
 
@@ -643,6 +651,7 @@ def _compile(cls: type[Pdu], layout: tuple[Field, ...]) -> tuple[Callable[..., P
         "_cstr_error": _cstr_error,
         "_time_error": _time_error,
         "_tlvs": _tlvs,
+        "_rows": decode_rows(cls.command_id),  # the TLVs this PDU defines (the others are ignored)
         "_read_dests": _read_dests,
         "_read_unsuccess": _read_unsuccess,
         "_SmppError": SmppError,

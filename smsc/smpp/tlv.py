@@ -14,9 +14,14 @@ kind            Python value                          wire value
 ==============  ====================================  ===========================================
 
 Tags missing from the table keep their value as raw ``bytes`` and are written back unchanged.  A tag
-may appear once per PDU, except ``callback_num`` and unknown tags, whose repeats are collected in a
-``list`` (in wire order).  ``tlvs`` dicts keep wire order, so ``encode_tlvs(decode_tlvs(b)) == b`` for
-every valid TLV area (a repeated tag interleaved with others is written back grouped).
+may appear once per PDU, except ``callback_num`` with its two companions ``callback_num_pres_ind`` and
+``callback_num_atag`` (as many of each as of callback_num: :func:`decode_tlvs`), unknown tags, and known
+tags the PDU at hand does not define (:data:`TLVS_BY_COMMAND`); their repeats are collected in a ``list``
+(in wire order).  ``tlvs`` dicts keep wire order, so ``encode_tlvs(decode_tlvs(b)) == b`` for every valid
+TLV area (a repeated tag interleaved with others is written back grouped).
+
+Which TLVs a PDU defines matters to the decoder alone: a known tag that the PDU does not define is
+ignored (SMPP 3.4 section 3.3), so its length and value are not checked (:func:`decode_rows`).
 
 This module imports nothing but the standard library and :mod:`smsc.smpp.constants`.
 """
@@ -25,15 +30,17 @@ from __future__ import annotations
 
 import enum
 from struct import Struct
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
-from smsc.smpp.constants import CommandStatus, Tag
+from smsc.smpp.constants import CommandId, CommandStatus, Tag
 
 __all__ = [
     "TlvKind",
     "TlvSpec",
     "TLV_SPECS",
+    "TLVS_BY_COMMAND",
     "SizedInt",
+    "decode_rows",
     "decode_tlvs",
     "encode_tlvs",
     "encode_tlv",
@@ -134,8 +141,11 @@ TLV_SPECS: dict[int, TlvSpec] = {
         _int(Tag.sar_total_segments, 1),
         _int(Tag.sar_segment_seqnum, 1),
         _int(Tag.sc_interface_version, 1),
-        _int(Tag.callback_num_pres_ind, 1),
-        _octets(Tag.callback_num_atag, 0, 65),
+        # callback_num "can be included a number of times", and then each companion "must occur an equal
+        # number of instances" (SMPP 3.4 Tables 4-10, 4-12, 4-20): all three repeat (decode_tlvs checks
+        # the counts).
+        _int(Tag.callback_num_pres_ind, 1)._replace(repeatable=True),
+        _octets(Tag.callback_num_atag, 0, 65, repeatable=True),
         _int(Tag.number_of_messages, 1),
         _octets(Tag.callback_num, 4, 19, repeatable=True),
         _int(Tag.dpf_result, 1),
@@ -170,36 +180,150 @@ class TlvDecodeError(Exception):
         self.status = status
 
 
-_INT, _CSTR, _RAW = 0, 1, 2
+# -- which TLVs each PDU defines -------------------------------------------------------------------------
 
-#: tag -> (Tag member, kind code, min_len, max_len, size, repeatable): TLV_SPECS flattened for the decoder.
-_DECODE_ROWS: dict[int, tuple[Tag, int, int, int, int, bool]] = {
-    tag: (
-        spec.tag,
-        _INT if spec.kind is TlvKind.INT else _CSTR if spec.kind is TlvKind.CSTR else _RAW,
-        spec.min_len,
-        spec.max_len,
-        spec.size,
-        spec.repeatable,
-    )
-    for tag, spec in TLV_SPECS.items()
+_T = Tag
+#: submit_multi's TLVs (SMPP 3.4 Table 4-12), and set_dpf: SMPP 5.0 section 4.2.4 lists it among the
+#: message submission TLVs, and smsc honours it in submit_sm and submit_multi too (see smsc.core.smsc).
+_SUBMIT_MULTI_TLVS = frozenset((
+    _T.user_message_reference, _T.source_port, _T.source_addr_subunit, _T.destination_port,
+    _T.dest_addr_subunit, _T.sar_msg_ref_num, _T.sar_total_segments, _T.sar_segment_seqnum, _T.payload_type,
+    _T.message_payload, _T.privacy_indicator, _T.callback_num, _T.callback_num_pres_ind, _T.callback_num_atag,
+    _T.source_subaddress, _T.dest_subaddress, _T.display_time, _T.sms_signal, _T.ms_validity,
+    _T.ms_msg_wait_facilities, _T.alert_on_message_delivery, _T.language_indicator, _T.set_dpf,
+))
+#: submit_sm's TLVs (SMPP 3.4 Table 4-10): submit_multi's and six more.
+_SUBMIT_SM_TLVS = _SUBMIT_MULTI_TLVS | {
+    _T.more_messages_to_send, _T.user_response_code, _T.number_of_messages, _T.its_reply_type,
+    _T.its_session_info, _T.ussd_service_op,
+}
+_BIND_RESP_TLVS = frozenset((_T.sc_interface_version,))  # SMPP 3.4 Tables 4-2, 4-4, 4-6
+
+#: The TLVs each PDU defines, by command_id: those of its table in SMPP 3.4 chapter 4 (smpp34-facts.md
+#: section 4.2, column "Carried in"), plus the SMPP 5.0 ones that smsc acts on in that PDU (set_dpf in
+#: submit_sm and submit_multi; message_payload in replace_sm, SMPP 5.0 section 4.5.3.3).  A PDU missing here
+#: defines none.  The decoder ignores the other known tags (SMPP 3.4 section 3.3): see :func:`decode_rows`.
+TLVS_BY_COMMAND: dict[int, frozenset[Tag]] = {
+    CommandId.bind_transmitter_resp: _BIND_RESP_TLVS,
+    CommandId.bind_receiver_resp: _BIND_RESP_TLVS,
+    CommandId.bind_transceiver_resp: _BIND_RESP_TLVS,
+    CommandId.submit_sm: _SUBMIT_SM_TLVS,
+    CommandId.submit_multi: _SUBMIT_MULTI_TLVS,
+    CommandId.deliver_sm: frozenset((  # SMPP 3.4 Table 4-18
+        _T.user_message_reference, _T.source_port, _T.destination_port, _T.sar_msg_ref_num,
+        _T.sar_total_segments, _T.sar_segment_seqnum, _T.user_response_code, _T.privacy_indicator,
+        _T.payload_type, _T.message_payload, _T.callback_num, _T.source_subaddress, _T.dest_subaddress,
+        _T.language_indicator, _T.its_session_info, _T.network_error_code, _T.message_state,
+        _T.receipted_message_id,
+    )),
+    CommandId.data_sm: frozenset((  # SMPP 3.4 Table 4-20
+        _T.source_port, _T.source_addr_subunit, _T.source_network_type, _T.source_bearer_type,
+        _T.source_telematics_id, _T.destination_port, _T.dest_addr_subunit, _T.dest_network_type,
+        _T.dest_bearer_type, _T.dest_telematics_id, _T.sar_msg_ref_num, _T.sar_total_segments,
+        _T.sar_segment_seqnum, _T.more_messages_to_send, _T.qos_time_to_live, _T.payload_type,
+        _T.message_payload, _T.set_dpf, _T.receipted_message_id, _T.message_state, _T.network_error_code,
+        _T.user_message_reference, _T.privacy_indicator, _T.callback_num, _T.callback_num_pres_ind,
+        _T.callback_num_atag, _T.source_subaddress, _T.dest_subaddress, _T.user_response_code,
+        _T.display_time, _T.sms_signal, _T.ms_validity, _T.ms_msg_wait_facilities, _T.number_of_messages,
+        _T.alert_on_message_delivery, _T.language_indicator, _T.its_reply_type, _T.its_session_info,
+    )),
+    CommandId.data_sm_resp: frozenset((  # SMPP 3.4 Table 4-21
+        _T.delivery_failure_reason, _T.network_error_code, _T.additional_status_info_text, _T.dpf_result,
+    )),
+    CommandId.replace_sm: frozenset((_T.message_payload,)),
+    CommandId.alert_notification: frozenset((_T.ms_availability_status,)),  # SMPP 3.4 Table 4-30
 }
 
+# -- decoder -------------------------------------------------------------------------------------------
 
-def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
+_INT, _CSTR, _RAW = 0, 1, 2
+#: How a tag may occur, the last element of a decode row: once; repeated (the callback_num family, whose
+#: counts decode_tlvs then compares); or at will, as a tag the PDU does not define, which is skipped rather
+#: than refused when its length or value is wrong.
+_ONCE, _REPEATS, _IGNORED = 0, 1, 2
+_CALLBACK_COMPANIONS = (Tag.callback_num_pres_ind, Tag.callback_num_atag)
+
+#: A decode row: (Tag member, kind code, min_len, max_len, size, occurrence code).
+_Row = tuple[Tag, int, int, int, int, int]
+
+
+def _row(spec: TlvSpec, defined: bool) -> _Row:
+    kind = _INT if spec.kind is TlvKind.INT else _CSTR if spec.kind is TlvKind.CSTR else _RAW
+    use = _IGNORED if not defined else _REPEATS if spec.repeatable else _ONCE
+    return (spec.tag, kind, spec.min_len, spec.max_len, spec.size, use)
+
+
+#: TLV_SPECS flattened for the decoder, every tag defined: for a TLV area read without a PDU's context.
+_DECODE_ROWS: dict[int, _Row] = {tag: _row(spec, True) for tag, spec in TLV_SPECS.items()}
+
+
+def decode_rows(command_id: int) -> Mapping[int, _Row]:
+    """The table :func:`decode_tlvs` reads the TLVs of a ``command_id`` PDU with (build it once per PDU type).
+
+    A tag the PDU defines (:data:`TLVS_BY_COMMAND`) is checked: a length outside its range, a C-Octet String
+    without its NUL or a repeat where none is allowed refuses the PDU.  Any other known tag "shall be ignored"
+    (SMPP 3.4 section 3.3: "If an Optional Parameter Tag is recognized but not expected for the particular
+    SMPP operation, the optional parameter shall be ignored"): when it is well formed it is still typed and
+    kept in ``tlvs`` (so the PDU is written back as it came; nothing reads it there), otherwise left out, and
+    it may repeat.  Either way its octets must lie inside the PDU: the TLV area must still split into whole
+    TLVs (SMPP 3.4 section 3.2.1.1).
+    """
+    defined = TLVS_BY_COMMAND.get(command_id, frozenset())
+    return {tag: _row(spec, tag in defined) for tag, spec in TLV_SPECS.items()}
+
+
+def _occurrences(value: Any) -> int:
+    return 0 if value is None else len(value) if type(value) is list else 1
+
+
+def _check_callback_counts(tlvs: dict[int, Any], rows: Mapping[int, _Row]) -> None:
+    """Refuse a TLV area whose callback_num_pres_ind or callback_num_atag do not pair with its callback_num.
+
+    SMPP 3.4 Tables 4-10, 4-12 and 4-20 say of each companion: "If this parameter is present and there are
+    multiple instances of the callback_num parameter then this parameter must occur an equal number of
+    instances and the order of occurrence determines the particular callback_num_pres_ind which corresponds
+    to a particular callback_num."  Fewer than callback_num leaves some callback_num without the one the
+    context requires: ESME_RMISSINGOPTPARAM (section 3.3: a TLV "required in the context of the operation"
+    that "is not present" gets "Expected Optional Parameter missing").  More, or several beside a single
+    callback_num, pair with nothing: ESME_RINVOPTPARSTREAM, as any TLV repeated where it may not be.
+    Absent, a companion is fine.  A companion the PDU does not define is not looked at (it is ignored).
+    """
+    numbers = _occurrences(tlvs.get(Tag.callback_num))
+    for tag in _CALLBACK_COMPANIONS:
+        row = rows.get(tag)
+        count = _occurrences(tlvs.get(tag))
+        if row is None or row[5] != _REPEATS or not count or count == numbers or (count == 1 and numbers < 2):
+            continue
+        if count < numbers:
+            raise TlvDecodeError(
+                CommandStatus.ESME_RMISSINGOPTPARAM,
+                f"{numbers} callback_num but only {count} {tag.name}: a repeated callback_num needs one "
+                f"{tag.name} each, in the same order (SMPP 3.4 Tables 4-10, 4-12, 4-20)",
+            )
+        raise TlvDecodeError(
+            CommandStatus.ESME_RINVOPTPARSTREAM,
+            f"{count} {tag.name} but {numbers} callback_num: each {tag.name} goes with one callback_num, "
+            f"in the same order (SMPP 3.4 Tables 4-10, 4-12, 4-20)",
+        )
+
+
+def decode_tlvs(buf: bytes, pos: int, end: int, rows: Mapping[int, _Row] = _DECODE_ROWS) -> dict[int, Any]:
     """Decode the TLV area ``buf[pos:end]`` into a ``{tag: value}`` dict in wire order.
 
-    ``buf`` must be ``bytes`` (values are slices of it).  Known tags are keyed by their
+    ``buf`` must be ``bytes`` (values are slices of it).  ``rows`` is the PDU's :func:`decode_rows`; by
+    default every known tag counts as defined.  Known tags are keyed by their
     :class:`~smsc.smpp.constants.Tag` member and typed per :data:`TLV_SPECS`; unknown tags by ``int`` with
     raw ``bytes`` values.  Raises :class:`TlvDecodeError` with ESME_RINVOPTPARSTREAM when the area does not
-    split into whole TLVs or a non-repeatable known tag appears twice, ESME_RINVPARLEN when a known TLV's
-    length is outside its range, ESME_RINVOPTPARAMVAL when a C-Octet String TLV lacks its NUL
-    (SMPP 3.4 sections 3.2.1.1, 5.3.1; smpp34-facts.md section 9 row 19).
+    split into whole TLVs or a defined tag that may not repeat appears twice, ESME_RINVPARLEN when a defined
+    TLV's length is outside its range, ESME_RINVOPTPARAMVAL when a defined C-Octet String TLV lacks its NUL
+    (SMPP 3.4 sections 3.2.1.1, 5.3.1; smpp34-facts.md section 9 row 19), and as
+    :func:`_check_callback_counts` says when the callback_num family repeats with unequal counts.  A known tag
+    the PDU does not define is never refused (:func:`decode_rows`).
     """
     tlvs: dict[int, Any] = {}
-    rows = _DECODE_ROWS
     unpack = _TL.unpack_from
     value: Any
+    repeated = False
     while pos < end:
         if end - pos < 4:
             raise TlvDecodeError(
@@ -217,10 +341,12 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
         row = rows.get(tag)
         if row is None:
             value = buf[start:pos]
-            repeatable = True
+            use = _IGNORED
         else:
-            tag, kind, low, high, size, repeatable = row
+            tag, kind, low, high, size, use = row
             if length < low or length > high:
+                if use == _IGNORED:
+                    continue
                 raise TlvDecodeError(
                     CommandStatus.ESME_RINVPARLEN,
                     f"TLV {tag.name} has length {length}, expected {low}..{high} octets",
@@ -236,11 +362,15 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
                     value = SizedInt(value, length)
             elif kind == _CSTR:
                 if buf[pos - 1] != 0:
+                    if use == _IGNORED:
+                        continue
                     raise TlvDecodeError(
                         CommandStatus.ESME_RINVOPTPARAMVAL,
                         f"TLV {tag.name} is not a C-Octet String (no terminating NUL)",
                     )
                 if buf.find(0, start, pos - 1) >= 0:
+                    if use == _IGNORED:
+                        continue
                     raise TlvDecodeError(
                         CommandStatus.ESME_RINVOPTPARAMVAL,
                         f"TLV {tag.name} holds a NUL before its end (a C-Octet String has one NUL, last)",
@@ -249,8 +379,10 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
             else:
                 value = buf[start:pos]
         if tag in tlvs:
-            if not repeatable:
+            if use == _ONCE:
                 raise TlvDecodeError(CommandStatus.ESME_RINVOPTPARSTREAM, f"TLV {tag.name} appears twice")
+            if use == _REPEATS:
+                repeated = True
             previous = tlvs[tag]
             if type(previous) is list:
                 previous.append(value)
@@ -258,6 +390,8 @@ def decode_tlvs(buf: bytes, pos: int, end: int) -> dict[int, Any]:
                 tlvs[tag] = [previous, value]
         else:
             tlvs[tag] = value
+    if repeated:
+        _check_callback_counts(tlvs, rows)
     return tlvs
 
 

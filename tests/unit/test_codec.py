@@ -314,8 +314,6 @@ def bind_body(system_id="id", password="pw", system_type="", address_range=""):
         (CommandId.data_sm, c("") + b"\0\0" + c("s" * 65), S.ESME_RINVSRCADR, P.DataSmResp),
         (CommandId.replace_sm, c("1") + b"\0\0" + c("2") + c("3" * 16) + c("4" * 3), S.ESME_RINVEXPIRY,
          P.ReplaceSmResp),
-        (CommandId.submit_multi, c("") + b"\0\0" + c("1") + b"\x01\x02" + c("d" * 21), S.ESME_RINVDLNAME,
-         P.SubmitMultiResp),
         (CommandId.alert_notification, b"\0\0" + c("1") + b"\0\0" + c("e" * 65), S.ESME_RINVDSTADR,
          P.GenericNack),
         (CommandId.outbind, c("s" * 16) + c(""), S.ESME_RINVSYSID, P.GenericNack),
@@ -389,6 +387,23 @@ def test_submit_multi_sme_address_longer_than_its_field_decodes_for_the_smsc_to_
     assert err.status == S.ESME_RINVCMDLEN
 
 
+def test_submit_multi_dl_name_longer_than_its_field_decodes_for_the_smsc_to_refuse_it_alone():
+    """Tester 87: a dl_name of 21 characters refused the whole submit_multi (ESME_RINVDLNAME), its valid SME
+    addresses with it, while a too-long SME address fails only its own entry.  SMPP 3.4 section 4.5.2 lists
+    distribution list names among the unsuccess_sme entries: the decoder keeps the name (the SMSC lists every
+    dl_name there with ESME_RINVDLNAME); a name without its NUL is still malformed."""
+    for name in ("d" * 21, "d" * 40):
+        dests = b"\x01\x01\x01" + c("447700900123") + b"\x02" + c(name)
+        pdu = decode(raw(CommandId.submit_multi, multi_body(dests, 2)))
+        assert pdu.dest_addresses == [
+            P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr="447700900123"),
+            P.DistributionList(dl_name=name),
+        ]
+        assert pdu.short_message == b"hi"
+    err = decode_error(raw(CommandId.submit_multi, c("") + b"\0\0" + c("1") + b"\x01\x02" + b"d" * 30))
+    assert err.status == S.ESME_RINVCMDLEN
+
+
 # -- validation: TLVs ------------------------------------------------------------------------------------
 
 
@@ -404,6 +419,139 @@ def test_tlv_errors_in_a_submit_sm(tlv_area, status):
     err = decode_error(raw(CommandId.submit_sm, submit_body() + tlv_area, seq=4))
     assert (err.status, err.sequence_number) == (status, 4)
     assert error_response(err) == P.SubmitSmResp(sequence_number=4, command_status=status)
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    return struct.pack(">HH", tag, len(value)) + value
+
+
+def data_sm_body() -> bytes:
+    return c("") + b"\x01\x01" + c("447700900123") + b"\x01\x01" + c("447700900456") + b"\x00\x00\x00"
+
+
+#: TLVs that SMPP 3.4 defines for other PDUs than submit_sm, each with a length or value wrong for its tag
+#: (tester 87's t_tlv2.py).
+_FOREIGN_BAD_TLVS = [
+    pytest.param(tlv(Tag.dpf_result, b"\0\0"), id="dpf_result-len2"),
+    pytest.param(tlv(Tag.delivery_failure_reason, b""), id="delivery_failure_reason-len0"),
+    pytest.param(tlv(Tag.sc_interface_version, b"\x34\x00"), id="sc_interface_version-len2"),
+    pytest.param(tlv(Tag.ms_availability_status, b"\0\0\0"), id="ms_availability_status-len3"),
+    pytest.param(tlv(Tag.qos_time_to_live, b"\x05"), id="qos_time_to_live-len1"),
+    pytest.param(tlv(Tag.dest_network_type, b"\x01\x01"), id="dest_network_type-len2"),
+    pytest.param(tlv(Tag.additional_status_info_text, b"why"), id="additional_status_info_text-no-nul"),
+    pytest.param(tlv(Tag.receipted_message_id, b"id42"), id="receipted_message_id-no-nul"),
+    pytest.param(tlv(Tag.network_error_code, b"\x03\x00"), id="network_error_code-len2"),
+]
+
+
+@pytest.mark.parametrize("bad", _FOREIGN_BAD_TLVS)
+def test_a_tlv_the_pdu_does_not_define_is_ignored_whatever_its_length_or_value(bad):
+    """SMPP 3.4 section 3.3: "If an Optional Parameter Tag is recognized but not expected for the particular
+    SMPP operation, the optional parameter shall be ignored."  Tester 87: submit_sm got 0xC2 / 0xC4 / 0xC0."""
+    area = tlv(Tag.user_message_reference, b"\x00\x07") + bad + tlv(0x1400, b"v")
+    pdu = decode(raw(CommandId.submit_sm, submit_body() + area))
+    assert pdu.tlvs == {Tag.user_message_reference: 7, 0x1400: b"v"}  # the TLV after it is still read
+
+
+def test_a_well_formed_tlv_the_pdu_does_not_define_is_kept_as_it_came():
+    tlvs = tlv(Tag.qos_time_to_live, b"\x00\x00\x00\x3c") + tlv(Tag.dpf_result, b"\x01") * 2
+    data = raw(CommandId.submit_sm, submit_body() + tlvs)
+    pdu = decode(data)
+    assert pdu.tlvs == {Tag.qos_time_to_live: 60, Tag.dpf_result: [1, 1]}
+    assert encode(pdu) == data
+
+
+@pytest.mark.parametrize(
+    ("command_id", "body", "bad", "status"),
+    [
+        (CommandId.submit_sm, submit_body(), tlv(Tag.sar_msg_ref_num, b"\x01"), S.ESME_RINVPARLEN),
+        (CommandId.submit_sm, submit_body(), tlv(Tag.user_message_reference, b"\0\1") * 2,
+         S.ESME_RINVOPTPARSTREAM),
+        (CommandId.data_sm, data_sm_body(), tlv(Tag.qos_time_to_live, b"\x05"), S.ESME_RINVPARLEN),
+        (CommandId.data_sm, data_sm_body(), tlv(Tag.dest_network_type, b"\x01\x01"), S.ESME_RINVPARLEN),
+        (CommandId.data_sm, data_sm_body(), tlv(Tag.receipted_message_id, b"id42"), S.ESME_RINVOPTPARAMVAL),
+        (CommandId.data_sm_resp, c("m1"), tlv(Tag.dpf_result, b"\0\0"), S.ESME_RINVPARLEN),
+        (CommandId.data_sm_resp, c("m1"), tlv(Tag.additional_status_info_text, b"why"), S.ESME_RINVOPTPARAMVAL),
+        (CommandId.replace_sm, c("1") + b"\0\0" + c("2") + c("") + c("") + b"\0\0\0",
+         tlv(Tag.message_payload, b"x") * 2, S.ESME_RINVOPTPARSTREAM),
+    ],
+)  # fmt: skip
+def test_a_tlv_the_pdu_defines_is_still_checked(command_id, body, bad, status):
+    err = decode_error(raw(command_id, body + bad, seq=5))
+    assert (err.status, err.command_id, err.sequence_number) == (status, command_id, 5)
+
+
+def test_a_tlv_the_pdu_does_not_define_must_still_fit_in_the_pdu():
+    """Ignoring a TLV skips its value, not the framing of the TLV area (SMPP 3.4 section 3.2.1.1)."""
+    for area in (struct.pack(">HH", Tag.dpf_result, 9) + b"\x01", struct.pack(">H", Tag.dpf_result)):
+        err = decode_error(raw(CommandId.submit_sm, submit_body() + area))
+        assert err.status == S.ESME_RINVOPTPARSTREAM
+
+
+_CB1 = tlv(Tag.callback_num, b"\x01\x01\x01" + b"447700900111")
+_CB2 = tlv(Tag.callback_num, b"\x01\x01\x01" + b"447700900222")
+_PRES = [tlv(Tag.callback_num_pres_ind, bytes((v,))) for v in (0x00, 0x05)]
+_ATAG = [tlv(Tag.callback_num_atag, b"\x00" + text) for text in (b"Help", b"Sales")]
+_CALLBACK_BODIES = [
+    pytest.param(CommandId.submit_sm, submit_body(), id="submit_sm"),
+    pytest.param(CommandId.submit_multi, multi_body(b"\x01\x01\x01" + c("447700900123"), 1), id="submit_multi"),
+    pytest.param(CommandId.data_sm, data_sm_body(), id="data_sm"),
+]
+
+
+@pytest.mark.parametrize(("command_id", "body"), _CALLBACK_BODIES)
+def test_several_callback_nums_take_as_many_pres_ind_and_atag(command_id, body):
+    """SMPP 3.4 Tables 4-10, 4-12, 4-20: callback_num "can be included a number of times", and then
+    callback_num_pres_ind and callback_num_atag "must occur an equal number of instances"; tester 87: each such
+    PDU got ESME_RINVOPTPARSTREAM ("TLV callback_num_pres_ind appears twice")."""
+    grouped = _CB1 + _CB2 + _PRES[0] + _PRES[1] + _ATAG[0] + _ATAG[1]
+    interleaved = _CB1 + _PRES[0] + _ATAG[0] + _CB2 + _PRES[1] + _ATAG[1]
+    for area in (grouped, interleaved, _CB1 + _CB2 + _PRES[0] + _PRES[1], _CB1 + _CB2 + _ATAG[0] + _ATAG[1]):
+        data = raw(command_id, body + area)
+        pdu = decode(data)
+        assert pdu.tlvs[Tag.callback_num] == [_CB1[4:], _CB2[4:]]
+        if _PRES[0] in area:
+            assert pdu.tlvs[Tag.callback_num_pres_ind] == [0x00, 0x05]
+        if _ATAG[0] in area:
+            assert pdu.tlvs[Tag.callback_num_atag] == [b"\x00Help", b"\x00Sales"]
+        if area == grouped:
+            assert encode(pdu) == data
+
+
+@pytest.mark.parametrize(("command_id", "body"), _CALLBACK_BODIES)
+@pytest.mark.parametrize(
+    ("area", "status"),
+    [
+        # one callback_num lacks the pres_ind / atag the others have: "Expected Optional Parameter missing"
+        # (SMPP 3.4 section 3.3)
+        pytest.param(_CB1 + _CB2 + _PRES[0], S.ESME_RMISSINGOPTPARAM, id="2cb-1pres"),
+        pytest.param(_CB1 + _ATAG[0] + _CB2, S.ESME_RMISSINGOPTPARAM, id="2cb-1atag"),
+        # more than there are callback_num to pair with
+        pytest.param(_CB1 + _PRES[0] + _PRES[1], S.ESME_RINVOPTPARSTREAM, id="1cb-2pres"),
+        pytest.param(_PRES[0] + _PRES[1], S.ESME_RINVOPTPARSTREAM, id="0cb-2pres"),
+        pytest.param(_CB1 + _CB2 + _ATAG[0] + _ATAG[1] + _ATAG[0], S.ESME_RINVOPTPARSTREAM, id="2cb-3atag"),
+    ],
+)  # fmt: skip
+def test_callback_companions_in_unequal_number_are_refused(command_id, body, area, status):
+    err = decode_error(raw(command_id, body + area, seq=3))
+    assert (err.status, err.sequence_number) == (status, 3)
+    assert "callback_num" in err.message
+
+
+@pytest.mark.parametrize(
+    "area", [_CB1 + _CB2, _CB1 + _CB2 + _CB1, _CB1 + _PRES[0] + _ATAG[0], _PRES[0] + _ATAG[0]],
+    ids=["2cb", "3cb", "1cb-1pres-1atag", "0cb-1pres-1atag"],
+)
+def test_callback_companions_absent_or_single_beside_at_most_one_callback_num_are_fine(area):
+    """The count rule binds a companion only when it "is present and there are multiple instances of the
+    callback_num parameter"."""
+    assert decode(raw(CommandId.submit_sm, submit_body() + area)).tlvs
+
+
+def test_callback_companions_are_ignored_where_the_pdu_does_not_define_them():
+    """deliver_sm defines callback_num (SMPP 3.4 Table 4-18) but neither companion: no count to match."""
+    pdu = decode(raw(CommandId.deliver_sm, submit_body() + _CB1 + _CB2 + _PRES[0]))
+    assert pdu.tlvs[Tag.callback_num_pres_ind] == 0
 
 
 def test_unknown_tlv_round_trips_in_wire_order():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from smsc.smpp.constants import CommandStatus, Tag
+from smsc.smpp.constants import CommandId, CommandStatus, Tag
 from smsc.smpp.tlv import (
     TLV_SPECS,
+    TLVS_BY_COMMAND,
     SizedInt,
     TlvDecodeError,
     TlvKind,
+    decode_rows,
     decode_tlvs,
     encode_tlv,
     encode_tlvs,
@@ -170,3 +172,104 @@ def test_one_octet_integers_encode_alike_from_int_enum_and_bool():
     with pytest.raises(ValueError):
         encode_tlvs({Tag.source_telematics_id: SizedInt(0x1FFFF, 2)})
     assert encode_tlvs({Tag.source_telematics_id: SizedInt(5, 2)}) == bytes.fromhex("0010 0002 0005")
+
+
+# -- which TLVs a PDU defines (SMPP 3.4 section 3.3) -----------------------------------------------------
+
+#: The "Carried in" column of smpp34-facts.md section 4.2 (SS submit_sm, SM submit_multi, DS deliver_sm,
+#: DA data_sm, DR data_sm_resp, BR bind_*_resp, AN alert_notification), transcribed on its own as a check.
+_CARRIED_IN = {
+    "dest_addr_subunit": "SS SM DA", "dest_network_type": "DA", "dest_bearer_type": "DA",
+    "dest_telematics_id": "DA", "source_addr_subunit": "SS SM DA", "source_network_type": "DA",
+    "source_bearer_type": "DA", "source_telematics_id": "DA", "qos_time_to_live": "DA",
+    "payload_type": "SS SM DS DA", "additional_status_info_text": "DR", "receipted_message_id": "DS DA",
+    "ms_msg_wait_facilities": "SS SM DA", "privacy_indicator": "SS SM DS DA", "source_subaddress": "SS SM DS DA",
+    "dest_subaddress": "SS SM DS DA", "user_message_reference": "SS SM DS DA", "user_response_code": "SS DS DA",
+    "source_port": "SS SM DS DA", "destination_port": "SS SM DS DA", "sar_msg_ref_num": "SS SM DS DA",
+    "language_indicator": "SS SM DS DA", "sar_total_segments": "SS SM DS DA", "sar_segment_seqnum": "SS SM DS DA",
+    "sc_interface_version": "BR", "callback_num_pres_ind": "SS SM DA", "callback_num_atag": "SS SM DA",
+    "number_of_messages": "SS DA", "callback_num": "SS SM DS DA", "dpf_result": "DR", "set_dpf": "DA",
+    "ms_availability_status": "AN", "network_error_code": "DS DA DR", "message_payload": "SS SM DS DA",
+    "delivery_failure_reason": "DR", "more_messages_to_send": "SS DA", "message_state": "DS DA",
+    "ussd_service_op": "SS", "display_time": "SS SM DA", "sms_signal": "SS SM DA", "ms_validity": "SS SM DA",
+    "alert_on_message_delivery": "SS SM DA", "its_reply_type": "SS DA", "its_session_info": "SS DS DA",
+    "congestion_state": "",  # SMPP 5.0; smsc reads it nowhere
+}
+_PDUS_OF = {
+    "SS": [CommandId.submit_sm], "SM": [CommandId.submit_multi], "DS": [CommandId.deliver_sm],
+    "DA": [CommandId.data_sm], "DR": [CommandId.data_sm_resp], "AN": [CommandId.alert_notification],
+    "BR": [CommandId.bind_transmitter_resp, CommandId.bind_receiver_resp, CommandId.bind_transceiver_resp],
+}
+#: SMPP 5.0 TLVs smsc acts on in PDUs whose 3.4 table lacks them.
+_SMSC_EXTRAS = {
+    (CommandId.submit_sm, Tag.set_dpf), (CommandId.submit_multi, Tag.set_dpf),
+    (CommandId.replace_sm, Tag.message_payload),
+}
+
+
+def test_tlvs_by_command_are_the_smpp34_tables_plus_the_5_0_ones_smsc_acts_on():
+    expected: set[tuple[int, Tag]] = set(_SMSC_EXTRAS)
+    for name, codes in _CARRIED_IN.items():
+        for code in codes.split():
+            expected.update((command, Tag[name]) for command in _PDUS_OF[code])
+    actual = {(command, tag) for command, tags in TLVS_BY_COMMAND.items() for tag in tags}
+    assert actual == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "defined_in", "kept"),
+    [
+        (bytes.fromhex("0420 0002 0000"), CommandId.data_sm_resp, {}),  # dpf_result of 2 octets
+        (bytes.fromhex("001D 0003") + b"why", CommandId.data_sm_resp, {}),  # a C string without its NUL
+        (bytes.fromhex("001D 0004") + b"w\0y\0", CommandId.data_sm_resp, {}),  # ... with a NUL inside
+        (bytes.fromhex("0210 0001 34") * 2, CommandId.bind_receiver_resp,
+         {Tag.sc_interface_version: [0x34, 0x34]}),  # twice, each well formed: kept as a list
+    ],
+    ids=["dpf_result-len2", "text-no-nul", "text-nul-inside", "sc_interface_version-twice"],
+)  # fmt: skip
+def test_a_known_tlv_the_pdu_does_not_define_is_not_checked(raw, defined_in, kept):
+    """SMPP 3.4 section 3.3: a TLV "recognized but not expected for the particular SMPP operation ... shall be
+    ignored" (tester 87: submit_sm got 0xC2 / 0xC4 for such TLVs)."""
+    assert decode_tlvs(raw, 0, len(raw), decode_rows(CommandId.submit_sm)) == kept
+    for rows in (decode_rows(defined_in), None):  # (None: no PDU's table, every tag counts as defined)
+        with pytest.raises(TlvDecodeError):
+            decode_tlvs(raw, 0, len(raw), *([rows] if rows else []))
+
+
+def test_ignoring_a_tlv_keeps_the_framing_check():
+    raw = bytes.fromhex("0420 0005 00")
+    with pytest.raises(TlvDecodeError) as info:
+        decode_tlvs(raw, 0, len(raw), decode_rows(CommandId.submit_sm))
+    assert info.value.status == CommandStatus.ESME_RINVOPTPARSTREAM
+
+
+_CB = bytes.fromhex("0381 0004 01010131")
+_PRES = bytes.fromhex("0302 0001 01")
+_ATAG = bytes.fromhex("0303 0002 0041")
+
+
+def test_callback_num_companions_repeat_with_it():
+    raw = _CB + _PRES + _ATAG + _CB + _PRES + _ATAG
+    tlvs = decode_tlvs(raw, 0, len(raw), decode_rows(CommandId.data_sm))
+    assert tlvs == {Tag.callback_num: [_CB[4:]] * 2, Tag.callback_num_pres_ind: [1, 1],
+                    Tag.callback_num_atag: [b"\x00A"] * 2}
+    assert encode_tlvs(tlvs) == _CB * 2 + _PRES * 2 + _ATAG * 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (_CB * 2 + _PRES, CommandStatus.ESME_RMISSINGOPTPARAM),
+        (_CB * 3 + _ATAG * 2, CommandStatus.ESME_RMISSINGOPTPARAM),
+        (_CB + _PRES * 2, CommandStatus.ESME_RINVOPTPARSTREAM),
+        (_CB * 2 + _ATAG * 3, CommandStatus.ESME_RINVOPTPARSTREAM),
+        (_ATAG * 2, CommandStatus.ESME_RINVOPTPARSTREAM),
+    ],
+    ids=["2cb-1pres", "3cb-2atag", "1cb-2pres", "2cb-3atag", "0cb-2atag"],
+)
+def test_callback_num_companions_in_another_number_than_callback_num_are_refused(raw, status):
+    with pytest.raises(TlvDecodeError) as info:
+        decode_tlvs(raw, 0, len(raw), decode_rows(CommandId.submit_sm))
+    assert info.value.status == status
+    # deliver_sm defines callback_num but not its companions: they are ignored, counts and all
+    assert decode_tlvs(raw, 0, len(raw), decode_rows(CommandId.deliver_sm))
