@@ -34,6 +34,23 @@ from smsc.smpp.constants import (
 from smsc.smpp.tlv import encode_tlvs
 
 
+#: The first octets of protocols that clients point at an SMPP port by mistake, and what to say then.
+_HTTP_METHODS = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN")
+
+
+def _foreign_protocol(data: bytes) -> str:
+    """A hint for a framing error on a connection not yet bound whose read starts like another protocol: an
+    HTTP request (its method read as command_length gives some 1.2 billion) or a TLS ClientHello (a record of
+    type 22, version 3.x) sent to a plain SMPP port (tester 86: only "command_length is 1195725856" was said)."""
+    head = data[:4]
+    if head in _HTTP_METHODS:
+        return " (this looks like an HTTP request: the HTTP API listens on its own port, http.port)"
+    if len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03:
+        return (" (this looks like a TLS handshake: connect to the TLS listener, server.tls.port, or turn TLS off "
+                "in the client)")
+    return ""
+
+
 class SessionState(enum.Enum):
     """Where a connection is in its life (SMPP 3.4 section 2.2)."""
 
@@ -419,7 +436,8 @@ class Session:
                     # The stream cannot be followed past this point; the requests before it stand: the
                     # session still takes their responses (the adapter closes once they are written).
                     self._input_closed = True
-                    events.append(CloseRequested(f"framing error: {item}"))
+                    hint = _foreign_protocol(data) if self.state is SessionState.OPEN else ""
+                    events.append(CloseRequested(f"framing error: {item}{hint}"))
                     break
                 continue
             cid = item.command_id

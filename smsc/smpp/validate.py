@@ -197,8 +197,13 @@ def refusal_reason(pdu: Any, status: int) -> str:
             return f"replace_if_present_flag {pdu.replace_if_present_flag}: reserved in submit_multi, expected 0"
         return f"replace_if_present_flag {pdu.replace_if_present_flag}: expected 0 or 1 (SMPP 3.4 section 5.2.18)"
     if status == s.ESME_RINVSCHED:
-        return (f"schedule_delivery_time {pdu.schedule_delivery_time!r}: not a time of SMPP 3.4 section 7.1 "
-                f"(YYMMDDhhmmsstnnp, or relative ...R), or later than the message's validity allows")
+        # (tester 87: a well-formed schedule 15 days ahead read "not a time of section 7.1", and the rule at
+        # fault, simulation.max_schedule, went unnamed)
+        why = ("not a time of SMPP 3.4 section 7.1 (YYMMDDhhmmsstnnp, or relative ...R), or further ahead than "
+               "simulation.max_schedule (14 days unless configured)")
+        if isinstance(pdu, P.ReplaceSm):
+            why += ", or not before the message's validity end"
+        return f"schedule_delivery_time {pdu.schedule_delivery_time!r}: {why}"
     if status == s.ESME_RINVEXPIRY:
         return (f"validity_period {pdu.validity_period!r}: not a time of SMPP 3.4 section 7.1, in the past, "
                 f"before the schedule, or beyond simulation.max_validity")

@@ -642,3 +642,22 @@ def test_a_request_the_state_refuses_says_what_to_do_instead() -> None:
     opened = Session(now=0.0, report_refusals=True)
     (refused,) = opened.receive_data(encode(P.QuerySm(sequence_number=4, message_id="1")), 0.0)
     assert refused.status == S.ESME_RINVBNDSTS and "bind first" in refused.reason  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("data", "hint"), [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "looks like an HTTP request"),
+    (b"POST /api/mo HTTP/1.1\r\n\r\n", "looks like an HTTP request"),
+    (bytes.fromhex("160301020001000200") + bytes(20), "looks like a TLS handshake"),
+])
+def test_a_framing_error_from_another_protocol_says_which(data: bytes, hint: str) -> None:
+    """Tester 86: curl at the SMPP port was logged as "command_length is 1195725856, expected 16..." only."""
+    s = Session(now=0.0)
+    events = s.receive_data(data, 0.0)
+    (close,) = [e for e in events if isinstance(e, CloseRequested)]
+    assert close.reason.startswith("framing error: ESME_RINVCMDLEN: command_length is") and hint in close.reason
+
+
+def test_a_framing_error_of_smpp_octets_has_no_hint() -> None:
+    s = Session(now=0.0)
+    (close,) = [e for e in s.receive_data(struct.pack(">IIII", 8, 0x15, 0, 1), 0.0) if isinstance(e, CloseRequested)]
+    assert "looks like" not in close.reason

@@ -124,3 +124,14 @@ def test_sar_tlvs_come_as_all_three_with_consistent_values(tlvs: dict[int, int],
 )
 def test_a_udh_must_fit_in_the_user_data(user_data: bytes, status: int) -> None:
     assert check_udh(user_data) == status
+
+
+def test_a_schedule_refusal_names_the_max_schedule_rule() -> None:
+    """Tester 87: a well-formed schedule 15 days ahead was refused as "not a time of SMPP 3.4 section 7.1 ... or
+    later than the message's validity allows", which named neither what was wrong nor the rule at fault."""
+    from smsc.smpp.validate import refusal_reason
+
+    reason = refusal_reason(P.SubmitSm(schedule_delivery_time="000015000000000R"), S.ESME_RINVSCHED)
+    assert "simulation.max_schedule" in reason and "validity" not in reason
+    replace = refusal_reason(P.ReplaceSm(schedule_delivery_time="000015000000000R"), S.ESME_RINVSCHED)
+    assert "simulation.max_schedule" in replace and "validity end" in replace
