@@ -59,3 +59,54 @@ def test_a_stop_answers_a_submit_a_rule_delays_before_it_unbinds(
     msg = again.call(lambda: again.app.smsc.message(message_id))  # type: ignore[union-attr]
     assert msg is not None and msg.destination.addr == DELAYED
 
+
+
+def test_a_stop_takes_the_receipt_acknowledgements_that_come_after_the_unbind_resp(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path,
+) -> None:
+    """Tester 90: a gateway answered the stopping SMSC's unbind at once and its outstanding deliver_sm 0.3 s later
+    (its own queue); the SMSC closed on the unbind_resp, the acknowledgements were lost, and every one of those
+    receipts came again after the restart (30 duplicates with 3 binds x window 10)."""
+    import socket
+
+    from smsc.smpp.codec import Framer
+
+    server = smsc_factory()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    framer = Framer()
+    got: list[object] = []
+
+    def read_until(done: Callable[[], bool]) -> None:
+        for _ in range(100):  # (bounded: each read waits 5 s at most)
+            if done():
+                return
+            data = sock.recv(65536)
+            if not data:
+                return
+            got.extend(framer.feed(data))
+        raise AssertionError(f"not there after 100 reads: {got}")
+
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        for seq in range(2, 5):
+            sock.sendall(encode(P.SubmitSm(
+                sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr="447700900123", short_message=b"receipt please", registered_delivery=1)))
+        read_until(lambda: sum(isinstance(p, P.DeliverSm) for p in got) == 3)  # (not answered yet)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        read_until(lambda: any(isinstance(p, P.Unbind) for p in got))
+        (unbind,) = [p for p in got if isinstance(p, P.Unbind)]
+        sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+        time.sleep(0.3)
+        for receipt in [p for p in got if isinstance(p, P.DeliverSm)]:
+            sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+        stopper.join(timeout=15)
+        assert not stopper.is_alive()
+        sock.settimeout(2)
+        assert sock.recv(65536) == b""  # (closed by the server once they were answered)
+    finally:
+        sock.close()
+
+    again = smsc_factory(make_config(tmp_path))
+    assert again.call(lambda: again.app.smsc.deliveries_count()) == 0  # type: ignore[union-attr]

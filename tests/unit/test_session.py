@@ -661,3 +661,50 @@ def test_a_framing_error_of_smpp_octets_has_no_hint() -> None:
     s = Session(now=0.0)
     (close,) = [e for e in s.receive_data(struct.pack(">IIII", 8, 0x15, 0, 1), 0.0) if isinstance(e, CloseRequested)]
     assert "looks like" not in close.reason
+
+
+def _unbind_seq(s: Session) -> int:
+    """The sequence_number of the unbind just queued (what else was queued is dropped)."""
+    (unbind,) = [p for p in sent(s) if isinstance(p, P.Unbind)]
+    return unbind.sequence_number
+
+
+def test_after_our_unbind_is_answered_the_session_waits_for_the_deliveries_outstanding() -> None:
+    """Tester 90: an ESME answered the SMSC's unbind at once and its last deliver_sm 0.3 s later; the session
+    closed on the unbind_resp, those acknowledgements were lost, and the receipts came again after the restart."""
+    s = bound()
+    first = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    second = s.send_request(P.DeliverSm(), 0.0, context="d2")
+    s.unbind(0.0)
+    unbind = _unbind_seq(s)
+    assert s.window_free == 0  # (nothing more is offered while unbinding)
+    events = s.receive_data(encode(P.UnbindResp(sequence_number=unbind)), 0.1)
+    assert not [e for e in events if isinstance(e, CloseRequested)]
+    events = s.receive_data(encode(P.DeliverSmResp(sequence_number=first)), 0.3)
+    assert [e.context for e in events if isinstance(e, ResponseReceived)] == ["d1"]
+    assert not [e for e in events if isinstance(e, CloseRequested)]
+    events = s.receive_data(encode(P.DeliverSmResp(sequence_number=second)), 0.4)
+    assert [e.context for e in events if isinstance(e, ResponseReceived)] == ["d2"]
+    assert [e.reason for e in events if isinstance(e, CloseRequested)] == [
+        "unbind answered, and the deliveries outstanding then"]
+    assert s.state == SessionState.CLOSED
+
+
+def test_after_our_unbind_is_answered_an_unanswered_delivery_times_out_and_closes() -> None:
+    s = bound(timers=SessionTimers(response=5.0, enquire_link=0))
+    s.send_request(P.DeliverSm(), 0.0, context="d1")
+    s.unbind(0.0)
+    unbind = _unbind_seq(s)
+    assert not [e for e in s.receive_data(encode(P.UnbindResp(sequence_number=unbind)), 0.1)
+                if isinstance(e, CloseRequested)]
+    events = s.poll(5.0)
+    assert [e.context for e in events if isinstance(e, ResponseTimedOut)] == ["d1"]
+    assert [e for e in events if isinstance(e, CloseRequested)] and s.state == SessionState.CLOSED
+
+
+def test_an_unbind_answered_with_nothing_outstanding_closes_at_once() -> None:
+    s = bound()
+    s.unbind(0.0)
+    unbind = _unbind_seq(s)
+    events = s.receive_data(encode(P.UnbindResp(sequence_number=unbind)), 0.1)
+    assert [e.reason for e in events if isinstance(e, CloseRequested)] == ["unbind answered"]
