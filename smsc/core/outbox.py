@@ -535,17 +535,21 @@ class Outbox:
 
     def failed(self, delivery_id: int, *, at_once: bool = False) -> bool:
         """No usable answer: offer the delivery again after a backoff, or now with ``at_once`` (no answer at
-        all, see the module docstring); False if it was not leased."""
+        all, or ESME_RTHROTTLED: see the module docstring); False if it was not leased.
+
+        Only the failures that take a backoff move it along the backoff schedule: an answer of ESME_RTHROTTLED, a
+        response timer or a lost connection says nothing of whether the ESME can take the delivery (tester 90: a
+        receipt throttled three times then answered ESME_RX_T_APPN waited 10 s, the fourth step, not 1 s)."""
         delivery = self._leased.pop(delivery_id, None)
         if delivery is None:
             return False
         self.stats.deliveries_failed += 1
-        failures = self._failures.get(delivery_id, 0) + 1
-        self._failures[delivery_id] = failures
         self._waiting[delivery_id] = delivery
         if at_once:
             self._requeue(delivery)
             return True
+        failures = self._failures.get(delivery_id, 0) + 1
+        self._failures[delivery_id] = failures
         delay = self.backoff[min(failures, len(self.backoff)) - 1]
         when = self._clock.now() + sim_seconds_for_real(self._clock, delay)
         self._scheduler.call_at(when, self._requeue, delivery)

@@ -224,3 +224,21 @@ def test_a_taker_that_cannot_carry_a_retried_delivery_leaves_it_held_for_one_tha
     assert rig.outbox.take("esme", 10, lambda d: not d.short_message.startswith(b"x")) == [short]
     assert rig.outbox.held("esme") == 1 and rig.outbox.available("esme") == 1
     assert rig.outbox.take("esme", 10) == [long_]
+
+
+def test_throttled_and_unanswered_offers_do_not_move_the_backoff_along() -> None:
+    """Tester 90: a receipt answered ESME_RTHROTTLED three times, then ESME_RX_T_APPN, waited 10 s (the backoff's
+    fourth step) instead of the first: answers that are offered again at once counted as steps."""
+    rig = Rig()
+    d = rig.add()
+    for _ in range(3):
+        [taken] = rig.outbox.take("esme", 10)
+        rig.outbox.acked(taken.delivery_id, S.ESME_RTHROTTLED)  # offered again at once
+    [taken] = rig.outbox.take("esme", 10)
+    assert rig.outbox.failed(taken.delivery_id, at_once=True)  # the response timer, the connection lost
+    [taken] = rig.outbox.take("esme", 10)
+    rig.outbox.acked(taken.delivery_id, S.ESME_RX_T_APPN)
+    rig.run_until(1000.9)
+    assert rig.outbox.take("esme", 10) == []
+    rig.run_until(1001.0)  # the first step of the backoff
+    assert rig.outbox.take("esme", 10) == [d]
