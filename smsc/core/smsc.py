@@ -354,6 +354,20 @@ class Smsc:
         log.info("core_started", waiting=index.waiting, final=index.final_count, evicted=index.evicted,
                  deliveries=len(self.outbox), deliveries_spilled=self.outbox.spilled())
         self._check_year_pivot(now)
+        self._check_transmit_only()
+
+    def _check_transmit_only(self) -> None:
+        """Warn (event ``receipts_unreceivable``) for each account that may bind as transmitter only: a receipt
+        it asks for (registered_delivery) is kept for a receiver or transceiver bind of its system_id, which its
+        bind_types never allow, so such receipts pile up; with the count owed now when a restart found some
+        (an account a config change made transmit-only).  Said once, at start: nothing is added per message
+        (tester 85: 20,100 receipts piled up for such an account without a word)."""
+        sizes = self.outbox.sizes()
+        for system_id in sorted(self.mo.not_receiving):
+            log.warning("receipts_unreceivable", system_id=system_id, owed=sizes.get(system_id, 0),
+                        reason="the account's bind_types allow transmitter only: receipts it asks for wait for a "
+                               "receiver or transceiver bind it cannot make (allow one, or submit with "
+                               "registered_delivery 0)")
 
     def _check_year_pivot(self, now: float) -> None:
         """Warn (event ``year_pivot_excludes_now``) when ``server.year_pivot`` leaves the simulation's current

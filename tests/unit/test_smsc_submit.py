@@ -710,3 +710,30 @@ def test_a_year_pivot_that_cannot_name_the_simulated_date_is_warned_about_at_sta
                 clock=FakeClock(start))
         Harness(base, clock=FakeClock(start))
     assert not [e for e in logs if e["event"] == "year_pivot_excludes_now"]
+
+
+def test_an_account_that_may_only_transmit_is_warned_about_at_start_with_the_receipts_it_is_owed(
+        tmp_path: Path) -> None:
+    """Tester 85: 20,100 receipts piled up for an account with bind_types [transmitter] (none of its binds can
+    take them) without a word.  The start names each such account, and how many it is owed after a restart."""
+    from smsc.config import Account
+
+    base = make_config()
+    config = dataclasses.replace(base, accounts=(
+        Account(system_id="tx", password="x", bind_types=frozenset({"transmitter"})),
+        Account(system_id="trx", password="y"),
+    ))
+    path = tmp_path / "s.sqlite"
+    with structlog.testing.capture_logs() as logs:
+        h = Harness(config, store=SqliteStore(path))
+    [warning] = [e for e in logs if e["event"] == "receipts_unreceivable"]
+    assert (warning["log_level"], warning["system_id"], warning["owed"]) == ("warning", "tx", 0)
+    h.submit_ok("447700900100", system_id="tx", registered_delivery=1)
+    h.advance(5.0)
+    h.smsc.stop()
+    h.store.close()
+    with structlog.testing.capture_logs() as logs:
+        again = Harness(config, store=SqliteStore(path))
+    [warning] = [e for e in logs if e["event"] == "receipts_unreceivable"]
+    assert (warning["system_id"], warning["owed"]) == ("tx", 1)
+    again.store.close()
