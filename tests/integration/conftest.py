@@ -266,6 +266,8 @@ class RawEsme:
 #: ``python -c COMMITTING_STORE PATH`` (with the repository on PYTHONPATH) and killed by the test.
 COMMITTING_STORE = """
 import asyncio, sys
+import structlog
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # (stdout carries the ids)
 from smsc.core.api import Address
 from smsc.core.message import Message
 from smsc.core.store.sqlite import SqliteStore

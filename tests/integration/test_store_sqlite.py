@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -346,3 +348,26 @@ async def test_spilled_outbox_deliveries_come_back_from_the_reader_thread_in_ord
     assert taken == owed
     assert outbox.spilled() == 0
     store.close()
+
+
+def test_a_store_begun_in_an_empty_file_says_so(smsc_factory: Callable[..., Any], tmp_path: Path) -> None:
+    """Tester 88: a store file cut to 0 octets started as a new store (ids from 00000001 again) with the same start
+    lines as a store that was merely empty; a new file is said to be new, an empty one warned about."""
+    import structlog.testing
+
+    with structlog.testing.capture_logs() as logs:
+        first = smsc_factory()
+        first.stop()
+    assert [e["event"] for e in logs if e["event"].startswith("store_created")] == ["store_created"]
+    path = tmp_path / "smsc.sqlite"
+    for companion in ("-wal", "-shm"):
+        (tmp_path / f"smsc.sqlite{companion}").unlink(missing_ok=True)
+    path.write_bytes(b"")
+    with structlog.testing.capture_logs() as logs:
+        second = smsc_factory()
+        second.stop()
+    [warning] = [e for e in logs if e["event"].startswith("store_created")]
+    assert warning["event"] == "store_created_in_empty_file" and warning["log_level"] == "warning"
+    with structlog.testing.capture_logs() as logs:
+        smsc_factory().stop()
+    assert not [e for e in logs if e["event"].startswith("store_created")]  # (a store already)

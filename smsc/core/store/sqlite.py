@@ -1010,6 +1010,10 @@ class SqliteStore:
         companions = [self.path + suffix for suffix in ("-wal", "-shm")]
         made = [p for p in companions if not os.path.exists(p)]  # (SQLite makes them beside the file)
         try:
+            size_before: int | None = os.path.getsize(self.path)
+        except OSError:
+            size_before = None  # (no file yet)
+        try:
             problem = foreign_file_problem(self.path)
             if problem is not None:
                 # (named as an smsc store's refusal: nothing in the file was touched; never "delete the file",
@@ -1044,6 +1048,15 @@ class SqliteStore:
             self._unlock_file()
             raise
         self._lock_created = None
+        if call_soon_threadsafe is not None:
+            # A new store says so, and an empty file most of all (tester 88: a store cut to 0 octets started as
+            # a new one, its ids from 00000001 again, with the same start lines as a store that was empty).
+            if size_before is None:
+                log.info("store_created", path=self.path)
+            elif size_before == 0:
+                log.warning("store_created_in_empty_file", path=self.path,
+                            reason="the file was empty (0 octets): a new store begins in it; if it held a store "
+                                   "before, that store is gone")
         #: (st_dev, st_ino) of the file as opened: see :meth:`file_problem`.
         self._identity = _identity(self.path)
         #: This store's batches to a writer child: (a random token of this store, the last number sent), see
