@@ -312,14 +312,16 @@ class AbsentWaits:
         Tester 85: walked in the order the numbers last took an evicted message, the walk stopped at the first
         number with an older bound and passed over a later one holding the newest message (a number whose
         attempts fail faster is evicted into sooner).  Sorting costs one pass over the waits, and only a listing
-        that goes past the remembered evictions (:data:`RECENT_EVICTED`) asks for it."""
-        if number is not None:
-            wait = self.absent.get(number)
-            if wait is not None and wait.evicted and wait.newest_submit > newer_than:
-                yield wait.newest_submit, wait.evicted.newest(per_number)
-            return
-        # (the caller's reads of the store are synchronous: the waits do not change under the walk)
-        walk = [wait for wait in self.absent.values() if wait.evicted and wait.newest_submit > newer_than]
+        that goes past the remembered evictions (:data:`RECENT_EVICTED`) asks for it.
+
+        The numbers draining count as much as those absent: their messages still on disk wait as well (tester 89:
+        while a drain was held back by a receiver's full outbox, a number's 101 waiting messages, the newest among
+        them, were missing from the listing)."""
+        if number is not None:  # (a number may have both: absent again while its last drain goes on)
+            waits: list[NumberWait | None] = [self.absent.get(number), self.draining.get(number)]
+        else:  # (the caller's reads of the store are synchronous: the waits do not change under the walk)
+            waits = [*self.absent.values(), *self.draining.values()]
+        walk = [wait for wait in waits if wait is not None and wait.evicted and wait.newest_submit > newer_than]
         walk.sort(key=_NEWEST_SUBMIT, reverse=True)
         for wait in walk:
             yield wait.newest_submit, wait.evicted.newest(per_number)

@@ -535,3 +535,31 @@ def test_past_the_remembered_evictions_a_number_evicted_into_earlier_is_not_pass
         listed = [m.message_id for m in h.smsc.messages(limit=limit, state=MessageState.ENROUTE)]
         assert listed == newest_first[:limit], limit
     h.store.close()
+
+
+def test_past_the_remembered_evictions_a_number_whose_drain_is_held_back_is_still_listed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 89: the numbers draining were left out of the walk; while a drain was held back (a receiver's full
+    outbox), the number's waiting messages, the newest among them, were missing from ``state=ENROUTE``."""
+    monkeypatch.setattr(waits, "RECENT_EVICTED", 1)
+    monkeypatch.setattr(waits, "ALERT_READ_BACK", 2)  # (more than that take their turns in the drain)
+    older, back, bulk = "447700900401", "447700900402", "447700900403"
+    h = Harness(NEVER_ON, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    o = h.submit_ok(older, "older")
+    h.advance(1.0)
+    b = [h.submit_ok(back, f"back {i}") for i in range(3)]
+    h.advance(10.0)
+    for i in range(5):
+        h.submit_ok(bulk, f"bulk {i}")
+    h.advance(10.0)
+    assert h.cancel(destination=bulk) == 0  # the remembered evictions leave their wait
+    h.smsc.machine.waits._backlog = lambda: 10**9  # the outbox is full: drains wait
+    h.smsc.set_handset_online(back, True)
+    h.advance(5.0)
+    assert back in h.smsc.machine.waits.draining and all(h.state(m) == MessageState.ENROUTE for m in b)
+    newest_first = [*b[::-1], o]
+    for limit in (1, 2, 4):
+        listed = [m.message_id for m in h.smsc.messages(limit=limit, state=MessageState.ENROUTE)]
+        assert listed == newest_first[:limit], limit
+    assert [m.message_id for m in h.smsc.messages(limit=5, destination=back)] == b[::-1]
+    h.store.close()
