@@ -1809,6 +1809,12 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
     outcome = None
     if m.has("outcome"):
         outcome, _ = _parse_outcome(ctx, m.at("outcome"), m.raw("outcome"), weighted=False)
+    if offline is not None and outcome is not None and outcome.kind != "absent":
+        # An outcome of another kind ends every attempt without paging the handset, so its spells never
+        # matter (tester 89: read_by_customer_service with offline: 2m was taken, the offline said nothing).
+        ctx.error(m.at("offline"), f"no offline with an outcome of kind {outcome.kind!r}, which ends every attempt "
+                  "without paging the handset (offline goes with no outcome, or one of kind absent such as "
+                  "memory_full)", m.raw("offline"))
     return NumberRule(
         numbers=tuple(numbers),
         prefixes=tuple(prefixes),

@@ -163,7 +163,7 @@ def test_values_are_read_with_their_units_and_types(tmp_path: Path) -> None:
                 - {cause: system_failure, weight: 1, network_error: null, kind: undeliverable}
               rules:
                 - {numbers: ["12125550100"], submit: {status: 0x58, delay: 2s}}
-                - {prefixes: ["1212555"], outcome: {cause: busy}, offline: always}
+                - {prefixes: ["1212555"], outcome: {cause: memory_full}, offline: always}
         """))
     assert config.server.port == 0
     assert config.server.session_init_timer == 90.0
@@ -191,7 +191,7 @@ def test_values_are_read_with_their_units_and_types(tmp_path: Path) -> None:
     exact, prefix = carrier.rules
     assert exact.submit is not None and exact.submit.status == CommandStatus.ESME_RTHROTTLED
     assert exact.submit.delay == 2.0
-    assert prefix.outcome is not None and prefix.outcome.cause == "busy" and prefix.offline == math.inf
+    assert prefix.outcome is not None and prefix.outcome.cause == "memory_full" and prefix.offline == math.inf
 
 
 def test_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
@@ -385,6 +385,16 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].rules[0].numbers[0]: expected an E.164 number: 7 to 15 digits as text"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
          "offline: sometimes}]}]}",
+         "topology.carriers[0].rules[0].offline: expected 'always' or a duration > 0"),
+        # (tester 89: an outcome of another kind never pages the handset: the offline said nothing)
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900001'], "
+         "outcome: read_by_customer_service, offline: 2m}]}]}",
+         "topology.carriers[0].rules[0].offline: expected no offline with an outcome of kind 'accepted'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900001'], "
+         "outcome: busy, offline: always}]}]}",
+         "topology.carriers[0].rules[0].offline: expected no offline with an outcome of kind 'temporary'"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900001'], "
+         "outcome: unknown_subscriber, offline: sometimes}]}]}",
          "topology.carriers[0].rules[0].offline: expected 'always' or a duration > 0"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123'], "
          "outcome: unknown_subscribr}]}]}",
