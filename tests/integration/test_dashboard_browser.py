@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 
 from smsc.smpp import pdu as P
+from smsc.smpp.constants import Tag
 
 from .conftest import RawEsme, RunningSmsc, make_config
 
@@ -288,3 +289,49 @@ def test_dashboard_tables_keep_their_width_and_figures_sit_under_their_headers(t
                 .filter(x => (x[2] === 'right') !== (x[3] === 'right'));
             })""")
         assert mismatched == [], mismatched
+
+
+def test_dashboard_messages_stay_readable_with_long_addresses_and_long_texts(tmp_path: Path) -> None:
+    """Tester 91: a data_sm from a 64-character source took 583 of 1,400 px and left the text 46; a long message put
+    its whole text (39,000 characters for 255 parts) in every row, with no part number; and the tables, redrawn
+    every 2 s, cleared a selection, so a message_id could not be copied."""
+    from smsc.smpp.text import split_message
+
+    with _bound_page(tmp_path, "--window-size=1400,900") as (server, esme, page):
+        resp = esme.request(P.DataSm(source_addr="S" * 64, source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                     destination_addr="447700900123", data_coding=0,
+                                     tlvs={Tag.message_payload: b"short text"}))
+        assert resp.command_status == 0
+        text = "".join(f"word{i} " for i in range(300))  # 2,290 characters, in 15 parts
+        split = split_message(text.encode("ascii"), 0, 42)
+        for part in split:
+            resp = esme.request(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1,
+                                           dest_addr_npi=1, destination_addr="447700900124", esm_class=0x40,
+                                           short_message=part))
+            assert resp.command_status == 0
+        deadline = time.monotonic() + 15
+        while page.evaluate("document.querySelectorAll('#messages tr').length") < len(split) + 1:
+            assert time.monotonic() < deadline, "the messages never showed"
+            time.sleep(0.1)
+        cells = page.evaluate("""[...document.querySelectorAll('#messages tr')].map(tr => {
+            const c = tr.children; return [c[2].getBoundingClientRect().width, c[8].getBoundingClientRect().width,
+                                           c[8].textContent, c[8].title.length, tr.getBoundingClientRect().height];
+        })""")
+        widths = page.evaluate("[document.documentElement.clientWidth,"
+                               " document.getElementById('messages').closest('table').scrollWidth]")
+        assert widths[1] <= widths[0], widths
+        from_width, text_width = max(c[0] for c in cells), min(c[1] for c in cells)
+        assert from_width < 300 and text_width > 200, cells  # (14em of a 14px font: 196 px, with padding)
+        parts = [c for c in cells if c[2].startswith("part ")]
+        n = len(split)
+        assert len(parts) == n and {c[2].split(":")[0] for c in parts} == {f"part {i}/{n}" for i in range(1, n + 1)}
+        assert all(len(c[2]) < 400 and c[3] > 1000 for c in parts)  # (clipped in the cell, all in the tooltip)
+        assert max(c[4] for c in cells) < 120  # (three lines at most)
+        # A selection in the table survives the next polls.
+        page.evaluate("""(() => { const td = document.querySelector('#messages tr td');
+            const r = document.createRange(); r.selectNodeContents(td);
+            document.getSelection().removeAllRanges(); document.getSelection().addRange(r); })()""")
+        selected = page.evaluate("document.getSelection().toString()")
+        assert selected
+        time.sleep(4.5)  # (two polls)
+        assert page.evaluate("document.getSelection().toString()") == selected
