@@ -215,6 +215,9 @@ class App:
 
     def __init__(self, config: Config, *, clock: Clock | None = None, rng: random.Random | None = None) -> None:
         self.config = config
+        #: When this process built its SMSC, wall-clock seconds since the epoch (``/api/stats`` ``started``: a
+        #: restart shows as a new start, not only as counters back at 0; tester 91).
+        self.started_wall = time.time()
         self._own_clock = clock is None
         self.clock = clock or system_clock(time_scale=config.simulation.time_scale,
                                           start=config.simulation.start_time)

@@ -929,6 +929,7 @@ class HttpServer:
         return _json({
             "time": iso_time(self._now()),
             "time_scale": getattr(self.app.clock, "time_scale", 1.0),
+            "started": iso_time(getattr(self.app, "started_wall", None)),
             "smpp": dict(plain_counters(smpp.counters)) if smpp is not None else {},
             "connections": len(smpp.registry.connections) if smpp is not None else 0,
             "bound": smpp.registry.bound_count() if smpp is not None else 0,

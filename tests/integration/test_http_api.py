@@ -753,6 +753,11 @@ async def test_metrics_counters_move_after_a_submit(
     assert "process_cpu_seconds_total" in after
     stats = await _get(http, "/api/stats")
     assert stats["smpp"]["submits"] == 1 and stats["core"]["submitted"] == 1 and stats["bound"] == 1
+    # When the process started, on the wall clock: a restart shows as one, not only as counters at 0 (tester 91).
+    import datetime
+
+    started = datetime.datetime.fromisoformat(stats["started"].replace("Z", "+00:00")).timestamp()
+    assert 0 <= time.time() - started < 60 and (await _get(http, "/api/stats"))["started"] == stats["started"]
 
 
 async def test_metrics_count_refused_requests_by_command_and_status(http: aiohttp.ClientSession, app: App) -> None:
