@@ -722,6 +722,17 @@ def parse_duration(text: str) -> float | None:
     return None
 
 
+def _octet_text(ctx: _Ctx, path: str, what: str, value: Any) -> Any:
+    """``value`` (text already read, or _BAD) when it is a C-Octet String an ESME can send and the SMSC can write:
+    printable Latin-1, no NUL (SMPP 3.4 sections 3.1 and 4.1.1); else an error at ``path`` (tester 92:
+    ``server.system_id: "sm\\0sc"`` passed check-config, then every bind_resp failed to encode and the
+    connection dropped with a traceback; an account's ``"on\u20ac"`` could never be bound)."""
+    if isinstance(value, str) and not (_latin1(value) and value.isprintable()):
+        return ctx.error(path, f"{what} of printable ASCII (or Latin-1) characters (a C-Octet String, SMPP 3.4 "
+                         "section 4.1.1)", value)
+    return value
+
+
 def _latin1(text: str) -> bool:
     """True when every character of ``text`` is one octet of ISO 8859-1 (what an ESME can send in a C-Octet
     String that the SMSC reads as Latin-1)."""
@@ -1008,9 +1019,12 @@ class _Map:
         self.data: dict[Any, Any] = raw
         for key in raw:
             if key not in self.keys:
-                close = difflib.get_close_matches(str(key), self.keys, n=1, cutoff=0.6)
+                # (an unknown key of 5,000 characters was written out whole, twice: tester 92)
+                name = _show(key) if isinstance(key, _LongInt) else str(key)
+                name = name if len(name) <= 60 else f"{name[:40]}... ({len(name):,} characters)"
+                close = difflib.get_close_matches(name, self.keys, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(self.keys)
-                ctx.error(_join(path, str(key)), f"a known key ({hint})", str(key))
+                ctx.error(_join(path, name), f"a known key ({hint})", name)
 
     def at(self, key: str) -> str:
         return _join(self.path, key)
@@ -1222,7 +1236,8 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     return ServerConfig(
         host=_listen_host(m, "host", d.host),
         port=port,
-        system_id=m.text("system_id", d.system_id, max_len=15, min_len=1),
+        system_id=_octet_text(ctx, m.at("system_id"), "a system_id",
+                              m.text("system_id", d.system_id, max_len=15, min_len=1)),
         max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
         max_connections=m.integer("max_connections", d.max_connections, 1),
         max_connections_per_ip=m.integer("max_connections_per_ip", d.max_connections_per_ip, 0),
@@ -1260,7 +1275,8 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
         m = _Map(ctx, path, item, keys)
         if not m.ok:
             continue
-        system_id = m.required_text("system_id", "a system_id of 1 to 15 characters", min_len=1, max_len=15)
+        system_id = _octet_text(ctx, m.at("system_id"), "a system_id", m.required_text(
+            "system_id", "a system_id of 1 to 15 characters", min_len=1, max_len=15))
         raw_password = m.raw("password")
         if isinstance(raw_password, _YInt):  # (a password of digits, written without quotes: taken as written)
             raw_password = raw_password.text
@@ -1812,9 +1828,9 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
     if offline is not None and outcome is not None and outcome.kind != "absent":
         # An outcome of another kind ends every attempt without paging the handset, so its spells never
         # matter (tester 89: read_by_customer_service with offline: 2m was taken, the offline said nothing).
-        ctx.error(m.at("offline"), f"no offline with an outcome of kind {outcome.kind!r}, which ends every attempt "
-                  "without paging the handset (offline goes with no outcome, or one of kind absent such as "
-                  "memory_full)", m.raw("offline"))
+        ctx.error(m.at("offline"), f"no offline with an outcome of kind {outcome.kind!r}: that outcome is given "
+                  "at every attempt, the handset on or off, so the offline spells would never apply (offline goes "
+                  "with no outcome, or one of kind absent such as memory_full)", m.raw("offline"))
     return NumberRule(
         numbers=tuple(numbers),
         prefixes=tuple(prefixes),
@@ -2105,6 +2121,20 @@ def _parse_topology(
 # -------------------------------------------------------------------------------------------- loading
 
 
+#: The largest config file read, octets (the bundled example is about 20 KiB).
+MAX_CONFIG_OCTETS = 16 << 20
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
 def _read(path: str | os.PathLike[str] | None) -> tuple[str, str, Path | None]:
     """(source name, text, directory for relative paths); raises ConfigError when the file is unreadable."""
     if path is None:
@@ -2113,8 +2143,17 @@ def _read(path: str | os.PathLike[str] | None) -> tuple[str, str, Path | None]:
         return where, resource.read_text(encoding="utf-8"), None
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as f:
-            return source, f.read(), Path(source).resolve().parent
+        # Not a regular file, or one far larger than any config: refused before reading (tester 92: a named pipe
+        # hung check-config, as opening one waits for a writer; /dev/zero ended it in a MemoryError traceback).
+        mode = os.stat(source).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError([f"{source}: expected a regular file of YAML text, got {_file_kind(mode)}"])
+        with open(source, "rb") as raw:
+            data = raw.read(MAX_CONFIG_OCTETS + 1)
+        if len(data) > MAX_CONFIG_OCTETS:
+            raise ConfigError([f"{source}: expected a config of at most {MAX_CONFIG_OCTETS // (1 << 20)} MiB, got "
+                               f"a larger file"])
+        return source, data.decode("utf-8"), Path(source).resolve().parent
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read the file: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:

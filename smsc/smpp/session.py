@@ -35,7 +35,7 @@ from smsc.smpp.tlv import encode_tlvs
 
 
 #: The first octets of protocols that clients point at an SMPP port by mistake, and what to say then.
-_HTTP_METHODS = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN")
+_HTTP_METHODS = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"PRI ")  # (PRI: HTTP/2)
 
 
 def _foreign_protocol(data: bytes) -> str:

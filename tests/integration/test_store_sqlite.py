@@ -371,3 +371,17 @@ def test_a_store_begun_in_an_empty_file_says_so(smsc_factory: Callable[..., Any]
     with structlog.testing.capture_logs() as logs:
         smsc_factory().stop()
     assert not [e for e in logs if e["event"].startswith("store_created")]  # (a store already)
+
+
+@pytest.mark.parametrize("content", [b"\n", b"x" * 99])
+def test_a_store_file_too_short_for_an_sqlite_header_is_refused_not_written_over(
+        tmp_path: Path, content: bytes) -> None:
+    """Tester 92: `echo > smsc.sqlite` left one octet; SQLite took the file for an empty database, and a store began
+    in it without a word (its messages gone, ids from 00000001 again)."""
+    from smsc.core.store.sqlite import NotAStore
+
+    path = tmp_path / "short.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(NotAStore, match=f"{len(content)} octets?: no SQLite database"):
+        SqliteStore(path)
+    assert path.read_bytes() == content  # (left as it was)

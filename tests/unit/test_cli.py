@@ -127,6 +127,6 @@ def test_check_config_notes_a_store_file_that_is_no_sqlite_file(tmp_path: Path,
     config = tmp_path / "c.yaml"
     config.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{db}'}}\n")
     assert main(["check-config", str(config)]) == 0
-    assert capsys.readouterr().err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: it is "
-                                               "no SQLite database (its first octets are not SQLite's): serve "
-                                               "would not start here")
+    assert capsys.readouterr().err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: 9 "
+                                               "octets: no SQLite database (its header alone is 100 octets); "
+                                               "delete the file for a new store: serve would not start here")

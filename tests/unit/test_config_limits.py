@@ -211,3 +211,48 @@ def test_an_mo_route_hint_names_only_accounts_whose_bind_types_were_read(tmp_pat
     assert check_config(path)[-1].endswith(
         "whose bind_types allow receiver or transceiver (none of the accounts may: see their bind_types), got 'tx', "
         "which may only bind as transmitter")
+
+
+# ------------------------------------------------------------------------------ tester 92
+
+@pytest.mark.parametrize(("section", "value"), [
+    ("server: {system_id: \"sm\\0sc\"}", "server.system_id"),
+    ("server: {system_id: \"sms\\u20ac\"}", "server.system_id"),
+])
+def test_a_system_id_no_bind_resp_can_carry_is_a_config_error(tmp_path: Path, section: str, value: str) -> None:
+    """Tester 92: ``server.system_id: "sm\\0sc"`` (or a character beyond Latin-1) passed check-config, then every
+    bind_resp failed to encode: no answer, the connection dropped, a traceback in the log."""
+    errors = check_config(write(tmp_path, ACCOUNT + section + "\n"))
+    assert len(errors) == 1 and f"{value}: expected a system_id of printable ASCII (or Latin-1) characters" in errors[0]
+
+
+def test_an_account_system_id_no_esme_can_send_is_a_config_error(tmp_path: Path) -> None:
+    errors = check_config(write(tmp_path, 'accounts: [{system_id: "on\\u20ac", password: x}]\n'))
+    assert len(errors) == 1 and "accounts[0].system_id: expected a system_id of printable ASCII" in errors[0]
+    assert check_config(write(tmp_path, 'accounts: [{system_id: "caf\\u00e9", password: x}]\n')) == []
+
+
+def test_a_config_that_is_no_regular_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """Tester 92: a named pipe as the config hung check-config (opening one waits for a writer), /dev/zero ended it
+    in a MemoryError traceback."""
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a named pipe (FIFO)"), (Path("/dev/zero"), "a character device"),
+                       (tmp_path, "a directory")):
+        assert check_config(path) == [f"{path}: expected a regular file of YAML text, got {kind}"]
+
+
+def test_a_config_file_beyond_the_size_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsc import config as config_module
+
+    monkeypatch.setattr(config_module, "MAX_CONFIG_OCTETS", 1 << 20)
+    path = write(tmp_path, ACCOUNT + "# " + "x" * (1 << 20) + "\n")
+    assert check_config(path) == [f"{path}: expected a config of at most 1 MiB, got a larger file"]
+
+
+def test_an_unknown_key_of_thousands_of_characters_is_shown_short(tmp_path: Path) -> None:
+    path = write(tmp_path, ACCOUNT + "? " + "x" * 5000 + "\n: 1\n")
+    [error] = check_config(path)
+    assert len(error) < 400 and "... (5,000 characters)" in error

@@ -647,6 +647,7 @@ def test_a_request_the_state_refuses_says_what_to_do_instead() -> None:
 @pytest.mark.parametrize(("data", "hint"), [
     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "looks like an HTTP request"),
     (b"POST /api/mo HTTP/1.1\r\n\r\n", "looks like an HTTP request"),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "looks like an HTTP request"),  # (HTTP/2's preface: tester 92)
     (bytes.fromhex("160301020001000200") + bytes(20), "looks like a TLS handshake"),
 ])
 def test_a_framing_error_from_another_protocol_says_which(data: bytes, hint: str) -> None:

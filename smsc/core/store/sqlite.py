@@ -198,6 +198,10 @@ def _some(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
+#: Octets of an SQLite database file's header (sqlite.org/fileformat2.html, section 1.3).
+_SQLITE_HEADER_OCTETS = 100
+
+
 def foreign_file_problem(path: str) -> str | None:
     """Why the existing SQLite file at ``path`` is not a store smsc may open and change, or None (no file, an
     empty one, a store of this smsc, or one of schema version 2, which is migrated).
@@ -208,10 +212,16 @@ def foreign_file_problem(path: str) -> str | None:
     is left to the opening itself, whose error says why.
     """
     try:
-        if os.path.getsize(path) == 0:
-            return None
+        size = os.path.getsize(path)
     except OSError:
         return None  # (no file yet: the store makes one)
+    if size == 0:
+        return None
+    if size < _SQLITE_HEADER_OCTETS:
+        # SQLite takes a file too short for its header for an empty database and writes a new one over it
+        # (tester 92: `echo > smsc.sqlite` left one octet, and a store began there without a word).
+        return (f"{size} octet{'s' if size != 1 else ''}: no SQLite database (its header alone is "
+                f"{_SQLITE_HEADER_OCTETS} octets); delete the file for a new store")
     try:
         journal = os.path.getsize(path + "-journal")
     except OSError:
