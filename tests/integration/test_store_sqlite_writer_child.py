@@ -190,6 +190,10 @@ async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_b
         add_writer(fd, callback, *args)
 
     loop.add_writer = counting_add_writer  # type: ignore[method-assign]
+    # The child stopped while the batches are handed over: the pipe must fill and the loop wait for room.  (Left
+    # running, a child reading on the other core could keep up with the writes, and the test failed now and then.)
+    os.kill(store.writer_pid, signal.SIGSTOP)
+    stopped = True
     try:
         for step in range(4):  # four ticks of 8,000 messages: about 2.5 MB per batch
             for i in range(step * 8000, (step + 1) * 8000):
@@ -198,14 +202,20 @@ async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_b
                 store.save_message(m)
             store.commit(lambda step=step: order.append(step) or (step == 3 and done.set()))
             await asyncio.sleep(0)
+        for _ in range(50):  # (bounded) the loop turns while the child cannot read
+            await asyncio.sleep(0)
+        assert waited  # the pipe was full: the loop waited for room instead of blocking
+        os.kill(store.writer_pid, signal.SIGCONT)
+        stopped = False
         ticks = 0
         while not done.is_set() and ticks < 20_000:  # the loop stays free while the batches go
             ticks += 1
             await asyncio.sleep(0)
         await asyncio.wait_for(done.wait(), 30)
         assert order == [0, 1, 2, 3] and ticks > 10
-        assert waited  # the pipe was full at least once: the loop waited for room instead of blocking
     finally:
+        if stopped:
+            os.kill(store.writer_pid, signal.SIGCONT)
         del loop.add_writer
         await loop.run_in_executor(None, store.close)
     assert len(SqliteStore(path).load().messages) == 32_000
