@@ -7,7 +7,15 @@ from __future__ import annotations
 from smsc.config import parse_config
 from smsc.core.api import TransactionResult
 from smsc.smpp.constants import CommandStatus, Tag
-from tests.unit.test_smsc_support import Harness, MessageState, carrier, make_config, outcome_for, rule
+from tests.unit.test_smsc_support import (
+    Harness,
+    MessageState,
+    carrier,
+    make_config,
+    outcome_for,
+    rule,
+    stats_after_mix,
+)
 
 READ = "447700900922"
 CONFIG = make_config(carrier(rules=(rule(READ, cause="read_by_customer_service"),)))
@@ -53,12 +61,7 @@ def test_transaction_mode_answers_a_permanent_failure_naming_the_cause() -> None
 
 
 def test_a_mix_can_hold_the_cause_and_the_config_reads_it() -> None:
-    mix = (outcome_for("delivered", 0.5), outcome_for("read_by_customer_service", 0.5))
-    h = Harness(make_config(carrier(outcomes=mix), max_waiting=500))
-    for i in range(200):
-        h.submit_ok(f"4477{i:08d}")
-    h.advance(10.0)
-    stats = h.smsc.stats
+    stats = stats_after_mix((outcome_for("delivered", 0.5), outcome_for("read_by_customer_service", 0.5)), 200)
     assert stats.delivered + stats.accepted == 200 and 60 < stats.accepted < 140
     config = parse_config("""
 accounts: [{system_id: a, password: a}]

@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.test_smsc_support import (
     ESME, INF, SENDER, START, AutoReply, Harness, MessageState, ReceiptStyle, Tag, carrier, make_config,
-    outcome_for, receipt_tlvs, rule,
+    outcome_for, receipt_tlvs, rule, stats_after_mix,
 )
 
 import dataclasses
@@ -415,12 +415,7 @@ def test_stats_count_outcomes() -> None:
 
 
 def test_outcome_mix_of_a_carrier_is_applied_per_message() -> None:
-    mix = (outcome_for("delivered", 0.9), outcome_for("unknown_subscriber", 0.1))
-    h = Harness(make_config(carrier(outcomes=mix), max_waiting=5000))
-    for i in range(2000):
-        h.submit_ok(f"4477{i:08d}")
-    h.advance(10.0)
-    stats = h.smsc.stats
+    stats = stats_after_mix((outcome_for("delivered", 0.9), outcome_for("unknown_subscriber", 0.1)), 2000)
     assert stats.delivered + stats.undeliverable == 2000
     # binomial(2000, 0.1): sd = 13.4; 5 sd either side
     assert abs(stats.undeliverable - 200) < 5 * 13.4

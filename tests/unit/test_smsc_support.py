@@ -247,12 +247,22 @@ class Harness:
         return [(a.time - START, a.outcome) for a in msg.attempts]
 
 
+def stats_after_mix(mix: tuple[OutcomeSpec, ...], count: int) -> Any:
+    """The core's counters once ``count`` messages to as many ordinary numbers met a carrier with outcome ``mix``
+    (one attempt each, 10 s on)."""
+    h = Harness(make_config(carrier(outcomes=mix), max_waiting=max(1000, count)))
+    for i in range(count):
+        h.submit_ok(f"4477{i:08d}")
+    h.advance(10.0)
+    return h.smsc.stats
+
+
 def receipt_tlvs(delivery: Delivery) -> dict[int, Any]:
     return {int(k): v for k, v in delivery.tlvs.items()}
 
 
 __all__ = [
     "START", "ESME", "SENDER", "INF", "Harness", "RecordingGateway", "Ticks", "make_config", "carrier", "rule", "fixed",
-    "receipt_tlvs", "Tag", "MessageState", "AutoReply", "MoRoute", "SubmitRule", "ReceiptStyle",
+    "receipt_tlvs", "stats_after_mix", "Tag", "MessageState", "AutoReply", "MoRoute", "SubmitRule", "ReceiptStyle",
     "MessageIdFormat", "outcome_for",
 ]
