@@ -54,8 +54,8 @@ from smsc.core.api import (
 )
 from smsc.core.attempts import AttemptMachine
 from smsc.core.clock import Clock, FakeClock, sim_seconds_for_real
-from smsc.core.draws import KeyedDraws
 from smsc.core.dpf import PendingFlags, wants_dpf
+from smsc.core.draws import KeyedDraws
 from smsc.core.ids import IdPacker, MessageIdGenerator, written_by
 from smsc.core.message import Message, accepted_message
 from smsc.core.mo import LAST_MT_MAX, MoService

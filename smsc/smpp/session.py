@@ -486,11 +486,13 @@ class Session:
             self._close_when_answered(events)
         return events
 
-    def _close_when_answered(self, events: list[Event]) -> None:
+    def _close_when_answered(
+        self, events: list[Event], reason: str = "unbind answered, and the deliveries outstanding then",
+    ) -> None:
         """After our unbind was answered: close once no delivery we sent waits for its response any more."""
         if self.state is not _CLOSED and not any(o.context is not None for o in self._outstanding.values()):
             self.state = _CLOSED
-            events.append(CloseRequested("unbind answered, and the deliveries outstanding then"))
+            events.append(CloseRequested(reason))
 
     @property
     def has_held_input(self) -> bool:
@@ -585,14 +587,12 @@ class Session:
             self._enquire_outstanding = False
             return
         if sent_id == _UNBIND:
-            if any(o.context is not None for o in self._outstanding.values()):
-                # Tester 90: an ESME that answered the unbind at once and its last deliver_sm a moment later lost
-                # those acknowledgements to the close, and got the receipts again after the restart.  Their
-                # responses are still read (the response timer bounds the wait, as the stop's grace does).
-                self._unbind_answered = True
-                return
-            self.state = _CLOSED
-            events.append(CloseRequested("unbind answered"))
+            # Tester 90: an ESME that answered the unbind at once and its last deliver_sm a moment later lost those
+            # acknowledgements to the close, and got the receipts again after the restart.  With deliveries
+            # outstanding, their responses are still read (the response timer bounds the wait, as the stop's
+            # grace does): :meth:`receive_data` and :meth:`poll` close after the last.
+            self._unbind_answered = True
+            self._close_when_answered(events, "unbind answered")
             return
         if pdu.command_id != (sent_id | 0x80000000):
             # A generic_nack says the request was not processed (SMPP 3.4 section 4.3), whatever its
