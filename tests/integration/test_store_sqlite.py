@@ -22,6 +22,7 @@ from smsc.core.api import Address, Delivery
 from smsc.core.message import Message
 from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store.sqlite import SqliteStore
+from tests.stored import stored_state
 
 from .conftest import COMMITTING_STORE, read_acknowledged
 
@@ -75,7 +76,7 @@ async def test_group_commit_releases_every_callback_on_the_loop_thread_after_its
     assert stats.messages == n
     assert stats.commits < n / 10  # many messages per transaction
     await loop.run_in_executor(None, store.close)
-    state = SqliteStore(path).load()
+    state = stored_state(path)
     assert len(state.messages) == n and len(state.deliveries) == n // 3
 
 
@@ -92,7 +93,7 @@ async def test_an_outbox_row_that_cannot_be_written_is_logged_and_the_writer_goe
         store.commit(durable.set)
         await asyncio.wait_for(durable.wait(), 10)  # the writer still commits the next
     await loop.run_in_executor(None, store.close)
-    assert [d.delivery_id for d in SqliteStore(path).load().deliveries] == [2]
+    assert [d.delivery_id for d in stored_state(path).deliveries] == [2]
 
 
 async def test_close_from_another_thread_flushes_and_hands_back_pending_callbacks(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ async def test_close_from_another_thread_flushes_and_hands_back_pending_callback
     store.save_message(message(2))  # recorded, never committed
     await loop.run_in_executor(None, store.close)
     await asyncio.wait_for(fired.wait(), 10)
-    assert sorted(m.message_id for m in SqliteStore(path).load().messages) == ["00000001", "00000002"]
+    assert sorted(m.message_id for m in stored_state(path).messages) == ["00000001", "00000002"]
 
 
 def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_every_acknowledged_message_survives_sigkill(tmp_path: Path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     assert len(acked) == 2000, "the child did not acknowledge writes"
-    stored = {m.message_id for m in SqliteStore(path).load().messages}
+    stored = {m.message_id for m in stored_state(path).messages}
     missing = [mid for mid in acked if mid not in stored]
     assert missing == []
 
@@ -304,7 +305,7 @@ async def test_a_read_later_still_failing_when_the_store_closes_is_given_up_with
     assert got == [] and len(failed) == 2  # the first try, and one more once closing
     assert [(e["log_level"], e["event"]) for e in logs.entries] == [
         ("error", "store_read_failed"), ("warning", "store_read_abandoned")]
-    assert [m.message_id for m in SqliteStore(path).load().messages] == [f"{1:08x}"]
+    assert [m.message_id for m in stored_state(path).messages] == [f"{1:08x}"]
 
 
 async def test_spilled_outbox_deliveries_come_back_from_the_reader_thread_in_order_each_once(tmp_path: Path) -> None:

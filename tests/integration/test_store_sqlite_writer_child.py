@@ -26,6 +26,7 @@ from smsc.core.api import Address
 from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store import sqlite_writer
 from smsc.core.store.sqlite import SqliteStore
+from tests.stored import stored_state
 
 from .conftest import COMMITTING_STORE, read_acknowledged
 from .test_store_sqlite import message, row_exists
@@ -218,7 +219,7 @@ async def test_batches_larger_than_the_pipe_go_while_the_child_is_busy_without_b
             os.kill(store.writer_pid, signal.SIGCONT)
         del loop.add_writer
         await loop.run_in_executor(None, store.close)
-    assert len(SqliteStore(path).load().messages) == 32_000
+    assert len(stored_state(path).messages) == 32_000
 
 
 async def test_a_child_killed_while_batches_flow_is_replaced_and_nothing_acknowledged_is_lost(
@@ -270,7 +271,7 @@ async def test_a_child_killed_while_batches_flow_is_replaced_and_nothing_acknowl
         assert [e["pid"] for e in died] == killed and all(e["log_level"] == "error" for e in died)
     finally:
         await loop.run_in_executor(None, store.close)
-    assert len(SqliteStore(path).load().messages) == n + 1
+    assert len(stored_state(path).messages) == n + 1
 
 
 async def test_a_batch_in_flight_when_its_child_is_killed_is_sent_again_to_the_next(tmp_path: Path) -> None:
@@ -592,7 +593,7 @@ def test_the_child_of_a_parent_killed_with_sigkill_exits_by_itself(tmp_path: Pat
     try:
         assert len(acked) == 500
         assert wait_gone(child_pid, 5), "the writer child outlived its parent"
-        stored = {m.message_id for m in SqliteStore(path).load().messages}
+        stored = {m.message_id for m in stored_state(path).messages}
         assert [mid for mid in acked if mid not in stored] == []
     finally:
         if child_pid and running(child_pid):
@@ -625,10 +626,10 @@ def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and
                            match=rf"in use by the writer child \(pid {child_pid}\) of an smsc server that is gone "
                                  rf"\(pid {parent.pid}\).*kill -KILL {child_pid}"):
             SqliteStore(path, call_soon_threadsafe=lambda *a: None)  # (the orphan still holds the lock)
-        rows_before = {m.message_id for m in SqliteStore(path).load().messages}
+        rows_before = {m.message_id for m in stored_state(path).messages}
         os.kill(child_pid, signal.SIGCONT)
         assert wait_gone(child_pid, 5), "the orphaned writer child did not exit"
-        rows_after = {m.message_id for m in SqliteStore(path).load().messages}
+        rows_after = {m.message_id for m in stored_state(path).messages}
         # It committed nothing more once orphaned, but for a COMMIT the stop caught under way (SQLite writes the
         # WAL pages inside the COMMIT, past the last look at its parent): at most that one batch, never the
         # batches the dead server left in the pipe (it kept sending while the child was stopped).

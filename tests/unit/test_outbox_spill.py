@@ -13,6 +13,7 @@ from smsc.core.outbox import READ_BACK_BATCH, SPILL_AT, Outbox
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore
+from tests.stored import stored_state
 
 from tests.unit.test_smsc_support import START, Harness, Ticks, make_config
 
@@ -103,7 +104,7 @@ def test_owed_deliveries_beyond_the_threshold_leave_memory_and_a_receiver_gets_e
     assert len(outbox) == 0 and outbox.spilled() == 0
     rig.ticks.run()
     rig.store.close()
-    assert SqliteStore(tmp_path / "smsc.sqlite").load().deliveries == []  # every row deleted once acknowledged
+    assert stored_state(tmp_path / "smsc.sqlite").deliveries == []  # every row deleted once acknowledged
 
 
 def test_a_restart_reads_the_outbox_a_batch_at_a_time_and_keeps_only_ids_beyond_the_threshold(

@@ -8,6 +8,7 @@ from tests.unit.test_smsc_support import INF, START, Harness, MessageState, Tick
 
 from smsc.core.clock import FakeClock
 from smsc.core.store.sqlite import SqliteStore
+from tests.stored import stored_state
 
 OK = "447700900100"
 OFFLINE_HOUR = "447700900200"
@@ -90,7 +91,7 @@ def test_restart_forgets_final_messages_older_than_the_retention(tmp_path: Path)
     assert second.smsc.message(old) is None
     assert second.query(old).status != 0
     second.store.close()
-    assert SqliteStore(path).load().messages == []
+    assert stored_state(path).messages == []
 
 
 def test_a_receipt_sent_before_its_commit_is_made_again_when_a_crash_loses_that_commit(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from smsc.core.clock import FakeClock
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore
 from smsc.smpp.constants import CommandStatus as S
+from tests.stored import stored_state
 
 OK = "447700900100"
 ALWAYS_OFF = "447700900300"
@@ -574,7 +575,7 @@ def test_submit_multi_receipts_count_the_messages_accepted_as_sub(store: str, tm
     if store == "sqlite":
         h.smsc.stop()
         h.store.close()
-        stored = SqliteStore(path).load().messages
+        stored = stored_state(path).messages
         assert sorted((m.message_id, m.submitted_count) for m in stored) == [
             (f"{result.message_id}-{i}", 3) for i in (1, 2, 4)]
 

@@ -16,6 +16,7 @@ from smsc.core.message import Attempt, Message
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import SqliteStore, _Batch, message_from_row
 from smsc.smpp.constants import MessageState, Tag
+from tests.stored import stored_state
 
 
 def message(message_id: str, **changes: Any) -> Message:
@@ -75,7 +76,7 @@ def test_a_message_accepted_and_finalised_between_writes_is_written_once_in_its_
     store.commit(lambda: None)
     ticks.run()
     assert store.stats.messages == 1
-    state = SqliteStore(path).load()
+    state = stored_state(path)
     assert state.messages == [m] and [d.delivery_id for d in state.deliveries] == [7]
     store.close()
 
@@ -91,11 +92,11 @@ def test_a_receipt_added_and_acknowledged_between_writes_is_never_on_disk(tmp_pa
     store.commit(lambda: None)
     ticks.run()
     assert store.stats.deliveries == 1  # the insert of 2; neither the insert nor a DELETE of 1
-    assert [d.delivery_id for d in SqliteStore(path).load().deliveries] == [2]
+    assert [d.delivery_id for d in stored_state(path).deliveries] == [2]
     store.delete_delivery(2)  # written before: the delete goes out
     store.commit(lambda: None)
     ticks.run()
-    assert SqliteStore(path).load().deliveries == []
+    assert stored_state(path).deliveries == []
     store.close()
 
 
@@ -173,7 +174,7 @@ def test_a_crash_before_the_write_loses_only_what_was_never_acknowledged(tmp_pat
     store.save_message(message("lost"))
     store.commit(lambda: acked.append("lost"))
     # the process dies here: the tick's write never happens (the store is dropped unclosed)
-    state = SqliteStore(path).load()
+    state = stored_state(path)
     assert acked == ["kept"]
     assert [(x.message_id, x.state) for x in state.messages] == [("kept", MessageState.ENROUTE)]
 

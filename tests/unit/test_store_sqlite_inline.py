@@ -23,6 +23,7 @@ from smsc.core.store.sqlite import (
     message_to_row,
 )
 from smsc.smpp.constants import MessageState, Tag
+from tests.stored import stored_state
 
 
 def full_message(message_id: str = "00ab", **changes) -> Message:
@@ -88,13 +89,13 @@ def test_inline_store_writes_on_commit_and_reads_back(tmp_path: Path) -> None:
     done: list[int] = []
     store.commit(lambda: done.append(1))
     assert done == [1]
-    state = SqliteStore(path).load()
+    state = stored_state(path)
     assert [x.error_code for x in state.messages] == [27]
     assert [d.delivery_id for d in state.deliveries] == [5]
     assert (state.next_message_number, state.next_delivery_id) == (10, 6)
     store.delete_delivery(5)
     store.commit(lambda: None)
-    assert SqliteStore(path).load().deliveries == []
+    assert stored_state(path).deliveries == []
     assert store.stats.commits == 2 and store.stats.messages == 1
     store.close()
     store.close()
@@ -150,7 +151,7 @@ def test_close_writes_saves_that_were_never_committed(tmp_path: Path) -> None:
     store = SqliteStore(path)
     store.save_message(full_message("late"))
     store.close()
-    assert [m.message_id for m in SqliteStore(path).load().messages] == ["late"]
+    assert [m.message_id for m in stored_state(path).messages] == ["late"]
     with pytest.raises(RuntimeError):
         store.commit(lambda: None)
 
@@ -221,7 +222,7 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
     conn.execute("CREATE TABLE my_notes (note TEXT)")
     conn.commit()
     conn.close()
-    assert [m.message_id for m in SqliteStore(tmp_path / "mine.db").load().messages] == ["kept"]
+    assert [m.message_id for m in stored_state(tmp_path / "mine.db").messages] == ["kept"]
     # A directory's name (tester 61: "data/" left a file named "data" behind and said only "Not a directory").
     for name in (f"{tmp_path}/data/", str(tmp_path)):
         with pytest.raises(sqlite3.OperationalError, match="names a directory: give a file in it"):
@@ -238,7 +239,7 @@ def test_another_applications_database_is_refused_and_left_as_it_is(tmp_path: Pa
     store.save_message(full_message("kept"))
     store.commit(lambda: None)
     store.close()
-    assert [m.message_id for m in SqliteStore(tmp_path / "half.db").load().messages] == ["kept"]
+    assert [m.message_id for m in stored_state(tmp_path / "half.db").messages] == ["kept"]
 
 
 def test_a_file_of_the_same_version_without_the_rule_spells_table_gets_it_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -299,7 +300,7 @@ def test_a_record_naming_a_class_is_refused_not_loaded(tmp_path: Path) -> None:
                  (pickle.dumps(collections.OrderedDict(a=1)),))
     conn.commit()
     conn.close()
-    assert SqliteStore(path).load().messages == []
+    assert stored_state(path).messages == []
 
 
 def test_tlvs_are_stored_as_plain_values_and_enum_tags_come_back_equal(tmp_path: Path) -> None:
