@@ -323,6 +323,10 @@ class App:
             carrier = carriers.get(carrier_name)
             if carrier is not None:
                 carrier.handsets.opt_out(e164)
+        for carrier_name, e164 in world.opt_ins:  # (over a number rule's opted_out: tester 94)
+            carrier = carriers.get(carrier_name)
+            if carrier is not None:
+                carrier.handsets.opt_in(e164)
         for carrier_name, e164, start in world.rule_spells:
             carrier = carriers.get(carrier_name)
             if carrier is not None:

@@ -146,6 +146,36 @@ def test_an_opted_out_handset_stays_opted_out_after_a_restart(tmp_path: Path) ->
         second.stop()
 
 
+def test_a_handset_a_rule_starts_opted_out_stays_opted_in_after_a_restart(tmp_path: Path) -> None:
+    """Tester 94: 447700900850 (the default world's opted-out range) sent START, or the control API opted it in;
+    after a restart it was opted out again and MT got REJECTD err:603: only opt-outs were kept, and the rule's
+    default came back.  Opting out again after that is kept too."""
+    cfg = make_config(tmp_path)
+    number = "447700900850"
+
+    def handsets(server: RunningSmsc) -> Any:
+        return server.app.smsc.router.route(number).handsets  # type: ignore[union-attr]
+
+    first = RunningSmsc(cfg)
+    first.start()
+    assert first.call(lambda: handsets(first).opted_out(number))  # (the rule's default)
+    first.call(lambda: handsets(first).opt_in(number))
+    first.stop()
+    second = RunningSmsc(cfg)
+    second.start()
+    try:
+        assert not second.call(lambda: handsets(second).opted_out(number))
+        second.call(lambda: handsets(second).opt_out(number))
+    finally:
+        second.stop()
+    third = RunningSmsc(cfg)
+    third.start()
+    try:
+        assert third.call(lambda: handsets(third).opted_out(number))
+    finally:
+        third.stop()
+
+
 def _serve_scaled(tmp_path: Path, config: Path, db: Path) -> tuple[subprocess.Popen[str], int, int]:
     """``smsc serve`` on ``config`` and ``db``; returns the process, its SMPP port and its HTTP port."""
     lines: list[str] = []

@@ -49,6 +49,9 @@ class WorldState:
     sim_time: float | None = None
     sim_wall_time: float | None = None
     opt_outs: list[tuple[str, str]] = field(default_factory=list)
+    #: (carrier, e164) opted back in (START, the control API): recorded too, as a number rule may start one
+    #: opted out.
+    opt_ins: list[tuple[str, str]] = field(default_factory=list)
     rule_spells: list[tuple[str, str, float]] = field(default_factory=list)
     pending_replies: list[tuple[str, float, str, str, str, str]] = field(default_factory=list)
 

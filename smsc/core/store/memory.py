@@ -98,6 +98,7 @@ class MemoryStore:
         """The simulation time, opt-outs, rule spells and pending auto-replies recorded so far in this process (a
         new MemoryStore has none)."""
         return WorldState(sim_time=self._sim_time, opt_outs=[k for k, v in self._opt_outs.items() if v],
+                          opt_ins=[k for k, v in self._opt_outs.items() if not v],
                           rule_spells=[(c, e, start) for (c, e), start in self._rule_spells.items()],
                           pending_replies=[(k, *row) for k, row in self._pending_replies.items()])
 

@@ -146,6 +146,11 @@ CREATE TABLE IF NOT EXISTS opt_outs (
     e164 TEXT NOT NULL,
     PRIMARY KEY (carrier, e164)
 );
+CREATE TABLE IF NOT EXISTS opt_ins (
+    carrier TEXT NOT NULL,
+    e164 TEXT NOT NULL,
+    PRIMARY KEY (carrier, e164)
+);
 CREATE TABLE IF NOT EXISTS dpf_flags (
     e164 TEXT NOT NULL,
     system_id TEXT NOT NULL,
@@ -174,8 +179,8 @@ CREATE TABLE IF NOT EXISTS pending_replies (
 """
 
 #: The tables and the index :data:`_SCHEMA` creates.
-_SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "dpf_flags",
-                           "rule_spells", "pending_replies"})
+_SCHEMA_NAMES = frozenset({"messages", "messages_final_time", "outbox", "counters", "opt_outs", "opt_ins",
+                           "dpf_flags", "rule_spells", "pending_replies"})
 
 
 
@@ -1432,6 +1437,7 @@ class SqliteStore:
             row = conn.execute("SELECT value FROM counters WHERE name = 'sim_time_us'").fetchone()
             wall = conn.execute("SELECT value FROM counters WHERE name = 'sim_wall_us'").fetchone()
             opt_outs = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_outs ORDER BY rowid")]
+            opt_ins = [(c, e) for c, e in conn.execute("SELECT carrier, e164 FROM opt_ins ORDER BY rowid")]
             spells = [(c, e, s / 1e6) for c, e, s in conn.execute(
                 "SELECT carrier, e164, start_us FROM rule_spells ORDER BY rowid")]
             replies = [(k, d / 1e6, h, t, x, s) for k, d, h, t, x, s in conn.execute(
@@ -1439,7 +1445,8 @@ class SqliteStore:
                 " ORDER BY due_us, rowid")]
         finally:
             conn.close()
-        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, rule_spells=spells,
+        return WorldState(sim_time=row[0] / 1e6 if row else None, opt_outs=opt_outs, opt_ins=opt_ins,
+                          rule_spells=spells,
                           pending_replies=replies, sim_wall_time=wall[0] / 1e6 if row and wall else None)
 
     def save_opt_out(self, carrier: str, e164: str, opted_out: bool) -> None:

@@ -94,6 +94,10 @@ PRUNE = "DELETE FROM messages WHERE final_time IS NOT NULL AND final_time < ?"
 FORGET_ID = "DELETE FROM messages WHERE message_id >= ? AND message_id < ? AND final_time IS NOT NULL"
 INSERT_OPT_OUT = "INSERT OR IGNORE INTO opt_outs (carrier, e164) VALUES (?, ?)"
 DELETE_OPT_OUT = "DELETE FROM opt_outs WHERE carrier = ? AND e164 = ?"
+#: An opt-in is recorded as one (table ``opt_ins``): a number a rule starts opted out stays opted in after a
+#: restart (tester 94: START, then a restart, and MT were REJECTD err:603 again).
+INSERT_OPT_IN = "INSERT OR IGNORE INTO opt_ins (carrier, e164) VALUES (?, ?)"
+DELETE_OPT_IN = "DELETE FROM opt_ins WHERE carrier = ? AND e164 = ?"
 UPSERT_DPF_FLAG = ("INSERT OR REPLACE INTO dpf_flags (e164, system_id, handset_ton, handset_npi, handset_addr,"
                    " esme_ton, esme_npi, esme_addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 DELETE_DPF_FLAG = "DELETE FROM dpf_flags WHERE e164 = ? AND system_id = ?"
@@ -223,7 +227,9 @@ def commit(
             conn.execute(PRUNE, (prune,))
         if opted_out or opted_in:
             conn.executemany(INSERT_OPT_OUT, opted_out)
+            conn.executemany(DELETE_OPT_IN, opted_out)
             conn.executemany(DELETE_OPT_OUT, opted_in)
+            conn.executemany(INSERT_OPT_IN, opted_in)
         if sim_time_us is not None:
             # With the wall time it was written at: their difference tells a restart whether that clock ran on
             # its own (a start_time, a time_scale) or was the wall clock (see smsc.app.App._start_core).
