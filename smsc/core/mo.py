@@ -40,6 +40,11 @@ from smsc.smpp.text import (
 
 log = structlog.get_logger("smsc.core")
 
+
+def _nothing() -> None:
+    return None
+
+
 #: Handsets whose last MT sender is remembered (least recently used forgotten first).
 LAST_MT_MAX = 1_000_000
 
@@ -255,6 +260,15 @@ class MoService:
         key, source, destination, text, system_id = arg
         if self.store is not None:
             self.store.save_pending_reply(key, None, source, destination, text, system_id)
+        if not self.target(source, destination):
+            # Nobody could ever take it (the MT came from an account that may only transmit, and no MO route
+            # names the address): counted and said, not kept for ever under system_id "" as an unrouted MO is
+            # (tester 94: such replies piled up across restarts; the HTTP API refuses such an MO with 422).
+            self.stats.mo_unrouted += 1
+            log.info("auto_reply_unrouted", handset=source, destination=destination, mt_system_id=system_id)
+            if self.store is not None:
+                self.store.commit(_nothing)  # (the pending reply's deletion)
+            return
         try:
             self.inject_mo(source, destination, text=text)  # (commits, with the delete above)
         except ValueError:

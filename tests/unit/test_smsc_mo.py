@@ -65,6 +65,27 @@ def test_mo_does_not_go_back_to_an_account_that_can_only_transmit() -> None:
     assert h.smsc.mo_target(HANDSET, SENDER) == "app"
 
 
+def test_an_auto_reply_to_an_account_that_can_only_transmit_is_counted_not_kept() -> None:
+    """Tester 94: a handset's auto-reply to an MT of a transmit-only account went to system_id "" and stayed in
+    the outbox for ever (across restarts too), where no bind could ever take it."""
+    import dataclasses
+
+    import structlog.testing
+
+    from smsc.config import Account
+
+    h = Harness(dataclasses.replace(world().config, accounts=(
+        Account(system_id="mkt", password="pw", bind_types=frozenset({"transmitter"})),
+    )))
+    with structlog.testing.capture_logs() as logs:
+        h.submit_ok("447700900900", "BALANCE please", system_id="mkt")
+        h.advance(10.0)
+    assert h.smsc.stats.auto_replies == 1 and h.smsc.stats.mo_unrouted == 1
+    assert h.smsc.outbox_sizes() == {} or "" not in h.smsc.outbox_sizes()
+    [line] = [e for e in logs if e["event"] == "auto_reply_unrouted"]
+    assert (line["handset"], line["mt_system_id"]) == ("447700900900", "mkt")
+
+
 def test_mo_nobody_can_receive_is_kept_and_counted() -> None:
     h = world()
     h.smsc.inject_mo(HANDSET, "447700900555", text="anyone?")
