@@ -68,7 +68,8 @@ def count_instructions(count: int, args: argparse.Namespace, workdir: str) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # (the docstring's first sentence, whole: its first line alone stopped mid-sentence: tester 95)
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--count", type=int, default=2000, help="N: messages of the first run (the second has 2N)")
     ap.add_argument("--binds", type=int, default=4)
     ap.add_argument("--window", type=int, default=100)
@@ -77,12 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="", help="copied into the JSON line")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds each callgrind run may take")
     args = ap.parse_args(argv)
+    # (--count 0 ran valgrind for 10 s, then divided by zero: tester 95)
+    for name, value, least in (("--count", args.count, 1), ("--binds", args.binds, 1), ("--window", args.window, 1)):
+        if value < least:
+            ap.error(f"{name}: expected a whole number of at least {least}, got {value}")
+    if not args.timeout > 0:
+        ap.error(f"--timeout: expected seconds above 0, got {args.timeout}")
     if shutil.which("valgrind") is None:
         print("valgrind not found (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="smsc-callgrind-") as workdir:
-        once = count_instructions(args.count, args, workdir)
-        twice = count_instructions(2 * args.count, args, workdir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="smsc-callgrind-") as workdir:
+            once = count_instructions(args.count, args, workdir)
+            twice = count_instructions(2 * args.count, args, workdir)
+    except subprocess.TimeoutExpired:  # (a traceback before: tester 95)
+        print(f"callgrind: a run took longer than --timeout {args.timeout:g} s", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"callgrind: {exc}", file=sys.stderr)
+        return 1
     result: dict[str, Any] = {
         "label": args.label, "store": args.store, "binds": args.binds, "window": args.window,
         "count": args.count, "instructions_n": once, "instructions_2n": twice,

@@ -91,7 +91,8 @@ def _plot_queue(plt: Any, records: list[dict[str, Any]], outdir: Path) -> Path:
     panels_spec = [
         ("submit_sm/s beside the queue (4 x 100, receipts)", {"": pts("load", "submit_per_s")}, False),
         ("p99 submit -> resp beside the queue (ms)", {"": pts("load", "p99_ms")}, True),
-        ("server RSS (MiB)", {"queue full": pts("load", "server_rss_peak_kib", 1024),
+        # (the peak under the load run beside the full queue, not the table's "RSS full" after the fill: tester 95)
+        ("server RSS (MiB)", {"queue full, under load": pts("load", "server_rss_peak_kib", 1024),
                               "peak while draining": pts("drain", "server_hwm_kib", 1024)}, False),
         ("drain: receipts/s once handsets are on", {"": pts("drain", "drain_per_s")}, False),
     ]
@@ -135,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bench.plot RECORDS.jsonl OUTDIR", file=sys.stderr)
         return 2
     records = [json.loads(line) for line in Path(args[0]).read_text().splitlines() if line.strip()]
-    for path in plot_all(records, Path(args[1])):
+    try:
+        paths = plot_all(records, Path(args[1]))
+    except ImportError:  # (a traceback before: tester 95)
+        print("bench.plot needs matplotlib: pip install -e '.[plot]'", file=sys.stderr)
+        return 2
+    for path in paths:
         print(path)
     return 0
 

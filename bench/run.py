@@ -667,6 +667,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # (tracebacks, and the second after the runs: tester 63)
     if getattr(args, "from_file", None) and not os.path.isfile(args.from_file):
         ap.error(f"--from: no such file: {args.from_file!r}")
+    if getattr(args, "from_file", None) and args.command != "report":
+        # (without the command it started the whole comparison and read nothing: tester 95)
+        ap.error(f"--from is read by the report command only: python -m bench.run report --from {args.from_file}")
     if args.jsonl and not os.path.isdir(os.path.dirname(os.path.abspath(args.jsonl))):
         ap.error(f"--jsonl: the directory of {args.jsonl!r} does not exist")
     if args.jsonl and os.path.isdir(args.jsonl):  # (IsADirectoryError, a traceback: tester 77)

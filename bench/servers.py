@@ -186,7 +186,13 @@ def raise_fd_limit(wanted: int = 65536) -> int:
 
 
 def _spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    # A log of its own per server started: a server of the same name started again (a --restart, every point
+    # of a curve) wrote over the last one's (tester 95: with --workdir only the last log was left).
     log_path = workdir / f"{name}.log"
+    for n in range(2, 10_000):  # (bounded)
+        if not log_path.exists():
+            break
+        log_path = workdir / f"{name}-{n}.log"
     log = open(log_path, "wb")
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
@@ -196,22 +202,31 @@ def _spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[
 
 
 def _wait_for(server: ServerProcess, found: Callable[[str], bool], timeout: float) -> None:
-    """Read the log until ``found(line)`` has seen everything it needs; bounded by ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while time.monotonic() < deadline:
-        text = server.log_path.read_text(errors="replace")
-        lines = text.splitlines()
-        complete = lines if text.endswith("\n") else lines[:-1]
-        for line in complete[seen:]:
-            if found(line):
-                return
-        seen = len(complete)
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
-        time.sleep(0.02)
-    server.stop()
-    raise RuntimeError(f"{server.name} did not report its port within {timeout} s:\n{server.log_tail()}")
+    """Read the log until ``found(line)`` has seen everything it needs; bounded by ``timeout`` seconds.  Whatever
+    ends the wait otherwise (a timeout, Ctrl-C, SIGTERM) stops the server first: the caller has not kept it yet
+    (tester 95: a SIGTERM to bench.run while an smsc started left that smsc running, its directory deleted)."""
+    try:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            text = server.log_path.read_text(errors="replace")
+            lines = text.splitlines()
+            complete = lines if text.endswith("\n") else lines[:-1]
+            for line in complete[seen:]:
+                if found(line):
+                    return
+            seen = len(complete)
+            code = server.proc.poll()
+            if code == -signal.SIGINT:
+                # (Ctrl-C in a terminal reached the server too: an interrupt, not a server that failed to start)
+                raise KeyboardInterrupt
+            if code is not None:
+                raise RuntimeError(f"{server.name} exited with {code}:\n{server.log_tail()}")
+            time.sleep(0.02)
+        raise RuntimeError(f"{server.name} did not report its port within {timeout} s:\n{server.log_tail()}")
+    except BaseException:
+        server.stop()
+        raise
 
 
 def start_baseline(workdir: Path, *, name: str = "baseline", uvloop: bool = False, mo_per_bind: int = 0,

@@ -231,3 +231,64 @@ def test_bench_load_interrupted_ends_with_a_line_and_status_130(tmp_path: Path) 
         server.stop()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "bench.load: interrupted" in err and out == ""
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, run.Terminated])
+def test_a_server_interrupted_while_it_starts_is_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupt: type[BaseException]) -> None:
+    """Tester 95: SIGTERM to bench.run while a server started left that server running (the harness keeps a
+    server only once it reported its port), its work directory deleted under it."""
+    from bench import servers
+
+    started: list[subprocess.Popen[bytes]] = []
+    spawn = servers._spawn
+
+    def recording_spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+        proc, log = spawn(name, args, workdir)
+        started.append(proc)
+        return proc, log
+
+    sleep = time.sleep
+
+    def interrupted(seconds: float) -> None:  # (the wait's first pause is interrupted; stopping sleeps as ever)
+        monkeypatch.setattr(time, "sleep", sleep)
+        raise interrupt()
+
+    monkeypatch.setattr(servers, "_spawn", recording_spawn)
+    monkeypatch.setattr(time, "sleep", interrupted)
+    with pytest.raises(interrupt):
+        servers.start_baseline(tmp_path, timeout=30.0)
+    [proc] = started
+    assert proc.poll() is not None  # (stopped by its pid before the interrupt went on)
+
+
+def test_servers_of_one_name_keep_a_log_each(tmp_path: Path) -> None:
+    """Tester 95: with --workdir, a server started again under its name (a --restart, each point of a curve)
+    wrote over the last one's log."""
+    from bench import servers
+
+    first = servers.start_baseline(tmp_path)
+    second = servers.start_baseline(tmp_path)
+    try:
+        assert first.log_path != second.log_path and first.log_path.exists() and second.log_path.exists()
+        assert second.log_path.name == "baseline-2.log"
+    finally:
+        servers.stop_servers([first, second])
+
+
+def test_from_is_refused_without_the_report_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text("{}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run.parse_args(["--from", str(records)])
+    assert exit_info.value.code == 2
+    assert "--from is read by the report command only" in capsys.readouterr().err
+
+
+def test_callgrind_refuses_a_count_of_zero_before_running_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import callgrind
+
+    with pytest.raises(SystemExit) as exit_info:
+        callgrind.main(["--count", "0"])
+    assert exit_info.value.code == 2
+    assert "--count: expected a whole number of at least 1, got 0" in capsys.readouterr().err
