@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,7 +205,13 @@ def _spawn(name: str, args: list[str], workdir: Path) -> tuple[subprocess.Popen[
 def _wait_for(server: ServerProcess, found: Callable[[str], bool], timeout: float) -> None:
     """Read the log until ``found(line)`` has seen everything it needs; bounded by ``timeout`` seconds.  Whatever
     ends the wait otherwise (a timeout, Ctrl-C, SIGTERM) stops the server first: the caller has not kept it yet
-    (tester 95: a SIGTERM to bench.run while an smsc started left that smsc running, its directory deleted)."""
+    (tester 95: a SIGTERM to bench.run while an smsc started left that smsc running, its directory deleted).
+
+    Ctrl-C acts at once here: the wait blocks the event loop, whose own SIGINT handler (asyncio.run's) would be
+    heard only once it ended, up to ``timeout`` seconds later (tester 95)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         deadline = time.monotonic() + timeout
         seen = 0
@@ -227,6 +234,9 @@ def _wait_for(server: ServerProcess, found: Callable[[str], bool], timeout: floa
     except BaseException:
         server.stop()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def start_baseline(workdir: Path, *, name: str = "baseline", uvloop: bool = False, mo_per_bind: int = 0,

@@ -292,3 +292,23 @@ def test_callgrind_refuses_a_count_of_zero_before_running_anything(capsys: pytes
         callgrind.main(["--count", "0"])
     assert exit_info.value.code == 2
     assert "--count: expected a whole number of at least 1, got 0" in capsys.readouterr().err
+
+
+def test_ctrl_c_acts_at_once_while_a_server_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 95: a SIGINT to bench.run alone waited for the start-up wait to end (up to 60 s): asyncio.run's own
+    handler is heard only when the loop gets control, which the blocking wait does not give it."""
+    from bench import servers
+
+    seen: list[object] = []
+    sleep = time.sleep
+
+    def look(seconds: float) -> None:
+        seen.append(signal.getsignal(signal.SIGINT))
+        monkeypatch.setattr(time, "sleep", sleep)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", look)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        servers.start_baseline(tmp_path)
+    assert seen == [signal.default_int_handler] and signal.getsignal(signal.SIGINT) is before
