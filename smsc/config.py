@@ -163,7 +163,9 @@ class ServerConfig:
     ``window`` is the number of unacknowledged deliver_sm per session; ``max_command_length`` in octets.
     """
 
-    host: str = "0.0.0.0"
+    #: This machine only unless the config says otherwise, as the HTTP API: accounts such as test/test must not be
+    #: open on every interface because a key was left out (tester 97).  ``--host 0.0.0.0`` (the Docker image).
+    host: str = "127.0.0.1"
     port: int = 2775
     system_id: str = "smsc"
     max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH

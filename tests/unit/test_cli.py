@@ -79,7 +79,7 @@ def test_a_port_option_equal_to_another_listener_of_smsc_is_named(tmp_path: Path
         "HTTP API is a listener of its own, got 3775")
     assert main(["serve", "--store", "memory", "--port", "2999", "--http-port", "2999"]) == 2
     assert "smsc: --port 2999 --http-port 2999 with bundled default" in capsys.readouterr().err
-    # On addresses apart the same ports do not clash (the file listens on 0.0.0.0: every address), port 0 never.
+    # On addresses apart the same ports do not clash, port 0 never.
     from smsc.cli import _build_parser, _options_clash
     from smsc.config import load_config
 
