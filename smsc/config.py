@@ -1023,6 +1023,9 @@ class _Map:
             if key not in self.keys:
                 # (an unknown key of 5,000 characters was written out whole, twice: tester 92)
                 name = _show(key) if isinstance(key, _LongInt) else str(key)
+                # (control characters escaped: a NUL, an escape sequence or a line break in a key was printed raw,
+                # and could colour or clear the terminal or split the line: tester 96)
+                name = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
                 name = name if len(name) <= 60 else f"{name[:40]}... ({len(name):,} characters)"
                 close = difflib.get_close_matches(name, self.keys, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(self.keys)

@@ -113,6 +113,11 @@ class MoService:
         #: back to one of them as the ESME that last sent MT to the handset (tester 73: such MO, answered 202,
         #: waited for ever where no bind could take them).
         self.not_receiving: frozenset[str] = frozenset()
+        #: The system_ids of the configured accounts that can receive (set by the SMSC facade), or None when no
+        #: account is configured (any system_id is taken): a handset's last MT sender that is no longer one (an
+        #: account removed from the config before a restart) gets no MO, as one that may only transmit gets none
+        #: (tester 96: a pending auto-reply went to the removed account's outbox and stayed there for ever).
+        self.receiving: frozenset[str] | None = None
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
         self.on_handset_back: Callable[[str], None] | None = None
@@ -184,7 +189,10 @@ class MoService:
         if target:
             return target
         last = self.last_mt.get(source_e164, "")
-        return "" if last in self.not_receiving else last
+        receiving = self.receiving
+        if last in self.not_receiving or (receiving is not None and last not in receiving):
+            return ""
+        return last
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:
@@ -264,7 +272,8 @@ class MoService:
             # Nobody could ever take it (the MT came from an account that may only transmit, and no MO route
             # names the address): counted and said, not kept for ever under system_id "" as an unrouted MO is
             # (tester 94: such replies piled up across restarts; the HTTP API refuses such an MO with 422).
-            self.stats.mo_unrouted += 1
+            coding, user_data = mo_user_data(text, None, None)
+            self.stats.mo_unrouted += len(split_message(user_data, coding, 0))  # (parts, as for any MO: tester 96)
             log.info("auto_reply_unrouted", handset=source, destination=destination, mt_system_id=system_id)
             if self.store is not None:
                 self.store.commit(_nothing)  # (the pending reply's deletion)

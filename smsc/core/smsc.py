@@ -261,6 +261,7 @@ class Smsc:
         keyed = KeyedDraws(sim.seed) if sim.seed is not None else None
         self.mo.keyed = keyed
         self.mo.not_receiving = frozenset(a.system_id for a in config.accounts if not a.receives)
+        self.mo.receiving = frozenset(a.system_id for a in config.accounts if a.receives) if config.accounts else None
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
         self.machine = AttemptMachine(

@@ -256,3 +256,11 @@ def test_an_unknown_key_of_thousands_of_characters_is_shown_short(tmp_path: Path
     path = write(tmp_path, ACCOUNT + "? " + "x" * 5000 + "\n: 1\n")
     [error] = check_config(path)
     assert len(error) < 400 and "... (5,000 characters)" in error
+
+
+def test_an_unknown_key_with_control_characters_is_shown_escaped(tmp_path: Path) -> None:
+    """Tester 96: a key holding an escape sequence or a line break was printed raw (it could clear the terminal,
+    or split one error over lines)."""
+    path = write(tmp_path, ACCOUNT + '"bad\\x1b[2Jkey\\nx": 1\n')
+    [error] = check_config(path)
+    assert "\x1b" not in error and "\n" not in error and "bad\\x1b[2Jkey\\nx" in error

@@ -290,3 +290,34 @@ def test_a_handset_does_not_answer_an_alphanumeric_sender() -> None:
     h.advance(10.0)
     assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"from a number"]
     assert h.smsc.stats.auto_replies == 1
+
+
+def test_mo_does_not_go_to_a_system_id_no_configured_account_has() -> None:
+    """Tester 96: an MT's sender removed from the config before a restart (the handset's last MT sender is restored
+    with its pending auto-reply) was still given the reply, which then waited in its outbox for ever."""
+    import dataclasses
+
+    from smsc.config import Account
+
+    h = Harness(dataclasses.replace(world().config, accounts=(
+        Account(system_id="app", password="pw", bind_types=frozenset({"transceiver"})),
+    )))
+    h.submit_ok(HANDSET, system_id="gone")  # (an MT the restart restored, from an account no longer configured)
+    assert h.smsc.mo_target(HANDSET, SENDER) == ""
+    h.smsc.inject_mo(HANDSET, SENDER, text="reply")
+    assert h.smsc.stats.mo_unrouted == 1 and "gone" not in h.smsc.outbox_sizes()
+
+
+def test_an_unrouted_auto_reply_counts_its_parts() -> None:
+    import dataclasses
+
+    from smsc.config import Account
+
+    long_reply = AutoReply(text="x" * 200, delay=fixed(1.0))  # (two parts)
+    config = make_config(carrier(rules=(rule("447700900950", auto_reply=long_reply),)))
+    h = Harness(dataclasses.replace(config, accounts=(
+        Account(system_id="mkt", password="pw", bind_types=frozenset({"transmitter"})),
+    )))
+    h.submit_ok("447700900950", "hello", system_id="mkt")
+    h.advance(10.0)
+    assert h.smsc.stats.mo_unrouted == 2
