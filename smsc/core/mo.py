@@ -109,14 +109,11 @@ class MoService:
         #: handset -> system_id of its last MT, least recently used first (a plain dict keeps insertion
         #: order and is smaller and faster than an OrderedDict).
         self.last_mt: dict[str, str] = {}
-        #: system_ids that no bind can receive on (an account allowed transmitter binds only): a reply is not sent
-        #: back to one of them as the ESME that last sent MT to the handset (tester 73: such MO, answered 202,
-        #: waited for ever where no bind could take them).
-        self.not_receiving: frozenset[str] = frozenset()
         #: The system_ids of the configured accounts that can receive (set by the SMSC facade), or None when no
-        #: account is configured (any system_id is taken): a handset's last MT sender that is no longer one (an
-        #: account removed from the config before a restart) gets no MO, as one that may only transmit gets none
-        #: (tester 96: a pending auto-reply went to the removed account's outbox and stayed there for ever).
+        #: account is configured (any system_id is taken).  A handset's last MT sender not among them gets no MO:
+        #: an account allowed transmitter binds only (tester 73: such MO, answered 202, waited for ever where no
+        #: bind could take them), or one removed from the config before a restart (tester 96: a pending
+        #: auto-reply went to its outbox and stayed there for ever).
         self.receiving: frozenset[str] | None = None
         self._reassembler = Reassembler(max_pending=10_000, timeout=3_600.0)
         self._mo_reference = 0
@@ -189,10 +186,8 @@ class MoService:
         if target:
             return target
         last = self.last_mt.get(source_e164, "")
-        receiving = self.receiving
-        if last in self.not_receiving or (receiving is not None and last not in receiving):
-            return ""
-        return last
+        receiving = self.receiving  # (an account that may only transmit is not among them)
+        return "" if receiving is not None and last not in receiving else last
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:

@@ -260,7 +260,6 @@ class Smsc:
         #: (smsc.core.draws), so that a message meets the same fate however traffic interleaves.
         keyed = KeyedDraws(sim.seed) if sim.seed is not None else None
         self.mo.keyed = keyed
-        self.mo.not_receiving = frozenset(a.system_id for a in config.accounts if not a.receives)
         self.mo.receiving = frozenset(a.system_id for a in config.accounts if a.receives) if config.accounts else None
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
@@ -364,7 +363,7 @@ class Smsc:
         (an account a config change made transmit-only).  Said once, at start: nothing is added per message
         (tester 85: 20,100 receipts piled up for such an account without a word)."""
         sizes = self.outbox.sizes()
-        for system_id in sorted(self.mo.not_receiving):
+        for system_id in sorted(a.system_id for a in self.config.accounts if not a.receives):
             log.warning("receipts_unreceivable", system_id=system_id, owed=sizes.get(system_id, 0),
                         reason="the account's bind_types allow transmitter only: receipts it asks for wait for a "
                                "receiver or transceiver bind it cannot make (allow one, or submit with "
