@@ -729,20 +729,20 @@ def _octet_text(ctx: _Ctx, path: str, what: str, value: Any) -> Any:
     printable Latin-1, no NUL (SMPP 3.4 sections 3.1 and 4.1.1); else an error at ``path`` (tester 92:
     ``server.system_id: "sm\\0sc"`` passed check-config, then every bind_resp failed to encode and the
     connection dropped with a traceback; an account's ``"on\u20ac"`` could never be bound)."""
-    if isinstance(value, str) and not (_latin1(value) and value.isprintable()):
+    if isinstance(value, str) and not _sendable(value):
         return ctx.error(path, f"{what} of printable ASCII (or Latin-1) characters (a C-Octet String, SMPP 3.4 "
                          "section 4.1.1)", value)
     return value
 
 
-def _latin1(text: str) -> bool:
-    """True when every character of ``text`` is one octet of ISO 8859-1 (what an ESME can send in a C-Octet
-    String that the SMSC reads as Latin-1)."""
+def _sendable(text: str) -> bool:
+    """True when ``text`` can travel in a C-Octet String the SMSC reads as Latin-1: every character printable and
+    one octet of ISO 8859-1 (no NUL, no control character).  One rule for passwords and system_ids."""
     try:
         text.encode("latin-1")
     except UnicodeEncodeError:
         return False
-    return True
+    return text.isprintable()
 
 
 class _Hidden(str):
@@ -1293,7 +1293,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
             hint = _quote_hint(m.at("password"), raw_password, shown=False)
             password = ctx.error(m.at("password"), "a password of at most 8 characters",
                                  _Hidden(f"a value that is not text (not shown{'; ' + hint if hint else ''})"))
-        elif isinstance(raw_password, str) and not (_latin1(raw_password) and raw_password.isprintable()):
+        elif isinstance(raw_password, str) and not _sendable(raw_password):
             # (a C-Octet String, SMPP 3.4 sections 3.1 and 4.1.1, whose octets the server reads as Latin-1:
             # "\u20ac\u20ac" passed and no ESME could ever send it, tester 54; "p\u00e4sswd" can be sent, tester 55)
             password = ctx.error(m.at("password"), "a password of printable ASCII (or Latin-1) characters (SMPP "
