@@ -435,6 +435,12 @@ class App:
                 log.warning("start_time_passed", start_time=utc(cfg.simulation.start_time).isoformat(),
                             resumes_at=utc(world.sim_time).isoformat(),
                             hint="this store saved a later simulated time: give a fresh store to start there")
+            else:
+                # Tester 99: a time_scale world resumed hours ahead of the wall clock without a word, and its dates
+                # looked wrong.
+                log.info("sim_time_resumed", resumes_at=utc(world.sim_time).isoformat(),
+                         ahead_of_wall_clock_seconds=round(world.sim_time - time.time()),
+                         hint="the simulated clock never runs backwards over a store; a fresh store starts now")
             self.clock = system_clock(time_scale=cfg.simulation.time_scale, start=world.sim_time)
         elif (self._own_clock and cfg.simulation.start_time is None and world.sim_time is not None
               and world.sim_wall_time is not None

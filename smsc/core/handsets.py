@@ -401,9 +401,14 @@ class HandsetPool:
         """Classify an MO text: "opt_out", "opt_in", "help" or None.
 
         The whole text must be one keyword (case and surrounding spaces ignored; "STOP PLEASE" is no
-        keyword), as the CTIA-style carriers and most aggregators match.
+        keyword), as the CTIA-style carriers and most aggregators match.  Case is folded one letter for one
+        letter: a letter whose capital is another letter's ("ſtop", long s, reads STOP upper-cased) or several
+        letters (the ligature "ﬆ") is not that keyword (tester 100).
         """
-        word = " ".join(text.split()).upper()
+        spaced = " ".join(text.split())
+        word = spaced.upper()
+        if word.lower() != spaced.lower():
+            return None
         if word in self._opt_out_words:
             return "opt_out"
         if word in self._opt_in_words:

@@ -352,9 +352,10 @@ class Session:
         self._last_transaction = now
         self._enquire_outstanding = False
         self._unbind_sent = False
-        #: Our unbind was answered while deliveries we sent were still unanswered: the session stays open for
-        #: their responses (or their response timer) and closes after the last (:meth:`_close_when_answered`).
-        self._unbind_answered = False
+        #: An unbind was answered (ours by the ESME, or the ESME's by us) while deliveries we sent were still
+        #: unanswered: the session stays open for their responses (or their response timer) and closes after the
+        #: last (:meth:`_close_when_answered`), with this reason ("" while no unbind was answered).
+        self._unbind_answered = ""
         self._bind_pending = False
         self._input_closed = False
         self._held: list[P.Pdu | SmppError] = []
@@ -483,13 +484,11 @@ class Session:
                 break
             submits_ok = (state is _BOUND_TX or state is _BOUND_TRX) and not self._unbind_sent
         if self._unbind_answered:
-            self._close_when_answered(events)
+            self._close_when_answered(events, self._unbind_answered)
         return events
 
-    def _close_when_answered(
-        self, events: list[Event], reason: str = "unbind answered, and the deliveries outstanding then",
-    ) -> None:
-        """After our unbind was answered: close once no delivery we sent waits for its response any more."""
+    def _close_when_answered(self, events: list[Event], reason: str) -> None:
+        """After an unbind was answered: close once no delivery we sent waits for its response any more."""
         if self.state is not _CLOSED and not any(o.context is not None for o in self._outstanding.values()):
             self.state = _CLOSED
             events.append(CloseRequested(reason))
@@ -591,7 +590,7 @@ class Session:
             # acknowledgements to the close, and got the receipts again after the restart.  With deliveries
             # outstanding, their responses are still read (the response timer bounds the wait, as the stop's
             # grace does): :meth:`receive_data` and :meth:`poll` close after the last.
-            self._unbind_answered = True
+            self._unbind_answered = "unbind answered, and the deliveries outstanding then"
             self._close_when_answered(events, "unbind answered")
             return
         if pdu.command_id != (sent_id | 0x80000000):
@@ -781,9 +780,18 @@ class Session:
             self._unbind_sent = True
             self.send_request(P.Unbind(), now)
 
-    def answer_unbind(self, event: Unbound) -> None:
-        """Queue the unbind_resp for ``event``; after it the adapter closes the connection."""
+    def answer_unbind(self, event: Unbound) -> bool:
+        """Queue the unbind_resp for ``event``.  True: the adapter closes the connection after it.  False:
+        deliveries we sent are still unanswered, and their responses are still read (the response timer bounds
+        the wait); :meth:`receive_data` or :meth:`poll` ends the session with :class:`CloseRequested` after
+        the last.  Tester 99: an ESME that wrote its deliver_sm_resp a moment after its unbind, in another TCP
+        segment, lost them to the close and got the receipts again on its next bind (SMPP 3.4 section 2.3 asks
+        the ESME to finish its operations first; one that does not should not be sent them twice)."""
         self._queue(P.UnbindResp(sequence_number=event.sequence_number))
+        if any(o.context is not None for o in self._outstanding.values()):
+            self._unbind_answered = "unbind of the ESME answered, and the deliveries outstanding then"
+            return False
+        return True
 
     def send_outbind(self, system_id: str, password: str) -> None:
         """On a connection the SMSC opened: ask the ESME to bind as receiver (SMPP 3.4 section 4.1.7).
@@ -859,7 +867,7 @@ class Session:
             if expired and self._link_dead(now):
                 events.append(LinkDead(self._expiry_rounds))
             if self._unbind_answered:
-                self._close_when_answered(events)
+                self._close_when_answered(events, self._unbind_answered)
                 if self.state is _CLOSED:
                     return events
         if not self.is_bound:

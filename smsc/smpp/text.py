@@ -227,6 +227,8 @@ def gsm_unpack(data: bytes, count: int, fill_bits: int = 0) -> bytes:
 _GSM7 = "gsm7"
 _UCS2 = "ucs2"
 _BINARY = "binary"
+_EUC_KR = "euc_kr"
+_ISO2022_JP = "iso2022_jp"
 
 # SMPP 3.4 section 5.2.19 values 0x00-0x0F -> alphabet (a Python codec name for byte charsets).
 _SMPP_ALPHABETS: dict[int, str] = {
@@ -240,11 +242,11 @@ _SMPP_ALPHABETS: dict[int, str] = {
     0x07: "iso8859_8",
     0x08: _UCS2,
     0x09: _BINARY,  # pictogram: vendor specific
-    0x0A: "iso2022_jp",
+    0x0A: _ISO2022_JP,
     0x0B: _BINARY,
     0x0C: _BINARY,
     0x0D: _BINARY,  # JIS X 0212: no Python codec for the bare table
-    0x0E: "euc_kr",  # KS C 5601 as carried in practice (EUC-KR)
+    0x0E: _EUC_KR,  # KS C 5601 as carried in practice (EUC-KR)
     0x0F: _BINARY,
 }
 
@@ -372,6 +374,13 @@ def _atoms(payload: bytes, kind: str) -> Iterator[tuple[int, int]]:
             i += step
     elif kind in _SEPTET_KINDS:
         yield from ((1, 2 if ch in _GSM_EXTENSION_OCTETS else 1) for ch in payload)
+    elif kind == _EUC_KR:
+        # A character of KS C 5601 is two octets, both with the high bit set (a lead octet and a trail octet):
+        # cut between them, and every character after the cut reads as another (tester 100).
+        while i < n:
+            step = 2 if payload[i] >= 0x80 and i + 1 < n else 1
+            yield step, step
+            i += step
     else:
         # Byte charsets and binary data: every octet stands alone.
         yield from ((1, 1) for _ in range(n))
@@ -386,7 +395,7 @@ def _units(payload: bytes, kind: str) -> int:
 
 def _cut(payload: bytes, kind: str, capacity: int) -> list[tuple[int, int]]:
     """Greedy split of ``payload`` into (start, end) octet ranges of at most ``capacity`` units each."""
-    if kind not in _SEPTET_KINDS and kind != _UCS2:
+    if kind not in _SEPTET_KINDS and kind != _UCS2 and kind != _EUC_KR:
         return [(start, min(start + capacity, len(payload))) for start in range(0, len(payload), capacity)]
     ranges: list[tuple[int, int]] = []
     start = pos = units = 0
@@ -399,6 +408,33 @@ def _cut(payload: bytes, kind: str, capacity: int) -> list[tuple[int, int]]:
     if pos > start:
         ranges.append((start, pos))
     return ranges
+
+
+def _segments(payload: bytes, kind: str, capacity: int) -> list[bytes]:
+    """``payload`` cut into the user data of parts of at most ``capacity`` units each (:func:`_cut`).
+
+    ISO-2022-JP is stateful: an escape sequence switches to JIS X 0208 and back, and a part read alone (as a
+    handset or ESME reads each) starts in ASCII.  Its text is cut between characters and each part encoded on
+    its own, so that each switches in and back out itself (3GPP 23.040 section 9.2.3.24.1: a part is a
+    message of its own on the air).  Octets that are not ISO-2022-JP are cut as octets."""
+    if kind == _ISO2022_JP:
+        try:
+            text = payload.decode(_ISO2022_JP)
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            parts: list[bytes] = []
+            current = ""
+            for ch in text:
+                if current and len((current + ch).encode(_ISO2022_JP)) > capacity:
+                    parts.append(current.encode(_ISO2022_JP))
+                    current = ch
+                else:
+                    current += ch
+            if current:
+                parts.append(current.encode(_ISO2022_JP))
+            return parts
+    return [payload[start:end] for start, end in _cut(payload, kind, capacity)]
 
 
 def _udh_octets(reference_bits: int) -> int:
@@ -452,7 +488,8 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
     ``06 08 04 RR RR TT SS`` (16-bit) followed by at most 153/152 septets (GSM; IA5 and Latin-1 counted as the
     GSM they become, ``[ ] { } \\ ^ ~ |`` two septets each, as the submit_sm length check counts them:
     tester 56), 134/132 octets = 67/66 UTF-16 units (UCS-2) or 134/133 octets (other codings).  An ESC
-    pair (GSM) or a surrogate pair (UCS-2) is never split across parts.  The
+    pair (GSM), a surrogate pair (UCS-2) or a two-octet EUC-KR character is never split across parts, and
+    each part of ISO-2022-JP text switches into and out of JIS X 0208 itself (:func:`_segments`).  The
     sender sets esm_class bit 0x40 (UDHI) on the parts.  ``reference`` is taken modulo 2**reference_bits.
 
     Raises :class:`EncodeError` when more than 255 parts would be needed, ValueError when
@@ -462,8 +499,8 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
     kind = alphabet(data_coding)
     if _units(payload, kind) <= _capacity(kind, 0):
         return [bytes(payload)]
-    ranges = _cut(payload, kind, _capacity(kind, udh_len))
-    total = len(ranges)
+    segments = _segments(payload, kind, _capacity(kind, udh_len))
+    total = len(segments)
     if total > MAX_PARTS:
         raise EncodeError(f"message needs {total} parts, at most {MAX_PARTS} are possible")
     if reference_bits == 8:
@@ -471,7 +508,7 @@ def split_message(payload: bytes, data_coding: int, reference: int, *, reference
     else:
         ref = reference & 0xFFFF
         head = bytes((0x06, 0x08, 0x04, ref >> 8, ref & 0xFF, total))
-    return [head + bytes((seq,)) + payload[start:end] for seq, (start, end) in enumerate(ranges, start=1)]
+    return [head + bytes((seq,)) + segment for seq, segment in enumerate(segments, start=1)]
 
 
 def parts_needed(payload: bytes, data_coding: int) -> int:
@@ -481,7 +518,7 @@ def parts_needed(payload: bytes, data_coding: int) -> int:
     kind = alphabet(data_coding)
     if _units(payload, kind) <= _capacity(kind, 0):
         return 1
-    return len(_cut(payload, kind, _capacity(kind, _udh_octets(8))))
+    return len(_segments(payload, kind, _capacity(kind, _udh_octets(8))))
 
 
 def segment_count(text: str, data_coding: int) -> int:
@@ -497,7 +534,7 @@ def segment_count(text: str, data_coding: int) -> int:
     payload = encode_text(text, data_coding)
     if _units(payload, kind) <= _capacity(kind, 0):
         return 1
-    return len(_cut(payload, kind, _capacity(kind, 6)))
+    return len(_segments(payload, kind, _capacity(kind, 6)))
 
 
 # -- UDH --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from smsc.smpp.constants import (
     Tag,
     Ton,
 )
-from smsc.smpp.text import MAX_PARTS, fits_one_sms, one_sms_room, one_sms_units, parts_needed
+from smsc.smpp.text import MAX_PARTS, fits_one_sms, one_sms_room, one_sms_units, parse_udh, parts_needed
 
 _TONS = frozenset(int(t) for t in Ton)
 _NPIS = frozenset(int(n) for n in Npi)
@@ -157,6 +157,21 @@ def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes,
     return short_message, 0
 
 
+def payload_segment_overlong(payload: bytes, data_coding: int, esm_class: int) -> bool:
+    """True when a message_payload starts with a UDH (esm_class UDHI, a whole UDH already checked:
+    :func:`check_udh`) holding a concatenation IE, and is more than one SMS holds after that UDH.
+
+    Such a payload is a part the ESME cut itself; concatenation does not nest (3GPP 23.040 section
+    9.2.3.24.1: one IE numbers the part), so the SMSC cannot segment it again, and no network carries it
+    (tester 100: a payload "part 1 of 2" of 200 septets was accepted, the same short_message refused)."""
+    if not esm_class & _UDHI or not payload:
+        return False
+    udh, _ = parse_udh(payload)
+    if udh.concat is None:
+        return False
+    return not fits_one_sms(payload, data_coding, payload[0] + 1)
+
+
 def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
     """:func:`~smsc.smpp.text.fits_one_sms` for a submit_sm's or replace_sm's short_message, with the header it
     has on the air (:func:`_on_the_air`)."""
@@ -230,6 +245,13 @@ def refusal_reason(pdu: Any, status: int) -> str:
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):
             return "esm_class sets UDHI but the user data does not start with a whole UDH (SMPP 3.4 section 5.2.12)"
         payload = tlvs.get(Tag.message_payload)
+        if isinstance(payload, bytes) and payload_segment_overlong(
+                payload, getattr(pdu, "data_coding", 0), getattr(pdu, "esm_class", 0)):
+            data_coding = getattr(pdu, "data_coding", 0)
+            room, unit = one_sms_room(data_coding, payload[0] + 1)
+            return (f"message_payload starts with a concatenation UDH (a part the ESME cut itself, which the SMSC "
+                    f"cannot segment again) and holds {one_sms_units(payload, data_coding, payload[0] + 1)} {unit} "
+                    f"(data_coding 0x{data_coding:02X}) after it: one SMS holds {room} {unit}")
         if isinstance(payload, bytes) and not short_message:
             parts = parts_needed(payload, getattr(pdu, "data_coding", 0))
             if parts > MAX_PARTS:

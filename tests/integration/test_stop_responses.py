@@ -110,3 +110,58 @@ def test_a_stop_takes_the_receipt_acknowledgements_that_come_after_the_unbind_re
 
     again = smsc_factory(make_config(tmp_path))
     assert again.call(lambda: again.app.smsc.deliveries_count()) == 0  # type: ignore[union-attr]
+
+
+def test_receipts_acknowledged_just_after_the_esmes_own_unbind_are_not_sent_again(
+    smsc_factory: Callable[..., RunningSmsc],
+) -> None:
+    """Tester 99: an ESME holding 5 receipts wrote its unbind, then its 5 deliver_sm_resp in separate writes a few
+    microseconds later; the SMSC answered the unbind and closed at once, took none of them, and sent all 5 again
+    on the next bind (in one write with the unbind they were taken: the outcome depended on TCP segmentation)."""
+    import socket
+
+    from smsc.smpp.codec import Framer
+
+    server = smsc_factory()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    framer = Framer()
+    got: list[object] = []
+
+    def read_until(done: Callable[[], bool]) -> None:
+        for _ in range(100):  # (bounded: each read waits 5 s at most)
+            if done():
+                return
+            data = sock.recv(65536)
+            if not data:
+                return
+            got.extend(framer.feed(data))
+        raise AssertionError(f"not there after 100 reads: {got}")
+
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        for seq in range(2, 7):
+            sock.sendall(encode(P.SubmitSm(
+                sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr=f"44770090012{seq}", short_message=b"receipt please", registered_delivery=1)))
+        read_until(lambda: sum(isinstance(p, P.DeliverSm) for p in got) == 5)  # (not answered yet)
+        sock.sendall(encode(P.Unbind(sequence_number=10)))
+        for receipt in [p for p in got if isinstance(p, P.DeliverSm)]:
+            time.sleep(0.01)  # (each in a segment of its own, after the unbind_resp may have gone)
+            sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+        read_until(lambda: any(isinstance(p, P.UnbindResp) for p in got))
+        sock.settimeout(5)
+        assert sock.recv(65536) == b""  # (closed by the server once they were answered)
+    finally:
+        sock.close()
+    deadline = time.monotonic() + 5
+    while server.call(lambda: server.app.smsc.deliveries_count()):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "receipts still owed: the acknowledgements were lost"
+        time.sleep(0.05)
+    again = RawEsme(server.port)
+    try:
+        again.bind("receiver")
+        time.sleep(0.3)
+        again.request(P.EnquireLink())  # (a round trip: what the bind was offered has arrived by its answer)
+        assert again.delivered == []
+    finally:
+        again.close()

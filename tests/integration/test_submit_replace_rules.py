@@ -205,3 +205,28 @@ def test_a_message_payload_longer_than_255_parts_is_refused(esme: RawEsme) -> No
     reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
     assert reasons[0] == ("message_payload of 39,016 octets needs 256 SMS in data_coding 0x00: a concatenated "
                           "message has at most 255 parts (3GPP TS 23.040 section 9.2.3.24.1)"), reasons
+
+
+def test_a_message_payload_that_is_a_part_already_must_fit_one_sms(esme: RawEsme) -> None:
+    """Tester 100: a message_payload starting with a concatenation UDH ("part 1 of 2") and 200 septets was
+    accepted, where the same short_message is refused: concatenation does not nest, so the SMSC cannot segment
+    a part again and no network carries it.  A payload with another UDH (ports) is still segmented."""
+    import structlog
+
+    concat = bytes((0x05, 0x00, 0x03, 0x01, 0x02, 0x01))
+    ports = bytes((0x06, 0x05, 0x04, 0x0B, 0x84, 0x23, 0xF0))
+    with structlog.testing.capture_logs() as logs:
+        over = submit(esme, esm_class=0x40, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 154})
+        assert over.command_status == S.ESME_RINVMSGLEN
+        data = esme.request(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                                     dest_addr_npi=1, destination_addr=NEVER_ON, esm_class=0x40,
+                                     tlvs={Tag.message_payload: concat + b"a" * 154}))
+        assert data.command_status == S.ESME_RINVMSGLEN
+    fits = submit(esme, esm_class=0x40, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 153})
+    assert fits.command_status == 0
+    long_ported = submit(esme, esm_class=0x40, short_message=b"", tlvs={Tag.message_payload: ports + b"a" * 400})
+    assert long_ported.command_status == 0
+    reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
+    assert reasons[0] == ("message_payload starts with a concatenation UDH (a part the ESME cut itself, which the "
+                          "SMSC cannot segment again) and holds 154 septets (data_coding 0x00) after it: one SMS "
+                          "holds 153 septets"), reasons

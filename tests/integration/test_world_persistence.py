@@ -111,6 +111,24 @@ def test_a_store_of_an_older_smsc_that_records_no_wall_time_says_its_clock_jumpe
     assert jumped["seconds"] >= 300 * 86400 - 60 and "older smsc" in jumped["reason"], jumped
 
 
+def test_a_world_ahead_of_the_wall_clock_says_where_it_resumes(tmp_path: Path) -> None:
+    """Tester 99: a time_scale world, stopped and started again on its store, went on hours ahead of the wall clock
+    without a log line (only one behind it said sim_time_resumed)."""
+    import structlog
+
+    cfg = make_config(tmp_path)
+    ahead = time.time() + 3 * 3600.0
+    first = RunningSmsc(dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, start_time=ahead)))
+    first.start()
+    first.stop()
+    with structlog.testing.capture_logs() as logs:
+        second = RunningSmsc(cfg)  # (no start_time)
+        second.start()
+        second.stop()
+    [resumed] = [e for e in logs if e["event"] == "sim_time_resumed"]
+    assert 3 * 3600 - 60 <= resumed["ahead_of_wall_clock_seconds"] <= 3 * 3600 + 60, resumed
+
+
 def test_a_wall_clock_world_starts_at_the_wall_time_after_a_restart(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     first = RunningSmsc(cfg)

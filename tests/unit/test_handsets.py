@@ -254,7 +254,9 @@ def test_a_restored_spell_that_starts_after_the_clock_runs_until_its_start_plus_
     [("STOP", "opt_out"), ("stop", "opt_out"), ("  Stop \n", "opt_out"), ("STOP ALL", "opt_out"),
      ("stop   all", "opt_out"), ("UNSUBSCRIBE", "opt_out"), ("quit", "opt_out"), ("START", "opt_in"),
      ("unstop", "opt_in"), ("Yes", "opt_in"), ("HELP", "help"), ("info", "help"), ("STOP PLEASE", None),
-     ("please stop", None), ("", None), ("STOPP", None)],
+     ("please stop", None), ("", None), ("STOPP", None),
+     # (tester 100: a letter whose capital is another letter, or two, is not that keyword)
+     ("\u017ftop", None), ("\ufb06op", None), ("\uff33\uff34\uff2f\uff30", None)],
 )
 def test_mo_keywords_are_whole_texts_in_any_case(text: str, kind: str | None) -> None:
     assert HandsetPool(model(1.0)).keyword(text) == kind

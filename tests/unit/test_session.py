@@ -709,3 +709,40 @@ def test_an_unbind_answered_with_nothing_outstanding_closes_at_once() -> None:
     unbind = _unbind_seq(s)
     events = s.receive_data(encode(P.UnbindResp(sequence_number=unbind)), 0.1)
     assert [e.reason for e in events if isinstance(e, CloseRequested)] == ["unbind answered"]
+
+
+def test_after_the_esmes_unbind_is_answered_the_session_waits_for_the_deliveries_outstanding() -> None:
+    """Tester 99: an ESME wrote its unbind, then a moment later (another TCP segment) its deliver_sm_resp; the
+    session closed on the unbind_resp, those acknowledgements were lost, and the receipts came again on its next
+    bind."""
+    s = bound()
+    first = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    second = s.send_request(P.DeliverSm(), 0.0, context="d2")
+    (unbound,) = [e for e in s.receive_data(encode(P.Unbind(sequence_number=7)), 0.1) if isinstance(e, Unbound)]
+    assert s.answer_unbind(unbound) is False  # (deliveries outstanding: not closed on the unbind_resp)
+    assert [type(p) for p in sent(s)][-1] is P.UnbindResp
+    assert s.window_free == 0  # (nothing more is offered)
+    events = s.receive_data(encode(P.DeliverSmResp(sequence_number=first)), 0.2)
+    assert [e.context for e in events if isinstance(e, ResponseReceived)] == ["d1"]
+    assert not [e for e in events if isinstance(e, CloseRequested)]
+    events = s.receive_data(encode(P.DeliverSmResp(sequence_number=second)), 0.3)
+    assert [e.context for e in events if isinstance(e, ResponseReceived)] == ["d2"]
+    assert [e.reason for e in events if isinstance(e, CloseRequested)] == [
+        "unbind of the ESME answered, and the deliveries outstanding then"]
+    assert s.state == SessionState.CLOSED
+
+
+def test_after_the_esmes_unbind_an_unanswered_delivery_times_out_and_closes() -> None:
+    s = bound(timers=SessionTimers(response=5.0, enquire_link=0))
+    s.send_request(P.DeliverSm(), 0.0, context="d1")
+    (unbound,) = [e for e in s.receive_data(encode(P.Unbind(sequence_number=7)), 0.1) if isinstance(e, Unbound)]
+    assert s.answer_unbind(unbound) is False
+    events = s.poll(5.0)
+    assert [e.context for e in events if isinstance(e, ResponseTimedOut)] == ["d1"]
+    assert [e for e in events if isinstance(e, CloseRequested)] and s.state == SessionState.CLOSED
+
+
+def test_the_esmes_unbind_with_nothing_outstanding_closes_on_its_answer() -> None:
+    s = bound()
+    (unbound,) = [e for e in s.receive_data(encode(P.Unbind(sequence_number=7)), 0.1) if isinstance(e, Unbound)]
+    assert s.answer_unbind(unbound) is True

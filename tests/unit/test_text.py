@@ -30,6 +30,7 @@ from smsc.smpp.text import (
     gsm_unpack,
     is_gsm,
     parse_udh,
+    parts_needed,
     segment_count,
     split_message,
     strip_udh,
@@ -295,6 +296,31 @@ def test_surrogate_pair_is_not_split_across_parts() -> None:
     parts = split_message(payload, 8, 1)
     assert len(parts[0]) - 6 == 132
     assert decode_text(parts[1][6:], 8).startswith("😀")
+
+
+def test_a_two_octet_euc_kr_character_is_not_split_across_parts() -> None:
+    """Tester 100: a long EUC-KR MO was cut between a character's lead and trail octets, and every character of
+    the next part read as another."""
+    text = "a" + "\ud55c" * 80
+    payload = encode_text(text, 0x0E)
+    parts = split_message(payload, 0x0E, 1)
+    assert [len(p) - 6 for p in parts] == [133, 28]
+    assert [decode_text(p[6:], 0x0E) for p in parts] == ["a" + "\ud55c" * 66, "\ud55c" * 14]
+    assert parts_needed(payload, 0x0E) == segment_count(text, 0x0E) == 2
+
+
+def test_each_iso_2022_jp_part_switches_into_and_out_of_jis_itself() -> None:
+    """Tester 100: part 2 of a long ISO-2022-JP MO began in the middle of JIS X 0208 text without its escape
+    sequence, and read alone as ASCII letters."""
+    text = "\u3053\u3093\u306b\u3061\u306f" * 20
+    payload = encode_text(text, 0x0A)
+    parts = split_message(payload, 0x0A, 1)
+    assert len(parts) == 2 and all(len(p) - 6 <= 134 for p in parts)
+    assert all(p[6:9] == b"\x1b$B" and p.endswith(b"\x1b(B") for p in parts)
+    assert "".join(decode_text(p[6:], 0x0A) for p in parts) == text
+    assert parts_needed(payload, 0x0A) == segment_count(text, 0x0A) == 2
+    # Octets that are not ISO-2022-JP are cut as octets.
+    assert [len(p) - 6 for p in split_message(b"\xff" * 200, 0x0A, 1)] == [134, 66]
 
 
 def test_more_than_255_parts_is_an_encode_error() -> None:
