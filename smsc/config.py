@@ -863,6 +863,9 @@ def _to_int(ctx: _Ctx, path: str, raw: Any, lo: int | None = None, hi: int | Non
 
 #: The largest number a float holds, as error messages write it.
 _FLOAT_MAX_TEXT = f"{sys.float_info.max:.6g}"
+#: The longest duration a config may give, in seconds: 100 years (of 365.25 days).  Nothing smsc times is
+#: longer, and a simulated date past it leaves what a date can name.
+DURATION_MAX = 100 * 365.25 * 86400.0
 
 
 def _finite(raw: Any) -> float | None:
@@ -908,11 +911,12 @@ def _to_duration(ctx: _Ctx, path: str, raw: Any, lo: float = 0.0, lo_open: bool 
         seconds = math.inf if _too_large(raw) else float(raw)
     elif isinstance(raw, str):
         seconds = parse_duration(raw)
-    if seconds is not None and not math.isfinite(seconds):
+    if seconds is not None and not seconds <= DURATION_MAX:
         # A duration too long for a float (text of 400 nines reads as infinity) was taken, and default_validity
-        # "inf s" then failed max_validity's check instead (tester 85).
-        return ctx.error(path, f"{_range_text('a duration', lo, None, lo_open)} and at most {_FLOAT_MAX_TEXT} s "
-                         f"{_DURATION_HINT}", raw)
+        # "inf s" then failed max_validity's check instead (tester 85); one that fits a float but no calendar
+        # (response_timer: 1e308) made dates of 9999-12-31 in the API (tester 98).
+        return ctx.error(path, f"{_range_text('a duration', lo, None, lo_open)} and at most {DURATION_MAX:.0f} s "
+                         f"(100 years) {_DURATION_HINT}", raw)
     if seconds is None or (seconds <= lo if lo_open else seconds < lo):
         return ctx.error(path, what, raw)
     return seconds

@@ -368,6 +368,14 @@ class Smsc:
                         reason="the account's bind_types allow transmitter only: receipts it asks for wait for a "
                                "receiver or transceiver bind it cannot make (allow one, or submit with "
                                "registered_delivery 0)")
+        # Tester 98: receipts and MO read back for an account removed from the config before the restart waited
+        # in the outbox (and the dashboard) for good, without a word.  Kept, not dropped: the account may come
+        # back.  (System_id "" holds the MO that no ESME could take, counted in mo_unrouted already.)
+        configured = {a.system_id for a in self.config.accounts}
+        for system_id in sorted(s for s, n in sizes.items() if n and s and s not in configured):
+            log.warning("deliveries_unreceivable", system_id=system_id, owed=sizes[system_id],
+                        reason="no configured account has this system_id (removed from the config since they were "
+                               "queued): they wait for a bind of it; add the account again to have them delivered")
 
     def _check_year_pivot(self, now: float) -> None:
         """Warn (event ``year_pivot_excludes_now``) when ``server.year_pivot`` leaves the simulation's current

@@ -323,6 +323,7 @@ class SmppProtocol(asyncio.Protocol):
             max_command_length=server.config.server.max_command_length,
             window=server.config.server.window,
             report_refusals=True,  # (every refusal is logged: _log_refused)
+            tls_listener=server.config.server.tls is not None,
         )
         self._receiving = False
         self._flush_scheduled = False
@@ -935,7 +936,8 @@ class SmppProtocol(asyncio.Protocol):
             session = self.session
             # The system_id the refused bind asked for, as in _on_bind's lines; on a bound connection
             # (ESME_RALYBND) the one it is bound as too, when another: which account's session refused it.
-            system_id = getattr(refused, "system_id", session.system_id)
+            system_id = (getattr(refused, "system_id", session.system_id) if refused is not None
+                         else getattr(pdu, "system_id", "") or session.system_id)
             bound = ({"bound_system_id": session.system_id}
                      if session.is_bound and session.system_id != system_id else {})
             log.info(event, peer=self.peer, system_id=system_id, **bound,

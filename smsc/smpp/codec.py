@@ -88,7 +88,12 @@ class SmppError(Exception):
         command_status: the command_status of its header when the whole header was read and only the body
             failed, else None.  A response's header says all that acknowledges a request (command_id,
             sequence_number, command_status): the session still takes it (:class:`~smsc.smpp.session.Session`).
+        system_id: for an undecodable bind, the system_id it asked for as far as it can be read (its first
+            octets up to a NUL, at most 16, Latin-1 with control characters escaped), so that a log can name
+            the ESME; else "".
     """
+
+    system_id: str = ""
 
     def __init__(
         self,
@@ -735,6 +740,19 @@ def _encoder_by_command_id(pdu: Any) -> Callable[[Any], bytes]:
     return _ENCODERS[cls]
 
 
+_BIND_IDS = frozenset((0x00000001, 0x00000002, 0x00000009))  # bind_receiver, bind_transmitter, bind_transceiver
+
+
+def _system_id_given(head: bytes) -> str:
+    """The system_id a bind body starting with ``head`` asks for, as far as it can be read: up to its NUL or 16
+    octets (one more than its field holds: SMPP 3.4 section 4.1.1), control characters escaped, "..." after
+    when no NUL came within them (tester 98: a bind refused for a 16-character system_id logged it empty)."""
+    nul = head.find(0)
+    text = (head[:nul] if nul >= 0 else head[:16]).decode("latin-1")
+    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return shown if nul >= 0 else shown + "..."
+
+
 def _decode_at(b: bytes, pos: int, end: int) -> Pdu | SmppError:
     """Decode the PDU in ``b[pos:end]`` (command_length already checked); return an error, never raise."""
     cid, st, seq = _HDR_TAIL.unpack_from(b, pos + 4)
@@ -750,6 +768,8 @@ def _decode_at(b: bytes, pos: int, end: int) -> Pdu | SmppError:
         err.command_id = cid
         err.sequence_number = seq
         err.command_status = st
+        if cid in _BIND_IDS:
+            err.system_id = _system_id_given(b[pos + 16 : min(end, pos + 16 + 17)])
         # Returned, not raised: its traceback (and the exception it was raised while handling: Framer.feed's
         # first try) would keep the frames of the decode alive, and with them (the caller's list of results
         # holds it) a reference cycle that only the cycle collector frees.

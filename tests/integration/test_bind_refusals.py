@@ -127,3 +127,31 @@ def test_binds_the_session_refuses_are_in_binds_refused(server: RunningSmsc) -> 
         ("bind_transceiver", "ESME_RALYBND"): 1.0,
         ("bind_transmitter", "ESME_RINVSYSID"): 1.0,
     }
+
+
+def test_a_bind_refused_as_undecodable_logs_the_system_id_it_asked_for(server: RunningSmsc) -> None:
+    """Tester 98: a bind refused for a 16-character system_id, or for a password over its field, logged
+    ``system_id=`` empty, and the operator could not tell which ESME it was."""
+    import structlog
+
+    bodies = [
+        b"a" * 16 + b"\0" + b"test\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0",  # (system_id over its 16 octets)
+        b"acme\0" + b"p" * 12 + b"\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0",  # (password over its 9 octets)
+        b"ac\x01me" + b"z" * 30 + b"\0" + b"\0" + bytes([0x34, 0, 0]) + b"\0",  # (no NUL within 17 octets)
+    ]
+    with structlog.testing.capture_logs() as logs:
+        for body in bodies:
+            garbled = RawEsme(server.port)
+            try:
+                garbled.sock.sendall(struct.pack(">IIII", 16 + len(body), CommandId.bind_transmitter, 0, 7) + body)
+                for _ in range(20):
+                    if garbled.pending:
+                        break
+                    garbled._read()
+                assert garbled.pending and garbled.pending[0].command_status != 0
+            finally:
+                garbled.close()
+        assert server.call(lambda: None) is None  # (the server's lines are all in)
+    refused = [e for e in logs if e["event"] == "bind_refused"]
+    assert [e["system_id"] for e in refused] == ["a" * 16, "acme", "ac\\x01me" + "z" * 11 + "..."], refused
+    assert all("pppp" not in str(e) for e in refused)  # (the password is never logged)

@@ -738,3 +738,31 @@ def test_an_account_that_may_only_transmit_is_warned_about_at_start_with_the_rec
     [warning] = [e for e in logs if e["event"] == "receipts_unreceivable"]
     assert (warning["system_id"], warning["owed"]) == ("tx", 1)
     again.store.close()
+
+
+def test_deliveries_owed_to_an_account_removed_before_a_restart_are_warned_about_at_start(tmp_path: Path) -> None:
+    """Tester 98: receipts queued for an account that was then removed from the config waited in the outbox (and
+    on the dashboard) for good after the restart, without a word.  They are kept (the account may come back) and
+    named at start."""
+    from smsc.config import Account
+
+    base = make_config()
+    with_acme = dataclasses.replace(base, accounts=(*base.accounts, Account(system_id="acme", password="x")))
+    path = tmp_path / "s.sqlite"
+    h = Harness(with_acme, store=SqliteStore(path))
+    for number in ("447700900100", "447700900101"):
+        h.submit_ok(number, system_id="acme", registered_delivery=1)
+    h.advance(5.0)
+    h.smsc.stop()
+    h.store.close()
+    with structlog.testing.capture_logs() as logs:
+        again = Harness(base, store=SqliteStore(path))
+    [warning] = [e for e in logs if e["event"] == "deliveries_unreceivable"]
+    assert (warning["log_level"], warning["system_id"], warning["owed"]) == ("warning", "acme", 2)
+    assert again.smsc.deliveries_count("acme") == 2  # (kept)
+    again.smsc.stop()
+    again.store.close()
+    with structlog.testing.capture_logs() as logs:
+        back = Harness(with_acme, store=SqliteStore(path))
+    assert not [e for e in logs if e["event"] == "deliveries_unreceivable"]
+    back.store.close()
