@@ -205,7 +205,8 @@ class Account:
 
     ``allowed_ips`` are CIDR strings (empty = any address); ``throughput`` is submit_sm per second (token
     bucket, None = unlimited); ``source_addresses`` are regular expressions a source_addr must match in full
-    (empty = any).
+    (empty = any); ``submit_window`` is how many submit requests one bind may have awaiting their response at a
+    time (None = no limit).
     """
 
     system_id: str
@@ -215,6 +216,9 @@ class Account:
     allowed_ips: tuple[str, ...] = ()
     throughput: float | None = None
     source_addresses: tuple[str, ...] = ()
+    #: submit_sm, data_sm and submit_multi of one bind awaiting their response at a time; one more is answered
+    #: ESME_RTHROTTLED at once (a carrier's cap on an ESME's window).  None = no limit.
+    submit_window: int | None = None
     #: Outbind target; None = never outbind (the ESME must bind by itself).
     outbind: OutbindTarget | None = None
 
@@ -1275,7 +1279,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
         ctx.error("accounts", "a list of accounts (mappings with system_id and password)", raw)
         return (), frozenset()
     keys = ("system_id", "password", "bind_types", "max_binds", "allowed_ips", "throughput",
-            "source_addresses", "outbind")
+            "source_addresses", "submit_window", "outbind")
     accounts: list[Account] = []
     bad_bind_types: set[str] = set()
     seen: dict[str, int] = {}
@@ -1349,6 +1353,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
             allowed_ips=tuple(allowed_ips),
             throughput=m.number("throughput", None, lo=0.0, lo_open=True, nullable=True),
             source_addresses=tuple(sources),
+            submit_window=m.integer("submit_window", None, 1, nullable=True),
             outbind=_parse_outbind(ctx, m.at("outbind"), m.raw("outbind")) if m.has("outbind") else None,
         )
         if account.outbind is not None and allowed_ips and not _host_allowed(account.outbind.host, allowed_ips):

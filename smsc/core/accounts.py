@@ -42,6 +42,8 @@ class AccountLike(Protocol):
     def throughput(self) -> float | None: ...  # submit_sm per second; None: unlimited
     @property
     def source_addresses(self) -> tuple[str, ...]: ...
+    @property
+    def submit_window(self) -> int | None: ...  # submits of one bind awaiting their response; None: no limit
 
 
 @dataclass(slots=True)
@@ -53,6 +55,14 @@ class AccountState:
     source_patterns: tuple[re.Pattern[str], ...]
     bucket: TokenBucket | None
     binds: int = 0
+    #: The account's submit_window (None: no limit), and whether any rule applies to its submits (a throughput
+    #: limit, source patterns or a window): without one the adapter checks nothing per submit.
+    window: int | None = None
+    has_submit_rules: bool = False
+
+    def __post_init__(self) -> None:
+        self.window = getattr(self.account, "submit_window", None)
+        self.has_submit_rules = self.bucket is not None or bool(self.source_patterns) or self.window is not None
 
     def allow_submit(self, now: float, messages: int = 1) -> bool:
         """Take one token of the account's throughput limit per message (a submit_multi counts its destinations,

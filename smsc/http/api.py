@@ -69,6 +69,7 @@ from smsc.smpp.text import (
     decode_text,
     encode_text,
     one_sms_room,
+    sms_count,
     split_message,
     strip_udh,
 )
@@ -152,6 +153,21 @@ def _user_data(msg: Message) -> tuple[bytes, tuple[int, int, int] | None]:
     return msg.short_message, None
 
 
+def _sms_count(msg: Message, is_part: bool) -> int:
+    """How many SMS ``msg`` takes on the air (:func:`~smsc.smpp.text.sms_count`): 1 for a part of a concatenated
+    message (its UDH or SAR TLVs number it: one SMS); a message_payload (or an oversized short_message a
+    ``server.oversized_short_message: accept`` took) as many as the network segments it into (tester 99: a
+    400-character message_payload said nothing of the 3 SMS it costs)."""
+    if is_part:
+        return 1
+    udh = 0
+    if msg.esm_class & EsmClass.UDHI and msg.short_message:
+        udh = msg.short_message[0] + 1
+        if udh > len(msg.short_message):
+            return 1
+    return sms_count(msg.short_message, msg.data_coding, udh)
+
+
 def reassembled_texts(messages: list[Message]) -> dict[str, str]:
     """Full text of every concatenated message whose parts are all in ``messages``, by each part's id.
 
@@ -217,6 +233,7 @@ def message_record(msg: Message, full_text: str | None = None, in_progress: bool
         "short_message_hex": msg.short_message.hex(),
         "concat": None if concat is None else {"reference": concat[0], "total": concat[1], "seq": concat[2]},
         "full_text": full_text if concat is not None else decode_text(data, msg.data_coding),
+        "sms_count": _sms_count(msg, concat is not None),
         "submit_time": iso_time(msg.submit_time),
         "schedule_time": iso_time(msg.schedule_time),
         "expiry_time": iso_time(msg.expiry_time),

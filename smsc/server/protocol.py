@@ -357,6 +357,10 @@ class SmppProtocol(asyncio.Protocol):
         self._registered_receiver = False
         self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
         self._close_when_answered = False  # a framing error: close once the owed responses are queued
+        #: Submits of this bind not yet answered on the wire, counted only for an account with a submit_window
+        #: (:meth:`_check_submit`); and whether the last ESME_RTHROTTLED was the window's (else the throughput's).
+        self._window_used = 0
+        self._throttled_by_window = False
         self._account: AccountState | None = None  # the bound account (rate bucket, source patterns)
         self._refuses_data_sm_flag = False  # the ESME answered data_sm with ESME_RINVCMDID (_refuses_data_sm)
         self._close_reason = ""  # why the session asked to close (CloseRequested), for the "unbound" log line
@@ -554,6 +558,10 @@ class SmppProtocol(asyncio.Protocol):
             if obs.debug_pdus:
                 self._log_pdus("pdu_out", [p for p in Framer().feed(bytes(data)) if isinstance(p, P.Pdu)])
             self.transport.write(data)
+            if self._window_used:
+                # What this write answered leaves the window; what still waits for the store (or, in transaction
+                # mode, for its outcome) stays in it.
+                self._window_used = self._pending_replies + len(self._transactions)
         if self._closing and self.transport is not None:
             self.transport.close()
             if self._abort_handle is None:
@@ -831,18 +839,29 @@ class SmppProtocol(asyncio.Protocol):
             self._on_replace(pdu)  # type: ignore[arg-type]
 
     def _check_submit(self, source_addr: str, messages: int = 1) -> int:
-        """The bound account's source address rules and throughput limit (``messages`` tokens: a submit_multi's
-        destinations; 0 takes none), ESME_ROK when it has neither.  Called once every other check of the request
-        has passed, so that a refused request costs no token (tester 51)."""
+        """The bound account's source address rules, submit window and throughput limit (``messages`` tokens: a
+        submit_multi's destinations; 0 takes none), ESME_ROK when it has none of them.  Called once every other
+        check of the request has passed, so that a refused request costs no token (tester 51) and takes no
+        place in the window."""
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
         # (the source first: a request it refuses takes no token either)
         if account.source_patterns and not account.source_allowed(source_addr):
             return CommandStatus.ESME_RINVSRCADR
+        window = account.window
+        if window is not None and self._window_used >= window:
+            # The ESME has as many submits awaiting their response as the account allows (tester 99: a gateway's
+            # own window could not be tested against a carrier's cap).
+            self.server.counters.throttled += 1
+            self._throttled_by_window = True
+            return CommandStatus.ESME_RTHROTTLED
         if account.bucket is not None and messages and not account.allow_submit(self.loop.time(), messages):
             self.server.counters.throttled += 1
+            self._throttled_by_window = False
             return CommandStatus.ESME_RTHROTTLED
+        if window is not None:
+            self._window_used += 1
         return CommandStatus.ESME_ROK
 
     def _begin_reply(self) -> None:
@@ -954,9 +973,12 @@ class SmppProtocol(asyncio.Protocol):
         if status == CommandStatus.ESME_RSYSERR and type(pdu) is P.ReplaceSm:
             return "the store could not read the message back (a disk I/O error: see the store_read_failed line)"
         account = self._account
-        if (not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None
-                and account.bucket is not None):
-            return f"over the account's throughput limit ({account.account.throughput:g} messages a second)"
+        if not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None:
+            if self._throttled_by_window:
+                return (f"the bind has {account.window} submits awaiting their response, the account's "
+                        f"submit_window: wait for a response before the next submit")
+            if account.bucket is not None:
+                return f"over the account's throughput limit ({account.account.throughput:g} messages a second)"
         if (not by_core and status == CommandStatus.ESME_RINVSRCADR and account is not None
                 and account.source_patterns and not account.source_allowed(pdu.source_addr)):
             return (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
@@ -986,8 +1008,7 @@ class SmppProtocol(asyncio.Protocol):
         status = check_submit(pdu)
         sub = _submission(session.system_id, pdu, self._one_sms) if status == 0 else status
         account = self._account
-        if type(sub) is Submission and account is not None and (account.bucket is not None
-                                                                  or account.source_patterns):
+        if type(sub) is Submission and account is not None and account.has_submit_rules:
             status = self._check_submit(pdu.source_addr)  # (only an account with a rule to apply)
             if status:
                 sub = status

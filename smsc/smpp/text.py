@@ -35,6 +35,7 @@ __all__ = [
     "encode_text",
     "choose_coding",
     "segment_count",
+    "sms_count",
     "split_message",
     "Udh",
     "parse_udh",
@@ -519,6 +520,20 @@ def parts_needed(payload: bytes, data_coding: int) -> int:
     if _units(payload, kind) <= _capacity(kind, 0):
         return 1
     return len(_segments(payload, kind, _capacity(kind, _udh_octets(8))))
+
+
+def sms_count(short_message: bytes, data_coding: int, udh_octets: int = 0) -> int:
+    """How many SMS encoded user data takes on the radio interface, as a network bills it: 1 when it fits one
+    SMS after its UDH of ``udh_octets`` octets (UDHL included; 0 = none), else the parts of a segmentation that
+    adds an 8-bit-reference concatenation element to that UDH (5 octets; 6 with the UDHL when there was
+    none), each at most :func:`_capacity` units and never cut inside a character.  ``short_message`` starts
+    with its UDH.  3GPP 23.040 sections 9.2.3.16 and 9.2.3.24.1."""
+    kind = alphabet(data_coding)
+    payload = short_message[udh_octets:]
+    if _units(payload, kind) <= _capacity(kind, udh_octets):
+        return 1
+    header = udh_octets + 5 if udh_octets else _udh_octets(8)
+    return len(_segments(payload, kind, _capacity(kind, header)))
 
 
 def segment_count(text: str, data_coding: int) -> int:

@@ -98,6 +98,25 @@ def test_parts_of_a_long_message_are_reassembled_for_inspection() -> None:
     assert message_record(msgs[0])["full_text"] is None
 
 
+def test_sms_count_says_how_many_sms_a_message_takes_on_the_air() -> None:
+    """Tester 99: a 400-character message_payload got one receipt and the API said nothing of the 3 SMS it costs,
+    so a per-part billing check could not be written."""
+    ports = bytes((6, 5, 4, 0x0B, 0x84, 0x23, 0xF0))
+    cases = [
+        (_message("a", b"a" * 160), 1),
+        (_message("b", b"a" * 400), 3),  # (153 septets a part)
+        (_message("c", "\u0416".encode("utf-16-be") * 100, data_coding=8), 2),  # (67 UCS-2 a part)
+        (_message("d", "\u0416".encode("utf-16-be") * 70, data_coding=8), 1),
+        (_message("e", b"\x1b\x65" * 80), 1),  # (80 euro signs: 160 septets)
+        (_message("f", b"\x1b\x65" * 81), 2),
+        (_message("g", split_message(b"a" * 400, 0, 1)[0], esm_class=0x40), 1),  # (a part: one SMS)
+        (_message("h", b"a" * 200, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 1),  # (a SAR segment)
+        (_message("j", ports + b"a" * 153, esm_class=0x40), 2),  # (+ a concatenation element: 146 a part)
+        (_message("k", ports + b"a" * 152, esm_class=0x40), 1),  # (152 septets fit after a port UDH)
+    ]
+    assert [message_record(msg)["sms_count"] for msg, _ in cases] == [n for _, n in cases]
+
+
 def test_sar_tlv_parts_are_reassembled_too() -> None:
     a = _message("a", encode_text("first half ", 0), tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1})
     b = _message("b", encode_text("second half", 0), tlvs={0x020C: 9, 0x020E: 2, 0x020F: 2})

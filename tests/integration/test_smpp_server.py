@@ -346,6 +346,52 @@ def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) ->
         assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
 
 
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_submit_window_answers_the_submits_beyond_it_throttled(smsc_factory: Any, tmp_path: Any, store: str) -> None:
+    """Tester 99: 200 pipelined submit_sm on one bind were all accepted, so a gateway's own window could not be
+    tested against a carrier's cap.  With ``submit_window: 5``, of 20 submits written at once 5 are taken and 15
+    answered ESME_RTHROTTLED (taking no throughput token); one at a time, each waiting for its response, all are
+    taken; a smpplib client that waits for each response is never throttled."""
+    from .conftest import make_config
+
+    cfg = make_config(tmp_path)
+    if store == "memory":
+        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory"))
+    accounts = tuple(dataclasses.replace(a, submit_window=5, throughput=100.0) if a.system_id == "test" else a
+                     for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    with structlog.testing.capture_logs() as logs, socket.create_connection(("127.0.0.1", server.port),
+                                                                              timeout=5) as sock:
+        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+        batch += b"".join(
+            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+            for i in range(2, 22)
+        )
+        sock.sendall(batch)
+        resps = [p for p in _read_pdus(sock, 21) if isinstance(p, P.SubmitSmResp)]
+        statuses = [r.command_status for r in sorted(resps, key=lambda r: r.sequence_number)]
+        assert statuses == [CommandStatus.ESME_ROK] * 5 + [CommandStatus.ESME_RTHROTTLED] * 15
+        for i in range(30, 40):  # (one at a time: the window is free again after each response)
+            sock.sendall(encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"x")))
+            (resp,) = [p for p in _read_pdus(sock, 1) if isinstance(p, P.SubmitSmResp)]
+            assert (resp.sequence_number, resp.command_status) == (i, CommandStatus.ESME_ROK)
+    reasons = {e["reason"] for e in logs if e["event"] == "submit_refused"}
+    assert reasons == {"the bind has 5 submits awaiting their response, the account's submit_window: wait for a "
+                       "response before the next submit"}, reasons
+    client = smpplib.client.Client("127.0.0.1", server.port, timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transmitter(system_id="test", password="test")
+        for _ in range(20):
+            pdu = client.send_message(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                      destination_addr=DELIVERED_AT_ONCE, short_message=b"hello")
+            resp = client.read_pdu()
+            assert resp.sequence == pdu.sequence and resp.status == 0, resp.status
+        client.unbind()
+    finally:
+        client.disconnect()
+
+
 def test_a_refused_submit_multi_takes_no_throughput_token(smsc_factory: Any, tmp_path: Any) -> None:
     """Tester 47: a submit_multi refused for its replace_if_present_flag, or whose destinations are all refused
     alone, took a token per destination: 254 of them throttled every bind of a 5/s account for 50 s.  An

@@ -278,3 +278,12 @@ def test_a_duration_longer_than_100_years_is_a_config_error(tmp_path: Path, key:
     errors = check_config(path)
     assert len(errors) == 1 and "and at most 3155760000 s (100 years)" in errors[0], errors
     assert errors[0].endswith(f"got {value}"), errors
+
+
+def test_submit_window_is_a_whole_number_of_at_least_one_or_null(tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts: [{system_id: a, password: b, submit_window: 0}, "
+                           "{system_id: c, password: d, submit_window: 3}, {system_id: e, password: f, "
+                           "submit_window: null}]\n")
+    assert check_config(path) == [f"{path}: accounts[0].submit_window: expected an integer >= 1, got 0"]
+    path = write(tmp_path, "accounts: [{system_id: c, password: d, submit_window: 3}, {system_id: e, password: f}]\n")
+    assert [a.submit_window for a in load_config(path).accounts] == [3, None]
