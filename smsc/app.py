@@ -256,6 +256,11 @@ class App:
                 if "malformed" in str(exc):  # (a damaged file, not a permission: tester 35)
                     raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} "
                                        f"({_DAMAGED})") from None
+                if "not a database" in str(exc):  # (a damaged header, or another file: tester 101)
+                    raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (its "
+                                       f"header is not a SQLite database's: the file is damaged or is another "
+                                       f"kind of file; restore it from a copy, or give a new path to start with "
+                                       f"an empty store)") from None
                 raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
                                    "file smsc can write is expected, in a directory it can write: SQLite keeps "
                                    "its -wal and -shm files beside it)") from None

@@ -12,6 +12,8 @@ import stat
 import sys
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
+import structlog
+
 from smsc.app import App, StartupError
 from smsc.config import (
     LISTEN_HOST_WHAT,
@@ -29,7 +31,9 @@ from smsc.config import (
 )
 from smsc.gc_pacer import TICK as GC_TICK
 from smsc.gc_pacer import GcPacer
+from smsc.server.listen import STOP_GRACE
 
+log = structlog.get_logger("smsc")
 
 _D = TypeVar("_D")
 
@@ -235,8 +239,21 @@ def _serve(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         app.on_fatal = stop.set
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            # Said when the stop begins (tester 101: nothing was logged until "stopped", and a second signal
+            # seemed ignored).
+            if not stop.is_set():
+                log.info("stopping", signal=sig.name, grace_seconds=STOP_GRACE,
+                         hint="answers what is owed, unbinds the ESMEs, then closes")
+                stop.set()
+            else:
+                log.info("stop_in_progress", signal=sig.name,
+                         hint=f"the stop ends within {STOP_GRACE:g} s of its start; kill -9 ends it at once "
+                              f"(what was acknowledged is on disk with the SQLite store)")
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
                             http=_http_wanted(args))

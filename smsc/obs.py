@@ -51,7 +51,18 @@ def pdu_fields(pdu: Any) -> dict[str, Any]:
         fields["sm_length"] = len(short_message)
     if pdu.tlvs:
         fields["tlvs"] = [f"0x{tag:04X}" for tag in pdu.tlvs]
+        # A receipt's own id and state, so that "did the receipt of X go out?" is answered by the log (tester 101:
+        # only the tags were there).
+        for tag, name in _TLVS_SHOWN:
+            value = pdu.tlvs.get(tag)
+            if value is not None:
+                fields[name] = value
     return fields
+
+
+#: TLVs whose values a debug line shows: receipted_message_id and message_state (SMPP 3.4 sections 5.3.2.12,
+#: 5.3.2.35).
+_TLVS_SHOWN = ((0x001E, "receipted_message_id"), (0x0427, "message_state"))
 
 
 def configure_logging(*, level: str = "info", fmt: str = "console") -> None:

@@ -523,7 +523,15 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn ApiError, aiohttp's HTTP errors (404, 405, 413) and bugs (500) into ``{"error": ...}``."""
+    """Turn ApiError, aiohttp's HTTP errors (404, 405, 413) and bugs (500) into ``{"error": ...}``.  A body its
+    Content-Length declares too large is refused from the header alone, before any of it is read (tester 101: the
+    request waited for a body of 99,999,999,999 octets that never came); the connection then closes, as the body
+    may follow."""
+    if request.content_length is not None and request.content_length > MAX_BODY_OCTETS:
+        resp = _error(413, f"request body: larger than {MAX_BODY_OCTETS:,} octets (Content-Length "
+                           f"{request.content_length:,})")
+        resp.force_close()
+        return resp
     try:
         return await handler(request)
     except ApiError as exc:

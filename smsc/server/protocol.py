@@ -521,7 +521,9 @@ class SmppProtocol(asyncio.Protocol):
         if unanswered:
             # (counted in smsc_deliveries_failed_total, and said here: tester 84 found only "unbound")
             log.info("delivery_failed", peer=self.peer, system_id=session.system_id, count=unanswered,
-                     reason="the connection closed before their deliver_sm_resp", action="offered again at once")
+                     reason="the connection closed before their deliver_sm_resp",
+                     action="offered again after the restart (the SMSC is stopping)" if self.server.stopping
+                     else "offered again at once")
         registry = self.server.registry
         registry.connections.discard(self)
         if self._registered_receiver:

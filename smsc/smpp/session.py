@@ -505,6 +505,12 @@ class Session:
             events.append(CloseRequested(reason))
 
     @property
+    def unbind_answered(self) -> bool:
+        """True while an unbind was answered (ours by the ESME, or the ESME's by us) and the session waits for the
+        responses to deliveries still outstanding before it closes."""
+        return bool(self._unbind_answered)
+
+    @property
     def has_held_input(self) -> bool:
         """True when PDUs that arrived behind a bind wait for it to be decided; call ``receive_data(b"")``
         after :meth:`accept_bind` / :meth:`reject_bind` to handle them."""

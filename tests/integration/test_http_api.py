@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -1105,7 +1106,7 @@ async def test_bad_requests_get_a_json_error_naming_the_field(
         ("POST", "/api/mo", {"json": {"from": UK_INSTANT, "to": SHORT_CODE, "text": "x", "data_coding": True}},
          400, "data_coding: expected an integer 0-255, got true"),
         ("POST", "/api/mo", {"data": b"{" + b" " * (1 << 20) + b"}"}, 413,
-         "request body: larger than 1,048,576 octets"),
+         "request body: larger than 1,048,576 octets (Content-Length 1,048,578)"),
     ],
 )
 async def test_errors_speak_json_to_a_json_client(
@@ -1114,6 +1115,24 @@ async def test_errors_speak_json_to_a_json_client(
     """Tester 28: values were echoed as Python wrote them (None, True, NoneType, 'yes'), and the 413 did not say
     the limit."""
     assert await _send(http, method, path, status, **kw) == {"error": error}
+
+
+async def test_a_content_length_over_the_limit_is_refused_before_the_body_comes(app: App) -> None:
+    """Tester 101: ``Content-Length: 99999999999`` with a 2-octet body hung until the client gave up; a body that
+    large is refused from the header alone."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.http.port)  # type: ignore[union-attr]
+    try:
+        writer.write(b"POST /api/mo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 99999999999\r\n\r\n{}")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 413 "), head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        body = json.loads(await asyncio.wait_for(reader.readexactly(length), 5))
+        assert body == {"error": "request body: larger than 1,048,576 octets (Content-Length 99,999,999,999)"}
+    finally:
+        writer.close()
 
 
 async def test_dashboard_page_is_served(http: aiohttp.ClientSession) -> None:

@@ -157,6 +157,28 @@ def test_serve_on_a_store_damaged_past_its_header_refuses_in_one_line(tmp_path: 
     assert "Traceback" not in run.stdout + run.stderr
 
 
+def test_serve_on_a_store_with_a_garbage_header_says_the_file_is_damaged_not_unwritable(tmp_path: Path) -> None:
+    """Tester 101: a file whose header was overwritten got "file is not a database" with a hint about write
+    permissions and the directory, which starts an operator on the wrong trail."""
+    from smsc.core.clock import FakeClock
+    from smsc.core.store.sqlite import SqliteStore
+    from tests.unit.test_smsc_support import START, Harness, make_config
+
+    db = tmp_path / "header.sqlite"
+    h = Harness(make_config(), store=SqliteStore(db), clock=FakeClock(START))
+    h.smsc.stop()
+    h.store.close()
+    with open(db, "r+b") as fh:
+        fh.write(b"GARBAGE GARBAGE GARBAGE")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.run([*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--db",
+                          str(db)], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert f"store.path: cannot open '{db}': file is not a database (its header is not a SQLite database's: the " \
+           "file is damaged or is another kind of file" in run.stderr, run.stderr[-2000:]
+    assert "it can write" not in run.stderr and "Traceback" not in run.stderr
+
+
 def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_first_commit(tmp_path: Path) -> None:
     """Tester 38: damage in a page the start does not read (the root page of the messages table's index) let the
     server start; /api/health said ok, every commit failed with "database disk image is malformed", no submit_sm

@@ -893,6 +893,9 @@ def test_at_debug_level_every_pdu_read_and_written_is_logged_without_the_passwor
     assert pdus[:4] == [("pdu_in", "bind_transceiver"), ("pdu_out", "bind_transceiver_resp"),
                         ("pdu_in", "submit_sm"), ("pdu_out", "submit_sm_resp")]
     assert ("pdu_out", "deliver_sm") in pdus
+    # (tester 101: a receipt's line had its TLV tags only, so whether the receipt of X went out was not in the log)
+    receipt = next(e for e in logs if e["event"] == "pdu_out" and e["command"] == "deliver_sm")
+    assert (receipt["receipted_message_id"], receipt["message_state"]) == (resp.message_id, 2)
     submit = next(e for e in logs if e["event"] == "pdu_in" and e["command"] == "submit_sm")
     assert (submit["destination_addr"], submit["sm_length"], submit["registered_delivery"]) == (
         DELIVERED_AT_ONCE, 5, 1)

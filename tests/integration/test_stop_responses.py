@@ -165,3 +165,71 @@ def test_receipts_acknowledged_just_after_the_esmes_own_unbind_are_not_sent_agai
         assert again.delivered == []
     finally:
         again.close()
+
+
+def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_unbind_only(
+        tmp_path: Path) -> None:
+    """Tester 101: nothing was logged when a stop began, a second SIGTERM seemed ignored, and an ESME that answered
+    the unbind but not its receipt was closed as having sent "no unbind_resp within the stop's grace", with its
+    receipt "offered again at once" (it waits for the next start)."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    from smsc.smpp.codec import Framer
+
+    from .conftest import smsc_command, wait_for_port
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
+                             "--no-http", "--log-format", "json"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        port = wait_for_port(proc, lines)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        framer = Framer()
+        got: list[object] = []
+
+        def read_until(done: Callable[[], bool]) -> None:
+            for _ in range(100):  # (bounded: each read waits 10 s at most)
+                if done():
+                    return
+                data = sock.recv(65536)
+                assert data, got
+                got.extend(framer.feed(data))
+            raise AssertionError(f"not there after 100 reads: {got}")
+
+        try:
+            sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+            sock.sendall(encode(P.SubmitSm(
+                sequence_number=2, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr="447700900123", short_message=b"receipt please", registered_delivery=1)))
+            read_until(lambda: any(isinstance(p, P.DeliverSm) for p in got))  # (never answered)
+            proc.send_signal(signal.SIGTERM)
+            read_until(lambda: any(isinstance(p, P.Unbind) for p in got))
+            (unbind,) = [p for p in got if isinstance(p, P.Unbind)]
+            sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            sock.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    deadline = time.monotonic() + 5  # (the reader thread takes the last lines)
+    while time.monotonic() < deadline and not any('"event": "stopped"' in line for line in lines):
+        time.sleep(0.05)
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    events = [r["event"] for r in records]
+    assert events.index("stopping") < events.index("stop_in_progress") < events.index("stopped"), events
+    stopping = next(r for r in records if r["event"] == "stopping")
+    assert (stopping["signal"], stopping["grace_seconds"]) == ("SIGTERM", 5.0)
+    (unbound,) = [r for r in records if r["event"] == "unbound"]
+    assert unbound["reason"] == "unbind answered, but deliver_sm still unanswered at the end of the stop's grace (5 s)"
+    (failed,) = [r for r in records if r["event"] == "delivery_failed"]
+    assert failed["action"] == "offered again after the restart (the SMSC is stopping)", failed
