@@ -13,6 +13,12 @@ from typing import Any
 from smsc.core.api import Address
 from smsc.smpp.constants import MessageState
 
+#: Octets of user data (short_message, or a message_payload of up to 64 KiB) the final messages kept in memory
+#: for query_sm and the API may hold together, beside their count limit: the oldest go first beyond it (tester
+#: 102: 10,000 finals of 39,015-octet payloads held 390 MB with the SQLite store, 100,000 would have held 3.8 GB
+#: with the memory store).
+FINAL_OCTETS_MAX = 64 * 1024 * 1024
+
 
 @dataclass(slots=True, kw_only=True)
 class Attempt:

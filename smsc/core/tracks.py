@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from smsc.core.api import Address
 from smsc.core.ids import IdPacker
-from smsc.core.message import Message
+from smsc.core.message import FINAL_OCTETS_MAX, Message
 from smsc.core.scheduler import TimerHandle
 from smsc.core.throttle import TokenBucket
 
@@ -383,8 +383,8 @@ class CarrierQueue:
 class MessageIndex:
     """Every message the SMSC knows: waiting ones (with their :class:`Track`) and final ones kept for query_sm.
 
-    Final messages are kept up to ``max_final_in_memory`` of them (oldest forgotten first) and until they are
-    pruned by age (:meth:`prune`).  Once a short message_id format has wrapped, an id may be given again: the
+    Final messages are kept up to ``max_final_in_memory`` of them and :data:`~smsc.core.message.FINAL_OCTETS_MAX`
+    octets of user data (oldest forgotten first) and until they are pruned by age (:meth:`prune`).  Once a short message_id format has wrapped, an id may be given again: the
     final records it named leave the index then (:meth:`forget_id`), so only the new message answers for it.
 
     Attributes:
@@ -396,8 +396,8 @@ class MessageIndex:
             after a wait or at start) or had its submit time moved (replace_sm), until :meth:`sort_by_submit`.
     """
 
-    __slots__ = ("messages", "tracks", "groups", "_final", "_by_number", "max_final_in_memory", "evicted",
-                 "in_submit_order")
+    __slots__ = ("messages", "tracks", "groups", "_final", "_final_octets", "_by_number", "max_final_in_memory",
+                 "evicted", "in_submit_order")
 
     def __init__(self, max_final_in_memory: int) -> None:
         self.max_final_in_memory = max_final_in_memory
@@ -410,6 +410,8 @@ class MessageIndex:
         #: their ids: an id given again (:meth:`forget_id`) leaves its old entry here, which then names a record
         #: the index no longer holds and is passed over, instead of forgetting the new message of that id.
         self._final: deque[Message] = deque()
+        #: Octets of user data of the records in ``_final``.
+        self._final_octets = 0
         #: destination -> message_ids of the waiting messages to it, oldest first (requests that look for
         #: them filter by system_id and source: keying by the number alone builds no key tuple per message).
         self._by_number: dict[str, dict[str, None]] = {}
@@ -539,9 +541,9 @@ class MessageIndex:
                 del self._by_number[e164]
         final = self._final
         final.append(msg)
-        if len(final) > self.max_final_in_memory:
-            while len(final) > self.max_final_in_memory:
-                self._forget(final.popleft())
+        octets = self._final_octets = self._final_octets + len(msg.short_message)
+        if len(final) > self.max_final_in_memory or octets > FINAL_OCTETS_MAX:
+            self._forget_oldest()
 
     def evict(self, track: Track, *, keep_record: bool) -> None:
         """A waiting message leaves memory: its track (its id stays in a :class:`NumberWait`), and its record
@@ -621,10 +623,29 @@ class MessageIndex:
     # -- final messages -----------------------------------------------------------------------------------
 
     def retain_final(self, msg: Message) -> None:
-        """Keep the final ``msg`` for query_sm, forgetting the oldest beyond ``max_final_in_memory``."""
+        """Keep the final ``msg`` for query_sm, forgetting the oldest beyond ``max_final_in_memory`` and
+        :data:`~smsc.core.message.FINAL_OCTETS_MAX`."""
         self._final.append(msg)
-        while len(self._final) > self.max_final_in_memory:
-            self._forget(self._final.popleft())
+        self._final_octets += len(msg.short_message)
+        self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest final messages while more than ``max_final_in_memory`` of them are kept, or more
+        than :data:`~smsc.core.message.FINAL_OCTETS_MAX` octets of user data."""
+        final = self._final
+        limit = self.max_final_in_memory
+        octets = self._final_octets
+        while final and (len(final) > limit or octets > FINAL_OCTETS_MAX):
+            msg = final.popleft()
+            octets -= len(msg.short_message)
+            self._forget(msg)
+        self._final_octets = octets
+
+    def _pop_final(self) -> Message:
+        """The oldest entry of the final list, taken out of it (its octets with it)."""
+        msg = self._final.popleft()
+        self._final_octets -= len(msg.short_message)
+        return msg
 
     def _forget(self, msg: Message) -> None:
         """``msg`` leaves memory, unless its id now names another message (given again after a wrap)."""
@@ -652,7 +673,7 @@ class MessageIndex:
             if (msg.final_time is not None and msg.final_time >= cutoff
                     and messages.get(msg.message_id) is msg):
                 break
-            self._forget(final.popleft())
+            self._forget(self._pop_final())
 
     def oldest_finals(self, n: int) -> Iterator[Message]:
         """Up to ``n`` of the least recently finalised messages kept, oldest first, as the caller asks for them
@@ -662,7 +683,7 @@ class MessageIndex:
         final = self._final
         messages = self.messages
         while final and messages.get(final[0].message_id) is not final[0]:
-            final.popleft()
+            self._pop_final()
         found = 0
         for msg in islice(final, 2 * n):
             if messages.get(msg.message_id) is msg:

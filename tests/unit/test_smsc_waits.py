@@ -274,6 +274,32 @@ def test_query_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Pa
     assert SENDER
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_final_messages_kept_in_memory_are_bounded_by_their_octets_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Tester 102: finals kept for query_sm were bounded by their number only, so 10,000 of 39,015-octet
+    message_payloads held 390 MB with the SQLite store (100,000 would be 3.8 GB with the memory store).  Beyond the
+    octet bound the oldest go: read back from SQLite, gone with the memory store as beyond the count bound."""
+    from smsc.core import tracks
+    from smsc.core.store import memory
+
+    for module in (tracks, memory):
+        monkeypatch.setattr(module, "FINAL_OCTETS_MAX", 100_000)
+    store = SqliteStore(tmp_path / "s.sqlite") if kind == "sqlite" else MemoryStore()
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ids = [h.submit_ok(OK, chr(ord("a") + i) * 30_000) for i in range(6)]
+    h.advance(10.0)
+    assert all(h.state(m) == MessageState.DELIVERED for m in ids[-3:])
+    kept = [m for m in ids if m in h.smsc.index.messages]
+    assert kept == ids[-3:]  # (3 x 30,000 octets fit 100,000; a fourth would not)
+    if kind == "sqlite":
+        assert h.query(ids[0]).message_state == MessageState.DELIVERED  # (read back from the store)
+        store.close()
+    else:
+        assert h.query(ids[0]).status == S.ESME_RQUERYFAIL
+        assert [m for m in ids if store.load_messages([m])] == ids[-3:]
+
+
 def test_lookup_reads_final_messages_no_longer_in_memory_from_sqlite(tmp_path: Path) -> None:
     """Found by a tester: the inspection API's lookup answered None (HTTP 404) for a delivered message beyond
     the newest final ones kept in memory, while query_sm read it from the store."""

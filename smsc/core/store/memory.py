@@ -3,8 +3,8 @@
 "Durable" here means "recorded in this process": a restarted process starts empty.  The store keeps the live
 :class:`~smsc.core.message.Message` objects the core hands it (no copy on the hot path); :meth:`MemoryStore.load`
 returns deep copies, so a second SMSC started on the same store (tests) gets independent records.  Final
-messages are kept for query_sm up to ``retain_final`` of them (oldest forgotten first), so a long load test
-does not grow without bound.
+messages are kept for query_sm up to ``retain_final`` of them and :data:`~smsc.core.message.FINAL_OCTETS_MAX`
+octets of user data (oldest forgotten first), so a long load test does not grow without bound.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import deque
 from typing import Callable, Iterator
 
 from smsc.core.api import Delivery
-from smsc.core.message import Message
+from smsc.core.message import FINAL_OCTETS_MAX, Message
 from smsc.core.store.base import StoredState, WorldState
 
 
@@ -56,6 +56,8 @@ class MemoryStore:
         #: message again), so a deque does what an ordered set would, at half the cost per message.  Records, not
         #: ids: after a message_id wrap an id may name a newer message, which an old entry must not drop.
         self._final: deque[Message] = deque()
+        #: Octets of user data of the messages in ``_final`` (at most :data:`FINAL_OCTETS_MAX`).
+        self._final_octets = 0
         self._deliveries: dict[int, Delivery] = {}
         self._next_message_number = 1
         self._next_delivery_id = 1
@@ -134,13 +136,16 @@ class MemoryStore:
         if state > 1 and state != 7:  # final: not SCHEDULED (0), ENROUTE (1) or UNKNOWN (7)
             final = self._final
             final.append(message)
-            if len(final) > self.retain_final:
+            octets = self._final_octets = self._final_octets + len(message.short_message)
+            if len(final) > self.retain_final or octets > FINAL_OCTETS_MAX:
                 messages = self._messages
-                while len(final) > self.retain_final:
+                while final and (len(final) > self.retain_final or octets > FINAL_OCTETS_MAX):
                     old = final.popleft()
+                    octets -= len(old.short_message)
                     # (after a message_id wrap, the id may name a newer message, which stays)
                     if messages.get(old.message_id) is old:
                         del messages[old.message_id]
+                self._final_octets = octets
 
     def move_message_last(self, message: Message) -> None:
         """:meth:`save_message`, listed after every message kept (:meth:`iter_waiting` hands it back there, as
@@ -196,6 +201,7 @@ class MemoryStore:
             if current and message.final_time is not None and message.final_time >= before:
                 break
             final.popleft()
+            self._final_octets -= len(message.short_message)
             if current:  # (else the id names a newer message now, which may not even be final: it stays)
                 del messages[message.message_id]
 
