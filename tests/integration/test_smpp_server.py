@@ -325,6 +325,19 @@ def test_too_many_binds_are_refused(smsc_factory: Any, tmp_path: Any) -> None:
         second.disconnect()
 
 
+def _bind_and_pipeline(sock: socket.socket, count: int) -> list[int]:
+    """Bind as transmitter and submit ``count`` submit_sm, all in one write; the statuses of their responses in
+    sequence_number order."""
+    batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
+    batch += b"".join(
+        encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
+        for i in range(2, count + 2)
+    )
+    sock.sendall(batch)
+    resps = [p for p in _read_pdus(sock, count + 1) if isinstance(p, P.SubmitSmResp)]
+    return [r.command_status for r in sorted(resps, key=lambda r: r.sequence_number)]
+
+
 def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) -> None:
     import dataclasses
 
@@ -334,14 +347,7 @@ def test_throughput_limit_answers_throttled(smsc_factory: Any, tmp_path: Any) ->
     accounts = tuple(dataclasses.replace(a, throughput=5.0) if a.system_id == "test" else a for a in cfg.accounts)
     server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
-        batch += b"".join(
-            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
-            for i in range(2, 22)
-        )
-        sock.sendall(batch)
-        resps = [p for p in _read_pdus(sock, 21) if isinstance(p, P.SubmitSmResp)]
-        statuses = [r.command_status for r in resps]
+        statuses = _bind_and_pipeline(sock, 20)
         assert statuses.count(CommandStatus.ESME_ROK) == 5  # the bucket holds one second's worth
         assert statuses.count(CommandStatus.ESME_RTHROTTLED) == 15
 
@@ -362,14 +368,7 @@ def test_a_submit_window_answers_the_submits_beyond_it_throttled(smsc_factory: A
     server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
     with structlog.testing.capture_logs() as logs, socket.create_connection(("127.0.0.1", server.port),
                                                                               timeout=5) as sock:
-        batch = encode(P.BindTransmitter(sequence_number=1, system_id="test", password="test"))
-        batch += b"".join(
-            encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"hi"))
-            for i in range(2, 22)
-        )
-        sock.sendall(batch)
-        resps = [p for p in _read_pdus(sock, 21) if isinstance(p, P.SubmitSmResp)]
-        statuses = [r.command_status for r in sorted(resps, key=lambda r: r.sequence_number)]
+        statuses = _bind_and_pipeline(sock, 20)
         assert statuses == [CommandStatus.ESME_ROK] * 5 + [CommandStatus.ESME_RTHROTTLED] * 15
         for i in range(30, 40):  # (one at a time: the window is free again after each response)
             sock.sendall(encode(P.SubmitSm(sequence_number=i, destination_addr=DELIVERED_AT_ONCE, short_message=b"x")))

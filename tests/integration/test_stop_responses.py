@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
@@ -18,6 +19,46 @@ from smsc.smpp.constants import CommandStatus
 from .conftest import RawEsme, RunningSmsc, make_config
 
 DELAYED = "447700900914"
+
+
+class _Unanswering:
+    """A raw transceiver bind that answers no deliver_sm by itself: what arrived is in :attr:`got`, and the test
+    writes each acknowledgement when it wants to.  Every read is bounded (100 reads of ``timeout`` seconds)."""
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        import socket
+
+        from smsc.smpp.codec import Framer
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.framer = Framer()
+        self.got: list[object] = []
+
+    def read_until(self, done: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if done():
+                return
+            data = self.sock.recv(65536)
+            assert data, f"closed by the server; got {self.got}"
+            self.got.extend(self.framer.feed(data))
+        raise AssertionError(f"not there after 100 reads: {self.got}")
+
+    def of(self, cls: type) -> list[Any]:
+        return [p for p in self.got if isinstance(p, cls)]
+
+    def bind_and_submit(self, destinations: list[str]) -> None:
+        """Bind as transceiver and submit to each of ``destinations`` with a receipt asked for, then read until
+        every receipt has come (none answered)."""
+        self.sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        for seq, destination in enumerate(destinations, start=2):
+            self.sock.sendall(encode(P.SubmitSm(
+                sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr=destination, short_message=b"receipt please", registered_delivery=1)))
+        self.read_until(lambda: len(self.of(P.DeliverSm)) == len(destinations))
+
+    def closed_by_server(self, timeout: float = 5.0) -> bool:
+        self.sock.settimeout(timeout)
+        return self.sock.recv(65536) == b""
 
 
 def test_a_stop_answers_a_submit_a_rule_delays_before_it_unbinds(
@@ -67,46 +108,23 @@ def test_a_stop_takes_the_receipt_acknowledgements_that_come_after_the_unbind_re
     """Tester 90: a gateway answered the stopping SMSC's unbind at once and its outstanding deliver_sm 0.3 s later
     (its own queue); the SMSC closed on the unbind_resp, the acknowledgements were lost, and every one of those
     receipts came again after the restart (30 duplicates with 3 binds x window 10)."""
-    import socket
-
-    from smsc.smpp.codec import Framer
-
     server = smsc_factory()
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    framer = Framer()
-    got: list[object] = []
-
-    def read_until(done: Callable[[], bool]) -> None:
-        for _ in range(100):  # (bounded: each read waits 5 s at most)
-            if done():
-                return
-            data = sock.recv(65536)
-            if not data:
-                return
-            got.extend(framer.feed(data))
-        raise AssertionError(f"not there after 100 reads: {got}")
-
+    esme = _Unanswering(server.port)
     try:
-        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
-        for seq in range(2, 5):
-            sock.sendall(encode(P.SubmitSm(
-                sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
-                destination_addr="447700900123", short_message=b"receipt please", registered_delivery=1)))
-        read_until(lambda: sum(isinstance(p, P.DeliverSm) for p in got) == 3)  # (not answered yet)
+        esme.bind_and_submit(["447700900123"] * 3)
         stopper = threading.Thread(target=server.stop)
         stopper.start()
-        read_until(lambda: any(isinstance(p, P.Unbind) for p in got))
-        (unbind,) = [p for p in got if isinstance(p, P.Unbind)]
-        sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+        esme.read_until(lambda: bool(esme.of(P.Unbind)))
+        (unbind,) = esme.of(P.Unbind)
+        esme.sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
         time.sleep(0.3)
-        for receipt in [p for p in got if isinstance(p, P.DeliverSm)]:
-            sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+        for receipt in esme.of(P.DeliverSm):
+            esme.sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
         stopper.join(timeout=15)
         assert not stopper.is_alive()
-        sock.settimeout(2)
-        assert sock.recv(65536) == b""  # (closed by the server once they were answered)
+        assert esme.closed_by_server(2)  # (once they were answered)
     finally:
-        sock.close()
+        esme.sock.close()
 
     again = smsc_factory(make_config(tmp_path))
     assert again.call(lambda: again.app.smsc.deliveries_count()) == 0  # type: ignore[union-attr]
@@ -118,41 +136,18 @@ def test_receipts_acknowledged_just_after_the_esmes_own_unbind_are_not_sent_agai
     """Tester 99: an ESME holding 5 receipts wrote its unbind, then its 5 deliver_sm_resp in separate writes a few
     microseconds later; the SMSC answered the unbind and closed at once, took none of them, and sent all 5 again
     on the next bind (in one write with the unbind they were taken: the outcome depended on TCP segmentation)."""
-    import socket
-
-    from smsc.smpp.codec import Framer
-
     server = smsc_factory()
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    framer = Framer()
-    got: list[object] = []
-
-    def read_until(done: Callable[[], bool]) -> None:
-        for _ in range(100):  # (bounded: each read waits 5 s at most)
-            if done():
-                return
-            data = sock.recv(65536)
-            if not data:
-                return
-            got.extend(framer.feed(data))
-        raise AssertionError(f"not there after 100 reads: {got}")
-
+    esme = _Unanswering(server.port)
     try:
-        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
-        for seq in range(2, 7):
-            sock.sendall(encode(P.SubmitSm(
-                sequence_number=seq, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
-                destination_addr=f"44770090012{seq}", short_message=b"receipt please", registered_delivery=1)))
-        read_until(lambda: sum(isinstance(p, P.DeliverSm) for p in got) == 5)  # (not answered yet)
-        sock.sendall(encode(P.Unbind(sequence_number=10)))
-        for receipt in [p for p in got if isinstance(p, P.DeliverSm)]:
+        esme.bind_and_submit([f"44770090012{i}" for i in range(5)])
+        esme.sock.sendall(encode(P.Unbind(sequence_number=10)))
+        for receipt in esme.of(P.DeliverSm):
             time.sleep(0.01)  # (each in a segment of its own, after the unbind_resp may have gone)
-            sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
-        read_until(lambda: any(isinstance(p, P.UnbindResp) for p in got))
-        sock.settimeout(5)
-        assert sock.recv(65536) == b""  # (closed by the server once they were answered)
+            esme.sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+        esme.read_until(lambda: bool(esme.of(P.UnbindResp)))
+        assert esme.closed_by_server()  # (once they were answered)
     finally:
-        sock.close()
+        esme.sock.close()
     deadline = time.monotonic() + 5
     while server.call(lambda: server.app.smsc.deliveries_count()):  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "receipts still owed: the acknowledgements were lost"
@@ -175,10 +170,7 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
     import json
     import os
     import signal
-    import socket
     import subprocess
-
-    from smsc.smpp.codec import Framer
 
     from .conftest import smsc_command, wait_for_port
 
@@ -189,34 +181,18 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
     lines: list[str] = []
     try:
         port = wait_for_port(proc, lines)
-        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        framer = Framer()
-        got: list[object] = []
-
-        def read_until(done: Callable[[], bool]) -> None:
-            for _ in range(100):  # (bounded: each read waits 10 s at most)
-                if done():
-                    return
-                data = sock.recv(65536)
-                assert data, got
-                got.extend(framer.feed(data))
-            raise AssertionError(f"not there after 100 reads: {got}")
-
+        esme = _Unanswering(port, timeout=10)
         try:
-            sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
-            sock.sendall(encode(P.SubmitSm(
-                sequence_number=2, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
-                destination_addr="447700900123", short_message=b"receipt please", registered_delivery=1)))
-            read_until(lambda: any(isinstance(p, P.DeliverSm) for p in got))  # (never answered)
+            esme.bind_and_submit(["447700900123"])  # (its receipt never answered)
             proc.send_signal(signal.SIGTERM)
-            read_until(lambda: any(isinstance(p, P.Unbind) for p in got))
-            (unbind,) = [p for p in got if isinstance(p, P.Unbind)]
-            sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
+            esme.read_until(lambda: bool(esme.of(P.Unbind)))
+            (unbind,) = esme.of(P.Unbind)
+            esme.sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
             time.sleep(0.3)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:
-            sock.close()
+            esme.sock.close()
     finally:
         if proc.poll() is None:
             proc.kill()
