@@ -97,7 +97,9 @@ class Scheduler:
         ``due_now``: ``when`` is the caller's clock reading (simulation seconds), which no later :meth:`run_due`
         goes below.  With a real clock no two zero-latency attempts of one read share an instant, so the item
         also joins that batch when the batch's time is *earlier*: every run that pops it has a clock at or past
-        ``when``, so no item runs before its time.  The one difference from separate entries: the item may run
+        ``when``, so no item runs before its time (a scaled clock pinned at each deadline while its timers run,
+        as the app's driver pins it, reads the batch's time: the callback takes the later of that and the
+        item's own time, as :meth:`~smsc.core.attempts.AttemptMachine._on_outcome_due` does).  The one difference from separate entries: the item may run
         before another timer due between the batch's time and ``when`` (both are due by then).  A new entry due now
         that is earlier than every other is reported to :attr:`on_due_now` when set (else, as any entry, to
         :attr:`on_earlier_deadline`)."""

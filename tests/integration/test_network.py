@@ -289,3 +289,45 @@ def test_a_message_read_by_customer_service_is_final_as_accepted(esme: RawEsme) 
     q = esme.request(P.QuerySm(message_id=mid, source_addr_ton=5, source_addr="ACME"))
     assert (q.command_status, q.message_state, q.error_code) == (0, MessageState.ACCEPTED, 0)
     assert len(q.final_date) == 16
+
+
+def test_at_a_high_time_scale_no_message_is_delivered_before_it_was_submitted(tmp_path: Path) -> None:
+    """Tester 104: at time_scale 3600, 38 of 40 messages of a burst had their attempt and final_time up to 1.5
+    simulated seconds before their submit_time: a zero-latency outcome joined a batch due a moment earlier, and
+    the scaled clock was pinned at that batch's time while it ran."""
+    import socket
+
+    from smsc.smpp.codec import Framer, encode
+
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory"),
+                              simulation=dataclasses.replace(cfg.simulation, time_scale=3600.0))
+    server = RunningSmsc(cfg)
+    server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+            framer, got = Framer(), []
+            for burst in range(4):
+                sock.sendall(b"".join(encode(P.SubmitSm(
+                    sequence_number=2 + burst * 10 + i, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1,
+                    dest_addr_npi=1, destination_addr=f"4477009001{i:02d}", short_message=b"x")) for i in range(10)))
+                time.sleep(0.01)
+            for _ in range(100):  # (bounded: each read waits 5 s at most)
+                if sum(isinstance(p, P.SubmitSmResp) for p in got) >= 40:
+                    break
+                got.extend(framer.feed(sock.recv(65536)))
+        ids = [p.message_id for p in got if isinstance(p, P.SubmitSmResp)]
+        assert len(ids) == 40
+        deadline = time.monotonic() + 10
+        while True:
+            msgs = [server.call(lambda i=i: server.app.smsc.message(i)) for i in ids]  # type: ignore[union-attr]
+            if all(m.final_time is not None for m in msgs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        early = [(m.message_id, m.submit_time - m.final_time) for m in msgs
+                 if m.final_time is None or m.final_time < m.submit_time
+                 or any(a.time < m.submit_time for a in m.attempts)]
+        assert early == [], early
+    finally:
+        server.stop()

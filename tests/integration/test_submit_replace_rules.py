@@ -226,6 +226,19 @@ def test_a_message_payload_that_is_a_part_already_must_fit_one_sms(esme: RawEsme
     assert fits.command_status == 0
     long_ported = submit(esme, esm_class=0x40, short_message=b"", tlvs={Tag.message_payload: ports + b"a" * 400})
     assert long_ported.command_status == 0
+    # (tester 103: a UDH whose element runs past UDHL raised out of the check, and the connection was closed; the
+    # same UDH in a short_message is taken, its UDHL cutting it, and so is this payload)
+    malformed = bytes((0x04, 0x00, 0x03, 0x0A, 0x02)) + b"a" * 20
+    for request in (P.SubmitSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                               dest_addr_npi=1, destination_addr=NEVER_ON, esm_class=0x40,
+                               tlvs={Tag.message_payload: malformed}),
+                    P.SubmitSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                               dest_addr_npi=1, destination_addr=NEVER_ON, esm_class=0x40, short_message=malformed),
+                    P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                             dest_addr_npi=1, destination_addr=NEVER_ON, esm_class=0x40,
+                             tlvs={Tag.message_payload: malformed})):
+        assert esme.request(request).command_status == 0
+    assert esme.request(P.EnquireLink()).command_status == 0  # (the connection stands)
     reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
     assert reasons[0] == ("message_payload starts with a concatenation UDH (a part the ESME cut itself, which the "
                           "SMSC cannot segment again) and holds 154 septets (data_coding 0x00) after it: one SMS "

@@ -215,10 +215,13 @@ def test_bench_load_interrupted_ends_with_a_line_and_status_130(tmp_path: Path) 
 
     server = start_baseline(tmp_path)
     try:
+        # SIGINT at its default in the child, whatever this process has: a test run started in the background by
+        # a shell without job control ignores SIGINT, the child inherited that, and ran its 5 s (tester 104).
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.load", "--port", str(server.port), "--binds", "1", "--window", "10",
              "--count", "100000000", "--duration", "5", "--processes", "1"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(0.8)  # (started, its worker bound and loading)
         proc.send_signal(signal.SIGINT)
         try:
