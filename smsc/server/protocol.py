@@ -323,7 +323,7 @@ class SmppProtocol(asyncio.Protocol):
             max_command_length=server.config.server.max_command_length,
             window=server.config.server.window,
             report_refusals=True,  # (every refusal is logged: _log_refused)
-            tls_listener=server.config.server.tls is not None,
+            tls_port=server.addresses[1][1] if len(server.addresses) > 1 else None,
         )
         self._receiving = False
         self._flush_scheduled = False
@@ -339,6 +339,8 @@ class SmppProtocol(asyncio.Protocol):
         self._turn = -1  # the server's read_turn of the octets counted in _turn_octets
         self._turn_octets = 0
         self._pending_replies = 0
+        #: Of those, the replies of query_sm, cancel_sm and replace_sm (no place in a submit_window).
+        self._pending_lookups = 0
         self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
         self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
         self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
@@ -563,7 +565,7 @@ class SmppProtocol(asyncio.Protocol):
             if self._window_used:
                 # What this write answered leaves the window; what still waits for the store (or, in transaction
                 # mode, for its outcome) stays in it.
-                self._window_used = self._pending_replies + len(self._transactions)
+                self._window_used = self._pending_replies - self._pending_lookups + len(self._transactions)
         if self._closing and self.transport is not None:
             self.transport.close()
             if self._abort_handle is None:
@@ -866,8 +868,12 @@ class SmppProtocol(asyncio.Protocol):
             self._window_used += 1
         return CommandStatus.ESME_ROK
 
-    def _begin_reply(self) -> None:
+    def _begin_reply(self, submit: bool = True) -> None:
+        """A request's reply waits (for a commit, a store read): count it; ``submit`` False for query_sm,
+        cancel_sm and replace_sm, which take no place in the account's submit_window."""
         self._pending_replies += 1
+        if not submit:
+            self._pending_lookups += 1
         if self._pending_replies >= MAX_PENDING_REPLIES:
             self._update_reading()
 
@@ -886,8 +892,10 @@ class SmppProtocol(asyncio.Protocol):
         elif self._close_when_answered:
             self._close()
 
-    def _end_reply(self) -> None:
+    def _end_reply(self, submit: bool = True) -> None:
         self._pending_replies -= 1
+        if not submit:
+            self._pending_lookups -= 1
         self._after_reply()
 
     def _after_reply(self) -> None:
@@ -1154,7 +1162,7 @@ class SmppProtocol(asyncio.Protocol):
 
     def _on_query(self, pdu: P.QuerySm) -> None:
         seq = pdu.sequence_number
-        self._begin_reply()
+        self._begin_reply(submit=False)
 
         def reply(result: QueryResult) -> None:
             self.session.respond(P.QuerySmResp(
@@ -1163,20 +1171,20 @@ class SmppProtocol(asyncio.Protocol):
             ))
             if result.status:
                 self._log_refused(pdu, result.status, by_core=True)
-            self._end_reply()
+            self._end_reply(submit=False)
 
         source = Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr)
         self.smsc.query(self.session.system_id, pdu.message_id, source, reply)
 
     def _on_cancel(self, pdu: P.CancelSm) -> None:
         seq = pdu.sequence_number
-        self._begin_reply()
+        self._begin_reply(submit=False)
 
         def reply(status: int) -> None:
             self.session.respond(P.CancelSmResp(sequence_number=seq, command_status=status))
             if status:
                 self._log_refused(pdu, status, by_core=True)
-            self._end_reply()
+            self._end_reply(submit=False)
 
         self.smsc.cancel(
             self.session.system_id, pdu.service_type, pdu.message_id,
@@ -1201,13 +1209,13 @@ class SmppProtocol(asyncio.Protocol):
             self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
             self._log_refused(pdu, status)
             return
-        self._begin_reply()
+        self._begin_reply(submit=False)
 
         def reply(status: int) -> None:
             self.session.respond(P.ReplaceSmResp(sequence_number=seq, command_status=status))
             if status:
                 self._log_refused(pdu, status, by_core=True)
-            self._end_reply()
+            self._end_reply(submit=False)
 
         self.smsc.replace(
             self.session.system_id, pdu.message_id,

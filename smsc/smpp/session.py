@@ -38,19 +38,19 @@ from smsc.smpp.tlv import encode_tlvs
 _HTTP_METHODS = (b"GET ", b"POST", b"PUT ", b"HEAD", b"DELE", b"OPTI", b"PATC", b"CONN", b"PRI ")  # (PRI: HTTP/2)
 
 
-def _foreign_protocol(data: bytes, tls_listener: bool) -> str:
+def _foreign_protocol(data: bytes, tls_port: int | None) -> str:
     """A hint for a framing error on a connection not yet bound whose read starts like another protocol: an
     HTTP request (its method read as command_length gives some 1.2 billion) or a TLS ClientHello (a record of
     type 22, version 3.x) sent to a plain SMPP port (tester 86: only "command_length is 1195725856" was said).
-    ``tls_listener``: whether the server has a TLS port to send such a client to (tester 98: the hint named one
-    that the server did not have)."""
+    ``tls_port``: the server's TLS port to send such a client to, None when it has none (tester 98: the hint named
+    one that the server did not have; tester 103: it named the setting, not the port)."""
     head = data[:4]
     if head in _HTTP_METHODS:
         return " (this looks like an HTTP request: the HTTP API listens on its own port, http.port)"
     if len(data) >= 3 and data[0] == 0x16 and data[1] == 0x03:
-        if tls_listener:
-            return (" (this looks like a TLS handshake: connect to the TLS listener, server.tls.port, or turn TLS "
-                    "off in the client)")
+        if tls_port is not None:
+            return (f" (this looks like a TLS handshake: connect to the TLS listener, port {tls_port} "
+                    f"(server.tls.port), or turn TLS off in the client)")
         return (" (this looks like a TLS handshake: this server has no TLS listener, so turn TLS off in the "
                 "client, or configure server.tls)")
     return ""
@@ -329,15 +329,15 @@ class Session:
         max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
         window: int = 10,
         report_refusals: bool = False,
-        tls_listener: bool = True,
+        tls_port: int | None = None,
     ) -> None:
         """``report_refusals``: also report, as :class:`RequestRefused`, the requests the session refuses on its
         own that no :class:`SubmitRefused` reports (a caller that logs every refusal; off, the events are those
-        of the protocol alone).  ``tls_listener``: the server has a TLS port, which the hint for a TLS handshake
-        on this connection names (else it says there is none)."""
+        of the protocol alone).  ``tls_port``: the server's TLS port, which the hint for a TLS handshake on this
+        connection names (None: it says there is none)."""
         self.state = SessionState.OPEN
         self._report_refusals = report_refusals
-        self._tls_listener = tls_listener
+        self._tls_port = tls_port
         self.bind_type: BindType | None = None
         self.system_id: str = ""
         #: interface_version the ESME bound with; below 0x34 it gets no TLVs (SMPP 3.4 section 3.4).
@@ -451,7 +451,7 @@ class Session:
                     # The stream cannot be followed past this point; the requests before it stand: the
                     # session still takes their responses (the adapter closes once they are written).
                     self._input_closed = True
-                    hint = _foreign_protocol(data, self._tls_listener) if self.state is SessionState.OPEN else ""
+                    hint = _foreign_protocol(data, self._tls_port) if self.state is SessionState.OPEN else ""
                     events.append(CloseRequested(f"framing error: {item}{hint}"))
                     break
                 continue

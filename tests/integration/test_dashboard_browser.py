@@ -344,16 +344,19 @@ def test_dashboard_counts_and_clips_characters_not_utf16_units(tmp_path: Path) -
     """Tester 100: 201 characters of which 200 emoji showed "(401 characters)" and ended on half an emoji (a lone
     surrogate, drawn as U+FFFD); 151 emoji, under the 300 shown, were clipped."""
     with _bound_page(tmp_path) as (server, esme, page):
-        for text, number in (("a" + "\U0001F600" * 400, "447700900125"), ("\U0001F600" * 151, "447700900126")):
+        flag = "\U0001F1EC\U0001F1E7"  # (one character of two code points: tester 103)
+        for text, number in (("a" + "\U0001F600" * 400, "447700900125"), ("\U0001F600" * 151, "447700900126"),
+                             (flag * 301, "447700900127")):
             resp = esme.request(P.DataSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1,
                                          dest_addr_npi=1, destination_addr=number, data_coding=8,
                                          tlvs={Tag.message_payload: text.encode("utf-16-be")}))
             assert resp.command_status == 0
         deadline = time.monotonic() + 15
-        while page.evaluate("document.querySelectorAll('#messages tr').length") < 2:
+        while page.evaluate("document.querySelectorAll('#messages tr').length") < 3:
             assert time.monotonic() < deadline, "the messages never showed"
             time.sleep(0.1)
         cells = page.evaluate("[...document.querySelectorAll('#messages tr')].map(tr => tr.children[8].textContent)")
         long_text = next(c for c in cells if c.startswith("a"))
         assert long_text == "a" + "\U0001F600" * 299 + "\u2026 (401 characters)", long_text[-40:]
         assert "\U0001F600" * 151 in cells, [c[-30:] for c in cells]
+        assert flag * 300 + "\u2026 (301 characters)" in cells, [c[-30:] for c in cells]

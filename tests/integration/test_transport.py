@@ -377,3 +377,26 @@ def test_a_half_closed_esme_owed_a_response_gets_it_when_the_server_stops(tmp_pa
             stopper.join(20)
     [answer] = [p for p in got if isinstance(p, P.SubmitSmResp)]
     assert answer.sequence_number == 2 and answer.command_status == 0 and answer.message_id
+
+
+def test_a_tls_client_at_the_plain_port_is_told_the_tls_port(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path,
+) -> None:
+    """Tester 103: the hint for a TLS handshake on the plain port named the setting server.tls.port, not the port a
+    client should use (tester 98: and one that did not exist when none was configured)."""
+    import structlog
+
+    server, _, tls_port = _tls_server(smsc_factory, tmp_path)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with structlog.testing.capture_logs() as logs:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+            with pytest.raises((ssl.SSLError, OSError)):
+                ctx.wrap_socket(raw)  # (the plain port closes on the ClientHello)
+        deadline = time.monotonic() + 5
+        while not [e for e in logs if e["event"] == "connection_closed"]:
+            assert time.monotonic() < deadline, logs
+            time.sleep(0.02)
+    (closed,) = [e for e in logs if e["event"] == "connection_closed"]
+    assert f"connect to the TLS listener, port {tls_port} (server.tls.port)" in closed["reason"], closed

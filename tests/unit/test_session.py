@@ -658,13 +658,14 @@ def test_a_framing_error_from_another_protocol_says_which(data: bytes, hint: str
     assert close.reason.startswith("framing error: ESME_RINVCMDLEN: command_length is") and hint in close.reason
 
 
-@pytest.mark.parametrize(("tls_listener", "hint"), [
-    (True, "connect to the TLS listener, server.tls.port"),
-    (False, "this server has no TLS listener, so turn TLS off in the client, or configure server.tls"),
+@pytest.mark.parametrize(("tls_port", "hint"), [
+    (2777, "connect to the TLS listener, port 2777 (server.tls.port)"),
+    (None, "this server has no TLS listener, so turn TLS off in the client, or configure server.tls"),
 ])
-def test_the_tls_hint_names_a_tls_listener_only_when_there_is_one(tls_listener: bool, hint: str) -> None:
-    """Tester 98: with no TLS configured, the hint sent the ESME to server.tls.port, which did not exist."""
-    s = Session(now=0.0, tls_listener=tls_listener)
+def test_the_tls_hint_names_a_tls_listener_only_when_there_is_one(tls_port: int | None, hint: str) -> None:
+    """Tester 98: with no TLS configured, the hint sent the ESME to server.tls.port, which did not exist; tester 103:
+    with one, it named the setting and not the port."""
+    s = Session(now=0.0, tls_port=tls_port)
     events = s.receive_data(bytes.fromhex("160301020001000200") + bytes(20), 0.0)
     (close,) = [e for e in events if isinstance(e, CloseRequested)]
     assert hint in close.reason
