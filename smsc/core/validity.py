@@ -21,8 +21,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import structlog
+
 from smsc.smpp.constants import CommandStatus
 from smsc.smpp.timefmt import YEAR_PIVOT, parse_smpp_time
+
+log = structlog.get_logger("smsc.core")
 
 
 class Reject(Exception):
@@ -59,12 +63,14 @@ class SubmitTimes:
             below it 20YY, else 19YY).
     """
 
-    __slots__ = ("default_validity", "max_validity", "max_schedule", "year_pivot")
+    __slots__ = ("default_validity", "max_validity", "max_schedule", "year_pivot", "clamped")
 
     def __init__(self, default_validity: float, max_validity: float, max_schedule: float,
                  year_pivot: int = YEAR_PIVOT) -> None:
         self.default_validity = float(default_validity)
         self.max_validity = float(max_validity)
+        #: Validity periods clamped to ``max_validity`` so far (the first, then every 1,000th, is logged).
+        self.clamped = 0
         self.max_schedule = float(max_schedule)
         self.year_pivot = year_pivot
 
@@ -131,4 +137,17 @@ class SubmitTimes:
         expiry_time = until.timestamp()
         if expiry_time <= start:
             raise Reject(CommandStatus.ESME_RINVEXPIRY)
-        return min(expiry_time, start + self.max_validity)
+        longest = start + self.max_validity
+        if expiry_time > longest:
+            self.clamped += 1
+            if self.clamped == 1 or self.clamped % 1000 == 0:
+                # Said, as the clamp changes what the ESME asked for: an absolute validity an ESME computed from
+                # its own clock while the simulated clock runs elsewhere (a start_time, a time_scale) is months
+                # away, and an OTP test's 10-minute expiry quietly became max_validity (tester 105).
+                log.info("validity_clamped", count=self.clamped, validity_period=validity,
+                         asked_seconds=round(expiry_time - start), max_validity=self.max_validity,
+                         simulated_now=now_dt.isoformat(),
+                         hint="an absolute validity_period is read against the simulated clock; a relative one "
+                              "(...R) does not depend on it")
+            return longest
+        return expiry_time

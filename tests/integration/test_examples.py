@@ -46,3 +46,12 @@ def test_send_and_receive_example_without_a_server_fails_with_a_clear_message() 
     assert run.returncode == 1, run.stdout + run.stderr
     assert run.stderr.strip().startswith("failed: no connection to 127.0.0.1:"), run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_the_pytest_example_starts_smsc_on_free_ports_and_passes() -> None:
+    """examples/test_with_smsc.py, the fixture a test suite can copy (tester 104: no recipe said how to start the
+    simulator for a suite, wait until it listens and stop it), runs as a user runs it."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
+                          "examples/test_with_smsc.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "2 passed" in run.stdout, run.stdout[-3000:]

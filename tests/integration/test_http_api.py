@@ -1079,7 +1079,9 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
          "request body"),
         ("POST", "/api/mo", {"json": {"from": "MyBrand", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("POST", "/api/mo", {"json": {"from": "88123", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
-        ("GET", "/api/messages/ffff0000", {}, 404, "message_id"),
+        ("GET", "/api/messages/ffff0000", {}, 404, "message_id: no message 'ffff0000': never accepted, or final "
+                                                     "and removed store.final_retention (86400 simulated seconds) "
+                                                     "after its final state"),
         ("GET", "/api/nothing", {}, 404, "no such endpoint"),
         ("DELETE", "/api/health", {}, 405, "not allowed"),
     ],

@@ -63,10 +63,17 @@ def test_invalid_submit_fields_get_the_spec_status(fields: dict, status: int) ->
     assert h.smsc.waiting_count() == 0
 
 
-def test_validity_beyond_the_maximum_is_clamped() -> None:
+def test_validity_beyond_the_maximum_is_clamped_and_the_first_clamp_is_logged() -> None:
+    """Tester 105: with a start_time, an ESME's absolute validity computed from its own clock (10 minutes ahead of
+    the wall time) was months ahead of the simulated clock, and became max_validity without a word."""
     h = world(max_validity=3600.0)
-    message_id = h.submit_ok(ALWAYS_OFF, validity_period="000007000000000R")  # 7 days asked
+    with structlog.testing.capture_logs() as logs:
+        message_id = h.submit_ok(ALWAYS_OFF, validity_period="000007000000000R")  # 7 days asked
+        h.submit_ok(ALWAYS_OFF, validity_period="000007000000000R")
+        h.submit_ok(ALWAYS_OFF, validity_period="000000003000000R")  # (30 minutes: not clamped)
     assert h.smsc.message(message_id).expiry_time == START + 3600.0
+    (clamped,) = [e for e in logs if e["event"] == "validity_clamped"]  # (the first only)
+    assert (clamped["count"], clamped["asked_seconds"], clamped["max_validity"]) == (1, 7 * 86400, 3600.0)
 
 
 def test_default_validity_applies_when_none_is_given() -> None:

@@ -1,0 +1,149 @@
+"""How a test suite can use smsc: a pytest module whose fixture starts the simulator on free ports and stops it.
+
+Each test module gets a fresh simulator (the memory store, a fixed seed): nothing a test leaves behind (receipts
+still owed, an opted-out handset, a handset switched off) reaches the next module.  A fresh server starts in
+about half a second; use ``scope="function"`` for a fresh one per test.
+
+Run it from the repository root, with smsc and its test extra installed (``pip install -e '.[test]'``)::
+
+    python -m pytest examples/test_with_smsc.py
+
+The fixture reads the ports from the ``listening`` lines of the JSON log (``--port 0 --http-port 0``: the system
+picks free ones, so parallel runs do not clash), waits at most 30 s for them, and stops the server by its own
+process id (SIGTERM: it answers what it owes, unbinds, then exits).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import smpplib.client
+import smpplib.consts
+
+DELIVERED_AT_ONCE = "447700900123"  # a test number of the bundled config: delivered at once
+ANSWERS_KEYWORDS = "447700900901"  # a handset that answers the keyword PIN with 1234
+
+
+@dataclass
+class Smsc:
+    """A running simulator: its SMPP and HTTP ports, and the log lines it wrote so far."""
+
+    smpp_port: int
+    http_port: int
+    log: list[dict[str, Any]]
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the HTTP control API; the decoded JSON answer (an error status raises HTTPError)."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+
+def _smsc_command() -> list[str]:
+    """The ``smsc`` command installed beside this Python, else on PATH, else ``python -m smsc``."""
+    script = shutil.which("smsc", path=str(Path(sys.executable).parent)) or shutil.which("smsc")
+    return [script] if script else [sys.executable, "-m", "smsc"]
+
+
+@pytest.fixture(scope="module")
+def smsc() -> Iterator[Smsc]:
+    proc = subprocess.Popen([*_smsc_command(), "serve", "--store", "memory", "--port", "0", "--http-port", "0",
+                             "--seed", "1", "--log-format", "json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[dict[str, Any]] = []
+    ports: queue.Queue[tuple[str, int]] = queue.Queue()
+
+    def read_log() -> None:  # (on a thread: a server that writes nothing cannot block the test)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            lines.append(record)
+            if record.get("event") == "listening":
+                ports.put((record["protocol"], int(record["port"])))
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        found: dict[str, int] = {}
+        deadline = time.monotonic() + 30
+        while len(found) < 2:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or proc.poll() is not None:
+                raise RuntimeError(f"smsc did not start: {lines[-5:]}")
+            try:
+                protocol, port = ports.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            found[protocol] = port
+        yield Smsc(smpp_port=found["smpp"], http_port=found["http"], log=lines)
+    finally:
+        proc.terminate()  # by its own process id
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def esme(smsc: Smsc) -> Iterator[tuple[smpplib.client.Client, list[Any]]]:
+    """A transceiver bound as ``test``/``test``, and the deliver_sm it has received (receipts and MO)."""
+    received: list[Any] = []
+    client = smpplib.client.Client("127.0.0.1", smsc.smpp_port, timeout=5, allow_unknown_opt_params=True)
+    client.set_message_received_handler(lambda pdu: received.append(pdu))
+    client.connect()
+    client.bind_transceiver(system_id="test", password="test")
+    try:
+        yield client, received
+    finally:
+        client.unbind()
+        client.disconnect()
+
+
+def _read_until(client: smpplib.client.Client, done: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Read PDUs (each read waits up to the client's timeout) until ``done()``; AssertionError after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, "not there in time"
+        client.read_once()
+
+
+def test_a_submitted_message_is_delivered_and_receipted(esme: tuple[Any, list[Any]], smsc: Smsc) -> None:
+    client, received = esme
+    pdu = client.send_message(source_addr="MyBrand", source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
+                              dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
+                              destination_addr=DELIVERED_AT_ONCE, short_message=b"Your code is 123456",
+                              registered_delivery=1)
+    response = client.read_pdu()
+    assert response.sequence == pdu.sequence and response.status == 0
+    message_id = response.message_id.decode()
+    _read_until(client, lambda: any(r.receipted_message_id for r in received))
+    (receipt,) = [r for r in received if r.receipted_message_id]
+    assert receipt.receipted_message_id.decode() == message_id and b"stat:DELIVRD" in receipt.short_message
+    # What the SMSC received, asked of its control API.
+    record = smsc.api("GET", f"/api/messages/{message_id}")
+    assert (record["state"], record["text"], record["sms_count"]) == ("DELIVERED", "Your code is 123456", 1)
+
+
+def test_a_handset_reply_reaches_the_esme(esme: tuple[Any, list[Any]], smsc: Smsc) -> None:
+    client, received = esme
+    smsc.api("POST", "/api/mo", {"from": ANSWERS_KEYWORDS, "to": "88123", "text": "hello"})
+    _read_until(client, lambda: any(r.short_message == b"hello" for r in received))
+    (mo,) = [r for r in received if r.short_message == b"hello"]
+    assert mo.source_addr.decode() == ANSWERS_KEYWORDS and mo.destination_addr.decode() == "88123"
