@@ -235,6 +235,10 @@ class MoService:
         if text is None:
             return
         now = self.clock.now()
+        if msg.final_time is not None and now < msg.final_time:
+            # A scaled clock pinned at an earlier batch's time (see AttemptMachine._on_outcome_due): the handset
+            # answers once it has the MT, never before.
+            now = msg.final_time
         keyed = self.keyed
         replies = handsets.replies_to_mt(
             msg.destination_e164, text, now, self.rng if keyed is None else keyed.reply(msg.message_id))

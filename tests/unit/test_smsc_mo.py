@@ -180,6 +180,22 @@ def test_keyword_auto_reply_after_its_delay() -> None:
     assert (mo.source.addr, mo.destination.addr) == ("447700900900", SENDER)
 
 
+def test_an_auto_reply_is_never_due_before_the_mt_it_answers_was_delivered() -> None:
+    """A scaled clock pinned at an earlier batch's time reads earlier than the MT's final_time (tester 104: at
+    time_scale 3600, messages delivered before they were submitted); the reply's delay counts from the delivery."""
+    h = world()
+    message_id = h.submit_ok("447700900900", "BALANCE")
+    h.advance(2.5)  # (the carrier's latency is 2 s)
+    msg = h.smsc.message(message_id)
+    assert msg.state == MessageState.DELIVERED and msg.final_time is not None
+    store = MemoryStore()
+    h.smsc.mo.store = store
+    msg.final_time += 10.0  # (as if the clock read 10 s before the delivery)
+    h.smsc.mo.auto_replies(msg, h.smsc.router.carriers[msg.carrier])
+    [(_, due, *_)] = store.load_world().pending_replies
+    assert due == msg.final_time + 3.0
+
+
 def test_auto_reply_to_a_long_mt_comes_once_the_whole_message_arrived() -> None:
     echo = AutoReply(echo=True, delay=fixed(1.0))
     h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
