@@ -22,6 +22,7 @@ from smsc.config import (
     START_TIME_WHAT,
     Config,
     ConfigError,
+    Topology,
     config_notes,
     is_listen_host,
     listener_clashes,
@@ -232,6 +233,10 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
 
     configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
+    if config.topology == Topology():
+        log.info("no_topology", config=config.source,
+                 hint="one carrier delivers every message at once; the bundled config's test numbers are not in "
+                      "this file: copy config/default.yaml to keep them")
     fatal: list[str] = []
 
     async def run() -> None:

@@ -399,3 +399,22 @@ def test_check_config_takes_the_file_as_serve_does_too(tmp_path: Path) -> None:
     assert run.returncode == 0 and run.stdout.strip() == f"{config}: OK", run.stderr
     run = subprocess.run([*smsc_command(), "check-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "give the file to check once, as FILE or as -c FILE" in run.stderr
+
+
+def test_serve_on_a_config_without_topology_says_the_test_numbers_are_not_there(tmp_path: Path) -> None:
+    """Tester 104: a config with an account only started quietly, and the README's test numbers did nothing (the
+    bundled topology is not merged into a file of one's own)."""
+    config = tmp_path / "mine.yaml"
+    config.write_text("accounts: [{system_id: a, password: b}]\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "-c", str(config), "--store", "memory", "--port", "0",
+                             "--host", "127.0.0.1", "--no-http", "--log-format", "json"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    try:
+        wait_for_port(proc, lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    (note,) = [line for line in lines if '"event": "no_topology"' in line]
+    assert "copy config/default.yaml to keep them" in note

@@ -114,9 +114,8 @@ def test_check_config_notes_a_store_file_that_is_not_an_smsc_store(tmp_path: Pat
     assert main(["check-config", str(config)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"{config}: OK"
-    assert err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: it is another "
-                           "application's database (it holds users, which no smsc store has): serve would not "
-                           "start here")
+    assert (f"{config}: note: store.path '{db}' is not an smsc store here: it is another application's database (it "
+            "holds users, which no smsc store has): serve would not start here") in err.splitlines()
 
 
 def test_check_config_notes_a_store_file_that_is_no_sqlite_file(tmp_path: Path,
@@ -127,6 +126,20 @@ def test_check_config_notes_a_store_file_that_is_no_sqlite_file(tmp_path: Path,
     config = tmp_path / "c.yaml"
     config.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{db}'}}\n")
     assert main(["check-config", str(config)]) == 0
-    assert capsys.readouterr().err.strip() == (f"{config}: note: store.path '{db}' is not an smsc store here: 9 "
-                                               "octets: no SQLite database (its header alone is 100 octets); "
-                                               "delete the file for a new store: serve would not start here")
+    assert (f"{config}: note: store.path '{db}' is not an smsc store here: 9 octets: no SQLite database (its header "
+            "alone is 100 octets); delete the file for a new store: serve would not start here"
+            ) in capsys.readouterr().err.splitlines()
+
+
+def test_check_config_notes_a_config_without_topology(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 104: a config with an account only passed, and the README's test numbers then did nothing (the bundled
+    topology is not merged in); with a topology of its own there is no note."""
+    config = tmp_path / "c.yaml"
+    config.write_text("accounts: [{system_id: a, password: b}]\n")
+    assert main(["check-config", str(config)]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"{config}: note: no topology: one carrier delivers every message at once, and the test numbers of the "
+        "bundled config (447700900910 and the others in README) do nothing here; copy config/default.yaml and "
+        "change it to keep them")
+    assert main(["check-config", str(ROOT / "config" / "example.yaml")]) == 0
+    assert capsys.readouterr().err == ""
