@@ -103,6 +103,8 @@ class MoService:
         #: With ``simulation.seed``: an auto-reply's chance and delay keyed to its MT's message_id (set by the
         #: SMSC facade); None: drawn from ``rng`` in event order.
         self.keyed: KeyedDraws | None = None
+        #: Auto-replies not sent because the MT came from a sender ID (the first, then every 1,000th, is logged).
+        self.replies_to_sender_ids = 0
         self.stats = stats
         self._country_code = country_code
         self._national_prefix = national_prefix
@@ -216,12 +218,21 @@ class MoService:
         source = msg.source
         if carrier is None or not source.addr:
             return
-        if source.ton == Ton.ALPHANUMERIC or not source.addr.lstrip("+").isdigit():
-            # A handset cannot answer a sender ID such as "MyBrand": an app that sends from one and tested its
-            # replies here would learn they work (tester 31).
-            return
         handsets = carrier.handsets
         if not getattr(handsets, "may_auto_reply", True):
+            return
+        if source.ton == Ton.ALPHANUMERIC or not source.addr.lstrip("+").isdigit():
+            # A handset cannot answer a sender ID such as "MyBrand": an app that sends from one and tested its
+            # replies here would learn they work (tester 31).  Said when this handset would have answered
+            # (tester 108: a test waiting for an echo timed out without a word).
+            has_reply = getattr(handsets, "auto_reply_for", None)
+            if has_reply is not None and has_reply(msg.destination_e164) is not None:
+                self.replies_to_sender_ids += 1
+                if self.replies_to_sender_ids == 1 or self.replies_to_sender_ids % 1000 == 0:
+                    log.info("auto_reply_skipped", handset=msg.destination_e164, source_addr=source.addr,
+                             count=self.replies_to_sender_ids,
+                             reason="a handset cannot answer a sender ID (an alphanumeric source_addr): submit "
+                                    "from a number to have it reply")
             return
         # The number the handset answers, as its network reads it: a national "07700900000" (TON 2, or TON 0
         # with the trunk prefix) is "447700900000", as an MO to it through the API is (tester 47: the reply went

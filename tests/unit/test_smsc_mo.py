@@ -196,6 +196,24 @@ def test_an_auto_reply_is_never_due_before_the_mt_it_answers_was_delivered() -> 
     assert due == msg.final_time + 3.0
 
 
+def test_an_auto_reply_a_sender_id_cannot_get_is_logged_once() -> None:
+    """Tester 108: an echo handset said nothing when the MT came from "MyBrand" (a handset cannot answer a sender
+    ID), and a test waiting for the echo timed out without a word."""
+    import structlog
+
+    h = world()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            sub = h.submission("447700900900", "BALANCE")
+            sub.source = type(sub.source)(ton=5, npi=0, addr="MyBrand")
+            h.smsc.submit(sub, lambda r: None)
+        h.submit_ok(HANDSET, "BALANCE")  # (a handset without an auto-reply: nothing to say)
+        h.advance(10.0)
+    assert h.take() == [] and h.smsc.stats.auto_replies == 0
+    (skipped,) = [e for e in logs if e["event"] == "auto_reply_skipped"]
+    assert (skipped["handset"], skipped["source_addr"], skipped["count"]) == ("447700900900", "MyBrand", 1)
+
+
 def test_auto_reply_to_a_long_mt_comes_once_the_whole_message_arrived() -> None:
     echo = AutoReply(echo=True, delay=fixed(1.0))
     h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
