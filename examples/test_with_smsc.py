@@ -15,9 +15,11 @@ process id (SIGTERM: it answers what it owes, unbinds, then exits).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -59,12 +61,23 @@ def _smsc_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "smsc"]
 
 
+def _stop_with_this_process() -> None:
+    """In the server's process before it starts (Linux): SIGTERM when the test process ends, however it ends (a CI
+    job's timeout killing pytest runs no fixture teardown), so that no simulator is left holding its ports."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # (not Linux: the fixture's teardown stops it)
+
+
 @pytest.fixture(scope="module")
 def smsc() -> Iterator[Smsc]:
     proc = subprocess.Popen([*_smsc_command(), "serve", "--store", "memory", "--port", "0", "--http-port", "0",
                              "--seed", "1", "--log-format", "json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_stop_with_this_process if sys.platform == "linux" else None)
     lines: list[dict[str, Any]] = []
+    plain: list[str] = []  # (what is not JSON: why the command refused to start, a usage error)
     ports: queue.Queue[tuple[str, int]] = queue.Queue()
 
     def read_log() -> None:  # (on a thread: a server that writes nothing cannot block the test)
@@ -73,6 +86,7 @@ def smsc() -> Iterator[Smsc]:
             try:
                 record = json.loads(line)
             except ValueError:
+                plain.append(line.rstrip())
                 continue
             lines.append(record)
             if record.get("event") == "listening":
@@ -85,7 +99,9 @@ def smsc() -> Iterator[Smsc]:
         while len(found) < 2:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or proc.poll() is not None:
-                raise RuntimeError(f"smsc did not start: {lines[-5:]}")
+                time.sleep(0.2)  # (the reader takes the last lines)
+                raise RuntimeError(f"smsc did not start (exit status {proc.poll()}): "
+                                   + "; ".join(plain[-5:] + [json.dumps(r) for r in lines[-3:]]))
             try:
                 protocol, port = ports.get(timeout=min(remaining, 0.5))
             except queue.Empty:

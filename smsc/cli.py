@@ -249,9 +249,9 @@ def _serve(args: argparse.Namespace) -> int:
             # Said when the stop begins (tester 101: nothing was logged until "stopped", and a second signal
             # seemed ignored).
             if not stop.is_set():
+                stop.set()  # (first: nothing the log does may keep the stop from happening)
                 log.info("stopping", signal=sig.name, grace_seconds=STOP_GRACE,
                          hint="answers what is owed, unbinds the ESMEs, then closes")
-                stop.set()
             else:
                 log.info("stop_in_progress", signal=sig.name,
                          hint=f"the stop ends within {STOP_GRACE:g} s of its start; kill -9 ends it at once "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -65,6 +65,36 @@ def pdu_fields(pdu: Any) -> dict[str, Any]:
 _TLVS_SHOWN = ((0x001E, "receipted_message_id"), (0x0427, "message_state"))
 
 
+class _LogStream:
+    """The log's stderr, whose failure does not stop the server: once a write fails (the process reading it is
+    gone, a pipe closed: BrokenPipeError; a full disk) the log is dropped, and the server goes on serving and
+    stops when told (tester 106: after the reader of its stderr died, every log line raised, every bind was
+    dropped, and the signal handler's own line kept SIGTERM from stopping it)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        #: True once a write or flush failed: nothing more is written.
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):  # (ValueError: the stream was closed)
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+    def isatty(self) -> bool:
+        return not self.broken and self._stream.isatty()
+
+
 def configure_logging(*, level: str = "info", fmt: str = "console") -> None:
     """Set up structlog: ``fmt`` "console" (human readable) or "json" (one JSON object per line, stderr)."""
     global debug_pdus
@@ -88,6 +118,6 @@ def configure_logging(*, level: str = "info", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_LogStream(sys.stderr)),  # type: ignore[arg-type]  # (write and flush: all print uses)
         cache_logger_on_first_use=True,
     )

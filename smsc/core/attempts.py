@@ -479,7 +479,7 @@ class AttemptMachine:
         msg.attempts.append(new_attempt(now, kind, err))
         final_state = _FINAL_BY_KIND.get(kind)
         if final_state is not None:
-            self.finalise(track, final_state, err, nec, outcome=None)
+            self.finalise(track, final_state, err, nec, outcome=None, at=now)  # (now: never before the attempt)
             return
         if kind not in ("absent", "temporary"):
             log.warning("unknown_outcome", kind=kind, message_id=msg.message_id)

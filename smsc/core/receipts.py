@@ -253,6 +253,8 @@ class Receipts:
         if intermediate:
             state = _ENROUTE
             done = self.clock.now()
+            if msg.attempts and msg.attempts[-1].time > done:
+                done = msg.attempts[-1].time  # (the failed attempt's time: a pinned scaled clock may read earlier)
         else:
             state = msg.state
             done = self.clock.now() if msg.final_time is None else msg.final_time

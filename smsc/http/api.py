@@ -754,8 +754,10 @@ class HttpServer:
             # (tester 105: at time_scale 86400 a message was gone 2 s after it was final, and "no message" read like
             # a mistyped id)
             retention = self.app.config.store.final_retention
-            raise ApiError(404, f"message_id: no message {message_id!r}: never accepted, or final and removed "
-                                f"store.final_retention ({retention:g} simulated seconds) after its final state")
+            raise ApiError(404, f"message_id: no message {message_id!r}: never accepted, or final and removed: "
+                                f"store.final_retention ({retention:g} simulated seconds) after its final state, "
+                                f"or sooner with the memory store, which keeps the newest 100,000 final messages "
+                                f"and 64 MiB of their texts")
         return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id), self._in_progress(msg)))
 
     async def list_deliveries(self, request: web.Request) -> web.Response:

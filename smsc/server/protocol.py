@@ -72,7 +72,7 @@ from smsc.smpp.validate import (
     check_sme_address,
     check_submit,
     check_udh,
-    payload_segment_overlong,
+    payload_unsendable,
     refusal_reason,
     short_message_fits_one_sms,
 )
@@ -243,11 +243,10 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
             short_message = payload
             if len(payload) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(payload, pdu.data_coding) > MAX_PARTS:
                 return CommandStatus.ESME_RINVMSGLEN  # (more than a concatenated message has parts: tester 71)
-        if pdu.esm_class & _UDHI:
-            if check_udh(short_message):
-                return CommandStatus.ESME_RINVMSGLEN
-            if one_sms and payload is not None and payload_segment_overlong(payload, pdu.data_coding, pdu.esm_class):
-                return CommandStatus.ESME_RINVMSGLEN
+        if pdu.esm_class & _UDHI and check_udh(short_message):
+            return CommandStatus.ESME_RINVMSGLEN
+        if one_sms and payload is not None and payload_unsendable(payload, pdu.data_coding, pdu.esm_class, tlvs):
+            return CommandStatus.ESME_RINVMSGLEN
         # (70 octets fit one SMS in every coding: the hot path pays one comparison)
         if (len(short_message) > 70 and one_sms and payload is None
                 and not short_message_fits_one_sms(short_message, pdu.data_coding, pdu.esm_class, tlvs)):
@@ -258,11 +257,10 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
             pdu.replace_if_present_flag, pdu.data_coding, short_message, tlvs,
         )
     user_data = payload if payload is not None else b""
-    if pdu.esm_class & _UDHI:
-        if check_udh(user_data):
-            return CommandStatus.ESME_RINVMSGLEN
-        if one_sms and payload_segment_overlong(user_data, pdu.data_coding, pdu.esm_class):
-            return CommandStatus.ESME_RINVMSGLEN
+    if pdu.esm_class & _UDHI and check_udh(user_data):
+        return CommandStatus.ESME_RINVMSGLEN
+    if one_sms and payload is not None and payload_unsendable(user_data, pdu.data_coding, pdu.esm_class, tlvs):
+        return CommandStatus.ESME_RINVMSGLEN
     if len(user_data) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(user_data, pdu.data_coding) > MAX_PARTS:
         return CommandStatus.ESME_RINVMSGLEN
     # data_sm has no validity_period: its qos_time_to_live TLV (SMPP 3.4 section 5.3.2.9, seconds from

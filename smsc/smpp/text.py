@@ -35,6 +35,7 @@ __all__ = [
     "encode_text",
     "choose_coding",
     "segment_count",
+    "segment_room",
     "sms_count",
     "split_message",
     "Udh",
@@ -532,8 +533,24 @@ def sms_count(short_message: bytes, data_coding: int, udh_octets: int = 0) -> in
     payload = short_message[udh_octets:]
     if _units(payload, kind) <= _capacity(kind, udh_octets):
         return 1
+    room = segment_room(data_coding, udh_octets)
+    if room < MIN_SEGMENT_ROOM:
+        return 1  # (a header that leaves no room cannot be segmented: the submit checks refuse such user data)
+    return len(_segments(payload, kind, room))
+
+
+#: The least room a part must leave for user data, in :func:`_capacity`'s unit: a GSM escape pair or a UCS-2
+#: surrogate pair (4 octets) is never split, so a smaller part could not always carry the next character.
+MIN_SEGMENT_ROOM = 4
+
+
+def segment_room(data_coding: int, udh_octets: int = 0) -> int:
+    """What each part holds, in :func:`one_sms_room`'s unit, when user data with a UDH of ``udh_octets`` octets
+    (UDHL included; 0 = none) is segmented: that UDH plus an 8-bit-reference concatenation element (5 octets; 6
+    with the UDHL when there was none).  Below :data:`MIN_SEGMENT_ROOM` (a UDH of some 130 octets or more) the
+    user data cannot be segmented.  3GPP 23.040 section 9.2.3.24.1."""
     header = udh_octets + 5 if udh_octets else _udh_octets(8)
-    return len(_segments(payload, kind, _capacity(kind, header)))
+    return _capacity(alphabet(data_coding), header)
 
 
 def segment_count(text: str, data_coding: int) -> int:

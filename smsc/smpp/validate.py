@@ -21,7 +21,16 @@ from smsc.smpp.constants import (
     Tag,
     Ton,
 )
-from smsc.smpp.text import MAX_PARTS, fits_one_sms, one_sms_room, one_sms_units, parse_udh, parts_needed
+from smsc.smpp.text import (
+    MAX_PARTS,
+    MIN_SEGMENT_ROOM,
+    fits_one_sms,
+    one_sms_room,
+    one_sms_units,
+    parse_udh,
+    parts_needed,
+    segment_room,
+)
 
 _TONS = frozenset(int(t) for t in Ton)
 _NPIS = frozenset(int(n) for n in Npi)
@@ -157,24 +166,43 @@ def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes,
     return short_message, 0
 
 
-def payload_segment_overlong(payload: bytes, data_coding: int, esm_class: int) -> bool:
-    """True when a message_payload starts with a UDH (esm_class UDHI, a whole UDH already checked:
-    :func:`check_udh`) holding a concatenation IE, and is more than one SMS holds after that UDH.
+def payload_unsendable(payload: bytes, data_coding: int, esm_class: int, tlvs: Any) -> str:
+    """Why no network could carry a message_payload (answered ESME_RINVMSGLEN), or "" when one could.  The
+    payload's UDH (esm_class UDHI) was checked whole already (:func:`check_udh`); ``tlvs`` are the request's.
 
-    Such a payload is a part the ESME cut itself; concatenation does not nest (3GPP 23.040 section
-    9.2.3.24.1: one IE numbers the part), so the SMSC cannot segment it again, and no network carries it
-    (tester 100: a payload "part 1 of 2" of 200 septets was accepted, the same short_message refused)."""
-    if not esm_class & _UDHI or not payload:
-        return False
-    try:
-        udh, _ = parse_udh(payload)
-    except ValueError:
-        # An element running past UDHL: no concatenation element can be read from it, so the payload is not
-        # known to be a part (tester 103: the error escaped and closed the connection).  Its UDHL was checked.
-        return False
-    if udh.concat is None:
-        return False
-    return not fits_one_sms(payload, data_coding, payload[0] + 1)
+    * A part the ESME cut itself, numbered by a concatenation element in its UDH or by SAR TLVs of two or more
+      segments, longer than one SMS: concatenation does not nest (3GPP 23.040 section 9.2.3.24.1: one element
+      numbers the part), so the SMSC cannot segment it again (tester 100: a payload "part 1 of 2" of 200 septets
+      was accepted, the same short_message refused; tester 106: and one numbered by SAR TLVs).
+    * A UDH so long that the parts of its segmentation would have no room for user data (tester 106: a
+      135-octet UDH was accepted, and its record then broke the API's listing).
+    A UDH whose element runs past UDHL numbers nothing that can be read (tester 103: the error escaped and closed
+    the connection): only its length counts."""
+    if esm_class & _UDHI and payload:
+        udh_octets = payload[0] + 1
+        if fits_one_sms(payload, data_coding, udh_octets):
+            return ""
+        try:
+            concat = parse_udh(payload)[0].concat
+        except ValueError:
+            concat = None
+        room, unit = one_sms_room(data_coding, udh_octets)
+        if concat is not None:
+            return (f"message_payload starts with a concatenation UDH (a part the ESME cut itself, which the SMSC "
+                    f"cannot segment again) and holds {one_sms_units(payload, data_coding, udh_octets)} {unit} "
+                    f"(data_coding 0x{data_coding:02X}) after it: one SMS holds {room} {unit}")
+        if segment_room(data_coding, udh_octets) < MIN_SEGMENT_ROOM:
+            return (f"message_payload's UDH of {udh_octets} octets leaves no room for user data in the parts of a "
+                    f"concatenated message (data_coding 0x{data_coding:02X}): no network can carry it")
+        return ""
+    if tlvs and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1 and payload:
+        on_air = bytes(6) + payload  # (the concatenation header the SMSC puts in front of a SAR segment)
+        if not fits_one_sms(on_air, data_coding, 6):
+            room, unit = one_sms_room(data_coding, 6)
+            return (f"message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot "
+                    f"segment again) holds {one_sms_units(on_air, data_coding, 6)} {unit} (data_coding "
+                    f"0x{data_coding:02X}): one SMS holds {room} {unit} after the concatenation header")
+    return ""
 
 
 def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
@@ -250,13 +278,11 @@ def refusal_reason(pdu: Any, status: int) -> str:
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):
             return "esm_class sets UDHI but the user data does not start with a whole UDH (SMPP 3.4 section 5.2.12)"
         payload = tlvs.get(Tag.message_payload)
-        if isinstance(payload, bytes) and payload_segment_overlong(
-                payload, getattr(pdu, "data_coding", 0), getattr(pdu, "esm_class", 0)):
-            data_coding = getattr(pdu, "data_coding", 0)
-            room, unit = one_sms_room(data_coding, payload[0] + 1)
-            return (f"message_payload starts with a concatenation UDH (a part the ESME cut itself, which the SMSC "
-                    f"cannot segment again) and holds {one_sms_units(payload, data_coding, payload[0] + 1)} {unit} "
-                    f"(data_coding 0x{data_coding:02X}) after it: one SMS holds {room} {unit}")
+        if isinstance(payload, bytes):
+            unsendable = payload_unsendable(payload, getattr(pdu, "data_coding", 0), getattr(pdu, "esm_class", 0),
+                                            tlvs)
+            if unsendable:
+                return unsendable
         if isinstance(payload, bytes) and not short_message:
             parts = parts_needed(payload, getattr(pdu, "data_coding", 0))
             if parts > MAX_PARTS:

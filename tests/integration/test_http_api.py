@@ -114,6 +114,10 @@ def test_sms_count_says_how_many_sms_a_message_takes_on_the_air() -> None:
         (_message("h", b"a" * 200, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 1),  # (a SAR segment)
         (_message("j", ports + b"a" * 153, esm_class=0x40), 2),  # (+ a concatenation element: 146 a part)
         (_message("k", ports + b"a" * 152, esm_class=0x40), 1),  # (152 septets fit after a port UDH)
+        # (tester 106: a UDH leaving no room in the parts raised, and the listing answered 500: such user data is
+        # refused now, and a record of it still renders)
+        (_message("l", bytes((134, 0x70, 132)) + bytes(132) + b"b" * 20, esm_class=0x40, data_coding=4), 1),
+        (_message("m", bytes((140, 0x70, 138)) + bytes(138) + b"b" * 20, esm_class=0x40), 1),
     ]
     assert [message_record(msg)["sms_count"] for msg, _ in cases] == [n for _, n in cases]
 
@@ -1080,8 +1084,8 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("POST", "/api/mo", {"json": {"from": "MyBrand", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("POST", "/api/mo", {"json": {"from": "88123", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("GET", "/api/messages/ffff0000", {}, 404, "message_id: no message 'ffff0000': never accepted, or final "
-                                                     "and removed store.final_retention (86400 simulated seconds) "
-                                                     "after its final state"),
+                                                     "and removed: store.final_retention (86400 simulated seconds) "
+                                                     "after its final state, or sooner with the memory store"),
         ("GET", "/api/nothing", {}, 404, "no such endpoint"),
         ("DELETE", "/api/health", {}, 405, "not allowed"),
     ],

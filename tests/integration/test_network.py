@@ -299,9 +299,18 @@ def test_at_a_high_time_scale_no_message_is_delivered_before_it_was_submitted(tm
 
     from smsc.smpp.codec import Framer, encode
 
+    from smsc.config import Distribution, NumberRule, outcome_for
+
     cfg = make_config(tmp_path)
+    # (tester 106: with zero-latency rules, the failed and accepted outcomes were dated early too)
+    instant = Distribution(kind="fixed", value=0.0)
+    failing = tuple(NumberRule(prefixes=(f"44770090016{i}",), outcome=outcome_for(cause), latency=instant)
+                    for i, cause in enumerate(("unknown_subscriber", "barred", "read_by_customer_service")))
+    uk, *others = cfg.topology.carriers
+    uk = dataclasses.replace(uk, rules=(*failing, *uk.rules))
     cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory"),
-                              simulation=dataclasses.replace(cfg.simulation, time_scale=3600.0))
+                              simulation=dataclasses.replace(cfg.simulation, time_scale=3600.0),
+                              topology=dataclasses.replace(cfg.topology, carriers=(uk, *others)))
     server = RunningSmsc(cfg)
     server.start()
     try:
@@ -311,7 +320,8 @@ def test_at_a_high_time_scale_no_message_is_delivered_before_it_was_submitted(tm
             for burst in range(4):
                 sock.sendall(b"".join(encode(P.SubmitSm(
                     sequence_number=2 + burst * 10 + i, source_addr_ton=5, source_addr="ACME", dest_addr_ton=1,
-                    dest_addr_npi=1, destination_addr=f"4477009001{i:02d}", short_message=b"x")) for i in range(10)))
+                    dest_addr_npi=1, destination_addr=f"44770090016{i % 3}{i}" if burst % 2 else f"4477009001{i:02d}",
+                    short_message=b"x", registered_delivery=0x11)) for i in range(10)))
                 time.sleep(0.01)
             for _ in range(100):  # (bounded: each read waits 5 s at most)
                 if sum(isinstance(p, P.SubmitSmResp) for p in got) >= 40:
@@ -325,9 +335,11 @@ def test_at_a_high_time_scale_no_message_is_delivered_before_it_was_submitted(tm
             if all(m.final_time is not None for m in msgs) or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        early = [(m.message_id, m.submit_time - m.final_time) for m in msgs
+        early = [(m.message_id, m.state, m.submit_time - m.final_time) for m in msgs
                  if m.final_time is None or m.final_time < m.submit_time
                  or any(a.time < m.submit_time for a in m.attempts)]
         assert early == [], early
+        assert {m.state for m in msgs} == {MessageState.DELIVERED, MessageState.UNDELIVERABLE,
+                                           MessageState.REJECTED, MessageState.ACCEPTED}
     finally:
         server.stop()

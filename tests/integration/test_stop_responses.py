@@ -209,3 +209,47 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
     assert unbound["reason"] == "unbind answered, but deliver_sm still unanswered at the end of the stop's grace (5 s)"
     (failed,) = [r for r in records if r["event"] == "delivery_failed"]
     assert failed["action"] == "offered again after the restart (the SMSC is stopping)", failed
+
+
+def test_a_server_whose_log_reader_is_gone_goes_on_serving_and_stops_when_told(tmp_path: Path) -> None:
+    """Tester 106: once the process reading smsc's stderr was gone (a test runner killed), every log line raised
+    BrokenPipeError: binds were dropped without a bind_resp, and the signal handler's own line kept SIGTERM from
+    stopping the server; only kill -9 ended it."""
+    import json
+    import os
+    import select
+    import signal
+    import subprocess
+
+    from .conftest import smsc_command
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
+                             "--no-http", "--log-format", "json"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        port = 0
+        deadline = time.monotonic() + 30
+        while not port:  # (read here, not on a thread: this test closes the pipe itself)
+            ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready and time.monotonic() < deadline, "smsc serve did not report its port"
+            record = json.loads(proc.stderr.readline() or "{}")
+            if record.get("event") == "listening" and record.get("protocol") == "smpp":
+                port = int(record["port"])
+        proc.stderr.close()  # (the reader is gone: the server's next log line meets a broken pipe)
+        for _ in range(3):
+            esme = RawEsme(port)
+            try:
+                esme.bind("transceiver")
+                assert esme.request(P.SubmitSm(source_addr_ton=5, source_addr="ACME", dest_addr_ton=1,
+                                               dest_addr_npi=1, destination_addr="447700900123",
+                                               short_message=b"still served")).command_status == 0
+            finally:
+                esme.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

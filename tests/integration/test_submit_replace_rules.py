@@ -239,6 +239,21 @@ def test_a_message_payload_that_is_a_part_already_must_fit_one_sms(esme: RawEsme
                              tlvs={Tag.message_payload: malformed})):
         assert esme.request(request).command_status == 0
     assert esme.request(P.EnquireLink()).command_status == 0  # (the connection stands)
+    # (tester 106: a payload numbered by SAR TLVs was not held to one SMS, and a UDH of 135 octets, which leaves no
+    # room in the parts of a segmentation, was accepted and then broke the API's listing)
+    sar = {Tag.sar_msg_ref_num: 7, Tag.sar_total_segments: 2, Tag.sar_segment_seqnum: 1}
+    with structlog.testing.capture_logs() as more:
+        assert submit(esme, short_message=b"", tlvs={**sar, Tag.message_payload: b"a" * 154}).command_status == \
+            S.ESME_RINVMSGLEN
+        assert submit(esme, short_message=b"", tlvs={**sar, Tag.message_payload: b"a" * 153}).command_status == 0
+        huge = bytes((134, 0x70, 132)) + bytes(132) + b"b" * 20
+        assert submit(esme, esm_class=0x40, data_coding=4, short_message=b"",
+                      tlvs={Tag.message_payload: huge}).command_status == S.ESME_RINVMSGLEN
+    assert [e["reason"] for e in more if e["event"] == "submit_refused"] == [
+        "message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot segment again) "
+        "holds 154 septets (data_coding 0x00): one SMS holds 153 septets after the concatenation header",
+        "message_payload's UDH of 135 octets leaves no room for user data in the parts of a concatenated message "
+        "(data_coding 0x04): no network can carry it"]
     reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
     assert reasons[0] == ("message_payload starts with a concatenation UDH (a part the ESME cut itself, which the "
                           "SMSC cannot segment again) and holds 154 septets (data_coding 0x00) after it: one SMS "

@@ -23,7 +23,8 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 #: whose lengths may or may not agree with it.
 _UDH_LIKE = st.builds(
     lambda udhl, iei, iedl, rest: bytes((udhl, iei, iedl)) + rest,
-    st.integers(0, 12), st.sampled_from([0x00, 0x08, 0x05, 0x24, 0x70]), st.integers(0, 8), st.binary(max_size=400))
+    st.one_of(st.integers(0, 12), st.integers(120, 255)), st.sampled_from([0x00, 0x08, 0x05, 0x24, 0x70]),
+    st.one_of(st.integers(0, 8), st.integers(110, 253)), st.binary(max_size=400))
 _USER_DATA = st.one_of(st.binary(max_size=400), _UDH_LIKE)
 _SAR = st.one_of(st.just({}), st.fixed_dictionaries({
     Tag.sar_msg_ref_num: st.integers(0, 0xFFFF), Tag.sar_total_segments: st.integers(0, 255),
