@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import resource
+import signal
 import struct
 import sys
 import time
@@ -41,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.workers import GO, STOP, WorkerPool, run_worker, shares
+from bench.workers import GO, STOP, Terminated, WorkerPool, on_sigterm_raise, run_worker, shares
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
 
@@ -63,6 +64,10 @@ _SEQ = struct.Struct(">I")
 _DELIVER_RESP = struct.Struct(">IIIIx")
 _ENQUIRE_RESP = struct.Struct(">IIII")
 
+#: submit_sm per bind when neither ``--count`` nor ``--duration`` is given; with ``--duration`` alone, no count
+#: ends the run first.
+DEFAULT_COUNT = 10_000
+UNBOUNDED_COUNT = 1 << 62
 #: Seconds a run may take beyond its ``--duration`` of submitting before it ends unfinished (the CLI's default).
 DEFAULT_TIMEOUT = 120.0
 
@@ -562,7 +567,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--binds", type=int, default=4)
     ap.add_argument("--window", type=int, default=100)
-    ap.add_argument("--count", type=int, default=10000, help="messages per bind")
+    ap.add_argument("--count", type=int, default=None,
+                    help="messages per bind (default: 10000; with --duration, as many as that time allows)")
     ap.add_argument("--receipts", action="store_true", help="ask for and wait for a receipt per message")
     ap.add_argument("--system-id", default="perf")
     ap.add_argument("--password", default="perf")
@@ -580,6 +586,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--allow-refusals", action="store_true",
                     help="a refused submit (ESME_RTHROTTLED, ...) does not make the run incomplete")
     args = ap.parse_args(argv)
+    if args.count is None:
+        # (tester 107: --duration 10 ended after 0.72 s, the default 10,000 messages a bind spent)
+        args.count = DEFAULT_COUNT if args.duration is None else UNBOUNDED_COUNT
     for name in ("binds", "window", "count", "destinations"):
         if getattr(args, name) < 1:  # (--window 0 waited for the timeout; --binds 0 reported success)
             ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
@@ -605,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: run one load, print its JSON line; exit 1 when it did not finish, 2 when it could not run (a usage
     error, a closed port, a refused bind), 130 on Ctrl-C (no JSON line then)."""
     args = parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, on_sigterm_raise)
     try:
         result = asyncio.run(run_load(
         host=args.host, port=args.port, binds=args.binds, window=args.window, count=args.count,
@@ -620,6 +630,13 @@ def main(argv: list[str] | None = None) -> int:
         # what remains is a line and the usual 128 + SIGINT, not a traceback (tester 77).
         print("bench.load: interrupted; no result", file=sys.stderr)
         return 130
+    except Terminated:
+        # SIGTERM (a CI job's limit, `timeout`): the same, 128 + SIGTERM (tester 107: the worker went on loading the
+        # server for the rest of --duration, then held its binds).
+        print("bench.load: terminated; no result", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(json.dumps(result))
     return 0 if result["finished"] else 1
 

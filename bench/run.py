@@ -42,6 +42,7 @@ from bench.configs import BENCH_CONFIG, OFFLINE_PREFIX, write_variant
 from bench.report import format_table, median, ratio_rows
 from bench.load import DEFAULT_TIMEOUT
 from bench.servers import ServerProcess, raise_fd_limit, start_baseline, start_smsc, stop_servers
+from bench.workers import Terminated, on_sigterm_raise
 
 __all__ = ["STANDARD_CASES", "Harness", "main"]
 
@@ -348,6 +349,10 @@ def _report_run(h: Harness, args: argparse.Namespace, records: list[dict[str, An
     if scen & {"drain", "queue"}:
         refs = [r["baseline_submit_per_s"] for r in records if r.get("baseline_submit_per_s")]
         out.append(drain_table(records, refs[-1] if refs else 0.0))
+    if "shards" in scen:  # (tester 107: shards records printed nothing, exit 0)
+        out.append(shards_table(records))
+    if not out:
+        raise ReportError(f"no table for these records (scenarios: {', '.join(sorted(str(x) for x in scen))})")
     if args.plot:
         from bench.plot import plot_all
 
@@ -693,14 +698,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class Terminated(Exception):
-    """bench.run got SIGTERM."""
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns 0 when every run completed (every message answered, every receipt and MO
     received, no session dropped)."""
@@ -735,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 1
     # SIGTERM (a CI timeout, a supervisor) stops the servers as Ctrl-C does; by default it ended this process at
     # once and left every server, its SQLite writer child and the load workers running (tester 34).
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = signal.signal(signal.SIGTERM, on_sigterm_raise)
     try:
         table = asyncio.run(commands[args.command](h, args))
         print("\n" + table, flush=True)

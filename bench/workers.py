@@ -25,6 +25,17 @@ def shares(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+class Terminated(Exception):
+    """The process got SIGTERM (see :func:`on_sigterm_raise`)."""
+
+
+def on_sigterm_raise(signum: int, frame: Any) -> None:
+    """A SIGTERM handler that raises :class:`Terminated` in the main thread, so that a run unwinds as after Ctrl-C:
+    its ``finally`` blocks stop what it started (load workers, servers) instead of the process ending at once and
+    leaving them running (tester 34 for bench.run; tester 107: bench.load's worker went on loading the server)."""
+    raise Terminated()
+
+
 def run_worker(index: int, main: Callable[[], Coroutine[Any, Any, dict[str, Any]]], counts: Any,
                failed_slot: int, conn: Connection) -> None:
     """Body of a worker process: run ``main()``, send its summary (or ``{"error": ...}``) through ``conn``.

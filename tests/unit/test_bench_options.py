@@ -13,6 +13,13 @@ def test_load_timeout_defaults_to_120_seconds_beyond_the_duration() -> None:
     assert load.parse_args(["--port", "1", "--timeout", "30"]).timeout == 30.0
 
 
+def test_load_duration_alone_is_not_cut_short_by_the_default_count() -> None:
+    """Tester 107: --duration 10 ended after 0.72 s, the default 10,000 messages a bind spent."""
+    assert load.parse_args(["--port", "1"]).count == 10_000
+    assert load.parse_args(["--port", "1", "--duration", "10"]).count >= 1 << 40
+    assert load.parse_args(["--port", "1", "--duration", "10", "--count", "50"]).count == 50
+
+
 def test_run_timeout_defaults_to_120_seconds_beyond_the_duration() -> None:
     assert run.parse_args([]).timeout == 123.0  # (--duration 3 by default)
     assert run.parse_args(["--duration", "600"]).timeout == 720.0
@@ -236,6 +243,72 @@ def test_bench_load_interrupted_ends_with_a_line_and_status_130(tmp_path: Path) 
     assert "Traceback" not in err and "bench.load: interrupted" in err and out == ""
 
 
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` and that run multiprocessing's spawned interpreter (a load worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "")
+        if ppid == str(pid) and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is no zombie."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_bench_load_terminated_stops_its_workers_and_ends_with_status_143(tmp_path: Path) -> None:
+    """Tester 107: SIGTERM to bench.load (a CI job's limit, `timeout`) ended it with 143 at once, and its worker
+    went on loading the server for the rest of --duration, then held its binds."""
+    from bench.servers import start_baseline
+
+    server = start_baseline(tmp_path)
+    workers: list[int] = []
+    alive: list[int] = []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.load", "--port", str(server.port), "--binds", "1", "--window", "10",
+             "--count", "100000000", "--duration", "20", "--processes", "1"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 15
+        while not workers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            workers = _children(proc.pid)
+        assert workers, "no worker process seen"
+        time.sleep(0.5)  # (loading)
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alive = [w for w in workers if _running(w)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [w for w in workers if _running(w)]
+    finally:
+        for w in workers:  # (the test's own cleanup, by the ids it saw: an orphan also holds the output pipes)
+            if _running(w):
+                os.kill(w, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+        out, err = proc.communicate(timeout=10)
+        server.stop()
+    assert alive == [], "a load worker outlived bench.load"
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "bench.load: terminated; no result" in err and out == ""
+
+
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, run.Terminated])
 def test_a_server_interrupted_while_it_starts_is_stopped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interrupt: type[BaseException]) -> None:
@@ -315,3 +388,26 @@ def test_ctrl_c_acts_at_once_while_a_server_starts(tmp_path: Path, monkeypatch: 
     with pytest.raises(KeyboardInterrupt):
         servers.start_baseline(tmp_path)
     assert seen == [signal.default_int_handler] and signal.getsignal(signal.SIGINT) is before
+
+
+def test_report_rebuilds_the_shards_table_and_says_when_it_has_none(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 107: ``report --from`` a file of shards records printed nothing and exited 0."""
+    import json
+
+    def rec(server: str, rate: float) -> dict[str, object]:
+        return {"scenario": "shards", "case": "receipts", "server": server, "rep": 0, "submit_per_s": rate,
+                "receipts_per_s": rate, "p99_ms": 2.0, "server_cpu_us_per_msg": 1.0, "server_rss_peak_kib": 1024,
+                "finished": True}
+
+    records = [{"scenario": "meta", "command": "shards"}, rec("baseline", 300_000.0),
+               rec("smsc-memory x1", 75_000.0), rec("smsc-memory x2", 120_000.0)]
+    path = tmp_path / "shards.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert run.main(["report", "--from", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gain" in out and "smsc-memory x2" in out and "1.60" in out, out
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"scenario": "meta", "command": "x"}) + "\n" + json.dumps({"scenario": "odd"}) + "\n")
+    assert run.main(["report", "--from", str(other)]) == 2
+    assert "no table for these records (scenarios: meta, odd)" in capsys.readouterr().err
