@@ -39,6 +39,34 @@ log = structlog.get_logger("smsc")
 _D = TypeVar("_D")
 
 
+#: Descriptors kept beside the SMPP connections: the HTTP API's, the store's, the listeners, the log.
+FD_HEADROOM = 1024
+
+
+def _raise_fd_limit(max_connections: int) -> None:
+    """Raise the soft limit of open files towards ``server.max_connections`` plus :data:`FD_HEADROOM` (as far as
+    the hard limit allows), and say so when it cannot reach it: at the common soft limit of 1,024 the default
+    max_connections (10,000) was never reachable, and once the descriptors ran out every new SMPP bind and HTTP
+    request was reset without a log line (tester 110)."""
+    try:
+        import resource
+    except ImportError:  # (not POSIX)
+        return
+    wanted = max_connections + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft < wanted:
+        log.warning("open_files_limit", limit=soft, max_connections=max_connections,
+                    hint=f"at most about {max(0, soft - FD_HEADROOM)} connections can be open at once: raise the "
+                         f"hard limit (ulimit -Hn) or lower server.max_connections")
+
+
 def _version() -> str:
     """The installed distribution's version (pyproject.toml), or "unknown" when run from a bare checkout."""
     from importlib.metadata import PackageNotFoundError, version
@@ -233,6 +261,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
 
     configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
+    _raise_fd_limit(config.server.max_connections)
     if config.topology == Topology():
         log.info("no_topology", config=config.source,
                  hint="one carrier delivers every message at once; the bundled config's test numbers are not in "

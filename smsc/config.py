@@ -274,6 +274,9 @@ class HttpConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Host names (a request's ``Host`` header) the API answers beside loopback names, IP addresses, the name it
+    #: listens on and this machine's name: a DNS name a browser could be led to is refused unless listed.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 _NORMAL = NormalDist()
@@ -1590,12 +1593,13 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
 
 
 def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
-    m = _Map(ctx, "http", raw, ("enabled", "host", "port"))
+    m = _Map(ctx, "http", raw, ("enabled", "host", "port", "allowed_hosts"))
     d = HttpConfig()
     return HttpConfig(
         enabled=m.boolean("enabled", d.enabled),
         host=_listen_host(m, "host", d.host),
         port=m.integer("port", d.port, 0, 65535),
+        allowed_hosts=tuple(h.lower().rstrip(".") for h in _text_list(m, "allowed_hosts", d.allowed_hosts)),
     )
 
 

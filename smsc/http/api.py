@@ -39,6 +39,7 @@ import ipaddress
 import json
 import logging
 import math
+import socket
 import sys
 from functools import lru_cache
 from importlib import resources
@@ -53,8 +54,8 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from smsc.core.api import Delivery
 from smsc.core.message import Message
-from smsc.core.numbers import E164_MAX_DIGITS, is_digits, is_valid_msisdn, normalise
 from smsc.core.mo import mo_coding
+from smsc.core.numbers import E164_MAX_DIGITS, is_digits, is_valid_msisdn, normalise
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
@@ -477,6 +478,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 #: Set by :meth:`HttpServer.start` when the API listens on a loopback address only.
 _LOOPBACK_ONLY = web.AppKey("loopback_only", bool)
+#: Host names beside loopback names and IP addresses that the API answers (see :func:`_host_allowed`).
+_HOST_NAMES = web.AppKey("host_names", frozenset)
 
 
 def _is_loopback(host: str) -> bool:
@@ -488,6 +491,21 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _host_allowed(name: str, names: frozenset[str]) -> bool:
+    """Whether a request's host name (without port) may reach the API: a loopback name or address, any IP
+    address (a browser led here by a DNS rebinding sends the attacker's name, never an address), or one of
+    ``names`` (the name the API listens on, this machine's name, ``http.allowed_hosts``).  Tester 110: listening
+    on 0.0.0.0 turned the check off, and a page whose name pointed here could read and change everything."""
+    name = name.lower().rstrip(".")
+    if name in names or _is_loopback(name):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _host_name(host_header: str) -> str:
@@ -510,9 +528,13 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
       browser send its own name in both ``Host`` and ``Origin``; that request could otherwise read and change
       everything.
     """
-    if request.app.get(_LOOPBACK_ONLY) and not _is_loopback(_host_name(request.host)):
-        return _error(403, f"Host {request.host!r} refused: the API listens on this machine's loopback address "
-                           "and answers only requests made to it by that name (localhost, 127.0.0.1, ::1)")
+    if not _host_allowed(_host_name(request.host), request.app[_HOST_NAMES]):
+        if request.app[_LOOPBACK_ONLY]:
+            return _error(403, f"Host {request.host!r} refused: the API listens on this machine's loopback address "
+                               "and answers only requests made to it by that name (localhost, 127.0.0.1, ::1)")
+        return _error(403, f"Host {request.host!r} refused: the API answers requests made to an IP address, "
+                           f"localhost or its own name; list other names it is reached by in http.allowed_hosts "
+                           f"(a web page could lead a browser here by a name of its own)")
     if request.method in _CHANGING:
         origin = request.headers.get("Origin")
         if origin is not None and origin.partition("://")[2].rstrip("/") != request.host:
@@ -590,6 +612,10 @@ class HttpServer:
         """Listen on ``host:port`` (0 = any free port)."""
         self.host = host
         self.web_app[_LOOPBACK_ONLY] = _is_loopback(host)
+        # The name it listens on (one that resolves to 127.0.0.1 too: tester 110 found it refused nothing then,
+        # now it is one name more), this machine's, and those the config lists.
+        names = {host.lower().rstrip("."), socket.gethostname().lower(), *self.app.config.http.allowed_hosts}
+        self.web_app[_HOST_NAMES] = frozenset(n for n in names if n)
         server_log = logging.getLogger("aiohttp.server")
         if _answered_unreadable_body not in server_log.filters:
             server_log.addFilter(_answered_unreadable_body)

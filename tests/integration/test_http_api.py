@@ -701,6 +701,39 @@ def test_only_a_loopback_listen_address_restricts_the_host_names_answered() -> N
     assert [_host_name(h) for h in ("a:80", "[::1]:8080", "::1", "b")] == ["a", "::1", "::1", "b"]
 
 
+def test_host_names_answered_are_loopback_names_ip_addresses_and_the_names_listed() -> None:
+    """Tester 110: listening on 0.0.0.0 (the Docker image) turned the Host check off, so a page whose DNS name
+    pointed at the machine read and changed everything; and a listen name that resolves to 127.0.0.1 (``vm``) did
+    the same.  Now any listener answers loopback names, IP addresses and the names it knows only."""
+    from smsc.http.api import _host_allowed
+
+    names = frozenset({"vm", "smsc.lab.example"})
+    for host in ("localhost", "127.0.0.1", "::1", "192.168.1.5", "10.0.0.7", "fe80::1", "vm", "VM.",
+                 "smsc.lab.example"):
+        assert _host_allowed(host, names), host
+    for host in ("evil.example", "vm.evil.example", "127.example", "localhost.evil", "0x7f000001.example", ""):
+        assert not _host_allowed(host, names), host
+
+
+async def test_a_name_listed_in_allowed_hosts_is_answered_and_others_are_refused(tmp_path: Path) -> None:
+    cfg = load_config(None)
+    cfg = dataclasses.replace(
+        cfg, store=dataclasses.replace(cfg.store, kind="memory"),
+        server=dataclasses.replace(cfg.server, host="127.0.0.1", port=0),
+        http=dataclasses.replace(cfg.http, enabled=True, host="127.0.0.1", port=0, allowed_hosts=("smsc.test",)))
+    running = App(cfg)
+    await running.start()
+    try:
+        assert running.http is not None
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{running.http.port}",
+                                         timeout=aiohttp.ClientTimeout(total=10)) as session:
+            await _send(session, "GET", "/api/health", 200, headers={"Host": "smsc.test"})
+            await _send(session, "GET", "/api/health", 200, headers={"Host": "SMSC.test.:8080"})
+            await _send(session, "GET", "/api/health", 403, headers={"Host": "other.test"})
+    finally:
+        await running.stop()
+
+
 async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aiohttp.ClientSession) -> None:
     carriers = {c["name"]: c for c in (await _get(http, "/api/carriers"))["carriers"]}
     assert list(carriers) == ["britmobile", "thames", "liberty"]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import smpplib.client
 import smpplib.consts as C
 import yaml
@@ -418,3 +419,58 @@ def test_serve_on_a_config_without_topology_says_the_test_numbers_are_not_there(
         proc.wait(timeout=30)
     (note,) = [line for line in lines if '"event": "no_topology"' in line]
     assert "copy config/default.yaml to keep them" in note
+
+
+def test_serve_makes_its_store_files_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """Tester 110: smsc.sqlite, its -wal, -shm and .lock were 0644 under the usual umask 022, and any local user
+    could read every message's text (OTP codes included) from them."""
+    import stat
+    import time
+
+    db = tmp_path / "s.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "--db", str(db), "--port", "0", "--host", "127.0.0.1",
+                             "--no-http", "--log-format", "json"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=lambda: os.umask(0o022))
+    lines: list[str] = []
+    try:
+        wait_for_port(proc, lines)
+        files = [tmp_path / name for name in ("s.sqlite", "s.sqlite-wal", "s.sqlite-shm", "s.sqlite.lock")]
+        deadline = time.monotonic() + 10  # (the -wal and -shm come with the first commit)
+        while not all(f.exists() for f in files):
+            assert time.monotonic() < deadline, [f.name for f in files if not f.exists()]
+            time.sleep(0.05)
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert modes == dict.fromkeys(modes, 0o600), modes
+
+
+def test_serve_raises_its_open_files_limit_for_max_connections_or_says_it_cannot(tmp_path: Path) -> None:
+    """Tester 110: at a soft limit of 1,024 open files the default max_connections (10,000) could never be reached,
+    and once the descriptors ran out every new bind and HTTP request was reset without a log line."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 12000:
+        pytest.skip(f"the hard limit of open files here ({hard}) is below what the test raises to")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for limits, warned in (((256, hard), False), ((256, 2048), True)):
+        proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
+                                 "--no-http", "--log-format", "json"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=lambda limits=limits: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
+        lines: list[str] = []
+        try:
+            wait_for_port(proc, lines)
+            soft = next(int(line.split()[3]) for line in Path(f"/proc/{proc.pid}/limits").read_text().splitlines()
+                        if line.startswith("Max open files"))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        warnings = [line for line in lines if '"event": "open_files_limit"' in line]
+        if warned:
+            assert soft == 2048 and len(warnings) == 1 and '"limit": 2048' in warnings[0], (soft, warnings)
+        else:
+            assert soft == 10000 + 1024 and warnings == [], (soft, warnings)

@@ -287,3 +287,10 @@ def test_submit_window_is_a_whole_number_of_at_least_one_or_null(tmp_path: Path)
     assert check_config(path) == [f"{path}: accounts[0].submit_window: expected an integer >= 1, got 0"]
     path = write(tmp_path, "accounts: [{system_id: c, password: d, submit_window: 3}, {system_id: e, password: f}]\n")
     assert [a.submit_window for a in load_config(path).accounts] == [3, None]
+
+
+def test_http_allowed_hosts_is_a_list_of_names_read_in_lower_case(tmp_path: Path) -> None:
+    path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: [SMSC, smsc.lab.example.]}\n")
+    assert load_config(path).http.allowed_hosts == ("smsc", "smsc.lab.example")
+    path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: smsc}\n")
+    assert check_config(path) == [f"{path}: http.allowed_hosts: expected a list of text, got 'smsc'"]

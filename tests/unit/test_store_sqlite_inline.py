@@ -446,3 +446,24 @@ def test_a_checkpoint_failing_again_and_again_is_logged_first_then_every_so_ofte
         assert store.stats.checkpoint_failures == 2 * every + 6
     finally:
         store.close()
+
+
+def test_a_new_store_and_its_companions_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """Tester 110: the store, its -wal, -shm and .lock were 0644 under the usual umask 022 (0644 even under 000),
+    and any local user could read every message's text, OTP codes included."""
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        store = SqliteStore(tmp_path / "s.sqlite")
+        try:
+            store.save_sim_time(1.0)
+            store.commit(lambda: None)
+            files = [tmp_path / name for name in ("s.sqlite", "s.sqlite-wal", "s.sqlite-shm", "s.sqlite.lock")]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files if f.exists()}
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+    assert modes["s.sqlite"] == 0o600 and "s.sqlite-wal" in modes, modes
+    assert all(mode == 0o600 for mode in modes.values()), modes

@@ -1028,6 +1028,16 @@ class SqliteStore:
             size_before: int | None = os.path.getsize(self.path)
         except OSError:
             size_before = None  # (no file yet)
+        created_file = False
+        if size_before is None:
+            # Made here, readable and writable by its owner only, before SQLite makes it with 0644 (its -wal and
+            # -shm take the file's mode): the store holds every message's text, OTP codes included, and any local
+            # user could read them (tester 110).
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                created_file = True
+            except OSError:
+                pass  # (SQLite says why it cannot make the file, as before)
         try:
             problem = foreign_file_problem(self.path)
             if problem is not None:
@@ -1058,6 +1068,12 @@ class SqliteStore:
                 try:
                     if not made_path.endswith("-wal") or os.path.getsize(made_path) == 0:
                         os.unlink(made_path)
+                except OSError:
+                    pass
+            if created_file:  # (the file made above, while still empty)
+                try:
+                    if os.path.getsize(self.path) == 0:
+                        os.unlink(self.path)
                 except OSError:
                     pass
             self._unlock_file()
@@ -1146,10 +1162,10 @@ class SqliteStore:
         lock_path = os.path.realpath(self.path) + ".lock"  # (the file's, also when reached by a symlink)
         try:
             try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 self._lock_created = lock_path  # (removed again if this store then fails to open)
             except FileExistsError:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise sqlite3.OperationalError(f"unable to open the lock file {lock_path}: {exc.strerror}") from None
         deadline = time.monotonic() + _LOCK_WAIT
