@@ -226,10 +226,11 @@ class SmscApi(Protocol):
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
         validity_period: str, registered_delivery: int, short_message: bytes,
-        reply: Callable[[int], None], *, one_sms: bool = False,
+        reply: Callable[[int], None], *, one_sms: bool = False, payload: bool = False,
     ) -> None:
         """replace_sm (SMPP 3.4 section 4.10); replies a status (ESME_RREPLACEFAIL when not replaceable;
-        ESME_RINVMSGLEN with ``one_sms`` for a short_message longer than one SMS)."""
+        ESME_RINVMSGLEN with ``one_sms`` for a short_message longer than one SMS, or with ``payload`` for a
+        message_payload no network could carry)."""
 
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:
         """Why a submit to ``destination`` got ``status`` when a rule of the simulated network answers it so (a

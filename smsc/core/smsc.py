@@ -69,7 +69,7 @@ from smsc.core.tracks import PHASES_NOT_RECALLABLE, MessageIndex, Track, same_so
 from smsc.core.validity import Reject, SubmitTimes, utc
 from smsc.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smsc.smpp.timefmt import format_absolute, writable_range
-from smsc.smpp.validate import check_udh, short_message_fits_one_sms
+from smsc.smpp.validate import check_udh, payload_too_many_parts, payload_unsendable, short_message_fits_one_sms
 
 __all__ = ["Smsc", "SmscStats"]
 
@@ -1331,16 +1331,18 @@ class Smsc:
     def replace(
         self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
         validity_period: str, registered_delivery: int, short_message: bytes,
-        reply: Callable[[int], None], *, one_sms: bool = False,
+        reply: Callable[[int], None], *, one_sms: bool = False, payload: bool = False,
     ) -> None:
         """replace_sm (SMPP 3.4 section 4.10): new text, registered_delivery and (when given) schedule and
         validity for a pending message; it keeps its message_id, its submit date becomes now (the receipt's
         "submit date" of a replaced message, Appendix B).  ESME_RREPLACEFAIL when no pending message matches
         (final, in flight, unknown, foreign, another source address, TON or NPI: :func:`same_source`);
         ESME_RINVMSGLEN for a text that does not start with the UDH its esm_class announces (as submit_sm), or,
-        with ``one_sms`` (``server.oversized_short_message: reject``, a new short_message rather than a
-        message_payload), one that does not fit one SMS in the message's data_coding
-        (:func:`~smsc.smpp.text.fits_one_sms`, as submit_sm); ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an
+        with ``one_sms`` (``server.oversized_short_message: reject``), a new short_message that does not fit one
+        SMS in the message's data_coding (:func:`~smsc.smpp.text.fits_one_sms`, as submit_sm) or, with
+        ``payload`` (the text came as message_payload), one no network could carry
+        (:func:`~smsc.smpp.validate.payload_unsendable`; tester 109: a waiting part replaced by 300 septets was
+        taken); with ``payload`` also one of more than 255 SMS; ESME_RINVSCHED / ESME_RINVEXPIRY for bad times, an
         empty one keeping the message's own and the two read together as submit_sm's are
         (:meth:`SubmitTimes.replace_times`); ESME_RSYSERR when the store cannot read the message back (it
         keeps waiting).  The field values the adapter checks as for submit_sm (registered_delivery,
@@ -1364,7 +1366,12 @@ class Smsc:
                 msg = track.msg
                 if msg.esm_class & EsmClass.UDHI and check_udh(short_message):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
-                if one_sms and len(short_message) > 70 and not short_message_fits_one_sms(
+                if payload:
+                    if (payload_too_many_parts(short_message, msg.data_coding, msg.esm_class)
+                            or one_sms and payload_unsendable(short_message, msg.data_coding, msg.esm_class,
+                                                              msg.tlvs)):
+                        raise Reject(CommandStatus.ESME_RINVMSGLEN)
+                elif one_sms and len(short_message) > 70 and not short_message_fits_one_sms(
                         short_message, msg.data_coding, msg.esm_class, msg.tlvs):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
                 times.append(self._times.replace_times(

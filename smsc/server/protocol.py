@@ -63,7 +63,6 @@ from smsc.smpp.session import (
     Unbound,
     UnmatchedResponse,
 )
-from smsc.smpp.text import MAX_PARTS, PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE, parts_needed
 from smsc.smpp.timefmt import format_relative
 from smsc.smpp.validate import (
     MAX_SME_ADDRESS,
@@ -72,6 +71,7 @@ from smsc.smpp.validate import (
     check_sme_address,
     check_submit,
     check_udh,
+    payload_too_many_parts,
     payload_unsendable,
     refusal_reason,
     short_message_fits_one_sms,
@@ -241,12 +241,13 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
             if short_message:
                 return CommandStatus.ESME_RINVMSGLEN
             short_message = payload
-            if len(payload) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(payload, pdu.data_coding) > MAX_PARTS:
-                return CommandStatus.ESME_RINVMSGLEN  # (more than a concatenated message has parts: tester 71)
         if pdu.esm_class & _UDHI and check_udh(short_message):
             return CommandStatus.ESME_RINVMSGLEN
-        if one_sms and payload is not None and payload_unsendable(payload, pdu.data_coding, pdu.esm_class, tlvs):
-            return CommandStatus.ESME_RINVMSGLEN
+        if payload is not None:
+            if payload_too_many_parts(payload, pdu.data_coding, pdu.esm_class):
+                return CommandStatus.ESME_RINVMSGLEN  # (more than a concatenated message has parts: tester 71)
+            if one_sms and payload_unsendable(payload, pdu.data_coding, pdu.esm_class, tlvs):
+                return CommandStatus.ESME_RINVMSGLEN
         # (70 octets fit one SMS in every coding: the hot path pays one comparison)
         if (len(short_message) > 70 and one_sms and payload is None
                 and not short_message_fits_one_sms(short_message, pdu.data_coding, pdu.esm_class, tlvs)):
@@ -261,7 +262,7 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
         return CommandStatus.ESME_RINVMSGLEN
     if one_sms and payload is not None and payload_unsendable(user_data, pdu.data_coding, pdu.esm_class, tlvs):
         return CommandStatus.ESME_RINVMSGLEN
-    if len(user_data) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE and parts_needed(user_data, pdu.data_coding) > MAX_PARTS:
+    if payload_too_many_parts(user_data, pdu.data_coding, pdu.esm_class):
         return CommandStatus.ESME_RINVMSGLEN
     # data_sm has no validity_period: its qos_time_to_live TLV (SMPP 3.4 section 5.3.2.9, seconds from
     # submission; 0 or absent: the SMSC's default) is its validity, given to the core as a relative time.
@@ -1219,7 +1220,7 @@ class SmppProtocol(asyncio.Protocol):
             self.session.system_id, pdu.message_id,
             Address(ton=pdu.source_addr_ton, npi=pdu.source_addr_npi, addr=pdu.source_addr),
             pdu.schedule_delivery_time, pdu.validity_period, pdu.registered_delivery, short_message,
-            reply, one_sms=self._one_sms and payload is None,
+            reply, one_sms=self._one_sms, payload=payload is not None,
         )
 
     # -- deliveries towards the ESME -------------------------------------------------------------

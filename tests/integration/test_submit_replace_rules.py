@@ -258,3 +258,26 @@ def test_a_message_payload_that_is_a_part_already_must_fit_one_sms(esme: RawEsme
     assert reasons[0] == ("message_payload starts with a concatenation UDH (a part the ESME cut itself, which the "
                           "SMSC cannot segment again) and holds 154 septets (data_coding 0x00) after it: one SMS "
                           "holds 153 septets"), reasons
+
+
+def test_a_message_payload_with_its_own_udh_counts_that_udh_in_its_parts(esme: RawEsme, world: RunningSmsc) -> None:
+    """Tester 109: a ports UDH and 34,000 octets (266 SMS once each part carries the UDH) were accepted; the
+    255-part check read the payload as if it had no UDH.  And replace_sm with a message_payload skipped the
+    checks a submit's payload meets: a waiting part was replaced by its concatenation UDH and 300 septets."""
+    import structlog
+
+    ports = bytes((6, 5, 4, 0x0B, 0x84, 0x23, 0xF0))
+    with structlog.testing.capture_logs() as logs:
+        assert submit(esme, esm_class=0x40, data_coding=4, short_message=b"",
+                      tlvs={Tag.message_payload: ports + bytes(34_000)}).command_status == S.ESME_RINVMSGLEN
+        assert submit(esme, esm_class=0x40, data_coding=4, short_message=b"",
+                      tlvs={Tag.message_payload: ports + bytes(30_000)}).command_status == 0  # (236 SMS)
+    (reason,) = [e["reason"] for e in logs if e["event"] == "submit_refused"]
+    assert reason.startswith("message_payload of 34,007 octets needs 266 SMS in data_coding 0x04"), reason
+    concat = bytes((0x05, 0x00, 0x03, 0x01, 0x02, 0x01))
+    part = submit(esme, esm_class=0x40, short_message=concat + b"first part",
+                  destination_addr="447700900402").message_id
+    wait_attempted(world, part)
+    assert replace(esme, part, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 300}) == \
+        S.ESME_RINVMSGLEN
+    assert replace(esme, part, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 153}) == 0
