@@ -1,8 +1,8 @@
-"""Where the wall-clock time of a loaded server goes: a timeline of the event loop and the store writer.
+"""Where the wall-clock time of a loaded server goes: a timeline of the event loop.
 
 CPU profiles (cProfile, py-spy) say what the server computes; they do not say when it waits.  With the SQLite
 store a submit_sm_resp waits for its commit, so throughput also depends on how the event loop and the writer
-thread take turns.  This runs the real application in this process on 127.0.0.1 (port 0), drives it with
+child process take turns.  This runs the real application in this process on 127.0.0.1 (port 0), drives it with
 ``bench.load`` in a subprocess, and times a few methods of the server (wrapped only in this process):
 
 - ``read``: ``SmppProtocol.data_received`` (decode, submit, acks, and the pump that ends it);
@@ -10,11 +10,14 @@ thread take turns.  This runs the real application in this process on 127.0.0.1 
   ``sched`` (``SchedulerDriver._run``) and ``drain`` (``BindRegistry._drain``) inside it;
 - ``durable``: the callbacks a commit releases (submit_sm_resp);
 - ``flush``: ``SmppProtocol._flush`` (the write system call);
-- ``handover`` and ``write``: the SQLite store giving a batch to its writer thread, and the writer's
-  transaction (on the writer thread).
+- ``handover``: the SQLite store giving a loop tick's batch to its writer child (on the loop: the batch is
+  pickled and written to the child's pipe, or merged with the one waiting while two are in flight);
+- ``write``: ``SqliteStore._write``, the transaction of a store without a writer child (inline mode).  The
+  server's store has a child, whose transactions run in that process and are not timed here, so this kind
+  does not appear.
 
-It prints the share of the middle 40 % of the run each kind took (they overlap: ``write`` runs beside the
-loop, ``sched`` inside ``pump``), the loop's idle share (wall time outside every loop-side kind), and the
+It prints the share of the middle 40 % of the run each kind took (they overlap: ``sched`` and ``drain`` run
+inside ``pump``), the loop's idle share (wall time outside every loop-side kind), and the
 first milliseconds of that stretch as a timeline (start and length in milliseconds):
 
     python -m bench.profile_pipeline --store sqlite --count 20000

@@ -322,6 +322,15 @@ async def cmd_report(h: Harness, args: argparse.Namespace) -> str:
         if r.get("scenario") == "meta" or not runs:
             runs.append([])
         runs[-1].append(r)
+    try:
+        return _report_runs(h, args, runs)
+    except (KeyError, TypeError, ValueError) as exc:  # (tester 109: a record without its fields, a traceback)
+        raise ReportError(f"{args.from_file}: a record lacks what its table needs ({type(exc).__name__}: {exc}); "
+                          f"write records with bench.run --jsonl FILE") from None
+
+
+def _report_runs(h: Harness, args: argparse.Namespace, runs: list[list[dict[str, Any]]]) -> str:
+    """:func:`cmd_report`'s tables, run by run."""
     if len(runs) == 1:
         return _report_run(h, args, runs[0])
     parts = []

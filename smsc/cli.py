@@ -262,10 +262,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
     _raise_fd_limit(config.server.max_connections)
-    if config.topology == Topology():
+    if config.topology.carriers == Topology().carriers:  # (no topology, or one without carriers)
         log.info("no_topology", config=config.source,
-                 hint="one carrier delivers every message at once; the bundled config's test numbers are not in "
-                      "this file: copy config/default.yaml to keep them")
+                 hint="one carrier delivers every message after about 3 s (at most 30 s); the bundled config's "
+                      "test numbers are not in this file: copy config/default.yaml to keep them")
     fatal: list[str] = []
 
     async def run() -> None:

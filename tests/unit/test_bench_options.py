@@ -411,3 +411,7 @@ def test_report_rebuilds_the_shards_table_and_says_when_it_has_none(
     other.write_text(json.dumps({"scenario": "meta", "command": "x"}) + "\n" + json.dumps({"scenario": "odd"}) + "\n")
     assert run.main(["report", "--from", str(other)]) == 2
     assert "no table for these records (scenarios: meta, odd)" in capsys.readouterr().err
+    bare = tmp_path / "bare.jsonl"  # (tester 109: a KeyError traceback, exit 1)
+    bare.write_text(json.dumps({"scenario": "shards"}) + "\n")
+    assert run.main(["report", "--from", str(bare)]) == 2
+    assert "a record lacks what its table needs (KeyError: 'server')" in capsys.readouterr().err

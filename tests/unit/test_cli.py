@@ -138,8 +138,11 @@ def test_check_config_notes_a_config_without_topology(tmp_path: Path, capsys: py
     config.write_text("accounts: [{system_id: a, password: b}]\n")
     assert main(["check-config", str(config)]) == 0
     assert capsys.readouterr().err.strip() == (
-        f"{config}: note: no topology: one carrier delivers every message at once, and the test numbers of the "
-        "bundled config (447700900910 and the others in README) do nothing here; copy config/default.yaml and "
-        "change it to keep them")
+        f"{config}: note: no topology: one carrier delivers every message after about 3 s (at most 30 s), and the "
+        "test numbers of the bundled config (447700900910 and the others in README) do nothing here; copy "
+        "config/default.yaml and change it to keep them")
     assert main(["check-config", str(ROOT / "config" / "example.yaml")]) == 0
     assert capsys.readouterr().err == ""
+    config.write_text("accounts: [{system_id: a, password: b}]\ntopology: {country_code: '1'}\n")  # (tester 109)
+    assert main(["check-config", str(config)]) == 0
+    assert "note: no topology" in capsys.readouterr().err
