@@ -720,6 +720,16 @@ def test_a_year_pivot_that_cannot_name_the_simulated_date_is_warned_about_at_sta
     assert not [e for e in logs if e["event"] == "year_pivot_excludes_now"]
 
 
+def _restarted(h: Harness, config: Any, path: Path) -> tuple[Harness, list[dict[str, Any]]]:
+    """``h`` runs 5 s more and stops; a new SMSC on ``config`` starts on its SQLite file: it, and its start's log."""
+    h.advance(5.0)
+    h.smsc.stop()
+    h.store.close()
+    with structlog.testing.capture_logs() as logs:
+        again = Harness(config, store=SqliteStore(path))
+    return again, logs
+
+
 def test_an_account_that_may_only_transmit_is_warned_about_at_start_with_the_receipts_it_is_owed(
         tmp_path: Path) -> None:
     """Tester 85: 20,100 receipts piled up for an account with bind_types [transmitter] (none of its binds can
@@ -737,11 +747,7 @@ def test_an_account_that_may_only_transmit_is_warned_about_at_start_with_the_rec
     [warning] = [e for e in logs if e["event"] == "receipts_unreceivable"]
     assert (warning["log_level"], warning["system_id"], warning["owed"]) == ("warning", "tx", 0)
     h.submit_ok("447700900100", system_id="tx", registered_delivery=1)
-    h.advance(5.0)
-    h.smsc.stop()
-    h.store.close()
-    with structlog.testing.capture_logs() as logs:
-        again = Harness(config, store=SqliteStore(path))
+    again, logs = _restarted(h, config, path)
     [warning] = [e for e in logs if e["event"] == "receipts_unreceivable"]
     assert (warning["system_id"], warning["owed"]) == ("tx", 1)
     again.store.close()
@@ -759,11 +765,7 @@ def test_deliveries_owed_to_an_account_removed_before_a_restart_are_warned_about
     h = Harness(with_acme, store=SqliteStore(path))
     for number in ("447700900100", "447700900101"):
         h.submit_ok(number, system_id="acme", registered_delivery=1)
-    h.advance(5.0)
-    h.smsc.stop()
-    h.store.close()
-    with structlog.testing.capture_logs() as logs:
-        again = Harness(base, store=SqliteStore(path))
+    again, logs = _restarted(h, base, path)
     [warning] = [e for e in logs if e["event"] == "deliveries_unreceivable"]
     assert (warning["log_level"], warning["system_id"], warning["owed"]) == ("warning", "acme", 2)
     assert again.smsc.deliveries_count("acme") == 2  # (kept)
