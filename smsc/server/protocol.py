@@ -260,9 +260,9 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
     user_data = payload if payload is not None else b""
     if pdu.esm_class & _UDHI and check_udh(user_data):
         return CommandStatus.ESME_RINVMSGLEN
-    if one_sms and payload is not None and payload_unsendable(user_data, pdu.data_coding, pdu.esm_class, tlvs):
-        return CommandStatus.ESME_RINVMSGLEN
     if payload_too_many_parts(user_data, pdu.data_coding, pdu.esm_class):
+        return CommandStatus.ESME_RINVMSGLEN
+    if one_sms and payload_unsendable(user_data, pdu.data_coding, pdu.esm_class, tlvs):
         return CommandStatus.ESME_RINVMSGLEN
     # data_sm has no validity_period: its qos_time_to_live TLV (SMPP 3.4 section 5.3.2.9, seconds from
     # submission; 0 or absent: the SMSC's default) is its validity, given to the core as a relative time.

@@ -500,7 +500,7 @@ class Session:
 
     def _close_when_answered(self, events: list[Event], reason: str) -> None:
         """After an unbind was answered: close once no delivery we sent waits for its response any more."""
-        if self.state is not _CLOSED and not any(o.context is not None for o in self._outstanding.values()):
+        if self.state is not _CLOSED and not self._deliveries_outstanding():
             self.state = _CLOSED
             events.append(CloseRequested(reason))
 
@@ -805,10 +805,14 @@ class Session:
         segment, lost them to the close and got the receipts again on its next bind (SMPP 3.4 section 2.3 asks
         the ESME to finish its operations first; one that does not should not be sent them twice)."""
         self._queue(P.UnbindResp(sequence_number=event.sequence_number))
-        if any(o.context is not None for o in self._outstanding.values()):
+        if self._deliveries_outstanding():
             self._unbind_answered = "unbind of the ESME answered, and the deliveries outstanding then"
             return False
         return True
+
+    def _deliveries_outstanding(self) -> bool:
+        """True while a delivery we sent (a request with a context: deliver_sm, data_sm) awaits its response."""
+        return any(o.context is not None for o in self._outstanding.values())
 
     def send_outbind(self, system_id: str, password: str) -> None:
         """On a connection the SMSC opened: ask the ESME to bind as receiver (SMPP 3.4 section 4.1.7).
