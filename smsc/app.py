@@ -28,7 +28,7 @@ from smsc.core.store.base import WorldState
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import NotAStore, SqliteStore, StoreInUse
 from smsc.core.validity import utc
-from smsc.server.listen import SmppServer
+from smsc.server.listen import SmppServer, TlsListenError
 
 log = structlog.get_logger("smsc")
 
@@ -279,6 +279,10 @@ class App:
         gc.set_threshold(*GC_THRESHOLDS)
         try:
             await self.smpp.start(host, port)
+        except TlsListenError as exc:
+            listen_host = cfg.server.host if host is None else host
+            raise StartupError(f"{cfg.source}: server.tls.port: cannot listen for SMPP over TLS on {listen_host!r} "
+                               f"port {exc.port}: {exc.strerror} (expected a free port)") from None
         except OSError as exc:
             raise StartupError(_listen_error("SMPP", cfg.source, "server", host, cfg.server.host, port,
                                              cfg.server.port, exc)) from None

@@ -23,6 +23,15 @@ from smsc.smpp.session import SessionTimers
 
 log = structlog.get_logger("smsc.server")
 
+class TlsListenError(OSError):
+    """The TLS listener could not start (``port``: ``server.tls.port``); the plain one had (tester 110: the error
+    blamed the SMPP port and --port)."""
+
+    def __init__(self, errno: int | None, strerror: str, port: int) -> None:
+        super().__init__(errno, strerror)
+        self.port = port
+
+
 #: Seconds of a stop's grace kept for unbind and unbind_resp, whatever waits before them.
 UNBIND_TIME = 1.0
 #: Seconds a stop gives the ESMEs to take what they are owed and answer the unbind before it closes them.
@@ -140,8 +149,11 @@ class SmppServer:
             # A handshake never finished is bounded by the session_init_timer too (tester 46: asyncio's own 60 s
             # kept such a connection twice as long as a silent plain one); 0 (off) keeps asyncio's.
             handshake = srv.session_init_timer or None
-            tserver = await self.loop.create_server(self._make_protocol, host, tls.port, ssl=ctx, reuse_address=True,
-                                                    ssl_handshake_timeout=handshake)
+            try:
+                tserver = await self.loop.create_server(self._make_protocol, host, tls.port, ssl=ctx,
+                                                        reuse_address=True, ssl_handshake_timeout=handshake)
+            except OSError as exc:
+                raise TlsListenError(exc.errno, exc.strerror or str(exc), tls.port) from None
             self._servers.append(tserver)
             self.addresses.append(tserver.sockets[0].getsockname()[:2])
         self._sweeper = self.loop.create_task(self._sweep())

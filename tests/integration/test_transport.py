@@ -400,3 +400,34 @@ def test_a_tls_client_at_the_plain_port_is_told_the_tls_port(
             time.sleep(0.02)
     (closed,) = [e for e in logs if e["event"] == "connection_closed"]
     assert f"connect to the TLS listener, port {tls_port} (server.tls.port)" in closed["reason"], closed
+
+
+def test_a_tls_port_in_use_is_named_as_the_tls_port(tmp_path: Path) -> None:
+    """Tester 110: with server.tls.port taken, the start failed with "server.host; --port: cannot listen for SMPP
+    on '127.0.0.1' port 0", naming the plain listener and its options, not the TLS port at fault."""
+    import asyncio
+
+    from smsc.app import App, StartupError
+
+    cert, key = _self_signed(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = make_config(tmp_path)
+        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory"), server=dataclasses.replace(
+            cfg.server, tls=TlsConfig(port=port, certfile=str(cert), keyfile=str(key))))
+
+        async def start() -> str:
+            app = App(cfg)
+            try:
+                await app.start(http=False)
+            except StartupError as exc:
+                return str(exc)
+            finally:
+                await app.stop()
+            return "started"
+
+        message = asyncio.run(start())
+    assert message.startswith(f"{cfg.source}: server.tls.port: cannot listen for SMPP over TLS on '127.0.0.1' port "
+                              f"{port}: "), message
