@@ -64,7 +64,7 @@ from smsc.core.api import ALERT, PERMANENT_STATUSES, Delivery
 from smsc.core.clock import Clock, sim_seconds_for_real
 from smsc.core.scheduler import Scheduler
 from smsc.core.store.base import MessageStore
-from smsc.smpp.constants import CommandStatus, status_name
+from smsc.smpp.constants import CommandStatus, Tag, status_name
 
 log = structlog.get_logger("smsc.outbox")
 
@@ -89,6 +89,7 @@ READ_AHEAD = 4 * READ_BACK_BATCH
 _RUN = 4096
 
 _THROTTLED = CommandStatus.ESME_RTHROTTLED
+_RECEIPTED_MESSAGE_ID = Tag.receipted_message_id
 
 
 class _Spill:
@@ -487,9 +488,12 @@ class Outbox:
             self.stats.deliveries_acked += 1
         else:
             self.stats.deliveries_dropped += 1
+            # What the receipt or MO was about, so that the line can be traced (tester 113: an id alone, which then
+            # left /api/deliveries): the receipted message_id of a receipt, and both addresses.
             log.warning(
                 "delivery_dropped", delivery_id=delivery_id, kind=delivery.kind, system_id=delivery.system_id,
-                status=status_name(status),
+                status=status_name(status), message_id=delivery.tlvs.get(_RECEIPTED_MESSAGE_ID),
+                source_addr=delivery.source.addr, destination_addr=delivery.destination.addr,
             )
         self._delete_delivery(delivery_id)
         if self._commit_deletes:

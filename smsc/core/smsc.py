@@ -513,7 +513,7 @@ class Smsc:
         counter = ids.next_number
         if top < counter and any(top < modulus <= counter for modulus, _, _, _ in formats):
             log.info("message_id_counter_moved_back", was=counter, now=top,
-                     why="a message_id format of this config had ids never given below the counter of the last run")
+                     reason="a message_id format of this config had ids never given below the counter of the last run")
             ids.next_number = top
 
     def stop(self) -> None:

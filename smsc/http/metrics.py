@@ -189,7 +189,7 @@ class SmscCollector:
         refused = CounterMetricFamily(
             "smsc_smpp_requests_refused",
             "SMPP requests answered with an error status (generic_nack included, refused binds too), by command "
-            "and status",
+            "(\"unknown\" for a command_id SMPP does not define) and status",
             labels=["command", "status"])
         for (command, status), value in sorted(getattr(smpp, "refusals", {}).items()):
             refused.add_metric([command, status], value)

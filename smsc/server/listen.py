@@ -34,6 +34,8 @@ class TlsListenError(OSError):
 
 #: Seconds of a stop's grace kept for unbind and unbind_resp, whatever waits before them.
 UNBIND_TIME = 1.0
+#: A refused connection is logged the first time, then every this many (with the count).
+CONNECTIONS_REFUSED_LOG_EVERY = 100
 #: Seconds a stop gives the ESMEs to take what they are owed and answer the unbind before it closes them.
 STOP_GRACE = 5.0
 
@@ -208,15 +210,16 @@ class SmppServer:
 
     # -- admission control -----------------------------------------------------------------------
 
-    def admit(self, peer_ip: str) -> bool:
-        """Count a new connection from ``peer_ip``; False if a connection limit refuses it."""
+    def admit(self, peer_ip: str) -> str:
+        """Count a new connection from ``peer_ip``: "" when admitted, else the limit that refuses it
+        (``server.max_connections (N)`` or ``server.max_connections_per_ip (N)``)."""
         srv = self.config.server
         if srv.max_connections and len(self.registry.connections) >= srv.max_connections:
-            return False
+            return f"server.max_connections ({srv.max_connections})"
         if srv.max_connections_per_ip and self._per_ip.get(peer_ip, 0) >= srv.max_connections_per_ip:
-            return False
+            return f"server.max_connections_per_ip ({srv.max_connections_per_ip})"
         self._per_ip[peer_ip] = self._per_ip.get(peer_ip, 0) + 1
-        return True
+        return ""
 
     def release(self, peer_ip: str) -> None:
         """Forget a connection counted by :meth:`admit`."""
@@ -233,9 +236,16 @@ class _Admission(SmppProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         ip = peer[0] if peer else ""
-        if not self.server.admit(ip):
-            self.server.counters.connections_refused += 1
-            log.warning("connection_refused", peer=peer_name(peer), reason="connection limit")
+        refused_by = self.server.admit(ip)
+        if refused_by:
+            counters = self.server.counters
+            counters.connections_refused += 1
+            refused = counters.connections_refused
+            if refused == 1 or refused % CONNECTIONS_REFUSED_LOG_EVERY == 0:
+                # The limit and its value, then every 100th with the count (tester 113: 50 connections beyond the
+                # limit gave 50 lines saying "connection limit", naming no setting).
+                log.warning("connection_refused", peer=peer_name(peer), limit=refused_by, count=refused,
+                            reason=f"over {refused_by}: the connection is closed as it opens")
             self._admitted = False
             transport.close()
             return

@@ -650,7 +650,7 @@ class SmppProtocol(asyncio.Protocol):
                 log.info("response_late", peer=self.peer, system_id=self.session.system_id,
                          command=command_name(event.pdu.command_id), sequence_number=event.pdu.sequence_number,
                          status=f"0x{event.status:08X}", count=count,
-                         why="answered after the response_timer: the delivery was offered again; status 0 ends it")
+                         reason="answered after the response_timer: the delivery was offered again; status 0 ends it")
             if event.context is not None:
                 self.smsc.delivery_late_acked(event.context, event.status)
         elif type(event) is UnmatchedResponse:
@@ -660,7 +660,7 @@ class SmppProtocol(asyncio.Protocol):
                 log.info("response_unmatched", peer=self.peer, system_id=self.session.system_id,
                          command=command_name(event.command_id), sequence_number=event.sequence_number,
                          status=f"0x{event.command_status:08X}", count=count,
-                         why="no request of ours has this sequence_number: late (after the response_timer) "
+                         reason="no request of ours has this sequence_number: late (after the response_timer) "
                              "or unsolicited")
         elif type(event) is LinkDead:
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
@@ -725,7 +725,7 @@ class SmppProtocol(asyncio.Protocol):
             return
         self._last_failure = why
         log.info("delivery_failed", peer=self.peer, system_id=self.session.system_id, delivery_id=delivery_id,
-                 command=command_name(command_id), why=why, count=count)
+                 command=command_name(command_id), reason=why, count=count)
 
     def _answered_with_error(self, event: ResponseReceived) -> None:
         """Our deliver_sm or data_sm was answered with an error status (the core retries or drops it by the
@@ -923,7 +923,10 @@ class SmppProtocol(asyncio.Protocol):
         in binds_refused, ESME_RALYBND only in requests_refused), so an alert on either missed a class."""
         server = self.server
         refusals = server.refusals
-        counted = (command_name(command_id), status_name(status))
+        # An unknown command_id is one label value, "unknown": written as its hex, each id an ESME or a fuzzer
+        # sends made a series of its own for the life of the process (tester 113: 200 ids, 206 series).
+        name = command_name(command_id) if command_id in P.PDU_CLASSES else "unknown"
+        counted = (name, status_name(status))
         refusals[counted] = refusals.get(counted, 0) + 1
         if command_id in _BIND_COMMANDS:
             server.counters.binds_refused += 1

@@ -155,3 +155,48 @@ def test_a_bind_refused_as_undecodable_logs_the_system_id_it_asked_for(server: R
     refused = [e for e in logs if e["event"] == "bind_refused"]
     assert [e["system_id"] for e in refused] == ["a" * 16, "acme", "ac\\x01me" + "z" * 11 + "..."], refused
     assert all("pppp" not in str(e) for e in refused)  # (the password is never logged)
+
+
+def test_unknown_command_ids_share_one_label_in_the_refusal_metric(server: RunningSmsc) -> None:
+    """Tester 113: each unknown command_id became a label value of its own (its hex), so a fuzzer or a broken client
+    grew the scrape and Prometheus's storage without bound (200 ids, 206 series)."""
+    esme = RawEsme(server.port)
+    try:
+        esme.bind("transceiver")
+        for command_id in range(0x1000, 0x1010):
+            esme.seq += 1
+            esme.sock.sendall(struct.pack(">IIII", 16, command_id, 0, esme.seq))
+        assert esme.request(P.EnquireLink()).command_status == 0  # (after the generic_nacks)
+    finally:
+        esme.close()
+    refused = _refused_by_label(server)
+    assert refused[("unknown", "ESME_RINVCMDID")] == 16.0
+    assert not [label for label in refused if label[0].startswith("0x")], refused
+
+
+def test_connections_over_a_limit_are_logged_with_the_limit_then_every_100th(tmp_path: Path) -> None:
+    """Tester 113: 50 connections beyond the limit gave 50 identical lines saying "connection limit", naming no
+    setting and no value."""
+    import socket
+
+    import structlog
+
+    config = make_config(tmp_path, max_connections_per_ip=2)
+    running = RunningSmsc(config)
+    running.start()
+    kept: list[socket.socket] = []
+    try:
+        with structlog.testing.capture_logs() as logs:
+            kept = [socket.create_connection(("127.0.0.1", running.port), timeout=5) for _ in range(2)]
+            for _ in range(5):
+                with socket.create_connection(("127.0.0.1", running.port), timeout=5) as extra:
+                    extra.settimeout(5)
+                    assert extra.recv(16) == b""  # (closed as it opens)
+            running.call(lambda: None)
+    finally:
+        for sock in kept:
+            sock.close()
+        running.stop()
+    refused = [e for e in logs if e["event"] == "connection_refused"]
+    assert len(refused) == 1, refused  # (the first; the 100th would be next)
+    assert (refused[0]["limit"], refused[0]["count"]) == ("server.max_connections_per_ip (2)", 1)

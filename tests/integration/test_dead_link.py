@@ -134,7 +134,7 @@ def test_the_log_says_why_a_session_closed_and_why_a_receipt_is_sent_again(smsc_
     (unmatched,) = [e for e in logs if e["event"] == "response_unmatched"]
     assert unmatched["command"] == "deliver_sm_resp" and unmatched["sequence_number"] == 999
     failed = [e for e in logs if e["event"] == "delivery_failed"]
-    assert failed and failed[0]["why"] == "no response within the response_timer"
+    assert failed and failed[0]["reason"] == "no response within the response_timer"
     assert failed[0]["command"] == "deliver_sm" and failed[0]["system_id"] == "test"
     (unbound,) = [e for e in logs if e["event"] == "unbound"]
     assert unbound["reason"] == "enquire_link not answered"
@@ -170,7 +170,7 @@ def test_a_stalled_window_is_logged_once_per_hundred_failures_not_once_per_deliv
         sock.close()
     failed = [e for e in logs if e["event"] == "delivery_failed"]
     late = [e for e in logs if e["event"] == "response_late"]
-    assert [(e["count"], e["why"]) for e in failed] == [
+    assert [(e["count"], e["reason"]) for e in failed] == [
         (1, "no response within the response_timer"), (6, "generic_nack ESME_RSYSERR")]
     assert [e["count"] for e in late] == [1]  # (they acknowledge the receipts: no third copy)
     assert not [e for e in logs if e["event"] == "response_unmatched"]

@@ -1007,8 +1007,22 @@ def test_an_error_answer_to_a_receipt_is_logged_with_what_happens_next(smsc_serv
                                  copies_wanted=2)
     assert len(copies) == 2
     (failed,) = [e for e in logs if e["event"] == "delivery_failed"]
-    assert failed["why"] == "answered with status ESME_RSYSERR: offered again after a backoff"
+    assert failed["reason"] == "answered with status ESME_RSYSERR: offered again after a backoff"
     assert failed["command"] == "deliver_sm"
+
+
+def test_a_receipt_dropped_for_a_permanent_error_is_logged_with_what_it_was_about(smsc_server: RunningSmsc) -> None:
+    """Tester 113: delivery_dropped named only an internal delivery_id, which then left /api/deliveries: the
+    receipt could not be traced to its message."""
+    with structlog.testing.capture_logs() as logs:
+        copies = _receipt_copies(smsc_server, lambda n: (0.0, CommandStatus.ESME_RX_P_APPN), 2.0, copies_wanted=1)
+        smsc_server.call(lambda: None)
+    assert len(copies) == 1
+    (dropped,) = [e for e in logs if e["event"] == "delivery_dropped"]
+    (submitted,) = [m for m in smsc_server.call(lambda: smsc_server.app.smsc.messages())]  # type: ignore[union-attr]
+    assert (dropped["kind"], dropped["message_id"], dropped["status"]) == (
+        "receipt", submitted.message_id, "ESME_RX_P_APPN")
+    assert (dropped["source_addr"], dropped["destination_addr"]) == (DELIVERED_AT_ONCE, "ACME")
 
 
 def test_deliveries_left_unanswered_by_a_connection_that_closes_are_logged(smsc_server: RunningSmsc) -> None:
