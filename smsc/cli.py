@@ -39,8 +39,10 @@ log = structlog.get_logger("smsc")
 _D = TypeVar("_D")
 
 
-#: Descriptors kept beside the SMPP connections: the HTTP API's, the store's, the listeners, the log.
+#: Descriptors asked for beside the SMPP connections (the HTTP API's, the store's, the listeners, the log), and the
+#: fewest that must be left for them before the limit is worth a warning.
 FD_HEADROOM = 1024
+FD_RESERVED = 64
 
 
 def _raise_fd_limit(max_connections: int) -> None:
@@ -61,9 +63,9 @@ def _raise_fd_limit(max_connections: int) -> None:
             soft = target
         except (ValueError, OSError):
             pass
-    if soft < wanted:
+    if soft < max_connections + FD_RESERVED:  # (tester 112: a hard limit of 1,024 warned even for 1 connection)
         log.warning("open_files_limit", limit=soft, max_connections=max_connections,
-                    hint=f"at most about {max(0, soft - FD_HEADROOM)} connections can be open at once: raise the "
+                    hint=f"at most about {max(0, soft - FD_RESERVED)} connections can be open at once: raise the "
                          f"hard limit (ulimit -Hn) or lower server.max_connections")
 
 

@@ -1599,8 +1599,30 @@ def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
         enabled=m.boolean("enabled", d.enabled),
         host=_listen_host(m, "host", d.host),
         port=m.integer("port", d.port, 0, 65535),
-        allowed_hosts=tuple(h.lower().rstrip(".") for h in _text_list(m, "allowed_hosts", d.allowed_hosts)),
+        allowed_hosts=_host_names(m, "allowed_hosts", d.allowed_hosts),
     )
+
+
+def _host_names(m: _Map, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``http.allowed_hosts``: host names as a Host header carries them (lower case, no trailing dot; a name in
+    another script as its IDNA "xn--" form, which a browser sends), each without port, path or wildcard (tester 112:
+    "smsc:8080" and "*.example.org" passed and never matched)."""
+    names = []
+    for path, item in m.items(key, "a list of host names"):
+        text = _to_text(m.ctx, path, item, min_len=1)
+        if text is _BAD:
+            continue
+        name = text.strip().lower().rstrip(".")
+        try:
+            ascii_name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_name = ""
+        if not ascii_name or any(c in ascii_name for c in ":/*@[] "):
+            m.ctx.error(path, "a host name without port, path or wildcard, such as smsc or smsc.lab.example (IP "
+                              "addresses are always answered)", item)
+            continue
+        names.append(ascii_name)
+    return tuple(names) if m.has(key) else default
 
 
 _DIST_KEYS = {

@@ -477,7 +477,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: Methods that change the simulated world (MO injection, handset switches, opt-outs).
 _CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 #: Set by :meth:`HttpServer.start` when the API listens on a loopback address only.
-_LOOPBACK_ONLY = web.AppKey("loopback_only", bool)
 #: Host names beside loopback names and IP addresses that the API answers (see :func:`_host_allowed`).
 _HOST_NAMES = web.AppKey("host_names", frozenset)
 
@@ -523,18 +522,14 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
       a POST with a ``text/plain`` body to any address without asking first (a CORS "simple" request), so any
       page open beside a running smsc could otherwise inject MO or opt numbers out.  Tools (curl, test code)
       send no ``Origin``; the dashboard's own requests name this server.
-    * While the API listens on a loopback address only (the default, 127.0.0.1): a request whose ``Host`` is
-      not a loopback name or address.  A site whose name its DNS points at 127.0.0.1 (DNS rebinding) makes a
-      browser send its own name in both ``Host`` and ``Origin``; that request could otherwise read and change
-      everything.
+    * A request whose ``Host`` the API does not know (:func:`_host_allowed`).  A site whose name its DNS points at
+      this machine (DNS rebinding) makes a browser send its own name in both ``Host`` and ``Origin``; that request
+      could otherwise read and change everything.
     """
     if not _host_allowed(_host_name(request.host), request.app[_HOST_NAMES]):
-        if request.app[_LOOPBACK_ONLY]:
-            return _error(403, f"Host {request.host!r} refused: the API listens on this machine's loopback address "
-                               "and answers only requests made to it by that name (localhost, 127.0.0.1, ::1)")
-        return _error(403, f"Host {request.host!r} refused: the API answers requests made to an IP address, "
-                           f"localhost or its own name; list other names it is reached by in http.allowed_hosts "
-                           f"(a web page could lead a browser here by a name of its own)")
+        return _error(403, f"Host {request.host!r} refused: the API answers requests made to localhost, an IP "
+                           f"address, the name it listens on or this machine's; list other names it is reached by "
+                           f"in http.allowed_hosts (a web page could lead a browser here by a name of its own)")
     if request.method in _CHANGING:
         origin = request.headers.get("Origin")
         if origin is not None and origin.partition("://")[2].rstrip("/") != request.host:
@@ -611,7 +606,6 @@ class HttpServer:
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (0 = any free port)."""
         self.host = host
-        self.web_app[_LOOPBACK_ONLY] = _is_loopback(host)
         # The name it listens on (one that resolves to 127.0.0.1 too: tester 110 found it refused nothing then,
         # now it is one name more), this machine's, and those the config lists.
         names = {host.lower().rstrip("."), socket.gethostname().lower(), *self.app.config.http.allowed_hosts}

@@ -290,6 +290,12 @@ def refusal_reason(pdu: Any, status: int) -> str:
             return ("short_message and message_payload both given: the text is one or the other "
                     "(SMPP 3.4 section 5.3.2.32)")
         if isinstance(pdu, P.ReplaceSm):  # (the message's own data_coding and esm_class, which only the core has)
+            payload = tlvs.get(Tag.message_payload)
+            if isinstance(payload, bytes):  # (tester 112: the reason spoke of a short_message of 0 octets)
+                return (f"the new message_payload of {len(payload):,} octets does not start with the UDH the "
+                        f"message's esm_class announces, or no network could carry it in the message's data_coding "
+                        f"(more than {MAX_PARTS} SMS, a part the ESME cut itself longer than one SMS, or a UDH "
+                        f"that leaves no room)")
             return (f"the new short_message of {len(short_message)} octets does not start with the UDH the message's "
                     f"esm_class announces, or is more than one SMS holds in its data_coding")
         if getattr(pdu, "esm_class", 0) & _UDHI and check_udh(short_message or tlvs.get(Tag.message_payload, b"")):

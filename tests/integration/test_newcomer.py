@@ -456,11 +456,12 @@ def test_serve_raises_its_open_files_limit_for_max_connections_or_says_it_cannot
     if hard != resource.RLIM_INFINITY and hard < 12000:
         pytest.skip(f"the hard limit of open files here ({hard}) is below what the test raises to")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    for limits, warned in (((256, hard), False), ((256, 2048), True)):
+    for limits, warned in (((256, hard), False), ((256, 2048), True), ((256, 1024), True)):
         proc = subprocess.Popen([*smsc_command(), "serve", "--store", "memory", "--port", "0", "--host", "127.0.0.1",
                                  "--no-http", "--log-format", "json"], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, env=env,
                                 preexec_fn=lambda limits=limits: resource.setrlimit(resource.RLIMIT_NOFILE, limits))
+        # (a config whose max_connections fits the limit is not warned about: tester 112)
         lines: list[str] = []
         try:
             wait_for_port(proc, lines)
@@ -471,6 +472,27 @@ def test_serve_raises_its_open_files_limit_for_max_connections_or_says_it_cannot
             proc.wait(timeout=30)
         warnings = [line for line in lines if '"event": "open_files_limit"' in line]
         if warned:
-            assert soft == 2048 and len(warnings) == 1 and '"limit": 2048' in warnings[0], (soft, warnings)
+            assert soft == limits[1] and len(warnings) == 1 and f'"limit": {soft}' in warnings[0], (soft, warnings)
         else:
             assert soft == 10000 + 1024 and warnings == [], (soft, warnings)
+
+
+def test_serve_with_few_connections_is_not_warned_about_a_small_open_files_limit(tmp_path: Path) -> None:
+    """Tester 112: under a hard limit of 1,024 open files, open_files_limit warned whatever max_connections was
+    ("at most about 0 connections"), where 60 connections bound fine under a limit of 100."""
+    import resource
+
+    config = tmp_path / "few.yaml"
+    config.write_text("accounts: [{system_id: a, password: b}]\nserver: {max_connections: 100}\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([*smsc_command(), "serve", "-c", str(config), "--store", "memory", "--port", "0",
+                             "--host", "127.0.0.1", "--no-http", "--log-format", "json"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024)))
+    lines: list[str] = []
+    try:
+        wait_for_port(proc, lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not [line for line in lines if '"event": "open_files_limit"' in line], lines

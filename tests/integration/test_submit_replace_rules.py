@@ -278,6 +278,9 @@ def test_a_message_payload_with_its_own_udh_counts_that_udh_in_its_parts(esme: R
     part = submit(esme, esm_class=0x40, short_message=concat + b"first part",
                   destination_addr="447700900402").message_id
     wait_attempted(world, part)
-    assert replace(esme, part, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 300}) == \
-        S.ESME_RINVMSGLEN
+    with structlog.testing.capture_logs() as logs:
+        assert replace(esme, part, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 300}) == \
+            S.ESME_RINVMSGLEN
+    (refused,) = [e for e in logs if e["event"] == "replace_refused"]
+    assert refused["reason"].startswith("the new message_payload of 306 octets"), refused  # (tester 112)
     assert replace(esme, part, short_message=b"", tlvs={Tag.message_payload: concat + b"a" * 153}) == 0

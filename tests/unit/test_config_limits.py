@@ -293,4 +293,11 @@ def test_http_allowed_hosts_is_a_list_of_names_read_in_lower_case(tmp_path: Path
     path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: [SMSC, smsc.lab.example.]}\n")
     assert load_config(path).http.allowed_hosts == ("smsc", "smsc.lab.example")
     path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: smsc}\n")
-    assert check_config(path) == [f"{path}: http.allowed_hosts: expected a list of text, got 'smsc'"]
+    assert check_config(path) == [f"{path}: http.allowed_hosts: expected a list of host names, got 'smsc'"]
+    # (tester 112: entries that could never match passed)
+    path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: ['smsc:8080', '*.example.org', '.', 'bücher.example']}\n")
+    errors = check_config(path)
+    assert [e.split(": expected")[0] for e in errors] == [
+        f"{path}: http.allowed_hosts[0]", f"{path}: http.allowed_hosts[1]", f"{path}: http.allowed_hosts[2]"], errors
+    path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: ['bücher.example']}\n")
+    assert load_config(path).http.allowed_hosts == ("xn--bcher-kva.example",)

@@ -467,3 +467,23 @@ def test_a_new_store_and_its_companions_are_readable_by_their_owner_only(tmp_pat
         os.umask(previous)
     assert modes["s.sqlite"] == 0o600 and "s.sqlite-wal" in modes, modes
     assert all(mode == 0o600 for mode in modes.values()), modes
+
+
+def test_a_new_store_through_a_dangling_symlink_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """Tester 112: --db naming a symlink to a file not yet there made the target, its -wal and -shm 0644."""
+    import stat
+
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(tmp_path / "target.sqlite")
+    previous = os.umask(0o022)
+    try:
+        store = SqliteStore(link)
+        try:
+            store.save_sim_time(1.0)
+            store.commit(lambda: None)
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+    assert link.is_symlink()
+    assert stat.S_IMODE((tmp_path / "target.sqlite").stat().st_mode) == 0o600

@@ -1034,7 +1034,10 @@ class SqliteStore:
             # -shm take the file's mode): the store holds every message's text, OTP codes included, and any local
             # user could read them (tester 110).
             try:
-                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                # (the file a symlink names when the link dangles: O_EXCL refuses the link itself, and SQLite then
+                # made the target with 0644: tester 112)
+                os.close(os.open(os.path.realpath(self.path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                 0o600))
                 created_file = True
             except OSError:
                 pass  # (SQLite says why it cannot make the file, as before)
@@ -1073,7 +1076,7 @@ class SqliteStore:
             if created_file:  # (the file made above, while still empty)
                 try:
                     if os.path.getsize(self.path) == 0:
-                        os.unlink(self.path)
+                        os.unlink(os.path.realpath(self.path))
                 except OSError:
                     pass
             self._unlock_file()
