@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -402,21 +403,29 @@ def test_check_config_takes_the_file_as_serve_does_too(tmp_path: Path) -> None:
     assert run.returncode == 2 and "give the file to check once, as FILE or as -c FILE" in run.stderr
 
 
-def test_serve_on_a_config_without_topology_says_the_test_numbers_are_not_there(tmp_path: Path) -> None:
-    """Tester 104: a config with an account only started quietly, and the README's test numbers did nothing (the
-    bundled topology is not merged into a file of one's own)."""
-    config = tmp_path / "mine.yaml"
-    config.write_text("accounts: [{system_id: a, password: b}]\n")
+def _start_log(tmp_path: Path, config_text: str, preexec_fn: Callable[[], object] | None = None) -> list[str]:
+    """``smsc serve`` on a config file of ``config_text`` (memory store, free port, JSON log), stopped by its pid
+    once it listens: the lines it logged until then."""
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([*smsc_command(), "serve", "-c", str(config), "--store", "memory", "--port", "0",
                              "--host", "127.0.0.1", "--no-http", "--log-format", "json"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=preexec_fn)
     lines: list[str] = []
     try:
         wait_for_port(proc, lines)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return lines
+
+
+def test_serve_on_a_config_without_topology_says_the_test_numbers_are_not_there(tmp_path: Path) -> None:
+    """Tester 104: a config with an account only started quietly, and the README's test numbers did nothing (the
+    bundled topology is not merged into a file of one's own)."""
+    lines = _start_log(tmp_path, "accounts: [{system_id: a, password: b}]\n")
     (note,) = [line for line in lines if '"event": "no_topology"' in line]
     assert "copy config/default.yaml to keep them" in note
 
@@ -482,17 +491,6 @@ def test_serve_with_few_connections_is_not_warned_about_a_small_open_files_limit
     ("at most about 0 connections"), where 60 connections bound fine under a limit of 100."""
     import resource
 
-    config = tmp_path / "few.yaml"
-    config.write_text("accounts: [{system_id: a, password: b}]\nserver: {max_connections: 100}\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([*smsc_command(), "serve", "-c", str(config), "--store", "memory", "--port", "0",
-                             "--host", "127.0.0.1", "--no-http", "--log-format", "json"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024)))
-    lines: list[str] = []
-    try:
-        wait_for_port(proc, lines)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    lines = _start_log(tmp_path, "accounts: [{system_id: a, password: b}]\nserver: {max_connections: 100}\n",
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024)))
     assert not [line for line in lines if '"event": "open_files_limit"' in line], lines
