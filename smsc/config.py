@@ -1603,6 +1603,11 @@ def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
     )
 
 
+#: A host name as a Host header carries it once lower-cased and IDNA-encoded: dot-separated labels of letters,
+#: digits and hyphens (tester 115: "smsc,other", "smsc?x" and a TAB inside a name passed and never matched).
+_HOST_NAME_RX = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
 def _host_names(m: _Map, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """``http.allowed_hosts``: host names as a Host header carries them (lower case, no trailing dot; a name in
     another script as its IDNA "xn--" form, which a browser sends), each without port, path or wildcard (tester 112:
@@ -1617,7 +1622,7 @@ def _host_names(m: _Map, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
             ascii_name = name.encode("idna").decode("ascii")
         except UnicodeError:
             ascii_name = ""
-        if not ascii_name or any(c in ascii_name for c in ":/*@[] "):
+        if not _HOST_NAME_RX.fullmatch(ascii_name):
             m.ctx.error(path, "a host name without port, path or wildcard, such as smsc or smsc.lab.example (IP "
                               "addresses are always answered)", item)
             continue

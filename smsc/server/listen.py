@@ -79,6 +79,8 @@ class SmppServer:
         self.registry = BindRegistry(loop)
         #: True from the start of :meth:`stop`: what the ESMEs leave unanswered waits for the next start.
         self.stopping = False
+        #: Connections refused, by the limit that refused them (its ``connection_refused`` lines are counted apart).
+        self.refused_by_limit: dict[str, int] = {}
         self.counters = ServerCounters()
         #: Requests answered with an error status, by (command, status name): ``smsc_smpp_requests_refused_total``
         #: (tester 84: throttled, system errors and the rest were one unlabelled count).
@@ -238,9 +240,9 @@ class _Admission(SmppProtocol):
         ip = peer[0] if peer else ""
         refused_by = self.server.admit(ip)
         if refused_by:
-            counters = self.server.counters
-            counters.connections_refused += 1
-            refused = counters.connections_refused
+            self.server.counters.connections_refused += 1
+            by_limit = self.server.refused_by_limit  # (a count per limit: tester 115 saw the first refusal of the
+            refused = by_limit[refused_by] = by_limit.get(refused_by, 0) + 1  # second limit go unsaid)
             if refused == 1 or refused % CONNECTIONS_REFUSED_LOG_EVERY == 0:
                 # The limit and its value, then every 100th with the count (tester 113: 50 connections beyond the
                 # limit gave 50 lines saying "connection limit", naming no setting).

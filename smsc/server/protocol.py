@@ -675,7 +675,9 @@ class SmppProtocol(asyncio.Protocol):
             self._inactivity_unbind = True
         elif type(event) is CloseRequested:
             if self.session.input_closed:
-                # A framing error: the requests before it are still answered, then the connection closes.
+                # A framing error: the requests before it are still answered, then the connection closes.  Its
+                # generic_nack (ESME_RINVCMDLEN) is counted as any refusal (tester 115: it was not).
+                self._count_refusal(0, CommandStatus.ESME_RINVCMDLEN)
                 log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id, reason=event.reason)
                 self._closing_reads = True
                 self._update_reading()

@@ -299,5 +299,7 @@ def test_http_allowed_hosts_is_a_list_of_names_read_in_lower_case(tmp_path: Path
     errors = check_config(path)
     assert [e.split(": expected")[0] for e in errors] == [
         f"{path}: http.allowed_hosts[0]", f"{path}: http.allowed_hosts[1]", f"{path}: http.allowed_hosts[2]"], errors
+    path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: ['smsc,other', 'smsc?x', \"a\\tb\"]}\n")  # (tester 115)
+    assert len(check_config(path)) == 3
     path = write(tmp_path, ACCOUNT + "http: {allowed_hosts: ['bücher.example']}\n")
     assert load_config(path).http.allowed_hosts == ("xn--bcher-kva.example",)
