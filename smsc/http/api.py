@@ -476,7 +476,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Methods that change the simulated world (MO injection, handset switches, opt-outs).
 _CHANGING = frozenset(("POST", "PUT", "PATCH", "DELETE"))
-#: Set by :meth:`HttpServer.start` when the API listens on a loopback address only.
 #: Host names beside loopback names and IP addresses that the API answers (see :func:`_host_allowed`).
 _HOST_NAMES = web.AppKey("host_names", frozenset)
 

@@ -23,6 +23,7 @@ from smsc.smpp.session import SessionTimers
 
 log = structlog.get_logger("smsc.server")
 
+
 class TlsListenError(OSError):
     """The TLS listener could not start (``port``: ``server.tls.port``); the plain one had (tester 110: the error
     blamed the SMPP port and --port)."""

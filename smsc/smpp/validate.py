@@ -212,13 +212,14 @@ def payload_unsendable(payload: bytes, data_coding: int, esm_class: int, tlvs: A
             return (f"message_payload's UDH of {udh_octets} octets leaves no room for user data in the parts of a "
                     f"concatenated message (data_coding 0x{data_coding:02X}): no network can carry it")
         return ""
-    if tlvs and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1 and payload:
-        on_air = bytes(6) + payload  # (the concatenation header the SMSC puts in front of a SAR segment)
-        if not fits_one_sms(on_air, data_coding, 6):
-            room, unit = one_sms_room(data_coding, 6)
-            return (f"message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot "
-                    f"segment again) holds {one_sms_units(on_air, data_coding, 6)} {unit} (data_coding "
-                    f"0x{data_coding:02X}): one SMS holds {room} {unit} after the concatenation header")
+    if not payload:
+        return ""
+    on_air, header = _on_the_air(payload, esm_class, tlvs)  # (no UDH here: SAR segments get their header)
+    if header and not fits_one_sms(on_air, data_coding, header):
+        room, unit = one_sms_room(data_coding, header)
+        return (f"message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot "
+                f"segment again) holds {one_sms_units(on_air, data_coding, header)} {unit} (data_coding "
+                f"0x{data_coding:02X}): one SMS holds {room} {unit} after the concatenation header")
     return ""
 
 
