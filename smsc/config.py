@@ -370,12 +370,17 @@ class ReceiptStyle:
 
     ``message_id_format`` None = the server's format; ``receipted_message_id`` whether that TLV is sent;
     ``text_label`` "text", "Text" or "" (no text field); ``err_digits`` the zero-padded width of ``err:``.
+    ``lost`` and ``duplicated``: the chance (0 to 1, together at most 1) that a receipt is never sent, or sent
+    twice (two deliver_sm with the same text and TLVs), as receipts are by real networks now and then; one draw
+    per receipt decides both.
     """
 
     message_id_format: MessageIdFormat | None = None
     receipted_message_id: bool = True
     text_label: str = "text"
     err_digits: int = 3
+    lost: float = 0.0
+    duplicated: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +415,8 @@ class NumberRule:
     ``submit``: the answer to submit_sm.  ``outcome``: the result of every attempt.  ``offline``: seconds the
     handset stays off after an attempt finds it (``math.inf`` = always off, the message expires).  ``latency``:
     the attempt's duration.  ``auto_reply``: MO answers to each MT.  ``opted_out``: starts opted out.
+    ``receipt``: what becomes of every receipt of a message to these numbers, in place of the receipt style's
+    chances: "lost" (never sent), "duplicated" (sent twice) or "sent" (once); "" = the style's chances.
     """
 
     numbers: tuple[str, ...] = ()
@@ -421,6 +428,11 @@ class NumberRule:
     latency: Distribution | None = None
     auto_reply: AutoReply | None = None
     opted_out: bool = False
+    receipt: str = ""
+
+
+#: The values of a number rule's ``receipt`` (:class:`NumberRule`).
+RECEIPT_FATES = ("lost", "duplicated", "sent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1760,14 +1772,22 @@ def _parse_outcome(
 
 
 def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
-    m = _Map(ctx, path, raw, ("message_id", "receipted_message_id", "text_label", "err_digits"))
+    m = _Map(ctx, path, raw, ("message_id", "receipted_message_id", "text_label", "err_digits", "lost",
+                              "duplicated"))
     mid = m.raw("message_id")
+    lost = m.number("lost", 0.0, lo=0.0, hi=1.0)
+    duplicated = m.number("duplicated", 0.0, lo=0.0, hi=1.0)
+    if lost + duplicated > 1.0:
+        ctx.error(m.at("duplicated"), f"at most {1.0 - lost:g} (lost + duplicated: the chances of one draw per "
+                  "receipt, at most 1 together)", m.raw("duplicated"))
     return ReceiptStyle(
         message_id_format=None if mid in (None, _MISSING) else _parse_message_id(ctx, m.at("message_id"), mid),
         receipted_message_id=m.boolean("receipted_message_id", True),
         text_label=m.text("text_label", "text", choices=("text", "Text", ""),
                           what="'text', 'Text' or '' (no text field)"),
         err_digits=m.integer("err_digits", 3, 1, 10),
+        lost=lost,
+        duplicated=duplicated,
     )
 
 
@@ -1833,7 +1853,7 @@ def _parse_submit_rule(ctx: _Ctx, path: str, raw: Any) -> SubmitRule | None:
     return rule
 
 
-_RULE_ACTIONS = ("submit", "outcome", "offline", "latency", "auto_reply", "opted_out")
+_RULE_ACTIONS = ("submit", "outcome", "offline", "latency", "auto_reply", "opted_out", "receipt")
 
 
 def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
@@ -1888,6 +1908,8 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
         auto_reply=_parse_auto_reply(ctx, m.at("auto_reply"), m.raw("auto_reply")) if m.has("auto_reply")
         else None,
         opted_out=m.boolean("opted_out", False),
+        receipt=m.text("receipt", "", choices=RECEIPT_FATES,
+                       what="lost (never sent), duplicated (sent twice) or sent (once)"),
     )
 
 

@@ -133,6 +133,11 @@ class Carrier:
         if (len(self._mix) == 1 and id(self._mix[0]) in self._constant and not pool.has_rules
                 and pool.always_online):
             self._sole = self._constant[id(self._mix[0])][1]
+        style = config.receipt
+        #: True when a receipt of this carrier may be lost or sent twice (the receipt style's ``lost`` or
+        #: ``duplicated`` chance, or a number rule's ``receipt``): False spares every receipt
+        #: :meth:`receipt_fate`.
+        self.receipt_fates: bool = bool(style.lost or style.duplicated or any(r.receipt for r in config.rules))
 
     def __repr__(self) -> str:
         return f"Carrier({self.name!r})"
@@ -165,6 +170,26 @@ class Carrier:
             return False
         rule = self.handsets.rule_for(e164)
         return rule is None or rule.submit is None
+
+    def receipt_fate(self, e164: str, rng: Any) -> str:
+        """What becomes of one receipt of a message to ``e164``: "lost" (never sent), "duplicated" (sent twice)
+        or "sent".  A number rule's ``receipt`` decides when it has one (no draw); else one ``rng.random()``
+        against the receipt style's chances: below ``lost`` lost, below ``lost + duplicated`` duplicated.
+        No draw either when both chances are 0, so a carrier without them replays a seeded world as before."""
+        handsets = self.handsets
+        if handsets.has_rules:
+            rule = handsets.rule_for(e164)
+            if rule is not None and rule.receipt:
+                return rule.receipt
+        style = self.receipt
+        if not style.lost and not style.duplicated:
+            return "sent"
+        draw = rng.random()
+        if draw < style.lost:
+            return "lost"
+        if draw < style.lost + style.duplicated:
+            return "duplicated"
+        return "sent"
 
     def draw_outcome(self, rng: Any) -> OutcomeSpec:
         """One outcome from the weighted mix (one ``rng.random()`` call)."""

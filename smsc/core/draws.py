@@ -4,7 +4,8 @@ A single ``random.Random`` stream hands out its numbers in event order: when two
 or a handset's alert come in another order (another pace, another machine), every later message draws other
 numbers and meets another outcome.  With ``simulation.seed`` set, :class:`KeyedDraws` instead derives each
 delivery attempt's numbers from the seed, the message_id and the attempt's index (0 for the first attempt),
-and an auto-reply's from the seed and the MT's message_id: the n-th message a fresh server accepts always
+an auto-reply's from the seed and the MT's message_id, and a receipt's fate (lost, sent twice: a carrier's receipt
+style) from the seed, the message_id and which receipt it is: the n-th message a fresh server accepts always
 gets the same latency and outcome draws on its k-th attempt, whatever happened to the others.
 
 The numbers: BLAKE2b (RFC 7693) keyed with the seed gives a 64-bit start for the (message_id, purpose) pair;
@@ -43,7 +44,8 @@ class KeyedDraws:
 
     def __init__(self, seed: int) -> None:
         self._key = hashlib.blake2b(str(seed).encode(), digest_size=32, person=b"smsc.draws").digest()
-        #: What the next draws are for: (message_id, attempt index), index -1 for an auto-reply.
+        #: What the next draws are for: (message_id, attempt index), index -1 for an auto-reply, -2 for a final
+        #: receipt's fate, -3 for an intermediate notification's.
         self._message_id = ""
         self._index = 0
         #: The SplitMix64 state; -1 until the first draw since the last :meth:`attempt` / :meth:`reply`.
@@ -65,12 +67,25 @@ class KeyedDraws:
         self._state = -1
         return self
 
+    def receipt(self, message_id: str, intermediate: bool) -> KeyedDraws:
+        """Point at the chance that the final receipt (or, ``intermediate``, the intermediate notification) of
+        ``message_id`` is lost or sent twice; returns ``self``."""
+        self._message_id = message_id
+        self._index = -3 if intermediate else -2
+        self._state = -1
+        return self
+
     def random(self) -> float:
         """The next number in [0, 1) for the current label (53 random bits, as ``random.Random.random``)."""
         state = self._state
         if state < 0:
             index = self._index
-            label = f"r\x00{self._message_id}" if index < 0 else f"a\x00{self._message_id}\x00{index}"
+            if index >= 0:
+                label = f"a\x00{self._message_id}\x00{index}"
+            elif index == -1:
+                label = f"r\x00{self._message_id}"
+            else:  # (a receipt's fate: d for the final receipt, i for the intermediate notification)
+                label = f"{'d' if index == -2 else 'i'}\x00{self._message_id}"
             state = int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8, key=self._key).digest(), "little")
         state = (state + _GOLDEN) & _MASK
         self._state = state

@@ -19,11 +19,16 @@ receipted_message_id, message_state, network_error_code and user_message_referen
 
 from __future__ import annotations
 
+import copy
+import random
 from datetime import datetime
 from typing import Any, Callable
 
+import structlog
+
 from smsc.core.api import Address, Delivery
 from smsc.core.clock import Clock
+from smsc.core.draws import KeyedDraws
 from smsc.core.message import Message
 from smsc.core.outbox import Outbox
 from smsc.core.stats import SmscStats
@@ -50,6 +55,8 @@ _STATE_VALUE = tuple(range(max(MessageState) + 1))
 _DELIVERED_VALUE = int(MessageState.DELIVERED)
 _TEXT_LABELS = ("text", "Text", "")
 _PAD3 = tuple(f"{i:03d}" for i in range(1000))
+
+log = structlog.get_logger("smsc.receipts")
 
 
 def _pad3(n: int) -> str:
@@ -211,7 +218,8 @@ class Receipts:
         ValueError: ``year_pivot`` is not an integer from 0 to 99.
     """
 
-    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates", "multi_delivered")
+    __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates", "multi_delivered",
+                 "rng", "keyed")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock, year_pivot: int = YEAR_PIVOT) -> None:
         self.outbox = outbox
@@ -229,6 +237,11 @@ class Receipts:
         #: The destinations of a submit_multi delivered so far, ``msg``'s own state included (set by the
         #: facade, which holds every destination): the ``dlvrd:`` of its receipts.  None: this one only.
         self.multi_delivered: Callable[[Message], int] | None = None
+        #: The world's random stream, for a carrier that loses or duplicates receipts
+        #: (:meth:`Carrier.receipt_fate`) ...
+        self.rng: Any = random.Random()
+        #: ... or, with ``simulation.seed`` set, the draws keyed to the message (set by the facade).
+        self.keyed: KeyedDraws | None = None
 
     def _style(self, carrier: Any) -> _Style:
         source = getattr(carrier, "receipt", None)
@@ -305,6 +318,9 @@ class Receipts:
         d.service_type = ""
         d.tlvs = tlvs
         d.kind = "receipt"
+        if getattr(carrier, "receipt_fates", False):
+            self._add_by_fate(msg, carrier, d, intermediate, not durable_first)
+            return
         if intermediate:
             self.stats.intermediate_receipts += 1
         else:
@@ -360,8 +376,41 @@ class Receipts:
         d.service_type = ""
         d.tlvs = tlvs
         d.kind = "receipt"
+        if getattr(carrier, "receipt_fates", False):
+            self._add_by_fate(msg, carrier, d, False, True)
+            return
         self.stats.receipts += 1
         outbox.add(d, at_once=True)  # (made again if a crash loses it: see smsc.core.outbox)
+
+    def _add_by_fate(self, msg: Message, carrier: Any, d: Delivery, intermediate: bool, at_once: bool) -> None:
+        """Queue the receipt ``d`` of ``msg`` as ``carrier`` has it (:meth:`Carrier.receipt_fate`): not at all
+        when it is lost (counted in ``receipts_lost``); twice when it is duplicated, ``d`` then its copy, a
+        delivery of its own with the next delivery_id (counted in ``receipts_duplicated`` and, like ``d``, in
+        ``receipts`` or ``intermediate_receipts``); else once."""
+        keyed = self.keyed
+        rng = self.rng if keyed is None else keyed.receipt(msg.message_id, intermediate)
+        fate = carrier.receipt_fate(msg.destination_e164, rng)
+        stats = self.stats
+        if fate == "lost":
+            stats.receipts_lost += 1
+            log.debug("receipt_lost", message_id=msg.message_id, system_id=msg.system_id,
+                      intermediate=intermediate, carrier=carrier.name)
+            return
+        count = 2 if fate == "duplicated" else 1
+        if intermediate:
+            stats.intermediate_receipts += count
+        else:
+            stats.receipts += count
+        outbox = self.outbox
+        outbox.add(d, at_once=at_once)  # (made again if a crash loses it: see smsc.core.outbox)
+        if count == 2:
+            twin = copy.copy(d)
+            twin.delivery_id = outbox.new_delivery_id()
+            twin.tlvs = dict(d.tlvs)
+            stats.receipts_duplicated += 1
+            log.debug("receipt_duplicated", message_id=msg.message_id, system_id=msg.system_id,
+                      intermediate=intermediate, carrier=carrier.name)
+            outbox.add(twin, at_once=at_once)
 
     def _text_part(self, msg: Message, style: _Style) -> str:
         """``" text:<preview>"`` in ``style`` ("" without a label); the last answer is remembered for the same

@@ -263,6 +263,8 @@ class Smsc:
         self.mo.receiving = frozenset(a.system_id for a in config.accounts if a.receives) if config.accounts else None
         self.receipts = Receipts(self.outbox, self.stats, clock, self._year_pivot)
         self.receipts.multi_delivered = self._multi_delivered
+        self.receipts.rng = rng
+        self.receipts.keyed = keyed
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,

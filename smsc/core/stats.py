@@ -28,6 +28,12 @@ class SmscStats:
     deleted: int = 0  #: cancelled (cancel_sm) or replaced messages
     receipts: int = 0  #: final receipts queued
     intermediate_receipts: int = 0
+    #: receipts (final or intermediate) never queued: the carrier lost them (its receipt style's ``lost``, or a
+    #: number rule's ``receipt: lost``)
+    receipts_lost: int = 0
+    #: receipts queued a second time: the carrier sent them twice (``duplicated``; the copies also count in
+    #: ``receipts`` / ``intermediate_receipts``)
+    receipts_duplicated: int = 0
     mo_received: int = 0  #: MO deliveries queued (parts of a long MO count one each)
     mo_unrouted: int = 0  #: MO parts with no system_id to receive them
     auto_replies: int = 0

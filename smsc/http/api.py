@@ -966,6 +966,8 @@ class HttpServer:
                     "receipted_message_id": style.receipted_message_id,
                     "text_label": style.text_label,
                     "err_digits": style.err_digits,
+                    "lost": style.lost,
+                    "duplicated": style.duplicated,
                 },
             }
             record["counters"] = carrier.counters()

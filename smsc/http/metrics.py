@@ -91,6 +91,8 @@ CORE_HELP: dict[str, str] = {
     "deleted": "messages cancelled (cancel_sm) or replaced",
     "receipts": "final delivery receipts queued",
     "intermediate_receipts": "intermediate notifications queued",
+    "receipts_lost": "receipts the simulated carrier lost, never queued (receipt style lost, rule receipt: lost)",
+    "receipts_duplicated": "receipts the simulated carrier sent twice: the second copies (also in receipts)",
     "mo_received": "MO deliver_sm queued (each part of a long MO counts)",
     "mo_unrouted": "MO parts with no system_id to receive them",
     "auto_replies": "handset auto-replies sent as MO",

@@ -744,6 +744,7 @@ async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aioht
     assert liberty["receipt"]["message_id"] == {"format": "hex", "length": 8, "uppercase": True}
     assert liberty["receipt"]["text_label"] == "Text"
     assert carriers["britmobile"]["receipt"]["message_id"] is None
+    assert (liberty["receipt"]["lost"], liberty["receipt"]["duplicated"]) == (0.0, 0.0)
 
 
 async def test_carrier_counters_count_each_attempt_and_its_outcome(

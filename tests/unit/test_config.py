@@ -378,7 +378,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology.carriers[0].opt_out.submit_status: expected an SMPP command_status"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['447700900123']}]}]}",
          "topology.carriers[0].rules[0]: expected at least one of submit, outcome, offline, latency, "
-         "auto_reply, opted_out, got a mapping"),
+         "auto_reply, opted_out, receipt, got a mapping"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{latency: 1}]}]}",
          "topology.carriers[0].rules[0].numbers: expected numbers and/or prefixes this rule applies to"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], rules: [{numbers: ['0770 0900'], latency: 1}]}]}",
