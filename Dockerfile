@@ -1,8 +1,9 @@
 # smsc in a container: SMPP on 2775, HTTP control API and metrics on 8080, the SQLite store in /data.
 #   docker build -t smsc .
 #   docker run --rm -p 127.0.0.1:2775:2775 -p 127.0.0.1:8080:8080 -v smsc-data:/data smsc
-# The control API has no authentication, and listening on 0.0.0.0 inside the container turns off its check of the
-# request's host name: publish its port on the host's loopback only, as above (README, "HTTP control API").
+# The control API has no authentication: publish its port on the host's loopback only, as above (README, "HTTP
+# control API"). It answers requests made to an IP address or localhost; another container that calls it by a name
+# (Prometheus scraping smsc:8080) needs that name allowed: add --http-allowed-host smsc to the command below.
 # Your own config: mount it and give the whole command, the listen addresses included (a command replaces CMD):
 #   docker run --rm -p 127.0.0.1:2775:2775 -p 127.0.0.1:8080:8080 -v smsc-data:/data \
 #     -v "$PWD/my.yaml:/etc/smsc/my.yaml:ro" smsc serve -c /etc/smsc/my.yaml --host 0.0.0.0 --http-host 0.0.0.0 \

@@ -10,7 +10,10 @@ Run it from the repository root, with smsc and its test extra installed (``pip i
 
 The fixture reads the ports from the ``listening`` lines of the JSON log (``--port 0 --http-port 0``: the system
 picks free ones, so parallel runs do not clash), waits at most 30 s for them, and stops the server by its own
-process id (SIGTERM: it answers what it owes, unbinds, then exits).
+process id (SIGTERM: it answers what it owes, unbinds, then exits).  Add ``--time-scale 600`` to the command for
+tests of what takes simulated minutes (a validity period running out, a handset off for 2 minutes): ten minutes
+then pass in one second (README, "Configuration": ``simulation.time_scale``).  ``Smsc.log`` is filled by a thread as the server writes: a
+test that looks for a log line waits for it (:meth:`Smsc.wait_log`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ import pytest
 import smpplib.client
 import smpplib.consts
 
-DELIVERED_AT_ONCE = "447700900123"  # a test number of the bundled config: delivered at once
+DELIVERED_AT_ONCE = "447700900123"  # test numbers of the bundled config (README, "Test numbers"): delivered at once
+UNKNOWN_SUBSCRIBER = "447700900550"  # accepted, then UNDELIV err:001
+REFUSED = "447700900910"  # submit_sm_resp ESME_RSUBMITFAIL
 ANSWERS_KEYWORDS = "447700900901"  # a handset that answers the keyword PIN with 1234
 
 
@@ -45,6 +50,16 @@ class Smsc:
     smpp_port: int
     http_port: int
     log: list[dict[str, Any]]
+
+    def wait_log(self, event: str, seconds: float = 10.0) -> dict[str, Any]:
+        """The first log record of ``event`` (as ``"event": "bound"``), waited for up to ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = next((r for r in list(self.log) if r.get("event") == event), None)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, f"no {event!r} in the log within {seconds:g} s"
+            time.sleep(0.02)
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Call the HTTP control API; the decoded JSON answer (an error status raises HTTPError)."""
@@ -117,49 +132,85 @@ def smsc() -> Iterator[Smsc]:
             proc.wait(timeout=10)
 
 
+@dataclass
+class Esme:
+    """An smpplib client bound as transceiver, with what it has read: ``received`` the deliver_sm (receipts and MO)
+    in order, ``responses`` the submit_sm_resp by sequence number.
+
+    Tests match what they read by sequence number and message_id, never by order: the module's server is shared, so
+    a receipt a previous test did not wait for (or left unacknowledged at its unbind, which the SMSC then offers
+    again) may come first on the next bind."""
+
+    client: smpplib.client.Client
+    received: list[Any]
+    responses: dict[int, Any]
+
+    def read_until(self, done: Callable[[], bool], seconds: float = 10.0) -> None:
+        """Read PDUs (each read waits up to the client's timeout) until ``done()``; AssertionError after
+        ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while not done():
+            assert time.monotonic() < deadline, "not there in time"
+            self.client.read_once()
+
+    def submit(self, destination: str, text: bytes, **fields: Any) -> Any:
+        """submit_sm from the sender ID MyBrand to ``destination``; its submit_sm_resp (``.status``, and
+        ``.message_id`` when the status is 0)."""
+        pdu = self.client.send_message(source_addr="MyBrand", source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
+                                       dest_addr_ton=smpplib.consts.SMPP_TON_INTL,
+                                       dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN, destination_addr=destination,
+                                       short_message=text, **fields)
+        self.read_until(lambda: pdu.sequence in self.responses)
+        return self.responses.pop(pdu.sequence)
+
+    def receipt_for(self, message_id: str) -> Any:
+        """The first receipt whose receipted_message_id is ``message_id``, read as it comes."""
+        def mine() -> list[Any]:
+            return [r for r in self.received if r.receipted_message_id == message_id.encode()]
+        self.read_until(lambda: bool(mine()))
+        return mine()[0]
+
+
 @pytest.fixture
-def esme(smsc: Smsc) -> Iterator[tuple[smpplib.client.Client, list[Any]]]:
-    """A transceiver bound as ``test``/``test``, and the deliver_sm it has received (receipts and MO)."""
+def esme(smsc: Smsc) -> Iterator[Esme]:
+    """A transceiver bound as ``test``/``test``."""
     received: list[Any] = []
+    responses: dict[int, Any] = {}
     client = smpplib.client.Client("127.0.0.1", smsc.smpp_port, timeout=5, allow_unknown_opt_params=True)
     client.set_message_received_handler(lambda pdu: received.append(pdu))
+    client.set_message_sent_handler(lambda pdu: responses.__setitem__(pdu.sequence, pdu))
+    # smpplib raises on a response with an error status unless told otherwise: keep it as an answer to look at.
+    client.set_error_pdu_handler(lambda pdu: None)
     client.connect()
     client.bind_transceiver(system_id="test", password="test")
     try:
-        yield client, received
+        yield Esme(client, received, responses)
     finally:
-        client.unbind()
+        client.unbind()  # (a receipt read here instead of the unbind_resp is offered again on the next bind)
         client.disconnect()
 
 
-def _read_until(client: smpplib.client.Client, done: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Read PDUs (each read waits up to the client's timeout) until ``done()``; AssertionError after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "not there in time"
-        client.read_once()
-
-
-def test_a_submitted_message_is_delivered_and_receipted(esme: tuple[Any, list[Any]], smsc: Smsc) -> None:
-    client, received = esme
-    pdu = client.send_message(source_addr="MyBrand", source_addr_ton=smpplib.consts.SMPP_TON_ALNUM,
-                              dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-                              destination_addr=DELIVERED_AT_ONCE, short_message=b"Your code is 123456",
-                              registered_delivery=1)
-    response = client.read_pdu()
-    assert response.sequence == pdu.sequence and response.status == 0
+def test_a_submitted_message_is_delivered_and_receipted(esme: Esme, smsc: Smsc) -> None:
+    response = esme.submit(DELIVERED_AT_ONCE, b"Your code is 123456", registered_delivery=1)
+    assert response.status == 0
     message_id = response.message_id.decode()
-    _read_until(client, lambda: any(r.receipted_message_id for r in received))
-    (receipt,) = [r for r in received if r.receipted_message_id]
-    assert receipt.receipted_message_id.decode() == message_id and b"stat:DELIVRD" in receipt.short_message
+    receipt = esme.receipt_for(message_id)
+    assert b"stat:DELIVRD" in receipt.short_message
     # What the SMSC received, asked of its control API.
     record = smsc.api("GET", f"/api/messages/{message_id}")
     assert (record["state"], record["text"], record["sms_count"]) == ("DELIVERED", "Your code is 123456", 1)
 
 
-def test_a_handset_reply_reaches_the_esme(esme: tuple[Any, list[Any]], smsc: Smsc) -> None:
-    client, received = esme
+def test_a_number_that_fails_gets_its_status_or_its_receipt(esme: Esme) -> None:
+    assert esme.submit(REFUSED, b"Your code is 654321").status == smpplib.consts.SMPP_ESME_RSUBMITFAIL
+    response = esme.submit(UNKNOWN_SUBSCRIBER, b"Your code is 654321", registered_delivery=1)
+    assert response.status == 0  # accepted; the network then fails it
+    receipt = esme.receipt_for(response.message_id.decode())
+    assert b"stat:UNDELIV err:001" in receipt.short_message
+
+
+def test_a_handset_reply_reaches_the_esme(esme: Esme, smsc: Smsc) -> None:
     smsc.api("POST", "/api/mo", {"from": ANSWERS_KEYWORDS, "to": "88123", "text": "hello"})
-    _read_until(client, lambda: any(r.short_message == b"hello" for r in received))
-    (mo,) = [r for r in received if r.short_message == b"hello"]
+    esme.read_until(lambda: any(r.short_message == b"hello" for r in esme.received))
+    (mo,) = [r for r in esme.received if r.short_message == b"hello"]
     assert mo.source_addr.decode() == ANSWERS_KEYWORDS and mo.destination_addr.decode() == "88123"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import structlog
 
 from smsc.app import App, StartupError
 from smsc.config import (
+    HOST_NAME_WHAT,
     LISTEN_HOST_WHAT,
     MAX_TIME_SCALE,
     MIN_TIME_SCALE,
@@ -23,6 +25,7 @@ from smsc.config import (
     Config,
     ConfigError,
     Topology,
+    allowed_host_name,
     config_notes,
     is_listen_host,
     listener_clashes,
@@ -112,7 +115,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the simulator")
+    serve = sub.add_parser("serve", help="run the simulator",
+                           description="Run the simulator: SMPP server, simulated networks and the HTTP control "
+                                       "API, on the bundled config or your own (-c FILE).  Ctrl-C, SIGTERM or SIGHUP "
+                                       "stop it gracefully.")
     serve.add_argument("--config", "-c", metavar="FILE",
                        help="topology/config YAML (default: the bundled default.yaml)")
     serve.add_argument("--host", help="SMPP listen address (default: from the config)")
@@ -121,6 +127,10 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=_port,
                        help="HTTP control API port; 0 picks a free one (default: from the config); with it, or "
                             "--http-host, the API starts even if the config has http.enabled: false")
+    serve.add_argument("--http-allowed-host", action="append", metavar="NAME", default=[],
+                       help="a host name the HTTP API is reached by, besides localhost, IP addresses and this "
+                            "machine's names (such as a compose service name for Prometheus); adds to "
+                            "http.allowed_hosts; repeat for more")
     serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
     serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
     serve.add_argument("--db", metavar="FILE", help="override store.path (the SQLite file)")
@@ -137,10 +147,13 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="console", choices=("console", "json"),
                        help="json: one JSON object per line, on stderr (default: console)")
 
-    check = sub.add_parser("check-config", help="validate a config file and print every error")
-    check.add_argument("file", nargs="?", help="the YAML file to check")
+    check = sub.add_parser("check-config", help="validate a config file and print every error",
+                           description="Validate a config file: every error with its file, key path and what was "
+                                       "expected (exit status 1), or OK (0).")
+    check.add_argument("file", nargs="?", metavar="FILE", help="the YAML file to check")
     # (-c as serve takes it: tester 31 wrote `check-config -c FILE` and was refused)
-    check.add_argument("--config", "-c", dest="config_file", help="the YAML file to check (instead of FILE)")
+    check.add_argument("--config", "-c", dest="config_file", metavar="FILE",
+                       help="the YAML file to check (instead of FILE)")
     check.set_defaults(usage_of=check)  # (its errors show its own usage line, not smsc's: tester 59)
     return parser
 
@@ -213,35 +226,58 @@ def _store_notes(config: Config) -> list[str]:
             "would not start here"]
 
 
+def _say(args: argparse.Namespace, text: str, event: str = "cannot_start") -> None:
+    """Write one refusal or error line of ``serve`` on stderr: ``smsc: ...`` text, or with ``--log-format json`` a
+    JSON object like the log's others (tester 121: a JSON log got plain lines for exactly its errors)."""
+    if args.log_format == "json":
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        line = json.dumps({"event": event, "level": "error", "timestamp": stamp,
+                           "error": text.removeprefix("smsc: ")})
+    else:
+        line = text
+    print(line, file=sys.stderr, flush=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from smsc.obs import configure_logging
 
     for option, value in (("--host", args.host), ("--http-host", args.http_host)):
         if value is not None and not is_listen_host(value):  # ("" would listen on every interface)
-            print(f"smsc: {option}: expected {LISTEN_HOST_WHAT}, got {value!r}", file=sys.stderr)
+            _say(args, f"smsc: {option}: expected {LISTEN_HOST_WHAT}, got {value!r}")
             return 2
+    allowed_hosts = []
+    for value in args.http_allowed_host:
+        name = allowed_host_name(value)
+        if name is None:
+            _say(args, f"smsc: --http-allowed-host: expected {HOST_NAME_WHAT}, got {value!r}")
+            return 2
+        allowed_hosts.append(name)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         for line in exc.errors:
-            print(line, file=sys.stderr)
-        print(f"smsc: not starting: {len(exc.errors)} error(s) in the config", file=sys.stderr)
+            _say(args, line, "config_error")
+        _say(args, f"smsc: not starting: {len(exc.errors)} error(s) in the config")
         return 2
-    if args.no_http and (args.http_port is not None or args.http_host is not None):
+    if args.no_http and (args.http_port is not None or args.http_host is not None or allowed_hosts):
         # (--no-http won silently: tester 64)
-        print("smsc: --no-http: the HTTP API is off, so --http-port and --http-host have nothing to set; give "
-              "one or the other", file=sys.stderr)
+        _say(args, "smsc: --no-http: the HTTP API is off, so --http-port, --http-host and --http-allowed-host have "
+                   "nothing to set; give one or the other")
         return 2
     if args.db is not None and (args.store or config.store.kind) != "sqlite":
         # (the file would be ignored, and a user who expects the messages in it after a restart finds none:
         # tester 59)
         given = "--store memory" if args.store else f"store.kind: {config.store.kind} in {config.source}"
-        print(f"smsc: --db: names a SQLite file, but the store is in memory ({given})", file=sys.stderr)
+        _say(args, f"smsc: --db: names a SQLite file, but the store is in memory ({given})")
         return 2
     clash = _options_clash(args, config)
     if clash:
-        print(f"smsc: {clash}", file=sys.stderr)
+        _say(args, f"smsc: {clash}")
         return 2
+    if allowed_hosts:
+        known = config.http.allowed_hosts
+        config = dataclasses.replace(config, http=dataclasses.replace(
+            config.http, allowed_hosts=known + tuple(n for n in dict.fromkeys(allowed_hosts) if n not in known)))
     # (a config of its own only for these was refused without accounts, and copying default.yaml's 250 lines was
     # the way: tester 66)
     config = dataclasses.replace(config, simulation=_with(config.simulation, seed=args.seed,
@@ -258,8 +294,8 @@ def _serve(args: argparse.Namespace) -> int:
         # "disk I/O error" (tester 70).
         problem = store_path_problem(config.store.path) if config.store.kind == "sqlite" else None
         if problem is not None:
-            print(f"smsc: cannot start: {config.source}: store.path: expected {problem}, got "
-                  f"{config.store.path!r}", file=sys.stderr)
+            _say(args, f"smsc: cannot start: {config.source}: store.path: expected {problem}, got "
+                       f"{config.store.path!r}")
             return 2
 
     configure_logging(level=args.log_level, fmt=args.log_format)  # (the refusals above write stderr alone)
@@ -288,7 +324,9 @@ def _serve(args: argparse.Namespace) -> int:
                          hint=f"the stop ends within {STOP_GRACE:g} s of its start; kill -9 ends it at once "
                               f"(what was acknowledged is on disk with the SQLite store)")
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: a closed terminal or a supervisor's hang-up ended the process at once, without the
+        # unbinds and the answers owed (tester 121).
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, on_signal, sig)
         try:
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
@@ -331,13 +369,13 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         runner(run())
     except StartupError as exc:
-        print(f"smsc: cannot start: {exc}", file=sys.stderr)
+        _say(args, f"smsc: cannot start: {exc}")
         return 2
     except OSError as exc:  # a listener could not bind (port in use, address not available ...)
-        print(f"smsc: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        _say(args, f"smsc: cannot start: {exc.strerror or exc}")
         return 2
     if fatal:  # (the store found damaged while running: see App._store_damaged)
-        print(f"smsc: stopped: {fatal[0]}", file=sys.stderr)
+        _say(args, f"smsc: stopped: {fatal[0]}", "stopped_on_error")
         return 2
     return 0
 
@@ -352,7 +390,8 @@ def _listening_line(app: App, *, json_line: bool = False) -> str:
     if app.http is not None:
         where["HTTP"] = _host_port(app.http.host, app.http.port)
     if json_line:
-        return json.dumps({"event": "listening", "level": "info",
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        return json.dumps({"event": "listening", "level": "info", "timestamp": stamp,
                            **{k.lower().replace(" over ", "_"): v for k, v in where.items()}})
     return "smsc: listening: " + ", ".join(f"{k} on {v}" for k, v in where.items())
 
@@ -367,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check-config":
         if (args.file is None) == (args.config_file is None):
-            args.usage_of.error("give the file to check once, as FILE or as -c FILE")
+            args.usage_of.error("give the file to check, as FILE or as -c FILE (one of the two)")
         args.file = args.file if args.file is not None else args.config_file
         if not args.file:  # (`check-config "$CONFIG"` with CONFIG unset checked the bundled default: tester 59)
             args.usage_of.error("the file name is empty")

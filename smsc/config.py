@@ -1620,6 +1620,22 @@ def _parse_http(ctx: _Ctx, raw: Any) -> HttpConfig:
 _HOST_NAME_RX = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
+#: What a host name of ``http.allowed_hosts`` (and ``--http-allowed-host``) may be, for error messages.
+HOST_NAME_WHAT = ("a host name without port, path or wildcard, such as smsc or smsc.lab.example (IP addresses are "
+                  "always answered)")
+
+
+def allowed_host_name(text: str) -> str | None:
+    """``text`` as a Host header carries it (lower case, no trailing dot, IDNA "xn--" form for another script), or
+    None when it is no host name (a port, a path, a wildcard, a comma ...: :data:`HOST_NAME_WHAT`)."""
+    name = text.strip().lower().rstrip(".")
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return ascii_name if _HOST_NAME_RX.fullmatch(ascii_name) else None
+
+
 def _host_names(m: _Map, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """``http.allowed_hosts``: host names as a Host header carries them (lower case, no trailing dot; a name in
     another script as its IDNA "xn--" form, which a browser sends), each without port, path or wildcard (tester 112:
@@ -1629,14 +1645,9 @@ def _host_names(m: _Map, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         text = _to_text(m.ctx, path, item, min_len=1)
         if text is _BAD:
             continue
-        name = text.strip().lower().rstrip(".")
-        try:
-            ascii_name = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_name = ""
-        if not _HOST_NAME_RX.fullmatch(ascii_name):
-            m.ctx.error(path, "a host name without port, path or wildcard, such as smsc or smsc.lab.example (IP "
-                              "addresses are always answered)", item)
+        ascii_name = allowed_host_name(text)
+        if ascii_name is None:
+            m.ctx.error(path, HOST_NAME_WHAT, item)
             continue
         names.append(ascii_name)
     return tuple(names) if m.has(key) else default

@@ -333,7 +333,8 @@ async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[st
         raise ApiError(400, f"request body: expected a JSON object, got {_json_kind(body)}")
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ApiError(400, f"{unknown[0]}: unknown field (expected one of {', '.join(sorted(allowed))})")
+        expected = f"expected one of {', '.join(sorted(allowed))}" if allowed else "this request takes no fields"
+        raise ApiError(400, f"{unknown[0]}: unknown field ({expected})")
     return body
 
 
@@ -439,7 +440,8 @@ def _parse_state(value: str) -> MessageState:
         name = aliases.get(name, name)
         if name in MessageState.__members__:
             return MessageState[name]
-    raise ApiError(400, f"state: expected one of {_STATE_NAMES} (or its number), got {value!r}")
+    raise ApiError(400, f"state: expected one of {_STATE_NAMES}, the receipt's stat: word (DELIVRD, UNDELIV, "
+                        f"REJECTD ...) or the message_state number, got {value!r}")
 
 
 def _clip(value: str, most: int = 40) -> str:
@@ -799,6 +801,7 @@ class HttpServer:
         checked whole before routing (400 before 422): the text must encode in its data_coding, and the user data
         fit 255 concatenated parts (:func:`_check_mo_parts`), as :meth:`~smsc.core.smsc.Smsc.inject_mo` will
         encode and split it."""
+        self._refuse_while_stopping()
         body = await _json_object(request, frozenset({"from", "to", "text", "payload_hex", "data_coding"}))
         source = _address_field(body, "from")
         destination = _address_field(body, "to")
@@ -861,6 +864,7 @@ class HttpServer:
             raise ApiError(400, f"{'text' if text is not None else 'payload_hex'}: {exc}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
+        log.info("mo_injected", source=src, destination=dst, parts=len(ids), peer=request.remote)
         await self._durable()  # an MO exists nowhere but in the store: 202 means a crash cannot lose it
         return _json({"delivery_ids": list(ids)}, 202)
 
@@ -873,6 +877,7 @@ class HttpServer:
         """PUT /api/handsets/{number} {"online": bool}: switch a handset on or off until {"online": null} hands
         it back to its number rule or its carrier's random on/off model (tester 48: a switched handset stayed
         forced until a restart)."""
+        self._refuse_while_stopping()
         body = await _json_object(request, frozenset({"online"}))
         if "online" not in body:
             raise ApiError(400, "online: required (true, false, or null to hand the handset back to the simulation)")
@@ -884,21 +889,35 @@ class HttpServer:
             self._smsc.release_handset(e164)  # alerts what waits for it when the simulation has it online
         else:
             self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
+        log.info("handset_switched", number=e164, online=online, peer=request.remote)
         return _json(self._handset_record(e164, carrier))
 
     async def opt_out(self, request: web.Request) -> web.Response:
-        """POST /api/handsets/{number}/opt-out."""
+        """POST /api/handsets/{number}/opt-out (no body, or an empty JSON object)."""
+        return await self._opt(request, out=True)
+
+    async def opt_in(self, request: web.Request) -> web.Response:
+        """POST /api/handsets/{number}/opt-in (no body, or an empty JSON object)."""
+        return await self._opt(request, out=False)
+
+    async def _opt(self, request: web.Request, *, out: bool) -> web.Response:
+        self._refuse_while_stopping()
+        if (await request.read()).strip():  # (tester 121: a body was read by nobody; other endpoints refuse fields)
+            await _json_object(request, frozenset())
         e164, carrier = self._handset(request)
-        carrier.handsets.opt_out(e164)
+        if out:
+            carrier.handsets.opt_out(e164)
+        else:
+            carrier.handsets.opt_in(e164)
+        log.info("handset_opted_out" if out else "handset_opted_in", number=e164, peer=request.remote)
         await self._durable()
         return _json(self._handset_record(e164, carrier))
 
-    async def opt_in(self, request: web.Request) -> web.Response:
-        """POST /api/handsets/{number}/opt-in."""
-        e164, carrier = self._handset(request)
-        carrier.handsets.opt_in(e164)
-        await self._durable()
-        return _json(self._handset_record(e164, carrier))
+    def _refuse_while_stopping(self) -> None:
+        """503 for a change asked while the server stops (``/api/health`` says "stopping" then): with the memory
+        store an MO accepted now would be lost with the process (tester 121: 202 while health said 503)."""
+        if self.app.stopping:
+            raise ApiError(503, "stopping: the server is shutting down; nothing was changed")
 
     async def _durable(self) -> None:
         """Wait until what this request recorded is on disk (at once with the memory store).

@@ -213,7 +213,7 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
 
     The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
     5.3.2.32); SAR TLVs come as all three with consistent values and never with a UDH (sections 5.2.12,
-    5.3.2.22 to 5.3.2.24), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).  With ``one_sms``
+    5.3.2.22 to 5.3.2.24), nor do source_port and destination_port (section 5.2.12), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).  With ``one_sms``
     (``server.oversized_short_message: reject``) a short_message must fit one SMS, its UDH included
     (:func:`~smsc.smpp.text.fits_one_sms`), else ESME_RINVMSGLEN: 161 GSM characters without a UDH are a
     splitting bug of the ESME that a network which does not segment refuses (tester 48).
@@ -225,6 +225,8 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
             status = check_sar(tlvs, pdu.esm_class)
             if status:
                 return status
+        if pdu.esm_class & _UDHI and (Tag.source_port in tlvs or Tag.destination_port in tlvs):
+            return CommandStatus.ESME_RINVOPTPARAMVAL  # (SMPP 3.4 section 5.2.12: ports go in the UDH then)
         if payload is not None:
             tlvs = {k: v for k, v in tlvs.items() if k != Tag.message_payload}
     else:
@@ -356,6 +358,9 @@ class SmppProtocol(asyncio.Protocol):
         self._closing = False
         self._closing_reads = False
         self._registered_receiver = False
+        #: This connection's bind counts against its account's max_binds (from the bind_resp until the
+        #: unbind_resp or the close, whichever comes first).
+        self._holds_bind = False
         self._unbind: Unbound | None = None  # an ESME unbind waiting for our owed responses
         self._close_when_answered = False  # a framing error: close once the owed responses are queued
         #: Submits of this bind not yet answered on the wire, counted only for an account with a submit_window
@@ -504,6 +509,12 @@ class SmppProtocol(asyncio.Protocol):
             self._schedule_flush()
         return True
 
+    def _release_bind(self) -> None:
+        """Give this connection's place in its account's max_binds back (once)."""
+        if self._holds_bind:
+            self._holds_bind = False
+            self.server.accounts.unbound(self.session.system_id)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         if self._throttle_handle is not None:
@@ -530,8 +541,8 @@ class SmppProtocol(asyncio.Protocol):
         if self._registered_receiver:
             registry.remove_receiver(session.system_id, self)
             self._registered_receiver = False
+        self._release_bind()
         if was_bound:
-            self.server.accounts.unbound(session.system_id)
             # A connection this side was closing ends for the reason it was closed: an ESME that closes its
             # socket after its unbind_resp without reading TLS's close_notify resets the connection, and the log
             # said "Connection reset by peer" for a clean unbind (tester 36).
@@ -810,6 +821,7 @@ class SmppProtocol(asyncio.Protocol):
             return
         self.session.accept_bind(event, server.config.server.system_id)
         server.accounts.bound(req.system_id)
+        self._holds_bind = True
         self._account = server.accounts.state_for(req.system_id)
         server.counters.binds += 1
         log.info("bound", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower())
@@ -886,6 +898,9 @@ class SmppProtocol(asyncio.Protocol):
         if self._unbind is not None:
             closes_now = self.session.answer_unbind(self._unbind)
             self._unbind = None
+            # The account may bind again at once: the session is over, even while it reads the answers to the
+            # deliveries it was sent (tester 120: a rebind at max_binds was refused until the response_timer).
+            self._release_bind()
             if closes_now:
                 self._close()
             elif not self._receiving:

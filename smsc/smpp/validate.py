@@ -282,6 +282,9 @@ def refusal_reason(pdu: Any, status: int) -> str:
         tlvs = getattr(pdu, "tlvs", None) or {}
         if _SAR_MSG_REF_NUM in tlvs and getattr(pdu, "esm_class", 0) & _UDHI:
             return "SAR TLVs and a UDH (esm_class UDHI) both given: a segment is numbered one way only"
+        if (Tag.source_port in tlvs or Tag.destination_port in tlvs) and getattr(pdu, "esm_class", 0) & _UDHI:
+            return ("source_port or destination_port with a UDH (esm_class UDHI): the ports then go in the UDH "
+                    "(SMPP 3.4 section 5.2.12)")
         return ("a TLV's value is out of range (sar_total_segments or sar_segment_seqnum 0, or the seqnum above "
                 "the total)")
     if status == s.ESME_RINVMSGLEN:

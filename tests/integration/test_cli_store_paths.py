@@ -116,11 +116,49 @@ def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path, 
         if log_format == "json":
             record = json.loads(line)
             assert record["event"] == "listening" and record["http"].startswith("127.0.0.1:"), record
+            assert record["timestamp"].endswith("Z"), record  # (tester 121: the one line without a time)
             line = f"smsc: listening: SMPP on {record['smpp']}, HTTP on {record['http']}\n"
         found = re.fullmatch(r"smsc: listening: SMPP on 127\.0\.0\.1:(\d+), HTTP on 127\.0\.0\.1:(\d+)\n", line)
         assert found, line
         with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=5):
             pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_serve_answers_a_host_name_given_with_http_allowed_host(tmp_path: Path) -> None:
+    """Tester 121: Prometheus scraping ``smsc:8080`` got 403, and the name could only be allowed in a config file,
+    which replaces the bundled one whole."""
+    import json
+    import select
+    import signal
+    import urllib.error
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--http-port", "0",
+         "--http-host", "127.0.0.1", "--store", "memory", "--log-level", "warning", "--log-format", "json",
+         "--http-allowed-host", "Prom.Example.", "--http-allowed-host", "smsc"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 30)  # (bounded: a silent child fails here)
+        assert ready, "nothing on stderr within 30 s"
+        url = f"http://{json.loads(proc.stderr.readline())['http']}/api/health"
+
+        def status(host: str) -> int:
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": host}), timeout=5) as resp:
+                    return int(resp.status)
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert [status(h) for h in ("prom.example:8080", "smsc", "other.example")] == [200, 200, 403]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -54,4 +54,23 @@ def test_the_pytest_example_starts_smsc_on_free_ports_and_passes() -> None:
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
                           "examples/test_with_smsc.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "2 passed" in run.stdout, run.stdout[-3000:]
+    assert "3 passed" in run.stdout, run.stdout[-3000:]
+
+
+def test_the_pytest_example_is_not_confused_by_receipts_an_earlier_test_left(tmp_path: Path) -> None:
+    """Tester 118: the example read "the next PDU" as its submit_sm_resp and "the one receipt" as its own; a test
+    before it that did not wait for its receipts made it fail (they come on the next bind of the module)."""
+    source = (ROOT / "examples" / "test_with_smsc.py").read_text()
+    first = source.index("def test_a_submitted_message_is_delivered_and_receipted")
+    careless = '''def test_that_does_not_wait_for_its_receipts(esme: Esme) -> None:
+    for _ in range(3):
+        esme.client.send_message(source_addr="MyBrand", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                 destination_addr=DELIVERED_AT_ONCE, short_message=b"x", registered_delivery=1)
+
+
+'''
+    (tmp_path / "test_copied.py").write_text(source[:first] + careless + source[first:])
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
+                          "test_copied.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "4 passed" in run.stdout, run.stdout[-3000:]

@@ -536,6 +536,8 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
     listed = await _get(http, "/api/messages?state=delivrd&system_id=test")
     assert [m["message_id"] for m in listed["messages"]] == [message_id]
     assert (await _get(http, "/api/messages?state=ENROUTE"))["count"] == 0
+    body = await _send(http, "GET", "/api/messages?state=DONE", 400)
+    assert "the receipt's stat: word (DELIVRD, UNDELIV, REJECTD ...)" in body["error"]  # (tester 118)
 
 
 async def test_messages_are_listed_by_destination_and_by_source(
@@ -657,6 +659,32 @@ async def test_opt_out_and_opt_in_of_a_handset(http: aiohttp.ClientSession) -> N
     assert rec["opted_out"] is False
     us = await _get(http, "/api/handsets/12125550100")
     assert us["carrier"] == "liberty"
+    # Tester 121: a body was accepted and read by nobody; an empty object is still taken.
+    body = await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 400, json={"opted_out": False})
+    assert body["error"] == "opted_out: unknown field (this request takes no fields)"
+    assert (await _get(http, "/api/handsets/+447700900123"))["opted_out"] is False
+    assert (await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 200, json={}))["opted_out"] is True
+
+
+async def test_every_change_through_the_api_is_logged_with_its_peer(http: aiohttp.ClientSession) -> None:
+    """Tester 121: on a server shared by teams, who switched a handset off or opted a number out left no trace."""
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
+        await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": None})
+        await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-out", 200)
+        await _send(http, "POST", f"/api/handsets/{UK_INSTANT}/opt-in", 200)
+        await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": "88123", "text": "hi"})
+    changes = [(e["event"], e.get("number") or e.get("source"), e.get("online"), e["peer"])
+               for e in logs if "peer" in e]
+    assert changes == [
+        ("handset_switched", UK_INSTANT, False, "127.0.0.1"),
+        ("handset_switched", UK_INSTANT, None, "127.0.0.1"),
+        ("handset_opted_out", UK_INSTANT, None, "127.0.0.1"),
+        ("handset_opted_in", UK_INSTANT, None, "127.0.0.1"),
+        ("mo_injected", UK_INSTANT, None, "127.0.0.1"),
+    ]
 
 
 async def test_a_change_sent_from_another_sites_page_is_refused(app: App, http: aiohttp.ClientSession) -> None:
@@ -986,6 +1014,12 @@ async def test_health_says_stopping_during_a_stop(http: aiohttp.ClientSession, a
         await asyncio.sleep(0.3)
         async with http.get("/api/health") as resp:
             assert (resp.status, await resp.json()) == (503, {"status": "stopping"})
+        # Tester 121: an MO was still answered 202 (with the memory store, lost with the process).
+        for method, path, body in (("POST", "/api/mo", {"from": UK_INSTANT, "to": "88123", "text": "hi"}),
+                                   ("PUT", f"/api/handsets/{UK_INSTANT}", {"online": False}),
+                                   ("POST", f"/api/handsets/{UK_INSTANT}/opt-out", None)):
+            answer = await _send(http, method, path, 503, json=body)
+            assert answer["error"] == "stopping: the server is shutting down; nothing was changed"
         quiet.close()  # (the stop waited its 5 s for this ESME's unbind_resp: its going ends the wait)
         await asyncio.wait_for(stopping, 10)
     finally:

@@ -293,18 +293,27 @@ def _bind_and_submit(sock: socket.socket) -> None:
 
 
 def _stopped_line(lines: list[str]) -> str:
-    """The last line a ``smsc serve`` that stopped for a fatal error wrote (its stderr read by
-    :func:`wait_for_port`'s thread, which may still be taking it to its end): ``smsc: stopped: ...``, after a log
-    with no traceback."""
+    """The last line a ``smsc serve --log-format json`` that stopped for a fatal error wrote (its stderr read by
+    :func:`wait_for_port`'s thread, which may still be taking it to its end): a JSON ``stopped_on_error`` record
+    whose ``error`` starts ``stopped: `` (a JSON log's lines are all JSON: tester 121), after a log with no
+    traceback."""
+    import json
     import time
 
+    def last_error() -> str:
+        try:
+            record = json.loads(lines[-1]) if lines else {}
+        except ValueError:
+            return ""
+        return record.get("error", "") if record.get("event") == "stopped_on_error" else ""
+
     for _ in range(100):
-        if lines and lines[-1].startswith("smsc: stopped: "):
+        if last_error().startswith("stopped: "):
             break
         time.sleep(0.05)
-    assert lines and lines[-1].startswith("smsc: stopped: "), lines[-5:]
+    assert last_error().startswith("stopped: "), lines[-5:]
     assert not [line for line in lines if "Traceback" in line]
-    return lines[-1]
+    return last_error()
 
 
 def test_an_http_option_starts_the_api_where_the_config_turns_it_off(tmp_path: Path) -> None:
@@ -400,7 +409,7 @@ def test_check_config_takes_the_file_as_serve_does_too(tmp_path: Path) -> None:
                          text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == f"{config}: OK", run.stderr
     run = subprocess.run([*smsc_command(), "check-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and "give the file to check once, as FILE or as -c FILE" in run.stderr
+    assert run.returncode == 2 and "give the file to check, as FILE or as -c FILE (one of the two)" in run.stderr
 
 
 def _start_log(tmp_path: Path, config_text: str, preexec_fn: Callable[[], object] | None = None) -> list[str]:

@@ -699,6 +699,12 @@ def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status
         (P.DataSm(esm_class=0x40, tlvs={0x0424: bytes.fromhex("0500")}), CommandStatus.ESME_RINVMSGLEN),
         (P.SubmitSm(short_message=b"part", tlvs=sar), CommandStatus.ESME_ROK),
         (P.SubmitSm(esm_class=0x40, short_message=bytes.fromhex("050003010201") + b"hi"), CommandStatus.ESME_ROK),
+        # (tester 119: source_port / destination_port with a UDH, which section 5.2.12 forbids as it does SAR TLVs)
+        (P.SubmitSm(esm_class=0x40, short_message=bytes.fromhex("050003010201") + b"hi", tlvs={0x020B: 5000}),
+         CommandStatus.ESME_RINVOPTPARAMVAL),
+        (P.DataSm(esm_class=0x40, tlvs={0x020A: 16000, 0x0424: bytes.fromhex("050003010201") + b"hi"}),
+         CommandStatus.ESME_RINVOPTPARAMVAL),
+        (P.SubmitSm(short_message=b"hi", tlvs={0x020A: 16000, 0x020B: 5000}), CommandStatus.ESME_ROK),
     ]
     with _raw_connection(smsc_server) as sock:
         batch = encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test"))

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
 from smsc.smpp.constants import CommandStatus
@@ -162,11 +164,13 @@ def test_receipts_acknowledged_just_after_the_esmes_own_unbind_are_not_sent_agai
         again.close()
 
 
+@pytest.mark.parametrize("first_signal", ["SIGTERM", "SIGHUP"])
 def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_unbind_only(
-        tmp_path: Path) -> None:
+        tmp_path: Path, first_signal: str) -> None:
     """Tester 101: nothing was logged when a stop began, a second SIGTERM seemed ignored, and an ESME that answered
     the unbind but not its receipt was closed as having sent "no unbind_resp within the stop's grace", with its
-    receipt "offered again at once" (it waits for the next start)."""
+    receipt "offered again at once" (it waits for the next start).  Tester 121: SIGHUP (a closed terminal) ended
+    the process at once, exit status 129, without the unbinds."""
     import json
     import os
     import signal
@@ -184,7 +188,7 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
         esme = _Unanswering(port, timeout=10)
         try:
             esme.bind_and_submit(["447700900123"])  # (its receipt never answered)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(getattr(signal, first_signal))
             esme.read_until(lambda: bool(esme.of(P.Unbind)))
             (unbind,) = esme.of(P.Unbind)
             esme.sock.sendall(encode(P.UnbindResp(sequence_number=unbind.sequence_number)))
@@ -204,7 +208,7 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
     events = [r["event"] for r in records]
     assert events.index("stopping") < events.index("stop_in_progress") < events.index("stopped"), events
     stopping = next(r for r in records if r["event"] == "stopping")
-    assert (stopping["signal"], stopping["grace_seconds"]) == ("SIGTERM", 5.0)
+    assert (stopping["signal"], stopping["grace_seconds"]) == (first_signal, 5.0)
     (unbound,) = [r for r in records if r["event"] == "unbound"]
     assert unbound["reason"] == "unbind answered, but deliver_sm still unanswered at the end of the stop's grace (5 s)"
     (failed,) = [r for r in records if r["event"] == "delivery_failed"]
@@ -253,3 +257,40 @@ def test_a_server_whose_log_reader_is_gone_goes_on_serving_and_stops_when_told(t
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def test_an_unbind_answered_frees_the_accounts_bind_while_its_receipts_are_still_unanswered(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path,
+) -> None:
+    """Tester 120: an ESME that unbound with deliver_sm outstanding kept its place in max_binds after the
+    unbind_resp, until the response_timer (30 s) or its close: its rebind at max_binds got ESME_RBINDFAIL."""
+    import dataclasses
+
+    cfg = make_config(tmp_path)
+    accounts = tuple(dataclasses.replace(a, max_binds=1) if a.system_id == "test" else a for a in cfg.accounts)
+    server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
+    esme = _Unanswering(server.port)
+    try:
+        esme.bind_and_submit(["447700900123"])  # (its receipt never answered)
+        esme.sock.sendall(encode(P.Unbind(sequence_number=10)))
+        esme.read_until(lambda: bool(esme.of(P.UnbindResp)))
+        again = RawEsme(server.port)
+        try:
+            assert again.bind("transmitter").command_status == 0  # (at once, the old socket still open)
+        finally:
+            again.close()
+        # The receipt answered after the unbind_resp still counts (tester 99), and the slot is not given back twice.
+        (receipt,) = esme.of(P.DeliverSm)
+        esme.sock.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
+        assert esme.closed_by_server()
+    finally:
+        esme.sock.close()
+    first = RawEsme(server.port)
+    second = RawEsme(server.port)
+    try:
+        first.bind("transceiver")
+        assert second.request(P.BindTransceiver(system_id="test", password="test")).command_status == \
+            CommandStatus.ESME_RBINDFAIL
+    finally:
+        first.close()
+        second.close()

@@ -39,8 +39,27 @@ def test_check_config_with_an_empty_file_name_is_a_usage_error(capsys: pytest.Ca
 def test_no_http_with_an_http_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     # Tester 64: --no-http won silently over --http-port.
     assert main(["serve", "--no-http", "--http-port", "0", "--store", "memory", "--port", "0"]) == 2
-    assert capsys.readouterr().err.strip() == ("smsc: --no-http: the HTTP API is off, so --http-port and --http-host "
-                                               "have nothing to set; give one or the other")
+    assert capsys.readouterr().err.strip() == ("smsc: --no-http: the HTTP API is off, so --http-port, --http-host "
+                                               "and --http-allowed-host have nothing to set; give one or the other")
+
+
+def test_refusals_in_a_json_log_are_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 121: with --log-format json, exactly the errors (a bad option, a bad config) came as plain text."""
+    import json
+
+    assert main(["serve", "--log-format", "json", "--http-allowed-host", "smsc,other", "--store", "memory"]) == 2
+    (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (record["event"], record["level"]) == ("cannot_start", "error")
+    assert record["error"] == ("--http-allowed-host: expected a host name without port, path or wildcard, such as "
+                               "smsc or smsc.lab.example (IP addresses are always answered), got 'smsc,other'")
+    assert record["timestamp"].endswith("Z")
+    config = tmp_path / "bad.yaml"
+    config.write_text("accounts: [{system_id: a, password: b, max_binds: -1}]\n")
+    assert main(["serve", "--log-format", "json", "-c", str(config)]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [r["event"] for r in records] == ["config_error", "cannot_start"]
+    assert records[0]["error"].startswith(f"{config}: accounts[0].max_binds: expected ")
+    assert records[1]["error"] == "not starting: 1 error(s) in the config"
 
 
 def test_db_with_a_memory_store_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
