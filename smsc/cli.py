@@ -15,6 +15,7 @@ from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
 import structlog
 
+from smsc import installed_version
 from smsc.app import App, StartupError
 from smsc.config import (
     HOST_NAME_WHAT,
@@ -72,16 +73,6 @@ def _raise_fd_limit(max_connections: int) -> None:
                          f"hard limit (ulimit -Hn) or lower server.max_connections")
 
 
-def _version() -> str:
-    """The installed distribution's version (pyproject.toml), or "unknown" when run from a bare checkout."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("smsc")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -112,7 +103,7 @@ def _start_time(text: str) -> float:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the simulator",

@@ -709,7 +709,7 @@ class HttpServer:
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: 200 {"status": "ok"}; 503 with "store_stalled" while a store commit has waited 5 s or
-        more (submit_sm_resp wait for it), "store_damaged" or "store_lost" (the server is stopping for its file, found
+        more (submit_sm_resp wait for it), "store_failing" for 5 s after a commit failed, "store_damaged" or "store_lost" (the server is stopping for its file, found
         damaged or no longer at its path), or "stopping", so
         that a container's HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
         state, waited = self.app.store_health()

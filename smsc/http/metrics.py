@@ -22,6 +22,7 @@ Exported families (``_total`` is added to counters by the exposition format):
   restarts ...; ``smsc_store_largest_batch`` a gauge) and ``smsc_store_commit_wait_seconds``: how long the
   oldest commit has waited for the writer (a stalled store shows here).
 * ``smsc_simulation_time_seconds`` and ``smsc_time_scale``.
+* ``smsc_build_info{version,python,store,event_loop}`` (always 1).
 
 Each :class:`~smsc.http.api.HttpServer` builds its own :class:`CollectorRegistry` with
 :func:`build_registry`, so several SMSCs in one process (tests) never share or clash on metrics.
@@ -29,14 +30,18 @@ Each :class:`~smsc.http.api.HttpServer` builds its own :class:`CollectorRegistry
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import platform
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
+
+from smsc import installed_version
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -155,6 +160,9 @@ class SmscCollector:
         self._seen_bound: set[tuple[str, str]] = set()
         self._seen_window: set[str] = set()
         self._seen_pending: set[str] = set()
+        #: The labels of ``smsc_build_info`` (what runs: for dashboards and for an alert on a mixed fleet).
+        self._build = {"version": installed_version(), "python": platform.python_version(),
+                       "store": str(getattr(getattr(app, "config", None), "store", None) and app.config.store.kind)}
 
     def describe(self) -> list[Metric]:
         """No fixed names (see the class docstring)."""
@@ -163,6 +171,13 @@ class SmscCollector:
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family (see the module docstring for the list)."""
         app = self._app
+        build = dict(self._build)
+        try:
+            build["event_loop"] = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        except RuntimeError:  # (collected off the loop: a test)
+            pass
+        yield InfoMetricFamily("smsc_build", "What runs: smsc's version, Python's, the store kind and the event "
+                               "loop (asyncio or uvloop); the value is always 1", value=build)
         smpp = getattr(app, "smpp", None)
         smsc = getattr(app, "smsc", None)
         if smpp is not None:

@@ -837,6 +837,14 @@ async def test_metrics_counters_move_after_a_submit(
     assert _metric(after, "smsc_smpp_binds_total") == 1
     assert 'smsc_smpp_bound_sessions{bind_type="transmitter",system_id="test"} 1.0' in after
     assert "process_cpu_seconds_total" in after
+    # What runs (tester 121: no version to alert on).
+    import platform
+
+    from smsc import installed_version
+
+    (build,) = [line for line in after.splitlines() if line.startswith("smsc_build_info{")]
+    assert f'version="{installed_version()}"' in build and f'python="{platform.python_version()}"' in build
+    assert 'event_loop="asyncio"' in build and 'store="sqlite"' in build and build.endswith(" 1.0")
     stats = await _get(http, "/api/stats")
     assert stats["smpp"]["submits"] == 1 and stats["core"]["submitted"] == 1 and stats["bound"] == 1
     # When the process started, on the wall clock: a restart shows as one, not only as counters at 0 (tester 91).
@@ -921,6 +929,13 @@ async def test_a_stalled_store_shows_in_the_metrics_and_the_log(
     await asyncio.wait_for(stalled, 10)
     app._watch_store()
     assert [e["event"] for e in capture.entries] == ["store_commit_slow", "store_commit_resumed"]
+    assert await _get(http, "/api/health") == {"status": "ok"}
+    # Tester 117: commits failing and recovering every second said ok.  A failed commit (as the writer reports one)
+    # makes it store_failing for 5 s.
+    app.store._commit_failures.failed()
+    async with http.get("/api/health") as resp:
+        assert (resp.status, (await resp.json())["status"]) == (503, "store_failing")
+    app.store._commit_failures.last_at -= 5
     assert await _get(http, "/api/health") == {"status": "ok"}
 
 

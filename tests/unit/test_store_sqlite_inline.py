@@ -439,12 +439,47 @@ def test_a_checkpoint_failing_again_and_again_is_logged_first_then_every_so_ofte
                 store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "OperationalError: disk I/O error"))
             store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 10, None))
             store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "OperationalError: disk I/O error"))
+            store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 10, None))
+            store._checkpoint_failures.last_at -= sqlite_store._Failures.QUIET + 1  # (a quiet minute)
+            store._on_checkpoint(("checkpoint", "PASSIVE", 0.001, 10, 0, "OperationalError: disk I/O error"))
         events = [(e["event"], e.get("failures")) for e in logs]
+        # (the failure right after the recovery counts on, unlogged, and so is its recovery: tester 117; after a
+        # quiet minute the next one is a first again)
         assert events == [("store_checkpoint_failed", 1), ("store_checkpoint_failed", every),
                           ("store_checkpoint_failed", 2 * every), ("store_checkpoint_recovered", 2 * every + 5),
                           ("store_checkpoint_failed", 1)]
-        assert store.stats.checkpoint_failures == 2 * every + 6
+        assert store.stats.checkpoint_failures == 2 * every + 7
     finally:
+        store.close()
+
+
+def test_a_commit_that_fails_and_recovers_again_and_again_is_logged_once_per_120_and_health_says_failing(
+        tmp_path: Path) -> None:
+    """Tester 117: a store that failed and recovered about once a second (a file-size limit) logged a failed and a
+    recovered line every second, each failure a "first", while /api/health said ok.  (The writer child's answers,
+    as it sends them; the batch each success acknowledges is one in flight.)"""
+    import collections
+
+    import structlog
+
+    from smsc.core.store import sqlite as sqlite_store
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    every = sqlite_store.REPEATED_FAILURE_LOG_EVERY
+    try:
+        assert store.seconds_since_commit_failure() == float("inf")
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(every + 1):
+                store._on_answer(("error", "OperationalError: database or disk is full"))
+                store._in_flight = collections.deque([(b"", sqlite_store._Batch(), 0.0)])
+                store._on_answer(("ok", 0.001))
+        events = [(e["event"], e.get("failures")) for e in logs]
+        assert events == [("store_commit_failed", 1), ("store_commit_recovered", 1),
+                          ("store_commit_failed", every), ("store_commit_recovered", 1)]
+        assert store.stats.failures == every + 1
+        assert store.seconds_since_commit_failure() < 5
+    finally:
+        store._in_flight.clear()
         store.close()
 
 
@@ -467,6 +502,40 @@ def test_a_new_store_and_its_companions_are_readable_by_their_owner_only(tmp_pat
         os.umask(previous)
     assert modes["s.sqlite"] == 0o600 and "s.sqlite-wal" in modes, modes
     assert all(mode == 0o600 for mode in modes.values()), modes
+
+
+def test_an_existing_store_and_an_empty_file_open_to_others_are_made_owner_only(tmp_path: Path) -> None:
+    """Tester 117: only a file smsc made itself was 0600; an older store at 0644 (with its -wal) and an empty 0666
+    file taken as a new store stayed readable, or writable, by every local user."""
+    import stat
+
+    from structlog.testing import capture_logs
+
+    old = tmp_path / "old.sqlite"
+    store = SqliteStore(old)
+    try:
+        store.save_sim_time(1.0)
+        store.commit(lambda: None)
+    finally:
+        store.close()
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    (tmp_path / "old.sqlite-wal").write_bytes(b"")  # (a -wal left beside it, as after a crash)
+    for path, mode in ((old, 0o644), (tmp_path / "old.sqlite-wal", 0o644), (empty, 0o666)):
+        path.chmod(mode)
+    with capture_logs() as logs:
+        for path in (old, empty):
+            store = SqliteStore(path)
+            try:
+                store.save_sim_time(2.0)
+                store.commit(lambda: None)
+            finally:
+                store.close()
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir() if f.name != "old.sqlite.lock"
+             and not f.name.endswith(".lock")}
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes
+    tightened = [(e["path"], e["was"]) for e in logs if e["event"] == "store_permissions_tightened"]
+    assert tightened == [(str(old), "0644"), (str(old) + "-wal", "0644"), (str(empty), "0666")]
 
 
 def test_a_new_store_through_a_dangling_symlink_is_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -81,12 +81,14 @@ import functools
 import inspect
 import io
 import json
+import math
 import os
 import pathlib
 import pickle
 import secrets
 import select
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -954,6 +956,74 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
             log.exception("on_durable_failed")
 
 
+class _Failures:
+    """When to log a failure that repeats (:data:`REPEATED_FAILURE_LOG_EVERY`), also one that comes and goes.
+
+    A commit that fails, works, then fails again a moment later (a disk at its last free blocks, a file-size limit)
+    was logged as a first failure and a recovery every time: two lines a second (tester 117).  Failures are counted
+    across recoveries until :attr:`QUIET` seconds pass without one; the first and every 120th of that count are
+    logged, and a recovery only after a failure that was.
+    """
+
+    __slots__ = ("consecutive", "recent", "last_at", "said")
+
+    #: Real seconds without a failure after which the next one is logged as a first again.
+    QUIET = 60.0
+
+    def __init__(self) -> None:
+        self.consecutive = 0  #: failures since the last success
+        self.recent = 0  #: failures since the last quiet spell
+        self.last_at = -math.inf  #: time.monotonic() of the last failure
+        self.said = False  #: a failure was logged and its recovery not yet
+
+    def failed(self) -> int:
+        """Count a failure: the count to log it with (failures since the last quiet spell), or 0 to log nothing."""
+        now = time.monotonic()
+        if now - self.last_at > self.QUIET:
+            self.recent = 0
+        self.recent += 1
+        self.consecutive += 1
+        self.last_at = now
+        if self.recent == 1 or self.recent % REPEATED_FAILURE_LOG_EVERY == 0:
+            self.said = True
+            return self.recent
+        return 0
+
+    def worked(self) -> int:
+        """A success: the failures it ends to log as a recovery, or 0 (none, or they went unlogged)."""
+        ended, self.consecutive = self.consecutive, 0
+        if ended and self.said:
+            self.said = False
+            return ended
+        return 0
+
+    def seconds_since(self) -> float:
+        """Real seconds since the last failure (inf: none)."""
+        return time.monotonic() - self.last_at
+
+
+def _owner_only(paths: list[str]) -> None:
+    """Take group's and others' access away from the store's own files that grant it (an older smsc's file at
+    0644, an empty 0666 file taken as a new store; SQLite gives its -wal and -shm the file's mode): the README
+    promises the store, which holds every message's text, readable by its owner only (tester 117).  Only files
+    this user owns; one it cannot change is left as it is (logged)."""
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # (not there)
+        if not stat.S_ISREG(info.st_mode) or not info.st_mode & 0o077 or info.st_uid != os.geteuid():
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        try:
+            os.chmod(path, mode & 0o700)
+        except OSError as exc:
+            log.warning("store_permissions_kept", path=path, mode=f"{mode:04o}", reason=exc.strerror or str(exc))
+            continue
+        log.info("store_permissions_tightened", path=path, was=f"{mode:04o}", now=f"{mode & 0o700:04o}",
+                 reason="the store holds every message's text: readable by its owner only")
+
+
 class SqliteStore:
     """A :class:`~smsc.core.store.base.MessageStore` in one SQLite file (WAL, group commit).
 
@@ -1047,6 +1117,8 @@ class SqliteStore:
                 # (named as an smsc store's refusal: nothing in the file was touched; never "delete the file",
                 # which may be another application's data)
                 raise NotAStore(f"not an smsc store, left as it is: {problem}; give another store.path")
+            if not created_file:
+                _owner_only([self.path, *(p for p in companions if p not in made)])
             setup = self._connect()
             try:
                 self._create_schema(setup)
@@ -1118,9 +1190,9 @@ class SqliteStore:
         #: The error of a commit that found the file damaged (SQLite's "database disk image is malformed":
         #: an index or table page read nowhere at start), or None.  No retry can succeed: see on_damage.
         self.damage: str | None = None
-        #: Commits and checkpoints that failed since the last that worked (see REPEATED_FAILURE_LOG_EVERY).
-        self._commit_failing = 0
-        self._checkpoint_failing = 0
+        #: Commits and checkpoints that failed, and when to say so (:class:`_Failures`).
+        self._commit_failures = _Failures()
+        self._checkpoint_failures = _Failures()
         #: Called once with that error, on the loop thread (the server stops: ``App``).
         self.on_damage: Callable[[str], None] | None = None
         self._reviving = False  # a restart is scheduled (call_later): nothing is sent until it runs
@@ -1916,6 +1988,10 @@ class SqliteStore:
         if size > stats.largest_batch:
             stats.largest_batch = size
 
+    def seconds_since_commit_failure(self) -> float:
+        """Real seconds since a commit last failed (inf: never), for ``/api/health``."""
+        return self._commit_failures.seconds_since()
+
     def _write(self, conn: sqlite3.Connection, batch: _Batch) -> None:
         """Inline mode: one transaction for the whole batch on this thread; retried until it succeeds."""
         if not batch.has_rows():
@@ -1929,14 +2005,14 @@ class SqliteStore:
                 sqlite_writer.commit(conn, rows)
             except sqlite3.Error:
                 self.stats.failures += 1
-                failing = self._commit_failing = self._commit_failing + 1
-                if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+                failing = self._commit_failures.failed()
+                if failing:
                     log.exception("store_commit_failed", retry_in=_RETRY_DELAY, failures=failing)
                 time.sleep(_RETRY_DELAY)
                 continue
-            if self._commit_failing:
-                log.info("store_commit_recovered", failures=self._commit_failing)
-                self._commit_failing = 0
+            ended = self._commit_failures.worked()
+            if ended:
+                log.info("store_commit_recovered", failures=ended)
             self._count(batch, time.perf_counter() - started)
             return
 
@@ -2093,8 +2169,8 @@ class SqliteStore:
             return
         if answer[0] != "ok":
             self.stats.failures += 1
-            failing = self._commit_failing = self._commit_failing + 1
-            if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+            failing = self._commit_failures.failed()
+            if failing:
                 log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
                           writer_pid=None if child is None else child.pid, failures=failing)
             if self.damage is None and _is_damage(str(answer[1])):
@@ -2105,9 +2181,9 @@ class SqliteStore:
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
         batch = self._in_flight.popleft()[1]
-        if self._commit_failing:
-            log.info("store_commit_recovered", failures=self._commit_failing)
-            self._commit_failing = 0
+        ended = self._commit_failures.worked()
+        if ended:
+            log.info("store_commit_recovered", failures=ended)
         self._restarts = 0
         self._count(batch, answer[1])
         if batch.callbacks:
@@ -2127,8 +2203,8 @@ class SqliteStore:
             stats.forced_checkpoints += 1
         if error is not None:
             stats.checkpoint_failures += 1
-            failing = self._checkpoint_failing = self._checkpoint_failing + 1
-            if failing == 1 or failing % REPEATED_FAILURE_LOG_EVERY == 0:
+            failing = self._checkpoint_failures.failed()
+            if failing:
                 log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
                           seconds=round(seconds, 4), failures=failing,
                           hint="the -wal file grows until a checkpoint works: see that the file can be written")
@@ -2140,9 +2216,9 @@ class SqliteStore:
                 if self.on_damage is not None:
                     self.on_damage(self.damage)
             return
-        if self._checkpoint_failing:
-            log.info("store_checkpoint_recovered", failures=self._checkpoint_failing)
-            self._checkpoint_failing = 0
+        ended = self._checkpoint_failures.worked()
+        if ended:
+            log.info("store_checkpoint_recovered", failures=ended)
         if forced:
             log.warning("store_checkpoint_forced", mode=mode, frames=frames, seconds=round(seconds, 4),
                         limit_frames=sqlite_writer.HARD_LIMIT_FRAMES)
