@@ -101,7 +101,6 @@ def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path, 
     import json
     import re
     import select
-    import signal
     import socket
 
     proc = subprocess.Popen(
@@ -123,12 +122,7 @@ def test_serve_at_log_level_warning_still_says_where_it_listens(tmp_path: Path, 
         with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=5):
             pass
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
 
 
 def test_serve_answers_a_host_name_given_with_http_allowed_host(tmp_path: Path) -> None:
@@ -136,7 +130,6 @@ def test_serve_answers_a_host_name_given_with_http_allowed_host(tmp_path: Path) 
     which replaces the bundled one whole."""
     import json
     import select
-    import signal
     import urllib.error
     import urllib.request
 
@@ -160,9 +153,16 @@ def test_serve_answers_a_host_name_given_with_http_allowed_host(tmp_path: Path) 
 
         assert [status(h) for h in ("prom.example:8080", "smsc", "other.example")] == [200, 200, 403]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Stop a ``smsc serve`` this test started, by its own process id: SIGTERM, then SIGKILL after 15 s."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

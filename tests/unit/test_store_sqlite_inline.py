@@ -504,6 +504,16 @@ def test_a_new_store_and_its_companions_are_readable_by_their_owner_only(tmp_pat
     assert all(mode == 0o600 for mode in modes.values()), modes
 
 
+def _open_and_commit(path: Path) -> None:
+    """Open a store at ``path``, commit one write, close it."""
+    store = SqliteStore(path)
+    try:
+        store.save_sim_time(1.0)
+        store.commit(lambda: None)
+    finally:
+        store.close()
+
+
 def test_an_existing_store_and_an_empty_file_open_to_others_are_made_owner_only(tmp_path: Path) -> None:
     """Tester 117: only a file smsc made itself was 0600; an older store at 0644 (with its -wal) and an empty 0666
     file taken as a new store stayed readable, or writable, by every local user."""
@@ -512,12 +522,7 @@ def test_an_existing_store_and_an_empty_file_open_to_others_are_made_owner_only(
     from structlog.testing import capture_logs
 
     old = tmp_path / "old.sqlite"
-    store = SqliteStore(old)
-    try:
-        store.save_sim_time(1.0)
-        store.commit(lambda: None)
-    finally:
-        store.close()
+    _open_and_commit(old)
     empty = tmp_path / "empty.sqlite"
     empty.write_bytes(b"")
     (tmp_path / "old.sqlite-wal").write_bytes(b"")  # (a -wal left beside it, as after a crash)
@@ -525,12 +530,7 @@ def test_an_existing_store_and_an_empty_file_open_to_others_are_made_owner_only(
         path.chmod(mode)
     with capture_logs() as logs:
         for path in (old, empty):
-            store = SqliteStore(path)
-            try:
-                store.save_sim_time(2.0)
-                store.commit(lambda: None)
-            finally:
-                store.close()
+            _open_and_commit(path)
     modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir() if f.name != "old.sqlite.lock"
              and not f.name.endswith(".lock")}
     assert modes and all(mode == 0o600 for mode in modes.values()), modes
@@ -546,12 +546,7 @@ def test_a_new_store_through_a_dangling_symlink_is_readable_by_its_owner_only(tm
     link.symlink_to(tmp_path / "target.sqlite")
     previous = os.umask(0o022)
     try:
-        store = SqliteStore(link)
-        try:
-            store.save_sim_time(1.0)
-            store.commit(lambda: None)
-        finally:
-            store.close()
+        _open_and_commit(link)
     finally:
         os.umask(previous)
     assert link.is_symlink()
