@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+from zlib import crc32
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -70,6 +71,9 @@ DEFAULT_COUNT = 10_000
 UNBOUNDED_COUNT = 1 << 62
 #: Seconds a run may take beyond its ``--duration`` of submitting before it ends unfinished (the CLI's default).
 DEFAULT_TIMEOUT = 120.0
+#: Seconds without a new receipt or MO, once every submit is answered, after which a run that still waits for some
+#: ends unfinished (``--receipt-wait``): the SMSC delivers the bench's messages at once.
+DEFAULT_RECEIPT_WAIT = 10.0
 
 SUBMIT_SM_RESP = 0x80000004
 DELIVER_SM = 0x00000005
@@ -125,6 +129,12 @@ class BindResult:
     errors: int = 0
     receipts: int = 0
     receipts_not_delivered: int = 0
+    #: Sums of the CRC-32 of the message_ids accepted (submit_sm_resp status 0) and of the ids the receipts name
+    #: (their "id:"), lower case without leading zeros: equal counts with unequal sums are receipts lost for
+    #: some messages and duplicated for others (tester 123), found across binds and worker processes at O(1)
+    #: per message.
+    ok_ids_sum: int = 0
+    receipt_ids_sum: int = 0
     mo: int = 0
     unbound_by_server: int = 0
     latencies: array = field(default_factory=lambda: array("d"))
@@ -211,6 +221,7 @@ class LoadProtocol(asyncio.Protocol):
                     self.inflight -= 1
                 if status == 0 and cid == SUBMIT_SM_RESP:
                     res.ok += 1
+                    res.ok_ids_sum += crc32(buf[pos + 16:end - 1].lower().lstrip(b"0"))
                 else:
                     res.errors += 1
                 res.last_resp = now
@@ -225,6 +236,10 @@ class LoadProtocol(asyncio.Protocol):
                 if buf[p] & 0x3C:  # a receipt or another SMSC-generated notification (section 5.2.12)
                     res.receipts += 1
                     res.last_receipt = now
+                    i = buf.find(b"id:", p, end)
+                    if i >= 0:
+                        j = buf.find(b" ", i, end)
+                        res.receipt_ids_sum += crc32(buf[i + 3:j if j >= 0 else end].lower().lstrip(b"0"))
                     if buf.find(b"stat:DELIVRD", p, end) < 0:
                         res.receipts_not_delivered += 1
                 else:
@@ -378,6 +393,7 @@ async def _worker_main(index: int, spec: LoadSpec, counts: Any, flags: Any) -> d
         "sent": sum(r.sent for r in results), "ok": sum(r.ok for r in results),
         "errors": sum(r.errors for r in results), "receipts": sum(r.receipts for r in results),
         "receipts_not_delivered": sum(r.receipts_not_delivered for r in results),
+        "ok_ids_sum": sum(r.ok_ids_sum for r in results), "receipt_ids_sum": sum(r.receipt_ids_sum for r in results),
         "mo": sum(r.mo for r in results), "unbound_by_server": sum(r.unbound_by_server for r in results),
         "lost": sum(1 for p in protos if p.closed),
         "first_send": min((r.first_send for r in results if r.first_send), default=0.0),
@@ -419,7 +435,8 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
                    ask_receipts: bool | None = None,
                    on_bound: Callable[[], Awaitable[None]] | None = None,
                    progress: Callable[[dict[str, float]], None] | None = None,
-                   progress_every: float = 2.0, allow_refusals: bool = False) -> dict[str, Any]:
+                   progress_every: float = 2.0, allow_refusals: bool = False,
+                   receipt_wait: float = DEFAULT_RECEIPT_WAIT) -> dict[str, Any]:
     """Run one load and return its figures.
 
     ``binds`` connections (spread over ``processes`` workers, 0 = :func:`default_processes`) each submit
@@ -428,7 +445,9 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
     ``expect_receipts`` more and ``expect_mo`` MO deliver_sm have arrived; or after ``timeout`` seconds
     (``finished`` false).  ``finished`` is false too, with the reason in ``failure``, when a submit was refused
     (unless ``allow_refusals``), or, with ``receipts``, more receipts came than were expected or one is not
-    ``stat:DELIVRD``.  ``on_bound`` is awaited once every bind is bound, just after "go" (e.g. switch
+    ``stat:DELIVRD``, or the receipts do not name the accepted message_ids one each (lost and duplicated ones);
+    and it ends early, unfinished, when every submit is answered and no receipt or MO has come for
+    ``receipt_wait`` seconds (0: wait for the timeout).  ``on_bound`` is awaited once every bind is bound, just after "go" (e.g. switch
     handsets on).  ``ask_receipts``: see :class:`LoadSpec`.  ``progress`` is called about every
     ``progress_every`` seconds with the live counters.
 
@@ -470,18 +489,31 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
                 await on_bound()
             deadline = t_go + timeout
             next_progress = t_go + progress_every
+            seen = (-1, -1)  # (receipts, MO) at the last change, and when it came
+            changed_at = t_go
             while True:
                 now = time.perf_counter()
                 ok = total(_F_OK)
                 need_receipts = (ok if receipts else 0) + expect_receipts
-                if (total(_F_SUBMIT_DONE) == nproc and total(_F_RCPT) >= need_receipts
-                        and total(_F_MO) >= expect_mo):
+                submitted = total(_F_SUBMIT_DONE) == nproc
+                have = (total(_F_RCPT), total(_F_MO))
+                if submitted and have[0] >= need_receipts and have[1] >= expect_mo:
                     finished = True
                     break
                 if total(_F_LOST) or total(_F_FAILED):
                     failure = "connection closed by the server" if total(_F_LOST) else "a worker failed"
                     break
+                if have != seen:
+                    seen, changed_at = have, now
+                elif submitted and receipt_wait and now - changed_at >= receipt_wait:
+                    # (tester 123: with receipts lost, the run waited out its 120 s and said only "timeout")
+                    failure = (f"{have[0]:,} of {need_receipts:,} receipts and {have[1]:,} of {expect_mo:,} MO after "
+                               f"every submit was answered; none more came for {receipt_wait:g} s (receipts lost, "
+                               f"or owed to another bind)")
+                    break
                 if now >= deadline:
+                    failure = (f"not complete within the timeout ({timeout:g} s): {total(_F_SENT):,} sent, {ok:,} "
+                               f"accepted, {have[0]:,} of {need_receipts:,} receipts, {have[1]:,} of {expect_mo:,} MO")
                     break
                 if progress is not None and now >= next_progress:
                     next_progress = now + progress_every
@@ -509,6 +541,10 @@ async def run_load(*, host: str, port: int, binds: int = 4, window: int = 100, c
             problems.append(f"{result['receipts'] - wanted} receipts more than the {wanted} expected")
         if (receipts or expect_receipts) and result["receipts_not_delivered"]:
             problems.append(f"{result['receipts_not_delivered']} receipts without stat:DELIVRD")
+        if receipts and not expect_receipts and result["receipts"] == wanted and not result["receipt_ids_match"]:
+            problems.append("the receipts do not name the accepted message_ids one each: some messages got none and "
+                            "others two or more (receipts lost and duplicated), or the receipts give the ids in "
+                            "another format than submit_sm_resp")
         if problems:
             result["finished"] = False
             result["failure"] = "; ".join(problems)
@@ -548,6 +584,7 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
         # added fields
         "mo": mo, "mo_per_s": round(mo / max(1e-9, last_mo - first_delivery), 1) if mo else 0.0,
         "receipts_not_delivered": s("receipts_not_delivered"), "unbound_by_server": s("unbound_by_server"),
+        "receipt_ids_match": s("ok_ids_sum") == s("receipt_ids_sum"),
         "lost": s("lost"), "p90_ms": round(percentile(lat, 0.90) * 1000, 3),
         "max_ms": round(lat[-1] * 1000, 3) if lat else 0.0,
         "client_processes": nproc, "client_cpu_s": round(cpu, 3), "client_cpu_cores": round(cpu / span, 3),
@@ -568,7 +605,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--binds", type=int, default=4)
     ap.add_argument("--window", type=int, default=100)
     ap.add_argument("--count", type=int, default=None,
-                    help="messages per bind (default: 10000; with --duration, as many as that time allows)")
+                    help="messages per bind (default: 10000; with --duration, as many as that time allows; 0 with "
+                         "--expect-receipts or --expect-mo: submit nothing, receive what is owed)")
     ap.add_argument("--receipts", action="store_true", help="ask for and wait for a receipt per message")
     ap.add_argument("--system-id", default="perf")
     ap.add_argument("--password", default="perf")
@@ -583,6 +621,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--expect-mo", type=int, default=0, help="wait for this many MO deliver_sm")
     ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     ap.add_argument("--bind-type", choices=("transceiver", "transmitter", "receiver"), default="transceiver")
+    ap.add_argument("--receipt-wait", type=float, default=DEFAULT_RECEIPT_WAIT,
+                    help="once every submit is answered, end the run unfinished when no receipt or MO has come for "
+                         "this many seconds (0: wait for --timeout)")
     ap.add_argument("--allow-refusals", action="store_true",
                     help="a refused submit (ESME_RTHROTTLED, ...) does not make the run incomplete")
     args = ap.parse_args(argv)
@@ -590,8 +631,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # (tester 107: --duration 10 ended after 0.72 s, the default 10,000 messages a bind spent)
         args.count = DEFAULT_COUNT if args.duration is None else UNBOUNDED_COUNT
     for name in ("binds", "window", "count", "destinations"):
+        if name == "count" and args.count == 0 and (args.expect_receipts or args.expect_mo):
+            continue  # (bind and only receive what is owed: tester 123 had to submit to drain)
         if getattr(args, name) < 1:  # (--window 0 waited for the timeout; --binds 0 reported success)
-            ap.error(f"--{name}: expected a whole number of at least 1, got {getattr(args, name)}")
+            hint = " (0 only with --expect-receipts or --expect-mo: bind and receive)" if name == "count" else ""
+            ap.error(f"--{name}: expected a whole number of at least 1{hint}, got {getattr(args, name)}")
     for name in ("processes", "expect_receipts", "expect_mo"):
         if getattr(args, name) < 0:  # (--processes -1 ran as "automatic", a negative count waited for nothing)
             ap.error(f"--{name.replace('_', '-')}: expected a whole number, 0 or more, got {getattr(args, name)}")
@@ -603,6 +647,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # (the run then always ended "not complete within the timeout": tester 77)
         ap.error(f"--timeout: a run submits for up to --duration seconds ({args.duration:g}) and may take "
                  f"--timeout seconds in all; expected at least {args.duration:g}, got {args.timeout:g}")
+    if not args.receipt_wait >= 0:
+        ap.error(f"--receipt-wait: expected a number of seconds, 0 or more, got {args.receipt_wait}")
+    if args.receipts and args.bind_type == "transmitter":
+        # (tester 123: it waited for receipts that a transmitter bind is never sent)
+        ap.error("--receipts with --bind-type transmitter: a transmitter is sent no receipts; bind as transceiver, "
+                 "or ask for them without waiting with another receiver bound")
     if not 0 <= args.port <= 65535:
         ap.error(f"--port: expected a TCP port (0 to 65535), got {args.port}")
     if args.timeout is None:  # (a fixed 120 s ended every longer --duration run unfinished)
@@ -621,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         receipts=args.receipts, system_id=args.system_id, password=args.password, destination=args.destination,
         destinations=args.destinations, timeout=args.timeout, duration=args.duration, processes=args.processes,
         expect_receipts=args.expect_receipts, expect_mo=args.expect_mo, loop=args.loop, bind_type=args.bind_type,
-        progress=lambda c: print(f"  {c}", file=sys.stderr, flush=True), allow_refusals=args.allow_refusals))
+        progress=lambda c: print(f"  {c}", file=sys.stderr, flush=True), allow_refusals=args.allow_refusals,
+        receipt_wait=args.receipt_wait))
     except (OSError, RuntimeError) as exc:  # a closed port, a refused bind: one line, not a traceback
         print(f"bench.load: {exc}", file=sys.stderr)
         return 2

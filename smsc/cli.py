@@ -11,7 +11,7 @@ import os
 import signal
 import stat
 import sys
-from typing import Any, Callable, Coroutine, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, NoReturn, Sequence, TypeVar
 
 import structlog
 
@@ -101,8 +101,21 @@ def _start_time(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one JSON line when the command line asks for a JSON log
+    (``--log-format json``): every line such a server writes is JSON, a bad option value included (tester 122)."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            _print_json_error(f"{self.prog}: {message}", "usage_error")
+            raise SystemExit(2)
+        super().error(message)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
+    parser = _Parser(prog="smsc", description="SMSC simulator speaking SMPP 3.4")
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -116,8 +129,9 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", "-p", type=_port, help="SMPP port; 0 picks a free one (default: from the config)")
     serve.add_argument("--http-host", help="HTTP control API listen address (default: from the config)")
     serve.add_argument("--http-port", type=_port,
-                       help="HTTP control API port; 0 picks a free one (default: from the config); with it, or "
-                            "--http-host, the API starts even if the config has http.enabled: false")
+                       help="HTTP control API port; 0 picks a free one (default: from the config); with it, "
+                            "--http-host or --http-allowed-host, the API starts even if the config has "
+                            "http.enabled: false")
     serve.add_argument("--http-allowed-host", action="append", metavar="NAME", default=[],
                        help="a host name the HTTP API is reached by, besides localhost, IP addresses and this "
                             "machine's names (such as a compose service name for Prometheus); adds to "
@@ -155,11 +169,12 @@ def _with(obj: _D, **values: Any) -> _D:
 
 
 def _http_wanted(args: argparse.Namespace) -> bool | None:
-    """False with ``--no-http``; True with ``--http-port`` or ``--http-host``, which ask for the API even where the
-    config turns it off (tester 63); None: as the config says."""
+    """False with ``--no-http``; True with ``--http-port``, ``--http-host`` or ``--http-allowed-host``, which ask for
+    the API even where the config turns it off (tester 63); None: as the config says."""
     if args.no_http:
         return False
-    return True if args.http_port is not None or args.http_host is not None else None
+    # (--http-allowed-host too: a name allowed for an API that never started said nothing, tester 122)
+    return True if args.http_port is not None or args.http_host is not None or args.http_allowed_host else None
 
 
 def _options_clash(args: argparse.Namespace, config: Config) -> str | None:
@@ -221,12 +236,15 @@ def _say(args: argparse.Namespace, text: str, event: str = "cannot_start") -> No
     """Write one refusal or error line of ``serve`` on stderr: ``smsc: ...`` text, or with ``--log-format json`` a
     JSON object like the log's others (tester 121: a JSON log got plain lines for exactly its errors)."""
     if args.log_format == "json":
-        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-        line = json.dumps({"event": event, "level": "error", "timestamp": stamp,
-                           "error": text.removeprefix("smsc: ")})
+        _print_json_error(text.removeprefix("smsc: "), event)
     else:
-        line = text
-    print(line, file=sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True)
+
+
+def _print_json_error(text: str, event: str) -> None:
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    print(json.dumps({"event": event, "level": "error", "timestamp": stamp, "error": text}), file=sys.stderr,
+          flush=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -316,8 +334,11 @@ def _serve(args: argparse.Namespace) -> int:
                               f"(what was acknowledged is on disk with the SQLite store)")
 
         # SIGHUP too: a closed terminal or a supervisor's hang-up ended the process at once, without the
-        # unbinds and the answers owed (tester 121).
+        # unbinds and the answers owed (tester 121); unless it is ignored already, as `nohup` has it, to keep
+        # the server running after the terminal closes (tester 122).
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             loop.add_signal_handler(sig, on_signal, sig)
         try:
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
@@ -394,6 +415,9 @@ def _host_port(host: str, port: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``smsc`` console script; returns the process exit status."""
     parser = _build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = any(w == "--log-format=json" or (w == "--log-format" and nxt == "json")
+                              for w, nxt in zip(words, words[1:] + [""]))
     args = parser.parse_args(argv)
     if args.command == "check-config":
         if (args.file is None) == (args.config_file is None):

@@ -29,6 +29,17 @@ _PDU_FIELDS = ("system_id", "system_type", "interface_version", "service_type", 
 _SHOWN_AT_ZERO = frozenset({"esm_class", "registered_delivery", "data_coding"})
 
 
+def peer_name(peername: Any) -> str:
+    """A socket's peer as the logs write it (SMPP and HTTP alike): "127.0.0.1:40312", "[::1]:40312"; "" when
+    unknown."""
+    if not peername:
+        return ""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host = str(peername[0])
+        return f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
+    return str(peername)
+
+
 def pdu_fields(pdu: Any) -> dict[str, Any]:
     """What a debug line says of ``pdu``: command, sequence_number, command_status (hex), the fields of
     :data:`_PDU_FIELDS` it has that are set (esm_class, registered_delivery and data_coding also at 0: a zero

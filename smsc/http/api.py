@@ -58,6 +58,7 @@ from smsc.core.mo import mo_coding
 from smsc.core.numbers import E164_MAX_DIGITS, is_digits, is_valid_msisdn, normalise
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
+from smsc.obs import peer_name
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
 from smsc.smpp.text import (
     MAX_PARTS,
@@ -303,6 +304,12 @@ def _answered_unreadable_body(record: logging.LogRecord) -> bool:
     aiohttp has no decoder for (br, zstd) by aiohttp itself; either way aiohttp then met the error again and
     logged a 30-line traceback for each such request (testers 51 and 53)."""
     return not (record.exc_info and isinstance(record.exc_info[1], (RequestPayloadError, HttpProcessingError)))
+
+
+def _peer(request: web.Request) -> str:
+    """The client as the logs name an SMPP peer: "127.0.0.1:40312" (the control API's changes are logged so)."""
+    transport = request.transport
+    return peer_name(transport.get_extra_info("peername") if transport is not None else None) or (request.remote or "")
 
 
 async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
@@ -864,7 +871,7 @@ class HttpServer:
             raise ApiError(400, f"{'text' if text is not None else 'payload_hex'}: {exc}") from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
-        log.info("mo_injected", source=src, destination=dst, parts=len(ids), peer=request.remote)
+        log.info("mo_injected", source=src, destination=dst, parts=len(ids), peer=_peer(request))
         await self._durable()  # an MO exists nowhere but in the store: 202 means a crash cannot lose it
         return _json({"delivery_ids": list(ids)}, 202)
 
@@ -889,7 +896,7 @@ class HttpServer:
             self._smsc.release_handset(e164)  # alerts what waits for it when the simulation has it online
         else:
             self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
-        log.info("handset_switched", number=e164, online=online, peer=request.remote)
+        log.info("handset_switched", number=e164, online=online, peer=_peer(request))
         return _json(self._handset_record(e164, carrier))
 
     async def opt_out(self, request: web.Request) -> web.Response:
@@ -909,7 +916,7 @@ class HttpServer:
             carrier.handsets.opt_out(e164)
         else:
             carrier.handsets.opt_in(e164)
-        log.info("handset_opted_out" if out else "handset_opted_in", number=e164, peer=request.remote)
+        log.info("handset_opted_out" if out else "handset_opted_in", number=e164, peer=_peer(request))
         await self._durable()
         return _json(self._handset_record(e164, carrier))
 

@@ -57,8 +57,9 @@ SERVER_HELP: dict[str, str] = {
     "binds_refused": ("bind requests answered with an error status, whatever the cause (credentials, the "
                       "account's rules, a connection bound already ...; also in smsc_smpp_requests_refused_total)"),
     "submits": "submit_sm, data_sm and submit_multi requests received",
-    "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit or submit_window, or more "
-                  "transaction-mode data_sm awaiting their outcome on one connection than it holds"),
+    "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit or submit_window, more "
+                  "transaction-mode data_sm awaiting their outcome on one connection than it holds, or a carrier's "
+                  "number rule"),
     "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
 }
 

@@ -132,6 +132,7 @@ _DELIVER_SM = CommandId.deliver_sm
 _SubmitSm = P.SubmitSm
 _ESM_MODE_MASK = ESM_MODE_MASK
 _UDHI = int(EsmClass.UDHI)
+_THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
 #: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
 _TRANSACTION_MODE = 0x02
 #: The longest qos_time_to_live taken as it is, seconds: 99 days 23:59:59, the longest validity_period a
@@ -192,14 +193,7 @@ _REFUSAL_EVENTS: dict[int, str] = {
 _BIND_COMMANDS = frozenset(command_id for command_id, event in _REFUSAL_EVENTS.items() if event == "bind_refused")
 
 
-def peer_name(peername: Any) -> str:
-    """A socket's peer as the logs write it: "127.0.0.1:40312", "[::1]:40312"; "" when unknown."""
-    if not peername:
-        return ""
-    if isinstance(peername, tuple) and len(peername) >= 2:
-        host = str(peername[0])
-        return f"[{host}]:{peername[1]}" if ":" in host else f"{host}:{peername[1]}"
-    return str(peername)
+peer_name = obs.peer_name
 
 
 def carried_by_v33(d: Delivery) -> bool:
@@ -1060,6 +1054,8 @@ class SmppProtocol(asyncio.Protocol):
                 self._log_refused(pdu, result.status, by_core=True)
                 if account is not None:
                     account.refund(1)  # (refused by the core: the token the account's limit took comes back)
+                if result.status == _THROTTLED:  # (a carrier rule's: an alert on smsc_smpp_throttled_total missed
+                    self.server.counters.throttled += 1  # those, tester 123)
             self._pending_replies -= 1  # _end_reply, without the call when it has nothing else to do
             if not self._receiving or self._read_paused or self._unbind is not None or self._close_when_answered:
                 self._after_reply()

@@ -263,13 +263,14 @@ class RawEsme:
 
 #: A process that opens a SqliteStore on an event loop (so with its writer child), prints the child's pid,
 #: then commits messages 00000000, 00000001 ... in a loop and prints each message_id once it is durable; run as
-#: ``python -c COMMITTING_STORE PATH`` (with the repository on PYTHONPATH) and killed by the test.
+#: ``python -c COMMITTING_STORE PATH [same-group]`` (with the repository on PYTHONPATH) and killed by the test.
 COMMITTING_STORE = """
 import asyncio, sys
 import structlog
 structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # (stdout carries the ids)
 from smsc.core.api import Address
 from smsc.core.message import Message
+from smsc.core.store import sqlite as sqlite_store
 from smsc.core.store.sqlite import SqliteStore
 
 async def main(path):
@@ -286,6 +287,8 @@ async def main(path):
             i += 1
         await asyncio.sleep(0.001)
 
+if sys.argv[2:] == ["same-group"]:  # (the writer child in this process's group: see WRITER_OWN_PROCESS_GROUP)
+    sqlite_store.WRITER_OWN_PROCESS_GROUP = False
 asyncio.run(main(sys.argv[1]))
 """
 

@@ -90,6 +90,35 @@ async def test_a_load_whose_submits_are_refused_or_whose_server_dies_is_not_comp
         server.stop()
 
 
+async def test_a_load_whose_receipts_are_lost_or_duplicated_is_not_complete_and_says_so_early(tmp_path: Path) -> None:
+    """Tester 123: receipts lost for half the messages and sent twice for the others made a "finished" run (the
+    counts matched), and a run whose receipts were lost waited out its whole timeout to say only "timeout"."""
+    from bench.load import run_load
+    from bench.scenarios import measured
+    from bench.servers import start_smsc
+
+    config = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    server = start_smsc(tmp_path, config, store="memory")
+    try:
+        # 447700900923 loses every receipt, 447700900924 sends each twice: in turn, as many receipts as messages.
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, destination="447700900923", destinations=2,
+                                              system_id="test", password="test", timeout=20))
+        assert rec["ok"] == rec["receipts"] == 40 and not rec["receipt_ids_match"]
+        assert not rec["finished"] and "the receipts do not name the accepted message_ids one each" in rec["failure"]
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, destination="447700900923", system_id="test",
+                                              password="test", timeout=60, receipt_wait=1.0))
+        assert not rec["finished"] and rec["elapsed_s"] < 20
+        assert rec["failure"].startswith("0 of 40 receipts and 0 of 0 MO after every submit was answered; none more "
+                                         "came for 1 s"), rec["failure"]
+        rec = await measured(server, run_load(host="127.0.0.1", port=server.port, binds=2, window=10, count=20,
+                                              receipts=True, system_id="test", password="test", timeout=20))
+        assert rec["finished"] and rec["receipt_ids_match"], rec.get("failure")
+    finally:
+        server.stop()
+
+
 async def test_offline_queue_drains_with_every_receipt_and_idle_sessions_are_kept(tmp_path: Path) -> None:
     from bench.configs import OFFLINE_PREFIX, write_variant
     from bench.scenarios import idle_binds, offline_drain

@@ -294,3 +294,65 @@ def test_an_unbind_answered_frees_the_accounts_bind_while_its_receipts_are_still
     finally:
         first.close()
         second.close()
+
+
+def test_a_hang_up_to_the_process_group_stops_the_server_gracefully_and_nohup_keeps_it_running(
+        tmp_path: Path) -> None:
+    """Tester 122: the SQLite writer child died of the SIGHUP a closed terminal sends to the whole process group
+    (store_writer_died in the middle of the graceful stop), and under ``nohup`` (SIGHUP ignored) the new handler
+    stopped the server all the same."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from .conftest import smsc_command, wait_for_port
+
+    def serve(ignore_hup: bool) -> tuple[subprocess.Popen[str], list[str], int]:
+        def preexec() -> None:
+            if ignore_hup:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (as nohup does)
+
+        proc = subprocess.Popen([*smsc_command(), "serve", "--db", str(tmp_path / f"{ignore_hup}.sqlite"), "--port",
+                                 "0", "--host", "127.0.0.1", "--no-http", "--log-format", "json"], cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=preexec)
+        lines: list[str] = []
+        return proc, lines, wait_for_port(proc, lines)
+
+    proc, lines, port = serve(ignore_hup=False)
+    try:
+        esme = RawEsme(port)
+        try:
+            esme.bind("transceiver")
+            os.killpg(proc.pid, signal.SIGHUP)  # (the server and its writer child)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            esme.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    deadline = time.monotonic() + 5  # (the reader thread takes the last lines)
+    while time.monotonic() < deadline and not any('"event": "stopped"' in line for line in lines):
+        time.sleep(0.05)
+    events = [json.loads(line)["event"] for line in lines if line.startswith("{")]
+    assert "stopping" in events and "stopped" in events, events
+    assert "store_writer_died" not in events, [line for line in lines if "died" in line]
+
+    proc, lines, port = serve(ignore_hup=True)
+    try:
+        os.killpg(proc.pid, signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        esme = RawEsme(port)
+        try:
+            esme.bind("transceiver")  # (still serving)
+        finally:
+            esme.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

@@ -117,9 +117,20 @@ def test_bench_run_still_accepts_the_limits(tmp_path: Path) -> None:
     (["--timeout", "-5"], "--timeout: expected a number of seconds above 0"),
     (["--timeout", "1", "--duration", "3"], "--timeout: a run submits for up to --duration seconds (3)"),
     (["--count", "-1"], "--count: expected a whole number of at least 1"),
+    (["--count", "0"], "--count: expected a whole number of at least 1 (0 only with --expect-receipts or "
+                       "--expect-mo: bind and receive), got 0"),
+    (["--receipt-wait", "-1"], "--receipt-wait: expected a number of seconds, 0 or more, got -1"),
+    # (tester 123: it waited for receipts a transmitter bind is never sent)
+    (["--receipts", "--bind-type", "transmitter"], "--receipts with --bind-type transmitter: a transmitter is sent "
+                                                   "no receipts"),
 ])
 def test_bench_load_refuses_invalid_numbers(argv: list[str], error: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert error in _usage_error(load.parse_args, ["--port", "1", *argv], capsys)
+
+
+def test_bench_load_takes_a_count_of_0_to_only_receive_what_is_owed() -> None:
+    args = load.parse_args(["--port", "1", "--count", "0", "--expect-receipts", "12", "--receipt-wait", "0"])
+    assert (args.count, args.expect_receipts, args.receipt_wait) == (0, 12, 0.0)
 
 
 def test_bench_load_calls_itself_by_its_command(capsys: pytest.CaptureFixture[str]) -> None:

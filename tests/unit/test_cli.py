@@ -60,6 +60,16 @@ def test_refusals_in_a_json_log_are_json_lines(tmp_path: Path, capsys: pytest.Ca
     assert [r["event"] for r in records] == ["config_error", "cannot_start"]
     assert records[0]["error"].startswith(f"{config}: accounts[0].max_binds: expected ")
     assert records[1]["error"] == "not starting: 1 error(s) in the config"
+    # Tester 122: a bad option value (argparse's own refusal) was still usage text.
+    for argv in (["serve", "--log-format", "json", "--time-scale", "abc"], ["serve", "--log-format=json", "--port", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert record["event"] == "usage_error" and record["error"].startswith("smsc serve: argument ")
+    with pytest.raises(SystemExit):
+        main(["serve", "--time-scale", "abc"])
+    assert capsys.readouterr().err.startswith("usage: smsc serve")  # (plain without a JSON log)
 
 
 def test_db_with_a_memory_store_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -339,6 +339,10 @@ _WRITER_BOOTSTRAP = (
     "os.close(fd)\n"
     "exec(compile(b''.join(parts), 'smsc-sqlite-writer', 'exec'), {'__name__': '__main__'})\n"
 )
+#: The writer child runs in a process group of its own (see :meth:`SqliteStore._start_child`).  A side effect: the
+#: group is orphaned when the server dies, so the kernel continues a writer that was stopped (SIGSTOP) then; tests
+#: of a stopped orphan turn this off.
+WRITER_OWN_PROCESS_GROUP = True
 _RETRY_DELAY = sqlite_writer.RETRY_DELAY  # real seconds between attempts to write a batch that failed
 #: A commit or checkpoint failing again and again (a full disk retried every 0.5 s, a file made immutable that
 #: every checkpoint fails on) is logged the first time, then every this-many-th time with the count (tester 70: an
@@ -2033,6 +2037,10 @@ class SqliteStore:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 # (it holds the lock file too: a server started on the file waits until it is gone)
                 pass_fds=(source_in,) if self._lock_fd is None else (source_in, self._lock_fd),
+                # A process group of its own: what a terminal sends the server's group (SIGINT at Ctrl-C, SIGHUP
+                # when it closes) is the server's to act on; the writer ends when the server closes its pipe
+                # (tester 122: a hang-up killed the writer, a moment after its start, before it could ignore it).
+                process_group=0 if WRITER_OWN_PROCESS_GROUP else None,
             )
         finally:
             os.close(source_in)

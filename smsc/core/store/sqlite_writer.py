@@ -598,8 +598,11 @@ def main(argv: list[str]) -> None:
     by then; the connections are closed).  The store passes two arguments; tests pass smaller limits."""
     path, synchronous = argv[:2]
     limits = (int(argv[2]), int(argv[3]), float(argv[4])) if len(argv) > 2 else ()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The server stops its writer itself (it closes the pipe once its last batch is answered); signals meant for
+    # the server's process group must not end the writer first.  SIGHUP too: a closed terminal sends it to the
+    # whole group, and the writer died during the server's graceful stop (tester 122).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     serve(path, synchronous, sys.stdin.buffer, sys.stdout.buffer, *limits)
     os._exit(0)
 
