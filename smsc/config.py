@@ -171,6 +171,9 @@ class ServerConfig:
     max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH
     max_connections: int = 10000
     max_connections_per_ip: int = 0
+    #: Failed binds (unknown system_id, wrong password) from one IP address in a minute, beyond which every bind from
+    #: it is refused until that minute has passed; 0 = no limit.
+    max_bind_failures: int = 100
     session_init_timer: float = 30.0
     enquire_link_timer: float = 60.0
     inactivity_timer: float = 0.0
@@ -1254,7 +1257,7 @@ def _listen_host(m: _Map, key: str, default: str) -> Any:
 
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
-            "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
+            "max_bind_failures", "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
             "message_id", "tls", "year_pivot", "oversized_short_message")
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
@@ -1269,6 +1272,7 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
         max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
         max_connections=m.integer("max_connections", d.max_connections, 1),
         max_connections_per_ip=m.integer("max_connections_per_ip", d.max_connections_per_ip, 0),
+        max_bind_failures=m.integer("max_bind_failures", d.max_bind_failures, 0),
         session_init_timer=m.duration("session_init_timer", d.session_init_timer),
         enquire_link_timer=m.duration("enquire_link_timer", d.enquire_link_timer),
         inactivity_timer=m.duration("inactivity_timer", d.inactivity_timer),

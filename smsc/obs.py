@@ -8,7 +8,9 @@ PDU read and written is logged (``pdu_in`` / ``pdu_out``, see :func:`pdu_fields`
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -106,6 +108,25 @@ class _LogStream:
         return not self.broken and self._stream.isatty()
 
 
+#: Control characters (C0 but tab, DEL, C1) written as ``\xNN`` in the console log: a system_id, address or text an
+#: ESME sent may hold terminal escape sequences, which a terminal or ``less -R`` showing the log would obey
+#: (tester 126).  The JSON log escapes them itself.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c != 0x09}
+_HAS_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: every text value's control characters as ``\\xNN`` (:data:`_CONTROLS`)."""
+    for key, value in event.items():
+        if isinstance(value, str) and key not in _OWN_TEXT and _HAS_CONTROL.search(value):
+            event[key] = value.translate(_CONTROLS)
+    return event
+
+
+#: Values the server writes itself, on several lines: a traceback.
+_OWN_TEXT = frozenset({"exception", "stack"})
+
+
 def configure_logging(*, level: str = "info", fmt: str = "console") -> None:
     """Set up structlog: ``fmt`` "console" (human readable) or "json" (one JSON object per line, stderr)."""
     global debug_pdus
@@ -126,6 +147,7 @@ def configure_logging(*, level: str = "info", fmt: str = "console") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *([_escape_controls] if fmt == "console" else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

@@ -113,12 +113,9 @@ class Accounts:
         if state is None:
             return CommandStatus.ESME_RINVSYSID, f"no account has system_id {system_id!r}"
         acc = state.account
-        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
-            return CommandStatus.ESME_RINVPASWD, "wrong password"
-        name = _BIND_NAMES[bind_type]
-        if name not in acc.bind_types:
-            return (CommandStatus.ESME_RBINDFAIL,
-                    f"bind type {name} is not in the account's bind_types ({', '.join(sorted(acc.bind_types))})")
+        # The address before the password: from outside allowed_ips every bind gets ESME_RBINDFAIL, so the answer
+        # tells nothing of the password (tester 126: the right one got ESME_RBINDFAIL, a wrong one
+        # ESME_RINVPASWD, and an address that may never bind could still guess it).
         if state.networks:
             try:
                 ip = ipaddress.ip_address(peer_ip or "")
@@ -128,6 +125,12 @@ class Accounts:
             if not ip_in_networks(ip, state.networks):
                 return (CommandStatus.ESME_RBINDFAIL,
                         f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})")
+        if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
+            return CommandStatus.ESME_RINVPASWD, "wrong password"
+        name = _BIND_NAMES[bind_type]
+        if name not in acc.bind_types:
+            return (CommandStatus.ESME_RBINDFAIL,
+                    f"bind type {name} is not in the account's bind_types ({', '.join(sorted(acc.bind_types))})")
         if state.binds >= acc.max_binds:
             return CommandStatus.ESME_RBINDFAIL, f"the account's max_binds ({acc.max_binds}) are bound already"
         return CommandStatus.ESME_ROK, ""

@@ -546,6 +546,18 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
+#: Headers of every response (tester 126): no MIME sniffing of a JSON or text answer into a page, no framing of the
+#: dashboard by another site (a click on its buttons made through an invisible frame), no Referer with the API's
+#: address sent on from the dashboard.
+_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp's ``on_response_prepare``: add :data:`_SECURITY_HEADERS` (errors and files too)."""
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn ApiError, aiohttp's HTTP errors (404, 405, 413) and bugs (500) into ``{"error": ...}``.  A body its
@@ -642,6 +654,7 @@ class HttpServer:
 
     def _build(self) -> web.Application:
         webapp = web.Application(middlewares=[_browser_guard, _errors_as_json], client_max_size=MAX_BODY_OCTETS)
+        webapp.on_response_prepare.append(_security_headers)
         r = webapp.router
         r.add_get("/api/health", self.health)
         r.add_get("/api/messages", self.list_messages)

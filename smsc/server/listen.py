@@ -8,6 +8,8 @@ accepted socket, refusing sockets above ``max_connections`` or ``max_connections
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -18,7 +20,7 @@ from smsc.core.accounts import Accounts
 from smsc.core.api import SmscApi
 from smsc.server.binds import BindRegistry
 from smsc.server.outbind import Outbinder
-from smsc.server.protocol import SmppProtocol, peer_name
+from smsc.server.protocol import BIND_FAILURE_WINDOW, SmppProtocol, peer_name
 from smsc.smpp.session import SessionTimers
 
 log = structlog.get_logger("smsc.server")
@@ -32,6 +34,14 @@ class TlsListenError(OSError):
         super().__init__(errno, strerror)
         self.port = port
 
+
+#: A warning or refusal that a client can repeat on every new connection (a framing error, a refused bind) is logged
+#: for each client address the first time, then every this many times with the count (see SmppServer.log_count).
+PEER_LOG_EVERY = 100
+#: Real seconds without such an event after which the next one from that address is logged as a first again.
+PEER_LOG_QUIET = 60.0
+#: (event, address) pairs counted at most; beyond, the counts start again (a scan from many addresses).
+PEER_LOG_KEYS = 10_000
 
 #: Seconds of a stop's grace kept for unbind and unbind_resp, whatever waits before them.
 UNBIND_TIME = 1.0
@@ -102,6 +112,14 @@ class SmppServer:
         self._read_turn_pending = False
         #: Connections whose turn ended early (they read READ_TURN_OCTETS): reading again at the next turn.
         self.turn_paused: list[Any] = []
+        #: The TLS listener's socket, the task accepting on it, and the handshakes under way (:meth:`_accept_tls`).
+        self._tls_listener: socket.socket | None = None
+        self._tls_accepting: asyncio.Task[None] | None = None
+        self._handshakes: set[asyncio.Task[None]] = set()
+        #: (event, kind, peer IP) -> (count, loop time of the last): see :meth:`log_count`.
+        self._peer_log: dict[tuple[str, str, str], tuple[int, float]] = {}
+        #: Peer IP -> (failed binds in the window, loop time of the window's first): ``server.max_bind_failures``.
+        self._bind_failures: dict[str, tuple[int, float]] = {}
 
     def read_turn_started(self) -> None:
         """A connection read in a loop turn that has not counted yet: count the turn once its reads are done
@@ -155,12 +173,18 @@ class SmppServer:
             # kept such a connection twice as long as a silent plain one); 0 (off) keeps asyncio's.
             handshake = srv.session_init_timer or None
             try:
-                tserver = await self.loop.create_server(self._make_protocol, host, tls.port, ssl=ctx,
-                                                        reuse_address=True, ssl_handshake_timeout=handshake)
+                listener = socket.create_server((host, tls.port), family=_family(host), backlog=1024,
+                                                reuse_port=False)
             except OSError as exc:
                 raise TlsListenError(exc.errno, exc.strerror or str(exc), tls.port) from None
-            self._servers.append(tserver)
-            self.addresses.append(tserver.sockets[0].getsockname()[:2])
+            listener.setblocking(False)
+            self._tls_listener = listener
+            self.addresses.append(listener.getsockname()[:2])
+            # Each connection's handshake is awaited here, so that one that fails is said in the log (with ssl= on
+            # a listener asyncio drops it silently: tester 126, a plain SMPP client on the TLS port had its
+            # connection closed and the log said nothing).  (Not a transport of our own running start_tls: uvloop
+            # reads a new connection at once, and the ClientHello was lost.)
+            self._tls_accepting = self.loop.create_task(self._accept_tls(listener, ctx, handshake))
         self._sweeper = self.loop.create_task(self._sweep())
 
     async def _sweep(self) -> None:
@@ -187,6 +211,7 @@ class SmppServer:
         for s in self._servers:
             s.close()
         self.outbinder.stop()
+        self._stop_tls()
         deadline = self.loop.time() + grace
         answered_by = deadline - min(UNBIND_TIME, grace / 2)
         # Take no new requests, and answer every request already accepted before unbinding; a carrier rule's
@@ -210,6 +235,119 @@ class SmppServer:
         for s in self._servers:
             await s.wait_closed()
         self._servers.clear()
+
+    # -- TLS -------------------------------------------------------------------------------------------
+
+    async def _accept_tls(self, listener: socket.socket, ctx: ssl.SSLContext, timeout: float | None) -> None:
+        """Accept connections on the TLS listener; each runs its handshake in a task of its own."""
+        while True:
+            try:
+                sock, _ = await self.loop.sock_accept(listener)
+            except asyncio.CancelledError:
+                raise
+            except OSError as exc:  # (out of file descriptors, a connection reset before accept ...)
+                log.warning("tls_accept_failed", reason=exc.strerror or str(exc))
+                await asyncio.sleep(0.1)
+                continue
+            task = self.loop.create_task(self._handshake(sock, ctx, timeout))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None) -> None:
+        """Run the TLS handshake of one accepted connection; once done, the connection is an SMPP one as on the
+        plain listener (:class:`_Admission`, its limits checked then).  A handshake that fails is logged
+        (:meth:`_tls_failed`); one the client ends without a word (a port probe) is not."""
+        try:
+            peername = sock.getpeername()
+        except OSError:
+            sock.close()
+            return
+        try:
+            await self.loop.connect_accepted_socket(self._make_protocol, sock, ssl=ctx,
+                                                    ssl_handshake_timeout=timeout)
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        except ssl.SSLError as exc:
+            sock.close()
+            self._tls_failed(peername, str(exc.reason or exc), exc.reason in _NOT_TLS)
+        except (ConnectionAbortedError, TimeoutError, asyncio.TimeoutError) as exc:
+            sock.close()
+            if isinstance(exc, ConnectionAbortedError) and "longer than" not in str(exc):
+                return  # (aborted by the client)
+            self._tls_failed(peername, f"no TLS handshake within {timeout or 60:g} s (server.session_init_timer)",
+                             False)
+        except OSError:
+            sock.close()  # (the client went during the handshake: nothing to say)
+
+    def _tls_failed(self, peername: Any, cause: str, not_tls: bool) -> None:
+        """Log a failed TLS handshake: the first per address and cause, then every 100th."""
+        count = self.log_count("tls_handshake_failed", cause, peername[0] if peername else "")
+        if not count:
+            return
+        hint = {"hint": f"the client sent no TLS handshake: a plain SMPP client connects to port {self.port} "
+                        f"(server.port), or turns TLS on"} if not_tls else {}
+        log.warning("tls_handshake_failed", peer=peer_name(peername), reason=cause, count=count, **hint)
+
+    def _stop_tls(self) -> None:
+        """Stop accepting on the TLS listener and end the handshakes under way."""
+        if self._tls_accepting is not None:
+            self._tls_accepting.cancel()
+            self._tls_accepting = None
+        for task in list(self._handshakes):
+            task.cancel()
+        if self._tls_listener is not None:
+            self._tls_listener.close()
+            self._tls_listener = None
+
+    # -- what one client address repeats ------------------------------------------------------------
+
+    def log_count(self, event: str, kind: str, peer_ip: str) -> int:
+        """Count one more ``event`` of ``kind`` (a status, a cause) from ``peer_ip``: the count to log it with when
+        this one is to be logged (the first, then every :data:`PEER_LOG_EVERY`-th; the first again after
+        :data:`PEER_LOG_QUIET` seconds without one), else 0.  Per address across connections: a client that
+        reconnects in a loop (a probe, TLS sent to the plain port, a password guesser) wrote a line per connection,
+        100 MB of log in minutes (testers 124, 126)."""
+        now = self.loop.time()
+        key = (event, kind, peer_ip)
+        seen = self._peer_log
+        count, last = seen.get(key, (0, 0.0))
+        if count and now - last > PEER_LOG_QUIET:
+            count = 0
+        if not count and len(seen) >= PEER_LOG_KEYS:
+            seen.clear()
+        count += 1
+        seen[key] = (count, now)
+        return count if count == 1 or count % PEER_LOG_EVERY == 0 else 0
+
+    def bind_lockout(self, peer_ip: str) -> str:
+        """Why binds from ``peer_ip`` are refused now, or "": more than ``server.max_bind_failures`` failed within
+        :data:`BIND_FAILURE_WINDOW` seconds (tester 126: 8,558 passwords tried a second, unhindered)."""
+        limit = self.config.server.max_bind_failures
+        failures = self._bind_failures.get(peer_ip)
+        if not limit or failures is None:
+            return ""
+        count, since = failures
+        left = since + BIND_FAILURE_WINDOW - self.loop.time()
+        if left <= 0:
+            del self._bind_failures[peer_ip]
+            return ""
+        if count < limit:
+            return ""
+        return (f"{count} failed binds from {peer_ip} within {BIND_FAILURE_WINDOW:g} s (server.max_bind_failures: "
+                f"{limit}): its binds are refused for {left:.0f} s more")
+
+    def bind_failed(self, peer_ip: str) -> int:
+        """Count a bind from ``peer_ip`` refused for its credentials; the failures in the window so far."""
+        now = self.loop.time()
+        failures = self._bind_failures
+        count, since = failures.get(peer_ip, (0, now))
+        if now - since >= BIND_FAILURE_WINDOW:
+            count, since = 0, now
+        if not count and len(failures) >= PEER_LOG_KEYS:
+            failures.clear()
+        failures[peer_ip] = (count + 1, since)
+        return count + 1
 
     # -- admission control -----------------------------------------------------------------------
 
@@ -259,3 +397,17 @@ class _Admission(SmppProtocol):
         if getattr(self, "_admitted", False):
             self.server.release(self.peer_ip)
             super().connection_lost(exc)
+
+
+
+#: OpenSSL's reasons for a first record that is not TLS at all (plain SMPP, HTTP ...).
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
+                      "PACKET_LENGTH_TOO_LONG", "HTTPS_PROXY_REQUEST", "UNEXPECTED_RECORD"})
+
+
+def _family(host: str) -> socket.AddressFamily:
+    """The address family to listen on ``host`` with: IPv6 for an IPv6 address, else IPv4."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        return socket.AF_INET

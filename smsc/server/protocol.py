@@ -133,6 +133,8 @@ _SubmitSm = P.SubmitSm
 _ESM_MODE_MASK = ESM_MODE_MASK
 _UDHI = int(EsmClass.UDHI)
 _THROTTLED = int(CommandStatus.ESME_RTHROTTLED)
+#: The window of ``server.max_bind_failures``, in seconds.
+BIND_FAILURE_WINDOW = 60.0
 #: esm_class messaging mode 2: transaction (forward) mode, data_sm only (SMPP 3.4 section 5.2.12).
 _TRANSACTION_MODE = 0x02
 #: The longest qos_time_to_live taken as it is, seconds: 99 days 23:59:59, the longest validity_period a
@@ -683,7 +685,12 @@ class SmppProtocol(asyncio.Protocol):
                 # A framing error: the requests before it are still answered, then the connection closes.  Its
                 # generic_nack (ESME_RINVCMDLEN) is counted as any refusal (tester 115: it was not).
                 self._count_refusal(0, CommandStatus.ESME_RINVCMDLEN)
-                log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id, reason=event.reason)
+                # (per address, the first then every 100th: a client reconnecting in a loop with octets that are
+                # not SMPP wrote a warning per connection, tester 124)
+                count = self.server.log_count("framing_error", "", self.peer_ip)
+                if count:
+                    log.warning("connection_closed", peer=self.peer, system_id=self.session.system_id,
+                                reason=event.reason, count=count)
                 self._closing_reads = True
                 self._update_reading()
                 self._close_when_answered = True
@@ -793,7 +800,19 @@ class SmppProtocol(asyncio.Protocol):
             return
         server = self.server
         req = event.pdu
-        status, reason = server.accounts.decide_bind(req.system_id, req.password, event.bind_type, self.peer_ip)
+        lockout = server.bind_lockout(self.peer_ip)
+        status: int
+        if lockout:  # (before the credentials: an address locked out learns nothing of them)
+            status, reason = CommandStatus.ESME_RBINDFAIL, lockout
+        else:
+            status, reason = server.accounts.decide_bind(req.system_id, req.password, event.bind_type, self.peer_ip)
+            if status == CommandStatus.ESME_RINVPASWD or status == CommandStatus.ESME_RINVSYSID:
+                failures = server.bind_failed(self.peer_ip)
+                if failures == server.config.server.max_bind_failures:
+                    log.warning("bind_failures_exceeded", peer=self.peer, failures=failures,
+                                window_seconds=BIND_FAILURE_WINDOW,
+                                action="every bind from this address is refused (ESME_RBINDFAIL) until the window "
+                                       "is over (server.max_bind_failures)")
         if status == CommandStatus.ESME_ROK and self.outbind is not None and not event.bind_type.can_receive:
             # SMPP 3.4 section 2.2.1: the ESME answers an outbind with bind_receiver (5.0 also bind_transceiver).
             # A transmitter bind there takes none of what waits, and each outbind after it added one more,
@@ -804,9 +823,14 @@ class SmppProtocol(asyncio.Protocol):
         if status != CommandStatus.ESME_ROK:
             self.session.reject_bind(event, status)
             self._count_refusal(req.command_id, status)
-            # never log the password
-            log.info("bind_refused", peer=self.peer, system_id=req.system_id, bind_type=event.bind_type.name.lower(),
-                     status=status_name(status), reason=reason)
+            # Never the password.  Per address the first of each kind, then every 100th (a guesser reconnecting
+            # wrote a line per try: tester 126).  ESME_RBINDFAIL's kinds are its causes (each account's own).
+            kind = "lockout" if lockout else reason if status == CommandStatus.ESME_RBINDFAIL else status_name(status)
+            count = server.log_count("bind_refused", kind, self.peer_ip)
+            if count:
+                log.info("bind_refused", peer=self.peer, system_id=req.system_id,
+                         bind_type=event.bind_type.name.lower(), status=status_name(status), reason=reason,
+                         count=count)
             self._bind_failures += 1
             if self._bind_failures >= MAX_BIND_FAILURES:
                 self._close_reason = f"{self._bind_failures} binds refused on this connection"

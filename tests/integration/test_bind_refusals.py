@@ -15,7 +15,7 @@ import dataclasses
 import json
 import struct
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -219,3 +219,54 @@ def test_connections_over_a_limit_are_logged_with_the_limit_then_every_100th(tmp
         running.stop()
     refused = [(e["limit"], e["count"]) for e in logs if e["event"] == "connection_refused"]
     assert refused == [("server.max_connections_per_ip (2)", 1), ("server.max_connections (3)", 1)], refused
+
+
+def test_failed_binds_beyond_the_limit_lock_the_address_out_and_the_log_says_so_once(
+        smsc_factory: Callable[..., RunningSmsc]) -> None:
+    """Tester 126: 8,558 wrong passwords a second were answered, each with its own log line (9.4 MB in 5 s).
+    Beyond ``server.max_bind_failures`` failed binds in a minute every bind from the address is refused with
+    ESME_RBINDFAIL, the right password too; the log says the first of each kind, then every 100th."""
+    import structlog
+
+    server = smsc_factory(max_bind_failures=3)
+
+    def bind(password: str) -> int:
+        esme = RawEsme(server.port)
+        try:
+            return esme.request(P.BindTransceiver(system_id="test", password=password)).command_status
+        finally:
+            esme.close()
+
+    with structlog.testing.capture_logs() as logs:
+        assert [bind("guess") for _ in range(3)] == [CommandStatus.ESME_RINVPASWD] * 3
+        assert bind("test") == CommandStatus.ESME_RBINDFAIL  # (locked out: the right one too)
+        assert bind("guess") == CommandStatus.ESME_RBINDFAIL
+    refused = [(e["status"], e["count"]) for e in logs if e["event"] == "bind_refused"]
+    assert refused == [("ESME_RINVPASWD", 1), ("ESME_RBINDFAIL", 1)]
+    (lockout,) = [e for e in logs if e["event"] == "bind_refused" and e["status"] == "ESME_RBINDFAIL"]
+    assert lockout["reason"].startswith("3 failed binds from 127.0.0.1 within 60 s (server.max_bind_failures: 3)")
+    assert [e["failures"] for e in logs if e["event"] == "bind_failures_exceeded"] == [3]
+    # A minute later (its start moved back: the window is on the loop's clock) the address binds again.
+    smpp = server.app.smpp
+    assert smpp is not None
+    failures = smpp._bind_failures
+    server.call(lambda: failures.update({ip: (n, since - 61) for ip, (n, since) in failures.items()}))
+    assert bind("test") == CommandStatus.ESME_ROK
+
+
+def test_a_client_reconnecting_with_what_is_not_smpp_is_logged_once_then_every_100th(
+        smsc_factory: Callable[..., RunningSmsc]) -> None:
+    """Tester 124: each connection that sent a bad header wrote its warning: 830 connections a second, 100 MB of
+    log in minutes."""
+    import socket
+
+    import structlog
+
+    server = smsc_factory()
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(64)  # (its generic_nack, then the close)
+    closed = [e for e in logs if e["event"] == "connection_closed"]
+    assert [e["count"] for e in closed] == [1] and "looks like an HTTP request" in closed[0]["reason"]

@@ -166,3 +166,40 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_the_console_log_writes_control_characters_an_esme_sent_as_escapes(tmp_path: Path) -> None:
+    """Tester 126: a system_id holding a terminal escape sequence reached the console log raw, for the terminal
+    showing it to obey."""
+    import re
+    import select
+    import socket
+    import struct
+
+    proc = subprocess.Popen(
+        [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--store", "memory"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    seen = b""
+    try:
+        assert proc.stderr is not None
+        port = 0
+        for _ in range(20):  # (the console log's first lines, up to its "listening ... port=N protocol=smpp")
+            ready, _, _ = select.select([proc.stderr], [], [], 30)
+            assert ready, "nothing on stderr within 30 s"
+            line = proc.stderr.readline()
+            seen += line
+            found = re.search(rb"listening .* port=(\d+) protocol=smpp", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, seen
+        body = b"\x1b[2J\x07evil\0" + b"pw\0" + b"\0" + b"\x34\0\0\0"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(struct.pack(">IIII", 16 + len(body), 9, 0, 1) + body)
+            assert sock.recv(64)  # (its bind_resp: ESME_RINVSYSID)
+    finally:
+        _stop(proc)
+    assert proc.stderr is not None
+    log = seen + proc.stderr.read()
+    assert b"\x1b" not in log and b"\x07" not in log
+    assert b"\\x1b[2J\\x07evil" in log

@@ -341,6 +341,15 @@ def test_openapi_document_has_no_key_without_a_value() -> None:
     assert empty(openapi_document(), "") == []
 
 
+async def test_every_answer_carries_the_security_headers(http: aiohttp.ClientSession) -> None:
+    """Tester 126: no header kept a browser from sniffing an answer into a page or framing the dashboard."""
+    for path in ("/", "/api/health", "/api/messages/nosuch", "/metrics", "/dashboard/nosuch.js"):
+        async with http.get(path) as resp:
+            assert resp.headers.get("X-Content-Type-Options") == "nosniff", path
+            assert resp.headers.get("X-Frame-Options") == "DENY", path
+            assert resp.headers.get("Referrer-Policy") == "no-referrer", path
+
+
 async def test_health_and_openapi_are_served(http: aiohttp.ClientSession) -> None:
     assert await _get(http, "/api/health") == {"status": "ok"}
     doc = await _get(http, "/api/openapi")

@@ -63,6 +63,62 @@ def test_a_tls_connection_that_never_finishes_its_handshake_is_closed_by_the_ses
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_failed_tls_handshake_is_logged_with_a_hint_for_plain_smpp_and_a_silent_probe_is_not(
+    tmp_path: Path, loop: str
+) -> None:
+    """Tester 126: plain SMPP sent to the TLS port had its connection closed and the log said nothing (the other
+    way round, TLS to the plain port, is told the TLS port).  Per address the first of each cause is logged, then
+    every 100th; a connection closed without a word (a port probe) is not logged, nor one that times out twice
+    in a row within the minute."""
+    import structlog
+
+    from smsc.smpp.codec import encode
+
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path, session_init_timer=0.5)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = RunningSmsc(cfg, uvloop=loop == "uvloop")
+    server.start()
+    try:
+        tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(2):  # plain SMPP: the second is not logged again
+                with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as sock:
+                    sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+                    assert sock.recv(100) == b""  # (closed)
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=10):
+                pass  # a probe: connects, closes
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as sock:
+                assert sock.recv(100) == b""  # silent: the handshake times out
+            for _ in range(50):  # (the server's log lines come on its thread)
+                if len([e for e in logs if e["event"] == "tls_handshake_failed"]) >= 2:
+                    break
+                time.sleep(0.02)
+        failed = [e for e in logs if e["event"] == "tls_handshake_failed"]
+        assert len(failed) == 2, failed
+        plain, silent = failed
+        assert plain["count"] == 1 and plain["peer"].startswith("127.0.0.1:")
+        assert plain["hint"] == (f"the client sent no TLS handshake: a plain SMPP client connects to port "
+                                 f"{server.port} (server.port), or turns TLS on")
+        assert silent["reason"] == "no TLS handshake within 0.5 s (server.session_init_timer)" and "hint" not in silent
+        # The listener still takes a real TLS client.
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        client = smpplib.client.Client("127.0.0.1", tls_port, timeout=5, ssl_context=ctx,
+                                       allow_unknown_opt_params=True)
+        client.connect()
+        try:
+            client.bind_transceiver(system_id="test", password="test")
+        finally:
+            client.disconnect()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
     smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, loop: str
 ) -> None:

@@ -54,6 +54,14 @@ def test_allowed_ip_ranges(ip: str | None, status: int) -> None:
     assert acc.authenticate("a", "pw", BindType.TRANSCEIVER, ip) == status
 
 
+def test_an_address_outside_allowed_ips_learns_nothing_of_the_password() -> None:
+    """Tester 126: the password was checked first, so an address that may never bind could still guess it."""
+    acc = Accounts.from_config([Acc("a", "pw", allowed_ips=("10.0.0.0/8",))])
+    assert acc.authenticate("a", "wrong", BindType.TRANSCEIVER, "192.168.0.1") == S.ESME_RBINDFAIL
+    assert acc.authenticate("a", "pw", BindType.TRANSCEIVER, "192.168.0.1") == S.ESME_RBINDFAIL
+    assert acc.authenticate("a", "wrong", BindType.TRANSCEIVER, "10.0.0.1") == S.ESME_RINVPASWD
+
+
 def test_source_address_patterns() -> None:
     acc = Accounts.from_config([Acc("a", "pw", source_addresses=(r"ACME", r"4477\d+"))])
     state = acc.state_for("a")

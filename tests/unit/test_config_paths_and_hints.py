@@ -114,9 +114,9 @@ def test_yaml_nested_too_deeply_is_a_config_error_naming_the_file(tmp_path: Path
 def test_yaml_nested_a_little_is_read_as_before(tmp_path: Path) -> None:
     path = write(tmp_path, ACCOUNT + "server: " + "[" * 50 + "]" * 50 + "\n")
     assert check_config(path) == [f"{path}: server: expected a mapping with the keys host, port, system_id, "
-                                  "max_command_length, max_connections, max_connections_per_ip, session_init_timer, "
-                                  "enquire_link_timer, inactivity_timer, response_timer, window, message_id, tls, "
-                                  "year_pivot, oversized_short_message, got a list"]
+                                  "max_command_length, max_connections, max_connections_per_ip, max_bind_failures, "
+                                  "session_init_timer, enquire_link_timer, inactivity_timer, response_timer, window, "
+                                  "message_id, tls, year_pivot, oversized_short_message, got a list"]
 
 
 # ------------------------------------------------------------------------------------------- outbind.host

@@ -551,3 +551,16 @@ def test_a_new_store_through_a_dangling_symlink_is_readable_by_its_owner_only(tm
         os.umask(previous)
     assert link.is_symlink()
     assert stat.S_IMODE((tmp_path / "target.sqlite").stat().st_mode) == 0o600
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_left_alone(tmp_path: Path) -> None:
+    """Tester 126: ``<store>.lock`` was opened through a symbolic link put in its place, and the server's pids
+    were written over the file it named, even when the start then failed."""
+    import sqlite3
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    (tmp_path / "s.sqlite.lock").symlink_to(victim)
+    with pytest.raises(sqlite3.OperationalError, match=r"s\.sqlite\.lock: it is a symbolic link"):
+        SqliteStore(tmp_path / "s.sqlite", call_soon_threadsafe=lambda *a: None)
+    assert victim.read_text() == "keep me\n"

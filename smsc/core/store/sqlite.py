@@ -76,6 +76,7 @@ that refuses any class but the SMPP int enums.
 from __future__ import annotations
 
 import collections
+import errno
 import fcntl
 import functools
 import inspect
@@ -1244,8 +1245,13 @@ class SqliteStore:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 self._lock_created = lock_path  # (removed again if this store then fails to open)
             except FileExistsError:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                # Never through a symbolic link: the holders' pids are written into the lock file, and a link
+                # put there would have them written over whatever file it names (tester 126).
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise sqlite3.OperationalError(f"unable to open the lock file {lock_path}: it is a symbolic link "
+                                               f"(remove it: smsc makes its own)") from None
             raise sqlite3.OperationalError(f"unable to open the lock file {lock_path}: {exc.strerror}") from None
         deadline = time.monotonic() + _LOCK_WAIT
         while True:
