@@ -546,6 +546,10 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
+#: Message records a listing builds before it lets the loop run the SMPP side (GET /api/messages).
+LISTING_SLICE = 500
+
+
 #: Headers of every response (tester 126): no MIME sniffing of a JSON or text answer into a page, no framing of the
 #: dashboard by another site (a click on its buttons made through an invisible frame), no Referer with the API's
 #: address sent on from the dashboard.
@@ -762,8 +766,14 @@ class HttpServer:
         msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit, destination=destination,
                                    source=source)
         full = self._full_texts(msgs)
-        return _json({"messages": [message_record(m, full.get(m.message_id), self._in_progress(m)) for m in msgs],
-                      "count": len(msgs)})
+        records = []
+        for i, m in enumerate(msgs, start=1):
+            records.append(message_record(m, full.get(m.message_id), self._in_progress(m)))
+            if i % LISTING_SLICE == 0:
+                # The loop is the SMPP server's too: 10,000 records in one go held every ESME up for half a second
+                # (tester 126: enquire_link answered in 204 ms instead of 0.3).
+                await asyncio.sleep(0)
+        return _json({"messages": records, "count": len(msgs)})
 
     def _in_progress(self, msg: Message) -> bool:
         return bool(self._smsc.attempt_in_progress(msg.message_id))
