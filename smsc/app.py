@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import random
 import sqlite3
 import time
@@ -289,6 +290,14 @@ class App:
         host_, port_ = self.smpp.addresses[0]
         log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,
                  store=cfg.store.kind, tls_port=self.smpp.addresses[1][1] if len(self.smpp.addresses) > 1 else None)
+        guessable = guessable_accounts(cfg, host_)
+        if guessable:
+            # (tester 126: the Docker image listens on every interface with the bundled test/test account, and
+            # nothing said so)
+            log.warning("guessable_accounts_exposed", host=host_, system_ids=guessable,
+                        hint="these accounts' password is their system_id, and the SMPP port is reachable from other "
+                             "machines: give them passwords of their own in a config of yours, or listen on 127.0.0.1 "
+                             "(and publish the container's port on the host's loopback only)")
         if (cfg.http.enabled if http is None else http):
             from smsc.http.api import HttpServer
 
@@ -530,6 +539,18 @@ class App:
             self.store = None
         if started:
             log.info("stopped")
+
+
+def guessable_accounts(config: Config, host: str) -> list[str]:
+    """The system_ids whose password is their own system_id (the bundled ``test``/``test``, the bench's
+    ``perf``/``perf``) when SMPP listens on ``host`` beyond this machine (not a loopback address or name); else []."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return []
+    return [a.system_id for a in config.accounts if a.password == a.system_id]
 
 
 def _listen_error(what: str, source: str, section: str, host: str | None, config_host: str, port: int | None,
