@@ -314,16 +314,28 @@ def _peer(request: web.Request) -> str:
 
 async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
     """The request body as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
+    raw = await _read_body(request)
+    if not raw.strip():
+        raise ApiError(400, "request body: expected a JSON object, got an empty body")
+    return _parse_object(raw, allowed)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The request's body, read within :data:`HTTP_REQUEST_TIMEOUT` seconds; ApiError (408, 400) otherwise."""
     try:
-        raw = await request.read()
+        return await asyncio.wait_for(request.read(), HTTP_REQUEST_TIMEOUT)
+    except asyncio.TimeoutError:  # (tester 126: a body that never came held its connection for ever)
+        raise ApiError(408, f"request body: not received within {HTTP_REQUEST_TIMEOUT:g} s", close=True) from None
     except RequestPayloadError as exc:  # (a body its Content-Encoding cannot decode: tester 50 got a 500)
         raise ApiError(400, f"request body: cannot be read ({exc})", close=True) from None
     except ConnectionResetError:  # the client went before its whole body came (tester 72: logged as a bug)
         log.info("http_client_gone", method=request.method, path=request.path,
                  reason="connection closed before the request body was read")
         raise ApiError(400, "request body: the connection closed before it was read", close=True) from None
-    if not raw.strip():
-        raise ApiError(400, "request body: expected a JSON object, got an empty body")
+
+
+def _parse_object(raw: bytes, allowed: frozenset[str]) -> dict[str, Any]:
+    """``raw`` as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
     try:
         body = json.loads(raw)
     except UnicodeDecodeError:
@@ -546,8 +558,33 @@ async def _browser_guard(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
+#: HTTP connections open at once; one more is answered 503 and closed as it opens.
+HTTP_MAX_CONNECTIONS = 256
+#: Seconds a connection may take to send a whole request head, or a request its body (then 408).
+HTTP_REQUEST_TIMEOUT = 10.0
+#: Seconds a connection may stay idle after a request before aiohttp closes it.
+HTTP_KEEPALIVE = 15.0
 #: Message records a listing builds before it lets the loop run the SMPP side (GET /api/messages).
 LISTING_SLICE = 500
+
+
+class _Refused(asyncio.Protocol):
+    """A connection beyond :data:`HTTP_MAX_CONNECTIONS`: answered 503 and closed as it opens (the first refusal
+    logged, then every 100th)."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        body = json.dumps({"error": f"too many HTTP connections open (at most {HTTP_MAX_CONNECTIONS:,}): try again "
+                                    "later"}).encode()
+        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"  # type: ignore[attr-defined]
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        transport.close()
+        self.server.refused += 1
+        if self.server.refused == 1 or self.server.refused % 100 == 0:
+            log.warning("http_connection_refused", peer=peer_name(transport.get_extra_info("peername")),
+                        limit=HTTP_MAX_CONNECTIONS, count=self.server.refused)
 
 
 #: Headers of every response (tester 126): no MIME sniffing of a JSON or text answer into a page, no framing of the
@@ -612,8 +649,14 @@ class HttpServer:
         self.registry = build_registry(app)
         #: The dashboard's directory (``smsc/http/dashboard``), None when the package has none.
         self._dashboard: Path | None = None
+        #: Connections that have not sent a whole request head yet -> loop time they opened (see _reap).
+        self._opened: dict[Any, float] = {}
         self.web_app = self._build()
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        #: Connections refused for HTTP_MAX_CONNECTIONS (logged the first time, then every 100th).
+        self.refused = 0
         self._port: int | None = None
         #: The host the API listens on (as given to :meth:`start`).
         self.host = ""
@@ -637,19 +680,61 @@ class HttpServer:
         server_log = logging.getLogger("aiohttp.server")
         if _answered_unreadable_body not in server_log.filters:
             server_log.addFilter(_answered_unreadable_body)
-        runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        # (lingering_time: after an answer sent before the whole body came, a 408 or 413, aiohttp reads what the
+        # client still sends for that long before it closes: 10 s by default)
+        runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False, shutdown_timeout=5.0,
+                               keepalive_timeout=HTTP_KEEPALIVE, lingering_time=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        handlers = runner.server
+        assert handlers is not None
+        loop = asyncio.get_running_loop()
+        opened = self._opened
+
+        def connection() -> asyncio.BaseProtocol:
+            # (aiohttp's own protocol per connection, but beyond HTTP_MAX_CONNECTIONS: idle or slow clients held
+            # every file descriptor, and SMPP binds then failed: tester 126)
+            if len(handlers.connections) >= HTTP_MAX_CONNECTIONS:
+                return _Refused(self)
+            handler = handlers()
+            opened[handler] = loop.time()
+            return handler
+
         try:
-            await site.start()
+            self._listener = await loop.create_server(connection, host, port, reuse_address=True)
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        self._port = runner.addresses[0][1]
+        self._port = self._listener.sockets[0].getsockname()[1]
+        self._reaper = loop.create_task(self._reap(handlers))
+
+    async def _reap(self, handlers: Any) -> None:
+        """Once a second, close the connections that opened :data:`HTTP_REQUEST_TIMEOUT` seconds ago or more and
+        have sent no whole request head (tester 126: a client sending nothing, or a header octet every 2 s, was
+        still connected after 100 s).  A connection idle after its requests is closed by aiohttp after
+        :data:`HTTP_KEEPALIVE` seconds."""
+        loop = asyncio.get_running_loop()
+        opened = self._opened
+        while True:
+            await asyncio.sleep(1.0)
+            live = set(handlers.connections)
+            now = loop.time()
+            for handler, since in list(opened.items()):
+                if handler not in live:
+                    if now - since > 1.0:  # (not registered yet in its first instant)
+                        del opened[handler]
+                elif now - since >= HTTP_REQUEST_TIMEOUT:
+                    del opened[handler]
+                    handler.force_close()
 
     async def stop(self) -> None:
         """Stop listening and finish open requests. Safe to call twice."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -657,7 +742,15 @@ class HttpServer:
     # -- routing ---------------------------------------------------------------------------------------
 
     def _build(self) -> web.Application:
-        webapp = web.Application(middlewares=[_browser_guard, _errors_as_json], client_max_size=MAX_BODY_OCTETS)
+        opened = self._opened
+
+        @web.middleware
+        async def request_came(request: web.Request, handler: Handler) -> web.StreamResponse:
+            opened.pop(request.protocol, None)  # (its head is whole: no longer reaped as slow)
+            return await handler(request)
+
+        webapp = web.Application(middlewares=[request_came, _browser_guard, _errors_as_json],
+                                 client_max_size=MAX_BODY_OCTETS)
         webapp.on_response_prepare.append(_security_headers)
         r = webapp.router
         r.add_get("/api/health", self.health)
@@ -932,8 +1025,9 @@ class HttpServer:
 
     async def _opt(self, request: web.Request, *, out: bool) -> web.Response:
         self._refuse_while_stopping()
-        if (await request.read()).strip():  # (tester 121: a body was read by nobody; other endpoints refuse fields)
-            await _json_object(request, frozenset())
+        raw = await _read_body(request)
+        if raw.strip():  # (tester 121: a body was read by nobody; other endpoints refuse fields)
+            _parse_object(raw, frozenset())
         e164, carrier = self._handset(request)
         if out:
             carrier.handsets.opt_out(e164)

@@ -1303,3 +1303,46 @@ async def test_a_submit_multi_destination_shows_the_message_id_its_esme_was_give
     plain = await esme_factory("transmitter")
     plain_id = await asyncio.to_thread(plain.submit, UK_INSTANT, b"to one")
     assert (await _get(http, f"/api/messages/{plain_id}"))["multi_id"] is None
+
+
+async def test_slow_and_surplus_http_connections_are_closed(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 126: clients that sent nothing, a header octet every 2 s, or a body that never came were all still
+    connected after 100 s, and 300 idle ones took every file descriptor (SMPP binds then failed).  A request head
+    must be whole, and a body come, within HTTP_REQUEST_TIMEOUT; beyond HTTP_MAX_CONNECTIONS a connection is
+    answered 503 and closed."""
+    from smsc.http import api as http_api
+
+    monkeypatch.setattr(http_api, "HTTP_REQUEST_TIMEOUT", 1.0)
+    port = app.http.port
+
+    async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+        return await asyncio.wait_for(reader.read(), seconds)  # (to the end: the server closed it)
+
+    silent = await asyncio.open_connection("127.0.0.1", port)
+    slow = await asyncio.open_connection("127.0.0.1", port)
+    slow[1].write(b"GET /api/health HTTP/1.1\r\nHo")
+    bodiless = await asyncio.open_connection("127.0.0.1", port)
+    bodiless[1].write(b"PUT /api/handsets/447700900123 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\n{")
+    try:
+        assert await closed_within(silent[0], 5) == b""
+        assert await closed_within(slow[0], 5) == b""
+        answer = await closed_within(bodiless[0], 5)
+        assert answer.startswith(b"HTTP/1.1 408 ") and b"request body: not received within 1 s" in answer
+    finally:
+        for _, writer in (silent, slow, bodiless):
+            writer.close()
+    monkeypatch.setattr(http_api, "HTTP_REQUEST_TIMEOUT", 30.0)
+    monkeypatch.setattr(http_api, "HTTP_MAX_CONNECTIONS", 2)
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+    try:
+        await asyncio.sleep(0.2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answer = await closed_within(reader, 5)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"too many HTTP connections open (at most 2)" in answer
+    finally:
+        for _, writer in held:
+            writer.close()
+    await asyncio.sleep(0.2)
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:  # (room again once they are gone)
+        assert await _get(session, "/api/health") == {"status": "ok"}
