@@ -375,7 +375,9 @@ class ReceiptStyle:
     ``text_label`` "text", "Text" or "" (no text field); ``err_digits`` the zero-padded width of ``err:``.
     ``lost`` and ``duplicated``: the chance (0 to 1, together at most 1) that a receipt is never sent, or sent
     twice (two deliver_sm with the same text and TLVs), as receipts are by real networks now and then; one draw
-    per receipt decides both.
+    per receipt decides both.  ``text_id``: how the text's ``id:`` writes the message_id: "same" as in
+    submit_sm_resp, or its value as "decimal", "hex" or "hex_upper" without leading zeros, as some carriers write
+    it (receipted_message_id stays as in submit_sm_resp).
     """
 
     message_id_format: MessageIdFormat | None = None
@@ -384,6 +386,7 @@ class ReceiptStyle:
     err_digits: int = 3
     lost: float = 0.0
     duplicated: float = 0.0
+    text_id: str = "same"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1788,7 +1791,7 @@ def _parse_outcome(
 
 def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
     m = _Map(ctx, path, raw, ("message_id", "receipted_message_id", "text_label", "err_digits", "lost",
-                              "duplicated"))
+                              "duplicated", "text_id"))
     mid = m.raw("message_id")
     lost = m.number("lost", 0.0, lo=0.0, hi=1.0)
     duplicated = m.number("duplicated", 0.0, lo=0.0, hi=1.0)
@@ -1803,6 +1806,8 @@ def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
         err_digits=m.integer("err_digits", 3, 1, 10),
         lost=lost,
         duplicated=duplicated,
+        text_id=m.text("text_id", "same", choices=("same", "decimal", "hex", "hex_upper"),
+                       what="same (as in submit_sm_resp), decimal, hex or hex_upper"),
     )
 
 

@@ -173,14 +173,17 @@ class Carrier:
 
     def receipt_fate(self, e164: str, rng: Any) -> str:
         """What becomes of one receipt of a message to ``e164``: "lost" (never sent), "duplicated" (sent twice)
-        or "sent".  A number rule's ``receipt`` decides when it has one (no draw); else one ``rng.random()``
-        against the receipt style's chances: below ``lost`` lost, below ``lost + duplicated`` duplicated.
+        or "sent".  A number with a rule is deterministic: its rule's ``receipt``, else "sent" (no draw); any other
+        number one ``rng.random()`` against the receipt style's chances: below ``lost`` lost, below ``lost +
+        duplicated`` duplicated.
         No draw either when both chances are 0, so a carrier without them replays a seeded world as before."""
         handsets = self.handsets
         if handsets.has_rules:
             rule = handsets.rule_for(e164)
-            if rule is not None and rule.receipt:
-                return rule.receipt
+            if rule is not None:
+                # A number with a rule is deterministic, its receipts too: sent, unless the rule says otherwise
+                # (tester 129: with the carrier's chances on, 447700900123 lost its receipt).
+                return rule.receipt or "sent"
         style = self.receipt
         if not style.lost and not style.duplicated:
             return "sent"

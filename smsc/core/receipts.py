@@ -174,13 +174,37 @@ def receipt_delivery(
     return d
 
 
+def _text_id(wanted: str, id_format: str) -> Callable[[str], str] | None:
+    """The receipt text's ``id:`` from the message_id (written in ``id_format``, "hex" or "decimal") when the
+    style writes it otherwise (``wanted``: "decimal", "hex", "hex_upper"; "same" gives None), as some carriers
+    do (a hex id in submit_sm_resp, its decimal value in the receipt).  Leading zeros are not written; an id
+    that is not a number in ``id_format`` is left as it is."""
+    if wanted == "same":
+        return None
+    base = 16 if id_format == "hex" else 10
+    spec = {"decimal": "d", "hex": "x", "hex_upper": "X"}[wanted]
+
+    def convert(message_id: str) -> str:
+        try:
+            return format(int(message_id, base), spec)
+        except ValueError:
+            return message_id
+
+    return convert
+
+
 class _Style:
     """One carrier receipt style, read once: err: width, text label, whether receipted_message_id is sent."""
 
-    __slots__ = ("source", "err_digits", "text_label", "receipted_id", "_errs", "delivered_tail")
+    __slots__ = ("source", "err_digits", "text_label", "receipted_id", "_errs", "delivered_tail", "text_id")
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, id_format: str = "hex") -> None:
         self.source = source
+        #: How the ``id:`` of the text is written when not as in submit_sm_resp (the style's ``text_id``), else
+        #: None: a function of the message_id, written in ``id_format`` (the carrier's message_id format, else the
+        #: server's: "hex" or "decimal").
+        self.text_id = _text_id(getattr(source, "text_id", "same"), getattr(
+            getattr(source, "message_id_format", None), "format", None) or id_format)
         self._errs: dict[int, str] = {}
         self.err_digits = int(getattr(source, "err_digits", 3) or 3)
         self.text_label = getattr(source, "text_label", "text")
@@ -219,7 +243,7 @@ class Receipts:
     """
 
     __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates", "multi_delivered",
-                 "rng", "keyed")
+                 "rng", "keyed", "id_format")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock, year_pivot: int = YEAR_PIVOT) -> None:
         self.outbox = outbox
@@ -242,12 +266,15 @@ class Receipts:
         self.rng: Any = random.Random()
         #: ... or, with ``simulation.seed`` set, the draws keyed to the message (set by the facade).
         self.keyed: KeyedDraws | None = None
+        #: The server's message_id format ("hex" or "decimal": ``server.message_id``), that of the ids of carriers
+        #: without one of their own (a style's ``text_id`` reads them in it).
+        self.id_format = "hex"
 
     def _style(self, carrier: Any) -> _Style:
         source = getattr(carrier, "receipt", None)
         style = self._styles.get(id(source))
         if style is None or style.source is not source:
-            style = self._styles[id(source)] = _Style(source)
+            style = self._styles[id(source)] = _Style(source, self.id_format)
         return style
 
     def queue(self, msg: Message, carrier: Any, *, intermediate: bool, durable_first: bool = False) -> None:
@@ -286,7 +313,7 @@ class Receipts:
         submit_date = dates.get(int(submit_time // 60)) or _date(submit_time, self._pivot)
         done_date = dates.get(int(done // 60)) or _date(done, self._pivot)
         body = (
-            f"id:{receipt_id} sub:{_pad3(count)} "
+            f"id:{receipt_id if style.text_id is None else style.text_id(receipt_id)} sub:{_pad3(count)} "
             f"dlvrd:{dlvrd} "
             f"submit date:{submit_date} done date:{done_date} stat:{_STAT[state]} err:{err}"
             f"{self._text_part(msg, style)}"
@@ -350,7 +377,9 @@ class Receipts:
             text = memo[4]
         else:
             text = self._text_part(msg, style)
-        body = (f"id:{receipt_id} sub:001 dlvrd:001 submit date:{submit_date} done date:{done_date} "
+        text_id = style.text_id
+        body = (f"id:{receipt_id if text_id is None else text_id(receipt_id)} sub:001 dlvrd:001 "
+                f"submit date:{submit_date} done date:{done_date} "
                 f"{style.delivered_tail}{text}")
         if style.receipted_id:
             tlvs: dict[int, Any] = {_TAG_RECEIPTED_ID: receipt_id, _TAG_MESSAGE_STATE: _DELIVERED_VALUE}

@@ -265,6 +265,7 @@ class Smsc:
         self.receipts.multi_delivered = self._multi_delivered
         self.receipts.rng = rng
         self.receipts.keyed = keyed
+        self.receipts.id_format = config.server.message_id.format
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,

@@ -1111,6 +1111,7 @@ class HttpServer:
                     "err_digits": style.err_digits,
                     "lost": style.lost,
                     "duplicated": style.duplicated,
+                    "text_id": style.text_id,
                 },
             }
             record["counters"] = carrier.counters()

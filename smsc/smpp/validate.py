@@ -274,7 +274,13 @@ def refusal_reason(pdu: Any, status: int) -> str:
         return (f"validity_period {pdu.validity_period!r}: not a time of SMPP 3.4 section 7.1, in the past, "
                 f"before the schedule, or beyond simulation.max_validity")
     if status == s.ESME_RINVDSTADR and hasattr(pdu, "destination_addr"):
-        return (f"destination_addr {pdu.destination_addr!r} (TON {pdu.dest_addr_ton}, NPI {pdu.dest_addr_npi}): "
+        address = pdu.destination_addr
+        if pdu.dest_addr_ton == 1 and address.startswith("0") and not address.startswith("00"):
+            # (tester 128: "07700900123" as TON 1 was said not to be 7-15 digits, naming no cause)
+            return (f"destination_addr {address!r} (TON 1, international, NPI {pdu.dest_addr_npi}): a national "
+                    f"number (leading 0) given as international; send it with TON 2 (national), or in international "
+                    f"form with its country code and no leading 0")
+        return (f"destination_addr {address!r} (TON {pdu.dest_addr_ton}, NPI {pdu.dest_addr_npi}): "
                 f"not a mobile number of 7-15 digits once read as E.164, or no route in the topology")
     if status == s.ESME_RMISSINGOPTPARAM:
         return "sar_msg_ref_num, sar_total_segments and sar_segment_seqnum come all three or not at all"

@@ -76,6 +76,11 @@ def test_a_rule_decides_without_a_draw_and_the_chances_split_one_draw() -> None:
     assert chancy.receipt_fates
     assert chancy.receipt_fate("447700900123", NoDraws()) == "duplicated"
     assert chancy.receipt_fate("447700900124", NoDraws()) == "sent"  # the rule wins over the chances
+    # (tester 129: a number with a rule of another kind is deterministic too: its receipts are sent)
+    offline = Carrier(carrier(rules=(rule("447700900300", offline=120.0),),
+                              receipt=ReceiptStyle(lost=0.5, duplicated=0.5)))
+    assert offline.receipt_fate("447700900300", NoDraws()) == "sent"
+    assert offline.receipt_fate("447700900301", Fixed(0.1)) == "lost"
     assert [chancy.receipt_fate("447700900555", Fixed(x)) for x in (0.0, 0.2499, 0.25, 0.7499, 0.75, 0.99)] == [
         "lost", "lost", "duplicated", "duplicated", "sent", "sent"]
     assert Carrier(carrier(rules=(NumberRule(numbers=("447700900123",), receipt="lost"),))).receipt_fates
@@ -156,3 +161,25 @@ def test_a_carrier_without_chances_makes_no_extra_draw() -> None:
     h.submit_ok("447700900123", registered_delivery=1)
     h.advance(10.0)
     assert len(h.receipts()) == 1
+
+
+def test_a_carrier_may_write_the_receipt_id_otherwise_than_submit_sm_resp(tmp_path: Path) -> None:
+    """Tester 129 (and the most common complaint of ESME developers): carriers answer submit_sm with a hex id and
+    write its decimal value in the receipt's text; a gateway's matching of the two could not be tested."""
+    from smsc.smpp.constants import Tag
+
+    h = Harness(make_config(carrier(latency=0.0, receipt=ReceiptStyle(text_id="decimal"))))
+    message_id = h.submit_ok("447700900123", registered_delivery=1)
+    h.advance(10.0)
+    ((delivery, receipt),) = h.receipts()
+    assert receipt.message_id == str(int(message_id, 16)) != message_id
+    assert delivery.tlvs[Tag.receipted_message_id] == message_id  # (the TLV as in submit_sm_resp)
+    for wanted, spec in (("hex", "x"), ("hex_upper", "X")):  # (without the leading zeros of the 8-digit ids)
+        h = Harness(make_config(carrier(latency=0.0, receipt=ReceiptStyle(text_id=wanted))))
+        message_id = h.submit_ok("447700900123", registered_delivery=1)
+        h.advance(10.0)
+        assert [r.message_id for _, r in h.receipts()] == [format(int(message_id, 16), spec)]
+    (error,) = errors_of(tmp_path, ACCOUNT + "topology: {carriers: [{name: c, prefixes: ['*'], "
+                         "receipt: {text_id: octal}}]}\n")
+    assert error.endswith("topology.carriers[0].receipt.text_id: expected same (as in submit_sm_resp), decimal, hex "
+                          "or hex_upper, got 'octal'")

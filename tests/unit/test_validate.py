@@ -16,6 +16,7 @@ from smsc.smpp.validate import (
     check_sme_address,
     check_submit,
     check_udh,
+    refusal_reason,
 )
 
 
@@ -135,3 +136,15 @@ def test_a_schedule_refusal_names_the_max_schedule_rule() -> None:
     assert "simulation.max_schedule" in reason and "validity" not in reason
     replace = refusal_reason(P.ReplaceSm(schedule_delivery_time="000015000000000R"), S.ESME_RINVSCHED)
     assert "simulation.max_schedule" in replace and "validity end" in replace
+
+
+def test_a_national_number_given_as_international_is_named_so() -> None:
+    """Tester 128: 07700900123 as TON 1 was said not to be a number of 7-15 digits (it has 11), naming no cause."""
+    national = P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="07700900123")
+    assert refusal_reason(national, S.ESME_RINVDSTADR) == (
+        "destination_addr '07700900123' (TON 1, international, NPI 1): a national number (leading 0) given as "
+        "international; send it with TON 2 (national), or in international form with its country code and no "
+        "leading 0")
+    other = P.SubmitSm(dest_addr_ton=1, dest_addr_npi=1, destination_addr="12")
+    assert "not a mobile number of 7-15 digits" in refusal_reason(other, S.ESME_RINVDSTADR)
+
