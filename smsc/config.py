@@ -495,6 +495,9 @@ class CarrierConfig:
     rules: tuple[NumberRule, ...] = ()
     retry_schedule: tuple[float, ...] | None = None
     opt_out: OptOutConfig = OptOutConfig()
+    #: Real seconds from a submit_sm to its submit_sm_resp (drawn per submit, as a carrier's response time varies;
+    #: the attempt starts after it); None = at once.  A number rule's ``submit`` answer wins over it.
+    submit_latency: Distribution | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1947,7 +1950,7 @@ def _parse_opt_out(ctx: _Ctx, path: str, raw: Any) -> OptOutConfig:
 
 
 _CARRIER_KEYS = ("name", "description", "prefixes", "capacity", "latency", "failure_latency", "outcomes",
-                 "retry_schedule", "receipt", "handsets", "opt_out", "rules")
+                 "retry_schedule", "receipt", "handsets", "opt_out", "rules", "submit_latency")
 
 
 def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
@@ -1993,6 +1996,8 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
         rules=tuple(rules),
         retry_schedule=_duration_list(m, "retry_schedule", None),
         opt_out=_parse_opt_out(ctx, m.at("opt_out"), m.raw("opt_out")),
+        submit_latency=None if m.raw("submit_latency") in (None, _MISSING) else _parse_distribution(
+            ctx, m.at("submit_latency"), m.raw("submit_latency"), _DEFAULT_LATENCY),
     )
 
 

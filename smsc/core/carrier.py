@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import random
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -133,6 +134,10 @@ class Carrier:
         if (len(self._mix) == 1 and id(self._mix[0]) in self._constant and not pool.has_rules
                 and pool.always_online):
             self._sole = self._constant[id(self._mix[0])][1]
+        #: submit_sm_resp after a drawn delay (real seconds: ``submit_latency``), from a stream of its own so that
+        #: it moves no draw of the simulated world.
+        self._submit_latency = config.submit_latency
+        self._submit_rng = random.Random(f"{seed}:{config.name}:submit")
         style = config.receipt
         #: True when a receipt of this carrier may be lost or sent twice (the receipt style's ``lost`` or
         #: ``duplicated`` chance, or a number rule's ``receipt``): False spares every receipt
@@ -150,23 +155,26 @@ class Carrier:
         """How submit_sm to ``e164`` must be answered, or None for normally (accept at once).
 
         A rule's ``submit`` wins; otherwise, when the carrier's ``opt_out.submit_status`` is set and the
-        number has opted out, submit_sm is refused with that status.
+        number has opted out, submit_sm is refused with that status; with a ``submit_latency``, the answer comes
+        after a delay drawn from it (real seconds).
         """
         handsets = self.handsets
-        if not handsets.has_rules and self._opt_out_status is None:
+        latency = self._submit_latency
+        if not handsets.has_rules and self._opt_out_status is None and latency is None:
             return None
         rule = handsets.rule_for(e164)
         if rule is not None and rule.submit is not None:
             return rule.submit
+        delay = 0.0 if latency is None else max(0.0, latency.sample(self._submit_rng))
         status = self._opt_out_status
         if status is not None and self.handsets.opted_out(e164):
-            return SubmitRule(status=status, delay=0.0)
-        return None
+            return SubmitRule(status=status, delay=delay)
+        return SubmitRule(status=0, delay=delay) if delay > 0.0 else None
 
     def accepts_plainly(self, e164: str) -> bool:
         """True when :meth:`submit_rule` answers None for ``e164`` now and always will: no rule gives it a
         ``submit`` answer and no opt-out submit status could refuse it (rules never change after start)."""
-        if self._opt_out_status is not None:
+        if self._opt_out_status is not None or self._submit_latency is not None:
             return False
         rule = self.handsets.rule_for(e164)
         return rule is None or rule.submit is None
