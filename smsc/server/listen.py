@@ -242,29 +242,38 @@ class SmppServer:
         """Accept connections on the TLS listener; each runs its handshake in a task of its own."""
         while True:
             try:
-                sock, _ = await self.loop.sock_accept(listener)
+                sock, peername = await self.loop.sock_accept(listener)
             except asyncio.CancelledError:
                 raise
             except OSError as exc:  # (out of file descriptors, a connection reset before accept ...)
-                log.warning("tls_accept_failed", reason=exc.strerror or str(exc))
+                reason = exc.strerror or str(exc)
+                count = self.log_count("tls_accept_failed", reason, "")  # (tester 127: a line every 0.1 s)
+                if count:
+                    log.warning("tls_accept_failed", reason=reason, count=count)
                 await asyncio.sleep(0.1)
                 continue
-            task = self.loop.create_task(self._handshake(sock, ctx, timeout))
+            # Counted from the accept, as a plain connection is: connections still in their handshake held file
+            # descriptors beyond max_connections until the session_init_timer (tester 127: 1,100 silent ones).
+            ip = peername[0] if peername else ""
+            refused_by = self.admit(ip)
+            if refused_by:
+                self.refuse(peername, refused_by)
+                sock.close()
+                continue
+            task = self.loop.create_task(self._handshake(sock, ctx, timeout, ip))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)
 
-    async def _handshake(self, sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None) -> None:
-        """Run the TLS handshake of one accepted connection; once done, the connection is an SMPP one as on the
-        plain listener (:class:`_Admission`, its limits checked then).  A handshake that fails is logged
-        (:meth:`_tls_failed`); one the client ends without a word (a port probe) is not."""
+    async def _handshake(self, sock: socket.socket, ctx: ssl.SSLContext, timeout: float | None, ip: str) -> None:
+        """Run the TLS handshake of one accepted connection (admitted already: :meth:`admit`); once done, the
+        connection is an SMPP one as on the plain listener.  A handshake that fails is logged (:meth:`_tls_failed`);
+        one the client ends without a word (a port probe) is not."""
+        done = False
         try:
             peername = sock.getpeername()
-        except OSError:
-            sock.close()
-            return
-        try:
-            await self.loop.connect_accepted_socket(self._make_protocol, sock, ssl=ctx,
+            await self.loop.connect_accepted_socket(lambda: _Admission(self, admitted=True), sock, ssl=ctx,
                                                     ssl_handshake_timeout=timeout)
+            done = True
         except asyncio.CancelledError:
             sock.close()
             raise
@@ -279,6 +288,9 @@ class SmppServer:
                              False)
         except OSError:
             sock.close()  # (the client went during the handshake: nothing to say)
+        finally:
+            if not done:
+                self.release(ip)
 
     def _tls_failed(self, peername: Any, cause: str, not_tls: bool) -> None:
         """Log a failed TLS handshake: the first per address and cause, then every 100th."""
@@ -355,12 +367,23 @@ class SmppServer:
         """Count a new connection from ``peer_ip``: "" when admitted, else the limit that refuses it
         (``server.max_connections (N)`` or ``server.max_connections_per_ip (N)``)."""
         srv = self.config.server
-        if srv.max_connections and len(self.registry.connections) >= srv.max_connections:
+        if srv.max_connections and len(self.registry.connections) + len(self._handshakes) >= srv.max_connections:
             return f"server.max_connections ({srv.max_connections})"
         if srv.max_connections_per_ip and self._per_ip.get(peer_ip, 0) >= srv.max_connections_per_ip:
             return f"server.max_connections_per_ip ({srv.max_connections_per_ip})"
         self._per_ip[peer_ip] = self._per_ip.get(peer_ip, 0) + 1
         return ""
+
+    def refuse(self, peername: Any, refused_by: str) -> None:
+        """Count and log a connection refused by ``refused_by`` (:meth:`admit`); the caller closes it."""
+        self.counters.connections_refused += 1
+        by_limit = self.refused_by_limit  # (a count per limit: tester 115 saw the first refusal of the
+        refused = by_limit[refused_by] = by_limit.get(refused_by, 0) + 1  # second limit go unsaid)
+        if refused == 1 or refused % CONNECTIONS_REFUSED_LOG_EVERY == 0:
+            # The limit and its value, then every 100th with the count (tester 113: 50 connections beyond the
+            # limit gave 50 lines saying "connection limit", naming no setting).
+            log.warning("connection_refused", peer=peer_name(peername), limit=refused_by, count=refused,
+                        reason=f"over {refused_by}: the connection is closed as it opens")
 
     def release(self, peer_ip: str) -> None:
         """Forget a connection counted by :meth:`admit`."""
@@ -372,22 +395,22 @@ class SmppServer:
 
 
 class _Admission(SmppProtocol):
-    """SmppProtocol with connection-limit checks at accept time."""
+    """SmppProtocol with connection-limit checks at accept time (``admitted``: checked already, at the TLS
+    listener's accept)."""
+
+    def __init__(self, server: SmppServer, *, admitted: bool = False) -> None:
+        super().__init__(server)
+        self._admitted = admitted
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._admitted:
+            super().connection_made(transport)
+            return
         peer = transport.get_extra_info("peername")
         ip = peer[0] if peer else ""
         refused_by = self.server.admit(ip)
         if refused_by:
-            self.server.counters.connections_refused += 1
-            by_limit = self.server.refused_by_limit  # (a count per limit: tester 115 saw the first refusal of the
-            refused = by_limit[refused_by] = by_limit.get(refused_by, 0) + 1  # second limit go unsaid)
-            if refused == 1 or refused % CONNECTIONS_REFUSED_LOG_EVERY == 0:
-                # The limit and its value, then every 100th with the count (tester 113: 50 connections beyond the
-                # limit gave 50 lines saying "connection limit", naming no setting).
-                log.warning("connection_refused", peer=peer_name(peer), limit=refused_by, count=refused,
-                            reason=f"over {refused_by}: the connection is closed as it opens")
-            self._admitted = False
+            self.server.refuse(peer, refused_by)
             transport.close()
             return
         self._admitted = True

@@ -573,7 +573,10 @@ class SmppProtocol(asyncio.Protocol):
                 # mode, for its outcome) stays in it.
                 self._window_used = self._pending_replies - self._pending_lookups + len(self._transactions)
         if self._closing and self.transport is not None:
-            self.transport.close()
+            if not self.transport.is_closing():
+                # (once: asyncio's TLS transport, closed again, drops its innards, and its abort then did nothing
+                # and /api/binds failed reading its peer: tester 127)
+                self.transport.close()
             if self._abort_handle is None:
                 self._abort_handle = self.loop.call_later(CLOSE_GRACE, self._abort_unflushed)
 

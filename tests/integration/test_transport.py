@@ -118,6 +118,43 @@ def test_a_failed_tls_handshake_is_logged_with_a_hint_for_plain_smpp_and_a_silen
         server.stop()
 
 
+def test_tls_connections_in_their_handshake_count_against_max_connections(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path
+) -> None:
+    """Tester 127: a TLS connection was counted only once its handshake was done, so silent ones held file
+    descriptors beyond max_connections until the session_init_timer (1,100 of them took the server down)."""
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path, max_connections=2)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = smsc_factory(cfg)
+    tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
+    with structlog.testing.capture_logs() as logs:
+        silent = [socket.create_connection(("127.0.0.1", tls_port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.3)
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as third:
+                assert third.recv(100) == b""  # (closed as it opens)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as plain:
+                assert plain.recv(100) == b""  # (the plain listener shares the limit)
+        finally:
+            for sock in silent:
+                sock.close()
+        time.sleep(0.3)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        client = smpplib.client.Client("127.0.0.1", tls_port, timeout=5, ssl_context=ctx,
+                                       allow_unknown_opt_params=True)
+        client.connect()  # (room again once they are gone)
+        try:
+            client.bind_transceiver(system_id="test", password="test")
+        finally:
+            client.disconnect()
+    refused = [e for e in logs if e["event"] == "connection_refused"]
+    assert [e["count"] for e in refused] == [1] and refused[0]["limit"] == "server.max_connections (2)"
+    assert server.app.smpp.counters.connections_refused == 2  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
     smsc_factory: Callable[..., RunningSmsc], tmp_path: Path, loop: str
@@ -400,6 +437,55 @@ def test_a_tls_esme_that_unbinds_then_closes_its_socket_at_once_is_logged_as_unb
                 time.sleep(0.05)
     assert server.call(connections) == 0
     assert [e["reason"] for e in logs if e["event"] == "unbound"] == ["unbind from the ESME"] * 3
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_tls_esme_that_keeps_its_socket_after_the_unbind_is_closed_after_the_grace_and_binds_stays_readable(
+    tmp_path: Path, loop: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 127: on asyncio, once the server closed a TLS connection each later flush closed it again, which
+    made asyncio's TLS transport drop its innards: the connection was never aborted (still counted against
+    max_connections), and GET /api/binds answered 500 meanwhile."""
+    from smsc.server import protocol as smpp_protocol
+
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setattr(smpp_protocol, "CLOSE_GRACE", 1.0)
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    server = RunningSmsc(cfg, uvloop=loop == "uvloop")
+    server.start()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    smpp = server.app.smpp
+    assert smpp is not None
+
+    def connections() -> int:
+        return len(smpp.registry.connections)
+
+    try:
+        tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", smpp.addresses[1][1]), timeout=5))
+        try:
+            tls.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+            assert _read_bind(tls)[0].command_status == 0
+            tls.sendall(encode(P.Unbind(sequence_number=2)))
+            assert isinstance(_read_bind(tls)[0], P.UnbindResp)
+            # (the socket kept, its close_notify unread)
+            for proto in server.call(lambda: list(smpp.registry.connections)):
+                server.call(proto._flush)  # (a later flush, as a timer's or a pump's, must not close it again)
+                server.call(lambda p=proto: p.transport.get_extra_info("peername"))  # (what /api/binds reads)
+            for _ in range(100):
+                if server.call(connections) == 0:
+                    break
+                time.sleep(0.05)
+            assert server.call(connections) == 0  # (aborted after the grace)
+        finally:
+            tls.close()
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
