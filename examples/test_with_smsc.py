@@ -78,7 +78,9 @@ def _smsc_command() -> list[str]:
 
 def _stop_with_this_process() -> None:
     """In the server's process before it starts (Linux): SIGTERM when the test process ends, however it ends (a CI
-    job's timeout killing pytest runs no fixture teardown), so that no simulator is left holding its ports."""
+    job's timeout killing pytest runs no fixture teardown), so that no simulator is left holding its ports.  (Linux
+    ties it to the thread that started the server: start it from the main thread, as pytest runs fixtures, or from
+    a thread that lives as long as the server should.)"""
     try:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -103,9 +105,17 @@ def smsc() -> Iterator[Smsc]:
             except ValueError:
                 plain.append(line.rstrip())
                 continue
+            if not isinstance(record, dict):
+                plain.append(line.rstrip())
+                continue
             lines.append(record)
             if record.get("event") == "listening":
-                ports.put((record["protocol"], int(record["port"])))
+                if "protocol" in record:  # one line per listener, at --log-level info or debug
+                    ports.put((record["protocol"], int(record["port"])))
+                else:  # one line for all, {"smpp": "HOST:PORT", "http": ...}, at warning or error
+                    for protocol in ("smpp", "http"):
+                        if protocol in record:
+                            ports.put((protocol, int(str(record[protocol]).rpartition(":")[2])))
 
     threading.Thread(target=read_log, daemon=True).start()
     try:
@@ -115,8 +125,9 @@ def smsc() -> Iterator[Smsc]:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or proc.poll() is not None:
                 time.sleep(0.2)  # (the reader takes the last lines)
+                errors = [r.get("error", "") for r in lines if r.get("level") == "error"]  # (every config error)
                 raise RuntimeError(f"smsc did not start (exit status {proc.poll()}): "
-                                   + "; ".join(plain[-5:] + [json.dumps(r) for r in lines[-3:]]))
+                                   + "; ".join(plain[-5:] + (errors or [json.dumps(r) for r in lines[-3:]])))
             try:
                 protocol, port = ports.get(timeout=min(remaining, 0.5))
             except queue.Empty:

@@ -436,7 +436,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in config_notes(config) + _store_notes(config):  # (this machine's, not the file's errors)
             print(line, file=sys.stderr)
         return 0
-    return _serve(args)
+    # Until the server's own handlers are in place (once its loop runs), SIGTERM and SIGHUP end it with one line and
+    # 128 + the signal, as Ctrl-C does (tester 130: a signal in its first moments killed it without a word, or gave
+    # a KeyboardInterrupt traceback in a JSON log).
+    early = [sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _stopped_early) for sig in early}
+    try:
+        return _serve(args)
+    except (KeyboardInterrupt, _StoppedEarly) as exc:
+        signum = exc.signum if isinstance(exc, _StoppedEarly) else signal.SIGINT
+        _say(args, f"smsc: stopped by {signal.Signals(signum).name} before it started", "stopped_before_start")
+        return 128 + int(signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _StoppedEarly(Exception):
+    """A stop signal before the server's loop took signals over (see :func:`main`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped_early(signum: int, frame: Any) -> None:
+    raise _StoppedEarly(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,3 +74,17 @@ def test_the_pytest_example_is_not_confused_by_receipts_an_earlier_test_left(tmp
                           "test_copied.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "4 passed" in run.stdout, run.stdout[-3000:]
+
+
+def test_the_pytest_example_reads_the_ports_at_log_level_warning_too(tmp_path: Path) -> None:
+    """Tester 130: at --log-level warning one "listening" line names both listeners ({"smpp": "HOST:PORT", ...}),
+    and the fixture's log reader died on it (KeyError), then waited its 30 s for ports it had been given."""
+    source = (ROOT / "examples" / "test_with_smsc.py").read_text()
+    quiet = source.replace('"--seed", "1", "--log-format", "json"]', '"--seed", "1", "--log-format", "json", '
+                                                                     '"--log-level", "warning"]')
+    assert quiet != source
+    (tmp_path / "test_quiet.py").write_text(quiet)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
+                          "test_quiet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "3 passed" in run.stdout, run.stdout[-3000:]

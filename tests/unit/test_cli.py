@@ -175,3 +175,34 @@ def test_check_config_notes_a_config_without_topology(tmp_path: Path, capsys: py
     config.write_text("accounts: [{system_id: a, password: b}]\ntopology: {country_code: '1'}\n")  # (tester 109)
     assert main(["check-config", str(config)]) == 0
     assert "note: no topology" in capsys.readouterr().err
+
+
+def test_a_stop_signal_before_the_server_takes_signals_over_ends_it_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 130: SIGTERM or SIGHUP in the first moments of `smsc serve` (before its loop's handlers) killed it
+    without a word, and Ctrl-C then gave a KeyboardInterrupt traceback, in a JSON log too."""
+    import json
+    import os
+    import signal
+    import time
+
+    from smsc import cli
+
+    def serve_then_signal(args: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # (the signal ends this first)
+        return 0
+
+    monkeypatch.setattr(cli, "_serve", serve_then_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["serve", "--log-format", "json"]) == 143
+    (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (record["event"], record["error"]) == ("stopped_before_start", "stopped by SIGTERM before it started")
+    assert signal.getsignal(signal.SIGTERM) == before  # (handed back)
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_serve", interrupted)
+    assert main(["serve"]) == 130
+    assert capsys.readouterr().err.strip() == "smsc: stopped by SIGINT before it started"
