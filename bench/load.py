@@ -591,8 +591,8 @@ def _aggregate(summaries: list[dict[str, Any]], *, binds: int, window: int, npro
         # added fields
         "mo": mo, "mo_per_s": round(mo / max(1e-9, last_mo - first_delivery), 1) if mo else 0.0,
         "receipts_not_delivered": s("receipts_not_delivered"), "unbound_by_server": s("unbound_by_server"),
-        # (None when nothing was submitted: only receiving, the ids are not ours to match)
-        "receipt_ids_match": s("ok_ids_sum") == s("receipt_ids_sum") if ok else None,
+        # (None when nothing was submitted, only received, or no receipt came: nothing to match)
+        "receipt_ids_match": s("ok_ids_sum") == s("receipt_ids_sum") if ok and n_receipts else None,
         "lost": s("lost"), "p90_ms": round(percentile(lat, 0.90) * 1000, 3),
         "max_ms": round(lat[-1] * 1000, 3) if lat else 0.0,
         "client_processes": nproc, "client_cpu_s": round(cpu, 3), "client_cpu_cores": round(cpu / span, 3),
