@@ -6,6 +6,7 @@ message_id and would submit it again; after the restart both copies were deliver
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -198,9 +199,7 @@ def test_a_stop_says_when_it_begins_and_why_it_closed_an_esme_that_answered_the_
         finally:
             esme.sock.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _kill_if_running(proc)
     deadline = time.monotonic() + 5  # (the reader thread takes the last lines)
     while time.monotonic() < deadline and not any('"event": "stopped"' in line for line in lines):
         time.sleep(0.05)
@@ -254,9 +253,7 @@ def test_a_server_whose_log_reader_is_gone_goes_on_serving_and_stops_when_told(t
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _kill_if_running(proc)
 
 
 def test_an_unbind_answered_frees_the_accounts_bind_while_its_receipts_are_still_unanswered(
@@ -330,9 +327,7 @@ def test_a_hang_up_to_the_process_group_stops_the_server_gracefully_and_nohup_ke
         finally:
             esme.close()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _kill_if_running(proc)
     deadline = time.monotonic() + 5  # (the reader thread takes the last lines)
     while time.monotonic() < deadline and not any('"event": "stopped"' in line for line in lines):
         time.sleep(0.05)
@@ -346,13 +341,16 @@ def test_a_hang_up_to_the_process_group_stops_the_server_gracefully_and_nohup_ke
         time.sleep(0.5)
         assert proc.poll() is None
         esme = RawEsme(port)
-        try:
-            esme.bind("transceiver")  # (still serving)
-        finally:
-            esme.close()
+        esme.bind("transceiver")  # (still serving)
+        esme.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        _kill_if_running(proc)
+
+
+def _kill_if_running(proc: "subprocess.Popen[str]") -> None:
+    """End a ``smsc serve`` a test started, by its own process id, if the test did not stop it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)

@@ -640,12 +640,7 @@ def test_the_writer_child_of_a_killed_server_holds_the_file_until_it_is_gone_and
         assert acked <= rows_after or not acked
         SqliteStore(path, call_soon_threadsafe=lambda *a: None).close()  # the lock is free now
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait(5)
-        if child_pid and running(child_pid):
-            os.kill(child_pid, signal.SIGCONT)
-            os.kill(child_pid, signal.SIGKILL)
+        _kill_server_and_writer(parent, child_pid)
 
 
 def test_a_stopped_writer_child_of_a_killed_server_is_continued_and_exits_committing_nothing_more(
@@ -675,12 +670,17 @@ def test_a_stopped_writer_child_of_a_killed_server_is_continued_and_exits_commit
         assert len({m.message_id for m in stored_state(path).messages} - rows_before) <= 200
         SqliteStore(path, call_soon_threadsafe=lambda *a: None).close()  # the lock is free
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait(5)
-        if child_pid and running(child_pid):
-            os.kill(child_pid, signal.SIGCONT)
-            os.kill(child_pid, signal.SIGKILL)
+        _kill_server_and_writer(parent, child_pid)
+
+
+def _kill_server_and_writer(parent: subprocess.Popen[bytes], child_pid: int) -> None:
+    """End what a test of a stopped writer child left: the server process, and the writer (continued first)."""
+    if parent.poll() is None:
+        parent.kill()
+        parent.wait(5)
+    if child_pid and running(child_pid):
+        os.kill(child_pid, signal.SIGCONT)
+        os.kill(child_pid, signal.SIGKILL)
 
 
 def test_a_frame_naming_a_class_is_refused(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import smpplib.client
 import structlog.testing
 
-from smsc.config import TlsConfig
+from smsc.config import Config, TlsConfig
 from smsc.smpp import pdu as P
 from smsc.smpp.codec import encode
 
@@ -35,12 +35,17 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def _tls_config(tmp_path: Path, **server_overrides: Any) -> tuple[Config, Path]:
+    """The test config with a TLS listener (port 0) on a self-signed certificate, and that certificate."""
+    cert, key = _self_signed(tmp_path)
+    cfg = make_config(tmp_path, **server_overrides)
+    return dataclasses.replace(cfg, server=dataclasses.replace(
+        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key)))), cert
+
+
 def _tls_server(smsc_factory: Callable[..., RunningSmsc], tmp_path: Path) -> tuple[RunningSmsc, Path, int]:
     """A server with TLS on a self-signed certificate: the server, the certificate, the TLS port."""
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    cfg, cert = _tls_config(tmp_path)
     server = smsc_factory(cfg)
     return server, cert, server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
 
@@ -50,10 +55,7 @@ def test_a_tls_connection_that_never_finishes_its_handshake_is_closed_by_the_ses
 ) -> None:
     """Tester 46: a client that opened the TLS port and sent nothing (or half a ClientHello) stayed 60 s, asyncio's
     handshake timeout, where a silent plain connection is closed by session_init_timer (30 s by default)."""
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path, session_init_timer=1.0)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    cfg, cert = _tls_config(tmp_path, session_init_timer=1.0)
     server = smsc_factory(cfg)
     tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
     with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as sock:
@@ -76,10 +78,7 @@ def test_a_failed_tls_handshake_is_logged_with_a_hint_for_plain_smpp_and_a_silen
 
     if loop == "uvloop":
         pytest.importorskip("uvloop")
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path, session_init_timer=0.5)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    cfg, cert = _tls_config(tmp_path, session_init_timer=0.5)
     server = RunningSmsc(cfg, uvloop=loop == "uvloop")
     server.start()
     try:
@@ -123,10 +122,7 @@ def test_tls_connections_in_their_handshake_count_against_max_connections(
 ) -> None:
     """Tester 127: a TLS connection was counted only once its handshake was done, so silent ones held file
     descriptors beyond max_connections until the session_init_timer (1,100 of them took the server down)."""
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path, max_connections=2)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    cfg, cert = _tls_config(tmp_path, max_connections=2)
     server = smsc_factory(cfg)
     tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
     with structlog.testing.capture_logs() as logs:
@@ -164,10 +160,7 @@ def test_smpp_over_tls_binds_submits_and_receives_the_receipt(
     handshake in smsc: a ClientHello sent at once was lost)."""
     if loop == "uvloop":
         pytest.importorskip("uvloop")
-        cert, key = _self_signed(tmp_path)
-        cfg = make_config(tmp_path)
-        cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-            cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+        cfg, cert = _tls_config(tmp_path)
         server = RunningSmsc(cfg, uvloop=True)
         server.start()
         tls_port = server.app.smpp.addresses[1][1]  # type: ignore[union-attr]
@@ -451,10 +444,7 @@ def test_a_tls_esme_that_keeps_its_socket_after_the_unbind_is_closed_after_the_g
     if loop == "uvloop":
         pytest.importorskip("uvloop")
     monkeypatch.setattr(smpp_protocol, "CLOSE_GRACE", 1.0)
-    cert, key = _self_signed(tmp_path)
-    cfg = make_config(tmp_path)
-    cfg = dataclasses.replace(cfg, server=dataclasses.replace(
-        cfg.server, tls=TlsConfig(port=0, certfile=str(cert), keyfile=str(key))))
+    cfg, cert = _tls_config(tmp_path)
     server = RunningSmsc(cfg, uvloop=loop == "uvloop")
     server.start()
     ctx = ssl.create_default_context()
