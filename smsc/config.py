@@ -1263,8 +1263,8 @@ def _listen_host(m: _Map, key: str, default: str) -> Any:
 
 def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
     keys = ("host", "port", "system_id", "max_command_length", "max_connections", "max_connections_per_ip",
-            "max_bind_failures", "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer", "window",
-            "message_id", "tls", "year_pivot", "oversized_short_message")
+            "max_bind_failures", "session_init_timer", "enquire_link_timer", "inactivity_timer", "response_timer",
+            "window", "message_id", "tls", "year_pivot", "oversized_short_message")
     m = _Map(ctx, "server", raw, keys)
     d = ServerConfig()
     port = m.integer("port", d.port, 0, 65535)

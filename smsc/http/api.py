@@ -578,8 +578,8 @@ class _Refused(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         body = json.dumps({"error": f"too many HTTP connections open (at most {HTTP_MAX_CONNECTIONS:,}): try again "
                                     "later"}).encode()
-        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"  # type: ignore[attr-defined]
-                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        head = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        transport.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # type: ignore[attr-defined]
         transport.close()
         self.server.refused += 1
         if self.server.refused == 1 or self.server.refused % 100 == 0:
@@ -826,7 +826,8 @@ class HttpServer:
 
     async def health(self, request: web.Request) -> web.Response:
         """GET /api/health: 200 {"status": "ok"}; 503 with "store_stalled" while a store commit has waited 5 s or
-        more (submit_sm_resp wait for it), "store_failing" for 5 s after a commit failed, "store_damaged" or "store_lost" (the server is stopping for its file, found
+        more (submit_sm_resp wait for it), "store_failing" for 5 s after a commit failed, "store_damaged" or
+        "store_lost" (the server is stopping for its file, found
         damaged or no longer at its path), or "stopping", so
         that a container's HEALTHCHECK sees it (tester 38: a server that could commit nothing said ok)."""
         state, waited = self.app.store_health()

@@ -243,8 +243,6 @@ class SmppServer:
         while True:
             try:
                 sock, peername = await self.loop.sock_accept(listener)
-            except asyncio.CancelledError:
-                raise
             except OSError as exc:  # (out of file descriptors, a connection reset before accept ...)
                 reason = exc.strerror or str(exc)
                 count = self.log_count("tls_accept_failed", reason, "")  # (tester 127: a line every 0.1 s)
@@ -333,8 +331,9 @@ class SmppServer:
         return count if count == 1 or count % PEER_LOG_EVERY == 0 else 0
 
     def bind_lockout(self, peer_ip: str) -> str:
-        """Why binds from ``peer_ip`` are refused now, or "": more than ``server.max_bind_failures`` failed within
-        :data:`BIND_FAILURE_WINDOW` seconds (tester 126: 8,558 passwords tried a second, unhindered)."""
+        """Why binds from ``peer_ip`` are refused now, or "": ``server.max_bind_failures`` of them or more failed
+        within :data:`BIND_FAILURE_WINDOW` seconds of the first (tester 126: 8,558 passwords tried a second,
+        unhindered)."""
         limit = self.config.server.max_bind_failures
         failures = self._bind_failures.get(peer_ip)
         if not limit or failures is None:

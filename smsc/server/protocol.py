@@ -209,7 +209,8 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
 
     The user data is short_message, or the message_payload TLV's value (never both: SMPP 3.4 section
     5.3.2.32); SAR TLVs come as all three with consistent values and never with a UDH (sections 5.2.12,
-    5.3.2.22 to 5.3.2.24), nor do source_port and destination_port (section 5.2.12), and a UDH fits in the user data (:mod:`smsc.smpp.validate`).  With ``one_sms``
+    5.3.2.22 to 5.3.2.24), nor do source_port and destination_port (section 5.2.12), and a UDH fits in the
+    user data (:mod:`smsc.smpp.validate`).  With ``one_sms``
     (``server.oversized_short_message: reject``) a short_message must fit one SMS, its UDH included
     (:func:`~smsc.smpp.text.fits_one_sms`), else ESME_RINVMSGLEN: 161 GSM characters without a UDH are a
     splitting bug of the ESME that a network which does not segment refuses (tester 48).
