@@ -242,9 +242,13 @@ def _say(args: argparse.Namespace, text: str, event: str = "cannot_start") -> No
 
 
 def _print_json_error(text: str, event: str) -> None:
-    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-    print(json.dumps({"event": event, "level": "error", "timestamp": stamp, "error": text}), file=sys.stderr,
+    print(json.dumps({"event": event, "level": "error", "timestamp": _now_iso(), "error": text}), file=sys.stderr,
           flush=True)
+
+
+def _now_iso() -> str:
+    """The time now as the JSON log writes it (structlog's ISO form in UTC, ``...Z``)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -402,8 +406,7 @@ def _listening_line(app: App, *, json_line: bool = False) -> str:
     if app.http is not None:
         where["HTTP"] = _host_port(app.http.host, app.http.port)
     if json_line:
-        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-        return json.dumps({"event": "listening", "level": "info", "timestamp": stamp,
+        return json.dumps({"event": "listening", "level": "info", "timestamp": _now_iso(),
                            **{k.lower().replace(" over ", "_"): v for k, v in where.items()}})
     return "smsc: listening: " + ", ".join(f"{k} on {v}" for k, v in where.items())
 
