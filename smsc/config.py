@@ -1806,7 +1806,8 @@ def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
         receipted_message_id=m.boolean("receipted_message_id", True),
         text_label=m.text("text_label", "text", choices=("text", "Text", ""),
                           what="'text', 'Text' or '' (no text field)"),
-        err_digits=m.integer("err_digits", 3, 1, 10),
+        # (at least 3, as SMPP 3.4 Appendix B writes err:; 1 and 2 were taken and wrote 3 all the same: tester 133)
+        err_digits=m.integer("err_digits", 3, 3, 10),
         lost=lost,
         duplicated=duplicated,
         text_id=m.text("text_id", "same", choices=("same", "decimal", "hex", "hex_upper"),

@@ -102,6 +102,6 @@ def build_world(config: Config, rng: random.Random) -> Router:
     for carrier_config in config.topology.carriers:
         pool = HandsetPool(carrier_config.handsets, carrier_config.rules, seed=seed, name=carrier_config.name)
         carriers[carrier_config.name] = Carrier(
-            carrier_config, pool, retry_schedule=config.simulation.retry_schedule
+            carrier_config, pool, retry_schedule=config.simulation.retry_schedule, seed=seed,
         )
     return Router(config.topology, carriers)

@@ -224,12 +224,19 @@ class SmppServer:
             await asyncio.sleep(0.02)
         for proto in self.registry:
             proto.start_unbind()
-        while self.registry.connections and self.loop.time() < deadline:
+        # (a connection this side closed already waits only for the ESME to end it: no reason to wait for it)
+        while any(not p.closing for p in self.registry.connections) and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
         for proto in self.registry:
-            # (tester 101: an ESME that answered the unbind but not its receipts was said to have not answered it)
-            proto.abort(f"unbind answered, but deliver_sm still unanswered at the end of the stop's grace ({grace:g} s)"
-                        if proto.session.unbind_answered else "no unbind_resp within the stop's grace")
+            # (tester 101: an ESME that answered the unbind but not its receipts was said to have not answered it;
+            # tester 131: one whose own unbind was answered, and its connection closed by us, too)
+            if proto.closing:
+                reason = "closed by the SMSC, but the ESME did not end the connection within the stop's grace"
+            elif proto.session.unbind_answered:
+                reason = f"unbind answered, but deliver_sm still unanswered at the end of the stop's grace ({grace:g} s)"
+            else:
+                reason = "no unbind_resp within the stop's grace"
+            proto.abort(reason)
         if self._sweeper is not None:
             self._sweeper.cancel()
         for s in self._servers:

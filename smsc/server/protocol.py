@@ -1442,6 +1442,11 @@ class SmppProtocol(asyncio.Protocol):
             self._read_paused = True
             self.transport.pause_reading()
 
+    @property
+    def closing(self) -> bool:
+        """True once this side closed the connection (after its last writes), while it waits for the ESME to end it."""
+        return self._closing and self.transport is not None and self.transport.is_closing()
+
     def abort(self, reason: str) -> None:
         """Close the connection now, without a goodbye; ``reason`` goes to the ``unbound`` log line."""
         self._close_reason = reason

@@ -82,7 +82,7 @@ _FINAL = [MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED, Me
     state=st.sampled_from(_FINAL),
     intermediate=st.booleans(),
     error_code=st.integers(min_value=0, max_value=100_000),
-    err_digits=st.integers(min_value=1, max_value=6),
+    err_digits=st.integers(min_value=3, max_value=6),
     text_label=st.sampled_from(["text", "Text", ""]),
     submit_offset=st.floats(min_value=0, max_value=10 * 365 * 86400, allow_nan=False),
     final_delay=st.one_of(st.none(), st.floats(min_value=0, max_value=86400 * 30, allow_nan=False)),
@@ -434,7 +434,7 @@ def test_fast_lanes_give_exactly_what_the_general_path_gives(tmp_path: object) -
 
 @settings(max_examples=200, deadline=None)
 @given(
-    err_digits=st.integers(min_value=1, max_value=6),
+    err_digits=st.integers(min_value=3, max_value=6),
     text_label=st.sampled_from(["text", "Text", ""]),
     receipted=st.booleans(),
     submit_offset=st.floats(min_value=0, max_value=10 * 365 * 86400, allow_nan=False),

@@ -183,3 +183,11 @@ def test_a_carrier_may_write_the_receipt_id_otherwise_than_submit_sm_resp(tmp_pa
                          "receipt: {text_id: octal}}]}\n")
     assert error.endswith("topology.carriers[0].receipt.text_id: expected same (as in submit_sm_resp), decimal, hex "
                           "or hex_upper, got 'octal'")
+
+
+def test_err_digits_below_3_are_refused(tmp_path: Path) -> None:
+    """Tester 133: err_digits 1 and 2 were taken and the receipts still wrote err: in 3 digits."""
+    (error,) = errors_of(tmp_path, ACCOUNT + "topology: {carriers: [{name: c, prefixes: ['*'], "
+                         "receipt: {err_digits: 2}}]}\n")
+    assert error.endswith("topology.carriers[0].receipt.err_digits: expected an integer from 3 to 10, got 2")
+

@@ -53,3 +53,19 @@ def test_submit_latency_is_read_from_the_config(tmp_path: Path) -> None:
     assert latency is not None and latency.kind == "lognormal" and latency.cap == 2.0
     assert abs(latency.median - 0.05) < 1e-9
     assert load_config(None).topology.carriers[0].submit_latency is None  # (the bundled world answers at once)
+
+
+def test_the_latencies_follow_the_world_seed() -> None:
+    """Tester 131: every run drew the same latencies whatever simulation.seed said (the carrier's seed was 0)."""
+    from smsc.core.routing import build_world
+    import random
+
+    def draws(seed: int) -> list[float]:
+        network = dataclasses.replace(carrier(), submit_latency=Distribution(kind="uniform", low=0.0, high=1.0))
+        config = make_config(network)
+        config = dataclasses.replace(config, simulation=dataclasses.replace(config.simulation, seed=seed))
+        c = build_world(config, random.Random(0)).carriers["uk"]
+        return [c.submit_rule("447700900123").delay for _ in range(5)]  # type: ignore[union-attr]
+
+    assert draws(7) == draws(7) != draws(8)
+
