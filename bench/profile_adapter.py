@@ -92,7 +92,7 @@ class _EchoCore:
 
     def replace(self, system_id: str, message_id: str, source: Address, schedule_delivery_time: str,
                 validity_period: str, registered_delivery: int, short_message: bytes,
-                reply: Callable[[int], None], *, one_sms: bool = False) -> None:
+                reply: Callable[[int], None], *, one_sms: bool = False, payload: bool = False) -> None:
         reply(CommandStatus.ESME_RREPLACEFAIL)
 
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:

@@ -272,7 +272,7 @@ class SimulationConfig:
 
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
-    """The HTTP control API, SMS REST API, /metrics and dashboard listener."""
+    """The HTTP control API, /metrics and dashboard listener."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
