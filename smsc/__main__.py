@@ -1,4 +1,5 @@
-from smsc.cli import main
 import sys
+
+from smsc.entry import main
 
 sys.exit(main())

@@ -16,6 +16,7 @@ from typing import Any, Callable, Coroutine, NoReturn, Sequence, TypeVar
 import structlog
 
 from smsc import installed_version
+from smsc.entry import StoppedEarly, stop_early_on_signals, stopped_line
 from smsc.app import App, StartupError
 from smsc.config import (
     HOST_NAME_WHAT,
@@ -440,31 +441,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return 0
     # Until the server's own handlers are in place (once its loop runs), SIGTERM and SIGHUP end it with one line and
-    # 128 + the signal, as Ctrl-C does (tester 130: a signal in its first moments killed it without a word, or gave
-    # a KeyboardInterrupt traceback in a JSON log).
-    early = [sig for sig in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(sig) is not signal.SIG_IGN]
-    previous = {sig: signal.signal(sig, _stopped_early) for sig in early}
+    # 128 + the signal, as Ctrl-C does (smsc.entry does so from the command's first moment, before these imports).
+    previous = stop_early_on_signals()
     try:
         return _serve(args)
-    except (KeyboardInterrupt, _StoppedEarly) as exc:
-        signum = exc.signum if isinstance(exc, _StoppedEarly) else signal.SIGINT
-        _say(args, f"smsc: stopped by {signal.Signals(signum).name} before it started", "stopped_before_start")
-        return 128 + int(signum)
+    except (KeyboardInterrupt, StoppedEarly) as exc:
+        signum = exc.signum if isinstance(exc, StoppedEarly) else int(signal.SIGINT)
+        print(stopped_line(signum, args.log_format == "json"), file=sys.stderr, flush=True)
+        return 128 + signum
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-class _StoppedEarly(Exception):
-    """A stop signal before the server's loop took signals over (see :func:`main`)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _stopped_early(signum: int, frame: Any) -> None:
-    raise _StoppedEarly(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

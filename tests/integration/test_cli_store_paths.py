@@ -203,3 +203,36 @@ def test_the_console_log_writes_control_characters_an_esme_sent_as_escapes(tmp_p
     log = seen + proc.stderr.read()
     assert b"\x1b" not in log and b"\x07" not in log
     assert b"\\x1b[2J\\x07evil" in log
+
+
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.3])
+def test_serve_stopped_at_any_moment_of_its_start_says_so_in_json(tmp_path: Path, after: float) -> None:
+    """Testers 130, 131: SIGTERM in the first quarter second (the imports) killed `smsc serve` without a word, and
+    Ctrl-C printed a traceback into a JSON log.  Whenever it comes now, every line is JSON and the end is said:
+    stopped_before_start and 143, or the usual stop and 0."""
+    import json
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [*smsc_command(), "serve", "--port", "0", "--host", "127.0.0.1", "--no-http", "--store", "memory",
+         "--log-format", "json"], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for _ in range(500):  # (until its first step caught SIGTERM: before, the signal's default is all there is)
+            with open(f"/proc/{proc.pid}/status") as status_file:
+                caught = int(next(line for line in status_file if line.startswith("SigCgt:")).split()[1], 16)
+            if caught & (1 << (signal.SIGTERM - 1)):
+                break
+            time.sleep(0.01)
+        time.sleep(after)
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=30)
+    finally:
+        _stop(proc)
+    assert proc.stderr is not None
+    records = [json.loads(line) for line in proc.stderr.read().splitlines()]  # (every line JSON)
+    events = [r["event"] for r in records]
+    if status == 143:
+        assert events == ["stopped_before_start"], events
+    else:
+        assert status == 0 and events[-1] == "stopped", (status, events)

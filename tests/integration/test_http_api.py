@@ -1376,3 +1376,26 @@ async def test_a_burst_of_connections_is_held_to_the_limit(app: App, monkeypatch
     finally:
         for sock in socks:
             sock.close()
+
+
+async def test_accepts_failing_for_want_of_file_descriptors_are_logged_once_per_100(
+        app: App, caplog: pytest.LogCaptureFixture) -> None:
+    """Tester 131: out of file descriptors, asyncio's accept loop logged a traceback per attempt (16,379, 6.6 MB, in
+    4 s).  The loop's error handler the app installs says it once, then every 100th; other errors as before."""
+    import errno
+    import logging
+
+    import structlog
+
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    assert handler is not None
+    context = {"message": "socket.accept() out of system resource",
+               "exception": OSError(errno.EMFILE, "Too many open files")}
+    with structlog.testing.capture_logs() as logs, caplog.at_level(logging.ERROR, logger="asyncio"):
+        for _ in range(150):
+            handler(loop, dict(context))
+        handler(loop, {"message": "something else", "exception": ValueError("x")})
+    assert [(e["event"], e["count"]) for e in logs if e["event"] == "accept_failed"] == [
+        ("accept_failed", 1), ("accept_failed", 100)]
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == ["something else"]

@@ -206,3 +206,26 @@ def test_a_stop_signal_before_the_server_takes_signals_over_ends_it_with_one_lin
     monkeypatch.setattr(cli, "_serve", interrupted)
     assert main(["serve"]) == 130
     assert capsys.readouterr().err.strip() == "smsc: stopped by SIGINT before it started"
+
+
+def test_the_command_entry_stops_with_one_line_on_a_signal_during_its_imports(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 131: the handlers above came after the imports of the server, a quarter of a second in which SIGTERM
+    killed the command without a word.  smsc.entry, the console script's entry, takes the signals first."""
+    import os
+    import signal
+    import time
+
+    from smsc import cli, entry
+
+    def imports_then_signal(argv: object = None) -> int:
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(5)  # (the signal ends this first)
+        return 0
+
+    monkeypatch.setattr(cli, "main", imports_then_signal)
+    monkeypatch.setattr("sys.argv", ["smsc", "serve"])
+    before = signal.getsignal(signal.SIGHUP)
+    assert entry.main() == 128 + signal.SIGHUP
+    assert capsys.readouterr().err.strip() == "smsc: stopped by SIGHUP before it started"
+    assert signal.getsignal(signal.SIGHUP) == before
