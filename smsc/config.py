@@ -377,7 +377,8 @@ class ReceiptStyle:
     twice (two deliver_sm with the same text and TLVs), as receipts are by real networks now and then; one draw
     per receipt decides both.  ``text_id``: how the text's ``id:`` writes the message_id: "same" as in
     submit_sm_resp, or its value as "decimal", "hex" or "hex_upper" without leading zeros, as some carriers write
-    it (receipted_message_id stays as in submit_sm_resp).
+    it (receipted_message_id stays as in submit_sm_resp).  ``duplicate_delay``: simulated seconds from a receipt to
+    its duplicate, drawn per duplicate (None: at once).
     """
 
     message_id_format: MessageIdFormat | None = None
@@ -387,6 +388,7 @@ class ReceiptStyle:
     lost: float = 0.0
     duplicated: float = 0.0
     text_id: str = "same"
+    duplicate_delay: Distribution | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1794,7 +1796,7 @@ def _parse_outcome(
 
 def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
     m = _Map(ctx, path, raw, ("message_id", "receipted_message_id", "text_label", "err_digits", "lost",
-                              "duplicated", "text_id"))
+                              "duplicated", "text_id", "duplicate_delay"))
     mid = m.raw("message_id")
     lost = m.number("lost", 0.0, lo=0.0, hi=1.0)
     duplicated = m.number("duplicated", 0.0, lo=0.0, hi=1.0)
@@ -1812,6 +1814,8 @@ def _parse_receipt(ctx: _Ctx, path: str, raw: Any) -> ReceiptStyle:
         duplicated=duplicated,
         text_id=m.text("text_id", "same", choices=("same", "decimal", "hex", "hex_upper"),
                        what="same (as in submit_sm_resp), decimal, hex or hex_upper"),
+        duplicate_delay=None if m.raw("duplicate_delay") in (None, _MISSING) else _parse_distribution(
+            ctx, m.at("duplicate_delay"), m.raw("duplicate_delay"), _DEFAULT_LATENCY),
     )
 
 

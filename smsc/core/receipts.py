@@ -243,7 +243,7 @@ class Receipts:
     """
 
     __slots__ = ("outbox", "stats", "clock", "_styles", "_last", "_memo", "_pivot", "_dates", "multi_delivered",
-                 "rng", "keyed", "id_format")
+                 "rng", "keyed", "id_format", "later")
 
     def __init__(self, outbox: Outbox, stats: SmscStats, clock: Clock, year_pivot: int = YEAR_PIVOT) -> None:
         self.outbox = outbox
@@ -269,6 +269,9 @@ class Receipts:
         #: The server's message_id format ("hex" or "decimal": ``server.message_id``), that of the ids of carriers
         #: without one of their own (a style's ``text_id`` reads them in it).
         self.id_format = "hex"
+        #: ``later(seconds, callback, arg)``: ``callback(arg)`` that many simulated seconds from now (the facade's
+        #: scheduler), for a duplicate that comes after its receipt; None: duplicates come at once.
+        self.later: Callable[[float, Callable[[Any], None], Any], Any] | None = None
 
     def _style(self, carrier: Any) -> _Style:
         source = getattr(carrier, "receipt", None)
@@ -425,21 +428,37 @@ class Receipts:
             log.debug("receipt_lost", message_id=msg.message_id, system_id=msg.system_id,
                       intermediate=intermediate, carrier=carrier.name)
             return
-        count = 2 if fate == "duplicated" else 1
         if intermediate:
-            stats.intermediate_receipts += count
+            stats.intermediate_receipts += 1
         else:
-            stats.receipts += count
-        outbox = self.outbox
-        outbox.add(d, at_once=at_once)  # (made again if a crash loses it: see smsc.core.outbox)
-        if count == 2:
+            stats.receipts += 1
+        self.outbox.add(d, at_once=at_once)  # (made again if a crash loses it: see smsc.core.outbox)
+        if fate == "duplicated":
             twin = copy.copy(d)
-            twin.delivery_id = outbox.new_delivery_id()
             twin.tlvs = dict(d.tlvs)
-            stats.receipts_duplicated += 1
-            log.debug("receipt_duplicated", message_id=msg.message_id, system_id=msg.system_id,
-                      intermediate=intermediate, carrier=carrier.name)
-            outbox.add(twin, at_once=at_once)
+            delay_dist = getattr(getattr(carrier, "receipt", None), "duplicate_delay", None)
+            delay = delay_dist.sample(rng) if delay_dist is not None else 0.0
+            if delay > 0.0 and self.later is not None:
+                # (as real duplicates come: later, after a resend; one not sent when the server stops is not made
+                # after the restart, as a real network's resend would not be either)
+                self.later(delay, self._add_twin, (twin, intermediate, at_once, msg.message_id, carrier.name))
+            else:
+                self._add_twin((twin, intermediate, at_once, msg.message_id, carrier.name))
+
+    def _add_twin(self, arg: tuple[Delivery, bool, bool, str, str]) -> None:
+        """Queue the copy of a duplicated receipt (a delivery of its own, with the next delivery_id)."""
+        twin, intermediate, at_once, message_id, carrier_name = arg
+        stats = self.stats
+        if intermediate:
+            stats.intermediate_receipts += 1
+        else:
+            stats.receipts += 1
+        stats.receipts_duplicated += 1
+        outbox = self.outbox
+        twin.delivery_id = outbox.new_delivery_id()
+        log.debug("receipt_duplicated", message_id=message_id, system_id=twin.system_id, intermediate=intermediate,
+                  carrier=carrier_name)
+        outbox.add(twin, at_once=at_once)
 
     def _text_part(self, msg: Message, style: _Style) -> str:
         """``" text:<preview>"`` in ``style`` ("" without a label); the last answer is remembered for the same

@@ -266,6 +266,7 @@ class Smsc:
         self.receipts.rng = rng
         self.receipts.keyed = keyed
         self.receipts.id_format = config.server.message_id.format
+        self.receipts.later = lambda seconds, callback, arg: self.scheduler.call_at(clock.now() + seconds, callback, arg)
         self.machine = AttemptMachine(
             self.index, store, self._commit, self.receipts, self.mo, self.scheduler, clock, rng, self.stats,
             tuple(sim.retry_schedule) or FALLBACK_RETRY_SCHEDULE, carrier_of=self._carrier_of,

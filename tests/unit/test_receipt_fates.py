@@ -191,3 +191,26 @@ def test_err_digits_below_3_are_refused(tmp_path: Path) -> None:
                          "receipt: {err_digits: 2}}]}\n")
     assert error.endswith("topology.carriers[0].receipt.err_digits: expected an integer from 3 to 10, got 2")
 
+
+
+def test_a_duplicate_may_come_later_than_its_receipt(tmp_path: Path) -> None:
+    """Testers 129, 133: a duplicated receipt came 0.1 ms after the first, where real duplicates come seconds or
+    minutes later (a resend), which is what a gateway's dedup window must cope with."""
+    from smsc.config import Distribution
+
+    style = ReceiptStyle(duplicated=1.0, duplicate_delay=Distribution(kind="fixed", value=120.0))
+    h = Harness(make_config(carrier(latency=0.0, receipt=style)))
+    message_id = h.submit_ok("447700900123", registered_delivery=1)
+    h.advance(60.0)
+    first = h.take()
+    assert [d.tlvs[0x001E] for d in first] == [message_id]
+    assert h.smsc.stats.receipts_duplicated == 0
+    h.advance(61.0)
+    (twin,) = h.take()
+    assert twin.short_message == first[0].short_message and twin.delivery_id > first[0].delivery_id
+    assert (h.smsc.stats.receipts, h.smsc.stats.receipts_duplicated) == (2, 1)
+    path = tmp_path / "c.yaml"
+    path.write_text(ACCOUNT + "topology: {carriers: [{name: c, prefixes: ['*'], receipt: {duplicated: 0.1, "
+                    "duplicate_delay: {distribution: uniform, min: 10s, max: 10m}}}]}\n")
+    delay = load_config(path).topology.carriers[0].receipt.duplicate_delay
+    assert delay is not None and (delay.low, delay.high) == (10.0, 600.0)
