@@ -783,6 +783,7 @@ async def test_carriers_list_their_routed_prefixes_and_receipt_style(http: aioht
     assert liberty["receipt"]["text_label"] == "Text"
     assert carriers["britmobile"]["receipt"]["message_id"] is None
     assert (liberty["receipt"]["lost"], liberty["receipt"]["duplicated"]) == (0.0, 0.0)
+    assert (liberty["receipt"]["duplicate_delay_mean"], liberty["submit_latency_mean"]) == (None, None)
 
 
 async def test_carrier_counters_count_each_attempt_and_its_outcome(
@@ -1399,3 +1400,19 @@ async def test_accepts_failing_for_want_of_file_descriptors_are_logged_once_per_
     assert [(e["event"], e["count"]) for e in logs if e["event"] == "accept_failed"] == [
         ("accept_failed", 1), ("accept_failed", 100)]
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == ["something else"]
+
+
+async def test_connections_made_one_after_the_other_never_meet_the_limit(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 136: 300 requests, each on a connection of its own closed before the next, got 36 answers of 503
+    "too many HTTP connections open": closed ones were counted for a second."""
+    from smsc.http import api as http_api
+
+    monkeypatch.setattr(http_api, "HTTP_MAX_CONNECTIONS", 20)
+    statuses = []
+    for _ in range(100):
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.http.port)
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        statuses.append((await asyncio.wait_for(reader.read(), 5)).split(b" ", 2)[1])
+        writer.close()
+    assert statuses == [b"200"] * 100

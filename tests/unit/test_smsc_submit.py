@@ -76,6 +76,18 @@ def test_validity_beyond_the_maximum_is_clamped_and_the_first_clamp_is_logged() 
     assert (clamped["count"], clamped["asked_seconds"], clamped["max_validity"]) == (1, 7 * 86400, 3600.0)
 
 
+def test_a_validity_of_max_validity_and_a_fraction_of_a_second_is_no_clamp_worth_a_line() -> None:
+    """Tester 136: max_validity asked exactly was now and then logged as clamped ("asked 259200 s, max 259200"):
+    the relative time is read from the clock's datetime, in whole microseconds; the ESME's clock was not at fault."""
+    h = world(max_validity=3600.0)
+    h.clock.advance(0.0000006)  # (a clock between two microseconds: its datetime rounds up)
+    with structlog.testing.capture_logs() as logs:
+        message_id = h.submit_ok(ALWAYS_OFF, validity_period="000000010000000R")  # 1 hour: max_validity
+    assert [e for e in logs if e["event"] == "validity_clamped"] == []
+    msg = h.smsc.message(message_id)
+    assert msg.expiry_time - msg.submit_time <= 3600.0
+
+
 def test_default_validity_applies_when_none_is_given() -> None:
     h = world(default_validity=7200.0)
     message_id = h.submit_ok(ALWAYS_OFF)
