@@ -69,8 +69,12 @@ def _raise_fd_limit(max_connections: int) -> None:
         except (ValueError, OSError):
             pass
     if soft < max_connections + FD_RESERVED:  # (tester 112: a hard limit of 1,024 warned even for 1 connection)
+        try:  # (the descriptors open now, and about 16 the start opens next: listeners, store, writer pipes)
+            spare = soft - len(os.listdir("/proc/self/fd")) - 16
+        except OSError:
+            spare = soft - FD_RESERVED
         log.warning("open_files_limit", limit=soft, max_connections=max_connections,
-                    hint=f"at most about {max(0, soft - FD_RESERVED)} connections can be open at once: raise the "
+                    hint=f"at most about {max(0, spare)} connections can be open at once: raise the "
                          f"hard limit (ulimit -Hn) or lower server.max_connections")
 
 

@@ -231,7 +231,7 @@ class SmppServer:
             # (tester 101: an ESME that answered the unbind but not its receipts was said to have not answered it;
             # tester 131: one whose own unbind was answered, and its connection closed by us, too)
             if proto.closing:
-                reason = "closed by the SMSC, but the ESME did not end the connection within the stop's grace"
+                reason = "closed by the SMSC (its last writes sent), and ended by the stop: the ESME had not ended it"
             elif proto.session.unbind_answered:
                 reason = f"unbind answered, but deliver_sm still unanswered at the end of the stop's grace ({grace:g} s)"
             else:
