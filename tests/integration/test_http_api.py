@@ -1341,6 +1341,7 @@ async def test_slow_and_surplus_http_connections_are_closed(app: App, monkeypatc
         answer = await closed_within(reader, 5)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 503 ") and b"too many HTTP connections open (at most 2)" in answer
+        assert b'"status": "too_many_connections"' in answer  # (what the dashboard shows: tester 137)
     finally:
         for _, writer in held:
             writer.close()
@@ -1416,3 +1417,32 @@ async def test_connections_made_one_after_the_other_never_meet_the_limit(
         statuses.append((await asyncio.wait_for(reader.read(), 5)).split(b" ", 2)[1])
         writer.close()
     assert statuses == [b"200"] * 100
+
+
+async def test_a_client_that_reads_none_of_its_answers_is_closed(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 137: 300 pipelined requests whose answers were never read held the connection for ever (2.8 MB
+    waiting): neither idle nor slow to send, it escaped both timers, and 256 such clients would lock the API."""
+    import socket
+
+    from smsc.http import api as http_api
+
+    monkeypatch.setattr(http_api, "HTTP_WRITE_STALL", 1.0)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # (a small window: the answers back up at once)
+    sock.connect(("127.0.0.1", app.http.port))
+    sock.setblocking(False)
+    try:
+        request = b"GET /api/openapi HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        for _ in range(300):
+            try:
+                sock.send(request)
+            except BlockingIOError:
+                break
+        handlers = app.http._runner.server
+        for _ in range(100):  # (the reaper looks once a second: within a few seconds)
+            await asyncio.sleep(0.1)
+            if not handlers.connections:
+                break
+        assert handlers.connections == []
+    finally:
+        sock.close()
