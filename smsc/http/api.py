@@ -730,7 +730,7 @@ class HttpServer:
         :data:`HTTP_KEEPALIVE` seconds."""
         loop = asyncio.get_running_loop()
         opened = self._opened
-        stalled: dict[Any, float] = {}  # connections whose answers wait to be written -> since when
+        stalled: dict[Any, tuple[float, int]] = {}  # answers waiting to be written -> (since when, octets then)
         while True:
             await asyncio.sleep(1.0)
             live = set(handlers.connections)
@@ -743,14 +743,22 @@ class HttpServer:
                     del opened[handler]
                     handler.force_close()
             # A client that reads none of its answers (tester 137: 300 pipelined requests, 2.8 MB unread) held its
-            # connection for ever: neither idle nor slow to send.  Closed once its answers wait HTTP_WRITE_STALL s.
+            # connection for ever: neither idle nor slow to send.  Closed once HTTP_WRITE_STALL s pass without its
+            # waiting answers getting any shorter (a slow reader of a long listing still takes them).
             for handler in live:
                 transport = handler.transport
-                if transport is None or not transport.get_write_buffer_size():
+                waiting = transport.get_write_buffer_size() if transport is not None else 0
+                if not waiting:
                     stalled.pop(handler, None)
-                elif now - stalled.setdefault(handler, now) >= HTTP_WRITE_STALL:
+                    continue
+                since, before = stalled.get(handler, (now, waiting))
+                if waiting < before:
+                    since = now
+                if now - since >= HTTP_WRITE_STALL:
                     del stalled[handler]
                     transport.abort()  # (not close(): that waits for the unread answers to be written)
+                else:
+                    stalled[handler] = (since, waiting)
             for handler in [h for h in stalled if h not in live]:
                 del stalled[handler]
 
