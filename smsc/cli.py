@@ -16,7 +16,6 @@ from typing import Any, Callable, Coroutine, NoReturn, Sequence, TypeVar
 import structlog
 
 from smsc import installed_version
-from smsc.entry import StoppedEarly, stop_early_on_signals, stopped_line
 from smsc.app import App, StartupError
 from smsc.config import (
     HOST_NAME_WHAT,
@@ -444,19 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in config_notes(config) + _store_notes(config):  # (this machine's, not the file's errors)
             print(line, file=sys.stderr)
         return 0
-    # Until the server's own handlers are in place (once its loop runs), SIGTERM and SIGHUP end it with one line and
-    # 128 + the signal, as Ctrl-C does (smsc.entry does so from the command's first moment, before these imports).
-    previous = stop_early_on_signals()
-    try:
-        return _serve(args)
-    except (KeyboardInterrupt, StoppedEarly) as exc:
-        signum = exc.signum if isinstance(exc, StoppedEarly) else int(signal.SIGINT)
-        print(stopped_line(signum, args.log_format == "json"), file=sys.stderr, flush=True)
-        return 128 + signum
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
+    # (a stop signal before the server's loop takes signals over: smsc.entry, the command's entry, answers it)
+    return _serve(args)
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    from smsc.entry import main as entry_main
+
+    sys.exit(entry_main())

@@ -186,7 +186,7 @@ def test_a_stop_signal_before_the_server_takes_signals_over_ends_it_with_one_lin
     import signal
     import time
 
-    from smsc import cli
+    from smsc import cli, entry
 
     def serve_then_signal(args: object) -> int:
         os.kill(os.getpid(), signal.SIGTERM)
@@ -194,8 +194,9 @@ def test_a_stop_signal_before_the_server_takes_signals_over_ends_it_with_one_lin
         return 0
 
     monkeypatch.setattr(cli, "_serve", serve_then_signal)
+    monkeypatch.setattr("sys.argv", ["smsc", "serve", "--log-format", "json"])
     before = signal.getsignal(signal.SIGTERM)
-    assert main(["serve", "--log-format", "json"]) == 143
+    assert entry.main() == 143
     (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert (record["event"], record["error"]) == ("stopped_before_start", "stopped by SIGTERM before it started")
     assert signal.getsignal(signal.SIGTERM) == before  # (handed back)
@@ -204,7 +205,8 @@ def test_a_stop_signal_before_the_server_takes_signals_over_ends_it_with_one_lin
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_serve", interrupted)
-    assert main(["serve"]) == 130
+    monkeypatch.setattr("sys.argv", ["smsc", "serve"])
+    assert entry.main() == 130
     assert capsys.readouterr().err.strip() == "smsc: stopped by SIGINT before it started"
 
 
