@@ -500,6 +500,12 @@ class CarrierConfig:
     #: Real seconds from a submit_sm to its submit_sm_resp (drawn per submit, as a carrier's response time varies;
     #: the attempt starts after it); None = at once.  A number rule's ``submit`` answer wins over it.
     submit_latency: Distribution | None = None
+    #: The most messages that may wait for the carrier's ``capacity`` (it needs one); a submit to it beyond is
+    #: refused with ``queue_full_status``, as a congested network's SMSC answers.  None = no limit.
+    queue_limit: int | None = None
+    #: The command_status of that refusal: ESME_RMSGQFUL (0x14) by default, ESME_RTHROTTLED (0x58) is the other
+    #: common answer (SMPP 3.4 section 5.1.3).
+    queue_full_status: int = 0x14
 
 
 @dataclass(frozen=True, slots=True)
@@ -1954,8 +1960,12 @@ def _parse_opt_out(ctx: _Ctx, path: str, raw: Any) -> OptOutConfig:
     return OptOutConfig(outcome=spec or outcome_for("opted_out"), submit_status=submit_status)
 
 
+#: The largest ``queue_limit`` (a carrier's queue past store.max_waiting_messages' own maximum means nothing).
+_QUEUE_LIMIT_MAX = 100_000_000
+
 _CARRIER_KEYS = ("name", "description", "prefixes", "capacity", "latency", "failure_latency", "outcomes",
-                 "retry_schedule", "receipt", "handsets", "opt_out", "rules", "submit_latency")
+                 "retry_schedule", "receipt", "handsets", "opt_out", "rules", "submit_latency", "queue_limit",
+                 "queue_full_status")
 
 
 def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
@@ -1987,6 +1997,19 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
         if rule is not None:
             rules.append(rule)
     d = CarrierConfig(name="")
+    capacity = m.number("capacity", None, lo=0.0, lo_open=True, nullable=True)
+    queue_limit = m.integer("queue_limit", None, lo=1, hi=_QUEUE_LIMIT_MAX, nullable=True)
+    if queue_limit is not None and m.raw("capacity") in (None, _MISSING):
+        ctx.error(m.at("queue_limit"), "a queue_limit only with a capacity (attempts per second): without one, "
+                  "nothing waits for the carrier", m.raw("queue_limit"))
+    queue_full_status = d.queue_full_status
+    if m.has("queue_full_status") and m.raw("queue_full_status") is not None:
+        value = _to_status(ctx, m.at("queue_full_status"), m.raw("queue_full_status"))
+        if value is not _BAD and value == 0:
+            value = ctx.error(m.at("queue_full_status"), "an error status (not 0, which would accept the submit)",
+                              m.raw("queue_full_status"))
+        if value is not _BAD:
+            queue_full_status = value
     return CarrierConfig(
         name=name if name is not _BAD else "",
         prefixes=tuple(prefixes),
@@ -1995,7 +2018,7 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
         failure_latency=_parse_distribution(ctx, m.at("failure_latency"), m.raw("failure_latency"),
                                             d.failure_latency),
         outcomes=tuple(outcomes) or d.outcomes,
-        capacity=m.number("capacity", None, lo=0.0, lo_open=True, nullable=True),
+        capacity=capacity,
         receipt=_parse_receipt(ctx, m.at("receipt"), m.raw("receipt")),
         handsets=_parse_handsets(ctx, m.at("handsets"), m.raw("handsets")),
         rules=tuple(rules),
@@ -2003,6 +2026,8 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
         opt_out=_parse_opt_out(ctx, m.at("opt_out"), m.raw("opt_out")),
         submit_latency=None if m.raw("submit_latency") in (None, _MISSING) else _parse_distribution(
             ctx, m.at("submit_latency"), m.raw("submit_latency"), _DEFAULT_LATENCY),
+        queue_limit=queue_limit,
+        queue_full_status=queue_full_status,
     )
 
 

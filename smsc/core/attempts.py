@@ -341,9 +341,16 @@ class AttemptMachine:
         # receipts up to 8 s late behind a carrier of 2 attempts/s, and live messages waiting behind expired ones).
         self._set_timer(track, "queued", msg.expiry_time, self._on_due)
         heapq.heappush(queue.heap, (-msg.priority_flag, msg.submit_time, next(self._queue_seq), track.gen, track))
+        queue.live += 1
         self.stats.queued += 1
         if queue.timer is None:
             queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
+
+    def queued_for(self, carrier_name: str) -> int:
+        """Messages waiting for the capacity of the carrier named ``carrier_name`` now (0 for a carrier that never
+        had to queue)."""
+        queue = self._carrier_queues.get(carrier_name)
+        return 0 if queue is None else queue.live
 
     def _drain(self, queue: CarrierQueue) -> None:
         queue.timer = None
@@ -357,6 +364,7 @@ class AttemptMachine:
             if not queue.bucket.take(now):
                 break
             heapq.heappop(heap)
+            queue.live -= 1
             self.stats.queued -= 1
             if track.timer is not None:  # its expiry timer (_enqueue)
                 self.scheduler.cancel(track.timer)
@@ -649,6 +657,9 @@ class AttemptMachine:
             track.timer = None
         if phase == "queued":
             self.stats.queued -= 1
+            queue = self._carrier_queues.get(track.carrier.name)
+            if queue is not None:
+                queue.live -= 1
         elif phase == "inflight":
             self.stats.in_flight -= 1
         elif phase == "absent" or phase == "held":

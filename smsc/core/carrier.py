@@ -77,6 +77,8 @@ class Carrier:
         name: the carrier's name (unique in the topology).
         receipt: how its delivery receipts look (:class:`~smsc.config.ReceiptStyle`).
         capacity: delivery attempts per second it accepts, None = unlimited (the engine queues above it).
+        queue_limit: the most messages that may wait for ``capacity``; None = unlimited.
+        queue_full_status: the command_status of a submit refused beyond ``queue_limit``.
         retry_schedule: seconds to wait before each retry after a temporary failure (last one repeats).
         handsets: its :class:`~smsc.core.handsets.HandsetPool`.
         config: the configuration it was built from.
@@ -96,6 +98,9 @@ class Carrier:
         self.name = config.name
         self.receipt: ReceiptStyle = config.receipt
         self.capacity: float | None = config.capacity
+        #: The most messages waiting for ``capacity`` before submits are refused with ``queue_full_status``.
+        self.queue_limit: int | None = config.queue_limit
+        self.queue_full_status: int = config.queue_full_status
         self.retry_schedule: tuple[float, ...] = config.retry_schedule or retry_schedule
         self.handsets = handsets if handsets is not None else HandsetPool(
             config.handsets, config.rules, seed=seed, name=config.name
@@ -174,7 +179,7 @@ class Carrier:
     def accepts_plainly(self, e164: str) -> bool:
         """True when :meth:`submit_rule` answers None for ``e164`` now and always will: no rule gives it a
         ``submit`` answer and no opt-out submit status could refuse it (rules never change after start)."""
-        if self._opt_out_status is not None or self._submit_latency is not None:
+        if self._opt_out_status is not None or self._submit_latency is not None or self.queue_limit is not None:
             return False
         rule = self.handsets.rule_for(e164)
         return rule is None or rule.submit is None

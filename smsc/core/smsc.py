@@ -972,6 +972,10 @@ class Smsc:
                 delay = max(0.0, float(rule.delay))
                 if rule.status != CommandStatus.ESME_ROK:
                     raise Reject(rule.status, delay)
+            limit = carrier.queue_limit
+            if limit is not None and self.machine.queued_for(carrier.name) >= limit:
+                self.stats.congested += 1
+                raise Reject(carrier.queue_full_status, delay)
         replaced: list[Track] = []
         if submission.replace_if_present_flag == 1:
             self._waits.recall_number(e164)
@@ -1555,21 +1559,37 @@ class Smsc:
         after the answer cannot undo it."""
         self._commit(callback)
 
+    def queued_for_carrier(self, name: str) -> int:
+        """Messages waiting for the capacity of the carrier called ``name`` now (0 for one that never queued)."""
+        return self.machine.queued_for(name)
+
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:
         """Why submit_sm to ``destination`` gets ``status`` when a rule of its carrier says so: a number rule's
-        ``submit: {status: ...}``, or the carrier's ``opt_out.submit_status`` for an opted-out number; None when
+        ``submit: {status: ...}``, the carrier's ``opt_out.submit_status`` for an opted-out number, or its
+        ``queue_full_status`` while its queue holds ``queue_limit`` messages; None when
         no rule answers it with that status (for the refusal log: tester 81 read "not a mobile number ... or a
         number rule" for 447700900912's ESME_RINVDSTADR)."""
         e164 = self._normalise(destination)
         carrier = self.router.route(e164) if e164 else None
         rule = carrier.submit_rule(e164) if carrier is not None else None
         if rule is None or rule.status != status:
-            return None
+            return self._congestion_reason(carrier, status)
         name = getattr(carrier, "name", "?")
         number_rule = carrier.handsets.rule_for(e164)  # type: ignore[union-attr]
         if number_rule is not None and number_rule.submit is rule:
             return f"destination {e164} has a number rule of carrier {name} (submit: status) that answers it so"
         return f"destination {e164} has opted out, and carrier {name}'s opt_out.submit_status answers it so"
+
+    def _congestion_reason(self, carrier: Any, status: int) -> str | None:
+        """Why a submit routed to ``carrier`` gets ``status`` when its queue holds its ``queue_limit``, else None."""
+        limit = getattr(carrier, "queue_limit", None)
+        if limit is None or status != carrier.queue_full_status:
+            return None
+        queued = self.machine.queued_for(carrier.name)
+        if queued < limit:
+            return None
+        return (f"carrier {carrier.name} is congested: {queued} messages wait for its capacity of "
+                f"{carrier.capacity:g} attempts/s, its queue_limit is {limit}")
 
     # == internals =============================================================================================
 

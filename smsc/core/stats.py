@@ -34,6 +34,8 @@ class SmscStats:
     #: receipts queued a second time: the carrier sent them twice (``duplicated``; the copies also count in
     #: ``receipts`` / ``intermediate_receipts``)
     receipts_duplicated: int = 0
+    #: submits refused because their carrier's queue held its ``queue_limit`` (also in ``submit_errors``)
+    congested: int = 0
     mo_received: int = 0  #: MO deliveries queued (parts of a long MO count one each)
     mo_unrouted: int = 0  #: MO parts with no system_id to receive them
     auto_replies: int = 0

@@ -370,14 +370,18 @@ class NumberWait:
 
 
 class CarrierQueue:
-    """Messages waiting for a carrier's capacity (attempts per second), best priority first."""
+    """Messages waiting for a carrier's capacity (attempts per second), best priority first.
 
-    __slots__ = ("bucket", "heap", "timer")
+    ``live`` counts the messages waiting in ``heap``: entries of messages that left the queue otherwise
+    (cancelled, expired, replaced) stay in the heap until the queue reaches them, but no longer count."""
+
+    __slots__ = ("bucket", "heap", "timer", "live")
 
     def __init__(self, rate: float, now: float) -> None:
         self.bucket = TokenBucket(rate, now=now)
         self.heap: list[tuple[int, float, int, int, Track]] = []
         self.timer: TimerHandle | None = None
+        self.live = 0
 
 
 class MessageIndex:

@@ -59,7 +59,7 @@ from smsc.core.numbers import E164_MAX_DIGITS, is_digits, is_valid_msisdn, norma
 from smsc.core.validity import utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.obs import peer_name
-from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton
+from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton, status_name
 from smsc.smpp.text import (
     MAX_PARTS,
     ConcatInfo,
@@ -1138,6 +1138,10 @@ class HttpServer:
                 "description": carrier.config.description,
                 "prefixes": sorted(prefixes.get(name, []), key=lambda p: (p == "*", p)),
                 "capacity": carrier.capacity,
+                # (messages waiting for its capacity now, and the most it lets wait before refusing submits)
+                "queued": self._smsc.queued_for_carrier(name),
+                "queue_limit": carrier.queue_limit,
+                "queue_full_status": status_name(carrier.queue_full_status),
                 "retry_schedule": list(carrier.retry_schedule),
                 "receipt": {
                     "message_id": None if id_format is None else {

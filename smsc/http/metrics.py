@@ -58,8 +58,8 @@ SERVER_HELP: dict[str, str] = {
                       "account's rules, a connection bound already ...; also in smsc_smpp_requests_refused_total)"),
     "submits": "submit_sm, data_sm and submit_multi requests received",
     "throttled": ("submits answered ESME_RTHROTTLED: an account's throughput limit or submit_window, more "
-                  "transaction-mode data_sm awaiting their outcome on one connection than it holds, or a carrier's "
-                  "number rule"),
+                  "transaction-mode data_sm awaiting their outcome on one connection than it holds, a carrier's "
+                  "number rule, or a congested carrier whose queue_full_status says so"),
     "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
 }
 
@@ -99,6 +99,8 @@ CORE_HELP: dict[str, str] = {
     "intermediate_receipts": "intermediate notifications queued",
     "receipts_lost": "receipts the simulated carrier lost, never queued (receipt style lost, rule receipt: lost)",
     "receipts_duplicated": "receipts the simulated carrier sent twice: the second copies (also in receipts)",
+    "congested": ("submits (or submit_multi destinations) refused because their carrier's queue held its "
+                  "queue_limit (also in submit_errors)"),
     "mo_received": "MO deliver_sm queued (each part of a long MO counts)",
     "mo_unrouted": "MO parts with no system_id to receive them",
     "auto_replies": "handset auto-replies sent as MO",

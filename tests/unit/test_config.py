@@ -815,3 +815,43 @@ def test_check_config_notes_a_store_path_in_a_missing_directory(tmp_path: Path,
         path.write_text(f"accounts: [{{system_id: a, password: b}}]\nstore: {{path: '{value}'}}\n")
         assert check_config(path) == [f"{path}: store.path: expected the name of a file, not of a directory (such "
                                       f"as data/smsc.sqlite), got '{value}'"]
+
+
+# ------------------------------------------------------------------------------------ carrier congestion
+
+
+def test_a_carriers_queue_limit_and_its_status_are_read(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        accounts: [{system_id: test, password: x}]
+        topology:
+          carriers:
+            - {name: a, prefixes: ['44'], capacity: 5, queue_limit: 100, queue_full_status: ESME_RTHROTTLED}
+            - {name: b, prefixes: ['1'], capacity: 5}
+    """))
+    a, b = config.topology.carriers
+    assert (a.queue_limit, a.queue_full_status) == (100, CommandStatus.ESME_RTHROTTLED)
+    assert (b.queue_limit, b.queue_full_status) == (None, CommandStatus.ESME_RMSGQFUL)
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ("queue_limit: 10", "topology.carriers[0].queue_limit: expected a queue_limit only with a capacity "
+                            "(attempts per second): without one, nothing waits for the carrier, got 10"),
+        ("capacity: 5, queue_limit: 0", "topology.carriers[0].queue_limit: expected "),
+        ("capacity: 5, queue_limit: lots", "topology.carriers[0].queue_limit: expected "),
+        ("capacity: 5, queue_limit: 10, queue_full_status: 0",
+         "topology.carriers[0].queue_full_status: expected an error status (not 0, which would accept the "
+         "submit), got 0"),
+        ("capacity: 5, queue_limit: 10, queue_full_status: ESME_RMSGQFULL",
+         "topology.carriers[0].queue_full_status: expected an SMPP command_status: a name such as "
+         "'ESME_RSUBMITFAIL' or a number from 0 to 0xFFFFFFFF (did you mean 'ESME_RMSGQFUL'?)"),
+    ],
+)
+def test_a_bad_queue_limit_or_status_is_named_with_its_key(tmp_path: Path, fields: str, expected: str) -> None:
+    errors = errors_of(tmp_path, f"""
+        accounts: [{{system_id: test, password: x}}]
+        topology: {{carriers: [{{name: a, prefixes: ['44'], {fields}}}]}}
+    """)
+    source = str(tmp_path / "x.yaml")
+    assert any(e.startswith(f"{source}: {expected}") for e in errors), errors

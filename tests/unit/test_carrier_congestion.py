@@ -1,0 +1,94 @@
+"""A congested carrier: its ``queue_limit`` bounds the messages waiting for its capacity, and a submit beyond is
+refused with its ``queue_full_status`` (fake clock, memory store)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from smsc.core.api import Address
+from smsc.smpp.constants import CommandStatus
+from tests.unit.test_smsc_support import Harness, MessageState, carrier, make_config
+
+
+def congested(limit: int, status: int = CommandStatus.ESME_RMSGQFUL, capacity: float = 1.0) -> Harness:
+    return Harness(make_config(dataclasses.replace(carrier(capacity=capacity), queue_limit=limit,
+                                                   queue_full_status=status)))
+
+
+def test_submits_beyond_the_queue_limit_are_refused_until_the_queue_drains() -> None:
+    h = congested(2)
+    first = h.submit_ok("447700900101")  # attempted at once: a full bucket holds one token
+    queued = [h.submit_ok("447700900102"), h.submit_ok("447700900103")]
+    assert h.smsc.queued_for_carrier("uk") == 2
+    refused = h.submit("447700900104")
+    assert (refused.status, refused.message_id) == (CommandStatus.ESME_RMSGQFUL, "")
+    assert (h.smsc.stats.congested, h.smsc.stats.submit_errors, h.smsc.stats.submitted) == (1, 1, 3)
+    h.advance(1.0)  # one token: the oldest queued message is attempted, a place is free
+    assert h.smsc.queued_for_carrier("uk") == 1
+    h.submit_ok("447700900104")
+    assert h.submit("447700900105").status == CommandStatus.ESME_RMSGQFUL
+    h.advance(10.0)
+    assert all(h.state(m) == MessageState.DELIVERED for m in [first, *queued])
+    assert h.smsc.queued_for_carrier("uk") == 0 and h.smsc.stats.queued == 0
+
+
+def test_a_cancelled_or_expired_queued_message_frees_its_place_at_once() -> None:
+    h = congested(2, capacity=0.1)  # one attempt every 10 s: nothing leaves the queue by its turn below
+    h.submit_ok("447700900101")
+    doomed = h.submit_ok("447700900102")
+    h.submit_ok("447700900103")
+    assert h.submit("447700900104").status == CommandStatus.ESME_RMSGQFUL
+    assert h.cancel(doomed) == CommandStatus.ESME_ROK
+    # its heap entry stays until the queue reaches it, but no longer counts
+    assert h.smsc.queued_for_carrier("uk") == 1
+    short = h.submit_ok("447700900104", validity_period="000000000003000R")  # 3 s of validity
+    assert h.submit("447700900105").status == CommandStatus.ESME_RMSGQFUL
+    h.advance(3.5)
+    assert h.state(short) == MessageState.EXPIRED
+    assert h.smsc.queued_for_carrier("uk") == 1
+    h.submit_ok("447700900105")
+    assert h.smsc.queued_for_carrier("uk") == h.smsc.stats.queued == 2
+
+
+def test_the_refusal_status_is_the_carriers_and_other_carriers_are_not_held_up() -> None:
+    config = make_config(
+        dataclasses.replace(carrier(capacity=1.0), queue_limit=1, queue_full_status=CommandStatus.ESME_RTHROTTLED),
+        carrier("us", ("1",)),
+    )
+    h = Harness(config)
+    h.submit_ok("447700900101")  # the bucket's token: attempted at once
+    h.submit_ok("447700900102")  # queued
+    assert h.submit("447700900103").status == CommandStatus.ESME_RTHROTTLED
+    h.submit_ok("12025550100")  # another carrier, no limit
+    assert h.smsc.stats.congested == 1
+
+
+def test_the_reason_names_the_carrier_its_queue_and_its_limit() -> None:
+    h = congested(1)
+    h.submit_ok("447700900101")
+    h.submit_ok("447700900102")
+    assert h.submit("447700900103").status == CommandStatus.ESME_RMSGQFUL
+    reason = h.smsc.submit_rule_reason(Address(ton=1, npi=1, addr="447700900103"), CommandStatus.ESME_RMSGQFUL)
+    assert reason == "carrier uk is congested: 1 messages wait for its capacity of 1 attempts/s, its queue_limit is 1"
+
+
+def test_each_submit_multi_destination_of_a_congested_carrier_is_refused_in_unsuccess_sme() -> None:
+    h = congested(1)
+    h.submit_ok("447700900101")
+    h.submit_ok("447700900102")
+    result = h.submit_multi(["447700900103", "447700900104"])
+    assert [(address.addr, status) for address, status in result.unsuccess] == [
+        ("447700900103", CommandStatus.ESME_RMSGQFUL), ("447700900104", CommandStatus.ESME_RMSGQFUL)]
+    assert h.smsc.stats.congested == 2
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_a_carrier_with_a_queue_limit_never_takes_the_plain_submit_path(limit: int) -> None:
+    h = congested(limit)
+    accepted = 0
+    for i in range(8):
+        if h.submit(f"4477009001{i:02d}").status == 0:
+            accepted += 1
+    assert accepted == 1 + limit
