@@ -506,6 +506,12 @@ class CarrierConfig:
     #: The command_status of that refusal: ESME_RMSGQFUL (0x14) by default, ESME_RTHROTTLED (0x58) is the other
     #: common answer (SMPP 3.4 section 5.1.3).
     queue_full_status: int = 0x14
+    #: True: the carrier starts down (its link to the SMSC broken): nothing is attempted, messages wait for it
+    #: until the control API brings it back.
+    down: bool = False
+    #: While the carrier is down, submits routed to it are refused with this command_status (None = accepted
+    #: and held until it is back, as a store-and-forward SMSC does).
+    outage_status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1965,7 +1971,7 @@ _QUEUE_LIMIT_MAX = 100_000_000
 
 _CARRIER_KEYS = ("name", "description", "prefixes", "capacity", "latency", "failure_latency", "outcomes",
                  "retry_schedule", "receipt", "handsets", "opt_out", "rules", "submit_latency", "queue_limit",
-                 "queue_full_status")
+                 "queue_full_status", "down", "outage")
 
 
 def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
@@ -2010,6 +2016,15 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
                               m.raw("queue_full_status"))
         if value is not _BAD:
             queue_full_status = value
+    outage_status = None
+    outage = _Map(ctx, m.at("outage"), m.raw("outage"), ("submit_status",))
+    if outage.ok and outage.has("submit_status") and outage.raw("submit_status") is not None:
+        value = _to_status(ctx, outage.at("submit_status"), outage.raw("submit_status"))
+        if value is not _BAD and value == 0:
+            value = ctx.error(outage.at("submit_status"), "an error status (not 0; null accepts the submits and "
+                              "holds them until the carrier is back)", outage.raw("submit_status"))
+        if value is not _BAD:
+            outage_status = value
     return CarrierConfig(
         name=name if name is not _BAD else "",
         prefixes=tuple(prefixes),
@@ -2028,6 +2043,8 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
             ctx, m.at("submit_latency"), m.raw("submit_latency"), _DEFAULT_LATENCY),
         queue_limit=queue_limit,
         queue_full_status=queue_full_status,
+        down=m.boolean("down", False),
+        outage_status=outage_status,
     )
 
 

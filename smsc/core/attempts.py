@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import math
 import random
 from contextlib import contextmanager
 from itertools import count
@@ -56,6 +57,8 @@ _DELIVERED = MessageState.DELIVERED
 #: What paging a handset known absent would find (MAP absentSubscriberSM): a transaction-mode message to it
 #: fails at once.
 _ABSENT = outcome_for("absent_subscriber")
+#: The most messages a carrier's queue hands to attempts in one loop turn (one back after an outage may hold many).
+_DRAIN_TURN = 1000
 _INTERMEDIATE = int(RegisteredDelivery.INTERMEDIATE)
 _FINAL_BY_KIND = {
     "delivered": MessageState.DELIVERED,
@@ -173,7 +176,7 @@ class AttemptMachine:
         for track in tracks:
             track.gen += 1
             carrier = track.carrier
-            if getattr(carrier, "capacity", None):
+            if getattr(carrier, "capacity", None) or getattr(carrier, "down", False):
                 self._enqueue(track, alerted=True)
                 continue
             msg = track.msg
@@ -240,7 +243,7 @@ class AttemptMachine:
         msg = track.msg
         carrier = track.carrier
         now = self._now()
-        if (carrier is None or now >= msg.expiry_time or carrier.capacity or self.waits.absent
+        if (carrier is None or now >= msg.expiry_time or carrier.capacity or carrier.down or self.waits.absent
                 or self.waits.draining or msg.schedule_time is not None or msg.next_attempt_time is not None
                 or msg.attempts):
             self.resume(track)
@@ -326,14 +329,13 @@ class AttemptMachine:
             return
         carrier = track.carrier
         capacity = getattr(carrier, "capacity", None)
-        if not capacity:
+        down = getattr(carrier, "down", False)
+        if not capacity and not down:
             self._attempt(track)
             return
-        queue = self._carrier_queues.get(carrier.name)
         now = self.clock.now()
-        if queue is None:
-            queue = self._carrier_queues[carrier.name] = CarrierQueue(float(capacity), now)
-        if not queue.heap and queue.bucket.take(now):
+        queue = self._queue_of(carrier, now)
+        if not down and not queue.heap and queue.bucket.take(now):
             self._attempt(track)
             return
         # Its validity may end while it waits for the carrier: its timer expires it then (_on_due), without an
@@ -343,8 +345,25 @@ class AttemptMachine:
         heapq.heappush(queue.heap, (-msg.priority_flag, msg.submit_time, next(self._queue_seq), track.gen, track))
         queue.live += 1
         self.stats.queued += 1
-        if queue.timer is None:
+        if queue.timer is None and not down:
             queue.timer = self.scheduler.call_at(now + max(queue.bucket.wait_time(now), 1e-6), self._drain, queue)
+
+    def _queue_of(self, carrier: Any, now: float) -> CarrierQueue:
+        """The queue of messages waiting for ``carrier`` (its capacity, or its return while it is down), made on
+        first use; a carrier without a capacity limit gets one whose bucket never runs dry."""
+        queue = self._carrier_queues.get(carrier.name)
+        if queue is None:
+            capacity = getattr(carrier, "capacity", None)
+            queue = self._carrier_queues[carrier.name] = CarrierQueue(float(capacity) if capacity else math.inf, now)
+            queue.carrier = carrier
+        return queue
+
+    def carrier_back(self, carrier: Any) -> None:
+        """``carrier`` is up again (it was taken down): the messages held for it are attempted, as its capacity
+        allows, oldest of the best priority first."""
+        queue = self._carrier_queues.get(carrier.name)
+        if queue is not None and queue.heap and queue.timer is None:
+            queue.timer = self.scheduler.call_at(self.clock.now(), self._drain, queue)
 
     def queued_for(self, carrier_name: str) -> int:
         """Messages waiting for the capacity of the carrier named ``carrier_name`` now (0 for a carrier that never
@@ -354,9 +373,16 @@ class AttemptMachine:
 
     def _drain(self, queue: CarrierQueue) -> None:
         queue.timer = None
+        if getattr(queue.carrier, "down", False):  # (taken down since: :meth:`carrier_back` drains it)
+            return
         now = self.clock.now()
         heap = queue.heap
+        turn = _DRAIN_TURN
         while heap:
+            if turn == 0:  # (a carrier back after a long outage: the rest in later loop turns)
+                queue.timer = self.scheduler.call_at(now, self._drain, queue)
+                return
+            turn -= 1
             _, _, _, gen, track = heap[0]
             if track.gen != gen or track.phase != "queued":
                 heapq.heappop(heap)
@@ -570,11 +596,11 @@ class AttemptMachine:
                 online_at=wait.online_at, cause=_ABSENT.cause)
             self._end_once(track, "absent", outcome, now, attempted=False, done=done)
             return
-        capacity = getattr(carrier, "capacity", None)
-        if capacity:
-            queue = self._carrier_queues.get(carrier.name)
-            if queue is None:
-                queue = self._carrier_queues[carrier.name] = CarrierQueue(float(capacity), now)
+        if getattr(carrier, "down", False):
+            self._end_once(track, "carrier_down", None, now, attempted=False, done=done)
+            return
+        if getattr(carrier, "capacity", None):
+            queue = self._queue_of(carrier, now)
             if queue.heap or not queue.bucket.take(now):
                 self._end_once(track, "throttled", None, now, attempted=False, done=done)
                 return

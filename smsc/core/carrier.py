@@ -79,6 +79,8 @@ class Carrier:
         capacity: delivery attempts per second it accepts, None = unlimited (the engine queues above it).
         queue_limit: the most messages that may wait for ``capacity``; None = unlimited.
         queue_full_status: the command_status of a submit refused beyond ``queue_limit``.
+        down: True while the carrier is down: no attempts, its messages wait for its return.
+        outage_status: the command_status of a submit while it is down (None = accepted and held).
         retry_schedule: seconds to wait before each retry after a temporary failure (last one repeats).
         handsets: its :class:`~smsc.core.handsets.HandsetPool`.
         config: the configuration it was built from.
@@ -101,6 +103,11 @@ class Carrier:
         #: The most messages waiting for ``capacity`` before submits are refused with ``queue_full_status``.
         self.queue_limit: int | None = config.queue_limit
         self.queue_full_status: int = config.queue_full_status
+        #: True while the carrier is down (its link broken): nothing is attempted, messages wait for its return
+        #: (:meth:`~smsc.core.smsc.Smsc.set_carrier_down`).
+        self.down: bool = config.down
+        #: While down, submits to it are refused with this command_status (None = accepted and held).
+        self.outage_status: int | None = config.outage_status
         self.retry_schedule: tuple[float, ...] = config.retry_schedule or retry_schedule
         self.handsets = handsets if handsets is not None else HandsetPool(
             config.handsets, config.rules, seed=seed, name=config.name
@@ -159,10 +166,13 @@ class Carrier:
     def submit_rule(self, e164: str) -> SubmitRule | None:
         """How submit_sm to ``e164`` must be answered, or None for normally (accept at once).
 
-        A rule's ``submit`` wins; otherwise, when the carrier's ``opt_out.submit_status`` is set and the
+        While the carrier is down with an ``outage.submit_status``, that refuses every submit.  Otherwise a
+        rule's ``submit`` wins; otherwise, when the carrier's ``opt_out.submit_status`` is set and the
         number has opted out, submit_sm is refused with that status; with a ``submit_latency``, the answer comes
         after a delay drawn from it (real seconds).
         """
+        if self.down and self.outage_status is not None:
+            return SubmitRule(status=self.outage_status)
         handsets = self.handsets
         latency = self._submit_latency
         if not handsets.has_rules and self._opt_out_status is None and latency is None:
@@ -179,7 +189,8 @@ class Carrier:
     def accepts_plainly(self, e164: str) -> bool:
         """True when :meth:`submit_rule` answers None for ``e164`` now and always will: no rule gives it a
         ``submit`` answer and no opt-out submit status could refuse it (rules never change after start)."""
-        if self._opt_out_status is not None or self._submit_latency is not None or self.queue_limit is not None:
+        if (self._opt_out_status is not None or self._submit_latency is not None or self.queue_limit is not None
+                or self.outage_status is not None):  # (the carrier may go down at any time)
             return False
         rule = self.handsets.rule_for(e164)
         return rule is None or rule.submit is None

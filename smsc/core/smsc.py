@@ -1491,6 +1491,23 @@ class Smsc:
 
     # == handsets and MO ======================================================================================
 
+    def set_carrier_down(self, name: str, down: bool) -> None:
+        """Control API: take the carrier called ``name`` down (its link to the SMSC broken: no attempts; the
+        messages due for it wait, and with an ``outage.submit_status`` submits to it are refused) or bring it
+        back (what waited for it is attempted at once, as its capacity allows).  Attempts under way when it
+        goes down end as they would have.  The switch is not kept across a restart: the carrier's ``down``
+        setting says how it starts.
+
+        Raises:
+            KeyError: no carrier has that name.
+        """
+        carrier = self.router.carriers[name]
+        if carrier.down == down:
+            return
+        carrier.down = down
+        if not down:
+            self.machine.carrier_back(carrier)
+
     def set_handset_online(self, e164: str, online: bool) -> None:
         """Control API: switch a handset on or off; switching it on alerts every message waiting for it now
         (as the HLR's alertServiceCentre would).
@@ -1565,8 +1582,9 @@ class Smsc:
 
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:
         """Why submit_sm to ``destination`` gets ``status`` when a rule of its carrier says so: a number rule's
-        ``submit: {status: ...}``, the carrier's ``opt_out.submit_status`` for an opted-out number, or its
-        ``queue_full_status`` while its queue holds ``queue_limit`` messages; None when
+        ``submit: {status: ...}``, the carrier's ``opt_out.submit_status`` for an opted-out number, its
+        ``outage.submit_status`` while it is down, or its ``queue_full_status`` while its queue holds
+        ``queue_limit`` messages; None when
         no rule answers it with that status (for the refusal log: tester 81 read "not a mobile number ... or a
         number rule" for 447700900912's ESME_RINVDSTADR)."""
         e164 = self._normalise(destination)
@@ -1575,6 +1593,8 @@ class Smsc:
         if rule is None or rule.status != status:
             return self._congestion_reason(carrier, status)
         name = getattr(carrier, "name", "?")
+        if getattr(carrier, "down", False) and getattr(carrier, "outage_status", None) == status:
+            return f"carrier {name} is down, and its outage.submit_status answers every submit to it so"
         number_rule = carrier.handsets.rule_for(e164)  # type: ignore[union-attr]
         if number_rule is not None and number_rule.submit is rule:
             return f"destination {e164} has a number rule of carrier {name} (submit: status) that answers it so"

@@ -54,5 +54,5 @@ class SmscStats:
     #: acked, dropped and pending ones of this process add up to)
     restored_deliveries: int = 0
     waiting: int = 0  #: messages not yet final
-    queued: int = 0  #: messages waiting for carrier capacity
+    queued: int = 0  #: messages waiting for their carrier (its capacity, or its return while it is down)
     in_flight: int = 0  #: attempts whose outcome is pending

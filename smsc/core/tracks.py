@@ -370,18 +370,21 @@ class NumberWait:
 
 
 class CarrierQueue:
-    """Messages waiting for a carrier's capacity (attempts per second), best priority first.
+    """Messages waiting for a carrier's capacity (attempts per second), or for its return while it is down, best
+    priority first.
 
     ``live`` counts the messages waiting in ``heap``: entries of messages that left the queue otherwise
     (cancelled, expired, replaced) stay in the heap until the queue reaches them, but no longer count."""
 
-    __slots__ = ("bucket", "heap", "timer", "live")
+    __slots__ = ("bucket", "heap", "timer", "live", "carrier")
 
     def __init__(self, rate: float, now: float) -> None:
         self.bucket = TokenBucket(rate, now=now)
         self.heap: list[tuple[int, float, int, int, Track]] = []
         self.timer: TimerHandle | None = None
         self.live = 0
+        #: The carrier whose messages wait here (its ``down`` holds them all).
+        self.carrier: Any = None
 
 
 class MessageIndex:

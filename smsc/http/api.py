@@ -254,7 +254,7 @@ def message_record(msg: Message, full_text: str | None = None, in_progress: bool
 
 
 #: Outcomes in a message's history that record no delivery attempt (see :class:`smsc.core.message.Attempt`).
-_NOT_ATTEMPTS = frozenset({"expired", "cancelled", "replaced", "abandoned", "throttled"})
+_NOT_ATTEMPTS = frozenset({"expired", "cancelled", "replaced", "abandoned", "throttled", "carrier_down"})
 
 
 def _tlv_value(value: Any) -> Any:
@@ -799,6 +799,8 @@ class HttpServer:
         r.add_post("/api/handsets/{number}/opt-in", self.opt_in)
         r.add_get("/api/binds", self.binds)
         r.add_get("/api/carriers", self.carriers)
+        r.add_get("/api/carriers/{name}", self.get_carrier)
+        r.add_put("/api/carriers/{name}", self.put_carrier)
         r.add_get("/api/stats", self.stats)
         r.add_get("/api/openapi", self.openapi)
         r.add_get("/metrics", self.metrics)
@@ -1126,42 +1128,78 @@ class HttpServer:
         and counters (:meth:`Carrier.counters <smsc.core.carrier.Carrier.counters>`: ``attempts`` and one count
         per outcome kind, since the server started)."""
         router = self._smsc.router
+        prefixes = self._carrier_prefixes()
+        return _json({"carriers": [self._carrier_record(name, carrier, prefixes)
+                                   for name, carrier in router.carriers.items()]})
+
+    async def get_carrier(self, request: web.Request) -> web.Response:
+        """GET /api/carriers/{name}: one carrier as ``GET /api/carriers`` lists it."""
+        name, carrier = self._carrier(request)
+        return _json(self._carrier_record(name, carrier, self._carrier_prefixes()))
+
+    async def put_carrier(self, request: web.Request) -> web.Response:
+        """PUT /api/carriers/{name} {"down": bool}: take the carrier down or bring it back
+        (:meth:`Smsc.set_carrier_down <smsc.core.smsc.Smsc.set_carrier_down>`)."""
+        self._refuse_while_stopping()
+        body = await _json_object(request, frozenset({"down"}))
+        if "down" not in body:
+            raise ApiError(400, "down: required (true takes the carrier down, false brings it back)")
+        down = body["down"]
+        if not isinstance(down, bool):
+            raise ApiError(400, f"down: expected true or false, got {_json_text(down)}")
+        name, carrier = self._carrier(request)
+        self._smsc.set_carrier_down(name, down)
+        log.info("carrier_switched", carrier=name, down=down, peer=_peer(request))
+        return _json(self._carrier_record(name, carrier, self._carrier_prefixes()))
+
+    def _carrier(self, request: web.Request) -> tuple[str, Any]:
+        name = request.match_info["name"]
+        carrier = self._smsc.router.carriers.get(name)
+        if carrier is None:
+            known = ", ".join(self._smsc.router.carriers)
+            raise ApiError(404, f"no carrier is called {_json_text(name)} (carriers: {known})")
+        return name, carrier
+
+    def _carrier_prefixes(self) -> dict[str, list[str]]:
         prefixes: dict[str, list[str]] = {}
-        for prefix, carrier in router.prefixes():
+        for prefix, carrier in self._smsc.router.prefixes():
             prefixes.setdefault(carrier.name, []).append(prefix or "*")
-        out = []
-        for name, carrier in router.carriers.items():
-            style = carrier.receipt
-            id_format = style.message_id_format
-            record: dict[str, Any] = {
-                "name": name,
-                "description": carrier.config.description,
-                "prefixes": sorted(prefixes.get(name, []), key=lambda p: (p == "*", p)),
-                "capacity": carrier.capacity,
-                # (messages waiting for its capacity now, and the most it lets wait before refusing submits)
-                "queued": self._smsc.queued_for_carrier(name),
-                "queue_limit": carrier.queue_limit,
-                "queue_full_status": status_name(carrier.queue_full_status),
-                "retry_schedule": list(carrier.retry_schedule),
-                "receipt": {
-                    "message_id": None if id_format is None else {
-                        "format": id_format.format, "length": id_format.length, "uppercase": id_format.uppercase},
-                    "receipted_message_id": style.receipted_message_id,
-                    "text_label": style.text_label,
-                    "err_digits": style.err_digits,
-                    "lost": style.lost,
-                    "duplicated": style.duplicated,
-                    "text_id": style.text_id,
-                    # (tester 136: not shown; the mean of its distribution, simulated seconds, or null)
-                    "duplicate_delay_mean": None if style.duplicate_delay is None
-                    else round(style.duplicate_delay.expected(), 3),
-                },
-                "submit_latency_mean": None if carrier.config.submit_latency is None
-                else round(carrier.config.submit_latency.expected(), 3),
-            }
-            record["counters"] = carrier.counters()
-            out.append(record)
-        return _json({"carriers": out})
+        return prefixes
+
+    def _carrier_record(self, name: str, carrier: Any, prefixes: dict[str, list[str]]) -> dict[str, Any]:
+        """A carrier as the API shows it (the Carrier schema of openapi.yaml)."""
+        style = carrier.receipt
+        id_format = style.message_id_format
+        record: dict[str, Any] = {
+            "name": name,
+            "description": carrier.config.description,
+            "prefixes": sorted(prefixes.get(name, []), key=lambda p: (p == "*", p)),
+            "capacity": carrier.capacity,
+            "down": carrier.down,
+            "outage_submit_status": None if carrier.outage_status is None else status_name(carrier.outage_status),
+            # (messages waiting for it now, and the most it lets wait before refusing submits)
+            "queued": self._smsc.queued_for_carrier(name),
+            "queue_limit": carrier.queue_limit,
+            "queue_full_status": status_name(carrier.queue_full_status),
+            "retry_schedule": list(carrier.retry_schedule),
+            "receipt": {
+                "message_id": None if id_format is None else {
+                    "format": id_format.format, "length": id_format.length, "uppercase": id_format.uppercase},
+                "receipted_message_id": style.receipted_message_id,
+                "text_label": style.text_label,
+                "err_digits": style.err_digits,
+                "lost": style.lost,
+                "duplicated": style.duplicated,
+                "text_id": style.text_id,
+                # (tester 136: not shown; the mean of its distribution, simulated seconds, or null)
+                "duplicate_delay_mean": None if style.duplicate_delay is None
+                else round(style.duplicate_delay.expected(), 3),
+            },
+            "submit_latency_mean": None if carrier.config.submit_latency is None
+            else round(carrier.config.submit_latency.expected(), 3),
+        }
+        record["counters"] = carrier.counters()
+        return record
 
     async def stats(self, request: web.Request) -> web.Response:
         """GET /api/stats: SMPP server counters, core counters, sessions and simulation time as JSON."""

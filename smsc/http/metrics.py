@@ -120,7 +120,8 @@ CORE_HELP: dict[str, str] = {
 #: ``Smsc.stats`` fields that are current levels, not running totals: field -> (gauge name, help).
 CORE_GAUGES: dict[str, tuple[str, str]] = {
     "waiting": ("smsc_messages_waiting", "Accepted messages not yet in a final state"),
-    "queued": ("smsc_messages_queued", "Messages waiting for carrier capacity (throttled carrier)"),
+    "queued": ("smsc_messages_queued", "Messages waiting for their carrier: its capacity, or its return while "
+                                       "it is down"),
     "in_flight": ("smsc_attempts_in_flight", "Delivery attempts whose outcome is pending"),
 }
 

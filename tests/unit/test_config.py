@@ -855,3 +855,36 @@ def test_a_bad_queue_limit_or_status_is_named_with_its_key(tmp_path: Path, field
     """)
     source = str(tmp_path / "x.yaml")
     assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
+
+
+def test_a_carriers_outage_settings_are_read(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        accounts: [{system_id: test, password: x}]
+        topology:
+          carriers:
+            - {name: a, prefixes: ['44'], down: true, outage: {submit_status: ESME_RSUBMITFAIL}}
+            - {name: b, prefixes: ['1']}
+    """))
+    a, b = config.topology.carriers
+    assert (a.down, a.outage_status) == (True, CommandStatus.ESME_RSUBMITFAIL)
+    assert (b.down, b.outage_status) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ("down: maybe", "topology.carriers[0].down: expected "),
+        ("outage: 5", "topology.carriers[0].outage: expected a mapping with the keys submit_status, got 5"),
+        ("outage: {status: 8}", "topology.carriers[0].outage.status: expected a known key (did you mean "
+                                "'submit_status'?), got 'status'"),
+        ("outage: {submit_status: 0}", "topology.carriers[0].outage.submit_status: expected an error status (not "
+                                       "0; null accepts the submits and holds them until the carrier is back), got 0"),
+    ],
+)
+def test_a_bad_outage_setting_is_named_with_its_key(tmp_path: Path, fields: str, expected: str) -> None:
+    errors = errors_of(tmp_path, f"""
+        accounts: [{{system_id: test, password: x}}]
+        topology: {{carriers: [{{name: a, prefixes: ['44'], {fields}}}]}}
+    """)
+    source = str(tmp_path / "x.yaml")
+    assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
