@@ -121,6 +121,20 @@ class MoService:
         self._mo_reference = 0
         self.on_handset_back: Callable[[str], None] | None = None
 
+    def continue_references(self, newest: Delivery | None) -> None:
+        """Number the next long MO after ``newest``, the newest MO still owed to an ESME after a restart (None:
+        none is), so that its parts do not take the concatenation reference of parts still owed (tester 139:
+        after a restart two long MOs from one handset went out both as reference 1, which an ESME that
+        reassembles by sender and reference mixes up).  The counter is 8-bit, as a handset's is."""
+        if newest is None:
+            return
+        try:
+            info = concat_info(newest.esm_class, newest.short_message, newest.tlvs)
+        except ValueError:
+            return
+        if info is not None:
+            self._mo_reference = info.reference & 0xFF
+
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
         data_coding: int | None = None,

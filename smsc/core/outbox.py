@@ -224,6 +224,9 @@ class Outbox:
         self._spills: dict[str, _Spill] = {}
         #: True once a restore read back an alert (kind "alert"): see ``SmscApi.may_owe_alerts``.
         self.alerts_restored = False
+        #: The MO read back last by a restore (the newest owed, by delivery_id), or None: its concatenation
+        #: reference is where the next long MO's numbering goes on (:meth:`MoService.continue_references`).
+        self.newest_mo_restored: Delivery | None = None
 
     # -- adding -------------------------------------------------------------------------------------------
 
@@ -292,6 +295,10 @@ class Outbox:
                     self.next_delivery_id = delivery.delivery_id + 1
                 if delivery.kind == ALERT:
                     self.alerts_restored = True
+                elif delivery.kind == "mo":
+                    newest = self.newest_mo_restored
+                    if newest is None or delivery.delivery_id > newest.delivery_id:
+                        self.newest_mo_restored = delivery
         for system_id in woken:
             self._wake(system_id)
 

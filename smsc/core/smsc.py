@@ -336,6 +336,7 @@ class Smsc:
         else:
             self.outbox.restore(state.deliveries)
         self.stats.restored_deliveries = len(self.outbox)
+        self.mo.continue_references(self.outbox.newest_mo_restored)
         if self.outbox.alerts_restored:
             self.may_owe_alerts = True
         load_dpf_flags = getattr(self.store, "load_dpf_flags", None)

@@ -3,16 +3,19 @@ every message whose submit_sm_resp said status 0 is still there, and every recei
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+from smsc.app import App
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus, MessageState, Tag
+from smsc.smpp.text import concat_info
 
-from .conftest import RawEsme, smsc_command, wait_for_port
+from .conftest import RawEsme, smsc_command, start_on_fake_clock, wait_for_port
 
 DELIVERED_AT_ONCE = "447700900123"
 NEVER_ONLINE = "447700900400"
@@ -152,3 +155,36 @@ def test_an_mo_the_http_api_accepted_survives_a_sigkill_right_after_the_202(tmp_
         esme.close()
     finally:
         _terminate(proc)
+
+
+async def test_a_long_mo_after_a_restart_takes_a_reference_the_owed_ones_do_not_have(tmp_path: Path) -> None:
+    """Tester 139: the MO concatenation reference started at 1 in each process, so two long MOs from one handset,
+    one owed from before a restart and one after it, both went out as reference 1 (an ESME reassembling by sender
+    and reference mixes their parts)."""
+    path = tmp_path / "smsc.sqlite"
+    long_text = "x" * 200  # two GSM parts
+    app = await start_on_fake_clock(path, "sqlite", 1_767_225_600.0)
+    try:
+        assert app.smsc is not None
+        app.smsc.inject_mo("447700900123", "88123", text=long_text)  # no receiver bound: owed
+        await _durable(app)
+    finally:
+        await app.stop()
+    again = await start_on_fake_clock(path, "sqlite", 1_767_225_660.0)
+    try:
+        assert again.smsc is not None
+        again.smsc.inject_mo("447700900123", "88123", text=long_text)
+        await _durable(again)
+        owed = again.smsc.outbox.pending("test")
+        references = [concat_info(d.esm_class, d.short_message, d.tlvs) for d in owed]
+        assert [(c.reference, c.seq) for c in references if c is not None] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    finally:
+        await again.stop()
+
+
+async def _durable(app: App) -> None:
+    """Until what the core recorded so far is committed (the SQLite writer child: up to 5 s)."""
+    assert app.smsc is not None
+    done = asyncio.get_running_loop().create_future()
+    app.smsc.when_durable(lambda: done.done() or done.set_result(None))
+    await asyncio.wait_for(done, 5.0)
