@@ -235,7 +235,8 @@ def message_record(msg: Message, full_text: str | None = None, in_progress: bool
         "short_message_hex": msg.short_message.hex(),
         "concat": None if concat is None else {"reference": concat[0], "total": concat[1], "seq": concat[2]},
         "full_text": full_text if concat is not None else decode_text(data, msg.data_coding),
-        "sms_count": _sms_count(msg, concat is not None),
+        # (a segment "1 of 1" goes out as a whole message, segmented as the network needs: tester 139)
+        "sms_count": _sms_count(msg, concat is not None and concat[1] > 1),
         "submit_time": iso_time(msg.submit_time),
         "schedule_time": iso_time(msg.schedule_time),
         "expiry_time": iso_time(msg.expiry_time),

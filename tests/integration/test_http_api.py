@@ -112,6 +112,9 @@ def test_sms_count_says_how_many_sms_a_message_takes_on_the_air() -> None:
         (_message("f", b"\x1b\x65" * 81), 2),
         (_message("g", split_message(b"a" * 400, 0, 1)[0], esm_class=0x40), 1),  # (a part: one SMS)
         (_message("h", b"a" * 200, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 1),  # (a SAR segment)
+        # (tester 139: a segment "1 of 1" is a whole message, which the network segments: it said 1)
+        (_message("i", b"a" * 400, tlvs={0x020C: 5, 0x020E: 1, 0x020F: 1}), 3),
+        (_message("n", b"a" * 100, tlvs={0x020C: 5, 0x020E: 1, 0x020F: 1}), 1),
         (_message("j", ports + b"a" * 153, esm_class=0x40), 2),  # (+ a concatenation element: 146 a part)
         (_message("k", ports + b"a" * 152, esm_class=0x40), 1),  # (152 septets fit after a port UDH)
         # (tester 106: a UDH leaving no room in the parts raised, and the listing answered 500: such user data is
