@@ -512,6 +512,16 @@ class SmppProtocol(asyncio.Protocol):
             self._holds_bind = False
             self.server.accounts.unbound(self.session.system_id)
 
+    def _unanswered_fate(self) -> str:
+        """What becomes of the deliveries a closed connection left unanswered, for the log: offered again at
+        once, or, while the SMSC stops, after the restart; lost with the process for the memory store, which
+        keeps nothing across a restart (tester 142: the log promised them to a memory-store user)."""
+        if not self.server.stopping:
+            return "offered again at once"
+        if self.server.config.store.kind == "memory":
+            return "lost: the SMSC is stopping, and the memory store keeps nothing across a restart"
+        return "offered again after the restart (the SMSC is stopping)"
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         if self._throttle_handle is not None:
@@ -531,8 +541,7 @@ class SmppProtocol(asyncio.Protocol):
             # (counted in smsc_deliveries_failed_total, and said here: tester 84 found only "unbound")
             log.info("delivery_failed", peer=self.peer, system_id=session.system_id, count=unanswered,
                      reason="the connection closed before their deliver_sm_resp",
-                     action="offered again after the restart (the SMSC is stopping)" if self.server.stopping
-                     else "offered again at once")
+                     action=self._unanswered_fate())
         registry = self.server.registry
         registry.connections.discard(self)
         if self._registered_receiver:

@@ -353,10 +353,13 @@ async def test_every_answer_carries_the_security_headers(http: aiohttp.ClientSes
             assert resp.headers.get("Referrer-Policy") == "no-referrer", path
 
 
-async def test_health_and_openapi_are_served(http: aiohttp.ClientSession) -> None:
+async def test_health_and_openapi_are_served(app: App, http: aiohttp.ClientSession) -> None:
     assert await _get(http, "/api/health") == {"status": "ok"}
     doc = await _get(http, "/api/openapi")
     assert "/api/mo" in doc["paths"]
+    # (tester 142: it named 127.0.0.1:8080 whatever the port)
+    assert app.http is not None
+    assert doc["servers"] == [{"url": f"http://127.0.0.1:{app.http.port}", "description": "this server"}]
 
 
 async def test_injected_mo_reaches_a_receiver_bind_as_deliver_sm(
