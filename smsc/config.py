@@ -195,11 +195,15 @@ class ServerConfig:
 @dataclass(frozen=True, slots=True)
 class OutbindTarget:
     """Where the SMSC opens a connection to send outbind (SMPP 3.4 section 4.1.7) when deliveries wait for
-    an account with no receiver bound; ``retry_interval`` seconds between attempts."""
+    an account with no receiver bound; ``retry_interval`` seconds between attempts.  The outbind PDU identifies
+    the SMSC (section 4.1.7.1): ``system_id`` None = ``server.system_id``, and ``password`` the one the ESME may
+    check it by ("" = none); never the account's own password."""
 
     host: str
     port: int
     retry_interval: float = 30.0
+    system_id: str | None = None
+    password: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1329,24 +1333,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
             continue
         system_id = _octet_text(ctx, m.at("system_id"), "a system_id", m.required_text(
             "system_id", "a system_id of 1 to 15 characters", min_len=1, max_len=15))
-        raw_password = m.raw("password")
-        if isinstance(raw_password, _YInt):  # (a password of digits, written without quotes: taken as written)
-            raw_password = raw_password.text
-        if isinstance(raw_password, str) and len(raw_password) > 8:
-            # (never echoed: a password in an error message ends up in logs and CI output; testers 51, 53)
-            password = ctx.error(m.at("password"), "a password of at most 8 characters (SMPP 3.4 section 4.1.1)",
-                                 _Hidden(f"{len(raw_password)} characters (not shown)"))
-        elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
-            hint = _quote_hint(m.at("password"), raw_password, shown=False)
-            password = ctx.error(m.at("password"), "a password of at most 8 characters",
-                                 _Hidden(f"a value that is not text (not shown{'; ' + hint if hint else ''})"))
-        elif isinstance(raw_password, str) and not _sendable(raw_password):
-            # (a C-Octet String, SMPP 3.4 sections 3.1 and 4.1.1, whose octets the server reads as Latin-1:
-            # "\u20ac\u20ac" passed and no ESME could ever send it, tester 54; "p\u00e4sswd" can be sent, tester 55)
-            password = ctx.error(m.at("password"), "a password of printable ASCII (or Latin-1) characters (SMPP "
-                                 "3.4 section 4.1.1)", _Hidden("other characters (not shown)"))
-        else:
-            password = m.required_text("password", "a password of at most 8 characters", max_len=8)
+        password = _read_password(ctx, m)
         if system_id is not _BAD:
             if system_id in seen:
                 ctx.error(m.at("system_id"), f"a system_id not used by accounts[{seen[system_id]}]", system_id)
@@ -1467,12 +1454,44 @@ def _outbind_host_what(host: str, port_key: str) -> str:
     return OUTBIND_HOST_WHAT
 
 
+def _read_password(ctx: _Ctx, m: _Map, required: bool = True) -> Any:
+    """The ``password`` of mapping ``m`` (an account's, or an outbind's: ``required`` False, "" when left out): at
+    most 8 characters of printable ASCII or Latin-1, never echoed in an error."""
+    raw_password = m.raw("password")
+    if isinstance(raw_password, _YInt):  # (a password of digits, written without quotes: taken as written)
+        raw_password = raw_password.text
+    if isinstance(raw_password, str) and len(raw_password) > 8:
+        # (never echoed: a password in an error message ends up in logs and CI output; testers 51, 53)
+        password = ctx.error(m.at("password"), "a password of at most 8 characters (SMPP 3.4 section 4.1.1)",
+                             _Hidden(f"{len(raw_password)} characters (not shown)"))
+    elif raw_password is not None and raw_password is not _MISSING and not isinstance(raw_password, str):
+        hint = _quote_hint(m.at("password"), raw_password, shown=False)
+        password = ctx.error(m.at("password"), "a password of at most 8 characters",
+                             _Hidden(f"a value that is not text (not shown{'; ' + hint if hint else ''})"))
+    elif isinstance(raw_password, str) and not _sendable(raw_password):
+        # (a C-Octet String, SMPP 3.4 sections 3.1 and 4.1.1, whose octets the server reads as Latin-1:
+        # "\u20ac\u20ac" passed and no ESME could ever send it, tester 54; "p\u00e4sswd" can be sent, tester 55)
+        password = ctx.error(m.at("password"), "a password of printable ASCII (or Latin-1) characters (SMPP "
+                             "3.4 section 4.1.1)", _Hidden("other characters (not shown)"))
+    elif not required and raw_password in (None, _MISSING):
+        password = ""
+    else:
+        password = m.required_text("password", "a password of at most 8 characters", max_len=8)
+    return password
+
+
 def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
     if raw is None:
         return None
-    m = _Map(ctx, path, raw, ("host", "port", "retry_interval"))
+    m = _Map(ctx, path, raw, ("host", "port", "retry_interval", "system_id", "password"))
     if not m.ok:
         return None
+    system_id = None
+    if m.raw("system_id") not in (None, _MISSING):
+        system_id = _octet_text(ctx, m.at("system_id"), "a system_id",
+                                m.text("system_id", None, max_len=15, min_len=1))
+        system_id = None if system_id is _BAD else system_id
+    password = _read_password(ctx, m, required=False)
     host = m.required_text("host", "the ESME's host name or address", min_len=1)
     if host is not _BAD and not is_listen_host(host, connect=True):
         # (the form serve's --host is held to: "127.0.0.1:2776" and "not a host" passed, and every outbind then
@@ -1488,7 +1507,8 @@ def _parse_outbind(ctx: _Ctx, path: str, raw: Any) -> OutbindTarget | None:
     retry = m.duration("retry_interval", 30.0, lo=0.0, lo_open=True)
     if host is _BAD or port is None:
         return None
-    return OutbindTarget(host=host, port=port, retry_interval=retry)
+    return OutbindTarget(host=host, port=port, retry_interval=retry, system_id=system_id,
+                         password=password if isinstance(password, str) else "")
 
 
 #: What :func:`store_path_problem` names, by ``stat.S_IFMT`` of the file's mode.

@@ -64,9 +64,14 @@ _MS_AVAILABILITY_STATUS = int(Tag.ms_availability_status)
 
 
 def wants_dpf(msg: Message) -> bool:
-    """True when ``msg`` asked for a Delivery Pending Flag (set_dpf TLV present with value 1)."""
+    """True when ``msg`` asked for a Delivery Pending Flag: a set_dpf TLV present and not 0.  Values 2 to 255 are
+    reserved, and SMPP 3.4 section 3.3 says a reserved value takes the parameter's default, which for set_dpf is 1
+    (section 5.3.2.29; tester 141: a reserved value asked for nothing)."""
     tlvs = msg.tlvs
-    return bool(tlvs) and tlvs.get(_SET_DPF) == 1
+    if not tlvs:
+        return False
+    value = tlvs.get(_SET_DPF)
+    return value is not None and value != 0
 
 
 class PendingFlags:

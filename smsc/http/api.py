@@ -482,6 +482,22 @@ def _parse_limit(value: str | None) -> int:
 
 
 @lru_cache(maxsize=1)
+def _bind_record(proto: Any) -> dict[str, Any]:
+    """One SMPP connection as the API shows it (the Bind schema of openapi.yaml)."""
+    s = proto.session
+    peername = proto.transport.get_extra_info("peername") if proto.transport is not None else None
+    return {
+        "system_id": s.system_id,
+        "bind_type": s.bind_type.name.lower() if s.bind_type is not None else None,
+        "state": s.state.name,
+        "bound": s.is_bound,
+        "peer": f"{peername[0]}:{peername[1]}" if peername else proto.peer,
+        "interface_version": s.interface_version,
+        "window": s.window,
+        "window_in_use": s.outstanding,
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document (``smsc/http/openapi.yaml``) as a dict, read once."""
     text = resources.files("smsc.http").joinpath("openapi.yaml").read_text(encoding="utf-8")
@@ -799,6 +815,7 @@ class HttpServer:
         r.add_post("/api/handsets/{number}/opt-out", self.opt_out)
         r.add_post("/api/handsets/{number}/opt-in", self.opt_in)
         r.add_get("/api/binds", self.binds)
+        r.add_post("/api/binds/disconnect", self.disconnect_binds)
         r.add_get("/api/carriers", self.carriers)
         r.add_get("/api/carriers/{name}", self.get_carrier)
         r.add_put("/api/carriers/{name}", self.put_carrier)
@@ -1106,23 +1123,48 @@ class HttpServer:
     async def binds(self, request: web.Request) -> web.Response:
         """GET /api/binds: one entry per open SMPP connection, bound ones first."""
         smpp = self.app.smpp
-        out: list[dict[str, Any]] = []
-        if smpp is not None:
-            for proto in smpp.registry:
-                s = proto.session
-                peername = proto.transport.get_extra_info("peername") if proto.transport is not None else None
-                out.append({
-                    "system_id": s.system_id,
-                    "bind_type": s.bind_type.name.lower() if s.bind_type is not None else None,
-                    "state": s.state.name,
-                    "bound": s.is_bound,
-                    "peer": f"{peername[0]}:{peername[1]}" if peername else proto.peer,
-                    "interface_version": s.interface_version,
-                    "window": s.window,
-                    "window_in_use": s.outstanding,
-                })
+        out = [_bind_record(proto) for proto in smpp.registry] if smpp is not None else []
         out.sort(key=lambda b: (not b["bound"], b["system_id"], b["peer"]))
         return _json({"binds": out, "count": len(out)})
+
+    async def disconnect_binds(self, request: web.Request) -> web.Response:
+        """POST /api/binds/disconnect {"system_id": ..., "peer": "host:port", "how": "unbind" | "drop"}: end the
+        SMPP connections of a system_id (bound as it), or the one from ``peer``, or those matching both, as a
+        carrier's SMSC does when it restarts or sheds load, so that an ESME's reconnection can be tested.
+        "unbind" (the default) sends unbind (SMPP 3.4 section 4.2: either side may) and closes once it is
+        answered, or after the response_timer; "drop" closes the TCP connection at once, without a word.
+        Deliveries the ESME had not answered are offered again, as after any lost connection.  404 when no
+        connection matches."""
+        self._refuse_while_stopping()
+        body = await _json_object(request, frozenset({"system_id", "peer", "how"}))
+        system_id, peer, how = body.get("system_id"), body.get("peer"), body.get("how", "unbind")
+        for key, value in (("system_id", system_id), ("peer", peer)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ApiError(400, f"{key}: expected non-empty text, got {_json_text(value)}")
+        if system_id is None and peer is None:
+            raise ApiError(400, "system_id or peer: at least one is required (which connections to end)")
+        if how not in ("unbind", "drop"):
+            raise ApiError(400, f'how: expected "unbind" (an unbind PDU first) or "drop" (the TCP connection '
+                                f'closed at once), got {_json_text(how)}')
+        smpp = self.app.smpp
+        matched = []
+        for proto in list(smpp.registry) if smpp is not None else []:
+            record = _bind_record(proto)
+            if system_id is not None and not (record["bound"] and record["system_id"] == system_id):
+                continue
+            if peer is not None and record["peer"] != peer:
+                continue
+            matched.append((proto, record))
+        if not matched:
+            raise ApiError(404, "no SMPP connection matches: " + ", ".join(
+                f"{k} {_json_text(v)}" for k, v in (("system_id", system_id), ("peer", peer)) if v is not None)
+                + " (GET /api/binds lists them)")
+        for proto, record in matched:
+            proto.disconnect(how == "drop")
+            log.info("bind_disconnected", system_id=record["system_id"], bind_peer=record["peer"], how=how,
+                     peer=_peer(request))
+        out = [record for _, record in matched]
+        return _json({"binds": out, "count": len(out), "how": how})
 
     async def carriers(self, request: web.Request) -> web.Response:
         """GET /api/carriers: every simulated network with its prefixes, capacity, retry schedule, receipt style

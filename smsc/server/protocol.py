@@ -391,9 +391,14 @@ class SmppProtocol(asyncio.Protocol):
         self.server.registry.connections.add(self)
         self.server.counters.connections_opened += 1
         if self.outbind is not None:
-            self.session.send_outbind(self.outbind.system_id, self.outbind.password)
+            # SMPP 3.4 section 4.1.7.1: the SMSC's identifier and a password the ESME may check it by; the ESME
+            # knows which account is called by where it was called (tester 141: the account's own system_id and
+            # password went out, the password in clear to whatever host the target names).
+            target = self.outbind.outbind
+            identity = target.system_id or self.server.config.server.system_id
+            self.session.send_outbind(identity, target.password)
             self._flush()
-            log.info("outbind_sent", peer=self.peer, system_id=self.outbind.system_id)
+            log.info("outbind_sent", peer=self.peer, system_id=self.outbind.system_id, outbind_system_id=identity)
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -826,7 +831,13 @@ class SmppProtocol(asyncio.Protocol):
                                 window_seconds=BIND_FAILURE_WINDOW,
                                 action="every bind from this address is refused (ESME_RBINDFAIL) until the window "
                                        "is over (server.max_bind_failures)")
-        if status == CommandStatus.ESME_ROK and self.outbind is not None and not event.bind_type.can_receive:
+        if status == CommandStatus.ESME_ROK and self.outbind is not None and req.system_id != self.outbind.system_id:
+            # The outbind called one account's ESME, for what waits for that account (tester 141: a bind as
+            # another account was taken, and the receipts the outbind was for waited for the next one).
+            status = CommandStatus.ESME_RBINDFAIL
+            reason = (f"this connection carried an outbind for system_id {self.outbind.system_id!r}: only a bind "
+                      f"as that account is taken on it")
+        elif status == CommandStatus.ESME_ROK and self.outbind is not None and not event.bind_type.can_receive:
             # SMPP 3.4 section 2.2.1: the ESME answers an outbind with bind_receiver (5.0 also bind_transceiver).
             # A transmitter bind there takes none of what waits, and each outbind after it added one more,
             # until they filled the account's max_binds (tester 60).
@@ -1462,13 +1473,23 @@ class SmppProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def start_unbind(self) -> None:
+    def start_unbind(self, reason: str = "unbind from the SMSC (stopping)") -> None:
         """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""
         self._closing_reads = False
         self._update_reading()  # the unbind_resp must be read; the session refuses new requests now
-        self._close_reason = "unbind from the SMSC (stopping)"
+        self._close_reason = reason
         if self.session.is_bound:
             self.session.unbind(self.loop.time())
             self._schedule_flush()
         else:
             self._close()
+
+    def disconnect(self, drop: bool) -> None:
+        """Control API (POST /api/binds/disconnect): end this connection, with an unbind first (closed once it is
+        answered, or by the response_timer), or, ``drop``, at once without a word (the ESME sees its TCP
+        connection reset, as when a carrier's SMSC restarts).  Nothing is lost: deliveries left unanswered are
+        offered again, and a message accepted is delivered also when its submit_sm_resp never left."""
+        if drop:
+            self.abort("dropped by the control API (POST /api/binds/disconnect)")
+        elif not self._closing:
+            self.start_unbind("unbind from the SMSC (POST /api/binds/disconnect)")

@@ -546,7 +546,8 @@ class Session:
             # (BOUND_TRX)" for submits that crossed the unbind of a stopping SMSC.)
             self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
                          "it came after the SMSC's unbind (the SMSC is stopping, or ended the session for its "
-                         "inactivity timer or a dead link): not taken, to be submitted again on a new bind")
+                         "inactivity timer, a dead link or the control API): not taken, to be submitted again on "
+                         "a new bind")
             return
         if cid == CommandId.unbind:
             self.state = SessionState.UNBOUND

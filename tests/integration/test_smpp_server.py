@@ -536,7 +536,8 @@ def test_shutdown_with_a_stalled_store_still_sends_unbind_before_closing(smsc_fa
     assert not stopping.is_alive()
 
 
-def _outbind_world(smsc_factory: Any, tmp_path: Any, esme_port: int, retry_interval: float) -> tuple[Any, Any]:
+def _outbind_world(smsc_factory: Any, tmp_path: Any, esme_port: int, retry_interval: float,
+                   **target: Any) -> tuple[Any, Any]:
     """A server whose account "test" outbinds to 127.0.0.1:``esme_port``, and a transmitter of it that has
     submitted one message asking for a receipt (delivered at once): (the transmitter, its submit_sm_resp)."""
     import dataclasses
@@ -546,10 +547,12 @@ def _outbind_world(smsc_factory: Any, tmp_path: Any, esme_port: int, retry_inter
     from .conftest import RawEsme, make_config
 
     cfg = make_config(tmp_path)
+    [test] = [a for a in cfg.accounts if a.system_id == "test"]
     accounts = tuple(
-        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=retry_interval))
+        dataclasses.replace(a, outbind=OutbindTarget(host="127.0.0.1", port=esme_port, retry_interval=retry_interval,
+                                                     **target))
         if a.system_id == "test" else a for a in cfg.accounts
-    )
+    ) + (dataclasses.replace(test, system_id="other", password="other"),)  # (another account, without an outbind)
     server = smsc_factory(dataclasses.replace(cfg, accounts=accounts))
     tx = RawEsme(server.port)
     tx.bind("transmitter")
@@ -559,12 +562,15 @@ def _outbind_world(smsc_factory: Any, tmp_path: Any, esme_port: int, retry_inter
     return tx, resp
 
 
-def _take_outbind_and_the_receipt(conn: socket.socket, message_id: str) -> None:
+def _take_outbind_and_the_receipt(conn: socket.socket, message_id: str,
+                                  identity: tuple[str, str] = ("smsc", "")) -> None:
     """As the ESME on an outbind connection: read the outbind, bind as receiver, take and answer the receipt."""
     conn.settimeout(5)
     (outbind,) = _read_pdus(conn, 1)
     assert isinstance(outbind, P.Outbind)
-    assert (outbind.system_id, outbind.password) == ("test", "test")
+    # SMPP 3.4 section 4.1.7.1: the SMSC's identifier, and a password the ESME may check it by (tester 141: the
+    # account's own system_id and password went out)
+    assert (outbind.system_id, outbind.password) == identity
     conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
     bind_resp, receipt = _read_pdus(conn, 2)
     assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
@@ -580,6 +586,45 @@ def test_outbind_brings_a_receiver_when_receipts_wait(smsc_factory: Any, tmp_pat
         conn, _ = listener.accept()  # the SMSC calls us
         with conn:
             _take_outbind_and_the_receipt(conn, resp.message_id)
+    finally:
+        tx.close()
+        listener.close()
+
+
+def test_an_outbind_carries_the_identity_its_target_names(smsc_factory: Any, tmp_path: Any) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, listener.getsockname()[1], 1.0, system_id="carrierX",
+                              password="s3cret")
+    try:
+        conn, _ = listener.accept()
+        with conn:
+            _take_outbind_and_the_receipt(conn, resp.message_id, identity=("carrierX", "s3cret"))
+    finally:
+        tx.close()
+        listener.close()
+
+
+def test_a_bind_as_another_account_on_an_outbind_connection_is_refused(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 141: after an outbind for one account, a bind_receiver as another was taken, and the receipts the
+    outbind was for waited for the next outbind."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    tx, resp = _outbind_world(smsc_factory, tmp_path, listener.getsockname()[1], 1.0)
+    try:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            (outbind,) = _read_pdus(conn, 1)
+            assert isinstance(outbind, P.Outbind)
+            conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="other", password="other")))
+            (bind_resp,) = _read_pdus(conn, 1)
+            assert isinstance(bind_resp, P.BindReceiverResp)
+            assert bind_resp.command_status == CommandStatus.ESME_RBINDFAIL
+            conn.sendall(encode(P.BindReceiver(sequence_number=2, system_id="test", password="test")))
+            bind_resp, receipt = _read_pdus(conn, 2)
+            assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+            assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == resp.message_id
     finally:
         tx.close()
         listener.close()

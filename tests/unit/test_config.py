@@ -888,3 +888,24 @@ def test_a_bad_outage_setting_is_named_with_its_key(tmp_path: Path, fields: str,
     """)
     source = str(tmp_path / "x.yaml")
     assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
+
+
+def test_an_outbinds_identity_is_read_and_checked_as_smpp_fields(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        accounts:
+          - {system_id: a, password: b, outbind: {host: 127.0.0.1, port: 9, system_id: carrierX, password: '1234'}}
+          - {system_id: c, password: d, outbind: {host: 127.0.0.1, port: 9}}
+    """))
+    first, second = (a.outbind for a in config.accounts)
+    assert first is not None and (first.system_id, first.password) == ("carrierX", "1234")
+    assert second is not None and (second.system_id, second.password) == (None, "")
+    errors = errors_of(tmp_path, """
+        accounts:
+          - {system_id: a, password: b, outbind: {host: 127.0.0.1, port: 9, system_id: a-very-long-system-id,
+             password: far-too-long}}
+    """)
+    source = str(tmp_path / "x.yaml")
+    assert any(e.startswith(f"{source}: accounts[0].outbind.system_id: expected ") for e in errors), errors
+    assert f"{source}: accounts[0].outbind.password: expected a password of at most 8 characters (SMPP 3.4 " \
+           "section 4.1.1), got 12 characters (not shown)" in errors
+    assert not any("far-too-long" in e for e in errors)

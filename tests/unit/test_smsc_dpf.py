@@ -82,6 +82,14 @@ def test_no_flag_without_set_dpf_or_with_set_dpf_0() -> None:
     assert _alerts(h) == [] and h.smsc.stats.dpf_set == 0
 
 
+def test_a_reserved_set_dpf_value_asks_for_the_flag_as_its_default_1_does() -> None:
+    """SMPP 3.4 section 3.3: a reserved value takes the default (set_dpf's is 1); tester 141 saw 2 act as 0."""
+    h = Harness(CONFIG)
+    reserved = h.submit_transaction(OFF_2_MIN, tlvs={Tag.set_dpf: 2})
+    h.advance(1.0)
+    assert reserved[0].dpf_result == 1 and h.smsc.stats.dpf_set == 1
+
+
 def test_a_failure_other_than_an_absent_handset_sets_no_flag() -> None:
     h = Harness(CONFIG)
     busy = h.submit_transaction(BUSY, tlvs=SET_DPF)
