@@ -247,6 +247,8 @@ class App:
         """Open the store, start the core and the listeners (``port`` 0 = any free port)."""
         loop = asyncio.get_running_loop()
         cfg = self.config
+        await self._probe_listeners(loop, host, port, http_host, http_port,
+                                    cfg.http.enabled if http is None else http)
         if cfg.store.kind == "memory":
             self.store = MemoryStore()  # commits inline: replies leave in the same write as the read
         else:
@@ -312,6 +314,43 @@ class App:
                 raise StartupError(_listen_error("the HTTP API", cfg.source, "http", http_host, cfg.http.host,
                                                  http_port, cfg.http.port, exc)) from None
             log.info("listening", protocol="http", host=listen_host, port=self.http.port)
+
+    async def _probe_listeners(self, loop: asyncio.AbstractEventLoop, host: str | None, port: int | None,
+                               http_host: str | None, http_port: int | None, http: bool) -> None:
+        """Bind each listener's address once, without listening, and let it go, before anything else starts: a
+        port in use or an address this machine does not have is refused in one line, before the store is opened
+        and the core started (testers 130, 142: ``core_started`` and ``stopped`` came first, and the SMPP port
+        accepted connections for a moment before the HTTP port's refusal).  Port 0 needs no probe.  What the
+        probe cannot foresee (another process taking the port in between) is still refused as the listener
+        starts.
+
+        Raises:
+            StartupError: a listener's address cannot be bound, naming the config keys or options it came from.
+        """
+        cfg = self.config
+        probes: list[tuple[str, str, str | None, str, int | None, int, str | None]] = [
+            ("SMPP", "server", host, cfg.server.host, port, cfg.server.port, None)]
+        if cfg.server.tls is not None:
+            probes.append(("SMPP over TLS", "server", host, cfg.server.host, None, cfg.server.tls.port, "tls"))
+        if http:
+            probes.append(("the HTTP API", "http", http_host, cfg.http.host, http_port, cfg.http.port, None))
+        for what, section, given_host, config_host, given_port, config_port, tls in probes:
+            if (config_port if given_port is None else given_port) == 0:
+                continue
+            try:
+                server = await loop.create_server(asyncio.Protocol, config_host if given_host is None else given_host,
+                                                  config_port if given_port is None else given_port,
+                                                  reuse_address=True, start_serving=False)
+            except OSError as exc:
+                if tls:
+                    listen_host = config_host if given_host is None else given_host
+                    raise StartupError(f"{cfg.source}: server.tls.port: cannot listen for SMPP over TLS on "
+                                       f"{listen_host!r} port {config_port}: {exc.strerror or exc} (expected a free "
+                                       f"port)") from None
+                raise StartupError(_listen_error(what, cfg.source, section, given_host, config_host, given_port,
+                                                 config_port, exc)) from None
+            server.close()
+            await server.wait_closed()
 
     def _durable_soon(self, loop: asyncio.AbstractEventLoop) -> Callable[..., object]:
         """The store's way back to the loop: run its ``on_durable`` callbacks (the submit_sm_resp they

@@ -114,6 +114,10 @@ def test_serve_on_a_port_in_use_names_the_option_or_the_key_and_the_address(tmp_
         assert run.returncode == 2
         assert (f"smsc: cannot start: {config}: http.host and http.port: cannot listen for the HTTP API on "
                 f"'127.0.0.1' port {port}: " in run.stderr), run.stderr
+        # (testers 130, 142: the refusal came after core_started and stopped, and the SMPP port had been open a
+        # moment; now the addresses are tried before anything starts)
+        assert "core_started" not in run.stderr and "stopped" not in run.stderr, run.stderr
+        assert "listening" not in run.stderr, run.stderr
 
 
 
