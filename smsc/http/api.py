@@ -481,7 +481,6 @@ def _parse_limit(value: str | None) -> int:
     return int(digits)
 
 
-@lru_cache(maxsize=1)
 def _bind_record(proto: Any) -> dict[str, Any]:
     """One SMPP connection as the API shows it (the Bind schema of openapi.yaml)."""
     s = proto.session
@@ -498,6 +497,7 @@ def _bind_record(proto: Any) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document (``smsc/http/openapi.yaml``) as a dict, read once."""
     text = resources.files("smsc.http").joinpath("openapi.yaml").read_text(encoding="utf-8")
@@ -1266,7 +1266,7 @@ class HttpServer:
         """GET /api/openapi: the OpenAPI 3 document, its server the address this request was sent to (the Host
         header, which the allowed-host check passed): the file's 127.0.0.1:8080 is only the default (tester 142:
         tools pointed at the document called the wrong port with ``--http-port 0``)."""
-        doc = openapi_document()
+        doc = dict(openapi_document())  # (a copy: the document is read once and shared)
         doc["servers"] = [{"url": f"{request.scheme}://{request.host}", "description": "this server"}]
         return _json(doc)
 

@@ -141,3 +141,31 @@ def test_disconnect_requests_are_checked(tmp_path: Path) -> None:
     finally:
         esme.close()
         running.stop()
+
+
+def test_the_bind_listing_is_read_afresh_each_time(tmp_path: Path) -> None:
+    """A bind's record was once cached by mistake (the listing showed a bind as it first was)."""
+    running = RunningSmsc(make_config(tmp_path), http=True)
+    running.start()
+    sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+    framer = Framer()
+    assert running.app.http is not None
+    url = f"http://127.0.0.1:{running.app.http.port}/api/binds"
+
+    def window_in_use() -> int:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            [bind] = json.loads(resp.read())["binds"]
+            return int(bind["window_in_use"])
+
+    try:
+        sock.sendall(encode(P.BindTransceiver(sequence_number=1, system_id="test", password="test")))
+        _read_pdus(sock, framer, 1)
+        assert window_in_use() == 0
+        sock.sendall(encode(P.SubmitSm(sequence_number=2, source_addr="ACME", source_addr_ton=5, dest_addr_ton=1,
+                                       dest_addr_npi=1, destination_addr=INSTANT, short_message=b"hi",
+                                       registered_delivery=1)))
+        _read_pdus(sock, framer, 2)  # its response and its receipt, left unanswered
+        assert window_in_use() == 1
+    finally:
+        sock.close()
+        running.stop()
