@@ -1730,11 +1730,12 @@ class Smsc:
 
     def messages(
         self, system_id: str | None = None, state: int | None = None, limit: int = 100, *,
-        destination: str | None = None, source: str | None = None,
+        destination: str | None = None, source: str | None = None, since: float | None = None,
     ) -> list[Message]:
         """Known messages, newest first (by submit time), optionally of one system_id, one state
-        (message_state value; waiting messages are ENROUTE), one destination (its E.164 number, as routed)
-        and/or one source_addr (as submitted, TON/NPI aside).  Messages waiting for absent handsets whose
+        (message_state value; waiting messages are ENROUTE), one destination (its E.164 number, as routed),
+        one source_addr (as submitted, TON/NPI aside) and/or submitted at ``since`` or later (simulation
+        seconds: a test's own messages, those since it began).  Messages waiting for absent handsets whose
         records were evicted to the store (:mod:`smsc.core.waits`) are read back for the listing: the newest
         evictions the waits remember (:data:`~smsc.core.waits.RECENT_EVICTED`), newest first, until ``limit``
         listed are newer than the next, at most :data:`EVICTED_FILTERED_MAX` reads; older ones, when the listing
@@ -1748,6 +1749,8 @@ class Smsc:
         if not self.index.in_submit_order:  # (records read back from the store joined at the end: tester 72)
             self.index.sort_by_submit()
         for msg in reversed(self.index.messages.values()):
+            if since is not None and msg.submit_time < since:
+                break  # (newest first: the rest are older still)
             if system_id is not None and msg.system_id != system_id:
                 continue
             if state is not None and msg.state != state:
@@ -1775,14 +1778,16 @@ class Smsc:
             while i < len(candidates) and reads < EVICTED_FILTERED_MAX:
                 if len(found) >= limit and found[limit - 1].submit_time >= candidates[i][0]:
                     break
+                if since is not None and candidates[i][0] < since:
+                    break  # (newest first: none of the rest was submitted since)
                 chunk = [mid for _, mid in candidates[i:i + limit] if mid not in seen and mid not in in_memory]
                 i += limit
                 if chunk:
                     reads += len(chunk)
                     self._merge_listed(found, [m for m in load(chunk) if not m.is_final], seen, limit, system_id,
-                                       destination, source)
+                                       destination, source, since)
             if not (len(found) >= limit and found[limit - 1].submit_time > waits.recent_floor) \
-                    and waits.recent_floor > -math.inf:
+                    and waits.recent_floor > -math.inf and (since is None or waits.recent_floor >= since):
                 # Messages evicted before the newest the waits remember may still belong in the listing: number
                 # by number, those that took one last first, within a budget of reads.
                 filtered = source is not None or system_id is not None
@@ -1799,21 +1804,23 @@ class Smsc:
                     budget -= len(run)
                     ids.extend(run)
                     if len(ids) >= limit:  # (a few numbers' ids at a time, one read)
-                        self._merge_listed(found, load(ids), seen, limit, system_id, destination, source)
+                        self._merge_listed(found, load(ids), seen, limit, system_id, destination, source, since)
                         ids = []
                 if ids:
-                    self._merge_listed(found, load(ids), seen, limit, system_id, destination, source)
+                    self._merge_listed(found, load(ids), seen, limit, system_id, destination, source, since)
         return found
 
     @staticmethod
     def _merge_listed(found: list[Message], messages: list[Message], seen: set[str], limit: int,
-                      system_id: str | None, destination: str | None, source: str | None) -> None:
+                      system_id: str | None, destination: str | None, source: str | None,
+                      since: float | None = None) -> None:
         """Add to the listing ``found`` (newest first, at most ``limit``) the ``messages`` read back that match
         its filters and are not in it yet."""
         for m in messages:
             if (m.message_id not in seen and (system_id is None or m.system_id == system_id)
                     and (destination is None or m.destination_e164 == destination)
-                    and (source is None or m.source.addr == source)):
+                    and (source is None or m.source.addr == source)
+                    and (since is None or m.submit_time >= since)):
                 seen.add(m.message_id)
                 found.append(m)
         found.sort(key=lambda m: m.submit_time, reverse=True)

@@ -41,6 +41,7 @@ import logging
 import math
 import socket
 import sys
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -472,6 +473,27 @@ def _clip(value: str, most: int = 40) -> str:
     return f"{value[:most // 2]!r} ... {value[-(most // 2):]!r} ({len(value):,} characters)"
 
 
+def _parse_since(value: str) -> float:
+    """``since`` of a listing: an ISO 8601 time with its offset or "Z" (as the API writes times), or seconds
+    since the epoch; 400 otherwise."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ApiError(400, f"since: expected a time such as 2026-12-01T09:30:00.000Z (ISO 8601 with its offset or "
+                            f"Z, as /api/stats gives the time) or seconds since the epoch, got {_clip(value)}")
+    return when.timestamp()
+
+
 def _parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return 100
@@ -893,14 +915,17 @@ class HttpServer:
         return _json({"status": f"store_{state}", "commit_wait_seconds": round(waited, 1)}, 503)
 
     async def list_messages(self, request: web.Request) -> web.Response:
-        """GET /api/messages?system_id=&state=&destination=&source=&limit= (newest first, as the core returns
-        them).  ``destination`` is read as a destination_addr of TON unknown (national form allowed), so that
-        "what did my application send to this handset" needs no client-side filtering (tester 48)."""
+        """GET /api/messages?system_id=&state=&destination=&source=&since=&limit= (newest first, as the core
+        returns them).  ``destination`` is read as a destination_addr of TON unknown (national form allowed), so
+        that "what did my application send to this handset" needs no client-side filtering (tester 48).
+        ``since``: submitted at that simulated time or later (ISO 8601 as the API writes times, or seconds since
+        the epoch), so that a test sees its own messages only: it reads ``time`` from /api/stats as it begins."""
         q = request.query
-        unknown = sorted(set(q) - {"system_id", "state", "destination", "source", "limit"})
+        unknown = sorted(set(q) - {"system_id", "state", "destination", "source", "since", "limit"})
         if unknown:
             raise ApiError(400, f"{unknown[0]}: unknown query parameter "
-                                f"(expected system_id, state, destination, source, limit)")
+                                f"(expected system_id, state, destination, source, since, limit)")
+        since = _parse_since(q["since"]) if q.get("since") else None
         system_id = q.get("system_id") or None
         state = _parse_state(q["state"]) if q.get("state") else None
         destination = None
@@ -913,7 +938,7 @@ class HttpServer:
         source = q["source"].strip() if q.get("source") else None
         limit = _parse_limit(q.get("limit"))
         msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit, destination=destination,
-                                   source=source)
+                                   source=source, since=since)
         full = self._full_texts(msgs)
         records = []
         for i, m in enumerate(msgs, start=1):

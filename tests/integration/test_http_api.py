@@ -575,6 +575,28 @@ async def test_messages_are_listed_by_destination_and_by_source(
     assert (await _get(http, "/api/messages?destination=447700900199"))["count"] == 0
 
 
+async def test_messages_are_listed_since_a_time_so_a_test_sees_its_own(
+    http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
+) -> None:
+    esme = await esme_factory("transmitter")
+    await asyncio.to_thread(esme.submit, UK_INSTANT, b"an earlier test's")
+    await asyncio.sleep(0.01)  # (the clock moves on: the next submit is later)
+    began = (await _get(http, "/api/stats"))["time"]
+    mine = await asyncio.to_thread(esme.submit, UK_INSTANT, b"this test's")
+    listed = await _get(http, f"/api/messages?destination={UK_INSTANT}&since={began}")
+    assert [m["message_id"] for m in listed["messages"]] == [mine]
+    record = await _get(http, f"/api/messages/{mine}")
+    at = record["submit_time"]
+    from datetime import datetime
+    epoch = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+    for since in (at, str(epoch), at.replace("Z", "+00:00").replace("+", "%2B")):
+        assert [m["message_id"] for m in (await _get(http, f"/api/messages?since={since}"))["messages"]] == [mine]
+    assert (await _get(http, "/api/messages?since=2099-01-01T00:00:00Z"))["count"] == 0
+    for bad in ("yesterday", "2026-12-01T09:30:00", "nan"):
+        body = await _send(http, "GET", f"/api/messages?since={bad}", 400)
+        assert body["error"].startswith("since: expected a time such as"), body
+
+
 async def test_an_attempt_under_way_shows_on_its_message(
     http: aiohttp.ClientSession, esme_factory: Callable[[str], Any],
 ) -> None:

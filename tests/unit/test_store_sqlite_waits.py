@@ -137,3 +137,9 @@ def test_waiting_messages_evicted_to_disk_are_listed(tmp_path: Path) -> None:
     assert h.smsc.messages(system_id="someone-else") == []
     assert h.smsc.messages(state=MessageState.DELIVERED) == []
     assert h.smsc.index.evicted == 3  # listing reads records back without taking them out of their wait
+    # ``since`` (a test's own messages): the evicted ones read back are held to it too
+    second = h.smsc.message(replies[1].message_id)
+    assert second is not None
+    assert [m.message_id for m in h.smsc.messages(since=second.submit_time)] == \
+        [r.message_id for r in reversed(replies)][:2]
+    assert h.smsc.messages(since=second.submit_time + 100.0) == []
