@@ -504,8 +504,9 @@ class CarrierConfig:
     #: Real seconds from a submit_sm to its submit_sm_resp (drawn per submit, as a carrier's response time varies;
     #: the attempt starts after it); None = at once.  A number rule's ``submit`` answer wins over it.
     submit_latency: Distribution | None = None
-    #: The most messages that may wait for the carrier's ``capacity`` (it needs one); a submit to it beyond is
-    #: refused with ``queue_full_status``, as a congested network's SMSC answers.  None = no limit.
+    #: The most messages that may wait for the carrier (its ``capacity``, or its return while it is ``down``); a
+    #: submit to it beyond is refused with ``queue_full_status``, as a congested network's SMSC answers.  None =
+    #: no limit.
     queue_limit: int | None = None
     #: The command_status of that refusal: ESME_RMSGQFUL (0x14) by default, ESME_RTHROTTLED (0x58) is the other
     #: common answer (SMPP 3.4 section 5.1.3).
@@ -2025,9 +2026,6 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
     d = CarrierConfig(name="")
     capacity = m.number("capacity", None, lo=0.0, lo_open=True, nullable=True)
     queue_limit = m.integer("queue_limit", None, lo=1, hi=_QUEUE_LIMIT_MAX, nullable=True)
-    if queue_limit is not None and m.raw("capacity") in (None, _MISSING):
-        ctx.error(m.at("queue_limit"), "a queue_limit only with a capacity (attempts per second): without one, "
-                  "nothing waits for the carrier", m.raw("queue_limit"))
     queue_full_status = d.queue_full_status
     if m.has("queue_full_status") and m.raw("queue_full_status") is not None:
         value = _to_status(ctx, m.at("queue_full_status"), m.raw("queue_full_status"))

@@ -516,6 +516,7 @@ def _bind_record(proto: Any) -> dict[str, Any]:
         "interface_version": s.interface_version,
         "window": s.window,
         "window_in_use": s.outstanding,
+        "bound_at": iso_time(getattr(proto, "bound_at", None)),
     }
 
 
@@ -1158,14 +1159,20 @@ class HttpServer:
         carrier's SMSC does when it restarts or sheds load, so that an ESME's reconnection can be tested.
         "unbind" (the default) sends unbind (SMPP 3.4 section 4.2: either side may) and closes once it is
         answered, or after the response_timer; "drop" closes the TCP connection at once, without a word.
-        Deliveries the ESME had not answered are offered again, as after any lost connection.  404 when no
-        connection matches."""
+        Deliveries the ESME had not answered are offered again, as after any lost connection.  None matching
+        ends none: count 0."""
         self._refuse_while_stopping()
         body = await _json_object(request, frozenset({"system_id", "peer", "how"}))
         system_id, peer, how = body.get("system_id"), body.get("peer"), body.get("how", "unbind")
         for key, value in (("system_id", system_id), ("peer", peer)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise ApiError(400, f"{key}: expected non-empty text, got {_json_text(value)}")
+        if peer is not None:
+            host, colon, port = peer.rpartition(":")
+            if not colon or not host or not is_digits(port) or len(port) > 5 or not 0 < int(port) < 65536:
+                # (tester 144: a malformed one answered 404, as if no such connection were open)
+                raise ApiError(400, f"peer: expected host:port as GET /api/binds shows it (127.0.0.1:40000), got "
+                                    f"{_json_text(peer)}")
         if system_id is None and peer is None:
             raise ApiError(400, "system_id or peer: at least one is required (which connections to end)")
         if how not in ("unbind", "drop"):
@@ -1180,10 +1187,8 @@ class HttpServer:
             if peer is not None and record["peer"] != peer:
                 continue
             matched.append((proto, record))
-        if not matched:
-            raise ApiError(404, "no SMPP connection matches: " + ", ".join(
-                f"{k} {_json_text(v)}" for k, v in (("system_id", system_id), ("peer", peer)) if v is not None)
-                + " (GET /api/binds lists them)")
+        # None matching is an answer, not an error: a chaos step may come between an ESME's reconnections (tester
+        # 144: a 404 failed such a test step)
         for proto, record in matched:
             proto.disconnect(how == "drop")
             log.info("bind_disconnected", system_id=record["system_id"], bind_peer=record["peer"], how=how,
@@ -1206,18 +1211,26 @@ class HttpServer:
         return _json(self._carrier_record(name, carrier, self._carrier_prefixes()))
 
     async def put_carrier(self, request: web.Request) -> web.Response:
-        """PUT /api/carriers/{name} {"down": bool}: take the carrier down or bring it back
-        (:meth:`Smsc.set_carrier_down <smsc.core.smsc.Smsc.set_carrier_down>`)."""
+        """PUT /api/carriers/{name} {"down": bool, "for": seconds}: take the carrier down (for that many simulated
+        seconds, when given) or bring it back (:meth:`Smsc.set_carrier_down
+        <smsc.core.smsc.Smsc.set_carrier_down>`)."""
         self._refuse_while_stopping()
-        body = await _json_object(request, frozenset({"down"}))
+        body = await _json_object(request, frozenset({"down", "for"}))
         if "down" not in body:
             raise ApiError(400, "down: required (true takes the carrier down, false brings it back)")
         down = body["down"]
         if not isinstance(down, bool):
             raise ApiError(400, f"down: expected true or false, got {_json_text(down)}")
+        seconds = body.get("for")
+        if seconds is not None and (not down or isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or not 0 < seconds <= 366 * 86400):
+            raise ApiError(400, f"for: expected with down true, the seconds (simulated) until the carrier is back "
+                                f"by itself, more than 0 and at most a year, got {_json_text(seconds)}")
         name, carrier = self._carrier(request)
-        self._smsc.set_carrier_down(name, down)
-        log.info("carrier_switched", carrier=name, down=down, peer=_peer(request))
+        waiting = self._smsc.queued_for_carrier(name)
+        self._smsc.set_carrier_down(name, down, None if seconds is None else float(seconds))
+        log.info("carrier_switched", carrier=name, down=down, queued=waiting, peer=_peer(request),
+                 **({"for_seconds": seconds} if seconds is not None else {}))
         return _json(self._carrier_record(name, carrier, self._carrier_prefixes()))
 
     def _carrier(self, request: web.Request) -> tuple[str, Any]:

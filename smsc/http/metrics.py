@@ -61,6 +61,9 @@ SERVER_HELP: dict[str, str] = {
                   "transaction-mode data_sm awaiting their outcome on one connection than it holds, a carrier's "
                   "number rule, or a congested carrier whose queue_full_status says so"),
     "deliveries_sent": "deliver_sm sent to ESMEs (receipts and MO, retries included)",
+    "responses_unsent": ("responses owed to an ESME when its connection closed (a commit, a carrier's submit latency "
+                         "or a transaction's outcome still awaited): accepted messages whose message_id it never "
+                         "learned"),
 }
 
 #: Help text of the SQLite store's counters (``SqliteStats`` field -> description).
@@ -275,6 +278,20 @@ class SmscCollector:
             for system_id, n in _with_zeros({str(k): v for k, v in pending.items()}, self._seen_pending):
                 g.add_metric([system_id], n)
             yield g
+        router = getattr(smsc, "router", None)
+        queued_for = getattr(smsc, "queued_for_carrier", None)
+        carriers = getattr(router, "carriers", None)
+        if isinstance(carriers, dict) and queued_for is not None:
+            # (tester 143: a carrier's outage and queue were only in /api/carriers, not on a dashboard's graphs)
+            down = GaugeMetricFamily("smsc_carrier_down", "1 while the carrier is down (its link broken: nothing is "
+                                     "attempted, its messages wait), else 0", labels=["carrier"])
+            queued = GaugeMetricFamily("smsc_carrier_queued", "Messages waiting for the carrier: its capacity, or "
+                                       "its return while it is down", labels=["carrier"])
+            for name, carrier in sorted(carriers.items()):
+                down.add_metric([name], 1 if getattr(carrier, "down", False) else 0)
+                queued.add_metric([name], queued_for(name))
+            yield down
+            yield queued
 
 
 def _with_zeros(values: Mapping[Any, int], seen: set[Any]) -> list[tuple[Any, int]]:

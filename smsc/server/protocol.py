@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import structlog
@@ -380,6 +381,9 @@ class SmppProtocol(asyncio.Protocol):
         self._throttle_handle: asyncio.TimerHandle | None = None
         #: The Account this connection was opened for to send outbind (None for accepted connections).
         self.outbind = outbind
+        #: Wall-clock time of its bind (seconds since the epoch), None before: GET /api/binds shows it, so that a
+        #: test sees a reconnection (tester 144).
+        self.bound_at: float | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -538,6 +542,17 @@ class SmppProtocol(asyncio.Protocol):
         session = self.session
         was_bound = session.is_bound or session.bind_type is not None
         session.connection_lost()
+        owed = self._pending_replies + len(self._transactions)
+        if owed:
+            # (tester 144: nothing said that accepted submits' responses were lost with a connection)
+            self.server.counters.responses_unsent += owed
+            log.info("responses_unsent", peer=self.peer, system_id=session.system_id, count=owed,
+                     reason="the connection closed before their answers came (a commit, a carrier's submit latency "
+                            "or a transaction's outcome): messages accepted are delivered all the same, but the "
+                            "ESME never learned their message_ids")
+        # A transaction-mode data_sm still awaiting its outcome is abandoned, as when the session ends otherwise:
+        # nobody can be told it (tester 143: after a drop it went on to DELIVERED).
+        self._cut_transactions("connection lost before the delivery outcome")
         unanswered = 0
         for delivery_id in session.pending_contexts():
             self.smsc.delivery_failed(delivery_id, at_once=True)
@@ -715,7 +730,9 @@ class SmppProtocol(asyncio.Protocol):
                 self._cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
-                if self._inactivity_unbind:  # the cause, then the outcome: "...; unbind not answered"
+                if self._inactivity_unbind or (event.reason == "unbind not answered" and self._close_reason):
+                    # the cause, then the outcome: "...; unbind not answered" (tester 144: an unbind of the control
+                    # API the ESME never answered read as a clean one)
                     self._close_reason = f"{self._close_reason}; {event.reason}"
                 self._close_reason = self._close_reason or event.reason  # (the unbind's own reason first)
                 if self.session.bind_type is None:
@@ -862,6 +879,7 @@ class SmppProtocol(asyncio.Protocol):
                 self._close()  # (after its bind_resp is written)
             return
         self.session.accept_bind(event, server.config.server.system_id)
+        self.bound_at = time.time()
         server.accounts.bound(req.system_id)
         self._holds_bind = True
         self._account = server.accounts.state_for(req.system_id)
@@ -1090,7 +1108,7 @@ class SmppProtocol(asyncio.Protocol):
             return
         self.server.counters.submits += 1
         if command_id is _DATA_SM_RESP and sub.esm_class & _ESM_MODE_MASK == _TRANSACTION_MODE:
-            self._on_transaction(sub, seq)  # type: ignore[arg-type]
+            self._on_transaction(sub, seq, pdu)  # type: ignore[arg-type]
             return
         self._pending_replies += 1  # _begin_reply, written out
         if self._pending_replies >= MAX_PENDING_REPLIES:
@@ -1110,7 +1128,7 @@ class SmppProtocol(asyncio.Protocol):
 
         self.smsc.submit(sub, reply)
 
-    def _on_transaction(self, sub: Submission, seq: int) -> None:
+    def _on_transaction(self, sub: Submission, seq: int, pdu: P.DataSm) -> None:
         """data_sm in transaction message mode (SMPP 3.4 section 2.10.3): data_sm_resp is held until the core
         reports the delivery outcome; a failure carries delivery_failure_reason, network_error_code and
         additional_status_info_text (section 4.7.2, Table 4-21).  Held apart from the other replies (reading
@@ -1141,6 +1159,12 @@ class SmppProtocol(asyncio.Protocol):
             self.session.respond(P.DataSmResp(
                 sequence_number=seq, command_status=result.status, message_id=result.message_id, tlvs=tlvs,
             ))
+            if result.status and not result.message_id:
+                # Refused before any attempt (a carrier's outage or full queue, a rule): logged and counted as a
+                # store-and-forward submit's refusal is (tester 143: no line, and missing from the metrics).
+                self._log_refused(pdu, result.status, by_core=True)
+                if result.status == _THROTTLED:
+                    self.server.counters.throttled += 1
             del transactions[key]
             self._after_reply()
 
@@ -1453,10 +1477,16 @@ class SmppProtocol(asyncio.Protocol):
         transaction-mode delivery outcome)."""
         return self._pending_replies > 0 or bool(self._transactions)
 
-    def stop_reading(self) -> None:
+    @property
+    def lost(self) -> bool:
+        """True once the connection is gone (``connection_lost`` ran)."""
+        return self._lost
+
+    def stop_reading(self, why: str = "SMSC shutting down before the delivery outcome") -> None:
         """Shutdown, first step: take no new requests from this ESME, and answer the transaction-mode data_sm
-        still awaiting their outcome now (the SMSC will not be there to learn it)."""
-        self._cut_transactions("SMSC shutting down before the delivery outcome")
+        still awaiting their outcome now (the SMSC will not be there to learn it; ``why`` says so in their
+        additional_status_info_text)."""
+        self._cut_transactions(why)
         self._closing_reads = True
         if self.transport is not None and not self.transport.is_closing() and not self._read_paused:
             self._read_paused = True
@@ -1485,11 +1515,12 @@ class SmppProtocol(asyncio.Protocol):
             self._close()
 
     def disconnect(self, drop: bool) -> None:
-        """Control API (POST /api/binds/disconnect): end this connection, with an unbind first (closed once it is
-        answered, or by the response_timer), or, ``drop``, at once without a word (the ESME sees its TCP
-        connection reset, as when a carrier's SMSC restarts).  Nothing is lost: deliveries left unanswered are
-        offered again, and a message accepted is delivered also when its submit_sm_resp never left."""
+        """Control API (POST /api/binds/disconnect): end this connection, with an unbind first (after the
+        responses still owed: :meth:`SmppServer.unbind_one`; closed once it is answered, or by the
+        response_timer), or, ``drop``, at once without a word (the ESME sees its TCP connection reset, as when a
+        carrier's SMSC restarts: responses still owed are lost with it).  Deliveries left unanswered are offered
+        again, and a message accepted is delivered also when its submit_sm_resp never left."""
         if drop:
             self.abort("dropped by the control API (POST /api/binds/disconnect)")
-        elif not self._closing:
-            self.start_unbind("unbind from the SMSC (POST /api/binds/disconnect)")
+        elif not self._closing and not self._closing_reads:
+            self.server.unbind_soon(self)

@@ -61,6 +61,8 @@ def test_an_esme_is_refused_with_rmsgqful_while_the_carriers_queue_is_full(tmp_p
                                      "attempts/s, its queue_limit is 2")
         metrics = _get(running, "/metrics").decode()
         assert "\nsmsc_congested_total 2.0\n" in metrics
+        assert 'smsc_carrier_queued{carrier="thames"} 2.0' in metrics
+        assert 'smsc_carrier_down{carrier="thames"} 0.0' in metrics
     finally:
         client.disconnect()
         running.stop()

@@ -77,6 +77,52 @@ def test_carrier_switch_requests_are_checked(tmp_path: Path) -> None:
         status, body = _request(running, "PUT", "/api/carriers/thames", {"down": "yes"})
         assert status == 400 and body["error"] == 'down: expected true or false, got "yes"'
         assert _request(running, "PUT", "/api/carriers/thames", {"down": True, "when": 5})[0] == 400
+        for bad in ({"down": False, "for": 5}, {"down": True, "for": 0}, {"down": True, "for": "5s"},
+                    {"down": True, "for": True}):
+            status, body = _request(running, "PUT", "/api/carriers/thames", bad)
+            assert status == 400 and body["error"].startswith("for: expected with down true"), (bad, body)
+        status, body = _request(running, "PUT", "/api/carriers/thames", {"down": True, "for": 0.3})
+        assert status == 200 and body["down"] is True
+        deadline = time.monotonic() + 5  # (0.3 s of the bundled world's real-time clock)
+        while _request(running, "GET", "/api/carriers/thames")[1]["down"]:
+            assert time.monotonic() < deadline, "thames not back by itself"
+            time.sleep(0.05)
         assert _request(running, "GET", "/api/carriers/thames")[1]["down"] is False
     finally:
+        running.stop()
+
+
+def test_a_transaction_refused_by_an_outage_is_logged_and_counted(tmp_path: Path) -> None:
+    """Tester 143: a transaction-mode data_sm refused by a carrier's outage status got its status, but no
+    submit_refused line, and no count in smsc_smpp_requests_refused_total."""
+    import dataclasses
+
+    from smsc.smpp import pdu as P
+    from smsc.smpp.constants import CommandStatus
+
+    from .conftest import RawEsme
+
+    config = make_config(tmp_path)
+    carriers = tuple(dataclasses.replace(c, down=True, outage_status=CommandStatus.ESME_RSUBMITFAIL)
+                     if c.name == "britmobile" else c for c in config.topology.carriers)
+    config = dataclasses.replace(config, topology=dataclasses.replace(config.topology, carriers=carriers))
+    running = RunningSmsc(config, http=True)
+    running.start()
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transmitter")
+        with structlog.testing.capture_logs() as logs:
+            resp = esme.request(P.DataSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                         destination_addr=INSTANT, esm_class=0x02,
+                                         tlvs={0x0424: b"otp 123456"}))
+        assert resp.command_status == CommandStatus.ESME_RSUBMITFAIL and not resp.message_id
+        [refused] = [e for e in logs if e["event"] == "submit_refused"]
+        assert refused["command"] == "data_sm" and refused["reason"] == (
+            "carrier britmobile is down, and its outage.submit_status answers every submit to it so")
+        assert running.app.http is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{running.app.http.port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        assert 'smsc_smpp_requests_refused_total{command="data_sm",status="ESME_RSUBMITFAIL"} 1.0' in metrics
+    finally:
+        esme.close()
         running.stop()

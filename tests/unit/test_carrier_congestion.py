@@ -92,3 +92,27 @@ def test_a_carrier_with_a_queue_limit_never_takes_the_plain_submit_path(limit: i
         if h.submit(f"4477009001{i:02d}").status == 0:
             accepted += 1
     assert accepted == 1 + limit
+
+
+def test_submits_awaiting_their_commit_count_against_the_limit() -> None:
+    """Tester 143: with the SQLite store, whose commits come later, a pipelining ESME had 1,709 of 3,000 submits
+    accepted against a queue_limit of 3: the count only saw messages that had reached the queue."""
+    from smsc.core.store.memory import MemoryStore
+    from tests.unit.test_smsc_support import Ticks
+
+    ticks = Ticks()
+    h = Harness(make_config(dataclasses.replace(carrier(capacity=1.0), queue_limit=3)),
+                store=MemoryStore(call_soon=ticks.call_soon))
+    ticks.run()
+    replies: list[object] = []
+    for i in range(10):  # one read's worth, before any commit comes back
+        h.smsc.submit(h.submission(f"4477009001{i:02d}"), replies.append)
+    assert replies == [r for r in replies if getattr(r, "status", 0)]  # only refusals answered so far
+    ticks.run()
+    statuses = [getattr(r, "status") for r in replies]
+    assert statuses.count(0) == 3 and statuses.count(CommandStatus.ESME_RMSGQFUL) == 7
+    # the first took the bucket's token at its start, two wait: one more place once they move on
+    assert h.smsc.queued_for_carrier("uk") == 2 and h.smsc._admitted == {"uk": 0}
+    h.smsc.submit(h.submission("447700900199"), replies.append)
+    ticks.run()
+    assert getattr(replies[-1], "status") == 0

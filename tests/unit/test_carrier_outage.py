@@ -74,6 +74,9 @@ def test_a_queue_limit_bounds_what_waits_for_a_carrier_that_is_down() -> None:
     h.submit_ok(OK)
     h.submit_ok(OK)
     assert h.submit(OK).status == CommandStatus.ESME_RMSGQFUL
+    # (tester 144: the reason said "congested ... its capacity of 100 attempts/s" while the carrier was down)
+    reason = h.smsc.submit_rule_reason(Address(ton=1, npi=1, addr=OK), CommandStatus.ESME_RMSGQFUL)
+    assert reason == "carrier uk is down: 2 messages wait for its return, its queue_limit is 2"
 
 
 def test_a_long_outage_queue_is_attempted_in_turns_of_a_thousand_at_the_same_simulated_time() -> None:
@@ -104,3 +107,29 @@ def test_a_carrier_configured_down_starts_down() -> None:
     h.advance(60.0)
     assert h.attempts(message_id) == []
     assert h.smsc.router.carriers["uk"].down is True
+
+
+def test_a_timed_outage_ends_by_itself_unless_switched_before() -> None:
+    h = with_carrier()
+    h.smsc.set_carrier_down("uk", True, 30.0)
+    message_id = h.submit_ok(OK)
+    h.advance(29.0)
+    assert h.attempts(message_id) == []
+    h.advance(1.0)  # back at 30 s: attempted then, 2 s of latency
+    h.advance(2.0)
+    assert h.attempts(message_id) == [(32.0, "delivered")]
+    assert h.smsc.router.carriers["uk"].down is False
+    h.smsc.set_carrier_down("uk", True, 10.0)
+    h.smsc.set_carrier_down("uk", True)  # down again, for good: the timer of the first is dropped
+    h.advance(60.0)
+    assert h.smsc.router.carriers["uk"].down is True
+
+
+def test_a_carrier_without_capacity_may_bound_what_waits_while_it_is_down() -> None:
+    """Tester 143: a queue_limit needed a capacity, so the queue of a carrier that was down had no bound."""
+    h = with_carrier(queue_limit=1)
+    h.submit_ok(OK)  # up, no capacity limit: attempted at once, never queued
+    h.submit_ok(OK)
+    h.smsc.set_carrier_down("uk", True)
+    h.submit_ok(OK)
+    assert h.submit(OK).status == CommandStatus.ESME_RMSGQFUL

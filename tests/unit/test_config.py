@@ -836,8 +836,6 @@ def test_a_carriers_queue_limit_and_its_status_are_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "fields, expected",
     [
-        ("queue_limit: 10", "topology.carriers[0].queue_limit: expected a queue_limit only with a capacity "
-                            "(attempts per second): without one, nothing waits for the carrier, got 10"),
         ("capacity: 5, queue_limit: 0", "topology.carriers[0].queue_limit: expected "),
         ("capacity: 5, queue_limit: lots", "topology.carriers[0].queue_limit: expected "),
         ("capacity: 5, queue_limit: 10, queue_full_status: 0",
