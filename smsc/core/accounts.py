@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from smsc.config import ip_in_networks
 from smsc.core.throttle import TokenBucket
@@ -59,6 +59,10 @@ class AccountState:
     #: limit, source patterns or a window): without one the adapter checks nothing per submit.
     window: int | None = None
     has_submit_rules: bool = False
+    #: True while the control API keeps the account from binding (PUT /api/accounts/{system_id}): its binds are
+    #: refused with ESME_RBINDFAIL, those bound already go on; ``unlock`` the timer that ends a timed lock.
+    locked: bool = False
+    unlock: Any = None
 
     def __post_init__(self) -> None:
         self.window = getattr(self.account, "submit_window", None)
@@ -127,6 +131,10 @@ class Accounts:
                         f"{peer_ip} is not in the account's allowed_ips ({', '.join(acc.allowed_ips)})")
         if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
             return CommandStatus.ESME_RINVPASWD, "wrong password"
+        if state.locked:
+            return (CommandStatus.ESME_RBINDFAIL,
+                    "the account is locked by the control API (PUT /api/accounts/{system_id}): no bind until it is "
+                    "unlocked")
         name = _BIND_NAMES[bind_type]
         if name not in acc.bind_types:
             return (CommandStatus.ESME_RBINDFAIL,
@@ -144,6 +152,10 @@ class Accounts:
         state = self._by_id.get(system_id)
         if state is not None and state.binds > 0:
             state.binds -= 1
+
+    def states(self) -> list[AccountState]:
+        """Every account's state, in the config's order."""
+        return list(self._by_id.values())
 
     def state_for(self, system_id: str) -> AccountState | None:
         """The live state of one account (its rate bucket and source patterns), for a bound session to

@@ -837,6 +837,9 @@ class HttpServer:
         r.add_put("/api/handsets/{number}", self.put_handset)
         r.add_post("/api/handsets/{number}/opt-out", self.opt_out)
         r.add_post("/api/handsets/{number}/opt-in", self.opt_in)
+        r.add_get("/api/accounts", self.list_accounts)
+        r.add_get("/api/accounts/{system_id}", self.get_account)
+        r.add_put("/api/accounts/{system_id}", self.put_account)
         r.add_get("/api/binds", self.binds)
         r.add_post("/api/binds/disconnect", self.disconnect_binds)
         r.add_get("/api/carriers", self.carriers)
@@ -1145,6 +1148,76 @@ class HttpServer:
             raise ApiError(503, f"store: {exc}") from None
         except asyncio.TimeoutError:
             raise ApiError(503, f"store: not committed within {DURABLE_TIMEOUT:g} s") from None
+
+    async def list_accounts(self, request: web.Request) -> web.Response:
+        """GET /api/accounts: every account (never its password) with its binds now and whether it is locked."""
+        return _json({"accounts": [self._account_record(state) for state in self._accounts().states()]})
+
+    async def get_account(self, request: web.Request) -> web.Response:
+        """GET /api/accounts/{system_id}."""
+        return _json(self._account_record(self._account_state(request)))
+
+    async def put_account(self, request: web.Request) -> web.Response:
+        """PUT /api/accounts/{system_id} {"locked": bool, "for": seconds}: keep the account from binding (its
+        binds refused with ESME_RBINDFAIL; those bound already go on: POST /api/binds/disconnect ends them), for
+        that many real seconds when given, as a carrier's SMSC does while it refuses an ESME, so that the ESME's
+        reconnection back-off can be tested; or let it bind again.  Not kept across a restart."""
+        self._refuse_while_stopping()
+        body = await _json_object(request, frozenset({"locked", "for"}))
+        if "locked" not in body:
+            raise ApiError(400, "locked: required (true refuses the account's binds, false lets it bind again)")
+        locked = body["locked"]
+        if not isinstance(locked, bool):
+            raise ApiError(400, f"locked: expected true or false, got {_json_text(locked)}")
+        seconds = body.get("for")
+        if seconds is not None and (not locked or isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or not 0 < seconds <= 86400):
+            raise ApiError(400, f"for: expected with locked true, the real seconds until the account may bind "
+                                f"again, more than 0 and at most a day, got {_json_text(seconds)}")
+        state = self._account_state(request)
+        if state.unlock is not None:
+            state.unlock.cancel()
+            state.unlock = None
+        state.locked = locked
+        system_id = state.account.system_id
+        if locked and seconds is not None:
+            def unlock() -> None:
+                state.locked = False
+                state.unlock = None
+                log.info("account_switched", system_id=system_id, locked=False,
+                         reason=f"its lock of {seconds:g} s is over")
+            state.unlock = asyncio.get_running_loop().call_later(float(seconds), unlock)
+        log.info("account_switched", system_id=system_id, locked=locked, peer=_peer(request),
+                 **({"for_seconds": seconds} if seconds is not None else {}))
+        return _json(self._account_record(state))
+
+    def _accounts(self) -> Any:
+        smpp = self.app.smpp
+        if smpp is None:
+            raise ApiError(503, "the SMPP server is not running")
+        return smpp.accounts
+
+    def _account_state(self, request: web.Request) -> Any:
+        system_id = request.match_info["system_id"]
+        state = self._accounts().state_for(system_id)
+        if state is None:
+            known = ", ".join(s.account.system_id for s in self._accounts().states())
+            raise ApiError(404, f"no account has system_id {_json_text(system_id)} (accounts: {known})")
+        return state
+
+    @staticmethod
+    def _account_record(state: Any) -> dict[str, Any]:
+        """An account as the API shows it (the Account schema of openapi.yaml): never its password."""
+        acc = state.account
+        return {
+            "system_id": acc.system_id,
+            "bind_types": sorted(acc.bind_types),
+            "max_binds": acc.max_binds,
+            "bound": state.binds,
+            "throughput": acc.throughput,
+            "submit_window": getattr(acc, "submit_window", None),
+            "locked": state.locked,
+        }
 
     async def binds(self, request: web.Request) -> web.Response:
         """GET /api/binds: one entry per open SMPP connection, bound ones first."""
