@@ -228,6 +228,8 @@ class App:
         self.smpp: SmppServer | None = None
         self.http: Any = None
         self.driver: SchedulerDriver | None = None
+        #: The config's failure scenario being played (None without one).
+        self.scenario: Any = None
         self._sim_time_handle: asyncio.TimerHandle | None = None
         self._watch_handle: asyncio.TimerHandle | None = None
         self._store_stalled = False  # (see _watch_store)
@@ -292,6 +294,12 @@ class App:
         except OSError as exc:
             raise StartupError(_listen_error("SMPP", cfg.source, "server", host, cfg.server.host, port,
                                              cfg.server.port, exc)) from None
+        if cfg.scenario:
+            from smsc.scenario import ScenarioPlayer
+
+            self.scenario = ScenarioPlayer(cfg.scenario, self.smsc, self.smpp, self.clock.now())
+            log.info("scenario_loaded", steps=len(cfg.scenario),
+                     last_at_seconds=cfg.scenario[-1].at, hint="played on the simulated clock from now")
         host_, port_ = self.smpp.addresses[0]
         log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,
                  store=cfg.store.kind, tls_port=self.smpp.addresses[1][1] if len(self.smpp.addresses) > 1 else None)

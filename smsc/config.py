@@ -30,7 +30,7 @@ import re
 import ssl
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -555,6 +555,28 @@ class Topology:
 
 
 @dataclass(frozen=True, slots=True)
+class ScenarioStep:
+    """One step of a declarative failure scenario (``scenario`` in the config): ``at`` simulated seconds after
+    the server starts, ``action`` on ``target``:
+
+    - "carrier": take carrier ``target`` down (``value`` True) or bring it back (False);
+    - "account": lock account ``target`` (its binds refused with ESME_RBINDFAIL) or unlock it;
+    - "disconnect": end the connections bound as system_id ``target``, with an unbind, or dropped (``how``);
+    - "handset": switch handset ``target`` (E.164 digits) on (True) or off (False), or hand it back to the
+      simulation (None).
+
+    ``duration`` (simulated seconds, carrier, account and handset steps): the switch is undone after it.
+    """
+
+    at: float
+    action: str
+    target: str
+    value: bool | None = None
+    duration: float | None = None
+    how: str = "unbind"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """One whole configuration; ``source`` names the file it came from."""
 
@@ -565,6 +587,8 @@ class Config:
     simulation: SimulationConfig = SimulationConfig()
     http: HttpConfig = HttpConfig()
     topology: Topology = Topology()
+    #: Failure steps played on the simulated clock from each start (see :class:`ScenarioStep`).
+    scenario: tuple[ScenarioStep, ...] = ()
 
     def account(self, system_id: str) -> Account | None:
         """The account with this system_id (exact, case-sensitive match), or None."""
@@ -1149,7 +1173,7 @@ def _text_list(m: _Map, key: str, default: tuple[str, ...], *, upper: bool = Fal
 
 # ------------------------------------------------------------------------------------------ sections
 
-_TOP_KEYS = ("server", "accounts", "store", "simulation", "http", "topology")
+_TOP_KEYS = ("server", "accounts", "store", "simulation", "http", "topology", "scenario")
 
 
 def _parse_message_id(ctx: _Ctx, path: str, raw: Any) -> MessageIdFormat:
@@ -2356,10 +2380,99 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
                                  and all(isinstance(item, dict) for item in top.raw("accounts")),
                                  bad_bind_types=bad_bind_types),
     )
+    if top.ok and top.has("scenario"):
+        config = replace(config, scenario=_parse_scenario(ctx, top.raw("scenario"), config))
     _check_ports(ctx, config)
     if ctx.errors:
         raise ConfigError(ctx.errors)
     return config
+
+
+#: What one scenario step does: its key, the value key it takes and what that value says.
+_SCENARIO_ACTIONS = {
+    "carrier": ("down", "true (down) or false (back)"),
+    "account": ("locked", "true (its binds refused) or false (unlocked)"),
+    "disconnect": ("how", "unbind (the default) or drop"),
+    "handset": ("online", "true, false, or null (back to the simulation)"),
+}
+
+
+def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, ...]:
+    """``scenario``: a list of steps, each ``at`` a duration after the start and exactly one of carrier (a
+    carrier's name) with down, account (a system_id) with locked, disconnect (a system_id) with how, handset (a
+    number) with online; carrier, account and handset steps may take ``for`` (undone after that long)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        ctx.error("scenario", "a list of steps such as {at: 30s, carrier: thames, down: true, for: 2m}", raw)
+        return ()
+    carriers = [c.name for c in config.topology.carriers]
+    accounts = [a.system_id for a in config.accounts]
+    steps: list[ScenarioStep] = []
+    for i, item in enumerate(raw):
+        path = f"scenario[{i}]"
+        keys = ("at", "for", *_SCENARIO_ACTIONS, *(k for k, _ in _SCENARIO_ACTIONS.values()))
+        m = _Map(ctx, path, item, keys, what="a step: a mapping")
+        if not m.ok:
+            continue
+        actions = [a for a in _SCENARIO_ACTIONS if m.has(a)]
+        if len(actions) != 1:
+            ctx.error(path, "exactly one of carrier, account, disconnect or handset (what the step acts on)",
+                      _Hidden(", ".join(actions) if actions else "none of them"))
+            continue
+        action = actions[0]
+        value_key, value_what = _SCENARIO_ACTIONS[action]
+        for other, (other_key, _) in _SCENARIO_ACTIONS.items():
+            if other != action and m.has(other_key) and other_key != value_key:
+                ctx.error(_join(path, other_key), f"no {other_key} in a {action} step (it takes {value_key})",
+                          m.raw(other_key))
+        if not m.has("at"):
+            ctx.error(_join(path, "at"), "when the step happens: a duration after the start such as 30s or 5m",
+                      _MISSING)
+            continue
+        at = m.duration("at", None)
+        seconds = m.duration("for", None, lo=0.0, lo_open=True) if m.has("for") else None
+        if seconds is not None and action == "disconnect":
+            ctx.error(_join(path, "for"), "no for in a disconnect step (the ESME binds again when it will)",
+                      m.raw("for"))
+        target_raw = m.raw(action)
+        target: Any = _BAD
+        if action == "carrier":
+            target = m.text(action, None, min_len=1)
+            if target is not None and target not in carriers:
+                target = ctx.error(_join(path, action), f"a carrier of the topology ({', '.join(carriers)})",
+                                   target_raw)
+        elif action in ("account", "disconnect"):
+            target = m.text(action, None, min_len=1)
+            if target is not None and target not in accounts:
+                target = ctx.error(_join(path, action), f"the system_id of an account ({', '.join(accounts)})",
+                                   target_raw)
+        else:
+            target = _to_digits(ctx, _join(path, action), target_raw, "a handset's number: E.164 digits as text "
+                                "such as '447700900123'", e164=True)
+        value: Any = None
+        how = "unbind"
+        if action == "disconnect":
+            how = m.text("how", "unbind")
+            if how not in ("unbind", "drop"):
+                how = ctx.error(_join(path, "how"), value_what, m.raw("how"))
+        elif action == "handset":
+            if not m.has(value_key):
+                ctx.error(_join(path, value_key), value_what, _MISSING)
+            elif m.raw(value_key) is not None:
+                value = m.boolean(value_key, False)
+        else:
+            if not m.has(value_key):
+                ctx.error(_join(path, value_key), value_what, _MISSING)
+            else:
+                value = m.boolean(value_key, False)
+                if seconds is not None and value is False:
+                    ctx.error(_join(path, "for"), f"for only with {value_key}: true (the switch it undoes)",
+                              m.raw("for"))
+        if target is _BAD or target is None or at is None or how is _BAD:
+            continue
+        steps.append(ScenarioStep(at=at, action=action, target=target, value=value, duration=seconds, how=how))
+    return tuple(sorted(steps, key=lambda step: step.at))
 
 
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})

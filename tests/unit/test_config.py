@@ -907,3 +907,57 @@ def test_an_outbinds_identity_is_read_and_checked_as_smpp_fields(tmp_path: Path)
     assert f"{source}: accounts[0].outbind.password: expected a password of at most 8 characters (SMPP 3.4 " \
            "section 4.1.1), got 12 characters (not shown)" in errors
     assert not any("far-too-long" in e for e in errors)
+
+
+def test_a_scenario_is_read_in_time_order(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        accounts: [{system_id: test, password: x}]
+        topology: {carriers: [{name: a, prefixes: ['44']}]}
+        scenario:
+          - {at: 5m, disconnect: test, how: drop}
+          - {at: 30s, carrier: a, down: true, for: 2m}
+          - {at: 6m, account: test, locked: true, for: 20s}
+          - {at: 7m, handset: '447700900123', online: false}
+          - {at: 8m, handset: '+447700900123', online: null}
+    """))
+    assert [(s.at, s.action, s.target, s.value, s.duration, s.how) for s in config.scenario] == [
+        (30.0, "carrier", "a", True, 120.0, "unbind"),
+        (300.0, "disconnect", "test", None, None, "drop"),
+        (360.0, "account", "test", True, 20.0, "unbind"),
+        (420.0, "handset", "447700900123", False, None, "unbind"),
+        (480.0, "handset", "447700900123", None, None, "unbind"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    [
+        ("{at: 1m, carrier: b, down: true}", "scenario[0].carrier: expected a carrier of the topology (a), got 'b'"),
+        ("{at: 1m, carrier: a, account: test, down: true}",
+         "scenario[0]: expected exactly one of carrier, account, disconnect or handset (what the step acts on), "
+         "got carrier, account"),
+        ("{carrier: a, down: true}", "scenario[0].at: expected when the step happens"),
+        ("{at: 1m, carrier: a, down: false, for: 5m}", "scenario[0].for: expected for only with down: true"),
+        ("{at: 1m, carrier: a}", "scenario[0].down: expected true (down) or false (back)"),
+        ("{at: 1m, carrier: a, locked: true}", "scenario[0].locked: expected no locked in a carrier step"),
+        ("{at: 1m, disconnect: test, how: slam}", "scenario[0].how: expected unbind (the default) or drop"),
+        ("{at: 1m, disconnect: test, for: 5s}", "scenario[0].for: expected no for in a disconnect step"),
+        ("{at: 1m, account: nobody, locked: true}", "scenario[0].account: expected the system_id of an account"),
+        ("{at: 1m, handset: 'abc', online: true}", "scenario[0].handset: expected a handset's number"),
+        ("{at: soon, carrier: a, down: true}", "scenario[0].at: expected "),
+        ("{at: 1m, carrier: a, down: true, when: 3}", "scenario[0].when: expected a known key"),
+    ],
+)
+def test_a_bad_scenario_step_is_named_with_its_key(tmp_path: Path, step: str, expected: str) -> None:
+    errors = errors_of(tmp_path, f"""
+        accounts: [{{system_id: test, password: x}}]
+        topology: {{carriers: [{{name: a, prefixes: ['44']}}]}}
+        scenario: [{step}]
+    """)
+    source = str(tmp_path / "x.yaml")
+    assert any(e.startswith(f"{source}: {expected}") for e in errors), errors
+
+
+def test_a_scenario_must_be_a_list(tmp_path: Path) -> None:
+    errors = errors_of(tmp_path, "accounts: [{system_id: test, password: x}]\nscenario: {at: 1m}\n")
+    assert any("scenario: expected a list of steps" in e for e in errors), errors

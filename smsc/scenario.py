@@ -1,0 +1,106 @@
+"""A declarative failure scenario: the config's ``scenario`` steps played on the simulated clock.
+
+Each step does what the control API would (take a carrier down, lock an account, end an ESME's connections,
+switch a handset), at a simulated time after the server's start, so that a CI run or a soak test meets the same
+failures at the same moments every time, without a script driving the API.  With ``simulation.time_scale`` the
+steps come that much faster in real time.  The steps are played from each start: a restart plays them again
+from its own start (a switch made before it is not kept, as for the control API).
+
+This module is wiring: it knows the core (:class:`~smsc.core.smsc.Smsc`) and the SMPP server
+(:class:`~smsc.server.listen.SmppServer`), and is built by :mod:`smsc.app`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from smsc.config import ScenarioStep
+
+log = structlog.get_logger("smsc.scenario")
+
+
+class ScenarioPlayer:
+    """Schedules every step of ``steps`` on the core's scheduler from ``start`` (simulation seconds).
+
+    Args:
+        steps: the config's ``scenario``, in time order.
+        smsc: the core (its scheduler, carriers and handsets).
+        smpp: the SMPP server (accounts and connections), or None (no account or disconnect step can act).
+        start: the simulated time the steps' ``at`` counts from.
+    """
+
+    def __init__(self, steps: tuple[ScenarioStep, ...], smsc: Any, smpp: Any, start: float) -> None:
+        self.smsc = smsc
+        self.smpp = smpp
+        self.played = 0
+        scheduler = smsc.scheduler
+        for step in steps:
+            scheduler.call_at(start + step.at, self._play, step)
+
+    def _play(self, step: ScenarioStep) -> None:
+        """Do ``step`` now, and schedule its undoing after its ``duration``."""
+        self.played += 1
+        action = step.action
+        if action == "carrier":
+            self.smsc.set_carrier_down(step.target, bool(step.value), step.duration if step.value else None)
+        elif action == "account":
+            self._lock(step.target, bool(step.value), step.duration)
+        elif action == "disconnect":
+            ended = 0
+            if self.smpp is not None:
+                for proto in list(self.smpp.registry):
+                    session = proto.session
+                    if session.is_bound and session.system_id == step.target:
+                        proto.disconnect(step.how == "drop")
+                        ended += 1
+            log.info("scenario_step", action=action, system_id=step.target, how=step.how, connections=ended)
+            return
+        else:
+            if step.value is None:
+                self.smsc.release_handset(step.target)
+            else:
+                self.smsc.set_handset_online(step.target, step.value)
+                if step.duration is not None:
+                    self.smsc.scheduler.call_at(self.smsc.clock.now() + step.duration, self._release_handset,
+                                                step.target)
+        log.info("scenario_step", action=action, target=step.target, value=step.value, for_seconds=step.duration)
+
+    def _lock(self, system_id: str, locked: bool, duration: float | None) -> None:
+        """Lock or unlock account ``system_id`` (as PUT /api/accounts/{system_id} does), for ``duration``
+        simulated seconds when given."""
+        state = self.smpp.accounts.state_for(system_id) if self.smpp is not None else None
+        if state is None:
+            return
+        if state.unlock is not None:
+            state.unlock.cancel()
+            state.unlock = None
+        state.locked = locked
+        if locked and duration is not None:
+            scheduler = self.smsc.scheduler
+            handle = scheduler.call_at(self.smsc.clock.now() + duration, self._unlock, system_id)
+            state.unlock = _Cancel(scheduler, handle)
+
+    def _unlock(self, system_id: str) -> None:
+        state = self.smpp.accounts.state_for(system_id)
+        state.unlock = None
+        state.locked = False
+        log.info("scenario_step", action="account", target=system_id, value=False, reason="its lock is over")
+
+    def _release_handset(self, e164: str) -> None:
+        self.smsc.release_handset(e164)
+        log.info("scenario_step", action="handset", target=e164, value=None, reason="its switch is over")
+
+
+class _Cancel:
+    """A core scheduler timer with the ``cancel()`` an asyncio handle has (an account's ``unlock``)."""
+
+    __slots__ = ("_scheduler", "_handle")
+
+    def __init__(self, scheduler: Any, handle: Any) -> None:
+        self._scheduler = scheduler
+        self._handle = handle
+
+    def cancel(self) -> None:
+        self._scheduler.cancel(self._handle)
