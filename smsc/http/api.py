@@ -473,6 +473,25 @@ def _clip(value: str, most: int = 40) -> str:
     return f"{value[:most // 2]!r} ... {value[-(most // 2):]!r} ({len(value):,} characters)"
 
 
+async def _switch(request: web.Request, key: str, meaning: str, for_what: str,
+                  most: float) -> tuple[bool, float | None]:
+    """The body of a switch, ``{key: bool, "for": seconds}`` (``for`` only with true, more than 0 and at most
+    ``most``): (the switch, the seconds or None).  400 naming the field otherwise."""
+    body = await _json_object(request, frozenset({key, "for"}))
+    if key not in body:
+        raise ApiError(400, f"{key}: required ({meaning})")
+    on = body[key]
+    if not isinstance(on, bool):
+        raise ApiError(400, f"{key}: expected true or false, got {_json_text(on)}")
+    seconds = body.get("for")
+    if seconds is not None and (not on or isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not 0 < seconds <= most):
+        limit = "a day" if most == 86400 else "a year" if most == 366 * 86400 else f"{most:g} s"
+        raise ApiError(400, f"for: expected with {key} true, {for_what}, more than 0 and at most {limit}, got "
+                            f"{_json_text(seconds)}")
+    return on, None if seconds is None else float(seconds)
+
+
 def _parse_since(value: str) -> float:
     """``since`` of a listing: an ISO 8601 time with its offset or "Z" (as the API writes times), or seconds
     since the epoch; 400 otherwise."""
@@ -1163,17 +1182,8 @@ class HttpServer:
         that many real seconds when given, as a carrier's SMSC does while it refuses an ESME, so that the ESME's
         reconnection back-off can be tested; or let it bind again.  Not kept across a restart."""
         self._refuse_while_stopping()
-        body = await _json_object(request, frozenset({"locked", "for"}))
-        if "locked" not in body:
-            raise ApiError(400, "locked: required (true refuses the account's binds, false lets it bind again)")
-        locked = body["locked"]
-        if not isinstance(locked, bool):
-            raise ApiError(400, f"locked: expected true or false, got {_json_text(locked)}")
-        seconds = body.get("for")
-        if seconds is not None and (not locked or isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                    or not 0 < seconds <= 86400):
-            raise ApiError(400, f"for: expected with locked true, the real seconds until the account may bind "
-                                f"again, more than 0 and at most a day, got {_json_text(seconds)}")
+        locked, seconds = await _switch(request, "locked", "true refuses the account's binds, false lets it bind "
+                                        "again", "the real seconds until the account may bind again", 86400)
         state = self._account_state(request)
         if state.unlock is not None:
             state.unlock.cancel()
@@ -1288,20 +1298,11 @@ class HttpServer:
         seconds, when given) or bring it back (:meth:`Smsc.set_carrier_down
         <smsc.core.smsc.Smsc.set_carrier_down>`)."""
         self._refuse_while_stopping()
-        body = await _json_object(request, frozenset({"down", "for"}))
-        if "down" not in body:
-            raise ApiError(400, "down: required (true takes the carrier down, false brings it back)")
-        down = body["down"]
-        if not isinstance(down, bool):
-            raise ApiError(400, f"down: expected true or false, got {_json_text(down)}")
-        seconds = body.get("for")
-        if seconds is not None and (not down or isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                    or not 0 < seconds <= 366 * 86400):
-            raise ApiError(400, f"for: expected with down true, the seconds (simulated) until the carrier is back "
-                                f"by itself, more than 0 and at most a year, got {_json_text(seconds)}")
+        down, seconds = await _switch(request, "down", "true takes the carrier down, false brings it back",
+                                      "the seconds (simulated) until the carrier is back by itself", 366 * 86400)
         name, carrier = self._carrier(request)
         waiting = self._smsc.queued_for_carrier(name)
-        self._smsc.set_carrier_down(name, down, None if seconds is None else float(seconds))
+        self._smsc.set_carrier_down(name, down, seconds)
         log.info("carrier_switched", carrier=name, down=down, queued=waiting, peer=_peer(request),
                  **({"for_seconds": seconds} if seconds is not None else {}))
         return _json(self._carrier_record(name, carrier, self._carrier_prefixes()))

@@ -112,8 +112,8 @@ def smsc_factory(tmp_path: Path) -> Iterator[Callable[..., RunningSmsc]]:
     """Start servers with ``smsc_factory(config=None, **server_overrides)``; all are stopped afterwards."""
     started: list[RunningSmsc] = []
 
-    def start(config: Config | None = None, **server_overrides: Any) -> RunningSmsc:
-        running = RunningSmsc(config or make_config(tmp_path, **server_overrides))
+    def start(config: Config | None = None, *, http: bool = False, **server_overrides: Any) -> RunningSmsc:
+        running = RunningSmsc(config or make_config(tmp_path, **server_overrides), http=http)
         running.start()
         started.append(running)
         return running
@@ -155,6 +155,121 @@ def read_until(client: smpplib.client.Client, predicate: Callable[[], bool], *, 
             return
         client.read_once()
     assert predicate(), "condition not met after reading the maximum number of PDUs"
+
+
+def api_request(running: RunningSmsc, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """``method path`` with ``body`` as JSON on ``running``'s HTTP API: (status, decoded JSON answer)."""
+    import urllib.error
+    import urllib.request
+
+    assert running.app.http is not None
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{running.app.http.port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def api_text(running: RunningSmsc, path: str) -> str:
+    """The body of ``GET path`` on ``running``'s HTTP API, as text (/metrics)."""
+    import urllib.request
+
+    assert running.app.http is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{running.app.http.port}{path}", timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    """``condition()``'s first true value, polled every 10 ms for at most ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not met in time"
+        time.sleep(0.01)
+
+
+def with_carriers(config: Config, name: str, **changes: Any) -> Config:
+    """``config`` with the carrier called ``name`` changed as ``dataclasses.replace`` would."""
+    carriers = tuple(dataclasses.replace(c, **changes) if c.name == name else c for c in config.topology.carriers)
+    return dataclasses.replace(config, topology=dataclasses.replace(config.topology, carriers=carriers))
+
+
+@pytest.fixture
+def http_smsc(smsc_factory: Callable[..., RunningSmsc]) -> Callable[..., RunningSmsc]:
+    """Start servers with their HTTP API, ``http_smsc(config=None)`` (the bundled world, SQLite in
+    ``tmp_path``); all are stopped afterwards."""
+    return lambda config=None: smsc_factory(config, http=True)
+
+
+class QuietEsme:
+    """An ESME on a raw socket that answers nothing by itself (its receipts stay unacknowledged): it binds, sends
+    PDUs and reads what comes, each read bounded by the socket timeout and a count."""
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        from smsc.smpp.codec import Framer
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.framer = Framer()
+        self.seq = 0
+
+    @property
+    def peer(self) -> str:
+        """This connection as the SMSC's API names it (host:port)."""
+        return "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def send(self, *pdus: Any) -> None:
+        from smsc.smpp.codec import encode
+
+        data = b""
+        for pdu in pdus:
+            self.seq += 1
+            pdu.sequence_number = self.seq
+            data += encode(pdu)
+        self.sock.sendall(data)
+
+    def send_response(self, pdu: Any) -> None:
+        """A response to a request of the SMSC's (its sequence_number already set)."""
+        from smsc.smpp.codec import encode
+
+        self.sock.sendall(encode(pdu))
+
+    def read(self, count: int) -> list[Any]:
+        """At least ``count`` PDUs, or those that came before the connection closed."""
+        got: list[Any] = []
+        for _ in range(50):
+            if len(got) >= count:
+                break
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            got.extend(self.framer.feed(data))
+        return got
+
+    def bind(self, kind: str = "transceiver", system_id: str = "test", password: str = "test") -> Any:
+        from smsc.smpp import pdu as P
+
+        cls = {"transceiver": P.BindTransceiver, "transmitter": P.BindTransmitter, "receiver": P.BindReceiver}[kind]
+        self.send(cls(system_id=system_id, password=password))
+        [resp] = self.read(1)
+        assert resp.command_status == 0, resp
+        return resp
+
+    def closed(self) -> bool:
+        """True once the SMSC has closed the connection (waiting up to the socket timeout)."""
+        try:
+            return self.sock.recv(100) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 __all__ = ["RunningSmsc", "make_config", "read_until", "smpplib"]

@@ -3,31 +3,16 @@ refuses an ESME for a while, so that its reconnection back-off can be tested (te
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-from typing import Any
+from typing import Callable
 
 import structlog.testing
 
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus
 
-from .conftest import RawEsme, RunningSmsc, make_config
+from .conftest import RawEsme, RunningSmsc, api_request, wait_until
 
-
-def _request(running: RunningSmsc, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    assert running.app.http is not None
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{running.app.http.port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+Start = Callable[..., RunningSmsc]
 
 
 def _bind_status(running: RunningSmsc) -> int:
@@ -39,45 +24,36 @@ def _bind_status(running: RunningSmsc) -> int:
         esme.close()
 
 
-def test_a_locked_account_is_refused_binds_until_unlocked_and_the_bound_ones_go_on(tmp_path: Path) -> None:
-    running = RunningSmsc(make_config(tmp_path), http=True)
-    running.start()
+def test_a_locked_account_is_refused_binds_until_unlocked_and_the_bound_ones_go_on(http_smsc: Start) -> None:
+    running = http_smsc()
     bound = RawEsme(running.port)
     try:
         bound.bind("transmitter")
-        status, accounts = _request(running, "GET", "/api/accounts")
+        status, accounts = api_request(running, "GET", "/api/accounts")
         assert status == 200
         [test] = [a for a in accounts["accounts"] if a["system_id"] == "test"]
         assert test["bound"] == 1 and test["locked"] is False and "password" not in test
         with structlog.testing.capture_logs() as logs:
-            status, test = _request(running, "PUT", "/api/accounts/test", {"locked": True})
+            status, test = api_request(running, "PUT", "/api/accounts/test", {"locked": True})
             assert status == 200 and test["locked"] is True
             assert _bind_status(running) == CommandStatus.ESME_RBINDFAIL
         [refused] = [e for e in logs if e["event"] == "bind_refused"]
         assert refused["reason"].startswith("the account is locked by the control API")
         assert bound.request(P.EnquireLink()).command_status == 0  # (the bind made before goes on)
-        assert _request(running, "PUT", "/api/accounts/test", {"locked": False})[1]["locked"] is False
+        assert api_request(running, "PUT", "/api/accounts/test", {"locked": False})[1]["locked"] is False
         assert _bind_status(running) == 0
     finally:
         bound.close()
-        running.stop()
 
 
-def test_a_timed_lock_ends_by_itself_and_requests_are_checked(tmp_path: Path) -> None:
-    running = RunningSmsc(make_config(tmp_path), http=True)
-    running.start()
-    try:
-        assert _request(running, "PUT", "/api/accounts/test", {"locked": True, "for": 0.3})[0] == 200
-        assert _bind_status(running) == CommandStatus.ESME_RBINDFAIL
-        deadline = time.monotonic() + 5
-        while _request(running, "GET", "/api/accounts/test")[1]["locked"]:
-            assert time.monotonic() < deadline, "still locked"
-            time.sleep(0.05)
-        assert _bind_status(running) == 0
-        status, body = _request(running, "PUT", "/api/accounts/nobody", {"locked": True})
-        assert status == 404 and body["error"].startswith('no account has system_id "nobody"')
-        for bad in ({}, {"locked": "yes"}, {"locked": False, "for": 3}, {"locked": True, "for": -1},
-                    {"locked": True, "why": "x"}):
-            assert _request(running, "PUT", "/api/accounts/test", bad)[0] == 400, bad
-    finally:
-        running.stop()
+def test_a_timed_lock_ends_by_itself_and_requests_are_checked(http_smsc: Start) -> None:
+    running = http_smsc()
+    assert api_request(running, "PUT", "/api/accounts/test", {"locked": True, "for": 0.3})[0] == 200
+    assert _bind_status(running) == CommandStatus.ESME_RBINDFAIL
+    wait_until(lambda: not api_request(running, "GET", "/api/accounts/test")[1]["locked"], what="the unlock")
+    assert _bind_status(running) == 0
+    status, body = api_request(running, "PUT", "/api/accounts/nobody", {"locked": True})
+    assert status == 404 and body["error"].startswith('no account has system_id "nobody"')
+    for bad in ({}, {"locked": "yes"}, {"locked": False, "for": 3}, {"locked": True, "for": -1},
+                {"locked": True, "why": "x"}):
+        assert api_request(running, "PUT", "/api/accounts/test", bad)[0] == 400, bad

@@ -4,11 +4,9 @@ the metrics show it."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import smpplib.client
 import smpplib.consts as C
@@ -16,25 +14,14 @@ import structlog.testing
 
 from smsc.smpp.constants import CommandStatus
 
-from .conftest import RunningSmsc, make_config, read_until
+from .conftest import RunningSmsc, api_text, make_config, read_until, with_carriers
 
 THAMES = "4477009007"  # + 2 digits: the throttled carrier's test numbers (its capacity is replaced below)
 
 
-def _get(running: RunningSmsc, path: str) -> bytes:
-    assert running.app.http is not None
-    with urllib.request.urlopen(f"http://127.0.0.1:{running.app.http.port}{path}", timeout=10) as resp:
-        body: bytes = resp.read()
-        return body
-
-
-def test_an_esme_is_refused_with_rmsgqful_while_the_carriers_queue_is_full(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    carriers = tuple(dataclasses.replace(c, capacity=0.1, queue_limit=2) if c.name == "thames" else c
-                     for c in config.topology.carriers)
-    config = dataclasses.replace(config, topology=dataclasses.replace(config.topology, carriers=carriers))
-    running = RunningSmsc(config, http=True)
-    running.start()
+def test_an_esme_is_refused_with_rmsgqful_while_the_carriers_queue_is_full(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    running = http_smsc(with_carriers(make_config(tmp_path), "thames", capacity=0.1, queue_limit=2))
     client = smpplib.client.Client("127.0.0.1", running.port, timeout=5, allow_unknown_opt_params=True)
     try:
         client.connect()
@@ -54,15 +41,14 @@ def test_an_esme_is_refused_with_rmsgqful_while_the_carriers_queue_is_full(tmp_p
         # the first takes the carrier's one token at once; two wait for its capacity; the rest are refused
         assert [statuses[s] for s in sequences] == [0, 0, 0, CommandStatus.ESME_RMSGQFUL,
                                                     CommandStatus.ESME_RMSGQFUL]
-        [thames] = [c for c in json.loads(_get(running, "/api/carriers"))["carriers"] if c["name"] == "thames"]
+        [thames] = [c for c in json.loads(api_text(running, "/api/carriers"))["carriers"] if c["name"] == "thames"]
         assert (thames["queued"], thames["queue_limit"], thames["queue_full_status"]) == (2, 2, "ESME_RMSGQFUL")
         [refused] = [e for e in logs if e["event"] == "submit_refused"]  # (the first of a kind is logged)
         assert refused["reason"] == ("carrier thames is congested: 2 messages wait for its capacity of 0.1 "
                                      "attempts/s, its queue_limit is 2")
-        metrics = _get(running, "/metrics").decode()
+        metrics = api_text(running, "/metrics")
         assert "\nsmsc_congested_total 2.0\n" in metrics
         assert 'smsc_carrier_queued{carrier="thames"} 2.0' in metrics
         assert 'smsc_carrier_down{carrier="thames"} 0.0' in metrics
     finally:
         client.disconnect()
-        running.stop()

@@ -23,7 +23,7 @@ import pytest
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import Tag
 
-from .conftest import RawEsme, RunningSmsc, make_config
+from .conftest import RawEsme, RunningSmsc, make_config, wait_until
 
 _BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -362,30 +362,20 @@ def test_dashboard_counts_and_clips_characters_not_utf16_units(tmp_path: Path) -
         assert flag * 300 + "\u2026 (301 characters)" in cells, [c[-30:] for c in cells]
 
 
-def _wait_for(condition: Callable[[], Any], what: str, seconds: float = 15) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not in time: {what}"
-        time.sleep(0.1)
-
-
 def test_dashboard_buttons_take_a_carrier_down_and_back_and_drop_a_bind(tmp_path: Path) -> None:
     """The page is a control panel too: a carrier's button takes it down and brings it back
     (PUT /api/carriers/{name}), a bind's "drop" ends its connection (POST /api/binds/disconnect)."""
     with _bound_page(tmp_path) as (server, esme, page):
         carriers = server.app.smsc.router.carriers  # type: ignore[union-attr]
         row = "[...document.querySelectorAll('#carriers tr')].find(r => r.cells[0].textContent === 'thames')"
-        _wait_for(lambda: page.evaluate(f"(r => r && r.cells[1].textContent)({row})") == "up", "thames listed up")
+        wait_until(lambda: page.evaluate(f"(r => r && r.cells[1].textContent)({row})") == "up", 15, "thames listed up")
         page.evaluate(f"{row}.querySelector('button').click()")
-        _wait_for(lambda: server.call(lambda: carriers["thames"].down), "thames taken down")
-        _wait_for(lambda: page.evaluate(f"{row}.cells[1].textContent") == "down", "thames shown down")
+        wait_until(lambda: server.call(lambda: carriers["thames"].down), 15, "thames taken down")
+        wait_until(lambda: page.evaluate(f"{row}.cells[1].textContent") == "down", 15, "thames shown down")
         assert page.evaluate("document.getElementById('action').textContent") == "carrier thames is down"
         assert page.evaluate(f"{row}.querySelector('button').textContent") == "bring back"
         page.evaluate(f"{row}.querySelector('button').click()")
-        _wait_for(lambda: not server.call(lambda: carriers["thames"].down), "thames brought back")
+        wait_until(lambda: not server.call(lambda: carriers["thames"].down), 15, "thames brought back")
         smpp = server.app.smpp
         assert smpp is not None
         assert server.call(lambda: smpp.registry.bound_count()) == 1
@@ -393,6 +383,6 @@ def test_dashboard_buttons_take_a_carrier_down_and_back_and_drop_a_bind(tmp_path
                 ".querySelectorAll('button')[1]")
         assert page.evaluate(f"{drop}.textContent") == "drop"
         page.evaluate(f"{drop}.click()")
-        _wait_for(lambda: server.call(lambda: smpp.registry.bound_count()) == 0, "the bind dropped")
-        _wait_for(lambda: page.evaluate("document.querySelectorAll('#binds tr').length") == 0, "no bind listed")
+        wait_until(lambda: server.call(lambda: smpp.registry.bound_count()) == 0, 15, "the bind dropped")
+        wait_until(lambda: page.evaluate("document.querySelectorAll('#binds tr').length") == 0, 15, "no bind listed")
         assert page.evaluate("document.getElementById('action').textContent").startswith("drop: 127.0.0.1:")
