@@ -365,6 +365,15 @@ class AttemptMachine:
         if queue is not None and queue.heap and queue.timer is None:
             queue.timer = self.scheduler.call_at(self.clock.now(), self._drain, queue)
 
+    def tokens_for(self, carrier: Any) -> float:
+        """Attempts ``carrier``'s capacity allows now without waiting: its bucket's tokens (a full bucket for one
+        that never queued; infinite without a capacity limit)."""
+        capacity = getattr(carrier, "capacity", None)
+        if not capacity:
+            return math.inf
+        queue = self._carrier_queues.get(carrier.name)
+        return max(1.0, float(capacity)) if queue is None else queue.bucket.available(self.clock.now())
+
     def queued_for(self, carrier_name: str) -> int:
         """Messages waiting for the capacity of the carrier named ``carrier_name`` now (0 for a carrier that never
         had to queue)."""

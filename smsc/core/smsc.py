@@ -242,10 +242,12 @@ class Smsc:
         #: Address gives the TON and NPI to compare): no key tuple per submit.
         #: Each is (E.164 form, carrier, the Address, carrier name, message_id modulus, format spec).
         self._plain_routes: dict[str, tuple[str, Any, Address, str, int, str]] = {}
-        #: Carrier name -> the timer that ends its timed outage (:meth:`set_carrier_down` with ``seconds``).
-        self._outage_timers: dict[str, Any] = {}
-        #: Carrier name (one with a queue_limit) -> messages accepted for it whose commit has not come yet.
-        self._admitted: dict[str, int] = {}
+        #: Carrier name -> the timer that ends its timed outage (:meth:`set_carrier_down` with ``seconds``) and
+        #: when it is due (simulation seconds).
+        self._outage_timers: dict[str, tuple[Any, float]] = {}
+        #: Carrier name (one with a queue_limit) -> the tracks of messages accepted for it whose commit has not
+        #: come yet (:meth:`_queued_or_admitted`).
+        self._admitted: dict[str, set[Track]] = {}
         #: Submits recorded whose commit has not called back yet, oldest first (:meth:`_accepted_next`).
         self._accepting: deque[tuple[Track, Callable[[SubmitResult], None]]] = deque()
         self._accepted_next = self._accepted_next  # type: ignore[method-assign]  # one bound method
@@ -645,6 +647,7 @@ class Smsc:
             self._reply_later(reply, SubmitResult(status=reject.status), reject.delay)
             return
         track.phase = "datagram"  # (not cancelled, replaced or started by anyone else)
+        self._admission_over(track)  # (its one attempt never waits in a carrier's queue)
         result = SubmitResult(message_id=track.msg.message_id)
         self._commit(lambda: self._accepted([track], reply, result, delay, phase="datagram"))
 
@@ -890,6 +893,7 @@ class Smsc:
                 multi_id = track.msg.multi_id
             if datagram:
                 track.phase = "datagram"
+                self._admission_over(track)  # (its one attempt never waits in a carrier's queue)
             tracks.append(track)
             delay = max(delay, rule_delay)
         for name in dl_names:
@@ -980,7 +984,7 @@ class Smsc:
                 if rule.status != CommandStatus.ESME_ROK:
                     raise Reject(rule.status, delay)
             limit = carrier.queue_limit
-            if limit is not None and self._queued_or_admitted(carrier.name) >= limit:
+            if limit is not None and self._queued_or_admitted(carrier) >= limit:
                 self.stats.congested += 1
                 raise Reject(carrier.queue_full_status, delay)
         replaced: list[Track] = []
@@ -1032,7 +1036,10 @@ class Smsc:
         track = Track(msg, carrier)
         self.index.register(track)
         if carrier is not None and carrier.queue_limit is not None:  # (until its commit: see _queued_or_admitted)
-            self._admitted[carrier.name] = self._admitted.get(carrier.name, 0) + 1
+            admitted = self._admitted.get(carrier.name)
+            if admitted is None:
+                admitted = self._admitted[carrier.name] = set()
+            admitted.add(track)
         self.stats.waiting = self.index.waiting
         self.mo.remember_sender(e164, submission.system_id)
         self.stats.submitted += 1
@@ -1507,7 +1514,8 @@ class Smsc:
         messages due for it wait, and with an ``outage.submit_status`` submits to it are refused) or bring it
         back (what waited for it is attempted at once, as its capacity allows).  Attempts under way when it
         goes down end as they would have.  ``seconds`` (simulated, with ``down``): it comes back by itself after
-        that long, unless switched again before.  The switch is not kept across a restart: the carrier's
+        that long, unless switched again before (a later switch replaces the timer: a ``down`` with no seconds
+        keeps it down until brought back).  The switch is not kept across a restart: the carrier's
         ``down`` setting says how it starts.
 
         Raises:
@@ -1516,15 +1524,21 @@ class Smsc:
         carrier = self.router.carriers[name]
         timer = self._outage_timers.pop(name, None)
         if timer is not None:
-            self.scheduler.cancel(timer)
+            self.scheduler.cancel(timer[0])
         if down and seconds is not None:
-            self._outage_timers[name] = self.scheduler.call_at(self.clock.now() + seconds, self._outage_over,
-                                                               (name, seconds))
+            back_at = self.clock.now() + seconds
+            self._outage_timers[name] = (self.scheduler.call_at(back_at, self._outage_over, (name, seconds)), back_at)
         if carrier.down == down:
             return
         carrier.down = down
         if not down:
             self.machine.carrier_back(carrier)
+
+    def carrier_back_at(self, name: str) -> float | None:
+        """When the timed outage of the carrier called ``name`` ends (simulation seconds), or None: it is up, or
+        down until it is brought back."""
+        timer = self._outage_timers.get(name)
+        return None if timer is None else timer[1]
 
     def _outage_over(self, arg: tuple[str, float]) -> None:
         """A timed outage (:meth:`set_carrier_down` with ``seconds``) is over: the carrier is back."""
@@ -1627,32 +1641,45 @@ class Smsc:
             return f"destination {e164} has a number rule of carrier {name} (submit: status) that answers it so"
         return f"destination {e164} has opted out, and carrier {name}'s opt_out.submit_status answers it so"
 
-    def _queued_or_admitted(self, name: str) -> int:
-        """Messages waiting for the carrier called ``name`` (:meth:`AttemptMachine.queued_for`) plus those accepted
-        for it whose commit (and a rule's submit delay) has not come yet: they join its queue next, so that a
-        pipelining ESME does not pass its ``queue_limit`` by all it sends within a commit (tester 143: a limit of
-        3 let 1,709 of 3,000 submits in with the SQLite store)."""
-        return self.machine.queued_for(name) + self._admitted.get(name, 0)
+    def _queued_or_admitted(self, carrier: Any) -> int:
+        """The length ``carrier``'s queue is about to have: the messages waiting for it
+        (:meth:`AttemptMachine.queued_for`), plus those accepted for it whose commit (and a rule's submit delay)
+        has not come yet and that will join the queue then: all of them while the carrier is down or its queue
+        holds any, else those its capacity's tokens now will not cover (none without a capacity limit).  So a
+        pipelining ESME does not pass the ``queue_limit`` by all it sends within a commit (tester 143: a limit
+        of 3 let 1,709 of 3,000 submits in with the SQLite store), nor is it refused while the queue stays empty
+        (tester 145: a carrier of 2,000 attempts/s with a limit of 100 refused two thirds of a 600/s load)."""
+        queued = self.machine.queued_for(carrier.name)
+        admitted = self._admitted.get(carrier.name)
+        coming = len(admitted) if admitted else 0
+        if not coming or carrier.down or queued:
+            return queued + coming
+        tokens = self.machine.tokens_for(carrier)
+        return queued if tokens == math.inf else queued + max(0, coming - int(tokens))
 
     def _admission_over(self, track: Track) -> None:
-        """``track``'s submit is on disk (and answered): it no longer counts in :meth:`_queued_or_admitted`."""
+        """``track``'s submit is on disk (and answered), or it never queues (datagram and transaction modes): it
+        no longer counts in :meth:`_queued_or_admitted` (again: idempotent)."""
         carrier = track.carrier
         if carrier is not None and carrier.queue_limit is not None:
-            self._admitted[carrier.name] -= 1
+            admitted = self._admitted.get(carrier.name)
+            if admitted:
+                admitted.discard(track)
 
     def _congestion_reason(self, carrier: Any, status: int) -> str | None:
         """Why a submit routed to ``carrier`` gets ``status`` when its queue holds its ``queue_limit``, else None."""
         limit = getattr(carrier, "queue_limit", None)
         if limit is None or status != carrier.queue_full_status:
             return None
-        queued = self._queued_or_admitted(carrier.name)
+        queued = self._queued_or_admitted(carrier)
         if queued < limit:
             return None
         if getattr(carrier, "down", False):  # (tester 144: it read "congested ... its capacity" while down)
             return (f"carrier {carrier.name} is down: {queued} messages wait for its return, its queue_limit is "
                     f"{limit}")
-        return (f"carrier {carrier.name} is congested: {queued} messages wait for its capacity of "
-                f"{carrier.capacity:g} attempts/s, its queue_limit is {limit}")
+        capacity = f" of {carrier.capacity:g} attempts/s" if carrier.capacity else ""
+        return (f"carrier {carrier.name} is congested: {queued} messages wait for its capacity{capacity}, its "
+                f"queue_limit is {limit}")
 
     # == internals =============================================================================================
 

@@ -30,6 +30,11 @@ class TokenBucket:
         """Return ``count`` tokens taken for a request that was then refused (never above ``burst``)."""
         self._tokens = min(self.burst, self._tokens + count)
 
+    def available(self, now: float) -> float:
+        """Tokens there at time ``now`` (seconds), nothing taken."""
+        self._refill(now)
+        return self._tokens
+
     def take(self, now: float, count: float = 1.0) -> bool:
         """Take ``count`` tokens at time ``now`` (seconds); False (and nothing taken) if too few."""
         self._refill(now)

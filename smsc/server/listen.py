@@ -206,20 +206,24 @@ class SmppServer:
                         proto.poll(now)
                 await asyncio.sleep(0)
 
-    def unbind_soon(self, proto: Any, grace: float = STOP_GRACE) -> None:
-        """Control API (POST /api/binds/disconnect, "unbind"): end ``proto``'s session as a stop does, for it
-        alone (:meth:`unbind_one`, in a task of its own)."""
-        task = self.loop.create_task(self.unbind_one(proto, grace))
+    def unbind_soon(self, proto: Any) -> None:
+        """Control API (POST /api/binds/disconnect, "unbind"): end ``proto``'s session once the responses it is
+        owed are sent.  It takes no new request from now (refused with ESME_RINVBNDSTS; before the API answers:
+        tester 147 had a submit sent after the answer accepted three times in four) but goes on reading (its
+        enquire_link answered, its deliver_sm_resp taken), then :meth:`unbind_one` in a task of its own."""
+        proto.session.take_nothing_new()
+        task = self.loop.create_task(self.unbind_one(proto))
         self._unbinding.add(task)
         task.add_done_callback(self._unbinding.discard)
 
-    async def unbind_one(self, proto: Any, grace: float = STOP_GRACE) -> None:
-        """Take no new request from ``proto``'s ESME, answer those it sent already (a carrier's submit_latency
-        included, within ``grace`` less :data:`UNBIND_TIME` seconds), then send unbind: the ESME learns every
-        message_id of a message accepted, as at a stop (tester 144: the unbind went out first, and the responses
-        still owed were lost with the connection, 39 of 40 in one run, and resubmitted messages went out twice)."""
-        proto.stop_reading("the SMSC ended the session (control API) before the delivery outcome")
-        answered_by = self.loop.time() + grace - min(UNBIND_TIME, grace / 2)
+    async def unbind_one(self, proto: Any) -> None:
+        """With ``proto`` taking nothing new (:meth:`unbind_soon`), wait for the responses its ESME is owed (a
+        commit, a carrier's submit_latency, a transaction's outcome), at most the response_timer (the ESME's own
+        wait for them is of that order), then send unbind: the ESME learns every message_id of a message
+        accepted, as at a stop (tester 144: the unbind went out first, and the responses still owed were lost
+        with the connection, 39 of 40 in one run, and resubmitted messages went out twice; tester 145: a 5 s
+        submit_latency outlasted a wait of 4 s)."""
+        answered_by = self.loop.time() + max(self.timers.response or 0.0, STOP_GRACE)
         while proto.owes_responses and not proto.lost and self.loop.time() < answered_by:
             await asyncio.sleep(0.02)
         if not proto.lost:

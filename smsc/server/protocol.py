@@ -1522,5 +1522,5 @@ class SmppProtocol(asyncio.Protocol):
         again, and a message accepted is delivered also when its submit_sm_resp never left."""
         if drop:
             self.abort("dropped by the control API (POST /api/binds/disconnect)")
-        elif not self._closing and not self._closing_reads:
+        elif not self._closing and not self._closing_reads and self.session.takes_new_requests:
             self.server.unbind_soon(self)

@@ -362,6 +362,8 @@ class Session:
         self._last_transaction = now
         self._enquire_outstanding = False
         self._unbind_sent = False
+        #: True once the session takes no new request: its unbind is sent, or about to be (:meth:`take_nothing_new`).
+        self._ending = False
         #: An unbind was answered (ours by the ESME, or the ESME's by us) while deliveries we sent were still
         #: unanswered: the session stays open for their responses (or their response timer) and closes after the
         #: last (:meth:`_close_when_answered`), with this reason ("" while no unbind was answered).
@@ -391,7 +393,7 @@ class Session:
         Asked a few times per socket read, so :attr:`can_receive` and ``max`` are written out here."""
         state = self.state
         if (state is _BOUND_TRX or state is _BOUND_RX) and not (
-            self._unbind_sent or self._input_closed
+            self._ending or self._input_closed
         ):
             free = self.window - len(self._outstanding)
             if free > 0:
@@ -428,7 +430,7 @@ class Session:
         outstanding = self._outstanding
         state = self.state
         # A submit_sm is taken on the short path below while this holds; only _handle changes it.
-        submits_ok = (state is _BOUND_TX or state is _BOUND_TRX) and not self._unbind_sent
+        submits_ok = (state is _BOUND_TX or state is _BOUND_TRX) and not self._ending
         for i, item in enumerate(items):
             if isinstance(item, SmppError):
                 if not item.fatal and item.command_id is not None and item.command_id & 0x80000000:
@@ -493,7 +495,7 @@ class Session:
                 # Nothing after a bind may be handled before the bind is decided: keep the rest.
                 self._held = items[i + 1:]
                 break
-            submits_ok = (state is _BOUND_TX or state is _BOUND_TRX) and not self._unbind_sent
+            submits_ok = (state is _BOUND_TX or state is _BOUND_TRX) and not self._ending
         if self._unbind_answered:
             self._close_when_answered(events, self._unbind_answered)
         return events
@@ -541,13 +543,13 @@ class Session:
         if cid == CommandId.enquire_link:
             self._queue(P.EnquireLinkResp(sequence_number=pdu.sequence_number))
             return
-        if self._unbind_sent and cid != CommandId.unbind:
+        if self._ending and cid != CommandId.unbind:
             # We are unbinding: take nothing new.  (Tester 57: the log said "not allowed in the session's state
             # (BOUND_TRX)" for submits that crossed the unbind of a stopping SMSC.)
             self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
-                         "it came after the SMSC's unbind (the SMSC is stopping, or ended the session for its "
-                         "inactivity timer, a dead link or the control API): not taken, to be submitted again on "
-                         "a new bind")
+                         "it came after the SMSC began to end the session with an unbind (the SMSC is stopping, or "
+                         "ended the session for its inactivity timer, a dead link or the control API): not taken, "
+                         "to be submitted again on a new bind")
             return
         if cid == CommandId.unbind:
             self.state = SessionState.UNBOUND
@@ -765,7 +767,7 @@ class Session:
                 field does not fit (as :func:`smsc.smpp.codec.encode` reports; TypeError for a wrong type).
         """
         state = self.state
-        if not (state is _BOUND_RX or state is _BOUND_TRX) or self._unbind_sent or self._input_closed:
+        if not (state is _BOUND_RX or state is _BOUND_TRX) or self._ending or self._input_closed:
             raise ValueError(f"{type(pdu).__name__} cannot be sent in state {state.name}")
         if self.interface_version < 0x34 and pdu.tlvs:
             pdu.tlvs = {}
@@ -792,10 +794,23 @@ class Session:
         self.unbind(now)
         return True
 
+    def take_nothing_new(self) -> None:
+        """The SMSC will unbind this session once the responses it owes are sent: from now on every new request
+        but enquire_link and unbind is refused with ESME_RINVBNDSTS, and no deliver_sm is sent (SMPP 3.4
+        section 2.3: no request after an unbind; here the responses owed come first)."""
+        if self.is_bound:
+            self._ending = True
+
+    @property
+    def takes_new_requests(self) -> bool:
+        """False once the session takes no new request (its unbind sent, or :meth:`take_nothing_new`)."""
+        return not self._ending
+
     def unbind(self, now: float) -> None:
         """Start an SMSC-initiated unbind (shutdown); CloseRequested follows its unbind_resp or a timeout."""
         if self.is_bound and not self._unbind_sent:
             self._unbind_sent = True
+            self._ending = True
             self.send_request(P.Unbind(), now)
 
     def answer_unbind(self, event: Unbound) -> bool:

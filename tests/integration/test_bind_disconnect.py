@@ -12,7 +12,7 @@ import structlog.testing
 
 from smsc.config import Distribution
 from smsc.smpp import pdu as P
-from smsc.smpp.constants import MessageState
+from smsc.smpp.constants import CommandStatus, MessageState
 
 from .conftest import QuietEsme, RawEsme, RunningSmsc, api_request, make_config, wait_until, with_carriers
 
@@ -191,3 +191,58 @@ def test_a_transaction_awaiting_its_outcome_is_abandoned_when_its_connection_is_
     finally:
         esme.close()
 
+
+
+def test_a_submit_sent_after_the_unbind_was_asked_for_is_refused_after_the_unbind(http_smsc: Start) -> None:
+    """Tester 147: a submit sent right after the API's answer was accepted three times in four (the connection
+    stopped taking requests only a loop turn later); now it is refused, before or after the unbind goes out."""
+    running = http_smsc()
+    esme = QuietEsme(running.port)
+    try:
+        esme.bind("transmitter")
+        assert _disconnect(running, {"system_id": "test"})[0] == 200
+        esme.send(_submit())
+        got = {type(p).__name__: p for p in esme.read(2)}
+        assert set(got) == {"Unbind", "SubmitSmResp"}, got
+        assert got["SubmitSmResp"].command_status == CommandStatus.ESME_RINVBNDSTS
+    finally:
+        esme.close()
+
+
+def test_the_session_takes_nothing_new_from_the_moment_the_unbind_is_asked_for(http_smsc: Start) -> None:
+    """What makes the test above hold whatever the timing: the session stops taking requests within the API's
+    request, before it answers (it stopped a loop turn later, and a submit that came in between was accepted)."""
+    running = http_smsc()
+    esme = QuietEsme(running.port)
+    try:
+        esme.bind("transmitter")
+        assert running.app.smpp is not None
+        smpp = running.app.smpp
+
+        def disconnect_and_look() -> bool:
+            [proto] = list(smpp.registry)
+            proto.disconnect(False)
+            return bool(proto.session.takes_new_requests)
+
+        assert running.call(disconnect_and_look) is False
+    finally:
+        esme.close()
+
+
+def test_an_unbind_waits_for_a_response_held_longer_than_a_stops_grace(http_smsc: Start, tmp_path: Path) -> None:
+    """Tester 145: with a 5 s submit_latency the API's unbind waited 4 s, and the responses were lost; it waits
+    up to the response_timer, answering enquire_link meanwhile."""
+    running = http_smsc(with_carriers(make_config(tmp_path), "britmobile",
+                                      submit_latency=Distribution(kind="fixed", value=5.0)))
+    esme = QuietEsme(running.port, timeout=10)
+    try:
+        esme.bind("transmitter")
+        esme.send(_submit())
+        time.sleep(0.1)
+        assert _disconnect(running, {"system_id": "test"})[0] == 200
+        esme.send(P.EnquireLink())
+        got = esme.read(3)
+        assert [type(p).__name__ for p in got] == ["EnquireLinkResp", "SubmitSmResp", "Unbind"], got
+        assert got[1].command_status == 0 and got[1].message_id
+    finally:
+        esme.close()

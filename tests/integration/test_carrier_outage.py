@@ -71,9 +71,10 @@ def test_carrier_switch_requests_are_checked(http_smsc: Start) -> None:
         status, body = put(bad)
         assert status == 400 and body["error"].startswith("for: expected with down true"), (bad, body)
     status, body = put({"down": True, "for": 0.3})
-    assert status == 200 and body["down"] is True
+    assert status == 200 and body["down"] is True and body["back_at"].endswith("Z")  # (tester 147: when?)
     # (0.3 s of the bundled world's real-time clock)
     wait_until(lambda: not api_request(running, "GET", "/api/carriers/thames")[1]["down"], what="thames back")
+    assert api_request(running, "GET", "/api/carriers/thames")[1]["back_at"] is None
 
 
 def test_a_transaction_refused_by_an_outage_is_logged_and_counted(http_smsc: Start, tmp_path: Path) -> None:

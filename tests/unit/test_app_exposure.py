@@ -10,10 +10,10 @@ from smsc.config import Account, load_config
 
 
 def test_accounts_whose_password_is_their_system_id_are_named_only_beyond_loopback() -> None:
-    config = load_config(None)  # (the bundled config: test/test)
-    assert guessable_accounts(config, "0.0.0.0") == ["test"]
-    assert guessable_accounts(config, "::") == ["test"]
-    assert guessable_accounts(config, "192.0.2.10") == ["test"]
+    config = load_config(None)  # (the bundled config: test/test and throttle/throttle)
+    assert guessable_accounts(config, "0.0.0.0") == ["test", "throttle"]
+    assert guessable_accounts(config, "::") == ["test", "throttle"]
+    assert guessable_accounts(config, "192.0.2.10") == ["test", "throttle"]
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
         assert guessable_accounts(config, host) == []
     own = dataclasses.replace(config, accounts=(Account(system_id="shop", password="s3cr3t!"),

@@ -110,9 +110,44 @@ def test_submits_awaiting_their_commit_count_against_the_limit() -> None:
     assert replies == [r for r in replies if getattr(r, "status", 0)]  # only refusals answered so far
     ticks.run()
     statuses = [getattr(r, "status") for r in replies]
-    assert statuses.count(0) == 3 and statuses.count(CommandStatus.ESME_RMSGQFUL) == 7
-    # the first took the bucket's token at its start, two wait: one more place once they move on
-    assert h.smsc.queued_for_carrier("uk") == 2 and h.smsc._admitted == {"uk": 0}
+    # the bucket's one token covers the first; the next three fill the queue
+    assert statuses.count(0) == 4 and statuses.count(CommandStatus.ESME_RMSGQFUL) == 6
+    assert h.smsc.queued_for_carrier("uk") == 3 and h.smsc._admitted == {"uk": set()}
+    h.smsc.submit(h.submission("447700900199"), replies.append)
+    assert getattr(replies[-1], "status") == CommandStatus.ESME_RMSGQFUL
+    h.advance(1.0)  # a token: the oldest queued is attempted, a place is free
     h.smsc.submit(h.submission("447700900199"), replies.append)
     ticks.run()
     assert getattr(replies[-1], "status") == 0
+
+
+def test_submits_awaiting_their_commit_are_not_counted_while_the_capacity_covers_them() -> None:
+    """Tester 145: a carrier of 2,000 attempts/s with a queue_limit of 100 refused two thirds of a 600/s load with
+    the SQLite store, though its queue stayed empty: every submit awaiting its commit counted as queued."""
+    from smsc.core.store.memory import MemoryStore
+    from tests.unit.test_smsc_support import Ticks
+
+    ticks = Ticks()
+    h = Harness(make_config(dataclasses.replace(carrier(capacity=2000.0), queue_limit=100)),
+                store=MemoryStore(call_soon=ticks.call_soon))
+    ticks.run()
+    replies: list[object] = []
+    for i in range(300):  # one commit's worth: the bucket's 2,000 tokens cover them
+        h.smsc.submit(h.submission(f"4477009{i:05d}"), replies.append)
+    ticks.run()
+    assert [getattr(r, "status") for r in replies] == [0] * 300
+    assert h.smsc.queued_for_carrier("uk") == 0
+
+
+def test_a_carrier_without_capacity_that_is_up_and_at_its_limit_still_answers() -> None:
+    """Tester 145: the refusal's reason formatted the missing capacity as a number (TypeError): the connection
+    closed.  Its queue can only fill while it is down; brought back, it drains a thousand per turn."""
+    h = Harness(make_config(dataclasses.replace(carrier(), queue_limit=1)))
+    h.smsc.set_carrier_down("uk", True)
+    h.submit_ok("447700900101")
+    h.smsc.set_carrier_down("uk", False)  # back: the one queued drains at the next timer
+    assert h.submit("447700900102").status == CommandStatus.ESME_RMSGQFUL
+    reason = h.smsc.submit_rule_reason(Address(ton=1, npi=1, addr="447700900102"), CommandStatus.ESME_RMSGQFUL)
+    assert reason == "carrier uk is congested: 1 messages wait for its capacity, its queue_limit is 1"
+    h.advance(0.0)
+    h.submit_ok("447700900103")

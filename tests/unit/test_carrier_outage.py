@@ -112,6 +112,7 @@ def test_a_carrier_configured_down_starts_down() -> None:
 def test_a_timed_outage_ends_by_itself_unless_switched_before() -> None:
     h = with_carrier()
     h.smsc.set_carrier_down("uk", True, 30.0)
+    assert h.smsc.carrier_back_at("uk") == h.clock.now() + 30.0
     message_id = h.submit_ok(OK)
     h.advance(29.0)
     assert h.attempts(message_id) == []
@@ -121,6 +122,7 @@ def test_a_timed_outage_ends_by_itself_unless_switched_before() -> None:
     assert h.smsc.router.carriers["uk"].down is False
     h.smsc.set_carrier_down("uk", True, 10.0)
     h.smsc.set_carrier_down("uk", True)  # down again, for good: the timer of the first is dropped
+    assert h.smsc.carrier_back_at("uk") is None
     h.advance(60.0)
     assert h.smsc.router.carriers["uk"].down is True
 

@@ -49,8 +49,8 @@ NINES = "9" * (LIMIT + 700)
     (f"simulation: {{default_validity: {NINES}}}",
      f"simulation.default_validity: expected a duration > 0 and at most 3155760000 s (100 years) {DURATION_HINT}, got "
      f"{'9' * 20}... (an integer of {LIMIT + 700:,} digits)"),
-    (f"foo: {NINES}", "foo: expected a known key (one of: server, accounts, store, simulation, http, topology), "
-                      "got 'foo'"),
+    (f"foo: {NINES}", "foo: expected a known key (one of: server, accounts, store, simulation, http, topology, "
+                      "scenario), got 'foo'"),
     # (where text is expected it is text, as every integer is, and refused for its length)
     (f"http: {{host: {NINES}}}", None),
 ], ids=["port", "zeros", "negative", "seed", "hex-seed", "duration", "unknown-key", "text"])

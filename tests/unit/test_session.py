@@ -587,7 +587,7 @@ def test_requests_after_our_unbind_are_refused() -> None:
     (event,) = s.receive_data(encode(P.SubmitSm(sequence_number=3)), 0.0)
     assert event == SubmitRefused(P.SubmitSm.command_id, S.ESME_RINVBNDSTS)
     # The log's reason says why, not "not allowed in the session's state (BOUND_TRX)" (tester 57).
-    assert isinstance(event, SubmitRefused) and event.reason.startswith("it came after the SMSC's unbind")
+    assert isinstance(event, SubmitRefused) and event.reason.startswith("it came after the SMSC began to end the session")
     (resp,) = sent(s)
     assert resp.command_status == S.ESME_RINVBNDSTS
 
