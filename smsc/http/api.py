@@ -537,6 +537,9 @@ def _bind_record(proto: Any) -> dict[str, Any]:
         "window": s.window,
         "window_in_use": s.outstanding,
         "bound_at": iso_time(getattr(proto, "bound_at", None)),
+        # (the SMSC is ending it: an unbind sent, or to be sent once the responses owed are: tester 146 saw
+        # nothing of it for the 30 s an ESME that never answers the unbind took)
+        "unbinding": s.is_bound and not s.takes_new_requests,
     }
 
 
