@@ -2023,7 +2023,7 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
     m = _Map(ctx, path, raw, _CARRIER_KEYS, what="a carrier: a mapping")
     if not m.ok:
         return None
-    name = m.required_text("name", "a carrier name (non-empty text)", min_len=1, max_len=64)
+    name = m.required_text("name", "a carrier name (1 to 64 characters)", min_len=1, max_len=64)
     prefixes = []
     for p, item in m.items("prefixes", "a list of number prefixes (digits as text; '*' = every number)"):
         value = _to_digits(ctx, p, item, "a number prefix: digits as text such as '4477', or '*' for any",

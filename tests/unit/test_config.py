@@ -297,7 +297,10 @@ def test_every_cause_has_a_valid_kind() -> None:
         ("topology: {no_route: drop}", "topology.no_route: expected one of 'reject', 'undeliverable', got 'drop'"),
         ("topology: {carriers: []}", "topology.carriers: expected a list of at least one carrier, got an empty list"),
         ("topology: {carriers: [{prefixes: ['*']}]}",
-         "topology.carriers[0].name: expected a carrier name (non-empty text), got nothing"),
+         "topology.carriers[0].name: expected a carrier name (1 to 64 characters), got nothing"),
+        # (tester 146: an 84-character name was refused without the limit)
+        ("topology: {carriers: [{name: " + "c" * 65 + ", prefixes: ['*']}]}",
+         "topology.carriers[0].name: expected a carrier name (1 to 64 characters), got 'cccc"),
         ("topology: {carriers: [{name: a, prefixes: ['44', abc]}]}",
          "topology.carriers[0].prefixes[1]: expected a number prefix: digits as text"),
         # Tester 31: an empty prefix made the carrier the catch-all; numbers and prefixes in national form
