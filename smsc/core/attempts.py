@@ -375,8 +375,8 @@ class AttemptMachine:
         return max(1.0, float(capacity)) if queue is None else queue.bucket.available(self.clock.now())
 
     def queued_for(self, carrier_name: str) -> int:
-        """Messages waiting for the capacity of the carrier named ``carrier_name`` now (0 for a carrier that never
-        had to queue)."""
+        """Messages waiting for the carrier named ``carrier_name`` now, for its capacity or for its return while
+        it is down (0 for a carrier that never had to queue)."""
         queue = self._carrier_queues.get(carrier_name)
         return 0 if queue is None else queue.live
 

@@ -1618,7 +1618,8 @@ class Smsc:
         self._commit(callback)
 
     def queued_for_carrier(self, name: str) -> int:
-        """Messages waiting for the capacity of the carrier called ``name`` now (0 for one that never queued)."""
+        """Messages waiting for the carrier called ``name`` now, for its capacity or its return while it is down (0
+        for one that never queued)."""
         return self.machine.queued_for(name)
 
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:

@@ -1482,11 +1482,10 @@ class SmppProtocol(asyncio.Protocol):
         """True once the connection is gone (``connection_lost`` ran)."""
         return self._lost
 
-    def stop_reading(self, why: str = "SMSC shutting down before the delivery outcome") -> None:
+    def stop_reading(self) -> None:
         """Shutdown, first step: take no new requests from this ESME, and answer the transaction-mode data_sm
-        still awaiting their outcome now (the SMSC will not be there to learn it; ``why`` says so in their
-        additional_status_info_text)."""
-        self._cut_transactions(why)
+        still awaiting their outcome now (the SMSC will not be there to learn it)."""
+        self._cut_transactions("SMSC shutting down before the delivery outcome")
         self._closing_reads = True
         if self.transport is not None and not self.transport.is_closing() and not self._read_paused:
             self._read_paused = True
