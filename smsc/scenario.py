@@ -58,13 +58,17 @@ class ScenarioPlayer:
             log.info("scenario_step", action=action, system_id=step.target, how=step.how, connections=ended)
             return
         else:
-            if step.value is None:
-                self.smsc.release_handset(step.target)
-            else:
-                self.smsc.set_handset_online(step.target, step.value)
-                if step.duration is not None:
-                    self.smsc.scheduler.call_at(self.smsc.clock.now() + step.duration, self._release_handset,
-                                                step.target)
+            try:
+                if step.value is None:
+                    self.smsc.release_handset(step.target)
+                else:
+                    self.smsc.set_handset_online(step.target, step.value)
+                    if step.duration is not None:
+                        self.smsc.scheduler.call_at(self.smsc.clock.now() + step.duration, self._release_handset,
+                                                    step.target)
+            except ValueError as exc:  # (a number no carrier serves: nothing to switch)
+                log.warning("scenario_step_failed", action=action, target=step.target, reason=str(exc))
+                return
         log.info("scenario_step", action=action, target=step.target, value=step.value, for_seconds=step.duration)
 
     def _lock(self, system_id: str, locked: bool, duration: float | None) -> None:
