@@ -2397,6 +2397,13 @@ _SCENARIO_ACTIONS = {
 }
 
 
+def _served(number: str, topology: Topology) -> bool:
+    """True when a carrier of ``topology`` serves ``number`` (E.164 digits): a prefix of a carrier or a route
+    starts it ("" is the catch-all)."""
+    prefixes = [p for c in topology.carriers for p in c.prefixes] + [r.prefix for r in topology.routes]
+    return any(number.startswith(p) for p in prefixes)
+
+
 def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, ...]:
     """``scenario``: a list of steps, each ``at`` a duration after the start and exactly one of carrier (a
     carrier's name) with down, account (a system_id) with locked, disconnect (a system_id) with how, handset (a
@@ -2450,6 +2457,13 @@ def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, 
         else:
             target = _to_digits(ctx, _join(path, action), target_raw, "a handset's number: E.164 digits as text "
                                 "such as '447700900123'", e164=True)
+            if target is not _BAD and (len(target) < 7 or target.startswith("0")):
+                target = ctx.error(_join(path, action), "a mobile number in E.164 form (7 to 15 digits, the "
+                                   "country code first)", target_raw)
+            elif target is not _BAD and not _served(target, config.topology):
+                # (tester 148: passed check-config, then failed at its time with a traceback)
+                target = ctx.error(_join(path, action), "a number a carrier of the topology serves (no prefix "
+                                   "of a carrier or a route starts it)", target_raw)
         value: Any = None
         how = "unbind"
         if action == "disconnect":
@@ -2461,6 +2475,9 @@ def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, 
                 ctx.error(_join(path, value_key), value_what, _MISSING)
             elif m.raw(value_key) is not None:
                 value = m.boolean(value_key, False)
+            elif seconds is not None:  # (tester 148: taken, and its for ignored)
+                ctx.error(_join(path, "for"), "for only with online: true or false (the switch it undoes)",
+                          m.raw("for"))
         else:
             if not m.has(value_key):
                 ctx.error(_join(path, value_key), value_what, _MISSING)

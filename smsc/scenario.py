@@ -17,8 +17,12 @@ from typing import Any
 import structlog
 
 from smsc.config import ScenarioStep
+from smsc.core.validity import iso_utc as iso
 
 log = structlog.get_logger("smsc.scenario")
+
+#: Who a step's effects are said to come from, in the log lines they cause.
+_BY = "the config's scenario"
 
 
 class ScenarioPlayer:
@@ -43,6 +47,9 @@ class ScenarioPlayer:
         """Do ``step`` now, and schedule its undoing after its ``duration``."""
         self.played += 1
         action = step.action
+        # (tester 148: each line said value=True, a disconnect system_id= where the others said target=, and
+        # none when in the simulated world it happened)
+        said = {"target": step.target, "at_seconds": step.at, "sim_time": iso(self.smsc.clock.now())}
         if action == "carrier":
             self.smsc.set_carrier_down(step.target, bool(step.value), step.duration if step.value else None)
         elif action == "account":
@@ -53,23 +60,21 @@ class ScenarioPlayer:
                 for proto in list(self.smpp.registry):
                     session = proto.session
                     if session.is_bound and session.system_id == step.target:
-                        proto.disconnect(step.how == "drop")
+                        proto.disconnect(step.how == "drop", _BY)
                         ended += 1
-            log.info("scenario_step", action=action, system_id=step.target, how=step.how, connections=ended)
+            log.info("scenario_step", action=action, how=step.how, connections=ended, **said)
             return
         else:
             try:
                 if step.value is None:
                     self.smsc.release_handset(step.target)
                 else:
-                    self.smsc.set_handset_online(step.target, step.value)
-                    if step.duration is not None:
-                        self.smsc.scheduler.call_at(self.smsc.clock.now() + step.duration, self._release_handset,
-                                                    step.target)
+                    self.smsc.set_handset_online(step.target, step.value, step.duration)
             except ValueError as exc:  # (a number no carrier serves: nothing to switch)
-                log.warning("scenario_step_failed", action=action, target=step.target, reason=str(exc))
+                log.warning("scenario_step_failed", action=action, reason=str(exc), **said)
                 return
-        log.info("scenario_step", action=action, target=step.target, value=step.value, for_seconds=step.duration)
+        value_key = {"carrier": "down", "account": "locked", "handset": "online"}[action]
+        log.info("scenario_step", action=action, for_seconds=step.duration, **{value_key: step.value}, **said)
 
     def _lock(self, system_id: str, locked: bool, duration: float | None) -> None:
         """Lock or unlock account ``system_id`` (as PUT /api/accounts/{system_id} does), for ``duration``
@@ -81,6 +86,7 @@ class ScenarioPlayer:
             state.unlock.cancel()
             state.unlock = None
         state.locked = locked
+        state.locked_by = _BY
         if locked and duration is not None:
             scheduler = self.smsc.scheduler
             handle = scheduler.call_at(self.smsc.clock.now() + duration, self._unlock, system_id)
@@ -90,11 +96,8 @@ class ScenarioPlayer:
         state = self.smpp.accounts.state_for(system_id)
         state.unlock = None
         state.locked = False
-        log.info("scenario_step", action="account", target=system_id, value=False, reason="its lock is over")
-
-    def _release_handset(self, e164: str) -> None:
-        self.smsc.release_handset(e164)
-        log.info("scenario_step", action="handset", target=e164, value=None, reason="its switch is over")
+        log.info("scenario_step", action="account", target=system_id, locked=False, reason="its lock is over",
+                 sim_time=iso(self.smsc.clock.now()))
 
 
 class _Cancel:

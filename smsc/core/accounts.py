@@ -63,6 +63,9 @@ class AccountState:
     #: refused with ESME_RBINDFAIL, those bound already go on; ``unlock`` the timer that ends a timed lock.
     locked: bool = False
     unlock: Any = None
+    #: Who locked it, for the refusals' reason ("the control API (PUT /api/accounts/{system_id})", "the config's
+    #: scenario").
+    locked_by: str = "the control API (PUT /api/accounts/{system_id})"
 
     def __post_init__(self) -> None:
         self.window = getattr(self.account, "submit_window", None)
@@ -132,9 +135,7 @@ class Accounts:
         if not hmac.compare_digest(password.encode("utf-8", "replace"), acc.password.encode("utf-8")):
             return CommandStatus.ESME_RINVPASWD, "wrong password"
         if state.locked:
-            return (CommandStatus.ESME_RBINDFAIL,
-                    "the account is locked by the control API (PUT /api/accounts/{system_id}): no bind until it is "
-                    "unlocked")
+            return CommandStatus.ESME_RBINDFAIL, f"the account is locked by {state.locked_by}: no bind until it is unlocked"
         name = _BIND_NAMES[bind_type]
         if name not in acc.bind_types:
             return (CommandStatus.ESME_RBINDFAIL,

@@ -242,6 +242,8 @@ class Smsc:
         #: Address gives the TON and NPI to compare): no key tuple per submit.
         #: Each is (E.164 form, carrier, the Address, carrier name, message_id modulus, format spec).
         self._plain_routes: dict[str, tuple[str, Any, Address, str, int, str]] = {}
+        #: Handset number -> the timer that hands it back after a timed switch (:meth:`set_handset_online`).
+        self._handset_timers: dict[str, Any] = {}
         #: Carrier name -> the timer that ends its timed outage (:meth:`set_carrier_down` with ``seconds``) and
         #: when it is due (simulation seconds).
         self._outage_timers: dict[str, tuple[Any, float]] = {}
@@ -1549,9 +1551,11 @@ class Smsc:
         log.info("carrier_switched", carrier=name, down=False, queued=waiting,
                  reason=f"its outage of {seconds:g} s (simulated) is over")
 
-    def set_handset_online(self, e164: str, online: bool) -> None:
+    def set_handset_online(self, e164: str, online: bool, seconds: float | None = None) -> None:
         """Control API: switch a handset on or off; switching it on alerts every message waiting for it now
-        (as the HLR's alertServiceCentre would).
+        (as the HLR's alertServiceCentre would).  ``seconds`` (simulated): hand it back to the simulation after
+        that long (:meth:`release_handset`), unless switched again before: any later switch replaces the timer
+        (tester 148: a scenario's timer released a later hold of the control API).
 
         Raises:
             ValueError: no carrier serves ``e164``.
@@ -1559,6 +1563,10 @@ class Smsc:
         carrier = self.router.route(e164)
         if carrier is None:
             raise ValueError(f"no carrier serves {e164!r}")
+        self._drop_handset_timer(e164)
+        if seconds is not None:
+            self._handset_timers[e164] = self.scheduler.call_at(self.clock.now() + seconds, self._handset_over,
+                                                                (e164, seconds))
         carrier.handsets.set_online(e164, online, self.clock.now())
         if online:
             self._handset_back(e164)
@@ -1574,10 +1582,24 @@ class Smsc:
         carrier = self.router.route(e164)
         if carrier is None:
             raise ValueError(f"no carrier serves {e164!r}")
+        self._drop_handset_timer(e164)
         handsets = carrier.handsets
         handsets.clear_override(e164)
         if handsets.is_online(e164, self.clock.now()):
             self._handset_back(e164)
+
+    def _drop_handset_timer(self, e164: str) -> None:
+        timer = self._handset_timers.pop(e164, None)
+        if timer is not None:
+            self.scheduler.cancel(timer)
+
+    def _handset_over(self, arg: tuple[str, float]) -> None:
+        """A timed switch (:meth:`set_handset_online` with ``seconds``) is over: the handset is handed back."""
+        e164, seconds = arg
+        self._handset_timers.pop(e164, None)
+        self.release_handset(e164)
+        log.info("handset_switched", number=e164, online=None,
+                 reason=f"its switch of {seconds:g} s (simulated) is over")
 
     def _handset_back(self, e164: str) -> None:
         """The handset of ``e164`` is reachable again (switched on by the control API, or attached by an MO it

@@ -52,6 +52,12 @@ def utc(t: float) -> datetime:
         return _LAST if t > 0 else _FIRST
 
 
+def iso_utc(t: float) -> str:
+    """``t`` (seconds since the epoch) as ISO 8601 UTC with milliseconds and "Z", as the API and the logs write
+    times (``2026-01-01T00:00:00.250Z``; saturating as :func:`utc` does)."""
+    return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class SubmitTimes:
     """Reads schedule_delivery_time / validity_period against the clock, with the configured bounds.
 

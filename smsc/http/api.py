@@ -57,7 +57,7 @@ from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.mo import mo_coding
 from smsc.core.numbers import E164_MAX_DIGITS, is_digits, is_valid_msisdn, normalise
-from smsc.core.validity import utc
+from smsc.core.validity import iso_utc
 from smsc.http.metrics import build_registry, plain_counters, render
 from smsc.obs import peer_name
 from smsc.smpp.constants import EsmClass, MessageState, Tag, Ton, status_name
@@ -127,7 +127,7 @@ def iso_time(t: float | None) -> str | None:
     request (:func:`smsc.core.validity.utc`)."""
     if t is None or not math.isfinite(t):
         return None
-    return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(t)
 
 
 def _address(addr: Any) -> dict[str, Any]:
@@ -1193,6 +1193,7 @@ class HttpServer:
             state.unlock.cancel()
             state.unlock = None
         state.locked = locked
+        state.locked_by = "the control API (PUT /api/accounts/{system_id})"
         system_id = state.account.system_id
         if locked and seconds is not None:
             def unlock() -> None:

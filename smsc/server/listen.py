@@ -206,17 +206,17 @@ class SmppServer:
                         proto.poll(now)
                 await asyncio.sleep(0)
 
-    def unbind_soon(self, proto: Any) -> None:
+    def unbind_soon(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)") -> None:
         """Control API (POST /api/binds/disconnect, "unbind"): end ``proto``'s session once the responses it is
         owed are sent.  It takes no new request from now (refused with ESME_RINVBNDSTS; before the API answers:
         tester 147 had a submit sent after the answer accepted three times in four) but goes on reading (its
         enquire_link answered, its deliver_sm_resp taken), then :meth:`unbind_one` in a task of its own."""
         proto.session.take_nothing_new()
-        task = self.loop.create_task(self.unbind_one(proto))
+        task = self.loop.create_task(self.unbind_one(proto, by))
         self._unbinding.add(task)
         task.add_done_callback(self._unbinding.discard)
 
-    async def unbind_one(self, proto: Any) -> None:
+    async def unbind_one(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)") -> None:
         """With ``proto`` taking nothing new (:meth:`unbind_soon`), wait for the responses its ESME is owed (a
         commit, a carrier's submit_latency, a transaction's outcome), at most the response_timer (the ESME's own
         wait for them is of that order), then send unbind: the ESME learns every message_id of a message
@@ -227,7 +227,7 @@ class SmppServer:
         while proto.owes_responses and not proto.lost and self.loop.time() < answered_by:
             await asyncio.sleep(0.02)
         if not proto.lost:
-            proto.start_unbind("unbind from the SMSC (POST /api/binds/disconnect)")
+            proto.start_unbind(f"unbind from the SMSC, asked by {by}")
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest.

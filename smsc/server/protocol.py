@@ -1513,13 +1513,14 @@ class SmppProtocol(asyncio.Protocol):
         else:
             self._close()
 
-    def disconnect(self, drop: bool) -> None:
+    def disconnect(self, drop: bool, by: str = "the control API (POST /api/binds/disconnect)") -> None:
         """Control API (POST /api/binds/disconnect): end this connection, with an unbind first (after the
         responses still owed: :meth:`SmppServer.unbind_one`; closed once it is answered, or by the
         response_timer), or, ``drop``, at once without a word (the ESME sees its TCP connection reset, as when a
         carrier's SMSC restarts: responses still owed are lost with it).  Deliveries left unanswered are offered
-        again, and a message accepted is delivered also when its submit_sm_resp never left."""
+        again, and a message accepted is delivered also when its submit_sm_resp never left.  ``by``: who asked,
+        for the log (the control API, or the config's scenario)."""
         if drop:
-            self.abort("dropped by the control API (POST /api/binds/disconnect)")
+            self.abort(f"dropped by {by}")
         elif not self._closing and not self._closing_reads and self.session.takes_new_requests:
-            self.server.unbind_soon(self)
+            self.server.unbind_soon(self, by)

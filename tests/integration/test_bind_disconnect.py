@@ -58,7 +58,7 @@ def test_an_esme_is_unbound_by_the_smsc_and_binds_again(http_smsc: Start) -> Non
         [disconnected] = [e for e in logs if e["event"] == "bind_disconnected"]
         assert (disconnected["system_id"], disconnected["how"]) == ("test", "unbind")
         [unbound] = [e for e in logs if e["event"] == "unbound"]
-        assert unbound["reason"] == "unbind from the SMSC (POST /api/binds/disconnect)"
+        assert unbound["reason"] == "unbind from the SMSC, asked by the control API (POST /api/binds/disconnect)"
         again = RawEsme(running.port)
         try:
             again.bind("transceiver")  # at once: the account's bind is free again

@@ -947,6 +947,12 @@ def test_a_scenario_is_read_in_time_order(tmp_path: Path) -> None:
         ("{at: 1m, disconnect: test, for: 5s}", "scenario[0].for: expected no for in a disconnect step"),
         ("{at: 1m, account: nobody, locked: true}", "scenario[0].account: expected the system_id of an account"),
         ("{at: 1m, handset: 'abc', online: true}", "scenario[0].handset: expected a handset's number"),
+        # (tester 148: these passed check-config; the first failed at its time with a traceback)
+        ("{at: 1m, handset: '12025550100', online: false}",
+         "scenario[0].handset: expected a number a carrier of the topology serves"),
+        ("{at: 1m, handset: '123', online: false}", "scenario[0].handset: expected a mobile number in E.164 form"),
+        ("{at: 1m, handset: '447700900123', online: null, for: 5m}",
+         "scenario[0].for: expected for only with online: true or false"),
         ("{at: soon, carrier: a, down: true}", "scenario[0].at: expected "),
         ("{at: 1m, carrier: a, down: true, when: 3}", "scenario[0].when: expected a known key"),
     ],
