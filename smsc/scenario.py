@@ -79,35 +79,5 @@ class ScenarioPlayer:
     def _lock(self, system_id: str, locked: bool, duration: float | None) -> None:
         """Lock or unlock account ``system_id`` (as PUT /api/accounts/{system_id} does), for ``duration``
         simulated seconds when given."""
-        state = self.smpp.accounts.state_for(system_id) if self.smpp is not None else None
-        if state is None:
-            return
-        if state.unlock is not None:
-            state.unlock.cancel()
-            state.unlock = None
-        state.locked = locked
-        state.locked_by = _BY
-        if locked and duration is not None:
-            scheduler = self.smsc.scheduler
-            handle = scheduler.call_at(self.smsc.clock.now() + duration, self._unlock, system_id)
-            state.unlock = _Cancel(scheduler, handle)
-
-    def _unlock(self, system_id: str) -> None:
-        state = self.smpp.accounts.state_for(system_id)
-        state.unlock = None
-        state.locked = False
-        log.info("scenario_step", action="account", target=system_id, locked=False, reason="its lock is over",
-                 sim_time=iso(self.smsc.clock.now()))
-
-
-class _Cancel:
-    """A core scheduler timer with the ``cancel()`` an asyncio handle has (an account's ``unlock``)."""
-
-    __slots__ = ("_scheduler", "_handle")
-
-    def __init__(self, scheduler: Any, handle: Any) -> None:
-        self._scheduler = scheduler
-        self._handle = handle
-
-    def cancel(self) -> None:
-        self._scheduler.cancel(self._handle)
+        if self.smpp is not None:
+            self.smpp.lock_account(system_id, locked, duration, _BY)

@@ -63,6 +63,8 @@ class AccountState:
     #: refused with ESME_RBINDFAIL, those bound already go on; ``unlock`` the timer that ends a timed lock.
     locked: bool = False
     unlock: Any = None
+    #: When a timed lock ends (simulation seconds), or None.
+    unlocks_at: float | None = None
     #: Who locked it, for the refusals' reason ("the control API (PUT /api/accounts/{system_id})", "the config's
     #: scenario").
     locked_by: str = "the control API (PUT /api/accounts/{system_id})"

@@ -1183,34 +1183,27 @@ class HttpServer:
     async def put_account(self, request: web.Request) -> web.Response:
         """PUT /api/accounts/{system_id} {"locked": bool, "for": seconds}: keep the account from binding (its
         binds refused with ESME_RBINDFAIL; those bound already go on: POST /api/binds/disconnect ends them), for
-        that many real seconds when given, as a carrier's SMSC does while it refuses an ESME, so that the ESME's
+        that many simulated seconds when given (as a carrier's ``for``), as a carrier's SMSC does while it refuses an ESME, so that the ESME's
         reconnection back-off can be tested; or let it bind again.  Not kept across a restart."""
         self._refuse_while_stopping()
         locked, seconds = await _switch(request, "locked", "true refuses the account's binds, false lets it bind "
-                                        "again", "the real seconds until the account may bind again", 86400)
+                                        "again", "the seconds (simulated) until the account may bind again", 86400)
         state = self._account_state(request)
-        if state.unlock is not None:
-            state.unlock.cancel()
-            state.unlock = None
-        state.locked = locked
-        state.locked_by = "the control API (PUT /api/accounts/{system_id})"
         system_id = state.account.system_id
-        if locked and seconds is not None:
-            def unlock() -> None:
-                state.locked = False
-                state.unlock = None
-                log.info("account_switched", system_id=system_id, locked=False,
-                         reason=f"its lock of {seconds:g} s is over")
-            state.unlock = asyncio.get_running_loop().call_later(float(seconds), unlock)
+        self._accounts_server().lock_account(system_id, locked, seconds,
+                                             "the control API (PUT /api/accounts/{system_id})")
         log.info("account_switched", system_id=system_id, locked=locked, peer=_peer(request),
                  **({"for_seconds": seconds} if seconds is not None else {}))
         return _json(self._account_record(state))
 
-    def _accounts(self) -> Any:
+    def _accounts_server(self) -> Any:
         smpp = self.app.smpp
         if smpp is None:
             raise ApiError(503, "the SMPP server is not running")
-        return smpp.accounts
+        return smpp
+
+    def _accounts(self) -> Any:
+        return self._accounts_server().accounts
 
     def _account_state(self, request: web.Request) -> Any:
         system_id = request.match_info["system_id"]
@@ -1232,6 +1225,7 @@ class HttpServer:
             "throughput": acc.throughput,
             "submit_window": getattr(acc, "submit_window", None),
             "locked": state.locked,
+            "unlocks_at": iso_time(state.unlocks_at),
         }
 
     async def binds(self, request: web.Request) -> web.Response:

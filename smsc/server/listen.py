@@ -206,6 +206,35 @@ class SmppServer:
                         proto.poll(now)
                 await asyncio.sleep(0)
 
+    def lock_account(self, system_id: str, locked: bool, seconds: float | None, by: str) -> Any:
+        """Lock account ``system_id`` (its binds refused with ESME_RBINDFAIL, those made before go on) or unlock
+        it; ``seconds`` (simulated, with ``locked``): unlocked after that long, unless switched again before (a
+        later switch replaces the timer).  ``by`` names who asked, in the refusals' reason.  Returns its
+        :class:`~smsc.core.accounts.AccountState`, or None when no account has that system_id."""
+        state = self.accounts.state_for(system_id)
+        if state is None:
+            return None
+        scheduler = self.smsc.scheduler  # type: ignore[attr-defined]
+        if state.unlock is not None:
+            scheduler.cancel(state.unlock)
+            state.unlock = None
+            state.unlocks_at = None
+        state.locked = locked
+        state.locked_by = by
+        if locked and seconds is not None:
+            state.unlocks_at = self.smsc.clock.now() + seconds  # type: ignore[attr-defined]
+            state.unlock = scheduler.call_at(state.unlocks_at, self._unlocked, (state, seconds))
+        return state
+
+    @staticmethod
+    def _unlocked(arg: tuple[Any, float]) -> None:
+        state, seconds = arg
+        state.locked = False
+        state.unlock = None
+        state.unlocks_at = None
+        log.info("account_switched", system_id=state.account.system_id, locked=False,
+                 reason=f"its lock of {seconds:g} s (simulated) is over")
+
     def unbind_soon(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)") -> None:
         """Control API (POST /api/binds/disconnect, "unbind"): end ``proto``'s session once the responses it is
         owed are sent.  It takes no new request from now (refused with ESME_RINVBNDSTS; before the API answers:

@@ -48,7 +48,8 @@ def test_a_locked_account_is_refused_binds_until_unlocked_and_the_bound_ones_go_
 
 def test_a_timed_lock_ends_by_itself_and_requests_are_checked(http_smsc: Start) -> None:
     running = http_smsc()
-    assert api_request(running, "PUT", "/api/accounts/test", {"locked": True, "for": 0.3})[0] == 200
+    status, test = api_request(running, "PUT", "/api/accounts/test", {"locked": True, "for": 0.3})
+    assert status == 200 and test["unlocks_at"].endswith("Z")
     assert _bind_status(running) == CommandStatus.ESME_RBINDFAIL
     wait_until(lambda: not api_request(running, "GET", "/api/accounts/test")[1]["locked"], what="the unlock")
     assert _bind_status(running) == 0

@@ -919,6 +919,7 @@ def test_a_scenario_is_read_in_time_order(tmp_path: Path) -> None:
         scenario:
           - {at: 5m, disconnect: test, how: drop}
           - {at: 30s, carrier: a, down: true, for: 2m}
+          - {at: 6m, disconnect: test}
           - {at: 6m, account: test, locked: true, for: 20s}
           - {at: 7m, handset: '447700900123', online: false}
           - {at: 8m, handset: '+447700900123', online: null}
@@ -926,7 +927,8 @@ def test_a_scenario_is_read_in_time_order(tmp_path: Path) -> None:
     assert [(s.at, s.action, s.target, s.value, s.duration, s.how) for s in config.scenario] == [
         (30.0, "carrier", "a", True, 120.0, "unbind"),
         (300.0, "disconnect", "test", None, None, "drop"),
-        (360.0, "account", "test", True, 20.0, "unbind"),
+        (360.0, "account", "test", True, 20.0, "unbind"),  # (before the disconnect of its time)
+        (360.0, "disconnect", "test", None, None, "unbind"),
         (420.0, "handset", "447700900123", False, None, "unbind"),
         (480.0, "handset", "447700900123", None, None, "unbind"),
     ]
