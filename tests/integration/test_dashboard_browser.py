@@ -428,3 +428,16 @@ def test_dashboard_buttons_ignore_a_double_click_and_say_what_they_did(tmp_path:
                 "nothing to end"), 15, "the action line")
         finally:
             second.close()
+
+
+def test_dashboard_keeps_the_keyboard_focus_on_the_button_used(tmp_path: Path) -> None:
+    """Tester 149: a button pressed from the keyboard was disabled while its change was on its way, and Chromium
+    took the focus off it: the next Tab started again from the top of its table."""
+    with _bound_page(tmp_path) as (server, esme, page):
+        row = "[...document.querySelectorAll('#carriers tr')].find(r => r.cells[0].textContent === 'thames')"
+        wait_until(lambda: page.evaluate(f"!!({row})"), 15, "thames listed")
+        page.evaluate(f"{row}.querySelector('button').focus(); {row}.querySelector('button').click()")
+        wait_until(lambda: page.evaluate(f"{row}.querySelector('button').textContent") == "bring back", 15,
+                   "thames shown down")
+        time.sleep(0.3)
+        assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "bring back carrier thames"
