@@ -28,7 +28,7 @@ from smsc.core.smsc import Smsc
 from smsc.core.store.base import WorldState
 from smsc.core.store.memory import MemoryStore
 from smsc.core.store.sqlite import NotAStore, SqliteStore, StoreInUse
-from smsc.core.validity import utc
+from smsc.core.validity import iso_utc, utc
 from smsc.server.listen import SmppServer, TlsListenError
 
 log = structlog.get_logger("smsc")
@@ -298,7 +298,7 @@ class App:
             from smsc.scenario import ScenarioPlayer
 
             self.scenario = ScenarioPlayer(cfg.scenario, self.smsc, self.smpp, self.clock.now())
-            log.info("scenario_loaded", steps=len(cfg.scenario),
+            log.info("scenario_loaded", steps=len(cfg.scenario), starts_at=iso_utc(self.clock.now()),
                      last_at_seconds=cfg.scenario[-1].at, hint="played on the simulated clock from now")
         host_, port_ = self.smpp.addresses[0]
         log.info("listening", protocol="smpp", host=host_, port=port_, config=cfg.source,

@@ -111,7 +111,14 @@ class ApiError(Exception):
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+    """``data`` as a JSON answer, UTF-8; text that UTF-8 cannot hold (a lone surrogate a request sent, echoed in an
+    error) is written as a JSON escape instead (tester 151: the answer failed with a 500 and a traceback)."""
+    text = json.dumps(data, ensure_ascii=False)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        body = json.dumps(data).encode("ascii")
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -1187,7 +1194,8 @@ class HttpServer:
         reconnection back-off can be tested; or let it bind again.  Not kept across a restart."""
         self._refuse_while_stopping()
         locked, seconds = await _switch(request, "locked", "true refuses the account's binds, false lets it bind "
-                                        "again", "the seconds (simulated) until the account may bind again", 86400)
+                                        "again", "the seconds (simulated) until the account may bind again",
+                                        366 * 86400)
         state = self._account_state(request)
         system_id = state.account.system_id
         self._accounts_server().lock_account(system_id, locked, seconds,

@@ -548,8 +548,8 @@ class Session:
             # (BOUND_TRX)" for submits that crossed the unbind of a stopping SMSC.)
             self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
                          "it came after the SMSC began to end the session with an unbind (the SMSC is stopping, or "
-                         "ended the session for its inactivity timer, a dead link or the control API): not taken, "
-                         "to be submitted again on a new bind")
+                         "ended the session for its inactivity timer, a dead link, the control API or the config's "
+                         "scenario): not taken, to be submitted again on a new bind")
             return
         if cid == CommandId.unbind:
             self.state = SessionState.UNBOUND

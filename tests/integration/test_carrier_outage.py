@@ -97,3 +97,21 @@ def test_a_transaction_refused_by_an_outage_is_logged_and_counted(http_smsc: Sta
         assert 'smsc_smpp_requests_refused_total{command="data_sm",status="ESME_RSUBMITFAIL"} 1.0' in metrics
     finally:
         esme.close()
+
+
+def test_a_lone_surrogate_in_a_request_is_answered_400_in_json(http_smsc: Start) -> None:
+    """Tester 151: the 400 echoed the value, which UTF-8 cannot hold: a 500 and a traceback in the log."""
+    import urllib.error
+    import urllib.request
+
+    running = http_smsc()
+    assert running.app.http is not None
+    for body in (b'{"down": "\\ud800"}', b'{"\\ud800": 1}'):
+        req = urllib.request.Request(f"http://127.0.0.1:{running.app.http.port}/api/carriers/thames", data=body,
+                                     method="PUT", headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("not refused")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400 and exc.headers["Content-Type"].startswith("application/json")
+            assert "\\ud800" in exc.read().decode("ascii")
