@@ -55,14 +55,10 @@ class ScenarioPlayer:
         elif action == "account":
             self._lock(step.target, bool(step.value), step.duration)
         elif action == "disconnect":
-            ended = 0
-            if self.smpp is not None:
-                for proto in list(self.smpp.registry):
-                    session = proto.session
-                    if session.is_bound and session.system_id == step.target:
-                        proto.disconnect(step.how == "drop", _BY)
-                        ended += 1
-            log.info("scenario_step", action=action, how=step.how, connections=ended, **said)
+            ended = self.smpp.bound_as(step.target) if self.smpp is not None else []
+            for proto in ended:
+                proto.disconnect(step.how == "drop", _BY)
+            log.info("scenario_step", action=action, how=step.how, connections=len(ended), **said)
             return
         else:
             try:

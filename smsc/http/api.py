@@ -1269,14 +1269,9 @@ class HttpServer:
             raise ApiError(400, f'how: expected "unbind" (an unbind PDU first) or "drop" (the TCP connection '
                                 f'closed at once), got {_json_text(how)}')
         smpp = self.app.smpp
-        matched = []
-        for proto in list(smpp.registry) if smpp is not None else []:
-            record = _bind_record(proto)
-            if system_id is not None and not (record["bound"] and record["system_id"] == system_id):
-                continue
-            if peer is not None and record["peer"] != peer:
-                continue
-            matched.append((proto, record))
+        candidates = [] if smpp is None else list(smpp.registry) if system_id is None else smpp.bound_as(system_id)
+        matched = [(proto, record) for proto, record in ((p, _bind_record(p)) for p in candidates)
+                   if peer is None or record["peer"] == peer]
         # None matching is an answer, not an error: a chaos step may come between an ESME's reconnections (tester
         # 144: a 404 failed such a test step)
         for proto, record in matched:

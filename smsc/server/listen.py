@@ -206,6 +206,10 @@ class SmppServer:
                         proto.poll(now)
                 await asyncio.sleep(0)
 
+    def bound_as(self, system_id: str) -> list[Any]:
+        """The connections bound as ``system_id`` now (those a disconnect of it ends)."""
+        return [p for p in self.registry if p.session.is_bound and p.session.system_id == system_id]
+
     def lock_account(self, system_id: str, locked: bool, seconds: float | None, by: str) -> Any:
         """Lock account ``system_id`` (its binds refused with ESME_RBINDFAIL, those made before go on) or unlock
         it; ``seconds`` (simulated, with ``locked``): unlocked after that long, unless switched again before (a
