@@ -328,7 +328,8 @@ class App:
         """Bind each listener's address once, without listening, and let it go, before anything else starts: a
         port in use or an address this machine does not have is refused in one line, before the store is opened
         and the core started (testers 130, 142: ``core_started`` and ``stopped`` came first, and the SMPP port
-        accepted connections for a moment before the HTTP port's refusal).  Port 0 needs no probe.  What the
+        accepted connections for a moment before the HTTP port's refusal).  Port 0 is probed too, for its host
+        (tester 156: an HTTP host that did not resolve was refused after the SMPP listener had started).  What the
         probe cannot foresee (another process taking the port in between) is still refused as the listener
         starts.
 
@@ -343,8 +344,6 @@ class App:
         if http:
             probes.append(("the HTTP API", "http", http_host, cfg.http.host, http_port, cfg.http.port, None))
         for what, section, given_host, config_host, given_port, config_port, tls in probes:
-            if (config_port if given_port is None else given_port) == 0:
-                continue
             try:
                 server = await loop.create_server(asyncio.Protocol, config_host if given_host is None else given_host,
                                                   config_port if given_port is None else given_port,

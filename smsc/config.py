@@ -288,6 +288,11 @@ class HttpConfig:
 
 _NORMAL = NormalDist()
 _Z95 = _NORMAL.inv_cdf(0.95)
+#: The largest lognormal shape a config may give: its draws stay finite (exp(sigma * z) for the most extreme
+#: quantile, z about 8.3, and the mean's exp(sigma**2 / 2)), where sigma 38 overflowed (tester 156).  A p95 of
+#: 14 million times the median: no network's spread.
+LOGNORMAL_SIGMA_MAX = 10.0
+_P95_RATIO_MAX = float(f"{math.exp(LOGNORMAL_SIGMA_MAX * _Z95):.2g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1774,12 +1779,16 @@ def _parse_distribution(ctx: _Ctx, path: str, raw: Any, default: Distribution) -
             ctx.error(m.at("p95"), "either p95 or sigma, not both", m.raw("p95"))
             sigma = 0.0
         elif m.has("sigma"):
-            sigma = m.number("sigma", 0.0, lo=0.0)
+            sigma = m.number("sigma", 0.0, lo=0.0, hi=LOGNORMAL_SIGMA_MAX)
         elif m.has("p95"):
             p95 = m.duration("p95", median)
             if p95 < median:
                 ctx.error(m.at("p95"), f"a duration >= median ({_num(median)} s)", m.raw("p95"))
             sigma = math.log(p95 / median) / _Z95 if median > 0 and p95 >= median else 0.0
+            if sigma > LOGNORMAL_SIGMA_MAX:
+                ctx.error(m.at("p95"), f"a duration at most {_num(_P95_RATIO_MAX)} times the median "
+                          f"({_num(median)} s)", m.raw("p95"))
+                sigma = 0.0
         else:
             ctx.error(m.at("p95"), "p95 (a duration) or sigma (a number) for a lognormal distribution", _MISSING)
             sigma = 0.0
@@ -1911,14 +1920,26 @@ def _parse_handsets(ctx: _Ctx, path: str, raw: Any) -> HandsetConfig:
             "help_keywords", "auto_reply")
     m = _Map(ctx, path, raw, keys)
     d = HandsetConfig()
+    words = {kind: _text_list(m, kind, getattr(d, kind), upper=True)
+             for kind in ("opt_out_keywords", "opt_in_keywords", "help_keywords")}
+    # A word in two lists would do what the first list checked says (opt-out, then opt-in, then help) and
+    # silently not the other (tester 156: STOP listed under opt_in_keywords still opted out).
+    seen: dict[str, str] = {}
+    for kind, listed in words.items():
+        for word in listed:
+            other = seen.setdefault(word, kind)
+            if other != kind and m.has(kind):
+                ctx.error(m.at(kind), f"keywords not already in {other} ({word!r} is)", m.raw(kind))
+            elif other != kind:
+                ctx.error(m.at(other), f"keywords not in {kind} ({word!r} is)", m.raw(other))
     return HandsetConfig(
         online_probability=m.number("online_probability", d.online_probability, lo=0.0, hi=1.0),
         offline_period=_parse_distribution(ctx, m.at("offline_period"), m.raw("offline_period"),
                                            d.offline_period),
         online_after_mo=m.duration("online_after_mo", d.online_after_mo),
-        opt_out_keywords=_text_list(m, "opt_out_keywords", d.opt_out_keywords, upper=True),
-        opt_in_keywords=_text_list(m, "opt_in_keywords", d.opt_in_keywords, upper=True),
-        help_keywords=_text_list(m, "help_keywords", d.help_keywords, upper=True),
+        opt_out_keywords=words["opt_out_keywords"],
+        opt_in_keywords=words["opt_in_keywords"],
+        help_keywords=words["help_keywords"],
         auto_reply=_parse_auto_reply(ctx, m.at("auto_reply"), m.raw("auto_reply")) if m.has("auto_reply")
         else None,
     )
@@ -2037,8 +2058,11 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
             spec, _ = _parse_outcome(ctx, p, item, weighted=True)
             if spec is not None:
                 outcomes.append(spec)
-        if entries and len(outcomes) == len(entries) and sum(o.weight for o in outcomes) <= 0:
-            ctx.error(m.at("outcomes"), "weights adding up to more than 0", m.raw("outcomes"))
+        total = sum(o.weight for o in outcomes)
+        if entries and len(outcomes) == len(entries) and not 0 < total < math.inf:
+            # (an infinite sum, two weights of 1e308, made every draw the last outcome: tester 156)
+            ctx.error(m.at("outcomes"), "weights adding up to more than 0 and less than 1e308 "
+                      f"(they add up to {_num(total)})", m.raw("outcomes"))
             outcomes = []
         if not entries and isinstance(m.raw("outcomes"), list):
             ctx.error(m.at("outcomes"), "at least one outcome", m.raw("outcomes"))
@@ -2355,6 +2379,14 @@ def parse_config(text: str, source: str = "<string>", base_dir: Path | None = No
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context and exc.context != problem else ""
         raise ConfigError([f"{source}: {where}: {problem}{context}"]) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a NUL, a control character): where it is, as for any other YAML error
+        # (tester 156: "position 4471" of "<unicode string>", on two lines).
+        before = text[:exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise ConfigError([f"{source}: line {line}, column {column}: a character YAML does not allow "
+                           f"(U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X}): "
+                           f"{exc.reason}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
     except RecursionError:
@@ -2592,6 +2624,17 @@ def config_notes(config: Config) -> list[str]:
             notes.append(f"{config.source}: note: store.path {store.path!r}: its directory {directory!r} does not "
                          f"exist here (relative paths are read from the directory smsc starts in, here "
                          f"{os.getcwd()!r}): serve would not start here")
+        elif not os.access(directory, os.W_OK | os.X_OK):
+            # (tester 156: an unwritable directory passed where a missing one got this note)
+            notes.append(f"{config.source}: note: store.path {store.path!r}: its directory {directory!r} cannot "
+                         f"be written here (the database and its lock and journal files go there): serve would "
+                         f"not start here")
+    routed = {route.carrier for route in config.topology.routes}
+    for i, carrier in enumerate(config.topology.carriers):
+        if not carrier.prefixes and carrier.name not in routed:
+            # (tester 156: such a carrier was accepted without a word, and every submit then refused)
+            notes.append(f"{config.source}: note: topology.carriers[{i}] ({carrier.name!r}) serves no number: it has "
+                         f"no prefixes and no topology.routes entry names it")
     if config.topology.carriers == Topology().carriers:
         # Tester 104: a config of its own with an account only passed, and every test number of the README then
         # was delivered (447700900910 accepted, not refused): the bundled topology is not merged in.  (A topology

@@ -162,11 +162,14 @@ class HandsetPool:
         self._opt_in_words = frozenset(config.opt_in_keywords)
         self._help_words = frozenset(config.help_keywords)
         self._offline = config.offline_period
-        p = config.online_probability
-        mean_off = self._offline.expected() if 0.0 < p < 1.0 else 0.0
+        # The share of the time offline; an online_probability below 1.1e-16 leaves 1.0 exactly (tester 156:
+        # 1e-17 passed the config's 0..1 and then failed cycle_length): it is always offline, as 0 is.
+        offline_share = 1.0 - config.online_probability
+        mean_off = self._offline.expected() if 0.0 < offline_share < 1.0 else 0.0
         #: Cycle length in seconds, or None when every handset is always online (or always offline).
-        self._cycle: float | None = cycle_length(self._offline, 1.0 - p) if 0.0 < p < 1.0 and mean_off > 0 else None
-        self._always_online = p > 0.0
+        self._cycle: float | None = (cycle_length(self._offline, offline_share)
+                                     if 0.0 < offline_share < 1.0 and mean_off > 0 else None)
+        self._always_online = offline_share < 1.0
 
     @property
     def always_online(self) -> bool:

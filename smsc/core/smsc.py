@@ -1652,7 +1652,13 @@ class Smsc:
         no rule answers it with that status (for the refusal log: tester 81 read "not a mobile number ... or a
         number rule" for 447700900912's ESME_RINVDSTADR)."""
         e164 = self._normalise(destination)
+        if e164 and not is_valid_msisdn(e164):
+            e164 = ""
         carrier = self.router.route(e164) if e164 else None
+        if carrier is None and e164 and status == CommandStatus.ESME_RINVDSTADR:
+            # (tester 156: "not a mobile number ... or no route" left the operator to find which)
+            return (f"destination {e164}: no route (no carrier's prefixes and no topology.routes entry cover it; "
+                    f"topology.no_route is reject)")
         rule = carrier.submit_rule(e164) if carrier is not None else None
         if rule is None or rule.status != status:
             return self._congestion_reason(carrier, status)

@@ -321,6 +321,16 @@ def _peer(request: web.Request) -> str:
     return peer_name(transport.get_extra_info("peername") if transport is not None else None) or (request.remote or "")
 
 
+def _refuse_query(request: web.Request) -> None:
+    """A listing that takes no query parameter refuses one, as the listings that take some refuse the others
+    (tester 156: ``GET /api/binds?system_id=x`` answered every bind, as if filtered).
+
+    Raises:
+        ApiError: 400 naming the first parameter."""
+    if request.query:
+        raise ApiError(400, f"{sorted(request.query)[0]}: unknown query parameter ({request.path} takes none)")
+
+
 async def _json_object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
     """The request body as a JSON object with only ``allowed`` keys; ApiError(400) otherwise."""
     raw = await _read_body(request)
@@ -350,7 +360,9 @@ def _parse_object(raw: bytes, allowed: frozenset[str]) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ApiError(400, "request body: expected UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request body: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+        # ("Unterminated string starting at" ends in "at" already: tester 156 read "starting at at line 1")
+        where = ":" if exc.msg.endswith(" at") else " at"
+        raise ApiError(400, f"request body: invalid JSON: {exc.msg}{where} line {exc.lineno} column {exc.colno}") \
             from None
     except ValueError:  # (an integer of more than sys.get_int_max_str_digits() digits: tester 72 got a 500)
         raise ApiError(400, f"request body: a number too long to read (more than "
@@ -1181,6 +1193,7 @@ class HttpServer:
 
     async def list_accounts(self, request: web.Request) -> web.Response:
         """GET /api/accounts: every account (never its password) with its binds now and whether it is locked."""
+        _refuse_query(request)
         return _json({"accounts": [self._account_record(state) for state in self._accounts().states()]})
 
     async def get_account(self, request: web.Request) -> web.Response:
@@ -1238,6 +1251,7 @@ class HttpServer:
 
     async def binds(self, request: web.Request) -> web.Response:
         """GET /api/binds: one entry per open SMPP connection, bound ones first."""
+        _refuse_query(request)
         smpp = self.app.smpp
         out = [_bind_record(proto) for proto in smpp.registry] if smpp is not None else []
         out.sort(key=lambda b: (not b["bound"], b["system_id"], b["peer"]))
@@ -1285,6 +1299,7 @@ class HttpServer:
         """GET /api/carriers: every simulated network with its prefixes, capacity, retry schedule, receipt style
         and counters (:meth:`Carrier.counters <smsc.core.carrier.Carrier.counters>`: ``attempts`` and one count
         per outcome kind, since the server started)."""
+        _refuse_query(request)
         router = self._smsc.router
         prefixes = self._carrier_prefixes()
         return _json({"carriers": [self._carrier_record(name, carrier, prefixes)
@@ -1361,6 +1376,7 @@ class HttpServer:
 
     async def stats(self, request: web.Request) -> web.Response:
         """GET /api/stats: SMPP server counters, core counters, sessions and simulation time as JSON."""
+        _refuse_query(request)
         smpp = self.app.smpp
         smsc = self.app.smsc
         return _json({

@@ -281,7 +281,7 @@ def refusal_reason(pdu: Any, status: int) -> str:
                     f"number (leading 0) given as international; send it with TON 2 (national), or in international "
                     f"form with its country code and no leading 0")
         return (f"destination_addr {address!r} (TON {pdu.dest_addr_ton}, NPI {pdu.dest_addr_npi}): "
-                f"not a mobile number of 7-15 digits once read as E.164, or no route in the topology")
+                f"not a mobile number of 7-15 digits once read as E.164")
     if status == s.ESME_RMISSINGOPTPARAM:
         return "sar_msg_ref_num, sar_total_segments and sar_segment_seqnum come all three or not at all"
     if status == s.ESME_RINVOPTPARAMVAL:
