@@ -479,6 +479,11 @@ class Outbox:
         held = self._held.get(system_id)
         return len(held) if held else 0
 
+    def is_leased(self, delivery_id: int) -> bool:
+        """True while delivery ``delivery_id`` is out with an ESME awaiting its answer: False once that answer,
+        or a late answer to an earlier copy (:meth:`late_acked`), has ended it."""
+        return delivery_id in self._leased
+
     def acked(self, delivery_id: int, status: int) -> bool:
         """The ESME answered deliver_sm_resp with ``status``; False if the delivery was not leased.  An error
         is retried after a backoff, except ESME_RTHROTTLED: offered again at once, as the ESME's bind pauses

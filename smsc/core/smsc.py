@@ -1395,7 +1395,7 @@ class Smsc:
                 if msg.esm_class & EsmClass.UDHI and check_udh(short_message):
                     raise Reject(CommandStatus.ESME_RINVMSGLEN)
                 if payload:
-                    if (payload_too_many_parts(short_message, msg.data_coding, msg.esm_class)
+                    if (payload_too_many_parts(short_message, msg.data_coding, msg.esm_class, msg.tlvs)
                             or one_sms and payload_unsendable(short_message, msg.data_coding, msg.esm_class,
                                                               msg.tlvs)):
                         raise Reject(CommandStatus.ESME_RINVMSGLEN)
@@ -1490,6 +1490,11 @@ class Smsc:
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         """deliver_sm_resp with ``status``: 0 done; ESME_RX_P_APPN / RX_R_APPN dropped; others retried."""
         self.outbox.acked(delivery_id, status)
+
+    def delivery_awaits_answer(self, delivery_id: int) -> bool:
+        """The deliver_sm (or data_sm) of ``delivery_id`` is out with an ESME awaiting its answer
+        (:meth:`Outbox.is_leased`)."""
+        return self.outbox.is_leased(delivery_id)
 
     def delivery_late_acked(self, delivery_id: int, status: int) -> None:
         """deliver_sm_resp with ``status`` after the response_timer, the delivery offered again meanwhile: 0 (or a

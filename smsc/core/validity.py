@@ -58,6 +58,13 @@ def iso_utc(t: float) -> str:
     return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: How far apart two times may be and still be one instant, seconds.  A time an ESME gives is read against the
+#: clock's datetime, in whole microseconds, while the clock itself is a float: a relative period of zero, or of
+#: exactly ``max_schedule``, came out a fraction of a microsecond either side of its limit, and one PDU was
+#: accepted or refused from one try to the next (tester 153).  SMPP times have tenths of a second (section 7.1).
+SAME_INSTANT = 1e-3
+
+
 class SubmitTimes:
     """Reads schedule_delivery_time / validity_period against the clock, with the configured bounds.
 
@@ -127,9 +134,9 @@ class SubmitTimes:
         if when is None:
             return None
         schedule_time = when.timestamp()
-        if schedule_time <= now:
+        if schedule_time - now <= SAME_INSTANT:
             return None
-        if schedule_time - now > self.max_schedule:
+        if schedule_time - now > self.max_schedule + SAME_INSTANT:
             raise Reject(CommandStatus.ESME_RINVSCHED)
         return schedule_time
 
@@ -141,7 +148,7 @@ class SubmitTimes:
             raise Reject(CommandStatus.ESME_RINVEXPIRY) from None
         assert until is not None  # (only called with a non-empty validity)
         expiry_time = until.timestamp()
-        if expiry_time <= start:
+        if expiry_time - start <= SAME_INSTANT:
             raise Reject(CommandStatus.ESME_RINVEXPIRY)
         longest = start + self.max_validity
         if expiry_time > longest:

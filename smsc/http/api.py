@@ -76,6 +76,7 @@ from smsc.smpp.text import (
     split_message,
     strip_udh,
 )
+from smsc.smpp.validate import port_header_octets
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -175,6 +176,9 @@ def _sms_count(msg: Message, is_part: bool) -> int:
         udh = msg.short_message[0] + 1
         if udh > len(msg.short_message):
             return 1
+    ports = port_header_octets(msg.esm_class, msg.tlvs)
+    if ports:  # (the port addressing element the SMSC writes for port TLVs takes room too: tester 153)
+        return sms_count(bytes(ports) + msg.short_message, msg.data_coding, ports)
     return sms_count(msg.short_message, msg.data_coding, udh)
 
 

@@ -244,7 +244,7 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
         if pdu.esm_class & _UDHI and check_udh(short_message):
             return CommandStatus.ESME_RINVMSGLEN
         if payload is not None:
-            if payload_too_many_parts(payload, pdu.data_coding, pdu.esm_class):
+            if payload_too_many_parts(payload, pdu.data_coding, pdu.esm_class, tlvs):
                 return CommandStatus.ESME_RINVMSGLEN  # (more than a concatenated message has parts: tester 71)
             if one_sms and payload_unsendable(payload, pdu.data_coding, pdu.esm_class, tlvs):
                 return CommandStatus.ESME_RINVMSGLEN
@@ -260,7 +260,7 @@ def _submission(system_id: str, pdu: P.SubmitSm | P.DataSm, one_sms: bool = Fals
     user_data = payload if payload is not None else b""
     if pdu.esm_class & _UDHI and check_udh(user_data):
         return CommandStatus.ESME_RINVMSGLEN
-    if payload_too_many_parts(user_data, pdu.data_coding, pdu.esm_class):
+    if payload_too_many_parts(user_data, pdu.data_coding, pdu.esm_class, tlvs):
         return CommandStatus.ESME_RINVMSGLEN
     if one_sms and payload_unsendable(user_data, pdu.data_coding, pdu.esm_class, tlvs):
         return CommandStatus.ESME_RINVMSGLEN
@@ -780,7 +780,11 @@ class SmppProtocol(asyncio.Protocol):
         """Our deliver_sm or data_sm was answered with an error status (the core retries or drops it by the
         status): a data_sm_resp with ESME_RINVCMDID says the ESME does not know data_sm.  Logged as a
         ``delivery_failed`` line (tester 50: an ESME whose handler refused every receipt saw them come again and
-        again, and the log said nothing)."""
+        again, and the log said nothing).  The answer to a copy whose delivery a late answer to the first one
+        ended already (:meth:`Smsc.delivery_late_acked`) is ignored: nothing is offered again, nor the bind
+        paused (tester 153: it was logged "offered again after a backoff")."""
+        if event.context is not None and not self.smsc.delivery_awaits_answer(event.context):
+            return
         if event.status not in PERMANENT_STATUSES:  # (those are dropped: the core logs delivery_dropped)
             if event.status == CommandStatus.ESME_RTHROTTLED:
                 outcome = f"offered again after a {THROTTLED_PAUSE:g} s pause of this bind"

@@ -538,7 +538,21 @@ def _decoder_source(cls: type[Pdu], layout: tuple[Field, ...], fast: bool) -> tu
     for f in layout:
         value = f"ord(f_{f.name})" if f.name in as_char else f"f_{f.name}"
         emit(f"    o.{f.name} = {value}")
-    emit("    o.tlvs = _tlvs(b, p, e, _rows) if p < e else {}")
+    if not layout:
+        # A PDU without a body (enquire_link, unbind, their responses, generic_nack: SMPP 3.4 sections 4.11-4.13)
+        # defines no TLV: what follows its header is kept when it reads as TLVs (a vendor's), else it makes the
+        # command_length too long (ESME_RINVCMDLEN), not a broken TLV area (tester 153: ESME_RINVOPTPARSTREAM
+        # for an enquire_link with 4 octets more).
+        emit("    if p < e:")
+        emit("        try:")
+        emit("            o.tlvs = _tlvs(b, p, e, _rows)")
+        emit("        except _SmppError:")
+        emit("            raise _SmppError(2, f'{e - p} octets after the header of a PDU that has no body, "
+             "and they are no TLV') from None")
+        emit("    else:")
+        emit("        o.tlvs = {}")
+    else:
+        emit("    o.tlvs = _tlvs(b, p, e, _rows) if p < e else {}")
     emit("    return o")
     return "\n".join(lines) + "\n", patterns
 

@@ -46,6 +46,12 @@ _UDHI = int(EsmClass.UDHI)
 _SAR_MSG_REF_NUM = int(Tag.sar_msg_ref_num)
 _SAR_TOTAL_SEGMENTS = int(Tag.sar_total_segments)
 _SAR_SEGMENT_SEQNUM = int(Tag.sar_segment_seqnum)
+_SOURCE_PORT = int(Tag.source_port)
+_DESTINATION_PORT = int(Tag.destination_port)
+#: The UDH an SMSC writes on the air for source_port / destination_port TLVs: UDHL and an application port
+#: addressing element with 16-bit ports (IEI 0x05, 4 octets: 3GPP 23.040 section 9.2.3.24.4), as SMPP's ports
+#: are 16-bit values (SMPP 3.4 sections 5.3.2.20-21).
+PORT_HEADER_OCTETS = 7
 #: Read once: an Enum class attribute costs about 0.1 us in CPython 3.11 (a global: 7 ns), once per submit here.
 _ROK = CommandStatus.ESME_ROK
 
@@ -155,27 +161,48 @@ def check_udh(user_data: bytes) -> int:
     return _ROK
 
 
+def port_header_octets(esm_class: int, tlvs: Any) -> int:
+    """Octets of the UDH the SMSC writes on the air for the request's source_port / destination_port TLVs
+    (:data:`PORT_HEADER_OCTETS`, UDHL included), or 0: no port TLV, or a UDH of the ESME's own (esm_class UDHI;
+    ports with it are refused ESME_RINVOPTPARAMVAL).  Tester 153: 140 octets with port TLVs passed as one SMS
+    where the same ports in the ESME's own UDH left room for 133."""
+    if tlvs and not esm_class & _UDHI and (_SOURCE_PORT in tlvs or _DESTINATION_PORT in tlvs):
+        return PORT_HEADER_OCTETS
+    return 0
+
+
+def _sar_segment(tlvs: Any) -> bool:
+    """The request's SAR TLVs number a segment of two or more: the SMSC puts a concatenation element in front of
+    it (a segment "1 of 1" goes out as one SMS, without a header: tester 55 saw 160 characters refused)."""
+    return bool(tlvs) and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1
+
+
 def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes, int]:
     """``short_message`` with the header it has on the air, and that header's length in octets: its own UDH
-    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`), or for a segment of SAR TLVs of two or
-    more the concatenation header the SMSC puts in front of it (6 octets at least: 3GPP 23.040 section
-    9.2.3.24.1)."""
+    (esm_class UDHI, a whole UDH already checked: :func:`check_udh`); or the header the SMSC puts in front of it:
+    for port TLVs the port addressing element (:func:`port_header_octets`), for a segment of SAR TLVs of two or
+    more a concatenation element (6 octets at least with the UDHL: 3GPP 23.040 section 9.2.3.24.1), both for
+    both."""
     if esm_class & _UDHI:
         return short_message, short_message[0] + 1
-    if tlvs and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1:
-        # (a segment "1 of 1" goes out as one SMS, without a header: tester 55 saw 160 characters refused)
-        return bytes(6) + short_message, 6
-    return short_message, 0
+    header = port_header_octets(esm_class, tlvs)
+    if _sar_segment(tlvs):
+        header = header + 5 if header else 6
+    return (bytes(header) + short_message, header) if header else (short_message, 0)
 
 
-def payload_too_many_parts(payload: bytes, data_coding: int, esm_class: int) -> int:
+def payload_too_many_parts(payload: bytes, data_coding: int, esm_class: int, tlvs: Any = None) -> int:
     """The SMS a message_payload needs when that is more than a concatenated message can have
-    (:data:`~smsc.smpp.text.MAX_PARTS`), else 0: its own UDH (esm_class UDHI, whole: :func:`check_udh`) leaves less
-    room in each part (tester 109: a ports UDH and 34,000 octets, 266 SMS, were accepted).  Without a UDH only a
-    payload over :data:`~smsc.smpp.text.PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE` octets is counted (the hot path pays
-    one comparison)."""
+    (:data:`~smsc.smpp.text.MAX_PARTS`), else 0: its own UDH (esm_class UDHI, whole: :func:`check_udh`), or the
+    port addressing element the SMSC writes for port TLVs (:func:`port_header_octets`), leaves less room in each
+    part (tester 109: a ports UDH and 34,000 octets, 266 SMS, were accepted; tester 153: the same with port
+    TLVs).  Otherwise only a payload over :data:`~smsc.smpp.text.PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE` octets is
+    counted (the hot path pays one comparison)."""
+    ports = port_header_octets(esm_class, tlvs)
     if esm_class & _UDHI and payload:
         parts = sms_count(payload, data_coding, payload[0] + 1)
+    elif ports:
+        parts = sms_count(bytes(ports) + payload, data_coding, ports)
     elif len(payload) > PAYLOAD_OCTETS_ALWAYS_SEGMENTABLE:
         parts = parts_needed(payload, data_coding)
     else:
@@ -212,10 +239,10 @@ def payload_unsendable(payload: bytes, data_coding: int, esm_class: int, tlvs: A
             return (f"message_payload's UDH of {udh_octets} octets leaves no room for user data in the parts of a "
                     f"concatenated message (data_coding 0x{data_coding:02X}): no network can carry it")
         return ""
-    if not payload:
+    if not payload or not _sar_segment(tlvs):  # (a payload with port TLVs alone is segmented: any length)
         return ""
     on_air, header = _on_the_air(payload, esm_class, tlvs)  # (no UDH here: SAR segments get their header)
-    if header and not fits_one_sms(on_air, data_coding, header):
+    if not fits_one_sms(on_air, data_coding, header):
         room, unit = one_sms_room(data_coding, header)
         return (f"message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot "
                 f"segment again) holds {one_sms_units(on_air, data_coding, header)} {unit} (data_coding "
@@ -317,7 +344,8 @@ def refusal_reason(pdu: Any, status: int) -> str:
             if unsendable:
                 return unsendable
         if isinstance(payload, bytes) and not short_message:
-            parts = payload_too_many_parts(payload, getattr(pdu, "data_coding", 0), getattr(pdu, "esm_class", 0))
+            parts = payload_too_many_parts(payload, getattr(pdu, "data_coding", 0), getattr(pdu, "esm_class", 0),
+                                           tlvs)
             if parts:
                 return (f"message_payload of {len(payload):,} octets needs {parts} SMS in data_coding "
                         f"0x{getattr(pdu, 'data_coding', 0):02X}: a concatenated message has at most {MAX_PARTS} "
@@ -329,8 +357,13 @@ def refusal_reason(pdu: Any, status: int) -> str:
             header = ""
         elif getattr(pdu, "esm_class", 0) & _UDHI:
             header = f" after its {udh}-octet UDH"
-        else:
+        elif not port_header_octets(getattr(pdu, "esm_class", 0), tlvs):
             header = f" after the {udh}-octet concatenation header the SMSC adds to a SAR segment"
+        elif udh == PORT_HEADER_OCTETS:
+            header = f" after the {udh}-octet port addressing header the SMSC writes for its port TLVs"
+        else:
+            header = (f" after the {udh}-octet header the SMSC writes for its port TLVs and its SAR segment "
+                      f"number")
         return (f"short_message of {one_sms_units(on_air, data_coding, udh)} {unit} (data_coding "
                 f"0x{data_coding:02X}) is more than one SMS holds{header}: {room} {unit}; split it, or send "
                 f"message_payload (server.oversized_short_message: accept takes it)")

@@ -816,3 +816,16 @@ def test_a_malformed_pdu_leaves_no_reference_cycle_behind() -> None:
         assert gc.collect() < 50  # (1,600 before)
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("cls", [P.EnquireLink, P.Unbind, P.GenericNack, P.EnquireLinkResp, P.UnbindResp])
+def test_octets_after_the_header_of_a_pdu_without_a_body_make_its_command_length_wrong(cls: type[P.Pdu]) -> None:
+    # Tester 153: an enquire_link with octets more was read as a broken TLV area (ESME_RINVOPTPARSTREAM): no TLV
+    # is defined for these PDUs, so the command_length is too long (octets that read as TLVs are kept: a vendor's).
+    data = bytearray(encode(cls(sequence_number=5)))
+    data += b"junk"
+    data[0:4] = len(data).to_bytes(4, "big")
+    [error] = Framer().feed(bytes(data))
+    assert isinstance(error, SmppError) and not error.fatal
+    assert (error.status, error.sequence_number, error.command_id) == (
+        S.ESME_RINVCMDLEN, 5, cls.command_id)
