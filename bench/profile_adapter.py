@@ -112,6 +112,9 @@ class _EchoCore:
     def delivery_late_acked(self, delivery_id: int, status: int) -> None:
         pass
 
+    def delivery_awaits_answer(self, delivery_id: int) -> bool:
+        return True
+
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
 

@@ -254,6 +254,10 @@ class SmscApi(Protocol):
     def delivery_late_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered with ``status`` after the response_timer (the delivery was offered again meanwhile)."""
 
+    def delivery_awaits_answer(self, delivery_id: int) -> bool:
+        """The delivery is out with an ESME awaiting its answer (False once an answer, or a late answer to an
+        earlier copy, ended it)."""
+
     def delivery_failed(self, delivery_id: int, *, at_once: bool = False) -> None:
         """No usable answer (generic_nack, a response of another kind): offer the delivery again after a backoff;
         with ``at_once`` (no answer at all: the response_timer expired or the connection was lost) offer it again
