@@ -59,6 +59,19 @@ class SystemClock:
         """``sim_seconds / time_scale`` real seconds."""
         return sim_seconds / self.time_scale
 
+    def advance(self, seconds: float) -> float:
+        """Jump ``seconds`` of simulation time forward at once (the control API's ``POST /api/clock``; the clock
+        then runs on from there at its time_scale) and return the new time.  What falls due meanwhile is the
+        caller's to run, in order (:meth:`smsc.app.App.advance_clock`).
+
+        Raises:
+            ValueError: ``seconds`` is negative (time never goes back).
+        """
+        if seconds < 0:
+            raise ValueError(f"cannot move a clock backwards by {seconds!r} s")
+        self._start += seconds
+        return self.now()
+
 
 class ScaledClock(SystemClock):
     """A :class:`SystemClock` whose time a timer's callbacks can be given: the time the timer was due

@@ -85,6 +85,8 @@ log = structlog.get_logger("smsc.http")
 
 __all__ = ["HttpServer", "message_record", "delivery_record", "reassembled_texts", "iso_time", "ApiError"]
 
+#: The most ``POST /api/clock`` moves the clock in one request, simulated seconds (a year).
+MAX_ADVANCE = 366 * 86400
 #: Largest ``limit`` accepted by ``GET /api/messages``.
 MAX_LIMIT = 10_000
 #: SMPP address fields hold at most 20 characters (21 octets with the NUL, SMPP 3.4 section 5.2.8).
@@ -892,6 +894,8 @@ class HttpServer:
         r.add_get("/api/carriers/{name}", self.get_carrier)
         r.add_put("/api/carriers/{name}", self.put_carrier)
         r.add_get("/api/stats", self.stats)
+        r.add_get("/api/clock", self.get_clock)
+        r.add_post("/api/clock", self.post_clock)
         r.add_get("/api/openapi", self.openapi)
         r.add_get("/metrics", self.metrics)
         dashboard = resources.files("smsc.http").joinpath("dashboard")
@@ -1377,6 +1381,31 @@ class HttpServer:
         }
         record["counters"] = carrier.counters()
         return record
+
+    async def get_clock(self, request: web.Request) -> web.Response:
+        """GET /api/clock: the simulated time now and how fast it runs."""
+        _refuse_query(request)
+        return _json(self._clock_record())
+
+    async def post_clock(self, request: web.Request) -> web.Response:
+        """POST /api/clock {"advance": seconds}: move the simulated clock forward at once, running in order what
+        falls due meanwhile (:meth:`App.advance_clock <smsc.app.App.advance_clock>`), so that a test lives through
+        hours in a request with everything else running slowly (``--time-scale 0.001``)."""
+        self._refuse_while_stopping()
+        body = await _json_object(request, frozenset({"advance"}))
+        seconds = body.get("advance")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_ADVANCE:
+            raise ApiError(400, f"advance: expected the simulated seconds to move the clock forward, more than 0 "
+                                f"and at most a year, got {_json_text(seconds)}")
+        before = self.app.clock.now()
+        ran = self.app.advance_clock(float(seconds))
+        log.info("clock_advanced", seconds=float(seconds), timers_run=ran, peer=_peer(request),
+                 sim_time=iso_time(self.app.clock.now()), **{"from": iso_time(before)})
+        return _json({**self._clock_record(), "advanced": float(seconds), "timers_run": ran})
+
+    def _clock_record(self) -> dict[str, Any]:
+        clock = self.app.clock
+        return {"time": iso_time(clock.now()), "time_scale": getattr(clock, "time_scale", None)}
 
     async def stats(self, request: web.Request) -> web.Response:
         """GET /api/stats: SMPP server counters, core counters, sessions and simulation time as JSON."""

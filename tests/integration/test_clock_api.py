@@ -1,0 +1,110 @@
+"""POST /api/clock: a test steps the simulated clock of a running server instead of racing a fast time_scale
+(tester 154: at time_scale 600 a 2-minute absence took 0.2 s, so what a test could see in between depended on
+the machine's speed; an expiry after hours needed a time_scale that made everything else a race)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from smsc.smpp import pdu as P
+from smsc.smpp.constants import CommandStatus
+
+from .conftest import RawEsme, RunningSmsc, api_request, make_config
+
+NEVER_ON = "447700900400"  # handset never on: absent until the validity ends (README, "Test numbers")
+OFF_TWO_MINUTES = "447700900300"  # handset off for 2 minutes from the first attempt, then delivered
+
+
+def _slow(tmp_path: Path, time_scale: float = 0.001) -> Any:
+    """The bundled world, its simulated clock nearly still: only POST /api/clock moves it."""
+    cfg = make_config(tmp_path)
+    return dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, time_scale=time_scale,
+                                                                   start_time=1_767_225_600.0))
+
+
+def _submit(esme: RawEsme, destination: str, validity: str = "") -> str:
+    resp = esme.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                   destination_addr=destination, short_message=b"code 1234",
+                                   registered_delivery=1, validity_period=validity))
+    assert resp.command_status == CommandStatus.ESME_ROK
+    return str(resp.message_id)
+
+
+def _state(running: RunningSmsc, message_id: str) -> str:
+    status, record = api_request(running, "GET", f"/api/messages/{message_id}")
+    assert status == 200, record
+    return str(record["state"])
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_advancing_the_clock_runs_what_falls_due_in_order(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    running = http_smsc(_slow(tmp_path))
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        expiring = _submit(esme, NEVER_ON, validity="000000010000000R")  # one hour
+        returning = _submit(esme, OFF_TWO_MINUTES)
+        time.sleep(0.3)  # (the attempts' outcomes come within a simulated second or two: not yet, at 0.001)
+        assert (_state(running, expiring), _state(running, returning)) == ("ENROUTE", "ENROUTE")
+
+        status, clock = api_request(running, "POST", "/api/clock", {"advance": 600})
+        assert status == 200, clock
+        assert clock["advanced"] == 600 and clock["timers_run"] >= 2 and clock["time_scale"] == 0.001
+        assert 600 <= _seconds(clock["time"]) - 1_767_225_600.0 < 601
+        # Back after its 2 minutes: delivered, its receipt dated then, not at the end of the jump.
+        assert (_state(running, expiring), _state(running, returning)) == ("ENROUTE", "DELIVERED")
+        _, record = api_request(running, "GET", f"/api/messages/{returning}")
+        assert 120 <= _seconds(record["final_time"]) - 1_767_225_600.0 < 130, record["final_time"]
+
+        assert api_request(running, "POST", "/api/clock", {"advance": 3600})[0] == 200
+        assert _state(running, expiring) == "EXPIRED"
+        receipts = [d.short_message for d in esme.wait_deliveries(2)]
+        assert any(b"stat:DELIVRD" in r for r in receipts) and any(b"stat:EXPIRED" in r for r in receipts), receipts
+    finally:
+        esme.close()
+    status, clock = api_request(running, "GET", "/api/clock")
+    assert status == 200 and 4200 <= _seconds(clock["time"]) - 1_767_225_600.0 < 4201
+
+
+def test_a_bad_advance_is_refused_naming_the_field(http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    running = http_smsc(_slow(tmp_path))
+    for body in ({"advance": 0}, {"advance": -5}, {"advance": "2h"}, {"advance": True}, {"advance": 400 * 86400},
+                 {}):
+        status, answer = api_request(running, "POST", "/api/clock", body)
+        assert status == 400 and answer["error"].startswith("advance: expected the simulated seconds"), (body, answer)
+    status, answer = api_request(running, "POST", "/api/clock", {"advance": 1, "by": 2})
+    assert status == 400 and "by" in answer["error"]
+
+
+def test_the_advanced_time_is_kept_across_a_restart(smsc_factory: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    cfg = _slow(tmp_path)
+    first = smsc_factory(cfg, http=True)
+    assert api_request(first, "POST", "/api/clock", {"advance": 86400})[0] == 200
+    first.stop()
+    second = smsc_factory(dataclasses.replace(cfg, simulation=dataclasses.replace(cfg.simulation, start_time=None)),
+                          http=True)
+    _, clock = api_request(second, "GET", "/api/clock")
+    assert _seconds(clock["time"]) - 1_767_225_600.0 >= 86400
+
+
+def test_advancing_a_clock_at_time_scale_1(http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    # (time_scale 1 runs a plain SystemClock, which is never pinned: the jump still runs each deadline in turn)
+    running = http_smsc(_slow(tmp_path, time_scale=1.0))
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        expiring = _submit(esme, NEVER_ON, validity="000000010000000R")  # one hour
+        status, clock = api_request(running, "POST", "/api/clock", {"advance": 3601})
+        assert status == 200 and clock["time_scale"] == 1.0
+        assert _state(running, expiring) == "EXPIRED"
+        assert b"stat:EXPIRED" in esme.wait_deliveries(1)[-1].short_message
+    finally:
+        esme.close()
