@@ -115,6 +115,9 @@ class _EchoCore:
     def delivery_awaits_answer(self, delivery_id: int) -> bool:
         return True
 
+    def time_refusal_reason(self, schedule: str, validity: str, status: int) -> str | None:
+        return None
+
     def delivery_acked(self, delivery_id: int, status: int) -> None:
         pass
 

@@ -254,6 +254,10 @@ class SmscApi(Protocol):
     def delivery_late_acked(self, delivery_id: int, status: int) -> None:
         """The ESME answered with ``status`` after the response_timer (the delivery was offered again meanwhile)."""
 
+    def time_refusal_reason(self, schedule: str, validity: str, status: int) -> str | None:
+        """Why a submit's schedule_delivery_time / validity_period got ESME_RINVSCHED or ESME_RINVEXPIRY, read
+        against the simulated clock; None when nothing in them explains it."""
+
     def delivery_awaits_answer(self, delivery_id: int) -> bool:
         """The delivery is out with an ESME awaiting its answer (False once an answer, or a late answer to an
         earlier copy, ended it)."""

@@ -1649,6 +1649,11 @@ class Smsc:
         for one that never queued)."""
         return self.machine.queued_for(name)
 
+    def time_refusal_reason(self, schedule: str, validity: str, status: int) -> str | None:
+        """Why a submit's ``schedule`` / ``validity`` got ``status`` (ESME_RINVSCHED or ESME_RINVEXPIRY), read
+        against the simulated clock now (:meth:`SubmitTimes.explain`); None when nothing in them explains it."""
+        return self._times.explain(schedule, validity, self._now(), status)
+
     def submit_rule_reason(self, destination: Address, status: int) -> str | None:
         """Why submit_sm to ``destination`` gets ``status`` when a rule of its carrier says so: a number rule's
         ``submit: {status: ...}``, the carrier's ``opt_out.submit_status`` for an opted-out number, its

@@ -125,6 +125,40 @@ class SubmitTimes:
             raise Reject(CommandStatus.ESME_RINVSCHED)
         return schedule_time, kept_expiry
 
+    def explain(self, schedule: str, validity: str, now: float, status: int) -> str | None:
+        """Why :meth:`times` refused ``schedule`` / ``validity`` at ``now`` with ``status`` (ESME_RINVSCHED or
+        ESME_RINVEXPIRY), naming the time read and the simulated now, for the refusal's log line; None when
+        they would not be refused so now.  Tester 157: "not a time of section 7.1, in the past, before the
+        schedule, or beyond simulation.max_validity" (which is clamped, never refused) left a gateway whose
+        local time was labelled UTC to find which."""
+        now_dt = utc(now)
+        field, value = (("schedule_delivery_time", schedule) if status == CommandStatus.ESME_RINVSCHED
+                        else ("validity_period", validity))
+        try:
+            when = parse_smpp_time(value, now_dt, self.year_pivot)
+            start = parse_smpp_time(schedule, now_dt, self.year_pivot) if field == "validity_period" else None
+        except ValueError as exc:
+            return f"{field} {value!r}: not a time of SMPP 3.4 section 7.1 ({exc})"
+        if when is None:
+            return None
+        at = when.timestamp()
+        simulated = f"the simulated now is {iso_utc(now)}"
+        if field == "schedule_delivery_time":
+            if at - now > self.max_schedule + SAME_INSTANT:
+                return (f"{field} {value!r} is {_span(at - now)} ahead ({iso_utc(at)}; {simulated}), beyond "
+                        f"simulation.max_schedule ({_span(self.max_schedule)})")
+            return None
+        begin = now if start is None or start.timestamp() <= now else start.timestamp()
+        if at - begin > SAME_INSTANT:
+            return None
+        if begin > now:
+            return (f"{field} {value!r} ends at {iso_utc(at)}, not after the schedule_delivery_time "
+                    f"({iso_utc(begin)})")
+        hint = "" if value.endswith("R") else (
+            ": an absolute time is read with the UTC offset it gives (a local time written as +00 is off by the "
+            "sender's offset) against the simulated clock")
+        return f"{field} {value!r} ended {_span(now - at)} ago ({iso_utc(at)}; {simulated}){hint}"
+
     def _schedule(self, schedule: str, now: float, now_dt: datetime) -> float | None:
         """schedule_delivery_time as simulation seconds, None for "now" (absent or in the past)."""
         try:
@@ -168,3 +202,15 @@ class SubmitTimes:
                               "(...R) does not depend on it")
             return longest
         return expiry_time
+
+
+def _span(seconds: float) -> str:
+    """``seconds`` for a person: "3 h 20 min", "45 s", "2 d 4 h"."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(p for p in parts if p) or "0 min"

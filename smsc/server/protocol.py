@@ -1076,6 +1076,12 @@ class SmppProtocol(asyncio.Protocol):
                 and account.source_patterns and not account.source_allowed(pdu.source_addr)):
             return (f"source_addr {pdu.source_addr!r} matches none of the account's source_addresses "
                     f"({', '.join(account.account.source_addresses)})")
+        if (by_core and status in (CommandStatus.ESME_RINVSCHED, CommandStatus.ESME_RINVEXPIRY)
+                and (type(pdu) is P.SubmitSm or type(pdu) is P.SubmitMulti)):
+            # (the time read and the simulated now, where the field alone could only list the possible causes)
+            why = self.smsc.time_refusal_reason(pdu.schedule_delivery_time, pdu.validity_period, status)
+            if why is not None:
+                return why
         if by_core and hasattr(pdu, "dest_addr_ton"):  # (a number rule's answer before any field's guess)
             rule = self.smsc.submit_rule_reason(
                 Address(ton=pdu.dest_addr_ton, npi=pdu.dest_addr_npi, addr=pdu.destination_addr), status)

@@ -298,8 +298,11 @@ def refusal_reason(pdu: Any, status: int) -> str:
             why += ", or not before the message's validity end"
         return f"schedule_delivery_time {pdu.schedule_delivery_time!r}: {why}"
     if status == s.ESME_RINVEXPIRY:
-        return (f"validity_period {pdu.validity_period!r}: not a time of SMPP 3.4 section 7.1, in the past, "
-                f"before the schedule, or beyond simulation.max_validity")
+        # (a validity beyond simulation.max_validity is clamped to it, never refused: tester 157)
+        why = "not a time of SMPP 3.4 section 7.1, or ending before the message could be attempted"
+        if isinstance(pdu, P.ReplaceSm):
+            why += " (now, or at the schedule in force)"
+        return f"validity_period {pdu.validity_period!r}: {why}"
     if status == s.ESME_RINVDSTADR and hasattr(pdu, "destination_addr"):
         address = pdu.destination_addr
         if pdu.dest_addr_ton == 1 and address.startswith("0") and not address.startswith("00"):

@@ -21,7 +21,7 @@ from smsc.config import parse_config
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus
 
-from .conftest import RawEsme, RunningSmsc, make_config
+from .conftest import RawEsme, RunningSmsc, api_request, make_config
 
 #: One carrier for the UK's mobile numbers, nothing else: a US number has no route.
 UK_ONLY = textwrap.dedent("""\
@@ -116,3 +116,20 @@ def test_an_invalid_json_body_is_described_once(http_smsc: Callable[..., Running
     # ("Unterminated string starting at at line 1 column 10": tester 156)
     assert (status, body) == (400, {"error": "request body: invalid JSON: Unterminated string starting at: line 1 "
                                              "column 10"})
+
+
+def test_a_message_id_stored_as_a_number_finds_its_message(http_smsc: Callable[..., RunningSmsc]) -> None:
+    # Tester 157: Jasmin keeps smsc's ids as numbers ("2" for "00000002"), and GET /api/messages/2 answered 404.
+    running = http_smsc()
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        resp = _submit(esme, "447700900123")
+    finally:
+        esme.close()
+    message_id = resp.message_id
+    short = message_id.lstrip("0")
+    assert short != message_id
+    status, record = api_request(running, "GET", f"/api/messages/{short}")
+    assert status == 200 and record["message_id"] == message_id
+    assert api_request(running, "GET", "/api/messages/fffffff0")[0] == 404

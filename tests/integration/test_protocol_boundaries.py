@@ -86,3 +86,34 @@ def test_port_tlvs_leave_one_sms_less_room_as_the_same_ports_in_a_udh(smsc_serve
     finally:
         esme.close()
     assert statuses == [CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_RINVMSGLEN, CommandStatus.ESME_ROK]
+
+
+def test_a_refused_time_is_explained_against_the_simulated_clock(smsc_server: RunningSmsc) -> None:
+    # Tester 157: a gateway wrote its local time labelled UTC (+00); the reason listed "in the past, before the
+    # schedule, or beyond simulation.max_validity" (the last is clamped, never refused) and no time to compare.
+    import structlog.testing
+
+    esme = RawEsme(smsc_server.port)
+    try:
+        esme.bind("transceiver")
+        with structlog.testing.capture_logs() as logs:
+            statuses = [esme.request(pdu).command_status for pdu in (
+                _submit(validity_period="200101000000000+"),  # 2020: ended long ago
+                _submit(schedule_delivery_time="000020000000000R"),  # 20 days ahead: beyond max_schedule (14 d)
+                _submit(schedule_delivery_time="000000020000000R", validity_period="000000010000000R"),
+                _submit(validity_period="2613010000000000"),  # not a time: 16 characters, month 13, no p
+            )]
+    finally:
+        esme.close()
+    assert statuses == [CommandStatus.ESME_RINVEXPIRY, CommandStatus.ESME_RINVSCHED, CommandStatus.ESME_RINVEXPIRY,
+                        CommandStatus.ESME_RINVEXPIRY]
+    reasons = [e["reason"] for e in logs if e["event"] == "submit_refused"]
+    assert reasons[0].startswith("validity_period '200101000000000+' ended ") and " d " in reasons[0]
+    assert "(2020-01-01T00:00:00.000Z; the simulated now is " in reasons[0]
+    assert reasons[0].endswith("a local time written as +00 is off by the sender's offset) against the simulated "
+                               "clock")
+    assert reasons[1].startswith("schedule_delivery_time '000020000000000R' is 20 d ahead (")
+    assert reasons[1].endswith("beyond simulation.max_schedule (14 d)")
+    assert reasons[2].startswith("validity_period '000000010000000R' ends at ")
+    assert ", not after the schedule_delivery_time (" in reasons[2]
+    assert reasons[3].startswith("validity_period '2613010000000000': not a time of SMPP 3.4 section 7.1 (")
