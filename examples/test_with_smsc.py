@@ -2,7 +2,7 @@
 
 Each test module gets a fresh simulator (the memory store, a fixed seed): nothing a test leaves behind (receipts
 still owed, an opted-out handset, a handset switched off) reaches the next module.  A fresh server starts in
-about half a second; use ``scope="function"`` for a fresh one per test.
+about a second on a 2-core machine; use ``scope="function"`` for a fresh one per test.
 
 Run it from the repository root, with smsc and its test extra installed (``pip install -e '.[test]'``)::
 
@@ -10,9 +10,11 @@ Run it from the repository root, with smsc and its test extra installed (``pip i
 
 The fixture reads the ports from the ``listening`` lines of the JSON log (``--port 0 --http-port 0``: the system
 picks free ones, so parallel runs do not clash), waits at most 30 s for them, and stops the server by its own
-process id (SIGTERM: it answers what it owes, unbinds, then exits).  Add ``--time-scale 600`` to the command for
-tests of what takes simulated minutes (a validity period running out, a handset off for 2 minutes): ten minutes
-then pass in one second (README, "Configuration": ``simulation.time_scale``).  ``Smsc.log`` is filled by a thread as the server writes: a
+process id (SIGTERM: it answers what it owes, unbinds, then exits).  What takes simulated minutes or hours (a
+validity period running out, a handset off for 2 minutes) a test gets by stepping the clock: ``POST /api/clock
+{"advance": seconds}`` runs at once, in order, what falls due meanwhile
+(:func:`test_a_validity_period_runs_out_when_the_clock_is_stepped`); start the server with ``--time-scale 0.001``
+to keep the clock nearly still between steps (README, "In a test suite").  ``Smsc.log`` is filled by a thread as the server writes: a
 test that looks for a log line waits for it (:meth:`Smsc.wait_log`).
 """
 
@@ -40,6 +42,7 @@ import smpplib.consts
 DELIVERED_AT_ONCE = "447700900123"  # test numbers of the bundled config (README, "Test numbers"): delivered at once
 UNKNOWN_SUBSCRIBER = "447700900550"  # accepted, then UNDELIV err:001
 REFUSED = "447700900910"  # submit_sm_resp ESME_RSUBMITFAIL
+NEVER_ON = "447700900450"  # a handset never on: the message expires at the end of its validity period
 ANSWERS_KEYWORDS = "447700900901"  # a handset that answers the keyword PIN with 1234
 
 
@@ -225,3 +228,16 @@ def test_a_handset_reply_reaches_the_esme(esme: Esme, smsc: Smsc) -> None:
     esme.read_until(lambda: any(r.short_message == b"hello" for r in esme.received))
     (mo,) = [r for r in esme.received if r.short_message == b"hello"]
     assert mo.source_addr.decode() == ANSWERS_KEYWORDS and mo.destination_addr.decode() == "88123"
+
+
+def test_a_validity_period_runs_out_when_the_clock_is_stepped(esme: Esme, smsc: Smsc) -> None:
+    # One hour of validity (a relative time, SMPP 3.4 section 7.1.2), to a handset that is never on: step the
+    # simulated clock past it instead of waiting an hour.
+    response = esme.submit(NEVER_ON, b"Your code is 777777", registered_delivery=1, validity_period="000000010000000R")
+    assert response.status == 0
+    message_id = response.message_id.decode()
+    assert smsc.api("GET", f"/api/messages/{message_id}")["final"] is False
+    clock = smsc.api("POST", "/api/clock", {"advance": 3601})
+    assert clock["advanced"] == 3601
+    assert b"stat:EXPIRED err:006" in esme.receipt_for(message_id).short_message
+    assert smsc.api("GET", f"/api/messages/{message_id}")["state"] == "EXPIRED"
