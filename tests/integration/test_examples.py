@@ -54,7 +54,7 @@ def test_the_pytest_example_starts_smsc_on_free_ports_and_passes() -> None:
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
                           "examples/test_with_smsc.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "3 passed" in run.stdout, run.stdout[-3000:]
+    assert "4 passed" in run.stdout, run.stdout[-3000:]
 
 
 def test_the_pytest_example_is_not_confused_by_receipts_an_earlier_test_left(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_the_pytest_example_is_not_confused_by_receipts_an_earlier_test_left(tmp
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
                           "test_copied.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "4 passed" in run.stdout, run.stdout[-3000:]
+    assert "5 passed" in run.stdout, run.stdout[-3000:]
 
 
 def test_the_pytest_example_reads_the_ports_at_log_level_warning_too(tmp_path: Path) -> None:
@@ -87,4 +87,4 @@ def test_the_pytest_example_reads_the_ports_at_log_level_warning_too(tmp_path: P
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", "-o", "addopts=", "-q",
                           "test_quiet.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "3 passed" in run.stdout, run.stdout[-3000:]
+    assert "4 passed" in run.stdout, run.stdout[-3000:]
