@@ -188,6 +188,12 @@ class Outbox:
         self._clock = clock
         self._commit = commit or store.commit
         self.on_available = on_available
+        #: The store's "commits are lagging" test (:meth:`SqliteStore.commits_lagging`), None without one: while
+        #: it holds, a delivery added ``at_once`` waits for its commit as any other.
+        self._lagging: Callable[[], bool] | None = getattr(store, "commits_lagging", None)
+        #: delivery_ids of deliveries that were to be offered at once but wait for their commit (commits lagged
+        #: when they were added): until all are released, later ones wait too, so none passes them.
+        self._held_back: set[int] = set()
         self.backoff = backoff
         self.next_delivery_id = next_delivery_id
         self._queues: dict[str, deque[Delivery]] = {}
@@ -239,10 +245,14 @@ class Outbox:
     def add(self, delivery: Delivery, *, at_once: bool = False) -> None:
         """Save ``delivery``; it is offered to the gateway once the store has made it durable, or at once
         with ``at_once``: only for a delivery the SMSC makes again if a crash loses it (a receipt recorded
-        in the same commit as its message's new state; see the module docstring)."""
+        in the same commit as its message's new state; see the module docstring), and not while the store's
+        commits lag (a stall: a crash then would lose the state the receipt reports, and the repeated attempt
+        after a restart might end otherwise), nor while those held back so still wait for theirs (it would
+        pass them).  An MO waiting for its commit may be passed."""
         self.stats.deliveries_queued += 1
         self._save_delivery(delivery)
-        if at_once:
+        lagging = self._lagging
+        if at_once and not self._held_back and (lagging is None or not lagging()):
             system_id = delivery.system_id
             queue = self._queues.get(system_id)
             if queue is None:
@@ -258,6 +268,8 @@ class Outbox:
             if on_available is not None:
                 on_available(system_id)
             return
+        if at_once:
+            self._held_back.add(delivery.delivery_id)
         # The store calls back in the order it was given: the n-th _release_next releases the n-th delivery
         # added (one shared bound method instead of a closure per delivery).
         self._adding.append(delivery)
@@ -305,6 +317,8 @@ class Outbox:
     def _release_next(self) -> None:
         """The oldest delivery added and not yet released is durable: it becomes available."""
         delivery = self._adding.popleft()
+        if self._held_back:
+            self._held_back.discard(delivery.delivery_id)
         system_id = delivery.system_id
         queue = self._queues.get(system_id)
         if queue is None:

@@ -548,8 +548,9 @@ class SmppProtocol(asyncio.Protocol):
             self.server.counters.responses_unsent += owed
             log.info("responses_unsent", peer=self.peer, system_id=session.system_id, count=owed,
                      reason="the connection closed before their answers came (a commit, a carrier's submit latency "
-                            "or a transaction's outcome): messages accepted are delivered all the same, but the "
-                            "ESME never learned their message_ids")
+                            "or a transaction's outcome): those whose commit comes are delivered all the same, but "
+                            "the ESME never learned their message_ids; those whose commit never comes (a store "
+                            "that fails until the stop: store_close_gave_up) were not accepted")
         # A transaction-mode data_sm still awaiting its outcome is abandoned, as when the session ends otherwise:
         # nobody can be told it (tester 143: after a drop it went on to DELIVERED).
         self._cut_transactions("connection lost before the delivery outcome")

@@ -343,10 +343,13 @@ def test_an_esme_that_reads_nothing_is_aborted_once_its_link_is_dead_and_frees_i
         sock.setblocking(False)
         sent = 0
         refused = 0
+        reset = False
         pending = b""
         deadline = time.monotonic() + 30
         # Until the server takes no more for 1 s: its answers fill the socket and its own write buffer, and it
-        # stops reading (bounded in time and octets).
+        # stops reading (bounded in time and octets). On a slow machine the server may read on until its dead
+        # link ends the session and its close's grace aborts the connection while this still sends: the reset
+        # is the outcome under test, reached sooner (the CI of session 21 failed on it).
         while time.monotonic() < deadline and refused < 20 and sent < 200_000_000:
             pending = pending or submit
             try:
@@ -355,10 +358,13 @@ def test_an_esme_that_reads_nothing_is_aborted_once_its_link_is_dead_and_frees_i
                 refused += 1
                 time.sleep(0.05)
                 continue
+            except (ConnectionResetError, BrokenPipeError):
+                reset = True
+                break
             refused = 0
             sent += n
             pending = pending[n:]
-        assert refused == 20 and sent > 0
+        assert (refused == 20 or reset) and sent > 0
 
         def connections() -> int:
             return len(server.app.smpp.registry.connections)  # type: ignore[union-attr]

@@ -63,6 +63,32 @@ def test_a_delivery_added_at_once_is_offered_before_its_commit_an_mo_is_not() ->
     assert len(rig.outbox) == 2
 
 
+def test_receipts_wait_for_their_commit_while_commits_lag_and_later_ones_do_not_pass_them() -> None:
+    """Tester 155: a receipt offered before the commit of its message's final state, during a stall of the
+    store, was acknowledged and then lost with that state in a crash; while commits lag, receipts wait for
+    theirs, and once the lag is over the next ones wait until those held back are offered."""
+    rig = Rig(deferred=True)
+    lagging = [True]
+    rig.store.commits_lagging = lambda: lagging[0]  # type: ignore[attr-defined]
+    rig.outbox = Outbox(rig.store, rig.scheduler, rig.clock, on_available=rig.woken.append)
+
+    def receipt(n: int) -> Delivery:
+        d = Delivery(delivery_id=rig.outbox.new_delivery_id(), system_id="esme", source=Address(addr="1"),
+                     destination=Address(addr="2"), short_message=b"id:%d stat:DELIVRD" % n)
+        rig.outbox.add(d, at_once=True)
+        return d
+
+    held = receipt(1)
+    assert rig.outbox.take("esme", 10) == [] and rig.woken == []
+    lagging[0] = False
+    after = receipt(2)  # the stall is over, but the one before it still waits
+    assert rig.outbox.take("esme", 10) == []
+    rig.flush()
+    assert rig.outbox.take("esme", 10) == [held, after]
+    at_once = receipt(3)  # none held back: offered before its commit again
+    assert rig.outbox.take("esme", 10) == [at_once] and rig.pending
+
+
 def test_ack_deletes_durably() -> None:
     rig = Rig()
     d = rig.add()
