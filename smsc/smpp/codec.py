@@ -482,7 +482,7 @@ def _decoder_source(cls: type[Pdu], layout: tuple[Field, ...], fast: bool) -> tu
             width = sum(1 if g.kind == U8 else g.size for g in run)
             emit(f"    mm = {key}(b[p:p + {width}].decode('latin-1'), 0, e - p)")
             emit("    if mm is None:")
-            emit(f"        return _slow(b, p0, e, seq, st)")
+            emit("        return _slow(b, p0, e, seq, st)")
             targets = ", ".join(f"f_{g.name}" for g in run)
             emit(f"    {targets}, = mm.groups()")
             emit("    p += mm.end()")

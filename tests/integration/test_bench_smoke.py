@@ -258,7 +258,6 @@ def test_server_cpu_is_read_finer_than_clock_ticks_and_counts_child_processes() 
     nanoseconds, the child included."""
     import subprocess
     import sys
-    import time
 
     from bench.servers import ServerProcess
 

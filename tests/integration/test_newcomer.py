@@ -198,7 +198,7 @@ def test_serve_on_a_store_whose_index_is_damaged_stops_with_one_line_at_the_firs
     from smsc.core.clock import FakeClock
     from smsc.core.store.sqlite import SqliteStore
     from smsc.smpp import pdu as P
-    from smsc.smpp.codec import Framer, encode
+    from smsc.smpp.codec import Framer
     from tests.unit.test_smsc_support import INF, START, Harness, carrier, make_config, rule
 
     db = tmp_path / "index.sqlite"
@@ -257,7 +257,7 @@ def test_a_store_file_deleted_under_the_running_server_stops_it(tmp_path: Path) 
     import time
 
     from smsc.smpp import pdu as P
-    from smsc.smpp.codec import Framer, encode
+    from smsc.smpp.codec import Framer
 
     data = tmp_path / "data"
     data.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_smsc_support import (
-    ESME, SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
+    SENDER, AutoReply, Harness, MoRoute, carrier, fixed, make_config, rule,
 )
 
 from smsc.core.store.memory import MemoryStore
