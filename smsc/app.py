@@ -63,6 +63,26 @@ def _nothing() -> None:
     """An on_durable callback for writes nobody waits on."""
 
 
+#: Real seconds :meth:`App.advance_clock` waits at most, between two deadlines, for the store's reads back (a
+#: read of a drain batch takes milliseconds; a store that fails its reads retries them for as long as it is open).
+ADVANCE_READ_WAIT = 30.0
+
+
+async def _reads_settled(reads_pending: Callable[[], int], stopping: Callable[[], bool]) -> None:
+    """Yield to the loop until ``reads_pending()`` is 0 (the reads asked for, and any their callbacks asked
+    for, are back), ``stopping()`` or :data:`ADVANCE_READ_WAIT` real seconds passed (logged)."""
+    if not reads_pending():
+        return
+    deadline = time.monotonic() + ADVANCE_READ_WAIT
+    spins = 0
+    while reads_pending() and not stopping():
+        if time.monotonic() > deadline:
+            log.warning("clock_advance_read_wait", pending=reads_pending(), waited_seconds=ADVANCE_READ_WAIT)
+            return
+        spins += 1
+        await asyncio.sleep(0 if spins < 10 else 0.001)  # (the hand-over to the reader is a call_soon)
+
+
 #: What a damaged store file needs, in the refusal to start on it.
 _DAMAGED = ("the file is damaged: restore it from a copy or start on a new file; `sqlite3 FILE .recover` may save "
             "what is readable")
@@ -252,6 +272,7 @@ class App:
         self._sim_time_handle: asyncio.TimerHandle | None = None
         self._watch_handle: asyncio.TimerHandle | None = None
         self._store_stalled = False  # (see _watch_store)
+        self._advancing = asyncio.Lock()  # (one advance_clock at a time)
         #: Why the server must stop although nobody asked it to (a store found damaged while running), or None.
         self.fatal: str | None = None
         #: The event the server stops for its store with (store_damaged, store_file_lost), once :attr:`fatal` is set.
@@ -429,12 +450,18 @@ class App:
             carrier.handsets.on_opt_change = opt_changed
             carrier.handsets.on_spell_change = spell_changed
 
-    def advance_clock(self, seconds: float) -> int:
+    async def advance_clock(self, seconds: float) -> int:
         """Move the simulated clock ``seconds`` forward at once and run, in order, every timer that falls due
         meanwhile (attempt outcomes, retries, handsets' spells ending, validity periods running out, a
         scenario's steps), each at its own time (a scaled clock is pinned at each deadline while its timers run).
         Returns how many timers ran.  Then the clock runs on at its time_scale from the new time, which is saved
-        (a restart resumes from it).
+        (a restart resumes from it).  Steps run one at a time (a second call waits for the first).
+
+        Between two deadlines it waits (real seconds, at most :data:`ADVANCE_READ_WAIT` each time) until the
+        store has read back what the timers asked for: with SQLite a waiting message leaves memory, and a
+        handset that comes back has its messages read back on the store's reader thread before they are
+        attempted; run on without them, the jump expired at the end of their validity messages whose handset
+        had come back in time (tester 159).
 
         What a test of "expiry after 12 hours" needs without a time_scale that makes everything else a race:
         run the server slowly (``--time-scale 0.001``) and step its clock (tester 154).  Real-time matters are
@@ -448,32 +475,38 @@ class App:
         driver, smsc = self.driver, self.smsc
         if driver is None or smsc is None:
             raise ValueError("the SMSC has not started")
-        clock: Any = self.clock
-        scheduler = smsc.scheduler
-        target = clock.now() + seconds
-        ran = 0
-        last: float | None = None
-        while True:
-            deadline = scheduler.next_deadline()
-            if deadline is None or deadline > target:
-                break
+        async with self._advancing:
+            clock: Any = self.clock
+            scheduler = smsc.scheduler
+            reads_pending: Callable[[], int] | None = getattr(self.store, "reads_pending", None)
+            target = clock.now() + seconds
+            ran = 0
+            last: float | None = None
+            while True:
+                if reads_pending is not None:
+                    await _reads_settled(reads_pending, lambda: self.stopping)
+                if self.stopping:  # (a stop came while it waited: the store may be closing)
+                    break
+                deadline = scheduler.next_deadline()
+                if deadline is None or deadline > target:
+                    break
+                now = clock.now()
+                if deadline > now:
+                    clock.advance(deadline - now)
+                count = driver.run_at(deadline)
+                if not count and deadline == last:  # (nothing ran and nothing moved on: never spin)
+                    log.warning("clock_advance_stuck", deadline=deadline)
+                    break
+                ran += count
+                last = deadline
             now = clock.now()
-            if deadline > now:
-                clock.advance(deadline - now)
-            count = driver.run_at(deadline)
-            if not count and deadline == last:  # (nothing ran and nothing moved on: never spin)
-                log.warning("clock_advance_stuck", deadline=deadline)
-                break
-            ran += count
-            last = deadline
-        now = clock.now()
-        if target > now:
-            clock.advance(target - now)
-        driver.rearm()
-        if self.store is not None:
-            self.store.save_sim_time(clock.now())
-            self.store.commit(_nothing)
-        return ran
+            if target > now:
+                clock.advance(target - now)
+            driver.rearm()
+            if self.store is not None and not self.stopping:
+                self.store.save_sim_time(clock.now())
+                self.store.commit(_nothing)
+            return ran
 
     def _record_sim_time(self) -> None:
         """Persist the simulation time now and every few seconds (a scaled clock resumes from it)."""

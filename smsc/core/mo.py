@@ -34,8 +34,8 @@ from smsc.smpp.text import (
     decode_parts,
     decode_text,
     encode_text,
-    parse_udh,
     split_message,
+    strip_udh,
 )
 
 log = structlog.get_logger("smsc.core")
@@ -318,7 +318,10 @@ class MoService:
         try:
             info = concat_info(msg.esm_class, msg.short_message, msg.tlvs)
         except ValueError:
-            return None
+            # A concatenation element a handset ignores (part 0, part above the total, total 0: 3GPP TS 23.040
+            # section 9.2.3.24.1): the text after the header is the message, as the HTTP API shows it (tester
+            # 160: the echo handset said nothing).
+            info = None
         if info is not None:
             key = (msg.system_id, msg.source.addr, msg.destination_e164)
             whole = self._reassembler.add_part(key, info, self.clock.now(), msg.data_coding)
@@ -334,7 +337,7 @@ class MoService:
             return None
         if msg.esm_class & EsmClass.UDHI:
             try:
-                _, data = parse_udh(bytes(data))
+                data = strip_udh(bytes(data))  # (cut by UDHL whatever its elements hold, as a handset does)
             except ValueError:
                 return None
         return decode_text(bytes(data), msg.data_coding)

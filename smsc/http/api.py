@@ -1407,7 +1407,7 @@ class HttpServer:
             raise ApiError(400, f"advance: expected the simulated seconds to move the clock forward, more than 0 "
                                 f"and at most a year, got {_json_text(seconds)}")
         before = self.app.clock.now()
-        ran = self.app.advance_clock(float(seconds))
+        ran = await self.app.advance_clock(float(seconds))
         log.info("clock_advanced", seconds=float(seconds), timers_run=ran, peer=_peer(request),
                  sim_time=iso_time(self.app.clock.now()), **{"from": iso_time(before)})
         return _json({**self._clock_record(), "advanced": float(seconds), "timers_run": ran})

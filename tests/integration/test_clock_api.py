@@ -108,3 +108,32 @@ def test_advancing_a_clock_at_time_scale_1(http_smsc: Callable[..., RunningSmsc]
         assert b"stat:EXPIRED" in esme.wait_deliveries(1)[-1].short_message
     finally:
         esme.close()
+
+
+def test_a_jump_past_a_handsets_return_and_the_validity_delivers_a_message_read_back_from_the_store(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    """Tester 159: with SQLite a waiting message leaves memory once its record is durable, and the handset's
+    return reads it back on the store's reader thread; the jump ran on without it and expired it at the end
+    of its validity, 3 minutes after the handset was back (the memory store delivered it)."""
+    running = http_smsc(_slow(tmp_path))
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        returning = _submit(esme, "447700900331", validity="000000000500000R")  # five minutes
+        assert api_request(running, "POST", "/api/clock", {"advance": 10})[0] == 200  # the attempt: absent
+
+        def evicted() -> int:
+            return running.app.smsc.index.evicted  # type: ignore[union-attr]
+
+        for _ in range(100):  # (the record is committed, then the message leaves memory)
+            if running.call(evicted):
+                break
+            time.sleep(0.02)
+        assert running.call(evicted) == 1
+        status, clock = api_request(running, "POST", "/api/clock", {"advance": 400})
+        assert status == 200, clock
+        assert _state(running, returning) == "DELIVERED"
+        _, record = api_request(running, "GET", f"/api/messages/{returning}")
+        assert 120 <= _seconds(record["final_time"]) - 1_767_225_600.0 < 130, record["final_time"]
+    finally:
+        esme.close()

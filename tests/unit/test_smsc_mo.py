@@ -276,6 +276,20 @@ def test_a_long_mt_with_a_binary_part_is_not_echoed_whichever_part_comes_last() 
     assert [d for d in h.take() if d.kind == "mo"] == []
 
 
+def test_an_mt_whose_concatenation_element_a_handset_ignores_is_echoed_as_one_text() -> None:
+    # Tester 160: part 0, part above the total and total 0 (which 3GPP TS 23.040 9.2.3.24.1 has a handset
+    # ignore) were shown whole by the HTTP API but the echo handset said nothing.
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    for header, text in ((b"\x05\x00\x03\x46\x02\x00", b"seq0"), (b"\x05\x00\x03\x50\x02\x03", b"seq>tot"),
+                         (b"\x05\x00\x03\x5a\x00\x01", b"tot0")):
+        sub = h.submission(HANDSET, esm_class=0x40)
+        sub.short_message = header + text
+        h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    assert [d.short_message for d in h.take() if d.kind == "mo"] == [b"seq0", b"seq>tot", b"tot0"]
+
+
 def test_an_auto_reply_to_a_sender_written_with_a_plus_goes_to_an_international_number() -> None:
     # Tester 38: "+447700900000" (TON 1) was answered as an alphanumeric address (TON 5, NPI 0).
     echo = AutoReply(echo=True, delay=fixed(1.0))
