@@ -465,7 +465,9 @@ class App:
 
         What a test of "expiry after 12 hours" needs without a time_scale that makes everything else a race:
         run the server slowly (``--time-scale 0.001``) and step its clock (tester 154).  Real-time matters are
-        not moved: SMPP session timers, an outbox's backoff, a submit_sm_resp's delay, throughput limits.
+        not moved: SMPP session timers, throughput limits, and the core's delays in real seconds (a
+        submit_sm_resp's delay, an outbox's backoff, a transaction-mode data_sm's wait: tester 161), which are
+        moved as far as the clock (:meth:`Scheduler.shift_real <smsc.core.scheduler.Scheduler.shift_real>`).
 
         Raises:
             ValueError: ``seconds`` is negative, or the core has not started.
@@ -480,25 +482,14 @@ class App:
             scheduler = smsc.scheduler
             reads_pending: Callable[[], int] | None = getattr(self.store, "reads_pending", None)
             target = clock.now() + seconds
-            ran = 0
-            last: float | None = None
-            while True:
-                if reads_pending is not None:
-                    await _reads_settled(reads_pending, lambda: self.stopping)
-                if self.stopping:  # (a stop came while it waited: the store may be closing)
-                    break
-                deadline = scheduler.next_deadline()
-                if deadline is None or deadline > target:
-                    break
-                now = clock.now()
-                if deadline > now:
-                    clock.advance(deadline - now)
-                count = driver.run_at(deadline)
-                if not count and deadline == last:  # (nothing ran and nothing moved on: never spin)
-                    log.warning("clock_advance_stuck", deadline=deadline)
-                    break
-                ran += count
-                last = deadline
+            # Delays in real seconds (a submit_sm_resp held back, a deliver_sm's backoff, a transaction's wait)
+            # keep their real length: moved as far as the clock, and any made during the jump count from its end.
+            scheduler.shift_real(seconds)
+            scheduler.jump_target = target
+            try:
+                ran = await self._advance_to(target, reads_pending)
+            finally:
+                scheduler.jump_target = None
             now = clock.now()
             if target > now:
                 clock.advance(target - now)
@@ -507,6 +498,33 @@ class App:
                 self.store.save_sim_time(clock.now())
                 self.store.commit(_nothing)
             return ran
+
+    async def _advance_to(self, target: float, reads_pending: Callable[[], int] | None) -> int:
+        """:meth:`advance_clock`'s steps: each deadline up to ``target`` in turn; how many timers ran."""
+        clock: Any = self.clock
+        driver, smsc = self.driver, self.smsc
+        assert driver is not None and smsc is not None
+        scheduler = smsc.scheduler
+        ran = 0
+        last: float | None = None
+        while True:
+            if reads_pending is not None:
+                await _reads_settled(reads_pending, lambda: self.stopping)
+            if self.stopping:  # (a stop came while it waited: the store may be closing)
+                break
+            deadline = scheduler.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            now = clock.now()
+            if deadline > now:
+                clock.advance(deadline - now)
+            count = driver.run_at(deadline)
+            if not count and deadline == last:  # (nothing ran and nothing moved on: never spin)
+                log.warning("clock_advance_stuck", deadline=deadline)
+                break
+            ran += count
+            last = deadline
+        return ran
 
     def _record_sim_time(self) -> None:
         """Persist the simulation time now and every few seconds (a scaled clock resumes from it)."""

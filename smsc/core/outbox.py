@@ -581,8 +581,8 @@ class Outbox:
         failures = self._failures.get(delivery_id, 0) + 1
         self._failures[delivery_id] = failures
         delay = self.backoff[min(failures, len(self.backoff)) - 1]
-        when = self._clock.now() + sim_seconds_for_real(self._clock, delay)
-        self._scheduler.call_at(when, self._requeue, delivery)
+        self._scheduler.call_after_real(self._clock.now(), sim_seconds_for_real(self._clock, delay), self._requeue,
+                                        delivery)
         return True
 
     def _requeue(self, delivery: Delivery) -> None:

@@ -30,6 +30,8 @@ log = structlog.get_logger("smsc.scheduler")
 TimerHandle = list
 
 _COMPACT_MIN = 1024
+#: The fifth element of a :meth:`Scheduler.call_after_real` entry (never compared: seqs are unique).
+_REAL = True
 
 
 class _Items(list):  # type: ignore[type-arg]
@@ -46,7 +48,7 @@ class Scheduler:
     """
 
     __slots__ = ("_heap", "_seq", "_dead", "_running", "on_earlier_deadline", "on_due_now", "errors", "fired",
-                 "_last_batch")
+                 "_last_batch", "jump_target")
 
     def __init__(self) -> None:
         self._heap: list[list[Any]] = []
@@ -66,6 +68,8 @@ class Scheduler:
         self.fired = 0
         #: The entry :meth:`call_at_batched` pushed, while it is the last entry pushed; else None.
         self._last_batch: list[Any] | None = None
+        #: While the clock jumps (:meth:`shift_real`), the simulation time it jumps to; else None.
+        self.jump_target: float | None = None
 
     def __len__(self) -> int:
         """Number of live (not cancelled, not yet run) heap entries (a batch from :meth:`call_at_batched`
@@ -82,6 +86,38 @@ class Scheduler:
         if earlier and not self._running and self.on_earlier_deadline is not None:
             self.on_earlier_deadline(when)
         return entry
+
+    def call_after_real(self, now: float, sim_delay: float, callback: Callable[[Any], None],
+                        arg: Any = None) -> TimerHandle:
+        """Run ``callback(arg)`` after a delay of real seconds, given as the ``sim_delay`` simulation seconds it
+        lasts at the clock's time_scale from ``now`` (:func:`smsc.core.clock.sim_seconds_for_real`): a delay
+        about the ESME's connection (a submit_sm_resp held back, a deliver_sm's backoff, the wait of a
+        transaction-mode data_sm), which a jump of the simulated clock does not shorten (:meth:`shift_real`).
+        Made while the clock jumps, it counts from the time jumped to.  Returns its handle."""
+        target = self.jump_target
+        when = (target if target is not None and target > now else now) + sim_delay
+        entry = [when, next(self._seq), callback, arg, _REAL]
+        self._last_batch = None
+        heap = self._heap
+        earlier = not heap or when < heap[0][0]
+        heapq.heappush(heap, entry)
+        if earlier and not self._running and self.on_earlier_deadline is not None:
+            self.on_earlier_deadline(when)
+        return entry
+
+    def shift_real(self, seconds: float) -> int:
+        """The simulated clock jumps ``seconds`` ahead: move every pending :meth:`call_after_real` timer as far,
+        so that it still comes after its real delay (a jump of an hour must not end a 5-second submit_sm_resp
+        delay, nor a transaction-mode data_sm's wait, before the outcome the jump runs: tester 161).  Returns
+        how many moved."""
+        moved = 0
+        for entry in self._heap:
+            if len(entry) == 5 and entry[2] is not None:
+                entry[0] += seconds
+                moved += 1
+        if moved:
+            heapq.heapify(self._heap)
+        return moved
 
     def call_at_batched(self, when: float, callback: Callable[[list[Any]], None], item: Any, *,
                         due_now: bool = False) -> None:

@@ -822,7 +822,7 @@ class Smsc:
         self._transactions[message_id] = cut  # (before the commit: inline, done may come within it)
         if delay > 0:
             def attempt_later() -> None:
-                self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), attempt)
+                self.scheduler.call_after_real(self.clock.now(), sim_seconds_for_real(self.clock, delay), attempt)
 
             self._commit(attempt_later)
         else:
@@ -1257,7 +1257,7 @@ class Smsc:
             if delayed.pop(key, None) is not None:
                 callback(arg)
 
-        timer = self.scheduler.call_at(self.clock.now() + sim_seconds_for_real(self.clock, delay), due)
+        timer = self.scheduler.call_after_real(self.clock.now(), sim_seconds_for_real(self.clock, delay), due)
         delayed[key] = (timer, callback, arg)
 
     def hurry_responses(self) -> int:

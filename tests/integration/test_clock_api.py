@@ -137,3 +137,42 @@ def test_a_jump_past_a_handsets_return_and_the_validity_delivers_a_message_read_
         assert 120 <= _seconds(record["final_time"]) - 1_767_225_600.0 < 130, record["final_time"]
     finally:
         esme.close()
+
+
+def test_a_jump_does_not_shorten_delays_in_real_seconds(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    """Tester 161: the submit delay of 447700900914 (5 real seconds) and the wait of a transaction-mode data_sm
+    (transaction_timeout, 25 real seconds) were timers on the simulated clock, which a jump ran at once: the
+    response came after 1 s, and the data_sm ended "no delivery outcome within 25 s" before the outcome of its
+    unknown subscriber, 1.5 simulated seconds in, that the jump was to run."""
+    from smsc.smpp.constants import Tag
+
+    running = http_smsc(_slow(tmp_path))
+    esme = RawEsme(running.port, timeout=15)
+    try:
+        esme.bind("transceiver")
+        seq = esme.send(P.DataSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                 destination_addr="447700900550", esm_class=0x02,  # transaction mode
+                                 tlvs={Tag.message_payload: b"code 1234"}))
+        time.sleep(0.2)
+        assert api_request(running, "POST", "/api/clock", {"advance": 5})[0] == 200
+        for _ in range(20):
+            if any(getattr(p, "sequence_number", None) == seq for p in esme.pending):
+                break
+            esme._read()
+        [resp] = [p for p in esme.pending if p.sequence_number == seq]
+        assert resp.command_status == CommandStatus.ESME_RDELIVERYFAILURE
+        assert resp.tlvs[Tag.delivery_failure_reason] == 1  # (1: destination unknown, not 3: a temporary error)
+
+        started = time.monotonic()
+        seq = esme.send(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                   destination_addr="447700900914", short_message=b"slow"))
+        time.sleep(0.2)
+        assert api_request(running, "POST", "/api/clock", {"advance": 30})[0] == 200
+        for _ in range(20):
+            if any(getattr(p, "sequence_number", None) == seq for p in esme.pending):
+                break
+            esme._read()
+        assert time.monotonic() - started >= 4.9
+    finally:
+        esme.close()

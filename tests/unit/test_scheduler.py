@@ -133,3 +133,19 @@ def test_run_due_runs_exactly_the_live_timers_due_in_order(plan: list[tuple[int,
     s.run_due(float(now))
     assert ran == [index for _, index in sorted(expected)]
     assert len(s) == sum(1 for when, c in plan if not c and when > now)
+
+
+def test_a_jump_moves_timers_of_real_delays_and_those_made_during_it_count_from_its_end() -> None:
+    s = Scheduler()
+    ran: list[str] = []
+    s.call_at(3.0, ran.append, "outcome")
+    s.call_after_real(0.0, 2.0, ran.append, "real")
+    cancelled = s.call_after_real(0.0, 1.0, ran.append, "cancelled")
+    s.cancel(cancelled)
+    assert s.shift_real(100.0) == 1  # (a cancelled one is not counted)
+    s.jump_target = 100.0
+    s.call_after_real(10.0, 5.0, ran.append, "made during the jump")  # at 10 s of a jump to 100 s: 105
+    s.jump_target = None
+    assert s.run_due(100.0) == 1 and ran == ["outcome"]
+    assert s.next_deadline() == 102.0
+    assert s.run_due(105.0) == 2 and ran == ["outcome", "real", "made during the jump"]
