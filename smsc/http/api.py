@@ -1029,16 +1029,13 @@ class HttpServer:
         message_id = request.match_info["message_id"]
         smsc = self._smsc
         msg = smsc.message(message_id)
-        if msg is None and message_id.isalnum() and message_id.isascii():
-            # An id a gateway stored as a number ("2" for "00000002": Jasmin, tester 157): the id of each format in
-            # use, zero-padded as the SMSC writes it.
-            for fmt in self.app.config.message_id_formats():
-                if len(message_id) < fmt.length:
-                    padded = message_id.zfill(fmt.length)
-                    msg = smsc.message(padded.upper() if fmt.uppercase else padded.lower())
-                    if msg is not None:
-                        break
         if msg is None:
+            readings = [f"{found!r} ({why})" for found, why in self._id_readings(message_id)]
+            if readings:
+                # (tester 162: "36", Kannel's decimal value of 00000024, found 00000036, another message; so no
+                # reading is taken for the id: each is named)
+                raise ApiError(404, f"message_id: no message {message_id!r}: an id is looked up exactly as "
+                                    f"submit_sm_resp gave it; did you mean {' or '.join(readings)}?")
             # (tester 105: at time_scale 86400 a message was gone 2 s after it was final, and "no message" read like
             # a mistyped id)
             retention = self.app.config.store.final_retention
@@ -1047,6 +1044,28 @@ class HttpServer:
                                 f"or sooner with the memory store, which keeps the newest 100,000 final messages "
                                 f"and 64 MiB of their texts")
         return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id), self._in_progress(msg)))
+
+    def _id_readings(self, message_id: str) -> list[tuple[str, str]]:
+        """The messages ``message_id`` may stand for when a gateway stored their id as a number: (id, how it
+        reads so) for each that exists.  Jasmin keeps an id without its leading zeros ("36" for "00000036":
+        tester 157), Kannel with ``msg-id-type`` 1 or 3 as the decimal value of a hex id ("36" for "00000024":
+        tester 162); both readings of a number are given, as neither can be told from the other."""
+        if not (message_id.isalnum() and message_id.isascii()):
+            return []
+        readings: dict[str, str] = {}
+        for fmt in self.app.config.message_id_formats():
+            digits = "0123456789abcdefABCDEF" if fmt.format == "hex" else "0123456789"
+            if len(message_id) < fmt.length and all(c in digits for c in message_id):
+                padded = message_id.zfill(fmt.length)
+                readings.setdefault(padded.upper() if fmt.uppercase else padded.lower(),
+                                    "the id without its leading zeros, as Jasmin keeps it")
+            if fmt.format == "hex" and message_id.isdigit() and len(message_id) <= 20:
+                value = format(int(message_id), f"0{fmt.length}{'X' if fmt.uppercase else 'x'}")
+                if len(value) == fmt.length:
+                    readings.setdefault(value, f"{message_id} is its hex value as a decimal number, as Kannel keeps "
+                                               f"it with msg-id-type 1 or 3")
+        return [(found, why) for found, why in readings.items()
+                if found != message_id and self._smsc.message(found) is not None]
 
     async def list_deliveries(self, request: web.Request) -> web.Response:
         """GET /api/deliveries?system_id=&limit=: receipts and MO not yet acknowledged, oldest first."""

@@ -118,18 +118,28 @@ def test_an_invalid_json_body_is_described_once(http_smsc: Callable[..., Running
                                              "column 10"})
 
 
-def test_a_message_id_stored_as_a_number_finds_its_message(http_smsc: Callable[..., RunningSmsc]) -> None:
-    # Tester 157: Jasmin keeps smsc's ids as numbers ("2" for "00000002"), and GET /api/messages/2 answered 404.
+def test_a_message_id_stored_as_a_number_is_not_taken_for_one_reading_of_it(
+        http_smsc: Callable[..., RunningSmsc]) -> None:
+    """Tester 157: Jasmin keeps smsc's ids without their leading zeros ("2" for "00000002"), and GET
+    /api/messages/2 answered a bare 404; padded, it then found the wrong message for Kannel (tester 162), which
+    keeps the decimal value of the hex id ("36" for "00000024"): each existing reading is named instead."""
     running = http_smsc()
     esme = RawEsme(running.port)
     try:
         esme.bind("transceiver")
-        resp = _submit(esme, "447700900123")
+        ids = [_submit(esme, "447700900123").message_id for _ in range(0x24)]
     finally:
         esme.close()
-    message_id = resp.message_id
-    short = message_id.lstrip("0")
-    assert short != message_id
-    status, record = api_request(running, "GET", f"/api/messages/{short}")
-    assert status == 200 and record["message_id"] == message_id
-    assert api_request(running, "GET", "/api/messages/fffffff0")[0] == 404
+    assert ids[-1] == "00000024"
+    status, answer = api_request(running, "GET", "/api/messages/24")
+    assert status == 404 and answer["error"] == (
+        "message_id: no message '24': an id is looked up exactly as submit_sm_resp gave it; did you mean "
+        "'00000024' (the id without its leading zeros, as Jasmin keeps it) or '00000018' (24 is its hex value as a "
+        "decimal number, as Kannel keeps it with msg-id-type 1 or 3)?")
+    status, answer = api_request(running, "GET", "/api/messages/36")  # (00000036 was never given)
+    assert status == 404 and "did you mean '00000024' (36 is its hex value" in answer["error"], answer
+    status, answer = api_request(running, "GET", "/api/messages/1a")
+    assert status == 404 and "did you mean '0000001a' (the id without its leading zeros" in answer["error"]
+    assert api_request(running, "GET", "/api/messages/00000024")[0] == 200
+    status, answer = api_request(running, "GET", "/api/messages/fffffff0")
+    assert status == 404 and "did you mean" not in answer["error"]
