@@ -63,24 +63,31 @@ def _nothing() -> None:
     """An on_durable callback for writes nobody waits on."""
 
 
-#: Real seconds :meth:`App.advance_clock` waits at most, between two deadlines, for the store's reads back (a
-#: read of a drain batch takes milliseconds; a store that fails its reads retries them for as long as it is open).
-ADVANCE_READ_WAIT = 30.0
+#: Real seconds :meth:`App.advance_clock` waits at most, before it starts and between two deadlines, for the
+#: store's reads back and commits (a read of a drain batch or a commit takes milliseconds; a store that fails
+#: retries for as long as it is open).
+ADVANCE_STORE_WAIT = 30.0
 
 
-async def _reads_settled(reads_pending: Callable[[], int], stopping: Callable[[], bool]) -> None:
-    """Yield to the loop until ``reads_pending()`` is 0 (the reads asked for, and any their callbacks asked
-    for, are back), ``stopping()`` or :data:`ADVANCE_READ_WAIT` real seconds passed (logged)."""
-    if not reads_pending():
-        return
-    deadline = time.monotonic() + ADVANCE_READ_WAIT
+class ClockAdvanceRefused(Exception):
+    """:meth:`App.advance_clock` did not move the clock: the store did not come back within
+    :data:`ADVANCE_STORE_WAIT` real seconds with what was committed or read before the jump."""
+
+
+async def _store_settled(pending: Callable[[], int], stopping: Callable[[], bool]) -> bool:
+    """Yield to the loop until ``pending()`` is 0 (the store's reads and commits asked for, and any their
+    callbacks asked for, are back), or ``stopping()``; False when :data:`ADVANCE_STORE_WAIT` real seconds passed
+    first."""
+    if not pending():
+        return True
+    deadline = time.monotonic() + ADVANCE_STORE_WAIT
     spins = 0
-    while reads_pending() and not stopping():
+    while pending() and not stopping():
         if time.monotonic() > deadline:
-            log.warning("clock_advance_read_wait", pending=reads_pending(), waited_seconds=ADVANCE_READ_WAIT)
-            return
+            return False
         spins += 1
         await asyncio.sleep(0 if spins < 10 else 0.001)  # (the hand-over to the reader is a call_soon)
+    return True
 
 
 #: What a damaged store file needs, in the refusal to start on it.
@@ -457,11 +464,14 @@ class App:
         Returns how many timers ran.  Then the clock runs on at its time_scale from the new time, which is saved
         (a restart resumes from it).  Steps run one at a time (a second call waits for the first).
 
-        Between two deadlines it waits (real seconds, at most :data:`ADVANCE_READ_WAIT` each time) until the
-        store has read back what the timers asked for: with SQLite a waiting message leaves memory, and a
-        handset that comes back has its messages read back on the store's reader thread before they are
-        attempted; run on without them, the jump expired at the end of their validity messages whose handset
-        had come back in time (tester 159).
+        Before it starts it waits (real seconds, at most :data:`ADVANCE_STORE_WAIT`) until the store has
+        committed what was committed so far and read back what was asked of it, and between two deadlines until
+        it has read back what the timers asked for.  A submit is attempted once it is on disk: a jump that started before a fresh submit's commit came
+        back went past its attempt, and the message expired unattempted (tester 163).  With SQLite a waiting
+        message leaves memory, and a handset that comes back has its messages read back on the store's reader
+        thread before they are attempted: run on without them, the jump expired at the end of their validity
+        messages whose handset had come back in time (tester 159).  The call returns once the new simulated time
+        is on disk (a restart resumes from it: tester 163).
 
         What a test of "expiry after 12 hours" needs without a time_scale that makes everything else a race:
         run the server slowly (``--time-scale 0.001``) and step its clock (tester 154).  Real-time matters are
@@ -471,6 +481,8 @@ class App:
 
         Raises:
             ValueError: ``seconds`` is negative, or the core has not started.
+            ClockAdvanceRefused: the store did not commit or read back within :data:`ADVANCE_STORE_WAIT` what was
+                asked of it before the jump (a stalled disk or writer process); the clock did not move.
         """
         if seconds < 0:
             raise ValueError(f"cannot move the clock backwards by {seconds!r} s")
@@ -480,14 +492,19 @@ class App:
         async with self._advancing:
             clock: Any = self.clock
             scheduler = smsc.scheduler
-            reads_pending: Callable[[], int] | None = getattr(self.store, "reads_pending", None)
+            if not await self._store_settled():
+                raise ClockAdvanceRefused(
+                    f"the store has not committed or read back within {ADVANCE_STORE_WAIT:g} s what was asked of it "
+                    f"(a stalled disk or writer process?): the clock was not moved")
+            if self.stopping:
+                raise ClockAdvanceRefused("the SMSC is stopping: the clock was not moved")
             target = clock.now() + seconds
             # Delays in real seconds (a submit_sm_resp held back, a deliver_sm's backoff, a transaction's wait)
             # keep their real length: moved as far as the clock, and any made during the jump count from its end.
             scheduler.shift_real(seconds)
             scheduler.jump_target = target
             try:
-                ran = await self._advance_to(target, reads_pending)
+                ran = await self._advance_to(target)
             finally:
                 scheduler.jump_target = None
             now = clock.now()
@@ -496,10 +513,39 @@ class App:
             driver.rearm()
             if self.store is not None and not self.stopping:
                 self.store.save_sim_time(clock.now())
-                self.store.commit(_nothing)
+                saved: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def on_saved() -> None:
+                    if not saved.done():
+                        saved.set_result(None)
+
+                self.store.commit(on_saved)
+                try:
+                    await asyncio.wait_for(asyncio.shield(saved), ADVANCE_STORE_WAIT)
+                except asyncio.TimeoutError:
+                    log.warning("clock_advance_unsaved", waited_seconds=ADVANCE_STORE_WAIT,
+                                sim_time=clock.now())
             return ran
 
-    async def _advance_to(self, target: float, reads_pending: Callable[[], int] | None) -> int:
+    async def _store_settled(self, *, commits: bool = True) -> bool:
+        """Wait until the store has read back what was asked of it and, with ``commits``, run the ``on_durable``
+        callbacks of every commit asked for so far (see :func:`_store_settled`); False when
+        :data:`ADVANCE_STORE_WAIT` passed first."""
+        store: Any = self.store
+        if store is None:
+            return True
+        reads_pending: Callable[[], int] | None = getattr(store, "reads_pending", None)
+        commit_mark: Callable[[], int] | None = getattr(store, "commit_mark", None) if commits else None
+        mark = commit_mark() if commit_mark is not None else 0
+
+        def pending() -> int:
+            # (reads asked for by the callbacks of those commits are waited for too, as they come)
+            commits = store.commits_outstanding(mark) if commit_mark is not None else 0
+            return commits + (reads_pending() if reads_pending is not None else 0)
+
+        return await _store_settled(pending, lambda: self.stopping)
+
+    async def _advance_to(self, target: float) -> int:
         """:meth:`advance_clock`'s steps: each deadline up to ``target`` in turn; how many timers ran."""
         clock: Any = self.clock
         driver, smsc = self.driver, self.smsc
@@ -507,9 +553,13 @@ class App:
         scheduler = smsc.scheduler
         ran = 0
         last: float | None = None
+        first = True
         while True:
-            if reads_pending is not None:
-                await _reads_settled(reads_pending, lambda: self.stopping)
+            # (between two deadlines, reads only: what the timers commit arms no simulated timer once durable,
+            # and a commit's round trip at each deadline made a jump 20 times slower)
+            if not first and not await self._store_settled(commits=False):
+                log.warning("clock_advance_store_wait", waited_seconds=ADVANCE_STORE_WAIT, sim_time=clock.now())
+            first = False
             if self.stopping:  # (a stop came while it waited: the store may be closing)
                 break
             deadline = scheduler.next_deadline()

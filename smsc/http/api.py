@@ -53,6 +53,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from smsc.app import ClockAdvanceRefused
 from smsc.core.api import Delivery
 from smsc.core.message import Message
 from smsc.core.mo import mo_coding
@@ -1426,7 +1427,10 @@ class HttpServer:
             raise ApiError(400, f"advance: expected the simulated seconds to move the clock forward, more than 0 "
                                 f"and at most a year, got {_json_text(seconds)}")
         before = self.app.clock.now()
-        ran = await self.app.advance_clock(float(seconds))
+        try:
+            ran = await self.app.advance_clock(float(seconds))
+        except ClockAdvanceRefused as refused:
+            raise ApiError(503, str(refused)) from None
         log.info("clock_advanced", seconds=float(seconds), timers_run=ran, peer=_peer(request),
                  sim_time=iso_time(self.app.clock.now()), **{"from": iso_time(before)})
         return _json({**self._clock_record(), "advanced": float(seconds), "timers_run": ran})

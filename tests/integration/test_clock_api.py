@@ -4,11 +4,18 @@ the machine's speed; an expiry after hours needed a time_scale that made everyth
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
+import os
+import signal
+import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
+
+import pytest
 
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus
@@ -174,5 +181,106 @@ def test_a_jump_does_not_shorten_delays_in_real_seconds(
                 break
             esme._read()
         assert time.monotonic() - started >= 4.9
+    finally:
+        esme.close()
+
+
+def _response_to(esme: RawEsme, seq: int) -> Any:
+    """The response with sequence_number ``seq`` (bounded reads)."""
+    for _ in range(100):
+        for item in esme.pending:
+            if item.sequence_number == seq:
+                esme.pending.remove(item)
+                return item
+        esme._read()
+    raise AssertionError(f"no response to sequence_number {seq}")
+
+
+def _stopped_writer(running: RunningSmsc) -> int:
+    """Stop the SQLite store's writer child (SIGSTOP): its pid, for the SIGCONT in the test's ``finally``."""
+    pid = running.app.store.writer_pid  # type: ignore[union-attr]
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    return int(pid)
+
+
+def test_a_jump_right_after_a_submit_attempts_the_message(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    """Tester 163: a submit is attempted once its record is on disk; a jump that ran before the commit came back
+    went past the attempt, and the message (validity 2 minutes, then a jump of 5) expired unattempted.  Here the
+    writer child is stopped so that the commit is surely out when the jump is asked for: the jump waits for it."""
+    running = http_smsc(_slow(tmp_path))
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        pid = _stopped_writer(running)
+        try:
+            seq = esme.send(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr="447700900123", short_message=b"code 1234",
+                                       registered_delivery=1, validity_period="000000000200000R"))
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                jump = pool.submit(api_request, running, "POST", "/api/clock", {"advance": 300})
+                time.sleep(0.5)
+                assert not jump.done()  # (waiting for the commit of the submit)
+                os.kill(pid, signal.SIGCONT)
+                status, clock = jump.result(timeout=20)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert status == 200, clock
+        resp = _response_to(esme, seq)
+        assert resp.command_status == CommandStatus.ESME_ROK
+        _, record = api_request(running, "GET", f"/api/messages/{resp.message_id}")
+        assert record["state"] == "DELIVERED", record
+        assert _seconds(record["final_time"]) - 1_767_225_600.0 < 10, record["final_time"]
+    finally:
+        esme.close()
+
+
+def test_the_answer_to_a_jump_comes_once_the_new_time_is_on_disk(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path) -> None:
+    """Tester 163: after a jump's 200 a kill -9 could lose the saved simulated time (the restart resumed before
+    the jump).  With the writer child stopped the answer waits; then the file holds the new time."""
+    running = http_smsc(_slow(tmp_path))
+    pid = _stopped_writer(running)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            jump = pool.submit(api_request, running, "POST", "/api/clock", {"advance": 7200})
+            time.sleep(0.5)
+            assert not jump.done()
+            os.kill(pid, signal.SIGCONT)
+            status, clock = jump.result(timeout=20)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert status == 200, clock
+    with contextlib.closing(sqlite3.connect(running.app.store.path)) as conn:  # type: ignore[union-attr]
+        (saved,) = conn.execute("SELECT value FROM counters WHERE name = 'sim_time_us'").fetchone()
+    assert _seconds(clock["time"]) >= 1_767_225_600.0 + 7200
+    assert saved / 1e6 >= _seconds(clock["time"]) - 0.001
+
+
+def test_a_jump_on_a_store_that_does_not_commit_is_refused(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer child that does not answer (a hung disk): the jump cannot know what was accepted before it, so it
+    is refused with 503 and the clock does not move."""
+    import smsc.app as app_module
+
+    monkeypatch.setattr(app_module, "ADVANCE_STORE_WAIT", 0.5)
+    running = http_smsc(_slow(tmp_path))
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        _, before = api_request(running, "GET", "/api/clock")
+        pid = _stopped_writer(running)
+        try:
+            seq = esme.send(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                       destination_addr="447700900123", short_message=b"code 1234"))
+            time.sleep(0.1)
+            status, answer = api_request(running, "POST", "/api/clock", {"advance": 300})
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert status == 503 and "the clock was not moved" in answer["error"], answer
+        _, after = api_request(running, "GET", "/api/clock")
+        assert _seconds(after["time"]) - _seconds(before["time"]) < 5
+        assert _response_to(esme, seq).command_status == CommandStatus.ESME_ROK
     finally:
         esme.close()

@@ -327,6 +327,11 @@ def test_dashboard_messages_stay_readable_with_long_addresses_and_long_texts(tmp
         assert len(parts) == n and {c[2].split(":")[0] for c in parts} == {f"part {i}/{n}" for i in range(1, n + 1)}
         assert all(len(c[2]) < 400 and c[3] > 1000 for c in parts)  # (clipped in the cell, all in the tooltip)
         assert max(c[4] for c in cells) < 120  # (three lines at most)
+        # Tester 164: beside the long texts the carrier column shrank and "britmobile" broke mid-word.
+        carrier_lines = page.evaluate("""[...document.querySelectorAll('#messages tr td.carrier')].map(td => {
+            const r = document.createRange(); r.selectNodeContents(td);
+            return [td.textContent, new Set([...r.getClientRects()].map(b => Math.round(b.top))).size]; })""")
+        assert carrier_lines and all(lines == 1 for _, lines in carrier_lines), carrier_lines
         # The final state ACCEPTED's counter does not read as "messages accepted" beside "submitted".
         labels = page.evaluate("[...document.querySelectorAll('#core .card .k')].map(k => k.textContent)")
         assert "accepted (final: ACCEPTD)" in labels and "accepted" not in labels

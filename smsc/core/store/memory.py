@@ -50,6 +50,7 @@ class MemoryStore:
         self._pending_replies: dict[str, tuple[float, str, str, str, str]] = {}
         self._sim_time: float | None = None
         self._call_soon = call_soon
+        self._commits_done = 0  # (on_durable callbacks run by _flush: see commit_mark)
         self.retain_final = retain_final
         self._messages: dict[str, Message] = {}
         #: The kept final messages, oldest first.  A message is saved final once (the core never changes a final
@@ -215,8 +216,17 @@ class MemoryStore:
         if len(self._callbacks) == 1:
             self._call_soon(self._flush)
 
+    def commit_mark(self) -> int:
+        """See :meth:`SqliteStore.commit_mark <smsc.core.store.sqlite.SqliteStore.commit_mark>`."""
+        return self._commits_done + len(self._callbacks)
+
+    def commits_outstanding(self, mark: int) -> int:
+        """See :meth:`SqliteStore.commits_outstanding <smsc.core.store.sqlite.SqliteStore.commits_outstanding>`."""
+        return max(0, mark - self._commits_done)
+
     def _flush(self) -> None:
         callbacks, self._callbacks = self._callbacks, []
+        self._commits_done += len(callbacks)
         for callback in callbacks:
             callback()
 

@@ -1194,6 +1194,10 @@ class SqliteStore:
         #: answer comes.
         #: Each entry: (frame, batch, when it was first sent: ``time.monotonic()``).
         self._in_flight: collections.deque[tuple[bytes, _Batch, float]] = collections.deque()
+        #: on_durable callbacks committed and handed to the loop (``call_soon_threadsafe``), not yet run.
+        self._handed_back = 0
+        #: on_durable callbacks run so far (see :meth:`commit_mark`).
+        self._commits_done = 0
         self._pending = _Batch()
         self._answers = bytearray()  # what the child wrote and is not yet a whole frame
         self._unsent = bytearray()  # frames, or the end of one, not yet written to the child (pipe full)
@@ -1973,6 +1977,7 @@ class SqliteStore:
             return
         batch, self._local = self._local, _Batch()
         self._write(self._inline, batch)
+        self._commits_done += len(batch.callbacks)
         _run_all(batch.callbacks)
         if batch.reads:
             _run_all(self._read_all(batch.reads) or [])
@@ -2124,7 +2129,7 @@ class SqliteStore:
                 break
             self.stats.callbacks += len(batch.callbacks)
             if batch.callbacks:
-                self._hand_back(batch.callbacks)
+                self._hand_back_commits(batch.callbacks)
         self._batch_number += 1
         number = batch.number = (self._batch_token, self._batch_number)
         self._stamp(batch)
@@ -2244,7 +2249,7 @@ class SqliteStore:
         self._restarts = 0
         self._count(batch, answer[1])
         if batch.callbacks:
-            self._hand_back(batch.callbacks)
+            self._hand_back_commits(batch.callbacks)
         if not self._closing:
             self._send_pending()
 
@@ -2435,11 +2440,44 @@ class SqliteStore:
                 finish()
 
     def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
+        """Run ``callbacks`` on the loop thread (called from the reader thread too)."""
         assert self._call_soon_threadsafe is not None
         try:
             self._call_soon_threadsafe(_run_all, callbacks)
         except RuntimeError:  # the loop is already closed: nobody is waiting any more
             log.warning("store_callbacks_undelivered", reason="event loop closed", count=len(callbacks))
+
+    def _hand_back_commits(self, callbacks: list[Callable[[], None]]) -> None:
+        """:meth:`_hand_back` for a committed batch's ``on_durable`` callbacks, counted in :meth:`commits_pending`
+        until they run (loop thread only)."""
+        self._handed_back += len(callbacks)
+        assert self._call_soon_threadsafe is not None
+        try:
+            self._call_soon_threadsafe(self._run_handed_back, callbacks)
+        except RuntimeError:  # the loop is already closed: nobody is waiting any more
+            self._handed_back -= len(callbacks)
+            log.warning("store_callbacks_undelivered", reason="event loop closed", count=len(callbacks))
+
+    def _run_handed_back(self, callbacks: list[Callable[[], None]]) -> None:
+        self._handed_back -= len(callbacks)
+        self._commits_done += len(callbacks)
+        _run_all(callbacks)
+
+    def commit_mark(self) -> int:
+        """A mark for :meth:`commits_outstanding`: the number of ``on_durable`` callbacks given to :meth:`commit`
+        so far (the ones run and the ones not yet run: writes not yet committed, or committed and queued for the
+        loop)."""
+        return (self._commits_done + len(self._local.callbacks) + len(self._pending.callbacks) + self._handed_back
+                + sum(len(batch.callbacks) for _, batch, _ in self._in_flight))
+
+    def commits_outstanding(self, mark: int) -> int:
+        """How many of the ``on_durable`` callbacks counted in ``mark`` (:meth:`commit_mark`) have not run yet
+        (callbacks run in the order they were given).  What a jump of the simulated clock waits for before it
+        starts and between two deadlines (:meth:`smsc.app.App.advance_clock`): a submit is attempted once it is
+        on disk, and a jump that ran before its commit came back went past its attempt (tester 163: a message
+        with a validity of 2 minutes, then a jump of 5, expired unattempted).  Commits asked for later (an ESME
+        submitting throughout) are not waited for."""
+        return max(0, mark - self._commits_done)
 
     # -- closing -------------------------------------------------------------------------------------------
 
