@@ -594,12 +594,14 @@ class MessageIndex:
         Here the source is what selects the messages, not a check of one message found by its id, so an empty
         source_addr matches only messages submitted without one (section 4.9.1: when the original source was
         NULL, the cancel_sm's "should also be NULL"), whatever its TON and NPI; any other source matches its
-        address, TON and NPI exactly.  (:func:`same_source`, for a message named by its id, lets an empty
-        source_addr match any: read that way here, it would cancel every sender's messages to the number.)"""
-        addr = source.addr
-        if addr:
+        address, TON and NPI.  (:func:`same_source`, for a message named by its id, lets an empty
+        source_addr match any: read that way here, it would cancel every sender's messages to the number.)  A
+        source_addr given with TON 0 and NPI 0 ("if not known, set to NULL", table 4-24) matches that address
+        whatever its TON and NPI, as :func:`same_source` does (tester 166: a group cancel_sm from ``MyBrand`` with
+        0/0 failed where the same with its message_id worked)."""
+        if source.addr:
             def from_source(original: Address) -> bool:
-                return original.addr == addr and original.ton == source.ton and original.npi == source.npi
+                return same_source(source, original)
         else:
             def from_source(original: Address) -> bool:
                 return not original.addr

@@ -376,6 +376,17 @@ def test_cancel_without_id_and_with_an_empty_source_cancels_only_messages_submit
     assert h.state(numeric) == MessageState.ENROUTE
 
 
+def test_cancel_without_id_and_a_source_of_ton_0_npi_0_matches_the_address_alone() -> None:
+    """Tester 166: TON 0 with NPI 0 is "not known" (SMPP 3.4 table 4-24); a cancel_sm naming a message_id
+    compared the address alone, a group cancel_sm with the same source failed (ESME_RCANCELFAIL)."""
+    h = world()
+    brand = h.submit_ok(ALWAYS_OFF, source="MyBrand", source_ton=5, source_npi=0)
+    other = h.submit_ok(ALWAYS_OFF, source="Other", source_ton=5, source_npi=0)
+    h.advance(1.0)
+    assert h.cancel(destination=ALWAYS_OFF, source="MyBrand", source_ton=0, source_npi=0) == 0
+    assert (h.state(brand), h.state(other)) == (MessageState.DELETED, MessageState.ENROUTE)
+
+
 def test_cancel_with_neither_message_id_nor_destination_is_refused_and_cancels_nothing() -> None:
     """Found by a tester: read as "any destination", it cancelled every pending message of the source.
     SMPP 3.4 section 4.9 and table 4-24: without a message_id the destination is required."""
