@@ -675,8 +675,8 @@ class App:
                 log.warning("start_time_passed", start_time=utc(cfg.simulation.start_time).isoformat(),
                             resumes_at=utc(world.sim_time).isoformat(),
                             hint="this store saved a later simulated time, and time never runs back over a store: "
-                                 "to start at start_time give a fresh store; to resume (a restart) leave "
-                                 "--start-time out")
+                                 "to start at start_time give a fresh store; to resume (a restart) leave the "
+                                 "start time out (--start-time, or simulation.start_time in the config file)")
             else:
                 # Tester 99: a time_scale world resumed hours ahead of the wall clock without a word, and its dates
                 # looked wrong.

@@ -781,7 +781,8 @@ _UNITS = ("milliseconds|millisecond|ms|seconds|second|secs|sec|s|minutes|minute|
 _PARTS_RX = re.compile(rf"^\s*(?:{_NUMBER}\s*(?:{_UNITS})\s*)+$", re.IGNORECASE)
 _PART_RX = re.compile(rf"({_NUMBER})\s*({_UNITS})", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes')"
+_DURATION_HINT = ("(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes'; each unit once, "
+                  "the largest first)")
 
 
 def _unit_seconds(unit: str) -> float:
@@ -792,11 +793,19 @@ def _unit_seconds(unit: str) -> float:
 
 def parse_duration(text: str) -> float | None:
     """Seconds in a duration text: ``"90"``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``, ``"3d"``, ``"5 minutes"``,
-    ``"2 hours 30 min"``; else None."""
+    ``"2 hours 30 min"``; else None, also for units out of order or given twice (``"1m1h"``, ``"1d1d"``: tester
+    167 saw them taken, as 3,660 s and two days, where a typo is likelier than the intent)."""
     if _PLAIN_RX.match(text):
         return float(text)
     if _PARTS_RX.match(text):
-        return sum(float(n) * _unit_seconds(u.lower()) for n, u in _PART_RX.findall(text))
+        total, last = 0.0, math.inf
+        for number, unit in _PART_RX.findall(text):
+            seconds = _unit_seconds(unit.lower())
+            if seconds >= last:
+                return None
+            total += float(number) * seconds
+            last = seconds
+        return total
     return None
 
 
@@ -1062,6 +1071,9 @@ def _to_digits(ctx: _Ctx, path: str, raw: Any, what: str, *, allow_empty: bool =
     return text
 
 
+_ERROR_STATUS_NAMES = [name for name in CommandStatus.__members__ if name != "ESME_ROK"]
+
+
 def _to_status(ctx: _Ctx, path: str, raw: Any) -> Any:
     """A command_status: a CommandStatus name (ESME_RSUBMITFAIL), or a number (69, 0x45, '0x45')."""
     what = "an SMPP command_status: a name such as 'ESME_RSUBMITFAIL' or a number from 0 to 0xFFFFFFFF"
@@ -1074,7 +1086,9 @@ def _to_status(ctx: _Ctx, path: str, raw: Any) -> Any:
         try:
             value = int(name, 0)
         except ValueError:
-            close = difflib.get_close_matches(name.upper(), CommandStatus.__members__, n=1)
+            # (not ESME_ROK: a status written in a config is an error to answer with, and "did you mean
+            # 'ESME_ROK'?" for a misspelt failure misled: tester 167)
+            close = difflib.get_close_matches(name.upper(), _ERROR_STATUS_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             return ctx.error(path, what + hint, raw)
     else:
@@ -2028,6 +2042,9 @@ def _parse_opt_out(ctx: _Ctx, path: str, raw: Any) -> OptOutConfig:
     submit_status = None
     if m is not None and m.has("submit_status") and m.raw("submit_status") is not None:
         value = _to_status(ctx, m.at("submit_status"), m.raw("submit_status"))
+        if value is not _BAD and value == 0:  # (tester 167: 0 was taken, and acted as null)
+            value = ctx.error(m.at("submit_status"), "an error status (not 0; null accepts the submit and rejects "
+                              "the message as it is attempted)", m.raw("submit_status"))
         submit_status = None if value is _BAD else value
     return OptOutConfig(outcome=spec or outcome_for("opted_out"), submit_status=submit_status)
 
@@ -2446,7 +2463,9 @@ def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, 
         ctx.error("scenario", "a list of steps such as {at: 30s, carrier: thames, down: true, for: 2m}", raw)
         return ()
     carriers = [c.name for c in config.topology.carriers]
-    accounts = [a.system_id for a in config.accounts]
+    # (once each, and none left empty by an error of its own: tester 167 read "(appA, )" and "()")
+    accounts = list(dict.fromkeys(a.system_id for a in config.accounts if a.system_id))
+    account_names = ", ".join(accounts) if accounts else "none is configured"
     steps: list[ScenarioStep] = []
     for i, item in enumerate(raw):
         path = f"scenario[{i}]"
@@ -2484,10 +2503,10 @@ def _parse_scenario(ctx: _Ctx, raw: Any, config: Config) -> tuple[ScenarioStep, 
         elif action in ("account", "disconnect"):
             target = m.text(action, None, min_len=1)
             if target is not None and target not in accounts:
-                target = ctx.error(_join(path, action), f"the system_id of an account ({', '.join(accounts)})",
+                target = ctx.error(_join(path, action), f"the system_id of an account ({account_names})",
                                    target_raw)
         else:
-            target = _to_digits(ctx, _join(path, action), target_raw, "a handset's number: E.164 digits as text "
+            target = _to_digits(ctx, _join(path, action), target_raw, "a handset's number: digits as text "
                                 "such as '447700900123'", e164=True)
             if target is not _BAD and (len(target) < 7 or target.startswith("0")):
                 target = ctx.error(_join(path, action), "a mobile number in E.164 form (7 to 15 digits, the "

@@ -217,7 +217,9 @@ def test_yaml_1_1_surprises_do_not_happen(tmp_path: Path) -> None:
      # Tester 40: "1 sec" was taken and "5 minutes" refused; words are taken, singular or plural.
      ("5 minutes", 300.0), ("1 minute", 60.0), ("90 seconds", 90.0), ("1 sec", 1.0), ("2 hours 30 mins", 9000.0),
      ("1 day", 86400.0), ("3 days", 259200.0), ("2 hrs", 7200.0), ("500 milliseconds", 0.5), ("5 Minutes", 300.0), ("2H", 7200.0), ("5 weeks", None),
-     ("5 mo", None)],
+     ("5 mo", None),
+     # Tester 167: units given twice or out of order were added up ("1d1d" two days, "1m1h" 3,660 s).
+     ("1d1d", None), ("1m1h", None), ("30s 1m", None), ("1h 1h", None), ("1m30s500ms", 90.5)],
 )
 def test_duration_text(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
@@ -329,7 +331,7 @@ def test_every_cause_has_a_valid_kind() -> None:
          "'lognormal', got 'gaussian'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential, mean: fast}}]}",
          "topology.carriers[0].latency.mean: expected a duration > 0 (seconds, or text such as '30s', '5m', "
-         "'1h30m', '3d', '90 seconds', '5 minutes'), got 'fast'"),
+         "'1h30m', '3d', '90 seconds', '5 minutes'; each unit once, the largest first), got 'fast'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential}}]}",
          "topology.carriers[0].latency.mean: expected a duration"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: uniform, min: 5, max: 1}}]}",

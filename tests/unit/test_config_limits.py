@@ -17,7 +17,8 @@ from smsc.config import check_config, load_config
 ACCOUNT = "accounts: [{system_id: a, password: b}]\n"
 #: The most digits Python reads as an int (4,300 unless the interpreter was told otherwise).
 LIMIT = sys.get_int_max_str_digits()
-DURATION_HINT = "(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes')"
+DURATION_HINT = ("(seconds, or text such as '30s', '5m', '1h30m', '3d', '90 seconds', '5 minutes'; each unit once, "
+                 "the largest first)")
 
 
 def write(tmp_path: Path, text: str, name: str = "x.yaml") -> Path:

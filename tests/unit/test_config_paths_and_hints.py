@@ -258,3 +258,50 @@ def test_an_outbind_host_that_no_connection_can_go_to_is_refused(tmp_path: Path)
         assert check_config(path) == [f"{path}: {what}: one host's address, not {why}, got {shown}"], host
     path = _outbind(tmp_path, "'[::1]'")
     assert check_config(path) == [f"{path}: {what}, an IPv6 address without brackets, got '[::1]'"]
+
+
+# ------------------------------------------------------------------------------ tester 167
+
+
+def test_an_opt_out_submit_status_of_0_is_refused_as_the_other_submit_statuses_are(tmp_path: Path) -> None:
+    # Tester 167: ESME_ROK checked OK and acted as null (the submit taken, the message rejected later).
+    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
+        topology:
+          carriers:
+            - {name: telbeta, prefixes: ["49"], opt_out: {submit_status: ESME_ROK}}
+        """))
+    assert check_config(path) == [
+        f"{path}: topology.carriers[0].opt_out.submit_status: expected an error status (not 0; null "
+        "accepts the submit and rejects the message as it is attempted), got 'ESME_ROK'"]
+
+
+def test_a_misspelt_status_is_not_said_to_mean_esme_rok(tmp_path: Path) -> None:
+    # Tester 167: "ESME_NOPE ... (did you mean 'ESME_ROK'?)" for a rule whose point is a failure.
+    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
+        topology:
+          carriers:
+            - name: c
+              prefixes: ["49"]
+              rules: [{numbers: ["4915000000001"], submit: {status: ESME_RSUBMITFAL}}, {numbers: ["4915000000002"], submit: {status: ESME_NOPE}}]
+        """))
+    errors = check_config(path)
+    assert len(errors) == 2 and "did you mean 'ESME_RSUBMITFAIL'?" in errors[0], errors
+    assert "ESME_ROK" not in errors[1], errors
+
+
+def test_a_scenario_names_the_accounts_once_each_and_says_when_there_is_none(tmp_path: Path) -> None:
+    # Tester 167: "(appA, appA)" for a duplicated account, "(appA, )" beside a bad one, "()" with none.
+    path = write(tmp_path, """
+        accounts: [{system_id: appA, password: b}, {system_id: appA, password: c}, {system_id: ToooLongSystemId16, password: d}]
+        scenario: [{at: 1m, account: appB, locked: true}]
+        """)
+    errors = check_config(path)
+    assert any("scenario[0].account: expected the system_id of an account (appA), got 'appB'" in e for e in errors), \
+        errors
+    path = write(tmp_path, """
+        acounts: [{system_id: appA, password: b}]
+        scenario: [{at: 1m, account: appB, locked: true}]
+        """)
+    errors = check_config(path)
+    assert any("scenario[0].account: expected the system_id of an account (none is configured), got 'appB'" in e
+               for e in errors), errors
