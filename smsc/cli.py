@@ -87,6 +87,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 2**64 - 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**64 - 1, got {text!r}")
+    return value
+
+
 def _time_scale(text: str) -> float:
     try:
         value = float(text)
@@ -143,7 +153,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-http", action="store_true", help="do not start the HTTP control API")
     serve.add_argument("--store", choices=("sqlite", "memory"), help="override store.kind")
     serve.add_argument("--db", metavar="FILE", help="override store.path (the SQLite file)")
-    serve.add_argument("--seed", type=int, help="override simulation.seed: fixes every random draw (README: what "
+    serve.add_argument("--seed", type=_seed, help="override simulation.seed: fixes every random draw (README: what "
                                                 "that replays)")
     serve.add_argument("--time-scale", type=_time_scale, metavar="X",
                        help=f"override simulation.time_scale: simulated seconds per real second ({MIN_TIME_SCALE:g} "

@@ -1338,9 +1338,10 @@ def _parse_server(ctx: _Ctx, raw: Any) -> ServerConfig:
         system_id=_octet_text(ctx, m.at("system_id"), "a system_id",
                               m.text("system_id", d.system_id, max_len=15, min_len=1)),
         max_command_length=m.integer("max_command_length", d.max_command_length, 64, 16 * 1024 * 1024),
-        max_connections=m.integer("max_connections", d.max_connections, 1),
-        max_connections_per_ip=m.integer("max_connections_per_ip", d.max_connections_per_ip, 0),
-        max_bind_failures=m.integer("max_bind_failures", d.max_bind_failures, 0),
+        # (upper bounds far beyond any use, so that a typo of many digits is named: tester 167)
+        max_connections=m.integer("max_connections", d.max_connections, 1, _COUNT_MAX),
+        max_connections_per_ip=m.integer("max_connections_per_ip", d.max_connections_per_ip, 0, _COUNT_MAX),
+        max_bind_failures=m.integer("max_bind_failures", d.max_bind_failures, 0, _COUNT_MAX),
         session_init_timer=m.duration("session_init_timer", d.session_init_timer),
         enquire_link_timer=m.duration("enquire_link_timer", d.enquire_link_timer),
         inactivity_timer=m.duration("inactivity_timer", d.inactivity_timer),
@@ -1419,7 +1420,7 @@ def _parse_accounts(ctx: _Ctx, raw: Any) -> tuple[tuple[Account, ...], frozenset
             system_id=system_id if system_id is not _BAD else "",
             password=password if password is not _BAD else "",
             bind_types=bind_types,
-            max_binds=m.integer("max_binds", 10, 1),
+            max_binds=m.integer("max_binds", 10, 1, _COUNT_MAX),
             allowed_ips=tuple(allowed_ips),
             throughput=m.number("throughput", None, lo=0.0, lo_open=True, nullable=True),
             source_addresses=tuple(sources),
@@ -1612,7 +1613,7 @@ def _parse_store(ctx: _Ctx, raw: Any) -> StoreConfig:
         kind=kind,
         path=path,
         synchronous=synchronous,
-        max_waiting_messages=m.integer("max_waiting_messages", d.max_waiting_messages, 1),
+        max_waiting_messages=m.integer("max_waiting_messages", d.max_waiting_messages, 1, _QUEUE_LIMIT_MAX * 10),
         final_retention=m.duration("final_retention", d.final_retention, lo=0.0, lo_open=True),
     )
 
@@ -1682,7 +1683,7 @@ def _parse_simulation(ctx: _Ctx, raw: Any) -> SimulationConfig:
                       "set max_validity to allow longer)", m.raw("default_validity"))
     return SimulationConfig(
         time_scale=m.number("time_scale", d.time_scale, lo=MIN_TIME_SCALE, hi=MAX_TIME_SCALE),
-        seed=m.integer("seed", d.seed, nullable=True),
+        seed=m.integer("seed", d.seed, 0, 2**64 - 1, nullable=True),
         start_time=start_time,
         default_validity=default_validity,
         max_validity=max_validity,
@@ -2051,6 +2052,8 @@ def _parse_opt_out(ctx: _Ctx, path: str, raw: Any) -> OptOutConfig:
 
 #: The largest ``queue_limit`` (a carrier's queue past store.max_waiting_messages' own maximum means nothing).
 _QUEUE_LIMIT_MAX = 100_000_000
+#: The most connections, binds or bind failures a count in the config may allow (far beyond any machine's).
+_COUNT_MAX = 100_000_000
 
 _CARRIER_KEYS = ("name", "description", "prefixes", "capacity", "latency", "failure_latency", "outcomes",
                  "retry_schedule", "receipt", "handsets", "opt_out", "rules", "submit_latency", "queue_limit",

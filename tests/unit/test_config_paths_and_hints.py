@@ -305,3 +305,20 @@ def test_a_scenario_names_the_accounts_once_each_and_says_when_there_is_none(tmp
     errors = check_config(path)
     assert any("scenario[0].account: expected the system_id of an account (none is configured), got 'appB'" in e
                for e in errors), errors
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("accounts[0].max_binds", "99999999999999999999999999"), ("server.max_connections", "99999999999999"),
+    ("store.max_waiting_messages", "99999999999999999999"), ("simulation.seed", "-1"),
+    ("simulation.seed", "123456789012345678901234567890"),
+])
+def test_counts_of_many_digits_and_a_negative_seed_are_refused(tmp_path: Path, key: str, value: str) -> None:
+    # Tester 167: each checked OK and started (a 26-digit max_binds came back in /api/accounts, past what a
+    # JavaScript client reads exactly).
+    section, name = key.split(".")
+    if section == "accounts[0]":
+        text = f"accounts: [{{system_id: a, password: b, {name}: {value}}}]\n"
+    else:
+        text = ACCOUNT + f"{section}: {{{name}: {value}}}\n"
+    errors = check_config(write(tmp_path, text))
+    assert len(errors) == 1 and f": {key}: expected " in errors[0] and errors[0].endswith(f"got {value}"), errors
