@@ -1729,8 +1729,16 @@ class Smsc:
     def _backlog(self) -> int:
         """What holds a drain back (:data:`~smsc.core.waits.DRAIN_BACKLOG`): deliveries waiting for ESMEs
         that can take them (:meth:`Outbox.backlog`: not those owed to a system_id with no receiver bound, when
-        the store keeps them on disk), plus attempts under way or queued (each will make a receipt)."""
+        the store keeps them on disk), plus attempts under way or queued (each will make a receipt).
+
+        While the simulated clock jumps (``Scheduler.jump_target`` set) only the attempts count: no delivery
+        reaches an ESME in the simulated time a jump skips, so counting them held the drain of every number whose
+        handset came back until the jump's end, and its messages expired online (tester 165: 747 of 4,020 with
+        SQLite, none with the memory store, which keeps waiting messages in memory and drains nothing).  What the
+        drain makes meanwhile waits in the outbox, which keeps it on disk beyond its memory bound."""
         stats = self.stats
+        if self.scheduler.jump_target is not None:
+            return stats.in_flight + stats.queued
         gateway = self.gateway
         return (self.outbox.backlog(gateway.has_receiver if gateway is not None else None)
                 + stats.in_flight + stats.queued)

@@ -1429,7 +1429,8 @@ class HttpServer:
         before = self.app.clock.now()
         try:
             ran = await self.app.advance_clock(float(seconds))
-        except ClockAdvanceRefused as refused:
+        except ClockAdvanceRefused as refused:  # (ClockAdvanceUnsaved too: the clock moved, and says so)
+            log.warning("clock_advance_refused", seconds=float(seconds), peer=_peer(request), reason=str(refused))
             raise ApiError(503, str(refused)) from None
         log.info("clock_advanced", seconds=float(seconds), timers_run=ran, peer=_peer(request),
                  sim_time=iso_time(self.app.clock.now()), **{"from": iso_time(before)})

@@ -20,7 +20,7 @@ import pytest
 from smsc.smpp import pdu as P
 from smsc.smpp.constants import CommandStatus
 
-from .conftest import RawEsme, RunningSmsc, api_request, make_config
+from .conftest import RawEsme, RunningSmsc, api_request, make_config, wait_until
 
 NEVER_ON = "447700900400"  # handset never on: absent until the validity ends (README, "Test numbers")
 OFF_TWO_MINUTES = "447700900300"  # handset off for 2 minutes from the first attempt, then delivered
@@ -284,3 +284,90 @@ def test_a_jump_on_a_store_that_does_not_commit_is_refused(
         assert _response_to(esme, seq).command_status == CommandStatus.ESME_ROK
     finally:
         esme.close()
+
+
+def test_a_jump_drains_the_messages_of_a_returning_handset_while_receipts_wait_for_an_esme(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 165: with SQLite, a handset that comes back with many messages on disk has them drained, and the
+    drain pauses while too many receipts wait for the ESMEs.  In a jump no receipt can reach an ESME, so the
+    drain paused until the jump's end (looking again every 10 real ms: 10 simulated microseconds at 0.001, 29
+    million timers in a jump of 400 s that froze the server for minutes) and the messages expired with their
+    handset online.  Here the bounds are made small: 30 messages drain, with more receipts unread than the
+    backlog allows (a receiver that never reads)."""
+    import smsc.core.waits as waits_module
+
+    monkeypatch.setattr(waits_module, "ALERT_READ_BACK", 4)
+    monkeypatch.setattr(waits_module, "DRAIN_BACKLOG", 5)
+    running = http_smsc(_slow(tmp_path))
+    sender, deaf = RawEsme(running.port), RawEsme(running.port)
+    try:
+        sender.bind("transmitter")
+        deaf.bind("receiver")  # (never reads: its receipts stay owed)
+        ids = []
+        for _ in range(30):
+            resp = sender.request(P.SubmitSm(source_addr="ACME", source_addr_ton=5, dest_addr_ton=1, dest_addr_npi=1,
+                                             destination_addr="447700900300", short_message=b"code 1234",
+                                             registered_delivery=0x11, validity_period="000000000230000R"))
+            assert resp.command_status == CommandStatus.ESME_ROK
+            ids.append(str(resp.message_id))
+        assert api_request(running, "POST", "/api/clock", {"advance": 10})[0] == 200  # absent: ENROUTE receipts
+        assert running.call(lambda: running.app.smsc.outbox.backlog()) >= 30  # type: ignore[union-attr]
+
+        def evicted() -> int:
+            return running.app.smsc.index.evicted  # type: ignore[union-attr]
+
+        wait_until(lambda: running.call(evicted) == 30, what="the 30 messages evicted")
+        started = time.monotonic()
+        status, clock = api_request(running, "POST", "/api/clock", {"advance": 300})
+        took = time.monotonic() - started
+        assert status == 200, clock
+        assert clock["timers_run"] < 10_000 and took < 10, (clock, took)
+        states = {_state(running, message_id) for message_id in ids}
+        assert states == {"DELIVERED"}, states
+    finally:
+        sender.close()
+        deaf.close()
+
+
+def test_a_jump_whose_new_time_is_not_saved_says_so_and_a_queued_jump_does_not_wait_twice(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 165: with the writer child stopped and nothing waiting for a commit, the jump answered 200 after 30 s
+    (a log line the only sign) and a restart resumed before it; a second jump queued behind one waiting for the
+    store waited its 30 s and then 30 more; neither refusal was logged."""
+    import structlog
+    from structlog.testing import LogCapture
+
+    import smsc.app as app_module
+    import smsc.http.api as api_module
+
+    monkeypatch.setattr(app_module, "ADVANCE_STORE_WAIT", 1.0)
+    monkeypatch.setattr(app_module, "SIM_TIME_RECORD_INTERVAL", 3600.0)  # (no commit of its own meanwhile)
+    capture = LogCapture()
+    monkeypatch.setattr(api_module, "log", structlog.wrap_logger(
+        structlog.PrintLogger(), processors=[capture], wrapper_class=structlog.stdlib.BoundLogger))
+    running = http_smsc(_slow(tmp_path))
+    store: Any = running.app.store
+
+    def settled() -> bool:
+        return bool(store.commits_outstanding(store.commit_mark()) == 0)
+
+    wait_until(lambda: running.call(settled), what="the start's commits done")
+    pid = _stopped_writer(running)
+    try:
+        status, answer = api_request(running, "POST", "/api/clock", {"advance": 600})
+        assert status == 503, answer
+        assert answer["error"].startswith("the clock moved to 2026-01-01T00:10:00") and "restart" in answer["error"]
+        # Now a commit is out (the time just moved): two jumps asked for together are both refused within the wait.
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            jumps = [pool.submit(api_request, running, "POST", "/api/clock", {"advance": 60}) for _ in range(2)]
+            answers = [jump.result(timeout=20) for jump in jumps]
+        assert time.monotonic() - started < 1.9, answers
+        assert [status for status, _ in answers] == [503, 503], answers
+        assert all("the clock was not moved" in answer["error"] for _, answer in answers), answers
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert [e["event"] for e in capture.entries if e["event"] == "clock_advance_refused"] == [
+        "clock_advance_refused"] * 3
+    _, clock = api_request(running, "GET", "/api/clock")
+    assert 600 <= _seconds(clock["time"]) - 1_767_225_600.0 < 601
