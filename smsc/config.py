@@ -1917,7 +1917,12 @@ def _parse_auto_reply(ctx: _Ctx, path: str, raw: Any) -> AutoReply | None:
                 if w is not _BAD and " " in w.strip():
                     ctx.error(p, "a single word", word)
                 elif w is not _BAD and a is not _BAD:
-                    keywords.append((w.strip().upper(), a))
+                    word_upper = w.strip().upper()
+                    if any(known == word_upper for known, _ in keywords):  # (tester 167: one shadowed the other)
+                        ctx.error(p, f"a word not given already (keywords match whatever the case: {word_upper!r} "
+                                     "is)", word)
+                    else:
+                        keywords.append((word_upper, a))
     reply = AutoReply(
         echo=m.boolean("echo", False),
         text=m.text("text", None, nullable=True, min_len=1),

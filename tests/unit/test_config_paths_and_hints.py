@@ -322,3 +322,17 @@ def test_counts_of_many_digits_and_a_negative_seed_are_refused(tmp_path: Path, k
         text = ACCOUNT + f"{section}: {{{name}: {value}}}\n"
     errors = check_config(write(tmp_path, text))
     assert len(errors) == 1 and f": {key}: expected " in errors[0] and errors[0].endswith(f"got {value}"), errors
+
+
+def test_auto_reply_keywords_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
+    # Tester 167: {PIN: "9999", pin: "1111"} checked OK; keywords match whatever the case, so one was never used.
+    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
+        topology:
+          carriers:
+            - name: c
+              prefixes: ["49"]
+              handsets: {auto_reply: {keywords: {PIN: "9999", pin: "1111"}}}
+        """))
+    assert check_config(path) == [
+        f"{path}: topology.carriers[0].handsets.auto_reply.keywords.pin: expected a word not given already (keywords "
+        "match whatever the case: 'PIN' is), got 'pin'"]
