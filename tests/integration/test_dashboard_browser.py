@@ -235,7 +235,7 @@ def test_dashboard_shows_an_unhealthy_server_in_its_status_line_until_it_is_heal
                                        destination_addr="447700900123", short_message=b"held back"))
             text, cls = page.wait_status(lambda text, cls: "store stalled" in text)
             assert re.search(r"^store stalled: commits waiting \d+\.\d s \u2014 submit_sm_resp held back "
-                             r"simulation time .*1 bound, server started \S+Z$", text), text
+                             r"simulation time .*1 bound, server started \S+Z \(wall clock\)$", text), text
             assert cls == "alarm"
             assert page.evaluate("document.querySelector('#status .health').textContent").startswith("store stalled")
             assert page.evaluate("document.title").startswith("store stalled")
