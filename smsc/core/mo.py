@@ -137,10 +137,12 @@ class MoService:
 
     def inject_mo(
         self, source: str, destination: str, text: str | None = None, payload: bytes | None = None,
-        data_coding: int | None = None,
+        data_coding: int | None = None, *, answers: str | None = None,
     ) -> list[int]:
         """A handset (``source``) sends a message to ``destination`` (a number or short code); returns the
-        delivery_ids, one per part.  See :meth:`smsc.core.smsc.Smsc.inject_mo`.
+        delivery_ids, one per part.  See :meth:`smsc.core.smsc.Smsc.inject_mo`.  ``answers``: the system_id whose
+        MT this MO answers (an auto-reply), which takes it when no MO route names ``destination``, rather than
+        the handset's last MT sender (see :meth:`_reply_target`).
 
         Raises:
             ValueError: neither or both of text and payload given, an empty number, or a text that cannot be
@@ -162,7 +164,8 @@ class MoService:
             carrier.handsets.on_mo_text(source_e164, text, now)
             if carrier.handsets.mo_sent(source_e164, now) and self.on_handset_back is not None:
                 self.on_handset_back(source_e164)
-        system_id = self._mo_target(destination, source_e164)
+        system_id = (self._mo_target(destination, source_e164) if answers is None
+                     else self._reply_target(destination, answers))
         esm_class = EsmClass.UDHI if len(parts) > 1 else 0
         src = Address(ton=Ton.INTERNATIONAL, npi=Npi.ISDN, addr=source_e164) if source_e164.isdigit() \
             else Address(ton=Ton.ALPHANUMERIC, npi=Npi.UNKNOWN, addr=source_e164)
@@ -204,6 +207,17 @@ class MoService:
         last = self.last_mt.get(source_e164, "")
         receiving = self.receiving  # (an account that may only transmit is not among them)
         return "" if receiving is not None and last not in receiving else last
+
+    def _reply_target(self, destination: str, system_id: str) -> str:
+        """Where an auto-reply to an MT of ``system_id`` goes: the MO route for ``destination`` (the number the MT
+        came from), else ``system_id`` itself when it may receive, else "" (nobody).  Not the handset's last MT
+        sender: with two accounts writing to one handset, the reply to the first went to the second (tester
+        170: one customer got another's replies, STOPs among them)."""
+        target = self.router.mo_target(destination)
+        if target:
+            return target
+        receiving = self.receiving
+        return "" if receiving is not None and system_id not in receiving else system_id
 
     @staticmethod
     def _mo_destination_address(destination: str) -> Address:
@@ -282,7 +296,7 @@ class MoService:
     def restore_pending_replies(self, rows: list[tuple[str, float, str, str, str, str]]) -> None:
         """After a restart: the auto-replies that were waiting for their delay (``WorldState.pending_replies``),
         sent at their time, or at once when it has passed.  Each goes back to the ESME whose MT it answers
-        (the handset's last MT sender, which only memory kept, is that ESME again)."""
+        (kept with it); that ESME is the handset's last MT sender again, which only memory kept."""
         for key, due, handset, to, text, system_id in rows:
             self.remember_sender(handset, system_id)
             self.scheduler.call_at(max(due, self.clock.now()), self._send_auto_reply,
@@ -292,7 +306,7 @@ class MoService:
         key, source, destination, text, system_id = arg
         if self.store is not None:
             self.store.save_pending_reply(key, None, source, destination, text, system_id)
-        if not self.target(source, destination):
+        if not self._reply_target(destination, system_id):
             # Nobody could ever take it (the MT came from an account that may only transmit, and no MO route
             # names the address): counted and said, not kept for ever under system_id "" as an unrouted MO is
             # (tester 94: such replies piled up across restarts; the HTTP API refuses such an MO with 422).
@@ -303,7 +317,7 @@ class MoService:
                 self.store.commit(_nothing)  # (the pending reply's deletion)
             return
         try:
-            self.inject_mo(source, destination, text=text)  # (commits, with the delete above)
+            self.inject_mo(source, destination, text=text, answers=system_id)  # (commits, with the delete above)
         except ValueError:
             log.exception("auto_reply_failed", source=source, destination=destination)
 

@@ -180,6 +180,26 @@ def test_keyword_auto_reply_after_its_delay() -> None:
     assert (mo.source.addr, mo.destination.addr) == ("447700900900", SENDER)
 
 
+def test_an_auto_reply_goes_to_the_account_whose_mt_it_answers() -> None:
+    """Tester 170: an auto-reply went to the handset's last MT sender: two accounts writing to one handset a second
+    apart, both replies reached the second (one customer got another's replies).  Each goes to the account whose MT
+    it answers, addressed to that MT's source; an MO route for that number still wins."""
+    h = world()
+    h.submit_ok("447700900900", "BALANCE", system_id="first", source="447700111111")
+    h.advance(1.0)
+    h.submit_ok("447700900900", "BALANCE", system_id="second", source="447700222222")
+    h.advance(10.0)
+    [first] = h.take("first")
+    [second] = h.take("second")
+    assert (first.destination.addr, second.destination.addr) == ("447700111111", "447700222222")
+    # A typed MO (no MT it answers) still goes to the last MT sender, as README says.
+    h.smsc.inject_mo("447700900900", "447700111111", text="typed")
+    assert h.take("first") == [] and len(h.take("second")) == 1
+    h.submit_ok("447700900900", "BALANCE", system_id="first", source=SHORT_CODE)
+    h.advance(10.0)
+    assert h.take("first") == [] and len(h.take("shortcode-app")) == 1
+
+
 def test_an_auto_reply_is_never_due_before_the_mt_it_answers_was_delivered() -> None:
     """A scaled clock pinned at an earlier batch's time reads earlier than the MT's final_time (tester 104: at
     time_scale 3600, messages delivered before they were submitted); the reply's delay counts from the delivery."""
