@@ -534,11 +534,13 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class MoRoute:
-    """MO messages to a number starting with ``prefix`` (a short code or long number in full matches
-    itself) go to the ESMEs bound as ``system_id``."""
+    """MO messages to a number starting with ``prefix`` go to the ESMEs bound as ``system_id``; with ``exact``
+    (a route written as ``number:``, a short code or long number in full) only MO to that number itself (tester
+    170: ``number: "6060"`` took MO to 60607 too)."""
 
     prefix: str
     system_id: str
+    exact: bool = False
 
 
 #: The carrier used when a file has no ``topology.carriers``: every number, every handset online, delivered.
@@ -2336,7 +2338,7 @@ def _parse_topology(
             ctx.error(r.at(key), f"a number not already routed at {mo_seen[prefix]}", prefix or "*")
             continue
         mo_seen[prefix] = p
-        mo_routes.append(MoRoute(prefix=prefix, system_id=system_id))
+        mo_routes.append(MoRoute(prefix=prefix, system_id=system_id, exact=key == "number"))
 
     return Topology(
         country_code=country_code,

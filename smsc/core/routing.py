@@ -50,7 +50,9 @@ class Router:
                 self._table.add(prefix, carrier)
         for route in topology.routes:
             self._table.add(route.prefix, carriers[route.carrier])
-        self._mo: PrefixTable[str] = PrefixTable((r.prefix, r.system_id) for r in topology.mo_routes)
+        self._mo: PrefixTable[str] = PrefixTable((r.prefix, r.system_id) for r in topology.mo_routes if not r.exact)
+        #: MO routes written as a whole number (``number:``): that number only, before any prefix.
+        self._mo_numbers: dict[str, str] = {r.prefix: r.system_id for r in topology.mo_routes if r.exact}
 
     def normalise(self, ton: int, npi: int, addr: str) -> str:
         """``addr`` in routing form, using the topology's country code and national prefix."""
@@ -78,7 +80,8 @@ class Router:
         number = self.normalise(Ton.UNKNOWN, Npi.ISDN, destination)
         if not is_digits(number):
             return None
-        return self._mo.lookup(number)
+        exact = self._mo_numbers.get(number)
+        return exact if exact is not None else self._mo.lookup(number)
 
     def carrier(self, name: str) -> Carrier | None:
         """The carrier called ``name``, or None."""

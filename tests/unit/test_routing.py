@@ -67,6 +67,20 @@ def test_mo_target_maps_short_codes_numbers_and_prefixes_to_system_ids() -> None
     assert r.mo_target("ShopCo") is None
 
 
+def test_an_mo_route_written_as_a_number_takes_that_number_only() -> None:
+    """Tester 170: ``number: "6060"`` also took MO to 60607, and ``number: "447700900000"`` MO to 4477009000001
+    (number routes went into the prefix table)."""
+    r = router({"uk": ("44",)}, mo_routes=(
+        MoRoute(prefix="6060", system_id="shop", exact=True),
+        MoRoute(prefix="447700900000", system_id="bank", exact=True),
+        MoRoute(prefix="44770090", system_id="replies"),
+    ))
+    assert r.mo_target("6060") == "shop"
+    assert r.mo_target("60607") is None and r.mo_target("606") is None
+    assert r.mo_target("447700900000") == r.mo_target("07700900000") == "bank"
+    assert r.mo_target("4477009000001") == "replies"  # (the prefix route, not the number's)
+
+
 def test_mo_catch_all_prefix() -> None:
     r = router({"uk": ("44",)}, mo_routes=(MoRoute(prefix="", system_id="all"), MoRoute(prefix="1", system_id="us")))
     assert r.mo_target("12125550199") == "us"
