@@ -406,9 +406,10 @@ class HandsetPool:
         The whole text must be one keyword (case and surrounding spaces ignored; "STOP PLEASE" is no
         keyword), as the CTIA-style carriers and most aggregators match.  Case is folded one letter for one
         letter: a letter whose capital is another letter's ("ſtop", long s, reads STOP upper-cased) or several
-        letters (the ligature "ﬆ") is not that keyword (tester 100).
+        letters (the ligature "ﬆ") is not that keyword (tester 100).  Full stops, commas, exclamation and
+        question marks after it are ignored ("Stop!" and "STOP." opt out, as a person types them: tester 170).
         """
-        spaced = " ".join(text.split())
+        spaced = " ".join(text.split()).rstrip(".,!?").rstrip()
         word = spaced.upper()
         if word.lower() != spaced.lower():
             return None

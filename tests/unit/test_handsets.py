@@ -256,7 +256,10 @@ def test_a_restored_spell_that_starts_after_the_clock_runs_until_its_start_plus_
      ("unstop", "opt_in"), ("Yes", "opt_in"), ("HELP", "help"), ("info", "help"), ("STOP PLEASE", None),
      ("please stop", None), ("", None), ("STOPP", None),
      # (tester 100: a letter whose capital is another letter, or two, is not that keyword)
-     ("\u017ftop", None), ("\ufb06op", None), ("\uff33\uff34\uff2f\uff30", None)],
+     ("\u017ftop", None), ("\ufb06op", None), ("\uff33\uff34\uff2f\uff30", None),
+     # (tester 170: punctuation typed after the word did not opt out)
+     ("STOP.", "opt_out"), ("Stop!", "opt_out"), ("stop !", "opt_out"), ("Start?", "opt_in"), ("STOP PLEASE.", None),
+     ("!", None), ("ST.OP", None)],
 )
 def test_mo_keywords_are_whole_texts_in_any_case(text: str, kind: str | None) -> None:
     assert HandsetPool(model(1.0)).keyword(text) == kind
