@@ -565,11 +565,18 @@ class AbsentWaits:
         return self._take_held(wait, None)
 
     def _schedule_pump(self, real_delay: float) -> None:
+        """The next drain step after ``real_delay`` real seconds (0: the next loop turn).  A pause (a delay above
+        0) in a jump of the simulated clock lasts :data:`DRAIN_PAUSE_IN_JUMP` simulated seconds instead, cut at
+        the jump's end so that after it the drain looks again at once, not a simulated second (at time_scale
+        0.001, 1,000 real seconds) later (tester 168: the steps that go on draining waited that second too, and
+        messages expired)."""
         if self._pump_timer is None:
+            now = self.clock.now()
             delay = max(sim_seconds_for_real(self.clock, real_delay), 1e-6)  # a later loop turn, never this one
-            if self.scheduler.jump_target is not None:
-                delay = max(delay, DRAIN_PAUSE_IN_JUMP)
-            self._pump_timer = self.scheduler.call_at(self.clock.now() + delay, self._pump)
+            target = self.scheduler.jump_target
+            if real_delay > 0 and target is not None:
+                delay = max(delay, min(DRAIN_PAUSE_IN_JUMP, target - now))
+            self._pump_timer = self.scheduler.call_at(now + delay, self._pump)
 
     def _pump(self, _: Any = None) -> None:
         """One drain step: read back the next batch of evicted messages of draining numbers and attempt them

@@ -371,3 +371,41 @@ def test_a_jump_whose_new_time_is_not_saved_says_so_and_a_queued_jump_does_not_w
         "clock_advance_refused"] * 3
     _, clock = api_request(running, "GET", "/api/clock")
     assert 600 <= _seconds(clock["time"]) - 1_767_225_600.0 < 601
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_jump_drains_a_returning_handsets_queue_at_its_own_pace(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+    """Tester 168: after tester 165's fix every drain step in a jump came a simulated second after the last (1,024
+    messages a second: 20,564 of 40,000 expired that the clock running delivered), and a jump that ended
+    mid-drain left the rest until the next whole second (1,000 real seconds at 0.001).  Small batches here: 100
+    messages in batches of 4 drain within the second the handset is back, and a jump that ends while they
+    drain leaves none unattempted."""
+    import smsc.core.waits as waits_module
+
+    monkeypatch.setattr(waits_module, "ALERT_READ_BACK", 4)
+    monkeypatch.setattr(waits_module, "DRAIN_BATCH", 4)
+    cfg = _slow(tmp_path)
+    if store == "memory":
+        cfg = dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, kind="memory"))
+    running = http_smsc(cfg)
+    esme = RawEsme(running.port)
+    try:
+        esme.bind("transceiver")
+        ids = [_submit(esme, "447700900300", validity="000000000220000R") for _ in range(100)]  # 2 min 20 s
+        assert api_request(running, "POST", "/api/clock", {"advance": 10})[0] == 200  # absent until about 2:01
+
+        def evicted() -> int:
+            return running.app.smsc.index.evicted  # type: ignore[union-attr]
+
+        wait_until(lambda: running.call(evicted) == 100, what="the 100 messages evicted")
+        # To just after the return (its drain under way as the jump ends), then a moment later.
+        status, clock = api_request(running, "POST", "/api/clock", {"advance": 112})
+        assert status == 200, clock
+        wait_until(lambda: running.call(evicted) == 0, what="every message read back after the jump")
+        assert api_request(running, "POST", "/api/clock", {"advance": 60})[0] == 200
+        records = [api_request(running, "GET", f"/api/messages/{message_id}")[1] for message_id in ids]
+        assert {r["state"] for r in records} == {"DELIVERED"}, sorted({(r["state"], r["final_time"]) for r in records})
+        assert max(_seconds(r["final_time"]) for r in records) - 1_767_225_600.0 < 126
+    finally:
+        esme.close()
