@@ -409,3 +409,40 @@ def test_a_jump_drains_a_returning_handsets_queue_at_its_own_pace(
         assert max(_seconds(r["final_time"]) for r in records) - 1_767_225_600.0 < 126
     finally:
         esme.close()
+
+
+def test_receipts_a_jump_makes_wait_for_their_commit(
+        http_smsc: Callable[..., RunningSmsc], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 168: with the writer child stopped, a jump sent its 2,020 receipts before any of their messages'
+    states was on disk (commits had lagged less than the 50 ms that hold receipts back: a jump makes minutes of
+    them at once), and after a crash every one was sent again.  In a jump receipts wait for their commit."""
+    import smsc.app as app_module
+
+    monkeypatch.setattr(app_module, "ADVANCE_STORE_WAIT", 1.0)
+    monkeypatch.setattr(app_module, "SIM_TIME_RECORD_INTERVAL", 3600.0)  # (no commit of its own meanwhile)
+    running = http_smsc(_slow(tmp_path))
+    store: Any = running.app.store
+    esme = RawEsme(running.port)
+    pid = None
+    try:
+        esme.bind("transceiver")
+        ids = [_submit(esme, "447700900250") for _ in range(5)]  # delivered 30 s after the attempt: in the jump
+        wait_until(lambda: running.call(lambda: store.commits_outstanding(store.commit_mark()) == 0),
+                   what="the submits' commits done")
+        pid = _stopped_writer(running)
+        status, answer = api_request(running, "POST", "/api/clock", {"advance": 60})
+        assert status == 503 and answer["error"].startswith("the clock moved"), answer
+        assert {_state(running, message_id) for message_id in ids} == {"DELIVERED"}
+        esme.sock.settimeout(0.3)
+        with contextlib.suppress(TimeoutError):
+            esme._read()
+        assert esme.delivered == []  # (their states are not on disk)
+        esme.sock.settimeout(5.0)
+        os.kill(pid, signal.SIGCONT)
+        pid = None
+        receipts = [d.short_message for d in esme.wait_deliveries(5)]
+        assert sum(b"stat:DELIVRD" in r for r in receipts) == 5, receipts
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        esme.close()
