@@ -263,13 +263,16 @@ def test_an_outbind_host_that_no_connection_can_go_to_is_refused(tmp_path: Path)
 # ------------------------------------------------------------------------------ tester 167
 
 
+def one_carrier(tmp_path: Path, setting: str) -> Path:
+    """A config file with the account and one carrier "c" for the prefix 49, with ``setting`` (a line of YAML
+    at the carrier's level) added."""
+    return write(tmp_path, ACCOUNT + "topology:\n  carriers:\n    - name: c\n      prefixes: ['49']\n"
+                 f"      {setting}\n")
+
+
 def test_an_opt_out_submit_status_of_0_is_refused_as_the_other_submit_statuses_are(tmp_path: Path) -> None:
     # Tester 167: ESME_ROK checked OK and acted as null (the submit taken, the message rejected later).
-    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
-        topology:
-          carriers:
-            - {name: telbeta, prefixes: ["49"], opt_out: {submit_status: ESME_ROK}}
-        """))
+    path = one_carrier(tmp_path, "opt_out: {submit_status: ESME_ROK}")
     assert check_config(path) == [
         f"{path}: topology.carriers[0].opt_out.submit_status: expected an error status (not 0; null "
         "accepts the submit and rejects the message as it is attempted), got 'ESME_ROK'"]
@@ -277,13 +280,8 @@ def test_an_opt_out_submit_status_of_0_is_refused_as_the_other_submit_statuses_a
 
 def test_a_misspelt_status_is_not_said_to_mean_esme_rok(tmp_path: Path) -> None:
     # Tester 167: "ESME_NOPE ... (did you mean 'ESME_ROK'?)" for a rule whose point is a failure.
-    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
-        topology:
-          carriers:
-            - name: c
-              prefixes: ["49"]
-              rules: [{numbers: ["4915000000001"], submit: {status: ESME_RSUBMITFAL}}, {numbers: ["4915000000002"], submit: {status: ESME_NOPE}}]
-        """))
+    path = one_carrier(tmp_path, "rules: [{numbers: ['4915000000001'], submit: {status: ESME_RSUBMITFAL}}, "
+                                 "{numbers: ['4915000000002'], submit: {status: ESME_NOPE}}]")
     errors = check_config(path)
     assert len(errors) == 2 and "did you mean 'ESME_RSUBMITFAIL'?" in errors[0], errors
     assert "ESME_ROK" not in errors[1], errors
@@ -326,13 +324,7 @@ def test_counts_of_many_digits_and_a_negative_seed_are_refused(tmp_path: Path, k
 
 def test_auto_reply_keywords_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
     # Tester 167: {PIN: "9999", pin: "1111"} checked OK; keywords match whatever the case, so one was never used.
-    path = write(tmp_path, ACCOUNT + textwrap.dedent("""
-        topology:
-          carriers:
-            - name: c
-              prefixes: ["49"]
-              handsets: {auto_reply: {keywords: {PIN: "9999", pin: "1111"}}}
-        """))
+    path = one_carrier(tmp_path, "handsets: {auto_reply: {keywords: {PIN: '9999', pin: '1111'}}}")
     assert check_config(path) == [
         f"{path}: topology.carriers[0].handsets.auto_reply.keywords.pin: expected a word not given already (keywords "
         "match whatever the case: 'PIN' is), got 'pin'"]
