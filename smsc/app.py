@@ -469,8 +469,9 @@ class App:
 
         Before it starts it waits (real seconds, at most :data:`ADVANCE_STORE_WAIT`) until the store has
         committed what was committed so far and read back what was asked of it, and between two deadlines until
-        it has read back what the timers asked for.  A submit is attempted once it is on disk: a jump that started before a fresh submit's commit came
-        back went past its attempt, and the message expired unattempted (tester 163).  With SQLite a waiting
+        it has read back what the timers asked for.  A submit is attempted once it is on disk: a jump that
+        started before a fresh submit's commit came back went past its attempt, and the message expired
+        unattempted (tester 163).  With SQLite a waiting
         message leaves memory, and a handset that comes back has its messages read back on the store's reader
         thread before they are attempted: run on without them, the jump expired at the end of their validity
         messages whose handset had come back in time (tester 159).  The call returns once the new simulated time
@@ -565,15 +566,7 @@ class App:
         scheduler = smsc.scheduler
         ran = 0
         last: float | None = None
-        first = True
-        while True:
-            # (between two deadlines, reads only: what the timers commit arms no simulated timer once durable,
-            # and a commit's round trip at each deadline made a jump 20 times slower)
-            if not first and not await self._store_settled(commits=False):
-                log.warning("clock_advance_store_wait", waited_seconds=ADVANCE_STORE_WAIT, sim_time=clock.now())
-            first = False
-            if self.stopping:  # (a stop came while it waited: the store may be closing)
-                break
+        while not self.stopping:  # (a stop came while it waited: the store may be closing)
             deadline = scheduler.next_deadline()
             if deadline is None or deadline > target:
                 break
@@ -586,6 +579,10 @@ class App:
                 break
             ran += count
             last = deadline
+            # (between two deadlines, reads only: what the timers commit arms no simulated timer once durable,
+            # and a commit's round trip at each deadline made a jump 20 times slower)
+            if not await self._store_settled(commits=False):
+                log.warning("clock_advance_store_wait", waited_seconds=ADVANCE_STORE_WAIT, sim_time=clock.now())
         return ran
 
     def _record_sim_time(self) -> None:
