@@ -1734,8 +1734,8 @@ class Smsc:
         While the simulated clock jumps (``Scheduler.jump_target`` set) only the attempts count: no delivery
         reaches an ESME in the simulated time a jump skips, so counting them held the drain of every number whose
         handset came back until the jump's end, and its messages expired online (tester 165: 747 of 4,020 with
-        SQLite, none with the memory store, which keeps waiting messages in memory and drains nothing).  What the
-        drain makes meanwhile waits in the outbox, which keeps it on disk beyond its memory bound."""
+        SQLite).  What the drain makes meanwhile waits in the outbox, which spills it to disk beyond its memory
+        bound with a store that can."""
         stats = self.stats
         if self.scheduler.jump_target is not None:
             return stats.in_flight + stats.queued

@@ -2439,24 +2439,24 @@ class SqliteStore:
             if not loop.is_running():
                 finish()
 
-    def _hand_back(self, callbacks: list[Callable[[], None]]) -> None:
-        """Run ``callbacks`` on the loop thread (called from the reader thread too)."""
+    def _hand_back(self, callbacks: list[Callable[[], None]],
+                   run: Callable[[list[Callable[[], None]]], None] = _run_all) -> bool:
+        """``run(callbacks)`` on the loop thread (called from the reader thread too); False when the loop is
+        already closed (nobody is waiting any more: logged)."""
         assert self._call_soon_threadsafe is not None
         try:
-            self._call_soon_threadsafe(_run_all, callbacks)
-        except RuntimeError:  # the loop is already closed: nobody is waiting any more
+            self._call_soon_threadsafe(run, callbacks)
+        except RuntimeError:
             log.warning("store_callbacks_undelivered", reason="event loop closed", count=len(callbacks))
+            return False
+        return True
 
     def _hand_back_commits(self, callbacks: list[Callable[[], None]]) -> None:
-        """:meth:`_hand_back` for a committed batch's ``on_durable`` callbacks, counted in :meth:`commits_pending`
+        """:meth:`_hand_back` for a committed batch's ``on_durable`` callbacks, counted in :meth:`commit_mark`
         until they run (loop thread only)."""
         self._handed_back += len(callbacks)
-        assert self._call_soon_threadsafe is not None
-        try:
-            self._call_soon_threadsafe(self._run_handed_back, callbacks)
-        except RuntimeError:  # the loop is already closed: nobody is waiting any more
+        if not self._hand_back(callbacks, self._run_handed_back):
             self._handed_back -= len(callbacks)
-            log.warning("store_callbacks_undelivered", reason="event loop closed", count=len(callbacks))
 
     def _run_handed_back(self, callbacks: list[Callable[[], None]]) -> None:
         self._handed_back -= len(callbacks)
@@ -2473,7 +2473,7 @@ class SqliteStore:
     def commits_outstanding(self, mark: int) -> int:
         """How many of the ``on_durable`` callbacks counted in ``mark`` (:meth:`commit_mark`) have not run yet
         (callbacks run in the order they were given).  What a jump of the simulated clock waits for before it
-        starts and between two deadlines (:meth:`smsc.app.App.advance_clock`): a submit is attempted once it is
+        starts (:meth:`smsc.app.App.advance_clock`): a submit is attempted once it is
         on disk, and a jump that ran before its commit came back went past its attempt (tester 163: a message
         with a validity of 2 minutes, then a jump of 5, expired unattempted).  Commits asked for later (an ESME
         submitting throughout) are not waited for."""
