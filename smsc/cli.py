@@ -358,6 +358,10 @@ def _serve(args: argparse.Namespace) -> int:
             if sig is signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
                 continue
             loop.add_signal_handler(sig, on_signal, sig)
+        from smsc import entry
+
+        if entry.received:  # (a stop signal before the loop took signals over, whose exception got lost)
+            on_signal(signal.Signals(entry.received[0]))
         try:
             await app.start(host=args.host, port=args.port, http_host=args.http_host, http_port=args.http_port,
                             http=_http_wanted(args))
