@@ -77,7 +77,7 @@ from smsc.smpp.text import (
     split_message,
     strip_udh,
 )
-from smsc.smpp.validate import port_header_octets
+from smsc.smpp.validate import on_the_air
 
 if TYPE_CHECKING:
     from smsc.app import App
@@ -167,22 +167,18 @@ def _user_data(msg: Message) -> tuple[bytes, tuple[int, int, int] | None]:
     return msg.short_message, None
 
 
-def _sms_count(msg: Message, is_part: bool) -> int:
-    """How many SMS ``msg`` takes on the air (:func:`~smsc.smpp.text.sms_count`): 1 for a part of a concatenated
-    message (its UDH or SAR TLVs number it: one SMS); a message_payload (or an oversized short_message a
-    ``server.oversized_short_message: accept`` took) as many as the network segments it into (tester 99: a
-    400-character message_payload said nothing of the 3 SMS it costs)."""
-    if is_part:
-        return 1
-    udh = 0
-    if msg.esm_class & EsmClass.UDHI and msg.short_message:
-        udh = msg.short_message[0] + 1
-        if udh > len(msg.short_message):
-            return 1
-    ports = port_header_octets(msg.esm_class, msg.tlvs)
-    if ports:  # (the port addressing element the SMSC writes for port TLVs takes room too: tester 153)
-        return sms_count(bytes(ports) + msg.short_message, msg.data_coding, ports)
-    return sms_count(msg.short_message, msg.data_coding, udh)
+def _sms_count(msg: Message) -> int:
+    """How many SMS ``msg`` takes on the air (:func:`~smsc.smpp.text.sms_count`), with the header it has there
+    (:func:`~smsc.smpp.validate.on_the_air`: its own UDH, or the port and concatenation elements the SMSC writes
+    for its port and SAR TLVs): 1 when it fits one SMS, which every part of a concatenated message does; a
+    message_payload (or an oversized short_message a ``server.oversized_short_message: accept`` took) as many as
+    the network segments it into (tester 99: a 400-character message_payload said nothing of the 3 SMS it
+    costs), an oversized part such a config took too (tester 176: a 200-character part said 1)."""
+    short_message = msg.short_message
+    if msg.esm_class & EsmClass.UDHI and (not short_message or short_message[0] + 1 > len(short_message)):
+        return 1  # (a UDH running past the end: no user data to count; such user data is refused at submit)
+    on_air, header = on_the_air(short_message, msg.esm_class, msg.tlvs)
+    return sms_count(on_air, msg.data_coding, header)
 
 
 def reassembled_texts(messages: list[Message]) -> dict[str, str]:
@@ -247,11 +243,13 @@ def message_record(msg: Message, full_text: str | None = None, in_progress: bool
         "registered_delivery": msg.registered_delivery,
         "data_coding": msg.data_coding,
         "text": decode_text(data, msg.data_coding),
+        # (tester 176: the octets 41 42 as binary and the GSM text "4142" read the same, text and dashboard)
+        "text_hex": alphabet(msg.data_coding) == "binary",
         "short_message_hex": msg.short_message.hex(),
         "concat": None if concat is None else {"reference": concat[0], "total": concat[1], "seq": concat[2]},
         "full_text": full_text if concat is not None else decode_text(data, msg.data_coding),
         # (a segment "1 of 1" goes out as a whole message, segmented as the network needs: tester 139)
-        "sms_count": _sms_count(msg, concat is not None and concat[1] > 1),
+        "sms_count": _sms_count(msg),
         "submit_time": iso_time(msg.submit_time),
         "schedule_time": iso_time(msg.schedule_time),
         "expiry_time": iso_time(msg.expiry_time),
@@ -305,6 +303,7 @@ def delivery_record(delivery: Delivery) -> dict[str, Any]:
         "esm_class": delivery.esm_class,
         "data_coding": delivery.data_coding,
         "text": decode_text(data, delivery.data_coding),
+        "text_hex": alphabet(delivery.data_coding) == "binary",
         "short_message_hex": delivery.short_message.hex(),
         "concat": None if info is None else {"reference": info.reference, "total": info.total, "seq": info.seq},
         "tlvs": tlvs,

@@ -107,6 +107,8 @@ CORE_HELP: dict[str, str] = {
     "mo_received": "MO deliver_sm queued (each part of a long MO counts)",
     "mo_unrouted": "MO parts with no system_id to receive them",
     "auto_replies": "handset auto-replies sent as MO",
+    "auto_replies_unsendable": ("handset auto-replies no handset could send (more than 255 parts once encoded), "
+                                "logged as auto_reply_skipped"),
     "deliveries_queued": "receipts and MO added to the outbox",
     "deliveries_acked": "deliver_sm answered by the ESME with status 0",
     "deliveries_failed": "deliver_sm without a usable answer (offered again later)",

@@ -177,17 +177,20 @@ def _sar_segment(tlvs: Any) -> bool:
     return bool(tlvs) and _SAR_MSG_REF_NUM in tlvs and tlvs.get(_SAR_TOTAL_SEGMENTS, 0) > 1
 
 
-def _on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes, int]:
+def on_the_air(short_message: bytes, esm_class: int, tlvs: Any) -> tuple[bytes, int]:
     """``short_message`` with the header it has on the air, and that header's length in octets: its own UDH
     (esm_class UDHI, a whole UDH already checked: :func:`check_udh`); or the header the SMSC puts in front of it:
     for port TLVs the port addressing element (:func:`port_header_octets`), for a segment of SAR TLVs of two or
-    more a concatenation element (6 octets at least with the UDHL: 3GPP 23.040 section 9.2.3.24.1), both for
-    both."""
+    more a concatenation element (6 octets with the UDHL, 3GPP 23.040 section 9.2.3.24.1; 7 for a sar_msg_ref_num
+    above 255, which only the 16-bit reference element of section 9.2.3.24.8 holds: tester 176 saw such a segment
+    given the 8-bit element's room where the same segment numbered by the ESME's own 16-bit UDH was refused),
+    both for both."""
     if esm_class & _UDHI:
         return short_message, short_message[0] + 1
     header = port_header_octets(esm_class, tlvs)
     if _sar_segment(tlvs):
-        header = header + 5 if header else 6
+        element = 6 if tlvs[_SAR_MSG_REF_NUM] > 0xFF else 5  # (IEI, IEDL, reference of 1 or 2 octets, total, seq)
+        header = header + element if header else element + 1
     return (bytes(header) + short_message, header) if header else (short_message, 0)
 
 
@@ -241,7 +244,7 @@ def payload_unsendable(payload: bytes, data_coding: int, esm_class: int, tlvs: A
         return ""
     if not payload or not _sar_segment(tlvs):  # (a payload with port TLVs alone is segmented: any length)
         return ""
-    on_air, header = _on_the_air(payload, esm_class, tlvs)  # (no UDH here: SAR segments get their header)
+    on_air, header = on_the_air(payload, esm_class, tlvs)  # (no UDH here: SAR segments get their header)
     if not fits_one_sms(on_air, data_coding, header):
         room, unit = one_sms_room(data_coding, header)
         return (f"message_payload numbered by SAR TLVs (a part the ESME cut itself, which the SMSC cannot "
@@ -252,8 +255,8 @@ def payload_unsendable(payload: bytes, data_coding: int, esm_class: int, tlvs: A
 
 def short_message_fits_one_sms(short_message: bytes, data_coding: int, esm_class: int, tlvs: Any) -> bool:
     """:func:`~smsc.smpp.text.fits_one_sms` for a submit_sm's or replace_sm's short_message, with the header it
-    has on the air (:func:`_on_the_air`)."""
-    on_air, udh = _on_the_air(short_message, esm_class, tlvs)
+    has on the air (:func:`on_the_air`)."""
+    on_air, udh = on_the_air(short_message, esm_class, tlvs)
     return fits_one_sms(on_air, data_coding, udh)
 
 
@@ -354,7 +357,7 @@ def refusal_reason(pdu: Any, status: int) -> str:
                         f"0x{getattr(pdu, 'data_coding', 0):02X}: a concatenated message has at most {MAX_PARTS} "
                         f"parts (3GPP TS 23.040 section 9.2.3.24.1)")
         data_coding = getattr(pdu, "data_coding", 0)
-        on_air, udh = _on_the_air(short_message, getattr(pdu, "esm_class", 0), tlvs)
+        on_air, udh = on_the_air(short_message, getattr(pdu, "esm_class", 0), tlvs)
         room, unit = one_sms_room(data_coding, udh)
         if not udh:
             header = ""

@@ -365,6 +365,17 @@ def test_dashboard_counts_and_clips_characters_not_utf16_units(tmp_path: Path) -
         assert long_text == "a" + "\U0001F600" * 299 + "\u2026 (401 characters)", long_text[-40:]
         assert "\U0001F600" * 151 in cells, [c[-30:] for c in cells]
         assert flag * 300 + "\u2026 (301 characters)" in cells, [c[-30:] for c in cells]
+        # Tester 176: the octets 41 42 (binary data_coding 4) and the GSM text "4142" read the same.
+        for data_coding, user_data, number in ((4, b"AB", "447700900128"), (0, b"4142", "447700900129")):
+            resp = esme.request(P.SubmitSm(source_addr="DASHTEST", source_addr_ton=5, dest_addr_ton=1,
+                                           dest_addr_npi=1, destination_addr=number, data_coding=data_coding,
+                                           short_message=user_data))
+            assert resp.command_status == 0
+        while page.evaluate("document.querySelectorAll('#messages tr').length") < 5:
+            assert time.monotonic() < deadline, "the messages never showed"
+            time.sleep(0.1)
+        cells = page.evaluate("[...document.querySelectorAll('#messages tr')].map(tr => tr.children[8].textContent)")
+        assert "hex: 4142" in cells and "4142" in cells, [c[-30:] for c in cells]
 
 
 def test_dashboard_buttons_take_a_carrier_down_and_back_and_drop_a_bind(tmp_path: Path) -> None:

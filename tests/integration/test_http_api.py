@@ -111,7 +111,12 @@ def test_sms_count_says_how_many_sms_a_message_takes_on_the_air() -> None:
         (_message("e", b"\x1b\x65" * 80), 1),  # (80 euro signs: 160 septets)
         (_message("f", b"\x1b\x65" * 81), 2),
         (_message("g", split_message(b"a" * 400, 0, 1)[0], esm_class=0x40), 1),  # (a part: one SMS)
-        (_message("h", b"a" * 200, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 1),  # (a SAR segment)
+        (_message("h", b"a" * 153, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 1),  # (a SAR segment)
+        # (tester 176: a part longer than one SMS, which server.oversized_short_message: accept takes, said 1)
+        (_message("h2", b"a" * 200, tlvs={0x020C: 9, 0x020E: 2, 0x020F: 1}), 2),
+        (_message("h3", split_message(b"a" * 400, 0, 1)[0][:6] + b"a" * 200, esm_class=0x40), 2),
+        (_message("h4", b"a" * 152, tlvs={0x020C: 0x1234, 0x020E: 2, 0x020F: 1}), 1),  # (16-bit reference)
+        (_message("h5", b"a" * 153, tlvs={0x020C: 0x1234, 0x020E: 2, 0x020F: 1}), 2),
         # (tester 139: a segment "1 of 1" is a whole message, which the network segments: it said 1)
         (_message("i", b"a" * 400, tlvs={0x020C: 5, 0x020E: 1, 0x020F: 1}), 3),
         (_message("n", b"a" * 100, tlvs={0x020C: 5, 0x020E: 1, 0x020F: 1}), 1),

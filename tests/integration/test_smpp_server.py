@@ -748,6 +748,7 @@ def test_inconsistent_sar_tlvs_and_an_overlong_udh_are_refused_with_their_status
 
 _UDH8 = bytes.fromhex("050003010201")
 _SAR = {0x020C: 7, 0x020E: 2, 0x020F: 1}
+_SAR16 = {0x020C: 0x1234, 0x020E: 2, 0x020F: 1}  # (a reference above 255)
 _PORTS = {0x020A: 16000, 0x020B: 2948}  # source_port, destination_port
 #: (PDU, status) with the default ``server.oversized_short_message: reject``: a short_message must fit one SMS.
 _ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
@@ -759,6 +760,19 @@ _ONE_SMS_CASES: list[tuple[P.Pdu, int]] = [
     (P.SubmitSm(esm_class=0x40, short_message=_UDH8 + b"a" * 154), CommandStatus.ESME_RINVMSGLEN),
     (P.SubmitSm(short_message=b"a" * 153, tlvs=_SAR), CommandStatus.ESME_ROK),
     (P.SubmitSm(short_message=b"a" * 160, tlvs=_SAR), CommandStatus.ESME_RINVMSGLEN),
+    # (tester 176: a sar_msg_ref_num above 255 needs the 16-bit reference element, 7 octets with the UDHL, as the
+    # ESME's own 16-bit UDH does: 152 GSM characters, 66 UCS-2, 133 octets)
+    (P.SubmitSm(short_message=b"a" * 152, tlvs=_SAR16), CommandStatus.ESME_ROK),
+    (P.SubmitSm(short_message=b"a" * 153, tlvs=_SAR16), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(short_message=b"a" * 153, tlvs={**_SAR16, 0x020C: 255}), CommandStatus.ESME_ROK),
+    (P.SubmitSm(data_coding=8, short_message="\u0416".encode("utf-16-be") * 66, tlvs=_SAR16), CommandStatus.ESME_ROK),
+    (P.SubmitSm(data_coding=8, short_message="\u0416".encode("utf-16-be") * 67, tlvs=_SAR16),
+     CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(data_coding=4, short_message=b"\x01" * 133, tlvs=_SAR16), CommandStatus.ESME_ROK),
+    (P.SubmitSm(data_coding=4, short_message=b"\x01" * 134, tlvs=_SAR16), CommandStatus.ESME_RINVMSGLEN),
+    (P.SubmitSm(data_coding=4, short_message=b"\x01" * 127, tlvs={**_PORTS, **_SAR16}), CommandStatus.ESME_ROK),
+    (P.SubmitSm(data_coding=4, short_message=b"\x01" * 128, tlvs={**_PORTS, **_SAR16}),
+     CommandStatus.ESME_RINVMSGLEN),
     # (tester 55: a segment "1 of 1" goes out as one SMS, without a concatenation header)
     (P.SubmitSm(short_message=b"a" * 160, tlvs={0x020C: 8, 0x020E: 1, 0x020F: 1}), CommandStatus.ESME_ROK),
     (P.SubmitSm(tlvs={0x0424: b"a" * 500}), CommandStatus.ESME_ROK),  # message_payload: the SMSC segments it

@@ -389,3 +389,39 @@ def test_an_unrouted_auto_reply_counts_its_parts() -> None:
     h.submit_ok("447700900950", "hello", system_id="mkt")
     h.advance(10.0)
     assert h.smsc.stats.mo_unrouted == 2
+
+
+def test_an_echo_too_long_for_any_handset_is_skipped_and_said_not_a_traceback() -> None:
+    """Tester 176: an echo of 20,000 Latin-1 octets holding "½" (no GSM 03.38 form) goes out in UCS-2 and needs
+    299 parts, more than the 255 of a concatenated message; it failed with a traceback at error level
+    (``auto_reply_failed``) and a test waiting for the echo timed out without a reason."""
+    import structlog
+
+    from smsc.smpp.constants import Tag
+
+    echo = AutoReply(echo=True, delay=fixed(1.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    store = MemoryStore()
+    h.smsc.mo.store = store
+    with structlog.testing.capture_logs() as logs:
+        sub = h.submission(HANDSET, "", data_coding=3, registered_delivery=1)
+        sub.tlvs = {Tag.message_payload: "½".encode("latin-1") * 20_000}
+        replies: list = []
+        h.smsc.submit(sub, replies.append)
+        assert replies[0].status == 0
+        h.advance(10.0)
+    assert [d.kind for d in h.take()] == ["receipt"]  # the receipt, no MO
+    assert h.smsc.stats.auto_replies == 1 and h.smsc.stats.auto_replies_unsendable == 1
+    assert h.smsc.stats.mo_received == 0
+    assert not [e for e in logs if e["event"] == "auto_reply_failed" or e.get("log_level") == "error"]
+    [skipped] = [e for e in logs if e["event"] == "auto_reply_skipped"]
+    assert skipped["log_level"] == "warning" and skipped["handset"] == HANDSET
+    assert "299 parts" in skipped["reason"] and "255" in skipped["reason"]
+    assert store.load_world().pending_replies == []  # not sent again after a restart
+    # A shorter echo of the same text still comes back.
+    sub = h.submission(HANDSET, "", data_coding=3)
+    sub.short_message = "½ price".encode("latin-1")
+    h.smsc.submit(sub, lambda r: None)
+    h.advance(10.0)
+    [mo] = [d for d in h.take() if d.kind == "mo"]
+    assert mo.data_coding == 8 and mo.short_message.decode("utf-16-be") == "½ price"
