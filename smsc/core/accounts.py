@@ -69,9 +69,17 @@ class AccountState:
     #: scenario").
     locked_by: str = "the control API (PUT /api/accounts/{system_id})"
 
+    #: The account's bind_types name neither transmitter nor transceiver: it only receives, and its receiver
+    #: binds' data_sm (which SMPP 3.4 Table 2-1 allows from BOUND_RX) are refused ESME_RINVBNDSTS, as the
+    #: operator who allowed receiver binds alone meant (tester 178: such an account sent MT with data_sm).
+    receive_only: bool = False
+
     def __post_init__(self) -> None:
         self.window = getattr(self.account, "submit_window", None)
-        self.has_submit_rules = self.bucket is not None or bool(self.source_patterns) or self.window is not None
+        bind_types = getattr(self.account, "bind_types", None)
+        self.receive_only = bind_types is not None and not {"transmitter", "transceiver"} & set(bind_types)
+        self.has_submit_rules = (self.bucket is not None or bool(self.source_patterns) or self.window is not None
+                                 or self.receive_only)
 
     def allow_submit(self, now: float, messages: int = 1) -> bool:
         """Take one token of the account's throughput limit per message (a submit_multi counts its destinations,

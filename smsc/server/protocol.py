@@ -883,7 +883,12 @@ class SmppProtocol(asyncio.Protocol):
                 log.info("connection_closed", peer=self.peer, reason=self._close_reason)
                 self._close()  # (after its bind_resp is written)
             return
-        self.session.accept_bind(event, server.config.server.system_id)
+        identity = server.config.server.system_id
+        if self.outbind is not None:
+            # The SMSC this connection's outbind named (SMPP 3.4 sections 4.1.7.1 and 4.1.4: both identify the SMSC
+            # to the ESME; tester 178: the outbind said "SMSCX", the bind_receiver_resp on it "smsc").
+            identity = self.outbind.outbind.system_id or identity
+        self.session.accept_bind(event, identity)
         self.bound_at = time.time()
         server.accounts.bound(req.system_id)
         self._holds_bind = True
@@ -928,6 +933,8 @@ class SmppProtocol(asyncio.Protocol):
         account = self._account
         if account is None:
             return CommandStatus.ESME_ROK
+        if account.receive_only:  # (a data_sm from its receiver bind: nothing else of it reaches here)
+            return CommandStatus.ESME_RINVBNDSTS
         # (the source first: a request it refuses takes no token either)
         if account.source_patterns and not account.source_allowed(source_addr):
             return CommandStatus.ESME_RINVSRCADR
@@ -1067,6 +1074,9 @@ class SmppProtocol(asyncio.Protocol):
         if status == CommandStatus.ESME_RSYSERR and type(pdu) is P.ReplaceSm:
             return "the store could not read the message back (a disk I/O error: see the store_read_failed line)"
         account = self._account
+        if not by_core and status == CommandStatus.ESME_RINVBNDSTS and account is not None and account.receive_only:
+            return (f"account {account.account.system_id!r} may only receive (bind_types: "
+                    f"{', '.join(sorted(account.account.bind_types))}): it sends no MT, data_sm included")
         if not by_core and status == CommandStatus.ESME_RTHROTTLED and account is not None:
             if self._throttled_by_window:
                 return (f"the bind has {account.window} submits awaiting their response, the account's "

@@ -99,6 +99,9 @@ _REPORTED_IDS = _SUBMIT_IDS | {int(CommandId.replace_sm)}
 _TRANSMITTER_IDS = _SUBMIT_IDS | {int(CommandId.query_sm), int(CommandId.cancel_sm), int(CommandId.replace_sm)}
 
 #: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
+#: Why a request only an SMSC sends (deliver_sm, outbind, alert_notification) is refused from an ESME.
+_SMSC_ONLY_REASON = "a PDU only an SMSC sends, not an ESME (SMPP 3.4 Table 2-1)"
+
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
     CommandId.bind_transmitter: frozenset({SessionState.OPEN}),
     CommandId.bind_receiver: frozenset({SessionState.OPEN}),
@@ -439,6 +442,12 @@ class Session:
                     if self.state is _CLOSED:
                         break
                     continue
+                if (not item.fatal and item.command_id is not None and item.command_id in P.PDU_CLASSES
+                        and item.command_id not in ALLOWED_REQUESTS):
+                    # deliver_sm, outbind, alert_notification: not the ESME's to send, whatever their body holds
+                    # (tester 178: a bare header got ESME_RINVCMDLEN, the same PDU with a body ESME_RINVBNDSTS).
+                    item = SmppError(CommandStatus.ESME_RINVBNDSTS, _SMSC_ONLY_REASON, command_id=item.command_id,
+                                     sequence_number=item.sequence_number)
                 if item.command_id == _DATA_SM and not item.fatal and self._speaks_v33:
                     self._refuse_v33_data_sm(item.sequence_number, events)
                     continue
@@ -524,8 +533,7 @@ class Session:
         allowed = ALLOWED_REQUESTS.get(cid)
         if allowed is None:
             # outbind, alert_notification, deliver_sm ...: valid PDUs an ESME may not send to an SMSC.
-            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events,
-                         "a PDU only an SMSC sends, not an ESME (SMPP 3.4 Table 2-1)")
+            self._reject(pdu, CommandStatus.ESME_RINVBNDSTS, events, _SMSC_ONLY_REASON)
             return
         if cid == _DATA_SM and self._speaks_v33:
             self._refuse_v33_data_sm(pdu.sequence_number, events)

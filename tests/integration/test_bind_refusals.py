@@ -270,3 +270,29 @@ def test_a_client_reconnecting_with_what_is_not_smpp_is_logged_once_then_every_1
                 assert sock.recv(64)  # (its generic_nack, then the close)
     closed = [e for e in logs if e["event"] == "connection_closed"]
     assert [e["count"] for e in closed] == [1] and "looks like an HTTP request" in closed[0]["reason"]
+
+
+def test_an_account_that_may_only_receive_sends_no_mt_by_data_sm(server: RunningSmsc) -> None:
+    """Tester 178: SMPP 3.4 Table 2-1 lets a receiver bind send data_sm (an account that may bind any way still
+    can: test_submit_replace_rules), but an account whose bind_types allow receiver binds alone sent MT that way,
+    where its operator meant it to only receive.  Refused ESME_RINVBNDSTS, counted, and nothing stored."""
+    import structlog
+
+    from smsc.smpp.constants import Tag
+
+    rx = RawEsme(server.port)
+    try:
+        rx.bind("receiver", system_id="rx", password="rx")
+        with structlog.testing.capture_logs() as logs:
+            resp = rx.request(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="12345", dest_addr_ton=1,
+                                       dest_addr_npi=1, destination_addr="447700900123",
+                                       tlvs={Tag.message_payload: b"MT from a receive-only account"}))
+        assert isinstance(resp, P.DataSmResp) and resp.command_status == CommandStatus.ESME_RINVBNDSTS
+        assert resp.message_id == ""
+        (line,) = [e for e in logs if e["event"] == "submit_refused"]
+        assert "may only receive" in line["reason"] and line["status"] == "ESME_RINVBNDSTS"
+        assert _refused_by_label(server)[("data_sm", "ESME_RINVBNDSTS")] == 1
+        assert json.loads(_get(server, "/api/messages"))["count"] == 0
+        assert rx.request(P.EnquireLink()).command_status == 0  # (the bind goes on)
+    finally:
+        rx.close()

@@ -574,6 +574,9 @@ def _take_outbind_and_the_receipt(conn: socket.socket, message_id: str,
     conn.sendall(encode(P.BindReceiver(sequence_number=1, system_id="test", password="test")))
     bind_resp, receipt = _read_pdus(conn, 2)
     assert isinstance(bind_resp, P.BindReceiverResp) and bind_resp.command_status == 0
+    # The bind_resp names the SMSC the outbind named (sections 4.1.4 and 4.1.7.1; tester 178: it said "smsc"
+    # after an outbind from "SMSCX")
+    assert bind_resp.system_id == identity[0]
     assert isinstance(receipt, P.DeliverSm) and receipt.tlvs[0x001E] == message_id
     conn.sendall(encode(P.DeliverSmResp(sequence_number=receipt.sequence_number)))
 

@@ -162,6 +162,18 @@ def test_deliver_sm_from_an_esme_is_not_allowed() -> None:
     assert isinstance(resp, P.DeliverSmResp) and resp.command_status == S.ESME_RINVBNDSTS
 
 
+@pytest.mark.parametrize("command_id", [0x00000005, 0x0000000B, 0x00000102])  # deliver_sm, outbind, alert
+def test_a_pdu_only_an_smsc_sends_is_refused_for_the_state_whatever_its_body(command_id: int) -> None:
+    """Tester 178: deliver_sm, outbind and alert_notification as a bare 16-octet header got ESME_RINVCMDLEN,
+    with a valid body ESME_RINVBNDSTS: an ESME may never send them, so the state is the error either way."""
+    s = bound()
+    s.receive_data(struct.pack(">IIII", 16, command_id, 0, 21), 0.0)
+    (resp,) = sent(s)
+    assert resp.command_status == S.ESME_RINVBNDSTS and resp.sequence_number == 21
+    assert isinstance(resp, P.DeliverSmResp if command_id == 5 else P.GenericNack)
+    assert s.state.name == "BOUND_TRX"
+
+
 def test_submit_in_bound_state_is_an_event_and_answered_by_respond() -> None:
     s = bound(P.BindTransmitter)
     (ev,) = s.receive_data(encode(P.SubmitSm(sequence_number=11, destination_addr="447700900123")), 0.0)

@@ -618,6 +618,20 @@ def test_submit_multi_with_every_destination_accepted_counts_them_all_as_sub() -
     assert [(r.message_id, r.submitted) for _, r in h.receipts()] == [(result.message_id, 2)] * 2
 
 
+def test_replace_sm_of_a_submit_multi_id_replaces_every_destination_still_pending() -> None:
+    """As docs/protocol.md says (tester 178 found it unwritten): the whole id replaces the text of each pending
+    destination, a delivered one keeps its own; ``<id>-N`` replaces one, and fails for a delivered one."""
+    h = world()
+    result = h.submit_multi([OK, ALWAYS_OFF], registered_delivery=1)
+    h.advance(5.0)  # (OK delivered, ALWAYS_OFF waits for its handset)
+    assert h.replace(result.message_id, "new text") == 0
+    texts = [h.smsc.message(f"{result.message_id}-{n}").short_message for n in (1, 2)]
+    assert texts == [b"hello all", b"new text"]
+    assert h.replace(f"{result.message_id}-2", "second only") == 0
+    assert h.smsc.message(f"{result.message_id}-2").short_message == b"second only"
+    assert h.replace(f"{result.message_id}-1", "too late") == S.ESME_RREPLACEFAIL
+
+
 def test_submit_multi_with_every_destination_refused_fails_and_still_lists_them() -> None:
     # Nothing was submitted: an error status (a tester found status 0 with a message_id that query_sm,
     # cancel_sm and the API did not know, and an ESME that reads no further waiting for receipts), no id, and
