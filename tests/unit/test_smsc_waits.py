@@ -174,6 +174,28 @@ def test_an_expiry_whose_read_back_fails_keeps_its_messages_and_expires_them_onc
     assert h.smsc.waiting_count() == 0 and evicted(h) == 0 and h.smsc.machine.absent == {}
 
 
+def test_an_expiry_whose_read_back_keeps_failing_is_tried_again_a_real_second_later_not_each_simulated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 177: EXPIRY_RETRY was in simulated seconds, so a read back that kept failing was tried 172,800 times
+    in a jump of the clock of 48 h (``POST /api/clock``), each with its traceback, and the advance never returned.
+    Now a real second later (the FakeClock's real second is its simulated one), or at the end of a jump."""
+    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
+    for i in range(20):
+        h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R")
+    h.advance(60.0)
+    assert evicted(h) == 20
+
+    def fails(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(fails))
+    h.smsc.scheduler.jump_target = START + 48 * 3600.0  # (as a jump of the clock sets it)
+    h.advance(48 * 3600.0 - 60.0)
+    assert 1 <= h.smsc.scheduler.errors <= 3  # (the expiry, then once at the jump's end)
+    h.smsc.scheduler.jump_target = None
+
+
 def test_cancel_and_replace_if_present_end_every_evicted_message_they_match(h: Harness) -> None:
     cancelled = [h.submit_ok(OFF, f"c{i}", registered_delivery=0x10) for i in range(3)]
     replaced = [h.submit_ok(OFF_2, f"r{i}", service_type="CMT") for i in range(3)]

@@ -5,6 +5,7 @@ message reads back that message, and a draining number keeps its order for the o
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
@@ -563,3 +564,69 @@ def test_past_the_remembered_evictions_a_number_whose_drain_is_held_back_is_stil
         assert listed == newest_first[:limit], limit
     assert [m.message_id for m in h.smsc.messages(limit=5, destination=back)] == b[::-1]
     h.store.close()
+
+
+def _damage_the_message_id_index(path: Path) -> None:
+    """Overwrite one leaf page of the messages' primary-key index, past its header (SQLite's dbstat lists the
+    pages), as tester 177 did: the file opens, and reads through that page fail "malformed"."""
+    import random
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        leaves = [row[0] for row in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_messages_1' AND pagetype = 'leaf'")]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    assert len(leaves) > 2
+    with open(path, "r+b") as f:
+        f.seek((leaves[1] - 1) * page_size + 8)
+        f.write(random.Random(1).randbytes(page_size - 100))
+
+
+def test_a_read_that_finds_the_file_damaged_reports_it_as_a_commit_does(tmp_path: Path) -> None:
+    """Tester 177: a leaf page of the message_id index damaged on disk, found by no start check: when the
+    messages waiting for an absent handset fell due, each expiry's read back failed "malformed" for ever (a
+    traceback a simulated second, health ok, no receipt, SIGTERM never let in at a fast clock).  A read that
+    finds damage is reported as a commit's is (``on_damage``: the server stops, exit status 2), once; on the
+    loop thread (``load_messages``) and from the reader thread (``load_messages_later``, a drain's reads)."""
+    import asyncio
+
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path)
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    ids = [h.submit_ok(OFF, f"m{i}", registered_delivery=1) for i in range(3000)]
+    store.close()
+    _damage_the_message_id_index(path)
+
+    damaged = SqliteStore(path)  # (opens: the start reads no index page)
+    found: list[str] = []
+    damaged.on_damage = found.append
+    try:
+        assert len(damaged.load_messages(ids[:50])) == 50  # (pages that are whole still read)
+        with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+            damaged.load_messages(ids)
+        assert found == ["database disk image is malformed"] and damaged.damage == found[0]
+        with pytest.raises(sqlite3.DatabaseError):
+            damaged.load_messages(ids)
+        assert len(found) == 1  # (said once)
+    finally:
+        damaged.close()
+
+    async def drain_read() -> list[str]:
+        loop = asyncio.get_running_loop()
+        threaded = SqliteStore(path, call_soon_threadsafe=loop.call_soon_threadsafe)
+        seen: list[str] = []
+        threaded.on_damage = seen.append
+        try:
+            threaded.load_messages_later(ids, lambda messages: None)
+            for _ in range(200):  # (at most 10 s)
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            threaded.close()
+        return seen
+
+    assert asyncio.run(drain_read()) == ["database disk image is malformed"]

@@ -1413,10 +1413,18 @@ class SqliteStore:
                 return read(conn)
             except sqlite3.OperationalError as exc:
                 if retries >= len(_SYNC_READ_RETRY_DELAYS) or not _busy(exc):
+                    self._note_damage(str(exc))
                     raise
                 self.stats.read_retries += 1
                 _sleep(_SYNC_READ_RETRY_DELAYS[retries])
                 retries += 1
+            except sqlite3.DatabaseError as exc:
+                # A page the start never read (an index leaf of the messages, say) is damaged: no retry mends it,
+                # and the messages it holds, with the readable ones read beside them, could never expire nor be
+                # answered for (tester 177: expiries retried every simulated second for ever, a traceback each,
+                # health ok; at a fast clock the loop never let SIGTERM in).  The server stops, as for a commit.
+                self._note_damage(str(exc))
+                raise
 
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> None:
@@ -1896,6 +1904,11 @@ class SqliteStore:
                     return None
                 log.error("store_read_failed", count=len(wanted), error=str(exc), failures=failures,
                           retry_in=delay)
+                if failures == 1 and _is_damage(str(exc)):  # (a damaged page: the server stops, see _read_now)
+                    if self._inline is not None or self._call_soon_threadsafe is None:
+                        self._note_damage(str(exc))
+                    else:
+                        self._hand_back([functools.partial(self._note_damage, str(exc))])
             if self._inline is not None:
                 time.sleep(delay)  # on the caller's thread, as the inline writer's retries
             else:
@@ -2235,10 +2248,7 @@ class SqliteStore:
             if failing:
                 log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
                           writer_pid=None if child is None else child.pid, failures=failing)
-            if self.damage is None and _is_damage(str(answer[1])):
-                self.damage = str(answer[1])
-                if self.on_damage is not None:
-                    self.on_damage(self.damage)
+            self._note_damage(str(answer[1]))
             return
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
             return
@@ -2270,13 +2280,10 @@ class SqliteStore:
                 log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
                           seconds=round(seconds, 4), failures=failing,
                           hint="the -wal file grows until a checkpoint works: see that the file can be written")
-            if self.damage is None and _is_damage(str(error)):
-                # A checkpoint reads the file itself: "file is not a database" there is a file overwritten or
-                # emptied under the server (tester 61: logged every second for ten minutes, health ok, commits
-                # acknowledged into a WAL that no restart could use).
-                self.damage = str(error)
-                if self.on_damage is not None:
-                    self.on_damage(self.damage)
+            # A checkpoint reads the file itself: "file is not a database" there is a file overwritten or emptied
+            # under the server (tester 61: logged every second for ten minutes, health ok, commits acknowledged
+            # into a WAL that no restart could use).
+            self._note_damage(str(error))
             return
         ended = self._checkpoint_failures.worked()
         if ended:
@@ -2438,6 +2445,14 @@ class SqliteStore:
         while not done.wait(0.05):
             if not loop.is_running():
                 finish()
+
+    def _note_damage(self, error: str) -> None:
+        """``error``, of a commit, a checkpoint or a read, may say the file is damaged (:func:`_is_damage`): the
+        first such error is kept in :attr:`damage` and given to ``on_damage`` (loop thread only)."""
+        if self.damage is None and _is_damage(error):
+            self.damage = error
+            if self.on_damage is not None:
+                self.on_damage(error)
 
     def _hand_back(self, callbacks: list[Callable[[], None]],
                    run: Callable[[list[Callable[[], None]]], None] = _run_all) -> bool:
