@@ -239,28 +239,41 @@ class SmppServer:
         log.info("account_switched", system_id=state.account.system_id, locked=False,
                  reason=f"its lock of {seconds:g} s (simulated) is over")
 
-    def unbind_soon(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)") -> None:
-        """Control API (POST /api/binds/disconnect, "unbind"): end ``proto``'s session once the responses it is
-        owed are sent.  It takes no new request from now (refused with ESME_RINVBNDSTS; before the API answers:
-        tester 147 had a submit sent after the answer accepted three times in four) but goes on reading (its
-        enquire_link answered, its deliver_sm_resp taken), then :meth:`unbind_one` in a task of its own."""
+    def unbind_soon(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)",
+                    reason: str | None = None) -> None:
+        """End ``proto``'s session once the responses it is owed are sent: for the control API (POST
+        /api/binds/disconnect, "unbind"), the config's scenario, and the session's own inactivity_timer and dead
+        link (tester 180: those unbound at once, and a submit_sm_resp still owed was lost).  It takes no new
+        request from now (refused with ESME_RINVBNDSTS; before the API answers: tester 147 had a submit sent after
+        the answer accepted three times in four) but goes on reading (its enquire_link answered, its
+        deliver_sm_resp taken), then :meth:`unbind_one` in a task of its own.  ``reason``: the unbind's, for the
+        log (default: asked by ``by``)."""
         proto.session.take_nothing_new()
-        task = self.loop.create_task(self.unbind_one(proto, by))
+        if self.stopping:
+            return  # (the stop unbinds every ESME itself)
+        task = self.loop.create_task(self.unbind_one(proto, by, reason))
         self._unbinding.add(task)
         task.add_done_callback(self._unbinding.discard)
 
-    async def unbind_one(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)") -> None:
+    async def unbind_one(self, proto: Any, by: str = "the control API (POST /api/binds/disconnect)",
+                         reason: str | None = None) -> None:
         """With ``proto`` taking nothing new (:meth:`unbind_soon`), wait for the responses its ESME is owed (a
         commit, a carrier's submit_latency, a transaction's outcome), at most the response_timer (the ESME's own
         wait for them is of that order), then send unbind: the ESME learns every message_id of a message
         accepted, as at a stop (tester 144: the unbind went out first, and the responses still owed were lost
         with the connection, 39 of 40 in one run, and resubmitted messages went out twice; tester 145: a 5 s
-        submit_latency outlasted a wait of 4 s)."""
+        submit_latency outlasted a wait of 4 s).  A transaction-mode data_sm whose outcome has not come by then
+        is answered ESME_RDELIVERYFAILURE first, as at a stop (tester 180: it went unanswered)."""
         answered_by = self.loop.time() + max(self.timers.response or 0.0, STOP_GRACE)
         while proto.owes_responses and not proto.lost and self.loop.time() < answered_by:
             await asyncio.sleep(0.02)
-        if not proto.lost:
-            proto.start_unbind(f"unbind from the SMSC, asked by {by}")
+        if proto.owes_responses and not proto.lost:
+            proto.cut_transactions("unbind from the SMSC before the delivery outcome")
+            cut_by = self.loop.time() + UNBIND_TIME
+            while proto.owes_responses and not proto.lost and self.loop.time() < cut_by:
+                await asyncio.sleep(0.02)
+        if not proto.lost and proto.session.is_bound:  # (not when the ESME unbound meanwhile)
+            proto.start_unbind(reason or f"unbind from the SMSC, asked by {by}")
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Stop accepting, unbind every bound ESME, wait up to ``grace`` seconds for them, close the rest.

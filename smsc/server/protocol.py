@@ -323,6 +323,7 @@ class SmppProtocol(asyncio.Protocol):
             window=server.config.server.window,
             report_refusals=True,  # (every refusal is logged: _log_refused)
             tls_port=server.addresses[1][1] if len(server.addresses) > 1 else None,
+            timer_unbinds_wait=True,  # (the unbind goes after the responses owed: SmppServer.unbind_soon)
         )
         self._receiving = False
         self._flush_scheduled = False
@@ -707,6 +708,7 @@ class SmppProtocol(asyncio.Protocol):
             log.warning("link_dead", peer=self.peer, system_id=self.session.system_id,
                         expiries=event.expiries, action="unbind")
             self._close_reason = f"unbind from the SMSC: no answer in {event.expiries} response_timer rounds"
+            self.server.unbind_soon(self, reason=self._close_reason)  # (after the responses owed: tester 180)
         elif type(event) is InactivityExpired:
             # Said now, and by the "unbound" line: its CloseRequested names only the unbind's outcome (tester 73).
             timer = self.session.timers.inactivity
@@ -714,6 +716,7 @@ class SmppProtocol(asyncio.Protocol):
                      inactivity_timer=timer, idle=round(event.idle, 1), action="unbind")
             self._close_reason = f"unbind from the SMSC: no transaction within the inactivity_timer ({timer:g} s)"
             self._inactivity_unbind = True
+            self.server.unbind_soon(self, reason=self._close_reason)  # (after the responses owed: tester 180)
         elif type(event) is CloseRequested:
             if self.session.input_closed:
                 # A framing error: the requests before it are still answered, then the connection closes.  Its
@@ -1522,6 +1525,12 @@ class SmppProtocol(asyncio.Protocol):
         self._close_reason = reason
         if self.transport is not None:
             self.transport.abort()
+
+    def cut_transactions(self, why: str) -> None:
+        """Answer now every transaction-mode data_sm still awaiting its outcome (:meth:`_cut_transactions`), before
+        an unbind of the SMSC's own (tester 180: an inactivity or control API unbind left them unanswered, and the
+        messages were abandoned without a word to the ESME)."""
+        self._cut_transactions(why)
 
     def start_unbind(self, reason: str = "unbind from the SMSC (stopping)") -> None:
         """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""

@@ -257,7 +257,8 @@ class RequestRefused:
 @dataclass(slots=True)
 class InactivityExpired:
     """No transaction for the inactivity_timer (SMPP 3.4 section 7.2): the session sent unbind (the close follows
-    its unbind_resp, or the response timer).  For the adapter's log: the :class:`CloseRequested` that ends the
+    its unbind_resp, or the response timer), or with ``timer_unbinds_wait`` takes nothing new and leaves the unbind
+    to the caller.  For the adapter's log: the :class:`CloseRequested` that ends the
     session names only the unbind's outcome ("unbind answered"), not why it was sent (tester 73).  ``idle``:
     seconds since the last transaction."""
 
@@ -275,7 +276,8 @@ class CloseRequested:
 class LinkDead:
     """Our requests went unanswered for :data:`DEAD_LINK_EXPIRIES` response_timer periods in a row with no
     answer from the ESME in between (see :data:`DEAD_LINK_EXPIRIES` for what counts as one): the session sent
-    unbind (the close follows its unbind_resp, or the response timer).  For the adapter's log; each expired
+    unbind (the close follows its unbind_resp, or the response timer), or with ``timer_unbinds_wait`` takes
+    nothing new and leaves the unbind to the caller.  For the adapter's log; each expired
     request was reported by its own :class:`ResponseTimedOut`."""
 
     expiries: int
@@ -333,12 +335,18 @@ class Session:
         window: int = 10,
         report_refusals: bool = False,
         tls_port: int | None = None,
+        timer_unbinds_wait: bool = False,
     ) -> None:
         """``report_refusals``: also report, as :class:`RequestRefused`, the requests the session refuses on its
         own that no :class:`SubmitRefused` reports (a caller that logs every refusal; off, the events are those
         of the protocol alone).  ``tls_port``: the server's TLS port, which the hint for a TLS handshake on this
-        connection names (None: it says there is none)."""
+        connection names (None: it says there is none).  ``timer_unbinds_wait``: when the inactivity_timer
+        expires or the link is found dead (:class:`InactivityExpired`, :class:`LinkDead`) the session takes
+        nothing new (:meth:`take_nothing_new`) but does not send unbind itself: the caller sends it with
+        :meth:`unbind` once the responses it still owes the ESME are written (tester 180: a submit_sm_resp
+        waiting for a carrier's delay was lost to an inactivity unbind, the message delivered all the same)."""
         self.state = SessionState.OPEN
+        self._timer_unbinds_wait = timer_unbinds_wait
         self._report_refusals = report_refusals
         self._tls_port = tls_port
         self.bind_type: BindType | None = None
@@ -603,7 +611,13 @@ class Session:
             return
         if matched and status is not None:
             pdu: P.Pdu = cls(sequence_number=seq, command_status=status)  # type: ignore[misc]
-        else:  # another kind, or a header that names no PDU: it answers as a generic_nack would
+        elif cid != _GENERIC_NACK and cid is not None and out.command_id not in (_ENQUIRE_LINK, _UNBIND):
+            # Another kind, or a command_id that names no PDU: the request fails as for a response of the wrong
+            # kind, said as what came (tester 180: "generic_nack ESME_ROK" for a header 0x80000099 the ESME sent).
+            if out.context is not None:
+                events.append(ResponseTimedOut(out.context, out.command_id, cid, None))
+            return
+        else:  # a generic_nack, or what answers our enquire_link or unbind: as a generic_nack would
             pdu = P.GenericNack(sequence_number=seq, command_status=status or 0)
         self._matched_response(pdu, out, events)
 
@@ -797,9 +811,12 @@ class Session:
             return False  # (expiries a moment apart are one round)
         self._expiry_rounds += 1
         self._last_expiry_round = now
-        if self._expiry_rounds < DEAD_LINK_EXPIRIES or not self.is_bound or self._unbind_sent:
+        if self._expiry_rounds < DEAD_LINK_EXPIRIES or not self.is_bound or self._unbind_sent or self._ending:
             return False
-        self.unbind(now)
+        if self._timer_unbinds_wait:
+            self.take_nothing_new()
+        else:
+            self.unbind(now)
         return True
 
     def take_nothing_new(self) -> None:
@@ -917,9 +934,12 @@ class Session:
                     return events
         if not self.is_bound:
             return events
-        if t.inactivity and now - self._last_transaction >= t.inactivity and not self._unbind_sent:
+        if t.inactivity and now - self._last_transaction >= t.inactivity and not self._ending:
             events.append(InactivityExpired(now - self._last_transaction))  # (before the unbind counts as one)
-            self.unbind(now)
+            if self._timer_unbinds_wait:
+                self.take_nothing_new()
+            else:
+                self.unbind(now)
             return events
         if (
             t.enquire_link

@@ -356,3 +356,64 @@ def _kill_if_running(proc: "subprocess.Popen[str]") -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def _read_until_closed_answering_unbind(esme: RawEsme, max_reads: int = 100) -> list[Any]:
+    """Every PDU the server sends until it closes the connection, its unbind answered at once (as smpplib and
+    most clients do); at most ``max_reads`` reads of the socket timeout each."""
+    from smsc.smpp.codec import Framer
+
+    framer = Framer()
+    got: list[Any] = []
+    for _ in range(max_reads):
+        data = esme.sock.recv(65536)
+        if not data:
+            return got
+        for pdu in framer.feed(data):
+            got.append(pdu)
+            if isinstance(pdu, P.Unbind):
+                esme.sock.sendall(encode(P.UnbindResp(sequence_number=pdu.sequence_number)))
+    raise AssertionError(f"not closed after {max_reads} reads: {got}")
+
+
+def test_an_inactivity_unbind_waits_for_a_submit_sm_resp_still_owed(
+    smsc_factory: Callable[..., RunningSmsc],
+) -> None:
+    """Tester 180: the inactivity_timer (here 2 s) unbound a transmitter whose submit_sm_resp a carrier rule held
+    5 s, and the connection closed with that response unsent (``responses_unsent``), while the message was
+    delivered: the ESME never learnt its message_id and would submit it again.  The control API's unbind
+    waited for it (tester 144); the timer's now does too."""
+    server = smsc_factory(inactivity_timer=2.0, enquire_link_timer=60.0, response_timer=30.0)
+    esme = RawEsme(server.port, timeout=10)
+    try:
+        esme.bind("transmitter")
+        seq = esme.send(P.SubmitSm(source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                                   destination_addr=DELAYED, short_message=b"slow"))
+        got = _read_until_closed_answering_unbind(esme)
+    finally:
+        esme.close()
+    kinds = [type(p).__name__ for p in got]
+    assert kinds == ["SubmitSmResp", "Unbind"], kinds
+    assert got[0].sequence_number == seq and got[0].command_status == 0 and got[0].message_id
+
+
+def test_an_inactivity_unbind_answers_a_held_transaction_mode_data_sm_first(
+    smsc_factory: Callable[..., RunningSmsc],
+) -> None:
+    """Tester 180: a transaction-mode data_sm held for its delivery outcome (447700900250: 30 s) when the SMSC
+    unbound on its own (inactivity_timer, or the control API's unbind once its wait ran out) got no answer at all,
+    and its message was abandoned.  As at a stop or the ESME's own unbind: ESME_RDELIVERYFAILURE first, then the
+    unbind (after the wait for the outcome: the response_timer, at least 5 s)."""
+    server = smsc_factory(inactivity_timer=2.0, enquire_link_timer=60.0, response_timer=3.0)
+    esme = RawEsme(server.port, timeout=15)
+    try:
+        esme.bind("transceiver")
+        seq = esme.send(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="88123", dest_addr_ton=1,
+                                 dest_addr_npi=1, destination_addr="447700900250", esm_class=0x02,
+                                 tlvs={0x0424: b"hi"}))
+        got = _read_until_closed_answering_unbind(esme)
+    finally:
+        esme.close()
+    kinds = [type(p).__name__ for p in got]
+    assert kinds == ["DataSmResp", "Unbind"], kinds
+    assert got[0].sequence_number == seq and got[0].command_status == CommandStatus.ESME_RDELIVERYFAILURE

@@ -329,6 +329,18 @@ def test_an_undecodable_answer_after_the_response_timer_is_reported_late_too() -
     assert s.data_to_send() == b""
 
 
+def test_an_answer_with_a_command_id_smpp_does_not_define_fails_the_request_named_as_it_came() -> None:
+    """Tester 180: a deliver_sm answered by a header with command_id 0x80000099 failed as a "generic_nack
+    ESME_ROK", which the ESME never sent; it fails the request as a response of the wrong kind does, named."""
+    s = bound(timers=SessionTimers(response=5.0, enquire_link=0))
+    seq = s.send_request(P.DeliverSm(), 0.0, context="d1")
+    s.data_to_send()
+    malformed, failed = s.receive_data(_raw_response(0x80000099, 0, seq, b""), 1.0)
+    assert isinstance(malformed, MalformedResponse) and not malformed.matched
+    assert failed == ResponseTimedOut("d1", 0x00000005, 0x80000099, None)
+    assert s.outstanding == 0 and s.data_to_send() == b""
+
+
 def test_a_session_remembers_a_bounded_number_of_timed_out_requests() -> None:
     s = bound(timers=SessionTimers(response=5.0, enquire_link=0), window=LATE_RESPONSES_KEPT + 10)
     seqs = [s.send_request(P.DeliverSm(), 0.0, context=i) for i in range(LATE_RESPONSES_KEPT + 10)]
@@ -468,6 +480,24 @@ def test_inactivity_timer_unbinds() -> None:
     assert isinstance(unbind, P.Unbind)
     (ev,) = s.receive_data(encode(P.UnbindResp(sequence_number=unbind.sequence_number)), 101.0)
     assert isinstance(ev, CloseRequested)
+
+
+def test_with_timer_unbinds_wait_the_timers_take_nothing_new_and_leave_the_unbind_to_the_caller() -> None:
+    """Tester 180: the inactivity_timer's unbind went out while a submit_sm_resp was still owed, and the close lost
+    it.  With ``timer_unbinds_wait`` the session says so once, refuses new requests, and sends no unbind: the
+    adapter sends it once the responses it owes are written."""
+    from smsc.smpp.session import InactivityExpired, SubmitRefused
+
+    s = bound(timers=SessionTimers(inactivity=100.0, enquire_link=0, response=10.0), timer_unbinds_wait=True)
+    (ev,) = s.poll(100.0)
+    assert isinstance(ev, InactivityExpired) and sent(s) == [] and not s.takes_new_requests
+    assert s.poll(101.0) == [] and s.poll(150.0) == []  # (said once)
+    (refused,) = s.receive_data(encode(P.SubmitSm(sequence_number=7, short_message=b"x")), 150.0)
+    assert isinstance(refused, SubmitRefused) and refused.status == S.ESME_RINVBNDSTS
+    sent(s)
+    s.unbind(151.0)
+    (unbind,) = sent(s)
+    assert isinstance(unbind, P.Unbind)
 
 
 def test_no_enquire_link_while_the_unbind_waits_for_its_response() -> None:

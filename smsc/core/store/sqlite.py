@@ -1902,7 +1902,7 @@ class SqliteStore:
                     log.warning("store_read_abandoned", count=len(wanted), error=str(exc), reason="store closing",
                                 failures=failures)
                     return None
-                log.error("store_read_failed", count=len(wanted), error=str(exc), failures=failures,
+                log.error("store_read_failed", path=self.path, count=len(wanted), error=str(exc), failures=failures,
                           retry_in=delay)
                 if failures == 1 and _is_damage(str(exc)):  # (a damaged page: the server stops, see _read_now)
                     if self._inline is not None or self._call_soon_threadsafe is None:
@@ -2078,7 +2078,7 @@ class SqliteStore:
                 self.stats.failures += 1
                 failing = self._commit_failures.failed()
                 if failing:
-                    log.exception("store_commit_failed", retry_in=_RETRY_DELAY, failures=failing)
+                    log.exception("store_commit_failed", path=self.path, retry_in=_RETRY_DELAY, failures=failing)
                 time.sleep(_RETRY_DELAY)
                 continue
             ended = self._commit_failures.worked()
@@ -2246,7 +2246,7 @@ class SqliteStore:
             self.stats.failures += 1
             failing = self._commit_failures.failed()
             if failing:
-                log.error("store_commit_failed", error=answer[1], retry_in=_RETRY_DELAY,
+                log.error("store_commit_failed", path=self.path, error=answer[1], retry_in=_RETRY_DELAY,
                           writer_pid=None if child is None else child.pid, failures=failing)
             self._note_damage(str(answer[1]))
             return
@@ -2277,8 +2277,8 @@ class SqliteStore:
             stats.checkpoint_failures += 1
             failing = self._checkpoint_failures.failed()
             if failing:
-                log.error("store_checkpoint_failed", mode=mode, error=error, frames=frames, copied=copied,
-                          seconds=round(seconds, 4), failures=failing,
+                log.error("store_checkpoint_failed", path=self.path, mode=mode, error=error, frames=frames,
+                          copied=copied, seconds=round(seconds, 4), failures=failing,
                           hint="the -wal file grows until a checkpoint works: see that the file can be written")
             # A checkpoint reads the file itself: "file is not a database" there is a file overwritten or emptied
             # under the server (tester 61: logged every second for ten minutes, health ok, commits acknowledged
