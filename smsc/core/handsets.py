@@ -268,6 +268,11 @@ class HandsetPool:
         override = self._overrides.get(e164)
         if override is not None:
             return now if override else None
+        return self.unforced_next_online(e164, now)
+
+    def unforced_next_online(self, e164: str, now: float) -> float | None:
+        """:meth:`next_online` as the number rule or the random model has it, a control-API switch left aside:
+        when a timed switch off ends, the handset is back at the first such time after its end."""
         rule = self.rule_for(e164)
         if rule is not None:
             if rule.offline is None:

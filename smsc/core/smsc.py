@@ -244,6 +244,7 @@ class Smsc:
         self._plain_routes: dict[str, tuple[str, Any, Address, str, int, str]] = {}
         #: Handset number -> the timer that hands it back after a timed switch (:meth:`set_handset_online`).
         self._handset_timers: dict[str, Any] = {}
+        self._handset_switch_ends: dict[str, float] = {}  # (when each timed switch ends: handset_switch_ends_at)
         #: Carrier name -> the timer that ends its timed outage (:meth:`set_carrier_down` with ``seconds``) and
         #: when it is due (simulation seconds).
         self._outage_timers: dict[str, tuple[Any, float]] = {}
@@ -1572,6 +1573,7 @@ class Smsc:
         if seconds is not None:
             self._handset_timers[e164] = self.scheduler.call_at(self.clock.now() + seconds, self._handset_over,
                                                                 (e164, seconds))
+            self._handset_switch_ends[e164] = self.clock.now() + seconds
         carrier.handsets.set_online(e164, online, self.clock.now())
         if online:
             self._handset_back(e164)
@@ -1593,7 +1595,13 @@ class Smsc:
         if handsets.is_online(e164, self.clock.now()):
             self._handset_back(e164)
 
+    def handset_switch_ends_at(self, e164: str) -> float | None:
+        """When the timed switch of ``e164``'s handset (:meth:`set_handset_online` with ``seconds``) hands it back
+        to the simulation (simulation seconds), or None: not switched, or switched until switched back."""
+        return self._handset_switch_ends.get(e164)
+
     def _drop_handset_timer(self, e164: str) -> None:
+        self._handset_switch_ends.pop(e164, None)
         timer = self._handset_timers.pop(e164, None)
         if timer is not None:
             self.scheduler.cancel(timer)
@@ -1602,6 +1610,7 @@ class Smsc:
         """A timed switch (:meth:`set_handset_online` with ``seconds``) is over: the handset is handed back."""
         e164, seconds = arg
         self._handset_timers.pop(e164, None)
+        self._handset_switch_ends.pop(e164, None)
         self.release_handset(e164)
         log.info("handset_switched", number=e164, online=None,
                  reason=f"its switch of {seconds:g} s (simulated) is over")

@@ -17,7 +17,7 @@ while the API listens on a loopback address: see :func:`_browser_guard`):
 ``GET  /api/deliveries``                    receipts and MO not yet acknowledged; query ``system_id``, ``limit``
 ``POST /api/mo``                            MO from a simulated handset to an ESME -> 202 delivery ids
 ``GET  /api/handsets/{number}``             carrier, online, opted_out of one handset
-``PUT  /api/handsets/{number}``             ``{"online": true|false|null}`` (null: back to the simulation)
+``PUT  /api/handsets/{number}``             ``{"online": true|false|null, "for": s}`` (null: back to the simulation)
 ``POST /api/handsets/{number}/opt-out``     mark the number opted out (as if it had sent STOP)
 ``POST /api/handsets/{number}/opt-in``      clear the opt-out
 ``GET  /api/binds``                         live SMPP sessions
@@ -943,13 +943,22 @@ class HttpServer:
         online = bool(pool.is_online(e164, now))
         rule = pool.rule_for(e164)
         forced = pool.overrides().get(e164)
+        forced_until = self._smsc.handset_switch_ends_at(e164) if forced is not None else None
+        if online:
+            next_online = None
+        elif forced_until is not None:
+            # (tester 179: a timed switch off said null, yet the handset came back by itself at its end)
+            next_online = pool.unforced_next_online(e164, forced_until)
+        else:
+            next_online = pool.next_online(e164, now)
         return {
             "number": e164,
             "carrier": carrier.name,
             "online": online,
-            "next_online": None if online else iso_time(pool.next_online(e164, now)),
+            "next_online": iso_time(next_online),
             "opted_out": bool(pool.opted_out(e164)),
             "forced": forced is not None,
+            "forced_until": iso_time(forced_until),
             "rule": None if rule is None else (rule.note or "fixed behaviour (topology rule)"),
         }
 
@@ -1164,18 +1173,27 @@ class HttpServer:
         it back to its number rule or its carrier's random on/off model (tester 48: a switched handset stayed
         forced until a restart)."""
         self._refuse_while_stopping()
-        body = await _json_object(request, frozenset({"online"}))
+        body = await _json_object(request, frozenset({"online", "for"}))
         if "online" not in body:
             raise ApiError(400, "online: required (true, false, or null to hand the handset back to the simulation)")
         online = body["online"]
         if online is not None and not isinstance(online, bool):
             raise ApiError(400, f"online: expected true, false or null, got {_json_text(online)}")
+        seconds = body.get("for")
+        # (tester 179: a scenario's step could switch a handset for a while, the control API could not)
+        if seconds is not None and (online is None or isinstance(seconds, bool)
+                                    or not isinstance(seconds, (int, float)) or not 0 < seconds <= 366 * 86400):
+            raise ApiError(400, f"for: expected with online true or false, the seconds (simulated) until the handset "
+                                f"is handed back to the simulation, more than 0 and at most a year, got "
+                                f"{_json_text(seconds)}")
         e164, carrier = self._handset(request)
         if online is None:
             self._smsc.release_handset(e164)  # alerts what waits for it when the simulation has it online
         else:
-            self._smsc.set_handset_online(e164, online)  # switching on alerts the messages waiting for it
-        log.info("handset_switched", number=e164, online=online, peer=_peer(request))
+            # switching on alerts the messages waiting for it
+            self._smsc.set_handset_online(e164, online, None if seconds is None else float(seconds))
+        log.info("handset_switched", number=e164, online=online, peer=_peer(request),
+                 **({"for_seconds": seconds} if seconds is not None else {}))
         return _json(self._handset_record(e164, carrier))
 
     async def opt_out(self, request: web.Request) -> web.Response:

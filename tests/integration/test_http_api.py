@@ -9,6 +9,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -521,7 +522,7 @@ async def test_message_to_a_handset_switched_off_waits_until_it_is_switched_on(
 ) -> None:
     handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False})
     assert handset == {"number": UK_INSTANT, "carrier": "britmobile", "online": False, "next_online": None,
-                       "opted_out": False, "forced": True, "rule": "delivered at once"}
+                       "opted_out": False, "forced": True, "forced_until": None, "rule": "delivered at once"}
     esme = await esme_factory("transceiver")
     message_id = await asyncio.to_thread(esme.submit, UK_INSTANT, b"Your code is 1234", registered_delivery=1)
 
@@ -653,6 +654,27 @@ async def test_a_switched_handset_is_handed_back_to_the_simulation_and_alerted(
 
     rec = await _wait_for(delivered, seconds=5.0)  # (the first retry would come a simulated minute later)
     assert [a["outcome"] for a in rec["attempts"]] == ["absent", "delivered"]
+
+
+async def test_a_handset_switched_off_for_a_while_says_when_and_comes_back_by_itself(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Tester 179: a scenario's step could switch a handset off for a while, the control API could not
+    (``for``: unknown field), and the handset said ``next_online: null`` although it came back by itself."""
+    stats = await _get(http, "/api/stats")
+    handset = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 200, json={"online": False, "for": 600})
+    assert handset["forced"] is True and handset["online"] is False
+    until = datetime.fromisoformat(handset["forced_until"].replace("Z", "+00:00")).timestamp()
+    now = datetime.fromisoformat(stats["time"].replace("Z", "+00:00")).timestamp()
+    assert abs(until - (now + 600)) < 60  # (the clock ran on between the two calls)
+    assert handset["next_online"] == handset["forced_until"]  # (its rule has it online at once)
+    for bad in ({"online": None, "for": 60}, {"online": False, "for": 0}, {"online": True, "for": "10m"},
+                {"online": False, "for": True}, {"online": False, "for": 366 * 86400 + 1}):
+        body = await _send(http, "PUT", f"/api/handsets/{UK_INSTANT}", 400, json=bad)
+        assert body["error"].startswith("for: expected with online true or false"), body
+    await _send(http, "POST", "/api/clock", 200, json={"advance": 601})
+    handset = await _get(http, f"/api/handsets/{UK_INSTANT}")
+    assert (handset["forced"], handset["forced_until"], handset["online"]) == (False, None, True)
 
 
 async def test_a_delivered_message_no_longer_kept_in_memory_is_read_from_the_store(

@@ -342,6 +342,15 @@ def test_every_cause_has_a_valid_kind() -> None:
          "p95: 1}}]}", "topology.carriers[0].latency.p95: expected a duration >= median (3 s), got 1"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: fixed, value: 1, mean: 2}}]}",
          "topology.carriers[0].latency.mean: expected a known key"),
+        # Tester 179: a cap below the shortest draw passed, and every latency was the cap.
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: uniform, min: 5, max: 10, "
+         "cap: 2}}]}", "topology.carriers[0].latency.cap: expected a duration >= min (5 s): a cap below it makes "
+         "every draw the cap, got 2"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: fixed, value: 2, cap: 1}}]}",
+         "topology.carriers[0].latency.cap: expected a duration >= value (2 s)"),
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: lognormal, median: 10, "
+         "p95: 20, cap: 1}}]}", "topology.carriers[0].latency.cap: expected a duration >= median (10 s): a cap "
+         "below it makes most draws the cap, got 1"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: [1]}]}",
          "topology.carriers[0].latency: expected a duration, or a mapping with 'distribution'"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], outcomes: [{cause: delivred, weight: 1}]}]}",
