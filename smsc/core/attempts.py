@@ -529,9 +529,6 @@ class AttemptMachine:
             kind = "temporary"
         msg.error_code = err
         msg.network_error_code = nec
-        failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
-        if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
-            self.receipts.queue(msg, track.carrier, intermediate=True)
         online_at = outcome.online_at
         if kind == "absent":
             if self._back_during(track, started, now):
@@ -543,8 +540,14 @@ class AttemptMachine:
             elif msg.tlvs and self.on_absent is not None:
                 self.on_absent(msg, online_at)
         if now >= msg.expiry_time:
-            self.expire(track)
+            # The validity ended while this attempt was under way: EXPIRED when its failure came, not dated back to
+            # the validity end before the attempt listed just before it, and no ENROUTE notification of a message
+            # already final (tester 179: [temporary at 1.134 s, expired at 1.000 s], an ENROUTE then EXPIRED).
+            self.expire(track, at=now)
             return
+        failures = sum(1 for a in msg.attempts if a.outcome in ("absent", "temporary"))
+        if failures == 1 and msg.registered_delivery & _INTERMEDIATE:
+            self.receipts.queue(msg, track.carrier, intermediate=True)
         if kind == "absent":
             self.stats.absent += 1
             self._wait_absent(track, online_at)
@@ -708,11 +711,12 @@ class AttemptMachine:
         track.gen += 1
         track.phase = "detached"
 
-    def expire(self, track: Track) -> None:
+    def expire(self, track: Track, at: float | None = None) -> None:
         """The validity period ended: EXPIRED, with the error of the message's last attempt; one never attempted
         because its handset was known absent (it joined the number's wait: see :meth:`_enqueue`) gets the
         error of the attempt that found it absent, as the receipt's err: and network_error_code say why it
-        was not delivered, as they do for the message it queued behind."""
+        was not delivered, as they do for the message it queued behind.  ``at``: when (simulation seconds);
+        default its validity end, or now when that is earlier."""
         msg = track.msg
         err, nec = msg.error_code, msg.network_error_code
         if not err:
@@ -725,7 +729,8 @@ class AttemptMachine:
                 err, nec = wait.error
         # It expired when its validity ended, also when that is only found out later (the server was stopped
         # then, tester 26): the receipt's done date and query_sm's final_date say so, not the restart's time.
-        at = min(self.clock.now(), msg.expiry_time)
+        if at is None:
+            at = min(self.clock.now(), msg.expiry_time)
         self.finalise(track, MessageState.EXPIRED, err, nec, outcome="expired", at=at)
 
     def _expire_all(self, tracks: list[Track]) -> None:

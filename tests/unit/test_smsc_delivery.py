@@ -228,6 +228,19 @@ def test_temporary_failures_are_retried_on_the_carrier_schedule_until_expiry() -
     assert (receipt.stat, receipt.err) == ("EXPIRED", "031")
 
 
+def test_a_validity_that_ends_during_an_attempt_expires_the_message_when_the_attempt_fails() -> None:
+    """Tester 179: a 1 s validity and a busy attempt failing at 1.134 s (here: at 2 s) listed [temporary at 1.134, expired at 1.000] and sent an ENROUTE notification, then EXPIRED:
+    the expiry was dated back before the attempt listed before it.  It is dated when the failure came, and a
+    message final already gets no intermediate notification."""
+    h = Harness(make_config(carrier(failure_latency=2.0, outcomes=(outcome_for("busy"),))))
+    message_id = h.submit_ok("447700900210", registered_delivery=0x11, validity_period="000000000001000R")
+    h.advance(10.0)
+    assert h.attempts(message_id) == [(2.0, "temporary"), (2.0, "expired")]
+    assert h.smsc.message(message_id).final_time == START + 2.0
+    [(_, receipt)] = h.receipts()  # (no ENROUTE notification before it)
+    assert (receipt.stat, receipt.err) == ("EXPIRED", "031")
+
+
 def test_the_simulation_retry_schedule_applies_when_the_carrier_has_none() -> None:
     h = world()  # make_config's retry schedule (60, 300, 900)
     message_id = h.submit_ok(BUSY, validity_period="000000010000000R")
