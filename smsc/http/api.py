@@ -1146,6 +1146,13 @@ class HttpServer:
             # of TON 5, a sender no phone can have and no ESME can answer).
             raise ApiError(400, f"from: expected the sending handset's number (E.164 digits, optional '+', or "
                                 f"national form), got {source!r}")
+        network = smsc.router.route(src)
+        if network is None or network.down:
+            # A handset sends through its network (tester 179: an MO from a number no carrier serves, or of a
+            # carrier taken down, was accepted and delivered, while /api/handsets answered 404 for that number).
+            why = (f"no carrier serves {src} (no route in the topology)" if network is None else
+                   f"its carrier {network.name} is down (PUT /api/carriers/{network.name} brings it back)")
+            raise ApiError(422, f"from: {why}: the handset has no network to send through; nothing was sent")
         dst = self._normalise(destination)
         if not smsc.mo_target(src, dst):
             # Accepted, it would wait under no system_id for ever (only mo_unrouted would show it): refuse it.

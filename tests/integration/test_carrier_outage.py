@@ -115,3 +115,19 @@ def test_a_lone_surrogate_in_a_request_is_answered_400_in_json(http_smsc: Start)
         except urllib.error.HTTPError as exc:
             assert exc.code == 400 and exc.headers["Content-Type"].startswith("application/json")
             assert "\\ud800" in exc.read().decode("ascii")
+
+
+def test_mo_from_a_number_no_carrier_serves_is_refused(smsc_factory: Any, tmp_path: Any) -> None:
+    """Tester 179: without a catch-all route, an MO from 33612345678 was accepted (202) while /api/handsets
+    answered 404 "no carrier serves" for the same number: a handset with no network cannot send."""
+    import dataclasses
+
+    cfg = make_config(tmp_path)
+    topology = dataclasses.replace(cfg.topology, routes=tuple(r for r in cfg.topology.routes if r.prefix))
+    running = smsc_factory(dataclasses.replace(cfg, topology=topology), http=True)
+    assert api_request(running, "GET", "/api/handsets/33612345678")[0] == 404
+    status, body = api_request(running, "POST", "/api/mo", {"from": "33612345678", "to": "88123", "text": "hi"})
+    assert status == 422 and body["error"] == ("from: no carrier serves 33612345678 (no route in the topology): the "
+                                               "handset has no network to send through; nothing was sent")
+    status, _ = api_request(running, "POST", "/api/mo", {"from": "447700900123", "to": "88123", "text": "hi"})
+    assert status == 202

@@ -404,6 +404,21 @@ async def test_mo_that_no_esme_would_receive_is_refused_and_not_queued(
     await asyncio.to_thread(esme.read_until, lambda: any(p.short_message == b"reply" for p in esme.received))
 
 
+async def test_mo_from_a_handset_whose_carrier_is_down_is_refused_and_not_queued(
+    http: aiohttp.ClientSession,
+) -> None:
+    """Tester 179: with its carrier taken down, a handset's MO was accepted (202) and delivered, as if its network
+    were up: a handset sends through its network, which is cut from the SMSC.  422, nothing queued; back up, it
+    goes through."""
+    await _send(http, "PUT", "/api/carriers/britmobile", 200, json={"down": True})
+    body = await _send(http, "POST", "/api/mo", 422, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "hi"})
+    assert body["error"] == ("from: its carrier britmobile is down (PUT /api/carriers/britmobile brings it back): "
+                             "the handset has no network to send through; nothing was sent")
+    assert (await _get(http, "/api/stats"))["core"]["mo_received"] == 0
+    await _send(http, "PUT", "/api/carriers/britmobile", 200, json={"down": False})
+    await _send(http, "POST", "/api/mo", 202, json={"from": UK_INSTANT, "to": SHORT_CODE, "text": "hi"})
+
+
 async def test_an_injected_mo_too_long_for_255_parts_is_refused_naming_the_encoding(
     http: aiohttp.ClientSession,
 ) -> None:
