@@ -242,9 +242,9 @@ class Smsc:
         #: Address gives the TON and NPI to compare): no key tuple per submit.
         #: Each is (E.164 form, carrier, the Address, carrier name, message_id modulus, format spec).
         self._plain_routes: dict[str, tuple[str, Any, Address, str, int, str]] = {}
-        #: Handset number -> the timer that hands it back after a timed switch (:meth:`set_handset_online`).
-        self._handset_timers: dict[str, Any] = {}
-        self._handset_switch_ends: dict[str, float] = {}  # (when each timed switch ends: handset_switch_ends_at)
+        #: Handset number -> the timer that hands it back after a timed switch (:meth:`set_handset_online`) and
+        #: when it is due (simulation seconds), as :attr:`_outage_timers` for carriers.
+        self._handset_timers: dict[str, tuple[Any, float]] = {}
         #: Carrier name -> the timer that ends its timed outage (:meth:`set_carrier_down` with ``seconds``) and
         #: when it is due (simulation seconds).
         self._outage_timers: dict[str, tuple[Any, float]] = {}
@@ -1571,9 +1571,8 @@ class Smsc:
             raise ValueError(f"no carrier serves {e164!r}")
         self._drop_handset_timer(e164)
         if seconds is not None:
-            self._handset_timers[e164] = self.scheduler.call_at(self.clock.now() + seconds, self._handset_over,
-                                                                (e164, seconds))
-            self._handset_switch_ends[e164] = self.clock.now() + seconds
+            ends = self.clock.now() + seconds
+            self._handset_timers[e164] = (self.scheduler.call_at(ends, self._handset_over, (e164, seconds)), ends)
         carrier.handsets.set_online(e164, online, self.clock.now())
         if online:
             self._handset_back(e164)
@@ -1598,19 +1597,18 @@ class Smsc:
     def handset_switch_ends_at(self, e164: str) -> float | None:
         """When the timed switch of ``e164``'s handset (:meth:`set_handset_online` with ``seconds``) hands it back
         to the simulation (simulation seconds), or None: not switched, or switched until switched back."""
-        return self._handset_switch_ends.get(e164)
+        timer = self._handset_timers.get(e164)
+        return None if timer is None else timer[1]
 
     def _drop_handset_timer(self, e164: str) -> None:
-        self._handset_switch_ends.pop(e164, None)
         timer = self._handset_timers.pop(e164, None)
         if timer is not None:
-            self.scheduler.cancel(timer)
+            self.scheduler.cancel(timer[0])
 
     def _handset_over(self, arg: tuple[str, float]) -> None:
         """A timed switch (:meth:`set_handset_online` with ``seconds``) is over: the handset is handed back."""
         e164, seconds = arg
         self._handset_timers.pop(e164, None)
-        self._handset_switch_ends.pop(e164, None)
         self.release_handset(e164)
         log.info("handset_switched", number=e164, online=None,
                  reason=f"its switch of {seconds:g} s (simulated) is over")
