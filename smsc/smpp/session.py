@@ -98,10 +98,10 @@ _REPORTED_IDS = _SUBMIT_IDS | {int(CommandId.replace_sm)}
 #: Requests only a transmitter or transceiver may send (SMPP 3.4 Table 2-1).
 _TRANSMITTER_IDS = _SUBMIT_IDS | {int(CommandId.query_sm), int(CommandId.cancel_sm), int(CommandId.replace_sm)}
 
-#: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 #: Why a request only an SMSC sends (deliver_sm, outbind, alert_notification) is refused from an ESME.
 _SMSC_ONLY_REASON = "a PDU only an SMSC sends, not an ESME (SMPP 3.4 Table 2-1)"
 
+#: Requests an ESME may send, by state (SMPP 3.4 Table 2-1; the readable form of the rules).
 ALLOWED_REQUESTS: dict[CommandId, frozenset[SessionState]] = {
     CommandId.bind_transmitter: frozenset({SessionState.OPEN}),
     CommandId.bind_receiver: frozenset({SessionState.OPEN}),
