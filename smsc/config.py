@@ -1810,14 +1810,14 @@ def _parse_distribution(ctx: _Ctx, path: str, raw: Any, default: Distribution) -
             ctx.error(m.at("p95"), "p95 (a duration) or sigma (a number) for a lognormal distribution", _MISSING)
             sigma = 0.0
         dist = Distribution(kind="lognormal", median=median, sigma=sigma, cap=cap)
-    # A cap below the shortest draw (fixed: the value, uniform: min) or below a lognormal's median makes every
-    # draw, or most, the cap: the other keys would say nothing (tester 179: uniform 5-10 s with cap 2 s passed
-    # check-config and every latency was 2 s).
-    floor = {"fixed": ("value", dist.value), "uniform": ("min", dist.low),
-             "lognormal": ("median", dist.median)}.get(kind)
+    # A cap below the shortest draw (fixed: the value, uniform: min) or below a lognormal's or an exponential's
+    # median makes every draw, or most, the cap: the other keys would say nothing (tester 179: uniform 5-10 s
+    # with cap 2 s passed check-config and every latency was 2 s; tester 181: exponential mean 4 s, cap 1 ms).
+    floor = {"fixed": ("value", dist.value), "uniform": ("min", dist.low), "lognormal": ("median", dist.median),
+             "exponential": ("the median, mean x ln 2", dist.mean * math.log(2.0))}.get(kind)
     if cap is not None and floor is not None and cap < floor[1] and len(ctx.errors) == errors_before:
-        ctx.error(m.at("cap"), f"a duration >= {floor[0]} ({_num(floor[1])} s): a cap below it makes "
-                  f"{'every draw' if kind != 'lognormal' else 'most draws'} the cap", m.raw("cap"))
+        ctx.error(m.at("cap"), f"a duration >= {floor[0]} ({_num(round(floor[1], 3))} s): a cap below it makes "
+                  f"{'every draw' if kind in ('fixed', 'uniform') else 'most draws'} the cap", m.raw("cap"))
     return dist if len(ctx.errors) == errors_before else default
 
 

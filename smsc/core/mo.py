@@ -316,6 +316,17 @@ class MoService:
             if self.store is not None:
                 self.store.commit(_nothing)  # (the pending reply's deletion)
             return
+        network = self.router.route(source)
+        if network is None or network.down:
+            # The handset has no network to send through, as POST /api/mo refuses such an MO (tester 181: an echo
+            # reached the ESME while the handset's carrier was down).  Not kept: a phone shows "not sent".
+            self.stats.auto_replies_unsendable += 1
+            log.warning("auto_reply_skipped", handset=source, destination=destination, mt_system_id=system_id,
+                        reason="the handset has no network to send through: "
+                               + ("no carrier serves it" if network is None else f"its carrier {network.name} is down"))
+            if self.store is not None:
+                self.store.commit(_nothing)  # (the pending reply's deletion)
+            return
         try:
             self.inject_mo(source, destination, text=text, answers=system_id)  # (commits, with the delete above)
         except ValueError as exc:

@@ -38,8 +38,9 @@ class SmscStats:
     congested: int = 0
     mo_received: int = 0  #: MO deliveries queued (parts of a long MO count one each)
     mo_unrouted: int = 0  #: MO parts with no system_id to receive them
-    auto_replies: int = 0
-    #: auto-replies no handset could send (more than 255 parts once encoded): logged ``auto_reply_skipped``
+    auto_replies: int = 0  #: auto-replies scheduled (each sent after its delay, unless unsendable then)
+    #: auto-replies not sent when due: more than 255 parts once encoded, or the handset's carrier down or none
+    #: (logged ``auto_reply_skipped``)
     auto_replies_unsendable: int = 0
     deliveries_queued: int = 0  #: receipts and MO added to the outbox
     deliveries_acked: int = 0

@@ -106,9 +106,10 @@ CORE_HELP: dict[str, str] = {
                   "queue_limit (also in submit_errors)"),
     "mo_received": "MO deliver_sm queued (each part of a long MO counts)",
     "mo_unrouted": "MO parts with no system_id to receive them",
-    "auto_replies": "handset auto-replies sent as MO",
-    "auto_replies_unsendable": ("handset auto-replies no handset could send (more than 255 parts once encoded), "
-                                "logged as auto_reply_skipped"),
+    "auto_replies": ("handset auto-replies scheduled, each sent as MO after its delay (unless then unsendable: "
+                     "auto_replies_unsendable)"),
+    "auto_replies_unsendable": ("handset auto-replies not sent when due: more than 255 parts once encoded, or the "
+                                "handset's carrier down or none (logged as auto_reply_skipped)"),
     "deliveries_queued": "receipts and MO added to the outbox",
     "deliveries_acked": "deliver_sm answered by the ESME with status 0",
     "deliveries_failed": "deliver_sm without a usable answer (offered again later)",

@@ -710,6 +710,12 @@ class SmppProtocol(asyncio.Protocol):
             self._close_reason = f"unbind from the SMSC: no answer in {event.expiries} response_timer rounds"
             self.server.unbind_soon(self, reason=self._close_reason)  # (after the responses owed: tester 180)
         elif type(event) is InactivityExpired:
+            if self.owes_responses:
+                # A transaction is not over while its response is owed (SMPP 3.4 section 7.2: the lapse between
+                # transactions; tester 181: the timer ran out while a rule held a submit_sm_resp, and the ESME's
+                # next submit was refused): the timer counts from its end.
+                self.session.transaction_under_way(self.loop.time())
+                return
             # Said now, and by the "unbound" line: its CloseRequested names only the unbind's outcome (tester 73).
             timer = self.session.timers.inactivity
             log.info("inactivity_timer_expired", peer=self.peer, system_id=self.session.system_id,

@@ -257,8 +257,8 @@ class RequestRefused:
 @dataclass(slots=True)
 class InactivityExpired:
     """No transaction for the inactivity_timer (SMPP 3.4 section 7.2): the session sent unbind (the close follows
-    its unbind_resp, or the response timer), or with ``timer_unbinds_wait`` takes nothing new and leaves the unbind
-    to the caller.  For the adapter's log: the :class:`CloseRequested` that ends the
+    its unbind_resp, or the response timer), or with ``timer_unbinds_wait`` leaves the unbind to the caller (which
+    may find a transaction still under way: :meth:`Session.transaction_under_way`).  For the adapter's log: the :class:`CloseRequested` that ends the
     session names only the unbind's outcome ("unbind answered"), not why it was sent (tester 73).  ``idle``:
     seconds since the last transaction."""
 
@@ -341,10 +341,14 @@ class Session:
         own that no :class:`SubmitRefused` reports (a caller that logs every refusal; off, the events are those
         of the protocol alone).  ``tls_port``: the server's TLS port, which the hint for a TLS handshake on this
         connection names (None: it says there is none).  ``timer_unbinds_wait``: when the inactivity_timer
-        expires or the link is found dead (:class:`InactivityExpired`, :class:`LinkDead`) the session takes
-        nothing new (:meth:`take_nothing_new`) but does not send unbind itself: the caller sends it with
-        :meth:`unbind` once the responses it still owes the ESME are written (tester 180: a submit_sm_resp
-        waiting for a carrier's delay was lost to an inactivity unbind, the message delivered all the same)."""
+        expires or the link is found dead (:class:`InactivityExpired`, :class:`LinkDead`) the session does not
+        send unbind itself: the caller sends it with :meth:`unbind` once the responses it still owes the ESME are
+        written (tester 180: a submit_sm_resp waiting for a carrier's delay was lost to an inactivity unbind, the
+        message delivered all the same).  A dead link takes nothing new from then (:meth:`take_nothing_new`);
+        an expired inactivity_timer is the caller's to act on: it takes nothing new and unbinds, or, while it
+        still owes a response (a transaction not over: SMPP 3.4 section 7.2 times the lapse between
+        transactions), calls :meth:`transaction_under_way` (tester 181: the timer ran out while the SMSC held a
+        response, and the ESME's next submit was refused)."""
         self.state = SessionState.OPEN
         self._timer_unbinds_wait = timer_unbinds_wait
         self._report_refusals = report_refusals
@@ -819,6 +823,11 @@ class Session:
             self.unbind(now)
         return True
 
+    def transaction_under_way(self, now: float) -> None:
+        """A transaction is not over at ``now`` (the SMSC still owes its response): the inactivity_timer counts
+        from here, as from a request just received."""
+        self._last_transaction = now
+
     def take_nothing_new(self) -> None:
         """The SMSC will unbind this session once the responses it owes are sent: from now on every new request
         but enquire_link and unbind is refused with ESME_RINVBNDSTS, and no deliver_sm is sent (SMPP 3.4
@@ -936,9 +945,7 @@ class Session:
             return events
         if t.inactivity and now - self._last_transaction >= t.inactivity and not self._ending:
             events.append(InactivityExpired(now - self._last_transaction))  # (before the unbind counts as one)
-            if self._timer_unbinds_wait:
-                self.take_nothing_new()
-            else:
+            if not self._timer_unbinds_wait:
                 self.unbind(now)
             return events
         if (

@@ -389,31 +389,44 @@ def test_an_inactivity_unbind_waits_for_a_submit_sm_resp_still_owed(
         esme.bind("transmitter")
         seq = esme.send(P.SubmitSm(source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
                                    destination_addr=DELAYED, short_message=b"slow"))
+        # Tester 181: at 3 s, the timer past while the SMSC itself held a response, the next submit was refused
+        # (ESME_RINVBNDSTS): a transaction is not over while its response is owed (SMPP 3.4 section 7.2).
+        time.sleep(3.0)
+        second = esme.send(P.SubmitSm(source_addr_ton=5, source_addr="ACME", dest_addr_ton=1, dest_addr_npi=1,
+                                      destination_addr="447700900123", short_message=b"next"))
         got = _read_until_closed_answering_unbind(esme)
     finally:
         esme.close()
     kinds = [type(p).__name__ for p in got]
-    assert kinds == ["SubmitSmResp", "Unbind"], kinds
-    assert got[0].sequence_number == seq and got[0].command_status == 0 and got[0].message_id
+    assert kinds == ["SubmitSmResp", "SubmitSmResp", "Unbind"], kinds
+    answers = {p.sequence_number: (p.command_status, bool(p.message_id)) for p in got[:2]}
+    assert answers == {seq: (0, True), second: (0, True)}
 
 
-def test_an_inactivity_unbind_answers_a_held_transaction_mode_data_sm_first(
-    smsc_factory: Callable[..., RunningSmsc],
+def test_an_unbind_of_the_smscs_own_answers_a_held_transaction_mode_data_sm_first(
+    smsc_factory: Callable[..., RunningSmsc], tmp_path: Path,
 ) -> None:
     """Tester 180: a transaction-mode data_sm held for its delivery outcome (447700900250: 30 s) when the SMSC
-    unbound on its own (inactivity_timer, or the control API's unbind once its wait ran out) got no answer at all,
-    and its message was abandoned.  As at a stop or the ESME's own unbind: ESME_RDELIVERYFAILURE first, then the
-    unbind (after the wait for the outcome: the response_timer, at least 5 s)."""
-    server = smsc_factory(inactivity_timer=2.0, enquire_link_timer=60.0, response_timer=3.0)
+    unbound on its own (the control API's unbind once its wait ran out, a dead link) got no answer at all, and
+    its message was abandoned.  As at a stop or the ESME's own unbind: ESME_RDELIVERYFAILURE first, then the
+    unbind (after the wait for the outcome: the response_timer, at least 5 s).  (The inactivity_timer does not
+    run out while such a transaction is under way: tester 181.)"""
+    from .conftest import api_request
+
+    server = smsc_factory(make_config(tmp_path, response_timer=3.0), http=True)
     esme = RawEsme(server.port, timeout=15)
     try:
         esme.bind("transceiver")
         seq = esme.send(P.DataSm(source_addr_ton=1, source_addr_npi=1, source_addr="88123", dest_addr_ton=1,
                                  dest_addr_npi=1, destination_addr="447700900250", esm_class=0x02,
                                  tlvs={0x0424: b"hi"}))
+        time.sleep(0.3)
+        status, _ = api_request(server, "POST", "/api/binds/disconnect", {"system_id": "test"})
+        assert status == 200
         got = _read_until_closed_answering_unbind(esme)
     finally:
         esme.close()
-    kinds = [type(p).__name__ for p in got]
+    kinds = [type(p).__name__ for p in got if not isinstance(p, P.EnquireLink)]
     assert kinds == ["DataSmResp", "Unbind"], kinds
-    assert got[0].sequence_number == seq and got[0].command_status == CommandStatus.ESME_RDELIVERYFAILURE
+    answer = next(p for p in got if isinstance(p, P.DataSmResp))
+    assert answer.sequence_number == seq and answer.command_status == CommandStatus.ESME_RDELIVERYFAILURE

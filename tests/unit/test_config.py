@@ -348,6 +348,10 @@ def test_every_cause_has_a_valid_kind() -> None:
          "every draw the cap, got 2"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: fixed, value: 2, cap: 1}}]}",
          "topology.carriers[0].latency.cap: expected a duration >= value (2 s)"),
+        # (tester 181: an exponential of mean 4 s with a cap of 1 ms passed)
+        ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: exponential, mean: 4, "
+         "cap: 0.001}}]}", "topology.carriers[0].latency.cap: expected a duration >= the median, mean x ln 2 "
+         "(2.773 s): a cap below it makes most draws the cap, got 0.001"),
         ("topology: {carriers: [{name: a, prefixes: ['*'], latency: {distribution: lognormal, median: 10, "
          "p95: 20, cap: 1}}]}", "topology.carriers[0].latency.cap: expected a duration >= median (10 s): a cap "
          "below it makes most draws the cap, got 1"),

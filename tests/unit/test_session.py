@@ -482,20 +482,26 @@ def test_inactivity_timer_unbinds() -> None:
     assert isinstance(ev, CloseRequested)
 
 
-def test_with_timer_unbinds_wait_the_timers_take_nothing_new_and_leave_the_unbind_to_the_caller() -> None:
+def test_with_timer_unbinds_wait_an_expired_inactivity_timer_leaves_the_unbind_to_the_caller() -> None:
     """Tester 180: the inactivity_timer's unbind went out while a submit_sm_resp was still owed, and the close lost
-    it.  With ``timer_unbinds_wait`` the session says so once, refuses new requests, and sends no unbind: the
-    adapter sends it once the responses it owes are written."""
+    it; tester 181: the timer ran out while the SMSC itself held a response.  With ``timer_unbinds_wait`` the
+    session says so and sends nothing: the caller either finds a transaction under way (the timer counts again
+    from then) or takes nothing new and unbinds once its responses are written."""
     from smsc.smpp.session import InactivityExpired, SubmitRefused
 
     s = bound(timers=SessionTimers(inactivity=100.0, enquire_link=0, response=10.0), timer_unbinds_wait=True)
     (ev,) = s.poll(100.0)
-    assert isinstance(ev, InactivityExpired) and sent(s) == [] and not s.takes_new_requests
-    assert s.poll(101.0) == [] and s.poll(150.0) == []  # (said once)
-    (refused,) = s.receive_data(encode(P.SubmitSm(sequence_number=7, short_message=b"x")), 150.0)
+    assert isinstance(ev, InactivityExpired) and sent(s) == [] and s.takes_new_requests
+    s.transaction_under_way(100.0)  # (a response still owed)
+    assert s.poll(150.0) == []
+    (ev,) = s.poll(200.0)
+    assert isinstance(ev, InactivityExpired) and sent(s) == []
+    s.take_nothing_new()
+    assert s.poll(201.0) == [] and s.poll(400.0) == []  # (said once)
+    (refused,) = s.receive_data(encode(P.SubmitSm(sequence_number=7, short_message=b"x")), 400.0)
     assert isinstance(refused, SubmitRefused) and refused.status == S.ESME_RINVBNDSTS
     sent(s)
-    s.unbind(151.0)
+    s.unbind(401.0)
     (unbind,) = sent(s)
     assert isinstance(unbind, P.Unbind)
 

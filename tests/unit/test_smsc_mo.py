@@ -425,3 +425,24 @@ def test_an_echo_too_long_for_any_handset_is_skipped_and_said_not_a_traceback() 
     h.advance(10.0)
     [mo] = [d for d in h.take() if d.kind == "mo"]
     assert mo.data_coding == 8 and mo.short_message.decode("utf-16-be") == "½ price"
+
+
+def test_an_auto_reply_due_while_the_handsets_carrier_is_down_is_not_sent() -> None:
+    """Tester 181: an echo reached the ESME while the handset's carrier was down, where POST /api/mo from that
+    handset is refused (422: no network to send through).  Skipped, said and counted, not sent later."""
+    import structlog
+
+    echo = AutoReply(echo=True, delay=fixed(5.0))
+    h = Harness(make_config(carrier(rules=(rule(HANDSET, auto_reply=echo),))))
+    h.submit_ok(HANDSET, "echo me")
+    h.advance(3.0)  # (delivered after the carrier's 2 s latency; the echo is due 5 s later)
+    h.smsc.set_carrier_down("uk", True)
+    with structlog.testing.capture_logs() as logs:
+        h.advance(10.0)
+    assert [d for d in h.take() if d.kind == "mo"] == []
+    assert h.smsc.stats.auto_replies == 1 and h.smsc.stats.auto_replies_unsendable == 1
+    [skipped] = [e for e in logs if e["event"] == "auto_reply_skipped"]
+    assert skipped["reason"] == "the handset has no network to send through: its carrier uk is down"
+    h.smsc.set_carrier_down("uk", False)
+    h.advance(60.0)
+    assert [d for d in h.take() if d.kind == "mo"] == []  # (not kept to be sent later)

@@ -196,6 +196,29 @@ def test_an_expiry_whose_read_back_keeps_failing_is_tried_again_a_real_second_la
     h.smsc.scheduler.jump_target = None
 
 
+def test_an_expiry_whose_read_back_finds_the_file_damaged_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tester 181: once the store had found its file damaged (the server stops for it), every waiting number's
+    expiry still failed with a traceback, twice in a jump: 200 of them.  No retry can succeed: none is made, and
+    nothing more is logged (the store said store_damaged); the messages stay on disk."""
+    store = SqliteStore(tmp_path / "s.sqlite")
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    for i in range(5):
+        h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R")
+    h.advance(60.0)
+    assert evicted(h) == 5
+
+    def damaged(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(damaged))
+    h.advance(3600.0)
+    assert store.damage == "database disk image is malformed"
+    assert h.smsc.scheduler.errors == 0 and evicted(h) == 5  # (all five still on disk, none expired)
+    assert h.smsc.machine.absent[OFF].expiry_timer is None  # (no retry armed)
+
+
 def test_cancel_and_replace_if_present_end_every_evicted_message_they_match(h: Harness) -> None:
     cancelled = [h.submit_ok(OFF, f"c{i}", registered_delivery=0x10) for i in range(3)]
     replaced = [h.submit_ok(OFF_2, f"r{i}", service_type="CMT") for i in range(3)]
