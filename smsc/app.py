@@ -27,7 +27,7 @@ from smsc.core.routing import build_world
 from smsc.core.smsc import Smsc
 from smsc.core.store.base import WorldState
 from smsc.core.store.memory import MemoryStore
-from smsc.core.store.sqlite import NotAStore, SqliteStore, StoreInUse
+from smsc.core.store.sqlite import NotAStore, SqliteStore, StoreInUse, low_disk_note
 from smsc.core.validity import iso_utc, utc
 from smsc.server.listen import SmppServer, TlsListenError
 
@@ -318,9 +318,12 @@ class App:
                                        f"header is not a SQLite database's: the file is damaged or is another "
                                        f"kind of file; restore it from a copy, or give a new path to start with "
                                        f"an empty store)") from None
-                raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} (a SQLite "
-                                   "file smsc can write is expected, in a directory it can write: SQLite keeps "
-                                   "its -wal and -shm files beside it)") from None
+                low = low_disk_note(cfg.store.path)  # (tester 177: a full disk read as "disk I/O error" alone)
+                raise StartupError(f"{cfg.source}: store.path: cannot open {cfg.store.path!r}: {exc} ("
+                                   + (f"{low}: free some space, or give a path on another disk" if low else
+                                      "a SQLite file smsc can write is expected, in a directory it can write: "
+                                      "SQLite keeps its -wal and -shm files beside it")
+                                   + ")") from None
         if isinstance(self.store, SqliteStore):
             self.store.on_damage = self._store_damaged
         try:

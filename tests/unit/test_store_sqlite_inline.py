@@ -564,3 +564,23 @@ def test_a_lock_file_that_is_a_symbolic_link_is_refused_and_its_target_left_alon
     with pytest.raises(sqlite3.OperationalError, match=r"s\.sqlite\.lock: it is a symbolic link"):
         SqliteStore(tmp_path / "s.sqlite", call_soon_threadsafe=lambda *a: None)
     assert victim.read_text() == "keep me\n"
+
+
+def test_a_store_on_a_nearly_full_disk_says_how_much_is_free(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tester 177: on a full disk the start said only SQLite's "disk I/O error", and store_commit_failed nothing
+    of the disk.  Below LOW_DISK_SPACE free (here the threshold is raised above any disk: the real file system's
+    figure is read) the note says how much is free; above it, nothing."""
+    import os
+
+    from smsc.core.store import sqlite as sqlite_store
+
+    path = str(tmp_path / "s.sqlite")
+    assert sqlite_store.low_disk_note(path) == ""  # (this machine's temporary directory is not full)
+    monkeypatch.setattr(sqlite_store, "LOW_DISK_SPACE", 1 << 62)
+    st = os.statvfs(tmp_path)
+    note = sqlite_store.low_disk_note(path)
+    assert note.startswith("the disk holding it has ") and note.endswith(" KiB free")
+    free_kib = int(note.split()[5].replace(",", ""))
+    assert abs(free_kib - st.f_bavail * st.f_frsize // 1024) < 1 << 20  # (within 1 GiB: other writers move it)
+    assert sqlite_store.low_disk_note("/nonexistent/dir/s.sqlite") == ""  # (never raises)

@@ -907,6 +907,24 @@ class _Batch:
             self.sim_time = other.sim_time if self.sim_time is None else max(self.sim_time, other.sim_time)
 
 
+#: Free space below which a failure to open or write the store names the disk's free space (octets).
+LOW_DISK_SPACE = 16 << 20
+
+
+def low_disk_note(path: str) -> str:
+    """"" or, when the file system holding ``path`` (its directory) has less than :data:`LOW_DISK_SPACE` octets
+    free for this process, a note saying how much: SQLite says "disk I/O error" or "database or disk is full",
+    and a full disk at the start read as the first (tester 177).  Never raises."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)) or ".")
+    except OSError:
+        return ""
+    free = st.f_bavail * st.f_frsize
+    if free >= LOW_DISK_SPACE:
+        return ""
+    return f"the disk holding it has {free // 1024:,} KiB free"
+
+
 def _is_damage(error: str) -> bool:
     """True for a commit error that says the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), which no
     retry mends, unlike a full disk or a lock held by another process."""
@@ -2078,7 +2096,8 @@ class SqliteStore:
                 self.stats.failures += 1
                 failing = self._commit_failures.failed()
                 if failing:
-                    log.exception("store_commit_failed", path=self.path, retry_in=_RETRY_DELAY, failures=failing)
+                    log.exception("store_commit_failed", path=self.path, retry_in=_RETRY_DELAY, failures=failing,
+                                  **({"disk": note} if (note := low_disk_note(self.path)) else {}))
                 time.sleep(_RETRY_DELAY)
                 continue
             ended = self._commit_failures.worked()
@@ -2247,7 +2266,8 @@ class SqliteStore:
             failing = self._commit_failures.failed()
             if failing:
                 log.error("store_commit_failed", path=self.path, error=answer[1], retry_in=_RETRY_DELAY,
-                          writer_pid=None if child is None else child.pid, failures=failing)
+                          writer_pid=None if child is None else child.pid, failures=failing,
+                          **({"disk": note} if (note := low_disk_note(self.path)) else {}))
             self._note_damage(str(answer[1]))
             return
         if not self._in_flight:  # (an answer to nothing: cannot happen; ignored)
