@@ -164,7 +164,7 @@ class PendingFlags:
                 tlvs={_MS_AVAILABILITY_STATUS: MS_AVAILABLE}, kind=ALERT,
             ))
             self._stats.alerts_queued += 1
-            log.info("alert_queued", system_id=system_id, number=e164)
+            log.debug("alert_queued", system_id=system_id, number=e164)
 
     def restore(self, flags: list[tuple[str, str, Address, Address]]) -> None:
         """At start, the flags the store kept (``load_dpf_flags``: (e164, system_id, handset, ESME)): each number's

@@ -42,7 +42,7 @@ class SmscStats:
     #: auto-replies not sent when due: more than 255 parts once encoded, or the handset's carrier down or none
     #: (logged ``auto_reply_skipped``)
     auto_replies_unsendable: int = 0
-    deliveries_queued: int = 0  #: receipts and MO added to the outbox
+    deliveries_queued: int = 0  #: receipts, MO and alert_notification added to the outbox
     deliveries_acked: int = 0
     deliveries_failed: int = 0  #: deliver_sm without a usable answer (retried later)
     deliveries_dropped: int = 0  #: deliver_sm refused with ESME_RX_P_APPN / ESME_RX_R_APPN

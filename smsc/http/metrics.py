@@ -110,7 +110,7 @@ CORE_HELP: dict[str, str] = {
                      "auto_replies_unsendable)"),
     "auto_replies_unsendable": ("handset auto-replies not sent when due: more than 255 parts once encoded, or the "
                                 "handset's carrier down or none (logged as auto_reply_skipped)"),
-    "deliveries_queued": "receipts and MO added to the outbox",
+    "deliveries_queued": "receipts, MO and alert_notification added to the outbox (alerts are sent, not acked)",
     "deliveries_acked": "deliver_sm answered by the ESME with status 0",
     "deliveries_failed": "deliver_sm without a usable answer (offered again later)",
     "deliveries_dropped": "deliver_sm refused by the ESME with ESME_RX_P_APPN / ESME_RX_R_APPN",

@@ -343,6 +343,7 @@ class SmppProtocol(asyncio.Protocol):
         self._pending_lookups = 0
         self._malformed_responses = 0  # responses whose body could not be decoded (MalformedResponse)
         self._failed_requests = 0  # our deliver_sm / data_sm that failed (ResponseTimedOut with a context)
+        self._unsuccess_logged = 0  # submit_multi answered with destinations in unsuccess_sme (_log_unsuccess)
         self._last_failure = ""  # the reason of the last failure logged (_log_failed_request)
         self._unmatched_responses = 0  # responses naming no request of ours (UnmatchedResponse)
         self._bind_failures = 0  # binds refused on this connection (MAX_BIND_FAILURES)
@@ -1061,8 +1062,14 @@ class SmppProtocol(asyncio.Protocol):
         if not known:
             seen.add(kind)
         if event == "bind_refused":  # (the fields of the adapter's own bind_refused lines: _on_bind)
-            bind_type = command_name(command_id).removeprefix("bind_")
             session = self.session
+            if not session.is_bound:
+                # Per address across connections, as _on_bind's lines (tester 182: a client reconnecting with a
+                # 9-character password wrote a line per connection, each "count": 1).
+                count = self.server.log_count("bind_refused", f"{status_name(status)} {kind}", self.peer_ip)
+                if not count:
+                    return
+            bind_type = command_name(command_id).removeprefix("bind_")
             # The system_id the refused bind asked for, as in _on_bind's lines; on a bound connection
             # (ESME_RALYBND) the one it is bound as too, when another: which account's session refused it.
             system_id = (getattr(refused, "system_id", session.system_id) if refused is not None
@@ -1260,6 +1267,8 @@ class SmppProtocol(asyncio.Protocol):
         def reply(result: MultiSubmitResult) -> None:
             if result.status:
                 self._log_refused(pdu, result.status, by_core=True)
+            if result.unsuccess:
+                self._log_unsuccess(result.unsuccess, refused, dl_names)
             account = self._account
             if account is not None and (result.status or result.unsuccess):
                 # The destinations the core refused give their tokens back (those refused here took none).
@@ -1276,6 +1285,30 @@ class SmppProtocol(asyncio.Protocol):
             self._end_reply()
 
         self.smsc.submit_multi(sub, destinations, dl_names, reply, refused=refused)
+
+    def _log_unsuccess(self, unsuccess: list[tuple[Address, int]], refused: dict[int, int],
+                       dl_names: list[str]) -> None:
+        """Say which destinations of a submit_multi were refused, and why (tester 182: those in unsuccess_sme went
+        unlogged, and a carrier rule's ESME_RTHROTTLED among them was not in smsc_smpp_throttled_total, where
+        the same refusal of a submit_sm was).  Each counted; logged as ``submit_multi_destinations_refused``, the
+        first of the connection, then every :data:`FAILED_REQUEST_LOG_EVERY`-th, at most 10 destinations named."""
+        throttled = sum(1 for _, code in unsuccess if code == _THROTTLED)
+        if throttled:
+            self.server.counters.throttled += throttled
+        self._unsuccess_logged += 1
+        count = self._unsuccess_logged
+        if count != 1 and count % FAILED_REQUEST_LOG_EVERY:
+            return
+        named = []
+        for address, code in unsuccess[:10]:
+            why = self.smsc.submit_rule_reason(address, code)
+            if why is None:
+                why = ("a distribution list (none is provisioned)" if address.addr in dl_names and not address.ton
+                       else "its address (TON, NPI or length)" if code in refused.values()
+                       else "the simulated network or the SMSC's own state")
+            named.append({"destination_addr": address.addr, "status": status_name(code), "reason": why})
+        log.info("submit_multi_destinations_refused", peer=self.peer, system_id=self.session.system_id,
+                 refused=len(unsuccess), destinations=named, count=count)
 
     def _on_query(self, pdu: P.QuerySm) -> None:
         seq = pdu.sequence_number
@@ -1453,7 +1486,7 @@ class SmppProtocol(asyncio.Protocol):
                     self.smsc.delivery_acked(d.delivery_id, CommandStatus.ESME_RX_P_APPN)
                     continue
                 self.smsc.delivery_sent(d.delivery_id)
-                log.info("alert_sent", system_id=system_id, delivery_id=d.delivery_id, peer=self.peer)
+                log.debug("alert_sent", system_id=system_id, delivery_id=d.delivery_id, peer=self.peer)
             if len(deliveries) < asked:
                 return rest, len(rest) + 1
             if not alerts:

@@ -234,3 +234,51 @@ def test_an_inactivity_unbind_says_the_timer_was_the_cause(smsc_factory: Callabl
         assert unbound["reason"] == ("unbind from the SMSC: no transaction within the inactivity_timer (5 s); "
                                      + outcome)
         assert unbound["peer"] == expired["peer"]
+
+
+def test_binds_whose_fields_cannot_be_read_are_logged_per_address_not_per_connection(
+    smsc_factory: Callable[..., RunningSmsc],
+) -> None:
+    """Tester 182: a client reconnecting with a 9-character password (or a 26-character system_id) wrote one
+    bind_refused line per connection, each "count": 1, where the README promises per client address the first of
+    each status or cause, then every 100th."""
+    import struct
+
+    from smsc.smpp.codec import Framer
+
+    server = smsc_factory()
+    with structlog.testing.capture_logs() as logs:
+        for i in range(5):
+            body = b"test\0" + f"S3cretPW{i}".encode() + b"\0" + b"\0" + bytes((0x34, 0, 0)) + b"\0"
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(struct.pack(">IIII", 16 + len(body), 0x00000009, 0, 1) + body)
+                (resp,) = Framer().feed(sock.recv(1024))
+            assert resp.command_status == CommandStatus.ESME_RINVPASWD
+    refused = _events(logs, "bind_refused")
+    assert [(e["status"], e["count"]) for e in refused] == [("ESME_RINVPASWD", 1)], refused
+
+
+def test_the_destinations_a_submit_multi_could_not_submit_to_are_logged_and_counted(
+    smsc_factory: Callable[..., RunningSmsc],
+) -> None:
+    """Tester 182: destinations in unsuccess_sme were logged nowhere, and a carrier rule's ESME_RTHROTTLED among
+    them (447700900911) was not in smsc_smpp_throttled_total, where the same refusal of a submit_sm is."""
+    server = smsc_factory()
+    esme = RawEsme(server.port)
+    try:
+        esme.bind("transmitter")
+        with structlog.testing.capture_logs() as logs:
+            resp = esme.request(P.SubmitMulti(
+                source_addr_ton=1, source_addr_npi=1, source_addr="447700900001", short_message=b"to all",
+                dest_addresses=[P.SmeAddress(dest_addr_ton=1, dest_addr_npi=1, destination_addr=d)
+                                for d in ("447700900123", "447700900911", "44x")]))
+            assert resp.command_status == 0 and len(resp.unsuccess_smes) == 2
+            _wait_for(lambda: bool(_events(logs, "submit_multi_destinations_refused")))
+    finally:
+        esme.close()
+    (line,) = _events(logs, "submit_multi_destinations_refused")
+    assert line["refused"] == 2 and line["system_id"] == "test"
+    named = {d["destination_addr"]: d["status"] for d in line["destinations"]}
+    assert named == {"447700900911": "ESME_RTHROTTLED", "44x": "ESME_RINVDSTADR"}, line
+    assert all(d["reason"] for d in line["destinations"])
+    assert server.app.smpp is not None and server.call(lambda: server.app.smpp.counters.throttled) == 1  # type: ignore[union-attr]
