@@ -279,6 +279,9 @@ def _serve(args: argparse.Namespace) -> int:
             _say(args, f"smsc: --http-allowed-host: expected {HOST_NAME_WHAT}, got {value!r}")
             return 2
         allowed_hosts.append(name)
+    if args.config == "":  # (as check-config says it: tester 183 read ": cannot read the file" here)
+        _say(args, "smsc: -c/--config: the file name is empty")
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -1962,10 +1962,16 @@ def _parse_handsets(ctx: _Ctx, path: str, raw: Any) -> HandsetConfig:
                 ctx.error(m.at(kind), f"keywords not already in {other} ({word!r} is)", m.raw(kind))
             elif other != kind:
                 ctx.error(m.at(other), f"keywords not in {kind} ({word!r} is)", m.raw(other))
+    online_probability = m.number("online_probability", d.online_probability, lo=0.0, hi=1.0)
+    offline_period = _parse_distribution(ctx, m.at("offline_period"), m.raw("offline_period"), d.offline_period)
+    if m.has("offline_period") and online_probability < 1.0 and offline_period.expected() <= 0.0:
+        # (tester 183: 0 passed and kept every handset online, whatever online_probability said)
+        ctx.error(m.at("offline_period"), f"a duration above 0 (with online_probability {_num(online_probability)} "
+                  f"handsets are offline for spells of this length: 0 keeps every one online)",
+                  m.raw("offline_period"))
     return HandsetConfig(
-        online_probability=m.number("online_probability", d.online_probability, lo=0.0, hi=1.0),
-        offline_period=_parse_distribution(ctx, m.at("offline_period"), m.raw("offline_period"),
-                                           d.offline_period),
+        online_probability=online_probability,
+        offline_period=offline_period,
         online_after_mo=m.duration("online_after_mo", d.online_after_mo),
         opt_out_keywords=words["opt_out_keywords"],
         opt_in_keywords=words["opt_in_keywords"],
@@ -2009,6 +2015,10 @@ def _parse_rule(ctx: _Ctx, path: str, raw: Any) -> NumberRule | None:
             prefixes.append(value)
     if not m.has("numbers") and not m.has("prefixes"):
         ctx.error(m.at("numbers"), "numbers and/or prefixes this rule applies to", _MISSING)
+    elif (not numbers and not prefixes and isinstance(m.raw("numbers"), (list, type(_MISSING)))
+          and isinstance(m.raw("prefixes"), (list, type(_MISSING)))):
+        # (tester 183: numbers: [] passed, and the rule applied to nothing)
+        ctx.error(m.at("numbers"), "at least one number or prefix this rule applies to", m.raw("numbers"))
     if not any(m.has(k) for k in _RULE_ACTIONS):
         ctx.error(path, "at least one of " + ", ".join(_RULE_ACTIONS), raw)
     offline: float | None = None
@@ -2087,12 +2097,14 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
         if value is not _BAD:
             prefixes.append(value)
     outcomes: list[OutcomeSpec] = []
+    outcome_paths: list[str] = []
     if m.has("outcomes"):
         entries = m.items("outcomes", "a list of outcomes with cause and weight")
         for p, item in entries:
             spec, _ = _parse_outcome(ctx, p, item, weighted=True)
             if spec is not None:
                 outcomes.append(spec)
+                outcome_paths.append(p)
         total = sum(o.weight for o in outcomes)
         if entries and len(outcomes) == len(entries) and not 0 < total < math.inf:
             # (an infinite sum, two weights of 1e308, made every draw the last outcome: tester 156)
@@ -2126,6 +2138,17 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
                               "holds them until the carrier is back)", outage.raw("submit_status"))
         if value is not _BAD:
             outage_status = value
+    receipt = _parse_receipt(ctx, m.at("receipt"), m.raw("receipt"))
+    opt_out = _parse_opt_out(ctx, m.at("opt_out"), m.raw("opt_out"))
+    # An err: wider than the receipt writes it (SMPP 3.4 Appendix B: 3 octets; err_digits widens it) went out
+    # whole, "err:123456" with err_digits 3 (tester 183).
+    err_paths = [(p, spec.err) for p, spec in zip(outcome_paths, outcomes)]
+    if m.has("opt_out"):
+        err_paths.append((m.at("opt_out"), opt_out.outcome.err))
+    for p, err in err_paths:
+        if err >= 10 ** receipt.err_digits:
+            ctx.error(_join(p, "err"), f"an error code of at most {receipt.err_digits} digits (the carrier's "
+                      f"receipt.err_digits, the width of the receipt's err: field: 3 in SMPP 3.4 Appendix B)", err)
     return CarrierConfig(
         name=name if name is not _BAD else "",
         prefixes=tuple(prefixes),
@@ -2135,11 +2158,11 @@ def _parse_carrier(ctx: _Ctx, path: str, raw: Any) -> CarrierConfig | None:
                                             d.failure_latency),
         outcomes=tuple(outcomes) or d.outcomes,
         capacity=capacity,
-        receipt=_parse_receipt(ctx, m.at("receipt"), m.raw("receipt")),
+        receipt=receipt,
         handsets=_parse_handsets(ctx, m.at("handsets"), m.raw("handsets")),
         rules=tuple(rules),
         retry_schedule=_duration_list(m, "retry_schedule", None),
-        opt_out=_parse_opt_out(ctx, m.at("opt_out"), m.raw("opt_out")),
+        opt_out=opt_out,
         submit_latency=None if m.raw("submit_latency") in (None, _MISSING) else _parse_distribution(
             ctx, m.at("submit_latency"), m.raw("submit_latency"), _DEFAULT_LATENCY),
         queue_limit=queue_limit,

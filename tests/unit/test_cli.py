@@ -36,6 +36,12 @@ def test_check_config_with_an_empty_file_name_is_a_usage_error(capsys: pytest.Ca
         assert err.startswith("usage: smsc check-config")  # (its own usage line, not smsc's)
 
 
+def test_serve_with_an_empty_config_file_name_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tester 183: `serve -c ""` said ": cannot read the file: No such file or directory", naming no file."""
+    assert main(["serve", "-c", "", "--store", "memory", "--port", "0", "--http-port", "0"]) == 2
+    assert capsys.readouterr().err == "smsc: -c/--config: the file name is empty\n"
+
+
 def test_no_http_with_an_http_option_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     # Tester 64: --no-http won silently over --http-port.
     assert main(["serve", "--no-http", "--http-port", "0", "--store", "memory", "--port", "0"]) == 2

@@ -987,3 +987,40 @@ def test_a_bad_scenario_step_is_named_with_its_key(tmp_path: Path, step: str, ex
 def test_a_scenario_must_be_a_list(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, "accounts: [{system_id: test, password: x}]\nscenario: {at: 1m}\n")
     assert any("scenario: expected a list of steps" in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("carrier_yaml", "error"),
+    [
+        # Tester 183: offline_period 0 kept every handset online, whatever online_probability said.
+        ("handsets: {online_probability: 0.5, offline_period: 0}",
+         "topology.carriers[0].handsets.offline_period: expected a duration above 0 (with online_probability 0.5 "
+         "handsets are offline for spells of this length: 0 keeps every one online), got 0"),
+        # Tester 183: an err: wider than the receipt writes it went out whole ("err:123456").
+        ("outcomes: [{cause: unknown_subscriber, weight: 1, err: 123456}]",
+         "topology.carriers[0].outcomes[0].err: expected an error code of at most 3 digits (the carrier's "
+         "receipt.err_digits, the width of the receipt's err: field: 3 in SMPP 3.4 Appendix B), got 123456"),
+        ("opt_out: {err: 99999}", "topology.carriers[0].opt_out.err: expected an error code of at most 3 digits"),
+        # Tester 183: a rule with empty lists passed and applied to nothing.
+        ("rules: [{numbers: [], prefixes: [], outcome: busy}]",
+         "topology.carriers[0].rules[0].numbers: expected at least one number or prefix this rule applies to, got "
+         "an empty list"),
+    ],
+)
+def test_carrier_settings_that_would_do_nothing_or_break_the_receipt_are_refused(
+        tmp_path: Path, carrier_yaml: str, error: str) -> None:
+    path = write(tmp_path, "accounts: [{system_id: test, password: test}]\n"
+                 f"topology: {{carriers: [{{name: a, prefixes: ['44'], {carrier_yaml}}}]}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert any(e.startswith(f"{path}: " + error) for e in err.value.errors), err.value.errors
+
+
+def test_a_wider_err_digits_takes_a_wider_err_and_online_probability_1_takes_offline_period_0(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, "accounts: [{system_id: test, password: test}]\n"
+                 "topology: {carriers: [{name: a, prefixes: ['44'], receipt: {err_digits: 6}, "
+                 "outcomes: [{cause: unknown_subscriber, weight: 1, err: 123456}], "
+                 "handsets: {online_probability: 1, offline_period: 0}}]}\n")
+    config = load_config(path)
+    assert config.topology.carriers[0].outcomes[0].err == 123456
