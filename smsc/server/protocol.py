@@ -1268,7 +1268,7 @@ class SmppProtocol(asyncio.Protocol):
             if result.status:
                 self._log_refused(pdu, result.status, by_core=True)
             if result.unsuccess:
-                self._log_unsuccess(result.unsuccess, refused, dl_names)
+                self._log_unsuccess(result.unsuccess)
             account = self._account
             if account is not None and (result.status or result.unsuccess):
                 # The destinations the core refused give their tokens back (those refused here took none).
@@ -1286,8 +1286,7 @@ class SmppProtocol(asyncio.Protocol):
 
         self.smsc.submit_multi(sub, destinations, dl_names, reply, refused=refused)
 
-    def _log_unsuccess(self, unsuccess: list[tuple[Address, int]], refused: dict[int, int],
-                       dl_names: list[str]) -> None:
+    def _log_unsuccess(self, unsuccess: list[tuple[Address, int]]) -> None:
         """Say which destinations of a submit_multi were refused, and why (tester 182: those in unsuccess_sme went
         unlogged, and a carrier rule's ESME_RTHROTTLED among them was not in smsc_smpp_throttled_total, where
         the same refusal of a submit_sm was).  Each counted; logged as ``submit_multi_destinations_refused``, the
@@ -1303,9 +1302,15 @@ class SmppProtocol(asyncio.Protocol):
         for address, code in unsuccess[:10]:
             why = self.smsc.submit_rule_reason(address, code)
             if why is None:
-                why = ("a distribution list (none is provisioned)" if address.addr in dl_names and not address.ton
-                       else "its address (TON, NPI or length)" if code in refused.values()
-                       else "the simulated network or the SMSC's own state")
+                if code == CommandStatus.ESME_RINVDLNAME:
+                    why = "a distribution list: none is provisioned"
+                elif code == CommandStatus.ESME_RINVDSTADR:
+                    why = (f"not a mobile number of 7-15 digits once read as E.164 (TON {address.ton}, NPI "
+                           f"{address.npi}), or longer than the field")
+                elif code in (CommandStatus.ESME_RINVDSTTON, CommandStatus.ESME_RINVDSTNPI):
+                    why = f"TON {address.ton} or NPI {address.npi} out of range (SMPP 3.4 sections 5.2.5, 5.2.6)"
+                else:
+                    why = "the simulated network or the SMSC's own state"
             named.append({"destination_addr": address.addr, "status": status_name(code), "reason": why})
         log.info("submit_multi_destinations_refused", peer=self.peer, system_id=self.session.system_id,
                  refused=len(unsuccess), destinations=named, count=count)

@@ -280,5 +280,7 @@ def test_the_destinations_a_submit_multi_could_not_submit_to_are_logged_and_coun
     assert line["refused"] == 2 and line["system_id"] == "test"
     named = {d["destination_addr"]: d["status"] for d in line["destinations"]}
     assert named == {"447700900911": "ESME_RTHROTTLED", "44x": "ESME_RINVDSTADR"}, line
-    assert all(d["reason"] for d in line["destinations"])
+    reasons = {d["destination_addr"]: d["reason"] for d in line["destinations"]}
+    assert reasons["44x"].startswith("not a mobile number of 7-15 digits"), reasons
+    assert reasons["447700900911"] and "simulated network" not in reasons["447700900911"], reasons
     assert server.app.smpp is not None and server.call(lambda: server.app.smpp.counters.throttled) == 1  # type: ignore[union-attr]
