@@ -174,22 +174,31 @@ def test_an_expiry_whose_read_back_fails_keeps_its_messages_and_expires_them_onc
     assert h.smsc.waiting_count() == 0 and evicted(h) == 0 and h.smsc.machine.absent == {}
 
 
+def _evicted_then_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int,
+                             error: Exception) -> tuple[Harness, SqliteStore]:
+    """A real SQLite store with ``count`` messages to OFF (2 minutes' validity) evicted from memory, whose every
+    read back raises ``error`` from now on."""
+    store = SqliteStore(tmp_path / "s.sqlite")
+    h = Harness(CONFIG, store=store, clock=FakeClock(START))
+    for i in range(count):
+        h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R")
+    h.advance(60.0)
+    assert evicted(h) == count
+
+    def fails(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        raise error
+
+    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(fails))
+    return h, store
+
+
 def test_an_expiry_whose_read_back_keeps_failing_is_tried_again_a_real_second_later_not_each_simulated_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Tester 177: EXPIRY_RETRY was in simulated seconds, so a read back that kept failing was tried 172,800 times
     in a jump of the clock of 48 h (``POST /api/clock``), each with its traceback, and the advance never returned.
     Now a real second later (the FakeClock's real second is its simulated one), or at the end of a jump."""
-    h = Harness(CONFIG, store=SqliteStore(tmp_path / "s.sqlite"), clock=FakeClock(START))
-    for i in range(20):
-        h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R")
-    h.advance(60.0)
-    assert evicted(h) == 20
-
-    def fails(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(fails))
+    h, _ = _evicted_then_unreadable(tmp_path, monkeypatch, 20, sqlite3.OperationalError("disk I/O error"))
     h.smsc.scheduler.jump_target = START + 48 * 3600.0  # (as a jump of the clock sets it)
     h.advance(48 * 3600.0 - 60.0)
     assert 1 <= h.smsc.scheduler.errors <= 3  # (the expiry, then once at the jump's end)
@@ -202,17 +211,8 @@ def test_an_expiry_whose_read_back_finds_the_file_damaged_is_not_tried_again(
     """Tester 181: once the store had found its file damaged (the server stops for it), every waiting number's
     expiry still failed with a traceback, twice in a jump: 200 of them.  No retry can succeed: none is made, and
     nothing more is logged (the store said store_damaged); the messages stay on disk."""
-    store = SqliteStore(tmp_path / "s.sqlite")
-    h = Harness(CONFIG, store=store, clock=FakeClock(START))
-    for i in range(5):
-        h.submit_ok(OFF, f"m{i}", registered_delivery=1, validity_period="000000000200000R")
-    h.advance(60.0)
-    assert evicted(h) == 5
-
-    def damaged(conn: Any, message_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-        raise sqlite3.DatabaseError("database disk image is malformed")
-
-    monkeypatch.setattr(SqliteStore, "_fetch", staticmethod(damaged))
+    h, store = _evicted_then_unreadable(tmp_path, monkeypatch, 5,
+                                        sqlite3.DatabaseError("database disk image is malformed"))
     h.advance(3600.0)
     assert store.damage == "database disk image is malformed"
     assert h.smsc.scheduler.errors == 0 and evicted(h) == 5  # (all five still on disk, none expired)
