@@ -320,12 +320,9 @@ class MoService:
         if network is None or network.down:
             # The handset has no network to send through, as POST /api/mo refuses such an MO (tester 181: an echo
             # reached the ESME while the handset's carrier was down).  Not kept: a phone shows "not sent".
-            self.stats.auto_replies_unsendable += 1
-            log.warning("auto_reply_skipped", handset=source, destination=destination, mt_system_id=system_id,
-                        reason="the handset has no network to send through: "
-                               + ("no carrier serves it" if network is None else f"its carrier {network.name} is down"))
-            if self.store is not None:
-                self.store.commit(_nothing)  # (the pending reply's deletion)
+            self._reply_unsendable(source, destination, system_id, "the handset has no network to send through: "
+                                   + ("no carrier serves it" if network is None else f"its carrier {network.name} "
+                                      "is down"))
             return
         try:
             self.inject_mo(source, destination, text=text, answers=system_id)  # (commits, with the delete above)
@@ -333,11 +330,16 @@ class MoService:
             # A reply no handset could send: an echo of a long Latin-1 or IA5 MT holding a character GSM 03.38
             # lacks goes out in UCS-2 and may need more than 255 parts (tester 176: a traceback at error level,
             # and a test waiting for the echo timed out).  inject_mo refuses before any side effect.
-            self.stats.auto_replies_unsendable += 1
-            log.warning("auto_reply_skipped", handset=source, destination=destination, mt_system_id=system_id,
-                        reason=f"the reply cannot be sent as an MO: {exc}")
-            if self.store is not None:
-                self.store.commit(_nothing)  # (the pending reply's deletion)
+            self._reply_unsendable(source, destination, system_id, f"the reply cannot be sent as an MO: {exc}")
+
+    def _reply_unsendable(self, source: str, destination: str, system_id: str, reason: str) -> None:
+        """An auto-reply due now is not sent, for ``reason``: counted, said (``auto_reply_skipped``), and its
+        pending row's deletion committed."""
+        self.stats.auto_replies_unsendable += 1
+        log.warning("auto_reply_skipped", handset=source, destination=destination, mt_system_id=system_id,
+                    reason=reason)
+        if self.store is not None:
+            self.store.commit(_nothing)  # (the pending reply's deletion)
 
     def _mt_text(self, msg: Message) -> str | None:
         """The whole text of a delivered MT (reassembled when it is one part of a long message; None until
