@@ -511,7 +511,7 @@ class SmppProtocol(asyncio.Protocol):
             return True  # a flush is on its way: it writes what is owed, then closes (tester 36: closing here
             # at once dropped the responses it was about to write)
         self._close_when_answered = True
-        self._cut_transactions("connection closing before the delivery outcome")
+        self.cut_transactions("connection closing before the delivery outcome")
         self._maybe_finish_unbind()
         if not self._receiving:
             self._schedule_flush()
@@ -555,7 +555,7 @@ class SmppProtocol(asyncio.Protocol):
                             "that fails until the stop: store_close_gave_up) were not accepted")
         # A transaction-mode data_sm still awaiting its outcome is abandoned, as when the session ends otherwise:
         # nobody can be told it (tester 143: after a drop it went on to DELIVERED).
-        self._cut_transactions("connection lost before the delivery outcome")
+        self.cut_transactions("connection lost before the delivery outcome")
         unanswered = 0
         for delivery_id in session.pending_contexts():
             self.smsc.delivery_failed(delivery_id, at_once=True)
@@ -738,7 +738,7 @@ class SmppProtocol(asyncio.Protocol):
                 self._closing_reads = True
                 self._update_reading()
                 self._close_when_answered = True
-                self._cut_transactions("connection closing before the delivery outcome")
+                self.cut_transactions("connection closing before the delivery outcome")
                 self._maybe_finish_unbind()
             else:
                 if self._inactivity_unbind or (event.reason == "unbind not answered" and self._close_reason):
@@ -753,7 +753,7 @@ class SmppProtocol(asyncio.Protocol):
         elif type(event) is Unbound:
             self._close_reason = "unbind from the ESME"
             self._unbind = event
-            self._cut_transactions("unbind before the delivery outcome")
+            self.cut_transactions("unbind before the delivery outcome")
             self._maybe_finish_unbind()
         elif type(event) is SubmitRefused:
             if event.command_id != CommandId.replace_sm:
@@ -1211,10 +1211,12 @@ class SmppProtocol(asyncio.Protocol):
         if message_id is not None and key in transactions:  # (not answered already)
             transactions[key] = message_id
 
-    def _cut_transactions(self, why: str) -> None:
+    def cut_transactions(self, why: str) -> None:
         """The session ends: answer every transaction-mode data_sm still awaiting its outcome now (see the
         module docstring); ``why`` becomes their additional_status_info_text.  The answers come once the
-        abandoned attempts are durable, before the unbind_resp or the close that waits for them."""
+        abandoned attempts are durable, before the unbind_resp or the close that waits for them; also before an
+        unbind of the SMSC's own (:meth:`SmppServer.unbind_one <smsc.server.listen.SmppServer.unbind_one>`;
+        tester 180: an inactivity or control API unbind left them unanswered)."""
         for message_id in list(self._transactions.values()):
             if message_id:
                 self.smsc.cut_transaction(message_id, why)
@@ -1553,7 +1555,7 @@ class SmppProtocol(asyncio.Protocol):
     def stop_reading(self) -> None:
         """Shutdown, first step: take no new requests from this ESME, and answer the transaction-mode data_sm
         still awaiting their outcome now (the SMSC will not be there to learn it)."""
-        self._cut_transactions("SMSC shutting down before the delivery outcome")
+        self.cut_transactions("SMSC shutting down before the delivery outcome")
         self._closing_reads = True
         if self.transport is not None and not self.transport.is_closing() and not self._read_paused:
             self._read_paused = True
@@ -1569,12 +1571,6 @@ class SmppProtocol(asyncio.Protocol):
         self._close_reason = reason
         if self.transport is not None:
             self.transport.abort()
-
-    def cut_transactions(self, why: str) -> None:
-        """Answer now every transaction-mode data_sm still awaiting its outcome (:meth:`_cut_transactions`), before
-        an unbind of the SMSC's own (tester 180: an inactivity or control API unbind left them unanswered, and the
-        messages were abandoned without a word to the ESME)."""
-        self._cut_transactions(why)
 
     def start_unbind(self, reason: str = "unbind from the SMSC (stopping)") -> None:
         """Shutdown: send unbind to a bound ESME (its unbind_resp or the response timer closes us)."""

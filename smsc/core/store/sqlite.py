@@ -1429,20 +1429,19 @@ class SqliteStore:
                 if conn is None:
                     conn = self._reader = self._connect(busy_timeout=0.0)
                 return read(conn)
-            except sqlite3.OperationalError as exc:
-                if retries >= len(_SYNC_READ_RETRY_DELAYS) or not _busy(exc):
+            except sqlite3.DatabaseError as exc:
+                busy = isinstance(exc, sqlite3.OperationalError) and _busy(exc)
+                if not busy or retries >= len(_SYNC_READ_RETRY_DELAYS):
+                    # A page the start never read (an index leaf of the messages, say) may be damaged: no retry
+                    # mends it, and the messages it holds, with the readable ones read beside them, could never
+                    # expire nor be answered for (tester 177: expiries retried every simulated second for ever, a
+                    # traceback each, health ok; at a fast clock the loop never let SIGTERM in).  The server
+                    # stops, as for a commit.
                     self._note_damage(str(exc))
                     raise
                 self.stats.read_retries += 1
                 _sleep(_SYNC_READ_RETRY_DELAYS[retries])
                 retries += 1
-            except sqlite3.DatabaseError as exc:
-                # A page the start never read (an index leaf of the messages, say) is damaged: no retry mends it,
-                # and the messages it holds, with the readable ones read beside them, could never expire nor be
-                # answered for (tester 177: expiries retried every simulated second for ever, a traceback each,
-                # health ok; at a fast clock the loop never let SIGTERM in).  The server stops, as for a commit.
-                self._note_damage(str(exc))
-                raise
 
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> None:
