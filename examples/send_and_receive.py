@@ -26,7 +26,11 @@ except ImportError:  # (`pip install -e .` installs smsc alone: say what to inst
 
 RECEIVER = "447700900123"  # test number: delivered at once, receipt stat:DELIVRD
 AUTO_REPLY = "447700900901"  # test number: answers "PIN" with an MO message a few seconds later
-SENDER = "88123"  # our short code: a handset can reply to a number, not to a sender name such as "ACME"
+# The MT's sender: a handset can reply to a number, not to a sender name such as "ACME".  88123 is the short code
+# the bundled config's topology.mo_routes gives to system_id test: every MO to it, auto-replies included, goes to
+# test.  Another account sends from a long number no MO route names, so that the reply comes back to it.
+SHORT_CODE = "88123"
+LONG_NUMBER = "447700900077"
 LONG_TEXT = ("This is a long message. Anything over 160 GSM characters does not fit in one SMS, so it is sent "
              "as several parts that the handset joins again: each part starts with a user data header (UDH).")
 
@@ -69,10 +73,14 @@ class Inbox:
             self.replies[as_text(pdu.source_addr)] = text
 
 
-def submit(client: smpplib.client.Client, destination: str, text: str, registered_delivery: int) -> list[int]:
-    """Submit ``text``, one submit_sm per part if it is long; return the submit_sm sequence numbers."""
+def submit(client: smpplib.client.Client, sender: str, destination: str, text: str,
+           registered_delivery: int) -> list[int]:
+    """Submit ``text`` from ``sender``, one submit_sm per part if it is long; return the submit_sm sequence
+    numbers."""
     parts, data_coding, esm_class = smpplib.gsm.make_parts(text)  # esm_class 0x40 (UDHI) when split
-    return [client.send_message(source_addr_ton=C.SMPP_TON_NWSPEC, source_addr=SENDER,
+    # TON 3 (network specific) for a short code; TON 1 (international), NPI 1 (E.164) for a full number.
+    ton, npi = (C.SMPP_TON_NWSPEC, C.SMPP_NPI_UNK) if len(sender) <= 8 else (C.SMPP_TON_INTL, C.SMPP_NPI_ISDN)
+    return [client.send_message(source_addr_ton=ton, source_addr_npi=npi, source_addr=sender,
                                 dest_addr_ton=C.SMPP_TON_INTL, dest_addr_npi=C.SMPP_NPI_ISDN,
                                 destination_addr=destination, short_message=part, data_coding=data_coding,
                                 esm_class=esm_class, registered_delivery=registered_delivery).sequence
@@ -108,14 +116,14 @@ def fail(reason: str) -> int:
     return 1
 
 
-def exchange(client: smpplib.client.Client, inbox: Inbox, timeout: float) -> int:
+def exchange(client: smpplib.client.Client, inbox: Inbox, timeout: float, sender: str) -> int:
     """The conversation itself, on a bound transceiver."""
-    sequences = submit(client, RECEIVER, "Hello from the smsc example", registered_delivery=1)
+    sequences = submit(client, sender, RECEIVER, "Hello from the smsc example", registered_delivery=1)
     if not read_until(client, lambda: sequences[0] in inbox.message_ids, timeout):
         return fail("no submit_sm_resp for the short message")
     print(f"short message accepted: message_id={inbox.message_ids[sequences[0]]}")
 
-    parts = submit(client, RECEIVER, LONG_TEXT, registered_delivery=1)  # 1: a receipt for the outcome
+    parts = submit(client, sender, RECEIVER, LONG_TEXT, registered_delivery=1)  # 1: a receipt for the outcome
     print(f"long message of {len(LONG_TEXT)} characters sent as {len(parts)} parts")
     sequences += parts
 
@@ -132,9 +140,10 @@ def exchange(client: smpplib.client.Client, inbox: Inbox, timeout: float) -> int
         print(f"    {text}")
 
     inbox.replies.clear()  # (forget MO that were waiting for system_id test since an earlier run)
-    (pin,) = submit(client, AUTO_REPLY, "PIN", registered_delivery=0)  # no receipt asked for: just the reply
+    (pin,) = submit(client, sender, AUTO_REPLY, "PIN", registered_delivery=0)  # no receipt asked for: just the reply
     if not read_until(client, lambda: pin in inbox.message_ids and AUTO_REPLY in inbox.replies, timeout):
-        return fail(f"no reply from {AUTO_REPLY} in {timeout} s")
+        return fail(f"no reply from {AUTO_REPLY} in {timeout} s (an MO to {sender} goes to the account the config's "
+                    "topology.mo_routes names for it, if any, whoever sent the MT it answers)")
     print(f"reply from {AUTO_REPLY}: {inbox.replies[AUTO_REPLY]!r}")
     return 0
 
@@ -145,6 +154,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=2775)
     parser.add_argument("--system-id", default="test")
     parser.add_argument("--password", default="test")
+    parser.add_argument("--sender", help=f"source_addr of the MT (default: {SHORT_CODE}, the short code the bundled "
+                                         f"config routes MO to test by, when bound as test; {LONG_NUMBER}, a number "
+                                         "no MO route names, as any other account)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait at each step (default 10)")
     parser.add_argument("--verbose", action="store_true", help="log every PDU sent and read, in hex")
     args = parser.parse_args()
@@ -160,7 +172,8 @@ def main() -> int:
         client.connect()
         client.bind_transceiver(system_id=args.system_id, password=args.password)
         print(f"bound as a transceiver to {args.host}:{args.port} as {args.system_id!r}")
-        status = exchange(client, inbox, args.timeout)
+        sender = args.sender or (SHORT_CODE if args.system_id == "test" else LONG_NUMBER)
+        status = exchange(client, inbox, args.timeout, sender)
         if unbind(client):  # (whatever the outcome: a clean goodbye)
             print("unbound")
         return status

@@ -998,7 +998,8 @@ class HttpServer:
                 # (tester 72: 5,000 digits gave an empty list, where "abc" gave this 400: no message has such a number)
                 raise ApiError(400, f"destination: expected a number (E.164 digits, at most {E164_MAX_DIGITS}, "
                                     f"optional '+', or national form), got {_clip(q['destination'])}")
-        source = q["source"].strip() if q.get("source") else None
+        # Exact, spaces included: an alphanumeric sender may end in one ("My Brand "; tester 184 could not list it).
+        source = q["source"] if q.get("source") else None
         limit = _parse_limit(q.get("limit"))
         msgs = self._smsc.messages(system_id=system_id, state=state, limit=limit, destination=destination,
                                    source=source, since=since)
@@ -1047,11 +1048,12 @@ class HttpServer:
                                     f"submit_sm_resp gave it; did you mean {' or '.join(readings)}?")
             # (tester 105: at time_scale 86400 a message was gone 2 s after it was final, and "no message" read like
             # a mistyped id)
-            retention = self.app.config.store.final_retention
+            store = self.app.config.store
+            sooner = (", or sooner: the memory store keeps the newest 100,000 final messages and 64 MiB of their "
+                      "texts" if store.kind == "memory" else "")
             raise ApiError(404, f"message_id: no message {message_id!r}: never accepted, or final and removed: "
-                                f"store.final_retention ({retention:g} simulated seconds) after its final state, "
-                                f"or sooner with the memory store, which keeps the newest 100,000 final messages "
-                                f"and 64 MiB of their texts")
+                                f"store.final_retention ({store.final_retention:g} simulated seconds) after its "
+                                f"final state{sooner}")
         return _json(message_record(msg, self._full_texts([msg]).get(msg.message_id), self._in_progress(msg)))
 
     def _id_readings(self, message_id: str) -> list[tuple[str, str]]:
@@ -1068,6 +1070,12 @@ class HttpServer:
                 padded = message_id.zfill(fmt.length)
                 readings.setdefault(padded.upper() if fmt.uppercase else padded.lower(),
                                     "the id without its leading zeros, as Jasmin keeps it")
+            if (fmt.format == "hex" and len(message_id) == fmt.length
+                    and all(c in "0123456789abcdefABCDEF" for c in message_id)):
+                # (tester 184: "0000001e" for liberty's "0000001E" was told "final and removed")
+                readings.setdefault(message_id.upper() if fmt.uppercase else message_id.lower(),
+                                    f"the id in {'upper' if fmt.uppercase else 'lower'} case, as this carrier "
+                                    f"writes its ids")
             if fmt.format == "hex" and message_id.isdigit() and len(message_id) <= 20:
                 value = format(int(message_id), f"0{fmt.length}{'X' if fmt.uppercase else 'x'}")
                 if len(value) == fmt.length:

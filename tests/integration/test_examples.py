@@ -39,6 +39,20 @@ def test_send_and_receive_example_gets_receipts_for_every_part_and_the_auto_repl
     assert "failed" not in output and "Traceback" not in output, output
 
 
+def test_send_and_receive_example_bound_as_another_account_gets_its_own_auto_reply(
+        smsc_factory: Callable[..., RunningSmsc]) -> None:
+    """(tester 184) The bundled config routes every MO to the short code 88123 to system_id test, the auto-reply
+    included: as another account the example sends from a long number no MO route names, so the reply comes back
+    to it."""
+    server = smsc_factory()
+    run = run_example("--port", str(server.port), "--timeout", "30", "--system-id", "throttle",
+                      "--password", "throttle")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "reply from 447700900901: '1234'" in run.stdout, output
+    assert "failed" not in output and "Traceback" not in output, output
+
+
 def test_send_and_receive_example_without_a_server_fails_with_a_clear_message() -> None:
     with socket.socket() as unused:  # bound, not listening: a connection to it is refused
         unused.bind(("127.0.0.1", 0))

@@ -594,6 +594,12 @@ async def test_messages_are_listed_by_destination_and_by_source(
     listed = await _get(http, "/api/messages?source=Bank")
     assert [(m["message_id"], m["text"]) for m in listed["messages"]] == [(from_bank, "code 3")]
     assert (await _get(http, "/api/messages?destination=447700900199"))["count"] == 0
+    # (tester 184) Exactly as submitted, spaces included: an alphanumeric sender may carry one.
+    spaced = await asyncio.to_thread(esme.submit, UK_INSTANT, b"code 4", source_addr="My Brand ")
+    listed = await _get(http, "/api/messages?source=My%20Brand%20")
+    assert [m["message_id"] for m in listed["messages"]] == [spaced]
+    assert (await _get(http, "/api/messages?source=My%20Brand"))["count"] == 0
+    assert (await _get(http, "/api/messages?source=%20Bank"))["count"] == 0
 
 
 async def test_messages_are_listed_since_a_time_so_a_test_sees_its_own(
@@ -1251,7 +1257,7 @@ async def test_messages_with_a_malformed_udh_show_the_text_after_it_in_the_api_a
         ("POST", "/api/mo", {"json": {"from": "88123", "to": SHORT_CODE, "text": "x"}}, 400, "from"),
         ("GET", "/api/messages/ffff0000", {}, 404, "message_id: no message 'ffff0000': never accepted, or final "
                                                      "and removed: store.final_retention (86400 simulated seconds) "
-                                                     "after its final state, or sooner with the memory store"),
+                                                     "after its final state"),
         ("GET", "/api/nothing", {}, 404, "no such endpoint"),
         ("DELETE", "/api/health", {}, 405, "not allowed"),
     ],

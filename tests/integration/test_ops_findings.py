@@ -143,3 +143,9 @@ def test_a_message_id_stored_as_a_number_is_not_taken_for_one_reading_of_it(
     assert api_request(running, "GET", "/api/messages/00000024")[0] == 200
     status, answer = api_request(running, "GET", "/api/messages/fffffff0")
     assert status == 404 and "did you mean" not in answer["error"]
+    # (tester 184) The full id in the other letter case is named too; a SQLite server's 404 does not speak of the
+    # memory store's limits.
+    status, answer = api_request(running, "GET", "/api/messages/0000001A")
+    assert status == 404 and "did you mean '0000001a' (the id in lower case" in answer["error"], answer
+    assert "memory store" not in answer["error"] and "memory store" not in api_request(
+        running, "GET", "/api/messages/fffffff0")[1]["error"]
