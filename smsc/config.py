@@ -2321,7 +2321,7 @@ def _parse_topology(
     account_ids = list(dict.fromkeys(a.system_id for a in accounts if a.system_id))
     transmit_only = {a.system_id for a in accounts if not a.receives}
     mo_routes: list[MoRoute] = []
-    mo_seen: dict[str, str] = {}
+    mo_seen: dict[tuple[str, str], str] = {}
     for p, item in m.items("mo_routes", "a list of MO routes ({number or prefix, system_id})"):
         r = _Map(ctx, p, item, ("number", "prefix", "system_id"), what="an MO route: a mapping")
         if not r.ok:
@@ -2365,10 +2365,13 @@ def _parse_topology(
                                                                            f"transmitter"))
         if prefix is _BAD or system_id is _BAD:
             continue
-        if prefix in mo_seen:
-            ctx.error(r.at(key), f"a number not already routed at {mo_seen[prefix]}", prefix or "*")
+        # A number and a prefix of the same digits are two routes ("88123" itself, and 881230...: tester 186).
+        seen_key = (key, prefix)
+        if seen_key in mo_seen:
+            ctx.error(r.at(key), f"a {'number' if key == 'number' else 'prefix'} not already routed at "
+                                 f"{mo_seen[seen_key]}", prefix or "*")
             continue
-        mo_seen[prefix] = p
+        mo_seen[seen_key] = p
         mo_routes.append(MoRoute(prefix=prefix, system_id=system_id, exact=key == "number"))
 
     return Topology(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import re
 import textwrap
 from pathlib import Path
@@ -22,6 +23,7 @@ from smsc.config import (
     load_config,
     parse_duration,
 )
+from smsc.core.routing import build_world
 from smsc.smpp.constants import CommandStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,6 +233,20 @@ def test_every_cause_has_a_valid_kind() -> None:
 
 
 # -------------------------------------------------------------------------------------------- errors
+
+
+def test_an_mo_route_number_and_a_prefix_of_the_same_digits_are_two_routes(tmp_path: Path) -> None:
+    """(tester 186) "88123 itself goes to test, 881230-881239 to shop" is a normal short-code split: refused
+    before as the same number routed twice."""
+    config = load_config(write(tmp_path, """
+        accounts: [{system_id: test, password: test}, {system_id: shop, password: shop}]
+        topology:
+          mo_routes:
+            - {number: "88123", system_id: test}
+            - {prefix: "88123", system_id: shop}
+        """))
+    router = build_world(config, random.Random(1))
+    assert [router.mo_target(n) for n in ("88123", "881234", "8812")] == ["test", "shop", None]
 
 
 @pytest.mark.parametrize(
@@ -460,6 +476,10 @@ def test_every_cause_has_a_valid_kind() -> None:
          "topology: {mo_routes: [{number: '88123', system_id: test}, {number: '88123', system_id: test}]}",
          "topology.mo_routes[1].number: expected a number not already routed at topology.mo_routes[0], "
          "got '88123'"),
+        ("accounts: [{system_id: test, password: x}]\n"
+         "topology: {mo_routes: [{prefix: '4477', system_id: test}, {prefix: '+4477', system_id: test}]}",
+         "topology.mo_routes[1].prefix: expected a prefix not already routed at topology.mo_routes[0], "
+         "got '4477'"),
     ],
 )
 def test_an_invalid_value_is_reported_with_file_key_path_and_expectation(
